@@ -1,0 +1,103 @@
+/**
+ * One named error class per failure. Step Functions `Retry`/`Catch` match on the error's name
+ * (the Lambda runtime reports `error.name` as `errorType`), so these names are the flows' vocabulary.
+ * `httpStatus` is what the API answers with when the error reaches a caller.
+ */
+export abstract class LazarusError extends Error {
+  abstract readonly httpStatus: number;
+  readonly details: Record<string, unknown>;
+
+  constructor(message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.details = details;
+  }
+
+  toJSON(): { errorType: string; errorMessage: string; details: Record<string, unknown> } {
+    return { errorType: this.name, errorMessage: this.message, details: this.details };
+  }
+}
+
+/** Input that does not match its schema. */
+export class InvalidInput extends LazarusError {
+  readonly httpStatus = 400;
+}
+export class InstanceNotFound extends LazarusError {
+  readonly httpStatus = 404;
+}
+export class HostNotFound extends LazarusError {
+  readonly httpStatus = 404;
+}
+export class MigrationNotFound extends LazarusError {
+  readonly httpStatus = 404;
+}
+/** vm_state does not allow the operation (nova: InstanceInvalidState, 409). */
+export class InstanceInvalidState extends LazarusError {
+  readonly httpStatus = 409;
+}
+/** task_state was not what the write expected (nova: UnexpectedTaskStateError, 409). */
+export class UnexpectedTaskState extends LazarusError {
+  readonly httpStatus = 409;
+}
+/** The record changed since it was read (version mismatch): re-read and decide again. */
+export class ConcurrentUpdate extends LazarusError {
+  readonly httpStatus = 409;
+}
+/** A transition that `states.ts` does not allow. A bug, never a retryable condition. */
+export class InvalidStateTransition extends LazarusError {
+  readonly httpStatus = 500;
+}
+/** Evacuate while the source host's compute service is up (nova: 400 "Compute service of X is still in use"). */
+export class ComputeServiceInUse extends LazarusError {
+  readonly httpStatus = 400;
+}
+/** Evacuate to the host the instance is on (nova: 400 "The target host can't be the same one."). */
+export class InvalidTargetHost extends LazarusError {
+  readonly httpStatus = 400;
+}
+/** The scheduler found no host passing every filter. */
+export class NoValidHost extends LazarusError {
+  readonly httpStatus = 400;
+}
+/** A resource claim on a host was refused: it would overcommit, or break a server-group policy. */
+export class ClaimRefused extends LazarusError {
+  readonly httpStatus = 409;
+}
+export class InstanceEvacuateNotSupported extends LazarusError {
+  readonly httpStatus = 400;
+}
+/** The instance is already defined on the target hypervisor. */
+export class InstanceExists extends LazarusError {
+  readonly httpStatus = 409;
+}
+/** The caller's on_shared_storage hint contradicts what the target host sees. */
+export class InvalidSharedStorage extends LazarusError {
+  readonly httpStatus = 400;
+}
+export class PreserveEphemeralNotSupported extends LazarusError {
+  readonly httpStatus = 400;
+}
+/** The host's agent cannot be reached: the command was never run (SSM: Undeliverable, ConnectionLost). */
+export class HostUnreachable extends LazarusError {
+  readonly httpStatus = 503;
+}
+/** The command ran on the host and exited non-zero. */
+export class HostCommandFailed extends LazarusError {
+  readonly httpStatus = 502;
+}
+/** The command did not reach a terminal status before its deadline. */
+export class HostCommandTimedOut extends LazarusError {
+  readonly httpStatus = 504;
+}
+/** The domain could not be defined or started on the target host. */
+export class SpawnFailed extends LazarusError {
+  readonly httpStatus = 502;
+}
+
+export function isLazarusError(e: unknown): e is LazarusError {
+  return e instanceof LazarusError;
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,198 @@
+/** The records Lazarus keeps, as zod schemas; the TypeScript types are inferred from them. */
+import { z } from "zod";
+import { MIGRATION_STATUSES, MIGRATION_TYPES, POWER_STATES, TASK_STATES, VM_STATES } from "./states.js";
+import {
+  AbsolutePath,
+  DiskDevice,
+  ImageRef,
+  IsoTime,
+  MacAddress,
+  ManagedInstanceId,
+  ResourceName,
+  Uuid,
+} from "./values.js";
+
+export const VmStateSchema = z.enum(VM_STATES);
+export const TaskStateSchema = z.enum(TASK_STATES);
+export const PowerStateSchema = z.enum(POWER_STATES);
+export const MigrationStatusSchema = z.enum(MIGRATION_STATUSES);
+export const MigrationTypeSchema = z.enum(MIGRATION_TYPES);
+
+export const Resources = z.object({
+  vcpus: z.number().int().nonnegative(),
+  memoryMiB: z.number().int().nonnegative(),
+  diskGiB: z.number().int().nonnegative(),
+});
+export type Resources = z.infer<typeof Resources>;
+
+export const Flavor = z.object({
+  vcpus: z.number().int().positive(),
+  memoryMiB: z.number().int().positive(),
+  diskGiB: z.number().int().positive(),
+});
+export type Flavor = z.infer<typeof Flavor>;
+
+export const ServerGroup = z.object({
+  id: ResourceName,
+  policy: z.enum(["affinity", "anti-affinity"]),
+});
+export type ServerGroup = z.infer<typeof ServerGroup>;
+
+export const InstanceFault = z.object({
+  code: z.number().int(),
+  /** The error's name, e.g. NoValidHost, InstanceExists. */
+  error: z.string(),
+  message: z.string(),
+  /** The flow step that failed, e.g. "schedule", "spawn". */
+  step: z.string(),
+  details: z.record(z.string(), z.unknown()).default({}),
+  createdAt: IsoTime,
+});
+export type InstanceFault = z.infer<typeof InstanceFault>;
+
+/** A volume in an instance's block device mapping: which volume, at which guest device. */
+export const BlockDeviceMapping = z.object({
+  volumeId: Uuid,
+  device: DiskDevice,
+});
+export type BlockDeviceMapping = z.infer<typeof BlockDeviceMapping>;
+
+export const Instance = z.object({
+  uuid: Uuid,
+  name: ResourceName,
+  /** Compute host the instance belongs to (nova: instance.host). */
+  host: ResourceName,
+  /** Hypervisor node name (nova: instance.node); one node per host here. */
+  node: ResourceName,
+  availabilityZone: ResourceName,
+  flavor: Flavor,
+  imageRef: ImageRef,
+  vmState: VmStateSchema,
+  taskState: TaskStateSchema.nullable(),
+  powerState: PowerStateSchema,
+  /** Port ids, in the order their NICs appear in the domain. */
+  ports: z.array(Uuid),
+  volumes: z.array(BlockDeviceMapping),
+  serverGroup: ServerGroup.nullable(),
+  /** Masakari's HA flag: only these are evacuated by a host-failure flow with policy "ha-only". */
+  haEnabled: z.boolean(),
+  /** What the operator says about where the disk lives; null = detect on the target host. */
+  onSharedStorage: z.boolean().nullable(),
+  launchedAt: IsoTime.nullable(),
+  createdAt: IsoTime,
+  updatedAt: IsoTime,
+  /** Bumped by every write; conditional writes expect the version they read. */
+  version: z.number().int().nonnegative(),
+  fault: InstanceFault.nullable(),
+});
+export type Instance = z.infer<typeof Instance>;
+
+export const HostStorage = z.object({
+  /** Where instance folders live (`<instancesPath>/<uuid>/disk`). Hosts of one shared pool see the same folder. */
+  instancesPath: AbsolutePath,
+  /** Hosts with the same pool id see the same instancesPath; null = local disk only. */
+  sharedPoolId: ResourceName.nullable(),
+  /** Base images: `<imageCachePath>/<imageRef>.qcow2` (nova's `_base`). */
+  imageCachePath: AbsolutePath,
+  /** Where volumes (block devices of the volume service) are reachable from this host. */
+  volumesPath: AbsolutePath,
+});
+export type HostStorage = z.infer<typeof HostStorage>;
+
+export const AllocationRatios = z.object({
+  cpu: z.number().positive(),
+  ram: z.number().positive(),
+  disk: z.number().positive(),
+});
+export type AllocationRatios = z.infer<typeof AllocationRatios>;
+
+/** One instance's claim on a host; usage is always the sum of these. */
+export const Claim = z.object({
+  instanceUuid: Uuid,
+  resources: Resources,
+  /** The migration (or boot) that made the claim; a retried claim with the same owner is a no-op. */
+  owner: z.string().min(1),
+  serverGroup: ServerGroup.nullable(),
+  claimedAt: IsoTime,
+});
+export type Claim = z.infer<typeof Claim>;
+
+export const HostStatus = z.enum(["up", "down"]);
+export type HostStatus = z.infer<typeof HostStatus>;
+
+export const Host = z.object({
+  name: ResourceName,
+  managedInstanceId: ManagedInstanceId,
+  virtType: z.enum(["qemu", "kvm"]),
+  supportsRecreate: z.boolean(),
+  availabilityZone: ResourceName,
+  capacity: Resources,
+  allocationRatios: AllocationRatios,
+  usage: Resources,
+  claims: z.record(Uuid, Claim),
+  /** server group id -> the one member of that anti-affinity group placed here. */
+  antiAffinity: z.record(ResourceName, Uuid),
+  enabled: z.boolean(),
+  disabledReason: z.string().nullable(),
+  forcedDown: z.boolean(),
+  /** Compute service liveness as the heartbeat monitor last saw it. */
+  status: HostStatus,
+  lastHeartbeatAt: IsoTime.nullable(),
+  storage: HostStorage,
+  version: z.number().int().nonnegative(),
+});
+export type Host = z.infer<typeof Host>;
+
+export const PortStatus = z.enum(["ACTIVE", "DOWN", "BUILD"]);
+export const Port = z.object({
+  id: Uuid,
+  instanceUuid: Uuid.nullable(),
+  mac: MacAddress,
+  network: ResourceName,
+  /** neutron's binding:host_id. */
+  bindingHost: ResourceName.nullable(),
+  status: PortStatus,
+  version: z.number().int().nonnegative(),
+});
+export type Port = z.infer<typeof Port>;
+
+export const VolumeAttachment = z.object({
+  attachmentId: Uuid,
+  instanceUuid: Uuid,
+  host: ResourceName,
+  device: DiskDevice,
+  status: z.enum(["attached", "detached"]),
+  attachedAt: IsoTime,
+  detachedAt: IsoTime.nullable(),
+});
+export type VolumeAttachment = z.infer<typeof VolumeAttachment>;
+
+export const Volume = z.object({
+  id: Uuid,
+  name: ResourceName,
+  sizeGiB: z.number().int().positive(),
+  /** File name of the volume under each host's `storage.volumesPath`. */
+  backingFile: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/),
+  status: z.enum(["available", "in-use", "error"]),
+  attachments: z.array(VolumeAttachment),
+  version: z.number().int().nonnegative(),
+});
+export type Volume = z.infer<typeof Volume>;
+
+export const Migration = z.object({
+  id: Uuid,
+  instanceUuid: Uuid,
+  type: MigrationTypeSchema,
+  sourceHost: ResourceName,
+  sourceNode: ResourceName,
+  destHost: ResourceName.nullable(),
+  destNode: ResourceName.nullable(),
+  status: MigrationStatusSchema,
+  /** Hosts the flow tried and gave up on (claim refused, unreachable, spawn failed). */
+  attemptedHosts: z.array(ResourceName),
+  error: z.string().nullable(),
+  createdAt: IsoTime,
+  updatedAt: IsoTime,
+  version: z.number().int().nonnegative(),
+});
+export type Migration = z.infer<typeof Migration>;

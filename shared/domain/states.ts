@@ -1,0 +1,113 @@
+/**
+ * Instance and migration states as data, with every allowed transition written down once.
+ * The store calls `assertTaskTransition` / `assertMigrationTransition` before each conditional write,
+ * so no code path can move a record along an edge that is not listed here.
+ */
+import { InvalidStateTransition } from "./errors.js";
+
+export const VM_STATES = ["building", "active", "stopped", "paused", "suspended", "error", "deleted"] as const;
+export type VmState = (typeof VM_STATES)[number];
+
+export const TASK_STATES = [
+  "rebuilding",
+  "rebuild_block_device_mapping",
+  "rebuild_spawning",
+  // Tasks owned by other operations; present so that "an instance in a task" is refused by name.
+  "migrating",
+  "resize_prep",
+  "deleting",
+  "powering_off",
+  "powering_on",
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export const POWER_STATES = ["nostate", "running", "paused", "shutdown", "crashed", "suspended"] as const;
+export type PowerState = (typeof POWER_STATES)[number];
+
+export const MIGRATION_STATUSES = ["accepted", "pre-migrating", "done", "completed", "failed", "error"] as const;
+export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
+
+export const MIGRATION_TYPES = ["rebuild", "evacuation"] as const;
+export type MigrationType = (typeof MIGRATION_TYPES)[number];
+
+/** vm_states from which rebuild and evacuate may start (nova: ACTIVE, STOPPED, ERROR). */
+export const REBUILDABLE_VM_STATES: readonly VmState[] = ["active", "stopped", "error"];
+
+/**
+ * task_state edges. `null` is "no task". The rebuild flow walks
+ * null -> rebuilding -> rebuild_block_device_mapping -> rebuild_spawning -> null,
+ * and any rebuild task state may fall back to null when the flow fails (vm_state then becomes error).
+ */
+const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> = new Map<
+  TaskState | null,
+  readonly (TaskState | null)[]
+>([
+  [null, ["rebuilding", "migrating", "resize_prep", "deleting", "powering_off", "powering_on"]],
+  // rebuilding -> rebuilding: step 12 re-saves REBUILDING expecting REBUILDING (nova does the same).
+  ["rebuilding", ["rebuilding", "rebuild_block_device_mapping", null]],
+  ["rebuild_block_device_mapping", ["rebuild_spawning", null]],
+  ["rebuild_spawning", [null]],
+  ["migrating", [null]],
+  ["resize_prep", [null]],
+  ["deleting", [null]],
+  ["powering_off", [null]],
+  ["powering_on", [null]],
+]);
+
+/** vm_state edges used by rebuild/evacuate (and by the host-failure flow, which only reads them). */
+const VM_EDGES: ReadonlyMap<VmState, readonly VmState[]> = new Map<VmState, readonly VmState[]>([
+  ["building", ["active", "stopped", "error"]],
+  ["active", ["active", "stopped", "error"]],
+  ["stopped", ["stopped", "active", "error"]],
+  ["error", ["error", "active", "stopped"]],
+  ["paused", ["paused", "active", "error"]],
+  ["suspended", ["suspended", "active", "error"]],
+  ["deleted", []],
+]);
+
+const MIGRATION_EDGES: ReadonlyMap<MigrationStatus, readonly MigrationStatus[]> = new Map<
+  MigrationStatus,
+  readonly MigrationStatus[]
+>([
+  ["accepted", ["pre-migrating", "done", "failed", "error"]],
+  ["pre-migrating", ["done", "failed", "error"]],
+  // done -> completed: the returning source host cleaned up its stale copy.
+  ["done", ["completed"]],
+  // A failed or errored evacuation may still leave a stale copy on a returning host (nova bug 1713783).
+  ["failed", ["completed"]],
+  ["error", ["completed"]],
+  ["completed", []],
+]);
+
+export function canTaskTransition(from: TaskState | null, to: TaskState | null): boolean {
+  return TASK_EDGES.get(from)?.includes(to) ?? false;
+}
+
+export function canVmTransition(from: VmState, to: VmState): boolean {
+  return VM_EDGES.get(from)?.includes(to) ?? false;
+}
+
+export function canMigrationTransition(from: MigrationStatus, to: MigrationStatus): boolean {
+  return MIGRATION_EDGES.get(from)?.includes(to) ?? false;
+}
+
+export function assertTaskTransition(from: TaskState | null, to: TaskState | null): void {
+  if (!canTaskTransition(from, to)) {
+    throw new InvalidStateTransition(`task_state cannot go from ${String(from)} to ${String(to)}`);
+  }
+}
+
+export function assertVmTransition(from: VmState, to: VmState): void {
+  if (!canVmTransition(from, to)) {
+    throw new InvalidStateTransition(`vm_state cannot go from ${from} to ${to}`);
+  }
+}
+
+export function assertMigrationTransition(from: MigrationStatus, to: MigrationStatus): void {
+  if (!canMigrationTransition(from, to)) {
+    throw new InvalidStateTransition(`migration status cannot go from ${from} to ${to}`);
+  }
+}
+
+/** Terminal migration statuses: the flow that owned the migration has ended. */
+export const MIGRATION_ENDED: readonly MigrationStatus[] = ["done", "completed", "failed", "error"];

@@ -1,0 +1,93 @@
+/**
+ * The DynamoDB tables, as plain data. The CDK stack and the local cloud both create tables from
+ * these specs, and the data layer reads their names from the environment: nothing is defined twice.
+ */
+
+export interface KeyAttribute {
+  name: string;
+  type: "S" | "N";
+}
+
+export interface IndexSpec {
+  indexName: string;
+  partitionKey: KeyAttribute;
+  sortKey?: KeyAttribute;
+}
+
+export interface TableSpec {
+  /** Logical id, used for the environment variable and the CDK construct id. */
+  id: TableId;
+  partitionKey: KeyAttribute;
+  sortKey?: KeyAttribute;
+  globalIndexes: IndexSpec[];
+}
+
+export const TABLE_IDS = ["instances", "hosts", "migrations", "faults", "ports", "volumes"] as const;
+export type TableId = (typeof TABLE_IDS)[number];
+
+export const INDEX = {
+  instancesByHost: "by-host",
+  migrationsByInstance: "by-instance",
+  migrationsBySourceHost: "by-source-host",
+  portsByInstance: "by-instance",
+} as const;
+
+export const TABLE_SPECS: Record<TableId, TableSpec> = {
+  instances: {
+    id: "instances",
+    partitionKey: { name: "uuid", type: "S" },
+    globalIndexes: [{ indexName: INDEX.instancesByHost, partitionKey: { name: "host", type: "S" } }],
+  },
+  hosts: {
+    id: "hosts",
+    partitionKey: { name: "name", type: "S" },
+    globalIndexes: [],
+  },
+  migrations: {
+    id: "migrations",
+    partitionKey: { name: "id", type: "S" },
+    globalIndexes: [
+      {
+        indexName: INDEX.migrationsByInstance,
+        partitionKey: { name: "instanceUuid", type: "S" },
+        sortKey: { name: "createdAt", type: "S" },
+      },
+      {
+        indexName: INDEX.migrationsBySourceHost,
+        partitionKey: { name: "sourceHost", type: "S" },
+        sortKey: { name: "createdAt", type: "S" },
+      },
+    ],
+  },
+  faults: {
+    id: "faults",
+    partitionKey: { name: "instanceUuid", type: "S" },
+    sortKey: { name: "faultKey", type: "S" },
+    globalIndexes: [],
+  },
+  ports: {
+    id: "ports",
+    partitionKey: { name: "id", type: "S" },
+    globalIndexes: [{ indexName: INDEX.portsByInstance, partitionKey: { name: "instanceUuid", type: "S" } }],
+  },
+  volumes: {
+    id: "volumes",
+    partitionKey: { name: "id", type: "S" },
+    globalIndexes: [],
+  },
+};
+
+/** `LAZARUS_TABLE_INSTANCES`, `LAZARUS_TABLE_HOSTS`, ... */
+export function tableEnvVar(id: TableId): string {
+  return `LAZARUS_TABLE_${id.toUpperCase()}`;
+}
+
+export type TableNames = Record<TableId, string>;
+
+/** Table names from the environment, each defaulting to `<prefix>-<id>`. */
+export function tableNamesFromEnv(env: NodeJS.ProcessEnv = process.env): TableNames {
+  const prefix = env.LAZARUS_TABLE_PREFIX ?? "lazarus";
+  const names = {} as TableNames;
+  for (const id of TABLE_IDS) names[id] = env[tableEnvVar(id)] ?? `${prefix}-${id}`;
+  return names;
+}
