@@ -51,6 +51,10 @@ export class InvalidStateTransition extends LazarusError {
 export class ComputeServiceInUse extends LazarusError {
   readonly httpStatus = 400;
 }
+/** Rebuild in place while the instance's host is down: nothing there could run the rebuild. */
+export class ComputeServiceUnavailable extends LazarusError {
+  readonly httpStatus = 409;
+}
 /** Evacuate to the host the instance is on (nova: 400 "The target host can't be the same one."). */
 export class InvalidTargetHost extends LazarusError {
   readonly httpStatus = 400;

@@ -69,6 +69,8 @@ export const Instance = z.object({
   imageRef: ImageRef,
   vmState: VmStateSchema,
   taskState: TaskStateSchema.nullable(),
+  /** The flow request (rebuild/evacuate requestId) that owns the current task; null with no task. */
+  taskRequestId: Uuid.nullable().default(null),
   powerState: PowerStateSchema,
   /** Port ids, in the order their NICs appear in the domain. */
   ports: z.array(Uuid),

@@ -5,7 +5,15 @@
  */
 import { InvalidStateTransition } from "./errors.js";
 
-export const VM_STATES = ["building", "active", "stopped", "paused", "suspended", "error", "deleted"] as const;
+export const VM_STATES = [
+  "building",
+  "active",
+  "stopped",
+  "paused",
+  "suspended",
+  "error",
+  "deleted",
+] as const;
 export type VmState = (typeof VM_STATES)[number];
 
 export const TASK_STATES = [
@@ -24,7 +32,14 @@ export type TaskState = (typeof TASK_STATES)[number];
 export const POWER_STATES = ["nostate", "running", "paused", "shutdown", "crashed", "suspended"] as const;
 export type PowerState = (typeof POWER_STATES)[number];
 
-export const MIGRATION_STATUSES = ["accepted", "pre-migrating", "done", "completed", "failed", "error"] as const;
+export const MIGRATION_STATUSES = [
+  "accepted",
+  "pre-migrating",
+  "done",
+  "completed",
+  "failed",
+  "error",
+] as const;
 export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
 
 export const MIGRATION_TYPES = ["rebuild", "evacuation"] as const;
@@ -45,8 +60,9 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
   [null, ["rebuilding", "migrating", "resize_prep", "deleting", "powering_off", "powering_on"]],
   // rebuilding -> rebuilding: step 12 re-saves REBUILDING expecting REBUILDING (nova does the same).
   ["rebuilding", ["rebuilding", "rebuild_block_device_mapping", null]],
-  ["rebuild_block_device_mapping", ["rebuild_spawning", null]],
-  ["rebuild_spawning", [null]],
+  // Back to rebuilding: the target failed before the instance ran there and the flow reschedules.
+  ["rebuild_block_device_mapping", ["rebuild_spawning", "rebuilding", null]],
+  ["rebuild_spawning", ["rebuilding", null]],
   ["migrating", [null]],
   ["resize_prep", [null]],
   ["deleting", [null]],
@@ -70,7 +86,8 @@ const MIGRATION_EDGES: ReadonlyMap<MigrationStatus, readonly MigrationStatus[]> 
   readonly MigrationStatus[]
 >([
   ["accepted", ["pre-migrating", "done", "failed", "error"]],
-  ["pre-migrating", ["done", "failed", "error"]],
+  // pre-migrating -> accepted: the chosen target failed and the flow reschedules.
+  ["pre-migrating", ["accepted", "done", "failed", "error"]],
   // done -> completed: the returning source host cleaned up its stale copy.
   ["done", ["completed"]],
   // A failed or errored evacuation may still leave a stale copy on a returning host (nova bug 1713783).

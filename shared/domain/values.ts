@@ -10,7 +10,10 @@ export type Uuid = z.infer<typeof Uuid>;
 /** Instance, host and group names: DNS-label-like, no spaces or shell metacharacters. */
 export const ResourceName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a name is 1-63 letters, digits, '.', '_' or '-', starting alnum");
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+    "a name is 1-63 letters, digits, '.', '_' or '-', starting alnum",
+  );
 export type ResourceName = z.infer<typeof ResourceName>;
 
 /** A unicast, locally- or universally-administered MAC in lower case. */
@@ -23,7 +26,7 @@ export type MacAddress = z.infer<typeof MacAddress>;
 export const AbsolutePath = z
   .string()
   .max(1024)
-  .regex(/^\/[A-Za-z0-9._\/@+=,-]*$/, "an absolute path of letters, digits and ._/@+=,-")
+  .regex(/^\/[A-Za-z0-9._/@+=,-]*$/, "an absolute path of letters, digits and ._/@+=,-")
   .refine((p) => !p.split("/").includes(".."), "a path may not contain '..'");
 export type AbsolutePath = z.infer<typeof AbsolutePath>;
 

@@ -1,0 +1,44 @@
+/**
+ * Beyond nova: the chosen target failed before the instance ran there (unreachable, spawn failed). Its
+ * claim is released, the host is remembered as tried, the migration goes back to `accepted` and the
+ * instance back to task_state rebuilding, so the state machine can schedule again (at most
+ * MAX_SCHEDULING_ATTEMPTS hosts in all).
+ */
+import { type FlowState, MAX_SCHEDULING_ATTEMPTS } from "../../../shared/flow/contract.js";
+import type { StepDeps } from "../../../shared/flow/deps.js";
+import { describeFailure, requireScheduled } from "../../../shared/flow/flow-state.js";
+
+export async function prepareReschedule(deps: StepDeps, state: FlowState): Promise<FlowState> {
+  const flow = requireScheduled(state);
+  const { instances, hosts, migrations } = deps.stores;
+  const failure = describeFailure(state);
+  const attemptedHosts = flow.attemptedHosts.includes(flow.destHost)
+    ? flow.attemptedHosts
+    : [...flow.attemptedHosts, flow.destHost];
+  const attempts = attemptedHosts.length;
+  const canReschedule = attempts < MAX_SCHEDULING_ATTEMPTS;
+  const previousFailures = [...state.previousFailures, { host: flow.destHost, ...failure }];
+
+  await hosts.release(flow.destHost, flow.instanceUuid, { owner: flow.migrationId });
+  if (!canReschedule) {
+    // Out of attempts: keep `failure` so the failure handler reports the last one.
+    return { ...flow, attempts, attemptedHosts, canReschedule, previousFailures };
+  }
+
+  const migration = await migrations.require(flow.migrationId);
+  if (migration.status === "pre-migrating") {
+    await migrations.transition(flow.migrationId, "accepted", {
+      set: { destHost: null, destNode: null, attemptedHosts },
+    });
+  }
+  const instance = await instances.require(flow.instanceUuid);
+  if (instance.taskState !== "rebuilding") {
+    await instances.update(flow.instanceUuid, {
+      expectTaskState: ["rebuild_block_device_mapping", "rebuild_spawning"],
+      expectTaskRequestId: flow.requestId,
+      set: { taskState: "rebuilding" },
+    });
+  }
+  const { failure: _handled, createdRootDisk: _disk, sharedStorage: _shared, ...rest } = flow;
+  return { ...rest, destHost: null, attempts, attemptedHosts, canReschedule, previousFailures };
+}

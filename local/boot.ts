@@ -1,0 +1,139 @@
+/**
+ * Boots an instance on a local host the way nova's boot leaves it: a claim on the host, ports bound there,
+ * volumes attached, a root disk from the image cache, the domain defined (and running unless asked for a
+ * stopped instance), and the instance record. Boot is not a Lazarus flow; the local cloud needs it to have
+ * something to rebuild and evacuate.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type { Flavor, Host, Instance, Port, ServerGroup, Volume } from "../shared/domain/schemas.js";
+import type { HostExecutor } from "../shared/hosts/executor.js";
+import { defineDomainScript } from "../shared/hosts/instance-domain.js";
+import { baseImagePath, hostTarget, rootDiskPath, volumePath } from "../shared/hosts/layout.js";
+import { createBlank, createOverlay } from "../shared/hosts/qemu-img.js";
+import { shellScript } from "../shared/hosts/shell.js";
+import type { Stores } from "../shared/store/index.js";
+
+export interface BootRequest {
+  name: string;
+  host: string;
+  flavor?: Flavor;
+  imageRef?: string;
+  /** How many NICs (one port each). */
+  ports?: number;
+  volumes?: { name: string; sizeGiB: number; device: string }[];
+  serverGroup?: ServerGroup | null;
+  /** Define only: the instance is STOPPED. */
+  stopped?: boolean;
+  haEnabled?: boolean;
+}
+
+export const DEFAULT_FLAVOR: Flavor = { vcpus: 1, memoryMiB: 64, diskGiB: 1 };
+
+/** A locally administered unicast MAC (02:...). */
+export function randomMac(): string {
+  return ["02", ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+}
+
+export async function bootInstance(
+  deps: { stores: Stores; executor: HostExecutor; now?: () => Date },
+  req: BootRequest,
+): Promise<Instance> {
+  const { stores, executor } = deps;
+  const at = (deps.now ?? (() => new Date()))().toISOString();
+  const host: Host = await stores.hosts.require(req.host);
+  const uuid = randomUUID();
+  const flavor = req.flavor ?? DEFAULT_FLAVOR;
+  const imageRef = req.imageRef ?? "cirros-0.6";
+  const serverGroup = req.serverGroup ?? null;
+
+  await stores.hosts.claim(host.name, {
+    instanceUuid: uuid,
+    resources: flavor,
+    owner: `boot:${uuid}`,
+    serverGroup,
+  });
+
+  const ports: Port[] = [];
+  for (let i = 0; i < (req.ports ?? 1); i++) {
+    ports.push(
+      await stores.ports.put({
+        id: randomUUID(),
+        instanceUuid: uuid,
+        mac: randomMac(),
+        network: "default",
+        bindingHost: host.name,
+        status: "ACTIVE",
+        version: 0,
+      }),
+    );
+  }
+
+  const volumes: Volume[] = [];
+  for (const v of req.volumes ?? []) {
+    const id = randomUUID();
+    const volume: Volume = {
+      id,
+      name: v.name,
+      sizeGiB: v.sizeGiB,
+      backingFile: `volume-${id}.img`,
+      status: "in-use",
+      attachments: [
+        {
+          attachmentId: randomUUID(),
+          instanceUuid: uuid,
+          host: host.name,
+          device: v.device,
+          status: "attached",
+          attachedAt: at,
+          detachedAt: null,
+        },
+      ],
+      version: 0,
+    };
+    await executor.run(
+      hostTarget(host),
+      shellScript([createBlank({ path: volumePath(host, volume), sizeGiB: v.sizeGiB, format: "raw" })]),
+    );
+    volumes.push(await stores.volumes.put(volume));
+  }
+
+  const instance: Instance = {
+    uuid,
+    name: req.name,
+    host: host.name,
+    node: host.name,
+    availabilityZone: host.availabilityZone,
+    flavor,
+    imageRef,
+    vmState: req.stopped ? "stopped" : "active",
+    taskState: null,
+    taskRequestId: null,
+    powerState: req.stopped ? "shutdown" : "running",
+    ports: ports.map((p) => p.id),
+    volumes: volumes.map((v) => ({ volumeId: v.id, device: v.attachments[0]!.device })),
+    serverGroup,
+    haEnabled: req.haEnabled ?? true,
+    onSharedStorage: null,
+    launchedAt: at,
+    createdAt: at,
+    updatedAt: at,
+    version: 0,
+    fault: null,
+  };
+
+  await executor.run(
+    hostTarget(host),
+    shellScript([
+      createOverlay({
+        base: baseImagePath(host, imageRef),
+        disk: rootDiskPath(host, uuid),
+        sizeGiB: flavor.diskGiB,
+      }),
+    ]),
+  );
+  await executor.run(
+    hostTarget(host),
+    defineDomainScript({ instance, host, ports, volumes }, { start: !req.stopped }),
+  );
+  return stores.instances.create(instance);
+}

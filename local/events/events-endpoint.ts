@@ -1,0 +1,184 @@
+/**
+ * An EventBridge-compatible HTTP endpoint (AWS JSON 1.1, `X-Amz-Target: AWSEvents.PutEvents`) that
+ * records entries in memory. Code using the real `@aws-sdk/client-eventbridge` with
+ * `AWS_ENDPOINT_URL_EVENTBRIDGE` (or `endpoint`) set to `url` publishes here exactly as in AWS.
+ * (The SDK builds the variable's name from the client's serviceId, "EventBridge":
+ * `AWS_ENDPOINT_URL_EVENTS` is NOT read by @aws-sdk/client-eventbridge.)
+ * Per-entry validation as EventBridge does it: missing Source/DetailType/Detail -> `InvalidArgument`,
+ * Detail not a JSON object -> `MalformedDetail` (counted in FailedEntryCount, not recorded).
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface RecordedEvent {
+  eventId: string;
+  eventBusName: string;
+  source: string;
+  detailType: string;
+  /** Detail as sent (JSON text). */
+  detail: string;
+  /** Detail parsed. */
+  detailObject: Record<string, unknown>;
+  resources: string[];
+  /** The entry's Time, else when it was received. */
+  time: Date;
+  receivedAt: Date;
+  traceHeader?: string;
+}
+
+export type EventsListener = (event: RecordedEvent) => void;
+
+export interface EventsEndpoint {
+  url: string;
+  port: number;
+  /** Recorded events in arrival order. */
+  events: RecordedEvent[];
+  /** Called for each recorded event; returns an unsubscribe function. */
+  onEvent(listener: EventsListener): () => void;
+  clear(): void;
+  close(): Promise<void>;
+}
+
+interface PutEventsEntry {
+  Source?: unknown;
+  DetailType?: unknown;
+  Detail?: unknown;
+  EventBusName?: unknown;
+  Resources?: unknown;
+  Time?: unknown;
+  TraceHeader?: unknown;
+}
+
+type EntryResult = { EventId: string } | { ErrorCode: string; ErrorMessage: string };
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function reply(res: ServerResponse, status: number, payload: unknown): void {
+  const text = JSON.stringify(payload);
+  res.writeHead(status, {
+    "content-type": "application/x-amz-json-1.1",
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+export async function startEventsEndpoint(options: { port?: number } = {}): Promise<EventsEndpoint> {
+  const events: RecordedEvent[] = [];
+  const listeners = new Set<EventsListener>();
+
+  function put(entry: PutEventsEntry): EntryResult {
+    const { Source, DetailType, Detail } = entry;
+    if (typeof Source !== "string" || Source === "") {
+      return {
+        ErrorCode: "InvalidArgument",
+        ErrorMessage: "Parameter Source is not valid. Reason: Source is a required argument.",
+      };
+    }
+    if (typeof DetailType !== "string" || DetailType === "") {
+      return {
+        ErrorCode: "InvalidArgument",
+        ErrorMessage: "Parameter DetailType is not valid. Reason: DetailType is a required argument.",
+      };
+    }
+    if (typeof Detail !== "string") {
+      return {
+        ErrorCode: "InvalidArgument",
+        ErrorMessage: "Parameter Detail is not valid. Reason: Detail is a required argument.",
+      };
+    }
+    let detailObject: unknown;
+    try {
+      detailObject = JSON.parse(Detail);
+    } catch {
+      detailObject = undefined;
+    }
+    if (!detailObject || typeof detailObject !== "object" || Array.isArray(detailObject)) {
+      return { ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed." };
+    }
+    const receivedAt = new Date();
+    const recorded: RecordedEvent = {
+      eventId: randomUUID(),
+      eventBusName:
+        typeof entry.EventBusName === "string" && entry.EventBusName ? entry.EventBusName : "default",
+      source: Source,
+      detailType: DetailType,
+      detail: Detail,
+      detailObject: detailObject as Record<string, unknown>,
+      resources: Array.isArray(entry.Resources) ? entry.Resources.map(String) : [],
+      time: typeof entry.Time === "number" ? new Date(entry.Time * 1000) : receivedAt,
+      receivedAt,
+      ...(typeof entry.TraceHeader === "string" ? { traceHeader: entry.TraceHeader } : {}),
+    };
+    events.push(recorded);
+    for (const listener of listeners) {
+      try {
+        listener(recorded);
+      } catch {
+        // a listener's failure must not fail the publisher
+      }
+    }
+    return { EventId: recorded.eventId };
+  }
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      try {
+        const target = String(req.headers["x-amz-target"] ?? "");
+        const text = await readBody(req);
+        if (req.method !== "POST" || target !== "AWSEvents.PutEvents") {
+          reply(res, 400, { __type: "UnknownOperationException", message: `Unsupported target '${target}'` });
+          return;
+        }
+        let body: { Entries?: unknown };
+        try {
+          body = JSON.parse(text || "{}") as { Entries?: unknown };
+        } catch {
+          reply(res, 400, { __type: "SerializationException", message: "Request body is not valid JSON" });
+          return;
+        }
+        if (!Array.isArray(body.Entries) || body.Entries.length < 1 || body.Entries.length > 10) {
+          reply(res, 400, {
+            __type: "ValidationException",
+            message:
+              "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10",
+          });
+          return;
+        }
+        const results = (body.Entries as PutEventsEntry[]).map(put);
+        reply(res, 200, {
+          FailedEntryCount: results.filter((r) => "ErrorCode" in r).length,
+          Entries: results,
+        });
+      } catch (err) {
+        reply(res, 500, { __type: "InternalException", message: (err as Error).message });
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    events,
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    clear() {
+      events.length = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,486 @@
+/**
+ * A KVM "host" on this machine: its own Unix user, its own session libvirtd, its own SSM agent.
+ * See /work/shared/reference/local-hosts.md for what this relies on. Must run as root.
+ *
+ * Processes are tracked by pid and, for power loss, by the host's uid (every process of that uid
+ * is the host's: agent, libvirtd, qemu, scripts). Nothing is ever killed by name.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Host, HostStorage, Resources } from "../../shared/domain/schemas.js";
+import type { SsmEndpoint } from "../ssm/ssm-endpoint.js";
+
+export interface LocalHostSpec {
+  /** Compute host name (ResourceName). */
+  name: string;
+  /** Hosts with the same pool share one instancesPath; none = a private instancesPath. */
+  sharedPoolId?: string | null;
+  availabilityZone?: string;
+  /** Capacity to advertise in the Host record (defaults: 4 vCPU, 4096 MiB, 40 GiB). */
+  capacity?: Resources;
+}
+
+/** What the fleet decides for a host: its user, group and folders. */
+export interface LocalHostConfig {
+  spec: LocalHostSpec;
+  endpoint: SsmEndpoint;
+  /** Unix user name, unique per cloud run (<= 32 chars). */
+  unixUser: string;
+  /** The cloud's group (all hosts of one cloud share it). */
+  group: string;
+  gid: number;
+  /** This host's private folder (home, runtime dir, logs, image cache, private instances). */
+  hostDir: string;
+  /** Shared instances folder of the host's pool, or undefined for a private one under hostDir. */
+  sharedInstancesPath?: string;
+  /** Volumes folder visible to all hosts of the cloud. */
+  volumesPath: string;
+  /** Base images created in the image cache (`<name>.qcow2`). */
+  images?: { name: string; virtualSize: string }[];
+}
+
+/** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
+export type LocalHostRecord = Pick<
+  Host,
+  "name" | "managedInstanceId" | "virtType" | "supportsRecreate" | "availabilityZone" | "capacity" | "storage"
+>;
+
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export const DEFAULT_IMAGES = [
+  { name: "cirros-0.6", virtualSize: "64M" },
+  { name: "ubuntu-24.04", virtualSize: "64M" },
+];
+
+const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const AGENT_PATH = fileURLToPath(new URL("../ssm/agent.ts", import.meta.url));
+// tsx's loader, resolved from this repo (whatever path it is cloned to).
+const TSX_LOADER = createRequire(import.meta.url).resolve("tsx");
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function newManagedInstanceId(): string {
+  return `mi-${randomBytes(9).toString("hex").slice(0, 17)}`;
+}
+
+/** `lz<runid>-<host>` within 32 chars and useradd's default NAME_REGEX; hashed when it must be changed. */
+export function unixUserName(runId: string, hostName: string): string {
+  const prefix = `lz${runId}-`;
+  const clean = hostName.toLowerCase().replace(/[^a-z0-9_-]/g, "-");
+  if (clean === hostName && prefix.length + clean.length <= 32) return prefix + clean;
+  const hash = createHash("sha1").update(hostName).digest("hex").slice(0, 6);
+  return `${prefix}${clean.slice(0, 32 - prefix.length - 7)}-${hash}`;
+}
+
+/** Processes whose real or effective uid is `uid`, excluding zombies (they hold nothing). */
+export function processesOfUid(uid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${entry}/status`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    const state = /^State:\s+(\S)/m.exec(status)?.[1];
+    if (!uids || state === "Z" || state === "X") continue;
+    if (Number(uids[1]) === uid || Number(uids[2]) === uid) out.push(Number(entry));
+  }
+  return out;
+}
+
+function killQuietly(pid: number | undefined, signal: NodeJS.Signals = "SIGKILL") {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Runs a command as root, synchronously; throws with its stderr on failure. */
+function rootSync(cmd: string, args: string[], allowFail = false): CommandResult {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { PATH, LANG: "C.UTF-8" } });
+  const res = { exitCode: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
+  if (!allowFail && res.exitCode !== 0) {
+    throw new Error(`${cmd} ${args.join(" ")} exited ${res.exitCode}: ${res.stderr.trim()}`);
+  }
+  return res;
+}
+
+/** useradd/userdel/groupadd lock /etc/passwd; parallel clouds can collide, so retry a few times. */
+async function withPasswdLock(cmd: string, args: string[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const r = rootSync(cmd, args, true);
+    if (r.exitCode === 0) return;
+    if (attempt < 20 && /lock/i.test(r.stderr)) {
+      await sleep(100 + Math.random() * 200);
+      continue;
+    }
+    throw new Error(`${cmd} ${args.join(" ")} exited ${r.exitCode}: ${r.stderr.trim()}`);
+  }
+}
+
+export class LocalHost {
+  readonly name: string;
+  readonly managedInstanceId: string;
+  readonly unixUser: string;
+  readonly availabilityZone: string;
+  readonly hostDir: string;
+  /** Wrappers placed here shadow the host's real commands (fault injection); empty normally. */
+  readonly faultBinDir: string;
+  readonly homeDir: string;
+  readonly runtimeDir: string;
+  readonly configDir: string;
+  readonly cacheDir: string;
+  readonly logDir: string;
+  readonly instancesPath: string;
+  readonly imageCachePath: string;
+  readonly volumesPath: string;
+  readonly sharedPoolId: string | null;
+  readonly gid: number;
+  private readonly config: LocalHostConfig;
+  private _uid = -1;
+  private libvirtd?: ChildProcess;
+  private agent?: ChildProcess;
+  private created = false;
+  private destroyed = false;
+
+  private constructor(config: LocalHostConfig) {
+    this.config = config;
+    this.name = config.spec.name;
+    this.managedInstanceId = newManagedInstanceId();
+    this.unixUser = config.unixUser;
+    this.availabilityZone = config.spec.availabilityZone ?? "nova";
+    this.sharedPoolId = config.spec.sharedPoolId ?? null;
+    this.gid = config.gid;
+    this.hostDir = config.hostDir;
+    this.homeDir = join(config.hostDir, "home");
+    this.runtimeDir = join(config.hostDir, "run");
+    // libvirt keeps qemu monitor sockets under $XDG_CONFIG_HOME/libvirt/qemu/lib/domain-N-NAME/:
+    // Unix socket paths are limited to 107 bytes, so hostDir must be short (the fleet sees to it).
+    this.configDir = join(config.hostDir, "cfg");
+    this.faultBinDir = join(config.hostDir, "fault-bin");
+    this.cacheDir = join(config.hostDir, "cache");
+    this.logDir = join(config.hostDir, "log");
+    this.imageCachePath = join(config.hostDir, "_base");
+    this.instancesPath = config.sharedInstancesPath ?? join(config.hostDir, "instances");
+    this.volumesPath = config.volumesPath;
+  }
+
+  /** Creates the user, folders and base images. Does not start anything (see start()). */
+  static async create(config: LocalHostConfig): Promise<LocalHost> {
+    const host = new LocalHost(config);
+    await host.provision();
+    return host;
+  }
+
+  get uid(): number {
+    return this._uid;
+  }
+
+  /** Environment of the host's user: scripts and virsh see this host's libvirtd only. */
+  get env(): Record<string, string> {
+    return {
+      // The fault folder comes first, so a test can put a failing wrapper in front of a real command.
+      PATH: `${this.faultBinDir}:${PATH}`,
+      LANG: "C.UTF-8",
+      HOME: this.homeDir,
+      USER: this.unixUser,
+      LOGNAME: this.unixUser,
+      SHELL: "/bin/bash",
+      XDG_RUNTIME_DIR: this.runtimeDir,
+      XDG_CONFIG_HOME: this.configDir,
+      XDG_CACHE_HOME: this.cacheDir,
+      LIBVIRT_DEFAULT_URI: "qemu:///session",
+      // Never let a client auto-spawn a libvirtd we do not track (e.g. virsh on a killed host).
+      LIBVIRT_AUTOSTART: "0",
+    };
+  }
+
+  get storage(): HostStorage {
+    return {
+      instancesPath: this.instancesPath,
+      sharedPoolId: this.sharedPoolId,
+      imageCachePath: this.imageCachePath,
+      volumesPath: this.volumesPath,
+    };
+  }
+
+  /** The Host record fields the local cloud provides; the store adds usage, claims, status, version. */
+  record(): LocalHostRecord {
+    return {
+      name: this.name,
+      managedInstanceId: this.managedInstanceId,
+      virtType: "qemu",
+      supportsRecreate: true,
+      availabilityZone: this.availabilityZone,
+      capacity: this.config.spec.capacity ?? { vcpus: 4, memoryMiB: 4096, diskGiB: 40 },
+      storage: this.storage,
+    };
+  }
+
+  get running(): boolean {
+    return this.agent !== undefined || this.libvirtd !== undefined;
+  }
+
+  private async provision(): Promise<void> {
+    const { unixUser, group } = this.config;
+    mkdirSync(this.hostDir, { recursive: true });
+    await withPasswdLock("useradd", [
+      "-M",
+      "-N",
+      "-g",
+      group,
+      "-d",
+      this.homeDir,
+      "-s",
+      "/bin/bash",
+      unixUser,
+    ]);
+    this.created = true;
+    this._uid = Number(rootSync("id", ["-u", unixUser]).stdout.trim());
+    // hostDir: the user's own; group may traverse (other hosts never need to, but it is harmless).
+    const own = (p: string, mode: number) => {
+      mkdirSync(p, { recursive: true });
+      chownSync(p, this._uid, this.gid);
+      chmodSync(p, mode);
+    };
+    own(this.hostDir, 0o750);
+    own(this.homeDir, 0o700);
+    own(this.runtimeDir, 0o700); // XDG_RUNTIME_DIR must be private
+    own(this.configDir, 0o700);
+    own(this.cacheDir, 0o700);
+    own(this.logDir, 0o750);
+    own(this.imageCachePath, 0o755);
+    if (!this.config.sharedInstancesPath) own(this.instancesPath, 0o2770);
+    for (const img of this.config.images ?? DEFAULT_IMAGES) {
+      const file = join(this.imageCachePath, `${img.name}.qcow2`);
+      if (existsSync(file)) continue;
+      const r = await this.runAs("qemu-img", ["create", "-q", "-f", "qcow2", file, img.virtualSize]);
+      if (r.exitCode !== 0) throw new Error(`qemu-img create ${file} failed: ${r.stderr.trim()}`);
+    }
+  }
+
+  /** Runs a command directly as the host's user with its environment (not through SSM). */
+  runAs(
+    cmd: string,
+    args: string[],
+    opts: { timeoutMs?: number; input?: string } = {},
+  ): Promise<CommandResult> {
+    return new Promise((resolve) => {
+      const child = spawn(cmd, args, {
+        uid: this._uid,
+        gid: this.gid,
+        env: this.env,
+        cwd: this.homeDir,
+        stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+        timeout: opts.timeoutMs ?? 60_000,
+        killSignal: "SIGKILL",
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+        stdout += d;
+      });
+      child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+        stderr += d;
+      });
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
+      child.on("error", (e) => resolve({ exitCode: 127, stdout, stderr: stderr + e.message }));
+      child.on("close", (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  /** `virsh -c qemu:///session ARGS` as the host's user. Throws on a non-zero exit unless allowFail. */
+  async virsh(
+    args: string[],
+    opts: { allowFail?: boolean; timeoutMs?: number } = {},
+  ): Promise<CommandResult> {
+    // The real binary, never a fault wrapper: assertions must see the host as it is.
+    const r = await this.runAs("/usr/bin/virsh", ["-q", "-c", "qemu:///session", ...args], {
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    });
+    if (r.exitCode !== 0 && !opts.allowFail) {
+      throw new Error(`[${this.name}] virsh ${args.join(" ")} exited ${r.exitCode}: ${r.stderr.trim()}`);
+    }
+    return r;
+  }
+
+  /**
+   * Fault injection: scripts on this host that run `command` with `failOnArg` among its arguments now fail
+   * (exit 1, `message` on stderr); other calls reach the real command. `clearFaults` undoes it.
+   */
+  injectCommandFault(command: "virsh" | "qemu-img", failOnArg: string, message: string): void {
+    mkdirSync(this.faultBinDir, { recursive: true, mode: 0o755 });
+    const wrapper = join(this.faultBinDir, command);
+    const quoted = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
+    writeFileSync(
+      wrapper,
+      [
+        "#!/bin/sh",
+        `for a in "$@"; do [ "$a" = ${quoted(failOnArg)} ] && { echo ${quoted(`error: ${message}`)} >&2; exit 1; }; done`,
+        `exec /usr/bin/${command} "$@"`,
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+  }
+
+  clearFaults(): void {
+    rmSync(this.faultBinDir, { recursive: true, force: true });
+  }
+
+  /** Starts libvirtd and the agent; resolves when `virsh list` works and the agent has polled. */
+  async start(timeoutMs = 90_000): Promise<void> {
+    if (this.destroyed) throw new Error(`host ${this.name} was destroyed`);
+    if (this.running) return;
+    const deadline = Date.now() + timeoutMs;
+    const logFd = openSync(join(this.logDir, "libvirtd.log"), "a");
+    // sh -c 'umask; exec': the pid stays libvirtd's, and files it creates are group-writable.
+    const libvirtd = spawn("/bin/sh", ["-c", "umask 002; exec libvirtd --timeout 0"], {
+      uid: this._uid,
+      gid: this.gid,
+      env: this.env,
+      cwd: this.homeDir,
+      stdio: ["ignore", logFd, logFd],
+      detached: true, // own process group: a Ctrl-C in the terminal is handled by our teardown
+    });
+    closeSync(logFd);
+    this.libvirtd = libvirtd;
+    libvirtd.on("exit", () => {
+      if (this.libvirtd === libvirtd) this.libvirtd = undefined;
+    });
+
+    for (;;) {
+      const r = await this.virsh(["list", "--all"], { allowFail: true, timeoutMs: 20_000 });
+      if (r.exitCode === 0) break;
+      if (!this.libvirtd)
+        throw new Error(`[${this.name}] libvirtd exited; see ${join(this.logDir, "libvirtd.log")}`);
+      if (Date.now() > deadline) {
+        throw new Error(`[${this.name}] libvirtd did not answer within ${timeoutMs} ms: ${r.stderr.trim()}`);
+      }
+      await sleep(200);
+    }
+
+    const since = Date.now();
+    const agentLog = openSync(join(this.logDir, "agent.log"), "a");
+    // Started as root and dropping to the host's uid itself (see agent.ts): it then needs no access
+    // to the repo or the Node binary as the host's user.
+    const agent = spawn(
+      process.execPath,
+      [
+        "--import",
+        TSX_LOADER,
+        AGENT_PATH,
+        "--endpoint",
+        this.config.endpoint.url,
+        "--instance-id",
+        this.managedInstanceId,
+        "--uid",
+        String(this._uid),
+        "--gid",
+        String(this.gid),
+      ],
+      { env: this.env, cwd: "/", stdio: ["ignore", agentLog, agentLog], detached: true },
+    );
+    closeSync(agentLog);
+    this.agent = agent;
+    agent.on("exit", () => {
+      if (this.agent === agent) this.agent = undefined;
+    });
+    await this.config.endpoint.waitForPing(
+      this.managedInstanceId,
+      Math.max(5_000, deadline - Date.now()),
+      since,
+    );
+  }
+
+  /**
+   * Power loss: SIGKILL the agent, libvirtd and every process of the host's uid (qemu, scripts),
+   * and wait until they are gone. Domain definitions stay on disk.
+   */
+  async kill(timeoutMs = 15_000): Promise<void> {
+    const tracked = [this.agent, this.libvirtd].filter((c): c is ChildProcess => c !== undefined);
+    for (const c of tracked) killQuietly(c.pid);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pids = this._uid >= 0 ? processesOfUid(this._uid) : [];
+      const alive = tracked.filter((c) => c.exitCode === null && c.signalCode === null);
+      if (pids.length === 0 && alive.length === 0) break;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `[${this.name}] processes still alive after kill: ${[...pids, ...alive.map((c) => c.pid)].join(", ")}`,
+        );
+      }
+      for (const pid of pids) killQuietly(pid);
+      for (const c of alive) killQuietly(c.pid);
+      await sleep(50);
+    }
+    this.agent = undefined;
+    this.libvirtd = undefined;
+  }
+
+  /** After kill(): libvirtd and the agent again. A domain that was running is now defined, shut off. */
+  async restart(timeoutMs?: number): Promise<void> {
+    await this.kill();
+    await this.start(timeoutMs);
+  }
+
+  /** Tear-down: kill everything, remove the user and this host's folder. Idempotent. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    await this.kill();
+    this.destroyed = true;
+    if (this.created) {
+      // -f: a zombie qemu (reparented to a pid 1 that does not reap) must not block the removal.
+      await withPasswdLock("userdel", ["-f", this.unixUser]);
+      this.created = false;
+    }
+    rmSync(this.hostDir, { recursive: true, force: true });
+  }
+
+  /** Alias of destroy(). */
+  stop(): Promise<void> {
+    return this.destroy();
+  }
+
+  /** Synchronous best-effort tear-down, for process "exit" handlers. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    killQuietly(this.agent?.pid);
+    killQuietly(this.libvirtd?.pid);
+    if (this._uid >= 0) {
+      for (let i = 0; i < 50; i++) {
+        const pids = processesOfUid(this._uid);
+        if (pids.length === 0) break;
+        for (const pid of pids) killQuietly(pid);
+        spawnSync("sleep", ["0.05"]);
+      }
+    }
+    if (this.created) rootSync("userdel", ["-f", this.unixUser], true);
+    rmSync(this.hostDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * A Lambda-compatible HTTP endpoint (the `Invoke` operation of the Lambda API, restJson1) that runs
+ * handlers registered in-process. The real `@aws-sdk/client-lambda` talks to it when
+ * `AWS_ENDPOINT_URL_LAMBDA` (or the client's `endpoint`) points here; so do the local Step Functions
+ * runner, Step Functions Local (`--lambda-endpoint`) and LocalStack.
+ *
+ *   POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]
+ *   X-Amz-Invocation-Type: RequestResponse (default, 200 + result) | Event (202, runs in background) | DryRun (204)
+ *
+ * A thrown error is answered as AWS does: HTTP 200, `X-Amz-Function-Error: Unhandled`, body
+ * `{"errorType": err.name, "errorMessage": err.message, "trace": [...]}` (so Step Functions' Retry/Catch
+ * match on `err.name`). An unknown function is HTTP 404 `ResourceNotFoundException`.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface LambdaContext {
+  functionName: string;
+  /** `arn:aws:lambda:<region>:<account>:function:<name>` (with the qualifier, if one was invoked). */
+  invokedFunctionArn: string;
+  functionVersion: string;
+  awsRequestId: string;
+  getRemainingTimeInMillis(): number;
+}
+
+export type LocalLambdaHandler = (event: unknown, context: LambdaContext) => Promise<unknown>;
+
+export interface LambdaFunctionError {
+  errorType: string;
+  errorMessage: string;
+  trace: string[];
+}
+
+export interface LambdaInvocationRecord {
+  requestId: string;
+  functionName: string;
+  invocationType: "RequestResponse" | "Event";
+  event: unknown;
+  startedAt: Date;
+  endedAt?: Date;
+  status: "running" | "succeeded" | "failed";
+  result?: unknown;
+  error?: LambdaFunctionError;
+}
+
+/**
+ * Generic fault-injection hooks (e.g. to test a "crash mid-step"). Both run inside the invocation:
+ * - `beforeInvoke` throwing answers the invocation as a function error WITHOUT running the handler;
+ * - `afterInvoke` runs after the handler succeeded (its side effects happened); throwing answers a
+ *   function error anyway, like a process that crashed before replying.
+ */
+export interface LambdaHooks {
+  beforeInvoke?(functionName: string, event: unknown): void | Promise<void>;
+  afterInvoke?(functionName: string, event: unknown, result: unknown): void | Promise<void>;
+}
+
+export interface LambdaEndpointOptions {
+  handlers: Record<string, LocalLambdaHandler>;
+  hooks?: LambdaHooks;
+  /** Function timeout for `getRemainingTimeInMillis` and enforcement. Default 900_000 (Lambda's max). */
+  timeoutMs?: number;
+  /** Default 0 (an ephemeral port). Always binds 127.0.0.1. */
+  port?: number;
+  region?: string;
+  accountId?: string;
+}
+
+export interface LambdaEndpoint {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** Every invocation, in arrival order; entries are updated in place when they end. */
+  invocations: LambdaInvocationRecord[];
+  register(name: string, handler: LocalLambdaHandler): void;
+  setHooks(hooks: LambdaHooks | undefined): void;
+  /** Resolves when all invocations in flight (including `Event` ones) have ended. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations\/?$/;
+
+/** `name`, `name:qualifier`, `123456789012:function:name[:q]`, `arn:aws:lambda:r:a:function:name[:q]` -> name, qualifier. */
+export function parseFunctionName(raw: string): { name: string; qualifier?: string } {
+  const parts = raw.split(":");
+  const fnIndex = parts.indexOf("function");
+  const rest = fnIndex >= 0 ? parts.slice(fnIndex + 1) : parts;
+  const [name = "", qualifier] = rest;
+  return qualifier === undefined ? { name } : { name, qualifier };
+}
+
+export function toFunctionError(err: unknown): LambdaFunctionError {
+  if (err instanceof Error) {
+    return {
+      errorType: err.name || "Error",
+      errorMessage: err.message,
+      trace: (err.stack ?? "").split("\n").filter((line) => line.length > 0),
+    };
+  }
+  return { errorType: typeof err, errorMessage: String(err), trace: [] };
+}
+
+class FunctionTimeout extends Error {
+  constructor(requestId: string, timeoutMs: number) {
+    super(`RequestId: ${requestId} Error: Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`);
+    this.name = "Sandbox.Timedout";
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = body === undefined ? "" : JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function sendServiceError(res: ServerResponse, status: number, type: string, message: string): void {
+  sendJson(res, status, { Type: "User", message }, { "x-amzn-errortype": type });
+}
+
+export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promise<LambdaEndpoint> {
+  const handlers = new Map<string, LocalLambdaHandler>(Object.entries(options.handlers));
+  let hooks = options.hooks;
+  const timeoutMs = options.timeoutMs ?? 900_000;
+  const region = options.region ?? "us-east-1";
+  const accountId = options.accountId ?? "000000000000";
+  const invocations: LambdaInvocationRecord[] = [];
+  const inFlight = new Set<Promise<unknown>>();
+
+  async function run(record: LambdaInvocationRecord, handler: LocalLambdaHandler, qualifier?: string) {
+    const deadline = Date.now() + timeoutMs;
+    const context: LambdaContext = {
+      functionName: record.functionName,
+      invokedFunctionArn: `arn:aws:lambda:${region}:${accountId}:function:${record.functionName}${qualifier ? `:${qualifier}` : ""}`,
+      functionVersion: "$LATEST",
+      awsRequestId: record.requestId,
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new FunctionTimeout(record.requestId, timeoutMs)), timeoutMs);
+    });
+    try {
+      const work = (async () => {
+        await hooks?.beforeInvoke?.(record.functionName, record.event);
+        const result = await handler(record.event, context);
+        await hooks?.afterInvoke?.(record.functionName, record.event, result);
+        return result;
+      })();
+      work.catch(() => undefined); // a late failure after a timeout must not be an unhandled rejection
+      const result = await Promise.race([work, timeout]);
+      record.status = "succeeded";
+      record.result = result;
+      return { ok: true as const, result };
+    } catch (err) {
+      record.status = "failed";
+      record.error = toFunctionError(err);
+      return { ok: false as const, error: record.error };
+    } finally {
+      clearTimeout(timer);
+      record.endedAt = new Date();
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const match = INVOKE_PATH.exec(url.pathname);
+    if (req.method !== "POST" || !match?.[1]) {
+      sendServiceError(res, 404, "UnknownOperationException", `No route for ${req.method} ${url.pathname}`);
+      return;
+    }
+    const rawName = decodeURIComponent(match[1]);
+    const { name, qualifier: q } = parseFunctionName(rawName);
+    const qualifier = url.searchParams.get("Qualifier") ?? q;
+    const handler = handlers.get(name);
+    const body = await readBody(req);
+    if (!handler) {
+      sendServiceError(
+        res,
+        404,
+        "ResourceNotFoundException",
+        `Function not found: arn:aws:lambda:${region}:${accountId}:function:${name}${qualifier ? `:${qualifier}` : ""}`,
+      );
+      return;
+    }
+    let event: unknown = null;
+    if (body.length > 0) {
+      try {
+        event = JSON.parse(body.toString("utf8"));
+      } catch {
+        sendServiceError(
+          res,
+          400,
+          "InvalidRequestContentException",
+          "Could not parse request body into json",
+        );
+        return;
+      }
+    }
+    const invocationType = String(req.headers["x-amz-invocation-type"] ?? "RequestResponse");
+    if (invocationType === "DryRun") {
+      res.writeHead(204).end();
+      return;
+    }
+    if (invocationType !== "RequestResponse" && invocationType !== "Event") {
+      sendServiceError(
+        res,
+        400,
+        "InvalidParameterValueException",
+        `Unsupported invocation type ${invocationType}`,
+      );
+      return;
+    }
+    const record: LambdaInvocationRecord = {
+      requestId: randomUUID(),
+      functionName: name,
+      invocationType,
+      event,
+      startedAt: new Date(),
+      status: "running",
+    };
+    invocations.push(record);
+    const running = run(record, handler, qualifier);
+    inFlight.add(running);
+    void running.finally(() => inFlight.delete(running));
+    const headers = { "x-amzn-requestid": record.requestId, "x-amz-executed-version": "$LATEST" };
+    if (invocationType === "Event") {
+      sendJson(res, 202, undefined, headers);
+      return;
+    }
+    const outcome = await running;
+    if (outcome.ok) {
+      sendJson(res, 200, outcome.result === undefined ? null : outcome.result, headers);
+    } else {
+      sendJson(res, 200, outcome.error, { ...headers, "x-amz-function-error": "Unhandled" });
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) sendServiceError(res, 500, "ServiceException", String(err));
+      else res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    invocations,
+    register(name, handler) {
+      handlers.set(name, handler);
+    },
+    setHooks(next) {
+      hooks = next;
+    },
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+    close() {
+      return new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      });
+    },
+  };
+}

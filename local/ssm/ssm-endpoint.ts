@@ -1,0 +1,711 @@
+/**
+ * A local SSM Run Command endpoint. Speaks the AWS JSON 1.1 protocol that `@aws-sdk/client-ssm`
+ * uses (POST /, `X-Amz-Target: AmazonSSM.<Op>`), for the operations Lazarus needs, plus a small
+ * agent protocol on the same server (`POST /agent/poll`, `POST /agent/result`) that
+ * `local/ssm/agent.ts` speaks. Signatures are not checked. Binds to 127.0.0.1 only.
+ *
+ * Behaviour copied from SSM because the executor must cope with it:
+ *  - an invocation is invisible (InvocationDoesNotExist) for a short while after SendCommand;
+ *  - an agent that has not polled for `connectionLostAfterMs` is ConnectionLost; a command sent to it
+ *    ends Failed/Undeliverable; a command never picked up ends TimedOut/DeliveryTimedOut;
+ *  - a command whose agent never reports ends TimedOut/ExecutionTimedOut after its executionTimeout;
+ *  - stdout is cut to 24,000 characters and stderr to 8,000, as GetCommandInvocation does.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface SsmEndpointOptions {
+  /** 0 (default) = any free port. */
+  port?: number;
+  /** How long GetCommandInvocation answers InvocationDoesNotExist after SendCommand. */
+  invocationVisibilityDelayMs?: number;
+  /** No agent poll for this long = PingStatus ConnectionLost. */
+  connectionLostAfterMs?: number;
+  /** Local cap on the delivery timeout (SendCommand `TimeoutSeconds`, which AWS floors at 30 s). */
+  maxDeliveryMs?: number;
+  /** Local cap on a command's executionTimeout, for commands whose agent never reports. */
+  maxExecutionMs?: number;
+  /** Extra time after the execution timeout for the agent to report before the endpoint gives up. */
+  executionGraceMs?: number;
+  /** A command sent to a ConnectionLost agent turns Undeliverable after this long. */
+  undeliverableAfterMs?: number;
+  /** How long `/agent/poll` holds a request open when there is nothing to deliver. */
+  agentPollWaitMs?: number;
+  /** Sweeper period (timeouts are enforced with this granularity). */
+  sweepIntervalMs?: number;
+}
+
+export type PingStatus = "Online" | "ConnectionLost";
+
+export interface SsmEndpoint {
+  /** Base URL, e.g. http://127.0.0.1:PORT (AWS_ENDPOINT_URL_SSM). */
+  url: string;
+  port: number;
+  registerInstance(instanceId: string, computerName: string): void;
+  deregisterInstance(instanceId: string): void;
+  pingStatus(instanceId: string): PingStatus | undefined;
+  /** Epoch ms of the agent's last poll, or undefined if it never polled. */
+  lastPingAt(instanceId: string): number | undefined;
+  /** Resolves when the agent of `instanceId` has polled at or after `since` (epoch ms). */
+  waitForPing(instanceId: string, timeoutMs: number, since?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+type InvStatus = "Pending" | "InProgress" | "Success" | "Failed" | "TimedOut" | "Cancelled" | "Cancelling";
+
+interface Invocation {
+  commandId: string;
+  instanceId: string;
+  status: InvStatus;
+  statusDetails: string;
+  responseCode: number;
+  stdout: string;
+  stderr: string;
+  visibleAt: number;
+  deliveryDeadline: number;
+  /** Set when sent to a ConnectionLost agent. */
+  undeliverableAt?: number;
+  startedAt?: number;
+  endedAt?: number;
+  executionDeadline?: number;
+  cancelRequestedAt?: number;
+  cancelDelivered?: boolean;
+}
+
+interface Command {
+  commandId: string;
+  documentName: string;
+  comment: string;
+  parameters: Record<string, string[]>;
+  script: string;
+  instanceIds: string[];
+  requestedAt: number;
+  executionTimeoutSeconds: number;
+  timeoutSeconds: number;
+  invocations: Map<string, Invocation>;
+}
+
+interface ManagedInstance {
+  id: string;
+  computerName: string;
+  registeredAt: number;
+  lastPingAt?: number;
+}
+
+interface Waiter {
+  deliver: () => void;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+const STDOUT_LIMIT = 24_000;
+const STDERR_LIMIT = 8_000;
+const TERMINAL: ReadonlySet<InvStatus> = new Set(["Success", "Failed", "TimedOut", "Cancelled"]);
+
+const iso = (ms: number | undefined) => (ms === undefined ? "" : new Date(ms).toISOString());
+const epochSeconds = (ms: number) => ms / 1000;
+
+async function readBody(req: IncomingMessage, limit = 10 * 1024 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) throw new ApiError("ValidationException", "request body too large");
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<SsmEndpoint> {
+  const visibilityDelay = opts.invocationVisibilityDelayMs ?? 50;
+  const connectionLostAfter = opts.connectionLostAfterMs ?? 3000;
+  const maxDelivery = opts.maxDeliveryMs ?? 5000;
+  const maxExecution = opts.maxExecutionMs ?? 15 * 60_000;
+  const executionGrace = opts.executionGraceMs ?? 2000;
+  const undeliverableAfter = opts.undeliverableAfterMs ?? 300;
+  const pollWait = opts.agentPollWaitMs ?? 1000;
+
+  const instances = new Map<string, ManagedInstance>();
+  const commands = new Map<string, Command>();
+  /** Pending invocations per instance, in send order. */
+  const queues = new Map<string, Invocation[]>();
+  /** Long-polling agents per instance. */
+  const waiters = new Map<string, Set<Waiter>>();
+  const pingWaiters = new Set<{ id: string; since: number; resolve: () => void }>();
+  let closed = false;
+
+  const pingStatus = (inst: ManagedInstance, now = Date.now()): PingStatus =>
+    inst.lastPingAt !== undefined && now - inst.lastPingAt < connectionLostAfter
+      ? "Online"
+      : "ConnectionLost";
+
+  const finish = (inv: Invocation, status: InvStatus, details: string, now = Date.now()) => {
+    inv.status = status;
+    inv.statusDetails = details;
+    inv.endedAt = now;
+    const q = queues.get(inv.instanceId);
+    if (q) {
+      const i = q.indexOf(inv);
+      if (i >= 0) q.splice(i, 1);
+    }
+  };
+
+  const wake = (instanceId: string) => {
+    const set = waiters.get(instanceId);
+    if (!set) return;
+    for (const w of [...set]) w.deliver();
+  };
+
+  // One sweeper enforces every timeout, so close() has a single timer to clear (plus poll waits).
+  const sweep = () => {
+    const now = Date.now();
+    for (const cmd of commands.values()) {
+      for (const inv of cmd.invocations.values()) {
+        if (TERMINAL.has(inv.status)) continue;
+        if (inv.status === "Pending") {
+          if (inv.undeliverableAt !== undefined && now >= inv.undeliverableAt) {
+            const inst = instances.get(inv.instanceId);
+            if (!inst || pingStatus(inst, now) === "ConnectionLost")
+              finish(inv, "Failed", "Undeliverable", now);
+            else inv.undeliverableAt = undefined; // the agent came back: deliver normally
+          } else if (now >= inv.deliveryDeadline) {
+            finish(inv, "TimedOut", "DeliveryTimedOut", now);
+          }
+        } else if (
+          inv.status === "InProgress" &&
+          inv.executionDeadline !== undefined &&
+          now >= inv.executionDeadline
+        ) {
+          finish(inv, "TimedOut", "ExecutionTimedOut", now);
+        } else if (inv.status === "Cancelling" && inv.cancelRequestedAt !== undefined) {
+          if (now >= inv.cancelRequestedAt + executionGrace) finish(inv, "Cancelled", "Canceled", now);
+        }
+      }
+    }
+  };
+  const sweeper = setInterval(sweep, opts.sweepIntervalMs ?? 100);
+
+  const notePing = (id: string) => {
+    const inst = instances.get(id);
+    if (!inst) return;
+    inst.lastPingAt = Date.now();
+    for (const w of [...pingWaiters]) {
+      if (w.id === id && inst.lastPingAt >= w.since) {
+        pingWaiters.delete(w);
+        w.resolve();
+      }
+    }
+  };
+
+  // ---- SSM API -------------------------------------------------------------------------------
+
+  const requireString = (v: unknown, field: string): string => {
+    if (typeof v !== "string" || v === "") throw new ApiError("ValidationException", `${field} is required`);
+    return v;
+  };
+
+  const sendCommand = (input: Record<string, unknown>) => {
+    const documentName = requireString(input.DocumentName, "DocumentName");
+    if (documentName !== "AWS-RunShellScript") {
+      throw new ApiError("InvalidDocument", `Document ${documentName} is not supported by this endpoint`);
+    }
+    const ids = input.InstanceIds;
+    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((i) => typeof i === "string")) {
+      throw new ApiError("InvalidInstanceId", "InstanceIds is required (Targets are not supported locally)");
+    }
+    const unknown = (ids as string[]).filter((i) => !instances.has(i));
+    if (unknown.length > 0)
+      throw new ApiError("InvalidInstanceId", `Instances [${unknown.join(", ")}] not in a valid state`);
+    const params = (input.Parameters ?? {}) as Record<string, unknown>;
+    const lines = params.commands;
+    if (!Array.isArray(lines) || lines.length === 0 || !lines.every((l) => typeof l === "string")) {
+      throw new ApiError("InvalidParameters", "Parameter commands is required and must be a list of strings");
+    }
+    let execSecs = 3600; // AWS-RunShellScript's default executionTimeout
+    const et = params.executionTimeout;
+    if (et !== undefined) {
+      const v = Array.isArray(et) && typeof et[0] === "string" ? Number(et[0]) : Number.NaN;
+      if (!Number.isInteger(v) || v < 1 || v > 172_800) {
+        throw new ApiError(
+          "InvalidParameters",
+          "executionTimeout must be an integer number of seconds in 1..172800",
+        );
+      }
+      execSecs = v;
+    }
+    const timeoutSeconds = input.TimeoutSeconds === undefined ? 3600 : Number(input.TimeoutSeconds);
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 30 || timeoutSeconds > 2_592_000) {
+      throw new ApiError("ValidationException", "TimeoutSeconds must be between 30 and 2592000");
+    }
+    const now = Date.now();
+    const cmd: Command = {
+      commandId: randomUUID(),
+      documentName,
+      comment: typeof input.Comment === "string" ? input.Comment : "",
+      parameters: Object.fromEntries(
+        Object.entries(params).filter(([, v]) => Array.isArray(v)) as [string, string[]][],
+      ),
+      // The agent runs the lines as one script, as AWS-RunShellScript does.
+      script: (lines as string[]).join("\n"),
+      instanceIds: [...new Set(ids as string[])],
+      requestedAt: now,
+      executionTimeoutSeconds: execSecs,
+      timeoutSeconds,
+      invocations: new Map(),
+    };
+    for (const id of cmd.instanceIds) {
+      const inst = instances.get(id) as ManagedInstance;
+      const inv: Invocation = {
+        commandId: cmd.commandId,
+        instanceId: id,
+        status: "Pending",
+        statusDetails: "Pending",
+        responseCode: -1,
+        stdout: "",
+        stderr: "",
+        visibleAt: now + visibilityDelay,
+        deliveryDeadline: now + Math.min(timeoutSeconds * 1000, maxDelivery),
+      };
+      if (pingStatus(inst, now) === "ConnectionLost") inv.undeliverableAt = now + undeliverableAfter;
+      cmd.invocations.set(id, inv);
+      const q = queues.get(id) ?? [];
+      q.push(inv);
+      queues.set(id, q);
+    }
+    commands.set(cmd.commandId, cmd);
+    for (const id of cmd.instanceIds) wake(id);
+    return { Command: commandView(cmd) };
+  };
+
+  const commandView = (cmd: Command) => {
+    const invs = [...cmd.invocations.values()];
+    const done = invs.filter((i) => TERMINAL.has(i.status));
+    const errors = done.filter((i) => i.status !== "Success");
+    const status =
+      invs.length === done.length
+        ? errors.length === 0
+          ? "Success"
+          : (invs[0]?.status ?? "Failed")
+        : "Pending";
+    return {
+      CommandId: cmd.commandId,
+      DocumentName: cmd.documentName,
+      DocumentVersion: "$DEFAULT",
+      Comment: cmd.comment,
+      ExpiresAfter: epochSeconds(cmd.requestedAt + cmd.timeoutSeconds * 1000),
+      Parameters: cmd.parameters,
+      InstanceIds: cmd.instanceIds,
+      Targets: [],
+      RequestedDateTime: epochSeconds(cmd.requestedAt),
+      Status: status,
+      StatusDetails: status,
+      MaxConcurrency: "50",
+      MaxErrors: "0",
+      TargetCount: invs.length,
+      CompletedCount: done.length,
+      ErrorCount: errors.length,
+      DeliveryTimedOutCount: invs.filter((i) => i.statusDetails === "DeliveryTimedOut").length,
+      TimeoutSeconds: cmd.timeoutSeconds,
+    };
+  };
+
+  const visibleInvocation = (commandId: string, instanceId: string): [Command, Invocation] => {
+    const cmd = commands.get(commandId);
+    const inv = cmd?.invocations.get(instanceId);
+    if (!cmd || !inv || Date.now() < inv.visibleAt) {
+      throw new ApiError(
+        "InvocationDoesNotExist",
+        `Invocation of command ${commandId} on ${instanceId} does not exist`,
+      );
+    }
+    return [cmd, inv];
+  };
+
+  const getCommandInvocation = (input: Record<string, unknown>) => {
+    const commandId = requireString(input.CommandId, "CommandId");
+    const instanceId = requireString(input.InstanceId, "InstanceId");
+    const [cmd, inv] = visibleInvocation(commandId, instanceId);
+    const elapsed =
+      inv.startedAt !== undefined
+        ? Math.max(0, (inv.endedAt ?? Date.now()) - inv.startedAt) / 1000
+        : undefined;
+    return {
+      CommandId: cmd.commandId,
+      InstanceId: inv.instanceId,
+      Comment: cmd.comment,
+      DocumentName: cmd.documentName,
+      DocumentVersion: "$DEFAULT",
+      PluginName: "aws:runShellScript",
+      ResponseCode: inv.responseCode,
+      ExecutionStartDateTime: iso(inv.startedAt),
+      ExecutionElapsedTime: elapsed === undefined ? "" : `PT${elapsed.toFixed(3)}S`,
+      ExecutionEndDateTime: inv.startedAt !== undefined ? iso(inv.endedAt) : "",
+      Status: inv.status,
+      StatusDetails: inv.statusDetails,
+      StandardOutputContent: inv.stdout,
+      StandardOutputUrl: "",
+      StandardErrorContent: inv.stderr,
+      StandardErrorUrl: "",
+      CloudWatchOutputConfig: { CloudWatchLogGroupName: "", CloudWatchOutputEnabled: false },
+    };
+  };
+
+  const paginate = <T>(items: T[], input: Record<string, unknown>, defaultMax: number) => {
+    const max = typeof input.MaxResults === "number" && input.MaxResults > 0 ? input.MaxResults : defaultMax;
+    const start =
+      typeof input.NextToken === "string" && /^\d+$/.test(input.NextToken) ? Number(input.NextToken) : 0;
+    const page = items.slice(start, start + max);
+    const next = start + max < items.length ? String(start + max) : undefined;
+    return { page, next };
+  };
+
+  const listCommandInvocations = (input: Record<string, unknown>) => {
+    const commandId = typeof input.CommandId === "string" ? input.CommandId : undefined;
+    const instanceId = typeof input.InstanceId === "string" ? input.InstanceId : undefined;
+    const now = Date.now();
+    const rows: Record<string, unknown>[] = [];
+    const sorted = [...commands.values()].sort((a, b) => b.requestedAt - a.requestedAt);
+    for (const cmd of sorted) {
+      if (commandId && cmd.commandId !== commandId) continue;
+      for (const inv of cmd.invocations.values()) {
+        if (instanceId && inv.instanceId !== instanceId) continue;
+        if (now < inv.visibleAt) continue;
+        const row: Record<string, unknown> = {
+          CommandId: cmd.commandId,
+          InstanceId: inv.instanceId,
+          InstanceName: instances.get(inv.instanceId)?.computerName ?? "",
+          Comment: cmd.comment,
+          DocumentName: cmd.documentName,
+          DocumentVersion: "$DEFAULT",
+          RequestedDateTime: epochSeconds(cmd.requestedAt),
+          Status: inv.status,
+          StatusDetails: inv.statusDetails,
+          StandardOutputUrl: "",
+          StandardErrorUrl: "",
+        };
+        if (input.Details === true) {
+          row.CommandPlugins = [
+            {
+              Name: "aws:runShellScript",
+              Status: inv.status,
+              StatusDetails: inv.statusDetails,
+              ResponseCode: inv.responseCode,
+              ...(inv.startedAt !== undefined ? { ResponseStartDateTime: epochSeconds(inv.startedAt) } : {}),
+              ...(inv.endedAt !== undefined ? { ResponseFinishDateTime: epochSeconds(inv.endedAt) } : {}),
+              // ListCommandInvocations shows only the first 2,500 characters of output.
+              Output: (inv.stdout + (inv.stderr ? `\n----------ERROR-------\n${inv.stderr}` : "")).slice(
+                0,
+                2500,
+              ),
+            },
+          ];
+        }
+        rows.push(row);
+      }
+    }
+    const { page, next } = paginate(rows, input, 50);
+    return { CommandInvocations: page, ...(next ? { NextToken: next } : {}) };
+  };
+
+  const cancelCommand = (input: Record<string, unknown>) => {
+    const commandId = requireString(input.CommandId, "CommandId");
+    const cmd = commands.get(commandId);
+    if (!cmd) throw new ApiError("InvalidCommandId", `Command ${commandId} does not exist`);
+    const only =
+      Array.isArray(input.InstanceIds) && input.InstanceIds.length > 0 ? new Set(input.InstanceIds) : null;
+    const now = Date.now();
+    for (const inv of cmd.invocations.values()) {
+      if (only && !only.has(inv.instanceId)) continue;
+      if (inv.status === "Pending") finish(inv, "Cancelled", "Canceled", now);
+      else if (inv.status === "InProgress") {
+        inv.status = "Cancelling";
+        inv.statusDetails = "Cancelling";
+        inv.cancelRequestedAt = now;
+        wake(inv.instanceId);
+      }
+    }
+    return {};
+  };
+
+  const describeInstanceInformation = (input: Record<string, unknown>) => {
+    let wanted: Set<string> | null = null;
+    let pingFilter: Set<string> | null = null;
+    const addIds = (vals: unknown) => {
+      if (!Array.isArray(vals)) return;
+      wanted ??= new Set();
+      for (const v of vals) if (typeof v === "string") wanted.add(v);
+    };
+    for (const f of (input.InstanceInformationFilterList ?? []) as { key?: string; valueSet?: unknown }[]) {
+      if (f.key === "InstanceIds") addIds(f.valueSet);
+      else if (f.key === "PingStatus" && Array.isArray(f.valueSet))
+        pingFilter = new Set(f.valueSet as string[]);
+    }
+    for (const f of (input.Filters ?? []) as { Key?: string; Values?: unknown }[]) {
+      if (f.Key === "InstanceIds") addIds(f.Values);
+      else if (f.Key === "PingStatus" && Array.isArray(f.Values)) pingFilter = new Set(f.Values as string[]);
+    }
+    const now = Date.now();
+    const list = [...instances.values()]
+      .filter((i) => !wanted || (wanted as Set<string>).has(i.id))
+      .map((i) => ({
+        InstanceId: i.id,
+        PingStatus: pingStatus(i, now),
+        LastPingDateTime: epochSeconds(i.lastPingAt ?? i.registeredAt),
+        AgentVersion: "3.3.0-lazarus-local",
+        IsLatestVersion: true,
+        PlatformType: "Linux",
+        PlatformName: "Debian GNU/Linux",
+        PlatformVersion: "12",
+        ResourceType: "ManagedInstance",
+        Name: i.computerName,
+        ComputerName: i.computerName,
+        IPAddress: "127.0.0.1",
+        RegistrationDate: epochSeconds(i.registeredAt),
+      }))
+      .filter((i) => !pingFilter || (pingFilter as Set<string>).has(i.PingStatus));
+    const { page, next } = paginate(list, input, 50);
+    return { InstanceInformationList: page, ...(next ? { NextToken: next } : {}) };
+  };
+
+  const ops: Record<string, (input: Record<string, unknown>) => unknown> = {
+    SendCommand: sendCommand,
+    GetCommandInvocation: getCommandInvocation,
+    ListCommandInvocations: listCommandInvocations,
+    CancelCommand: cancelCommand,
+    DescribeInstanceInformation: describeInstanceInformation,
+  };
+
+  // ---- agent protocol -------------------------------------------------------------------------
+
+  /** Commands to start and cancels to apply for one instance; marks delivered commands InProgress. */
+  const takeWork = (instanceId: string) => {
+    const now = Date.now();
+    const q = queues.get(instanceId) ?? [];
+    const deliver: { commandId: string; script: string; executionTimeoutSeconds: number }[] = [];
+    for (const inv of [...q]) {
+      if (inv.status !== "Pending") continue;
+      const cmd = commands.get(inv.commandId) as Command;
+      inv.status = "InProgress";
+      inv.statusDetails = "InProgress";
+      inv.startedAt = now;
+      const execMs = Math.min(cmd.executionTimeoutSeconds * 1000, maxExecution);
+      inv.executionDeadline = now + execMs + executionGrace;
+      q.splice(q.indexOf(inv), 1);
+      deliver.push({
+        commandId: cmd.commandId,
+        script: cmd.script,
+        executionTimeoutSeconds: Math.max(1, Math.ceil(execMs / 1000)),
+      });
+    }
+    const cancel: string[] = [];
+    for (const cmd of commands.values()) {
+      const inv = cmd.invocations.get(instanceId);
+      if (inv?.status === "Cancelling" && !inv.cancelDelivered) {
+        inv.cancelDelivered = true;
+        cancel.push(cmd.commandId);
+      }
+    }
+    return { commands: deliver, cancel };
+  };
+
+  const agentPoll = (instanceId: string, res: ServerResponse) => {
+    if (!instances.has(instanceId)) {
+      sendJson(res, 404, { error: "UnknownInstance", message: `instance ${instanceId} is not registered` });
+      return;
+    }
+    notePing(instanceId);
+    const hasWork = () =>
+      (queues.get(instanceId) ?? []).some((i) => i.status === "Pending" && i.undeliverableAt === undefined) ||
+      [...commands.values()].some((c) => {
+        const inv = c.invocations.get(instanceId);
+        return inv?.status === "Cancelling" && !inv.cancelDelivered;
+      });
+    // An agent that polls again is online: commands queued while it looked lost become deliverable.
+    for (const inv of queues.get(instanceId) ?? []) inv.undeliverableAt = undefined;
+    if (hasWork() || closed) {
+      sendJson(res, 200, takeWork(instanceId));
+      return;
+    }
+    const set = waiters.get(instanceId) ?? new Set<Waiter>();
+    waiters.set(instanceId, set);
+    let done = false;
+    const waiter: Waiter = {
+      deliver: () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        set.delete(waiter);
+        // Never hand work to a connection that is gone (a killed agent): it stays queued instead.
+        if (res.destroyed || res.writableEnded) return;
+        notePing(instanceId);
+        sendJson(res, 200, closed ? { commands: [], cancel: [] } : takeWork(instanceId));
+      },
+    };
+    const timer = setTimeout(waiter.deliver, pollWait);
+    set.add(waiter);
+    res.on("close", () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      set.delete(waiter);
+    });
+  };
+
+  const agentResult = (body: Record<string, unknown>) => {
+    const instanceId = requireString(body.instanceId, "instanceId");
+    const commandId = requireString(body.commandId, "commandId");
+    notePing(instanceId);
+    const inv = commands.get(commandId)?.invocations.get(instanceId);
+    if (!inv)
+      throw new ApiError("InvocationDoesNotExist", `no invocation ${commandId} on ${instanceId}`, 404);
+    if (TERMINAL.has(inv.status)) return { accepted: false, status: inv.status };
+    const code = typeof body.exitCode === "number" && Number.isInteger(body.exitCode) ? body.exitCode : -1;
+    inv.responseCode = code;
+    inv.stdout = String(body.stdout ?? "").slice(0, STDOUT_LIMIT);
+    inv.stderr = String(body.stderr ?? "").slice(0, STDERR_LIMIT);
+    if (inv.status === "Cancelling" || body.cancelled === true) finish(inv, "Cancelled", "Canceled");
+    else if (body.timedOut === true) finish(inv, "TimedOut", "ExecutionTimedOut");
+    else if (code === 0) finish(inv, "Success", "Success");
+    else finish(inv, "Failed", "Failed");
+    return { accepted: true, status: inv.status };
+  };
+
+  // ---- HTTP ----------------------------------------------------------------------------------
+
+  const sendJson = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    if (res.destroyed || res.writableEnded) return;
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      "content-type": "application/x-amz-json-1.1",
+      "content-length": Buffer.byteLength(text),
+      "x-amzn-requestid": randomUUID(),
+      ...headers,
+    });
+    res.end(text);
+  };
+
+  const sendError = (res: ServerResponse, e: unknown) => {
+    const err =
+      e instanceof ApiError
+        ? e
+        : new ApiError("InternalServerError", e instanceof Error ? e.message : String(e), 500);
+    // The SDK reads the error name from `__type` (and `x-amzn-ErrorType`); it strips any "ns#" prefix.
+    sendJson(res, err.status, { __type: err.type, message: err.message }, { "x-amzn-ErrorType": err.type });
+  };
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      try {
+        if (req.method !== "POST")
+          throw new ApiError("UnknownOperationException", "only POST is supported", 404);
+        const text = await readBody(req);
+        let body: Record<string, unknown>;
+        try {
+          body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+        } catch {
+          throw new ApiError("SerializationException", "request body is not JSON");
+        }
+        const path = (req.url ?? "/").split("?")[0];
+        if (path === "/agent/poll") {
+          agentPoll(requireString(body.instanceId, "instanceId"), res);
+          return;
+        }
+        if (path === "/agent/result") {
+          sendJson(res, 200, agentResult(body));
+          return;
+        }
+        if (path !== "/") throw new ApiError("UnknownOperationException", `no route ${path}`, 404);
+        const target = String(req.headers["x-amz-target"] ?? "");
+        const op = target.startsWith("AmazonSSM.") ? ops[target.slice("AmazonSSM.".length)] : undefined;
+        if (!op)
+          throw new ApiError("UnknownOperationException", `unsupported operation ${target || "(none)"}`);
+        sendJson(res, 200, op(body));
+      } catch (e) {
+        sendError(res, e);
+      }
+    })();
+  });
+  // Long polls hold connections; keep-alive sockets must not keep close() waiting.
+  server.keepAliveTimeout = 2000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    registerInstance(instanceId, computerName) {
+      if (!/^(mi-[0-9a-f]{17}|i-[0-9a-f]{8,17})$/.test(instanceId)) {
+        throw new Error(`not a managed-instance id: ${instanceId}`);
+      }
+      const existing = instances.get(instanceId);
+      if (existing) existing.computerName = computerName;
+      else instances.set(instanceId, { id: instanceId, computerName, registeredAt: Date.now() });
+    },
+    deregisterInstance(instanceId) {
+      instances.delete(instanceId);
+      for (const inv of [...(queues.get(instanceId) ?? [])]) finish(inv, "Failed", "Undeliverable");
+      queues.delete(instanceId);
+      wake(instanceId);
+    },
+    pingStatus(instanceId) {
+      const inst = instances.get(instanceId);
+      return inst ? pingStatus(inst) : undefined;
+    },
+    lastPingAt(instanceId) {
+      return instances.get(instanceId)?.lastPingAt;
+    },
+    waitForPing(instanceId, timeoutMs, since = 0) {
+      const inst = instances.get(instanceId);
+      if (inst?.lastPingAt !== undefined && inst.lastPingAt >= since) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const entry = {
+          id: instanceId,
+          since,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
+        const timer = setTimeout(() => {
+          pingWaiters.delete(entry);
+          reject(new Error(`agent of ${instanceId} did not poll within ${timeoutMs} ms`));
+        }, timeoutMs);
+        pingWaiters.add(entry);
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweeper);
+      for (const id of [...waiters.keys()]) wake(id);
+      for (const w of [...pingWaiters]) w.resolve();
+      pingWaiters.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * The scheduler's policy, pure: filters (as nova's at boot) and one weigher (spread by free RAM).
+ * It reads host records and decides; the atomic claim that makes a choice stick lives in the store.
+ */
+import { isHostUp } from "./host-liveness.js";
+import type { Flavor, Host, Resources, ServerGroup } from "./schemas.js";
+
+export interface ScheduleRequest {
+  instanceUuid: string;
+  flavor: Flavor;
+  availabilityZone: string;
+  serverGroup: ServerGroup | null;
+  sourceHost: Host;
+  /** A host the caller asked for: the only candidate, still checked by every filter. */
+  requestedHost: string | null;
+  /** Hosts already tried by this flow (claim refused, unreachable, spawn failed). */
+  excludedHosts: readonly string[];
+  /** The disk is on shared storage: the target must see the same pool. */
+  sharedPoolId: string | null;
+  now: Date;
+  serviceDownSeconds?: number;
+}
+
+export interface ScheduleDecision {
+  /** Hosts that passed every filter, best first. */
+  candidates: Host[];
+  /** host name -> why it was filtered out. */
+  rejected: Record<string, string>;
+}
+
+type Filter = (host: Host, req: ScheduleRequest, hosts: readonly Host[]) => string | null;
+
+export function usageLimit(host: Host): Resources {
+  return {
+    vcpus: Math.floor(host.capacity.vcpus * host.allocationRatios.cpu),
+    memoryMiB: Math.floor(host.capacity.memoryMiB * host.allocationRatios.ram),
+    diskGiB: Math.floor(host.capacity.diskGiB * host.allocationRatios.disk),
+  };
+}
+
+export function freeResources(host: Host): Resources {
+  const limit = usageLimit(host);
+  return {
+    vcpus: limit.vcpus - host.usage.vcpus,
+    memoryMiB: limit.memoryMiB - host.usage.memoryMiB,
+    diskGiB: limit.diskGiB - host.usage.diskGiB,
+  };
+}
+
+/** Hosts holding a claim of another member of `group`. */
+function groupMemberHosts(group: ServerGroup, selfUuid: string, hosts: readonly Host[]): Set<string> {
+  const members = new Set<string>();
+  for (const h of hosts) {
+    for (const claim of Object.values(h.claims)) {
+      if (claim.serverGroup?.id === group.id && claim.instanceUuid !== selfUuid) members.add(h.name);
+    }
+  }
+  return members;
+}
+
+const FILTERS: ReadonlyArray<[string, Filter]> = [
+  ["SourceHostFilter", (h, r) => (h.name === r.sourceHost.name ? "is the source host" : null)],
+  ["RetryFilter", (h, r) => (r.excludedHosts.includes(h.name) ? "already tried by this request" : null)],
+  [
+    "RequestedHostFilter",
+    (h, r) => (r.requestedHost && h.name !== r.requestedHost ? "not the requested host" : null),
+  ],
+  [
+    "ComputeFilter",
+    (h) => (h.enabled ? null : `disabled${h.disabledReason ? ` (${h.disabledReason})` : ""}`),
+  ],
+  [
+    "ServiceUpFilter",
+    (h, r) =>
+      isHostUp(h, r.now, r.serviceDownSeconds) ? null : h.forcedDown ? "forced down" : "compute service down",
+  ],
+  [
+    "AvailabilityZoneFilter",
+    (h, r) => (h.availabilityZone === r.availabilityZone ? null : `in zone ${h.availabilityZone}`),
+  ],
+  [
+    "ImagePropertiesFilter",
+    (h, r) =>
+      h.virtType === r.sourceHost.virtType ? null : `virt type ${h.virtType}, not ${r.sourceHost.virtType}`,
+  ],
+  ["RecreateFilter", (h) => (h.supportsRecreate ? null : "driver does not support recreate")],
+  [
+    "SharedStorageFilter",
+    (h, r) =>
+      r.sharedPoolId === null || h.storage.sharedPoolId === r.sharedPoolId
+        ? null
+        : `not in shared pool ${r.sharedPoolId}`,
+  ],
+  [
+    "ResourceFilter",
+    (h, r) => {
+      const free = freeResources(h);
+      const short: string[] = [];
+      if (free.vcpus < r.flavor.vcpus) short.push(`vcpus free ${free.vcpus} < ${r.flavor.vcpus}`);
+      if (free.memoryMiB < r.flavor.memoryMiB)
+        short.push(`RAM free ${free.memoryMiB} MiB < ${r.flavor.memoryMiB}`);
+      if (free.diskGiB < r.flavor.diskGiB) short.push(`disk free ${free.diskGiB} GiB < ${r.flavor.diskGiB}`);
+      return short.length ? short.join(", ") : null;
+    },
+  ],
+  [
+    "ServerGroupAntiAffinityFilter",
+    (h, r) => {
+      if (r.serverGroup?.policy !== "anti-affinity") return null;
+      const member = h.antiAffinity[r.serverGroup.id];
+      return member && member !== r.instanceUuid ? `hosts member ${member} of anti-affinity group` : null;
+    },
+  ],
+  [
+    "ServerGroupAffinityFilter",
+    (h, r, hosts) => {
+      if (r.serverGroup?.policy !== "affinity") return null;
+      const memberHosts = groupMemberHosts(r.serverGroup, r.instanceUuid, hosts);
+      memberHosts.delete(r.sourceHost.name);
+      return memberHosts.size === 0 || memberHosts.has(h.name) ? null : "not where the affinity group runs";
+    },
+  ],
+];
+
+/** nova's RAMWeigher with a positive multiplier: the most free RAM first (spread). */
+function byFreeRamDesc(a: Host, b: Host): number {
+  return freeResources(b).memoryMiB - freeResources(a).memoryMiB || a.name.localeCompare(b.name);
+}
+
+export function scheduleHosts(hosts: readonly Host[], req: ScheduleRequest): ScheduleDecision {
+  const rejected: Record<string, string> = {};
+  const candidates: Host[] = [];
+  for (const host of hosts) {
+    let reason: string | null = null;
+    for (const [name, filter] of FILTERS) {
+      reason = filter(host, req, hosts);
+      if (reason !== null) {
+        rejected[host.name] = `${name}: ${reason}`;
+        break;
+      }
+    }
+    if (reason === null) candidates.push(host);
+  }
+  candidates.sort(byFreeRamDesc);
+  return { candidates, rejected };
+}
+
+/** One line for a NoValidHost fault: every host and why it was refused. */
+export function describeRejections(decision: ScheduleDecision): string {
+  const parts = Object.entries(decision.rejected).map(([host, why]) => `${host}: ${why}`);
+  return parts.length ? parts.join("; ") : "no hosts known";
+}

@@ -1,0 +1,57 @@
+/**
+ * An instance as a libvirt domain on a given host: the one place that turns records (instance, host,
+ * ports, volumes) into a domain definition and the script that defines (and maybe starts) it. Used by the
+ * spawn step and by the local cloud's boot, so both produce the same domains.
+ */
+import type { Host, Instance, Port, Volume } from "../domain/schemas.js";
+import { buildDomainXml, domainName } from "./domain-xml.js";
+import { domainXmlPath, instanceDir, rootDiskPath, volumePath } from "./layout.js";
+import { shellQuote, shellScript, writeFileCommand } from "./shell.js";
+import { define, ensureStarted } from "./virsh.js";
+
+export interface InstanceDomainParts {
+  instance: Instance;
+  host: Host;
+  /** The instance's ports, in `instance.ports` order. */
+  ports: readonly Port[];
+  /** The instance's volumes, in `instance.volumes` order. */
+  volumes: readonly Volume[];
+  /** The image the root disk was made from (a rebuild's new image before the record says so). */
+  imageRef?: string;
+}
+
+export function instanceDomainXml(parts: InstanceDomainParts): string {
+  const { instance, host, ports, volumes } = parts;
+  return buildDomainXml({
+    uuid: instance.uuid,
+    name: domainName(instance.uuid),
+    virtType: host.virtType,
+    memoryMiB: instance.flavor.memoryMiB,
+    vcpus: instance.flavor.vcpus,
+    rootDisk: { path: rootDiskPath(host, instance.uuid), format: "qcow2" },
+    volumes: instance.volumes.map((bdm) => {
+      const volume = volumes.find((v) => v.id === bdm.volumeId);
+      if (!volume) throw new Error(`volume ${bdm.volumeId} of instance ${instance.uuid} was not given`);
+      return { path: volumePath(host, volume), device: bdm.device, format: "raw" as const };
+    }),
+    interfaces: ports.map((p) => ({ mac: p.mac, network: { type: "user" as const } })),
+    metadata: {
+      instanceName: instance.name,
+      flavor: instance.flavor,
+      imageRef: parts.imageRef ?? instance.imageRef,
+    },
+  });
+}
+
+/** Writes `libvirt.xml` beside the disk, defines the domain, and starts it unless `start` is false. */
+export function defineDomainScript(parts: InstanceDomainParts, options: { start: boolean }): string {
+  const { instance, host } = parts;
+  const xmlPath = domainXmlPath(host, instance.uuid);
+  const lines = [
+    `mkdir -p ${shellQuote(instanceDir(host, instance.uuid))}`,
+    writeFileCommand(xmlPath, instanceDomainXml(parts)),
+    define(xmlPath),
+  ];
+  if (options.start) lines.push(ensureStarted(instance.uuid));
+  return shellScript(lines);
+}

@@ -1,0 +1,322 @@
+/**
+ * HostExecutor over SSM Run Command (`AWS-RunShellScript`). The same code talks to real AWS and to the
+ * local SSM-compatible endpoint (`local/ssm/ssm-endpoint.ts`): only the client's endpoint differs.
+ */
+import {
+  CancelCommandCommand,
+  DescribeInstanceInformationCommand,
+  GetCommandInvocationCommand,
+  type GetCommandInvocationCommandOutput,
+  SendCommandCommand,
+  type SSMClient,
+} from "@aws-sdk/client-ssm";
+import { errorMessage, HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "../domain/errors.js";
+import type { HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
+
+export interface SsmHostExecutorOptions {
+  client: SSMClient;
+  /** First delay between GetCommandInvocation polls (doubles up to pollMaxMs, with jitter). */
+  pollInitialMs?: number;
+  pollMaxMs?: number;
+  /** Overall deadline for one run/probe when the caller gives none. */
+  defaultDeadlineMs?: number;
+  /** SSM `executionTimeout` when the caller gives none. */
+  defaultExecutionTimeoutSeconds?: number;
+  /** Injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  random?: () => number;
+}
+
+const DOCUMENT = "AWS-RunShellScript";
+/** SSM refuses a delivery timeout (`TimeoutSeconds`) below 30 s. */
+const MIN_DELIVERY_TIMEOUT_S = 30;
+const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
+const TERMINAL = new Set(["Success", "Failed", "TimedOut", "Cancelled"]);
+/** Error names that mean "slow down and try again" (SSM throttles GetCommandInvocation hard). */
+const THROTTLING = new Set([
+  "ThrottlingException",
+  "TooManyUpdates",
+  "Throttling",
+  "ThrottledException",
+  "RequestLimitExceeded",
+  "TooManyRequestsException",
+]);
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function errName(e: unknown): string {
+  return typeof e === "object" && e !== null && "name" in e ? String((e as { name: unknown }).name) : "";
+}
+
+function isThrottling(e: unknown): boolean {
+  if (THROTTLING.has(errName(e))) return true;
+  const retryable = (e as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
+  return retryable?.throttling === true;
+}
+
+/** 5xx from the SSM API (not from the script): transient, worth retrying within the deadline. */
+function isServerError(e: unknown): boolean {
+  const status = (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  return typeof status === "number" && status >= 500;
+}
+
+export class SsmHostExecutor implements HostExecutor {
+  private readonly client: SSMClient;
+  private readonly pollInitialMs: number;
+  private readonly pollMaxMs: number;
+  private readonly defaultDeadlineMs: number;
+  private readonly defaultExecutionTimeoutSeconds: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(opts: SsmHostExecutorOptions) {
+    this.client = opts.client;
+    this.pollInitialMs = opts.pollInitialMs ?? 100;
+    this.pollMaxMs = opts.pollMaxMs ?? 2000;
+    this.defaultDeadlineMs = opts.defaultDeadlineMs ?? 120_000;
+    this.defaultExecutionTimeoutSeconds = opts.defaultExecutionTimeoutSeconds ?? 600;
+    this.sleep = opts.sleep ?? defaultSleep;
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+  }
+
+  async run(host: HostTarget, script: string, options: RunOptions = {}): Promise<RunResult> {
+    return this.execute(host, script, options, false);
+  }
+
+  async probe(host: HostTarget, script: string, options: RunOptions = {}): Promise<RunResult> {
+    return this.execute(host, script, options, true);
+  }
+
+  private async execute(
+    host: HostTarget,
+    script: string,
+    options: RunOptions,
+    probe: boolean,
+  ): Promise<RunResult> {
+    const deadlineMs = options.deadlineMs ?? this.defaultDeadlineMs;
+    const started = this.now();
+    const deadline = started + deadlineMs;
+    const execSecs = Math.max(
+      1,
+      Math.ceil(options.executionTimeoutSeconds ?? this.defaultExecutionTimeoutSeconds),
+    );
+    // Delivery timeout: as long as our own deadline, within SSM's bounds.
+    const deliverySecs = Math.min(
+      MAX_DELIVERY_TIMEOUT_S,
+      Math.max(MIN_DELIVERY_TIMEOUT_S, Math.ceil(deadlineMs / 1000)),
+    );
+    const base = { host: host.name, managedInstanceId: host.managedInstanceId };
+
+    const commandId = await this.send(
+      host,
+      script,
+      execSecs,
+      deliverySecs,
+      options.comment,
+      deadline,
+      deadlineMs,
+    );
+    const details = { ...base, commandId };
+
+    let delay = this.pollInitialMs;
+    let last: GetCommandInvocationCommandOutput | undefined;
+    let lastError = "";
+    for (;;) {
+      const remaining = deadline - this.now();
+      if (remaining <= 0) {
+        await this.cancelQuietly(commandId, host.managedInstanceId);
+        const status = last
+          ? `${last.Status}/${last.StatusDetails}`
+          : `no invocation yet (${lastError || "not polled"})`;
+        throw new HostCommandTimedOut(
+          `host ${host.name} (${host.managedInstanceId}): command ${commandId} reached no terminal status within ${deadlineMs} ms (last: ${status})`,
+          {
+            ...details,
+            deadlineMs,
+            lastStatus: last?.Status ?? null,
+            lastStatusDetails: last?.StatusDetails ?? null,
+          },
+        );
+      }
+      // "Equal jitter": between half and all of the current delay, never past the deadline.
+      await this.sleep(Math.min(remaining, Math.round(delay * (0.5 + this.random() * 0.5))));
+      try {
+        last = await this.client.send(
+          new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: host.managedInstanceId }),
+        );
+      } catch (e) {
+        // Right after SendCommand the invocation is often not visible yet (eventual consistency).
+        if (errName(e) === "InvocationDoesNotExist" || isThrottling(e) || isServerError(e)) {
+          lastError = errName(e) || errorMessage(e);
+          delay = Math.min(this.pollMaxMs, delay * 2);
+          continue;
+        }
+        throw e;
+      }
+      if (last.Status && TERMINAL.has(last.Status)) return this.mapTerminal(host, commandId, last, probe);
+      delay = Math.min(this.pollMaxMs, delay * 2);
+    }
+  }
+
+  private async send(
+    host: HostTarget,
+    script: string,
+    execSecs: number,
+    deliverySecs: number,
+    comment: string | undefined,
+    deadline: number,
+    deadlineMs: number,
+  ): Promise<string> {
+    let delay = this.pollInitialMs;
+    for (;;) {
+      try {
+        const out = await this.client.send(
+          new SendCommandCommand({
+            DocumentName: DOCUMENT,
+            InstanceIds: [host.managedInstanceId],
+            Parameters: { commands: [script], executionTimeout: [String(execSecs)] },
+            TimeoutSeconds: deliverySecs,
+            // SSM limits Comment to 100 characters.
+            ...(comment ? { Comment: comment.slice(0, 100) } : {}),
+          }),
+        );
+        const id = out.Command?.CommandId;
+        if (!id) throw new Error(`SendCommand to ${host.name} returned no CommandId`);
+        return id;
+      } catch (e) {
+        const name = errName(e);
+        if (name === "InvalidInstanceId") {
+          // Not registered, deregistered, or not in a state SSM delivers to.
+          throw new HostUnreachable(
+            `host ${host.name} (${host.managedInstanceId}) unreachable: SendCommand refused (InvalidInstanceId: ${errorMessage(e)})`,
+            { host: host.name, managedInstanceId: host.managedInstanceId, commandId: null, reason: name },
+            { cause: e },
+          );
+        }
+        const remaining = deadline - this.now();
+        if ((isThrottling(e) || isServerError(e)) && remaining > 0) {
+          await this.sleep(Math.min(remaining, Math.round(delay * (0.5 + this.random() * 0.5))));
+          delay = Math.min(this.pollMaxMs, delay * 2);
+          continue;
+        }
+        if (isThrottling(e) || isServerError(e)) {
+          throw new HostCommandTimedOut(
+            `host ${host.name} (${host.managedInstanceId}): SendCommand kept failing (${name}) for ${deadlineMs} ms; no command id`,
+            {
+              host: host.name,
+              managedInstanceId: host.managedInstanceId,
+              commandId: null,
+              deadlineMs,
+              reason: name,
+            },
+            { cause: e },
+          );
+        }
+        throw e;
+      }
+    }
+  }
+
+  private mapTerminal(
+    host: HostTarget,
+    commandId: string,
+    inv: GetCommandInvocationCommandOutput,
+    probe: boolean,
+  ): RunResult {
+    const status = inv.Status ?? "";
+    const statusDetails = inv.StatusDetails ?? "";
+    const exitCode = inv.ResponseCode ?? -1;
+    const stdout = inv.StandardOutputContent ?? "";
+    const stderr = inv.StandardErrorContent ?? "";
+    const details = {
+      host: host.name,
+      managedInstanceId: host.managedInstanceId,
+      commandId,
+      status,
+      statusDetails,
+      exitCode,
+      stdout,
+      stderr,
+    };
+    const who = `host ${host.name} (${host.managedInstanceId}): command ${commandId}`;
+    if (status === "Success") return { exitCode: Math.max(exitCode, 0), stdout, stderr };
+
+    const neverStarted = !inv.ExecutionStartDateTime && exitCode < 0 && stdout === "" && stderr === "";
+    if (
+      statusDetails === "Undeliverable" ||
+      statusDetails === "DeliveryTimedOut" ||
+      (status === "TimedOut" && statusDetails !== "ExecutionTimedOut" && neverStarted)
+    ) {
+      throw new HostUnreachable(
+        `${who} was never delivered (${status}/${statusDetails}): the host's agent is unreachable`,
+        details,
+      );
+    }
+    if (status === "TimedOut") {
+      throw new HostCommandTimedOut(
+        `${who} ran past its execution timeout (${status}/${statusDetails})`,
+        details,
+      );
+    }
+    if (status === "Cancelled") {
+      throw new HostCommandFailed(`${who} was cancelled (${status}/${statusDetails})`, details);
+    }
+    // Failed.
+    if (exitCode >= 0 && probe) return { exitCode, stdout, stderr };
+    const tail = stderr.trim().split("\n").slice(-3).join(" | ").slice(0, 500);
+    throw new HostCommandFailed(
+      exitCode >= 0
+        ? `${who} exited ${exitCode}${tail ? `: ${tail}` : ""}`
+        : `${who} failed without an exit code (${status}/${statusDetails})`,
+      details,
+    );
+  }
+
+  private async cancelQuietly(commandId: string, instanceId: string): Promise<void> {
+    try {
+      await this.client.send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] }));
+    } catch {
+      // Best effort: the command may already be terminal, or the API unreachable.
+    }
+  }
+}
+
+export type HostPingStatus = "Online" | "ConnectionLost" | "Inactive";
+
+/**
+ * Agent liveness per managed-instance id, via DescribeInstanceInformation. Ids SSM does not list
+ * (deregistered, unknown) are reported "Inactive".
+ */
+export async function describeHostPing(
+  client: SSMClient,
+  managedInstanceIds: readonly string[],
+): Promise<Record<string, HostPingStatus>> {
+  const result: Record<string, HostPingStatus> = {};
+  for (const id of managedInstanceIds) result[id] = "Inactive";
+  const ids = [...new Set(managedInstanceIds)];
+  // The InstanceIds filter takes at most 50 values per call.
+  for (let i = 0; i < ids.length; i += 50) {
+    const chunk = ids.slice(i, i + 50);
+    let nextToken: string | undefined;
+    do {
+      const out = await client.send(
+        new DescribeInstanceInformationCommand({
+          Filters: [{ Key: "InstanceIds", Values: chunk }],
+          MaxResults: 50,
+          ...(nextToken ? { NextToken: nextToken } : {}),
+        }),
+      );
+      for (const info of out.InstanceInformationList ?? []) {
+        if (!info.InstanceId || !(info.InstanceId in result)) continue;
+        const ping = info.PingStatus;
+        result[info.InstanceId] =
+          ping === "Online" ? "Online" : ping === "ConnectionLost" ? "ConnectionLost" : "Inactive";
+      }
+      nextToken = out.NextToken;
+    } while (nextToken);
+  }
+  return result;
+}

@@ -1,0 +1,49 @@
+/**
+ * Notifications as nova emits them (`instance.rebuild.start`, `instance.evacuate.end`, ...), through one
+ * interface. In AWS and locally they go to EventBridge `PutEvents`; locally the events endpoint records them.
+ */
+import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+
+export const NOTIFICATION_SOURCE = "lazarus.compute";
+
+export interface Notification {
+  /** nova's event_type, e.g. instance.evacuate.start */
+  eventType: string;
+  instanceUuid: string;
+  payload: Record<string, unknown>;
+}
+
+export interface Notifier {
+  publish(notification: Notification): Promise<void>;
+}
+
+export class EventBridgeNotifier implements Notifier {
+  constructor(
+    private readonly client: EventBridgeClient,
+    private readonly eventBusName: string,
+  ) {}
+
+  async publish(n: Notification): Promise<void> {
+    const out = await this.client.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            Source: NOTIFICATION_SOURCE,
+            DetailType: n.eventType,
+            Resources: [n.instanceUuid],
+            Detail: JSON.stringify({
+              event_type: n.eventType,
+              instance_uuid: n.instanceUuid,
+              payload: n.payload,
+            }),
+            EventBusName: this.eventBusName,
+          },
+        ],
+      }),
+    );
+    if (out.FailedEntryCount) {
+      const entry = out.Entries?.find((e) => e.ErrorCode);
+      throw new Error(`notification ${n.eventType} refused: ${entry?.ErrorCode} ${entry?.ErrorMessage}`);
+    }
+  }
+}

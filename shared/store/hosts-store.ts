@@ -1,0 +1,346 @@
+/**
+ * Compute hosts, their service status, and resource CLAIMS.
+ *
+ * A claim is one conditional UpdateItem on the host item: it adds the claim to `claims` (keyed by
+ * instance uuid), adds its resources to `usage`, and for an anti-affinity server group takes the
+ * group's slot in `antiAffinity`, all under a condition that the claim is new, that usage stays
+ * within floor(capacity × allocation ratio) (computed client-side as a bound on the usage before
+ * the claim, since conditions have no arithmetic), that capacity and ratios are still the ones the
+ * bound was computed from, and that the group slot is free or already this instance's. So usage is
+ * always the sum of the claims and never exceeds the limit, however many claims race.
+ */
+import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import { ClaimRefused, ConcurrentUpdate, HostNotFound } from "../domain/errors.js";
+import {
+  type Claim,
+  Claim as ClaimSchema,
+  Host,
+  HostStatus,
+  Resources,
+  ServerGroup,
+} from "../domain/schemas.js";
+import { IsoTime, Uuid } from "../domain/values.js";
+import {
+  Expr,
+  getItem,
+  type Item,
+  isConditionalCheckFailed,
+  itemAtFailure,
+  MAX_WRITE_ATTEMPTS,
+  parseInput,
+  parseStored,
+  type StoreDeps,
+  scanAll,
+} from "./dynamo-util.js";
+
+export const RESOURCE_KINDS = ["vcpus", "memoryMiB", "diskGiB"] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+const RATIO_OF: Record<ResourceKind, keyof Host["allocationRatios"]> = {
+  vcpus: "cpu",
+  memoryMiB: "ram",
+  diskGiB: "disk",
+};
+
+/** floor(capacity × ratio) for one resource; a tiny epsilon absorbs float error (10 × 1.1). */
+export function resourceLimit(host: Pick<Host, "capacity" | "allocationRatios">, kind: ResourceKind): number {
+  return Math.floor(host.capacity[kind] * host.allocationRatios[RATIO_OF[kind]] + 1e-9);
+}
+
+export const ClaimRequest = z.object({
+  instanceUuid: Uuid,
+  resources: Resources,
+  /** The migration (or boot) making the claim: a retry with the same owner is a no-op success. */
+  owner: z.string().min(1),
+  serverGroup: ServerGroup.nullable(),
+});
+export type ClaimRequest = z.infer<typeof ClaimRequest>;
+
+export interface ClaimResult {
+  host: Host;
+  claim: Claim;
+  /** false: the claim already existed with this owner (a retried claim), nothing was added. */
+  created: boolean;
+}
+
+export interface ReleaseResult {
+  host: Host;
+  /** The claim removed, or null when there was none (or it belonged to another owner). */
+  released: Claim | null;
+}
+
+export const ServicePatch = z.object({
+  enabled: z.boolean().optional(),
+  disabledReason: z.string().nullable().optional(),
+  forcedDown: z.boolean().optional(),
+  status: HostStatus.optional(),
+  lastHeartbeatAt: IsoTime.nullable().optional(),
+});
+export type ServicePatch = z.infer<typeof ServicePatch>;
+
+type Verdict = { kind: "ok" } | { kind: "already"; claim: Claim } | { kind: "refused"; error: ClaimRefused };
+
+/** Whether `request` fits on `host` as it is: pure, used before the write and on the item a refused write saw. */
+export function evaluateClaim(host: Host, request: ClaimRequest): Verdict {
+  const { instanceUuid, resources, owner, serverGroup } = request;
+  const existing = host.claims[instanceUuid];
+  if (existing) {
+    if (existing.owner === owner) return { kind: "already", claim: existing };
+    return {
+      kind: "refused",
+      error: new ClaimRefused(
+        `instance ${instanceUuid} already has a claim on host ${host.name} owned by ${existing.owner}`,
+        {
+          host: host.name,
+          instanceUuid,
+          reason: "claimed-by-other-owner",
+          owner,
+          existingOwner: existing.owner,
+        },
+      ),
+    };
+  }
+  const shortfalls = RESOURCE_KINDS.flatMap((resource) => {
+    const limit = resourceLimit(host, resource);
+    const used = host.usage[resource];
+    const requested = resources[resource];
+    return used + requested > limit
+      ? [
+          {
+            resource,
+            requested,
+            used,
+            limit,
+            capacity: host.capacity[resource],
+            allocationRatio: host.allocationRatios[RATIO_OF[resource]],
+          },
+        ]
+      : [];
+  });
+  const first = shortfalls[0];
+  if (first) {
+    return {
+      kind: "refused",
+      error: new ClaimRefused(
+        `host ${host.name} has not enough ${first.resource} for instance ${instanceUuid}: requested ${first.requested}, used ${first.used}, limit ${first.limit} (capacity ${first.capacity} x allocation ratio ${first.allocationRatio})`,
+        { host: host.name, instanceUuid, reason: "insufficient-resources", ...first, shortfalls },
+      ),
+    };
+  }
+  if (serverGroup?.policy === "anti-affinity") {
+    const member = host.antiAffinity[serverGroup.id];
+    if (member !== undefined && member !== instanceUuid) {
+      return {
+        kind: "refused",
+        error: new ClaimRefused(
+          `anti-affinity server group ${serverGroup.id} already has member ${member} on host ${host.name}`,
+          { host: host.name, instanceUuid, reason: "anti-affinity", serverGroup: serverGroup.id, member },
+        ),
+      };
+    }
+  }
+  return { kind: "ok" };
+}
+
+export class HostsStore {
+  private readonly doc: StoreDeps["doc"];
+  private readonly table: string;
+  private readonly now: () => Date;
+
+  constructor(deps: StoreDeps) {
+    this.doc = deps.doc;
+    this.table = deps.tables.hosts;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Register or replace a host record as given (claims and usage included: for seeding and tools). */
+  async put(host: Host): Promise<Host> {
+    const record = parseInput(Host, host, "host");
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: record }));
+    return record;
+  }
+
+  async get(name: string): Promise<Host | null> {
+    const item = await this.read(name);
+    return item ? parseStored(Host, item, "host") : null;
+  }
+
+  async require(name: string): Promise<Host> {
+    const host = await this.get(name);
+    if (!host) throw new HostNotFound(`Compute host ${name} not found.`, { host: name });
+    return host;
+  }
+
+  async list(): Promise<Host[]> {
+    const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
+    return items.map((i) => parseStored(Host, i, "host")).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Change the compute service fields (enabled, forced down, liveness). Bumps version. */
+  async setService(name: string, patch: ServicePatch): Promise<Host> {
+    const fields = Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(
+      ([, v]) => v !== undefined,
+    );
+    const x = new Expr();
+    const sets = fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`);
+    sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { name },
+          UpdateExpression: `SET ${sets.join(", ")}`,
+          ConditionExpression: `attribute_exists(${x.name("name")})`,
+          ...x.attributes(),
+          ReturnValues: "ALL_NEW",
+        }),
+      );
+      return parseStored(Host, out.Attributes ?? {}, "host");
+    } catch (e) {
+      if (isConditionalCheckFailed(e))
+        throw new HostNotFound(`Compute host ${name} not found.`, { host: name });
+      throw e;
+    }
+  }
+
+  /**
+   * Claim resources for an instance on a host: one conditional write, never overcommitting.
+   * Throws ClaimRefused (details say which resource or server group), HostNotFound.
+   */
+  async claim(hostName: string, request: ClaimRequest): Promise<ClaimResult> {
+    const req = parseInput(ClaimRequest, request, "claim request");
+    let host = await this.require(hostName);
+    for (let attempt = 1; ; attempt++) {
+      const verdict = evaluateClaim(host, req);
+      if (verdict.kind === "already") return { host, claim: verdict.claim, created: false };
+      if (verdict.kind === "refused") throw verdict.error;
+      if (attempt > MAX_WRITE_ATTEMPTS) {
+        throw new ConcurrentUpdate(
+          `host ${hostName} kept changing; claim gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
+          { host: hostName, instanceUuid: req.instanceUuid },
+        );
+      }
+      const claim = parseInput(ClaimSchema, { ...req, claimedAt: this.now().toISOString() }, "claim");
+      try {
+        const written = await this.writeClaim(host, claim);
+        return { host: written, claim, created: true };
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+        const old = await itemAtFailure(e, () => this.read(hostName));
+        if (!old) throw new HostNotFound(`Compute host ${hostName} not found.`, { host: hostName });
+        // The loop re-evaluates on the item the write saw: a concurrent claim that took the room or the
+        // group slot refuses now; a capacity/ratio change (or a release) that still leaves room is retried.
+        host = parseStored(Host, old, "host");
+      }
+    }
+  }
+
+  private async writeClaim(host: Host, claim: Claim): Promise<Host> {
+    const x = new Expr();
+    const uuid = claim.instanceUuid;
+    const conditions = [
+      `attribute_exists(${x.name("name")})`,
+      `attribute_not_exists(${x.path("claims", uuid)})`,
+    ];
+    const sets = [`${x.path("claims", uuid)} = ${x.value(claim)}`];
+    for (const kind of RESOURCE_KINDS) {
+      const ratio = RATIO_OF[kind];
+      const usage = x.path("usage", kind);
+      const maxUsageBefore = resourceLimit(host, kind) - claim.resources[kind];
+      conditions.push(
+        `${usage} <= ${x.value(maxUsageBefore)}`,
+        // The bound above was computed from these: it only holds while they are unchanged.
+        `${x.path("capacity", kind)} = ${x.value(host.capacity[kind])}`,
+        `${x.path("allocationRatios", ratio)} = ${x.value(host.allocationRatios[ratio])}`,
+      );
+      sets.push(`${usage} = ${usage} + ${x.value(claim.resources[kind])}`);
+    }
+    const group = claim.serverGroup;
+    if (group?.policy === "anti-affinity") {
+      const slot = x.path("antiAffinity", group.id);
+      const me = x.value(uuid);
+      conditions.push(`(attribute_not_exists(${slot}) OR ${slot} = ${me})`);
+      sets.push(`${slot} = ${me}`);
+    }
+    sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { name: host.name },
+        UpdateExpression: `SET ${sets.join(", ")}`,
+        ConditionExpression: conditions.join(" AND "),
+        ...x.attributes(),
+        ReturnValues: "ALL_NEW",
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    return parseStored(Host, out.Attributes ?? {}, "host");
+  }
+
+  /**
+   * Remove an instance's claim: subtract its resources, free its anti-affinity slot. Idempotent: no
+   * claim is a no-op; with `owner`, a claim held by another owner is left alone (released: null).
+   */
+  async release(
+    hostName: string,
+    instanceUuid: string,
+    opts: { owner?: string } = {},
+  ): Promise<ReleaseResult> {
+    let host = await this.require(hostName);
+    for (let attempt = 1; ; attempt++) {
+      const claim = host.claims[instanceUuid];
+      if (!claim || (opts.owner !== undefined && claim.owner !== opts.owner)) return { host, released: null };
+      if (attempt > MAX_WRITE_ATTEMPTS) {
+        throw new ConcurrentUpdate(
+          `host ${hostName} kept changing; release gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
+          { host: hostName, instanceUuid },
+        );
+      }
+      try {
+        return { host: await this.writeRelease(host, claim), released: claim };
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+        const old = await itemAtFailure(e, () => this.read(hostName));
+        if (!old) throw new HostNotFound(`Compute host ${hostName} not found.`, { host: hostName });
+        host = parseStored(Host, old, "host");
+      }
+    }
+  }
+
+  private async writeRelease(host: Host, claim: Claim): Promise<Host> {
+    const x = new Expr();
+    const uuid = claim.instanceUuid;
+    const conditions = [
+      `${x.path("claims", uuid, "owner")} = ${x.value(claim.owner)}`,
+      `${x.path("claims", uuid, "claimedAt")} = ${x.value(claim.claimedAt)}`,
+    ];
+    const removes = [x.path("claims", uuid)];
+    const sets = RESOURCE_KINDS.map((kind) => {
+      const usage = x.path("usage", kind);
+      return `${usage} = ${usage} - ${x.value(claim.resources[kind])}`;
+    });
+    sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+    const group = claim.serverGroup;
+    if (group?.policy === "anti-affinity" && host.antiAffinity[group.id] === uuid) {
+      const slot = x.path("antiAffinity", group.id);
+      conditions.push(`${slot} = ${x.value(uuid)}`);
+      removes.push(slot);
+    }
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { name: host.name },
+        UpdateExpression: `SET ${sets.join(", ")} REMOVE ${removes.join(", ")}`,
+        ConditionExpression: conditions.join(" AND "),
+        ...x.attributes(),
+        ReturnValues: "ALL_NEW",
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    return parseStored(Host, out.Attributes ?? {}, "host");
+  }
+
+  private read(name: string): Promise<Item | undefined> {
+    return getItem(this.doc, this.table, { name });
+  }
+}

@@ -1,0 +1,45 @@
+/** The data layer: one store per table, all on one document client. */
+import type { StoreDeps } from "./dynamo-util.js";
+import { FaultsStore } from "./faults-store.js";
+import { HostsStore } from "./hosts-store.js";
+import { InstancesStore } from "./instances-store.js";
+import { MigrationsStore } from "./migrations-store.js";
+import { PortsStore } from "./ports-store.js";
+import { VolumesStore } from "./volumes-store.js";
+
+export interface Stores {
+  instances: InstancesStore;
+  hosts: HostsStore;
+  migrations: MigrationsStore;
+  faults: FaultsStore;
+  ports: PortsStore;
+  volumes: VolumesStore;
+}
+
+export function createStores(deps: StoreDeps): Stores {
+  return {
+    instances: new InstancesStore(deps),
+    hosts: new HostsStore(deps),
+    migrations: new MigrationsStore(deps),
+    faults: new FaultsStore(deps),
+    ports: new PortsStore(deps),
+    volumes: new VolumesStore(deps),
+  };
+}
+
+export type { StoreDeps } from "./dynamo-util.js";
+export { type FaultInput, FaultsStore } from "./faults-store.js";
+export {
+  type ClaimRequest,
+  type ClaimResult,
+  evaluateClaim,
+  HostsStore,
+  type ReleaseResult,
+  resourceLimit,
+  type ServicePatch,
+} from "./hosts-store.js";
+export { type InstanceMutableFields, InstancesStore, type InstanceUpdate } from "./instances-store.js";
+export { type MigrationPatch, MigrationsStore } from "./migrations-store.js";
+export { PortsStore } from "./ports-store.js";
+export * from "./store-errors.js";
+export { type AttachRequest, activeAttachment, VolumesStore } from "./volumes-store.js";

@@ -1,0 +1,233 @@
+/**
+ * Instances. Every state change is one conditional UpdateItem on the version that was read (and on
+ * the expected task_state), after states.ts has allowed the transition: two flows can never both
+ * move an instance out of "no task" (nova's `expected_task_state=[None]`).
+ *
+ * `taskState: null` is stored as a DynamoDB NULL, so a condition can test it with `attribute_type`.
+ */
+import { isDeepStrictEqual } from "node:util";
+import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  ConcurrentUpdate,
+  InstanceInvalidState,
+  InstanceNotFound,
+  UnexpectedTaskState,
+} from "../domain/errors.js";
+import { Instance } from "../domain/schemas.js";
+import { assertTaskTransition, assertVmTransition, type TaskState, type VmState } from "../domain/states.js";
+import {
+  definedOnly,
+  Expr,
+  getItem,
+  type Item,
+  isConditionalCheckFailed,
+  itemAtFailure,
+  MAX_WRITE_ATTEMPTS,
+  parseInput,
+  parseStored,
+  queryAll,
+  type StoreDeps,
+} from "./dynamo-util.js";
+import { RecordExists } from "./store-errors.js";
+import { INDEX } from "./tables.js";
+
+/** Everything but the identity and the bookkeeping the store maintains itself. */
+export type InstanceMutableFields = Omit<Instance, "uuid" | "createdAt" | "updatedAt" | "version">;
+
+export interface InstanceUpdate {
+  /** Refuse (UnexpectedTaskState) unless the current task_state is one of these; `null` = no task. */
+  expectTaskState?: readonly (TaskState | null)[];
+  /** Refuse (UnexpectedTaskState) unless the current task is owned by this flow request (`null` = by none). */
+  expectTaskRequestId?: string | null;
+  /** Refuse (InstanceInvalidState) unless the current vm_state is one of these. */
+  expectVmState?: readonly VmState[];
+  /** Refuse (ConcurrentUpdate) unless the record is still at this version. Without it, a write that
+   * lost a race to an unrelated change is re-read, re-checked and retried (bounded). */
+  expectVersion?: number;
+  set: Partial<InstanceMutableFields>;
+}
+
+export class InstancesStore {
+  private readonly doc: StoreDeps["doc"];
+  private readonly table: string;
+  private readonly now: () => Date;
+
+  constructor(deps: StoreDeps) {
+    this.doc = deps.doc;
+    this.table = deps.tables.instances;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Insert a new instance. Re-creating an identical record is a no-op; a different one is RecordExists. */
+  async create(instance: Instance): Promise<Instance> {
+    const record = parseInput(Instance, instance, "instance");
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: record,
+          ConditionExpression: "attribute_not_exists(#uuid)",
+          ExpressionAttributeNames: { "#uuid": "uuid" },
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return record;
+    } catch (e) {
+      if (!isConditionalCheckFailed(e)) throw e;
+      const old = await itemAtFailure(e, () => this.read(record.uuid));
+      if (old && isDeepStrictEqual(parseStored(Instance, old, "instance"), record)) return record;
+      throw new RecordExists(`instance ${record.uuid} already exists`, { instanceUuid: record.uuid });
+    }
+  }
+
+  async get(uuid: string): Promise<Instance | null> {
+    const item = await this.read(uuid);
+    return item ? parseStored(Instance, item, "instance") : null;
+  }
+
+  async require(uuid: string): Promise<Instance> {
+    const instance = await this.get(uuid);
+    if (!instance) throw new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid });
+    return instance;
+  }
+
+  /** Instances whose `host` is this host (GSI by-host; eventually consistent on AWS). */
+  async listByHost(host: string): Promise<Instance[]> {
+    const items = await queryAll(this.doc, {
+      TableName: this.table,
+      IndexName: INDEX.instancesByHost,
+      KeyConditionExpression: "#host = :host",
+      ExpressionAttributeNames: { "#host": "host" },
+      ExpressionAttributeValues: { ":host": host },
+    });
+    return items.map((i) => parseStored(Instance, i, "instance"));
+  }
+
+  /**
+   * Change an instance: checks the expectations, then the task/vm transitions (states.ts) from the
+   * current values, then writes conditionally on the version read (and the expected task_state).
+   * Returns the instance as written.
+   */
+  async update(uuid: string, update: InstanceUpdate): Promise<Instance> {
+    let current = await this.require(uuid);
+    for (let attempt = 1; ; attempt++) {
+      this.checkExpectations(current, update);
+      if (attempt > MAX_WRITE_ATTEMPTS) {
+        throw new ConcurrentUpdate(
+          `instance ${uuid} kept changing; gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
+          {
+            instanceUuid: uuid,
+            version: current.version,
+          },
+        );
+      }
+      const next = this.next(current, update.set);
+      try {
+        return await this.write(current, next, update);
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+        const old = await itemAtFailure(e, () => this.read(uuid));
+        if (!old) throw new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid });
+        // The next round's checkExpectations raises UnexpectedTaskState / InstanceInvalidState /
+        // ConcurrentUpdate (expectVersion given) when the race was lost for good; otherwise it retries.
+        current = parseStored(Instance, old, "instance");
+      }
+    }
+  }
+
+  private checkExpectations(current: Instance, update: InstanceUpdate): void {
+    const { expectTaskState, expectTaskRequestId, expectVmState, expectVersion } = update;
+    if (expectTaskState && !expectTaskState.includes(current.taskState)) {
+      throw new UnexpectedTaskState(
+        `Unexpected task state: expecting ${formatStates(expectTaskState)} but the actual state is ${String(current.taskState)}`,
+        { instanceUuid: current.uuid, expected: [...expectTaskState], actual: current.taskState },
+      );
+    }
+    if (expectTaskRequestId !== undefined && current.taskRequestId !== expectTaskRequestId) {
+      throw new UnexpectedTaskState(
+        `Unexpected task owner: instance ${current.uuid} is in task ${String(current.taskState)} of request ${String(current.taskRequestId)}, expected request ${String(expectTaskRequestId)}`,
+        {
+          instanceUuid: current.uuid,
+          expectedTaskRequestId: expectTaskRequestId,
+          actualTaskRequestId: current.taskRequestId,
+          actual: current.taskState,
+        },
+      );
+    }
+    if (expectVmState && !expectVmState.includes(current.vmState)) {
+      throw new InstanceInvalidState(
+        `Instance ${current.uuid} is in vm_state ${current.vmState}; expected ${expectVmState.join(" or ")}`,
+        { instanceUuid: current.uuid, expected: [...expectVmState], actual: current.vmState },
+      );
+    }
+    if (expectVersion !== undefined && current.version !== expectVersion) {
+      throw new ConcurrentUpdate(
+        `instance ${current.uuid} changed: version ${current.version}, expected ${expectVersion}`,
+        { instanceUuid: current.uuid, expected: expectVersion, actual: current.version },
+      );
+    }
+  }
+
+  /** The record after `set`, with the transitions checked (a field set to its current value is not a transition). */
+  private next(current: Instance, set: Partial<InstanceMutableFields>): Instance {
+    const patch = definedOnly(set);
+    if ("taskState" in patch && patch.taskState !== current.taskState) {
+      assertTaskTransition(current.taskState, patch.taskState ?? null);
+    }
+    if (patch.vmState !== undefined && patch.vmState !== current.vmState) {
+      assertVmTransition(current.vmState, patch.vmState);
+    }
+    return parseInput(
+      Instance,
+      { ...current, ...patch, version: current.version + 1, updatedAt: this.now().toISOString() },
+      "instance update",
+    );
+  }
+
+  private async write(current: Instance, next: Instance, update: InstanceUpdate): Promise<Instance> {
+    const x = new Expr();
+    const fields = [...Object.keys(definedOnly(update.set)), "updatedAt", "version"] as (keyof Instance)[];
+    const sets = fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`);
+    let condition = `${x.name("version")} = ${x.value(current.version)}`;
+    if (update.expectTaskState) condition += ` AND (${taskStateCondition(x, update.expectTaskState)})`;
+    if (update.expectTaskRequestId !== undefined) {
+      const owner = x.name("taskRequestId");
+      condition +=
+        update.expectTaskRequestId === null
+          ? ` AND (attribute_not_exists(${owner}) OR attribute_type(${owner}, ${x.value("NULL")}))`
+          : ` AND ${owner} = ${x.value(update.expectTaskRequestId)}`;
+    }
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { uuid: current.uuid },
+        UpdateExpression: `SET ${sets.join(", ")}`,
+        ConditionExpression: condition,
+        ...x.attributes(),
+        ReturnValues: "ALL_NEW",
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    return parseStored(Instance, out.Attributes ?? {}, "instance");
+  }
+
+  private read(uuid: string): Promise<Item | undefined> {
+    return getItem(this.doc, this.table, { uuid });
+  }
+}
+
+function taskStateCondition(x: Expr, expected: readonly (TaskState | null)[]): string {
+  const ts = x.name("taskState");
+  const terms: string[] = [];
+  const named = expected.filter((s): s is TaskState => s !== null);
+  if (named.length > 0) terms.push(`${ts} IN (${named.map((s) => x.value(s)).join(", ")})`);
+  if (expected.includes(null)) {
+    terms.push(`attribute_type(${ts}, ${x.value("NULL")})`, `attribute_not_exists(${ts})`);
+  }
+  // An empty expectation never reaches a write (checkExpectations refuses it first).
+  return terms.length > 0 ? terms.join(" OR ") : `attribute_exists(${x.name("__never__")})`;
+}
+
+function formatStates(states: readonly (TaskState | null)[]): string {
+  return `[${states.map((s) => String(s)).join(", ")}]`;
+}

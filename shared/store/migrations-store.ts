@@ -1,0 +1,168 @@
+/** Migration records (nova's `migrations` table): status changes checked by states.ts, conditional on the status read. */
+import { isDeepStrictEqual } from "node:util";
+import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import { ConcurrentUpdate, MigrationNotFound } from "../domain/errors.js";
+import { Migration } from "../domain/schemas.js";
+import { assertMigrationTransition, canMigrationTransition, type MigrationStatus } from "../domain/states.js";
+import { ResourceName } from "../domain/values.js";
+import {
+  definedOnly,
+  Expr,
+  getItem,
+  type Item,
+  isConditionalCheckFailed,
+  itemAtFailure,
+  MAX_WRITE_ATTEMPTS,
+  parseInput,
+  parseStored,
+  queryAll,
+  type StoreDeps,
+} from "./dynamo-util.js";
+import { RecordExists } from "./store-errors.js";
+import { INDEX } from "./tables.js";
+
+export const MigrationPatch = z.object({
+  destHost: ResourceName.nullable().optional(),
+  destNode: ResourceName.nullable().optional(),
+  error: z.string().nullable().optional(),
+  attemptedHosts: z.array(ResourceName).optional(),
+});
+export type MigrationPatch = z.infer<typeof MigrationPatch>;
+
+export class MigrationsStore {
+  private readonly doc: StoreDeps["doc"];
+  private readonly table: string;
+  private readonly now: () => Date;
+
+  constructor(deps: StoreDeps) {
+    this.doc = deps.doc;
+    this.table = deps.tables.migrations;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Insert a migration. Re-creating an identical record is a no-op; a different one is RecordExists. */
+  async create(migration: Migration): Promise<Migration> {
+    const record = parseInput(Migration, migration, "migration");
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: record,
+          ConditionExpression: "attribute_not_exists(#id)",
+          ExpressionAttributeNames: { "#id": "id" },
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return record;
+    } catch (e) {
+      if (!isConditionalCheckFailed(e)) throw e;
+      const old = await itemAtFailure(e, () => this.read(record.id));
+      if (old && isDeepStrictEqual(parseStored(Migration, old, "migration"), record)) return record;
+      throw new RecordExists(`migration ${record.id} already exists`, { migrationId: record.id });
+    }
+  }
+
+  async get(id: string): Promise<Migration | null> {
+    const item = await this.read(id);
+    return item ? parseStored(Migration, item, "migration") : null;
+  }
+
+  async require(id: string): Promise<Migration> {
+    const migration = await this.get(id);
+    if (!migration) throw new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id });
+    return migration;
+  }
+
+  /**
+   * Move a migration to `to` (checked by assertMigrationTransition), setting the given fields, as a
+   * write conditional on the status and version read. Already at `to` with the same values: no-op.
+   * Lost a race: re-checked against what won; still allowed -> retried, else ConcurrentUpdate.
+   */
+  async transition(id: string, to: MigrationStatus, opts: { set?: MigrationPatch } = {}): Promise<Migration> {
+    const patch = definedOnly(parseInput(MigrationPatch, opts.set ?? {}, "migration patch"));
+    let current = await this.require(id);
+    for (let attempt = 1; ; attempt++) {
+      if (alreadyThere(current, to, patch)) return current;
+      if (attempt === 1) assertMigrationTransition(current.status, to);
+      else if (!canMigrationTransition(current.status, to) || attempt > MAX_WRITE_ATTEMPTS) {
+        // Lost a race to another transition: not a bug in the caller, so not InvalidStateTransition.
+        throw new ConcurrentUpdate(`migration ${id} changed to ${current.status} while moving to ${to}`, {
+          migrationId: id,
+          to,
+          actual: current.status,
+        });
+      }
+      const next = parseInput(
+        Migration,
+        {
+          ...current,
+          ...patch,
+          status: to,
+          updatedAt: this.now().toISOString(),
+          version: current.version + 1,
+        },
+        "migration",
+      );
+      try {
+        return await this.write(current, next, Object.keys(patch));
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+        const old = await itemAtFailure(e, () => this.read(id));
+        if (!old) throw new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id });
+        current = parseStored(Migration, old, "migration");
+      }
+    }
+  }
+
+  /** An instance's migrations, oldest first. */
+  async listByInstance(instanceUuid: string): Promise<Migration[]> {
+    return this.query(INDEX.migrationsByInstance, "instanceUuid", instanceUuid);
+  }
+
+  /** Migrations away from a host, oldest first (what a returning host must clean up). */
+  async listBySourceHost(host: string): Promise<Migration[]> {
+    return this.query(INDEX.migrationsBySourceHost, "sourceHost", host);
+  }
+
+  private async query(indexName: string, attribute: string, value: string): Promise<Migration[]> {
+    const items = await queryAll(this.doc, {
+      TableName: this.table,
+      IndexName: indexName,
+      KeyConditionExpression: "#k = :k",
+      ExpressionAttributeNames: { "#k": attribute },
+      ExpressionAttributeValues: { ":k": value },
+      ScanIndexForward: true,
+    });
+    return items.map((i) => parseStored(Migration, i, "migration"));
+  }
+
+  private async write(current: Migration, next: Migration, patchKeys: string[]): Promise<Migration> {
+    const x = new Expr();
+    const fields = [...patchKeys, "status", "updatedAt", "version"] as (keyof Migration)[];
+    const sets = fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`);
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { id: current.id },
+        UpdateExpression: `SET ${sets.join(", ")}`,
+        ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
+        ...x.attributes(),
+        ReturnValues: "ALL_NEW",
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    return parseStored(Migration, out.Attributes ?? {}, "migration");
+  }
+
+  private read(id: string): Promise<Item | undefined> {
+    return getItem(this.doc, this.table, { id });
+  }
+}
+
+function alreadyThere(m: Migration, to: MigrationStatus, patch: MigrationPatch): boolean {
+  return (
+    m.status === to &&
+    Object.entries(patch).every(([k, v]) => isDeepStrictEqual(m[k as keyof MigrationPatch], v))
+  );
+}

@@ -1,0 +1,114 @@
+/**
+ * Neutron-like ports. `bind` moves a port's binding (binding:host_id) to a host, keeping its MAC.
+ * A port without an instance is stored without `instanceUuid` (a GSI key cannot be NULL).
+ */
+import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { ConcurrentUpdate } from "../domain/errors.js";
+import { Port } from "../domain/schemas.js";
+import { ResourceName } from "../domain/values.js";
+import {
+  Expr,
+  getItem,
+  type Item,
+  isConditionalCheckFailed,
+  itemAtFailure,
+  MAX_WRITE_ATTEMPTS,
+  parseInput,
+  parseStored,
+  queryAll,
+  type StoreDeps,
+} from "./dynamo-util.js";
+import { PortNotFound } from "./store-errors.js";
+import { INDEX } from "./tables.js";
+
+function toItem(port: Port): Item {
+  const { instanceUuid, ...rest } = port;
+  return instanceUuid === null ? rest : { ...rest, instanceUuid };
+}
+
+function fromItem(item: Item): Port {
+  return parseStored(Port, { instanceUuid: null, ...item }, "port");
+}
+
+export class PortsStore {
+  private readonly doc: StoreDeps["doc"];
+  private readonly table: string;
+
+  constructor(deps: StoreDeps) {
+    this.doc = deps.doc;
+    this.table = deps.tables.ports;
+  }
+
+  /** Create or replace a port record as given. */
+  async put(port: Port): Promise<Port> {
+    const record = parseInput(Port, port, "port");
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: toItem(record) }));
+    return record;
+  }
+
+  async get(id: string): Promise<Port | null> {
+    const item = await this.read(id);
+    return item ? fromItem(item) : null;
+  }
+
+  async require(id: string): Promise<Port> {
+    const port = await this.get(id);
+    if (!port) throw new PortNotFound(`Port ${id} could not be found.`, { portId: id });
+    return port;
+  }
+
+  async listByInstance(instanceUuid: string): Promise<Port[]> {
+    const items = await queryAll(this.doc, {
+      TableName: this.table,
+      IndexName: INDEX.portsByInstance,
+      KeyConditionExpression: "#i = :i",
+      ExpressionAttributeNames: { "#i": "instanceUuid" },
+      ExpressionAttributeValues: { ":i": instanceUuid },
+    });
+    return items.map(fromItem).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Bind the port to `host` (status ACTIVE; MAC, IPs and network unchanged). Idempotent: already
+   * bound there and ACTIVE is a no-op. Written conditionally on the version read; a lost race is re-read and retried.
+   */
+  async bind(portId: string, host: string): Promise<Port> {
+    const hostName = parseInput(ResourceName, host, "host name");
+    let current = await this.require(portId);
+    for (let attempt = 1; ; attempt++) {
+      if (current.bindingHost === hostName && current.status === "ACTIVE") return current;
+      if (attempt > MAX_WRITE_ATTEMPTS) {
+        throw new ConcurrentUpdate(
+          `port ${portId} kept changing; bind gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
+          {
+            portId,
+          },
+        );
+      }
+      const x = new Expr();
+      try {
+        const out = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { id: portId },
+            UpdateExpression: `SET ${x.name("bindingHost")} = ${x.value(hostName)}, ${x.name("status")} = ${x.value("ACTIVE")}, ${x.name("version")} = ${x.value(current.version + 1)}`,
+            ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+            ...x.attributes(),
+            ReturnValues: "ALL_NEW",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return fromItem(out.Attributes ?? {});
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+        const old = await itemAtFailure(e, () => this.read(portId));
+        if (!old) throw new PortNotFound(`Port ${portId} could not be found.`, { portId });
+        current = fromItem(old);
+      }
+    }
+  }
+
+  private read(id: string): Promise<Item | undefined> {
+    return getItem(this.doc, this.table, { id });
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Cinder-like volumes and their attachments. Every change rewrites the attachment list as one write
+ * conditional on the version read; a lost race is re-read and re-decided. Detached attachments are
+ * kept (status "detached", detachedAt) as history.
+ */
+import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import { ConcurrentUpdate } from "../domain/errors.js";
+import { Volume, type VolumeAttachment } from "../domain/schemas.js";
+import { DiskDevice, ResourceName, Uuid } from "../domain/values.js";
+import {
+  Expr,
+  getItem,
+  type Item,
+  isConditionalCheckFailed,
+  itemAtFailure,
+  MAX_WRITE_ATTEMPTS,
+  parseInput,
+  parseStored,
+  type StoreDeps,
+} from "./dynamo-util.js";
+import { VolumeAttachRefused, VolumeNotFound } from "./store-errors.js";
+
+export const AttachRequest = z.object({
+  attachmentId: Uuid,
+  instanceUuid: Uuid,
+  host: ResourceName,
+  device: DiskDevice,
+});
+export type AttachRequest = z.infer<typeof AttachRequest>;
+
+/** The live ("attached") attachment of a volume, the most recent if there are several; null if none. */
+export function activeAttachment(volume: Volume): VolumeAttachment | null {
+  const live = volume.attachments.filter((a) => a.status === "attached");
+  return live[live.length - 1] ?? null;
+}
+
+/** A change to a volume: the new attachment list, or null when there is nothing to do. May throw to refuse. */
+type Change = (volume: Volume, now: string) => VolumeAttachment[] | null;
+
+export class VolumesStore {
+  private readonly doc: StoreDeps["doc"];
+  private readonly table: string;
+  private readonly now: () => Date;
+
+  constructor(deps: StoreDeps) {
+    this.doc = deps.doc;
+    this.table = deps.tables.volumes;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Create or replace a volume record as given. */
+  async put(volume: Volume): Promise<Volume> {
+    const record = parseInput(Volume, volume, "volume");
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: record }));
+    return record;
+  }
+
+  async get(id: string): Promise<Volume | null> {
+    const item = await this.read(id);
+    return item ? parseStored(Volume, item, "volume") : null;
+  }
+
+  async require(id: string): Promise<Volume> {
+    const volume = await this.get(id);
+    if (!volume) throw new VolumeNotFound(`Volume ${id} could not be found.`, { volumeId: id });
+    return volume;
+  }
+
+  activeAttachment(volume: Volume): VolumeAttachment | null {
+    return activeAttachment(volume);
+  }
+
+  /**
+   * Attach the volume to an instance on a host. Idempotent by attachmentId. Refused
+   * (VolumeAttachRefused) while the volume has a live attachment to another instance, is in error,
+   * or when the attachment id is already used for something else.
+   */
+  async attach(volumeId: string, request: AttachRequest): Promise<Volume> {
+    const req = parseInput(AttachRequest, request, "attach request");
+    return this.change(volumeId, (volume, now) => {
+      const same = volume.attachments.find((a) => a.attachmentId === req.attachmentId);
+      if (same) {
+        const matches =
+          same.status === "attached" &&
+          same.instanceUuid === req.instanceUuid &&
+          same.host === req.host &&
+          same.device === req.device;
+        if (matches) return null;
+        throw new VolumeAttachRefused(
+          `attachment ${req.attachmentId} of volume ${volumeId} already exists (${same.status}, instance ${same.instanceUuid} on ${same.host} at ${same.device})`,
+          { volumeId, attachmentId: req.attachmentId, existing: same },
+        );
+      }
+      if (volume.status === "error") {
+        throw new VolumeAttachRefused(`volume ${volumeId} is in error`, { volumeId, status: volume.status });
+      }
+      const other = volume.attachments.find(
+        (a) => a.status === "attached" && a.instanceUuid !== req.instanceUuid,
+      );
+      if (other) {
+        throw new VolumeAttachRefused(
+          `volume ${volumeId} is attached to instance ${other.instanceUuid} on ${other.host} (attachment ${other.attachmentId})`,
+          { volumeId, attachedTo: other.instanceUuid, host: other.host, attachmentId: other.attachmentId },
+        );
+      }
+      return [...volume.attachments, { ...req, status: "attached", attachedAt: now, detachedAt: null }];
+    });
+  }
+
+  /** Mark one attachment detached. Idempotent: already detached, or unknown, is a no-op. */
+  async detach(volumeId: string, attachmentId: string): Promise<Volume> {
+    return this.change(volumeId, (volume, now) => {
+      const target = volume.attachments.find(
+        (a) => a.attachmentId === attachmentId && a.status === "attached",
+      );
+      if (!target) return null;
+      return volume.attachments.map((a) => (a === target ? endAttachment(a, now) : a));
+    });
+  }
+
+  /**
+   * Mark every live attachment of this instance detached, except those on `exceptHost`: evacuation
+   * ends the attachments of the dead host, which cannot be asked to detach. Idempotent.
+   */
+  async endAttachments(
+    volumeId: string,
+    opts: { instanceUuid: string; exceptHost?: string },
+  ): Promise<Volume> {
+    const ends = (a: VolumeAttachment): boolean =>
+      a.status === "attached" &&
+      a.instanceUuid === opts.instanceUuid &&
+      (opts.exceptHost === undefined || a.host !== opts.exceptHost);
+    return this.change(volumeId, (volume, now) => {
+      if (!volume.attachments.some(ends)) return null;
+      return volume.attachments.map((a) => (ends(a) ? endAttachment(a, now) : a));
+    });
+  }
+
+  private async change(volumeId: string, decide: Change): Promise<Volume> {
+    let current = await this.require(volumeId);
+    for (let attempt = 1; ; attempt++) {
+      const attachments = decide(current, this.now().toISOString());
+      if (attachments === null) return current;
+      if (attempt > MAX_WRITE_ATTEMPTS) {
+        throw new ConcurrentUpdate(
+          `volume ${volumeId} kept changing; gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
+          {
+            volumeId,
+          },
+        );
+      }
+      const status =
+        current.status === "error"
+          ? "error"
+          : attachments.some((a) => a.status === "attached")
+            ? "in-use"
+            : "available";
+      const next = parseInput(
+        Volume,
+        { ...current, attachments, status, version: current.version + 1 },
+        "volume",
+      );
+      const x = new Expr();
+      try {
+        const out = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { id: volumeId },
+            UpdateExpression: `SET ${x.name("attachments")} = ${x.value(next.attachments)}, ${x.name("status")} = ${x.value(next.status)}, ${x.name("version")} = ${x.value(next.version)}`,
+            ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+            ...x.attributes(),
+            ReturnValues: "ALL_NEW",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return parseStored(Volume, out.Attributes ?? {}, "volume");
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+        const old = await itemAtFailure(e, () => this.read(volumeId));
+        if (!old) throw new VolumeNotFound(`Volume ${volumeId} could not be found.`, { volumeId });
+        current = parseStored(Volume, old, "volume");
+      }
+    }
+  }
+
+  private read(id: string): Promise<Item | undefined> {
+    return getItem(this.doc, this.table, { id });
+  }
+}
+
+function endAttachment(a: VolumeAttachment, now: string): VolumeAttachment {
+  return { ...a, status: "detached", detachedAt: now };
+}

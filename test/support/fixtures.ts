@@ -1,0 +1,126 @@
+/** Valid fixture records for tests: every builder returns a record its zod schema accepts; override any field. */
+import { randomBytes, randomUUID } from "node:crypto";
+import { Host, Instance, InstanceFault, Migration, Port, Volume } from "../../shared/domain/schemas.js";
+
+const T0 = "2026-01-01T00:00:00.000Z";
+
+/** A random unicast, locally administered MAC (02:xx:...). */
+export function randomMac(): string {
+  const tail = [...randomBytes(5)].map((b) => b.toString(16).padStart(2, "0"));
+  return ["02", ...tail].join(":");
+}
+
+export function makeInstance(overrides: Partial<Instance> = {}): Instance {
+  const uuid = overrides.uuid ?? randomUUID();
+  return Instance.parse({
+    uuid,
+    name: `vm-${uuid.slice(0, 8)}`,
+    host: "host-a",
+    node: "host-a",
+    availabilityZone: "az1",
+    flavor: { vcpus: 1, memoryMiB: 512, diskGiB: 2 },
+    imageRef: "cirros-0.6.2",
+    vmState: "active",
+    taskState: null,
+    taskRequestId: null,
+    powerState: "running",
+    ports: [],
+    volumes: [],
+    serverGroup: null,
+    haEnabled: true,
+    onSharedStorage: null,
+    launchedAt: T0,
+    createdAt: T0,
+    updatedAt: T0,
+    version: 0,
+    fault: null,
+    ...overrides,
+  });
+}
+
+export function makeHost(overrides: Partial<Host> = {}): Host {
+  const name = overrides.name ?? "host-a";
+  return Host.parse({
+    name,
+    managedInstanceId: `mi-${randomBytes(9).toString("hex").slice(0, 17)}`,
+    virtType: "qemu",
+    supportsRecreate: true,
+    availabilityZone: "az1",
+    capacity: { vcpus: 8, memoryMiB: 16384, diskGiB: 200 },
+    allocationRatios: { cpu: 1, ram: 1, disk: 1 },
+    usage: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
+    claims: {},
+    antiAffinity: {},
+    enabled: true,
+    disabledReason: null,
+    forcedDown: false,
+    status: "up",
+    lastHeartbeatAt: T0,
+    storage: {
+      instancesPath: "/var/lib/lazarus/instances",
+      sharedPoolId: "pool-1",
+      imageCachePath: "/var/lib/lazarus/images",
+      volumesPath: "/var/lib/lazarus/volumes",
+    },
+    version: 0,
+    ...overrides,
+  });
+}
+
+export function makeMigration(overrides: Partial<Migration> = {}): Migration {
+  return Migration.parse({
+    id: randomUUID(),
+    instanceUuid: randomUUID(),
+    type: "evacuation",
+    sourceHost: "host-a",
+    sourceNode: "host-a",
+    destHost: null,
+    destNode: null,
+    status: "accepted",
+    attemptedHosts: [],
+    error: null,
+    createdAt: T0,
+    updatedAt: T0,
+    version: 0,
+    ...overrides,
+  });
+}
+
+export function makePort(overrides: Partial<Port> = {}): Port {
+  return Port.parse({
+    id: randomUUID(),
+    instanceUuid: null,
+    mac: randomMac(),
+    network: "net-1",
+    bindingHost: "host-a",
+    status: "ACTIVE",
+    version: 0,
+    ...overrides,
+  });
+}
+
+export function makeVolume(overrides: Partial<Volume> = {}): Volume {
+  const id = overrides.id ?? randomUUID();
+  return Volume.parse({
+    id,
+    name: `vol-${id.slice(0, 8)}`,
+    sizeGiB: 1,
+    backingFile: `volume-${id}.img`,
+    status: "available",
+    attachments: [],
+    version: 0,
+    ...overrides,
+  });
+}
+
+export function makeFault(overrides: Partial<InstanceFault> = {}): InstanceFault {
+  return InstanceFault.parse({
+    code: 500,
+    error: "SpawnFailed",
+    message: "the domain did not start",
+    step: "spawn",
+    details: {},
+    createdAt: T0,
+    ...overrides,
+  });
+}
