@@ -70,12 +70,12 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
   ["powering_on", [null]],
 ]);
 
-/** vm_state edges used by rebuild/evacuate (and by the host-failure flow, which only reads them). */
+/** vm_state edges: rebuild/evacuate's, and the neighbouring operations' (pause, suspend, delete). */
 const VM_EDGES: ReadonlyMap<VmState, readonly VmState[]> = new Map<VmState, readonly VmState[]>([
   ["building", ["active", "stopped", "error"]],
-  ["active", ["active", "stopped", "error"]],
-  ["stopped", ["stopped", "active", "error"]],
-  ["error", ["error", "active", "stopped"]],
+  ["active", ["active", "stopped", "paused", "suspended", "error", "deleted"]],
+  ["stopped", ["stopped", "active", "error", "deleted"]],
+  ["error", ["error", "active", "stopped", "deleted"]],
   ["paused", ["paused", "active", "error"]],
   ["suspended", ["suspended", "active", "error"]],
   ["deleted", []],

@@ -70,6 +70,7 @@ export function createOverlay(opts: CreateOverlayOptions): string {
       shellQuote(disk),
       ...size.map(shellQuote),
     ].join(" "),
+    groupWritable(disk),
   ].join("\n");
 }
 
@@ -90,7 +91,16 @@ export function createBlank(opts: CreateBlankOptions): string {
     ["qemu-img", "create", "-q", "-f", shellQuote(format), shellQuote(path), shellQuote(`${size}G`)].join(
       " ",
     ),
+    groupWritable(path),
   ].join("\n");
+}
+
+/**
+ * qemu-img creates files 0644 whatever the umask. Hosts that share storage open each other's disks (an
+ * evacuated instance's disk, a volume), and they share a group, not a user: give the group read-write.
+ */
+function groupWritable(path: string): string {
+  return `chmod 0660 -- ${shellQuote(path)}`;
 }
 
 /** `qemu-img info --output=json -U PATH` (-U: also works on a disk a running domain holds) -> parseQemuImgInfo. */

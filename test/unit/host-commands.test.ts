@@ -423,10 +423,12 @@ describe("qemu-img builders", () => {
               disk,
               ...(size ? [`${size}G`] : []),
             ],
+            ["chmod", "0660", "--", disk],
           ]);
           expect(argvOf(qemuImg.createBlank({ path: disk, sizeGiB: size ?? 1, format: fmt }))).toEqual([
             ["mkdir", "-p", "--", dir],
             ["qemu-img", "create", "-q", "-f", fmt, disk, `${size ?? 1}G`],
+            ["chmod", "0660", "--", disk],
           ]);
           expect(argvOf(qemuImg.info(disk))).toEqual([["qemu-img", "info", "--output=json", "-U", disk]]);
           // The two sides of a pipeline run concurrently: compare as a set.
