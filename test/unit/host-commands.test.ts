@@ -86,7 +86,7 @@ const format = fc.constantFrom("qcow2" as const, "raw" as const);
 
 // ---- argv capture: stub functions print their argv NUL-separated to fd 3 --------------------------
 
-const STUBS = ["virsh", "qemu-img", "mkdir", "head", "sha256sum", "test", "base64", "mv"];
+const STUBS = ["virsh", "qemu-img", "mkdir", "head", "sha256sum", "test", "base64", "mv", "chmod"];
 function argvOf(command: string): string[][] {
   const stubs = STUBS.map((name) => `${name}() { printf '%s\\0' CALL ${name} "$#" "$@" >&3; }`).join("\n");
   const r = bash(`exec 3>&1\n${stubs}\n${command}\n`);
