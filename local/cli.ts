@@ -4,12 +4,17 @@
  *   up    start the local cloud, show its hosts and endpoints, keep running until Ctrl-C
  */
 import { randomUUID } from "node:crypto";
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
-import { describeHostPing } from "../shared/hosts/ssm-executor.js";
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from "@aws-sdk/client-sfn";
+import type { Instance } from "../shared/domain/schemas.js";
 import { hostTarget } from "../shared/hosts/layout.js";
+import { describeHostPing } from "../shared/hosts/ssm-executor.js";
 import { domState } from "../shared/hosts/virsh.js";
 import { parseDomStateRaw } from "../shared/hosts/virsh-parsers.js";
-import type { Instance } from "../shared/domain/schemas.js";
 import { type LocalCloud, startLocalCloud } from "./cloud.js";
 
 const HOSTS = [
@@ -59,7 +64,11 @@ async function hypervisorState(cloud: LocalCloud, inst: Instance): Promise<strin
 }
 
 /** Follows one execution's history through the Step Functions API and prints each state as it starts. */
-async function follow(sfn: SFNClient, executionArn: string, label: string): Promise<{ status: string; error?: string }> {
+async function follow(
+  sfn: SFNClient,
+  executionArn: string,
+  label: string,
+): Promise<{ status: string; error?: string }> {
   let seen = 0;
   for (;;) {
     const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
@@ -76,14 +85,21 @@ async function follow(sfn: SFNClient, executionArn: string, label: string): Prom
 }
 
 async function demo(): Promise<number> {
-  say("starting the local cloud: 4 KVM hosts (libvirtd + qemu each, SSM agents), DynamoDB, Step Functions, Lambda");
+  say(
+    "starting the local cloud: 4 KVM hosts (libvirtd + qemu each, SSM agents), DynamoDB, Step Functions, Lambda",
+  );
   const cloud = await startLocalCloud({ hosts: HOSTS, retryIntervalScale: 0.1 });
   try {
     await showHosts(cloud);
 
     say("booting instances on host-a (disks on shared pool p1)");
     const instances = [
-      await cloud.boot({ name: "web-1", host: "host-a", ports: 2, volumes: [{ name: "db", sizeGiB: 1, device: "vdb" }] }),
+      await cloud.boot({
+        name: "web-1",
+        host: "host-a",
+        ports: 2,
+        volumes: [{ name: "db", sizeGiB: 1, device: "vdb" }],
+      }),
       await cloud.boot({ name: "web-2", host: "host-a" }),
       await cloud.boot({ name: "batch-1", host: "host-a", stopped: true }),
     ];
@@ -153,7 +169,8 @@ async function up(): Promise<number> {
   say("starting the local cloud");
   const cloud = await startLocalCloud({ hosts: HOSTS });
   await showHosts(cloud);
-  for (const [k, v] of Object.entries(cloud.env)) if (k.startsWith("AWS_ENDPOINT_URL") || k.startsWith("LAZARUS")) say(`${k}=${v}`);
+  for (const [k, v] of Object.entries(cloud.env))
+    if (k.startsWith("AWS_ENDPOINT_URL") || k.startsWith("LAZARUS")) say(`${k}=${v}`);
   say("running; Ctrl-C stops it and removes every host process, user and folder");
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));
   await cloud.stop();
