@@ -144,8 +144,12 @@ describe("scheduleHosts filters", () => {
     const local = makeHost({ name: "b", storage: { ...makeHost().storage, sharedPoolId: null } });
     const other = makeHost({ name: "c", storage: { ...makeHost().storage, sharedPoolId: "pool-2" } });
     const same = makeHost({ name: "d" }); // pool-1
-    expect(reasonFor(local, { sharedPoolId: "pool-1" })).toBe("SharedStorageFilter: not in shared pool pool-1");
-    expect(reasonFor(other, { sharedPoolId: "pool-1" })).toBe("SharedStorageFilter: not in shared pool pool-1");
+    expect(reasonFor(local, { sharedPoolId: "pool-1" })).toBe(
+      "SharedStorageFilter: not in shared pool pool-1",
+    );
+    expect(reasonFor(other, { sharedPoolId: "pool-1" })).toBe(
+      "SharedStorageFilter: not in shared pool pool-1",
+    );
     expect(reasonFor(same, { sharedPoolId: "pool-1" })).toBeUndefined();
     expect(reasonFor(local, { sharedPoolId: null })).toBeUndefined();
     expect(reasonFor(other, { sharedPoolId: null })).toBeUndefined();
@@ -156,17 +160,25 @@ describe("scheduleHosts filters", () => {
 
     it("rejects a host short on vcpus, RAM or disk, naming each shortage", () => {
       const base = { capacity: { vcpus: 4, memoryMiB: 4096, diskGiB: 100 } };
-      expect(reasonFor(makeHost({ name: "b", ...base, usage: { vcpus: 3, memoryMiB: 0, diskGiB: 0 } }), { flavor })).toBe(
-        "ResourceFilter: vcpus free 1 < 2",
-      );
       expect(
-        reasonFor(makeHost({ name: "b", ...base, usage: { vcpus: 0, memoryMiB: 3584, diskGiB: 0 } }), { flavor }),
+        reasonFor(makeHost({ name: "b", ...base, usage: { vcpus: 3, memoryMiB: 0, diskGiB: 0 } }), {
+          flavor,
+        }),
+      ).toBe("ResourceFilter: vcpus free 1 < 2");
+      expect(
+        reasonFor(makeHost({ name: "b", ...base, usage: { vcpus: 0, memoryMiB: 3584, diskGiB: 0 } }), {
+          flavor,
+        }),
       ).toBe("ResourceFilter: RAM free 512 MiB < 1024");
-      expect(reasonFor(makeHost({ name: "b", ...base, usage: { vcpus: 0, memoryMiB: 0, diskGiB: 95 } }), { flavor })).toBe(
-        "ResourceFilter: disk free 5 GiB < 10",
-      );
       expect(
-        reasonFor(makeHost({ name: "b", ...base, usage: { vcpus: 4, memoryMiB: 4096, diskGiB: 100 } }), { flavor }),
+        reasonFor(makeHost({ name: "b", ...base, usage: { vcpus: 0, memoryMiB: 0, diskGiB: 95 } }), {
+          flavor,
+        }),
+      ).toBe("ResourceFilter: disk free 5 GiB < 10");
+      expect(
+        reasonFor(makeHost({ name: "b", ...base, usage: { vcpus: 4, memoryMiB: 4096, diskGiB: 100 } }), {
+          flavor,
+        }),
       ).toBe("ResourceFilter: vcpus free 0 < 2, RAM free 0 MiB < 1024, disk free 0 GiB < 10");
     });
 
@@ -382,10 +394,17 @@ describe("scheduleHosts properties", () => {
         availabilityZone: mostly("az1", "az2"),
         virtType: mostly("qemu" as const, "kvm" as const),
         supportsRecreate: mostly(true, false),
-        heartbeatAgeS: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 60 }), weight: 9 }, fc.integer({ min: 61, max: 200 })),
+        heartbeatAgeS: fc.oneof(
+          { arbitrary: fc.integer({ min: 0, max: 60 }), weight: 9 },
+          fc.integer({ min: 61, max: 200 }),
+        ),
       })
       .map(({ heartbeatAgeS, ...rest }) =>
-        makeHost({ name, ...rest, lastHeartbeatAt: new Date(Date.parse(T0) - heartbeatAgeS * 1000).toISOString() }),
+        makeHost({
+          name,
+          ...rest,
+          lastHeartbeatAt: new Date(Date.parse(T0) - heartbeatAgeS * 1000).toISOString(),
+        }),
       );
   const scenario = fc
     .uniqueArray(fc.stringMatching(/^h[a-z0-9]{0,6}$/), { minLength: 1, maxLength: 8 })
@@ -407,10 +426,15 @@ describe("scheduleHosts properties", () => {
     fc.assert(
       fc.property(scenario, ({ hosts, excluded, sourceIndex, flavor }) => {
         const src = sourceIndex >= 0 ? hosts[sourceIndex]! : source;
-        const decision = scheduleHosts(hosts, request({ flavor, excludedHosts: excluded, sourceHost: src, now: new Date(T0) }));
+        const decision = scheduleHosts(
+          hosts,
+          request({ flavor, excludedHosts: excluded, sourceHost: src, now: new Date(T0) }),
+        );
 
         for (const h of decision.candidates) {
-          expect(h.usage.vcpus + flavor.vcpus).toBeLessThanOrEqual(Math.floor(h.capacity.vcpus * h.allocationRatios.cpu));
+          expect(h.usage.vcpus + flavor.vcpus).toBeLessThanOrEqual(
+            Math.floor(h.capacity.vcpus * h.allocationRatios.cpu),
+          );
           expect(h.usage.memoryMiB + flavor.memoryMiB).toBeLessThanOrEqual(
             Math.floor(h.capacity.memoryMiB * h.allocationRatios.ram),
           );

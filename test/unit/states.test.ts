@@ -61,7 +61,9 @@ describe("task_state", () => {
   ] as [TaskState | null, TaskState | null][])("refuses %s -> %s with InvalidStateTransition", (from, to) => {
     expect(canTaskTransition(from, to)).toBe(false);
     expect(() => assertTaskTransition(from, to)).toThrow(InvalidStateTransition);
-    expect(() => assertTaskTransition(from, to)).toThrow(`task_state cannot go from ${String(from)} to ${String(to)}`);
+    expect(() => assertTaskTransition(from, to)).toThrow(
+      `task_state cannot go from ${String(from)} to ${String(to)}`,
+    );
   });
 
   it("InvalidStateTransition carries its own name (Step Functions matches on it)", () => {
@@ -114,7 +116,9 @@ describe("migration status", () => {
 
   it("MIGRATION_ENDED is exactly the statuses that cannot go back to a live status", () => {
     const live: MigrationStatus[] = ["accepted", "pre-migrating"];
-    const ended = MIGRATION_STATUSES.filter((s) => live.every((l) => !canMigrationTransition(s, l)) && !live.includes(s));
+    const ended = MIGRATION_STATUSES.filter(
+      (s) => live.every((l) => !canMigrationTransition(s, l)) && !live.includes(s),
+    );
     expect([...MIGRATION_ENDED].sort()).toEqual([...ended].sort());
   });
 });
@@ -131,7 +135,8 @@ describe("vm_state", () => {
   });
 
   it("deleted has no exits", () => {
-    for (const to of VM_STATES) expect(() => assertVmTransition("deleted", to)).toThrow(InvalidStateTransition);
+    for (const to of VM_STATES)
+      expect(() => assertVmTransition("deleted", to)).toThrow(InvalidStateTransition);
   });
 });
 
