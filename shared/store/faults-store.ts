@@ -5,19 +5,14 @@ import type { z } from "zod";
 import { InstanceFault } from "../domain/schemas.js";
 import { Uuid } from "../domain/values.js";
 import { parseInput, parseStored, queryAll, type StoreDeps } from "./dynamo-util.js";
+import { TableStore } from "./table-store.js";
 
 /** A fault to record; `createdAt` defaults to now, `details` to {}. */
 export type FaultInput = Omit<z.input<typeof InstanceFault>, "createdAt"> & { createdAt?: string };
 
-export class FaultsStore {
-  private readonly doc: StoreDeps["doc"];
-  private readonly table: string;
-  private readonly now: () => Date;
-
+export class FaultsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    this.doc = deps.doc;
-    this.table = deps.tables.faults;
-    this.now = deps.now ?? (() => new Date());
+    super(deps, "faults", "instanceUuid");
   }
 
   /** Append a fault; the sort key is `<createdAt>#<random>` so faults of one instant never collide. */

@@ -23,8 +23,6 @@ import {
 import { IsoTime, Uuid } from "../domain/values.js";
 import {
   Expr,
-  getItem,
-  type Item,
   isConditionalCheckFailed,
   itemAtFailure,
   MAX_WRITE_ATTEMPTS,
@@ -33,6 +31,7 @@ import {
   type StoreDeps,
   scanAll,
 } from "./dynamo-util.js";
+import { TableStore } from "./table-store.js";
 
 export const RESOURCE_KINDS = ["vcpus", "memoryMiB", "diskGiB"] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
@@ -142,15 +141,9 @@ export function evaluateClaim(host: Host, request: ClaimRequest): Verdict {
   return { kind: "ok" };
 }
 
-export class HostsStore {
-  private readonly doc: StoreDeps["doc"];
-  private readonly table: string;
-  private readonly now: () => Date;
-
+export class HostsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    this.doc = deps.doc;
-    this.table = deps.tables.hosts;
-    this.now = deps.now ?? (() => new Date());
+    super(deps, "hosts", "name");
   }
 
   /** Register or replace a host record as given (claims and usage included: for seeding and tools). */
@@ -338,9 +331,5 @@ export class HostsStore {
       }),
     );
     return parseStored(Host, out.Attributes ?? {}, "host");
-  }
-
-  private read(name: string): Promise<Item | undefined> {
-    return getItem(this.doc, this.table, { name });
   }
 }

@@ -5,8 +5,7 @@
  *
  * `taskState: null` is stored as a DynamoDB NULL, so a condition can test it with `attribute_type`.
  */
-import { isDeepStrictEqual } from "node:util";
-import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import {
   ConcurrentUpdate,
   InstanceInvalidState,
@@ -18,8 +17,6 @@ import { assertTaskTransition, assertVmTransition, type TaskState, type VmState 
 import {
   definedOnly,
   Expr,
-  getItem,
-  type Item,
   isConditionalCheckFailed,
   itemAtFailure,
   MAX_WRITE_ATTEMPTS,
@@ -28,7 +25,7 @@ import {
   queryAll,
   type StoreDeps,
 } from "./dynamo-util.js";
-import { RecordExists } from "./store-errors.js";
+import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
 /** Everything but the identity and the bookkeeping the store maintains itself. */
@@ -47,37 +44,14 @@ export interface InstanceUpdate {
   set: Partial<InstanceMutableFields>;
 }
 
-export class InstancesStore {
-  private readonly doc: StoreDeps["doc"];
-  private readonly table: string;
-  private readonly now: () => Date;
-
+export class InstancesStore extends TableStore {
   constructor(deps: StoreDeps) {
-    this.doc = deps.doc;
-    this.table = deps.tables.instances;
-    this.now = deps.now ?? (() => new Date());
+    super(deps, "instances", "uuid");
   }
 
   /** Insert a new instance. Re-creating an identical record is a no-op; a different one is RecordExists. */
   async create(instance: Instance): Promise<Instance> {
-    const record = parseInput(Instance, instance, "instance");
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: record,
-          ConditionExpression: "attribute_not_exists(#uuid)",
-          ExpressionAttributeNames: { "#uuid": "uuid" },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      return record;
-    } catch (e) {
-      if (!isConditionalCheckFailed(e)) throw e;
-      const old = await itemAtFailure(e, () => this.read(record.uuid));
-      if (old && isDeepStrictEqual(parseStored(Instance, old, "instance"), record)) return record;
-      throw new RecordExists(`instance ${record.uuid} already exists`, { instanceUuid: record.uuid });
-    }
+    return this.insert(Instance, instance, "instance", "instanceUuid");
   }
 
   async get(uuid: string): Promise<Instance | null> {
@@ -209,10 +183,6 @@ export class InstancesStore {
       }),
     );
     return parseStored(Instance, out.Attributes ?? {}, "instance");
-  }
-
-  private read(uuid: string): Promise<Item | undefined> {
-    return getItem(this.doc, this.table, { uuid });
   }
 }
 

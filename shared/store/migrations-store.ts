@@ -1,6 +1,6 @@
 /** Migration records (nova's `migrations` table): status changes checked by states.ts, conditional on the status read. */
 import { isDeepStrictEqual } from "node:util";
-import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { ConcurrentUpdate, MigrationNotFound } from "../domain/errors.js";
 import { Migration } from "../domain/schemas.js";
@@ -9,8 +9,6 @@ import { ResourceName } from "../domain/values.js";
 import {
   definedOnly,
   Expr,
-  getItem,
-  type Item,
   isConditionalCheckFailed,
   itemAtFailure,
   MAX_WRITE_ATTEMPTS,
@@ -19,7 +17,7 @@ import {
   queryAll,
   type StoreDeps,
 } from "./dynamo-util.js";
-import { RecordExists } from "./store-errors.js";
+import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
 export const MigrationPatch = z.object({
@@ -30,37 +28,14 @@ export const MigrationPatch = z.object({
 });
 export type MigrationPatch = z.infer<typeof MigrationPatch>;
 
-export class MigrationsStore {
-  private readonly doc: StoreDeps["doc"];
-  private readonly table: string;
-  private readonly now: () => Date;
-
+export class MigrationsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    this.doc = deps.doc;
-    this.table = deps.tables.migrations;
-    this.now = deps.now ?? (() => new Date());
+    super(deps, "migrations", "id");
   }
 
   /** Insert a migration. Re-creating an identical record is a no-op; a different one is RecordExists. */
   async create(migration: Migration): Promise<Migration> {
-    const record = parseInput(Migration, migration, "migration");
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: record,
-          ConditionExpression: "attribute_not_exists(#id)",
-          ExpressionAttributeNames: { "#id": "id" },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      return record;
-    } catch (e) {
-      if (!isConditionalCheckFailed(e)) throw e;
-      const old = await itemAtFailure(e, () => this.read(record.id));
-      if (old && isDeepStrictEqual(parseStored(Migration, old, "migration"), record)) return record;
-      throw new RecordExists(`migration ${record.id} already exists`, { migrationId: record.id });
-    }
+    return this.insert(Migration, migration, "migration", "migrationId");
   }
 
   async get(id: string): Promise<Migration | null> {
@@ -153,10 +128,6 @@ export class MigrationsStore {
       }),
     );
     return parseStored(Migration, out.Attributes ?? {}, "migration");
-  }
-
-  private read(id: string): Promise<Item | undefined> {
-    return getItem(this.doc, this.table, { id });
   }
 }
 

@@ -8,7 +8,6 @@ import { Port } from "../domain/schemas.js";
 import { ResourceName } from "../domain/values.js";
 import {
   Expr,
-  getItem,
   type Item,
   isConditionalCheckFailed,
   itemAtFailure,
@@ -19,6 +18,7 @@ import {
   type StoreDeps,
 } from "./dynamo-util.js";
 import { PortNotFound } from "./store-errors.js";
+import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
 function toItem(port: Port): Item {
@@ -30,13 +30,9 @@ function fromItem(item: Item): Port {
   return parseStored(Port, { instanceUuid: null, ...item }, "port");
 }
 
-export class PortsStore {
-  private readonly doc: StoreDeps["doc"];
-  private readonly table: string;
-
+export class PortsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    this.doc = deps.doc;
-    this.table = deps.tables.ports;
+    super(deps, "ports", "id");
   }
 
   /** Create or replace a port record as given. */
@@ -106,9 +102,5 @@ export class PortsStore {
         current = fromItem(old);
       }
     }
-  }
-
-  private read(id: string): Promise<Item | undefined> {
-    return getItem(this.doc, this.table, { id });
   }
 }

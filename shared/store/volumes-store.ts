@@ -10,8 +10,6 @@ import { Volume, type VolumeAttachment } from "../domain/schemas.js";
 import { DiskDevice, ResourceName, Uuid } from "../domain/values.js";
 import {
   Expr,
-  getItem,
-  type Item,
   isConditionalCheckFailed,
   itemAtFailure,
   MAX_WRITE_ATTEMPTS,
@@ -20,6 +18,7 @@ import {
   type StoreDeps,
 } from "./dynamo-util.js";
 import { VolumeAttachRefused, VolumeNotFound } from "./store-errors.js";
+import { TableStore } from "./table-store.js";
 
 export const AttachRequest = z.object({
   attachmentId: Uuid,
@@ -38,15 +37,9 @@ export function activeAttachment(volume: Volume): VolumeAttachment | null {
 /** A change to a volume: the new attachment list, or null when there is nothing to do. May throw to refuse. */
 type Change = (volume: Volume, now: string) => VolumeAttachment[] | null;
 
-export class VolumesStore {
-  private readonly doc: StoreDeps["doc"];
-  private readonly table: string;
-  private readonly now: () => Date;
-
+export class VolumesStore extends TableStore {
   constructor(deps: StoreDeps) {
-    this.doc = deps.doc;
-    this.table = deps.tables.volumes;
-    this.now = deps.now ?? (() => new Date());
+    super(deps, "volumes", "id");
   }
 
   /** Create or replace a volume record as given. */
@@ -182,10 +175,6 @@ export class VolumesStore {
         current = parseStored(Volume, old, "volume");
       }
     }
-  }
-
-  private read(id: string): Promise<Item | undefined> {
-    return getItem(this.doc, this.table, { id });
   }
 }
 
