@@ -10,7 +10,7 @@
  */
 import type { Server } from "node:http";
 import { createRequire } from "node:module";
-import type { AddressInfo } from "node:net";
+import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
 const require = createRequire(import.meta.url);
 
@@ -77,23 +77,12 @@ export async function startDynamoServer(options: DynamoServerOptions = {}): Prom
   patchReturnValuesOnConditionCheckFailure();
   const dynalite = require("dynalite") as Dynalite;
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const { port } = await listenOnLoopback(server, options.port);
   let closing: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${port}`,
     close() {
-      closing ??= new Promise<void>((resolve, reject) => {
-        server.close((err?: Error) => (err ? reject(err) : resolve()));
-        // SDK clients keep connections alive; do not wait for them to go idle.
-        server.closeAllConnections();
-      });
+      closing ??= closeServer(server);
       return closing;
     },
   };

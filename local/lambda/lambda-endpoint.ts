@@ -13,7 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
 export interface LambdaContext {
   functionName: string;
@@ -257,11 +257,7 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
       else res.end();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listenOnLoopback(server, options.port);
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -277,10 +273,7 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
     close() {
-      return new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      });
+      return closeServer(server);
     },
   };
 }

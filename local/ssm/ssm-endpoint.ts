@@ -13,7 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
 export interface SsmEndpointOptions {
   /** 0 (default) = any free port. */
@@ -643,14 +643,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
   // Long polls hold connections; keep-alive sockets must not keep close() waiting.
   server.keepAliveTimeout = 2000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listenOnLoopback(server, opts.port);
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -702,9 +695,8 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
       for (const id of [...waiters.keys()]) wake(id);
       for (const w of [...pingWaiters]) w.resolve();
       pingWaiters.clear();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+      await closeServer(server).catch(() => {
+        // already closed: nothing left to stop
       });
     },
   };

@@ -6,8 +6,8 @@
  * Callers use the real `@aws-sdk/client-sfn` with `AWS_ENDPOINT_URL_SFN` (or `endpoint`) set to `url`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { ExecutionStatus } from "@aws-sdk/client-sfn";
+import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { type LocalStepFunctions, SfnApiError } from "./runner.js";
 
 export interface SfnEndpoint {
@@ -149,18 +149,10 @@ export async function startSfnEndpoint(
       }
     })();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listenOnLoopback(server, options.port);
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
