@@ -40,7 +40,6 @@ export const FlowState = RebuildRequest.extend({
   originalPowerState: PowerStateSchema.optional(),
   // Schedule
   destHost: ResourceName.nullable().optional(),
-  attempts: z.number().int().nonnegative().default(0),
   attemptedHosts: z.array(ResourceName).default([]),
   // CheckSharedStorage
   sharedStorage: z.boolean().optional(),

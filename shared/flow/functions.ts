@@ -13,19 +13,20 @@ export interface FunctionSpec {
   handler: string;
 }
 
-const conductor = (name: string, handler: string): FunctionSpec => ({
-  id: `conductor-${name}`,
-  placeholder: `Conductor${handler[0]!.toUpperCase()}${handler.slice(1)}FunctionArn`,
-  entry: "functions/conductor/handlers.ts",
-  handler,
-});
+const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
 
-const compute = (name: string, handler: string): FunctionSpec => ({
-  id: `compute-${name}`,
-  placeholder: `Compute${handler[0]!.toUpperCase()}${handler.slice(1)}FunctionArn`,
-  entry: "functions/compute-steps/handlers.ts",
-  handler,
-});
+/** `kind` is the folder prefix: conductor -> functions/conductor, compute -> functions/compute-steps. */
+function flowFunction(kind: "conductor" | "compute", name: string, handler: string): FunctionSpec {
+  return {
+    id: `${kind}-${name}`,
+    placeholder: `${capitalized(kind)}${capitalized(handler)}FunctionArn`,
+    entry: kind === "conductor" ? "functions/conductor/handlers.ts" : "functions/compute-steps/handlers.ts",
+    handler,
+  };
+}
+
+const conductor = (name: string, handler: string) => flowFunction("conductor", name, handler);
+const compute = (name: string, handler: string) => flowFunction("compute", name, handler);
 
 export const FLOW_FUNCTIONS: readonly FunctionSpec[] = [
   conductor("accept", "accept"),

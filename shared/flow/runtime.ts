@@ -2,13 +2,12 @@
  * Builds StepDeps from the environment, once per Lambda container. Endpoints come from the SDK's own
  * `AWS_ENDPOINT_URL_<SERVICE>` variables, so the same code talks to AWS or to the local cloud.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DEFAULT_SERVICE_DOWN_SECONDS } from "../domain/host-liveness.js";
 import { SsmHostExecutor } from "../hosts/ssm-executor.js";
 import { EventBridgeNotifier } from "../notifications/notifier.js";
+import { createDocumentClient } from "../store/client.js";
 import { createStores } from "../store/index.js";
 import { tableNamesFromEnv } from "../store/tables.js";
 import type { StepDeps } from "./deps.js";
@@ -22,9 +21,7 @@ function numberFromEnv(value: string | undefined, fallback: number): number {
 
 export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StepDeps {
   if (cached) return cached;
-  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
+  const doc = createDocumentClient();
   cached = {
     stores: createStores({ doc, tables: tableNamesFromEnv(env) }),
     executor: new SsmHostExecutor({

@@ -47,18 +47,19 @@ export async function checkInstanceNotOnTarget(deps: StepDeps, state: FlowState)
 
 export async function checkSharedStorage(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
+  if (!flow.recreate) return state;
   const { instance, host } = await loadTarget(deps, flow);
   const disk = rootDiskPath(host, instance.uuid);
   const probe = await deps.executor.probe(hostTarget(host), fileExists(disk), {
     comment: `instance-on-disk ${disk}`,
   });
   const onDisk = probe.exitCode === 0;
-  if (flow.recreate && flow.onSharedStorage !== null && flow.onSharedStorage !== onDisk) {
+  if (flow.onSharedStorage !== null && flow.onSharedStorage !== onDisk) {
     throw new InvalidSharedStorage(
       `Invalid state of instance files on shared storage: told ${flow.onSharedStorage ? "shared" : "not shared"}, ` +
         `but ${disk} ${onDisk ? "exists" : "does not exist"} on ${host.name}.`,
       { host: host.name, path: disk, hint: flow.onSharedStorage, onDisk },
     );
   }
-  return { ...state, sharedStorage: flow.recreate ? onDisk : host.storage.sharedPoolId !== null };
+  return { ...state, sharedStorage: onDisk };
 }

@@ -3,7 +3,7 @@
  * power off and destroy (rebuild only), prepare the root disk, spawn, and clean up a target given up on.
  * Disks on shared storage are never deleted or rewritten by an evacuation (nova bug 1550919).
  */
-import { isLazarusError, SpawnFailed } from "../../../shared/domain/errors.js";
+import { HostCommandFailed, SpawnFailed } from "../../../shared/domain/errors.js";
 import type { FlowState } from "../../../shared/flow/contract.js";
 import type { StepDeps } from "../../../shared/flow/deps.js";
 import { requireScheduled } from "../../../shared/flow/flow-state.js";
@@ -89,7 +89,7 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
   try {
     await deps.executor.run(hostTarget(host), script, { comment: `spawn ${instance.uuid}` });
   } catch (e) {
-    if (isLazarusError(e) && e.name === "HostCommandFailed") {
+    if (e instanceof HostCommandFailed) {
       throw new SpawnFailed(
         `Spawn of ${instance.uuid} failed on ${host.name}: ${String(e.details.stderr ?? e.message).trim()}`,
         {

@@ -99,7 +99,6 @@ function accepted(req: FlowState, instance: Instance): AcceptedFlow {
     originalImageRef: instance.imageRef,
     originalVmState: instance.vmState,
     originalPowerState: instance.powerState,
-    attempts: req.attempts ?? 0,
     attemptedHosts: req.attemptedHosts ?? [],
   };
 }

@@ -15,14 +15,13 @@ export async function prepareReschedule(deps: StepDeps, state: FlowState): Promi
   const attemptedHosts = flow.attemptedHosts.includes(flow.destHost)
     ? flow.attemptedHosts
     : [...flow.attemptedHosts, flow.destHost];
-  const attempts = attemptedHosts.length;
-  const canReschedule = attempts < MAX_SCHEDULING_ATTEMPTS;
+  const canReschedule = attemptedHosts.length < MAX_SCHEDULING_ATTEMPTS;
   const previousFailures = [...state.previousFailures, { host: flow.destHost, ...failure }];
 
   await hosts.release(flow.destHost, flow.instanceUuid, { owner: flow.migrationId });
   if (!canReschedule) {
     // Out of attempts: keep `failure` so the failure handler reports the last one.
-    return { ...flow, attempts, attemptedHosts, canReschedule, previousFailures };
+    return { ...flow, attemptedHosts, canReschedule, previousFailures };
   }
 
   const migration = await migrations.require(flow.migrationId);
@@ -40,5 +39,5 @@ export async function prepareReschedule(deps: StepDeps, state: FlowState): Promi
     });
   }
   const { failure: _handled, createdRootDisk: _disk, sharedStorage: _shared, ...rest } = flow;
-  return { ...rest, destHost: null, attempts, attemptedHosts, canReschedule, previousFailures };
+  return { ...rest, destHost: null, attemptedHosts, canReschedule, previousFailures };
 }
