@@ -1,14 +1,11 @@
 /** Valid fixture records for tests: every builder returns a record its zod schema accepts; override any field. */
 import { randomBytes, randomUUID } from "node:crypto";
+import { randomMac } from "../../local/boot.js";
 import { Host, Instance, InstanceFault, Migration, Port, Volume } from "../../shared/domain/schemas.js";
 
 const T0 = "2026-01-01T00:00:00.000Z";
 
-/** A random unicast, locally administered MAC (02:xx:...). */
-export function randomMac(): string {
-  const tail = [...randomBytes(5)].map((b) => b.toString(16).padStart(2, "0"));
-  return ["02", ...tail].join(":");
-}
+export { randomMac };
 
 export function makeInstance(overrides: Partial<Instance> = {}): Instance {
   const uuid = overrides.uuid ?? randomUUID();

@@ -70,14 +70,16 @@ export async function prepareRootDisk(deps: StepDeps, state: FlowState): Promise
  */
 export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
-  await advanceTaskState(
-    deps,
-    flow.instanceUuid,
-    flow.requestId,
-    "rebuild_block_device_mapping",
-    "rebuild_spawning",
-  );
-  const { instance, host } = await loadTarget(deps, flow);
+  const [instance, host] = await Promise.all([
+    advanceTaskState(
+      deps,
+      flow.instanceUuid,
+      flow.requestId,
+      "rebuild_block_device_mapping",
+      "rebuild_spawning",
+    ),
+    deps.stores.hosts.require(flow.destHost),
+  ]);
   const [ports, volumes] = await Promise.all([
     Promise.all(instance.ports.map((id) => deps.stores.ports.require(id))),
     Promise.all(instance.volumes.map((bdm) => deps.stores.volumes.require(bdm.volumeId))),
