@@ -5,13 +5,13 @@
  * something to rebuild and evacuate.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import type { Flavor, Host, Instance, Port, ServerGroup, Volume } from "../shared/domain/schemas.js";
-import type { HostExecutor } from "../shared/hosts/executor.js";
-import { defineDomainScript } from "../shared/hosts/instance-domain.js";
-import { baseImagePath, hostTarget, rootDiskPath, volumePath } from "../shared/hosts/layout.js";
-import { createBlank, createOverlay } from "../shared/hosts/qemu-img.js";
-import { shellScript } from "../shared/hosts/shell.js";
-import type { Stores } from "../shared/store/index.js";
+import type { Flavor, Host, Instance, Port, ServerGroup, Volume } from "#shared/domain/schemas.js";
+import type { HostExecutor } from "#shared/hosts/executor.js";
+import { defineDomainScript } from "#shared/hosts/instance-domain.js";
+import { baseImagePath, hostTarget, rootDiskPath, volumePath } from "#shared/hosts/layout.js";
+import { createBlank, createOverlay } from "#shared/hosts/qemu-img.js";
+import { shellScript } from "#shared/hosts/shell.js";
+import type { Stores } from "#shared/store/index.js";
 
 export interface BootRequest {
   name: string;

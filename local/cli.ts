@@ -10,11 +10,11 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from "@aws-sdk/client-sfn";
-import type { Instance } from "../shared/domain/schemas.js";
-import { hostTarget } from "../shared/hosts/layout.js";
-import { describeHostPing } from "../shared/hosts/ssm-executor.js";
-import { domState } from "../shared/hosts/virsh.js";
-import { parseDomStateRaw } from "../shared/hosts/virsh-parsers.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { describeHostPing } from "#shared/hosts/ssm-executor.js";
+import { domState } from "#shared/hosts/virsh.js";
+import { parseDomStateRaw } from "#shared/hosts/virsh-parsers.js";
 import { type LocalCloud, startLocalCloud } from "./cloud.js";
 
 const HOSTS = [

@@ -10,16 +10,16 @@
  */
 import { readFileSync } from "node:fs";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import * as computeHandlers from "../functions/compute-steps/handlers.js";
-import * as conductorHandlers from "../functions/conductor/handlers.js";
-import type { Host, Instance } from "../shared/domain/schemas.js";
-import { FLOW_FUNCTIONS, functionSubstitutions, lambdaArn } from "../shared/flow/functions.js";
-import { resetDeps } from "../shared/flow/runtime.js";
-import { SsmHostExecutor } from "../shared/hosts/ssm-executor.js";
-import { createDocumentClient, createDynamoClient } from "../shared/store/client.js";
-import { createTables } from "../shared/store/create-tables.js";
-import { createStores, type Stores } from "../shared/store/index.js";
-import { tableNamesFromEnv } from "../shared/store/tables.js";
+import * as computeHandlers from "#functions/compute-steps/handlers.js";
+import * as conductorHandlers from "#functions/conductor/handlers.js";
+import type { Host, Instance } from "#shared/domain/schemas.js";
+import { FLOW_FUNCTIONS, functionSubstitutions, lambdaArn } from "#shared/flow/functions.js";
+import { resetDeps } from "#shared/flow/runtime.js";
+import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
+import { createTables } from "#shared/store/create-tables.js";
+import { createStores, type Stores } from "#shared/store/index.js";
+import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoint.js";

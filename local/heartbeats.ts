@@ -4,8 +4,8 @@
  * stops polling, its heartbeat goes stale, and after `serviceDownSeconds` the flows see it as down.
  */
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { describeHostPing } from "../shared/hosts/ssm-executor.js";
-import type { Stores } from "../shared/store/index.js";
+import { describeHostPing } from "#shared/hosts/ssm-executor.js";
+import type { Stores } from "#shared/store/index.js";
 
 export interface Heartbeats {
   /** One round now (tests use it to avoid waiting for the timer). */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Lazarus needs on a fresh Debian machine: the libvirt/qemu packages for the local hosts
-# (only those missing) and the npm packages, including the pinned Node 22 every npm script runs on.
+# (only those missing) and the npm packages, including the pinned Node 24 every npm script runs on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

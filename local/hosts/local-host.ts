@@ -22,7 +22,7 @@ import {
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Host, HostStorage, Resources } from "../../shared/domain/schemas.js";
+import type { Host, HostStorage, Resources } from "#shared/domain/schemas.js";
 import type { SsmEndpoint } from "../ssm/ssm-endpoint.js";
 
 export interface LocalHostSpec {

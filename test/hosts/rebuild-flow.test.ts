@@ -6,10 +6,10 @@
  */
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalCloud, startLocalCloud } from "../../local/cloud.js";
-import { scheduleHosts } from "../../shared/domain/scheduling.js";
-import type { Instance } from "../../shared/domain/schemas.js";
-import { rootDiskPath } from "../../shared/hosts/layout.js";
+import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { scheduleHosts } from "#shared/domain/scheduling.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { rootDiskPath } from "#shared/hosts/layout.js";
 import { runFlow, sfnClient, startFlow, waitFlow } from "../support/flows.js";
 
 let cloud: LocalCloud;

@@ -9,11 +9,11 @@
 import { randomBytes } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { startDynamoServer } from "../../local/dynamo/dynamo-server.js";
-import { createDocumentClient, createDynamoClient } from "../../shared/store/client.js";
-import { createTables } from "../../shared/store/create-tables.js";
-import { createStores, type Stores } from "../../shared/store/index.js";
-import { TABLE_IDS, type TableNames } from "../../shared/store/tables.js";
+import { startDynamoServer } from "#local/dynamo/dynamo-server.js";
+import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
+import { createTables } from "#shared/store/create-tables.js";
+import { createStores, type Stores } from "#shared/store/index.js";
+import { TABLE_IDS, type TableNames } from "#shared/store/tables.js";
 
 export interface TestDynamo {
   endpoint: string;

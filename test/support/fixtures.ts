@@ -1,7 +1,7 @@
 /** Valid fixture records for tests: every builder returns a record its zod schema accepts; override any field. */
 import { randomBytes, randomUUID } from "node:crypto";
-import { randomMac } from "../../local/boot.js";
-import { Host, Instance, InstanceFault, Migration, Port, Volume } from "../../shared/domain/schemas.js";
+import { randomMac } from "#local/boot.js";
+import { Host, Instance, InstanceFault, Migration, Port, Volume } from "#shared/domain/schemas.js";
 
 const T0 = "2026-01-01T00:00:00.000Z";
 

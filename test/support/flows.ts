@@ -1,7 +1,7 @@
 /** Starting and watching rebuild/evacuate executions the way every caller does: the real SFN client. */
 import { randomUUID } from "node:crypto";
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
-import type { RebuildRequest } from "../../shared/flow/contract.js";
+import type { RebuildRequest } from "#shared/flow/contract.js";
 
 export interface FlowRun {
   requestId: string;

@@ -5,14 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { InvalidInput } from "../../shared/domain/errors.js";
+import { InvalidInput } from "#shared/domain/errors.js";
 import {
   buildDomainXml,
   type DomainSpec,
   domainName,
   METADATA_NAMESPACE,
   xmlEscape,
-} from "../../shared/hosts/domain-xml.js";
+} from "#shared/hosts/domain-xml.js";
 
 const work = mkdtempSync(join(tmpdir(), "lazarus-domain-xml-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

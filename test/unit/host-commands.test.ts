@@ -9,16 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { InvalidInput } from "../../shared/domain/errors.js";
-import * as qemuImg from "../../shared/hosts/qemu-img.js";
-import {
-  fileExists,
-  shellCommand,
-  shellQuote,
-  shellScript,
-  writeFileCommand,
-} from "../../shared/hosts/shell.js";
-import * as virsh from "../../shared/hosts/virsh.js";
+import { InvalidInput } from "#shared/domain/errors.js";
+import * as qemuImg from "#shared/hosts/qemu-img.js";
+import { fileExists, shellCommand, shellQuote, shellScript, writeFileCommand } from "#shared/hosts/shell.js";
+import * as virsh from "#shared/hosts/virsh.js";
 
 const work = mkdtempSync(join(tmpdir(), "lazarus-host-commands-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

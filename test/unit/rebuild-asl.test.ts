@@ -5,8 +5,8 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { FAILURE_KEYS } from "../../shared/flow/contract.js";
-import { FLOW_FUNCTIONS, functionSubstitutions, lambdaArn } from "../../shared/flow/functions.js";
+import { FAILURE_KEYS } from "#shared/flow/contract.js";
+import { FLOW_FUNCTIONS, functionSubstitutions, lambdaArn } from "#shared/flow/functions.js";
 
 type AslValidator = (
   definition: unknown,

@@ -9,15 +9,15 @@ import {
   DEFAULT_SERVICE_DOWN_SECONDS,
   isHostDownForEvacuation,
   isHostUp,
-} from "../../shared/domain/host-liveness.js";
+} from "#shared/domain/host-liveness.js";
 import {
   describeRejections,
   freeResources,
   type ScheduleRequest,
   scheduleHosts,
   usageLimit,
-} from "../../shared/domain/scheduling.js";
-import type { Claim, Host, ServerGroup } from "../../shared/domain/schemas.js";
+} from "#shared/domain/scheduling.js";
+import type { Claim, Host, ServerGroup } from "#shared/domain/schemas.js";
 import { makeHost, makeInstance } from "../support/fixtures.js";
 
 const T0 = "2026-01-01T00:00:00.000Z";

@@ -1,7 +1,7 @@
 /** The instance and migration state graphs: the rebuild path, reschedule edges, refusals, terminal statuses. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InvalidStateTransition } from "../../shared/domain/errors.js";
+import { InvalidStateTransition } from "#shared/domain/errors.js";
 import {
   assertMigrationTransition,
   assertTaskTransition,
@@ -16,7 +16,7 @@ import {
   TASK_STATES,
   type TaskState,
   VM_STATES,
-} from "../../shared/domain/states.js";
+} from "#shared/domain/states.js";
 
 const TASKS: readonly (TaskState | null)[] = [null, ...TASK_STATES];
 

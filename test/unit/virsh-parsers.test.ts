@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { InvalidInput } from "../../shared/domain/errors.js";
-import { buildDomainXml, domainName } from "../../shared/hosts/domain-xml.js";
-import * as virsh from "../../shared/hosts/virsh.js";
+import { InvalidInput } from "#shared/domain/errors.js";
+import { buildDomainXml, domainName } from "#shared/hosts/domain-xml.js";
+import * as virsh from "#shared/hosts/virsh.js";
 import {
   parseDomBlkList,
   parseDomIfList,
@@ -20,7 +20,7 @@ import {
   parseListUuids,
   powerStateOf,
   VIRSH_POWER_STATES,
-} from "../../shared/hosts/virsh-parsers.js";
+} from "#shared/hosts/virsh-parsers.js";
 
 const hasVirsh = spawnSync("virsh", ["--version"]).status === 0;
 const work = mkdtempSync(join(tmpdir(), "lazarus-virsh-parsers-"));

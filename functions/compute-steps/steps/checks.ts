@@ -3,16 +3,12 @@
  * the target's driver supports recreate, the instance is not already defined there, and the caller's
  * shared-storage hint agrees with what the target sees (detected when not given).
  */
-import {
-  InstanceEvacuateNotSupported,
-  InstanceExists,
-  InvalidSharedStorage,
-} from "../../../shared/domain/errors.js";
-import type { FlowState } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { requireScheduled } from "../../../shared/flow/flow-state.js";
-import { hostTarget, rootDiskPath } from "../../../shared/hosts/layout.js";
-import { domainExists, fileExists } from "../../../shared/hosts/virsh.js";
+import { InstanceEvacuateNotSupported, InstanceExists, InvalidSharedStorage } from "#shared/domain/errors.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireScheduled } from "#shared/flow/flow-state.js";
+import { hostTarget, rootDiskPath } from "#shared/hosts/layout.js";
+import { domainExists, fileExists } from "#shared/hosts/virsh.js";
 import { loadTarget } from "./target.js";
 
 export async function verifyRecreate(deps: StepDeps, state: FlowState): Promise<FlowState> {

@@ -3,16 +3,16 @@
  * power off and destroy (rebuild only), prepare the root disk, spawn, and clean up a target given up on.
  * Disks on shared storage are never deleted or rewritten by an evacuation (nova bug 1550919).
  */
-import { HostCommandFailed, SpawnFailed } from "../../../shared/domain/errors.js";
-import type { FlowState } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { requireScheduled } from "../../../shared/flow/flow-state.js";
-import { advanceTaskState } from "../../../shared/flow/task-state.js";
-import { defineDomainScript } from "../../../shared/hosts/instance-domain.js";
-import { baseImagePath, hostTarget, instanceDir, rootDiskPath } from "../../../shared/hosts/layout.js";
-import { createOverlay } from "../../../shared/hosts/qemu-img.js";
-import { shellQuote, shellScript } from "../../../shared/hosts/shell.js";
-import { ensureDestroyed, ensureUndefined, fileExists, powerOffClean } from "../../../shared/hosts/virsh.js";
+import { HostCommandFailed, SpawnFailed } from "#shared/domain/errors.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireScheduled } from "#shared/flow/flow-state.js";
+import { advanceTaskState } from "#shared/flow/task-state.js";
+import { defineDomainScript } from "#shared/hosts/instance-domain.js";
+import { baseImagePath, hostTarget, instanceDir, rootDiskPath } from "#shared/hosts/layout.js";
+import { createOverlay } from "#shared/hosts/qemu-img.js";
+import { shellQuote, shellScript } from "#shared/hosts/shell.js";
+import { ensureDestroyed, ensureUndefined, fileExists, powerOffClean } from "#shared/hosts/virsh.js";
 import { loadTarget } from "./target.js";
 
 /** Rebuild: a clean shutdown first, then power off if the guest does not comply in time. */

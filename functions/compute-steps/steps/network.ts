@@ -2,9 +2,9 @@
  * Handout step 13: bind the instance's ports to the target host (neutron's binding:host_id), keeping
  * their MACs, so the NICs defined at spawn carry the same addresses. Rebinding is idempotent.
  */
-import type { FlowState } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { requireScheduled } from "../../../shared/flow/flow-state.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireScheduled } from "#shared/flow/flow-state.js";
 
 export async function rebindPorts(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);

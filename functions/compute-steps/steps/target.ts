@@ -1,7 +1,7 @@
 /** What every compute step starts from: the instance and the host the step acts on. */
-import type { Host, Instance } from "../../../shared/domain/schemas.js";
-import type { ScheduledFlow } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
+import type { Host, Instance } from "#shared/domain/schemas.js";
+import type { ScheduledFlow } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
 
 export interface TargetContext {
   instance: Instance;

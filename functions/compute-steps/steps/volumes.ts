@@ -5,14 +5,14 @@
  * per volume for the target host (ids derived from the migration, so a retry finds them in place). The
  * domain gets the volumes in its definition at spawn.
  */
-import { deterministicUuid } from "../../../shared/domain/ids.js";
-import type { FlowState } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { requireScheduled } from "../../../shared/flow/flow-state.js";
-import { advanceTaskState } from "../../../shared/flow/task-state.js";
-import { hostTarget } from "../../../shared/hosts/layout.js";
-import { detachDisk, domBlkList } from "../../../shared/hosts/virsh.js";
-import { parseDomBlkList } from "../../../shared/hosts/virsh-parsers.js";
+import { deterministicUuid } from "#shared/domain/ids.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireScheduled } from "#shared/flow/flow-state.js";
+import { advanceTaskState } from "#shared/flow/task-state.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { detachDisk, domBlkList } from "#shared/hosts/virsh.js";
+import { parseDomBlkList } from "#shared/hosts/virsh-parsers.js";
 import { loadTarget } from "./target.js";
 
 export async function detachVolumes(deps: StepDeps, state: FlowState): Promise<FlowState> {

@@ -12,14 +12,14 @@ import {
   InvalidInput,
   InvalidTargetHost,
   PreserveEphemeralNotSupported,
-} from "../../../shared/domain/errors.js";
-import { isHostUp } from "../../../shared/domain/host-liveness.js";
-import type { Instance } from "../../../shared/domain/schemas.js";
-import { REBUILDABLE_VM_STATES } from "../../../shared/domain/states.js";
-import type { AcceptedFlow, FlowState } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { notificationAction } from "../../../shared/flow/flow-state.js";
-import { notifyFlow } from "../../../shared/flow/notify.js";
+} from "#shared/domain/errors.js";
+import { isHostUp } from "#shared/domain/host-liveness.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { REBUILDABLE_VM_STATES } from "#shared/domain/states.js";
+import type { AcceptedFlow, FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { notificationAction } from "#shared/flow/flow-state.js";
+import { notifyFlow } from "#shared/flow/notify.js";
 
 export async function accept(deps: StepDeps, req: FlowState): Promise<AcceptedFlow> {
   const { instances, hosts } = deps.stores;

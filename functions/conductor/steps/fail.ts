@@ -5,12 +5,12 @@
  *  - no valid host (handout step 6): migration `error`; host and node unchanged; nothing was claimed.
  *  - any other failure (step 18): migration `failed`.
  */
-import type { InstanceFault } from "../../../shared/domain/schemas.js";
-import type { MigrationStatus } from "../../../shared/domain/states.js";
-import type { FlowState } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { describeFailure, requireAccepted } from "../../../shared/flow/flow-state.js";
-import { notifyFlow } from "../../../shared/flow/notify.js";
+import type { InstanceFault } from "#shared/domain/schemas.js";
+import type { MigrationStatus } from "#shared/domain/states.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { describeFailure, requireAccepted } from "#shared/flow/flow-state.js";
+import { notifyFlow } from "#shared/flow/notify.js";
 
 const REBUILD_TASK_STATES = ["rebuilding", "rebuild_block_device_mapping", "rebuild_spawning"] as const;
 

@@ -2,10 +2,10 @@
  * Handout step 16: the instance runs (or is defined, if it was STOPPED) on the target. Record it there:
  * vm_state, task_state cleared, power state, launched_at, host and node, the new image; migration done.
  */
-import type { FlowState } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { requireScheduled } from "../../../shared/flow/flow-state.js";
-import { notifyFlow } from "../../../shared/flow/notify.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireScheduled } from "#shared/flow/flow-state.js";
+import { notifyFlow } from "#shared/flow/notify.js";
 
 export interface FinishOutput {
   instanceUuid: string;

@@ -4,9 +4,9 @@
  * instance back to task_state rebuilding, so the state machine can schedule again (at most
  * MAX_SCHEDULING_ATTEMPTS hosts in all).
  */
-import { type FlowState, MAX_SCHEDULING_ATTEMPTS } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { describeFailure, requireScheduled } from "../../../shared/flow/flow-state.js";
+import { type FlowState, MAX_SCHEDULING_ATTEMPTS } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { describeFailure, requireScheduled } from "#shared/flow/flow-state.js";
 
 export async function prepareReschedule(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);

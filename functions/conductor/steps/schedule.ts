@@ -4,12 +4,12 @@
  * candidates best first and keeps the first host whose claim the store accepts; the claim also carries
  * anti-affinity membership, so two parallel evacuations cannot both put group members on one host.
  */
-import { ClaimRefused, HostNotFound, NoValidHost } from "../../../shared/domain/errors.js";
-import { describeRejections, scheduleHosts } from "../../../shared/domain/scheduling.js";
-import type { Host, Instance } from "../../../shared/domain/schemas.js";
-import type { FlowState, ScheduledFlow } from "../../../shared/flow/contract.js";
-import type { StepDeps } from "../../../shared/flow/deps.js";
-import { requireAccepted } from "../../../shared/flow/flow-state.js";
+import { ClaimRefused, HostNotFound, NoValidHost } from "#shared/domain/errors.js";
+import { describeRejections, scheduleHosts } from "#shared/domain/scheduling.js";
+import type { Host, Instance } from "#shared/domain/schemas.js";
+import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireAccepted } from "#shared/flow/flow-state.js";
 
 export async function schedule(deps: StepDeps, state: FlowState): Promise<ScheduledFlow> {
   const flow = requireAccepted(state);

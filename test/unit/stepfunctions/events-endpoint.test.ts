@@ -4,7 +4,7 @@ import {
   type EventsEndpoint,
   type RecordedEvent,
   startEventsEndpoint,
-} from "../../../local/events/events-endpoint.js";
+} from "#local/events/events-endpoint.js";
 import { CREDENTIALS, REGION } from "./support.js";
 
 let endpoint: EventsEndpoint;

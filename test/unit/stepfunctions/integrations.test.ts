@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LambdaEndpoint, startLambdaEndpoint } from "../../../local/lambda/lambda-endpoint.js";
-import { LocalStepFunctions } from "../../../local/stepfunctions/runner.js";
+import { type LambdaEndpoint, startLambdaEndpoint } from "#local/lambda/lambda-endpoint.js";
+import { LocalStepFunctions } from "#local/stepfunctions/runner.js";
 import { CREDENTIALS, lambdaArn, NamedError } from "./support.js";
 
 // No AWS_ENDPOINT_URL_LAMBDA here: the endpoint is passed through the runner's options.

@@ -4,7 +4,7 @@ import {
   type LambdaEndpoint,
   parseFunctionName,
   startLambdaEndpoint,
-} from "../../../local/lambda/lambda-endpoint.js";
+} from "#local/lambda/lambda-endpoint.js";
 import { CREDENTIALS, lambdaArn, NamedError, REGION, sleep } from "./support.js";
 
 let endpoint: LambdaEndpoint;

@@ -17,9 +17,9 @@ import {
   type LambdaEndpoint,
   type LocalLambdaHandler,
   startLambdaEndpoint,
-} from "../../../local/lambda/lambda-endpoint.js";
-import { type ExecutionEventNotice, LocalStepFunctions } from "../../../local/stepfunctions/runner.js";
-import { type SfnEndpoint, startSfnEndpoint } from "../../../local/stepfunctions/sfn-endpoint.js";
+} from "#local/lambda/lambda-endpoint.js";
+import { type ExecutionEventNotice, LocalStepFunctions } from "#local/stepfunctions/runner.js";
+import { type SfnEndpoint, startSfnEndpoint } from "#local/stepfunctions/sfn-endpoint.js";
 import { fixture, gate, lambdaArn, NamedError, sfnClient, sleep } from "./support.js";
 
 // Per-test behaviour of the functions served by the local Lambda endpoint.

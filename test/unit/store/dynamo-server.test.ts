@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException, ListTablesCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTables, toCreateTableInput } from "../../../shared/store/create-tables.js";
-import { TABLE_SPECS } from "../../../shared/store/tables.js";
+import { createTables, toCreateTableInput } from "#shared/store/create-tables.js";
+import { TABLE_SPECS } from "#shared/store/tables.js";
 import { startTestDynamo, type TestDynamo } from "../../support/dynamo.js";
 
 let db: TestDynamo;

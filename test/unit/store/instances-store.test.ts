@@ -8,9 +8,9 @@ import {
   InvalidInput,
   InvalidStateTransition,
   UnexpectedTaskState,
-} from "../../../shared/domain/errors.js";
-import { InstancesStore } from "../../../shared/store/instances-store.js";
-import { RecordExists } from "../../../shared/store/store-errors.js";
+} from "#shared/domain/errors.js";
+import { InstancesStore } from "#shared/store/instances-store.js";
+import { RecordExists } from "#shared/store/store-errors.js";
 import { readBarrier, withoutOldItem } from "../../support/doc-wrappers.js";
 import { startTestDynamo, type TestDynamo } from "../../support/dynamo.js";
 import { makeInstance } from "../../support/fixtures.js";

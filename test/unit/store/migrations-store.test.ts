@@ -1,12 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ConcurrentUpdate,
-  InvalidStateTransition,
-  MigrationNotFound,
-} from "../../../shared/domain/errors.js";
-import { MigrationsStore } from "../../../shared/store/migrations-store.js";
-import { RecordExists } from "../../../shared/store/store-errors.js";
+import { ConcurrentUpdate, InvalidStateTransition, MigrationNotFound } from "#shared/domain/errors.js";
+import { MigrationsStore } from "#shared/store/migrations-store.js";
+import { RecordExists } from "#shared/store/store-errors.js";
 import { readBarrier } from "../../support/doc-wrappers.js";
 import { startTestDynamo, type TestDynamo } from "../../support/dynamo.js";
 import { makeMigration } from "../../support/fixtures.js";

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PortsStore } from "../../../shared/store/ports-store.js";
-import { PortNotFound, VolumeAttachRefused, VolumeNotFound } from "../../../shared/store/store-errors.js";
-import { activeAttachment, VolumesStore } from "../../../shared/store/volumes-store.js";
+import { PortsStore } from "#shared/store/ports-store.js";
+import { PortNotFound, VolumeAttachRefused, VolumeNotFound } from "#shared/store/store-errors.js";
+import { activeAttachment, VolumesStore } from "#shared/store/volumes-store.js";
 import { readBarrier } from "../../support/doc-wrappers.js";
 import { startTestDynamo, type TestDynamo } from "../../support/dynamo.js";
 import { makeFault, makePort, makeVolume } from "../../support/fixtures.js";
