@@ -8,14 +8,17 @@
  *  - EventBridge: an endpoint that records the notifications (local/events)
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
-import { readFileSync } from "node:fs";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import * as computeHandlers from "#functions/compute-steps/handlers.js";
-import * as conductorHandlers from "#functions/conductor/handlers.js";
+import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
+import {
+  definitionSubstitutions,
+  PROJECT_ROOT,
+  readDefinition,
+  STATE_MACHINES,
+} from "#shared/definitions/state-machines.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
-import { FLOW_FUNCTIONS, functionSubstitutions, lambdaArn } from "#shared/flow/functions.js";
-import { resetDeps } from "#shared/flow/runtime.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { resetDeps } from "#shared/lambda/runtime.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
@@ -37,14 +40,6 @@ export type LocalHosts = Fleet;
 export function startLocalHosts(opts: LocalHostsOptions): Promise<LocalHosts> {
   return startFleet(opts);
 }
-
-export const REBUILD_STATE_MACHINE_FILE = new URL("../state-machines/rebuild.asl.json", import.meta.url);
-export const REBUILD_STATE_MACHINE_NAME = "lazarus-rebuild";
-
-const HANDLER_MODULES: Record<string, Record<string, unknown>> = {
-  "functions/conductor/handlers.ts": conductorHandlers,
-  "functions/compute-steps/handlers.ts": computeHandlers,
-};
 
 export interface LocalCloudOptions {
   hosts: LocalHostSpec[];
@@ -98,7 +93,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const events = await startEventsEndpoint();
     stopping.push(() => events.close());
 
-    const lambda = await startLambdaEndpoint({ handlers: flowHandlers(prefix), hooks: opts.lambdaHooks });
+    const lambda = await startLambdaEndpoint({
+      handlers: await loadHandlers(prefix),
+      hooks: opts.lambdaHooks,
+    });
     stopping.push(() => lambda.close());
 
     const env: Record<string, string> = {
@@ -118,15 +116,24 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       retryIntervalScale: opts.retryIntervalScale ?? 1,
     });
     stopping.push(() => stepFunctions.stopAll());
-    const rebuildStateMachineArn = stepFunctions.createStateMachine({
-      name: REBUILD_STATE_MACHINE_NAME,
-      definition: readFileSync(REBUILD_STATE_MACHINE_FILE, "utf8"),
-      substitutions: functionSubstitutions(prefix, (n) => lambdaArn(n)),
+    // Every machine of shared/definitions, with the same placeholders the CDK stack fills.
+    const substitutions = definitionSubstitutions(prefix, {
+      lambda: (n) => lambdaArn(n),
+      stateMachine: (n) => stepFunctions.stateMachineArn(n),
     });
+    const stateMachineArns: Record<string, string> = {};
+    for (const spec of STATE_MACHINES) {
+      stateMachineArns[spec.id] = stepFunctions.createStateMachine({
+        name: `${prefix}-${spec.id}`,
+        definition: readDefinition(spec),
+        substitutions,
+      });
+      env[spec.arnEnv] = stateMachineArns[spec.id]!;
+    }
+    const rebuildStateMachineArn = stateMachineArns.rebuild!;
     const sfnEndpoint = await startSfnEndpoint(stepFunctions);
     stopping.push(() => sfnEndpoint.close());
     env.AWS_ENDPOINT_URL_SFN = sfnEndpoint.url;
-    env.LAZARUS_REBUILD_STATE_MACHINE_ARN = rebuildStateMachineArn;
 
     // The handlers run in this process and build their clients from process.env.
     const previousEnv = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -199,11 +206,15 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   }
 }
 
-/** `<prefix>-<function id>` -> the handler, for every function of FLOW_FUNCTIONS. */
-function flowHandlers(prefix: string): Record<string, (event: unknown) => Promise<unknown>> {
+/**
+ * `<prefix>-<function id>` -> the handler, for every function of shared/definitions, imported from the
+ * same entry module the CDK stack bundles.
+ */
+async function loadHandlers(prefix: string): Promise<Record<string, (event: unknown) => Promise<unknown>>> {
   const handlers: Record<string, (event: unknown) => Promise<unknown>> = {};
-  for (const f of FLOW_FUNCTIONS) {
-    const handler = HANDLER_MODULES[f.entry]?.[f.handler];
+  for (const f of ALL_FUNCTIONS) {
+    const module = (await import(new URL(f.entry, PROJECT_ROOT).href)) as Record<string, unknown>;
+    const handler = module[f.handler];
     if (typeof handler !== "function") throw new Error(`${f.entry} has no handler ${f.handler}`);
     handlers[`${prefix}-${f.id}`] = handler as (event: unknown) => Promise<unknown>;
   }

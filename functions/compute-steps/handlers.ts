@@ -1,6 +1,6 @@
 /** The compute steps' Lambda handlers: each parses the flow state and runs one step on the target. */
 import { FlowState } from "#shared/flow/contract.js";
-import { stepHandler } from "#shared/flow/handler.js";
+import { stepHandler } from "#shared/lambda/handler.js";
 import * as checks from "./steps/checks.js";
 import * as hypervisor from "./steps/hypervisor.js";
 import * as instanceState from "./steps/instance-state.js";

@@ -1,6 +1,6 @@
 /** The conductor's Lambda handlers: each parses the flow state and runs one step. */
 import { FlowState } from "#shared/flow/contract.js";
-import { stepHandler } from "#shared/flow/handler.js";
+import { stepHandler } from "#shared/lambda/handler.js";
 import { accept as acceptStep } from "./steps/accept.js";
 import {
   handleFailure as handleFailureStep,

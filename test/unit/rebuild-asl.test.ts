@@ -5,8 +5,9 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
+import { lambdaArn, REBUILD_FUNCTIONS } from "#shared/definitions/functions.js";
+import { definitionSubstitutions } from "#shared/definitions/state-machines.js";
 import { FAILURE_KEYS } from "#shared/flow/contract.js";
-import { FLOW_FUNCTIONS, functionSubstitutions, lambdaArn } from "#shared/flow/functions.js";
 
 type AslValidator = (
   definition: unknown,
@@ -45,7 +46,7 @@ function fill(text: string, subs: Record<string, string>): string {
   return text.replace(PLACEHOLDER, (whole, name: string) => subs[name] ?? whole);
 }
 
-const SUBS = functionSubstitutions("lazarus");
+const SUBS = definitionSubstitutions("lazarus");
 const DEF = JSON.parse(fill(RAW, SUBS)) as Definition;
 const STATES = Object.entries(DEF.States);
 const TASKS = STATES.filter(([, s]) => s.Type === "Task");
@@ -79,27 +80,29 @@ describe("rebuild.asl.json placeholders", () => {
     expect(used.length).toBeGreaterThan(0);
   });
 
-  it("every placeholder in the file is the placeholder of exactly one FLOW_FUNCTIONS entry", () => {
+  it("every placeholder in the file is the placeholder of exactly one REBUILD_FUNCTIONS entry", () => {
     for (const name of new Set(used)) {
       expect(
-        FLOW_FUNCTIONS.filter((f) => f.placeholder === name).map((f) => f.id),
+        REBUILD_FUNCTIONS.filter((f) => f.placeholder === name).map((f) => f.id),
         name,
       ).toHaveLength(1);
     }
   });
 
-  it("every FLOW_FUNCTIONS placeholder is used in the file", () => {
+  it("every REBUILD_FUNCTIONS placeholder is used in the file", () => {
     const usedSet = new Set(used);
-    expect(FLOW_FUNCTIONS.filter((f) => !usedSet.has(f.placeholder)).map((f) => f.placeholder)).toEqual([]);
+    expect(REBUILD_FUNCTIONS.filter((f) => !usedSet.has(f.placeholder)).map((f) => f.placeholder)).toEqual(
+      [],
+    );
   });
 
-  it("FLOW_FUNCTIONS ids and placeholders are unique", () => {
-    expect(new Set(FLOW_FUNCTIONS.map((f) => f.id)).size).toBe(FLOW_FUNCTIONS.length);
-    expect(new Set(FLOW_FUNCTIONS.map((f) => f.placeholder)).size).toBe(FLOW_FUNCTIONS.length);
+  it("REBUILD_FUNCTIONS ids and placeholders are unique", () => {
+    expect(new Set(REBUILD_FUNCTIONS.map((f) => f.id)).size).toBe(REBUILD_FUNCTIONS.length);
+    expect(new Set(REBUILD_FUNCTIONS.map((f) => f.placeholder)).size).toBe(REBUILD_FUNCTIONS.length);
   });
 
-  it("functionSubstitutions fills every placeholder with the <prefix>-<id> function ARN", () => {
-    for (const f of FLOW_FUNCTIONS) expect(SUBS[f.placeholder]).toBe(lambdaArn(`lazarus-${f.id}`));
+  it("definitionSubstitutions fills every placeholder with the <prefix>-<id> function ARN", () => {
+    for (const f of REBUILD_FUNCTIONS) expect(SUBS[f.placeholder]).toBe(lambdaArn(`lazarus-${f.id}`));
     expect(fill(RAW, SUBS)).not.toMatch(PLACEHOLDER);
     for (const [, task] of TASKS)
       expect(task.Resource).toMatch(/^arn:aws:lambda:[^:]+:\d{12}:function:lazarus-/);
@@ -223,9 +226,12 @@ describe("rebuild.asl.json error handling", () => {
   });
 });
 
-describe("FLOW_FUNCTIONS entries", () => {
-  it.each(FLOW_FUNCTIONS.map((f) => [f.id, f] as const))("%s: entry exports its handler", async (_id, f) => {
-    const mod = (await import(`../../${f.entry}`)) as Record<string, unknown>;
-    expect(typeof mod[f.handler]).toBe("function");
-  });
+describe("REBUILD_FUNCTIONS entries", () => {
+  it.each(REBUILD_FUNCTIONS.map((f) => [f.id, f] as const))(
+    "%s: entry exports its handler",
+    async (_id, f) => {
+      const mod = (await import(`../../${f.entry}`)) as Record<string, unknown>;
+      expect(typeof mod[f.handler]).toBe("function");
+    },
+  );
 });

@@ -5,12 +5,12 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_SERVICE_DOWN_SECONDS } from "../domain/host-liveness.js";
+import type { StepDeps } from "../flow/deps.js";
 import { SsmHostExecutor } from "../hosts/ssm-executor.js";
 import { EventBridgeNotifier } from "../notifications/notifier.js";
 import { createDocumentClient } from "../store/client.js";
 import { createStores } from "../store/index.js";
 import { tableNamesFromEnv } from "../store/tables.js";
-import type { StepDeps } from "./deps.js";
 
 let cached: StepDeps | undefined;
 

@@ -1,6 +1,7 @@
 /**
- * The flow's Lambda functions as data: which handler, which ASL placeholder. The CDK stack and the local
- * runner both read this list; neither defines a function the other does not know.
+ * Every Lambda function of Lazarus as data: its id, the module and export of its handler, and the
+ * `${Placeholder}` that the ASL files use for its ARN. The CDK stack and the local cloud both read this
+ * list; neither defines a function the other does not know. Add a function here and both pick it up.
  */
 
 export interface FunctionSpec {
@@ -11,24 +12,27 @@ export interface FunctionSpec {
   /** Module (relative to the project root) and export of the handler. */
   entry: string;
   handler: string;
+  /** What the function is for: a step of a state machine, or something started by an event or a timer. */
+  role: "step" | "trigger" | "scheduled" | "api";
 }
 
 const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
 
-/** `kind` is the folder prefix: conductor -> functions/conductor, compute -> functions/compute-steps. */
-function flowFunction(kind: "conductor" | "compute", name: string, handler: string): FunctionSpec {
+/** A step function of a state machine; `folder` is the folder under functions/ holding `handlers.ts`. */
+export function stepFunction(folder: string, idPrefix: string, name: string, handler: string): FunctionSpec {
   return {
-    id: `${kind}-${name}`,
-    placeholder: `${capitalized(kind)}${capitalized(handler)}FunctionArn`,
-    entry: kind === "conductor" ? "functions/conductor/handlers.ts" : "functions/compute-steps/handlers.ts",
+    id: `${idPrefix}-${name}`,
+    placeholder: `${capitalized(idPrefix)}${capitalized(handler)}FunctionArn`,
+    entry: `functions/${folder}/handlers.ts`,
     handler,
+    role: "step",
   };
 }
 
-const conductor = (name: string, handler: string) => flowFunction("conductor", name, handler);
-const compute = (name: string, handler: string) => flowFunction("compute", name, handler);
+const conductor = (name: string, handler: string) => stepFunction("conductor", "conductor", name, handler);
+const compute = (name: string, handler: string) => stepFunction("compute-steps", "compute", name, handler);
 
-export const FLOW_FUNCTIONS: readonly FunctionSpec[] = [
+export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   conductor("accept", "accept"),
   conductor("schedule", "schedule"),
   conductor("handle-no-valid-host", "handleNoValidHost"),
@@ -49,14 +53,9 @@ export const FLOW_FUNCTIONS: readonly FunctionSpec[] = [
   compute("clean-up-target", "cleanUpTarget"),
 ];
 
+/** Every function, of every flow and trigger. New flows append their lists here. */
+export const ALL_FUNCTIONS: readonly FunctionSpec[] = [...REBUILD_FUNCTIONS];
+
 export function lambdaArn(functionName: string, region = "us-east-1", account = "000000000000"): string {
   return `arn:aws:lambda:${region}:${account}:function:${functionName}`;
-}
-
-/** Placeholder -> ARN for every flow function, with function names `<prefix>-<id>`. */
-export function functionSubstitutions(
-  prefix: string,
-  arnOf: (name: string) => string = (n) => lambdaArn(n),
-): Record<string, string> {
-  return Object.fromEntries(FLOW_FUNCTIONS.map((f) => [f.placeholder, arnOf(`${prefix}-${f.id}`)]));
 }

@@ -1,7 +1,7 @@
 /** Turns a step `(deps, input) => output` into a Lambda handler: parse the event with zod, run, return. */
 import type { z } from "zod";
 import { InvalidInput } from "../domain/errors.js";
-import type { StepDeps } from "./deps.js";
+import type { StepDeps } from "../flow/deps.js";
 import { depsFromEnv } from "./runtime.js";
 
 export type Step<I, O> = (deps: StepDeps, input: I) => Promise<O>;

@@ -1,0 +1,66 @@
+/**
+ * Every state machine of Lazarus as data: its ASL file in `state-machines/`, its name, and the
+ * placeholder other machines use for its ARN (a parent starts a child with `startExecution.sync:2`).
+ * The CDK stack and the local cloud both read this list and fill the same placeholders
+ * (`definitionSubstitutions`), so a definition is never written twice.
+ */
+import { readFileSync } from "node:fs";
+import { ALL_FUNCTIONS, lambdaArn } from "./functions.js";
+
+export interface StateMachineSpec {
+  /** Name suffix: deployed as `<prefix>-<id>`. */
+  id: string;
+  /** The ASL file, relative to the project root. */
+  file: string;
+  /** `${Placeholder}` for this machine's ARN in other machines' definitions. */
+  placeholder: string;
+  /** Environment variable through which callers (API, triggers) learn the ARN. */
+  arnEnv: string;
+}
+
+export const STATE_MACHINES: readonly StateMachineSpec[] = [
+  {
+    id: "rebuild",
+    file: "state-machines/rebuild.asl.json",
+    placeholder: "RebuildStateMachineArn",
+    arnEnv: "LAZARUS_REBUILD_STATE_MACHINE_ARN",
+  },
+];
+
+/** The project root (this file is shared/definitions/state-machines.ts, also when bundled it is not read). */
+export const PROJECT_ROOT = new URL("../../", import.meta.url);
+
+export function readDefinition(spec: StateMachineSpec): string {
+  return readFileSync(new URL(spec.file, PROJECT_ROOT), "utf8");
+}
+
+export function stateMachineArn(name: string, region = "us-east-1", account = "000000000000"): string {
+  return `arn:aws:states:${region}:${account}:stateMachine:${name}`;
+}
+
+export function stateMachineSpec(id: string): StateMachineSpec {
+  const spec = STATE_MACHINES.find((m) => m.id === id);
+  if (!spec) throw new Error(`no state machine ${id}`);
+  return spec;
+}
+
+/**
+ * Placeholder -> ARN for every function and every state machine, with names `<prefix>-<id>`.
+ * The local cloud passes its own ARN builders; the CDK stack passes tokens of the deployed resources.
+ */
+export function definitionSubstitutions(
+  prefix: string,
+  arns: { lambda?: (name: string) => string; stateMachine?: (name: string) => string } = {},
+): Record<string, string> {
+  const fn = arns.lambda ?? ((n: string) => lambdaArn(n));
+  const sm = arns.stateMachine ?? ((n: string) => stateMachineArn(n));
+  return {
+    ...Object.fromEntries(ALL_FUNCTIONS.map((f) => [f.placeholder, fn(`${prefix}-${f.id}`)])),
+    ...Object.fromEntries(STATE_MACHINES.map((m) => [m.placeholder, sm(`${prefix}-${m.id}`)])),
+  };
+}
+
+/** Every `${Name}` placeholder a definition uses. */
+export function placeholdersOf(definition: string): string[] {
+  return [...new Set([...definition.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]!))];
+}
