@@ -4,6 +4,30 @@
  * list; neither defines a function the other does not know. Add a function here and both pick it up.
  */
 
+import type { TableId } from "../store/tables.js";
+
+/**
+ * What a function may touch, for its own least-privilege role in the CDK stack (and for a reader who wants
+ * to know what a step can change). "write" includes read.
+ */
+export interface FunctionAccess {
+  tables?: Partial<Record<TableId, "read" | "write">>;
+  /** Runs scripts on hosts through SSM Run Command (AWS-RunShellScript on tagged hosts). */
+  hostCommands?: boolean;
+  /** Reads managed-instance information and tags (host registration, probes of agent health). */
+  describeHosts?: boolean;
+  /** Publishes events on the Lazarus event bus (notifications, instance-failure reports). */
+  publishEvents?: boolean;
+  /** Starts executions of these state machines (ids of shared/definitions/state-machines.ts). */
+  startExecutions?: string[];
+  /** Describes executions and reads their history (any Lazarus machine). */
+  readExecutions?: boolean;
+  /** Publishes and reads CloudWatch metrics / alarms (heartbeats, alarm state). */
+  metrics?: boolean;
+  /** Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts). */
+  fence?: boolean;
+}
+
 export interface FunctionSpec {
   /** Function name suffix, e.g. conductor-accept (deployed as `<prefix>-conductor-accept`). */
   id: string;
@@ -14,43 +38,88 @@ export interface FunctionSpec {
   handler: string;
   /** What the function is for: a step of a state machine, or something started by an event or a timer. */
   role: "step" | "trigger" | "scheduled" | "api";
+  access: FunctionAccess;
+  /** role "scheduled": how often it runs (an EventBridge rate expression, e.g. "rate(1 minute)"). */
+  schedule?: string;
 }
 
 const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
 
 /** A step function of a state machine; `folder` is the folder under functions/ holding `handlers.ts`. */
-export function stepFunction(folder: string, idPrefix: string, name: string, handler: string): FunctionSpec {
+export function stepFunction(
+  folder: string,
+  idPrefix: string,
+  name: string,
+  handler: string,
+  access: FunctionAccess,
+): FunctionSpec {
   return {
     id: `${idPrefix}-${name}`,
     placeholder: `${capitalized(idPrefix)}${capitalized(handler)}FunctionArn`,
     entry: `functions/${folder}/handlers.ts`,
     handler,
     role: "step",
+    access,
   };
 }
 
-const conductor = (name: string, handler: string) => stepFunction("conductor", "conductor", name, handler);
-const compute = (name: string, handler: string) => stepFunction("compute-steps", "compute", name, handler);
+const conductor = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("conductor", "conductor", name, handler, access);
+const compute = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("compute-steps", "compute", name, handler, access);
+
+/** Ending a flow in error touches every record the flow may have changed (claims, bindings, attachments). */
+const ENDS_FLOW: FunctionAccess = {
+  tables: {
+    instances: "write",
+    hosts: "write",
+    migrations: "write",
+    faults: "write",
+    ports: "write",
+    volumes: "write",
+  },
+  publishEvents: true,
+};
+const ON_TARGET: FunctionAccess = { tables: { instances: "read", hosts: "read" }, hostCommands: true };
 
 export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
-  conductor("accept", "accept"),
-  conductor("schedule", "schedule"),
-  conductor("handle-no-valid-host", "handleNoValidHost"),
-  conductor("prepare-reschedule", "prepareReschedule"),
-  conductor("finish", "finish"),
-  conductor("handle-failure", "handleFailure"),
-  compute("verify-recreate", "verifyRecreate"),
-  compute("check-instance-not-on-target", "checkInstanceNotOnTarget"),
-  compute("check-shared-storage", "checkSharedStorage"),
-  compute("update-instance-state", "updateInstanceState"),
-  compute("rebind-ports", "rebindPorts"),
-  compute("power-off", "powerOff"),
-  compute("detach-volumes", "detachVolumes"),
-  compute("destroy", "destroy"),
-  compute("attach-volumes", "attachVolumes"),
-  compute("prepare-root-disk", "prepareRootDisk"),
-  compute("spawn", "spawn"),
-  compute("clean-up-target", "cleanUpTarget"),
+  conductor("accept", "accept", {
+    tables: { instances: "write", hosts: "read", migrations: "write", faults: "write" },
+    publishEvents: true,
+  }),
+  conductor("schedule", "schedule", {
+    tables: { instances: "read", hosts: "write", migrations: "write" },
+  }),
+  conductor("handle-no-valid-host", "handleNoValidHost", ENDS_FLOW),
+  conductor("prepare-reschedule", "prepareReschedule", {
+    tables: { instances: "write", hosts: "write", migrations: "write", ports: "write", volumes: "write" },
+  }),
+  conductor("finish", "finish", {
+    tables: { instances: "write", hosts: "write", migrations: "write" },
+    publishEvents: true,
+  }),
+  conductor("handle-failure", "handleFailure", ENDS_FLOW),
+  compute("verify-recreate", "verifyRecreate", { tables: { instances: "read", hosts: "read" } }),
+  compute("check-instance-not-on-target", "checkInstanceNotOnTarget", ON_TARGET),
+  compute("check-shared-storage", "checkSharedStorage", ON_TARGET),
+  compute("update-instance-state", "updateInstanceState", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read" },
+  }),
+  compute("rebind-ports", "rebindPorts", { tables: { instances: "read", ports: "write" } }),
+  compute("power-off", "powerOff", ON_TARGET),
+  compute("detach-volumes", "detachVolumes", {
+    ...ON_TARGET,
+    tables: { instances: "read", hosts: "read", volumes: "write" },
+  }),
+  compute("destroy", "destroy", ON_TARGET),
+  compute("attach-volumes", "attachVolumes", { tables: { instances: "write", volumes: "write" } }),
+  compute("prepare-root-disk", "prepareRootDisk", ON_TARGET),
+  compute("spawn", "spawn", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
+  }),
+  compute("clean-up-target", "cleanUpTarget", ON_TARGET),
 ];
 
 /** Every function, of every flow and trigger. New flows append their lists here. */
