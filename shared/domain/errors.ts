@@ -98,6 +98,37 @@ export class SpawnFailed extends LazarusError {
   readonly httpStatus = 502;
 }
 
+/**
+ * A placement raced: the host's usage changed between the scheduler's read and the claim. The scheduler
+ * reads again and weighs again, so concurrent placements spread as a sequential run would.
+ */
+export class PlacementRaced extends LazarusError {
+  readonly httpStatus = 409;
+}
+/** The image is not in the target host's image cache: nothing is destroyed or created. */
+export class ImageNotCached extends LazarusError {
+  readonly httpStatus = 400;
+}
+/**
+ * A probe on a host did not answer the question (virsh or the shell failed): never read as "absent".
+ * Like a timed-out command, the host may be in any state.
+ */
+export class ProbeFailed extends LazarusError {
+  readonly httpStatus = 502;
+}
+/**
+ * A target host this flow used could not be proven clean (its clean-up failed or the host stopped
+ * answering): a copy of the instance may still be defined or running there. The flow keeps the claim on
+ * that host and tries no other; the fault names the host. A later evacuation cleans it first.
+ */
+export class TargetNotClean extends LazarusError {
+  readonly httpStatus = 409;
+}
+/** nova's InstanceIsLocked: a locked instance cannot be rebuilt. */
+export class InstanceIsLocked extends LazarusError {
+  readonly httpStatus = 409;
+}
+
 export function isLazarusError(e: unknown): e is LazarusError {
   return e instanceof LazarusError;
 }

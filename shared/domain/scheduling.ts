@@ -2,8 +2,9 @@
  * The scheduler's policy, pure: filters (as nova's at boot) and one weigher (spread by free RAM).
  * It reads host records and decides; the atomic claim that makes a choice stick lives in the store.
  */
+import { freeResources } from "./claim-policy.js";
 import { isHostUp } from "./host-liveness.js";
-import type { Flavor, Host, Resources, ServerGroup } from "./schemas.js";
+import type { Flavor, Host, ServerGroup } from "./schemas.js";
 
 export interface ScheduleRequest {
   instanceUuid: string;
@@ -29,23 +30,6 @@ export interface ScheduleDecision {
 }
 
 type Filter = (host: Host, req: ScheduleRequest, hosts: readonly Host[]) => string | null;
-
-export function usageLimit(host: Host): Resources {
-  return {
-    vcpus: Math.floor(host.capacity.vcpus * host.allocationRatios.cpu),
-    memoryMiB: Math.floor(host.capacity.memoryMiB * host.allocationRatios.ram),
-    diskGiB: Math.floor(host.capacity.diskGiB * host.allocationRatios.disk),
-  };
-}
-
-export function freeResources(host: Host): Resources {
-  const limit = usageLimit(host);
-  return {
-    vcpus: limit.vcpus - host.usage.vcpus,
-    memoryMiB: limit.memoryMiB - host.usage.memoryMiB,
-    diskGiB: limit.diskGiB - host.usage.diskGiB,
-  };
-}
 
 /** Hosts holding a claim of another member of `group`. */
 function groupMemberHosts(group: ServerGroup, selfUuid: string, hosts: readonly Host[]): Set<string> {
@@ -94,7 +78,7 @@ const FILTERS: ReadonlyArray<[string, Filter]> = [
   [
     "ResourceFilter",
     (h, r) => {
-      const free = freeResources(h);
+      const free = freeResources(h, r.instanceUuid);
       const short: string[] = [];
       if (free.vcpus < r.flavor.vcpus) short.push(`vcpus free ${free.vcpus} < ${r.flavor.vcpus}`);
       if (free.memoryMiB < r.flavor.memoryMiB)
@@ -115,16 +99,42 @@ const FILTERS: ReadonlyArray<[string, Filter]> = [
     "ServerGroupAffinityFilter",
     (h, r, hosts) => {
       if (r.serverGroup?.policy !== "affinity") return null;
+      // As nova's ServerGroupAffinityFilter: the group runs where its members are, the dead source
+      // included, so a group whose only host died has no valid host (NoValidHost), and parallel
+      // evacuations cannot split it. A member alone in its group may go anywhere.
       const memberHosts = groupMemberHosts(r.serverGroup, r.instanceUuid, hosts);
-      memberHosts.delete(r.sourceHost.name);
       return memberHosts.size === 0 || memberHosts.has(h.name) ? null : "not where the affinity group runs";
     },
   ],
 ];
 
-/** nova's RAMWeigher with a positive multiplier: the most free RAM first (spread). */
-function byFreeRamDesc(a: Host, b: Host): number {
-  return freeResources(b).memoryMiB - freeResources(a).memoryMiB || a.name.localeCompare(b.name);
+/** Members of `group` (other than the instance itself) that hold a claim on `host`. */
+function groupMembersOn(host: Host, group: ServerGroup, selfUuid: string): number {
+  return Object.values(host.claims).filter(
+    (c) => c.serverGroup?.id === group.id && c.instanceUuid !== selfUuid,
+  ).length;
+}
+
+/** A stable per-instance order among equal hosts, so racing placements do not all aim at one host. */
+function tieBreak(instanceUuid: string, hostName: string): number {
+  let h = 2166136261;
+  for (const ch of `${instanceUuid}/${hostName}`) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
+  return h >>> 0;
+}
+
+/**
+ * The weighers, most important first: nova's ServerGroupSoftAffinityWeigher / SoftAntiAffinityWeigher
+ * (more / fewer members of the group), then RAMWeigher with a positive multiplier (the most free RAM
+ * first: spread), then a per-instance tie-break.
+ */
+function weigh(req: ScheduleRequest): (a: Host, b: Host) => number {
+  const group = req.serverGroup;
+  const members = (h: Host) => (group ? groupMembersOn(h, group, req.instanceUuid) : 0);
+  return (a, b) =>
+    (group?.policy === "soft-affinity" ? members(b) - members(a) : 0) ||
+    (group?.policy === "soft-anti-affinity" ? members(a) - members(b) : 0) ||
+    freeResources(b, req.instanceUuid).memoryMiB - freeResources(a, req.instanceUuid).memoryMiB ||
+    tieBreak(req.instanceUuid, a.name) - tieBreak(req.instanceUuid, b.name);
 }
 
 export function scheduleHosts(hosts: readonly Host[], req: ScheduleRequest): ScheduleDecision {
@@ -141,7 +151,7 @@ export function scheduleHosts(hosts: readonly Host[], req: ScheduleRequest): Sch
     }
     if (reason === null) candidates.push(host);
   }
-  candidates.sort(byFreeRamDesc);
+  candidates.sort(weigh(req));
   return { candidates, rejected };
 }
 

@@ -34,7 +34,8 @@ export type Flavor = z.infer<typeof Flavor>;
 
 export const ServerGroup = z.object({
   id: ResourceName,
-  policy: z.enum(["affinity", "anti-affinity"]),
+  /** nova's policies: hard ones are filters (NoValidHost when they cannot hold), soft ones weighers. */
+  policy: z.enum(["affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]),
 });
 export type ServerGroup = z.infer<typeof ServerGroup>;
 

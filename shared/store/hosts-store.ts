@@ -9,18 +9,20 @@
  * bound was computed from, and that the group slot is free or already this instance's. So usage is
  * always the sum of the claims and never exceeds the limit, however many claims race.
  */
+import { isDeepStrictEqual } from "node:util";
 import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
-import { ClaimRefused, ConcurrentUpdate, HostNotFound } from "../domain/errors.js";
 import {
-  type Claim,
-  Claim as ClaimSchema,
-  Host,
-  HostStatus,
-  Resources,
-  ServerGroup,
-} from "../domain/schemas.js";
-import { IsoTime, Uuid } from "../domain/values.js";
+  allocationRatio,
+  ClaimRequest,
+  evaluateClaim,
+  RESOURCE_KINDS,
+  ratioKey,
+  resourceLimit,
+} from "../domain/claim-policy.js";
+import { ConcurrentUpdate, HostNotFound, PlacementRaced } from "../domain/errors.js";
+import { type Claim, Claim as ClaimSchema, Host, HostStatus, type Resources } from "../domain/schemas.js";
+import { IsoTime } from "../domain/values.js";
 import {
   Expr,
   isConditionalCheckFailed,
@@ -32,28 +34,6 @@ import {
   scanAll,
 } from "./dynamo-util.js";
 import { TableStore } from "./table-store.js";
-
-export const RESOURCE_KINDS = ["vcpus", "memoryMiB", "diskGiB"] as const;
-export type ResourceKind = (typeof RESOURCE_KINDS)[number];
-const RATIO_OF: Record<ResourceKind, keyof Host["allocationRatios"]> = {
-  vcpus: "cpu",
-  memoryMiB: "ram",
-  diskGiB: "disk",
-};
-
-/** floor(capacity × ratio) for one resource; a tiny epsilon absorbs float error (10 × 1.1). */
-export function resourceLimit(host: Pick<Host, "capacity" | "allocationRatios">, kind: ResourceKind): number {
-  return Math.floor(host.capacity[kind] * host.allocationRatios[RATIO_OF[kind]] + 1e-9);
-}
-
-export const ClaimRequest = z.object({
-  instanceUuid: Uuid,
-  resources: Resources,
-  /** The migration (or boot) making the claim: a retry with the same owner is a no-op success. */
-  owner: z.string().min(1),
-  serverGroup: ServerGroup.nullable(),
-});
-export type ClaimRequest = z.infer<typeof ClaimRequest>;
 
 export interface ClaimResult {
   host: Host;
@@ -76,70 +56,6 @@ export const ServicePatch = z.object({
   lastHeartbeatAt: IsoTime.nullable().optional(),
 });
 export type ServicePatch = z.infer<typeof ServicePatch>;
-
-type Verdict = { kind: "ok" } | { kind: "already"; claim: Claim } | { kind: "refused"; error: ClaimRefused };
-
-/** Whether `request` fits on `host` as it is: pure, used before the write and on the item a refused write saw. */
-export function evaluateClaim(host: Host, request: ClaimRequest): Verdict {
-  const { instanceUuid, resources, owner, serverGroup } = request;
-  const existing = host.claims[instanceUuid];
-  if (existing) {
-    if (existing.owner === owner) return { kind: "already", claim: existing };
-    return {
-      kind: "refused",
-      error: new ClaimRefused(
-        `instance ${instanceUuid} already has a claim on host ${host.name} owned by ${existing.owner}`,
-        {
-          host: host.name,
-          instanceUuid,
-          reason: "claimed-by-other-owner",
-          owner,
-          existingOwner: existing.owner,
-        },
-      ),
-    };
-  }
-  const shortfalls = RESOURCE_KINDS.flatMap((resource) => {
-    const limit = resourceLimit(host, resource);
-    const used = host.usage[resource];
-    const requested = resources[resource];
-    return used + requested > limit
-      ? [
-          {
-            resource,
-            requested,
-            used,
-            limit,
-            capacity: host.capacity[resource],
-            allocationRatio: host.allocationRatios[RATIO_OF[resource]],
-          },
-        ]
-      : [];
-  });
-  const first = shortfalls[0];
-  if (first) {
-    return {
-      kind: "refused",
-      error: new ClaimRefused(
-        `host ${host.name} has not enough ${first.resource} for instance ${instanceUuid}: requested ${first.requested}, used ${first.used}, limit ${first.limit} (capacity ${first.capacity} x allocation ratio ${first.allocationRatio})`,
-        { host: host.name, instanceUuid, reason: "insufficient-resources", ...first, shortfalls },
-      ),
-    };
-  }
-  if (serverGroup?.policy === "anti-affinity") {
-    const member = host.antiAffinity[serverGroup.id];
-    if (member !== undefined && member !== instanceUuid) {
-      return {
-        kind: "refused",
-        error: new ClaimRefused(
-          `anti-affinity server group ${serverGroup.id} already has member ${member} on host ${host.name}`,
-          { host: host.name, instanceUuid, reason: "anti-affinity", serverGroup: serverGroup.id, member },
-        ),
-      };
-    }
-  }
-  return { kind: "ok" };
-}
 
 export class HostsStore extends TableStore {
   constructor(deps: StoreDeps) {
@@ -200,13 +116,32 @@ export class HostsStore extends TableStore {
    * Claim resources for an instance on a host: one conditional write, never overcommitting.
    * Throws ClaimRefused (details say which resource or server group), HostNotFound.
    */
-  async claim(hostName: string, request: ClaimRequest): Promise<ClaimResult> {
+  async claim(
+    hostName: string,
+    request: ClaimRequest,
+    opts: {
+      /**
+       * The usage the scheduler weighed this host with. If the host's usage is no longer that, the claim
+       * throws PlacementRaced instead of being made, so the scheduler can weigh again: concurrent
+       * placements then spread as a sequential run would (usage only grows during a burst of
+       * placements, so a host that is unchanged since it was weighed is still the best choice).
+       */
+      expectUsage?: Resources;
+    } = {},
+  ): Promise<ClaimResult> {
     const req = parseInput(ClaimRequest, request, "claim request");
     let host = await this.require(hostName);
     for (let attempt = 1; ; attempt++) {
       const verdict = evaluateClaim(host, req);
       if (verdict.kind === "already") return { host, claim: verdict.claim, created: false };
       if (verdict.kind === "refused") throw verdict.error;
+      if (opts.expectUsage && !isDeepStrictEqual(host.usage, opts.expectUsage)) {
+        throw new PlacementRaced(`host ${hostName} changed since it was weighed`, {
+          host: hostName,
+          expected: opts.expectUsage,
+          usage: host.usage,
+        });
+      }
       if (attempt > MAX_WRITE_ATTEMPTS) {
         throw new ConcurrentUpdate(
           `host ${hostName} kept changing; claim gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
@@ -237,14 +172,14 @@ export class HostsStore extends TableStore {
     ];
     const sets = [`${x.path("claims", uuid)} = ${x.value(claim)}`];
     for (const kind of RESOURCE_KINDS) {
-      const ratio = RATIO_OF[kind];
+      const ratio = ratioKey(kind);
       const usage = x.path("usage", kind);
       const maxUsageBefore = resourceLimit(host, kind) - claim.resources[kind];
       conditions.push(
         `${usage} <= ${x.value(maxUsageBefore)}`,
         // The bound above was computed from these: it only holds while they are unchanged.
         `${x.path("capacity", kind)} = ${x.value(host.capacity[kind])}`,
-        `${x.path("allocationRatios", ratio)} = ${x.value(host.allocationRatios[ratio])}`,
+        `${x.path("allocationRatios", ratio)} = ${x.value(allocationRatio(host, kind))}`,
       );
       sets.push(`${usage} = ${usage} + ${x.value(claim.resources[kind])}`);
     }

@@ -30,12 +30,9 @@ export function createStores(deps: StoreDeps): Stores {
 export type { StoreDeps } from "./dynamo-util.js";
 export { type FaultInput, FaultsStore } from "./faults-store.js";
 export {
-  type ClaimRequest,
   type ClaimResult,
-  evaluateClaim,
   HostsStore,
   type ReleaseResult,
-  resourceLimit,
   type ServicePatch,
 } from "./hosts-store.js";
 export { type InstanceMutableFields, InstancesStore, type InstanceUpdate } from "./instances-store.js";

@@ -5,18 +5,13 @@
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { evaluateClaim, freeResources, usageLimit } from "#shared/domain/claim-policy.js";
 import {
   DEFAULT_SERVICE_DOWN_SECONDS,
   isHostDownForEvacuation,
   isHostUp,
 } from "#shared/domain/host-liveness.js";
-import {
-  describeRejections,
-  freeResources,
-  type ScheduleRequest,
-  scheduleHosts,
-  usageLimit,
-} from "#shared/domain/scheduling.js";
+import { describeRejections, type ScheduleRequest, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Claim, Host, ServerGroup } from "#shared/domain/schemas.js";
 import { makeHost, makeInstance } from "../support/fixtures.js";
 
@@ -275,12 +270,13 @@ describe("scheduleHosts filters", () => {
       expect(decision.rejected).toEqual({});
     });
 
-    it("a member on the (failed) source host does not pin the group there", () => {
+    it("a member on the dead source host pins the group there: no valid host, as nova", () => {
       const other = randomUUID();
       const src = makeHost({ name: "src", status: "down", claims: { [other]: claim(other, group) } });
       const hosts = [src, makeHost({ name: "b" }), makeHost({ name: "c" })];
       const decision = scheduleHosts(hosts, request({ serverGroup: group, sourceHost: src }));
-      expect(names(decision.candidates).sort()).toEqual(["b", "c"]);
+      expect(names(decision.candidates)).toEqual([]);
+      expect(decision.rejected.b).toMatch(/^ServerGroupAffinityFilter: /);
       expect(decision.rejected.src).toMatch(/^SourceHostFilter: /);
     });
   });
@@ -300,10 +296,63 @@ describe("scheduleHosts weigher", () => {
     expect(names(scheduleHosts([big, small], request()).candidates)).toEqual(["b", "a"]);
   });
 
-  it("breaks ties by name, whatever the input order", () => {
-    const hosts = ["h-c", "h-a", "h-b"].map((name) => makeHost({ name }));
-    expect(names(scheduleHosts(hosts, request()).candidates)).toEqual(["h-a", "h-b", "h-c"]);
-    expect(names(scheduleHosts([...hosts].reverse(), request()).candidates)).toEqual(["h-a", "h-b", "h-c"]);
+  it("breaks ties the same way whatever the input order, and differently for different instances", () => {
+    const hosts = ["h-c", "h-a", "h-b", "h-d", "h-e"].map((name) => makeHost({ name }));
+    const req = request();
+    const order = names(scheduleHosts(hosts, req).candidates);
+    expect(names(scheduleHosts([...hosts].reverse(), req).candidates)).toEqual(order);
+    const firsts = new Set(
+      Array.from(
+        { length: 40 },
+        () => names(scheduleHosts(hosts, request({ instanceUuid: randomUUID() })).candidates)[0],
+      ),
+    );
+    expect(firsts.size).toBeGreaterThan(1);
+  });
+
+  it("does not count the instance's own claim against it (a retried placement)", () => {
+    const req = request();
+    const { vcpus, memoryMiB, diskGiB } = req.flavor;
+    const full = makeHost({
+      name: "a",
+      capacity: { vcpus, memoryMiB, diskGiB },
+      allocationRatios: { cpu: 1, ram: 1, disk: 1 },
+      usage: { vcpus, memoryMiB, diskGiB },
+      claims: {
+        [req.instanceUuid]: {
+          instanceUuid: req.instanceUuid,
+          resources: { vcpus, memoryMiB, diskGiB },
+          owner: "m1",
+          serverGroup: null,
+          claimedAt: T0,
+        },
+      },
+    });
+    expect(names(scheduleHosts([full], req).candidates)).toEqual(["a"]);
+  });
+
+  it("soft-anti-affinity prefers hosts with fewer members, soft-affinity hosts with more", () => {
+    const m1 = randomUUID();
+    const m2 = randomUUID();
+    const withMembers = (name: string, group: ServerGroup, uuids: string[]) =>
+      makeHost({
+        name,
+        claims: Object.fromEntries(uuids.map((u) => [u, claim(u, group)])),
+        // more free RAM on the crowded host, so only the group weigher can put it last
+        usage: { vcpus: 0, memoryMiB: uuids.length ? 0 : 1024, diskGiB: 0 },
+      });
+    const soft: ServerGroup = { id: "g-soft", policy: "soft-anti-affinity" };
+    const spread = [withMembers("crowded", soft, [m1, m2]), withMembers("empty", soft, [])];
+    expect(names(scheduleHosts(spread, request({ serverGroup: soft })).candidates)).toEqual([
+      "empty",
+      "crowded",
+    ]);
+    const together: ServerGroup = { id: "g-aff", policy: "soft-affinity" };
+    const pack = [withMembers("empty", together, []), withMembers("crowded", together, [m1, m2])];
+    expect(names(scheduleHosts(pack, request({ serverGroup: together })).candidates)).toEqual([
+      "crowded",
+      "empty",
+    ]);
   });
 });
 
@@ -326,6 +375,55 @@ describe("usageLimit / freeResources", () => {
     });
     expect(freeResources(host).vcpus).toBe(-2);
     expect(reasonFor(makeHost({ ...host, name: "b" }))).toMatch(/^ResourceFilter: vcpus free -2 < 1$/);
+  });
+});
+
+describe("one claim policy", () => {
+  it("the scheduler offers a host exactly when the claim accepts it, for any capacity and ratio", () => {
+    const ratio = fc.double({ min: 0.1, max: 16, noNaN: true }).map((r) => Math.round(r * 100) / 100);
+    fc.assert(
+      fc.property(
+        fc.record({
+          capacity: fc.record({
+            vcpus: fc.integer({ min: 0, max: 64 }),
+            memoryMiB: fc.integer({ min: 0, max: 65536 }),
+            diskGiB: fc.integer({ min: 0, max: 2000 }),
+          }),
+          ratios: fc.record({ cpu: ratio, ram: ratio, disk: ratio }),
+          used: fc.record({
+            vcpus: fc.integer({ min: 0, max: 128 }),
+            memoryMiB: fc.integer({ min: 0, max: 100000 }),
+            diskGiB: fc.integer({ min: 0, max: 3000 }),
+          }),
+          flavor: fc.record({
+            vcpus: fc.integer({ min: 1, max: 16 }),
+            memoryMiB: fc.integer({ min: 1, max: 16384 }),
+            diskGiB: fc.integer({ min: 1, max: 200 }),
+          }),
+        }),
+        ({ capacity, ratios, used, flavor }) => {
+          const host = makeHost({ name: "h", capacity, allocationRatios: ratios, usage: used });
+          const req = request({ flavor });
+          const offered = scheduleHosts([host], req).candidates.length === 1;
+          const verdict = evaluateClaim(host, {
+            instanceUuid: req.instanceUuid,
+            resources: flavor,
+            owner: "m",
+            serverGroup: null,
+          });
+          expect(offered).toBe(verdict.kind === "ok");
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("absorbs float error in capacity x ratio (10 x 1.1 is 11)", () => {
+    const host = makeHost({
+      capacity: { vcpus: 10, memoryMiB: 10, diskGiB: 10 },
+      allocationRatios: { cpu: 1.1, ram: 1.1, disk: 1.1 },
+    });
+    expect(usageLimit(host)).toEqual({ vcpus: 11, memoryMiB: 11, diskGiB: 11 });
   });
 });
 

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RESOURCE_KINDS, resourceLimit } from "#shared/domain/claim-policy.js";
 import { ClaimRefused, HostNotFound } from "#shared/domain/errors.js";
 import type { Host, Resources } from "#shared/domain/schemas.js";
-import { HostsStore, RESOURCE_KINDS, resourceLimit } from "#shared/store/hosts-store.js";
+import { HostsStore } from "#shared/store/hosts-store.js";
 import { readBarrier, withoutOldItem } from "../../support/doc-wrappers.js";
 import { startTestDynamo, type TestDynamo } from "../../support/dynamo.js";
 import { makeHost } from "../../support/fixtures.js";
