@@ -5,7 +5,15 @@
  * something to rebuild and evacuate.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import type { Flavor, Host, Instance, Port, ServerGroup, Volume } from "#shared/domain/schemas.js";
+import {
+  type Flavor,
+  type Host,
+  type Instance,
+  Instance as InstanceSchema,
+  type Port,
+  type ServerGroup,
+  type Volume,
+} from "#shared/domain/schemas.js";
 import type { HostExecutor } from "#shared/hosts/executor.js";
 import { defineDomainScript } from "#shared/hosts/instance-domain.js";
 import { baseImagePath, hostTarget, rootDiskPath, volumePath } from "#shared/hosts/layout.js";
@@ -97,7 +105,7 @@ export async function bootInstance(
     volumes.push(await stores.volumes.put(volume));
   }
 
-  const instance: Instance = {
+  const instance = InstanceSchema.parse({
     uuid,
     name: req.name,
     host: host.name,
@@ -119,7 +127,7 @@ export async function bootInstance(
     updatedAt: at,
     version: 0,
     fault: null,
-  };
+  });
 
   await executor.run(
     hostTarget(host),

@@ -8,8 +8,9 @@
  *  - EventBridge: an endpoint that records the notifications (local/events)
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
+import { ALL_FUNCTIONS, lambdaArn, scheduleIntervalMs } from "#shared/definitions/functions.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -53,6 +54,12 @@ export interface LocalCloudOptions {
   /** Host command deadline for the flows' SSM executor, ms (default 60 s). */
   hostCommandDeadlineMs?: number;
   lambdaHooks?: LambdaHooks;
+  /**
+   * Run the scheduled functions (sweeper, sync) on their timers, as EventBridge schedules do in AWS:
+   * false (the default for tests, which call `runScheduled` themselves), true (their own rates), or an
+   * interval in ms for all of them (the demo).
+   */
+  schedules?: boolean | number;
 }
 
 export interface LocalCloud {
@@ -75,6 +82,8 @@ export interface LocalCloud {
   restartHost(name: string): Promise<void>;
   /** What an operator (or Masakari) does once a host is known dead: nova's `forced_down`. */
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
+  /** Invoke a scheduled function (by id, e.g. "sweeper") once, through the Lambda endpoint, and return its result. */
+  runScheduled(id: string): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -176,6 +185,37 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const heartbeats = startHeartbeats({ stores, ssm, intervalMs: opts.heartbeatIntervalMs ?? 1000 });
     stopping.push(() => heartbeats.stop());
 
+    const lambdaClient = new LambdaClient({ endpoint: lambda.url });
+    const runScheduled = async (id: string): Promise<unknown> => {
+      const spec = ALL_FUNCTIONS.find((f) => f.id === id && f.role === "scheduled");
+      if (!spec) throw new Error(`no scheduled function ${id}`);
+      // As an EventBridge schedule does: a Lambda Invoke through the Lambda-compatible endpoint.
+      const out = await lambdaClient.send(
+        new InvokeCommand({ FunctionName: `${prefix}-${spec.id}`, Payload: Buffer.from("{}") }),
+      );
+      const text = out.Payload ? Buffer.from(out.Payload).toString("utf8") : "null";
+      if (out.FunctionError) throw new Error(`${spec.id} failed: ${text}`);
+      return JSON.parse(text) as unknown;
+    };
+    if (opts.schedules) {
+      for (const spec of ALL_FUNCTIONS.filter((f) => f.role === "scheduled")) {
+        const every = typeof opts.schedules === "number" ? opts.schedules : scheduleIntervalMs(spec);
+        if (!every) continue;
+        let busy = false;
+        const timer = setInterval(() => {
+          if (busy) return;
+          busy = true;
+          runScheduled(spec.id)
+            .catch(() => undefined) // a failed round is retried at the next tick, as a scheduled Lambda is
+            .finally(() => {
+              busy = false;
+            });
+        }, every);
+        timer.unref();
+        stopping.push(() => clearInterval(timer));
+      }
+    }
+
     const localHost = (name: string) => {
       const h = fleet.hosts.get(name);
       if (!h) throw new Error(`no local host ${name}`);
@@ -198,6 +238,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       killHost: (name) => localHost(name).kill(),
       restartHost: (name) => localHost(name).restart(),
       setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),
+      runScheduled,
       stop,
     };
   } catch (e) {

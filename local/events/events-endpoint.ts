@@ -36,6 +36,11 @@ export interface EventsEndpoint {
   events: RecordedEvent[];
   /** Called for each recorded event; returns an unsubscribe function. */
   onEvent(listener: EventsListener): () => void;
+  /**
+   * Fault injection: while set, entries whose DetailType matches are refused as EventBridge refuses an
+   * entry it cannot take (`InternalFailure`, counted in FailedEntryCount) and not recorded. null clears.
+   */
+  refuseEntries(match: ((detailType: string) => boolean) | null): void;
   clear(): void;
   close(): Promise<void>;
 }
@@ -70,6 +75,7 @@ function reply(res: ServerResponse, status: number, payload: unknown): void {
 export async function startEventsEndpoint(options: { port?: number } = {}): Promise<EventsEndpoint> {
   const events: RecordedEvent[] = [];
   const listeners = new Set<EventsListener>();
+  let refuse: ((detailType: string) => boolean) | null = null;
 
   function put(entry: PutEventsEntry): EntryResult {
     const { Source, DetailType, Detail } = entry;
@@ -89,6 +95,12 @@ export async function startEventsEndpoint(options: { port?: number } = {}): Prom
       return {
         ErrorCode: "InvalidArgument",
         ErrorMessage: "Parameter Detail is not valid. Reason: Detail is a required argument.",
+      };
+    }
+    if (refuse?.(DetailType)) {
+      return {
+        ErrorCode: "InternalFailure",
+        ErrorMessage: "Internal failure (injected by the local endpoint).",
       };
     }
     let detailObject: unknown;
@@ -170,6 +182,9 @@ export async function startEventsEndpoint(options: { port?: number } = {}): Prom
     },
     clear() {
       events.length = 0;
+    },
+    refuseEntries(match) {
+      refuse = match;
     },
     close: () => closeServer(server),
   };

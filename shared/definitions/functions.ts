@@ -77,6 +77,7 @@ const ENDS_FLOW: FunctionAccess = {
     faults: "write",
     ports: "write",
     volumes: "write",
+    outbox: "write",
   },
   publishEvents: true,
 };
@@ -84,18 +85,19 @@ const ON_TARGET: FunctionAccess = { tables: { instances: "read", hosts: "read" }
 
 export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   conductor("accept", "accept", {
-    tables: { instances: "write", hosts: "read", migrations: "write", faults: "write" },
+    tables: { instances: "write", hosts: "read", migrations: "write", outbox: "write" },
     publishEvents: true,
   }),
   conductor("schedule", "schedule", {
+    // Cleaning a target an earlier flow left unproven runs a host command.
     tables: { instances: "read", hosts: "write", migrations: "write" },
+    hostCommands: true,
   }),
-  conductor("handle-no-valid-host", "handleNoValidHost", ENDS_FLOW),
   conductor("prepare-reschedule", "prepareReschedule", {
     tables: { instances: "write", hosts: "write", migrations: "write", ports: "write", volumes: "write" },
   }),
   conductor("finish", "finish", {
-    tables: { instances: "write", hosts: "write", migrations: "write" },
+    tables: { instances: "write", hosts: "write", migrations: "write", outbox: "write" },
     publishEvents: true,
   }),
   conductor("handle-failure", "handleFailure", ENDS_FLOW),
@@ -122,8 +124,30 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("clean-up-target", "cleanUpTarget", ON_TARGET),
 ];
 
+/**
+ * nova's `_init_instance` on a timer: ends tasks whose flow's execution ended without finishing, and
+ * publishes notifications that could not be published when they were made.
+ */
+export const SWEEPER_FUNCTION: FunctionSpec = {
+  id: "sweeper",
+  placeholder: "SweeperFunctionArn",
+  entry: "functions/sweeper/handlers.ts",
+  handler: "sweep",
+  role: "scheduled",
+  schedule: "rate(1 minute)",
+  access: { ...ENDS_FLOW, hostCommands: true, readExecutions: true },
+};
+
 /** Every function, of every flow and trigger. New flows append their lists here. */
-export const ALL_FUNCTIONS: readonly FunctionSpec[] = [...REBUILD_FUNCTIONS];
+export const ALL_FUNCTIONS: readonly FunctionSpec[] = [...REBUILD_FUNCTIONS, SWEEPER_FUNCTION];
+
+/** `rate(N unit)` of a scheduled function, in milliseconds (the local cloud runs it on such a timer). */
+export function scheduleIntervalMs(spec: FunctionSpec): number | null {
+  const m = /^rate\((\d+) (second|seconds|minute|minutes|hour|hours)\)$/.exec(spec.schedule ?? "");
+  if (!m) return null;
+  const unit = m[2]!.startsWith("second") ? 1_000 : m[2]!.startsWith("minute") ? 60_000 : 3_600_000;
+  return Number(m[1]) * unit;
+}
 
 export function lambdaArn(functionName: string, region = "us-east-1", account = "000000000000"): string {
   return `arn:aws:lambda:${region}:${account}:function:${functionName}`;

@@ -72,6 +72,15 @@ export const Instance = z.object({
   taskState: TaskStateSchema.nullable(),
   /** The flow request (rebuild/evacuate requestId) that owns the current task; null with no task. */
   taskRequestId: Uuid.nullable().default(null),
+  /**
+   * The Step Functions execution of that flow: the sweeper asks whether it still runs, so a task whose
+   * flow ended without finishing (stopped, timed out, crashed) is never held for ever.
+   */
+  taskExecutionArn: z.string().nullable().default(null),
+  /** The last flow request that finished on this instance (set with the record's move to the target). */
+  lastRequestId: Uuid.nullable().default(null),
+  /** nova's lock: a locked instance cannot be rebuilt (evacuation, an admin action, is allowed). */
+  locked: z.boolean().default(false),
   powerState: PowerStateSchema,
   /** Port ids, in the order their NICs appear in the domain. */
   ports: z.array(Uuid),
@@ -193,6 +202,8 @@ export const Migration = z.object({
   status: MigrationStatusSchema,
   /** Hosts the flow tried and gave up on (claim refused, unreachable, spawn failed). */
   attemptedHosts: z.array(ResourceName),
+  /** The Step Functions execution running the flow. */
+  executionArn: z.string().nullable().default(null),
   error: z.string().nullable(),
   createdAt: IsoTime,
   updatedAt: IsoTime,

@@ -45,6 +45,13 @@ export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
 export const MIGRATION_TYPES = ["rebuild", "evacuation"] as const;
 export type MigrationType = (typeof MIGRATION_TYPES)[number];
 
+/** The task_states of a rebuild/evacuate flow: an instance in one of these is owned by such a flow. */
+export const REBUILD_TASK_STATES = [
+  "rebuilding",
+  "rebuild_block_device_mapping",
+  "rebuild_spawning",
+] as const satisfies readonly TaskState[];
+
 /** vm_states from which rebuild and evacuate may start (nova: ACTIVE, STOPPED, ERROR). */
 export const REBUILDABLE_VM_STATES: readonly VmState[] = ["active", "stopped", "error"];
 

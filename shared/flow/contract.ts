@@ -1,7 +1,8 @@
 /**
- * The rebuild/evacuate flow's payload: what the state machine carries from step to step.
- * Every step receives the whole FlowState and returns it, extended; `failure` is written by the
- * state machine's Catch clauses (`$.failure.<stepKey>`), never by a step.
+ * The rebuild/evacuate flow's payloads. The execution's input is the caller's request and nothing else
+ * (`RebuildRequest`, strict: an unknown or internal field is refused). Accept turns it into the
+ * `FlowState` that the state machine carries from step to step; every internal field of FlowState is
+ * written by a step, and `failure` / `cleanUpFailure` only by the state machine's Catch clauses.
  */
 import { z } from "zod";
 import { PowerStateSchema, VmStateSchema } from "../domain/schemas.js";
@@ -10,61 +11,39 @@ import { ImageRef, ResourceName, Uuid } from "../domain/values.js";
 /** At most this many target hosts are tried before the flow gives up (claim refused, unreachable, spawn failed). */
 export const MAX_SCHEDULING_ATTEMPTS = 3;
 
-export const RebuildRequest = z.object({
-  /** Caller's idempotency key; also the migration id and, by convention, the execution name. */
-  requestId: Uuid,
-  instanceUuid: Uuid,
-  /** false: rebuild in place; true: evacuate (nova's `recreate`). */
-  recreate: z.boolean(),
-  /** Evacuate only: the host asked for (nova's `host`). */
-  targetHost: ResourceName.nullable().default(null),
-  /** Evacuate only: take `targetHost` without the scheduler's filters (nova API 2.29-2.67 `force`). */
-  force: z.boolean().default(false),
-  /** Caller's word on shared storage; null = detect on the target (nova API >= 2.14). */
-  onSharedStorage: z.boolean().nullable().default(null),
-  /** Rebuild only: the new image; null = re-image from the current one. */
-  imageRef: ImageRef.nullable().default(null),
-  preserveEphemeral: z.boolean().default(false),
-});
+export const RebuildRequest = z
+  .object({
+    /** Caller's idempotency key; also the migration id and, by convention, the execution name. */
+    requestId: Uuid,
+    instanceUuid: Uuid,
+    /** false: rebuild in place; true: evacuate (nova's `recreate`). */
+    recreate: z.boolean(),
+    /** Evacuate only: the host asked for (nova's `host`). */
+    targetHost: ResourceName.nullable().default(null),
+    /** Evacuate only: take `targetHost` without the scheduler's filters (nova API 2.29-2.67 `force`). */
+    force: z.boolean().default(false),
+    /** Caller's word on shared storage; null = detect on the target (nova API >= 2.14). */
+    onSharedStorage: z.boolean().nullable().default(null),
+    /** Rebuild only: the new image; null = re-image from the current one. */
+    imageRef: ImageRef.nullable().default(null),
+    preserveEphemeral: z.boolean().default(false),
+    /** Leave the instance STOPPED at the destination (evacuate from nova API 2.95). */
+    targetStopped: z.boolean().default(false),
+  })
+  .strict();
 export type RebuildRequest = z.infer<typeof RebuildRequest>;
+
+/** What the state machine passes to Accept: the execution's input as given, and the execution's ARN. */
+export const AcceptInput = z.object({ request: z.unknown(), executionArn: z.string().min(1) }).strict();
+export type AcceptInput = z.infer<typeof AcceptInput>;
 
 export const StepFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
 export type StepFailure = z.infer<typeof StepFailure>;
 
-export const FlowState = RebuildRequest.extend({
-  // Accept
-  migrationId: Uuid.optional(),
-  sourceHost: ResourceName.optional(),
-  originalImageRef: ImageRef.optional(),
-  originalVmState: VmStateSchema.optional(),
-  originalPowerState: PowerStateSchema.optional(),
-  // Schedule
-  destHost: ResourceName.nullable().optional(),
-  attemptedHosts: z.array(ResourceName).default([]),
-  // CheckSharedStorage
-  sharedStorage: z.boolean().optional(),
-  // PrepareRootDisk: whether this flow created the root disk on the target (and may remove it on failure)
-  createdRootDisk: z.boolean().optional(),
-  failure: z.record(z.string(), StepFailure).optional(),
-  // PrepareReschedule: targets given up on, and whether another may be tried
-  previousFailures: z
-    .array(z.object({ host: z.string(), step: z.string(), error: z.string(), message: z.string() }))
-    .default([]),
-  canReschedule: z.boolean().optional(),
-});
-export type FlowState = z.infer<typeof FlowState>;
-
-/** A FlowState whose Accept step has run. */
-export type AcceptedFlow = FlowState & {
-  migrationId: string;
-  sourceHost: string;
-  originalImageRef: string;
-  originalVmState: z.infer<typeof VmStateSchema>;
-};
-
-/** A FlowState with a target chosen. */
-export type ScheduledFlow = AcceptedFlow & { destHost: string };
-
+/**
+ * The flow's steps in the order the state machine runs them; each Catch writes `$.failure.<key>`.
+ * `test/unit/rebuild-asl.test.ts` checks the ASL's ResultPaths against this list.
+ */
 export const FAILURE_KEYS = [
   "accept",
   "schedule",
@@ -80,4 +59,69 @@ export const FAILURE_KEYS = [
   "prepareRootDisk",
   "spawn",
   "finish",
+  "prepareReschedule",
 ] as const;
+export type FailureKey = (typeof FAILURE_KEYS)[number];
+
+/** Where a failed clean-up of the target is recorded (`$.cleanUpFailure`): the target is not proven clean. */
+export const CLEANUP_FAILURE_KEY = "cleanUpFailure";
+
+/**
+ * Steps after which the target's hypervisor may hold something of this flow (a root disk, a domain).
+ * A command that timed out counts as run, so a failure *in* one of these counts too.
+ */
+export const TARGET_TOUCHING_STEPS: readonly FailureKey[] = ["prepareRootDisk", "spawn", "finish"];
+
+/** Rebuild: from this step on the old domain may be gone; before it, a failure leaves the instance as it was. */
+export const FIRST_DESTRUCTIVE_STEP: FailureKey = "powerOff";
+
+const Failures = z.partialRecord(z.enum(FAILURE_KEYS), StepFailure);
+
+export const FlowState = RebuildRequest.extend({
+  // Accept
+  executionArn: z.string(),
+  migrationId: Uuid,
+  sourceHost: ResourceName,
+  originalImageRef: ImageRef,
+  originalVmState: VmStateSchema,
+  originalPowerState: PowerStateSchema,
+  // Schedule
+  destHost: ResourceName.nullable().default(null),
+  attemptedHosts: z.array(ResourceName).default([]),
+  // CheckSharedStorage: the disk was found on the target (true) or proven absent there (false)
+  sharedStorage: z.boolean().optional(),
+  // PrepareRootDisk: this flow created the root disk on the target
+  createdRootDisk: z.boolean().optional(),
+  // PrepareReschedule: targets given up on (each proven clean), and whether another may be tried
+  previousFailures: z
+    .array(z.object({ host: z.string(), step: z.string(), error: z.string(), message: z.string() }))
+    .default([]),
+  canReschedule: z.boolean().optional(),
+  // Written by Catch clauses only
+  failure: Failures.optional(),
+  [CLEANUP_FAILURE_KEY]: StepFailure.optional(),
+}).strict();
+export type FlowState = z.infer<typeof FlowState>;
+
+/** A FlowState with a target chosen. */
+export type ScheduledFlow = FlowState & { destHost: string };
+
+/**
+ * What the failure handler can rely on: the request's identity and whatever the flow had reached. It
+ * runs after any failure, also one of Accept (whose input may be anything), so every field is optional.
+ */
+export const FailedFlow = z
+  .object({
+    requestId: Uuid.optional(),
+    instanceUuid: Uuid.optional(),
+    recreate: z.boolean().optional(),
+    migrationId: Uuid.optional(),
+    sourceHost: ResourceName.optional(),
+    destHost: ResourceName.nullable().optional(),
+    attemptedHosts: z.array(ResourceName).optional(),
+    request: z.unknown().optional(),
+    failure: Failures.optional(),
+    [CLEANUP_FAILURE_KEY]: StepFailure.optional(),
+  })
+  .passthrough();
+export type FailedFlow = z.infer<typeof FailedFlow>;

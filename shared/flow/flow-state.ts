@@ -1,35 +1,68 @@
-/** Narrowing helpers: a step that needs an earlier step's output says so, and fails loudly without it. */
+/** Reading a FlowState: narrowing, the notification prefix, and what the recorded failure says. */
 import { InvalidInput } from "../domain/errors.js";
-import type { AcceptedFlow, FlowState, ScheduledFlow } from "./contract.js";
-
-export function requireAccepted(state: FlowState): AcceptedFlow {
-  const { migrationId, sourceHost, originalImageRef, originalVmState } = state;
-  if (!migrationId || !sourceHost || !originalImageRef || !originalVmState) {
-    throw new InvalidInput("flow state lacks the Accept step's output", { requestId: state.requestId });
-  }
-  return { ...state, migrationId, sourceHost, originalImageRef, originalVmState };
-}
+import {
+  CLEANUP_FAILURE_KEY,
+  FAILURE_KEYS,
+  type FailedFlow,
+  type FailureKey,
+  FIRST_DESTRUCTIVE_STEP,
+  type FlowState,
+  type ScheduledFlow,
+  type StepFailure,
+  TARGET_TOUCHING_STEPS,
+} from "./contract.js";
 
 export function requireScheduled(state: FlowState): ScheduledFlow {
-  const accepted = requireAccepted(state);
   if (!state.destHost)
     throw new InvalidInput("flow state has no target host", { requestId: state.requestId });
-  return { ...accepted, destHost: state.destHost };
+  return { ...state, destHost: state.destHost };
 }
 
-/** The notification prefix nova uses: instance.evacuate.* for recreate, instance.rebuild.* otherwise. */
-export function notificationAction(state: FlowState): "evacuate" | "rebuild" {
+/** Whether the instance ends STOPPED: it was, or the caller asked (nova API 2.95 for evacuate). */
+export function endsStopped(flow: Pick<FlowState, "originalVmState" | "targetStopped">): boolean {
+  return flow.originalVmState === "stopped" || flow.targetStopped;
+}
+
+/** nova's prefix: instance.evacuate for recreate, instance.rebuild otherwise (used for action names). */
+export function flowAction(state: Pick<FlowState, "recreate">): "evacuate" | "rebuild" {
   return state.recreate ? "evacuate" : "rebuild";
 }
 
+export interface FailureSummary {
+  step: string;
+  error: string;
+  message: string;
+}
+
 /** The failure the state machine's Catch recorded: which step, which error, which message. */
-export function describeFailure(state: FlowState): { step: string; error: string; message: string } {
-  const entries = Object.entries(state.failure ?? {});
+export function describeFailure(state: Pick<FailedFlow, "failure">): FailureSummary {
+  const entries = Object.entries(state.failure ?? {}) as [string, StepFailure][];
   const last = entries.at(-1);
   if (!last)
     return { step: "unknown", error: "Unknown", message: "the flow failed without a recorded cause" };
   const [step, failure] = last;
   return { step, error: failure.Error, message: causeMessage(failure.Cause) ?? failure.Error };
+}
+
+/** The clean-up failure recorded by the Catch of a CleanUp state, if any. */
+export function describeCleanUpFailure(
+  state: Pick<FailedFlow, typeof CLEANUP_FAILURE_KEY>,
+): FailureSummary | null {
+  const f = state[CLEANUP_FAILURE_KEY];
+  return f ? { step: "cleanUpTarget", error: f.Error, message: causeMessage(f.Cause) ?? f.Error } : null;
+}
+
+/** Did the flow reach a step that may have left a disk or a domain on its target (a timeout counts)? */
+export function touchedTarget(state: Pick<FlowState, "failure" | "createdRootDisk">): boolean {
+  if (state.createdRootDisk) return true;
+  return Object.keys(state.failure ?? {}).some((k) => TARGET_TOUCHING_STEPS.includes(k as FailureKey));
+}
+
+/** Rebuild: did the flow reach a step that may have taken the old domain down? Unknown counts as yes. */
+export function reachedDestructiveStep(state: Pick<FailedFlow, "failure">): boolean {
+  const step = describeFailure(state).step as FailureKey;
+  const at = FAILURE_KEYS.indexOf(step);
+  return at < 0 || at >= FAILURE_KEYS.indexOf(FIRST_DESTRUCTIVE_STEP);
 }
 
 /** A Lambda error's Cause is the JSON `{errorType, errorMessage, ...}`; other causes are plain text. */

@@ -1,17 +1,61 @@
-import type { FlowState } from "./contract.js";
-import type { StepDeps } from "./deps.js";
-import { notificationAction } from "./flow-state.js";
+/**
+ * Notifications of a flow, as nova names them: `instance.rebuild.start` / `.end` / `.error` for rebuild
+ * and evacuate alike, and `instance.evacuate` when an evacuation has recreated the instance.
+ *
+ * Publishing never fails the step that calls it: a step calls this after its change is made, so a
+ * failure here must not fail (and so roll back) that change. A publish is retried briefly; if it still
+ * fails, the notification is recorded in the outbox and the sweeper publishes it later.
+ */
 
-/** Publishes `instance.<rebuild|evacuate>.<phase>` for the flow's instance. */
+import { errorMessage } from "../domain/errors.js";
+import { deterministicUuid } from "../domain/ids.js";
+import type { Notification } from "../notifications/notifier.js";
+import type { StepDeps } from "./deps.js";
+
+export type FlowEvent =
+  | "instance.rebuild.start"
+  | "instance.rebuild.end"
+  | "instance.rebuild.error"
+  | "instance.evacuate";
+
+const PUBLISH_ATTEMPTS = 3;
+
 export async function notifyFlow(
-  deps: StepDeps,
-  state: FlowState,
-  phase: "start" | "end" | "error",
+  deps: Pick<StepDeps, "notifier" | "stores" | "sleep">,
+  flow: { requestId: string; instanceUuid: string; migrationId?: string | undefined },
+  eventType: FlowEvent,
   payload: Record<string, unknown> = {},
 ): Promise<void> {
-  await deps.notifier.publish({
-    eventType: `instance.${notificationAction(state)}.${phase}`,
-    instanceUuid: state.instanceUuid,
-    payload: { request_id: state.requestId, migration_id: state.migrationId ?? null, ...payload },
-  });
+  const notification: Notification = {
+    id: deterministicUuid(flow.requestId, eventType),
+    eventType,
+    instanceUuid: flow.instanceUuid,
+    payload: { request_id: flow.requestId, migration_id: flow.migrationId ?? flow.requestId, ...payload },
+  };
+  let lastError = "";
+  for (let attempt = 1; attempt <= PUBLISH_ATTEMPTS; attempt++) {
+    try {
+      await deps.notifier.publish(notification);
+      return;
+    } catch (e) {
+      lastError = errorMessage(e);
+      if (attempt < PUBLISH_ATTEMPTS) await deps.sleep(100 * 2 ** attempt);
+    }
+  }
+  await deps.stores.outbox.record({ ...notification, lastError });
+}
+
+/** Publish what the outbox holds; each one published is removed. Returns how many were published. */
+export async function publishPending(deps: Pick<StepDeps, "notifier" | "stores">): Promise<number> {
+  let published = 0;
+  for (const pending of await deps.stores.outbox.list()) {
+    try {
+      await deps.notifier.publish(pending);
+    } catch {
+      continue; // still failing: the next sweep tries again
+    }
+    await deps.stores.outbox.remove(pending.id);
+    published++;
+  }
+  return published;
 }

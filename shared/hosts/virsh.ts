@@ -234,15 +234,16 @@ export function ensureRemoved(uuid: string): string {
 /**
  * Clean power off: if not yet shut off, `virsh shutdown` (ACPI), poll `domstate` once a second for
  * up to `timeoutSeconds`, then `virsh destroy` if still not off. Succeeds if already shut off, or
- * if the domain vanished meanwhile (a transient domain); fails with EXIT_DOMAIN_ABSENT if it was
- * never defined. `timeoutSeconds` 0 = destroy at once.
+ * if the domain vanished meanwhile (a transient domain), and if it is not defined at all: an absent domain
+ * is powered off (nova's power_off of a domain-less instance succeeds, so a rebuild of it can go on).
+ * `timeoutSeconds` 0 = destroy at once.
  */
 export function powerOffClean(uuid: string, timeoutSeconds: number): string {
   const q = domainArg(uuid);
   const timeout = validated(z.number().int().min(0).max(86_400), "timeoutSeconds", timeoutSeconds);
   return snippet([
     ...definedCheck(q),
-    `  if [ "$lz_defined" = no ]; then echo "domain "${q}" is not defined" >&2; exit ${EXIT_DOMAIN_ABSENT}; fi`,
+    `  if [ "$lz_defined" = no ]; then exit 0; fi`,
     stateRead(q),
     `  if [ "$lz_state" = "shut off" ]; then exit 0; fi`,
     `  virsh shutdown ${q} || true`,

@@ -1,7 +1,7 @@
 /** Turns a step `(deps, input) => output` into a Lambda handler: parse the event with zod, run, return. */
 import type { z } from "zod";
-import { InvalidInput } from "../domain/errors.js";
 import type { StepDeps } from "../flow/deps.js";
+import { parseOrInvalid } from "../flow/parse.js";
 import { depsFromEnv } from "./runtime.js";
 
 export type Step<I, O> = (deps: StepDeps, input: I) => Promise<O>;
@@ -10,12 +10,5 @@ export function stepHandler<S extends z.ZodType, O>(
   schema: S,
   step: Step<z.output<S>, O>,
 ): (event: unknown) => Promise<O> {
-  return async (event: unknown) => {
-    const parsed = schema.safeParse(event);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-      throw new InvalidInput(`invalid step input: ${issues.join("; ")}`, { issues });
-    }
-    return step(depsFromEnv(), parsed.data);
-  };
+  return async (event: unknown) => step(depsFromEnv(), parseOrInvalid(schema, event, "step input"));
 }

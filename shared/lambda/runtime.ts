@@ -3,6 +3,7 @@
  * `AWS_ENDPOINT_URL_<SERVICE>` variables, so the same code talks to AWS or to the local cloud.
  */
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { SFNClient } from "@aws-sdk/client-sfn";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_SERVICE_DOWN_SECONDS } from "../domain/host-liveness.js";
 import type { StepDeps } from "../flow/deps.js";
@@ -11,6 +12,7 @@ import { EventBridgeNotifier } from "../notifications/notifier.js";
 import { createDocumentClient } from "../store/client.js";
 import { createStores } from "../store/index.js";
 import { tableNamesFromEnv } from "../store/tables.js";
+import { SfnExecutions } from "./sfn-executions.js";
 
 let cached: StepDeps | undefined;
 
@@ -28,8 +30,10 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StepDeps {
       client: new SSMClient({}),
       defaultDeadlineMs: numberFromEnv(env.LAZARUS_HOST_COMMAND_DEADLINE_MS, 120_000),
     }),
+    executions: new SfnExecutions(new SFNClient({})),
     notifier: new EventBridgeNotifier(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
     now: () => new Date(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     serviceDownSeconds: numberFromEnv(env.LAZARUS_SERVICE_DOWN_SECONDS, DEFAULT_SERVICE_DOWN_SECONDS),
     shutdownTimeoutSeconds: numberFromEnv(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, 60),
   };

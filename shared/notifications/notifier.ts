@@ -7,7 +7,12 @@ import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventb
 export const NOTIFICATION_SOURCE = "lazarus.compute";
 
 export interface Notification {
-  /** nova's event_type, e.g. instance.evacuate.start */
+  /**
+   * Deterministic per flow and event (nova's message_id): a consumer drops a second delivery with the
+   * same id (a retried step, a republished notification, EventBridge's at-least-once delivery).
+   */
+  id: string;
+  /** nova's event_type, e.g. instance.rebuild.start */
   eventType: string;
   instanceUuid: string;
   payload: Record<string, unknown>;
@@ -32,6 +37,7 @@ export class EventBridgeNotifier implements Notifier {
             DetailType: n.eventType,
             Resources: [n.instanceUuid],
             Detail: JSON.stringify({
+              message_id: n.id,
               event_type: n.eventType,
               instance_uuid: n.instanceUuid,
               payload: n.payload,

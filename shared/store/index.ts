@@ -4,6 +4,7 @@ import { FaultsStore } from "./faults-store.js";
 import { HostsStore } from "./hosts-store.js";
 import { InstancesStore } from "./instances-store.js";
 import { MigrationsStore } from "./migrations-store.js";
+import { OutboxStore } from "./outbox-store.js";
 import { PortsStore } from "./ports-store.js";
 import { VolumesStore } from "./volumes-store.js";
 
@@ -14,6 +15,7 @@ export interface Stores {
   faults: FaultsStore;
   ports: PortsStore;
   volumes: VolumesStore;
+  outbox: OutboxStore;
 }
 
 export function createStores(deps: StoreDeps): Stores {
@@ -24,6 +26,7 @@ export function createStores(deps: StoreDeps): Stores {
     faults: new FaultsStore(deps),
     ports: new PortsStore(deps),
     volumes: new VolumesStore(deps),
+    outbox: new OutboxStore(deps),
   };
 }
 
@@ -37,6 +40,7 @@ export {
 } from "./hosts-store.js";
 export { type InstanceMutableFields, InstancesStore, type InstanceUpdate } from "./instances-store.js";
 export { type MigrationPatch, MigrationsStore } from "./migrations-store.js";
+export { OutboxStore, PendingNotification } from "./outbox-store.js";
 export { PortsStore } from "./ports-store.js";
 export * from "./store-errors.js";
 export { type AttachRequest, activeAttachment, VolumesStore } from "./volumes-store.js";

@@ -5,7 +5,9 @@
  *
  * `taskState: null` is stored as a DynamoDB NULL, so a condition can test it with `attribute_type`.
  */
+
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { z } from "zod";
 import {
   ConcurrentUpdate,
   InstanceInvalidState,
@@ -24,6 +26,7 @@ import {
   parseStored,
   queryAll,
   type StoreDeps,
+  scanAll,
 } from "./dynamo-util.js";
 import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
@@ -50,7 +53,7 @@ export class InstancesStore extends TableStore {
   }
 
   /** Insert a new instance. Re-creating an identical record is a no-op; a different one is RecordExists. */
-  async create(instance: Instance): Promise<Instance> {
+  async create(instance: z.input<typeof Instance>): Promise<Instance> {
     return this.insert(Instance, instance, "instance", "instanceUuid");
   }
 
@@ -74,6 +77,12 @@ export class InstancesStore extends TableStore {
       ExpressionAttributeNames: { "#host": "host" },
       ExpressionAttributeValues: { ":host": host },
     });
+    return items.map((i) => parseStored(Instance, i, "instance"));
+  }
+
+  /** Every instance (a scan: for periodic audits such as the sweeper and sync, not for request paths). */
+  async list(): Promise<Instance[]> {
+    const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
     return items.map((i) => parseStored(Instance, i, "instance"));
   }
 

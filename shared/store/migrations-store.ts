@@ -1,4 +1,5 @@
 /** Migration records (nova's `migrations` table): status changes checked by states.ts, conditional on the status read. */
+
 import { isDeepStrictEqual } from "node:util";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
@@ -34,7 +35,7 @@ export class MigrationsStore extends TableStore {
   }
 
   /** Insert a migration. Re-creating an identical record is a no-op; a different one is RecordExists. */
-  async create(migration: Migration): Promise<Migration> {
+  async create(migration: z.input<typeof Migration>): Promise<Migration> {
     return this.insert(Migration, migration, "migration", "migrationId");
   }
 

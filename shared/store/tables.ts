@@ -22,7 +22,15 @@ export interface TableSpec {
   globalIndexes: IndexSpec[];
 }
 
-export const TABLE_IDS = ["instances", "hosts", "migrations", "faults", "ports", "volumes"] as const;
+export const TABLE_IDS = [
+  "instances",
+  "hosts",
+  "migrations",
+  "faults",
+  "ports",
+  "volumes",
+  "outbox",
+] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
 export const INDEX = {
@@ -72,6 +80,11 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   },
   volumes: {
     id: "volumes",
+    partitionKey: { name: "id", type: "S" },
+    globalIndexes: [],
+  },
+  outbox: {
+    id: "outbox",
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [],
   },

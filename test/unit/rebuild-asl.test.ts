@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { lambdaArn, REBUILD_FUNCTIONS } from "#shared/definitions/functions.js";
 import { definitionSubstitutions } from "#shared/definitions/state-machines.js";
-import { FAILURE_KEYS } from "#shared/flow/contract.js";
+import { CLEANUP_FAILURE_KEY, FAILURE_KEYS } from "#shared/flow/contract.js";
 
 type AslValidator = (
   definition: unknown,
@@ -25,11 +25,13 @@ interface Catcher {
 }
 interface State {
   Type: string;
+  Parameters?: unknown;
+  ResultPath?: string;
+  Choices?: { Next: string; Variable?: string; BooleanEquals?: boolean }[];
   Resource?: string;
   Next?: string;
   End?: boolean;
   Default?: string;
-  Choices?: { Next: string }[];
   Retry?: Retrier[];
   Catch?: Catcher[];
   [key: string]: unknown;
@@ -121,7 +123,7 @@ describe("rebuild.asl.json validity", () => {
     broken.States.Accept!.Next = "NoSuchState";
     expect(aslValidator(broken).isValid).toBe(false);
     const noEnd = structuredClone(DEF);
-    delete noEnd.States.HandleFailure!.End;
+    delete noEnd.States.Finish!.End;
     expect(aslValidator(noEnd).isValid).toBe(false);
   });
 
@@ -161,6 +163,32 @@ describe("rebuild.asl.json validity", () => {
   });
 });
 
+/** Errors a step may be retried for: the Lambda service's, DynamoDB throttling, races, and hosts not answering. */
+const TRANSIENT = new Set([
+  "Lambda.ServiceException",
+  "Lambda.AWSLambdaException",
+  "Lambda.SdkClientException",
+  "Lambda.TooManyRequestsException",
+  "Lambda.Unknown",
+  "ThrottlingException",
+  "ProvisionedThroughputExceededException",
+  "ConcurrentUpdate",
+  "HostUnreachable",
+  "HostCommandTimedOut",
+  "ProbeFailed",
+]);
+const CLEANUP_STATES = ["CleanUpForReschedule", "CleanUpAfterFailure"];
+
+/** Follow a Catch/Next chain from `start` and collect every state on any path to a terminal state. */
+function pathsEnd(start: string): { ends: string[]; passes: Set<string> } {
+  const passes = reachableFrom(DEF, start);
+  const ends = [...passes].filter((n) => {
+    const st = DEF.States[n]!;
+    return st.Type === "Fail" || st.Type === "Succeed" || st.End === true;
+  });
+  return { ends, passes };
+}
+
 describe("rebuild.asl.json error handling", () => {
   it("every Task retries Lambda.ServiceException and Lambda.Unknown", () => {
     expect(TASKS.length).toBeGreaterThan(0);
@@ -171,18 +199,43 @@ describe("rebuild.asl.json error handling", () => {
     }
   });
 
-  it("every Catch writes to $.failure.<key> (a known key) or $.cleanUpError", () => {
-    const known = new Set<string>([...FAILURE_KEYS, "prepareReschedule", "cleanUp"]);
+  it("only transient error names are ever retried (never States.ALL, a refusal, SpawnFailed)", () => {
+    const bad = TASKS.flatMap(([name, t]) =>
+      (t.Retry ?? []).flatMap((r) =>
+        r.ErrorEquals.filter((e) => !TRANSIENT.has(e)).map((e) => `${name}: ${e}`),
+      ),
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it("Spawn is not retried after a timeout: the command may have run (the target is cleaned instead)", () => {
+    const retried = (DEF.States.Spawn!.Retry ?? []).flatMap((r) => r.ErrorEquals);
+    expect(retried).not.toContain("HostCommandTimedOut");
+    expect(retried).toContain("HostUnreachable");
+  });
+
+  it("every Catch writes $.failure.<FAILURE_KEYS entry>, or $.cleanUpFailure in a clean-up state", () => {
     const bad: string[] = [];
     for (const [name, s] of STATES) {
       for (const c of s.Catch ?? []) {
-        const path = c.ResultPath;
-        const key = path?.match(/^\$\.failure\.([A-Za-z]+)$/)?.[1];
-        if (path === "$.cleanUpError") continue;
-        if (key === undefined || !known.has(key)) bad.push(`${name}: ${String(path)}`);
+        if (CLEANUP_STATES.includes(name)) {
+          if (c.ResultPath !== `$.${CLEANUP_FAILURE_KEY}`) bad.push(`${name}: ${String(c.ResultPath)}`);
+          continue;
+        }
+        const key = c.ResultPath?.match(/^\$\.failure\.([A-Za-z]+)$/)?.[1];
+        if (key === undefined || !(FAILURE_KEYS as readonly string[]).includes(key)) {
+          bad.push(`${name}: ${String(c.ResultPath)}`);
+        }
       }
     }
     expect(bad).toEqual([]);
+  });
+
+  it("every FAILURE_KEYS entry is written by some Catch (the constant lists no key that is never written)", () => {
+    const written = new Set(
+      STATES.flatMap(([, s]) => (s.Catch ?? []).map((c) => c.ResultPath?.replace("$.failure.", ""))),
+    );
+    expect(FAILURE_KEYS.filter((k) => !written.has(k))).toEqual([]);
   });
 
   it("States.ALL, where caught, is the last catcher", () => {
@@ -193,13 +246,46 @@ describe("rebuild.asl.json error handling", () => {
     }
   });
 
+  it("every Task but HandleFailure catches States.ALL, and every failure path ends in HandleFailure", () => {
+    for (const [name, task] of TASKS) {
+      if (name === "HandleFailure") continue;
+      const all = (task.Catch ?? []).find((c) => c.ErrorEquals.includes("States.ALL"));
+      expect(all, `${name} catches States.ALL`).toBeDefined();
+      for (const c of task.Catch ?? []) {
+        const { passes } = pathsEnd(c.Next);
+        expect(passes.has("HandleFailure"), `${name} -> ${c.Next} reaches HandleFailure`).toBe(true);
+      }
+    }
+  });
+
+  it("after a target may have been touched, the failure paths pass through a clean-up of the target", () => {
+    for (const name of ["PrepareRootDisk", "Spawn", "Finish"]) {
+      for (const c of DEF.States[name]!.Catch ?? []) {
+        const next = c.Next === "RescheduleOrFail" ? DEF.States.RescheduleOrFail!.Choices![0]!.Next : c.Next;
+        expect(CLEANUP_STATES, `${name} -> ${c.Next}`).toContain(next);
+      }
+    }
+    for (const name of CLEANUP_STATES) {
+      expect(DEF.States[name]!.Resource).toBe(SUBS.ComputeCleanUpTargetFunctionArn);
+    }
+  });
+
+  it("a clean-up that fails never leads to another host: its Catch goes to HandleFailure", () => {
+    for (const name of CLEANUP_STATES) {
+      const catchers = DEF.States[name]!.Catch ?? [];
+      expect(catchers.map((c) => c.Next)).toEqual(["HandleFailure"]);
+    }
+    // and only a successful CleanUpForReschedule leads to PrepareReschedule (then Schedule)
+    const intoPrepare = STATES.filter(([, s]) => targets(s).includes("PrepareReschedule")).map(([n]) => n);
+    expect(intoPrepare).toEqual(["CleanUpForReschedule"]);
+    expect(DEF.States.CleanUpForReschedule!.Next).toBe("PrepareReschedule");
+  });
+
   it.each(["CheckInstanceNotOnTarget", "CheckSharedStorage", "PrepareRootDisk", "Spawn"])(
-    "%s catches HostUnreachable and SpawnFailed into RescheduleOrFail",
+    "%s sends HostUnreachable and HostCommandTimedOut to RescheduleOrFail",
     (name) => {
       const state = DEF.States[name]!;
-      expect(state.Type).toBe("Task");
-      for (const error of ["HostUnreachable", "SpawnFailed"]) {
-        // The first catcher that matches wins: it must be the reschedule one, not a States.ALL before it.
+      for (const error of ["HostUnreachable", "HostCommandTimedOut"]) {
         const first = (state.Catch ?? []).find(
           (c) => c.ErrorEquals.includes(error) || c.ErrorEquals.includes("States.ALL"),
         );
@@ -211,27 +297,29 @@ describe("rebuild.asl.json error handling", () => {
   it("RescheduleOrFail leads back to Schedule for an evacuation, through clean-up and PrepareReschedule", () => {
     const rescheduleOrFail = DEF.States.RescheduleOrFail!;
     expect(rescheduleOrFail.Type).toBe("Choice");
-    expect(rescheduleOrFail.Default).toBe("HandleFailure");
+    expect(rescheduleOrFail.Default).toBe("CleanUpAfterFailure");
     const evacuate = (rescheduleOrFail.Choices ?? []) as {
       Variable?: string;
       BooleanEquals?: boolean;
       Next: string;
     }[];
     const next = evacuate.find((c) => c.Variable === "$.recreate" && c.BooleanEquals === true)?.Next;
-    expect(next).toBeDefined();
+    expect(next).toBe("CleanUpForReschedule");
     const reached = reachableFrom(DEF, next!);
     expect(reached.has("PrepareReschedule")).toBe(true);
     expect(reached.has("Schedule")).toBe(true);
-    expect(DEF.States.PrepareReschedule!.Resource).toBe(SUBS.ConductorPrepareRescheduleFunctionArn);
   });
-});
 
-describe("REBUILD_FUNCTIONS entries", () => {
-  it.each(REBUILD_FUNCTIONS.map((f) => [f.id, f] as const))(
-    "%s: entry exports its handler",
-    async (_id, f) => {
-      const mod = (await import(`../../${f.entry}`)) as Record<string, unknown>;
-      expect(typeof mod[f.handler]).toBe("function");
-    },
-  );
+  it("HandleFailure does not throw the flow's error through its own Retry: a Fail state ends the execution with it", () => {
+    const hf = DEF.States.HandleFailure!;
+    expect(hf.ResultPath).toBe("$.ending");
+    const ended = DEF.States[hf.Next!]!;
+    expect(ended.Type).toBe("Choice");
+    const fail = DEF.States[ended.Default!]!;
+    expect(fail).toMatchObject({ Type: "Fail", ErrorPath: "$.ending.error", CausePath: "$.ending.cause" });
+  });
+
+  it("Accept receives the request as given and the execution's ARN, and nothing else", () => {
+    expect(DEF.States.Accept!.Parameters).toEqual({ "request.$": "$", "executionArn.$": "$$.Execution.Id" });
+  });
 });

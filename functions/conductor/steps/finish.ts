@@ -1,10 +1,13 @@
 /**
- * Handout step 16: the instance runs (or is defined, if it was STOPPED) on the target. Record it there:
- * vm_state, task_state cleared, power state, launched_at, host and node, the new image; migration done.
+ * nova's end of `_do_rebuild_instance`: the instance runs (or is defined, if it stays STOPPED) on the
+ * target. One conditional write moves the record there (vm_state, task cleared, power state, launched_at,
+ * host and node, image, `lastRequestId`): that write is the flow's commit point. Then the migration
+ * becomes `done` and `instance.rebuild.end` (and `instance.evacuate`) are published; a publish that fails
+ * is recorded for the sweeper and never fails the step.
  */
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { requireScheduled } from "#shared/flow/flow-state.js";
+import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
 import { notifyFlow } from "#shared/flow/notify.js";
 
 export interface FinishOutput {
@@ -20,12 +23,10 @@ export async function finish(deps: StepDeps, state: FlowState): Promise<FinishOu
   const flow = requireScheduled(state);
   const { instances, migrations } = deps.stores;
   let instance = await instances.require(flow.instanceUuid);
-  const stopped = flow.originalVmState === "stopped";
+  const stopped = endsStopped(flow);
   const imageRef = flow.imageRef ?? flow.originalImageRef;
 
-  const alreadyDone =
-    instance.taskState === null && instance.host === flow.destHost && instance.taskRequestId === null;
-  if (!alreadyDone) {
+  if (instance.lastRequestId !== flow.requestId) {
     instance = await instances.update(flow.instanceUuid, {
       expectTaskState: ["rebuild_spawning"],
       expectTaskRequestId: flow.requestId,
@@ -33,22 +34,31 @@ export async function finish(deps: StepDeps, state: FlowState): Promise<FinishOu
         vmState: stopped ? "stopped" : "active",
         taskState: null,
         taskRequestId: null,
+        taskExecutionArn: null,
+        lastRequestId: flow.requestId,
         powerState: stopped ? "shutdown" : "running",
         launchedAt: deps.now().toISOString(),
         host: flow.destHost,
         node: flow.destHost,
         imageRef,
+        fault: null,
       },
     });
   }
   await migrations.transition(flow.migrationId, "done", {
     set: { destHost: flow.destHost, destNode: flow.destHost },
   });
-  await notifyFlow(deps, flow, "end", {
+  const who = { requestId: flow.requestId, instanceUuid: flow.instanceUuid };
+  const action = flow.recreate ? "evacuate" : "rebuild";
+  await notifyFlow(deps, who, "instance.rebuild.end", {
+    action,
     host: flow.destHost,
     source_host: flow.sourceHost,
     image_ref: imageRef,
   });
+  if (flow.recreate) {
+    await notifyFlow(deps, who, "instance.evacuate", { host: flow.destHost, source_host: flow.sourceHost });
+  }
   return {
     instanceUuid: instance.uuid,
     migrationId: flow.migrationId,

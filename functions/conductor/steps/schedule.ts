@@ -1,18 +1,29 @@
 /**
- * Conductor step 5 (+ compute step 8/8b made atomic): pick the target host and claim the instance's
- * resources there. Rebuild stays on its host and claims nothing. Evacuate runs the filters, walks the
- * candidates best first and keeps the first host whose claim the store accepts; the claim also carries
- * anti-affinity membership, so two parallel evacuations cannot both put group members on one host.
+ * nova's conductor scheduling (`ComputeTaskManager.rebuild_instance` -> select_destinations) with the
+ * compute claim (`rebuild_claim`) and the late group check made part of one atomic write. Rebuild stays on
+ * its host and claims nothing. Evacuate first cleans any target an earlier flow left unproven (a copy of
+ * the instance may still be there: no new host is tried while one might run it), then runs the filters,
+ * weighs, and claims the best candidate; a claim whose host changed since it was weighed is weighed
+ * again, so concurrent evacuations spread as a sequential run would. A retried Schedule finds the claim
+ * it already made (by owner) and keeps it.
  */
-import { ClaimRefused, HostNotFound, NoValidHost } from "#shared/domain/errors.js";
+import {
+  ClaimRefused,
+  errorMessage,
+  NoValidHost,
+  PlacementRaced,
+  TargetNotClean,
+} from "#shared/domain/errors.js";
 import { describeRejections, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { requireAccepted } from "#shared/flow/flow-state.js";
+import { cleanTarget, uncleanTargets } from "#shared/flow/target-cleanup.js";
 
-export async function schedule(deps: StepDeps, state: FlowState): Promise<ScheduledFlow> {
-  const flow = requireAccepted(state);
+/** How often a placement is weighed again after racing another one before the step gives up (and is retried). */
+const MAX_PLACEMENT_ROUNDS = 40;
+
+export async function schedule(deps: StepDeps, flow: FlowState): Promise<ScheduledFlow> {
   const { instances, hosts, migrations } = deps.stores;
   const instance = await instances.require(flow.instanceUuid);
 
@@ -23,56 +34,108 @@ export async function schedule(deps: StepDeps, state: FlowState): Promise<Schedu
     return { ...flow, destHost: instance.host };
   }
 
-  const migration = await migrations.require(flow.migrationId);
-  if (migration.status === "pre-migrating" && migration.destHost) {
-    // A retry after the claim was made: the claim is keyed by owner, so confirm it and go on.
-    const claimed = await hosts.get(migration.destHost);
-    if (claimed?.claims[instance.uuid]?.owner === flow.migrationId)
-      return { ...flow, destHost: migration.destHost };
+  let all = await hosts.list();
+  const own = all.find(
+    (h) => h.claims[instance.uuid]?.owner === flow.migrationId && !flow.attemptedHosts.includes(h.name),
+  );
+  if (own) {
+    // A retry after the claim was made (before or after the migration recorded it): keep that claim.
+    await recordTarget(deps, flow, own.name);
+    return { ...flow, destHost: own.name };
   }
 
-  const all = await hosts.list();
-  const source = all.find((h) => h.name === flow.sourceHost);
-  if (!source) throw new HostNotFound(`Compute host ${flow.sourceHost} not found.`);
-  const rejected: Record<string, string> = {};
-  const candidates = flow.force
-    ? forcedCandidates(all, flow, rejected)
-    : filtered(deps, all, flow, instance, source, rejected);
+  if (await cleanEarlierTargets(deps, all, instance, flow.migrationId)) all = await hosts.list();
 
-  for (const host of candidates) {
-    try {
-      await hosts.claim(host.name, {
-        instanceUuid: instance.uuid,
-        resources: instance.flavor,
-        owner: flow.migrationId,
-        serverGroup: instance.serverGroup,
-      });
-    } catch (e) {
-      if (!(e instanceof ClaimRefused)) throw e;
-      rejected[host.name] = `claim refused: ${e.message}`;
-      continue;
+  for (let round = 1; ; round++) {
+    const source = all.find((h) => h.name === flow.sourceHost);
+    const rejected: Record<string, string> = {};
+    const candidates = flow.force
+      ? forcedCandidates(all, flow, rejected)
+      : filtered(deps, all, flow, instance, source, rejected);
+    let raced = false;
+    for (const host of candidates) {
+      try {
+        await hosts.claim(
+          host.name,
+          {
+            instanceUuid: instance.uuid,
+            resources: instance.flavor,
+            owner: flow.migrationId,
+            serverGroup: instance.serverGroup,
+          },
+          { expectUsage: host.usage },
+        );
+      } catch (e) {
+        if (e instanceof PlacementRaced) {
+          raced = true;
+          break;
+        }
+        if (!(e instanceof ClaimRefused)) throw e;
+        rejected[host.name] = `claim refused: ${e.message}`;
+        continue;
+      }
+      await recordTarget(deps, flow, host.name);
+      return { ...flow, destHost: host.name };
     }
-    await migrations.transition(flow.migrationId, "pre-migrating", {
-      set: { destHost: host.name, destNode: host.name, attemptedHosts: flow.attemptedHosts },
-    });
-    return { ...flow, destHost: host.name };
+    if (!raced || round >= MAX_PLACEMENT_ROUNDS) {
+      const reason = describeRejections({ candidates: [], rejected });
+      throw new NoValidHost(`No valid host was found. ${reason}`, {
+        rejected,
+        attemptedHosts: flow.attemptedHosts,
+      });
+    }
+    await deps.sleep(Math.floor(Math.random() * 20));
+    all = await hosts.list();
   }
+}
 
-  const reason = describeRejections({ candidates: [], rejected });
-  throw new NoValidHost(`No valid host was found. ${reason}`, {
-    rejected,
-    attemptedHosts: flow.attemptedHosts,
+async function recordTarget(deps: StepDeps, flow: FlowState, host: string): Promise<void> {
+  await deps.stores.migrations.transition(flow.migrationId, "pre-migrating", {
+    set: { destHost: host, destNode: host, attemptedHosts: flow.attemptedHosts },
   });
+}
+
+/**
+ * Targets an earlier flow of this instance could not prove clean hold a claim of it: clean each (its
+ * domain destroyed and undefined) and release that claim. One that cannot be cleaned stops the flow
+ * with TargetNotClean before any other host is tried. Returns whether anything was released.
+ */
+async function cleanEarlierTargets(
+  deps: StepDeps,
+  all: readonly Host[],
+  instance: Instance,
+  migrationId: string,
+): Promise<boolean> {
+  const earlier = await uncleanTargets(deps, all, instance, migrationId);
+  for (const host of earlier) {
+    try {
+      await cleanTarget(deps, host, instance, { removeInstanceDir: false });
+    } catch (e) {
+      throw new TargetNotClean(
+        `Host ${host.name} may still hold a copy of instance ${instance.uuid} from an earlier attempt and could not be cleaned (${errorMessage(e)}). ` +
+          `Make sure the domain is destroyed and undefined there (virsh destroy/undefine ${instance.uuid}), or bring the host back, then evacuate again.`,
+        { host: host.name, instanceUuid: instance.uuid, cause: errorMessage(e) },
+        { cause: e },
+      );
+    }
+    const owner = host.claims[instance.uuid]?.owner;
+    await deps.stores.hosts.release(host.name, instance.uuid, owner ? { owner } : {});
+  }
+  return earlier.length > 0;
 }
 
 function filtered(
   deps: StepDeps,
   all: Host[],
-  flow: ReturnType<typeof requireAccepted>,
+  flow: FlowState,
   instance: Instance,
-  source: Host,
+  source: Host | undefined,
   rejected: Record<string, string>,
 ): Host[] {
+  if (!source) {
+    rejected[flow.sourceHost] = "source host record not found";
+    return [];
+  }
   const decision = scheduleHosts(all, {
     instanceUuid: instance.uuid,
     flavor: instance.flavor,
@@ -91,11 +154,7 @@ function filtered(
 }
 
 /** force: the requested host is taken without filters (nova API 2.29-2.67); it must still accept the claim. */
-function forcedCandidates(
-  all: Host[],
-  flow: ReturnType<typeof requireAccepted>,
-  rejected: Record<string, string>,
-) {
+function forcedCandidates(all: Host[], flow: FlowState, rejected: Record<string, string>): Host[] {
   const host = all.find((h) => h.name === flow.targetHost);
   if (!host) return [];
   if (flow.attemptedHosts.includes(host.name)) {

@@ -1,6 +1,7 @@
 /**
- * Handout step 13: bind the instance's ports to the target host (neutron's binding:host_id), keeping
- * their MACs, so the NICs defined at spawn carry the same addresses. Rebinding is idempotent.
+ * nova's compute step 13 (`setup_instance_network_on_host`): bind the instance's ports to the target
+ * host (neutron's binding:host_id), keeping their MACs, so the NICs defined at spawn carry the same
+ * addresses. Idempotent. A failed flow binds them back to the host its record names.
  */
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";

@@ -1,0 +1,30 @@
+/**
+ * nova's REBUILD_BLOCK_DEVICE_MAPPING phase: task_state := rebuild_block_device_mapping, then an
+ * attachment per volume for the target host (ids derived from the migration, so a retry finds them in
+ * place).
+ */
+import { deterministicUuid } from "#shared/domain/ids.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireScheduled } from "#shared/flow/flow-state.js";
+import { advanceTaskState } from "#shared/flow/task-state.js";
+
+export async function attachVolumes(deps: StepDeps, state: FlowState): Promise<FlowState> {
+  const flow = requireScheduled(state);
+  const instance = await advanceTaskState(
+    deps,
+    flow.instanceUuid,
+    flow.requestId,
+    "rebuilding",
+    "rebuild_block_device_mapping",
+  );
+  for (const bdm of instance.volumes) {
+    await deps.stores.volumes.attach(bdm.volumeId, {
+      attachmentId: deterministicUuid(flow.migrationId, flow.destHost, bdm.volumeId),
+      instanceUuid: instance.uuid,
+      host: flow.destHost,
+      device: bdm.device,
+    });
+  }
+  return state;
+}

@@ -1,0 +1,41 @@
+/**
+ * nova's shared-storage check (compute step 11, `instance_on_disk`), evacuate only: is the instance's root
+ * disk visible on the target? It must agree with the caller's `onSharedStorage` when given. When the disk
+ * is not there, the root disk will be made from the image, so the image must be in the target's cache:
+ * checked here, in the same probe, before anything is created (ImageNotCached lets the flow try another
+ * host). A probe that cannot answer is ProbeFailed, never "absent".
+ */
+import { ImageNotCached, InvalidSharedStorage } from "#shared/domain/errors.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireScheduled } from "#shared/flow/flow-state.js";
+import { baseImagePath, hostTarget, rootDiskPath } from "#shared/hosts/layout.js";
+import { parseTargetProbe, targetProbeScript } from "#shared/hosts/probes.js";
+import { loadTarget } from "./load-target.js";
+
+export async function checkSharedStorage(deps: StepDeps, state: FlowState): Promise<FlowState> {
+  const flow = requireScheduled(state);
+  if (!flow.recreate) return state;
+  const { instance, host } = await loadTarget(deps, flow);
+  const disk = rootDiskPath(host, instance.uuid);
+  const image = baseImagePath(host, instance.imageRef);
+  const result = await deps.executor.probe(hostTarget(host), targetProbeScript({ disk, image }), {
+    comment: `instance-on-disk ${instance.uuid}`,
+  });
+  const answers = parseTargetProbe(host.name, ["disk", "image"], result);
+  const onDisk = answers.disk === "present";
+  if (flow.onSharedStorage !== null && flow.onSharedStorage !== onDisk) {
+    throw new InvalidSharedStorage(
+      `Invalid state of instance files on shared storage: told ${flow.onSharedStorage ? "shared" : "not shared"}, ` +
+        `but ${disk} ${onDisk ? "exists" : "does not exist"} on ${host.name}.`,
+      { host: host.name, path: disk, hint: flow.onSharedStorage, onDisk },
+    );
+  }
+  if (!onDisk && answers.image === "absent") {
+    throw new ImageNotCached(
+      `Image ${instance.imageRef} is not in the image cache of ${host.name}: cannot recreate the root disk there.`,
+      { host: host.name, imageRef: instance.imageRef, path: image },
+    );
+  }
+  return { ...state, sharedStorage: onDisk };
+}

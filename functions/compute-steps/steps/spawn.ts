@@ -1,0 +1,48 @@
+/**
+ * nova's REBUILD_SPAWNING phase and the libvirt driver's spawn: task_state := rebuild_spawning, then
+ * define the domain (root disk, volumes, one NIC per port with its MAC; autostart off) and start it,
+ * unless it ends STOPPED. A host command that fails is SpawnFailed; one that timed out may have run, so
+ * the state machine cleans the target before anything else is tried.
+ */
+import { HostCommandFailed, SpawnFailed } from "#shared/domain/errors.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
+import { advanceTaskState } from "#shared/flow/task-state.js";
+import { defineDomainScript } from "#shared/hosts/instance-domain.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+
+export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState> {
+  const flow = requireScheduled(state);
+  const [instance, host] = await Promise.all([
+    advanceTaskState(
+      deps,
+      flow.instanceUuid,
+      flow.requestId,
+      "rebuild_block_device_mapping",
+      "rebuild_spawning",
+    ),
+    deps.stores.hosts.require(flow.destHost),
+  ]);
+  const [ports, volumes] = await Promise.all([
+    Promise.all(instance.ports.map((id) => deps.stores.ports.require(id))),
+    Promise.all(instance.volumes.map((bdm) => deps.stores.volumes.require(bdm.volumeId))),
+  ]);
+  const script = defineDomainScript(
+    { instance, host, ports, volumes, imageRef: flow.imageRef ?? instance.imageRef },
+    { start: !endsStopped(flow) },
+  );
+  try {
+    await deps.executor.run(hostTarget(host), script, { comment: `spawn ${instance.uuid}` });
+  } catch (e) {
+    if (e instanceof HostCommandFailed) {
+      throw new SpawnFailed(
+        `Spawn of ${instance.uuid} failed on ${host.name}: ${String(e.details.stderr ?? e.message).trim()}`,
+        { host: host.name, ...e.details },
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  return state;
+}

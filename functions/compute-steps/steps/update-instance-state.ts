@@ -1,0 +1,52 @@
+/**
+ * nova's compute step 12: task_state := rebuilding (expecting rebuilding) with the power state as the
+ * target's hypervisor reports it. For evacuate the instance is not there yet (nostate). For rebuild the
+ * same probe also checks that the image to re-image from is in the host's cache, so a rebuild is refused
+ * (ImageNotCached) before PowerOff and Destroy take anything down.
+ */
+import { ImageNotCached, ProbeFailed } from "#shared/domain/errors.js";
+import type { PowerState } from "#shared/domain/states.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import { requireScheduled } from "#shared/flow/flow-state.js";
+import { advanceTaskState } from "#shared/flow/task-state.js";
+import { baseImagePath, hostTarget } from "#shared/hosts/layout.js";
+import { parseTargetProbe, targetProbeScript } from "#shared/hosts/probes.js";
+import { shellScript } from "#shared/hosts/shell.js";
+import { domState } from "#shared/hosts/virsh.js";
+import { parseDomState } from "#shared/hosts/virsh-parsers.js";
+import { loadTarget } from "./load-target.js";
+
+export async function updateInstanceState(deps: StepDeps, state: FlowState): Promise<FlowState> {
+  const flow = requireScheduled(state);
+  let powerState: PowerState = "nostate";
+  if (!flow.recreate) {
+    const { instance, host } = await loadTarget(deps, flow);
+    const imageRef = flow.imageRef ?? instance.imageRef;
+    const image = baseImagePath(host, imageRef);
+    const checked = await deps.executor.probe(
+      hostTarget(host),
+      targetProbeScript({ domain: instance.uuid, image }),
+      { comment: `rebuild checks ${instance.uuid}` },
+    );
+    const answers = parseTargetProbe(host.name, ["domain", "image"], checked);
+    if (answers.image === "absent") {
+      throw new ImageNotCached(
+        `Image ${imageRef} is not in the image cache of ${host.name}: the rebuild was refused before anything was changed.`,
+        { host: host.name, imageRef, path: image },
+      );
+    }
+    if (answers.domain === "present") {
+      const probe = await deps.executor.probe(hostTarget(host), shellScript([domState(instance.uuid)]));
+      if (probe.exitCode !== 0) {
+        throw new ProbeFailed(`cannot read the power state of ${instance.uuid} on ${host.name}`, {
+          host: host.name,
+          stderr: probe.stderr,
+        });
+      }
+      powerState = parseDomState(probe.stdout);
+    }
+  }
+  await advanceTaskState(deps, flow.instanceUuid, flow.requestId, "rebuilding", "rebuilding", { powerState });
+  return state;
+}
