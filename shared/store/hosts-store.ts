@@ -150,7 +150,7 @@ export class HostsStore extends TableStore {
       }
       const claim = parseInput(ClaimSchema, { ...req, claimedAt: this.now().toISOString() }, "claim");
       try {
-        const written = await this.writeClaim(host, claim);
+        const written = await this.writeClaim(host, claim, opts.expectUsage);
         return { host: written, claim, created: true };
       } catch (e) {
         if (!isConditionalCheckFailed(e)) throw e;
@@ -163,7 +163,7 @@ export class HostsStore extends TableStore {
     }
   }
 
-  private async writeClaim(host: Host, claim: Claim): Promise<Host> {
+  private async writeClaim(host: Host, claim: Claim, expectUsage?: Resources): Promise<Host> {
     const x = new Expr();
     const uuid = claim.instanceUuid;
     const conditions = [
@@ -182,6 +182,8 @@ export class HostsStore extends TableStore {
         `${x.path("allocationRatios", ratio)} = ${x.value(allocationRatio(host, kind))}`,
       );
       sets.push(`${usage} = ${usage} + ${x.value(claim.resources[kind])}`);
+      // Weighed placement: the host must still be as it was weighed (else PlacementRaced, weigh again).
+      if (expectUsage) conditions.push(`${usage} = ${x.value(expectUsage[kind])}`);
     }
     const group = claim.serverGroup;
     if (group?.policy === "anti-affinity") {

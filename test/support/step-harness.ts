@@ -1,0 +1,216 @@
+/**
+ * Fast step tests: the real stores on dynalite, and a HostExecutor / Notifier / ExecutionReader at their
+ * interfaces that record every call and fail on command. A step's failure path costs milliseconds here;
+ * the flows end to end stay in test/hosts on real libvirt hosts.
+ */
+import { randomUUID } from "node:crypto";
+import { startDynamoServer } from "#local/dynamo/dynamo-server.js";
+import { HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
+import type { Host, Instance } from "#shared/domain/schemas.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import type { ExecutionReader, ExecutionStatus } from "#shared/flow/executions.js";
+import type { HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
+import type { Notification, Notifier } from "#shared/notifications/notifier.js";
+import { startTestDynamo, type TestDynamo } from "./dynamo.js";
+import { makeHost, makeInstance } from "./fixtures.js";
+
+export interface HostCall {
+  host: string;
+  script: string;
+  comment: string | undefined;
+  probe: boolean;
+}
+
+/** What a scripted host answers: a result, or one of the executor's errors. */
+export type HostAnswer = RunResult | "unreachable" | "timeout" | { fail: string };
+export type HostRule = (call: HostCall) => HostAnswer | undefined;
+
+export class ScriptedExecutor implements HostExecutor {
+  readonly calls: HostCall[] = [];
+  private rules: HostRule[] = [];
+
+  /** Rules are tried newest first; the first that answers wins. Unanswered calls succeed with no output. */
+  on(rule: HostRule): void {
+    this.rules.unshift(rule);
+  }
+
+  reset(): void {
+    this.rules = [];
+    this.calls.length = 0;
+  }
+
+  run(host: HostTarget, script: string, options?: RunOptions): Promise<RunResult> {
+    return this.exec(host, script, options, false);
+  }
+
+  probe(host: HostTarget, script: string, options?: RunOptions): Promise<RunResult> {
+    return this.exec(host, script, options, true);
+  }
+
+  private async exec(host: HostTarget, script: string, options: RunOptions | undefined, probe: boolean) {
+    const call: HostCall = { host: host.name, script, comment: options?.comment, probe };
+    this.calls.push(call);
+    let answer: HostAnswer | undefined;
+    for (const rule of this.rules) {
+      answer = rule(call);
+      if (answer !== undefined) break;
+    }
+    answer ??= { exitCode: 0, stdout: "", stderr: "" };
+    if (answer === "unreachable")
+      throw new HostUnreachable(`host ${host.name} unreachable (scripted)`, { host: host.name });
+    if (answer === "timeout")
+      throw new HostCommandTimedOut(`command on ${host.name} timed out (scripted)`, { host: host.name });
+    if ("fail" in answer) {
+      throw new HostCommandFailed(`command on ${host.name} exited 1: ${answer.fail}`, {
+        host: host.name,
+        exitCode: 1,
+        stderr: answer.fail,
+      });
+    }
+    if (answer.exitCode !== 0 && !probe) {
+      throw new HostCommandFailed(`command on ${host.name} exited ${answer.exitCode}`, {
+        host: host.name,
+        exitCode: answer.exitCode,
+        stderr: answer.stderr,
+      });
+    }
+    return answer;
+  }
+}
+
+export class RecordingNotifier implements Notifier {
+  readonly published: Notification[] = [];
+  failing = false;
+  async publish(n: Notification): Promise<void> {
+    if (this.failing) throw new Error("EventBridge refused the entry (scripted)");
+    this.published.push(n);
+  }
+}
+
+export class ScriptedExecutions implements ExecutionReader {
+  readonly statuses = new Map<string, ExecutionStatus>();
+  async status(arn: string): Promise<ExecutionStatus> {
+    return this.statuses.get(arn) ?? "NOT_FOUND";
+  }
+}
+
+/** One isolated world: fresh tables (on the harness's dynalite), a scripted executor, notifier and executions. */
+export interface StepWorld {
+  db: TestDynamo;
+  deps: StepDeps;
+  executor: ScriptedExecutor;
+  notifier: RecordingNotifier;
+  executions: ScriptedExecutions;
+}
+
+export interface StepHarness {
+  world(): Promise<StepWorld>;
+  close(): Promise<void>;
+}
+
+export async function startStepHarness(): Promise<StepHarness> {
+  const server = await startDynamoServer();
+  const opened: TestDynamo[] = [];
+  return {
+    async world() {
+      const db = await startTestDynamo({ prefix: "steps", endpoint: server.endpoint });
+      opened.push(db);
+      const executor = new ScriptedExecutor();
+      const notifier = new RecordingNotifier();
+      const executions = new ScriptedExecutions();
+      const deps: StepDeps = {
+        stores: db.stores,
+        executor,
+        notifier,
+        executions,
+        now: () => new Date(),
+        sleep: async () => undefined,
+        serviceDownSeconds: 60,
+        shutdownTimeoutSeconds: 3,
+      };
+      return { db, deps, executor, notifier, executions };
+    },
+    async close() {
+      for (const db of opened) await db.close();
+      await server.close();
+    },
+  };
+}
+
+/** A fleet in the store: hosts with fresh heartbeats unless said otherwise; names unique per call. */
+export async function seedHosts(
+  h: StepWorld,
+  specs: { name: string; down?: boolean; pool?: string | null; overrides?: Partial<Host> }[],
+): Promise<Record<string, Host>> {
+  const out: Record<string, Host> = {};
+  for (const s of specs) {
+    const host = makeHost({
+      name: s.name,
+      lastHeartbeatAt: new Date().toISOString(),
+      forcedDown: s.down === true,
+      status: s.down ? "down" : "up",
+      storage: {
+        instancesPath: s.pool === null ? `/srv/${s.name}/instances` : "/srv/pool/instances",
+        sharedPoolId: s.pool === undefined ? "pool-1" : s.pool,
+        imageCachePath: `/srv/${s.name}/images`,
+        volumesPath: "/srv/volumes",
+      },
+      ...s.overrides,
+    });
+    out[s.name] = await h.db.stores.hosts.put(host);
+  }
+  return out;
+}
+
+/** An instance placed on `host` (its claim made, as boot does). */
+export async function seedInstance(h: StepWorld, host: string, overrides: Partial<Instance> = {}) {
+  const instance = makeInstance({ host, node: host, ...overrides });
+  await h.db.stores.hosts.claim(host, {
+    instanceUuid: instance.uuid,
+    resources: instance.flavor,
+    owner: `boot-${instance.uuid}`,
+    serverGroup: instance.serverGroup,
+  });
+  return h.db.stores.instances.create(instance);
+}
+
+/** A FlowState as Accept would hand it on, for a step test that starts later in the flow. */
+export function acceptedFlow(instance: Instance, over: Partial<FlowState> = {}): FlowState {
+  const requestId = over.requestId ?? randomUUID();
+  return {
+    requestId,
+    instanceUuid: instance.uuid,
+    recreate: true,
+    targetHost: null,
+    force: false,
+    onSharedStorage: null,
+    imageRef: null,
+    preserveEphemeral: false,
+    targetStopped: false,
+    executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
+    migrationId: requestId,
+    sourceHost: instance.host,
+    originalImageRef: instance.imageRef,
+    originalVmState: instance.vmState,
+    originalPowerState: instance.powerState,
+    destHost: null,
+    attemptedHosts: [],
+    previousFailures: [],
+    ...over,
+  };
+}
+
+/** A rule answering target probes (shared/hosts/probes.ts) on `host` with the given facts. */
+export function probeFacts(
+  host: string,
+  facts: Partial<Record<"domain" | "disk" | "image", "present" | "absent">>,
+): HostRule {
+  return (call) => {
+    if (call.host !== host || !/echo (domain|disk|image)=present/.test(call.script)) return undefined;
+    const lines = (["domain", "disk", "image"] as const)
+      .filter((k) => call.script.includes(`echo ${k}=present`))
+      .map((k) => `${k}=${facts[k] ?? "absent"}`);
+    return { exitCode: 0, stdout: `${lines.join("\n")}\n`, stderr: "" };
+  };
+}

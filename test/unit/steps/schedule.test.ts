@@ -1,0 +1,175 @@
+/**
+ * Schedule against dynalite: a retried Schedule keeps the claim it made; concurrent placements spread as a
+ * sequential run would; nova's affinity refuses a group whose host died; a target an earlier flow left
+ * unproven is cleaned before any host is tried, and blocks the flow while it cannot be.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { accept } from "#functions/conductor/steps/accept.js";
+import { schedule } from "#functions/conductor/steps/schedule.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { makeMigration } from "../../support/fixtures.js";
+import {
+  type StepHarness,
+  type StepWorld,
+  seedHosts,
+  seedInstance,
+  startStepHarness,
+} from "../../support/step-harness.js";
+
+let harness: StepHarness;
+beforeAll(async () => {
+  harness = await startStepHarness();
+});
+afterAll(() => harness.close());
+
+async function accepted(w: StepWorld, instance: Instance) {
+  const requestId = randomUUID();
+  return accept(w.deps, {
+    request: { requestId, instanceUuid: instance.uuid, recreate: true },
+    executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
+  });
+}
+
+async function claimsOf(w: StepWorld, uuid: string) {
+  const hosts = await w.db.stores.hosts.list();
+  return hosts.filter((h) => h.claims[uuid]).map((h) => ({ host: h.name, owner: h.claims[uuid]!.owner }));
+}
+
+describe("schedule", () => {
+  it("a retry after a crash between the claim and the migration record keeps that one claim", async () => {
+    const w = await harness.world();
+    await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }, { name: "d" }]);
+    const instance = await seedInstance(w, "src");
+    const flow = await accepted(w, instance);
+    // The crash: the claim was written, the migration never learned of it.
+    await w.db.stores.hosts.claim("c", {
+      instanceUuid: instance.uuid,
+      resources: instance.flavor,
+      owner: flow.migrationId,
+      serverGroup: null,
+    });
+    const first = await schedule(w.deps, flow);
+    const second = await schedule(w.deps, flow);
+    expect(first.destHost).toBe("c");
+    expect(second.destHost).toBe("c");
+    expect((await claimsOf(w, instance.uuid)).filter((c) => c.owner === flow.migrationId)).toEqual([
+      { host: "c", owner: flow.migrationId },
+    ]);
+    expect(await w.db.stores.migrations.require(flow.migrationId)).toMatchObject({
+      status: "pre-migrating",
+      destHost: "c",
+    });
+  });
+
+  it("12 equal instances evacuated at once onto 3 equal empty hosts end 4/4/4", async () => {
+    const w = await harness.world();
+    const big = { capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } };
+    await seedHosts(w, [
+      { name: "src", down: true, overrides: big },
+      { name: "t1", overrides: big },
+      { name: "t2", overrides: big },
+      { name: "t3", overrides: big },
+    ]);
+    const instances = await Promise.all(Array.from({ length: 12 }, () => seedInstance(w, "src")));
+    const flows = await Promise.all(instances.map((i) => accepted(w, i)));
+    const placed = await Promise.all(flows.map((f) => schedule(w.deps, f)));
+    const count: Record<string, number> = {};
+    for (const p of placed) count[p.destHost] = (count[p.destHost] ?? 0) + 1;
+    expect(count).toEqual({ t1: 4, t2: 4, t3: 4 });
+    for (const h of await w.db.stores.hosts.list()) {
+      const sum = Object.values(h.claims).reduce((s, c) => s + c.resources.memoryMiB, 0);
+      expect(h.usage.memoryMiB, h.name).toBe(sum);
+    }
+  });
+
+  it("affinity: a group whose only host died has no valid host (nova), and nothing is claimed", async () => {
+    const w = await harness.world();
+    await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }]);
+    const group = { id: "g-aff", policy: "affinity" as const };
+    const a = await seedInstance(w, "src", { serverGroup: group });
+    await seedInstance(w, "src", { serverGroup: group });
+    const flow = await accepted(w, a);
+    await expect(schedule(w.deps, flow)).rejects.toMatchObject({ name: "NoValidHost" });
+    expect(await claimsOf(w, a.uuid)).toEqual([{ host: "src", owner: `boot-${a.uuid}` }]);
+  });
+
+  it("anti-affinity: two members evacuated at once never share a host", async () => {
+    const w = await harness.world();
+    // Both would go to b (the most free RAM) but for the group.
+    await seedHosts(w, [
+      { name: "s1", down: true },
+      { name: "s2", down: true },
+      { name: "b", overrides: { capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } } },
+      { name: "c" },
+    ]);
+    const group = { id: "g-anti", policy: "anti-affinity" as const };
+    const members = [
+      await seedInstance(w, "s1", { serverGroup: group }),
+      await seedInstance(w, "s2", { serverGroup: group }),
+    ];
+    const flows = await Promise.all(members.map((m) => accepted(w, m)));
+    const placed = await Promise.all(flows.map((f) => schedule(w.deps, f)));
+    expect(new Set(placed.map((p) => p.destHost)).size).toBe(2);
+  });
+
+  it("an earlier target left unclean is cleaned first; while it cannot be, no host is tried (TargetNotClean)", async () => {
+    const w = await harness.world();
+    await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }]);
+    const instance = await seedInstance(w, "src");
+    // An earlier evacuation gave up on b without proving it clean: its migration failed, its claim kept.
+    const earlier = makeMigration({
+      instanceUuid: instance.uuid,
+      status: "failed",
+      destHost: "b",
+      destNode: "b",
+    });
+    await w.db.stores.migrations.create(earlier);
+    await w.db.stores.hosts.claim("b", {
+      instanceUuid: instance.uuid,
+      resources: instance.flavor,
+      owner: earlier.id,
+      serverGroup: null,
+    });
+    const flow = await accepted(w, instance);
+
+    w.executor.on((call) => (call.host === "b" ? "unreachable" : undefined));
+    await expect(schedule(w.deps, flow)).rejects.toMatchObject({ name: "TargetNotClean" });
+    expect(await claimsOf(w, instance.uuid)).toContainEqual({ host: "b", owner: earlier.id });
+    expect((await claimsOf(w, instance.uuid)).filter((c) => c.owner === flow.migrationId)).toEqual([]);
+
+    w.executor.reset();
+    const placed = await schedule(w.deps, flow);
+    const cleaned = w.executor.calls.filter((c) => c.host === "b");
+    expect(cleaned).toHaveLength(1);
+    expect(cleaned[0]!.script).toMatch(/virsh destroy/);
+    expect(cleaned[0]!.script).toMatch(/virsh undefine/);
+    expect(await claimsOf(w, instance.uuid)).not.toContainEqual({ host: "b", owner: earlier.id });
+    expect(await claimsOf(w, instance.uuid)).toContainEqual({
+      host: placed.destHost,
+      owner: flow.migrationId,
+    });
+  });
+
+  it("the dead source of an earlier successful evacuation is not taken for an unclean target", async () => {
+    const w = await harness.world();
+    await seedHosts(w, [{ name: "old", down: true }, { name: "src", down: true }, { name: "c" }]);
+    const instance = await seedInstance(w, "src");
+    const done = makeMigration({
+      instanceUuid: instance.uuid,
+      status: "done",
+      sourceHost: "old",
+      destHost: "src",
+    });
+    await w.db.stores.migrations.create(done);
+    await w.db.stores.hosts.claim("old", {
+      instanceUuid: instance.uuid,
+      resources: instance.flavor,
+      owner: "boot",
+      serverGroup: null,
+    });
+    const flow = await accepted(w, instance);
+    await expect(schedule(w.deps, flow)).resolves.toMatchObject({ destHost: "c" });
+    expect(w.executor.calls).toEqual([]);
+  });
+});
