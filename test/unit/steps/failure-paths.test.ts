@@ -1,0 +1,342 @@
+/**
+ * The rebuild/evacuate machine's failure paths, step by step against dynalite with a scripted host:
+ * what must hold after a step fails at any point (no task held, no leaked claim, bindings on the
+ * instance's host, one error notification, a commit never undone, nothing deleted on a failed probe).
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { attachVolumes } from "#functions/compute-steps/steps/attach-volumes.js";
+import { checkInstanceNotOnTarget } from "#functions/compute-steps/steps/check-instance-not-on-target.js";
+import { checkSharedStorage } from "#functions/compute-steps/steps/check-shared-storage.js";
+import { cleanUpTarget } from "#functions/compute-steps/steps/clean-up-target.js";
+import { detachVolumes } from "#functions/compute-steps/steps/detach-volumes.js";
+import { prepareRootDisk } from "#functions/compute-steps/steps/prepare-root-disk.js";
+import { rebindPorts } from "#functions/compute-steps/steps/rebind-ports.js";
+import { spawn } from "#functions/compute-steps/steps/spawn.js";
+import { updateInstanceState } from "#functions/compute-steps/steps/update-instance-state.js";
+import { accept } from "#functions/conductor/steps/accept.js";
+import { finish } from "#functions/conductor/steps/finish.js";
+import { handleFailure } from "#functions/conductor/steps/handle-failure.js";
+import { prepareReschedule } from "#functions/conductor/steps/prepare-reschedule.js";
+import { schedule } from "#functions/conductor/steps/schedule.js";
+import { sweep } from "#functions/sweeper/sweep.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { type FlowState, MAX_SCHEDULING_ATTEMPTS, type ScheduledFlow } from "#shared/flow/contract.js";
+import { makePort, makeVolume } from "../../support/fixtures.js";
+import {
+  probeFacts,
+  type StepHarness,
+  type StepWorld,
+  seedHosts,
+  seedInstance,
+  startStepHarness,
+} from "../../support/step-harness.js";
+
+let harness: StepHarness;
+beforeAll(async () => {
+  harness = await startStepHarness();
+});
+afterAll(() => harness.close());
+
+const failure = (Error: string, message = `${Error} happened`) => ({
+  Error,
+  Cause: JSON.stringify({ errorType: Error, errorMessage: message }),
+});
+
+/** A dead source with one instance (2 ports, 1 volume) and two live targets on its pool. */
+async function evacuationWorld(opts: { recreate?: boolean } = {}) {
+  const w = await harness.world();
+  const recreate = opts.recreate ?? true;
+  await seedHosts(w, [{ name: "src", down: recreate }, { name: "b" }, { name: "c" }]);
+  const ports = [makePort({ bindingHost: "src" }), makePort({ bindingHost: "src" })];
+  for (const p of ports) await w.db.stores.ports.put(p);
+  const volume = makeVolume({ status: "in-use" });
+  await w.db.stores.volumes.put(volume);
+  const instance = await seedInstance(w, "src", {
+    ports: ports.map((p) => p.id),
+    volumes: [{ volumeId: volume.id, device: "vdb" }],
+  });
+  await w.db.stores.volumes.attach(volume.id, {
+    attachmentId: randomUUID(),
+    instanceUuid: instance.uuid,
+    host: "src",
+    device: "vdb",
+  });
+  const requestId = randomUUID();
+  const flow = await accept(w.deps, {
+    request: { requestId, instanceUuid: instance.uuid, recreate },
+    executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
+  });
+  return { w, instance, flow, volumeId: volume.id };
+}
+
+/** Run the evacuation's steps on the target up to (not including) `until`, as the machine would. */
+async function runUntil(w: StepWorld, flow: FlowState, until: string): Promise<ScheduledFlow> {
+  let state = (await schedule(w.deps, flow)) as FlowState;
+  const dest = state.destHost!;
+  w.executor.on(probeFacts(dest, { domain: "absent", disk: "present", image: "present" }));
+  const steps: [string, (s: FlowState) => Promise<FlowState>][] = [
+    ["checkInstanceNotOnTarget", (s) => checkInstanceNotOnTarget(w.deps, s)],
+    ["checkSharedStorage", (s) => checkSharedStorage(w.deps, s)],
+    ["updateInstanceState", (s) => updateInstanceState(w.deps, s)],
+    ["rebindPorts", (s) => rebindPorts(w.deps, s)],
+    ["detachVolumes", (s) => detachVolumes(w.deps, s)],
+    ["attachVolumes", (s) => attachVolumes(w.deps, s)],
+    ["prepareRootDisk", (s) => prepareRootDisk(w.deps, s)],
+    ["spawn", (s) => spawn(w.deps, s)],
+  ];
+  for (const [name, step] of steps) {
+    if (name === until) break;
+    state = await step(state);
+  }
+  return state as ScheduledFlow;
+}
+
+/** The invariant after any failed flow: see shared/flow/end-flow.ts. */
+async function expectEnded(w: StepWorld, instance: Instance, opts: { keptClaimOn?: string } = {}) {
+  const after = await w.db.stores.instances.require(instance.uuid);
+  expect(after.taskState).toBeNull();
+  expect(after.taskRequestId).toBeNull();
+  expect(after.host).toBe(instance.host);
+  for (const h of await w.db.stores.hosts.list()) {
+    const claim = h.claims[instance.uuid];
+    if (h.name === instance.host || h.name === opts.keptClaimOn) expect(claim, h.name).toBeDefined();
+    else expect(claim, `claim left on ${h.name}`).toBeUndefined();
+    const sum = Object.values(h.claims).reduce((s, c) => s + c.resources.memoryMiB, 0);
+    expect(h.usage.memoryMiB, `usage of ${h.name}`).toBe(sum);
+  }
+  for (const portId of instance.ports) {
+    expect((await w.db.stores.ports.require(portId)).bindingHost).toBe(instance.host);
+  }
+  for (const bdm of instance.volumes) {
+    const live = (await w.db.stores.volumes.require(bdm.volumeId)).attachments.filter(
+      (a) => a.status === "attached",
+    );
+    expect(live.map((a) => a.host)).toEqual([instance.host]);
+  }
+  for (const m of await w.db.stores.migrations.listByInstance(instance.uuid)) {
+    expect(["done", "completed", "failed", "error"]).toContain(m.status);
+  }
+  return after;
+}
+
+describe("HandleFailure", () => {
+  it("after a failure at spawn: ERROR, claim released, ports and volumes back on the source, one error notification", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "spawn");
+    const failed = { ...at, failure: { spawn: failure("SpawnFailed", "qemu said no") } };
+    const first = await handleFailure(w.deps, failed);
+    expect(first).toMatchObject({ outcome: "failed", error: "SpawnFailed", cause: "qemu said no" });
+    const after = await expectEnded(w, instance);
+    expect(after.vmState).toBe("error");
+    expect(after.fault).toMatchObject({ error: "SpawnFailed", step: "spawn" });
+    // Run again (a retried HandleFailure): nothing more happens, no second notification.
+    await handleFailure(w.deps, failed);
+    const errors = w.notifier.published.filter((n) => n.eventType === "instance.rebuild.error");
+    expect(errors).toHaveLength(1);
+    expect(await w.db.stores.faults.list(instance.uuid)).toHaveLength(1);
+  });
+
+  it("a claim leaked on a second host by a crashed earlier Schedule is released too (found by owner)", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "checkInstanceNotOnTarget");
+    const other = at.destHost === "b" ? "c" : "b";
+    await w.db.stores.hosts.claim(other, {
+      instanceUuid: instance.uuid,
+      resources: instance.flavor,
+      owner: flow.migrationId,
+      serverGroup: null,
+    });
+    await handleFailure(w.deps, { ...at, failure: { checkInstanceNotOnTarget: failure("InstanceExists") } });
+    await expectEnded(w, instance);
+  });
+
+  it("a target not proven clean keeps its claim, and the fault names it and says what to do", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "spawn");
+    const out = await handleFailure(w.deps, {
+      ...at,
+      failure: { spawn: failure("HostCommandTimedOut") },
+      cleanUpFailure: failure("HostUnreachable"),
+    });
+    expect(out.error).toBe("TargetNotClean");
+    const after = await expectEnded(w, instance, { keptClaimOn: at.destHost });
+    expect(after.fault).toMatchObject({ error: "TargetNotClean", details: { uncleanHost: at.destHost } });
+    expect(after.fault?.message).toMatch(new RegExp(`${at.destHost}.*Evacuate again`));
+  });
+
+  it("a Finish that committed before failing is not undone: ACTIVE on the target, claim kept, migration done", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "end");
+    w.notifier.failing = true; // even the end notification fails: Finish still succeeds
+    await finish(w.deps, at);
+    const out = await handleFailure(w.deps, { ...at, failure: { finish: failure("Lambda.Unknown") } });
+    expect(out.outcome).toBe("finished");
+    const after = await w.db.stores.instances.require(instance.uuid);
+    expect(after).toMatchObject({ vmState: "active", host: at.destHost, taskState: null });
+    const dest = await w.db.stores.hosts.require(at.destHost);
+    expect(dest.claims[instance.uuid]?.owner).toBe(flow.migrationId);
+    expect(await w.db.stores.migrations.require(flow.migrationId)).toMatchObject({ status: "done" });
+  });
+
+  it("a failure in Accept before the take changes nothing and needs no valid state", async () => {
+    const w = await harness.world();
+    const out = await handleFailure(w.deps, {
+      request: { bogus: true },
+      failure: { accept: failure("InvalidInput") },
+    });
+    expect(out).toMatchObject({ outcome: "failed", error: "InvalidInput" });
+    expect(w.notifier.published).toEqual([]);
+  });
+
+  it("a rebuild refused before anything was taken down keeps its vm_state (ACTIVE), with the fault", async () => {
+    const { w, instance, flow } = await evacuationWorld({ recreate: false });
+    const at = await schedule(w.deps, flow);
+    await handleFailure(w.deps, { ...at, failure: { updateInstanceState: failure("ImageNotCached") } });
+    const after = await expectEnded(w, instance);
+    expect(after.vmState).toBe("active");
+    expect(after.fault?.error).toBe("ImageNotCached");
+  });
+});
+
+describe("Finish", () => {
+  it("a failing end notification never fails Finish: recorded, and published by the sweeper once it can be", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "end");
+    w.notifier.failing = true;
+    await expect(finish(w.deps, at)).resolves.toMatchObject({ host: at.destHost, vmState: "active" });
+    const pending = await w.db.stores.outbox.list();
+    expect(pending.map((p) => p.eventType).sort()).toEqual(["instance.evacuate", "instance.rebuild.end"]);
+    expect((await w.db.stores.hosts.require(at.destHost)).claims[instance.uuid]).toBeDefined();
+
+    w.notifier.failing = false;
+    const report = await sweep(w.deps);
+    expect(report.republished).toBe(2);
+    expect(await w.db.stores.outbox.list()).toEqual([]);
+    const ends = w.notifier.published.filter((n) => n.eventType === "instance.rebuild.end");
+    expect(ends).toHaveLength(1);
+    expect(ends[0]!.id).toBe(pending.find((p) => p.eventType === "instance.rebuild.end")!.id);
+  });
+});
+
+describe("CleanUpTarget", () => {
+  it("does nothing on the target when the flow never reached it", async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "attachVolumes");
+    w.executor.reset();
+    await cleanUpTarget(w.deps, { ...at, failure: { attachVolumes: failure("VolumeAttachRefused") } });
+    expect(w.executor.calls).toEqual([]);
+  });
+
+  it("after a timed-out spawn: destroys and undefines the domain; keeps a shared disk", async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "spawn");
+    w.executor.reset();
+    await cleanUpTarget(w.deps, { ...at, failure: { spawn: failure("HostCommandTimedOut") } });
+    const [call] = w.executor.calls;
+    expect(call?.host).toBe(at.destHost);
+    expect(call?.script).toMatch(/virsh destroy/);
+    expect(call?.script).not.toMatch(/rm -rf/);
+  });
+
+  it("removes the instance folder only where this flow proved the disk absent before creating it", async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "spawn");
+    w.executor.reset();
+    await cleanUpTarget(w.deps, { ...at, sharedStorage: false, failure: { spawn: failure("SpawnFailed") } });
+    expect(w.executor.calls[0]?.script).toMatch(/rm -rf -- '\/srv\/pool\/instances\/[0-9a-f-]+'/);
+  });
+
+  it("a failing clean-up throws (the machine then tries no other host)", async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "spawn");
+    w.executor.on(() => ({ fail: "virsh destroy: domain is locked" }));
+    await expect(
+      cleanUpTarget(w.deps, { ...at, failure: { spawn: failure("HostCommandTimedOut") } }),
+    ).rejects.toMatchObject({ name: "HostCommandFailed" });
+  });
+
+  it("never touches the host the instance record names (a committed Finish)", async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "end");
+    await finish(w.deps, at);
+    w.executor.reset();
+    await cleanUpTarget(w.deps, { ...at, failure: { finish: failure("Lambda.Unknown") } });
+    expect(w.executor.calls).toEqual([]);
+  });
+});
+
+describe("probes and disks", () => {
+  it("a probe that fails (virsh down) is ProbeFailed, never read as 'absent'", async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await schedule(w.deps, flow);
+    w.executor.on(() => ({ exitCode: 2, stdout: "", stderr: "virsh list failed" }));
+    await expect(checkInstanceNotOnTarget(w.deps, at)).rejects.toMatchObject({ name: "ProbeFailed" });
+    await expect(checkSharedStorage(w.deps, at)).rejects.toMatchObject({ name: "ProbeFailed" });
+  });
+
+  it("an evacuation never deletes or overwrites a root disk: created only when absent", async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "prepareRootDisk");
+    w.executor.reset();
+    await prepareRootDisk(w.deps, { ...at, sharedStorage: false });
+    const script = w.executor.calls[0]!.script;
+    expect(script).not.toMatch(/rm /);
+    expect(script).toMatch(/if \[ ! -e '[^']+\/disk' \]; then/);
+  });
+
+  it("the image is checked with the disk before anything is created (ImageNotCached)", async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await schedule(w.deps, flow);
+    w.executor.on(probeFacts(at.destHost, { disk: "absent", image: "absent" }));
+    await expect(checkSharedStorage(w.deps, at)).rejects.toMatchObject({ name: "ImageNotCached" });
+  });
+});
+
+describe("PrepareReschedule", () => {
+  it(`stops after ${MAX_SCHEDULING_ATTEMPTS} targets`, async () => {
+    const { w, flow } = await evacuationWorld();
+    const at = await schedule(w.deps, flow);
+    const out = await prepareReschedule(w.deps, {
+      ...at,
+      attemptedHosts: ["x1", "x2"].slice(0, MAX_SCHEDULING_ATTEMPTS - 1),
+      failure: { spawn: failure("SpawnFailed") },
+    });
+    expect(out.canReschedule).toBe(false);
+    const again = await prepareReschedule(w.deps, { ...at, failure: { spawn: failure("SpawnFailed") } });
+    expect(again.canReschedule).toBe(true);
+  });
+});
+
+describe("sweeper", () => {
+  it("ends a task whose execution ended (stopped mid-way), cleans the target, and leaves running ones alone", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "spawn");
+    w.executions.statuses.set(flow.executionArn, "RUNNING");
+    expect((await sweep(w.deps)).running).toBe(1);
+    expect((await w.db.stores.instances.require(instance.uuid)).taskState).not.toBeNull();
+
+    w.executions.statuses.set(flow.executionArn, "ABORTED");
+    w.executor.reset();
+    const report = await sweep(w.deps);
+    expect(report.endedTasks).toEqual([
+      expect.objectContaining({ instanceUuid: instance.uuid, executionStatus: "ABORTED", uncleanHost: null }),
+    ]);
+    expect(w.executor.calls.map((c) => c.host)).toEqual([at.destHost]);
+    const after = await expectEnded(w, instance);
+    expect(after).toMatchObject({ vmState: "error", fault: { error: "FlowEnded" } });
+  });
+
+  it("a task held by a flow that crashed right after taking it (no migration yet) is ended too", async () => {
+    const w = await harness.world();
+    await seedHosts(w, [{ name: "src", down: true }, { name: "b" }]);
+    const instance = await seedInstance(w, "src");
+    await w.db.stores.instances.update(instance.uuid, {
+      expectTaskState: [null],
+      set: { taskState: "rebuilding", taskRequestId: randomUUID(), taskExecutionArn: "arn:gone" },
+    });
+    const report = await sweep(w.deps);
+    expect(report.endedTasks).toHaveLength(1);
+    await expectEnded(w, instance);
+  });
+});
