@@ -1,13 +1,14 @@
 /**
  * One Lambda per FunctionSpec (shared/definitions/functions.ts), each with its own role built from its
  * `access`, its own log group with retention, X-Ray tracing, arm64 on nodejs24.x, bundled by the local
- * esbuild (no Docker). Functions started asynchronously (triggers, timers) send what finally fails to a
- * dead-letter queue; the others are called synchronously and return their errors to the caller.
+ * esbuild (no Docker). Functions started asynchronously (triggers, timers) send what finally fails to an
+ * on-failure destination (an SQS queue); the others are called synchronously and return their errors to the caller.
  */
 import { fileURLToPath } from "node:url";
 import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Effect, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Architecture, type IFunction, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
+import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
 import { type BundlingOptions, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
@@ -126,7 +127,9 @@ export class LazarusFunctions extends Construct {
         role,
         environment: props.environment,
         bundling: BUNDLING,
-        ...(isAsync(spec) ? { deadLetterQueue: props.asyncFailures, retryAttempts: 2 } : {}),
+        // Asynchronous invocations that still fail after Lambda's retries land in the queue with the event,
+        // the error and the attempt count (an on-failure destination: what a DLQ holds, and why it failed).
+        ...(isAsync(spec) ? { onFailure: new SqsDestination(props.asyncFailures), retryAttempts: 2 } : {}),
       });
       acknowledgeFunctionFindings(fn, spec);
       this.byId.set(spec.id, fn);
@@ -136,12 +139,12 @@ export class LazarusFunctions extends Construct {
 }
 
 function acknowledgeFunctionFindings(fn: NodejsFunction, spec: FunctionSpec): void {
-  if (!isAsync(spec)) {
-    Validations.of(fn).acknowledge({
-      id: "Serverless-LambdaDLQ",
-      reason:
-        `${spec.role} functions are invoked synchronously (Step Functions Task, API Gateway): a failure ` +
+  Validations.of(fn).acknowledge({
+    id: "Serverless-LambdaDLQ",
+    reason: isAsync(spec)
+      ? "Failed asynchronous invocations go to an on-failure destination (the async-failures SQS queue), " +
+        "which records the error as well as the event; a DLQ as well would hold each failure twice"
+      : `${spec.role} functions are invoked synchronously (Step Functions Task, API Gateway): a failure ` +
         "returns to the caller, whose Retry/Catch or client handles it; a DLQ would never receive anything",
-    });
-  }
+  });
 }

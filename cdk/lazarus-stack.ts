@@ -36,6 +36,8 @@ export class LazarusStack extends Stack {
   readonly api?: LazarusApi;
   readonly hostFailure: HostFailure;
   readonly eventBus: EventBus;
+  /** Where asynchronous work that finally failed lands (alarm events, timer runs, their deliveries). */
+  readonly asyncFailures: Queue;
 
   constructor(scope: Construct, id: string, props: LazarusStackProps) {
     super(scope, id, props);
@@ -60,6 +62,7 @@ export class LazarusStack extends Stack {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    this.asyncFailures = asyncFailures;
     for (const id of ["AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"]) {
       Validations.of(asyncFailures).acknowledge({
         id,
