@@ -41,7 +41,15 @@ export interface FunctionSpec {
   access: FunctionAccess;
   /** role "scheduled": how often it runs (an EventBridge rate expression, e.g. "rate(1 minute)"). */
   schedule?: string;
+  /**
+   * role "trigger": the heartbeat alarm state changes delivered to it ("ALARM": a host stopped beating,
+   * "OK": it beats again after an ALARM). Default both: one handler that tells them apart by
+   * `detail.state.value`.
+   */
+  alarmStates?: readonly HeartbeatAlarmState[];
 }
+
+export type HeartbeatAlarmState = "ALARM" | "OK";
 
 const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
 

@@ -55,9 +55,14 @@ export function definitionSubstitutions(
   const fn = arns.lambda ?? ((n: string) => lambdaArn(n));
   const sm = arns.stateMachine ?? ((n: string) => stateMachineArn(n));
   return {
-    ...Object.fromEntries(ALL_FUNCTIONS.map((f) => [f.placeholder, fn(`${prefix}-${f.id}`)])),
-    ...Object.fromEntries(STATE_MACHINES.map((m) => [m.placeholder, sm(`${prefix}-${m.id}`)])),
+    ...Object.fromEntries(ALL_FUNCTIONS.map((f) => [f.placeholder, fn(deployedName(prefix, f.id))])),
+    ...Object.fromEntries(STATE_MACHINES.map((m) => [m.placeholder, sm(deployedName(prefix, m.id))])),
   };
+}
+
+/** The deployed name of a function or state machine: `<prefix>-<id>`. */
+export function deployedName(prefix: string, id: string): string {
+  return `${prefix}-${id}`;
 }
 
 /** Every `${Name}` placeholder a definition uses. */

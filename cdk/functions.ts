@@ -1,0 +1,150 @@
+/**
+ * One Lambda per FunctionSpec (shared/definitions/functions.ts), each with its own role built from its
+ * `access`, its own log group with retention, X-Ray tracing, arm64 on nodejs24.x, bundled by the local
+ * esbuild (no Docker). Functions started asynchronously (triggers, timers) send what finally fails to an
+ * on-failure destination (an SQS queue); the others are called synchronously and return their errors to the caller.
+ */
+import { fileURLToPath } from "node:url";
+import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { Effect, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Architecture, type IFunction, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
+import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
+import { type BundlingOptions, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { IQueue } from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+import type { FunctionSpec } from "#shared/definitions/functions.js";
+import { deployedName, PROJECT_ROOT } from "#shared/definitions/state-machines.js";
+import { type AccessContext, accessStatements } from "./access-policy.js";
+import type { LazarusConfig } from "./config.js";
+import { acknowledgeWildcards, XRAY_WILDCARD } from "./nag.js";
+
+export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
+export const LAMBDA_ARCHITECTURE = Architecture.ARM_64;
+export const LAMBDA_MEMORY_MB = 512;
+
+/**
+ * esbuild settings for every bundle: ESM for Node 24, every dependency inside the bundle (the SDK version
+ * the tests ran with, not the runtime's), and `require` for the CommonJS packages that call it.
+ */
+export const BUNDLING: BundlingOptions = {
+  format: OutputFormat.ESM,
+  target: "node24",
+  mainFields: ["module", "main"],
+  externalModules: [],
+  minify: true,
+  sourceMap: false,
+  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  forceDockerBundling: false,
+};
+
+/**
+ * How long one invocation may run, by what the function does. A step that runs host commands waits up to
+ * the host-command deadline per command and may run several: it gets Lambda's maximum, so its own
+ * deadlines, not Lambda's, decide when a host is given up on.
+ */
+export function functionTimeout(spec: FunctionSpec): Duration {
+  if (spec.access.hostCommands || spec.access.fence) return Duration.minutes(15);
+  switch (spec.role) {
+    case "api":
+      return Duration.seconds(29); // API Gateway's integration timeout
+    case "trigger":
+      return Duration.minutes(1);
+    case "scheduled":
+      return Duration.minutes(5);
+    case "step":
+      return Duration.seconds(30);
+  }
+}
+
+/** Triggers and timers are invoked asynchronously: their failures need somewhere to land. */
+export const isAsync = (spec: FunctionSpec) => spec.role === "trigger" || spec.role === "scheduled";
+
+export interface LazarusFunctionsProps {
+  specs: readonly FunctionSpec[];
+  config: LazarusConfig;
+  access: AccessContext;
+  /** The environment every function gets (table names, bus, state machine ARNs, Powertools). */
+  environment: Record<string, string>;
+  asyncFailures: IQueue;
+}
+
+export class LazarusFunctions extends Construct {
+  /** By spec id. */
+  readonly byId = new Map<string, NodejsFunction>();
+  /** By deployed name (`<prefix>-<id>`), as definitionSubstitutions names them. */
+  readonly byName = new Map<string, IFunction>();
+
+  constructor(scope: Construct, id: string, props: LazarusFunctionsProps) {
+    super(scope, id);
+    const root = fileURLToPath(PROJECT_ROOT);
+    for (const spec of props.specs) {
+      const name = deployedName(props.config.prefix, spec.id);
+      if (name.length > 64) throw new Error(`function name ${name} is longer than Lambda's 64 characters`);
+      if (spec.role === "scheduled" && !spec.schedule)
+        throw new Error(`scheduled function ${spec.id} has no schedule`);
+
+      const logGroup = new LogGroup(this, `${spec.id}-logs`, {
+        logGroupName: `/aws/lambda/${name}`,
+        retention: props.config.logRetentionDays as RetentionDays,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      const role = new Role(this, `${spec.id}-role`, {
+        assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
+        description: `Lazarus ${spec.role} ${spec.id}: only what its access in shared/definitions/functions.ts lists`,
+      });
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          effect: Effect.ALLOW,
+          actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          resources: [logGroup.logGroupArn],
+        }),
+      );
+      const statements = accessStatements(spec.access, props.access);
+      for (const { statement } of statements) role.addToPrincipalPolicy(statement);
+      acknowledgeWildcards(role, [
+        XRAY_WILDCARD,
+        ...statements.flatMap(({ statement, wildcardReason }) =>
+          statement.resources
+            .filter((resource) => resource.includes("*"))
+            .map((resource) => ({ resource, reason: wildcardReason! })),
+        ),
+      ]);
+
+      const fn = new NodejsFunction(this, spec.id, {
+        functionName: name,
+        description: `Lazarus ${spec.role}: ${spec.entry} ${spec.handler}`,
+        entry: `${root}${spec.entry}`,
+        handler: spec.handler,
+        projectRoot: root,
+        depsLockFilePath: `${root}package-lock.json`,
+        runtime: LAMBDA_RUNTIME,
+        architecture: LAMBDA_ARCHITECTURE,
+        memorySize: LAMBDA_MEMORY_MB,
+        timeout: functionTimeout(spec),
+        tracing: Tracing.ACTIVE,
+        logGroup,
+        role,
+        environment: props.environment,
+        bundling: BUNDLING,
+        // Asynchronous invocations that still fail after Lambda's retries land in the queue with the event,
+        // the error and the attempt count (an on-failure destination: what a DLQ holds, and why it failed).
+        ...(isAsync(spec) ? { onFailure: new SqsDestination(props.asyncFailures), retryAttempts: 2 } : {}),
+      });
+      acknowledgeFunctionFindings(fn, spec);
+      this.byId.set(spec.id, fn);
+      this.byName.set(name, fn);
+    }
+  }
+}
+
+function acknowledgeFunctionFindings(fn: NodejsFunction, spec: FunctionSpec): void {
+  Validations.of(fn).acknowledge({
+    id: "Serverless-LambdaDLQ",
+    reason: isAsync(spec)
+      ? "Failed asynchronous invocations go to an on-failure destination (the async-failures SQS queue), " +
+        "which records the error as well as the event; a DLQ as well would hold each failure twice"
+      : `${spec.role} functions are invoked synchronously (Step Functions Task, API Gateway): a failure ` +
+        "returns to the caller, whose Retry/Catch or client handles it; a DLQ would never receive anything",
+  });
+}

@@ -1,0 +1,164 @@
+/**
+ * The whole of Lazarus in one stack, generic over the shared definitions: every table of TABLE_SPECS,
+ * every function of ALL_FUNCTIONS (roles from their `access`), every machine of STATE_MACHINES, the API
+ * for the `api` function, timers for `scheduled` ones, heartbeat alarms and their rules for `trigger`
+ * ones. Add a function or a machine to shared/definitions and it is deployed; nothing here names one.
+ */
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from "aws-cdk-lib";
+import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import { EventBus, Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
+import type { Construct } from "constructs";
+import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
+import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import { deployedName, STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
+import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
+import { LazarusApi } from "./api.js";
+import { stateMachineArnFromName } from "./arns.js";
+import type { LazarusConfig } from "./config.js";
+import { LazarusFunctions } from "./functions.js";
+import { HostFailure } from "./host-failure.js";
+import { LazarusStateMachines } from "./state-machines.js";
+import { LazarusTables } from "./tables.js";
+
+export interface LazarusStackProps extends StackProps {
+  config: LazarusConfig;
+  /** Default ALL_FUNCTIONS / STATE_MACHINES; tests pass extended lists to exercise every role. */
+  functionSpecs?: readonly FunctionSpec[];
+  stateMachineSpecs?: readonly StateMachineSpec[];
+}
+
+export class LazarusStack extends Stack {
+  readonly tables: LazarusTables;
+  readonly functions: LazarusFunctions;
+  readonly stateMachines: LazarusStateMachines;
+  readonly api?: LazarusApi;
+  readonly hostFailure: HostFailure;
+  readonly eventBus: EventBus;
+  /** Where asynchronous work that finally failed lands (alarm events, timer runs, their deliveries). */
+  readonly asyncFailures: Queue;
+
+  constructor(scope: Construct, id: string, props: LazarusStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const { prefix } = config;
+    const functionSpecs = props.functionSpecs ?? ALL_FUNCTIONS;
+    const machineSpecs = props.stateMachineSpecs ?? STATE_MACHINES;
+
+    this.tables = new LazarusTables(this, "tables");
+
+    // nova's notifications (instance.rebuild.start/end/error, instance.evacuate.*), archived for replay.
+    this.eventBus = new EventBus(this, "notifications", { eventBusName: `${prefix}-notifications` });
+    this.eventBus.archive("notifications-archive", {
+      description: "Every Lazarus notification, for replay",
+      eventPattern: { account: [this.account] },
+      retention: Duration.days(config.logRetentionDays),
+    });
+
+    const asyncFailures = new Queue(this, "async-failures", {
+      queueName: `${prefix}-async-failures`,
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.asyncFailures = asyncFailures;
+    for (const id of ["AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"]) {
+      Validations.of(asyncFailures).acknowledge({
+        id,
+        reason:
+          "This queue is itself the dead-letter queue (of the trigger and scheduled functions and their rules)",
+      });
+    }
+    new Alarm(this, "async-failures-alarm", {
+      alarmName: `${prefix}-async-failures`,
+      alarmDescription:
+        "A host-failure event, recovery event or timer run was not handled: read the message in the queue",
+      metric: asyncFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      threshold: 1,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+
+    const environment: Record<string, string> = {
+      LAZARUS_TABLE_PREFIX: prefix,
+      LAZARUS_EVENT_BUS: this.eventBus.eventBusName,
+      LAZARUS_HOST_COMMAND_DEADLINE_MS: String(config.hostCommandDeadlineSeconds * 1000),
+      POWERTOOLS_SERVICE_NAME: prefix,
+      POWERTOOLS_LOG_LEVEL: config.logLevel,
+      POWERTOOLS_METRICS_NAMESPACE: HEARTBEAT_METRIC.namespace,
+    };
+    for (const tableId of TABLE_IDS) environment[tableEnvVar(tableId)] = this.tables.byId[tableId].tableName;
+    for (const m of machineSpecs) {
+      environment[m.arnEnv] = stateMachineArnFromName(this, deployedName(prefix, m.id));
+    }
+
+    this.functions = new LazarusFunctions(this, "functions", {
+      specs: functionSpecs,
+      config,
+      environment,
+      asyncFailures,
+      access: {
+        stack: this,
+        prefix,
+        tables: this.tables.byId,
+        eventBus: this.eventBus,
+        stateMachineIds: machineSpecs.map((m) => m.id),
+      },
+    });
+    const fn = (spec: FunctionSpec) => this.functions.byId.get(spec.id)!;
+
+    this.stateMachines = new LazarusStateMachines(this, "state-machines", {
+      specs: machineSpecs,
+      functionSpecs,
+      functions: this.functions,
+      config,
+    });
+
+    const apiSpecs = functionSpecs.filter((f) => f.role === "api");
+    if (apiSpecs.length > 1) {
+      throw new Error(`one api function expected, found ${apiSpecs.map((f) => f.id).join(", ")}`);
+    }
+    if (apiSpecs[0]) {
+      this.api = new LazarusApi(this, "api", { handler: fn(apiSpecs[0]), config });
+      new CfnOutput(this, "ApiUrl", { value: this.api.api.url });
+      new CfnOutput(this, "OperatorPolicyArn", { value: this.api.operatorPolicy.managedPolicyArn });
+    }
+
+    for (const spec of functionSpecs.filter((f) => f.role === "scheduled")) {
+      new Rule(this, `schedule-${spec.id}`, {
+        ruleName: `${deployedName(prefix, spec.id)}-schedule`,
+        description: `Runs ${spec.id} ${spec.schedule}`,
+        schedule: Schedule.expression(spec.schedule!),
+        // A missed run is superseded by the next one: short retries, then the DLQ for the record.
+        targets: [
+          new LambdaFunction(fn(spec), {
+            deadLetterQueue: asyncFailures,
+            retryAttempts: 2,
+            maxEventAge: Duration.minutes(10),
+          }),
+        ],
+      });
+    }
+
+    this.hostFailure = new HostFailure(this, "host-failure", {
+      prefix,
+      hosts: config.hosts,
+      missedPeriods: config.heartbeat.missedPeriods,
+      deadLetterQueue: asyncFailures,
+      triggers: functionSpecs
+        .filter((f) => f.role === "trigger")
+        .map((f) => ({ fn: fn(f), alarmStates: f.alarmStates ?? ["ALARM", "OK"] })),
+    });
+
+    new CfnOutput(this, "NotificationBus", { value: this.eventBus.eventBusName });
+    new CfnOutput(this, "AsyncFailuresQueue", { value: asyncFailures.queueUrl });
+    for (const [id, machine] of this.stateMachines.byId) {
+      new CfnOutput(this, `StateMachine-${id}`, { value: machine.stateMachineArn });
+    }
+    for (const tableId of TABLE_IDS) {
+      new CfnOutput(this, `Table-${tableId}`, { value: this.tables.byId[tableId].tableName });
+    }
+  }
+}

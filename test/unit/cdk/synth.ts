@@ -1,0 +1,137 @@
+/**
+ * Synthesizes the stack for the tests: bundling skipped (the bundles have their own test), the real
+ * definitions plus test specs for every role no flow has added yet (api, trigger, scheduled, fence, a
+ * parent machine that starts rebuild with startExecution.sync:2), so each code path of the stack runs.
+ */
+import { App, Stack } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import { flattenCfnReference } from "cdk-nag/lib/utils/flatten-cfn-reference.js";
+import { LazarusConfig } from "#cdk/config.js";
+import { LazarusStack } from "#cdk/lazarus-stack.js";
+import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
+import { STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
+
+export const TEST_HOSTS = ["kvm-a", "kvm-b.rack1"];
+
+export const EXTRA_FUNCTIONS: FunctionSpec[] = [
+  {
+    id: "test-api",
+    placeholder: "TestApiFunctionArn",
+    entry: "functions/conductor/handlers.ts",
+    handler: "accept",
+    role: "api",
+    access: {
+      tables: { instances: "read", migrations: "read" },
+      startExecutions: ["rebuild"],
+      readExecutions: true,
+    },
+  },
+  {
+    id: "test-trigger",
+    placeholder: "TestTriggerFunctionArn",
+    entry: "functions/conductor/handlers.ts",
+    handler: "accept",
+    role: "trigger",
+    alarmStates: ["ALARM"],
+    access: {
+      tables: { hosts: "write" },
+      startExecutions: ["test-parent"],
+      metrics: true,
+      describeHosts: true,
+    },
+  },
+  {
+    id: "test-recovery",
+    placeholder: "TestRecoveryFunctionArn",
+    entry: "functions/conductor/handlers.ts",
+    handler: "finish",
+    role: "trigger",
+    access: { tables: { hosts: "write" } },
+  },
+  {
+    id: "test-sweeper",
+    placeholder: "TestSweeperFunctionArn",
+    entry: "functions/conductor/handlers.ts",
+    handler: "finish",
+    role: "scheduled",
+    schedule: "rate(1 minute)",
+    access: { tables: { instances: "write" }, readExecutions: true },
+  },
+  {
+    id: "test-fence",
+    placeholder: "TestFenceFunctionArn",
+    entry: "functions/compute-steps/handlers.ts",
+    handler: "powerOff",
+    role: "step",
+    access: { tables: { hosts: "write" }, fence: true },
+  },
+];
+
+export const PARENT_MACHINE: StateMachineSpec = {
+  id: "test-parent",
+  file: "test/unit/cdk/fixtures/parent.asl.json",
+  placeholder: "TestParentStateMachineArn",
+  arnEnv: "LAZARUS_TEST_PARENT_STATE_MACHINE_ARN",
+};
+
+export interface Synthesized {
+  app: App;
+  stack: LazarusStack;
+  template: Template;
+  json: { Resources: Record<string, Resource> };
+}
+
+export interface Resource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DependsOn?: string | string[];
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+}
+
+export function synth(
+  opts: {
+    functions?: readonly FunctionSpec[];
+    machines?: readonly StateMachineSpec[];
+    config?: Partial<LazarusConfig>;
+    /** Runs on the stack before synthesis (to break something on purpose). */
+    tamper?: (stack: LazarusStack) => void;
+  } = {},
+): Synthesized {
+  // No bundling: NodejsFunction assets are staged without running esbuild.
+  // The built-in CloudFormation schema validation (slow: a WASM engine) runs in `npm run synth`.
+  const app = new App({
+    context: { "aws:cdk:bundling-stacks": [] },
+    builtinCloudFormationValidation: false,
+    treeMetadata: false,
+  });
+  const stack = new LazarusStack(app, "Lazarus", {
+    config: LazarusConfig.parse({ hosts: TEST_HOSTS, ...opts.config }),
+    functionSpecs: opts.functions ?? ALL_FUNCTIONS,
+    stateMachineSpecs: opts.machines ?? STATE_MACHINES,
+    env: { account: "123456789012", region: "eu-west-1" },
+  });
+  opts.tamper?.(stack);
+  const template = Template.fromStack(stack);
+  return { app, stack, template, json: template.toJSON() as Synthesized["json"] };
+}
+
+export function synthExtended(): Synthesized {
+  return synth({
+    functions: [...ALL_FUNCTIONS, ...EXTRA_FUNCTIONS],
+    machines: [...STATE_MACHINES, PARENT_MACHINE],
+  });
+}
+
+/** A CloudFormation value as cdk-nag writes it: `arn:<AWS::Partition>:...`, `<Id.Arn>`, `<Id>`. */
+export function flat(value: unknown): string {
+  return typeof value === "string" ? value : flattenCfnReference(value);
+}
+
+export function resourcesOfType(s: Synthesized, type: string): [string, Resource][] {
+  return Object.entries(s.json.Resources).filter(([, r]) => r.Type === type);
+}
+
+export function logicalIdOf(s: Synthesized, construct: { node: { defaultChild?: unknown } }): string {
+  return Stack.of(s.stack).getLogicalId(construct.node.defaultChild as never);
+}
