@@ -2,8 +2,10 @@
  * The local cloud from the terminal.
  *   demo  hosts up, instances booted on host-a, host-a loses power, each instance evacuated (live progress)
  *   up    start the local cloud, show its hosts and endpoints, keep running until Ctrl-C
+ * Options: --verbose (-v) every step and host command logged (INFO; default WARN), --hosts N (up: the first N hosts)
  */
 import { randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
 import {
   DescribeExecutionCommand,
   GetExecutionHistoryCommand,
@@ -23,6 +25,13 @@ const HOSTS = [
   { name: "host-c", sharedPoolId: "p1" },
   { name: "host-d" },
 ];
+
+const { values: flags, positionals } = parseArgs({
+  options: { verbose: { type: "boolean", short: "v" }, hosts: { type: "string" } },
+  allowPositionals: true,
+});
+// The Lambdas' log level (local/log-settings.ts); an explicit POWERTOOLS_LOG_LEVEL wins.
+if (flags.verbose) process.env.POWERTOOLS_LOG_LEVEL ??= "INFO";
 
 const t0 = Date.now();
 function say(line: string): void {
@@ -167,7 +176,10 @@ async function demo(): Promise<number> {
 
 async function up(): Promise<number> {
   say("starting the local cloud");
-  const cloud = await startLocalCloud({ hosts: HOSTS });
+  const count = flags.hosts === undefined ? HOSTS.length : Number(flags.hosts);
+  if (!Number.isInteger(count) || count < 1 || count > HOSTS.length)
+    throw new Error(`--hosts takes 1 to ${HOSTS.length}`);
+  const cloud = await startLocalCloud({ hosts: HOSTS.slice(0, count) });
   await showHosts(cloud);
   for (const [k, v] of Object.entries(cloud.env))
     if (k.startsWith("AWS_ENDPOINT_URL") || k.startsWith("LAZARUS")) say(`${k}=${v}`);
@@ -178,9 +190,9 @@ async function up(): Promise<number> {
 }
 
 const commands: Record<string, () => Promise<number>> = { demo, up };
-const command = commands[process.argv[2] ?? "demo"];
+const command = commands[positionals[0] ?? "demo"];
 if (!command) {
-  process.stderr.write(`usage: local/cli.ts demo|up\n`);
+  process.stderr.write(`usage: local/cli.ts demo|up [--verbose] [--hosts N]\n`);
   process.exit(2);
 }
 command().then(

@@ -31,6 +31,7 @@ import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
 import type { LocalHostSpec } from "./hosts/local-host.js";
 import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./lambda/lambda-endpoint.js";
+import { localLogEnv } from "./log-settings.js";
 import { LocalStepFunctions } from "./stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "./stepfunctions/sfn-endpoint.js";
 
@@ -118,6 +119,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
+      ...localLogEnv(process.env),
     };
 
     const stepFunctions = new LocalStepFunctions({

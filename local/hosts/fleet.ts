@@ -5,11 +5,20 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
 import { LocalHost, type LocalHostSpec, unixUserName } from "./local-host.js";
+import {
+  newRunMarker,
+  passwdCommandSync,
+  removeDeadRuns,
+  removeRunLeftovers,
+  removeRunMarker,
+  runStateDir,
+  writeRunMarker,
+} from "./run-marker.js";
 
 export interface FleetOptions {
   hosts: LocalHostSpec[];
@@ -20,6 +29,8 @@ export interface FleetOptions {
   images?: { name: string; virtualSize: string }[];
   /** Start libvirtd + agents (default true); false = users and folders only. */
   start?: boolean;
+  /** Where runs leave their markers (default LAZARUS_LOCAL_STATE_DIR, else /var/lib/lazarus-local/runs). */
+  stateDir?: string;
 }
 
 export interface FleetEnv {
@@ -57,40 +68,41 @@ interface Live {
   stopSync(): void;
 }
 const live = new Set<Live>();
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 let handlersInstalled = false;
 function installHandlers() {
   if (handlersInstalled) return;
   handlersInstalled = true;
+  // An error that ends the process (or process.exit) while a fleet runs: remove it synchronously.
   process.on("exit", () => {
     for (const f of [...live]) f.stopSync();
   });
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.once(sig, () => {
-      void Promise.allSettled([...live].map((f) => f.stop())).finally(() => process.exit(130));
+  // A terminal's Ctrl-C reaches the whole process group, and npm and tsx relay it once more to their
+  // child: one tear-down (fleet.stop(), the same for the CLI's own listener), repeats only noted. The
+  // handlers stay installed so that no repeat kills the process half-way through its tear-down.
+  let stopping = false;
+  for (const sig of Object.keys(SIGNAL_EXIT_CODES) as (keyof typeof SIGNAL_EXIT_CODES)[]) {
+    process.on(sig, () => {
+      if (stopping) return;
+      if (live.size === 0) {
+        // Nothing of ours to remove: behave as if this handler were not there.
+        if (process.listenerCount(sig) === 1) process.exit(SIGNAL_EXIT_CODES[sig]);
+        return;
+      }
+      stopping = true;
+      process.stderr.write(`${sig}: stopping the local hosts (processes, users, folders)\n`);
+      void Promise.allSettled([...live].map((f) => f.stop())).finally(() =>
+        process.exit(SIGNAL_EXIT_CODES[sig]),
+      );
     });
   }
 }
 
 function groupadd(name: string): number {
-  for (let attempt = 0; ; attempt++) {
-    const r = spawnSync("groupadd", [name], { encoding: "utf8", env: { PATH } });
-    if (r.status === 0) break;
-    if (attempt < 20 && /lock/i.test(r.stderr ?? "")) {
-      spawnSync("sleep", ["0.2"]);
-      continue;
-    }
-    throw new Error(`groupadd ${name} failed: ${r.stderr?.trim()}`);
-  }
-  const r = spawnSync("getent", ["group", name], { encoding: "utf8", env: { PATH } });
-  return Number((r.stdout ?? "").split(":")[2]);
-}
-
-function groupdel(name: string) {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const r = spawnSync("groupdel", [name], { encoding: "utf8", env: { PATH } });
-    if (r.status === 0 || !/lock/i.test(r.stderr ?? "")) return;
-    spawnSync("sleep", ["0.2"]);
-  }
+  const r = passwdCommandSync("groupadd", [name]);
+  if (r.status !== 0) throw new Error(`groupadd ${name} failed: ${r.stderr.trim()}`);
+  const g = spawnSync("getent", ["group", name], { encoding: "utf8", env: { PATH } });
+  return Number((g.stdout ?? "").split(":")[2]);
 }
 
 /** A short folder name per host: qemu monitor sockets live under it and Unix socket paths are short. */
@@ -104,44 +116,71 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const names = opts.hosts.map((h) => h.name);
   if (new Set(names).size !== names.length) throw new Error(`duplicate host names: ${names.join(", ")}`);
 
+  // What earlier runs killed with SIGKILL left behind goes first.
+  const stateDir = opts.stateDir ?? runStateDir();
+  removeDeadRuns(stateDir, (line) => process.stderr.write(`local hosts: ${line}\n`));
+
   const runId = randomBytes(3).toString("hex");
   const group = `lz${runId}`;
   const parent = opts.rootDir ?? "/tmp";
   mkdirSync(parent, { recursive: true });
   const dir = mkdtempSync(join(parent, "lz-"));
-  const gid = groupadd(group);
+  // Written before anything is created: a run killed at any point from here on is found by the next start.
+  const marker = newRunMarker({
+    runId,
+    group,
+    users: opts.hosts.map((h) => unixUserName(runId, h.name)),
+    dirs: [dir],
+  });
+  const markerPath = writeRunMarker(stateDir, marker);
   const hosts = new Map<string, LocalHost>();
   let ssm: SsmEndpoint | undefined;
-  let stopped = false;
+  let finished = false;
 
-  const stopSync = () => {
-    if (stopped) return;
-    stopped = true;
+  // Everything the marker names, removed synchronously; the marker goes only once all of it is gone.
+  const removeLeftovers = () => {
+    const left = removeRunLeftovers(marker);
+    if (left.length > 0)
+      throw new Error(`fleet tear-down incomplete: ${left.join(", ")} (see ${markerPath})`);
+    removeRunMarker(markerPath);
+    finished = true;
     live.delete(entry);
-    for (const h of hosts.values()) h.destroySync();
-    groupdel(group);
-    rmSync(dir, { recursive: true, force: true });
   };
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    live.delete(entry);
-    const results = await Promise.allSettled([...hosts.values()].map((h) => h.destroy()));
-    await ssm?.close();
-    groupdel(group);
-    rmSync(dir, { recursive: true, force: true });
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed.length > 0)
-      throw new AggregateError(
-        failed.map((f) => f.reason),
-        "fleet tear-down incomplete",
-      );
+  const stopSync = () => {
+    if (finished) return;
+    for (const h of hosts.values()) h.destroySync();
+    try {
+      removeLeftovers();
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n`);
+    }
+  };
+  // One tear-down however many callers ask for it (a signal handler, the CLI, a test's afterAll).
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      let results: PromiseSettledResult<void>[] = [];
+      try {
+        results = await Promise.allSettled([...hosts.values()].map((h) => h.destroy()));
+        await ssm?.close();
+      } finally {
+        removeLeftovers();
+      }
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed.length > 0)
+        throw new AggregateError(
+          failed.map((f) => f.reason),
+          "fleet tear-down: a host did not stop cleanly (its user and processes were removed anyway)",
+        );
+    })();
+    return stopping;
   };
   const entry: Live = { stop, stopSync };
   live.add(entry);
   installHandlers();
 
   try {
+    const gid = groupadd(group);
     // The run's folder: group members may enter; shared folders are setgid + group-writable.
     chownSync(dir, 0, gid);
     chmodSync(dir, 0o750);

@@ -2,6 +2,8 @@
  * HostExecutor over SSM Run Command (`AWS-RunShellScript`). The same code talks to real AWS and to the
  * local SSM-compatible endpoint (`local/ssm/ssm-endpoint.ts`): only the client's endpoint differs.
  */
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import {
   CancelCommandCommand,
   DescribeInstanceInformationCommand,
@@ -22,6 +24,10 @@ export interface SsmHostExecutorOptions {
   defaultDeadlineMs?: number;
   /** SSM `executionTimeout` when the caller gives none. */
   defaultExecutionTimeoutSeconds?: number;
+  /** One log line per command (host, what, exit code, duration, command id); none when absent. */
+  logger?: Logger;
+  /** HostCommandDuration per command, HostCommandFailures by error name; none when absent. */
+  metrics?: Metrics;
   /** Injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
@@ -42,6 +48,13 @@ const THROTTLING = new Set([
   "RequestLimitExceeded",
   "TooManyRequestsException",
 ]);
+
+/** Metric names of host commands. */
+export const HOST_COMMAND_METRICS = {
+  duration: "HostCommandDuration",
+  /** With dimension `errorName`. */
+  failures: "HostCommandFailures",
+} as const;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -70,6 +83,8 @@ export class SsmHostExecutor implements HostExecutor {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly logger: Logger | undefined;
+  private readonly metrics: Metrics | undefined;
 
   constructor(opts: SsmHostExecutorOptions) {
     this.client = opts.client;
@@ -80,14 +95,61 @@ export class SsmHostExecutor implements HostExecutor {
     this.sleep = opts.sleep ?? defaultSleep;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
+    this.logger = opts.logger;
+    this.metrics = opts.metrics;
   }
 
   async run(host: HostTarget, script: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.execute(host, script, options, false);
+    return this.observed(host, script, options, false);
   }
 
   async probe(host: HostTarget, script: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.execute(host, script, options, true);
+    return this.observed(host, script, options, true);
+  }
+
+  /** Runs the command and reports it: one log line and its metrics, whatever the outcome. */
+  private async observed(
+    host: HostTarget,
+    script: string,
+    options: RunOptions,
+    probe: boolean,
+  ): Promise<RunResult> {
+    const started = this.now();
+    const sent: { commandId?: string } = {};
+    const line = (outcome: Record<string, unknown>) => ({
+      message: "host command",
+      host: host.name,
+      managedInstanceId: host.managedInstanceId,
+      what: options.comment ?? "(no comment)",
+      commandId: sent.commandId ?? null,
+      probe,
+      durationMs: this.now() - started,
+      ...outcome,
+    });
+    try {
+      const result = await this.execute(host, script, options, probe, sent);
+      const entry = line({ exitCode: result.exitCode });
+      this.logger?.info(entry);
+      this.metrics?.addMetric(HOST_COMMAND_METRICS.duration, MetricUnit.Milliseconds, entry.durationMs);
+      return result;
+    } catch (e) {
+      const details = (e as { details?: { exitCode?: unknown; status?: unknown } } | null)?.details;
+      const name = errName(e) || "Error";
+      const entry = line({
+        exitCode: typeof details?.exitCode === "number" ? details.exitCode : null,
+        ...(typeof details?.status === "string" ? { status: details.status } : {}),
+        errorName: name,
+        error: errorMessage(e),
+      });
+      this.logger?.warn(entry);
+      this.metrics?.addMetric(HOST_COMMAND_METRICS.duration, MetricUnit.Milliseconds, entry.durationMs);
+      if (this.metrics) {
+        const single = this.metrics.singleMetric();
+        single.addDimension("errorName", name);
+        single.addMetric(HOST_COMMAND_METRICS.failures, MetricUnit.Count, 1);
+      }
+      throw e;
+    }
   }
 
   private async execute(
@@ -95,6 +157,7 @@ export class SsmHostExecutor implements HostExecutor {
     script: string,
     options: RunOptions,
     probe: boolean,
+    sent: { commandId?: string },
   ): Promise<RunResult> {
     const deadlineMs = options.deadlineMs ?? this.defaultDeadlineMs;
     const started = this.now();
@@ -119,6 +182,7 @@ export class SsmHostExecutor implements HostExecutor {
       deadline,
       deadlineMs,
     );
+    sent.commandId = commandId;
     const details = { ...base, commandId };
 
     let delay = this.pollInitialMs;

@@ -450,7 +450,11 @@ describe("host failure", () => {
 
   it("scheduled functions run on their schedule, with a DLQ", () => {
     const sweeper = EXTRA_FUNCTIONS.find((f) => f.role === "scheduled")!;
-    const rules = resourcesOfType(s, "AWS::Events::Rule").filter(([, r]) => r.Properties!.ScheduleExpression);
+    const rules = resourcesOfType(s, "AWS::Events::Rule").filter(
+      ([, r]) =>
+        flat((r.Properties!.Targets as { Arn: unknown }[])[0]!.Arn) ===
+        `<${functionResource(sweeper)[0]}.Arn>`,
+    );
     expect(rules).toHaveLength(1);
     const p = rules[0]![1].Properties!;
     expect(p.ScheduleExpression).toBe(sweeper.schedule);

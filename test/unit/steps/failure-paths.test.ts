@@ -38,9 +38,9 @@ beforeAll(async () => {
 });
 afterAll(() => harness.close());
 
-const failure = (Error: string, message = `${Error} happened`) => ({
-  Error,
-  Cause: JSON.stringify({ errorType: Error, errorMessage: message }),
+const failure = (name: string, message = `${name} happened`) => ({
+  Error: name,
+  Cause: JSON.stringify({ errorType: name, errorMessage: message }),
 });
 
 /** A dead source with one instance (2 ports, 1 volume) and two live targets on its pool. */

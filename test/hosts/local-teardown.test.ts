@@ -1,0 +1,191 @@
+/**
+ * `npm run local -- up` keeps its promise: Ctrl-C (SIGINT to the whole process group, as a terminal
+ * sends it), SIGTERM and an error remove every host process, user, group and folder; a start removes
+ * what a run killed with SIGKILL left. Real hosts (users, libvirtd, agents), a real CLI in a child process.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startFleet } from "#local/hosts/fleet.js";
+import { processesOfUid } from "#local/hosts/local-host.js";
+import { type RunMarker, removeDeadRuns } from "#local/hosts/run-marker.js";
+import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
+
+const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+let stateDir: string;
+const started: ChildProcess[] = [];
+
+beforeAll(() => {
+  stateDir = mkdtempSync("/tmp/lz-test-state-");
+});
+afterEach(() => {
+  // Whatever a failed test left running: its process group, then what its marker names.
+  for (const c of started.splice(0)) killGroup(c, "SIGKILL");
+});
+afterAll(() => {
+  removeDeadRuns(stateDir);
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // the group is gone
+  }
+}
+
+/** `npm run local -- up --hosts 1` in its own process group, as a terminal runs it. */
+function startUp() {
+  const child = spawn("npm", ["run", "--silent", "local", "--", "up", "--hosts", "1"], {
+    cwd: new URL(".", PROJECT_ROOT).pathname,
+    env: { ...process.env, LAZARUS_LOCAL_STATE_DIR: stateDir },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  started.push(child);
+  let output = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    output += d;
+  });
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    output += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const running = async () => {
+    const deadline = Date.now() + 180_000;
+    while (!output.includes("running; Ctrl-C stops it")) {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`up exited before running:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`up did not start:\n${output}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  return { child, exited, running, output: () => output };
+}
+
+function markers(): RunMarker[] {
+  return readdirSync(stateDir)
+    .filter((n) => n.endsWith(".json"))
+    .map((n) => JSON.parse(readFileSync(join(stateDir, n), "utf8")) as RunMarker);
+}
+
+const runIds = () => new Set(markers().map((m) => m.runId));
+const userExists = (u: string) => spawnSync("getent", ["passwd", u], { env: { PATH } }).status === 0;
+const groupExists = (g: string) => spawnSync("getent", ["group", g], { env: { PATH } }).status === 0;
+const uidOf = (u: string) =>
+  Number(spawnSync("id", ["-u", u], { encoding: "utf8", env: { PATH } }).stdout.trim());
+
+/** Processes whose process group is `pgid`. */
+function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid && fields[0] !== "Z") out.push(Number(e));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** npm may end before its child has finished tearing down: wait for the whole group to end. */
+async function waitForGroupToEnd(pgid: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (groupMembers(pgid).length > 0) {
+    if (Date.now() > deadline)
+      throw new Error(`process group ${pgid} still has ${groupMembers(pgid).join(", ")}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The host processes of a running cloud (pid and uid), to check later that exactly these are gone. */
+function hostProcesses(marker: RunMarker): { pid: number; uid: number }[] {
+  return marker.users.flatMap((u) => {
+    const uid = uidOf(u);
+    return processesOfUid(uid).map((pid) => ({ pid, uid }));
+  });
+}
+
+function stillAlive(procs: { pid: number; uid: number }[]): number[] {
+  return procs.filter(({ pid, uid }) => processesOfUid(uid).includes(pid)).map((p) => p.pid);
+}
+
+function expectGone(marker: RunMarker): void {
+  for (const u of marker.users) expect(userExists(u), `user ${u}`).toBe(false);
+  expect(groupExists(marker.group), `group ${marker.group}`).toBe(false);
+  for (const d of marker.dirs) expect(existsSync(d), `folder ${d}`).toBe(false);
+  expect(markers().map((m) => m.runId)).not.toContain(marker.runId);
+}
+
+describe("local cloud tear-down", () => {
+  it("Ctrl-C (SIGINT to the process group) removes every host process, user, group and folder", async () => {
+    const before = runIds();
+    const up = startUp();
+    await up.running();
+    const marker = markers().find((m) => !before.has(m.runId));
+    expect(marker).toBeDefined();
+    expect(marker!.users).toHaveLength(1);
+    for (const u of marker!.users) expect(userExists(u)).toBe(true);
+    expect(groupExists(marker!.group)).toBe(true);
+    const procs = hostProcesses(marker!);
+    expect(procs.length).toBeGreaterThanOrEqual(2); // libvirtd and the agent, at least
+
+    killGroup(up.child, "SIGINT");
+    await up.exited;
+    await waitForGroupToEnd(up.child.pid!);
+    expect(stillAlive(procs)).toEqual([]);
+    expectGone(marker!);
+  });
+
+  it("a start removes what a run killed with SIGKILL left; SIGTERM removes the new run", async () => {
+    const before = runIds();
+    const first = startUp();
+    await first.running();
+    const dead = markers().find((m) => !before.has(m.runId));
+    expect(dead).toBeDefined();
+    const procs = hostProcesses(dead!);
+    killGroup(first.child, "SIGKILL");
+    await first.exited;
+    // SIGKILL gives no chance to clean: the users, group, folder and marker stay behind.
+    for (const u of dead!.users) expect(userExists(u)).toBe(true);
+    expect(groupExists(dead!.group)).toBe(true);
+    for (const d of dead!.dirs) expect(existsSync(d)).toBe(true);
+    expect(markers().map((m) => m.runId)).toContain(dead!.runId);
+
+    const second = startUp();
+    await second.running();
+    expect(second.output()).toContain(`removed what run ${dead!.runId}`);
+    expectGone(dead!);
+    expect(stillAlive(procs)).toEqual([]);
+    const live = markers().filter((m) => !before.has(m.runId) && m.runId !== dead!.runId);
+    expect(live).toHaveLength(1);
+
+    killGroup(second.child, "SIGTERM");
+    await second.exited;
+    await waitForGroupToEnd(second.child.pid!);
+    expectGone(live[0]!);
+  });
+
+  it("a start that fails half-way removes what it created (a user whose host never came up included)", async () => {
+    // qemu-img refuses the image size: the first host fails after its user was created.
+    const before = runIds();
+    const failing = startFleet({
+      hosts: [{ name: "host-a" }, { name: "host-b" }],
+      images: [{ name: "broken", virtualSize: "not-a-size" }],
+      start: false,
+      stateDir,
+    });
+    // The marker is written before anything is created, synchronously within the call.
+    const marker = markers().find((m) => !before.has(m.runId));
+    await expect(failing).rejects.toThrow(/qemu-img create/);
+    expect(marker).toBeDefined();
+    expectGone(marker!);
+  });
+});
