@@ -150,6 +150,7 @@ export class LocalHost {
   readonly hostDir: string;
   /** Wrappers placed here shadow the host's real commands (fault injection); empty normally. */
   readonly faultBinDir: string;
+  private readonly faultRules = new Map<string, { onArg: string; message: string; mode: "fail" | "hang-after" }[]>();
   readonly homeDir: string;
   readonly runtimeDir: string;
   readonly configDir: string;
@@ -329,26 +330,38 @@ export class LocalHost {
   }
 
   /**
-   * Fault injection: scripts on this host that run `command` with `failOnArg` among its arguments now fail
-   * (exit 1, `message` on stderr); other calls reach the real command. `clearFaults` undoes it.
+   * Fault injection: scripts on this host that run `command` with `onArg` among its arguments now
+   *  - "fail": exit 1 with `message` on stderr, without running the real command;
+   *  - "hang-after": run the real command, then hang (a command that did its work but never reports it,
+   *    as a host command that times out after the domain was started);
+   * other calls reach the real command. Several faults per command add up; `clearFaults` undoes all.
    */
-  injectCommandFault(command: "virsh" | "qemu-img", failOnArg: string, message: string): void {
+  injectCommandFault(
+    command: "virsh" | "qemu-img",
+    onArg: string,
+    message: string,
+    mode: "fail" | "hang-after" = "fail",
+  ): void {
+    const rules = this.faultRules.get(command) ?? [];
+    rules.push({ onArg, message, mode });
+    this.faultRules.set(command, rules);
     mkdirSync(this.faultBinDir, { recursive: true, mode: 0o755 });
-    const wrapper = join(this.faultBinDir, command);
     const quoted = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
-    writeFileSync(
-      wrapper,
-      [
-        "#!/bin/sh",
-        `for a in "$@"; do [ "$a" = ${quoted(failOnArg)} ] && { echo ${quoted(`error: ${message}`)} >&2; exit 1; }; done`,
-        `exec /usr/bin/${command} "$@"`,
-        "",
-      ].join("\n"),
-      { mode: 0o755 },
-    );
+    const lines = ["#!/bin/bash"];
+    for (const r of rules) {
+      const match = `for a in "$@"; do [ "$a" = ${quoted(r.onArg)} ] && exit 0; done; exit 1`;
+      if (r.mode === "fail") {
+        lines.push(`if (${match}); then echo ${quoted(`error: ${r.message}`)} >&2; exit 1; fi`);
+      } else {
+        lines.push(`if (${match}); then /usr/bin/${command} "$@"; echo ${quoted(r.message)} >&2; exec sleep 3600; fi`);
+      }
+    }
+    lines.push(`exec /usr/bin/${command} "$@"`, "");
+    writeFileSync(join(this.faultBinDir, command), lines.join("\n"), { mode: 0o755 });
   }
 
   clearFaults(): void {
+    this.faultRules.clear();
     rmSync(this.faultBinDir, { recursive: true, force: true });
   }
 

@@ -177,7 +177,7 @@ describe("evacuate", () => {
     await usageConsistent();
 
     const types = cloud.events.events.filter((e) => e.resources.includes(inst.uuid)).map((e) => e.detailType);
-    expect(types).toEqual(["instance.evacuate.start", "instance.evacuate.end"]);
+    expect(types).toEqual(["instance.rebuild.start", "instance.rebuild.end", "instance.evacuate"]);
   });
 
   it("2. recreates the root disk from the image cache when the disk was local to the dead host", async () => {
@@ -290,7 +290,7 @@ describe("no valid host", () => {
       if (h.name !== "host-a") expect(h.claims[inst.uuid], h.name).toBeUndefined();
     }
     const types = cloud.events.events.filter((e) => e.resources.includes(inst.uuid)).map((e) => e.detailType);
-    expect(types).toEqual(["instance.evacuate.start", "instance.evacuate.error"]);
+    expect(types).toEqual(["instance.rebuild.start", "instance.rebuild.error"]);
 
     // Room appears on host-c: its group member is deleted.
     const hostC = cloud.fleet.hosts.get("host-c")!;

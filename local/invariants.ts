@@ -1,0 +1,117 @@
+/**
+ * The invariants the control plane promises, checked against the local cloud as it is: the records in
+ * DynamoDB and every running hypervisor (asked directly with virsh, not through the control plane).
+ * Used by the tests after every failure they make happen, and by the chaos run after each round.
+ *
+ *  1. one copy: an instance is defined on no running host but the one its record names; the one its
+ *     record names (if running) has it, unless the instance is in ERROR with a fault. An instance whose
+ *     fault is TargetNotClean may also be defined on the host the fault names (the documented state).
+ *  2. no leaked claim: a host's usage is the sum of its claims; a claim of an instance on a host other
+ *     than its record's is allowed only on the unclean host its fault names, or on a host it was
+ *     evacuated away from that is not running (the returning host's recovery releases it).
+ *  3. bindings on the instance's host: ports bound and volume attachments live there and nowhere else.
+ *  4. quiet means done: no task held, every migration terminal (only checked with `quiet: true`).
+ */
+import type { Stores } from "#shared/store/index.js";
+import type { LocalHost } from "./hosts/local-host.js";
+
+export interface InvariantOptions {
+  /** The system is quiet (no flow running): no task may be held, every migration must be terminal. */
+  quiet?: boolean;
+}
+
+export async function checkInvariants(
+  stores: Stores,
+  hosts: ReadonlyMap<string, LocalHost>,
+  opts: InvariantOptions = {},
+): Promise<string[]> {
+  const violations: string[] = [];
+  const running = [...hosts.values()].filter((h) => h.running);
+  const defined = new Map<string, Set<string>>();
+  for (const h of running) {
+    const r = await h.virsh(["list", "--all", "--uuid"], { allowFail: true });
+    if (r.exitCode !== 0) {
+      violations.push(`cannot list domains on ${h.name}: ${r.stderr.trim()}`);
+      continue;
+    }
+    for (const uuid of r.stdout
+      .split("\n")
+      .map((l) => l.trim().toLowerCase())
+      .filter(Boolean)) {
+      if (!defined.has(uuid)) defined.set(uuid, new Set());
+      defined.get(uuid)!.add(h.name);
+    }
+  }
+  const isRunning = (name: string) => hosts.get(name)?.running === true;
+  const instances = await stores.instances.list();
+  const byUuid = new Map(instances.map((i) => [i.uuid, i]));
+  for (const i of instances) {
+    const where = defined.get(i.uuid) ?? new Set<string>();
+    const unclean = i.fault?.error === "TargetNotClean" ? String(i.fault.details.uncleanHost ?? "") : null;
+    const extra = [...where].filter((h) => h !== i.host && h !== unclean);
+    if (extra.length)
+      violations.push(
+        `instance ${i.name} (${i.uuid}) is defined on ${extra.join(", ")}, its record names ${i.host}`,
+      );
+    if (isRunning(i.host) && !where.has(i.host) && !(i.vmState === "error" && i.fault)) {
+      violations.push(
+        `instance ${i.name} is lost: its record names ${i.host}, which is up and does not have it`,
+      );
+    }
+    if (i.vmState === "error" && !i.fault) violations.push(`instance ${i.name} is in ERROR without a fault`);
+    for (const portId of i.ports) {
+      const port = await stores.ports.get(portId);
+      if (port && port.bindingHost !== i.host)
+        violations.push(`port ${portId} of ${i.name} is bound to ${port.bindingHost}, not ${i.host}`);
+    }
+    for (const bdm of i.volumes) {
+      const volume = await stores.volumes.get(bdm.volumeId);
+      const live = volume?.attachments.filter((a) => a.status === "attached") ?? [];
+      const off = live.filter((a) => a.host !== i.host || a.instanceUuid !== i.uuid);
+      if (off.length)
+        violations.push(
+          `volume ${bdm.volumeId} of ${i.name} is attached on ${off.map((a) => a.host).join(", ")}`,
+        );
+      if (!live.some((a) => a.host === i.host))
+        violations.push(`volume ${bdm.volumeId} of ${i.name} has no attachment on ${i.host}`);
+    }
+    if (opts.quiet && i.taskState !== null)
+      violations.push(`instance ${i.name} still holds task ${i.taskState}`);
+  }
+  for (const h of await stores.hosts.list()) {
+    const sum = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
+    for (const c of Object.values(h.claims)) {
+      sum.vcpus += c.resources.vcpus;
+      sum.memoryMiB += c.resources.memoryMiB;
+      sum.diskGiB += c.resources.diskGiB;
+      const owner = byUuid.get(c.instanceUuid);
+      if (!owner) {
+        violations.push(`host ${h.name} holds a claim of unknown instance ${c.instanceUuid}`);
+        continue;
+      }
+      if (owner.host === h.name) continue;
+      const unclean = owner.fault?.error === "TargetNotClean" && owner.fault.details.uncleanHost === h.name;
+      const staleOnDeadHost = !isRunning(h.name);
+      const inFlight = !opts.quiet && owner.taskState !== null;
+      if (!unclean && !staleOnDeadHost && !inFlight) {
+        violations.push(
+          `host ${h.name} holds a leaked claim of ${owner.name} (its record names ${owner.host})`,
+        );
+      }
+    }
+    if (JSON.stringify(sum) !== JSON.stringify(h.usage)) {
+      violations.push(
+        `host ${h.name} usage ${JSON.stringify(h.usage)} is not the sum of its claims ${JSON.stringify(sum)}`,
+      );
+    }
+  }
+  if (opts.quiet) {
+    for (const i of instances) {
+      for (const m of await stores.migrations.listByInstance(i.uuid)) {
+        if (m.status === "accepted" || m.status === "pre-migrating")
+          violations.push(`migration ${m.id} of ${i.name} is still ${m.status}`);
+      }
+    }
+  }
+  return violations;
+}

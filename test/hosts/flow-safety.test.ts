@@ -1,0 +1,261 @@
+/**
+ * The rebuild/evacuate machine keeps its promises when its own steps fail, on real hosts: each test makes
+ * a failure happen (a host command that hangs after doing its work, a clean-up that fails, a crashed
+ * step, a stopped execution, a refused notification, a missing image, a bad input) and then checks the
+ * invariants of local/invariants.ts: one copy, no leaked claim, bindings on the instance's host, and no
+ * task held once the system is quiet.
+ * Hosts: a, b, c share pool p1 (a is killed and forced down); e has local disks.
+ */
+import { type SFNClient, StopExecutionCommand } from "@aws-sdk/client-sfn";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { checkInvariants } from "#local/invariants.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { runFlow, sfnClient, startFlow, waitFlow } from "../support/flows.js";
+
+let cloud: LocalCloud;
+let sfn: SFNClient;
+const booted: Record<string, Instance> = {};
+
+async function definedOn(uuid: string): Promise<string[]> {
+  const where: string[] = [];
+  for (const [name, h] of cloud.fleet.hosts) {
+    if (!h.running) continue;
+    const r = await h.virsh(["domstate", uuid], { allowFail: true });
+    if (r.exitCode === 0) where.push(name);
+  }
+  return where;
+}
+
+async function runningOn(uuid: string): Promise<string[]> {
+  const where: string[] = [];
+  for (const [name, h] of cloud.fleet.hosts) {
+    if (!h.running) continue;
+    const r = await h.virsh(["domstate", uuid], { allowFail: true });
+    if (r.exitCode === 0 && r.stdout.trim() === "running") where.push(name);
+  }
+  return where;
+}
+
+async function expectInvariants(quiet = true) {
+  expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet })).toEqual([]);
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+beforeAll(async () => {
+  cloud = await startLocalCloud({
+    hosts: [
+      { name: "host-a", sharedPoolId: "p1" },
+      { name: "host-b", sharedPoolId: "p1" },
+      { name: "host-c", sharedPoolId: "p1" },
+      { name: "host-e" },
+    ],
+    retryIntervalScale: 0.01,
+    hostCommandDeadlineMs: 12_000,
+  });
+  sfn = sfnClient();
+  booted.timeout = await cloud.boot({
+    name: "timeout-1",
+    host: "host-a",
+    ports: 1,
+    volumes: [{ name: "v-t", sizeGiB: 1, device: "vdb" }],
+  });
+  booted.stopped = await cloud.boot({ name: "stop-1", host: "host-a" });
+  booted.acceptCrash = await cloud.boot({ name: "accept-1", host: "host-a" });
+  booted.notify = await cloud.boot({ name: "notify-1", host: "host-a" });
+  booted.input = await cloud.boot({ name: "input-1", host: "host-a" });
+  booted.rebuild = await cloud.boot({ name: "rebuild-1", host: "host-e" });
+  await cloud.killHost("host-a");
+  await cloud.setForcedDown("host-a", true);
+}, 600_000);
+
+afterAll(async () => {
+  await cloud?.stop();
+});
+
+describe("a target that cannot be proven clean", () => {
+  it("spawn times out after starting the domain and the clean-up fails: no second host, the fault names the host; once it is clean, a new evacuation succeeds", async () => {
+    const inst = booted.timeout!;
+    const b = cloud.fleet.hosts.get("host-b")!;
+    b.injectCommandFault("virsh", "start", "injected: start reported nothing", "hang-after");
+    b.injectCommandFault("virsh", "destroy", "injected: destroy failed");
+    let run: Awaited<ReturnType<typeof runFlow>>;
+    try {
+      run = await runFlow(sfn, cloud.rebuildStateMachineArn, {
+        instanceUuid: inst.uuid,
+        recreate: true,
+        targetHost: "host-b",
+      });
+    } finally {
+      b.clearFaults();
+    }
+    expect(run.status).toBe("FAILED");
+    expect(run.error).toBe("TargetNotClean");
+    // The domain may run on b (its start did happen); it runs nowhere else: no second host was tried.
+    expect(await definedOn(inst.uuid)).toEqual(["host-b"]);
+    expect((await runningOn(inst.uuid)).length).toBeLessThanOrEqual(1);
+    const after = await cloud.stores.instances.require(inst.uuid);
+    expect(after).toMatchObject({ vmState: "error", taskState: null, host: "host-a" });
+    expect(after.fault).toMatchObject({ error: "TargetNotClean", details: { uncleanHost: "host-b" } });
+    expect((await cloud.stores.hosts.require("host-b")).claims[inst.uuid]).toBeDefined();
+    const migration = await cloud.stores.migrations.require(run.requestId);
+    expect(migration).toMatchObject({ status: "failed", attemptedHosts: [] });
+    await expectInvariants();
+
+    // host-b answers normally again: a new evacuation cleans it first, then places the instance.
+    const again = await runFlow(sfn, cloud.rebuildStateMachineArn, {
+      instanceUuid: inst.uuid,
+      recreate: true,
+    });
+    expect(again.status, again.cause).toBe("SUCCEEDED");
+    const moved = await cloud.stores.instances.require(inst.uuid);
+    expect(moved).toMatchObject({ vmState: "active", fault: null });
+    expect(await definedOn(inst.uuid)).toEqual([moved.host]);
+    expect(await runningOn(inst.uuid)).toEqual([moved.host]);
+    await expectInvariants();
+  });
+});
+
+describe("no task is ever left held", () => {
+  it("Accept fails after taking the task: the failure path ends it (no task, migration failed)", async () => {
+    const inst = booted.acceptCrash!;
+    cloud.lambda.setHooks({
+      afterInvoke(name, event) {
+        const req = (event as { request?: { instanceUuid?: string } }).request;
+        if (name !== "lazarus-conductor-accept" || req?.instanceUuid !== inst.uuid) return;
+        const e = new Error("simulated failure after the take");
+        e.name = "SimulatedFault"; // not a transient name: not retried
+        throw e;
+      },
+    });
+    let run: Awaited<ReturnType<typeof runFlow>>;
+    try {
+      run = await runFlow(sfn, cloud.rebuildStateMachineArn, { instanceUuid: inst.uuid, recreate: true });
+    } finally {
+      cloud.lambda.setHooks(undefined);
+    }
+    expect(run.status).toBe("FAILED");
+    expect(run.error).toBe("SimulatedFault");
+    const after = await cloud.stores.instances.require(inst.uuid);
+    expect(after.taskState).toBeNull();
+    expect((await cloud.stores.migrations.require(run.requestId)).status).toBe("failed");
+    await expectInvariants();
+  });
+
+  it("a flow stopped mid-way (StopExecution) is ended by the sweeper: target cleaned, claim released, no task", async () => {
+    const inst = booted.stopped!;
+    const c = cloud.fleet.hosts.get("host-c")!;
+    c.injectCommandFault("virsh", "define", "injected: define never reports", "hang-after");
+    const started = await startFlow(sfn, cloud.rebuildStateMachineArn, {
+      instanceUuid: inst.uuid,
+      recreate: true,
+      targetHost: "host-c",
+    });
+    try {
+      await until(
+        "spawn",
+        async () => (await cloud.stores.instances.require(inst.uuid)).taskState === "rebuild_spawning",
+      );
+      await until("the domain defined on host-c", async () =>
+        (await definedOn(inst.uuid)).includes("host-c"),
+      );
+      await sfn.send(
+        new StopExecutionCommand({ executionArn: started.executionArn, error: "OperatorStopped" }),
+      );
+    } finally {
+      c.clearFaults();
+    }
+    const stopped = await waitFlow(sfn, started);
+    expect(stopped.status).toBe("ABORTED");
+    expect((await cloud.stores.instances.require(inst.uuid)).taskState).toBe("rebuild_spawning");
+
+    const report = (await cloud.runScheduled("sweeper")) as { endedTasks: { instanceUuid: string }[] };
+    expect(report.endedTasks.map((t) => t.instanceUuid)).toContain(inst.uuid);
+    const after = await cloud.stores.instances.require(inst.uuid);
+    expect(after).toMatchObject({ taskState: null, vmState: "error", fault: { error: "FlowEnded" } });
+    expect(await definedOn(inst.uuid)).toEqual([]);
+    expect((await cloud.stores.hosts.require("host-c")).claims[inst.uuid]).toBeUndefined();
+    expect((await cloud.stores.migrations.require(started.requestId)).status).toBe("failed");
+    await expectInvariants();
+  });
+});
+
+describe("notifications never undo work", () => {
+  it("the end notification is refused: the instance is ACTIVE on the target with its claim; published once it can be", async () => {
+    const inst = booted.notify!;
+    cloud.events.refuseEntries((type) => type === "instance.rebuild.end");
+    let run: Awaited<ReturnType<typeof runFlow>>;
+    try {
+      run = await runFlow(sfn, cloud.rebuildStateMachineArn, { instanceUuid: inst.uuid, recreate: true });
+    } finally {
+      cloud.events.refuseEntries(null);
+    }
+    expect(run.status, run.cause).toBe("SUCCEEDED");
+    const after = await cloud.stores.instances.require(inst.uuid);
+    expect(after).toMatchObject({ vmState: "active", taskState: null });
+    expect((await cloud.stores.hosts.require(after.host)).claims[inst.uuid]?.owner).toBe(run.requestId);
+    expect((await cloud.stores.migrations.require(run.requestId)).status).toBe("done");
+    const ends = () =>
+      cloud.events.events.filter(
+        (e) => e.resources.includes(inst.uuid) && e.detailType === "instance.rebuild.end",
+      );
+    expect(ends()).toHaveLength(0);
+    await cloud.runScheduled("sweeper");
+    expect(ends()).toHaveLength(1);
+    await cloud.runScheduled("sweeper");
+    expect(ends()).toHaveLength(1);
+    await expectInvariants();
+  });
+});
+
+describe("the input is the request only", () => {
+  it("internal fields in the execution input are refused and nothing changes", async () => {
+    const inst = booted.input!;
+    const before = await cloud.stores.instances.require(inst.uuid);
+    const run = await runFlow(sfn, cloud.rebuildStateMachineArn, {
+      instanceUuid: inst.uuid,
+      recreate: true,
+      ...({ createdRootDisk: true, sharedStorage: false, destHost: "host-b" } as object),
+    });
+    expect(run.status).toBe("FAILED");
+    expect(run.error).toBe("InvalidInput");
+    expect(run.cause).toMatch(/createdRootDisk|sharedStorage|destHost/);
+    expect(await cloud.stores.instances.require(inst.uuid)).toEqual(before);
+    expect(await cloud.stores.migrations.get(run.requestId)).toBeNull();
+  });
+});
+
+describe("rebuild checks before it destroys", () => {
+  it("an image missing from the cache is refused before anything is destroyed; a domain-less instance can be rebuilt", async () => {
+    const inst = booted.rebuild!;
+    const run = await runFlow(sfn, cloud.rebuildStateMachineArn, {
+      instanceUuid: inst.uuid,
+      recreate: false,
+      imageRef: "no-such-image",
+    });
+    expect(run.status).toBe("FAILED");
+    expect(run.error).toBe("ImageNotCached");
+    expect(await runningOn(inst.uuid)).toEqual(["host-e"]);
+    const after = await cloud.stores.instances.require(inst.uuid);
+    expect(after).toMatchObject({ vmState: "active", taskState: null, fault: { error: "ImageNotCached" } });
+
+    // The domain disappears (undefined by hand): a rebuild recreates it.
+    const e = cloud.fleet.hosts.get("host-e")!;
+    await e.virsh(["destroy", inst.uuid]);
+    await e.virsh(["undefine", inst.uuid]);
+    const rebuilt = await runFlow(sfn, cloud.rebuildStateMachineArn, {
+      instanceUuid: inst.uuid,
+      recreate: false,
+    });
+    expect(rebuilt.status, rebuilt.cause).toBe("SUCCEEDED");
+    expect(await runningOn(inst.uuid)).toEqual(["host-e"]);
+    await expectInvariants();
+  });
+});
