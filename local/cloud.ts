@@ -18,6 +18,7 @@ import {
 } from "#shared/definitions/state-machines.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { createTables } from "#shared/store/create-tables.js";
@@ -30,6 +31,7 @@ import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
 import type { LocalHostSpec } from "./hosts/local-host.js";
 import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./lambda/lambda-endpoint.js";
+import { startScheduler } from "./scheduler.js";
 import { LocalStepFunctions } from "./stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "./stepfunctions/sfn-endpoint.js";
 
@@ -53,6 +55,16 @@ export interface LocalCloudOptions {
   /** Host command deadline for the flows' SSM executor, ms (default 60 s). */
   hostCommandDeadlineMs?: number;
   lambdaHooks?: LambdaHooks;
+  /**
+   * Write a host record for every local host at start (default true). false: the hosts table starts
+   * empty and hosts come in through registration (functions/inventory), as on a real fleet.
+   */
+  seedHosts?: boolean;
+  /**
+   * Run the "scheduled" functions (fleet sync, ...) on their rate, like EventBridge schedules do in AWS
+   * (default off: tests invoke them when they mean to). `rateScale` shrinks the period (0.01 = 100x).
+   */
+  schedules?: boolean | { rateScale: number };
 }
 
 export interface LocalCloud {
@@ -68,6 +80,8 @@ export interface LocalCloud {
   stores: Stores;
   executor: SsmHostExecutor;
   ssm: SSMClient;
+  /** SSM's view of the hosts (agent state, KVM host tag), as registration reads it. */
+  directory: SsmHostDirectory;
   rebuildStateMachineArn: string;
   boot(req: BootRequest): Promise<Instance>;
   /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
@@ -158,7 +172,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
 
     const now = new Date().toISOString();
-    for (const host of fleet.hosts.values()) {
+    for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
         ...host.record(),
         allocationRatios: { cpu: 4, ram: 1.5, disk: 1 },
@@ -172,6 +186,14 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         lastHeartbeatAt: now,
         version: 0,
       });
+    }
+    if (opts.schedules) {
+      const scheduler = startScheduler({
+        lambdaUrl: lambda.url,
+        prefix,
+        rateScale: opts.schedules === true ? 1 : opts.schedules.rateScale,
+      });
+      stopping.push(() => scheduler.stop());
     }
     const heartbeats = startHeartbeats({ stores, ssm, intervalMs: opts.heartbeatIntervalMs ?? 1000 });
     stopping.push(() => heartbeats.stop());
@@ -193,6 +215,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       stores,
       executor,
       ssm,
+      directory: new SsmHostDirectory(ssm),
       rebuildStateMachineArn,
       boot: (req) => bootInstance({ stores, executor }, req),
       killHost: (name) => localHost(name).kill(),
