@@ -123,7 +123,14 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     groupdel(group);
     rmSync(dir, { recursive: true, force: true });
   };
-  const stop = async () => {
+  // Every caller awaits the one tear-down: on Ctrl-C both the signal handler below and the caller's
+  // own clean-up call stop(), and the one that came second must not let the process exit mid-way.
+  let tearDown: Promise<void> | undefined;
+  const stop = () => {
+    tearDown ??= stopOnce();
+    return tearDown;
+  };
+  const stopOnce = async () => {
     if (stopped) return;
     stopped = true;
     live.delete(entry);
