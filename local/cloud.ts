@@ -8,9 +8,8 @@
  *  - EventBridge: an endpoint that records the notifications (local/events)
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { ALL_FUNCTIONS, lambdaArn, scheduleIntervalMs } from "#shared/definitions/functions.js";
+import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -19,6 +18,7 @@ import {
 } from "#shared/definitions/state-machines.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { createTables } from "#shared/store/create-tables.js";
@@ -32,6 +32,7 @@ import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
 import type { LocalHostSpec } from "./hosts/local-host.js";
 import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./lambda/lambda-endpoint.js";
 import { localLogEnv } from "./log-settings.js";
+import { startScheduler } from "./scheduler.js";
 import { LocalStepFunctions } from "./stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "./stepfunctions/sfn-endpoint.js";
 
@@ -56,11 +57,15 @@ export interface LocalCloudOptions {
   hostCommandDeadlineMs?: number;
   lambdaHooks?: LambdaHooks;
   /**
-   * Run the scheduled functions (sweeper, sync) on their timers, as EventBridge schedules do in AWS:
-   * false (the default for tests, which call `runScheduled` themselves), true (their own rates), or an
-   * interval in ms for all of them (the demo).
+   * Write a host record for every local host at start (default true). false: the hosts table starts
+   * empty and hosts come in through registration (functions/inventory), as on a real fleet.
    */
-  schedules?: boolean | number;
+  seedHosts?: boolean;
+  /**
+   * Run the "scheduled" functions (fleet sync, ...) on their rate, like EventBridge schedules do in AWS
+   * (default off: tests invoke them when they mean to). `rateScale` shrinks the period (0.01 = 100x).
+   */
+  schedules?: boolean | { rateScale: number };
 }
 
 export interface LocalCloud {
@@ -76,6 +81,8 @@ export interface LocalCloud {
   stores: Stores;
   executor: SsmHostExecutor;
   ssm: SSMClient;
+  /** SSM's view of the hosts (agent state, KVM host tag), as registration reads it. */
+  directory: SsmHostDirectory;
   rebuildStateMachineArn: string;
   boot(req: BootRequest): Promise<Instance>;
   /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
@@ -169,7 +176,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
 
     const now = new Date().toISOString();
-    for (const host of fleet.hosts.values()) {
+    for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
         ...host.record(),
         allocationRatios: { cpu: 4, ram: 1.5, disk: 1 },
@@ -184,39 +191,16 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         version: 0,
       });
     }
+    // Scheduled functions are always invocable (`runScheduled`); their timers run only when asked.
+    const scheduler = startScheduler({
+      lambdaUrl: lambda.url,
+      prefix,
+      timers: opts.schedules !== undefined && opts.schedules !== false,
+      rateScale: typeof opts.schedules === "object" ? opts.schedules.rateScale : 1,
+    });
+    stopping.push(() => scheduler.stop());
     const heartbeats = startHeartbeats({ stores, ssm, intervalMs: opts.heartbeatIntervalMs ?? 1000 });
     stopping.push(() => heartbeats.stop());
-
-    const lambdaClient = new LambdaClient({ endpoint: lambda.url });
-    const runScheduled = async (id: string): Promise<unknown> => {
-      const spec = ALL_FUNCTIONS.find((f) => f.id === id && f.role === "scheduled");
-      if (!spec) throw new Error(`no scheduled function ${id}`);
-      // As an EventBridge schedule does: a Lambda Invoke through the Lambda-compatible endpoint.
-      const out = await lambdaClient.send(
-        new InvokeCommand({ FunctionName: `${prefix}-${spec.id}`, Payload: Buffer.from("{}") }),
-      );
-      const text = out.Payload ? Buffer.from(out.Payload).toString("utf8") : "null";
-      if (out.FunctionError) throw new Error(`${spec.id} failed: ${text}`);
-      return JSON.parse(text) as unknown;
-    };
-    if (opts.schedules) {
-      for (const spec of ALL_FUNCTIONS.filter((f) => f.role === "scheduled")) {
-        const every = typeof opts.schedules === "number" ? opts.schedules : scheduleIntervalMs(spec);
-        if (!every) continue;
-        let busy = false;
-        const timer = setInterval(() => {
-          if (busy) return;
-          busy = true;
-          runScheduled(spec.id)
-            .catch(() => undefined) // a failed round is retried at the next tick, as a scheduled Lambda is
-            .finally(() => {
-              busy = false;
-            });
-        }, every);
-        timer.unref();
-        stopping.push(() => clearInterval(timer));
-      }
-    }
 
     const localHost = (name: string) => {
       const h = fleet.hosts.get(name);
@@ -235,12 +219,13 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       stores,
       executor,
       ssm,
+      directory: new SsmHostDirectory(ssm),
       rebuildStateMachineArn,
       boot: (req) => bootInstance({ stores, executor }, req),
       killHost: (name) => localHost(name).kill(),
       restartHost: (name) => localHost(name).restart(),
       setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),
-      runScheduled,
+      runScheduled: (id) => scheduler.runNow(id),
       stop,
     };
   } catch (e) {

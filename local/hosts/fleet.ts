@@ -8,6 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
 import { LocalHost, type LocalHostSpec, unixUserName } from "./local-host.js";
 import {
@@ -214,7 +215,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         images: opts.images,
       });
       hosts.set(spec.name, host);
-      endpoint.registerInstance(host.managedInstanceId, spec.name);
+      endpoint.registerInstance(
+        host.managedInstanceId,
+        spec.name,
+        spec.tagged === false ? {} : { [KVM_HOST_TAG_KEY]: KVM_HOST_TAG_VALUE },
+      );
     }
     if (opts.start !== false) await Promise.all([...hosts.values()].map((h) => h.start()));
 

@@ -33,6 +33,8 @@ export interface LocalHostSpec {
   availabilityZone?: string;
   /** Capacity to advertise in the Host record (defaults: 4 vCPU, 4096 MiB, 40 GiB). */
   capacity?: Resources;
+  /** Carries the Lazarus KVM host tag in SSM (default true); false = a machine registration must refuse. */
+  tagged?: boolean;
 }
 
 /** What the fleet decides for a host: its user, group and folders. */
@@ -150,7 +152,10 @@ export class LocalHost {
   readonly hostDir: string;
   /** Wrappers placed here shadow the host's real commands (fault injection); empty normally. */
   readonly faultBinDir: string;
-  private readonly faultRules = new Map<string, { onArg: string; message: string; mode: "fail" | "hang-after" }[]>();
+  private readonly faultRules = new Map<
+    string,
+    { onArg: string; message: string; mode: "fail" | "hang-after" }[]
+  >();
   readonly homeDir: string;
   readonly runtimeDir: string;
   readonly configDir: string;
@@ -217,7 +222,14 @@ export class LocalHost {
       LIBVIRT_DEFAULT_URI: "qemu:///session",
       // Never let a client auto-spawn a libvirtd we do not track (e.g. virsh on a killed host).
       LIBVIRT_AUTOSTART: "0",
+      // The host's Lazarus settings (on a real host: /etc/lazarus/host.json), read by registration.
+      LAZARUS_HOST_CONFIG: this.settingsPath,
     };
+  }
+
+  /** The host's Lazarus settings file (storage paths, pool, zone), as an operator would write it. */
+  get settingsPath(): string {
+    return join(this.configDir, "lazarus-host.json");
   }
 
   get storage(): HostStorage {
@@ -276,6 +288,11 @@ export class LocalHost {
     own(this.logDir, 0o750);
     own(this.imageCachePath, 0o755);
     if (!this.config.sharedInstancesPath) own(this.instancesPath, 0o2770);
+    writeFileSync(
+      this.settingsPath,
+      `${JSON.stringify({ availabilityZone: this.availabilityZone, ...this.storage, supportsRecreate: true }, null, 2)}\n`,
+    );
+    chownSync(this.settingsPath, this._uid, this.gid);
     for (const img of this.config.images ?? DEFAULT_IMAGES) {
       const file = join(this.imageCachePath, `${img.name}.qcow2`);
       if (existsSync(file)) continue;
@@ -353,7 +370,9 @@ export class LocalHost {
       if (r.mode === "fail") {
         lines.push(`if (${match}); then echo ${quoted(`error: ${r.message}`)} >&2; exit 1; fi`);
       } else {
-        lines.push(`if (${match}); then /usr/bin/${command} "$@"; echo ${quoted(r.message)} >&2; exec sleep 3600; fi`);
+        lines.push(
+          `if (${match}); then /usr/bin/${command} "$@"; echo ${quoted(r.message)} >&2; exec sleep 3600; fi`,
+        );
       }
     }
     lines.push(`exec /usr/bin/${command} "$@"`, "");

@@ -42,7 +42,10 @@ export interface SsmEndpoint {
   /** Base URL, e.g. http://127.0.0.1:PORT (AWS_ENDPOINT_URL_SSM). */
   url: string;
   port: number;
-  registerInstance(instanceId: string, computerName: string): void;
+  /** Registers (or renames) a managed instance; `tags` replace its tags when given. */
+  registerInstance(instanceId: string, computerName: string, tags?: Record<string, string>): void;
+  /** The instance's tags (AddTagsToResource / RemoveTagsFromResource change them too). */
+  tags(instanceId: string): Record<string, string>;
   deregisterInstance(instanceId: string): void;
   pingStatus(instanceId: string): PingStatus | undefined;
   /** Epoch ms of the agent's last poll, or undefined if it never polled. */
@@ -89,6 +92,7 @@ interface Command {
 interface ManagedInstance {
   id: string;
   computerName: string;
+  tags: Map<string, string>;
   registeredAt: number;
   lastPingAt?: number;
 }
@@ -450,13 +454,27 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
       else if (f.key === "PingStatus" && Array.isArray(f.valueSet))
         pingFilter = new Set(f.valueSet as string[]);
     }
+    // Tag filters (Filters only, as in SSM): `tag:KEY` = one of Values; `tag-key` = has one of these keys.
+    const tagFilters: ((i: ManagedInstance) => boolean)[] = [];
     for (const f of (input.Filters ?? []) as { Key?: string; Values?: unknown }[]) {
+      const values = Array.isArray(f.Values) ? (f.Values as string[]) : [];
       if (f.Key === "InstanceIds") addIds(f.Values);
       else if (f.Key === "PingStatus" && Array.isArray(f.Values)) pingFilter = new Set(f.Values as string[]);
+      else if (f.Key === "tag-key") tagFilters.push((i) => values.some((k) => i.tags.has(k)));
+      else if (f.Key?.startsWith("tag:") && f.Key.length > 4) {
+        const key = f.Key.slice(4);
+        tagFilters.push((i) => i.tags.has(key) && values.includes(i.tags.get(key) as string));
+      } else if (f.Key !== undefined) {
+        throw new ApiError(
+          "InvalidInstanceInformationFilterValue",
+          `filter key ${f.Key} is not supported locally`,
+        );
+      }
     }
     const now = Date.now();
     const list = [...instances.values()]
       .filter((i) => !wanted || (wanted as Set<string>).has(i.id))
+      .filter((i) => tagFilters.every((matches) => matches(i)))
       .map((i) => ({
         InstanceId: i.id,
         PingStatus: pingStatus(i, now),
@@ -477,7 +495,39 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
     return { InstanceInformationList: page, ...(next ? { NextToken: next } : {}) };
   };
 
+  /** Tags of managed instances (ResourceType ManagedInstance, as for hybrid nodes). */
+  const taggedInstance = (input: Record<string, unknown>): ManagedInstance => {
+    if (input.ResourceType !== "ManagedInstance") {
+      throw new ApiError(
+        "InvalidResourceType",
+        `ResourceType ${String(input.ResourceType)} is not supported locally`,
+      );
+    }
+    const id = requireString(input.ResourceId, "ResourceId");
+    const inst = instances.get(id);
+    if (!inst) throw new ApiError("InvalidResourceId", `resource ${id} does not exist`);
+    return inst;
+  };
+  const listTagsForResource = (input: Record<string, unknown>) => ({
+    TagList: [...taggedInstance(input).tags].map(([Key, Value]) => ({ Key, Value })),
+  });
+  const addTagsToResource = (input: Record<string, unknown>) => {
+    const inst = taggedInstance(input);
+    for (const t of (input.Tags ?? []) as { Key?: string; Value?: string }[]) {
+      inst.tags.set(requireString(t.Key, "Tags.Key"), t.Value ?? "");
+    }
+    return {};
+  };
+  const removeTagsFromResource = (input: Record<string, unknown>) => {
+    const inst = taggedInstance(input);
+    for (const k of (input.TagKeys ?? []) as string[]) inst.tags.delete(k);
+    return {};
+  };
+
   const ops: Record<string, (input: Record<string, unknown>) => unknown> = {
+    ListTagsForResource: listTagsForResource,
+    AddTagsToResource: addTagsToResource,
+    RemoveTagsFromResource: removeTagsFromResource,
     SendCommand: sendCommand,
     GetCommandInvocation: getCommandInvocation,
     ListCommandInvocations: listCommandInvocations,
@@ -648,13 +698,25 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    registerInstance(instanceId, computerName) {
+    registerInstance(instanceId, computerName, tags) {
       if (!/^(mi-[0-9a-f]{17}|i-[0-9a-f]{8,17})$/.test(instanceId)) {
         throw new Error(`not a managed-instance id: ${instanceId}`);
       }
       const existing = instances.get(instanceId);
-      if (existing) existing.computerName = computerName;
-      else instances.set(instanceId, { id: instanceId, computerName, registeredAt: Date.now() });
+      if (existing) {
+        existing.computerName = computerName;
+        if (tags) existing.tags = new Map(Object.entries(tags));
+      } else {
+        instances.set(instanceId, {
+          id: instanceId,
+          computerName,
+          tags: new Map(Object.entries(tags ?? {})),
+          registeredAt: Date.now(),
+        });
+      }
+    },
+    tags(instanceId) {
+      return Object.fromEntries(instances.get(instanceId)?.tags ?? []);
     },
     deregisterInstance(instanceId) {
       instances.delete(instanceId);

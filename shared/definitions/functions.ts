@@ -132,6 +132,45 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("clean-up-target", "cleanUpTarget", ON_TARGET),
 ];
 
+const inventory = (
+  name: string,
+  handler: string,
+  role: "api" | "scheduled",
+  access: FunctionAccess,
+  schedule?: string,
+): FunctionSpec => ({
+  id: `inventory-${name}`,
+  placeholder: `Inventory${capitalized(handler)}FunctionArn`,
+  entry: "functions/inventory/handlers.ts",
+  handler,
+  role,
+  access,
+  ...(schedule ? { schedule } : {}),
+});
+
+/** Host registration, adoption of existing domains (API), and the periodic fleet sync. */
+export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
+  // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands).
+  inventory("register-host", "register", "api", {
+    tables: { hosts: "write" },
+    hostCommands: true,
+    describeHosts: true,
+  }),
+  // Writes records and a claim per adopted domain; on the host only `virsh autostart --disable`.
+  inventory("adopt-host", "adopt", "api", {
+    tables: { hosts: "write", instances: "write", ports: "write", volumes: "write" },
+    hostCommands: true,
+  }),
+  // nova's _sync_power_states period is 10 minutes; 5 here, as the resource audit runs more often.
+  inventory(
+    "sync",
+    "sync",
+    "scheduled",
+    { tables: { hosts: "write", instances: "write", migrations: "read" }, hostCommands: true },
+    "rate(5 minutes)",
+  ),
+];
+
 /**
  * nova's `_init_instance` on a timer: ends tasks whose flow's execution ended without finishing, and
  * publishes notifications that could not be published when they were made.
@@ -147,15 +186,11 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
 };
 
 /** Every function, of every flow and trigger. New flows append their lists here. */
-export const ALL_FUNCTIONS: readonly FunctionSpec[] = [...REBUILD_FUNCTIONS, SWEEPER_FUNCTION];
-
-/** `rate(N unit)` of a scheduled function, in milliseconds (the local cloud runs it on such a timer). */
-export function scheduleIntervalMs(spec: FunctionSpec): number | null {
-  const m = /^rate\((\d+) (second|seconds|minute|minutes|hour|hours)\)$/.exec(spec.schedule ?? "");
-  if (!m) return null;
-  const unit = m[2]!.startsWith("second") ? 1_000 : m[2]!.startsWith("minute") ? 60_000 : 3_600_000;
-  return Number(m[1]) * unit;
-}
+export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
+  ...REBUILD_FUNCTIONS,
+  SWEEPER_FUNCTION,
+  ...INVENTORY_FUNCTIONS,
+];
 
 export function lambdaArn(functionName: string, region = "us-east-1", account = "000000000000"): string {
   return `arn:aws:lambda:${region}:${account}:function:${functionName}`;

@@ -93,6 +93,14 @@ export class HostCommandFailed extends LazarusError {
 export class HostCommandTimedOut extends LazarusError {
   readonly httpStatus = 504;
 }
+/** Registration refused: the managed instance does not carry the Lazarus KVM host tag. */
+export class HostNotTagged extends LazarusError {
+  readonly httpStatus = 403;
+}
+/** Registration refused: the name or the managed-instance id is already registered to another host. */
+export class HostRegistrationConflict extends LazarusError {
+  readonly httpStatus = 409;
+}
 /** The domain could not be defined or started on the target host. */
 export class SpawnFailed extends LazarusError {
   readonly httpStatus = 502;

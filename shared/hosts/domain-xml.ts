@@ -133,7 +133,8 @@ function el(name: string, attributes: Record<string, string | number>, text?: st
     : `<${name}${attrs(attributes)}>${xmlEscape(String(text))}</${name}>`;
 }
 
-function busOf(device: string): "virtio" | "scsi" | "ide" {
+/** The bus a guest device name implies (vd* virtio, sd* scsi, hd* ide), as the domains Lazarus defines use it. */
+export function busOf(device: string): "virtio" | "scsi" | "ide" {
   if (device.startsWith("vd")) return "virtio";
   if (device.startsWith("sd")) return "scsi";
   return "ide";

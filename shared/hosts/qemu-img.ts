@@ -168,6 +168,33 @@ export function parseQemuImgInfo(stdout: string): QemuImgInfo {
   };
 }
 
+/**
+ * `qemu-img info --output=json -U --backing-chain PATH` -> parseQemuImgBackingChain: the image and every
+ * backing file below it, top first.
+ */
+export function infoBackingChain(path: string): string {
+  const p = validated(AbsolutePath, "path", path);
+  return ["qemu-img", "info", "--output=json", "-U", "--backing-chain", shellQuote(p)].join(" ");
+}
+
+/** Parses `qemu-img info --backing-chain --output=json` (a JSON array, top image first). */
+export function parseQemuImgBackingChain(stdout: string): QemuImgInfo[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch (e) {
+    throw new InvalidInput(
+      `qemu-img info --backing-chain output is not JSON: ${excerpt(stdout)}`,
+      { output: excerpt(stdout) },
+      { cause: e },
+    );
+  }
+  if (!Array.isArray(json) || json.length === 0) {
+    throw new InvalidInput(`qemu-img info --backing-chain: expected a non-empty array: ${excerpt(stdout)}`);
+  }
+  return json.map((entry) => parseQemuImgInfo(JSON.stringify(entry)));
+}
+
 /** Bytes hashed by firstMiBChecksum. */
 export const CHECKSUM_BYTES = 1_048_576;
 

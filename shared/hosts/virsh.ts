@@ -90,6 +90,15 @@ export function undefine(domain: string): string {
   return virsh("undefine", domainArg(domain), "--managed-save", "--snapshots-metadata");
 }
 
+/**
+ * `virsh autostart --disable UUID`: libvirt will not start the domain when its daemon starts. Lazarus
+ * turns it off on every domain it defines or adopts: a host that comes back after its instances were
+ * evacuated must not start stale copies by itself.
+ */
+export function disableAutostart(domain: string): string {
+  return virsh("autostart", "--disable", domainArg(domain));
+}
+
 /** Which definitions a hot(un)plug changes; both false = virsh's `--current`. */
 export interface LiveConfig {
   live: boolean;

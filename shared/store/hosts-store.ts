@@ -20,7 +20,12 @@ import {
   ratioKey,
   resourceLimit,
 } from "../domain/claim-policy.js";
-import { ConcurrentUpdate, HostNotFound, PlacementRaced } from "../domain/errors.js";
+import {
+  ConcurrentUpdate,
+  HostNotFound,
+  HostRegistrationConflict,
+  PlacementRaced,
+} from "../domain/errors.js";
 import { type Claim, Claim as ClaimSchema, Host, HostStatus, type Resources } from "../domain/schemas.js";
 import { IsoTime } from "../domain/values.js";
 import {
@@ -57,6 +62,26 @@ export const ServicePatch = z.object({
 });
 export type ServicePatch = z.infer<typeof ServicePatch>;
 
+/** What registration decides about a host; everything else (usage, claims, service status) the store keeps. */
+export const HostRegistration = Host.pick({
+  name: true,
+  managedInstanceId: true,
+  virtType: true,
+  supportsRecreate: true,
+  availabilityZone: true,
+  capacity: true,
+  allocationRatios: true,
+  storage: true,
+});
+export type HostRegistration = z.infer<typeof HostRegistration>;
+const REGISTRATION_FIELDS = Object.keys(HostRegistration.shape) as (keyof HostRegistration)[];
+
+export interface RegisterResult {
+  host: Host;
+  /** "created": a new host; "updated": registration fields changed; "unchanged": nothing to write. */
+  outcome: "created" | "updated" | "unchanged";
+}
+
 export class HostsStore extends TableStore {
   constructor(deps: StoreDeps) {
     super(deps, "hosts", "name");
@@ -67,6 +92,82 @@ export class HostsStore extends TableStore {
     const record = parseInput(Host, host, "host");
     await this.doc.send(new PutCommand({ TableName: this.table, Item: record }));
     return record;
+  }
+
+  /**
+   * Register a host, or refresh the registration of a known one (capacity, ratios, storage, ...), keeping
+   * its claims, usage and service status. Idempotent. Refuses (HostRegistrationConflict) a name already
+   * registered for another managed instance. A capacity change never races a claim: claims are
+   * conditional on the capacity they were checked against.
+   */
+  async register(registration: HostRegistration): Promise<RegisterResult> {
+    const reg = parseInput(HostRegistration, registration, "host registration");
+    let current = await this.get(reg.name);
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > MAX_WRITE_ATTEMPTS) {
+        throw new ConcurrentUpdate(`host ${reg.name} kept changing; registration gave up`, {
+          host: reg.name,
+        });
+      }
+      if (current && current.managedInstanceId !== reg.managedInstanceId) {
+        throw new HostRegistrationConflict(
+          `host name ${reg.name} is registered for managed instance ${current.managedInstanceId}, not ${reg.managedInstanceId}`,
+          { host: reg.name, registered: current.managedInstanceId, requested: reg.managedInstanceId },
+        );
+      }
+      try {
+        if (!current) {
+          const host = parseInput(
+            Host,
+            {
+              ...reg,
+              usage: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
+              claims: {},
+              antiAffinity: {},
+              enabled: true,
+              disabledReason: null,
+              forcedDown: false,
+              // Registration just ran commands on the host through its agent: it is up now.
+              status: "up",
+              lastHeartbeatAt: this.now().toISOString(),
+              version: 0,
+            },
+            "host",
+          );
+          await this.doc.send(
+            new PutCommand({
+              TableName: this.table,
+              Item: host,
+              ConditionExpression: "attribute_not_exists(#n)",
+              ExpressionAttributeNames: { "#n": "name" },
+              ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            }),
+          );
+          return { host, outcome: "created" };
+        }
+        const changed = REGISTRATION_FIELDS.filter((f) => !isDeepStrictEqual(current![f], reg[f]));
+        if (changed.length === 0) return { host: current, outcome: "unchanged" };
+        const x = new Expr();
+        const sets = changed.map((f) => `${x.name(f)} = ${x.value(reg[f])}`);
+        sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+        const out = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { name: reg.name },
+            UpdateExpression: `SET ${sets.join(", ")}`,
+            ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+            ...x.attributes(),
+            ReturnValues: "ALL_NEW",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return { host: parseStored(Host, out.Attributes ?? {}, "host"), outcome: "updated" };
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+        const old = await itemAtFailure(e, () => this.read(reg.name));
+        current = old ? parseStored(Host, old, "host") : null;
+      }
+    }
   }
 
   async get(name: string): Promise<Host | null> {

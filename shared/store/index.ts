@@ -34,7 +34,9 @@ export type { StoreDeps } from "./dynamo-util.js";
 export { type FaultInput, FaultsStore } from "./faults-store.js";
 export {
   type ClaimResult,
+  HostRegistration,
   HostsStore,
+  type RegisterResult,
   type ReleaseResult,
   type ServicePatch,
 } from "./hosts-store.js";

@@ -1,0 +1,148 @@
+/**
+ * VMs the way a user's fleet has them: defined by hand with `virsh` on the host (as the host's own user,
+ * not through Lazarus or SSM), disks made with qemu-img, autostart on as libvirt users usually leave it,
+ * then brought into Lazarus by adoption. The demo and the tests boot through here so that the adoption
+ * path is the one exercised; `boot.ts` remains for records-first boots.
+ */
+import { randomUUID } from "node:crypto";
+import { type AdoptHostReport, adoptHost } from "#functions/inventory/adopt.js";
+import type { InventoryDeps } from "#functions/inventory/deps.js";
+import { registerHost } from "#functions/inventory/register.js";
+import type { Flavor, Instance } from "#shared/domain/schemas.js";
+import { buildDomainXml } from "#shared/hosts/domain-xml.js";
+import { createBlank, createOverlay } from "#shared/hosts/qemu-img.js";
+import { shellCommand, shellScript, writeFileCommand } from "#shared/hosts/shell.js";
+import { DEFAULT_FLAVOR, randomMac } from "./boot.js";
+import type { LocalCloud } from "./cloud.js";
+import type { LocalHost } from "./hosts/local-host.js";
+
+export interface HandDefinedDomain {
+  /** The libvirt domain name (becomes the instance name). */
+  name: string;
+  host: string;
+  uuid?: string;
+  flavor?: Flavor;
+  imageRef?: string;
+  /** How many NICs (user-mode, virtio), or their MACs. */
+  nics?: number | string[];
+  /** Extra disks: raw files `<volumesPath>/<name>.img`, attached at `device`. */
+  volumes?: { name: string; sizeGiB: number; device: string }[];
+  /** Defined only, not started. */
+  stopped?: boolean;
+  /** `virsh autostart` on (default true, as many fleets have it). */
+  autostart?: boolean;
+  /** Raw XML put inside `<devices>` (a test's passthrough device); not escaped: test input only. */
+  extraDevicesXml?: string;
+}
+
+export interface DefinedDomain {
+  uuid: string;
+  name: string;
+  host: string;
+  xml: string;
+  rootDisk: string;
+  volumeFiles: string[];
+  macs: string[];
+}
+
+/** The inventory core's dependencies on a local cloud. */
+export function inventoryDeps(cloud: LocalCloud): InventoryDeps {
+  return {
+    stores: cloud.stores,
+    executor: cloud.executor,
+    directory: cloud.directory,
+    now: () => new Date(),
+  };
+}
+
+function localHost(cloud: LocalCloud, name: string): LocalHost {
+  const h = cloud.fleet.hosts.get(name);
+  if (!h) throw new Error(`no local host ${name}`);
+  return h;
+}
+
+async function runOnHost(host: LocalHost, script: string): Promise<string> {
+  // umask 002 as every process of a local host has it (agent, libvirtd): hosts of one pool share a
+  // group, and another host must be able to write in an instance folder made here (after evacuation).
+  const r = await host.runAs("bash", ["-c", `umask 002\n${script}`], { timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new Error(`[${host.name}] script failed (${r.exitCode}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Defines (and starts, unless `stopped`) one domain directly with virsh on its host. */
+export async function defineByHand(cloud: LocalCloud, req: HandDefinedDomain): Promise<DefinedDomain> {
+  const host = localHost(cloud, req.host);
+  const uuid = req.uuid ?? randomUUID();
+  const flavor = req.flavor ?? DEFAULT_FLAVOR;
+  const dir = `${host.instancesPath}/${uuid}`;
+  const rootDisk = `${dir}/disk`;
+  const macs = Array.isArray(req.nics) ? req.nics : Array.from({ length: req.nics ?? 1 }, randomMac);
+  const volumes = (req.volumes ?? []).map((v) => ({
+    ...v,
+    path: `${host.volumesPath}/${req.name}-${v.name}.img`,
+  }));
+  let xml = buildDomainXml({
+    uuid,
+    name: req.name,
+    virtType: "qemu",
+    memoryMiB: flavor.memoryMiB,
+    vcpus: flavor.vcpus,
+    rootDisk: { path: rootDisk, format: "qcow2" },
+    volumes: volumes.map((v) => ({ path: v.path, device: v.device, format: "raw" as const })),
+    interfaces: macs.map((mac) => ({ mac, network: { type: "user" as const } })),
+  });
+  if (req.extraDevicesXml) xml = xml.replace("  </devices>", `${req.extraDevicesXml}\n  </devices>`);
+  const xmlPath = `${dir}/domain.xml`;
+  const lines = [
+    createOverlay({
+      base: `${host.imageCachePath}/${req.imageRef ?? "cirros-0.6"}.qcow2`,
+      disk: rootDisk,
+      sizeGiB: flavor.diskGiB,
+    }),
+    ...volumes.map((v) => createBlank({ path: v.path, sizeGiB: v.sizeGiB, format: "raw" })),
+    writeFileCommand(xmlPath, xml),
+    shellCommand(["virsh", "define", xmlPath]),
+  ];
+  if (req.autostart !== false) lines.push(shellCommand(["virsh", "autostart", uuid]));
+  if (!req.stopped) lines.push(shellCommand(["virsh", "start", uuid]));
+  await runOnHost(host, shellScript(lines));
+  return {
+    uuid,
+    name: req.name,
+    host: host.name,
+    xml,
+    rootDisk,
+    volumeFiles: volumes.map((v) => v.path),
+    macs,
+  };
+}
+
+/** Registers every local host through the inventory core (for clouds started with `seedHosts: false`). */
+export async function registerLocalHosts(cloud: LocalCloud): Promise<void> {
+  for (const h of cloud.fleet.hosts.values()) {
+    await registerHost(inventoryDeps(cloud), { managedInstanceId: h.managedInstanceId });
+  }
+}
+
+/**
+ * Boots instances as a fleet has them: every domain defined by hand on its host, then each host adopted
+ * once. Returns the instance records in request order; throws if any domain was not adopted.
+ */
+export async function bootByAdoption(
+  cloud: LocalCloud,
+  requests: readonly HandDefinedDomain[],
+): Promise<Instance[]> {
+  const defined: DefinedDomain[] = [];
+  for (const req of requests) defined.push(await defineByHand(cloud, req));
+  const reports: AdoptHostReport[] = [];
+  for (const host of new Set(defined.map((d) => d.host))) {
+    reports.push(await adoptHost(inventoryDeps(cloud), { host }));
+  }
+  const refused = reports.flatMap((r) => r.refused).filter((r) => defined.some((d) => d.uuid === r.uuid));
+  if (refused.length > 0) {
+    throw new Error(
+      `not adopted: ${refused.map((r) => `${r.name ?? r.uuid}: ${r.reasons.join("; ")}`).join(" | ")}`,
+    );
+  }
+  return Promise.all(defined.map((d) => cloud.stores.instances.require(d.uuid)));
+}

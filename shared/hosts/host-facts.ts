@@ -1,0 +1,142 @@
+/**
+ * What registration reads from a host: CPUs and memory (`virsh nodeinfo`), which virt types libvirt
+ * offers (`virsh capabilities`: kvm only where /dev/kvm works), the host's Lazarus settings file
+ * (like nova.conf on a compute node: storage paths, pool, zone), and the storage folders' state.
+ */
+import { z } from "zod";
+import { InvalidInput } from "../domain/errors.js";
+import { AbsolutePath, ResourceName } from "../domain/values.js";
+import { parseSections, type ScriptSection, sectionLines } from "./script-sections.js";
+import { shellQuote, shellScript } from "./shell.js";
+import { validated } from "./validate.js";
+import { child, childrenNamed, parseXml } from "./xml-tree.js";
+
+/** Where a host keeps its Lazarus settings, unless its environment says otherwise (`LAZARUS_HOST_CONFIG`). */
+export const HOST_CONFIG_PATH = "/etc/lazarus/host.json";
+
+/** The settings file: every field optional; a registration request overrides any of them. */
+export const HostConfigFile = z.object({
+  availabilityZone: ResourceName.optional(),
+  sharedPoolId: ResourceName.nullable().optional(),
+  instancesPath: AbsolutePath.optional(),
+  imageCachePath: AbsolutePath.optional(),
+  volumesPath: AbsolutePath.optional(),
+  supportsRecreate: z.boolean().optional(),
+});
+export type HostConfigFile = z.infer<typeof HostConfigFile>;
+
+export interface NodeInfo {
+  cpus: number;
+  memoryKiB: number;
+  cpuModel: string | null;
+}
+
+export interface HostFacts {
+  node: NodeInfo;
+  /** Host CPU architecture from the capabilities. */
+  arch: string | null;
+  /** Domain types libvirt offers for x86_64 hvm guests, e.g. ["qemu", "kvm"]. */
+  domainTypes: string[];
+  /** The settings file, or null when the host has none. */
+  config: HostConfigFile | null;
+}
+
+/** One script: nodeinfo, capabilities (compressed: it can be long), and the settings file if present. */
+export function hostFactsScript(): string {
+  const sections: ScriptSection[] = [
+    { name: "nodeinfo", lines: ["virsh nodeinfo"] },
+    { name: "capabilities", lines: ["virsh capabilities"], compressed: true },
+    {
+      name: "config",
+      lines: [
+        `lz_cfg="\${LAZARUS_HOST_CONFIG:-${HOST_CONFIG_PATH}}"`,
+        `if [ -r "$lz_cfg" ]; then cat -- "$lz_cfg"; fi`,
+      ],
+    },
+  ];
+  return shellScript(sectionLines(sections));
+}
+
+export function parseHostFacts(stdout: string): HostFacts {
+  const s = parseSections(stdout);
+  const caps = parseCapabilities(s.capabilities ?? "");
+  return { node: parseNodeInfo(s.nodeinfo ?? ""), ...caps, config: parseHostConfig(s.config ?? "") };
+}
+
+/** Parses `virsh nodeinfo` (C locale). CPU(s) and Memory size are required. */
+export function parseNodeInfo(stdout: string): NodeInfo {
+  const fields: Record<string, string> = {};
+  for (const line of stdout.split("\n")) {
+    const m = /^([^:]+):\s*(.*)$/.exec(line.trim());
+    if (m) fields[m[1]!.trim()] = m[2]!.trim();
+  }
+  const cpus = /^(\d+)$/.exec(fields["CPU(s)"] ?? "");
+  const mem = /^(\d+) KiB$/.exec(fields["Memory size"] ?? "");
+  if (!cpus || !mem) {
+    throw new InvalidInput(`virsh nodeinfo output not understood: ${JSON.stringify(stdout.slice(0, 300))}`, {
+      output: stdout.slice(0, 500),
+    });
+  }
+  return { cpus: Number(cpus[1]), memoryKiB: Number(mem[1]), cpuModel: fields["CPU model"] ?? null };
+}
+
+/** From `virsh capabilities`: the host arch and the domain types offered for x86_64 hvm guests. */
+export function parseCapabilities(xml: string): { arch: string | null; domainTypes: string[] } {
+  const caps = parseXml(xml, "virsh capabilities");
+  if (caps.name !== "capabilities") throw new InvalidInput(`virsh capabilities: root is <${caps.name}>`);
+  const arch = child(child(caps, "host") ?? caps, "cpu");
+  const types = new Set<string>();
+  for (const guest of childrenNamed(caps, "guest")) {
+    if (child(guest, "os_type")?.text !== "hvm") continue;
+    for (const a of childrenNamed(guest, "arch")) {
+      if (a.attrs.name !== "x86_64") continue;
+      for (const d of childrenNamed(a, "domain")) if (d.attrs.type) types.add(d.attrs.type);
+    }
+  }
+  return { arch: (arch && child(arch, "arch")?.text) || null, domainTypes: [...types].sort() };
+}
+
+function parseHostConfig(text: string): HostConfigFile | null {
+  if (text.trim() === "") return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new InvalidInput("the host's Lazarus settings file is not JSON", {}, { cause: e });
+  }
+  return validated(HostConfigFile, "hostConfig", json);
+}
+
+export interface StorageCheck {
+  /** Folders that are missing (or not folders). */
+  missing: string[];
+  /** Size of the file system holding the instances folder, bytes. */
+  instancesFsBytes: number;
+}
+
+/**
+ * Checks each folder exists, and measures the instances folder's file system (`df -B1`). Prints
+ * `missing PATH` lines, then the df table.
+ */
+export function storageCheckScript(instancesPath: string, folders: readonly string[]): string {
+  const inst = validated(AbsolutePath, "instancesPath", instancesPath);
+  const lines = folders.map((f) => {
+    const q = shellQuote(validated(AbsolutePath, "folder", f));
+    return `[ -d ${q} ] || printf 'missing %s\\n' ${q}`;
+  });
+  lines.push(`if [ -d ${shellQuote(inst)} ]; then df -B1 --output=size -- ${shellQuote(inst)}; fi`);
+  return shellScript(lines);
+}
+
+export function parseStorageCheck(stdout: string): StorageCheck {
+  const missing: string[] = [];
+  let size: number | null = null;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith("missing ")) missing.push(line.slice("missing ".length));
+    else if (/^\s*\d+\s*$/.test(line)) size = Number(line.trim());
+  }
+  if (size === null && missing.length === 0) {
+    throw new InvalidInput(`df output not understood: ${JSON.stringify(stdout.slice(0, 300))}`);
+  }
+  return { missing, instancesFsBytes: size ?? 0 };
+}

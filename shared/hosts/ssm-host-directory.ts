@@ -1,0 +1,46 @@
+/**
+ * HostDirectory over SSM: DescribeInstanceInformation by id for the agent's state, and with a
+ * `tag:<key>` filter for the tag. The tag filter works for hybrid nodes (`mi-`) and EC2 instances
+ * (`i-`) alike, so one call covers both; SSM does not combine tag filters with an id filter, so the
+ * tagged list is paged through.
+ */
+import { DescribeInstanceInformationCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "../definitions/host-tag.js";
+import type { HostDirectory, ManagedHostInfo } from "./host-directory.js";
+
+export class SsmHostDirectory implements HostDirectory {
+  constructor(private readonly client: SSMClient) {}
+
+  async describe(managedInstanceId: string): Promise<ManagedHostInfo | null> {
+    const out = await this.client.send(
+      new DescribeInstanceInformationCommand({
+        Filters: [{ Key: "InstanceIds", Values: [managedInstanceId] }],
+      }),
+    );
+    const info = out.InstanceInformationList?.find((i) => i.InstanceId === managedInstanceId);
+    if (!info) return null;
+    const ping = info.PingStatus;
+    return {
+      managedInstanceId,
+      computerName: info.ComputerName ?? null,
+      pingStatus: ping === "Online" ? "Online" : ping === "ConnectionLost" ? "ConnectionLost" : "Inactive",
+      tagged: await this.isTagged(managedInstanceId),
+    };
+  }
+
+  private async isTagged(managedInstanceId: string): Promise<boolean> {
+    let nextToken: string | undefined;
+    do {
+      const out = await this.client.send(
+        new DescribeInstanceInformationCommand({
+          Filters: [{ Key: `tag:${KVM_HOST_TAG_KEY}`, Values: [KVM_HOST_TAG_VALUE] }],
+          MaxResults: 50,
+          ...(nextToken ? { NextToken: nextToken } : {}),
+        }),
+      );
+      if (out.InstanceInformationList?.some((i) => i.InstanceId === managedInstanceId)) return true;
+      nextToken = out.NextToken;
+    } while (nextToken);
+    return false;
+  }
+}
