@@ -122,8 +122,26 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("clean-up-target", "cleanUpTarget", ON_TARGET),
 ];
 
+/** The API behind API Gateway (functions/api): nova's routes, the flows started and read through SFN. */
+export const API_FUNCTIONS: readonly FunctionSpec[] = [
+  {
+    id: "api",
+    placeholder: "ApiFunctionArn",
+    entry: "functions/api/handlers.ts",
+    handler: "api",
+    role: "api",
+    access: {
+      // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
+      tables: { instances: "read", hosts: "write", migrations: "read", idempotency: "write" },
+      // Add "host-evacuation" when that machine joins STATE_MACHINES (the API starts it when its ARN is set).
+      startExecutions: ["rebuild"],
+      readExecutions: true,
+    },
+  },
+];
+
 /** Every function, of every flow and trigger. New flows append their lists here. */
-export const ALL_FUNCTIONS: readonly FunctionSpec[] = [...REBUILD_FUNCTIONS];
+export const ALL_FUNCTIONS: readonly FunctionSpec[] = [...REBUILD_FUNCTIONS, ...API_FUNCTIONS];
 
 export function lambdaArn(functionName: string, region = "us-east-1", account = "000000000000"): string {
   return `arn:aws:lambda:${region}:${account}:function:${functionName}`;

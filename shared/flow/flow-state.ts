@@ -17,6 +17,15 @@ export function requireScheduled(state: FlowState): ScheduledFlow {
   return { ...accepted, destHost: state.destHost };
 }
 
+/**
+ * Whether the instance ends STOPPED (defined, not started): it was STOPPED before, or the caller asked for
+ * it (nova API 2.95); an instance evacuated from ERROR ends ACTIVE whatever was asked (nova does the same).
+ */
+export function endsStopped(flow: AcceptedFlow): boolean {
+  if (flow.originalVmState === "stopped") return true;
+  return flow.targetState === "stopped" && flow.originalVmState !== "error";
+}
+
 /** The notification prefix nova uses: instance.evacuate.* for recreate, instance.rebuild.* otherwise. */
 export function notificationAction(state: FlowState): "evacuate" | "rebuild" {
   return state.recreate ? "evacuate" : "rebuild";

@@ -2,6 +2,7 @@
 import type { StoreDeps } from "./dynamo-util.js";
 import { FaultsStore } from "./faults-store.js";
 import { HostsStore } from "./hosts-store.js";
+import { IdempotencyStore } from "./idempotency-store.js";
 import { InstancesStore } from "./instances-store.js";
 import { MigrationsStore } from "./migrations-store.js";
 import { PortsStore } from "./ports-store.js";
@@ -14,6 +15,7 @@ export interface Stores {
   faults: FaultsStore;
   ports: PortsStore;
   volumes: VolumesStore;
+  idempotency: IdempotencyStore;
 }
 
 export function createStores(deps: StoreDeps): Stores {
@@ -24,6 +26,7 @@ export function createStores(deps: StoreDeps): Stores {
     faults: new FaultsStore(deps),
     ports: new PortsStore(deps),
     volumes: new VolumesStore(deps),
+    idempotency: new IdempotencyStore(deps),
   };
 }
 
@@ -38,6 +41,12 @@ export {
   resourceLimit,
   type ServicePatch,
 } from "./hosts-store.js";
+export {
+  type BeginResult,
+  IdempotencyRecord,
+  IdempotencyStore,
+  StoredResponse,
+} from "./idempotency-store.js";
 export { type InstanceMutableFields, InstancesStore, type InstanceUpdate } from "./instances-store.js";
 export { type MigrationPatch, MigrationsStore } from "./migrations-store.js";
 export { PortsStore } from "./ports-store.js";

@@ -24,6 +24,7 @@ import {
   parseStored,
   queryAll,
   type StoreDeps,
+  scanAll,
 } from "./dynamo-util.js";
 import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
@@ -63,6 +64,12 @@ export class InstancesStore extends TableStore {
     const instance = await this.get(uuid);
     if (!instance) throw new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid });
     return instance;
+  }
+
+  /** Every instance (a consistent scan; the API's list pages over it). */
+  async list(): Promise<Instance[]> {
+    const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
+    return items.map((i) => parseStored(Instance, i, "instance"));
   }
 
   /** Instances whose `host` is this host (GSI by-host; eventually consistent on AWS). */

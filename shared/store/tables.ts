@@ -20,9 +20,19 @@ export interface TableSpec {
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
   globalIndexes: IndexSpec[];
+  /** A Number attribute holding epoch seconds after which DynamoDB may delete the item (TTL). */
+  timeToLiveAttribute?: string;
 }
 
-export const TABLE_IDS = ["instances", "hosts", "migrations", "faults", "ports", "volumes"] as const;
+export const TABLE_IDS = [
+  "instances",
+  "hosts",
+  "migrations",
+  "faults",
+  "ports",
+  "volumes",
+  "idempotency",
+] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
 export const INDEX = {
@@ -74,6 +84,13 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
     id: "volumes",
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [],
+  },
+  /** The API's answers to mutating requests, by idempotency key (shared/store/idempotency-store.ts). */
+  idempotency: {
+    id: "idempotency",
+    partitionKey: { name: "key", type: "S" },
+    globalIndexes: [],
+    timeToLiveAttribute: "expiresAt",
   },
 };
 

@@ -6,7 +6,7 @@
 import { HostCommandFailed, SpawnFailed } from "#shared/domain/errors.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { requireScheduled } from "#shared/flow/flow-state.js";
+import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
 import { defineDomainScript } from "#shared/hosts/instance-domain.js";
 import { baseImagePath, hostTarget, instanceDir, rootDiskPath } from "#shared/hosts/layout.js";
@@ -66,7 +66,7 @@ export async function prepareRootDisk(deps: StepDeps, state: FlowState): Promise
 
 /**
  * task_state := rebuild_spawning, then define the domain (root disk, volumes, one NIC per port with its
- * MAC) and start it, unless the instance was STOPPED: then it stays defined and shut off.
+ * MAC) and start it, unless it ends STOPPED (`endsStopped`): then it stays defined and shut off.
  */
 export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
@@ -86,7 +86,7 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
   ]);
   const script = defineDomainScript(
     { instance, host, ports, volumes, imageRef: flow.imageRef ?? instance.imageRef },
-    { start: flow.originalVmState !== "stopped" },
+    { start: !endsStopped(flow) },
   );
   try {
     await deps.executor.run(hostTarget(host), script, { comment: `spawn ${instance.uuid}` });

@@ -4,7 +4,7 @@
  */
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { requireScheduled } from "#shared/flow/flow-state.js";
+import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
 import { notifyFlow } from "#shared/flow/notify.js";
 
 export interface FinishOutput {
@@ -20,7 +20,7 @@ export async function finish(deps: StepDeps, state: FlowState): Promise<FinishOu
   const flow = requireScheduled(state);
   const { instances, migrations } = deps.stores;
   let instance = await instances.require(flow.instanceUuid);
-  const stopped = flow.originalVmState === "stopped";
+  const stopped = endsStopped(flow);
   const imageRef = flow.imageRef ?? flow.originalImageRef;
 
   const alreadyDone =
