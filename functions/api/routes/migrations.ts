@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { Migration } from "#shared/domain/schemas.js";
 import { MigrationStatusSchema, MigrationTypeSchema } from "#shared/domain/schemas.js";
 import { ResourceName, Uuid } from "#shared/domain/values.js";
-import { stepsFromHistory } from "../execution-steps.js";
+import { causeMessage, stepsFromHistory } from "../execution-steps.js";
 import { executionArnOf } from "../executions.js";
 import { ApiError, json } from "../http.js";
 import { atLeast } from "../microversion.js";
@@ -74,7 +74,7 @@ async function showAction(ctx: RouteContext) {
       start_time: novaDbTime(s.enteredAt),
       finish_time: s.exitedAt === null ? null : novaDbTime(s.exitedAt),
       result: s.status === "running" ? null : s.status === "succeeded" ? "Success" : "Error",
-      traceback: s.error === null ? null : `${s.error}: ${s.cause ?? ""}`,
+      traceback: s.error === null ? null : `${s.error}: ${causeMessage(s.cause) ?? ""}`,
     };
     if (atLeast(ctx.mv, "2.62")) event.host = m.destHost ?? m.sourceHost;
     return event;

@@ -12,6 +12,7 @@ import { ImageRef, ResourceName } from "#shared/domain/values.js";
 import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
 import type { RebuildRequest } from "#shared/flow/contract.js";
 import * as storeErrors from "#shared/store/store-errors.js";
+import { causeMessage } from "../execution-steps.js";
 import { ApiError, type ApiResponse, badRequest, json, noContent, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
@@ -155,13 +156,7 @@ const ERROR_CLASSES = new Map<string, ErrorClass>(
 
 /** The refusal an execution failed with, as the error class of the same name (its HTTP status with it). */
 function errorFromExecution(name: string | null, cause: string | null): Error {
-  let message = cause ?? name ?? "the flow was refused";
-  try {
-    const parsed = JSON.parse(cause ?? "") as { errorMessage?: unknown };
-    if (typeof parsed.errorMessage === "string") message = parsed.errorMessage;
-  } catch {
-    // a plain-text cause is the message
-  }
+  const message = causeMessage(cause) ?? name ?? "the flow was refused";
   const cls = name ? ERROR_CLASSES.get(name) : undefined;
   return cls ? new cls(message) : new ApiError(500, `The flow failed before it started: ${name}: ${message}`);
 }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { HOST_EVACUATION_ARN_ENV, resetApiDeps } from "#functions/api/deps.js";
 import { serviceUuid } from "#functions/api/views.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { type ApiTestCloud, startApiTestCloud } from "../../support/api-cloud.js";
@@ -730,5 +731,38 @@ describe("migrations, instance actions, executions", () => {
     await refusedWithoutChange(() => cloud.call("GET", "/v2.1/executions/a%20b"), 400, "badRequest");
     const foreign = encodeURIComponent("arn:aws:states:us-east-1:123456789012:execution:other:x");
     await refusedWithoutChange(() => cloud.call("GET", `/v2.1/executions/${foreign}`), 404, "itemNotFound");
+  });
+});
+
+describe("host evacuation once its state machine is deployed", () => {
+  it("POST /os-hosts/{host}/evacuate starts it with {host, incidentId, reason} and answers 202", async () => {
+    // A stand-in for the host-failure issue's machine: the API only needs its ARN in the environment.
+    const arn = cloud.stepFunctions.createStateMachine({
+      name: "lazarus-host-evacuation-standin",
+      definition: JSON.stringify({ StartAt: "Done", States: { Done: { Type: "Pass", End: true } } }),
+    });
+    process.env[HOST_EVACUATION_ARN_ENV] = arn;
+    resetApiDeps();
+    try {
+      const res = await cloud.call("POST", "/v2.1/os-hosts/host-down/evacuate", {
+        body: { reason: "power loss", incident_id: "inc-42" },
+      });
+      expect(res.status, res.text).toBe(202);
+      const id = (res.json as { execution: { id: string } }).execution.id;
+      const execution = await cloud.call("GET", `/v2.1/executions/${id}`);
+      expect(
+        (execution.json as { execution: { input: unknown; state_machine: string } }).execution,
+      ).toMatchObject({
+        state_machine: arn,
+        input: { host: "host-down", incidentId: "inc-42", reason: "power loss" },
+      });
+      const again = await cloud.call("POST", "/v2.1/os-hosts/host-down/evacuate", {
+        body: { reason: "power loss", incident_id: "inc-42" },
+      });
+      expect((again.json as { execution: { id: string } }).execution.id).toBe(id);
+    } finally {
+      delete process.env[HOST_EVACUATION_ARN_ENV];
+      resetApiDeps();
+    }
   });
 });
