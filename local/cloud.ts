@@ -6,9 +6,11 @@
  *  - Step Functions: the same ASL files run by aws-local-stepfunctions (local/stepfunctions), served
  *    as a Step Functions-compatible endpoint
  *  - EventBridge: an endpoint that records the notifications (local/events)
+ *  - API Gateway: the API function served over HTTP on loopback (local/api), URL in LAZARUS_API_URL
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
 import type { SSMClient } from "@aws-sdk/client-ssm";
+import { resetApiDeps } from "#functions/api/deps.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import {
   definitionSubstitutions,
@@ -24,6 +26,7 @@ import { createDocumentClient, createDynamoClient } from "#shared/store/client.j
 import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
+import { type ApiServer, startApiServer } from "./api/api-server.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoint.js";
@@ -76,6 +79,8 @@ export interface LocalCloud {
   sfnEndpoint: SfnEndpoint;
   events: EventsEndpoint;
   heartbeats: Heartbeats;
+  /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
+  api: ApiServer;
   /** The environment the flows (and any SDK client in this process) use to reach this cloud. */
   env: Record<string, string>;
   stores: Stores;
@@ -110,8 +115,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const events = await startEventsEndpoint();
     stopping.push(() => events.close());
 
+    const handlers = await loadHandlers(prefix);
     const lambda = await startLambdaEndpoint({
-      handlers: await loadHandlers(prefix),
+      handlers,
       hooks: opts.lambdaHooks,
     });
     stopping.push(() => lambda.close());
@@ -157,13 +163,24 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const previousEnv = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
     resetDeps();
+    resetApiDeps();
     stopping.push(() => {
       for (const [k, v] of Object.entries(previousEnv)) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
       resetDeps();
+      resetApiDeps();
     });
+    const api = await startApiServer({ handler: apiHandler(handlers, prefix) });
+    const previousApiUrl = process.env.LAZARUS_API_URL;
+    stopping.push(async () => {
+      await api.close();
+      if (previousApiUrl === undefined) delete process.env.LAZARUS_API_URL;
+      else process.env.LAZARUS_API_URL = previousApiUrl;
+    });
+    env.LAZARUS_API_URL = api.url;
+    process.env.LAZARUS_API_URL = api.url;
 
     const dynamoClient = createDynamoClient({ endpoint: dynamo.endpoint });
     const tables = tableNamesFromEnv(env);
@@ -215,6 +232,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       sfnEndpoint,
       events,
       heartbeats,
+      api,
       env,
       stores,
       executor,
@@ -232,6 +250,14 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     await stop();
     throw e;
   }
+}
+
+/** The function of role "api" (shared/definitions), served by the local API Gateway. */
+function apiHandler(handlers: Record<string, (event: unknown) => Promise<unknown>>, prefix: string) {
+  const spec = ALL_FUNCTIONS.find((f) => f.role === "api");
+  const handler = spec && handlers[`${prefix}-${spec.id}`];
+  if (!handler) throw new Error("shared/definitions lists no function of role api");
+  return handler;
 }
 
 /**

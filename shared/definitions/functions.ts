@@ -171,6 +171,24 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   ),
 ];
 
+/** The API behind API Gateway (functions/api): nova's routes, the flows started and read through SFN. */
+export const API_FUNCTIONS: readonly FunctionSpec[] = [
+  {
+    id: "api",
+    placeholder: "ApiFunctionArn",
+    entry: "functions/api/handlers.ts",
+    handler: "api",
+    role: "api",
+    access: {
+      // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
+      tables: { instances: "read", hosts: "write", migrations: "read", idempotency: "write" },
+      // Add "host-evacuation" when that machine joins STATE_MACHINES (the API starts it when its ARN is set).
+      startExecutions: ["rebuild"],
+      readExecutions: true,
+    },
+  },
+];
+
 /**
  * nova's `_init_instance` on a timer: ends tasks whose flow's execution ended without finishing, and
  * publishes notifications that could not be published when they were made.
@@ -190,6 +208,7 @@ export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
   SWEEPER_FUNCTION,
   ...INVENTORY_FUNCTIONS,
+  ...API_FUNCTIONS,
 ];
 
 export function lambdaArn(functionName: string, region = "us-east-1", account = "000000000000"): string {

@@ -27,8 +27,11 @@ export const RebuildRequest = z
     /** Rebuild only: the new image; null = re-image from the current one. */
     imageRef: ImageRef.nullable().default(null),
     preserveEphemeral: z.boolean().default(false),
-    /** Leave the instance STOPPED at the destination (evacuate from nova API 2.95). */
-    targetStopped: z.boolean().default(false),
+    /**
+     * Evacuate only: the vm_state asked for at the destination. "stopped" = nova API >= 2.95 (the operator
+     * checks the instance before starting it); null = the state it had (the host-failure flow, API < 2.95).
+     */
+    targetState: z.enum(["stopped"]).nullable().default(null),
   })
   .strict();
 export type RebuildRequest = z.infer<typeof RebuildRequest>;

@@ -18,9 +18,13 @@ export function requireScheduled(state: FlowState): ScheduledFlow {
   return { ...state, destHost: state.destHost };
 }
 
-/** Whether the instance ends STOPPED: it was, or the caller asked (nova API 2.95 for evacuate). */
-export function endsStopped(flow: Pick<FlowState, "originalVmState" | "targetStopped">): boolean {
-  return flow.originalVmState === "stopped" || flow.targetStopped;
+/**
+ * Whether the instance ends STOPPED (defined, not started): it was STOPPED before, or the caller asked for
+ * it (nova API 2.95); an instance evacuated from ERROR ends ACTIVE whatever was asked (nova does the same).
+ */
+export function endsStopped(flow: Pick<FlowState, "originalVmState" | "targetState">): boolean {
+  if (flow.originalVmState === "stopped") return true;
+  return flow.targetState === "stopped" && flow.originalVmState !== "error";
 }
 
 /** nova's prefix: instance.evacuate for recreate, instance.rebuild otherwise (used for action names). */

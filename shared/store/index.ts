@@ -2,6 +2,7 @@
 import type { StoreDeps } from "./dynamo-util.js";
 import { FaultsStore } from "./faults-store.js";
 import { HostsStore } from "./hosts-store.js";
+import { IdempotencyStore } from "./idempotency-store.js";
 import { InstancesStore } from "./instances-store.js";
 import { MigrationsStore } from "./migrations-store.js";
 import { OutboxStore } from "./outbox-store.js";
@@ -16,6 +17,7 @@ export interface Stores {
   ports: PortsStore;
   volumes: VolumesStore;
   outbox: OutboxStore;
+  idempotency: IdempotencyStore;
 }
 
 export function createStores(deps: StoreDeps): Stores {
@@ -27,6 +29,7 @@ export function createStores(deps: StoreDeps): Stores {
     ports: new PortsStore(deps),
     volumes: new VolumesStore(deps),
     outbox: new OutboxStore(deps),
+    idempotency: new IdempotencyStore(deps),
   };
 }
 
@@ -40,6 +43,12 @@ export {
   type ReleaseResult,
   type ServicePatch,
 } from "./hosts-store.js";
+export {
+  type BeginResult,
+  IdempotencyRecord,
+  IdempotencyStore,
+  StoredResponse,
+} from "./idempotency-store.js";
 export { type InstanceMutableFields, InstancesStore, type InstanceUpdate } from "./instances-store.js";
 export { type MigrationPatch, MigrationsStore } from "./migrations-store.js";
 export { OutboxStore, PendingNotification } from "./outbox-store.js";

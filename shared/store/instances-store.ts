@@ -68,6 +68,12 @@ export class InstancesStore extends TableStore {
     return instance;
   }
 
+  /** Every instance (a consistent scan: the API's list pages over it; the sweeper and sync audit it). */
+  async list(): Promise<Instance[]> {
+    const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
+    return items.map((i) => parseStored(Instance, i, "instance"));
+  }
+
   /** Instances whose `host` is this host (GSI by-host; eventually consistent on AWS). */
   async listByHost(host: string): Promise<Instance[]> {
     const items = await queryAll(this.doc, {
@@ -77,12 +83,6 @@ export class InstancesStore extends TableStore {
       ExpressionAttributeNames: { "#host": "host" },
       ExpressionAttributeValues: { ":host": host },
     });
-    return items.map((i) => parseStored(Instance, i, "instance"));
-  }
-
-  /** Every instance (a scan: for periodic audits such as the sweeper and sync, not for request paths). */
-  async list(): Promise<Instance[]> {
-    const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
     return items.map((i) => parseStored(Instance, i, "instance"));
   }
 

@@ -17,6 +17,7 @@ import {
   parseStored,
   queryAll,
   type StoreDeps,
+  scanAll,
 } from "./dynamo-util.js";
 import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
@@ -89,6 +90,14 @@ export class MigrationsStore extends TableStore {
         current = parseStored(Migration, old, "migration");
       }
     }
+  }
+
+  /** Every migration, oldest first (a consistent scan). */
+  async list(): Promise<Migration[]> {
+    const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
+    return items
+      .map((i) => parseStored(Migration, i, "migration"))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
   /** An instance's migrations, oldest first. */

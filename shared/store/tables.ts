@@ -20,6 +20,8 @@ export interface TableSpec {
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
   globalIndexes: IndexSpec[];
+  /** A Number attribute holding epoch seconds after which DynamoDB may delete the item (TTL). */
+  timeToLiveAttribute?: string;
 }
 
 export const TABLE_IDS = [
@@ -30,6 +32,7 @@ export const TABLE_IDS = [
   "ports",
   "volumes",
   "outbox",
+  "idempotency",
 ] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
@@ -87,6 +90,13 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
     id: "outbox",
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [],
+  },
+  /** The API's answers to mutating requests, by idempotency key (shared/store/idempotency-store.ts). */
+  idempotency: {
+    id: "idempotency",
+    partitionKey: { name: "key", type: "S" },
+    globalIndexes: [],
+    timeToLiveAttribute: "expiresAt",
   },
 };
 

@@ -187,7 +187,7 @@ export function acceptedFlow(instance: Instance, over: Partial<FlowState> = {}):
     onSharedStorage: null,
     imageRef: null,
     preserveEphemeral: false,
-    targetStopped: false,
+    targetState: null,
     executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
     migrationId: requestId,
     sourceHost: instance.host,

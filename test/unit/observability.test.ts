@@ -123,7 +123,7 @@ async function evacuationState(): Promise<FlowState> {
     onSharedStorage: null,
     imageRef: null,
     preserveEphemeral: false,
-    targetStopped: false,
+    targetState: null,
     executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
     migrationId: requestId,
     sourceHost: source.name,

@@ -1,0 +1,452 @@
+/**
+ * `lazarus`: the operator's CLI over the Lazarus API (nova's routes plus Lazarus's own).
+ * Lists are tables, long operations show their steps live with a clock, `--json` prints the API's
+ * documents for scripts, and the exit code is non-zero when the operation failed.
+ */
+import { parseArgs } from "node:util";
+import { ApiCallError, LazarusClient } from "./client.js";
+import { type ExecutionDoc, keyValues, summary, table, watchExecution } from "./render.js";
+
+interface Global {
+  url: string;
+  json: boolean;
+  sigv4: boolean | undefined;
+  region: string | undefined;
+}
+
+type Server = Record<string, unknown> & { id: string; name: string; status: string };
+
+class UsageError extends Error {}
+
+const GLOBAL_HELP = `usage: lazarus [--url URL] [--json] [--sigv4|--no-sigv4] [--region R] COMMAND [ARGS]
+
+The API is LAZARUS_API_URL (or --url): the local cloud's (npm run local -- up prints it) or the
+deployed API Gateway's, whose requests are SigV4-signed with the standard AWS credential chain.
+
+commands:
+  hosts                                   compute hosts: state, service, usage
+  host register NAME --managed-instance-id ID   register a host (inventory)
+  host adopt HOST                         adopt the domains already on a host (inventory)
+  host enable|disable|force-down HOST     the host's compute service (disable --reason R; force-down --up undoes)
+  host-evacuate HOST [--reason R]         evacuate every instance of a dead host (host-failure flow)
+  servers [--host H]                      instances
+  show ID                                 one instance
+  rebuild ID [--image IMG]                rebuild in place (default: the current image)
+  evacuate ID [--host H] [--shared|--no-shared]   recreate a dead host's instance elsewhere
+  migrations [--instance ID] [--host H] [--status S]   rebuild/evacuation records
+  watch EXECUTION                         follow a flow's steps until it ends
+
+Long operations wait and show their steps; --no-wait returns once the flow has started.
+Every command takes --help.`;
+
+const HELP: Record<string, string> = {
+  hosts: "usage: lazarus hosts [--json]\nCompute hosts with their service state and usage (used/limit).",
+  host: "usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up]",
+  "host-evacuate":
+    "usage: lazarus host-evacuate HOST [--reason R] [--incident ID] [--no-wait] [--json]\nStarts the host-failure flow for HOST and follows it.",
+  servers: "usage: lazarus servers [--host H] [--json]",
+  show: "usage: lazarus show ID [--json]",
+  rebuild:
+    "usage: lazarus rebuild ID [--image IMG] [--no-wait] [--json]\nRebuilds the instance on its own host from IMG (default: its current image) and follows the flow.",
+  evacuate:
+    "usage: lazarus evacuate ID [--host H] [--shared|--no-shared] [--no-wait] [--json]\nRecreates the instance of a down host on another host (H, or the scheduler's choice) and follows the flow.\nAs nova 2.95, the instance is left STOPPED at the destination for you to check before starting it.",
+  migrations: "usage: lazarus migrations [--instance ID] [--host H] [--status S] [--json]",
+  watch:
+    "usage: lazarus watch EXECUTION [--json]\nFollows a flow (execution id or ARN) until it ends; exits non-zero unless it SUCCEEDED.",
+};
+
+type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
+interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+function parse(args: string[], options: OptionSpec = {}): Parsed {
+  try {
+    const r = parseArgs({
+      args,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: r.values as Parsed["values"], positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** A string option's value (parseArgs typed them as string | boolean). */
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === "string" ? v : undefined);
+
+function print(g: Global, doc: unknown, text: () => string): void {
+  process.stdout.write(g.json ? `${JSON.stringify(doc, null, 2)}\n` : text());
+}
+
+function one(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new UsageError(`expected exactly one ${what}`);
+  return positionals[0]!;
+}
+
+const used = (u: Record<string, number>, l: Record<string, number>, k: string) => `${u[k]}/${l[k]}`;
+
+async function hosts(c: LazarusClient, g: Global): Promise<number> {
+  const doc = await c.get<{ hosts: Record<string, unknown>[] }>("/os-hosts");
+  print(g, doc, () =>
+    table(
+      ["HOST", "STATE", "SERVICE", "FORCED DOWN", "POOL", "vCPU", "RAM MiB", "DISK GiB", "INSTANCES"],
+      doc.hosts.map((h) => {
+        const u = h.usage as Record<string, number>;
+        const l = h.limits as Record<string, number>;
+        return [
+          h.host_name as string,
+          h.state as string,
+          h.enabled ? "enabled" : `disabled${h.disabled_reason ? ` (${h.disabled_reason})` : ""}`,
+          String(h.forced_down),
+          (h.shared_pool as string | null) ?? "(local)",
+          used(u, l, "vcpus"),
+          used(u, l, "memory_mb"),
+          used(u, l, "disk_gb"),
+          h.instances as number,
+        ];
+      }),
+    ),
+  );
+  return 0;
+}
+
+async function serviceOf(c: LazarusClient, host: string): Promise<{ id: string }> {
+  const { services } = await c.get<{ services: { id: string; host: string }[] }>(
+    `/os-services?host=${encodeURIComponent(host)}`,
+  );
+  const service = services.find((s) => s.host === host);
+  if (!service) throw new ApiCallError(404, `404: Compute host ${host} could not be found.`);
+  return service;
+}
+
+async function host(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    reason: { type: "string" },
+    up: { type: "boolean" },
+    "managed-instance-id": { type: "string" },
+    zone: { type: "string" },
+  });
+  if (values.help || !sub) {
+    process.stdout.write(`${HELP.host}\n`);
+    return values.help ? 0 : 2;
+  }
+  const name = one(positionals, "HOST");
+  let doc: unknown;
+  switch (sub) {
+    case "register":
+      if (!values["managed-instance-id"]) throw new UsageError("register needs --managed-instance-id");
+      doc = (
+        await c.call("POST", "/os-hosts", {
+          body: {
+            host: {
+              name,
+              managed_instance_id: str(values["managed-instance-id"]),
+              ...(values.zone ? { availability_zone: str(values.zone) } : {}),
+            },
+          },
+        })
+      ).body;
+      break;
+    case "adopt":
+      doc = (await c.call("POST", `/os-hosts/${encodeURIComponent(name)}/adopt`, { body: { adopt: {} } }))
+        .body;
+      break;
+    case "enable":
+    case "disable":
+    case "force-down": {
+      const { id } = await serviceOf(c, name);
+      const body =
+        sub === "force-down"
+          ? { forced_down: !values.up }
+          : sub === "enable"
+            ? { status: "enabled" }
+            : { status: "disabled", ...(values.reason ? { disabled_reason: str(values.reason) } : {}) };
+      doc = (await c.call("PUT", `/os-services/${id}`, { body })).body;
+      break;
+    }
+    default:
+      throw new UsageError(`unknown host command ${sub}`);
+  }
+  print(g, doc, () =>
+    keyValues(((doc as Record<string, unknown>).service ?? doc) as Record<string, unknown>),
+  );
+  return 0;
+}
+
+async function servers(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { host: { type: "string" } });
+  if (values.help) return help("servers");
+  if (positionals.length > 0) throw new UsageError("servers takes no arguments");
+  const q = values.host ? `?host=${encodeURIComponent(str(values.host)!)}` : "";
+  const doc = await c.get<{ servers: Server[] }>(`/servers/detail${q}`);
+  print(g, doc, () =>
+    table(
+      ["ID", "NAME", "STATUS", "TASK", "HOST", "POWER", "IMAGE"],
+      doc.servers.map((s) => [
+        s.id,
+        s.name,
+        s.status,
+        s["OS-EXT-STS:task_state"] as string | null,
+        s["OS-EXT-SRV-ATTR:host"] as string,
+        POWER[s["OS-EXT-STS:power_state"] as number] ?? "?",
+        (s.image as { id: string }).id,
+      ]),
+    ),
+  );
+  return 0;
+}
+
+const POWER: Record<number, string> = {
+  0: "nostate",
+  1: "running",
+  3: "paused",
+  4: "shutdown",
+  6: "crashed",
+  7: "suspended",
+};
+
+async function getServer(c: LazarusClient, id: string): Promise<Server> {
+  return (await c.get<{ server: Server }>(`/servers/${encodeURIComponent(id)}`)).server;
+}
+
+function serverFields(s: Server): Record<string, unknown> {
+  return {
+    id: s.id,
+    name: s.name,
+    status: s.status,
+    vm_state: s["OS-EXT-STS:vm_state"],
+    task_state: s["OS-EXT-STS:task_state"],
+    power_state: POWER[s["OS-EXT-STS:power_state"] as number],
+    host: s["OS-EXT-SRV-ATTR:host"],
+    host_status: s.host_status,
+    image: (s.image as { id: string }).id,
+    flavor: s.flavor,
+    volumes:
+      (s["os-extended-volumes:volumes_attached"] as { id: string }[]).map((v) => v.id).join(", ") || null,
+    fault: s.fault ? `${(s.fault as { message: string }).message}` : null,
+    updated: s.updated,
+  };
+}
+
+async function show(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args);
+  if (values.help) return help("show");
+  const s = await getServer(c, one(positionals, "ID"));
+  print(g, { server: s }, () => keyValues(serverFields(s)));
+  return 0;
+}
+
+/** Follows the flow a request started, then shows where the instance is. Non-zero unless it SUCCEEDED. */
+async function follow(
+  c: LazarusClient,
+  g: Global,
+  executionId: string,
+  serverId: string | null,
+  wait: boolean,
+): Promise<number> {
+  if (!wait) {
+    print(
+      g,
+      { execution: { id: executionId } },
+      () => `started execution ${executionId}\nfollow it: lazarus watch ${executionId}\n`,
+    );
+    return 0;
+  }
+  const execution = await watchExecution(c, executionId, { out: g.json ? null : process.stdout });
+  const server = serverId ? await getServer(c, serverId) : null;
+  print(
+    g,
+    { execution, ...(server ? { server } : {}) },
+    () => `${summary(execution)}\n${server ? keyValues(serverFields(server)) : ""}`,
+  );
+  return execution.status === "SUCCEEDED" ? 0 : 1;
+}
+
+async function rebuild(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { image: { type: "string" }, "no-wait": { type: "boolean" } });
+  if (values.help) return help("rebuild");
+  const id = one(positionals, "ID");
+  const image = str(values.image) ?? ((await getServer(c, id)).image as { id: string }).id;
+  const res = await c.call("POST", `/servers/${encodeURIComponent(id)}/action`, {
+    body: { rebuild: { imageRef: image } },
+  });
+  if (!g.json)
+    process.stdout.write(
+      `rebuild of ${id} from ${image} accepted (migration ${res.headers.get("x-lazarus-migration-id")})\n`,
+    );
+  return follow(c, g, res.headers.get("x-lazarus-execution-id")!, id, !values["no-wait"]);
+}
+
+async function evacuate(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    host: { type: "string" },
+    shared: { type: "boolean" },
+    "no-shared": { type: "boolean" },
+    "no-wait": { type: "boolean" },
+  });
+  if (values.help) return help("evacuate");
+  if (values.shared && values["no-shared"])
+    throw new UsageError("--shared and --no-shared exclude each other");
+  const id = one(positionals, "ID");
+  const body: Record<string, unknown> = {};
+  if (values.host) body.host = str(values.host);
+  if (values.shared || values["no-shared"]) body.onSharedStorage = values.shared === true;
+  const res = await c.call("POST", `/servers/${encodeURIComponent(id)}/action`, { body: { evacuate: body } });
+  if (!g.json)
+    process.stdout.write(
+      `evacuation of ${id} accepted (migration ${res.headers.get("x-lazarus-migration-id")})\n`,
+    );
+  return follow(c, g, res.headers.get("x-lazarus-execution-id")!, id, !values["no-wait"]);
+}
+
+async function hostEvacuate(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    reason: { type: "string" },
+    incident: { type: "string" },
+    "no-wait": { type: "boolean" },
+  });
+  if (values.help) return help("host-evacuate");
+  const name = one(positionals, "HOST");
+  const body: Record<string, unknown> = {};
+  if (values.reason) body.reason = str(values.reason);
+  if (values.incident) body.incident_id = str(values.incident);
+  const res = await c.call("POST", `/os-hosts/${encodeURIComponent(name)}/evacuate`, { body });
+  const id = (res.body as { execution: { id: string } }).execution.id;
+  if (!g.json) process.stdout.write(`evacuation of host ${name} started\n`);
+  return follow(c, g, id, null, !values["no-wait"]);
+}
+
+async function migrations(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    instance: { type: "string" },
+    host: { type: "string" },
+    status: { type: "string" },
+  });
+  if (values.help) return help("migrations");
+  if (positionals.length > 0) throw new UsageError("migrations takes no arguments");
+  const q = new URLSearchParams();
+  if (values.instance) q.set("instance_uuid", str(values.instance)!);
+  if (values.host) q.set("host", str(values.host)!);
+  if (values.status) q.set("status", str(values.status)!);
+  const doc = await c.get<{ migrations: Record<string, unknown>[] }>(
+    `/os-migrations${q.size ? `?${q}` : ""}`,
+  );
+  print(g, doc, () =>
+    table(
+      ["ID", "INSTANCE", "TYPE", "FROM", "TO", "STATUS", "CREATED", "ERROR"],
+      doc.migrations.map((m) => [
+        m.id as string,
+        m.instance_uuid as string,
+        m.migration_type as string,
+        m.source_compute as string,
+        m.dest_compute as string | null,
+        m.status as string,
+        m.created_at as string,
+        m["lazarus:error"] as string | null,
+      ]),
+    ),
+  );
+  return 0;
+}
+
+async function watch(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args);
+  if (values.help) return help("watch");
+  const execution: ExecutionDoc = await watchExecution(c, one(positionals, "EXECUTION"), {
+    out: g.json ? null : process.stdout,
+  });
+  print(g, { execution }, () => `${summary(execution)}\n`);
+  return execution.status === "SUCCEEDED" ? 0 : 1;
+}
+
+function help(command: string): number {
+  process.stdout.write(`${HELP[command]}\n`);
+  return 0;
+}
+
+const COMMANDS: Record<string, (c: LazarusClient, g: Global, args: string[]) => Promise<number>> = {
+  hosts: (c, g, args) => {
+    const { values } = parse(args);
+    return values.help ? Promise.resolve(help("hosts")) : hosts(c, g);
+  },
+  host,
+  "host-evacuate": hostEvacuate,
+  servers,
+  show,
+  rebuild,
+  evacuate,
+  migrations,
+  watch,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  // Global options come before the command; the command's own after it.
+  let at = -1;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--url" || argv[i] === "--region") i++;
+    else if (!argv[i]!.startsWith("-")) {
+      at = i;
+      break;
+    }
+  }
+  const globalArgs = at < 0 ? argv : argv.slice(0, at);
+  const [command, ...rest] = at < 0 ? [] : argv.slice(at);
+  const { values } = parseArgs({
+    args: globalArgs,
+    options: {
+      url: { type: "string" },
+      json: { type: "boolean" },
+      sigv4: { type: "boolean" },
+      "no-sigv4": { type: "boolean" },
+      region: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  const jsonAnywhere = rest.includes("--json");
+  const args = rest.filter((a) => a !== "--json");
+  if (values.help || !command) {
+    process.stdout.write(`${GLOBAL_HELP}\n`);
+    return values.help ? 0 : 2;
+  }
+  const run = COMMANDS[command];
+  if (!run) throw new UsageError(`unknown command ${command}`);
+  const url = values.url ?? process.env.LAZARUS_API_URL;
+  const g: Global = {
+    url: url ?? "",
+    json: values.json === true || jsonAnywhere,
+    sigv4: values.sigv4 ? true : values["no-sigv4"] ? false : undefined,
+    region: values.region,
+  };
+  if (!url && !args.includes("--help") && !args.includes("-h")) {
+    throw new UsageError("no API URL: set LAZARUS_API_URL or pass --url");
+  }
+  const client = new LazarusClient({
+    url: g.url || "http://127.0.0.1",
+    ...(g.sigv4 !== undefined ? { sigv4: g.sigv4 } : {}),
+    ...(g.region ? { region: g.region } : {}),
+  });
+  return run(client, g, args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (
+      e instanceof UsageError ||
+      (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS"))
+    ) {
+      process.stderr.write(`lazarus: ${(e as Error).message}\nTry lazarus --help.\n`);
+      process.exit(2);
+    }
+    process.stderr.write(
+      `lazarus: ${e instanceof ApiCallError ? e.message : e instanceof Error ? e.message : String(e)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,63 @@
+/**
+ * What the API's routes need from the outside world, and its one composition root (`apiDepsFromEnv`),
+ * built once per Lambda container from the environment. Tests build ApiDeps over a local cloud.
+ */
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { stateMachineSpec } from "#shared/definitions/state-machines.js";
+import { DEFAULT_SERVICE_DOWN_SECONDS } from "#shared/domain/host-liveness.js";
+import { createDocumentClient } from "#shared/store/client.js";
+import { createStores, type Stores } from "#shared/store/index.js";
+import { tableNamesFromEnv } from "#shared/store/tables.js";
+import { type Executions, SfnExecutions } from "./executions.js";
+
+/**
+ * Host registration and adoption (the inventory issue). The API validates the request and hands it to
+ * these; until the inventory functions land they are absent and the routes answer 501.
+ */
+export interface InventoryOps {
+  register(input: Record<string, unknown>): Promise<unknown>;
+  adopt(host: string, input: Record<string, unknown>): Promise<unknown>;
+  sync(host: string): Promise<unknown>;
+}
+
+export interface ApiDeps {
+  stores: Stores;
+  executions: Executions;
+  /** State machine ARNs; null = not deployed here (the routes that need it answer 501). */
+  machines: { rebuild: string | null; hostEvacuation: string | null };
+  inventory: InventoryOps | null;
+  now: () => Date;
+  serviceDownSeconds: number;
+  /** How long an action waits for its flow to take the instance (Accept) before answering anyway. */
+  acceptWaitMs: number;
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** Set by the host-failure issue's machine; read here by name so the API needs no change when it lands. */
+export const HOST_EVACUATION_ARN_ENV = "LAZARUS_HOST_EVACUATION_STATE_MACHINE_ARN";
+
+let cached: ApiDeps | undefined;
+
+export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiDeps {
+  if (cached) return cached;
+  const seconds = Number(env.LAZARUS_SERVICE_DOWN_SECONDS);
+  cached = {
+    stores: createStores({ doc: createDocumentClient(), tables: tableNamesFromEnv(env) }),
+    executions: new SfnExecutions(new SFNClient({})),
+    machines: {
+      rebuild: env[stateMachineSpec("rebuild").arnEnv] || null,
+      hostEvacuation: env[HOST_EVACUATION_ARN_ENV] || null,
+    },
+    inventory: null,
+    now: () => new Date(),
+    serviceDownSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_SERVICE_DOWN_SECONDS,
+    acceptWaitMs: 20_000,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  };
+  return cached;
+}
+
+/** Forget the cached deps (the local cloud changes endpoints in the environment). */
+export function resetApiDeps(): void {
+  cached = undefined;
+}

@@ -1,0 +1,66 @@
+/**
+ * API Gateway proxy events (REST API v1, and HTTP API v2 payloads) to the router's ApiRequest and back.
+ * The local cloud's HTTP server builds the same v1 events from real requests (local/api).
+ */
+import type { ApiRequest, ApiResponse } from "./http.js";
+
+export interface ProxyEvent {
+  httpMethod?: string;
+  path?: string;
+  rawPath?: string;
+  rawQueryString?: string;
+  headers?: Record<string, string | undefined> | null;
+  queryStringParameters?: Record<string, string | undefined> | null;
+  body?: string | null;
+  isBase64Encoded?: boolean;
+  requestContext?: {
+    stage?: string;
+    domainName?: string;
+    path?: string;
+    http?: { method?: string; path?: string };
+    identity?: { userArn?: string | null; caller?: string | null } | null;
+  } | null;
+}
+
+export interface ProxyResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+  isBase64Encoded: false;
+}
+
+export function toApiRequest(event: ProxyEvent): ApiRequest {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
+  const query: Record<string, string> = {};
+  if (event.queryStringParameters) {
+    for (const [k, v] of Object.entries(event.queryStringParameters)) if (v !== undefined) query[k] = v;
+  } else if (event.rawQueryString) {
+    for (const [k, v] of new URLSearchParams(event.rawQueryString)) query[k] = v;
+  }
+  const ctx = event.requestContext ?? {};
+  const path = event.path ?? event.rawPath ?? ctx.http?.path ?? "/";
+  const host = headers.host ?? ctx.domainName ?? "localhost";
+  // On the execute-api domain the stage is part of every URL the client uses (`/prod/v2.1/...`).
+  const stage = ctx.stage && ctx.path?.startsWith(`/${ctx.stage}/`) ? `/${ctx.stage}` : "";
+  const proto = headers["x-forwarded-proto"] ?? "https";
+  const body =
+    event.body === undefined || event.body === null
+      ? null
+      : event.isBase64Encoded
+        ? Buffer.from(event.body, "base64").toString("utf8")
+        : event.body;
+  return {
+    method: event.httpMethod ?? ctx.http?.method ?? "GET",
+    path,
+    headers,
+    query,
+    body,
+    baseUrl: `${proto}://${host}${stage}`,
+    principal: ctx.identity?.userArn ?? ctx.identity?.caller ?? null,
+  };
+}
+
+export function toProxyResult(res: ApiResponse): ProxyResult {
+  return { statusCode: res.status, headers: res.headers, body: res.body, isBase64Encoded: false };
+}

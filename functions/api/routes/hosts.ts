@@ -1,0 +1,221 @@
+/**
+ * Compute hosts: nova's `/os-services` (list; enable, disable and force-down, by host before 2.53 and
+ * by service id from 2.53), `/os-hypervisors`, and Lazarus's `/os-hosts` (capacity, limits, usage),
+ * with the host routes of their own: evacuate a whole host (the host-failure flow), register a host,
+ * adopt its domains, sync it (the inventory functions).
+ */
+import { z } from "zod";
+import type { Host } from "#shared/domain/schemas.js";
+import { ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
+import { HOST_EVACUATION_ARN_ENV, type InventoryOps } from "../deps.js";
+import { ApiError, json, parseOr400 } from "../http.js";
+import { atLeast } from "../microversion.js";
+import type { Route, RouteContext } from "../router.js";
+import { hostView, hypervisorView, serviceUuid, serviceView } from "../views.js";
+import { echo, hostName } from "./params.js";
+
+const Binary = z.literal("nova-compute");
+const Reason = z.string().min(1).max(255);
+
+async function hostsWithIndex(ctx: RouteContext): Promise<Host[]> {
+  return ctx.deps.stores.hosts.list(); // sorted by name: the integer ids of < 2.53 follow this order
+}
+
+async function listServices(ctx: RouteContext) {
+  const host = ctx.query("host", ResourceName);
+  const binary = ctx.query("binary", z.string().max(64));
+  const all = await hostsWithIndex(ctx);
+  const views = all
+    .map((h, i) => serviceView(h, i, ctx.view))
+    .filter((s) => (host === undefined || s.host === host) && (binary === undefined || s.binary === binary));
+  return json(200, { services: views });
+}
+
+async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
+  const all = await hostsWithIndex(ctx);
+  const index = all.findIndex((h) => h.name === name);
+  if (index < 0) throw new ApiError(404, `Compute host ${name} could not be found.`);
+  return { host: all[index]!, index };
+}
+
+/** PUT /os-services/{id} from 2.53: enable/disable (with a reason) and forced_down, by service UUID. */
+const ServiceUpdate = z
+  .strictObject({
+    status: z.enum(["enabled", "disabled"]).optional(),
+    disabled_reason: Reason.optional(),
+    forced_down: z.boolean().optional(),
+  })
+  .refine((b) => b.status !== undefined || b.forced_down !== undefined, {
+    message: "give status or forced_down",
+  })
+  .refine((b) => b.disabled_reason === undefined || b.status === "disabled", {
+    message: "disabled_reason is only allowed with status disabled",
+  });
+
+/** The bodies of the pre-2.53 actions, by action. */
+const LEGACY_ACTIONS = {
+  enable: z.strictObject({ host: ResourceName, binary: Binary }),
+  disable: z.strictObject({ host: ResourceName, binary: Binary }),
+  "disable-log-reason": z.strictObject({ host: ResourceName, binary: Binary, disabled_reason: Reason }),
+  "force-down": z.strictObject({ host: ResourceName, binary: Binary, forced_down: z.boolean() }),
+} as const;
+
+async function updateService(ctx: RouteContext) {
+  const raw = ctx.params.id!;
+  const { hosts } = ctx.deps.stores;
+  if (atLeast(ctx.mv, "2.53")) {
+    const all = await hostsWithIndex(ctx);
+    const index = all.findIndex((h) => serviceUuid(h.name) === raw);
+    if (index < 0) throw new ApiError(404, `Service ${echo(raw)} could not be found.`);
+    const body = parseOr400(ServiceUpdate, ctx.body(), "service");
+    const updated = await hosts.setService(all[index]!.name, {
+      ...(body.status !== undefined
+        ? {
+            enabled: body.status === "enabled",
+            disabledReason: body.status === "enabled" ? null : (body.disabled_reason ?? null),
+          }
+        : {}),
+      ...(body.forced_down !== undefined ? { forcedDown: body.forced_down } : {}),
+    });
+    return json(200, { service: serviceView(updated, index, ctx.view) });
+  }
+  const action = raw as keyof typeof LEGACY_ACTIONS;
+  if (!Object.hasOwn(LEGACY_ACTIONS, action) || (action === "force-down" && !atLeast(ctx.mv, "2.11"))) {
+    throw new ApiError(404, `Unknown action ${echo(raw)}.`);
+  }
+  const body = parseOr400(LEGACY_ACTIONS[action], ctx.body(), "service") as {
+    host: string;
+    binary: string;
+    disabled_reason?: string;
+    forced_down?: boolean;
+  };
+  await requireHost(ctx, body.host);
+  if (action === "force-down") {
+    await hosts.setService(body.host, { forcedDown: body.forced_down! });
+    return json(200, { service: { host: body.host, binary: body.binary, forced_down: body.forced_down } });
+  }
+  const enabled = action === "enable";
+  await hosts.setService(body.host, {
+    enabled,
+    disabledReason: enabled ? null : (body.disabled_reason ?? null),
+  });
+  const view: Record<string, unknown> = {
+    host: body.host,
+    binary: body.binary,
+    status: enabled ? "enabled" : "disabled",
+  };
+  if (action === "disable-log-reason") view.disabled_reason = body.disabled_reason;
+  return json(200, { service: view });
+}
+
+async function listHypervisors(ctx: RouteContext, detail: boolean) {
+  const pattern = ctx.query("hypervisor_hostname_pattern", z.string().max(255));
+  const all = await hostsWithIndex(ctx);
+  const views = all
+    .map((h, i) => ({ h, v: hypervisorView(h, i, ctx.view, detail) }))
+    .filter(({ h }) => pattern === undefined || h.name.includes(pattern))
+    .map(({ v }) => v);
+  return json(200, { hypervisors: views });
+}
+
+async function showHypervisor(ctx: RouteContext) {
+  const raw = ctx.params.id!;
+  const all = await hostsWithIndex(ctx);
+  const index = all.findIndex((h, i) => serviceUuid(h.name) === raw || String(i + 1) === raw);
+  if (index < 0) throw new ApiError(404, `Hypervisor ${echo(raw)} could not be found.`);
+  return json(200, { hypervisor: hypervisorView(all[index]!, index, ctx.view, true) });
+}
+
+async function listHosts(ctx: RouteContext) {
+  const all = await hostsWithIndex(ctx);
+  return json(200, { hosts: all.map((h) => hostView(h, ctx.view)) });
+}
+
+async function showHost(ctx: RouteContext) {
+  const { host } = await requireHost(ctx, hostName(ctx));
+  return json(200, { host: hostView(host, ctx.view) });
+}
+
+const HostEvacuateBody = z.strictObject({
+  reason: z.string().min(1).max(255).optional(),
+  incident_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,80}$/)
+    .optional(),
+});
+
+/** POST /os-hosts/{host}/evacuate: the host-failure flow on the operator's request. */
+async function evacuateHost(ctx: RouteContext) {
+  const name = hostName(ctx);
+  const body = parseOr400(HostEvacuateBody, ctx.req.body?.trim() ? ctx.body() : {}, "evacuate");
+  return ctx.once(async (requestId) => {
+    await requireHost(ctx, name);
+    const machine = ctx.deps.machines.hostEvacuation;
+    if (!machine) {
+      throw new ApiError(
+        501,
+        `Host evacuation is not available here: the host-evacuation state machine is not deployed (${HOST_EVACUATION_ARN_ENV} is not set).`,
+      );
+    }
+    const input = {
+      host: name,
+      ...(body.incident_id !== undefined ? { incidentId: body.incident_id } : {}),
+      ...(body.reason !== undefined ? { reason: body.reason } : {}),
+    };
+    const { executionArn } = await ctx.deps.executions.start(machine, requestId, input);
+    return json(
+      202,
+      { execution: { id: requestId, arn: executionArn, host: name } },
+      { "x-lazarus-execution-id": requestId, "x-lazarus-execution-arn": executionArn },
+    );
+  });
+}
+
+const RegisterBody = z.strictObject({
+  host: z.looseObject({ name: ResourceName, managed_instance_id: ManagedInstanceId }),
+});
+const AdoptBody = z.strictObject({ adopt: z.looseObject({}) });
+
+function inventory(ctx: RouteContext): InventoryOps {
+  if (!ctx.deps.inventory) {
+    throw new ApiError(
+      501,
+      "Host registration, adoption and sync are not available yet: the inventory functions (functions/inventory) are not wired into this API.",
+    );
+  }
+  return ctx.deps.inventory;
+}
+
+async function registerHost(ctx: RouteContext) {
+  const body = parseOr400(RegisterBody, ctx.body(), "");
+  return ctx.once(async () => json(201, { host: await inventory(ctx).register(body.host) }));
+}
+
+async function adoptHost(ctx: RouteContext) {
+  const name = hostName(ctx);
+  const body = parseOr400(AdoptBody, ctx.req.body?.trim() ? ctx.body() : { adopt: {} }, "");
+  return ctx.once(async () => {
+    await requireHost(ctx, name);
+    return json(200, { adopted: await inventory(ctx).adopt(name, body.adopt) });
+  });
+}
+
+async function syncHost(ctx: RouteContext) {
+  const name = hostName(ctx);
+  await requireHost(ctx, name);
+  return json(200, { synced: await inventory(ctx).sync(name) });
+}
+
+export const hostRoutes: Route[] = [
+  { method: "GET", pattern: "/os-services", handler: listServices },
+  { method: "PUT", pattern: "/os-services/{id}", handler: updateService },
+  { method: "GET", pattern: "/os-hypervisors", handler: (ctx) => listHypervisors(ctx, false) },
+  { method: "GET", pattern: "/os-hypervisors/detail", handler: (ctx) => listHypervisors(ctx, true) },
+  { method: "GET", pattern: "/os-hypervisors/{id}", handler: showHypervisor },
+  { method: "GET", pattern: "/os-hosts", handler: listHosts },
+  { method: "POST", pattern: "/os-hosts", handler: registerHost },
+  { method: "GET", pattern: "/os-hosts/{host}", handler: showHost },
+  { method: "POST", pattern: "/os-hosts/{host}/evacuate", handler: evacuateHost },
+  { method: "POST", pattern: "/os-hosts/{host}/adopt", handler: adoptHost },
+  { method: "POST", pattern: "/os-hosts/{host}/sync", handler: syncHost },
+];

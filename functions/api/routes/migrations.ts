@@ -1,0 +1,93 @@
+/**
+ * GET /os-migrations (nova's, filtered by instance, host, status, type) and the per-server action log
+ * `/servers/{id}/os-instance-actions` (what `openstack server event list` reads), derived from the
+ * migration records: one per rebuild or evacuation. An action's events are its execution's steps.
+ */
+import { z } from "zod";
+import type { Migration } from "#shared/domain/schemas.js";
+import { MigrationStatusSchema, MigrationTypeSchema } from "#shared/domain/schemas.js";
+import { ResourceName, Uuid } from "#shared/domain/values.js";
+import { causeMessage, stepsFromHistory } from "../execution-steps.js";
+import { executionArnOf } from "../executions.js";
+import { ApiError, json } from "../http.js";
+import { atLeast } from "../microversion.js";
+import type { Route, RouteContext } from "../router.js";
+import { migrationView, novaDbTime } from "../views.js";
+import { echo, serverId } from "./params.js";
+
+async function listMigrations(ctx: RouteContext) {
+  const instanceUuid = ctx.query("instance_uuid", Uuid);
+  const host = ctx.query("host", ResourceName);
+  const sourceCompute = ctx.query("source_compute", ResourceName);
+  const status = ctx.query("status", MigrationStatusSchema);
+  const type = ctx.query("migration_type", MigrationTypeSchema);
+  const limit = ctx.query("limit", z.coerce.number().int().min(0).max(1000));
+  const { migrations } = ctx.deps.stores;
+  let all = instanceUuid ? await migrations.listByInstance(instanceUuid) : await migrations.list();
+  if (host) all = all.filter((m) => m.sourceHost === host || m.destHost === host);
+  if (sourceCompute) all = all.filter((m) => m.sourceHost === sourceCompute);
+  if (status) all = all.filter((m) => m.status === status);
+  if (type) all = all.filter((m) => m.type === type);
+  all.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
+  if (limit !== undefined) all = all.slice(0, limit);
+  return json(200, { migrations: all.map((m) => migrationView(m, ctx.view)) });
+}
+
+function actionView(m: Migration, ctx: RouteContext) {
+  const view: Record<string, unknown> = {
+    action: m.type === "evacuation" ? "evacuate" : "rebuild",
+    instance_uuid: m.instanceUuid,
+    request_id: `req-${m.id}`,
+    user_id: "lazarus",
+    project_id: "lazarus",
+    start_time: novaDbTime(m.createdAt),
+    message: m.status === "failed" || m.status === "error" ? "Error" : null,
+  };
+  if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(m.updatedAt);
+  return view;
+}
+
+async function instanceMigrations(ctx: RouteContext): Promise<Migration[]> {
+  const id = serverId(ctx);
+  if (!(await ctx.deps.stores.instances.get(id)))
+    throw new ApiError(404, `Instance ${id} could not be found.`);
+  return ctx.deps.stores.migrations.listByInstance(id);
+}
+
+async function listActions(ctx: RouteContext) {
+  const all = await instanceMigrations(ctx);
+  const newestFirst = [...all].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  return json(200, { instanceActions: newestFirst.map((m) => actionView(m, ctx)) });
+}
+
+async function showAction(ctx: RouteContext) {
+  const all = await instanceMigrations(ctx);
+  const raw = ctx.params.requestId!;
+  const m = all.find((x) => `req-${x.id}` === raw || x.id === raw);
+  if (!m)
+    throw new ApiError(404, `Action for request_id ${echo(raw)} on instance ${ctx.params.id} not found`);
+  const machine = ctx.deps.machines.rebuild;
+  const steps = machine ? stepsFromHistory(await historyOrEmpty(ctx, executionArnOf(machine, m.id))) : [];
+  const events = steps.map((s) => {
+    const event: Record<string, unknown> = {
+      event: s.name,
+      start_time: novaDbTime(s.enteredAt),
+      finish_time: s.exitedAt === null ? null : novaDbTime(s.exitedAt),
+      result: s.status === "running" ? null : s.status === "succeeded" ? "Success" : "Error",
+      traceback: s.error === null ? null : `${s.error}: ${causeMessage(s.cause) ?? ""}`,
+    };
+    if (atLeast(ctx.mv, "2.62")) event.host = m.destHost ?? m.sourceHost;
+    return event;
+  });
+  return json(200, { instanceAction: { ...actionView(m, ctx), events } });
+}
+
+async function historyOrEmpty(ctx: RouteContext, arn: string) {
+  return (await ctx.deps.executions.describe(arn)) ? ctx.deps.executions.history(arn) : [];
+}
+
+export const migrationRoutes: Route[] = [
+  { method: "GET", pattern: "/os-migrations", handler: listMigrations },
+  { method: "GET", pattern: "/servers/{id}/os-instance-actions", handler: listActions },
+  { method: "GET", pattern: "/servers/{id}/os-instance-actions/{requestId}", handler: showAction },
+];

@@ -1,0 +1,166 @@
+/**
+ * POST /servers/{id}/action with `rebuild` or `evacuate`, answered as nova answers at the requested
+ * microversion. The API runs the same admission checks as the flow's Accept (so a refused request is
+ * refused here and starts nothing), starts the rebuild state machine, and waits until the flow has taken
+ * the instance (its migration record exists) or was refused by Accept (a lost race): so the answer
+ * says what nova's would, and the migration and execution ids go back as headers.
+ */
+import { z } from "zod";
+import type { LazarusError } from "#shared/domain/errors.js";
+import * as domainErrors from "#shared/domain/errors.js";
+import { ImageRef, ResourceName } from "#shared/domain/values.js";
+import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
+import type { RebuildRequest } from "#shared/flow/contract.js";
+import * as storeErrors from "#shared/store/store-errors.js";
+import { causeMessage } from "../execution-steps.js";
+import { ApiError, type ApiResponse, badRequest, json, noContent, parseOr400 } from "../http.js";
+import { atLeast } from "../microversion.js";
+import type { Route, RouteContext } from "../router.js";
+import { serverDetail } from "../views.js";
+import { echo, serverId } from "./params.js";
+
+/** What a flow request asks, without its id and instance (those come from the request and the path). */
+type Ask = Pick<
+  RebuildRequest,
+  "recreate" | "targetHost" | "force" | "onSharedStorage" | "imageRef" | "preserveEphemeral" | "targetState"
+>;
+
+const RebuildBody = z.strictObject({
+  imageRef: ImageRef,
+  preserve_ephemeral: z.boolean().optional(),
+});
+
+/** nova's evacuate body by microversion: `onSharedStorage` is Lazarus's at every version (the flow
+ * checks it against what the target sees), `force` exists only in 2.29-2.67 as in nova. */
+function evacuateBody(ctx: RouteContext) {
+  const base = {
+    host: ResourceName.nullable().optional(),
+    onSharedStorage: z.boolean().optional(),
+  };
+  const withForce = atLeast(ctx.mv, "2.29") && !atLeast(ctx.mv, "2.68");
+  return withForce ? z.strictObject({ ...base, force: z.boolean().optional() }) : z.strictObject(base);
+}
+
+function actionOf(body: unknown): [string, unknown] {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw badRequest("The action body must be a JSON object naming one action.");
+  }
+  const keys = Object.keys(body);
+  if (keys.length !== 1) throw badRequest("The action body must name exactly one action.");
+  const name = keys[0]!;
+  return [name, (body as Record<string, unknown>)[name]];
+}
+
+async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
+  const id = serverId(ctx);
+  const [action, args] = actionOf(ctx.body());
+  switch (action) {
+    case "rebuild": {
+      const b = parseOr400(RebuildBody, args, "rebuild");
+      return runFlow(ctx, id, {
+        recreate: false,
+        targetHost: null,
+        force: false,
+        onSharedStorage: null,
+        imageRef: b.imageRef,
+        preserveEphemeral: b.preserve_ephemeral ?? false,
+        targetState: null,
+      });
+    }
+    case "evacuate": {
+      const b = parseOr400(evacuateBody(ctx), args ?? {}, "evacuate") as {
+        host?: string | null;
+        onSharedStorage?: boolean;
+        force?: boolean;
+      };
+      return runFlow(ctx, id, {
+        recreate: true,
+        targetHost: b.host ?? null,
+        force: b.force ?? false,
+        onSharedStorage: b.onSharedStorage ?? null,
+        imageRef: null,
+        preserveEphemeral: false,
+        // 2.95: the instance is left STOPPED at the destination for the operator to check.
+        targetState: atLeast(ctx.mv, "2.95") ? "stopped" : null,
+      });
+    }
+    default:
+      throw badRequest(`There is no such action: ${echo(action)}`);
+  }
+}
+
+function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<ApiResponse> {
+  return ctx.once(async (requestId) => {
+    const { deps } = ctx;
+    const { instances, migrations } = deps.stores;
+    const instance = await instances.get(instanceUuid);
+    if (!instance) throw new ApiError(404, `Instance ${instanceUuid} could not be found.`);
+    // A retry that took over from a holder that died after starting the flow finds its migration.
+    if (!(await migrations.get(requestId))) {
+      const clock = { now: deps.now(), serviceDownSeconds: deps.serviceDownSeconds };
+      assertAdmissible(ask, await readAdmissionFacts(deps.stores, ask, instance, clock));
+    }
+    const machine = deps.machines.rebuild;
+    if (!machine) {
+      throw new ApiError(501, "Rebuild is not available: LAZARUS_REBUILD_STATE_MACHINE_ARN is not set.");
+    }
+    const input: RebuildRequest = { requestId, instanceUuid, ...ask };
+    const { executionArn } = await deps.executions.start(machine, requestId, input);
+    await waitForAccept(ctx, requestId, executionArn);
+    const headers = {
+      "x-lazarus-migration-id": requestId,
+      "x-lazarus-execution-id": requestId,
+      "x-lazarus-execution-arn": executionArn,
+      "x-openstack-request-id": `req-${requestId}`,
+    };
+    if (!ask.recreate) {
+      const now = await instances.require(instanceUuid);
+      const host = (await deps.stores.hosts.get(now.host)) ?? undefined;
+      return json(202, { server: serverDetail(now, ctx.view, host) }, headers);
+    }
+    // nova's evacuate: 200 with the admin password before 2.14, 200 without a body from 2.14.
+    return atLeast(ctx.mv, "2.14") ? noContent(200, headers) : json(200, { adminPass: null }, headers);
+  });
+}
+
+/**
+ * Until the flow's Accept has taken the instance (the migration record exists) or the execution ended
+ * without it (Accept refused: a request that raced this one won). After `acceptWaitMs` the request is
+ * answered as accepted anyway: the execution runs, and its id is in the answer.
+ */
+async function waitForAccept(ctx: RouteContext, requestId: string, executionArn: string): Promise<void> {
+  const { deps } = ctx;
+  const deadline = Date.now() + deps.acceptWaitMs;
+  let delay = 50;
+  for (;;) {
+    if (await deps.stores.migrations.get(requestId)) return;
+    const execution = await deps.executions.describe(executionArn);
+    if (execution && execution.status !== "RUNNING") {
+      if (await deps.stores.migrations.get(requestId)) return;
+      throw errorFromExecution(execution.error, execution.cause);
+    }
+    if (Date.now() > deadline) return;
+    await deps.sleep(delay);
+    delay = Math.min(delay * 2, 500);
+  }
+}
+
+type ErrorClass = new (message: string) => LazarusError;
+const ERROR_CLASSES = new Map<string, ErrorClass>(
+  ([...Object.values(domainErrors), ...Object.values(storeErrors)] as unknown[])
+    .filter(
+      (v): v is ErrorClass => typeof v === "function" && v.prototype instanceof domainErrors.LazarusError,
+    )
+    .map((c) => [c.name, c]),
+);
+
+/** The refusal an execution failed with, as the error class of the same name (its HTTP status with it). */
+function errorFromExecution(name: string | null, cause: string | null): Error {
+  const message = causeMessage(cause) ?? name ?? "the flow was refused";
+  const cls = name ? ERROR_CLASSES.get(name) : undefined;
+  return cls ? new cls(message) : new ApiError(500, `The flow failed before it started: ${name}: ${message}`);
+}
+
+export const serverActionRoutes: Route[] = [
+  { method: "POST", pattern: "/servers/{id}/action", handler: serverAction },
+];

@@ -1,0 +1,134 @@
+/**
+ * The API locally: a loopback HTTP server that turns each real request into the API Gateway (REST,
+ * payload v1) proxy event the deployed API receives, runs the same handler, and writes its result back.
+ * Like API Gateway, a body over 10 MB is refused before the handler sees it, and a handler that throws
+ * is a 502 `{"message": "Internal server error"}`.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import { closeServer, listenOnLoopback } from "../http/loopback.js";
+
+/** API Gateway's payload limit. */
+const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+
+export interface ProxyResultLike {
+  statusCode: number;
+  headers?: Record<string, string>;
+  body?: string;
+  isBase64Encoded?: boolean;
+}
+
+export type ProxyHandler = (event: unknown) => Promise<unknown>;
+
+export interface ApiServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+class PayloadTooLarge extends Error {}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_PAYLOAD_BYTES) throw new PayloadTooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The v1 proxy event API Gateway would send for this request (resource `/{proxy+}`). */
+export function proxyEvent(req: IncomingMessage, body: Buffer, stage: string) {
+  // Split by hand: `new URL` would read a path starting with "//" as a host.
+  const raw = req.url ?? "/";
+  const q = raw.indexOf("?");
+  const url = {
+    pathname: q < 0 ? raw : raw.slice(0, q),
+    searchParams: new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)),
+  };
+  const headers: Record<string, string> = {};
+  const multiValueHeaders: Record<string, string[]> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!;
+    const value = req.rawHeaders[i + 1]!;
+    const values = [...(multiValueHeaders[name] ?? []), value];
+    multiValueHeaders[name] = values;
+    headers[name] = values.join(",");
+  }
+  headers["X-Forwarded-Proto"] ??= "http";
+  const multiValueQueryStringParameters: Record<string, string[]> = {};
+  for (const [k, v] of url.searchParams) {
+    multiValueQueryStringParameters[k] = [...(multiValueQueryStringParameters[k] ?? []), v];
+  }
+  const queryStringParameters = Object.fromEntries(
+    Object.entries(multiValueQueryStringParameters).map(([k, v]) => [k, v.at(-1)!]),
+  );
+  const hasQuery = Object.keys(queryStringParameters).length > 0;
+  return {
+    resource: "/{proxy+}",
+    path: url.pathname,
+    httpMethod: req.method ?? "GET",
+    headers,
+    multiValueHeaders,
+    queryStringParameters: hasQuery ? queryStringParameters : null,
+    multiValueQueryStringParameters: hasQuery ? multiValueQueryStringParameters : null,
+    pathParameters: { proxy: url.pathname.replace(/^\//, "") },
+    stageVariables: null,
+    requestContext: {
+      resourcePath: "/{proxy+}",
+      httpMethod: req.method ?? "GET",
+      path: url.pathname,
+      stage,
+      domainName: req.headers.host ?? "127.0.0.1",
+      requestId: randomUUID(),
+      requestTimeEpoch: Date.now(),
+      identity: { sourceIp: req.socket.remoteAddress ?? "127.0.0.1", userArn: null, caller: null },
+    },
+    body: body.length > 0 ? body.toString("utf8") : null,
+    isBase64Encoded: false,
+  };
+}
+
+export async function startApiServer(opts: {
+  handler: ProxyHandler;
+  port?: number;
+  stage?: string;
+}): Promise<ApiServer> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      const send = (status: number, headers: Record<string, string>, body: string | Buffer) => {
+        res.writeHead(status, { ...headers, "content-length": String(Buffer.byteLength(body)) });
+        res.end(body);
+      };
+      let body: Buffer;
+      try {
+        body = await readBody(req);
+      } catch (e) {
+        if (e instanceof PayloadTooLarge) {
+          send(413, { "content-type": "application/json" }, JSON.stringify({ message: "Request Too Long" }));
+          req.destroy();
+          return;
+        }
+        send(400, { "content-type": "application/json" }, JSON.stringify({ message: "Bad request" }));
+        return;
+      }
+      try {
+        const result = (await opts.handler(proxyEvent(req, body, opts.stage ?? "local"))) as ProxyResultLike;
+        const payload = result.isBase64Encoded
+          ? Buffer.from(result.body ?? "", "base64")
+          : (result.body ?? "");
+        send(result.statusCode, result.headers ?? {}, payload);
+      } catch (e) {
+        console.error(`local API: handler threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        send(
+          502,
+          { "content-type": "application/json" },
+          JSON.stringify({ message: "Internal server error" }),
+        );
+      }
+    })();
+  });
+  const { url } = await listenOnLoopback(server, opts.port);
+  return { url, close: () => closeServer(server) };
+}

@@ -1,0 +1,106 @@
+/**
+ * nova's API checks (`compute/api.py` rebuild/evacuate) as one pure function over the records they read. The conductor's
+ * Accept runs it right before the conditional write that takes the instance; the API runs it before it
+ * starts an execution, so a request that would be refused is refused synchronously and starts nothing.
+ */
+import {
+  ComputeServiceInUse,
+  ComputeServiceUnavailable,
+  HostNotFound,
+  InstanceInvalidState,
+  InstanceIsLocked,
+  InvalidInput,
+  InvalidTargetHost,
+  PreserveEphemeralNotSupported,
+} from "../domain/errors.js";
+import { isHostUp } from "../domain/host-liveness.js";
+import type { Host, Instance } from "../domain/schemas.js";
+import { REBUILDABLE_VM_STATES } from "../domain/states.js";
+import type { Stores } from "../store/index.js";
+import type { RebuildRequest } from "./contract.js";
+
+export type AdmissionRequest = Pick<
+  RebuildRequest,
+  "recreate" | "targetHost" | "force" | "imageRef" | "preserveEphemeral" | "targetState"
+>;
+
+export interface AdmissionFacts {
+  instance: Instance;
+  /** The instance's host record (null: it does not exist). */
+  source: Host | null;
+  /** The requested target's record; null when none was requested or it does not exist. */
+  target: Host | null;
+  now: Date;
+  serviceDownSeconds: number;
+}
+
+/** Reads the host records the checks need. */
+export async function readAdmissionFacts(
+  stores: Pick<Stores, "hosts">,
+  req: AdmissionRequest,
+  instance: Instance,
+  clock: { now: Date; serviceDownSeconds: number },
+): Promise<AdmissionFacts> {
+  const wantsTarget = req.recreate && req.targetHost !== null && req.targetHost !== instance.host;
+  const [source, target] = await Promise.all([
+    stores.hosts.get(instance.host),
+    wantsTarget ? stores.hosts.get(req.targetHost!) : Promise.resolve(null),
+  ]);
+  return { instance, source, target, ...clock };
+}
+
+/** Throws the refusal nova would answer with; returns when the request may take the instance. */
+export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): void {
+  const { instance, source, now, serviceDownSeconds } = facts;
+  const action = req.recreate ? "evacuate" : "rebuild";
+  if (!REBUILDABLE_VM_STATES.includes(instance.vmState)) {
+    throw new InstanceInvalidState(
+      `Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`,
+      { vmState: instance.vmState },
+    );
+  }
+  if (instance.taskState !== null) {
+    throw new InstanceInvalidState(
+      `Cannot '${action}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`,
+      { taskState: instance.taskState },
+    );
+  }
+  if (instance.launchedAt === null) {
+    // nova: an instance that never launched has nothing to rebuild or recreate.
+    throw new InstanceInvalidState(`Cannot '${action}' instance ${instance.uuid}: it was never launched`, {
+      launchedAt: null,
+    });
+  }
+  if (!req.recreate && instance.locked) {
+    // nova's check_instance_lock is on rebuild, not on evacuate (an admin action on a dead host).
+    throw new InstanceIsLocked(`Instance ${instance.uuid} is locked`, { instanceUuid: instance.uuid });
+  }
+  if (req.preserveEphemeral) {
+    throw new PreserveEphemeralNotSupported(
+      "preserve_ephemeral is not supported by the default rebuild path",
+    );
+  }
+  if (!source) throw new HostNotFound(`Compute host ${instance.host} not found.`);
+  if (req.recreate) {
+    if (req.imageRef !== null) throw new InvalidInput("evacuate does not take a new image");
+    if (isHostUp(source, now, serviceDownSeconds)) {
+      throw new ComputeServiceInUse(`Compute service of ${source.name} is still in use.`, {
+        host: source.name,
+      });
+    }
+    if (req.force && req.targetHost === null) throw new InvalidInput("force needs a target host");
+    if (req.targetHost !== null) {
+      if (req.targetHost === instance.host)
+        throw new InvalidTargetHost("The target host can't be the same one.");
+      if (!facts.target) throw new HostNotFound(`Compute host ${req.targetHost} not found.`);
+    }
+    return;
+  }
+  if (req.targetHost !== null || req.force) throw new InvalidInput("rebuild runs on the instance's own host");
+  if (req.targetState !== null) throw new InvalidInput("rebuild keeps the instance's power state");
+  if (!isHostUp(source, now, serviceDownSeconds)) {
+    throw new ComputeServiceUnavailable(`Compute service of ${source.name} is down: cannot rebuild there.`, {
+      host: source.name,
+    });
+  }
+}

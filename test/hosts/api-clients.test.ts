@@ -1,0 +1,222 @@
+/**
+ * The clients operators already have, unchanged, against the API of a local cloud on real libvirt hosts:
+ * Debian's python3-novaclient (keystoneauth1's no-auth session) and openstackclient (`--os-auth-type
+ * none --os-endpoint URL/v2.1`) list, show, force a dead host down, evacuate, rebuild and read the
+ * migrations and the action log; then the `lazarus` CLI, run as a subprocess, evacuates an instance
+ * and reads the result. Every client process is asynchronous (the cloud serves them from this process)
+ * and killed at its timeout.
+ */
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import type { Instance } from "#shared/domain/schemas.js";
+
+let cloud: LocalCloud;
+const booted: Record<string, Instance> = {};
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const DRIVER = fileURLToPath(new URL("./clients/nova_driver.py", import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 240_000,
+): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      {
+        cwd: ROOT,
+        timeout: timeoutMs,
+        killSignal: "SIGKILL",
+        env: { ...process.env, ...env },
+        maxBuffer: 16 << 20,
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+/** python3-novaclient through the driver script; the JSON it prints. */
+async function nova(version: string, ...args: string[]): Promise<unknown> {
+  const r = await run("/usr/bin/python3", [DRIVER, cloud.api.url, version, ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+/** openstackclient at 2.92 (its newest), `-f json` output parsed. */
+async function openstack(...args: string[]): Promise<unknown> {
+  const r = await run("/usr/bin/openstack", [
+    "--os-auth-type",
+    "none",
+    "--os-endpoint",
+    `${cloud.api.url}/v2.1`,
+    "--os-compute-api-version",
+    "2.92",
+    ...args,
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim() ? JSON.parse(r.stdout) : null;
+}
+
+function lazarus(...args: string[]): Promise<Run> {
+  return run(`${ROOT}cli/bin/lazarus`, args, { LAZARUS_API_URL: cloud.api.url });
+}
+
+async function domState(host: string, uuid: string): Promise<string> {
+  const r = await cloud.fleet.hosts.get(host)!.virsh(["domstate", uuid], { allowFail: true });
+  return r.exitCode === 0 ? r.stdout.trim() : "absent";
+}
+
+/** Until the instance has no task (its flow ended), read the way the client reads it. */
+async function settled(uuid: string, timeoutMs = 180_000): Promise<Instance> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const i = await cloud.stores.instances.require(uuid);
+    if (i.taskState === null) return i;
+    if (Date.now() > deadline) throw new Error(`instance ${uuid} still in task ${i.taskState}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+beforeAll(async () => {
+  cloud = await startLocalCloud({
+    hosts: [
+      { name: "host-a", sharedPoolId: "p1" },
+      { name: "host-b", sharedPoolId: "p1" },
+    ],
+    retryIntervalScale: 0.01,
+    hostCommandDeadlineMs: 30_000,
+  });
+  booted.web1 = await cloud.boot({ name: "web-1", host: "host-a" });
+  booted.cli1 = await cloud.boot({ name: "cli-1", host: "host-a" });
+  booted.web2 = await cloud.boot({ name: "web-2", host: "host-b" });
+}, 600_000);
+
+afterAll(async () => {
+  await cloud?.stop();
+});
+
+describe("openstackclient and novaclient, unchanged", () => {
+  it("list and show servers (openstackclient and novaclient)", async () => {
+    const list = (await openstack("server", "list", "-f", "json")) as {
+      ID: string;
+      Name: string;
+      Status: string;
+    }[];
+    expect(list.map((s) => s.Name).sort()).toEqual(["cli-1", "web-1", "web-2"]);
+    const shown = (await openstack("server", "show", "web-1", "-f", "json")) as Record<string, unknown>;
+    expect(shown).toMatchObject({
+      id: booted.web1!.uuid,
+      status: "ACTIVE",
+      "OS-EXT-SRV-ATTR:host": "host-a",
+    });
+    const viaNova = (await nova("2.92", "list")) as { name: string; host: string }[];
+    expect(viaNova.find((s) => s.name === "web-2")).toMatchObject({ host: "host-b" });
+  });
+
+  it("a host loses power; novaclient forces its service down, openstackclient sees it down", async () => {
+    await cloud.killHost("host-a");
+    expect(await nova("2.53", "force-down", "host-a")).toEqual({ host: "host-a", forced_down: true });
+    expect((await cloud.stores.hosts.require("host-a")).forcedDown).toBe(true);
+    const services = (await openstack("compute", "service", "list", "-f", "json")) as Record<
+      string,
+      string
+    >[];
+    expect(services.find((s) => s.Host === "host-a")).toMatchObject({ State: "down" });
+    // openstackclient's own force-down (through openstacksdk) reaches the same route.
+    await openstack("compute", "service", "set", "--down", "host-a", "nova-compute");
+  });
+
+  it("novaclient evacuates (2.92): the instance runs again on the other host", async () => {
+    const res = (await nova("2.92", "evacuate", "web-1")) as { status: number; migration: string };
+    expect(res.status).toBe(200);
+    const after = await settled(booted.web1!.uuid);
+    expect(after).toMatchObject({ host: "host-b", vmState: "active" });
+    expect(await domState("host-b", after.uuid)).toBe("running");
+    expect((await nova("2.92", "show", "web-1")) as object).toMatchObject({
+      status: "ACTIVE",
+      host: "host-b",
+    });
+    const migrations = (await nova("2.92", "migrations", "web-1")) as { id: string; status: string }[];
+    expect(migrations).toEqual([
+      { id: res.migration, status: "done", type: "evacuation", source: "host-a", dest: "host-b" },
+    ]);
+  });
+
+  it("openstackclient reads the migration list and the server's action log", async () => {
+    const migrations = (await openstack(
+      "server",
+      "migration",
+      "list",
+      "--server",
+      "web-1",
+      "-f",
+      "json",
+    )) as Record<string, unknown>[];
+    expect(migrations).toEqual([
+      expect.objectContaining({ Status: "done", Type: "evacuation", "Source Compute": "host-a" }),
+    ]);
+    const events = (await openstack("server", "event", "list", "web-1", "-f", "json")) as Record<
+      string,
+      unknown
+    >[];
+    expect(events).toEqual([expect.objectContaining({ Action: "evacuate" })]);
+  });
+
+  it("novaclient rebuilds in place: REBUILD at once, then ACTIVE from the new image", async () => {
+    const res = (await nova("2.92", "rebuild", "web-2", "ubuntu-24.04")) as { status: string };
+    expect(res.status).toBe("REBUILD");
+    const after = await settled(booted.web2!.uuid);
+    expect(after).toMatchObject({ host: "host-b", vmState: "active", imageRef: "ubuntu-24.04" });
+    expect(await domState("host-b", after.uuid)).toBe("running");
+  });
+});
+
+describe("the lazarus CLI as a subprocess", () => {
+  it("evacuates an instance with live steps, exits 0, and the result reads STOPPED on the other host (2.95)", async () => {
+    const uuid = booted.cli1!.uuid;
+    const r = await lazarus("evacuate", uuid);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toContain("▶ Accept");
+    expect(r.stdout).toMatch(/✓ Spawn \(\d+\.\ds\)/);
+    expect(r.stdout).toMatch(/execution \S+ SUCCEEDED/);
+
+    const show = await lazarus("show", uuid, "--json");
+    expect(show.code).toBe(0);
+    const server = (JSON.parse(show.stdout) as { server: Record<string, unknown> }).server;
+    expect(server).toMatchObject({
+      status: "SHUTOFF",
+      "OS-EXT-SRV-ATTR:host": "host-b",
+      "OS-EXT-STS:task_state": null,
+    });
+    expect(await domState("host-b", uuid)).toBe("shut off");
+
+    const table = await lazarus("migrations", "--instance", uuid);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^ID\s+INSTANCE\s+TYPE\s+FROM\s+TO\s+STATUS/);
+    expect(table.stdout).toMatch(new RegExp(`${uuid}\\s+evacuation\\s+host-a\\s+host-b\\s+done`));
+
+    const hosts = await lazarus("hosts");
+    expect(hosts.stdout).toMatch(/host-a\s+down\s+enabled\s+true/);
+  });
+
+  it("a refused evacuation exits 1 with nova's message and changes nothing", async () => {
+    const before = await cloud.stores.instances.require(booted.web2!.uuid);
+    const r = await lazarus("evacuate", booted.web2!.uuid);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("400: Compute service of host-b is still in use.");
+    expect(await cloud.stores.instances.require(booted.web2!.uuid)).toEqual(before);
+  });
+});
