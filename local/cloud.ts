@@ -170,6 +170,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         forcedDown: false,
         status: "up",
         lastHeartbeatAt: now,
+        incident: null,
         version: 0,
       });
     }

@@ -1,6 +1,7 @@
 /** The data layer: one store per table, all on one document client. */
 import type { StoreDeps } from "./dynamo-util.js";
 import { FaultsStore } from "./faults-store.js";
+import { HostIncidentsStore } from "./host-incidents-store.js";
 import { HostsStore } from "./hosts-store.js";
 import { InstancesStore } from "./instances-store.js";
 import { MigrationsStore } from "./migrations-store.js";
@@ -14,6 +15,8 @@ export interface Stores {
   faults: FaultsStore;
   ports: PortsStore;
   volumes: VolumesStore;
+  /** Host-failure incidents on the host records (host-failure flows). */
+  hostIncidents: HostIncidentsStore;
 }
 
 export function createStores(deps: StoreDeps): Stores {
@@ -24,11 +27,13 @@ export function createStores(deps: StoreDeps): Stores {
     faults: new FaultsStore(deps),
     ports: new PortsStore(deps),
     volumes: new VolumesStore(deps),
+    hostIncidents: new HostIncidentsStore(deps),
   };
 }
 
 export type { StoreDeps } from "./dynamo-util.js";
 export { type FaultInput, FaultsStore } from "./faults-store.js";
+export { HostIncidentsStore, type OpenIncidentResult } from "./host-incidents-store.js";
 export {
   type ClaimRequest,
   type ClaimResult,
