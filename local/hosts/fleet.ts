@@ -20,6 +20,8 @@ export interface FleetOptions {
   images?: { name: string; virtualSize: string }[];
   /** Start libvirtd + agents (default true); false = users and folders only. */
   start?: boolean;
+  /** Each host publishes its heartbeat metric here (a CloudWatch endpoint) every `intervalMs`. */
+  heartbeat?: { endpoint: string; intervalMs: number };
 }
 
 export interface FleetEnv {
@@ -173,6 +175,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         sharedInstancesPath: spec.sharedPoolId ? sharedPools.get(spec.sharedPoolId) : undefined,
         volumesPath,
         images: opts.images,
+        ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
       });
       hosts.set(spec.name, host);
       endpoint.registerInstance(host.managedInstanceId, spec.name);

@@ -52,6 +52,8 @@ export interface LocalHostConfig {
   volumesPath: string;
   /** Base images created in the image cache (`<name>.qcow2`). */
   images?: { name: string; virtualSize: string }[];
+  /** Where the host publishes its heartbeat metric (a CloudWatch endpoint), and how often; none = no heartbeat. */
+  heartbeat?: { endpoint: string; intervalMs: number };
 }
 
 /** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
@@ -73,6 +75,7 @@ export const DEFAULT_IMAGES = [
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const AGENT_PATH = fileURLToPath(new URL("../ssm/agent.ts", import.meta.url));
+const HEARTBEAT_PATH = fileURLToPath(new URL("./heartbeat-publisher.ts", import.meta.url));
 // tsx's loader, resolved from this repo (whatever path it is cloned to).
 const TSX_LOADER = createRequire(import.meta.url).resolve("tsx");
 
@@ -164,6 +167,7 @@ export class LocalHost {
   private _uid = -1;
   private libvirtd?: ChildProcess;
   private agent?: ChildProcess;
+  private heartbeat?: ChildProcess;
   private created = false;
   private destroyed = false;
 
@@ -243,6 +247,51 @@ export class LocalHost {
 
   get running(): boolean {
     return this.agent !== undefined || this.libvirtd !== undefined;
+  }
+
+  /** Whether the heartbeat publisher runs. */
+  get heartbeating(): boolean {
+    return this.heartbeat !== undefined;
+  }
+
+  /** Starts the heartbeat publisher (a process of the host's user, tracked by pid). No-op if running. */
+  startHeartbeat(): void {
+    const hb = this.config.heartbeat;
+    if (!hb || this.heartbeat || !this.running) return;
+    const log = openSync(join(this.logDir, "heartbeat.log"), "a");
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        TSX_LOADER,
+        HEARTBEAT_PATH,
+        "--endpoint",
+        hb.endpoint,
+        "--host",
+        this.name,
+        "--interval-ms",
+        String(hb.intervalMs),
+        "--uid",
+        String(this._uid),
+        "--gid",
+        String(this.gid),
+      ],
+      { env: this.env, cwd: "/", stdio: ["ignore", log, log], detached: true },
+    );
+    closeSync(log);
+    this.heartbeat = child;
+    child.on("exit", () => {
+      if (this.heartbeat === child) this.heartbeat = undefined;
+    });
+  }
+
+  /** Stops the heartbeat publisher alone (its pid): the host keeps running, its heartbeat goes silent. */
+  async stopHeartbeat(): Promise<void> {
+    const child = this.heartbeat;
+    if (!child) return;
+    killQuietly(child.pid);
+    while (child.exitCode === null && child.signalCode === null) await sleep(20);
+    if (this.heartbeat === child) this.heartbeat = undefined;
   }
 
   private async provision(): Promise<void> {
@@ -415,6 +464,7 @@ export class LocalHost {
       Math.max(5_000, deadline - Date.now()),
       since,
     );
+    this.startHeartbeat();
   }
 
   /**
@@ -422,7 +472,9 @@ export class LocalHost {
    * and wait until they are gone. Domain definitions stay on disk.
    */
   async kill(timeoutMs = 15_000): Promise<void> {
-    const tracked = [this.agent, this.libvirtd].filter((c): c is ChildProcess => c !== undefined);
+    const tracked = [this.heartbeat, this.agent, this.libvirtd].filter(
+      (c): c is ChildProcess => c !== undefined,
+    );
     for (const c of tracked) killQuietly(c.pid);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -440,6 +492,7 @@ export class LocalHost {
     }
     this.agent = undefined;
     this.libvirtd = undefined;
+    this.heartbeat = undefined;
   }
 
   /** After kill(): libvirtd and the agent again. A domain that was running is now defined, shut off. */
@@ -470,6 +523,7 @@ export class LocalHost {
   destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    killQuietly(this.heartbeat?.pid);
     killQuietly(this.agent?.pid);
     killQuietly(this.libvirtd?.pid);
     if (this._uid >= 0) {

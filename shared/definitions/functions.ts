@@ -5,6 +5,7 @@
  */
 
 import type { TableId } from "../store/tables.js";
+import { HEARTBEAT_ALARM_PREFIX } from "./heartbeat.js";
 
 /**
  * What a function may touch, for its own least-privilege role in the CDK stack (and for a reader who wants
@@ -41,6 +42,8 @@ export interface FunctionSpec {
   access: FunctionAccess;
   /** role "scheduled": how often it runs (an EventBridge rate expression, e.g. "rate(1 minute)"). */
   schedule?: string;
+  /** role "trigger": the EventBridge rule's event pattern (default bus) whose events invoke the function. */
+  eventPattern?: Record<string, unknown>;
 }
 
 const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
@@ -122,8 +125,46 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("clean-up-target", "cleanUpTarget", ON_TARGET),
 ];
 
+const hostFailure = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("host-failure", "hostfail", name, handler, access);
+
+/** The host-failure flows: the alarm trigger, and the steps of host-evacuation and host-recovery. */
+export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
+  {
+    id: "hostfail-on-alarm",
+    placeholder: "HostfailOnAlarmStateChangeFunctionArn",
+    entry: "functions/host-failure/handlers.ts",
+    handler: "onAlarmStateChange",
+    role: "trigger",
+    access: { tables: { hosts: "write" }, startExecutions: ["host-evacuation", "host-recovery"] },
+    eventPattern: {
+      source: ["aws.cloudwatch"],
+      "detail-type": ["CloudWatch Alarm State Change"],
+      detail: { alarmName: [{ prefix: HEARTBEAT_ALARM_PREFIX }] },
+    },
+  },
+  hostFailure("open-incident", "openIncident", { tables: { hosts: "write" } }),
+  hostFailure("close-not-dead", "closeNotDead", { tables: { hosts: "write" } }),
+  hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
+  hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, metrics: true }),
+  hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostCommands: true }),
+  hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
+  hostFailure("plan-evacuation", "planEvacuation", { tables: { instances: "read" } }),
+  hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
+  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" } }),
+  hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
+  hostFailure("clean-stale-domains", "cleanStaleDomains", {
+    tables: { hosts: "read", instances: "read" },
+    hostCommands: true,
+  }),
+  hostFailure("release-host-records", "releaseHostRecords", {
+    tables: { hosts: "write", instances: "read", migrations: "write" },
+  }),
+  hostFailure("finish-recovery", "finishRecovery", { tables: { hosts: "write" } }),
+];
+
 /** Every function, of every flow and trigger. New flows append their lists here. */
-export const ALL_FUNCTIONS: readonly FunctionSpec[] = [...REBUILD_FUNCTIONS];
+export const ALL_FUNCTIONS: readonly FunctionSpec[] = [...REBUILD_FUNCTIONS, ...HOST_FAILURE_FUNCTIONS];
 
 export function lambdaArn(functionName: string, region = "us-east-1", account = "000000000000"): string {
   return `arn:aws:lambda:${region}:${account}:function:${functionName}`;

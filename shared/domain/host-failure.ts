@@ -226,7 +226,7 @@ export type DeathVerdict = { verdict: "dead" | "alive"; reason: string };
  * metric path, is what failed: alert, do not evacuate). Undeliverable or timed out is the proof, together
  * with the stale heartbeat. SSM's PingStatus is never consulted: the real agent reports it every 5 minutes.
  */
-export function judgeProbe(probe: ProbeResult, heartbeat: HeartbeatAssessment): DeathVerdict {
+export function judgeProbe(probe: ProbeResult, heartbeat: Pick<HeartbeatAssessment, "reason">): DeathVerdict {
   if (probe === "answered") {
     return {
       verdict: "alive",
@@ -249,13 +249,13 @@ export interface EvacuationItem {
   haPriority: number;
   /** vm_state before the evacuation: the confirmation expects the same power state on the target. */
   vmState: VmState;
-  onSharedStorage: boolean | null;
 }
 
+export const SKIP_REASONS = ["error", "not-ha", "busy", "deleted", "moved"] as const;
 export interface SkippedInstance {
   instanceUuid: string;
   name: string;
-  reason: "error" | "not-ha" | "busy" | "deleted" | "moved";
+  reason: (typeof SKIP_REASONS)[number];
   message: string;
 }
 
@@ -300,7 +300,6 @@ export function planEvacuation(
         requestId: evacuationRequestId(incidentId, i.uuid),
         haPriority: i.haPriority,
         vmState: i.vmState,
-        onSharedStorage: i.onSharedStorage,
       });
   }
   const priorities = [...new Set(chosen.map((c) => c.haPriority))].sort((a, b) => b - a);

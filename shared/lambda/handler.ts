@@ -19,3 +19,19 @@ export function stepHandler<S extends z.ZodType, O>(
     return step(depsFromEnv(), parsed.data);
   };
 }
+
+/** Like stepHandler, with the dependencies another composition root builds (e.g. the host-failure flows'). */
+export function handlerWith<D, S extends z.ZodType, O>(
+  deps: () => D,
+  schema: S,
+  step: (deps: D, input: z.output<S>) => Promise<O>,
+): (event: unknown) => Promise<O> {
+  return async (event: unknown) => {
+    const parsed = schema.safeParse(event);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+      throw new InvalidInput(`invalid step input: ${issues.join("; ")}`, { issues });
+    }
+    return step(deps(), parsed.data);
+  };
+}

@@ -197,7 +197,6 @@ describe("confirmation and report", () => {
     requestId: "r",
     haPriority: 0,
     vmState,
-    onSharedStorage: null,
   });
 
   it("counts an evacuation only when the record shows it on another host in the same power state", () => {
