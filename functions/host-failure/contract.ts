@@ -3,19 +3,25 @@
  * state and returns it extended; `failure` is written by the machines' Catch clauses.
  */
 import { z } from "zod";
-import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
 import { SKIP_REASONS } from "#shared/domain/host-failure.js";
 import { VmStateSchema } from "#shared/domain/schemas.js";
+import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
 
 /** The machine's input: from the alarm trigger `{host, incidentId, reason}`, from the API `{host, reason?}`. */
 export const HostEvacuationRequest = z.strictObject({
   host: ResourceName,
-  incidentId: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/).optional(),
+  incidentId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,80}$/)
+    .optional(),
   reason: z.string().max(1000).optional(),
 });
 export type HostEvacuationRequest = z.infer<typeof HostEvacuationRequest>;
 
-export const OpenIncidentInput = z.object({ request: HostEvacuationRequest, executionName: z.string().min(1) });
+export const OpenIncidentInput = z.object({
+  request: HostEvacuationRequest,
+  executionName: z.string().min(1),
+});
 
 const StepFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
 
@@ -58,7 +64,12 @@ export const HostEvacuationState = z.looseObject({
     .object({
       tiers: z.array(z.object({ haPriority: z.number().int(), items: z.array(EvacuationItem) })),
       skipped: z.array(
-        z.object({ instanceUuid: z.string(), name: z.string(), reason: z.enum(SKIP_REASONS), message: z.string() }),
+        z.object({
+          instanceUuid: z.string(),
+          name: z.string(),
+          reason: z.enum(SKIP_REASONS),
+          message: z.string(),
+        }),
       ),
       maxConcurrency: z.number().int().positive(),
     })

@@ -149,7 +149,14 @@ export class AlarmEvaluator {
       state: {
         value: next,
         reason: alarm.reason,
-        reasonData: JSON.stringify({ version: "1.0", queryDate: cwTime(now), statistic: def.statistic, period: def.periodSeconds, recentDatapoints: seen, threshold: def.threshold }),
+        reasonData: JSON.stringify({
+          version: "1.0",
+          queryDate: cwTime(now),
+          statistic: def.statistic,
+          period: def.periodSeconds,
+          recentDatapoints: seen,
+          threshold: def.threshold,
+        }),
         timestamp: cwTime(now),
       },
       previousState: previous,

@@ -87,7 +87,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return (req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
 }
 
-export async function startCloudWatchEndpoint(opts: CloudWatchEndpointOptions = {}): Promise<CloudWatchEndpoint> {
+export async function startCloudWatchEndpoint(
+  opts: CloudWatchEndpointOptions = {},
+): Promise<CloudWatchEndpoint> {
   const region = opts.region ?? "us-east-1";
   const accountId = opts.accountId ?? "000000000000";
   /** Series key -> data, oldest first (pruned to the last hour). */
@@ -141,8 +143,9 @@ export async function startCloudWatchEndpoint(opts: CloudWatchEndpointOptions = 
         throw new ApiError("InvalidParameterValue", "only MetricStat queries are supported locally");
       }
       const period = Number(stat.Period) * 1000;
-      const data = (series.get(seriesKey(metric.Namespace, metric.MetricName, dimensionsOf(metric.Dimensions))) ?? [])
-        .filter((d) => d.at >= start && d.at < end);
+      const data = (
+        series.get(seriesKey(metric.Namespace, metric.MetricName, dimensionsOf(metric.Dimensions))) ?? []
+      ).filter((d) => d.at >= start && d.at < end);
       const buckets = new Map<number, number[]>();
       for (const d of data) {
         const b = Math.floor(d.at / period) * period;
@@ -177,8 +180,10 @@ export async function startCloudWatchEndpoint(opts: CloudWatchEndpointOptions = 
       comparison: String(input.ComparisonOperator ?? "") as AlarmDefinition["comparison"],
       treatMissingData: String(input.TreatMissingData ?? "missing") as AlarmDefinition["treatMissingData"],
     };
-    if (!def.name || !def.namespace || !def.metricName) throw new ApiError("MissingParameter", "AlarmName, Namespace and MetricName are required");
-    if (!(def.periodSeconds > 0) || !(def.evaluationPeriods > 0)) throw new ApiError("InvalidParameterValue", "Period and EvaluationPeriods must be positive");
+    if (!def.name || !def.namespace || !def.metricName)
+      throw new ApiError("MissingParameter", "AlarmName, Namespace and MetricName are required");
+    if (!(def.periodSeconds > 0) || !(def.evaluationPeriods > 0))
+      throw new ApiError("InvalidParameterValue", "Period and EvaluationPeriods must be positive");
     evaluator.put(def);
     return {};
   };
@@ -212,7 +217,8 @@ export async function startCloudWatchEndpoint(opts: CloudWatchEndpointOptions = 
   };
 
   const deleteAlarms = (input: Record<string, unknown>) => {
-    for (const n of (Array.isArray(input.AlarmNames) ? input.AlarmNames : []) as string[]) evaluator.delete(n);
+    for (const n of (Array.isArray(input.AlarmNames) ? input.AlarmNames : []) as string[])
+      evaluator.delete(n);
     return {};
   };
 
@@ -240,7 +246,8 @@ export async function startCloudWatchEndpoint(opts: CloudWatchEndpointOptions = 
         const target = String(req.headers["x-amz-target"] ?? "");
         const op = target.startsWith(TARGET_PREFIX) ? ops[target.slice(TARGET_PREFIX.length)] : undefined;
         const text = await readBody(req);
-        if (req.method !== "POST" || !op) throw new ApiError("UnknownOperationException", `unsupported operation ${target || "(none)"}`);
+        if (req.method !== "POST" || !op)
+          throw new ApiError("UnknownOperationException", `unsupported operation ${target || "(none)"}`);
         let body: Record<string, unknown>;
         try {
           body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -251,7 +258,11 @@ export async function startCloudWatchEndpoint(opts: CloudWatchEndpointOptions = 
       } catch (e) {
         const err = e instanceof ApiError ? e : new ApiError("InternalServiceError", String(e), 500);
         // awsQueryCompatible: the SDK also reads the query-protocol error code from this header.
-        send(err.status, { __type: err.type, message: err.message }, { "x-amzn-query-error": `${err.type};Sender` });
+        send(
+          err.status,
+          { __type: err.type, message: err.message },
+          { "x-amzn-query-error": `${err.type};Sender` },
+        );
       }
     })();
   });

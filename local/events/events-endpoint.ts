@@ -139,7 +139,13 @@ export async function startEventsEndpoint(
             }),
           )
           .then(
-            () => deliveries.push({ rule: rule.name, eventId: recorded.eventId, functionName: target.functionName, ok: true }),
+            () =>
+              deliveries.push({
+                rule: rule.name,
+                eventId: recorded.eventId,
+                functionName: target.functionName,
+                ok: true,
+              }),
             (e: unknown) =>
               deliveries.push({
                 rule: rule.name,

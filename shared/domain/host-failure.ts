@@ -135,7 +135,8 @@ export function alarmAction(event: AlarmStateChangeEvent, host: string | null): 
 /** Step Functions execution names: at most 80 characters, unique per host and incident. */
 export function executionName(kind: "evacuate" | "recover", host: string, id: string): string {
   const suffix = deterministicUuid(kind, host, id).slice(0, 13);
-  return `${kind}-${host}`.slice(0, 80 - suffix.length - 1) + `-${suffix}`;
+  const prefix = `${kind}-${host}`.slice(0, 80 - suffix.length - 1);
+  return `${prefix}-${suffix}`;
 }
 
 // ---- 2. deduplication ------------------------------------------------------------------------------

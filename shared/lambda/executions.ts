@@ -3,7 +3,11 @@ import { type SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 
 export interface ExecutionStarter {
   /** `started: false` = an execution with this name already exists (a duplicate request). */
-  start(stateMachineArn: string, name: string, input: unknown): Promise<{ started: boolean; executionArn: string | null }>;
+  start(
+    stateMachineArn: string,
+    name: string,
+    input: unknown,
+  ): Promise<{ started: boolean; executionArn: string | null }>;
 }
 
 export class SfnExecutionStarter implements ExecutionStarter {
@@ -16,7 +20,8 @@ export class SfnExecutionStarter implements ExecutionStarter {
       );
       return { started: true, executionArn: out.executionArn ?? null };
     } catch (e) {
-      if (e instanceof Error && e.name === "ExecutionAlreadyExists") return { started: false, executionArn: null };
+      if (e instanceof Error && e.name === "ExecutionAlreadyExists")
+        return { started: false, executionArn: null };
       throw e;
     }
   }

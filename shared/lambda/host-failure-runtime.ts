@@ -35,7 +35,9 @@ export function hostFailureConfigFromEnv(env: NodeJS.ProcessEnv = process.env): 
   const d = DEFAULT_HOST_FAILURE_CONFIG;
   const policy = env.LAZARUS_EVACUATION_POLICY ?? d.policy;
   if (!EVACUATION_POLICIES.includes(policy as EvacuationPolicy)) {
-    throw new Error(`LAZARUS_EVACUATION_POLICY must be one of ${EVACUATION_POLICIES.join(", ")}, got ${policy}`);
+    throw new Error(
+      `LAZARUS_EVACUATION_POLICY must be one of ${EVACUATION_POLICIES.join(", ")}, got ${policy}`,
+    );
   }
   return {
     heartbeatFreshSeconds: positive(env.LAZARUS_HEARTBEAT_FRESH_SECONDS, d.heartbeatFreshSeconds),

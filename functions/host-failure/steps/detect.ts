@@ -9,7 +9,10 @@ import { hostTarget } from "#shared/hosts/layout.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
 
-export async function assessHeartbeat(deps: HostFailureDeps, state: HostEvacuationState): Promise<HostEvacuationState> {
+export async function assessHeartbeat(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
   const lookback = Math.max(600, deps.config.graceSeconds * 4);
   const last = await deps.heartbeats.lastHeartbeat(state.host, lookback);
   const heartbeat = assess(
@@ -19,7 +22,10 @@ export async function assessHeartbeat(deps: HostFailureDeps, state: HostEvacuati
   return { ...state, heartbeat };
 }
 
-export async function probeHost(deps: HostFailureDeps, state: HostEvacuationState): Promise<HostEvacuationState> {
+export async function probeHost(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
   if (!state.heartbeat) throw new Error("probeHost needs the heartbeat assessment");
   const host = await deps.stores.hosts.require(state.host);
   let probe: ProbeResult;

@@ -4,6 +4,8 @@
  * records, and end with a report. The children are rebuild executions (recreate=true) started by the
  * machine's Map; this flow never holds an instance's task itself, so none can be left held by it.
  */
+
+import type { z } from "zod";
 import {
   confirmEvacuation as confirm,
   type EvacuationReport,
@@ -12,11 +14,13 @@ import {
 } from "#shared/domain/host-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
-import type { z } from "zod";
 import type { ConfirmInput, EvacuationResult, HostEvacuationState } from "../contract.js";
 
 /** enabled := false, forced_down := true, status := down, incident -> evacuating: one conditional write. */
-export async function disableHost(deps: HostFailureDeps, state: HostEvacuationState): Promise<HostEvacuationState> {
+export async function disableHost(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "evacuating", {
     service: {
       enabled: false,
@@ -33,7 +37,10 @@ export async function disableHost(deps: HostFailureDeps, state: HostEvacuationSt
  * The host's instances from the by-host index (eventually consistent in AWS), each re-read by key with a
  * consistent read before anything is decided about it. Safe to run again: the plan is a function of records.
  */
-export async function planEvacuation(deps: HostFailureDeps, state: HostEvacuationState): Promise<HostEvacuationState> {
+export async function planEvacuation(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
   const listed = await deps.stores.instances.listByHost(state.host);
   const records = (await Promise.all(listed.map((i) => deps.stores.instances.get(i.uuid)))).filter(
     (i): i is Instance => i !== null,
@@ -67,7 +74,9 @@ export function childFailure(child: { Error: string; Cause?: string }): { error:
   if (described && typeof described.Error === "string") {
     const inner = parse(typeof described.Cause === "string" ? described.Cause : undefined);
     const message =
-      inner && typeof inner.errorMessage === "string" ? inner.errorMessage : String(described.Cause ?? described.Error);
+      inner && typeof inner.errorMessage === "string"
+        ? inner.errorMessage
+        : String(described.Cause ?? described.Error);
     return { error: described.Error, message };
   }
   return { error: child.Error, message: child.Cause ?? child.Error };
@@ -90,7 +99,12 @@ export async function reportEvacuation(
   state: HostEvacuationState,
 ): Promise<HostEvacuationState & { report: EvacuationReport; reportText: string }> {
   const results = (state.results ?? []).flat();
-  const report = summarizeEvacuation(state.host, state.incidentId, { skipped: state.plan?.skipped ?? [] }, results);
+  const report = summarizeEvacuation(
+    state.host,
+    state.incidentId,
+    { skipped: state.plan?.skipped ?? [] },
+    results,
+  );
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "evacuated", {
     summary: {
       proof: state.death?.reason ?? null,

@@ -2,10 +2,11 @@
  * The incident's life on the host record: opened once (duplicates end here), closed as "not dead" when the
  * host proves alive, "aborted" when the flow itself fails before it finished.
  */
+
+import type { z } from "zod";
 import type { HostIncident } from "#shared/domain/schemas.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState, OpenIncidentInput } from "../contract.js";
-import type { z } from "zod";
 
 export async function openIncident(
   deps: HostFailureDeps,
@@ -37,7 +38,10 @@ export async function openIncident(
 }
 
 /** The host is alive after all: the incident ends, the host's status is up again; nothing was changed. */
-export async function closeNotDead(deps: HostFailureDeps, state: HostEvacuationState): Promise<HostEvacuationState> {
+export async function closeNotDead(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
   const why = state.death?.reason ?? state.heartbeat?.reason ?? "alive";
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "not-dead", {
     summary: { verdict: "not-dead", reason: why },
@@ -55,7 +59,9 @@ export async function abortIncident(deps: HostFailureDeps, state: HostEvacuation
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "aborted", {
     summary: { verdict: "aborted", step, error: failure.Error, cause: failure.Cause ?? null },
   });
-  const e = new Error(`host evacuation of ${state.host} aborted at ${step}: ${failure.Cause ?? failure.Error}`);
+  const e = new Error(
+    `host evacuation of ${state.host} aborted at ${step}: ${failure.Cause ?? failure.Error}`,
+  );
   e.name = failure.Error;
   throw e;
 }

@@ -24,13 +24,19 @@ import { parseListUuids } from "#shared/hosts/virsh-parsers.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostRecoveryState } from "../contract.js";
 
-async function recordsOf(deps: HostFailureDeps, uuids: readonly string[]): Promise<Map<string, Instance | null>> {
+async function recordsOf(
+  deps: HostFailureDeps,
+  uuids: readonly string[],
+): Promise<Map<string, Instance | null>> {
   const unique = [...new Set(uuids)];
   const found = await Promise.all(unique.map((u) => deps.stores.instances.get(u)));
   return new Map(unique.map((u, i) => [u, found[i] ?? null]));
 }
 
-export async function checkRecovery(deps: HostFailureDeps, state: HostRecoveryState): Promise<HostRecoveryState> {
+export async function checkRecovery(
+  deps: HostFailureDeps,
+  state: HostRecoveryState,
+): Promise<HostRecoveryState> {
   const host = await deps.stores.hosts.require(state.host);
   return {
     ...state,
@@ -40,7 +46,10 @@ export async function checkRecovery(deps: HostFailureDeps, state: HostRecoverySt
   };
 }
 
-export async function cleanStaleDomains(deps: HostFailureDeps, state: HostRecoveryState): Promise<HostRecoveryState> {
+export async function cleanStaleDomains(
+  deps: HostFailureDeps,
+  state: HostRecoveryState,
+): Promise<HostRecoveryState> {
   const host = await deps.stores.hosts.require(state.host);
   const target = hostTarget(host);
   const listed = parseListUuids((await deps.executor.run(target, shellScript([listAllUuids()]))).stdout);
@@ -55,7 +64,9 @@ export async function cleanStaleDomains(deps: HostFailureDeps, state: HostRecove
     const after = parseListUuids((await deps.executor.run(target, shellScript([listAllUuids()]))).stdout);
     const left = verdicts.stale.filter((s) => after.includes(s.instanceUuid));
     if (left.length > 0) {
-      throw new Error(`stale domains still defined on ${host.name}: ${left.map((s) => s.instanceUuid).join(", ")}`);
+      throw new Error(
+        `stale domains still defined on ${host.name}: ${left.map((s) => s.instanceUuid).join(", ")}`,
+      );
     }
   }
   return {
@@ -70,7 +81,10 @@ export async function cleanStaleDomains(deps: HostFailureDeps, state: HostRecove
   };
 }
 
-export async function releaseHostRecords(deps: HostFailureDeps, state: HostRecoveryState): Promise<HostRecoveryState> {
+export async function releaseHostRecords(
+  deps: HostFailureDeps,
+  state: HostRecoveryState,
+): Promise<HostRecoveryState> {
   const host = await deps.stores.hosts.require(state.host);
   const migrations = await deps.stores.migrations.listBySourceHost(host.name);
   const records = await recordsOf(deps, [
@@ -90,7 +104,10 @@ export async function releaseHostRecords(deps: HostFailureDeps, state: HostRecov
   return { ...state, released: { claims: releasedClaims, migrationsCompleted: completed } };
 }
 
-export async function finishRecovery(deps: HostFailureDeps, state: HostRecoveryState): Promise<HostRecoveryState> {
+export async function finishRecovery(
+  deps: HostFailureDeps,
+  state: HostRecoveryState,
+): Promise<HostRecoveryState> {
   if (!state.incidentId) throw new Error("finishRecovery needs the incident id");
   const host = await deps.stores.hosts.require(state.host);
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "closed", {

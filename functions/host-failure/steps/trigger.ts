@@ -6,7 +6,12 @@
  * missing); whether the host is dead is decided by the flow, not here.
  */
 import { HEARTBEAT_ALARM_PREFIX, HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
-import { type AlarmAction, type AlarmStateChangeEvent, alarmAction, hostOfAlarm } from "#shared/domain/host-failure.js";
+import {
+  type AlarmAction,
+  type AlarmStateChangeEvent,
+  alarmAction,
+  hostOfAlarm,
+} from "#shared/domain/host-failure.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 
 export interface TriggerResult {
@@ -21,7 +26,10 @@ export async function onAlarmStateChange(
   deps: HostFailureDeps,
   event: AlarmStateChangeEvent,
 ): Promise<TriggerResult> {
-  const host = hostOfAlarm(event, { dimension: HEARTBEAT_METRIC.dimension, alarmPrefix: HEARTBEAT_ALARM_PREFIX });
+  const host = hostOfAlarm(event, {
+    dimension: HEARTBEAT_METRIC.dimension,
+    alarmPrefix: HEARTBEAT_ALARM_PREFIX,
+  });
   const action = alarmAction(event, host);
   if (action.kind === "ignore" || !(await deps.stores.hosts.get(action.host))) {
     const reason = action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`;
@@ -34,12 +42,24 @@ export async function onAlarmStateChange(
       incidentId: action.incidentId,
       reason: action.reason,
     });
-    return { action: action.kind, host: action.host, executionName: action.executionName, started, reason: action.reason };
+    return {
+      action: action.kind,
+      host: action.host,
+      executionName: action.executionName,
+      started,
+      reason: action.reason,
+    };
   }
   await deps.stores.hosts.setService(action.host, { status: "up" });
   const { started } = await deps.executions.start(deps.machines.hostRecovery, action.executionName, {
     host: action.host,
     reason: action.reason,
   });
-  return { action: action.kind, host: action.host, executionName: action.executionName, started, reason: action.reason };
+  return {
+    action: action.kind,
+    host: action.host,
+    executionName: action.executionName,
+    started,
+    reason: action.reason,
+  };
 }
