@@ -285,6 +285,18 @@ export class LocalHost {
     });
   }
 
+  /**
+   * A heartbeat blip: the publisher is paused (SIGSTOP to its pid) and later resumed (SIGCONT), as a network
+   * hiccup or a stalled process would do; the host and its agent keep running meanwhile.
+   */
+  pauseHeartbeat(): void {
+    if (this.heartbeat?.pid !== undefined) process.kill(this.heartbeat.pid, "SIGSTOP");
+  }
+
+  resumeHeartbeat(): void {
+    if (this.heartbeat?.pid !== undefined) process.kill(this.heartbeat.pid, "SIGCONT");
+  }
+
   /** Stops the heartbeat publisher alone (its pid): the host keeps running, its heartbeat goes silent. */
   async stopHeartbeat(): Promise<void> {
     const child = this.heartbeat;
