@@ -310,7 +310,7 @@ async function demo(): Promise<number> {
 
 async function up(): Promise<number> {
   say("starting the local cloud");
-  const cloud = await startLocalCloud({ hosts: HOSTS });
+  const cloud = await startLocalCloud({ hosts: HOSTS, hostFailure: {} });
   await showHosts(cloud);
   for (const [k, v] of Object.entries(cloud.env))
     if (k.startsWith("AWS_ENDPOINT_URL") || k.startsWith("LAZARUS")) say(`${k}=${v}`);

@@ -60,6 +60,11 @@ export interface LocalCloudOptions {
   /** Host command deadline for the flows' SSM executor, ms (default 60 s). */
   hostCommandDeadlineMs?: number;
   lambdaHooks?: LambdaHooks;
+  /**
+   * Automatic host-failure handling: with it, each host gets its heartbeat alarm and a dead host is
+   * evacuated by itself. Without it (tests of manual evacuation) hosts still publish heartbeats, but no
+   * alarm watches them.
+   */
   hostFailure?: HostFailureOptions;
 }
 
@@ -260,7 +265,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       region: "us-east-1",
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
     });
-    for (const host of fleet.hosts.values()) {
+    for (const host of opts.hostFailure ? fleet.hosts.values() : []) {
       await cw.send(
         new PutMetricAlarmCommand(
           heartbeatAlarm(host.name, {
