@@ -54,6 +54,8 @@ export function functionTimeout(spec: FunctionSpec): Duration {
       return Duration.minutes(5);
     case "step":
       return Duration.seconds(30);
+    case "invoked":
+      return Duration.minutes(5);
   }
 }
 

@@ -52,13 +52,13 @@ export class HostFailure extends Construct {
       const metric = new Metric({
         namespace: HEARTBEAT_METRIC.namespace,
         metricName: HEARTBEAT_METRIC.metricName,
-        dimensionsMap: { [HEARTBEAT_METRIC.hostDimension]: host },
+        dimensionsMap: { [HEARTBEAT_METRIC.dimension]: host },
         statistic: "SampleCount",
         period: Duration.seconds(HEARTBEAT_PERIOD_SECONDS),
       });
       this.alarms.push(
         new Alarm(this, `heartbeat-${host}`, {
-          alarmName: heartbeatAlarmName(props.prefix, host),
+          alarmName: heartbeatAlarmName(host, props.prefix),
           alarmDescription: `KVM host ${host} sent no heartbeat for ${props.missedPeriods} x ${HEARTBEAT_PERIOD_SECONDS} s`,
           metric,
           comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,

@@ -33,6 +33,10 @@ export interface BootRequest {
   /** Define only: the instance is STOPPED. */
   stopped?: boolean;
   haEnabled?: boolean;
+  /** Restart order after a host failure (higher first; default 0). */
+  haPriority?: number;
+  /** The operator's word on where the disk lives (null = detect on the target). */
+  onSharedStorage?: boolean | null;
 }
 
 export const DEFAULT_FLAVOR: Flavor = { vcpus: 1, memoryMiB: 64, diskGiB: 1 };
@@ -121,7 +125,8 @@ export async function bootInstance(
     volumes: volumes.map((v) => ({ volumeId: v.id, device: v.attachments[0]!.device })),
     serverGroup,
     haEnabled: req.haEnabled ?? true,
-    onSharedStorage: null,
+    haPriority: req.haPriority ?? 0,
+    onSharedStorage: req.onSharedStorage ?? null,
     launchedAt: at,
     createdAt: at,
     updatedAt: at,

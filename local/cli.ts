@@ -1,16 +1,17 @@
 /**
  * The local cloud from the terminal.
- *   demo  hosts up, instances booted on host-a, host-a loses power, each instance evacuated (live progress)
+ *   demo  3 hosts, 6 instances on host-1; host-1 loses power; its heartbeat alarm fires, the host-evacuation
+ *         flow proves it dead and evacuates every instance (live progress); host-1 returns and is cleaned.
+ *         `--json`: the result as one JSON object on the last line.
  *   up    start the local cloud, show its hosts and endpoints, keep running until Ctrl-C
  * Options: --verbose (-v) every step and host command logged (INFO; default WARN), --hosts N (up: the first N hosts)
  */
-import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import {
   DescribeExecutionCommand,
   GetExecutionHistoryCommand,
+  ListExecutionsCommand,
   SFNClient,
-  StartExecutionCommand,
 } from "@aws-sdk/client-sfn";
 import type { Instance } from "#shared/domain/schemas.js";
 import { hostTarget } from "#shared/hosts/layout.js";
@@ -72,101 +73,243 @@ async function hypervisorState(cloud: LocalCloud, inst: Instance): Promise<strin
   return r.exitCode === 0 ? parseDomStateRaw(r.stdout) : "absent";
 }
 
-/** Follows one execution's history through the Step Functions API and prints each state as it starts. */
-async function follow(
-  sfn: SFNClient,
-  executionArn: string,
-  label: string,
-): Promise<{ status: string; error?: string }> {
-  let seen = 0;
-  for (;;) {
-    const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
-    const events = history.events ?? [];
-    for (const e of events.slice(seen)) {
-      if (e.type?.endsWith("StateEntered")) say(`${label.padEnd(10)} ▶ ${e.stateEnteredEventDetails?.name}`);
-      if (e.type === "TaskFailed") say(`${label.padEnd(10)} ✗ ${e.taskFailedEventDetails?.error}`);
+const DEMO_HOSTS = [
+  { name: "host-1", sharedPoolId: "p1" },
+  { name: "host-2", sharedPoolId: "p1" },
+  { name: "host-3", sharedPoolId: "p1" },
+];
+
+const json = process.argv.includes("--json");
+
+/** Every execution of a machine, oldest first, through the Step Functions API. */
+async function executionsOf(sfn: SFNClient, stateMachineArn: string) {
+  const out = await sfn.send(new ListExecutionsCommand({ stateMachineArn, maxResults: 1000 }));
+  return [...(out.executions ?? [])].reverse();
+}
+
+/** The name of the state an execution is in now (last entered), from its history. */
+async function currentState(sfn: SFNClient, executionArn: string): Promise<string> {
+  const h = await sfn.send(
+    new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, reverseOrder: true }),
+  );
+  for (const e of h.events ?? [])
+    if (e.type?.endsWith("StateEntered")) return e.stateEnteredEventDetails?.name ?? "?";
+  return "starting";
+}
+
+/** Domains defined on each live host: uuid -> [host, state]. */
+async function hypervisors(cloud: LocalCloud, hosts: string[]) {
+  const seen = new Map<string, { host: string; state: string }[]>();
+  for (const name of hosts) {
+    const h = cloud.fleet.hosts.get(name)!;
+    if (!h.running) continue;
+    const r = await h.virsh(["list", "--all", "--uuid"], { allowFail: true });
+    for (const uuid of r.stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)) {
+      const st = (await h.virsh(["domstate", uuid], { allowFail: true })).stdout.trim();
+      seen.set(uuid, [...(seen.get(uuid) ?? []), { host: name, state: st }]);
     }
-    seen = events.length;
-    const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (d.status !== "RUNNING") return { status: d.status ?? "?", ...(d.error ? { error: d.error } : {}) };
-    await new Promise((r) => setTimeout(r, 200));
   }
+  return seen;
 }
 
 async function demo(): Promise<number> {
   say(
-    "starting the local cloud: 4 KVM hosts (libvirtd + qemu each, SSM agents), DynamoDB, Step Functions, Lambda",
+    "starting the local cloud: 3 KVM hosts (libvirtd + qemu, SSM agent, heartbeat each), DynamoDB, Step Functions, Lambda, EventBridge, CloudWatch",
   );
-  const cloud = await startLocalCloud({ hosts: HOSTS, retryIntervalScale: 0.1 });
+  const cloud = await startLocalCloud({
+    hosts: DEMO_HOSTS,
+    retryIntervalScale: 0.1,
+    hostCommandDeadlineMs: 30_000,
+    hostFailure: { alarmPeriodSeconds: 2, alarmEvaluationPeriods: 2, graceSeconds: 8, maxConcurrency: 3 },
+  });
+  const sfn = new SFNClient({});
+  const evacArn = cloud.stateMachineArns["host-evacuation"]!;
+  const recoveryArn = cloud.stateMachineArns["host-recovery"]!;
   try {
     await showHosts(cloud);
-
-    say("booting instances on host-a (disks on shared pool p1)");
-    const instances = [
-      await cloud.boot({
-        name: "web-1",
-        host: "host-a",
-        ports: 2,
-        volumes: [{ name: "db", sizeGiB: 1, device: "vdb" }],
-      }),
-      await cloud.boot({ name: "web-2", host: "host-a" }),
-      await cloud.boot({ name: "batch-1", host: "host-a", stopped: true }),
+    say(
+      "booting 6 instances on host-1 (disks on shared pool p1; HA priority 10 restarts before 0) and app-b, app-a's anti-affinity peer, on host-2",
+    );
+    const g1 = { id: "g1", policy: "anti-affinity" as const };
+    const specs = [
+      {
+        name: "db-1",
+        host: "host-1",
+        haPriority: 10,
+        volumes: [{ name: "db-data", sizeGiB: 1, device: "vdb" }],
+      },
+      { name: "app-a", host: "host-1", haPriority: 10, serverGroup: g1 },
+      { name: "cache-1", host: "host-1", haPriority: 0 },
+      { name: "web-1", host: "host-1", haPriority: 0, ports: 2 },
+      { name: "web-2", host: "host-1", haPriority: 0 },
+      { name: "batch-1", host: "host-1", haPriority: 0, stopped: true },
     ];
+    const instances: Instance[] = [];
+    for (const spec of specs) instances.push(await cloud.boot(spec));
+    // The other member of app-a's anti-affinity group lives on host-2: app-a may only land on host-3.
+    const peer = await cloud.boot({ name: "app-b", host: "host-2", serverGroup: g1 });
     table([
-      ["INSTANCE", "UUID", "HOST", "VM STATE", "ON HYPERVISOR"],
+      ["INSTANCE", "HOST", "VM STATE", "HA PRIO", "GROUP", "VOLUMES", "ON HYPERVISOR"],
       ...(await Promise.all(
-        instances.map(async (i) => [i.name, i.uuid, i.host, i.vmState, await hypervisorState(cloud, i)]),
+        [...instances, peer].map(async (i) => [
+          i.name,
+          i.host,
+          i.vmState,
+          String(i.haPriority),
+          i.serverGroup ? `${i.serverGroup.id} (anti-affinity)` : "-",
+          String(i.volumes.length),
+          await hypervisorState(cloud, i),
+        ]),
       )),
     ]);
 
-    say("host-a loses power: its agent, libvirtd and qemu processes are killed");
-    await cloud.killHost("host-a");
-    const hostA = await cloud.stores.hosts.require("host-a");
-    for (;;) {
-      const ping = await describeHostPing(cloud.ssm, [hostA.managedInstanceId]);
-      if (ping[hostA.managedInstanceId] === "ConnectionLost") break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    say("SSM reports host-a ConnectionLost; the operator forces its compute service down");
-    await cloud.setForcedDown("host-a", true);
-    await showHosts(cloud);
-
-    say("evacuating every instance of host-a (one rebuild execution each, recreate=true)");
-    const sfn = new SFNClient({});
-    const runs = await Promise.all(
-      instances.map(async (inst) => {
-        const requestId = randomUUID();
-        const started = await sfn.send(
-          new StartExecutionCommand({
-            stateMachineArn: cloud.rebuildStateMachineArn,
-            name: requestId,
-            input: JSON.stringify({ requestId, instanceUuid: inst.uuid, recreate: true }),
-          }),
-        );
-        return { inst, ...(await follow(sfn, started.executionArn!, inst.name)) };
-      }),
+    say(
+      "host-1 loses power: its heartbeat publisher, SSM agent, libvirtd and qemu processes are killed (by pid)",
     );
+    const killedAt = Date.now();
+    await cloud.killHost("host-1");
+    const since = (t: number) => ((t - killedAt) / 1000).toFixed(1);
+
+    // Live progress: the alarm, the host-evacuation execution, and each instance's child rebuild execution.
+    let alarmAt: number | undefined;
+    let disabledAt: number | undefined;
+    let evacuation: { arn: string; status: string } | undefined;
+    const lines = new Map<string, string>();
+    const show = (key: string, line: string) => {
+      if (lines.get(key) === line) return;
+      lines.set(key, line);
+      say(line);
+    };
+    const byRequest = new Map<string, Instance>();
+    for (;;) {
+      const alarm = cloud.cloudwatch.evaluator.get(`lazarus-heartbeat-host-1`);
+      if (alarm?.state === "ALARM" && alarmAt === undefined) alarmAt = Date.now();
+      show(
+        "alarm",
+        `alarm lazarus-heartbeat-host-1: ${alarm?.state ?? "?"} (t+${since(Date.now())}s since the power loss)`,
+      );
+      const evs = await executionsOf(sfn, evacArn);
+      const main = evs[0];
+      if (main) {
+        const state = main.status === "RUNNING" ? await currentState(sfn, main.executionArn!) : main.status!;
+        show("evac", `host-evacuation ${main.name}: ${state}`);
+        if (
+          disabledAt === undefined &&
+          ["PlanEvacuation", "EvacuateByPriority", "EvacuateTier", "EvacuateInstance"].includes(state)
+        )
+          disabledAt = Date.now();
+        if (main.status !== "RUNNING") {
+          if (disabledAt === undefined) disabledAt = Date.now();
+          evacuation = { arn: main.executionArn!, status: main.status! };
+        }
+      }
+      for (const e of await executionsOf(sfn, cloud.rebuildStateMachineArn)) {
+        let inst = byRequest.get(e.name!);
+        if (!inst) {
+          const d = await sfn.send(new DescribeExecutionCommand({ executionArn: e.executionArn! }));
+          const uuid = (JSON.parse(d.input ?? "{}") as { instanceUuid?: string }).instanceUuid;
+          inst = instances.find((i) => i.uuid === uuid);
+          if (!inst) continue;
+          byRequest.set(e.name!, inst);
+        }
+        const state = e.status === "RUNNING" ? await currentState(sfn, e.executionArn!) : e.status!;
+        show(`child-${e.name}`, `  ${inst.name.padEnd(8)} (prio ${inst.haPriority}) ${state}`);
+      }
+      if (evacuation) break;
+      if (Date.now() - killedAt > 150_000) throw new Error("the evacuation did not end within 150 s");
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const evacuatedAt = Date.now();
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn: evacuation.arn }));
+    const report = (
+      described.output ? JSON.parse(described.output) : { report: JSON.parse(described.cause ?? "{}") }
+    ) as { report?: { evacuated: unknown[]; failed: unknown[]; skipped: unknown[] } };
 
     say("result");
-    const rows = [["INSTANCE", "FROM", "TO", "VM STATE", "TASK", "ON HYPERVISOR", "EXECUTION"]];
-    for (const run of runs) {
-      const now = await cloud.stores.instances.require(run.inst.uuid);
+    const live = ["host-2", "host-3"];
+    const domains = await hypervisors(cloud, live);
+    const rows = [["INSTANCE", "HA PRIO", "FROM", "TO", "VM STATE", "ON HYPERVISOR", "LAUNCHED (t+s)"]];
+    let lost = 0;
+    let doubleRuns = 0;
+    for (const before of instances) {
+      const now = await cloud.stores.instances.require(before.uuid);
+      const where = domains.get(now.uuid) ?? [];
+      const running = where.filter((w) => w.state === "running");
+      if (running.length > 1) doubleRuns++;
+      const expected = before.vmState === "stopped" ? "shut off" : "running";
+      if (!live.includes(now.host) || where.find((w) => w.host === now.host)?.state !== expected) lost++;
       rows.push([
         now.name,
-        run.inst.host,
+        String(now.haPriority),
+        before.host,
         now.host,
         now.vmState,
-        String(now.taskState),
-        await hypervisorState(cloud, now),
-        run.error ? `${run.status} ${run.error}` : run.status,
+        where.map((w) => `${w.host}:${w.state}`).join(",") || "absent",
+        now.launchedAt ? since(Date.parse(now.launchedAt)) : "-",
       ]);
     }
     table(rows);
+    const perInstance = new Map<string, number>();
+    for (const inst of byRequest.values()) perInstance.set(inst.uuid, (perInstance.get(inst.uuid) ?? 0) + 1);
+    doubleRuns += [...perInstance.values()].filter((n) => n > 1).length;
+    const detectSeconds = Number(since(disabledAt ?? evacuatedAt));
+    const recoverSeconds = Number(since(evacuatedAt));
+    say(
+      `alarm after ${alarmAt ? since(alarmAt) : "?"} s; death proven (heartbeat stale past grace + SSM probe failed) after ${detectSeconds} s; every instance confirmed after ${recoverSeconds} s (${described.status})`,
+    );
     await showHosts(cloud);
-    const notifications = cloud.events.events.map((e) => e.detailType);
-    say(`notifications published: ${notifications.length} (${[...new Set(notifications)].join(", ")})`);
-    const ok = runs.every((r) => r.status === "SUCCEEDED");
-    say(ok ? "every instance of host-a runs elsewhere" : "some evacuations failed: see the table above");
+
+    say("host-1 comes back (libvirtd, agent, heartbeat); its domains are defined, shut off, autostart off");
+    await cloud.restartHost("host-1");
+    const returnedAt = Date.now();
+    let recovery: { arn: string; status: string } | undefined;
+    for (;;) {
+      const rec = (await executionsOf(sfn, recoveryArn))[0];
+      if (rec) {
+        const state = rec.status === "RUNNING" ? await currentState(sfn, rec.executionArn!) : rec.status!;
+        show("rec", `host-recovery ${rec.name}: ${state}`);
+        if (rec.status !== "RUNNING") {
+          recovery = { arn: rec.executionArn!, status: rec.status! };
+          break;
+        }
+      }
+      if (Date.now() - returnedAt > 90_000) throw new Error("host-1's clean-up did not end within 90 s");
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const onHost1 = await hypervisors(cloud, ["host-1"]);
+    let staleDomainsAfterReturn = 0;
+    for (const uuid of onHost1.keys()) {
+      const rec = await cloud.stores.instances.get(uuid);
+      if (rec && rec.host !== "host-1") staleDomainsAfterReturn++;
+    }
+    say(
+      `host-recovery ${recovery.status}: host-1 now defines ${onHost1.size} domain(s), ${staleDomainsAfterReturn} stale`,
+    );
+    await showHosts(cloud);
+    const h1 = await cloud.stores.hosts.require("host-1");
+    say(
+      `host-1: enabled=${h1.enabled} (an operator enables it), incident ${h1.incident?.id} ${h1.incident?.status}`,
+    );
+
+    const result = {
+      evacuated: report.report?.evacuated.length ?? 0,
+      failed: report.report?.failed.length ?? 0,
+      skipped: report.report?.skipped.length ?? 0,
+      detectSeconds,
+      recoverSeconds,
+      doubleRuns,
+      staleDomainsAfterReturn,
+    };
+    const ok = lost === 0 && doubleRuns === 0 && staleDomainsAfterReturn === 0 && result.failed === 0;
+    say(
+      ok
+        ? "every instance of host-1 runs elsewhere, once; host-1 came back clean"
+        : `problems: ${lost} lost, ${doubleRuns} double runs, ${staleDomainsAfterReturn} stale`,
+    );
+    if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
     return ok ? 0 : 1;
   } finally {
     say("tearing down the local cloud");
@@ -179,7 +322,7 @@ async function up(): Promise<number> {
   const count = flags.hosts === undefined ? HOSTS.length : Number(flags.hosts);
   if (!Number.isInteger(count) || count < 1 || count > HOSTS.length)
     throw new Error(`--hosts takes 1 to ${HOSTS.length}`);
-  const cloud = await startLocalCloud({ hosts: HOSTS.slice(0, count) });
+  const cloud = await startLocalCloud({ hosts: HOSTS.slice(0, count), hostFailure: {}, schedules: true });
   await showHosts(cloud);
   for (const [k, v] of Object.entries(cloud.env))
     if (k.startsWith("AWS_ENDPOINT_URL") || k.startsWith("LAZARUS")) say(`${k}=${v}`);

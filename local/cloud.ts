@@ -5,13 +5,19 @@
  *  - Lambda: the flow handlers, in-process, behind a Lambda-compatible endpoint (local/lambda)
  *  - Step Functions: the same ASL files run by aws-local-stepfunctions (local/stepfunctions), served
  *    as a Step Functions-compatible endpoint
- *  - EventBridge: an endpoint that records the notifications (local/events)
+ *  - EventBridge: an endpoint that records events and routes those matching a rule to its Lambda target
+ *    (local/events); the rules are the trigger functions' event patterns from shared/definitions
  *  - API Gateway: the API function served over HTTP on loopback (local/api), URL in LAZARUS_API_URL
+ *  - CloudWatch: an endpoint that takes each host's heartbeat metric and evaluates one heartbeat alarm per
+ *    host, emitting "CloudWatch Alarm State Change" events to EventBridge as CloudWatch does (local/cloudwatch)
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
+import { CloudWatchClient, PutMetricAlarmCommand } from "@aws-sdk/client-cloudwatch";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { resetApiDeps } from "#functions/api/deps.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
+import { HEARTBEAT_METRIC, heartbeatAlarm } from "#shared/definitions/heartbeat.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -28,6 +34,7 @@ import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { type ApiServer, startApiServer } from "./api/api-server.js";
 import { type BootRequest, bootInstance } from "./boot.js";
+import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoint.js";
 import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
@@ -60,15 +67,44 @@ export interface LocalCloudOptions {
   hostCommandDeadlineMs?: number;
   lambdaHooks?: LambdaHooks;
   /**
+   * Automatic host-failure handling: with it, each host gets its heartbeat alarm and a dead host is
+   * evacuated by itself. Without it (tests of manual evacuation) hosts still publish heartbeats, but no
+   * alarm watches them.
+   */
+  hostFailure?: HostFailureOptions;
+  /**
    * Write a host record for every local host at start (default true). false: the hosts table starts
    * empty and hosts come in through registration (functions/inventory), as on a real fleet.
    */
   seedHosts?: boolean;
   /**
-   * Run the "scheduled" functions (fleet sync, ...) on their rate, like EventBridge schedules do in AWS
-   * (default off: tests invoke them when they mean to). `rateScale` shrinks the period (0.01 = 100x).
+   * Run the "scheduled" functions (sweeper, fleet sync) on their rate, like EventBridge schedules do in
+   * AWS (default off: tests invoke them with `runScheduled` when they mean to). `rateScale` shrinks the
+   * period (0.01 = 100x).
    */
   schedules?: boolean | { rateScale: number };
+}
+
+/** Detection and the host-failure policy of this cloud (defaults suit tests and the demo, not AWS). */
+export interface HostFailureOptions {
+  /** How often each host publishes its heartbeat, ms (default 1000). */
+  heartbeatIntervalMs?: number;
+  /** Heartbeat alarm period, s (AWS: 10; default here 2). */
+  alarmPeriodSeconds?: number;
+  /** Silent periods before ALARM (default 2). */
+  alarmEvaluationPeriods?: number;
+  /** A heartbeat younger than this is alive (default 3 heartbeat intervals, at least 3 s). */
+  heartbeatFreshSeconds?: number;
+  /** Grace period from the last heartbeat before a probe (default 8 s). */
+  graceSeconds?: number;
+  policy?: "all" | "ha-only";
+  maxConcurrency?: number;
+  /** Deadline of the liveness probe through SSM, ms (default 15 s). */
+  probeDeadlineMs?: number;
+  /** SSM agent health report cadence (AWS: 5 min; default here 60 s); never faster than the heartbeat. */
+  agentHealthIntervalMs?: number;
+  /** Seconds the recovery flow waits between looks at a running evacuation (default 2). */
+  recoveryPollSeconds?: number;
 }
 
 export interface LocalCloud {
@@ -78,25 +114,28 @@ export interface LocalCloud {
   stepFunctions: LocalStepFunctions;
   sfnEndpoint: SfnEndpoint;
   events: EventsEndpoint;
-  heartbeats: Heartbeats;
+  cloudwatch: CloudWatchEndpoint;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
   api: ApiServer;
+  heartbeats: Heartbeats;
   /** The environment the flows (and any SDK client in this process) use to reach this cloud. */
   env: Record<string, string>;
   stores: Stores;
   executor: SsmHostExecutor;
   ssm: SSMClient;
+  rebuildStateMachineArn: string;
+  /** ARN per state machine id of shared/definitions (rebuild, host-evacuation, host-recovery). */
+  stateMachineArns: Record<string, string>;
   /** SSM's view of the hosts (agent state, KVM host tag), as registration reads it. */
   directory: SsmHostDirectory;
-  rebuildStateMachineArn: string;
+  /** Invoke a scheduled function (by id, e.g. "sweeper") once, through the Lambda endpoint, and return its result. */
+  runScheduled(id: string): Promise<unknown>;
   boot(req: BootRequest): Promise<Instance>;
   /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
   killHost(name: string): Promise<void>;
   restartHost(name: string): Promise<void>;
   /** What an operator (or Masakari) does once a host is known dead: nova's `forced_down`. */
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
-  /** Invoke a scheduled function (by id, e.g. "sweeper") once, through the Lambda endpoint, and return its result. */
-  runScheduled(id: string): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -107,32 +146,70 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     for (const fn of stopping.reverse()) await fn();
     stopping.length = 0;
   };
+  const hf = opts.hostFailure ?? {};
+  const heartbeatIntervalMs = hf.heartbeatIntervalMs ?? 1000;
+  // The SSM agent's health cadence stands beside the heartbeat: never a faster signal than it.
+  const agentHealthIntervalMs = Math.max(hf.agentHealthIntervalMs ?? 60_000, heartbeatIntervalMs);
   try {
-    const fleet = await startFleet({ hosts: opts.hosts });
-    stopping.push(() => fleet.stop());
     const dynamo = await startDynamoServer();
     stopping.push(() => dynamo.close());
-    const events = await startEventsEndpoint();
-    stopping.push(() => events.close());
-
     const handlers = await loadHandlers(prefix);
     const lambda = await startLambdaEndpoint({
       handlers,
       hooks: opts.lambdaHooks,
     });
     stopping.push(() => lambda.close());
+    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url });
+    stopping.push(() => events.close());
+    // CloudWatch hands each alarm state change to EventBridge, which routes it by the trigger's rule.
+    const eventBridge = new EventBridgeClient({
+      endpoint: events.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    stopping.push(() => eventBridge.destroy());
+    const cloudwatch = await startCloudWatchEndpoint({
+      onAlarmStateChange: async (change) => {
+        await eventBridge.send(new PutEventsCommand({ Entries: [change.entry] }));
+      },
+    });
+    stopping.push(() => cloudwatch.close());
+    for (const f of ALL_FUNCTIONS) {
+      if (f.role !== "trigger" || !f.eventPattern) continue;
+      events.putRule({
+        name: `${prefix}-${f.id}`,
+        eventPattern: f.eventPattern as never,
+        targets: [{ functionName: `${prefix}-${f.id}` }],
+      });
+    }
+
+    const fleet = await startFleet({
+      hosts: opts.hosts,
+      heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
+      ssm: { agentHealthIntervalMs, connectionLostAfterMs: 2 * agentHealthIntervalMs },
+    });
+    stopping.push(() => fleet.stop());
 
     const env: Record<string, string> = {
       ...fleet.env,
+      ...localLogEnv(process.env),
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_LAMBDA: lambda.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
+      AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.url,
+      LAZARUS_HEARTBEAT_FRESH_SECONDS: String(
+        hf.heartbeatFreshSeconds ?? Math.max(3, (3 * heartbeatIntervalMs) / 1000),
+      ),
+      LAZARUS_HEARTBEAT_GRACE_SECONDS: String(hf.graceSeconds ?? 8),
+      LAZARUS_EVACUATION_POLICY: hf.policy ?? "all",
+      LAZARUS_EVACUATION_MAX_CONCURRENCY: String(hf.maxConcurrency ?? 3),
+      LAZARUS_HOST_PROBE_DEADLINE_MS: String(hf.probeDeadlineMs ?? 15_000),
+      LAZARUS_RECOVERY_POLL_SECONDS: String(hf.recoveryPollSeconds ?? 2),
       LAZARUS_TABLE_PREFIX: prefix,
       LAZARUS_EVENT_BUS: "default",
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
-      ...localLogEnv(process.env),
     };
 
     const stepFunctions = new LocalStepFunctions({
@@ -205,6 +282,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         forcedDown: false,
         status: "up",
         lastHeartbeatAt: now,
+        incident: null,
         version: 0,
       });
     }
@@ -216,8 +294,32 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       rateScale: typeof opts.schedules === "object" ? opts.schedules.rateScale : 1,
     });
     stopping.push(() => scheduler.stop());
-    const heartbeats = startHeartbeats({ stores, ssm, intervalMs: opts.heartbeatIntervalMs ?? 1000 });
+    const heartbeats = startHeartbeats({
+      stores,
+      lastHeartbeat: (host) =>
+        cloudwatch.lastDatumAt(HEARTBEAT_METRIC.namespace, HEARTBEAT_METRIC.metricName, {
+          [HEARTBEAT_METRIC.dimension]: host,
+        }),
+      intervalMs: opts.heartbeatIntervalMs ?? 1000,
+    });
     stopping.push(() => heartbeats.stop());
+    // One heartbeat alarm per host, created through the real CloudWatch client (as host registration does).
+    const cw = new CloudWatchClient({
+      endpoint: cloudwatch.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    for (const host of opts.hostFailure ? fleet.hosts.values() : []) {
+      await cw.send(
+        new PutMetricAlarmCommand(
+          heartbeatAlarm(host.name, {
+            periodSeconds: hf.alarmPeriodSeconds ?? 2,
+            evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
+          }),
+        ),
+      );
+    }
+    cw.destroy();
 
     const localHost = (name: string) => {
       const h = fleet.hosts.get(name);
@@ -231,14 +333,16 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       stepFunctions,
       sfnEndpoint,
       events,
-      heartbeats,
+      cloudwatch,
       api,
+      heartbeats,
       env,
       stores,
       executor,
       ssm,
-      directory: new SsmHostDirectory(ssm),
       rebuildStateMachineArn,
+      stateMachineArns,
+      directory: new SsmHostDirectory(ssm),
       boot: (req) => bootInstance({ stores, executor }, req),
       killHost: (name) => localHost(name).kill(),
       restartHost: (name) => localHost(name).restart(),
@@ -252,7 +356,6 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   }
 }
 
-/** The function of role "api" (shared/definitions), served by the local API Gateway. */
 function apiHandler(handlers: Record<string, (event: unknown) => Promise<unknown>>, prefix: string) {
   const spec = ALL_FUNCTIONS.find((f) => f.role === "api");
   const handler = spec && handlers[`${prefix}-${spec.id}`];

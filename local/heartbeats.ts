@@ -1,10 +1,10 @@
 /**
- * The local stand-in for nova-compute's service heartbeat: every interval, each host whose SSM agent is
- * Online (as DescribeInstanceInformation reports it) gets a fresh `lastHeartbeatAt`. A killed host's agent
- * stops polling, its heartbeat goes stale, and after `serviceDownSeconds` the flows see it as down.
+ * The local stand-in for nova-compute's service heartbeat in the host records: every interval, each host's
+ * `lastHeartbeatAt` is set from the newest heartbeat its publisher sent to the local CloudWatch endpoint
+ * (the same metric the heartbeat alarm watches). A killed host sends none, its `lastHeartbeatAt` ages, and
+ * after `serviceDownSeconds` the scheduler no longer places anything there. Liveness `status` is not
+ * written here: the alarm trigger sets it.
  */
-import type { SSMClient } from "@aws-sdk/client-ssm";
-import { describeHostPing } from "#shared/hosts/ssm-executor.js";
 import type { Stores } from "#shared/store/index.js";
 
 export interface Heartbeats {
@@ -13,19 +13,23 @@ export interface Heartbeats {
   stop(): void;
 }
 
-export function startHeartbeats(opts: { stores: Stores; ssm: SSMClient; intervalMs: number }): Heartbeats {
+export function startHeartbeats(opts: {
+  stores: Stores;
+  /** Epoch ms of the host's newest heartbeat, if any. */
+  lastHeartbeat: (host: string) => number | undefined;
+  intervalMs: number;
+}): Heartbeats {
   let running: Promise<void> | undefined;
   const beat = async () => {
     const hosts = await opts.stores.hosts.list();
-    const ping = await describeHostPing(
-      opts.ssm,
-      hosts.map((h) => h.managedInstanceId),
-    );
-    const now = new Date().toISOString();
     await Promise.all(
-      hosts
-        .filter((h) => ping[h.managedInstanceId] === "Online")
-        .map((h) => opts.stores.hosts.setService(h.name, { lastHeartbeatAt: now, status: "up" })),
+      hosts.map((h) => {
+        const last = opts.lastHeartbeat(h.name);
+        if (last === undefined) return undefined;
+        const at = new Date(last).toISOString();
+        if (h.lastHeartbeatAt !== null && Date.parse(h.lastHeartbeatAt) >= last) return undefined;
+        return opts.stores.hosts.setService(h.name, { lastHeartbeatAt: at });
+      }),
     );
   };
   const timer = setInterval(() => {

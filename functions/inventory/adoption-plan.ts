@@ -234,6 +234,7 @@ export function planAdoption(host: Host, facts: DomainFacts, opts: PlanOptions):
     taskExecutionArn: null,
     lastRequestId: null,
     locked: false,
+    haPriority: 0,
     uuid,
     name,
     host: host.name,

@@ -9,7 +9,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
+import { type EventPattern, matchesPattern } from "./event-pattern.js";
 
 export interface RecordedEvent {
   eventId: string;
@@ -29,6 +31,42 @@ export interface RecordedEvent {
 
 export type EventsListener = (event: RecordedEvent) => void;
 
+/** A rule's target: a Lambda function invoked asynchronously (as EventBridge does) through the Lambda API. */
+export interface LambdaTarget {
+  functionName: string;
+}
+
+export interface EventRule {
+  name: string;
+  eventBusName?: string;
+  eventPattern: EventPattern;
+  targets: LambdaTarget[];
+}
+
+/** One delivery of a matched event to a target. */
+export interface RuleDelivery {
+  rule: string;
+  eventId: string;
+  functionName: string;
+  ok: boolean;
+  error?: string;
+}
+
+/** The event as EventBridge hands it to targets (and as patterns see it). */
+export function eventEnvelope(e: RecordedEvent, region = "us-east-1", account = "000000000000") {
+  return {
+    version: "0",
+    id: e.eventId,
+    "detail-type": e.detailType,
+    source: e.source,
+    account,
+    time: e.time.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    region,
+    resources: e.resources,
+    detail: e.detailObject,
+  };
+}
+
 export interface EventsEndpoint {
   url: string;
   port: number;
@@ -41,6 +79,10 @@ export interface EventsEndpoint {
    * entry it cannot take (`InternalFailure`, counted in FailedEntryCount) and not recorded. null clears.
    */
   refuseEntries(match: ((detailType: string) => boolean) | null): void;
+  /** PutRule + PutTargets: matching events are delivered to the rule's targets (at least once). */
+  putRule(rule: EventRule): void;
+  /** Every delivery made by rules, in order. */
+  deliveries: RuleDelivery[];
   clear(): void;
   close(): Promise<void>;
 }
@@ -72,10 +114,56 @@ function reply(res: ServerResponse, status: number, payload: unknown): void {
   res.end(text);
 }
 
-export async function startEventsEndpoint(options: { port?: number } = {}): Promise<EventsEndpoint> {
+export async function startEventsEndpoint(
+  options: { port?: number; lambdaEndpoint?: string } = {},
+): Promise<EventsEndpoint> {
   const events: RecordedEvent[] = [];
   const listeners = new Set<EventsListener>();
   let refuse: ((detailType: string) => boolean) | null = null;
+  const rules = new Map<string, EventRule>();
+  const deliveries: RuleDelivery[] = [];
+  const lambda = new LambdaClient({
+    ...(options.lambdaEndpoint ? { endpoint: options.lambdaEndpoint } : {}),
+    region: process.env.AWS_REGION ?? "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    maxAttempts: 3,
+  });
+
+  const route = (recorded: RecordedEvent) => {
+    const envelope = eventEnvelope(recorded);
+    for (const rule of rules.values()) {
+      if ((rule.eventBusName ?? "default") !== recorded.eventBusName) continue;
+      if (!matchesPattern(rule.eventPattern, envelope)) continue;
+      for (const target of rule.targets) {
+        // Asynchronous invocation, as EventBridge invokes Lambda targets.
+        void lambda
+          .send(
+            new InvokeCommand({
+              FunctionName: target.functionName,
+              InvocationType: "Event",
+              Payload: Buffer.from(JSON.stringify(envelope)),
+            }),
+          )
+          .then(
+            () =>
+              deliveries.push({
+                rule: rule.name,
+                eventId: recorded.eventId,
+                functionName: target.functionName,
+                ok: true,
+              }),
+            (e: unknown) =>
+              deliveries.push({
+                rule: rule.name,
+                eventId: recorded.eventId,
+                functionName: target.functionName,
+                ok: false,
+                error: e instanceof Error ? e.message : String(e),
+              }),
+          );
+      }
+    }
+  };
 
   function put(entry: PutEventsEntry): EntryResult {
     const { Source, DetailType, Detail } = entry;
@@ -127,6 +215,7 @@ export async function startEventsEndpoint(options: { port?: number } = {}): Prom
       ...(typeof entry.TraceHeader === "string" ? { traceHeader: entry.TraceHeader } : {}),
     };
     events.push(recorded);
+    route(recorded);
     for (const listener of listeners) {
       try {
         listener(recorded);
@@ -180,12 +269,19 @@ export async function startEventsEndpoint(options: { port?: number } = {}): Prom
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    putRule(rule) {
+      rules.set(rule.name, rule);
+    },
+    deliveries,
     clear() {
       events.length = 0;
     },
     refuseEntries(match) {
       refuse = match;
     },
-    close: () => closeServer(server),
+    close: async () => {
+      await closeServer(server);
+      lambda.destroy();
+    },
   };
 }

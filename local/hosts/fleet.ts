@@ -32,6 +32,8 @@ export interface FleetOptions {
   start?: boolean;
   /** Where runs leave their markers (default LAZARUS_LOCAL_STATE_DIR, else /var/lib/lazarus-local/runs). */
   stateDir?: string;
+  /** Each host publishes its heartbeat metric here (a CloudWatch endpoint) every `intervalMs`. */
+  heartbeat?: { endpoint: string; intervalMs: number };
 }
 
 export interface FleetEnv {
@@ -213,6 +215,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         sharedInstancesPath: spec.sharedPoolId ? sharedPools.get(spec.sharedPoolId) : undefined,
         volumesPath,
         images: opts.images,
+        ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
       });
       hosts.set(spec.name, host);
       endpoint.registerInstance(

@@ -54,6 +54,8 @@ export interface LocalHostConfig {
   volumesPath: string;
   /** Base images created in the image cache (`<name>.qcow2`). */
   images?: { name: string; virtualSize: string }[];
+  /** Where the host publishes its heartbeat metric (a CloudWatch endpoint), and how often; none = no heartbeat. */
+  heartbeat?: { endpoint: string; intervalMs: number };
 }
 
 /** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
@@ -75,6 +77,7 @@ export const DEFAULT_IMAGES = [
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const AGENT_PATH = fileURLToPath(new URL("../ssm/agent.ts", import.meta.url));
+const HEARTBEAT_PATH = fileURLToPath(new URL("./heartbeat-publisher.ts", import.meta.url));
 // tsx's loader, resolved from this repo (whatever path it is cloned to).
 const TSX_LOADER = createRequire(import.meta.url).resolve("tsx");
 
@@ -170,6 +173,7 @@ export class LocalHost {
   private _uid = -1;
   private libvirtd?: ChildProcess;
   private agent?: ChildProcess;
+  private heartbeat?: ChildProcess;
   private created = false;
   private destroyed = false;
 
@@ -256,6 +260,63 @@ export class LocalHost {
 
   get running(): boolean {
     return this.agent !== undefined || this.libvirtd !== undefined;
+  }
+
+  /** Whether the heartbeat publisher runs. */
+  get heartbeating(): boolean {
+    return this.heartbeat !== undefined;
+  }
+
+  /** Starts the heartbeat publisher (a process of the host's user, tracked by pid). No-op if running. */
+  startHeartbeat(): void {
+    const hb = this.config.heartbeat;
+    if (!hb || this.heartbeat || !this.running) return;
+    const log = openSync(join(this.logDir, "heartbeat.log"), "a");
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        TSX_LOADER,
+        HEARTBEAT_PATH,
+        "--endpoint",
+        hb.endpoint,
+        "--host",
+        this.name,
+        "--interval-ms",
+        String(hb.intervalMs),
+        "--uid",
+        String(this._uid),
+        "--gid",
+        String(this.gid),
+      ],
+      { env: this.env, cwd: "/", stdio: ["ignore", log, log], detached: true },
+    );
+    closeSync(log);
+    this.heartbeat = child;
+    child.on("exit", () => {
+      if (this.heartbeat === child) this.heartbeat = undefined;
+    });
+  }
+
+  /**
+   * A heartbeat blip: the publisher is paused (SIGSTOP to its pid) and later resumed (SIGCONT), as a network
+   * hiccup or a stalled process would do; the host and its agent keep running meanwhile.
+   */
+  pauseHeartbeat(): void {
+    if (this.heartbeat?.pid !== undefined) process.kill(this.heartbeat.pid, "SIGSTOP");
+  }
+
+  resumeHeartbeat(): void {
+    if (this.heartbeat?.pid !== undefined) process.kill(this.heartbeat.pid, "SIGCONT");
+  }
+
+  /** Stops the heartbeat publisher alone (its pid): the host keeps running, its heartbeat goes silent. */
+  async stopHeartbeat(): Promise<void> {
+    const child = this.heartbeat;
+    if (!child) return;
+    killQuietly(child.pid);
+    while (child.exitCode === null && child.signalCode === null) await sleep(20);
+    if (this.heartbeat === child) this.heartbeat = undefined;
   }
 
   private async provision(): Promise<void> {
@@ -447,6 +508,7 @@ export class LocalHost {
       Math.max(5_000, deadline - Date.now()),
       since,
     );
+    this.startHeartbeat();
   }
 
   /**
@@ -454,7 +516,9 @@ export class LocalHost {
    * and wait until they are gone. Domain definitions stay on disk.
    */
   async kill(timeoutMs = 15_000): Promise<void> {
-    const tracked = [this.agent, this.libvirtd].filter((c): c is ChildProcess => c !== undefined);
+    const tracked = [this.heartbeat, this.agent, this.libvirtd].filter(
+      (c): c is ChildProcess => c !== undefined,
+    );
     for (const c of tracked) killQuietly(c.pid);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -472,6 +536,7 @@ export class LocalHost {
     }
     this.agent = undefined;
     this.libvirtd = undefined;
+    this.heartbeat = undefined;
   }
 
   /** After kill(): libvirtd and the agent again. A domain that was running is now defined, shut off. */
@@ -502,6 +567,7 @@ export class LocalHost {
   destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    killQuietly(this.heartbeat?.pid);
     killQuietly(this.agent?.pid);
     killQuietly(this.libvirtd?.pid);
     if (this._uid >= 0) {

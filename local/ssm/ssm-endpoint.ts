@@ -6,8 +6,10 @@
  *
  * Behaviour copied from SSM because the executor must cope with it:
  *  - an invocation is invisible (InvocationDoesNotExist) for a short while after SendCommand;
- *  - an agent that has not polled for `connectionLostAfterMs` is ConnectionLost; a command sent to it
- *    ends Failed/Undeliverable; a command never picked up ends TimedOut/DeliveryTimedOut;
+ *  - PingStatus follows the agent's health reports, which the real agent sends every 5 minutes
+ *    (`Ssm.HealthFrequencyMinutes`), not its polls: a dead agent stays Online until `connectionLostAfterMs`
+ *    after its last report (so no local design can lean on a faster signal than AWS gives); a command sent
+ *    to a ConnectionLost agent ends Failed/Undeliverable; one never picked up ends TimedOut/DeliveryTimedOut;
  *  - a command whose agent never reports ends TimedOut/ExecutionTimedOut after its executionTimeout;
  *  - stdout is cut to 24,000 characters and stderr to 8,000, as GetCommandInvocation does.
  */
@@ -20,7 +22,9 @@ export interface SsmEndpointOptions {
   port?: number;
   /** How long GetCommandInvocation answers InvocationDoesNotExist after SendCommand. */
   invocationVisibilityDelayMs?: number;
-  /** No agent poll for this long = PingStatus ConnectionLost. */
+  /** How often an agent reports health (the real agent: every 5 minutes, the default). Tests scale it down. */
+  agentHealthIntervalMs?: number;
+  /** No health report for this long = PingStatus ConnectionLost (default 2 x agentHealthIntervalMs; must exceed it). */
   connectionLostAfterMs?: number;
   /** Local cap on the delivery timeout (SendCommand `TimeoutSeconds`, which AWS floors at 30 s). */
   maxDeliveryMs?: number;
@@ -94,7 +98,10 @@ interface ManagedInstance {
   computerName: string;
   tags: Map<string, string>;
   registeredAt: number;
+  /** Last poll (the agent is connected): for waitForPing only, never for PingStatus. */
   lastPingAt?: number;
+  /** Last health report, at most one per agentHealthIntervalMs: what PingStatus is computed from. */
+  lastHealthAt?: number;
 }
 
 interface Waiter {
@@ -132,7 +139,13 @@ async function readBody(req: IncomingMessage, limit = 10 * 1024 * 1024): Promise
 
 export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<SsmEndpoint> {
   const visibilityDelay = opts.invocationVisibilityDelayMs ?? 50;
-  const connectionLostAfter = opts.connectionLostAfterMs ?? 3000;
+  const healthInterval = opts.agentHealthIntervalMs ?? 300_000;
+  const connectionLostAfter = opts.connectionLostAfterMs ?? 2 * healthInterval;
+  if (connectionLostAfter <= healthInterval) {
+    throw new Error(
+      `connectionLostAfterMs (${connectionLostAfter}) must exceed agentHealthIntervalMs (${healthInterval}): a live agent would flap`,
+    );
+  }
   const maxDelivery = opts.maxDeliveryMs ?? 5000;
   const maxExecution = opts.maxExecutionMs ?? 15 * 60_000;
   const executionGrace = opts.executionGraceMs ?? 2000;
@@ -149,7 +162,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
   let closed = false;
 
   const pingStatus = (inst: ManagedInstance, now = Date.now()): PingStatus =>
-    inst.lastPingAt !== undefined && now - inst.lastPingAt < connectionLostAfter
+    inst.lastHealthAt !== undefined && now - inst.lastHealthAt < connectionLostAfter
       ? "Online"
       : "ConnectionLost";
 
@@ -203,6 +216,9 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
     const inst = instances.get(id);
     if (!inst) return;
     inst.lastPingAt = Date.now();
+    if (inst.lastHealthAt === undefined || inst.lastPingAt - inst.lastHealthAt >= healthInterval) {
+      inst.lastHealthAt = inst.lastPingAt;
+    }
     for (const w of [...pingWaiters]) {
       if (w.id === id && inst.lastPingAt >= w.since) {
         pingWaiters.delete(w);
@@ -478,7 +494,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
       .map((i) => ({
         InstanceId: i.id,
         PingStatus: pingStatus(i, now),
-        LastPingDateTime: epochSeconds(i.lastPingAt ?? i.registeredAt),
+        LastPingDateTime: epochSeconds(i.lastHealthAt ?? i.registeredAt),
         AgentVersion: "3.3.0-lazarus-local",
         IsLatestVersion: true,
         PlatformType: "Linux",

@@ -5,6 +5,7 @@
  */
 
 import type { TableId } from "../store/tables.js";
+import { HEARTBEAT_ALARM_PREFIX } from "./heartbeat.js";
 
 /**
  * What a function may touch, for its own least-privilege role in the CDK stack (and for a reader who wants
@@ -37,7 +38,12 @@ export interface FunctionSpec {
   entry: string;
   handler: string;
   /** What the function is for: a step of a state machine, or something started by an event or a timer. */
-  role: "step" | "trigger" | "scheduled" | "api";
+  /**
+   * step: a Task of a state machine; trigger: invoked by an EventBridge rule (`eventPattern`); scheduled:
+   * by a timer (`schedule`); api: the one function behind API Gateway; invoked: called directly (Lambda
+   * Invoke) by the API or an operator's tool.
+   */
+  role: "step" | "trigger" | "scheduled" | "api" | "invoked";
   access: FunctionAccess;
   /** role "scheduled": how often it runs (an EventBridge rate expression, e.g. "rate(1 minute)"). */
   schedule?: string;
@@ -47,6 +53,8 @@ export interface FunctionSpec {
    * `detail.state.value`.
    */
   alarmStates?: readonly HeartbeatAlarmState[];
+  /** role "trigger": the EventBridge rule's event pattern (default bus) whose events invoke the function. */
+  eventPattern?: Record<string, unknown>;
 }
 
 export type HeartbeatAlarmState = "ALARM" | "OK";
@@ -135,7 +143,7 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
 const inventory = (
   name: string,
   handler: string,
-  role: "api" | "scheduled",
+  role: "invoked" | "scheduled",
   access: FunctionAccess,
   schedule?: string,
 ): FunctionSpec => ({
@@ -151,13 +159,13 @@ const inventory = (
 /** Host registration, adoption of existing domains (API), and the periodic fleet sync. */
 export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands).
-  inventory("register-host", "register", "api", {
+  inventory("register-host", "register", "invoked", {
     tables: { hosts: "write" },
     hostCommands: true,
     describeHosts: true,
   }),
   // Writes records and a claim per adopted domain; on the host only `virsh autostart --disable`.
-  inventory("adopt-host", "adopt", "api", {
+  inventory("adopt-host", "adopt", "invoked", {
     tables: { hosts: "write", instances: "write", ports: "write", volumes: "write" },
     hostCommands: true,
   }),
@@ -189,6 +197,44 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
   },
 ];
 
+const hostFailure = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("host-failure", "hostfail", name, handler, access);
+
+/** The host-failure flows: the alarm trigger, and the steps of host-evacuation and host-recovery. */
+export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
+  {
+    id: "hostfail-on-alarm",
+    placeholder: "HostfailOnAlarmStateChangeFunctionArn",
+    entry: "functions/host-failure/handlers.ts",
+    handler: "onAlarmStateChange",
+    role: "trigger",
+    access: { tables: { hosts: "write" }, startExecutions: ["host-evacuation", "host-recovery"] },
+    eventPattern: {
+      source: ["aws.cloudwatch"],
+      "detail-type": ["CloudWatch Alarm State Change"],
+      detail: { alarmName: [{ prefix: HEARTBEAT_ALARM_PREFIX }] },
+    },
+  },
+  hostFailure("open-incident", "openIncident", { tables: { hosts: "write" } }),
+  hostFailure("close-not-dead", "closeNotDead", { tables: { hosts: "write" } }),
+  hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
+  hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, metrics: true }),
+  hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostCommands: true }),
+  hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
+  hostFailure("plan-evacuation", "planEvacuation", { tables: { instances: "read" } }),
+  hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
+  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" } }),
+  hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
+  hostFailure("clean-stale-domains", "cleanStaleDomains", {
+    tables: { hosts: "read", instances: "read" },
+    hostCommands: true,
+  }),
+  hostFailure("release-host-records", "releaseHostRecords", {
+    tables: { hosts: "write", instances: "read", migrations: "write" },
+  }),
+  hostFailure("finish-recovery", "finishRecovery", { tables: { hosts: "write" } }),
+];
+
 /**
  * nova's `_init_instance` on a timer: ends tasks whose flow's execution ended without finishing, and
  * publishes notifications that could not be published when they were made.
@@ -209,6 +255,7 @@ export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   SWEEPER_FUNCTION,
   ...INVENTORY_FUNCTIONS,
   ...API_FUNCTIONS,
+  ...HOST_FAILURE_FUNCTIONS,
 ];
 
 export function lambdaArn(functionName: string, region = "us-east-1", account = "000000000000"): string {

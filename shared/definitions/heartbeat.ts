@@ -1,14 +1,19 @@
 /**
- * The host heartbeat as CloudWatch sees it: one high-resolution custom metric per host, and one alarm per
- * host on it. The host-side publisher, the local monitor and the CDK stack all read these constants, so
- * the metric a host publishes is the metric its alarm watches.
+ * The host heartbeat as data: the metric each host publishes, and the one CloudWatch alarm per host that
+ * turns its silence into ALARM. The host-side publisher, the local cloud's alarms (`heartbeatAlarm`), the
+ * trigger handler and the CDK stack all read these, so the metric a host publishes is the metric its alarm
+ * watches. Nothing here imports an AWS client: the objects have the shape of `PutMetricData` /
+ * `PutMetricAlarm` inputs.
+ *
+ * Cost per host-month at us-east-1 list prices (docs/ARCHITECTURE.md, "Host failure"): one high-resolution
+ * custom metric ($0.30) + one high-resolution alarm ($0.30) + the heartbeat calls (see there).
  */
 
 export const HEARTBEAT_METRIC = {
   namespace: "Lazarus",
   metricName: "Heartbeat",
-  /** The one dimension: the host's name, as in the hosts table (`name`). */
-  hostDimension: "Host",
+  /** The dimension naming the compute host (its name, as in the hosts table). */
+  dimension: "Host",
   /** `StorageResolution: 1` (high resolution): alarm periods below 60 s need it. */
   storageResolution: 1,
 } as const;
@@ -19,20 +24,66 @@ export const HEARTBEAT_METRIC = {
  */
 export const HEARTBEAT_PERIOD_SECONDS = 10;
 
-/** `<prefix>-heartbeat-<host>`: the name of a host's heartbeat alarm. */
-export function heartbeatAlarmName(prefix: string, host: string): string {
-  return `${heartbeatAlarmNamePrefix(prefix)}${host}`;
-}
-
-/** The common prefix of every heartbeat alarm's name (EventBridge rules match alarm events on it). */
-export function heartbeatAlarmNamePrefix(prefix: string): string {
+/** The common prefix of a deployment's heartbeat alarm names (`<prefix>-heartbeat-`); rules match on it. */
+export function heartbeatAlarmNamePrefix(prefix = "lazarus"): string {
   return `${prefix}-heartbeat-`;
 }
 
+/** Alarm names of the default deployment prefix: `lazarus-heartbeat-<host>`. */
+export const HEARTBEAT_ALARM_PREFIX = heartbeatAlarmNamePrefix();
+
+/** `<prefix>-heartbeat-<host>`: the name of a host's heartbeat alarm. */
+export function heartbeatAlarmName(host: string, prefix = "lazarus"): string {
+  return `${heartbeatAlarmNamePrefix(prefix)}${host}`;
+}
+
 /** The host a heartbeat alarm watches, from the alarm's name; undefined for any other alarm. */
-export function hostOfHeartbeatAlarm(prefix: string, alarmName: string): string | undefined {
+export function hostOfHeartbeatAlarm(alarmName: string, prefix = "lazarus"): string | undefined {
   const start = heartbeatAlarmNamePrefix(prefix);
   return alarmName.startsWith(start) && alarmName.length > start.length
     ? alarmName.slice(start.length)
     : undefined;
+}
+
+export interface HeartbeatAlarmOptions {
+  /** Alarm period; high-resolution alarms allow 10 or 30 s in AWS (the local evaluator accepts any). */
+  periodSeconds?: number;
+  /** Consecutive silent periods before ALARM (detection window = period x this, plus evaluation lag). */
+  evaluationPeriods?: number;
+}
+
+/** One high-resolution heartbeat value: `Value` 1 with `StorageResolution` 1. */
+export function heartbeatDatum(host: string, at: Date) {
+  return {
+    MetricName: HEARTBEAT_METRIC.metricName,
+    Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
+    Timestamp: at,
+    Value: 1,
+    Unit: "Count" as const,
+    StorageResolution: HEARTBEAT_METRIC.storageResolution,
+  };
+}
+
+/**
+ * `PutMetricAlarm` input: fewer than 1 heartbeat in each of `evaluationPeriods` periods of
+ * `periodSeconds` is ALARM, and a period with no data counts as breaching (a dead host sends nothing).
+ * Defaults: 10 s x 2 = ALARM within 20-30 s of the last heartbeat.
+ */
+export function heartbeatAlarm(host: string, opts: HeartbeatAlarmOptions = {}) {
+  const evaluationPeriods = opts.evaluationPeriods ?? 2;
+  return {
+    AlarmName: heartbeatAlarmName(host),
+    AlarmDescription: `Lazarus: host ${host} stopped sending heartbeats`,
+    Namespace: HEARTBEAT_METRIC.namespace,
+    MetricName: HEARTBEAT_METRIC.metricName,
+    Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
+    Statistic: "SampleCount" as const,
+    Period: opts.periodSeconds ?? HEARTBEAT_PERIOD_SECONDS,
+    EvaluationPeriods: evaluationPeriods,
+    DatapointsToAlarm: evaluationPeriods,
+    Threshold: 1,
+    ComparisonOperator: "LessThanThreshold" as const,
+    TreatMissingData: "breaching" as const,
+    ActionsEnabled: true,
+  };
 }

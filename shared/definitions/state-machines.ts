@@ -25,6 +25,20 @@ export const STATE_MACHINES: readonly StateMachineSpec[] = [
     placeholder: "RebuildStateMachineArn",
     arnEnv: "LAZARUS_REBUILD_STATE_MACHINE_ARN",
   },
+  {
+    // Input {host, incidentId?, reason?}: the alarm trigger and POST /os-hosts/{host}/evacuate start it.
+    id: "host-evacuation",
+    file: "state-machines/host-evacuation.asl.json",
+    placeholder: "HostEvacuationStateMachineArn",
+    arnEnv: "LAZARUS_HOST_EVACUATION_STATE_MACHINE_ARN",
+  },
+  {
+    // Input {host, reason?}: the alarm trigger starts it when a host's heartbeat alarm goes ALARM -> OK.
+    id: "host-recovery",
+    file: "state-machines/host-recovery.asl.json",
+    placeholder: "HostRecoveryStateMachineArn",
+    arnEnv: "LAZARUS_HOST_RECOVERY_STATE_MACHINE_ARN",
+  },
 ];
 
 /** The project root (this file is shared/definitions/state-machines.ts, also when bundled it is not read). */

@@ -88,6 +88,8 @@ export const Instance = z.object({
   serverGroup: ServerGroup.nullable(),
   /** Masakari's HA flag: only these are evacuated by a host-failure flow with policy "ha-only". */
   haEnabled: z.boolean(),
+  /** Restart order after a host failure: higher first; equal priorities restart together (default 0). */
+  haPriority: z.number().int().min(0).max(1000).default(0),
   /** What the operator says about where the disk lives; null = detect on the target host. */
   onSharedStorage: z.boolean().nullable(),
   launchedAt: IsoTime.nullable(),
@@ -132,6 +134,42 @@ export type Claim = z.infer<typeof Claim>;
 export const HostStatus = z.enum(["up", "down"]);
 export type HostStatus = z.infer<typeof HostStatus>;
 
+/**
+ * A host failure being handled (host-failure flow, shared/domain/host-failure.ts). At most one incident is
+ * open per host: the conditional write that opens it is what makes duplicate alarms start one evacuation.
+ */
+export const HOST_INCIDENT_STATUSES = [
+  /** Heartbeat stale: waiting out the grace period, then probing the host. */
+  "confirming",
+  /** Proven dead; disabled and forced down; its instances are being evacuated. */
+  "evacuating",
+  /** Evacuation ended (report in `summary`); the host stays disabled until it returns and is cleaned. */
+  "evacuated",
+  /** Not dead after all (heartbeat back within the grace period, or the host answered a probe). */
+  "not-dead",
+  /** The flow itself failed before evacuating; a later alarm may open a new incident. */
+  "aborted",
+  /** The host returned and its stale domains were removed (host-recovery flow). */
+  "closed",
+] as const;
+export const HostIncidentStatus = z.enum(HOST_INCIDENT_STATUSES);
+export type HostIncidentStatus = z.infer<typeof HostIncidentStatus>;
+
+export const HostIncident = z.object({
+  /** Derived from the alarm transition (or given by the operator's request): duplicates share it. */
+  id: z.string().min(1).max(80),
+  status: HostIncidentStatus,
+  source: z.enum(["alarm", "operator"]),
+  reason: z.string().nullable(),
+  /** The host-evacuation execution that owns the incident. */
+  executionName: z.string().nullable(),
+  openedAt: IsoTime,
+  updatedAt: IsoTime,
+  /** Counts and names from the evacuation report, and the recovery's clean-up. */
+  summary: z.record(z.string(), z.unknown()).nullable(),
+});
+export type HostIncident = z.infer<typeof HostIncident>;
+
 export const Host = z.object({
   name: ResourceName,
   managedInstanceId: ManagedInstanceId,
@@ -151,6 +189,8 @@ export const Host = z.object({
   status: HostStatus,
   lastHeartbeatAt: IsoTime.nullable(),
   storage: HostStorage,
+  /** The open (or last) host-failure incident; null = none ever. */
+  incident: HostIncident.nullable().default(null),
   version: z.number().int().nonnegative(),
 });
 export type Host = z.infer<typeof Host>;

@@ -7,7 +7,7 @@ import type { Host, Instance, Port, Volume } from "../domain/schemas.js";
 import { buildDomainXml, domainName } from "./domain-xml.js";
 import { domainXmlPath, instanceDir, rootDiskPath, volumePath } from "./layout.js";
 import { shellQuote, shellScript, writeFileCommand } from "./shell.js";
-import { define, ensureStarted } from "./virsh.js";
+import { autostartOff, define, ensureStarted } from "./virsh.js";
 
 export interface InstanceDomainParts {
   instance: Instance;
@@ -43,7 +43,7 @@ export function instanceDomainXml(parts: InstanceDomainParts): string {
   });
 }
 
-/** Writes `libvirt.xml` beside the disk, defines the domain, and starts it unless `start` is false. */
+/** Writes `libvirt.xml` beside the disk, defines the domain (autostart off), and starts it unless `start` is false. */
 export function defineDomainScript(parts: InstanceDomainParts, options: { start: boolean }): string {
   const { instance, host } = parts;
   const xmlPath = domainXmlPath(host, instance.uuid);
@@ -51,6 +51,8 @@ export function defineDomainScript(parts: InstanceDomainParts, options: { start:
     `mkdir -p ${shellQuote(instanceDir(host, instance.uuid))}`,
     writeFileCommand(xmlPath, instanceDomainXml(parts)),
     define(xmlPath),
+    // Autostart off, always: only the control plane starts Lazarus domains.
+    autostartOff(instance.uuid),
   ];
   if (options.start) lines.push(ensureStarted(instance.uuid));
   return shellScript(lines);

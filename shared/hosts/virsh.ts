@@ -66,6 +66,14 @@ export function define(xmlPath: string): string {
   return virsh("define", shellQuote(validated(AbsolutePath, "xmlPath", xmlPath)));
 }
 
+/**
+ * `virsh autostart --disable UUID`: libvirt must never start a Lazarus domain by itself (a returning host
+ * would otherwise boot stale copies of evacuated instances before the control plane removes them).
+ */
+export function autostartOff(domain: string): string {
+  return virsh("autostart", "--disable", domainArg(domain));
+}
+
 /** `virsh start UUID` (fails if already running; see ensureStarted). */
 export function start(domain: string): string {
   return virsh("start", domainArg(domain));

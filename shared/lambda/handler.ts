@@ -39,3 +39,12 @@ export function stepHandler<S extends z.ZodType, O>(
     });
   };
 }
+
+/** Like stepHandler, with the dependencies another composition root builds (e.g. the host-failure flows'). */
+export function handlerWith<D, S extends z.ZodType, O>(
+  deps: () => D,
+  schema: S,
+  step: (deps: D, input: z.output<S>) => Promise<O>,
+): (event: unknown) => Promise<O> {
+  return async (event: unknown) => step(deps(), parseOrInvalid(schema, event, "step input"));
+}

@@ -1,6 +1,7 @@
 /** The data layer: one store per table, all on one document client. */
 import type { StoreDeps } from "./dynamo-util.js";
 import { FaultsStore } from "./faults-store.js";
+import { HostIncidentsStore } from "./host-incidents-store.js";
 import { HostsStore } from "./hosts-store.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 import { InstancesStore } from "./instances-store.js";
@@ -18,6 +19,8 @@ export interface Stores {
   volumes: VolumesStore;
   outbox: OutboxStore;
   idempotency: IdempotencyStore;
+  /** Host-failure incidents on the host records (host-failure flows). */
+  hostIncidents: HostIncidentsStore;
 }
 
 export function createStores(deps: StoreDeps): Stores {
@@ -30,11 +33,13 @@ export function createStores(deps: StoreDeps): Stores {
     volumes: new VolumesStore(deps),
     outbox: new OutboxStore(deps),
     idempotency: new IdempotencyStore(deps),
+    hostIncidents: new HostIncidentsStore(deps),
   };
 }
 
 export type { StoreDeps } from "./dynamo-util.js";
 export { type FaultInput, FaultsStore } from "./faults-store.js";
+export { HostIncidentsStore, type OpenIncidentResult } from "./host-incidents-store.js";
 export {
   type ClaimResult,
   HostRegistration,

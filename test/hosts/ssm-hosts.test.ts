@@ -32,7 +32,12 @@ let hostB: HostTarget;
 beforeAll(async () => {
   fleet = await startFleet({
     hosts: [{ name: "host-a" }, { name: "host-b" }],
-    ssm: { connectionLostAfterMs: 1500, maxDeliveryMs: 3000, invocationVisibilityDelayMs: 50 },
+    ssm: {
+      agentHealthIntervalMs: 500,
+      connectionLostAfterMs: 1500,
+      maxDeliveryMs: 3000,
+      invocationVisibilityDelayMs: 50,
+    },
   });
   client = new SSMClient({
     endpoint: fleet.ssm.url,

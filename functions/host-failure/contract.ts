@@ -1,0 +1,100 @@
+/**
+ * What the host-evacuation and host-recovery machines carry from step to step. Each step receives the
+ * state and returns it extended; `failure` is written by the machines' Catch clauses.
+ */
+import { z } from "zod";
+import { SKIP_REASONS } from "#shared/domain/host-failure.js";
+import { VmStateSchema } from "#shared/domain/schemas.js";
+import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
+
+/** The machine's input: from the alarm trigger `{host, incidentId, reason}`, from the API `{host, reason?}`. */
+export const HostEvacuationRequest = z.strictObject({
+  host: ResourceName,
+  incidentId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,80}$/)
+    .optional(),
+  reason: z.string().max(1000).optional(),
+});
+export type HostEvacuationRequest = z.infer<typeof HostEvacuationRequest>;
+
+export const OpenIncidentInput = z.object({
+  request: HostEvacuationRequest,
+  executionName: z.string().min(1),
+});
+
+const StepFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
+
+export const EvacuationItem = z.object({
+  instanceUuid: Uuid,
+  name: z.string(),
+  requestId: Uuid,
+  haPriority: z.number().int(),
+  vmState: VmStateSchema,
+});
+
+export const EvacuationResult = z.object({
+  instanceUuid: Uuid,
+  name: z.string(),
+  outcome: z.enum(["evacuated", "failed"]),
+  host: z.string(),
+  vmState: VmStateSchema,
+  error: z.string().nullable(),
+  message: z.string().nullable(),
+});
+
+export const HostEvacuationState = z.looseObject({
+  host: ResourceName,
+  incidentId: z.string().min(1),
+  source: z.enum(["alarm", "operator"]),
+  reason: z.string().nullable(),
+  openedAt: IsoTime,
+  outcome: z.enum(["opened", "resumed", "duplicate", "not-dead", "evacuated"]),
+  duplicateOf: z.string().optional(),
+  heartbeat: z
+    .object({
+      verdict: z.enum(["alive", "wait", "probe"]),
+      ageSeconds: z.number().nullable(),
+      waitSeconds: z.number().optional(),
+      reason: z.string(),
+    })
+    .optional(),
+  death: z.object({ verdict: z.enum(["dead", "alive"]), reason: z.string() }).optional(),
+  plan: z
+    .object({
+      tiers: z.array(z.object({ haPriority: z.number().int(), items: z.array(EvacuationItem) })),
+      skipped: z.array(
+        z.object({
+          instanceUuid: z.string(),
+          name: z.string(),
+          reason: z.enum(SKIP_REASONS),
+          message: z.string(),
+        }),
+      ),
+      maxConcurrency: z.number().int().positive(),
+    })
+    .optional(),
+  /** The Map's output: per priority tier, per instance. */
+  results: z.array(z.array(EvacuationResult)).optional(),
+  failure: z.record(z.string(), StepFailure).optional(),
+});
+export type HostEvacuationState = z.infer<typeof HostEvacuationState>;
+
+/** One iteration of the evacuation Map: the item, and the child's failure when it did not succeed. */
+export const ConfirmInput = z.object({
+  sourceHost: ResourceName,
+  item: EvacuationItem,
+  child: StepFailure.optional(),
+});
+
+export const HostRecoveryRequest = z.looseObject({ host: ResourceName, reason: z.string().optional() });
+export const HostRecoveryState = z.looseObject({
+  host: ResourceName,
+  reason: z.string().optional(),
+  incidentId: z.string().nullable().optional(),
+  action: z.enum(["wait", "clean", "nothing"]).optional(),
+  waitSeconds: z.number().optional(),
+  domains: z.record(z.string(), z.unknown()).optional(),
+  released: z.record(z.string(), z.unknown()).optional(),
+});
+export type HostRecoveryState = z.infer<typeof HostRecoveryState>;

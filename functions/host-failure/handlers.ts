@@ -1,0 +1,29 @@
+/** The host-failure flows' Lambda handlers: the alarm trigger, and one step each for the two machines. */
+import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
+import { handlerWith } from "#shared/lambda/handler.js";
+import { hostFailureDepsFromEnv } from "#shared/lambda/host-failure-runtime.js";
+import { ConfirmInput, HostEvacuationState, HostRecoveryState, OpenIncidentInput } from "./contract.js";
+import * as detect from "./steps/detect.js";
+import * as evacuate from "./steps/evacuate.js";
+import * as incident from "./steps/incident.js";
+import * as recover from "./steps/recover.js";
+import * as trigger from "./steps/trigger.js";
+
+const deps = hostFailureDepsFromEnv;
+
+export const onAlarmStateChange = handlerWith(deps, AlarmStateChangeEvent, trigger.onAlarmStateChange);
+
+export const openIncident = handlerWith(deps, OpenIncidentInput, incident.openIncident);
+export const closeNotDead = handlerWith(deps, HostEvacuationState, incident.closeNotDead);
+export const abortIncident = handlerWith(deps, HostEvacuationState, incident.abortIncident);
+export const assessHeartbeat = handlerWith(deps, HostEvacuationState, detect.assessHeartbeat);
+export const probeHost = handlerWith(deps, HostEvacuationState, detect.probeHost);
+export const disableHost = handlerWith(deps, HostEvacuationState, evacuate.disableHost);
+export const planEvacuation = handlerWith(deps, HostEvacuationState, evacuate.planEvacuation);
+export const confirmEvacuation = handlerWith(deps, ConfirmInput, evacuate.confirmEvacuation);
+export const reportEvacuation = handlerWith(deps, HostEvacuationState, evacuate.reportEvacuation);
+
+export const checkRecovery = handlerWith(deps, HostRecoveryState, recover.checkRecovery);
+export const cleanStaleDomains = handlerWith(deps, HostRecoveryState, recover.cleanStaleDomains);
+export const releaseHostRecords = handlerWith(deps, HostRecoveryState, recover.releaseHostRecords);
+export const finishRecovery = handlerWith(deps, HostRecoveryState, recover.finishRecovery);

@@ -1,0 +1,46 @@
+/**
+ * Proof of death, in two parts: the heartbeat stale past the grace period (read from CloudWatch), then a
+ * direct probe through SSM Run Command that cannot be delivered or times out. SSM's PingStatus is not used:
+ * the real agent reports it every 5 minutes, so a dead host looks Online for minutes.
+ */
+import { HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
+import { assessHeartbeat as assess, judgeProbe, type ProbeResult } from "#shared/domain/host-failure.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import type { HostEvacuationState } from "../contract.js";
+
+export async function assessHeartbeat(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
+  const lookback = Math.max(600, deps.config.graceSeconds * 4);
+  const last = await deps.heartbeats.lastHeartbeat(state.host, lookback);
+  const heartbeat = assess(
+    { lastHeartbeatAt: last, watchingSince: new Date(state.openedAt), now: deps.now() },
+    deps.config,
+  );
+  return { ...state, heartbeat };
+}
+
+export async function probeHost(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
+  if (!state.heartbeat) throw new Error("probeHost needs the heartbeat assessment");
+  const host = await deps.stores.hosts.require(state.host);
+  let probe: ProbeResult;
+  try {
+    // Any exit status means the host ran it: it is alive.
+    await deps.executor.probe(hostTarget(host), "true", {
+      comment: `lazarus liveness probe ${state.incidentId}`,
+      executionTimeoutSeconds: 10,
+      deadlineMs: deps.probeDeadlineMs,
+    });
+    probe = "answered";
+  } catch (e) {
+    if (e instanceof HostUnreachable) probe = "unreachable";
+    else if (e instanceof HostCommandTimedOut) probe = "timed-out";
+    else throw e;
+  }
+  return { ...state, death: judgeProbe(probe, state.heartbeat) };
+}

@@ -1,0 +1,67 @@
+/**
+ * The incident's life on the host record: opened once (duplicates end here), closed as "not dead" when the
+ * host proves alive, "aborted" when the flow itself fails before it finished.
+ */
+
+import type { z } from "zod";
+import type { HostIncident } from "#shared/domain/schemas.js";
+import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import type { HostEvacuationState, OpenIncidentInput } from "../contract.js";
+
+export async function openIncident(
+  deps: HostFailureDeps,
+  input: z.output<typeof OpenIncidentInput>,
+): Promise<HostEvacuationState> {
+  const { request, executionName } = input;
+  const at = deps.now().toISOString();
+  const incident: HostIncident = {
+    id: request.incidentId ?? executionName.slice(0, 80),
+    status: "confirming",
+    source: request.incidentId?.startsWith("alarm-") ? "alarm" : "operator",
+    reason: request.reason ?? null,
+    executionName,
+    openedAt: at,
+    updatedAt: at,
+    summary: null,
+  };
+  const { decision, host } = await deps.stores.hostIncidents.open(request.host, incident);
+  const current = host.incident ?? incident;
+  const base = {
+    host: request.host,
+    incidentId: incident.id,
+    source: incident.source,
+    reason: incident.reason,
+    openedAt: decision.kind === "resume" ? current.openedAt : incident.openedAt,
+  };
+  if (decision.kind === "duplicate") return { ...base, outcome: "duplicate", duplicateOf: decision.of };
+  return { ...base, outcome: decision.kind === "open" ? "opened" : "resumed" };
+}
+
+/** The host is alive after all: the incident ends, the host's status is up again; nothing was changed. */
+export async function closeNotDead(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
+  const why = state.death?.reason ?? state.heartbeat?.reason ?? "alive";
+  await deps.stores.hostIncidents.update(state.host, state.incidentId, "not-dead", {
+    summary: { verdict: "not-dead", reason: why },
+    service: { status: "up" },
+  });
+  return { ...state, outcome: "not-dead" };
+}
+
+/**
+ * A step of the flow failed for good: the incident is marked aborted (a later alarm or operator request may
+ * open a new one) and the original error is raised again. A host already disabled stays disabled.
+ */
+export async function abortIncident(deps: HostFailureDeps, state: HostEvacuationState): Promise<never> {
+  const [step, failure] = Object.entries(state.failure ?? {}).at(-1) ?? ["unknown", { Error: "Unknown" }];
+  await deps.stores.hostIncidents.update(state.host, state.incidentId, "aborted", {
+    summary: { verdict: "aborted", step, error: failure.Error, cause: failure.Cause ?? null },
+  });
+  const e = new Error(
+    `host evacuation of ${state.host} aborted at ${step}: ${failure.Cause ?? failure.Error}`,
+  );
+  e.name = failure.Error;
+  throw e;
+}

@@ -1,0 +1,123 @@
+/**
+ * The returning host (nova's `_destroy_evacuated_instances`, done better). Run when the host's heartbeat is
+ * back (ALARM -> OK) and only once its evacuation has ended:
+ *  1. every domain defined there whose instance record names another host (and that no flow holds) is
+ *     destroyed and undefined, whatever its migration's status (nova bug 1713783); its disk is removed only
+ *     from local storage (a shared disk is the evacuated copy's). Nothing can start these copies before:
+ *     Lazarus defines domains with autostart off and the host's agent starts nothing by itself;
+ *  2. the host's claims (and anti-affinity slots) of instances placed elsewhere are released, and the
+ *     evacuation migrations of those instances set `completed`;
+ *  3. the host stays disabled (an operator enables it), no longer forced down; the incident is closed.
+ * Instances whose record still names this host (skipped, failed) are reported, not touched.
+ */
+import {
+  claimsToRelease,
+  classifyDomains,
+  migrationsToComplete,
+  recoveryAction,
+} from "#shared/domain/host-failure.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { hostTarget, instanceDir } from "#shared/hosts/layout.js";
+import { shellQuote, shellScript } from "#shared/hosts/shell.js";
+import { ensureDestroyed, ensureUndefined, listAllUuids } from "#shared/hosts/virsh.js";
+import { parseListUuids } from "#shared/hosts/virsh-parsers.js";
+import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import type { HostRecoveryState } from "../contract.js";
+
+async function recordsOf(
+  deps: HostFailureDeps,
+  uuids: readonly string[],
+): Promise<Map<string, Instance | null>> {
+  const unique = [...new Set(uuids)];
+  const found = await Promise.all(unique.map((u) => deps.stores.instances.get(u)));
+  return new Map(unique.map((u, i) => [u, found[i] ?? null]));
+}
+
+export async function checkRecovery(
+  deps: HostFailureDeps,
+  state: HostRecoveryState,
+): Promise<HostRecoveryState> {
+  const host = await deps.stores.hosts.require(state.host);
+  return {
+    ...state,
+    incidentId: host.incident?.id ?? null,
+    action: recoveryAction(host.incident),
+    waitSeconds: deps.recoveryPollSeconds,
+  };
+}
+
+export async function cleanStaleDomains(
+  deps: HostFailureDeps,
+  state: HostRecoveryState,
+): Promise<HostRecoveryState> {
+  const host = await deps.stores.hosts.require(state.host);
+  const target = hostTarget(host);
+  const listed = parseListUuids((await deps.executor.run(target, shellScript([listAllUuids()]))).stdout);
+  const verdicts = classifyDomains(host, listed, await recordsOf(deps, listed));
+  if (verdicts.stale.length > 0) {
+    const lines = verdicts.stale.flatMap((s) => [
+      ensureDestroyed(s.instanceUuid),
+      ensureUndefined(s.instanceUuid),
+      ...(s.removeLocalDisk ? [`rm -rf -- ${shellQuote(instanceDir(host, s.instanceUuid))}`] : []),
+    ]);
+    await deps.executor.run(target, shellScript(lines), { comment: `remove stale domains on ${host.name}` });
+    const after = parseListUuids((await deps.executor.run(target, shellScript([listAllUuids()]))).stdout);
+    const left = verdicts.stale.filter((s) => after.includes(s.instanceUuid));
+    if (left.length > 0) {
+      throw new Error(
+        `stale domains still defined on ${host.name}: ${left.map((s) => s.instanceUuid).join(", ")}`,
+      );
+    }
+  }
+  return {
+    ...state,
+    domains: {
+      removed: verdicts.stale.map((s) => s.instanceUuid),
+      localDisksRemoved: verdicts.stale.filter((s) => s.removeLocalDisk).map((s) => s.instanceUuid),
+      kept: verdicts.kept.map((k) => k.instanceUuid),
+      busy: verdicts.busy.map((b) => b.instanceUuid),
+      unknown: verdicts.unknown,
+    },
+  };
+}
+
+export async function releaseHostRecords(
+  deps: HostFailureDeps,
+  state: HostRecoveryState,
+): Promise<HostRecoveryState> {
+  const host = await deps.stores.hosts.require(state.host);
+  const migrations = await deps.stores.migrations.listBySourceHost(host.name);
+  const records = await recordsOf(deps, [
+    ...Object.keys(host.claims),
+    ...migrations.map((m) => m.instanceUuid),
+  ]);
+  const releasedClaims: string[] = [];
+  for (const claim of claimsToRelease(host, records)) {
+    const r = await deps.stores.hosts.release(host.name, claim.instanceUuid, { owner: claim.owner });
+    if (r.released) releasedClaims.push(claim.instanceUuid);
+  }
+  const completed: string[] = [];
+  for (const m of migrationsToComplete(host.name, migrations, records)) {
+    await deps.stores.migrations.transition(m.id, "completed");
+    completed.push(m.id);
+  }
+  return { ...state, released: { claims: releasedClaims, migrationsCompleted: completed } };
+}
+
+export async function finishRecovery(
+  deps: HostFailureDeps,
+  state: HostRecoveryState,
+): Promise<HostRecoveryState> {
+  if (!state.incidentId) throw new Error("finishRecovery needs the incident id");
+  const host = await deps.stores.hosts.require(state.host);
+  await deps.stores.hostIncidents.update(state.host, state.incidentId, "closed", {
+    summary: { ...(host.incident?.summary ?? {}), recovery: { ...state.domains, ...state.released } },
+    service: {
+      forcedDown: false,
+      status: "up",
+      enabled: false,
+      disabledReason: `returned after host failure ${state.incidentId}; stale domains removed at ${deps.now().toISOString()}; an operator enables it`,
+    },
+  });
+  return state;
+}

@@ -1,0 +1,65 @@
+/**
+ * The EventBridge target for "CloudWatch Alarm State Change" of the heartbeat alarms: ALARM starts the
+ * host-evacuation flow for a new incident, ALARM -> OK starts the host-recovery flow. Execution names come
+ * from the alarm transition, so a repeated delivery of one event starts nothing new. The host's `status`
+ * follows the alarm at once (a hint the scheduler uses: no instance is placed on a host whose heartbeat is
+ * missing); whether the host is dead is decided by the flow, not here.
+ */
+import { HEARTBEAT_ALARM_PREFIX, HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import {
+  type AlarmAction,
+  type AlarmStateChangeEvent,
+  alarmAction,
+  hostOfAlarm,
+} from "#shared/domain/host-failure.js";
+import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+
+export interface TriggerResult {
+  action: AlarmAction["kind"];
+  host: string | null;
+  executionName: string | null;
+  started: boolean;
+  reason: string;
+}
+
+export async function onAlarmStateChange(
+  deps: HostFailureDeps,
+  event: AlarmStateChangeEvent,
+): Promise<TriggerResult> {
+  const host = hostOfAlarm(event, {
+    dimension: HEARTBEAT_METRIC.dimension,
+    alarmPrefix: HEARTBEAT_ALARM_PREFIX,
+  });
+  const action = alarmAction(event, host);
+  if (action.kind === "ignore" || !(await deps.stores.hosts.get(action.host))) {
+    const reason = action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`;
+    return { action: "ignore", host, executionName: null, started: false, reason };
+  }
+  if (action.kind === "evacuate") {
+    await deps.stores.hosts.setService(action.host, { status: "down" });
+    const { started } = await deps.starter.start(deps.machines.hostEvacuation, action.executionName, {
+      host: action.host,
+      incidentId: action.incidentId,
+      reason: action.reason,
+    });
+    return {
+      action: action.kind,
+      host: action.host,
+      executionName: action.executionName,
+      started,
+      reason: action.reason,
+    };
+  }
+  await deps.stores.hosts.setService(action.host, { status: "up" });
+  const { started } = await deps.starter.start(deps.machines.hostRecovery, action.executionName, {
+    host: action.host,
+    reason: action.reason,
+  });
+  return {
+    action: action.kind,
+    host: action.host,
+    executionName: action.executionName,
+    started,
+    reason: action.reason,
+  };
+}

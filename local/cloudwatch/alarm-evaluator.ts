@@ -1,0 +1,210 @@
+/**
+ * Metric alarm evaluation as CloudWatch does it: the last `evaluationPeriods` complete periods of the
+ * metric, each reduced to its statistic; a period with no data is breaching, not breaching or ignored as
+ * `treatMissingData` says; `datapointsToAlarm` breaching periods = ALARM, else OK. Periods that ended before
+ * the alarm existed are not evaluated (a new alarm starts INSUFFICIENT_DATA, it does not fire on history it
+ * never saw). Each state change yields the event CloudWatch sends to EventBridge ("CloudWatch Alarm State
+ * Change", AWS docs "Alarm events and EventBridge").
+ */
+import { randomUUID } from "node:crypto";
+
+export type AlarmStateValue = "OK" | "ALARM" | "INSUFFICIENT_DATA";
+
+export interface AlarmDefinition {
+  name: string;
+  description: string;
+  namespace: string;
+  metricName: string;
+  dimensions: Record<string, string>;
+  statistic: string;
+  periodSeconds: number;
+  evaluationPeriods: number;
+  datapointsToAlarm: number;
+  threshold: number;
+  comparison:
+    | "GreaterThanOrEqualToThreshold"
+    | "GreaterThanThreshold"
+    | "LessThanThreshold"
+    | "LessThanOrEqualToThreshold";
+  treatMissingData: "breaching" | "notBreaching" | "ignore" | "missing";
+}
+
+export interface StoredDatum {
+  at: number;
+  value: number;
+}
+
+export interface AlarmRecord {
+  definition: AlarmDefinition;
+  arn: string;
+  state: AlarmStateValue;
+  reason: string;
+  updatedAt: number;
+  createdAt: number;
+}
+
+/** The PutEvents entry CloudWatch's own event would be, plus the parsed detail. */
+export interface AlarmStateChange {
+  alarm: AlarmRecord;
+  entry: { Source: string; DetailType: string; Resources: string[]; Detail: string; Time: Date };
+}
+
+/** CloudWatch's timestamp format in alarm events: 2019-10-02T17:04:40.985+0000. */
+function cwTime(ms: number): string {
+  return new Date(ms).toISOString().replace("Z", "+0000");
+}
+
+function breaches(def: AlarmDefinition, v: number): boolean {
+  switch (def.comparison) {
+    case "GreaterThanOrEqualToThreshold":
+      return v >= def.threshold;
+    case "GreaterThanThreshold":
+      return v > def.threshold;
+    case "LessThanThreshold":
+      return v < def.threshold;
+    case "LessThanOrEqualToThreshold":
+      return v <= def.threshold;
+  }
+}
+
+export class AlarmEvaluator {
+  private readonly alarms = new Map<string, AlarmRecord>();
+
+  constructor(
+    private readonly opts: {
+      region: string;
+      accountId: string;
+      datapoints: (def: AlarmDefinition) => readonly StoredDatum[];
+      onStateChange: (change: AlarmStateChange) => void | Promise<void>;
+    },
+  ) {}
+
+  put(definition: AlarmDefinition, now = Date.now()): void {
+    const existing = this.alarms.get(definition.name);
+    this.alarms.set(definition.name, {
+      definition,
+      arn: `arn:aws:cloudwatch:${this.opts.region}:${this.opts.accountId}:alarm:${definition.name}`,
+      state: existing?.state ?? "INSUFFICIENT_DATA",
+      reason: existing?.reason ?? "Unchecked: Initial alarm creation",
+      updatedAt: existing?.updatedAt ?? now,
+      createdAt: existing?.createdAt ?? now,
+    });
+  }
+
+  delete(name: string): void {
+    this.alarms.delete(name);
+  }
+
+  list(): AlarmRecord[] {
+    return [...this.alarms.values()];
+  }
+
+  get(name: string): AlarmRecord | undefined {
+    return this.alarms.get(name);
+  }
+
+  evaluateAll(now: number): void {
+    for (const alarm of this.alarms.values()) this.evaluate(alarm, now);
+  }
+
+  private evaluate(alarm: AlarmRecord, now: number): void {
+    const def = alarm.definition;
+    const period = def.periodSeconds * 1000;
+    const lastEnd = Math.floor(now / period) * period;
+    const data = this.opts.datapoints(def);
+    let breaching = 0;
+    let evaluated = 0;
+    const seen: number[] = [];
+    for (let i = 0; i < def.evaluationPeriods; i++) {
+      const end = lastEnd - i * period;
+      const start = end - period;
+      if (start < alarm.createdAt) break;
+      const values = data.filter((d) => d.at >= start && d.at < end).map((d) => d.value);
+      if (values.length === 0) {
+        if (def.treatMissingData === "breaching") {
+          breaching++;
+          evaluated++;
+        } else if (def.treatMissingData === "notBreaching") evaluated++;
+        continue;
+      }
+      const v = statistic(def.statistic, values);
+      seen.push(v);
+      evaluated++;
+      if (breaches(def, v)) breaching++;
+    }
+    let next: AlarmStateValue;
+    if (breaching >= def.datapointsToAlarm) next = "ALARM";
+    else if (evaluated >= def.datapointsToAlarm) next = "OK";
+    else return; // not enough periods yet: the state stays as it is
+    if (next === alarm.state) return;
+    const previous = { value: alarm.state, reason: alarm.reason, timestamp: cwTime(alarm.updatedAt) };
+    alarm.state = next;
+    alarm.reason =
+      next === "ALARM"
+        ? `Threshold Crossed: ${breaching} out of the last ${def.evaluationPeriods} datapoints were ${def.comparison.replace(/Threshold$/, "")} the threshold (${def.threshold}) (missing data treated as ${def.treatMissingData}).`
+        : `Threshold Crossed: no more than ${def.datapointsToAlarm - 1} of the last ${def.evaluationPeriods} datapoints breached the threshold (${def.threshold}); recent values [${seen.join(", ")}].`;
+    alarm.updatedAt = now;
+    const detail = {
+      alarmName: def.name,
+      state: {
+        value: next,
+        reason: alarm.reason,
+        reasonData: JSON.stringify({
+          version: "1.0",
+          queryDate: cwTime(now),
+          statistic: def.statistic,
+          period: def.periodSeconds,
+          recentDatapoints: seen,
+          threshold: def.threshold,
+        }),
+        timestamp: cwTime(now),
+      },
+      previousState: previous,
+      configuration: {
+        description: def.description,
+        metrics: [
+          {
+            id: randomUUID(),
+            metricStat: {
+              metric: { namespace: def.namespace, name: def.metricName, dimensions: def.dimensions },
+              period: def.periodSeconds,
+              stat: def.statistic,
+            },
+            returnData: true,
+          },
+        ],
+      },
+    };
+    void Promise.resolve(
+      this.opts.onStateChange({
+        alarm,
+        entry: {
+          Source: "aws.cloudwatch",
+          DetailType: "CloudWatch Alarm State Change",
+          Resources: [alarm.arn],
+          Detail: JSON.stringify(detail),
+          Time: new Date(now),
+        },
+      }),
+    ).catch(() => {
+      // CloudWatch guarantees delivery to EventBridge; locally a failed hand-off is visible in the events log
+    });
+  }
+}
+
+/** A period's statistic over its values (SampleCount when unnamed). */
+export function statistic(stat: string, values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  switch (stat) {
+    case "Sum":
+      return values.reduce((a, b) => a + b, 0);
+    case "Average":
+      return values.reduce((a, b) => a + b, 0) / values.length;
+    case "Maximum":
+      return Math.max(...values);
+    case "Minimum":
+      return Math.min(...values);
+    default:
+      return values.length; // SampleCount
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * A local CloudWatch endpoint: the AWS JSON 1.0 protocol that `@aws-sdk/client-cloudwatch` speaks
+ * (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`), for what Lazarus uses: PutMetricData (host
+ * heartbeats), GetMetricData (the flow's staleness check), PutMetricAlarm / DescribeAlarms / DeleteAlarms.
+ * Metric alarms are evaluated here as CloudWatch does it (see alarm-evaluator.ts), and every state change is
+ * handed to `onAlarmStateChange` as the EventBridge event CloudWatch emits. Binds to 127.0.0.1.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import { gunzipSync } from "node:zlib";
+import { closeServer, listenOnLoopback } from "../http/loopback.js";
+import {
+  type AlarmDefinition,
+  AlarmEvaluator,
+  type AlarmStateChange,
+  type StoredDatum,
+  statistic,
+} from "./alarm-evaluator.js";
+
+export interface CloudWatchEndpointOptions {
+  port?: number;
+  region?: string;
+  accountId?: string;
+  /** How often alarms are evaluated (default 1 s). */
+  evaluationIntervalMs?: number;
+  /** Called for every alarm state change (the local cloud forwards it to EventBridge). */
+  onAlarmStateChange?: (change: AlarmStateChange) => void | Promise<void>;
+}
+
+export interface CloudWatchEndpoint {
+  url: string;
+  port: number;
+  evaluator: AlarmEvaluator;
+  /** Epoch ms of the newest datum of a metric series (namespace, name, dimensions), if any. */
+  lastDatumAt(namespace: string, metricName: string, dimensions: Record<string, string>): number | undefined;
+  close(): Promise<void>;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+const TARGET_PREFIX = "GraniteServiceVersion20100801.";
+
+type Dim = { Name?: unknown; Value?: unknown };
+
+function dimensionsOf(raw: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const d of (Array.isArray(raw) ? raw : []) as Dim[]) {
+    if (typeof d.Name !== "string" || typeof d.Value !== "string") {
+      throw new ApiError("InvalidParameterValue", "a dimension needs a Name and a Value");
+    }
+    out[d.Name] = d.Value;
+  }
+  return out;
+}
+
+export function seriesKey(namespace: string, metricName: string, dimensions: Record<string, string>): string {
+  const dims = Object.entries(dimensions)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  return `${namespace}|${metricName}|${dims}`;
+}
+
+/** AWS JSON timestamps are epoch seconds (numbers); ISO strings are accepted too. */
+function timeOf(v: unknown, fallback: number): number {
+  if (typeof v === "number") return v * 1000;
+  if (typeof v === "string") {
+    const t = Date.parse(v);
+    if (Number.isFinite(t)) return t;
+  }
+  return fallback;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks);
+  // PutMetricData bodies over the SDK's compression threshold arrive gzipped.
+  return (req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
+}
+
+export async function startCloudWatchEndpoint(
+  opts: CloudWatchEndpointOptions = {},
+): Promise<CloudWatchEndpoint> {
+  const region = opts.region ?? "us-east-1";
+  const accountId = opts.accountId ?? "000000000000";
+  /** Series key -> data, oldest first (pruned to the last hour). */
+  const series = new Map<string, StoredDatum[]>();
+  const evaluator = new AlarmEvaluator({
+    region,
+    accountId,
+    datapoints: (a) => series.get(seriesKey(a.namespace, a.metricName, a.dimensions)) ?? [],
+    onStateChange: (c) => opts.onAlarmStateChange?.(c),
+  });
+
+  const putMetricData = (input: Record<string, unknown>) => {
+    const namespace = input.Namespace;
+    if (typeof namespace !== "string" || namespace === "" || namespace.startsWith("AWS/")) {
+      throw new ApiError("InvalidParameterValue", "Namespace is required and may not start with AWS/");
+    }
+    const data = input.MetricData;
+    if (!Array.isArray(data) || data.length === 0 || data.length > 1000) {
+      throw new ApiError("InvalidParameterValue", "MetricData must hold 1 to 1000 items");
+    }
+    const now = Date.now();
+    for (const d of data as Record<string, unknown>[]) {
+      if (typeof d.MetricName !== "string") throw new ApiError("MissingParameter", "MetricName is required");
+      const key = seriesKey(namespace, d.MetricName, dimensionsOf(d.Dimensions));
+      const at = timeOf(d.Timestamp, now);
+      const values =
+        typeof d.Value === "number" ? [d.Value] : Array.isArray(d.Values) ? (d.Values as number[]) : [];
+      if (values.length === 0) throw new ApiError("MissingParameter", "Value or Values is required");
+      const list = series.get(key) ?? [];
+      for (const v of values) list.push({ at, value: v });
+      list.sort((a, b) => a.at - b.at);
+      while (list.length > 0 && list[0]!.at < now - 3_600_000) list.shift();
+      series.set(key, list);
+    }
+    return {};
+  };
+
+  /** MetricStat queries only (what Lazarus reads): per-period statistics, newest first (ScanBy default). */
+  const getMetricData = (input: Record<string, unknown>) => {
+    const start = timeOf(input.StartTime, Number.NaN);
+    const end = timeOf(input.EndTime, Number.NaN);
+    if (!Number.isFinite(start) || !Number.isFinite(end))
+      throw new ApiError("MissingParameter", "StartTime and EndTime are required");
+    const queries = input.MetricDataQueries;
+    if (!Array.isArray(queries) || queries.length === 0)
+      throw new ApiError("MissingParameter", "MetricDataQueries is required");
+    const results = (queries as Record<string, unknown>[]).map((q) => {
+      const stat = q.MetricStat as Record<string, unknown> | undefined;
+      const metric = stat?.Metric as Record<string, unknown> | undefined;
+      if (!stat || !metric || typeof metric.Namespace !== "string" || typeof metric.MetricName !== "string") {
+        throw new ApiError("InvalidParameterValue", "only MetricStat queries are supported locally");
+      }
+      const period = Number(stat.Period) * 1000;
+      const data = (
+        series.get(seriesKey(metric.Namespace, metric.MetricName, dimensionsOf(metric.Dimensions))) ?? []
+      ).filter((d) => d.at >= start && d.at < end);
+      const buckets = new Map<number, number[]>();
+      for (const d of data) {
+        const b = Math.floor(d.at / period) * period;
+        buckets.set(b, [...(buckets.get(b) ?? []), d.value]);
+      }
+      const ordered = [...buckets.entries()].sort(([a], [b]) =>
+        input.ScanBy === "TimestampAscending" ? a - b : b - a,
+      );
+      return {
+        Id: q.Id,
+        Label: metric.MetricName,
+        Timestamps: ordered.map(([t]) => t / 1000),
+        Values: ordered.map(([, vs]) => statistic(String(stat.Stat), vs)),
+        StatusCode: "Complete",
+      };
+    });
+    return { MetricDataResults: results, Messages: [] };
+  };
+
+  const putMetricAlarm = (input: Record<string, unknown>) => {
+    const def: AlarmDefinition = {
+      name: String(input.AlarmName ?? ""),
+      description: typeof input.AlarmDescription === "string" ? input.AlarmDescription : "",
+      namespace: String(input.Namespace ?? ""),
+      metricName: String(input.MetricName ?? ""),
+      dimensions: dimensionsOf(input.Dimensions),
+      statistic: String(input.Statistic ?? "SampleCount"),
+      periodSeconds: Number(input.Period),
+      evaluationPeriods: Number(input.EvaluationPeriods),
+      datapointsToAlarm: Number(input.DatapointsToAlarm ?? input.EvaluationPeriods),
+      threshold: Number(input.Threshold),
+      comparison: String(input.ComparisonOperator ?? "") as AlarmDefinition["comparison"],
+      treatMissingData: String(input.TreatMissingData ?? "missing") as AlarmDefinition["treatMissingData"],
+    };
+    if (!def.name || !def.namespace || !def.metricName)
+      throw new ApiError("MissingParameter", "AlarmName, Namespace and MetricName are required");
+    if (!(def.periodSeconds > 0) || !(def.evaluationPeriods > 0))
+      throw new ApiError("InvalidParameterValue", "Period and EvaluationPeriods must be positive");
+    evaluator.put(def);
+    return {};
+  };
+
+  const describeAlarms = (input: Record<string, unknown>) => {
+    const names = Array.isArray(input.AlarmNames) ? new Set(input.AlarmNames as string[]) : null;
+    return {
+      MetricAlarms: evaluator
+        .list()
+        .filter((a) => !names || names.has(a.definition.name))
+        .map((a) => ({
+          AlarmName: a.definition.name,
+          AlarmArn: a.arn,
+          AlarmDescription: a.definition.description,
+          Namespace: a.definition.namespace,
+          MetricName: a.definition.metricName,
+          Dimensions: Object.entries(a.definition.dimensions).map(([Name, Value]) => ({ Name, Value })),
+          Statistic: a.definition.statistic,
+          Period: a.definition.periodSeconds,
+          EvaluationPeriods: a.definition.evaluationPeriods,
+          DatapointsToAlarm: a.definition.datapointsToAlarm,
+          Threshold: a.definition.threshold,
+          ComparisonOperator: a.definition.comparison,
+          TreatMissingData: a.definition.treatMissingData,
+          StateValue: a.state,
+          StateReason: a.reason,
+          StateUpdatedTimestamp: a.updatedAt / 1000,
+        })),
+      CompositeAlarms: [],
+    };
+  };
+
+  const deleteAlarms = (input: Record<string, unknown>) => {
+    for (const n of (Array.isArray(input.AlarmNames) ? input.AlarmNames : []) as string[])
+      evaluator.delete(n);
+    return {};
+  };
+
+  const ops: Record<string, (input: Record<string, unknown>) => unknown> = {
+    PutMetricData: putMetricData,
+    GetMetricData: getMetricData,
+    PutMetricAlarm: putMetricAlarm,
+    DescribeAlarms: describeAlarms,
+    DeleteAlarms: deleteAlarms,
+  };
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        const text = JSON.stringify(body);
+        res.writeHead(status, {
+          "content-type": "application/x-amz-json-1.0",
+          "content-length": Buffer.byteLength(text),
+          "x-amzn-requestid": randomUUID(),
+          ...headers,
+        });
+        res.end(text);
+      };
+      try {
+        const target = String(req.headers["x-amz-target"] ?? "");
+        const op = target.startsWith(TARGET_PREFIX) ? ops[target.slice(TARGET_PREFIX.length)] : undefined;
+        const text = await readBody(req);
+        if (req.method !== "POST" || !op)
+          throw new ApiError("UnknownOperationException", `unsupported operation ${target || "(none)"}`);
+        let body: Record<string, unknown>;
+        try {
+          body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+        } catch {
+          throw new ApiError("SerializationException", "request body is not JSON");
+        }
+        send(200, op(body));
+      } catch (e) {
+        const err = e instanceof ApiError ? e : new ApiError("InternalServiceError", String(e), 500);
+        // awsQueryCompatible: the SDK also reads the query-protocol error code from this header.
+        send(
+          err.status,
+          { __type: err.type, message: err.message },
+          { "x-amzn-query-error": `${err.type};Sender` },
+        );
+      }
+    })();
+  });
+  const { port } = await listenOnLoopback(server, opts.port);
+  const timer = setInterval(() => evaluator.evaluateAll(Date.now()), opts.evaluationIntervalMs ?? 1000);
+  timer.unref();
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    evaluator,
+    lastDatumAt: (namespace, metricName, dimensions) =>
+      series.get(seriesKey(namespace, metricName, dimensions))?.at(-1)?.at,
+    close: async () => {
+      clearInterval(timer);
+      await closeServer(server);
+    },
+  };
+}

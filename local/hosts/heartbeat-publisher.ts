@@ -1,0 +1,72 @@
+/**
+ * The host side of the heartbeat: one small process per local host, apart from its SSM agent (as a
+ * systemd timer or a tiny daemon would be on a real host), that publishes the `Lazarus/Heartbeat` metric
+ * with the host's dimension every interval through CloudWatch's PutMetricData (AWS JSON 1.0, the protocol
+ * of @aws-sdk/client-cloudwatch) to the endpoint it is given. It dies with the host (power loss), and the
+ * tests stop and start it alone to make a heartbeat blip.
+ *
+ * Usage: node --import tsx local/hosts/heartbeat-publisher.ts --endpoint URL --host NAME --interval-ms N
+ *        [--uid N --gid N]
+ * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded.
+ */
+import { parseArgs } from "node:util";
+import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+
+const { values } = parseArgs({
+  options: {
+    endpoint: { type: "string" },
+    host: { type: "string" },
+    "interval-ms": { type: "string" },
+    uid: { type: "string" },
+    gid: { type: "string" },
+  },
+});
+const { endpoint, host } = values;
+const intervalMs = Number(values["interval-ms"] ?? 1000);
+if (!endpoint || !host || !(intervalMs > 0)) {
+  console.error("usage: heartbeat-publisher.ts --endpoint URL --host NAME --interval-ms N [--uid N --gid N]");
+  process.exit(2);
+}
+if (values.uid !== undefined && process.getuid?.() === 0) {
+  const gid = Number(values.gid ?? values.uid);
+  process.setgroups?.([gid]);
+  process.setgid?.(gid);
+  process.setuid?.(Number(values.uid));
+}
+
+const log = (msg: string) => console.error(`${new Date().toISOString()} heartbeat ${host}: ${msg}`);
+
+async function beat(): Promise<void> {
+  const body = {
+    Namespace: HEARTBEAT_METRIC.namespace,
+    MetricData: [
+      {
+        MetricName: HEARTBEAT_METRIC.metricName,
+        Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
+        Timestamp: Date.now() / 1000,
+        Value: 1,
+        Unit: "Count",
+        StorageResolution: 1,
+      },
+    ],
+  };
+  const res = await fetch(`${endpoint}/`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-amz-json-1.0",
+      "x-amz-target": "GraniteServiceVersion20100801.PutMetricData",
+    },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(Math.max(1000, intervalMs)),
+  });
+  if (!res.ok) throw new Error(`PutMetricData: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+}
+
+// Exit with the process that started us (as the agent does): nothing outlives the local cloud.
+const parent = process.ppid;
+for (;;) {
+  if (process.ppid !== parent) process.exit(1);
+  const started = Date.now();
+  await beat().catch((e: unknown) => log(`not published: ${e instanceof Error ? e.message : String(e)}`));
+  await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (Date.now() - started))));
+}

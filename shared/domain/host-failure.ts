@@ -1,0 +1,459 @@
+/**
+ * The host-failure policy: every decision of the host-evacuation and host-recovery flows, as pure
+ * functions of what was observed (alarm events, heartbeat times, probe results, records) and a clock.
+ * The Lambda steps only gather the observations, call these, and carry out the result; the fencing
+ * simulator (issue 16) plays scenarios against the same functions.
+ *
+ * Decisions, in flow order:
+ *  1. `alarmAction`     an alarm state change -> evacuate (new incident) / recover / ignore
+ *  2. `incidentDecision` open an incident, resume our own, or drop a duplicate
+ *  3. `assessHeartbeat` alive (a blip) / wait out the grace period / probe the host
+ *  4. `judgeProbe`      an SSM probe that fails or times out is the proof of death; an answer is not
+ *  5. `planEvacuation`  which instances (policy all / ha-only; ERROR, busy, deleted skipped), in which order
+ *                       (HA priority tiers, highest first), with deterministic request ids
+ *  6. `confirmEvacuation` / `summarizeEvacuation` per-instance result and the report
+ *  7. `classifyDomains` / `claimsToRelease` / `migrationsToComplete`  the returning host's clean-up
+ */
+import { z } from "zod";
+import { deterministicUuid } from "./ids.js";
+import type { Claim, Host, HostIncident, HostIncidentStatus, Instance, Migration } from "./schemas.js";
+import type { VmState } from "./states.js";
+
+// ---- configuration ---------------------------------------------------------------------------------
+
+export const EVACUATION_POLICIES = ["all", "ha-only"] as const;
+export type EvacuationPolicy = (typeof EVACUATION_POLICIES)[number];
+
+export interface HostFailureConfig {
+  /** A heartbeat younger than this means the host is alive (2-3 heartbeat intervals). */
+  heartbeatFreshSeconds: number;
+  /** Death is probed only once the last heartbeat is at least this old: a shorter blip evacuates nothing. */
+  graceSeconds: number;
+  /** "all" instances of a dead host, or only those with `haEnabled` (Masakari's two policies). */
+  policy: EvacuationPolicy;
+  /** How many child evacuations run at once (the Map's MaxConcurrency). */
+  maxConcurrency: number;
+}
+
+export const DEFAULT_HOST_FAILURE_CONFIG: HostFailureConfig = {
+  heartbeatFreshSeconds: 15,
+  graceSeconds: 30,
+  policy: "all",
+  maxConcurrency: 4,
+};
+
+// ---- 1. alarm events -------------------------------------------------------------------------------
+
+const AlarmState = z.object({
+  value: z.enum(["OK", "ALARM", "INSUFFICIENT_DATA"]),
+  reason: z.string().optional(),
+  timestamp: z.string(),
+});
+
+/** The EventBridge event CloudWatch sends when an alarm changes state (fields Lazarus reads). */
+export const AlarmStateChangeEvent = z.object({
+  id: z.string().optional(),
+  source: z.literal("aws.cloudwatch"),
+  "detail-type": z.literal("CloudWatch Alarm State Change"),
+  resources: z.array(z.string()).default([]),
+  time: z.string().optional(),
+  detail: z.object({
+    alarmName: z.string(),
+    state: AlarmState,
+    previousState: AlarmState,
+    configuration: z
+      .object({
+        metrics: z
+          .array(
+            z.object({
+              metricStat: z
+                .object({
+                  metric: z.object({
+                    namespace: z.string().optional(),
+                    name: z.string().optional(),
+                    dimensions: z.record(z.string(), z.string()).default({}),
+                  }),
+                })
+                .optional(),
+            }),
+          )
+          .default([]),
+      })
+      .optional(),
+  }),
+});
+export type AlarmStateChangeEvent = z.infer<typeof AlarmStateChangeEvent>;
+
+export type AlarmAction =
+  | { kind: "evacuate"; host: string; incidentId: string; executionName: string; reason: string }
+  | { kind: "recover"; host: string; executionName: string; reason: string }
+  | { kind: "ignore"; reason: string };
+
+/** The host named by the alarm's metric dimension, else by the alarm name after `alarmPrefix`. */
+export function hostOfAlarm(
+  event: AlarmStateChangeEvent,
+  names: { dimension: string; alarmPrefix: string },
+): string | null {
+  for (const m of event.detail.configuration?.metrics ?? []) {
+    const host = m.metricStat?.metric.dimensions[names.dimension];
+    if (host) return host;
+  }
+  const { alarmName } = event.detail;
+  return alarmName.startsWith(names.alarmPrefix) ? alarmName.slice(names.alarmPrefix.length) : null;
+}
+
+/**
+ * What an alarm state change asks for. The incident id is derived from the alarm and the time of its
+ * transition, so every delivery of one transition (EventBridge delivers at least once) names the same
+ * incident and the same execution; a later transition to ALARM is a new incident.
+ */
+export function alarmAction(event: AlarmStateChangeEvent, host: string | null): AlarmAction {
+  const { state, previousState, alarmName } = event.detail;
+  if (!host) return { kind: "ignore", reason: `alarm ${alarmName} names no host` };
+  const transition = `${alarmName}@${state.timestamp}`;
+  if (state.value === "ALARM") {
+    const incidentId = `alarm-${deterministicUuid("host-incident", transition).slice(0, 18)}`;
+    return {
+      kind: "evacuate",
+      host,
+      incidentId,
+      executionName: executionName("evacuate", host, incidentId),
+      reason: `${alarmName} ${previousState.value} -> ALARM at ${state.timestamp}: ${state.reason ?? "heartbeat missing"}`,
+    };
+  }
+  if (state.value === "OK" && previousState.value === "ALARM") {
+    return {
+      kind: "recover",
+      host,
+      executionName: executionName("recover", host, deterministicUuid("host-recovery", transition)),
+      reason: `${alarmName} ALARM -> OK at ${state.timestamp}`,
+    };
+  }
+  return { kind: "ignore", reason: `${alarmName} ${previousState.value} -> ${state.value}: nothing to do` };
+}
+
+/** Step Functions execution names: at most 80 characters, unique per host and incident. */
+export function executionName(kind: "evacuate" | "recover", host: string, id: string): string {
+  const suffix = deterministicUuid(kind, host, id).slice(0, 13);
+  const prefix = `${kind}-${host}`.slice(0, 80 - suffix.length - 1);
+  return `${prefix}-${suffix}`;
+}
+
+// ---- 2. deduplication ------------------------------------------------------------------------------
+
+/** Incident statuses during which the host belongs to one incident: any other request is a duplicate. */
+export const OPEN_INCIDENT_STATUSES: readonly HostIncidentStatus[] = [
+  "confirming",
+  "evacuating",
+  "evacuated",
+];
+
+export type IncidentDecision =
+  | { kind: "open" }
+  | { kind: "resume" }
+  | { kind: "duplicate"; of: string; status: HostIncidentStatus };
+
+/** Open a new incident, resume our own (a retried step), or drop the request as a duplicate of the open one. */
+export function incidentDecision(current: HostIncident | null, incidentId: string): IncidentDecision {
+  if (!current) return { kind: "open" };
+  if (current.id === incidentId) return { kind: "resume" };
+  if (OPEN_INCIDENT_STATUSES.includes(current.status))
+    return { kind: "duplicate", of: current.id, status: current.status };
+  return { kind: "open" };
+}
+
+// ---- 3-4. confirming death -------------------------------------------------------------------------
+
+export type HeartbeatAssessment =
+  | { verdict: "alive"; ageSeconds: number; reason: string }
+  | { verdict: "wait"; ageSeconds: number | null; waitSeconds: number; reason: string }
+  | { verdict: "probe"; ageSeconds: number | null; reason: string };
+
+/**
+ * The heartbeat part of the proof of death. `lastHeartbeatAt` null = none seen in the metric's window.
+ * `watchingSince` (when the incident opened) bounds the wait when there is no heartbeat at all.
+ */
+export function assessHeartbeat(
+  obs: { lastHeartbeatAt: Date | null; watchingSince: Date; now: Date },
+  cfg: Pick<HostFailureConfig, "heartbeatFreshSeconds" | "graceSeconds">,
+): HeartbeatAssessment {
+  const { now } = obs;
+  if (obs.lastHeartbeatAt) {
+    const age = Math.max(0, (now.getTime() - obs.lastHeartbeatAt.getTime()) / 1000);
+    if (age < cfg.heartbeatFreshSeconds) {
+      return {
+        verdict: "alive",
+        ageSeconds: age,
+        reason: `heartbeat ${age.toFixed(1)} s old: the host is alive`,
+      };
+    }
+    if (age < cfg.graceSeconds) {
+      return {
+        verdict: "wait",
+        ageSeconds: age,
+        waitSeconds: Math.max(1, Math.ceil(cfg.graceSeconds - age)),
+        reason: `heartbeat ${age.toFixed(1)} s old, grace period ${cfg.graceSeconds} s not over`,
+      };
+    }
+    return {
+      verdict: "probe",
+      ageSeconds: age,
+      reason: `heartbeat ${age.toFixed(1)} s old, past the grace period of ${cfg.graceSeconds} s`,
+    };
+  }
+  const watched = (now.getTime() - obs.watchingSince.getTime()) / 1000;
+  if (watched < cfg.graceSeconds) {
+    return {
+      verdict: "wait",
+      ageSeconds: null,
+      waitSeconds: Math.max(1, Math.ceil(cfg.graceSeconds - watched)),
+      reason: `no heartbeat seen; watching for the grace period of ${cfg.graceSeconds} s`,
+    };
+  }
+  return {
+    verdict: "probe",
+    ageSeconds: null,
+    reason: `no heartbeat for the whole grace period of ${cfg.graceSeconds} s`,
+  };
+}
+
+/** What a direct probe through SSM Run Command returned. */
+export type ProbeResult = "answered" | "unreachable" | "timed-out";
+
+export type DeathVerdict = { verdict: "dead" | "alive"; reason: string };
+
+/**
+ * The probe part: a host that ran the probe is alive whatever its heartbeat says (its publisher, or the
+ * metric path, is what failed: alert, do not evacuate). Undeliverable or timed out is the proof, together
+ * with the stale heartbeat. SSM's PingStatus is never consulted: the real agent reports it every 5 minutes.
+ */
+export function judgeProbe(probe: ProbeResult, heartbeat: Pick<HeartbeatAssessment, "reason">): DeathVerdict {
+  if (probe === "answered") {
+    return {
+      verdict: "alive",
+      reason: `the host answered an SSM probe (${heartbeat.reason}): not evacuated`,
+    };
+  }
+  return {
+    verdict: "dead",
+    reason: `${heartbeat.reason}, and an SSM probe ${probe === "unreachable" ? "could not be delivered" : "timed out"}`,
+  };
+}
+
+// ---- 5. which instances, in which order ------------------------------------------------------------
+
+export interface EvacuationItem {
+  instanceUuid: string;
+  name: string;
+  /** The child rebuild execution's request id (and name): one per incident and instance. */
+  requestId: string;
+  haPriority: number;
+  /** vm_state before the evacuation: the confirmation expects the same power state on the target. */
+  vmState: VmState;
+}
+
+export const SKIP_REASONS = ["error", "not-ha", "busy", "deleted", "moved"] as const;
+export interface SkippedInstance {
+  instanceUuid: string;
+  name: string;
+  reason: (typeof SKIP_REASONS)[number];
+  message: string;
+}
+
+export interface EvacuationPlan {
+  /** Priority tiers, highest priority first; a tier's evacuations all end before the next tier starts. */
+  tiers: { haPriority: number; items: EvacuationItem[] }[];
+  skipped: SkippedInstance[];
+  total: number;
+}
+
+export function evacuationRequestId(incidentId: string, instanceUuid: string): string {
+  return deterministicUuid("host-evacuation", incidentId, instanceUuid);
+}
+
+/**
+ * `instances` must be the records as re-read by key (consistent), not the index's copies.
+ * ERROR instances are skipped and reported (nova's `ignore_instances_in_error_state`); so are instances
+ * another flow holds (task_state set), instances no longer on the host, and, with "ha-only", non-HA ones.
+ */
+export function planEvacuation(
+  host: string,
+  incidentId: string,
+  instances: readonly Instance[],
+  policy: EvacuationPolicy,
+): EvacuationPlan {
+  const skipped: SkippedInstance[] = [];
+  const chosen: EvacuationItem[] = [];
+  const skip = (i: Instance, reason: SkippedInstance["reason"], message: string) =>
+    skipped.push({ instanceUuid: i.uuid, name: i.name, reason, message });
+  for (const i of [...instances].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (i.host !== host) skip(i, "moved", `now on host ${i.host}`);
+    else if (i.vmState === "deleted") skip(i, "deleted", "deleted");
+    else if (i.vmState === "error") skip(i, "error", "in vm_state ERROR: not evacuated automatically");
+    else if (i.taskState !== null) skip(i, "busy", `in task_state ${i.taskState} of another request`);
+    else if (policy === "ha-only" && !i.haEnabled) skip(i, "not-ha", "HA not enabled (policy ha-only)");
+    else if (i.vmState !== "active" && i.vmState !== "stopped")
+      skip(i, "busy", `in vm_state ${i.vmState}: only ACTIVE and STOPPED instances are evacuated`);
+    else
+      chosen.push({
+        instanceUuid: i.uuid,
+        name: i.name,
+        requestId: evacuationRequestId(incidentId, i.uuid),
+        haPriority: i.haPriority,
+        vmState: i.vmState,
+      });
+  }
+  const priorities = [...new Set(chosen.map((c) => c.haPriority))].sort((a, b) => b - a);
+  return {
+    tiers: priorities.map((p) => ({ haPriority: p, items: chosen.filter((c) => c.haPriority === p) })),
+    skipped,
+    total: instances.length,
+  };
+}
+
+// ---- 6. confirmation and report --------------------------------------------------------------------
+
+export interface EvacuationResult {
+  instanceUuid: string;
+  name: string;
+  outcome: "evacuated" | "failed";
+  /** Where the instance is now (its record). */
+  host: string;
+  vmState: VmState;
+  error: string | null;
+  message: string | null;
+}
+
+/**
+ * An evacuation counts only when the record, re-read after the child execution, says so: on another
+ * host, no task, and ACTIVE (STOPPED if it was stopped). The child's own failure is the reason otherwise.
+ */
+export function confirmEvacuation(
+  sourceHost: string,
+  item: EvacuationItem,
+  now: Instance,
+  child: { error: string; message: string } | null,
+): EvacuationResult {
+  const base = { instanceUuid: item.instanceUuid, name: item.name, host: now.host, vmState: now.vmState };
+  const expected = item.vmState === "stopped" ? "stopped" : "active";
+  if (now.host !== sourceHost && now.taskState === null && now.vmState === expected) {
+    return { ...base, outcome: "evacuated", error: null, message: null };
+  }
+  if (child) return { ...base, outcome: "failed", error: child.error, message: child.message };
+  return {
+    ...base,
+    outcome: "failed",
+    error: "EvacuationNotConfirmed",
+    message: `the evacuation ended but the instance is on ${now.host}, vm_state ${now.vmState}, task_state ${String(now.taskState)} (expected ${expected} on another host)`,
+  };
+}
+
+export interface EvacuationReport {
+  host: string;
+  incidentId: string;
+  evacuated: { instanceUuid: string; name: string; host: string; vmState: VmState }[];
+  failed: { instanceUuid: string; name: string; error: string; message: string }[];
+  skipped: SkippedInstance[];
+  complete: boolean;
+}
+
+export function summarizeEvacuation(
+  host: string,
+  incidentId: string,
+  plan: Pick<EvacuationPlan, "skipped">,
+  results: readonly EvacuationResult[],
+): EvacuationReport {
+  const evacuated = results
+    .filter((r) => r.outcome === "evacuated")
+    .map((r) => ({ instanceUuid: r.instanceUuid, name: r.name, host: r.host, vmState: r.vmState }));
+  const failed = results
+    .filter((r) => r.outcome === "failed")
+    .map((r) => ({
+      instanceUuid: r.instanceUuid,
+      name: r.name,
+      error: r.error ?? "Unknown",
+      message: r.message ?? "",
+    }));
+  return { host, incidentId, evacuated, failed, skipped: [...plan.skipped], complete: failed.length === 0 };
+}
+
+// ---- 7. the returning host -------------------------------------------------------------------------
+
+export interface DomainVerdicts {
+  /** Defined here, but the record names another host and no flow holds it: destroy and undefine. */
+  stale: { instanceUuid: string; liveOn: string; removeLocalDisk: boolean }[];
+  /** The record still names this host (skipped, failed): reported, not touched. */
+  kept: { instanceUuid: string; name: string; vmState: VmState }[];
+  /** A flow holds the instance (task_state set): not touched now. */
+  busy: { instanceUuid: string; taskState: string }[];
+  /** No record at all: not Lazarus's to judge; reported. */
+  unknown: string[];
+}
+
+/**
+ * nova's `_destroy_evacuated_instances`, done better: a domain whose instance now lives on another host is
+ * stale whatever its migration's status (nova skips `failed`/`error` migrations: bug 1713783). Its disk is
+ * removed only when it is on this host's local storage; a shared disk is the evacuated copy's disk.
+ */
+export function classifyDomains(
+  host: Pick<Host, "name" | "storage">,
+  domainUuids: readonly string[],
+  records: ReadonlyMap<string, Instance | null>,
+): DomainVerdicts {
+  const out: DomainVerdicts = { stale: [], kept: [], busy: [], unknown: [] };
+  for (const uuid of domainUuids) {
+    const rec = records.get(uuid) ?? null;
+    if (!rec) out.unknown.push(uuid);
+    else if (rec.taskState !== null) out.busy.push({ instanceUuid: uuid, taskState: rec.taskState });
+    else if (rec.host === host.name)
+      out.kept.push({ instanceUuid: uuid, name: rec.name, vmState: rec.vmState });
+    else
+      out.stale.push({
+        instanceUuid: uuid,
+        liveOn: rec.host,
+        removeLocalDisk: host.storage.sharedPoolId === null,
+      });
+  }
+  return out;
+}
+
+/**
+ * Claims on the returning host that no longer hold anything: the instance lives elsewhere (or is gone) and
+ * no flow is using the claim (a flow's claim is owned by its request id, which is the instance's task owner).
+ */
+export function claimsToRelease(
+  host: Pick<Host, "name" | "claims">,
+  records: ReadonlyMap<string, Instance | null>,
+): Claim[] {
+  return Object.values(host.claims).filter((c) => {
+    const rec = records.get(c.instanceUuid) ?? null;
+    if (!rec) return true;
+    if (rec.host === host.name) return false;
+    return !(rec.taskState !== null && rec.taskRequestId === c.owner);
+  });
+}
+
+/**
+ * Migrations away from this host whose stale copy is gone: every ended one (done, failed, error) of an
+ * instance that now lives elsewhere. Those of instances still here stay as they are (history).
+ */
+export function migrationsToComplete(
+  hostName: string,
+  migrations: readonly Migration[],
+  records: ReadonlyMap<string, Instance | null>,
+): Migration[] {
+  return migrations.filter((m) => {
+    if (m.sourceHost !== hostName || m.type !== "evacuation") return false;
+    if (!["done", "failed", "error"].includes(m.status)) return false;
+    const rec = records.get(m.instanceUuid) ?? null;
+    return rec === null || (rec.host !== hostName && rec.taskState === null);
+  });
+}
+
+/** What the host-recovery flow does for an incident in this status. */
+export function recoveryAction(incident: HostIncident | null): "wait" | "clean" | "nothing" {
+  if (!incident) return "nothing";
+  if (incident.status === "confirming" || incident.status === "evacuating") return "wait";
+  if (incident.status === "evacuated") return "clean";
+  return "nothing";
+}

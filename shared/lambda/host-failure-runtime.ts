@@ -1,0 +1,70 @@
+/**
+ * The host-failure flows' dependencies: the rebuild steps' (stores, host executor, clock) plus the heartbeat
+ * reader, the execution starter, the policy configuration and the machines' ARNs, all from the environment.
+ */
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import {
+  DEFAULT_HOST_FAILURE_CONFIG,
+  EVACUATION_POLICIES,
+  type EvacuationPolicy,
+  type HostFailureConfig,
+} from "../domain/host-failure.js";
+import type { StepDeps } from "../flow/deps.js";
+import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
+import { type ExecutionStarter, SfnExecutionStarter } from "./executions.js";
+import { depsFromEnv } from "./runtime.js";
+
+export interface HostFailureDeps extends StepDeps {
+  heartbeats: HeartbeatReader;
+  starter: ExecutionStarter;
+  config: HostFailureConfig;
+  /** How long a probe of a host may take before it counts as timed out (delivery included). */
+  probeDeadlineMs: number;
+  /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
+  recoveryPollSeconds: number;
+  machines: { hostEvacuation: string; hostRecovery: string };
+}
+
+function positive(value: string | undefined, fallback: number): number {
+  const n = value === undefined ? Number.NaN : Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+export function hostFailureConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostFailureConfig {
+  const d = DEFAULT_HOST_FAILURE_CONFIG;
+  const policy = env.LAZARUS_EVACUATION_POLICY ?? d.policy;
+  if (!EVACUATION_POLICIES.includes(policy as EvacuationPolicy)) {
+    throw new Error(
+      `LAZARUS_EVACUATION_POLICY must be one of ${EVACUATION_POLICIES.join(", ")}, got ${policy}`,
+    );
+  }
+  return {
+    heartbeatFreshSeconds: positive(env.LAZARUS_HEARTBEAT_FRESH_SECONDS, d.heartbeatFreshSeconds),
+    graceSeconds: positive(env.LAZARUS_HEARTBEAT_GRACE_SECONDS, d.graceSeconds),
+    policy: policy as EvacuationPolicy,
+    maxConcurrency: Math.floor(positive(env.LAZARUS_EVACUATION_MAX_CONCURRENCY, d.maxConcurrency)),
+  };
+}
+
+let cached: { base: StepDeps; deps: HostFailureDeps } | undefined;
+
+export function hostFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env): HostFailureDeps {
+  const base = depsFromEnv(env);
+  // Rebuilt whenever the base deps were (the local cloud resets them after changing endpoints).
+  if (cached?.base === base) return cached.deps;
+  const deps: HostFailureDeps = {
+    ...base,
+    heartbeats: new CloudWatchHeartbeatReader(new CloudWatchClient({}), base.now),
+    starter: new SfnExecutionStarter(new SFNClient({})),
+    config: hostFailureConfigFromEnv(env),
+    probeDeadlineMs: positive(env.LAZARUS_HOST_PROBE_DEADLINE_MS, 45_000),
+    recoveryPollSeconds: positive(env.LAZARUS_RECOVERY_POLL_SECONDS, 5),
+    machines: {
+      hostEvacuation: env.LAZARUS_HOST_EVACUATION_STATE_MACHINE_ARN ?? "",
+      hostRecovery: env.LAZARUS_HOST_RECOVERY_STATE_MACHINE_ARN ?? "",
+    },
+  };
+  cached = { base, deps };
+  return deps;
+}

@@ -1,0 +1,319 @@
+/** The host-failure policy (shared/domain/host-failure.ts): every decision, fed observations and a clock. */
+import { describe, expect, it } from "vitest";
+import { HEARTBEAT_ALARM_PREFIX, HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import {
+  AlarmStateChangeEvent as AlarmEventSchema,
+  type AlarmStateChangeEvent,
+  alarmAction,
+  assessHeartbeat,
+  claimsToRelease,
+  classifyDomains,
+  confirmEvacuation,
+  hostOfAlarm,
+  incidentDecision,
+  judgeProbe,
+  migrationsToComplete,
+  planEvacuation,
+  recoveryAction,
+  summarizeEvacuation,
+} from "#shared/domain/host-failure.js";
+import type { HostIncident, Instance } from "#shared/domain/schemas.js";
+import { makeHost, makeInstance, makeMigration } from "../support/fixtures.js";
+
+const T = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+const CFG = { heartbeatFreshSeconds: 5, graceSeconds: 20 };
+const NAMES = { dimension: HEARTBEAT_METRIC.dimension, alarmPrefix: HEARTBEAT_ALARM_PREFIX };
+
+function alarmEvent(from: string, to: string, at: string, host = "host-1"): AlarmStateChangeEvent {
+  return AlarmEventSchema.parse({
+    id: "e1",
+    source: "aws.cloudwatch",
+    "detail-type": "CloudWatch Alarm State Change",
+    resources: [`arn:aws:cloudwatch:us-east-1:000000000000:alarm:lazarus-heartbeat-${host}`],
+    detail: {
+      alarmName: `lazarus-heartbeat-${host}`,
+      state: { value: to, reason: "Threshold Crossed", timestamp: at },
+      previousState: { value: from, timestamp: "2026-01-01T00:00:00.000+0000" },
+      configuration: {
+        metrics: [
+          {
+            id: "m1",
+            metricStat: { metric: { namespace: "Lazarus", name: "Heartbeat", dimensions: { Host: host } } },
+          },
+        ],
+      },
+    },
+  });
+}
+
+function incident(status: HostIncident["status"], id = "inc-1"): HostIncident {
+  return {
+    id,
+    status,
+    source: "alarm",
+    reason: null,
+    executionName: null,
+    openedAt: T(0).toISOString(),
+    updatedAt: T(0).toISOString(),
+    summary: null,
+  };
+}
+
+describe("alarm events", () => {
+  it("OK -> ALARM evacuates; the same transition delivered again names the same incident and execution", () => {
+    const e = alarmEvent("OK", "ALARM", "2026-01-01T00:01:00.000+0000");
+    const a = alarmAction(e, hostOfAlarm(e, NAMES));
+    const b = alarmAction(structuredClone(e), hostOfAlarm(e, NAMES));
+    expect(a.kind).toBe("evacuate");
+    expect(b).toEqual(a);
+    if (a.kind !== "evacuate") throw new Error("unreachable");
+    expect(a.host).toBe("host-1");
+    expect(a.executionName.length).toBeLessThanOrEqual(80);
+    expect(a.executionName).toMatch(/^evacuate-host-1-/);
+  });
+
+  it("a later transition to ALARM is a new incident", () => {
+    const a = alarmAction(alarmEvent("OK", "ALARM", "2026-01-01T00:01:00.000+0000"), "host-1");
+    const b = alarmAction(alarmEvent("OK", "ALARM", "2026-01-01T00:09:00.000+0000"), "host-1");
+    if (a.kind !== "evacuate" || b.kind !== "evacuate") throw new Error("expected evacuations");
+    expect(a.incidentId).not.toBe(b.incidentId);
+    expect(a.executionName).not.toBe(b.executionName);
+  });
+
+  it("ALARM -> OK recovers; INSUFFICIENT_DATA -> OK (a new alarm) does nothing", () => {
+    expect(alarmAction(alarmEvent("ALARM", "OK", "2026-01-01T00:05:00.000+0000"), "host-1").kind).toBe(
+      "recover",
+    );
+    expect(
+      alarmAction(alarmEvent("INSUFFICIENT_DATA", "OK", "2026-01-01T00:05:00.000+0000"), "host-1").kind,
+    ).toBe("ignore");
+  });
+
+  it("finds the host in the metric dimension, else in the alarm name, else ignores the alarm", () => {
+    const e = alarmEvent("OK", "ALARM", "2026-01-01T00:01:00.000+0000", "host-7");
+    expect(hostOfAlarm(e, NAMES)).toBe("host-7");
+    const noDims = structuredClone(e);
+    noDims.detail.configuration = { metrics: [] };
+    expect(hostOfAlarm(noDims, NAMES)).toBe("host-7");
+    noDims.detail.alarmName = "cpu-high";
+    expect(hostOfAlarm(noDims, NAMES)).toBeNull();
+    expect(alarmAction(noDims, null).kind).toBe("ignore");
+  });
+});
+
+describe("deduplication", () => {
+  it("opens with no incident or a finished one, resumes its own, and drops others while one is open", () => {
+    expect(incidentDecision(null, "a")).toEqual({ kind: "open" });
+    expect(incidentDecision(incident("evacuating", "a"), "a")).toEqual({ kind: "resume" });
+    for (const s of ["confirming", "evacuating", "evacuated"] as const) {
+      expect(incidentDecision(incident(s, "a"), "b")).toEqual({ kind: "duplicate", of: "a", status: s });
+    }
+    for (const s of ["not-dead", "aborted", "closed"] as const) {
+      expect(incidentDecision(incident(s, "a"), "b")).toEqual({ kind: "open" });
+    }
+  });
+});
+
+describe("confirming death", () => {
+  it("a fresh heartbeat is alive; a stale one waits out the grace period, then probes", () => {
+    const since = T(0);
+    expect(assessHeartbeat({ lastHeartbeatAt: T(10), watchingSince: since, now: T(12) }, CFG).verdict).toBe(
+      "alive",
+    );
+    const w = assessHeartbeat({ lastHeartbeatAt: T(10), watchingSince: since, now: T(18) }, CFG);
+    expect(w).toMatchObject({ verdict: "wait", waitSeconds: 12 });
+    expect(assessHeartbeat({ lastHeartbeatAt: T(10), watchingSince: since, now: T(30) }, CFG).verdict).toBe(
+      "probe",
+    );
+  });
+
+  it("a blip: the heartbeat comes back during the wait, and the next assessment says alive", () => {
+    const first = assessHeartbeat({ lastHeartbeatAt: T(0), watchingSince: T(8), now: T(8) }, CFG);
+    expect(first.verdict).toBe("wait");
+    const after = assessHeartbeat({ lastHeartbeatAt: T(18), watchingSince: T(8), now: T(8 + 12) }, CFG);
+    expect(after.verdict).toBe("alive");
+  });
+
+  it("no heartbeat at all: waits the grace period from when watching began, then probes", () => {
+    expect(assessHeartbeat({ lastHeartbeatAt: null, watchingSince: T(0), now: T(5) }, CFG)).toMatchObject({
+      verdict: "wait",
+      waitSeconds: 15,
+    });
+    expect(assessHeartbeat({ lastHeartbeatAt: null, watchingSince: T(0), now: T(21) }, CFG).verdict).toBe(
+      "probe",
+    );
+  });
+
+  it("only a failed or timed-out probe proves death; an answer means alive", () => {
+    const hb = assessHeartbeat({ lastHeartbeatAt: T(0), watchingSince: T(0), now: T(40) }, CFG);
+    expect(judgeProbe("answered", hb).verdict).toBe("alive");
+    expect(judgeProbe("unreachable", hb).verdict).toBe("dead");
+    expect(judgeProbe("timed-out", hb).verdict).toBe("dead");
+  });
+});
+
+describe("planning", () => {
+  const on = (o: Partial<Instance>) => makeInstance({ host: "host-1", node: "host-1", ...o });
+
+  it("tiers by HA priority, highest first; skips ERROR, busy, moved and (ha-only) non-HA instances", () => {
+    const list = [
+      on({ name: "a", haPriority: 10 }),
+      on({ name: "b", haPriority: 0 }),
+      on({ name: "c", haPriority: 10, vmState: "stopped", powerState: "shutdown" }),
+      on({ name: "d", vmState: "error" }),
+      on({ name: "e", taskState: "rebuilding" }),
+      on({ name: "f", host: "host-2" }),
+      on({ name: "g", haEnabled: false }),
+    ];
+    const all = planEvacuation("host-1", "inc", list, "all");
+    expect(all.tiers.map((t) => [t.haPriority, t.items.map((i) => i.name)])).toEqual([
+      [10, ["a", "c"]],
+      [0, ["b", "g"]],
+    ]);
+    expect(all.skipped.map((s) => [s.name, s.reason])).toEqual([
+      ["d", "error"],
+      ["e", "busy"],
+      ["f", "moved"],
+    ]);
+    const ha = planEvacuation("host-1", "inc", list, "ha-only");
+    expect(ha.tiers.flatMap((t) => t.items.map((i) => i.name))).not.toContain("g");
+    expect(ha.skipped.find((s) => s.name === "g")?.reason).toBe("not-ha");
+  });
+
+  it("request ids are stable per incident and instance, and differ between incidents", () => {
+    const i = on({ name: "a" });
+    const p1 = planEvacuation("host-1", "inc-1", [i], "all").tiers[0]!.items[0]!.requestId;
+    const p1again = planEvacuation("host-1", "inc-1", [i], "all").tiers[0]!.items[0]!.requestId;
+    const p2 = planEvacuation("host-1", "inc-2", [i], "all").tiers[0]!.items[0]!.requestId;
+    expect(p1).toBe(p1again);
+    expect(p1).not.toBe(p2);
+  });
+});
+
+describe("confirmation and report", () => {
+  const item = (vmState: "active" | "stopped") => ({
+    instanceUuid: "u",
+    name: "a",
+    requestId: "r",
+    haPriority: 0,
+    vmState,
+  });
+
+  it("counts an evacuation only when the record shows it on another host in the same power state", () => {
+    const moved = makeInstance({ host: "host-2", vmState: "active" });
+    expect(confirmEvacuation("host-1", item("active"), moved, null).outcome).toBe("evacuated");
+    expect(confirmEvacuation("host-1", item("stopped"), moved, null)).toMatchObject({
+      outcome: "failed",
+      error: "EvacuationNotConfirmed",
+    });
+    const stayed = makeInstance({ host: "host-1", vmState: "error" });
+    expect(
+      confirmEvacuation("host-1", item("active"), stayed, { error: "NoValidHost", message: "no room" }),
+    ).toMatchObject({
+      outcome: "failed",
+      error: "NoValidHost",
+      message: "no room",
+    });
+  });
+
+  it("a report with any failure is incomplete", () => {
+    const ok = {
+      instanceUuid: "u1",
+      name: "a",
+      outcome: "evacuated" as const,
+      host: "h2",
+      vmState: "active" as const,
+      error: null,
+      message: null,
+    };
+    const bad = {
+      ...ok,
+      instanceUuid: "u2",
+      name: "b",
+      outcome: "failed" as const,
+      error: "NoValidHost",
+      message: "x",
+    };
+    expect(summarizeEvacuation("h1", "i", { skipped: [] }, [ok]).complete).toBe(true);
+    const r = summarizeEvacuation("h1", "i", { skipped: [] }, [ok, bad]);
+    expect(r.complete).toBe(false);
+    expect(r.failed).toEqual([{ instanceUuid: "u2", name: "b", error: "NoValidHost", message: "x" }]);
+  });
+});
+
+describe("the returning host", () => {
+  it("a domain whose record names another host is stale (whatever its migration); local disks removed", () => {
+    const shared = makeHost({ name: "host-1" });
+    const local = makeHost({ name: "host-1", storage: { ...shared.storage, sharedPoolId: null } });
+    const moved = makeInstance({ host: "host-2" });
+    const stayed = makeInstance({ host: "host-1" });
+    const busy = makeInstance({ host: "host-2", taskState: "rebuilding" });
+    const records = new Map<string, Instance | null>([
+      [moved.uuid, moved],
+      [stayed.uuid, stayed],
+      [busy.uuid, busy],
+    ]);
+    const uuids = [moved.uuid, stayed.uuid, busy.uuid, "00000000-0000-4000-8000-000000000000"];
+    const v = classifyDomains(shared, uuids, records);
+    expect(v.stale).toEqual([{ instanceUuid: moved.uuid, liveOn: "host-2", removeLocalDisk: false }]);
+    expect(v.kept.map((k) => k.instanceUuid)).toEqual([stayed.uuid]);
+    expect(v.busy.map((b) => b.instanceUuid)).toEqual([busy.uuid]);
+    expect(v.unknown).toEqual(["00000000-0000-4000-8000-000000000000"]);
+    expect(classifyDomains(local, [moved.uuid], records).stale[0]!.removeLocalDisk).toBe(true);
+  });
+
+  it("releases claims of instances gone elsewhere, never one a running flow owns; completes ended migrations", () => {
+    const moved = makeInstance({ host: "host-2" });
+    const stayed = makeInstance({ host: "host-1" });
+    const inFlight = makeInstance({
+      host: "host-3",
+      taskState: "rebuild_spawning",
+      taskRequestId: "11111111-1111-4111-8111-111111111111",
+    });
+    const claim = (uuid: string, owner: string) => ({
+      instanceUuid: uuid,
+      resources: { vcpus: 1, memoryMiB: 64, diskGiB: 1 },
+      owner,
+      serverGroup: null,
+      claimedAt: T(0).toISOString(),
+    });
+    const host = makeHost({
+      name: "host-1",
+      claims: {
+        [moved.uuid]: claim(moved.uuid, `boot:${moved.uuid}`),
+        [stayed.uuid]: claim(stayed.uuid, `boot:${stayed.uuid}`),
+        [inFlight.uuid]: claim(inFlight.uuid, inFlight.taskRequestId!),
+      },
+    });
+    const records = new Map<string, Instance | null>([
+      [moved.uuid, moved],
+      [stayed.uuid, stayed],
+      [inFlight.uuid, inFlight],
+    ]);
+    expect(claimsToRelease(host, records).map((c) => c.instanceUuid)).toEqual([moved.uuid]);
+
+    const failedThenMoved = makeMigration({
+      instanceUuid: moved.uuid,
+      sourceHost: "host-1",
+      status: "failed",
+    });
+    const done = makeMigration({ instanceUuid: moved.uuid, sourceHost: "host-1", status: "done" });
+    const stillHere = makeMigration({ instanceUuid: stayed.uuid, sourceHost: "host-1", status: "failed" });
+    const running = makeMigration({
+      instanceUuid: moved.uuid,
+      sourceHost: "host-1",
+      status: "pre-migrating",
+    });
+    expect(
+      migrationsToComplete("host-1", [failedThenMoved, done, stillHere, running], records).map((m) => m.id),
+    ).toEqual([failedThenMoved.id, done.id]);
+  });
+
+  it("recovery waits for a running evacuation, cleans an evacuated host, and leaves others alone", () => {
+    expect(recoveryAction(null)).toBe("nothing");
+    expect(recoveryAction(incident("confirming"))).toBe("wait");
+    expect(recoveryAction(incident("evacuating"))).toBe("wait");
+    expect(recoveryAction(incident("evacuated"))).toBe("clean");
+    expect(recoveryAction(incident("not-dead"))).toBe("nothing");
+  });
+});

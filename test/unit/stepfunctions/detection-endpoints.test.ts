@@ -1,0 +1,162 @@
+/**
+ * The local detection chain, with the real SDK clients: heartbeats into the CloudWatch endpoint, an alarm
+ * that goes OK then ALARM when they stop (missing data breaching), the state-change event routed by an
+ * EventBridge rule to a Lambda target; and SSM PingStatus following the agent's health cadence, not its polls.
+ */
+import {
+  CloudWatchClient,
+  DescribeAlarmsCommand,
+  GetMetricDataCommand,
+  PutMetricAlarmCommand,
+  PutMetricDataCommand,
+} from "@aws-sdk/client-cloudwatch";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AlarmStateChange } from "#local/cloudwatch/alarm-evaluator.js";
+import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "#local/cloudwatch/cloudwatch-endpoint.js";
+import { matchesPattern } from "#local/events/event-pattern.js";
+import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
+import { type LambdaEndpoint, startLambdaEndpoint } from "#local/lambda/lambda-endpoint.js";
+import { startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
+import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
+import { heartbeatAlarm, heartbeatDatum } from "#shared/definitions/heartbeat.js";
+import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
+
+const creds = { accessKeyId: "local", secretAccessKey: "local" };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let cw: CloudWatchEndpoint;
+let events: EventsEndpoint;
+let lambda: LambdaEndpoint;
+const changes: AlarmStateChange[] = [];
+const delivered: unknown[] = [];
+
+beforeAll(async () => {
+  lambda = await startLambdaEndpoint({
+    handlers: {
+      "on-alarm": async (event) => {
+        delivered.push(event);
+        return {};
+      },
+    },
+  });
+  events = await startEventsEndpoint({ lambdaEndpoint: lambda.url });
+  const trigger = HOST_FAILURE_FUNCTIONS.find((f) => f.role === "trigger")!;
+  events.putRule({
+    name: "r",
+    eventPattern: trigger.eventPattern as never,
+    targets: [{ functionName: "on-alarm" }],
+  });
+  const eb = new EventBridgeClient({ endpoint: events.url, region: "us-east-1", credentials: creds });
+  cw = await startCloudWatchEndpoint({
+    evaluationIntervalMs: 100,
+    onAlarmStateChange: async (c) => {
+      changes.push(c);
+      await eb.send(new PutEventsCommand({ Entries: [c.entry] }));
+    },
+  });
+});
+
+afterAll(async () => {
+  await cw?.close();
+  await events?.close();
+  await lambda?.close();
+});
+
+describe("local CloudWatch, alarms and EventBridge rules", () => {
+  it("heartbeats keep the alarm OK; silence turns it ALARM; the event reaches the rule's Lambda as CloudWatch sends it", async () => {
+    const client = new CloudWatchClient({ endpoint: cw.url, region: "us-east-1", credentials: creds });
+    await client.send(
+      new PutMetricAlarmCommand(heartbeatAlarm("h1", { periodSeconds: 1, evaluationPeriods: 2 })),
+    );
+    const beating = setInterval(() => {
+      void client.send(
+        new PutMetricDataCommand({ Namespace: "Lazarus", MetricData: [heartbeatDatum("h1", new Date())] }),
+      );
+    }, 200);
+    try {
+      for (let i = 0; i < 60 && changes.length === 0; i++) await sleep(100);
+      expect(changes.map((c) => JSON.parse(c.entry.Detail).state.value)).toEqual(["OK"]);
+      const data = await client.send(
+        new GetMetricDataCommand({
+          StartTime: new Date(Date.now() - 60_000),
+          EndTime: new Date(Date.now() + 1000),
+          MetricDataQueries: [
+            {
+              Id: "hb",
+              MetricStat: {
+                Metric: {
+                  Namespace: "Lazarus",
+                  MetricName: "Heartbeat",
+                  Dimensions: [{ Name: "Host", Value: "h1" }],
+                },
+                Period: 1,
+                Stat: "SampleCount",
+              },
+            },
+          ],
+        }),
+      );
+      expect(data.MetricDataResults?.[0]?.Timestamps?.length).toBeGreaterThan(0);
+    } finally {
+      clearInterval(beating);
+    }
+    for (let i = 0; i < 60 && changes.length < 2; i++) await sleep(100);
+    const alarm = JSON.parse(changes[1]!.entry.Detail);
+    expect(alarm.state.value).toBe("ALARM");
+    expect(alarm.previousState.value).toBe("OK");
+    const described = await client.send(new DescribeAlarmsCommand({ AlarmNames: ["lazarus-heartbeat-h1"] }));
+    expect(described.MetricAlarms?.[0]?.StateValue).toBe("ALARM");
+    // OK (from INSUFFICIENT_DATA) and ALARM were both delivered; the trigger's schema accepts them.
+    for (let i = 0; i < 40 && delivered.length < 2; i++) await sleep(100);
+    expect(delivered).toHaveLength(2);
+    const parsed = AlarmStateChangeEvent.parse(delivered[1]);
+    expect(parsed.detail.configuration?.metrics[0]?.metricStat?.metric.dimensions).toEqual({ Host: "h1" });
+    expect(parsed.resources[0]).toMatch(/:alarm:lazarus-heartbeat-h1$/);
+  });
+
+  it("event patterns: literal lists, prefix, nested detail, anything-but, exists", () => {
+    const e = {
+      source: "aws.cloudwatch",
+      "detail-type": "X",
+      detail: { alarmName: "lazarus-heartbeat-a", n: 1 },
+    };
+    expect(
+      matchesPattern({ source: ["aws.cloudwatch"], detail: { alarmName: [{ prefix: "lazarus-" }] } }, e),
+    ).toBe(true);
+    expect(matchesPattern({ detail: { alarmName: [{ prefix: "other-" }] } }, e)).toBe(false);
+    expect(matchesPattern({ source: [{ "anything-but": ["aws.cloudwatch"] }] }, e)).toBe(false);
+    expect(matchesPattern({ detail: { missing: [{ exists: false }] } }, e)).toBe(true);
+    expect(matchesPattern({ detail: { n: [2, 1] } }, e)).toBe(true);
+  });
+});
+
+describe("local SSM PingStatus", () => {
+  it("follows the agent's health reports: a silent agent stays Online until connectionLostAfterMs after its last report", async () => {
+    const ssm = await startSsmEndpoint({
+      agentHealthIntervalMs: 400,
+      connectionLostAfterMs: 1200,
+      agentPollWaitMs: 50,
+    });
+    try {
+      const id = "mi-0123456789abcdef0";
+      ssm.registerInstance(id, "h1");
+      const poll = () =>
+        fetch(`${ssm.url}/agent/poll`, { method: "POST", body: JSON.stringify({ instanceId: id }) }).then(
+          (r) => r.text(),
+        );
+      await poll();
+      expect(ssm.pingStatus(id)).toBe("Online");
+      await sleep(600);
+      expect(ssm.pingStatus(id)).toBe("Online");
+      await sleep(700);
+      expect(ssm.pingStatus(id)).toBe("ConnectionLost");
+      await poll();
+      expect(ssm.pingStatus(id)).toBe("Online");
+      await expect(
+        startSsmEndpoint({ agentHealthIntervalMs: 1000, connectionLostAfterMs: 1000 }),
+      ).rejects.toThrow(/must exceed/);
+    } finally {
+      await ssm.close();
+    }
+  });
+});
