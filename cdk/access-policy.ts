@@ -4,6 +4,7 @@
  * permission for an action, the statement says so and uses "*" (cdk-nag acknowledgements cite this file).
  */
 import type { Stack } from "aws-cdk-lib";
+import { ArnFormat } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import type { IEventBus } from "aws-cdk-lib/aws-events";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
@@ -127,6 +128,21 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
       actions: ["states:StartExecution"],
       resources: access.startExecutions.map((id) =>
         stateMachineArnFromName(stack, deployedName(ctx.prefix, id)),
+      ),
+    });
+  }
+
+  if (access.invokeFunctions?.length) {
+    allow({
+      actions: ["lambda:InvokeFunction"],
+      // Functions are deployed under fixed names (`<prefix>-<id>`): their ARNs without a token cycle.
+      resources: access.invokeFunctions.map((id) =>
+        stack.formatArn({
+          service: "lambda",
+          resource: "function",
+          resourceName: deployedName(ctx.prefix, id),
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
       ),
     });
   }

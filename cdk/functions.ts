@@ -13,7 +13,7 @@ import { type BundlingOptions, NodejsFunction, OutputFormat } from "aws-cdk-lib/
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import type { FunctionSpec } from "#shared/definitions/functions.js";
+import { type FunctionSpec, functionNameEnv } from "#shared/definitions/functions.js";
 import { deployedName, PROJECT_ROOT } from "#shared/definitions/state-machines.js";
 import { type AccessContext, accessStatements } from "./access-policy.js";
 import type { LazarusConfig } from "./config.js";
@@ -85,6 +85,13 @@ export class LazarusFunctions extends Construct {
       if (name.length > 64) throw new Error(`function name ${name} is longer than Lambda's 64 characters`);
       if (spec.role === "scheduled" && !spec.schedule)
         throw new Error(`scheduled function ${spec.id} has no schedule`);
+      const invoked = spec.access.invokeFunctions ?? [];
+      for (const target of invoked) {
+        if (!props.specs.some((s) => s.id === target))
+          throw new Error(
+            `${spec.id}: access.invokeFunctions names "${target}", which is not a function of this stack`,
+          );
+      }
 
       const logGroup = new LogGroup(this, `${spec.id}-logs`, {
         logGroupName: `/aws/lambda/${name}`,
@@ -127,7 +134,12 @@ export class LazarusFunctions extends Construct {
         tracing: Tracing.ACTIVE,
         logGroup,
         role,
-        environment: props.environment,
+        environment: {
+          ...props.environment,
+          ...Object.fromEntries(
+            invoked.map((t) => [functionNameEnv(t), deployedName(props.config.prefix, t)]),
+          ),
+        },
         bundling: BUNDLING,
         // Asynchronous invocations that still fail after Lambda's retries land in the queue with the event,
         // the error and the attempt count (an on-failure destination: what a DLQ holds, and why it failed).

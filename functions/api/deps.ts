@@ -2,6 +2,7 @@
  * What the API's routes need from the outside world, and its one composition root (`apiDepsFromEnv`),
  * built once per Lambda container from the environment. Tests build ApiDeps over a local cloud.
  */
+import { LambdaClient } from "@aws-sdk/client-lambda";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { stateMachineSpec } from "#shared/definitions/state-machines.js";
 import { DEFAULT_SERVICE_DOWN_SECONDS } from "#shared/domain/host-liveness.js";
@@ -9,10 +10,11 @@ import { createDocumentClient } from "#shared/store/client.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { type Executions, SfnExecutions } from "./executions.js";
+import { inventoryFunctionName, LambdaInventory } from "./inventory-client.js";
 
 /**
- * Host registration and adoption (the inventory issue). The API validates the request and hands it to
- * these; until the inventory functions land they are absent and the routes answer 501.
+ * Host registration, adoption and sync: the API validates the request and hands it to these (in AWS and
+ * locally, a Lambda Invoke of the inventory functions: `inventory-client.ts`); null answers 501.
  */
 export interface InventoryOps {
   register(input: Record<string, unknown>): Promise<unknown>;
@@ -48,7 +50,7 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiDeps {
       rebuild: env[stateMachineSpec("rebuild").arnEnv] || null,
       hostEvacuation: env[HOST_EVACUATION_ARN_ENV] || null,
     },
-    inventory: null,
+    inventory: new LambdaInventory(new LambdaClient({}), inventoryFunctionName(env)),
     now: () => new Date(),
     serviceDownSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_SERVICE_DOWN_SECONDS,
     acceptWaitMs: 20_000,

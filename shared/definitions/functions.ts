@@ -27,6 +27,13 @@ export interface FunctionAccess {
   metrics?: boolean;
   /** Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts). */
   fence?: boolean;
+  /** Invokes these functions (ids) directly; their names reach it as `functionNameEnv(id)` variables. */
+  invokeFunctions?: string[];
+}
+
+/** `LAZARUS_FUNCTION_<ID>`: the deployed name of function `id`, for a function that invokes it. */
+export function functionNameEnv(id: string): string {
+  return `LAZARUS_FUNCTION_${id.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
 }
 
 export interface FunctionSpec {
@@ -190,9 +197,10 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     access: {
       // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
       tables: { instances: "read", hosts: "write", migrations: "read", idempotency: "write" },
-      // Add "host-evacuation" when that machine joins STATE_MACHINES (the API starts it when its ARN is set).
-      startExecutions: ["rebuild"],
+      startExecutions: ["rebuild", "host-evacuation"],
       readExecutions: true,
+      // Registration, adoption and sync run in their own functions, which alone may run host commands.
+      invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync"],
     },
   },
 ];

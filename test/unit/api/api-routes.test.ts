@@ -612,7 +612,7 @@ describe("services, hypervisors, hosts", () => {
     await refusedWithoutChange(() => cloud.call("GET", "/v2.1/os-hypervisors/99"), 404, "itemNotFound");
   });
 
-  it("host evacuation and the inventory routes answer 501 until their functions are deployed", async () => {
+  it("host evacuation answers 501 where its machine is not deployed; registration refuses an unknown host; bad bodies are 400", async () => {
     await refusedWithoutChange(
       () => cloud.call("POST", "/v2.1/os-hosts/host-down/evacuate", { body: { reason: "dead" } }),
       501,
@@ -634,9 +634,9 @@ describe("services, hypervisors, hosts", () => {
         cloud.call("POST", "/v2.1/os-hosts", {
           body: { host: { name: "host-n", managed_instance_id: "mi-0123456789abcdef0" } },
         }),
-      501,
-      "notImplemented",
-      /inventory/,
+      409,
+      "conflictingRequest",
+      /not known to SSM/,
     );
     await refusedWithoutChange(
       () => cloud.call("POST", "/v2.1/os-hosts", { body: { host: { name: "a b" } } }),
@@ -644,9 +644,11 @@ describe("services, hypervisors, hosts", () => {
       "badRequest",
     );
     await refusedWithoutChange(
+      // No agent answers on this host-less cloud: adoption cannot read the host and changes nothing.
       () => cloud.call("POST", "/v2.1/os-hosts/host-a/adopt", { body: { adopt: {} } }),
-      501,
-      "notImplemented",
+      409,
+      "conflictingRequest",
+      /unreachable/,
     );
   });
 });

@@ -1,0 +1,76 @@
+/**
+ * The API's way to host registration, adoption and sync: a Lambda Invoke of the inventory functions
+ * (functions/inventory), which alone may run commands on hosts. The API maps nova-style snake_case bodies
+ * to their requests, and a refusal they raise (HostNotTagged, HostUnreachable, ...) to its own status.
+ */
+import { InvokeCommand, type LambdaClient } from "@aws-sdk/client-lambda";
+import { functionNameEnv } from "#shared/definitions/functions.js";
+import type { InventoryOps } from "./deps.js";
+import { ApiError } from "./http.js";
+
+/** The status of each refusal the inventory functions raise (the class's httpStatus, across the wire). */
+const STATUS: Record<string, number> = {
+  InvalidInput: 400,
+  HostNotFound: 404,
+  HostNotTagged: 403,
+  HostUnreachable: 409,
+  HostRegistrationConflict: 409,
+  HostCommandFailed: 502,
+  HostCommandTimedOut: 504,
+};
+
+export class LambdaInventory implements InventoryOps {
+  constructor(
+    private readonly client: LambdaClient,
+    private readonly nameOf: (id: string) => string,
+  ) {}
+
+  register(input: Record<string, unknown>): Promise<unknown> {
+    const storage = (input.storage ?? {}) as Record<string, unknown>;
+    return this.invoke("inventory-register-host", {
+      managedInstanceId: input.managed_instance_id,
+      name: input.name,
+      ...(input.availability_zone !== undefined ? { availabilityZone: input.availability_zone } : {}),
+      ...(input.supports_recreate !== undefined ? { supportsRecreate: input.supports_recreate } : {}),
+      ...(input.storage !== undefined
+        ? {
+            storage: {
+              instancesPath: storage.instances_path,
+              imageCachePath: storage.image_cache_path,
+              volumesPath: storage.volumes_path,
+              sharedPoolId: storage.shared_pool_id,
+            },
+          }
+        : {}),
+    });
+  }
+
+  adopt(host: string, input: Record<string, unknown>): Promise<unknown> {
+    return this.invoke("inventory-adopt-host", {
+      host,
+      ...(input.ha_enabled !== undefined ? { haEnabled: input.ha_enabled } : {}),
+    });
+  }
+
+  sync(host: string): Promise<unknown> {
+    return this.invoke("inventory-sync", { hosts: [host] });
+  }
+
+  private async invoke(id: string, payload: unknown): Promise<unknown> {
+    const out = await this.client.send(
+      new InvokeCommand({ FunctionName: this.nameOf(id), Payload: Buffer.from(JSON.stringify(payload)) }),
+    );
+    const text = out.Payload ? Buffer.from(out.Payload).toString("utf8") : "null";
+    const body = JSON.parse(text || "null") as { errorType?: string; errorMessage?: string } | null;
+    if (out.FunctionError) {
+      const status = STATUS[body?.errorType ?? ""] ?? 502;
+      throw new ApiError(status, body?.errorMessage ?? `${id} failed`);
+    }
+    return body;
+  }
+}
+
+/** `LAZARUS_FUNCTION_<ID>` as the stack sets it, else `<prefix>-<id>` as the local cloud names functions. */
+export function inventoryFunctionName(env: NodeJS.ProcessEnv) {
+  return (id: string) => env[functionNameEnv(id)] ?? `${env.LAZARUS_TABLE_PREFIX ?? "lazarus"}-${id}`;
+}
