@@ -19,6 +19,7 @@ import { describeHostPing } from "#shared/hosts/ssm-executor.js";
 import { domState } from "#shared/hosts/virsh.js";
 import { parseDomStateRaw } from "#shared/hosts/virsh-parsers.js";
 import { type LocalCloud, startLocalCloud } from "./cloud.js";
+import { bootByAdoption } from "./fleet-domains.js";
 
 const HOSTS = [
   { name: "host-a", sharedPoolId: "p1" },
@@ -131,24 +132,29 @@ async function demo(): Promise<number> {
   try {
     await showHosts(cloud);
     say(
-      "booting 6 instances on host-1 (disks on shared pool p1; HA priority 10 restarts before 0) and app-b, app-a's anti-affinity peer, on host-2",
+      "defining 5 domains on host-1 by hand with virsh (as a fleet has them) and adopting them; booting app-a " +
+        "(anti-affinity group g1: a fact libvirt does not hold) there and its peer app-b on host-2; disks on shared pool p1",
     );
     const g1 = { id: "g1", policy: "anti-affinity" as const };
-    const specs = [
-      {
-        name: "db-1",
-        host: "host-1",
-        haPriority: 10,
-        volumes: [{ name: "db-data", sizeGiB: 1, device: "vdb" }],
-      },
-      { name: "app-a", host: "host-1", haPriority: 10, serverGroup: g1 },
-      { name: "cache-1", host: "host-1", haPriority: 0 },
-      { name: "web-1", host: "host-1", haPriority: 0, ports: 2 },
-      { name: "web-2", host: "host-1", haPriority: 0 },
-      { name: "batch-1", host: "host-1", haPriority: 0, stopped: true },
-    ];
+    const adopted = await bootByAdoption(cloud, [
+      { name: "db-1", host: "host-1", volumes: [{ name: "db-data", sizeGiB: 1, device: "vdb" }] },
+      { name: "cache-1", host: "host-1" },
+      { name: "web-1", host: "host-1", nics: 2 },
+      { name: "web-2", host: "host-1" },
+      { name: "batch-1", host: "host-1", stopped: true },
+    ]);
+    // HA priority is Lazarus's own policy field: the operator sets it after adoption (10 restarts first).
     const instances: Instance[] = [];
-    for (const spec of specs) instances.push(await cloud.boot(spec));
+    for (const i of adopted) {
+      instances.push(
+        i.name === "db-1" ? await cloud.stores.instances.update(i.uuid, { set: { haPriority: 10 } }) : i,
+      );
+    }
+    instances.splice(
+      1,
+      0,
+      await cloud.boot({ name: "app-a", host: "host-1", haPriority: 10, serverGroup: g1 }),
+    );
     // The other member of app-a's anti-affinity group lives on host-2: app-a may only land on host-3.
     const peer = await cloud.boot({ name: "app-b", host: "host-2", serverGroup: g1 });
     table([
