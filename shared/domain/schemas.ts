@@ -198,7 +198,8 @@ export type Host = z.infer<typeof Host>;
 export const PortStatus = z.enum(["ACTIVE", "DOWN", "BUILD"]);
 export const Port = z.object({
   id: Uuid,
-  instanceUuid: Uuid.nullable(),
+  /** Stored absent while unbound (the by-instance index is sparse), read back as null. */
+  instanceUuid: Uuid.nullable().default(null),
   mac: MacAddress,
   network: ResourceName,
   /** neutron's binding:host_id. */

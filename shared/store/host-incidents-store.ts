@@ -31,10 +31,13 @@ export class HostIncidentsStore extends TableStore {
     super(deps, "hosts", "name");
   }
 
-  private async require(name: string): Promise<Host> {
-    const item = await this.read(name);
-    if (!item) throw new HostNotFound(`Compute host ${name} not found.`, { host: name });
-    return parseStored(Host, item, "host");
+  private require(name: string): Promise<Host> {
+    return this.requireParsed(
+      Host,
+      name,
+      "host",
+      () => new HostNotFound(`Compute host ${name} not found.`, { host: name }),
+    );
   }
 
   /** Open `incident` on the host unless another one is open (duplicate) or it is already ours (resume). */

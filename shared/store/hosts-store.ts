@@ -170,15 +170,17 @@ export class HostsStore extends TableStore {
     }
   }
 
-  async get(name: string): Promise<Host | null> {
-    const item = await this.read(name);
-    return item ? parseStored(Host, item, "host") : null;
+  get(name: string): Promise<Host | null> {
+    return this.getParsed(Host, name, "host");
   }
 
-  async require(name: string): Promise<Host> {
-    const host = await this.get(name);
-    if (!host) throw new HostNotFound(`Compute host ${name} not found.`, { host: name });
-    return host;
+  require(name: string): Promise<Host> {
+    return this.requireParsed(
+      Host,
+      name,
+      "host",
+      () => new HostNotFound(`Compute host ${name} not found.`, { host: name }),
+    );
   }
 
   async list(): Promise<Host[]> {

@@ -6,7 +6,6 @@
  * `taskState: null` is stored as a DynamoDB NULL, so a condition can test it with `attribute_type`.
  */
 
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { z } from "zod";
 import {
   ConcurrentUpdate,
@@ -19,9 +18,6 @@ import { assertTaskTransition, assertVmTransition, type TaskState, type VmState 
 import {
   definedOnly,
   Expr,
-  isConditionalCheckFailed,
-  itemAtFailure,
-  MAX_WRITE_ATTEMPTS,
   parseInput,
   parseStored,
   queryAll,
@@ -57,15 +53,17 @@ export class InstancesStore extends TableStore {
     return this.insert(Instance, instance, "instance", "instanceUuid");
   }
 
-  async get(uuid: string): Promise<Instance | null> {
-    const item = await this.read(uuid);
-    return item ? parseStored(Instance, item, "instance") : null;
+  get(uuid: string): Promise<Instance | null> {
+    return this.getParsed(Instance, uuid, "instance");
   }
 
-  async require(uuid: string): Promise<Instance> {
-    const instance = await this.get(uuid);
-    if (!instance) throw new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid });
-    return instance;
+  require(uuid: string): Promise<Instance> {
+    return this.requireParsed(
+      Instance,
+      uuid,
+      "instance",
+      () => new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid }),
+    );
   }
 
   /** Every instance (a consistent scan: the API's list pages over it; the sweeper and sync audit it). */
@@ -92,30 +90,19 @@ export class InstancesStore extends TableStore {
    * Returns the instance as written.
    */
   async update(uuid: string, update: InstanceUpdate): Promise<Instance> {
-    let current = await this.require(uuid);
-    for (let attempt = 1; ; attempt++) {
-      this.checkExpectations(current, update);
-      if (attempt > MAX_WRITE_ATTEMPTS) {
-        throw new ConcurrentUpdate(
-          `instance ${uuid} kept changing; gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
-          {
-            instanceUuid: uuid,
-            version: current.version,
-          },
-        );
-      }
-      const next = this.next(current, update.set);
-      try {
-        return await this.write(current, next, update);
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(uuid));
-        if (!old) throw new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid });
-        // The next round's checkExpectations raises UnexpectedTaskState / InstanceInvalidState /
-        // ConcurrentUpdate (expectVersion given) when the race was lost for good; otherwise it retries.
-        current = parseStored(Instance, old, "instance");
-      }
-    }
+    return this.change({
+      key: uuid,
+      what: `instance ${uuid}`,
+      current: await this.require(uuid),
+      parse: (item) => parseStored(Instance, item, "instance"),
+      notFound: () => new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid }),
+      // After a lost race, checkExpectations raises UnexpectedTaskState / InstanceInvalidState /
+      // ConcurrentUpdate (expectVersion given) when it was lost for good; otherwise the write is retried.
+      decide: (current) => {
+        this.checkExpectations(current, update);
+        return this.writeOf(current, this.next(current, update.set), update);
+      },
+    });
   }
 
   private checkExpectations(current: Instance, update: InstanceUpdate): void {
@@ -167,7 +154,7 @@ export class InstancesStore extends TableStore {
     );
   }
 
-  private async write(current: Instance, next: Instance, update: InstanceUpdate): Promise<Instance> {
+  private writeOf(current: Instance, next: Instance, update: InstanceUpdate) {
     const x = new Expr();
     const fields = [...Object.keys(definedOnly(update.set)), "updatedAt", "version"] as (keyof Instance)[];
     const sets = fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`);
@@ -180,18 +167,7 @@ export class InstancesStore extends TableStore {
           ? ` AND (attribute_not_exists(${owner}) OR attribute_type(${owner}, ${x.value("NULL")}))`
           : ` AND ${owner} = ${x.value(update.expectTaskRequestId)}`;
     }
-    const out = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { uuid: current.uuid },
-        UpdateExpression: `SET ${sets.join(", ")}`,
-        ConditionExpression: condition,
-        ...x.attributes(),
-        ReturnValues: "ALL_NEW",
-        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-      }),
-    );
-    return parseStored(Instance, out.Attributes ?? {}, "instance");
+    return { UpdateExpression: `SET ${sets.join(", ")}`, ConditionExpression: condition, ...x.attributes() };
   }
 }
 

@@ -40,15 +40,17 @@ export class MigrationsStore extends TableStore {
     return this.insert(Migration, migration, "migration", "migrationId");
   }
 
-  async get(id: string): Promise<Migration | null> {
-    const item = await this.read(id);
-    return item ? parseStored(Migration, item, "migration") : null;
+  get(id: string): Promise<Migration | null> {
+    return this.getParsed(Migration, id, "migration");
   }
 
-  async require(id: string): Promise<Migration> {
-    const migration = await this.get(id);
-    if (!migration) throw new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id });
-    return migration;
+  require(id: string): Promise<Migration> {
+    return this.requireParsed(
+      Migration,
+      id,
+      "migration",
+      () => new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id }),
+    );
   }
 
   /**

@@ -2,21 +2,10 @@
  * Neutron-like ports. `bind` moves a port's binding (binding:host_id) to a host, keeping its MAC.
  * A port without an instance is stored without `instanceUuid` (a GSI key cannot be NULL).
  */
-import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { ConcurrentUpdate } from "../domain/errors.js";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { Port } from "../domain/schemas.js";
 import { ResourceName } from "../domain/values.js";
-import {
-  Expr,
-  type Item,
-  isConditionalCheckFailed,
-  itemAtFailure,
-  MAX_WRITE_ATTEMPTS,
-  parseInput,
-  parseStored,
-  queryAll,
-  type StoreDeps,
-} from "./dynamo-util.js";
+import { Expr, type Item, parseInput, parseStored, queryAll, type StoreDeps } from "./dynamo-util.js";
 import { PortNotFound } from "./store-errors.js";
 import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
@@ -42,15 +31,17 @@ export class PortsStore extends TableStore {
     return record;
   }
 
-  async get(id: string): Promise<Port | null> {
-    const item = await this.read(id);
-    return item ? fromItem(item) : null;
+  get(id: string): Promise<Port | null> {
+    return this.getParsed(Port, id, "port");
   }
 
-  async require(id: string): Promise<Port> {
-    const port = await this.get(id);
-    if (!port) throw new PortNotFound(`Port ${id} could not be found.`, { portId: id });
-    return port;
+  require(id: string): Promise<Port> {
+    return this.requireParsed(
+      Port,
+      id,
+      "port",
+      () => new PortNotFound(`Port ${id} could not be found.`, { portId: id }),
+    );
   }
 
   async listByInstance(instanceUuid: string): Promise<Port[]> {
@@ -70,37 +61,21 @@ export class PortsStore extends TableStore {
    */
   async bind(portId: string, host: string): Promise<Port> {
     const hostName = parseInput(ResourceName, host, "host name");
-    let current = await this.require(portId);
-    for (let attempt = 1; ; attempt++) {
-      if (current.bindingHost === hostName && current.status === "ACTIVE") return current;
-      if (attempt > MAX_WRITE_ATTEMPTS) {
-        throw new ConcurrentUpdate(
-          `port ${portId} kept changing; bind gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
-          {
-            portId,
-          },
-        );
-      }
-      const x = new Expr();
-      try {
-        const out = await this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { id: portId },
-            UpdateExpression: `SET ${x.name("bindingHost")} = ${x.value(hostName)}, ${x.name("status")} = ${x.value("ACTIVE")}, ${x.name("version")} = ${x.value(current.version + 1)}`,
-            ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
-            ...x.attributes(),
-            ReturnValues: "ALL_NEW",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-        return fromItem(out.Attributes ?? {});
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(portId));
-        if (!old) throw new PortNotFound(`Port ${portId} could not be found.`, { portId });
-        current = fromItem(old);
-      }
-    }
+    return this.change({
+      key: portId,
+      what: `port ${portId}`,
+      current: await this.require(portId),
+      parse: fromItem,
+      notFound: () => new PortNotFound(`Port ${portId} could not be found.`, { portId }),
+      decide: (current) => {
+        if (current.bindingHost === hostName && current.status === "ACTIVE") return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("bindingHost")} = ${x.value(hostName)}, ${x.name("status")} = ${x.value("ACTIVE")}, ${x.name("version")} = ${x.value(current.version + 1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+    });
   }
 }

@@ -1,12 +1,19 @@
 /** What every store shares: its client, its table, its clock, reads by key, and create-if-absent. */
 import { isDeepStrictEqual } from "node:util";
-import { type DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  type DynamoDBDocumentClient,
+  PutCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from "@aws-sdk/lib-dynamodb";
 import type { z } from "zod";
+import { ConcurrentUpdate } from "../domain/errors.js";
 import {
   getItem,
   type Item,
   isConditionalCheckFailed,
   itemAtFailure,
+  MAX_WRITE_ATTEMPTS,
   parseInput,
   parseStored,
   type StoreDeps,
@@ -33,6 +40,82 @@ export abstract class TableStore {
   /** Consistent read of the item whose partition key is `key`. */
   protected read(key: string): Promise<Item | undefined> {
     return getItem(this.doc, this.table, { [this.keyName]: key });
+  }
+
+  /** The record under `key`, parsed with `schema`, or null. */
+  protected async getParsed<S extends z.ZodType>(
+    schema: S,
+    key: string,
+    what: string,
+  ): Promise<z.output<S> | null> {
+    const item = await this.read(key);
+    return item ? parseStored(schema, item, what) : null;
+  }
+
+  /** The record under `key`, or the store's own not-found error. */
+  protected async requireParsed<S extends z.ZodType>(
+    schema: S,
+    key: string,
+    what: string,
+    notFound: () => Error,
+  ): Promise<z.output<S>> {
+    const record = await this.getParsed(schema, key, what);
+    if (record === null) throw notFound();
+    return record;
+  }
+
+  /**
+   * The read-decide-write loop every conditional change shares. `decide` looks at the current record and
+   * returns null (nothing to do: the record is returned as it is), or the UpdateItem to send, whose
+   * ConditionExpression holds only while the record is the one decided on; it may throw to refuse. On a
+   * lost race the item the write saw (ALL_OLD, else a consistent read) is decided on again; after
+   * MAX_WRITE_ATTEMPTS the change gives up with ConcurrentUpdate (which the state machines retry).
+   */
+  protected async change<T>(opts: {
+    key: string;
+    /** For messages, e.g. "port 1234". */
+    what: string;
+    current: T;
+    parse: (item: Item) => T;
+    notFound: () => Error;
+    decide: (
+      current: T,
+      attempt: number,
+    ) => Omit<
+      UpdateCommandInput,
+      "TableName" | "Key" | "ReturnValues" | "ReturnValuesOnConditionCheckFailure"
+    > | null;
+  }): Promise<T> {
+    let current = opts.current;
+    for (let attempt = 1; ; attempt++) {
+      const update = opts.decide(current, attempt);
+      if (update === null) return current;
+      if (attempt > MAX_WRITE_ATTEMPTS) {
+        throw new ConcurrentUpdate(
+          `${opts.what} kept changing; gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
+          {
+            key: opts.key,
+          },
+        );
+      }
+      try {
+        const out = await this.doc.send(
+          new UpdateCommand({
+            ...update,
+            TableName: this.table,
+            Key: { [this.keyName]: opts.key },
+            ReturnValues: "ALL_NEW",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return opts.parse(out.Attributes ?? {});
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+        const old = await itemAtFailure(e, () => this.read(opts.key));
+        if (!old) throw opts.notFound();
+        current = opts.parse(old);
+      }
+    }
   }
 
   /**

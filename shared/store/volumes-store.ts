@@ -3,20 +3,11 @@
  * conditional on the version read; a lost race is re-read and re-decided. Detached attachments are
  * kept (status "detached", detachedAt) as history.
  */
-import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
-import { ConcurrentUpdate } from "../domain/errors.js";
 import { Volume, type VolumeAttachment } from "../domain/schemas.js";
 import { DiskDevice, ResourceName, Uuid } from "../domain/values.js";
-import {
-  Expr,
-  isConditionalCheckFailed,
-  itemAtFailure,
-  MAX_WRITE_ATTEMPTS,
-  parseInput,
-  parseStored,
-  type StoreDeps,
-} from "./dynamo-util.js";
+import { Expr, parseInput, parseStored, type StoreDeps } from "./dynamo-util.js";
 import { VolumeAttachRefused, VolumeNotFound } from "./store-errors.js";
 import { TableStore } from "./table-store.js";
 
@@ -49,15 +40,17 @@ export class VolumesStore extends TableStore {
     return record;
   }
 
-  async get(id: string): Promise<Volume | null> {
-    const item = await this.read(id);
-    return item ? parseStored(Volume, item, "volume") : null;
+  get(id: string): Promise<Volume | null> {
+    return this.getParsed(Volume, id, "volume");
   }
 
-  async require(id: string): Promise<Volume> {
-    const volume = await this.get(id);
-    if (!volume) throw new VolumeNotFound(`Volume ${id} could not be found.`, { volumeId: id });
-    return volume;
+  require(id: string): Promise<Volume> {
+    return this.requireParsed(
+      Volume,
+      id,
+      "volume",
+      () => new VolumeNotFound(`Volume ${id} could not be found.`, { volumeId: id }),
+    );
   }
 
   activeAttachment(volume: Volume): VolumeAttachment | null {
@@ -71,7 +64,7 @@ export class VolumesStore extends TableStore {
    */
   async attach(volumeId: string, request: AttachRequest): Promise<Volume> {
     const req = parseInput(AttachRequest, request, "attach request");
-    return this.change(volumeId, (volume, now) => {
+    return this.changeAttachments(volumeId, (volume, now) => {
       const same = volume.attachments.find((a) => a.attachmentId === req.attachmentId);
       if (same) {
         const matches =
@@ -103,7 +96,7 @@ export class VolumesStore extends TableStore {
 
   /** Mark one attachment detached. Idempotent: already detached, or unknown, is a no-op. */
   async detach(volumeId: string, attachmentId: string): Promise<Volume> {
-    return this.change(volumeId, (volume, now) => {
+    return this.changeAttachments(volumeId, (volume, now) => {
       const target = volume.attachments.find(
         (a) => a.attachmentId === attachmentId && a.status === "attached",
       );
@@ -124,57 +117,41 @@ export class VolumesStore extends TableStore {
       a.status === "attached" &&
       a.instanceUuid === opts.instanceUuid &&
       (opts.exceptHost === undefined || a.host !== opts.exceptHost);
-    return this.change(volumeId, (volume, now) => {
+    return this.changeAttachments(volumeId, (volume, now) => {
       if (!volume.attachments.some(ends)) return null;
       return volume.attachments.map((a) => (ends(a) ? endAttachment(a, now) : a));
     });
   }
 
-  private async change(volumeId: string, decide: Change): Promise<Volume> {
-    let current = await this.require(volumeId);
-    for (let attempt = 1; ; attempt++) {
-      const attachments = decide(current, this.now().toISOString());
-      if (attachments === null) return current;
-      if (attempt > MAX_WRITE_ATTEMPTS) {
-        throw new ConcurrentUpdate(
-          `volume ${volumeId} kept changing; gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
-          {
-            volumeId,
-          },
+  private async changeAttachments(volumeId: string, decide: Change): Promise<Volume> {
+    return this.change({
+      key: volumeId,
+      what: `volume ${volumeId}`,
+      current: await this.require(volumeId),
+      parse: (item) => parseStored(Volume, item, "volume"),
+      notFound: () => new VolumeNotFound(`Volume ${volumeId} could not be found.`, { volumeId }),
+      decide: (current) => {
+        const attachments = decide(current, this.now().toISOString());
+        if (attachments === null) return null;
+        const status =
+          current.status === "error"
+            ? "error"
+            : attachments.some((a) => a.status === "attached")
+              ? "in-use"
+              : "available";
+        const next = parseInput(
+          Volume,
+          { ...current, attachments, status, version: current.version + 1 },
+          "volume",
         );
-      }
-      const status =
-        current.status === "error"
-          ? "error"
-          : attachments.some((a) => a.status === "attached")
-            ? "in-use"
-            : "available";
-      const next = parseInput(
-        Volume,
-        { ...current, attachments, status, version: current.version + 1 },
-        "volume",
-      );
-      const x = new Expr();
-      try {
-        const out = await this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { id: volumeId },
-            UpdateExpression: `SET ${x.name("attachments")} = ${x.value(next.attachments)}, ${x.name("status")} = ${x.value(next.status)}, ${x.name("version")} = ${x.value(next.version)}`,
-            ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
-            ...x.attributes(),
-            ReturnValues: "ALL_NEW",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-        return parseStored(Volume, out.Attributes ?? {}, "volume");
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(volumeId));
-        if (!old) throw new VolumeNotFound(`Volume ${volumeId} could not be found.`, { volumeId });
-        current = parseStored(Volume, old, "volume");
-      }
-    }
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("attachments")} = ${x.value(next.attachments)}, ${x.name("status")} = ${x.value(next.status)}, ${x.name("version")} = ${x.value(next.version)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+    });
   }
 }
 
