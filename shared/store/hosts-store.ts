@@ -127,9 +127,10 @@ export class HostsStore extends TableStore {
               enabled: true,
               disabledReason: null,
               forcedDown: false,
-              // Registration just ran commands on the host through its agent: it is up now.
+              // Registration just ran commands on the host through its agent: it is up now. Its liveness
+              // from here on is its heartbeat alarm's (status), or the local monitor's heartbeat time.
               status: "up",
-              lastHeartbeatAt: this.now().toISOString(),
+              lastHeartbeatAt: null,
               version: 0,
             },
             "host",

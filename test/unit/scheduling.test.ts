@@ -99,11 +99,12 @@ describe("scheduleHosts filters", () => {
     expect(reasonFor(makeHost({ name: "b", forcedDown: true }))).toBe("ServiceUpFilter: forced down");
   });
 
-  it("ServiceUpFilter rejects a host reported down or with no heartbeat", () => {
+  it("ServiceUpFilter rejects a host reported down; with no heartbeat record, its status decides (AWS)", () => {
     expect(reasonFor(makeHost({ name: "b", status: "down" }))).toBe("ServiceUpFilter: compute service down");
-    expect(reasonFor(makeHost({ name: "b", lastHeartbeatAt: null }))).toBe(
+    expect(reasonFor(makeHost({ name: "b", status: "down", lastHeartbeatAt: null }))).toBe(
       "ServiceUpFilter: compute service down",
     );
+    expect(reasonFor(makeHost({ name: "b", status: "up", lastHeartbeatAt: null }))).toBeUndefined();
   });
 
   it("ServiceUpFilter: a stale heartbeat is down, a fresh one is up, per serviceDownSeconds", () => {
@@ -452,10 +453,11 @@ describe("host liveness", () => {
     expect(isHostUp(host, at(101), 100)).toBe(false);
   });
 
-  it("is down when forced down, reported down or never heard from, however fresh the heartbeat", () => {
+  it("is down when forced down or reported down, however fresh the heartbeat; no heartbeat record: status decides", () => {
     expect(isHostUp(makeHost({ forcedDown: true }), at(0))).toBe(false);
     expect(isHostUp(makeHost({ status: "down" }), at(0))).toBe(false);
-    expect(isHostUp(makeHost({ lastHeartbeatAt: null }), at(0))).toBe(false);
+    expect(isHostUp(makeHost({ lastHeartbeatAt: null }), at(0))).toBe(true);
+    expect(isHostUp(makeHost({ lastHeartbeatAt: null, status: "down" }), at(0))).toBe(false);
   });
 
   it("isHostDownForEvacuation is the negation of isHostUp", () => {
