@@ -1,6 +1,6 @@
 /**
  * A KVM "host" on this machine: its own Unix user, its own session libvirtd, its own SSM agent.
- * See /work/shared/reference/local-hosts.md for what this relies on. Must run as root.
+ * A session libvirtd per Unix user is one independent host (its own socket and domain configs). Must run as root.
  *
  * Processes are tracked by pid and, for power loss, by the host's uid (every process of that uid
  * is the host's: agent, libvirtd, qemu, scripts). Nothing is ever killed by name.

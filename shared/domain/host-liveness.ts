@@ -16,7 +16,7 @@ export function isHostUp(host: Host, now: Date, serviceDownSeconds = DEFAULT_SER
   return ageMs <= serviceDownSeconds * 1000;
 }
 
-/** Evacuation may start only when the source is down or forced down (nova API step 2). */
+/** Evacuation may start only when the source is down or forced down (nova's `compute.api.API.evacuate`). */
 export function isHostDownForEvacuation(host: Host, now: Date, serviceDownSeconds?: number): boolean {
   return !isHostUp(host, now, serviceDownSeconds);
 }

@@ -65,7 +65,7 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
   readonly (TaskState | null)[]
 >([
   [null, ["rebuilding", "migrating", "resize_prep", "deleting", "powering_off", "powering_on"]],
-  // rebuilding -> rebuilding: step 12 re-saves REBUILDING expecting REBUILDING (nova does the same).
+  // rebuilding -> rebuilding: `_do_rebuild_instance` re-saves REBUILDING expecting REBUILDING (nova does the same).
   ["rebuilding", ["rebuilding", "rebuild_block_device_mapping", null]],
   // Back to rebuilding: the target failed before the instance ran there and the flow reschedules.
   ["rebuild_block_device_mapping", ["rebuild_spawning", "rebuilding", null]],

@@ -1,5 +1,5 @@
 /**
- * nova's InstanceExists check (compute step 10), evacuate only: the instance must not be defined on the
+ * nova's InstanceExists check in `_do_rebuild_instance`, evacuate only: the instance must not be defined on the
  * target's hypervisor. A probe that cannot answer (virsh failing) is ProbeFailed, never "absent".
  */
 import { InstanceExists } from "#shared/domain/errors.js";

@@ -1,5 +1,5 @@
 /**
- * nova's shared-storage check (compute step 11, `instance_on_disk`), evacuate only: is the instance's root
+ * nova's shared-storage check (`_do_rebuild_instance`, the driver's `instance_on_disk`), evacuate only: is the instance's root
  * disk visible on the target? It must agree with the caller's `onSharedStorage` when given. When the disk
  * is not there, the root disk will be made from the image, so the image must be in the target's cache:
  * checked here, in the same probe, before anything is created (ImageNotCached lets the flow try another

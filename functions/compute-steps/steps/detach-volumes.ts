@@ -1,5 +1,5 @@
 /**
- * nova's volume detach in `_rebuild_default_impl` (steps 14-15). On evacuate the dead host cannot be
+ * nova's volume detach in `_rebuild_default_impl` (`detach_block_devices`). On evacuate the dead host cannot be
  * asked, so its attachments are ended in the volume service's records; on rebuild the powered-off
  * domain's disks are also detached from its persistent config. The target's attachments are made by
  * AttachVolumes; the domain gets the volumes in its definition at spawn.

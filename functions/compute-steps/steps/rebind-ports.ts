@@ -1,5 +1,5 @@
 /**
- * nova's compute step 13 (`setup_instance_network_on_host`): bind the instance's ports to the target
+ * nova's `network_api.setup_instance_network_on_host` in `_do_rebuild_instance`: bind the instance's ports to the target
  * host (neutron's binding:host_id), keeping their MACs, so the NICs defined at spawn carry the same
  * addresses. Idempotent. A failed flow binds them back to the host its record names.
  */

@@ -1,5 +1,5 @@
 /**
- * nova's compute step 12: task_state := rebuilding (expecting rebuilding) with the power state as the
+ * nova's `_do_rebuild_instance`: task_state := rebuilding (expecting rebuilding) with the power state as the
  * target's hypervisor reports it. For evacuate the instance is not there yet (nostate). For rebuild the
  * same probe also checks that the image to re-image from is in the host's cache, so a rebuild is refused
  * (ImageNotCached) before PowerOff and Destroy take anything down.

@@ -1,4 +1,4 @@
-/** nova's `supports_evacuate` check (compute step 9), evacuate only: the target's driver can recreate. */
+/** nova's `supports_evacuate` check in `ComputeManager.rebuild_instance`, evacuate only: the target's driver can recreate. */
 import { InstanceEvacuateNotSupported } from "#shared/domain/errors.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";

@@ -1,5 +1,5 @@
 /**
- * Evacuating a host proven dead (Masakari's host-failure tasks, nova reference steps 21-25): disable and
+ * Evacuating a host proven dead (Masakari's host_failure.py tasks: DisableComputeServiceTask, PrepareHAEnabledInstancesTask, EvacuateInstancesTask): disable and
  * force down the host, plan which instances go in which order, confirm each child evacuation from the
  * records, and end with a report. The children are rebuild executions (recreate=true) started by the
  * machine's Map; this flow never holds an instance's task itself, so none can be left held by it.
