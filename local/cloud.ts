@@ -24,6 +24,7 @@ import {
   readDefinition,
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
+import { newHostRecord } from "#shared/domain/host-record.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
@@ -271,20 +272,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
 
     const now = new Date().toISOString();
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
-      await stores.hosts.put({
-        ...host.record(),
-        allocationRatios: { cpu: 4, ram: 1.5, disk: 1 },
-        usage: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
-        claims: {},
-        antiAffinity: {},
-        enabled: true,
-        disabledReason: null,
-        forcedDown: false,
-        status: "up",
-        lastHeartbeatAt: now,
-        incident: null,
-        version: 0,
-      });
+      await stores.hosts.put(newHostRecord(host.record(), { lastHeartbeatAt: now }));
     }
     // Scheduled functions are always invocable (`runScheduled`); their timers run only when asked.
     const scheduler = startScheduler({

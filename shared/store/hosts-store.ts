@@ -26,6 +26,7 @@ import {
   HostRegistrationConflict,
   PlacementRaced,
 } from "../domain/errors.js";
+import { newHostRecord } from "../domain/host-record.js";
 import { type Claim, Claim as ClaimSchema, Host, HostStatus, type Resources } from "../domain/schemas.js";
 import { IsoTime } from "../domain/values.js";
 import {
@@ -117,24 +118,9 @@ export class HostsStore extends TableStore {
       }
       try {
         if (!current) {
-          const host = parseInput(
-            Host,
-            {
-              ...reg,
-              usage: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
-              claims: {},
-              antiAffinity: {},
-              enabled: true,
-              disabledReason: null,
-              forcedDown: false,
-              // Registration just ran commands on the host through its agent: it is up now. Its liveness
-              // from here on is its heartbeat alarm's (status), or the local monitor's heartbeat time.
-              status: "up",
-              lastHeartbeatAt: null,
-              version: 0,
-            },
-            "host",
-          );
+          // Registration just ran commands on the host through its agent: it is up now. Its liveness
+          // from here on is its heartbeat alarm's (status), or the local monitor's heartbeat time.
+          const host = newHostRecord(reg);
           await this.doc.send(
             new PutCommand({
               TableName: this.table,

@@ -1,6 +1,7 @@
 /** Valid fixture records for tests: every builder returns a record its zod schema accepts; override any field. */
 import { randomBytes, randomUUID } from "node:crypto";
 import { randomMac } from "#local/boot.js";
+import { newHostRecord } from "#shared/domain/host-record.js";
 import { Host, Instance, InstanceFault, Migration, Port, Volume } from "#shared/domain/schemas.js";
 
 const T0 = "2026-01-01T00:00:00.000Z";
@@ -37,31 +38,25 @@ export function makeInstance(overrides: Partial<Instance> = {}): Instance {
 
 export function makeHost(overrides: Partial<Host> = {}): Host {
   const name = overrides.name ?? "host-a";
-  return Host.parse({
-    name,
-    managedInstanceId: `mi-${randomBytes(9).toString("hex").slice(0, 17)}`,
-    virtType: "qemu",
-    supportsRecreate: true,
-    availabilityZone: "az1",
-    capacity: { vcpus: 8, memoryMiB: 16384, diskGiB: 200 },
-    allocationRatios: { cpu: 1, ram: 1, disk: 1 },
-    usage: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
-    claims: {},
-    antiAffinity: {},
-    enabled: true,
-    disabledReason: null,
-    forcedDown: false,
-    status: "up",
-    lastHeartbeatAt: T0,
-    storage: {
-      instancesPath: "/var/lib/lazarus/instances",
-      sharedPoolId: "pool-1",
-      imageCachePath: "/var/lib/lazarus/images",
-      volumesPath: "/var/lib/lazarus/volumes",
+  const base = newHostRecord(
+    {
+      name,
+      managedInstanceId: `mi-${randomBytes(9).toString("hex").slice(0, 17)}`,
+      virtType: "qemu",
+      supportsRecreate: true,
+      availabilityZone: "az1",
+      capacity: { vcpus: 8, memoryMiB: 16384, diskGiB: 200 },
+      allocationRatios: { cpu: 1, ram: 1, disk: 1 },
+      storage: {
+        instancesPath: "/var/lib/lazarus/instances",
+        sharedPoolId: "pool-1",
+        imageCachePath: "/var/lib/lazarus/images",
+        volumesPath: "/var/lib/lazarus/volumes",
+      },
     },
-    version: 0,
-    ...overrides,
-  });
+    { lastHeartbeatAt: T0 },
+  );
+  return Host.parse({ ...base, ...overrides });
 }
 
 export function makeMigration(overrides: Partial<Migration> = {}): Migration {
