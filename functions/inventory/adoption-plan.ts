@@ -251,7 +251,8 @@ export function planAdoption(host: Host, facts: DomainFacts, opts: PlanOptions):
     serverGroup: null,
     haEnabled: opts.haEnabled,
     onSharedStorage: host.storage.sharedPoolId !== null,
-    launchedAt: null,
+    // The domain exists with its disk: it was launched (libvirt keeps no launch time; adoption's stands in).
+    launchedAt: opts.now,
     createdAt: opts.now,
     updatedAt: opts.now,
     version: 0,
