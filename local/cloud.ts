@@ -24,7 +24,7 @@ import {
   readDefinition,
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
-import type { Host, Instance } from "#shared/domain/schemas.js";
+import { type Host, type HostFencing, type Instance, NO_FENCING } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
@@ -105,6 +105,11 @@ export interface HostFailureOptions {
   agentHealthIntervalMs?: number;
   /** Seconds the recovery flow waits between looks at a running evacuation (default 2). */
   recoveryPollSeconds?: number;
+  /** How death can be proven for every seeded host (default: no fence, no watchdog, no disk locks). */
+  fencing?: HostFencing;
+  /** More than this share of the hosts dead within the window holds every automatic evacuation (default 1/3). */
+  massFailureShare?: number;
+  massFailureWindowSeconds?: number;
 }
 
 export interface LocalCloud {
@@ -283,6 +288,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         status: "up",
         lastHeartbeatAt: now,
         incident: null,
+        fencing: opts.hostFailure?.fencing ?? NO_FENCING,
         version: 0,
       });
     }
