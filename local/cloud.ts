@@ -210,6 +210,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_EVACUATION_MAX_CONCURRENCY: String(hf.maxConcurrency ?? 3),
       LAZARUS_HOST_PROBE_DEADLINE_MS: String(hf.probeDeadlineMs ?? 15_000),
       LAZARUS_RECOVERY_POLL_SECONDS: String(hf.recoveryPollSeconds ?? 2),
+      LAZARUS_MASS_FAILURE_SHARE: String(hf.massFailureShare ?? 1 / 3),
+      LAZARUS_MASS_FAILURE_WINDOW_SECONDS: String(hf.massFailureWindowSeconds ?? 120),
       LAZARUS_TABLE_PREFIX: prefix,
       LAZARUS_EVENT_BUS: "default",
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
