@@ -14,6 +14,7 @@ import {
   SFNClient,
 } from "@aws-sdk/client-sfn";
 import type { Instance } from "#shared/domain/schemas.js";
+import { readEvacuationPreview } from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { describeHostPing } from "#shared/hosts/ssm-executor.js";
 import { domState } from "#shared/hosts/virsh.js";
@@ -29,7 +30,7 @@ const HOSTS = [
 ];
 
 const { values: flags, positionals } = parseArgs({
-  options: { verbose: { type: "boolean", short: "v" }, hosts: { type: "string" } },
+  options: { verbose: { type: "boolean", short: "v" }, hosts: { type: "string" }, json: { type: "boolean" } },
   allowPositionals: true,
 });
 // The Lambdas' log level (local/log-settings.ts); an explicit POWERTOOLS_LOG_LEVEL wins.
@@ -80,7 +81,7 @@ const DEMO_HOSTS = [
   { name: "host-3", sharedPoolId: "p1" },
 ];
 
-const json = process.argv.includes("--json");
+const json = flags.json === true;
 
 /** Every execution of a machine, oldest first, through the Step Functions API. */
 async function executionsOf(sfn: SFNClient, stateMachineArn: string) {
@@ -172,6 +173,19 @@ async function demo(): Promise<number> {
       )),
     ]);
 
+    // The evacuation plan as the scheduler sees the fleet now (read-only, GET /os-hosts/host-1/evacuation-plan).
+    const plan = await readEvacuationPreview(cloud.stores, "host-1", {
+      policy: "all",
+      now: new Date(),
+      serviceDownSeconds: 10,
+    });
+    const planned = new Map(plan.placements.map((p) => [p.instanceUuid, p.target]));
+    say("evacuation plan for host-1 if it died now (same scheduler code as the flow)");
+    table([
+      ["INSTANCE", "HA PRIO", "WOULD GO TO"],
+      ...plan.placements.map((p) => [p.name, String(p.haPriority), p.target]),
+      ...plan.unplaced.map((u) => [u.name, "-", `NO ROOM: ${u.reason}`]),
+    ]);
     say(
       "host-1 loses power: its heartbeat publisher, SSM agent, libvirtd and qemu processes are killed (by pid)",
     );
@@ -237,7 +251,9 @@ async function demo(): Promise<number> {
     say("result");
     const live = ["host-2", "host-3"];
     const domains = await hypervisors(cloud, live);
-    const rows = [["INSTANCE", "HA PRIO", "FROM", "TO", "VM STATE", "ON HYPERVISOR", "LAUNCHED (t+s)"]];
+    const rows = [
+      ["INSTANCE", "HA PRIO", "FROM", "PLANNED", "TO", "VM STATE", "ON HYPERVISOR", "LAUNCHED (t+s)"],
+    ];
     let lost = 0;
     let doubleRuns = 0;
     for (const before of instances) {
@@ -251,6 +267,7 @@ async function demo(): Promise<number> {
         now.name,
         String(now.haPriority),
         before.host,
+        planned.get(now.uuid) ?? "no room",
         now.host,
         now.vmState,
         where.map((w) => `${w.host}:${w.state}`).join(",") || "absent",

@@ -25,7 +25,7 @@ import {
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
-import type { Host, Instance } from "#shared/domain/schemas.js";
+import { type Host, type HostFencing, type Instance, NO_FENCING } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
@@ -106,6 +106,11 @@ export interface HostFailureOptions {
   agentHealthIntervalMs?: number;
   /** Seconds the recovery flow waits between looks at a running evacuation (default 2). */
   recoveryPollSeconds?: number;
+  /** How death can be proven for every seeded host (default: no fence, no watchdog, no disk locks). */
+  fencing?: HostFencing;
+  /** More than this share of the hosts dead within the window holds every automatic evacuation (default 1/3). */
+  massFailureShare?: number;
+  massFailureWindowSeconds?: number;
 }
 
 export interface LocalCloud {
@@ -206,6 +211,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_EVACUATION_MAX_CONCURRENCY: String(hf.maxConcurrency ?? 3),
       LAZARUS_HOST_PROBE_DEADLINE_MS: String(hf.probeDeadlineMs ?? 15_000),
       LAZARUS_RECOVERY_POLL_SECONDS: String(hf.recoveryPollSeconds ?? 2),
+      LAZARUS_MASS_FAILURE_SHARE: String(hf.massFailureShare ?? 1 / 3),
+      LAZARUS_MASS_FAILURE_WINDOW_SECONDS: String(hf.massFailureWindowSeconds ?? 120),
       LAZARUS_TABLE_PREFIX: prefix,
       LAZARUS_EVENT_BUS: "default",
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
@@ -272,7 +279,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
 
     const now = new Date().toISOString();
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
-      await stores.hosts.put(newHostRecord(host.record(), { lastHeartbeatAt: now }));
+      await stores.hosts.put({
+        ...newHostRecord(host.record(), { lastHeartbeatAt: now }),
+        fencing: opts.hostFailure?.fencing ?? NO_FENCING,
+      });
     }
     // Scheduled functions are always invocable (`runScheduled`); their timers run only when asked.
     const scheduler = startScheduler({

@@ -49,7 +49,7 @@ export const HostEvacuationState = z.looseObject({
   source: z.enum(["alarm", "operator"]),
   reason: z.string().nullable(),
   openedAt: IsoTime,
-  outcome: z.enum(["opened", "resumed", "duplicate", "not-dead", "evacuated"]),
+  outcome: z.enum(["opened", "resumed", "duplicate", "not-dead", "held", "evacuated"]),
   duplicateOf: z.string().optional(),
   heartbeat: z
     .object({
@@ -60,6 +60,10 @@ export const HostEvacuationState = z.looseObject({
     })
     .optional(),
   death: z.object({ verdict: z.enum(["dead", "alive"]), reason: z.string() }).optional(),
+  /** The mass-failure guard's verdict (shared/domain/fencing.ts): hold = nothing automatic. */
+  massFailure: z
+    .object({ verdict: z.enum(["proceed", "hold"]), hosts: z.array(z.string()), reason: z.string() })
+    .optional(),
   plan: z
     .object({
       tiers: z.array(z.object({ haPriority: z.number().int(), items: z.array(EvacuationItem) })),

@@ -5,6 +5,7 @@ import { hostFailureDepsFromEnv } from "#shared/lambda/host-failure-runtime.js";
 import { ConfirmInput, HostEvacuationState, HostRecoveryState, OpenIncidentInput } from "./contract.js";
 import * as detect from "./steps/detect.js";
 import * as evacuate from "./steps/evacuate.js";
+import * as guard from "./steps/guard.js";
 import * as incident from "./steps/incident.js";
 import * as recover from "./steps/recover.js";
 import * as trigger from "./steps/trigger.js";
@@ -18,6 +19,8 @@ export const closeNotDead = handlerWith(deps, HostEvacuationState, incident.clos
 export const abortIncident = handlerWith(deps, HostEvacuationState, incident.abortIncident);
 export const assessHeartbeat = handlerWith(deps, HostEvacuationState, detect.assessHeartbeat);
 export const probeHost = handlerWith(deps, HostEvacuationState, detect.probeHost);
+export const checkMassFailure = handlerWith(deps, HostEvacuationState, guard.checkMassFailure);
+export const holdIncident = handlerWith(deps, HostEvacuationState, guard.holdIncident);
 export const disableHost = handlerWith(deps, HostEvacuationState, evacuate.disableHost);
 export const planEvacuation = handlerWith(deps, HostEvacuationState, evacuate.planEvacuation);
 export const confirmEvacuation = handlerWith(deps, ConfirmInput, evacuate.confirmEvacuation);

@@ -228,6 +228,9 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
   hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, metrics: true }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostCommands: true }),
+  // The mass-failure guard reads every host; holding writes the incident and alerts the operator.
+  hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
+  hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
   hostFailure("plan-evacuation", "planEvacuation", { tables: { instances: "read" } }),
   hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),

@@ -3,7 +3,7 @@
  * of defaults for everything the control plane keeps itself (no usage, no claims, enabled, up, no incident).
  * Registration, the local cloud's seeding and the test fixtures all build hosts through it.
  */
-import { type AllocationRatios, Host } from "./schemas.js";
+import { type AllocationRatios, Host, NO_FENCING } from "./schemas.js";
 
 export type HostRegistrationFields = Pick<
   Host,
@@ -29,6 +29,7 @@ export function newHostRecord(
     status: "up",
     lastHeartbeatAt: opts.lastHeartbeatAt ?? null,
     incident: null,
+    fencing: NO_FENCING,
     version: 0,
   });
 }

@@ -151,6 +151,11 @@ export const HOST_INCIDENT_STATUSES = [
   "aborted",
   /** The host returned and its stale domains were removed (host-recovery flow). */
   "closed",
+  /**
+   * Mass-failure guard (shared/domain/fencing.ts): too much of the fleet looks dead at once; nothing is
+   * fenced or evacuated automatically. An operator's request may still evacuate the host.
+   */
+  "held",
 ] as const;
 export const HostIncidentStatus = z.enum(HOST_INCIDENT_STATUSES);
 export type HostIncidentStatus = z.infer<typeof HostIncidentStatus>;
@@ -169,6 +174,18 @@ export const HostIncident = z.object({
   summary: z.record(z.string(), z.unknown()).nullable(),
 });
 export type HostIncident = z.infer<typeof HostIncident>;
+
+/** How death can be proven for a host (shared/domain/fencing.ts). */
+export const HostFencing = z.object({
+  /** How the control plane can power the host off: ec2:StopInstances, the local cloud's fence, or not at all. */
+  power: z.enum(["none", "ec2", "local"]),
+  /** The host runs the watchdog (local/hosts/host-guard): when not fed for the lease, it powers its domains off. */
+  watchdog: z.boolean(),
+  /** The hosts of its shared pool enforce the disk image lock: a target refuses a disk another host holds. */
+  diskLocks: z.boolean(),
+});
+export type HostFencing = z.infer<typeof HostFencing>;
+export const NO_FENCING: HostFencing = { power: "none", watchdog: false, diskLocks: false };
 
 export const Host = z.object({
   name: ResourceName,
@@ -191,6 +208,7 @@ export const Host = z.object({
   storage: HostStorage,
   /** The open (or last) host-failure incident; null = none ever. */
   incident: HostIncident.nullable().default(null),
+  fencing: HostFencing.default(NO_FENCING),
   version: z.number().int().nonnegative(),
 });
 export type Host = z.infer<typeof Host>;

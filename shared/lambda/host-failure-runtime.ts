@@ -3,7 +3,9 @@
  * reader, the execution starter, the policy configuration and the machines' ARNs, all from the environment.
  */
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SFNClient } from "@aws-sdk/client-sfn";
+import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
 import {
   DEFAULT_HOST_FAILURE_CONFIG,
   EVACUATION_POLICIES,
@@ -12,6 +14,7 @@ import {
 } from "../domain/host-failure.js";
 import type { StepDeps } from "../flow/deps.js";
 import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
+import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
 import { type ExecutionStarter, SfnExecutionStarter } from "./executions.js";
 import { depsFromEnv } from "./runtime.js";
 
@@ -19,6 +22,8 @@ export interface HostFailureDeps extends StepDeps {
   heartbeats: HeartbeatReader;
   starter: ExecutionStarter;
   config: HostFailureConfig;
+  fencing: FencingConfig;
+  alerts: HostAlerts;
   /** How long a probe of a host may take before it counts as timed out (delivery included). */
   probeDeadlineMs: number;
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
@@ -47,6 +52,20 @@ export function hostFailureConfigFromEnv(env: NodeJS.ProcessEnv = process.env): 
   };
 }
 
+export function fencingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): FencingConfig {
+  const d = DEFAULT_FENCING_CONFIG;
+  const share = positive(env.LAZARUS_MASS_FAILURE_SHARE, d.massFailureShare);
+  if (share >= 1) throw new Error(`LAZARUS_MASS_FAILURE_SHARE must be below 1, got ${share}`);
+  return {
+    massFailureShare: share,
+    massFailureWindowSeconds: positive(env.LAZARUS_MASS_FAILURE_WINDOW_SECONDS, d.massFailureWindowSeconds),
+    leaseSeconds: positive(env.LAZARUS_LEASE_SECONDS, d.leaseSeconds),
+    leaseMarginSeconds: positive(env.LAZARUS_LEASE_MARGIN_SECONDS, d.leaseMarginSeconds),
+    fenceTimeoutSeconds: positive(env.LAZARUS_FENCE_TIMEOUT_SECONDS, d.fenceTimeoutSeconds),
+    fenceRetrySeconds: positive(env.LAZARUS_FENCE_RETRY_SECONDS, d.fenceRetrySeconds),
+  };
+}
+
 let cached: { base: StepDeps; deps: HostFailureDeps } | undefined;
 
 export function hostFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env): HostFailureDeps {
@@ -58,6 +77,8 @@ export function hostFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Ho
     heartbeats: new CloudWatchHeartbeatReader(new CloudWatchClient({}), base.now),
     starter: new SfnExecutionStarter(new SFNClient({})),
     config: hostFailureConfigFromEnv(env),
+    fencing: fencingConfigFromEnv(env),
+    alerts: new EventBridgeHostAlerts(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
     probeDeadlineMs: positive(env.LAZARUS_HOST_PROBE_DEADLINE_MS, 45_000),
     recoveryPollSeconds: positive(env.LAZARUS_RECOVERY_POLL_SECONDS, 5),
     machines: {

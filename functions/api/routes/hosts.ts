@@ -5,8 +5,14 @@
  * adopt its domains, sync it (the inventory functions).
  */
 import { z } from "zod";
+import { EVACUATION_POLICIES } from "#shared/domain/host-failure.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
+import {
+  evacuationPolicyOf,
+  readEvacuationPreview,
+  readFleetCapacity,
+} from "#shared/flow/evacuation-preview.js";
 import { HOST_EVACUATION_ARN_ENV, type InventoryOps } from "../deps.js";
 import { ApiError, json, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
@@ -206,6 +212,28 @@ async function syncHost(ctx: RouteContext) {
   return json(200, { synced: await inventory(ctx).sync(name) });
 }
 
+function previewOptions(ctx: RouteContext) {
+  const policy = ctx.query("policy", z.enum(EVACUATION_POLICIES));
+  return {
+    policy: evacuationPolicyOf(policy, process.env),
+    now: ctx.deps.now(),
+    serviceDownSeconds: ctx.deps.serviceDownSeconds,
+  };
+}
+
+/** GET /os-hosts/{host}/evacuation-plan: where each instance would go if the host died now (read-only). */
+async function evacuationPlan(ctx: RouteContext) {
+  const { host } = await requireHost(ctx, hostName(ctx));
+  return json(200, {
+    evacuation_plan: await readEvacuationPreview(ctx.deps.stores, host.name, previewOptions(ctx)),
+  });
+}
+
+/** GET /os-evacuation-capacity: every single-host failure the fleet could not absorb now. */
+async function evacuationCapacity(ctx: RouteContext) {
+  return json(200, { evacuation_capacity: await readFleetCapacity(ctx.deps.stores, previewOptions(ctx)) });
+}
+
 export const hostRoutes: Route[] = [
   { method: "GET", pattern: "/os-services", handler: listServices },
   { method: "PUT", pattern: "/os-services/{id}", handler: updateService },
@@ -216,6 +244,8 @@ export const hostRoutes: Route[] = [
   { method: "POST", pattern: "/os-hosts", handler: registerHost },
   { method: "GET", pattern: "/os-hosts/{host}", handler: showHost },
   { method: "POST", pattern: "/os-hosts/{host}/evacuate", handler: evacuateHost },
+  { method: "GET", pattern: "/os-hosts/{host}/evacuation-plan", handler: evacuationPlan },
+  { method: "GET", pattern: "/os-evacuation-capacity", handler: evacuationCapacity },
   { method: "POST", pattern: "/os-hosts/{host}/adopt", handler: adoptHost },
   { method: "POST", pattern: "/os-hosts/{host}/sync", handler: syncHost },
 ];

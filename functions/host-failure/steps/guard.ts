@@ -1,0 +1,51 @@
+/**
+ * The mass-failure guard (oVirt's fencing-storm protection), between the proof that the host looks dead
+ * and anything that acts on it: when more than a share of the fleet looks dead within one window, the
+ * network, SSM or CloudWatch is the likelier cause. Nothing is disabled, fenced or evacuated; the incident
+ * is `held` and the operator is alerted with every host's name. An operator's own request is never held
+ * (`massFailureVerdict`), and a held incident does not block one.
+ */
+import { massFailureVerdict, suspectHosts } from "#shared/domain/fencing.js";
+import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import type { HostEvacuationState } from "../contract.js";
+
+export const MASS_FAILURE_ALERT = "Lazarus Mass Host Failure";
+
+export async function checkMassFailure(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
+  const hosts = await deps.stores.hosts.list();
+  const verdict = massFailureVerdict(
+    suspectHosts(hosts, deps.now(), deps.fencing),
+    hosts.length,
+    state.source,
+    deps.fencing,
+  );
+  return {
+    ...state,
+    massFailure:
+      verdict.verdict === "hold"
+        ? { verdict: "hold", hosts: verdict.hosts, reason: verdict.reason }
+        : { verdict: "proceed", hosts: verdict.suspects, reason: verdict.reason },
+  };
+}
+
+/** Incident -> held (the host stays enabled, not forced down), then the alert naming every suspect host. */
+export async function holdIncident(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
+  const m = state.massFailure;
+  if (m?.verdict !== "hold") throw new Error("holdIncident needs a mass-failure verdict of hold");
+  await deps.stores.hostIncidents.update(state.host, state.incidentId, "held", {
+    summary: { verdict: "held", hosts: m.hosts, reason: m.reason, proof: state.death?.reason ?? null },
+  });
+  // Idempotent enough: a retried step alerts again with the same incident id, which a consumer can drop.
+  await deps.alerts.alert({
+    kind: MASS_FAILURE_ALERT,
+    hosts: m.hosts,
+    detail: { incidentId: state.incidentId, host: state.host, reason: m.reason },
+  });
+  return { ...state, outcome: "held" };
+}

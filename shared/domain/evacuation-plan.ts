@@ -1,0 +1,166 @@
+/**
+ * Capacity for a failure, read-only: where each instance of a host would go if the host died now, and
+ * which would not fit, decided by the scheduler's own filters and weighers (`scheduleHosts`) and the one
+ * claim policy (`evaluateClaim`), in the order the host-evacuation flow evacuates them (`planEvacuation`:
+ * HA priority tiers, then name). Each placement is applied to a copy of the records before the next one is
+ * weighed, as the flow's atomic claims are. Nothing is written.
+ */
+import { evaluateClaim } from "./claim-policy.js";
+import { type EvacuationPolicy, planEvacuation, type SkippedInstance } from "./host-failure.js";
+import { scheduleHosts } from "./scheduling.js";
+import type { Host, Instance } from "./schemas.js";
+
+export interface PlannedPlacement {
+  instanceUuid: string;
+  name: string;
+  haPriority: number;
+  target: string;
+}
+
+export interface UnplacedInstance {
+  instanceUuid: string;
+  name: string;
+  /** Every host and why it was refused (the NoValidHost text the flow would record). */
+  reason: string;
+}
+
+export interface HostEvacuationPreview {
+  host: string;
+  placements: PlannedPlacement[];
+  unplaced: UnplacedInstance[];
+  /** Not evacuated by the flow at all (ERROR, busy, not HA under "ha-only"). */
+  skipped: SkippedInstance[];
+}
+
+/** The host as the flow leaves it before evacuating: disabled, forced down. */
+function asFailed(host: Host): Host {
+  return { ...host, enabled: false, forcedDown: true, status: "down", disabledReason: "host failure" };
+}
+
+/** The records after a claim of `instance` on `host` (usage, claim, anti-affinity slot), as the store writes it. */
+export function withClaim(host: Host, instance: Instance, owner: string, at: Date): Host {
+  const f = instance.flavor;
+  const group = instance.serverGroup;
+  return {
+    ...host,
+    usage: {
+      vcpus: host.usage.vcpus + f.vcpus,
+      memoryMiB: host.usage.memoryMiB + f.memoryMiB,
+      diskGiB: host.usage.diskGiB + f.diskGiB,
+    },
+    claims: {
+      ...host.claims,
+      [instance.uuid]: {
+        instanceUuid: instance.uuid,
+        resources: { vcpus: f.vcpus, memoryMiB: f.memoryMiB, diskGiB: f.diskGiB },
+        owner,
+        serverGroup: group,
+        claimedAt: at.toISOString(),
+      },
+    },
+    antiAffinity:
+      group?.policy === "anti-affinity"
+        ? { ...host.antiAffinity, [group.id]: instance.uuid }
+        : host.antiAffinity,
+  };
+}
+
+/**
+ * Where the scheduler would put `instance` (from `sourceName`) among `hosts`: the first candidate whose
+ * claim would be accepted, or why none fits. The same order of checks as the Schedule step.
+ */
+export function placeOne(
+  hosts: readonly Host[],
+  sourceName: string,
+  instance: Instance,
+  now: Date,
+  serviceDownSeconds?: number,
+): { target: Host } | { reason: string } {
+  const source = hosts.find((h) => h.name === sourceName);
+  if (!source) return { reason: `source host ${sourceName} not found` };
+  const decision = scheduleHosts(hosts, {
+    instanceUuid: instance.uuid,
+    flavor: instance.flavor,
+    availabilityZone: instance.availabilityZone,
+    serverGroup: instance.serverGroup,
+    sourceHost: source,
+    requestedHost: null,
+    excludedHosts: [],
+    sharedPoolId: instance.onSharedStorage === false ? null : source.storage.sharedPoolId,
+    now,
+    ...(serviceDownSeconds === undefined ? {} : { serviceDownSeconds }),
+  });
+  const rejected = { ...decision.rejected };
+  for (const candidate of decision.candidates) {
+    const verdict = evaluateClaim(candidate, {
+      instanceUuid: instance.uuid,
+      resources: instance.flavor,
+      owner: "evacuation-plan",
+      serverGroup: instance.serverGroup,
+    });
+    if (verdict.kind !== "refused") return { target: candidate };
+    rejected[candidate.name] = `claim refused: ${verdict.error.message}`;
+  }
+  const parts = Object.entries(rejected).map(([h, why]) => `${h}: ${why}`);
+  return { reason: `No valid host was found. ${parts.length ? parts.join("; ") : "no hosts known"}` };
+}
+
+/** The evacuation plan for `hostName` if it died now. `instances`: the host's records (re-read by key). */
+export function previewHostEvacuation(
+  hostName: string,
+  hosts: readonly Host[],
+  instances: readonly Instance[],
+  opts: { policy: EvacuationPolicy; now: Date; serviceDownSeconds?: number },
+): HostEvacuationPreview {
+  const plan = planEvacuation(hostName, "preview", instances, opts.policy);
+  const byUuid = new Map(instances.map((i) => [i.uuid, i]));
+  let fleet = hosts.map((h) => (h.name === hostName ? asFailed(h) : h));
+  const placements: PlannedPlacement[] = [];
+  const unplaced: UnplacedInstance[] = [];
+  for (const tier of plan.tiers) {
+    for (const item of tier.items) {
+      const instance = byUuid.get(item.instanceUuid);
+      if (!instance) continue;
+      const placed = placeOne(fleet, hostName, instance, opts.now, opts.serviceDownSeconds);
+      if ("reason" in placed) {
+        unplaced.push({ instanceUuid: instance.uuid, name: instance.name, reason: placed.reason });
+        continue;
+      }
+      const target = placed.target.name;
+      placements.push({
+        instanceUuid: instance.uuid,
+        name: instance.name,
+        haPriority: tier.haPriority,
+        target,
+      });
+      fleet = fleet.map((h) => (h.name === target ? withClaim(h, instance, "evacuation-plan", opts.now) : h));
+    }
+  }
+  return { host: hostName, placements, unplaced, skipped: plan.skipped };
+}
+
+export interface FleetCapacityCheck {
+  /** Hosts whose loss alone the fleet could not absorb, with the instances that would find no room. */
+  notAbsorbable: { host: string; unplaced: UnplacedInstance[] }[];
+  checkedHosts: string[];
+}
+
+/** Every single-host failure the fleet could not absorb now (each host's preview against the others). */
+export function checkFleetCapacity(
+  hosts: readonly Host[],
+  instances: readonly Instance[],
+  opts: { policy: EvacuationPolicy; now: Date; serviceDownSeconds?: number },
+): FleetCapacityCheck {
+  const notAbsorbable: FleetCapacityCheck["notAbsorbable"] = [];
+  const checked = hosts.filter((h) => instances.some((i) => i.host === h.name)).map((h) => h.name);
+  for (const name of checked) {
+    const preview = previewHostEvacuation(
+      name,
+      hosts,
+      instances.filter((i) => i.host === name),
+      opts,
+    );
+    if (preview.unplaced.length) notAbsorbable.push({ host: name, unplaced: preview.unplaced });
+  }
+  return { notAbsorbable, checkedHosts: checked };
+}

@@ -1,0 +1,54 @@
+/**
+ * Evacuation plans from the records as they are now (read-only): the core's `previewHostEvacuation` and
+ * `checkFleetCapacity` fed from the stores. Used by the API (`GET /os-hosts/{host}/evacuation-plan`,
+ * `GET /os-evacuation-capacity`) and the demo. Instances come from the by-host index, each re-read by key,
+ * as the host-evacuation flow reads them.
+ */
+import {
+  checkFleetCapacity,
+  type FleetCapacityCheck,
+  type HostEvacuationPreview,
+  previewHostEvacuation,
+} from "../domain/evacuation-plan.js";
+import { EVACUATION_POLICIES, type EvacuationPolicy } from "../domain/host-failure.js";
+import type { Instance } from "../domain/schemas.js";
+import type { Stores } from "../store/index.js";
+
+export interface PreviewOptions {
+  policy: EvacuationPolicy;
+  now: Date;
+  serviceDownSeconds?: number;
+}
+
+/** The policy the host-evacuation flow runs with (LAZARUS_EVACUATION_POLICY), unless the caller names one. */
+export function evacuationPolicyOf(requested: string | undefined, env: NodeJS.ProcessEnv): EvacuationPolicy {
+  const wanted = requested ?? env.LAZARUS_EVACUATION_POLICY ?? "all";
+  if (!EVACUATION_POLICIES.includes(wanted as EvacuationPolicy))
+    throw new Error(`policy must be one of ${EVACUATION_POLICIES.join(", ")}, got ${wanted}`);
+  return wanted as EvacuationPolicy;
+}
+
+async function instancesOn(stores: Pick<Stores, "instances">, host: string): Promise<Instance[]> {
+  const listed = await stores.instances.listByHost(host);
+  const records = await Promise.all(listed.map((i) => stores.instances.get(i.uuid)));
+  return records.filter((i): i is Instance => i !== null && i.host === host);
+}
+
+export async function readEvacuationPreview(
+  stores: Pick<Stores, "hosts" | "instances">,
+  host: string,
+  opts: PreviewOptions,
+): Promise<HostEvacuationPreview> {
+  await stores.hosts.require(host);
+  const [hosts, instances] = await Promise.all([stores.hosts.list(), instancesOn(stores, host)]);
+  return previewHostEvacuation(host, hosts, instances, opts);
+}
+
+export async function readFleetCapacity(
+  stores: Pick<Stores, "hosts" | "instances">,
+  opts: PreviewOptions,
+): Promise<FleetCapacityCheck> {
+  const hosts = await stores.hosts.list();
+  const instances = (await Promise.all(hosts.map((h) => instancesOn(stores, h.name)))).flat();
+  return checkFleetCapacity(hosts, instances, opts);
+}
