@@ -9,15 +9,18 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
-          testTimeout: 30_000,
+          // Generous: the property tests run thousands of cases and share 2 cores with the host tests'
+          // qemu. Tests assert behaviour; speed lives in `npm run bench`.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
       {
         test: {
           name: "hosts",
           include: ["test/hosts/**/*.test.ts"],
-          testTimeout: 240_000,
-          hookTimeout: 240_000,
+          testTimeout: 480_000,
+          hookTimeout: 480_000,
           fileParallelism: false,
         },
       },
