@@ -10,17 +10,9 @@ import { createDocumentClient } from "#shared/store/client.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { type Executions, SfnExecutions } from "./executions.js";
-import { inventoryFunctionName, LambdaInventory } from "./inventory-client.js";
+import { type InventoryOps, inventoryFunctionName, LambdaInventory } from "./inventory-client.js";
 
-/**
- * Host registration, adoption and sync: the API validates the request and hands it to these (in AWS and
- * locally, a Lambda Invoke of the inventory functions: `inventory-client.ts`); null answers 501.
- */
-export interface InventoryOps {
-  register(input: Record<string, unknown>): Promise<unknown>;
-  adopt(host: string, input: Record<string, unknown>): Promise<unknown>;
-  sync(host: string): Promise<unknown>;
-}
+export type { InventoryOps };
 
 export interface ApiDeps {
   stores: Stores;

@@ -5,7 +5,6 @@
  */
 import { InvokeCommand, type LambdaClient } from "@aws-sdk/client-lambda";
 import { functionNameEnv } from "#shared/definitions/functions.js";
-import type { InventoryOps } from "./deps.js";
 import { ApiError } from "./http.js";
 
 /** The status of each refusal the inventory functions raise (the class's httpStatus, across the wire). */
@@ -18,6 +17,16 @@ const STATUS: Record<string, number> = {
   HostCommandFailed: 502,
   HostCommandTimedOut: 504,
 };
+
+/**
+ * Host registration, adoption and sync: the API validates the request and hands it to these (in AWS and
+ * locally, a Lambda Invoke of the inventory functions: `inventory-client.ts`); null answers 501.
+ */
+export interface InventoryOps {
+  register(input: Record<string, unknown>): Promise<unknown>;
+  adopt(host: string, input: Record<string, unknown>): Promise<unknown>;
+  sync(host: string): Promise<unknown>;
+}
 
 export class LambdaInventory implements InventoryOps {
   constructor(
