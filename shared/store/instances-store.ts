@@ -5,7 +5,7 @@
  *
  * `taskState: null` is stored as a DynamoDB NULL, so a condition can test it with `attribute_type`.
  */
-
+import { isDeepStrictEqual } from "node:util";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { z } from "zod";
 import {
@@ -111,9 +111,11 @@ export class InstancesStore extends TableStore {
         if (!isConditionalCheckFailed(e)) throw e;
         const old = await itemAtFailure(e, () => this.read(uuid));
         if (!old) throw new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid });
+        current = parseStored(Instance, old, "instance");
+        // Our own write, already applied: its answer was lost (a 5xx) and the SDK sent it again.
+        if (isDeepStrictEqual(current, next)) return current;
         // The next round's checkExpectations raises UnexpectedTaskState / InstanceInvalidState /
         // ConcurrentUpdate (expectVersion given) when the race was lost for good; otherwise it retries.
-        current = parseStored(Instance, old, "instance");
       }
     }
   }
