@@ -28,6 +28,8 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import { SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { ALL_FUNCTIONS } from "#shared/definitions/functions.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { bootInstance } from "../boot.js";
 import { type LocalCloud, startLocalCloud } from "../cloud.js";
 import { DYNAMO_FAULT_KINDS, type DynamoFaultRates } from "../dynamo/fault-proxy.js";
 import type { LocalHost, LocalHostSpec } from "../hosts/local-host.js";
@@ -134,11 +136,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     log(`  !! ${uuid} runs on ${hosts.join(" and ")} at once`);
   });
   try {
+    // Booting is set-up, not chaos: it gets a generous deadline on a loaded machine (the flows keep 10 s).
+    const bootExecutor = new SsmHostExecutor({ client: cloud.ssm, defaultDeadlineMs: 90_000 });
     const names = Array.from({ length: opts.instances ?? 6 }, (_, i) => `vm-${i + 1}`);
     for (const [i, name] of names.entries()) {
       // Spread over all but the last host, which stays empty: there is always room to evacuate to.
       const host = specs[i % (hostCount - 1)]!.name;
-      await cloud.boot({ name, host, ports: i % 3 === 0 ? 1 : 0, ...(i % 4 === 1 ? { stopped: true } : {}) });
+      await bootInstance(
+        { stores: cloud.stores, executor: bootExecutor },
+        { name, host, ports: i % 3 === 0 ? 1 : 0, ...(i % 4 === 1 ? { stopped: true } : {}) },
+      );
       count(operations, "boot");
     }
     log(`booted ${names.length} instances`);
