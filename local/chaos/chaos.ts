@@ -36,8 +36,15 @@ import type { LocalHost, LocalHostSpec } from "../hosts/local-host.js";
 import { checkInvariants, violationKind } from "../invariants.js";
 import { type SeededRandom, seededRandom } from "../seeded-random.js";
 
+/** The disruptions drawn by default: the failures the flows as built must survive. */
 export const DISRUPTIONS = ["host-kill", "heartbeat-stop", "agent-stop", "requests"] as const;
-export type Disruption = (typeof DISRUPTIONS)[number];
+/**
+ * Opt-in (`--only lease-lost`): agent AND heartbeat stop while the guests keep running (a management-network
+ * partition). Without fencing (issue 16) the host-failure flow takes the failed probe as proof of death and
+ * evacuates running guests: this run is expected to report double runs until fencing lands.
+ */
+export const OPT_IN_DISRUPTIONS = ["lease-lost"] as const;
+export type Disruption = (typeof DISRUPTIONS)[number] | (typeof OPT_IN_DISRUPTIONS)[number];
 
 export interface ChaosOptions {
   seed: number;
@@ -240,7 +247,33 @@ const DISRUPTION: Record<Disruption, (ctx: RoundContext, killed: Set<string>) =>
   "heartbeat-stop": heartbeatStop,
   "agent-stop": agentStop,
   requests: concurrentRequests,
+  "lease-lost": leaseLost,
 };
+
+async function leaseLost(ctx: RoundContext): Promise<void> {
+  const { cloud, rnd, log, count } = ctx;
+  const candidates = await occupiedHosts(cloud);
+  if (candidates.length === 0) return;
+  const name = rnd.pick(candidates);
+  const host = localHost(cloud, name);
+  log(`  ${name} loses its management network: agent and heartbeat stop, its guests keep running`);
+  await host.stopHeartbeat();
+  await host.stopAgent();
+  count(ctx.faults, "lease-lost");
+  const arn = cloud.stateMachineArns["host-evacuation"]!;
+  const before = evacuationsOf(cloud, arn, name).length;
+  try {
+    await waitFor(`an evacuation of ${name} to start and end`, 180_000, () => {
+      const runs = evacuationsOf(cloud, arn, name);
+      return runs.length > before && runs.every((e) => e.status !== "RUNNING") ? true : undefined;
+    });
+  } catch {
+    log(`  no evacuation of ${name} ended in time`);
+  } finally {
+    await host.startAgent();
+    host.startHeartbeat();
+  }
+}
 
 /** Up, enabled hosts holding at least one instance (the candidates for a disruption). */
 async function occupiedHosts(cloud: LocalCloud): Promise<string[]> {
