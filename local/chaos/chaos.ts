@@ -528,13 +528,22 @@ async function settle(ctx: RoundContext, timeoutMs: number): Promise<void> {
     if (h.running && !h.heartbeating) h.startHeartbeat();
   }
   const deadline = Date.now() + timeoutMs;
+  let quietSince: number | null = null;
   for (;;) {
     // Alarms back to OK first (their OK starts the recovery), then nothing running.
     const alarmsOk = [...cloud.fleet.hosts.keys()].every(
       (h) => cloud.cloudwatch.evaluator.get(`lazarus-heartbeat-${h}`)?.state !== "ALARM",
     );
+    // An alarm's OK starts the recovery through EventBridge and the trigger: let those land, then look.
+    if (alarmsOk) await cloud.lambda.idle();
     const running = runningExecutions(cloud);
-    if (alarmsOk && running.length === 0) break;
+    // Quiet twice, 2 s apart: an event emitted just before the first look has landed by the second.
+    if (alarmsOk && running.length === 0) {
+      if (quietSince !== null && Date.now() - quietSince >= 2000) break;
+      quietSince ??= Date.now();
+    } else {
+      quietSince = null;
+    }
     if (Date.now() > deadline) {
       log(`  still not quiet after ${timeoutMs} ms: ${running.join(", ") || "an alarm in ALARM"}`);
       break;
@@ -611,8 +620,9 @@ async function waitFor<T>(
 }
 
 /**
- * Watches every up hypervisor (`virsh list --uuid`: running guests only) and reports a guest running on two
- * hosts in the same look. Runs until stopped.
+ * Watches every up hypervisor (`virsh list --state-running --uuid`) and reports a guest running on two hosts
+ * in two consecutive looks (a start that fails at once, e.g. on qemu's disk lock, is active for a moment
+ * without ever running the guest: one look is not enough). Runs until stopped.
  */
 function startDoubleRunSampler(
   cloud: LocalCloud,
@@ -621,11 +631,15 @@ function startDoubleRunSampler(
 ): { stop(): void; done: Promise<void> } {
   let stopped = false;
   const done = (async () => {
+    let previous = new Map<string, string[]>();
     while (!stopped) {
       const where = new Map<string, string[]>();
       for (const h of cloud.fleet.hosts.values()) {
         if (!h.running) continue;
-        const r = await h.virsh(["list", "--uuid"], { allowFail: true, timeoutMs: 10_000 });
+        const r = await h.virsh(["list", "--state-running", "--uuid"], {
+          allowFail: true,
+          timeoutMs: 10_000,
+        });
         if (r.exitCode !== 0) continue;
         for (const uuid of r.stdout
           .split("\n")
@@ -634,7 +648,13 @@ function startDoubleRunSampler(
           where.set(uuid, [...(where.get(uuid) ?? []), h.name]);
         }
       }
-      for (const [uuid, hosts] of where) if (hosts.length > 1) onDouble(uuid, hosts);
+      const doubles = new Map([...where].filter(([, hosts]) => hosts.length > 1));
+      for (const [uuid, hosts] of doubles) {
+        const before = previous.get(uuid) ?? [];
+        const both = hosts.filter((h) => before.includes(h));
+        if (both.length > 1) onDouble(uuid, both);
+      }
+      previous = doubles;
       await sleep(intervalMs);
     }
   })();
