@@ -37,6 +37,7 @@ import { type ApiServer, startApiServer } from "./api/api-server.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
+import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
 import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoint.js";
 import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
@@ -84,6 +85,12 @@ export interface LocalCloudOptions {
    * period (0.01 = 100x).
    */
   schedules?: boolean | { rateScale: number };
+  /**
+   * Put a fault-injecting proxy (local/dynamo/fault-proxy.ts) between the flows and DynamoDB: the Lambdas
+   * and the API reach DynamoDB through it (AWS_ENDPOINT_URL_DYNAMODB); `cloud.stores` (what tests and the
+   * invariant checker read) stays direct. Rates can be changed at any time with `cloud.dynamoFaults`.
+   */
+  dynamoFaults?: { rates?: DynamoFaultRates; seed?: number };
 }
 
 /** Detection and the host-failure policy of this cloud (defaults suit tests and the demo, not AWS). */
@@ -116,6 +123,8 @@ export interface HostFailureOptions {
 export interface LocalCloud {
   fleet: Fleet;
   dynamo: DynamoServer;
+  /** The fault proxy in front of DynamoDB, when the `dynamoFaults` option asked for one. */
+  dynamoFaults?: DynamoFaultProxy;
   lambda: LambdaEndpoint;
   stepFunctions: LocalStepFunctions;
   sfnEndpoint: SfnEndpoint;
@@ -159,6 +168,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   try {
     const dynamo = await startDynamoServer();
     stopping.push(() => dynamo.close());
+    const dynamoFaults = opts.dynamoFaults
+      ? await startDynamoFaultProxy({ target: dynamo.endpoint, ...opts.dynamoFaults })
+      : undefined;
+    if (dynamoFaults) stopping.push(() => dynamoFaults.close());
     const handlers = await loadHandlers(prefix);
     const lambda = await startLambdaEndpoint({
       handlers,
@@ -199,7 +212,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const env: Record<string, string> = {
       ...fleet.env,
       ...localLogEnv(process.env),
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoFaults?.endpoint ?? dynamo.endpoint,
       AWS_ENDPOINT_URL_LAMBDA: lambda.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
       AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.url,
@@ -327,6 +340,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     return {
       fleet,
       dynamo,
+      ...(dynamoFaults ? { dynamoFaults } : {}),
       lambda,
       stepFunctions,
       sfnEndpoint,

@@ -10,7 +10,11 @@
  *     than its record's is allowed only on the unclean host its fault names, or on a host it was
  *     evacuated away from that is not running (the returning host's recovery releases it).
  *  3. bindings on the instance's host: ports bound and volume attachments live there and nowhere else.
- *  4. quiet means done: no task held, every migration terminal (only checked with `quiet: true`).
+ *  4. quiet means done: no task held, every migration terminal, no host incident left open, no execution
+ *     still running (only checked
+ *     with `quiet: true`; executions only when `executions` is given).
+ * Each violation is one line `<kind>: <what>`, kind one of INVARIANT_KINDS (`violationKind` reads it back),
+ * so a chaos run can count lost instances and double runs apart from the rest.
  */
 import type { Stores } from "#shared/store/index.js";
 import type { LocalHost } from "./hosts/local-host.js";
@@ -18,6 +22,32 @@ import type { LocalHost } from "./hosts/local-host.js";
 export interface InvariantOptions {
   /** The system is quiet (no flow running): no task may be held, every migration must be terminal. */
   quiet?: boolean;
+  /** With `quiet`: the executions still running, of every machine (`executionArn (machine)` each). */
+  executions?: () => string[] | Promise<string[]>;
+}
+
+export const INVARIANT_KINDS = [
+  /** A record names an up host that does not have the instance (and it is not in ERROR). */
+  "lost",
+  /** Defined (or running) on a host other than the one its record names. */
+  "double",
+  "claim",
+  "usage",
+  "binding",
+  "fault",
+  "task",
+  "migration",
+  "execution",
+  /** A host incident left open (confirming/evacuating) once nothing runs. */
+  "incident",
+  "host",
+] as const;
+export type InvariantKind = (typeof INVARIANT_KINDS)[number];
+
+/** The kind of a violation line returned by checkInvariants. */
+export function violationKind(violation: string): InvariantKind {
+  const kind = violation.slice(0, violation.indexOf(":"));
+  return (INVARIANT_KINDS as readonly string[]).includes(kind) ? (kind as InvariantKind) : "host";
 }
 
 export async function checkInvariants(
@@ -26,12 +56,13 @@ export async function checkInvariants(
   opts: InvariantOptions = {},
 ): Promise<string[]> {
   const violations: string[] = [];
+  const violation = (kind: InvariantKind, what: string) => violations.push(`${kind}: ${what}`);
   const running = [...hosts.values()].filter((h) => h.running);
   const defined = new Map<string, Set<string>>();
   for (const h of running) {
     const r = await h.virsh(["list", "--all", "--uuid"], { allowFail: true });
     if (r.exitCode !== 0) {
-      violations.push(`cannot list domains on ${h.name}: ${r.stderr.trim()}`);
+      violation("host", `cannot list domains on ${h.name}: ${r.stderr.trim()}`);
       continue;
     }
     for (const uuid of r.stdout
@@ -50,35 +81,41 @@ export async function checkInvariants(
     const unclean = i.fault?.error === "TargetNotClean" ? String(i.fault.details.uncleanHost ?? "") : null;
     const extra = [...where].filter((h) => h !== i.host && h !== unclean);
     if (extra.length)
-      violations.push(
+      violation(
+        "double",
         `instance ${i.name} (${i.uuid}) is defined on ${extra.join(", ")}, its record names ${i.host}`,
       );
     if (isRunning(i.host) && !where.has(i.host) && !(i.vmState === "error" && i.fault)) {
-      violations.push(
+      violation(
+        "lost",
         `instance ${i.name} is lost: its record names ${i.host}, which is up and does not have it`,
       );
     }
-    if (i.vmState === "error" && !i.fault) violations.push(`instance ${i.name} is in ERROR without a fault`);
+    if (i.vmState === "error" && !i.fault)
+      violation("fault", `instance ${i.name} is in ERROR without a fault`);
     for (const portId of i.ports) {
       const port = await stores.ports.get(portId);
       if (port && port.bindingHost !== i.host)
-        violations.push(`port ${portId} of ${i.name} is bound to ${port.bindingHost}, not ${i.host}`);
+        violation("binding", `port ${portId} of ${i.name} is bound to ${port.bindingHost}, not ${i.host}`);
     }
     for (const bdm of i.volumes) {
       const volume = await stores.volumes.get(bdm.volumeId);
       const live = volume?.attachments.filter((a) => a.status === "attached") ?? [];
       const off = live.filter((a) => a.host !== i.host || a.instanceUuid !== i.uuid);
       if (off.length)
-        violations.push(
+        violation(
+          "binding",
           `volume ${bdm.volumeId} of ${i.name} is attached on ${off.map((a) => a.host).join(", ")}`,
         );
       if (!live.some((a) => a.host === i.host))
-        violations.push(`volume ${bdm.volumeId} of ${i.name} has no attachment on ${i.host}`);
+        violation("binding", `volume ${bdm.volumeId} of ${i.name} has no attachment on ${i.host}`);
     }
     if (opts.quiet && i.taskState !== null)
-      violations.push(`instance ${i.name} still holds task ${i.taskState}`);
+      violation("task", `instance ${i.name} still holds task ${i.taskState}`);
   }
   for (const h of await stores.hosts.list()) {
+    if (opts.quiet && (h.incident?.status === "confirming" || h.incident?.status === "evacuating"))
+      violation("incident", `host ${h.name} incident ${h.incident.id} is still ${h.incident.status}`);
     const sum = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
     for (const c of Object.values(h.claims)) {
       sum.vcpus += c.resources.vcpus;
@@ -86,7 +123,7 @@ export async function checkInvariants(
       sum.diskGiB += c.resources.diskGiB;
       const owner = byUuid.get(c.instanceUuid);
       if (!owner) {
-        violations.push(`host ${h.name} holds a claim of unknown instance ${c.instanceUuid}`);
+        violation("claim", `host ${h.name} holds a claim of unknown instance ${c.instanceUuid}`);
         continue;
       }
       if (owner.host === h.name) continue;
@@ -94,22 +131,27 @@ export async function checkInvariants(
       const staleOnDeadHost = !isRunning(h.name);
       const inFlight = !opts.quiet && owner.taskState !== null;
       if (!unclean && !staleOnDeadHost && !inFlight) {
-        violations.push(
+        violation(
+          "claim",
           `host ${h.name} holds a leaked claim of ${owner.name} (its record names ${owner.host})`,
         );
       }
     }
     if (JSON.stringify(sum) !== JSON.stringify(h.usage)) {
-      violations.push(
+      violation(
+        "usage",
         `host ${h.name} usage ${JSON.stringify(h.usage)} is not the sum of its claims ${JSON.stringify(sum)}`,
       );
     }
+  }
+  if (opts.quiet && opts.executions) {
+    for (const e of await opts.executions()) violation("execution", `execution ${e} is still running`);
   }
   if (opts.quiet) {
     for (const i of instances) {
       for (const m of await stores.migrations.listByInstance(i.uuid)) {
         if (m.status === "accepted" || m.status === "pre-migrating")
-          violations.push(`migration ${m.id} of ${i.name} is still ${m.status}`);
+          violation("migration", `migration ${m.id} of ${i.name} is still ${m.status}`);
       }
     }
   }

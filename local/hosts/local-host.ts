@@ -477,6 +477,12 @@ export class LocalHost {
       await sleep(200);
     }
 
+    await this.spawnAgent(Math.max(5_000, deadline - Date.now()));
+    this.startHeartbeat();
+  }
+
+  /** Starts the SSM agent (started as root, it drops to the host's uid itself) and waits for its first poll. */
+  private async spawnAgent(timeoutMs: number): Promise<void> {
     const since = Date.now();
     const agentLog = openSync(join(this.logDir, "agent.log"), "a");
     // Started as root and dropping to the host's uid itself (see agent.ts): it then needs no access
@@ -503,12 +509,30 @@ export class LocalHost {
     agent.on("exit", () => {
       if (this.agent === agent) this.agent = undefined;
     });
-    await this.config.endpoint.waitForPing(
-      this.managedInstanceId,
-      Math.max(5_000, deadline - Date.now()),
-      since,
-    );
-    this.startHeartbeat();
+    await this.config.endpoint.waitForPing(this.managedInstanceId, timeoutMs, since);
+  }
+
+  /** Whether the SSM agent runs. */
+  get agentRunning(): boolean {
+    return this.agent !== undefined;
+  }
+
+  /**
+   * An agent-only failure: the SSM agent is killed (its pid); libvirtd, the guests and the heartbeat keep
+   * running. Commands sent to the host are no longer delivered until `startAgent`.
+   */
+  async stopAgent(): Promise<void> {
+    const child = this.agent;
+    if (!child) return;
+    killQuietly(child.pid);
+    while (child.exitCode === null && child.signalCode === null) await sleep(20);
+    if (this.agent === child) this.agent = undefined;
+  }
+
+  /** Starts the SSM agent again after `stopAgent` (no-op while it runs or when libvirtd does not). */
+  async startAgent(timeoutMs = 60_000): Promise<void> {
+    if (this.agent || !this.libvirtd) return;
+    await this.spawnAgent(timeoutMs);
   }
 
   /**

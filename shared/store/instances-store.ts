@@ -100,7 +100,8 @@ export class InstancesStore extends TableStore {
       // ConcurrentUpdate (expectVersion given) when it was lost for good; otherwise the write is retried.
       decide: (current) => {
         this.checkExpectations(current, update);
-        return this.writeOf(current, this.next(current, update.set), update);
+        const next = this.next(current, update.set);
+        return { ...this.writeOf(current, next, update), expectedResult: next };
       },
     });
   }
