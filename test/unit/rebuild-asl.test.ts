@@ -172,6 +172,8 @@ const TRANSIENT = new Set([
   "Lambda.Unknown",
   "ThrottlingException",
   "ProvisionedThroughputExceededException",
+  "InternalServerError",
+  "ServiceUnavailable",
   "ConcurrentUpdate",
   "HostUnreachable",
   "HostCommandTimedOut",
