@@ -104,7 +104,8 @@ function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<Api
     if (!machine) {
       throw new ApiError(501, "Rebuild is not available: LAZARUS_REBUILD_STATE_MACHINE_ARN is not set.");
     }
-    const input: RebuildRequest = { requestId, instanceUuid, ...ask };
+    // The API never relocates from a live host (only the instance-recovery flow does, with its proof).
+    const input: RebuildRequest = { requestId, instanceUuid, ...ask, relocateFromLiveHost: null };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
     await waitForAccept(ctx, requestId, executionArn);
     const headers = {

@@ -426,9 +426,8 @@ describe("host failure", () => {
 
   it("ALARM goes to the triggers that take ALARM; OK (after ALARM) to those that take OK; each with a DLQ", () => {
     const triggerIds = (state: string) =>
-      specs.filter(
-        (f) => f.role === "trigger" && (f.alarmStates ?? ["ALARM", "OK"]).includes(state as "OK"),
-      )
+      specs
+        .filter((f) => f.role === "trigger" && (f.alarmStates ?? ["ALARM", "OK"]).includes(state as "OK"))
         .map((f) => `<${functionResource(f)[0]}.Arn>`)
         .sort();
     for (const state of ["ALARM", "OK"]) {
