@@ -191,7 +191,17 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     role: "api",
     access: {
       // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
-      tables: { instances: "read", hosts: "write", migrations: "read", idempotency: "write" },
+      // instances write + hostCommands + publishEvents: os-stop/os-start; recoveries: restarts in the action log.
+      tables: {
+        instances: "write",
+        hosts: "write",
+        migrations: "read",
+        idempotency: "write",
+        outbox: "write",
+        recoveries: "read",
+      },
+      hostCommands: true,
+      publishEvents: true,
       // Add "host-evacuation" when that machine joins STATE_MACHINES (the API starts it when its ARN is set).
       startExecutions: ["rebuild"],
       readExecutions: true,

@@ -7,3 +7,5 @@ export { DOMAIN_STOPPED_EVENT } from "../domain/instance-failure.js";
 
 /** The monitor's own liveness: a heartbeat with a Component dimension beside the host's (its own stream). */
 export const INSTANCE_MONITOR_COMPONENT = "instance-monitor";
+/** The dimension naming a host component in its own heartbeat stream. */
+export const COMPONENT_DIMENSION = "Component";

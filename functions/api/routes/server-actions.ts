@@ -18,6 +18,7 @@ import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
 import { echo, serverId } from "./params.js";
+import { POWER_ACTIONS, runPowerAction } from "./power.js";
 
 /** What a flow request asks, without its id and instance (those come from the request and the path). */
 type Ask = Pick<
@@ -84,6 +85,10 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
         targetState: atLeast(ctx.mv, "2.95") ? "stopped" : null,
       });
     }
+    case "os-stop":
+    case "os-start":
+      if (args !== null) throw badRequest(`${action} takes null`);
+      return runPowerAction(ctx, id, POWER_ACTIONS[action]);
     default:
       throw badRequest(`There is no such action: ${echo(action)}`);
   }
