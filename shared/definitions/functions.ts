@@ -283,8 +283,9 @@ export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     tables: { instances: "read", hosts: "read", recoveries: "write" },
     hostCommands: true,
   }),
+  // Releases the live source's claim and completes the migration once the instance moved.
   instanceFailure("confirm-relocation", "confirmRelocation", {
-    tables: { instances: "read", recoveries: "write" },
+    tables: { instances: "read", hosts: "write", migrations: "write", recoveries: "write" },
   }),
   instanceFailure("give-up", "giveUp", {
     tables: { instances: "write", faults: "write", recoveries: "write" },

@@ -232,6 +232,16 @@ export async function confirmRelocation(deps: InstanceFailureDeps, state: State)
       ? { status: "relocated", message: `relocated from ${state.relocation.sourceHost} to ${instance.host}` }
       : {},
   );
+  if (relocated) {
+    // The source is up and already clean (PrepareRelocation proved the domain gone): what a returning
+    // host's recovery does after an evacuation is done here at once: the instance's old claim there
+    // released, the migration completed.
+    const source = await deps.stores.hosts.require(state.relocation.sourceHost);
+    const claim = source.claims[instance.uuid];
+    if (claim) await deps.stores.hosts.release(source.name, instance.uuid, { owner: claim.owner });
+    const migration = await deps.stores.migrations.get(state.relocation.requestId);
+    if (migration?.status === "done") await deps.stores.migrations.transition(migration.id, "completed");
+  }
   return {
     ...state,
     relocated,
