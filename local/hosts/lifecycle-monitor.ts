@@ -1,5 +1,5 @@
 /**
- * The host-side libvirt lifecycle monitor as a module: it follows `virsh event --loop --all --event
+ * The host-side libvirt lifecycle monitor as a module: it follows `virsh event --loop --event
  * lifecycle --timestamp` on the host's default libvirt URI, hands every stop worth reporting (a Lazarus
  * domain stopped as Failed, Crashed or Shutdown: `reportableStop`) to `report`, and follows libvirtd
  * restarts by starting virsh again. `alive` is true only while the event stream runs, so whatever hosts
@@ -45,7 +45,7 @@ export class LifecycleMonitor {
     // stdbuf -oL: virsh's stdout is a pipe here, and an event must not wait in a buffer.
     const child = spawn(
       "stdbuf",
-      ["-oL", "virsh", "event", "--loop", "--all", "--event", "lifecycle", "--timestamp"],
+      ["-oL", "virsh", "event", "--loop", "--event", "lifecycle", "--timestamp"],
       { env: this.opts.env, stdio: ["ignore", "pipe", "pipe"] },
     );
     this.child = child;

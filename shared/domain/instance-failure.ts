@@ -65,7 +65,7 @@ export interface LifecycleEvent {
 const LINE =
   /^(?:(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)([+-]\d{4}): )?event 'lifecycle' for domain '([^']+)': (\S+)(?: (.+))?$/;
 
-/** One line of `virsh event --loop --all --event lifecycle [--timestamp]`; null for anything else. */
+/** One line of `virsh event --loop --event lifecycle [--timestamp]`; null for anything else. */
 export function parseLifecycleLine(line: string): LifecycleEvent | null {
   const m = LINE.exec(line.trim());
   if (!m) return null;
