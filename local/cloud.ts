@@ -75,6 +75,11 @@ export interface LocalCloudOptions {
    */
   hostFailure?: HostFailureOptions;
   /**
+   * Instance failure handling: with it, each host runs an instance monitor (libvirt lifecycle events ->
+   * EventBridge -> the instance-recovery flow). Without it no host watches its guests.
+   */
+  instanceFailure?: InstanceFailureOptions;
+  /**
    * Write a host record for every local host at start (default true). false: the hosts table starts
    * empty and hosts come in through registration (functions/inventory), as on a real fleet.
    */
@@ -118,6 +123,17 @@ export interface HostFailureOptions {
   /** More than this share of the hosts dead within the window holds every automatic evacuation (default 1/3). */
   massFailureShare?: number;
   massFailureWindowSeconds?: number;
+}
+
+/** The instance-failure policy of this cloud (defaults suit tests, not AWS). */
+export interface InstanceFailureOptions {
+  /** How often each monitor publishes its own liveness, ms (default 1000). */
+  monitorIntervalMs?: number;
+  /** The restart/relocate window, s (default 3600). */
+  windowSeconds?: number;
+  /** Crash reports from one host within the storm window that make a storm (default 3). */
+  stormCrashes?: number;
+  stormWindowSeconds?: number;
 }
 
 export interface LocalCloud {
@@ -205,6 +221,21 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const fleet = await startFleet({
       hosts: opts.hosts,
       heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
+      ...(opts.instanceFailure
+        ? {
+            instanceMonitor: {
+              intervalMs: opts.instanceFailure.monitorIntervalMs ?? 1000,
+              // The host reaches EventBridge and CloudWatch through the SDK, as it would in AWS.
+              env: {
+                AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
+                AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.url,
+                AWS_REGION: "us-east-1",
+                AWS_ACCESS_KEY_ID: "local",
+                AWS_SECRET_ACCESS_KEY: "local",
+              },
+            },
+          }
+        : {}),
       ssm: { agentHealthIntervalMs, connectionLostAfterMs: 2 * agentHealthIntervalMs },
     });
     stopping.push(() => fleet.stop());
@@ -226,6 +257,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_RECOVERY_POLL_SECONDS: String(hf.recoveryPollSeconds ?? 2),
       LAZARUS_MASS_FAILURE_SHARE: String(hf.massFailureShare ?? 1 / 3),
       LAZARUS_MASS_FAILURE_WINDOW_SECONDS: String(hf.massFailureWindowSeconds ?? 120),
+      LAZARUS_INSTANCE_RECOVERY_WINDOW_SECONDS: String(opts.instanceFailure?.windowSeconds ?? 3600),
+      LAZARUS_INSTANCE_STORM_CRASHES: String(opts.instanceFailure?.stormCrashes ?? 3),
+      LAZARUS_INSTANCE_STORM_WINDOW_SECONDS: String(opts.instanceFailure?.stormWindowSeconds ?? 120),
       LAZARUS_TABLE_PREFIX: prefix,
       LAZARUS_EVENT_BUS: "default",
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),

@@ -2,10 +2,16 @@
  * What the API's routes need from the outside world, and its one composition root (`apiDepsFromEnv`),
  * built once per Lambda container from the environment. Tests build ApiDeps over a local cloud.
  */
+
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { SFNClient } from "@aws-sdk/client-sfn";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { stateMachineSpec } from "#shared/definitions/state-machines.js";
 import { DEFAULT_SERVICE_DOWN_SECONDS } from "#shared/domain/host-liveness.js";
+import type { HostExecutor } from "#shared/hosts/executor.js";
+import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { EventBridgeNotifier, type Notifier } from "#shared/notifications/notifier.js";
 import { createDocumentClient } from "#shared/store/client.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
@@ -25,6 +31,11 @@ export interface ApiDeps {
   /** How long an action waits for its flow to take the instance (Accept) before answering anyway. */
   acceptWaitMs: number;
   sleep: (ms: number) => Promise<void>;
+  /** os-stop / os-start run `virsh` on the instance's host (SSM) and publish nova's power notifications. */
+  executor: HostExecutor;
+  notifier: Notifier;
+  /** Seconds a clean shutdown may take before os-stop destroys the domain (nova's shutdown_timeout). */
+  shutdownTimeoutSeconds: number;
 }
 
 /** Set by the host-failure issue's machine; read here by name so the API needs no change when it lands. */
@@ -47,8 +58,17 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiDeps {
     serviceDownSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_SERVICE_DOWN_SECONDS,
     acceptWaitMs: 20_000,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    executor: new SsmHostExecutor({ client: new SSMClient({}), defaultDeadlineMs: 25_000 }),
+    notifier: new EventBridgeNotifier(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
+    // API Gateway answers within 29 s: the clean shutdown gets at most 15 of them.
+    shutdownTimeoutSeconds: Math.min(15, positiveOr(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, 15)),
   };
   return cached;
+}
+
+function positiveOr(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
 /** Forget the cached deps (the local cloud changes endpoints in the environment). */

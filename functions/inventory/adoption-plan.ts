@@ -235,6 +235,7 @@ export function planAdoption(host: Host, facts: DomainFacts, opts: PlanOptions):
     lastRequestId: null,
     locked: false,
     haPriority: 0,
+    instanceHa: { ha: null, maxRestart: 1, maxRelocate: 1 },
     uuid,
     name,
     host: host.name,

@@ -34,6 +34,8 @@ export interface FleetOptions {
   stateDir?: string;
   /** Each host publishes its heartbeat metric here (a CloudWatch endpoint) every `intervalMs`. */
   heartbeat?: { endpoint: string; intervalMs: number };
+  /** Each host runs an instance monitor reporting to these endpoints (see LocalHostConfig.instanceMonitor). */
+  instanceMonitor?: { env: Record<string, string>; intervalMs: number };
 }
 
 export interface FleetEnv {
@@ -216,6 +218,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         volumesPath,
         images: opts.images,
         ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
+        ...(opts.instanceMonitor ? { instanceMonitor: opts.instanceMonitor } : {}),
       });
       hosts.set(spec.name, host);
       endpoint.registerInstance(

@@ -56,6 +56,11 @@ export interface LocalHostConfig {
   images?: { name: string; virtualSize: string }[];
   /** Where the host publishes its heartbeat metric (a CloudWatch endpoint), and how often; none = no heartbeat. */
   heartbeat?: { endpoint: string; intervalMs: number };
+  /**
+   * The host's instance monitor (libvirt lifecycle events -> EventBridge, its liveness -> CloudWatch):
+   * the endpoints it reports to (AWS_ENDPOINT_URL_* and credentials) and its liveness interval; none = no monitor.
+   */
+  instanceMonitor?: { env: Record<string, string>; intervalMs: number };
 }
 
 /** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
@@ -78,6 +83,7 @@ export const DEFAULT_IMAGES = [
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const AGENT_PATH = fileURLToPath(new URL("../ssm/agent.ts", import.meta.url));
 const HEARTBEAT_PATH = fileURLToPath(new URL("./heartbeat-publisher.ts", import.meta.url));
+const INSTANCE_MONITOR_PATH = fileURLToPath(new URL("./instance-monitor.ts", import.meta.url));
 // tsx's loader, resolved from this repo (whatever path it is cloned to).
 const TSX_LOADER = createRequire(import.meta.url).resolve("tsx");
 
@@ -174,6 +180,7 @@ export class LocalHost {
   private libvirtd?: ChildProcess;
   private agent?: ChildProcess;
   private heartbeat?: ChildProcess;
+  private monitor?: ChildProcess;
   private created = false;
   private destroyed = false;
 
@@ -296,6 +303,49 @@ export class LocalHost {
     child.on("exit", () => {
       if (this.heartbeat === child) this.heartbeat = undefined;
     });
+  }
+
+  /** The instance monitor's pid while it runs (tests kill it, or the qemu it watches, by pid). */
+  get instanceMonitorPid(): number | undefined {
+    return this.monitor?.pid;
+  }
+
+  /** Starts the instance monitor (a process of the host's user, tracked by pid). No-op if running. */
+  startInstanceMonitor(): void {
+    const m = this.config.instanceMonitor;
+    if (!m || this.monitor || !this.running) return;
+    const log = openSync(join(this.logDir, "instance-monitor.log"), "a");
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        TSX_LOADER,
+        INSTANCE_MONITOR_PATH,
+        "--host",
+        this.name,
+        "--interval-ms",
+        String(m.intervalMs),
+        "--uid",
+        String(this._uid),
+        "--gid",
+        String(this.gid),
+      ],
+      { env: { ...this.env, ...m.env }, cwd: "/", stdio: ["ignore", log, log], detached: true },
+    );
+    closeSync(log);
+    this.monitor = child;
+    child.on("exit", () => {
+      if (this.monitor === child) this.monitor = undefined;
+    });
+  }
+
+  /** Stops the instance monitor alone (SIGKILL to its pid, and to its virsh): the host keeps running. */
+  async stopInstanceMonitor(): Promise<void> {
+    const child = this.monitor;
+    if (!child) return;
+    killQuietly(child.pid);
+    while (child.exitCode === null && child.signalCode === null) await sleep(20);
+    if (this.monitor === child) this.monitor = undefined;
   }
 
   /**
@@ -479,6 +529,7 @@ export class LocalHost {
 
     await this.spawnAgent(Math.max(5_000, deadline - Date.now()));
     this.startHeartbeat();
+    this.startInstanceMonitor();
   }
 
   /** Starts the SSM agent (started as root, it drops to the host's uid itself) and waits for its first poll. */
@@ -540,7 +591,7 @@ export class LocalHost {
    * and wait until they are gone. Domain definitions stay on disk.
    */
   async kill(timeoutMs = 15_000): Promise<void> {
-    const tracked = [this.heartbeat, this.agent, this.libvirtd].filter(
+    const tracked = [this.monitor, this.heartbeat, this.agent, this.libvirtd].filter(
       (c): c is ChildProcess => c !== undefined,
     );
     for (const c of tracked) killQuietly(c.pid);
@@ -561,6 +612,7 @@ export class LocalHost {
     this.agent = undefined;
     this.libvirtd = undefined;
     this.heartbeat = undefined;
+    this.monitor = undefined;
   }
 
   /** After kill(): libvirtd and the agent again. A domain that was running is now defined, shut off. */
@@ -591,6 +643,7 @@ export class LocalHost {
   destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    killQuietly(this.monitor?.pid);
     killQuietly(this.heartbeat?.pid);
     killQuietly(this.agent?.pid);
     killQuietly(this.libvirtd?.pid);

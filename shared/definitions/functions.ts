@@ -6,6 +6,7 @@
 
 import type { TableId } from "../store/tables.js";
 import { HEARTBEAT_ALARM_PREFIX } from "./heartbeat.js";
+import { DOMAIN_STOPPED_EVENT } from "./instance-failure.js";
 
 /**
  * What a function may touch, for its own least-privilege role in the CDK stack (and for a reader who wants
@@ -108,7 +109,8 @@ const ON_TARGET: FunctionAccess = { tables: { instances: "read", hosts: "read" }
 
 export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   conductor("accept", "accept", {
-    tables: { instances: "write", hosts: "read", migrations: "write", outbox: "write" },
+    // recoveries: the proof of an instance-recovery relocation from a live host (relocateFromLiveHost).
+    tables: { instances: "write", hosts: "read", migrations: "write", outbox: "write", recoveries: "read" },
     publishEvents: true,
   }),
   conductor("schedule", "schedule", {
@@ -196,10 +198,20 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     role: "api",
     access: {
       // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
-      tables: { instances: "read", hosts: "write", migrations: "read", idempotency: "write" },
+      // instances write + hostCommands + publishEvents: os-stop/os-start; recoveries: restarts in the action log.
+      tables: {
+        instances: "write",
+        hosts: "write",
+        migrations: "read",
+        idempotency: "write",
+        outbox: "write",
+        recoveries: "read",
+      },
+      hostCommands: true,
+      publishEvents: true,
       startExecutions: ["rebuild", "host-evacuation"],
       readExecutions: true,
-      // Registration, adoption and sync run in their own functions, which alone may run host commands.
+      // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes).
       invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync"],
     },
   },
@@ -246,6 +258,54 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("finish-recovery", "finishRecovery", { tables: { hosts: "write" } }),
 ];
 
+const instanceFailure = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("instance-failure", "instfail", name, handler, access);
+
+/** The instance-failure flow: the host report's trigger and the steps of instance-recovery. */
+export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
+  {
+    id: "instfail-on-domain-stopped",
+    placeholder: "InstfailOnDomainStoppedFunctionArn",
+    entry: "functions/instance-failure/handlers.ts",
+    handler: "onDomainStopped",
+    role: "trigger",
+    access: { startExecutions: ["instance-recovery"] },
+    eventPattern: {
+      source: [DOMAIN_STOPPED_EVENT.source],
+      "detail-type": [DOMAIN_STOPPED_EVENT.detailType],
+    },
+  },
+  // The storm guard starts host-evacuation.
+  instanceFailure("open-recovery", "openRecovery", {
+    tables: { instances: "read", recoveries: "write" },
+    startExecutions: ["host-evacuation"],
+  }),
+  instanceFailure("probe-domain", "probeDomain", {
+    tables: { hosts: "read", recoveries: "write" },
+    hostCommands: true,
+  }),
+  instanceFailure("decide", "decide", { tables: { instances: "read", hosts: "read", recoveries: "read" } }),
+  instanceFailure("restart", "restart", {
+    tables: { instances: "write", hosts: "read", recoveries: "write", outbox: "write" },
+    hostCommands: true,
+    publishEvents: true,
+  }),
+  instanceFailure("prepare-relocation", "prepareRelocation", {
+    tables: { instances: "read", hosts: "read", recoveries: "write" },
+    hostCommands: true,
+  }),
+  // Releases the live source's claim and completes the migration once the instance moved.
+  instanceFailure("confirm-relocation", "confirmRelocation", {
+    tables: { instances: "read", hosts: "write", migrations: "write", recoveries: "write" },
+  }),
+  instanceFailure("give-up", "giveUp", {
+    tables: { instances: "write", faults: "write", recoveries: "write" },
+  }),
+  instanceFailure("abort-recovery", "abortRecovery", {
+    tables: { instances: "write", faults: "write", recoveries: "write" },
+  }),
+];
+
 /**
  * nova's `_init_instance` on a timer: ends tasks whose flow's execution ended without finishing, and
  * publishes notifications that could not be published when they were made.
@@ -267,6 +327,7 @@ export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...INVENTORY_FUNCTIONS,
   ...API_FUNCTIONS,
   ...HOST_FAILURE_FUNCTIONS,
+  ...INSTANCE_FAILURE_FUNCTIONS,
 ];
 
 export function lambdaArn(functionName: string, region = "us-east-1", account = "000000000000"): string {

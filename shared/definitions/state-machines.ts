@@ -39,6 +39,13 @@ export const STATE_MACHINES: readonly StateMachineSpec[] = [
     placeholder: "HostRecoveryStateMachineArn",
     arnEnv: "LAZARUS_HOST_RECOVERY_STATE_MACHINE_ARN",
   },
+  {
+    // Input {recoveryId, report}: the trigger of a host's "Lazarus Domain Stopped" report starts it.
+    id: "instance-recovery",
+    file: "state-machines/instance-recovery.asl.json",
+    placeholder: "InstanceRecoveryStateMachineArn",
+    arnEnv: "LAZARUS_INSTANCE_RECOVERY_STATE_MACHINE_ARN",
+  },
 ];
 
 /** The project root (this file is shared/definitions/state-machines.ts, also when bundled it is not read). */

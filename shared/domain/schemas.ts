@@ -90,6 +90,17 @@ export const Instance = z.object({
   haEnabled: z.boolean(),
   /** Restart order after a host failure: higher first; equal priorities restart together (default 0). */
   haPriority: z.number().int().min(0).max(1000).default(0),
+  /**
+   * Instance failure (a crashed guest on a live host, shared/domain/instance-failure.ts): `ha` null follows
+   * `haEnabled`; up to `maxRestart` restarts in place, then up to `maxRelocate` relocations, per window.
+   */
+  instanceHa: z
+    .object({
+      ha: z.boolean().nullable().default(null),
+      maxRestart: z.number().int().min(0).max(10).default(1),
+      maxRelocate: z.number().int().min(0).max(10).default(1),
+    })
+    .default({ ha: null, maxRestart: 1, maxRelocate: 1 }),
   /** What the operator says about where the disk lives; null = detect on the target host. */
   onSharedStorage: z.boolean().nullable(),
   launchedAt: IsoTime.nullable(),
@@ -269,3 +280,58 @@ export const Migration = z.object({
   version: z.number().int().nonnegative(),
 });
 export type Migration = z.infer<typeof Migration>;
+
+/** One thing an instance recovery tried (shared/domain/instance-failure.ts). */
+export const RecoveryAttempt = z.object({
+  action: z.enum(["restart", "relocate"]),
+  host: ResourceName,
+  at: IsoTime,
+  outcome: z.enum(["succeeded", "failed"]),
+  error: z.string().nullable(),
+});
+export type RecoveryAttempt = z.infer<typeof RecoveryAttempt>;
+
+export const RECOVERY_STATUSES = [
+  /** Opened by the first delivery of a crash report; the flow is deciding or acting. */
+  "recovering",
+  /** The report was not a failure (asked for, not HA, moved, busy); nothing was done. */
+  "ignored",
+  /** The domain ran again when probed: nothing to do. */
+  "not-needed",
+  /** Too many crashes on the host: handed over to the host-failure policy. */
+  "storm",
+  /** The source domain is proven gone; the rebuild machine is recreating the instance elsewhere. */
+  "relocating",
+  "restarted",
+  "relocated",
+  /** Gave up (ERROR with a fault saying what was tried), or the flow itself failed. */
+  "failed",
+] as const;
+export const RecoveryStatus = z.enum(RECOVERY_STATUSES);
+export type RecoveryStatus = z.infer<typeof RecoveryStatus>;
+
+/**
+ * One crash of one instance and what Lazarus did about it (table `recoveries`). Its id is derived from the
+ * crash (`recoveryId`), so the conditional create is what makes duplicate reports start one recovery; its
+ * attempts are what the restart/relocate budget counts; the API lists restarts as instance actions.
+ */
+export const Recovery = z.object({
+  id: Uuid,
+  instanceUuid: Uuid,
+  host: ResourceName,
+  /** libvirt's reason (Failed, Crashed, Shutdown). */
+  reason: z.string(),
+  stoppedAt: IsoTime,
+  /** When the report reached the control plane (the window and the storm guard count these). */
+  detectedAt: IsoTime,
+  status: RecoveryStatus,
+  /** Why it ended as it did (the classification, the decision, the error). */
+  message: z.string().nullable(),
+  executionArn: z.string().nullable(),
+  attempts: z.array(RecoveryAttempt),
+  /** Written once the domain is proven gone from the live source: the rebuild machine's Accept checks it. */
+  relocation: z.object({ requestId: Uuid, sourceHost: ResourceName, sourceRemovedAt: IsoTime }).nullable(),
+  updatedAt: IsoTime,
+  version: z.number().int().nonnegative(),
+});
+export type Recovery = z.infer<typeof Recovery>;

@@ -14,7 +14,7 @@ import {
   PreserveEphemeralNotSupported,
 } from "../domain/errors.js";
 import { isHostUp } from "../domain/host-liveness.js";
-import type { Host, Instance } from "../domain/schemas.js";
+import type { Host, Instance, Recovery } from "../domain/schemas.js";
 import { REBUILDABLE_VM_STATES } from "../domain/states.js";
 import type { Stores } from "../store/index.js";
 import type { RebuildRequest } from "./contract.js";
@@ -22,7 +22,8 @@ import type { RebuildRequest } from "./contract.js";
 export type AdmissionRequest = Pick<
   RebuildRequest,
   "recreate" | "targetHost" | "force" | "imageRef" | "preserveEphemeral" | "targetState"
->;
+> &
+  Partial<Pick<RebuildRequest, "requestId" | "relocateFromLiveHost">>;
 
 export interface AdmissionFacts {
   instance: Instance;
@@ -30,23 +31,27 @@ export interface AdmissionFacts {
   source: Host | null;
   /** The requested target's record; null when none was requested or it does not exist. */
   target: Host | null;
+  /** The recovery named by `relocateFromLiveHost` (null: none asked for, or it does not exist). */
+  relocation?: Recovery | null;
   now: Date;
   serviceDownSeconds: number;
 }
 
 /** Reads the host records the checks need. */
 export async function readAdmissionFacts(
-  stores: Pick<Stores, "hosts">,
+  stores: Pick<Stores, "hosts" | "recoveries">,
   req: AdmissionRequest,
   instance: Instance,
   clock: { now: Date; serviceDownSeconds: number },
 ): Promise<AdmissionFacts> {
   const wantsTarget = req.recreate && req.targetHost !== null && req.targetHost !== instance.host;
-  const [source, target] = await Promise.all([
+  const relocation = req.recreate && req.relocateFromLiveHost ? req.relocateFromLiveHost : null;
+  const [source, target, recovery] = await Promise.all([
     stores.hosts.get(instance.host),
     wantsTarget ? stores.hosts.get(req.targetHost!) : Promise.resolve(null),
+    relocation ? stores.recoveries.get(relocation) : Promise.resolve(null),
   ]);
-  return { instance, source, target, ...clock };
+  return { instance, source, target, relocation: recovery, ...clock };
 }
 
 /** Throws the refusal nova would answer with; returns when the request may take the instance. */
@@ -83,7 +88,9 @@ export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): 
   if (!source) throw new HostNotFound(`Compute host ${instance.host} not found.`);
   if (req.recreate) {
     if (req.imageRef !== null) throw new InvalidInput("evacuate does not take a new image");
-    if (isHostUp(source, now, serviceDownSeconds)) {
+    if (req.relocateFromLiveHost) {
+      assertRelocationProof(req, facts);
+    } else if (isHostUp(source, now, serviceDownSeconds)) {
       throw new ComputeServiceInUse(`Compute service of ${source.name} is still in use.`, {
         host: source.name,
       });
@@ -102,5 +109,29 @@ export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): 
     throw new ComputeServiceUnavailable(`Compute service of ${source.name} is down: cannot rebuild there.`, {
       host: source.name,
     });
+  }
+}
+
+/**
+ * An evacuation from a live host (instance recovery's relocation) is admitted only when the named recovery
+ * proves that this instance's domain was removed from the host its record names, for this very request:
+ * then no copy can run on the source while the target starts one.
+ */
+function assertRelocationProof(req: AdmissionRequest, facts: AdmissionFacts): void {
+  const { instance, relocation } = facts;
+  const proof = relocation?.relocation;
+  const ok =
+    relocation &&
+    proof &&
+    relocation.instanceUuid === instance.uuid &&
+    relocation.status === "relocating" &&
+    proof.sourceHost === instance.host &&
+    req.requestId !== undefined &&
+    proof.requestId === req.requestId;
+  if (!ok) {
+    throw new ComputeServiceInUse(
+      `Compute service of ${instance.host} is still in use and recovery ${req.relocateFromLiveHost} does not prove instance ${instance.uuid} gone from it for request ${req.requestId ?? "?"}.`,
+      { host: instance.host, recoveryId: req.relocateFromLiveHost },
+    );
   }
 }

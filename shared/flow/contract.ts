@@ -32,6 +32,13 @@ export const RebuildRequest = z
      * checks the instance before starting it); null = the state it had (the host-failure flow, API < 2.95).
      */
     targetState: z.enum(["stopped"]).nullable().default(null),
+    /**
+     * Evacuate only, for the instance-recovery flow: the recovery (table `recoveries`) whose record proves
+     * the instance's domain destroyed and undefined on its source host, which is still up. Accept admits
+     * the evacuation of an instance from a live host only with this proof, naming this request. The API
+     * never sets it; null = nova's evacuate (the source must be down).
+     */
+    relocateFromLiveHost: Uuid.nullable().default(null),
   })
   .strict();
 export type RebuildRequest = z.infer<typeof RebuildRequest>;

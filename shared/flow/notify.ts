@@ -16,7 +16,13 @@ export type FlowEvent =
   | "instance.rebuild.start"
   | "instance.rebuild.end"
   | "instance.rebuild.error"
-  | "instance.evacuate";
+  | "instance.evacuate"
+  // A crashed instance started again in place (instance recovery), and the operator's stop/start (API).
+  | "instance.power_on.start"
+  | "instance.power_on.end"
+  | "instance.power_on.error"
+  | "instance.power_off.start"
+  | "instance.power_off.end";
 
 const PUBLISH_ATTEMPTS = 3;
 

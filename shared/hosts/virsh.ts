@@ -191,6 +191,20 @@ export function domainExists(uuid: string): string {
 }
 
 /**
+ * Probe: prints `absent` when the domain is not defined, else its `virsh domstate`; EXIT_VIRSH_FAILED (2)
+ * when virsh could not answer (never read as absent or stopped).
+ */
+export function domainStateOrAbsent(uuid: string): string {
+  const q = domainArg(uuid);
+  return snippet([
+    ...definedCheck(q),
+    `  if [ "$lz_defined" = no ]; then echo absent; exit 0; fi`,
+    stateRead(q),
+    `  printf '%s\n' "$lz_state"`,
+  ]);
+}
+
+/**
  * Start the domain unless it already runs. running/idle/blocked: nothing; shut off/crashed: start;
  * paused: resume; pmsuspended: dompmwakeup. Fails with EXIT_DOMAIN_ABSENT if it is not defined and
  * EXIT_UNEXPECTED_STATE for `in shutdown` / `no state` (retry later).

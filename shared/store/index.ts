@@ -8,6 +8,7 @@ import { InstancesStore } from "./instances-store.js";
 import { MigrationsStore } from "./migrations-store.js";
 import { OutboxStore } from "./outbox-store.js";
 import { PortsStore } from "./ports-store.js";
+import { RecoveriesStore } from "./recoveries-store.js";
 import { VolumesStore } from "./volumes-store.js";
 
 export interface Stores {
@@ -21,6 +22,8 @@ export interface Stores {
   idempotency: IdempotencyStore;
   /** Host-failure incidents on the host records (host-failure flows). */
   hostIncidents: HostIncidentsStore;
+  /** Instance recoveries (instance-failure flow), one per crash. */
+  recoveries: RecoveriesStore;
 }
 
 export function createStores(deps: StoreDeps): Stores {
@@ -34,6 +37,7 @@ export function createStores(deps: StoreDeps): Stores {
     outbox: new OutboxStore(deps),
     idempotency: new IdempotencyStore(deps),
     hostIncidents: new HostIncidentsStore(deps),
+    recoveries: new RecoveriesStore(deps),
   };
 }
 
@@ -58,5 +62,6 @@ export { type InstanceMutableFields, InstancesStore, type InstanceUpdate } from 
 export { type MigrationPatch, MigrationsStore } from "./migrations-store.js";
 export { OutboxStore, PendingNotification } from "./outbox-store.js";
 export { PortsStore } from "./ports-store.js";
+export { RecoveriesStore, type RecoveryOpening } from "./recoveries-store.js";
 export * from "./store-errors.js";
 export { type AttachRequest, activeAttachment, VolumesStore } from "./volumes-store.js";

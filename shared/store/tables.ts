@@ -33,6 +33,7 @@ export const TABLE_IDS = [
   "volumes",
   "outbox",
   "idempotency",
+  "recoveries",
 ] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
@@ -41,6 +42,8 @@ export const INDEX = {
   migrationsByInstance: "by-instance",
   migrationsBySourceHost: "by-source-host",
   portsByInstance: "by-instance",
+  recoveriesByInstance: "by-instance",
+  recoveriesByHost: "by-host",
 } as const;
 
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
@@ -97,6 +100,23 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
     partitionKey: { name: "key", type: "S" },
     globalIndexes: [],
     timeToLiveAttribute: "expiresAt",
+  },
+  /** Instance recoveries, one per crash (shared/store/recoveries-store.ts). */
+  recoveries: {
+    id: "recoveries",
+    partitionKey: { name: "id", type: "S" },
+    globalIndexes: [
+      {
+        indexName: INDEX.recoveriesByInstance,
+        partitionKey: { name: "instanceUuid", type: "S" },
+        sortKey: { name: "detectedAt", type: "S" },
+      },
+      {
+        indexName: INDEX.recoveriesByHost,
+        partitionKey: { name: "host", type: "S" },
+        sortKey: { name: "detectedAt", type: "S" },
+      },
+    ],
   },
 };
 

@@ -188,6 +188,7 @@ export function acceptedFlow(instance: Instance, over: Partial<FlowState> = {}):
     imageRef: null,
     preserveEphemeral: false,
     targetState: null,
+    relocateFromLiveHost: null,
     executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
     migrationId: requestId,
     sourceHost: instance.host,

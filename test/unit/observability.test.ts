@@ -124,6 +124,7 @@ async function evacuationState(): Promise<FlowState> {
     imageRef: null,
     preserveEphemeral: false,
     targetState: null,
+    relocateFromLiveHost: null,
     executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
     migrationId: requestId,
     sourceHost: source.name,

@@ -2,9 +2,11 @@
  * GET /os-migrations (nova's, filtered by instance, host, status, type) and the per-server action log
  * `/servers/{id}/os-instance-actions` (what `openstack server event list` reads), derived from the
  * migration records: one per rebuild or evacuation. An action's events are its execution's steps.
+ * Restarts in place by the instance-recovery flow (table `recoveries`) are listed as nova lists a start
+ * (action `start`, event `compute_start_instance`); its relocations are evacuations, with their migration.
  */
 import { z } from "zod";
-import type { Migration } from "#shared/domain/schemas.js";
+import type { Migration, Recovery, RecoveryAttempt } from "#shared/domain/schemas.js";
 import { MigrationStatusSchema, MigrationTypeSchema } from "#shared/domain/schemas.js";
 import { ResourceName, Uuid } from "#shared/domain/values.js";
 import { causeMessage, stepsFromHistory } from "../execution-steps.js";
@@ -54,15 +56,52 @@ async function instanceMigrations(ctx: RouteContext): Promise<Migration[]> {
   return ctx.deps.stores.migrations.listByInstance(id);
 }
 
+/** The restarts of an instance's recoveries, each with its recovery (its request id). */
+async function restarts(ctx: RouteContext): Promise<{ recovery: Recovery; attempt: RecoveryAttempt }[]> {
+  const recoveries = await ctx.deps.stores.recoveries.listByInstance(serverId(ctx));
+  return recoveries.flatMap((recovery) =>
+    recovery.attempts.filter((a) => a.action === "restart").map((attempt) => ({ recovery, attempt })),
+  );
+}
+
+function restartView(r: { recovery: Recovery; attempt: RecoveryAttempt }, ctx: RouteContext) {
+  const view: Record<string, unknown> = {
+    action: "start",
+    instance_uuid: r.recovery.instanceUuid,
+    request_id: `req-${r.recovery.id}`,
+    user_id: "lazarus",
+    project_id: "lazarus",
+    start_time: novaDbTime(r.attempt.at),
+    message: r.attempt.outcome === "failed" ? "Error" : null,
+  };
+  if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(r.recovery.updatedAt);
+  return view;
+}
+
 async function listActions(ctx: RouteContext) {
   const all = await instanceMigrations(ctx);
-  const newestFirst = [...all].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  return json(200, { instanceActions: newestFirst.map((m) => actionView(m, ctx)) });
+  const views = [
+    ...all.map((m) => ({ at: m.createdAt, view: actionView(m, ctx) })),
+    ...(await restarts(ctx)).map((r) => ({ at: r.attempt.at, view: restartView(r, ctx) })),
+  ].sort((a, b) => b.at.localeCompare(a.at));
+  return json(200, { instanceActions: views.map((v) => v.view) });
 }
 
 async function showAction(ctx: RouteContext) {
   const all = await instanceMigrations(ctx);
   const raw = ctx.params.requestId!;
+  const restart = (await restarts(ctx)).find((r) => `req-${r.recovery.id}` === raw || r.recovery.id === raw);
+  if (restart) {
+    const event: Record<string, unknown> = {
+      event: "compute_start_instance",
+      start_time: novaDbTime(restart.attempt.at),
+      finish_time: novaDbTime(restart.attempt.at),
+      result: restart.attempt.outcome === "succeeded" ? "Success" : "Error",
+      traceback: restart.attempt.error,
+    };
+    if (atLeast(ctx.mv, "2.62")) event.host = restart.attempt.host;
+    return json(200, { instanceAction: { ...restartView(restart, ctx), events: [event] } });
+  }
   const m = all.find((x) => `req-${x.id}` === raw || x.id === raw);
   if (!m)
     throw new ApiError(404, `Action for request_id ${echo(raw)} on instance ${ctx.params.id} not found`);

@@ -18,6 +18,7 @@ import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
 import { echo, serverId } from "./params.js";
+import { POWER_ACTIONS, runPowerAction } from "./power.js";
 
 /** What a flow request asks, without its id and instance (those come from the request and the path). */
 type Ask = Pick<
@@ -84,6 +85,10 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
         targetState: atLeast(ctx.mv, "2.95") ? "stopped" : null,
       });
     }
+    case "os-stop":
+    case "os-start":
+      if (args !== null) throw badRequest(`${action} takes null`);
+      return runPowerAction(ctx, id, POWER_ACTIONS[action]);
     default:
       throw badRequest(`There is no such action: ${echo(action)}`);
   }
@@ -104,7 +109,8 @@ function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<Api
     if (!machine) {
       throw new ApiError(501, "Rebuild is not available: LAZARUS_REBUILD_STATE_MACHINE_ARN is not set.");
     }
-    const input: RebuildRequest = { requestId, instanceUuid, ...ask };
+    // The API never relocates from a live host (only the instance-recovery flow does, with its proof).
+    const input: RebuildRequest = { requestId, instanceUuid, ...ask, relocateFromLiveHost: null };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
     await waitForAccept(ctx, requestId, executionArn);
     const headers = {

@@ -1,0 +1,87 @@
+/**
+ * The host-side libvirt lifecycle monitor as a module: it follows `virsh event --loop --event
+ * lifecycle --timestamp` on the host's default libvirt URI, hands every stop worth reporting (a Lazarus
+ * domain stopped as Failed, Crashed or Shutdown: `reportableStop`) to `report`, and follows libvirtd
+ * restarts by starting virsh again. `alive` is true only while the event stream runs, so whatever hosts
+ * this module (the instance-monitor process today; one host process together with the fencing watchdog
+ * later) can publish its liveness only while it really watches.
+ *
+ * It decides nothing about the instance: whether the stop was asked for is the control plane's decision
+ * from the instance record (shared/domain/instance-failure.ts `classifyStop`).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { type LifecycleEvent, parseLifecycleLine, reportableStop } from "#shared/domain/instance-failure.js";
+
+export interface LifecycleMonitorOptions {
+  /** The environment virsh runs with (the host user's: HOME, XDG_*, LIBVIRT_DEFAULT_URI). */
+  env: NodeJS.ProcessEnv;
+  /** Called for each reportable stop, in order; a rejection is logged (the caller retries its own sends). */
+  report: (event: LifecycleEvent & { at: string }) => Promise<void>;
+  log: (message: string) => void;
+  /** Wait before following the events again after virsh exited (libvirtd restarting). */
+  restartDelayMs?: number;
+}
+
+export class LifecycleMonitor {
+  private child: ChildProcess | undefined;
+  private stopped = false;
+  private streaming = false;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: LifecycleMonitorOptions) {}
+
+  /** Whether the event stream runs (virsh connected and following). */
+  get alive(): boolean {
+    return this.streaming && this.child !== undefined && this.child.exitCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    if (this.stopped || this.child) return;
+    // stdbuf -oL: virsh's stdout is a pipe here, and an event must not wait in a buffer.
+    const child = spawn(
+      "stdbuf",
+      ["-oL", "virsh", "event", "--loop", "--event", "lifecycle", "--timestamp"],
+      { env: this.opts.env, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    this.child = child;
+    this.streaming = false;
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => this.opts.log(`virsh event: ${d.trim()}`));
+    const lines = createInterface({ input: child.stdout! });
+    // virsh prints nothing until an event comes; it is following once it has run a moment without exiting.
+    const settled = setTimeout(() => {
+      if (this.child === child && child.exitCode === null) this.streaming = true;
+    }, 500);
+    lines.on("line", (line) => {
+      const event = parseLifecycleLine(line);
+      if (!event) return;
+      this.streaming = true;
+      if (!reportableStop(event)) return;
+      const at = event.at ?? new Date().toISOString();
+      this.queue = this.queue
+        .then(() => this.opts.report({ ...event, at }))
+        .catch((e: unknown) => this.opts.log(`report failed: ${e instanceof Error ? e.message : String(e)}`));
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(settled);
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.streaming = false;
+      if (this.stopped) return;
+      this.opts.log(`virsh event exited (${code ?? signal}); following again`);
+      setTimeout(() => this.start(), this.opts.restartDelayMs ?? 1000);
+    });
+  }
+
+  /** Stops following (its virsh by pid); resolves once the reports already made were handed over. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const child = this.child;
+    if (child?.pid !== undefined && child.exitCode === null) child.kill("SIGTERM");
+    await this.queue;
+  }
+}
