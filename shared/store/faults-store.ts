@@ -12,7 +12,7 @@ export type FaultInput = Omit<z.input<typeof InstanceFault>, "createdAt"> & { cr
 
 export class FaultsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "faults", "instanceUuid");
+    super(deps, "faults");
   }
 
   /** Append a fault; the sort key is `<createdAt>#<random>` so faults of one instant never collide. */

@@ -28,7 +28,7 @@ export interface OpenIncidentResult {
 
 export class HostIncidentsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "hosts", "name");
+    super(deps, "hosts");
   }
 
   private require(name: string): Promise<Host> {
@@ -55,7 +55,7 @@ export class HostIncidentsStore extends TableStore {
         const out = await this.doc.send(
           new UpdateCommand({
             TableName: this.table,
-            Key: { name: hostName },
+            Key: this.keyOf(hostName),
             UpdateExpression: `SET ${x.name("incident")} = ${x.value(wanted)}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
             ConditionExpression: `${x.name("version")} = ${x.value(host.version)}`,
             ...x.attributes(),
@@ -98,7 +98,7 @@ export class HostIncidentsStore extends TableStore {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { name: hostName },
+          Key: this.keyOf(hostName),
           UpdateExpression: `SET ${sets.join(", ")}`,
           ConditionExpression: `${x.path("incident", "id")} = ${x.value(incidentId)}`,
           ...x.attributes(),

@@ -85,7 +85,7 @@ export interface RegisterResult {
 
 export class HostsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "hosts", "name");
+    super(deps, "hosts");
   }
 
   /** Register or replace a host record as given (claims and usage included: for seeding and tools). */
@@ -140,7 +140,7 @@ export class HostsStore extends TableStore {
         const out = await this.doc.send(
           new UpdateCommand({
             TableName: this.table,
-            Key: { name: reg.name },
+            Key: this.keyOf(reg.name),
             UpdateExpression: `SET ${sets.join(", ")}`,
             ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
             ...x.attributes(),
@@ -187,7 +187,7 @@ export class HostsStore extends TableStore {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { name },
+          Key: this.keyOf(name),
           UpdateExpression: `SET ${sets.join(", ")}`,
           ConditionExpression: `attribute_exists(${x.name("name")})`,
           ...x.attributes(),
@@ -286,7 +286,7 @@ export class HostsStore extends TableStore {
     const out = await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { name: host.name },
+        Key: this.keyOf(host.name),
         UpdateExpression: `SET ${sets.join(", ")}`,
         ConditionExpression: conditions.join(" AND "),
         ...x.attributes(),
@@ -349,7 +349,7 @@ export class HostsStore extends TableStore {
     const out = await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { name: host.name },
+        Key: this.keyOf(host.name),
         UpdateExpression: `SET ${sets.join(", ")} REMOVE ${removes.join(", ")}`,
         ConditionExpression: conditions.join(" AND "),
         ...x.attributes(),

@@ -40,7 +40,7 @@ export type BeginResult =
 
 export class IdempotencyStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "idempotency", "key");
+    super(deps, "idempotency");
   }
 
   /**
@@ -98,7 +98,7 @@ export class IdempotencyStore extends TableStore {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { key: held.key },
+          Key: this.keyOf(held.key),
           UpdateExpression: "SET #l = :new",
           ConditionExpression: "#s = :inProgress AND #l = :old",
           ExpressionAttributeNames: { "#l": "leaseUntil", "#s": "state" },
@@ -121,7 +121,7 @@ export class IdempotencyStore extends TableStore {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { key },
+        Key: this.keyOf(key),
         UpdateExpression: "SET #s = :done, #r = :response",
         ConditionExpression: "#q = :requestId",
         ExpressionAttributeNames: { "#s": "state", "#r": "response", "#q": "requestId" },
@@ -136,7 +136,7 @@ export class IdempotencyStore extends TableStore {
       await this.doc.send(
         new DeleteCommand({
           TableName: this.table,
-          Key: { key },
+          Key: this.keyOf(key),
           ConditionExpression: "#q = :requestId AND #s = :inProgress",
           ExpressionAttributeNames: { "#q": "requestId", "#s": "state" },
           ExpressionAttributeValues: { ":requestId": requestId, ":inProgress": "in-progress" },

@@ -45,7 +45,7 @@ export interface InstanceUpdate {
 
 export class InstancesStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "instances", "uuid");
+    super(deps, "instances");
   }
 
   /** Insert a new instance. Re-creating an identical record is a no-op; a different one is RecordExists. */

@@ -32,7 +32,7 @@ export type MigrationPatch = z.infer<typeof MigrationPatch>;
 
 export class MigrationsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "migrations", "id");
+    super(deps, "migrations");
   }
 
   /** Insert a migration. Re-creating an identical record is a no-op; a different one is RecordExists. */
@@ -131,7 +131,7 @@ export class MigrationsStore extends TableStore {
     const out = await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { id: current.id },
+        Key: this.keyOf(current.id),
         UpdateExpression: `SET ${sets.join(", ")}`,
         ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
         ...x.attributes(),

@@ -22,7 +22,7 @@ export type PendingNotification = z.infer<typeof PendingNotification>;
 
 export class OutboxStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "outbox", "id");
+    super(deps, "outbox");
   }
 
   async record(pending: Omit<PendingNotification, "recordedAt">): Promise<PendingNotification> {
@@ -43,6 +43,6 @@ export class OutboxStore extends TableStore {
   }
 
   async remove(id: string): Promise<void> {
-    await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { id } }));
+    await this.doc.send(new DeleteCommand({ TableName: this.table, Key: this.keyOf(id) }));
   }
 }

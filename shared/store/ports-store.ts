@@ -21,7 +21,7 @@ function fromItem(item: Item): Port {
 
 export class PortsStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "ports", "id");
+    super(deps, "ports");
   }
 
   /** Create or replace a port record as given. */

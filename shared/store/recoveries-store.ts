@@ -24,7 +24,7 @@ export type RecoveryOpening = Omit<z.input<typeof Recovery>, "updatedAt" | "vers
 
 export class RecoveriesStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "recoveries", "id");
+    super(deps, "recoveries");
   }
 
   /** Create the recovery unless one with its id exists: `{opened: false}` returns the existing one. */

@@ -19,7 +19,7 @@ import {
   type StoreDeps,
 } from "./dynamo-util.js";
 import { RecordExists } from "./store-errors.js";
-import type { TableId } from "./tables.js";
+import { TABLE_SPECS, type TableId } from "./tables.js";
 
 /** The UpdateItem a change sends (the store adds table, key and return values), and what it makes. */
 export type ConditionalUpdate<T> = Omit<
@@ -35,20 +35,24 @@ export abstract class TableStore {
   protected readonly table: string;
   protected readonly now: () => Date;
 
-  protected constructor(
-    deps: StoreDeps,
-    id: TableId,
-    /** The table's partition key attribute. */
-    private readonly keyName: string,
-  ) {
+  /** The table's partition key attribute, from its spec (shared/store/tables.ts). */
+  private readonly keyName: string;
+
+  protected constructor(deps: StoreDeps, id: TableId) {
+    this.keyName = TABLE_SPECS[id].partitionKey.name;
     this.doc = deps.doc;
     this.table = deps.tables[id];
     this.now = deps.now ?? (() => new Date());
   }
 
+  /** The DynamoDB key of the item whose partition key is `value` (the key's name is the spec's). */
+  protected keyOf(value: string): Record<string, string> {
+    return { [this.keyName]: value };
+  }
+
   /** Consistent read of the item whose partition key is `key`. */
   protected read(key: string): Promise<Item | undefined> {
-    return getItem(this.doc, this.table, { [this.keyName]: key });
+    return getItem(this.doc, this.table, this.keyOf(key));
   }
 
   /** The record under `key`, parsed with `schema`, or null. */
@@ -107,7 +111,7 @@ export abstract class TableStore {
           new UpdateCommand({
             ...input,
             TableName: this.table,
-            Key: { [this.keyName]: opts.key },
+            Key: this.keyOf(opts.key),
             ReturnValues: "ALL_NEW",
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),

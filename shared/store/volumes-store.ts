@@ -30,7 +30,7 @@ type Change = (volume: Volume, now: string) => VolumeAttachment[] | null;
 
 export class VolumesStore extends TableStore {
   constructor(deps: StoreDeps) {
-    super(deps, "volumes", "id");
+    super(deps, "volumes");
   }
 
   /** Create or replace a volume record as given. */
