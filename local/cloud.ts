@@ -83,6 +83,11 @@ export interface LocalCloudOptions {
    * period (0.01 = 100x).
    */
   schedules?: boolean | { rateScale: number };
+  /**
+   * SSM's own latency per command, ms (default 0 each): delivery to the agent and visibility of the
+   * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
+   */
+  ssmLatency?: { deliveryDelayMs?: number; statusDelayMs?: number };
 }
 
 /** Detection and the host-failure policy of this cloud (defaults suit tests and the demo, not AWS). */
@@ -186,7 +191,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const fleet = await startFleet({
       hosts: opts.hosts,
       heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
-      ssm: { agentHealthIntervalMs, connectionLostAfterMs: 2 * agentHealthIntervalMs },
+      ssm: {
+        agentHealthIntervalMs,
+        connectionLostAfterMs: 2 * agentHealthIntervalMs,
+        ...opts.ssmLatency,
+      },
     });
     stopping.push(() => fleet.stop());
 
