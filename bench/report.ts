@@ -300,5 +300,77 @@ export function renderResults(r: BenchResults): string {
       "",
     );
   }
+  out.push(...levers(r));
   return `${out.join("\n")}\n`;
+}
+
+/** States of the rebuild that send a host command (the others only read and write DynamoDB). */
+const HOST_COMMAND_STATES = new Set([
+  "CheckInstanceNotOnTarget",
+  "CheckSharedStorage",
+  "PrepareRootDisk",
+  "Spawn",
+]);
+
+/** The levers of issue 23, each with the measured figure it rests on and the gain to expect. */
+function levers(r: BenchResults): string[] {
+  const picture = r.timeByState[0];
+  if (!picture) return [];
+  const states = picture.states;
+  const sum = (f: (s: (typeof states)[number]) => boolean) =>
+    states.filter(f).reduce((a, s) => a + s.medianSeconds, 0);
+  const hostSeconds = sum((s) => HOST_COMMAND_STATES.has(s.state));
+  const dbSeconds = sum((s) => !HOST_COMMAND_STATES.has(s.state));
+  const dbStates = states.filter((s) => !HOST_COMMAND_STATES.has(s.state)).length;
+  const spawn = states.find((s) => s.state === "Spawn")?.medianSeconds ?? Number.NaN;
+  const checks =
+    (states.find((s) => s.state === "CheckInstanceNotOnTarget")?.medianSeconds ?? 0) +
+    (states.find((s) => s.state === "CheckSharedStorage")?.medianSeconds ?? 0);
+  const n = String(picture.n);
+  const e = r.evacuation[n];
+  const lat = r.evacuationAtSsmLatency["1000"]?.[n];
+  const ownCommands = r.cost.ownPerInstance.ssmCommands.median;
+  const latencyPerVm = e && lat ? lat.perInstanceSeconds.median - e.perInstanceSeconds.median : Number.NaN;
+  const perCommand = latencyPerVm / ownCommands;
+  const polls = r.cost.breakdown.ssmOperations.GetCommandInvocation ?? Number.NaN;
+  const sends = r.cost.breakdown.ssmOperations.SendCommand ?? Number.NaN;
+  const floorPerVm = e ? e.floorSeconds.median : Number.NaN;
+  const fx = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : "?");
+  return [
+    "## 8. Levers (proposals for the rebuild machine's owner; nothing here was changed)",
+    "",
+    `Measured on the N=${n} timeline: per instance, the states that send a host command take ${fx(hostSeconds)} s ` +
+      `(median sum; Spawn alone ${fx(spawn)} s, the two target checks ${fx(checks)} s), the ${dbStates} states that only ` +
+      `read and write DynamoDB ${fx(dbSeconds)} s. The floor for all ${n} domains at once was ${fx(floorPerVm)} s.`,
+    "",
+    `1. **One host command for the target checks, one for disk + define + start** (issue 23's first lever). Today ` +
+      `${fx(ownCommands)} SSM commands per VM on its critical path (instance-exists, instance-on-disk, spawn; PrepareRootDisk ` +
+      "sends one more on local disks). At 1 s SSM latency the per-VM rebuild grew by " +
+      `${fx(latencyPerVm)} s, about ${fx(perCommand)} s per command in the chain. Merging the two checks saves one ` +
+      `command (~${fx(perCommand)} s per VM at AWS latency, ~${fx(checks / 2)} s locally); checks + spawn as one ` +
+      "script saves two, and one command per target host for all its instances (per-instance exit codes in the output) " +
+      "takes the chain from N x commands to targets x 1-2 commands. Expected: the 1 s-latency recovery falls by " +
+      `${fx(perCommand)}-${fx(2 * perCommand)} s per VM chain; SSM commands per VM from ${fx(ownCommands)} to 1-2.`,
+    `2. **Poll short commands at a short fixed interval.** The executor polls GetCommandInvocation from 100 ms, ` +
+      `doubling to 2 s: ${fx(polls)} polls for ${fx(sends)} commands per VM here. A command that ends just after a poll ` +
+      "waits up to the current interval (up to 2 s for Spawn, whose virsh start takes seconds on a loaded host); a " +
+      "250 ms fixed interval for commands expected to be short (probes, checks) and a cap of 500 ms for Spawn bounds " +
+      "that wait at 0.25-0.5 s per command, i.e. up to ~1.5 s per VM chain, for about 2-4x the polls (free in SSM, " +
+      "within its GetCommandInvocation rate limit at these counts).",
+    `3. **Fewer Lambda hops.** ${dbStates} of the states per VM do only DynamoDB work and take ${fx(dbSeconds)} s ` +
+      "together locally (in-process Lambdas, no cold starts). In AWS each hop adds a state transition and an invoke " +
+      "(~20-50 ms warm, more when cold). Merging VerifyRecreate + UpdateInstanceState + RebindPorts + DetachVolumes + " +
+      "AttachVolumes into one idempotent step (they have the same Retry and the same Catch today) saves 4 Lambda " +
+      "invocations and 4-6 state transitions per VM (of ~" +
+      `${fx(r.cost.ownPerInstance.stateTransitions.median, 0)}), and some DynamoDB writes (they re-read and re-write the ` +
+      "instance record one after another).",
+    `4. **Spread.** Per-run instances per target: ${Object.entries(r.evacuation)
+      .map(([k, v]) => `N=${k} ${v.spread.perRun.map((p) => Object.values(p).join("/")).join(", ")}`)
+      .join(
+        "; ",
+      )}. The weigher already sees concurrent claims (PlacementRaced -> weigh again), so placements stay ` +
+      "even; start-up work then spreads over the libvirtds. The floor starts all domains at once per host, so a more " +
+      "even spread shortens both alike.",
+    "",
+  ];
 }
