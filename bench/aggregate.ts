@@ -14,10 +14,14 @@ function roundAll<T extends Record<string, number>>(o: T, digits: number): T {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v, digits)])) as T;
 }
 
-export function aggregateEvacuations(runs: readonly EvacuationRunResult[]) {
+export function aggregateEvacuations(all: readonly EvacuationRunResult[]) {
+  // Times only from runs that evacuated every instance; a failed run is counted, not averaged in.
+  const complete = all.filter((r) => r.failed === 0);
+  const runs = complete.length > 0 ? complete : all;
   const s = (f: (r: EvacuationRunResult) => number) => summarize(runs.map(f));
   return {
     runs: runs.length,
+    failedRuns: all.length - complete.length,
     alarmSeconds: s((r) => r.alarmSeconds),
     detectSeconds: s((r) => r.detectSeconds),
     recoverSeconds: s((r) => r.recoverSeconds),
@@ -32,7 +36,7 @@ export function aggregateEvacuations(runs: readonly EvacuationRunResult[]) {
       min: s((r) => r.spread.min),
       perRun: runs.map((r) => r.spread.perHost),
     },
-    failed: runs.reduce((n, r) => n + r.failed, 0),
+    failed: all.reduce((n, r) => n + r.failed, 0),
     perInstance: perInstanceCounts(runs),
     loadAverage: runs.map((r) => r.loadAverage),
   };

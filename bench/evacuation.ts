@@ -180,9 +180,12 @@ export async function runSession(opts: SessionOptions): Promise<EvacuationRunRes
       ...TARGETS.map((name) => ({ name, sharedPoolId: "p1", capacity: TARGET_CAPACITY })),
     ],
     hostCommandDeadlineMs: 60_000,
-    // Detection as in the demo: 2 s alarm periods x 2, 8 s grace, then the SSM probe.
+    // Up to 17 hosts on a shared 2-core machine: a heartbeat can be seconds late under load. The demo's
+    // 2 s x 2 alarm then fires on live targets (ServiceUpFilter refuses them: NoValidHost), so the bench
+    // waits 5 s x 2 periods and counts a host down after 30 s without a heartbeat (AWS: 10 s x 3, 60 s).
+    serviceDownSeconds: 30,
     hostFailure: {
-      alarmPeriodSeconds: 2,
+      alarmPeriodSeconds: 5,
       alarmEvaluationPeriods: 2,
       graceSeconds: 8,
       maxConcurrency: Math.max(...opts.runs.map((r) => r.n)),
@@ -258,16 +261,25 @@ async function measureOne(
   const killedAt = Date.now();
   await cloud.killHost(source);
   const evacArn = cloud.stateMachineArns["host-evacuation"]!;
+  // The execution of this host's incident that proved it dead (an earlier false alarm's NotDead or a
+  // Duplicate does not count); one that ended without evacuating is taken after 150 s, as a failed run.
   let parent: { arn: string; status: string } | undefined;
+  let fallback: { arn: string; status: string } | undefined;
   while (!parent) {
-    if (Date.now() - killedAt > 300_000) throw new Error("the evacuation did not end within 300 s");
+    if (Date.now() - killedAt > 150_000) {
+      if (!fallback) throw new Error(`no host-evacuation of ${source} ended within 150 s`);
+      parent = fallback;
+      break;
+    }
     await sleep(250);
     const list = await sfn.send(new ListExecutionsCommand({ stateMachineArn: evacArn, maxResults: 1000 }));
     for (const e of list.executions ?? []) {
       if (e.startDate!.getTime() < killedAt || e.status === "RUNNING") continue;
       const d = await sfn.send(new DescribeExecutionCommand({ executionArn: e.executionArn! }));
-      if ((JSON.parse(d.input ?? "{}") as { host?: string }).host === source)
-        parent = { arn: e.executionArn!, status: e.status! };
+      if ((JSON.parse(d.input ?? "{}") as { host?: string }).host !== source) continue;
+      const found = { arn: e.executionArn!, status: e.status! };
+      if (exitOf(await historyOf(sfn, e.executionArn!), "DisableHost")) parent = found;
+      else fallback ??= found;
     }
   }
   const windowEnd = Date.now();
@@ -310,6 +322,12 @@ async function measureOne(
   }
   log(`  evacuated ${evacuated}/${n} (${parent.status}); measuring the floor`);
   const floorSeconds = evacuated === n ? await measureFloor(cloud, instances, opts.storage) : Number.NaN;
+  if (evacuated < n) {
+    // Leave what did land elsewhere as it is, but stop its guests: they would load the next runs.
+    for (const inst of after)
+      if (inst.host !== source)
+        await cloud.fleet.hosts.get(inst.host)?.virsh(["destroy", inst.uuid], { allowFail: true });
+  }
 
   // Counts, over the window from the power loss to the end of the host-evacuation execution.
   const inWindow = (t: number) => t >= killedAt && t <= windowEnd;
