@@ -96,6 +96,11 @@ export interface LocalCloudOptions {
    * invariant checker read) stays direct. Rates can be changed at any time with `cloud.dynamoFaults`.
    */
   dynamoFaults?: { rates?: DynamoFaultRates; seed?: number };
+  /**
+   * SSM's own latency per command, ms (default 0 each): delivery to the agent and visibility of the
+   * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
+   */
+  ssmLatency?: { deliveryDelayMs?: number; statusDelayMs?: number };
 }
 
 /** Detection and the host-failure policy of this cloud (defaults suit tests and the demo, not AWS). */
@@ -236,7 +241,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
             },
           }
         : {}),
-      ssm: { agentHealthIntervalMs, connectionLostAfterMs: 2 * agentHealthIntervalMs },
+      ssm: {
+        agentHealthIntervalMs,
+        connectionLostAfterMs: 2 * agentHealthIntervalMs,
+        ...opts.ssmLatency,
+      },
     });
     stopping.push(() => fleet.stop());
 

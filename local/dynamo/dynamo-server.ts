@@ -8,7 +8,7 @@
  * (read under the same per-item lock, so atomically) into the `ConditionalCheckFailedException`,
  * as DynamoDB does. The stores still fall back to a consistent read when the item is missing.
  */
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
@@ -61,9 +61,25 @@ function patchReturnValuesOnConditionCheckFailure(): void {
   patched = true;
 }
 
+/** One DynamoDB API call as `onOperation` listeners see it, once it has been answered. */
+export interface DynamoOperation {
+  /** The operation (`PutItem`, `UpdateItem`, `Query`, `TransactWriteItems`, ...). */
+  op: string;
+  /** The request body as the SDK sent it (JSON text). */
+  body: string;
+  /** HTTP status of the answer (400 for a failed condition, which DynamoDB still bills as a write). */
+  status: number;
+  at: number;
+}
+
 export interface DynamoServer {
   /** `http://127.0.0.1:<port>`: give it to the SDK as `endpoint` or `AWS_ENDPOINT_URL_DYNAMODB`. */
   endpoint: string;
+  /**
+   * Calls `listener` for every API call answered from now on (benchmarks count writes with it).
+   * Returns an unsubscribe function. Without listeners nothing is recorded.
+   */
+  onOperation(listener: (operation: DynamoOperation) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -77,10 +93,37 @@ export async function startDynamoServer(options: DynamoServerOptions = {}): Prom
   patchReturnValuesOnConditionCheckFailure();
   const dynalite = require("dynalite") as Dynalite;
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // Counting at the HTTP layer: a listener placed before dynalite's own reads the same body chunks.
+  const listeners = new Set<(operation: DynamoOperation) => void>();
+  server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (listeners.size === 0) return;
+    const op = String(req.headers["x-amz-target"] ?? "").replace(/^DynamoDB_\d+\./, "");
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    res.on("finish", () => {
+      const operation = {
+        op,
+        body: Buffer.concat(chunks).toString("utf8"),
+        status: res.statusCode,
+        at: Date.now(),
+      };
+      for (const listener of listeners) {
+        try {
+          listener(operation);
+        } catch {
+          // a listener's failure must not reach the server
+        }
+      }
+    });
+  });
   const { port } = await listenOnLoopback(server, options.port);
   let closing: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    onOperation(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     close() {
       closing ??= closeServer(server);
       return closing;

@@ -38,6 +38,23 @@ export interface SsmEndpointOptions {
   agentPollWaitMs?: number;
   /** Sweeper period (timeouts are enforced with this granularity). */
   sweepIntervalMs?: number;
+  /**
+   * Latency of SSM itself, per command (default 0). `deliveryDelayMs`: a command reaches its agent no
+   * sooner than this after SendCommand. `statusDelayMs`: a result the agent reported shows in
+   * GetCommandInvocation / ListCommandInvocations only this long after the report (it reads InProgress
+   * until then). AWS adds about a second per command over this endpoint; benchmarks set these to see it.
+   */
+  deliveryDelayMs?: number;
+  statusDelayMs?: number;
+}
+
+/** One SendCommand the endpoint accepted, as `onCommand` listeners see it. */
+export interface SsmCommandNotice {
+  commandId: string;
+  instanceIds: string[];
+  comment: string;
+  script: string;
+  requestedAt: number;
 }
 
 export type PingStatus = "Online" | "ConnectionLost";
@@ -56,6 +73,12 @@ export interface SsmEndpoint {
   lastPingAt(instanceId: string): number | undefined;
   /** Resolves when the agent of `instanceId` has polled at or after `since` (epoch ms). */
   waitForPing(instanceId: string, timeoutMs: number, since?: number): Promise<void>;
+  /** How many times each SSM API operation was called (SendCommand, GetCommandInvocation, ...). */
+  operationCounts(): Record<string, number>;
+  /** Changes SSM's latency (`deliveryDelayMs`, `statusDelayMs` of the options) for commands sent from now on. */
+  setLatency(latency: { deliveryDelayMs?: number; statusDelayMs?: number }): void;
+  /** Calls `listener` for every command accepted from now on. Returns an unsubscribe function. */
+  onCommand(listener: (notice: SsmCommandNotice) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -78,6 +101,10 @@ interface Invocation {
   executionDeadline?: number;
   cancelRequestedAt?: number;
   cancelDelivered?: boolean;
+  /** Not handed to the agent before this (the delivery delay). */
+  deliverableAt?: number;
+  /** A result the agent reported, shown once `visibleAt` has passed (the status delay). */
+  reported?: { status: InvStatus; details: string; at: number; visibleAt: number };
 }
 
 interface Command {
@@ -151,6 +178,14 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
   const executionGrace = opts.executionGraceMs ?? 2000;
   const undeliverableAfter = opts.undeliverableAfterMs ?? 300;
   const pollWait = opts.agentPollWaitMs ?? 1000;
+  let deliveryDelay = Math.max(0, opts.deliveryDelayMs ?? 0);
+  let statusDelay = Math.max(0, opts.statusDelayMs ?? 0);
+  const opCounts: Record<string, number> = {};
+  const commandListeners = new Set<(notice: SsmCommandNotice) => void>();
+  /** Timers that wake an agent when a delayed command becomes deliverable (cleared on close). */
+  const deliveryTimers = new Set<NodeJS.Timeout>();
+  /** Invocations whose reported result is not visible yet (the status delay). */
+  const reportedPending = new Set<Invocation>();
 
   const instances = new Map<string, ManagedInstance>();
   const commands = new Map<string, Command>();
@@ -183,9 +218,23 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
     for (const w of [...set]) w.deliver();
   };
 
+  /** Shows every reported result whose status delay has passed. */
+  const settleReported = (now = Date.now()) => {
+    for (const inv of [...reportedPending]) {
+      const r = inv.reported;
+      if (!r || now < r.visibleAt) continue;
+      reportedPending.delete(inv);
+      finish(inv, r.status, r.details, r.at);
+    }
+  };
+
+  const deliverable = (inv: Invocation, now = Date.now()) =>
+    inv.deliverableAt === undefined || now >= inv.deliverableAt;
+
   // One sweeper enforces every timeout, so close() has a single timer to clear (plus poll waits).
   const sweep = () => {
     const now = Date.now();
+    settleReported(now);
     for (const cmd of commands.values()) {
       for (const inv of cmd.invocations.values()) {
         if (TERMINAL.has(inv.status)) continue;
@@ -200,6 +249,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
           }
         } else if (
           inv.status === "InProgress" &&
+          inv.reported === undefined &&
           inv.executionDeadline !== undefined &&
           now >= inv.executionDeadline
         ) {
@@ -297,13 +347,36 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
         deliveryDeadline: now + Math.min(timeoutSeconds * 1000, maxDelivery),
       };
       if (pingStatus(inst, now) === "ConnectionLost") inv.undeliverableAt = now + undeliverableAfter;
+      if (deliveryDelay > 0) inv.deliverableAt = now + deliveryDelay;
       cmd.invocations.set(id, inv);
       const q = queues.get(id) ?? [];
       q.push(inv);
       queues.set(id, q);
     }
     commands.set(cmd.commandId, cmd);
-    for (const id of cmd.instanceIds) wake(id);
+    if (deliveryDelay > 0) {
+      const timer = setTimeout(() => {
+        deliveryTimers.delete(timer);
+        for (const id of cmd.instanceIds) wake(id);
+      }, deliveryDelay);
+      deliveryTimers.add(timer);
+    } else {
+      for (const id of cmd.instanceIds) wake(id);
+    }
+    const notice: SsmCommandNotice = {
+      commandId: cmd.commandId,
+      instanceIds: [...cmd.instanceIds],
+      comment: cmd.comment,
+      script: cmd.script,
+      requestedAt: cmd.requestedAt,
+    };
+    for (const listener of commandListeners) {
+      try {
+        listener(notice);
+      } catch {
+        // a listener's failure must not fail the command
+      }
+    }
     return { Command: commandView(cmd) };
   };
 
@@ -446,6 +519,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
     const now = Date.now();
     for (const inv of cmd.invocations.values()) {
       if (only && !only.has(inv.instanceId)) continue;
+      if (inv.reported) continue; // the agent already reported: the result stands
       if (inv.status === "Pending") finish(inv, "Cancelled", "Canceled", now);
       else if (inv.status === "InProgress") {
         inv.status = "Cancelling";
@@ -559,7 +633,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
     const q = queues.get(instanceId) ?? [];
     const deliver: { commandId: string; script: string; executionTimeoutSeconds: number }[] = [];
     for (const inv of [...q]) {
-      if (inv.status !== "Pending") continue;
+      if (inv.status !== "Pending" || !deliverable(inv, now)) continue;
       const cmd = commands.get(inv.commandId) as Command;
       inv.status = "InProgress";
       inv.statusDetails = "InProgress";
@@ -591,7 +665,9 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
     }
     notePing(instanceId);
     const hasWork = () =>
-      (queues.get(instanceId) ?? []).some((i) => i.status === "Pending" && i.undeliverableAt === undefined) ||
+      (queues.get(instanceId) ?? []).some(
+        (i) => i.status === "Pending" && i.undeliverableAt === undefined && deliverable(i),
+      ) ||
       [...commands.values()].some((c) => {
         const inv = c.invocations.get(instanceId);
         return inv?.status === "Cancelling" && !inv.cancelDelivered;
@@ -634,15 +710,26 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
     const inv = commands.get(commandId)?.invocations.get(instanceId);
     if (!inv)
       throw new ApiError("InvocationDoesNotExist", `no invocation ${commandId} on ${instanceId}`, 404);
-    if (TERMINAL.has(inv.status)) return { accepted: false, status: inv.status };
+    if (TERMINAL.has(inv.status) || inv.reported) return { accepted: false, status: inv.status };
     const code = typeof body.exitCode === "number" && Number.isInteger(body.exitCode) ? body.exitCode : -1;
     inv.responseCode = code;
     inv.stdout = String(body.stdout ?? "").slice(0, STDOUT_LIMIT);
     inv.stderr = String(body.stderr ?? "").slice(0, STDERR_LIMIT);
-    if (inv.status === "Cancelling" || body.cancelled === true) finish(inv, "Cancelled", "Canceled");
-    else if (body.timedOut === true) finish(inv, "TimedOut", "ExecutionTimedOut");
-    else if (code === 0) finish(inv, "Success", "Success");
-    else finish(inv, "Failed", "Failed");
+    const [status, details]: [InvStatus, string] =
+      inv.status === "Cancelling" || body.cancelled === true
+        ? ["Cancelled", "Canceled"]
+        : body.timedOut === true
+          ? ["TimedOut", "ExecutionTimedOut"]
+          : code === 0
+            ? ["Success", "Success"]
+            : ["Failed", "Failed"];
+    if (statusDelay > 0) {
+      const at = Date.now();
+      inv.reported = { status, details, at, visibleAt: at + statusDelay };
+      reportedPending.add(inv);
+      return { accepted: true, status };
+    }
+    finish(inv, status, details);
     return { accepted: true, status: inv.status };
   };
 
@@ -697,9 +784,12 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
         }
         if (path !== "/") throw new ApiError("UnknownOperationException", `no route ${path}`, 404);
         const target = String(req.headers["x-amz-target"] ?? "");
-        const op = target.startsWith("AmazonSSM.") ? ops[target.slice("AmazonSSM.".length)] : undefined;
+        const opName = target.startsWith("AmazonSSM.") ? target.slice("AmazonSSM.".length) : "";
+        const op = ops[opName];
         if (!op)
           throw new ApiError("UnknownOperationException", `unsupported operation ${target || "(none)"}`);
+        opCounts[opName] = (opCounts[opName] ?? 0) + 1;
+        settleReported();
         sendJson(res, 200, op(body));
       } catch (e) {
         sendError(res, e);
@@ -766,10 +856,23 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
         pingWaiters.add(entry);
       });
     },
+    operationCounts() {
+      return { ...opCounts };
+    },
+    setLatency(latency) {
+      deliveryDelay = Math.max(0, latency.deliveryDelayMs ?? 0);
+      statusDelay = Math.max(0, latency.statusDelayMs ?? 0);
+    },
+    onCommand(listener) {
+      commandListeners.add(listener);
+      return () => commandListeners.delete(listener);
+    },
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(sweeper);
+      for (const timer of deliveryTimers) clearTimeout(timer);
+      deliveryTimers.clear();
       for (const id of [...waiters.keys()]) wake(id);
       for (const w of [...pingWaiters]) w.resolve();
       pingWaiters.clear();
