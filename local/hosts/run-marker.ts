@@ -139,7 +139,13 @@ export function removeRunLeftovers(marker: RunMarker): string[] {
     if (r.status !== 0 && uidOf(user) !== undefined) left.push(`user ${user} (${r.stderr.trim()})`);
   }
   if (groupExists(marker.group)) {
-    const r = passwdCommandSync("groupdel", [marker.group]);
+    // groupdel can fail for a moment right after the userdels (the passwd files are being rewritten by
+    // another tool, a lock is being released): try again for a few seconds before calling it a leftover.
+    let r = passwdCommandSync("groupdel", [marker.group]);
+    for (let i = 0; i < 25 && r.status !== 0 && groupExists(marker.group); i++) {
+      spawnSync("sleep", ["0.2"]);
+      r = passwdCommandSync("groupdel", [marker.group]);
+    }
     if (r.status !== 0 && groupExists(marker.group)) left.push(`group ${marker.group} (${r.stderr.trim()})`);
   }
   for (const dir of marker.dirs) {

@@ -122,7 +122,7 @@ function stillAlive(procs: { pid: number; uid: number }[]): number[] {
  * passwd-file command of the clean-up has been seen by a fresh `getent` (nss), so it looks for a few
  * seconds before it asserts; anything still there after that is a leak.
  */
-async function expectGone(marker: RunMarker): Promise<void> {
+async function expectGone(marker: RunMarker, output = ""): Promise<void> {
   const gone = () =>
     marker.users.every((u) => !userExists(u)) &&
     !groupExists(marker.group) &&
@@ -130,7 +130,9 @@ async function expectGone(marker: RunMarker): Promise<void> {
     !markers().some((m) => m.runId === marker.runId);
   for (let i = 0; i < 50 && !gone(); i++) await new Promise((r) => setTimeout(r, 200));
   for (const u of marker.users) expect(userExists(u), `user ${u}`).toBe(false);
-  expect(groupExists(marker.group), `group ${marker.group}`).toBe(false);
+  expect(groupExists(marker.group), `group ${marker.group}; the run said: ${output.slice(-2000)}`).toBe(
+    false,
+  );
   for (const d of marker.dirs) expect(existsSync(d), `folder ${d}`).toBe(false);
   expect(markers().map((m) => m.runId)).not.toContain(marker.runId);
 }
@@ -152,7 +154,7 @@ describe("local cloud tear-down", () => {
     await up.exited;
     await waitForGroupToEnd(up.child.pid!);
     expect(stillAlive(procs)).toEqual([]);
-    await expectGone(marker!);
+    await expectGone(marker!, up.output());
   });
 
   it("a start removes what a run killed with SIGKILL left; SIGTERM removes the new run", async () => {
@@ -181,7 +183,7 @@ describe("local cloud tear-down", () => {
     killGroup(second.child, "SIGTERM");
     await second.exited;
     await waitForGroupToEnd(second.child.pid!);
-    await expectGone(live[0]!);
+    await expectGone(live[0]!, second.output());
   });
 
   it("a start that fails half-way removes what it created (a user whose host never came up included)", async () => {
