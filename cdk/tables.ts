@@ -30,6 +30,8 @@ export class LazarusTables extends Construct {
         pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
         deletionProtection: true,
         removalPolicy: RemovalPolicy.RETAIN,
+        // Records that expire (the API's idempotency answers) are deleted by DynamoDB itself.
+        ...(spec.timeToLiveAttribute ? { timeToLiveAttribute: spec.timeToLiveAttribute } : {}),
       });
       for (const index of spec.globalIndexes) {
         table.addGlobalSecondaryIndex({

@@ -99,6 +99,8 @@ describe("tables", () => {
     expect(props.DeletionProtectionEnabled).toBe(true);
     expect(table.DeletionPolicy).toBe("Retain");
     expect(table.UpdateReplacePolicy).toBe("Retain");
+    const ttl = TABLE_SPECS[id].timeToLiveAttribute;
+    expect(props.TimeToLiveSpecification).toEqual(ttl ? { AttributeName: ttl, Enabled: true } : undefined);
   });
 
   it("exactly the tables of TABLE_SPECS", () => {
