@@ -15,15 +15,7 @@ import {
 } from "../domain/errors.js";
 import { Instance } from "../domain/schemas.js";
 import { assertTaskTransition, assertVmTransition, type TaskState, type VmState } from "../domain/states.js";
-import {
-  definedOnly,
-  Expr,
-  parseInput,
-  parseStored,
-  queryAll,
-  type StoreDeps,
-  scanAll,
-} from "./dynamo-util.js";
+import { definedOnly, Expr, parseInput, parseStored, type StoreDeps, scanAll } from "./dynamo-util.js";
 import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
@@ -73,15 +65,8 @@ export class InstancesStore extends TableStore {
   }
 
   /** Instances whose `host` is this host (GSI by-host; eventually consistent on AWS). */
-  async listByHost(host: string): Promise<Instance[]> {
-    const items = await queryAll(this.doc, {
-      TableName: this.table,
-      IndexName: INDEX.instancesByHost,
-      KeyConditionExpression: "#host = :host",
-      ExpressionAttributeNames: { "#host": "host" },
-      ExpressionAttributeValues: { ":host": host },
-    });
-    return items.map((i) => parseStored(Instance, i, "instance"));
+  listByHost(host: string): Promise<Instance[]> {
+    return this.queryIndex(Instance, "instance", INDEX.instancesByHost, "host", host);
   }
 
   /**

@@ -15,7 +15,6 @@ import {
   MAX_WRITE_ATTEMPTS,
   parseInput,
   parseStored,
-  queryAll,
   type StoreDeps,
   scanAll,
 } from "./dynamo-util.js";
@@ -104,24 +103,12 @@ export class MigrationsStore extends TableStore {
 
   /** An instance's migrations, oldest first. */
   async listByInstance(instanceUuid: string): Promise<Migration[]> {
-    return this.query(INDEX.migrationsByInstance, "instanceUuid", instanceUuid);
+    return this.queryIndex(Migration, "migration", INDEX.migrationsByInstance, "instanceUuid", instanceUuid);
   }
 
   /** Migrations away from a host, oldest first (what a returning host must clean up). */
   async listBySourceHost(host: string): Promise<Migration[]> {
-    return this.query(INDEX.migrationsBySourceHost, "sourceHost", host);
-  }
-
-  private async query(indexName: string, attribute: string, value: string): Promise<Migration[]> {
-    const items = await queryAll(this.doc, {
-      TableName: this.table,
-      IndexName: indexName,
-      KeyConditionExpression: "#k = :k",
-      ExpressionAttributeNames: { "#k": attribute },
-      ExpressionAttributeValues: { ":k": value },
-      ScanIndexForward: true,
-    });
-    return items.map((i) => parseStored(Migration, i, "migration"));
+    return this.queryIndex(Migration, "migration", INDEX.migrationsBySourceHost, "sourceHost", host);
   }
 
   private async write(current: Migration, next: Migration, patchKeys: string[]): Promise<Migration> {

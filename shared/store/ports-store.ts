@@ -5,7 +5,7 @@
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { Port } from "../domain/schemas.js";
 import { ResourceName } from "../domain/values.js";
-import { Expr, type Item, parseInput, parseStored, queryAll, type StoreDeps } from "./dynamo-util.js";
+import { Expr, type Item, parseInput, parseStored, type StoreDeps } from "./dynamo-util.js";
 import { PortNotFound } from "./store-errors.js";
 import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
@@ -13,10 +13,6 @@ import { INDEX } from "./tables.js";
 function toItem(port: Port): Item {
   const { instanceUuid, ...rest } = port;
   return instanceUuid === null ? rest : { ...rest, instanceUuid };
-}
-
-function fromItem(item: Item): Port {
-  return parseStored(Port, { instanceUuid: null, ...item }, "port");
 }
 
 export class PortsStore extends TableStore {
@@ -45,14 +41,8 @@ export class PortsStore extends TableStore {
   }
 
   async listByInstance(instanceUuid: string): Promise<Port[]> {
-    const items = await queryAll(this.doc, {
-      TableName: this.table,
-      IndexName: INDEX.portsByInstance,
-      KeyConditionExpression: "#i = :i",
-      ExpressionAttributeNames: { "#i": "instanceUuid" },
-      ExpressionAttributeValues: { ":i": instanceUuid },
-    });
-    return items.map(fromItem).sort((a, b) => a.id.localeCompare(b.id));
+    const ports = await this.queryIndex(Port, "port", INDEX.portsByInstance, "instanceUuid", instanceUuid);
+    return ports.sort((a, b) => a.id.localeCompare(b.id));
   }
 
   /**
@@ -65,7 +55,7 @@ export class PortsStore extends TableStore {
       key: portId,
       what: `port ${portId}`,
       current: await this.require(portId),
-      parse: fromItem,
+      parse: (item) => parseStored(Port, item, "port"),
       notFound: () => new PortNotFound(`Port ${portId} could not be found.`, { portId }),
       decide: (current) => {
         if (current.bindingHost === hostName && current.status === "ACTIVE") return null;

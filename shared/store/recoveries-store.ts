@@ -14,7 +14,6 @@ import {
   MAX_WRITE_ATTEMPTS,
   parseInput,
   parseStored,
-  queryAll,
   type StoreDeps,
 } from "./dynamo-util.js";
 import { TableStore } from "./table-store.js";
@@ -106,23 +105,11 @@ export class RecoveriesStore extends TableStore {
 
   /** An instance's recoveries, oldest first (GSI by-instance on detectedAt). */
   listByInstance(instanceUuid: string): Promise<Recovery[]> {
-    return this.query(INDEX.recoveriesByInstance, "instanceUuid", instanceUuid);
+    return this.queryIndex(Recovery, "recovery", INDEX.recoveriesByInstance, "instanceUuid", instanceUuid);
   }
 
   /** A host's crash reports, oldest first (GSI by-host on detectedAt): the storm guard counts them. */
   listByHost(host: string): Promise<Recovery[]> {
-    return this.query(INDEX.recoveriesByHost, "host", host);
-  }
-
-  private async query(indexName: string, attribute: string, value: string): Promise<Recovery[]> {
-    const items = await queryAll(this.doc, {
-      TableName: this.table,
-      IndexName: indexName,
-      KeyConditionExpression: "#k = :k",
-      ExpressionAttributeNames: { "#k": attribute },
-      ExpressionAttributeValues: { ":k": value },
-      ScanIndexForward: true,
-    });
-    return items.map((i) => parseStored(Recovery, i, "recovery"));
+    return this.queryIndex(Recovery, "recovery", INDEX.recoveriesByHost, "host", host);
   }
 }

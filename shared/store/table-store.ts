@@ -16,6 +16,7 @@ import {
   MAX_WRITE_ATTEMPTS,
   parseInput,
   parseStored,
+  queryAll,
   type StoreDeps,
 } from "./dynamo-util.js";
 import { RecordExists } from "./store-errors.js";
@@ -53,6 +54,28 @@ export abstract class TableStore {
   /** Consistent read of the item whose partition key is `key`. */
   protected read(key: string): Promise<Item | undefined> {
     return getItem(this.doc, this.table, this.keyOf(key));
+  }
+
+  /**
+   * Every record whose `attribute` is `value`, through the global index `indexName`, parsed with `schema`,
+   * in the index's sort-key order (oldest first where it sorts on a time). Eventually consistent in AWS:
+   * re-read by key before deciding anything that matters.
+   */
+  protected async queryIndex<S extends z.ZodType>(
+    schema: S,
+    what: string,
+    indexName: string,
+    attribute: string,
+    value: string,
+  ): Promise<z.output<S>[]> {
+    const items = await queryAll(this.doc, {
+      TableName: this.table,
+      IndexName: indexName,
+      KeyConditionExpression: "#k = :k",
+      ExpressionAttributeNames: { "#k": attribute },
+      ExpressionAttributeValues: { ":k": value },
+    });
+    return items.map((i) => parseStored(schema, i, what));
   }
 
   /** The record under `key`, parsed with `schema`, or null. */
