@@ -14,12 +14,29 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # A registry that stalls once must not fail the run: apt retries each download, and the whole install is tried again.
+  for attempt in 1 2 3; do
+    if "${sudo_cmd[@]}" apt-get -o Acquire::Retries=5 update -qq &&
+      DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get -o Acquire::Retries=5 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+      break
+    fi
+    [ "$attempt" -lt 3 ] || { echo "setup: Debian packages could not be installed" >&2; exit 1; }
+    echo "setup: Debian package install failed (attempt $attempt), trying again"
+    sleep $((attempt * 10))
+  done
 fi
 
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  # The npm registry sometimes stalls mid-download (EIDLETIMEOUT seen in CI): npm retries each fetch, and a failed
+  # `npm ci` (which starts from an empty node_modules each time) is run again after a pause.
+  for attempt in 1 2 3 4; do
+    if npm ci --no-audit --no-fund --loglevel=error --fetch-retries=5 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=30000; then
+      break
+    fi
+    [ "$attempt" -lt 4 ] || { echo "setup: npm packages could not be installed" >&2; exit 1; }
+    echo "setup: npm ci failed (attempt $attempt), trying again"
+    sleep $((attempt * 15))
+  done
 fi
 echo "setup: $(npm exec --no -- node -v) (Node for npm scripts), $(virsh --version 2>/dev/null | sed 's/^/virsh /')"
