@@ -13,7 +13,7 @@ import { type BundlingOptions, NodejsFunction, OutputFormat } from "aws-cdk-lib/
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { type FunctionSpec, functionNameEnv } from "#shared/definitions/functions.js";
+import { API_TIMEOUT_SECONDS, type FunctionSpec, functionNameEnv } from "#shared/definitions/functions.js";
 import { deployedName, PROJECT_ROOT } from "#shared/definitions/state-machines.js";
 import { type AccessContext, accessStatements } from "./access-policy.js";
 import type { LazarusConfig } from "./config.js";
@@ -47,7 +47,7 @@ export function functionTimeout(spec: FunctionSpec): Duration {
   if (spec.access.hostCommands || spec.access.fence) return Duration.minutes(15);
   switch (spec.role) {
     case "api":
-      return Duration.seconds(29); // API Gateway's integration timeout
+      return Duration.seconds(API_TIMEOUT_SECONDS);
     case "trigger":
       return Duration.minutes(1);
     case "scheduled":

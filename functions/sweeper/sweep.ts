@@ -5,14 +5,27 @@
  * path, or unknown). Such a flow's target is cleaned if the host answers (else kept claimed and named in
  * the fault), and the flow is ended as HandleFailure would (shared/flow/end-flow.ts): instance ERROR with
  * a fault, migration `failed`, claims released, bindings back on the instance's host.
+ *
+ * Power tasks (os-stop/os-start, an instance recovery's restart) are ended too once their owner is gone:
+ * the recovery's execution no longer runs, or the API request that took the task is older than the API's
+ * own timeout (it can no longer be running). Nothing was half-built, so nothing is ERROR: the task is
+ * released and vm_state/power_state are set from what the host says the domain is (left as they were when
+ * the host does not answer; the next sync or monitor event tells).
  */
+import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
+import { UnexpectedTaskState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { REBUILD_TASK_STATES } from "#shared/domain/states.js";
+import { REBUILD_TASK_STATES, type TaskState } from "#shared/domain/states.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { endFlow, type FlowEndOutcome } from "#shared/flow/end-flow.js";
 import type { ExecutionStatus } from "#shared/flow/executions.js";
 import { publishPending } from "#shared/flow/notify.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { shellScript } from "#shared/hosts/shell.js";
+import { domainStateOrAbsent } from "#shared/hosts/virsh.js";
+import { powerStateOf } from "#shared/hosts/virsh-parsers.js";
+import type { InstanceUpdate } from "#shared/store/instances-store.js";
 
 export interface EndedTask {
   instanceUuid: string;
@@ -22,9 +35,19 @@ export interface EndedTask {
   outcome: FlowEndOutcome;
 }
 
+/** A power task released by the sweeper, and what the host said the domain is (null: no answer). */
+export interface EndedPowerTask {
+  instanceUuid: string;
+  requestId: string;
+  taskState: TaskState;
+  owner: "execution" | "api";
+  domain: Instance["powerState"] | "absent" | null;
+}
+
 export interface SweepReport {
   republished: number;
   endedTasks: EndedTask[];
+  endedPowerTasks: EndedPowerTask[];
   /** Tasks whose flow still runs (left alone). */
   running: number;
 }
@@ -32,11 +55,24 @@ export interface SweepReport {
 const isRebuildTask = (i: Instance) =>
   i.taskState !== null && (REBUILD_TASK_STATES as readonly string[]).includes(i.taskState);
 
+const POWER_TASK_STATES: readonly TaskState[] = ["powering_on", "powering_off"];
+const isPowerTask = (i: Instance) => i.taskState !== null && POWER_TASK_STATES.includes(i.taskState);
+
+/** An API request's task older than this can no longer be held by a running request. */
+const API_TASK_ABANDONED_MS = (API_TIMEOUT_SECONDS + 30) * 1000;
+
 export async function sweep(deps: StepDeps): Promise<SweepReport> {
   const republished = await publishPending(deps);
   const endedTasks: EndedTask[] = [];
+  const endedPowerTasks: EndedPowerTask[] = [];
   let running = 0;
   for (const listed of await deps.stores.instances.list()) {
+    if (isPowerTask(listed) && listed.taskRequestId) {
+      const ended = await endAbandonedPowerTask(deps, listed);
+      if (ended) endedPowerTasks.push(ended);
+      else running++;
+      continue;
+    }
     if (!isRebuildTask(listed) || !listed.taskRequestId) continue;
     const executionStatus = listed.taskExecutionArn
       ? await deps.executions.status(listed.taskExecutionArn)
@@ -47,7 +83,52 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
     }
     endedTasks.push(await endAbandonedTask(deps, listed.uuid, listed.taskRequestId, executionStatus));
   }
-  return { republished, endedTasks, running };
+  return { republished, endedTasks, endedPowerTasks, running };
+}
+
+/** Ends a power task whose owner is gone; null while the owner may still be running. */
+async function endAbandonedPowerTask(deps: StepDeps, listed: Instance): Promise<EndedPowerTask | null> {
+  const requestId = listed.taskRequestId!;
+  const owner = listed.taskExecutionArn ? "execution" : "api";
+  if (listed.taskExecutionArn) {
+    if ((await deps.executions.status(listed.taskExecutionArn)) === "RUNNING") return null;
+  } else if (deps.now().getTime() - Date.parse(listed.updatedAt) < API_TASK_ABANDONED_MS) {
+    return null;
+  }
+  const domain = await probeDomain(deps, listed);
+  const set: InstanceUpdate["set"] = {
+    taskState: null,
+    taskRequestId: null,
+    taskExecutionArn: null,
+  };
+  if (domain === "running") Object.assign(set, { vmState: "active", powerState: "running" });
+  else if (domain === "shutdown" || domain === "crashed")
+    Object.assign(set, { vmState: "stopped", powerState: domain });
+  else if (domain !== null && domain !== "absent") set.powerState = domain;
+  try {
+    // Conditional on the owner: a request that finished meanwhile has already released the task.
+    await deps.stores.instances.update(listed.uuid, { expectTaskRequestId: requestId, set });
+  } catch (e) {
+    if (e instanceof UnexpectedTaskState) return null;
+    throw e;
+  }
+  return { instanceUuid: listed.uuid, requestId, taskState: listed.taskState!, owner, domain };
+}
+
+async function probeDomain(deps: StepDeps, instance: Instance): Promise<EndedPowerTask["domain"]> {
+  const host = await deps.stores.hosts.get(instance.host);
+  if (!host) return null;
+  try {
+    const r = await deps.executor.probe(hostTarget(host), shellScript([domainStateOrAbsent(instance.uuid)]), {
+      comment: `lazarus sweeper power task ${instance.taskRequestId}`,
+      executionTimeoutSeconds: 30,
+    });
+    if (r.exitCode !== 0) return null;
+    const out = r.stdout.trim();
+    return out === "absent" ? "absent" : powerStateOf(out);
+  } catch {
+    return null; // the host does not answer: leave vm_state as it is
+  }
 }
 
 async function endAbandonedTask(

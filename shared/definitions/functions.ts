@@ -188,6 +188,12 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   ),
 ];
 
+/**
+ * API Gateway's integration timeout: the API function's own timeout, and so the longest a request can own
+ * an instance's task (os-stop/os-start take it for the request; the sweeper ends one held longer).
+ */
+export const API_TIMEOUT_SECONDS = 29;
+
 /** The API behind API Gateway (functions/api): nova's routes, the flows started and read through SFN. */
 export const API_FUNCTIONS: readonly FunctionSpec[] = [
   {
