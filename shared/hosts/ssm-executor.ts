@@ -19,7 +19,14 @@ export interface SsmHostExecutorOptions {
   client: SSMClient;
   /** First delay between GetCommandInvocation polls (doubles up to pollMaxMs, with jitter). */
   pollInitialMs?: number;
+  /**
+   * Longest delay between status polls of a command that runs (default 500 ms). Kept short on purpose: a
+   * command that ends just after a poll waits up to this long, once per host command on a flow's critical
+   * path (bench/RESULTS.md §8, lever 2). Polls are free in SSM.
+   */
   pollMaxMs?: number;
+  /** Longest delay after SSM throttled, answered 5xx, or did not show the invocation yet (default 5 s). */
+  backoffMaxMs?: number;
   /** Overall deadline for one run/probe when the caller gives none. */
   defaultDeadlineMs?: number;
   /** SSM `executionTimeout` when the caller gives none. */
@@ -78,6 +85,7 @@ export class SsmHostExecutor implements HostExecutor {
   private readonly client: SSMClient;
   private readonly pollInitialMs: number;
   private readonly pollMaxMs: number;
+  private readonly backoffMaxMs: number;
   private readonly defaultDeadlineMs: number;
   private readonly defaultExecutionTimeoutSeconds: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -89,7 +97,8 @@ export class SsmHostExecutor implements HostExecutor {
   constructor(opts: SsmHostExecutorOptions) {
     this.client = opts.client;
     this.pollInitialMs = opts.pollInitialMs ?? 100;
-    this.pollMaxMs = opts.pollMaxMs ?? 2000;
+    this.pollMaxMs = opts.pollMaxMs ?? 500;
+    this.backoffMaxMs = Math.max(this.pollMaxMs, opts.backoffMaxMs ?? 5000);
     this.defaultDeadlineMs = opts.defaultDeadlineMs ?? 120_000;
     this.defaultExecutionTimeoutSeconds = opts.defaultExecutionTimeoutSeconds ?? 600;
     this.sleep = opts.sleep ?? defaultSleep;
@@ -215,7 +224,8 @@ export class SsmHostExecutor implements HostExecutor {
         // Right after SendCommand the invocation is often not visible yet (eventual consistency).
         if (errName(e) === "InvocationDoesNotExist" || isThrottling(e) || isServerError(e)) {
           lastError = errName(e) || errorMessage(e);
-          delay = Math.min(this.pollMaxMs, delay * 2);
+          const cap = isThrottling(e) || isServerError(e) ? this.backoffMaxMs : this.pollMaxMs;
+          delay = Math.min(cap, delay * 2);
           continue;
         }
         throw e;
@@ -263,7 +273,7 @@ export class SsmHostExecutor implements HostExecutor {
         const remaining = deadline - this.now();
         if ((isThrottling(e) || isServerError(e)) && remaining > 0) {
           await this.sleep(Math.min(remaining, Math.round(delay * (0.5 + this.random() * 0.5))));
-          delay = Math.min(this.pollMaxMs, delay * 2);
+          delay = Math.min(this.backoffMaxMs, delay * 2);
           continue;
         }
         if (isThrottling(e) || isServerError(e)) {
