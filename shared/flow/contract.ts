@@ -98,6 +98,11 @@ export const FlowState = RebuildRequest.extend({
   // Schedule
   destHost: ResourceName.nullable().default(null),
   attemptedHosts: z.array(ResourceName).default([]),
+  // CheckInstanceNotOnTarget: the target's root disk and cached image, probed in the same host command as
+  // the domain (one SSM command for both checks); CheckSharedStorage decides from them and drops them
+  targetProbe: z
+    .object({ host: ResourceName, disk: z.enum(["present", "absent"]), image: z.enum(["present", "absent"]) })
+    .optional(),
   // CheckSharedStorage: the disk was found on the target (true) or proven absent there (false)
   sharedStorage: z.boolean().optional(),
   // PrepareRootDisk: this flow created the root disk on the target

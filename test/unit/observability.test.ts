@@ -150,7 +150,7 @@ const emf = () => lines.filter((l) => typeof l._aws === "object");
 describe("step handler logs (Powertools, CloudWatch Logs JSON)", () => {
   it("every line of an invocation carries its correlation keys; one line per host command", async () => {
     exitCode = 0; // `instance-exists` probe: not defined on the target
-    stdout = "domain=absent\n";
+    stdout = "domain=absent\ndisk=present\nimage=present\n";
     const state = await evacuationState();
     const ctx = context("check-instance-not-on-target");
     await expect(checkInstanceNotOnTarget(state, ctx)).resolves.toMatchObject({ requestId: state.requestId });
@@ -194,7 +194,7 @@ describe("step handler logs (Powertools, CloudWatch Logs JSON)", () => {
 
   it("a failing step logs its error name, and counts the failure by error name", async () => {
     exitCode = 0; // the instance is already defined on the target: InstanceExists
-    stdout = "domain=present\n";
+    stdout = "domain=present\ndisk=present\nimage=present\n";
     const state = await evacuationState();
     const ctx = context("check-instance-not-on-target");
     await expect(checkInstanceNotOnTarget(state, ctx)).rejects.toMatchObject({ name: "InstanceExists" });

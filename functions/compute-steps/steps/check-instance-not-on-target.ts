@@ -1,12 +1,17 @@
 /**
  * nova's InstanceExists check in `_do_rebuild_instance`, evacuate only: the instance must not be defined on the
  * target's hypervisor. A probe that cannot answer (virsh failing) is ProbeFailed, never "absent".
+ *
+ * The same host command also looks for the instance's root disk and cached image on the target, which the
+ * next step (CheckSharedStorage) decides on: one SSM command for both checks instead of two, on every
+ * evacuated instance's critical path (bench/RESULTS.md §8, lever 1). Nothing is written to the target
+ * between the two steps, so the answers are as fresh as a probe of their own would be.
  */
 import { InstanceExists } from "#shared/domain/errors.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
-import { hostTarget } from "#shared/hosts/layout.js";
+import { baseImagePath, hostTarget, rootDiskPath } from "#shared/hosts/layout.js";
 import { parseTargetProbe, targetProbeScript } from "#shared/hosts/probes.js";
 import { loadTarget } from "./load-target.js";
 
@@ -14,14 +19,19 @@ export async function checkInstanceNotOnTarget(deps: StepDeps, state: FlowState)
   const flow = requireScheduled(state);
   if (!flow.recreate) return state;
   const { instance, host } = await loadTarget(deps, flow);
-  const result = await deps.executor.probe(hostTarget(host), targetProbeScript({ domain: instance.uuid }), {
+  const script = targetProbeScript({
+    domain: instance.uuid,
+    disk: rootDiskPath(host, instance.uuid),
+    image: baseImagePath(host, instance.imageRef),
+  });
+  const result = await deps.executor.probe(hostTarget(host), script, {
     comment: `instance-exists ${instance.uuid}`,
   });
-  const { domain } = parseTargetProbe(host.name, ["domain"], result);
+  const { domain, disk, image } = parseTargetProbe(host.name, ["domain", "disk", "image"], result);
   if (domain === "present") {
     throw new InstanceExists(`Instance ${instance.uuid} already exists on host ${host.name}.`, {
       host: host.name,
     });
   }
-  return state;
+  return { ...state, targetProbe: { host: host.name, disk, image } };
 }

@@ -3,7 +3,8 @@
  * disk visible on the target? It must agree with the caller's `onSharedStorage` when given. When the disk
  * is not there, the root disk will be made from the image, so the image must be in the target's cache:
  * checked here, in the same probe, before anything is created (ImageNotCached lets the flow try another
- * host). A probe that cannot answer is ProbeFailed, never "absent".
+ * host). A probe that cannot answer is ProbeFailed, never "absent". The answers usually come from
+ * CheckInstanceNotOnTarget's probe of the same target (`targetProbe`); without them this step probes.
  */
 import { ImageNotCached, InvalidSharedStorage } from "#shared/domain/errors.js";
 import type { FlowState } from "#shared/flow/contract.js";
@@ -19,10 +20,17 @@ export async function checkSharedStorage(deps: StepDeps, state: FlowState): Prom
   const { instance, host } = await loadTarget(deps, flow);
   const disk = rootDiskPath(host, instance.uuid);
   const image = baseImagePath(host, instance.imageRef);
-  const result = await deps.executor.probe(hostTarget(host), targetProbeScript({ disk, image }), {
-    comment: `instance-on-disk ${instance.uuid}`,
-  });
-  const answers = parseTargetProbe(host.name, ["disk", "image"], result);
+  const { targetProbe: probed, ...rest } = state;
+  const answers =
+    probed?.host === host.name
+      ? probed
+      : parseTargetProbe(
+          host.name,
+          ["disk", "image"],
+          await deps.executor.probe(hostTarget(host), targetProbeScript({ disk, image }), {
+            comment: `instance-on-disk ${instance.uuid}`,
+          }),
+        );
   const onDisk = answers.disk === "present";
   if (flow.onSharedStorage !== null && flow.onSharedStorage !== onDisk) {
     throw new InvalidSharedStorage(
@@ -37,5 +45,5 @@ export async function checkSharedStorage(deps: StepDeps, state: FlowState): Prom
       { host: host.name, imageRef: instance.imageRef, path: image },
     );
   }
-  return { ...state, sharedStorage: onDisk };
+  return { ...rest, sharedStorage: onDisk };
 }

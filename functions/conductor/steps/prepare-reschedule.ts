@@ -42,6 +42,12 @@ export async function prepareReschedule(deps: StepDeps, state: FlowState): Promi
       set: { taskState: "rebuilding" },
     });
   }
-  const { failure: _handled, createdRootDisk: _disk, sharedStorage: _shared, ...rest } = flow;
+  const {
+    failure: _handled,
+    createdRootDisk: _disk,
+    sharedStorage: _shared,
+    targetProbe: _probe,
+    ...rest
+  } = flow;
   return { ...rest, destHost: null, attemptedHosts, canReschedule, previousFailures };
 }
