@@ -3,4 +3,4 @@ import { z } from "zod";
 import { stepHandler } from "#shared/lambda/handler.js";
 import { sweep as sweepStep } from "./sweep.js";
 
-export const sweep = stepHandler(z.unknown(), (deps) => sweepStep(deps));
+export const sweep = stepHandler(z.unknown(), (deps) => sweepStep(deps), { name: "sweep" });

@@ -27,7 +27,9 @@ export function stepHandler<S extends z.ZodType, O>(
   step: Step<z.output<S>, O>,
   options: StepHandlerOptions<z.output<S>> = {},
 ): (event: unknown, context?: LambdaContextLike) => Promise<O> {
-  const name = options.name ?? step.name;
+  const name = options.name || step.name;
+  // An arrow function has no name: its metrics would lose their `step` dimension (Powertools drops empty ones).
+  if (!name) throw new Error("stepHandler: an anonymous step needs options.name");
   const keysOf = options.correlationKeys ?? flowCorrelationKeys;
   return async (event: unknown, context?: LambdaContextLike) => {
     const parsed = schema.safeParse(event);
