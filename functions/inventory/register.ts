@@ -55,6 +55,8 @@ export type RegisterHostRequest = z.input<typeof RegisterHostRequest>;
 export interface RegisterHostReport {
   host: Host;
   outcome: "created" | "updated" | "unchanged";
+  /** The registration fields that differed from the record (an operator sees what a re-registration changed). */
+  changed: string[];
   /** What was read from the host. */
   facts: {
     cpus: number;
@@ -158,10 +160,11 @@ export async function registerHost(
       sharedPoolId: storage.sharedPoolId,
     },
   };
-  const { host, outcome } = await deps.stores.hosts.register(registration);
+  const { host, outcome, changed } = await deps.stores.hosts.register(registration);
   return {
     host,
     outcome,
+    changed,
     facts: {
       cpus: facts.node.cpus,
       memoryMiB,

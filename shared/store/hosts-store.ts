@@ -81,6 +81,8 @@ export interface RegisterResult {
   host: Host;
   /** "created": a new host; "updated": registration fields changed; "unchanged": nothing to write. */
   outcome: "created" | "updated" | "unchanged";
+  /** The registration fields written over a known host's (empty unless "updated"). */
+  changed: (keyof HostRegistration)[];
 }
 
 export class HostsStore extends TableStore {
@@ -130,10 +132,10 @@ export class HostsStore extends TableStore {
               ReturnValuesOnConditionCheckFailure: "ALL_OLD",
             }),
           );
-          return { host, outcome: "created" };
+          return { host, outcome: "created", changed: [] };
         }
         const changed = REGISTRATION_FIELDS.filter((f) => !isDeepStrictEqual(current![f], reg[f]));
-        if (changed.length === 0) return { host: current, outcome: "unchanged" };
+        if (changed.length === 0) return { host: current, outcome: "unchanged", changed };
         const x = new Expr();
         const sets = changed.map((f) => `${x.name(f)} = ${x.value(reg[f])}`);
         sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
@@ -148,7 +150,7 @@ export class HostsStore extends TableStore {
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
         );
-        return { host: parseStored(Host, out.Attributes ?? {}, "host"), outcome: "updated" };
+        return { host: parseStored(Host, out.Attributes ?? {}, "host"), outcome: "updated", changed };
       } catch (e) {
         if (!isConditionalCheckFailed(e)) throw e;
         const old = await itemAtFailure(e, () => this.read(reg.name));

@@ -165,7 +165,15 @@ describe("inventory", () => {
       expect(report.host.capacity.memoryMiB).toBeGreaterThan(1024);
       expect(report.facts.settingsFile).toBe(true);
     }
+    const first = await cloud.stores.hosts.require("host-a");
     const again = await registerHost(deps, { managedInstanceId: host("host-a").managedInstanceId });
+    // On a difference, say which fields and how (a registration read twice must read the same facts).
+    const diff = again.changed.map((f) => ({
+      f,
+      was: first[f as keyof typeof first],
+      now: again.host[f as keyof typeof first],
+    }));
+    expect(diff).toEqual([]);
     expect(again.outcome).toBe("unchanged");
     expect((await cloud.stores.hosts.list()).map((h) => h.name)).toEqual(["host-a", "host-b", "host-c"]);
   });
