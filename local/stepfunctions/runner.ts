@@ -49,6 +49,7 @@ import type {
   StopExecutionOutput,
 } from "@aws-sdk/client-sfn";
 import { type RunOptions, StateMachine, type StateMachineDefinition } from "aws-local-stepfunctions";
+import { AwsJsonError } from "../http/aws-json.js";
 
 type AslValidator = (
   definition: unknown,
@@ -62,10 +63,9 @@ type LibEvent = Awaited<ReturnType<ReturnType<StateMachine["run"]>["eventLogs"][
 type Overrides = NonNullable<RunOptions["overrides"]>;
 
 /** An error answered by the Step Functions API; `name` is the API's error code (`__type`). */
-export class SfnApiError extends Error {
+export class SfnApiError extends AwsJsonError {
   constructor(code: SfnErrorCode, message: string) {
-    super(message);
-    this.name = code;
+    super(code, message);
   }
 }
 export type SfnErrorCode =
