@@ -1,23 +1,12 @@
 /** Migration records (nova's `migrations` table): status changes checked by states.ts, conditional on the status read. */
 
 import { isDeepStrictEqual } from "node:util";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { ConcurrentUpdate, MigrationNotFound } from "../domain/errors.js";
 import { Migration } from "../domain/schemas.js";
 import { assertMigrationTransition, canMigrationTransition, type MigrationStatus } from "../domain/states.js";
 import { ResourceName } from "../domain/values.js";
-import {
-  definedOnly,
-  Expr,
-  isConditionalCheckFailed,
-  itemAtFailure,
-  MAX_WRITE_ATTEMPTS,
-  parseInput,
-  parseStored,
-  type StoreDeps,
-  scanAll,
-} from "./dynamo-util.js";
+import { definedOnly, Expr, parseInput, parseStored, type StoreDeps, scanAll } from "./dynamo-util.js";
 import { TableStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
@@ -28,6 +17,9 @@ export const MigrationPatch = z.object({
   attemptedHosts: z.array(ResourceName).optional(),
 });
 export type MigrationPatch = z.infer<typeof MigrationPatch>;
+
+const migrationNotFound = (id: string) =>
+  new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id });
 
 export class MigrationsStore extends TableStore {
   constructor(deps: StoreDeps) {
@@ -44,12 +36,7 @@ export class MigrationsStore extends TableStore {
   }
 
   require(id: string): Promise<Migration> {
-    return this.requireParsed(
-      Migration,
-      id,
-      "migration",
-      () => new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id }),
-    );
+    return this.requireParsed(Migration, id, "migration", () => migrationNotFound(id));
   }
 
   /**
@@ -59,38 +46,44 @@ export class MigrationsStore extends TableStore {
    */
   async transition(id: string, to: MigrationStatus, opts: { set?: MigrationPatch } = {}): Promise<Migration> {
     const patch = definedOnly(parseInput(MigrationPatch, opts.set ?? {}, "migration patch"));
-    let current = await this.require(id);
-    for (let attempt = 1; ; attempt++) {
-      if (alreadyThere(current, to, patch)) return current;
-      if (attempt === 1) assertMigrationTransition(current.status, to);
-      else if (!canMigrationTransition(current.status, to) || attempt > MAX_WRITE_ATTEMPTS) {
-        // Lost a race to another transition: not a bug in the caller, so not InvalidStateTransition.
-        throw new ConcurrentUpdate(`migration ${id} changed to ${current.status} while moving to ${to}`, {
-          migrationId: id,
-          to,
-          actual: current.status,
-        });
-      }
-      const next = parseInput(
-        Migration,
-        {
-          ...current,
-          ...patch,
-          status: to,
-          updatedAt: this.now().toISOString(),
-          version: current.version + 1,
-        },
-        "migration",
-      );
-      try {
-        return await this.write(current, next, Object.keys(patch));
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(id));
-        if (!old) throw new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id });
-        current = parseStored(Migration, old, "migration");
-      }
-    }
+    return this.change({
+      key: id,
+      what: `migration ${id}`,
+      current: await this.require(id),
+      parse: (item) => parseStored(Migration, item, "migration"),
+      notFound: () => migrationNotFound(id),
+      details: { migrationId: id, to },
+      decide: (current, attempt) => {
+        if (alreadyThere(current, to, patch)) return null;
+        if (attempt === 1) assertMigrationTransition(current.status, to);
+        else if (!canMigrationTransition(current.status, to)) {
+          // Lost a race to another transition: not a bug in the caller, so not InvalidStateTransition.
+          throw new ConcurrentUpdate(`migration ${id} changed to ${current.status} while moving to ${to}`, {
+            migrationId: id,
+            to,
+            actual: current.status,
+          });
+        }
+        const next = parseInput(
+          Migration,
+          {
+            ...current,
+            ...patch,
+            status: to,
+            updatedAt: this.now().toISOString(),
+            version: current.version + 1,
+          },
+          "migration",
+        );
+        const x = new Expr();
+        const fields = [...Object.keys(patch), "status", "updatedAt", "version"] as (keyof Migration)[];
+        return {
+          UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
+          ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+    });
   }
 
   /** Every migration, oldest first (a consistent scan). */
@@ -109,24 +102,6 @@ export class MigrationsStore extends TableStore {
   /** Migrations away from a host, oldest first (what a returning host must clean up). */
   async listBySourceHost(host: string): Promise<Migration[]> {
     return this.queryIndex(Migration, "migration", INDEX.migrationsBySourceHost, "sourceHost", host);
-  }
-
-  private async write(current: Migration, next: Migration, patchKeys: string[]): Promise<Migration> {
-    const x = new Expr();
-    const fields = [...patchKeys, "status", "updatedAt", "version"] as (keyof Migration)[];
-    const sets = fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`);
-    const out = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: this.keyOf(current.id),
-        UpdateExpression: `SET ${sets.join(", ")}`,
-        ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
-        ...x.attributes(),
-        ReturnValues: "ALL_NEW",
-        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-      }),
-    );
-    return parseStored(Migration, out.Attributes ?? {}, "migration");
   }
 }
 

@@ -115,6 +115,8 @@ export abstract class TableStore {
     parse: (item: Item) => T;
     notFound: () => Error;
     decide: (current: T, attempt: number) => ConditionalUpdate<T> | null;
+    /** The details of the ConcurrentUpdate thrown when the change gives up (default `{ key }`). */
+    details?: Record<string, unknown>;
   }): Promise<T> {
     let current = opts.current;
     for (let attempt = 1; ; attempt++) {
@@ -123,9 +125,7 @@ export abstract class TableStore {
       if (attempt > MAX_WRITE_ATTEMPTS) {
         throw new ConcurrentUpdate(
           `${opts.what} kept changing; gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
-          {
-            key: opts.key,
-          },
+          opts.details ?? { key: opts.key },
         );
       }
       const { expectedResult, ...input } = update;
@@ -153,6 +153,31 @@ export abstract class TableStore {
   }
 
   /**
+   * Puts `record` unless an item with its partition key exists. Refused, it answers with the item that was
+   * there: the one the refused write saw, else a consistent read (undefined if that finds it gone again).
+   */
+  protected async putIfAbsent(
+    record: Item,
+  ): Promise<{ written: true } | { written: false; existing?: Item }> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: record,
+          ConditionExpression: "attribute_not_exists(#k)",
+          ExpressionAttributeNames: { "#k": this.keyName },
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return { written: true };
+    } catch (e) {
+      if (!isConditionalCheckFailed(e)) throw e;
+      const existing = await itemAtFailure(e, () => this.read(String(record[this.keyName])));
+      return existing ? { written: false, existing } : { written: false };
+    }
+  }
+
+  /**
    * Put if absent. Re-creating an identical record is a no-op (a retried step); a different record under
    * the same key is RecordExists, with `{ [detailsKey]: key }` as details.
    */
@@ -163,23 +188,10 @@ export abstract class TableStore {
     detailsKey: string,
   ): Promise<z.output<S>> {
     const record = parseInput(schema, value, what);
-    const key = String((record as Item)[this.keyName]);
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: record as Item,
-          ConditionExpression: "attribute_not_exists(#k)",
-          ExpressionAttributeNames: { "#k": this.keyName },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
+    const put = await this.putIfAbsent(record as Item);
+    if (put.written || (put.existing && isDeepStrictEqual(parseStored(schema, put.existing, what), record)))
       return record;
-    } catch (e) {
-      if (!isConditionalCheckFailed(e)) throw e;
-      const old = await itemAtFailure(e, () => this.read(key));
-      if (old && isDeepStrictEqual(parseStored(schema, old, what), record)) return record;
-      throw new RecordExists(`${what} ${key} already exists`, { [detailsKey]: key });
-    }
+    const key = String((record as Item)[this.keyName]);
+    throw new RecordExists(`${what} ${key} already exists`, { [detailsKey]: key });
   }
 }
