@@ -8,28 +8,25 @@
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { ConcurrentUpdate } from "../domain/errors.js";
 import { type IncidentDecision, incidentDecision } from "../domain/host-failure.js";
-import { Host, HostIncident, type HostIncidentStatus } from "../domain/schemas.js";
+import { type Host, HostIncident, type HostIncidentStatus } from "../domain/schemas.js";
 import { Expr, isConditionalCheckFailed, itemAtFailure, parseInput, type StoreDeps } from "./dynamo-util.js";
 import {
+  HOST_RECORDS,
   hostNotFound,
   parseHost,
   type ServicePatch,
   ServicePatch as ServicePatchSchema,
 } from "./hosts-store.js";
-import { TableStore } from "./table-store.js";
+import { RecordStore } from "./table-store.js";
 
 export interface OpenIncidentResult {
   decision: IncidentDecision;
   host: Host;
 }
 
-export class HostIncidentsStore extends TableStore {
+export class HostIncidentsStore extends RecordStore<typeof Host> {
   constructor(deps: StoreDeps) {
-    super(deps, "hosts");
-  }
-
-  private require(name: string): Promise<Host> {
-    return this.requireParsed(Host, name, "host", () => hostNotFound(name));
+    super(deps, "hosts", HOST_RECORDS);
   }
 
   /** Open `incident` on the host unless another one is open (duplicate) or it is already ours (resume). */
@@ -37,14 +34,9 @@ export class HostIncidentsStore extends TableStore {
     const wanted = parseInput(HostIncident, incident, "host incident");
     // The decision on the record the change ended with (re-made on every lost race).
     let decision: IncidentDecision = { kind: "open" };
-    const host = await this.change({
-      key: hostName,
-      what: `host ${hostName}`,
-      current: await this.require(hostName),
-      parse: parseHost,
-      notFound: () => hostNotFound(hostName),
-      details: { host: hostName },
-      decide: (current) => {
+    const host = await this.changeRecord(
+      hostName,
+      (current) => {
         decision = incidentDecision(current.incident, wanted.id);
         if (decision.kind !== "open") return null;
         const x = new Expr();
@@ -54,7 +46,8 @@ export class HostIncidentsStore extends TableStore {
           ...x.attributes(),
         };
       },
-    });
+      { host: hostName },
+    );
     return { decision, host };
   }
 

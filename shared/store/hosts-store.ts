@@ -10,7 +10,7 @@
  * always the sum of the claims and never exceeds the limit, however many claims race.
  */
 import { isDeepStrictEqual } from "node:util";
-import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import {
   allocationRatio,
@@ -33,11 +33,13 @@ import {
   type StoreDeps,
   scanAll,
 } from "./dynamo-util.js";
-import { type ConditionalUpdate, TableStore } from "./table-store.js";
+import { type ConditionalUpdate, type RecordKind, RecordStore } from "./table-store.js";
 
 export const hostNotFound = (name: string) =>
   new HostNotFound(`Compute host ${name} not found.`, { host: name });
 export const parseHost = (item: Item): Host => parseStored(Host, item, "host");
+/** Host records (the hosts table), for the stores that read and change them. */
+export const HOST_RECORDS: RecordKind<typeof Host> = { schema: Host, what: "host", notFound: hostNotFound };
 
 export interface ClaimResult {
   host: Host;
@@ -81,16 +83,9 @@ export interface RegisterResult {
   outcome: "created" | "updated" | "unchanged";
 }
 
-export class HostsStore extends TableStore {
+export class HostsStore extends RecordStore<typeof Host> {
   constructor(deps: StoreDeps) {
-    super(deps, "hosts");
-  }
-
-  /** Register or replace a host record as given (claims and usage included: for seeding and tools). */
-  async put(host: Host): Promise<Host> {
-    const record = parseInput(Host, host, "host");
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: record }));
-    return record;
+    super(deps, "hosts", HOST_RECORDS);
   }
 
   /**
@@ -142,17 +137,9 @@ export class HostsStore extends TableStore {
     return { host, outcome };
   }
 
-  get(name: string): Promise<Host | null> {
-    return this.getParsed(Host, name, "host");
-  }
-
-  require(name: string): Promise<Host> {
-    return this.requireParsed(Host, name, "host", () => hostNotFound(name));
-  }
-
   async list(): Promise<Host[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
-    return items.map((i) => parseStored(Host, i, "host")).sort((a, b) => a.name.localeCompare(b.name));
+    return items.map((i) => this.parse(i)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Change the compute service fields (enabled, forced down, liveness). Bumps version. */
@@ -202,16 +189,11 @@ export class HostsStore extends TableStore {
     const req = parseInput(ClaimRequest, request, "claim request");
     // What the change ended with: the claim already there, or the one it wrote.
     let result: { claim: Claim; created: boolean } | undefined;
-    const host = await this.change({
-      key: hostName,
-      what: `host ${hostName}`,
-      current: await this.require(hostName),
-      parse: parseHost,
-      notFound: () => hostNotFound(hostName),
-      details: { host: hostName, instanceUuid: req.instanceUuid },
+    const host = await this.changeRecord(
+      hostName,
       // Decided again on the item a refused write saw: a concurrent claim that took the room or the group
       // slot refuses now; a capacity/ratio change (or a release) that still leaves room is retried.
-      decide: (current) => {
+      (current) => {
         const verdict = evaluateClaim(current, req);
         if (verdict.kind === "already") {
           result = { claim: verdict.claim, created: false };
@@ -229,7 +211,8 @@ export class HostsStore extends TableStore {
         result = { claim, created: true };
         return claimUpdate(current, claim, opts.expectUsage);
       },
-    });
+      { host: hostName, instanceUuid: req.instanceUuid },
+    );
     return { host, ...result! };
   }
 
@@ -243,19 +226,15 @@ export class HostsStore extends TableStore {
     opts: { owner?: string } = {},
   ): Promise<ReleaseResult> {
     let released: Claim | null = null;
-    const host = await this.change({
-      key: hostName,
-      what: `host ${hostName}`,
-      current: await this.require(hostName),
-      parse: parseHost,
-      notFound: () => hostNotFound(hostName),
-      details: { host: hostName, instanceUuid },
-      decide: (current) => {
+    const host = await this.changeRecord(
+      hostName,
+      (current) => {
         const claim = current.claims[instanceUuid];
         released = claim && (opts.owner === undefined || claim.owner === opts.owner) ? claim : null;
         return released ? releaseUpdate(current, released) : null;
       },
-    });
+      { host: hostName, instanceUuid },
+    );
     return { host, released };
   }
 }

@@ -6,8 +6,8 @@ import { ConcurrentUpdate, MigrationNotFound } from "../domain/errors.js";
 import { Migration } from "../domain/schemas.js";
 import { assertMigrationTransition, canMigrationTransition, type MigrationStatus } from "../domain/states.js";
 import { ResourceName } from "../domain/values.js";
-import { definedOnly, Expr, parseInput, parseStored, type StoreDeps, scanAll } from "./dynamo-util.js";
-import { TableStore } from "./table-store.js";
+import { definedOnly, Expr, parseInput, type StoreDeps, scanAll } from "./dynamo-util.js";
+import { RecordStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
 export const MigrationPatch = z.object({
@@ -21,22 +21,14 @@ export type MigrationPatch = z.infer<typeof MigrationPatch>;
 const migrationNotFound = (id: string) =>
   new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id });
 
-export class MigrationsStore extends TableStore {
+export class MigrationsStore extends RecordStore<typeof Migration> {
   constructor(deps: StoreDeps) {
-    super(deps, "migrations");
+    super(deps, "migrations", { schema: Migration, what: "migration", notFound: migrationNotFound });
   }
 
   /** Insert a migration. Re-creating an identical record is a no-op; a different one is RecordExists. */
   async create(migration: z.input<typeof Migration>): Promise<Migration> {
     return this.insert(Migration, migration, "migration", "migrationId");
-  }
-
-  get(id: string): Promise<Migration | null> {
-    return this.getParsed(Migration, id, "migration");
-  }
-
-  require(id: string): Promise<Migration> {
-    return this.requireParsed(Migration, id, "migration", () => migrationNotFound(id));
   }
 
   /**
@@ -46,14 +38,9 @@ export class MigrationsStore extends TableStore {
    */
   async transition(id: string, to: MigrationStatus, opts: { set?: MigrationPatch } = {}): Promise<Migration> {
     const patch = definedOnly(parseInput(MigrationPatch, opts.set ?? {}, "migration patch"));
-    return this.change({
-      key: id,
-      what: `migration ${id}`,
-      current: await this.require(id),
-      parse: (item) => parseStored(Migration, item, "migration"),
-      notFound: () => migrationNotFound(id),
-      details: { migrationId: id, to },
-      decide: (current, attempt) => {
+    return this.changeRecord(
+      id,
+      (current, attempt) => {
         if (alreadyThere(current, to, patch)) return null;
         if (attempt === 1) assertMigrationTransition(current.status, to);
         else if (!canMigrationTransition(current.status, to)) {
@@ -83,14 +70,15 @@ export class MigrationsStore extends TableStore {
           ...x.attributes(),
         };
       },
-    });
+      { migrationId: id, to },
+    );
   }
 
   /** Every migration, oldest first (a consistent scan). */
   async list(): Promise<Migration[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
     return items
-      .map((i) => parseStored(Migration, i, "migration"))
+      .map((i) => this.parse(i))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 

@@ -8,7 +8,7 @@ import type { z } from "zod";
 import { ConcurrentUpdate } from "../domain/errors.js";
 import { Recovery } from "../domain/schemas.js";
 import { definedOnly, Expr, parseInput, parseStored, type StoreDeps } from "./dynamo-util.js";
-import { TableStore } from "./table-store.js";
+import { RecordStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
 export type RecoveryOpening = Omit<z.input<typeof Recovery>, "updatedAt" | "version">;
@@ -17,9 +17,9 @@ export type RecoveryOpening = Omit<z.input<typeof Recovery>, "updatedAt" | "vers
 const recoveryNotFound = (id: string) =>
   new ConcurrentUpdate(`recovery ${id} does not exist`, { recoveryId: id });
 
-export class RecoveriesStore extends TableStore {
+export class RecoveriesStore extends RecordStore<typeof Recovery> {
   constructor(deps: StoreDeps) {
-    super(deps, "recoveries");
+    super(deps, "recoveries", { schema: Recovery, what: "recovery", notFound: recoveryNotFound });
   }
 
   /** Create the recovery unless one with its id exists: `{opened: false}` returns the existing one. */
@@ -35,27 +35,14 @@ export class RecoveriesStore extends TableStore {
     return { opened: false, recovery: parseStored(Recovery, put.existing, "recovery") };
   }
 
-  get(id: string): Promise<Recovery | null> {
-    return this.getParsed(Recovery, id, "recovery");
-  }
-
-  require(id: string): Promise<Recovery> {
-    return this.requireParsed(Recovery, id, "recovery", () => recoveryNotFound(id));
-  }
-
   /**
    * Apply `change` to the current record and write it conditionally on its version; a lost race re-reads
    * and applies `change` again (it must be a function of the record, e.g. "append this attempt unless there").
    */
   async update(id: string, change: (current: Recovery) => Partial<Recovery>): Promise<Recovery> {
-    return this.change({
-      key: id,
-      what: `recovery ${id}`,
-      current: await this.require(id),
-      parse: (item) => parseStored(Recovery, item, "recovery"),
-      notFound: () => recoveryNotFound(id),
-      details: { recoveryId: id },
-      decide: (current) => {
+    return this.changeRecord(
+      id,
+      (current) => {
         const next = definedOnly(
           parseInput(
             Recovery,
@@ -84,7 +71,8 @@ export class RecoveriesStore extends TableStore {
           expectedResult: next,
         };
       },
-    });
+      { recoveryId: id },
+    );
   }
 
   /** An instance's recoveries, oldest first (GSI by-instance on detectedAt). */

@@ -195,3 +195,66 @@ export abstract class TableStore {
     throw new RecordExists(`${what} ${key} already exists`, { [detailsKey]: key });
   }
 }
+
+/** What a store of one kind of record says once: its schema, its noun in messages, its not-found error. */
+export interface RecordKind<S extends z.ZodType> {
+  schema: S;
+  /** e.g. "instance": messages say "instance <key>". */
+  what: string;
+  notFound: (key: string) => Error;
+}
+
+/** A table of one kind of record: reads by key and conditional changes, stated once for every store. */
+export abstract class RecordStore<S extends z.ZodType> extends TableStore {
+  protected constructor(
+    deps: StoreDeps,
+    id: TableId,
+    protected readonly kind: RecordKind<S>,
+  ) {
+    super(deps, id);
+  }
+
+  /** The record under `key`, or null (a consistent read). */
+  get(key: string): Promise<z.output<S> | null> {
+    return this.getParsed(this.kind.schema, key, this.kind.what);
+  }
+
+  /** The record under `key`, or the store's not-found error. */
+  require(key: string): Promise<z.output<S>> {
+    return this.requireParsed(this.kind.schema, key, this.kind.what, () => this.kind.notFound(key));
+  }
+
+  /** Creates or replaces a record as given (seeding, tools, and records only their one writer changes). */
+  async put(value: z.input<S>): Promise<z.output<S>> {
+    const record = parseInput(this.kind.schema, value, this.kind.what);
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: this.toItem(record) }));
+    return record;
+  }
+
+  /** The item a record is stored as (a store whose index key may be null leaves that attribute out). */
+  protected toItem(record: z.output<S>): Item {
+    return record as Item;
+  }
+
+  /** A stored item read back as this store's record. */
+  protected parse(item: Item): z.output<S> {
+    return parseStored(this.kind.schema, item, this.kind.what);
+  }
+
+  /** `change` on the current record under `key` (read first; see TableStore.change for the loop). */
+  protected async changeRecord(
+    key: string,
+    decide: (current: z.output<S>, attempt: number) => ConditionalUpdate<z.output<S>> | null,
+    details?: Record<string, unknown>,
+  ): Promise<z.output<S>> {
+    return this.change({
+      key,
+      what: `${this.kind.what} ${key}`,
+      current: await this.require(key),
+      parse: (item) => this.parse(item),
+      notFound: () => this.kind.notFound(key),
+      decide,
+      ...(details ? { details } : {}),
+    });
+  }
+}
