@@ -203,6 +203,20 @@ export function fillSubstitutions(text: string, substitutions: Record<string, st
   return out;
 }
 
+/** An execution's input as the API takes it: JSON text as given, another value serialized, "{}" when absent. */
+function inputText(input: unknown): string {
+  return input === undefined ? "{}" : typeof input === "string" ? input : JSON.stringify(input);
+}
+
+/** Parses JSON text; what is not JSON is refused with `refuse(reason)`. */
+function parseJson<T>(text: string, refuse: (reason: string) => Error): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw refuse((err as Error).message);
+  }
+}
+
 function taskError(name: string, message: string): Error {
   const err = new Error(message);
   err.name = name;
@@ -247,15 +261,10 @@ export class LocalStepFunctions {
       throw new SfnApiError("InvalidName", `Invalid State Machine Name: '${input.name}'`);
     const raw = typeof input.definition === "string" ? input.definition : JSON.stringify(input.definition);
     const text = fillSubstitutions(raw, input.substitutions ?? {});
-    let parsed: JsonObject;
-    try {
-      parsed = JSON.parse(text) as JsonObject;
-    } catch (err) {
-      throw new SfnApiError(
-        "InvalidDefinition",
-        `Invalid State Machine Definition: ${(err as Error).message}`,
-      );
-    }
+    const parsed = parseJson<JsonObject>(
+      text,
+      (reason) => new SfnApiError("InvalidDefinition", `Invalid State Machine Definition: ${reason}`),
+    );
     const { isValid, errorsText } = aslValidator(structuredClone(parsed), {
       checkArn: true,
       checkPaths: true,
@@ -373,21 +382,12 @@ export class LocalStepFunctions {
     const machine = this.machine(params.stateMachineArn);
     const name = params.name ?? randomUUID();
     if (!validName(name)) throw new SfnApiError("InvalidName", `Invalid Execution Name: '${name}'`);
-    const input =
-      params.input === undefined
-        ? "{}"
-        : typeof params.input === "string"
-          ? params.input
-          : JSON.stringify(params.input);
-    let parsedInput: Json;
-    try {
-      parsedInput = JSON.parse(input) as Json;
-    } catch (err) {
-      throw new SfnApiError(
-        "InvalidExecutionInput",
-        `Invalid State Machine Execution Input: '${(err as Error).message}'`,
-      );
-    }
+    const input = inputText(params.input);
+    const parsedInput = parseJson<Json>(
+      input,
+      (reason) =>
+        new SfnApiError("InvalidExecutionInput", `Invalid State Machine Execution Input: '${reason}'`),
+    );
     const arn = `arn:aws:states:${this.region}:${this.accountId}:execution:${machine.name}:${name}`;
     const existing = this.executions.get(arn);
     if (existing) {
@@ -535,12 +535,7 @@ export class LocalStepFunctions {
     if (typeof params.StateMachineArn !== "string") {
       throw taskError("States.Runtime", "startExecution needs Parameters.StateMachineArn");
     }
-    const input =
-      params.Input === undefined
-        ? "{}"
-        : typeof params.Input === "string"
-          ? params.Input
-          : jsonText(params.Input);
+    const input = inputText(params.Input);
     let started: StartExecutionOutput;
     try {
       started = this.startExecution({
