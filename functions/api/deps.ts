@@ -11,6 +11,7 @@ import { stateMachineSpec } from "#shared/definitions/state-machines.js";
 import { DEFAULT_SERVICE_DOWN_SECONDS } from "#shared/domain/host-liveness.js";
 import type { HostExecutor } from "#shared/hosts/executor.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { positiveFromEnv } from "#shared/lambda/env.js";
 import { EventBridgeNotifier, type Notifier } from "#shared/notifications/notifier.js";
 import { createDocumentClient } from "#shared/store/client.js";
 import { createStores, type Stores } from "#shared/store/index.js";
@@ -61,14 +62,9 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiDeps {
     executor: new SsmHostExecutor({ client: new SSMClient({}), defaultDeadlineMs: 25_000 }),
     notifier: new EventBridgeNotifier(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
     // API Gateway answers within 29 s: the clean shutdown gets at most 15 of them.
-    shutdownTimeoutSeconds: Math.min(15, positiveOr(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, 15)),
+    shutdownTimeoutSeconds: Math.min(15, positiveFromEnv(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, 15)),
   };
   return cached;
-}
-
-function positiveOr(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
 /** Forget the cached deps (the local cloud changes endpoints in the environment). */

@@ -6,10 +6,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
+import { BodyTooLargeError, readBody, sendBody, sendJson } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
-
-/** API Gateway's payload limit. */
-const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
 
 export interface ProxyResultLike {
   statusCode: number;
@@ -23,19 +21,6 @@ export type ProxyHandler = (event: unknown) => Promise<unknown>;
 export interface ApiServer {
   url: string;
   close(): Promise<void>;
-}
-
-class PayloadTooLarge extends Error {}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_PAYLOAD_BYTES) throw new PayloadTooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** The v1 proxy event API Gateway would send for this request (resource `/{proxy+}`). */
@@ -97,20 +82,17 @@ export async function startApiServer(opts: {
 }): Promise<ApiServer> {
   const server = createServer((req, res) => {
     void (async () => {
-      const send = (status: number, headers: Record<string, string>, body: string | Buffer) => {
-        res.writeHead(status, { ...headers, "content-length": String(Buffer.byteLength(body)) });
-        res.end(body);
-      };
       let body: Buffer;
       try {
+        // Like API Gateway, a body over its 10 MB payload limit never reaches the handler.
         body = await readBody(req);
       } catch (e) {
-        if (e instanceof PayloadTooLarge) {
-          send(413, { "content-type": "application/json" }, JSON.stringify({ message: "Request Too Long" }));
+        if (e instanceof BodyTooLargeError) {
+          sendJson(res, 413, { message: "Request Too Long" });
           req.destroy();
           return;
         }
-        send(400, { "content-type": "application/json" }, JSON.stringify({ message: "Bad request" }));
+        sendJson(res, 400, { message: "Bad request" });
         return;
       }
       try {
@@ -118,14 +100,10 @@ export async function startApiServer(opts: {
         const payload = result.isBase64Encoded
           ? Buffer.from(result.body ?? "", "base64")
           : (result.body ?? "");
-        send(result.statusCode, result.headers ?? {}, payload);
+        sendBody(res, result.statusCode, payload, result.headers ?? {});
       } catch (e) {
         console.error(`local API: handler threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-        send(
-          502,
-          { "content-type": "application/json" },
-          JSON.stringify({ message: "Internal server error" }),
-        );
+        sendJson(res, 502, { message: "Internal server error" });
       }
     })();
   });

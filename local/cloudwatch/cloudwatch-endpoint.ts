@@ -5,9 +5,8 @@
  * Metric alarms are evaluated here as CloudWatch does it (see alarm-evaluator.ts), and every state change is
  * handed to `onAlarmStateChange` as the EventBridge event CloudWatch emits. Binds to 127.0.0.1.
  */
-import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage } from "node:http";
-import { gunzipSync } from "node:zlib";
+import { createServer } from "node:http";
+import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import {
   type AlarmDefinition,
@@ -36,25 +35,13 @@ export interface CloudWatchEndpoint {
   close(): Promise<void>;
 }
 
-class ApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-const TARGET_PREFIX = "GraniteServiceVersion20100801.";
-
 type Dim = { Name?: unknown; Value?: unknown };
 
 function dimensionsOf(raw: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const d of (Array.isArray(raw) ? raw : []) as Dim[]) {
     if (typeof d.Name !== "string" || typeof d.Value !== "string") {
-      throw new ApiError("InvalidParameterValue", "a dimension needs a Name and a Value");
+      throw new AwsJsonError("InvalidParameterValue", "a dimension needs a Name and a Value");
     }
     out[d.Name] = d.Value;
   }
@@ -79,14 +66,6 @@ function timeOf(v: unknown, fallback: number): number {
   return fallback;
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const raw = Buffer.concat(chunks);
-  // PutMetricData bodies over the SDK's compression threshold arrive gzipped.
-  return (req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
-}
-
 export async function startCloudWatchEndpoint(
   opts: CloudWatchEndpointOptions = {},
 ): Promise<CloudWatchEndpoint> {
@@ -104,20 +83,21 @@ export async function startCloudWatchEndpoint(
   const putMetricData = (input: Record<string, unknown>) => {
     const namespace = input.Namespace;
     if (typeof namespace !== "string" || namespace === "" || namespace.startsWith("AWS/")) {
-      throw new ApiError("InvalidParameterValue", "Namespace is required and may not start with AWS/");
+      throw new AwsJsonError("InvalidParameterValue", "Namespace is required and may not start with AWS/");
     }
     const data = input.MetricData;
     if (!Array.isArray(data) || data.length === 0 || data.length > 1000) {
-      throw new ApiError("InvalidParameterValue", "MetricData must hold 1 to 1000 items");
+      throw new AwsJsonError("InvalidParameterValue", "MetricData must hold 1 to 1000 items");
     }
     const now = Date.now();
     for (const d of data as Record<string, unknown>[]) {
-      if (typeof d.MetricName !== "string") throw new ApiError("MissingParameter", "MetricName is required");
+      if (typeof d.MetricName !== "string")
+        throw new AwsJsonError("MissingParameter", "MetricName is required");
       const key = seriesKey(namespace, d.MetricName, dimensionsOf(d.Dimensions));
       const at = timeOf(d.Timestamp, now);
       const values =
         typeof d.Value === "number" ? [d.Value] : Array.isArray(d.Values) ? (d.Values as number[]) : [];
-      if (values.length === 0) throw new ApiError("MissingParameter", "Value or Values is required");
+      if (values.length === 0) throw new AwsJsonError("MissingParameter", "Value or Values is required");
       const list = series.get(key) ?? [];
       for (const v of values) list.push({ at, value: v });
       list.sort((a, b) => a.at - b.at);
@@ -132,15 +112,15 @@ export async function startCloudWatchEndpoint(
     const start = timeOf(input.StartTime, Number.NaN);
     const end = timeOf(input.EndTime, Number.NaN);
     if (!Number.isFinite(start) || !Number.isFinite(end))
-      throw new ApiError("MissingParameter", "StartTime and EndTime are required");
+      throw new AwsJsonError("MissingParameter", "StartTime and EndTime are required");
     const queries = input.MetricDataQueries;
     if (!Array.isArray(queries) || queries.length === 0)
-      throw new ApiError("MissingParameter", "MetricDataQueries is required");
+      throw new AwsJsonError("MissingParameter", "MetricDataQueries is required");
     const results = (queries as Record<string, unknown>[]).map((q) => {
       const stat = q.MetricStat as Record<string, unknown> | undefined;
       const metric = stat?.Metric as Record<string, unknown> | undefined;
       if (!stat || !metric || typeof metric.Namespace !== "string" || typeof metric.MetricName !== "string") {
-        throw new ApiError("InvalidParameterValue", "only MetricStat queries are supported locally");
+        throw new AwsJsonError("InvalidParameterValue", "only MetricStat queries are supported locally");
       }
       const period = Number(stat.Period) * 1000;
       const data = (
@@ -181,9 +161,9 @@ export async function startCloudWatchEndpoint(
       treatMissingData: String(input.TreatMissingData ?? "missing") as AlarmDefinition["treatMissingData"],
     };
     if (!def.name || !def.namespace || !def.metricName)
-      throw new ApiError("MissingParameter", "AlarmName, Namespace and MetricName are required");
+      throw new AwsJsonError("MissingParameter", "AlarmName, Namespace and MetricName are required");
     if (!(def.periodSeconds > 0) || !(def.evaluationPeriods > 0))
-      throw new ApiError("InvalidParameterValue", "Period and EvaluationPeriods must be positive");
+      throw new AwsJsonError("InvalidParameterValue", "Period and EvaluationPeriods must be positive");
     evaluator.put(def);
     return {};
   };
@@ -230,42 +210,15 @@ export async function startCloudWatchEndpoint(
     DeleteAlarms: deleteAlarms,
   };
 
-  const server = createServer((req, res) => {
-    void (async () => {
-      const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-        const text = JSON.stringify(body);
-        res.writeHead(status, {
-          "content-type": "application/x-amz-json-1.0",
-          "content-length": Buffer.byteLength(text),
-          "x-amzn-requestid": randomUUID(),
-          ...headers,
-        });
-        res.end(text);
-      };
-      try {
-        const target = String(req.headers["x-amz-target"] ?? "");
-        const op = target.startsWith(TARGET_PREFIX) ? ops[target.slice(TARGET_PREFIX.length)] : undefined;
-        const text = await readBody(req);
-        if (req.method !== "POST" || !op)
-          throw new ApiError("UnknownOperationException", `unsupported operation ${target || "(none)"}`);
-        let body: Record<string, unknown>;
-        try {
-          body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-        } catch {
-          throw new ApiError("SerializationException", "request body is not JSON");
-        }
-        send(200, op(body));
-      } catch (e) {
-        const err = e instanceof ApiError ? e : new ApiError("InternalServiceError", String(e), 500);
-        // awsQueryCompatible: the SDK also reads the query-protocol error code from this header.
-        send(
-          err.status,
-          { __type: err.type, message: err.message },
-          { "x-amzn-query-error": `${err.type};Sender` },
-        );
-      }
-    })();
-  });
+  // PutMetricData bodies over the SDK's compression threshold arrive gzipped: the handler inflates them.
+  const server = createServer(
+    awsJsonHandler({
+      version: "1.0",
+      targetPrefix: "GraniteServiceVersion20100801",
+      operations: ops,
+      queryCompatible: true,
+    }),
+  );
   const { port } = await listenOnLoopback(server, opts.port);
   const timer = setInterval(() => evaluator.evaluateAll(Date.now()), opts.evaluationIntervalMs ?? 1000);
   timer.unref();

@@ -16,8 +16,8 @@
  * real SDK parses (`__type` + `message`), so its retry strategy classifies them as AWS's would.
  */
 
-import { randomUUID } from "node:crypto";
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { AwsJsonError, readBody, sendAwsJsonError } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { type SeededRandom, seededRandom } from "../seeded-random.js";
 
@@ -102,20 +102,9 @@ function validate(rates: DynamoFaultRates): DynamoFaultRates {
   return { ...rates };
 }
 
+/** DynamoDB's errors in its awsJson1_0 shape (the code keeps DynamoDB's "ns#" prefix, as DynamoDB sends it). */
 function sendError(res: ServerResponse, status: number, type: string, message: string): void {
-  const body = JSON.stringify({ __type: type, message });
-  res.writeHead(status, {
-    "content-type": "application/x-amz-json-1.0",
-    "content-length": Buffer.byteLength(body),
-    "x-amzn-requestid": randomUUID(),
-  });
-  res.end(body);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  sendAwsJsonError(res, "1.0", new AwsJsonError(type, message, status));
 }
 
 export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Promise<DynamoFaultProxy> {

@@ -8,8 +8,9 @@
  * Detail not a JSON object -> `MalformedDetail` (counted in FailedEntryCount, not recorded).
  */
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer } from "node:http";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { type EventPattern, matchesPattern } from "./event-pattern.js";
 
@@ -98,21 +99,6 @@ interface PutEventsEntry {
 }
 
 type EntryResult = { EventId: string } | { ErrorCode: string; ErrorMessage: string };
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-function reply(res: ServerResponse, status: number, payload: unknown): void {
-  const text = JSON.stringify(payload);
-  res.writeHead(status, {
-    "content-type": "application/x-amz-json-1.1",
-    "content-length": Buffer.byteLength(text),
-  });
-  res.end(text);
-}
 
 export async function startEventsEndpoint(
   options: { port?: number; lambdaEndpoint?: string } = {},
@@ -226,40 +212,21 @@ export async function startEventsEndpoint(
     return { EventId: recorded.eventId };
   }
 
-  const server = createServer((req, res) => {
-    void (async () => {
-      try {
-        const target = String(req.headers["x-amz-target"] ?? "");
-        const text = await readBody(req);
-        if (req.method !== "POST" || target !== "AWSEvents.PutEvents") {
-          reply(res, 400, { __type: "UnknownOperationException", message: `Unsupported target '${target}'` });
-          return;
-        }
-        let body: { Entries?: unknown };
-        try {
-          body = JSON.parse(text || "{}") as { Entries?: unknown };
-        } catch {
-          reply(res, 400, { __type: "SerializationException", message: "Request body is not valid JSON" });
-          return;
-        }
-        if (!Array.isArray(body.Entries) || body.Entries.length < 1 || body.Entries.length > 10) {
-          reply(res, 400, {
-            __type: "ValidationException",
-            message:
-              "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10",
-          });
-          return;
-        }
-        const results = (body.Entries as PutEventsEntry[]).map(put);
-        reply(res, 200, {
-          FailedEntryCount: results.filter((r) => "ErrorCode" in r).length,
-          Entries: results,
-        });
-      } catch (err) {
-        reply(res, 500, { __type: "InternalException", message: (err as Error).message });
-      }
-    })();
-  });
+  const putEvents = (input: Record<string, unknown>) => {
+    const entries = input.Entries;
+    if (!Array.isArray(entries) || entries.length < 1 || entries.length > 10) {
+      throw new AwsJsonError(
+        "ValidationException",
+        "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10",
+      );
+    }
+    const results = (entries as PutEventsEntry[]).map(put);
+    return { FailedEntryCount: results.filter((r) => "ErrorCode" in r).length, Entries: results };
+  };
+
+  const server = createServer(
+    awsJsonHandler({ version: "1.1", targetPrefix: "AWSEvents", operations: { PutEvents: putEvents } }),
+  );
   const { port } = await listenOnLoopback(server, options.port);
   return {
     url: `http://127.0.0.1:${port}`,

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { BodyTooLargeError, readBody, sendJson } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
 export interface LambdaContext {
@@ -108,27 +109,7 @@ class FunctionTimeout extends Error {
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = body === undefined ? "" : JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
-
+/** Lambda's restJson1 error shape: the code in `x-amzn-errortype`, the body `{Type, message}`. */
 function sendServiceError(res: ServerResponse, status: number, type: string, message: string): void {
   sendJson(res, status, { Type: "User", message }, { "x-amzn-errortype": type });
 }
@@ -253,7 +234,9 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendServiceError(res, 500, "ServiceException", String(err));
+      if (err instanceof BodyTooLargeError)
+        sendServiceError(res, 413, "RequestTooLargeException", err.message);
+      else if (!res.headersSent) sendServiceError(res, 500, "ServiceException", String(err));
       else res.end();
     });
   });

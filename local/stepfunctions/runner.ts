@@ -14,23 +14,7 @@
  *   `LocalStepFunctions` (output shapes as AWS's; a child that does not succeed fails the Task with
  *   `States.TaskFailed`; stopping the parent stops its running `.sync` children).
  *
- * History mapping (library event -> AWS HistoryEventType):
- *   ExecutionStarted -> ExecutionStarted (executionStartedEventDetails)
- *   StateEntered(T) -> `${T}StateEntered` (TaskStateEntered, PassStateEntered, MapStateEntered, ...),
- *     for Map/Parallel followed by MapStateStarted/ParallelStateStarted (no `length` detail)
- *   StateExited(T)  -> `${T}StateExited`, for Map/Parallel preceded by MapStateSucceeded/ParallelStateSucceeded
- *   StateFailed(Task) -> TaskFailed (taskFailedEventDetails: resourceType, resource, error, cause)
- *     [AWS itself reports LambdaFunctionFailed for plain Lambda ARNs; here it is TaskFailed for all]
- *   StateFailed(Map) -> MapStateFailed; StateFailed(Parallel) -> ParallelStateFailed;
- *   StateFailed(other types) -> dropped (AWS has no such event; the error is in ExecutionFailed)
- *   StateRetried, StateCaught -> dropped (AWS shows a retry/catch as the failure event followed by
- *     the next entered/exited event)
- *   MapIterationStarted/Succeeded/Failed -> same names (mapIteration*EventDetails {name, index})
- *   ParallelBranchStarted/Succeeded/Failed -> dropped
- *   ExecutionSucceeded -> ExecutionSucceeded, ExecutionFailed -> ExecutionFailed,
- *   ExecutionAborted -> ExecutionAborted (error/cause from StopExecution), ExecutionTimeout -> ExecutionTimedOut
- * `previousEventId` is the previous event's id (AWS's is causal). Events of Map iterations are forwarded
- * asynchronously by the library, so they may interleave slightly out of order.
+ * History: each execution's events are recorded as AWS reports them by execution-history.ts.
  */
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
@@ -42,13 +26,25 @@ import type {
   ExecutionStatus,
   GetExecutionHistoryOutput,
   HistoryEvent,
-  HistoryEventType,
   ListExecutionsOutput,
   ListStateMachinesOutput,
   StartExecutionOutput,
   StopExecutionOutput,
 } from "@aws-sdk/client-sfn";
 import { type RunOptions, StateMachine, type StateMachineDefinition } from "aws-local-stepfunctions";
+import { AwsJsonError } from "../http/aws-json.js";
+import {
+  aborted,
+  appendEvent,
+  failed,
+  type HistoryEntry,
+  historyEntries,
+  jsonText,
+  type LibraryEvent,
+  type RecordedExecution,
+  succeeded,
+  TERMINAL_STATUSES,
+} from "./execution-history.js";
 
 type AslValidator = (
   definition: unknown,
@@ -58,14 +54,12 @@ const aslValidator = createRequire(import.meta.url)("asl-validator") as AslValid
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
-type LibEvent = Awaited<ReturnType<ReturnType<StateMachine["run"]>["eventLogs"]["next"]>>["value"];
 type Overrides = NonNullable<RunOptions["overrides"]>;
 
 /** An error answered by the Step Functions API; `name` is the API's error code (`__type`). */
-export class SfnApiError extends Error {
+export class SfnApiError extends AwsJsonError {
   constructor(code: SfnErrorCode, message: string) {
-    super(message);
-    this.name = code;
+    super(code, message);
   }
 }
 export type SfnErrorCode =
@@ -139,30 +133,19 @@ interface MachineRecord {
   overrides: CreateStateMachineInput["overrides"];
 }
 
-interface ExecutionRecord {
+interface ExecutionRecord extends RecordedExecution {
   arn: string;
   machine: MachineRecord;
   name: string;
-  input: string;
-  status: ExecutionStatus;
   startDate: Date;
-  stopDate?: Date;
-  output?: string;
-  error?: string;
-  cause?: string;
-  events: HistoryEvent[];
   abort: () => void;
-  abortDetails?: { error?: string; cause?: string };
   children: Set<string>;
-  /** Map/Parallel states (`name#index`) whose last event was a failure. */
-  failedBlocks: Set<string>;
   done: Promise<void>;
   listeners: Set<() => void>;
 }
 
 /** setTimeout's ceiling; the library's default Task timeout (60 s) is not AWS's (none). */
 const MAX_TASK_TIMEOUT_SECONDS = 2_147_483;
-const TERMINAL: ReadonlySet<string> = new Set(["SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]);
 const NAME_FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/]/;
 /** AWS's name rules: 1-80 characters, no whitespace, brackets, wildcards, special or control characters. */
 function validName(name: string): boolean {
@@ -220,8 +203,18 @@ export function fillSubstitutions(text: string, substitutions: Record<string, st
   return out;
 }
 
-function jsonText(value: unknown): string {
-  return JSON.stringify(value === undefined ? null : value);
+/** An execution's input as the API takes it: JSON text as given, another value serialized, "{}" when absent. */
+function inputText(input: unknown): string {
+  return input === undefined ? "{}" : typeof input === "string" ? input : JSON.stringify(input);
+}
+
+/** Parses JSON text; what is not JSON is refused with `refuse(reason)`. */
+function parseJson<T>(text: string, refuse: (reason: string) => Error): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw refuse((err as Error).message);
+  }
 }
 
 function taskError(name: string, message: string): Error {
@@ -268,15 +261,10 @@ export class LocalStepFunctions {
       throw new SfnApiError("InvalidName", `Invalid State Machine Name: '${input.name}'`);
     const raw = typeof input.definition === "string" ? input.definition : JSON.stringify(input.definition);
     const text = fillSubstitutions(raw, input.substitutions ?? {});
-    let parsed: JsonObject;
-    try {
-      parsed = JSON.parse(text) as JsonObject;
-    } catch (err) {
-      throw new SfnApiError(
-        "InvalidDefinition",
-        `Invalid State Machine Definition: ${(err as Error).message}`,
-      );
-    }
+    const parsed = parseJson<JsonObject>(
+      text,
+      (reason) => new SfnApiError("InvalidDefinition", `Invalid State Machine Definition: ${reason}`),
+    );
     const { isValid, errorsText } = aslValidator(structuredClone(parsed), {
       checkArn: true,
       checkPaths: true,
@@ -394,21 +382,12 @@ export class LocalStepFunctions {
     const machine = this.machine(params.stateMachineArn);
     const name = params.name ?? randomUUID();
     if (!validName(name)) throw new SfnApiError("InvalidName", `Invalid Execution Name: '${name}'`);
-    const input =
-      params.input === undefined
-        ? "{}"
-        : typeof params.input === "string"
-          ? params.input
-          : JSON.stringify(params.input);
-    let parsedInput: Json;
-    try {
-      parsedInput = JSON.parse(input) as Json;
-    } catch (err) {
-      throw new SfnApiError(
-        "InvalidExecutionInput",
-        `Invalid State Machine Execution Input: '${(err as Error).message}'`,
-      );
-    }
+    const input = inputText(params.input);
+    const parsedInput = parseJson<Json>(
+      input,
+      (reason) =>
+        new SfnApiError("InvalidExecutionInput", `Invalid State Machine Execution Input: '${reason}'`),
+    );
     const arn = `arn:aws:states:${this.region}:${this.accountId}:execution:${machine.name}:${name}`;
     const existing = this.executions.get(arn);
     if (existing) {
@@ -463,18 +442,11 @@ export class LocalStepFunctions {
       // Normally the terminal event already set the status; this covers a run that ended without one.
       if (record.status !== "RUNNING") return;
       if (result.status === "fulfilled") {
-        this.append(record, "ExecutionSucceeded", {
-          executionSucceededEventDetails: {
-            output: jsonText(result.value),
-            outputDetails: { truncated: false },
-          },
-        });
+        this.append(record, succeeded(result.value));
       } else {
         const err = result.reason as Error;
         const inner = err.cause instanceof Error ? err.cause : err;
-        this.append(record, "ExecutionFailed", {
-          executionFailedEventDetails: { error: inner.name, cause: inner.message },
-        });
+        this.append(record, failed(inner.name, inner.message));
       }
     });
     return { executionArn: arn, startDate: record.startDate };
@@ -563,12 +535,7 @@ export class LocalStepFunctions {
     if (typeof params.StateMachineArn !== "string") {
       throw taskError("States.Runtime", "startExecution needs Parameters.StateMachineArn");
     }
-    const input =
-      params.Input === undefined
-        ? "{}"
-        : typeof params.Input === "string"
-          ? params.Input
-          : jsonText(params.Input);
+    const input = inputText(params.Input);
     let started: StartExecutionOutput;
     try {
       started = this.startExecution({
@@ -614,195 +581,16 @@ export class LocalStepFunctions {
     throw taskError("States.TaskFailed", JSON.stringify(described));
   }
 
-  /** Maps one library event to AWS history (see the table at the top of this file). */
-  private record(record: ExecutionRecord, event: LibEvent): void {
+  /** Records one library event as AWS history (execution-history.ts). */
+  private record(record: ExecutionRecord, event: LibraryEvent | undefined): void {
     if (!event) return;
-    switch (event.type) {
-      case "ExecutionStarted":
-        this.append(
-          record,
-          "ExecutionStarted",
-          {
-            executionStartedEventDetails: {
-              input: record.input,
-              inputDetails: { truncated: false },
-              roleArn: record.machine.roleArn,
-            },
-          },
-          event.timestamp,
-        );
-        return;
-      case "StateEntered":
-        this.append(
-          record,
-          `${event.state.type}StateEntered` as HistoryEventType,
-          {
-            stateEnteredEventDetails: {
-              name: event.state.name,
-              input: jsonText(event.state.input),
-              inputDetails: { truncated: false },
-            },
-          },
-          event.timestamp,
-        );
-        if (event.state.type === "Map" || event.state.type === "Parallel") {
-          this.append(record, `${event.state.type}StateStarted` as HistoryEventType, {}, event.timestamp);
-        }
-        return;
-      case "StateExited":
-        if (event.state.type === "Map" || event.state.type === "Parallel") {
-          // Not after a failure that a Catch handled (that state exits without succeeding).
-          if (!record.failedBlocks.delete(`${event.state.name}#${event.index ?? ""}`)) {
-            this.append(record, `${event.state.type}StateSucceeded` as HistoryEventType, {}, event.timestamp);
-          }
-        }
-        this.append(
-          record,
-          `${event.state.type}StateExited` as HistoryEventType,
-          {
-            stateExitedEventDetails: {
-              name: event.state.name,
-              output: jsonText(event.state.output),
-              outputDetails: { truncated: false },
-            },
-          },
-          event.timestamp,
-        );
-        return;
-      case "StateFailed": {
-        const cause = typeof event.Cause === "string" ? event.Cause : jsonText(event.Cause);
-        if (event.state.type === "Task") {
-          const task = record.machine.tasks.get(event.state.name);
-          const resource = task?.resource ?? "";
-          const m = /^arn:aws[\w-]*:states:::([^:]+):(.+)$/.exec(resource);
-          this.append(
-            record,
-            "TaskFailed",
-            {
-              taskFailedEventDetails: {
-                resourceType: m?.[1] ?? "lambda",
-                resource: m?.[2] ?? resource,
-                error: event.Error,
-                cause,
-              },
-            },
-            event.timestamp,
-          );
-        } else if (event.state.type === "Map" || event.state.type === "Parallel") {
-          record.failedBlocks.add(`${event.state.name}#${event.index ?? ""}`);
-          this.append(record, `${event.state.type}StateFailed` as HistoryEventType, {}, event.timestamp);
-        }
-        return;
-      }
-      case "MapIterationStarted":
-      case "MapIterationSucceeded":
-        // A retried Map runs its iterations again: it is no longer failed.
-        if (event.type === "MapIterationStarted") record.failedBlocks.delete(`${event.parentState.name}#`);
-        this.append(
-          record,
-          event.type,
-          {
-            [event.type === "MapIterationStarted"
-              ? "mapIterationStartedEventDetails"
-              : "mapIterationSucceededEventDetails"]: { name: event.parentState.name, index: event.index },
-          },
-          event.timestamp,
-        );
-        return;
-      case "MapIterationFailed":
-        this.append(
-          record,
-          "MapIterationFailed",
-          { mapIterationFailedEventDetails: { name: event.parentState.name, index: event.index } },
-          event.timestamp,
-        );
-        return;
-      case "ExecutionSucceeded":
-        this.append(
-          record,
-          "ExecutionSucceeded",
-          {
-            executionSucceededEventDetails: {
-              output: jsonText(event.output),
-              outputDetails: { truncated: false },
-            },
-          },
-          event.timestamp,
-        );
-        return;
-      case "ExecutionFailed":
-        this.append(
-          record,
-          "ExecutionFailed",
-          {
-            executionFailedEventDetails: {
-              error: event.Error,
-              cause: typeof event.Cause === "string" ? event.Cause : jsonText(event.Cause),
-            },
-          },
-          event.timestamp,
-        );
-        return;
-      case "ExecutionAborted":
-        this.append(
-          record,
-          "ExecutionAborted",
-          { executionAbortedEventDetails: { ...record.abortDetails } },
-          event.timestamp,
-        );
-        return;
-      case "ExecutionTimeout":
-        this.append(
-          record,
-          "ExecutionTimedOut",
-          { executionTimedOutEventDetails: { error: "States.Timeout" } },
-          event.timestamp,
-        );
-        return;
-      default:
-        return;
-    }
+    for (const entry of historyEntries(record, event)) this.append(record, entry, event.timestamp);
   }
 
-  private append(
-    record: ExecutionRecord,
-    type: HistoryEventType,
-    details: Partial<HistoryEvent>,
-    timestamp: number = Date.now(),
-  ): void {
-    if (TERMINAL.has(record.status)) return; // nothing after the terminal event
-    const previous = record.events.at(-1);
-    const event: HistoryEvent = {
-      timestamp: new Date(timestamp),
-      type,
-      id: record.events.length + 1,
-      previousEventId: previous?.id ?? 0,
-      ...details,
-    };
-    switch (type) {
-      case "ExecutionSucceeded":
-        record.status = "SUCCEEDED";
-        record.output = event.executionSucceededEventDetails?.output;
-        break;
-      case "ExecutionFailed":
-        record.status = "FAILED";
-        record.error = event.executionFailedEventDetails?.error;
-        record.cause = event.executionFailedEventDetails?.cause;
-        break;
-      case "ExecutionAborted":
-        record.status = "ABORTED";
-        record.error = event.executionAbortedEventDetails?.error;
-        record.cause = event.executionAbortedEventDetails?.cause;
-        break;
-      case "ExecutionTimedOut":
-        record.status = "TIMED_OUT";
-        record.error = "States.Timeout";
-        break;
-      default:
-        break;
-    }
-    if (TERMINAL.has(record.status)) record.stopDate = new Date(timestamp);
-    record.events.push(event);
+  /** Appends one history event and tells the listeners and the execution's watchers. */
+  private append(record: ExecutionRecord, entry: HistoryEntry, timestamp?: number): void {
+    const event = appendEvent(record, entry, timestamp);
+    if (!event) return;
     const notice = { executionArn: record.arn, stateMachineArn: record.machine.arn, event };
     for (const listener of this.listeners) {
       try {
@@ -887,7 +675,7 @@ export class LocalStepFunctions {
       );
       await e.done;
       if (e.status === "RUNNING") {
-        this.append(e, "ExecutionAborted", { executionAbortedEventDetails: { ...e.abortDetails } });
+        this.append(e, aborted(e));
       }
     }
     return { stopDate: e.stopDate ?? new Date() };
@@ -908,7 +696,7 @@ export class LocalStepFunctions {
         const event = e.events[next++]!;
         yield event;
       }
-      if (TERMINAL.has(e.status)) return;
+      if (TERMINAL_STATUSES.has(e.status)) return;
       await new Promise<void>((resolve) => {
         const wake = () => {
           e.listeners.delete(wake);

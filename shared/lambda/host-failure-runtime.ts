@@ -15,6 +15,7 @@ import {
 import type { StepDeps } from "../flow/deps.js";
 import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
 import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
+import { positiveFromEnv as positive } from "./env.js";
 import { type ExecutionStarter, SfnExecutionStarter } from "./executions.js";
 import { depsFromEnv } from "./runtime.js";
 
@@ -29,11 +30,6 @@ export interface HostFailureDeps extends StepDeps {
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
   recoveryPollSeconds: number;
   machines: { hostEvacuation: string; hostRecovery: string };
-}
-
-function positive(value: string | undefined, fallback: number): number {
-  const n = value === undefined ? Number.NaN : Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
 export function hostFailureConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostFailureConfig {

@@ -5,6 +5,7 @@
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { DEFAULT_INSTANCE_FAILURE_CONFIG, type InstanceFailureConfig } from "../domain/instance-failure.js";
 import type { StepDeps } from "../flow/deps.js";
+import { positiveFromEnv } from "./env.js";
 import { type ExecutionStarter, SfnExecutionStarter } from "./executions.js";
 import { depsFromEnv } from "./runtime.js";
 
@@ -16,17 +17,12 @@ export interface InstanceFailureDeps extends StepDeps {
   machines: { instanceRecovery: string; hostEvacuation: string };
 }
 
-function positive(value: string | undefined, fallback: number): number {
-  const n = value === undefined ? Number.NaN : Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
 export function instanceFailureConfigFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceFailureConfig {
   const d = DEFAULT_INSTANCE_FAILURE_CONFIG;
   return {
-    windowSeconds: positive(env.LAZARUS_INSTANCE_RECOVERY_WINDOW_SECONDS, d.windowSeconds),
-    stormCrashes: Math.floor(positive(env.LAZARUS_INSTANCE_STORM_CRASHES, d.stormCrashes)),
-    stormWindowSeconds: positive(env.LAZARUS_INSTANCE_STORM_WINDOW_SECONDS, d.stormWindowSeconds),
+    windowSeconds: positiveFromEnv(env.LAZARUS_INSTANCE_RECOVERY_WINDOW_SECONDS, d.windowSeconds),
+    stormCrashes: Math.floor(positiveFromEnv(env.LAZARUS_INSTANCE_STORM_CRASHES, d.stormCrashes)),
+    stormWindowSeconds: positiveFromEnv(env.LAZARUS_INSTANCE_STORM_WINDOW_SECONDS, d.stormWindowSeconds),
   };
 }
 
@@ -40,7 +36,7 @@ export function instanceFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env)
     ...base,
     starter: new SfnExecutionStarter(new SFNClient({})),
     config: instanceFailureConfigFromEnv(env),
-    probeDeadlineMs: positive(env.LAZARUS_HOST_PROBE_DEADLINE_MS, 45_000),
+    probeDeadlineMs: positiveFromEnv(env.LAZARUS_HOST_PROBE_DEADLINE_MS, 45_000),
     machines: {
       instanceRecovery: env.LAZARUS_INSTANCE_RECOVERY_STATE_MACHINE_ARN ?? "",
       hostEvacuation: env.LAZARUS_HOST_EVACUATION_STATE_MACHINE_ARN ?? "",

@@ -14,6 +14,7 @@ import { EventBridgeNotifier } from "../notifications/notifier.js";
 import { createDocumentClient } from "../store/client.js";
 import { createStores } from "../store/index.js";
 import { tableNamesFromEnv } from "../store/tables.js";
+import { positiveFromEnv } from "./env.js";
 import { type InvocationTelemetry, resetTelemetry } from "./observability.js";
 import { SfnExecutions } from "./sfn-executions.js";
 
@@ -25,11 +26,6 @@ interface Container {
 
 let cached: Container | undefined;
 
-function numberFromEnv(value: string | undefined, fallback: number): number {
-  const n = value === undefined ? Number.NaN : Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
 function container(env: NodeJS.ProcessEnv): Container {
   if (cached) return cached;
   const doc = createDocumentClient();
@@ -40,11 +36,11 @@ function container(env: NodeJS.ProcessEnv): Container {
       executions: new SfnExecutions(new SFNClient({})),
       now: () => new Date(),
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      serviceDownSeconds: numberFromEnv(env.LAZARUS_SERVICE_DOWN_SECONDS, DEFAULT_SERVICE_DOWN_SECONDS),
-      shutdownTimeoutSeconds: numberFromEnv(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, 60),
+      serviceDownSeconds: positiveFromEnv(env.LAZARUS_SERVICE_DOWN_SECONDS, DEFAULT_SERVICE_DOWN_SECONDS),
+      shutdownTimeoutSeconds: positiveFromEnv(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, 60),
     },
     ssm: new SSMClient({}),
-    hostCommandDeadlineMs: numberFromEnv(env.LAZARUS_HOST_COMMAND_DEADLINE_MS, 120_000),
+    hostCommandDeadlineMs: positiveFromEnv(env.LAZARUS_HOST_COMMAND_DEADLINE_MS, 120_000),
   };
   return cached;
 }

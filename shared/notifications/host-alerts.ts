@@ -2,7 +2,8 @@
  * Operator alerts of the host-failure flows (not nova notifications: they concern hosts, not instances):
  * EventBridge events with source `lazarus.hosts`, which an operator routes to SNS, chat or a pager.
  */
-import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { putEvent } from "./put-event.js";
 
 export const HOST_ALERT_SOURCE = "lazarus.hosts";
 
@@ -25,22 +26,16 @@ export class EventBridgeHostAlerts implements HostAlerts {
   ) {}
 
   async alert(a: HostAlert): Promise<void> {
-    const out = await this.client.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            Source: HOST_ALERT_SOURCE,
-            DetailType: a.kind,
-            Resources: a.hosts,
-            Detail: JSON.stringify({ hosts: a.hosts, ...a.detail }),
-            EventBusName: this.eventBusName,
-          },
-        ],
-      }),
+    await putEvent(
+      this.client,
+      {
+        Source: HOST_ALERT_SOURCE,
+        DetailType: a.kind,
+        Resources: a.hosts,
+        Detail: JSON.stringify({ hosts: a.hosts, ...a.detail }),
+        EventBusName: this.eventBusName,
+      },
+      `host alert ${a.kind}`,
     );
-    if (out.FailedEntryCount) {
-      const entry = out.Entries?.find((e) => e.ErrorCode);
-      throw new Error(`host alert ${a.kind} refused: ${entry?.ErrorCode} ${entry?.ErrorMessage}`);
-    }
   }
 }

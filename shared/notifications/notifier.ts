@@ -2,7 +2,8 @@
  * Notifications as nova emits them (`instance.rebuild.start`, `instance.evacuate.end`, ...), through one
  * interface. In AWS and locally they go to EventBridge `PutEvents`; locally the events endpoint records them.
  */
-import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { putEvent } from "./put-event.js";
 
 export const NOTIFICATION_SOURCE = "lazarus.compute";
 
@@ -29,27 +30,21 @@ export class EventBridgeNotifier implements Notifier {
   ) {}
 
   async publish(n: Notification): Promise<void> {
-    const out = await this.client.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            Source: NOTIFICATION_SOURCE,
-            DetailType: n.eventType,
-            Resources: [n.instanceUuid],
-            Detail: JSON.stringify({
-              message_id: n.id,
-              event_type: n.eventType,
-              instance_uuid: n.instanceUuid,
-              payload: n.payload,
-            }),
-            EventBusName: this.eventBusName,
-          },
-        ],
-      }),
+    await putEvent(
+      this.client,
+      {
+        Source: NOTIFICATION_SOURCE,
+        DetailType: n.eventType,
+        Resources: [n.instanceUuid],
+        Detail: JSON.stringify({
+          message_id: n.id,
+          event_type: n.eventType,
+          instance_uuid: n.instanceUuid,
+          payload: n.payload,
+        }),
+        EventBusName: this.eventBusName,
+      },
+      `notification ${n.eventType}`,
     );
-    if (out.FailedEntryCount) {
-      const entry = out.Entries?.find((e) => e.ErrorCode);
-      throw new Error(`notification ${n.eventType} refused: ${entry?.ErrorCode} ${entry?.ErrorMessage}`);
-    }
   }
 }

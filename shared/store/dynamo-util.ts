@@ -71,26 +71,28 @@ export async function getItem(
   return out.Item;
 }
 
-export async function queryAll(doc: DynamoDBDocumentClient, input: QueryCommandInput): Promise<Item[]> {
+/** Every item of a paged read: pages are fetched until DynamoDB gives no LastEvaluatedKey. */
+async function allPages(
+  page: (
+    start: Record<string, unknown> | undefined,
+  ) => Promise<{ Items?: Item[]; LastEvaluatedKey?: Record<string, unknown> }>,
+): Promise<Item[]> {
   const items: Item[] = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const out = await doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+    const out = await page(start);
     items.push(...(out.Items ?? []));
     start = out.LastEvaluatedKey;
   } while (start);
   return items;
 }
 
-export async function scanAll(doc: DynamoDBDocumentClient, input: ScanCommandInput): Promise<Item[]> {
-  const items: Item[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await doc.send(new ScanCommand({ ...input, ExclusiveStartKey: start }));
-    items.push(...(out.Items ?? []));
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return items;
+export function queryAll(doc: DynamoDBDocumentClient, input: QueryCommandInput): Promise<Item[]> {
+  return allPages((start) => doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start })));
+}
+
+export function scanAll(doc: DynamoDBDocumentClient, input: ScanCommandInput): Promise<Item[]> {
+  return allPages((start) => doc.send(new ScanCommand({ ...input, ExclusiveStartKey: start })));
 }
 
 /** Unmarshall a raw AttributeValue map (the exception's Item is not converted by lib-dynamodb). */

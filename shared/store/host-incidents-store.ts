@@ -6,71 +6,49 @@
  * its own incident.
  */
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { ConcurrentUpdate, HostNotFound } from "../domain/errors.js";
+import { ConcurrentUpdate } from "../domain/errors.js";
 import { type IncidentDecision, incidentDecision } from "../domain/host-failure.js";
-import { Host, HostIncident, type HostIncidentStatus } from "../domain/schemas.js";
+import { type Host, HostIncident, type HostIncidentStatus } from "../domain/schemas.js";
+import { Expr, isConditionalCheckFailed, itemAtFailure, parseInput, type StoreDeps } from "./dynamo-util.js";
 import {
-  Expr,
-  isConditionalCheckFailed,
-  itemAtFailure,
-  MAX_WRITE_ATTEMPTS,
-  parseInput,
-  parseStored,
-  type StoreDeps,
-} from "./dynamo-util.js";
-import { type ServicePatch, ServicePatch as ServicePatchSchema } from "./hosts-store.js";
-import { TableStore } from "./table-store.js";
+  HOST_RECORDS,
+  hostNotFound,
+  parseHost,
+  type ServicePatch,
+  ServicePatch as ServicePatchSchema,
+} from "./hosts-store.js";
+import { RecordStore } from "./table-store.js";
 
 export interface OpenIncidentResult {
   decision: IncidentDecision;
   host: Host;
 }
 
-export class HostIncidentsStore extends TableStore {
+export class HostIncidentsStore extends RecordStore<typeof Host> {
   constructor(deps: StoreDeps) {
-    super(deps, "hosts");
-  }
-
-  private require(name: string): Promise<Host> {
-    return this.requireParsed(
-      Host,
-      name,
-      "host",
-      () => new HostNotFound(`Compute host ${name} not found.`, { host: name }),
-    );
+    super(deps, "hosts", HOST_RECORDS);
   }
 
   /** Open `incident` on the host unless another one is open (duplicate) or it is already ours (resume). */
   async open(hostName: string, incident: HostIncident): Promise<OpenIncidentResult> {
     const wanted = parseInput(HostIncident, incident, "host incident");
-    let host = await this.require(hostName);
-    for (let attempt = 1; ; attempt++) {
-      const decision = incidentDecision(host.incident, wanted.id);
-      if (decision.kind !== "open") return { decision, host };
-      if (attempt > MAX_WRITE_ATTEMPTS) {
-        throw new ConcurrentUpdate(`host ${hostName} kept changing; incident not opened`, { host: hostName });
-      }
-      const x = new Expr();
-      try {
-        const out = await this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: this.keyOf(hostName),
-            UpdateExpression: `SET ${x.name("incident")} = ${x.value(wanted)}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
-            ConditionExpression: `${x.name("version")} = ${x.value(host.version)}`,
-            ...x.attributes(),
-            ReturnValues: "ALL_NEW",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-        return { decision, host: parseStored(Host, out.Attributes ?? {}, "host") };
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(hostName));
-        if (!old) throw new HostNotFound(`Compute host ${hostName} not found.`, { host: hostName });
-        host = parseStored(Host, old, "host");
-      }
-    }
+    // The decision on the record the change ended with (re-made on every lost race).
+    let decision: IncidentDecision = { kind: "open" };
+    const host = await this.changeRecord(
+      hostName,
+      (current) => {
+        decision = incidentDecision(current.incident, wanted.id);
+        if (decision.kind !== "open") return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("incident")} = ${x.value(wanted)}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: hostName },
+    );
+    return { decision, host };
   }
 
   /**
@@ -106,12 +84,12 @@ export class HostIncidentsStore extends TableStore {
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      return parseStored(Host, out.Attributes ?? {}, "host");
+      return parseHost(out.Attributes ?? {});
     } catch (e) {
       if (!isConditionalCheckFailed(e)) throw e;
       const old = await itemAtFailure(e, () => this.read(hostName));
-      if (!old) throw new HostNotFound(`Compute host ${hostName} not found.`, { host: hostName });
-      const actual = parseStored(Host, old, "host").incident;
+      if (!old) throw hostNotFound(hostName);
+      const actual = parseHost(old).incident;
       throw new ConcurrentUpdate(
         `host ${hostName} is in incident ${String(actual?.id)}, not ${incidentId}: not changing it`,
         { host: hostName, incidentId, actual: actual?.id ?? null },

@@ -10,7 +10,7 @@
  * always the sum of the claims and never exceeds the limit, however many claims race.
  */
 import { isDeepStrictEqual } from "node:util";
-import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import {
   allocationRatio,
@@ -20,26 +20,26 @@ import {
   ratioKey,
   resourceLimit,
 } from "../domain/claim-policy.js";
-import {
-  ConcurrentUpdate,
-  HostNotFound,
-  HostRegistrationConflict,
-  PlacementRaced,
-} from "../domain/errors.js";
+import { HostNotFound, HostRegistrationConflict, PlacementRaced } from "../domain/errors.js";
 import { newHostRecord } from "../domain/host-record.js";
 import { type Claim, Claim as ClaimSchema, Host, HostStatus, type Resources } from "../domain/schemas.js";
 import { IsoTime } from "../domain/values.js";
 import {
   Expr,
+  type Item,
   isConditionalCheckFailed,
-  itemAtFailure,
-  MAX_WRITE_ATTEMPTS,
   parseInput,
   parseStored,
   type StoreDeps,
   scanAll,
 } from "./dynamo-util.js";
-import { TableStore } from "./table-store.js";
+import { type ConditionalUpdate, type RecordKind, RecordStore } from "./table-store.js";
+
+export const hostNotFound = (name: string) =>
+  new HostNotFound(`Compute host ${name} not found.`, { host: name });
+export const parseHost = (item: Item): Host => parseStored(Host, item, "host");
+/** Host records (the hosts table), for the stores that read and change them. */
+export const HOST_RECORDS: RecordKind<typeof Host> = { schema: Host, what: "host", notFound: hostNotFound };
 
 export interface ClaimResult {
   host: Host;
@@ -85,16 +85,9 @@ export interface RegisterResult {
   changed: (keyof HostRegistration)[];
 }
 
-export class HostsStore extends TableStore {
+export class HostsStore extends RecordStore<typeof Host> {
   constructor(deps: StoreDeps) {
-    super(deps, "hosts");
-  }
-
-  /** Register or replace a host record as given (claims and usage included: for seeding and tools). */
-  async put(host: Host): Promise<Host> {
-    const record = parseInput(Host, host, "host");
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: record }));
-    return record;
+    super(deps, "hosts", HOST_RECORDS);
   }
 
   /**
@@ -106,75 +99,50 @@ export class HostsStore extends TableStore {
   async register(registration: HostRegistration): Promise<RegisterResult> {
     const reg = parseInput(HostRegistration, registration, "host registration");
     let current = await this.get(reg.name);
-    for (let attempt = 1; ; attempt++) {
-      if (attempt > MAX_WRITE_ATTEMPTS) {
-        throw new ConcurrentUpdate(`host ${reg.name} kept changing; registration gave up`, {
-          host: reg.name,
-        });
-      }
-      if (current && current.managedInstanceId !== reg.managedInstanceId) {
-        throw new HostRegistrationConflict(
-          `host name ${reg.name} is registered for managed instance ${current.managedInstanceId}, not ${reg.managedInstanceId}`,
-          { host: reg.name, registered: current.managedInstanceId, requested: reg.managedInstanceId },
-        );
-      }
-      try {
-        if (!current) {
-          // Registration just ran commands on the host through its agent: it is up now. Its liveness
-          // from here on is its heartbeat alarm's (status), or the local monitor's heartbeat time.
-          const host = newHostRecord(reg);
-          await this.doc.send(
-            new PutCommand({
-              TableName: this.table,
-              Item: host,
-              ConditionExpression: "attribute_not_exists(#n)",
-              ExpressionAttributeNames: { "#n": "name" },
-              ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-            }),
+    if (!current) {
+      // Registration just ran commands on the host through its agent: it is up now. Its liveness
+      // from here on is its heartbeat alarm's (status), or the local monitor's heartbeat time.
+      const host = newHostRecord(reg);
+      const put = await this.putIfAbsent(host);
+      if (put.written) return { host, outcome: "created", changed: [] };
+      if (!put.existing) throw hostNotFound(reg.name);
+      current = parseHost(put.existing); // registered meanwhile: refreshed below like any known host
+    }
+    let outcome: RegisterResult["outcome"] = "unchanged";
+    let changed: RegisterResult["changed"] = [];
+    const host = await this.change({
+      key: reg.name,
+      what: `host ${reg.name}`,
+      current,
+      parse: parseHost,
+      notFound: () => hostNotFound(reg.name),
+      details: { host: reg.name },
+      decide: (known) => {
+        if (known.managedInstanceId !== reg.managedInstanceId) {
+          throw new HostRegistrationConflict(
+            `host name ${reg.name} is registered for managed instance ${known.managedInstanceId}, not ${reg.managedInstanceId}`,
+            { host: reg.name, registered: known.managedInstanceId, requested: reg.managedInstanceId },
           );
-          return { host, outcome: "created", changed: [] };
         }
-        const changed = REGISTRATION_FIELDS.filter((f) => !isDeepStrictEqual(current![f], reg[f]));
-        if (changed.length === 0) return { host: current, outcome: "unchanged", changed };
+        changed = REGISTRATION_FIELDS.filter((f) => !isDeepStrictEqual(known[f], reg[f]));
+        outcome = changed.length === 0 ? "unchanged" : "updated";
+        if (changed.length === 0) return null;
         const x = new Expr();
         const sets = changed.map((f) => `${x.name(f)} = ${x.value(reg[f])}`);
         sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
-        const out = await this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: this.keyOf(reg.name),
-            UpdateExpression: `SET ${sets.join(", ")}`,
-            ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
-            ...x.attributes(),
-            ReturnValues: "ALL_NEW",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-        return { host: parseStored(Host, out.Attributes ?? {}, "host"), outcome: "updated", changed };
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(reg.name));
-        current = old ? parseStored(Host, old, "host") : null;
-      }
-    }
-  }
-
-  get(name: string): Promise<Host | null> {
-    return this.getParsed(Host, name, "host");
-  }
-
-  require(name: string): Promise<Host> {
-    return this.requireParsed(
-      Host,
-      name,
-      "host",
-      () => new HostNotFound(`Compute host ${name} not found.`, { host: name }),
-    );
+        return {
+          UpdateExpression: `SET ${sets.join(", ")}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(known.version)}`,
+          ...x.attributes(),
+        };
+      },
+    });
+    return { host, outcome, changed };
   }
 
   async list(): Promise<Host[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
-    return items.map((i) => parseStored(Host, i, "host")).sort((a, b) => a.name.localeCompare(b.name));
+    return items.map((i) => this.parse(i)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Change the compute service fields (enabled, forced down, liveness). Bumps version. */
@@ -222,81 +190,33 @@ export class HostsStore extends TableStore {
     } = {},
   ): Promise<ClaimResult> {
     const req = parseInput(ClaimRequest, request, "claim request");
-    let host = await this.require(hostName);
-    for (let attempt = 1; ; attempt++) {
-      const verdict = evaluateClaim(host, req);
-      if (verdict.kind === "already") return { host, claim: verdict.claim, created: false };
-      if (verdict.kind === "refused") throw verdict.error;
-      if (opts.expectUsage && !isDeepStrictEqual(host.usage, opts.expectUsage)) {
-        throw new PlacementRaced(`host ${hostName} changed since it was weighed`, {
-          host: hostName,
-          expected: opts.expectUsage,
-          usage: host.usage,
-        });
-      }
-      if (attempt > MAX_WRITE_ATTEMPTS) {
-        throw new ConcurrentUpdate(
-          `host ${hostName} kept changing; claim gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
-          { host: hostName, instanceUuid: req.instanceUuid },
-        );
-      }
-      const claim = parseInput(ClaimSchema, { ...req, claimedAt: this.now().toISOString() }, "claim");
-      try {
-        const written = await this.writeClaim(host, claim, opts.expectUsage);
-        return { host: written, claim, created: true };
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(hostName));
-        if (!old) throw new HostNotFound(`Compute host ${hostName} not found.`, { host: hostName });
-        // The loop re-evaluates on the item the write saw: a concurrent claim that took the room or the
-        // group slot refuses now; a capacity/ratio change (or a release) that still leaves room is retried.
-        host = parseStored(Host, old, "host");
-      }
-    }
-  }
-
-  private async writeClaim(host: Host, claim: Claim, expectUsage?: Resources): Promise<Host> {
-    const x = new Expr();
-    const uuid = claim.instanceUuid;
-    const conditions = [
-      `attribute_exists(${x.name("name")})`,
-      `attribute_not_exists(${x.path("claims", uuid)})`,
-    ];
-    const sets = [`${x.path("claims", uuid)} = ${x.value(claim)}`];
-    for (const kind of RESOURCE_KINDS) {
-      const ratio = ratioKey(kind);
-      const usage = x.path("usage", kind);
-      const maxUsageBefore = resourceLimit(host, kind) - claim.resources[kind];
-      conditions.push(
-        `${usage} <= ${x.value(maxUsageBefore)}`,
-        // The bound above was computed from these: it only holds while they are unchanged.
-        `${x.path("capacity", kind)} = ${x.value(host.capacity[kind])}`,
-        `${x.path("allocationRatios", ratio)} = ${x.value(allocationRatio(host, kind))}`,
-      );
-      sets.push(`${usage} = ${usage} + ${x.value(claim.resources[kind])}`);
-      // Weighed placement: the host must still be as it was weighed (else PlacementRaced, weigh again).
-      if (expectUsage) conditions.push(`${usage} = ${x.value(expectUsage[kind])}`);
-    }
-    const group = claim.serverGroup;
-    if (group?.policy === "anti-affinity") {
-      const slot = x.path("antiAffinity", group.id);
-      const me = x.value(uuid);
-      conditions.push(`(attribute_not_exists(${slot}) OR ${slot} = ${me})`);
-      sets.push(`${slot} = ${me}`);
-    }
-    sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
-    const out = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: this.keyOf(host.name),
-        UpdateExpression: `SET ${sets.join(", ")}`,
-        ConditionExpression: conditions.join(" AND "),
-        ...x.attributes(),
-        ReturnValues: "ALL_NEW",
-        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-      }),
+    // What the change ended with: the claim already there, or the one it wrote.
+    let result: { claim: Claim; created: boolean } | undefined;
+    const host = await this.changeRecord(
+      hostName,
+      // Decided again on the item a refused write saw: a concurrent claim that took the room or the group
+      // slot refuses now; a capacity/ratio change (or a release) that still leaves room is retried.
+      (current) => {
+        const verdict = evaluateClaim(current, req);
+        if (verdict.kind === "already") {
+          result = { claim: verdict.claim, created: false };
+          return null;
+        }
+        if (verdict.kind === "refused") throw verdict.error;
+        if (opts.expectUsage && !isDeepStrictEqual(current.usage, opts.expectUsage)) {
+          throw new PlacementRaced(`host ${hostName} changed since it was weighed`, {
+            host: hostName,
+            expected: opts.expectUsage,
+            usage: current.usage,
+          });
+        }
+        const claim = parseInput(ClaimSchema, { ...req, claimedAt: this.now().toISOString() }, "claim");
+        result = { claim, created: true };
+        return claimUpdate(current, claim, opts.expectUsage);
+      },
+      { host: hostName, instanceUuid: req.instanceUuid },
     );
-    return parseStored(Host, out.Attributes ?? {}, "host");
+    return { host, ...result! };
   }
 
   /**
@@ -308,57 +228,81 @@ export class HostsStore extends TableStore {
     instanceUuid: string,
     opts: { owner?: string } = {},
   ): Promise<ReleaseResult> {
-    let host = await this.require(hostName);
-    for (let attempt = 1; ; attempt++) {
-      const claim = host.claims[instanceUuid];
-      if (!claim || (opts.owner !== undefined && claim.owner !== opts.owner)) return { host, released: null };
-      if (attempt > MAX_WRITE_ATTEMPTS) {
-        throw new ConcurrentUpdate(
-          `host ${hostName} kept changing; release gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
-          { host: hostName, instanceUuid },
-        );
-      }
-      try {
-        return { host: await this.writeRelease(host, claim), released: claim };
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(hostName));
-        if (!old) throw new HostNotFound(`Compute host ${hostName} not found.`, { host: hostName });
-        host = parseStored(Host, old, "host");
-      }
-    }
-  }
-
-  private async writeRelease(host: Host, claim: Claim): Promise<Host> {
-    const x = new Expr();
-    const uuid = claim.instanceUuid;
-    const conditions = [
-      `${x.path("claims", uuid, "owner")} = ${x.value(claim.owner)}`,
-      `${x.path("claims", uuid, "claimedAt")} = ${x.value(claim.claimedAt)}`,
-    ];
-    const removes = [x.path("claims", uuid)];
-    const sets = RESOURCE_KINDS.map((kind) => {
-      const usage = x.path("usage", kind);
-      return `${usage} = ${usage} - ${x.value(claim.resources[kind])}`;
-    });
-    sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
-    const group = claim.serverGroup;
-    if (group?.policy === "anti-affinity" && host.antiAffinity[group.id] === uuid) {
-      const slot = x.path("antiAffinity", group.id);
-      conditions.push(`${slot} = ${x.value(uuid)}`);
-      removes.push(slot);
-    }
-    const out = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: this.keyOf(host.name),
-        UpdateExpression: `SET ${sets.join(", ")} REMOVE ${removes.join(", ")}`,
-        ConditionExpression: conditions.join(" AND "),
-        ...x.attributes(),
-        ReturnValues: "ALL_NEW",
-        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-      }),
+    let released: Claim | null = null;
+    const host = await this.changeRecord(
+      hostName,
+      (current) => {
+        const claim = current.claims[instanceUuid];
+        released = claim && (opts.owner === undefined || claim.owner === opts.owner) ? claim : null;
+        return released ? releaseUpdate(current, released) : null;
+      },
+      { host: hostName, instanceUuid },
     );
-    return parseStored(Host, out.Attributes ?? {}, "host");
+    return { host, released };
   }
+}
+
+/** The conditional write of a claim: never past the limit, whatever races it (see the top of this file). */
+function claimUpdate(host: Host, claim: Claim, expectUsage?: Resources): ConditionalUpdate<Host> {
+  const x = new Expr();
+  const uuid = claim.instanceUuid;
+  const conditions = [
+    `attribute_exists(${x.name("name")})`,
+    `attribute_not_exists(${x.path("claims", uuid)})`,
+  ];
+  const sets = [`${x.path("claims", uuid)} = ${x.value(claim)}`];
+  for (const kind of RESOURCE_KINDS) {
+    const ratio = ratioKey(kind);
+    const usage = x.path("usage", kind);
+    const maxUsageBefore = resourceLimit(host, kind) - claim.resources[kind];
+    conditions.push(
+      `${usage} <= ${x.value(maxUsageBefore)}`,
+      // The bound above was computed from these: it only holds while they are unchanged.
+      `${x.path("capacity", kind)} = ${x.value(host.capacity[kind])}`,
+      `${x.path("allocationRatios", ratio)} = ${x.value(allocationRatio(host, kind))}`,
+    );
+    sets.push(`${usage} = ${usage} + ${x.value(claim.resources[kind])}`);
+    // Weighed placement: the host must still be as it was weighed (else PlacementRaced, weigh again).
+    if (expectUsage) conditions.push(`${usage} = ${x.value(expectUsage[kind])}`);
+  }
+  const group = claim.serverGroup;
+  if (group?.policy === "anti-affinity") {
+    const slot = x.path("antiAffinity", group.id);
+    const me = x.value(uuid);
+    conditions.push(`(attribute_not_exists(${slot}) OR ${slot} = ${me})`);
+    sets.push(`${slot} = ${me}`);
+  }
+  sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+  return {
+    UpdateExpression: `SET ${sets.join(", ")}`,
+    ConditionExpression: conditions.join(" AND "),
+    ...x.attributes(),
+  };
+}
+
+/** The conditional write that removes a claim: only the very claim read (owner and time), with its slot. */
+function releaseUpdate(host: Host, claim: Claim): ConditionalUpdate<Host> {
+  const x = new Expr();
+  const uuid = claim.instanceUuid;
+  const conditions = [
+    `${x.path("claims", uuid, "owner")} = ${x.value(claim.owner)}`,
+    `${x.path("claims", uuid, "claimedAt")} = ${x.value(claim.claimedAt)}`,
+  ];
+  const removes = [x.path("claims", uuid)];
+  const sets = RESOURCE_KINDS.map((kind) => {
+    const usage = x.path("usage", kind);
+    return `${usage} = ${usage} - ${x.value(claim.resources[kind])}`;
+  });
+  sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+  const group = claim.serverGroup;
+  if (group?.policy === "anti-affinity" && host.antiAffinity[group.id] === uuid) {
+    const slot = x.path("antiAffinity", group.id);
+    conditions.push(`${slot} = ${x.value(uuid)}`);
+    removes.push(slot);
+  }
+  return {
+    UpdateExpression: `SET ${sets.join(", ")} REMOVE ${removes.join(", ")}`,
+    ConditionExpression: conditions.join(" AND "),
+    ...x.attributes(),
+  };
 }

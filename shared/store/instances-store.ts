@@ -15,8 +15,8 @@ import {
 } from "../domain/errors.js";
 import { Instance } from "../domain/schemas.js";
 import { assertTaskTransition, assertVmTransition, type TaskState, type VmState } from "../domain/states.js";
-import { definedOnly, Expr, parseInput, parseStored, type StoreDeps, scanAll } from "./dynamo-util.js";
-import { TableStore } from "./table-store.js";
+import { definedOnly, Expr, parseInput, type StoreDeps, scanAll } from "./dynamo-util.js";
+import { RecordStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
 /** Everything but the identity and the bookkeeping the store maintains itself. */
@@ -35,9 +35,14 @@ export interface InstanceUpdate {
   set: Partial<InstanceMutableFields>;
 }
 
-export class InstancesStore extends TableStore {
+export class InstancesStore extends RecordStore<typeof Instance> {
   constructor(deps: StoreDeps) {
-    super(deps, "instances");
+    super(deps, "instances", {
+      schema: Instance,
+      what: "instance",
+      notFound: (uuid) =>
+        new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid }),
+    });
   }
 
   /** Insert a new instance. Re-creating an identical record is a no-op; a different one is RecordExists. */
@@ -45,23 +50,10 @@ export class InstancesStore extends TableStore {
     return this.insert(Instance, instance, "instance", "instanceUuid");
   }
 
-  get(uuid: string): Promise<Instance | null> {
-    return this.getParsed(Instance, uuid, "instance");
-  }
-
-  require(uuid: string): Promise<Instance> {
-    return this.requireParsed(
-      Instance,
-      uuid,
-      "instance",
-      () => new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid }),
-    );
-  }
-
   /** Every instance (a consistent scan: the API's list pages over it; the sweeper and sync audit it). */
   async list(): Promise<Instance[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
-    return items.map((i) => parseStored(Instance, i, "instance"));
+    return items.map((i) => this.parse(i));
   }
 
   /** Instances whose `host` is this host (GSI by-host; eventually consistent on AWS). */
@@ -75,20 +67,16 @@ export class InstancesStore extends TableStore {
    * Returns the instance as written.
    */
   async update(uuid: string, update: InstanceUpdate): Promise<Instance> {
-    return this.change({
-      key: uuid,
-      what: `instance ${uuid}`,
-      current: await this.require(uuid),
-      parse: (item) => parseStored(Instance, item, "instance"),
-      notFound: () => new InstanceNotFound(`Instance ${uuid} could not be found.`, { instanceUuid: uuid }),
+    return this.changeRecord(
+      uuid,
       // After a lost race, checkExpectations raises UnexpectedTaskState / InstanceInvalidState /
       // ConcurrentUpdate (expectVersion given) when it was lost for good; otherwise the write is retried.
-      decide: (current) => {
+      (current) => {
         this.checkExpectations(current, update);
         const next = this.next(current, update.set);
         return { ...this.writeOf(current, next, update), expectedResult: next };
       },
-    });
+    );
   }
 
   private checkExpectations(current: Instance, update: InstanceUpdate): void {

@@ -1,24 +1,13 @@
 /** Migration records (nova's `migrations` table): status changes checked by states.ts, conditional on the status read. */
 
 import { isDeepStrictEqual } from "node:util";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { ConcurrentUpdate, MigrationNotFound } from "../domain/errors.js";
 import { Migration } from "../domain/schemas.js";
 import { assertMigrationTransition, canMigrationTransition, type MigrationStatus } from "../domain/states.js";
 import { ResourceName } from "../domain/values.js";
-import {
-  definedOnly,
-  Expr,
-  isConditionalCheckFailed,
-  itemAtFailure,
-  MAX_WRITE_ATTEMPTS,
-  parseInput,
-  parseStored,
-  type StoreDeps,
-  scanAll,
-} from "./dynamo-util.js";
-import { TableStore } from "./table-store.js";
+import { definedOnly, Expr, parseInput, type StoreDeps, scanAll } from "./dynamo-util.js";
+import { RecordStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
 export const MigrationPatch = z.object({
@@ -29,27 +18,17 @@ export const MigrationPatch = z.object({
 });
 export type MigrationPatch = z.infer<typeof MigrationPatch>;
 
-export class MigrationsStore extends TableStore {
+const migrationNotFound = (id: string) =>
+  new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id });
+
+export class MigrationsStore extends RecordStore<typeof Migration> {
   constructor(deps: StoreDeps) {
-    super(deps, "migrations");
+    super(deps, "migrations", { schema: Migration, what: "migration", notFound: migrationNotFound });
   }
 
   /** Insert a migration. Re-creating an identical record is a no-op; a different one is RecordExists. */
   async create(migration: z.input<typeof Migration>): Promise<Migration> {
     return this.insert(Migration, migration, "migration", "migrationId");
-  }
-
-  get(id: string): Promise<Migration | null> {
-    return this.getParsed(Migration, id, "migration");
-  }
-
-  require(id: string): Promise<Migration> {
-    return this.requireParsed(
-      Migration,
-      id,
-      "migration",
-      () => new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id }),
-    );
   }
 
   /**
@@ -59,45 +38,47 @@ export class MigrationsStore extends TableStore {
    */
   async transition(id: string, to: MigrationStatus, opts: { set?: MigrationPatch } = {}): Promise<Migration> {
     const patch = definedOnly(parseInput(MigrationPatch, opts.set ?? {}, "migration patch"));
-    let current = await this.require(id);
-    for (let attempt = 1; ; attempt++) {
-      if (alreadyThere(current, to, patch)) return current;
-      if (attempt === 1) assertMigrationTransition(current.status, to);
-      else if (!canMigrationTransition(current.status, to) || attempt > MAX_WRITE_ATTEMPTS) {
-        // Lost a race to another transition: not a bug in the caller, so not InvalidStateTransition.
-        throw new ConcurrentUpdate(`migration ${id} changed to ${current.status} while moving to ${to}`, {
-          migrationId: id,
-          to,
-          actual: current.status,
-        });
-      }
-      const next = parseInput(
-        Migration,
-        {
-          ...current,
-          ...patch,
-          status: to,
-          updatedAt: this.now().toISOString(),
-          version: current.version + 1,
-        },
-        "migration",
-      );
-      try {
-        return await this.write(current, next, Object.keys(patch));
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(id));
-        if (!old) throw new MigrationNotFound(`Migration ${id} could not be found.`, { migrationId: id });
-        current = parseStored(Migration, old, "migration");
-      }
-    }
+    return this.changeRecord(
+      id,
+      (current, attempt) => {
+        if (alreadyThere(current, to, patch)) return null;
+        if (attempt === 1) assertMigrationTransition(current.status, to);
+        else if (!canMigrationTransition(current.status, to)) {
+          // Lost a race to another transition: not a bug in the caller, so not InvalidStateTransition.
+          throw new ConcurrentUpdate(`migration ${id} changed to ${current.status} while moving to ${to}`, {
+            migrationId: id,
+            to,
+            actual: current.status,
+          });
+        }
+        const next = parseInput(
+          Migration,
+          {
+            ...current,
+            ...patch,
+            status: to,
+            updatedAt: this.now().toISOString(),
+            version: current.version + 1,
+          },
+          "migration",
+        );
+        const x = new Expr();
+        const fields = [...Object.keys(patch), "status", "updatedAt", "version"] as (keyof Migration)[];
+        return {
+          UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
+          ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { migrationId: id, to },
+    );
   }
 
   /** Every migration, oldest first (a consistent scan). */
   async list(): Promise<Migration[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
     return items
-      .map((i) => parseStored(Migration, i, "migration"))
+      .map((i) => this.parse(i))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
@@ -109,24 +90,6 @@ export class MigrationsStore extends TableStore {
   /** Migrations away from a host, oldest first (what a returning host must clean up). */
   async listBySourceHost(host: string): Promise<Migration[]> {
     return this.queryIndex(Migration, "migration", INDEX.migrationsBySourceHost, "sourceHost", host);
-  }
-
-  private async write(current: Migration, next: Migration, patchKeys: string[]): Promise<Migration> {
-    const x = new Expr();
-    const fields = [...patchKeys, "status", "updatedAt", "version"] as (keyof Migration)[];
-    const sets = fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`);
-    const out = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: this.keyOf(current.id),
-        UpdateExpression: `SET ${sets.join(", ")}`,
-        ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
-        ...x.attributes(),
-        ReturnValues: "ALL_NEW",
-        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-      }),
-    );
-    return parseStored(Migration, out.Attributes ?? {}, "migration");
   }
 }
 

@@ -2,42 +2,26 @@
  * Neutron-like ports. `bind` moves a port's binding (binding:host_id) to a host, keeping its MAC.
  * A port without an instance is stored without `instanceUuid` (a GSI key cannot be NULL).
  */
-import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { Port } from "../domain/schemas.js";
 import { ResourceName } from "../domain/values.js";
-import { Expr, type Item, parseInput, parseStored, type StoreDeps } from "./dynamo-util.js";
+import { Expr, type Item, parseInput, type StoreDeps } from "./dynamo-util.js";
 import { PortNotFound } from "./store-errors.js";
-import { TableStore } from "./table-store.js";
+import { RecordStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
-function toItem(port: Port): Item {
-  const { instanceUuid, ...rest } = port;
-  return instanceUuid === null ? rest : { ...rest, instanceUuid };
-}
-
-export class PortsStore extends TableStore {
+export class PortsStore extends RecordStore<typeof Port> {
   constructor(deps: StoreDeps) {
-    super(deps, "ports");
+    super(deps, "ports", {
+      schema: Port,
+      what: "port",
+      notFound: (id) => new PortNotFound(`Port ${id} could not be found.`, { portId: id }),
+    });
   }
 
-  /** Create or replace a port record as given. */
-  async put(port: Port): Promise<Port> {
-    const record = parseInput(Port, port, "port");
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: toItem(record) }));
-    return record;
-  }
-
-  get(id: string): Promise<Port | null> {
-    return this.getParsed(Port, id, "port");
-  }
-
-  require(id: string): Promise<Port> {
-    return this.requireParsed(
-      Port,
-      id,
-      "port",
-      () => new PortNotFound(`Port ${id} could not be found.`, { portId: id }),
-    );
+  /** A port without an instance has no `instanceUuid` attribute: the by-instance index cannot take null. */
+  protected override toItem(port: Port): Item {
+    const { instanceUuid, ...rest } = port;
+    return instanceUuid === null ? rest : { ...rest, instanceUuid };
   }
 
   async listByInstance(instanceUuid: string): Promise<Port[]> {
@@ -51,21 +35,14 @@ export class PortsStore extends TableStore {
    */
   async bind(portId: string, host: string): Promise<Port> {
     const hostName = parseInput(ResourceName, host, "host name");
-    return this.change({
-      key: portId,
-      what: `port ${portId}`,
-      current: await this.require(portId),
-      parse: (item) => parseStored(Port, item, "port"),
-      notFound: () => new PortNotFound(`Port ${portId} could not be found.`, { portId }),
-      decide: (current) => {
-        if (current.bindingHost === hostName && current.status === "ACTIVE") return null;
-        const x = new Expr();
-        return {
-          UpdateExpression: `SET ${x.name("bindingHost")} = ${x.value(hostName)}, ${x.name("status")} = ${x.value("ACTIVE")}, ${x.name("version")} = ${x.value(current.version + 1)}`,
-          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
-          ...x.attributes(),
-        };
-      },
+    return this.changeRecord(portId, (current) => {
+      if (current.bindingHost === hostName && current.status === "ACTIVE") return null;
+      const x = new Expr();
+      return {
+        UpdateExpression: `SET ${x.name("bindingHost")} = ${x.value(hostName)}, ${x.name("status")} = ${x.value("ACTIVE")}, ${x.name("version")} = ${x.value(current.version + 1)}`,
+        ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+        ...x.attributes(),
+      };
     });
   }
 }

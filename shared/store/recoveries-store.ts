@@ -4,26 +4,22 @@
  * a crash report recover the instance and every other delivery find it open. Changes are conditional on
  * the version read (a lost race re-reads and re-applies).
  */
-import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { z } from "zod";
 import { ConcurrentUpdate } from "../domain/errors.js";
 import { Recovery } from "../domain/schemas.js";
-import {
-  isConditionalCheckFailed,
-  itemAtFailure,
-  MAX_WRITE_ATTEMPTS,
-  parseInput,
-  parseStored,
-  type StoreDeps,
-} from "./dynamo-util.js";
-import { TableStore } from "./table-store.js";
+import { definedOnly, Expr, parseInput, parseStored, type StoreDeps } from "./dynamo-util.js";
+import { RecordStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
 
 export type RecoveryOpening = Omit<z.input<typeof Recovery>, "updatedAt" | "version">;
 
-export class RecoveriesStore extends TableStore {
+/** A recovery that is not there: the flow that asked for it lost a race with its removal (never, today). */
+const recoveryNotFound = (id: string) =>
+  new ConcurrentUpdate(`recovery ${id} does not exist`, { recoveryId: id });
+
+export class RecoveriesStore extends RecordStore<typeof Recovery> {
   constructor(deps: StoreDeps) {
-    super(deps, "recoveries");
+    super(deps, "recoveries", { schema: Recovery, what: "recovery", notFound: recoveryNotFound });
   }
 
   /** Create the recovery unless one with its id exists: `{opened: false}` returns the existing one. */
@@ -33,34 +29,10 @@ export class RecoveriesStore extends TableStore {
       { ...recovery, updatedAt: this.now().toISOString(), version: 0 },
       "recovery",
     );
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: record,
-          ConditionExpression: "attribute_not_exists(#id)",
-          ExpressionAttributeNames: { "#id": "id" },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      return { opened: true, recovery: record };
-    } catch (e) {
-      if (!isConditionalCheckFailed(e)) throw e;
-      const old = await itemAtFailure(e, () => this.read(record.id));
-      if (!old) throw e;
-      return { opened: false, recovery: parseStored(Recovery, old, "recovery") };
-    }
-  }
-
-  async get(id: string): Promise<Recovery | null> {
-    const item = await this.read(id);
-    return item ? parseStored(Recovery, item, "recovery") : null;
-  }
-
-  async require(id: string): Promise<Recovery> {
-    const r = await this.get(id);
-    if (!r) throw new ConcurrentUpdate(`recovery ${id} does not exist`, { recoveryId: id });
-    return r;
+    const put = await this.putIfAbsent(record);
+    if (put.written) return { opened: true, recovery: record };
+    if (!put.existing) throw recoveryNotFound(record.id);
+    return { opened: false, recovery: parseStored(Recovery, put.existing, "recovery") };
   }
 
   /**
@@ -68,39 +40,39 @@ export class RecoveriesStore extends TableStore {
    * and applies `change` again (it must be a function of the record, e.g. "append this attempt unless there").
    */
   async update(id: string, change: (current: Recovery) => Partial<Recovery>): Promise<Recovery> {
-    let current = await this.require(id);
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const next = parseInput(
-        Recovery,
-        {
-          ...current,
-          ...change(current),
-          id,
-          updatedAt: this.now().toISOString(),
-          version: current.version + 1,
-        },
-        "recovery",
-      );
-      try {
-        await this.doc.send(
-          new PutCommand({
-            TableName: this.table,
-            Item: next,
-            ConditionExpression: "#v = :v",
-            ExpressionAttributeNames: { "#v": "version" },
-            ExpressionAttributeValues: { ":v": current.version },
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-        return next;
-      } catch (e) {
-        if (!isConditionalCheckFailed(e)) throw e;
-        const old = await itemAtFailure(e, () => this.read(id));
-        if (!old) throw e;
-        current = parseStored(Recovery, old, "recovery");
-      }
-    }
-    throw new ConcurrentUpdate(`recovery ${id} kept changing`, { recoveryId: id });
+    return this.changeRecord(
+      id,
+      (current) => {
+        const next = definedOnly(
+          parseInput(
+            Recovery,
+            {
+              ...current,
+              ...change(current),
+              id,
+              updatedAt: this.now().toISOString(),
+              version: current.version + 1,
+            },
+            "recovery",
+          ),
+        ) as Recovery;
+        // The whole record replaced, as of the version read: what `change` dropped is removed.
+        const x = new Expr();
+        const sets = Object.entries(next)
+          .filter(([k]) => k !== "id")
+          .map(([k, v]) => `${x.name(k)} = ${x.value(v)}`);
+        const removes = Object.keys(current)
+          .filter((k) => !(k in next))
+          .map((k) => x.name(k));
+        return {
+          UpdateExpression: `SET ${sets.join(", ")}${removes.length > 0 ? ` REMOVE ${removes.join(", ")}` : ""}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+          expectedResult: next,
+        };
+      },
+      { recoveryId: id },
+    );
   }
 
   /** An instance's recoveries, oldest first (GSI by-instance on detectedAt). */

@@ -115,6 +115,8 @@ export abstract class TableStore {
     parse: (item: Item) => T;
     notFound: () => Error;
     decide: (current: T, attempt: number) => ConditionalUpdate<T> | null;
+    /** The details of the ConcurrentUpdate thrown when the change gives up (default `{ key }`). */
+    details?: Record<string, unknown>;
   }): Promise<T> {
     let current = opts.current;
     for (let attempt = 1; ; attempt++) {
@@ -123,9 +125,7 @@ export abstract class TableStore {
       if (attempt > MAX_WRITE_ATTEMPTS) {
         throw new ConcurrentUpdate(
           `${opts.what} kept changing; gave up after ${MAX_WRITE_ATTEMPTS} attempts`,
-          {
-            key: opts.key,
-          },
+          opts.details ?? { key: opts.key },
         );
       }
       const { expectedResult, ...input } = update;
@@ -153,6 +153,31 @@ export abstract class TableStore {
   }
 
   /**
+   * Puts `record` unless an item with its partition key exists. Refused, it answers with the item that was
+   * there: the one the refused write saw, else a consistent read (undefined if that finds it gone again).
+   */
+  protected async putIfAbsent(
+    record: Item,
+  ): Promise<{ written: true } | { written: false; existing?: Item }> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: record,
+          ConditionExpression: "attribute_not_exists(#k)",
+          ExpressionAttributeNames: { "#k": this.keyName },
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return { written: true };
+    } catch (e) {
+      if (!isConditionalCheckFailed(e)) throw e;
+      const existing = await itemAtFailure(e, () => this.read(String(record[this.keyName])));
+      return existing ? { written: false, existing } : { written: false };
+    }
+  }
+
+  /**
    * Put if absent. Re-creating an identical record is a no-op (a retried step); a different record under
    * the same key is RecordExists, with `{ [detailsKey]: key }` as details.
    */
@@ -163,23 +188,73 @@ export abstract class TableStore {
     detailsKey: string,
   ): Promise<z.output<S>> {
     const record = parseInput(schema, value, what);
-    const key = String((record as Item)[this.keyName]);
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: record as Item,
-          ConditionExpression: "attribute_not_exists(#k)",
-          ExpressionAttributeNames: { "#k": this.keyName },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
+    const put = await this.putIfAbsent(record as Item);
+    if (put.written || (put.existing && isDeepStrictEqual(parseStored(schema, put.existing, what), record)))
       return record;
-    } catch (e) {
-      if (!isConditionalCheckFailed(e)) throw e;
-      const old = await itemAtFailure(e, () => this.read(key));
-      if (old && isDeepStrictEqual(parseStored(schema, old, what), record)) return record;
-      throw new RecordExists(`${what} ${key} already exists`, { [detailsKey]: key });
-    }
+    const key = String((record as Item)[this.keyName]);
+    throw new RecordExists(`${what} ${key} already exists`, { [detailsKey]: key });
+  }
+}
+
+/** What a store of one kind of record says once: its schema, its noun in messages, its not-found error. */
+export interface RecordKind<S extends z.ZodType> {
+  schema: S;
+  /** e.g. "instance": messages say "instance <key>". */
+  what: string;
+  notFound: (key: string) => Error;
+}
+
+/** A table of one kind of record: reads by key and conditional changes, stated once for every store. */
+export abstract class RecordStore<S extends z.ZodType> extends TableStore {
+  protected constructor(
+    deps: StoreDeps,
+    id: TableId,
+    protected readonly kind: RecordKind<S>,
+  ) {
+    super(deps, id);
+  }
+
+  /** The record under `key`, or null (a consistent read). */
+  get(key: string): Promise<z.output<S> | null> {
+    return this.getParsed(this.kind.schema, key, this.kind.what);
+  }
+
+  /** The record under `key`, or the store's not-found error. */
+  require(key: string): Promise<z.output<S>> {
+    return this.requireParsed(this.kind.schema, key, this.kind.what, () => this.kind.notFound(key));
+  }
+
+  /** Creates or replaces a record as given (seeding, tools, and records only their one writer changes). */
+  async put(value: z.input<S>): Promise<z.output<S>> {
+    const record = parseInput(this.kind.schema, value, this.kind.what);
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: this.toItem(record) }));
+    return record;
+  }
+
+  /** The item a record is stored as (a store whose index key may be null leaves that attribute out). */
+  protected toItem(record: z.output<S>): Item {
+    return record as Item;
+  }
+
+  /** A stored item read back as this store's record. */
+  protected parse(item: Item): z.output<S> {
+    return parseStored(this.kind.schema, item, this.kind.what);
+  }
+
+  /** `change` on the current record under `key` (read first; see TableStore.change for the loop). */
+  protected async changeRecord(
+    key: string,
+    decide: (current: z.output<S>, attempt: number) => ConditionalUpdate<z.output<S>> | null,
+    details?: Record<string, unknown>,
+  ): Promise<z.output<S>> {
+    return this.change({
+      key,
+      what: `${this.kind.what} ${key}`,
+      current: await this.require(key),
+      parse: (item) => this.parse(item),
+      notFound: () => this.kind.notFound(key),
+      decide,
+      ...(details ? { details } : {}),
+    });
   }
 }

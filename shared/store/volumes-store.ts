@@ -3,13 +3,12 @@
  * conditional on the version read; a lost race is re-read and re-decided. Detached attachments are
  * kept (status "detached", detachedAt) as history.
  */
-import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { Volume, type VolumeAttachment } from "../domain/schemas.js";
 import { DiskDevice, ResourceName, Uuid } from "../domain/values.js";
-import { Expr, parseInput, parseStored, type StoreDeps } from "./dynamo-util.js";
+import { Expr, parseInput, type StoreDeps } from "./dynamo-util.js";
 import { VolumeAttachRefused, VolumeNotFound } from "./store-errors.js";
-import { TableStore } from "./table-store.js";
+import { RecordStore } from "./table-store.js";
 
 export const AttachRequest = z.object({
   attachmentId: Uuid,
@@ -28,29 +27,13 @@ export function activeAttachment(volume: Volume): VolumeAttachment | null {
 /** A change to a volume: the new attachment list, or null when there is nothing to do. May throw to refuse. */
 type Change = (volume: Volume, now: string) => VolumeAttachment[] | null;
 
-export class VolumesStore extends TableStore {
+export class VolumesStore extends RecordStore<typeof Volume> {
   constructor(deps: StoreDeps) {
-    super(deps, "volumes");
-  }
-
-  /** Create or replace a volume record as given. */
-  async put(volume: Volume): Promise<Volume> {
-    const record = parseInput(Volume, volume, "volume");
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: record }));
-    return record;
-  }
-
-  get(id: string): Promise<Volume | null> {
-    return this.getParsed(Volume, id, "volume");
-  }
-
-  require(id: string): Promise<Volume> {
-    return this.requireParsed(
-      Volume,
-      id,
-      "volume",
-      () => new VolumeNotFound(`Volume ${id} could not be found.`, { volumeId: id }),
-    );
+    super(deps, "volumes", {
+      schema: Volume,
+      what: "volume",
+      notFound: (id) => new VolumeNotFound(`Volume ${id} could not be found.`, { volumeId: id }),
+    });
   }
 
   activeAttachment(volume: Volume): VolumeAttachment | null {
@@ -124,33 +107,26 @@ export class VolumesStore extends TableStore {
   }
 
   private async changeAttachments(volumeId: string, decide: Change): Promise<Volume> {
-    return this.change({
-      key: volumeId,
-      what: `volume ${volumeId}`,
-      current: await this.require(volumeId),
-      parse: (item) => parseStored(Volume, item, "volume"),
-      notFound: () => new VolumeNotFound(`Volume ${volumeId} could not be found.`, { volumeId }),
-      decide: (current) => {
-        const attachments = decide(current, this.now().toISOString());
-        if (attachments === null) return null;
-        const status =
-          current.status === "error"
-            ? "error"
-            : attachments.some((a) => a.status === "attached")
-              ? "in-use"
-              : "available";
-        const next = parseInput(
-          Volume,
-          { ...current, attachments, status, version: current.version + 1 },
-          "volume",
-        );
-        const x = new Expr();
-        return {
-          UpdateExpression: `SET ${x.name("attachments")} = ${x.value(next.attachments)}, ${x.name("status")} = ${x.value(next.status)}, ${x.name("version")} = ${x.value(next.version)}`,
-          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
-          ...x.attributes(),
-        };
-      },
+    return this.changeRecord(volumeId, (current) => {
+      const attachments = decide(current, this.now().toISOString());
+      if (attachments === null) return null;
+      const status =
+        current.status === "error"
+          ? "error"
+          : attachments.some((a) => a.status === "attached")
+            ? "in-use"
+            : "available";
+      const next = parseInput(
+        Volume,
+        { ...current, attachments, status, version: current.version + 1 },
+        "volume",
+      );
+      const x = new Expr();
+      return {
+        UpdateExpression: `SET ${x.name("attachments")} = ${x.value(next.attachments)}, ${x.name("status")} = ${x.value(next.status)}, ${x.name("version")} = ${x.value(next.version)}`,
+        ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+        ...x.attributes(),
+      };
     });
   }
 }
