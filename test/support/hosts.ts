@@ -4,8 +4,9 @@
  * usage/claims check, the invariants, and a poll with a deadline.
  */
 import { expect } from "vitest";
-import type { LocalCloud } from "#local/cloud.js";
+import type { HostFailureOptions, LocalCloud } from "#local/cloud.js";
 import { bootByAdoption, type HandDefinedDomain } from "#local/fleet-domains.js";
+import type { LocalHostSpec } from "#local/hosts/local-host.js";
 import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 
@@ -23,6 +24,24 @@ export async function bootAdopted<K extends string>(
     keys.map((k) => domains[k]),
   );
   return Object.fromEntries(keys.map((k, i) => [k, instances[i]!])) as Record<K, Instance>;
+}
+
+/** Host specs sharing one storage pool (one instances folder they all see), in the order given. */
+export function poolHosts(pool: string, ...names: string[]): LocalHostSpec[] {
+  return names.map((name) => ({ name, sharedPoolId: pool }));
+}
+
+/** Host-failure detection fast enough for a test: 2 s alarm periods, 2 of them, 8 s grace. */
+export const FAST_DETECTION = {
+  alarmPeriodSeconds: 2,
+  alarmEvaluationPeriods: 2,
+  graceSeconds: 8,
+} as const satisfies HostFailureOptions;
+
+/** Power loss (the hosts' processes stopped by pid), then what an operator does once it is known: forced down. */
+export async function killAndForceDown(cloud: LocalCloud, ...hosts: string[]): Promise<void> {
+  for (const h of hosts) await cloud.killHost(h);
+  for (const h of hosts) await cloud.setForcedDown(h, true);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
