@@ -185,15 +185,20 @@ export async function seedHosts(
   return out;
 }
 
-/** An instance placed on `host` (its claim made, as boot does). */
-export async function seedInstance(h: StepWorld, host: string, overrides: Partial<Instance> = {}) {
-  const instance = makeInstance({ host, node: host, ...overrides });
+/** A claim for the instance's flavor (and its server group) on `host`, held by `owner`. */
+export async function claimFor(h: StepWorld, host: string, instance: Instance, owner: string): Promise<void> {
   await h.db.stores.hosts.claim(host, {
     instanceUuid: instance.uuid,
     resources: instance.flavor,
-    owner: `boot-${instance.uuid}`,
+    owner,
     serverGroup: instance.serverGroup,
   });
+}
+
+/** An instance placed on `host` (its claim made, as boot does). */
+export async function seedInstance(h: StepWorld, host: string, overrides: Partial<Instance> = {}) {
+  const instance = makeInstance({ host, node: host, ...overrides });
+  await claimFor(h, host, instance, `boot-${instance.uuid}`);
   return h.db.stores.instances.create(instance);
 }
 

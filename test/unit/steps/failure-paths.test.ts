@@ -24,6 +24,7 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { type FlowState, MAX_SCHEDULING_ATTEMPTS, type ScheduledFlow } from "#shared/flow/contract.js";
 import { makePort, makeVolume } from "../../support/fixtures.js";
 import {
+  claimFor,
   probeFacts,
   rebuildExecutionArn,
   type StepWorld,
@@ -137,12 +138,7 @@ describe("HandleFailure", () => {
     const { w, instance, flow } = await evacuationWorld();
     const at = await runUntil(w, flow, "checkInstanceNotOnTarget");
     const other = at.destHost === "b" ? "c" : "b";
-    await w.db.stores.hosts.claim(other, {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: flow.migrationId,
-      serverGroup: null,
-    });
+    await claimFor(w, other, instance, flow.migrationId);
     await handleFailure(w.deps, { ...at, failure: { checkInstanceNotOnTarget: failure("InstanceExists") } });
     await expectEnded(w, instance);
   });

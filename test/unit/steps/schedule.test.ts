@@ -10,6 +10,7 @@ import { schedule } from "#functions/conductor/steps/schedule.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { makeMigration } from "../../support/fixtures.js";
 import {
+  claimFor,
   rebuildExecutionArn,
   type StepWorld,
   seedHosts,
@@ -39,12 +40,7 @@ describe("schedule", () => {
     const instance = await seedInstance(w, "src");
     const flow = await accepted(w, instance);
     // The crash: the claim was written, the migration never learned of it.
-    await w.db.stores.hosts.claim("c", {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: flow.migrationId,
-      serverGroup: null,
-    });
+    await claimFor(w, "c", instance, flow.migrationId);
     const first = await schedule(w.deps, flow);
     const second = await schedule(w.deps, flow);
     expect(first.destHost).toBe("c");
@@ -121,12 +117,7 @@ describe("schedule", () => {
       destNode: "b",
     });
     await w.db.stores.migrations.create(earlier);
-    await w.db.stores.hosts.claim("b", {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: earlier.id,
-      serverGroup: null,
-    });
+    await claimFor(w, "b", instance, earlier.id);
     const flow = await accepted(w, instance);
 
     w.executor.on((call) => (call.host === "b" ? "unreachable" : undefined));
@@ -158,12 +149,7 @@ describe("schedule", () => {
       destHost: "src",
     });
     await w.db.stores.migrations.create(done);
-    await w.db.stores.hosts.claim("old", {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: "boot",
-      serverGroup: null,
-    });
+    await claimFor(w, "old", instance, "boot");
     const flow = await accepted(w, instance);
     await expect(schedule(w.deps, flow)).resolves.toMatchObject({ destHost: "c" });
     expect(w.executor.calls).toEqual([]);
