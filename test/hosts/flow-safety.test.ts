@@ -16,6 +16,8 @@ import {
   bootAdopted,
   definedOn as definedOnIn,
   expectInvariants as expectInvariantsIn,
+  killAndForceDown,
+  poolHosts,
   runningOn as runningOnIn,
   until,
 } from "../support/hosts.js";
@@ -30,12 +32,7 @@ const expectInvariants = () => expectInvariantsIn(cloud);
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-a", sharedPoolId: "p1" },
-      { name: "host-b", sharedPoolId: "p1" },
-      { name: "host-c", sharedPoolId: "p1" },
-      { name: "host-e" },
-    ],
+    hosts: [...poolHosts("p1", "host-a", "host-b", "host-c"), { name: "host-e" }],
     retryIntervalScale: 0.01,
     hostCommandDeadlineMs: 12_000,
   });
@@ -51,8 +48,7 @@ beforeAll(async () => {
       rebuild: { name: "rebuild-1", host: "host-e" },
     }),
   );
-  await cloud.killHost("host-a");
-  await cloud.setForcedDown("host-a", true);
+  await killAndForceDown(cloud, "host-a");
 }, 600_000);
 
 afterAll(async () => {
