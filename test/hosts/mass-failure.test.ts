@@ -16,6 +16,8 @@ import {
   domState,
   executions as executionsIn,
   expectInvariants,
+  FAST_DETECTION,
+  poolHosts,
   statesEntered as statesEnteredIn,
   until,
 } from "../support/hosts.js";
@@ -29,15 +31,10 @@ const statesEntered = (executionArn: string) => statesEnteredIn(cloud, execution
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-1", sharedPoolId: "p1" },
-      { name: "host-2", sharedPoolId: "p1" },
-      { name: "host-3", sharedPoolId: "p1" },
-      { name: "host-4", sharedPoolId: "p1" },
-    ],
+    hosts: poolHosts("p1", "host-1", "host-2", "host-3", "host-4"),
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 30_000,
-    hostFailure: { alarmPeriodSeconds: 2, alarmEvaluationPeriods: 2, graceSeconds: 8, maxConcurrency: 2 },
+    hostFailure: { ...FAST_DETECTION, maxConcurrency: 2 },
   });
   sfn = sfnClient();
   ({ a1, b1 } = await bootAdopted(cloud, {
