@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
 import { defineByHand } from "#local/fleet-domains.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { bootAdopted, domState as domStateIn } from "../support/hosts.js";
+import { bootAdopted, domState as domStateIn, poolHosts } from "../support/hosts.js";
 
 let cloud: LocalCloud;
 const booted: Record<string, Instance> = {};
@@ -92,10 +92,7 @@ async function settled(uuid: string, timeoutMs = 180_000): Promise<Instance> {
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-a", sharedPoolId: "p1" },
-      { name: "host-b", sharedPoolId: "p1" },
-    ],
+    hosts: poolHosts("p1", "host-a", "host-b"),
     retryIntervalScale: 0.01,
     hostCommandDeadlineMs: 30_000,
   });

@@ -22,6 +22,7 @@ import {
   bootAdopted,
   domState as domStateIn,
   expectInvariants,
+  poolHosts,
   sleep,
   statesEntered as statesEnteredIn,
   until,
@@ -81,10 +82,7 @@ async function api(path: string, init: RequestInit = {}) {
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-1", sharedPoolId: "p1" },
-      { name: "host-2", sharedPoolId: "p1" },
-    ],
+    hosts: poolHosts("p1", "host-1", "host-2"),
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 30_000,
     // The storm guard has its own (unit) tests; here four crashes on host-1 are four guests' business.
