@@ -2,7 +2,7 @@
  * VMs the way a user's fleet has them: defined by hand with `virsh` on the host (as the host's own user,
  * not through Lazarus or SSM), disks made with qemu-img, autostart on as libvirt users usually leave it,
  * then brought into Lazarus by adoption. The demo and the tests boot through here so that the adoption
- * path is the one exercised; `boot.ts` remains for records-first boots.
+ * path is the one exercised; `boot.ts` (records written directly) remains for the chaos run and the benchmark.
  */
 import { randomUUID } from "node:crypto";
 import { type AdoptHostReport, adoptHost, adoptionClaimOwner } from "#functions/inventory/adopt.js";
