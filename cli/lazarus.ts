@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { ApiCallError, LazarusClient } from "./client.js";
+import { type DriftReport, differences, renderDrift, type SyncReply } from "./drift.js";
 import { type ExecutionDoc, keyValues, summary, table, watchExecution } from "./render.js";
 
 interface Global {
@@ -28,6 +29,7 @@ commands:
   host register NAME --managed-instance-id ID   register a host (inventory)
   host adopt HOST                         adopt the domains already on a host (inventory)
   host enable|disable|force-down HOST     the host's compute service (disable --reason R; force-down --up undoes)
+  drift [HOST] [--apply]                  what differs between the hosts' libvirt domains and the table
   host-evacuate HOST [--reason R]         evacuate every instance of a dead host (host-failure flow)
   servers [--host H]                      instances
   show ID                                 one instance
@@ -42,6 +44,8 @@ Every command takes --help.`;
 const HELP: Record<string, string> = {
   hosts: "usage: lazarus hosts [--json]\nCompute hosts with their service state and usage (used/limit).",
   host: "usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up]",
+  drift:
+    "usage: lazarus drift [HOST] [--apply] [--json]\nCompares the domains libvirt has on HOST (default: every host) with Lazarus's instance table:\npower states that differ, domains unknown to the table, instances whose domain is missing, claims that\ndo not match placement, usage against placed flavors. Report only: nothing is written unless --apply\n(records power states, makes and releases claims; never defines, undefines or starts a domain).\nExit 0 when every host was read and is in sync, 3 when any drift was found, 1 when a host could not be read.",
   "host-evacuate":
     "usage: lazarus host-evacuate HOST [--reason R] [--incident ID] [--no-wait] [--json]\nStarts the host-failure flow for HOST and follows it.",
   servers: "usage: lazarus servers [--host H] [--json]",
@@ -176,6 +180,31 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     keyValues(((doc as Record<string, unknown>).service ?? doc) as Record<string, unknown>),
   );
   return 0;
+}
+
+async function drift(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { apply: { type: "boolean" } });
+  if (values.help) return help("drift");
+  if (positionals.length > 1) throw new UsageError("drift takes at most one HOST");
+  const names =
+    positionals.length === 1
+      ? positionals
+      : (await c.get<{ hosts: { host_name: string }[] }>("/os-hosts")).hosts.map((h) => h.host_name);
+  const applied = values.apply === true;
+  const report: DriftReport = { at: new Date().toISOString(), applied, drift: false, hosts: [] };
+  for (const name of names) {
+    const { synced } = (
+      await c.call("POST", `/os-hosts/${encodeURIComponent(name)}/sync`, {
+        body: { sync: { apply: applied } },
+      })
+    ).body as SyncReply;
+    report.at = synced.at;
+    report.hosts.push(...synced.hosts);
+  }
+  report.drift = report.hosts.some((h) => differences(h) > 0);
+  print(g, report, () => renderDrift(report));
+  if (report.drift) return 3;
+  return report.hosts.every((h) => h.status !== "unreachable") ? 0 : 1;
 }
 
 async function servers(c: LazarusClient, g: Global, args: string[]): Promise<number> {
@@ -375,6 +404,7 @@ const COMMANDS: Record<string, (c: LazarusClient, g: Global, args: string[]) => 
     return values.help ? Promise.resolve(help("hosts")) : hosts(c, g);
   },
   host,
+  drift,
   "host-evacuate": hostEvacuate,
   servers,
   show,

@@ -1,8 +1,14 @@
 /**
- * Boots an instance on a local host the way nova's boot leaves it: a claim on the host, ports bound there,
- * volumes attached, a root disk from the image cache, the domain defined (and running unless asked for a
- * stopped instance), and the instance record. Boot is not a Lazarus flow; the local cloud needs it to have
- * something to rebuild and evacuate.
+ * Records-first boot: an instance on a local host the way nova's boot leaves it (a claim on the host, ports
+ * bound there, volumes attached, a root disk from the image cache, the domain defined and running unless
+ * asked for a stopped instance, and the instance record), all written directly, not through adoption.
+ *
+ * The tests and the demo do NOT boot through here: they define domains on the hosts with virsh and adopt
+ * them (fleet-domains.ts), as a real fleet gets its instances into Lazarus. What this is still for: the
+ * chaos run (local/chaos: many instances from a seeded plan, some without NICs) and the evacuation
+ * benchmark (bench/evacuation.ts: batches of instances booted in parallel), whose subject is the flows
+ * afterwards, not how the instances came in (`cloud.boot` is this). `DEFAULT_FLAVOR` and `randomMac` are
+ * shared with fleet-domains.ts and the test fixtures.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import {

@@ -133,31 +133,28 @@ async function demo(): Promise<number> {
   try {
     await showHosts(cloud);
     say(
-      "defining 5 domains on host-1 by hand with virsh (as a fleet has them) and adopting them; booting app-a " +
-        "(anti-affinity group g1: a fact libvirt does not hold) there and its peer app-b on host-2; disks on shared pool p1",
+      "defining 6 domains on host-1 and app-b on host-2 by hand with virsh (as a fleet has them) and adopting them; " +
+        "then HA priorities and anti-affinity group g1 (app-a, app-b: facts libvirt does not hold) set on the records; disks on shared pool p1",
     );
     const g1 = { id: "g1", policy: "anti-affinity" as const };
-    const adopted = await bootByAdoption(cloud, [
-      { name: "db-1", host: "host-1", volumes: [{ name: "db-data", sizeGiB: 1, device: "vdb" }] },
+    const instances = await bootByAdoption(cloud, [
+      // HA priority and the server group are Lazarus's own policy, facts libvirt does not hold: set on
+      // the records after adoption, as an operator does (db-1 and app-a restart first).
+      {
+        name: "db-1",
+        host: "host-1",
+        volumes: [{ name: "db-data", sizeGiB: 1, device: "vdb" }],
+        policy: { haPriority: 10 },
+      },
+      { name: "app-a", host: "host-1", policy: { haPriority: 10, serverGroup: g1 } },
       { name: "cache-1", host: "host-1" },
       { name: "web-1", host: "host-1", nics: 2 },
       { name: "web-2", host: "host-1" },
       { name: "batch-1", host: "host-1", stopped: true },
+      // The other member of app-a's anti-affinity group lives on host-2: app-a may only land on host-3.
+      { name: "app-b", host: "host-2", policy: { serverGroup: g1 } },
     ]);
-    // HA priority is Lazarus's own policy field: the operator sets it after adoption (10 restarts first).
-    const instances: Instance[] = [];
-    for (const i of adopted) {
-      instances.push(
-        i.name === "db-1" ? await cloud.stores.instances.update(i.uuid, { set: { haPriority: 10 } }) : i,
-      );
-    }
-    instances.splice(
-      1,
-      0,
-      await cloud.boot({ name: "app-a", host: "host-1", haPriority: 10, serverGroup: g1 }),
-    );
-    // The other member of app-a's anti-affinity group lives on host-2: app-a may only land on host-3.
-    const peer = await cloud.boot({ name: "app-b", host: "host-2", serverGroup: g1 });
+    const peer = instances.pop()!;
     table([
       ["INSTANCE", "HOST", "VM STATE", "HA PRIO", "GROUP", "VOLUMES", "ON HYPERVISOR"],
       ...(await Promise.all(

@@ -2,13 +2,13 @@
  * VMs the way a user's fleet has them: defined by hand with `virsh` on the host (as the host's own user,
  * not through Lazarus or SSM), disks made with qemu-img, autostart on as libvirt users usually leave it,
  * then brought into Lazarus by adoption. The demo and the tests boot through here so that the adoption
- * path is the one exercised; `boot.ts` remains for records-first boots.
+ * path is the one exercised; `boot.ts` (records written directly) remains for the chaos run and the benchmark.
  */
 import { randomUUID } from "node:crypto";
-import { type AdoptHostReport, adoptHost } from "#functions/inventory/adopt.js";
+import { type AdoptHostReport, adoptHost, adoptionClaimOwner } from "#functions/inventory/adopt.js";
 import type { InventoryDeps } from "#functions/inventory/deps.js";
 import { registerHost } from "#functions/inventory/register.js";
-import type { Flavor, Instance } from "#shared/domain/schemas.js";
+import type { Flavor, Instance, ServerGroup } from "#shared/domain/schemas.js";
 import { buildDomainXml } from "#shared/hosts/domain-xml.js";
 import { createBlank, createOverlay } from "#shared/hosts/qemu-img.js";
 import { shellCommand, shellScript, writeFileCommand } from "#shared/hosts/shell.js";
@@ -33,6 +33,19 @@ export interface HandDefinedDomain {
   autostart?: boolean;
   /** Raw XML put inside `<devices>` (a test's passthrough device); not escaped: test input only. */
   extraDevicesXml?: string;
+  /**
+   * Lazarus's own policy for the instance, facts libvirt does not hold: adoption records the defaults
+   * (HA on, priority 0, no server group) and these are then set on the record, as an operator does.
+   */
+  policy?: InstancePolicy;
+}
+
+export interface InstancePolicy {
+  haEnabled?: boolean;
+  /** Restart order after a host failure (higher first). */
+  haPriority?: number;
+  /** Membership of a server group: the adoption claim is made again with the group in it. */
+  serverGroup?: ServerGroup;
 }
 
 export interface DefinedDomain {
@@ -144,5 +157,36 @@ export async function bootByAdoption(
       `not adopted: ${refused.map((r) => `${r.name ?? r.uuid}: ${r.reasons.join("; ")}`).join(" | ")}`,
     );
   }
-  return Promise.all(defined.map((d) => cloud.stores.instances.require(d.uuid)));
+  const instances: Instance[] = [];
+  for (const [i, d] of defined.entries()) {
+    const policy = requests[i]!.policy;
+    instances.push(
+      policy ? await setPolicy(cloud, d.uuid, policy) : await cloud.stores.instances.require(d.uuid),
+    );
+  }
+  return instances;
+}
+
+/** Sets Lazarus's own policy fields on an adopted instance (a server group also goes into its claim). */
+export async function setPolicy(cloud: LocalCloud, uuid: string, policy: InstancePolicy): Promise<Instance> {
+  const instance = await cloud.stores.instances.require(uuid);
+  if (policy.serverGroup) {
+    const owner = adoptionClaimOwner(uuid);
+    const { released } = await cloud.stores.hosts.release(instance.host, uuid, { owner });
+    if (!released) throw new Error(`instance ${uuid} has no adoption claim on ${instance.host}`);
+    await cloud.stores.hosts.claim(instance.host, {
+      instanceUuid: uuid,
+      resources: instance.flavor,
+      owner,
+      serverGroup: policy.serverGroup,
+    });
+  }
+  return cloud.stores.instances.update(uuid, {
+    expectTaskState: [null],
+    set: {
+      ...(policy.haEnabled !== undefined ? { haEnabled: policy.haEnabled } : {}),
+      ...(policy.haPriority !== undefined ? { haPriority: policy.haPriority } : {}),
+      ...(policy.serverGroup ? { serverGroup: policy.serverGroup } : {}),
+    },
+  });
 }

@@ -25,7 +25,8 @@ const STATUS: Record<string, number> = {
 export interface InventoryOps {
   register(input: Record<string, unknown>): Promise<unknown>;
   adopt(host: string, input: Record<string, unknown>): Promise<unknown>;
-  sync(host: string): Promise<unknown>;
+  /** `apply: false` reports drift and writes nothing. */
+  sync(host: string, opts: { apply: boolean }): Promise<unknown>;
 }
 
 export class LambdaInventory implements InventoryOps {
@@ -61,8 +62,8 @@ export class LambdaInventory implements InventoryOps {
     });
   }
 
-  sync(host: string): Promise<unknown> {
-    return this.invoke("inventory-sync", { hosts: [host] });
+  sync(host: string, opts: { apply: boolean }): Promise<unknown> {
+    return this.invoke("inventory-sync", { hosts: [host], apply: opts.apply });
   }
 
   private async invoke(id: string, payload: unknown): Promise<unknown> {

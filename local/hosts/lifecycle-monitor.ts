@@ -1,17 +1,23 @@
 /**
  * The host-side libvirt lifecycle monitor as a module: it follows `virsh event --loop --event
  * lifecycle --timestamp` on the host's default libvirt URI, hands every stop worth reporting (a Lazarus
- * domain stopped as Failed, Crashed or Shutdown: `reportableStop`) to `report`, and follows libvirtd
+ * domain stopped as Failed, Crashed or Shutdown: `isFailureStop`) to `report`, and follows libvirtd
  * restarts by starting virsh again. `alive` is true only while the event stream runs, so whatever hosts
  * this module (the instance-monitor process today; one host process together with the fencing watchdog
  * later) can publish its liveness only while it really watches.
  *
+ * A domain not named `instance-<uuid>` (an adopted domain keeps its libvirt name until Lazarus recreates
+ * it) is reported under the uuid libvirt gives for its name (`virsh domuuid`); a domain gone by then (a
+ * transient one) has no instance to recover and is not reported.
+ *
  * It decides nothing about the instance: whether the stop was asked for is the control plane's decision
  * from the instance record (shared/domain/instance-failure.ts `classifyStop`).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { type LifecycleEvent, parseLifecycleLine, reportableStop } from "#shared/domain/instance-failure.js";
+import { isFailureStop, type LifecycleEvent, parseLifecycleLine } from "#shared/domain/instance-failure.js";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface LifecycleMonitorOptions {
   /** The environment virsh runs with (the host user's: HOME, XDG_*, LIBVIRT_DEFAULT_URI). */
@@ -60,10 +66,14 @@ export class LifecycleMonitor {
       const event = parseLifecycleLine(line);
       if (!event) return;
       this.streaming = true;
-      if (!reportableStop(event)) return;
+      if (!isFailureStop(event)) return;
       const at = event.at ?? new Date().toISOString();
       this.queue = this.queue
-        .then(() => this.opts.report({ ...event, at }))
+        .then(async () => {
+          const instanceUuid = event.instanceUuid ?? (await this.domainUuid(event.domain));
+          if (instanceUuid === null) return;
+          await this.opts.report({ ...event, instanceUuid, at });
+        })
         .catch((e: unknown) => this.opts.log(`report failed: ${e instanceof Error ? e.message : String(e)}`));
     });
     child.on("exit", (code, signal) => {
@@ -74,6 +84,16 @@ export class LifecycleMonitor {
       if (this.stopped) return;
       this.opts.log(`virsh event exited (${code ?? signal}); following again`);
       setTimeout(() => this.start(), this.opts.restartDelayMs ?? 1000);
+    });
+  }
+
+  /** The uuid of a defined domain by its name (argv, no shell); null when libvirt no longer has it. */
+  private domainUuid(name: string): Promise<string | null> {
+    return new Promise((resolve) => {
+      execFile("virsh", ["domuuid", "--", name], { env: this.opts.env, timeout: 10_000 }, (err, stdout) => {
+        const uuid = String(stdout).trim().toLowerCase();
+        resolve(!err && UUID.test(uuid) ? uuid : null);
+      });
     });
   }
 

@@ -88,13 +88,17 @@ export function parseLifecycleLine(line: string): LifecycleEvent | null {
  */
 export const FAILURE_STOP_DETAILS = ["Failed", "Crashed", "Shutdown"] as const;
 
-/** A lifecycle event the monitor reports: a Lazarus domain that stopped for one of the failure reasons. */
+/** A domain stopped for one of the failure reasons (whatever its name). */
+export function isFailureStop(e: LifecycleEvent): boolean {
+  return e.event === "Stopped" && (FAILURE_STOP_DETAILS as readonly string[]).includes(e.detail);
+}
+
+/**
+ * A failure stop whose instance uuid the line itself gives (`instance-<uuid>`). A domain with another name
+ * (an adopted one keeps its libvirt name until Lazarus recreates it) needs its uuid from libvirt first.
+ */
 export function reportableStop(e: LifecycleEvent): boolean {
-  return (
-    e.instanceUuid !== null &&
-    e.event === "Stopped" &&
-    (FAILURE_STOP_DETAILS as readonly string[]).includes(e.detail)
-  );
+  return e.instanceUuid !== null && isFailureStop(e);
 }
 
 // ---- 2. the event the host sends, and its identity -------------------------------------------------

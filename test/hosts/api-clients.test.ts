@@ -2,15 +2,18 @@
  * The clients operators already have, unchanged, against the API of a local cloud on real libvirt hosts:
  * Debian's python3-novaclient (keystoneauth1's no-auth session) and openstackclient (`--os-auth-type
  * none --os-endpoint URL/v2.1`) list, show, force a dead host down, evacuate, rebuild and read the
- * migrations and the action log; then the `lazarus` CLI, run as a subprocess, evacuates an instance
- * and reads the result. Every client process is asynchronous (the cloud serves them from this process)
- * and killed at its timeout.
+ * migrations and the action log; then the `lazarus` CLI, run as a subprocess, evacuates an instance,
+ * reads the result, and shows the drift made by hand on a host. The instances are domains defined with
+ * virsh on the hosts and adopted, as a fleet has them. Every client process is asynchronous (the cloud
+ * serves them from this process) and killed at its timeout.
  */
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { defineByHand } from "#local/fleet-domains.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import { bootAdopted, domState as domStateIn, poolHosts } from "../support/hosts.js";
 
 let cloud: LocalCloud;
 const booted: Record<string, Instance> = {};
@@ -74,10 +77,7 @@ function lazarus(...args: string[]): Promise<Run> {
   return run(`${ROOT}cli/bin/lazarus`, args, { LAZARUS_API_URL: cloud.api.url });
 }
 
-async function domState(host: string, uuid: string): Promise<string> {
-  const r = await cloud.fleet.hosts.get(host)!.virsh(["domstate", uuid], { allowFail: true });
-  return r.exitCode === 0 ? r.stdout.trim() : "absent";
-}
+const domState = (host: string, uuid: string) => domStateIn(cloud, host, uuid);
 
 /** Until the instance has no task (its flow ended), read the way the client reads it. */
 async function settled(uuid: string, timeoutMs = 180_000): Promise<Instance> {
@@ -92,16 +92,18 @@ async function settled(uuid: string, timeoutMs = 180_000): Promise<Instance> {
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-a", sharedPoolId: "p1" },
-      { name: "host-b", sharedPoolId: "p1" },
-    ],
+    hosts: poolHosts("p1", "host-a", "host-b"),
     retryIntervalScale: 0.01,
     hostCommandDeadlineMs: 30_000,
   });
-  booted.web1 = await cloud.boot({ name: "web-1", host: "host-a" });
-  booted.cli1 = await cloud.boot({ name: "cli-1", host: "host-a" });
-  booted.web2 = await cloud.boot({ name: "web-2", host: "host-b" });
+  Object.assign(
+    booted,
+    await bootAdopted(cloud, {
+      web1: { name: "web-1", host: "host-a" },
+      cli1: { name: "cli-1", host: "host-a" },
+      web2: { name: "web-2", host: "host-b" },
+    }),
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -218,5 +220,63 @@ describe("the lazarus CLI as a subprocess", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("400: Compute service of host-b is still in use.");
     expect(await cloud.stores.instances.require(booted.web2!.uuid)).toEqual(before);
+  });
+
+  it("drift: a domain stopped by hand and one defined by hand are shown per host; report only unless --apply", async () => {
+    const web2 = booted.web2!.uuid;
+    const hostB = cloud.fleet.hosts.get("host-b")!;
+    await hostB.virsh(["destroy", web2]);
+    const stray = await defineByHand(cloud, { name: "stray-1", host: "host-b" });
+    const before = await cloud.stores.instances.require(web2);
+
+    const one = await lazarus("drift", "host-b");
+    expect(one.code, one.stderr + one.stdout).toBe(3);
+    expect(one.stdout).toMatch(/^host-b {2}DRIFT: 2 differences$/m);
+    expect(one.stdout).toContain(
+      `power    web-2 ${web2}: table says running, libvirt says shutdown (--apply records it)`,
+    );
+    expect(one.stdout).toContain(`unknown  domain ${stray.uuid} (running): defined on the host`);
+    expect(one.stdout).toContain("1 of 1 host(s) checked, 1 with drift (report only: nothing written)");
+    expect(await cloud.stores.instances.require(web2)).toEqual(before);
+
+    const all = await lazarus("drift", "--json");
+    expect(all.code, all.stderr).toBe(3);
+    const report = JSON.parse(all.stdout) as {
+      drift: boolean;
+      applied: boolean;
+      hosts: {
+        host: string;
+        status: string;
+        reason?: string;
+        powerDrift: unknown[];
+        unknownDomains: unknown[];
+      }[];
+    };
+    expect(report).toMatchObject({ drift: true, applied: false });
+    expect(report.hosts.map((h) => [h.host, h.status])).toEqual([
+      ["host-a", "skipped"],
+      ["host-b", "synced"],
+    ]);
+    expect(report.hosts[1]).toMatchObject({
+      powerDrift: [{ instanceUuid: web2, recorded: "running", actual: "shutdown", recordedNow: false }],
+      unknownDomains: [{ uuid: stray.uuid, powerState: "running", recordedHost: null }],
+    });
+    const plain = await lazarus("drift");
+    expect(plain.stdout).toMatch(/^host-a {2}NOT CHECKED: skipped \(forced down\)$/m);
+
+    const applied = await lazarus("drift", "host-b", "--apply");
+    expect(applied.code).toBe(3);
+    expect(applied.stdout).toContain(
+      `power    web-2 ${web2}: table says running, libvirt says shutdown (recorded)`,
+    );
+    expect((await cloud.stores.instances.require(web2)).powerState).toBe("shutdown");
+    // The unknown domain is the operator's to adopt or remove: drift never touches it.
+    expect(await domState("host-b", stray.uuid)).toBe("running");
+
+    await hostB.virsh(["destroy", stray.uuid]);
+    await hostB.virsh(["undefine", stray.uuid]);
+    const clean = await lazarus("drift", "host-b");
+    expect(clean.code, clean.stdout).toBe(0);
+    expect(clean.stdout).toMatch(/^host-b {2}in sync$/m);
   });
 });

@@ -4,76 +4,51 @@
  * step, a stopped execution, a refused notification, a missing image, a bad input) and then checks the
  * invariants of local/invariants.ts: one copy, no leaked claim, bindings on the instance's host, and no
  * task held once the system is quiet.
- * Hosts: a, b, c share pool p1 (a is killed and forced down); e has local disks.
+ * Hosts: a, b, c share pool p1 (a is killed and forced down); e has local disks. The instances are domains
+ * defined with virsh on their hosts and adopted (local/fleet-domains.ts), as a fleet has them.
  */
 import { type SFNClient, StopExecutionCommand } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
-import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { runFlow, sfnClient, startFlow, waitFlow } from "../support/flows.js";
+import {
+  bootAdopted,
+  definedOn as definedOnIn,
+  expectInvariants as expectInvariantsIn,
+  killAndForceDown,
+  poolHosts,
+  runningOn as runningOnIn,
+  until,
+} from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
 const booted: Record<string, Instance> = {};
 
-async function definedOn(uuid: string): Promise<string[]> {
-  const where: string[] = [];
-  for (const [name, h] of cloud.fleet.hosts) {
-    if (!h.running) continue;
-    const r = await h.virsh(["domstate", uuid], { allowFail: true });
-    if (r.exitCode === 0) where.push(name);
-  }
-  return where;
-}
-
-async function runningOn(uuid: string): Promise<string[]> {
-  const where: string[] = [];
-  for (const [name, h] of cloud.fleet.hosts) {
-    if (!h.running) continue;
-    const r = await h.virsh(["domstate", uuid], { allowFail: true });
-    if (r.exitCode === 0 && r.stdout.trim() === "running") where.push(name);
-  }
-  return where;
-}
-
-async function expectInvariants(quiet = true) {
-  expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet })).toEqual([]);
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const definedOn = (uuid: string) => definedOnIn(cloud, uuid);
+const runningOn = (uuid: string) => runningOnIn(cloud, uuid);
+const expectInvariants = () => expectInvariantsIn(cloud);
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-a", sharedPoolId: "p1" },
-      { name: "host-b", sharedPoolId: "p1" },
-      { name: "host-c", sharedPoolId: "p1" },
-      { name: "host-e" },
-    ],
+    hosts: [...poolHosts("p1", "host-a", "host-b", "host-c"), { name: "host-e" }],
     retryIntervalScale: 0.01,
     hostCommandDeadlineMs: 12_000,
   });
   sfn = sfnClient();
-  booted.timeout = await cloud.boot({
-    name: "timeout-1",
-    host: "host-a",
-    ports: 1,
-    volumes: [{ name: "v-t", sizeGiB: 1, device: "vdb" }],
-  });
-  booted.stopped = await cloud.boot({ name: "stop-1", host: "host-a" });
-  booted.acceptCrash = await cloud.boot({ name: "accept-1", host: "host-a" });
-  booted.notify = await cloud.boot({ name: "notify-1", host: "host-a" });
-  booted.input = await cloud.boot({ name: "input-1", host: "host-a" });
-  booted.rebuild = await cloud.boot({ name: "rebuild-1", host: "host-e" });
-  await cloud.killHost("host-a");
-  await cloud.setForcedDown("host-a", true);
+  Object.assign(
+    booted,
+    await bootAdopted(cloud, {
+      timeout: { name: "timeout-1", host: "host-a", volumes: [{ name: "v-t", sizeGiB: 1, device: "vdb" }] },
+      stopped: { name: "stop-1", host: "host-a" },
+      acceptCrash: { name: "accept-1", host: "host-a" },
+      notify: { name: "notify-1", host: "host-a" },
+      input: { name: "input-1", host: "host-a" },
+      rebuild: { name: "rebuild-1", host: "host-e" },
+    }),
+  );
+  await killAndForceDown(cloud, "host-a");
 }, 600_000);
 
 afterAll(async () => {

@@ -6,7 +6,8 @@
  * killing a host's processes (by pid) or stopping its heartbeat publisher.
  *
  * Hosts host-1..host-4 share pool p1. host-1 holds 7 instances (6 that fit elsewhere + one too big for any
- * survivor); app-b, the anti-affinity peer of app-a, lives on host-2.
+ * survivor); app-b, the anti-affinity peer of app-a, lives on host-2. The instances are domains defined
+ * with virsh on their hosts and adopted, their HA priority and server group set after adoption.
  */
 
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
@@ -16,74 +17,37 @@ import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
 import { evacuationRequestId } from "#shared/domain/host-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { runFlow, sfnClient } from "../support/flows.js";
+import {
+  bootAdopted,
+  domState as domStateIn,
+  executions as executionsIn,
+  expectUsageConsistent,
+  FAST_DETECTION,
+  poolHosts,
+  sleep,
+  statesEntered as statesEnteredIn,
+  until,
+} from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
 const booted: Record<string, Instance> = {};
 const SIX = ["db-1", "app-a", "cache-1", "web-1", "web-2", "batch-1"];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function executions(machine: string) {
-  const arn = cloud.stateMachineArns[machine]!;
-  return (
-    cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 1000 }).executions ?? []
-  ).map((e) => {
-    const d = cloud.stepFunctions.describeExecution(e.executionArn!);
-    return { ...d, inputObject: JSON.parse(d.input ?? "{}") as Record<string, unknown> };
-  });
-}
-
-function statesEntered(executionArn: string): string[] {
-  return (cloud.stepFunctions.getExecutionHistory({ executionArn, maxResults: 1000 }).events ?? [])
-    .filter((e) => e.type?.endsWith("StateEntered"))
-    .map((e) => e.stateEnteredEventDetails?.name ?? "");
-}
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-async function domState(host: string, uuid: string): Promise<string> {
-  const r = await cloud.fleet.hosts.get(host)!.virsh(["domstate", uuid], { allowFail: true });
-  return r.exitCode === 0 ? r.stdout.trim() : "absent";
-}
-
-async function usageConsistent(): Promise<void> {
-  for (const h of await cloud.stores.hosts.list()) {
-    const sum = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
-    for (const c of Object.values(h.claims)) {
-      sum.vcpus += c.resources.vcpus;
-      sum.memoryMiB += c.resources.memoryMiB;
-      sum.diskGiB += c.resources.diskGiB;
-    }
-    expect(h.usage, `usage of ${h.name}`).toEqual(sum);
-  }
-}
+const executions = (machine: string) => executionsIn(cloud, machine);
+const statesEntered = (executionArn: string) => statesEnteredIn(cloud, executionArn);
+const domState = (host: string, uuid: string) => domStateIn(cloud, host, uuid);
+const usageConsistent = () => expectUsageConsistent(cloud);
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
     hosts: [
       { name: "host-1", sharedPoolId: "p1", capacity: { vcpus: 8, memoryMiB: 16384, diskGiB: 40 } },
-      { name: "host-2", sharedPoolId: "p1" },
-      { name: "host-3", sharedPoolId: "p1" },
-      { name: "host-4", sharedPoolId: "p1" },
+      ...poolHosts("p1", "host-2", "host-3", "host-4"),
     ],
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 30_000,
     hostFailure: {
-      alarmPeriodSeconds: 2,
-      alarmEvaluationPeriods: 2,
-      graceSeconds: 8,
+      ...FAST_DETECTION,
       maxConcurrency: 2,
       // Outcome 7 kills a second host of four while the first is evacuated: 2 of 4 is more than the default
       // third, which the mass-failure guard would hold (test/hosts/mass-failure.test.ts); here half may fail.
@@ -92,25 +56,30 @@ beforeAll(async () => {
   });
   sfn = sfnClient();
   const g1 = { id: "g1", policy: "anti-affinity" as const };
-  booted.db = await cloud.boot({
-    name: "db-1",
-    host: "host-1",
-    haPriority: 10,
-    volumes: [{ name: "db-data", sizeGiB: 1, device: "vdb" }],
-  });
-  booted.appA = await cloud.boot({ name: "app-a", host: "host-1", haPriority: 10, serverGroup: g1 });
-  booted.cache = await cloud.boot({ name: "cache-1", host: "host-1" });
-  booted.web1 = await cloud.boot({ name: "web-1", host: "host-1", ports: 2 });
-  booted.web2 = await cloud.boot({ name: "web-2", host: "host-1" });
-  booted.batch = await cloud.boot({ name: "batch-1", host: "host-1", stopped: true });
-  // More memory than any survivor's limit (4096 MiB x 1.5): its evacuation finds no room.
-  booted.big = await cloud.boot({
-    name: "big-1",
-    host: "host-1",
-    stopped: true,
-    flavor: { vcpus: 1, memoryMiB: 7000, diskGiB: 1 },
-  });
-  booted.appB = await cloud.boot({ name: "app-b", host: "host-2", serverGroup: g1 });
+  Object.assign(
+    booted,
+    await bootAdopted(cloud, {
+      db: {
+        name: "db-1",
+        host: "host-1",
+        volumes: [{ name: "db-data", sizeGiB: 1, device: "vdb" }],
+        policy: { haPriority: 10 },
+      },
+      appA: { name: "app-a", host: "host-1", policy: { haPriority: 10, serverGroup: g1 } },
+      cache: { name: "cache-1", host: "host-1" },
+      web1: { name: "web-1", host: "host-1", nics: 2 },
+      web2: { name: "web-2", host: "host-1" },
+      batch: { name: "batch-1", host: "host-1", stopped: true },
+      // More memory than any survivor's limit (4096 MiB x 1.5): its evacuation finds no room.
+      big: {
+        name: "big-1",
+        host: "host-1",
+        stopped: true,
+        flavor: { vcpus: 1, memoryMiB: 7000, diskGiB: 1 },
+      },
+      appB: { name: "app-b", host: "host-2", policy: { serverGroup: g1 } },
+    }),
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -156,7 +125,7 @@ describe("host failure", () => {
           (e.detailObject as { state?: { value?: string } }).state?.value === "ALARM",
       ),
     );
-    // 3. The same alarm event delivered three more times, plus an operator's request.
+    // 3. The same alarm event delivered three more times (and, below, an operator's request).
     const eb = new EventBridgeClient({});
     for (let i = 0; i < 3; i++) {
       await eb.send(
@@ -172,17 +141,19 @@ describe("host failure", () => {
         }),
       );
     }
+    const main = await until("host-1's evacuation to start evacuating", () =>
+      executions("host-evacuation").find(
+        (e) => e.inputObject.host === "host-1" && statesEntered(e.executionArn!).includes("EvacuateInstance"),
+      ),
+    );
+    // The operator asks too, while the alarm's evacuation runs (sent once it runs: sent earlier, either
+    // request could be the one that opens the incident, and this test follows the alarm's).
     await sfn.send(
       new StartExecutionCommand({
         stateMachineArn: cloud.stateMachineArns["host-evacuation"]!,
         name: "operator-host-1",
         input: JSON.stringify({ host: "host-1", reason: "operator: host-1 is down" }),
       }),
-    );
-    const main = await until("host-1's evacuation to start evacuating", () =>
-      executions("host-evacuation").find(
-        (e) => e.inputObject.host === "host-1" && statesEntered(e.executionArn!).includes("EvacuateInstance"),
-      ),
     );
     // 7. A second host dies while the first host's evacuation runs.
     await cloud.killHost("host-4");
@@ -263,8 +234,9 @@ describe("host failure", () => {
     // The volume is attached on the new host.
     const db = await cloud.stores.instances.require(booted.db!.uuid);
     const blk = await cloud.fleet.hosts.get(db.host)!.virsh(["domblklist", db.uuid]);
-    expect(blk.stdout).toMatch(/vdb\s+\S*volume-/);
     const volume = await cloud.stores.volumes.require(db.volumes[0]!.volumeId);
+    const dbHost = await cloud.stores.hosts.require(db.host);
+    expect(blk.stdout).toMatch(new RegExp(`vdb\\s+${dbHost.storage.volumesPath}/${volume.backingFile}`));
     expect(volume.attachments.filter((a) => a.status === "attached").map((a) => a.host)).toEqual([db.host]);
     // Higher priority first: every priority-10 child ended before any priority-0 child of the incident began.
     const incidentId = String(main.inputObject.incidentId);

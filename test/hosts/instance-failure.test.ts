@@ -6,33 +6,35 @@
  * are made for real: the qemu process of a domain is SIGKILLed by its pid, found among the host user's
  * processes by the domain's uuid in its command line.
  *
- * host-1 and host-2 share pool p1 (the root disks live in one folder both see).
+ * host-1 and host-2 share pool p1 (the root disks live in one folder both see). The instances are domains
+ * defined with virsh on their hosts and adopted: they keep their libvirt names (web-1, ...), so the monitor
+ * finds their uuids by name.
  */
 import { readFileSync } from "node:fs";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import type { HandDefinedDomain } from "#local/fleet-domains.js";
 import { processesOfUid } from "#local/hosts/local-host.js";
-import { checkInvariants } from "#local/invariants.js";
 import { DOMAIN_STOPPED_EVENT } from "#shared/domain/instance-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import {
+  bootAdopted,
+  domState as domStateIn,
+  expectInvariants,
+  poolHosts,
+  sleep,
+  statesEntered as statesEnteredIn,
+  until,
+} from "../support/hosts.js";
 
 let cloud: LocalCloud;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
+const domState = (host: string, uuid: string) => domStateIn(cloud, host, uuid);
+const statesEntered = (executionArn: string) => statesEnteredIn(cloud, executionArn);
+const invariantsHold = () => expectInvariants(cloud);
+/** One domain defined with virsh on its host and adopted, as a fleet has it. */
+const adoptOne = async (domain: HandDefinedDomain): Promise<Instance> =>
+  (await bootAdopted(cloud, { one: domain })).one;
 
 /** The pid of the domain's qemu: a process of the host's user whose command line names the domain's uuid. */
 function qemuPid(hostName: string, uuid: string): number | undefined {
@@ -50,11 +52,6 @@ function qemuPid(hostName: string, uuid: string): number | undefined {
   return undefined;
 }
 
-async function domState(host: string, uuid: string): Promise<string> {
-  const r = await cloud.fleet.hosts.get(host)!.virsh(["domstate", uuid], { allowFail: true });
-  return r.exitCode === 0 ? r.stdout.trim() : "absent";
-}
-
 /** Executions of the instance-recovery machine for one instance, with their input and end state. */
 function recoveries(instanceUuid: string) {
   const arn = cloud.stateMachineArns["instance-recovery"]!;
@@ -65,12 +62,6 @@ function recoveries(instanceUuid: string) {
       return input.report?.instanceUuid === instanceUuid;
     })
     .map((d) => ({ ...d, states: statesEntered(d.executionArn!) }));
-}
-
-function statesEntered(executionArn: string): string[] {
-  return (cloud.stepFunctions.getExecutionHistory({ executionArn, maxResults: 1000 }).events ?? [])
-    .filter((e) => e.type?.endsWith("StateEntered"))
-    .map((e) => e.stateEnteredEventDetails?.name ?? "");
 }
 
 async function killQemu(host: string, uuid: string): Promise<number> {
@@ -89,16 +80,9 @@ async function api(path: string, init: RequestInit = {}) {
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-async function invariantsHold(): Promise<void> {
-  expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
-}
-
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-1", sharedPoolId: "p1" },
-      { name: "host-2", sharedPoolId: "p1" },
-    ],
+    hosts: poolHosts("p1", "host-1", "host-2"),
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 30_000,
     // The storm guard has its own (unit) tests; here four crashes on host-1 are four guests' business.
@@ -114,10 +98,10 @@ describe("instance failure", () => {
   let web: Instance;
 
   it("1. the qemu of an ACTIVE instance is killed: it runs again on the same host, the action log shows the restart", async () => {
-    web = await cloud.boot({
+    web = await adoptOne({
       name: "web-1",
       host: "host-1",
-      ports: 2,
+      nics: 2,
       volumes: [{ name: "web-data", sizeGiB: 1, device: "vdb" }],
     });
     const killed = await killQemu("host-1", web.uuid);
@@ -196,7 +180,7 @@ describe("instance failure", () => {
   }, 300_000);
 
   it("3. an instance the operator stopped through the API is not restarted", async () => {
-    const db = await cloud.boot({ name: "db-1", host: "host-1" });
+    const db = await adoptOne({ name: "db-1", host: "host-1" });
     const stop = await api(`/servers/${db.uuid}/action`, {
       method: "POST",
       body: JSON.stringify({ "os-stop": null }),
@@ -219,7 +203,7 @@ describe("instance failure", () => {
             Detail: JSON.stringify({
               host: "host-1",
               instanceUuid: db.uuid,
-              domain: `instance-${db.uuid}`,
+              domain: db.name,
               event: "Stopped",
               reason: "Shutdown",
               stoppedAt: new Date().toISOString(),
@@ -244,7 +228,7 @@ describe("instance failure", () => {
   }, 120_000);
 
   it("4. three deliveries of one crash report start one recovery", async () => {
-    const app = await cloud.boot({ name: "app-1", host: "host-2" });
+    const app = await adoptOne({ name: "app-1", host: "host-2" });
     await killQemu("host-2", app.uuid);
     const report = await until("the monitor's report", () =>
       cloud.events.events.find(

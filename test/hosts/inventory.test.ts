@@ -19,6 +19,7 @@ import { type DefinedDomain, defineByHand, inventoryDeps } from "#local/fleet-do
 import { HostNotTagged, HostUnreachable } from "#shared/domain/errors.js";
 import type { Instance, Resources } from "#shared/domain/schemas.js";
 import { runFlow, sfnClient } from "../support/flows.js";
+import { domState as domStateIn, killAndForceDown, poolHosts } from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
@@ -32,10 +33,7 @@ function host(name: string) {
   return h;
 }
 
-async function domState(hostName: string, uuid: string): Promise<string> {
-  const r = await host(hostName).virsh(["domstate", uuid], { allowFail: true });
-  return r.exitCode === 0 ? r.stdout.trim() : "absent";
-}
+const domState = (hostName: string, uuid: string) => domStateIn(cloud, hostName, uuid);
 
 /** What `virsh dumpxml` says, read with regexes (independently of the code under test). */
 async function dumpxmlFacts(hostName: string, uuid: string) {
@@ -76,8 +74,7 @@ async function usageMatchesPlacement(hostName: string): Promise<{ usage: Resourc
 beforeAll(async () => {
   cloud = await startLocalCloud({
     hosts: [
-      { name: "host-a", sharedPoolId: "p1" },
-      { name: "host-b", sharedPoolId: "p1" },
+      ...poolHosts("p1", "host-a", "host-b"),
       { name: "host-c" },
       { name: "host-u", tagged: false },
       { name: "host-x" },
@@ -254,10 +251,7 @@ describe("inventory", () => {
     const adopted: Instance[] = await Promise.all(
       ["web", "api", "batch", "db", "local"].map((k) => cloud.stores.instances.require(defined[k]!.uuid)),
     );
-    await cloud.killHost("host-a");
-    await cloud.killHost("host-c");
-    await cloud.setForcedDown("host-a", true);
-    await cloud.setForcedDown("host-c", true);
+    await killAndForceDown(cloud, "host-a", "host-c");
 
     const runs = await Promise.all(
       adopted.map((i) =>

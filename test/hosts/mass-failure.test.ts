@@ -3,62 +3,44 @@
  * (both hosts killed by pid: heartbeat publisher, agent, qemu). Both alarms fire and both host-evacuation
  * flows prove their host dead, but 2 of 4 is more than a third: nothing is disabled, fenced or evacuated,
  * both incidents are held, and one alert names both hosts. An operator's evacuation of host-1 still works.
+ * The instances are domains defined with virsh on their hosts and adopted, as a fleet has them.
  */
 import { type SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
-import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { HOST_ALERT_SOURCE } from "#shared/notifications/host-alerts.js";
 import { sfnClient } from "../support/flows.js";
+import {
+  bootAdopted,
+  domState,
+  executions as executionsIn,
+  expectInvariants,
+  FAST_DETECTION,
+  poolHosts,
+  statesEntered as statesEnteredIn,
+  until,
+} from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
 let a1: Instance;
 let b1: Instance;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-function executions(machine: string) {
-  const arn = cloud.stateMachineArns[machine]!;
-  return (
-    cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 1000 }).executions ?? []
-  ).map((e) => {
-    const d = cloud.stepFunctions.describeExecution(e.executionArn!);
-    return { ...d, inputObject: JSON.parse(d.input ?? "{}") as Record<string, unknown> };
-  });
-}
-
-function statesEntered(executionArn: string): string[] {
-  return (cloud.stepFunctions.getExecutionHistory({ executionArn, maxResults: 1000 }).events ?? [])
-    .filter((e) => e.type?.endsWith("StateEntered"))
-    .map((e) => e.stateEnteredEventDetails?.name ?? "");
-}
+const executions = (machine: string) => executionsIn(cloud, machine);
+const statesEntered = (executionArn: string) => statesEnteredIn(cloud, executionArn);
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-1", sharedPoolId: "p1" },
-      { name: "host-2", sharedPoolId: "p1" },
-      { name: "host-3", sharedPoolId: "p1" },
-      { name: "host-4", sharedPoolId: "p1" },
-    ],
+    hosts: poolHosts("p1", "host-1", "host-2", "host-3", "host-4"),
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 30_000,
-    hostFailure: { alarmPeriodSeconds: 2, alarmEvaluationPeriods: 2, graceSeconds: 8, maxConcurrency: 2 },
+    hostFailure: { ...FAST_DETECTION, maxConcurrency: 2 },
   });
   sfn = sfnClient();
-  a1 = await cloud.boot({ name: "a-1", host: "host-1" });
-  b1 = await cloud.boot({ name: "b-1", host: "host-2" });
+  ({ a1, b1 } = await bootAdopted(cloud, {
+    a1: { name: "a-1", host: "host-1" },
+    b1: { name: "b-1", host: "host-2" },
+  }));
 }, 600_000);
 
 afterAll(async () => {
@@ -123,11 +105,10 @@ describe("mass-failure guard", () => {
     const moved = await cloud.stores.instances.require(a1.uuid);
     expect(["host-3", "host-4"]).toContain(moved.host);
     expect(moved).toMatchObject({ vmState: "active", taskState: null });
-    const dom = await cloud.fleet.hosts.get(moved.host)!.virsh(["domstate", moved.uuid]);
-    expect(dom.stdout.trim()).toBe("running");
+    expect(await domState(cloud, moved.host, moved.uuid)).toBe("running");
     // host-2 is still held and untouched.
     expect((await cloud.stores.hosts.require("host-2")).incident?.status).toBe("held");
     expect((await cloud.stores.instances.require(b1.uuid)).host).toBe("host-2");
-    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+    await expectInvariants(cloud);
   }, 600_000);
 });

@@ -2,7 +2,8 @@
  * The rebuild/evacuate state machine end to end on the local cloud: the real ASL file run by the local
  * Step Functions, the real handlers behind the Lambda endpoint, dynalite, SSM agents, libvirtd and qemu.
  * Hosts: a, b, c share pool p1 (their instances folder is one shared folder); d and e have local disks.
- * a and d are killed (power loss) and forced down before the evacuations.
+ * a and d are killed (power loss) and forced down before the evacuations. The instances are domains defined
+ * with virsh on their hosts and adopted (local/fleet-domains.ts), as a fleet has them.
  */
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +12,14 @@ import { scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { rootDiskPath } from "#shared/hosts/layout.js";
 import { runFlow, sfnClient, startFlow, waitFlow } from "../support/flows.js";
+import {
+  bootAdopted,
+  definedOn as definedOnIn,
+  domState as domStateIn,
+  expectUsageConsistent,
+  killAndForceDown,
+  poolHosts,
+} from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
@@ -18,16 +27,9 @@ const LIVE = ["host-b", "host-c", "host-e"];
 
 const booted: Record<string, Instance> = {};
 
-async function domState(host: string, uuid: string): Promise<string> {
-  const r = await cloud.fleet.hosts.get(host)!.virsh(["domstate", uuid], { allowFail: true });
-  return r.exitCode === 0 ? r.stdout.trim() : "absent";
-}
-
-async function definedOn(uuid: string): Promise<string[]> {
-  const where: string[] = [];
-  for (const h of LIVE) if ((await domState(h, uuid)) !== "absent") where.push(h);
-  return where;
-}
+const domState = (host: string, uuid: string) => domStateIn(cloud, host, uuid);
+const definedOn = (uuid: string) => definedOnIn(cloud, uuid, LIVE);
+const usageConsistent = () => expectUsageConsistent(cloud);
 
 async function blockDevices(host: string, uuid: string): Promise<Record<string, string>> {
   const r = await cloud.fleet.hosts.get(host)!.virsh(["domblklist", uuid]);
@@ -49,18 +51,6 @@ async function checksum(host: string, path: string): Promise<string> {
   return r.stdout.split(" ")[0]!;
 }
 
-async function usageConsistent(): Promise<void> {
-  for (const h of await cloud.stores.hosts.list()) {
-    const sum = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
-    for (const c of Object.values(h.claims)) {
-      sum.vcpus += c.resources.vcpus;
-      sum.memoryMiB += c.resources.memoryMiB;
-      sum.diskGiB += c.resources.diskGiB;
-    }
-    expect(h.usage, `usage of ${h.name}`).toEqual(sum);
-  }
-}
-
 async function hostsSnapshot() {
   return (await cloud.stores.hosts.list())
     .map((h) => ({ name: h.name, usage: h.usage, claims: h.claims, antiAffinity: h.antiAffinity }))
@@ -75,50 +65,46 @@ async function hypervisorSnapshot() {
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-a", sharedPoolId: "p1" },
-      { name: "host-b", sharedPoolId: "p1" },
-      { name: "host-c", sharedPoolId: "p1" },
-      { name: "host-d" },
-      { name: "host-e" },
-    ],
+    hosts: [...poolHosts("p1", "host-a", "host-b", "host-c"), { name: "host-d" }, { name: "host-e" }],
     retryIntervalScale: 0.01,
     hostCommandDeadlineMs: 30_000,
   });
   sfn = sfnClient();
-  booted.shared = await cloud.boot({
-    name: "web-1",
-    host: "host-a",
-    ports: 2,
-    volumes: [{ name: "data-1", sizeGiB: 1, device: "vdb" }],
-  });
-  booted.stopped = await cloud.boot({ name: "batch-1", host: "host-a", stopped: true });
-  booted.refused = await cloud.boot({ name: "refused-1", host: "host-a" });
-  booted.groupMember = await cloud.boot({
-    name: "ha-1",
-    host: "host-a",
-    serverGroup: { id: "g1", policy: "anti-affinity" },
-  });
-  booted.failures = await cloud.boot({ name: "fail-1", host: "host-a" });
-  booted.reschedule = await cloud.boot({ name: "resched-1", host: "host-a" });
-  booted.race = await cloud.boot({ name: "race-1", host: "host-a" });
-  booted.crash = await cloud.boot({
-    name: "crash-1",
-    host: "host-a",
-    volumes: [{ name: "data-crash", sizeGiB: 1, device: "vdb" }],
-  });
-  booted.local = await cloud.boot({ name: "local-1", host: "host-d" });
-  booted.inPlace = await cloud.boot({
-    name: "rebuild-1",
-    host: "host-b",
-    volumes: [{ name: "data-2", sizeGiB: 1, device: "vdc" }],
-  });
-  booted.up = await cloud.boot({ name: "up-1", host: "host-c" });
-  expect(await domState("host-b", booted.inPlace.uuid)).toBe("running");
-  await cloud.killHost("host-a");
-  await cloud.killHost("host-d");
-  await cloud.setForcedDown("host-a", true);
-  await cloud.setForcedDown("host-d", true);
+  Object.assign(
+    booted,
+    await bootAdopted(cloud, {
+      shared: {
+        name: "web-1",
+        host: "host-a",
+        nics: 2,
+        volumes: [{ name: "data-1", sizeGiB: 1, device: "vdb" }],
+      },
+      stopped: { name: "batch-1", host: "host-a", stopped: true },
+      refused: { name: "refused-1", host: "host-a" },
+      groupMember: {
+        name: "ha-1",
+        host: "host-a",
+        policy: { serverGroup: { id: "g1", policy: "anti-affinity" } },
+      },
+      failures: { name: "fail-1", host: "host-a" },
+      reschedule: { name: "resched-1", host: "host-a" },
+      race: { name: "race-1", host: "host-a" },
+      crash: {
+        name: "crash-1",
+        host: "host-a",
+        volumes: [{ name: "data-crash", sizeGiB: 1, device: "vdb" }],
+      },
+      local: { name: "local-1", host: "host-d" },
+      inPlace: {
+        name: "rebuild-1",
+        host: "host-b",
+        volumes: [{ name: "data-2", sizeGiB: 1, device: "vdc" }],
+      },
+      up: { name: "up-1", host: "host-c" },
+    }),
+  );
+  expect(await domState("host-b", booted.inPlace!.uuid)).toBe("running");
+  await killAndForceDown(cloud, "host-a", "host-d");
 }, 600_000);
 
 afterAll(async () => {
@@ -240,7 +226,7 @@ describe("rebuild", () => {
 
 describe("refusals change nothing", () => {
   it("5. source up, target = source, instance in a task, unknown instance, vm_state not allowed", async () => {
-    const inTask = await cloud.boot({ name: "busy-1", host: "host-e" });
+    const { inTask } = await bootAdopted(cloud, { inTask: { name: "busy-1", host: "host-e" } });
     await cloud.stores.instances.update(inTask.uuid, { set: { taskState: "migrating" } });
     const paused = booted.refused!;
     await cloud.stores.instances.update(paused.uuid, { set: { vmState: "paused" } });
@@ -273,8 +259,10 @@ describe("refusals change nothing", () => {
 describe("no valid host", () => {
   it("6. ends in ERROR with a NoValidHost fault and no claim; succeeds once a host has room", async () => {
     const group = { id: "g1", policy: "anti-affinity" as const };
-    const onB = await cloud.boot({ name: "ha-2", host: "host-b", serverGroup: group });
-    const onC = await cloud.boot({ name: "ha-3", host: "host-c", serverGroup: group });
+    const { onB, onC } = await bootAdopted(cloud, {
+      onB: { name: "ha-2", host: "host-b", policy: { serverGroup: group } },
+      onC: { name: "ha-3", host: "host-c", policy: { serverGroup: group } },
+    });
     const inst = booted.groupMember!;
 
     const run = await runFlow(sfn, cloud.rebuildStateMachineArn, { instanceUuid: inst.uuid, recreate: true });

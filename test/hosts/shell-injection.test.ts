@@ -6,7 +6,8 @@
  * payload, run by a shell, would create a marker file; afterwards, ON EACH HOST (as its user), no marker
  * exists. A control runs one payload through a host's shell unquoted and sees its marker, so the check can
  * fail. Legitimate flows still run on the same hosts around the attempts (rebuild and evacuation succeed).
- * Hosts: a, b share pool p1; a is killed and forced down for the evacuation attempts.
+ * Hosts: a, b share pool p1; a is killed and forced down for the evacuation attempts. The instances are
+ * domains defined with virsh on their hosts and adopted, as a fleet has them.
  */
 import { randomUUID } from "node:crypto";
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -16,11 +17,11 @@ import { type SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
-import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { runFlow, sfnClient, waitFlow } from "../support/flows.js";
+import { bootAdopted, expectInvariants, killAndForceDown, poolHosts } from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
@@ -74,21 +75,18 @@ beforeAll(async () => {
   markerDir = mkdtempSync(join(tmpdir(), "lz-inject-"));
   chmodSync(markerDir, 0o1777); // every host user could write its marker here
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-a", sharedPoolId: "p1" },
-      { name: "host-b", sharedPoolId: "p1" },
-    ],
+    hosts: poolHosts("p1", "host-a", "host-b"),
     retryIntervalScale: 0.01,
     hostCommandDeadlineMs: 30_000,
   });
   sfn = sfnClient();
-  booted.onA = await cloud.boot({
-    name: "inj-a",
-    host: "host-a",
-    ports: 1,
-    volumes: [{ name: "inj-vol", sizeGiB: 1, device: "vdb" }],
-  });
-  booted.onB = await cloud.boot({ name: "inj-b", host: "host-b" });
+  Object.assign(
+    booted,
+    await bootAdopted(cloud, {
+      onA: { name: "inj-a", host: "host-a", volumes: [{ name: "inj-vol", sizeGiB: 1, device: "vdb" }] },
+      onB: { name: "inj-b", host: "host-b" },
+    }),
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -195,8 +193,7 @@ describe("shell injection", () => {
     await doc.send(new PutCommand({ TableName: tables.instances, Item: original }));
 
     // A port MAC and a host's storage path, read by an evacuation of the instance on the dead host.
-    await cloud.killHost("host-a");
-    await cloud.setForcedDown("host-a", true);
+    await killAndForceDown(cloud, "host-a");
     const portItem = (await doc.send(new GetCommand({ TableName: tables.ports, Key: { id: port } }))).Item!;
     const hostItem = (await doc.send(new GetCommand({ TableName: tables.hosts, Key: { name: "host-b" } })))
       .Item!;
@@ -261,6 +258,6 @@ describe("shell injection", () => {
     });
     expect(rebuilt.status, rebuilt.cause).toBe("SUCCEEDED");
     expect(await markersOnHosts()).toEqual([]);
-    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+    await expectInvariants(cloud);
   });
 });

@@ -4,6 +4,7 @@
  * the flows end to end stay in test/hosts on real libvirt hosts.
  */
 import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
 import { startDynamoServer } from "#local/dynamo/dynamo-server.js";
 import { HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
@@ -138,6 +139,27 @@ export async function startStepHarness(): Promise<StepHarness> {
   };
 }
 
+/**
+ * The harness of one test file: started before its tests, closed after them. Returns the way to a fresh
+ * world (its own tables) for each test.
+ */
+export function useStepHarness(): () => Promise<StepWorld> {
+  let harness: StepHarness | undefined;
+  beforeAll(async () => {
+    harness = await startStepHarness();
+  });
+  afterAll(() => harness?.close());
+  return () => {
+    if (!harness) throw new Error("useStepHarness: the harness starts in beforeAll; call world() in a test");
+    return harness.world();
+  };
+}
+
+/** The rebuild machine's execution ARN for a request, as Step Functions names it (name = request id). */
+export function rebuildExecutionArn(requestId: string): string {
+  return `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`;
+}
+
 /** A fleet in the store: hosts with fresh heartbeats unless said otherwise; names unique per call. */
 export async function seedHosts(
   h: StepWorld,
@@ -163,15 +185,20 @@ export async function seedHosts(
   return out;
 }
 
-/** An instance placed on `host` (its claim made, as boot does). */
-export async function seedInstance(h: StepWorld, host: string, overrides: Partial<Instance> = {}) {
-  const instance = makeInstance({ host, node: host, ...overrides });
+/** A claim for the instance's flavor (and its server group) on `host`, held by `owner`. */
+export async function claimFor(h: StepWorld, host: string, instance: Instance, owner: string): Promise<void> {
   await h.db.stores.hosts.claim(host, {
     instanceUuid: instance.uuid,
     resources: instance.flavor,
-    owner: `boot-${instance.uuid}`,
+    owner,
     serverGroup: instance.serverGroup,
   });
+}
+
+/** An instance placed on `host` (its claim made, as boot does). */
+export async function seedInstance(h: StepWorld, host: string, overrides: Partial<Instance> = {}) {
+  const instance = makeInstance({ host, node: host, ...overrides });
+  await claimFor(h, host, instance, `boot-${instance.uuid}`);
   return h.db.stores.instances.create(instance);
 }
 
@@ -189,7 +216,7 @@ export function acceptedFlow(instance: Instance, over: Partial<FlowState> = {}):
     preserveEphemeral: false,
     targetState: null,
     relocateFromLiveHost: null,
-    executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
+    executionArn: rebuildExecutionArn(requestId),
     migrationId: requestId,
     sourceHost: instance.host,
     originalImageRef: instance.imageRef,

@@ -10,6 +10,7 @@ import {
   givenUpMessage,
   type InstanceHaPolicy,
   instanceHaPolicy,
+  isFailureStop,
   parseLifecycleLine,
   recoveryId,
   relocationRequestId,
@@ -48,7 +49,7 @@ describe("libvirt lifecycle events", () => {
     expect(parseLifecycleLine("events received: 3")).toBeNull();
   });
 
-  it("reports Failed, Crashed and guest Shutdown of Lazarus domains; never Destroyed, Saved, or foreign domains", () => {
+  it("reports Failed, Crashed and guest Shutdown; never Destroyed or Saved; a domain of another name needs its uuid from libvirt", () => {
     const line = (d: string, detail: string) =>
       parseLifecycleLine(`event 'lifecycle' for domain '${d}': Stopped ${detail}`)!;
     expect(reportableStop(line(`instance-${UUID}`, "Failed"))).toBe(true);
@@ -57,7 +58,10 @@ describe("libvirt lifecycle events", () => {
     expect(reportableStop(line(`instance-${UUID}`, "Destroyed"))).toBe(false);
     expect(reportableStop(line(`instance-${UUID}`, "Saved"))).toBe(false);
     expect(reportableStop(line(`instance-${UUID}`, "Migrated"))).toBe(false);
-    expect(reportableStop(line("someone-elses-vm", "Failed"))).toBe(false);
+    // An adopted domain keeps its libvirt name: a failure stop, whose uuid the monitor asks libvirt for.
+    expect(reportableStop(line("web-1", "Failed"))).toBe(false);
+    expect(isFailureStop(line("web-1", "Failed"))).toBe(true);
+    expect(isFailureStop(line("web-1", "Destroyed"))).toBe(false);
     expect(
       reportableStop(parseLifecycleLine(`event 'lifecycle' for domain 'instance-${UUID}': Started Booted`)!),
     ).toBe(false);

@@ -14,6 +14,7 @@ import { resetDeps } from "#shared/lambda/runtime.js";
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
 import { startTestDynamo, type TestDynamo } from "#test/support/dynamo.js";
 import { makeHost, makeInstance } from "#test/support/fixtures.js";
+import { acceptedFlow } from "#test/support/step-harness.js";
 
 let db: TestDynamo;
 let ssm: SsmEndpoint;
@@ -113,28 +114,7 @@ afterEach(() => {
 async function evacuationState(): Promise<FlowState> {
   const instance = makeInstance({ host: source.name, node: source.name });
   await db.stores.instances.create(instance);
-  const requestId = randomUUID();
-  return {
-    requestId,
-    instanceUuid: instance.uuid,
-    recreate: true,
-    targetHost: null,
-    force: false,
-    onSharedStorage: null,
-    imageRef: null,
-    preserveEphemeral: false,
-    targetState: null,
-    relocateFromLiveHost: null,
-    executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
-    migrationId: requestId,
-    sourceHost: source.name,
-    originalImageRef: instance.imageRef,
-    originalVmState: "active",
-    originalPowerState: "running",
-    destHost: target.name,
-    attemptedHosts: [target.name],
-    previousFailures: [],
-  };
+  return acceptedFlow(instance, { destHost: target.name, attemptedHosts: [target.name] });
 }
 
 const context = (name: string) => ({

@@ -181,6 +181,8 @@ const RegisterBody = z.strictObject({
   host: z.looseObject({ name: ResourceName, managed_instance_id: ManagedInstanceId }),
 });
 const AdoptBody = z.strictObject({ adopt: z.looseObject({}) });
+/** `{"sync": {"apply": false}}`: report the drift only (what `lazarus drift` asks); default records it. */
+const SyncBody = z.strictObject({ sync: z.strictObject({ apply: z.boolean().default(true) }) });
 
 function inventory(ctx: RouteContext): InventoryOps {
   if (!ctx.deps.inventory) {
@@ -208,8 +210,9 @@ async function adoptHost(ctx: RouteContext) {
 
 async function syncHost(ctx: RouteContext) {
   const name = hostName(ctx);
+  const body = parseOr400(SyncBody, ctx.req.body?.trim() ? ctx.body() : { sync: {} }, "");
   await requireHost(ctx, name);
-  return json(200, { synced: await inventory(ctx).sync(name) });
+  return json(200, { synced: await inventory(ctx).sync(name, { apply: body.sync.apply }) });
 }
 
 function previewOptions(ctx: RouteContext) {

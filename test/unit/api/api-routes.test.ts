@@ -650,6 +650,27 @@ describe("services, hypervisors, hosts", () => {
       "conflictingRequest",
       /unreachable/,
     );
+    await refusedWithoutChange(
+      () => cloud.call("POST", "/v2.1/os-hosts/host-a/sync", { body: { sync: { apply: "no" } } }),
+      400,
+      "badRequest",
+    );
+    await refusedWithoutChange(
+      () => cloud.call("POST", "/v2.1/os-hosts/host-q/sync", { body: { sync: { apply: false } } }),
+      404,
+      "itemNotFound",
+    );
+  });
+
+  it("a report-only sync of a host no agent answers for says so and writes nothing", async () => {
+    const before = await stateSnapshot(cloud);
+    const res = await cloud.call("POST", "/v2.1/os-hosts/host-a/sync", { body: { sync: { apply: false } } });
+    expect(res.status, res.text).toBe(200);
+    expect((res.json as { synced: { hosts: unknown[]; drift: boolean } }).synced).toMatchObject({
+      drift: false,
+      hosts: [{ host: "host-a", status: "unreachable" }],
+    });
+    expect(await stateSnapshot(cloud)).toEqual(before);
   });
 });
 

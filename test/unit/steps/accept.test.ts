@@ -3,27 +3,23 @@
  * notification); the input is the request only; a retry finds its own take; a success takes the task.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { accept } from "#functions/conductor/steps/accept.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import {
-  type StepHarness,
+  rebuildExecutionArn,
   type StepWorld,
   seedHosts,
   seedInstance,
-  startStepHarness,
+  useStepHarness,
 } from "../../support/step-harness.js";
 
-let harness: StepHarness;
-beforeAll(async () => {
-  harness = await startStepHarness();
-});
-afterAll(() => harness.close());
+const newWorld = useStepHarness();
 
-const ARN = "arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:x";
+const ARN = rebuildExecutionArn("x");
 
 async function world(sourceDown: boolean) {
-  const w = await harness.world();
+  const w = await newWorld();
   await seedHosts(w, [{ name: "src", down: sourceDown }, { name: "dst" }]);
   return w;
 }

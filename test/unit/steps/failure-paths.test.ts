@@ -4,7 +4,7 @@
  * instance's host, one error notification, a commit never undone, nothing deleted on a failed probe).
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { attachVolumes } from "#functions/compute-steps/steps/attach-volumes.js";
 import { checkInstanceNotOnTarget } from "#functions/compute-steps/steps/check-instance-not-on-target.js";
 import { checkSharedStorage } from "#functions/compute-steps/steps/check-shared-storage.js";
@@ -24,19 +24,16 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { type FlowState, MAX_SCHEDULING_ATTEMPTS, type ScheduledFlow } from "#shared/flow/contract.js";
 import { makePort, makeVolume } from "../../support/fixtures.js";
 import {
+  claimFor,
   probeFacts,
-  type StepHarness,
+  rebuildExecutionArn,
   type StepWorld,
   seedHosts,
   seedInstance,
-  startStepHarness,
+  useStepHarness,
 } from "../../support/step-harness.js";
 
-let harness: StepHarness;
-beforeAll(async () => {
-  harness = await startStepHarness();
-});
-afterAll(() => harness.close());
+const newWorld = useStepHarness();
 
 const failure = (name: string, message = `${name} happened`) => ({
   Error: name,
@@ -45,7 +42,7 @@ const failure = (name: string, message = `${name} happened`) => ({
 
 /** A dead source with one instance (2 ports, 1 volume) and two live targets on its pool. */
 async function evacuationWorld(opts: { recreate?: boolean } = {}) {
-  const w = await harness.world();
+  const w = await newWorld();
   const recreate = opts.recreate ?? true;
   await seedHosts(w, [{ name: "src", down: recreate }, { name: "b" }, { name: "c" }]);
   const ports = [makePort({ bindingHost: "src" }), makePort({ bindingHost: "src" })];
@@ -65,7 +62,7 @@ async function evacuationWorld(opts: { recreate?: boolean } = {}) {
   const requestId = randomUUID();
   const flow = await accept(w.deps, {
     request: { requestId, instanceUuid: instance.uuid, recreate },
-    executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
+    executionArn: rebuildExecutionArn(requestId),
   });
   return { w, instance, flow, volumeId: volume.id };
 }
@@ -141,12 +138,7 @@ describe("HandleFailure", () => {
     const { w, instance, flow } = await evacuationWorld();
     const at = await runUntil(w, flow, "checkInstanceNotOnTarget");
     const other = at.destHost === "b" ? "c" : "b";
-    await w.db.stores.hosts.claim(other, {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: flow.migrationId,
-      serverGroup: null,
-    });
+    await claimFor(w, other, instance, flow.migrationId);
     await handleFailure(w.deps, { ...at, failure: { checkInstanceNotOnTarget: failure("InstanceExists") } });
     await expectEnded(w, instance);
   });
@@ -180,7 +172,7 @@ describe("HandleFailure", () => {
   });
 
   it("a failure in Accept before the take changes nothing and needs no valid state", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     const out = await handleFailure(w.deps, {
       request: { bogus: true },
       failure: { accept: failure("InvalidInput") },
@@ -328,7 +320,7 @@ describe("sweeper", () => {
   });
 
   it("a task held by a flow that crashed right after taking it (no migration yet) is ended too", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     await seedHosts(w, [{ name: "src", down: true }, { name: "b" }]);
     const instance = await seedInstance(w, "src");
     await w.db.stores.instances.update(instance.uuid, {

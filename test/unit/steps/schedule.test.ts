@@ -4,30 +4,27 @@
  * unproven is cleaned before any host is tried, and blocks the flow while it cannot be.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { accept } from "#functions/conductor/steps/accept.js";
 import { schedule } from "#functions/conductor/steps/schedule.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { makeMigration } from "../../support/fixtures.js";
 import {
-  type StepHarness,
+  claimFor,
+  rebuildExecutionArn,
   type StepWorld,
   seedHosts,
   seedInstance,
-  startStepHarness,
+  useStepHarness,
 } from "../../support/step-harness.js";
 
-let harness: StepHarness;
-beforeAll(async () => {
-  harness = await startStepHarness();
-});
-afterAll(() => harness.close());
+const newWorld = useStepHarness();
 
 async function accepted(w: StepWorld, instance: Instance) {
   const requestId = randomUUID();
   return accept(w.deps, {
     request: { requestId, instanceUuid: instance.uuid, recreate: true },
-    executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
+    executionArn: rebuildExecutionArn(requestId),
   });
 }
 
@@ -38,17 +35,12 @@ async function claimsOf(w: StepWorld, uuid: string) {
 
 describe("schedule", () => {
   it("a retry after a crash between the claim and the migration record keeps that one claim", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }, { name: "d" }]);
     const instance = await seedInstance(w, "src");
     const flow = await accepted(w, instance);
     // The crash: the claim was written, the migration never learned of it.
-    await w.db.stores.hosts.claim("c", {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: flow.migrationId,
-      serverGroup: null,
-    });
+    await claimFor(w, "c", instance, flow.migrationId);
     const first = await schedule(w.deps, flow);
     const second = await schedule(w.deps, flow);
     expect(first.destHost).toBe("c");
@@ -63,7 +55,7 @@ describe("schedule", () => {
   });
 
   it("12 equal instances evacuated at once onto 3 equal empty hosts end 4/4/4", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     const big = { capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } };
     await seedHosts(w, [
       { name: "src", down: true, overrides: big },
@@ -84,7 +76,7 @@ describe("schedule", () => {
   });
 
   it("affinity: a group whose only host died has no valid host (nova), and nothing is claimed", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }]);
     const group = { id: "g-aff", policy: "affinity" as const };
     const a = await seedInstance(w, "src", { serverGroup: group });
@@ -95,7 +87,7 @@ describe("schedule", () => {
   });
 
   it("anti-affinity: two members evacuated at once never share a host", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     // Both would go to b (the most free RAM) but for the group.
     await seedHosts(w, [
       { name: "s1", down: true },
@@ -114,7 +106,7 @@ describe("schedule", () => {
   });
 
   it("an earlier target left unclean is cleaned first; while it cannot be, no host is tried (TargetNotClean)", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }]);
     const instance = await seedInstance(w, "src");
     // An earlier evacuation gave up on b without proving it clean: its migration failed, its claim kept.
@@ -125,12 +117,7 @@ describe("schedule", () => {
       destNode: "b",
     });
     await w.db.stores.migrations.create(earlier);
-    await w.db.stores.hosts.claim("b", {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: earlier.id,
-      serverGroup: null,
-    });
+    await claimFor(w, "b", instance, earlier.id);
     const flow = await accepted(w, instance);
 
     w.executor.on((call) => (call.host === "b" ? "unreachable" : undefined));
@@ -152,7 +139,7 @@ describe("schedule", () => {
   });
 
   it("the dead source of an earlier successful evacuation is not taken for an unclean target", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     await seedHosts(w, [{ name: "old", down: true }, { name: "src", down: true }, { name: "c" }]);
     const instance = await seedInstance(w, "src");
     const done = makeMigration({
@@ -162,12 +149,7 @@ describe("schedule", () => {
       destHost: "src",
     });
     await w.db.stores.migrations.create(done);
-    await w.db.stores.hosts.claim("old", {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: "boot",
-      serverGroup: null,
-    });
+    await claimFor(w, "old", instance, "boot");
     const flow = await accepted(w, instance);
     await expect(schedule(w.deps, flow)).resolves.toMatchObject({ destHost: "c" });
     expect(w.executor.calls).toEqual([]);
