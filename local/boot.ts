@@ -3,11 +3,11 @@
  * bound there, volumes attached, a root disk from the image cache, the domain defined and running unless
  * asked for a stopped instance, and the instance record), all written directly, not through adoption.
  *
- * The tests and the demo do NOT boot through here: they define domains on the hosts with virsh and adopt
- * them (fleet-domains.ts), as a real fleet gets its instances into Lazarus. What this is still for: the
- * chaos run (local/chaos: many instances from a seeded plan, some without NICs) and the evacuation
- * benchmark (bench/evacuation.ts: batches of instances booted in parallel), whose subject is the flows
- * afterwards, not how the instances came in (`cloud.boot` is this). `DEFAULT_FLAVOR` and `randomMac` are
+ * The tests, the demo and the chaos run do NOT boot through here: they define domains on the hosts with
+ * virsh and adopt them (fleet-domains.ts), as a real fleet gets its instances into Lazarus. What this is
+ * still for: the evacuation benchmark (bench/evacuation.ts, `cloud.boot`), which boots batches of
+ * instances in parallel on one source host and whose subject is the evacuation afterwards, not how the
+ * instances came in (moving it to adoption means re-measuring its recorded baseline). `DEFAULT_FLAVOR` and `randomMac` are
  * shared with fleet-domains.ts and the test fixtures.
  */
 import { randomBytes, randomUUID } from "node:crypto";

@@ -166,7 +166,7 @@ export interface LocalCloud {
   directory: SsmHostDirectory;
   /** Invoke a scheduled function (by id, e.g. "sweeper") once, through the Lambda endpoint, and return its result. */
   runScheduled(id: string): Promise<unknown>;
-  /** Records-first boot (local/boot.ts), for the chaos run and the benchmark; tests boot by adoption (fleet-domains.ts). */
+  /** Records-first boot (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts). */
   boot(req: BootRequest): Promise<Instance>;
   /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
   killHost(name: string): Promise<void>;

@@ -2,7 +2,7 @@
  * VMs the way a user's fleet has them: defined by hand with `virsh` on the host (as the host's own user,
  * not through Lazarus or SSM), disks made with qemu-img, autostart on as libvirt users usually leave it,
  * then brought into Lazarus by adoption. The demo and the tests boot through here so that the adoption
- * path is the one exercised; `boot.ts` (records written directly) remains for the chaos run and the benchmark.
+ * path is the one exercised (the chaos run too); `boot.ts` (records written directly) remains for the benchmark.
  */
 import { randomUUID } from "node:crypto";
 import { type AdoptHostReport, adoptHost, adoptionClaimOwner } from "#functions/inventory/adopt.js";
@@ -10,6 +10,7 @@ import type { InventoryDeps } from "#functions/inventory/deps.js";
 import { registerHost } from "#functions/inventory/register.js";
 import type { Flavor, Instance, ServerGroup } from "#shared/domain/schemas.js";
 import { buildDomainXml } from "#shared/hosts/domain-xml.js";
+import type { HostExecutor } from "#shared/hosts/executor.js";
 import { createBlank, createOverlay } from "#shared/hosts/qemu-img.js";
 import { shellCommand, shellScript, writeFileCommand } from "#shared/hosts/shell.js";
 import { DEFAULT_FLAVOR, randomMac } from "./boot.js";
@@ -58,11 +59,11 @@ export interface DefinedDomain {
   macs: string[];
 }
 
-/** The inventory core's dependencies on a local cloud. */
-export function inventoryDeps(cloud: LocalCloud): InventoryDeps {
+/** The inventory core's dependencies on a local cloud (its flows' executor unless another is given). */
+export function inventoryDeps(cloud: LocalCloud, executor: HostExecutor = cloud.executor): InventoryDeps {
   return {
     stores: cloud.stores,
-    executor: cloud.executor,
+    executor,
     directory: cloud.directory,
     now: () => new Date(),
   };
@@ -139,17 +140,19 @@ export async function registerLocalHosts(cloud: LocalCloud): Promise<void> {
 
 /**
  * Boots instances as a fleet has them: every domain defined by hand on its host, then each host adopted
- * once. Returns the instance records in request order; throws if any domain was not adopted.
+ * once. Returns the instance records in request order; throws if any domain was not adopted. `executor`:
+ * adoption's way to the hosts, when set-up needs a longer deadline than the cloud's flows have.
  */
 export async function bootByAdoption(
   cloud: LocalCloud,
   requests: readonly HandDefinedDomain[],
+  opts: { executor?: HostExecutor } = {},
 ): Promise<Instance[]> {
   const defined: DefinedDomain[] = [];
   for (const req of requests) defined.push(await defineByHand(cloud, req));
   const reports: AdoptHostReport[] = [];
   for (const host of new Set(defined.map((d) => d.host))) {
-    reports.push(await adoptHost(inventoryDeps(cloud), { host }));
+    reports.push(await adoptHost(inventoryDeps(cloud, opts.executor), { host }));
   }
   const refused = reports.flatMap((r) => r.refused).filter((r) => defined.some((d) => d.uuid === r.uuid));
   if (refused.length > 0) {

@@ -29,9 +29,9 @@ import { SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { ALL_FUNCTIONS } from "#shared/definitions/functions.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
-import { bootInstance } from "../boot.js";
 import { type LocalCloud, startLocalCloud } from "../cloud.js";
 import { DYNAMO_FAULT_KINDS, type DynamoFaultRates } from "../dynamo/fault-proxy.js";
+import { bootByAdoption } from "../fleet-domains.js";
 import type { LocalHost, LocalHostSpec } from "../hosts/local-host.js";
 import { checkInvariants, violationKind } from "../invariants.js";
 import { type SeededRandom, seededRandom } from "../seeded-random.js";
@@ -146,15 +146,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     // Booting is set-up, not chaos: it gets a generous deadline on a loaded machine (the flows keep 10 s).
     const bootExecutor = new SsmHostExecutor({ client: cloud.ssm, defaultDeadlineMs: 90_000 });
     const names = Array.from({ length: opts.instances ?? 6 }, (_, i) => `vm-${i + 1}`);
-    for (const [i, name] of names.entries()) {
-      // Spread over all but the last host, which stays empty: there is always room to evacuate to.
-      const host = specs[i % (hostCount - 1)]!.name;
-      await bootInstance(
-        { stores: cloud.stores, executor: bootExecutor },
-        { name, host, ports: i % 3 === 0 ? 1 : 0, ...(i % 4 === 1 ? { stopped: true } : {}) },
-      );
-      count(operations, "boot");
-    }
+    // Domains defined with virsh on their hosts and adopted, as a fleet has them. Spread over all but the
+    // last host, which stays empty: there is always room to evacuate to.
+    await bootByAdoption(
+      cloud,
+      names.map((name, i) => ({
+        name,
+        host: specs[i % (hostCount - 1)]!.name,
+        nics: i % 3 === 0 ? 1 : 0,
+        ...(i % 4 === 1 ? { stopped: true } : {}),
+      })),
+      { executor: bootExecutor },
+    );
+    count(operations, "boot", names.length);
     log(`booted ${names.length} instances`);
     const initial = await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true });
     for (const v of initial) violationList.push(`round 0: ${v}`);
