@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
-import { closeServer, listenOnLoopback } from "../http/loopback.js";
+import { listenOnLoopback } from "../http/loopback.js";
 
 const require = createRequire(import.meta.url);
 
@@ -95,7 +95,10 @@ export async function startDynamoServer(options: DynamoServerOptions = {}): Prom
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   // Counting at the HTTP layer: a listener placed before dynalite's own reads the same body chunks.
   const listeners = new Set<(operation: DynamoOperation) => void>();
+  let active = 0;
   server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
+    active++;
+    res.on("close", () => active--);
     if (listeners.size === 0) return;
     const op = String(req.headers["x-amz-target"] ?? "").replace(/^DynamoDB_\d+\./, "");
     const chunks: Buffer[] = [];
@@ -125,8 +128,24 @@ export async function startDynamoServer(options: DynamoServerOptions = {}): Prom
       return () => listeners.delete(listener);
     },
     close() {
-      closing ??= closeServer(server);
+      closing ??= drainThenClose(server, () => active);
       return closing;
     },
   };
+}
+
+/**
+ * Closing cuts every connection, and dynalite closes its database when the server closes: a request still
+ * being answered would then fail inside dynalite ("Database is closed") where nobody catches it. So: no
+ * new connections, idle ones closed, requests in flight answered (a bounded wait), then the rest cut.
+ */
+async function drainThenClose(server: Server, active: () => number): Promise<void> {
+  const closed = new Promise<void>((resolve, reject) =>
+    server.close((err?: Error) => (err ? reject(err) : resolve())),
+  );
+  server.closeIdleConnections();
+  const until = Date.now() + 5000;
+  while (active() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  server.closeAllConnections();
+  await closed;
 }
