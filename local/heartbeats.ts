@@ -10,7 +10,8 @@ import type { Stores } from "#shared/store/index.js";
 export interface Heartbeats {
   /** One round now (tests use it to avoid waiting for the timer). */
   beat(): Promise<void>;
-  stop(): void;
+  /** Stops the timer and waits for a round in flight: nothing writes to the tables once it resolves. */
+  stop(): Promise<void>;
 }
 
 export function startHeartbeats(opts: {
@@ -43,5 +44,12 @@ export function startHeartbeats(opts: {
       });
   }, opts.intervalMs);
   timer.unref();
-  return { beat, stop: () => clearInterval(timer) };
+  return {
+    beat,
+    stop: async () => {
+      clearInterval(timer);
+      // A round still writing would reach DynamoDB after the cloud closed it.
+      await running;
+    },
+  };
 }

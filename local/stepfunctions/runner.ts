@@ -605,12 +605,7 @@ export class LocalStepFunctions {
   describeExecution(executionArn: string): DescribeExecutionOutput {
     const e = this.execution(executionArn);
     return {
-      executionArn: e.arn,
-      stateMachineArn: e.machine.arn,
-      name: e.name,
-      status: e.status,
-      startDate: e.startDate,
-      ...(e.stopDate ? { stopDate: e.stopDate } : {}),
+      ...listItem(e),
       input: e.input,
       inputDetails: { included: true },
       ...(e.output !== undefined ? { output: e.output, outputDetails: { included: true } } : {}),
@@ -643,14 +638,7 @@ export class LocalStepFunctions {
       .filter((e) => e.machine.arn === params.stateMachineArn)
       .filter((e) => !params.statusFilter || e.status === params.statusFilter)
       .reverse()
-      .map((e) => ({
-        executionArn: e.arn,
-        stateMachineArn: e.machine.arn,
-        name: e.name,
-        status: e.status,
-        startDate: e.startDate,
-        ...(e.stopDate ? { stopDate: e.stopDate } : {}),
-      }));
+      .map(listItem);
     const { page, nextToken } = paginate(items, params.maxResults, params.nextToken);
     return { executions: page, ...(nextToken ? { nextToken } : {}) };
   }
@@ -733,6 +721,18 @@ export class LocalStepFunctions {
         .map((e) => this.stopExecution({ executionArn: e.arn, cause: "stopAll" })),
     );
   }
+}
+
+/** An execution as ListExecutions shows it (DescribeExecution shows this and more). */
+function listItem(e: ExecutionRecord): ExecutionListItem {
+  return {
+    executionArn: e.arn,
+    stateMachineArn: e.machine.arn,
+    name: e.name,
+    status: e.status,
+    startDate: e.startDate,
+    ...(e.stopDate ? { stopDate: e.stopDate } : {}),
+  };
 }
 
 function paginate<T>(items: T[], maxResults: number | undefined, token: string | undefined) {
