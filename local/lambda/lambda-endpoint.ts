@@ -77,7 +77,11 @@ export interface LambdaEndpoint {
   setHooks(hooks: LambdaHooks | undefined): void;
   /** Resolves when all invocations in flight (including `Event` ones) have ended. */
   idle(): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Stops taking invocations, then waits (at most `drainMs`, default 10 s) for those in flight: one still
+   * running after its caller stopped must not write to a DynamoDB that closes right after.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations\/?$/;
@@ -241,6 +245,9 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
     });
   });
   const { port } = await listenOnLoopback(server, options.port);
+  const idle = async () => {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  };
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -252,11 +259,16 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
     setHooks(next) {
       hooks = next;
     },
-    async idle() {
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    },
-    close() {
-      return closeServer(server);
+    idle,
+    async close({ drainMs = 10_000 } = {}) {
+      const closed = closeServer(server);
+      let timer: NodeJS.Timeout | undefined;
+      const drained = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, drainMs);
+      });
+      await Promise.race([idle(), drained]);
+      clearTimeout(timer);
+      await closed;
     },
   };
 }
