@@ -3,23 +3,13 @@
  * held for ever, and vm_state/power_state taken from what the host says, not guessed.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sweep } from "#functions/sweeper/sweep.js";
 import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import {
-  type StepHarness,
-  type StepWorld,
-  seedHosts,
-  seedInstance,
-  startStepHarness,
-} from "../../support/step-harness.js";
+import { type StepWorld, seedHosts, seedInstance, useStepHarness } from "../../support/step-harness.js";
 
-let harness: StepHarness;
-beforeAll(async () => {
-  harness = await startStepHarness();
-});
-afterAll(() => harness.close());
+const newWorld = useStepHarness();
 
 async function powerTask(
   w: StepWorld,
@@ -48,7 +38,7 @@ const domstate = (w: StepWorld, answer: string | "unreachable") =>
 
 describe("sweeper: power tasks", () => {
   it("leaves a recovery's restart alone while its execution runs, ends it from the host's answer once it does not", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     const arn = `arn:aws:states:local:000000000000:execution:instance-recovery:${randomUUID()}`;
     const instance = await powerTask(w, "powering_on", { executionArn: arn });
     domstate(w, "running");
@@ -83,7 +73,7 @@ describe("sweeper: power tasks", () => {
   });
 
   it("ends an API request's stop only once the request can no longer be running (older than the API's timeout)", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     const instance = await powerTask(w, "powering_off", { executionArn: null });
     domstate(w, "shut off");
 
@@ -104,7 +94,7 @@ describe("sweeper: power tasks", () => {
   });
 
   it("a host that does not answer: the task is released, vm_state left as it was (not guessed, not ERROR)", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     const arn = `arn:aws:states:local:000000000000:execution:instance-recovery:${randomUUID()}`;
     const instance = await powerTask(w, "powering_on", { executionArn: arn });
     domstate(w, "unreachable");

@@ -4,7 +4,7 @@
  * CheckSharedStorage decides from those answers, probing itself only when they are not for its target.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { checkInstanceNotOnTarget } from "#functions/compute-steps/steps/check-instance-not-on-target.js";
 import { checkSharedStorage } from "#functions/compute-steps/steps/check-shared-storage.js";
 import { accept } from "#functions/conductor/steps/accept.js";
@@ -12,18 +12,14 @@ import { schedule } from "#functions/conductor/steps/schedule.js";
 import type { ScheduledFlow } from "#shared/flow/contract.js";
 import {
   probeFacts,
-  type StepHarness,
+  rebuildExecutionArn,
   type StepWorld,
   seedHosts,
   seedInstance,
-  startStepHarness,
+  useStepHarness,
 } from "../../support/step-harness.js";
 
-let harness: StepHarness;
-beforeAll(async () => {
-  harness = await startStepHarness();
-});
-afterAll(() => harness.close());
+const newWorld = useStepHarness();
 
 async function scheduledEvacuation(w: StepWorld, onSharedStorage: boolean | null = null) {
   await seedHosts(w, [{ name: "src", down: true }, { name: "b" }]);
@@ -31,14 +27,14 @@ async function scheduledEvacuation(w: StepWorld, onSharedStorage: boolean | null
   const requestId = randomUUID();
   const flow = await accept(w.deps, {
     request: { requestId, instanceUuid: instance.uuid, recreate: true, onSharedStorage },
-    executionArn: `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`,
+    executionArn: rebuildExecutionArn(requestId),
   });
   return (await schedule(w.deps, flow)) as ScheduledFlow;
 }
 
 describe("target checks", () => {
   it("one host command answers both checks; the probe's answers do not outlive CheckSharedStorage", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     const flow = await scheduledEvacuation(w);
     w.executor.on(probeFacts("b", { domain: "absent", disk: "present", image: "absent" }));
     const checked = await checkInstanceNotOnTarget(w.deps, flow);
@@ -51,7 +47,7 @@ describe("target checks", () => {
   });
 
   it("refuses on the combined answers as it did on its own probe: disk absent and image not cached", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     const flow = await scheduledEvacuation(w);
     w.executor.on(probeFacts("b", { domain: "absent", disk: "absent", image: "absent" }));
     const checked = await checkInstanceNotOnTarget(w.deps, flow);
@@ -60,7 +56,7 @@ describe("target checks", () => {
   });
 
   it("answers for another host (a target given up on) are not used: CheckSharedStorage probes its own target", async () => {
-    const w = await harness.world();
+    const w = await newWorld();
     const flow = await scheduledEvacuation(w, true);
     w.executor.on(probeFacts("b", { disk: "present", image: "present" }));
     const stale = {
