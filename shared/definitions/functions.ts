@@ -244,7 +244,14 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
-  hostFailure("plan-evacuation", "planEvacuation", { tables: { instances: "read" } }),
+  // The power fence: ec2:StopInstances (Force) and DescribeInstances on the host's instance; reads the
+  // heartbeat for the lease.
+  hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, metrics: true }),
+  hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
+  // Marks instances left without proof "fencing required" (fault, fencingRequired).
+  hostFailure("plan-evacuation", "planEvacuation", {
+    tables: { instances: "write", faults: "write", hosts: "read" },
+  }),
   hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
   hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" } }),
   hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
