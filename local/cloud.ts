@@ -135,6 +135,13 @@ export interface HostFailureOptions {
   fenceRetrySeconds?: number;
   /** Looks for proof before giving up (default 10). */
   maxProofRounds?: number;
+  /**
+   * Every host runs the watchdog (local/hosts/host-guard.ts) with this lease, s, and the seeded hosts say so
+   * (`fencing.watchdog`); none = no watchdog (the default).
+   */
+  watchdogLeaseSeconds?: number;
+  /** Added to the lease before the control plane counts a silent host as self-fenced, s (default 3). */
+  leaseMarginSeconds?: number;
   /** More than this share of the hosts dead within the window holds every automatic evacuation (default 1/3). */
   massFailureShare?: number;
   massFailureWindowSeconds?: number;
@@ -243,6 +250,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const fleet = await startFleet({
       hosts: opts.hosts,
       heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
+      ...(hf.watchdogLeaseSeconds ? { watchdog: { leaseMs: hf.watchdogLeaseSeconds * 1000 } } : {}),
       ...(opts.instanceFailure
         ? {
             instanceMonitor: {
@@ -278,6 +286,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_FENCE_RETRY_SECONDS: String(hf.fenceRetrySeconds ?? 3),
       LAZARUS_FENCE_MAX_ROUNDS: String(hf.maxProofRounds ?? 10),
       LAZARUS_FENCE_POLL_MS: "300",
+      LAZARUS_LEASE_SECONDS: String(hf.watchdogLeaseSeconds ?? 60),
+      LAZARUS_LEASE_MARGIN_SECONDS: String(hf.leaseMarginSeconds ?? 3),
       LAZARUS_HEARTBEAT_FRESH_SECONDS: String(
         hf.heartbeatFreshSeconds ?? Math.max(3, (3 * heartbeatIntervalMs) / 1000),
       ),
@@ -359,7 +369,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
         ...newHostRecord(host.record(), { lastHeartbeatAt: now }),
-        fencing: opts.hostFailure?.fencing ?? LOCAL_FENCING,
+        fencing: opts.hostFailure?.fencing ?? {
+          ...LOCAL_FENCING,
+          watchdog: hf.watchdogLeaseSeconds !== undefined,
+        },
       });
     }
     // The power fence: StopInstances on a host's instance id cuts its power (every process, qemu included).
