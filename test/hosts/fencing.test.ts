@@ -30,6 +30,15 @@ async function domState(host: string, uuid: string): Promise<string> {
   return r.exitCode === 0 ? r.stdout.trim() : "absent";
 }
 
+/** The API as an operator's client calls it. */
+async function getServer(uuid: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${cloud.api.url}/v2.1/servers/${uuid}`, {
+    headers: { "openstack-api-version": "compute 2.62" },
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { server: Record<string, unknown> }).server;
+}
+
 /** Looks for a disk used by two running domains every 250 ms until stopped; returns what it saw. */
 function watchDisks(): { stop: () => Promise<string[]> } {
   const seen: string[] = [];
@@ -131,6 +140,14 @@ describe("the disk lock refuses a second copy while the first runs", () => {
     expect(await domState("host-a", inst.uuid)).toBe("running");
     const port = await cloud.stores.ports.require(inst.ports[0]!);
     expect(port.bindingHost).toBe("host-a");
+    // The API shows it: ACTIVE on host-a (its copy runs there), and what to do.
+    const server = await getServer(inst.uuid);
+    expect(server).toMatchObject({ status: "ACTIVE", "OS-EXT-SRV-ATTR:host": "host-a" });
+    expect(server["lazarus:fencing_required"]).toMatchObject({
+      host: "host-a",
+      refused_by: refusedBy,
+      message: expect.stringMatching(/then evacuate again/),
+    });
     expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
   });
 
@@ -147,6 +164,7 @@ describe("the disk lock refuses a second copy while the first runs", () => {
     const a = await cloud.stores.hosts.require("host-a");
     const dest = await cloud.stores.hosts.require(moved.host);
     expect(rootDiskPath(dest, inst.uuid)).toBe(rootDiskPath(a, inst.uuid));
+    expect((await getServer(inst.uuid))["lazarus:fencing_required"]).toBeNull();
     expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
   });
 });
