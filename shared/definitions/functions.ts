@@ -259,8 +259,9 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     tables: { hosts: "read", instances: "read" },
     hostCommands: true,
   }),
+  // Also clears "fencing required" marks of instances whose host came back before proof.
   hostFailure("release-host-records", "releaseHostRecords", {
-    tables: { hosts: "write", instances: "read", migrations: "write" },
+    tables: { hosts: "write", instances: "write", migrations: "write" },
   }),
   hostFailure("finish-recovery", "finishRecovery", { tables: { hosts: "write" } }),
 ];
