@@ -133,6 +133,9 @@ describe("an agent-only failure with a fence that fails, then times out, then wo
         fencingRequired: { host: "host-1", refusedBy: null },
       });
       expect(waiting.fault?.message).toMatch(/host-1 is not proven dead/);
+      // Marked once for the wait, not once per round.
+      const marks = (await cloud.stores.faults.list(web.uuid)).filter((f) => f.error === "FencingRequired");
+      expect(marks).toHaveLength(1);
       expect(await runningOn(web.uuid)).toEqual(["host-1"]);
       expect(cloud.ec2.stops.every((s) => s.instanceIds.includes(id) && s.force)).toBe(true);
 

@@ -75,7 +75,10 @@ export async function planEvacuation(
     const gate = gateByProof(tier.items, proof, source);
     for (const w of gate.waiting) {
       awaitingProof.push({ instanceUuid: w.item.instanceUuid, name: w.item.name, reason: w.reason });
-      await markFencingRequired(deps, state, w.item, w.reason);
+      // Marked once per wait (not again each round: the fault history keeps one entry).
+      const marked = records.find((r) => r.uuid === w.item.instanceUuid)?.fencingRequired;
+      if (marked?.host !== state.host || marked.refusedBy !== null)
+        await markFencingRequired(deps, state, w.item, w.reason);
     }
     if (gate.ready.length)
       tiers.push({
