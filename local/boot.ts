@@ -138,6 +138,7 @@ export async function bootInstance(
     updatedAt: at,
     version: 0,
     fault: null,
+    fencingRequired: null,
   });
 
   await executor.run(

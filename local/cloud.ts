@@ -25,7 +25,7 @@ import {
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
-import { type Host, type HostFencing, type Instance, NO_FENCING } from "#shared/domain/schemas.js";
+import type { Host, HostFencing, Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
@@ -38,6 +38,7 @@ import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
+import { type Ec2Endpoint, startEc2Endpoint } from "./ec2/ec2-endpoint.js";
 import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoint.js";
 import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
@@ -123,8 +124,24 @@ export interface HostFailureOptions {
   agentHealthIntervalMs?: number;
   /** Seconds the recovery flow waits between looks at a running evacuation (default 2). */
   recoveryPollSeconds?: number;
-  /** How death can be proven for every seeded host (default: no fence, no watchdog, no disk locks). */
+  /**
+   * How death can be proven for every seeded host (default LOCAL_FENCING: the local power fence through the
+   * local EC2 endpoint, qemu's image lock on shared pools, no watchdog).
+   */
   fencing?: HostFencing;
+  /** A power fence with no answer after this long has timed out, s (default 15). */
+  fenceTimeoutSeconds?: number;
+  /** Wait between looks for proof, s (default 3). */
+  fenceRetrySeconds?: number;
+  /** Looks for proof before giving up (default 10). */
+  maxProofRounds?: number;
+  /**
+   * Every host runs the watchdog (local/hosts/host-guard.ts) with this lease, s, and the seeded hosts say so
+   * (`fencing.watchdog`); none = no watchdog (the default).
+   */
+  watchdogLeaseSeconds?: number;
+  /** Added to the lease before the control plane counts a silent host as self-fenced, s (default 3). */
+  leaseMarginSeconds?: number;
   /** More than this share of the hosts dead within the window holds every automatic evacuation (default 1/3). */
   massFailureShare?: number;
   massFailureWindowSeconds?: number;
@@ -151,6 +168,8 @@ export interface LocalCloud {
   sfnEndpoint: SfnEndpoint;
   events: EventsEndpoint;
   cloudwatch: CloudWatchEndpoint;
+  /** The power fence's endpoint (EC2 StopInstances/DescribeInstances): every host by its instance id. */
+  ec2: Ec2Endpoint;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
   api: ApiServer;
   heartbeats: Heartbeats;
@@ -175,6 +194,9 @@ export interface LocalCloud {
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
   stop(): Promise<void>;
 }
+
+/** What the local hosts offer: the local power fence, qemu's image lock on shared pools, no watchdog. */
+export const LOCAL_FENCING: HostFencing = { power: "local", watchdog: false, diskLocks: true };
 
 export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalCloud> {
   const prefix = opts.prefix ?? "lazarus";
@@ -215,6 +237,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       },
     });
     stopping.push(() => cloudwatch.close());
+    const ec2 = await startEc2Endpoint();
+    stopping.push(() => ec2.close());
     for (const f of ALL_FUNCTIONS) {
       if (f.role !== "trigger" || !f.eventPattern) continue;
       events.putRule({
@@ -227,6 +251,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const fleet = await startFleet({
       hosts: opts.hosts,
       heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
+      ...(hf.watchdogLeaseSeconds ? { watchdog: { leaseMs: hf.watchdogLeaseSeconds * 1000 } } : {}),
       ...(opts.instanceFailure
         ? {
             instanceMonitor: {
@@ -257,6 +282,13 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       AWS_ENDPOINT_URL_LAMBDA: lambda.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
       AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.url,
+      AWS_ENDPOINT_URL_EC2: ec2.url,
+      LAZARUS_FENCE_TIMEOUT_SECONDS: String(hf.fenceTimeoutSeconds ?? 15),
+      LAZARUS_FENCE_RETRY_SECONDS: String(hf.fenceRetrySeconds ?? 3),
+      LAZARUS_FENCE_MAX_ROUNDS: String(hf.maxProofRounds ?? 10),
+      LAZARUS_FENCE_POLL_MS: "300",
+      LAZARUS_LEASE_SECONDS: String(hf.watchdogLeaseSeconds ?? 60),
+      LAZARUS_LEASE_MARGIN_SECONDS: String(hf.leaseMarginSeconds ?? 3),
       LAZARUS_HEARTBEAT_FRESH_SECONDS: String(
         hf.heartbeatFreshSeconds ?? Math.max(3, (3 * heartbeatIntervalMs) / 1000),
       ),
@@ -338,7 +370,17 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
         ...newHostRecord(host.record(), { lastHeartbeatAt: now }),
-        fencing: opts.hostFailure?.fencing ?? NO_FENCING,
+        fencing: opts.hostFailure?.fencing ?? {
+          ...LOCAL_FENCING,
+          watchdog: hf.watchdogLeaseSeconds !== undefined,
+        },
+      });
+    }
+    // The power fence: StopInstances on a host's instance id cuts its power (every process, qemu included).
+    for (const host of fleet.hosts.values()) {
+      ec2.addInstance(host.record().managedInstanceId, {
+        powerOff: () => host.kill(),
+        isOn: () => host.running,
       });
     }
     // Scheduled functions are always invocable (`runScheduled`); their timers run only when asked.
@@ -390,6 +432,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       sfnEndpoint,
       events,
       cloudwatch,
+      ec2,
       api,
       heartbeats,
       env,

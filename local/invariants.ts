@@ -6,6 +6,8 @@
  *  1. one copy: an instance is defined on no running host but the one its record names; the one its
  *     record names (if running) has it, unless the instance is in ERROR with a fault. An instance whose
  *     fault is TargetNotClean may also be defined on the host the fault names (the documented state).
+ *     "Fencing required" (fault FencingRequired, `fencingRequired` set) is the other documented state: no
+ *     task, not ERROR, the record still names the host that holds the disk, and no copy anywhere else.
  *  2. no leaked claim: a host's usage is the sum of its claims; a claim of an instance on a host other
  *     than its record's is allowed only on the unclean host its fault names, or on a host it was
  *     evacuated away from that is not running (the returning host's recovery releases it).
@@ -50,6 +52,33 @@ export function violationKind(violation: string): InvariantKind {
   return (INVARIANT_KINDS as readonly string[]).includes(kind) ? (kind as InvariantKind) : "host";
 }
 
+/**
+ * No disk is used by two running domains, whatever their names (a copy started by hand included): every
+ * running domain's disks (`virsh domblklist --details`, files only) across every running host.
+ */
+export async function disksOpenedTwice(hosts: readonly LocalHost[]): Promise<string[]> {
+  const users = new Map<string, string[]>();
+  for (const h of hosts) {
+    const list = await h.virsh(["list", "--state-running", "--name"], { allowFail: true });
+    if (list.exitCode !== 0) continue;
+    for (const dom of list.stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)) {
+      const blk = await h.virsh(["domblklist", dom, "--details"], { allowFail: true });
+      if (blk.exitCode !== 0) continue; // stopped between the two looks
+      for (const line of blk.stdout.split("\n")) {
+        const [type, device, , source] = line.trim().split(/\s+/);
+        if (type !== "file" || device !== "disk" || !source || source === "-") continue;
+        users.set(source, [...(users.get(source) ?? []), `${dom} on ${h.name}`]);
+      }
+    }
+  }
+  return [...users]
+    .filter(([, by]) => by.length > 1)
+    .map(([disk, by]) => `disk ${disk} is used by ${by.length} running domains: ${by.join(", ")}`);
+}
+
 export async function checkInvariants(
   stores: Stores,
   hosts: ReadonlyMap<string, LocalHost>,
@@ -73,6 +102,7 @@ export async function checkInvariants(
       defined.get(uuid)!.add(h.name);
     }
   }
+  for (const v of await disksOpenedTwice(running)) violation("double", v);
   const isRunning = (name: string) => hosts.get(name)?.running === true;
   const instances = await stores.instances.list();
   const byUuid = new Map(instances.map((i) => [i.uuid, i]));
@@ -93,6 +123,15 @@ export async function checkInvariants(
     }
     if (i.vmState === "error" && !i.fault)
       violation("fault", `instance ${i.name} is in ERROR without a fault`);
+    if (i.fencingRequired) {
+      if (i.fault?.error !== "FencingRequired")
+        violation("fault", `instance ${i.name} is "fencing required" without its FencingRequired fault`);
+      if (i.fencingRequired.host !== i.host)
+        violation(
+          "fault",
+          `instance ${i.name} is "fencing required" for ${i.fencingRequired.host}, but its record names ${i.host}`,
+        );
+    }
     for (const portId of i.ports) {
       const port = await stores.ports.get(portId);
       if (port && port.bindingHost !== i.host)

@@ -121,6 +121,16 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
     "lazarus:ha_enabled": i.haEnabled,
     "lazarus:server_group": i.serverGroup,
     "lazarus:task_request_id": i.taskRequestId,
+    // "Fencing required" (shared/domain/schemas.ts FencingRequiredState): not ERROR, so nova's `fault` is not
+    // shown; this says which host still holds the instance and what to do.
+    "lazarus:fencing_required": i.fencingRequired
+      ? {
+          host: i.fencingRequired.host,
+          refused_by: i.fencingRequired.refusedBy,
+          since: novaTime(i.fencingRequired.since),
+          message: i.fault?.error === "FencingRequired" ? i.fault.message : null,
+        }
+      : null,
   };
   if (atLeast(mv, "2.3")) {
     view["OS-EXT-SRV-ATTR:hostname"] = i.name;

@@ -3,6 +3,7 @@
  * state and returns it extended; `failure` is written by the machines' Catch clauses.
  */
 import { z } from "zod";
+import { PROOF_KINDS } from "#shared/domain/fencing.js";
 import { SKIP_REASONS } from "#shared/domain/host-failure.js";
 import { VmStateSchema } from "#shared/domain/schemas.js";
 import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
@@ -31,6 +32,8 @@ export const EvacuationItem = z.object({
   requestId: Uuid,
   haPriority: z.number().int(),
   vmState: VmStateSchema,
+  /** The proof of the host's death this evacuation relies on (shared/domain/fencing.ts). */
+  proof: z.enum(PROOF_KINDS).optional(),
 });
 
 export const EvacuationResult = z.object({
@@ -41,6 +44,16 @@ export const EvacuationResult = z.object({
   vmState: VmStateSchema,
   error: z.string().nullable(),
   message: z.string().nullable(),
+  proof: z.enum(PROOF_KINDS).optional(),
+});
+
+/** An instance not started elsewhere for want of proof of its host's death: "fencing required". */
+export const AwaitingProof = z.object({ instanceUuid: Uuid, name: z.string(), reason: z.string() });
+
+const FenceAttemptSchema = z.object({
+  outcome: z.enum(["off", "failed", "timed-out", "unsupported"]),
+  at: IsoTime,
+  detail: z.string(),
 });
 
 export const HostEvacuationState = z.looseObject({
@@ -78,8 +91,30 @@ export const HostEvacuationState = z.looseObject({
       maxConcurrency: z.number().int().positive(),
     })
     .optional(),
-  /** The Map's output: per priority tier, per instance. */
+  /** The Map's output: per priority tier, per instance (this round's). */
   results: z.array(z.array(EvacuationResult)).optional(),
+  /** Fence: the round (1 = first look for proof), the last power-fence attempt, the host's proof. */
+  fence: z.object({ round: z.number().int().positive(), attempt: FenceAttemptSchema.nullable() }).optional(),
+  proof: z
+    .object({
+      proof: z.enum(["power", "lease"]).nullable(),
+      reason: z.string(),
+      at: IsoTime.optional(),
+      leaseExpiresAt: IsoTime.nullable().optional(),
+    })
+    .optional(),
+  /** PlanEvacuation: the instances left "fencing required" this round. */
+  awaitingProof: z.array(AwaitingProof).optional(),
+  /** Results of earlier rounds (the Map's `results` are this round's). */
+  earlierResults: z.array(EvacuationResult).optional(),
+  /** AwaitProof: look for proof again after waitSeconds, or end (nothing waits, or give up). */
+  proofLook: z
+    .object({
+      verdict: z.enum(["done", "wait", "give-up"]),
+      waitSeconds: z.number().optional(),
+      reason: z.string(),
+    })
+    .optional(),
   failure: z.record(z.string(), StepFailure).optional(),
 });
 export type HostEvacuationState = z.infer<typeof HostEvacuationState>;

@@ -5,6 +5,7 @@ import { hostFailureDepsFromEnv } from "#shared/lambda/host-failure-runtime.js";
 import { ConfirmInput, HostEvacuationState, HostRecoveryState, OpenIncidentInput } from "./contract.js";
 import * as detect from "./steps/detect.js";
 import * as evacuate from "./steps/evacuate.js";
+import * as fence from "./steps/fence.js";
 import * as guard from "./steps/guard.js";
 import * as incident from "./steps/incident.js";
 import * as recover from "./steps/recover.js";
@@ -22,6 +23,8 @@ export const probeHost = handlerWith(deps, HostEvacuationState, detect.probeHost
 export const checkMassFailure = handlerWith(deps, HostEvacuationState, guard.checkMassFailure);
 export const holdIncident = handlerWith(deps, HostEvacuationState, guard.holdIncident);
 export const disableHost = handlerWith(deps, HostEvacuationState, evacuate.disableHost);
+export const fenceHost = handlerWith(deps, HostEvacuationState, fence.fenceHost);
+export const awaitProof = handlerWith(deps, HostEvacuationState, fence.awaitProof);
 export const planEvacuation = handlerWith(deps, HostEvacuationState, evacuate.planEvacuation);
 export const confirmEvacuation = handlerWith(deps, ConfirmInput, evacuate.confirmEvacuation);
 export const reportEvacuation = handlerWith(deps, HostEvacuationState, evacuate.reportEvacuation);

@@ -258,6 +258,7 @@ export function planAdoption(host: Host, facts: DomainFacts, opts: PlanOptions):
     updatedAt: opts.now,
     version: 0,
     fault: null,
+    fencingRequired: null,
   };
   return { kind: "adopt", plan: { instance, ports, volumes, notes, autostartWas: info.autostart } };
 }

@@ -40,8 +40,10 @@ import { type SeededRandom, seededRandom } from "../seeded-random.js";
 export const DISRUPTIONS = ["host-kill", "heartbeat-stop", "agent-stop", "requests"] as const;
 /**
  * Opt-in (`--only lease-lost`): agent AND heartbeat stop while the guests keep running (a management-network
- * partition). Without fencing (issue 16) the host-failure flow takes the failed probe as proof of death and
- * evacuates running guests: this run is expected to report double runs until fencing lands.
+ * partition). Before fencing (issue 16) the host-failure flow took the failed probe as proof of death and
+ * evacuated running guests (double runs). The local cloud's hosts now have the power fence (LOCAL_FENCING):
+ * host-evacuation powers the host off before it starts anything elsewhere (`--only lease-lost --rounds 2
+ * --seed 7`: 0 double runs, 0 violations).
  */
 export const OPT_IN_DISRUPTIONS = ["lease-lost"] as const;
 export type Disruption = (typeof DISRUPTIONS)[number] | (typeof OPT_IN_DISRUPTIONS)[number];

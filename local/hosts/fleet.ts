@@ -34,6 +34,8 @@ export interface FleetOptions {
   stateDir?: string;
   /** Each host publishes its heartbeat metric here (a CloudWatch endpoint) every `intervalMs`. */
   heartbeat?: { endpoint: string; intervalMs: number };
+  /** Every host runs the watchdog (local/hosts/host-guard.ts) with this lease. */
+  watchdog?: { leaseMs: number };
   /** Each host runs an instance monitor reporting to these endpoints (see LocalHostConfig.instanceMonitor). */
   instanceMonitor?: { env: Record<string, string>; intervalMs: number };
 }
@@ -219,6 +221,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         images: opts.images,
         ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
         ...(opts.instanceMonitor ? { instanceMonitor: opts.instanceMonitor } : {}),
+        ...(opts.watchdog ? { watchdog: opts.watchdog } : {}),
       });
       hosts.set(spec.name, host);
       endpoint.registerInstance(

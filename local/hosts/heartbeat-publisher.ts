@@ -5,10 +5,14 @@
  * of @aws-sdk/client-cloudwatch) to the endpoint it is given. It dies with the host (power loss), and the
  * tests stop and start it alone to make a heartbeat blip.
  *
+ * With `--feed PATH` it feeds the host's watchdog (local/hosts/host-guard.ts) after each heartbeat that
+ * CloudWatch accepted, and only then: a host whose heartbeats do not get through self-fences.
+ *
  * Usage: node --import tsx local/hosts/heartbeat-publisher.ts --endpoint URL --host NAME --interval-ms N
- *        [--uid N --gid N]
+ *        [--feed PATH] [--uid N --gid N]
  * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded.
  */
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
 
@@ -17,6 +21,7 @@ const { values } = parseArgs({
     endpoint: { type: "string" },
     host: { type: "string" },
     "interval-ms": { type: "string" },
+    feed: { type: "string" },
     uid: { type: "string" },
     gid: { type: "string" },
   },
@@ -67,6 +72,10 @@ const parent = process.ppid;
 for (;;) {
   if (process.ppid !== parent) process.exit(1);
   const started = Date.now();
-  await beat().catch((e: unknown) => log(`not published: ${e instanceof Error ? e.message : String(e)}`));
+  await beat()
+    .then(() => {
+      if (values.feed) writeFileSync(values.feed, `${new Date().toISOString()}\n`);
+    })
+    .catch((e: unknown) => log(`not published: ${e instanceof Error ? e.message : String(e)}`));
   await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (Date.now() - started))));
 }

@@ -61,6 +61,11 @@ export interface LocalHostConfig {
    * the endpoints it reports to (AWS_ENDPOINT_URL_* and credentials) and its liveness interval; none = no monitor.
    */
   instanceMonitor?: { env: Record<string, string>; intervalMs: number };
+  /**
+   * The host's watchdog (local/hosts/host-guard.ts), fed by the heartbeat publisher after each accepted
+   * heartbeat; unfed for `leaseMs` it destroys every running domain of the host. None = no watchdog.
+   */
+  watchdog?: { leaseMs: number };
 }
 
 /** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
@@ -84,6 +89,7 @@ const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const AGENT_PATH = fileURLToPath(new URL("../ssm/agent.ts", import.meta.url));
 const HEARTBEAT_PATH = fileURLToPath(new URL("./heartbeat-publisher.ts", import.meta.url));
 const INSTANCE_MONITOR_PATH = fileURLToPath(new URL("./instance-monitor.ts", import.meta.url));
+const HOST_GUARD_PATH = fileURLToPath(new URL("./host-guard.ts", import.meta.url));
 // tsx's loader, resolved from this repo (whatever path it is cloned to).
 const TSX_LOADER = createRequire(import.meta.url).resolve("tsx");
 
@@ -181,6 +187,7 @@ export class LocalHost {
   private agent?: ChildProcess;
   private heartbeat?: ChildProcess;
   private monitor?: ChildProcess;
+  private guard?: ChildProcess;
   private created = false;
   private destroyed = false;
 
@@ -291,6 +298,7 @@ export class LocalHost {
         this.name,
         "--interval-ms",
         String(hb.intervalMs),
+        ...(this.config.watchdog ? ["--feed", this.watchdogFeedPath] : []),
         "--uid",
         String(this._uid),
         "--gid",
@@ -302,6 +310,47 @@ export class LocalHost {
     this.heartbeat = child;
     child.on("exit", () => {
       if (this.heartbeat === child) this.heartbeat = undefined;
+    });
+  }
+
+  /** The file the heartbeat publisher touches to feed the watchdog (in the host's private runtime folder). */
+  get watchdogFeedPath(): string {
+    return join(this.runtimeDir, "watchdog.feed");
+  }
+
+  /** The watchdog's pid while it runs. */
+  get guardPid(): number | undefined {
+    return this.guard?.pid;
+  }
+
+  /** Starts the watchdog (a process of the host's user, tracked by pid) when configured. No-op if running. */
+  startGuard(): void {
+    const w = this.config.watchdog;
+    if (!w || this.guard || !this.running) return;
+    const log = openSync(join(this.logDir, "host-guard.log"), "a");
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        TSX_LOADER,
+        HOST_GUARD_PATH,
+        "--host",
+        this.name,
+        "--feed",
+        this.watchdogFeedPath,
+        "--lease-ms",
+        String(w.leaseMs),
+        "--uid",
+        String(this._uid),
+        "--gid",
+        String(this.gid),
+      ],
+      { env: this.env, cwd: "/", stdio: ["ignore", log, log], detached: true },
+    );
+    closeSync(log);
+    this.guard = child;
+    child.on("exit", () => {
+      if (this.guard === child) this.guard = undefined;
     });
   }
 
@@ -530,6 +579,7 @@ export class LocalHost {
     await this.spawnAgent(Math.max(5_000, deadline - Date.now()));
     this.startHeartbeat();
     this.startInstanceMonitor();
+    this.startGuard();
   }
 
   /** Starts the SSM agent (started as root, it drops to the host's uid itself) and waits for its first poll. */
@@ -591,7 +641,7 @@ export class LocalHost {
    * and wait until they are gone. Domain definitions stay on disk.
    */
   async kill(timeoutMs = 15_000): Promise<void> {
-    const tracked = [this.monitor, this.heartbeat, this.agent, this.libvirtd].filter(
+    const tracked = [this.guard, this.monitor, this.heartbeat, this.agent, this.libvirtd].filter(
       (c): c is ChildProcess => c !== undefined,
     );
     for (const c of tracked) killQuietly(c.pid);
@@ -613,6 +663,7 @@ export class LocalHost {
     this.libvirtd = undefined;
     this.heartbeat = undefined;
     this.monitor = undefined;
+    this.guard = undefined;
   }
 
   /** After kill(): libvirtd and the agent again. A domain that was running is now defined, shut off. */
@@ -645,6 +696,7 @@ export class LocalHost {
     this.destroyed = true;
     killQuietly(this.monitor?.pid);
     killQuietly(this.heartbeat?.pid);
+    killQuietly(this.guard?.pid);
     killQuietly(this.agent?.pid);
     killQuietly(this.libvirtd?.pid);
     if (this._uid >= 0) {

@@ -250,7 +250,14 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
-  hostFailure("plan-evacuation", "planEvacuation", { tables: { instances: "read" } }),
+  // The power fence: ec2:StopInstances (Force) and DescribeInstances on the host's instance; reads the
+  // heartbeat for the lease.
+  hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, metrics: true }),
+  hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
+  // Marks instances left without proof "fencing required" (fault, fencingRequired).
+  hostFailure("plan-evacuation", "planEvacuation", {
+    tables: { instances: "write", faults: "write", hosts: "read" },
+  }),
   hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
   hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" } }),
   hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
@@ -258,8 +265,9 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     tables: { hosts: "read", instances: "read" },
     hostCommands: true,
   }),
+  // Also clears "fencing required" marks of instances whose host came back before proof.
   hostFailure("release-host-records", "releaseHostRecords", {
-    tables: { hosts: "write", instances: "read", migrations: "write" },
+    tables: { hosts: "write", instances: "write", migrations: "write" },
   }),
   hostFailure("finish-recovery", "finishRecovery", { tables: { hosts: "write" } }),
 ];

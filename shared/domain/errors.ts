@@ -105,6 +105,21 @@ export class HostRegistrationConflict extends LazarusError {
 export class SpawnFailed extends LazarusError {
   readonly httpStatus = 502;
 }
+/**
+ * The target refused to start the domain because another process still holds its disk's write lock (qemu's
+ * image lock, or virtlockd): the old copy runs. Never retried on another host; the flow cleans the target
+ * and ends "fencing required" (shared/flow/end-flow.ts).
+ */
+export class DiskLocked extends LazarusError {
+  readonly httpStatus = 409;
+}
+/**
+ * How an evacuation ends when the old copy may still run (a disk lock refused the target): not ERROR, the
+ * instance keeps its record, its host and vm_state, and can be evacuated again once its host is fenced.
+ */
+export class FencingRequired extends LazarusError {
+  readonly httpStatus = 409;
+}
 
 /**
  * A placement raced: the host's usage changed between the scheduler's read and the claim. The scheduler

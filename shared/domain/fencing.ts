@@ -12,7 +12,7 @@
  *     proof enough to *try* (the target's start is refused while the old copy holds the disk); an instance
  *     on local storage never is: it waits, "fencing required", until host proof arrives.
  */
-import type { Host, HostIncident } from "./schemas.js";
+import type { Host, HostFencing, HostIncident } from "./schemas.js";
 
 // ---- configuration ---------------------------------------------------------------------------------
 
@@ -36,6 +36,8 @@ export interface FencingConfig {
   fenceTimeoutSeconds: number;
   /** How long the flow waits before trying a failed or timed-out fence again. */
   fenceRetrySeconds: number;
+  /** Looks for proof (fence attempts) before the evacuation ends with instances still "fencing required". */
+  maxProofRounds: number;
 }
 
 export const DEFAULT_FENCING_CONFIG: FencingConfig = {
@@ -45,6 +47,7 @@ export const DEFAULT_FENCING_CONFIG: FencingConfig = {
   leaseMarginSeconds: 15,
   fenceTimeoutSeconds: 60,
   fenceRetrySeconds: 30,
+  maxProofRounds: 10,
 };
 
 // ---- 1. mass failure -------------------------------------------------------------------------------
@@ -236,4 +239,63 @@ export function isDiskLockRefusal(message: string): boolean {
   return /Failed to get "(write|shared)" lock|Is another process using the image|resource busy: Lockspace|Failed to acquire lock/i.test(
     message,
   );
+}
+
+// ---- 4. the evacuation waits for proof -------------------------------------------------------------
+
+export interface ProofGate<I> {
+  /** May be evacuated now, with the proof each relies on. */
+  ready: { item: I; proof: ProofKind }[];
+  /** "fencing required": no proof yet (local disk, or a shared disk without host-side locks). */
+  waiting: { item: I; reason: string }[];
+}
+
+/**
+ * Splits a host's planned evacuations by `instanceProof`: a disk in the host's shared pool counts as shared
+ * (the folder is the pool's), under host-side locks when the host says its pool enforces them.
+ */
+export function gateByProof<I>(
+  items: readonly I[],
+  proof: HostProof,
+  source: { storage: { sharedPoolId: string | null }; fencing: Pick<HostFencing, "diskLocks"> },
+): ProofGate<I> {
+  const gate: ProofGate<I> = { ready: [], waiting: [] };
+  const disk = { shared: source.storage.sharedPoolId !== null, hostLocks: source.fencing.diskLocks };
+  for (const item of items) {
+    const p = instanceProof(proof, disk);
+    if (p.proof) gate.ready.push({ item, proof: p.proof });
+    else gate.waiting.push({ item, reason: p.reason });
+  }
+  return gate;
+}
+
+export type ProofLook =
+  | { verdict: "wait"; waitSeconds: number; reason: string }
+  | { verdict: "give-up"; reason: string };
+
+/**
+ * After a round of evacuations with instances still "fencing required": look again (fence again, or see
+ * the lease expire) after `fenceRetrySeconds`, sooner when the lease expires first; give up after
+ * `maxProofRounds` rounds, or when the host's heartbeat is back (its instances run there: nothing to do).
+ */
+export function nextProofLook(
+  obs: { round: number; proof: HostProof; heartbeatAlive: boolean; now: Date },
+  cfg: Pick<FencingConfig, "fenceRetrySeconds" | "maxProofRounds">,
+): ProofLook {
+  if (obs.heartbeatAlive)
+    return {
+      verdict: "give-up",
+      reason: "the host's heartbeat is back before proof of its death: its instances stay on it",
+    };
+  if (obs.round >= cfg.maxProofRounds)
+    return {
+      verdict: "give-up",
+      reason: `no proof of death after ${obs.round} rounds (${obs.proof.reason})`,
+    };
+  const leaseAt = obs.proof.proof ? null : obs.proof.leaseExpiresAt;
+  const untilLease = leaseAt
+    ? Math.ceil((Date.parse(leaseAt) - obs.now.getTime()) / 1000)
+    : Number.POSITIVE_INFINITY;
+  const waitSeconds = Math.min(cfg.fenceRetrySeconds, Math.max(1, untilLease));
+  return { verdict: "wait", waitSeconds, reason: `waiting ${waitSeconds} s for proof (${obs.proof.reason})` };
 }

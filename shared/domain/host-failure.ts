@@ -322,6 +322,8 @@ export interface EvacuationResult {
   vmState: VmState;
   error: string | null;
   message: string | null;
+  /** The proof of the host's death the evacuation relied on (shared/domain/fencing.ts). */
+  proof?: "power" | "lease" | "lock";
 }
 
 /**
@@ -351,30 +353,72 @@ export function confirmEvacuation(
 export interface EvacuationReport {
   host: string;
   incidentId: string;
-  evacuated: { instanceUuid: string; name: string; host: string; vmState: VmState }[];
+  /** Each with the proof of the host's death it relied on (power, lease, lock), when the flow judged one. */
+  evacuated: { instanceUuid: string; name: string; host: string; vmState: VmState; proof: string | null }[];
   failed: { instanceUuid: string; name: string; error: string; message: string }[];
   skipped: SkippedInstance[];
+  /** Not started elsewhere for want of proof of the host's death (they stay on it, "fencing required"). */
+  fencingRequired: { instanceUuid: string; name: string; reason: string }[];
+  /** The host's proof at the last look (power / lease), or why there was none. */
+  hostProof: string | null;
   complete: boolean;
 }
 
+/**
+ * The report of all rounds: an instance tried in more than one round (refused by a disk lock, then
+ * evacuated once the host was fenced) counts by its last result. `waiting` are those still without proof.
+ */
 export function summarizeEvacuation(
   host: string,
   incidentId: string,
   plan: Pick<EvacuationPlan, "skipped">,
   results: readonly EvacuationResult[],
+  waiting: {
+    awaitingProof: readonly { instanceUuid: string; name: string; reason: string }[];
+    proof: string | null;
+  } = { awaitingProof: [], proof: null },
 ): EvacuationReport {
-  const evacuated = results
+  const last = [...new Map(results.map((r) => [r.instanceUuid, r])).values()];
+  const pending = new Set(waiting.awaitingProof.map((w) => w.instanceUuid));
+  const evacuated = last
     .filter((r) => r.outcome === "evacuated")
-    .map((r) => ({ instanceUuid: r.instanceUuid, name: r.name, host: r.host, vmState: r.vmState }));
-  const failed = results
-    .filter((r) => r.outcome === "failed")
+    .map((r) => ({
+      instanceUuid: r.instanceUuid,
+      name: r.name,
+      host: r.host,
+      vmState: r.vmState,
+      proof: r.proof ?? null,
+    }));
+  // Refused by a disk lock (the child ended FencingRequired): as much "fencing required" as the rest.
+  const refused = last.filter((r) => r.outcome === "failed" && r.error === "FencingRequired");
+  const failed = last
+    .filter((r) => r.outcome === "failed" && r.error !== "FencingRequired" && !pending.has(r.instanceUuid))
     .map((r) => ({
       instanceUuid: r.instanceUuid,
       name: r.name,
       error: r.error ?? "Unknown",
       message: r.message ?? "",
     }));
-  return { host, incidentId, evacuated, failed, skipped: [...plan.skipped], complete: failed.length === 0 };
+  const fencingRequired = [
+    ...waiting.awaitingProof.map((w) => ({ ...w })),
+    ...refused
+      .filter((r) => !pending.has(r.instanceUuid))
+      .map((r) => ({
+        instanceUuid: r.instanceUuid,
+        name: r.name,
+        reason: r.message ?? "refused by the disk lock",
+      })),
+  ];
+  return {
+    host,
+    incidentId,
+    evacuated,
+    failed,
+    skipped: [...plan.skipped],
+    fencingRequired,
+    hostProof: waiting.proof,
+    complete: failed.length === 0 && fencingRequired.length === 0,
+  };
 }
 
 // ---- 7. the returning host -------------------------------------------------------------------------

@@ -58,6 +58,23 @@ export const BlockDeviceMapping = z.object({
 });
 export type BlockDeviceMapping = z.infer<typeof BlockDeviceMapping>;
 
+/**
+ * An evacuation found the instance's disk still held by a running copy (the target refused it: a disk lock),
+ * or host-evacuation has no proof yet that its host is dead (shared/domain/fencing.ts) and did not start it
+ * elsewhere: the instance waits for its host to be fenced, then can be evacuated again.
+ * Set with the fault `FencingRequired` by the flow's end (shared/flow/end-flow.ts), cleared when an
+ * evacuation finishes.
+ */
+export const FencingRequiredState = z.object({
+  /** The host that still holds the disk: the one the record names. */
+  host: ResourceName,
+  /** The target that refused the disk; null: no target was tried (no proof of the host's death yet). */
+  refusedBy: ResourceName.nullable(),
+  requestId: Uuid,
+  since: IsoTime,
+});
+export type FencingRequiredState = z.infer<typeof FencingRequiredState>;
+
 export const Instance = z.object({
   uuid: Uuid,
   name: ResourceName,
@@ -109,6 +126,8 @@ export const Instance = z.object({
   /** Bumped by every write; conditional writes expect the version they read. */
   version: z.number().int().nonnegative(),
   fault: InstanceFault.nullable(),
+  /** "fencing required": null unless an evacuation was refused by the disk lock (FencingRequiredState). */
+  fencingRequired: FencingRequiredState.nullable().default(null),
 });
 export type Instance = z.infer<typeof Instance>;
 

@@ -10,7 +10,13 @@
  *    names and nowhere else;
  *  - a flow whose Finish already moved the record (it committed) is not undone: its migration is made
  *    `done` and the instance is left as it is, running where its record says;
- *  - one error notification per flow (its id is deterministic).
+ *  - one error notification per flow (its id is deterministic);
+ *  - "fencing required" (an evacuation whose target refused the disk because the old copy still holds its
+ *    lock, and whose target was then proven clean): not ERROR. The record keeps its host and vm_state (the
+ *    copy there runs), the task is cleared, the target's claim released as above, the fault
+ *    `FencingRequired` names the host holding the disk and what to do, and `fencingRequired` marks the
+ *    state until an evacuation finishes. Evacuating again is allowed at once (it is refused again while
+ *    the old copy runs).
  */
 import { deterministicUuid } from "../domain/ids.js";
 import type { Instance, InstanceFault } from "../domain/schemas.js";
@@ -33,11 +39,18 @@ export interface FlowEnding {
   keepVmState: boolean;
   /** Hosts tried and given up on, for the fault. */
   attemptedHosts?: readonly string[];
+  /**
+   * The target refused the disk (DiskLocked) and was proven clean: the instance ends "fencing required"
+   * instead of ERROR. `holder` is the host that still holds the disk (the record's), `target` the refuser.
+   */
+  fencingRequired?: { holder: string; target: string } | null;
 }
 
 export type FlowEndOutcome =
   /** The instance is in ERROR (or its old vm_state), with a fault; the flow's claims and bindings undone. */
   | "ended-in-error"
+  /** As ended-in-error, but the instance keeps its vm_state: "fencing required" (fault FencingRequired). */
+  | "fencing-required"
   /** Finish had already moved the record to the target: the flow's work stands. */
   | "finished"
   /** The flow never took the instance (a refusal), or the task was already ended (by the sweeper). */
@@ -59,7 +72,8 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
 
   await releaseClaims(deps, instance, ending);
   await rollBackBindings(deps, instance, ending.requestId);
-  const fault = faultOf(deps, ending);
+  const fencing = ending.uncleanHost ? null : (ending.fencingRequired ?? null);
+  const fault = fencing ? fencingFaultOf(deps, ending, fencing) : faultOf(deps, ending);
   if (open) {
     await migrations.transition(ending.requestId, ending.migrationStatus, {
       set: { error: `${ending.failure.error}: ${ending.failure.message}` },
@@ -69,11 +83,19 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
     expectTaskState: [...REBUILD_TASK_STATES],
     expectTaskRequestId: ending.requestId,
     set: {
-      vmState: ending.keepVmState ? instance.vmState : "error",
+      vmState: ending.keepVmState || fencing ? instance.vmState : "error",
       taskState: null,
       taskRequestId: null,
       taskExecutionArn: null,
       fault,
+      fencingRequired: fencing
+        ? {
+            host: fencing.holder,
+            refusedBy: fencing.target,
+            requestId: ending.requestId,
+            since: fault.createdAt,
+          }
+        : instance.fencingRequired,
     },
   });
   await deps.stores.faults.record(instance.uuid, fault);
@@ -87,9 +109,10 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
       error: ending.failure.error,
       message: ending.failure.message,
       unclean_host: ending.uncleanHost,
+      fencing_required: fencing ? fencing.holder : null,
     },
   );
-  return "ended-in-error";
+  return fencing ? "fencing-required" : "ended-in-error";
 }
 
 /** Every claim owned by this flow, found by owner on every host, except the instance's own host and an unclean target. */
@@ -121,6 +144,35 @@ async function rollBackBindings(deps: StepDeps, instance: Instance, requestId: s
       device: bdm.device,
     });
   }
+}
+
+/** The fault of "fencing required": which host holds the disk, which target refused it, what to do. */
+function fencingFaultOf(
+  deps: StepDeps,
+  ending: FlowEnding,
+  fencing: { holder: string; target: string },
+): InstanceFault {
+  const { failure } = ending;
+  return {
+    code: 409,
+    error: "FencingRequired",
+    message:
+      `Fencing required: evacuation to ${fencing.target} was refused because the instance's disk is still ` +
+      `held by another process, the copy on ${fencing.holder} (its record's host), which is not proven dead. ` +
+      `Starting it elsewhere would make two writers of one disk, so nothing was started and ${fencing.target} ` +
+      `was cleaned. Power ${fencing.holder} off (or destroy the domain there), then evacuate again. ` +
+      `(${failure.error}: ${failure.message})`,
+    step: failure.step,
+    details: {
+      requestId: ending.requestId,
+      migrationId: ending.requestId,
+      attemptedHosts: ending.attemptedHosts ?? [],
+      holder: fencing.holder,
+      refusedBy: fencing.target,
+      cause: failure.error,
+    },
+    createdAt: deps.now().toISOString(),
+  };
 }
 
 function faultOf(deps: StepDeps, ending: FlowEnding): InstanceFault {

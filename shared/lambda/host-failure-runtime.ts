@@ -3,6 +3,7 @@
  * reader, the execution starter, the policy configuration and the machines' ARNs, all from the environment.
  */
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { EC2Client } from "@aws-sdk/client-ec2";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
@@ -13,6 +14,7 @@ import {
   type HostFailureConfig,
 } from "../domain/host-failure.js";
 import type { StepDeps } from "../flow/deps.js";
+import { Ec2PowerFence, type PowerFence } from "../hosts/power-fence.js";
 import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
 import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
 import { positiveFromEnv as positive } from "./env.js";
@@ -25,6 +27,10 @@ export interface HostFailureDeps extends StepDeps {
   config: HostFailureConfig;
   fencing: FencingConfig;
   alerts: HostAlerts;
+  /** The `power` fence (ec2:StopInstances with Force; locally the local cloud's EC2 endpoint). */
+  powerFence: PowerFence;
+  /** How often the fence step looks whether a fenced host is off, ms. */
+  fencePollMs: number;
   /** How long a probe of a host may take before it counts as timed out (delivery included). */
   probeDeadlineMs: number;
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
@@ -59,6 +65,7 @@ export function fencingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Fenc
     leaseMarginSeconds: positive(env.LAZARUS_LEASE_MARGIN_SECONDS, d.leaseMarginSeconds),
     fenceTimeoutSeconds: positive(env.LAZARUS_FENCE_TIMEOUT_SECONDS, d.fenceTimeoutSeconds),
     fenceRetrySeconds: positive(env.LAZARUS_FENCE_RETRY_SECONDS, d.fenceRetrySeconds),
+    maxProofRounds: Math.floor(positive(env.LAZARUS_FENCE_MAX_ROUNDS, d.maxProofRounds)),
   };
 }
 
@@ -75,6 +82,8 @@ export function hostFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Ho
     config: hostFailureConfigFromEnv(env),
     fencing: fencingConfigFromEnv(env),
     alerts: new EventBridgeHostAlerts(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
+    powerFence: new Ec2PowerFence(new EC2Client({})),
+    fencePollMs: positive(env.LAZARUS_FENCE_POLL_MS, 2000),
     probeDeadlineMs: positive(env.LAZARUS_HOST_PROBE_DEADLINE_MS, 45_000),
     recoveryPollSeconds: positive(env.LAZARUS_RECOVERY_POLL_SECONDS, 5),
     machines: {

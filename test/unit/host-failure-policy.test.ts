@@ -239,6 +239,42 @@ describe("confirmation and report", () => {
     expect(r.complete).toBe(false);
     expect(r.failed).toEqual([{ instanceUuid: "u2", name: "b", error: "NoValidHost", message: "x" }]);
   });
+
+  it("over proof rounds: the last result per instance counts; lock refusals and instances without proof are 'fencing required', not failed", () => {
+    const ok = {
+      instanceUuid: "u1",
+      name: "a",
+      outcome: "evacuated" as const,
+      host: "h2",
+      vmState: "active" as const,
+      error: null,
+      message: null,
+    };
+    const refused = { ...ok, instanceUuid: "u3", name: "c", outcome: "failed" as const, host: "h1" };
+    const r1 = { ...refused, error: "FencingRequired", message: "h2 refused the disk" };
+    const later = {
+      ...refused,
+      outcome: "evacuated" as const,
+      host: "h3",
+      error: null,
+      message: null,
+      proof: "power" as const,
+    };
+    const done = summarizeEvacuation("h1", "i", { skipped: [] }, [{ ...ok, proof: "lock" }, r1, later]);
+    expect(done).toMatchObject({ complete: true, failed: [], fencingRequired: [] });
+    expect(done.evacuated.map((e) => [e.name, e.proof])).toEqual([
+      ["a", "lock"],
+      ["c", "power"],
+    ]);
+    const waiting = summarizeEvacuation("h1", "i", { skipped: [] }, [ok, r1], {
+      awaitingProof: [{ instanceUuid: "u4", name: "d", reason: "local disk, no proof" }],
+      proof: "no watchdog on the host; power fence failed: refused",
+    });
+    expect(waiting.complete).toBe(false);
+    expect(waiting.failed).toEqual([]);
+    expect(waiting.fencingRequired.map((f) => f.name)).toEqual(["d", "c"]);
+    expect(waiting.hostProof).toMatch(/power fence failed/);
+  });
 });
 
 describe("the returning host", () => {

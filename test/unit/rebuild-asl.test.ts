@@ -216,6 +216,21 @@ describe("rebuild.asl.json error handling", () => {
     expect(retried).toContain("HostUnreachable");
   });
 
+  it("a disk-lock refusal at Spawn tries no other host: the target is cleaned, then HandleFailure, and 'fencing required' has its own Fail state", () => {
+    const catches = DEF.States.Spawn!.Catch ?? [];
+    const locked = catches.findIndex((c) => c.ErrorEquals.includes("DiskLocked"));
+    const reschedule = catches.findIndex((c) => c.Next === "RescheduleOrFail");
+    expect(locked).toBeGreaterThanOrEqual(0);
+    expect(locked).toBeLessThan(reschedule);
+    expect(catches[locked]).toMatchObject({ Next: "CleanUpAfterFailure", ResultPath: "$.failure.spawn" });
+    expect((DEF.States.Spawn!.Retry ?? []).flatMap((r) => r.ErrorEquals)).not.toContain("DiskLocked");
+    const ended = DEF.States.FlowEnded!.Choices ?? [];
+    expect(ended).toContainEqual(
+      expect.objectContaining({ StringEquals: "fencing-required", Next: "FencingRequired" }),
+    );
+    expect(DEF.States.FencingRequired).toMatchObject({ Type: "Fail", ErrorPath: "$.ending.error" });
+  });
+
   it("every Catch writes $.failure.<FAILURE_KEYS entry>, or $.cleanUpFailure in a clean-up state", () => {
     const bad: string[] = [];
     for (const [name, s] of STATES) {

@@ -2,9 +2,12 @@
  * nova's REBUILD_SPAWNING phase and the libvirt driver's spawn: task_state := rebuild_spawning, then
  * define the domain (root disk, volumes, one NIC per port with its MAC; autostart off) and start it,
  * unless it ends STOPPED. A host command that fails is SpawnFailed; one that timed out may have run, so
- * the state machine cleans the target before anything else is tried.
+ * the state machine cleans the target before anything else is tried. An evacuation's start refused because
+ * another process holds the disk's write lock (qemu's image lock, virtlockd) is DiskLocked: the old copy
+ * still runs, so no other host is tried either; the flow ends "fencing required".
  */
-import { HostCommandFailed, SpawnFailed } from "#shared/domain/errors.js";
+import { DiskLocked, HostCommandFailed, SpawnFailed } from "#shared/domain/errors.js";
+import { isDiskLockRefusal } from "#shared/domain/fencing.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
@@ -36,8 +39,16 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
     await deps.executor.run(hostTarget(host), script, { comment: `spawn ${instance.uuid}` });
   } catch (e) {
     if (e instanceof HostCommandFailed) {
+      const stderr = String(e.details.stderr ?? e.message).trim();
+      if (flow.recreate && isDiskLockRefusal(stderr)) {
+        throw new DiskLocked(
+          `${host.name} refused the disk of ${instance.uuid}: another process holds its write lock, so the copy on ${instance.host} still runs (${stderr})`,
+          { host: host.name, holder: instance.host, ...e.details },
+          { cause: e },
+        );
+      }
       throw new SpawnFailed(
-        `Spawn of ${instance.uuid} failed on ${host.name}: ${String(e.details.stderr ?? e.message).trim()}`,
+        `Spawn of ${instance.uuid} failed on ${host.name}: ${stderr}`,
         { host: host.name, ...e.details },
         { cause: e },
       );

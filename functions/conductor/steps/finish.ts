@@ -42,6 +42,7 @@ export async function finish(deps: StepDeps, state: FlowState): Promise<FinishOu
         node: flow.destHost,
         imageRef,
         fault: null,
+        fencingRequired: null,
       },
     });
   }

@@ -10,6 +10,7 @@
  *  3. the host stays disabled (an operator enables it), no longer forced down; the incident is closed.
  * Instances whose record still names this host (skipped, failed) are reported, not touched.
  */
+import { LazarusError } from "#shared/domain/errors.js";
 import {
   claimsToRelease,
   classifyDomains,
@@ -101,7 +102,35 @@ export async function releaseHostRecords(
     await deps.stores.migrations.transition(m.id, "completed");
     completed.push(m.id);
   }
-  return { ...state, released: { claims: releasedClaims, migrationsCompleted: completed } };
+  const fencingCleared = await clearFencingRequired(deps, host.name, [...records.values()]);
+  return { ...state, released: { claims: releasedClaims, migrationsCompleted: completed, fencingCleared } };
+}
+
+/**
+ * Instances still "fencing required" for this host (the evacuation gave up: the host came back before
+ * proof of its death) are its own again: the mark and its fault are cleared, only while no flow holds them.
+ */
+async function clearFencingRequired(
+  deps: HostFailureDeps,
+  host: string,
+  records: readonly (Instance | null)[],
+): Promise<string[]> {
+  const cleared: string[] = [];
+  for (const i of records) {
+    if (!i || i.host !== host || i.fencingRequired?.host !== host || i.taskState !== null) continue;
+    try {
+      await deps.stores.instances.update(i.uuid, {
+        expectTaskState: [null],
+        set: { fencingRequired: null, ...(i.fault?.error === "FencingRequired" ? { fault: null } : {}) },
+      });
+      cleared.push(i.uuid);
+    } catch (e) {
+      if (e instanceof LazarusError && (e.name === "UnexpectedTaskState" || e.name === "ConcurrentUpdate"))
+        continue;
+      throw e;
+    }
+  }
+  return cleared;
 }
 
 export async function finishRecovery(

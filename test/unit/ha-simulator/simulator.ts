@@ -14,11 +14,12 @@ import { placeOne, withClaim } from "#shared/domain/evacuation-plan.js";
 import {
   type FenceAttempt,
   type FencingConfig,
+  gateByProof,
   hostProof,
-  instanceProof,
   isDiskLockRefusal,
   judgeFence,
   massFailureVerdict,
+  nextProofLook,
   suspectHosts,
 } from "#shared/domain/fencing.js";
 import {
@@ -50,8 +51,6 @@ export interface SimConfig extends HostFailureConfig, FencingConfig {
   fenceSeconds: number;
   /** How long one child evacuation takes. */
   evacuateSeconds: number;
-  /** Rounds of waiting for proof before the flow ends with instances still "fencing required". */
-  maxProofRounds: number;
 }
 
 export const SIM_DEFAULTS: SimConfig = {
@@ -540,14 +539,9 @@ export function simulate(scenario: Scenario): SimResult {
       const waiting: string[] = [];
       const ready: { item: EvacuationItem; proof: string }[][] = [];
       for (const tier of plan.tiers) {
-        const tierReady: { item: EvacuationItem; proof: string }[] = [];
-        for (const item of tier.items) {
-          const shared = r.storage.sharedPoolId !== null;
-          const p = instanceProof(proof, { shared, hostLocks: r.fencing.diskLocks });
-          if (p.proof) tierReady.push({ item, proof: p.proof });
-          else waiting.push(item.name);
-        }
-        if (tierReady.length) ready.push(tierReady);
+        const gate = gateByProof(tier.items, proof, r);
+        waiting.push(...gate.waiting.map((g) => g.item.name));
+        if (gate.ready.length) ready.push(gate.ready);
       }
       // The tiers in order, at most maxConcurrency children at once in each.
       for (const tier of ready) {
@@ -604,21 +598,18 @@ export function simulate(scenario: Scenario): SimResult {
       }
       say(host, `fencing required: ${waiting.join(", ")} (${proof.reason})`);
       const back = assessHeartbeat({ lastHeartbeatAt: lastHeartbeat(host), watchingSince, now: at(t) }, cfg);
-      if (round >= cfg.maxProofRounds) {
+      const look = nextProofLook({ round, proof, heartbeatAlive: back.verdict === "alive", now: at(t) }, cfg);
+      if (look.verdict === "give-up") {
         setStatus("evacuated");
-        say(host, `report: gave up waiting for proof; still fencing required: ${waiting.join(", ")}`);
+        say(
+          host,
+          back.verdict === "alive"
+            ? `report: the host is back before proof; ${waiting.join(", ")} stay on it`
+            : `report: gave up waiting for proof; still fencing required: ${waiting.join(", ")}`,
+        );
         return;
       }
-      if (back.verdict === "alive") {
-        setStatus("evacuated");
-        say(host, `report: the host is back before proof; ${waiting.join(", ")} stay on it`);
-        return;
-      }
-      const leaseAt = proof.proof ? null : proof.leaseExpiresAt;
-      const retryAt = r.fencing.power !== "none" ? t + cfg.fenceRetrySeconds : Number.POSITIVE_INFINITY;
-      const leaseT = leaseAt ? Math.ceil((Date.parse(leaseAt) - T0) / 1000) : Number.POSITIVE_INFINITY;
-      const wake = Math.min(retryAt, Math.max(leaseT, t + 1), t + cfg.fenceRetrySeconds);
-      yield { until: wake };
+      yield { until: t + look.waitSeconds };
     }
   }
 

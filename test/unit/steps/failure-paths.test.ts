@@ -157,6 +157,73 @@ describe("HandleFailure", () => {
     expect(after.fault?.message).toMatch(new RegExp(`${at.destHost}.*Evacuate again`));
   });
 
+  it("a start refused by the disk lock is DiskLocked and ends 'fencing required': not ERROR, target's claim released, the fault names the holder; a later evacuation clears it", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "spawn");
+    // qemu's own words when another process holds the image (shared/reference/local-hosts.md).
+    const lockMessage =
+      "error: Failed to start domain 'instance-x'\nerror: internal error: process exited while connecting to monitor: qemu-system-x86_64: -blockdev {...}: Failed to get \"write\" lock\nIs another process using the image [/srv/pool/instances/x/disk]?";
+    w.executor.on(() => ({ fail: lockMessage }));
+    const refused = await spawn(w.deps, at).then(
+      () => null,
+      (e: unknown) => e as Error & { details: Record<string, unknown> },
+    );
+    expect(refused).toMatchObject({ name: "DiskLocked", details: { host: at.destHost, holder: "src" } });
+    w.executor.on(() => ({ exitCode: 0, stdout: "", stderr: "" }));
+    await cleanUpTarget(w.deps, { ...at, failure: { spawn: failure("DiskLocked", refused!.message) } });
+    const out = await handleFailure(w.deps, {
+      ...at,
+      failure: { spawn: failure("DiskLocked", refused!.message) },
+    });
+    expect(out).toMatchObject({ outcome: "fencing-required", error: "FencingRequired" });
+    expect(out.cause).toMatch(/fence src, then evacuate again/);
+    const after = await expectEnded(w, instance);
+    expect(after).toMatchObject({
+      vmState: "active",
+      fault: { code: 409, error: "FencingRequired", details: { holder: "src", refusedBy: at.destHost } },
+      fencingRequired: { host: "src", refusedBy: at.destHost, requestId: flow.requestId },
+    });
+    expect(after.fault?.message).toMatch(/Power src off .* then evacuate again/);
+    expect(await w.db.stores.migrations.require(flow.migrationId)).toMatchObject({ status: "failed" });
+    const errors = w.notifier.published.filter((n) => n.eventType === "instance.rebuild.error");
+    expect(errors.at(-1)?.payload).toMatchObject({ fencing_required: "src" });
+
+    // Once the old copy is gone, evacuating again succeeds and clears the state.
+    const again = await accept(w.deps, {
+      request: { requestId: randomUUID(), instanceUuid: instance.uuid, recreate: true },
+      executionArn: "arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:again",
+    });
+    w.executor.reset();
+    const done = await runUntil(w, again, "end");
+    await finish(w.deps, done);
+    const moved = await w.db.stores.instances.require(instance.uuid);
+    expect(moved).toMatchObject({ host: done.destHost, fault: null, fencingRequired: null });
+  });
+
+  it("a disk-lock refusal whose target could not be cleaned stays TargetNotClean (ERROR, claim kept)", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "spawn");
+    const out = await handleFailure(w.deps, {
+      ...at,
+      failure: { spawn: failure("DiskLocked") },
+      cleanUpFailure: failure("HostUnreachable"),
+    });
+    expect(out).toMatchObject({ outcome: "failed", error: "TargetNotClean" });
+    const after = await expectEnded(w, instance, { keptClaimOn: at.destHost });
+    expect(after).toMatchObject({ vmState: "error", fencingRequired: null });
+  });
+
+  it("a rebuild in place whose start is refused by a lock is SpawnFailed, not DiskLocked (no other host holds it)", async () => {
+    const { w, flow } = await evacuationWorld({ recreate: false });
+    const at = (await schedule(w.deps, flow)) as ScheduledFlow;
+    await w.db.stores.instances.update(at.instanceUuid, {
+      expectTaskState: ["rebuilding"],
+      set: { taskState: "rebuild_block_device_mapping" },
+    });
+    w.executor.on(() => ({ fail: 'Failed to get "write" lock' }));
+    await expect(spawn(w.deps, at)).rejects.toMatchObject({ name: "SpawnFailed" });
+  });
+
   it("a Finish that committed before failing is not undone: ACTIVE on the target, claim kept, migration done", async () => {
     const { w, instance, flow } = await evacuationWorld();
     const at = await runUntil(w, flow, "end");

@@ -1,0 +1,122 @@
+/**
+ * Issue 16, outcome 5, on real hosts: the evacuation plan read from the API before a host is killed
+ * (GET /os-hosts/{host}/evacuation-plan) names where each instance lands when the host then really dies
+ * and host-evacuation runs (nothing else changed in between; one child at a time, so that the order of the
+ * placements is the plan's order); the instance it could not place fails NoValidHost; and the fleet check
+ * (GET /os-evacuation-capacity) names host-1 as a loss the fleet cannot absorb.
+ * Hosts: 1 (the source), 2 and 3 small (local disks).
+ */
+import type { SFNClient } from "@aws-sdk/client-sfn";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { checkInvariants } from "#local/invariants.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { sfnClient, waitFlow } from "../support/flows.js";
+
+let cloud: LocalCloud;
+let sfn: SFNClient;
+const booted: Instance[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 180_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+async function api(path: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${cloud.api.url}/v2.1${path}`, {
+    headers: { "openstack-api-version": "compute 2.62" },
+  });
+  expect(res.status, path).toBe(200);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+const small = (memoryMiB: number) => ({ vcpus: 4, memoryMiB, diskGiB: 40 });
+
+beforeAll(async () => {
+  cloud = await startLocalCloud({
+    hosts: [
+      { name: "host-1" },
+      { name: "host-2", capacity: small(256) },
+      { name: "host-3", capacity: small(192) },
+    ],
+    retryIntervalScale: 0.05,
+    hostCommandDeadlineMs: 30_000,
+    hostFailure: {
+      alarmPeriodSeconds: 2,
+      alarmEvaluationPeriods: 2,
+      graceSeconds: 8,
+      probeDeadlineMs: 10_000,
+      maxConcurrency: 1,
+    },
+  });
+  sfn = sfnClient();
+  const flavor = (memoryMiB: number) => ({ vcpus: 1, memoryMiB, diskGiB: 1 });
+  booted.push(await cloud.boot({ name: "a-prio", host: "host-1", flavor: flavor(128), haPriority: 10 }));
+  booted.push(await cloud.boot({ name: "b-mid", host: "host-1", flavor: flavor(192) }));
+  booted.push(await cloud.boot({ name: "c-small", host: "host-1", flavor: flavor(128) }));
+  booted.push(await cloud.boot({ name: "d-big", host: "host-1", flavor: flavor(400) }));
+}, 600_000);
+
+afterAll(async () => {
+  await cloud?.stop();
+});
+
+interface Plan {
+  placements: { instanceUuid: string; name: string; target: string }[];
+  unplaced: { instanceUuid: string; name: string; reason: string }[];
+}
+
+describe("the evacuation plan before a kill", () => {
+  it("names where each instance lands, and the one that finds no room; the fleet check names host-1", async () => {
+    const plan = (await api("/os-hosts/host-1/evacuation-plan")).evacuation_plan as Plan;
+    const capacity = (await api("/os-evacuation-capacity")).evacuation_capacity as {
+      notAbsorbable: { host: string; unplaced: { name: string }[] }[];
+    };
+    // The plan is not trivial: the instances spread over both small hosts, and d-big fits nowhere.
+    expect(plan.placements.map((p) => p.name).sort()).toEqual(["a-prio", "b-mid", "c-small"]);
+    expect(new Set(plan.placements.map((p) => p.target))).toEqual(new Set(["host-2", "host-3"]));
+    expect(plan.unplaced.map((u) => u.name)).toEqual(["d-big"]);
+    expect(capacity.notAbsorbable).toEqual([
+      expect.objectContaining({ host: "host-1", unplaced: [expect.objectContaining({ name: "d-big" })] }),
+    ]);
+
+    await cloud.killHost("host-1");
+    const execution = await until("the host-evacuation of host-1", () => {
+      const arn = cloud.stateMachineArns["host-evacuation"]!;
+      const list =
+        cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 100 }).executions ?? [];
+      return list.find(
+        (e) =>
+          JSON.parse(cloud.stepFunctions.describeExecution(e.executionArn!).input ?? "{}").host === "host-1",
+      );
+    });
+    const run = await waitFlow(
+      sfn,
+      { requestId: "host-evacuation", executionArn: execution.executionArn! },
+      300_000,
+    );
+    expect(run.status).toBe("FAILED");
+    expect(run.error).toBe("HostEvacuationIncomplete");
+
+    const landed: Record<string, string> = {};
+    for (const i of booted) landed[i.name] = (await cloud.stores.instances.require(i.uuid)).host;
+    expect(Object.fromEntries(plan.placements.map((p) => [p.name, p.target]))).toEqual({
+      "a-prio": landed["a-prio"],
+      "b-mid": landed["b-mid"],
+      "c-small": landed["c-small"],
+    });
+    const big = await cloud.stores.instances.require(booted[3]!.uuid);
+    expect(big).toMatchObject({ host: "host-1", vmState: "error", fault: { error: "NoValidHost" } });
+    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+  });
+});
