@@ -108,9 +108,8 @@ export function renderResults(r: BenchResults): string {
       `${load.end.map((l) => l.toFixed(1)).join(" / ")} at the end, ${Math.min(...perRunLoad).toFixed(1)}-${Math.max(...perRunLoad).toFixed(1)} (1 min) when each evacuation began. ` +
       "A load far above the CPU count stretches every figure (the floor too); compare ratios, not seconds, across machines, " +
       "and read a difference smaller than the min-max spread as noise. " +
-      `Runs per size: ${r.meta.runsPerSize} (\`--runs\`; the default is 3, i.e. 13 evacuations; at this load 2 runs, ` +
-      "9 evacuations, took the time stated, so the 10-minute budget holds only on a machine that is not 6-10x " +
-      "oversubscribed).",
+      `Runs per size: ${r.meta.runsPerSize} (\`--runs\`; the default 2 is 9 evacuations, sized to the issue's 10-minute budget ` +
+      "on a quiet 2-core machine; `--runs 3` gives 13).",
     "",
     "Figures are `median (min-max)` over the runs. Every evacuation runs in one local cloud (real libvirtd/qemu hosts, SSM agent, " +
       "DynamoDB on dynalite, the real ASL) after the source host's processes are killed (power loss); nothing is forced down by hand.",

@@ -36,17 +36,15 @@ import type { LocalHost, LocalHostSpec } from "../hosts/local-host.js";
 import { checkInvariants, violationKind } from "../invariants.js";
 import { type SeededRandom, seededRandom } from "../seeded-random.js";
 
-/** The disruptions drawn by default: the failures the flows as built must survive. */
-export const DISRUPTIONS = ["host-kill", "heartbeat-stop", "agent-stop", "requests"] as const;
 /**
- * Opt-in (`--only lease-lost`): agent AND heartbeat stop while the guests keep running (a management-network
- * partition). Before fencing (issue 16) the host-failure flow took the failed probe as proof of death and
- * evacuated running guests (double runs). The local cloud's hosts now have the power fence (LOCAL_FENCING):
- * host-evacuation powers the host off before it starts anything elsewhere (`--only lease-lost --rounds 2
- * --seed 7`: 0 double runs, 0 violations).
+ * The disruptions drawn by default: the failures the flows as built must survive. `lease-lost`: agent AND
+ * heartbeat stop while the guests keep running (a management-network partition); the host's lease is no
+ * longer renewed. Before fencing (issue 16) the host-failure flow took the failed probe as proof of death
+ * and evacuated running guests (double runs); now host-evacuation powers the host off (the local cloud's
+ * hosts have the power fence, LOCAL_FENCING) before it starts anything elsewhere.
  */
-export const OPT_IN_DISRUPTIONS = ["lease-lost"] as const;
-export type Disruption = (typeof DISRUPTIONS)[number] | (typeof OPT_IN_DISRUPTIONS)[number];
+export const DISRUPTIONS = ["host-kill", "heartbeat-stop", "agent-stop", "requests", "lease-lost"] as const;
+export type Disruption = (typeof DISRUPTIONS)[number];
 
 export interface ChaosOptions {
   seed: number;
@@ -175,6 +173,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
         dynamo: rnd.chance(0.6) || all,
         crash: rnd.chance(0.4) || all,
         requests: disruption !== "requests" && (rnd.chance(0.4) || all),
+        fence: rnd.chance(0.4) || all,
       };
       log(
         `round ${round}: ${disruption}${Object.entries(overlays)
@@ -183,7 +182,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
           .join("")}`,
       );
       const killed = new Set<string>();
+      let endFenceFault = () => {};
       try {
+        if (overlays.fence) endFenceFault = fenceOverlay(ctx);
         if (overlays.dynamo) dynamoOverlay(ctx);
         if (overlays.crash) crashOverlay(ctx);
         if (overlays.ssm) await ssmOverlay(ctx);
@@ -191,6 +192,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
         await DISRUPTION[disruption](ctx, killed);
         await side;
       } finally {
+        endFenceFault();
         clearOverlays(cloud);
       }
       await settle(ctx, opts.settleTimeoutMs ?? 240_000);
@@ -508,6 +510,35 @@ async function ssmOverlay(ctx: RoundContext): Promise<void> {
     host.injectCommandFault(f.command, f.arg, `chaos: ${f.command} ${f.arg}`, mode);
     ctx.count(ctx.faults, `ssm-${mode}`);
   }
+}
+
+/**
+ * The power fence fails (the EC2 API refuses the stop) or hangs (accepted, never carried out: the fence
+ * times out) for a seeded while, then works again: instances wait "fencing required" meanwhile, and a later
+ * fence round finishes them. Counted per StopInstances that met the fault. Returns the fault's early end.
+ */
+function fenceOverlay(ctx: RoundContext): () => void {
+  const { cloud, rnd } = ctx;
+  const mode = rnd.pick(["fail", "hang"] as const);
+  const forMs = rnd.int(5_000, 20_000);
+  ctx.log(
+    `  the power fence will ${mode === "fail" ? "be refused" : "hang"} for ${Math.round(forMs / 1000)} s`,
+  );
+  const stopsBefore = cloud.ec2.stops.length;
+  cloud.ec2.setFault(
+    mode === "fail" ? { mode: "fail", message: "chaos: the power controller refused" } : { mode },
+  );
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    cloud.ec2.setFault(null);
+    const met = cloud.ec2.stops.length - stopsBefore;
+    if (met > 0) ctx.count(ctx.faults, `fence-${mode}`, met);
+  };
+  const timer = setTimeout(end, forMs);
+  return end;
 }
 
 function clearOverlays(cloud: LocalCloud): void {
