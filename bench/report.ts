@@ -345,31 +345,28 @@ function levers(r: BenchResults): string[] {
   const floorPerVm = e ? e.floorSeconds.median : Number.NaN;
   const fx = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : "?");
   return [
-    "## 8. Levers (proposals for the rebuild machine's owner; nothing here was changed)",
+    "## 8. Levers (issue 23): what was applied, what is left",
     "",
     `Measured on the N=${n} timeline: per instance, the states that send a host command take ${fx(hostSeconds)} s ` +
       `(median sum; Spawn alone ${fx(spawn)} s, the two target checks ${fx(checks)} s), the ${dbStates} states that only ` +
       `read and write DynamoDB ${fx(dbSeconds)} s. The floor for all ${n} domains at once was ${fx(floorPerVm)} s.`,
     "",
-    `1. **One host command for the target checks, one for disk + define + start** (issue 23's first lever). Today ` +
-      `${fx(ownCommands)} SSM commands per VM on its critical path (instance-exists, instance-on-disk, spawn; PrepareRootDisk ` +
-      "sends one more on local disks), each a SendCommand, a delivery, and GetCommandInvocation polls. At AWS's latency " +
-      "each adds about 1 s (the bench's 1 s knob: 0.5 s delivery + 0.5 s status) plus the poll rounding. " +
+    "1. **One host command for both target checks** (applied). CheckInstanceNotOnTarget asks the target for the " +
+      "domain, the root disk and the cached image in one probe; CheckSharedStorage decides on those answers. " +
+      `${fx(ownCommands)} SSM commands per VM on its critical path now (the probe and Spawn; PrepareRootDisk sends one ` +
+      "more on local disks), each a SendCommand, a delivery and GetCommandInvocation polls; at AWS's latency each costs " +
+      "about 1 s (the bench's 1 s knob: 0.5 s delivery + 0.5 s status). " +
       (Number.isFinite(perCommand) && perCommand > 0.5
         ? `Measured here: the per-VM rebuild grew by ${fx(latencyPerVm)} s at 1 s, ${fx(perCommand)} s per command. `
-        : `Measured here the per-VM rebuild changed by ${fx(latencyPerVm)} s between the 0 and 1 s runs: inside the ` +
-          `run-to-run spread on this loaded machine (per-VM rebuild at 0 s: ${e ? f(e.perInstanceSeconds) : "?"} s), so ` +
-          "the gain below rests on the knob's 1 s, not on that difference. ") +
-      `Merging the two checks saves one command (>= 1 s per VM chain at AWS latency, ~${fx(checks / 2)} s locally on ` +
-      "this timeline); checks + disk + define + start as one script saves two (>= 2 s per VM chain); one command per " +
-      "target host for all its instances (per-instance exit codes in the output) takes N x 3 commands to about " +
-      "targets x 2, which also relieves SSM's SendCommand rate limits at N=16 and more.",
-    `2. **Poll short commands at a short fixed interval.** The executor polls GetCommandInvocation from 100 ms, ` +
-      `doubling to 2 s: ${fx(polls)} polls for ${fx(sends)} commands per VM here. A command that ends just after a poll ` +
-      "waits up to the current interval (up to 2 s for Spawn, whose virsh start takes seconds on a loaded host); a " +
-      "250 ms fixed interval for commands expected to be short (probes, checks) and a cap of 500 ms for Spawn bounds " +
-      "that wait at 0.25-0.5 s per command, i.e. up to ~1.5 s per VM chain, for about 2-4x the polls (free in SSM, " +
-      "within its GetCommandInvocation rate limit at these counts).",
+        : `Measured here the per-VM rebuild changed by ${fx(latencyPerVm)} s between the 0 and 1 s runs, inside the ` +
+          `run-to-run spread (per-VM rebuild at 0 s: ${e ? f(e.perInstanceSeconds) : "?"} s). `) +
+      "Left: disk + define + start as one script on local disks (one command less there), and one command per target " +
+      "host for all its instances (per-instance exit codes in the output), which takes N x 2 commands to about targets " +
+      "x 2 and relieves SSM's SendCommand rate limits at N=16 and more.",
+    `2. **Short status polls** (applied). The executor polls GetCommandInvocation from 100 ms, doubling to 500 ms ` +
+      `(was 2 s); throttling and 5xx still back off up to 5 s. ${fx(polls)} polls for ${fx(sends)} commands per VM here. ` +
+      "A command that ends just after a poll now waits at most 0.5 s (Spawn's virsh start takes seconds on a loaded " +
+      "host, so it met the 2 s cap before); polls are free in SSM and within its rate limit at these counts.",
     `3. **Fewer Lambda hops.** ${dbStates} of the states per VM do only DynamoDB work and take ${fx(dbSeconds)} s ` +
       "together locally (in-process Lambdas, no cold starts). In AWS each hop adds a state transition and an invoke " +
       "(~20-50 ms warm, more when cold). Merging VerifyRecreate + UpdateInstanceState + RebindPorts + DetachVolumes + " +
