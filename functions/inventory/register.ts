@@ -14,7 +14,8 @@ import {
   HostUnreachable,
   InvalidInput,
 } from "#shared/domain/errors.js";
-import { AllocationRatios, type Host, Resources } from "#shared/domain/schemas.js";
+import { DEFAULT_ALLOCATION_RATIOS } from "#shared/domain/host-record.js";
+import { AllocationRatios, type Host, HostFencing, NO_FENCING, Resources } from "#shared/domain/schemas.js";
 import { AbsolutePath, ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
 import {
   type HostFacts,
@@ -27,8 +28,6 @@ import { validated } from "#shared/hosts/validate.js";
 import type { HostRegistration } from "#shared/store/index.js";
 import type { InventoryDeps } from "./deps.js";
 
-/** nova's defaults (cpu_allocation_ratio 4.0 since Stein, ram 1.5, disk 1.0). */
-export const DEFAULT_ALLOCATION_RATIOS: AllocationRatios = { cpu: 4, ram: 1.5, disk: 1 };
 const GiB = 1024 ** 3;
 
 export const RegisterHostRequest = z.object({
@@ -41,6 +40,14 @@ export const RegisterHostRequest = z.object({
   /** Kept back for the host itself (nova's reserved_host_cpus / _memory_mb / _disk_mb). */
   reserved: Resources.partial().optional(),
   supportsRecreate: z.boolean().optional(),
+  /**
+   * How the host's death can be proven before its instances start elsewhere (issue 16): `power: "ec2"` for
+   * an EC2 bare-metal host (`i-...`) the fence may stop, `watchdog` when it runs the lease watchdog,
+   * `diskLocks` when its shared pool enforces the disk image lock. Unset fields are none/false; not given
+   * here nor in the settings file: a known host keeps what it has, a new one gets none (nothing is started
+   * elsewhere on a guess: its instances wait "fencing required").
+   */
+  fencing: HostFencing.partial().optional(),
   storage: z
     .object({
       instancesPath: AbsolutePath.optional(),
@@ -140,6 +147,14 @@ export async function registerHost(
   const reserved = { vcpus: 0, memoryMiB: 0, diskGiB: 0, ...req.reserved };
   const memoryMiB = Math.floor(facts.node.memoryKiB / 1024);
   const diskGiB = Math.floor(check.instancesFsBytes / GiB);
+  const fencingAsked = req.fencing ?? cfg.fencing;
+  const fencing = fencingAsked ? { ...NO_FENCING, ...fencingAsked } : undefined;
+  if (fencing?.power === "ec2" && !id.startsWith("i-")) {
+    throw new InvalidInput(
+      `host ${hostName}: the ec2 power fence needs an EC2 instance (i-...); ${id} is a hybrid-activated machine: fence it through its power controller or set power "none"`,
+      { host: hostName, managedInstanceId: id },
+    );
+  }
   const registration: HostRegistration = {
     name: hostName,
     managedInstanceId: id,
@@ -159,6 +174,7 @@ export async function registerHost(
       volumesPath: storage.volumesPath!,
       sharedPoolId: storage.sharedPoolId,
     },
+    ...(fencing ? { fencing } : {}),
   };
   const { host, outcome, changed } = await deps.stores.hosts.register(registration);
   return {

@@ -22,7 +22,14 @@ import {
 } from "../domain/claim-policy.js";
 import { HostNotFound, HostRegistrationConflict, PlacementRaced } from "../domain/errors.js";
 import { newHostRecord } from "../domain/host-record.js";
-import { type Claim, Claim as ClaimSchema, Host, HostStatus, type Resources } from "../domain/schemas.js";
+import {
+  type Claim,
+  Claim as ClaimSchema,
+  Host,
+  HostFencing,
+  HostStatus,
+  type Resources,
+} from "../domain/schemas.js";
 import { IsoTime } from "../domain/values.js";
 import {
   Expr,
@@ -73,6 +80,9 @@ export const HostRegistration = Host.pick({
   capacity: true,
   allocationRatios: true,
   storage: true,
+}).extend({
+  /** Absent: a known host keeps its fencing, a new one gets none (see the registration request). */
+  fencing: HostFencing.optional(),
 });
 export type HostRegistration = z.infer<typeof HostRegistration>;
 const REGISTRATION_FIELDS = Object.keys(HostRegistration.shape) as (keyof HostRegistration)[];
@@ -124,7 +134,9 @@ export class HostsStore extends RecordStore<typeof Host> {
             { host: reg.name, registered: known.managedInstanceId, requested: reg.managedInstanceId },
           );
         }
-        changed = REGISTRATION_FIELDS.filter((f) => !isDeepStrictEqual(known[f], reg[f]));
+        changed = REGISTRATION_FIELDS.filter(
+          (f) => reg[f] !== undefined && !isDeepStrictEqual(known[f], reg[f]),
+        );
         outcome = changed.length === 0 ? "unchanged" : "updated";
         if (changed.length === 0) return null;
         const x = new Expr();

@@ -410,6 +410,51 @@ describe("registration", () => {
       /already registered as host kvm-09/,
     );
   });
+  it("records how the host's death can be proven: from the request or the settings file; kept when neither says", async () => {
+    const mi = "mi-0123456789abcdef2"; // a machine of its own: the tests above registered \`id\`
+    directory.set(mi, { ...online(true), managedInstanceId: mi });
+    fake.facts = {
+      cpus: 8,
+      memoryKiB: 32 * 1024 * 1024,
+      domainTypes: ["kvm", "qemu"],
+      settings: {
+        instancesPath: "/srv/i",
+        imageCachePath: "/srv/c",
+        volumesPath: "/srv/v",
+        sharedPoolId: "nfs-1",
+        fencing: { watchdog: true, diskLocks: true },
+      },
+      folders: ["/srv/i", "/srv/c", "/srv/v"],
+      fsBytes: 500 * GiB,
+    };
+    const created = await registerHost(deps, { managedInstanceId: mi, name: "kvm-11" });
+    expect(created.host.fencing).toEqual({ power: "none", watchdog: true, diskLocks: true });
+
+    // The request wins over the file; only what changed is reported.
+    const asked = await registerHost(deps, {
+      managedInstanceId: mi,
+      name: "kvm-11",
+      fencing: { watchdog: false, diskLocks: true },
+    });
+    expect(asked).toMatchObject({ outcome: "updated", changed: ["fencing"] });
+    expect(asked.host.fencing).toEqual({ power: "none", watchdog: false, diskLocks: true });
+
+    // Neither says anything: the host keeps its fencing (a re-registration never drops a proof silently).
+    delete (fake.facts.settings as { fencing?: unknown }).fencing;
+    const again = await registerHost(deps, { managedInstanceId: mi, name: "kvm-11" });
+    expect(again).toMatchObject({ outcome: "unchanged", changed: [] });
+    expect((await db.stores.hosts.require("kvm-11")).fencing).toEqual({
+      power: "none",
+      watchdog: false,
+      diskLocks: true,
+    });
+
+    // The EC2 power fence needs an EC2 instance: a hybrid-activated machine (mi-...) is refused, unchanged.
+    await expect(
+      registerHost(deps, { managedInstanceId: mi, name: "kvm-11", fencing: { power: "ec2" } }),
+    ).rejects.toThrow(/needs an EC2 instance/);
+    expect((await db.stores.hosts.require("kvm-11")).fencing.power).toBe("none");
+  });
 });
 
 describe("sync", () => {
