@@ -195,18 +195,21 @@ async function demo(): Promise<number> {
     let disabledAt: number | undefined;
     let evacuation: { arn: string; status: string } | undefined;
     const lines = new Map<string, string>();
-    const show = (key: string, line: string) => {
-      if (lines.get(key) === line) return;
-      lines.set(key, line);
+    /** Prints `line` when what `key` shows changed (`value`, default the line itself). */
+    const show = (key: string, line: string, value = line) => {
+      if (lines.get(key) === value) return;
+      lines.set(key, value);
       say(line);
     };
     const byRequest = new Map<string, Instance>();
     for (;;) {
       const alarm = cloud.cloudwatch.evaluator.get(`lazarus-heartbeat-host-1`);
       if (alarm?.state === "ALARM" && alarmAt === undefined) alarmAt = Date.now();
+      // One line per alarm state change, with when it changed (not one per poll).
       show(
         "alarm",
         `alarm lazarus-heartbeat-host-1: ${alarm?.state ?? "?"} (t+${since(Date.now())}s since the power loss)`,
+        alarm?.state ?? "?",
       );
       const evs = await executionsOf(sfn, evacArn);
       const main = evs[0];
@@ -243,13 +246,31 @@ async function demo(): Promise<number> {
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn: evacuation.arn }));
     const report = (
       described.output ? JSON.parse(described.output) : { report: JSON.parse(described.cause ?? "{}") }
-    ) as { report?: { evacuated: unknown[]; failed: unknown[]; skipped: unknown[] } };
+    ) as {
+      report?: {
+        evacuated: { instanceUuid: string; proof?: string }[];
+        failed: unknown[];
+        skipped: unknown[];
+      };
+    };
+    // The proof of host-1's death each instance's restart relied on (issue 16): power, lease or lock.
+    const proofOf = new Map((report.report?.evacuated ?? []).map((e) => [e.instanceUuid, e.proof ?? "-"]));
 
     say("result");
     const live = ["host-2", "host-3"];
     const domains = await hypervisors(cloud, live);
     const rows = [
-      ["INSTANCE", "HA PRIO", "FROM", "PLANNED", "TO", "VM STATE", "ON HYPERVISOR", "LAUNCHED (t+s)"],
+      [
+        "INSTANCE",
+        "HA PRIO",
+        "FROM",
+        "PLANNED",
+        "TO",
+        "PROOF",
+        "VM STATE",
+        "ON HYPERVISOR",
+        "LAUNCHED (t+s)",
+      ],
     ];
     let lost = 0;
     let doubleRuns = 0;
@@ -266,6 +287,7 @@ async function demo(): Promise<number> {
         before.host,
         planned.get(now.uuid) ?? "no room",
         now.host,
+        proofOf.get(now.uuid) ?? "-",
         now.vmState,
         where.map((w) => `${w.host}:${w.state}`).join(",") || "absent",
         now.launchedAt ? since(Date.parse(now.launchedAt)) : "-",
@@ -278,7 +300,7 @@ async function demo(): Promise<number> {
     const detectSeconds = Number(since(disabledAt ?? evacuatedAt));
     const recoverSeconds = Number(since(evacuatedAt));
     say(
-      `alarm after ${alarmAt ? since(alarmAt) : "?"} s; death proven (heartbeat stale past grace + SSM probe failed) after ${detectSeconds} s; every instance confirmed after ${recoverSeconds} s (${described.status})`,
+      `alarm after ${alarmAt ? since(alarmAt) : "?"} s; death confirmed (heartbeat stale past grace, SSM probe failed, host powered off by the fence) after ${detectSeconds} s; every instance confirmed after ${recoverSeconds} s (${described.status})`,
     );
     await showHosts(cloud);
 
