@@ -9,6 +9,7 @@
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { bootByAdoption } from "#local/fleet-domains.js";
 import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { sfnClient, waitFlow } from "../support/flows.js";
@@ -61,10 +62,15 @@ beforeAll(async () => {
   });
   sfn = sfnClient();
   const flavor = (memoryMiB: number) => ({ vcpus: 1, memoryMiB, diskGiB: 1 });
-  booted.push(await cloud.boot({ name: "a-prio", host: "host-1", flavor: flavor(128), haPriority: 10 }));
-  booted.push(await cloud.boot({ name: "b-mid", host: "host-1", flavor: flavor(192) }));
-  booted.push(await cloud.boot({ name: "c-small", host: "host-1", flavor: flavor(128) }));
-  booted.push(await cloud.boot({ name: "d-big", host: "host-1", flavor: flavor(400) }));
+  // Defined with virsh on host-1 and adopted, as a fleet has its VMs; the priority set after adoption.
+  booted.push(
+    ...(await bootByAdoption(cloud, [
+      { name: "a-prio", host: "host-1", flavor: flavor(128), policy: { haPriority: 10 } },
+      { name: "b-mid", host: "host-1", flavor: flavor(192) },
+      { name: "c-small", host: "host-1", flavor: flavor(128) },
+      { name: "d-big", host: "host-1", flavor: flavor(400) },
+    ])),
+  );
 }, 600_000);
 
 afterAll(async () => {

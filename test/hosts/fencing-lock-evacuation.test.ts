@@ -10,6 +10,7 @@
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { bootByAdoption } from "#local/fleet-domains.js";
 import { checkInvariants, disksOpenedTwice } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { sfnClient, waitFlow } from "../support/flows.js";
@@ -71,7 +72,8 @@ beforeAll(async () => {
     },
   });
   sfn = sfnClient();
-  db = await cloud.boot({ name: "db-1", host: "host-a", ports: 1 });
+  // Defined with virsh on the host and adopted, as a fleet has its VMs.
+  [db] = (await bootByAdoption(cloud, [{ name: "db-1", host: "host-a", nics: 1 }])) as [Instance];
 }, 600_000);
 
 afterAll(async () => {

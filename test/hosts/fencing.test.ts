@@ -10,6 +10,7 @@
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { bootByAdoption } from "#local/fleet-domains.js";
 import { checkInvariants, disksOpenedTwice } from "#local/invariants.js";
 import { isDiskLockRefusal } from "#shared/domain/fencing.js";
 import type { Instance } from "#shared/domain/schemas.js";
@@ -68,7 +69,8 @@ beforeAll(async () => {
     retryIntervalScale: 0.01,
   });
   sfn = sfnClient();
-  inst = await cloud.boot({ name: "locked-1", host: "host-a", ports: 1 });
+  // Defined with virsh on the host and adopted, as a fleet has its VMs.
+  [inst] = (await bootByAdoption(cloud, [{ name: "locked-1", host: "host-a", nics: 1 }])) as [Instance];
   // The control plane counts host-a as dead; its qemu goes on running (an agent-only failure).
   await cloud.setForcedDown("host-a", true);
   expect(await domState("host-a", inst.uuid)).toBe("running");

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { bootByAdoption } from "#local/fleet-domains.js";
 import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { sfnClient, waitFlow } from "../support/flows.js";
@@ -72,7 +73,8 @@ beforeAll(async () => {
     },
   });
   sfn = sfnClient();
-  web = await cloud.boot({ name: "web-1", host: "host-1", ports: 1 });
+  // Defined with virsh on the host and adopted, as a fleet has its VMs.
+  [web] = (await bootByAdoption(cloud, [{ name: "web-1", host: "host-1", nics: 1 }])) as [Instance];
 }, 600_000);
 
 afterAll(async () => {
