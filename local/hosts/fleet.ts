@@ -98,9 +98,16 @@ function installHandlers() {
       }
       stopping = true;
       process.stderr.write(`${sig}: stopping the local hosts (processes, users, folders)\n`);
-      void Promise.allSettled([...live].map((f) => f.stop())).finally(() =>
-        process.exit(SIGNAL_EXIT_CODES[sig]),
-      );
+      void Promise.allSettled([...live].map((f) => f.stop())).then((results) => {
+        // Said either way: whoever pressed Ctrl-C learns whether anything was left (and where).
+        const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+        for (const f of failed)
+          process.stderr.write(
+            `${sig}: ${f.reason instanceof Error ? f.reason.message : String(f.reason)}\n`,
+          );
+        if (failed.length === 0) process.stderr.write(`${sig}: the local hosts are removed\n`);
+        process.exit(SIGNAL_EXIT_CODES[sig]);
+      });
     });
   }
 }

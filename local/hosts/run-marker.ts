@@ -107,8 +107,18 @@ function uidOf(user: string): number | undefined {
   return r.status === 0 && Number.isInteger(uid) ? uid : undefined;
 }
 
-function groupExists(group: string): boolean {
-  return spawnSync("getent", ["group", group], { env: { PATH } }).status === 0;
+/**
+ * Whether /etc/group (or /etc/passwd) names `name`. Read from the file useradd/groupdel write, not
+ * through NSS (`getent`): a failed or slow lookup must not pass for "already gone".
+ */
+function listedIn(file: "/etc/group" | "/etc/passwd", name: string): boolean {
+  try {
+    return readFileSync(file, "utf8")
+      .split("\n")
+      .some((line) => line.startsWith(`${name}:`));
+  } catch {
+    return true; // unreadable: assume it is there, so the removal is tried and its failure reported
+  }
 }
 
 /**
@@ -121,33 +131,33 @@ export function removeRunLeftovers(marker: RunMarker): string[] {
   const left: string[] = [];
   for (const user of marker.users) {
     const uid = uidOf(user);
-    if (uid === undefined) continue;
-    for (let i = 0; i < 100; i++) {
-      const pids = processesOfUid(uid);
-      if (pids.length === 0) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // gone meanwhile
+    if (uid !== undefined) {
+      for (let i = 0; i < 100; i++) {
+        const pids = processesOfUid(uid);
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // gone meanwhile
+          }
         }
+        spawnSync("sleep", ["0.05"]);
       }
-      spawnSync("sleep", ["0.05"]);
     }
+    if (!listedIn("/etc/passwd", user)) continue;
     // -f: a zombie qemu (reparented to a pid 1 that does not reap) must not block the removal.
     const r = passwdCommandSync("userdel", ["-f", user]);
-    if (r.status !== 0 && uidOf(user) !== undefined) left.push(`user ${user} (${r.stderr.trim()})`);
+    if (r.status !== 0 && listedIn("/etc/passwd", user)) left.push(`user ${user} (${r.stderr.trim()})`);
   }
-  if (groupExists(marker.group)) {
-    // groupdel can fail for a moment right after the userdels (the passwd files are being rewritten by
-    // another tool, a lock is being released): try again for a few seconds before calling it a leftover.
-    let r = passwdCommandSync("groupdel", [marker.group]);
-    for (let i = 0; i < 25 && r.status !== 0 && groupExists(marker.group); i++) {
-      spawnSync("sleep", ["0.2"]);
-      r = passwdCommandSync("groupdel", [marker.group]);
-    }
-    if (r.status !== 0 && groupExists(marker.group)) left.push(`group ${marker.group} (${r.stderr.trim()})`);
+  // groupdel can fail for a moment right after the userdels (the passwd files are being rewritten by
+  // another tool, a lock is being released): try again for a few seconds before calling it a leftover.
+  let stderr = "";
+  for (let i = 0; i < 50 && listedIn("/etc/group", marker.group); i++) {
+    if (i > 0) spawnSync("sleep", ["0.2"]);
+    stderr = passwdCommandSync("groupdel", [marker.group]).stderr.trim();
   }
+  if (listedIn("/etc/group", marker.group)) left.push(`group ${marker.group} (${stderr})`);
   for (const dir of marker.dirs) {
     rmSync(dir, { recursive: true, force: true });
     if (existsSync(dir)) left.push(`folder ${dir}`);

@@ -74,8 +74,13 @@ function markers(): RunMarker[] {
 }
 
 const runIds = () => new Set(markers().map((m) => m.runId));
-const userExists = (u: string) => spawnSync("getent", ["passwd", u], { env: { PATH } }).status === 0;
-const groupExists = (g: string) => spawnSync("getent", ["group", g], { env: { PATH } }).status === 0;
+// Read from the files useradd/groupdel write (not through NSS), as the tear-down itself does.
+const listedIn = (file: string, name: string) =>
+  readFileSync(file, "utf8")
+    .split("\n")
+    .some((l) => l.startsWith(`${name}:`));
+const userExists = (u: string) => listedIn("/etc/passwd", u);
+const groupExists = (g: string) => listedIn("/etc/group", g);
 const uidOf = (u: string) =>
   Number(spawnSync("id", ["-u", u], { encoding: "utf8", env: { PATH } }).stdout.trim());
 
@@ -130,7 +135,7 @@ async function expectGone(marker: RunMarker, output = ""): Promise<void> {
     !markers().some((m) => m.runId === marker.runId);
   for (let i = 0; i < 50 && !gone(); i++) await new Promise((r) => setTimeout(r, 200));
   for (const u of marker.users) expect(userExists(u), `user ${u}`).toBe(false);
-  expect(groupExists(marker.group), `group ${marker.group}; the run said: ${output.slice(-2000)}`).toBe(
+  expect(groupExists(marker.group), `group ${marker.group}; the run said: ${output.slice(-3000)}`).toBe(
     false,
   );
   for (const d of marker.dirs) expect(existsSync(d), `folder ${d}`).toBe(false);
@@ -151,10 +156,12 @@ describe("local cloud tear-down", () => {
     expect(procs.length).toBeGreaterThanOrEqual(2); // libvirtd and the agent, at least
 
     killGroup(up.child, "SIGINT");
-    await up.exited;
+    const exit = await up.exited;
     await waitForGroupToEnd(up.child.pid!);
     expect(stillAlive(procs)).toEqual([]);
-    await expectGone(marker!, up.output());
+    await expectGone(marker!, `${up.output()}\n(npm ended: ${JSON.stringify(exit)})`);
+    // The one who pressed Ctrl-C is told that everything is gone.
+    expect(up.output()).toContain("SIGINT: the local hosts are removed");
   });
 
   it("a start removes what a run killed with SIGKILL left; SIGTERM removes the new run", async () => {
@@ -181,9 +188,10 @@ describe("local cloud tear-down", () => {
     expect(live).toHaveLength(1);
 
     killGroup(second.child, "SIGTERM");
-    await second.exited;
+    const exit = await second.exited;
     await waitForGroupToEnd(second.child.pid!);
-    await expectGone(live[0]!, second.output());
+    await expectGone(live[0]!, `${second.output()}\n(npm ended: ${JSON.stringify(exit)})`);
+    expect(second.output()).toContain("SIGTERM: the local hosts are removed");
   });
 
   it("a start that fails half-way removes what it created (a user whose host never came up included)", async () => {
