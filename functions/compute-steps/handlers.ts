@@ -9,6 +9,7 @@ import { destroy as destroyStep } from "./steps/destroy.js";
 import { detachVolumes as detachVolumesStep } from "./steps/detach-volumes.js";
 import { powerOff as powerOffStep } from "./steps/power-off.js";
 import { prepareRootDisk as prepareRootDiskStep } from "./steps/prepare-root-disk.js";
+import { prepareTarget as prepareTargetStep } from "./steps/prepare-target.js";
 import { rebindPorts as rebindPortsStep } from "./steps/rebind-ports.js";
 import { spawn as spawnStep } from "./steps/spawn.js";
 import { updateInstanceState as updateInstanceStateStep } from "./steps/update-instance-state.js";
@@ -17,6 +18,7 @@ import { verifyRecreate as verifyRecreateStep } from "./steps/verify-recreate.js
 export const verifyRecreate = stepHandler(FlowState, verifyRecreateStep);
 export const checkInstanceNotOnTarget = stepHandler(FlowState, checkInstanceNotOnTargetStep);
 export const checkSharedStorage = stepHandler(FlowState, checkSharedStorageStep);
+export const prepareTarget = stepHandler(FlowState, prepareTargetStep);
 export const updateInstanceState = stepHandler(FlowState, updateInstanceStateStep);
 export const rebindPorts = stepHandler(FlowState, rebindPortsStep);
 export const powerOff = stepHandler(FlowState, powerOffStep);

@@ -129,6 +129,11 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("verify-recreate", "verifyRecreate", { tables: { instances: "read", hosts: "read" } }),
   compute("check-instance-not-on-target", "checkInstanceNotOnTarget", ON_TARGET),
   compute("check-shared-storage", "checkSharedStorage", ON_TARGET),
+  // Evacuate: UpdateInstanceState + RebindPorts + DetachVolumes + AttachVolumes + PrepareRootDisk as one.
+  compute("prepare-target", "prepareTarget", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", ports: "write", volumes: "write" },
+  }),
   compute("update-instance-state", "updateInstanceState", {
     ...ON_TARGET,
     tables: { instances: "write", hosts: "read" },

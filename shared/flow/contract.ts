@@ -51,7 +51,8 @@ export const StepFailure = z.object({ Error: z.string(), Cause: z.string().optio
 export type StepFailure = z.infer<typeof StepFailure>;
 
 /**
- * The flow's steps in the order the state machine runs them; each Catch writes `$.failure.<key>`.
+ * The flow's steps in the order the state machine runs them (evacuate: ... checkSharedStorage, prepareTarget,
+ * spawn; rebuild: updateInstanceState ... prepareRootDisk, spawn); each Catch writes `$.failure.<key>`.
  * `test/unit/rebuild-asl.test.ts` checks the ASL's ResultPaths against this list.
  */
 export const FAILURE_KEYS = [
@@ -60,6 +61,7 @@ export const FAILURE_KEYS = [
   "verifyRecreate",
   "checkInstanceNotOnTarget",
   "checkSharedStorage",
+  "prepareTarget",
   "updateInstanceState",
   "rebindPorts",
   "powerOff",
@@ -105,7 +107,7 @@ export const FlowState = RebuildRequest.extend({
     .optional(),
   // CheckSharedStorage: the disk was found on the target (true) or proven absent there (false)
   sharedStorage: z.boolean().optional(),
-  // PrepareRootDisk: this flow created the root disk on the target
+  // PrepareRootDisk (PrepareTarget on evacuate): this flow created the root disk on the target
   createdRootDisk: z.boolean().optional(),
   // PrepareReschedule: targets given up on (each proven clean), and whether another may be tried
   previousFailures: z

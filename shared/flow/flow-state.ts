@@ -57,9 +57,14 @@ export function describeCleanUpFailure(
 }
 
 /** Did the flow reach a step that may have left a disk or a domain on its target (a timeout counts)? */
-export function touchedTarget(state: Pick<FlowState, "failure" | "createdRootDisk">): boolean {
+export function touchedTarget(
+  state: Pick<FlowState, "failure" | "createdRootDisk" | "sharedStorage">,
+): boolean {
   if (state.createdRootDisk) return true;
-  return Object.keys(state.failure ?? {}).some((k) => TARGET_TOUCHING_STEPS.includes(k as FailureKey));
+  const failed = Object.keys(state.failure ?? {}) as FailureKey[];
+  // PrepareTarget's only host command is the root disk's, made when the disk is not on shared storage.
+  if (failed.includes("prepareTarget") && state.sharedStorage !== true) return true;
+  return failed.some((k) => TARGET_TOUCHING_STEPS.includes(k));
 }
 
 /** Rebuild: did the flow reach a step that may have taken the old domain down? Unknown counts as yes. */

@@ -431,7 +431,7 @@ describe("compute-side failures", () => {
     const crashed = new Set<string>();
     const crashOnce = [
       "lazarus-conductor-schedule",
-      "lazarus-compute-attach-volumes",
+      "lazarus-compute-prepare-target",
       "lazarus-compute-spawn",
     ];
     cloud.lambda.setHooks({

@@ -5,15 +5,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { attachVolumes } from "#functions/compute-steps/steps/attach-volumes.js";
 import { checkInstanceNotOnTarget } from "#functions/compute-steps/steps/check-instance-not-on-target.js";
 import { checkSharedStorage } from "#functions/compute-steps/steps/check-shared-storage.js";
 import { cleanUpTarget } from "#functions/compute-steps/steps/clean-up-target.js";
-import { detachVolumes } from "#functions/compute-steps/steps/detach-volumes.js";
 import { prepareRootDisk } from "#functions/compute-steps/steps/prepare-root-disk.js";
-import { rebindPorts } from "#functions/compute-steps/steps/rebind-ports.js";
+import { prepareTarget } from "#functions/compute-steps/steps/prepare-target.js";
 import { spawn } from "#functions/compute-steps/steps/spawn.js";
-import { updateInstanceState } from "#functions/compute-steps/steps/update-instance-state.js";
 import { accept } from "#functions/conductor/steps/accept.js";
 import { finish } from "#functions/conductor/steps/finish.js";
 import { handleFailure } from "#functions/conductor/steps/handle-failure.js";
@@ -75,11 +72,7 @@ async function runUntil(w: StepWorld, flow: FlowState, until: string): Promise<S
   const steps: [string, (s: FlowState) => Promise<FlowState>][] = [
     ["checkInstanceNotOnTarget", (s) => checkInstanceNotOnTarget(w.deps, s)],
     ["checkSharedStorage", (s) => checkSharedStorage(w.deps, s)],
-    ["updateInstanceState", (s) => updateInstanceState(w.deps, s)],
-    ["rebindPorts", (s) => rebindPorts(w.deps, s)],
-    ["detachVolumes", (s) => detachVolumes(w.deps, s)],
-    ["attachVolumes", (s) => attachVolumes(w.deps, s)],
-    ["prepareRootDisk", (s) => prepareRootDisk(w.deps, s)],
+    ["prepareTarget", (s) => prepareTarget(w.deps, s)],
     ["spawn", (s) => spawn(w.deps, s)],
   ];
   for (const [name, step] of steps) {
@@ -278,12 +271,77 @@ describe("Finish", () => {
   });
 });
 
+describe("PrepareTarget (evacuate: five phases in one step)", () => {
+  /** Where an instance's bindings are: its task, its ports' host, its volumes' live attachments. */
+  async function bindings(w: StepWorld, instance: Instance) {
+    const now = await w.db.stores.instances.require(instance.uuid);
+    const ports = await Promise.all(instance.ports.map((p) => w.db.stores.ports.require(p)));
+    const volumes = await Promise.all(instance.volumes.map((v) => w.db.stores.volumes.require(v.volumeId)));
+    return {
+      taskState: now.taskState,
+      portHosts: ports.map((p) => p.bindingHost),
+      attached: volumes.map((v) =>
+        v.attachments.filter((a) => a.status === "attached").map((a) => `${a.host}:${a.attachmentId}`),
+      ),
+    };
+  }
+
+  it("moves task, ports and volumes to the target in nova's order; retried after its work (a crash), it ends as one run", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "prepareTarget");
+    const once = await prepareTarget(w.deps, at);
+    const after = await bindings(w, instance);
+    expect(after.taskState).toBe("rebuild_block_device_mapping");
+    expect(after.portHosts).toEqual([at.destHost, at.destHost]);
+    expect(after.attached).toHaveLength(1);
+    expect(after.attached[0]).toHaveLength(1);
+    expect(after.attached[0]![0]).toMatch(new RegExp(`^${at.destHost}:`));
+    // The state machine's Retry runs the whole step again with the same input.
+    const again = await prepareTarget(w.deps, at);
+    expect(again).toEqual(once);
+    expect(await bindings(w, instance)).toEqual(after);
+    // On shared storage it asked the target nothing.
+    expect(w.executor.calls.filter((c) => !c.probe)).toEqual([]);
+  });
+
+  it("its root-disk command failing on local disks (after the DynamoDB phases): the target is cleaned, and HandleFailure puts every binding back on the source", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    const at = await runUntil(w, flow, "prepareTarget");
+    const local = { ...at, sharedStorage: false };
+    w.executor.on((c) => (/qemu-img create/.test(c.script) ? "timeout" : undefined));
+    const err = await prepareTarget(w.deps, local).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.name).toBe("HostCommandTimedOut");
+    // It got that far: the DynamoDB phases had moved everything to the target.
+    expect((await bindings(w, instance)).portHosts).toEqual([at.destHost, at.destHost]);
+
+    const failed = { ...local, failure: { prepareTarget: failure("HostCommandTimedOut") } };
+    w.executor.reset();
+    await cleanUpTarget(w.deps, failed);
+    // A timed-out command counts as run: the folder it may have made goes (the disk was proven absent).
+    expect(w.executor.calls.map((c) => c.host)).toEqual([at.destHost]);
+    expect(w.executor.calls[0]!.script).toMatch(/rm -rf -- '\/srv\/pool\/instances\/[0-9a-f-]+'/);
+    await handleFailure(w.deps, failed);
+    const ended = await expectEnded(w, instance);
+    expect(ended.fault).toMatchObject({ error: "HostCommandTimedOut", step: "prepareTarget" });
+  });
+
+  it("refuses a rebuild (same host): there PowerOff and Destroy run between its phases", async () => {
+    const { w, flow } = await evacuationWorld({ recreate: false });
+    const at = await schedule(w.deps, flow);
+    await expect(prepareTarget(w.deps, at)).rejects.toThrow(/evacuate path/);
+  });
+});
+
 describe("CleanUpTarget", () => {
   it("does nothing on the target when the flow never reached it", async () => {
     const { w, flow } = await evacuationWorld();
-    const at = await runUntil(w, flow, "attachVolumes");
+    const at = await runUntil(w, flow, "prepareTarget");
     w.executor.reset();
-    await cleanUpTarget(w.deps, { ...at, failure: { attachVolumes: failure("VolumeAttachRefused") } });
+    // On shared storage PrepareTarget sends the target nothing: a failure in it leaves nothing there.
+    await cleanUpTarget(w.deps, { ...at, failure: { prepareTarget: failure("VolumeAttachRefused") } });
     expect(w.executor.calls).toEqual([]);
   });
 
@@ -336,7 +394,7 @@ describe("probes and disks", () => {
 
   it("an evacuation never deletes or overwrites a root disk: created only when absent", async () => {
     const { w, flow } = await evacuationWorld();
-    const at = await runUntil(w, flow, "prepareRootDisk");
+    const at = await runUntil(w, flow, "prepareTarget");
     w.executor.reset();
     await prepareRootDisk(w.deps, { ...at, sharedStorage: false });
     const script = w.executor.calls[0]!.script;
