@@ -22,9 +22,7 @@ import type { ExecutionStatus } from "#shared/flow/executions.js";
 import { publishPending } from "#shared/flow/notify.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { domainStateOrAbsent } from "#shared/hosts/virsh.js";
-import { powerStateOf } from "#shared/hosts/virsh-parsers.js";
+import { type DomainState, probeDomainState } from "#shared/hosts/probes.js";
 import type { InstanceUpdate } from "#shared/store/instances-store.js";
 
 export interface EndedTask {
@@ -41,7 +39,7 @@ export interface EndedPowerTask {
   requestId: string;
   taskState: TaskState;
   owner: "execution" | "api";
-  domain: Instance["powerState"] | "absent" | null;
+  domain: DomainState | null;
 }
 
 export interface SweepReport {
@@ -115,19 +113,16 @@ async function endAbandonedPowerTask(deps: StepDeps, listed: Instance): Promise<
   return { instanceUuid: listed.uuid, requestId, taskState: listed.taskState!, owner, domain };
 }
 
-async function probeDomain(deps: StepDeps, instance: Instance): Promise<EndedPowerTask["domain"]> {
+/** What the host says the domain is; null when there is no answer (no host record, virsh or SSM failed). */
+async function probeDomain(deps: StepDeps, instance: Instance): Promise<DomainState | null> {
   const host = await deps.stores.hosts.get(instance.host);
   if (!host) return null;
   try {
-    const r = await deps.executor.probe(hostTarget(host), shellScript([domainStateOrAbsent(instance.uuid)]), {
+    return await probeDomainState(deps.executor, hostTarget(host), instance.uuid, {
       comment: `lazarus sweeper power task ${instance.taskRequestId}`,
-      executionTimeoutSeconds: 30,
     });
-    if (r.exitCode !== 0) return null;
-    const out = r.stdout.trim();
-    return out === "absent" ? "absent" : powerStateOf(out);
   } catch {
-    return null; // the host does not answer: leave vm_state as it is
+    return null; // no answer: leave vm_state as it is
   }
 }
 

@@ -1,15 +1,18 @@
 /**
- * Probes that answer a question about a host in one command. A probe prints `key=present|absent` lines;
- * when virsh or the file system cannot answer, it exits non-zero and the caller gets ProbeFailed, never
- * "absent" (a libvirtd that is down must not read as "the domain is not here", nor a permission error
- * as "the disk is not here").
+ * Probes that answer a question about a host in one command: the target probe (is the domain, the disk,
+ * the image there: `key=present|absent` lines) and the domain-state probe (what state is the domain in).
+ * When virsh or the file system cannot answer, the script exits non-zero and the caller gets ProbeFailed,
+ * never "absent" (a libvirtd that is down must not read as "the domain is not here", nor a permission
+ * error as "the disk is not here").
  */
 import { z } from "zod";
 import { ProbeFailed } from "../domain/errors.js";
+import type { PowerState } from "../domain/states.js";
 import { AbsolutePath } from "../domain/values.js";
-import type { RunResult } from "./executor.js";
+import type { HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
 import { shellQuote, shellScript } from "./shell.js";
-import { domainUuid } from "./virsh.js";
+import { domainStateOrAbsent, domainUuid } from "./virsh.js";
+import { powerStateOf } from "./virsh-parsers.js";
 
 const Presence = z.enum(["present", "absent"]);
 export type Presence = z.infer<typeof Presence>;
@@ -77,4 +80,46 @@ export function parseTargetProbe<K extends keyof TargetProbe>(
     });
   }
   return answers as Record<K, Presence>;
+}
+
+/** What a host says of a domain: its power state (virsh's, mapped as nova maps it), or not defined there. */
+export type DomainState = PowerState | "absent";
+
+/** The domain-state probe: prints `absent`, or the domain's `virsh domstate`; exits 2 when virsh cannot answer. */
+export function domainStateProbeScript(uuid: string): string {
+  return shellScript([domainStateOrAbsent(uuid)]);
+}
+
+/**
+ * The answer of a domain-state probe. ProbeFailed when the script failed (virsh could not answer);
+ * InvalidInput when the state is not one virsh prints.
+ */
+export function parseDomainStateProbe(host: string, result: RunResult): DomainState {
+  if (result.exitCode !== 0) {
+    throw new ProbeFailed(`virsh could not answer on ${host}: ${result.stderr.trim()}`, {
+      host,
+      exitCode: result.exitCode,
+      stderr: result.stderr,
+    });
+  }
+  const out = result.stdout.trim();
+  return out === "absent" ? "absent" : powerStateOf(out);
+}
+
+/**
+ * Asks `host` what state the domain `uuid` is in (one SSM probe, 30 s on the host). Throws what the
+ * executor throws when the host does not answer (HostUnreachable, HostCommandTimedOut) and what
+ * parseDomainStateProbe throws; each caller decides what a missing answer means for it.
+ */
+export async function probeDomainState(
+  executor: HostExecutor,
+  host: HostTarget,
+  uuid: string,
+  options: Pick<RunOptions, "comment" | "deadlineMs">,
+): Promise<DomainState> {
+  const result = await executor.probe(host, domainStateProbeScript(uuid), {
+    ...options,
+    executionTimeoutSeconds: 30,
+  });
+  return parseDomainStateProbe(host.name, result);
 }

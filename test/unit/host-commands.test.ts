@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { InvalidInput } from "#shared/domain/errors.js";
+import { InvalidInput, ProbeFailed } from "#shared/domain/errors.js";
+import { domainStateProbeScript, parseDomainStateProbe } from "#shared/hosts/probes.js";
 import * as qemuImg from "#shared/hosts/qemu-img.js";
 import { fileExists, shellCommand, shellQuote, shellScript, writeFileCommand } from "#shared/hosts/shell.js";
 import * as virsh from "#shared/hosts/virsh.js";
@@ -304,13 +305,25 @@ sleep() { echo "sleep $*" >> "$FAKE/log"; }
 `;
 
 let fakeN = 0;
-function fake(opts: { state?: string; listFails?: boolean; acpi?: boolean }, snippet: string) {
+interface FakeVirsh {
+  state?: string;
+  listFails?: boolean;
+  acpi?: boolean;
+}
+
+/** The fake virsh's folder: the domain's state (none: not defined), its failure switches, its call log. */
+function fakeHost(opts: FakeVirsh): string {
   const dir = join(work, `fake${fakeN++}`);
   execFileSync("mkdir", ["-p", dir]);
   if (opts.state !== undefined) writeFileSync(join(dir, "state"), `${opts.state}\n`);
   if (opts.listFails) writeFileSync(join(dir, "list_fails"), "");
   if (opts.acpi) writeFileSync(join(dir, "acpi"), "");
   writeFileSync(join(dir, "log"), "");
+  return dir;
+}
+
+function fake(opts: FakeVirsh, snippet: string) {
+  const dir = fakeHost(opts);
   const r = bash(shellScript([FAKE_VIRSH, snippet, "echo after"]), { FAKE: dir });
   const read = (f: string) => {
     try {
@@ -386,6 +399,33 @@ describe("idempotent virsh snippets", () => {
     const off = fake({ state: "shut off" }, virsh.powerOffClean(DOM, 3));
     expect([off.status, off.calls.includes("shutdown")]).toEqual([0, false]);
     expect(fake({}, virsh.powerOffClean(DOM, 3)).status).toBe(0);
+  });
+});
+
+describe("domain-state probe (shared/hosts/probes.ts)", () => {
+  /** The probe's whole script run against the fake virsh, its result read as the flows read it. */
+  const ask = (opts: FakeVirsh) => {
+    const r = bash(`${FAKE_VIRSH}\n${domainStateProbeScript(DOM)}`, { FAKE: fakeHost(opts) });
+    return parseDomainStateProbe("h1", { exitCode: r.status, stdout: r.stdout, stderr: r.stderr });
+  };
+
+  it("answers the power state, or absent when the domain is not defined", () => {
+    expect(ask({ state: "running" })).toBe("running");
+    expect(ask({ state: "idle" })).toBe("running");
+    expect(ask({ state: "paused" })).toBe("paused");
+    expect(ask({ state: "shut off" })).toBe("shutdown");
+    expect(ask({ state: "crashed" })).toBe("crashed");
+    expect(ask({})).toBe("absent");
+  });
+
+  it("virsh that cannot answer is ProbeFailed, never absent; a state virsh never prints is InvalidInput", () => {
+    expect(() => ask({ listFails: true })).toThrow(ProbeFailed);
+    expect(() => ask({ listFails: true })).toThrow(/^virsh could not answer on h1: [\s\S]*virsh list failed/);
+    expect(() => ask({ state: "sleeping" })).toThrow(InvalidInput);
+  });
+
+  it("the domain uuid is validated before anything is built", () => {
+    expect(() => domainStateProbeScript("x; reboot")).toThrow(InvalidInput);
   });
 });
 

@@ -14,9 +14,9 @@ import {
 import type { Instance, Recovery, RecoveryAttempt } from "#shared/domain/schemas.js";
 import { notifyFlow } from "#shared/flow/notify.js";
 import { hostTarget } from "#shared/hosts/layout.js";
+import { probeDomainState } from "#shared/hosts/probes.js";
 import { shellScript } from "#shared/hosts/shell.js";
-import { domainExists, domainStateOrAbsent, ensureRemoved, ensureStarted } from "#shared/hosts/virsh.js";
-import { powerStateOf } from "#shared/hosts/virsh-parsers.js";
+import { domainExists, ensureRemoved, ensureStarted } from "#shared/hosts/virsh.js";
 import type { InstanceFailureDeps } from "#shared/lambda/instance-failure-runtime.js";
 import type { InstanceRecoveryState } from "../contract.js";
 
@@ -26,25 +26,19 @@ async function sourceTarget(deps: InstanceFailureDeps, state: State) {
   return hostTarget(await deps.stores.hosts.require(state.report.host));
 }
 
-/** What the host says of the domain: running / stopped / absent, or unknown when the host does not answer. */
+/**
+ * What the host says of the domain: running (paused counts: it is not down) / stopped / absent, or unknown
+ * when the host does not answer. virsh failing on a host that answers is ProbeFailed (thrown).
+ */
 async function probeState(deps: InstanceFailureDeps, state: State): Promise<NonNullable<State["domain"]>> {
   const target = await sourceTarget(deps, state);
   try {
-    const r = await deps.executor.probe(
-      target,
-      shellScript([domainStateOrAbsent(state.report.instanceUuid)]),
-      {
-        comment: `lazarus instance recovery probe ${state.recoveryId}`,
-        executionTimeoutSeconds: 30,
-        deadlineMs: deps.probeDeadlineMs,
-      },
-    );
-    if (r.exitCode !== 0)
-      throw new ProbeFailed(`virsh could not answer on ${target.name}: ${r.stderr.trim()}`);
-    const out = r.stdout.trim();
-    if (out === "absent") return "absent";
-    const power = powerStateOf(out);
-    return power === "running" || power === "paused" ? "running" : "stopped";
+    const domain = await probeDomainState(deps.executor, target, state.report.instanceUuid, {
+      comment: `lazarus instance recovery probe ${state.recoveryId}`,
+      deadlineMs: deps.probeDeadlineMs,
+    });
+    if (domain === "absent") return "absent";
+    return domain === "running" || domain === "paused" ? "running" : "stopped";
   } catch (e) {
     if (e instanceof HostUnreachable || e instanceof HostCommandTimedOut) return "unknown";
     throw e;
