@@ -34,6 +34,8 @@ export const EvacuationItem = z.object({
   vmState: VmStateSchema,
   /** The proof of the host's death this evacuation relies on (shared/domain/fencing.ts). */
   proof: z.enum(PROOF_KINDS).optional(),
+  /** Where the plan placed it (the child's `plannedHost`); null when the plan found no room. */
+  plannedHost: z.string().nullable().default(null),
 });
 
 export const EvacuationResult = z.object({

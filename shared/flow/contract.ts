@@ -22,6 +22,14 @@ export const RebuildRequest = z
     targetHost: ResourceName.nullable().default(null),
     /** Evacuate only: take `targetHost` without the scheduler's filters (nova API 2.29-2.67 `force`). */
     force: z.boolean().default(false),
+    /**
+     * Evacuate only, set by the host-evacuation flow: where its plan placed this instance (the scheduler's
+     * own filters and weighers over the whole host, one placement after the other). Schedule tries it first
+     * among the hosts that pass the filters, so concurrent evacuations land as the plan says instead of all
+     * weighing the same best host and racing for it; the weigher decides when it no longer fits. Not nova's
+     * `host` (no filter is skipped). The API never sets it.
+     */
+    plannedHost: ResourceName.nullable().default(null),
     /** Caller's word on shared storage; null = detect on the target (nova API >= 2.14). */
     onSharedStorage: z.boolean().nullable().default(null),
     /** Rebuild only: the new image; null = re-image from the current one. */

@@ -216,6 +216,7 @@ export function acceptedFlow(instance: Instance, over: Partial<FlowState> = {}):
     preserveEphemeral: false,
     targetState: null,
     relocateFromLiveHost: null,
+    plannedHost: null,
     executionArn: rebuildExecutionArn(requestId),
     migrationId: requestId,
     sourceHost: instance.host,

@@ -110,7 +110,13 @@ function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<Api
       throw new ApiError(501, "Rebuild is not available: LAZARUS_REBUILD_STATE_MACHINE_ARN is not set.");
     }
     // The API never relocates from a live host (only the instance-recovery flow does, with its proof).
-    const input: RebuildRequest = { requestId, instanceUuid, ...ask, relocateFromLiveHost: null };
+    const input: RebuildRequest = {
+      requestId,
+      instanceUuid,
+      ...ask,
+      relocateFromLiveHost: null,
+      plannedHost: null,
+    };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
     await waitForAccept(ctx, requestId, executionArn);
     const headers = {

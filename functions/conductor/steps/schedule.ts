@@ -150,7 +150,10 @@ function filtered(
     serviceDownSeconds: deps.serviceDownSeconds,
   });
   Object.assign(rejected, decision.rejected);
-  return decision.candidates;
+  // The host-evacuation plan's placement first, when it still passes the filters (see `plannedHost`).
+  const planned = decision.candidates.findIndex((h) => h.name === flow.plannedHost);
+  if (planned <= 0) return decision.candidates;
+  return [decision.candidates[planned]!, ...decision.candidates.filter((_, i) => i !== planned)];
 }
 
 /** force: the requested host is taken without filters (nova API 2.29-2.67); it must still accept the claim. */

@@ -7,6 +7,7 @@
 
 import type { z } from "zod";
 import { LazarusError } from "#shared/domain/errors.js";
+import { previewHostEvacuation } from "#shared/domain/evacuation-plan.js";
 import { gateByProof, type HostProof, type ProofKind } from "#shared/domain/fencing.js";
 import {
   confirmEvacuation as confirm,
@@ -61,7 +62,17 @@ export async function planEvacuation(
   );
   const seed = earlier ? `${state.incidentId}/proof-round-${round}` : state.incidentId;
   const p = plan(state.host, seed, records, deps.config.policy);
-  const source = await deps.stores.hosts.require(state.host);
+  const hosts = await deps.stores.hosts.list();
+  const source = hosts.find((h) => h.name === state.host) ?? (await deps.stores.hosts.require(state.host));
+  // Where each instance would land, placed one after the other as a sequential run would: the children
+  // try these first (`plannedHost`), so N concurrent Schedules do not all race for the same best host.
+  const landing = new Map(
+    previewHostEvacuation(state.host, hosts, records, {
+      policy: deps.config.policy,
+      now: deps.now(),
+      serviceDownSeconds: deps.serviceDownSeconds,
+    }).placements.map((pl) => [pl.instanceUuid, pl.target]),
+  );
   const proof: HostProof = state.proof?.proof
     ? { proof: state.proof.proof, at: state.proof.at ?? deps.now().toISOString(), reason: state.proof.reason }
     : {
@@ -69,7 +80,10 @@ export async function planEvacuation(
         reason: state.proof?.reason ?? "no fence step ran",
         leaseExpiresAt: state.proof?.leaseExpiresAt ?? null,
       };
-  const tiers: { haPriority: number; items: (EvacuationItemT & { proof: ProofKind })[] }[] = [];
+  const tiers: {
+    haPriority: number;
+    items: (EvacuationItemT & { proof: ProofKind; plannedHost: string | null })[];
+  }[] = [];
   const awaitingProof: { instanceUuid: string; name: string; reason: string }[] = [];
   for (const tier of p.tiers) {
     const gate = gateByProof(tier.items, proof, source);
@@ -83,7 +97,11 @@ export async function planEvacuation(
     if (gate.ready.length)
       tiers.push({
         haPriority: tier.haPriority,
-        items: gate.ready.map((r) => ({ ...r.item, proof: r.proof })),
+        items: gate.ready.map((r) => ({
+          ...r.item,
+          proof: r.proof,
+          plannedHost: landing.get(r.item.instanceUuid) ?? null,
+        })),
       });
   }
   const skipped = earlier

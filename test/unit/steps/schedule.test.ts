@@ -75,6 +75,41 @@ describe("schedule", () => {
     }
   });
 
+  it("the host-evacuation plan's host is tried first while it passes the filters; once full, the weigher decides", async () => {
+    const w = await newWorld();
+    // b is emptier (the weigher's choice); the plan says c. c has room for exactly one.
+    await seedHosts(w, [
+      { name: "src", down: true },
+      { name: "b" },
+      { name: "c", overrides: { capacity: { vcpus: 1, memoryMiB: 512, diskGiB: 10 } } },
+    ]);
+    const [one, two] = await Promise.all([seedInstance(w, "src"), seedInstance(w, "src")]);
+    const planned = async (i: Instance) => ({ ...(await accepted(w, i)), plannedHost: "c" });
+    const unplanned = await schedule(w.deps, await accepted(w, await seedInstance(w, "src")));
+    expect(unplanned.destHost).toBe("b");
+    expect((await schedule(w.deps, await planned(one!))).destHost).toBe("c");
+    // c is full now: the plan is only a hint, the filters and the weigher place the next one.
+    expect((await schedule(w.deps, await planned(two!))).destHost).toBe("b");
+  });
+
+  it("16 evacuations at once, each with its plan's host, land exactly where the plan said", async () => {
+    const w = await newWorld();
+    const big = { capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } };
+    await seedHosts(w, [
+      { name: "src", down: true, overrides: big },
+      { name: "t1", overrides: big },
+      { name: "t2", overrides: big },
+      { name: "t3", overrides: big },
+    ]);
+    const instances = await Promise.all(Array.from({ length: 16 }, () => seedInstance(w, "src")));
+    const plan = instances.map((_, k) => ["t1", "t2", "t3"][k % 3]!);
+    const flows = await Promise.all(
+      instances.map(async (i, k) => ({ ...(await accepted(w, i)), plannedHost: plan[k]! })),
+    );
+    const placed = await Promise.all(flows.map((f) => schedule(w.deps, f)));
+    expect(placed.map((p) => p.destHost)).toEqual(plan);
+  });
+
   it("affinity: a group whose only host died has no valid host (nova), and nothing is claimed", async () => {
     const w = await newWorld();
     await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }]);
