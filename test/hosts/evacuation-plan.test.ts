@@ -9,37 +9,13 @@
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
-import { bootByAdoption } from "#local/fleet-domains.js";
-import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { sfnClient, waitFlow } from "../support/flows.js";
+import { apiGet, bootAdopted, executionFor, expectInvariants, FAST_PROBE } from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
-const booted: Instance[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 180_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-async function api(path: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`${cloud.api.url}/v2.1${path}`, {
-    headers: { "openstack-api-version": "compute 2.62" },
-  });
-  expect(res.status, path).toBe(200);
-  return (await res.json()) as Record<string, unknown>;
-}
+let booted: Record<"prio" | "mid" | "small" | "big", Instance>;
 
 const small = (memoryMiB: number) => ({ vcpus: 4, memoryMiB, diskGiB: 40 });
 
@@ -52,25 +28,17 @@ beforeAll(async () => {
     ],
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 30_000,
-    hostFailure: {
-      alarmPeriodSeconds: 2,
-      alarmEvaluationPeriods: 2,
-      graceSeconds: 8,
-      probeDeadlineMs: 10_000,
-      maxConcurrency: 1,
-    },
+    hostFailure: { ...FAST_PROBE, maxConcurrency: 1 },
   });
   sfn = sfnClient();
   const flavor = (memoryMiB: number) => ({ vcpus: 1, memoryMiB, diskGiB: 1 });
   // Defined with virsh on host-1 and adopted, as a fleet has its VMs; the priority set after adoption.
-  booted.push(
-    ...(await bootByAdoption(cloud, [
-      { name: "a-prio", host: "host-1", flavor: flavor(128), policy: { haPriority: 10 } },
-      { name: "b-mid", host: "host-1", flavor: flavor(192) },
-      { name: "c-small", host: "host-1", flavor: flavor(128) },
-      { name: "d-big", host: "host-1", flavor: flavor(400) },
-    ])),
-  );
+  booted = await bootAdopted(cloud, {
+    prio: { name: "a-prio", host: "host-1", flavor: flavor(128), policy: { haPriority: 10 } },
+    mid: { name: "b-mid", host: "host-1", flavor: flavor(192) },
+    small: { name: "c-small", host: "host-1", flavor: flavor(128) },
+    big: { name: "d-big", host: "host-1", flavor: flavor(400) },
+  });
 }, 600_000);
 
 afterAll(async () => {
@@ -84,8 +52,8 @@ interface Plan {
 
 describe("the evacuation plan before a kill", () => {
   it("names where each instance lands, and the one that finds no room; the fleet check names host-1", async () => {
-    const plan = (await api("/os-hosts/host-1/evacuation-plan")).evacuation_plan as Plan;
-    const capacity = (await api("/os-evacuation-capacity")).evacuation_capacity as {
+    const plan = (await apiGet(cloud, "/os-hosts/host-1/evacuation-plan")).evacuation_plan as Plan;
+    const capacity = (await apiGet(cloud, "/os-evacuation-capacity")).evacuation_capacity as {
       notAbsorbable: { host: string; unplaced: { name: string }[] }[];
     };
     // The plan is not trivial: the instances spread over both small hosts, and d-big fits nowhere.
@@ -97,32 +65,21 @@ describe("the evacuation plan before a kill", () => {
     ]);
 
     await cloud.killHost("host-1");
-    const execution = await until("the host-evacuation of host-1", () => {
-      const arn = cloud.stateMachineArns["host-evacuation"]!;
-      const list =
-        cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 100 }).executions ?? [];
-      return list.find(
-        (e) =>
-          JSON.parse(cloud.stepFunctions.describeExecution(e.executionArn!).input ?? "{}").host === "host-1",
-      );
-    });
-    const run = await waitFlow(
-      sfn,
-      { requestId: "host-evacuation", executionArn: execution.executionArn! },
-      300_000,
-    );
+    const execution = await executionFor(cloud, "host-evacuation", "host-1");
+    const run = await waitFlow(sfn, execution, 300_000);
     expect(run.status).toBe("FAILED");
     expect(run.error).toBe("HostEvacuationIncomplete");
 
     const landed: Record<string, string> = {};
-    for (const i of booted) landed[i.name] = (await cloud.stores.instances.require(i.uuid)).host;
+    for (const i of Object.values(booted))
+      landed[i.name] = (await cloud.stores.instances.require(i.uuid)).host;
     expect(Object.fromEntries(plan.placements.map((p) => [p.name, p.target]))).toEqual({
       "a-prio": landed["a-prio"],
       "b-mid": landed["b-mid"],
       "c-small": landed["c-small"],
     });
-    const big = await cloud.stores.instances.require(booted[3]!.uuid);
+    const big = await cloud.stores.instances.require(booted.big.uuid);
     expect(big).toMatchObject({ host: "host-1", vmState: "error", fault: { error: "NoValidHost" } });
-    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+    await expectInvariants(cloud);
   });
 });

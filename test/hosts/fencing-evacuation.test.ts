@@ -9,40 +9,24 @@
  */
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
-import { bootByAdoption } from "#local/fleet-domains.js";
-import { checkInvariants, disksOpenedTwice } from "#local/invariants.js";
+import type { LocalCloud } from "#local/cloud.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { sfnClient, waitFlow } from "../support/flows.js";
+import { watchDoubleRuns } from "../support/double-runs.js";
+import { waitFlow } from "../support/flows.js";
+import {
+  executionFor,
+  expectInvariants,
+  HOST_FAILURE_WAIT_MS,
+  POWER_FENCE_REFUSES,
+  runningOn as runningOnIn,
+  startAgentFailureFleet,
+  until,
+} from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
 let web: Instance;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 180_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-async function runningOn(uuid: string): Promise<string[]> {
-  const where: string[] = [];
-  for (const [name, h] of cloud.fleet.hosts) {
-    if (!h.running) continue;
-    const r = await h.virsh(["domstate", uuid], { allowFail: true });
-    if (r.exitCode === 0 && r.stdout.trim() === "running") where.push(name);
-  }
-  return where;
-}
+const runningOn = (uuid: string) => runningOnIn(cloud, uuid);
 
 /** The Fence step outcomes of an execution so far, in order. */
 function fenceOutcomes(executionArn: string): string[] {
@@ -56,45 +40,8 @@ function fenceOutcomes(executionArn: string): string[] {
     });
 }
 
-/** Looks every 300 ms for an instance running on two hosts or a disk opened twice; returns what it saw. */
-function watchDoubleRuns(uuid: string): { stop: () => Promise<string[]> } {
-  const seen: string[] = [];
-  let on = true;
-  const loop = (async () => {
-    while (on) {
-      const where = await runningOn(uuid);
-      if (where.length > 1) seen.push(`running on ${where.join(", ")}`);
-      seen.push(...(await disksOpenedTwice([...cloud.fleet.hosts.values()].filter((h) => h.running))));
-      await sleep(300);
-    }
-  })();
-  return {
-    stop: async () => {
-      on = false;
-      await loop;
-      return seen;
-    },
-  };
-}
-
 beforeAll(async () => {
-  cloud = await startLocalCloud({
-    hosts: [{ name: "host-1" }, { name: "host-2" }, { name: "host-3" }],
-    retryIntervalScale: 0.05,
-    hostCommandDeadlineMs: 30_000,
-    hostFailure: {
-      alarmPeriodSeconds: 2,
-      alarmEvaluationPeriods: 2,
-      graceSeconds: 8,
-      probeDeadlineMs: 10_000,
-      fenceTimeoutSeconds: 8,
-      fenceRetrySeconds: 2,
-      maxProofRounds: 40,
-    },
-  });
-  sfn = sfnClient();
-  // Defined with virsh on the host and adopted, as a fleet has its VMs.
-  [web] = (await bootByAdoption(cloud, [{ name: "web-1", host: "host-1", nics: 1 }])) as [Instance];
+  ({ cloud, sfn, web } = await startAgentFailureFleet());
 }, 600_000);
 
 afterAll(async () => {
@@ -105,27 +52,21 @@ describe("an agent-only failure with a fence that fails, then times out, then wo
   it("nothing is started elsewhere until the fence confirms host-1 off; then the instance is evacuated, with proof power", async () => {
     const h1 = cloud.fleet.hosts.get("host-1")!;
     const id = (await cloud.stores.hosts.require("host-1")).managedInstanceId;
-    cloud.ec2.setFault({ mode: "fail", message: "injected: the power controller refused" });
-    const watch = watchDoubleRuns(web.uuid);
-    let seen: string[] = [];
+    cloud.ec2.setFault(POWER_FENCE_REFUSES);
+    const watch = watchDoubleRuns(cloud, [web]);
     try {
       // The agent and the heartbeat stop; the guest goes on running (qemu is not touched).
       await h1.stopHeartbeat();
       await h1.stopAgent();
-      const execution = await until("the host-evacuation of host-1", () => {
-        const arn = cloud.stateMachineArns["host-evacuation"]!;
-        const list =
-          cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 100 }).executions ?? [];
-        return list.find(
-          (e) =>
-            JSON.parse(cloud.stepFunctions.describeExecution(e.executionArn!).input ?? "{}").host ===
-            "host-1",
-        );
-      });
-      const arn = execution.executionArn!;
+      const execution = await executionFor(cloud, "host-evacuation", "host-1");
+      const arn = execution.executionArn;
 
       // Outcome 2, a fence that fails: "fencing required", still running on host-1 only, retried.
-      await until("two refused fences", () => fenceOutcomes(arn).filter((o) => o === "failed").length >= 2);
+      await until(
+        "two refused fences",
+        () => fenceOutcomes(arn).filter((o) => o === "failed").length >= 2,
+        HOST_FAILURE_WAIT_MS,
+      );
       const waiting = await cloud.stores.instances.require(web.uuid);
       expect(waiting).toMatchObject({
         host: "host-1",
@@ -143,14 +84,13 @@ describe("an agent-only failure with a fence that fails, then times out, then wo
 
       // A fence that accepts the stop and never carries it out: timed out, still nothing started.
       cloud.ec2.setFault({ mode: "hang" });
-      await until("a timed-out fence", () => fenceOutcomes(arn).includes("timed-out"));
+      await until("a timed-out fence", () => fenceOutcomes(arn).includes("timed-out"), HOST_FAILURE_WAIT_MS);
       expect(await runningOn(web.uuid)).toEqual(["host-1"]);
       expect((await cloud.stores.instances.require(web.uuid)).host).toBe("host-1");
 
       // The fence works again: host-1 is powered off, and the same evacuation finishes the instance.
       cloud.ec2.setFault(null);
-      const run = await waitFlow(sfn, { requestId: "host-evacuation", executionArn: arn }, 240_000);
-      seen = await watch.stop();
+      const run = await waitFlow(sfn, execution, 240_000);
       expect(run.status, run.cause).toBe("SUCCEEDED");
       expect(h1.running).toBe(false);
       expect(fenceOutcomes(arn).at(-1)).toBe("off");
@@ -168,13 +108,13 @@ describe("an agent-only failure with a fence that fails, then times out, then wo
       expect(report.hostProof).toMatch(/power fence/);
     } finally {
       cloud.ec2.setFault(null);
-      if (seen.length === 0) seen = await watch.stop().catch(() => []);
+      await watch.stop();
     }
-    expect(seen).toEqual([]);
+    expect(await watch.stop()).toEqual([]);
     const moved = await cloud.stores.instances.require(web.uuid);
     expect(moved).toMatchObject({ vmState: "active", taskState: null, fault: null, fencingRequired: null });
     expect(["host-2", "host-3"]).toContain(moved.host);
     expect(await runningOn(web.uuid)).toEqual([moved.host]);
-    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+    await expectInvariants(cloud);
   });
 });

@@ -8,67 +8,25 @@
  */
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
-import { bootByAdoption } from "#local/fleet-domains.js";
-import { checkInvariants } from "#local/invariants.js";
+import type { LocalCloud } from "#local/cloud.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { sfnClient, waitFlow } from "../support/flows.js";
+import { watchDoubleRuns } from "../support/double-runs.js";
+import { waitFlow } from "../support/flows.js";
+import {
+  executionFor,
+  expectInvariants,
+  HOST_FAILURE_WAIT_MS,
+  POWER_FENCE_REFUSES,
+  startAgentFailureFleet,
+  until,
+} from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
 let web: Instance;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 180_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-async function runningOn(uuid: string): Promise<string[]> {
-  const where: string[] = [];
-  for (const [name, h] of cloud.fleet.hosts) {
-    if (!h.running) continue;
-    const r = await h.virsh(["domstate", uuid], { allowFail: true });
-    if (r.exitCode === 0 && r.stdout.trim() === "running") where.push(name);
-  }
-  return where;
-}
-
-function executionOf(machine: string, host: string) {
-  const arn = cloud.stateMachineArns[machine]!;
-  const list = cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 100 }).executions ?? [];
-  return list.find(
-    (e) => JSON.parse(cloud.stepFunctions.describeExecution(e.executionArn!).input ?? "{}").host === host,
-  );
-}
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({
-    hosts: [{ name: "host-1" }, { name: "host-2" }, { name: "host-3" }],
-    retryIntervalScale: 0.05,
-    hostCommandDeadlineMs: 30_000,
-    hostFailure: {
-      alarmPeriodSeconds: 2,
-      alarmEvaluationPeriods: 2,
-      graceSeconds: 8,
-      probeDeadlineMs: 10_000,
-      fenceTimeoutSeconds: 8,
-      fenceRetrySeconds: 2,
-      maxProofRounds: 40,
-    },
-  });
-  sfn = sfnClient();
-  // Defined with virsh on the host and adopted, as a fleet has its VMs.
-  [web] = (await bootByAdoption(cloud, [{ name: "web-1", host: "host-1", nics: 1 }])) as [Instance];
+  ({ cloud, sfn, web } = await startAgentFailureFleet());
 }, 600_000);
 
 afterAll(async () => {
@@ -78,34 +36,22 @@ afterAll(async () => {
 describe("an agent-only failure that ends before any proof", () => {
   it("the guest keeps running on host-1 only; the evacuation gives up listing it; recovery clears the mark", async () => {
     const h1 = cloud.fleet.hosts.get("host-1")!;
-    cloud.ec2.setFault({ mode: "fail", message: "injected: the power controller refused" });
-    const seen: string[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const where = await runningOn(web.uuid);
-        if (where.join(",") !== "host-1") seen.push(`running on [${where.join(", ")}]`);
-        await sleep(300);
-      }
-    })();
+    cloud.ec2.setFault(POWER_FENCE_REFUSES);
+    // Running on host-1 and nowhere else at every look.
+    const watch = watchDoubleRuns(cloud, [web], { onlyOn: "host-1" });
     try {
       await h1.stopHeartbeat();
       await h1.stopAgent();
-      const execution = await until("the host-evacuation of host-1", () =>
-        executionOf("host-evacuation", "host-1"),
-      );
+      const execution = await executionFor(cloud, "host-evacuation", "host-1");
       await until(
         "web-1 marked fencing required",
         async () => (await cloud.stores.instances.require(web.uuid)).fencingRequired !== null,
+        HOST_FAILURE_WAIT_MS,
       );
       // The management network returns before any proof of death.
       await h1.startAgent();
       h1.startHeartbeat();
-      const run = await waitFlow(
-        sfn,
-        { requestId: "host-evacuation", executionArn: execution.executionArn! },
-        180_000,
-      );
+      const run = await waitFlow(sfn, execution, 180_000);
       expect(run.status).toBe("FAILED");
       expect(run.error).toBe("HostEvacuationIncomplete");
       const report = JSON.parse(run.cause ?? "{}") as {
@@ -114,19 +60,14 @@ describe("an agent-only failure that ends before any proof", () => {
       };
       expect(report.fencingRequired.map((f) => f.name)).toEqual(["web-1"]);
       expect(report.failed).toEqual([]);
-      const recovery = await until("host-1's recovery", () => executionOf("host-recovery", "host-1"));
-      const rec = await waitFlow(
-        sfn,
-        { requestId: "host-recovery", executionArn: recovery.executionArn! },
-        180_000,
-      );
+      const recovery = await executionFor(cloud, "host-recovery", "host-1");
+      const rec = await waitFlow(sfn, recovery, 180_000);
       expect(rec.status, rec.cause).toBe("SUCCEEDED");
     } finally {
       cloud.ec2.setFault(null);
-      sampling = false;
-      await sampler;
+      await watch.stop();
     }
-    expect(seen).toEqual([]);
+    expect(await watch.stop()).toEqual([]);
     expect(cloud.ec2.stops.length).toBeGreaterThanOrEqual(1);
     const after = await cloud.stores.instances.require(web.uuid);
     expect(after).toMatchObject({
@@ -139,6 +80,6 @@ describe("an agent-only failure that ends before any proof", () => {
     expect(
       cloud.stepFunctions.listExecutions({ stateMachineArn: cloud.stateMachineArns.rebuild! }).executions,
     ).toEqual([]);
-    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+    await expectInvariants(cloud);
   });
 });

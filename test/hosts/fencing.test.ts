@@ -5,72 +5,42 @@
  * then ends "fencing required" (not ERROR: record, host and vm_state kept, target proven clean, no claim
  * left), and once the host is fenced (powered off) the same evacuation succeeds.
  * Hosts: a, b, c share pool p1; a is forced down but keeps running until it is fenced.
- * No disk is ever used by two running domains: a sampler looks every 250 ms while the flows run.
+ * No disk is ever used by two running domains, nor the instance run on two hosts: a sampler
+ * (test/support/double-runs.ts) looks while the flows run.
  */
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
-import { bootByAdoption } from "#local/fleet-domains.js";
-import { checkInvariants, disksOpenedTwice } from "#local/invariants.js";
+import { disksOpenedTwice } from "#local/invariants.js";
 import { isDiskLockRefusal } from "#shared/domain/fencing.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { xmlEscape } from "#shared/hosts/domain-xml.js";
 import { rootDiskPath } from "#shared/hosts/layout.js";
+import { watchDoubleRuns } from "../support/double-runs.js";
 import { runFlow, sfnClient } from "../support/flows.js";
+import {
+  apiGet,
+  bootAdopted,
+  domState as domStateIn,
+  expectInvariants,
+  poolHosts,
+  runningHosts,
+} from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
 let inst: Instance;
-
-const runningHosts = () => [...cloud.fleet.hosts.values()].filter((h) => h.running);
-
-async function domState(host: string, uuid: string): Promise<string> {
-  const h = cloud.fleet.hosts.get(host)!;
-  if (!h.running) return "host off";
-  const r = await h.virsh(["domstate", uuid], { allowFail: true });
-  return r.exitCode === 0 ? r.stdout.trim() : "absent";
-}
-
-/** The API as an operator's client calls it. */
-async function getServer(uuid: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`${cloud.api.url}/v2.1/servers/${uuid}`, {
-    headers: { "openstack-api-version": "compute 2.62" },
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { server: Record<string, unknown> }).server;
-}
-
-/** Looks for a disk used by two running domains every 250 ms until stopped; returns what it saw. */
-function watchDisks(): { stop: () => Promise<string[]> } {
-  const seen: string[] = [];
-  let on = true;
-  const loop = (async () => {
-    while (on) {
-      seen.push(...(await disksOpenedTwice(runningHosts())));
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  })();
-  return {
-    stop: async () => {
-      on = false;
-      await loop;
-      return seen;
-    },
-  };
-}
+const domState = (host: string, uuid: string) => domStateIn(cloud, host, uuid);
+const getServer = async (uuid: string) =>
+  (await apiGet(cloud, `/servers/${uuid}`)).server as Record<string, unknown>;
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
-    hosts: [
-      { name: "host-a", sharedPoolId: "p1" },
-      { name: "host-b", sharedPoolId: "p1" },
-      { name: "host-c", sharedPoolId: "p1" },
-    ],
+    hosts: poolHosts("p1", "host-a", "host-b", "host-c"),
     retryIntervalScale: 0.01,
   });
   sfn = sfnClient();
-  // Defined with virsh on the host and adopted, as a fleet has its VMs.
-  [inst] = (await bootByAdoption(cloud, [{ name: "locked-1", host: "host-a", nics: 1 }])) as [Instance];
+  ({ inst } = await bootAdopted(cloud, { inst: { name: "locked-1", host: "host-a", nics: 1 } }));
   // The control plane counts host-a as dead; its qemu goes on running (an agent-only failure).
   await cloud.setForcedDown("host-a", true);
   expect(await domState("host-a", inst.uuid)).toBe("running");
@@ -108,11 +78,11 @@ describe("the disk lock refuses a second copy while the first runs", () => {
     expect(r.exitCode, r.stdout).not.toBe(0);
     expect(isDiskLockRefusal(r.stderr), r.stderr).toBe(true);
     expect(await domState("host-a", inst.uuid)).toBe("running");
-    expect(await disksOpenedTwice(runningHosts())).toEqual([]);
+    expect(await disksOpenedTwice(runningHosts(cloud))).toEqual([]);
   });
 
   it("an evacuation is refused by the lock and ends 'fencing required': not ERROR, nothing started twice, no claim left, target clean", async () => {
-    const watch = watchDisks();
+    const watch = watchDoubleRuns(cloud, [inst]);
     const run = await runFlow(sfn, cloud.rebuildStateMachineArn, { instanceUuid: inst.uuid, recreate: true });
     expect(await watch.stop()).toEqual([]);
     expect(run.status).toBe("FAILED");
@@ -150,12 +120,12 @@ describe("the disk lock refuses a second copy while the first runs", () => {
       refused_by: refusedBy,
       message: expect.stringMatching(/then evacuate again/),
     });
-    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+    await expectInvariants(cloud);
   });
 
   it("once host-a is fenced (powered off), evacuating again succeeds on the same disk and clears the state", async () => {
     await cloud.killHost("host-a");
-    const watch = watchDisks();
+    const watch = watchDoubleRuns(cloud, [inst]);
     const run = await runFlow(sfn, cloud.rebuildStateMachineArn, { instanceUuid: inst.uuid, recreate: true });
     expect(await watch.stop()).toEqual([]);
     expect(run.status, run.cause).toBe("SUCCEEDED");
@@ -167,6 +137,6 @@ describe("the disk lock refuses a second copy while the first runs", () => {
     const dest = await cloud.stores.hosts.require(moved.host);
     expect(rootDiskPath(dest, inst.uuid)).toBe(rootDiskPath(a, inst.uuid));
     expect((await getServer(inst.uuid))["lazarus:fencing_required"]).toBeNull();
-    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+    await expectInvariants(cloud);
   });
 });

@@ -12,69 +12,31 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
-import { bootByAdoption } from "#local/fleet-domains.js";
-import { checkInvariants } from "#local/invariants.js";
+import type { LocalCloud } from "#local/cloud.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { sfnClient, waitFlow } from "../support/flows.js";
+import { watchDoubleRuns } from "../support/double-runs.js";
+import { waitFlow } from "../support/flows.js";
+import {
+  domStates as domStatesIn,
+  executionFor,
+  expectInvariants,
+  sleep,
+  startAgentFailureFleet,
+  until,
+} from "../support/hosts.js";
 
 const LEASE_SECONDS = 6;
 let cloud: LocalCloud;
 let sfn: SFNClient;
 let web: Instance;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 180_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-async function domStates(uuid: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const [name, h] of cloud.fleet.hosts) {
-    if (!h.running) continue;
-    const r = await h.virsh(["domstate", uuid], { allowFail: true });
-    if (r.exitCode === 0) out[name] = r.stdout.trim();
-  }
-  return out;
-}
-
-function executionOf(machine: string, host: string) {
-  const arn = cloud.stateMachineArns[machine]!;
-  const list = cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 100 }).executions ?? [];
-  return list.find(
-    (e) => JSON.parse(cloud.stepFunctions.describeExecution(e.executionArn!).input ?? "{}").host === host,
-  );
-}
+const domStates = (uuid: string) => domStatesIn(cloud, uuid);
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({
-    hosts: [{ name: "host-1" }, { name: "host-2" }, { name: "host-3" }],
-    retryIntervalScale: 0.05,
-    hostCommandDeadlineMs: 30_000,
-    hostFailure: {
-      alarmPeriodSeconds: 2,
-      alarmEvaluationPeriods: 2,
-      graceSeconds: 8,
-      probeDeadlineMs: 10_000,
-      watchdogLeaseSeconds: LEASE_SECONDS,
-      leaseMarginSeconds: 3,
-      fencing: { power: "none", watchdog: true, diskLocks: false },
-      fenceRetrySeconds: 2,
-    },
-  });
-  sfn = sfnClient();
-  // Defined with virsh on the host and adopted, as a fleet has its VMs.
-  [web] = (await bootByAdoption(cloud, [{ name: "web-1", host: "host-1", nics: 1 }])) as [Instance];
+  ({ cloud, sfn, web } = await startAgentFailureFleet({
+    watchdogLeaseSeconds: LEASE_SECONDS,
+    leaseMarginSeconds: 3,
+    fencing: { power: "none", watchdog: true, diskLocks: false },
+  }));
 }, 600_000);
 
 afterAll(async () => {
@@ -91,16 +53,7 @@ describe("the lease watchdog", () => {
 
   it("host-1 cut off: its watchdog destroys the guest, then (lease + margin) it is evacuated with proof lease; nothing runs twice", async () => {
     const h1 = cloud.fleet.hosts.get("host-1")!;
-    const doubles: string[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const states = await domStates(web.uuid);
-        const running = Object.entries(states).filter(([, s]) => s === "running");
-        if (running.length > 1) doubles.push(running.map(([h]) => h).join(" and "));
-        await sleep(300);
-      }
-    })();
+    const watch = watchDoubleRuns(cloud, [web]);
     try {
       await h1.stopHeartbeat();
       await h1.stopAgent();
@@ -115,14 +68,8 @@ describe("the lease watchdog", () => {
       // The adopted domain keeps its libvirt name until Lazarus recreates it.
       expect(log).toMatch(new RegExp(`destroyed ${web.name}\\b`));
 
-      const execution = await until("the host-evacuation of host-1", () =>
-        executionOf("host-evacuation", "host-1"),
-      );
-      const run = await waitFlow(
-        sfn,
-        { requestId: "host-evacuation", executionArn: execution.executionArn! },
-        240_000,
-      );
+      const execution = await executionFor(cloud, "host-evacuation", "host-1");
+      const run = await waitFlow(sfn, execution, 240_000);
       expect(run.status, run.cause).toBe("SUCCEEDED");
       const report = (
         run.output as { report: { evacuated: { name: string; proof: string }[]; hostProof: string } }
@@ -130,10 +77,9 @@ describe("the lease watchdog", () => {
       expect(report.evacuated).toEqual([expect.objectContaining({ name: "web-1", proof: "lease" })]);
       expect(report.hostProof).toMatch(/lease expired/);
     } finally {
-      sampling = false;
-      await sampler;
+      await watch.stop();
     }
-    expect(doubles).toEqual([]);
+    expect(await watch.stop()).toEqual([]);
     const moved = await cloud.stores.instances.require(web.uuid);
     expect(moved).toMatchObject({ vmState: "active", taskState: null, fencingRequired: null });
     expect(["host-2", "host-3"]).toContain(moved.host);
@@ -144,15 +90,11 @@ describe("the lease watchdog", () => {
     const h1 = cloud.fleet.hosts.get("host-1")!;
     await h1.startAgent();
     h1.startHeartbeat();
-    const recovery = await until("host-1's recovery", () => executionOf("host-recovery", "host-1"));
-    const run = await waitFlow(
-      sfn,
-      { requestId: "host-recovery", executionArn: recovery.executionArn! },
-      180_000,
-    );
+    const recovery = await executionFor(cloud, "host-recovery", "host-1");
+    const run = await waitFlow(sfn, recovery, 180_000);
     expect(run.status, run.cause).toBe("SUCCEEDED");
     const moved = await cloud.stores.instances.require(web.uuid);
     expect(await domStates(web.uuid)).toEqual({ [moved.host]: "running" });
-    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true })).toEqual([]);
+    await expectInvariants(cloud);
   });
 });

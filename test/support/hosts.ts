@@ -1,14 +1,20 @@
 /**
- * What the host tests (test/hosts) read from a local cloud, written once: a domain's state on a host,
- * where a domain is defined or running, the executions of a machine and the states they entered, the
- * usage/claims check, the invariants, and a poll with a deadline.
+ * What the host tests (test/hosts) set up and read from a local cloud, written once: the hosts, the
+ * host-failure options and the agent-only failure fleet they start a cloud with, a domain's state on a
+ * host, where a domain is defined or running, the executions of a machine (and the one started for a
+ * host) and the states they entered, the compute API as a client calls it, the usage/claims check, the
+ * invariants, and a poll with a deadline.
  */
+
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "vitest";
-import type { HostFailureOptions, LocalCloud } from "#local/cloud.js";
+import { type HostFailureOptions, type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import type { Ec2Fault } from "#local/ec2/ec2-endpoint.js";
 import { bootByAdoption, type HandDefinedDomain } from "#local/fleet-domains.js";
-import type { LocalHostSpec } from "#local/hosts/local-host.js";
+import type { LocalHost, LocalHostSpec } from "#local/hosts/local-host.js";
 import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import { sfnClient } from "./flows.js";
 
 /**
  * Boots a test's instances as a fleet has them (local/fleet-domains.ts: defined with virsh on their
@@ -37,6 +43,58 @@ export const FAST_DETECTION = {
   alarmEvaluationPeriods: 2,
   graceSeconds: 8,
 } as const satisfies HostFailureOptions;
+
+/** FAST_DETECTION with a 10 s liveness probe: the probe of a host whose agent is gone waits that long. */
+export const FAST_PROBE = {
+  ...FAST_DETECTION,
+  probeDeadlineMs: 10_000,
+} as const satisfies HostFailureOptions;
+
+/**
+ * FAST_PROBE with proof of death looked for fast: a power fence unanswered for 8 s has timed out, a look
+ * every 2 s, up to 40 looks before the evacuation gives up.
+ */
+export const FAST_FENCING = {
+  ...FAST_PROBE,
+  fenceTimeoutSeconds: 8,
+  fenceRetrySeconds: 2,
+  maxProofRounds: 40,
+} as const satisfies HostFailureOptions;
+
+/** The power fence refuses: the local EC2 endpoint fails every stop until `cloud.ec2.setFault(null)`. */
+export const POWER_FENCE_REFUSES = {
+  mode: "fail",
+  message: "injected: the power controller refused",
+} as const satisfies Ec2Fault;
+
+/**
+ * How long a host-failure test waits for a flow to get somewhere (detection, grace, probe, rounds of
+ * proof), with room for late heartbeats on shared cores.
+ */
+export const HOST_FAILURE_WAIT_MS = 180_000;
+
+/**
+ * The fleet of the agent-only failure tests (the agent and heartbeat of host-1 stop, its guest runs on):
+ * host-1, host-2 and host-3 with local disks, FAST_FENCING (`hostFailure` adds to it), and web-1 defined
+ * on host-1 and adopted. The cloud is stopped again if booting fails.
+ */
+export async function startAgentFailureFleet(
+  hostFailure: HostFailureOptions = {},
+): Promise<{ cloud: LocalCloud; sfn: SFNClient; web: Instance }> {
+  const cloud = await startLocalCloud({
+    hosts: ["host-1", "host-2", "host-3"].map((name) => ({ name })),
+    retryIntervalScale: 0.05,
+    hostCommandDeadlineMs: 30_000,
+    hostFailure: { ...FAST_FENCING, ...hostFailure },
+  });
+  try {
+    const { web } = await bootAdopted(cloud, { web: { name: "web-1", host: "host-1", nics: 1 } });
+    return { cloud, sfn: sfnClient(), web };
+  } catch (err) {
+    await cloud.stop();
+    throw err;
+  }
+}
 
 /** Power loss (the hosts' processes stopped by pid), then what an operator does once it is known: forced down. */
 export async function killAndForceDown(cloud: LocalCloud, ...hosts: string[]): Promise<void> {
@@ -68,6 +126,21 @@ export async function until<T>(
 export async function domState(cloud: LocalCloud, host: string, uuid: string): Promise<string> {
   const r = await cloud.fleet.hosts.get(host)!.virsh(["domstate", uuid], { allowFail: true });
   return r.exitCode === 0 ? r.stdout.trim() : "absent";
+}
+
+/** The domain's state on each running host where it is defined. */
+export async function domStates(cloud: LocalCloud, uuid: string): Promise<Record<string, string>> {
+  const states: Record<string, string> = {};
+  for (const name of runningHosts(cloud).map((h) => h.name)) {
+    const state = await domState(cloud, name, uuid);
+    if (state !== "absent") states[name] = state;
+  }
+  return states;
+}
+
+/** The hosts whose processes run (not killed, not powered off by a fence). */
+export function runningHosts(cloud: LocalCloud): LocalHost[] {
+  return [...cloud.fleet.hosts.values()].filter((h) => h.running);
 }
 
 /** The running hosts (of `hosts`, default all) where the domain is defined. */
@@ -104,11 +177,38 @@ export function executions(cloud: LocalCloud, machine: string) {
   });
 }
 
+/**
+ * The execution of `machine` started for `host` (the first whose input names it), once there is one, as
+ * waitFlow takes it (its name is the request id); throws at the deadline.
+ */
+export async function executionFor(
+  cloud: LocalCloud,
+  machine: string,
+  host: string,
+  timeoutMs = HOST_FAILURE_WAIT_MS,
+): Promise<{ requestId: string; executionArn: string }> {
+  const e = await until(
+    `the ${machine} of ${host}`,
+    () => executions(cloud, machine).find((e) => e.inputObject.host === host),
+    timeoutMs,
+  );
+  return { requestId: e.name!, executionArn: e.executionArn! };
+}
+
 /** The names of the states an execution entered, in order. */
 export function statesEntered(cloud: LocalCloud, executionArn: string): string[] {
   return (cloud.stepFunctions.getExecutionHistory({ executionArn, maxResults: 1000 }).events ?? [])
     .filter((e) => e.type?.endsWith("StateEntered"))
     .map((e) => e.stateEnteredEventDetails?.name ?? "");
+}
+
+/** GET on the compute API as an operator's client calls it (microversion 2.62); expects 200, returns the body. */
+export async function apiGet(cloud: LocalCloud, path: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${cloud.api.url}/v2.1${path}`, {
+    headers: { "openstack-api-version": "compute 2.62" },
+  });
+  expect(res.status, path).toBe(200);
+  return (await res.json()) as Record<string, unknown>;
 }
 
 /** Every host's usage is the sum of its claims. */

@@ -1,0 +1,60 @@
+/**
+ * The double-run sampler of the host tests: while a flow runs, it looks again and again for an instance
+ * running on two hosts at once or a disk used by two running domains (a copy started by hand included),
+ * and says what it saw once stopped. No instance may run twice at any look, whatever the flow does.
+ */
+import type { LocalCloud } from "#local/cloud.js";
+import { disksOpenedTwice } from "#local/invariants.js";
+import type { Instance } from "#shared/domain/schemas.js";
+import { runningHosts, runningOn, sleep } from "./hosts.js";
+
+/** Between two looks (a look itself asks virsh on every running host). */
+const LOOK_EVERY_MS = 300;
+
+export interface DoubleRunWatch {
+  /**
+   * Stops looking (after the look under way) and returns every double run seen, in order; a look that
+   * failed counts as one. Calling it again returns the same.
+   */
+  stop(): Promise<string[]>;
+}
+
+/**
+ * Starts looking at where each of `instances` runs and at the disks of every running domain. With
+ * `onlyOn`, an instance that runs anywhere but there, or nowhere, counts as seen too.
+ */
+export function watchDoubleRuns(
+  cloud: LocalCloud,
+  instances: readonly Instance[],
+  opts: { onlyOn?: string } = {},
+): DoubleRunWatch {
+  const seen: string[] = [];
+  let looking = true;
+  const look = async () => {
+    for (const i of instances) {
+      const where = await runningOn(cloud, i.uuid);
+      const wrong = opts.onlyOn === undefined ? where.length > 1 : where.join(",") !== opts.onlyOn;
+      if (wrong) seen.push(`${i.name} running on [${where.join(", ")}]`);
+    }
+    seen.push(...(await disksOpenedTwice(runningHosts(cloud))));
+  };
+  const loop = (async () => {
+    while (looking) {
+      try {
+        await look();
+      } catch (err) {
+        seen.push(`a look failed: ${(err as Error).message}`);
+        return;
+      }
+      await sleep(LOOK_EVERY_MS);
+    }
+  })();
+  let stopped: Promise<string[]> | undefined;
+  return {
+    stop() {
+      looking = false;
+      stopped ??= loop.then(() => seen);
+      return stopped;
+    },
+  };
+}
