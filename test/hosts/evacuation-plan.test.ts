@@ -1,8 +1,10 @@
 /**
  * Issue 16, outcome 5, on real hosts: the evacuation plan read from the API before a host is killed
  * (GET /os-hosts/{host}/evacuation-plan) names where each instance lands when the host then really dies
- * and host-evacuation runs (nothing else changed in between; one child at a time, so that the order of the
- * placements is the plan's order); the instance it could not place fails NoValidHost; and the fleet check
+ * and host-evacuation runs (nothing else changed in between; the children of a tier run at once, each trying
+ * the host the plan gave it first, so the order in which they reach Schedule does not matter: without that,
+ * c-small reaching Schedule first would take the room b-mid needs); the instance it could not place fails
+ * NoValidHost; and the fleet check
  * (GET /os-evacuation-capacity) names host-1 as a loss the fleet cannot absorb.
  * Hosts: 1 (the source), 2 and 3 small (local disks).
  */
@@ -28,7 +30,7 @@ beforeAll(async () => {
     ],
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 30_000,
-    hostFailure: { ...FAST_PROBE, maxConcurrency: 1 },
+    hostFailure: FAST_PROBE,
   });
   sfn = sfnClient();
   const flavor = (memoryMiB: number) => ({ vcpus: 1, memoryMiB, diskGiB: 1 });
