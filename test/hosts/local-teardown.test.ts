@@ -36,7 +36,11 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** `npm run local -- up --hosts 1` in its own process group, as a terminal runs it. */
+/**
+ * `npm run local -- up --hosts 1` in its own process group, as a terminal runs it. (The script runs
+ * `node --import tsx`: the `tsx` command's wrapper SIGKILLs a child that is slow to acknowledge a relayed
+ * signal, 30 ms, which under CI load cut this tear-down half-way: users gone, group left.)
+ */
 function startUp() {
   const child = spawn("npm", ["run", "--silent", "local", "--", "up", "--hosts", "1"], {
     cwd: new URL(".", PROJECT_ROOT).pathname,
