@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
-import { listenOnLoopback } from "../http/loopback.js";
+import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
 const require = createRequire(import.meta.url);
 
@@ -128,24 +128,10 @@ export async function startDynamoServer(options: DynamoServerOptions = {}): Prom
       return () => listeners.delete(listener);
     },
     close() {
-      closing ??= drainThenClose(server, () => active);
+      // Cutting a request still being answered would fail it inside dynalite, which closes its database when
+      // the server closes ("Database is closed", uncaught): the requests in flight are answered first.
+      closing ??= closeServer(server, { drain: { inFlight: () => active, maxMs: 5000 } });
       return closing;
     },
   };
-}
-
-/**
- * Closing cuts every connection, and dynalite closes its database when the server closes: a request still
- * being answered would then fail inside dynalite ("Database is closed") where nobody catches it. So: no
- * new connections, idle ones closed, requests in flight answered (a bounded wait), then the rest cut.
- */
-async function drainThenClose(server: Server, active: () => number): Promise<void> {
-  const closed = new Promise<void>((resolve, reject) =>
-    server.close((err?: Error) => (err ? reject(err) : resolve())),
-  );
-  server.closeIdleConnections();
-  const until = Date.now() + 5000;
-  while (active() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  server.closeAllConnections();
-  await closed;
 }

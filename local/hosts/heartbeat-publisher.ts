@@ -10,33 +10,17 @@
  *
  * Usage: node --import tsx local/hosts/heartbeat-publisher.ts --endpoint URL --host NAME --interval-ms N
  *        [--feed PATH] [--uid N --gid N]
- * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded.
+ * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded (drop-privileges.ts).
  */
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import { exitWithUsage, parseArgsAsHostUser } from "./drop-privileges.js";
 
-const { values } = parseArgs({
-  options: {
-    endpoint: { type: "string" },
-    host: { type: "string" },
-    "interval-ms": { type: "string" },
-    feed: { type: "string" },
-    uid: { type: "string" },
-    gid: { type: "string" },
-  },
-});
+const values = parseArgsAsHostUser(["endpoint", "host", "interval-ms", "feed"]);
 const { endpoint, host } = values;
 const intervalMs = Number(values["interval-ms"] ?? 1000);
 if (!endpoint || !host || !(intervalMs > 0)) {
-  console.error("usage: heartbeat-publisher.ts --endpoint URL --host NAME --interval-ms N [--uid N --gid N]");
-  process.exit(2);
-}
-if (values.uid !== undefined && process.getuid?.() === 0) {
-  const gid = Number(values.gid ?? values.uid);
-  process.setgroups?.([gid]);
-  process.setgid?.(gid);
-  process.setuid?.(Number(values.uid));
+  exitWithUsage("heartbeat-publisher.ts --endpoint URL --host NAME --interval-ms N [--feed PATH]");
 }
 
 const log = (msg: string) => console.error(`${new Date().toISOString()} heartbeat ${host}: ${msg}`);

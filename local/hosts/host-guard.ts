@@ -8,33 +8,16 @@
  * anything (a returning host's stale copies are removed by host-recovery).
  *
  * Usage: node --import tsx local/hosts/host-guard.ts --host NAME --feed PATH --lease-ms N [--uid N --gid N]
- * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded.
+ * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded (drop-privileges.ts).
  */
 import { execFile } from "node:child_process";
 import { statSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { exitWithUsage, parseArgsAsHostUser } from "./drop-privileges.js";
 
-const { values } = parseArgs({
-  options: {
-    host: { type: "string" },
-    feed: { type: "string" },
-    "lease-ms": { type: "string" },
-    uid: { type: "string" },
-    gid: { type: "string" },
-  },
-});
+const values = parseArgsAsHostUser(["host", "feed", "lease-ms"]);
 const { host, feed } = values;
 const leaseMs = Number(values["lease-ms"] ?? 0);
-if (!host || !feed || !(leaseMs > 0)) {
-  console.error("usage: host-guard.ts --host NAME --feed PATH --lease-ms N [--uid N --gid N]");
-  process.exit(2);
-}
-if (values.uid !== undefined && process.getuid?.() === 0) {
-  const gid = Number(values.gid ?? values.uid);
-  process.setgroups?.([gid]);
-  process.setgid?.(gid);
-  process.setuid?.(Number(values.uid));
-}
+if (!host || !feed || !(leaseMs > 0)) exitWithUsage("host-guard.ts --host NAME --feed PATH --lease-ms N");
 
 const log = (msg: string) => console.error(`${new Date().toISOString()} host-guard ${host}: ${msg}`);
 

@@ -9,9 +9,8 @@
  *    libvirt, that stream goes silent while the host's own heartbeat goes on (a dead monitor is not a dead host).
  *
  * Usage: node --import tsx local/hosts/instance-monitor.ts --host NAME --interval-ms N [--uid N --gid N]
- * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded.
+ * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded (drop-privileges.ts).
  */
-import { parseArgs } from "node:util";
 import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
@@ -21,28 +20,13 @@ import {
   INSTANCE_MONITOR_COMPONENT,
 } from "#shared/definitions/instance-failure.js";
 import { DomainStoppedDetail } from "#shared/domain/instance-failure.js";
+import { exitWithUsage, parseArgsAsHostUser } from "./drop-privileges.js";
 import { LifecycleMonitor } from "./lifecycle-monitor.js";
 
-const { values } = parseArgs({
-  options: {
-    host: { type: "string" },
-    "interval-ms": { type: "string" },
-    uid: { type: "string" },
-    gid: { type: "string" },
-  },
-});
+const values = parseArgsAsHostUser(["host", "interval-ms"]);
 const host = values.host;
 const intervalMs = Number(values["interval-ms"] ?? 1000);
-if (!host || !(intervalMs > 0)) {
-  console.error("usage: instance-monitor.ts --host NAME --interval-ms N [--uid N --gid N]");
-  process.exit(2);
-}
-if (values.uid !== undefined && process.getuid?.() === 0) {
-  const gid = Number(values.gid ?? values.uid);
-  process.setgroups?.([gid]);
-  process.setgid?.(gid);
-  process.setuid?.(Number(values.uid));
-}
+if (!host || !(intervalMs > 0)) exitWithUsage("instance-monitor.ts --host NAME --interval-ms N");
 
 const log = (msg: string) => console.error(`${new Date().toISOString()} instance-monitor ${host}: ${msg}`);
 const events = new EventBridgeClient({ maxAttempts: 5 });

@@ -86,10 +86,16 @@ export const DEFAULT_IMAGES = [
 ];
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const AGENT_PATH = fileURLToPath(new URL("../ssm/agent.ts", import.meta.url));
-const HEARTBEAT_PATH = fileURLToPath(new URL("./heartbeat-publisher.ts", import.meta.url));
-const INSTANCE_MONITOR_PATH = fileURLToPath(new URL("./instance-monitor.ts", import.meta.url));
-const HOST_GUARD_PATH = fileURLToPath(new URL("./host-guard.ts", import.meta.url));
+
+/** The host's own processes beside libvirtd: each a Node script of this repo, with its log file. */
+const HOST_PROCESSES = {
+  agent: { script: "../ssm/agent.ts", log: "agent.log" },
+  heartbeat: { script: "./heartbeat-publisher.ts", log: "heartbeat.log" },
+  "instance-monitor": { script: "./instance-monitor.ts", log: "instance-monitor.log" },
+  guard: { script: "./host-guard.ts", log: "host-guard.log" },
+} as const;
+type HostProcess = keyof typeof HOST_PROCESSES;
+
 // tsx's loader, resolved from this repo (whatever path it is cloned to).
 const TSX_LOADER = createRequire(import.meta.url).resolve("tsx");
 
@@ -184,10 +190,8 @@ export class LocalHost {
   private readonly config: LocalHostConfig;
   private _uid = -1;
   private libvirtd?: ChildProcess;
-  private agent?: ChildProcess;
-  private heartbeat?: ChildProcess;
-  private monitor?: ChildProcess;
-  private guard?: ChildProcess;
+  /** The host's processes that run now (agent, heartbeat, instance monitor, guard), by role. */
+  private readonly processes = new Map<HostProcess, ChildProcess>();
   private created = false;
   private destroyed = false;
 
@@ -273,44 +277,66 @@ export class LocalHost {
   }
 
   get running(): boolean {
-    return this.agent !== undefined || this.libvirtd !== undefined;
+    return this.processes.has("agent") || this.libvirtd !== undefined;
   }
 
-  /** Whether the heartbeat publisher runs. */
-  get heartbeating(): boolean {
-    return this.heartbeat !== undefined;
-  }
-
-  /** Starts the heartbeat publisher (a process of the host's user, tracked by pid). No-op if running. */
-  startHeartbeat(): void {
-    const hb = this.config.heartbeat;
-    if (!hb || this.heartbeat || !this.running) return;
-    const log = openSync(join(this.logDir, "heartbeat.log"), "a");
+  /**
+   * Starts one of the host's processes, tracked by pid until it exits, its output appended to its log.
+   * Started as root and dropping to the host's uid itself (local/hosts/drop-privileges.ts): it then needs
+   * no access to the repo or the Node binary as the host's user.
+   */
+  private spawnHostProcess(role: HostProcess, args: string[], env = this.env): void {
+    const { script, log } = HOST_PROCESSES[role];
+    const logFd = openSync(join(this.logDir, log), "a");
     const child = spawn(
       process.execPath,
       [
         "--import",
         TSX_LOADER,
-        HEARTBEAT_PATH,
-        "--endpoint",
-        hb.endpoint,
-        "--host",
-        this.name,
-        "--interval-ms",
-        String(hb.intervalMs),
-        ...(this.config.watchdog ? ["--feed", this.watchdogFeedPath] : []),
+        fileURLToPath(new URL(script, import.meta.url)),
+        ...args,
         "--uid",
         String(this._uid),
         "--gid",
         String(this.gid),
       ],
-      { env: this.env, cwd: "/", stdio: ["ignore", log, log], detached: true },
+      // detached: its own process group, so a Ctrl-C in the terminal is handled by our teardown.
+      { env, cwd: "/", stdio: ["ignore", logFd, logFd], detached: true },
     );
-    closeSync(log);
-    this.heartbeat = child;
+    closeSync(logFd);
+    this.processes.set(role, child);
     child.on("exit", () => {
-      if (this.heartbeat === child) this.heartbeat = undefined;
+      if (this.processes.get(role) === child) this.processes.delete(role);
     });
+  }
+
+  /** Stops one of the host's processes alone (SIGKILL to its pid) and waits until it has exited. */
+  private async stopHostProcess(role: HostProcess): Promise<void> {
+    const child = this.processes.get(role);
+    if (!child) return;
+    killQuietly(child.pid);
+    while (child.exitCode === null && child.signalCode === null) await sleep(20);
+    if (this.processes.get(role) === child) this.processes.delete(role);
+  }
+
+  /** Whether the heartbeat publisher runs. */
+  get heartbeating(): boolean {
+    return this.processes.has("heartbeat");
+  }
+
+  /** Starts the heartbeat publisher (a process of the host's user, tracked by pid). No-op if running. */
+  startHeartbeat(): void {
+    const hb = this.config.heartbeat;
+    if (!hb || this.processes.has("heartbeat") || !this.running) return;
+    this.spawnHostProcess("heartbeat", [
+      "--endpoint",
+      hb.endpoint,
+      "--host",
+      this.name,
+      "--interval-ms",
+      String(hb.intervalMs),
+      ...(this.config.watchdog ? ["--feed", this.watchdogFeedPath] : []),
+    ]);
   }
 
   /** The file the heartbeat publisher touches to feed the watchdog (in the host's private runtime folder). */
@@ -320,81 +346,41 @@ export class LocalHost {
 
   /** The watchdog's pid while it runs. */
   get guardPid(): number | undefined {
-    return this.guard?.pid;
+    return this.processes.get("guard")?.pid;
   }
 
   /** Starts the watchdog (a process of the host's user, tracked by pid) when configured. No-op if running. */
   startGuard(): void {
     const w = this.config.watchdog;
-    if (!w || this.guard || !this.running) return;
-    const log = openSync(join(this.logDir, "host-guard.log"), "a");
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        TSX_LOADER,
-        HOST_GUARD_PATH,
-        "--host",
-        this.name,
-        "--feed",
-        this.watchdogFeedPath,
-        "--lease-ms",
-        String(w.leaseMs),
-        "--uid",
-        String(this._uid),
-        "--gid",
-        String(this.gid),
-      ],
-      { env: this.env, cwd: "/", stdio: ["ignore", log, log], detached: true },
-    );
-    closeSync(log);
-    this.guard = child;
-    child.on("exit", () => {
-      if (this.guard === child) this.guard = undefined;
-    });
+    if (!w || this.processes.has("guard") || !this.running) return;
+    this.spawnHostProcess("guard", [
+      "--host",
+      this.name,
+      "--feed",
+      this.watchdogFeedPath,
+      "--lease-ms",
+      String(w.leaseMs),
+    ]);
   }
 
   /** The instance monitor's pid while it runs (tests kill it, or the qemu it watches, by pid). */
   get instanceMonitorPid(): number | undefined {
-    return this.monitor?.pid;
+    return this.processes.get("instance-monitor")?.pid;
   }
 
   /** Starts the instance monitor (a process of the host's user, tracked by pid). No-op if running. */
   startInstanceMonitor(): void {
     const m = this.config.instanceMonitor;
-    if (!m || this.monitor || !this.running) return;
-    const log = openSync(join(this.logDir, "instance-monitor.log"), "a");
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        TSX_LOADER,
-        INSTANCE_MONITOR_PATH,
-        "--host",
-        this.name,
-        "--interval-ms",
-        String(m.intervalMs),
-        "--uid",
-        String(this._uid),
-        "--gid",
-        String(this.gid),
-      ],
-      { env: { ...this.env, ...m.env }, cwd: "/", stdio: ["ignore", log, log], detached: true },
-    );
-    closeSync(log);
-    this.monitor = child;
-    child.on("exit", () => {
-      if (this.monitor === child) this.monitor = undefined;
+    if (!m || this.processes.has("instance-monitor") || !this.running) return;
+    this.spawnHostProcess("instance-monitor", ["--host", this.name, "--interval-ms", String(m.intervalMs)], {
+      ...this.env,
+      ...m.env,
     });
   }
 
   /** Stops the instance monitor alone (SIGKILL to its pid, and to its virsh): the host keeps running. */
-  async stopInstanceMonitor(): Promise<void> {
-    const child = this.monitor;
-    if (!child) return;
-    killQuietly(child.pid);
-    while (child.exitCode === null && child.signalCode === null) await sleep(20);
-    if (this.monitor === child) this.monitor = undefined;
+  stopInstanceMonitor(): Promise<void> {
+    return this.stopHostProcess("instance-monitor");
   }
 
   /**
@@ -402,20 +388,18 @@ export class LocalHost {
    * hiccup or a stalled process would do; the host and its agent keep running meanwhile.
    */
   pauseHeartbeat(): void {
-    if (this.heartbeat?.pid !== undefined) process.kill(this.heartbeat.pid, "SIGSTOP");
+    const pid = this.processes.get("heartbeat")?.pid;
+    if (pid !== undefined) process.kill(pid, "SIGSTOP");
   }
 
   resumeHeartbeat(): void {
-    if (this.heartbeat?.pid !== undefined) process.kill(this.heartbeat.pid, "SIGCONT");
+    const pid = this.processes.get("heartbeat")?.pid;
+    if (pid !== undefined) process.kill(pid, "SIGCONT");
   }
 
   /** Stops the heartbeat publisher alone (its pid): the host keeps running, its heartbeat goes silent. */
-  async stopHeartbeat(): Promise<void> {
-    const child = this.heartbeat;
-    if (!child) return;
-    killQuietly(child.pid);
-    while (child.exitCode === null && child.signalCode === null) await sleep(20);
-    if (this.heartbeat === child) this.heartbeat = undefined;
+  stopHeartbeat(): Promise<void> {
+    return this.stopHostProcess("heartbeat");
   }
 
   private async provision(): Promise<void> {
@@ -582,57 +566,34 @@ export class LocalHost {
     this.startGuard();
   }
 
-  /** Starts the SSM agent (started as root, it drops to the host's uid itself) and waits for its first poll. */
+  /** Starts the SSM agent (a process of the host's user, tracked by pid) and waits for its first poll. */
   private async spawnAgent(timeoutMs: number): Promise<void> {
     const since = Date.now();
-    const agentLog = openSync(join(this.logDir, "agent.log"), "a");
-    // Started as root and dropping to the host's uid itself (see agent.ts): it then needs no access
-    // to the repo or the Node binary as the host's user.
-    const agent = spawn(
-      process.execPath,
-      [
-        "--import",
-        TSX_LOADER,
-        AGENT_PATH,
-        "--endpoint",
-        this.config.endpoint.url,
-        "--instance-id",
-        this.managedInstanceId,
-        "--uid",
-        String(this._uid),
-        "--gid",
-        String(this.gid),
-      ],
-      { env: this.env, cwd: "/", stdio: ["ignore", agentLog, agentLog], detached: true },
-    );
-    closeSync(agentLog);
-    this.agent = agent;
-    agent.on("exit", () => {
-      if (this.agent === agent) this.agent = undefined;
-    });
+    this.spawnHostProcess("agent", [
+      "--endpoint",
+      this.config.endpoint.url,
+      "--instance-id",
+      this.managedInstanceId,
+    ]);
     await this.config.endpoint.waitForPing(this.managedInstanceId, timeoutMs, since);
   }
 
   /** Whether the SSM agent runs. */
   get agentRunning(): boolean {
-    return this.agent !== undefined;
+    return this.processes.has("agent");
   }
 
   /**
    * An agent-only failure: the SSM agent is killed (its pid); libvirtd, the guests and the heartbeat keep
    * running. Commands sent to the host are no longer delivered until `startAgent`.
    */
-  async stopAgent(): Promise<void> {
-    const child = this.agent;
-    if (!child) return;
-    killQuietly(child.pid);
-    while (child.exitCode === null && child.signalCode === null) await sleep(20);
-    if (this.agent === child) this.agent = undefined;
+  stopAgent(): Promise<void> {
+    return this.stopHostProcess("agent");
   }
 
   /** Starts the SSM agent again after `stopAgent` (no-op while it runs or when libvirtd does not). */
   async startAgent(timeoutMs = 60_000): Promise<void> {
-    if (this.agent || !this.libvirtd) return;
+    if (this.processes.has("agent") || !this.libvirtd) return;
     await this.spawnAgent(timeoutMs);
   }
 
@@ -641,7 +602,7 @@ export class LocalHost {
    * and wait until they are gone. Domain definitions stay on disk.
    */
   async kill(timeoutMs = 15_000): Promise<void> {
-    const tracked = [this.guard, this.monitor, this.heartbeat, this.agent, this.libvirtd].filter(
+    const tracked = [...this.processes.values(), this.libvirtd].filter(
       (c): c is ChildProcess => c !== undefined,
     );
     for (const c of tracked) killQuietly(c.pid);
@@ -659,11 +620,8 @@ export class LocalHost {
       for (const c of alive) killQuietly(c.pid);
       await sleep(50);
     }
-    this.agent = undefined;
+    this.processes.clear();
     this.libvirtd = undefined;
-    this.heartbeat = undefined;
-    this.monitor = undefined;
-    this.guard = undefined;
   }
 
   /** After kill(): libvirtd and the agent again. A domain that was running is now defined, shut off. */
@@ -694,10 +652,7 @@ export class LocalHost {
   destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    killQuietly(this.monitor?.pid);
-    killQuietly(this.heartbeat?.pid);
-    killQuietly(this.guard?.pid);
-    killQuietly(this.agent?.pid);
+    for (const child of this.processes.values()) killQuietly(child.pid);
     killQuietly(this.libvirtd?.pid);
     if (this._uid >= 0) {
       for (let i = 0; i < 50; i++) {

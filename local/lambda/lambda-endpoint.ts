@@ -78,8 +78,8 @@ export interface LambdaEndpoint {
   /** Resolves when all invocations in flight (including `Event` ones) have ended. */
   idle(): Promise<void>;
   /**
-   * Stops taking invocations, then waits (at most `drainMs`, default 10 s) for those in flight: one still
-   * running after its caller stopped must not write to a DynamoDB that closes right after.
+   * Stops taking invocations, then waits (at most `drainMs`, default 10 s) for those in flight (closeServer's
+   * drain): one still running after its caller stopped must not write to a DynamoDB that closes right after.
    */
   close(options?: { drainMs?: number }): Promise<void>;
 }
@@ -260,15 +260,8 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
       hooks = next;
     },
     idle,
-    async close({ drainMs = 10_000 } = {}) {
-      const closed = closeServer(server);
-      let timer: NodeJS.Timeout | undefined;
-      const drained = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, drainMs);
-      });
-      await Promise.race([idle(), drained]);
-      clearTimeout(timer);
-      await closed;
+    close({ drainMs = 10_000 } = {}) {
+      return closeServer(server, { drain: { inFlight: () => inFlight.size, maxMs: drainMs } });
     },
   };
 }

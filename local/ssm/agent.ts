@@ -5,37 +5,19 @@
  *
  * Usage: node --import tsx local/ssm/agent.ts --endpoint URL --instance-id mi-... [--uid N --gid N]
  *
- * Started as root with --uid/--gid, it drops to the host's user before doing anything else. It is
- * started as root (not with spawn's uid/gid) so that it needs no access to the repo or to the Node
- * binary as the host user: once loaded it only uses Node built-ins. Scripts inherit its environment
- * (HOME, XDG_*, LIBVIRT_DEFAULT_URI=qemu:///session), so `virsh` in a script talks to this host's
- * own libvirtd. Only node: imports here, on purpose.
+ * Started as root with --uid/--gid, it drops to the host's user before doing anything else
+ * (local/hosts/drop-privileges.ts). It is started as root (not with spawn's uid/gid) so that it needs no
+ * access to the repo or to the Node binary as the host user: once loaded it only uses Node built-ins.
+ * Scripts inherit its environment (HOME, XDG_*, LIBVIRT_DEFAULT_URI=qemu:///session), so `virsh` in a
+ * script talks to this host's own libvirtd. Only node: imports here and in drop-privileges.ts, on purpose.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { parseArgs } from "node:util";
+import { exitWithUsage, parseArgsAsHostUser } from "../hosts/drop-privileges.js";
 
-const { values } = parseArgs({
-  options: {
-    endpoint: { type: "string" },
-    "instance-id": { type: "string" },
-    uid: { type: "string" },
-    gid: { type: "string" },
-  },
-});
+const values = parseArgsAsHostUser(["endpoint", "instance-id"]);
 const endpoint = values.endpoint;
 const instanceId = values["instance-id"];
-if (!endpoint || !instanceId) {
-  console.error("usage: agent.ts --endpoint URL --instance-id ID [--uid N --gid N]");
-  process.exit(2);
-}
-
-if (values.uid !== undefined && process.getuid?.() === 0) {
-  const uid = Number(values.uid);
-  const gid = Number(values.gid ?? values.uid);
-  process.setgroups?.([gid]);
-  process.setgid?.(gid);
-  process.setuid?.(uid);
-}
+if (!endpoint || !instanceId) exitWithUsage("agent.ts --endpoint URL --instance-id ID");
 // Group-writable files: hosts of one cloud share a group and folders (shared storage, volumes).
 process.umask(0o002);
 

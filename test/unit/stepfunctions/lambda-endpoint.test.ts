@@ -159,6 +159,42 @@ describe("Lambda endpoint", () => {
     }
   });
 
+  it("close lets an invocation in flight finish and answers its caller", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const finished: string[] = [];
+    const draining = await startLambdaEndpoint({
+      handlers: {
+        slow: async () => {
+          await gate;
+          finished.push("slow");
+          return "late";
+        },
+      },
+    });
+    const c = new LambdaClient({
+      endpoint: draining.url,
+      region: REGION,
+      credentials: CREDENTIALS,
+      maxAttempts: 1,
+    });
+    try {
+      const reply = c.send(new InvokeCommand({ FunctionName: "slow" }));
+      while (draining.invocations.length === 0) await sleep(10);
+      const closing = draining.close();
+      await sleep(50);
+      expect(finished).toEqual([]);
+      release();
+      await closing;
+      expect(finished).toEqual(["slow"]);
+      expect(JSON.parse(Buffer.from((await reply).Payload!).toString())).toBe("late");
+    } finally {
+      c.destroy();
+    }
+  });
+
   it("parses every FunctionName form", () => {
     expect(parseFunctionName("f")).toEqual({ name: "f" });
     expect(parseFunctionName("f:live")).toEqual({ name: "f", qualifier: "live" });
