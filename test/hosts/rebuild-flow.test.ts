@@ -132,6 +132,9 @@ describe("evacuate", () => {
     });
     expect(await domState(after.host, inst.uuid)).toBe("running");
     expect(await definedOn(inst.uuid)).toEqual([after.host]);
+    // Defined anew on the target (no `autostart --disable` sent): libvirt's default, autostart off.
+    const info = await cloud.fleet.hosts.get(after.host)!.virsh(["dominfo", inst.uuid]);
+    expect(info.stdout).toMatch(/^Autostart:\s+disable$/m);
 
     const target = await cloud.stores.hosts.require(after.host);
     expect(rootDiskPath(target, inst.uuid)).toBe(disk);

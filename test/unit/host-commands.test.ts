@@ -374,6 +374,20 @@ describe("idempotent virsh snippets", () => {
     expect(down.stderr).toContain("in shutdown");
   });
 
+  it("startDefined: one virsh call when the domain is shut off; ensureStarted's reading when start fails", () => {
+    const off = fake({ state: "shut off" }, virsh.startDefined(DOM));
+    expect([off.status, off.state, off.calls]).toEqual([0, "running", ["start"]]);
+    const on = fake({ state: "running" }, virsh.startDefined(DOM));
+    expect([on.status, on.state]).toEqual([0, "running"]);
+    expect(on.calls.filter((c) => c === "start")).toHaveLength(1);
+    const paused = fake({ state: "paused" }, virsh.startDefined(DOM));
+    expect([paused.status, paused.state]).toEqual([0, "running"]);
+    expect(paused.calls).toContain("resume");
+    expect(fake({}, virsh.startDefined(DOM)).status).toBe(virsh.EXIT_DOMAIN_ABSENT);
+    const down = fake({ state: "in shutdown" }, virsh.startDefined(DOM));
+    expect(down.status).toBe(virsh.EXIT_UNEXPECTED_STATE);
+  });
+
   it("ensureUndefined / ensureRemoved", () => {
     const off = fake({ state: "shut off" }, virsh.ensureUndefined(DOM));
     expect([off.status, off.state]).toEqual([0, null]);

@@ -33,7 +33,9 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
   ]);
   const script = defineDomainScript(
     { instance, host, ports, volumes, imageRef: flow.imageRef ?? instance.imageRef },
-    { start: !endsStopped(flow) },
+    // Evacuate: CheckInstanceNotOnTarget proved the domain not defined on this target (a reschedule picks
+    // another host; a retry here is of a command never delivered), so the definition is a new one.
+    { start: !endsStopped(flow), absent: flow.recreate },
   );
   try {
     await deps.executor.run(hostTarget(host), script, { comment: `spawn ${instance.uuid}` });
