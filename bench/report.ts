@@ -95,7 +95,7 @@ function evacuationTable(byN: Record<string, EvacuationFigures>): string {
   );
 }
 
-export function renderResults(r: BenchResults): string {
+export function renderResults(r: BenchResults, baseline?: BenchResults): string {
   const c = r.cost;
   const load = r.meta.loadAverage;
   const perRunLoad = load.perRun.map((p) => p.before);
@@ -309,7 +309,47 @@ export function renderResults(r: BenchResults): string {
     );
   }
   out.push(...levers(r));
+  if (baseline) out.push(...beforeAfter(r, baseline));
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * The issue's figures side by side with `bench/baseline.json` (the committed results of the run before
+ * this round's levers): the targets, and the N=16 timeline's states (median seconds).
+ */
+function beforeAfter(r: BenchResults, b: BenchResults): string[] {
+  const before = new Map(b.targets.map((t) => [t.name, t.measured]));
+  const statesOf = (x: BenchResults) => new Map((x.timeByState[0]?.states ?? []).map((s) => [s.state, s]));
+  const [now, then] = [statesOf(r), statesOf(b)];
+  const names = [...new Set([...then.keys(), ...now.keys()])];
+  const sec = (s: { medianSeconds: number } | undefined) => (s ? s.medianSeconds.toFixed(2) : "-");
+  return [
+    "## 9. Before and after",
+    "",
+    `Before: \`bench/baseline.json\`, the results of \`npm run bench\` on ${b.meta.startedAt} (${b.meta.runsPerSize} runs per ` +
+      "size), before levers 3, 5 and 6 of section 8; after: this run. Both on this machine; read a difference smaller " +
+      "than the runs' min-max spread (sections 1-3) as noise.",
+    "",
+    table(
+      ["target", "wanted", "before", "after", "met now"],
+      r.targets.map((t) => [
+        t.name,
+        t.target,
+        before.get(t.name) ?? "-",
+        t.measured,
+        t.met === null ? "not measured" : t.met ? "yes" : "**no**",
+      ]),
+    ),
+    "",
+    `N=${r.timeByState[0]?.n ?? "?"} timeline, per state over the instances' rebuilds (median s; "-" where the state ` +
+      "does not exist on that side: PrepareTarget replaced UpdateInstanceState .. PrepareRootDisk on evacuate):",
+    "",
+    table(
+      ["state", "before", "after"],
+      names.map((n) => [n, sec(then.get(n)), sec(now.get(n))]),
+    ),
+    "",
+  ];
 }
 
 /** States of the rebuild that send a host command (the others only read and write DynamoDB). */
@@ -367,28 +407,38 @@ function levers(r: BenchResults): string[] {
       `(was 2 s); throttling and 5xx still back off up to 5 s. ${fx(polls)} polls for ${fx(sends)} commands per VM here. ` +
       "A command that ends just after a poll now waits at most 0.5 s (Spawn's virsh start takes seconds on a loaded " +
       "host, so it met the 2 s cap before); polls are free in SSM and within its rate limit at these counts.",
-    `3. **Fewer Lambda hops.** ${dbStates} of the states per VM do only DynamoDB work and take ${fx(dbSeconds)} s ` +
-      "together locally (in-process Lambdas, no cold starts). In AWS each hop adds a state transition and an invoke " +
-      "(~20-50 ms warm, more when cold). Merging VerifyRecreate + UpdateInstanceState + RebindPorts + DetachVolumes + " +
-      "AttachVolumes into one idempotent step (they have the same Retry and the same Catch today) saves 4 Lambda " +
-      "invocations and 4-6 state transitions per VM (of ~" +
-      `${fx(r.cost.ownPerInstance.stateTransitions.median, 0)}), and some DynamoDB writes (they re-read and re-write the ` +
-      "instance record one after another).",
+    `3. **Fewer Lambda hops** (applied). On evacuate, UpdateInstanceState, RebindPorts, DetachVolumes, AttachVolumes ` +
+      "and PrepareRootDisk run as one Lambda, PrepareTarget (`functions/compute-steps/steps/prepare-target.ts`): none " +
+      "needed a Retry or Catch of its own, each phase is idempotent, and a retry past the attach phase skips the state " +
+      "move and the detach (a unit test runs it twice, and fails it half-way on local disks). A rebuild keeps the " +
+      "separate states, with PowerOff and Destroy between them. 4 Lambda invocations and 6 state transitions (4 tasks, " +
+      `2 choices) fewer per VM: now ${fx(r.cost.ownPerInstance.lambdaInvocations.median)} invocations and ` +
+      `${fx(r.cost.ownPerInstance.stateTransitions.median)} transitions of its own per VM. ${dbStates} states per VM ` +
+      `still only read and write DynamoDB, ${fx(dbSeconds)} s together (median sum). Left: VerifyRecreate and ` +
+      "CheckSharedStorage (DynamoDB only on this path) could join CheckInstanceNotOnTarget and PrepareTarget; they " +
+      "stay apart because the fault names the step that refused (recreate unsupported, invalid shared storage).",
     `4. **Spread.** Per-run instances per target: ${Object.entries(r.evacuation)
       .map(([k, v]) => `N=${k} ${v.spread.perRun.map((p) => Object.values(p).join("/")).join(", ")}`)
       .join(
         "; ",
-      )}. The weigher already sees concurrent claims (PlacementRaced -> weigh again) and balances each ` +
-      "target's whole usage: here the targets carry the earlier runs' instances (stopped), so a small run can leave " +
-      "the fullest target empty (N=4 0/2/2) while the session stays even. Issue 23's 'every instance on one host at " +
-      "N=4' did not occur. The floor uses the same placement, so spread shortens both alike.",
-    "5. **The chain's DynamoDB steps under contention.** On the N=16 timeline Accept and Schedule took " +
-      `${fx(states.find((x) => x.state === "Accept")?.medianSeconds ?? Number.NaN)} s and ` +
-      `${fx(states.find((x) => x.state === "Schedule")?.medianSeconds ?? Number.NaN)} s (median) with 16 flows starting ` +
-      "at once: conditional writes on one host record per target (claims) race and are weighed again. A batch " +
-      "placement in PlanEvacuation (claims still conditional per instance, Schedule keeping a claim it finds) would " +
-      "remove most PlacementRaced rounds; on the 1 s timeline, where the flows started less bunched, Schedule took " +
-      `${fx(r.timeByState[1]?.states.find((x) => x.state === "Schedule")?.medianSeconds ?? Number.NaN)} s.`,
+      )}. The plan (lever 5) places the host's instances as a sequential run would, weighing each target's whole ` +
+      "usage: here the targets carry the earlier runs' instances (stopped), so a small run can leave one target with " +
+      "fewer while the session stays even. Issue 23's 'every instance on one host at N=4' did not occur. The floor " +
+      "uses the same placement, so spread shortens both alike.",
+    "5. **Placement planned once, claimed per instance** (applied). PlanEvacuation places every instance of the host " +
+      "with the scheduler's own filters and weighers, one after the other (`previewHostEvacuation`), and gives each " +
+      "child its `plannedHost`; Schedule tries that host first while it passes the filters (the claim stays " +
+      "conditional, and the weigher decides once it no longer fits). Before, N flows weighed the same best host at " +
+      "once and all but one raced and weighed again, round after round. On the N=16 timeline Accept and Schedule " +
+      `took ${fx(states.find((x) => x.state === "Accept")?.medianSeconds ?? Number.NaN)} s and ` +
+      `${fx(states.find((x) => x.state === "Schedule")?.medianSeconds ?? Number.NaN)} s (median); the flows planned on ` +
+      "one host still race with each other for its record (one conditional write per claim).",
+    "6. **Fewer libvirt round trips in Spawn** (applied). Spawn starts the domain it just defined with one " +
+      "`virsh start` (ensureStarted's three-call reading of its state only when that fails), and on an evacuation " +
+      "target, where CheckInstanceNotOnTarget proved the domain absent, sends no `virsh autostart --disable` (a domain " +
+      "defined anew has autostart off; a host test checks `virsh dominfo`): 2 virsh calls per instance instead of 5, " +
+      "as the floor makes. With N domains starting on each target's libvirtd at once, every extra call waits for it. " +
+      `Spawn's median on the N=${n} timeline: ${fx(spawn)} s.`,
     "",
   ];
 }

@@ -194,7 +194,7 @@ async function main(): Promise<number> {
     targets: issue23Targets({ evacuation, atLatency, growthOverheadRatio16to4, cost }),
   };
   writeFileSync(new URL("results.json", outDir), `${JSON.stringify(out, null, 2)}\n`);
-  writeFileSync(new URL("RESULTS.md", outDir), renderResults(out));
+  writeFileSync(new URL("RESULTS.md", outDir), renderResults(out, committedBaseline()));
   log(
     `wrote results.json, RESULTS.md, ${pictures.map((p) => p.file).join(", ")} (${out.meta.durationSeconds} s)`,
   );
@@ -206,10 +206,19 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** bench/baseline.json: the results before the current round's levers, shown side by side (optional). */
+function committedBaseline(): BenchResults | undefined {
+  try {
+    return JSON.parse(readFileSync(new URL("baseline.json", import.meta.url), "utf8")) as BenchResults;
+  } catch {
+    return undefined;
+  }
+}
+
 function renderOnly(): number {
   const results = JSON.parse(readFileSync(new URL("results.json", outDir), "utf8")) as BenchResults;
   results.pictures ??= { svg: results.timeByState.map((t) => t.picture), png: [] };
-  writeFileSync(new URL("RESULTS.md", outDir), renderResults(results));
+  writeFileSync(new URL("RESULTS.md", outDir), renderResults(results, committedBaseline()));
   log("wrote RESULTS.md from results.json");
   return 0;
 }
