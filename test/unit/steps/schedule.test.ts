@@ -33,6 +33,19 @@ async function claimsOf(w: StepWorld, uuid: string) {
   return hosts.filter((h) => h.claims[uuid]).map((h) => ({ host: h.name, owner: h.claims[uuid]!.owner }));
 }
 
+/** A dead source and three equal, empty, roomy targets t1-t3. */
+async function threeBigTargets(): Promise<StepWorld> {
+  const w = await newWorld();
+  const big = { capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } };
+  await seedHosts(w, [
+    { name: "src", down: true, overrides: big },
+    { name: "t1", overrides: big },
+    { name: "t2", overrides: big },
+    { name: "t3", overrides: big },
+  ]);
+  return w;
+}
+
 describe("schedule", () => {
   it("a retry after a crash between the claim and the migration record keeps that one claim", async () => {
     const w = await newWorld();
@@ -55,14 +68,7 @@ describe("schedule", () => {
   });
 
   it("12 equal instances evacuated at once onto 3 equal empty hosts end 4/4/4", async () => {
-    const w = await newWorld();
-    const big = { capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } };
-    await seedHosts(w, [
-      { name: "src", down: true, overrides: big },
-      { name: "t1", overrides: big },
-      { name: "t2", overrides: big },
-      { name: "t3", overrides: big },
-    ]);
+    const w = await threeBigTargets();
     const instances = await Promise.all(Array.from({ length: 12 }, () => seedInstance(w, "src")));
     const flows = await Promise.all(instances.map((i) => accepted(w, i)));
     const placed = await Promise.all(flows.map((f) => schedule(w.deps, f)));
@@ -93,14 +99,7 @@ describe("schedule", () => {
   });
 
   it("16 evacuations at once, each with its plan's host, land exactly where the plan said", async () => {
-    const w = await newWorld();
-    const big = { capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } };
-    await seedHosts(w, [
-      { name: "src", down: true, overrides: big },
-      { name: "t1", overrides: big },
-      { name: "t2", overrides: big },
-      { name: "t3", overrides: big },
-    ]);
+    const w = await threeBigTargets();
     const instances = await Promise.all(Array.from({ length: 16 }, () => seedInstance(w, "src")));
     const plan = instances.map((_, k) => ["t1", "t2", "t3"][k % 3]!);
     const flows = await Promise.all(
