@@ -18,6 +18,7 @@ import { z } from "zod";
 import { deterministicUuid } from "./ids.js";
 import type { Claim, Host, HostIncident, HostIncidentStatus, Instance, Migration } from "./schemas.js";
 import type { VmState } from "./states.js";
+import { ResourceName } from "./values.js";
 
 // ---- configuration ---------------------------------------------------------------------------------
 
@@ -94,12 +95,14 @@ export function hostOfAlarm(
   event: AlarmStateChangeEvent,
   names: { dimension: string; alarmPrefix: string },
 ): string | null {
+  // Only a valid host name counts: anything else names no host (never a key sent to the tables).
+  const named = (h: string | undefined) => (h && ResourceName.safeParse(h).success ? h : null);
   for (const m of event.detail.configuration?.metrics ?? []) {
     const host = m.metricStat?.metric.dimensions[names.dimension];
-    if (host) return host;
+    if (host) return named(host);
   }
   const { alarmName } = event.detail;
-  return alarmName.startsWith(names.alarmPrefix) ? alarmName.slice(names.alarmPrefix.length) : null;
+  return alarmName.startsWith(names.alarmPrefix) ? named(alarmName.slice(names.alarmPrefix.length)) : null;
 }
 
 /**

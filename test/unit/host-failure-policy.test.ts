@@ -97,6 +97,16 @@ describe("alarm events", () => {
     expect(hostOfAlarm(noDims, NAMES)).toBe("host-7");
     noDims.detail.alarmName = "cpu-high";
     expect(hostOfAlarm(noDims, NAMES)).toBeNull();
+    // A name no host can have (too long for a table key, bad characters) names no host either.
+    noDims.detail.alarmName = `${NAMES.alarmPrefix}${"x".repeat(3000)}`;
+    expect(hostOfAlarm(noDims, NAMES)).toBeNull();
+    noDims.detail.alarmName = `${NAMES.alarmPrefix}host 7; rm -rf /`;
+    expect(hostOfAlarm(noDims, NAMES)).toBeNull();
+    const badDim = structuredClone(e);
+    badDim.detail.configuration!.metrics![0]!.metricStat!.metric.dimensions[NAMES.dimension] = "y".repeat(
+      3000,
+    );
+    expect(hostOfAlarm(badDim, NAMES)).toBeNull();
     expect(alarmAction(noDims, null).kind).toBe("ignore");
   });
 });
