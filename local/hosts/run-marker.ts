@@ -101,24 +101,31 @@ export function passwdCommandSync(cmd: string, args: string[]): { status: number
   }
 }
 
-function uidOf(user: string): number | undefined {
-  const r = spawnSync("getent", ["passwd", user], { encoding: "utf8", env: { PATH } });
-  const uid = Number((r.stdout ?? "").split(":")[2]);
-  return r.status === 0 && Number.isInteger(uid) ? uid : undefined;
+/**
+ * The fields of the /etc/group or /etc/passwd line naming `name`; null when there is none, undefined when
+ * the file cannot be read. Read from the files useradd/groupdel write, not through NSS (`getent`): a
+ * failed or slow lookup must not pass for "already gone".
+ */
+function entryIn(file: "/etc/group" | "/etc/passwd", name: string): string[] | null | undefined {
+  try {
+    const line = readFileSync(file, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${name}:`));
+    return line === undefined ? null : line.split(":");
+  } catch {
+    return undefined;
+  }
 }
 
-/**
- * Whether /etc/group (or /etc/passwd) names `name`. Read from the file useradd/groupdel write, not
- * through NSS (`getent`): a failed or slow lookup must not pass for "already gone".
- */
+/** Unreadable counts as listed: the removal is then tried, and its failure reported. */
 function listedIn(file: "/etc/group" | "/etc/passwd", name: string): boolean {
-  try {
-    return readFileSync(file, "utf8")
-      .split("\n")
-      .some((line) => line.startsWith(`${name}:`));
-  } catch {
-    return true; // unreadable: assume it is there, so the removal is tried and its failure reported
-  }
+  return entryIn(file, name) !== null;
+}
+
+/** A host user's uid; never 0 (its processes are killed by uid). */
+function uidOf(user: string): number | undefined {
+  const field = entryIn("/etc/passwd", user)?.[2] ?? "";
+  return /^[1-9]\d*$/.test(field) ? Number(field) : undefined;
 }
 
 /**
