@@ -6,7 +6,12 @@
  * weighed, as the flow's atomic claims are. Nothing is written.
  */
 import { evaluateClaim } from "./claim-policy.js";
-import { type EvacuationPolicy, planEvacuation, type SkippedInstance } from "./host-failure.js";
+import {
+  type EvacuationPlan,
+  type EvacuationPolicy,
+  planEvacuation,
+  type SkippedInstance,
+} from "./host-failure.js";
 import { scheduleHosts } from "./scheduling.js";
 import type { Host, Instance } from "./schemas.js";
 
@@ -113,6 +118,21 @@ export function previewHostEvacuation(
   opts: { policy: EvacuationPolicy; now: Date; serviceDownSeconds?: number },
 ): HostEvacuationPreview {
   const plan = planEvacuation(hostName, "preview", instances, opts.policy);
+  return { host: hostName, ...placePlan(hostName, hosts, plan, instances, opts), skipped: plan.skipped };
+}
+
+/**
+ * Where each item of `plan` lands, in the plan's order (tiers, then name), each placement applied to a
+ * copy of the records before the next is weighed. The preview's placements, and the host-evacuation
+ * flow's `plannedHost` for each child.
+ */
+export function placePlan(
+  hostName: string,
+  hosts: readonly Host[],
+  plan: Pick<EvacuationPlan, "tiers">,
+  instances: readonly Instance[],
+  opts: { now: Date; serviceDownSeconds?: number },
+): Pick<HostEvacuationPreview, "placements" | "unplaced"> {
   const byUuid = new Map(instances.map((i) => [i.uuid, i]));
   let fleet = hosts.map((h) => (h.name === hostName ? asFailed(h) : h));
   const placements: PlannedPlacement[] = [];
@@ -136,7 +156,7 @@ export function previewHostEvacuation(
       fleet = fleet.map((h) => (h.name === target ? withClaim(h, instance, "evacuation-plan", opts.now) : h));
     }
   }
-  return { host: hostName, placements, unplaced, skipped: plan.skipped };
+  return { placements, unplaced };
 }
 
 export interface FleetCapacityCheck {

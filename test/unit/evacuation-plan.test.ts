@@ -1,6 +1,12 @@
 /** Capacity for a failure (shared/domain/evacuation-plan.ts): the scheduler's own decisions, read-only. */
 import { describe, expect, it } from "vitest";
-import { checkFleetCapacity, previewHostEvacuation, withClaim } from "#shared/domain/evacuation-plan.js";
+import {
+  checkFleetCapacity,
+  placePlan,
+  previewHostEvacuation,
+  withClaim,
+} from "#shared/domain/evacuation-plan.js";
+import { planEvacuation } from "#shared/domain/host-failure.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import { makeHost, makeInstance } from "../support/fixtures.js";
 
@@ -26,6 +32,20 @@ describe("evacuation plan", () => {
   const web = makeInstance({ name: "web", host: "h1", flavor: mem(2000) });
   const other = makeInstance({ name: "other", host: "h2", flavor: mem(1000) });
   const all = [big, db, web, other];
+
+  it("places the flow's own plan (its plannedHost per child) as the preview does; a later round's plan only its items", () => {
+    const records = [big, db, web];
+    const preview = previewHostEvacuation("h1", fleet(all, hosts), records, { policy: "all", now: NOW });
+    const plan = planEvacuation("h1", "incident-1", records, "all");
+    expect(placePlan("h1", fleet(all, hosts), plan, records, { now: NOW }).placements).toEqual(
+      preview.placements,
+    );
+    // A proof round plans only the instances still waiting: web alone now finds h3, the emptiest.
+    const round = planEvacuation("h1", "incident-1/proof-round-2", [web], "all");
+    expect(placePlan("h1", fleet(all, hosts), round, [web], { now: NOW }).placements).toEqual([
+      { instanceUuid: web.uuid, name: "web", haPriority: web.haPriority, target: "h3" },
+    ]);
+  });
 
   it("places a host's instances in the flow's order, each seeing the earlier placements, and names what does not fit", () => {
     const p = previewHostEvacuation("h1", fleet(all, hosts), [big, db, web], { policy: "all", now: NOW });

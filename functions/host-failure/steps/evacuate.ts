@@ -7,7 +7,7 @@
 
 import type { z } from "zod";
 import { LazarusError } from "#shared/domain/errors.js";
-import { previewHostEvacuation } from "#shared/domain/evacuation-plan.js";
+import { placePlan } from "#shared/domain/evacuation-plan.js";
 import { gateByProof, type HostProof, type ProofKind } from "#shared/domain/fencing.js";
 import {
   confirmEvacuation as confirm,
@@ -64,11 +64,10 @@ export async function planEvacuation(
   const p = plan(state.host, seed, records, deps.config.policy);
   const hosts = await deps.stores.hosts.list();
   const source = hosts.find((h) => h.name === state.host) ?? (await deps.stores.hosts.require(state.host));
-  // Where each instance would land, placed one after the other as a sequential run would: the children
-  // try these first (`plannedHost`), so N concurrent Schedules do not all race for the same best host.
+  // Where each instance of this plan lands, placed one after the other as a sequential run would: the
+  // children try these first (`plannedHost`), so N concurrent Schedules do not all race for the same host.
   const landing = new Map(
-    previewHostEvacuation(state.host, hosts, records, {
-      policy: deps.config.policy,
+    placePlan(state.host, hosts, p, records, {
       now: deps.now(),
       serviceDownSeconds: deps.serviceDownSeconds,
     }).placements.map((pl) => [pl.instanceUuid, pl.target]),
