@@ -13,7 +13,7 @@
  * Started as root with --uid/--gid, it drops to the host's user once its modules are loaded (drop-privileges.ts).
  */
 import { writeFileSync } from "node:fs";
-import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import { HEARTBEAT_METRIC, heartbeatDatum } from "#shared/definitions/heartbeat.js";
 import { exitWithUsage, parseArgsAsHostUser } from "./drop-privileges.js";
 
 const values = parseArgsAsHostUser(["endpoint", "host", "interval-ms", "feed"]);
@@ -26,19 +26,12 @@ if (!endpoint || !host || !(intervalMs > 0)) {
 const log = (msg: string) => console.error(`${new Date().toISOString()} heartbeat ${host}: ${msg}`);
 
 async function beat(): Promise<void> {
-  const body = {
-    Namespace: HEARTBEAT_METRIC.namespace,
-    MetricData: [
-      {
-        MetricName: HEARTBEAT_METRIC.metricName,
-        Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
-        Timestamp: Date.now() / 1000,
-        Value: 1,
-        Unit: "Count",
-        StorageResolution: 1,
-      },
-    ],
-  };
+  // Value 0: no watchdog device is armed by this process (heartbeatDatum's contract); the guard beside it is
+  // an ordinary process of the host, not evidence of self-fencing.
+  const now = new Date();
+  // AWS JSON 1.0 carries timestamps as epoch seconds.
+  const datum = { ...heartbeatDatum(host!, now, 0), Timestamp: now.getTime() / 1000 };
+  const body = { Namespace: HEARTBEAT_METRIC.namespace, MetricData: [datum] };
   const res = await fetch(`${endpoint}/`, {
     method: "POST",
     headers: {

@@ -52,13 +52,23 @@ export interface HeartbeatAlarmOptions {
   evaluationPeriods?: number;
 }
 
-/** One high-resolution heartbeat value: `Value` 1 with `StorageResolution` 1. */
-export function heartbeatDatum(host: string, at: Date) {
+/**
+ * One high-resolution heartbeat. Its **value is the evidence of self-fencing**: the timeout, in whole
+ * seconds, of the host's watchdog device while it is armed (as the kernel reports it:
+ * `/sys/class/watchdog/watchdogN/{state,timeout}`), and 0 when no watchdog is armed. The control plane
+ * counts a host as self-fenced (proof `lease`) only from these values, never from a flag on the host
+ * record. The alarm counts samples (`SampleCount`), so the value never changes detection.
+ */
+export function heartbeatDatum(host: string, at: Date, watchdogTimeoutSeconds = 0) {
+  if (!Number.isInteger(watchdogTimeoutSeconds) || watchdogTimeoutSeconds < 0)
+    throw new RangeError(
+      `a watchdog timeout is a whole number of seconds >= 0, got ${watchdogTimeoutSeconds}`,
+    );
   return {
     MetricName: HEARTBEAT_METRIC.metricName,
     Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
     Timestamp: at,
-    Value: 1,
+    Value: watchdogTimeoutSeconds,
     Unit: "Count" as const,
     StorageResolution: HEARTBEAT_METRIC.storageResolution,
   };
