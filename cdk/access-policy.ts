@@ -1,20 +1,21 @@
 /**
- * A function's `access` (shared/definitions/functions.ts) turned into IAM statements: each function gets
- * exactly what its spec says and nothing from a managed policy. Where a service has no resource-level
- * permission for an action, the statement says so and uses "*" (cdk-nag acknowledgements cite this file).
+ * A function's `access` (shared/definitions/functions.ts) turned into IAM statements: each adapter it lists
+ * grants exactly the actions that adapter calls (shared/definitions/adapters.ts; a table, the actions its
+ * stores call, TABLE_SPECS), on the resources its access names, and nothing comes from a managed policy.
+ * Where a service has no resource-level permission for an action, the statement says so and uses "*"
+ * (cdk-nag acknowledgements cite this file).
  */
 import type { Stack } from "aws-cdk-lib";
 import { ArnFormat } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import type { IEventBus } from "aws-cdk-lib/aws-events";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { ADAPTERS, type AdapterId } from "#shared/definitions/adapters.js";
 import type { FunctionAccess } from "#shared/definitions/functions.js";
-import { HEARTBEAT_METRIC, heartbeatAlarmNamePrefix } from "#shared/definitions/heartbeat.js";
 import { KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
 import { deployedName } from "#shared/definitions/state-machines.js";
 import { TABLE_SPECS, type TableId } from "#shared/store/tables.js";
 import {
-  alarmsArn,
   awsDocumentArn,
   ec2InstancesArn,
   executionsArnFromName,
@@ -22,20 +23,13 @@ import {
   stateMachineArnFromName,
 } from "./arns.js";
 
-export const TABLE_READ_ACTIONS = [
-  "dynamodb:GetItem",
-  "dynamodb:BatchGetItem",
-  "dynamodb:Query",
-  "dynamodb:Scan",
-  "dynamodb:ConditionCheckItem",
-] as const;
-export const TABLE_WRITE_ACTIONS = [
-  ...TABLE_READ_ACTIONS,
-  "dynamodb:PutItem",
-  "dynamodb:UpdateItem",
-  "dynamodb:DeleteItem",
-  "dynamodb:BatchWriteItem",
-] as const;
+/** The DynamoDB actions a table grants at a level: its stores' reads, and for "write" their writes too. */
+export function tableActions(id: TableId, level: "read" | "write"): string[] {
+  const { read, write } = TABLE_SPECS[id].actions;
+  return [...read, ...(level === "write" ? write : [])].map((a) => `dynamodb:${a}`);
+}
+
+const actionsOf = (adapter: AdapterId): string[] => [...ADAPTERS[adapter].actions];
 
 /** The only SSM document Lazarus runs on hosts. */
 export const HOST_COMMAND_DOCUMENT = "AWS-RunShellScript";
@@ -75,8 +69,10 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
 
   for (const [id, level] of Object.entries(access.tables ?? {}) as [TableId, "read" | "write"][]) {
     const table = ctx.tables[id];
+    const actions = tableActions(id, level);
+    if (actions.length === 0) continue;
     allow({
-      actions: [...(level === "write" ? TABLE_WRITE_ACTIONS : TABLE_READ_ACTIONS)],
+      actions,
       // The table and each of its indexes by name: no index/* wildcard.
       resources: [
         table.tableArn,
@@ -86,36 +82,33 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
   }
 
   if (access.hostCommands) {
+    const [send, ...follow] = actionsOf("hostCommands");
     // SendCommand is authorized on the document AND on every target: the document statement has no tag
     // condition (a document carries no host tag), the target statement admits only tagged hosts.
-    allow({ actions: ["ssm:SendCommand"], resources: [awsDocumentArn(stack, HOST_COMMAND_DOCUMENT)] });
+    allow({ actions: [send!], resources: [awsDocumentArn(stack, HOST_COMMAND_DOCUMENT)] });
     allow(
       {
-        actions: ["ssm:SendCommand"],
+        actions: [send!],
         resources: [managedInstancesArn(stack), ec2InstancesArn(stack)],
         conditions: taggedAsKvmHost("ssm:resourceTag"),
       },
       `ssm:SendCommand targets hosts by instance id: any instance of this account and region, only if tagged ${KVM_HOST_TAG.key}=${KVM_HOST_TAG.value} (condition)`,
     );
     allow(
-      { actions: ["ssm:GetCommandInvocation", "ssm:CancelCommand"], resources: ["*"] },
+      { actions: follow, resources: ["*"] },
       "ssm:GetCommandInvocation and ssm:CancelCommand have no resource-level permissions (they act on a command id)",
     );
   }
 
   if (access.describeHosts) {
     allow(
-      { actions: ["ssm:DescribeInstanceInformation"], resources: ["*"] },
-      "ssm:DescribeInstanceInformation has no resource-level permissions",
-    );
-    allow(
-      { actions: ["ssm:ListTagsForResource"], resources: [managedInstancesArn(stack)] },
-      "reads the tags of managed instances to tell Lazarus hosts from others (read only)",
+      { actions: actionsOf("describeHosts"), resources: ["*"] },
+      "ssm:DescribeInstanceInformation has no resource-level permissions (read only)",
     );
   }
 
   if (access.publishEvents) {
-    allow({ actions: ["events:PutEvents"], resources: [ctx.eventBus.eventBusArn] });
+    allow({ actions: actionsOf("publishEvents"), resources: [ctx.eventBus.eventBusArn] });
   }
 
   if (access.startExecutions?.length) {
@@ -125,7 +118,7 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
       }
     }
     allow({
-      actions: ["states:StartExecution"],
+      actions: actionsOf("startExecutions"),
       resources: access.startExecutions.map((id) =>
         stateMachineArnFromName(stack, deployedName(ctx.prefix, id)),
       ),
@@ -134,7 +127,7 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
 
   if (access.invokeFunctions?.length) {
     allow({
-      actions: ["lambda:InvokeFunction"],
+      actions: actionsOf("invokeFunctions"),
       // Functions are deployed under fixed names (`<prefix>-<id>`): their ARNs without a token cycle.
       resources: access.invokeFunctions.map((id) =>
         stack.formatArn({
@@ -149,54 +142,35 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
 
   if (access.readExecutions && ctx.stateMachineIds.length > 0) {
     const names = ctx.stateMachineIds.map((id) => deployedName(ctx.prefix, id));
-    allow({
-      actions: ["states:DescribeStateMachine", "states:ListExecutions"],
-      resources: names.map((n) => stateMachineArnFromName(stack, n)),
-    });
     allow(
       {
-        actions: ["states:DescribeExecution", "states:GetExecutionHistory"],
+        actions: actionsOf(access.readExecutions === "history" ? "executionHistory" : "executionStatus"),
         resources: names.map((n) => executionsArnFromName(stack, n)),
       },
       "executions are named at start time: any execution of Lazarus's own state machines (read only)",
     );
   }
 
-  if (access.metrics) {
-    // PutMetricData and GetMetricData have no resource-level permissions; the namespace condition keeps
-    // writes to Lazarus's own metrics.
+  if (access.heartbeats) {
     allow(
-      {
-        actions: ["cloudwatch:PutMetricData"],
-        resources: ["*"],
-        conditions: { StringEquals: { "cloudwatch:namespace": HEARTBEAT_METRIC.namespace } },
-      },
-      `cloudwatch:PutMetricData has no resource-level permissions; the namespace condition keeps it to ${HEARTBEAT_METRIC.namespace}`,
-    );
-    allow(
-      { actions: ["cloudwatch:GetMetricData"], resources: ["*"] },
-      "cloudwatch:GetMetricData has no resource-level permissions (read only)",
-    );
-    allow(
-      {
-        actions: ["cloudwatch:DescribeAlarms"],
-        resources: [alarmsArn(stack, `${heartbeatAlarmNamePrefix(ctx.prefix)}*`)],
-      },
-      "one alarm per configured host: every heartbeat alarm of this deployment by its name prefix (read only)",
+      { actions: actionsOf("heartbeats"), resources: ["*"] },
+      "cloudwatch:GetMetricData has no resource-level permissions (read only: no function writes a metric through the API)",
     );
   }
 
   if (access.fence) {
+    // The stop is limited to tagged hosts; the read that confirms it has no resource-level permission.
+    const stop: string[] = actionsOf("fence").filter((a) => a === "ec2:StopInstances");
     allow(
       {
-        actions: ["ec2:StopInstances"],
+        actions: stop,
         resources: [ec2InstancesArn(stack)],
         conditions: taggedAsKvmHost("aws:ResourceTag"),
       },
       `the fence stops the failed host by instance id: only instances tagged ${KVM_HOST_TAG.key}=${KVM_HOST_TAG.value} (condition)`,
     );
     allow(
-      { actions: ["ec2:DescribeInstances"], resources: ["*"] },
+      { actions: actionsOf("fence").filter((a) => !stop.includes(a)), resources: ["*"] },
       "confirms the fenced host is stopped; ec2:DescribeInstances has no resource-level permissions",
     );
   }

@@ -7,14 +7,20 @@
 import { fileURLToPath } from "node:url";
 import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Effect, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import type { DestinationConfig, DestinationOptions, IDestination } from "aws-cdk-lib/aws-lambda";
 import { Architecture, type IFunction, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
-import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
-import { type BundlingOptions, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import {
+  type BundlingOptions,
+  NodejsFunction,
+  OutputFormat,
+  SourceMapMode,
+} from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { API_TIMEOUT_SECONDS, type FunctionSpec, functionNameEnv } from "#shared/definitions/functions.js";
+import { type FunctionSpec, functionNameEnv } from "#shared/definitions/functions.js";
 import { deployedName, PROJECT_ROOT } from "#shared/definitions/state-machines.js";
+import { functionTimeoutSeconds } from "#shared/definitions/timeouts.js";
 import { type AccessContext, accessStatements } from "./access-policy.js";
 import type { LazarusConfig } from "./config.js";
 import { acknowledgeWildcards, XRAY_WILDCARD } from "./nag.js";
@@ -25,7 +31,8 @@ export const LAMBDA_MEMORY_MB = 512;
 
 /**
  * esbuild settings for every bundle: ESM for Node 24, every dependency inside the bundle (the SDK version
- * the tests ran with, not the runtime's), and `require` for the CommonJS packages that call it.
+ * the tests ran with, not the runtime's), and `require` for the CommonJS packages that call it. Minified,
+ * with a source map beside it (`NODE_OPTIONS=--enable-source-maps`): stack traces name our files and lines.
  */
 export const BUNDLING: BundlingOptions = {
   format: OutputFormat.ESM,
@@ -33,34 +40,43 @@ export const BUNDLING: BundlingOptions = {
   mainFields: ["module", "main"],
   externalModules: [],
   minify: true,
-  sourceMap: false,
+  sourceMap: true,
+  sourceMapMode: SourceMapMode.DEFAULT,
+  // Lines and names are enough for a stack trace; the sources themselves would double the bundle.
+  sourcesContent: false,
   banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
   forceDockerBundling: false,
 };
 
+/** Every function's Node options: stack traces through the bundle's source map. */
+export const NODE_OPTIONS = "--enable-source-maps";
+
 /**
- * How long one invocation may run, by what the function does. A step that runs host commands waits up to
- * the host-command deadline per command and may run several: it gets Lambda's maximum, so its own
- * deadlines, not Lambda's, decide when a host is given up on.
+ * An on-failure destination that may only send messages to the queue: Lambda sends the failed event with
+ * the function's role and needs nothing else (CDK's SqsDestination also grants GetQueueAttributes and
+ * GetQueueUrl, which nothing calls).
  */
-export function functionTimeout(spec: FunctionSpec): Duration {
-  if (spec.access.hostCommands || spec.access.fence) return Duration.minutes(15);
-  switch (spec.role) {
-    case "api":
-      return Duration.seconds(API_TIMEOUT_SECONDS);
-    case "trigger":
-      return Duration.minutes(1);
-    case "scheduled":
-      return Duration.minutes(5);
-    case "step":
-      return Duration.seconds(30);
-    case "invoked":
-      return Duration.minutes(5);
+export class SendOnlyQueueDestination implements IDestination {
+  constructor(private readonly queue: IQueue) {}
+
+  bind(_scope: Construct, fn: IFunction, _options?: DestinationOptions): DestinationConfig {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: [ASYNC_FAILURE_ACTION],
+        resources: [this.queue.queueArn],
+      }),
+    );
+    return { destination: this.queue.queueArn };
   }
 }
 
+/** What Lambda does with a function's role when an asynchronous invocation finally fails. */
+export const ASYNC_FAILURE_ACTION = "sqs:SendMessage";
+
 /** Triggers and timers are invoked asynchronously: their failures need somewhere to land. */
-export const isAsync = (spec: FunctionSpec) => spec.role === "trigger" || spec.role === "scheduled";
+export const isAsync = (spec: Pick<FunctionSpec, "role">) =>
+  spec.role === "trigger" || spec.role === "scheduled";
 
 export interface LazarusFunctionsProps {
   specs: readonly FunctionSpec[];
@@ -130,12 +146,13 @@ export class LazarusFunctions extends Construct {
         runtime: LAMBDA_RUNTIME,
         architecture: LAMBDA_ARCHITECTURE,
         memorySize: LAMBDA_MEMORY_MB,
-        timeout: functionTimeout(spec),
+        timeout: Duration.seconds(functionTimeoutSeconds(spec)),
         tracing: Tracing.ACTIVE,
         logGroup,
         role,
         environment: {
           ...props.environment,
+          NODE_OPTIONS,
           ...Object.fromEntries(
             invoked.map((t) => [functionNameEnv(t), deployedName(props.config.prefix, t)]),
           ),
@@ -143,7 +160,9 @@ export class LazarusFunctions extends Construct {
         bundling: BUNDLING,
         // Asynchronous invocations that still fail after Lambda's retries land in the queue with the event,
         // the error and the attempt count (an on-failure destination: what a DLQ holds, and why it failed).
-        ...(isAsync(spec) ? { onFailure: new SqsDestination(props.asyncFailures), retryAttempts: 2 } : {}),
+        ...(isAsync(spec)
+          ? { onFailure: new SendOnlyQueueDestination(props.asyncFailures), retryAttempts: 2 }
+          : {}),
       });
       acknowledgeFunctionFindings(fn, spec);
       this.byId.set(spec.id, fn);

@@ -6,12 +6,14 @@
  */
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from "aws-cdk-lib";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
-import { EventBus, Rule, Schedule } from "aws-cdk-lib/aws-events";
-import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import { EventBus } from "aws-cdk-lib/aws-events";
+import { Topic } from "aws-cdk-lib/aws-sns";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import { pageTopicName } from "#shared/definitions/paging.js";
+import { notificationBusName } from "#shared/definitions/rules.js";
 import { deployedName, STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
 import { LazarusApi } from "./api.js";
@@ -19,6 +21,7 @@ import { stateMachineArnFromName } from "./arns.js";
 import type { LazarusConfig } from "./config.js";
 import { LazarusFunctions } from "./functions.js";
 import { HostFailure } from "./host-failure.js";
+import { LazarusRules } from "./rules.js";
 import { LazarusStateMachines } from "./state-machines.js";
 import { LazarusTables } from "./tables.js";
 
@@ -35,7 +38,10 @@ export class LazarusStack extends Stack {
   readonly stateMachines: LazarusStateMachines;
   readonly api?: LazarusApi;
   readonly hostFailure: HostFailure;
+  readonly rules: LazarusRules;
   readonly eventBus: EventBus;
+  /** Where operators are paged. */
+  readonly page: Topic;
   /** Where asynchronous work that finally failed lands (alarm events, timer runs, their deliveries). */
   readonly asyncFailures: Queue;
 
@@ -49,7 +55,7 @@ export class LazarusStack extends Stack {
     this.tables = new LazarusTables(this, "tables");
 
     // nova's notifications (instance.rebuild.start/end/error, instance.evacuate.*), archived for replay.
-    this.eventBus = new EventBus(this, "notifications", { eventBusName: `${prefix}-notifications` });
+    this.eventBus = new EventBus(this, "notifications", { eventBusName: notificationBusName(prefix) });
     this.eventBus.archive("notifications-archive", {
       description: "Every Lazarus notification, for replay",
       eventPattern: { account: [this.account] },
@@ -126,30 +132,24 @@ export class LazarusStack extends Stack {
       new CfnOutput(this, "OperatorPolicyArn", { value: this.api.operatorPolicy.managedPolicyArn });
     }
 
-    for (const spec of functionSpecs.filter((f) => f.role === "scheduled")) {
-      new Rule(this, `schedule-${spec.id}`, {
-        ruleName: `${deployedName(prefix, spec.id)}-schedule`,
-        description: `Runs ${spec.id} ${spec.schedule}`,
-        schedule: Schedule.expression(spec.schedule!),
-        // A missed run is superseded by the next one: short retries, then the DLQ for the record.
-        targets: [
-          new LambdaFunction(fn(spec), {
-            deadLetterQueue: asyncFailures,
-            retryAttempts: 2,
-            maxEventAge: Duration.minutes(10),
-          }),
-        ],
-      });
-    }
+    this.page = new Topic(this, "page", { topicName: pageTopicName(prefix), enforceSSL: true });
+    this.rules = new LazarusRules(this, "rules", {
+      prefix,
+      functionSpecs,
+      functionById: (id) => {
+        const found = this.functions.byId.get(id);
+        if (!found) throw new Error(`a rule targets ${id}, which is not a function of this stack`);
+        return found;
+      },
+      eventBus: this.eventBus,
+      page: this.page,
+      deadLetterQueue: asyncFailures,
+    });
 
     this.hostFailure = new HostFailure(this, "host-failure", {
       prefix,
       hosts: config.hosts,
       missedPeriods: config.heartbeat.missedPeriods,
-      deadLetterQueue: asyncFailures,
-      triggers: functionSpecs
-        .filter((f) => f.role === "trigger")
-        .map((f) => ({ fn: fn(f), alarmStates: f.alarmStates ?? ["ALARM", "OK"] })),
     });
 
     new CfnOutput(this, "NotificationBus", { value: this.eventBus.eventBusName });

@@ -16,7 +16,7 @@ import {
 import type { Instance } from "#shared/domain/schemas.js";
 import { readEvacuationPreview } from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { describeHostPing } from "#shared/hosts/ssm-executor.js";
+import { describeHostPing } from "#shared/hosts/ssm-host-directory.js";
 import { domState } from "#shared/hosts/virsh.js";
 import { parseDomStateRaw } from "#shared/hosts/virsh-parsers.js";
 import { type LocalCloud, startLocalCloud } from "./cloud.js";

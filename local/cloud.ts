@@ -18,6 +18,8 @@ import type { SSMClient } from "@aws-sdk/client-ssm";
 import { resetApiDeps } from "#functions/api/deps.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC, heartbeatAlarm } from "#shared/definitions/heartbeat.js";
+import { pageTopicArn } from "#shared/definitions/paging.js";
+import { notificationBusName } from "#shared/definitions/rules.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -40,6 +42,7 @@ import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js"
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
 import { type Ec2Endpoint, startEc2Endpoint } from "./ec2/ec2-endpoint.js";
 import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoint.js";
+import { installEventRules } from "./events/install-rules.js";
 import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
 import type { LocalHostSpec } from "./hosts/local-host.js";
@@ -239,14 +242,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     stopping.push(() => cloudwatch.close());
     const ec2 = await startEc2Endpoint();
     stopping.push(() => ec2.close());
-    for (const f of ALL_FUNCTIONS) {
-      if (f.role !== "trigger" || !f.eventPattern) continue;
-      events.putRule({
-        name: `${prefix}-${f.id}`,
-        eventPattern: f.eventPattern as never,
-        targets: [{ functionName: `${prefix}-${f.id}` }],
-      });
-    }
+    // The rules of shared/definitions/rules.ts, on the buses the stack puts them on.
+    installEventRules(events, prefix, pageTopicArn(prefix));
 
     const fleet = await startFleet({
       hosts: opts.hosts,
@@ -303,7 +300,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_INSTANCE_STORM_CRASHES: String(opts.instanceFailure?.stormCrashes ?? 3),
       LAZARUS_INSTANCE_STORM_WINDOW_SECONDS: String(opts.instanceFailure?.stormWindowSeconds ?? 120),
       LAZARUS_TABLE_PREFIX: prefix,
-      LAZARUS_EVENT_BUS: "default",
+      LAZARUS_EVENT_BUS: notificationBusName(prefix),
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",

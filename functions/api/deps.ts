@@ -8,6 +8,10 @@ import { LambdaClient } from "@aws-sdk/client-lambda";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { stateMachineSpec } from "#shared/definitions/state-machines.js";
+import {
+  API_HOST_COMMAND_DEADLINE_SECONDS,
+  API_SHUTDOWN_TIMEOUT_MAX_SECONDS,
+} from "#shared/definitions/timeouts.js";
 import { DEFAULT_SERVICE_DOWN_SECONDS } from "#shared/domain/host-liveness.js";
 import type { HostExecutor } from "#shared/hosts/executor.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
@@ -59,10 +63,16 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiDeps {
     serviceDownSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_SERVICE_DOWN_SECONDS,
     acceptWaitMs: 20_000,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    executor: new SsmHostExecutor({ client: new SSMClient({}), defaultDeadlineMs: 25_000 }),
+    executor: new SsmHostExecutor({
+      client: new SSMClient({}),
+      defaultDeadlineMs: API_HOST_COMMAND_DEADLINE_SECONDS * 1000,
+    }),
     notifier: new EventBridgeNotifier(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
     // API Gateway answers within 29 s: the clean shutdown gets at most 15 of them.
-    shutdownTimeoutSeconds: Math.min(15, positiveFromEnv(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, 15)),
+    shutdownTimeoutSeconds: Math.min(
+      API_SHUTDOWN_TIMEOUT_MAX_SECONDS,
+      positiveFromEnv(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, API_SHUTDOWN_TIMEOUT_MAX_SECONDS),
+    ),
   };
   return cached;
 }

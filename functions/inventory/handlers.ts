@@ -4,9 +4,11 @@
  */
 import { SSMClient } from "@aws-sdk/client-ssm";
 import type { z } from "zod";
+import { INVENTORY_FUNCTIONS } from "#shared/definitions/functions.js";
 import { InvalidInput } from "#shared/domain/errors.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { depsFromEnv } from "#shared/lambda/runtime.js";
+import { isScheduledEvent, oneRunAtATime, type SkippedRun } from "#shared/lambda/schedule-lease.js";
 import { type AdoptHostReport, AdoptHostRequest, adoptHost } from "./adopt.js";
 import type { InventoryDeps } from "./deps.js";
 import { type RegisterHostReport, RegisterHostRequest, registerHost } from "./register.js";
@@ -26,7 +28,7 @@ function inventoryDeps(): InventoryDeps {
 
 function handler<S extends z.ZodType, O>(
   schema: S,
-  run: (deps: InventoryDeps, input: z.output<S>) => Promise<O>,
+  run: (deps: InventoryDeps, input: z.output<S>, event: unknown) => Promise<O>,
 ) {
   return async (event: unknown): Promise<O> => {
     const parsed = schema.safeParse(event ?? {});
@@ -34,18 +36,28 @@ function handler<S extends z.ZodType, O>(
       const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
       throw new InvalidInput(`invalid request: ${issues.join("; ")}`, { issues });
     }
-    return run(inventoryDeps(), parsed.data);
+    return run(inventoryDeps(), parsed.data, event);
   };
 }
+
+const SYNC_FUNCTION = INVENTORY_FUNCTIONS.find((f) => f.role === "scheduled")!;
 
 export const register = handler(
   RegisterHostRequest,
   (deps, req): Promise<RegisterHostReport> => registerHost(deps, req),
 );
 export const adopt = handler(AdoptHostRequest, (deps, req): Promise<AdoptHostReport> => adoptHost(deps, req));
-export const sync = handler(SyncFleetRequest, async (deps, req): Promise<FleetSyncReport> => {
-  const report = await syncFleet(deps, req);
-  // The scheduled run's record of what it found (CloudWatch Logs in AWS).
-  if (report.drift) console.log(JSON.stringify({ message: "fleet drift", ...report }));
-  return report;
-});
+/** The timer's runs take the sync's lease (one at a time); an operator's direct invocation runs at once. */
+export const sync = handler(
+  SyncFleetRequest,
+  async (deps, req, event): Promise<FleetSyncReport | SkippedRun> => {
+    const run = async () => {
+      const report = await syncFleet(deps, req);
+      // The scheduled run's record of what it found (CloudWatch Logs in AWS).
+      if (report.drift) console.log(JSON.stringify({ message: "fleet drift", ...report }));
+      return report;
+    };
+    if (!isScheduledEvent(event)) return run();
+    return oneRunAtATime(deps.stores.leases, SYNC_FUNCTION, run);
+  },
+);

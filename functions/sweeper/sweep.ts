@@ -12,7 +12,8 @@
  * released and vm_state/power_state are set from what the host says the domain is (left as they were when
  * the host does not answer; the next sync or monitor event tells).
  */
-import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
+import { API_FUNCTIONS } from "#shared/definitions/functions.js";
+import { apiTaskAbandonedAfterSeconds } from "#shared/definitions/timeouts.js";
 import { UnexpectedTaskState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { REBUILD_TASK_STATES, type TaskState } from "#shared/domain/states.js";
@@ -56,8 +57,11 @@ const isRebuildTask = (i: Instance) =>
 const POWER_TASK_STATES: readonly TaskState[] = ["powering_on", "powering_off"];
 const isPowerTask = (i: Instance) => i.taskState !== null && POWER_TASK_STATES.includes(i.taskState);
 
-/** An API request's task older than this can no longer be held by a running request. */
-const API_TASK_ABANDONED_MS = (API_TIMEOUT_SECONDS + 30) * 1000;
+/**
+ * An API request's task older than this can no longer be held by a running request: Lambda has stopped the
+ * API function that took it (its timeout, from the same definition the stack deploys it with).
+ */
+export const API_TASK_ABANDONED_MS = apiTaskAbandonedAfterSeconds(API_FUNCTIONS[0]!) * 1000;
 
 export async function sweep(deps: StepDeps): Promise<SweepReport> {
   const republished = await publishPending(deps);

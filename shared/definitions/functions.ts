@@ -5,27 +5,33 @@
  */
 
 import type { TableId } from "../store/tables.js";
-import { HEARTBEAT_ALARM_PREFIX } from "./heartbeat.js";
+import { heartbeatAlarmPattern } from "./heartbeat.js";
 import { DOMAIN_STOPPED_EVENT } from "./instance-failure.js";
+import type { TriggerRule } from "./rules.js";
 
 /**
- * What a function may touch, for its own least-privilege role in the CDK stack (and for a reader who wants
- * to know what a step can change). "write" includes read.
+ * The adapters a function builds, and so what its least-privilege role in the CDK stack allows: each entry
+ * grants exactly the actions that adapter calls (`shared/definitions/adapters.ts`, checked against the
+ * adapters' code), on the resources named here. A reader learns from it what a step can change.
  */
 export interface FunctionAccess {
+  /** The stores it uses, by table: "read" = the table's read actions, "write" = its read and write actions. */
   tables?: Partial<Record<TableId, "read" | "write">>;
-  /** Runs scripts on hosts through SSM Run Command (AWS-RunShellScript on tagged hosts). */
+  /** Runs commands on tagged hosts through SSM Run Command (the SSM executor). */
   hostCommands?: boolean;
-  /** Reads managed-instance information and tags (host registration, probes of agent health). */
+  /** Reads managed-instance information: agent state and the KVM host tag (host registration). */
   describeHosts?: boolean;
-  /** Publishes events on the Lazarus event bus (notifications, instance-failure reports). */
+  /** Publishes events on the Lazarus event bus (notifications, operator alerts). */
   publishEvents?: boolean;
   /** Starts executions of these state machines (ids of shared/definitions/state-machines.ts). */
   startExecutions?: string[];
-  /** Describes executions and reads their history (any Lazarus machine). */
-  readExecutions?: boolean;
-  /** Publishes and reads CloudWatch metrics / alarms (heartbeats, alarm state). */
-  metrics?: boolean;
+  /**
+   * Reads executions of Lazarus's machines: "status" (DescribeExecution: is its flow still running?) or
+   * "history" (also GetExecutionHistory: the API's execution views).
+   */
+  readExecutions?: "status" | "history";
+  /** Reads the hosts' heartbeat metric (GetMetricData). Only the hosts write it; no function does. */
+  heartbeats?: "read";
   /** Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts). */
   fence?: boolean;
   /** Invokes these functions (ids) directly; their names reach it as `functionNameEnv(id)` variables. */
@@ -53,19 +59,14 @@ export interface FunctionSpec {
    */
   role: "step" | "trigger" | "scheduled" | "api" | "invoked";
   access: FunctionAccess;
-  /** role "scheduled": how often it runs (an EventBridge rate expression, e.g. "rate(1 minute)"). */
-  schedule?: string;
   /**
-   * role "trigger": the heartbeat alarm state changes delivered to it ("ALARM": a host stopped beating,
-   * "OK": it beats again after an ALARM). Default both: one handler that tells them apart by
-   * `detail.state.value`.
+   * role "scheduled": how often it runs (an EventBridge rate expression, e.g. "rate(1 minute)"); one run at a
+   * time (a lease, `shared/lambda/schedule-lease.ts`).
    */
-  alarmStates?: readonly HeartbeatAlarmState[];
-  /** role "trigger": the EventBridge rule's event pattern (default bus) whose events invoke the function. */
-  eventPattern?: Record<string, unknown>;
+  schedule?: string;
+  /** role "trigger": the EventBridge rules whose events invoke it (shared/definitions/rules.ts). */
+  triggers?: readonly TriggerRule[];
 }
-
-export type HeartbeatAlarmState = "ALARM" | "OK";
 
 const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
 
@@ -193,12 +194,6 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   ),
 ];
 
-/**
- * API Gateway's integration timeout: the API function's own timeout, and so the longest a request can own
- * an instance's task (os-stop/os-start take it for the request; the sweeper ends one held longer).
- */
-export const API_TIMEOUT_SECONDS = 29;
-
 /** The API behind API Gateway (functions/api): nova's routes, the flows started and read through SFN. */
 export const API_FUNCTIONS: readonly FunctionSpec[] = [
   {
@@ -221,7 +216,7 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
       hostCommands: true,
       publishEvents: true,
       startExecutions: ["rebuild", "host-evacuation"],
-      readExecutions: true,
+      readExecutions: "history",
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes).
       invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync"],
     },
@@ -240,16 +235,25 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "onAlarmStateChange",
     role: "trigger",
     access: { tables: { hosts: "write" }, startExecutions: ["host-evacuation", "host-recovery"] },
-    eventPattern: {
-      source: ["aws.cloudwatch"],
-      "detail-type": ["CloudWatch Alarm State Change"],
-      detail: { alarmName: [{ prefix: HEARTBEAT_ALARM_PREFIX }] },
-    },
+    triggers: [
+      {
+        id: "heartbeat-alarm",
+        description: "A Lazarus host stopped beating: start its host-failure handling",
+        bus: "default",
+        eventPattern: (prefix) => heartbeatAlarmPattern(prefix, "ALARM"),
+      },
+      {
+        id: "heartbeat-ok",
+        description: "A Lazarus host beats again after an alarm: start its recovery",
+        bus: "default",
+        eventPattern: (prefix) => heartbeatAlarmPattern(prefix, "OK"),
+      },
+    ],
   },
   hostFailure("open-incident", "openIncident", { tables: { hosts: "write" } }),
   hostFailure("close-not-dead", "closeNotDead", { tables: { hosts: "write" } }),
   hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
-  hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, metrics: true }),
+  hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, heartbeats: "read" }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostCommands: true }),
   // The mass-failure guard reads every host; holding writes the incident and alerts the operator.
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
@@ -257,8 +261,8 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
   // The power fence: ec2:StopInstances (Force) and DescribeInstances on the host's instance; reads the
   // heartbeat for the lease.
-  hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, metrics: true }),
-  hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
+  hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, heartbeats: "read" }),
+  hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, heartbeats: "read" }),
   // Marks instances left without proof "fencing required" (fault, fencingRequired).
   hostFailure("plan-evacuation", "planEvacuation", {
     tables: { instances: "write", faults: "write", hosts: "read" },
@@ -289,10 +293,18 @@ export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "onDomainStopped",
     role: "trigger",
     access: { startExecutions: ["instance-recovery"] },
-    eventPattern: {
-      source: [DOMAIN_STOPPED_EVENT.source],
-      "detail-type": [DOMAIN_STOPPED_EVENT.detailType],
-    },
+    triggers: [
+      {
+        // The hosts' instance monitors put their reports on the account's default bus.
+        id: "domain-stopped",
+        description: "A host reports a guest that stopped by itself: start its instance recovery",
+        bus: "default",
+        eventPattern: () => ({
+          source: [DOMAIN_STOPPED_EVENT.source],
+          "detail-type": [DOMAIN_STOPPED_EVENT.detailType],
+        }),
+      },
+    ],
   },
   // The storm guard starts host-evacuation.
   instanceFailure("open-recovery", "openRecovery", {
@@ -336,7 +348,7 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
   handler: "sweep",
   role: "scheduled",
   schedule: "rate(1 minute)",
-  access: { ...ENDS_FLOW, hostCommands: true, readExecutions: true },
+  access: { ...ENDS_FLOW, hostCommands: true, readExecutions: "status" },
 };
 
 /** Every function, of every flow and trigger. New flows append their lists here. */

@@ -32,6 +32,23 @@ export function heartbeatAlarmNamePrefix(prefix = "lazarus"): string {
 /** Alarm names of the default deployment prefix: `lazarus-heartbeat-<host>`. */
 export const HEARTBEAT_ALARM_PREFIX = heartbeatAlarmNamePrefix();
 
+/**
+ * The EventBridge pattern of a deployment's heartbeat alarm entering `state`: "ALARM" (a host stopped
+ * beating), or "OK" only after an ALARM (it beats again; INSUFFICIENT_DATA -> OK is a new alarm on a
+ * healthy host, not a recovery). CloudWatch sends every alarm state change to the default bus by itself.
+ */
+export function heartbeatAlarmPattern(prefix: string, state: "ALARM" | "OK") {
+  return {
+    source: ["aws.cloudwatch"],
+    "detail-type": ["CloudWatch Alarm State Change"],
+    detail: {
+      alarmName: [{ prefix: heartbeatAlarmNamePrefix(prefix) }],
+      state: { value: [state] },
+      ...(state === "OK" ? { previousState: { value: ["ALARM"] } } : {}),
+    },
+  };
+}
+
 /** `<prefix>-heartbeat-<host>`: the name of a host's heartbeat alarm. */
 export function heartbeatAlarmName(host: string, prefix = "lazarus"): string {
   return `${heartbeatAlarmNamePrefix(prefix)}${host}`;

@@ -5,6 +5,7 @@ import { HostIncidentsStore } from "./host-incidents-store.js";
 import { HostsStore } from "./hosts-store.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 import { InstancesStore } from "./instances-store.js";
+import { LeasesStore } from "./leases-store.js";
 import { MigrationsStore } from "./migrations-store.js";
 import { OutboxStore } from "./outbox-store.js";
 import { PortsStore } from "./ports-store.js";
@@ -24,6 +25,8 @@ export interface Stores {
   hostIncidents: HostIncidentsStore;
   /** Instance recoveries (instance-failure flow), one per crash. */
   recoveries: RecoveriesStore;
+  /** One run at a time of each scheduled function. */
+  leases: LeasesStore;
 }
 
 export function createStores(deps: StoreDeps): Stores {
@@ -38,6 +41,7 @@ export function createStores(deps: StoreDeps): Stores {
     idempotency: new IdempotencyStore(deps),
     hostIncidents: new HostIncidentsStore(deps),
     recoveries: new RecoveriesStore(deps),
+    leases: new LeasesStore(deps),
   };
 }
 
@@ -59,6 +63,7 @@ export {
   StoredResponse,
 } from "./idempotency-store.js";
 export { type InstanceMutableFields, InstancesStore, type InstanceUpdate } from "./instances-store.js";
+export { Lease, LeasesStore, type LeaseTake } from "./leases-store.js";
 export { type MigrationPatch, MigrationsStore } from "./migrations-store.js";
 export { OutboxStore, PendingNotification } from "./outbox-store.js";
 export { PortsStore } from "./ports-store.js";

@@ -14,9 +14,18 @@ export interface IndexSpec {
   sortKey?: KeyAttribute;
 }
 
+/** The DynamoDB actions a store reads with (GetItem, Query, Scan) and writes with. */
+export type TableReadAction = "GetItem" | "Query" | "Scan";
+export type TableWriteAction = "PutItem" | "UpdateItem" | "DeleteItem";
+
 export interface TableSpec {
   /** Logical id, used for the environment variable and the CDK construct id. */
   id: TableId;
+  /**
+   * The actions its stores call (test/unit/cdk/least-privilege.test.ts reads the stores and fails on a
+   * difference): a function with "read" access to the table is granted `read`, one with "write" both.
+   */
+  actions: { read: readonly TableReadAction[]; write: readonly TableWriteAction[] };
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
   globalIndexes: IndexSpec[];
@@ -34,6 +43,7 @@ export const TABLE_IDS = [
   "outbox",
   "idempotency",
   "recoveries",
+  "leases",
 ] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
@@ -49,16 +59,19 @@ export const INDEX = {
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
   instances: {
     id: "instances",
+    actions: { read: ["GetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "uuid", type: "S" },
     globalIndexes: [{ indexName: INDEX.instancesByHost, partitionKey: { name: "host", type: "S" } }],
   },
   hosts: {
     id: "hosts",
+    actions: { read: ["GetItem", "Scan"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "name", type: "S" },
     globalIndexes: [],
   },
   migrations: {
     id: "migrations",
+    actions: { read: ["GetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [
       {
@@ -75,28 +88,33 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   },
   faults: {
     id: "faults",
+    actions: { read: ["Query"], write: ["PutItem"] },
     partitionKey: { name: "instanceUuid", type: "S" },
     sortKey: { name: "faultKey", type: "S" },
     globalIndexes: [],
   },
   ports: {
     id: "ports",
+    actions: { read: ["GetItem", "Query"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [{ indexName: INDEX.portsByInstance, partitionKey: { name: "instanceUuid", type: "S" } }],
   },
   volumes: {
     id: "volumes",
+    actions: { read: ["GetItem"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [],
   },
   outbox: {
     id: "outbox",
+    actions: { read: ["Scan"], write: ["PutItem", "DeleteItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [],
   },
   /** The API's answers to mutating requests, by idempotency key (shared/store/idempotency-store.ts). */
   idempotency: {
     id: "idempotency",
+    actions: { read: ["GetItem"], write: ["PutItem", "UpdateItem", "DeleteItem"] },
     partitionKey: { name: "key", type: "S" },
     globalIndexes: [],
     timeToLiveAttribute: "expiresAt",
@@ -104,6 +122,7 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   /** Instance recoveries, one per crash (shared/store/recoveries-store.ts). */
   recoveries: {
     id: "recoveries",
+    actions: { read: ["GetItem", "Query"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [
       {
@@ -117,6 +136,17 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
         sortKey: { name: "detectedAt", type: "S" },
       },
     ],
+  },
+  /**
+   * One item per scheduled function while one of its runs holds the lease (shared/store/leases-store.ts):
+   * a run that finds it held does nothing. Expired leases are deleted by DynamoDB itself.
+   */
+  leases: {
+    id: "leases",
+    actions: { read: [], write: ["PutItem", "DeleteItem"] },
+    partitionKey: { name: "name", type: "S" },
+    globalIndexes: [],
+    timeToLiveAttribute: "expiresAtEpoch",
   },
 };
 

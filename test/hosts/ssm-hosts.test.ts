@@ -17,7 +17,8 @@ import { type Fleet, startFleet } from "#local/hosts/fleet.js";
 import { processesOfUid } from "#local/hosts/local-host.js";
 import { HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
 import type { HostTarget } from "#shared/hosts/executor.js";
-import { describeHostPing, SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { describeHostPing } from "#shared/hosts/ssm-host-directory.js";
 
 const VM = "lz-test-vm";
 const UUID = "6f1d2c1e-8a4b-4c1e-9d2a-0b1c2d3e4f50";

@@ -5,7 +5,7 @@
  * their rules follow shared/definitions/heartbeat.ts, and nothing refers to itself in a cycle.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { HOST_COMMAND_DOCUMENT, TABLE_READ_ACTIONS, TABLE_WRITE_ACTIONS } from "#cdk/access-policy.js";
+import { HOST_COMMAND_DOCUMENT, tableActions } from "#cdk/access-policy.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import {
   HEARTBEAT_METRIC,
@@ -21,29 +21,25 @@ import {
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
 import { toCreateTableInput } from "#shared/store/create-tables.js";
-import { TABLE_IDS, TABLE_SPECS, tableEnvVar } from "#shared/store/tables.js";
+import { TABLE_IDS, TABLE_SPECS, type TableId, tableEnvVar } from "#shared/store/tables.js";
 import {
+  asArray,
   EXTENDED_FUNCTIONS,
   EXTRA_FUNCTIONS,
   flat,
+  functionResource as functionResourceOf,
   logicalIdOf,
   PARENT_MACHINE,
   type Resource,
   resourcesOfType,
+  roleStatements as roleStatementsOf,
+  type Statement,
   type Synthesized,
   synth,
   synthExtended,
   TEST_HOSTS,
 } from "./synth.js";
 
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Record<string, Record<string, string>>;
-}
-
-const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 const sorted = (xs: Iterable<string>) => [...xs].sort();
 
 const realSpecs = ALL_FUNCTIONS;
@@ -53,21 +49,8 @@ beforeAll(() => {
   s = synthExtended();
 });
 
-function functionResource(spec: FunctionSpec): [string, Resource] {
-  const found = resourcesOfType(s, "AWS::Lambda::Function").filter(
-    ([, r]) => r.Properties?.FunctionName === deployedName("lazarus", spec.id),
-  );
-  expect(found, spec.id).toHaveLength(1);
-  return found[0]!;
-}
-
-/** Every statement of the inline policies attached to the role of a Lambda function. */
-function roleStatements(fn: Resource): Statement[] {
-  const roleId = (fn.Properties!.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
-  return resourcesOfType(s, "AWS::IAM::Policy")
-    .filter(([, p]) => asArray(p.Properties!.Roles as unknown[]).some((r) => flat(r) === `<${roleId}>`))
-    .flatMap(([, p]) => (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
-}
+const functionResource = (spec: FunctionSpec): [string, Resource] => functionResourceOf(s, spec);
+const roleStatements = (fn: Resource): Statement[] => roleStatementsOf(s, fn);
 
 const withAction = (statements: Statement[], action: string) =>
   statements.filter((st) => asArray(st.Action).includes(action));
@@ -154,6 +137,8 @@ describe("functions", () => {
         );
       }
       expect(vars.POWERTOOLS_SERVICE_NAME).toBe("lazarus");
+      // Stack traces through the bundle's source map (BUNDLING.sourceMap).
+      expect(vars.NODE_OPTIONS).toBe("--enable-source-maps");
       expect(vars.POWERTOOLS_LOG_LEVEL).toBe("INFO");
     }
   });
@@ -210,9 +195,9 @@ describe("least privilege", () => {
       const expected = spec.access.tables ?? {};
       expect(sorted(granted.keys()), spec.id).toEqual(sorted(Object.keys(expected)));
       for (const [tableId, actions] of granted) {
-        const level = expected[tableId as keyof typeof expected];
+        const level = expected[tableId as keyof typeof expected]!;
         expect(sorted(actions), `${spec.id} ${tableId}`).toEqual(
-          sorted(level === "write" ? TABLE_WRITE_ACTIONS : TABLE_READ_ACTIONS),
+          sorted(tableActions(tableId as TableId, level)),
         );
       }
     }
@@ -416,53 +401,6 @@ describe("host failure", () => {
         DatapointsToAlarm: 3,
       });
     }
-  });
-
-  function ruleFor(state: string): Resource {
-    const rules = resourcesOfType(s, "AWS::Events::Rule").filter(
-      ([, r]) => r.Properties!.Name === `lazarus-heartbeat-${state.toLowerCase()}`,
-    );
-    expect(rules).toHaveLength(1);
-    return rules[0]![1];
-  }
-
-  it("ALARM goes to the triggers that take ALARM; OK (after ALARM) to those that take OK; each with a DLQ", () => {
-    const triggerIds = (state: string) =>
-      specs
-        .filter((f) => f.role === "trigger" && (f.alarmStates ?? ["ALARM", "OK"]).includes(state as "OK"))
-        .map((f) => `<${functionResource(f)[0]}.Arn>`)
-        .sort();
-    for (const state of ["ALARM", "OK"]) {
-      const rule = ruleFor(state);
-      const pattern = rule.Properties!.EventPattern as {
-        source: unknown;
-        "detail-type": unknown;
-        detail: Record<string, unknown>;
-      };
-      expect(pattern.source).toEqual(["aws.cloudwatch"]);
-      expect(pattern["detail-type"]).toEqual(["CloudWatch Alarm State Change"]);
-      expect(pattern.detail.alarmName).toEqual([{ prefix: "lazarus-heartbeat-" }]);
-      expect(pattern.detail.state).toEqual({ value: [state] });
-      if (state === "OK") expect(pattern.detail.previousState).toEqual({ value: ["ALARM"] });
-      const targets = rule.Properties!.Targets as { Arn: unknown; DeadLetterConfig?: unknown }[];
-      expect(sorted(targets.map((t) => flat(t.Arn)))).toEqual(triggerIds(state));
-      for (const t of targets) expect(t.DeadLetterConfig).toBeDefined();
-    }
-  });
-
-  it("scheduled functions run on their schedule, with a DLQ", () => {
-    const sweeper = EXTRA_FUNCTIONS.find((f) => f.role === "scheduled")!;
-    const rules = resourcesOfType(s, "AWS::Events::Rule").filter(
-      ([, r]) =>
-        flat((r.Properties!.Targets as { Arn: unknown }[])[0]!.Arn) ===
-        `<${functionResource(sweeper)[0]}.Arn>`,
-    );
-    expect(rules).toHaveLength(1);
-    const p = rules[0]![1].Properties!;
-    expect(p.ScheduleExpression).toBe(sweeper.schedule);
-    const targets = p.Targets as { Arn: unknown; DeadLetterConfig?: unknown }[];
-    expect(targets.map((t) => flat(t.Arn))).toEqual([`<${functionResource(sweeper)[0]}.Arn>`]);
-    expect(targets[0]!.DeadLetterConfig).toBeDefined();
   });
 });
 
