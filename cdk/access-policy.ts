@@ -15,8 +15,9 @@ import type { FunctionAccess } from "#shared/definitions/functions.js";
 import { KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
 import { deployedName } from "#shared/definitions/state-machines.js";
 import { TABLE_SPECS, type TableId } from "#shared/store/tables.js";
+import { hostDocumentName } from "#ssm-documents/document.js";
 import {
-  awsDocumentArn,
+  documentArn,
   ec2InstancesArn,
   executionsArnFromName,
   managedInstancesArn,
@@ -31,9 +32,6 @@ export function tableActions(id: TableId, level: "read" | "write"): string[] {
 
 const actionsOf = (adapter: AdapterId): string[] => [...ADAPTERS[adapter].actions];
 
-/** The only SSM document Lazarus runs on hosts. */
-export const HOST_COMMAND_DOCUMENT = "AWS-RunShellScript";
-
 export interface AccessContext {
   stack: Stack;
   prefix: string;
@@ -41,6 +39,8 @@ export interface AccessContext {
   eventBus: IEventBus;
   /** Ids of the state machines of this stack (shared/definitions/state-machines.ts). */
   stateMachineIds: readonly string[];
+  /** Ids of the host documents of this stack (ssm-documents/index.ts). */
+  hostDocumentIds: readonly string[];
 }
 
 const taggedAsKvmHost = (conditionKey: string) => ({
@@ -81,11 +81,20 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
     });
   }
 
-  if (access.hostCommands) {
+  if (access.hostDocuments?.length) {
     const [send, ...follow] = actionsOf("hostCommands");
-    // SendCommand is authorized on the document AND on every target: the document statement has no tag
-    // condition (a document carries no host tag), the target statement admits only tagged hosts.
-    allow({ actions: [send!], resources: [awsDocumentArn(stack, HOST_COMMAND_DOCUMENT)] });
+    for (const id of access.hostDocuments) {
+      if (!ctx.hostDocumentIds.includes(id)) {
+        throw new Error(`access.hostDocuments names "${id}", which is not a host document of this stack`);
+      }
+    }
+    // SendCommand is authorized on the document AND on every target: the document statement names the
+    // stack's own documents this function sends (never a shell document), the target statement admits only
+    // tagged hosts.
+    allow({
+      actions: [send!],
+      resources: access.hostDocuments.map((id) => documentArn(stack, hostDocumentName(ctx.prefix, id))),
+    });
     allow(
       {
         actions: [send!],

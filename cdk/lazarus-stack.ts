@@ -16,10 +16,13 @@ import { pageTopicName } from "#shared/definitions/paging.js";
 import { notificationBusName } from "#shared/definitions/rules.js";
 import { deployedName, STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
+import { HOST_DOCUMENT_PREFIX_ENV, type HostDocument } from "#ssm-documents/document.js";
+import { HOST_DOCUMENTS } from "#ssm-documents/index.js";
 import { LazarusApi } from "./api.js";
 import { stateMachineArnFromName } from "./arns.js";
 import type { LazarusConfig } from "./config.js";
 import { LazarusFunctions } from "./functions.js";
+import { HostDocuments } from "./host-documents.js";
 import { HostFailure } from "./host-failure.js";
 import { LazarusRules } from "./rules.js";
 import { LazarusStateMachines } from "./state-machines.js";
@@ -30,6 +33,8 @@ export interface LazarusStackProps extends StackProps {
   /** Default ALL_FUNCTIONS / STATE_MACHINES; tests pass extended lists to exercise every role. */
   functionSpecs?: readonly FunctionSpec[];
   stateMachineSpecs?: readonly StateMachineSpec[];
+  /** Default HOST_DOCUMENTS; tests pass extended lists. */
+  hostDocuments?: readonly HostDocument[];
 }
 
 export class LazarusStack extends Stack {
@@ -38,6 +43,7 @@ export class LazarusStack extends Stack {
   readonly stateMachines: LazarusStateMachines;
   readonly api?: LazarusApi;
   readonly hostFailure: HostFailure;
+  readonly hostDocuments: HostDocuments;
   readonly rules: LazarusRules;
   readonly eventBus: EventBus;
   /** Where operators are paged. */
@@ -53,6 +59,8 @@ export class LazarusStack extends Stack {
     const machineSpecs = props.stateMachineSpecs ?? STATE_MACHINES;
 
     this.tables = new LazarusTables(this, "tables");
+    const documents = props.hostDocuments ?? HOST_DOCUMENTS;
+    this.hostDocuments = new HostDocuments(this, "host-documents", { prefix, documents });
 
     // nova's notifications (instance.rebuild.start/end/error, instance.evacuate.*), archived for replay.
     this.eventBus = new EventBus(this, "notifications", { eventBusName: notificationBusName(prefix) });
@@ -89,6 +97,7 @@ export class LazarusStack extends Stack {
 
     const environment: Record<string, string> = {
       LAZARUS_TABLE_PREFIX: prefix,
+      [HOST_DOCUMENT_PREFIX_ENV]: prefix,
       LAZARUS_EVENT_BUS: this.eventBus.eventBusName,
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(config.hostCommandDeadlineSeconds * 1000),
       POWERTOOLS_SERVICE_NAME: prefix,
@@ -111,6 +120,7 @@ export class LazarusStack extends Stack {
         tables: this.tables.byId,
         eventBus: this.eventBus,
         stateMachineIds: machineSpecs.map((m) => m.id),
+        hostDocumentIds: documents.map((d) => d.id),
       },
     });
     const fn = (spec: FunctionSpec) => this.functions.byId.get(spec.id)!;

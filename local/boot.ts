@@ -21,10 +21,9 @@ import {
   type Volume,
 } from "#shared/domain/schemas.js";
 import type { HostExecutor } from "#shared/hosts/executor.js";
-import { defineDomainScript } from "#shared/hosts/instance-domain.js";
-import { baseImagePath, hostTarget, rootDiskPath, volumePath } from "#shared/hosts/layout.js";
-import { createBlank, createOverlay } from "#shared/hosts/qemu-img.js";
-import { shellScript } from "#shared/hosts/shell.js";
+import { defineDomain } from "#shared/hosts/instance-domain.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { createRootDisk, createVolume } from "#shared/hosts/qemu-img.js";
 import type { Stores } from "#shared/store/index.js";
 
 export interface BootRequest {
@@ -108,10 +107,7 @@ export async function bootInstance(
       ],
       version: 0,
     };
-    await executor.run(
-      hostTarget(host),
-      shellScript([createBlank({ path: volumePath(host, volume), sizeGiB: v.sizeGiB, format: "raw" })]),
-    );
+    await executor.run(hostTarget(host), createVolume(host, volume));
     volumes.push(await stores.volumes.put(volume));
   }
 
@@ -143,17 +139,11 @@ export async function bootInstance(
 
   await executor.run(
     hostTarget(host),
-    shellScript([
-      createOverlay({
-        base: baseImagePath(host, imageRef),
-        disk: rootDiskPath(host, uuid),
-        sizeGiB: flavor.diskGiB,
-      }),
-    ]),
+    createRootDisk(host, { instanceUuid: uuid, imageRef, sizeGiB: flavor.diskGiB, replace: true }),
   );
   await executor.run(
     hostTarget(host),
-    defineDomainScript({ instance, host, ports, volumes }, { start: !req.stopped }),
+    defineDomain({ instance, host, ports, volumes }, { start: !req.stopped }),
   );
   return stores.instances.create(instance);
 }

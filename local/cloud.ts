@@ -35,6 +35,7 @@ import { createDocumentClient, createDynamoClient } from "#shared/store/client.j
 import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
+import { HOST_DOCUMENT_PREFIX_ENV, hostDocumentName } from "#ssm-documents/document.js";
 import { type ApiServer, startApiServer } from "./api/api-server.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
@@ -247,6 +248,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
 
     const fleet = await startFleet({
       hosts: opts.hosts,
+      documentPrefix: prefix,
       heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
       ...(hf.watchdogLeaseSeconds ? { watchdog: { leaseMs: hf.watchdogLeaseSeconds * 1000 } } : {}),
       ...(opts.instanceFailure
@@ -300,6 +302,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_INSTANCE_STORM_CRASHES: String(opts.instanceFailure?.stormCrashes ?? 3),
       LAZARUS_INSTANCE_STORM_WINDOW_SECONDS: String(opts.instanceFailure?.stormWindowSeconds ?? 120),
       LAZARUS_TABLE_PREFIX: prefix,
+      [HOST_DOCUMENT_PREFIX_ENV]: prefix,
       LAZARUS_EVENT_BUS: notificationBusName(prefix),
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
@@ -360,6 +363,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const ssm = fleet.ssmClient();
     const executor = new SsmHostExecutor({
       client: ssm,
+      documentName: (id) => hostDocumentName(prefix, id),
       defaultDeadlineMs: opts.hostCommandDeadlineMs ?? 60_000,
     });
 

@@ -14,7 +14,7 @@ import { z } from "zod";
 import { ClaimRefused, errorMessage, isLazarusError } from "#shared/domain/errors.js";
 import type { Claim, Host, Instance, Resources } from "#shared/domain/schemas.js";
 import type { PowerState } from "#shared/domain/states.js";
-import { domainStatesScript, parseDomainStates } from "#shared/hosts/domain-inventory.js";
+import { listDomainStates, parseDomainStates } from "#shared/hosts/domain-inventory.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { validated } from "#shared/hosts/validate.js";
 import type { InventoryDeps } from "./deps.js";
@@ -112,7 +112,7 @@ async function syncHost(
   let states: Map<string, PowerState>;
   try {
     states = parseDomainStates(
-      (await deps.executor.run(hostTarget(host), domainStatesScript(), { comment: "lazarus sync" })).stdout,
+      (await deps.executor.run(hostTarget(host), listDomainStates(), { comment: "lazarus sync" })).stdout,
     );
   } catch (e) {
     if (!isLazarusError(e)) throw e;

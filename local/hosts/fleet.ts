@@ -9,6 +9,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
+import { deployHostDocuments } from "../ssm/host-documents.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
 import { LocalHost, type LocalHostSpec, unixUserName } from "./local-host.js";
 import {
@@ -38,6 +39,8 @@ export interface FleetOptions {
   watchdog?: { leaseMs: number };
   /** Each host runs an instance monitor reporting to these endpoints (see LocalHostConfig.instanceMonitor). */
   instanceMonitor?: { env: Record<string, string>; intervalMs: number };
+  /** The deployment prefix of the host documents created on the SSM endpoint (default "lazarus"). */
+  documentPrefix?: string;
 }
 
 export interface FleetEnv {
@@ -215,6 +218,15 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     ssm = await startSsmEndpoint(opts.ssm);
     const endpoint = ssm;
+    const ssmClient = () =>
+      new SSMClient({
+        endpoint: endpoint.url,
+        region: "us-east-1",
+        credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      });
+    // The stack's host documents, as the CDK stack deploys them: the only commands the hosts run.
+    const deploying = ssmClient();
+    await deployHostDocuments(deploying, opts.documentPrefix ?? "lazarus").finally(() => deploying.destroy());
     for (const spec of opts.hosts) {
       const host = await LocalHost.create({
         spec,
@@ -255,12 +267,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       env,
       volumesPath,
       sharedPools,
-      ssmClient: () =>
-        new SSMClient({
-          endpoint: endpoint.url,
-          region: env.AWS_REGION,
-          credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
-        }),
+      ssmClient,
       stop,
     };
   } catch (e) {

@@ -17,8 +17,11 @@ import type { TriggerRule } from "./rules.js";
 export interface FunctionAccess {
   /** The stores it uses, by table: "read" = the table's read actions, "write" = its read and write actions. */
   tables?: Partial<Record<TableId, "read" | "write">>;
-  /** Runs commands on tagged hosts through SSM Run Command (the SSM executor). */
-  hostCommands?: boolean;
+  /**
+   * The host documents it sends (ids of ssm-documents/index.ts), through SSM Run Command to tagged hosts
+   * only: exactly the documents its code sends (test/unit/cdk/host-documents.test.ts reads its bundle).
+   */
+  hostDocuments?: readonly string[];
   /** Reads managed-instance information: agent state and the KVM host tag (host registration). */
   describeHosts?: boolean;
   /** Publishes events on the Lazarus event bus (notifications, operator alerts). */
@@ -106,7 +109,11 @@ const ENDS_FLOW: FunctionAccess = {
   },
   publishEvents: true,
 };
-const ON_TARGET: FunctionAccess = { tables: { instances: "read", hosts: "read" }, hostCommands: true };
+/** A compute step on the target host: reads the instance and the host, runs the given documents there. */
+const onTarget = (...hostDocuments: string[]): FunctionAccess => ({
+  tables: { instances: "read", hosts: "read" },
+  hostDocuments,
+});
 
 export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   conductor("accept", "accept", {
@@ -117,7 +124,7 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   conductor("schedule", "schedule", {
     // Cleaning a target an earlier flow left unproven runs a host command.
     tables: { instances: "read", hosts: "write", migrations: "write" },
-    hostCommands: true,
+    hostDocuments: ["remove-domain"],
   }),
   conductor("prepare-reschedule", "prepareReschedule", {
     tables: { instances: "write", hosts: "write", migrations: "write", ports: "write", volumes: "write" },
@@ -128,31 +135,38 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   }),
   conductor("handle-failure", "handleFailure", ENDS_FLOW),
   compute("verify-recreate", "verifyRecreate", { tables: { instances: "read", hosts: "read" } }),
-  compute("check-instance-not-on-target", "checkInstanceNotOnTarget", ON_TARGET),
-  compute("check-shared-storage", "checkSharedStorage", ON_TARGET),
-  // Evacuate: UpdateInstanceState + RebindPorts + DetachVolumes + AttachVolumes + PrepareRootDisk as one.
+  compute("check-instance-not-on-target", "checkInstanceNotOnTarget", onTarget("probe-target")),
+  compute("check-shared-storage", "checkSharedStorage", onTarget("probe-target")),
+  // Evacuate: UpdateInstanceState + RebindPorts + DetachVolumes + AttachVolumes + PrepareRootDisk as one
+  // (their rebuild branches, which read the domain's state and disks, are code of this function too).
   compute("prepare-target", "prepareTarget", {
-    ...ON_TARGET,
+    ...onTarget(
+      "probe-target",
+      "probe-domain-state",
+      "read-domain-disks",
+      "detach-volume",
+      "create-root-disk",
+    ),
     tables: { instances: "write", hosts: "read", ports: "write", volumes: "write" },
   }),
   compute("update-instance-state", "updateInstanceState", {
-    ...ON_TARGET,
+    ...onTarget("probe-target", "probe-domain-state"),
     tables: { instances: "write", hosts: "read" },
   }),
   compute("rebind-ports", "rebindPorts", { tables: { instances: "read", ports: "write" } }),
-  compute("power-off", "powerOff", ON_TARGET),
+  compute("power-off", "powerOff", onTarget("stop-domain")),
   compute("detach-volumes", "detachVolumes", {
-    ...ON_TARGET,
+    ...onTarget("read-domain-disks", "detach-volume"),
     tables: { instances: "read", hosts: "read", volumes: "write" },
   }),
-  compute("destroy", "destroy", ON_TARGET),
+  compute("destroy", "destroy", onTarget("remove-domain")),
   compute("attach-volumes", "attachVolumes", { tables: { instances: "write", volumes: "write" } }),
-  compute("prepare-root-disk", "prepareRootDisk", ON_TARGET),
+  compute("prepare-root-disk", "prepareRootDisk", onTarget("create-root-disk")),
   compute("spawn", "spawn", {
-    ...ON_TARGET,
+    ...onTarget("define-domain"),
     tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
   }),
-  compute("clean-up-target", "cleanUpTarget", ON_TARGET),
+  compute("clean-up-target", "cleanUpTarget", onTarget("remove-domain")),
 ];
 
 const inventory = (
@@ -173,23 +187,26 @@ const inventory = (
 
 /** Host registration, adoption of existing domains (API), and the periodic fleet sync. */
 export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
-  // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands).
+  // Reads the host's tag and agent state (describeHosts) and its capacity and settings (host documents).
   inventory("register-host", "register", "invoked", {
     tables: { hosts: "write" },
-    hostCommands: true,
+    hostDocuments: ["read-host-facts", "check-storage"],
     describeHosts: true,
   }),
-  // Writes records and a claim per adopted domain; on the host only `virsh autostart --disable`.
+  // Writes records and a claim per adopted domain; on the host it reads, and turns autostart off only.
   inventory("adopt-host", "adopt", "invoked", {
     tables: { hosts: "write", instances: "write", ports: "write", volumes: "write" },
-    hostCommands: true,
+    hostDocuments: ["list-domains", "read-domain", "read-disk-chains", "disable-autostart"],
   }),
   // nova's _sync_power_states period is 10 minutes; 5 here, as the resource audit runs more often.
   inventory(
     "sync",
     "sync",
     "scheduled",
-    { tables: { hosts: "write", instances: "write", migrations: "read" }, hostCommands: true },
+    {
+      tables: { hosts: "write", instances: "write", migrations: "read", leases: "write" },
+      hostDocuments: ["list-domain-states"],
+    },
     "rate(5 minutes)",
   ),
 ];
@@ -204,7 +221,7 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     role: "api",
     access: {
       // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
-      // instances write + hostCommands + publishEvents: os-stop/os-start; recoveries: restarts in the action log.
+      // instances write + host documents + publishEvents: os-stop/os-start; recoveries: the action log.
       tables: {
         instances: "write",
         hosts: "write",
@@ -213,7 +230,7 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
         outbox: "write",
         recoveries: "read",
       },
-      hostCommands: true,
+      hostDocuments: ["start-domain", "stop-domain"],
       publishEvents: true,
       startExecutions: ["rebuild", "host-evacuation"],
       readExecutions: "history",
@@ -254,7 +271,7 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("close-not-dead", "closeNotDead", { tables: { hosts: "write" } }),
   hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
   hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, heartbeats: "read" }),
-  hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostCommands: true }),
+  hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
   // The mass-failure guard reads every host; holding writes the incident and alerts the operator.
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
@@ -272,7 +289,7 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
   hostFailure("clean-stale-domains", "cleanStaleDomains", {
     tables: { hosts: "read", instances: "read" },
-    hostCommands: true,
+    hostDocuments: ["list-domains", "remove-domain"],
   }),
   // Also clears "fencing required" marks of instances whose host came back before proof.
   hostFailure("release-host-records", "releaseHostRecords", {
@@ -313,17 +330,17 @@ export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   }),
   instanceFailure("probe-domain", "probeDomain", {
     tables: { hosts: "read", recoveries: "write" },
-    hostCommands: true,
+    hostDocuments: ["probe-domain-state"],
   }),
   instanceFailure("decide", "decide", { tables: { instances: "read", hosts: "read", recoveries: "read" } }),
   instanceFailure("restart", "restart", {
     tables: { instances: "write", hosts: "read", recoveries: "write", outbox: "write" },
-    hostCommands: true,
+    hostDocuments: ["start-domain", "probe-domain-state"],
     publishEvents: true,
   }),
   instanceFailure("prepare-relocation", "prepareRelocation", {
     tables: { instances: "read", hosts: "read", recoveries: "write" },
-    hostCommands: true,
+    hostDocuments: ["remove-domain", "probe-domain-state"],
   }),
   // Releases the live source's claim and completes the migration once the instance moved.
   instanceFailure("confirm-relocation", "confirmRelocation", {
@@ -348,7 +365,12 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
   handler: "sweep",
   role: "scheduled",
   schedule: "rate(1 minute)",
-  access: { ...ENDS_FLOW, hostCommands: true, readExecutions: "status" },
+  access: {
+    ...ENDS_FLOW,
+    tables: { ...ENDS_FLOW.tables, leases: "write" },
+    hostDocuments: ["remove-domain", "probe-domain-state"],
+    readExecutions: "status",
+  },
 };
 
 /** Every function, of every flow and trigger. New flows append their lists here. */

@@ -35,7 +35,7 @@ export const API_SHUTDOWN_TIMEOUT_MAX_SECONDS = 15;
  */
 export function functionTimeoutSeconds(spec: Pick<FunctionSpec, "role" | "access">): number {
   if (spec.role === "api") return API_GATEWAY_TIMEOUT_SECONDS;
-  if (spec.access.hostCommands || spec.access.fence) return LAMBDA_MAX_TIMEOUT_SECONDS;
+  if (spec.access.hostDocuments?.length || spec.access.fence) return LAMBDA_MAX_TIMEOUT_SECONDS;
   switch (spec.role) {
     case "trigger":
       return 60;

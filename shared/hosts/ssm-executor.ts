@@ -1,6 +1,7 @@
 /**
- * HostExecutor over SSM Run Command (`AWS-RunShellScript`). The same code talks to real AWS and to the
- * local SSM-compatible endpoint (`local/ssm/ssm-endpoint.ts`): only the client's endpoint differs.
+ * HostExecutor over SSM Run Command: each command is one of the stack's own documents (ssm-documents/,
+ * deployed as `<prefix>-<id>`) with its parameters; never a script. The same code talks to real AWS and to
+ * the local SSM-compatible endpoint (`local/ssm/ssm-endpoint.ts`): only the client's endpoint differs.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
@@ -11,11 +12,27 @@ import {
   SendCommandCommand,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
-import { errorMessage, HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "../domain/errors.js";
-import type { HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
+import {
+  EXECUTION_TIMEOUT_PARAMETER,
+  HOST_DOCUMENT_PREFIX_ENV,
+  hostDocumentName,
+} from "#ssm-documents/document.js";
+import {
+  errorMessage,
+  HostCommandFailed,
+  HostCommandTimedOut,
+  HostUnreachable,
+  InvalidInput,
+} from "../domain/errors.js";
+import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
 
 export interface SsmHostExecutorOptions {
   client: SSMClient;
+  /**
+   * The deployed name of a host document (default `<LAZARUS_HOST_DOCUMENT_PREFIX>-<id>`, the prefix
+   * defaulting to "lazarus", as the stack names them).
+   */
+  documentName?: (id: string) => string;
   /** First delay between GetCommandInvocation polls (doubles up to pollMaxMs, with jitter). */
   pollInitialMs?: number;
   /**
@@ -40,7 +57,6 @@ export interface SsmHostExecutorOptions {
   random?: () => number;
 }
 
-const DOCUMENT = "AWS-RunShellScript";
 /** SSM refuses a delivery timeout (`TimeoutSeconds`) below 30 s. */
 const MIN_DELIVERY_TIMEOUT_S = 30;
 const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
@@ -92,9 +108,12 @@ export class SsmHostExecutor implements HostExecutor {
   private readonly random: () => number;
   private readonly logger: Logger | undefined;
   private readonly metrics: Metrics | undefined;
+  private readonly documentName: (id: string) => string;
 
   constructor(opts: SsmHostExecutorOptions) {
     this.client = opts.client;
+    const prefix = process.env[HOST_DOCUMENT_PREFIX_ENV] || "lazarus";
+    this.documentName = opts.documentName ?? ((id) => hostDocumentName(prefix, id));
     this.pollInitialMs = opts.pollInitialMs ?? 100;
     this.pollMaxMs = opts.pollMaxMs ?? 500;
     this.backoffMaxMs = Math.max(this.pollMaxMs, opts.backoffMaxMs ?? 5000);
@@ -107,18 +126,18 @@ export class SsmHostExecutor implements HostExecutor {
     this.metrics = opts.metrics;
   }
 
-  async run(host: HostTarget, script: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.observed(host, script, options, false);
+  async run(host: HostTarget, command: HostCommand, options: RunOptions = {}): Promise<RunResult> {
+    return this.observed(host, command, options, false);
   }
 
-  async probe(host: HostTarget, script: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.observed(host, script, options, true);
+  async probe(host: HostTarget, command: HostCommand, options: RunOptions = {}): Promise<RunResult> {
+    return this.observed(host, command, options, true);
   }
 
   /** Runs the command and reports it: one log line and its metrics, whatever the outcome. */
   private async observed(
     host: HostTarget,
-    script: string,
+    command: HostCommand,
     options: RunOptions,
     probe: boolean,
   ): Promise<RunResult> {
@@ -128,14 +147,15 @@ export class SsmHostExecutor implements HostExecutor {
       message: "host command",
       host: host.name,
       managedInstanceId: host.managedInstanceId,
-      what: options.comment ?? "(no comment)",
+      document: command.document,
+      what: options.comment ?? command.document,
       commandId: sent.commandId ?? null,
       probe,
       durationMs: this.now() - started,
       ...outcome,
     });
     try {
-      const result = await this.execute(host, script, options, probe, sent);
+      const result = await this.execute(host, command, options, probe, sent);
       const entry = line({ exitCode: result.exitCode });
       this.logger?.info(entry);
       this.metrics?.addMetric(HOST_COMMAND_METRICS.duration, MetricUnit.Milliseconds, entry.durationMs);
@@ -162,7 +182,7 @@ export class SsmHostExecutor implements HostExecutor {
 
   private async execute(
     host: HostTarget,
-    script: string,
+    command: HostCommand,
     options: RunOptions,
     probe: boolean,
     sent: { commandId?: string },
@@ -183,7 +203,7 @@ export class SsmHostExecutor implements HostExecutor {
 
     const commandId = await this.send(
       host,
-      script,
+      command,
       execSecs,
       deliverySecs,
       options.comment,
@@ -236,7 +256,7 @@ export class SsmHostExecutor implements HostExecutor {
 
   private async send(
     host: HostTarget,
-    script: string,
+    command: HostCommand,
     execSecs: number,
     deliverySecs: number,
     comment: string | undefined,
@@ -248,19 +268,36 @@ export class SsmHostExecutor implements HostExecutor {
       try {
         const out = await this.client.send(
           new SendCommandCommand({
-            DocumentName: DOCUMENT,
+            DocumentName: this.documentName(command.document),
             InstanceIds: [host.managedInstanceId],
-            Parameters: { commands: [script], executionTimeout: [String(execSecs)] },
+            Parameters: {
+              ...Object.fromEntries(Object.entries(command.parameters).map(([k, v]) => [k, [v]])),
+              [EXECUTION_TIMEOUT_PARAMETER]: [String(execSecs)],
+            },
             TimeoutSeconds: deliverySecs,
             // SSM limits Comment to 100 characters.
             ...(comment ? { Comment: comment.slice(0, 100) } : {}),
           }),
         );
         const id = out.Command?.CommandId;
-        if (!id) throw new Error(`SendCommand to ${host.name} returned no CommandId`);
+        if (!id) {
+          throw new HostUnreachable(`SendCommand to ${host.name} returned no CommandId`, {
+            host: host.name,
+            managedInstanceId: host.managedInstanceId,
+            commandId: null,
+          });
+        }
         return id;
       } catch (e) {
         const name = errName(e);
+        if (name === "InvalidParameters" || name === "InvalidDocument") {
+          // SSM refused the command before anything ran: a value outside its pattern, or no such document.
+          throw new InvalidInput(
+            `host ${host.name}: SSM refused ${command.document} (${name}: ${errorMessage(e)}); nothing ran`,
+            { host: host.name, document: command.document, reason: name },
+            { cause: e },
+          );
+        }
         if (name === "InvalidInstanceId") {
           // Not registered, deregistered, or not in a state SSM delivers to.
           throw new HostUnreachable(

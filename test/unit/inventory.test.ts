@@ -170,14 +170,17 @@ describe("adoption: domain XML -> records", () => {
       powerState: "shutdown",
     });
 
-    // The one change on the host: autostart off, for exactly the adopted domains, quoted.
-    const autostart = fake.scriptsMatching(/autostart --disable/);
+    // The one change on the host: autostart off, for exactly the adopted domains.
+    const autostart = fake.commandsOf("disable-autostart");
     expect(autostart).toHaveLength(1);
-    expect(autostart[0]).toContain(`virsh autostart --disable '${web.uuid}'`);
+    expect(autostart[0]!.parameters.uuids!.split(" ")).toContain(web.uuid);
     expect(fake.domains.get(web.uuid)!.autostart).toBe(false);
     expect(report.adopted.every((a) => a.autostartTurnedOff)).toBe(true);
+    // Everything else it sent only reads.
     expect(
-      fake.scriptsMatching(/virsh (define|start|destroy|undefine)|qemu-img (create|convert)|rm /),
+      [...new Set(fake.commands.map((c) => c.document))].filter(
+        (d) => !["list-domains", "read-domain", "read-disk-chains", "disable-autostart"].includes(d),
+      ),
     ).toEqual([]);
   });
 
@@ -257,7 +260,7 @@ describe("adoption: domain XML -> records", () => {
     expect(reasons[snap.uuid]).toMatch(/backing file \/backups\/snap-1-base.qcow2 is outside/);
     expect(reasons[gone.uuid]).toMatch(/does not exist/);
     expect(report.adopted).toEqual([]);
-    expect(fake.scriptsMatching(/autostart --disable/)).toEqual([]);
+    expect(fake.commandsOf("disable-autostart")).toEqual([]);
     expect((await db.stores.hosts.require(hostRecord.name)).claims).toEqual({});
   });
 
@@ -291,7 +294,7 @@ describe("adoption: domain XML -> records", () => {
 
   it("an autostart failure leaves nothing behind: claims given back, no records", async () => {
     const web = addDomain("web-1");
-    fake.failWhen = (s) => s.includes("autostart --disable");
+    fake.failWhen = (c) => c.document === "disable-autostart";
     await expect(adoptHost(deps, { host: hostRecord.name })).rejects.toThrow(/injected/);
     expect(await written(web.uuid)).toEqual({ instance: null, ports: [], claim: null });
   });
@@ -299,12 +302,12 @@ describe("adoption: domain XML -> records", () => {
   it("a crash between the records leaves no instance; the next run completes it without duplicates", async () => {
     const web = addDomain("web-1", { macs: [randomMac(), randomMac()], volumes: ["crash-data.img"] });
     // The instances table disappears after the claim and before the records: a real DynamoDB failure.
-    fake.onScript = async (s) => {
-      if (s.includes("autostart --disable"))
+    fake.onCommand = async (c) => {
+      if (c.document === "disable-autostart")
         await db.client.send(new DeleteTableCommand({ TableName: db.tables.instances }));
     };
     await expect(adoptHost(deps, { host: hostRecord.name })).rejects.toThrow();
-    fake.onScript = null;
+    fake.onCommand = null;
     await createTables(db.client, db.tables);
     const half = await written(web.uuid);
     expect(half.instance).toBeNull(); // never half-adopted: no instance without its ports, volume, claim
@@ -336,7 +339,7 @@ describe("registration", () => {
     await expect(registerHost(deps, { managedInstanceId: id })).rejects.toBeInstanceOf(HostUnreachable);
     directory.delete(id);
     await expect(registerHost(deps, { managedInstanceId: id })).rejects.toBeInstanceOf(HostUnreachable);
-    expect(fake.scripts).toEqual([]);
+    expect(fake.commands).toEqual([]);
     expect(await db.stores.hosts.get("kvm-07")).toBeNull();
   });
 

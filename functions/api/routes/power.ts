@@ -10,9 +10,9 @@ import { InstanceInvalidState, InstanceIsLocked } from "#shared/domain/errors.js
 import type { Instance } from "#shared/domain/schemas.js";
 import type { TaskState, VmState } from "#shared/domain/states.js";
 import { notifyFlow } from "#shared/flow/notify.js";
+import type { HostCommand } from "#shared/hosts/host-command.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { ensureStarted, powerOffClean } from "#shared/hosts/virsh.js";
+import { startDomain, stopDomain } from "#shared/hosts/virsh.js";
 import { ApiError, type ApiResponse, noContent } from "../http.js";
 import type { RouteContext } from "../router.js";
 
@@ -24,7 +24,7 @@ interface PowerAction {
   events:
     | readonly ["instance.power_off.start", "instance.power_off.end"]
     | readonly ["instance.power_on.start", "instance.power_on.end"];
-  script: (uuid: string, shutdownTimeoutSeconds: number) => string;
+  command: (uuid: string, shutdownTimeoutSeconds: number) => HostCommand;
 }
 
 const STOP: PowerAction = {
@@ -33,7 +33,7 @@ const STOP: PowerAction = {
   task: "powering_off",
   to: { vmState: "stopped", powerState: "shutdown" },
   events: ["instance.power_off.start", "instance.power_off.end"],
-  script: (uuid, timeout) => powerOffClean(uuid, timeout),
+  command: (uuid, timeout) => stopDomain(uuid, timeout),
 };
 const START: PowerAction = {
   name: "start",
@@ -41,7 +41,7 @@ const START: PowerAction = {
   task: "powering_on",
   to: { vmState: "active", powerState: "running" },
   events: ["instance.power_on.start", "instance.power_on.end"],
-  script: (uuid) => ensureStarted(uuid),
+  command: (uuid) => startDomain(uuid),
 };
 
 export const POWER_ACTIONS = { "os-stop": STOP, "os-start": START } as const;
@@ -73,14 +73,10 @@ export function runPowerAction(
     const flow = { requestId, instanceUuid };
     await notifyFlow(deps, flow, action.events[0], { host: instance.host, reason: "api" });
     try {
-      await deps.executor.run(
-        hostTarget(host),
-        shellScript([action.script(instanceUuid, deps.shutdownTimeoutSeconds)]),
-        {
-          comment: `lazarus os-${action.name} ${requestId}`,
-          executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 10,
-        },
-      );
+      await deps.executor.run(hostTarget(host), action.command(instanceUuid, deps.shutdownTimeoutSeconds), {
+        comment: `lazarus os-${action.name} ${requestId}`,
+        executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 10,
+      });
     } catch (e) {
       await instances.update(instanceUuid, {
         expectTaskRequestId: requestId,

@@ -12,7 +12,7 @@ import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
-import { defineDomainScript } from "#shared/hosts/instance-domain.js";
+import { defineDomain } from "#shared/hosts/instance-domain.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 
 export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState> {
@@ -31,14 +31,14 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
     Promise.all(instance.ports.map((id) => deps.stores.ports.require(id))),
     Promise.all(instance.volumes.map((bdm) => deps.stores.volumes.require(bdm.volumeId))),
   ]);
-  const script = defineDomainScript(
+  const command = defineDomain(
     { instance, host, ports, volumes, imageRef: flow.imageRef ?? instance.imageRef },
     // Evacuate: CheckInstanceNotOnTarget proved the domain not defined on this target (a reschedule picks
     // another host; a retry here is of a command never delivered), so the definition is a new one.
     { start: !endsStopped(flow), absent: flow.recreate },
   );
   try {
-    await deps.executor.run(hostTarget(host), script, { comment: `spawn ${instance.uuid}` });
+    await deps.executor.run(hostTarget(host), command, { comment: `spawn ${instance.uuid}` });
   } catch (e) {
     if (e instanceof HostCommandFailed) {
       const stderr = String(e.details.stderr ?? e.message).trim();

@@ -15,8 +15,7 @@ import type { Instance, Recovery, RecoveryAttempt } from "#shared/domain/schemas
 import { notifyFlow } from "#shared/flow/notify.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { probeDomainState } from "#shared/hosts/probes.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { domainExists, ensureRemoved, ensureStarted } from "#shared/hosts/virsh.js";
+import { removeDomain, startDomain } from "#shared/hosts/virsh.js";
 import type { InstanceFailureDeps } from "#shared/lambda/instance-failure-runtime.js";
 import type { InstanceRecoveryState } from "../contract.js";
 
@@ -135,7 +134,7 @@ export async function restart(deps: InstanceFailureDeps, state: State): Promise<
   let error: string | null = null;
   let power: Instance["powerState"] = "shutdown";
   try {
-    await deps.executor.run(target, shellScript([ensureStarted(uuid)]), {
+    await deps.executor.run(target, startDomain(uuid), {
       comment: `lazarus instance recovery restart ${state.recoveryId}`,
       executionTimeoutSeconds: 60,
     });
@@ -178,18 +177,16 @@ export async function prepareRelocation(deps: InstanceFailureDeps, state: State)
     );
   }
   const target = await sourceTarget(deps, state);
-  await deps.executor.run(target, shellScript([ensureRemoved(uuid)]), {
+  await deps.executor.run(target, removeDomain(uuid), {
     comment: `lazarus instance recovery remove from source ${state.recoveryId}`,
     executionTimeoutSeconds: 60,
   });
-  const probe = await deps.executor.probe(target, shellScript([domainExists(uuid)]), {
+  // ProbeFailed when virsh cannot answer: never read as gone.
+  const left = await probeDomainState(deps.executor, target, uuid, {
     comment: `lazarus instance recovery prove gone ${state.recoveryId}`,
-    executionTimeoutSeconds: 30,
   });
-  if (probe.exitCode !== 1) {
-    throw new ProbeFailed(
-      `the domain of ${uuid} is not proven gone from ${target.name} (exit ${probe.exitCode})`,
-    );
+  if (left !== "absent") {
+    throw new ProbeFailed(`the domain of ${uuid} is not proven gone from ${target.name} (it is ${left})`);
   }
   const requestId = relocationRequestId(state.recoveryId);
   await deps.stores.recoveries.update(state.recoveryId, () => ({

@@ -151,7 +151,7 @@ function usableActions({ access, role }: Pick<FunctionSpec, "access" | "role">):
   for (const [id, level] of Object.entries(access.tables ?? {}) as [TableId, "read" | "write"][]) {
     for (const a of tableActions(id, level)) out.add(a);
   }
-  if (access.hostCommands) add("hostCommands");
+  if (access.hostDocuments?.length) add("hostCommands");
   if (access.describeHosts) add("describeHosts");
   if (access.publishEvents) add("publishEvents");
   if (access.startExecutions?.length) add("startExecutions");

@@ -5,7 +5,7 @@
  * their rules follow shared/definitions/heartbeat.ts, and nothing refers to itself in a cycle.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { HOST_COMMAND_DOCUMENT, tableActions } from "#cdk/access-policy.js";
+import { tableActions } from "#cdk/access-policy.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import {
   HEARTBEAT_METRIC,
@@ -203,22 +203,26 @@ describe("least privilege", () => {
     }
   });
 
-  it("ssm:SendCommand only with hostCommands: the AWS-RunShellScript document and tagged hosts", () => {
+  it("ssm:SendCommand only with host documents: the stack's own documents, and tagged hosts only", () => {
     let checked = 0;
     for (const spec of specs) {
       const sendCommand = withAction(roleStatements(functionResource(spec)[1]), "ssm:SendCommand");
-      if (!spec.access.hostCommands) {
+      if (!spec.access.hostDocuments?.length) {
         expect(sendCommand, spec.id).toEqual([]);
         continue;
       }
       checked++;
-      const [document, hosts] = [
+      const [documents, hosts] = [
         sendCommand.filter((st) => resourcesOf(st).some((r) => r.includes(":document/"))),
         sendCommand.filter((st) => !resourcesOf(st).some((r) => r.includes(":document/"))),
       ];
-      expect(document.flatMap(resourcesOf)).toEqual([
-        `arn:<AWS::Partition>:ssm:eu-west-1::document/${HOST_COMMAND_DOCUMENT}`,
-      ]);
+      expect(sorted(documents.flatMap(resourcesOf)), spec.id).toEqual(
+        sorted(
+          spec.access.hostDocuments.map(
+            (id) => `arn:<AWS::Partition>:ssm:eu-west-1:123456789012:document/lazarus-${id}`,
+          ),
+        ),
+      );
       expect(hosts.length).toBeGreaterThan(0);
       for (const st of hosts) {
         expect(sorted(resourcesOf(st))).toEqual([
