@@ -32,6 +32,24 @@ export const LazarusConfig = z
     logLevel: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]).default("INFO"),
     /** Overall wait for one host command (SSM Run Command) before a step gives up on the host. */
     hostCommandDeadlineSeconds: z.number().int().min(30).max(600).default(120),
+    /**
+     * Who is paged: subscriptions of the page topic (`<prefix>-page`), which gets every paging alarm and
+     * operator alert. Email and SMS subscriptions must be confirmed by their owner once deployed.
+     */
+    paging: z
+      .object({
+        subscriptions: z
+          .array(
+            z
+              .object({
+                protocol: z.enum(["email", "sms", "https"]),
+                endpoint: z.string().min(3).max(2048),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .prefault({}),
     api: z
       .object({
         /** Steady requests per second and burst over the whole stage (API Gateway throttling). */

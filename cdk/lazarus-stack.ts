@@ -5,14 +5,12 @@
  * ones. Add a function or a machine to shared/definitions and it is deployed; nothing here names one.
  */
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from "aws-cdk-lib";
-import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { EventBus } from "aws-cdk-lib/aws-events";
-import { Topic } from "aws-cdk-lib/aws-sns";
+import type { Topic } from "aws-cdk-lib/aws-sns";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
-import { pageTopicName } from "#shared/definitions/paging.js";
 import { notificationBusName } from "#shared/definitions/rules.js";
 import { deployedName, STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
@@ -24,6 +22,7 @@ import type { LazarusConfig } from "./config.js";
 import { LazarusFunctions } from "./functions.js";
 import { HostDocuments } from "./host-documents.js";
 import { HostFailure } from "./host-failure.js";
+import { Paging } from "./paging.js";
 import { LazarusRules } from "./rules.js";
 import { LazarusStateMachines } from "./state-machines.js";
 import { LazarusTables } from "./tables.js";
@@ -48,6 +47,7 @@ export class LazarusStack extends Stack {
   readonly eventBus: EventBus;
   /** Where operators are paged. */
   readonly page: Topic;
+  readonly paging: Paging;
   /** Where asynchronous work that finally failed lands (alarm events, timer runs, their deliveries). */
   readonly asyncFailures: Queue;
 
@@ -84,16 +84,6 @@ export class LazarusStack extends Stack {
           "This queue is itself the dead-letter queue (of the trigger and scheduled functions and their rules)",
       });
     }
-    new Alarm(this, "async-failures-alarm", {
-      alarmName: `${prefix}-async-failures`,
-      alarmDescription:
-        "A host-failure event, recovery event or timer run was not handled: read the message in the queue",
-      metric: asyncFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      threshold: 1,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
 
     const environment: Record<string, string> = {
       LAZARUS_TABLE_PREFIX: prefix,
@@ -142,7 +132,15 @@ export class LazarusStack extends Stack {
       new CfnOutput(this, "OperatorPolicyArn", { value: this.api.operatorPolicy.managedPolicyArn });
     }
 
-    this.page = new Topic(this, "page", { topicName: pageTopicName(prefix), enforceSSL: true });
+    this.paging = new Paging(this, "paging", {
+      config,
+      functionSpecs,
+      hostEvacuationArn: stateMachineArnFromName(this, deployedName(prefix, "host-evacuation")),
+      hostRecoveryArn: stateMachineArnFromName(this, deployedName(prefix, "host-recovery")),
+      rebuildArn: stateMachineArnFromName(this, deployedName(prefix, "rebuild")),
+      apiName: this.api ? this.api.api.restApiName : null,
+    });
+    this.page = this.paging.topic;
     this.rules = new LazarusRules(this, "rules", {
       prefix,
       functionSpecs,

@@ -18,7 +18,7 @@ import type { SSMClient } from "@aws-sdk/client-ssm";
 import { resetApiDeps } from "#functions/api/deps.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC, heartbeatAlarm } from "#shared/definitions/heartbeat.js";
-import { pageTopicArn } from "#shared/definitions/paging.js";
+import { pageTopicArn, pagingAlarmInput, pagingAlarms } from "#shared/definitions/paging.js";
 import { notificationBusName } from "#shared/definitions/rules.js";
 import {
   definitionSubstitutions,
@@ -50,6 +50,7 @@ import type { LocalHostSpec } from "./hosts/local-host.js";
 import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./lambda/lambda-endpoint.js";
 import { localLogEnv } from "./log-settings.js";
 import { startScheduler } from "./scheduler.js";
+import { type LocalTopics, startLocalTopics, type TopicSubscription } from "./sns/topics.js";
 import { LocalStepFunctions } from "./stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "./stepfunctions/sfn-endpoint.js";
 
@@ -106,6 +107,11 @@ export interface LocalCloudOptions {
    * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
    */
   ssmLatency?: { deliveryDelayMs?: number; statusDelayMs?: number };
+  /**
+   * Paging: the page topic's subscriptions (an HTTP endpoint receives each page as SNS delivers it), and the
+   * period of the paging alarms here (AWS: 60 s; default 5 s, as the heartbeat alarms are shortened too).
+   */
+  paging?: { subscriptions?: TopicSubscription[]; alarmPeriodSeconds?: number };
 }
 
 /** Detection and the host-failure policy of this cloud (defaults suit tests and the demo, not AWS). */
@@ -174,6 +180,8 @@ export interface LocalCloud {
   cloudwatch: CloudWatchEndpoint;
   /** The power fence's endpoint (EC2 StopInstances/DescribeInstances): every host by its instance id. */
   ec2: Ec2Endpoint;
+  /** SNS topics: the page topic (`pageTopicArn(prefix)`), its messages (alarms' and operator alerts'). */
+  topics: LocalTopics;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
   api: ApiServer;
   heartbeats: Heartbeats;
@@ -221,12 +229,36 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       : undefined;
     if (dynamoFaults) stopping.push(() => dynamoFaults.close());
     const handlers = await loadHandlers(prefix);
+    // The services' own metrics go to the local CloudWatch once it runs (EventBridge's, Lambda's).
+    let serviceMetrics: CloudWatchEndpoint | undefined;
+    const topics = startLocalTopics();
+    topics.createTopic(pageTopicArn(prefix), opts.paging?.subscriptions ?? []);
     const lambda = await startLambdaEndpoint({
       handlers,
       hooks: opts.lambdaHooks,
+      onEnded: (r) => {
+        const dims = { FunctionName: r.functionName };
+        serviceMetrics?.recordServiceMetric("AWS/Lambda", "Invocations", dims, 1);
+        if (r.status === "failed") serviceMetrics?.recordServiceMetric("AWS/Lambda", "Errors", dims, 1);
+      },
     });
     stopping.push(() => lambda.close());
-    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url });
+    const events = await startEventsEndpoint({
+      lambdaEndpoint: lambda.url,
+      publish: async (topicArn, message) => {
+        await topics.publish(topicArn, message);
+      },
+      // EventBridge counts each rule's matches (AWS/Events MatchedEvents; a custom bus's with its name).
+      onMatch: (rule) =>
+        serviceMetrics?.recordServiceMetric(
+          "AWS/Events",
+          "MatchedEvents",
+          (rule.eventBusName ?? "default") === "default"
+            ? { RuleName: rule.name }
+            : { EventBusName: rule.eventBusName!, RuleName: rule.name },
+          1,
+        ),
+    });
     stopping.push(() => events.close());
     // CloudWatch hands each alarm state change to EventBridge, which routes it by the trigger's rule.
     const eventBridge = new EventBridgeClient({
@@ -236,11 +268,15 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
     stopping.push(() => eventBridge.destroy());
     const cloudwatch = await startCloudWatchEndpoint({
+      onAlarmAction: async (topicArn, n) => {
+        await topics.publish(topicArn, n.message, n.subject);
+      },
       onAlarmStateChange: async (change) => {
         await eventBridge.send(new PutEventsCommand({ Entries: [change.entry] }));
       },
     });
     stopping.push(() => cloudwatch.close());
+    serviceMetrics = cloudwatch;
     const ec2 = await startEc2Endpoint();
     stopping.push(() => ec2.close());
     // The rules of shared/definitions/rules.ts, on the buses the stack puts them on.
@@ -417,6 +453,18 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         ),
       );
     }
+    // The paging alarms of the stack, notifying the page topic (local period: `paging.alarmPeriodSeconds`).
+    for (const alarm of pagingAlarms(prefix, ALL_FUNCTIONS, {
+      hostEvacuationArn: stateMachineArns["host-evacuation"]!,
+      hostRecoveryArn: stateMachineArns["host-recovery"]!,
+      apiName: `${prefix}-api`,
+    })) {
+      await cw.send(
+        new PutMetricAlarmCommand(
+          pagingAlarmInput(alarm, [pageTopicArn(prefix)], opts.paging?.alarmPeriodSeconds ?? 5),
+        ),
+      );
+    }
     cw.destroy();
 
     const localHost = (name: string) => {
@@ -434,6 +482,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       events,
       cloudwatch,
       ec2,
+      topics,
       api,
       heartbeats,
       env,

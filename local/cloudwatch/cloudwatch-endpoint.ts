@@ -11,6 +11,7 @@ import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import {
   type AlarmDefinition,
   AlarmEvaluator,
+  type AlarmNotification,
   type AlarmStateChange,
   type StoredDatum,
   statistic,
@@ -24,6 +25,8 @@ export interface CloudWatchEndpointOptions {
   evaluationIntervalMs?: number;
   /** Called for every alarm state change (the local cloud forwards it to EventBridge). */
   onAlarmStateChange?: (change: AlarmStateChange) => void | Promise<void>;
+  /** An alarm's action (an SNS topic ARN) notified of a state change (the local cloud's SNS endpoint). */
+  onAlarmAction?: (topicArn: string, notification: AlarmNotification) => void | Promise<void>;
 }
 
 export interface CloudWatchEndpoint {
@@ -32,6 +35,16 @@ export interface CloudWatchEndpoint {
   evaluator: AlarmEvaluator;
   /** Epoch ms of the newest datum of a metric series (namespace, name, dimensions), if any. */
   lastDatumAt(namespace: string, metricName: string, dimensions: Record<string, string>): number | undefined;
+  /**
+   * A datum an AWS service publishes itself (namespace `AWS/...`, which PutMetricData refuses to callers):
+   * the local EventBridge, Lambda and API endpoints record their own metrics here, as the services do.
+   */
+  recordServiceMetric(
+    namespace: string,
+    metricName: string,
+    dimensions: Record<string, string>,
+    value: number,
+  ): void;
   close(): Promise<void>;
 }
 
@@ -78,7 +91,15 @@ export async function startCloudWatchEndpoint(
     accountId,
     datapoints: (a) => series.get(seriesKey(a.namespace, a.metricName, a.dimensions)) ?? [],
     onStateChange: (c) => opts.onAlarmStateChange?.(c),
+    onAction: (topicArn, n) => opts.onAlarmAction?.(topicArn, n),
   });
+  const store = (key: string, at: number, values: readonly number[], now: number) => {
+    const list = series.get(key) ?? [];
+    for (const v of values) list.push({ at, value: v });
+    list.sort((a, b) => a.at - b.at);
+    while (list.length > 0 && list[0]!.at < now - 3_600_000) list.shift();
+    series.set(key, list);
+  };
 
   const putMetricData = (input: Record<string, unknown>) => {
     const namespace = input.Namespace;
@@ -98,11 +119,7 @@ export async function startCloudWatchEndpoint(
       const values =
         typeof d.Value === "number" ? [d.Value] : Array.isArray(d.Values) ? (d.Values as number[]) : [];
       if (values.length === 0) throw new AwsJsonError("MissingParameter", "Value or Values is required");
-      const list = series.get(key) ?? [];
-      for (const v of values) list.push({ at, value: v });
-      list.sort((a, b) => a.at - b.at);
-      while (list.length > 0 && list[0]!.at < now - 3_600_000) list.shift();
-      series.set(key, list);
+      store(key, at, values, now);
     }
     return {};
   };
@@ -159,6 +176,12 @@ export async function startCloudWatchEndpoint(
       threshold: Number(input.Threshold),
       comparison: String(input.ComparisonOperator ?? "") as AlarmDefinition["comparison"],
       treatMissingData: String(input.TreatMissingData ?? "missing") as AlarmDefinition["treatMissingData"],
+      ...(input.ActionsEnabled === false
+        ? {}
+        : {
+            alarmActions: Array.isArray(input.AlarmActions) ? (input.AlarmActions as string[]) : [],
+            okActions: Array.isArray(input.OKActions) ? (input.OKActions as string[]) : [],
+          }),
     };
     if (!def.name || !def.namespace || !def.metricName)
       throw new AwsJsonError("MissingParameter", "AlarmName, Namespace and MetricName are required");
@@ -188,6 +211,8 @@ export async function startCloudWatchEndpoint(
           Threshold: a.definition.threshold,
           ComparisonOperator: a.definition.comparison,
           TreatMissingData: a.definition.treatMissingData,
+          AlarmActions: a.definition.alarmActions ?? [],
+          OKActions: a.definition.okActions ?? [],
           StateValue: a.state,
           StateReason: a.reason,
           StateUpdatedTimestamp: a.updatedAt / 1000,
@@ -229,6 +254,10 @@ export async function startCloudWatchEndpoint(
     evaluator,
     lastDatumAt: (namespace, metricName, dimensions) =>
       series.get(seriesKey(namespace, metricName, dimensions))?.at(-1)?.at,
+    recordServiceMetric: (namespace, metricName, dimensions, value) => {
+      const now = Date.now();
+      store(seriesKey(namespace, metricName, dimensions), now, [value], now);
+    },
     close: async () => {
       clearInterval(timer);
       await closeServer(server);

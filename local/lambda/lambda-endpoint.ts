@@ -65,6 +65,8 @@ export interface LambdaEndpointOptions {
   port?: number;
   region?: string;
   accountId?: string;
+  /** Called when an invocation ends (the local cloud counts Lambda's own metrics: Invocations, Errors). */
+  onEnded?: (record: LambdaInvocationRecord) => void;
 }
 
 export interface LambdaEndpoint {
@@ -159,6 +161,7 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
     } finally {
       clearTimeout(timer);
       record.endedAt = new Date();
+      options.onEnded?.(record);
     }
   }
 

@@ -269,7 +269,8 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   },
   hostFailure("open-incident", "openIncident", { tables: { hosts: "write" } }),
   hostFailure("close-not-dead", "closeNotDead", { tables: { hosts: "write" } }),
-  hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
+  // Pages the operator (an evacuation that stopped on an error).
+  hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, heartbeats: "read" }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
   // The mass-failure guard reads every host; holding writes the incident and alerts the operator.
@@ -280,12 +281,14 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   // heartbeat for the lease.
   hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, heartbeats: "read" }),
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, heartbeats: "read" }),
-  // Marks instances left without proof "fencing required" (fault, fencingRequired).
+  // Marks instances left without proof "fencing required" (fault, fencingRequired), and pages about them.
   hostFailure("plan-evacuation", "planEvacuation", {
     tables: { instances: "write", faults: "write", hosts: "read" },
+    publishEvents: true,
   }),
   hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
-  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" } }),
+  // Pages the operator when the evacuation is incomplete.
+  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
   hostFailure("clean-stale-domains", "cleanStaleDomains", {
     tables: { hosts: "read", instances: "read" },
@@ -346,8 +349,10 @@ export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   instanceFailure("confirm-relocation", "confirmRelocation", {
     tables: { instances: "read", hosts: "write", migrations: "write", recoveries: "write" },
   }),
+  // Pages the operator: the instance is in ERROR.
   instanceFailure("give-up", "giveUp", {
     tables: { instances: "write", faults: "write", recoveries: "write" },
+    publishEvents: true,
   }),
   instanceFailure("abort-recovery", "abortRecovery", {
     tables: { instances: "write", faults: "write", recoveries: "write" },

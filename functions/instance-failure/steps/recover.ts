@@ -4,6 +4,7 @@
  * its confirmation, and the two ends (gave up: ERROR with a fault that says what was tried; the flow
  * itself failed: our task released, a domain-less instance never left ACTIVE).
  */
+import { ALERTS } from "#shared/definitions/paging.js";
 import { errorMessage, HostCommandTimedOut, HostUnreachable, ProbeFailed } from "#shared/domain/errors.js";
 import {
   decideRecovery,
@@ -17,6 +18,7 @@ import { hostTarget } from "#shared/hosts/layout.js";
 import { probeDomainState } from "#shared/hosts/probes.js";
 import { removeDomain, startDomain } from "#shared/hosts/virsh.js";
 import type { InstanceFailureDeps } from "#shared/lambda/instance-failure-runtime.js";
+import { alertBestEffort } from "#shared/notifications/host-alerts.js";
 import type { InstanceRecoveryState } from "../contract.js";
 
 type State = InstanceRecoveryState;
@@ -268,6 +270,20 @@ export async function giveUp(deps: InstanceFailureDeps, state: State): Promise<S
   );
   await setError(deps, state.report.instanceUuid, "instance-recovery", "InstanceRecoveryFailed", message);
   await deps.stores.recoveries.update(state.recoveryId, () => ({ status: "failed", message }));
+  const instance = await deps.stores.instances.get(state.report.instanceUuid);
+  // The instance is in ERROR whatever the page's fate: the flow ends as it would.
+  await alertBestEffort(deps.alerts, {
+    kind: ALERTS.recoveryGivenUp,
+    hosts: [state.report.host],
+    summary: `Instance ${instance?.name ?? state.report.instanceUuid} on ${state.report.host} kept crashing; recovery gave up, it is in ERROR`,
+    detail: {
+      host: state.report.host,
+      instanceUuid: state.report.instanceUuid,
+      name: instance?.name ?? null,
+      recoveryId: state.recoveryId,
+      message,
+    },
+  });
   return { ...state, message };
 }
 
