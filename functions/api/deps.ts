@@ -17,6 +17,7 @@ import { createDocumentClient } from "#shared/store/client.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { type Executions, SfnExecutions } from "./executions.js";
+import { type HostPowerOps, LambdaHostPower } from "./host-power-client.js";
 import { type InventoryOps, inventoryFunctionName, LambdaInventory } from "./inventory-client.js";
 
 export type { InventoryOps };
@@ -27,6 +28,8 @@ export interface ApiDeps {
   /** State machine ARNs; null = not deployed here (the routes that need it answer 501). */
   machines: { rebuild: string | null; hostEvacuation: string | null };
   inventory: InventoryOps | null;
+  /** An operator's power actions on hosts (the host-power function); null answers 501. */
+  hostPower: HostPowerOps | null;
   now: () => Date;
   serviceDownSeconds: number;
   /** How long an action waits for its flow to take the instance (Accept) before answering anyway. */
@@ -55,6 +58,7 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiDeps {
       hostEvacuation: env[HOST_EVACUATION_ARN_ENV] || null,
     },
     inventory: new LambdaInventory(new LambdaClient({}), inventoryFunctionName(env)),
+    hostPower: new LambdaHostPower(new LambdaClient({}), inventoryFunctionName(env)),
     now: () => new Date(),
     serviceDownSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_SERVICE_DOWN_SECONDS,
     acceptWaitMs: 20_000,

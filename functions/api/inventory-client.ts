@@ -42,6 +42,8 @@ export class LambdaInventory implements InventoryOps {
       name: input.name,
       ...(input.availability_zone !== undefined ? { availabilityZone: input.availability_zone } : {}),
       ...(input.supports_recreate !== undefined ? { supportsRecreate: input.supports_recreate } : {}),
+      // The settings file's shape (fencing.power, fencing.bmc, ...): validated by the registration.
+      ...(input.fencing !== undefined ? { fencing: input.fencing } : {}),
       ...(input.storage !== undefined
         ? {
             storage: {
@@ -80,7 +82,10 @@ export class LambdaInventory implements InventoryOps {
   }
 }
 
-/** `LAZARUS_FUNCTION_<ID>` as the stack sets it, else `<prefix>-<id>` as the local cloud names functions. */
+/**
+ * The name of an invoked function (inventory, host-power): `LAZARUS_FUNCTION_<ID>` as the stack sets it, else
+ * `<prefix>-<id>` as the local cloud names functions.
+ */
 export function inventoryFunctionName(env: NodeJS.ProcessEnv) {
   return (id: string) => env[functionNameEnv(id)] ?? `${env.LAZARUS_TABLE_PREFIX ?? "lazarus"}-${id}`;
 }

@@ -14,7 +14,8 @@ import {
   type HostFailureConfig,
 } from "../domain/host-failure.js";
 import type { StepDeps } from "../flow/deps.js";
-import { Ec2PowerFence, type PowerFence } from "../hosts/power-fence.js";
+import type { HostPowerDeps } from "../flow/host-power.js";
+import { Ec2PowerFence } from "../hosts/power-fence.js";
 import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
 import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
 import { positiveFromEnv as positive } from "./env.js";
@@ -27,10 +28,11 @@ export interface HostFailureDeps extends StepDeps {
   config: HostFailureConfig;
   fencing: FencingConfig;
   alerts: HostAlerts;
-  /** The `power` fence (ec2:StopInstances with Force; locally the local cloud's EC2 endpoint). */
-  powerFence: PowerFence;
-  /** How often the fence step looks whether a fenced host is off, ms. */
-  fencePollMs: number;
+  /**
+   * The `power` fence: a BMC's fence agent through a delegate host, or ec2:StopInstances with Force (locally
+   * the local cloud's BMCs and EC2 endpoint); shared/flow/host-power.ts.
+   */
+  hostPower: HostPowerDeps;
   /** How long a probe of a host may take before it counts as timed out (delivery included). */
   probeDeadlineMs: number;
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
@@ -69,6 +71,21 @@ export function fencingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Fenc
   };
 }
 
+/** Power control (the fence, an operator's power commands) over the step deps' stores, executor and clock. */
+export function hostPowerDepsFrom(base: StepDeps, env: NodeJS.ProcessEnv = process.env): HostPowerDeps {
+  return {
+    stores: base.stores,
+    executor: base.executor,
+    ec2: new Ec2PowerFence(new EC2Client({})),
+    now: base.now,
+    sleep: base.sleep,
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
+    serviceDownSeconds: base.serviceDownSeconds,
+    pollMs: positive(env.LAZARUS_FENCE_POLL_MS, 2000),
+    maxDelegates: Math.floor(positive(env.LAZARUS_FENCE_MAX_DELEGATES, 3)),
+  };
+}
+
 let cached: { base: StepDeps; deps: HostFailureDeps } | undefined;
 
 export function hostFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env): HostFailureDeps {
@@ -82,8 +99,7 @@ export function hostFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Ho
     config: hostFailureConfigFromEnv(env),
     fencing: fencingConfigFromEnv(env),
     alerts: new EventBridgeHostAlerts(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
-    powerFence: new Ec2PowerFence(new EC2Client({})),
-    fencePollMs: positive(env.LAZARUS_FENCE_POLL_MS, 2000),
+    hostPower: hostPowerDepsFrom(base, env),
     probeDeadlineMs: positive(env.LAZARUS_HOST_PROBE_DEADLINE_MS, 45_000),
     recoveryPollSeconds: positive(env.LAZARUS_RECOVERY_POLL_SECONDS, 5),
     machines: {

@@ -30,6 +30,9 @@ beforeAll(async () => {
       powerOff: async () => {
         machines.set(id, false);
       },
+      powerOn: async () => {
+        machines.set(id, true);
+      },
       isOn: () => machines.get(id) === true,
     });
   }
