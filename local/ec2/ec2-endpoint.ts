@@ -100,15 +100,18 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
       const action = params.get("Action");
       const ids = listParam(params, "InstanceId");
       const unknown = ids.filter((id) => !instances.has(id));
-      if (action === "StopInstances") {
+      // StopInstances and StartInstances name instances, all known (as EC2 refuses the whole call).
+      const refusedIds = () => {
         if (ids.length === 0) return replyError(res, 400, "MissingParameter", "InstanceId is required");
-        if (unknown.length)
-          return replyError(
-            res,
-            400,
-            "InvalidInstanceID.NotFound",
-            `The instance IDs '${unknown.join(", ")}' do not exist`,
-          );
+        return replyError(
+          res,
+          400,
+          "InvalidInstanceID.NotFound",
+          `The instance IDs '${unknown.join(", ")}' do not exist`,
+        );
+      };
+      if (action === "StopInstances") {
+        if (ids.length === 0 || unknown.length) return refusedIds();
         stops.push({ instanceIds: ids, force: params.get("Force") === "true", at: new Date() });
         if (fault?.mode === "fail")
           return replyError(
@@ -143,14 +146,7 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
         );
       }
       if (action === "StartInstances") {
-        if (ids.length === 0) return replyError(res, 400, "MissingParameter", "InstanceId is required");
-        if (unknown.length)
-          return replyError(
-            res,
-            400,
-            "InvalidInstanceID.NotFound",
-            `The instance IDs '${unknown.join(", ")}' do not exist`,
-          );
+        if (ids.length === 0 || unknown.length) return refusedIds();
         const busy = ids.filter((id) => stateOf(id) === "stopping");
         if (busy.length)
           return replyError(

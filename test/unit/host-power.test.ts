@@ -5,7 +5,7 @@
  * test/support/fence-stubs.ts). The executor is a fake at the SSM interface: it runs the script, or fails
  * as an unreachable delegate does. Also the pure rules: delegates, operators' refusals, success.
  */
-import { EC2Client } from "@aws-sdk/client-ec2";
+import type { EC2Client } from "@aws-sdk/client-ec2";
 import { DeleteCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Ec2Endpoint, startEc2Endpoint } from "#local/ec2/ec2-endpoint.js";
@@ -16,6 +16,7 @@ import { controlHostPower, type HostPowerDeps } from "#shared/flow/host-power.js
 import type { HostExecutor, HostTarget, RunResult } from "#shared/hosts/executor.js";
 import { Ec2PowerFence } from "#shared/hosts/power-fence.js";
 import { startTestDynamo, type TestDynamo } from "../support/dynamo.js";
+import { localEc2Client } from "../support/ec2.js";
 import { type FenceStubs, makeFenceStubs, STUB_SECRET } from "../support/fence-stubs.js";
 import { makeHost } from "../support/fixtures.js";
 
@@ -68,12 +69,7 @@ beforeAll(async () => {
   db = await startTestDynamo();
   stubs = makeFenceStubs();
   ec2 = await startEc2Endpoint();
-  ec2Client = new EC2Client({
-    endpoint: ec2.url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
+  ec2Client = localEc2Client(ec2.url);
 });
 
 afterAll(async () => {
@@ -169,6 +165,15 @@ describe("delegates", () => {
   });
 });
 
+/** The fence step's off, under the incident of `id` (`<incident>/fence-<round>`). */
+const fence = (victim: Host, id: string) =>
+  controlHostPower(deps, victim, {
+    action: "fence",
+    id,
+    requestedBy: `incident ${id.split("/")[0]}`,
+    deadlineSeconds: 10,
+  });
+
 describe("through a delegate's fence agent", () => {
   // No heartbeat times on the records (as in AWS: the alarm's status says up or down).
   const fleet = () => {
@@ -186,12 +191,7 @@ describe("through a delegate's fence agent", () => {
   it("off: the first delegate runs the agent; the BMC's answers and the delegate are recorded on the host", async () => {
     const { victim, peers } = fleet();
     await seed([victim, ...peers]);
-    const record = await controlHostPower(deps, victim, {
-      action: "fence",
-      id: "inc-1/fence-1",
-      requestedBy: "incident inc-1",
-      deadlineSeconds: 10,
-    });
+    const record = await fence(victim, "inc-1/fence-1");
     expect(record).toMatchObject({ action: "fence", method: "redfish", outcome: "off", delegate: "h2" });
     expect(record.answers.map((a) => [a.delegate, a.step, a.exitCode, a.answer])).toEqual([
       ["h2", "off", 0, "Success: Powered OFF"],
@@ -221,12 +221,7 @@ describe("through a delegate's fence agent", () => {
 
     executor.unreachable.clear();
     stubs.refuse(true);
-    const refused = await controlHostPower(deps, victim, {
-      action: "fence",
-      id: "inc-1/fence-2",
-      requestedBy: "incident inc-1",
-      deadlineSeconds: 10,
-    });
+    const refused = await fence(victim, "inc-1/fence-2");
     expect(refused).toMatchObject({ outcome: "failed", delegate: "h3" });
     expect(executor.sent.slice(-2).map((s) => s.host)).toEqual(["h2", "h3"]);
     expect(refused.answers.some((a) => /Unable to obtain correct plug status/.test(a.answer))).toBe(true);
@@ -235,12 +230,7 @@ describe("through a delegate's fence agent", () => {
     // Every delegate timed out: nothing says "off" for them.
     stubs.refuse(false);
     executor.timedOut = new Set(["h2", "h3"]);
-    const late = await controlHostPower(deps, victim, {
-      action: "fence",
-      id: "inc-1/fence-3",
-      requestedBy: "incident inc-1",
-      deadlineSeconds: 10,
-    });
+    const late = await fence(victim, "inc-1/fence-3");
     expect(late).toMatchObject({ outcome: "unavailable", delegate: "h3" });
     expect((await db.stores.hosts.require("h1")).powerLog.map((r) => r.outcome)).toEqual([
       "off",
@@ -252,12 +242,7 @@ describe("through a delegate's fence agent", () => {
   it("no delegate at all: unavailable, never off, and nothing is sent", async () => {
     const { victim, peers } = fleet();
     await seed([victim, ...peers.map((p) => ({ ...p, enabled: false }))]);
-    const r = await controlHostPower(deps, victim, {
-      action: "fence",
-      id: "inc-2/fence-1",
-      requestedBy: "incident inc-2",
-      deadlineSeconds: 10,
-    });
+    const r = await fence(victim, "inc-2/fence-1");
     expect(r).toMatchObject({ outcome: "unavailable", delegate: null });
     expect(r.detail).toBe("fence unavailable: no delegate on BMC network oob-a: h2 disabled, h3 disabled");
     expect(executor.sent).toEqual([]);
