@@ -262,11 +262,22 @@ describe("IPMI fencing through a delegate's fence_ipmilan", () => {
     expect(scratch.stdout.trim()).toBe("shut off");
     expect((await h1.virsh(["list", "--uuid"])).stdout.trim()).toBe("");
     expect((await cloud.stores.hosts.require("host-1")).incident?.status).toBe("closed");
+    // Would host-1's fence work now? Through its delegates, the BMC answers (on).
+    const test = await lazarus("host", "fence-test", "host-1");
+    expect(test.code, test.stderr).toBe(0);
+    expect(test.stdout).toMatch(
+      /the fence of host-1 would work: delegate host-2 reached its BMC, which says the power is on/,
+    );
     const log = await powerLog("host-1");
-    expect(log.slice(-2).map((r) => [r.action, r.outcome, r.requestedBy])).toEqual([
+    expect(log.slice(-3).map((r) => [r.action, r.outcome, r.requestedBy])).toEqual([
       ["status", "off", "api (anonymous)"],
       ["on", "on", "api (anonymous)"],
+      ["fence-test", "on", "api (anonymous)"],
     ]);
+    const shown = await lazarus("host", "power-log", "host-1");
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/delegates now: host-2, host-3/);
+    expect(shown.stdout).toMatch(/fence-test\s+on\s+ipmi\s+host-2/);
     await expectInvariants(cloud);
   });
 

@@ -43,7 +43,8 @@ async function powerOff(
     detail: run.detail,
     method: run.method,
     delegate: run.delegate,
-    answers: run.answers,
+    // The last answers ride in the machine's state (the host's power log keeps them all).
+    answers: run.answers.slice(-20),
   };
 }
 
