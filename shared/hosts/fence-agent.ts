@@ -181,34 +181,63 @@ case $? in
 esac
 `;
 
-/** The shell variable each parameter is assigned to (an SSM document's `{{ name }}` goes there). */
-function assignments(r: FenceAgentRequest): [string, string][] {
-  const source = "secretsManager" in r.credentials ? "secretsmanager" : "ssm-parameter";
-  const id = "secretsManager" in r.credentials ? r.credentials.secretsManager : r.credentials.ssmParameter;
-  return [
-    ["lz_agent", r.agent],
-    ["lz_action", r.action],
-    ["lz_address", r.address],
-    ["lz_port", String(r.port)],
-    ["lz_username", r.username],
-    ["lz_lanplus", r.lanplus ? "1" : "0"],
-    ["lz_cipher", String(r.cipher)],
-    ["lz_verify_tls", r.verifyTls ? "1" : "0"],
-    ["lz_systems_uri", r.systemsUri ?? ""],
-    ["lz_credential_source", source],
-    ["lz_credential_id", id],
-    ["lz_region", r.region],
-    ["lz_deadline_seconds", String(r.deadlineSeconds)],
-    ["lz_not_after", String(r.notAfter)],
-  ];
+/**
+ * The command's parameters as an SSM Command document takes them (strings), by name: what a delegate is
+ * sent, all of it non-secret. The script assigns each to its shell variable (`FENCE_AGENT_SHELL_VARS`)
+ * before `FENCE_AGENT_BODY`; a document does the same with `{{ name }}` (every value matches its schema
+ * above, none holds a quote, so it sits in single quotes as it is).
+ */
+export function fenceAgentParameters(request: FenceAgentRequest): Record<FenceAgentParameter, string> {
+  const r = validated(FenceAgentRequest, "fenceAgentRequest", request);
+  const secretsManager = "secretsManager" in r.credentials ? r.credentials.secretsManager : null;
+  return {
+    agent: r.agent,
+    action: r.action,
+    address: r.address,
+    port: String(r.port),
+    username: r.username,
+    lanplus: r.lanplus ? "1" : "0",
+    cipher: String(r.cipher),
+    verifyTls: r.verifyTls ? "1" : "0",
+    systemsUri: r.systemsUri ?? "",
+    credentialSource: secretsManager !== null ? "secretsmanager" : "ssm-parameter",
+    credentialId: secretsManager ?? ("ssmParameter" in r.credentials ? r.credentials.ssmParameter : ""),
+    region: r.region,
+    deadlineSeconds: String(r.deadlineSeconds),
+    notAfter: String(r.notAfter),
+  };
 }
+
+/** The shell variable the script's body reads each parameter from. */
+export const FENCE_AGENT_SHELL_VARS = {
+  agent: "lz_agent",
+  action: "lz_action",
+  address: "lz_address",
+  port: "lz_port",
+  username: "lz_username",
+  lanplus: "lz_lanplus",
+  cipher: "lz_cipher",
+  verifyTls: "lz_verify_tls",
+  systemsUri: "lz_systems_uri",
+  credentialSource: "lz_credential_source",
+  credentialId: "lz_credential_id",
+  region: "lz_region",
+  deadlineSeconds: "lz_deadline_seconds",
+  notAfter: "lz_not_after",
+} as const;
+export type FenceAgentParameter = keyof typeof FENCE_AGENT_SHELL_VARS;
+
+/** The script's fixed part: reads the parameters' shell variables, prints the report, exits with its code. */
+export const FENCE_AGENT_BODY = BODY.trim();
 
 /** The delegate's script for `request` (validated): quoted parameter assignments, then the fixed body. */
 export function fenceAgentScript(request: FenceAgentRequest): string {
-  const r = validated(FenceAgentRequest, "fenceAgentRequest", request);
-  const lines = assignments(r).map(([name, value]) => `${name}=${shellQuote(value)}`);
+  const params = fenceAgentParameters(request);
+  const lines = (Object.keys(FENCE_AGENT_SHELL_VARS) as FenceAgentParameter[]).map(
+    (name) => `${FENCE_AGENT_SHELL_VARS[name]}=${shellQuote(params[name])}`,
+  );
   // No `set -e`: the agents' exit codes are answers (2 = off), read one by one.
-  return shellScript(["set +e", ...lines, BODY.trim()]);
+  return shellScript(["set +e", ...lines, FENCE_AGENT_BODY]);
 }
 
 /** Seconds the command may run on the delegate: the deadline, plus the agent's own kill margin and the CLI. */
