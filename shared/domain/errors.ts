@@ -152,6 +152,14 @@ export class InstanceIsLocked extends LazarusError {
   readonly httpStatus = 409;
 }
 
+/**
+ * A Lambda's environment sets a variable to a value that is not valid (shared/lambda/settings.ts): a
+ * deployment error, refused before any step acts on it.
+ */
+export class InvalidSetting extends LazarusError {
+  readonly httpStatus = 500;
+}
+
 export function isLazarusError(e: unknown): e is LazarusError {
   return e instanceof LazarusError;
 }

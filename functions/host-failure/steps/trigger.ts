@@ -22,14 +22,16 @@ export interface TriggerResult {
   reason: string;
 }
 
+/** The host a heartbeat alarm's event names (its metric's dimension, else its name), or null. */
+export function alarmHost(event: AlarmStateChangeEvent): string | null {
+  return hostOfAlarm(event, { dimension: HEARTBEAT_METRIC.dimension, alarmPrefix: HEARTBEAT_ALARM_PREFIX });
+}
+
 export async function onAlarmStateChange(
   deps: HostFailureDeps,
   event: AlarmStateChangeEvent,
 ): Promise<TriggerResult> {
-  const host = hostOfAlarm(event, {
-    dimension: HEARTBEAT_METRIC.dimension,
-    alarmPrefix: HEARTBEAT_ALARM_PREFIX,
-  });
+  const host = alarmHost(event);
   const action = alarmAction(event, host);
   if (action.kind === "ignore" || !(await deps.stores.hosts.get(action.host))) {
     const reason = action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`;
