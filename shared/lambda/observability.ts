@@ -57,16 +57,20 @@ const NESTED = ["request", "item", "report", "detail"] as const;
 /**
  * The correlation keys of any Lambda's input, read defensively (it also serves an input that failed its
  * schema): the flow's request (= migration) id, the instance, the host(s), the host incident, the instance
- * recovery and the Step Functions execution, whichever the input names, at its top level or in one of
- * its NESTED objects. One reader for every flow, so a new step or field of a known name is covered.
+ * recovery and the Step Functions execution, whichever the input names, at its top level or in its
+ * NESTED objects (and theirs). One reader for every flow, so a new step or field of a known name is covered.
  */
 export function correlationKeys(input: unknown): CorrelationKeys {
   if (typeof input !== "object" || input === null) return {};
-  const o = input as Record<string, unknown>;
-  const objects = [
-    o,
-    ...NESTED.map((k) => o[k]).filter((v) => typeof v === "object" && v !== null),
-  ] as Record<string, unknown>[];
+  // The input, then its nested objects, then theirs (e.g. `request.report` of OpenRecovery's input).
+  const objects: Record<string, unknown>[] = [input as Record<string, unknown>];
+  for (let i = 0; i < objects.length && objects.length < 8; i++) {
+    for (const k of NESTED) {
+      const v = objects[i]![k];
+      if (typeof v === "object" && v !== null && !Array.isArray(v))
+        objects.push(v as Record<string, unknown>);
+    }
+  }
   const pick = (field: string): string | undefined => {
     for (const obj of objects) {
       const v = obj[field];
