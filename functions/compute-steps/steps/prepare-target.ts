@@ -10,6 +10,7 @@
  * is idempotent, so a retry of the whole step after a crash anywhere in it ends as a single run would.
  * A rebuild (same host) runs the same phases as separate states, with PowerOff and Destroy between them.
  */
+import { InvalidInput } from "#shared/domain/errors.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
@@ -22,7 +23,12 @@ import { updateInstanceState } from "./update-instance-state.js";
 export async function prepareTarget(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
   if (!flow.recreate) {
-    throw new Error("PrepareTarget is the evacuate path; a rebuild runs these phases as separate states");
+    throw new InvalidInput(
+      "PrepareTarget is the evacuate path; a rebuild runs these phases as separate states",
+      {
+        requestId: flow.requestId,
+      },
+    );
   }
   // A retry that finds task_state already at rebuild_block_device_mapping (owned by this request) comes
   // after the attach phase began: the move to `rebuilding` and the detach are done. Both are skipped:
