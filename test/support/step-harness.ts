@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
-import { startDynamoServer } from "#local/dynamo/dynamo-server.js";
+import { type DynamoServer, startDynamoServer } from "#local/dynamo/dynamo-server.js";
 import { HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import type { FlowState } from "#shared/flow/contract.js";
@@ -99,6 +99,8 @@ export class ScriptedExecutions implements ExecutionReader {
 /** One isolated world: fresh tables (on the harness's dynalite), a scripted executor, notifier and executions. */
 export interface StepWorld {
   db: TestDynamo;
+  /** The harness's DynamoDB server (shared by the file's worlds): `onOperation` sees every API call. */
+  dynamo: DynamoServer;
   deps: StepDeps;
   executor: ScriptedExecutor;
   notifier: RecordingNotifier;
@@ -130,7 +132,7 @@ export async function startStepHarness(): Promise<StepHarness> {
         serviceDownSeconds: 60,
         shutdownTimeoutSeconds: 3,
       };
-      return { db, deps, executor, notifier, executions };
+      return { db, dynamo: server, deps, executor, notifier, executions };
     },
     async close() {
       for (const db of opened) await db.close();
