@@ -16,6 +16,8 @@ import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { AdoptHostReport } from "#functions/inventory/adopt.js";
 import type { RegisterHostReport } from "#functions/inventory/register.js";
 import type { FleetSyncReport } from "#functions/inventory/sync.js";
+import { deployedName } from "#shared/definitions/state-machines.js";
+import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 
 const USAGE = `usage: npm run inventory -- register MANAGED_INSTANCE_ID [options] | adopt HOST [--no-ha] | drift [--apply] [--host H]`;
 
@@ -37,9 +39,12 @@ async function invoke<T>(fn: string, payload: unknown): Promise<T> {
       ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } }
       : {}),
   });
-  const prefix = process.env.LAZARUS_TABLE_PREFIX ?? "lazarus";
+  const prefix = process.env.LAZARUS_TABLE_PREFIX || DEFAULT_PREFIX;
   const res = await client.send(
-    new InvokeCommand({ FunctionName: `${prefix}-${fn}`, Payload: Buffer.from(JSON.stringify(payload)) }),
+    new InvokeCommand({
+      FunctionName: deployedName(prefix, fn),
+      Payload: Buffer.from(JSON.stringify(payload)),
+    }),
   );
   const body = JSON.parse(Buffer.from(res.Payload ?? []).toString("utf8") || "null");
   if (res.FunctionError) {
