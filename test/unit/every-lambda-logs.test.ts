@@ -8,13 +8,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:net";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
 import { PROJECT_ROOT, STATE_MACHINES, stateMachineArn } from "#shared/definitions/state-machines.js";
 import { DOMAIN_STOPPED_EVENT } from "#shared/domain/instance-failure.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
 import { makeInstance } from "#test/support/fixtures.js";
+import { useLogLines } from "#test/support/log-lines.js";
 import { acceptedFlow } from "#test/support/step-harness.js";
 
 const SERVICES = ["DYNAMODB", "SSM", "SFN", "EVENTBRIDGE", "CLOUDWATCH", "EC2", "LAMBDA"];
@@ -205,35 +206,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => refusing.close(() => resolve()));
 });
 
-/**
- * Every JSON line the handlers write during a test, kept from the terminal (the Lambda runtime sends stdout
- * and stderr to CloudWatch Logs; Powertools writes WARN and ERROR on stderr).
- */
-let lines: Record<string, unknown>[];
-beforeEach(() => {
-  lines = [];
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    vi.spyOn(stream, "write").mockImplementation((chunk: unknown, ...rest: unknown[]) => {
-      const texts = String(chunk)
-        .split("\n")
-        .filter((t) => t !== "");
-      let json = 0;
-      for (const text of texts) {
-        try {
-          lines.push(JSON.parse(text) as Record<string, unknown>);
-          json++;
-        } catch {
-          // not a log line
-        }
-      }
-      return json === texts.length && json > 0 ? true : write(chunk, ...rest);
-    });
-  }
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const logs = useLogLines();
 
 describe("every Lambda logs its failure with its correlation keys", () => {
   it("has a sample event for every function of the definitions", () => {
@@ -260,7 +233,7 @@ describe("every Lambda logs its failure with its correlation keys", () => {
       (error: unknown) => ({ error }),
     );
 
-    const mine = lines.filter((l) => l.function_request_id === context.awsRequestId);
+    const mine = logs.lines.filter((l) => l.function_request_id === context.awsRequestId);
     const failure = mine.find((l) => l.message === "step failed" || l.message === "unhandled API error");
     expect(
       failure,
