@@ -1,9 +1,9 @@
 /**
  * The Lambdas' log lines as CloudWatch Logs reads them: every JSON line written to stdout or stderr (the
  * Lambda runtime sends both; Powertools writes WARN and ERROR on stderr). For a test file that unsets
- * POWERTOOLS_DEV, so the handlers write JSON lines to the streams instead of the console.
+ * POWERTOOLS_DEV (`logAsInAws`), so the handlers write JSON lines to the streams instead of the console.
  *
- *   const logs = useLogLines();   // at the top of the file
+ *   const logs = useLogLines();   // at the top of the file; logAsInAws() and resetDeps() in its beforeAll
  *   ... logs.lines                // this test's lines
  */
 import { afterEach, beforeEach, vi } from "vitest";
@@ -11,6 +11,21 @@ import { afterEach, beforeEach, vi } from "vitest";
 export interface LogLines {
   /** The JSON lines of the running test, in order. */
   readonly lines: Record<string, unknown>[];
+}
+
+/**
+ * The handlers log as in AWS from their next container on (call `resetDeps` after it): JSON lines on the
+ * streams, every level, EMF metrics; the unit project's POWERTOOLS_DEV (the console) and any local log
+ * setting unset.
+ */
+export function logAsInAws(env: NodeJS.ProcessEnv = process.env): void {
+  for (const k of [
+    "LAZARUS_LOG_FORMAT",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_METRICS_DISABLED",
+    "POWERTOOLS_DEV",
+  ])
+    delete env[k];
 }
 
 export function useLogLines(): LogLines {

@@ -15,7 +15,7 @@ import { PROJECT_ROOT, STATE_MACHINES, stateMachineArn } from "#shared/definitio
 import { DOMAIN_STOPPED_EVENT } from "#shared/domain/instance-failure.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
 import { makeInstance } from "#test/support/fixtures.js";
-import { useLogLines } from "#test/support/log-lines.js";
+import { logAsInAws, useLogLines } from "#test/support/log-lines.js";
 import { acceptedFlow } from "#test/support/step-harness.js";
 
 const SERVICES = ["DYNAMODB", "SSM", "SFN", "EVENTBRIDGE", "CLOUDWATCH", "EC2", "LAMBDA"];
@@ -189,14 +189,7 @@ beforeAll(async () => {
     LAZARUS_HOST_COMMAND_DEADLINE_MS: "500",
     LAZARUS_HOST_PROBE_DEADLINE_MS: "500",
   });
-  // Logs as in AWS: JSON lines on stdout and stderr (the unit project's POWERTOOLS_DEV sends them to the console).
-  for (const k of [
-    "LAZARUS_LOG_FORMAT",
-    "POWERTOOLS_LOG_LEVEL",
-    "POWERTOOLS_METRICS_DISABLED",
-    "POWERTOOLS_DEV",
-  ])
-    delete process.env[k];
+  logAsInAws();
   resetDeps();
 });
 

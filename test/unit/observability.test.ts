@@ -14,7 +14,7 @@ import { resetDeps } from "#shared/lambda/runtime.js";
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
 import { startTestDynamo, type TestDynamo } from "#test/support/dynamo.js";
 import { makeHost, makeInstance } from "#test/support/fixtures.js";
-import { useLogLines } from "#test/support/log-lines.js";
+import { logAsInAws, useLogLines } from "#test/support/log-lines.js";
 import { acceptedFlow } from "#test/support/step-harness.js";
 
 let db: TestDynamo;
@@ -65,13 +65,7 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: "test",
     AWS_SECRET_ACCESS_KEY: "test",
   });
-  for (const k of [
-    "LAZARUS_LOG_FORMAT",
-    "POWERTOOLS_LOG_LEVEL",
-    "POWERTOOLS_METRICS_DISABLED",
-    "POWERTOOLS_DEV",
-  ])
-    delete process.env[k];
+  logAsInAws();
   resetDeps();
 });
 
