@@ -1,6 +1,6 @@
 /**
  * Inventory from the terminal, against a running local cloud (`npm run local -- up` prints the
- * endpoints): it invokes the same Lambda functions the API will, through the cloud's Lambda endpoint.
+ * endpoints): it invokes the same Lambda functions the API does, through the cloud's Lambda endpoint.
  *
  *   export AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:PORT     # from `npm run local -- up`
  *   npm run inventory -- register mi-0123456789abcdef0 [--name N] [--az Z] [--shared-pool P]
@@ -8,7 +8,7 @@
  *   npm run inventory -- adopt HOST [--no-ha]
  *   npm run inventory -- drift [--apply] [--host H ...]       # report only unless --apply
  *
- * Until `lazarus host register|adopt` and `lazarus drift` exist (the CLI reuses functions/inventory).
+ * Without the API: `lazarus host register|adopt` and `lazarus drift` do the same through it.
  */
 
 import { parseArgs } from "node:util";
