@@ -13,7 +13,8 @@
  *   POWERTOOLS_METRICS_DISABLED   "true": no metric output
  *   LAZARUS_LOG_FORMAT            "json" (default): one CloudWatch-Logs-shaped JSON document per line
  *                                 on stdout, EMF metrics too; "pretty": one readable line per entry
- *                                 on stderr (`terminal-logger.ts`), for the local cloud in a terminal
+ *                                 on stderr (`loggers.ts` TerminalLogger), for the local cloud in a terminal
+ *                                 (parsed in settings.ts; WARN and ERROR go to stderr in JSON too)
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
@@ -71,10 +72,11 @@ export function correlationKeys(input: unknown): CorrelationKeys {
         objects.push(v as Record<string, unknown>);
     }
   }
+  // A key is an id or a name: a longer value (a malformed input's) is cut, so a log line stays a line.
   const pick = (field: string): string | undefined => {
     for (const obj of objects) {
       const v = obj[field];
-      if (typeof v === "string" && v !== "") return v;
+      if (typeof v === "string" && v !== "") return v.slice(0, 200);
     }
     return undefined;
   };
