@@ -43,7 +43,7 @@ export interface LocalBmcs {
   pid(host: string): number | undefined;
   /** Stops the simulator of `host` (SIGKILL to its pid): its BMC no longer answers. */
   stop(host: string): Promise<void>;
-  /** Starts it again on the same port (after `stop`); resolves once it answers. */
+  /** Starts it again on the same port (after `stop`); resolves once it answers, throws if that port is taken. */
   start(host: string): Promise<void>;
   /** `fail`: chassis controls are refused; `hang`: accepted, never carried out; null: normal. */
   setFault(host: string | null, fault: BmcFault): void;
@@ -220,7 +220,8 @@ export async function startBmcs(opts: BmcsOptions): Promise<LocalBmcs> {
       probe.on("close", (code) => resolve(code === 0));
     });
 
-  const launch = async (sim: Sim): Promise<void> => {
+  /** Starts the simulator; a first start may move to another port when its port was taken meanwhile. */
+  const launch = async (sim: Sim, how: { keepPort: boolean }): Promise<void> => {
     const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
     for (let attempt = 0; ; attempt++) {
       const conf = join(sim.folder, "lan.conf");
@@ -265,8 +266,9 @@ export async function startBmcs(opts: BmcsOptions): Promise<LocalBmcs> {
         await sleep(100);
       }
       if (!exited) kill(child);
-      // Its port was taken meanwhile (another run's simulator, another test): a new one.
-      if (attempt >= 4 || Date.now() > deadline)
+      // Its port was taken meanwhile (another run's simulator, another test): a new one, unless the host
+      // record already names this port (a restart): then the BMC is simply not back.
+      if (how.keepPort || attempt >= 4 || Date.now() > deadline)
         throw new Error(
           `the BMC simulator of ${sim.bmc.host} did not answer on port ${sim.bmc.port}; see ${sim.folder}/ipmi_sim.log`,
         );
@@ -313,7 +315,7 @@ export async function startBmcs(opts: BmcsOptions): Promise<LocalBmcs> {
           folder,
         };
         sims.set(host, sim);
-        await launch(sim);
+        await launch(sim, { keepPort: false });
       }),
     );
   } catch (e) {
@@ -334,7 +336,7 @@ export async function startBmcs(opts: BmcsOptions): Promise<LocalBmcs> {
     async start(host) {
       const sim = simOf(host);
       if (sim.child || closed) return;
-      await launch(sim);
+      await launch(sim, { keepPort: true });
     },
     setFault(host, fault) {
       if (host === null) {
