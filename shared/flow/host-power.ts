@@ -132,7 +132,8 @@ export async function controlHostPower(
 }
 
 async function throughDelegates(deps: HostPowerDeps, host: Host, req: PowerRequest): Promise<Ended> {
-  const choice = chooseDelegates(host, await deps.stores.hosts.list(), deps.now(), deps.serviceDownSeconds);
+  const fleet = await deps.stores.hosts.list();
+  const choice = chooseDelegates(host, fleet, deps.now(), deps.serviceDownSeconds);
   const what = `${host.fencing.power} ${AGENT_ACTION[req.action]} of ${host.name}`;
   if (choice.delegates.length === 0)
     return {
@@ -147,8 +148,7 @@ async function throughDelegates(deps: HostPowerDeps, host: Host, req: PowerReque
   let answered: Ended | null = null;
   let undelivered: Ended | null = null;
   for (const name of choice.delegates.slice(0, deps.maxDelegates)) {
-    const delegate = await deps.stores.hosts.get(name);
-    if (!delegate) continue;
+    const delegate = fleet.find((h) => h.name === name)!;
     tried.push(name);
     const request = fenceAgentRequestFor(host, AGENT_ACTION[req.action], {
       region: deps.region,
