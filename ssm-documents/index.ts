@@ -52,7 +52,6 @@ export const HOST_DOCUMENTS = [
  * entry says which issue fills it in.
  */
 export const RESERVED_DOCUMENTS: Readonly<Record<string, string>> = {
-  "fence-through-delegate": "issue 28: IPMI/Redfish fencing through a delegate host",
   "create-volume": "issue 31: the boot flow's volumes (today only the local cloud's records-first boot)",
 };
 

@@ -26,27 +26,29 @@ export const ADAPTERS = {
   },
   /** nova's notifications and the operator alerts, on the Lazarus bus. */
   publishEvents: { modules: ["shared/notifications/put-event.ts"], actions: ["events:PutEvents"] },
-  /** Starting a flow. */
-  startExecutions: {
-    modules: ["shared/lambda/executions.ts", "functions/api/executions.ts"],
-    actions: ["states:StartExecution"],
-  },
+  /** Starting a flow (one Step Functions adapter: start, status, history). */
+  startExecutions: { modules: ["shared/lambda/sfn-executions.ts"], actions: ["states:StartExecution"] },
   /** Whether a flow's execution still runs (the sweeper). */
   executionStatus: { modules: ["shared/lambda/sfn-executions.ts"], actions: ["states:DescribeExecution"] },
   /** Executions and their histories (the API's views). */
   executionHistory: {
-    modules: ["functions/api/executions.ts"],
+    modules: ["shared/lambda/sfn-executions.ts"],
     actions: ["states:DescribeExecution", "states:GetExecutionHistory"],
   },
   /** The hosts' heartbeat metric, read only. */
   heartbeats: { modules: ["shared/metrics/heartbeat-reader.ts"], actions: ["cloudwatch:GetMetricData"] },
-  /** The `power` fence of EC2 hosts. */
+  /** The `ec2` power fence of EC2 hosts: power off, and see it off. */
   fence: {
     modules: ["shared/hosts/power-fence.ts"],
     actions: ["ec2:StopInstances", "ec2:DescribeInstances"],
   },
-  /** The API calling the inventory functions. */
-  invokeFunctions: { modules: ["functions/api/inventory-client.ts"], actions: ["lambda:InvokeFunction"] },
+  /** An operator's power-on of an EC2 host (the same adapter). */
+  powerOn: { modules: ["shared/hosts/power-fence.ts"], actions: ["ec2:StartInstances"] },
+  /** The API calling the inventory and host-power functions. */
+  invokeFunctions: {
+    modules: ["functions/api/inventory-client.ts", "functions/api/host-power-client.ts"],
+    actions: ["lambda:InvokeFunction"],
+  },
 } as const satisfies Record<string, AdapterSpec>;
 
 export type AdapterId = keyof typeof ADAPTERS;

@@ -35,8 +35,14 @@ export interface FunctionAccess {
   readExecutions?: "status" | "history";
   /** Reads the hosts' heartbeat metric (GetMetricData). Only the hosts write it; no function does. */
   heartbeats?: "read";
-  /** Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts). */
+  /**
+   * Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts, DescribeInstances). A BMC fence
+   * runs on a delegate host through the fence-through-delegate document instead; the delegate reads the BMC
+   * password itself.
+   */
   fence?: boolean;
+  /** Powers EC2 hosts on again (ec2:StartInstances on tagged hosts): an operator's `host power on`. */
+  powerOn?: boolean;
   /** Invokes these functions (ids) directly; their names reach it as `functionNameEnv(id)` variables. */
   invokeFunctions?: string[];
 }
@@ -138,15 +144,9 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("check-instance-not-on-target", "checkInstanceNotOnTarget", onTarget("probe-target")),
   compute("check-shared-storage", "checkSharedStorage", onTarget("probe-target")),
   // Evacuate: UpdateInstanceState + RebindPorts + DetachVolumes + AttachVolumes + PrepareRootDisk as one
-  // (their rebuild branches, which read the domain's state and disks, are code of this function too).
+  // (their evacuate phases only: the records, then the root disk on the target).
   compute("prepare-target", "prepareTarget", {
-    ...onTarget(
-      "probe-target",
-      "probe-domain-state",
-      "read-domain-disks",
-      "detach-volume",
-      "create-root-disk",
-    ),
+    ...onTarget("create-root-disk"),
     tables: { instances: "write", hosts: "read", ports: "write", volumes: "write" },
   }),
   compute("update-instance-state", "updateInstanceState", {
@@ -234,8 +234,9 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
       publishEvents: true,
       startExecutions: ["rebuild", "host-evacuation"],
       readExecutions: "history",
-      // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes).
-      invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync"],
+      // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
+      // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
+      invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync", "host-power"],
     },
   },
 ];
@@ -277,9 +278,15 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
-  // The power fence: ec2:StopInstances (Force) and DescribeInstances on the host's instance; reads the
+  // The power fence: a BMC's fence agent on a delegate host (fence-through-delegate), or ec2:StopInstances
+  // (Force) and DescribeInstances on the host's instance; records it in the host's power log; reads the
   // heartbeat for the lease.
-  hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, heartbeats: "read" }),
+  hostFailure("fence", "fenceHost", {
+    tables: { hosts: "write" },
+    fence: true,
+    hostDocuments: ["fence-through-delegate"],
+    heartbeats: "read",
+  }),
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, heartbeats: "read" }),
   // Marks instances left without proof "fencing required" (fault, fencingRequired), and pages about them.
   hostFailure("plan-evacuation", "planEvacuation", {
@@ -378,12 +385,31 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
   },
 };
 
+/**
+ * An operator's power action on a host (status, off, on, cycle, fence test), invoked by the API: a BMC's
+ * fence agent on a delegate host, or the EC2 API; recorded in the host's power log.
+ */
+export const HOST_POWER_FUNCTION: FunctionSpec = {
+  id: "host-power",
+  placeholder: "HostPowerFunctionArn",
+  entry: "functions/host-power/handlers.ts",
+  handler: "power",
+  role: "invoked",
+  access: {
+    tables: { hosts: "write" },
+    hostDocuments: ["fence-through-delegate"],
+    fence: true,
+    powerOn: true,
+  },
+};
+
 /** Every function, of every flow and trigger. New flows append their lists here. */
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
   SWEEPER_FUNCTION,
   ...INVENTORY_FUNCTIONS,
   ...API_FUNCTIONS,
+  HOST_POWER_FUNCTION,
   ...HOST_FAILURE_FUNCTIONS,
   ...INSTANCE_FAILURE_FUNCTIONS,
 ];

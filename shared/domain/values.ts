@@ -128,5 +128,9 @@ export const DISK_GIB_PATTERN = integerRangePattern(1, DISK_GIB_MAX);
 /** Whole seconds up to a day (a clean shutdown's wait). */
 export const SECONDS_UP_TO_A_DAY_PATTERN = integerRangePattern(0, 86_400);
 export const BOOLEAN_PATTERN = "^(true|false)$";
+/** A TCP/UDP port. */
+export const PORT_PATTERN = integerRangePattern(1, 65_535);
+/** An AWS region, e.g. eu-west-1. */
+export const AWS_REGION_PATTERN = "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$";
 /** Standard base64 (a domain XML in a document parameter). */
 export const BASE64_PATTERN = "^[A-Za-z0-9+/]*={0,2}$";

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { CHECK_STORAGE } from "#ssm-documents/check-storage.js";
 import { READ_HOST_FACTS } from "#ssm-documents/read-host-facts.js";
 import { InvalidInput } from "../domain/errors.js";
-import { HostFencing } from "../domain/schemas.js";
+import { HostFencingFields } from "../domain/schemas.js";
 import { AbsolutePath, ResourceName } from "../domain/values.js";
 import { type HostCommand, hostCommand } from "./host-command.js";
 import { parseSections } from "./script-sections.js";
@@ -26,7 +26,7 @@ export const HostConfigFile = z.object({
   volumesPath: AbsolutePath.optional(),
   supportsRecreate: z.boolean().optional(),
   /** How this host's death can be proven (power fence, watchdog, disk locks); unset fields: none/false. */
-  fencing: HostFencing.partial().optional(),
+  fencing: HostFencingFields.partial().optional(),
 });
 export type HostConfigFile = z.infer<typeof HostConfigFile>;
 

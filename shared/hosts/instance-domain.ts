@@ -33,7 +33,12 @@ export function instanceDomainXml(parts: InstanceDomainParts): string {
     rootDisk: { path: rootDiskPath(host, instance.uuid), format: "qcow2" },
     volumes: instance.volumes.map((bdm) => {
       const volume = volumes.find((v) => v.id === bdm.volumeId);
-      if (!volume) throw new Error(`volume ${bdm.volumeId} of instance ${instance.uuid} was not given`);
+      if (!volume) {
+        throw new InvalidInput(`volume ${bdm.volumeId} of instance ${instance.uuid} was not given`, {
+          instanceUuid: instance.uuid,
+          volumeId: bdm.volumeId,
+        });
+      }
       return { path: volumePath(host, volume), device: bdm.device, format: "raw" as const };
     }),
     interfaces: ports.map((p) => ({ mac: p.mac, network: { type: "user" as const } })),

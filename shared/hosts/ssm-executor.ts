@@ -280,8 +280,9 @@ export class SsmHostExecutor implements HostExecutor {
           }),
         );
         const id = out.Command?.CommandId;
+        // Sent, but not trackable: it may run, as after a timeout.
         if (!id) {
-          throw new HostUnreachable(`SendCommand to ${host.name} returned no CommandId`, {
+          throw new HostCommandTimedOut(`SendCommand to ${host.name} returned no CommandId`, {
             host: host.name,
             managedInstanceId: host.managedInstanceId,
             commandId: null,

@@ -28,6 +28,9 @@ import {
   Host,
   HostFencing,
   HostStatus,
+  POWER_LOG_KEEP,
+  type PowerRecord,
+  PowerRecord as PowerRecordSchema,
   type Resources,
 } from "../domain/schemas.js";
 import { IsoTime } from "../domain/values.js";
@@ -69,6 +72,17 @@ export const ServicePatch = z.object({
   lastHeartbeatAt: IsoTime.nullable().optional(),
 });
 export type ServicePatch = z.infer<typeof ServicePatch>;
+
+/** The SET terms of a service patch (validated): its fields, and the version bump of every host change. */
+export function servicePatchSets(x: Expr, patch: ServicePatch): string[] {
+  const fields = Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(
+    ([, v]) => v !== undefined,
+  );
+  return [
+    ...fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`),
+    `${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+  ];
+}
 
 /** What registration decides about a host; everything else (usage, claims, service status) the store keeps. */
 export const HostRegistration = Host.pick({
@@ -159,12 +173,8 @@ export class HostsStore extends RecordStore<typeof Host> {
 
   /** Change the compute service fields (enabled, forced down, liveness). Bumps version. */
   async setService(name: string, patch: ServicePatch): Promise<Host> {
-    const fields = Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(
-      ([, v]) => v !== undefined,
-    );
     const x = new Expr();
-    const sets = fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`);
-    sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+    const sets = servicePatchSets(x, patch);
     try {
       const out = await this.doc.send(
         new UpdateCommand({
@@ -176,12 +186,33 @@ export class HostsStore extends RecordStore<typeof Host> {
           ReturnValues: "ALL_NEW",
         }),
       );
-      return parseStored(Host, out.Attributes ?? {}, "host");
+      return parseHost(out.Attributes ?? {});
     } catch (e) {
-      if (isConditionalCheckFailed(e))
-        throw new HostNotFound(`Compute host ${name} not found.`, { host: name });
+      if (isConditionalCheckFailed(e)) throw hostNotFound(name);
       throw e;
     }
+  }
+
+  /**
+   * Adds a power action (a fence, an operator's status/off/on/cycle, a fence test) to the host's power log,
+   * keeping the last POWER_LOG_KEEP. Conditional on the version read (a concurrent change is read again);
+   * the same record id twice is written once.
+   */
+  async recordPower(name: string, record: PowerRecord): Promise<Host> {
+    const entry = parseInput(PowerRecordSchema, record, "power record");
+    return this.changeRecord(
+      name,
+      (current) => {
+        if (current.powerLog.some((r) => r.id === entry.id && r.startedAt === entry.startedAt)) return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("powerLog")} = ${x.value([...current.powerLog, entry].slice(-POWER_LOG_KEEP))}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: name },
+    );
   }
 
   /**

@@ -34,16 +34,23 @@ export function resolveHostCommand(
 
 export function runHostCommand(
   command: HostCommand,
-  opts: { env?: Record<string, string>; path?: string[]; tamper?: Record<string, string> } = {},
+  opts: {
+    env?: Record<string, string>;
+    path?: string[];
+    tamper?: Record<string, string>;
+    /** Only `env` (no variable of this process), as a host's agent runs with its own environment. */
+    isolated?: boolean;
+  } = {},
 ): DocumentRun {
   const resolved = resolveHostCommand(command, { [EXECUTION_TIMEOUT_PARAMETER]: ["60"] });
   const dir = mkdtempSync(join(tmpdir(), "lazarus-document-"));
   try {
     const file = join(dir, "_script.sh");
     writeFileSync(file, resolved.script, { mode: 0o700 });
-    const path = [...(opts.path ?? []), process.env.PATH ?? "/usr/bin:/bin"].join(":");
+    const base = opts.isolated ? {} : process.env;
+    const path = [...(opts.path ?? []), opts.env?.PATH ?? base.PATH ?? "/usr/bin:/bin"].join(":");
     const r = spawnSync("sh", ["-c", file], {
-      env: { ...process.env, ...opts.env, PATH: path, ...resolved.environment, ...opts.tamper },
+      env: { ...base, ...opts.env, PATH: path, ...resolved.environment, ...opts.tamper },
       encoding: "utf8",
       timeout: 60_000,
     });

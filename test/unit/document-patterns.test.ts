@@ -7,9 +7,23 @@ import { spawnSync } from "node:child_process";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  BMC_ADDRESS_MAX_CHARS,
+  BMC_ADDRESS_PATTERN,
+  BMC_CREDENTIAL_ID_PATTERN,
+  BMC_USERNAME_PATTERN,
+  BmcAddress,
+  BmcCredentials,
+  BmcUsername,
+  OPTIONAL_REDFISH_PATH_PATTERN,
+  REDFISH_PATH_MAX_CHARS,
+  RedfishPath,
+  SSM_PARAMETER_NAME_MAX_CHARS,
+} from "#shared/domain/bmc.js";
+import {
   ABSOLUTE_PATH_MAX_CHARS,
   ABSOLUTE_PATH_PATTERN,
   AbsolutePath,
+  AWS_REGION_PATTERN,
   DISK_DEVICE_PATTERN,
   DISK_GIB_MAX,
   DISK_GIB_PATTERN,
@@ -23,6 +37,7 @@ import {
   SECONDS_UP_TO_A_DAY_PATTERN,
   Uuid,
 } from "#shared/domain/values.js";
+import { AwsRegion } from "#shared/hosts/fence-agent.js";
 import { EXECUTION_TIMEOUT_PATTERN } from "#ssm-documents/document.js";
 
 const matches = (pattern: string, value: string) => new RegExp(pattern).test(value);
@@ -93,11 +108,90 @@ describe("patterns as tight as the schemas", () => {
   });
 });
 
+describe("the fence's patterns (fence-through-delegate) and the BMC schemas", () => {
+  const hex = fc.stringMatching(/^[0-9a-fA-F]{1,4}$/);
+  const addresses = fc.oneof(
+    fc.ipV4(),
+    fc.ipV6(),
+    fc.domain(),
+    fc.array(fc.oneof(hex, fc.constant("")), { minLength: 2, maxLength: 9 }).map((p) => p.join(":")),
+    fc.stringMatching(/^[0-9.]{1,20}$/),
+    edgy,
+  );
+
+  it("address: what the schema accepts, and beyond it only digits and dots (no letter: not a host name)", () => {
+    fc.assert(
+      fc.property(addresses, (v) => {
+        const byPattern = matches(BMC_ADDRESS_PATTERN, v) && v.length <= BMC_ADDRESS_MAX_CHARS;
+        const bySchema = BmcAddress.safeParse(v).success;
+        if (bySchema) expect(byPattern, v).toBe(true);
+        else if (byPattern)
+          expect(v, "only a digits-and-dots name passes SSM and not the schema").toMatch(/^[0-9.]+$/);
+      }),
+      { numRuns: 4000 },
+    );
+  });
+
+  it("credential id: a secret or a parameter, as the credentials' schema", () => {
+    const ids = fc.oneof(
+      edgy,
+      fc.stringMatching(
+        /^arn:aws:(secretsmanager|ssm):[a-z0-9-]{3,12}:[0-9]{12}:(secret:|parameter\/)[A-Za-z0-9/_.-]{1,20}$/,
+      ),
+    );
+    fc.assert(
+      fc.property(ids, (v) => {
+        const bySchema =
+          BmcCredentials.safeParse({ secretsManager: v }).success ||
+          BmcCredentials.safeParse({ ssmParameter: v }).success;
+        const byPattern = matches(BMC_CREDENTIAL_ID_PATTERN, v) && v.length <= SSM_PARAMETER_NAME_MAX_CHARS;
+        expect(byPattern, JSON.stringify(v)).toBe(bySchema);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("user name, Redfish path, region", () => {
+    fc.assert(
+      fc.property(edgy, (v) => {
+        expect(matches(BMC_USERNAME_PATTERN, v)).toBe(BmcUsername.safeParse(v).success);
+        expect(matches(OPTIONAL_REDFISH_PATH_PATTERN, v) && v.length <= REDFISH_PATH_MAX_CHARS).toBe(
+          v === "" || RedfishPath.safeParse(v).success,
+        );
+        expect(matches(AWS_REGION_PATTERN, v)).toBe(AwsRegion.safeParse(v).success);
+      }),
+      { numRuns: 3000 },
+    );
+    for (const path of ["/redfish/v1/Systems/1", "/redfish/v1/"])
+      expect(matches(OPTIONAL_REDFISH_PATH_PATTERN, path)).toBe(true);
+    for (const region of ["eu-west-1", "us-gov-west-1", "ap-southeast-2"])
+      expect(matches(AWS_REGION_PATTERN, region)).toBe(true);
+  });
+});
+
 describe("bash reads every pattern as JavaScript does", () => {
   it("the same verdicts for the same values through [[ =~ ]]", () => {
-    const patterns = [DOMAIN_UUID_PATTERN, ABSOLUTE_PATH_PATTERN, DISK_DEVICE_PATTERN, DISK_GIB_PATTERN];
-    const values = fc.sample(fc.oneof(edgy, uuidish, fc.integer({ min: -5, max: 70_000 }).map(String)), 400);
-    values.push("/a/../b", "/..", "/...", "/.x", "vda", "65536", "65537", "0");
+    const patterns = [
+      DOMAIN_UUID_PATTERN,
+      ABSOLUTE_PATH_PATTERN,
+      DISK_DEVICE_PATTERN,
+      DISK_GIB_PATTERN,
+      BMC_ADDRESS_PATTERN,
+      BMC_CREDENTIAL_ID_PATTERN,
+      OPTIONAL_REDFISH_PATH_PATTERN,
+    ];
+    const values = fc.sample(
+      fc.oneof(
+        edgy,
+        uuidish,
+        fc.integer({ min: -5, max: 70_000 }).map(String),
+        fc.ipV6(),
+        fc.ipV4(),
+        fc.domain(),
+      ),
+      400,
+    );
+    values.push("/a/../b", "/..", "/...", "/.x", "vda", "65536", "65537", "0", "::", "::1", "fe80::1:2", "");
     // One bash for all: each line "<pattern index> <value>" is answered 1 (match) or 0.
     const lines = values.flatMap((v) => patterns.map((_, i) => `${i}\t${Buffer.from(v).toString("base64")}`));
     const script = [

@@ -9,16 +9,26 @@ import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { createRootDisk } from "#shared/hosts/qemu-img.js";
-import { loadTarget } from "./load-target.js";
+import { createRootDisk as rootDiskCommand } from "#shared/hosts/qemu-img.js";
+import { loadTarget, type TargetContext } from "./load-target.js";
 
 export async function prepareRootDisk(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
   if (flow.recreate && flow.sharedStorage) return { ...state, createdRootDisk: false };
-  const { instance, host } = await loadTarget(deps, flow);
+  return createRootDisk(deps, state, await loadTarget(deps, flow));
+}
+
+/** The phase itself, on the records the caller has read (a disk on shared storage is the caller's to skip). */
+export async function createRootDisk(
+  deps: StepDeps,
+  state: FlowState,
+  target: TargetContext,
+): Promise<FlowState> {
+  const flow = requireScheduled(state);
+  const { instance, host } = target;
   const imageRef = flow.imageRef ?? instance.imageRef;
   // Evacuate: only where no disk is (a retry after a timed-out attempt reuses what it made); rebuild re-images.
-  const command = createRootDisk(host, {
+  const command = rootDiskCommand(host, {
     instanceUuid: instance.uuid,
     imageRef,
     sizeGiB: instance.flavor.diskGiB,

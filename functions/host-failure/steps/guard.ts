@@ -6,6 +6,7 @@
  * (`massFailureVerdict`), and a held incident does not block one.
  */
 import { ALERTS } from "#shared/definitions/paging.js";
+import { InvalidInput } from "#shared/domain/errors.js";
 import { massFailureVerdict, suspectHosts } from "#shared/domain/fencing.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
@@ -36,7 +37,8 @@ export async function holdIncident(
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
   const m = state.massFailure;
-  if (m?.verdict !== "hold") throw new Error("holdIncident needs a mass-failure verdict of hold");
+  if (m?.verdict !== "hold")
+    throw new InvalidInput("holdIncident needs a mass-failure verdict of hold", { host: state.host });
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "held", {
     summary: { verdict: "held", hosts: m.hosts, reason: m.reason, proof: state.death?.reason ?? null },
   });

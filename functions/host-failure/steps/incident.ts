@@ -5,6 +5,7 @@
 
 import type { z } from "zod";
 import { ALERTS } from "#shared/definitions/paging.js";
+import { RecordedFailure } from "#shared/domain/errors.js";
 import type { HostIncident } from "#shared/domain/schemas.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { alertBestEffort } from "#shared/notifications/host-alerts.js";
@@ -74,9 +75,8 @@ export async function abortIncident(deps: HostFailureDeps, state: HostEvacuation
       cause: failure.Cause ?? null,
     },
   });
-  const e = new Error(
+  throw new RecordedFailure(
+    failure,
     `host evacuation of ${state.host} aborted at ${step}: ${failure.Cause ?? failure.Error}`,
   );
-  e.name = failure.Error;
-  throw e;
 }

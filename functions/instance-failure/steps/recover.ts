@@ -5,7 +5,15 @@
  * itself failed: our task released, a domain-less instance never left ACTIVE).
  */
 import { ALERTS } from "#shared/definitions/paging.js";
-import { errorMessage, HostCommandTimedOut, HostUnreachable, ProbeFailed } from "#shared/domain/errors.js";
+import {
+  errorMessage,
+  HostCommandTimedOut,
+  HostUnreachable,
+  InvalidInput,
+  ProbeFailed,
+  RecordedFailure,
+  SpawnFailed,
+} from "#shared/domain/errors.js";
 import {
   decideRecovery,
   givenUpMessage,
@@ -141,7 +149,8 @@ export async function restart(deps: InstanceFailureDeps, state: State): Promise<
       executionTimeoutSeconds: 60,
     });
     const after = await probeState(deps, state);
-    if (after !== "running") throw new Error(`after virsh start the domain is ${after}`);
+    if (after !== "running")
+      throw new SpawnFailed(`after virsh start the domain is ${after}`, { host: state.report.host });
     power = "running";
   } catch (e) {
     error = `${e instanceof Error ? e.name : "Error"}: ${errorMessage(e)}`;
@@ -200,7 +209,8 @@ export async function prepareRelocation(deps: InstanceFailureDeps, state: State)
 
 /** ConfirmRelocation: re-read: on another host, no task, ACTIVE = relocated; else the child's error. */
 export async function confirmRelocation(deps: InstanceFailureDeps, state: State): Promise<State> {
-  if (!state.relocation) throw new Error("confirmRelocation needs the relocation");
+  if (!state.relocation)
+    throw new InvalidInput("confirmRelocation needs the relocation", { recoveryId: state.recoveryId });
   const instance = await deps.stores.instances.require(state.report.instanceUuid);
   const relocated =
     instance.host !== state.relocation.sourceHost &&
@@ -323,7 +333,5 @@ export async function abortRecovery(deps: InstanceFailureDeps, state: State): Pr
     );
   }
   if (recovery) await deps.stores.recoveries.update(state.recoveryId, () => ({ status: "failed", message }));
-  const e = new Error(message);
-  e.name = failure.Error;
-  throw e;
+  throw new RecordedFailure(failure, message);
 }

@@ -15,9 +15,12 @@ import { HOST_DOCUMENTS } from "#ssm-documents/index.js";
 const root = fileURLToPath(PROJECT_ROOT);
 
 /**
- * The handler modules define their handlers as `export const x = wrapper(...)`: building a handler
- * closure runs nothing, so this analysis marks those calls pure and a bundle of one handler drops the
- * others (the deployed bundles keep them all; no code changes).
+ * The handler modules define their handlers as `export const x = wrapper(...)` (biome-formatted: the
+ * wrapper's arguments indented two spaces, the call closed by `);` at the line's start): building a
+ * handler closure runs nothing, so this analysis marks those calls pure, and the calls that build their
+ * arguments (a schema: `orDefaults(Schema)`), so a bundle of one handler drops the others (the deployed
+ * bundles keep them all; no code changes). Only calls at the wrapper's own argument level are marked: a
+ * call inside a function body (indented deeper) is never dropped from the analysis.
  */
 const pureHandlers: Plugin = {
   name: "pure-handlers",
@@ -25,10 +28,12 @@ const pureHandlers: Plugin = {
     b.onLoad({ filter: /functions\/[^/]+\/handlers\.ts$/ }, async (args) => {
       const { readFile } = await import("node:fs/promises");
       const source = await readFile(args.path, "utf8");
-      return {
-        contents: source.replace(/^(export const \w+ = )(\w+\()/gm, "$1/* @__PURE__ */ $2"),
-        loader: "ts",
-      };
+      const contents = source
+        .replace(/^export const \w+ = \w+\([\s\S]*?^\);/gm, (call) =>
+          call.replace(/^ {2}(\w+(\.\w+)*\()/gm, "  /* @__PURE__ */ $1"),
+        )
+        .replace(/^(export const \w+ = )(\w+\()/gm, "$1/* @__PURE__ */ $2");
+      return { contents, loader: "ts" };
     });
   },
 };

@@ -159,6 +159,7 @@ function usableActions({ access, role }: Pick<FunctionSpec, "access" | "role">):
     add(access.readExecutions === "history" ? "executionHistory" : "executionStatus");
   if (access.heartbeats) add("heartbeats");
   if (access.fence) add("fence");
+  if (access.powerOn) add("powerOn");
   if (access.invokeFunctions?.length) add("invokeFunctions");
   return out;
 }
