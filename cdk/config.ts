@@ -5,6 +5,7 @@
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 
 /** A host name as it appears in the hosts table and in its heartbeat alarm's name. */
@@ -24,8 +25,8 @@ export const LazarusConfig = z
     hosts: z.array(HostName).default([]),
     heartbeat: z
       .object({
-        /** Consecutive 10 s periods without a beat before the alarm fires (3: detection within 30 s). */
-        missedPeriods: z.number().int().min(1).max(30).default(3),
+        /** Consecutive 10 s periods without a beat before the alarm fires (3: ALARM 30-40 s after the last beat). */
+        missedPeriods: z.number().int().min(1).max(30).default(HEARTBEAT_MISSED_PERIODS),
       })
       .prefault({}),
     logRetentionDays: z

@@ -130,6 +130,9 @@ export class LazarusStack extends Stack {
       this.api = new LazarusApi(this, "api", { handler: fn(apiSpecs[0]), config });
       new CfnOutput(this, "ApiUrl", { value: this.api.api.url });
       new CfnOutput(this, "OperatorPolicyArn", { value: this.api.operatorPolicy.managedPolicyArn });
+      new CfnOutput(this, "ReadOnlyOperatorPolicyArn", {
+        value: this.api.readOnlyOperatorPolicy.managedPolicyArn,
+      });
     }
 
     this.paging = new Paging(this, "paging", {

@@ -64,6 +64,12 @@ export function hostOfHeartbeatAlarm(alarmName: string, prefix = DEFAULT_PREFIX)
     : undefined;
 }
 
+/**
+ * Consecutive silent periods before a heartbeat alarm goes ALARM: the deployed default (cdk/config.ts
+ * `heartbeat.missedPeriods`) and registration's. Detection: ALARM 30-40 s after the last heartbeat.
+ */
+export const HEARTBEAT_MISSED_PERIODS = 3;
+
 export interface HeartbeatAlarmOptions {
   /** Alarm period; high-resolution alarms allow 10 or 30 s in AWS (the local evaluator accepts any). */
   periodSeconds?: number;
@@ -96,10 +102,10 @@ export function heartbeatDatum(host: string, at: Date, watchdogTimeoutSeconds = 
 /**
  * `PutMetricAlarm` input: fewer than 1 heartbeat in each of `evaluationPeriods` periods of
  * `periodSeconds` is ALARM, and a period with no data counts as breaching (a dead host sends nothing).
- * Defaults: 10 s x 2 = ALARM within 20-30 s of the last heartbeat.
+ * Defaults: 3 x 10 s = ALARM within 30-40 s of the last heartbeat.
  */
 export function heartbeatAlarm(host: string, opts: HeartbeatAlarmOptions = {}) {
-  const evaluationPeriods = opts.evaluationPeriods ?? 2;
+  const evaluationPeriods = opts.evaluationPeriods ?? HEARTBEAT_MISSED_PERIODS;
   return {
     AlarmName: heartbeatAlarmName(host),
     AlarmDescription: `Lazarus: host ${host} stopped sending heartbeats`,

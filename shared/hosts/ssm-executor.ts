@@ -12,11 +12,7 @@ import {
   SendCommandCommand,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
-import {
-  EXECUTION_TIMEOUT_PARAMETER,
-  HOST_DOCUMENT_PREFIX_ENV,
-  hostDocumentName,
-} from "#ssm-documents/document.js";
+import { EXECUTION_TIMEOUT_PARAMETER, hostDocumentName } from "#ssm-documents/document.js";
 import {
   errorMessage,
   HostCommandFailed,
@@ -24,13 +20,14 @@ import {
   HostUnreachable,
   InvalidInput,
 } from "../domain/errors.js";
+import { DEFAULT_PREFIX } from "../store/tables.js";
 import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
 
 export interface SsmHostExecutorOptions {
   client: SSMClient;
   /**
-   * The deployed name of a host document (default `<LAZARUS_HOST_DOCUMENT_PREFIX>-<id>`, the prefix
-   * defaulting to "lazarus", as the stack names them).
+   * The deployed name of a host document (default `lazarus-<id>`, the default prefix; the Lambdas' runtime
+   * gives the deployment's, `LambdaSettings.hostDocumentPrefix`).
    */
   documentName?: (id: string) => string;
   /** First delay between GetCommandInvocation polls (doubles up to pollMaxMs, with jitter). */
@@ -112,8 +109,7 @@ export class SsmHostExecutor implements HostExecutor {
 
   constructor(opts: SsmHostExecutorOptions) {
     this.client = opts.client;
-    const prefix = process.env[HOST_DOCUMENT_PREFIX_ENV] || "lazarus";
-    this.documentName = opts.documentName ?? ((id) => hostDocumentName(prefix, id));
+    this.documentName = opts.documentName ?? ((id) => hostDocumentName(DEFAULT_PREFIX, id));
     this.pollInitialMs = opts.pollInitialMs ?? 100;
     this.pollMaxMs = opts.pollMaxMs ?? 500;
     this.backoffMaxMs = Math.max(this.pollMaxMs, opts.backoffMaxMs ?? 5000);

@@ -34,6 +34,8 @@ export interface LambdaSettings {
   /** Deployment prefix: `<prefix>-<id>` names functions and state machines (LAZARUS_TABLE_PREFIX). */
   prefix: string;
   tables: TableNames;
+  /** The stack's host documents are `<hostDocumentPrefix>-<id>` (LAZARUS_HOST_DOCUMENT_PREFIX, else the prefix). */
+  hostDocumentPrefix: string;
   /** The EventBridge bus notifications and alerts are published on. */
   eventBus: string;
   /** nova's service_down_time. */
@@ -159,6 +161,7 @@ export function settingsFromEnv(env: Env = process.env): LambdaSettings {
   return {
     prefix,
     tables: tableNamesFromEnv(env),
+    hostDocumentPrefix: text(env, "LAZARUS_HOST_DOCUMENT_PREFIX", prefix),
     eventBus: text(env, "LAZARUS_EVENT_BUS", "default"),
     serviceDownSeconds: positive(env, "LAZARUS_SERVICE_DOWN_SECONDS", DEFAULT_SERVICE_DOWN_SECONDS),
     shutdownTimeoutSeconds: positive(

@@ -4,8 +4,11 @@
  * point at functions and machines of the same template, the API is IAM-only, heartbeat alarms and
  * their rules follow shared/definitions/heartbeat.ts, and nothing refers to itself in a cycle.
  */
+
 import { beforeAll, describe, expect, it } from "vitest";
 import { tableActions } from "#cdk/access-policy.js";
+import { routeResourcePath } from "#cdk/api.js";
+import { ROUTES } from "#functions/api/routes/index.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import {
   HEARTBEAT_METRIC,
@@ -371,14 +374,60 @@ describe("API", () => {
     ]);
   });
 
-  it("the operator policy allows execute-api:Invoke on this API's stage and nothing else", () => {
-    const policies = resourcesOfType(s, "AWS::IAM::ManagedPolicy");
-    expect(policies).toHaveLength(1);
-    const statements = (policies[0]![1].Properties!.PolicyDocument as { Statement: Statement[] }).Statement;
-    expect(statements.flatMap((st) => asArray(st.Action))).toEqual(["execute-api:Invoke"]);
-    expect(statements.flatMap(resourcesOf)[0]).toMatch(
-      /:execute-api:eu-west-1:123456789012:<api.*>\/v1\/\*\/\*$/,
-    );
+  describe("operator policies: execute-api:Invoke on this API by method and route, nothing else", () => {
+    const policy = (name: string) => {
+      const found = resourcesOfType(s, "AWS::IAM::ManagedPolicy").find(
+        ([, p]) => p.Properties!.ManagedPolicyName === name,
+      );
+      expect(found, name).toBeDefined();
+      const statements = (found![1].Properties!.PolicyDocument as { Statement: Statement[] }).Statement;
+      expect(statements.flatMap((st) => asArray(st.Action))).toEqual(["execute-api:Invoke"]);
+      expect(statements.map((st) => st.Effect)).toEqual(["Allow"]);
+      // `.../<api>/v1/<METHOD>/<path>`: the method and path after this API's stage.
+      return statements.flatMap(resourcesOf).map((r) => {
+        const m = /:execute-api:eu-west-1:123456789012:<api.*>\/v1\/([A-Z*]+)(\/.*)$/.exec(r);
+        expect(m, r).not.toBeNull();
+        return `${m![1]} ${m![2]}`;
+      });
+    };
+
+    it("exactly two managed policies: the operator's and the read-only operator's", () => {
+      expect(
+        sorted(
+          resourcesOfType(s, "AWS::IAM::ManagedPolicy").map(([, p]) =>
+            String(p.Properties!.ManagedPolicyName),
+          ),
+        ),
+      ).toEqual(["lazarus-operator", "lazarus-operator-read-only"]);
+    });
+
+    it("read-only: GET only, on any path", () => {
+      expect(policy("lazarus-operator-read-only")).toEqual(["GET /*"]);
+    });
+
+    it("operator: every GET, and each route that changes something by its method and path; never any method", () => {
+      const granted = policy("lazarus-operator");
+      expect(granted).not.toContain("* /*");
+      const changing = ROUTES.filter((r) => r.method !== "GET");
+      expect(changing.length).toBeGreaterThan(0);
+      expect(sorted(granted)).toEqual(
+        sorted(["GET /*", ...new Set(changing.map((r) => `${r.method} ${routeResourcePath(r)}`))]),
+      );
+      // Each route's paths, with and without a version prefix, are matched by its grant (IAM's `*`).
+      const iamMatch = (grant: string, value: string) =>
+        new RegExp(`^${grant.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`).test(value);
+      for (const r of changing) {
+        const concrete = r.pattern.replace(/\{\w+\}/g, "x-1");
+        for (const path of [concrete, `/v2${concrete}`, `/v2.1${concrete}`]) {
+          expect(
+            granted.some((g) => iamMatch(g, `${r.method} ${path}`)),
+            `${r.method} ${path}`,
+          ).toBe(true);
+        }
+        // A read-only operator may not.
+        expect(iamMatch("GET /*", `${r.method} ${concrete}`)).toBe(false);
+      }
+    });
   });
 });
 
