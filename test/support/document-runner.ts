@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { AwsJsonError } from "#local/http/aws-json.js";
 import { parseCommandDocument, type ResolvedCommand, resolveCommand } from "#local/ssm/documents.js";
 import type { HostCommand } from "#shared/hosts/host-command.js";
 import { EXECUTION_TIMEOUT_PARAMETER, renderDocument } from "#ssm-documents/document.js";
@@ -59,4 +60,14 @@ export function runHostCommand(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The AWS error type `f` throws (a local endpoint's AwsJsonError: InvalidParameters, ...), or what else. */
+export function awsErrorType(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return e instanceof AwsJsonError ? e.type : `not an AwsJsonError: ${String(e)}`;
+  }
+  return "no error";
 }

@@ -22,7 +22,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { AwsJsonError } from "#local/http/aws-json.js";
 import { InvalidInput, ProbeFailed } from "#shared/domain/errors.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { disableAutostart, parseDiskChains, readDiskChains } from "#shared/hosts/domain-inventory.js";
@@ -42,7 +41,7 @@ import { EXIT_XML_REFUSED } from "#ssm-documents/define-domain.js";
 import { AUTOSTART_UUIDS_MAX_CHARS, AUTOSTART_UUIDS_PER_COMMAND } from "#ssm-documents/disable-autostart.js";
 import { EXECUTION_TIMEOUT_PARAMETER, EXIT_BAD_PARAMETER, renderDocument } from "#ssm-documents/document.js";
 import { HOST_DOCUMENTS } from "#ssm-documents/index.js";
-import { resolveHostCommand, runHostCommand } from "#test/support/document-runner.js";
+import { awsErrorType, resolveHostCommand, runHostCommand } from "#test/support/document-runner.js";
 import { makeHost, makeInstance } from "#test/support/fixtures.js";
 
 const work = mkdtempSync(join(tmpdir(), "lazarus-host-documents-"));
@@ -110,14 +109,7 @@ function onFake(
   return { ...r, dir, state: read("state"), log, calls: log.map((l) => l.split(" ")[0]) };
 }
 
-const errorType = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof AwsJsonError ? e.type : `not an AwsJsonError: ${String(e)}`;
-  }
-  return "no error";
-};
+const errorType = awsErrorType;
 
 // ---- what every document is ------------------------------------------------------------------------
 

@@ -3,10 +3,10 @@
  * reached by moving time, not by waiting.
  */
 import { describe, expect, it } from "vitest";
-import { AwsJsonError } from "#local/http/aws-json.js";
 import { createSsmState } from "#local/ssm/ssm-state.js";
 import { renderDocument } from "#ssm-documents/document.js";
 import { START_DOMAIN } from "#ssm-documents/start-domain.js";
+import { awsErrorType } from "#test/support/document-runner.js";
 
 const ID = "mi-0123456789abcdef0";
 
@@ -43,14 +43,7 @@ function setup(opts: Parameters<typeof createSsmState>[0] = {}) {
   return { state, send, invocation, woken, advance: (ms: number) => (now += ms) };
 }
 
-const errorType = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof AwsJsonError ? e.type : `not an AwsJsonError: ${String(e)}`;
-  }
-  return "no error";
-};
+const errorType = awsErrorType;
 
 describe("local SSM state", () => {
   it("hides a new invocation for the visibility delay, then runs it through the agent to Success", () => {
