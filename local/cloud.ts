@@ -24,6 +24,7 @@ import {
   readDefinition,
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
+import { operatorProof } from "#shared/domain/fencing.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
 import type { Host, HostFencing, Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
@@ -190,7 +191,10 @@ export interface LocalCloud {
   /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
   killHost(name: string): Promise<void>;
   restartHost(name: string): Promise<void>;
-  /** What an operator (or Masakari) does once a host is known dead: nova's `forced_down`. */
+  /**
+   * What an operator (or Masakari) does once a host is known dead: nova's `forced_down`, recorded as the
+   * host's proof of death (kind `operator`) as the API's force-down does; false clears it.
+   */
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
   stop(): Promise<void>;
 }
@@ -445,7 +449,17 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       boot: (req) => bootInstance({ stores, executor }, req),
       killHost: (name) => localHost(name).kill(),
       restartHost: (name) => localHost(name).restart(),
-      setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),
+      setForcedDown: async (name, forcedDown) =>
+        stores.hosts.forceDown(
+          name,
+          forcedDown
+            ? operatorProof(await stores.hosts.require(name), {
+                by: "the local cloud's operator",
+                via: "setForcedDown",
+                at: new Date(),
+              })
+            : null,
+        ),
       runScheduled: (id) => scheduler.runNow(id),
       stop,
     };

@@ -1,5 +1,6 @@
 /** The records Lazarus keeps, as zod schemas; the TypeScript types are inferred from them. */
 import { z } from "zod";
+import { HOST_PROOF_KINDS, MIGRATION_PROOF_KINDS } from "./fencing.js";
 import { MIGRATION_STATUSES, MIGRATION_TYPES, POWER_STATES, TASK_STATES, VM_STATES } from "./states.js";
 import {
   AbsolutePath,
@@ -209,13 +210,34 @@ export type HostIncident = z.infer<typeof HostIncident>;
 export const HostFencing = z.object({
   /** How the control plane can power the host off: ec2:StopInstances, the local cloud's fence, or not at all. */
   power: z.enum(["none", "ec2", "local"]),
-  /** The host runs the watchdog (local/hosts/host-guard): when not fed for the lease, it powers its domains off. */
+  /**
+   * What registration declared: the host arms a watchdog device. Informational only: the `lease` proof is
+   * counted from the host's own heartbeats (their value is the armed watchdog's timeout), never from this.
+   */
   watchdog: z.boolean(),
   /** The hosts of its shared pool enforce the disk image lock: a target refuses a disk another host holds. */
   diskLocks: z.boolean(),
 });
 export type HostFencing = z.infer<typeof HostFencing>;
 export const NO_FENCING: HostFencing = { power: "none", watchdog: false, diskLocks: false };
+
+/**
+ * The host is proven dead (shared/domain/fencing.ts): its power fence confirmed it off (`power`), its
+ * heartbeats said its watchdog was armed and the lease ran out (`lease`), or an operator said it is off
+ * (`operator`: nova's `forced_down`). Recorded on the host with `forcedDown: true` in the same write; only
+ * a recorded proof lets an instance on a local disk be evacuated. Cleared (with `forcedDown`) when an
+ * operator unsets forced_down or when host-recovery has cleaned the returned host.
+ */
+export const DeathProof = z.object({
+  kind: z.enum(HOST_PROOF_KINDS),
+  /** When it became proof: the fence's answer, the lease's expiry, the operator's request. */
+  at: IsoTime,
+  /** The host-failure incident that found it (operator: the incident open then, if any). */
+  incidentId: z.string().min(1).max(80).nullable(),
+  /** What proved it, for reports (operator: who said so, and through what). */
+  detail: z.string().max(2000),
+});
+export type DeathProof = z.infer<typeof DeathProof>;
 
 export const Host = z.object({
   name: ResourceName,
@@ -231,7 +253,10 @@ export const Host = z.object({
   antiAffinity: z.record(ResourceName, Uuid),
   enabled: z.boolean(),
   disabledReason: z.string().nullable(),
+  /** nova's forced_down: true exactly while `deathProof` is set (the hosts store writes both together). */
   forcedDown: z.boolean(),
+  /** Proof that the host is dead (DeathProof); null = none. */
+  deathProof: DeathProof.nullable().default(null),
   /** Compute service liveness as the heartbeat monitor last saw it. */
   status: HostStatus,
   lastHeartbeatAt: IsoTime.nullable(),
@@ -293,6 +318,15 @@ export const Migration = z.object({
   attemptedHosts: z.array(ResourceName),
   /** The Step Functions execution running the flow. */
   executionArn: z.string().nullable().default(null),
+  /**
+   * An evacuation: the proof that no other copy runs which admitted it (shared/flow/admission.ts): the
+   * source host's recorded proof (power, lease, operator), the target's disk lock (lock), or instance
+   * recovery's removal of the domain from its live source (relocation). null: a rebuild.
+   */
+  proof: z
+    .object({ kind: z.enum(MIGRATION_PROOF_KINDS), detail: z.string().max(2000) })
+    .nullable()
+    .default(null),
   error: z.string().nullable(),
   createdAt: IsoTime,
   updatedAt: IsoTime,
