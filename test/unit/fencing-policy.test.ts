@@ -100,7 +100,12 @@ describe("the lease counts only with the host's own evidence", () => {
   });
 
   it("a recorded proof (operator, or an earlier round's) wins over everything; a fence off is `power`", () => {
-    const said: DeathProof = { kind: "operator", at: at(50).toISOString(), incidentId: "inc-1", detail: "ops" };
+    const said: DeathProof = {
+      kind: "operator",
+      at: at(50).toISOString(),
+      incidentId: "inc-1",
+      detail: "ops",
+    };
     expect(
       hostProof({ recorded: said, fence: null, heartbeats: [], watchingSince: at(0), now: at(1) }, CFG),
     ).toMatchObject({ proof: "operator", at: at(50).toISOString() });
@@ -131,8 +136,9 @@ describe("the proof on the host record", () => {
       incidentId: "inc-7",
       detail: expect.stringMatching(/h1 forced down by arn:aws:iam::1:user\/ops \(os-services\)/),
     });
-    expect(operatorProof(makeHost({ incident: incident("closed") }), { by: null, via: "x", at: at(5) }))
-      .toMatchObject({ incidentId: null, detail: expect.stringMatching(/by an operator/) });
+    expect(
+      operatorProof(makeHost({ incident: incident("closed") }), { by: null, via: "x", at: at(5) }),
+    ).toMatchObject({ incidentId: null, detail: expect.stringMatching(/by an operator/) });
   });
 
   it("without one, says whether an incident is open", () => {
