@@ -283,6 +283,29 @@ describe("evacuate and rebuild: refusals change nothing", () => {
     );
   });
 
+  it("a host name with a shell metacharacter is a 400 wherever one is taken (never a lookup: not a 404)", async () => {
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
+    for (const bad of ["host-a;reboot", "host-a;", ";host-a", "host-a|id", "host-a&&id"]) {
+      const enc = encodeURIComponent(bad);
+      await refusedWithoutChange(() => action(inst.uuid, { evacuate: { host: bad } }), 400, "badRequest");
+      await refusedWithoutChange(() => cloud.call("GET", `/v2.1/os-hosts/${enc}`), 400, "badRequest");
+      await refusedWithoutChange(
+        () => cloud.call("POST", `/v2.1/os-hosts/${enc}/evacuate`, { body: {} }),
+        400,
+        "badRequest",
+      );
+      await refusedWithoutChange(
+        () =>
+          cloud.call("PUT", "/v2.1/os-services/force-down", {
+            version: "2.11",
+            body: { host: bad, binary: "nova-compute", forced_down: true },
+          }),
+        400,
+        "badRequest",
+      );
+    }
+  });
+
   it("validates every body: malformed JSON, wrong types, unknown fields, versioned fields, injection", async () => {
     const inst = await instance({ host: "host-down", node: "host-down" });
     const url = `/v2.1/servers/${inst.uuid}/action`;
