@@ -141,6 +141,8 @@ export interface HostFailureOptions {
    * (`fencing.watchdog`); none = no watchdog (the default).
    */
   watchdogLeaseSeconds?: number;
+  /** The lease the control plane assumes (LAZARUS_LEASE_SECONDS), s (default: watchdogLeaseSeconds, else 60). */
+  leaseSeconds?: number;
   /** Added to the lease before the control plane counts a silent host as self-fenced, s (default 3). */
   leaseMarginSeconds?: number;
   /** More than this share of the hosts dead within the window holds every automatic evacuation (default 1/3). */
@@ -291,7 +293,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_FENCE_RETRY_SECONDS: String(hf.fenceRetrySeconds ?? 3),
       LAZARUS_FENCE_MAX_ROUNDS: String(hf.maxProofRounds ?? 10),
       LAZARUS_FENCE_POLL_MS: "300",
-      LAZARUS_LEASE_SECONDS: String(hf.watchdogLeaseSeconds ?? 60),
+      LAZARUS_LEASE_SECONDS: String(hf.leaseSeconds ?? hf.watchdogLeaseSeconds ?? 60),
       LAZARUS_LEASE_MARGIN_SECONDS: String(hf.leaseMarginSeconds ?? 3),
       LAZARUS_HEARTBEAT_FRESH_SECONDS: String(
         hf.heartbeatFreshSeconds ?? Math.max(3, (3 * heartbeatIntervalMs) / 1000),

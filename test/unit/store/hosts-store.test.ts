@@ -83,7 +83,12 @@ describe("HostsStore basics", () => {
     const { hosts } = db.stores;
     const name = uniqueName();
     await hosts.put(makeHost({ name }));
-    const said = { kind: "operator" as const, at: "2026-02-01T00:00:00.000Z", incidentId: null, detail: "ops" };
+    const said = {
+      kind: "operator" as const,
+      at: "2026-02-01T00:00:00.000Z",
+      incidentId: null,
+      detail: "ops",
+    };
     expect(await hosts.forceDown(name, said)).toMatchObject({ forcedDown: true, deathProof: said });
     // A second statement changes nothing (the first one's time stands).
     const later = { ...said, at: "2026-02-01T01:00:00.000Z" };
