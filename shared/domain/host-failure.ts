@@ -476,7 +476,10 @@ export function summarizeEvacuation(
     fencingRequired,
     notEvacuated,
     hostProof: waiting.proof,
-    complete: failed.length === 0 && notEvacuated.every((n) => n.reason === "policy"),
+    complete:
+      failed.length === 0 &&
+      fencingRequired.length === 0 &&
+      notEvacuated.every((n) => n.reason === "policy"),
   };
 }
 
