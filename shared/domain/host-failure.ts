@@ -477,9 +477,7 @@ export function summarizeEvacuation(
     notEvacuated,
     hostProof: waiting.proof,
     complete:
-      failed.length === 0 &&
-      fencingRequired.length === 0 &&
-      notEvacuated.every((n) => n.reason === "policy"),
+      failed.length === 0 && fencingRequired.length === 0 && notEvacuated.every((n) => n.reason === "policy"),
   };
 }
 

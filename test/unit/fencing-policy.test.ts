@@ -5,6 +5,8 @@
  * and the one rule every evacuation passes.
  */
 import { describe, expect, it } from "vitest";
+import { negotiate } from "#functions/api/microversion.js";
+import { evacuateAsk } from "#functions/api/routes/server-actions.js";
 import {
   DEFAULT_FENCING_CONFIG,
   type HeartbeatSample,
@@ -152,14 +154,7 @@ describe("the proof on the host record", () => {
 describe("admission of an evacuation (the API's, the CLI's, Accept's)", () => {
   const STALE = "2020-01-01T00:00:00.000Z";
   const now = at(0);
-  const evacuate: AdmissionRequest = {
-    recreate: true,
-    targetHost: null,
-    force: false,
-    imageRef: null,
-    preserveEphemeral: false,
-    targetState: null,
-  };
+  const evacuate: AdmissionRequest = evacuateAsk({}, negotiate({ "openstack-api-version": "compute 2.29" }));
   const admit = (source: ReturnType<typeof makeHost>, instance = makeInstance({ host: source.name })) =>
     assertAdmissible(evacuate, { instance, source, target: null, now, serviceDownSeconds: 60 });
   const downUnproven = makeHost({ name: "h1", lastHeartbeatAt: STALE, status: "down" });

@@ -6,37 +6,17 @@
  * Fence, and the end is SUCCEEDED only with a complete report.
  */
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
-
-type AslValidator = (
-  definition: unknown,
-  options?: { checkPaths?: boolean; checkArn?: boolean },
-) => { isValid: boolean; errorsText: (separator?: string) => string };
-const aslValidator = createRequire(import.meta.url)("asl-validator") as AslValidator;
-
-interface Catcher {
-  ErrorEquals: string[];
-  ResultPath?: string;
-  Next: string;
-}
-interface State {
-  Type: string;
-  Resource?: string;
-  Next?: string;
-  End?: boolean;
-  Default?: string;
-  Choices?: { Next: string; Variable?: string; StringEquals?: string; BooleanEquals?: boolean }[];
-  Retry?: { ErrorEquals: string[] }[];
-  Catch?: Catcher[];
-  ItemProcessor?: { StartAt: string; States: Record<string, State> };
-  [key: string]: unknown;
-}
-interface Definition {
-  StartAt: string;
-  States: Record<string, State>;
-}
+import {
+  aslValidator,
+  type Definition,
+  nonTransientRetries,
+  reachableFrom,
+  STEP_RETRY_ERRORS,
+  type State,
+  targets,
+} from "../support/asl.js";
 
 const RAW = readFileSync(new URL("../../state-machines/host-evacuation.asl.json", import.meta.url), "utf8");
 const DEF = JSON.parse(RAW) as Definition;
@@ -58,27 +38,6 @@ const state = (name: string) => {
   return found;
 };
 
-function targets(s: State): string[] {
-  return [
-    ...(s.Next ? [s.Next] : []),
-    ...(s.Default ? [s.Default] : []),
-    ...(s.Choices ?? []).map((c) => c.Next),
-    ...(s.Catch ?? []).map((c) => c.Next),
-  ];
-}
-
-function reachable(def: Pick<Definition, "States">, start: string): Set<string> {
-  const seen = new Set<string>();
-  const queue = [start];
-  while (queue.length) {
-    const n = queue.shift()!;
-    if (seen.has(n) || !def.States[n]) continue;
-    seen.add(n);
-    queue.push(...targets(def.States[n]!));
-  }
-  return seen;
-}
-
 /** Every path from `from` to an end, as lists of state names (the machine's loops cut at a repeat). */
 function pathsFrom(from: string, seen: string[] = []): string[][] {
   if (seen.includes(from)) return [[...seen, from]];
@@ -89,14 +48,7 @@ function pathsFrom(from: string, seen: string[] = []): string[][] {
 }
 
 const TRANSIENT = new Set([
-  "Lambda.ServiceException",
-  "Lambda.AWSLambdaException",
-  "Lambda.SdkClientException",
-  "Lambda.TooManyRequestsException",
-  "Lambda.Unknown",
-  "ThrottlingException",
-  "ProvisionedThroughputExceededException",
-  "ConcurrentUpdate",
+  ...STEP_RETRY_ERRORS,
   "StepFunctions.ThrottlingException",
   "StepFunctions.ExecutionLimitExceededException",
   "StepFunctions.SdkClientException",
@@ -135,18 +87,13 @@ describe("host-evacuation.asl.json is a valid machine of the host-failure functi
           .map((t) => `${n} -> ${t}`),
       );
       expect(missing).toEqual([]);
-      const reached = reachable(def, def.StartAt);
+      const reached = reachableFrom(def, def.StartAt);
       expect(Object.keys(def.States).filter((n) => !reached.has(n))).toEqual([]);
     }
   });
 
   it("only transient errors are retried (never States.ALL, a refusal, FencingRequired)", () => {
-    const bad = ALL.flatMap(([name, s]) =>
-      (s.Retry ?? []).flatMap((r) =>
-        r.ErrorEquals.filter((e) => !TRANSIENT.has(e)).map((e) => `${name}: ${e}`),
-      ),
-    );
-    expect(bad).toEqual([]);
+    expect(nonTransientRetries(ALL, TRANSIENT)).toEqual([]);
   });
 });
 
@@ -234,7 +181,7 @@ describe("host-evacuation.asl.json proof before any start, nothing left behind",
     expect(state("AllEvacuated").Default).toBe("EvacuationIncomplete");
     expect(state("EvacuationIncomplete")).toMatchObject({ Type: "Fail", Error: "HostEvacuationIncomplete" });
     // The only Succeed states reachable after DisableHost is the complete evacuation.
-    const after = reachable(DEF, "DisableHost");
+    const after = reachableFrom(DEF, "DisableHost");
     expect([...after].filter((n) => DEF.States[n]!.Type === "Succeed")).toEqual(["Evacuated"]);
   });
 

@@ -14,6 +14,9 @@
  * tick does one instance run on two powered hosts; and no host-evacuation ends SUCCEEDED while an instance
  * its policy should evacuate is left on the dead host (stranded). Either is a "VIOLATION" line.
  */
+
+import { negotiate } from "#functions/api/microversion.js";
+import { evacuateAsk } from "#functions/api/routes/server-actions.js";
 import { accept } from "#functions/conductor/steps/accept.js";
 import { finish } from "#functions/conductor/steps/finish.js";
 import { handleFailure } from "#functions/conductor/steps/handle-failure.js";
@@ -857,15 +860,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
   // -- the operator --
   async function operatorEvacuate(instanceName: string, microversion: string): Promise<void> {
     const inst = await stores.instances.require(byName.get(instanceName)!.uuid);
-    const v = Number(microversion.split(".")[1] ?? 0);
-    const ask = {
-      recreate: true,
-      targetHost: null,
-      force: false,
-      imageRef: null,
-      preserveEphemeral: false,
-      targetState: v >= 95 ? ("stopped" as const) : null,
-    };
+    const ask = evacuateAsk({}, negotiate({ "openstack-api-version": `compute ${microversion}` }));
     try {
       // What the API runs before it starts anything (functions/api/routes/server-actions.ts).
       assertAdmissible(
