@@ -680,11 +680,21 @@ describe("services, hypervisors, hosts", () => {
       forced_down: true,
       state: "down",
     });
+    // The operator's word that host-b is off: its proof of death, kind operator, saying through what.
+    expect((await cloud.db.stores.hosts.require("host-b")).deathProof).toMatchObject({
+      kind: "operator",
+      detail: expect.stringMatching(/forced down by .*PUT \/os-services\/[0-9a-f-]+, compute 2\.53/),
+    });
     const back = await cloud.call("PUT", `/v2.1/os-services/${id}`, {
       version: "2.53",
       body: { forced_down: false, status: "enabled" },
     });
     expect(back.status).toBe(200);
+    expect(await cloud.db.stores.hosts.require("host-b")).toMatchObject({
+      forcedDown: false,
+      deathProof: null,
+      enabled: true,
+    });
     await refusedWithoutChange(
       () =>
         cloud.call("PUT", "/v2.1/os-services/force-down", {
