@@ -15,7 +15,6 @@
 import { CloudWatchClient, PutMetricAlarmCommand } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { resetApiDeps } from "#functions/api/deps.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC, heartbeatAlarm } from "#shared/definitions/heartbeat.js";
 import {
@@ -343,14 +342,12 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const previousEnv = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
     resetDeps();
-    resetApiDeps();
     stopping.push(() => {
       for (const [k, v] of Object.entries(previousEnv)) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
       resetDeps();
-      resetApiDeps();
     });
     const api = await startApiServer({ handler: apiHandler(handlers, prefix) });
     const previousApiUrl = process.env.LAZARUS_API_URL;

@@ -5,10 +5,16 @@
 import { handlerWith } from "#shared/lambda/handler.js";
 import { hostFailureDepsFromEnv } from "#shared/lambda/host-failure-runtime.js";
 import { HOST_FAILURE_STEPS as S } from "./steps/index.js";
+import { alarmHost } from "./steps/trigger.js";
 
 const deps = hostFailureDepsFromEnv;
 
-export const onAlarmStateChange = handlerWith(deps, S.onAlarmStateChange.input, S.onAlarmStateChange.run);
+export const onAlarmStateChange = handlerWith(deps, S.onAlarmStateChange.input, S.onAlarmStateChange.run, {
+  correlationKeys: (event) => ({
+    host: alarmHost(event) ?? undefined,
+    alarm: event.detail.alarmName,
+  }),
+});
 
 export const openIncident = handlerWith(deps, S.openIncident.input, S.openIncident.run);
 export const closeNotDead = handlerWith(deps, S.closeNotDead.input, S.closeNotDead.run);

@@ -9,6 +9,8 @@
  * custom metric ($0.30) + one high-resolution alarm ($0.30) + the heartbeat calls (see there).
  */
 
+import { DEFAULT_PREFIX } from "../store/tables.js";
+
 export const HEARTBEAT_METRIC = {
   namespace: "Lazarus",
   metricName: "Heartbeat",
@@ -25,7 +27,7 @@ export const HEARTBEAT_METRIC = {
 export const HEARTBEAT_PERIOD_SECONDS = 10;
 
 /** The common prefix of a deployment's heartbeat alarm names (`<prefix>-heartbeat-`); rules match on it. */
-export function heartbeatAlarmNamePrefix(prefix = "lazarus"): string {
+export function heartbeatAlarmNamePrefix(prefix = DEFAULT_PREFIX): string {
   return `${prefix}-heartbeat-`;
 }
 
@@ -33,12 +35,12 @@ export function heartbeatAlarmNamePrefix(prefix = "lazarus"): string {
 export const HEARTBEAT_ALARM_PREFIX = heartbeatAlarmNamePrefix();
 
 /** `<prefix>-heartbeat-<host>`: the name of a host's heartbeat alarm. */
-export function heartbeatAlarmName(host: string, prefix = "lazarus"): string {
+export function heartbeatAlarmName(host: string, prefix = DEFAULT_PREFIX): string {
   return `${heartbeatAlarmNamePrefix(prefix)}${host}`;
 }
 
 /** The host a heartbeat alarm watches, from the alarm's name; undefined for any other alarm. */
-export function hostOfHeartbeatAlarm(alarmName: string, prefix = "lazarus"): string | undefined {
+export function hostOfHeartbeatAlarm(alarmName: string, prefix = DEFAULT_PREFIX): string | undefined {
   const start = heartbeatAlarmNamePrefix(prefix);
   return alarmName.startsWith(start) && alarmName.length > start.length
     ? alarmName.slice(start.length)

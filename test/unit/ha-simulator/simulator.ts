@@ -33,6 +33,7 @@ import { deterministicUuid } from "#shared/domain/ids.js";
 import { Host, Instance } from "#shared/domain/schemas.js";
 import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
 import type { FlowState } from "#shared/flow/contract.js";
+import { executionArnOf } from "#shared/flow/executions.js";
 import { endsStopped } from "#shared/flow/flow-state.js";
 import type { HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
 import type { PowerFence } from "#shared/hosts/power-fence.js";
@@ -588,14 +589,14 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     heartbeats,
     starter: {
       async start(machine, name, input) {
-        if (executionNames.has(name)) return { started: false, executionArn: null };
+        if (executionNames.has(name)) return { started: false, executionArn: executionArnOf(machine, name) };
         executionNames.add(name);
         const host = String((input as { host: string }).host);
         executionHost.set(name, host);
         const what = machine === ARN.hostEvacuation ? "host-evacuation" : "host-recovery";
         say(host, `start ${what}`);
         spawnTop(() => runExecution(machine, name, asJson(input)));
-        return { started: true, executionArn: `arn:sim:execution:${name}` };
+        return { started: true, executionArn: executionArnOf(machine, name) };
       },
     },
     config: {

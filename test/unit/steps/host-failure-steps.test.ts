@@ -38,7 +38,7 @@ function hostFailureDeps(
       lastHeartbeat: async () => opts.heartbeats?.at(-1)?.at ?? null,
       samples: async () => opts.heartbeats ?? [],
     },
-    starter: { start: async () => ({ started: true, executionArn: null }) },
+    starter: { start: async (machine, name) => ({ started: true, executionArn: `${machine}:${name}` }) },
     config: DEFAULT_HOST_FAILURE_CONFIG,
     fencing: { ...DEFAULT_FENCING_CONFIG, leaseSeconds: 10, leaseMarginSeconds: 5 },
     alerts: { alert: async () => undefined },
