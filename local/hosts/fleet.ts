@@ -9,6 +9,8 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
+import { type LocalBmcs, startBmcs } from "../bmc/ipmi-bmcs.js";
+import { machinePower, type PowerSwitch } from "../bmc/machine-power.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
 import { LocalHost, type LocalHostSpec, unixUserName } from "./local-host.js";
 import {
@@ -38,6 +40,16 @@ export interface FleetOptions {
   watchdog?: { leaseMs: number };
   /** Each host runs an instance monitor reporting to these endpoints (see LocalHostConfig.instanceMonitor). */
   instanceMonitor?: { env: Record<string, string>; intervalMs: number };
+  /**
+   * Each host gets a simulated BMC (local/bmc/ipmi-bmcs.ts: OpenIPMI's ipmi_sim on loopback, its chassis
+   * power the host's power), run by the run's BMC user.
+   */
+  bmcs?: boolean;
+  /**
+   * The AWS endpoints and region the hosts' own tools use (AWS_ENDPOINT_URL_*, AWS_REGION); each host signs
+   * with credentials of its own (`AWS_ACCESS_KEY_ID` lazarus-host-<name>).
+   */
+  hostAwsEnv?: Record<string, string>;
 }
 
 export interface FleetEnv {
@@ -63,6 +75,10 @@ export interface Fleet {
   sharedPools: Map<string, string>;
   /** A real SSMClient pointed at the local endpoint. */
   ssmClient(): SSMClient;
+  /** Each host's power (what its BMC and the local EC2 endpoint switch). */
+  power: Map<string, PowerSwitch>;
+  /** The hosts' simulated BMCs (with `bmcs`). */
+  bmcs?: LocalBmcs;
   /** Tear-down: no process, user, group or folder left. Idempotent. */
   stop(): Promise<void>;
 }
@@ -112,11 +128,24 @@ function installHandlers() {
   }
 }
 
+function passwdCommandOrThrow(argv: string[]): void {
+  const r = passwdCommandSync(argv[0]!, argv.slice(1));
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr.trim()}`);
+}
+
 function groupadd(name: string): number {
   const r = passwdCommandSync("groupadd", [name]);
   if (r.status !== 0) throw new Error(`groupadd ${name} failed: ${r.stderr.trim()}`);
   const g = spawnSync("getent", ["group", name], { encoding: "utf8", env: { PATH } });
   return Number((g.stdout ?? "").split(":")[2]);
+}
+
+/**
+ * The run's BMC user (runs the simulated BMCs). Host users are `lz<runid>-<name>` with a name that starts
+ * with a letter or digit, so `-_bmc` is never one of them.
+ */
+export function bmcUserName(runId: string): string {
+  return `lz${runId}-_bmc`;
 }
 
 /** A short folder name per host: qemu monitor sockets live under it and Unix socket paths are short. */
@@ -143,12 +172,17 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const marker = newRunMarker({
     runId,
     group,
-    users: opts.hosts.map((h) => unixUserName(runId, h.name)),
+    users: [
+      ...opts.hosts.map((h) => unixUserName(runId, h.name)),
+      ...(opts.bmcs ? [bmcUserName(runId)] : []),
+    ],
     dirs: [dir],
   });
   const markerPath = writeRunMarker(stateDir, marker);
   const hosts = new Map<string, LocalHost>();
+  const power = new Map<string, PowerSwitch>();
   let ssm: SsmEndpoint | undefined;
+  let bmcs: LocalBmcs | undefined;
   let finished = false;
 
   // Everything the marker names, removed synchronously; the marker goes only once all of it is gone.
@@ -162,6 +196,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   };
   const stopSync = () => {
     if (finished) return;
+    bmcs?.closeSync();
     for (const h of hosts.values()) h.destroySync();
     try {
       removeLeftovers();
@@ -175,6 +210,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     stopping ??= (async () => {
       let results: PromiseSettledResult<void>[] = [];
       try {
+        await bmcs?.close();
         results = await Promise.allSettled([...hosts.values()].map((h) => h.destroy()));
         await ssm?.close();
       } finally {
@@ -229,13 +265,42 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
         ...(opts.instanceMonitor ? { instanceMonitor: opts.instanceMonitor } : {}),
         ...(opts.watchdog ? { watchdog: opts.watchdog } : {}),
+        ...(opts.hostAwsEnv
+          ? {
+              agentEnv: {
+                AWS_ENDPOINT_URL_SSM: endpoint.url,
+                ...opts.hostAwsEnv,
+                AWS_ACCESS_KEY_ID: `lazarus-host-${spec.name}`,
+                AWS_SECRET_ACCESS_KEY: "local",
+              },
+            }
+          : {}),
       });
       hosts.set(spec.name, host);
+      power.set(spec.name, machinePower(host));
       endpoint.registerInstance(
         host.managedInstanceId,
         spec.name,
         spec.tagged === false ? {} : { [KVM_HOST_TAG_KEY]: KVM_HOST_TAG_VALUE },
       );
+    }
+    if (opts.bmcs) {
+      passwdCommandOrThrow([
+        "useradd",
+        "-M",
+        "-N",
+        "-g",
+        group,
+        "-d",
+        join(dir, "bmc"),
+        "-s",
+        "/usr/sbin/nologin",
+        bmcUserName(runId),
+      ]);
+      const uid = Number(
+        spawnSync("id", ["-u", bmcUserName(runId)], { encoding: "utf8", env: { PATH } }).stdout.trim(),
+      );
+      bmcs = await startBmcs({ dir, uid, gid, machines: power });
     }
     if (opts.start !== false) await Promise.all([...hosts.values()].map((h) => h.start()));
 
@@ -255,6 +320,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       env,
       volumesPath,
       sharedPools,
+      power,
+      ...(bmcs ? { bmcs } : {}),
       ssmClient: () =>
         new SSMClient({
           endpoint: endpoint.url,

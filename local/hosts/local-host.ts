@@ -66,6 +66,11 @@ export interface LocalHostConfig {
    * heartbeat; unfed for `leaseMs` it destroys every running domain of the host. None = no watchdog.
    */
   watchdog?: { leaseMs: number };
+  /**
+   * The SSM agent's (and so every host command's) AWS environment: the endpoints, region and credentials
+   * the host's own tools use, as the AWS CLI in a delegate's fence script reading a BMC password.
+   */
+  agentEnv?: Record<string, string>;
 }
 
 /** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
@@ -569,12 +574,11 @@ export class LocalHost {
   /** Starts the SSM agent (a process of the host's user, tracked by pid) and waits for its first poll. */
   private async spawnAgent(timeoutMs: number): Promise<void> {
     const since = Date.now();
-    this.spawnHostProcess("agent", [
-      "--endpoint",
-      this.config.endpoint.url,
-      "--instance-id",
-      this.managedInstanceId,
-    ]);
+    this.spawnHostProcess(
+      "agent",
+      ["--endpoint", this.config.endpoint.url, "--instance-id", this.managedInstanceId],
+      { ...this.env, ...this.config.agentEnv },
+    );
     await this.config.endpoint.waitForPing(this.managedInstanceId, timeoutMs, since);
   }
 

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { InvalidInput } from "../domain/errors.js";
-import { HostFencing } from "../domain/schemas.js";
+import { HostFencingFields } from "../domain/schemas.js";
 import { AbsolutePath, ResourceName } from "../domain/values.js";
 import { parseSections, type ScriptSection, sectionLines } from "./script-sections.js";
 import { shellQuote, shellScript } from "./shell.js";
@@ -24,7 +24,7 @@ export const HostConfigFile = z.object({
   volumesPath: AbsolutePath.optional(),
   supportsRecreate: z.boolean().optional(),
   /** How this host's death can be proven (power fence, watchdog, disk locks); unset fields: none/false. */
-  fencing: HostFencing.partial().optional(),
+  fencing: HostFencingFields.partial().optional(),
 });
 export type HostConfigFile = z.infer<typeof HostConfigFile>;
 

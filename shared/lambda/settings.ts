@@ -43,6 +43,12 @@ export interface LambdaSettings {
   hostProbeDeadlineMs: number;
   /** How often the fence step looks whether a fenced host is off. */
   fencePollMs: number;
+  /** Delegates a BMC fence (or an operator's power action) tries at most, each with the whole deadline. */
+  fenceMaxDelegates: number;
+  /** How long an operator's power action may wait for the BMC to confirm it, per delegate, s. */
+  powerDeadlineSeconds: number;
+  /** The region this runs in: where the BMC passwords live, for the delegates' AWS CLI. */
+  region: string;
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
   recoveryPollSeconds: number;
   hostFailure: HostFailureConfig;
@@ -167,6 +173,9 @@ export function settingsFromEnv(env: Env = process.env): LambdaSettings {
     ),
     hostProbeDeadlineMs: positive(env, "LAZARUS_HOST_PROBE_DEADLINE_MS", DEFAULT_HOST_PROBE_DEADLINE_MS),
     fencePollMs: positive(env, "LAZARUS_FENCE_POLL_MS", 2000),
+    fenceMaxDelegates: positiveInteger(env, "LAZARUS_FENCE_MAX_DELEGATES", 3),
+    powerDeadlineSeconds: positive(env, "LAZARUS_POWER_DEADLINE_SECONDS", 60),
+    region: text(env, "AWS_REGION", text(env, "AWS_DEFAULT_REGION", "us-east-1")),
     recoveryPollSeconds: positive(env, "LAZARUS_RECOVERY_POLL_SECONDS", 5),
     hostFailure: hostFailureConfigFromEnv(env),
     fencing: fencingConfigFromEnv(env),

@@ -18,7 +18,7 @@ import {
   operatorProof,
   suspectHosts,
 } from "#shared/domain/fencing.js";
-import type { DeathProof, HostIncident } from "#shared/domain/schemas.js";
+import { type DeathProof, type HostIncident, NO_FENCING } from "#shared/domain/schemas.js";
 import { type AdmissionRequest, assertAdmissible } from "#shared/flow/admission.js";
 import { makeHost, makeInstance } from "../support/fixtures.js";
 
@@ -176,7 +176,7 @@ describe("admission of an evacuation (the API's, the CLI's, Accept's)", () => {
   });
 
   it("a locked shared pool admits on `lock`; an unlocked pool or a local disk does not", () => {
-    const locked = { ...downUnproven, fencing: { power: "none" as const, watchdog: false, diskLocks: true } };
+    const locked = { ...downUnproven, fencing: { ...NO_FENCING, diskLocks: true } };
     expect(admit(locked)).toMatchObject({ kind: "lock" });
     expect(() => admit(downUnproven)).toThrow(expect.objectContaining({ name: "FencingRequired" }));
     const local = { ...locked, storage: { ...locked.storage, sharedPoolId: null } };

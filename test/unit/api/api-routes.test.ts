@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { serviceUuid } from "#functions/api/views.js";
 import { stateMachineSpec } from "#shared/definitions/state-machines.js";
-import type { Instance } from "#shared/domain/schemas.js";
+import { type Instance, NO_FENCING } from "#shared/domain/schemas.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
 import { type ApiTestCloud, startApiTestCloud } from "../../support/api-cloud.js";
 import { stateSnapshot } from "../../support/api-state.js";
@@ -43,7 +43,7 @@ beforeAll(async () => {
     makeHost({
       name: "host-locked",
       lastHeartbeatAt: STALE,
-      fencing: { power: "none", watchdog: false, diskLocks: true },
+      fencing: { ...NO_FENCING, diskLocks: true },
     }),
   );
 }, 60_000);

@@ -5,7 +5,7 @@
  * control plane as deployed: the REAL host-failure steps (functions/host-failure/steps, by the step table
  * the Lambda handlers use) on real stores (dynalite), run in the order state-machines/host-evacuation.asl.json
  * and host-recovery.asl.json define (asl-interpreter.ts). The outside world reaches the steps through their
- * interfaces: the heartbeat metric (HeartbeatReader), the power fence (PowerFence), SSM (HostExecutor),
+ * interfaces: the heartbeat metric (HeartbeatReader), the power fence (host-power's EC2 path, PowerFence), SSM (HostExecutor),
  * Step Functions (ExecutionStarter), alerts. A child rebuild execution is modelled here with the rebuild
  * machine's real Accept (the admission of every evacuation), Schedule, Finish and HandleFailure, and the
  * target's start judged by the world (started; or refused by a disk lock some other powered host holds).
@@ -514,9 +514,12 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         throw Object.assign(new Error("the power controller refused"), { name: "IncorrectInstanceState" });
       if (h.fenceHw !== "hang" && h.power && h.fenceOffAt === null) h.fenceOffAt = tick() + cfg.fenceSeconds;
     },
+    async requestPowerOn(id) {
+      throw Object.assign(new Error(`the simulator powers nothing on (${id})`), {
+        name: "UnsupportedOperation",
+      });
+    },
     async powerState(id) {
-      // One DescribeInstances a second.
-      await sched.sleepUntil(sched.now + 1000);
       const h = w(hostOfInstanceId(id)!);
       return !h.power ? "stopped" : h.fenceOffAt !== null ? "stopping" : "running";
     },
@@ -619,8 +622,19 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         say(String(a.detail.host ?? a.hosts[0]), `ALERT ${a.kind}: ${a.hosts.join(", ")}`);
       },
     },
-    powerFence,
-    fencePollMs: 0,
+    // The fence (shared/flow/host-power.ts) through its EC2 path: the world's fence hardware; one
+    // DescribeInstances a second of the fake clock.
+    hostPower: {
+      stores,
+      executor,
+      ec2: powerFence,
+      now,
+      sleep: (ms) => sched.sleepUntil(sched.now + ms),
+      region: "us-east-1",
+      serviceDownSeconds: 60,
+      pollMs: 1000,
+      maxDelegates: 3,
+    },
     probeDeadlineMs: cfg.probeSeconds * 1000,
     recoveryPollSeconds: 2,
     machines: ARN,

@@ -13,7 +13,7 @@ import { fenceHost } from "#functions/host-failure/steps/fence.js";
 import { finishRecovery, releaseHostRecords } from "#functions/host-failure/steps/recover.js";
 import { DEFAULT_FENCING_CONFIG, type HeartbeatSample } from "#shared/domain/fencing.js";
 import { DEFAULT_HOST_FAILURE_CONFIG } from "#shared/domain/host-failure.js";
-import type { HostIncident } from "#shared/domain/schemas.js";
+import { type HostIncident, NO_FENCING } from "#shared/domain/schemas.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { makeInstance, makeMigration } from "../../support/fixtures.js";
 import {
@@ -42,14 +42,24 @@ function hostFailureDeps(
     config: DEFAULT_HOST_FAILURE_CONFIG,
     fencing: { ...DEFAULT_FENCING_CONFIG, leaseSeconds: 10, leaseMarginSeconds: 5 },
     alerts: { alert: async () => undefined },
-    powerFence: {
-      requestPowerOff: async (id) => {
-        fenced.push(id);
-        if (opts.fence === "refuse") throw new Error("refused (test)");
+    hostPower: {
+      stores: w.deps.stores,
+      executor: w.deps.executor,
+      ec2: {
+        requestPowerOff: async (id: string) => {
+          fenced.push(id);
+          if (opts.fence === "refuse") throw new Error("refused (test)");
+        },
+        requestPowerOn: async () => undefined,
+        powerState: async () => (opts.fence === "off" ? "stopped" : "running"),
       },
-      powerState: async () => (opts.fence === "off" ? "stopped" : "running"),
+      now: w.deps.now,
+      sleep: async () => undefined,
+      region: "us-east-1",
+      serviceDownSeconds: 60,
+      pollMs: 0,
+      maxDelegates: 3,
     },
-    fencePollMs: 0,
     probeDeadlineMs: 1000,
     recoveryPollSeconds: 1,
     machines: { hostEvacuation: "arn:evac", hostRecovery: "arn:recover" },
@@ -77,7 +87,7 @@ async function deadHost(w: StepWorld, name: string, over: { power?: "none" | "ec
       overrides: {
         status: "down",
         incident,
-        fencing: { power: over.power ?? "none", watchdog: false, diskLocks: false },
+        fencing: { ...NO_FENCING, power: over.power ?? "none" },
       },
     },
     { name: `${name}-b`, pool: null },
