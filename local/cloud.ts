@@ -17,7 +17,7 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { resetApiDeps } from "#functions/api/deps.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
-import { HEARTBEAT_METRIC, heartbeatAlarm } from "#shared/definitions/heartbeat.js";
+import { HEARTBEAT_METRIC, heartbeatAlarm, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -36,6 +36,8 @@ import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { type ApiServer, startApiServer } from "./api/api-server.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
+import { type LogsEndpoint, startLogsEndpoint } from "./cloudwatch/logs-endpoint.js";
+import { LocalCredentials } from "./http/sigv4.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
 import { type Ec2Endpoint, startEc2Endpoint } from "./ec2/ec2-endpoint.js";
@@ -97,6 +99,8 @@ export interface LocalCloudOptions {
    * invariant checker read) stays direct. Rates can be changed at any time with `cloud.dynamoFaults`.
    */
   dynamoFaults?: { rates?: DynamoFaultRates; seed?: number };
+  /** A machine powered on or reset boots this long before its host starts, ms (default 0). */
+  machineBootDelayMs?: number;
   /**
    * SSM's own latency per command, ms (default 0 each): delivery to the agent and visibility of the
    * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
@@ -136,8 +140,9 @@ export interface HostFailureOptions {
   /** Looks for proof before giving up (default 10). */
   maxProofRounds?: number;
   /**
-   * Every host runs the watchdog (local/hosts/host-guard.ts) with this lease, s, and the seeded hosts say so
-   * (`fencing.watchdog`); none = no watchdog (the default).
+   * Every machine has a watchdog device (local/machine/watchdog-device.ts) with this timeout, s, which its
+   * host agent arms and feeds; the control plane assumes this lease and the seeded hosts say so
+   * (`fencing.watchdog`). None = no watchdog device (the default).
    */
   watchdogLeaseSeconds?: number;
   /** Added to the lease before the control plane counts a silent host as self-fenced, s (default 3). */
@@ -168,6 +173,10 @@ export interface LocalCloud {
   sfnEndpoint: SfnEndpoint;
   events: EventsEndpoint;
   cloudwatch: CloudWatchEndpoint;
+  /** CloudWatch Logs: where each host's agent sends its embedded-metric heartbeats. */
+  logs: LogsEndpoint;
+  /** Who may call the local AWS endpoints (SigV4): the control plane's keys and each host's own. */
+  credentials: LocalCredentials;
   /** The power fence's endpoint (EC2 StopInstances/DescribeInstances): every host by its instance id. */
   ec2: Ec2Endpoint;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
@@ -187,8 +196,9 @@ export interface LocalCloud {
   runScheduled(id: string): Promise<unknown>;
   /** Records-first boot (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts). */
   boot(req: BootRequest): Promise<Instance>;
-  /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
+  /** Power loss: the host's machine powered off (every process of the host stopped by pid and uid). */
   killHost(name: string): Promise<void>;
+  /** Power on: the machine boots (libvirtd, SSM agent, host agent; no guest); resolves once booted. */
   restartHost(name: string): Promise<void>;
   /** What an operator (or Masakari) does once a host is known dead: nova's `forced_down`. */
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
@@ -222,7 +232,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       hooks: opts.lambdaHooks,
     });
     stopping.push(() => lambda.close());
-    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url });
+    // Who may call the local AWS endpoints (SigV4): the control plane's fixed keys, and each host's own.
+    const credentials = new LocalCredentials();
+    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url, credentials });
     stopping.push(() => events.close());
     // CloudWatch hands each alarm state change to EventBridge, which routes it by the trigger's rule.
     const eventBridge = new EventBridgeClient({
@@ -232,11 +244,17 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
     stopping.push(() => eventBridge.destroy());
     const cloudwatch = await startCloudWatchEndpoint({
+      credentials,
       onAlarmStateChange: async (change) => {
         await eventBridge.send(new PutEventsCommand({ Entries: [change.entry] }));
       },
     });
     stopping.push(() => cloudwatch.close());
+    // CloudWatch Logs: the hosts' embedded-metric heartbeats land in `cloudwatch`'s metrics.
+    const logs = await startLogsEndpoint({ metrics: cloudwatch, credentials });
+    stopping.push(() => logs.close());
+    const heartbeatLogGroup = heartbeatLogGroupName(prefix);
+    logs.createLogGroup(heartbeatLogGroup);
     const ec2 = await startEc2Endpoint();
     stopping.push(() => ec2.close());
     for (const f of ALL_FUNCTIONS) {
@@ -248,25 +266,21 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       });
     }
 
+    // Every host runs the packaged host agent, pointed at these endpoints and signing with its own keys.
     const fleet = await startFleet({
       hosts: opts.hosts,
-      heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
-      ...(hf.watchdogLeaseSeconds ? { watchdog: { leaseMs: hf.watchdogLeaseSeconds * 1000 } } : {}),
-      ...(opts.instanceFailure
-        ? {
-            instanceMonitor: {
-              intervalMs: opts.instanceFailure.monitorIntervalMs ?? 1000,
-              // The host reaches EventBridge and CloudWatch through the SDK, as it would in AWS.
-              env: {
-                AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
-                AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.url,
-                AWS_REGION: "us-east-1",
-                AWS_ACCESS_KEY_ID: "local",
-                AWS_SECRET_ACCESS_KEY: "local",
-              },
-            },
-          }
-        : {}),
+      agent: {
+        region: "us-east-1",
+        endpoints: { logs: logs.url, cloudwatch: cloudwatch.url, events: events.url },
+        credentials,
+        logGroup: heartbeatLogGroup,
+        heartbeatIntervalSeconds: heartbeatIntervalMs / 1000,
+        ...(opts.instanceFailure
+          ? { monitorIntervalSeconds: (opts.instanceFailure.monitorIntervalMs ?? 1000) / 1000 }
+          : {}),
+      },
+      ...(hf.watchdogLeaseSeconds ? { watchdogTimeoutSeconds: hf.watchdogLeaseSeconds } : {}),
+      ...(opts.machineBootDelayMs !== undefined ? { bootDelayMs: opts.machineBootDelayMs } : {}),
       ssm: {
         agentHealthIntervalMs,
         connectionLostAfterMs: 2 * agentHealthIntervalMs,
@@ -378,9 +392,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     }
     // The power fence: StopInstances on a host's instance id cuts its power (every process, qemu included).
     for (const host of fleet.hosts.values()) {
+      const machine = fleet.machines.get(host.name)!;
       ec2.addInstance(host.record().managedInstanceId, {
-        powerOff: () => host.kill(),
-        isOn: () => host.running,
+        powerOff: () => machine.powerOff("fence"),
+        isOn: () => machine.state !== "off",
       });
     }
     // Scheduled functions are always invocable (`runScheduled`); their timers run only when asked.
@@ -418,10 +433,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     }
     cw.destroy();
 
-    const localHost = (name: string) => {
-      const h = fleet.hosts.get(name);
-      if (!h) throw new Error(`no local host ${name}`);
-      return h;
+    const machine = (name: string) => {
+      const m = fleet.machines.get(name);
+      if (!m) throw new Error(`no local host ${name}`);
+      return m;
     };
     return {
       fleet,
@@ -432,6 +447,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       sfnEndpoint,
       events,
       cloudwatch,
+      logs,
+      credentials,
       ec2,
       api,
       heartbeats,
@@ -443,8 +460,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       stateMachineArns,
       directory: new SsmHostDirectory(ssm),
       boot: (req) => bootInstance({ stores, executor }, req),
-      killHost: (name) => localHost(name).kill(),
-      restartHost: (name) => localHost(name).restart(),
+      killHost: (name) => machine(name).powerOff("cloud"),
+      restartHost: (name) => machine(name).powerOn("cloud"),
       setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),
       runScheduled: (id) => scheduler.runNow(id),
       stop,

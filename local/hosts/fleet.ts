@@ -5,12 +5,16 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
-import { LocalHost, type LocalHostSpec, unixUserName } from "./local-host.js";
+import { ensureHostAgentBundle } from "#host-agent/package/bundle.js";
+import type { LocalCredentials } from "../http/sigv4.js";
+import { Machine, machineDir } from "../machine/machine.js";
+import { watchdogDevicePaths } from "../machine/watchdog-device.js";
+import { type LocalHostConfig, LocalHost, type LocalHostSpec, unixUserName } from "./local-host.js";
 import {
   newRunMarker,
   passwdCommandSync,
@@ -32,12 +36,27 @@ export interface FleetOptions {
   start?: boolean;
   /** Where runs leave their markers (default LAZARUS_LOCAL_STATE_DIR, else /var/lib/lazarus-local/runs). */
   stateDir?: string;
-  /** Each host publishes its heartbeat metric here (a CloudWatch endpoint) every `intervalMs`. */
-  heartbeat?: { endpoint: string; intervalMs: number };
-  /** Every host runs the watchdog (local/hosts/host-guard.ts) with this lease. */
-  watchdog?: { leaseMs: number };
-  /** Each host runs an instance monitor reporting to these endpoints (see LocalHostConfig.instanceMonitor). */
-  instanceMonitor?: { env: Record<string, string>; intervalMs: number };
+  /**
+   * Every host runs the host agent (lazarus-host: the packaged bundle, installed in the run folder) pointed
+   * at these endpoints, signing with keys `credentials` issues to each host. None = no host agent.
+   */
+  agent?: FleetAgentOptions;
+  /** Every machine has a watchdog device with this timeout, s (softdog's soft_margin); none = no device. */
+  watchdogTimeoutSeconds?: number;
+  /** A machine powered on (or reset) boots this long before its host starts, ms (default 0). */
+  bootDelayMs?: number;
+}
+
+export interface FleetAgentOptions {
+  region: string;
+  endpoints: { logs: string; cloudwatch: string; events: string };
+  credentials: LocalCredentials;
+  logGroup: string;
+  heartbeatIntervalSeconds: number;
+  /** Feed the watchdog only when a heartbeat was accepted within this long of its timestamp, s (default 2). */
+  feedWithinSeconds?: number;
+  /** The guest lifecycle monitor (`lazarus-host monitor`) with this liveness interval, s; none = not run. */
+  monitorIntervalSeconds?: number;
 }
 
 export interface FleetEnv {
@@ -56,6 +75,8 @@ export interface Fleet {
   gid: number;
   ssm: SsmEndpoint;
   hosts: Map<string, LocalHost>;
+  /** Each host's machine: its power (off / on / reset) and its watchdog device (local/machine). */
+  machines: Map<string, Machine>;
   /** Environment for processes that talk to this cloud's SSM (and the SDK's region/credentials). */
   env: FleetEnv;
   volumesPath: string;
@@ -148,6 +169,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   });
   const markerPath = writeRunMarker(stateDir, marker);
   const hosts = new Map<string, LocalHost>();
+  const machines = new Map<string, Machine>();
   let ssm: SsmEndpoint | undefined;
   let finished = false;
 
@@ -162,6 +184,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   };
   const stopSync = () => {
     if (finished) return;
+    for (const m of machines.values()) void m.destroy();
     for (const h of hosts.values()) h.destroySync();
     try {
       removeLeftovers();
@@ -175,6 +198,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     stopping ??= (async () => {
       let results: PromiseSettledResult<void>[] = [];
       try {
+        await Promise.all([...machines.values()].map((m) => m.destroy()));
         results = await Promise.allSettled([...hosts.values()].map((h) => h.destroy()));
         await ssm?.close();
       } finally {
@@ -215,29 +239,59 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     ssm = await startSsmEndpoint(opts.ssm);
     const endpoint = ssm;
+    // The host agent, installed on the machine as the package installs it: the very bundle the package holds.
+    const bundle = opts.agent ? await installHostAgentBundle(dir) : undefined;
     for (const spec of opts.hosts) {
+      const folder = hostFolderName(spec.name);
+      const mDir = machineDir(dir, folder);
+      const agent: LocalHostConfig["agent"] =
+        opts.agent && bundle
+          ? agentConfig(opts.agent, bundle, spec.name, opts.watchdogTimeoutSeconds !== undefined ? mDir : undefined)
+          : undefined;
       const host = await LocalHost.create({
         spec,
         endpoint,
         unixUser: unixUserName(runId, spec.name),
         group,
         gid,
-        hostDir: join(dir, `h-${hostFolderName(spec.name)}`),
+        hostDir: join(dir, `h-${folder}`),
+        machineDir: mDir,
         sharedInstancesPath: spec.sharedPoolId ? sharedPools.get(spec.sharedPoolId) : undefined,
         volumesPath,
         images: opts.images,
-        ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
-        ...(opts.instanceMonitor ? { instanceMonitor: opts.instanceMonitor } : {}),
-        ...(opts.watchdog ? { watchdog: opts.watchdog } : {}),
+        ...(agent ? { agent } : {}),
       });
       hosts.set(spec.name, host);
+      machines.set(
+        spec.name,
+        new Machine({
+          host,
+          dir: mDir,
+          bootDelayMs: opts.bootDelayMs ?? 0,
+          ...(opts.watchdogTimeoutSeconds !== undefined ? { watchdogTimeoutSeconds: opts.watchdogTimeoutSeconds } : {}),
+          log: (line) => process.stderr.write(`local machine: ${line}\n`),
+        }),
+      );
       endpoint.registerInstance(
         host.managedInstanceId,
         spec.name,
         spec.tagged === false ? {} : { [KVM_HOST_TAG_KEY]: KVM_HOST_TAG_VALUE },
       );
     }
-    if (opts.start !== false) await Promise.all([...hosts.values()].map((h) => h.start()));
+    if (opts.start !== false) {
+      // The first boot is immediate: the fleet starts with its machines on.
+      await Promise.all(
+        [...machines.values()].map(async (m) => {
+          const delay = m.bootDelayMs;
+          m.bootDelayMs = 0;
+          try {
+            await m.powerOn("cloud");
+          } finally {
+            m.bootDelayMs = delay;
+          }
+        }),
+      );
+    }
 
     const env: FleetEnv = {
       AWS_ENDPOINT_URL_SSM: endpoint.url,
@@ -252,6 +306,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       gid,
       ssm: endpoint,
       hosts,
+      machines,
       env,
       volumesPath,
       sharedPools,
@@ -267,4 +322,46 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     await stop().catch(() => undefined);
     throw e;
   }
+}
+
+/** Copies the host agent's bundle into the run folder (root's, readable by every host user), rebuilt if stale. */
+async function installHostAgentBundle(runDir: string): Promise<string> {
+  const built = await ensureHostAgentBundle();
+  const optDir = join(runDir, "opt", "lazarus-host");
+  mkdirSync(optDir, { recursive: true, mode: 0o755 });
+  chmodSync(join(runDir, "opt"), 0o755);
+  const installed = join(optDir, "lazarus-host.mjs");
+  copyFileSync(built, installed);
+  chmodSync(installed, 0o644);
+  return installed;
+}
+
+/** The agent part of a host's configuration: the cloud's endpoints, its own keys, the machine's watchdog. */
+function agentConfig(
+  o: FleetAgentOptions,
+  bundle: string,
+  host: string,
+  watchdogMachineDir: string | undefined,
+): NonNullable<LocalHostConfig["agent"]> {
+  const key = o.credentials.issue(host);
+  return {
+    bundle,
+    region: o.region,
+    credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
+    monitor: o.monitorIntervalSeconds !== undefined,
+    settings: {
+      endpoints: o.endpoints,
+      heartbeat: {
+        logGroup: o.logGroup,
+        intervalSeconds: o.heartbeatIntervalSeconds,
+        feedWithinSeconds: o.feedWithinSeconds ?? 2,
+      },
+      watchdog: watchdogMachineDir ? watchdogDevicePaths(watchdogMachineDir) : null,
+      monitor: {
+        libvirtUri: "qemu:///session",
+        eventBus: "default",
+        intervalSeconds: o.monitorIntervalSeconds ?? 5,
+      },
+    },
+  };
 }

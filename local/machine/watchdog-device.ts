@@ -40,6 +40,14 @@ export interface WatchdogDeviceOptions {
   pollMs?: number;
 }
 
+/** Where a machine's watchdog device and its sysfs-like folder are, under the machine's folder. */
+export function watchdogDevicePaths(machineDir: string): { device: string; sysfs: string } {
+  return {
+    device: join(machineDir, "dev", "watchdog"),
+    sysfs: join(machineDir, "sys", "class", "watchdog", "watchdog0"),
+  };
+}
+
 export class WatchdogDevice {
   readonly devicePath: string;
   readonly sysfsDir: string;
@@ -53,8 +61,9 @@ export class WatchdogDevice {
   private readonly buf = Buffer.alloc(4096);
 
   constructor(private readonly opts: WatchdogDeviceOptions) {
-    this.devicePath = join(opts.dir, "dev", "watchdog");
-    this.sysfsDir = join(opts.dir, "sys", "class", "watchdog", "watchdog0");
+    const paths = watchdogDevicePaths(opts.dir);
+    this.devicePath = paths.device;
+    this.sysfsDir = paths.sysfs;
   }
 
   get state(): WatchdogState {
