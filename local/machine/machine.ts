@@ -100,13 +100,13 @@ export class Machine implements MachinePower {
   }
 
   async powerOff(cause: PowerCause = "cloud"): Promise<void> {
-    if (this._state === "off") return;
+    if (this._state === "off" && !this.host.running) return;
     this.record("power-off", cause);
     await this.cut();
   }
 
   async powerOn(cause: PowerCause = "cloud"): Promise<void> {
-    if (this._state === "on") return;
+    if (this._state === "on" && this.host.running) return;
     if (this.booting) return this.booting;
     this.record("power-on", cause);
     await this.boot();
