@@ -18,9 +18,13 @@ export const HOST_CONFIG_ENV = "LAZARUS_HOST_CONFIG";
 
 /** An http(s) URL with no path, query or credentials: an AWS service endpoint. */
 const EndpointUrl = z.url({ protocol: /^https?$/ }).refine((u) => {
+  // zod runs this even after the URL check failed: an unparsable value is that check's error alone.
+  if (!URL.canParse(u)) return true;
   const url = new URL(u);
-  return url.username === "" && url.password === "" && url.search === "" && url.hash === "";
-}, "an endpoint is scheme://host[:port], with no credentials, query or fragment");
+  return (
+    url.username === "" && url.password === "" && url.search === "" && url.hash === "" && url.pathname === "/"
+  );
+}, "an endpoint is scheme://host[:port], with no path, credentials, query or fragment");
 
 /** An AWS region name, e.g. eu-west-1 (also the local cloud's us-east-1). */
 const Region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region, e.g. eu-west-1");
