@@ -42,7 +42,10 @@ export function agentClients(config: HostConfig, maxAttempts = 1): AgentClients 
   const credentials = credentialsOf(config);
   const common = { region: config.region, maxAttempts, ...(credentials ? { credentials } : {}) };
   const { endpoints } = config;
-  const logs = new CloudWatchLogsClient({ ...common, ...(endpoints.logs ? { endpoint: endpoints.logs } : {}) });
+  const logs = new CloudWatchLogsClient({
+    ...common,
+    ...(endpoints.logs ? { endpoint: endpoints.logs } : {}),
+  });
   const cloudwatch = new CloudWatchClient({
     ...common,
     ...(endpoints.cloudwatch ? { endpoint: endpoints.cloudwatch } : {}),

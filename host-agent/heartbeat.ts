@@ -131,7 +131,9 @@ export function runHeartbeat(config: HostConfig, log: Log): HeartbeatHandle {
     if (!feeder) return;
     const late = Date.now() - at.getTime();
     if (late > feedWithinMs) {
-      log(`watchdog not fed: the heartbeat was accepted ${late} ms after it was sent (bound ${feedWithinMs} ms)`);
+      log(
+        `watchdog not fed: the heartbeat was accepted ${late} ms after it was sent (bound ${feedWithinMs} ms)`,
+      );
       return;
     }
     const wasOpen = feeder.open;
@@ -142,7 +144,9 @@ export function runHeartbeat(config: HostConfig, log: Log): HeartbeatHandle {
     } catch (e) {
       const error = errorText(e);
       state.watchdog.lastFeedError = { at: new Date().toISOString(), error };
-      log(`watchdog feed failed (${error}): not fed; the node resets unless a feed succeeds within its timeout`);
+      log(
+        `watchdog feed failed (${error}): not fed; the node resets unless a feed succeeds within its timeout`,
+      );
     }
   };
 

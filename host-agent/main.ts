@@ -12,7 +12,7 @@
  * message naming each bad key.
  */
 import { parseArgs } from "node:util";
-import { HostConfigError, configPath, loadHostConfig } from "./config.js";
+import { configPath, HostConfigError, loadHostConfig } from "./config.js";
 import { runHeartbeat } from "./heartbeat.js";
 import { runMonitor } from "./monitor.js";
 import { hostStatus, renderStatus } from "./status.js";
@@ -27,7 +27,8 @@ const USAGE = `usage: lazarus-host heartbeat|monitor|status|check-config [--conf
 
 function logger(part: string) {
   // journald stamps the time; the local cloud's log files get it from here too.
-  return (message: string) => process.stderr.write(`${new Date().toISOString()} lazarus-host ${part}: ${message}\n`);
+  return (message: string) =>
+    process.stderr.write(`${new Date().toISOString()} lazarus-host ${part}: ${message}\n`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -44,7 +45,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0];
-  if (!command || positionals.length > 1 || !["heartbeat", "monitor", "status", "check-config"].includes(command)) {
+  if (
+    !command ||
+    positionals.length > 1 ||
+    !["heartbeat", "monitor", "status", "check-config"].includes(command)
+  ) {
     process.stderr.write(`${USAGE}\n`);
     return EX_USAGE;
   }

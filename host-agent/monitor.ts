@@ -93,7 +93,11 @@ export function runMonitor(config: HostConfig, log: Log): MonitorHandle {
     onConnection: (connected) => {
       state.connected = connected;
       state.connectedSince = connected ? now() : null;
-      log(connected ? `following libvirt events on ${config.monitor.libvirtUri}` : "libvirt event stream stopped");
+      log(
+        connected
+          ? `following libvirt events on ${config.monitor.libvirtUri}`
+          : "libvirt event stream stopped",
+      );
       save();
     },
     report: (e) =>

@@ -48,7 +48,10 @@ export function writeState(stateDir: string, part: StatePart, state: HeartbeatSt
   renameSync(tmp, file);
 }
 
-export function readState<T extends HeartbeatState | MonitorState>(stateDir: string, part: StatePart): T | null {
+export function readState<T extends HeartbeatState | MonitorState>(
+  stateDir: string,
+  part: StatePart,
+): T | null {
   try {
     return JSON.parse(readFileSync(statePath(stateDir, part), "utf8")) as T;
   } catch {

@@ -132,7 +132,11 @@ export function renderStatus(s: HostStatus): string {
   const m = s.monitor;
   lines.push(
     `${mark(m.ok)} monitor     ${
-      !m.running ? "NOT RUNNING" : m.connected ? `connected to ${m.libvirtUri} since ${m.since}` : `not connected to ${m.libvirtUri}`
+      !m.running
+        ? "NOT RUNNING"
+        : m.connected
+          ? `connected to ${m.libvirtUri} since ${m.since}`
+          : `not connected to ${m.libvirtUri}`
     }`,
   );
   return lines.join("\n");

@@ -12,12 +12,12 @@
  *    host, emitting "CloudWatch Alarm State Change" events to EventBridge as CloudWatch does (local/cloudwatch)
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
-import { CloudWatchClient, PutMetricAlarmCommand } from "@aws-sdk/client-cloudwatch";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { resetApiDeps } from "#functions/api/deps.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
-import { HEARTBEAT_METRIC, heartbeatAlarm, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
+import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -29,6 +29,11 @@ import type { Host, HostFencing, Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
+import {
+  CloudWatchHostAlarms,
+  type HostAlarms,
+  hostAlarmSettingsFromEnv,
+} from "#shared/metrics/host-alarms.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
@@ -37,7 +42,6 @@ import { type ApiServer, startApiServer } from "./api/api-server.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
 import { type LogsEndpoint, startLogsEndpoint } from "./cloudwatch/logs-endpoint.js";
-import { LocalCredentials } from "./http/sigv4.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
 import { type Ec2Endpoint, startEc2Endpoint } from "./ec2/ec2-endpoint.js";
@@ -45,6 +49,7 @@ import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoi
 import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
 import type { LocalHostSpec } from "./hosts/local-host.js";
+import { LocalCredentials } from "./http/sigv4.js";
 import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./lambda/lambda-endpoint.js";
 import { localLogEnv } from "./log-settings.js";
 import { startScheduler } from "./scheduler.js";
@@ -177,6 +182,8 @@ export interface LocalCloud {
   logs: LogsEndpoint;
   /** Who may call the local AWS endpoints (SigV4): the control plane's keys and each host's own. */
   credentials: LocalCredentials;
+  /** The hosts' alarms in the local CloudWatch, as registration creates them (shared/metrics/host-alarms.ts). */
+  alarms: HostAlarms;
   /** The power fence's endpoint (EC2 StopInstances/DescribeInstances): every host by its instance id. */
   ec2: Ec2Endpoint;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
@@ -245,6 +252,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     stopping.push(() => eventBridge.destroy());
     const cloudwatch = await startCloudWatchEndpoint({
       credentials,
+      // Without host-failure handling the alarms exist (registration makes them) but none fires.
+      evaluateAlarms: opts.hostFailure !== undefined,
       onAlarmStateChange: async (change) => {
         await eventBridge.send(new PutEventsCommand({ Entries: [change.entry] }));
       },
@@ -319,6 +328,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_TABLE_PREFIX: prefix,
       LAZARUS_EVENT_BUS: "default",
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
+      LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS: String(hf.alarmPeriodSeconds ?? 2),
+      LAZARUS_HEARTBEAT_MISSED_PERIODS: String(hf.alarmEvaluationPeriods ?? 2),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
     };
@@ -415,23 +426,18 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       intervalMs: opts.heartbeatIntervalMs ?? 1000,
     });
     stopping.push(() => heartbeats.stop());
-    // One heartbeat alarm per host, created through the real CloudWatch client (as host registration does).
+    // The hosts' alarms, through the adapter host registration uses (same client, same settings).
     const cw = new CloudWatchClient({
       endpoint: cloudwatch.url,
       region: "us-east-1",
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
     });
-    for (const host of opts.hostFailure ? fleet.hosts.values() : []) {
-      await cw.send(
-        new PutMetricAlarmCommand(
-          heartbeatAlarm(host.name, {
-            periodSeconds: hf.alarmPeriodSeconds ?? 2,
-            evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
-          }),
-        ),
-      );
+    stopping.push(() => cw.destroy());
+    const alarms = new CloudWatchHostAlarms(cw, hostAlarmSettingsFromEnv(env));
+    // The seeded hosts are registered already: their alarms exist too (evaluated only with hostFailure).
+    for (const host of opts.hostFailure && opts.seedHosts !== false ? fleet.hosts.values() : []) {
+      await alarms.put(host.name);
     }
-    cw.destroy();
 
     const machine = (name: string) => {
       const m = fleet.machines.get(name);
@@ -449,6 +455,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       cloudwatch,
       logs,
       credentials,
+      alarms,
       ec2,
       api,
       heartbeats,

@@ -47,8 +47,11 @@ function run(cmd: string, args: string[]): void {
 export async function buildHostPackage(opts: { nodeBinary?: string; out?: string } = {}): Promise<string> {
   const version = projectVersion();
   const node = opts.nodeBinary ?? process.execPath;
-  const major = spawnSync(node, ["-p", "process.versions.node.split('.')[0]"], { encoding: "utf8" }).stdout.trim();
-  if (major !== "24") throw new Error(`${node} is Node ${major}: the package ships Node 24 (run through npm)`);
+  const major = spawnSync(node, ["-p", "process.versions.node.split('.')[0]"], {
+    encoding: "utf8",
+  }).stdout.trim();
+  if (major !== "24")
+    throw new Error(`${node} is Node ${major}: the package ships Node 24 (run through npm)`);
   const out = opts.out ?? debPath(version);
   const stage = join(dirname(out), "stage", `${PACKAGE_NAME}_${version}_amd64`);
   rmSync(stage, { recursive: true, force: true });
@@ -75,7 +78,8 @@ export async function buildHostPackage(opts: { nodeBinary?: string; out?: string
   put(join(HERE, "README"), "usr/share/doc/lazarus-host/README", 0o644);
   const installedKiB = Math.ceil(du(stage) / 1024);
   const control = dir("DEBIAN");
-  for (const script of ["postinst", "prerm", "postrm"]) put(join(HERE, "debian", script), `DEBIAN/${script}`, 0o755);
+  for (const script of ["postinst", "prerm", "postrm"])
+    put(join(HERE, "debian", script), `DEBIAN/${script}`, 0o755);
   writeFileSync(
     join(control, "control"),
     [

@@ -14,7 +14,8 @@ export const BUNDLE_PATH = join(PROJECT_ROOT, "dist", "host-agent", "lazarus-hos
 
 /** The package's version: the project's (package.json). */
 export function projectVersion(): string {
-  return (JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
+  return (JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string })
+    .version;
 }
 
 /** Writes the bundle (to a temporary name first: a reader never sees half of it). */
@@ -58,7 +59,9 @@ export async function ensureHostAgentBundle(outFile = BUNDLE_PATH): Promise<stri
   } catch {
     // not built yet
   }
-  const sources = ["host-agent", "shared", "package-lock.json", "package.json"].map((p) => join(PROJECT_ROOT, p));
+  const sources = ["host-agent", "shared", "package-lock.json", "package.json"].map((p) =>
+    join(PROJECT_ROOT, p),
+  );
   if (built > 0 && sources.every((s) => newestMtime(s) <= built)) return outFile;
   return buildHostAgentBundle(outFile);
 }

@@ -25,6 +25,8 @@ export interface CloudWatchEndpointOptions {
   evaluationIntervalMs?: number;
   /** Called for every alarm state change (the local cloud forwards it to EventBridge). */
   onAlarmStateChange?: (change: AlarmStateChange) => void | Promise<void>;
+  /** Evaluate the alarms (default true); false: alarms are kept and listed, but none changes state. */
+  evaluateAlarms?: boolean;
   /** Who may call (SigV4, service `monitoring`); default: the control plane's fixed keys only. */
   credentials?: LocalCredentials;
 }
@@ -247,7 +249,9 @@ export async function startCloudWatchEndpoint(
     }),
   );
   const { port } = await listenOnLoopback(server, opts.port);
-  const timer = setInterval(() => evaluator.evaluateAll(Date.now()), opts.evaluationIntervalMs ?? 1000);
+  const timer = setInterval(() => {
+    if (opts.evaluateAlarms !== false) evaluator.evaluateAll(Date.now());
+  }, opts.evaluationIntervalMs ?? 1000);
   timer.unref();
 
   return {
@@ -255,7 +259,8 @@ export async function startCloudWatchEndpoint(
     port,
     evaluator,
     record,
-    data: (namespace, metricName, dimensions) => series.get(seriesKey(namespace, metricName, dimensions)) ?? [],
+    data: (namespace, metricName, dimensions) =>
+      series.get(seriesKey(namespace, metricName, dimensions)) ?? [],
     lastDatumAt: (namespace, metricName, dimensions) =>
       series.get(seriesKey(namespace, metricName, dimensions))?.at(-1)?.at,
     close: async () => {

@@ -51,7 +51,8 @@ export async function startLogsEndpoint(opts: {
     if (typeof name !== "string" || name === "")
       throw new AwsJsonError("InvalidParameterException", "logGroupName is required");
     const group = groups.get(name);
-    if (!group) throw new AwsJsonError("ResourceNotFoundException", "The specified log group does not exist.");
+    if (!group)
+      throw new AwsJsonError("ResourceNotFoundException", "The specified log group does not exist.");
     return group;
   };
   const streamOf = (input: Record<string, unknown>) => {
@@ -109,7 +110,8 @@ export async function startLogsEndpoint(opts: {
       else if (e.timestamp > now + TOO_NEW_MS) tooNewStart ??= i;
     });
     (events as { timestamp: number; message: string }[]).forEach((e, i) => {
-      if ((tooOldEnd !== undefined && i < tooOldEnd) || (tooNewStart !== undefined && i >= tooNewStart)) return;
+      if ((tooOldEnd !== undefined && i < tooOldEnd) || (tooNewStart !== undefined && i >= tooNewStart))
+        return;
       stream.push({ timestamp: e.timestamp, message: e.message, ingestionTime: now });
       for (const m of metricsOfEmf(e.message)) {
         opts.metrics.record(m.namespace, m.metricName, m.dimensions, m.at, m.values);

@@ -8,13 +8,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
-import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
 import { ensureHostAgentBundle } from "#host-agent/package/bundle.js";
+import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import type { LocalCredentials } from "../http/sigv4.js";
 import { Machine, machineDir } from "../machine/machine.js";
 import { watchdogDevicePaths } from "../machine/watchdog-device.js";
-import { type LocalHostConfig, LocalHost, type LocalHostSpec, unixUserName } from "./local-host.js";
+import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
+import { LocalHost, type LocalHostConfig, type LocalHostSpec, unixUserName } from "./local-host.js";
 import {
   newRunMarker,
   passwdCommandSync,
@@ -246,7 +246,12 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       const mDir = machineDir(dir, folder);
       const agent: LocalHostConfig["agent"] =
         opts.agent && bundle
-          ? agentConfig(opts.agent, bundle, spec.name, opts.watchdogTimeoutSeconds !== undefined ? mDir : undefined)
+          ? agentConfig(
+              opts.agent,
+              bundle,
+              spec.name,
+              opts.watchdogTimeoutSeconds !== undefined ? mDir : undefined,
+            )
           : undefined;
       const host = await LocalHost.create({
         spec,
@@ -268,7 +273,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           host,
           dir: mDir,
           bootDelayMs: opts.bootDelayMs ?? 0,
-          ...(opts.watchdogTimeoutSeconds !== undefined ? { watchdogTimeoutSeconds: opts.watchdogTimeoutSeconds } : {}),
+          ...(opts.watchdogTimeoutSeconds !== undefined
+            ? { watchdogTimeoutSeconds: opts.watchdogTimeoutSeconds }
+            : {}),
           log: (line) => process.stderr.write(`local machine: ${line}\n`),
         }),
       );

@@ -339,9 +339,18 @@ export class LocalHost {
     const env =
       role === "agent"
         ? this.env
-        : { ...this.env, LAZARUS_LOCAL_RUN_AS_UID: String(this._uid), LAZARUS_LOCAL_RUN_AS_GID: String(this.gid) };
+        : {
+            ...this.env,
+            LAZARUS_LOCAL_RUN_AS_UID: String(this._uid),
+            LAZARUS_LOCAL_RUN_AS_GID: String(this.gid),
+          };
     // detached: its own process group, so a Ctrl-C in the terminal is handled by our teardown.
-    const child = spawn(process.execPath, args, { env, cwd: "/", stdio: ["ignore", logFd, logFd], detached: true });
+    const child = spawn(process.execPath, args, {
+      env,
+      cwd: "/",
+      stdio: ["ignore", logFd, logFd],
+      detached: true,
+    });
     closeSync(logFd);
     this.processes.set(role, child);
     child.on("exit", () => {
@@ -393,13 +402,21 @@ export class LocalHost {
     const agent = this.config.agent;
     if (!agent) throw new Error(`host ${this.name} runs no host agent`);
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, ["--import", AS_HOST_USER, agent.bundle, ...args, "--config", this.settingsPath], {
-        env: { ...this.env, LAZARUS_LOCAL_RUN_AS_UID: String(this._uid), LAZARUS_LOCAL_RUN_AS_GID: String(this.gid) },
-        cwd: "/",
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout: opts.timeoutMs ?? 30_000,
-        killSignal: "SIGKILL",
-      });
+      const child = spawn(
+        process.execPath,
+        ["--import", AS_HOST_USER, agent.bundle, ...args, "--config", this.settingsPath],
+        {
+          env: {
+            ...this.env,
+            LAZARUS_LOCAL_RUN_AS_UID: String(this._uid),
+            LAZARUS_LOCAL_RUN_AS_GID: String(this.gid),
+          },
+          cwd: "/",
+          stdio: ["ignore", "pipe", "pipe"],
+          timeout: opts.timeoutMs ?? 30_000,
+          killSignal: "SIGKILL",
+        },
+      );
       let stdout = "";
       let stderr = "";
       child.stdout.setEncoding("utf8").on("data", (d: string) => {
@@ -494,7 +511,9 @@ export class LocalHost {
     const settings = {
       host: this.name,
       region: agent?.region ?? "us-east-1",
-      ...(agent ? { ...agent.settings, credentials: { file: this.credentialsPath }, stateDir: this.agentStateDir } : {}),
+      ...(agent
+        ? { ...agent.settings, credentials: { file: this.credentialsPath }, stateDir: this.agentStateDir }
+        : {}),
       availabilityZone: this.availabilityZone,
       ...this.storage,
       supportsRecreate: true,

@@ -55,7 +55,7 @@ export class LocalCredentials {
   }
 }
 
-/** The SHA-256 (and HMAC-SHA256) the signer needs, from node:crypto. */
+/** The SHA-256 (and HMAC-SHA256) the signer needs, from node:crypto (also for tests that sign by hand). */
 type SourceData = string | ArrayBuffer | ArrayBufferView;
 const bytes = (d: SourceData): string | Uint8Array =>
   typeof d === "string"
@@ -63,7 +63,7 @@ const bytes = (d: SourceData): string | Uint8Array =>
     : d instanceof ArrayBuffer
       ? new Uint8Array(d)
       : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-class NodeSha256 {
+export class NodeSha256 {
   private readonly hash;
   constructor(secret?: SourceData) {
     this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
@@ -76,7 +76,8 @@ class NodeSha256 {
   }
 }
 
-const AUTH = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;\-.]+),\s*Signature=([0-9a-f]{64})$/;
+const AUTH =
+  /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;\-.]+),\s*Signature=([0-9a-f]{64})$/;
 const MAX_SKEW_MS = 15 * 60_000;
 
 export interface SignedRequest {
@@ -106,19 +107,35 @@ export async function verifySigV4(
   const [, keyId, day, region, signedService, signedHeaderList, signature] = m as unknown as string[];
   const credential = credentials.get(keyId!);
   if (!credential) {
-    throw new AwsJsonError("InvalidClientTokenId", "The security token included in the request is invalid.", 403);
+    throw new AwsJsonError(
+      "InvalidClientTokenId",
+      "The security token included in the request is invalid.",
+      403,
+    );
   }
   if (signedService !== service) {
-    throw new AwsJsonError("InvalidSignatureException", `Credential should be scoped to service '${service}'`, 403);
+    throw new AwsJsonError(
+      "InvalidSignatureException",
+      `Credential should be scoped to service '${service}'`,
+      403,
+    );
   }
   const amzDate = String(req.headers["x-amz-date"] ?? "");
   const at = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
   if (!at || !amzDate.startsWith(day!)) {
-    throw new AwsJsonError("IncompleteSignature", "X-Amz-Date is missing or does not match the credential's date", 403);
+    throw new AwsJsonError(
+      "IncompleteSignature",
+      "X-Amz-Date is missing or does not match the credential's date",
+      403,
+    );
   }
   const signingDate = new Date(Date.UTC(+at[1]!, +at[2]! - 1, +at[3]!, +at[4]!, +at[5]!, +at[6]!));
   if (Math.abs(Date.now() - signingDate.getTime()) > MAX_SKEW_MS) {
-    throw new AwsJsonError("InvalidSignatureException", "Signature expired: the request time is too skewed", 403);
+    throw new AwsJsonError(
+      "InvalidSignatureException",
+      "Signature expired: the request time is too skewed",
+      403,
+    );
   }
   const signedHeaders = signedHeaderList!.split(";");
   if (!signedHeaders.includes("host")) {
@@ -157,7 +174,10 @@ export async function verifySigV4(
     { signingDate, signingRegion: region!, signingService: service },
   );
   const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization ?? ""))?.[1] ?? "";
-  if (expected.length !== signature!.length || !timingSafeEqual(Buffer.from(expected), Buffer.from(signature!))) {
+  if (
+    expected.length !== signature!.length ||
+    !timingSafeEqual(Buffer.from(expected), Buffer.from(signature!))
+  ) {
     throw new AwsJsonError(
       "SignatureDoesNotMatch",
       "The request signature we calculated does not match the signature you provided.",

@@ -76,7 +76,9 @@ export class Machine implements MachinePower {
             log: (m) => this.log(`[${this.host.name}] ${m}`),
             onExpire: () => {
               void this.reset("watchdog").catch((e: unknown) =>
-                this.log(`[${this.host.name}] watchdog reset failed: ${e instanceof Error ? e.message : String(e)}`),
+                this.log(
+                  `[${this.host.name}] watchdog reset failed: ${e instanceof Error ? e.message : String(e)}`,
+                ),
               );
             },
           })

@@ -23,7 +23,18 @@
  * The fault lasts until the machine is powered off.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, closeSync, constants, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 export type WatchdogState = "active" | "inactive";
@@ -130,7 +141,9 @@ export class WatchdogDevice {
     if (this._state === "active") {
       const unfed = Date.now() - this.lastPing;
       if (unfed >= this.opts.timeoutSeconds * 1000) {
-        this.opts.log(`watchdog: not fed for ${unfed} ms (timeout ${this.opts.timeoutSeconds} s): resetting the node`);
+        this.opts.log(
+          `watchdog: not fed for ${unfed} ms (timeout ${this.opts.timeoutSeconds} s): resetting the node`,
+        );
         this.stop();
         this.opts.onExpire(unfed);
       }
@@ -163,7 +176,8 @@ export class WatchdogDevice {
   private opened(): void {
     this.writerOpen = true;
     this.allowRelease = false;
-    if (this._state === "inactive") this.opts.log(`watchdog: opened: armed, timeout ${this.opts.timeoutSeconds} s`);
+    if (this._state === "inactive")
+      this.opts.log(`watchdog: opened: armed, timeout ${this.opts.timeoutSeconds} s`);
     this.setState("active");
     this.ping();
   }

@@ -26,9 +26,7 @@ export function emfLine(namespace: string, datum: EmfDatum): string {
         {
           Namespace: namespace,
           Dimensions: [datum.Dimensions.map((d) => d.Name)],
-          Metrics: [
-            { Name: datum.MetricName, Unit: datum.Unit, StorageResolution: datum.StorageResolution },
-          ],
+          Metrics: [{ Name: datum.MetricName, Unit: datum.Unit, StorageResolution: datum.StorageResolution }],
         },
       ],
     },

@@ -84,7 +84,11 @@ describe("a bad host.json: exit 78 naming the key, nothing sent", () => {
   const cases: [string, (c: Record<string, unknown>) => unknown, RegExp][] = [
     ["missing region", ({ region: _, ...c }) => c, /region: required/],
     ["an unknown key", (c) => ({ ...c, heartbeatInterval: 5 }), /heartbeatInterval: unknown key/],
-    ["an unknown nested key", (c) => ({ ...c, watchdog: { device: "/dev/watchdog", timeout: 5 } }), /watchdog\.timeout: unknown key/],
+    [
+      "an unknown nested key",
+      (c) => ({ ...c, watchdog: { device: "/dev/watchdog", timeout: 5 } }),
+      /watchdog\.timeout: unknown key/,
+    ],
     ["a bad URL", (c) => ({ ...c, endpoints: { logs: "not a url" } }), /endpoints\.logs: /],
     ["a URL with a path", (c) => ({ ...c, endpoints: { logs: `${counterUrl}/x?y=1` } }), /endpoints\.logs: /],
     ["a bad host name", (c) => ({ ...c, host: "a;b" }), /host: /],
@@ -120,7 +124,14 @@ describe("SigV4 on the local endpoints", () => {
     const at = Date.now() / 1000;
     const cw = await unsigned(cloudwatch.url, "GraniteServiceVersion20100801.PutMetricData", "1.0", {
       Namespace: "Lazarus",
-      MetricData: [{ MetricName: "Heartbeat", Dimensions: [{ Name: "Host", Value: "unsigned" }], Value: 30, Timestamp: at }],
+      MetricData: [
+        {
+          MetricName: "Heartbeat",
+          Dimensions: [{ Name: "Host", Value: "unsigned" }],
+          Value: 30,
+          Timestamp: at,
+        },
+      ],
     });
     expect(cw.status).toBe(403);
     expect(cw.headers.get("x-amzn-errortype")).toBe("MissingAuthenticationToken");
@@ -148,7 +159,10 @@ describe("SigV4 on the local endpoints", () => {
     });
     await expect(
       forged.send(
-        new PutMetricDataCommand({ Namespace: "Lazarus", MetricData: [{ MetricName: "Heartbeat", Value: 1 }] }),
+        new PutMetricDataCommand({
+          Namespace: "Lazarus",
+          MetricData: [{ MetricName: "Heartbeat", Value: 1 }],
+        }),
       ),
     ).rejects.toMatchObject({ name: "SignatureDoesNotMatch" });
     forged.destroy();
@@ -156,7 +170,10 @@ describe("SigV4 on the local endpoints", () => {
 
   it("the agent's signed heartbeats land as the heartbeat metric; the value is the armed watchdog's timeout (sysfs), else 0", async () => {
     const key = credentials.issue("kvm-02");
-    const credsFile = writeConfig("credentials", `[default]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`);
+    const credsFile = writeConfig(
+      "credentials",
+      `[default]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`,
+    );
     const sysfs = join(work, "sys", "watchdog0");
     mkdirSync(sysfs, { recursive: true });
     writeFileSync(join(sysfs, "state"), "inactive\n");
@@ -174,7 +191,9 @@ describe("SigV4 on the local endpoints", () => {
     });
     const child = spawn(process.execPath, [bundle, "heartbeat", "--config", config], { stdio: "ignore" });
     const values = () =>
-      cloudwatch.data(HEARTBEAT_METRIC.namespace, HEARTBEAT_METRIC.metricName, { Host: "kvm-02" }).map((d) => d.value);
+      cloudwatch
+        .data(HEARTBEAT_METRIC.namespace, HEARTBEAT_METRIC.metricName, { Host: "kvm-02" })
+        .map((d) => d.value);
     try {
       const until = async (what: string, ok: () => boolean) => {
         const deadline = Date.now() + 20_000;

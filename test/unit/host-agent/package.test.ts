@@ -6,7 +6,16 @@
  * program runs there, and uninstall + purge remove everything it placed (the operator's host.json too).
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -95,7 +104,12 @@ describe("the lazarus-host package", () => {
     const program = join(root, "usr/lib/lazarus-host/lazarus-host.mjs");
     const version = run(node, [program, "--version"]);
     expect(version.out).toMatch(/^lazarus-host \d+\.\d+\.\d+/);
-    const check = run(node, [program, "check-config", "--config", join(root, "usr/share/lazarus-host/host.json.sample")]);
+    const check = run(node, [
+      program,
+      "check-config",
+      "--config",
+      join(root, "usr/share/lazarus-host/host.json.sample"),
+    ]);
     expect(check.code, check.out).toBe(0);
     // The units are broken on purpose in a copy: verify must see it (it is not a check that cannot fail).
     const broken = join(system, "broken.service");
