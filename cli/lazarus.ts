@@ -26,7 +26,8 @@ deployed API Gateway's, whose requests are SigV4-signed with the standard AWS cr
 
 commands:
   hosts                                   compute hosts: state, service, usage
-  host register NAME --managed-instance-id ID   register a host (inventory)
+  host register NAME --managed-instance-id ID   register a host (inventory): its alarms, its node's tag; prints the host set-up
+  host deregister HOST                    remove a host with no instances: its alarms, its node's tag, its record
   host adopt HOST                         adopt the domains already on a host (inventory)
   host enable|disable|force-down HOST     the host's compute service (disable --reason R; force-down --up undoes)
   drift [HOST] [--apply]                  what differs between the hosts' libvirt domains and the table
@@ -43,7 +44,7 @@ Every command takes --help.`;
 
 const HELP: Record<string, string> = {
   hosts: "usage: lazarus hosts [--json]\nCompute hosts with their service state and usage (used/limit).",
-  host: "usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up]",
+  host: "usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] | deregister HOST | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up]",
   drift:
     "usage: lazarus drift [HOST] [--apply] [--json]\nCompares the domains libvirt has on HOST (default: every host) with Lazarus's instance table:\npower states that differ, domains unknown to the table, instances whose domain is missing, claims that\ndo not match placement, usage against placed flavors. Report only: nothing is written unless --apply\n(records power states, makes and releases claims; never defines, undefines or starts a domain).\nExit 0 when every host was read and is in sync, 3 when any drift was found, 1 when a host could not be read.",
   "host-evacuate":
@@ -156,6 +157,9 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
         })
       ).body;
       break;
+    case "deregister":
+      doc = (await c.call("DELETE", `/os-hosts/${encodeURIComponent(name)}`)).body;
+      break;
     case "adopt":
       doc = (await c.call("POST", `/os-hosts/${encodeURIComponent(name)}/adopt`, { body: { adopt: {} } }))
         .body;
@@ -176,9 +180,14 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     default:
       throw new UsageError(`unknown host command ${sub}`);
   }
-  print(g, doc, () =>
-    keyValues(((doc as Record<string, unknown>).service ?? doc) as Record<string, unknown>),
-  );
+  print(g, doc, () => {
+    const d = doc as Record<string, unknown>;
+    const setup = ((d.host as Record<string, unknown> | undefined)?.setup as { commands?: string[] } | undefined)
+      ?.commands;
+    const text = keyValues((d.service ?? d) as Record<string, unknown>);
+    // A registration says what to run on the host next.
+    return setup ? `${text}\n\nOn the host, as root:\n${setup.join("\n")}` : text;
+  });
   return 0;
 }
 

@@ -367,6 +367,11 @@ export class LocalHost {
     if (this.processes.get(role) === child) this.processes.delete(role);
   }
 
+  /** libvirtd's pid while it runs (tests freeze it with SIGSTOP). */
+  get libvirtdPid(): number | undefined {
+    return this.libvirtd?.pid;
+  }
+
   /** Whether the host agent's heartbeat (`lazarus-host heartbeat`) runs. */
   get heartbeating(): boolean {
     return this.processes.has("heartbeat");
