@@ -182,8 +182,9 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
   }
   print(g, doc, () => {
     const d = doc as Record<string, unknown>;
-    const setup = ((d.host as Record<string, unknown> | undefined)?.setup as { commands?: string[] } | undefined)
-      ?.commands;
+    const setup = (
+      (d.host as Record<string, unknown> | undefined)?.setup as { commands?: string[] } | undefined
+    )?.commands;
     const text = keyValues((d.service ?? d) as Record<string, unknown>);
     // A registration says what to run on the host next.
     return setup ? `${text}\n\nOn the host, as root:\n${setup.join("\n")}` : text;

@@ -88,7 +88,9 @@ async function evacuatedOnLease(victim: string, vm: Instance) {
   const run = await waitFlow(sfn, execution, 240_000);
   expect(run.status, run.cause).toBe("SUCCEEDED");
   const report = (run.output as { report: { evacuated: { name: string; proof: string }[] } }).report;
-  expect(report.evacuated).toEqual(expect.arrayContaining([expect.objectContaining({ name: vm.name, proof: "lease" })]));
+  expect(report.evacuated).toEqual(
+    expect.arrayContaining([expect.objectContaining({ name: vm.name, proof: "lease" })]),
+  );
   const moved = await cloud.stores.instances.require(vm.uuid);
   expect(moved.host).not.toBe(victim);
   return moved.host;
@@ -114,7 +116,9 @@ describe("the watchdog device on real hosts", () => {
     expect(m4.lastPowerOff("watchdog")).toBeUndefined();
     expect(m4.state).toBe("on");
     h4.startHeartbeat();
-    await until("host-4 armed again", () => (heartbeatValues("host-4").at(-1)?.value === TIMEOUT_S ? true : undefined));
+    await until("host-4 armed again", () =>
+      heartbeatValues("host-4").at(-1)?.value === TIMEOUT_S ? true : undefined,
+    );
   });
 
   it("outcome 1: host-1's user space killed but libvirt and qemu: the device resets the node, then (only then) web-1 starts elsewhere", async () => {
@@ -167,7 +171,9 @@ describe("the watchdog device on real hosts", () => {
     m3.watchdog!.breakFeeds();
     // Its heartbeats still go through (saying the device is armed: it is, and counting).
     await until("a heartbeat after the fault", () =>
-      heartbeatValues("host-3").some((d) => d.at > brokenAt + 1000 && d.value === TIMEOUT_S) ? true : undefined,
+      heartbeatValues("host-3").some((d) => d.at > brokenAt + 1000 && d.value === TIMEOUT_S)
+        ? true
+        : undefined,
     );
     const resetAt = await until("the device to reset host-3", () => m3.lastPowerOff("watchdog"), 60_000);
     expect(resetAt - brokenAt).toBeLessThan((TIMEOUT_S + 3) * 1000);
@@ -178,7 +184,9 @@ describe("the watchdog device on real hosts", () => {
     expect(doubles).toEqual([]);
     expect(firstSeen.get(vms.web3.uuid)?.get(target)).toBeGreaterThan(resetAt);
     // Once: one copy now, one evacuation.
-    const running = [...cloud.fleet.hosts.values()].flatMap((h) => qemuProcesses(h).filter((q) => q.uuid === vms.web3.uuid));
+    const running = [...cloud.fleet.hosts.values()].flatMap((h) =>
+      qemuProcesses(h).filter((q) => q.uuid === vms.web3.uuid),
+    );
     expect(running).toHaveLength(1);
     const migrations = await cloud.stores.migrations.listByInstance(vms.web3.uuid);
     expect(migrations.filter((m) => m.status === "done")).toHaveLength(1);
@@ -186,7 +194,11 @@ describe("the watchdog device on real hosts", () => {
 
   it("the reset hosts boot again with nothing started; host-recovery cleans them; invariants hold", async () => {
     for (const name of ["host-1", "host-2", "host-3"]) {
-      await until(`${name} booted again`, () => (machine(name).state === "on" ? true : undefined), BOOT_DELAY_MS + 120_000);
+      await until(
+        `${name} booted again`,
+        () => (machine(name).state === "on" ? true : undefined),
+        BOOT_DELAY_MS + 120_000,
+      );
       expect(qemuProcesses(host(name))).toEqual([]);
       const recovery = await executionFor(cloud, "host-recovery", name);
       const run = await waitFlow(sfn, recovery, 180_000);

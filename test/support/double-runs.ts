@@ -105,7 +105,8 @@ export function watchQemuProcesses(cloud: LocalCloud, everyMs = 100): QemuWatch 
         }
       }
       for (const [uuid, hosts] of where) {
-        if (hosts.length > 1) doubles.push(`${new Date(at).toISOString()} ${uuid} in qemu on [${hosts.join(", ")}]`);
+        if (hosts.length > 1)
+          doubles.push(`${new Date(at).toISOString()} ${uuid} in qemu on [${hosts.join(", ")}]`);
       }
       samples++;
       await sleep(everyMs);
