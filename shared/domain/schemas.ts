@@ -209,7 +209,7 @@ export type HostIncident = z.infer<typeof HostIncident>;
 export const HostFencing = z.object({
   /** How the control plane can power the host off: ec2:StopInstances, the local cloud's fence, or not at all. */
   power: z.enum(["none", "ec2", "local"]),
-  /** The host runs the watchdog (local/hosts/host-guard): when not fed for the lease, it powers its domains off. */
+  /** The host runs an armed watchdog device (lazarus-host feeds it after accepted heartbeats; unfed, the node resets). */
   watchdog: z.boolean(),
   /** The hosts of its shared pool enforce the disk image lock: a target refuses a disk another host holds. */
   diskLocks: z.boolean(),

@@ -38,10 +38,10 @@ async function nodeTags(): Promise<Record<string, string>> {
   return Object.fromEntries((out.TagList ?? []).map((t) => [t.Key!, t.Value!]));
 }
 
-function api(method: string, path: string, body?: unknown) {
+function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   return fetch(`${cloud.api.url}/v2.1${path}`, {
     method,
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...headers },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   }).then(async (r) => ({
     status: r.status,
@@ -136,7 +136,11 @@ describe("the host agent and registration", () => {
     expect(await alarms()).toEqual([]);
     expect(await nodeTags()).not.toHaveProperty("lazarus:host");
     expect(await cloud.stores.hosts.get("host-a")).toBeNull();
-    expect((await api("DELETE", "/os-hosts/host-a")).status).toBe(404);
+    // The same request again within the API's retry window is a retry (the first answer); a new one is 404.
+    expect((await api("DELETE", "/os-hosts/host-a")).status).toBe(200);
+    expect((await api("DELETE", "/os-hosts/host-a", undefined, { "idempotency-key": "again" })).status).toBe(
+      404,
+    );
   });
 
   it("docs/DEPLOY.md section 3, walked: every lazarus-host / lazarus host command runs here and succeeds", async () => {
