@@ -6,9 +6,10 @@
  * over the same method, path, query, signed headers and body bytes, and compared. An unsigned request is
  * `MissingAuthenticationToken` (403), a wrong one `SignatureDoesNotMatch` / `InvalidClientTokenId` (403).
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { NodeSha256 } from "#shared/sigv4/node-sha256.js";
 import { AwsJsonError } from "./aws-json.js";
 
 /** Who may call the local endpoints: access key id -> secret (and who it belongs to, for logs and tests). */
@@ -52,27 +53,6 @@ export class LocalCredentials {
 
   get(accessKeyId: string): LocalCredential | undefined {
     return this.byKey.get(accessKeyId);
-  }
-}
-
-/** The SHA-256 (and HMAC-SHA256) the signer needs, from node:crypto (also for tests that sign by hand). */
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-const bytes = (d: SourceData): string | Uint8Array =>
-  typeof d === "string"
-    ? d
-    : d instanceof ArrayBuffer
-      ? new Uint8Array(d)
-      : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-export class NodeSha256 {
-  private readonly hash;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
   }
 }
 

@@ -10,7 +10,6 @@
  *  - `lazarus-host status --json` says what an operator asks: registered, heartbeat, watchdog, monitor.
  * host-a starts unregistered (`seedHosts: false`).
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { CloudWatchClient, DescribeAlarmsCommand } from "@aws-sdk/client-cloudwatch";
 import { ListTagsForResourceCommand } from "@aws-sdk/client-ssm";
@@ -19,6 +18,7 @@ import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
 import type { LocalHost } from "#local/hosts/local-host.js";
 import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
 import { FAST_DETECTION, until } from "../support/hosts.js";
+import { runProcess } from "../support/processes.js";
 
 let cloud: LocalCloud;
 let hostA: LocalHost;
@@ -50,20 +50,9 @@ function api(method: string, path: string, body?: unknown, headers: Record<strin
 }
 
 /** The `lazarus` CLI (cli/bin/lazarus) against the local API. */
-function lazarusCli(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(`${new URL("cli/bin/lazarus", PROJECT_ROOT).pathname}`, args, {
-      env: { ...process.env, LAZARUS_API_URL: cloud.api.url },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      out += d;
-    });
-    child.on("close", (code) => resolve({ code, out }));
+function lazarusCli(args: string[]) {
+  return runProcess(new URL("cli/bin/lazarus", PROJECT_ROOT).pathname, args, {
+    env: { ...process.env, LAZARUS_API_URL: cloud.api.url },
   });
 }
 

@@ -18,6 +18,7 @@ import { type LogsEndpoint, startLogsEndpoint } from "#local/cloudwatch/logs-end
 import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { LocalCredentials } from "#local/http/sigv4.js";
 import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
+import { runProcess } from "../../support/processes.js";
 
 let bundle: string;
 let work: string;
@@ -29,21 +30,11 @@ let cloudwatch: CloudWatchEndpoint;
 let logs: LogsEndpoint;
 let events: EventsEndpoint;
 
-function agent(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bundle, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env.PATH ?? "", HOME: work },
-      timeout: timeoutMs,
-    });
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      out += d;
-    });
-    child.on("close", (code) => resolve({ code, out }));
+/** The packaged program, run as its unit would (no environment but PATH and HOME). */
+function agent(args: string[]) {
+  return runProcess(process.execPath, [bundle, ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: work },
+    timeoutMs: 20_000,
   });
 }
 

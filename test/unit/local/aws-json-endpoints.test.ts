@@ -10,10 +10,10 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCloudWatchEndpoint } from "#local/cloudwatch/cloudwatch-endpoint.js";
 import { startEventsEndpoint } from "#local/events/events-endpoint.js";
-import { NodeSha256 } from "#local/http/sigv4.js";
 import { startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import { LocalStepFunctions } from "#local/stepfunctions/runner.js";
 import { startSfnEndpoint } from "#local/stepfunctions/sfn-endpoint.js";
+import { NodeSha256 } from "#shared/sigv4/node-sha256.js";
 
 const client = { region: "us-east-1", credentials: { accessKeyId: "local", secretAccessKey: "local" } };
 const servers: { url: string; close(): Promise<void> }[] = [];
