@@ -10,6 +10,7 @@
 import { z } from "zod";
 import { HostFencing } from "../domain/schemas.js";
 import { AbsolutePath, ResourceName } from "../domain/values.js";
+import { heartbeatLogGroupName } from "./heartbeat.js";
 
 /** Where a host keeps its configuration, unless its environment says otherwise (`LAZARUS_HOST_CONFIG`). */
 export const HOST_CONFIG_PATH = "/etc/lazarus/host.json";
@@ -57,11 +58,11 @@ export const HostConfig = z.strictObject({
     .default({}),
   heartbeat: z
     .strictObject({
-      /** The log group of the embedded-metric-format heartbeat (created by the stack). */
+      /** The log group of the embedded-metric-format heartbeat (created by the stack; default: prefix lazarus's). */
       logGroup: z
         .string()
         .regex(/^[\w./#-]{1,512}$/, "a CloudWatch Logs group name")
-        .default("/lazarus/host-heartbeats"),
+        .default(heartbeatLogGroupName()),
       /** Seconds between heartbeats (AWS default 5; at least two per alarm period). */
       intervalSeconds: Seconds.default(5),
       /**
@@ -71,7 +72,7 @@ export const HostConfig = z.strictObject({
        */
       feedWithinSeconds: Seconds.default(2),
     })
-    .default({ logGroup: "/lazarus/host-heartbeats", intervalSeconds: 5, feedWithinSeconds: 2 }),
+    .prefault({}),
   /**
    * The watchdog device the agent feeds (kernel semantics: opened = armed, unfed for its timeout = node
    * reset, magic close 'V' = disarmed), and its sysfs folder, from which the heartbeat's value is read.
@@ -100,7 +101,7 @@ export const HostConfig = z.strictObject({
       /** Seconds between the monitor's own liveness beats. */
       intervalSeconds: Seconds.default(5),
     })
-    .default({ libvirtUri: "qemu:///system", eventBus: "default", intervalSeconds: 5 }),
+    .prefault({}),
   /** Where the agent's processes leave their state for `lazarus-host status`. */
   stateDir: AbsolutePath.default("/run/lazarus-host"),
 
