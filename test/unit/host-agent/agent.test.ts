@@ -7,7 +7,7 @@
  *    watchdog's timeout read from the device's sysfs folder, 0 when no watchdog is armed.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +20,7 @@ import { LocalCredentials } from "#local/http/sigv4.js";
 import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
 import { runProcess } from "../../support/processes.js";
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let bundle: string;
 let work: string;
 let counter: Server;
@@ -159,7 +160,7 @@ describe("SigV4 on the local endpoints", () => {
     forged.destroy();
   });
 
-  it("the agent's signed heartbeats land as the heartbeat metric; the value is the armed watchdog's timeout (sysfs), else 0", async () => {
+  it("the agent's signed heartbeats land as the heartbeat metric; the value is the armed watchdog's timeout (sysfs), else 0; the device is fed only after an accepted one", async () => {
     const key = credentials.issue("kvm-02");
     const credsFile = writeConfig(
       "credentials",
@@ -199,6 +200,20 @@ describe("SigV4 on the local endpoints", () => {
       writeFileSync(join(sysfs, "timeout"), "9\n");
       await until("a heartbeat saying 9", () => values().at(-1) === 9);
       expect(logs.events(heartbeatLogGroupName(), "kvm-02/heartbeat").length).toBeGreaterThan(2);
+      // Fed after accepted heartbeats only: each feed is one byte written to the "device".
+      await until("feeds", () => statSync(device).size > 2);
+      // The host's key withdrawn (its heartbeats refused, 403): not one more feed.
+      credentials.revoke(key.accessKeyId);
+      await sleep(600);
+      const fedBefore = statSync(device).size;
+      await sleep(1500);
+      expect(statSync(device).size).toBe(fedBefore);
+      const state = JSON.parse(readFileSync(join(work, "state", "heartbeat.json"), "utf8")) as {
+        lastFailure: { error: string } | null;
+      };
+      expect(state.lastFailure?.error).toMatch(/InvalidClientTokenId/);
+      credentials.add(key.accessKeyId, key.secretAccessKey, key.principal);
+      await until("feeds again once accepted", () => statSync(device).size > fedBefore);
     } finally {
       child.kill("SIGTERM");
       await new Promise((r) => child.on("close", r));
