@@ -15,7 +15,6 @@
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { resetApiDeps } from "#functions/api/deps.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
 import {
@@ -29,11 +28,7 @@ import type { Host, HostFencing, Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
-import {
-  CloudWatchHostAlarms,
-  type HostAlarms,
-  hostAlarmSettingsFromEnv,
-} from "#shared/metrics/host-alarms.js";
+import { CloudWatchHostAlarms, type HostAlarms } from "#shared/metrics/host-alarms.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
@@ -362,14 +357,12 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const previousEnv = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
     resetDeps();
-    resetApiDeps();
     stopping.push(() => {
       for (const [k, v] of Object.entries(previousEnv)) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
       resetDeps();
-      resetApiDeps();
     });
     const api = await startApiServer({ handler: apiHandler(handlers, prefix) });
     const previousApiUrl = process.env.LAZARUS_API_URL;
@@ -433,7 +426,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
     });
     stopping.push(() => cw.destroy());
-    const alarms = new CloudWatchHostAlarms(cw, hostAlarmSettingsFromEnv(env));
+    const alarms = new CloudWatchHostAlarms(cw, {
+      prefix,
+      periodSeconds: hf.alarmPeriodSeconds ?? 2,
+      evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
+    });
     // The seeded hosts are registered already: their alarms exist too (evaluated only with hostFailure).
     for (const host of opts.hostFailure && opts.seedHosts !== false ? fleet.hosts.values() : []) {
       await alarms.put(host.name);

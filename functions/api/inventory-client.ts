@@ -4,7 +4,6 @@
  * to their requests, and a refusal they raise (HostNotTagged, HostUnreachable, ...) to its own status.
  */
 import { InvokeCommand, type LambdaClient } from "@aws-sdk/client-lambda";
-import { functionNameEnv } from "#shared/definitions/functions.js";
 import { ApiError } from "./http.js";
 
 /** The status of each refusal the inventory functions raise (the class's httpStatus, across the wire). */
@@ -85,9 +84,4 @@ export class LambdaInventory implements InventoryOps {
     }
     return body;
   }
-}
-
-/** `LAZARUS_FUNCTION_<ID>` as the stack sets it, else `<prefix>-<id>` as the local cloud names functions. */
-export function inventoryFunctionName(env: NodeJS.ProcessEnv) {
-  return (id: string) => env[functionNameEnv(id)] ?? `${env.LAZARUS_TABLE_PREFIX ?? "lazarus"}-${id}`;
 }

@@ -7,6 +7,7 @@ import { PROOF_KINDS } from "#shared/domain/fencing.js";
 import { SKIP_REASONS } from "#shared/domain/host-failure.js";
 import { VmStateSchema } from "#shared/domain/schemas.js";
 import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
+import { StepFailure } from "#shared/flow/contract.js";
 
 /** The machine's input: from the alarm trigger `{host, incidentId, reason}`, from the API `{host, reason?}`. */
 export const HostEvacuationRequest = z.strictObject({
@@ -23,8 +24,6 @@ export const OpenIncidentInput = z.object({
   request: HostEvacuationRequest,
   executionName: z.string().min(1),
 });
-
-const StepFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
 
 export const EvacuationItem = z.object({
   instanceUuid: Uuid,

@@ -15,7 +15,7 @@
 import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
 import { UnexpectedTaskState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { REBUILD_TASK_STATES, type TaskState } from "#shared/domain/states.js";
+import { isRebuildTask, type TaskState } from "#shared/domain/states.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { endFlow, type FlowEndOutcome } from "#shared/flow/end-flow.js";
 import type { ExecutionStatus } from "#shared/flow/executions.js";
@@ -50,9 +50,6 @@ export interface SweepReport {
   running: number;
 }
 
-const isRebuildTask = (i: Instance) =>
-  i.taskState !== null && (REBUILD_TASK_STATES as readonly string[]).includes(i.taskState);
-
 const POWER_TASK_STATES: readonly TaskState[] = ["powering_on", "powering_off"];
 const isPowerTask = (i: Instance) => i.taskState !== null && POWER_TASK_STATES.includes(i.taskState);
 
@@ -71,7 +68,7 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
       else running++;
       continue;
     }
-    if (!isRebuildTask(listed) || !listed.taskRequestId) continue;
+    if (!isRebuildTask(listed.taskState) || !listed.taskRequestId) continue;
     const executionStatus = listed.taskExecutionArn
       ? await deps.executions.status(listed.taskExecutionArn)
       : "NOT_FOUND";

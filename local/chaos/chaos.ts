@@ -27,6 +27,7 @@ import { randomUUID } from "node:crypto";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { ALL_FUNCTIONS } from "#shared/definitions/functions.js";
+import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { type LocalCloud, startLocalCloud } from "../cloud.js";
@@ -569,7 +570,7 @@ async function settle(ctx: RoundContext, timeoutMs: number): Promise<void> {
   for (;;) {
     // Alarms back to OK first (their OK starts the recovery), then nothing running.
     const alarmsOk = [...cloud.fleet.hosts.keys()].every(
-      (h) => cloud.cloudwatch.evaluator.get(`lazarus-heartbeat-${h}`)?.state !== "ALARM",
+      (h) => cloud.cloudwatch.evaluator.get(heartbeatAlarmName(h))?.state !== "ALARM",
     );
     // An alarm's OK starts the recovery through EventBridge and the trigger: let those land, then look.
     if (alarmsOk) await cloud.lambda.idle();
@@ -636,7 +637,7 @@ function alarmEvent(cloud: LocalCloud, host: string, fromIndex: number) {
     .filter(
       (e) =>
         e.source === "aws.cloudwatch" &&
-        (e.detailObject as { alarmName?: string }).alarmName === `lazarus-heartbeat-${host}` &&
+        (e.detailObject as { alarmName?: string }).alarmName === heartbeatAlarmName(host) &&
         (e.detailObject as { state?: { value?: string } }).state?.value === "ALARM",
     );
   return events.at(-1);

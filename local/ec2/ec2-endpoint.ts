@@ -91,15 +91,17 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
       const action = params.get("Action");
       const ids = listParam(params, "InstanceId");
       const unknown = ids.filter((id) => !instances.has(id));
+      // EC2's answer to an id it does not know, in either action.
+      const notFound = () =>
+        replyError(
+          res,
+          400,
+          "InvalidInstanceID.NotFound",
+          `The instance IDs '${unknown.join(", ")}' do not exist`,
+        );
       if (action === "StopInstances") {
         if (ids.length === 0) return replyError(res, 400, "MissingParameter", "InstanceId is required");
-        if (unknown.length)
-          return replyError(
-            res,
-            400,
-            "InvalidInstanceID.NotFound",
-            `The instance IDs '${unknown.join(", ")}' do not exist`,
-          );
+        if (unknown.length) return notFound();
         stops.push({ instanceIds: ids, force: params.get("Force") === "true", at: new Date() });
         if (fault?.mode === "fail")
           return replyError(
@@ -135,13 +137,7 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
       }
       if (action === "DescribeInstances") {
         const chosen = ids.length ? ids.filter((id) => instances.has(id)) : [...instances.keys()];
-        if (unknown.length)
-          return replyError(
-            res,
-            400,
-            "InvalidInstanceID.NotFound",
-            `The instance IDs '${unknown.join(", ")}' do not exist`,
-          );
+        if (unknown.length) return notFound();
         const items = chosen
           .map(
             (id) =>

@@ -10,6 +10,7 @@
  */
 
 import { emfLine } from "../metrics/emf.js";
+import { DEFAULT_PREFIX } from "../store/tables.js";
 
 export const HEARTBEAT_METRIC = {
   namespace: "Lazarus",
@@ -37,7 +38,7 @@ export function hostLogStreamName(host: string, part: "heartbeat" | "instance-mo
 export const HEARTBEAT_PERIOD_SECONDS = 10;
 
 /** The common prefix of a deployment's heartbeat alarm names (`<prefix>-heartbeat-`); rules match on it. */
-export function heartbeatAlarmNamePrefix(prefix = "lazarus"): string {
+export function heartbeatAlarmNamePrefix(prefix = DEFAULT_PREFIX): string {
   return `${prefix}-heartbeat-`;
 }
 
@@ -45,12 +46,12 @@ export function heartbeatAlarmNamePrefix(prefix = "lazarus"): string {
 export const HEARTBEAT_ALARM_PREFIX = heartbeatAlarmNamePrefix();
 
 /** `<prefix>-heartbeat-<host>`: the name of a host's heartbeat alarm. */
-export function heartbeatAlarmName(host: string, prefix = "lazarus"): string {
+export function heartbeatAlarmName(host: string, prefix = DEFAULT_PREFIX): string {
   return `${heartbeatAlarmNamePrefix(prefix)}${host}`;
 }
 
 /** The host a heartbeat alarm watches, from the alarm's name; undefined for any other alarm. */
-export function hostOfHeartbeatAlarm(alarmName: string, prefix = "lazarus"): string | undefined {
+export function hostOfHeartbeatAlarm(alarmName: string, prefix = DEFAULT_PREFIX): string | undefined {
   const start = heartbeatAlarmNamePrefix(prefix);
   return alarmName.startsWith(start) && alarmName.length > start.length
     ? alarmName.slice(start.length)

@@ -11,7 +11,6 @@ import {
 } from "@aws-sdk/client-cloudwatch";
 import { type HeartbeatAlarmOptions, heartbeatAlarm } from "../definitions/heartbeat.js";
 import { instanceMonitorAlarm } from "../definitions/instance-failure.js";
-import { positiveFromEnv } from "../lambda/env.js";
 
 export interface HostAlarms {
   /** Creates (or updates) the host's alarms; returns their names. */
@@ -23,19 +22,6 @@ export interface HostAlarms {
 export interface HostAlarmSettings extends HeartbeatAlarmOptions {
   /** The deployment prefix (`<prefix>-heartbeat-<host>`). */
   prefix?: string;
-}
-
-/**
- * The alarm settings of a deployment, from the inventory function's environment: LAZARUS_TABLE_PREFIX
- * (the deployment prefix), LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS (default 10) and
- * LAZARUS_HEARTBEAT_MISSED_PERIODS (silent periods before ALARM, default 3).
- */
-export function hostAlarmSettingsFromEnv(env: NodeJS.ProcessEnv): HostAlarmSettings {
-  return {
-    prefix: env.LAZARUS_TABLE_PREFIX || "lazarus",
-    periodSeconds: positiveFromEnv(env.LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS, 10),
-    evaluationPeriods: positiveFromEnv(env.LAZARUS_HEARTBEAT_MISSED_PERIODS, 3),
-  };
 }
 
 export class CloudWatchHostAlarms implements HostAlarms {

@@ -75,6 +75,17 @@ export const ServicePatch = z.object({
 });
 export type ServicePatch = z.infer<typeof ServicePatch>;
 
+/** The SET terms of a service patch (validated): its fields, and the version bump of every host change. */
+export function servicePatchSets(x: Expr, patch: ServicePatch): string[] {
+  const fields = Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(
+    ([, v]) => v !== undefined,
+  );
+  return [
+    ...fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`),
+    `${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+  ];
+}
+
 /** What registration decides about a host; everything else (usage, claims, service status) the store keeps. */
 export const HostRegistration = Host.pick({
   name: true,
@@ -187,12 +198,8 @@ export class HostsStore extends RecordStore<typeof Host> {
 
   /** Change the compute service fields (enabled, forced down, liveness). Bumps version. */
   async setService(name: string, patch: ServicePatch): Promise<Host> {
-    const fields = Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(
-      ([, v]) => v !== undefined,
-    );
     const x = new Expr();
-    const sets = fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`);
-    sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+    const sets = servicePatchSets(x, patch);
     try {
       const out = await this.doc.send(
         new UpdateCommand({
@@ -204,10 +211,9 @@ export class HostsStore extends RecordStore<typeof Host> {
           ReturnValues: "ALL_NEW",
         }),
       );
-      return parseStored(Host, out.Attributes ?? {}, "host");
+      return parseHost(out.Attributes ?? {});
     } catch (e) {
-      if (isConditionalCheckFailed(e))
-        throw new HostNotFound(`Compute host ${name} not found.`, { host: name });
+      if (isConditionalCheckFailed(e)) throw hostNotFound(name);
       throw e;
     }
   }

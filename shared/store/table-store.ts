@@ -31,6 +31,11 @@ export type ConditionalUpdate<T> = Omit<
   expectedResult?: T;
 };
 
+/** Whether the SDK sent the refused request more than once (its retries after a lost or failed answer). */
+function sentAgain(e: unknown): boolean {
+  return ((e as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1) > 1;
+}
+
 export abstract class TableStore {
   protected readonly doc: DynamoDBDocumentClient;
   protected readonly table: string;
@@ -146,8 +151,12 @@ export abstract class TableStore {
         if (!old) throw opts.notFound();
         current = opts.parse(old);
         // Our own write, already applied: its answer was lost (a 5xx) and the SDK sent it again, and the
-        // repeat failed its condition against our own write.
-        if (expectedResult !== undefined && isDeepStrictEqual(current, expectedResult)) return current;
+        // repeat failed its condition against our own write. Only a write the SDK sent more than once can
+        // be that: a refusal at the first attempt is another writer's, even one that wrote the same record
+        // in the same millisecond (two takers without an owner would otherwise both win).
+        if (expectedResult !== undefined && sentAgain(e) && isDeepStrictEqual(current, expectedResult)) {
+          return current;
+        }
       }
     }
   }
@@ -241,16 +250,22 @@ export abstract class RecordStore<S extends z.ZodType> extends TableStore {
     return parseStored(this.kind.schema, item, this.kind.what);
   }
 
-  /** `change` on the current record under `key` (read first; see TableStore.change for the loop). */
+  /**
+   * `change` on the current record under `key` (see TableStore.change for the loop): read first, unless the
+   * caller passes the record as it `known` it (read or written earlier in the same step). A `known` record
+   * that is no longer current costs nothing but a refused write: the write is conditional on its version,
+   * and the refusal answers with the item as it is, which is decided on again.
+   */
   protected async changeRecord(
     key: string,
     decide: (current: z.output<S>, attempt: number) => ConditionalUpdate<z.output<S>> | null,
     details?: Record<string, unknown>,
+    known?: z.output<S>,
   ): Promise<z.output<S>> {
     return this.change({
       key,
       what: `${this.kind.what} ${key}`,
-      current: await this.require(key),
+      current: known ?? (await this.require(key)),
       parse: (item) => this.parse(item),
       notFound: () => this.kind.notFound(key),
       decide,

@@ -5,15 +5,12 @@
  * adopt its domains, sync it (the inventory functions).
  */
 import { z } from "zod";
+import { stateMachineSpec } from "#shared/definitions/state-machines.js";
 import { EVACUATION_POLICIES } from "#shared/domain/host-failure.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
-import {
-  evacuationPolicyOf,
-  readEvacuationPreview,
-  readFleetCapacity,
-} from "#shared/flow/evacuation-preview.js";
-import { HOST_EVACUATION_ARN_ENV, type InventoryOps } from "../deps.js";
+import { readEvacuationPreview, readFleetCapacity } from "#shared/flow/evacuation-preview.js";
+import type { InventoryOps } from "../deps.js";
 import { ApiError, json, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
@@ -160,7 +157,7 @@ async function evacuateHost(ctx: RouteContext) {
     if (!machine) {
       throw new ApiError(
         501,
-        `Host evacuation is not available here: the host-evacuation state machine is not deployed (${HOST_EVACUATION_ARN_ENV} is not set).`,
+        `Host evacuation is not available here: the host-evacuation state machine is not deployed (${stateMachineSpec("host-evacuation").arnEnv} is not set).`,
       );
     }
     const input = {
@@ -188,7 +185,7 @@ function inventory(ctx: RouteContext): InventoryOps {
   if (!ctx.deps.inventory) {
     throw new ApiError(
       501,
-      "Host registration, adoption and sync are not available yet: the inventory functions (functions/inventory) are not wired into this API.",
+      "Host registration, adoption and sync are not available here: this API has no inventory functions (functions/inventory).",
     );
   }
   return ctx.deps.inventory;
@@ -224,7 +221,7 @@ async function syncHost(ctx: RouteContext) {
 function previewOptions(ctx: RouteContext) {
   const policy = ctx.query("policy", z.enum(EVACUATION_POLICIES));
   return {
-    policy: evacuationPolicyOf(policy, process.env),
+    policy: policy ?? ctx.deps.evacuationPolicy,
     now: ctx.deps.now(),
     serviceDownSeconds: ctx.deps.serviceDownSeconds,
   };
