@@ -39,7 +39,9 @@ export async function deregisterHost(
     );
   }
   const alarms = await deps.alarms.remove(name);
-  await deps.directory.untag(host.managedInstanceId, [HOST_NAME_TAG_KEY]);
+  const untagged = (await deps.directory.untag(host.managedInstanceId, [HOST_NAME_TAG_KEY]))
+    ? [HOST_NAME_TAG_KEY]
+    : [];
   await deps.stores.hosts.remove(name, host.version);
-  return { host: name, managedInstanceId: host.managedInstanceId, alarms, untagged: [HOST_NAME_TAG_KEY] };
+  return { host: name, managedInstanceId: host.managedInstanceId, alarms, untagged };
 }

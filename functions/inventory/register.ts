@@ -68,7 +68,7 @@ export interface RegisterHostReport {
   host: Host;
   /** The host's alarms, created (or updated) in CloudWatch by this registration. */
   alarms: string[];
-  /** The tags put on the managed node. */
+  /** The tags put on the managed node (none on an EC2 instance: its tags are EC2's). */
   tags: Record<string, string>;
   /** /etc/lazarus/host.json for the host and the commands that install and start its agent. */
   setup: HostSetup;
@@ -190,8 +190,8 @@ export async function registerHost(
   const { host, outcome, changed } = await deps.stores.hosts.register(registration);
   // After the record: a re-run of a registration that failed here completes it (both calls are idempotent).
   const alarms = await deps.alarms.put(host.name);
-  const tags = { [HOST_NAME_TAG_KEY]: host.name };
-  await deps.directory.tag(id, tags);
+  const nameTag = { [HOST_NAME_TAG_KEY]: host.name };
+  const tags = (await deps.directory.tag(id, nameTag)) ? nameTag : {};
   return {
     host,
     alarms,

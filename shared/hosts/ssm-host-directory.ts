@@ -33,7 +33,8 @@ export class SsmHostDirectory implements HostDirectory {
     };
   }
 
-  async tag(managedInstanceId: string, tags: Record<string, string>): Promise<void> {
+  async tag(managedInstanceId: string, tags: Record<string, string>): Promise<boolean> {
+    if (!managedInstanceId.startsWith("mi-")) return false;
     await this.client.send(
       new AddTagsToResourceCommand({
         ResourceType: "ManagedInstance",
@@ -41,9 +42,11 @@ export class SsmHostDirectory implements HostDirectory {
         Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
       }),
     );
+    return true;
   }
 
-  async untag(managedInstanceId: string, keys: string[]): Promise<void> {
+  async untag(managedInstanceId: string, keys: string[]): Promise<boolean> {
+    if (!managedInstanceId.startsWith("mi-")) return false;
     try {
       await this.client.send(
         new RemoveTagsFromResourceCommand({
@@ -55,6 +58,7 @@ export class SsmHostDirectory implements HostDirectory {
     } catch (e) {
       if ((e as Error).name !== "InvalidResourceId") throw e;
     }
+    return true;
   }
 
   private async isTagged(managedInstanceId: string): Promise<boolean> {

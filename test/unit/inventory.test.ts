@@ -88,11 +88,13 @@ beforeEach(async () => {
     describe: async (id) => directory.get(id) ?? null,
     tag: async (id, t) => {
       tags.set(id, { ...tags.get(id), ...t });
+      return true;
     },
     untag: async (id, keys) => {
       const left = { ...tags.get(id) };
       for (const k of keys) delete left[k];
       tags.set(id, left);
+      return true;
     },
   };
   deps = {
