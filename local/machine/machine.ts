@@ -111,14 +111,14 @@ export class Machine implements MachinePower {
     if (this._state === "on" && this.host.running) return;
     if (this.booting) return this.booting;
     this.record("power-on", cause);
-    await this.boot();
+    await this.boot(cause);
   }
 
   async reset(cause: PowerCause = "cloud"): Promise<void> {
     if (this._state === "off") return;
     this.record("reset", cause);
     await this.cut();
-    await this.boot();
+    await this.boot(cause);
   }
 
   private record(action: PowerEvent["action"], cause: PowerCause): void {
@@ -134,7 +134,7 @@ export class Machine implements MachinePower {
     await this.host.kill();
   }
 
-  private boot(): Promise<void> {
+  private boot(cause: PowerCause): Promise<void> {
     const generation = this.generation;
     this._state = "booting";
     const booting = (async () => {
@@ -149,7 +149,7 @@ export class Machine implements MachinePower {
       }
       if (generation !== this.generation) return;
       this._state = "on";
-      this.record("booted", "cloud");
+      this.record("booted", cause);
     })();
     this.booting = booting;
     return booting.finally(() => {
