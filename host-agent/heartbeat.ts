@@ -3,11 +3,12 @@
  * lazarus-host.service).
  *
  * Every `heartbeat.intervalSeconds`: read the watchdog's state from its sysfs folder, send one
- * embedded-metric-format line (shared/definitions/heartbeat.ts `heartbeatLogLine`: the value is the armed
- * watchdog's timeout in seconds, 0 when none is armed) with CloudWatch Logs `PutLogEvents`, SigV4-signed with
- * the host's credentials. The heartbeat is accepted when PutLogEvents answered 200 with no rejected event.
- * Only then, and only if that answer came within `feedWithinSeconds` of the heartbeat's timestamp, is the
- * watchdog fed (the first feed opens the device, which arms it). The control plane counts a silent host as
+ * embedded-metric-format line (shared/definitions/heartbeat.ts `heartbeatLogLine`: the value is the
+ * timeout in seconds of the watchdog this process armed, 0 when none is: watchdog.ts `heartbeatValue`)
+ * with CloudWatch Logs `PutLogEvents`, SigV4-signed with the host's credentials. The heartbeat is accepted
+ * when PutLogEvents answered 200 with no rejected event. Only then, and only if that answer came within
+ * `feedWithinSeconds` of the heartbeat's timestamp, is the watchdog fed (the first feed opens the device,
+ * which arms it). The control plane counts a silent host as
  * self-fenced at its last heartbeat + the timeout that heartbeat announced + its margin: a feed is never
  * later than the heartbeat it follows by more than that bound.
  *
@@ -115,7 +116,7 @@ export function runHeartbeat(config: HostConfig, log: Log): HeartbeatHandle {
 
   const beat = async () => {
     const at = new Date();
-    const value = sysfs ? heartbeatValue(readWatchdogStatus(sysfs)) : 0;
+    const value = sysfs && feeder ? heartbeatValue(readWatchdogStatus(sysfs), feeder.armedByUs) : 0;
     try {
       await sender.send(at, value, Math.max(1000, Math.min(intervalMs, 10_000)));
     } catch (e) {

@@ -8,7 +8,11 @@
  * opened again at the next accepted heartbeat; if that cannot be done in time, the node resets.
  *
  * The heartbeat's value is read from the device's sysfs folder (`state`, `timeout`), never from the
- * configuration: the timeout in whole seconds while `state` is `active`, else 0.
+ * configuration: the timeout in whole seconds while `state` is `active` **and this process armed it** (its
+ * open succeeded, and no magic close since), else 0. A device armed by someone else (PID 1 with
+ * RuntimeWatchdogSec, another daemon: the open fails with EBUSY) is fed whether or not the control plane
+ * takes heartbeats, so it proves nothing; a device this process armed and then lost (a write failed) still
+ * counts from this process's last feed, so it still does.
  */
 import { closeSync, constants, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -35,20 +39,32 @@ export function readWatchdogStatus(sysfsDir: string): WatchdogStatus {
   return { active: state === "active", timeoutSeconds: seconds };
 }
 
-/** The heartbeat's value (shared/definitions/heartbeat.ts): the armed device's timeout, else 0. */
-export function heartbeatValue(status: WatchdogStatus): number {
-  return status.active && status.timeoutSeconds !== null && status.timeoutSeconds > 0
+/**
+ * The heartbeat's value (shared/definitions/heartbeat.ts): the device's timeout while it is active and
+ * `armedByUs` (this process armed it: see the file's comment), else 0.
+ */
+export function heartbeatValue(status: WatchdogStatus, armedByUs: boolean): number {
+  return armedByUs && status.active && status.timeoutSeconds !== null && status.timeoutSeconds > 0
     ? status.timeoutSeconds
     : 0;
 }
 
 export class WatchdogFeeder {
   private fd: number | undefined;
+  private armed = false;
 
   constructor(readonly device: string) {}
 
   get open(): boolean {
     return this.fd !== undefined;
+  }
+
+  /**
+   * Whether this process armed the device: its open succeeded and it has not disarmed it since. Stays true
+   * when the device was abandoned (a write failed): it keeps counting from this process's last feed.
+   */
+  get armedByUs(): boolean {
+    return this.armed;
   }
 
   /**
@@ -59,6 +75,7 @@ export class WatchdogFeeder {
     if (this.fd === undefined) {
       // O_NONBLOCK: never hang in open (a watchdog device ignores it; a FIFO without a reader refuses).
       this.fd = openSync(this.device, constants.O_WRONLY | constants.O_NONBLOCK);
+      this.armed = true;
       return;
     }
     try {
@@ -87,6 +104,7 @@ export class WatchdogFeeder {
     this.fd = undefined;
     try {
       writeSync(fd, "V");
+      this.armed = false;
     } finally {
       closeSync(fd);
     }

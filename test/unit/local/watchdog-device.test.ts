@@ -49,12 +49,16 @@ async function waitFor(what: string, ok: () => boolean, ms = 5000) {
 describe("the simulated watchdog device with the feeder", () => {
   it("starts disarmed; opened it is armed and its sysfs says so; fed, it never expires", async () => {
     expect(readWatchdogStatus(device.sysfsDir)).toEqual({ active: false, timeoutSeconds: TIMEOUT_S });
-    expect(heartbeatValue(readWatchdogStatus(device.sysfsDir))).toBe(0);
     const feeder = new WatchdogFeeder(device.devicePath);
+    expect(heartbeatValue(readWatchdogStatus(device.sysfsDir), feeder.armedByUs)).toBe(0);
     feeder.feed();
     await waitFor("armed", () => device.state === "active");
     expect(readFileSync(join(device.sysfsDir, "state"), "utf8")).toBe("active\n");
-    expect(heartbeatValue(readWatchdogStatus(device.sysfsDir))).toBe(TIMEOUT_S);
+    expect(heartbeatValue(readWatchdogStatus(device.sysfsDir), feeder.armedByUs)).toBe(TIMEOUT_S);
+    // Armed by another holder, the same device proves nothing for this process.
+    expect(
+      heartbeatValue(readWatchdogStatus(device.sysfsDir), new WatchdogFeeder(device.devicePath).armedByUs),
+    ).toBe(0);
     for (let i = 0; i < 12; i++) {
       await sleep(200);
       feeder.feed();
@@ -80,6 +84,7 @@ describe("the simulated watchdog device with the feeder", () => {
     feeder.feed();
     await waitFor("armed", () => device.state === "active");
     feeder.disarm();
+    expect(feeder.armedByUs).toBe(false);
     await waitFor("disarmed", () => device.state === "inactive");
     await sleep(TIMEOUT_S * 1000 * 2);
     expect(expiries).toEqual([]);
@@ -112,6 +117,8 @@ describe("the simulated watchdog device with the feeder", () => {
     device.breakFeeds();
     expect(() => feeder.feed()).toThrow(/EPIPE/);
     expect(feeder.open).toBe(false);
+    // Lost, not disarmed: it counts from this process's last feed, and the heartbeats still say so.
+    expect(heartbeatValue(readWatchdogStatus(device.sysfsDir), feeder.armedByUs)).toBe(TIMEOUT_S);
     expect(() => feeder.feed()).toThrow(/ENXIO/); // opening it again fails too
     await waitFor("expiry", () => expiries.length > 0);
     expect(expiries[0]! - lastFeed).toBeGreaterThanOrEqual(TIMEOUT_S * 1000 - 50);
