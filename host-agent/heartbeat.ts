@@ -8,9 +8,9 @@
  * with CloudWatch Logs `PutLogEvents`, SigV4-signed with the host's credentials. The heartbeat is accepted
  * when PutLogEvents answered 200 with no rejected event. Only then, and only if that answer came within
  * `feedWithinSeconds` of the heartbeat's timestamp, is the watchdog fed (the first feed opens the device,
- * which arms it). The control plane counts a silent host as
- * self-fenced at its last heartbeat + the timeout that heartbeat announced + its margin: a feed is never
- * later than the heartbeat it follows by more than that bound.
+ * which arms it). The control plane counts a silent host as self-fenced at its last heartbeat + the
+ * timeout that heartbeat announced + its margin: a feed is never later than the heartbeat it follows by
+ * more than that bound.
  *
  * A deliberate stop (SIGTERM/SIGINT, `systemctl stop`): one last heartbeat saying 0 ("no watchdog armed
  * from now on"); once it is accepted, magic close disarms the device. If it is not accepted, the device
