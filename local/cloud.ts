@@ -24,7 +24,7 @@ import {
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
-import type { Host, HostFencing, Instance } from "#shared/domain/schemas.js";
+import { type Host, HostFencing, type Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
@@ -34,6 +34,7 @@ import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { type ApiServer, startApiServer } from "./api/api-server.js";
+import type { LocalBmc, LocalBmcs } from "./bmc/ipmi-bmcs.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
 import { type LogsEndpoint, startLogsEndpoint } from "./cloudwatch/logs-endpoint.js";
@@ -48,6 +49,7 @@ import { LocalCredentials } from "./http/sigv4.js";
 import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./lambda/lambda-endpoint.js";
 import { localLogEnv } from "./log-settings.js";
 import { startScheduler } from "./scheduler.js";
+import { type SecretsEndpoint, startSecretsEndpoint } from "./secrets/secrets-endpoint.js";
 import { LocalStepFunctions } from "./stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "./stepfunctions/sfn-endpoint.js";
 
@@ -129,10 +131,12 @@ export interface HostFailureOptions {
   /** Seconds the recovery flow waits between looks at a running evacuation (default 2). */
   recoveryPollSeconds?: number;
   /**
-   * How death can be proven for every seeded host (default LOCAL_FENCING: the local power fence through the
-   * local EC2 endpoint, qemu's image lock on shared pools, no watchdog).
+   * How death can be proven for every seeded host (default LOCAL_FENCING: each host's own IPMI BMC through
+   * a delegate's fence_ipmilan, qemu's image lock on shared pools, no watchdog). With power `ipmi` and no
+   * `bmc`, each host gets its own simulated BMC's settings (`localBmcFencing`); `local` is the local EC2
+   * endpoint (ec2:StopInstances, as an EC2 bare-metal host is fenced).
    */
-  fencing?: HostFencing;
+  fencing?: LocalFencingChoice;
   /** A power fence with no answer after this long has timed out, s (default 15). */
   fenceTimeoutSeconds?: number;
   /** Wait between looks for proof, s (default 3). */
@@ -179,8 +183,12 @@ export interface LocalCloud {
   credentials: LocalCredentials;
   /** The hosts' alarms in the local CloudWatch, as registration creates them (shared/metrics/host-alarms.ts). */
   alarms: HostAlarms;
-  /** The power fence's endpoint (EC2 StopInstances/DescribeInstances): every host by its instance id. */
+  /** The `ec2` power fence's endpoint (EC2 Stop/Start/DescribeInstances): every host by its instance id. */
   ec2: Ec2Endpoint;
+  /** Each host's simulated IPMI BMC (ipmi_sim): stop one, or make it refuse or hang (`setFault`). */
+  bmcs: LocalBmcs;
+  /** Secrets Manager (and the SSM parameters): where the BMC passwords are kept. */
+  secrets: SecretsEndpoint;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
   api: ApiServer;
   heartbeats: Heartbeats;
@@ -200,15 +208,53 @@ export interface LocalCloud {
   boot(req: BootRequest): Promise<Instance>;
   /** Power loss: the host's machine powered off (every process of the host stopped by pid and uid). */
   killHost(name: string): Promise<void>;
-  /** Power on: the machine boots (libvirtd, SSM agent, host agent; no guest); resolves once booted. */
+  /** Power off (if it is not), then on: the machine boots (libvirtd, SSM agent, host agent; no guest); resolves once booted. */
   restartHost(name: string): Promise<void>;
   /** What an operator (or Masakari) does once a host is known dead: nova's `forced_down`. */
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
   stop(): Promise<void>;
 }
 
-/** What the local hosts offer: the local power fence, qemu's image lock on shared pools, no watchdog. */
-export const LOCAL_FENCING: HostFencing = { power: "local", watchdog: false, diskLocks: true };
+/** How the local cloud fences its hosts: the kind, and the BMC settings when they are not its own BMCs'. */
+export type LocalFencingChoice = Pick<HostFencing, "power" | "watchdog" | "diskLocks"> & Partial<HostFencing>;
+
+/** What the local hosts offer: their IPMI BMCs (fenced by a peer's fence_ipmilan), qemu's image lock, no watchdog. */
+export const LOCAL_FENCING: LocalFencingChoice = { power: "ipmi", watchdog: false, diskLocks: true };
+
+/** The one BMC network of the local hosts: every host reaches every other host's BMC on loopback. */
+export const LOCAL_BMC_NETWORK = "bmc-local";
+
+/** Where the local cloud keeps a host's BMC password (a Secrets Manager secret). */
+export function localBmcSecretName(host: string): string {
+  return `lazarus/bmc/${host}`;
+}
+
+/**
+ * A seeded host's fencing: the choice, with the host's own simulated BMC (its port, the admin account, the
+ * password's secret) when the choice is `ipmi` without a `bmc`, and every host a delegate on the BMC network.
+ */
+export function localBmcFencing(choice: LocalFencingChoice, bmc: LocalBmc | undefined): HostFencing {
+  const ownBmc = choice.power === "ipmi" && choice.bmc === undefined;
+  if (ownBmc && !bmc) throw new Error("ipmi fencing needs the local BMCs (the fleet's bmcs option)");
+  return HostFencing.parse({
+    bmcNetworks: [LOCAL_BMC_NETWORK],
+    ...choice,
+    ...(ownBmc && bmc
+      ? {
+          bmc: {
+            address: bmc.address,
+            port: bmc.port,
+            network: LOCAL_BMC_NETWORK,
+            username: bmc.username,
+            credentials: { secretsManager: localBmcSecretName(bmc.host) },
+            lanplus: true,
+            // Cipher suite 3 named: ipmi_sim answers the cipher-suite discovery slowly (about 14 s a call).
+            cipher: 3,
+          },
+        }
+      : {}),
+  });
+}
 
 export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalCloud> {
   const prefix = opts.prefix ?? "lazarus";
@@ -261,6 +307,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     logs.createLogGroup(heartbeatLogGroup);
     const ec2 = await startEc2Endpoint();
     stopping.push(() => ec2.close());
+    const secrets = await startSecretsEndpoint();
+    stopping.push(() => secrets.close());
     for (const f of ALL_FUNCTIONS) {
       if (f.role !== "trigger" || !f.eventPattern) continue;
       events.putRule({
@@ -289,9 +337,21 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         agentHealthIntervalMs,
         connectionLostAfterMs: 2 * agentHealthIntervalMs,
         ...opts.ssmLatency,
+        // The BMC passwords may also be SSM SecureString parameters, read through the same endpoint.
+        moreOperations: secrets.parameterOperations,
+      },
+      bmcs: true,
+      // The hosts' AWS CLI (a delegate's fence script) reads the BMC passwords here, signing as the host.
+      hostAwsEnv: {
+        AWS_ENDPOINT_URL_SECRETSMANAGER: secrets.url,
+        AWS_REGION: "us-east-1",
+        AWS_DEFAULT_REGION: "us-east-1",
       },
     });
     stopping.push(() => fleet.stop());
+    const bmcs = fleet.bmcs!;
+    for (const host of fleet.hosts.keys())
+      secrets.putSecret(localBmcSecretName(host), bmcs.bmc(host).password);
 
     const env: Record<string, string> = {
       ...fleet.env,
@@ -385,21 +445,24 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
 
     const now = new Date().toISOString();
+    const fencing = opts.hostFailure?.fencing ?? {
+      ...LOCAL_FENCING,
+      watchdog: hf.watchdogLeaseSeconds !== undefined,
+    };
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
         ...newHostRecord(host.record(), { lastHeartbeatAt: now }),
-        fencing: opts.hostFailure?.fencing ?? {
-          ...LOCAL_FENCING,
-          watchdog: hf.watchdogLeaseSeconds !== undefined,
-        },
+        fencing: localBmcFencing(fencing, bmcs.bmc(host.name)),
       });
     }
-    // The power fence: StopInstances on a host's instance id cuts its power (every process, qemu included).
+    // The ec2 fence: StopInstances on a host's instance id cuts its power (every process, qemu included),
+    // StartInstances restores it; the same switch its BMC has.
     for (const host of fleet.hosts.values()) {
-      const machine = fleet.machines.get(host.name)!;
+      const power = fleet.machines.get(host.name)!.switchFor("fence");
       ec2.addInstance(host.record().managedInstanceId, {
-        powerOff: () => machine.powerOff("fence"),
-        isOn: () => machine.state !== "off",
+        powerOff: () => power.off(),
+        powerOn: () => power.on(),
+        isOn: () => power.isOn(),
       });
     }
     // Scheduled functions are always invocable (`runScheduled`); their timers run only when asked.
@@ -454,6 +517,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       credentials,
       alarms,
       ec2,
+      bmcs,
+      secrets,
       api,
       heartbeats,
       env,
@@ -465,7 +530,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       directory: new SsmHostDirectory(ssm),
       boot: (req) => bootInstance({ stores, executor }, req),
       killHost: (name) => machine(name).powerOff("cloud"),
-      restartHost: (name) => machine(name).powerOn("cloud"),
+      // A restart from whatever state: off (it may still be running), then on.
+      restartHost: async (name) => {
+        await machine(name).powerOff("cloud");
+        await machine(name).powerOn("cloud");
+      },
       setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),
       runScheduled: (id) => scheduler.runNow(id),
       stop,

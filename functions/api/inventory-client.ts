@@ -44,6 +44,8 @@ export class LambdaInventory implements InventoryOps {
       name: input.name,
       ...(input.availability_zone !== undefined ? { availabilityZone: input.availability_zone } : {}),
       ...(input.supports_recreate !== undefined ? { supportsRecreate: input.supports_recreate } : {}),
+      // The settings file's shape (fencing.power, fencing.bmc, ...): validated by the registration.
+      ...(input.fencing !== undefined ? { fencing: input.fencing } : {}),
       ...(input.storage !== undefined
         ? {
             storage: {

@@ -19,7 +19,14 @@ import {
   InvalidInput,
 } from "#shared/domain/errors.js";
 import { DEFAULT_ALLOCATION_RATIOS } from "#shared/domain/host-record.js";
-import { AllocationRatios, type Host, HostFencing, NO_FENCING, Resources } from "#shared/domain/schemas.js";
+import {
+  AllocationRatios,
+  type Host,
+  HostFencing,
+  HostFencingFields,
+  NO_FENCING,
+  Resources,
+} from "#shared/domain/schemas.js";
 import { AbsolutePath, ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
 import {
   type HostFacts,
@@ -50,9 +57,11 @@ export const RegisterHostRequest = z.object({
    * an EC2 bare-metal host (`i-...`) the fence may stop, `watchdog` when it runs the lease watchdog,
    * `diskLocks` when its shared pool enforces the disk image lock. Unset fields are none/false; not given
    * here nor in the settings file: a known host keeps what it has, a new one gets none (nothing is started
-   * elsewhere on a guess: its instances wait "fencing required").
+   * elsewhere on a guess: its instances wait "fencing required"). `power: "ipmi" | "redfish"` needs `bmc`
+   * (address, port, BMC network, user, and a reference to the password: never the password itself);
+   * `bmcNetworks` names the BMC networks this host reaches, as a delegate that fences the hosts on them.
    */
-  fencing: HostFencing.partial().optional(),
+  fencing: HostFencingFields.partial().optional(),
   storage: z
     .object({
       instancesPath: AbsolutePath.optional(),
@@ -91,6 +100,10 @@ export async function registerHost(
 ): Promise<RegisterHostReport> {
   const req = validated(RegisterHostRequest, "registerHost", input);
   const id = req.managedInstanceId;
+  // The request's fencing is checked whole before anything is asked of the host (a BMC fence needs its BMC).
+  const requestedFencing = req.fencing
+    ? validated(HostFencing, "fencing", { ...NO_FENCING, ...req.fencing })
+    : undefined;
 
   const info = await deps.directory.describe(id);
   if (!info) {
@@ -158,8 +171,11 @@ export async function registerHost(
   const reserved = { vcpus: 0, memoryMiB: 0, diskGiB: 0, ...req.reserved };
   const memoryMiB = Math.floor(facts.node.memoryKiB / 1024);
   const diskGiB = Math.floor(check.instancesFsBytes / GiB);
-  const fencingAsked = req.fencing ?? cfg.fencing;
-  const fencing = fencingAsked ? { ...NO_FENCING, ...fencingAsked } : undefined;
+  const fencing =
+    requestedFencing ??
+    (cfg.fencing
+      ? validated(HostFencing, "settings file fencing", { ...NO_FENCING, ...cfg.fencing })
+      : undefined);
   if (fencing?.power === "ec2" && !id.startsWith("i-")) {
     throw new InvalidInput(
       `host ${hostName}: the ec2 power fence needs an EC2 instance (i-...); ${id} is a hybrid-activated machine: fence it through its power controller or set power "none"`,

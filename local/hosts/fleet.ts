@@ -10,8 +10,9 @@ import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { ensureHostAgentBundle } from "#host-agent/package/bundle.js";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
+import { type LocalBmcs, startBmcs } from "../bmc/ipmi-bmcs.js";
 import type { LocalCredentials } from "../http/sigv4.js";
-import { Machine, machineDir } from "../machine/machine.js";
+import { Machine, machineDir, type PowerSwitch } from "../machine/machine.js";
 import { watchdogDevicePaths } from "../machine/watchdog-device.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
 import { LocalHost, type LocalHostConfig, type LocalHostSpec, unixUserName } from "./local-host.js";
@@ -45,6 +46,16 @@ export interface FleetOptions {
   watchdogTimeoutSeconds?: number;
   /** A machine powered on (or reset) boots this long before its host starts, ms (default 0). */
   bootDelayMs?: number;
+  /**
+   * Each host gets a simulated BMC (local/bmc/ipmi-bmcs.ts: OpenIPMI's ipmi_sim on loopback, its chassis
+   * power the host's machine power), run by the run's BMC user.
+   */
+  bmcs?: boolean;
+  /**
+   * The AWS endpoints and region the hosts' own tools use (AWS_ENDPOINT_URL_*, AWS_REGION); each host signs
+   * with credentials of its own (`AWS_ACCESS_KEY_ID` lazarus-host-<name>).
+   */
+  hostAwsEnv?: Record<string, string>;
 }
 
 export interface FleetAgentOptions {
@@ -84,6 +95,10 @@ export interface Fleet {
   sharedPools: Map<string, string>;
   /** A real SSMClient pointed at the local endpoint. */
   ssmClient(): SSMClient;
+  /** Each host's power as its BMC switches it (its machine's, cause "bmc"). */
+  power: Map<string, PowerSwitch>;
+  /** The hosts' simulated BMCs (with `bmcs`). */
+  bmcs?: LocalBmcs;
   /** Tear-down: no process, user, group or folder left. Idempotent. */
   stop(): Promise<void>;
 }
@@ -133,11 +148,24 @@ function installHandlers() {
   }
 }
 
+function passwdCommandOrThrow(argv: string[]): void {
+  const r = passwdCommandSync(argv[0]!, argv.slice(1));
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr.trim()}`);
+}
+
 function groupadd(name: string): number {
   const r = passwdCommandSync("groupadd", [name]);
   if (r.status !== 0) throw new Error(`groupadd ${name} failed: ${r.stderr.trim()}`);
   const g = spawnSync("getent", ["group", name], { encoding: "utf8", env: { PATH } });
   return Number((g.stdout ?? "").split(":")[2]);
+}
+
+/**
+ * The run's BMC user (runs the simulated BMCs). Host users are `lz<runid>-<name>` with a name that starts
+ * with a letter or digit, so `-_bmc` is never one of them.
+ */
+export function bmcUserName(runId: string): string {
+  return `lz${runId}-_bmc`;
 }
 
 /** A short folder name per host: qemu monitor sockets live under it and Unix socket paths are short. */
@@ -164,13 +192,18 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const marker = newRunMarker({
     runId,
     group,
-    users: opts.hosts.map((h) => unixUserName(runId, h.name)),
+    users: [
+      ...opts.hosts.map((h) => unixUserName(runId, h.name)),
+      ...(opts.bmcs ? [bmcUserName(runId)] : []),
+    ],
     dirs: [dir],
   });
   const markerPath = writeRunMarker(stateDir, marker);
   const hosts = new Map<string, LocalHost>();
   const machines = new Map<string, Machine>();
+  const power = new Map<string, PowerSwitch>();
   let ssm: SsmEndpoint | undefined;
+  let bmcs: LocalBmcs | undefined;
   let finished = false;
 
   // Everything the marker names, removed synchronously; the marker goes only once all of it is gone.
@@ -184,6 +217,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   };
   const stopSync = () => {
     if (finished) return;
+    bmcs?.closeSync();
     for (const m of machines.values()) void m.destroy();
     for (const h of hosts.values()) h.destroySync();
     try {
@@ -198,6 +232,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     stopping ??= (async () => {
       let results: PromiseSettledResult<void>[] = [];
       try {
+        await bmcs?.close();
         await Promise.all([...machines.values()].map((m) => m.destroy()));
         results = await Promise.allSettled([...hosts.values()].map((h) => h.destroy()));
         await ssm?.close();
@@ -265,6 +300,16 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         volumesPath,
         images: opts.images,
         ...(agent ? { agent } : {}),
+        ...(opts.hostAwsEnv
+          ? {
+              agentEnv: {
+                AWS_ENDPOINT_URL_SSM: endpoint.url,
+                ...opts.hostAwsEnv,
+                AWS_ACCESS_KEY_ID: `lazarus-host-${spec.name}`,
+                AWS_SECRET_ACCESS_KEY: "local",
+              },
+            }
+          : {}),
       });
       hosts.set(spec.name, host);
       machines.set(
@@ -279,11 +324,30 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           log: (line) => process.stderr.write(`local machine: ${line}\n`),
         }),
       );
+      power.set(spec.name, machines.get(spec.name)!.switchFor("bmc"));
       endpoint.registerInstance(
         host.managedInstanceId,
         spec.name,
         spec.tagged === false ? {} : { [KVM_HOST_TAG_KEY]: KVM_HOST_TAG_VALUE },
       );
+    }
+    if (opts.bmcs) {
+      passwdCommandOrThrow([
+        "useradd",
+        "-M",
+        "-N",
+        "-g",
+        group,
+        "-d",
+        join(dir, "bmc"),
+        "-s",
+        "/usr/sbin/nologin",
+        bmcUserName(runId),
+      ]);
+      const uid = Number(
+        spawnSync("id", ["-u", bmcUserName(runId)], { encoding: "utf8", env: { PATH } }).stdout.trim(),
+      );
+      bmcs = await startBmcs({ dir, uid, gid, machines: power });
     }
     if (opts.start !== false) {
       // The first boot is immediate: the fleet starts with its machines on.
@@ -314,6 +378,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       ssm: endpoint,
       hosts,
       machines,
+      power,
+      ...(bmcs ? { bmcs } : {}),
       env,
       volumesPath,
       sharedPools,

@@ -73,6 +73,11 @@ export interface LocalHostConfig {
     credentials: { accessKeyId: string; secretAccessKey: string };
     monitor: boolean;
   };
+  /**
+   * The SSM agent's (and so every host command's) AWS environment: the endpoints, region and credentials
+   * the host's own tools use, as the AWS CLI in a delegate's fence script reading a BMC password.
+   */
+  agentEnv?: Record<string, string>;
 }
 
 /** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
@@ -338,7 +343,7 @@ export class LocalHost {
           ];
     const env =
       role === "agent"
-        ? this.env
+        ? { ...this.env, ...this.config.agentEnv }
         : {
             ...this.env,
             LAZARUS_LOCAL_RUN_AS_UID: String(this._uid),

@@ -29,6 +29,19 @@ export interface PowerEvent {
   cause: PowerCause;
 }
 
+/**
+ * A power controller's view of a machine (a BMC's chassis power, the EC2 fence's stop/start): what
+ * `Machine.switchFor(cause)` hands it.
+ */
+export interface PowerSwitch {
+  /** On while the machine runs, boots, or has not finished dying. */
+  isOn(): boolean;
+  /** Cuts the power; resolves once every process of the host is gone. */
+  off(): Promise<void>;
+  /** Restores the power; resolves once booted (libvirtd answers, the agents run). A no-op when on. */
+  on(): Promise<void>;
+}
+
 /** The power of one machine: what a BMC, a fence and the watchdog device act on. */
 export interface MachinePower {
   readonly state: PowerState;
@@ -60,6 +73,8 @@ export class Machine implements MachinePower {
   /** Bumped by every power off: a boot that sees another generation was cut. */
   private generation = 0;
   private booting: Promise<void> | undefined;
+  /** Power-offs under way (their kill not finished): a controller still reads "on" meanwhile. */
+  private dying = 0;
   private readonly log: (message: string) => void;
 
   constructor(opts: MachineOptions) {
@@ -101,6 +116,15 @@ export class Machine implements MachinePower {
     )?.at;
   }
 
+  /** This machine's power as a controller switches it, every change recorded with `cause`. */
+  switchFor(cause: PowerCause): PowerSwitch {
+    return {
+      isOn: () => this._state !== "off" || this.dying > 0,
+      off: () => this.powerOff(cause),
+      on: () => this.powerOn(cause),
+    };
+  }
+
   async powerOff(cause: PowerCause = "cloud"): Promise<void> {
     if (this._state === "off" && !this.host.running) return;
     this.record("power-off", cause);
@@ -131,7 +155,12 @@ export class Machine implements MachinePower {
     this._state = "off";
     this.booting = undefined;
     this.watchdog?.stop();
-    await this.host.kill();
+    this.dying++;
+    try {
+      await this.host.kill();
+    } finally {
+      this.dying--;
+    }
   }
 
   private boot(cause: PowerCause): Promise<void> {

@@ -36,8 +36,13 @@ export interface FunctionAccess {
    * on managed-instance/*, the tag key `lazarus:host` only.
    */
   tagHosts?: boolean;
-  /** Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts). */
+  /**
+   * Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts, DescribeInstances). A BMC fence
+   * runs on a delegate host through `hostCommands` instead; the delegate reads the BMC password itself.
+   */
   fence?: boolean;
+  /** Powers EC2 hosts on again (ec2:StartInstances on tagged hosts): an operator's `host power on`. */
+  powerOn?: boolean;
   /** Invokes these functions (ids) directly; their names reach it as `functionNameEnv(id)` variables. */
   invokeFunctions?: string[];
 }
@@ -241,12 +246,14 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
       publishEvents: true,
       startExecutions: ["rebuild", "host-evacuation"],
       readExecutions: true,
-      // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes).
+      // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
+      // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
       invokeFunctions: [
         "inventory-register-host",
         "inventory-deregister-host",
         "inventory-adopt-host",
         "inventory-sync",
+        "host-power",
       ],
     },
   },
@@ -279,9 +286,15 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
-  // The power fence: ec2:StopInstances (Force) and DescribeInstances on the host's instance; reads the
-  // heartbeat for the lease.
-  hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, metrics: true }),
+  // The power fence: a BMC's fence agent on a delegate host (hostCommands), or ec2:StopInstances (Force) and
+  // DescribeInstances on the host's instance; records it in the host's power log; reads the heartbeat for
+  // the lease.
+  hostFailure("fence", "fenceHost", {
+    tables: { hosts: "write" },
+    fence: true,
+    hostCommands: true,
+    metrics: true,
+  }),
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
   // Marks instances left without proof "fencing required" (fault, fencingRequired).
   hostFailure("plan-evacuation", "planEvacuation", {
@@ -363,12 +376,26 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
   access: { ...ENDS_FLOW, hostCommands: true, readExecutions: true },
 };
 
+/**
+ * An operator's power action on a host (status, off, on, cycle, fence test), invoked by the API: a BMC's
+ * fence agent on a delegate host, or the EC2 API; recorded in the host's power log.
+ */
+export const HOST_POWER_FUNCTION: FunctionSpec = {
+  id: "host-power",
+  placeholder: "HostPowerFunctionArn",
+  entry: "functions/host-power/handlers.ts",
+  handler: "power",
+  role: "invoked",
+  access: { tables: { hosts: "write" }, hostCommands: true, fence: true, powerOn: true },
+};
+
 /** Every function, of every flow and trigger. New flows append their lists here. */
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
   SWEEPER_FUNCTION,
   ...INVENTORY_FUNCTIONS,
   ...API_FUNCTIONS,
+  HOST_POWER_FUNCTION,
   ...HOST_FAILURE_FUNCTIONS,
   ...INSTANCE_FAILURE_FUNCTIONS,
 ];

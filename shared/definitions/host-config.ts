@@ -8,7 +8,7 @@
  * Unknown keys are errors everywhere (a misspelt key must not be ignored silently).
  */
 import { z } from "zod";
-import { HostFencing } from "../domain/schemas.js";
+import { HostFencingFields } from "../domain/schemas.js";
 import { AbsolutePath, ResourceName } from "../domain/values.js";
 import { heartbeatLogGroupName } from "./heartbeat.js";
 
@@ -113,7 +113,7 @@ export const HostConfig = z.strictObject({
   volumesPath: AbsolutePath.optional(),
   supportsRecreate: z.boolean().optional(),
   /** How this host's death can be proven (power fence, watchdog, disk locks); unset fields: none/false. */
-  fencing: HostFencing.partial().optional(),
+  fencing: HostFencingFields.partial().optional(),
 });
 export type HostConfig = z.infer<typeof HostConfig>;
 export type HostConfigInput = z.input<typeof HostConfig>;

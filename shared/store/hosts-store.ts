@@ -33,6 +33,9 @@ import {
   Host,
   HostFencing,
   HostStatus,
+  POWER_LOG_KEEP,
+  type PowerRecord,
+  PowerRecord as PowerRecordSchema,
   type Resources,
 } from "../domain/schemas.js";
 import { IsoTime } from "../domain/values.js";
@@ -216,6 +219,28 @@ export class HostsStore extends RecordStore<typeof Host> {
       if (isConditionalCheckFailed(e)) throw hostNotFound(name);
       throw e;
     }
+  }
+
+  /**
+   * Adds a power action (a fence, an operator's status/off/on/cycle, a fence test) to the host's power log,
+   * keeping the last POWER_LOG_KEEP. Conditional on the version read (a concurrent change is read again);
+   * the same record id twice is written once.
+   */
+  async recordPower(name: string, record: PowerRecord): Promise<Host> {
+    const entry = parseInput(PowerRecordSchema, record, "power record");
+    return this.changeRecord(
+      name,
+      (current) => {
+        if (current.powerLog.some((r) => r.id === entry.id && r.startedAt === entry.startedAt)) return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("powerLog")} = ${x.value([...current.powerLog, entry].slice(-POWER_LOG_KEEP))}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: name },
+    );
   }
 
   /**

@@ -140,8 +140,9 @@ describe("the host agent and registration", () => {
       .map((l) => l.replace(/\s+#.*$/, "").trim())
       .filter((l) => l !== "" && !l.startsWith("#"));
     // Commands of a real machine or of the AWS account (apt, systemd, the SSM agent, IAM): not walked here.
+    // (A line opening with `{` continues a quoted JSON argument of the command before it.)
     const needsRealMachine =
-      /^(aws |apt-get |amazon-ssm-agent |systemctl |modprobe |echo |cat |cp |install |npm run package:host|--)/;
+      /^(aws |apt-get |amazon-ssm-agent |systemctl |modprobe |echo |cat |cp |install |printf |npm run package:host|--|\{)/;
     const joined = commands.filter((_l, i) => !(commands[i - 1] ?? "").endsWith("\\"));
     const walked = joined.filter((l) => /^lazarus(-host)? /.test(l));
     expect(joined.filter((l) => !walked.includes(l) && !needsRealMachine.test(l))).toEqual([]);

@@ -87,6 +87,10 @@ const BY_ENTRY: Record<string, Sample> = {
   "functions/host-failure/handlers.ts": HOST_EVACUATION,
   "functions/instance-failure/handlers.ts": INSTANCE_RECOVERY,
   "functions/sweeper/handlers.ts": { event: {}, keys: {} },
+  "functions/host-power/handlers.ts": {
+    event: { host, action: "status", requestId: flow.requestId, requestedBy: "operator" },
+    keys: { host, requestId: flow.requestId },
+  },
 };
 const BY_HANDLER: Record<string, Sample> = {
   accept: {

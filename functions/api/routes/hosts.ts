@@ -34,7 +34,7 @@ async function listServices(ctx: RouteContext) {
   return json(200, { services: views });
 }
 
-async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
+export async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
   const all = await hostsWithIndex(ctx);
   const index = all.findIndex((h) => h.name === name);
   if (index < 0) throw new ApiError(404, `Compute host ${name} could not be found.`);
