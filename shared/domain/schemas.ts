@@ -225,8 +225,9 @@ export const HostFencingFields = z.object({
    */
   power: z.enum(POWER_FENCES),
   /**
-   * What registration declared: the host arms a watchdog device. Informational only: the `lease` proof is
-   * counted from the host's own heartbeats (their value is the armed watchdog's timeout), never from this.
+   * What registration declared: the host arms a watchdog device (lazarus-host feeds it after accepted
+   * heartbeats; unfed, the node resets). Informational only: the `lease` proof is counted from the host's
+   * own heartbeats (their value is the armed watchdog's timeout), never from this.
    */
   watchdog: z.boolean(),
   /** The hosts of its shared pool enforce the disk image lock: a target refuses a disk another host holds. */

@@ -115,7 +115,8 @@ const FENCE_HW: readonly FenceHw[] = ["ok", "fail", "hang", "down-with-host"];
  * What resets the node when its agent stops feeding it. `device`: a kernel/hardware watchdog (armed at
  * boot with `timeout` seconds; the heartbeat reports it); it resets the node however its user space and
  * libvirtd are. `unarmed`: a device no one armed (the heartbeat says 0). `guard`: the old user-space
- * guard process (local/hosts/host-guard.ts): reports 0, dies with the agent, acts through libvirtd.
+ * guard process (the local cloud's before the watchdog device): reports 0, dies with the agent, acts
+ * through libvirtd.
  */
 type Watchdog = { kind: "device"; timeout: number | null } | { kind: "unarmed" } | { kind: "guard" } | null;
 
