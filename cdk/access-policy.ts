@@ -11,12 +11,15 @@ import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import type { IEventBus } from "aws-cdk-lib/aws-events";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { ADAPTERS, type AdapterId } from "#shared/definitions/adapters.js";
-import type { FunctionAccess } from "#shared/definitions/functions.js";
-import { KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
+import type { FunctionAccess, TableAccess } from "#shared/definitions/functions.js";
+import { heartbeatAlarmNamePrefix } from "#shared/definitions/heartbeat.js";
+import { HOST_NAME_TAG_KEY, KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
+import { instanceMonitorAlarmName } from "#shared/definitions/instance-failure.js";
 import { deployedName } from "#shared/definitions/state-machines.js";
 import { TABLE_SPECS, type TableId } from "#shared/store/tables.js";
 import { hostDocumentName } from "#ssm-documents/document.js";
 import {
+  alarmsArn,
   documentArn,
   ec2InstancesArn,
   executionsArnFromName,
@@ -25,9 +28,11 @@ import {
 } from "./arns.js";
 
 /** The DynamoDB actions a table grants at a level: its stores' reads, and for "write" their writes too. */
-export function tableActions(id: TableId, level: "read" | "write"): string[] {
-  const { read, write } = TABLE_SPECS[id].actions;
-  return [...read, ...(level === "write" ? write : [])].map((a) => `dynamodb:${a}`);
+export function tableActions(id: TableId, level: TableAccess): string[] {
+  const { read, write, remove = [] } = TABLE_SPECS[id].actions;
+  return [...read, ...(level !== "read" ? write : []), ...(level === "remove" ? remove : [])].map(
+    (a) => `dynamodb:${a}`,
+  );
 }
 
 const actionsOf = (adapter: AdapterId): string[] => [...ADAPTERS[adapter].actions];
@@ -41,6 +46,11 @@ export interface AccessContext {
   stateMachineIds: readonly string[];
   /** Ids of the host documents of this stack (ssm-documents/index.ts). */
   hostDocumentIds: readonly string[];
+}
+
+/** The name patterns of a deployment's per-host alarms (shared/metrics/host-alarms.ts creates them). */
+export function hostAlarmNamePatterns(prefix: string): string[] {
+  return [`${heartbeatAlarmNamePrefix(prefix)}*`, instanceMonitorAlarmName("*", prefix)];
 }
 
 const taggedAsKvmHost = (conditionKey: string) => ({
@@ -67,7 +77,7 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
     statements.push({ statement, ...(wildcardReason ? { wildcardReason } : {}) });
   };
 
-  for (const [id, level] of Object.entries(access.tables ?? {}) as [TableId, "read" | "write"][]) {
+  for (const [id, level] of Object.entries(access.tables ?? {}) as [TableId, TableAccess][]) {
     const table = ctx.tables[id];
     const actions = tableActions(id, level);
     if (actions.length === 0) continue;
@@ -113,6 +123,28 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
     allow(
       { actions: actionsOf("describeHosts"), resources: ["*"] },
       "ssm:DescribeInstanceInformation has no resource-level permissions (read only)",
+    );
+  }
+
+  if (access.tagHosts) {
+    allow(
+      {
+        actions: actionsOf("tagHosts"),
+        resources: [managedInstancesArn(stack)],
+        conditions: {
+          ...taggedAsKvmHost("ssm:resourceTag"),
+          "ForAllValues:StringEquals": { "aws:TagKeys": [HOST_NAME_TAG_KEY] },
+        },
+      },
+      `tags a registered host's managed node by id: only nodes tagged ${KVM_HOST_TAG.key}=${KVM_HOST_TAG.value}, only the tag key ${HOST_NAME_TAG_KEY} (conditions)`,
+    );
+  }
+
+  if (access.hostAlarms) {
+    const names = hostAlarmNamePatterns(ctx.prefix);
+    allow(
+      { actions: actionsOf("hostAlarms"), resources: names.map((n) => alarmsArn(stack, n)) },
+      `the hosts' own alarms only (${names.join(", ")}): one per registered host, named after it`,
     );
   }
 

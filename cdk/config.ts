@@ -8,9 +8,6 @@ import { z } from "zod";
 import { HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 
-/** A host name as it appears in the hosts table and in its heartbeat alarm's name. */
-const HostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "host name: letters, digits, . _ -");
-
 export const LazarusConfig = z
   .object({
     /** Names of deployed resources: `<prefix>-<id>` (functions, state machines, alarms, bus). */
@@ -19,10 +16,16 @@ export const LazarusConfig = z
       .regex(/^[a-z][a-z0-9-]{1,20}$/)
       .default(DEFAULT_PREFIX),
     /**
-     * The KVM hosts whose heartbeat is watched: one CloudWatch alarm each. Add a host once its heartbeat
-     * publisher runs: a missing heartbeat counts as a dead host (an alarm with no data goes to ALARM).
+     * Removed: registration creates each host's heartbeat alarm (and deregistration deletes it), so the
+     * stack lists no hosts. An empty list is accepted from older configuration files.
      */
-    hosts: z.array(HostName).default([]),
+    hosts: z
+      .array(z.string())
+      .max(0, {
+        message:
+          "hosts is no longer read: registering a host creates its heartbeat alarm (lazarus host register); remove the list",
+      })
+      .optional(),
     heartbeat: z
       .object({
         /** Consecutive 10 s periods without a beat before the alarm fires (3: ALARM 30-40 s after the last beat). */
@@ -78,8 +81,5 @@ export function loadConfig(file: string | URL = DEFAULT_CONFIG_FILE): LazarusCon
   if (!parsed.success) {
     throw new Error(`invalid Lazarus configuration ${String(file)}:\n${z.prettifyError(parsed.error)}`);
   }
-  const duplicates = parsed.data.hosts.filter((h, i, all) => all.indexOf(h) !== i);
-  if (duplicates.length > 0)
-    throw new Error(`hosts listed twice in ${String(file)}: ${duplicates.join(", ")}`);
   return parsed.data;
 }

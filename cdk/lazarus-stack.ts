@@ -90,6 +90,8 @@ export class LazarusStack extends Stack {
       [HOST_DOCUMENT_PREFIX_ENV]: prefix,
       LAZARUS_EVENT_BUS: this.eventBus.eventBusName,
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(config.hostCommandDeadlineSeconds * 1000),
+      // The heartbeat alarms registration creates (shared/metrics/host-alarms.ts).
+      LAZARUS_HEARTBEAT_MISSED_PERIODS: String(config.heartbeat.missedPeriods),
       POWERTOOLS_SERVICE_NAME: prefix,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
       POWERTOOLS_METRICS_NAMESPACE: HEARTBEAT_METRIC.namespace,
@@ -159,11 +161,11 @@ export class LazarusStack extends Stack {
 
     this.hostFailure = new HostFailure(this, "host-failure", {
       prefix,
-      hosts: config.hosts,
-      missedPeriods: config.heartbeat.missedPeriods,
+      logRetentionDays: config.logRetentionDays,
     });
 
     new CfnOutput(this, "NotificationBus", { value: this.eventBus.eventBusName });
+    new CfnOutput(this, "HeartbeatLogGroup", { value: this.hostFailure.heartbeatLogs.logGroupName });
     new CfnOutput(this, "AsyncFailuresQueue", { value: asyncFailures.queueUrl });
     for (const [id, machine] of this.stateMachines.byId) {
       new CfnOutput(this, `StateMachine-${id}`, { value: machine.stateMachineArn });

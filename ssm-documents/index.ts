@@ -22,6 +22,7 @@ import { READ_DOMAIN } from "./read-domain.js";
 import { READ_DOMAIN_DISKS } from "./read-domain-disks.js";
 import { READ_HOST_FACTS } from "./read-host-facts.js";
 import { REMOVE_DOMAIN } from "./remove-domain.js";
+import { REMOVE_STALE_DOMAINS } from "./remove-stale-domains.js";
 import { START_DOMAIN } from "./start-domain.js";
 import { STOP_DOMAIN } from "./stop-domain.js";
 
@@ -41,6 +42,7 @@ export const HOST_DOCUMENTS = [
   START_DOMAIN,
   STOP_DOMAIN,
   REMOVE_DOMAIN,
+  REMOVE_STALE_DOMAINS,
   DETACH_VOLUME,
   CREATE_ROOT_DISK,
   CREATE_VOLUME,

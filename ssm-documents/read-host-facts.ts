@@ -1,4 +1,4 @@
-import { HOST_CONFIG_PATH } from "#shared/hosts/host-facts.js";
+import { HOST_CONFIG_ENV, HOST_CONFIG_PATH } from "#shared/definitions/host-config.js";
 import { sectionLines } from "#shared/hosts/script-sections.js";
 import type { HostDocument } from "./document.js";
 
@@ -17,7 +17,7 @@ export const READ_HOST_FACTS: HostDocument<never> = {
       {
         name: "config",
         lines: [
-          `lz_cfg="\${LAZARUS_HOST_CONFIG:-${HOST_CONFIG_PATH}}"`,
+          `lz_cfg="\${${HOST_CONFIG_ENV}:-${HOST_CONFIG_PATH}}"`,
           'if [ -r "$lz_cfg" ]; then cat -- "$lz_cfg"; fi',
         ],
       },

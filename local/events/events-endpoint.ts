@@ -13,6 +13,7 @@ import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { EventPattern } from "#shared/definitions/rules.js";
 import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
+import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";
 import { matchesPattern } from "./event-pattern.js";
 
 export interface RecordedEvent {
@@ -121,6 +122,8 @@ export interface EventsEndpointOptions {
   publish?: TopicPublisher;
   /** Called for each rule an event matched (the local cloud counts EventBridge's MatchedEvents metric). */
   onMatch?: (rule: EventRule, event: RecordedEvent) => void;
+  /** Who may call (SigV4); default: the control plane's fixed keys only. */
+  credentials?: LocalCredentials;
 }
 
 export async function startEventsEndpoint(options: EventsEndpointOptions = {}): Promise<EventsEndpoint> {
@@ -248,7 +251,12 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
   };
 
   const server = createServer(
-    awsJsonHandler({ version: "1.1", targetPrefix: "AWSEvents", operations: { PutEvents: putEvents } }),
+    awsJsonHandler({
+      version: "1.1",
+      targetPrefix: "AWSEvents",
+      operations: { PutEvents: putEvents },
+      authenticate: sigV4Authenticator("events", options.credentials ?? new LocalCredentials()),
+    }),
   );
   const { port } = await listenOnLoopback(server, options.port);
   return {

@@ -24,6 +24,16 @@ export const ADAPTERS = {
     modules: ["shared/hosts/ssm-host-directory.ts"],
     actions: ["ssm:DescribeInstanceInformation"],
   },
+  /** The host's name tag on its managed node (registration puts it, deregistration removes it). */
+  tagHosts: {
+    modules: ["shared/hosts/ssm-host-directory.ts"],
+    actions: ["ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
+  },
+  /** The hosts' alarms (heartbeat, instance monitor): registration creates them, deregistration deletes them. */
+  hostAlarms: {
+    modules: ["shared/metrics/host-alarms.ts"],
+    actions: ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
+  },
   /** nova's notifications and the operator alerts, on the Lazarus bus. */
   publishEvents: { modules: ["shared/notifications/put-event.ts"], actions: ["events:PutEvents"] },
   /** Starting a flow (one Step Functions adapter: start, status, history). */

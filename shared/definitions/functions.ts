@@ -14,9 +14,12 @@ import type { TriggerRule } from "./rules.js";
  * grants exactly the actions that adapter calls (`shared/definitions/adapters.ts`, checked against the
  * adapters' code), on the resources named here. A reader learns from it what a step can change.
  */
+/** "write" includes read; "remove" includes write, and deletes records outright (TABLE_SPECS `remove`). */
+export type TableAccess = "read" | "write" | "remove";
+
 export interface FunctionAccess {
   /** The stores it uses, by table: "read" = the table's read actions, "write" = its read and write actions. */
-  tables?: Partial<Record<TableId, "read" | "write">>;
+  tables?: Partial<Record<TableId, TableAccess>>;
   /**
    * The host documents it sends (ids of ssm-documents/index.ts), through SSM Run Command to tagged hosts
    * only: exactly the documents its code sends (test/unit/cdk/host-documents.test.ts reads its bundle).
@@ -35,6 +38,16 @@ export interface FunctionAccess {
   readExecutions?: "status" | "history";
   /** Reads the hosts' heartbeat metric (GetMetricData). Only the hosts write it; no function does. */
   heartbeats?: "read";
+  /**
+   * Creates and deletes the hosts' alarms (registration): cloudwatch:PutMetricAlarm / DeleteAlarms on the
+   * deployment's `<prefix>-heartbeat-*` and `<prefix>-instance-monitor-*` alarms.
+   */
+  hostAlarms?: boolean;
+  /**
+   * Tags managed nodes with their host name (registration): ssm:AddTagsToResource / RemoveTagsFromResource
+   * on managed-instance/*, the tag key `lazarus:host` only.
+   */
+  tagHosts?: boolean;
   /**
    * Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts, DescribeInstances). A BMC fence
    * runs on a delegate host through the fence-through-delegate document instead; the delegate reads the BMC
@@ -187,11 +200,20 @@ const inventory = (
 
 /** Host registration, adoption of existing domains (API), and the periodic fleet sync. */
 export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
-  // Reads the host's tag and agent state (describeHosts) and its capacity and settings (host documents).
+  // Reads the host's tag and agent state (describeHosts) and its capacity and settings (host documents);
+  // creates its alarms (hostAlarms) and tags the node with its name (tagHosts).
   inventory("register-host", "register", "invoked", {
     tables: { hosts: "write" },
     hostDocuments: ["read-host-facts", "check-storage"],
     describeHosts: true,
+    hostAlarms: true,
+    tagHosts: true,
+  }),
+  // Deletes the host's alarms, its name tag and its record (refused while instances name it).
+  inventory("deregister-host", "deregister", "invoked", {
+    tables: { hosts: "remove", instances: "read" },
+    hostAlarms: true,
+    tagHosts: true,
   }),
   // Writes records and a claim per adopted domain; on the host it reads, and turns autostart off only.
   inventory("adopt-host", "adopt", "invoked", {
@@ -220,7 +242,8 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "api",
     role: "api",
     access: {
-      // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
+      // hosts: enable/disable and force-down (an operator's proof of death); idempotency: the answers to
+      // mutating requests.
       // instances write + host documents + publishEvents: os-stop/os-start; recoveries: the action log.
       tables: {
         instances: "write",
@@ -236,7 +259,13 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
       readExecutions: "history",
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
       // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
-      invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync", "host-power"],
+      invokeFunctions: [
+        "inventory-register-host",
+        "inventory-deregister-host",
+        "inventory-adopt-host",
+        "inventory-sync",
+        "host-power",
+      ],
     },
   },
 ];
@@ -280,7 +309,7 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
   // The power fence: a BMC's fence agent on a delegate host (fence-through-delegate), or ec2:StopInstances
   // (Force) and DescribeInstances on the host's instance; records it in the host's power log; reads the
-  // heartbeat for the lease.
+  // heartbeats for the lease; records the proof of death on the host.
   hostFailure("fence", "fenceHost", {
     tables: { hosts: "write" },
     fence: true,
@@ -294,12 +323,16 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     publishEvents: true,
   }),
   hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
-  // Pages the operator when the evacuation is incomplete.
-  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" }, publishEvents: true }),
+  // Re-reads every instance still on the host: the report names each one left there; pages the operator
+  // when the evacuation is incomplete.
+  hostFailure("report-evacuation", "reportEvacuation", {
+    tables: { hosts: "write", instances: "read" },
+    publishEvents: true,
+  }),
   hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
   hostFailure("clean-stale-domains", "cleanStaleDomains", {
     tables: { hosts: "read", instances: "read" },
-    hostDocuments: ["list-domains", "remove-domain"],
+    hostDocuments: ["list-domains", "remove-stale-domains"],
   }),
   // Also clears "fencing required" marks of instances whose host came back before proof.
   hostFailure("release-host-records", "releaseHostRecords", {

@@ -17,6 +17,8 @@ export const DOMAIN_UUID_PATTERN = `^${DOMAIN_UUID}$`;
 export const OPTIONAL_DOMAIN_UUID_PATTERN = `^(${DOMAIN_UUID})?$`;
 /** Domain uuids separated by single spaces. */
 export const DOMAIN_UUID_LIST_PATTERN = `^${DOMAIN_UUID}( ${DOMAIN_UUID})*$`;
+/** The same, or empty. */
+export const OPTIONAL_DOMAIN_UUID_LIST_PATTERN = `^(${DOMAIN_UUID}( ${DOMAIN_UUID})*)?$`;
 
 /** Instance, host and group names: DNS-label-like, no spaces or shell metacharacters. */
 export const ResourceName = z

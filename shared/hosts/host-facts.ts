@@ -3,32 +3,18 @@
  * offers (`virsh capabilities`: kvm only where /dev/kvm works), the host's Lazarus settings file
  * (like nova.conf on a compute node: storage paths, pool, zone), and the storage folders' state.
  */
-import { z } from "zod";
 import { CHECK_STORAGE } from "#ssm-documents/check-storage.js";
 import { READ_HOST_FACTS } from "#ssm-documents/read-host-facts.js";
+import { HostSettingsFile } from "../definitions/host-config.js";
 import { InvalidInput } from "../domain/errors.js";
-import { HostFencingFields } from "../domain/schemas.js";
-import { AbsolutePath, ResourceName } from "../domain/values.js";
+import { AbsolutePath } from "../domain/values.js";
 import { type HostCommand, hostCommand } from "./host-command.js";
 import { parseSections } from "./script-sections.js";
 import { validated } from "./validate.js";
 import { child, childrenNamed, parseXml } from "./xml-tree.js";
 
-/** Where a host keeps its Lazarus settings, unless its environment says otherwise (`LAZARUS_HOST_CONFIG`). */
-export const HOST_CONFIG_PATH = "/etc/lazarus/host.json";
-
-/** The settings file: every field optional; a registration request overrides any of them. */
-export const HostConfigFile = z.object({
-  availabilityZone: ResourceName.optional(),
-  sharedPoolId: ResourceName.nullable().optional(),
-  instancesPath: AbsolutePath.optional(),
-  imageCachePath: AbsolutePath.optional(),
-  volumesPath: AbsolutePath.optional(),
-  supportsRecreate: z.boolean().optional(),
-  /** How this host's death can be proven (power fence, watchdog, disk locks); unset fields: none/false. */
-  fencing: HostFencingFields.partial().optional(),
-});
-export type HostConfigFile = z.infer<typeof HostConfigFile>;
+/** The host's configuration file as registration reads it (shared/definitions/host-config.ts). */
+export type HostConfigFile = HostSettingsFile;
 
 export interface NodeInfo {
   cpus: number;
@@ -98,7 +84,7 @@ function parseHostConfig(text: string): HostConfigFile | null {
   } catch (e) {
     throw new InvalidInput("the host's Lazarus settings file is not JSON", {}, { cause: e });
   }
-  return validated(HostConfigFile, "hostConfig", json);
+  return validated(HostSettingsFile, "hostConfig", json);
 }
 
 export interface StorageCheck {

@@ -9,6 +9,7 @@ import { DETACH_VOLUME } from "#ssm-documents/detach-volume.js";
 import { LIST_DOMAINS } from "#ssm-documents/list-domains.js";
 import { READ_DOMAIN_DISKS } from "#ssm-documents/read-domain-disks.js";
 import { REMOVE_DOMAIN } from "#ssm-documents/remove-domain.js";
+import { REMOVE_STALE_DOMAINS, STALE_UUIDS_PER_COMMAND } from "#ssm-documents/remove-stale-domains.js";
 import { START_DOMAIN } from "#ssm-documents/start-domain.js";
 import { STOP_DOMAIN } from "#ssm-documents/stop-domain.js";
 import { AbsolutePath, DiskDevice, Uuid } from "../domain/values.js";
@@ -59,6 +60,31 @@ export function removeDomain(uuid: string, opts: { instancesPath?: string } = {}
       ? { instancesPath: validated(AbsolutePath, "instancesPath", opts.instancesPath) }
       : {}),
   });
+}
+
+/**
+ * A returning host's stale domains removed, a hundred per command; the folder `<instancesPath>/<uuid>` of
+ * each one with `removeFiles` (its local disk) too.
+ */
+export function removeStaleDomains(
+  domains: readonly { uuid: string; removeFiles: boolean }[],
+  instancesPath: string,
+): HostCommand[] {
+  const path = validated(AbsolutePath, "instancesPath", instancesPath);
+  const commands: HostCommand[] = [];
+  for (let i = 0; i < domains.length; i += STALE_UUIDS_PER_COMMAND) {
+    const batch = domains
+      .slice(i, i + STALE_UUIDS_PER_COMMAND)
+      .map((d) => ({ ...d, uuid: domainUuid(d.uuid) }));
+    const filesOf = batch.filter((d) => d.removeFiles).map((d) => d.uuid);
+    commands.push(
+      hostCommand(REMOVE_STALE_DOMAINS, {
+        uuids: batch.map((d) => d.uuid).join(" "),
+        ...(filesOf.length > 0 ? { filesOf: filesOf.join(" "), instancesPath: path } : {}),
+      }),
+    );
+  }
+  return commands;
 }
 
 /** `virsh domblklist --details` of the domain -> parseDomBlkList (a probe: non-zero when virsh cannot say). */

@@ -23,9 +23,14 @@ export interface TableSpec {
   id: TableId;
   /**
    * The actions its stores call (test/unit/cdk/least-privilege.test.ts reads the stores and fails on a
-   * difference): a function with "read" access to the table is granted `read`, one with "write" both.
+   * difference): a function with "read" access to the table is granted `read`, one with "write" `read`
+   * and `write`, one with "remove" also `remove` (deleting a record outright: host deregistration).
    */
-  actions: { read: readonly TableReadAction[]; write: readonly TableWriteAction[] };
+  actions: {
+    read: readonly TableReadAction[];
+    write: readonly TableWriteAction[];
+    remove?: readonly TableWriteAction[];
+  };
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
   globalIndexes: IndexSpec[];
@@ -65,7 +70,7 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   },
   hosts: {
     id: "hosts",
-    actions: { read: ["GetItem", "Scan"], write: ["PutItem", "UpdateItem"] },
+    actions: { read: ["GetItem", "Scan"], write: ["PutItem", "UpdateItem"], remove: ["DeleteItem"] },
     partitionKey: { name: "name", type: "S" },
     globalIndexes: [],
   },

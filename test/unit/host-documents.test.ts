@@ -36,7 +36,13 @@ import {
   targetProbe,
 } from "#shared/hosts/probes.js";
 import { createRootDisk, createVolume, parseQemuImgInfo } from "#shared/hosts/qemu-img.js";
-import { detachVolume, removeDomain, startDomain, stopDomain } from "#shared/hosts/virsh.js";
+import {
+  detachVolume,
+  removeDomain,
+  removeStaleDomains,
+  startDomain,
+  stopDomain,
+} from "#shared/hosts/virsh.js";
 import { EXIT_XML_REFUSED } from "#ssm-documents/define-domain.js";
 import { AUTOSTART_UUIDS_MAX_CHARS, AUTOSTART_UUIDS_PER_COMMAND } from "#ssm-documents/disable-autostart.js";
 import { EXECUTION_TIMEOUT_PARAMETER, EXIT_BAD_PARAMETER, renderDocument } from "#ssm-documents/document.js";
@@ -222,6 +228,39 @@ describe("domain operations (idempotent)", () => {
     expect(onFake({ state: "running" }, removeDomain(DOM, { instancesPath: instances })).status).toBe(0);
     expect(existsSync(join(instances, DOM))).toBe(false);
     expect(existsSync(join(instances, OTHER))).toBe(true);
+  });
+
+  it("remove-stale-domains: each domain named removed; the folders of filesOf only, never one it does not name", () => {
+    const instances = join(work, "instances-stale");
+    // A second stale copy already gone from libvirt (a domain the fake does not list).
+    const GONE = "0b6e8a7c-4d7e-4d59-9a43-6b1d5b8f0c22";
+    for (const u of [DOM, GONE, OTHER]) mkdirSync(join(instances, u), { recursive: true });
+    const [command] = removeStaleDomains(
+      [
+        { uuid: DOM, removeFiles: true },
+        { uuid: GONE, removeFiles: false },
+      ],
+      instances,
+    );
+    const r = onFake({ state: "running" }, command!);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.state).toBeNull();
+    expect(existsSync(join(instances, DOM))).toBe(false);
+    expect(existsSync(join(instances, GONE))).toBe(true);
+    expect(existsSync(join(instances, OTHER))).toBe(true);
+    // A folder of a uuid the command does not remove is refused before anything runs.
+    const forged = onFake({ state: "running" }, command!, { SSM_uuids: DOM, SSM_filesOf: OTHER });
+    expect(forged.status).toBe(EXIT_BAD_PARAMETER);
+    expect(forged.log).toEqual([]);
+    expect(existsSync(join(instances, OTHER))).toBe(true);
+    // A hundred per command.
+    const many = Array.from({ length: 150 }, (_, i) => ({
+      uuid: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+      removeFiles: false,
+    }));
+    expect(removeStaleDomains(many, instances).map((c) => c.parameters.uuids!.split(" ").length)).toEqual([
+      100, 50,
+    ]);
   });
 
   it("start-domain: starts, resumes, leaves a running one; absent and 'in shutdown' are their exit codes", () => {

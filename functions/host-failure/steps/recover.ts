@@ -7,7 +7,8 @@
  *     Lazarus defines domains with autostart off and the host's agent starts nothing by itself;
  *  2. the host's claims (and anti-affinity slots) of instances placed elsewhere are released, and the
  *     evacuation migrations of those instances set `completed`;
- *  3. the host stays disabled (an operator enables it), no longer forced down; the incident is closed.
+ *  3. the host stays disabled (an operator enables it), no longer forced down (its proof of death is
+ *     cleared: the host is back); the incident is closed.
  * Instances whose record still names this host (skipped, failed) are reported, not touched.
  */
 import { InvalidInput, LazarusError, StaleDomainsRemain } from "#shared/domain/errors.js";
@@ -19,7 +20,7 @@ import {
 } from "#shared/domain/host-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { listDomains, removeDomain } from "#shared/hosts/virsh.js";
+import { listDomains, removeStaleDomains } from "#shared/hosts/virsh.js";
 import { parseListUuids } from "#shared/hosts/virsh-parsers.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostRecoveryState } from "../contract.js";
@@ -55,11 +56,9 @@ export async function cleanStaleDomains(
   const listed = parseListUuids((await deps.executor.run(target, listDomains())).stdout);
   const verdicts = classifyDomains(host, listed, await recordsOf(deps, listed));
   if (verdicts.stale.length > 0) {
-    for (const s of verdicts.stale) {
-      const files = s.removeLocalDisk ? { instancesPath: host.storage.instancesPath } : {};
-      await deps.executor.run(target, removeDomain(s.instanceUuid, files), {
-        comment: `remove stale domain ${s.instanceUuid} on ${host.name}`,
-      });
+    const stale = verdicts.stale.map((s) => ({ uuid: s.instanceUuid, removeFiles: s.removeLocalDisk }));
+    for (const command of removeStaleDomains(stale, host.storage.instancesPath)) {
+      await deps.executor.run(target, command, { comment: `remove stale domains on ${host.name}` });
     }
     const after = parseListUuids((await deps.executor.run(target, listDomains())).stdout);
     const left = verdicts.stale.filter((s) => after.includes(s.instanceUuid));
@@ -142,7 +141,8 @@ export async function finishRecovery(
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "closed", {
     summary: { ...(host.incident?.summary ?? {}), recovery: { ...state.domains, ...state.released } },
     service: {
-      forcedDown: false,
+      // The proof of death held for the host as it was: once back and cleaned, it proves nothing.
+      deathProof: null,
       status: "up",
       enabled: false,
       disabledReason: `returned after host failure ${state.incidentId}; stale domains removed at ${deps.now().toISOString()}; an operator enables it`,

@@ -5,7 +5,7 @@
  * builder refers to, so its definition (with its `id`) is in a function's bundle exactly when a path of the
  * function's code builds a command of it (ssm-documents/document.ts).
  */
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
 import type { FunctionSpec } from "#shared/definitions/functions.js";
@@ -38,27 +38,38 @@ const pureHandlers: Plugin = {
   },
 };
 
-/** For each function id, the ids of the host documents its code sends (sorted). */
-export async function documentsSentBy(specs: readonly FunctionSpec[]): Promise<Map<string, string[]>> {
-  const entries = specs.map((s) => ({ in: `virtual:${s.id}`, out: s.id }));
-  const byVirtual = new Map(specs.map((s) => [`virtual:${s.id}`, s]));
-  const virtual: Plugin = {
-    name: "one-handler",
+/**
+ * A flow's step table (`functions/<flow>/steps/index.ts`: `HOST_FAILURE_STEPS`, one `name: step(...)` entry
+ * per line, the handlers built from it) keeps, in the bundle of one function, only that function's entry:
+ * an object literal's properties are never tree-shaken. An entry spread over several lines is kept
+ * (the analysis then finds more than the function sends, and the test fails: never fewer).
+ */
+function oneStepEntry(handler: string): Plugin {
+  return {
+    name: "one-step-entry",
     setup(b) {
-      b.onResolve({ filter: /^virtual:/ }, (args) => ({ path: args.path, namespace: "one-handler" }));
-      b.onLoad({ filter: /.*/, namespace: "one-handler" }, (args) => {
-        const spec = byVirtual.get(args.path)!;
+      b.onLoad({ filter: /functions\/[^/]+\/steps\/index\.ts$/ }, async (args) => {
+        const { readFile } = await import("node:fs/promises");
+        const source = await readFile(args.path, "utf8");
         return {
-          contents: `export { ${spec.handler} } from ${JSON.stringify(join(root, spec.entry))};`,
-          resolveDir: root,
+          contents: source.replace(/^ {2}(\w+): step\(.*\),$/gm, (line, name: string) =>
+            name === handler ? line : "",
+          ),
           loader: "ts",
         };
       });
     },
   };
+}
+
+/** The bundle of one function's handler alone, tree-shaken. */
+async function bundleOf(spec: FunctionSpec): Promise<string> {
   const result = await build({
-    entryPoints: entries,
-    outdir: "/nonexistent-lazarus-analysis",
+    stdin: {
+      contents: `export { ${spec.handler} } from ${JSON.stringify(join(root, spec.entry))};`,
+      resolveDir: root,
+      loader: "ts",
+    },
     write: false,
     bundle: true,
     platform: "node",
@@ -66,17 +77,20 @@ export async function documentsSentBy(specs: readonly FunctionSpec[]): Promise<M
     target: "node24",
     packages: "external",
     logLevel: "silent",
-    plugins: [virtual, pureHandlers],
+    plugins: [pureHandlers, oneStepEntry(spec.handler)],
   });
+  return result.outputFiles[0]!.text;
+}
+
+/** For each function id, the ids of the host documents its code sends (sorted). */
+export async function documentsSentBy(specs: readonly FunctionSpec[]): Promise<Map<string, string[]>> {
+  const bundles = await Promise.all(specs.map(async (spec) => [spec.id, await bundleOf(spec)] as const));
   const sent = new Map<string, string[]>();
-  for (const file of result.outputFiles) {
-    // Each entry's output is named after its function's id (`out` above).
-    const id = basename(file.path).replace(/\.js$/, "");
-    if (!byVirtual.has(`virtual:${id}`)) continue;
+  for (const [id, text] of bundles) {
     // A document's definition carries its id; nothing else in the code spells it so.
     sent.set(
       id,
-      HOST_DOCUMENTS.filter((d) => file.text.includes(`id: ${JSON.stringify(d.id)}`))
+      HOST_DOCUMENTS.filter((d) => text.includes(`id: ${JSON.stringify(d.id)}`))
         .map((d) => d.id)
         .sort(),
     );

@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { tableActions } from "#cdk/access-policy.js";
 import { ASYNC_FAILURE_ACTION, isAsync } from "#cdk/functions.js";
 import { ADAPTERS, type AdapterId } from "#shared/definitions/adapters.js";
-import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
+import { ALL_FUNCTIONS, type FunctionSpec, type TableAccess } from "#shared/definitions/functions.js";
 import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
 import { TABLE_IDS, TABLE_SPECS, type TableId } from "#shared/store/tables.js";
 import {
@@ -127,8 +127,8 @@ describe("each table's declared actions are the ones its stores call", () => {
   }
 
   it.each(TABLE_IDS.map((id) => [id]))("%s", (id) => {
-    const { read: r, write: w } = TABLE_SPECS[id].actions;
-    expect([...(used.get(id) ?? [])].sort()).toEqual([...r, ...w].sort());
+    const { read: r, write: w, remove = [] } = TABLE_SPECS[id].actions;
+    expect([...(used.get(id) ?? [])].sort()).toEqual([...r, ...w, ...remove].sort());
     for (const a of r) expect(["GetItem", "Query", "Scan"]).toContain(a);
     for (const a of w) expect(["PutItem", "UpdateItem", "DeleteItem"]).toContain(a);
   });
@@ -148,11 +148,13 @@ function usableActions({ access, role }: Pick<FunctionSpec, "access" | "role">):
   const add = (id: AdapterId) => {
     for (const a of ADAPTERS[id].actions) out.add(a);
   };
-  for (const [id, level] of Object.entries(access.tables ?? {}) as [TableId, "read" | "write"][]) {
+  for (const [id, level] of Object.entries(access.tables ?? {}) as [TableId, TableAccess][]) {
     for (const a of tableActions(id, level)) out.add(a);
   }
   if (access.hostDocuments?.length) add("hostCommands");
   if (access.describeHosts) add("describeHosts");
+  if (access.tagHosts) add("tagHosts");
+  if (access.hostAlarms) add("hostAlarms");
   if (access.publishEvents) add("publishEvents");
   if (access.startExecutions?.length) add("startExecutions");
   if (access.readExecutions)

@@ -6,17 +6,17 @@
  */
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { tableActions } from "#cdk/access-policy.js";
+import { hostAlarmNamePatterns, tableActions } from "#cdk/access-policy.js";
 import { routeResourcePath } from "#cdk/api.js";
 import { ROUTES } from "#functions/api/routes/index.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import {
-  HEARTBEAT_METRIC,
-  HEARTBEAT_PERIOD_SECONDS,
-  heartbeatAlarmName,
-  hostOfHeartbeatAlarm,
+  HEARTBEAT_MISSED_PERIODS,
+  heartbeatAlarmNamePrefix,
+  heartbeatLogGroupName,
 } from "#shared/definitions/heartbeat.js";
-import { KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
+import { HOST_NAME_TAG_KEY, KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
+import { instanceMonitorAlarmName } from "#shared/definitions/instance-failure.js";
 import {
   deployedName,
   placeholdersOf,
@@ -40,7 +40,6 @@ import {
   type Synthesized,
   synth,
   synthExtended,
-  TEST_HOSTS,
 } from "./synth.js";
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
@@ -432,28 +431,46 @@ describe("API", () => {
 });
 
 describe("host failure", () => {
-  it("one heartbeat alarm per configured host: the shared metric, 10 s, missing data breaching", () => {
-    const alarms = resourcesOfType(s, "AWS::CloudWatch::Alarm").filter(([, a]) =>
-      String(a.Properties!.AlarmName).includes("-heartbeat-"),
+  it("no per-host alarm in the template: registration creates each (the stack's missed periods), deletes it on deregistration", () => {
+    const alarms = resourcesOfType(s, "AWS::CloudWatch::Alarm").map(([, a]) =>
+      String(a.Properties!.AlarmName),
     );
-    expect(sorted(alarms.map(([, a]) => String(a.Properties!.AlarmName)))).toEqual(
-      sorted(TEST_HOSTS.map((h) => heartbeatAlarmName(h, "lazarus"))),
-    );
-    for (const [, alarm] of alarms) {
-      const p = alarm.Properties!;
-      const host = hostOfHeartbeatAlarm(String(p.AlarmName), "lazarus");
-      expect(p).toMatchObject({
-        Namespace: HEARTBEAT_METRIC.namespace,
-        MetricName: HEARTBEAT_METRIC.metricName,
-        Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
-        Period: HEARTBEAT_PERIOD_SECONDS,
-        TreatMissingData: "breaching",
-        ComparisonOperator: "LessThanThreshold",
-        Threshold: 1,
-        EvaluationPeriods: 3,
-        DatapointsToAlarm: 3,
+    expect(alarms.filter((n) => n.startsWith(heartbeatAlarmNamePrefix("lazarus")))).toEqual([]);
+    expect(alarms.filter((n) => n.startsWith(instanceMonitorAlarmName("", "lazarus")))).toEqual([]);
+    const register = realSpecs.find((f) => f.id === "inventory-register-host")!;
+    const env = (
+      functionResourceOf(s, register)[1].Properties!.Environment as {
+        Variables: Record<string, string>;
+      }
+    ).Variables;
+    expect(env.LAZARUS_HEARTBEAT_MISSED_PERIODS).toBe(String(HEARTBEAT_MISSED_PERIODS));
+    // Registration and deregistration may put and delete exactly those alarms, and tag nodes with the name only.
+    for (const id of ["inventory-register-host", "inventory-deregister-host"]) {
+      const spec = realSpecs.find((f) => f.id === id)!;
+      const statements = roleStatementsOf(s, functionResourceOf(s, spec)[1]);
+      const alarmGrant = statements.find((st) => asArray(st.Action).includes("cloudwatch:PutMetricAlarm"))!;
+      expect(sorted(asArray(alarmGrant.Action))).toEqual([
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:PutMetricAlarm",
+      ]);
+      expect(
+        resourcesOf(alarmGrant)
+          .map((r) => r.replace(/^.*:alarm:/, ""))
+          .sort(),
+      ).toEqual(sorted(hostAlarmNamePatterns("lazarus")));
+      const tagGrant = statements.find((st) => asArray(st.Action).includes("ssm:AddTagsToResource"))!;
+      expect(tagGrant.Condition).toMatchObject({
+        "ForAllValues:StringEquals": { "aws:TagKeys": [HOST_NAME_TAG_KEY] },
       });
     }
+  });
+
+  it("the hosts' heartbeat log group, with the stack's retention", () => {
+    const groups = resourcesOfType(s, "AWS::Logs::LogGroup").filter(
+      ([, g]) => g.Properties!.LogGroupName === heartbeatLogGroupName("lazarus"),
+    );
+    expect(groups).toHaveLength(1);
+    expect(groups[0]![1].Properties!.RetentionInDays).toBe(30);
   });
 });
 

@@ -12,8 +12,6 @@ import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.
 import { heartbeatAlarmPattern } from "#shared/definitions/heartbeat.js";
 import { STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
 
-export const TEST_HOSTS = ["kvm-a", "kvm-b.rack1"];
-
 export const EXTRA_FUNCTIONS: FunctionSpec[] = [
   {
     id: "test-api",
@@ -122,7 +120,7 @@ export function synth(
     treeMetadata: false,
   });
   const stack = new LazarusStack(app, "Lazarus", {
-    config: LazarusConfig.parse({ hosts: TEST_HOSTS, ...opts.config }),
+    config: LazarusConfig.parse({ ...opts.config }),
     functionSpecs: opts.functions ?? ALL_FUNCTIONS,
     stateMachineSpecs: opts.machines ?? STATE_MACHINES,
     env: { account: "123456789012", region: "eu-west-1" },
