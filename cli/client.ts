@@ -6,6 +6,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import { SignatureV4 } from "@smithy/signature-v4";
+import type { AwsCredentialIdentity } from "@smithy/types";
 
 /** The microversion the CLI speaks unless a command needs another. */
 export const CLI_MICROVERSION = "2.95";
@@ -52,6 +53,8 @@ export interface ClientOptions {
   /** Sign with SigV4: default when the URL is an AWS endpoint. */
   sigv4?: boolean;
   region?: string;
+  /** The credentials to sign with (default: the standard chain: env, profile, SSO, instance role). */
+  credentials?: AwsCredentialIdentity;
 }
 
 /** `https://abc.execute-api.eu-west-1.amazonaws.com/prod` -> eu-west-1. */
@@ -73,7 +76,7 @@ export class LazarusClient {
       ? new SignatureV4({
           service: "execute-api",
           region: region!,
-          credentials: fromNodeProviderChain(),
+          credentials: opts.credentials ?? fromNodeProviderChain(),
           sha256: Sha256,
         })
       : null;

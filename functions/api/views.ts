@@ -114,6 +114,7 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
       atLeast(mv, "2.3") ? { id: v.volumeId, delete_on_termination: false } : { id: v.volumeId },
     ),
     "lazarus:ha_enabled": i.haEnabled,
+    "lazarus:ha_priority": i.haPriority,
     "lazarus:server_group": i.serverGroup,
     "lazarus:task_request_id": i.taskRequestId,
     // "Fencing required" (shared/domain/schemas.ts FencingRequiredState): not ERROR, so nova's `fault` is not
@@ -262,5 +263,17 @@ export function hostView(host: Host, ctx: ViewContext) {
     limits: pick((k) => resourceLimit(host, k)),
     usage: pick((k) => host.usage[k]),
     instances: Object.keys(host.claims).length,
+    // What can prove the host dead if it goes silent (shared/domain/fencing.ts), and the incident it is in.
+    fencing: {
+      power: host.fencing.power,
+      watchdog: host.fencing.watchdog,
+      disk_locks: host.fencing.diskLocks,
+    },
+    incident: host.incident && {
+      id: host.incident.id,
+      status: host.incident.status,
+      source: host.incident.source,
+      opened_at: host.incident.openedAt,
+    },
   };
 }

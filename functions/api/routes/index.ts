@@ -3,6 +3,7 @@ import type { Route } from "../router.js";
 import { executionRoutes } from "./executions.js";
 import { hostPowerRoutes } from "./host-power.js";
 import { hostRoutes } from "./hosts.js";
+import { incidentRoutes } from "./incidents.js";
 import { migrationRoutes } from "./migrations.js";
 import { serverActionRoutes } from "./server-actions.js";
 import { serverRoutes } from "./servers.js";
@@ -14,4 +15,5 @@ export const ROUTES: readonly Route[] = [
   ...hostRoutes,
   ...hostPowerRoutes,
   ...executionRoutes,
+  ...incidentRoutes,
 ];
