@@ -28,7 +28,8 @@ deployed API Gateway's, whose requests are SigV4-signed with the standard AWS cr
 
 commands:
   hosts                                   compute hosts: state, service, usage
-  host register NAME --managed-instance-id ID [--fencing JSON|@FILE]   register a host (inventory)
+  host register NAME --managed-instance-id ID [--fencing JSON|@FILE]   register a host (inventory): its alarms, its node's tag; prints the host set-up
+  host deregister HOST                    remove a host with no instances: its alarms, its node's tag, its record
   host adopt HOST                         adopt the domains already on a host (inventory)
   host enable|disable|force-down HOST     the host's compute service (disable --reason R; force-down --up undoes)
   host power HOST status|off|on|cycle     the host's power through its fence (BMC via a delegate, or EC2)
@@ -48,7 +49,7 @@ Every command takes --help.`;
 
 const HELP: Record<string, string> = {
   hosts: "usage: lazarus hosts [--json]\nCompute hosts with their service state and usage (used/limit).",
-  host: `usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] [--fencing JSON|@FILE] | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up] | power HOST ACTION | fence-test HOST | power-log HOST
+  host: `usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] [--fencing JSON|@FILE] | deregister HOST | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up] | power HOST ACTION | fence-test HOST | power-log HOST
 --fencing: the host's power fence, as in its settings file, e.g. {"power":"ipmi","bmc":{"address":"10.0.9.11","network":"bmc-a","username":"fence","credentials":{"secretsManager":"lazarus/bmc/kvm-11"}},"bmcNetworks":["bmc-a"]}
 (a reference to the BMC password, never the password).
 
@@ -192,6 +193,9 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
         })
       ).body;
       break;
+    case "deregister":
+      doc = (await c.call("DELETE", `/os-hosts/${encodeURIComponent(name)}`)).body;
+      break;
     case "adopt":
       doc = (await c.call("POST", `/os-hosts/${encodeURIComponent(name)}/adopt`, { body: { adopt: {} } }))
         .body;
@@ -212,9 +216,15 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     default:
       throw new UsageError(`unknown host command ${sub}`);
   }
-  print(g, doc, () =>
-    keyValues(((doc as Record<string, unknown>).service ?? doc) as Record<string, unknown>),
-  );
+  print(g, doc, () => {
+    const d = doc as Record<string, unknown>;
+    const setup = (
+      (d.host as Record<string, unknown> | undefined)?.setup as { commands?: string[] } | undefined
+    )?.commands;
+    const text = keyValues((d.service ?? d) as Record<string, unknown>);
+    // A registration says what to run on the host next.
+    return setup ? `${text}\n\nOn the host, as root:\n${setup.join("\n")}` : text;
+  });
   return 0;
 }
 

@@ -12,11 +12,11 @@
  *    host, emitting "CloudWatch Alarm State Change" events to EventBridge as CloudWatch does (local/cloudwatch)
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
-import { CloudWatchClient, PutMetricAlarmCommand } from "@aws-sdk/client-cloudwatch";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
-import { HEARTBEAT_METRIC, heartbeatAlarm } from "#shared/definitions/heartbeat.js";
+import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -28,6 +28,7 @@ import { type Host, HostFencing, type Instance } from "#shared/domain/schemas.js
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
+import { CloudWatchHostAlarms, type HostAlarms } from "#shared/metrics/host-alarms.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
@@ -36,6 +37,7 @@ import { type ApiServer, startApiServer } from "./api/api-server.js";
 import type { LocalBmc, LocalBmcs } from "./bmc/ipmi-bmcs.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
+import { type LogsEndpoint, startLogsEndpoint } from "./cloudwatch/logs-endpoint.js";
 import { type LocalConsole, startLocalConsole } from "./console/local-console.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
@@ -44,6 +46,7 @@ import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoi
 import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
 import type { LocalHostSpec } from "./hosts/local-host.js";
+import { LocalCredentials } from "./http/sigv4.js";
 import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./lambda/lambda-endpoint.js";
 import { localLogEnv } from "./log-settings.js";
 import { startScheduler } from "./scheduler.js";
@@ -99,6 +102,8 @@ export interface LocalCloudOptions {
    * invariant checker read) stays direct. Rates can be changed at any time with `cloud.dynamoFaults`.
    */
   dynamoFaults?: { rates?: DynamoFaultRates; seed?: number };
+  /** A machine powered on or reset boots this long before its host starts, ms (default 0). */
+  machineBootDelayMs?: number;
   /**
    * SSM's own latency per command, ms (default 0 each): delivery to the agent and visibility of the
    * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
@@ -147,8 +152,9 @@ export interface HostFailureOptions {
   /** Looks for proof before giving up (default 10). */
   maxProofRounds?: number;
   /**
-   * Every host runs the watchdog (local/hosts/host-guard.ts) with this lease, s, and the seeded hosts say so
-   * (`fencing.watchdog`); none = no watchdog (the default).
+   * Every machine has a watchdog device (local/machine/watchdog-device.ts) with this timeout, s, which its
+   * host agent arms and feeds; the control plane assumes this lease and the seeded hosts say so
+   * (`fencing.watchdog`). None = no watchdog device (the default).
    */
   watchdogLeaseSeconds?: number;
   /** Added to the lease before the control plane counts a silent host as self-fenced, s (default 3). */
@@ -179,6 +185,12 @@ export interface LocalCloud {
   sfnEndpoint: SfnEndpoint;
   events: EventsEndpoint;
   cloudwatch: CloudWatchEndpoint;
+  /** CloudWatch Logs: where each host's agent sends its embedded-metric heartbeats. */
+  logs: LogsEndpoint;
+  /** Who may call the local AWS endpoints (SigV4): the control plane's keys and each host's own. */
+  credentials: LocalCredentials;
+  /** The hosts' alarms in the local CloudWatch, as registration creates them (shared/metrics/host-alarms.ts). */
+  alarms: HostAlarms;
   /** The `ec2` power fence's endpoint (EC2 Stop/Start/DescribeInstances): every host by its instance id. */
   ec2: Ec2Endpoint;
   /** Each host's simulated IPMI BMC (ipmi_sim): stop one, or make it refuse or hang (`setFault`). */
@@ -204,8 +216,9 @@ export interface LocalCloud {
   runScheduled(id: string): Promise<unknown>;
   /** Records-first boot (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts). */
   boot(req: BootRequest): Promise<Instance>;
-  /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
+  /** Power loss: the host's machine powered off (every process of the host stopped by pid and uid). */
   killHost(name: string): Promise<void>;
+  /** Power off (if it is not), then on: the machine boots (libvirtd, SSM agent, host agent; no guest); resolves once booted. */
   restartHost(name: string): Promise<void>;
   /** What an operator (or Masakari) does once a host is known dead: nova's `forced_down`. */
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
@@ -277,7 +290,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       hooks: opts.lambdaHooks,
     });
     stopping.push(() => lambda.close());
-    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url });
+    // Who may call the local AWS endpoints (SigV4): the control plane's fixed keys, and each host's own.
+    const credentials = new LocalCredentials();
+    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url, credentials });
     stopping.push(() => events.close());
     // CloudWatch hands each alarm state change to EventBridge, which routes it by the trigger's rule.
     const eventBridge = new EventBridgeClient({
@@ -287,11 +302,19 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
     stopping.push(() => eventBridge.destroy());
     const cloudwatch = await startCloudWatchEndpoint({
+      credentials,
+      // Without host-failure handling the alarms exist (registration makes them) but none fires.
+      evaluateAlarms: opts.hostFailure !== undefined,
       onAlarmStateChange: async (change) => {
         await eventBridge.send(new PutEventsCommand({ Entries: [change.entry] }));
       },
     });
     stopping.push(() => cloudwatch.close());
+    // CloudWatch Logs: the hosts' embedded-metric heartbeats land in `cloudwatch`'s metrics.
+    const logs = await startLogsEndpoint({ metrics: cloudwatch, credentials });
+    stopping.push(() => logs.close());
+    const heartbeatLogGroup = heartbeatLogGroupName(prefix);
+    logs.createLogGroup(heartbeatLogGroup);
     const ec2 = await startEc2Endpoint();
     stopping.push(() => ec2.close());
     const secrets = await startSecretsEndpoint();
@@ -305,25 +328,21 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       });
     }
 
+    // Every host runs the packaged host agent, pointed at these endpoints and signing with its own keys.
     const fleet = await startFleet({
       hosts: opts.hosts,
-      heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
-      ...(hf.watchdogLeaseSeconds ? { watchdog: { leaseMs: hf.watchdogLeaseSeconds * 1000 } } : {}),
-      ...(opts.instanceFailure
-        ? {
-            instanceMonitor: {
-              intervalMs: opts.instanceFailure.monitorIntervalMs ?? 1000,
-              // The host reaches EventBridge and CloudWatch through the SDK, as it would in AWS.
-              env: {
-                AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
-                AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.url,
-                AWS_REGION: "us-east-1",
-                AWS_ACCESS_KEY_ID: "local",
-                AWS_SECRET_ACCESS_KEY: "local",
-              },
-            },
-          }
-        : {}),
+      agent: {
+        region: "us-east-1",
+        endpoints: { logs: logs.url, cloudwatch: cloudwatch.url, events: events.url },
+        credentials,
+        logGroup: heartbeatLogGroup,
+        heartbeatIntervalSeconds: heartbeatIntervalMs / 1000,
+        ...(opts.instanceFailure
+          ? { monitorIntervalSeconds: (opts.instanceFailure.monitorIntervalMs ?? 1000) / 1000 }
+          : {}),
+      },
+      ...(hf.watchdogLeaseSeconds ? { watchdogTimeoutSeconds: hf.watchdogLeaseSeconds } : {}),
+      ...(opts.machineBootDelayMs !== undefined ? { bootDelayMs: opts.machineBootDelayMs } : {}),
       ssm: {
         agentHealthIntervalMs,
         connectionLostAfterMs: 2 * agentHealthIntervalMs,
@@ -374,6 +393,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_TABLE_PREFIX: prefix,
       LAZARUS_EVENT_BUS: "default",
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
+      LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS: String(hf.alarmPeriodSeconds ?? 2),
+      LAZARUS_HEARTBEAT_MISSED_PERIODS: String(hf.alarmEvaluationPeriods ?? 2),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
     };
@@ -458,7 +479,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     // The ec2 fence: StopInstances on a host's instance id cuts its power (every process, qemu included),
     // StartInstances restores it; the same switch its BMC has.
     for (const host of fleet.hosts.values()) {
-      const power = fleet.power.get(host.name)!;
+      const power = fleet.machines.get(host.name)!.switchFor("fence");
       ec2.addInstance(host.record().managedInstanceId, {
         powerOff: () => power.off(),
         powerOn: () => power.on(),
@@ -482,28 +503,27 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       intervalMs: opts.heartbeatIntervalMs ?? 1000,
     });
     stopping.push(() => heartbeats.stop());
-    // One heartbeat alarm per host, created through the real CloudWatch client (as host registration does).
+    // The hosts' alarms, through the adapter host registration uses (same client, same settings).
     const cw = new CloudWatchClient({
       endpoint: cloudwatch.url,
       region: "us-east-1",
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
     });
-    for (const host of opts.hostFailure ? fleet.hosts.values() : []) {
-      await cw.send(
-        new PutMetricAlarmCommand(
-          heartbeatAlarm(host.name, {
-            periodSeconds: hf.alarmPeriodSeconds ?? 2,
-            evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
-          }),
-        ),
-      );
+    stopping.push(() => cw.destroy());
+    const alarms = new CloudWatchHostAlarms(cw, {
+      prefix,
+      periodSeconds: hf.alarmPeriodSeconds ?? 2,
+      evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
+    });
+    // The seeded hosts are registered already: their alarms exist too (evaluated only with hostFailure).
+    for (const host of opts.hostFailure && opts.seedHosts !== false ? fleet.hosts.values() : []) {
+      await alarms.put(host.name);
     }
-    cw.destroy();
 
-    const powerOf = (name: string) => {
-      const p = fleet.power.get(name);
-      if (!p) throw new Error(`no local host ${name}`);
-      return p;
+    const machine = (name: string) => {
+      const m = fleet.machines.get(name);
+      if (!m) throw new Error(`no local host ${name}`);
+      return m;
     };
     return {
       fleet,
@@ -514,6 +534,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       sfnEndpoint,
       events,
       cloudwatch,
+      logs,
+      credentials,
+      alarms,
       ec2,
       bmcs,
       secrets,
@@ -528,10 +551,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       stateMachineArns,
       directory: new SsmHostDirectory(ssm),
       boot: (req) => bootInstance({ stores, executor }, req),
-      killHost: (name) => powerOf(name).off(),
+      killHost: (name) => machine(name).powerOff("cloud"),
+      // A restart from whatever state: off (it may still be running), then on.
       restartHost: async (name) => {
-        await powerOf(name).off();
-        await powerOf(name).on();
+        await machine(name).powerOff("cloud");
+        await machine(name).powerOn("cloud");
       },
       setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),
       runScheduled: (id) => scheduler.runNow(id),

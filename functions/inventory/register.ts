@@ -5,9 +5,13 @@
  * settings file, then writes the host record. Every check runs before the one write: a host that is
  * unknown to SSM, offline, untagged, or missing a folder is refused and nothing is written.
  * Registering again refreshes capacity and settings and keeps claims, usage and service status.
+ *
+ * Then, with no redeploy: the host's alarms are created in CloudWatch (its heartbeat alarm, whose ALARM
+ * starts host-evacuation, and its instance monitor's), the managed node is tagged with the host's name, and
+ * the report carries the host's configuration file and the commands that install and start its agent.
  */
 import { z } from "zod";
-import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
+import { HOST_NAME_TAG_KEY, KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import {
   HostNotTagged,
   HostRegistrationConflict,
@@ -34,6 +38,7 @@ import {
 import { validated } from "#shared/hosts/validate.js";
 import type { HostRegistration } from "#shared/store/index.js";
 import type { InventoryDeps } from "./deps.js";
+import { type HostSetup, hostSetup } from "./host-setup.js";
 
 const GiB = 1024 ** 3;
 
@@ -70,6 +75,12 @@ export type RegisterHostRequest = z.input<typeof RegisterHostRequest>;
 
 export interface RegisterHostReport {
   host: Host;
+  /** The host's alarms, created (or updated) in CloudWatch by this registration. */
+  alarms: string[];
+  /** The tags put on the managed node (none on an EC2 instance: its tags are EC2's). */
+  tags: Record<string, string>;
+  /** /etc/lazarus/host.json for the host and the commands that install and start its agent. */
+  setup: HostSetup;
   outcome: "created" | "updated" | "unchanged";
   /** The registration fields that differed from the record (an operator sees what a re-registration changed). */
   changed: string[];
@@ -193,8 +204,15 @@ export async function registerHost(
     ...(fencing ? { fencing } : {}),
   };
   const { host, outcome, changed } = await deps.stores.hosts.register(registration);
+  // After the record: a re-run of a registration that failed here completes it (both calls are idempotent).
+  const alarms = await deps.alarms.put(host.name);
+  const nameTag = { [HOST_NAME_TAG_KEY]: host.name };
+  const tags = (await deps.directory.tag(id, nameTag)) ? nameTag : {};
   return {
     host,
+    alarms,
+    tags,
+    setup: hostSetup(host, facts.config, deps.deployment),
     outcome,
     changed,
     facts: {

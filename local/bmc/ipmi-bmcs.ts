@@ -2,7 +2,7 @@
  * A real BMC protocol for the local hosts: one OpenIPMI `ipmi_sim` (Debian's openipmi) per host on
  * 127.0.0.1, each on its own UDP port, speaking IPMI 2.0 / RMCP+ as a server's BMC does, so the delegate's
  * real `fence_ipmilan` (and `ipmitool`) fence it. Its chassis power control is the machine's power
- * (local/bmc/machine-power.ts): "chassis power off" is a power loss of that host, "on" brings it back.
+ * (its machine's, local/machine/machine.ts): "chassis power off" is a power loss of that host, "on" brings it back.
  *
  * How the pieces meet: ipmi_sim runs its `chassis_control` program for every power request; that program
  * (a two-line sh script per host) asks this process's power server (HTTP on loopback, behind a random
@@ -23,7 +23,7 @@ import { chmodSync, chownSync, closeSync, mkdirSync, openSync, writeFileSync } f
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
-import type { PowerSwitch } from "./machine-power.js";
+import type { PowerSwitch } from "../machine/machine.js";
 
 export type BmcFault = { mode: "fail" | "hang" } | null;
 

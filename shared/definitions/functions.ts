@@ -27,6 +27,16 @@ export interface FunctionAccess {
   /** Publishes and reads CloudWatch metrics / alarms (heartbeats, alarm state). */
   metrics?: boolean;
   /**
+   * Creates and deletes the hosts' alarms (registration): cloudwatch:PutMetricAlarm / DeleteAlarms on the
+   * deployment's `<prefix>-heartbeat-*` and `<prefix>-instance-monitor-*` alarms.
+   */
+  hostAlarms?: boolean;
+  /**
+   * Tags managed nodes with their host name (registration): ssm:AddTagsToResource / RemoveTagsFromResource
+   * on managed-instance/*, the tag key `lazarus:host` only.
+   */
+  tagHosts?: boolean;
+  /**
    * Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts, DescribeInstances). A BMC fence
    * runs on a delegate host through `hostCommands` instead; the delegate reads the BMC password itself.
    */
@@ -177,11 +187,20 @@ const inventory = (
 
 /** Host registration, adoption of existing domains (API), and the periodic fleet sync. */
 export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
-  // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands).
+  // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands); creates its
+  // alarms (hostAlarms) and tags the node with its name (tagHosts).
   inventory("register-host", "register", "invoked", {
     tables: { hosts: "write" },
     hostCommands: true,
     describeHosts: true,
+    hostAlarms: true,
+    tagHosts: true,
+  }),
+  // Deletes the host's alarms, its name tag and its record (refused while instances name it).
+  inventory("deregister-host", "deregister", "invoked", {
+    tables: { hosts: "write", instances: "read" },
+    hostAlarms: true,
+    tagHosts: true,
   }),
   // Writes records and a claim per adopted domain; on the host only `virsh autostart --disable`.
   inventory("adopt-host", "adopt", "invoked", {
@@ -229,7 +248,13 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
       readExecutions: true,
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
       // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
-      invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync", "host-power"],
+      invokeFunctions: [
+        "inventory-register-host",
+        "inventory-deregister-host",
+        "inventory-adopt-host",
+        "inventory-sync",
+        "host-power",
+      ],
     },
   },
 ];

@@ -223,7 +223,7 @@ export const HostFencingFields = z.object({
    * fence_redfish; `bmc` says where), or not at all.
    */
   power: z.enum(POWER_FENCES),
-  /** The host runs the watchdog (local/hosts/host-guard): when not fed for the lease, it powers its domains off. */
+  /** The host runs an armed watchdog device (lazarus-host feeds it after accepted heartbeats; unfed, the node resets). */
   watchdog: z.boolean(),
   /** The hosts of its shared pool enforce the disk image lock: a target refuses a disk another host holds. */
   diskLocks: z.boolean(),

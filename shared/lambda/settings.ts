@@ -8,6 +8,7 @@
  * local cloud set these variables; docs/DEPLOY.md lists the ones an operator tunes.
  */
 import { ALL_FUNCTIONS, functionNameEnv } from "../definitions/functions.js";
+import { HEARTBEAT_PERIOD_SECONDS } from "../definitions/heartbeat.js";
 import { deployedName, STATE_MACHINES } from "../definitions/state-machines.js";
 import { InvalidSetting } from "../domain/errors.js";
 import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
@@ -54,6 +55,12 @@ export interface LambdaSettings {
   hostFailure: HostFailureConfig;
   fencing: FencingConfig;
   instanceFailure: InstanceFailureConfig;
+  /**
+   * The heartbeat alarms registration creates (shared/metrics/host-alarms.ts): period, s
+   * (LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS, default 10) and silent periods before ALARM
+   * (LAZARUS_HEARTBEAT_MISSED_PERIODS, default 3).
+   */
+  heartbeatAlarm: { periodSeconds: number; evaluationPeriods: number };
   /** State machine ARN by id (shared/definitions/state-machines.ts); null = not deployed here. */
   machineArns: Readonly<Record<string, string | null>>;
   /** The deployed name of function `id` (LAZARUS_FUNCTION_<ID>, else `<prefix>-<id>`). */
@@ -180,6 +187,10 @@ export function settingsFromEnv(env: Env = process.env): LambdaSettings {
     hostFailure: hostFailureConfigFromEnv(env),
     fencing: fencingConfigFromEnv(env),
     instanceFailure: instanceFailureConfigFromEnv(env),
+    heartbeatAlarm: {
+      periodSeconds: positiveInteger(env, "LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS", HEARTBEAT_PERIOD_SECONDS),
+      evaluationPeriods: positiveInteger(env, "LAZARUS_HEARTBEAT_MISSED_PERIODS", 3),
+    },
     machineArns: Object.fromEntries(STATE_MACHINES.map((m) => [m.id, env[m.arnEnv]?.trim() || null])),
     functionName: (id) => functionNames.get(id) ?? deployedName(prefix, id),
     logFormat: logFormatFromEnv(env),

@@ -10,7 +10,7 @@
  * always the sum of the claims and never exceeds the limit, however many claims race.
  */
 import { isDeepStrictEqual } from "node:util";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import {
   allocationRatio,
@@ -20,7 +20,12 @@ import {
   ratioKey,
   resourceLimit,
 } from "../domain/claim-policy.js";
-import { HostNotFound, HostRegistrationConflict, PlacementRaced } from "../domain/errors.js";
+import {
+  ConcurrentUpdate,
+  HostNotFound,
+  HostRegistrationConflict,
+  PlacementRaced,
+} from "../domain/errors.js";
 import { newHostRecord } from "../domain/host-record.js";
 import {
   type Claim,
@@ -164,6 +169,29 @@ export class HostsStore extends RecordStore<typeof Host> {
       },
     });
     return { host, outcome, changed };
+  }
+
+  /**
+   * Deletes a host record, only if it is still at `version` and holds no claim (deregistration checked
+   * the instances first); a record changed meanwhile is ConcurrentUpdate.
+   */
+  async remove(name: string, version: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: this.keyOf(name),
+          ConditionExpression: "#v = :v",
+          ExpressionAttributeNames: { "#v": "version" },
+          ExpressionAttributeValues: { ":v": version },
+        }),
+      );
+    } catch (e) {
+      if ((e as Error).name === "ConditionalCheckFailedException") {
+        throw new ConcurrentUpdate(`host ${name} changed while it was being deregistered`, { host: name });
+      }
+      throw e;
+    }
   }
 
   async list(): Promise<Host[]> {

@@ -156,6 +156,7 @@ const BY_HANDLER: Record<string, Sample> = {
     keys: { recoveryId, host, instanceUuid: instance.uuid, execution: executionArn },
   },
   register: { event: { managedInstanceId: "mi-0123456789abcdef0", name: host }, keys: { host } },
+  deregister: { event: { host }, keys: { host } },
   adopt: { event: { host }, keys: { host } },
   sync: { event: { hosts: [host] }, keys: { hosts: host } },
   api: {

@@ -13,9 +13,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { adoptHost } from "#functions/inventory/adopt.js";
 import { adoptedPortId } from "#functions/inventory/adoption-plan.js";
 import type { InventoryDeps } from "#functions/inventory/deps.js";
+import { deregisterHost } from "#functions/inventory/deregister.js";
 import { registerHost } from "#functions/inventory/register.js";
 import { syncFleet } from "#functions/inventory/sync.js";
-import { HostNotTagged, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
+import {
+  HostInUse,
+  HostNotFound,
+  HostNotTagged,
+  HostUnreachable,
+  InvalidInput,
+} from "#shared/domain/errors.js";
 import { type Host, NO_FENCING } from "#shared/domain/schemas.js";
 import { buildDomainXml, type DomainSpec } from "#shared/hosts/domain-xml.js";
 import type { HostDirectory, ManagedHostInfo } from "#shared/hosts/host-directory.js";
@@ -34,6 +41,10 @@ let hostRecord: Host;
 let fake: RecordingHost;
 let directory: Map<string, ManagedHostInfo>;
 let deps: InventoryDeps;
+/** What registration did outside the table: tags per managed node, alarms created and deleted. */
+let tags: Map<string, Record<string, string>>;
+let alarmsPut: string[];
+let alarmsRemoved: string[];
 
 beforeAll(async () => {
   db = await startTestDynamo({ prefix: "inventory" });
@@ -70,8 +81,39 @@ beforeEach(async () => {
   await db.stores.hosts.put(hostRecord);
   fake = new RecordingHost();
   directory = new Map();
-  const dir: HostDirectory = { describe: async (id) => directory.get(id) ?? null };
-  deps = { stores: db.stores, executor: fake, directory: dir, now: () => new Date(NOW) };
+  tags = new Map();
+  alarmsPut = [];
+  alarmsRemoved = [];
+  const dir: HostDirectory = {
+    describe: async (id) => directory.get(id) ?? null,
+    tag: async (id, t) => {
+      tags.set(id, { ...tags.get(id), ...t });
+      return true;
+    },
+    untag: async (id, keys) => {
+      const left = { ...tags.get(id) };
+      for (const k of keys) delete left[k];
+      tags.set(id, left);
+      return true;
+    },
+  };
+  deps = {
+    stores: db.stores,
+    executor: fake,
+    directory: dir,
+    alarms: {
+      put: async (host) => {
+        alarmsPut.push(host);
+        return [`lazarus-heartbeat-${host}`, `lazarus-instance-monitor-${host}`];
+      },
+      remove: async (host) => {
+        alarmsRemoved.push(host);
+        return [`lazarus-heartbeat-${host}`, `lazarus-instance-monitor-${host}`];
+      },
+    },
+    deployment: { region: "eu-west-1", prefix: "lazarus" },
+    now: () => new Date(NOW),
+  };
   fake.addImage("/var/lib/lazarus/_base/cirros-0.6.qcow2", {
     format: "qcow2",
     virtualSizeBytes: 64 * 1024 ** 2,
@@ -373,6 +415,21 @@ describe("registration", () => {
       reserved: { memoryMiB: 4096 },
     });
     expect(first.outcome).toBe("created");
+    // No redeploy: the alarms exist, the node carries its host name, the set-up says what to run.
+    expect(first.alarms).toEqual(["lazarus-heartbeat-kvm-09", "lazarus-instance-monitor-kvm-09"]);
+    expect(alarmsPut).toEqual(["kvm-09"]);
+    expect(tags.get(id)).toEqual({ "lazarus:host": "kvm-09" });
+    expect(first.setup.config).toMatchObject({
+      host: "kvm-09",
+      region: "eu-west-1",
+      heartbeat: { logGroup: "/lazarus/host-heartbeats" },
+      instancesPath: "/srv/i",
+      sharedPoolId: "nfs-1",
+    });
+    expect(first.setup.commands.join("\n")).toMatch(
+      /cat > \/etc\/lazarus\/host\.json <<'LAZARUS_HOST_JSON'\n\{/,
+    );
+    expect(first.setup.commands.at(-1)).toBe("lazarus-host status");
     expect(first.host).toMatchObject({
       name: "kvm-09",
       virtType: "kvm",
@@ -597,5 +654,38 @@ describe("sync", () => {
     const dry = await syncFleet(deps, { hosts: [hostRecord.name], apply: false });
     expect(dry.hosts[0]!.powerDrift[0]).toMatchObject({ actual: "running", recordedNow: false });
     expect((await db.stores.instances.require(running.uuid)).powerState).toBe("shutdown");
+  });
+});
+
+describe("deregistration", () => {
+  it("refuses a host that holds instances or claims; then deletes its alarms, its name tag and its record", async () => {
+    const id = "mi-0000000000000d00d";
+    directory.set(id, { managedInstanceId: id, computerName: "kvm-dd", pingStatus: "Online", tagged: true });
+    fake.facts = {
+      cpus: 8,
+      memoryKiB: 16 * 1024 * 1024,
+      domainTypes: ["qemu"],
+      settings: { instancesPath: "/srv/i", imageCachePath: "/srv/c", volumesPath: "/srv/v" },
+      folders: ["/srv/i", "/srv/c", "/srv/v"],
+      fsBytes: 100 * GiB,
+    };
+    await registerHost(deps, { managedInstanceId: id, name: "kvm-dd" });
+    expect(tags.get(id)).toEqual({ "lazarus:host": "kvm-dd" });
+    const claim = randomUUID();
+    await db.stores.hosts.claim("kvm-dd", {
+      instanceUuid: claim,
+      resources: { vcpus: 1, memoryMiB: 64, diskGiB: 1 },
+      owner: "t",
+      serverGroup: null,
+    });
+    await expect(deregisterHost(deps, { host: "kvm-dd" })).rejects.toBeInstanceOf(HostInUse);
+    expect(alarmsRemoved).toEqual([]);
+    await db.stores.hosts.release("kvm-dd", claim);
+    const report = await deregisterHost(deps, { host: "kvm-dd" });
+    expect(report).toMatchObject({ host: "kvm-dd", managedInstanceId: id, untagged: ["lazarus:host"] });
+    expect(alarmsRemoved).toEqual(["kvm-dd"]);
+    expect(tags.get(id)).toEqual({});
+    expect(await db.stores.hosts.get("kvm-dd")).toBeNull();
+    await expect(deregisterHost(deps, { host: "kvm-dd" })).rejects.toBeInstanceOf(HostNotFound);
   });
 });

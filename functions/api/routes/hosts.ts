@@ -196,6 +196,12 @@ async function registerHost(ctx: RouteContext) {
   return ctx.once(async () => json(201, { host: await inventory(ctx).register(body.host) }));
 }
 
+/** DELETE /os-hosts/{host}: deregister (its alarms, its node's name tag, its record); 409 while it holds instances. */
+async function deregisterHost(ctx: RouteContext) {
+  const name = hostName(ctx);
+  return ctx.once(async () => json(200, { deregistered: await inventory(ctx).deregister(name) }));
+}
+
 async function adoptHost(ctx: RouteContext) {
   const name = hostName(ctx);
   const body = parseOr400(AdoptBody, ctx.req.body?.trim() ? ctx.body() : { adopt: {} }, "");
@@ -243,6 +249,7 @@ export const hostRoutes: Route[] = [
   { method: "GET", pattern: "/os-hosts", handler: listHosts },
   { method: "POST", pattern: "/os-hosts", handler: registerHost },
   { method: "GET", pattern: "/os-hosts/{host}", handler: showHost },
+  { method: "DELETE", pattern: "/os-hosts/{host}", handler: deregisterHost },
   { method: "POST", pattern: "/os-hosts/{host}/evacuate", handler: evacuateHost },
   { method: "GET", pattern: "/os-hosts/{host}/evacuation-plan", handler: evacuationPlan },
   { method: "GET", pattern: "/os-evacuation-capacity", handler: evacuationCapacity },
