@@ -141,7 +141,8 @@ export class LocalApiCallers {
     if (caller.expiresAt !== null && Date.now() > caller.expiresAt) {
       return refusal("The security token included in the request is expired");
     }
-    if (caller.sessionToken !== null && req.headers["x-amz-security-token"] !== caller.sessionToken) {
+    // A session's key goes with its session token; a user's long-lived key with none.
+    if ((req.headers["x-amz-security-token"] ?? null) !== caller.sessionToken) {
       return refusal("The security token included in the request is invalid.");
     }
     const route = routeOf(req.method, path);

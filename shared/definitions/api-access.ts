@@ -39,6 +39,7 @@ export const API_ACCESS: readonly RouteAccess[] = [
   { method: "GET", pattern: "/os-hosts", access: "read" },
   { method: "POST", pattern: "/os-hosts", access: "operate" },
   { method: "GET", pattern: "/os-hosts/{host}", access: "read" },
+  { method: "DELETE", pattern: "/os-hosts/{host}", access: "operate" },
   { method: "POST", pattern: "/os-hosts/{host}/evacuate", access: "operate" },
   { method: "GET", pattern: "/os-hosts/{host}/evacuation-plan", access: "read" },
   { method: "GET", pattern: "/os-evacuation-capacity", access: "read" },
