@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * A real browser for the console's tests and its screenshot: Debian's chromium, headless, driven by
  * puppeteer-core (which downloads no browser). One browser per test file (closed in afterAll); each user

@@ -5,7 +5,7 @@
  * decision states, the markers), the two routes on a host-less local cloud, and the entity tags of every
  * GET answer (304 when unchanged).
  */
-import type { HistoryEvent } from "@aws-sdk/client-sfn";
+import type { HistoryEvent, HistoryEventType } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { incidentView } from "#functions/api/incident-view.js";
 import type { Host, HostIncident } from "#shared/domain/schemas.js";
@@ -21,19 +21,30 @@ const REQ_A = "aaaaaaaa-0000-4000-8000-000000000001";
 const REQ_B = "bbbbbbbb-0000-4000-8000-000000000002";
 
 /** A history written as the states an execution passed: [type, name, entered s, exited s | null, output]. */
-function history(states: [string, string, number, number | null, unknown?][], end?: [string, number]): HistoryEvent[] {
-  const events: HistoryEvent[] = [{ type: "ExecutionStarted", timestamp: at(0) }];
+function history(
+  states: [string, string, number, number | null, unknown?][],
+  end?: [string, number],
+): HistoryEvent[] {
+  const event = (type: string, s: number, rest: Partial<HistoryEvent> = {}): HistoryEvent => ({
+    id: 0,
+    type: type as HistoryEventType,
+    timestamp: at(s),
+    ...rest,
+  });
+  const events: HistoryEvent[] = [event("ExecutionStarted", 0)];
   for (const [type, name, from, to, output] of states) {
-    events.push({ type: `${type}StateEntered`, timestamp: at(from), stateEnteredEventDetails: { name } });
+    events.push(event(`${type}StateEntered`, from, { stateEnteredEventDetails: { name } }));
     if (to !== null)
-      events.push({
-        type: `${type}StateExited`,
-        timestamp: at(to),
-        stateExitedEventDetails: { name, output: JSON.stringify(output ?? {}) },
-      });
+      events.push(
+        event(`${type}StateExited`, to, {
+          stateExitedEventDetails: { name, output: JSON.stringify(output ?? {}) },
+        }),
+      );
   }
-  if (end) events.push({ type: end[0], timestamp: at(end[1]) });
-  return events.sort((a, b) => a.timestamp!.getTime() - b.timestamp!.getTime());
+  if (end) events.push(event(end[0], end[1]));
+  return events
+    .sort((a, b) => a.timestamp!.getTime() - b.timestamp!.getTime())
+    .map((e, i) => ({ ...e, id: i + 1 }));
 }
 
 const summary = (name: string, status: string, extra: Partial<ExecutionSummary> = {}): ExecutionSummary => ({
@@ -64,8 +75,32 @@ const incident: HostIncident = {
 const plan = {
   plan: {
     tiers: [
-      { haPriority: 10, items: [{ instanceUuid: A, name: "db-1", requestId: REQ_A, haPriority: 10, proof: "power", plannedHost: "h3" }] },
-      { haPriority: 0, items: [{ instanceUuid: B, name: "web-1", requestId: REQ_B, haPriority: 0, proof: "power", plannedHost: "h2" }] },
+      {
+        haPriority: 10,
+        items: [
+          {
+            instanceUuid: A,
+            name: "db-1",
+            requestId: REQ_A,
+            haPriority: 10,
+            proof: "power",
+            plannedHost: "h3",
+          },
+        ],
+      },
+      {
+        haPriority: 0,
+        items: [
+          {
+            instanceUuid: B,
+            name: "web-1",
+            requestId: REQ_B,
+            haPriority: 0,
+            proof: "power",
+            plannedHost: "h2",
+          },
+        ],
+      },
     ],
     skipped: [],
     maxConcurrency: 2,
@@ -80,11 +115,29 @@ const parentEvents = history(
   [
     ["Task", "OpenIncident", 0, 0.1],
     ["Choice", "IsDuplicate", 0.1, 0.1],
-    ["Task", "AssessHeartbeat", 0.1, 0.2, { heartbeat: { verdict: "wait", ageSeconds: 4, reason: "heartbeat 4 s old" } }],
+    [
+      "Task",
+      "AssessHeartbeat",
+      0.1,
+      0.2,
+      { heartbeat: { verdict: "wait", ageSeconds: 4, reason: "heartbeat 4 s old" } },
+    ],
     ["Wait", "WaitGracePeriod", 0.2, 4.2],
-    ["Task", "AssessHeartbeat", 4.2, 4.3, { heartbeat: { verdict: "probe", ageSeconds: 8, reason: "heartbeat 8 s old" } }],
+    [
+      "Task",
+      "AssessHeartbeat",
+      4.2,
+      4.3,
+      { heartbeat: { verdict: "probe", ageSeconds: 8, reason: "heartbeat 8 s old" } },
+    ],
     ["Task", "ProbeHost", 4.3, 9, { death: { verdict: "dead", reason: "no answer to the probe" } }],
-    ["Task", "CheckMassFailure", 9, 9.1, { massFailure: { verdict: "proceed", hosts: ["h1"], reason: "1 of 3" } }],
+    [
+      "Task",
+      "CheckMassFailure",
+      9,
+      9.1,
+      { massFailure: { verdict: "proceed", hosts: ["h1"], reason: "1 of 3" } },
+    ],
     ["Task", "DisableHost", 9.1, 9.2],
     [
       "Task",
@@ -94,7 +147,14 @@ const parentEvents = history(
       {
         fence: {
           round: 1,
-          attempt: { outcome: "off", at: at(13).toISOString(), detail: "ipmi off of h1 through h2: off", method: "ipmi", delegate: "h2", answers },
+          attempt: {
+            outcome: "off",
+            at: at(13).toISOString(),
+            detail: "ipmi off of h1 through h2: off",
+            method: "ipmi",
+            delegate: "h2",
+            answers,
+          },
         },
         proof: { proof: "power", reason: "the fence powered h1 off" },
       },
@@ -102,10 +162,44 @@ const parentEvents = history(
     ["Task", "PlanEvacuation", 13.5, 13.6, plan],
     ["Map", "EvacuateByPriority", 13.6, 25],
     ["Task", "EvacuateInstance", 13.7, 20],
-    ["Task", "ConfirmEvacuation", 20, 20.1, { instanceUuid: A, name: "db-1", outcome: "evacuated", host: "h3", vmState: "active", error: null, message: null }],
+    [
+      "Task",
+      "ConfirmEvacuation",
+      20,
+      20.1,
+      {
+        instanceUuid: A,
+        name: "db-1",
+        outcome: "evacuated",
+        host: "h3",
+        vmState: "active",
+        error: null,
+        message: null,
+      },
+    ],
     ["Task", "EvacuateInstance", 20.2, 24.8],
-    ["Task", "ConfirmEvacuation", 24.8, 24.9, { instanceUuid: B, name: "web-1", outcome: "evacuated", host: "h2", vmState: "active", error: null, message: null }],
-    ["Task", "AwaitProof", 25, 25.1, { proofLook: { verdict: "done", reason: "no instance waits for proof" } }],
+    [
+      "Task",
+      "ConfirmEvacuation",
+      24.8,
+      24.9,
+      {
+        instanceUuid: B,
+        name: "web-1",
+        outcome: "evacuated",
+        host: "h2",
+        vmState: "active",
+        error: null,
+        message: null,
+      },
+    ],
+    [
+      "Task",
+      "AwaitProof",
+      25,
+      25.1,
+      { proofLook: { verdict: "done", reason: "no instance waits for proof" } },
+    ],
     ["Task", "ReportEvacuation", 25.1, 25.3],
     ["Succeed", "Evacuated", 25.3, 25.3],
   ],
@@ -143,7 +237,16 @@ describe("an incident's view, from its executions' histories", () => {
         ),
       },
     ],
-    [REQ_B, { summary: summary(REQ_B, "RUNNING"), events: history([["Task", "Accept", 20.3, 20.5], ["Task", "Spawn", 20.5, null]]) }],
+    [
+      REQ_B,
+      {
+        summary: summary(REQ_B, "RUNNING"),
+        events: history([
+          ["Task", "Accept", 20.3, 20.5],
+          ["Task", "Spawn", 20.5, null],
+        ]),
+      },
+    ],
   ]);
   const view = incidentView({
     host,
@@ -184,15 +287,36 @@ describe("an incident's view, from its executions' histories", () => {
         delegate: "h2",
         detail: "ipmi off of h1 through h2: off",
         proof: "power",
-        answers: answers.map((a) => ({ delegate: a.delegate, step: a.step, at: a.at, exit_code: a.exitCode, answer: a.answer })),
+        answers: answers.map((a) => ({
+          delegate: a.delegate,
+          step: a.step,
+          at: a.at,
+          exit_code: a.exitCode,
+          answer: a.answer,
+        })),
       },
     ]);
   });
 
   it("gives each instance its evacuation: where it went, the proof the report names, the step a running one is in", () => {
     expect(view.instances).toMatchObject([
-      { name: "db-1", round: 1, planned_host: "h3", proof: "power", execution_status: "SUCCEEDED", outcome: "evacuated", host: "h3" },
-      { name: "web-1", proof: "operator", execution_status: "RUNNING", current_step: "Spawn", outcome: "evacuated", host: "h2" },
+      {
+        name: "db-1",
+        round: 1,
+        planned_host: "h3",
+        proof: "power",
+        execution_status: "SUCCEEDED",
+        outcome: "evacuated",
+        host: "h3",
+      },
+      {
+        name: "web-1",
+        proof: "operator",
+        execution_status: "RUNNING",
+        current_step: "Spawn",
+        outcome: "evacuated",
+        host: "h2",
+      },
     ]);
     expect(view.report).toEqual(report);
   });
@@ -226,7 +350,14 @@ describe("an incident's view, from its executions' histories", () => {
 
   it("is the incident alone when its execution is not found", () => {
     const alone = incidentView({ host, parent: null, children: new Map() });
-    expect(alone).toMatchObject({ id: "alarm-1", host: "h1", status: "evacuated", run: null, phases: [], gantt: null });
+    expect(alone).toMatchObject({
+      id: "alarm-1",
+      host: "h1",
+      status: "evacuated",
+      run: null,
+      phases: [],
+      gantt: null,
+    });
   });
 });
 
@@ -260,7 +391,10 @@ describe("the incident routes and entity tags, on the API", () => {
     // No host-evacuation machine in this cloud: the incident is shown without its run.
     const one = await cloud.call("GET", "/v2.1/os-incidents/alarm-1");
     expect(one.status, one.text).toBe(200);
-    expect((one.json as { incident: { run: unknown; host: string } }).incident).toMatchObject({ host: "h1", run: null });
+    expect((one.json as { incident: { run: unknown; host: string } }).incident).toMatchObject({
+      host: "h1",
+      run: null,
+    });
     expect((await cloud.call("GET", "/v2.1/os-incidents/alarm-2")).status).toBe(404);
     expect((await cloud.call("GET", "/v2.1/os-incidents/a%20b")).status).toBe(400);
   });

@@ -61,15 +61,35 @@ describe("work waiting for a person", () => {
   it("names each item with the actions that resolve it, the most urgent first", () => {
     const hosts = [
       host("h1", { state: "down", enabled: false }),
-      host("h2", { enabled: false, incident: { id: "i2", status: "closed", source: "alarm", opened_at: "x" } }),
-      host("h3", { drift: { at: "t", unknown_domains: [{ uuid: "u", recorded_host: null }], missing_domains: [] } }),
+      host("h2", {
+        enabled: false,
+        incident: { id: "i2", status: "closed", source: "alarm", opened_at: "x" },
+      }),
+      host("h3", {
+        drift: { at: "t", unknown_domains: [{ uuid: "u", recorded_host: null }], missing_domains: [] },
+      }),
       host("h4", { state: "down", forced_down: true, enabled: false }),
     ];
     const web = server("web-1", { "lazarus:fencing_required": fencing("h1") });
     const db = server("db-1", { "lazarus:fencing_required": fencing("h4"), "OS-EXT-SRV-ATTR:host": "h4" });
-    const broken = server("app-1", { "OS-EXT-SRV-ATTR:host": "h3", status: "ERROR", "OS-EXT-STS:vm_state": "error", fault: { code: 500, message: "NoValidHost" } });
+    const broken = server("app-1", {
+      "OS-EXT-SRV-ATTR:host": "h3",
+      status: "ERROR",
+      "OS-EXT-STS:vm_state": "error",
+      fault: { code: 500, message: "NoValidHost" },
+    });
     const incidents: IncidentSummary[] = [
-      { id: "i5", host: "h5", status: "held", source: "alarm", reason: null, opened_at: "t", updated_at: "t", execution: null, summary: null },
+      {
+        id: "i5",
+        host: "h5",
+        status: "held",
+        source: "alarm",
+        reason: null,
+        opened_at: "t",
+        updated_at: "t",
+        execution: null,
+        summary: null,
+      },
     ];
     const items = workItems(hosts, [web, db, broken, server("fine")], incidents);
     expect(items.map((w) => [w.kind, w.actions.map((a) => a.kind)])).toEqual([
@@ -111,7 +131,9 @@ describe("instances and hosts as shown", () => {
       tone: "bad",
     });
     expect(hostStatus(host("h", { enabled: false })).tone).toBe("warn");
-    expect(proofsAvailable(host("h", { fencing: { power: "none", watchdog: true, disk_locks: false } }))).toEqual([
+    expect(
+      proofsAvailable(host("h", { fencing: { power: "none", watchdog: true, disk_locks: false } })),
+    ).toEqual([
       { label: "no power fence", present: false },
       { label: "watchdog", present: true },
       { label: "disk locks", present: false },
@@ -119,7 +141,10 @@ describe("instances and hosts as shown", () => {
   });
 
   it("says whether the fleet absorbs losing a host, from the capacity check", () => {
-    const capacity = { notAbsorbable: [{ host: "h1", unplaced: [{ name: "big-1" }] }], checkedHosts: ["h1", "h2"] };
+    const capacity = {
+      notAbsorbable: [{ host: "h1", unplaced: [{ name: "big-1" }] }],
+      checkedHosts: ["h1", "h2"],
+    };
     expect(absorbable("h1", capacity)).toEqual({ verdict: "no", unplaced: ["big-1"] });
     expect(absorbable("h2", capacity).verdict).toBe("yes");
     expect(absorbable("h3", capacity).verdict).toBe("empty");
@@ -129,7 +154,11 @@ describe("instances and hosts as shown", () => {
   it("keeps each instance's newest action", () => {
     const m = (id: string, uuid: string, created: string) =>
       ({ id, instance_uuid: uuid, created_at: created }) as MigrationView;
-    const last = lastActions([m("1", "a", "2026-01-01T00:00:01"), m("2", "a", "2026-01-01T00:00:03"), m("3", "b", "2026-01-01T00:00:02")]);
+    const last = lastActions([
+      m("1", "a", "2026-01-01T00:00:01"),
+      m("2", "a", "2026-01-01T00:00:03"),
+      m("3", "b", "2026-01-01T00:00:02"),
+    ]);
     expect(last.get("a")?.id).toBe("2");
     expect(last.get("b")?.id).toBe("3");
   });

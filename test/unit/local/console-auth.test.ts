@@ -8,11 +8,15 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiCallError, LazarusClient } from "../../../cli/client.js";
 import { type ApiServer, startApiServer } from "#local/api/api-server.js";
 import type { LocalCloud } from "#local/cloud.js";
-import { type LocalConsole, type LocalConsoleParts, startLocalConsole } from "#local/console/local-console.js";
+import {
+  type LocalConsole,
+  type LocalConsoleParts,
+  startLocalConsole,
+} from "#local/console/local-console.js";
 import { accessDeniedMessage, MISSING_AUTHENTICATION_MESSAGE } from "#shared/definitions/api-access.js";
+import { ApiCallError, LazarusClient } from "../../../cli/client.js";
 import { consoleUserClient } from "../../support/console-users.js";
 
 let parts: LocalConsoleParts;
@@ -121,7 +125,10 @@ describe("signing in (the local user pool and identity pool)", () => {
   });
 
   it("trades a code only with its PKCE verifier, once", async () => {
-    const ok = await login({ username: "viewer", password: web.users.find((u) => u.username === "viewer")!.password });
+    const ok = await login({
+      username: "viewer",
+      password: web.users.find((u) => u.username === "viewer")!.password,
+    });
     expect(ok.status).toBe(302);
     const code = new URL(ok.headers.get("location")!).searchParams.get("code")!;
     const token = (verifier: string) =>
@@ -146,7 +153,9 @@ describe("the API behind the local gateway", () => {
   it("refuses an unsigned request, a wrong secret and a session token that is not the session's", async () => {
     const unsigned = await fetch(`${api.url}/v2.1/servers`);
     expect(unsigned.status).toBe(403);
-    expect(await unsigned.json()).toEqual({ forbidden: { code: 403, message: MISSING_AUTHENTICATION_MESSAGE } });
+    expect(await unsigned.json()).toEqual({
+      forbidden: { code: 403, message: MISSING_AUTHENTICATION_MESSAGE },
+    });
     expect(await refusal(toolClient("operate", { secretAccessKey: "wrong" }).get("/servers"))).toMatch(
       /signature we calculated does not match/,
     );
@@ -158,9 +167,15 @@ describe("the API behind the local gateway", () => {
       sigv4: true,
       region: "us-east-1",
       // A console session's key without its session token is not the session.
-      credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: "forged" },
+      credentials: {
+        accessKeyId: key.accessKeyId,
+        secretAccessKey: key.secretAccessKey,
+        sessionToken: "forged",
+      },
     });
-    expect(await refusal(noSession.get("/servers"))).toMatch(/security token included in the request is invalid/);
+    expect(await refusal(noSession.get("/servers"))).toMatch(
+      /security token included in the request is invalid/,
+    );
   });
 
   it("lets the read-only user read and refuses their actions with the route; the operator may act", async () => {
@@ -183,8 +198,12 @@ describe("the API behind the local gateway", () => {
       string
     >;
     expect(acted.userArn).toContain("assumed-role/lazarus-console-operator/");
-    expect(((await toolClient("operate").call("POST", "/servers/x/action", { body: {} })).body as { userArn: string }).userArn).toBe(
-      "arn:aws:iam::000000000000:user/local-operator",
-    );
+    expect(
+      (
+        (await toolClient("operate").call("POST", "/servers/x/action", { body: {} })).body as {
+          userArn: string;
+        }
+      ).userArn,
+    ).toBe("arn:aws:iam::000000000000:user/local-operator");
   });
 });
