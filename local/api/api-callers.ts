@@ -14,6 +14,7 @@ import {
   type ApiAccess,
   accessDeniedMessage,
   allows,
+  consoleRoleName,
   forbiddenBody,
   MISSING_AUTHENTICATION_MESSAGE,
   routeOf,
@@ -49,11 +50,6 @@ export interface IssuedCredentials {
 export type AuthorizeResult =
   | { ok: true; identity: CallerIdentity }
   | { ok: false; status: number; headers: Record<string, string>; body: string };
-
-/** The stack's console roles (cdk/console.ts names them the same way, with its prefix). */
-export function consoleRoleName(prefix: string, role: ApiAccess): string {
-  return `${prefix}-console-${role === "operate" ? "operator" : "read-only"}`;
-}
 
 function refusal(message: string): AuthorizeResult {
   return {

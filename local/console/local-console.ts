@@ -13,7 +13,7 @@ import {
   consoleContentSecurityPolicy,
   consoleHeaders,
 } from "#shared/definitions/console.js";
-import { buildConsole } from "../../console/build.js";
+import { buildConsole, withPolicy } from "../../console/build.js";
 import { type IssuedCredentials, LocalApiCallers } from "../api/api-callers.js";
 import type { Authorizer, GatewayAnswer } from "../api/api-server.js";
 import {
@@ -63,7 +63,12 @@ export async function startLocalConsole(opts: {
       return { status: 302, headers: { location: `${CONSOLE_PATH}/index.html` }, body: "" };
     }
     const name = path.slice(CONSOLE_PATH.length + 1);
-    const body = name === "config.json" ? Buffer.from(JSON.stringify(served.config)) : files.get(name);
+    const body =
+      name === "config.json"
+        ? Buffer.from(JSON.stringify(served.config))
+        : name === "index.html"
+          ? Buffer.from(withPolicy(files.get(name)!.toString("utf8"), served.csp))
+          : files.get(name);
     if (!body) return { status: 404, headers: { "content-type": "text/plain" }, body: "Not found" };
     return { status: 200, headers: consoleHeaders(name, served.csp), body: method === "HEAD" ? "" : body };
   };

@@ -71,6 +71,11 @@ export function allows(role: ApiAccess, access: ApiAccess): boolean {
 /** The user-pool groups of the console's two roles (a user in neither is refused credentials). */
 export const CONSOLE_GROUPS: Readonly<Record<ApiAccess, string>> = { operate: "operator", read: "read-only" };
 
+/** The IAM role of each console role (the stack's, cdk/console.ts, and its local stand-in's). */
+export function consoleRoleName(prefix: string, role: ApiAccess): string {
+  return `${prefix}-console-${CONSOLE_GROUPS[role]}`;
+}
+
 /** The role a user's groups give: operator wins over read-only; none, null. */
 export function roleOfGroups(groups: readonly string[]): ApiAccess | null {
   if (groups.includes(CONSOLE_GROUPS.operate)) return "operate";
@@ -109,24 +114,29 @@ export function routeOf(method: string, path: string): RouteAccess | null {
 
 /**
  * The `execute-api:Invoke` resource suffixes (`<METHOD>/<path>`, after `<api-id>/<stage>/`) that a role
- * may call, each route under every version prefix the router accepts; `{param}` segments become `*`. IAM's
- * `*` also spans `/`, so `GET/servers/*` covers every deeper GET path too: harmless for `read`, and the
- * `operate` patterns here all end in a literal segment or a single parameter.
+ * may call: each route once, `{param}` segments as `*`, and a leading `*` for the version prefix the router
+ * accepts before it (none, `v2/`, `v2.1/`: IAM's `*` matches any characters, `/` and none included): the
+ * action route `POST /servers/{id}/action` is one resource for all three prefixes. The version documents
+ * (`/`) are listed as their three paths. The `*` is broader than a segment (a path the router does not serve
+ * matches too, and gets its 404): harmless for `read`, and the `operate` role may call every route anyway.
+ * One resource per route keeps the operator role's policy well within IAM's inline policy size.
  */
 export function executeApiResources(role: ApiAccess): string[] {
-  const out = new Set<string>();
+  const out: string[] = [];
   for (const r of API_ACCESS) {
     if (!allows(role, r.access)) continue;
+    if (r.pattern === "/") {
+      out.push(...API_VERSION_PREFIXES.map((p) => `${r.method}${p || "/"}`));
+      continue;
+    }
     const path = r.pattern
       .split("/")
+      .filter(Boolean)
       .map((seg) => (/^\{\w+\}$/.test(seg) ? "*" : seg))
       .join("/");
-    for (const prefix of API_VERSION_PREFIXES) {
-      const full = path === "/" ? prefix || "/" : `${prefix}${path}`;
-      out.add(`${r.method}${full.startsWith("/") ? full : `/${full}`}`);
-    }
+    out.push(`${r.method}/*${path}`);
   }
-  return [...out];
+  return out;
 }
 
 /**

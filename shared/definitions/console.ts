@@ -29,9 +29,12 @@ export interface ConsoleConfig {
   pollMs: number;
 }
 
-/** The origins the page may talk to besides its own: the managed login (tokens) and the identity pool. */
+/**
+ * A URL's origin (scheme and host). Written out rather than with `new URL`: in the stack the host is a
+ * CloudFormation token until deployment.
+ */
 function originOf(url: string): string {
-  return new URL(url).origin;
+  return /^(https?:\/\/[^/]+)/.exec(url)?.[1] ?? url;
 }
 
 /**
@@ -52,17 +55,18 @@ export function consoleContentSecurityPolicy(auth: Pick<ConsoleConfig["auth"], "
   ].join("; ");
 }
 
-/** The security headers of every console file (and the content type by extension). */
+/** A console file's content type, by its extension. */
+export function contentTypeOf(file: string): string {
+  if (file.endsWith(".html")) return "text/html; charset=utf-8";
+  if (file.endsWith(".js")) return "text/javascript; charset=utf-8";
+  if (file.endsWith(".css")) return "text/css; charset=utf-8";
+  return "application/json";
+}
+
+/** The security headers of every console file served locally (the stack's: cdk/console.ts). */
 export function consoleHeaders(file: string, csp: string): Record<string, string> {
-  const type = file.endsWith(".html")
-    ? "text/html; charset=utf-8"
-    : file.endsWith(".js")
-      ? "text/javascript; charset=utf-8"
-      : file.endsWith(".css")
-        ? "text/css; charset=utf-8"
-        : "application/json";
   return {
-    "content-type": type,
+    "content-type": contentTypeOf(file),
     "content-security-policy": csp,
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",

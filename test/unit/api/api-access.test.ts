@@ -54,13 +54,23 @@ describe("API access per route", () => {
     const read = executeApiResources("read");
     const operate = executeApiResources("operate");
     expect(read.every((r) => r.startsWith("GET/"))).toBe(true);
-    expect(read).toContain("GET/v2.1/servers/*/os-instance-actions/*");
-    expect(read).not.toContain("POST/v2.1/servers/*/action");
-    expect(operate).toContain("POST/v2.1/servers/*/action");
-    expect(operate).toContain("PUT/os-services/*");
+    expect(read).toContain("GET/*servers/*/os-instance-actions/*");
+    expect(read).toEqual(expect.arrayContaining(["GET/", "GET/v2", "GET/v2.1"]));
+    expect(read).not.toContain("POST/*servers/*/action");
+    expect(operate).toContain("POST/*servers/*/action");
+    expect(operate).toContain("PUT/*os-services/*");
     for (const r of read) expect(operate).toContain(r);
-    // Each listed route under the three prefixes the router accepts.
-    expect(operate.length).toBe(new Set(API_ACCESS.map(key)).size * 3);
+    // One resource per route (the version documents: their three paths).
+    expect(operate.length).toBe(API_ACCESS.length + 2);
+    // Each resource, read as IAM reads it (`*` any characters), matches the route under every prefix.
+    const iam = (resource: string) =>
+      new RegExp(`^${resource.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*")}$`);
+    for (const path of ["/servers/abc/action", "/v2/servers/abc/action", "/v2.1/servers/abc/action"])
+      expect(
+        operate.some((r) => iam(r).test(`POST${path}`)),
+        path,
+      ).toBe(true);
+    expect(read.some((r) => iam(r).test("POST/v2.1/servers/abc/action"))).toBe(false);
   });
 
   it("names the refusal: the route and the role it needs, as nova's 403 fault locally and from API Gateway", () => {
