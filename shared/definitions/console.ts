@@ -38,8 +38,9 @@ function originOf(url: string): string {
 }
 
 /**
- * The console's Content-Security-Policy: its own scripts and styles only, requests only to itself (the API
- * is the same origin), the token endpoint and the identity pool; no frames, no plugins.
+ * The console's Content-Security-Policy, as its page's meta element carries it: its own scripts and styles
+ * only, requests only to itself (the API is the same origin), the token endpoint and the identity pool, no
+ * plugins. Framing (`frame-ancestors`, which a meta element cannot carry) is refused by the headers.
  */
 export function consoleContentSecurityPolicy(auth: Pick<ConsoleConfig["auth"], "loginUrl" | "identityUrl">) {
   const connect = [...new Set(["'self'", originOf(auth.loginUrl), originOf(auth.identityUrl)])].join(" ");
@@ -51,7 +52,6 @@ export function consoleContentSecurityPolicy(auth: Pick<ConsoleConfig["auth"], "
     `connect-src ${connect}`,
     `form-action ${originOf(auth.loginUrl)}`,
     "base-uri 'none'",
-    "frame-ancestors 'none'",
   ].join("; ");
 }
 
@@ -67,7 +67,8 @@ export function contentTypeOf(file: string): string {
 export function consoleHeaders(file: string, csp: string): Record<string, string> {
   return {
     "content-type": contentTypeOf(file),
-    "content-security-policy": csp,
+    "content-security-policy": `${csp}; frame-ancestors 'none'`,
+    "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "cache-control": "no-cache",
