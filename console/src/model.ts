@@ -339,7 +339,14 @@ export function workItems(
       kind: "drift",
       title: `${h.host_name}: drift found by the fleet sync`,
       detail: `${parts.join("; ")}.`,
-      actions: d.unknown_domains.length ? [{ kind: "adopt", host: h.host_name }] : [],
+      // Unknown domains: adopt what Lazarus can recreate; a missing domain: rebuild its instance.
+      actions: [
+        ...(d.unknown_domains.length ? [{ kind: "adopt", host: h.host_name } as const] : []),
+        ...d.missing_domains.flatMap((m) => {
+          const s = servers.find((x) => x.id === m.instance_uuid);
+          return s ? [{ kind: "rebuild-instance", server: s } as const] : [];
+        }),
+      ],
     });
   }
   return items;

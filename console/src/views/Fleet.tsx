@@ -44,9 +44,24 @@ export function Fleet(props: {
     byHost.set(h, [...(byHost.get(h) ?? []), s]);
   }
   const operate = c.role === "operate";
+  const down = props.hosts.filter((h) => h.state === "down").length;
+  const open = props.hosts.filter(
+    (h) => h.incident && ["confirming", "evacuating", "held"].includes(h.incident.status),
+  );
   return (
     <section aria-labelledby="fleet-title" class="view">
-      <h2 id="fleet-title">Fleet</h2>
+      <div class="view-head">
+        <h2 id="fleet-title">Fleet</h2>
+        <p class="summary" data-fleet-summary="">
+          {props.hosts.length} hosts · {props.hosts.length - down} up
+          {down > 0 && <span class="badge bad">{down} down</span>} · {props.servers.length} instances
+          {open.length > 0 && (
+            <span class="badge busy">
+              {open.length} incident{open.length > 1 ? "s" : ""} open
+            </span>
+          )}
+        </p>
+      </div>
       <table class="grid fleet" aria-describedby="fleet-title">
         <thead>
           <tr>
@@ -71,7 +86,9 @@ export function Fleet(props: {
               <tr key={h.host_name} data-host={h.host_name} data-state={h.state}>
                 <th scope="row">
                   <span class="host-name">{h.host_name}</span>
-                  <span class="muted small">{h.shared_pool ? `pool ${h.shared_pool}` : "local disk"}</span>
+                  <span class="muted small nowrap">
+                    {h.shared_pool ? `pool ${h.shared_pool}` : "local disk"}
+                  </span>
                 </th>
                 <td>
                   <span class={`badge ${st.tone}`} data-host-status="">
@@ -120,7 +137,9 @@ export function Fleet(props: {
                   {fit.verdict === "unknown" && <span class="muted">—</span>}
                   {fit.verdict === "no" && (
                     <span class="badge bad" title={`No room for: ${fit.unplaced.join(", ")}`}>
-                      {fit.unplaced.length} would not fit
+                      {fit.unplaced.length <= 2
+                        ? `${fit.unplaced.join(", ")}: no room`
+                        : `${fit.unplaced.length} would not fit`}
                     </span>
                   )}
                 </td>

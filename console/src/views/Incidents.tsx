@@ -34,7 +34,9 @@ function Timeline(props: { incident: IncidentDetail; now: number }) {
       <li class="phase alarm" data-phase="Alarm" data-phase-status="succeeded">
         <span class="phase-name">{i.source === "alarm" ? "Heartbeat alarm" : "Operator's request"}</span>
         <span class="phase-time mono">{formatClock(i.opened_at)}</span>
-        <span class="phase-detail">{i.reason ?? "—"}</span>
+        <span class="phase-detail" title={i.reason ?? ""}>
+          {i.reason ?? "—"}
+        </span>
       </li>
       {i.phases.map((p, n) => (
         <li
@@ -49,7 +51,11 @@ function Timeline(props: { incident: IncidentDetail; now: number }) {
             <span class="sr-only"> ({p.status})</span>
           </span>
           <span class="phase-time mono">{duration(p.entered_at, p.exited_at, props.now)}</span>
-          {p.detail && <span class="phase-detail">{p.detail}</span>}
+          {p.detail && (
+            <span class="phase-detail" title={p.detail}>
+              {p.detail}
+            </span>
+          )}
         </li>
       ))}
     </ol>
@@ -177,6 +183,31 @@ function Evacuations(props: { incident: IncidentDetail }) {
   );
 }
 
+/** The incident in one line: how many instances are where, and when each moment came after it opened. */
+function Outcome(props: { incident: IncidentDetail }) {
+  const i = props.incident;
+  const latest = [...new Map(i.instances.map((x) => [x.instance_uuid, x])).values()];
+  const fencing = i.report?.fencingRequired ?? [];
+  const all = new Set([...latest.map((x) => x.instance_uuid), ...fencing.map((f) => f.instanceUuid)]);
+  const running = latest.filter((x) => x.outcome === "evacuated").length;
+  const failed = i.report?.failed?.length ?? latest.filter((x) => x.outcome === "failed").length;
+  const moments = (i.gantt?.markers ?? []).filter((m) => m.label !== "last heartbeat");
+  return (
+    <p class="outcome" data-outcome-line="">
+      <strong>
+        {running} of {all.size} running elsewhere
+      </strong>
+      {failed > 0 && <span class="badge bad">{failed} failed</span>}
+      {fencing.length > 0 && <span class="badge bad">{fencing.length} fencing required</span>}
+      {moments.map((m) => (
+        <span key={m.label} class="moment">
+          {m.label} <span class="mono">+{formatSeconds(m.at)}</span>
+        </span>
+      ))}
+    </p>
+  );
+}
+
 function IncidentView(props: { id: string; pollMs: number; nudge: number; now: number }) {
   const c = useConsole();
   const polled = usePoll<{ incident: IncidentDetail }>(
@@ -205,6 +236,7 @@ function IncidentView(props: { id: string; pollMs: number; nudge: number; now: n
           execution <span class="mono">{i.run?.name ?? i.execution ?? "—"}</span>{" "}
           {i.run ? `(${i.run.status.toLowerCase()})` : ""}
         </span>
+        <Outcome incident={i} />
         {i.status === "held" && (
           <span class="head-actions">
             <ActionButton action={{ kind: "evacuate-host", host: i.host }} primary />

@@ -66,7 +66,11 @@ describe("work waiting for a person", () => {
         incident: { id: "i2", status: "closed", source: "alarm", opened_at: "x" },
       }),
       host("h3", {
-        drift: { at: "t", unknown_domains: [{ uuid: "u", recorded_host: null }], missing_domains: [] },
+        drift: {
+          at: "t",
+          unknown_domains: [{ uuid: "u", recorded_host: null }],
+          missing_domains: [{ instance_uuid: "gone-id", name: "gone" }],
+        },
       }),
       host("h4", { state: "down", forced_down: true, enabled: false }),
     ];
@@ -91,7 +95,8 @@ describe("work waiting for a person", () => {
         summary: null,
       },
     ];
-    const items = workItems(hosts, [web, db, broken, server("fine")], incidents);
+    const gone = server("gone", { "OS-EXT-SRV-ATTR:host": "h3" });
+    const items = workItems(hosts, [web, db, broken, server("fine"), gone], incidents);
     expect(items.map((w) => [w.kind, w.actions.map((a) => a.kind)])).toEqual([
       // Nothing proves h1 off: power it off, or say it is off.
       ["fencing-required", ["power-off", "force-down"]],
@@ -100,7 +105,7 @@ describe("work waiting for a person", () => {
       ["held", ["evacuate-host"]],
       ["error", ["rebuild-instance", "evacuate-instance"]],
       ["disabled", ["enable-host"]],
-      ["drift", ["adopt"]],
+      ["drift", ["adopt", "rebuild-instance"]],
     ]);
     expect(items[0]!.detail).toBe("power h1 off");
     expect(items[4]!.title).toBe("h2 is back but disabled after its recovery");
