@@ -6,6 +6,7 @@
  * (nova's fault, or the gateway's refusal in the same shape).
  */
 import type { SignatureV4 } from "@smithy/signature-v4";
+import { answerBody, faultMessage, signedHeaders } from "#shared/sigv4/api-request.js";
 
 /** The microversion the console speaks: service ids are UUIDs (PUT /os-services/{id}) from 2.53. */
 export const CONSOLE_MICROVERSION = "2.53";
@@ -18,16 +19,6 @@ export class ApiRefusal extends Error {
     super(message);
     this.name = "ApiRefusal";
   }
-}
-
-/** nova's `{"<fault>": {"code", "message"}}`, or `{"message"}`: the message the API gave. */
-export function faultMessage(status: number, body: unknown): string {
-  if (body && typeof body === "object") {
-    const first = Object.values(body as Record<string, unknown>)[0];
-    if (first && typeof first === "object" && "message" in first) return String(first.message);
-    if ("message" in body) return String((body as { message: unknown }).message);
-  }
-  return `HTTP ${status}`;
 }
 
 export interface ApiAnswer<T> {
@@ -51,39 +42,19 @@ export class Api {
     const url = new URL(`${this.baseUrl}/v2.1${path}`);
     const headers: Record<string, string> = {
       accept: "application/json",
-      host: url.host,
       "openstack-api-version": `compute ${opts.version ?? CONSOLE_MICROVERSION}`,
     };
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) headers["content-type"] = "application/json";
-    const query: Record<string, string> = {};
-    for (const [k, v] of url.searchParams) query[k] = v;
-    const signed = await this.signer.sign({
-      method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname,
-      query,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-    });
-    const { host: _host, ...sent } = signed.headers as Record<string, string>;
     const res = await fetch(url, {
       method,
-      headers: sent,
+      headers: await signedHeaders(this.signer, method, url, headers, body),
       cache: method === "GET" ? "no-cache" : "no-store",
       credentials: "omit",
       ...(body !== undefined ? { body } : {}),
     });
-    const text = await res.text();
-    let parsed: unknown = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      parsed = text;
-    }
-    if (res.status >= 400) throw new ApiRefusal(res.status, faultMessage(res.status, parsed));
+    const parsed = answerBody(await res.text());
+    if (res.status >= 400) throw new ApiRefusal(res.status, faultMessage(parsed));
     return { status: res.status, headers: res.headers, body: parsed as T };
   }
 }

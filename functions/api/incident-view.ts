@@ -10,7 +10,7 @@ import type { HistoryEvent } from "@aws-sdk/client-sfn";
 import { z } from "zod";
 import type { Host, HostIncident } from "#shared/domain/schemas.js";
 import { barsOf, type GanttMarker, type GanttRow } from "#shared/flow/gantt.js";
-import type { ExecutionSummary } from "#shared/lambda/sfn-executions.js";
+import { type ExecutionSummary, parseJson } from "#shared/lambda/sfn-executions.js";
 import { stepsFromHistory } from "./execution-steps.js";
 
 /** One execution and what it did. */
@@ -85,15 +85,6 @@ const Report = z.looseObject({
   fencingRequired: z.array(z.looseObject({ instanceUuid: z.string() })).optional(),
   complete: z.boolean().optional(),
 });
-
-function parseJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Each state exit of the history with its output read as the host-evacuation state. */
 function exits(events: readonly HistoryEvent[]): { name: string; at: string; output: StepOutput | null }[] {

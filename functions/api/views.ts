@@ -293,8 +293,14 @@ export function hostView(host: Host, ctx: ViewContext) {
     // What the last recording fleet sync left for an operator here (unknown and missing domains).
     drift: host.drift && {
       at: host.drift.at,
-      unknown_domains: host.drift.unknownDomains.map((d) => ({ uuid: d.uuid, recorded_host: d.recordedHost })),
-      missing_domains: host.drift.missingDomains.map((d) => ({ instance_uuid: d.instanceUuid, name: d.name })),
+      unknown_domains: host.drift.unknownDomains.map((d) => ({
+        uuid: d.uuid,
+        recorded_host: d.recordedHost,
+      })),
+      missing_domains: host.drift.missingDomains.map((d) => ({
+        instance_uuid: d.instanceUuid,
+        name: d.name,
+      })),
     },
   };
 }

@@ -14,8 +14,8 @@ import { z } from "zod";
 import { ClaimRefused, errorMessage, isLazarusError } from "#shared/domain/errors.js";
 import {
   type Claim,
-  type Host,
   HOST_DRIFT_KEEP,
+  type Host,
   type HostDrift,
   type Instance,
   type Resources,

@@ -280,7 +280,8 @@ export class HostsStore extends RecordStore<typeof Host> {
   async recordDrift(name: string, drift: HostDrift | null): Promise<Host> {
     const entry = drift === null ? null : parseInput(HostDrift, drift, "host drift");
     // The same finding again is not a change (its time aside): a sync every 5 minutes writes only news.
-    const same = (a: HostDrift | null) => isDeepStrictEqual(a && { ...a, at: "" }, entry && { ...entry, at: "" });
+    const same = (a: HostDrift | null) =>
+      isDeepStrictEqual(a && { ...a, at: "" }, entry && { ...entry, at: "" });
     return this.changeRecord(
       name,
       (current) => {
