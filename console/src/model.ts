@@ -179,7 +179,7 @@ export function heartbeatAge(h: HostView, now: number): number | null {
 export function proofsAvailable(h: HostView): { label: string; present: boolean }[] {
   return [
     {
-      label: h.fencing.power === "none" ? "no power fence" : `power fence: ${h.fencing.power}`,
+      label: h.fencing.power === "none" ? "no fence" : `fence ${h.fencing.power}`,
       present: h.fencing.power !== "none",
     },
     { label: "watchdog", present: h.fencing.watchdog },

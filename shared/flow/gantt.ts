@@ -66,7 +66,7 @@ export function buildGantt(
   return executions.map((x) => ({ label: x.label, bars: barsOf(x.events, originMs) }));
 }
 
-/** The colours of the states, in the order they first appear (Tableau 10, then more). */
+/** The colours of the states, in the order they first appear (Tableau 10, then more: a rebuild and its parent pass some 20 states). */
 export const GANTT_PALETTE = [
   "#4e79a7",
   "#f28e2b",
@@ -84,6 +84,14 @@ export const GANTT_PALETTE = [
   "#e7298a",
   "#66a61e",
   "#e6ab02",
+  "#8c564b",
+  "#17becf",
+  "#bcbd22",
+  "#7f7f7f",
+  "#a6761d",
+  "#fb9a99",
+  "#cab2d6",
+  "#b15928",
 ];
 
 /** Each state's colour: the palette in the order the states first appear in the rows. */

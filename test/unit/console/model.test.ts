@@ -139,7 +139,7 @@ describe("instances and hosts as shown", () => {
     expect(
       proofsAvailable(host("h", { fencing: { power: "none", watchdog: true, disk_locks: false } })),
     ).toEqual([
-      { label: "no power fence", present: false },
+      { label: "no fence", present: false },
       { label: "watchdog", present: true },
       { label: "disk locks", present: false },
     ]);
