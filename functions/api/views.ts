@@ -3,6 +3,7 @@
  * nova's (what novaclient and openstackclient read); `lazarus:` fields are this API's additions.
  */
 import { createHash } from "node:crypto";
+import { flavorOf } from "#shared/domain/catalog.js";
 import { resourceLimit } from "#shared/domain/claim-policy.js";
 import { isHostUp } from "#shared/domain/host-liveness.js";
 import { deterministicUuid } from "#shared/domain/ids.js";
@@ -17,7 +18,7 @@ export interface ViewContext {
   serviceDownSeconds: number;
 }
 
-const PROJECT = "lazarus";
+export const PROJECT = "lazarus";
 
 /** nova's timestamps: ISO 8601 without the fraction, with Z (servers) ... */
 export const novaTime = (iso: string | null) => (iso === null ? null : `${iso.slice(0, 19)}Z`);
@@ -97,7 +98,7 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
     image: { id: i.imageRef, links: [{ rel: "bookmark", href: `${ctx.baseUrl}/images/${i.imageRef}` }] },
     flavor,
     addresses: {},
-    metadata: {},
+    metadata: i.metadata,
     key_name: null,
     accessIPv4: "",
     accessIPv6: "",
@@ -138,7 +139,7 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
     view["OS-EXT-SRV-ATTR:launch_index"] = 0;
     view["OS-EXT-SRV-ATTR:root_device_name"] = "/dev/vda";
   }
-  if (atLeast(mv, "2.9")) view.locked = false;
+  if (atLeast(mv, "2.9")) view.locked = i.locked;
   if (atLeast(mv, "2.16")) view.host_status = hostStatus(host, ctx);
   if (atLeast(mv, "2.19")) view.description = null;
   if (atLeast(mv, "2.26")) view.tags = [];
@@ -157,8 +158,11 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
   return view;
 }
 
-function flavorName(i: Instance): string {
-  return `lz.${i.flavor.vcpus}c${i.flavor.memoryMiB}m${i.flavor.diskGiB}g`;
+/** The catalog flavor it was built with, or the one with its resources, else a name made of them. */
+export function flavorName(i: Pick<Instance, "flavor" | "flavorId">): string {
+  return (
+    i.flavorId ?? flavorOf(i.flavor)?.id ?? `lz.${i.flavor.vcpus}c${i.flavor.memoryMiB}m${i.flavor.diskGiB}g`
+  );
 }
 
 export const migrationTypeOf = (m: Migration) => m.type;

@@ -236,6 +236,8 @@ export function planAdoption(host: Host, facts: DomainFacts, opts: PlanOptions):
     locked: false,
     haPriority: 0,
     instanceHa: { ha: null, maxRestart: 1, maxRelocate: 1 },
+    metadata: {},
+    flavorId: null,
     uuid,
     name,
     host: host.name,

@@ -217,6 +217,8 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
         idempotency: "write",
         outbox: "write",
         recoveries: "read",
+        // The instance action log (admin password notes, lifecycle actions) and builds not yet placed.
+        actions: "write",
       },
       hostCommands: true,
       publishEvents: true,

@@ -1,6 +1,8 @@
 /** Every route of the API, in match order (a literal segment before a `{param}` at the same place). */
 import type { Route } from "../router.js";
+import { catalogRoutes } from "./catalog.js";
 import { executionRoutes } from "./executions.js";
+import { fleetRoutes } from "./fleet.js";
 import { hostRoutes } from "./hosts.js";
 import { migrationRoutes } from "./migrations.js";
 import { serverActionRoutes } from "./server-actions.js";
@@ -12,4 +14,6 @@ export const ROUTES: readonly Route[] = [
   ...migrationRoutes,
   ...hostRoutes,
   ...executionRoutes,
+  ...catalogRoutes,
+  ...fleetRoutes,
 ];
