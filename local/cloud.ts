@@ -220,6 +220,12 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const lambda = await startLambdaEndpoint({
       handlers,
       hooks: opts.lambdaHooks,
+      describe: (name) => {
+        const f = ALL_FUNCTIONS.find((spec) => `${prefix}-${spec.id}` === name);
+        return (
+          f && { handler: `${f.entry.replace(/\.ts$/, "")}.${f.handler}`, description: `${f.role}: ${f.id}` }
+        );
+      },
     });
     stopping.push(() => lambda.close());
     const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url });
@@ -380,6 +386,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     for (const host of fleet.hosts.values()) {
       ec2.addInstance(host.record().managedInstanceId, {
         powerOff: () => host.kill(),
+        powerOn: () => host.restart(),
         isOn: () => host.running,
       });
     }
