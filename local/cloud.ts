@@ -185,7 +185,7 @@ export interface LocalCloud {
   directory: SsmHostDirectory;
   /** Invoke a scheduled function (by id, e.g. "sweeper") once, through the Lambda endpoint, and return its result. */
   runScheduled(id: string): Promise<unknown>;
-  /** Records-first boot (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts). */
+  /** A boot through the real boot flow on a given host (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts) or the API. */
   boot(req: BootRequest): Promise<Instance>;
   /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
   killHost(name: string): Promise<void>;
@@ -449,7 +449,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       rebuildStateMachineArn,
       stateMachineArns,
       directory: new SsmHostDirectory(ssm),
-      boot: (req) => bootInstance({ stores, executor }, req),
+      boot: (req) =>
+        bootInstance({ stores, stepFunctions, bootStateMachineArn: stateMachineArns.boot! }, req),
       killHost: (name) => localHost(name).kill(),
       restartHost: (name) => localHost(name).restart(),
       setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),

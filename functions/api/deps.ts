@@ -25,7 +25,12 @@ export interface ApiDeps {
   stores: Stores;
   executions: Executions;
   /** State machine ARNs; null = not deployed here (the routes that need it answer 501). */
-  machines: { rebuild: string | null; hostEvacuation: string | null };
+  machines: {
+    rebuild: string | null;
+    hostEvacuation: string | null;
+    boot: string | null;
+    delete: string | null;
+  };
   inventory: InventoryOps | null;
   now: () => Date;
   serviceDownSeconds: number;
@@ -53,6 +58,8 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiDeps {
     machines: {
       rebuild: env[stateMachineSpec("rebuild").arnEnv] || null,
       hostEvacuation: env[HOST_EVACUATION_ARN_ENV] || null,
+      boot: env[stateMachineSpec("boot").arnEnv] || null,
+      delete: env[stateMachineSpec("delete").arnEnv] || null,
     },
     inventory: new LambdaInventory(new LambdaClient({}), inventoryFunctionName(env)),
     now: () => new Date(),

@@ -55,6 +55,8 @@ export type InstanceFault = z.infer<typeof InstanceFault>;
 export const BlockDeviceMapping = z.object({
   volumeId: Uuid,
   device: DiskDevice,
+  /** nova's delete_on_termination: deleting the instance deletes the volume (else it is left available). */
+  deleteOnTermination: z.boolean().default(false),
 });
 export type BlockDeviceMapping = z.infer<typeof BlockDeviceMapping>;
 
@@ -134,6 +136,18 @@ export const Instance = z.object({
   flavorId: z.string().max(255).nullable().default(null),
 });
 export type Instance = z.infer<typeof Instance>;
+
+/**
+ * An instance that holds nothing on any host: deleted (its record kept, as nova keeps its row), or a build
+ * that failed and was undone (ERROR, never launched, no port or volume left: the boot flow released its
+ * claim and its host is clean). One that failed but still lists its ports kept everything on purpose
+ * (its host could not be cleaned) and holds what it lists. Syncs, plans and audits leave these alone.
+ */
+export function holdsNothing(i: Instance): boolean {
+  if (i.vmState === "deleted") return true;
+  const undone = i.vmState === "error" && i.launchedAt === null && i.fault?.error !== "BootTargetNotClean";
+  return undone && i.ports.length === 0 && i.volumes.length === 0;
+}
 
 export const HostStorage = z.object({
   /** Where instance folders live (`<instancesPath>/<uuid>/disk`). Hosts of one shared pool see the same folder. */
@@ -257,6 +271,8 @@ export const Port = z.object({
   /** neutron's binding:host_id. */
   bindingHost: ResourceName.nullable(),
   status: PortStatus,
+  /** A port the caller gave at boot (neutron's preserve_on_delete): deleting the instance unbinds it. */
+  preserveOnDelete: z.boolean().default(false),
   version: z.number().int().nonnegative(),
 });
 export type Port = z.infer<typeof Port>;
@@ -380,8 +396,14 @@ export type BuildPort = z.infer<typeof BuildPort>;
 
 /** A volume of a server being built: an existing available volume, or a new blank one of `sizeGiB`. */
 export const BuildVolume = z.union([
-  z.object({ volumeId: Uuid, device: DiskDevice }).strict(),
-  z.object({ blankGiB: z.number().int().min(1).max(1024), device: DiskDevice }).strict(),
+  z.object({ volumeId: Uuid, device: DiskDevice, deleteOnTermination: z.boolean().default(false) }).strict(),
+  z
+    .object({
+      blankGiB: z.number().int().min(1).max(1024),
+      device: DiskDevice,
+      deleteOnTermination: z.boolean().default(false),
+    })
+    .strict(),
 ]);
 export type BuildVolume = z.infer<typeof BuildVolume>;
 
@@ -397,6 +419,8 @@ export const BuildSpec = z
     imageRef: ImageRef,
     /** The zone asked for; null: any. */
     availabilityZone: ResourceName.nullable(),
+    /** The host asked for (nova 2.74 `host`, or `zone:host`): the only candidate, still filtered. */
+    host: ResourceName.nullable().default(null),
     ports: z.array(BuildPort).max(8),
     volumes: z.array(BuildVolume).max(8),
     /** The existing server group to join (scheduler hint `group`). */

@@ -69,6 +69,14 @@ export function flowCorrelationKeys(input: unknown): CorrelationKeys {
   };
 }
 
+/** A boot's keys: its request, the instance it builds (`build.instanceUuid`), the host it claimed. */
+export function bootCorrelationKeys(input: unknown): CorrelationKeys {
+  const o = (typeof input === "object" && input !== null ? input : {}) as Record<string, unknown>;
+  const build = (typeof o.build === "object" && o.build !== null ? o.build : {}) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  return { requestId: text(o.requestId), instanceUuid: text(build.instanceUuid), targetHost: text(o.host) };
+}
+
 export function errorName(e: unknown): string {
   return e instanceof Error ? e.name : typeof e;
 }

@@ -13,6 +13,8 @@ import {
   readEvacuationPreview,
   readFleetCapacity,
 } from "#shared/flow/evacuation-preview.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { shellScript } from "#shared/hosts/shell.js";
 import { HOST_EVACUATION_ARN_ENV, type InventoryOps } from "../deps.js";
 import { ApiError, json, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
@@ -138,9 +140,34 @@ async function requireHypervisor(ctx: RouteContext): Promise<{ host: Host; index
   return { host: all[index]!, index };
 }
 
+/**
+ * The host's `uptime` (what nova's libvirt driver reports), run on the host through SSM; "" when the host
+ * does not answer within a few seconds (nova gives null; openstackclient parses the text, so "" it skips).
+ */
+async function hostUptime(ctx: RouteContext, host: Host): Promise<string> {
+  try {
+    const r = await ctx.deps.executor.run(hostTarget(host), shellScript(["uptime"]), {
+      comment: `uptime of ${host.name}`,
+      deadlineMs: 8_000,
+    });
+    return r.stdout.trim();
+  } catch {
+    return "";
+  }
+}
+
+/** Before 2.88: `/os-hypervisors/{id}/uptime` (from 2.88 the hypervisor itself carries `uptime`). */
+async function hypervisorUptime(ctx: RouteContext) {
+  if (atLeast(ctx.mv, "2.88")) throw new ApiError(404, "The resource could not be found.");
+  const { host, index } = await requireHypervisor(ctx);
+  const view = hypervisorView(host, index, ctx.view, false);
+  return json(200, { hypervisor: { ...view, uptime: await hostUptime(ctx, host) } });
+}
+
 async function showHypervisor(ctx: RouteContext) {
   const { host, index } = await requireHypervisor(ctx);
   const view = hypervisorView(host, index, ctx.view, true);
+  if (atLeast(ctx.mv, "2.88")) view.uptime = await hostUptime(ctx, host);
   // 2.53: `?with_servers=true` embeds the servers (before, they are /os-hypervisors/{pattern}/servers).
   const withServers = ctx.query("with_servers", NovaBoolean);
   if (atLeast(ctx.mv, "2.53") && withServers) view.servers = await serversOn(ctx, host.name);
@@ -310,6 +337,7 @@ export const hostRoutes: Route[] = [
   { method: "GET", pattern: "/os-hypervisors/statistics", handler: hypervisorStatistics },
   { method: "GET", pattern: "/os-hypervisors/{id}", handler: showHypervisor },
   { method: "GET", pattern: "/os-hypervisors/{id}/servers", handler: hypervisorServers },
+  { method: "GET", pattern: "/os-hypervisors/{id}/uptime", handler: hypervisorUptime },
   { method: "GET", pattern: "/os-hosts", handler: listHosts },
   { method: "POST", pattern: "/os-hosts", handler: registerHost },
   { method: "GET", pattern: "/os-hosts/{host}", handler: showHost },

@@ -6,10 +6,12 @@ import { fleetRoutes } from "./fleet.js";
 import { hostRoutes } from "./hosts.js";
 import { migrationRoutes } from "./migrations.js";
 import { serverActionRoutes } from "./server-actions.js";
+import { serverLifecycleRoutes } from "./server-lifecycle.js";
 import { serverRoutes } from "./servers.js";
 
 export const ROUTES: readonly Route[] = [
   ...serverRoutes,
+  ...serverLifecycleRoutes,
   ...serverActionRoutes,
   ...migrationRoutes,
   ...hostRoutes,

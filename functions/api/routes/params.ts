@@ -42,3 +42,7 @@ export const Metadata = z
 
 /** nova's admin password: a string; never stored, logged or passed to a flow (it goes nowhere here). */
 export const AdminPass = z.string().max(255);
+
+/** Why an admin password is never set: no guest agent to set it through (and no secret may travel). */
+export const ADMIN_PASS_NOT_SET =
+  "adminPass was not set: the domain has no guest agent channel (org.qemu.guest_agent.0) to set it through";

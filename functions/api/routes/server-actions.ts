@@ -7,19 +7,17 @@
  */
 import { z } from "zod";
 import { findImage } from "#shared/domain/catalog.js";
-import type { LazarusError } from "#shared/domain/errors.js";
-import * as domainErrors from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { ImageRef, ResourceName } from "#shared/domain/values.js";
 import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
 import type { RebuildRequest } from "#shared/flow/contract.js";
-import * as storeErrors from "#shared/store/store-errors.js";
-import { causeMessage } from "../execution-steps.js";
+import { waitForFlow } from "../flow-wait.js";
 import { ApiError, type ApiResponse, badRequest, json, noContent, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
-import { AdminPass, echo, Metadata, NovaBoolean, serverId } from "./params.js";
+import { consoleOutput, resetState, setLock } from "./lifecycle.js";
+import { ADMIN_PASS_NOT_SET, AdminPass, echo, Metadata, NovaBoolean, serverId } from "./params.js";
 import { POWER_ACTIONS, runPowerAction } from "./power.js";
 
 /** What a flow request asks, without its id and instance (those come from the request and the path). */
@@ -77,6 +75,22 @@ function catalogImage(imageRef: string): string {
   if (!image) throw badRequest(`Image ${echo(imageRef)} could not be found.`);
   return image.id;
 }
+
+const RebootBody = z.strictObject({ type: z.enum(["SOFT", "HARD"]) });
+const ResetStateBody = z.strictObject({ state: z.enum(["active", "error"]) });
+/** nova takes `length` as an integer, a numeric string, or null/absent (the whole log). */
+const ConsoleOutputBody = z.strictObject({
+  length: z
+    .union([
+      z.number().int(),
+      z
+        .string()
+        .regex(/^-?\d+$/)
+        .transform(Number),
+      z.null(),
+    ])
+    .optional(),
+});
 
 function actionOf(body: unknown): [string, unknown] {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
@@ -142,6 +156,17 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
     case "os-start":
       if (args !== null) throw badRequest(`${action} takes null`);
       return runPowerAction(ctx, id, POWER_ACTIONS[action]);
+    case "reboot": {
+      const b = parseOr400(RebootBody, args, "reboot");
+      return runPowerAction(ctx, id, POWER_ACTIONS[b.type === "HARD" ? "reboot-hard" : "reboot-soft"]);
+    }
+    case "lock":
+    case "unlock":
+      return setLock(ctx, id, action, args);
+    case "os-resetState":
+      return resetState(ctx, id, parseOr400(ResetStateBody, args, "os-resetState").state);
+    case "os-getConsoleOutput":
+      return consoleOutput(ctx, id, parseOr400(ConsoleOutputBody, args ?? {}, "os-getConsoleOutput"));
     default:
       throw badRequest(`There is no such action: ${echo(action)}`);
   }
@@ -154,10 +179,6 @@ interface Extras {
   /** Rebuild's `name` and `metadata`, written once the flow owns the instance. */
   set: Partial<Pick<Instance, "name" | "metadata">>;
 }
-
-/** Why an admin password is never set: no guest agent to set it through (and no secret may travel). */
-export const ADMIN_PASS_NOT_SET =
-  "adminPass was not set: the domain has no guest agent channel (org.qemu.guest_agent.0) to set it through";
 
 function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask, extras: Extras): Promise<ApiResponse> {
   return ctx.once(async (requestId) => {
@@ -183,7 +204,9 @@ function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask, extras: Extr
       plannedHost: null,
     };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
-    const accepted = await waitForAccept(ctx, requestId, executionArn);
+    const accepted = await waitForFlow(ctx, executionArn, async () =>
+      Boolean(await deps.stores.migrations.get(requestId)),
+    );
     if (accepted) await applyExtras(ctx, instanceUuid, requestId, ask.recreate, extras);
     const headers = {
       "x-lazarus-migration-id": requestId,
@@ -232,44 +255,6 @@ async function applyExtras(
       },
     ],
   });
-}
-
-/**
- * Until the flow's Accept has taken the instance (the migration record exists) or the execution ended
- * without it (Accept refused: a request that raced this one won). After `acceptWaitMs` the request is
- * answered as accepted anyway: the execution runs, and its id is in the answer.
- */
-async function waitForAccept(ctx: RouteContext, requestId: string, executionArn: string): Promise<boolean> {
-  const { deps } = ctx;
-  const deadline = Date.now() + deps.acceptWaitMs;
-  let delay = 50;
-  for (;;) {
-    if (await deps.stores.migrations.get(requestId)) return true;
-    const execution = await deps.executions.describe(executionArn);
-    if (execution && execution.status !== "RUNNING") {
-      if (await deps.stores.migrations.get(requestId)) return true;
-      throw errorFromExecution(execution.error, execution.cause);
-    }
-    if (Date.now() > deadline) return false;
-    await deps.sleep(delay);
-    delay = Math.min(delay * 2, 500);
-  }
-}
-
-type ErrorClass = new (message: string) => LazarusError;
-const ERROR_CLASSES = new Map<string, ErrorClass>(
-  ([...Object.values(domainErrors), ...Object.values(storeErrors)] as unknown[])
-    .filter(
-      (v): v is ErrorClass => typeof v === "function" && v.prototype instanceof domainErrors.LazarusError,
-    )
-    .map((c) => [c.name, c]),
-);
-
-/** The refusal an execution failed with, as the error class of the same name (its HTTP status with it). */
-function errorFromExecution(name: string | null, cause: string | null): Error {
-  const message = causeMessage(cause) ?? name ?? "the flow was refused";
-  const cls = name ? ERROR_CLASSES.get(name) : undefined;
-  return cls ? new cls(message) : new ApiError(500, `The flow failed before it started: ${name}: ${message}`);
 }
 
 export const serverActionRoutes: Route[] = [

@@ -283,7 +283,7 @@ describe("evacuate and rebuild: refusals change nothing", () => {
       /exactly one/,
     );
     await refusedWithoutChange(
-      () => post(JSON.stringify({ reboot: { type: "HARD" } })),
+      () => post(JSON.stringify({ shelve: null })),
       400,
       "badRequest",
       /no such action/,
