@@ -4,6 +4,7 @@
  * documents for scripts, and the exit code is non-zero when the operation failed.
  */
 import { parseArgs } from "node:util";
+import type { AdoptHostReport } from "#functions/inventory/adopt.js";
 import { ApiCallError, LazarusClient } from "./client.js";
 import { type DriftReport, differences, renderDrift, type SyncReply } from "./drift.js";
 import { type ExecutionDoc, keyValues, summary, table, watchExecution } from "./render.js";
@@ -190,22 +191,8 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
   return 0;
 }
 
-/** functions/inventory/adopt.ts's AdoptHostReport, as the API returns it. */
-interface AdoptReport {
-  host: string;
-  adopted: {
-    uuid: string;
-    name: string;
-    ports: number;
-    volumes: number;
-    powerState: string;
-    onSharedStorage: boolean;
-    autostartTurnedOff: boolean;
-    notes: string[];
-  }[];
-  alreadyAdopted: { uuid: string; name: string; autostartTurnedOff: boolean }[];
-  refused: { uuid: string; name: string | null; reasons: string[] }[];
-}
+/** functions/inventory/adopt.ts's report, as the API returns it. */
+type AdoptReport = AdoptHostReport;
 
 /** One row per domain of the host: adopted now, adopted before, or refused with every reason. */
 function renderAdoption(r: AdoptReport): string {

@@ -92,6 +92,20 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
   const stateXml = (tag: string, s: Ec2InstanceState) =>
     `<${tag}><code>${STATE_CODES[s]}</code><name>${s}</name></${tag}>`;
 
+  /** StopInstances/StartInstances need ids this endpoint knows: refused (true) with EC2's error otherwise. */
+  const refuseIds = (res: ServerResponse, ids: string[], unknown: string[]): boolean => {
+    if (ids.length === 0) replyError(res, 400, "MissingParameter", "InstanceId is required");
+    else if (unknown.length)
+      replyError(
+        res,
+        400,
+        "InvalidInstanceID.NotFound",
+        `The instance IDs '${unknown.join(", ")}' do not exist`,
+      );
+    else return false;
+    return true;
+  };
+
   const server = createServer((req, res) => {
     void (async () => {
       const params = new URLSearchParams(await readBody(req));
@@ -99,14 +113,7 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
       const ids = listParam(params, "InstanceId");
       const unknown = ids.filter((id) => !instances.has(id));
       if (action === "StopInstances") {
-        if (ids.length === 0) return replyError(res, 400, "MissingParameter", "InstanceId is required");
-        if (unknown.length)
-          return replyError(
-            res,
-            400,
-            "InvalidInstanceID.NotFound",
-            `The instance IDs '${unknown.join(", ")}' do not exist`,
-          );
+        if (refuseIds(res, ids, unknown)) return;
         stops.push({ instanceIds: ids, force: params.get("Force") === "true", at: new Date() });
         if (fault?.mode === "fail")
           return replyError(
@@ -141,14 +148,7 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
         );
       }
       if (action === "StartInstances") {
-        if (ids.length === 0) return replyError(res, 400, "MissingParameter", "InstanceId is required");
-        if (unknown.length)
-          return replyError(
-            res,
-            400,
-            "InvalidInstanceID.NotFound",
-            `The instance IDs '${unknown.join(", ")}' do not exist`,
-          );
+        if (refuseIds(res, ids, unknown)) return;
         const cannot = ids.filter((id) => !instances.get(id)!.powerOn || stateOf(id) === "stopping");
         if (cannot.length)
           return replyError(

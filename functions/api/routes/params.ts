@@ -46,3 +46,18 @@ export const AdminPass = z.string().max(255);
 /** Why an admin password is never set: no guest agent to set it through (and no secret may travel). */
 export const ADMIN_PASS_NOT_SET =
   "adminPass was not set: the domain has no guest agent channel (org.qemu.guest_agent.0) to set it through";
+
+/** Fields nova's create and rebuild bodies share (schemas/servers.py), as Lazarus takes them. */
+export const SERVER_BODY_FIELDS = {
+  adminPass: AdminPass.optional(),
+  metadata: Metadata.optional(),
+  accessIPv4: z
+    .union([z.ipv4(), z.literal("")])
+    .nullable()
+    .optional(),
+  accessIPv6: z
+    .union([z.ipv6(), z.literal("")])
+    .nullable()
+    .optional(),
+  "OS-DCF:diskConfig": z.enum(["AUTO", "MANUAL"]).optional(),
+};

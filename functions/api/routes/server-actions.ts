@@ -17,7 +17,7 @@ import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
 import { consoleOutput, resetState, setLock } from "./lifecycle.js";
-import { ADMIN_PASS_NOT_SET, AdminPass, echo, Metadata, NovaBoolean, serverId } from "./params.js";
+import { ADMIN_PASS_NOT_SET, AdminPass, echo, NovaBoolean, SERVER_BODY_FIELDS, serverId } from "./params.js";
 import { POWER_ACTIONS, runPowerAction } from "./power.js";
 
 /** What a flow request asks, without its id and instance (those come from the request and the path). */
@@ -37,18 +37,8 @@ function rebuildBody(ctx: RouteContext) {
   return z.strictObject({
     imageRef: ImageRef,
     preserve_ephemeral: NovaBoolean.optional(),
-    adminPass: AdminPass.optional(),
     name: ResourceName.optional(),
-    metadata: Metadata.optional(),
-    accessIPv4: z
-      .union([z.ipv4(), z.literal("")])
-      .nullable()
-      .optional(),
-    accessIPv6: z
-      .union([z.ipv6(), z.literal("")])
-      .nullable()
-      .optional(),
-    "OS-DCF:diskConfig": z.enum(["AUTO", "MANUAL"]).optional(),
+    ...SERVER_BODY_FIELDS,
     ...(atLeast(mv, "2.19") ? { description: z.string().max(255).nullable().optional() } : {}),
     // No keypairs exist (GET /os-keypairs is empty): only "no key" can be asked for.
     ...(atLeast(mv, "2.54") ? { key_name: z.null().optional() } : {}),

@@ -20,7 +20,7 @@ import { ApiError, type ApiResponse, badRequest, conflict, json, noContent, pars
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { findServerGroup } from "./fleet.js";
-import { ADMIN_PASS_NOT_SET, AdminPass, echo, Metadata, NovaBoolean, serverId } from "./params.js";
+import { ADMIN_PASS_NOT_SET, echo, NovaBoolean, SERVER_BODY_FIELDS, serverId } from "./params.js";
 
 /** A block device of nova's block_device_mapping_v2. */
 const BlockDeviceV2 = z.looseObject({
@@ -49,18 +49,8 @@ function createBody(ctx: RouteContext) {
     name: z.string().min(1).max(255),
     imageRef: z.string().max(255).optional(),
     flavorRef: z.union([z.string().min(1).max(255), z.number().int()]).transform(String),
-    adminPass: AdminPass.optional(),
-    metadata: Metadata.optional(),
+    ...SERVER_BODY_FIELDS,
     networks: z.union([z.literal("auto"), z.literal("none"), z.array(Network).max(8)]).optional(),
-    "OS-DCF:diskConfig": z.enum(["AUTO", "MANUAL"]).optional(),
-    accessIPv4: z
-      .union([z.ipv4(), z.literal("")])
-      .nullable()
-      .optional(),
-    accessIPv6: z
-      .union([z.ipv6(), z.literal("")])
-      .nullable()
-      .optional(),
     availability_zone: z.string().min(1).max(255).optional(),
     block_device_mapping_v2: z.array(BlockDeviceV2).max(9).optional(),
     config_drive: z.union([NovaBoolean, z.literal("")]).optional(),
