@@ -97,6 +97,35 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
       : await endAbandonedBootOrDelete(deps, listed, executionStatus);
     endedTasks.push(ended);
   }
+  // A build whose execution died before it placed the instance has no record to hold a task: its build
+  // is ended here (claims made by its owner released, the build marked failed with the fault).
+  for (const action of await deps.stores.actions.unplacedBuilds()) {
+    if (action.build?.status !== "building" || !action.executionArn) continue;
+    const executionStatus = await deps.executions.status(action.executionArn);
+    if (executionStatus === "RUNNING") {
+      running++;
+      continue;
+    }
+    if (await deps.stores.instances.get(action.instanceUuid)) continue; // placed meanwhile: its task says
+    const outcome = await endBoot(deps, {
+      requestId: action.id,
+      build: action.build.spec,
+      host: null,
+      failure: {
+        step: "sweeper",
+        error: "FlowEnded",
+        message: `the flow's execution ended (${executionStatus}) before it placed the instance`,
+      },
+      cleanUpFailure: null,
+    });
+    endedTasks.push({
+      instanceUuid: action.instanceUuid,
+      requestId: action.id,
+      executionStatus,
+      uncleanHost: null,
+      outcome: outcome === "ended" ? "ended-in-error" : outcome,
+    });
+  }
   return { republished, endedTasks, endedPowerTasks, running };
 }
 

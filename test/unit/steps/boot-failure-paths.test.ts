@@ -253,6 +253,21 @@ describe("a boot that fails leaves nothing behind", () => {
     expectHostCleaned(w, build, requestId);
     await expectNothingHeld(w, requestId, build, givenPort.id, givenVolume.id);
   });
+  it("the sweeper ends a build whose execution died before it placed the instance: failed, no claim", async () => {
+    const { w, build, requestId, givenPort, givenVolume } = await bootWorld();
+    const d = w.deps;
+    await acceptBoot(d, { request: { requestId, build }, executionArn: arn("boot", requestId) });
+    w.executions.statuses.set(arn("boot", requestId), "RUNNING");
+    expect((await sweep(d)).endedTasks).toEqual([]);
+    w.executions.statuses.set(arn("boot", requestId), "TIMED_OUT");
+    const report = await sweep(d);
+    expect(report.endedTasks).toEqual([expect.objectContaining({ requestId, outcome: "ended-in-error" })]);
+    expect((await w.db.stores.actions.require(requestId)).build).toMatchObject({
+      status: "failed",
+      fault: { error: "FlowEnded" },
+    });
+    await expectNothingHeld(w, requestId, build, givenPort.id, givenVolume.id);
+  });
 });
 
 describe("a delete that fails keeps the instance whole", () => {
