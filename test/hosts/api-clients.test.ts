@@ -130,7 +130,7 @@ afterAll(async () => {
  * (Waits for the delete to end first: openstackclient's `delete --wait` returns at once for a server in
  * ERROR, against nova too, as it reads ERROR as the end of the wait.)
  */
-async function expectGone(uuid: string, until: "deleted" | "undone" = "deleted") {
+async function expectGone(uuid: string, until: "deleted" | "undone" = "deleted", invariants = true) {
   const deadline = Date.now() + 120_000;
   for (;;) {
     const i = await cloud.stores.instances.get(uuid);
@@ -146,7 +146,8 @@ async function expectGone(uuid: string, until: "deleted" | "undone" = "deleted")
   }
   for (const h of await cloud.stores.hosts.list())
     expect(h.claims[uuid], `claim on ${h.name}`).toBeUndefined();
-  expect(await checkInvariants(cloud.stores, cloud.fleet.hosts)).toEqual([]);
+  // The checker reads the hosts, then the records: only meaningful while no other flow runs.
+  if (invariants) expect(await checkInvariants(cloud.stores, cloud.fleet.hosts)).toEqual([]);
 }
 
 describe("openstackclient: the resources it reads and a server's whole life", () => {
@@ -270,10 +271,11 @@ describe("novaclient: the same lifecycle at each microversion", () => {
       expect(await settled(booted.id!)).toMatchObject({ imageRef: "ubuntu-24.04", vmState: "active" });
       expect(await nova(version, "reset-state", name, "error")).toMatchObject({ status: "ERROR" });
       await nova(version, "delete", name);
-      await expectGone(booted.id!);
+      await expectGone(booted.id!, "deleted", false);
     };
     // The four at once (each its own server): the same flows, a quarter of the wait.
     await Promise.all(["2.1", "2.29", "2.53", "2.95"].map(lifecycle));
+    expect(await checkInvariants(cloud.stores, cloud.fleet.hosts)).toEqual([]);
   });
 });
 
