@@ -4,6 +4,9 @@ import { defineConfig } from "vitest/config";
 // Host tests share the machine's 2 cores with qemu, so they run one file at a time.
 export default defineConfig({
   test: {
+    // A test's console output is shown only when the test fails (vitest's buffer-and-print-on-failure).
+    // Set at the root: the reporter reads it there, for both projects.
+    silent: "passed-only",
     projects: [
       {
         test: {
@@ -13,6 +16,10 @@ export default defineConfig({
           // qemu. Tests assert behaviour; speed lives in `npm run bench`.
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // The Lambdas' Powertools logs and metrics go through the console (POWERTOOLS_DEV: indented
+          // JSON on `console`, not straight to stdout), which `silent` below shows for failed tests only.
+          // A test that reads the log lines (observability) unsets it and reads stdout as CloudWatch would.
+          env: { POWERTOOLS_DEV: "true" },
         },
       },
       {

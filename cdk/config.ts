@@ -2,8 +2,10 @@
  * The deployment's settings: cdk/lazarus.config.json, or the file named by `-c lazarusConfig=<path>`.
  * Validated here so that a typo fails `cdk synth` with the field's name instead of deploying a surprise.
  */
+
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 
 /** A host name as it appears in the hosts table and in its heartbeat alarm's name. */
 const HostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "host name: letters, digits, . _ -");
@@ -14,7 +16,7 @@ export const LazarusConfig = z
     prefix: z
       .string()
       .regex(/^[a-z][a-z0-9-]{1,20}$/)
-      .default("lazarus"),
+      .default(DEFAULT_PREFIX),
     /**
      * The KVM hosts whose heartbeat is watched: one CloudWatch alarm each. Add a host once its heartbeat
      * publisher runs: a missing heartbeat counts as a dead host (an alarm with no data goes to ALARM).

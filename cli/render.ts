@@ -1,4 +1,6 @@
 /** Terminal output: tables for lists, key/value for one record, live progress for a running flow. */
+import type { ExecutionStep } from "#functions/api/execution-steps.js";
+import { causeMessage } from "#shared/flow/flow-state.js";
 import type { LazarusClient } from "./client.js";
 
 /** C0 controls and DEL (built from code points: a regex literal with them is refused by the linter). */
@@ -46,16 +48,7 @@ export function keyValues(record: Record<string, unknown>): string {
     .join("\n")}\n`;
 }
 
-export interface ExecutionStep {
-  name: string;
-  status: "running" | "succeeded" | "failed";
-  attempts: number;
-  enteredAt: string;
-  exitedAt: string | null;
-  error: string | null;
-  cause: string | null;
-}
-
+/** GET /executions/{id} as the API answers it (its steps: `stepsFromHistory`, functions/api/execution-steps.ts). */
 export interface ExecutionDoc {
   id: string;
   status: string;
@@ -68,15 +61,7 @@ export interface ExecutionDoc {
 
 const clock = (ms: number) => `${(ms / 1000).toFixed(1).padStart(6)}s`;
 
-function causeText(cause: string | null): string {
-  if (!cause) return "";
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: string };
-    return parsed.errorMessage ?? cause;
-  } catch {
-    return cause;
-  }
-}
+const causeText = (cause: string | null): string => causeMessage(cause) ?? "";
 
 /**
  * Follows an execution until it ends: one line per step as it starts and as it ends (with its time, or

@@ -2,7 +2,7 @@
  * The local cloud from the terminal.
  *   demo  3 hosts, 6 instances on host-1; host-1 loses power; its heartbeat alarm fires, the host-evacuation
  *         flow proves it dead and evacuates every instance (live progress); host-1 returns and is cleaned.
- *         `--json`: the result as one JSON object on the last line.
+ *         `--json`: the result as one JSON object on the last line (after the tear-down).
  *   up    start the local cloud, show its hosts and endpoints, keep running until Ctrl-C
  * Options: --verbose (-v) every step and host command logged (INFO; default WARN), --hosts N (up: the first N hosts)
  */
@@ -13,7 +13,8 @@ import {
   ListExecutionsCommand,
   SFNClient,
 } from "@aws-sdk/client-sfn";
-import type { Instance } from "#shared/domain/schemas.js";
+import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
+import type { Instance, PowerAnswer, PowerRecord } from "#shared/domain/schemas.js";
 import { readEvacuationPreview } from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { describeHostPing } from "#shared/hosts/ssm-executor.js";
@@ -117,6 +118,35 @@ async function hypervisors(cloud: LocalCloud, hosts: string[]) {
   return seen;
 }
 
+/** The report's fence: which one, through which delegate, and its last answers. */
+interface FenceSummary {
+  method: string | null;
+  delegate: string | null;
+  outcome: string;
+  answers: PowerAnswer[];
+}
+
+/**
+ * What an operator does once a fenced host is repaired: power it on through its BMC (the API hands it to
+ * the host-power function, a delegate runs fence_ipmilan); the record appears in the host's power log.
+ */
+async function powerOnThroughApi(cloud: LocalCloud, host: string): Promise<PowerRecord> {
+  const res = await fetch(`${cloud.api.url}/v2.1/os-hosts/${host}/power`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ power: { action: "on" } }),
+  });
+  if (res.status !== 202) throw new Error(`power on of ${host}: HTTP ${res.status} ${await res.text()}`);
+  const { power } = (await res.json()) as { power: { id: string } };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const record = (await cloud.stores.hosts.require(host)).powerLog.find((r) => r.id === power.id);
+    if (record) return record;
+    if (Date.now() > deadline) throw new Error(`power on of ${host}: no answer within 120 s`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 async function demo(): Promise<number> {
   say(
     "starting the local cloud: 3 KVM hosts (libvirtd + qemu, SSM agent, heartbeat each), DynamoDB, Step Functions, Lambda, EventBridge, CloudWatch",
@@ -130,6 +160,8 @@ async function demo(): Promise<number> {
   const sfn = new SFNClient({});
   const evacArn = cloud.stateMachineArns["host-evacuation"]!;
   const recoveryArn = cloud.stateMachineArns["host-recovery"]!;
+  let result: Record<string, number> = {};
+  let ok = false;
   try {
     await showHosts(cloud);
     say(
@@ -203,12 +235,12 @@ async function demo(): Promise<number> {
     };
     const byRequest = new Map<string, Instance>();
     for (;;) {
-      const alarm = cloud.cloudwatch.evaluator.get(`lazarus-heartbeat-host-1`);
+      const alarm = cloud.cloudwatch.evaluator.get(heartbeatAlarmName("host-1"));
       if (alarm?.state === "ALARM" && alarmAt === undefined) alarmAt = Date.now();
       // One line per alarm state change, with when it changed (not one per poll).
       show(
         "alarm",
-        `alarm lazarus-heartbeat-host-1: ${alarm?.state ?? "?"} (t+${since(Date.now())}s since the power loss)`,
+        `alarm ${heartbeatAlarmName("host-1")}: ${alarm?.state ?? "?"} (t+${since(Date.now())}s since the power loss)`,
         alarm?.state ?? "?",
       );
       const evs = await executionsOf(sfn, evacArn);
@@ -256,6 +288,13 @@ async function demo(): Promise<number> {
     // The proof of host-1's death each instance's restart relied on (issue 16): power, lease or lock.
     const proofOf = new Map((report.report?.evacuated ?? []).map((e) => [e.instanceUuid, e.proof ?? "-"]));
 
+    const fence = (report.report as { fence?: FenceSummary } | undefined)?.fence;
+    if (fence)
+      say(
+        `fence: ${fence.method} through delegate ${fence.delegate ?? "-"}: ${fence.outcome} (${fence.answers
+          .map((a) => `${a.step} ${a.answer}`)
+          .join(", ")})`,
+      );
     say("result");
     const live = ["host-2", "host-3"];
     const domains = await hypervisors(cloud, live);
@@ -297,15 +336,24 @@ async function demo(): Promise<number> {
     const perInstance = new Map<string, number>();
     for (const inst of byRequest.values()) perInstance.set(inst.uuid, (perInstance.get(inst.uuid) ?? 0) + 1);
     doubleRuns += [...perInstance.values()].filter((n) => n > 1).length;
-    const detectSeconds = Number(since(disabledAt ?? evacuatedAt));
-    const recoverSeconds = Number(since(evacuatedAt));
+    // The bench's meanings (bench/RESULTS.md): detect = power loss -> death proven and the host fenced;
+    // recover = detection -> every instance confirmed running elsewhere; their sum from the power loss.
+    const detectedAt = disabledAt ?? evacuatedAt;
+    const detectSeconds = Number(since(detectedAt));
+    const recoverSeconds = Number(((evacuatedAt - detectedAt) / 1000).toFixed(1));
+    const deathToAllRunningSeconds = Number(since(evacuatedAt));
     say(
-      `alarm after ${alarmAt ? since(alarmAt) : "?"} s; death confirmed (heartbeat stale past grace, SSM probe failed, host powered off by the fence) after ${detectSeconds} s; every instance confirmed after ${recoverSeconds} s (${described.status})`,
+      `alarm after ${alarmAt ? since(alarmAt) : "?"} s; death confirmed (heartbeat stale past grace, SSM probe failed, host powered off by the fence) after ${detectSeconds} s; every instance confirmed ${recoverSeconds} s later, ${deathToAllRunningSeconds} s after the power loss (${described.status})`,
     );
     await showHosts(cloud);
 
-    say("host-1 comes back (libvirtd, agent, heartbeat); its domains are defined, shut off, autostart off");
-    await cloud.restartHost("host-1");
+    say(
+      "the operator powers host-1 on through its BMC (lazarus host power host-1 on: a peer's fence_ipmilan); libvirtd, agent, heartbeat come back; its domains are defined, shut off, autostart off",
+    );
+    const on = await powerOnThroughApi(cloud, "host-1");
+    say(
+      `power on: ${on.outcome} through ${on.delegate ?? on.method}: ${on.answers.at(-1)?.answer ?? on.detail}`,
+    );
     const returnedAt = Date.now();
     let recovery: { arn: string; status: string } | undefined;
     for (;;) {
@@ -336,27 +384,29 @@ async function demo(): Promise<number> {
       `host-1: enabled=${h1.enabled} (an operator enables it), incident ${h1.incident?.id} ${h1.incident?.status}`,
     );
 
-    const result = {
+    result = {
       evacuated: report.report?.evacuated.length ?? 0,
       failed: report.report?.failed.length ?? 0,
       skipped: report.report?.skipped.length ?? 0,
       detectSeconds,
       recoverSeconds,
+      deathToAllRunningSeconds,
       doubleRuns,
       staleDomainsAfterReturn,
     };
-    const ok = lost === 0 && doubleRuns === 0 && staleDomainsAfterReturn === 0 && result.failed === 0;
+    ok = lost === 0 && doubleRuns === 0 && staleDomainsAfterReturn === 0 && result.failed === 0;
     say(
       ok
         ? "every instance of host-1 runs elsewhere, once; host-1 came back clean"
         : `problems: ${lost} lost, ${doubleRuns} double runs, ${staleDomainsAfterReturn} stale`,
     );
-    if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    return ok ? 0 : 1;
   } finally {
     say("tearing down the local cloud");
     await cloud.stop();
   }
+  // The README's promise: with --json, the result is the last line, after the tear-down.
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  return ok ? 0 : 1;
 }
 
 /**
@@ -386,6 +436,13 @@ async function up(): Promise<number> {
   await showHosts(cloud);
   for (const [k, v] of Object.entries(cloud.env))
     if (k.startsWith("AWS_ENDPOINT_URL") || k.startsWith("LAZARUS")) say(`${k}=${v}`);
+  say(`AWS_ENDPOINT_URL_SECRETSMANAGER=${cloud.secrets.url} (the BMC passwords, secrets lazarus/bmc/<host>)`);
+  for (const name of cloud.fleet.hosts.keys()) {
+    const bmc = cloud.bmcs.bmc(name);
+    say(
+      `BMC of ${name}: IPMI at ${bmc.address}:${bmc.port}, user ${bmc.username} (lazarus host power ${name} status; ipmitool -I lanplus -C 3 -H ${bmc.address} -p ${bmc.port} -U ${bmc.username} -E chassis power status, IPMI_PASSWORD from the secret)`,
+    );
+  }
   for (const line of usageLines(cloud)) say(line);
   say("running; Ctrl-C (or kill PID) stops it and removes every host process, user and folder");
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));

@@ -1,6 +1,6 @@
 /**
  * Inventory from the terminal, against a running local cloud (`npm run local -- up` prints the
- * endpoints): it invokes the same Lambda functions the API will, through the cloud's Lambda endpoint.
+ * endpoints): it invokes the same Lambda functions the API does, through the cloud's Lambda endpoint.
  *
  *   export AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:PORT     # from `npm run local -- up`
  *   npm run inventory -- register mi-0123456789abcdef0 [--name N] [--az Z] [--shared-pool P]
@@ -8,7 +8,7 @@
  *   npm run inventory -- adopt HOST [--no-ha]
  *   npm run inventory -- drift [--apply] [--host H ...]       # report only unless --apply
  *
- * Until `lazarus host register|adopt` and `lazarus drift` exist (the CLI reuses functions/inventory).
+ * Without the API: `lazarus host register|adopt` and `lazarus drift` do the same through it.
  */
 
 import { parseArgs } from "node:util";
@@ -16,6 +16,8 @@ import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { AdoptHostReport } from "#functions/inventory/adopt.js";
 import type { RegisterHostReport } from "#functions/inventory/register.js";
 import type { FleetSyncReport } from "#functions/inventory/sync.js";
+import { deployedName } from "#shared/definitions/state-machines.js";
+import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 
 const USAGE = `usage: npm run inventory -- register MANAGED_INSTANCE_ID [options] | adopt HOST [--no-ha] | drift [--apply] [--host H]`;
 
@@ -37,9 +39,12 @@ async function invoke<T>(fn: string, payload: unknown): Promise<T> {
       ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } }
       : {}),
   });
-  const prefix = process.env.LAZARUS_TABLE_PREFIX ?? "lazarus";
+  const prefix = process.env.LAZARUS_TABLE_PREFIX || DEFAULT_PREFIX;
   const res = await client.send(
-    new InvokeCommand({ FunctionName: `${prefix}-${fn}`, Payload: Buffer.from(JSON.stringify(payload)) }),
+    new InvokeCommand({
+      FunctionName: deployedName(prefix, fn),
+      Payload: Buffer.from(JSON.stringify(payload)),
+    }),
   );
   const body = JSON.parse(Buffer.from(res.Payload ?? []).toString("utf8") || "null");
   if (res.FunctionError) {

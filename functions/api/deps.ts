@@ -1,29 +1,25 @@
 /**
- * What the API's routes need from the outside world, and its one composition root (`apiDepsFromEnv`),
- * built once per Lambda container from the environment. Tests build ApiDeps over a local cloud.
+ * What the API's routes need from the outside world, from the Lambdas' one composition root
+ * (shared/lambda/runtime.ts): the container's stores, notifier and executions, the settings, and the
+ * inventory functions' client. Built per invocation (cheaply: the clients are the container's), so its
+ * host executor and logger carry the invocation's correlation keys.
  */
-
-import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { LambdaClient } from "@aws-sdk/client-lambda";
-import { SFNClient } from "@aws-sdk/client-sfn";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { stateMachineSpec } from "#shared/definitions/state-machines.js";
-import { DEFAULT_SERVICE_DOWN_SECONDS } from "#shared/domain/host-liveness.js";
-import type { HostExecutor } from "#shared/hosts/executor.js";
-import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
-import { positiveFromEnv } from "#shared/lambda/env.js";
-import { EventBridgeNotifier, type Notifier } from "#shared/notifications/notifier.js";
-import { createDocumentClient } from "#shared/store/client.js";
-import { createStores, type Stores } from "#shared/store/index.js";
-import { tableNamesFromEnv } from "#shared/store/tables.js";
-import { type Executions, SfnExecutions } from "./executions.js";
-import { type InventoryOps, inventoryFunctionName, LambdaInventory } from "./inventory-client.js";
+import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
+import type { EvacuationPolicy } from "#shared/domain/host-failure.js";
+import type { StepDeps } from "#shared/flow/deps.js";
+import type { ExecutionStarter } from "#shared/flow/executions.js";
+import type { InvocationTelemetry } from "#shared/lambda/observability.js";
+import { containerFromEnv, hostExecutor, perContainer } from "#shared/lambda/runtime.js";
+import type { ExecutionHistoryReader } from "#shared/lambda/sfn-executions.js";
+import { type HostPowerOps, LambdaHostPower } from "./host-power-client.js";
+import { type InventoryOps, LambdaInventory } from "./inventory-client.js";
 
 export type { InventoryOps };
 
-export interface ApiDeps {
-  stores: Stores;
-  executions: Executions;
+export interface ApiDeps extends Omit<StepDeps, "executions"> {
+  executions: ExecutionStarter & ExecutionHistoryReader;
   /** State machine ARNs; null = not deployed here (the routes that need it answer 501). */
   machines: {
     rebuild: string | null;
@@ -32,49 +28,57 @@ export interface ApiDeps {
     delete: string | null;
   };
   inventory: InventoryOps | null;
-  now: () => Date;
-  serviceDownSeconds: number;
+  /** An operator's power actions on hosts (the host-power function); null answers 501. */
+  hostPower: HostPowerOps | null;
   /** How long an action waits for its flow to take the instance (Accept) before answering anyway. */
   acceptWaitMs: number;
-  sleep: (ms: number) => Promise<void>;
-  /** os-stop / os-start run `virsh` on the instance's host (SSM) and publish nova's power notifications. */
-  executor: HostExecutor;
-  notifier: Notifier;
-  /** Seconds a clean shutdown may take before os-stop destroys the domain (nova's shutdown_timeout). */
-  shutdownTimeoutSeconds: number;
+  /** The policy the host-evacuation flow runs with (a preview shows it unless the caller names another). */
+  evacuationPolicy: EvacuationPolicy;
+  /** The invocation's logger (its correlation keys appended). */
+  logger: Logger;
 }
 
-/** Set by the host-failure issue's machine; read here by name so the API needs no change when it lands. */
-export const HOST_EVACUATION_ARN_ENV = "LAZARUS_HOST_EVACUATION_STATE_MACHINE_ARN";
+/**
+ * API Gateway answers within API_TIMEOUT_SECONDS (29 s): a host command the API runs (os-stop, os-start)
+ * gets at most 25 of them, whatever LAZARUS_HOST_COMMAND_DEADLINE_MS says, and a clean shutdown at most
+ * 15 of those before os-stop destroys the domain, whatever LAZARUS_SHUTDOWN_TIMEOUT_SECONDS says.
+ */
+const API_HOST_COMMAND_DEADLINE_MS = (API_TIMEOUT_SECONDS - 4) * 1000;
+const API_SHUTDOWN_TIMEOUT_SECONDS = 15;
 
-let cached: ApiDeps | undefined;
+const inventoryClient = perContainer(
+  (c) => new LambdaInventory(new LambdaClient({}), (id) => c.settings.functionName(id)),
+);
+const hostPowerClient = perContainer(
+  (c) => new LambdaHostPower(new LambdaClient({}), (id) => c.settings.functionName(id)),
+);
 
-export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiDeps {
-  if (cached) return cached;
-  const seconds = Number(env.LAZARUS_SERVICE_DOWN_SECONDS);
-  cached = {
-    stores: createStores({ doc: createDocumentClient(), tables: tableNamesFromEnv(env) }),
-    executions: new SfnExecutions(new SFNClient({})),
+export function apiDepsFromEnv(env: NodeJS.ProcessEnv, telemetry: InvocationTelemetry): ApiDeps {
+  const c = containerFromEnv(env);
+  const { settings } = c;
+  return {
+    stores: c.stores,
+    executions: c.executions,
     machines: {
-      rebuild: env[stateMachineSpec("rebuild").arnEnv] || null,
-      hostEvacuation: env[HOST_EVACUATION_ARN_ENV] || null,
-      boot: env[stateMachineSpec("boot").arnEnv] || null,
-      delete: env[stateMachineSpec("delete").arnEnv] || null,
+      rebuild: settings.machineArns.rebuild ?? null,
+      hostEvacuation: settings.machineArns["host-evacuation"] ?? null,
+      boot: settings.machineArns.boot ?? null,
+      delete: settings.machineArns.delete ?? null,
     },
-    inventory: new LambdaInventory(new LambdaClient({}), inventoryFunctionName(env)),
-    now: () => new Date(),
-    serviceDownSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_SERVICE_DOWN_SECONDS,
+    inventory: inventoryClient(env),
+    hostPower: hostPowerClient(env),
+    now: c.now,
+    sleep: c.sleep,
+    serviceDownSeconds: settings.serviceDownSeconds,
     acceptWaitMs: 20_000,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    executor: new SsmHostExecutor({ client: new SSMClient({}), defaultDeadlineMs: 25_000 }),
-    notifier: new EventBridgeNotifier(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
-    // API Gateway answers within 29 s: the clean shutdown gets at most 15 of them.
-    shutdownTimeoutSeconds: Math.min(15, positiveFromEnv(env.LAZARUS_SHUTDOWN_TIMEOUT_SECONDS, 15)),
+    executor: hostExecutor(
+      c,
+      telemetry,
+      Math.min(settings.hostCommandDeadlineMs, API_HOST_COMMAND_DEADLINE_MS),
+    ),
+    notifier: c.notifier,
+    shutdownTimeoutSeconds: Math.min(API_SHUTDOWN_TIMEOUT_SECONDS, settings.shutdownTimeoutSeconds),
+    evacuationPolicy: settings.hostFailure.policy,
+    logger: telemetry.logger,
   };
-  return cached;
-}
-
-/** Forget the cached deps (the local cloud changes endpoints in the environment). */
-export function resetApiDeps(): void {
-  cached = undefined;
 }

@@ -76,15 +76,3 @@ export function stepsFromHistory(events: readonly HistoryEvent[]): ExecutionStep
   }
   return steps;
 }
-
-/** A Lambda error's Cause is the JSON `{errorType, errorMessage, trace}`: the message, without the trace. */
-export function causeMessage(cause: string | null): string | null {
-  if (cause === null) return null;
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    if (typeof parsed.errorMessage === "string") return parsed.errorMessage;
-  } catch {
-    // a plain-text cause is the message
-  }
-  return cause;
-}

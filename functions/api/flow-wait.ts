@@ -5,8 +5,8 @@
  */
 import type { LazarusError } from "#shared/domain/errors.js";
 import * as domainErrors from "#shared/domain/errors.js";
+import { causeMessage } from "#shared/flow/flow-state.js";
 import * as storeErrors from "#shared/store/store-errors.js";
-import { causeMessage } from "./execution-steps.js";
 import { ApiError } from "./http.js";
 import type { RouteContext } from "./router.js";
 

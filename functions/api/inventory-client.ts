@@ -4,7 +4,6 @@
  * to their requests, and a refusal they raise (HostNotTagged, HostUnreachable, ...) to its own status.
  */
 import { InvokeCommand, type LambdaClient } from "@aws-sdk/client-lambda";
-import { functionNameEnv } from "#shared/definitions/functions.js";
 import { ApiError } from "./http.js";
 
 /** The status of each refusal the inventory functions raise (the class's httpStatus, across the wire). */
@@ -14,6 +13,7 @@ const STATUS: Record<string, number> = {
   HostNotTagged: 403,
   HostUnreachable: 409,
   HostRegistrationConflict: 409,
+  HostInUse: 409,
   HostCommandFailed: 502,
   HostCommandTimedOut: 504,
 };
@@ -24,6 +24,8 @@ const STATUS: Record<string, number> = {
  */
 export interface InventoryOps {
   register(input: Record<string, unknown>): Promise<unknown>;
+  /** Deletes the host's alarms, its name tag and its record (refused while it holds instances). */
+  deregister(host: string): Promise<unknown>;
   adopt(host: string, input: Record<string, unknown>): Promise<unknown>;
   /** `apply: false` reports drift and writes nothing. */
   sync(host: string, opts: { apply: boolean }): Promise<unknown>;
@@ -42,6 +44,8 @@ export class LambdaInventory implements InventoryOps {
       name: input.name,
       ...(input.availability_zone !== undefined ? { availabilityZone: input.availability_zone } : {}),
       ...(input.supports_recreate !== undefined ? { supportsRecreate: input.supports_recreate } : {}),
+      // The settings file's shape (fencing.power, fencing.bmc, ...): validated by the registration.
+      ...(input.fencing !== undefined ? { fencing: input.fencing } : {}),
       ...(input.storage !== undefined
         ? {
             storage: {
@@ -53,6 +57,10 @@ export class LambdaInventory implements InventoryOps {
           }
         : {}),
     });
+  }
+
+  deregister(host: string): Promise<unknown> {
+    return this.invoke("inventory-deregister-host", { host });
   }
 
   adopt(host: string, input: Record<string, unknown>): Promise<unknown> {
@@ -78,9 +86,4 @@ export class LambdaInventory implements InventoryOps {
     }
     return body;
   }
-}
-
-/** `LAZARUS_FUNCTION_<ID>` as the stack sets it, else `<prefix>-<id>` as the local cloud names functions. */
-export function inventoryFunctionName(env: NodeJS.ProcessEnv) {
-  return (id: string) => env[functionNameEnv(id)] ?? `${env.LAZARUS_TABLE_PREFIX ?? "lazarus"}-${id}`;
 }

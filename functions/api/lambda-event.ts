@@ -2,6 +2,7 @@
  * API Gateway proxy events (REST API v1, and HTTP API v2 payloads) to the router's ApiRequest and back.
  * The local cloud's HTTP server builds the same v1 events from real requests (local/api).
  */
+import type { CorrelationKeys } from "#shared/lambda/observability.js";
 import type { ApiRequest, ApiResponse } from "./http.js";
 
 export interface ProxyEvent {
@@ -14,6 +15,8 @@ export interface ProxyEvent {
   body?: string | null;
   isBase64Encoded?: boolean;
   requestContext?: {
+    /** API Gateway's id of the request. */
+    requestId?: string;
     stage?: string;
     domainName?: string;
     path?: string;
@@ -59,6 +62,34 @@ export function toApiRequest(event: ProxyEvent): ApiRequest {
     baseUrl: `${proto}://${host}${stage}`,
     principal: ctx.identity?.userArn ?? ctx.identity?.caller ?? null,
   };
+}
+
+/**
+ * The correlation keys of one request: API Gateway's request id, the method and path, and the instance
+ * (`/servers/{id}/...`) or host (`/os-hosts/{host}/...`) the path names.
+ */
+export function apiCorrelationKeys(event: ProxyEvent): CorrelationKeys {
+  const ctx = event.requestContext ?? {};
+  const path = event.path ?? event.rawPath ?? ctx.http?.path ?? "/";
+  const segment = (pattern: RegExp) => {
+    const m = pattern.exec(path);
+    return m ? safeDecode(m[1]!) : undefined;
+  };
+  return {
+    apiRequestId: ctx.requestId,
+    method: event.httpMethod ?? ctx.http?.method,
+    path: path.slice(0, 200),
+    instanceUuid: segment(/\/servers\/([0-9a-fA-F-]{36})(?:\/|$)/),
+    host: segment(/\/os-hosts\/([^/]+)/),
+  };
+}
+
+function safeDecode(raw: string): string {
+  try {
+    return decodeURIComponent(raw).slice(0, 100);
+  } catch {
+    return raw.slice(0, 100);
+  }
 }
 
 export function toProxyResult(res: ApiResponse): ProxyResult {

@@ -4,6 +4,7 @@
  * `handlers.ts` converts API Gateway events, `local/api` real HTTP requests.
  */
 import type { z } from "zod";
+import { errorName } from "#shared/lambda/observability.js";
 import type { ApiDeps } from "./deps.js";
 import {
   ApiError,
@@ -114,13 +115,10 @@ export function createRouter(routes: readonly Route[]) {
       return { ...res, headers: { ...res.headers, ...headers } };
     } catch (e) {
       if (!(e instanceof ApiError) && !isExpected(e)) {
-        console.error(
-          JSON.stringify({
-            level: "ERROR",
-            message: "unhandled API error",
-            error: String(e),
-            stack: (e as Error)?.stack,
-          }),
+        // A 5xx the request did not cause: a bug or an outage (the invocation's keys say which request).
+        deps.logger.error(
+          { message: "unhandled API error", errorName: errorName(e) },
+          e instanceof Error ? e : String(e),
         );
       }
       const res = errorToResponse(e);

@@ -9,7 +9,7 @@ import { resourceLimit } from "#shared/domain/claim-policy.js";
 import { isHostUp } from "#shared/domain/host-liveness.js";
 import { deterministicUuid } from "#shared/domain/ids.js";
 import { type Host, Instance, type InstanceAction, type Migration } from "#shared/domain/schemas.js";
-import type { PowerState, TaskState, VmState } from "#shared/domain/states.js";
+import { isRebuildTask, type PowerState, type VmState } from "#shared/domain/states.js";
 import { atLeast, type Microversion } from "./microversion.js";
 
 export interface ViewContext {
@@ -27,11 +27,6 @@ export const novaTime = (iso: string | null) => (iso === null ? null : `${iso.sl
 export const novaDbTime = (iso: string | null) =>
   iso === null ? null : `${iso.slice(0, 19)}.${iso.slice(20, 23)}000`;
 
-const REBUILD_TASKS: readonly (TaskState | null)[] = [
-  "rebuilding",
-  "rebuild_block_device_mapping",
-  "rebuild_spawning",
-];
 const STATUS_OF_VM_STATE: Record<VmState, string> = {
   building: "BUILD",
   active: "ACTIVE",
@@ -53,7 +48,7 @@ const POWER_STATE_CODE: Record<PowerState, number> = {
 
 /** The `status` nova shows: REBUILD while a rebuild task runs, else from vm_state. */
 export function serverStatus(i: Pick<ServerRecord, "vmState" | "taskState">): string {
-  if (REBUILD_TASKS.includes(i.taskState)) return "REBUILD";
+  if (isRebuildTask(i.taskState)) return "REBUILD";
   if (i.taskState === "migrating") return "MIGRATING";
   return STATUS_OF_VM_STATE[i.vmState];
 }

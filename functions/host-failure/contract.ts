@@ -5,8 +5,9 @@
 import { z } from "zod";
 import { PROOF_KINDS } from "#shared/domain/fencing.js";
 import { SKIP_REASONS } from "#shared/domain/host-failure.js";
-import { VmStateSchema } from "#shared/domain/schemas.js";
+import { POWER_FENCES, PowerAnswer, VmStateSchema } from "#shared/domain/schemas.js";
 import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
+import { StepFailure } from "#shared/flow/contract.js";
 
 /** The machine's input: from the alarm trigger `{host, incidentId, reason}`, from the API `{host, reason?}`. */
 export const HostEvacuationRequest = z.strictObject({
@@ -23,8 +24,6 @@ export const OpenIncidentInput = z.object({
   request: HostEvacuationRequest,
   executionName: z.string().min(1),
 });
-
-const StepFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
 
 export const EvacuationItem = z.object({
   instanceUuid: Uuid,
@@ -53,9 +52,13 @@ export const EvacuationResult = z.object({
 export const AwaitingProof = z.object({ instanceUuid: Uuid, name: z.string(), reason: z.string() });
 
 const FenceAttemptSchema = z.object({
-  outcome: z.enum(["off", "failed", "timed-out", "unsupported"]),
+  outcome: z.enum(["off", "failed", "timed-out", "unsupported", "unavailable"]),
   at: IsoTime,
   detail: z.string(),
+  /** The fence that ran, the delegate whose agent answered, and every answer with its time (BMC fences). */
+  method: z.enum(POWER_FENCES).optional(),
+  delegate: ResourceName.nullable().optional(),
+  answers: z.array(PowerAnswer).optional(),
 });
 
 export const HostEvacuationState = z.looseObject({

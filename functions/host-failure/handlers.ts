@@ -13,7 +13,12 @@ import * as trigger from "./steps/trigger.js";
 
 const deps = hostFailureDepsFromEnv;
 
-export const onAlarmStateChange = handlerWith(deps, AlarmStateChangeEvent, trigger.onAlarmStateChange);
+export const onAlarmStateChange = handlerWith(deps, AlarmStateChangeEvent, trigger.onAlarmStateChange, {
+  correlationKeys: (event) => ({
+    host: trigger.alarmHost(event) ?? undefined,
+    alarm: event.detail.alarmName,
+  }),
+});
 
 export const openIncident = handlerWith(deps, OpenIncidentInput, incident.openIncident);
 export const closeNotDead = handlerWith(deps, HostEvacuationState, incident.closeNotDead);

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { DomainStoppedDetail } from "#shared/domain/instance-failure.js";
 import { RecoveryAttempt } from "#shared/domain/schemas.js";
 import { Uuid } from "#shared/domain/values.js";
+import { StepFailure } from "#shared/flow/contract.js";
 
 export const InstanceRecoveryRequest = z.strictObject({
   recoveryId: Uuid,
@@ -19,8 +20,6 @@ export const OpenRecoveryInput = z.object({
   executionArn: z.string().min(1),
 });
 export type OpenRecoveryInput = z.infer<typeof OpenRecoveryInput>;
-
-const StepFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
 
 export const InstanceRecoveryState = z.looseObject({
   recoveryId: Uuid,

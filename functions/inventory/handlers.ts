@@ -1,51 +1,81 @@
 /**
- * The inventory Lambdas: host registration and adoption (API), fleet sync (scheduled). Each parses its
- * event with zod and calls the core; clients come from the environment, as the flow steps' do.
+ * The inventory Lambdas: host registration and adoption (API), fleet sync (scheduled). Each runs through
+ * the Lambdas' one handler (zod-parsed, logged and measured with its correlation keys); clients come from
+ * the container, as the flow steps' do.
  */
-import { SSMClient } from "@aws-sdk/client-ssm";
-import type { z } from "zod";
-import { InvalidInput } from "#shared/domain/errors.js";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { z } from "zod";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
-import { depsFromEnv } from "#shared/lambda/runtime.js";
+import { handlerWith } from "#shared/lambda/handler.js";
+import type { InvocationTelemetry } from "#shared/lambda/observability.js";
+import { depsFromEnv, perContainer } from "#shared/lambda/runtime.js";
+import { CloudWatchHostAlarms } from "#shared/metrics/host-alarms.js";
 import { type AdoptHostReport, AdoptHostRequest, adoptHost } from "./adopt.js";
 import type { InventoryDeps } from "./deps.js";
+import { type DeregisterHostReport, DeregisterHostRequest, deregisterHost } from "./deregister.js";
 import { type RegisterHostReport, RegisterHostRequest, registerHost } from "./register.js";
 import { type FleetSyncReport, SyncFleetRequest, syncFleet } from "./sync.js";
 
-let directory: { client: SSMClient; directory: SsmHostDirectory } | undefined;
+const directory = perContainer((c) => new SsmHostDirectory(c.ssm));
+// The hosts' alarms (registration creates them, deregistration deletes them): one CloudWatch client per container.
+const alarms = perContainer(
+  (c) =>
+    new CloudWatchHostAlarms(new CloudWatchClient({}), {
+      prefix: c.settings.prefix,
+      ...c.settings.heartbeatAlarm,
+    }),
+);
+const settings = perContainer((c) => c.settings);
 
-function inventoryDeps(): InventoryDeps {
-  const step = depsFromEnv();
-  // One SSM client per container, like depsFromEnv's (the local cloud resets those on endpoint changes).
-  directory ??= (() => {
-    const client = new SSMClient({});
-    return { client, directory: new SsmHostDirectory(client) };
-  })();
-  return { stores: step.stores, executor: step.executor, directory: directory.directory, now: step.now };
-}
-
-function handler<S extends z.ZodType, O>(
-  schema: S,
-  run: (deps: InventoryDeps, input: z.output<S>) => Promise<O>,
-) {
-  return async (event: unknown): Promise<O> => {
-    const parsed = schema.safeParse(event ?? {});
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-      throw new InvalidInput(`invalid request: ${issues.join("; ")}`, { issues });
-    }
-    return run(inventoryDeps(), parsed.data);
+function inventoryDeps(
+  env: NodeJS.ProcessEnv,
+  telemetry: InvocationTelemetry,
+): InventoryDeps & { logger: Logger } {
+  const step = depsFromEnv(env, telemetry);
+  return {
+    stores: step.stores,
+    executor: step.executor,
+    directory: directory(env),
+    alarms: alarms(env),
+    deployment: { region: settings(env).region, prefix: settings(env).prefix },
+    now: step.now,
+    logger: telemetry.logger,
   };
 }
 
-export const register = handler(
-  RegisterHostRequest,
+/** An invocation without a payload is a request with every default. */
+const orDefaults = <S extends z.ZodType>(schema: S) => z.preprocess((event) => event ?? {}, schema);
+
+export const register = handlerWith(
+  inventoryDeps,
+  orDefaults(RegisterHostRequest),
   (deps, req): Promise<RegisterHostReport> => registerHost(deps, req),
+  {
+    name: "register",
+    correlationKeys: (req) => ({ host: req.name, managedInstanceId: req.managedInstanceId }),
+  },
 );
-export const adopt = handler(AdoptHostRequest, (deps, req): Promise<AdoptHostReport> => adoptHost(deps, req));
-export const sync = handler(SyncFleetRequest, async (deps, req): Promise<FleetSyncReport> => {
-  const report = await syncFleet(deps, req);
-  // The scheduled run's record of what it found (CloudWatch Logs in AWS).
-  if (report.drift) console.log(JSON.stringify({ message: "fleet drift", ...report }));
-  return report;
-});
+export const deregister = handlerWith(
+  inventoryDeps,
+  DeregisterHostRequest,
+  (deps, req): Promise<DeregisterHostReport> => deregisterHost(deps, req),
+  { name: "deregister", correlationKeys: (req) => ({ host: req.host }) },
+);
+export const adopt = handlerWith(
+  inventoryDeps,
+  orDefaults(AdoptHostRequest),
+  (deps, req): Promise<AdoptHostReport> => adoptHost(deps, req),
+  { name: "adopt" },
+);
+export const sync = handlerWith(
+  inventoryDeps,
+  orDefaults(SyncFleetRequest),
+  async (deps, req): Promise<FleetSyncReport> => {
+    const report = await syncFleet(deps, req);
+    // The scheduled run's record of what it found (CloudWatch Logs in AWS).
+    if (report.drift) deps.logger.warn({ message: "fleet drift", ...report });
+    return report;
+  },
+  { name: "sync", correlationKeys: (req) => ({ hosts: req.hosts?.join(",") }) },
+);

@@ -19,7 +19,7 @@ import {
   type Instance,
   type Resources,
 } from "#shared/domain/schemas.js";
-import type { PowerState } from "#shared/domain/states.js";
+import { isMigrationInFlight, type PowerState } from "#shared/domain/states.js";
 import { domainStatesScript, parseDomainStates } from "#shared/hosts/domain-inventory.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { validated } from "#shared/hosts/validate.js";
@@ -71,7 +71,6 @@ export interface FleetSyncReport {
 }
 
 const ZERO: Resources = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
-const ACTIVE_MIGRATION = new Set(["accepted", "pre-migrating"]);
 
 export async function syncFleet(deps: InventoryDeps, input: SyncFleetRequest = {}): Promise<FleetSyncReport> {
   const req = validated(SyncFleetRequest, "syncFleet", input);
@@ -217,7 +216,7 @@ async function auditClaims(
     if (placedIds.has(claim.instanceUuid)) continue;
     if (now - Date.parse(claim.claimedAt) < req.orphanClaimGraceSeconds * 1000) continue;
     const migration = /^[0-9a-f-]{36}$/.test(claim.owner) ? await migrations.get(claim.owner) : null;
-    if (migration && ACTIVE_MIGRATION.has(migration.status)) continue;
+    if (migration && isMigrationInFlight(migration.status)) continue;
     // Consistent read: the by-host index may not show an instance that just arrived here.
     if ((await instances.get(claim.instanceUuid))?.host === host.name) continue;
     if (req.apply) await hosts.release(host.name, claim.instanceUuid, { owner: claim.owner });

@@ -17,7 +17,7 @@
 import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
 import { errorMessage, UnexpectedTaskState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { BOOT_TASK_STATES, REBUILD_TASK_STATES, type TaskState } from "#shared/domain/states.js";
+import { BOOT_TASK_STATES, isRebuildTask, type TaskState } from "#shared/domain/states.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { cleanBootHost, endBoot } from "#shared/flow/end-boot.js";
 import { endDelete } from "#shared/flow/end-delete.js";
@@ -54,9 +54,6 @@ export interface SweepReport {
   running: number;
 }
 
-const isRebuildTask = (i: Instance) =>
-  i.taskState !== null && (REBUILD_TASK_STATES as readonly string[]).includes(i.taskState);
-
 /** Tasks taken by an API request (or a recovery) for one host command: released as they were left. */
 const POWER_TASK_STATES: readonly TaskState[] = [
   "powering_on",
@@ -83,7 +80,7 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
       else running++;
       continue;
     }
-    const flowTask = isRebuildTask(listed) || isBootTask(listed) || listed.taskState === "deleting";
+    const flowTask = isRebuildTask(listed.taskState) || isBootTask(listed) || listed.taskState === "deleting";
     if (!flowTask || !listed.taskRequestId) continue;
     const executionStatus = listed.taskExecutionArn
       ? await deps.executions.status(listed.taskExecutionArn)
@@ -92,7 +89,7 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
       running++;
       continue;
     }
-    const ended = isRebuildTask(listed)
+    const ended = isRebuildTask(listed.taskState)
       ? await endAbandonedTask(deps, listed.uuid, listed.taskRequestId, executionStatus)
       : await endAbandonedBootOrDelete(deps, listed, executionStatus);
     endedTasks.push(ended);

@@ -1,7 +1,8 @@
 /**
  * The power fence's local stand-in: an EC2-compatible HTTP endpoint (the EC2 Query protocol: form-encoded
  * `Action=...`, XML answers) with `StopInstances`, `StartInstances` and `DescribeInstances`, for the
- * instances it is told about. Code using the real `@aws-sdk/client-ec2` with `AWS_ENDPOINT_URL_EC2` set to `url` fences here
+ * instances it is told about. Starting a stopped instance runs its `powerOn` (the local cloud: libvirtd and
+ * the agent back, nothing autostarted); it is `pending` until that returns. Code using the real `@aws-sdk/client-ec2` with `AWS_ENDPOINT_URL_EC2` set to `url` fences here
  * exactly as it would an EC2 bare-metal host in AWS. Stopping an instance runs its `powerOff` (the local
  * cloud: the host's every process, qemu included, SIGKILLed: a power cut); the instance is `stopping`
  * until that returns. Otherwise its state is read from the machine itself (`isOn`): a local host killed or
@@ -18,19 +19,25 @@ import { closeServer, listenOnLoopback } from "../http/loopback.js";
 export type Ec2InstanceState = "pending" | "running" | "stopping" | "stopped";
 const STATE_CODES: Record<Ec2InstanceState, number> = { pending: 0, running: 16, stopping: 64, stopped: 80 };
 
+/** What the endpoint switches: the machine behind an instance id. */
+export interface Ec2Machine {
+  powerOff: () => Promise<void>;
+  powerOn: () => Promise<void>;
+  isOn: () => boolean;
+}
+
 export type Ec2Fault = { mode: "fail"; message?: string } | { mode: "hang" } | null;
 
 export interface Ec2Endpoint {
   url: string;
-  /**
-   * An instance the endpoint answers for: `powerOff` is what a stop does, `powerOn` a start (none: the
-   * machine cannot be started here, StartInstances is refused), `isOn` whether it runs.
-   */
-  addInstance(instanceId: string, machine: Machine): void;
+  /** An instance the endpoint answers for: what a stop and a start do, and whether it runs. */
+  addInstance(instanceId: string, machine: Ec2Machine): void;
   state(instanceId: string): Ec2InstanceState | undefined;
   setFault(fault: Ec2Fault): void;
   /** Every StopInstances received: instance ids and whether Force was set. */
   stops: { instanceIds: string[]; force: boolean; at: Date }[];
+  /** Every StartInstances received. */
+  starts: { instanceIds: string[]; at: Date }[];
   close(): Promise<void>;
 }
 
@@ -72,14 +79,8 @@ function listParam(params: URLSearchParams, name: string): string[] {
   return out.sort((a, b) => a[0] - b[0]).map(([, v]) => v);
 }
 
-interface Machine {
-  powerOff: () => Promise<void>;
-  powerOn?: () => Promise<void>;
-  isOn: () => boolean;
-}
-
 export async function startEc2Endpoint(options: { port?: number } = {}): Promise<Ec2Endpoint> {
-  const instances = new Map<string, Machine & { stopping: boolean; starting: boolean }>();
+  const instances = new Map<string, Ec2Machine & { stopping: boolean; starting: boolean }>();
   const stateOf = (id: string): Ec2InstanceState => {
     const inst = instances.get(id)!;
     if (inst.stopping) return "stopping";
@@ -88,23 +89,10 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
   };
   let fault: Ec2Fault = null;
   const stops: Ec2Endpoint["stops"] = [];
+  const starts: Ec2Endpoint["starts"] = [];
 
   const stateXml = (tag: string, s: Ec2InstanceState) =>
     `<${tag}><code>${STATE_CODES[s]}</code><name>${s}</name></${tag}>`;
-
-  /** StopInstances/StartInstances need ids this endpoint knows: refused (true) with EC2's error otherwise. */
-  const refuseIds = (res: ServerResponse, ids: string[], unknown: string[]): boolean => {
-    if (ids.length === 0) replyError(res, 400, "MissingParameter", "InstanceId is required");
-    else if (unknown.length)
-      replyError(
-        res,
-        400,
-        "InvalidInstanceID.NotFound",
-        `The instance IDs '${unknown.join(", ")}' do not exist`,
-      );
-    else return false;
-    return true;
-  };
 
   const server = createServer((req, res) => {
     void (async () => {
@@ -112,8 +100,17 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
       const action = params.get("Action");
       const ids = listParam(params, "InstanceId");
       const unknown = ids.filter((id) => !instances.has(id));
+      // EC2's answer to an id it does not know, in either action.
+      const notFound = () =>
+        replyError(
+          res,
+          400,
+          "InvalidInstanceID.NotFound",
+          `The instance IDs '${unknown.join(", ")}' do not exist`,
+        );
       if (action === "StopInstances") {
-        if (refuseIds(res, ids, unknown)) return;
+        if (ids.length === 0) return replyError(res, 400, "MissingParameter", "InstanceId is required");
+        if (unknown.length) return notFound();
         stops.push({ instanceIds: ids, force: params.get("Force") === "true", at: new Date() });
         if (fault?.mode === "fail")
           return replyError(
@@ -148,26 +145,28 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
         );
       }
       if (action === "StartInstances") {
-        if (refuseIds(res, ids, unknown)) return;
-        const cannot = ids.filter((id) => !instances.get(id)!.powerOn || stateOf(id) === "stopping");
-        if (cannot.length)
+        if (ids.length === 0) return replyError(res, 400, "MissingParameter", "InstanceId is required");
+        if (unknown.length) return notFound();
+        const busy = ids.filter((id) => stateOf(id) === "stopping");
+        if (busy.length)
           return replyError(
             res,
             400,
             "IncorrectInstanceState",
-            `The instance '${cannot[0]}' is not in a state from which it can be started.`,
+            `The instance '${busy[0]}' is not in a state from which it can be started.`,
           );
+        starts.push({ instanceIds: ids, at: new Date() });
         const items = ids.map((id) => {
           const inst = instances.get(id)!;
           const previous = stateOf(id);
           if (previous === "stopped") {
             inst.starting = true;
-            void inst.powerOn!().then(
+            void inst.powerOn().then(
               () => {
                 inst.starting = false;
               },
               () => {
-                // The start failed: the machine stays off (DescribeInstances shows stopped).
+                // The machine did not come back: it reads stopped again.
                 inst.starting = false;
               },
             );
@@ -182,13 +181,7 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
       }
       if (action === "DescribeInstances") {
         const chosen = ids.length ? ids.filter((id) => instances.has(id)) : [...instances.keys()];
-        if (unknown.length)
-          return replyError(
-            res,
-            400,
-            "InvalidInstanceID.NotFound",
-            `The instance IDs '${unknown.join(", ")}' do not exist`,
-          );
+        if (unknown.length) return notFound();
         const items = chosen
           .map(
             (id) =>
@@ -218,6 +211,7 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
   return {
     url,
     stops,
+    starts,
     addInstance(instanceId, machine) {
       instances.set(instanceId, { ...machine, stopping: false, starting: false });
     },

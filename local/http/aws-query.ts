@@ -23,6 +23,8 @@ export interface AwsQueryService {
   isNumber(path: readonly string[]): boolean;
   /** Fields whose JSON output is epoch seconds and whose XML is an ISO 8601 time. */
   timestampFields: ReadonlySet<string>;
+  /** Checks the caller (SigV4) before anything else, as the JSON endpoint of the same service does. */
+  authenticate?(req: IncomingMessage, body: Buffer): Promise<string>;
 }
 
 /** Whether the request is the query protocol's (a form), not JSON. */
@@ -104,13 +106,16 @@ export async function handleQueryRequest(
 ): Promise<void> {
   const requestId = randomUUID();
   try {
-    const form = new URLSearchParams((await readBody(req)).toString("utf8"));
+    const raw = await readBody(req);
+    const principal = service.authenticate ? await service.authenticate(req, raw) : undefined;
+    const form = new URLSearchParams(raw.toString("utf8"));
     const action = form.get("Action") ?? "";
     const operation = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
     if (!operation) {
       throw new AwsJsonError("InvalidAction", `Could not find operation ${action || "(none)"}`);
     }
-    const output = (await operation(formToInput(form, service))) ?? {};
+    const output =
+      (await operation(formToInput(form, service), principal === undefined ? {} : { principal })) ?? {};
     const result = Object.entries(output as Record<string, unknown>)
       .map(([k, v]) => toXml(v, k, service.timestampFields))
       .join("");

@@ -9,6 +9,9 @@
  * custom metric ($0.30) + one high-resolution alarm ($0.30) + the heartbeat calls (see there).
  */
 
+import { emfLine } from "../metrics/emf.js";
+import { DEFAULT_PREFIX } from "../store/tables.js";
+
 export const HEARTBEAT_METRIC = {
   namespace: "Lazarus",
   metricName: "Heartbeat",
@@ -18,6 +21,16 @@ export const HEARTBEAT_METRIC = {
   storageResolution: 1,
 } as const;
 
+/** The log group of the embedded-metric-format heartbeats, per deployment prefix (the stack creates it). */
+export function heartbeatLogGroupName(prefix = "lazarus"): string {
+  return `/${prefix}/host-heartbeats`;
+}
+
+/** The log stream of one part of a host's agent in that group: `<host>/heartbeat`, `<host>/instance-monitor`. */
+export function hostLogStreamName(host: string, part: "heartbeat" | "instance-monitor"): string {
+  return `${host}/${part}`;
+}
+
 /**
  * The alarm's period. A host publishes more often than this (at least twice per period), so one lost
  * `PutMetricData` call does not empty a period.
@@ -25,7 +38,7 @@ export const HEARTBEAT_METRIC = {
 export const HEARTBEAT_PERIOD_SECONDS = 10;
 
 /** The common prefix of a deployment's heartbeat alarm names (`<prefix>-heartbeat-`); rules match on it. */
-export function heartbeatAlarmNamePrefix(prefix = "lazarus"): string {
+export function heartbeatAlarmNamePrefix(prefix = DEFAULT_PREFIX): string {
   return `${prefix}-heartbeat-`;
 }
 
@@ -33,12 +46,12 @@ export function heartbeatAlarmNamePrefix(prefix = "lazarus"): string {
 export const HEARTBEAT_ALARM_PREFIX = heartbeatAlarmNamePrefix();
 
 /** `<prefix>-heartbeat-<host>`: the name of a host's heartbeat alarm. */
-export function heartbeatAlarmName(host: string, prefix = "lazarus"): string {
+export function heartbeatAlarmName(host: string, prefix = DEFAULT_PREFIX): string {
   return `${heartbeatAlarmNamePrefix(prefix)}${host}`;
 }
 
 /** The host a heartbeat alarm watches, from the alarm's name; undefined for any other alarm. */
-export function hostOfHeartbeatAlarm(alarmName: string, prefix = "lazarus"): string | undefined {
+export function hostOfHeartbeatAlarm(alarmName: string, prefix = DEFAULT_PREFIX): string | undefined {
   const start = heartbeatAlarmNamePrefix(prefix);
   return alarmName.startsWith(start) && alarmName.length > start.length
     ? alarmName.slice(start.length)
@@ -74,15 +87,20 @@ export function heartbeatDatum(host: string, at: Date, watchdogTimeoutSeconds = 
   };
 }
 
+/** One heartbeat as the embedded-metric-format log line the host sends with `PutLogEvents`. */
+export function heartbeatLogLine(host: string, at: Date, watchdogTimeoutSeconds = 0): string {
+  return emfLine(HEARTBEAT_METRIC.namespace, heartbeatDatum(host, at, watchdogTimeoutSeconds));
+}
+
 /**
  * `PutMetricAlarm` input: fewer than 1 heartbeat in each of `evaluationPeriods` periods of
  * `periodSeconds` is ALARM, and a period with no data counts as breaching (a dead host sends nothing).
  * Defaults: 10 s x 2 = ALARM within 20-30 s of the last heartbeat.
  */
-export function heartbeatAlarm(host: string, opts: HeartbeatAlarmOptions = {}) {
+export function heartbeatAlarm(host: string, opts: HeartbeatAlarmOptions = {}, prefix = "lazarus") {
   const evaluationPeriods = opts.evaluationPeriods ?? 2;
   return {
-    AlarmName: heartbeatAlarmName(host),
+    AlarmName: heartbeatAlarmName(host, prefix),
     AlarmDescription: `Lazarus: host ${host} stopped sending heartbeats`,
     Namespace: HEARTBEAT_METRIC.namespace,
     MetricName: HEARTBEAT_METRIC.metricName,

@@ -101,6 +101,10 @@ export class HostNotTagged extends LazarusError {
 export class HostRegistrationConflict extends LazarusError {
   readonly httpStatus = 409;
 }
+/** A host that still holds instances or claims cannot be deregistered (nova: a compute service hosting instances). */
+export class HostInUse extends LazarusError {
+  readonly httpStatus = 409;
+}
 /** The domain could not be defined or started on the target host. */
 export class SpawnFailed extends LazarusError {
   readonly httpStatus = 502;
@@ -150,6 +154,39 @@ export class TargetNotClean extends LazarusError {
 /** nova's InstanceIsLocked: a locked instance cannot be rebuilt. */
 export class InstanceIsLocked extends LazarusError {
   readonly httpStatus = 409;
+}
+
+/**
+ * Domains a host-recovery clean-up removed are still defined on the returning host afterwards: the stale
+ * copies are not proven gone, so the host's records are not released.
+ */
+export class StaleDomainsRemain extends LazarusError {
+  readonly httpStatus = 502;
+}
+/** EventBridge refused an event (PutEvents' FailedEntryCount): a notification or alert was not published. */
+export class EventRefused extends LazarusError {
+  readonly httpStatus = 502;
+}
+
+/**
+ * The failure a flow's Catch recorded, raised again by the step that ends the flow, under the original
+ * error's name: the execution fails as the step that failed did (its Catch only made room for clean-up).
+ */
+export class RecordedFailure extends LazarusError {
+  readonly httpStatus = 500;
+
+  constructor(failure: { Error: string; Cause?: string | undefined }, message: string) {
+    super(message, { error: failure.Error, cause: failure.Cause ?? null });
+    this.name = failure.Error;
+  }
+}
+
+/**
+ * A Lambda's environment sets a variable to a value that is not valid (shared/lambda/settings.ts): a
+ * deployment error, refused before any step acts on it.
+ */
+export class InvalidSetting extends LazarusError {
+  readonly httpStatus = 500;
 }
 
 export function isLazarusError(e: unknown): e is LazarusError {

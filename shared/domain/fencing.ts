@@ -12,7 +12,7 @@
  *     proof enough to *try* (the target's start is refused while the old copy holds the disk); an instance
  *     on local storage never is: it waits, "fencing required", until host proof arrives.
  */
-import type { Host, HostFencing, HostIncident } from "./schemas.js";
+import type { Host, HostFencing, HostIncident, PowerAnswer, PowerFence } from "./schemas.js";
 
 // ---- configuration ---------------------------------------------------------------------------------
 
@@ -128,13 +128,22 @@ function formatShare(share: number): string {
 export const PROOF_KINDS = ["power", "lease", "lock"] as const;
 export type ProofKind = (typeof PROOF_KINDS)[number];
 
-/** What a power fence (ec2:StopInstances with force, IPMI, locally: the host's qemu processes) answered. */
-export type FenceOutcome = "off" | "failed" | "timed-out" | "unsupported";
+/**
+ * What a power fence (ec2:StopInstances with force, a BMC through a delegate's fence agent) answered.
+ * `unavailable`: the host has a BMC fence but no delegate could run it (none fit, or every one failed to).
+ */
+export type FenceOutcome = "off" | "failed" | "timed-out" | "unsupported" | "unavailable";
 
 export interface FenceAttempt {
   outcome: FenceOutcome;
   at: string;
   detail: string;
+  /** Which fence ran (the host's `fencing.power`). */
+  method?: PowerFence;
+  /** The delegate host whose fence agent answered (BMC fences). */
+  delegate?: string | null;
+  /** Every answer on the way, with its time (agent calls, delegates that could not run it, EC2 calls). */
+  answers?: PowerAnswer[];
 }
 
 /** A fence that did not answer within its timeout is `timed-out`, whatever it answers later. */

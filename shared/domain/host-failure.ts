@@ -17,7 +17,7 @@
 import { z } from "zod";
 import { deterministicUuid } from "./ids.js";
 import type { Claim, Host, HostIncident, HostIncidentStatus, Instance, Migration } from "./schemas.js";
-import type { VmState } from "./states.js";
+import { canMigrationTransition, type VmState } from "./states.js";
 import { ResourceName } from "./values.js";
 
 // ---- configuration ---------------------------------------------------------------------------------
@@ -491,7 +491,8 @@ export function migrationsToComplete(
 ): Migration[] {
   return migrations.filter((m) => {
     if (m.sourceHost !== hostName || m.type !== "evacuation") return false;
-    if (!["done", "failed", "error"].includes(m.status)) return false;
+    // Ended, and not yet completed (done, failed, error: the statuses that may still become completed).
+    if (!canMigrationTransition(m.status, "completed")) return false;
     const rec = records.get(m.instanceUuid) ?? null;
     return rec === null || (rec.host !== hostName && rec.taskState === null);
   });

@@ -68,6 +68,11 @@ export const BOOT_TASK_STATES = [
   "spawning",
 ] as const satisfies readonly TaskState[];
 
+/** Whether an instance in this task_state is owned by a rebuild/evacuate flow. */
+export function isRebuildTask(taskState: TaskState | null): boolean {
+  return taskState !== null && (REBUILD_TASK_STATES as readonly TaskState[]).includes(taskState);
+}
+
 /** vm_states from which rebuild and evacuate may start (nova: ACTIVE, STOPPED, ERROR). */
 export const REBUILDABLE_VM_STATES: readonly VmState[] = ["active", "stopped", "error"];
 
@@ -169,5 +174,18 @@ export function assertMigrationTransition(from: MigrationStatus, to: MigrationSt
   }
 }
 
+/** Migration statuses while the flow that owns the migration runs: its claims and bindings are in use. */
+export const MIGRATION_IN_FLIGHT = [
+  "accepted",
+  "pre-migrating",
+] as const satisfies readonly MigrationStatus[];
+
 /** Terminal migration statuses: the flow that owned the migration has ended. */
-export const MIGRATION_ENDED: readonly MigrationStatus[] = ["done", "completed", "failed", "error"];
+export const MIGRATION_ENDED: readonly MigrationStatus[] = MIGRATION_STATUSES.filter(
+  (s) => !(MIGRATION_IN_FLIGHT as readonly MigrationStatus[]).includes(s),
+);
+
+/** Whether the flow that owns a migration in this status still runs. */
+export function isMigrationInFlight(status: MigrationStatus): boolean {
+  return (MIGRATION_IN_FLIGHT as readonly MigrationStatus[]).includes(status);
+}

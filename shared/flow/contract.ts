@@ -55,6 +55,7 @@ export type RebuildRequest = z.infer<typeof RebuildRequest>;
 export const AcceptInput = z.object({ request: z.unknown(), executionArn: z.string().min(1) }).strict();
 export type AcceptInput = z.infer<typeof AcceptInput>;
 
+/** What a state machine's Catch records of a failed step (`$.failure.<step>`): the error's name and cause. */
 export const StepFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
 export type StepFailure = z.infer<typeof StepFailure>;
 

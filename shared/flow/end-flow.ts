@@ -20,7 +20,7 @@
  */
 import { deterministicUuid } from "../domain/ids.js";
 import type { Instance, InstanceFault } from "../domain/schemas.js";
-import { REBUILD_TASK_STATES } from "../domain/states.js";
+import { isMigrationInFlight, REBUILD_TASK_STATES } from "../domain/states.js";
 import { activeAttachment } from "../store/index.js";
 import type { StepDeps } from "./deps.js";
 import type { FailureSummary } from "./flow-state.js";
@@ -61,8 +61,7 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
   const instance = await instances.get(ending.instanceUuid);
   if (!instance) return "not-owned";
   const migration = await migrations.get(ending.requestId);
-  const open =
-    migration !== null && (migration.status === "accepted" || migration.status === "pre-migrating");
+  const open = migration !== null && isMigrationInFlight(migration.status);
 
   if (instance.lastRequestId === ending.requestId) {
     if (open) await migrations.transition(ending.requestId, "done");

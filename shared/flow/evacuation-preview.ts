@@ -10,7 +10,7 @@ import {
   type HostEvacuationPreview,
   previewHostEvacuation,
 } from "../domain/evacuation-plan.js";
-import { EVACUATION_POLICIES, type EvacuationPolicy } from "../domain/host-failure.js";
+import type { EvacuationPolicy } from "../domain/host-failure.js";
 import type { Instance } from "../domain/schemas.js";
 import type { Stores } from "../store/index.js";
 
@@ -18,14 +18,6 @@ export interface PreviewOptions {
   policy: EvacuationPolicy;
   now: Date;
   serviceDownSeconds?: number;
-}
-
-/** The policy the host-evacuation flow runs with (LAZARUS_EVACUATION_POLICY), unless the caller names one. */
-export function evacuationPolicyOf(requested: string | undefined, env: NodeJS.ProcessEnv): EvacuationPolicy {
-  const wanted = requested ?? env.LAZARUS_EVACUATION_POLICY ?? "all";
-  if (!EVACUATION_POLICIES.includes(wanted as EvacuationPolicy))
-    throw new Error(`policy must be one of ${EVACUATION_POLICIES.join(", ")}, got ${wanted}`);
-  return wanted as EvacuationPolicy;
 }
 
 async function instancesOn(stores: Pick<Stores, "instances">, host: string): Promise<Instance[]> {

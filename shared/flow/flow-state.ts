@@ -74,12 +74,21 @@ export function reachedDestructiveStep(state: Pick<FailedFlow, "failure">): bool
   return at < 0 || at >= FAILURE_KEYS.indexOf(FIRST_DESTRUCTIVE_STEP);
 }
 
-/** A Lambda error's Cause is the JSON `{errorType, errorMessage, ...}`; other causes are plain text. */
-function causeMessage(cause: string | undefined): string | undefined {
-  if (!cause) return undefined;
+/**
+ * The message of a failure's Cause: a Lambda error's Cause is the JSON `{errorType, errorMessage, trace}`
+ * (the message, without the trace); any other cause is plain text, its own message. null: no cause.
+ */
+export function causeMessage(cause: string | null | undefined): string | null {
+  if (!cause) return null;
   try {
     const parsed: unknown = JSON.parse(cause);
-    if (parsed && typeof parsed === "object" && "errorMessage" in parsed) return String(parsed.errorMessage);
+    if (
+      parsed &&
+      typeof parsed === "object" &&
+      "errorMessage" in parsed &&
+      typeof parsed.errorMessage === "string"
+    )
+      return parsed.errorMessage;
   } catch {
     // not JSON: the cause is the message
   }

@@ -4,7 +4,8 @@ import type { StepDeps } from "./deps.js";
 
 /**
  * Moves the instance's task_state `from` -> `to` (nova's save(expected_task_state=from)). A step retried after
- * it already made this move finds `to` in place, owned by the same request, and changes nothing.
+ * it already made this move finds `to` in place, owned by the same request, and changes nothing. `known`:
+ * the instance as the step last read or wrote it (not read again; the write is conditional on its version).
  */
 export async function advanceTaskState(
   deps: StepDeps,
@@ -13,12 +14,13 @@ export async function advanceTaskState(
   from: TaskState,
   to: TaskState,
   set: Partial<Pick<Instance, "powerState">> = {},
+  known?: Instance,
 ): Promise<Instance> {
-  const current = await deps.stores.instances.require(instanceUuid);
+  const current = known ?? (await deps.stores.instances.require(instanceUuid));
   if (current.taskState === to && current.taskRequestId === requestId && from !== to) return current;
-  return deps.stores.instances.update(instanceUuid, {
-    expectTaskState: [from],
-    expectTaskRequestId: requestId,
-    set: { taskState: to, ...set },
-  });
+  return deps.stores.instances.update(
+    instanceUuid,
+    { expectTaskState: [from], expectTaskRequestId: requestId, set: { taskState: to, ...set } },
+    current,
+  );
 }

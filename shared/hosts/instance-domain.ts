@@ -3,6 +3,7 @@
  * ports, volumes) into a domain definition and the script that defines (and maybe starts) it. Used by the
  * spawn step and by the local cloud's boot, so both produce the same domains.
  */
+import { InvalidInput } from "../domain/errors.js";
 import type { Host, Instance, Port, Volume } from "../domain/schemas.js";
 import { buildDomainXml, domainName } from "./domain-xml.js";
 import { consoleLogPath, domainXmlPath, instanceDir, rootDiskPath, volumePath } from "./layout.js";
@@ -32,7 +33,12 @@ export function instanceDomainXml(parts: InstanceDomainParts): string {
     consoleLog: consoleLogPath(host, instance.uuid),
     volumes: instance.volumes.map((bdm) => {
       const volume = volumes.find((v) => v.id === bdm.volumeId);
-      if (!volume) throw new Error(`volume ${bdm.volumeId} of instance ${instance.uuid} was not given`);
+      if (!volume) {
+        throw new InvalidInput(`volume ${bdm.volumeId} of instance ${instance.uuid} was not given`, {
+          instanceUuid: instance.uuid,
+          volumeId: bdm.volumeId,
+        });
+      }
       return { path: volumePath(host, volume), device: bdm.device, format: "raw" as const };
     }),
     interfaces: ports.map((p) => ({ mac: p.mac, network: { type: "user" as const } })),

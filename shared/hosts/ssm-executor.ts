@@ -258,7 +258,14 @@ export class SsmHostExecutor implements HostExecutor {
           }),
         );
         const id = out.Command?.CommandId;
-        if (!id) throw new Error(`SendCommand to ${host.name} returned no CommandId`);
+        // Sent, but not trackable: it may run, as after a timeout.
+        if (!id) {
+          throw new HostCommandTimedOut(`SendCommand to ${host.name} returned no CommandId`, {
+            host: host.name,
+            managedInstanceId: host.managedInstanceId,
+            commandId: null,
+          });
+        }
         return id;
       } catch (e) {
         const name = errName(e);

@@ -1,13 +1,15 @@
 /**
- * Turns a step `(deps, input) => output` into a Lambda handler: parse the event with zod, run the
- * step, return its output; logged and measured per invocation (`observability.ts`).
+ * The one way every Lambda runs (flow steps, triggers, the sweeper, inventory, the API): parse the event
+ * with zod, build the dependencies of the invocation, run the step, return its output; logged and
+ * measured per invocation with its correlation keys (`observability.ts`), a failure included.
  */
 import type { z } from "zod";
 import type { StepDeps } from "../flow/deps.js";
 import { parseOrInvalid } from "../flow/parse.js";
 import {
   type CorrelationKeys,
-  flowCorrelationKeys,
+  correlationKeys,
+  type InvocationTelemetry,
   type LambdaContextLike,
   observeStep,
 } from "./observability.js";
@@ -15,38 +17,46 @@ import { depsFromEnv } from "./runtime.js";
 
 export type Step<I, O> = (deps: StepDeps, input: I) => Promise<O>;
 
-export interface StepHandlerOptions<I> {
+export type LambdaHandler<O> = (event: unknown, context?: LambdaContextLike) => Promise<O>;
+
+/** Builds an invocation's dependencies from the environment, its logs and metrics going to `telemetry`. */
+export type DepsFactory<D> = (env: NodeJS.ProcessEnv, telemetry: InvocationTelemetry) => D;
+
+export interface HandlerOptions<I> {
   /** The step's name in logs and metrics (default: the step function's name). */
   name?: string;
-  /** The correlation keys of one input (default: the flow state's, `flowCorrelationKeys`). */
+  /** The correlation keys of one input (default: `correlationKeys`, which reads every flow's fields). */
   correlationKeys?: (input: I) => CorrelationKeys;
 }
 
-export function stepHandler<S extends z.ZodType, O>(
+/** A Lambda handler running `step` with the dependencies `deps` builds (a flow's composition root). */
+export function handlerWith<D, S extends z.ZodType, O>(
+  deps: DepsFactory<D>,
   schema: S,
-  step: Step<z.output<S>, O>,
-  options: StepHandlerOptions<z.output<S>> = {},
-): (event: unknown, context?: LambdaContextLike) => Promise<O> {
+  step: (deps: D, input: z.output<S>) => Promise<O>,
+  options: HandlerOptions<z.output<S>> = {},
+): LambdaHandler<O> {
   const name = options.name || step.name;
-  // An arrow function has no name: its metrics would lose their `step` dimension (Powertools drops empty ones).
-  if (!name) throw new Error("stepHandler: an anonymous step needs options.name");
-  const keysOf = options.correlationKeys ?? flowCorrelationKeys;
+  // An arrow function has no name: its metrics would lose their `step` dimension (Powertools drops empty
+  // ones). A programming error, found when the module loads.
+  if (!name) throw new Error("a handler of an anonymous step needs options.name");
+  const keysOf = options.correlationKeys ?? correlationKeys;
   return async (event: unknown, context?: LambdaContextLike) => {
     const parsed = schema.safeParse(event);
     // An input that fails its schema is still logged with whatever keys it has.
-    const keys = parsed.success ? keysOf(parsed.data) : flowCorrelationKeys(event);
+    const keys = parsed.success ? keysOf(parsed.data) : correlationKeys(event);
     return observeStep({ name, keys, ...(context ? { context } : {}) }, async (telemetry) => {
       if (!parsed.success) parseOrInvalid(schema, event, "step input"); // throws InvalidInput naming every field
-      return step(depsFromEnv(process.env, telemetry), parsed.data as z.output<S>);
+      return step(deps(process.env, telemetry), parsed.data as z.output<S>);
     });
   };
 }
 
-/** Like stepHandler, with the dependencies another composition root builds (e.g. the host-failure flows'). */
-export function handlerWith<D, S extends z.ZodType, O>(
-  deps: () => D,
+/** A Lambda handler of a rebuild/evacuate step (StepDeps from the environment). */
+export function stepHandler<S extends z.ZodType, O>(
   schema: S,
-  step: (deps: D, input: z.output<S>) => Promise<O>,
-): (event: unknown) => Promise<O> {
-  return async (event: unknown) => step(deps(), parseOrInvalid(schema, event, "step input"));
+  step: Step<z.output<S>, O>,
+  options: HandlerOptions<z.output<S>> = {},
+): LambdaHandler<O> {
+  return handlerWith(depsFromEnv, schema, step, options);
 }

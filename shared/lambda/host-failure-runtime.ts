@@ -1,25 +1,21 @@
 /**
  * The host-failure flows' dependencies: the rebuild steps' (stores, host executor, clock) plus the heartbeat
- * reader, the execution starter, the policy configuration and the machines' ARNs, all from the environment.
+ * reader, the execution starter, the policy configuration, the power fence and the machines' ARNs, from the
+ * container (`runtime.ts`) and its settings (`settings.ts`).
  */
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EC2Client } from "@aws-sdk/client-ec2";
-import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { SFNClient } from "@aws-sdk/client-sfn";
-import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
-import {
-  DEFAULT_HOST_FAILURE_CONFIG,
-  EVACUATION_POLICIES,
-  type EvacuationPolicy,
-  type HostFailureConfig,
-} from "../domain/host-failure.js";
+import type { FencingConfig } from "../domain/fencing.js";
+import type { HostFailureConfig } from "../domain/host-failure.js";
 import type { StepDeps } from "../flow/deps.js";
-import { Ec2PowerFence, type PowerFence } from "../hosts/power-fence.js";
+import type { ExecutionStarter } from "../flow/executions.js";
+import type { HostPowerDeps } from "../flow/host-power.js";
+import { Ec2PowerFence } from "../hosts/power-fence.js";
 import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
 import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
-import { positiveFromEnv as positive } from "./env.js";
-import { type ExecutionStarter, SfnExecutionStarter } from "./executions.js";
-import { depsFromEnv } from "./runtime.js";
+import type { InvocationTelemetry } from "./observability.js";
+import { containerFromEnv, depsFromEnv, perContainer } from "./runtime.js";
+import { machineArn } from "./settings.js";
 
 export interface HostFailureDeps extends StepDeps {
   heartbeats: HeartbeatReader;
@@ -27,10 +23,11 @@ export interface HostFailureDeps extends StepDeps {
   config: HostFailureConfig;
   fencing: FencingConfig;
   alerts: HostAlerts;
-  /** The `power` fence (ec2:StopInstances with Force; locally the local cloud's EC2 endpoint). */
-  powerFence: PowerFence;
-  /** How often the fence step looks whether a fenced host is off, ms. */
-  fencePollMs: number;
+  /**
+   * The `power` fence: a BMC's fence agent through a delegate host, or ec2:StopInstances with Force (locally
+   * the local cloud's BMCs and EC2 endpoint); shared/flow/host-power.ts.
+   */
+  hostPower: HostPowerDeps;
   /** How long a probe of a host may take before it counts as timed out (delivery included). */
   probeDeadlineMs: number;
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
@@ -38,59 +35,55 @@ export interface HostFailureDeps extends StepDeps {
   machines: { hostEvacuation: string; hostRecovery: string };
 }
 
-export function hostFailureConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostFailureConfig {
-  const d = DEFAULT_HOST_FAILURE_CONFIG;
-  const policy = env.LAZARUS_EVACUATION_POLICY ?? d.policy;
-  if (!EVACUATION_POLICIES.includes(policy as EvacuationPolicy)) {
-    throw new Error(
-      `LAZARUS_EVACUATION_POLICY must be one of ${EVACUATION_POLICIES.join(", ")}, got ${policy}`,
-    );
-  }
+const clients = perContainer((c) => ({
+  heartbeats: new CloudWatchHeartbeatReader(new CloudWatchClient({}), c.now),
+  alerts: new EventBridgeHostAlerts(c.eventBridge, c.settings.eventBus),
+  ec2: new Ec2PowerFence(new EC2Client({})),
+}));
+
+/**
+ * Power control (the fence step's, and an operator's power actions in the host-power function): the step
+ * deps' stores, executor and clock, the container's EC2 client, the fence settings.
+ */
+export function hostPowerDepsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  telemetry?: InvocationTelemetry,
+  base: StepDeps = depsFromEnv(env, telemetry),
+): HostPowerDeps {
+  const { settings } = containerFromEnv(env);
   return {
-    heartbeatFreshSeconds: positive(env.LAZARUS_HEARTBEAT_FRESH_SECONDS, d.heartbeatFreshSeconds),
-    graceSeconds: positive(env.LAZARUS_HEARTBEAT_GRACE_SECONDS, d.graceSeconds),
-    policy: policy as EvacuationPolicy,
-    maxConcurrency: Math.floor(positive(env.LAZARUS_EVACUATION_MAX_CONCURRENCY, d.maxConcurrency)),
+    stores: base.stores,
+    executor: base.executor,
+    ec2: clients(env).ec2,
+    now: base.now,
+    sleep: base.sleep,
+    region: settings.region,
+    serviceDownSeconds: base.serviceDownSeconds,
+    pollMs: settings.fencePollMs,
+    maxDelegates: settings.fenceMaxDelegates,
   };
 }
 
-export function fencingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): FencingConfig {
-  const d = DEFAULT_FENCING_CONFIG;
-  const share = positive(env.LAZARUS_MASS_FAILURE_SHARE, d.massFailureShare);
-  if (share >= 1) throw new Error(`LAZARUS_MASS_FAILURE_SHARE must be below 1, got ${share}`);
+export function hostFailureDepsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  telemetry?: InvocationTelemetry,
+): HostFailureDeps {
+  const { settings, executions } = containerFromEnv(env);
+  const base = depsFromEnv(env, telemetry);
+  const { heartbeats, alerts } = clients(env);
   return {
-    massFailureShare: share,
-    massFailureWindowSeconds: positive(env.LAZARUS_MASS_FAILURE_WINDOW_SECONDS, d.massFailureWindowSeconds),
-    leaseSeconds: positive(env.LAZARUS_LEASE_SECONDS, d.leaseSeconds),
-    leaseMarginSeconds: positive(env.LAZARUS_LEASE_MARGIN_SECONDS, d.leaseMarginSeconds),
-    fenceTimeoutSeconds: positive(env.LAZARUS_FENCE_TIMEOUT_SECONDS, d.fenceTimeoutSeconds),
-    fenceRetrySeconds: positive(env.LAZARUS_FENCE_RETRY_SECONDS, d.fenceRetrySeconds),
-    maxProofRounds: Math.floor(positive(env.LAZARUS_FENCE_MAX_ROUNDS, d.maxProofRounds)),
-  };
-}
-
-let cached: { base: StepDeps; deps: HostFailureDeps } | undefined;
-
-export function hostFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env): HostFailureDeps {
-  const base = depsFromEnv(env);
-  // Rebuilt whenever the base deps were (the local cloud resets them after changing endpoints).
-  if (cached?.base === base) return cached.deps;
-  const deps: HostFailureDeps = {
     ...base,
-    heartbeats: new CloudWatchHeartbeatReader(new CloudWatchClient({}), base.now),
-    starter: new SfnExecutionStarter(new SFNClient({})),
-    config: hostFailureConfigFromEnv(env),
-    fencing: fencingConfigFromEnv(env),
-    alerts: new EventBridgeHostAlerts(new EventBridgeClient({}), env.LAZARUS_EVENT_BUS ?? "default"),
-    powerFence: new Ec2PowerFence(new EC2Client({})),
-    fencePollMs: positive(env.LAZARUS_FENCE_POLL_MS, 2000),
-    probeDeadlineMs: positive(env.LAZARUS_HOST_PROBE_DEADLINE_MS, 45_000),
-    recoveryPollSeconds: positive(env.LAZARUS_RECOVERY_POLL_SECONDS, 5),
+    heartbeats,
+    alerts,
+    starter: executions,
+    config: settings.hostFailure,
+    fencing: settings.fencing,
+    hostPower: hostPowerDepsFromEnv(env, telemetry, base),
+    probeDeadlineMs: settings.hostProbeDeadlineMs,
+    recoveryPollSeconds: settings.recoveryPollSeconds,
     machines: {
-      hostEvacuation: env.LAZARUS_HOST_EVACUATION_STATE_MACHINE_ARN ?? "",
-      hostRecovery: env.LAZARUS_HOST_RECOVERY_STATE_MACHINE_ARN ?? "",
+      hostEvacuation: machineArn(settings, "host-evacuation"),
+      hostRecovery: machineArn(settings, "host-recovery"),
     },
   };
-  cached = { base, deps };
-  return deps;
 }

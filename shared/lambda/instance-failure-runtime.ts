@@ -1,13 +1,14 @@
 /**
  * The instance-failure flow's dependencies: the rebuild steps' (stores, host executor, notifier, clock)
- * plus the execution starter, the policy configuration and the machines' ARNs, all from the environment.
+ * plus the execution starter, the policy configuration and the machines' ARNs, from the container
+ * (`runtime.ts`) and its settings (`settings.ts`).
  */
-import { SFNClient } from "@aws-sdk/client-sfn";
-import { DEFAULT_INSTANCE_FAILURE_CONFIG, type InstanceFailureConfig } from "../domain/instance-failure.js";
+import type { InstanceFailureConfig } from "../domain/instance-failure.js";
 import type { StepDeps } from "../flow/deps.js";
-import { positiveFromEnv } from "./env.js";
-import { type ExecutionStarter, SfnExecutionStarter } from "./executions.js";
-import { depsFromEnv } from "./runtime.js";
+import type { ExecutionStarter } from "../flow/executions.js";
+import type { InvocationTelemetry } from "./observability.js";
+import { containerFromEnv, depsFromEnv } from "./runtime.js";
+import { machineArn } from "./settings.js";
 
 export interface InstanceFailureDeps extends StepDeps {
   starter: ExecutionStarter;
@@ -17,31 +18,19 @@ export interface InstanceFailureDeps extends StepDeps {
   machines: { instanceRecovery: string; hostEvacuation: string };
 }
 
-export function instanceFailureConfigFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceFailureConfig {
-  const d = DEFAULT_INSTANCE_FAILURE_CONFIG;
+export function instanceFailureDepsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  telemetry?: InvocationTelemetry,
+): InstanceFailureDeps {
+  const { settings, executions } = containerFromEnv(env);
   return {
-    windowSeconds: positiveFromEnv(env.LAZARUS_INSTANCE_RECOVERY_WINDOW_SECONDS, d.windowSeconds),
-    stormCrashes: Math.floor(positiveFromEnv(env.LAZARUS_INSTANCE_STORM_CRASHES, d.stormCrashes)),
-    stormWindowSeconds: positiveFromEnv(env.LAZARUS_INSTANCE_STORM_WINDOW_SECONDS, d.stormWindowSeconds),
-  };
-}
-
-let cached: { base: StepDeps; deps: InstanceFailureDeps } | undefined;
-
-export function instanceFailureDepsFromEnv(env: NodeJS.ProcessEnv = process.env): InstanceFailureDeps {
-  const base = depsFromEnv(env);
-  // Rebuilt whenever the base deps were (the local cloud resets them after changing endpoints).
-  if (cached?.base === base) return cached.deps;
-  const deps: InstanceFailureDeps = {
-    ...base,
-    starter: new SfnExecutionStarter(new SFNClient({})),
-    config: instanceFailureConfigFromEnv(env),
-    probeDeadlineMs: positiveFromEnv(env.LAZARUS_HOST_PROBE_DEADLINE_MS, 45_000),
+    ...depsFromEnv(env, telemetry),
+    starter: executions,
+    config: settings.instanceFailure,
+    probeDeadlineMs: settings.hostProbeDeadlineMs,
     machines: {
-      instanceRecovery: env.LAZARUS_INSTANCE_RECOVERY_STATE_MACHINE_ARN ?? "",
-      hostEvacuation: env.LAZARUS_HOST_EVACUATION_STATE_MACHINE_ARN ?? "",
+      instanceRecovery: machineArn(settings, "instance-recovery"),
+      hostEvacuation: machineArn(settings, "host-evacuation"),
     },
   };
-  cached = { base, deps };
-  return deps;
 }

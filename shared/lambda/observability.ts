@@ -13,12 +13,14 @@
  *   POWERTOOLS_METRICS_DISABLED   "true": no metric output
  *   LAZARUS_LOG_FORMAT            "json" (default): one CloudWatch-Logs-shaped JSON document per line
  *                                 on stdout, EMF metrics too; "pretty": one readable line per entry
- *                                 on stderr (`terminal-logger.ts`), for the local cloud in a terminal
+ *                                 on stderr (`loggers.ts` TerminalLogger), for the local cloud in a terminal
+ *                                 (parsed in settings.ts; WARN and ERROR go to stderr in JSON too)
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { LazarusError } from "../domain/errors.js";
 import { FunctionLogger, TerminalLogger } from "./loggers.js";
+import { type LogFormat, logFormatFromEnv } from "./settings.js";
 
 export type CorrelationKeys = Record<string, string | number | boolean | null | undefined>;
 
@@ -50,22 +52,46 @@ export const STEP_METRICS = {
   failures: "StepFailures",
 } as const;
 
+/** Objects of an input whose fields are read as the input's own (a step's request, a Map item, an event's detail). */
+const NESTED = ["request", "item", "report", "detail"] as const;
+
 /**
- * The correlation keys of a rebuild/evacuate flow state: request (= migration) id, instance, the
- * source and the target host. Reads any object defensively, so it also serves an input that failed
- * its schema.
+ * The correlation keys of any Lambda's input, read defensively (it also serves an input that failed its
+ * schema): the flow's request (= migration) id, the instance, the host(s), the host incident, the instance
+ * recovery and the Step Functions execution, whichever the input names, at its top level or in its
+ * NESTED objects (and theirs). One reader for every flow, so a new step or field of a known name is covered.
  */
-export function flowCorrelationKeys(input: unknown): CorrelationKeys {
+export function correlationKeys(input: unknown): CorrelationKeys {
   if (typeof input !== "object" || input === null) return {};
-  const o = input as Record<string, unknown>;
-  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  // The input, then its nested objects, then theirs (e.g. `request.report` of OpenRecovery's input).
+  const objects: Record<string, unknown>[] = [input as Record<string, unknown>];
+  for (let i = 0; i < objects.length && objects.length < 8; i++) {
+    for (const k of NESTED) {
+      const v = objects[i]![k];
+      if (typeof v === "object" && v !== null && !Array.isArray(v))
+        objects.push(v as Record<string, unknown>);
+    }
+  }
+  // A key is an id or a name: a longer value (a malformed input's) is cut, so a log line stays a line.
+  const pick = (field: string): string | undefined => {
+    for (const obj of objects) {
+      const v = obj[field];
+      if (typeof v === "string" && v !== "") return v.slice(0, 200);
+    }
+    return undefined;
+  };
   return {
-    requestId: text(o.requestId),
-    migrationId: text(o.migrationId),
-    instanceUuid: text(o.instanceUuid),
-    sourceHost: text(o.sourceHost),
+    requestId: pick("requestId"),
+    migrationId: pick("migrationId"),
+    instanceUuid: pick("instanceUuid"),
+    host: pick("host"),
+    sourceHost: pick("sourceHost"),
     // destHost once scheduled; before that, the host the caller asked for.
-    targetHost: text(o.destHost) ?? text(o.targetHost),
+    targetHost: pick("destHost") ?? pick("targetHost"),
+    incidentId: pick("incidentId"),
+    recoveryId: pick("recoveryId"),
+    managedInstanceId: pick("managedInstanceId"),
+    execution: pick("executionArn") ?? pick("executionName"),
   };
 }
 
@@ -81,6 +107,18 @@ export function errorName(e: unknown): string {
   return e instanceof Error ? e.name : typeof e;
 }
 
+/**
+ * The log format of the settings; an invalid one logs as JSON, so the invocation that then fails on it
+ * (settingsFromEnv, InvalidSetting) is still logged.
+ */
+function logFormatOrJson(env: NodeJS.ProcessEnv): LogFormat {
+  try {
+    return logFormatFromEnv(env);
+  } catch {
+    return "json";
+  }
+}
+
 class FunctionTelemetry {
   readonly logger: FunctionLogger;
   readonly metrics: Metrics;
@@ -92,7 +130,7 @@ class FunctionTelemetry {
   ) {
     const serviceName = env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME;
     this.logger =
-      env.LAZARUS_LOG_FORMAT === "pretty"
+      logFormatOrJson(env) === "pretty"
         ? new TerminalLogger({ serviceName })
         : new FunctionLogger({ serviceName });
     this.metrics = new Metrics({

@@ -4,6 +4,7 @@ import {
   PutEventsCommand,
   type PutEventsRequestEntry,
 } from "@aws-sdk/client-eventbridge";
+import { EventRefused } from "../domain/errors.js";
 
 /**
  * Puts one entry. PutEvents answers 200 even when it refuses an entry (FailedEntryCount): that refusal is
@@ -17,6 +18,8 @@ export async function putEvent(
   const out = await client.send(new PutEventsCommand({ Entries: [entry] }));
   if (out.FailedEntryCount) {
     const failed = out.Entries?.find((e) => e.ErrorCode);
-    throw new Error(`${what} refused: ${failed?.ErrorCode} ${failed?.ErrorMessage}`);
+    throw new EventRefused(`${what} refused: ${failed?.ErrorCode} ${failed?.ErrorMessage}`, {
+      errorCode: failed?.ErrorCode ?? null,
+    });
   }
 }

@@ -10,13 +10,7 @@ import { ConcurrentUpdate } from "../domain/errors.js";
 import { type IncidentDecision, incidentDecision } from "../domain/host-failure.js";
 import { type Host, HostIncident, type HostIncidentStatus } from "../domain/schemas.js";
 import { Expr, isConditionalCheckFailed, itemAtFailure, parseInput, type StoreDeps } from "./dynamo-util.js";
-import {
-  HOST_RECORDS,
-  hostNotFound,
-  parseHost,
-  type ServicePatch,
-  ServicePatch as ServicePatchSchema,
-} from "./hosts-store.js";
+import { HOST_RECORDS, hostNotFound, parseHost, type ServicePatch, servicePatchSets } from "./hosts-store.js";
 import { RecordStore } from "./table-store.js";
 
 export interface OpenIncidentResult {
@@ -61,15 +55,11 @@ export class HostIncidentsStore extends RecordStore<typeof Host> {
     status: HostIncidentStatus,
     opts: { summary?: Record<string, unknown>; service?: ServicePatch } = {},
   ): Promise<Host> {
-    const service = Object.entries(
-      parseInput(ServicePatchSchema, opts.service ?? {}, "service patch"),
-    ).filter(([, v]) => v !== undefined);
     const x = new Expr();
     const sets = [
       `${x.path("incident", "status")} = ${x.value(status)}`,
       `${x.path("incident", "updatedAt")} = ${x.value(this.now().toISOString())}`,
-      `${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
-      ...service.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`),
+      ...servicePatchSets(x, opts.service ?? {}),
     ];
     if (opts.summary !== undefined) sets.push(`${x.path("incident", "summary")} = ${x.value(opts.summary)}`);
     try {

@@ -10,7 +10,7 @@
  * always the sum of the claims and never exceeds the limit, however many claims race.
  */
 import { isDeepStrictEqual } from "node:util";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import {
   allocationRatio,
@@ -20,7 +20,12 @@ import {
   ratioKey,
   resourceLimit,
 } from "../domain/claim-policy.js";
-import { HostNotFound, HostRegistrationConflict, PlacementRaced } from "../domain/errors.js";
+import {
+  ConcurrentUpdate,
+  HostNotFound,
+  HostRegistrationConflict,
+  PlacementRaced,
+} from "../domain/errors.js";
 import { newHostRecord } from "../domain/host-record.js";
 import {
   type Claim,
@@ -28,6 +33,9 @@ import {
   Host,
   HostFencing,
   HostStatus,
+  POWER_LOG_KEEP,
+  type PowerRecord,
+  PowerRecord as PowerRecordSchema,
   type Resources,
 } from "../domain/schemas.js";
 import { IsoTime } from "../domain/values.js";
@@ -69,6 +77,17 @@ export const ServicePatch = z.object({
   lastHeartbeatAt: IsoTime.nullable().optional(),
 });
 export type ServicePatch = z.infer<typeof ServicePatch>;
+
+/** The SET terms of a service patch (validated): its fields, and the version bump of every host change. */
+export function servicePatchSets(x: Expr, patch: ServicePatch): string[] {
+  const fields = Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(
+    ([, v]) => v !== undefined,
+  );
+  return [
+    ...fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`),
+    `${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+  ];
+}
 
 /** What registration decides about a host; everything else (usage, claims, service status) the store keeps. */
 export const HostRegistration = Host.pick({
@@ -152,6 +171,29 @@ export class HostsStore extends RecordStore<typeof Host> {
     return { host, outcome, changed };
   }
 
+  /**
+   * Deletes a host record, only if it is still at `version` and holds no claim (deregistration checked
+   * the instances first); a record changed meanwhile is ConcurrentUpdate.
+   */
+  async remove(name: string, version: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: this.keyOf(name),
+          ConditionExpression: "#v = :v",
+          ExpressionAttributeNames: { "#v": "version" },
+          ExpressionAttributeValues: { ":v": version },
+        }),
+      );
+    } catch (e) {
+      if ((e as Error).name === "ConditionalCheckFailedException") {
+        throw new ConcurrentUpdate(`host ${name} changed while it was being deregistered`, { host: name });
+      }
+      throw e;
+    }
+  }
+
   async list(): Promise<Host[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
     return items.map((i) => this.parse(i)).sort((a, b) => a.name.localeCompare(b.name));
@@ -159,12 +201,8 @@ export class HostsStore extends RecordStore<typeof Host> {
 
   /** Change the compute service fields (enabled, forced down, liveness). Bumps version. */
   async setService(name: string, patch: ServicePatch): Promise<Host> {
-    const fields = Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(
-      ([, v]) => v !== undefined,
-    );
     const x = new Expr();
-    const sets = fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`);
-    sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+    const sets = servicePatchSets(x, patch);
     try {
       const out = await this.doc.send(
         new UpdateCommand({
@@ -176,12 +214,33 @@ export class HostsStore extends RecordStore<typeof Host> {
           ReturnValues: "ALL_NEW",
         }),
       );
-      return parseStored(Host, out.Attributes ?? {}, "host");
+      return parseHost(out.Attributes ?? {});
     } catch (e) {
-      if (isConditionalCheckFailed(e))
-        throw new HostNotFound(`Compute host ${name} not found.`, { host: name });
+      if (isConditionalCheckFailed(e)) throw hostNotFound(name);
       throw e;
     }
+  }
+
+  /**
+   * Adds a power action (a fence, an operator's status/off/on/cycle, a fence test) to the host's power log,
+   * keeping the last POWER_LOG_KEEP. Conditional on the version read (a concurrent change is read again);
+   * the same record id twice is written once.
+   */
+  async recordPower(name: string, record: PowerRecord): Promise<Host> {
+    const entry = parseInput(PowerRecordSchema, record, "power record");
+    return this.changeRecord(
+      name,
+      (current) => {
+        if (current.powerLog.some((r) => r.id === entry.id && r.startedAt === entry.startedAt)) return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("powerLog")} = ${x.value([...current.powerLog, entry].slice(-POWER_LOG_KEEP))}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: name },
+    );
   }
 
   /**

@@ -68,9 +68,9 @@ export class InstancesStore extends RecordStore<typeof Instance> {
   /**
    * Change an instance: checks the expectations, then the task/vm transitions (states.ts) from the
    * current values, then writes conditionally on the version read (and the expected task_state).
-   * Returns the instance as written.
+   * Returns the instance as written. `known`: the record as the caller last read or wrote it (no read then).
    */
-  async update(uuid: string, update: InstanceUpdate): Promise<Instance> {
+  async update(uuid: string, update: InstanceUpdate, known?: Instance): Promise<Instance> {
     return this.changeRecord(
       uuid,
       // After a lost race, checkExpectations raises UnexpectedTaskState / InstanceInvalidState /
@@ -80,6 +80,8 @@ export class InstancesStore extends RecordStore<typeof Instance> {
         const next = this.next(current, update.set);
         return { ...this.writeOf(current, next, update), expectedResult: next };
       },
+      undefined,
+      known,
     );
   }
 

@@ -72,7 +72,7 @@ export class PortsStore extends RecordStore<typeof Port> {
     // Only a port this instance holds: one it never took (or gave back) is not its to release.
     if (!port || port.instanceUuid !== instanceUuid) return;
     if (!port.preserveOnDelete) {
-      await this.remove(portId, (current) => {
+      await this.deleteIf(portId, (current) => {
         if (current.instanceUuid !== null && current.instanceUuid !== instanceUuid)
           throw new PortInUse(`Port ${portId} was taken by instance ${current.instanceUuid}.`, { portId });
       });

@@ -32,6 +32,11 @@ export type ConditionalUpdate<T> = Omit<
   expectedResult?: T;
 };
 
+/** Whether the SDK sent the refused request more than once (its retries after a lost or failed answer). */
+function sentAgain(e: unknown): boolean {
+  return ((e as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1) > 1;
+}
+
 export abstract class TableStore {
   protected readonly doc: DynamoDBDocumentClient;
   protected readonly table: string;
@@ -147,8 +152,12 @@ export abstract class TableStore {
         if (!old) throw opts.notFound();
         current = opts.parse(old);
         // Our own write, already applied: its answer was lost (a 5xx) and the SDK sent it again, and the
-        // repeat failed its condition against our own write.
-        if (expectedResult !== undefined && isDeepStrictEqual(current, expectedResult)) return current;
+        // repeat failed its condition against our own write. Only a write the SDK sent more than once can
+        // be that: a refusal at the first attempt is another writer's, even one that wrote the same record
+        // in the same millisecond (two takers without an owner would otherwise both win).
+        if (expectedResult !== undefined && sentAgain(e) && isDeepStrictEqual(current, expectedResult)) {
+          return current;
+        }
       }
     }
   }
@@ -236,7 +245,7 @@ export abstract class RecordStore<S extends z.ZodType> extends TableStore {
    * Deletes the record under `key` if `keep` (a function of the record read) says it may go; absent is a
    * success (a retried delete). Conditional on the version read: a record changed meanwhile is read again.
    */
-  async remove(key: string, mayGo: (current: z.output<S>) => void = () => {}): Promise<void> {
+  async deleteIf(key: string, mayGo: (current: z.output<S>) => void = () => {}): Promise<void> {
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.get(key);
       if (current === null) return;
@@ -269,16 +278,22 @@ export abstract class RecordStore<S extends z.ZodType> extends TableStore {
     return parseStored(this.kind.schema, item, this.kind.what);
   }
 
-  /** `change` on the current record under `key` (read first; see TableStore.change for the loop). */
+  /**
+   * `change` on the current record under `key` (see TableStore.change for the loop): read first, unless the
+   * caller passes the record as it `known` it (read or written earlier in the same step). A `known` record
+   * that is no longer current costs nothing but a refused write: the write is conditional on its version,
+   * and the refusal answers with the item as it is, which is decided on again.
+   */
   protected async changeRecord(
     key: string,
     decide: (current: z.output<S>, attempt: number) => ConditionalUpdate<z.output<S>> | null,
     details?: Record<string, unknown>,
+    known?: z.output<S>,
   ): Promise<z.output<S>> {
     return this.change({
       key,
       what: `${this.kind.what} ${key}`,
-      current: await this.require(key),
+      current: known ?? (await this.require(key)),
       parse: (item) => this.parse(item),
       notFound: () => this.kind.notFound(key),
       decide,

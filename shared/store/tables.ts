@@ -141,10 +141,13 @@ export function tableEnvVar(id: TableId): string {
 
 export type TableNames = Record<TableId, string>;
 
-/** Table names from the environment, each defaulting to `<prefix>-<id>`. */
+/** The deployment prefix (LAZARUS_TABLE_PREFIX) when none is set: tables, functions and machines `lazarus-<id>`. */
+export const DEFAULT_PREFIX = "lazarus";
+
+/** Table names from the environment, each defaulting to `<prefix>-<id>` (unset or empty: the default). */
 export function tableNamesFromEnv(env: NodeJS.ProcessEnv = process.env): TableNames {
-  const prefix = env.LAZARUS_TABLE_PREFIX ?? "lazarus";
+  const prefix = env.LAZARUS_TABLE_PREFIX?.trim() || DEFAULT_PREFIX;
   const names = {} as TableNames;
-  for (const id of TABLE_IDS) names[id] = env[tableEnvVar(id)] ?? `${prefix}-${id}`;
+  for (const id of TABLE_IDS) names[id] = env[tableEnvVar(id)]?.trim() || `${prefix}-${id}`;
   return names;
 }

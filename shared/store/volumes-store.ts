@@ -53,7 +53,7 @@ export class VolumesStore extends RecordStore<typeof Volume> {
 
   /** Deletes a volume no instance has attached (VolumeAttachRefused while one has). Absent: a success. */
   async delete(volumeId: string): Promise<void> {
-    await this.remove(volumeId, (current) => {
+    await this.deleteIf(volumeId, (current) => {
       const live = activeAttachment(current);
       if (live)
         throw new VolumeAttachRefused(`volume ${volumeId} is attached to instance ${live.instanceUuid}`, {
@@ -66,38 +66,46 @@ export class VolumesStore extends RecordStore<typeof Volume> {
   /**
    * Attach the volume to an instance on a host. Idempotent by attachmentId. Refused
    * (VolumeAttachRefused) while the volume has a live attachment to another instance, is in error,
-   * or when the attachment id is already used for something else.
+   * or when the attachment id is already used for something else. `known`: the volume as the caller last
+   * read or wrote it (no read then).
    */
-  async attach(volumeId: string, request: AttachRequest): Promise<Volume> {
+  async attach(volumeId: string, request: AttachRequest, known?: Volume): Promise<Volume> {
     const req = parseInput(AttachRequest, request, "attach request");
-    return this.changeAttachments(volumeId, (volume, now) => {
-      const same = volume.attachments.find((a) => a.attachmentId === req.attachmentId);
-      if (same) {
-        const matches =
-          same.status === "attached" &&
-          same.instanceUuid === req.instanceUuid &&
-          same.host === req.host &&
-          same.device === req.device;
-        if (matches) return null;
-        throw new VolumeAttachRefused(
-          `attachment ${req.attachmentId} of volume ${volumeId} already exists (${same.status}, instance ${same.instanceUuid} on ${same.host} at ${same.device})`,
-          { volumeId, attachmentId: req.attachmentId, existing: same },
+    return this.changeAttachments(
+      volumeId,
+      (volume, now) => {
+        const same = volume.attachments.find((a) => a.attachmentId === req.attachmentId);
+        if (same) {
+          const matches =
+            same.status === "attached" &&
+            same.instanceUuid === req.instanceUuid &&
+            same.host === req.host &&
+            same.device === req.device;
+          if (matches) return null;
+          throw new VolumeAttachRefused(
+            `attachment ${req.attachmentId} of volume ${volumeId} already exists (${same.status}, instance ${same.instanceUuid} on ${same.host} at ${same.device})`,
+            { volumeId, attachmentId: req.attachmentId, existing: same },
+          );
+        }
+        if (volume.status === "error") {
+          throw new VolumeAttachRefused(`volume ${volumeId} is in error`, {
+            volumeId,
+            status: volume.status,
+          });
+        }
+        const other = volume.attachments.find(
+          (a) => a.status === "attached" && a.instanceUuid !== req.instanceUuid,
         );
-      }
-      if (volume.status === "error") {
-        throw new VolumeAttachRefused(`volume ${volumeId} is in error`, { volumeId, status: volume.status });
-      }
-      const other = volume.attachments.find(
-        (a) => a.status === "attached" && a.instanceUuid !== req.instanceUuid,
-      );
-      if (other) {
-        throw new VolumeAttachRefused(
-          `volume ${volumeId} is attached to instance ${other.instanceUuid} on ${other.host} (attachment ${other.attachmentId})`,
-          { volumeId, attachedTo: other.instanceUuid, host: other.host, attachmentId: other.attachmentId },
-        );
-      }
-      return [...volume.attachments, { ...req, status: "attached", attachedAt: now, detachedAt: null }];
-    });
+        if (other) {
+          throw new VolumeAttachRefused(
+            `volume ${volumeId} is attached to instance ${other.instanceUuid} on ${other.host} (attachment ${other.attachmentId})`,
+            { volumeId, attachedTo: other.instanceUuid, host: other.host, attachmentId: other.attachmentId },
+          );
+        }
+        return [...volume.attachments, { ...req, status: "attached", attachedAt: now, detachedAt: null }];
+      },
+      known,
+    );
   }
 
   /** Mark one attachment detached. Idempotent: already detached, or unknown, is a no-op. */
@@ -118,39 +126,49 @@ export class VolumesStore extends RecordStore<typeof Volume> {
   async endAttachments(
     volumeId: string,
     opts: { instanceUuid: string; exceptHost?: string },
+    known?: Volume,
   ): Promise<Volume> {
     const ends = (a: VolumeAttachment): boolean =>
       a.status === "attached" &&
       a.instanceUuid === opts.instanceUuid &&
       (opts.exceptHost === undefined || a.host !== opts.exceptHost);
-    return this.changeAttachments(volumeId, (volume, now) => {
-      if (!volume.attachments.some(ends)) return null;
-      return volume.attachments.map((a) => (ends(a) ? endAttachment(a, now) : a));
-    });
+    return this.changeAttachments(
+      volumeId,
+      (volume, now) => {
+        if (!volume.attachments.some(ends)) return null;
+        return volume.attachments.map((a) => (ends(a) ? endAttachment(a, now) : a));
+      },
+      known,
+    );
   }
 
-  private async changeAttachments(volumeId: string, decide: Change): Promise<Volume> {
-    return this.changeRecord(volumeId, (current) => {
-      const attachments = decide(current, this.now().toISOString());
-      if (attachments === null) return null;
-      const status =
-        current.status === "error"
-          ? "error"
-          : attachments.some((a) => a.status === "attached")
-            ? "in-use"
-            : "available";
-      const next = parseInput(
-        Volume,
-        { ...current, attachments, status, version: current.version + 1 },
-        "volume",
-      );
-      const x = new Expr();
-      return {
-        UpdateExpression: `SET ${x.name("attachments")} = ${x.value(next.attachments)}, ${x.name("status")} = ${x.value(next.status)}, ${x.name("version")} = ${x.value(next.version)}`,
-        ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
-        ...x.attributes(),
-      };
-    });
+  private async changeAttachments(volumeId: string, decide: Change, known?: Volume): Promise<Volume> {
+    return this.changeRecord(
+      volumeId,
+      (current) => {
+        const attachments = decide(current, this.now().toISOString());
+        if (attachments === null) return null;
+        const status =
+          current.status === "error"
+            ? "error"
+            : attachments.some((a) => a.status === "attached")
+              ? "in-use"
+              : "available";
+        const next = parseInput(
+          Volume,
+          { ...current, attachments, status, version: current.version + 1 },
+          "volume",
+        );
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("attachments")} = ${x.value(next.attachments)}, ${x.name("status")} = ${x.value(next.status)}, ${x.name("version")} = ${x.value(next.version)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      undefined,
+      known,
+    );
   }
 }
 

@@ -276,7 +276,7 @@ describe("host failure", () => {
     const evacuated = [...SIX.map((n) => Object.values(booted).find((i) => i.name === n)!.uuid), big.uuid];
     let sawRunning: string[] = [];
     let watching = true;
-    await host1.restart();
+    await cloud.restartHost("host-1");
     const watcher = (async () => {
       while (watching) {
         const r = await host1.virsh(["list", "--uuid"], { allowFail: true });

@@ -6,7 +6,6 @@
  * Host records are seeded by the test: their heartbeats are whatever the test writes.
  */
 import { SFNClient } from "@aws-sdk/client-sfn";
-import { resetApiDeps } from "#functions/api/deps.js";
 import { type ApiServer, startApiServer } from "#local/api/api-server.js";
 import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { type LambdaEndpoint, startLambdaEndpoint } from "#local/lambda/lambda-endpoint.js";
@@ -106,14 +105,12 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
     const previous = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
     resetDeps();
-    resetApiDeps();
     stopping.push(() => {
       for (const [k, v] of Object.entries(previous)) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
       resetDeps();
-      resetApiDeps();
     });
 
     const { api: apiHandler } = await import("#functions/api/handlers.js");

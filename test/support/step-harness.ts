@@ -5,10 +5,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
-import { startDynamoServer } from "#local/dynamo/dynamo-server.js";
+import { accepted } from "#functions/conductor/steps/accept.js";
+import { type DynamoServer, startDynamoServer } from "#local/dynamo/dynamo-server.js";
 import { HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
-import type { FlowState } from "#shared/flow/contract.js";
+import { type FlowState, RebuildRequest } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import type { ExecutionReader, ExecutionStatus } from "#shared/flow/executions.js";
 import type { HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
@@ -99,6 +100,8 @@ export class ScriptedExecutions implements ExecutionReader {
 /** One isolated world: fresh tables (on the harness's dynalite), a scripted executor, notifier and executions. */
 export interface StepWorld {
   db: TestDynamo;
+  /** The harness's DynamoDB server (shared by the file's worlds): `onOperation` sees every API call. */
+  dynamo: DynamoServer;
   deps: StepDeps;
   executor: ScriptedExecutor;
   notifier: RecordingNotifier;
@@ -130,7 +133,7 @@ export async function startStepHarness(): Promise<StepHarness> {
         serviceDownSeconds: 60,
         shutdownTimeoutSeconds: 3,
       };
-      return { db, deps, executor, notifier, executions };
+      return { db, dynamo: server, deps, executor, notifier, executions };
     },
     async close() {
       for (const db of opened) await db.close();
@@ -205,29 +208,8 @@ export async function seedInstance(h: StepWorld, host: string, overrides: Partia
 /** A FlowState as Accept would hand it on, for a step test that starts later in the flow. */
 export function acceptedFlow(instance: Instance, over: Partial<FlowState> = {}): FlowState {
   const requestId = over.requestId ?? randomUUID();
-  return {
-    requestId,
-    instanceUuid: instance.uuid,
-    recreate: true,
-    targetHost: null,
-    force: false,
-    onSharedStorage: null,
-    imageRef: null,
-    preserveEphemeral: false,
-    targetState: null,
-    relocateFromLiveHost: null,
-    plannedHost: null,
-    executionArn: rebuildExecutionArn(requestId),
-    migrationId: requestId,
-    sourceHost: instance.host,
-    originalImageRef: instance.imageRef,
-    originalVmState: instance.vmState,
-    originalPowerState: instance.powerState,
-    destHost: null,
-    attemptedHosts: [],
-    previousFailures: [],
-    ...over,
-  };
+  const request = RebuildRequest.parse({ requestId, instanceUuid: instance.uuid, recreate: true });
+  return { ...accepted(request, instance, rebuildExecutionArn(requestId)), ...over };
 }
 
 /** A rule answering target probes (shared/hosts/probes.ts) on `host` with the given facts. */

@@ -1,6 +1,10 @@
 /** The host-failure policy (shared/domain/host-failure.ts): every decision, fed observations and a clock. */
 import { describe, expect, it } from "vitest";
-import { HEARTBEAT_ALARM_PREFIX, HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import {
+  HEARTBEAT_ALARM_PREFIX,
+  HEARTBEAT_METRIC,
+  heartbeatAlarmName,
+} from "#shared/definitions/heartbeat.js";
 import {
   AlarmStateChangeEvent as AlarmEventSchema,
   type AlarmStateChangeEvent,
@@ -29,9 +33,9 @@ function alarmEvent(from: string, to: string, at: string, host = "host-1"): Alar
     id: "e1",
     source: "aws.cloudwatch",
     "detail-type": "CloudWatch Alarm State Change",
-    resources: [`arn:aws:cloudwatch:us-east-1:000000000000:alarm:lazarus-heartbeat-${host}`],
+    resources: [`arn:aws:cloudwatch:us-east-1:000000000000:alarm:${heartbeatAlarmName(host)}`],
     detail: {
-      alarmName: `lazarus-heartbeat-${host}`,
+      alarmName: heartbeatAlarmName(host),
       state: { value: to, reason: "Threshold Crossed", timestamp: at },
       previousState: { value: from, timestamp: "2026-01-01T00:00:00.000+0000" },
       configuration: {

@@ -5,7 +5,7 @@
  * the handler writes on stdout.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInstanceNotOnTarget } from "#functions/compute-steps/handlers.js";
 import { type SsmEndpoint, startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import type { FlowState } from "#shared/flow/contract.js";
@@ -14,6 +14,7 @@ import { resetDeps } from "#shared/lambda/runtime.js";
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
 import { startTestDynamo, type TestDynamo } from "#test/support/dynamo.js";
 import { makeHost, makeInstance } from "#test/support/fixtures.js";
+import { logAsInAws, useLogLines } from "#test/support/log-lines.js";
 import { acceptedFlow } from "#test/support/step-harness.js";
 
 let db: TestDynamo;
@@ -64,13 +65,7 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: "test",
     AWS_SECRET_ACCESS_KEY: "test",
   });
-  for (const k of [
-    "LAZARUS_LOG_FORMAT",
-    "POWERTOOLS_LOG_LEVEL",
-    "POWERTOOLS_METRICS_DISABLED",
-    "POWERTOOLS_DEV",
-  ])
-    delete process.env[k];
+  logAsInAws();
   resetDeps();
 });
 
@@ -83,33 +78,7 @@ afterAll(async () => {
   resetDeps();
 });
 
-/** Every JSON line written to stdout or stderr during the test (the Lambda runtime sends both to CloudWatch Logs). */
-let lines: Record<string, unknown>[];
-beforeEach(() => {
-  lines = [];
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    vi.spyOn(stream, "write").mockImplementation((chunk: unknown, ...rest: unknown[]) => {
-      let json = 0;
-      const texts = String(chunk)
-        .split("\n")
-        .filter((t) => t !== "");
-      for (const text of texts) {
-        try {
-          lines.push(JSON.parse(text) as Record<string, unknown>);
-          json++;
-        } catch {
-          // not a log line
-        }
-      }
-      // Log lines are read here, not shown; anything else (vitest's own output) goes through.
-      return json === texts.length && json > 0 ? true : write(chunk, ...rest);
-    });
-  }
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const logs = useLogLines();
 
 async function evacuationState(): Promise<FlowState> {
   const instance = makeInstance({ host: source.name, node: source.name });
@@ -124,8 +93,8 @@ const context = (name: string) => ({
   awsRequestId: randomUUID(),
 });
 
-const logLines = () => lines.filter((l) => typeof l.message === "string");
-const emf = () => lines.filter((l) => typeof l._aws === "object");
+const logLines = () => logs.lines.filter((l) => typeof l.message === "string");
+const emf = () => logs.lines.filter((l) => typeof l._aws === "object");
 
 describe("step handler logs (Powertools, CloudWatch Logs JSON)", () => {
   it("every line of an invocation carries its correlation keys; one line per host command", async () => {

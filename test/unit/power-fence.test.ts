@@ -4,11 +4,12 @@
  * the fault switch makes the stop really fail (an EC2 error) or hang (stays `stopping`); unknown ids are
  * EC2's own error. And the pure gate/wait decisions the host-evacuation flow and the simulator share.
  */
-import { EC2Client } from "@aws-sdk/client-ec2";
+import type { EC2Client } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Ec2Endpoint, startEc2Endpoint } from "#local/ec2/ec2-endpoint.js";
 import { gateByProof, type HostProof, nextProofLook } from "#shared/domain/fencing.js";
 import { Ec2PowerFence } from "#shared/hosts/power-fence.js";
+import { localEc2Client } from "../support/ec2.js";
 
 let ec2: Ec2Endpoint;
 let client: EC2Client;
@@ -17,18 +18,16 @@ const machines = new Map<string, boolean>();
 
 beforeAll(async () => {
   ec2 = await startEc2Endpoint();
-  client = new EC2Client({
-    endpoint: ec2.url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
+  client = localEc2Client(ec2.url);
   fence = new Ec2PowerFence(client);
   for (const id of ["i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c"]) {
     machines.set(id, true);
     ec2.addInstance(id, {
       powerOff: async () => {
         machines.set(id, false);
+      },
+      powerOn: async () => {
+        machines.set(id, true);
       },
       isOn: () => machines.get(id) === true,
     });

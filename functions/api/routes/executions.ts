@@ -1,7 +1,8 @@
 /** GET /executions/{id}: a flow's status and its steps, by execution name (= request id) or ARN. */
 import { z } from "zod";
+import { executionArnOf } from "#shared/flow/executions.js";
+import type { ExecutionSummary } from "#shared/lambda/sfn-executions.js";
 import { stepsFromHistory } from "../execution-steps.js";
-import { type ExecutionSummary, executionArnOf } from "../executions.js";
 import { ApiError, json } from "../http.js";
 import type { Route, RouteContext } from "../router.js";
 import { echo } from "./params.js";
@@ -15,7 +16,7 @@ async function find(ctx: RouteContext, raw: string): Promise<ExecutionSummary | 
   const machines = Object.values(ctx.deps.machines).filter((m): m is string => m !== null);
   if (ExecutionArn.safeParse(raw).success) {
     // Only executions of Lazarus's own machines are shown.
-    const ours = machines.some((m) => raw.startsWith(`${m.replace(":stateMachine:", ":execution:")}:`));
+    const ours = machines.some((m) => raw.startsWith(executionArnOf(m, "")));
     return ours ? ctx.deps.executions.describe(raw) : null;
   }
   if (!ExecutionName.safeParse(raw).success) throw new ApiError(400, `Invalid execution id ${echo(raw)}.`);

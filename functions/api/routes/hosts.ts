@@ -5,17 +5,14 @@
  * adopt its domains, sync it (the inventory functions).
  */
 import { z } from "zod";
+import { stateMachineSpec } from "#shared/definitions/state-machines.js";
 import { EVACUATION_POLICIES } from "#shared/domain/host-failure.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
-import {
-  evacuationPolicyOf,
-  readEvacuationPreview,
-  readFleetCapacity,
-} from "#shared/flow/evacuation-preview.js";
+import { readEvacuationPreview, readFleetCapacity } from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { shellScript } from "#shared/hosts/shell.js";
-import { HOST_EVACUATION_ARN_ENV, type InventoryOps } from "../deps.js";
+import type { InventoryOps } from "../deps.js";
 import { ApiError, json, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
@@ -39,7 +36,7 @@ async function listServices(ctx: RouteContext) {
   return json(200, { services: views });
 }
 
-async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
+export async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
   const all = await hostsWithIndex(ctx);
   const index = all.findIndex((h) => h.name === name);
   if (index < 0) throw new ApiError(404, `Compute host ${name} could not be found.`);
@@ -252,7 +249,7 @@ async function evacuateHost(ctx: RouteContext) {
     if (!machine) {
       throw new ApiError(
         501,
-        `Host evacuation is not available here: the host-evacuation state machine is not deployed (${HOST_EVACUATION_ARN_ENV} is not set).`,
+        `Host evacuation is not available here: the host-evacuation state machine is not deployed (${stateMachineSpec("host-evacuation").arnEnv} is not set).`,
       );
     }
     const input = {
@@ -280,7 +277,7 @@ function inventory(ctx: RouteContext): InventoryOps {
   if (!ctx.deps.inventory) {
     throw new ApiError(
       501,
-      "Host registration, adoption and sync are not available yet: the inventory functions (functions/inventory) are not wired into this API.",
+      "Host registration, adoption and sync are not available here: this API has no inventory functions (functions/inventory).",
     );
   }
   return ctx.deps.inventory;
@@ -289,6 +286,12 @@ function inventory(ctx: RouteContext): InventoryOps {
 async function registerHost(ctx: RouteContext) {
   const body = parseOr400(RegisterBody, ctx.body(), "");
   return ctx.once(async () => json(201, { host: await inventory(ctx).register(body.host) }));
+}
+
+/** DELETE /os-hosts/{host}: deregister (its alarms, its node's name tag, its record); 409 while it holds instances. */
+async function deregisterHost(ctx: RouteContext) {
+  const name = hostName(ctx);
+  return ctx.once(async () => json(200, { deregistered: await inventory(ctx).deregister(name) }));
 }
 
 async function adoptHost(ctx: RouteContext) {
@@ -310,7 +313,7 @@ async function syncHost(ctx: RouteContext) {
 function previewOptions(ctx: RouteContext) {
   const policy = ctx.query("policy", z.enum(EVACUATION_POLICIES));
   return {
-    policy: evacuationPolicyOf(policy, process.env),
+    policy: policy ?? ctx.deps.evacuationPolicy,
     now: ctx.deps.now(),
     serviceDownSeconds: ctx.deps.serviceDownSeconds,
   };
@@ -341,6 +344,7 @@ export const hostRoutes: Route[] = [
   { method: "GET", pattern: "/os-hosts", handler: listHosts },
   { method: "POST", pattern: "/os-hosts", handler: registerHost },
   { method: "GET", pattern: "/os-hosts/{host}", handler: showHost },
+  { method: "DELETE", pattern: "/os-hosts/{host}", handler: deregisterHost },
   { method: "POST", pattern: "/os-hosts/{host}/evacuate", handler: evacuateHost },
   { method: "GET", pattern: "/os-hosts/{host}/evacuation-plan", handler: evacuationPlan },
   { method: "GET", pattern: "/os-evacuation-capacity", handler: evacuationCapacity },

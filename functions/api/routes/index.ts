@@ -3,6 +3,7 @@ import type { Route } from "../router.js";
 import { catalogRoutes } from "./catalog.js";
 import { executionRoutes } from "./executions.js";
 import { fleetRoutes } from "./fleet.js";
+import { hostPowerRoutes } from "./host-power.js";
 import { hostRoutes } from "./hosts.js";
 import { migrationRoutes } from "./migrations.js";
 import { serverActionRoutes } from "./server-actions.js";
@@ -15,6 +16,7 @@ export const ROUTES: readonly Route[] = [
   ...serverActionRoutes,
   ...migrationRoutes,
   ...hostRoutes,
+  ...hostPowerRoutes,
   ...executionRoutes,
   ...catalogRoutes,
   ...fleetRoutes,

@@ -15,8 +15,9 @@ import type {
 } from "#shared/domain/schemas.js";
 import { MigrationStatusSchema, MigrationTypeSchema } from "#shared/domain/schemas.js";
 import { ResourceName, Uuid } from "#shared/domain/values.js";
-import { causeMessage, stepsFromHistory } from "../execution-steps.js";
-import { executionArnOf } from "../executions.js";
+import { executionArnOf } from "#shared/flow/executions.js";
+import { causeMessage } from "#shared/flow/flow-state.js";
+import { stepsFromHistory } from "../execution-steps.js";
 import { ApiError, json } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";

@@ -14,7 +14,7 @@ import type { BuildPort, BuildSpec, BuildVolume } from "#shared/domain/schemas.j
 import { DiskDevice, ResourceName, Uuid } from "#shared/domain/values.js";
 import type { BootRequest, DeleteRequest } from "#shared/flow/boot-contract.js";
 import { assertDeletable } from "#shared/flow/delete-admission.js";
-import { executionArnOf } from "../executions.js";
+import { executionArnOf } from "#shared/flow/executions.js";
 import { waitForFlow } from "../flow-wait.js";
 import { ApiError, type ApiResponse, badRequest, conflict, json, noContent, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";

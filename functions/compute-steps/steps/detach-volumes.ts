@@ -4,6 +4,7 @@
  * domain's disks are also detached from its persistent config. The target's attachments are made by
  * AttachVolumes; the domain gets the volumes in its definition at spawn.
  */
+import type { Instance, Volume } from "#shared/domain/schemas.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
@@ -29,8 +30,21 @@ export async function detachVolumes(deps: StepDeps, state: FlowState): Promise<F
       );
     }
   }
-  for (const bdm of instance.volumes) {
-    await deps.stores.volumes.endAttachments(bdm.volumeId, { instanceUuid: instance.uuid });
-  }
+  await endVolumeAttachments(deps, instance);
   return state;
+}
+
+/**
+ * The volume service's part: every live attachment of the instance ended. Returns each volume as written
+ * (by id), for a step that changes it again (PrepareTarget's attach phase).
+ */
+export async function endVolumeAttachments(deps: StepDeps, instance: Instance): Promise<Map<string, Volume>> {
+  const volumes = new Map<string, Volume>();
+  for (const bdm of instance.volumes) {
+    volumes.set(
+      bdm.volumeId,
+      await deps.stores.volumes.endAttachments(bdm.volumeId, { instanceUuid: instance.uuid }),
+    );
+  }
+  return volumes;
 }

@@ -11,12 +11,22 @@ import { requireScheduled } from "#shared/flow/flow-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { rootDiskLines } from "#shared/hosts/root-disk.js";
 import { shellScript } from "#shared/hosts/shell.js";
-import { loadTarget } from "./load-target.js";
+import { loadTarget, type TargetContext } from "./load-target.js";
 
 export async function prepareRootDisk(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
   if (flow.recreate && flow.sharedStorage) return { ...state, createdRootDisk: false };
-  const { instance, host } = await loadTarget(deps, flow);
+  return createRootDisk(deps, state, await loadTarget(deps, flow));
+}
+
+/** The phase itself, on the records the caller has read (a disk on shared storage is the caller's to skip). */
+export async function createRootDisk(
+  deps: StepDeps,
+  state: FlowState,
+  target: TargetContext,
+): Promise<FlowState> {
+  const flow = requireScheduled(state);
+  const { instance, host } = target;
   const imageRef = flow.imageRef ?? instance.imageRef;
   const lines = rootDiskLines(host, instance, imageRef, flow.recreate ? "create-if-absent" : "replace");
   await deps.executor.run(hostTarget(host), shellScript(lines), { comment: `root disk from ${imageRef}` });

@@ -5,8 +5,9 @@
  * (ImageNotCached) before PowerOff and Destroy take anything down.
  */
 import { ImageNotCached, ProbeFailed } from "#shared/domain/errors.js";
+import type { Instance } from "#shared/domain/schemas.js";
 import type { PowerState } from "#shared/domain/states.js";
-import type { FlowState } from "#shared/flow/contract.js";
+import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
@@ -47,6 +48,27 @@ export async function updateInstanceState(deps: StepDeps, state: FlowState): Pro
       powerState = parseDomState(probe.stdout);
     }
   }
-  await advanceTaskState(deps, flow.instanceUuid, flow.requestId, "rebuilding", "rebuilding", { powerState });
+  await markRebuilding(deps, flow, powerState);
   return state;
+}
+
+/**
+ * task_state := rebuilding (expecting rebuilding) with the target's power state (evacuate: nostate, the
+ * instance is not there yet). `known`: the instance as the caller last read it. Returns it as written.
+ */
+export function markRebuilding(
+  deps: StepDeps,
+  flow: ScheduledFlow,
+  powerState: PowerState,
+  known?: Instance,
+): Promise<Instance> {
+  return advanceTaskState(
+    deps,
+    flow.instanceUuid,
+    flow.requestId,
+    "rebuilding",
+    "rebuilding",
+    { powerState },
+    known,
+  );
 }

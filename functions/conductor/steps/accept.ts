@@ -49,7 +49,8 @@ export async function accept(deps: StepDeps, input: AcceptInput): Promise<FlowSt
   return accepted(req, taken, input.executionArn);
 }
 
-function accepted(req: RebuildRequest, instance: Instance, executionArn: string): FlowState {
+/** The FlowState Accept hands on: the request, and what the flow keeps of the instance as it took it. */
+export function accepted(req: RebuildRequest, instance: Instance, executionArn: string): FlowState {
   return {
     ...req,
     executionArn,

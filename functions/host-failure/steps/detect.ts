@@ -3,7 +3,7 @@
  * direct probe through SSM Run Command that cannot be delivered or times out. SSM's PingStatus is not used:
  * the real agent reports it every 5 minutes, so a dead host looks Online for minutes.
  */
-import { HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
+import { HostCommandTimedOut, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
 import { assessHeartbeat as assess, judgeProbe, type ProbeResult } from "#shared/domain/host-failure.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
@@ -26,7 +26,8 @@ export async function probeHost(
   deps: HostFailureDeps,
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
-  if (!state.heartbeat) throw new Error("probeHost needs the heartbeat assessment");
+  if (!state.heartbeat)
+    throw new InvalidInput("probeHost needs the heartbeat assessment", { host: state.host });
   const host = await deps.stores.hosts.require(state.host);
   let probe: ProbeResult;
   try {

@@ -195,15 +195,30 @@ export async function confirmEvacuation(
 export async function reportEvacuation(
   deps: HostFailureDeps,
   state: HostEvacuationState,
-): Promise<HostEvacuationState & { report: EvacuationReport; reportText: string }> {
+): Promise<HostEvacuationState & { report: EvacuationReport & { fence: unknown }; reportText: string }> {
   const results = [...(state.earlierResults ?? []), ...(state.results ?? []).flat()];
-  const report = summarizeEvacuation(
+  const summarized = summarizeEvacuation(
     state.host,
     state.incidentId,
     { skipped: state.plan?.skipped ?? [] },
     results,
     { awaitingProof: state.awaitingProof ?? [], proof: state.proof?.reason ?? null },
   );
+  // The last power fence: which one, through which delegate, and every answer with its time.
+  const attempt = state.fence?.attempt ?? null;
+  const fence = attempt
+    ? {
+        method: attempt.method ?? null,
+        delegate: attempt.delegate ?? null,
+        outcome: attempt.outcome,
+        at: attempt.at,
+        detail: attempt.detail,
+        rounds: state.fence?.round ?? 1,
+        // The last answers (the Fail's cause carries the report; the host's power log keeps them all).
+        answers: (attempt.answers ?? []).slice(-10),
+      }
+    : null;
+  const report = { ...summarized, fence };
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "evacuated", {
     summary: {
       proof: state.death?.reason ?? null,
@@ -213,6 +228,13 @@ export async function reportEvacuation(
       failedInstances: report.failed.map((f) => `${f.name}: ${f.error}`),
       fencingRequired: report.fencingRequired.map((f) => f.name),
       hostProof: report.hostProof,
+      fence: fence && {
+        method: fence.method,
+        delegate: fence.delegate,
+        outcome: fence.outcome,
+        at: fence.at,
+        detail: fence.detail,
+      },
     },
   });
   const { results: _bulk, ...rest } = state;

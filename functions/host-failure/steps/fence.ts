@@ -1,61 +1,51 @@
 /**
  * Proof of death before anything of the host is started elsewhere (shared/domain/fencing.ts), in the
  * host-evacuation machine after DisableHost:
- *  - Fence: the pluggable `power` fence. `Host.fencing.power` "none": no fence (the attempt is
- *    `unsupported`); "ec2" / "local": ec2:StopInstances with Force on the host's instance id, then
- *    ec2:DescribeInstances until it is `stopped`, judged by `judgeFence` (no answer within
- *    `fenceTimeoutSeconds` = timed out). Then `hostProof`: a confirmed power-off, else an expired lease
- *    (the host's watchdog), else none.
+ *  - Fence: the pluggable `power` fence (shared/flow/host-power.ts). `Host.fencing.power` "none": no
+ *    fence (the attempt is `unsupported`); "ipmi" / "redfish": the fence agent on a delegate host (off,
+ *    then status until the BMC says off; a delegate that fails or times out makes way for the next; none
+ *    at all is `unavailable`); "ec2" / "local": ec2:StopInstances with Force on the host's instance id,
+ *    then ec2:DescribeInstances until it is `stopped`. No confirmation within `fenceTimeoutSeconds` (per
+ *    delegate) is timed out. Then `hostProof`: a confirmed power-off, else an expired lease (the host's
+ *    watchdog), else none.
  *  - AwaitProof: after a round of evacuations, whether to look for proof again (`nextProofLook`).
  * A fence already confirmed off is not repeated; one that failed or timed out is tried again each round.
  */
 import type { FenceAttempt } from "#shared/domain/fencing.js";
-import { hostProof, judgeFence, nextProofLook } from "#shared/domain/fencing.js";
+import { hostProof, nextProofLook } from "#shared/domain/fencing.js";
 import { assessHeartbeat } from "#shared/domain/host-failure.js";
 import type { Host } from "#shared/domain/schemas.js";
+import { controlHostPower } from "#shared/flow/host-power.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
-
-/** One power-off through the fence, judged: off, failed (refused), timed out, or unsupported (no fence). */
-async function powerOff(deps: HostFailureDeps, host: Host): Promise<FenceAttempt> {
-  if (host.fencing.power === "none")
-    return { outcome: "unsupported", at: deps.now().toISOString(), detail: "the host has no power fence" };
-  const id = host.managedInstanceId;
-  const started = deps.now();
-  try {
-    await deps.powerFence.requestPowerOff(id);
-  } catch (e) {
-    const answer = {
-      outcome: "failed" as const,
-      at: deps.now(),
-      detail: `StopInstances(${id}, Force) refused: ${errorText(e)}`,
-    };
-    return judgeFence(started, answer, deps.now(), deps.fencing)!;
-  }
-  let lastSeen = "unknown";
-  for (;;) {
-    try {
-      lastSeen = await deps.powerFence.powerState(id);
-    } catch (e) {
-      lastSeen = `unknown (${errorText(e)})`;
-    }
-    const answer =
-      lastSeen === "stopped"
-        ? { outcome: "off" as const, at: deps.now(), detail: `${id} stopped (ec2:StopInstances with Force)` }
-        : null;
-    const judged = judgeFence(started, answer, deps.now(), deps.fencing);
-    if (judged)
-      return judged.outcome === "timed-out"
-        ? { ...judged, detail: `${judged.detail}; ${id} is ${lastSeen}` }
-        : judged;
-    await sleep(deps.fencePollMs);
-  }
+/**
+ * One power-off through the host's fence (shared/flow/host-power.ts), judged: off (the BMC or EC2 confirmed
+ * it), failed (refused), timed out, unavailable (no delegate could run the agent), or unsupported (none).
+ * Recorded in the host's power log under the incident and round.
+ */
+async function powerOff(
+  deps: HostFailureDeps,
+  host: Host,
+  state: HostEvacuationState,
+  round: number,
+): Promise<FenceAttempt> {
+  const run = await controlHostPower(deps.hostPower, host, {
+    action: "fence",
+    id: `${state.incidentId}/fence-${round}`,
+    requestedBy: `incident ${state.incidentId}`,
+    deadlineSeconds: deps.fencing.fenceTimeoutSeconds,
+  });
+  const outcome = run.outcome === "on" ? "failed" : run.outcome;
+  return {
+    outcome,
+    at: run.endedAt,
+    detail: run.detail,
+    method: run.method,
+    delegate: run.delegate,
+    // The last answers ride in the machine's state (the host's power log keeps them all).
+    answers: run.answers.slice(-20),
+  };
 }
 
 export async function fenceHost(
@@ -65,7 +55,7 @@ export async function fenceHost(
   const host = await deps.stores.hosts.require(state.host);
   const round = (state.fence?.round ?? 0) + 1;
   const previous = state.fence?.attempt ?? null;
-  const attempt = previous?.outcome === "off" ? previous : await powerOff(deps, host);
+  const attempt = previous?.outcome === "off" ? previous : await powerOff(deps, host, state, round);
   const lookback = Math.max(600, deps.fencing.leaseSeconds * 4);
   const proof = hostProof(
     {

@@ -5,6 +5,7 @@
  * is `held` and the operator is alerted with every host's name. An operator's own request is never held
  * (`massFailureVerdict`), and a held incident does not block one.
  */
+import { InvalidInput } from "#shared/domain/errors.js";
 import { massFailureVerdict, suspectHosts } from "#shared/domain/fencing.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
@@ -37,7 +38,8 @@ export async function holdIncident(
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
   const m = state.massFailure;
-  if (m?.verdict !== "hold") throw new Error("holdIncident needs a mass-failure verdict of hold");
+  if (m?.verdict !== "hold")
+    throw new InvalidInput("holdIncident needs a mass-failure verdict of hold", { host: state.host });
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "held", {
     summary: { verdict: "held", hosts: m.hosts, reason: m.reason, proof: state.death?.reason ?? null },
   });

@@ -4,6 +4,7 @@
  */
 
 import type { z } from "zod";
+import { RecordedFailure } from "#shared/domain/errors.js";
 import type { HostIncident } from "#shared/domain/schemas.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState, OpenIncidentInput } from "../contract.js";
@@ -59,9 +60,8 @@ export async function abortIncident(deps: HostFailureDeps, state: HostEvacuation
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "aborted", {
     summary: { verdict: "aborted", step, error: failure.Error, cause: failure.Cause ?? null },
   });
-  const e = new Error(
+  throw new RecordedFailure(
+    failure,
     `host evacuation of ${state.host} aborted at ${step}: ${failure.Cause ?? failure.Error}`,
   );
-  e.name = failure.Error;
-  throw e;
 }

@@ -10,7 +10,7 @@
  *  3. the host stays disabled (an operator enables it), no longer forced down; the incident is closed.
  * Instances whose record still names this host (skipped, failed) are reported, not touched.
  */
-import { LazarusError } from "#shared/domain/errors.js";
+import { InvalidInput, LazarusError, StaleDomainsRemain } from "#shared/domain/errors.js";
 import {
   claimsToRelease,
   classifyDomains,
@@ -65,8 +65,9 @@ export async function cleanStaleDomains(
     const after = parseListUuids((await deps.executor.run(target, shellScript([listAllUuids()]))).stdout);
     const left = verdicts.stale.filter((s) => after.includes(s.instanceUuid));
     if (left.length > 0) {
-      throw new Error(
+      throw new StaleDomainsRemain(
         `stale domains still defined on ${host.name}: ${left.map((s) => s.instanceUuid).join(", ")}`,
+        { host: host.name, instances: left.map((s) => s.instanceUuid) },
       );
     }
   }
@@ -137,7 +138,7 @@ export async function finishRecovery(
   deps: HostFailureDeps,
   state: HostRecoveryState,
 ): Promise<HostRecoveryState> {
-  if (!state.incidentId) throw new Error("finishRecovery needs the incident id");
+  if (!state.incidentId) throw new InvalidInput("finishRecovery needs the incident id", { host: state.host });
   const host = await deps.stores.hosts.require(state.host);
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "closed", {
     summary: { ...(host.incident?.summary ?? {}), recovery: { ...state.domains, ...state.released } },

@@ -22,39 +22,30 @@ export interface TriggerResult {
   reason: string;
 }
 
+/** The host a heartbeat alarm's event names (its metric's dimension, else its name), or null. */
+export function alarmHost(event: AlarmStateChangeEvent): string | null {
+  return hostOfAlarm(event, { dimension: HEARTBEAT_METRIC.dimension, alarmPrefix: HEARTBEAT_ALARM_PREFIX });
+}
+
 export async function onAlarmStateChange(
   deps: HostFailureDeps,
   event: AlarmStateChangeEvent,
 ): Promise<TriggerResult> {
-  const host = hostOfAlarm(event, {
-    dimension: HEARTBEAT_METRIC.dimension,
-    alarmPrefix: HEARTBEAT_ALARM_PREFIX,
-  });
+  const host = alarmHost(event);
   const action = alarmAction(event, host);
   if (action.kind === "ignore" || !(await deps.stores.hosts.get(action.host))) {
     const reason = action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`;
     return { action: "ignore", host, executionName: null, started: false, reason };
   }
-  if (action.kind === "evacuate") {
-    await deps.stores.hosts.setService(action.host, { status: "down" });
-    const { started } = await deps.starter.start(deps.machines.hostEvacuation, action.executionName, {
-      host: action.host,
-      incidentId: action.incidentId,
-      reason: action.reason,
-    });
-    return {
-      action: action.kind,
-      host: action.host,
-      executionName: action.executionName,
-      started,
-      reason: action.reason,
-    };
-  }
-  await deps.stores.hosts.setService(action.host, { status: "up" });
-  const { started } = await deps.starter.start(deps.machines.hostRecovery, action.executionName, {
-    host: action.host,
-    reason: action.reason,
-  });
+  const evacuate = action.kind === "evacuate";
+  await deps.stores.hosts.setService(action.host, { status: evacuate ? "down" : "up" });
+  const { started } = await deps.starter.start(
+    evacuate ? deps.machines.hostEvacuation : deps.machines.hostRecovery,
+    action.executionName,
+    evacuate
+      ? { host: action.host, incidentId: action.incidentId, reason: action.reason }
+      : { host: action.host, reason: action.reason },
+  );
   return {
     action: action.kind,
     host: action.host,

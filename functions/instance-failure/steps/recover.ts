@@ -4,7 +4,15 @@
  * its confirmation, and the two ends (gave up: ERROR with a fault that says what was tried; the flow
  * itself failed: our task released, a domain-less instance never left ACTIVE).
  */
-import { errorMessage, HostCommandTimedOut, HostUnreachable, ProbeFailed } from "#shared/domain/errors.js";
+import {
+  errorMessage,
+  HostCommandTimedOut,
+  HostUnreachable,
+  InvalidInput,
+  ProbeFailed,
+  RecordedFailure,
+  SpawnFailed,
+} from "#shared/domain/errors.js";
 import {
   decideRecovery,
   givenUpMessage,
@@ -140,7 +148,8 @@ export async function restart(deps: InstanceFailureDeps, state: State): Promise<
       executionTimeoutSeconds: 60,
     });
     const after = await probeState(deps, state);
-    if (after !== "running") throw new Error(`after virsh start the domain is ${after}`);
+    if (after !== "running")
+      throw new SpawnFailed(`after virsh start the domain is ${after}`, { host: state.report.host });
     power = "running";
   } catch (e) {
     error = `${e instanceof Error ? e.name : "Error"}: ${errorMessage(e)}`;
@@ -201,7 +210,8 @@ export async function prepareRelocation(deps: InstanceFailureDeps, state: State)
 
 /** ConfirmRelocation: re-read: on another host, no task, ACTIVE = relocated; else the child's error. */
 export async function confirmRelocation(deps: InstanceFailureDeps, state: State): Promise<State> {
-  if (!state.relocation) throw new Error("confirmRelocation needs the relocation");
+  if (!state.relocation)
+    throw new InvalidInput("confirmRelocation needs the relocation", { recoveryId: state.recoveryId });
   const instance = await deps.stores.instances.require(state.report.instanceUuid);
   const relocated =
     instance.host !== state.relocation.sourceHost &&
@@ -310,7 +320,5 @@ export async function abortRecovery(deps: InstanceFailureDeps, state: State): Pr
     );
   }
   if (recovery) await deps.stores.recoveries.update(state.recoveryId, () => ({ status: "failed", message }));
-  const e = new Error(message);
-  e.name = failure.Error;
-  throw e;
+  throw new RecordedFailure(failure, message);
 }

@@ -5,11 +5,15 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { HOST_EVACUATION_ARN_ENV, resetApiDeps } from "#functions/api/deps.js";
 import { serviceUuid } from "#functions/api/views.js";
+import { stateMachineSpec } from "#shared/definitions/state-machines.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import { resetDeps } from "#shared/lambda/runtime.js";
 import { type ApiTestCloud, startApiTestCloud } from "../../support/api-cloud.js";
 import { stateSnapshot } from "../../support/api-state.js";
+
+const HOST_EVACUATION_ARN_ENV = stateMachineSpec("host-evacuation").arnEnv;
+
 import { makeFault, makeHost, makeInstance } from "../../support/fixtures.js";
 
 let cloud: ApiTestCloud;
@@ -845,7 +849,7 @@ describe("host evacuation once its state machine is deployed", () => {
       definition: JSON.stringify({ StartAt: "Done", States: { Done: { Type: "Pass", End: true } } }),
     });
     process.env[HOST_EVACUATION_ARN_ENV] = arn;
-    resetApiDeps();
+    resetDeps();
     try {
       const res = await cloud.call("POST", "/v2.1/os-hosts/host-down/evacuate", {
         body: { reason: "power loss", incident_id: "inc-42" },
@@ -875,7 +879,7 @@ describe("host evacuation once its state machine is deployed", () => {
       );
     } finally {
       delete process.env[HOST_EVACUATION_ARN_ENV];
-      resetApiDeps();
+      resetDeps();
     }
   });
 });

@@ -34,6 +34,7 @@ afterAll(async () => {
 
 const step = (name: string) => ({
   name,
+  type: "Task",
   status: "succeeded" as const,
   attempts: 1,
   enteredAt: "2026-01-01T00:00:00.000Z",

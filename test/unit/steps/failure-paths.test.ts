@@ -328,6 +328,46 @@ describe("PrepareTarget (evacuate: five phases in one step)", () => {
     expect(ended.fault).toMatchObject({ error: "HostCommandTimedOut", step: "prepareTarget" });
   });
 
+  /** Every read of a record (GetItem, or a Query/Scan of a table) by this world's tables, until `stop()`. */
+  function recordReads(w: StepWorld) {
+    const tables = new Map(Object.entries(w.db.tables).map(([id, name]) => [name, id]));
+    const reads: string[] = [];
+    const stop = w.dynamo.onOperation((o) => {
+      if (!["GetItem", "BatchGetItem", "Query", "Scan"].includes(o.op)) return;
+      const body = JSON.parse(o.body) as { TableName?: string; Key?: Record<string, { S?: string }> };
+      const table = tables.get(body.TableName ?? "");
+      if (!table) return;
+      const key = Object.values(body.Key ?? {})[0]?.S ?? "(no key)";
+      reads.push(`${o.op} ${table} ${key}`);
+    });
+    return { reads, stop };
+  }
+
+  it("reads each record once: the instance and the host at its start, each port and volume where first changed; its retry too", async () => {
+    const { w, instance, flow, volumeId } = await evacuationWorld();
+    const at = { ...(await runUntil(w, flow, "prepareTarget")), sharedStorage: false };
+    const watch = recordReads(w);
+    const expected = [
+      `GetItem instances ${instance.uuid}`,
+      `GetItem hosts ${at.destHost}`,
+      ...instance.ports.map((p) => `GetItem ports ${p}`),
+      `GetItem volumes ${volumeId}`,
+    ].sort();
+    try {
+      await prepareTarget(w.deps, at);
+      expect([...watch.reads].sort()).toEqual(expected);
+      // A retry after the attach phase began (a crash): the same reads, nothing twice.
+      watch.reads.length = 0;
+      await prepareTarget(w.deps, at);
+      expect([...watch.reads].sort()).toEqual(expected);
+    } finally {
+      watch.stop();
+    }
+    expect((await w.db.stores.instances.require(instance.uuid)).taskState).toBe(
+      "rebuild_block_device_mapping",
+    );
+  });
+
   it("refuses a rebuild (same host): there PowerOff and Destroy run between its phases", async () => {
     const { w, flow } = await evacuationWorld({ recreate: false });
     const at = await schedule(w.deps, flow);
