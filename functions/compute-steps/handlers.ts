@@ -2,7 +2,6 @@
 import { BootState, DeleteState } from "#shared/flow/boot-contract.js";
 import { FlowState } from "#shared/flow/contract.js";
 import { stepHandler } from "#shared/lambda/handler.js";
-import { bootCorrelationKeys } from "#shared/lambda/observability.js";
 import { attachVolumes as attachVolumesStep } from "./steps/attach-volumes.js";
 import { bootRootDisk as bootRootDiskStep } from "./steps/boot-root-disk.js";
 import { checkInstanceNotOnTarget as checkInstanceNotOnTargetStep } from "./steps/check-instance-not-on-target.js";
@@ -37,9 +36,8 @@ export const spawn = stepHandler(FlowState, spawnStep);
 export const cleanUpTarget = stepHandler(FlowState, cleanUpTargetStep);
 
 // The boot flow's steps on its host, and the delete flow's.
-const boot = { correlationKeys: bootCorrelationKeys };
-export const prepareBoot = stepHandler(BootState, prepareBootStep, boot);
-export const bootRootDisk = stepHandler(BootState, bootRootDiskStep, boot);
-export const spawnBoot = stepHandler(BootState, spawnBootStep, boot);
-export const cleanUpBoot = stepHandler(BootState, cleanUpBootStep, boot);
+export const prepareBoot = stepHandler(BootState, prepareBootStep);
+export const bootRootDisk = stepHandler(BootState, bootRootDiskStep);
+export const spawnBoot = stepHandler(BootState, spawnBootStep);
+export const cleanUpBoot = stepHandler(BootState, cleanUpBootStep);
 export const destroyInstance = stepHandler(DeleteState, destroyInstanceStep);

@@ -2,7 +2,6 @@
 import { BootState, DeleteState, FailedBoot, FailedDelete } from "#shared/flow/boot-contract.js";
 import { AcceptInput, FailedFlow, FlowState } from "#shared/flow/contract.js";
 import { stepHandler } from "#shared/lambda/handler.js";
-import { bootCorrelationKeys } from "#shared/lambda/observability.js";
 import { accept as acceptStep } from "./steps/accept.js";
 import { acceptBoot as acceptBootStep } from "./steps/accept-boot.js";
 import { acceptDelete as acceptDeleteStep } from "./steps/accept-delete.js";
@@ -23,11 +22,10 @@ export const finish = stepHandler(FlowState, finishStep);
 export const handleFailure = stepHandler(FailedFlow, handleFailureStep);
 
 // The boot flow (state-machines/boot.asl.json) and the delete flow (delete.asl.json).
-const boot = { correlationKeys: bootCorrelationKeys };
-export const acceptBoot = stepHandler(AcceptInput, acceptBootStep, boot);
-export const scheduleBoot = stepHandler(BootState, scheduleBootStep, boot);
-export const finishBoot = stepHandler(BootState, finishBootStep, boot);
-export const handleBootFailure = stepHandler(FailedBoot, handleBootFailureStep, boot);
+export const acceptBoot = stepHandler(AcceptInput, acceptBootStep);
+export const scheduleBoot = stepHandler(BootState, scheduleBootStep);
+export const finishBoot = stepHandler(BootState, finishBootStep);
+export const handleBootFailure = stepHandler(FailedBoot, handleBootFailureStep);
 export const acceptDelete = stepHandler(AcceptInput, acceptDeleteStep);
 export const finishDelete = stepHandler(DeleteState, finishDeleteStep);
 export const handleDeleteFailure = stepHandler(FailedDelete, handleDeleteFailureStep);

@@ -52,8 +52,11 @@ export const STEP_METRICS = {
   failures: "StepFailures",
 } as const;
 
-/** Objects of an input whose fields are read as the input's own (a step's request, a Map item, an event's detail). */
-const NESTED = ["request", "item", "report", "detail"] as const;
+/**
+ * Objects of an input whose fields are read as the input's own (a step's request, a Map item, an event's
+ * detail, a boot's build).
+ */
+const NESTED = ["request", "item", "report", "detail", "build"] as const;
 
 /**
  * The correlation keys of any Lambda's input, read defensively (it also serves an input that failed its
@@ -93,14 +96,6 @@ export function correlationKeys(input: unknown): CorrelationKeys {
     managedInstanceId: pick("managedInstanceId"),
     execution: pick("executionArn") ?? pick("executionName"),
   };
-}
-
-/** A boot's keys: its request, the instance it builds (`build.instanceUuid`), the host it claimed. */
-export function bootCorrelationKeys(input: unknown): CorrelationKeys {
-  const o = (typeof input === "object" && input !== null ? input : {}) as Record<string, unknown>;
-  const build = (typeof o.build === "object" && o.build !== null ? o.build : {}) as Record<string, unknown>;
-  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
-  return { requestId: text(o.requestId), instanceUuid: text(build.instanceUuid), targetHost: text(o.host) };
 }
 
 export function errorName(e: unknown): string {

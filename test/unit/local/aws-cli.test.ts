@@ -67,8 +67,12 @@ afterAll(async () => {
   await Promise.all([cloudwatch, ssm, lambda, events, ec2].map((e) => e?.close()));
 });
 
-/** `aws <args> --output json` against `url`, with the local credentials; its parsed output. */
+/** `aws <args> --output json` against `url`, with the local credentials (or `secret`); its parsed output. */
 function aws(url: string, ...args: string[]): Promise<Record<string, unknown>> {
+  return awsSigned("local", url, ...args);
+}
+
+function awsSigned(secret: string, url: string, ...args: string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     execFile(
       AWS,
@@ -79,7 +83,7 @@ function aws(url: string, ...args: string[]): Promise<Record<string, unknown>> {
           PATH: process.env.PATH ?? "/usr/bin:/bin",
           HOME: "/nonexistent",
           AWS_ACCESS_KEY_ID: "local",
-          AWS_SECRET_ACCESS_KEY: "local",
+          AWS_SECRET_ACCESS_KEY: secret,
           AWS_DEFAULT_REGION: "us-east-1",
           AWS_MAX_ATTEMPTS: "1",
           AWS_PAGER: "",
@@ -150,6 +154,10 @@ describe.skipIf(!existsSync(AWS))("the AWS CLI v2 of Debian against the local en
     expect(alarms.MetricAlarms).toEqual([
       expect.objectContaining({ AlarmName: "lazarus-heartbeat-host-a", Period: 10, EvaluationPeriods: 2 }),
     ]);
+    // The query protocol is checked as the JSON one is: a request signed with the wrong secret is refused.
+    await expect(awsSigned("wrong", cloudwatch.url, "cloudwatch", "describe-alarms")).rejects.toThrow(
+      /SignatureDoesNotMatch/,
+    );
     await expect(
       aws(
         cloudwatch.url,
