@@ -23,6 +23,7 @@ import {
   readDefinition,
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
+import { operatorProof } from "#shared/domain/fencing.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
 import { type Host, HostFencing, type Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
@@ -149,6 +150,8 @@ export interface HostFailureOptions {
    * (`fencing.watchdog`). None = no watchdog device (the default).
    */
   watchdogLeaseSeconds?: number;
+  /** The lease the control plane assumes (LAZARUS_LEASE_SECONDS), s (default: watchdogLeaseSeconds, else 60). */
+  leaseSeconds?: number;
   /** Added to the lease before the control plane counts a silent host as self-fenced, s (default 3). */
   leaseMarginSeconds?: number;
   /** More than this share of the hosts dead within the window holds every automatic evacuation (default 1/3). */
@@ -210,7 +213,10 @@ export interface LocalCloud {
   killHost(name: string): Promise<void>;
   /** Power off (if it is not), then on: the machine boots (libvirtd, SSM agent, host agent; no guest); resolves once booted. */
   restartHost(name: string): Promise<void>;
-  /** What an operator (or Masakari) does once a host is known dead: nova's `forced_down`. */
+  /**
+   * What an operator (or Masakari) does once a host is known dead: nova's `forced_down`, recorded as the
+   * host's proof of death (kind `operator`) as the API's force-down does; false clears it.
+   */
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
   stop(): Promise<void>;
 }
@@ -371,7 +377,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_FENCE_RETRY_SECONDS: String(hf.fenceRetrySeconds ?? 3),
       LAZARUS_FENCE_MAX_ROUNDS: String(hf.maxProofRounds ?? 10),
       LAZARUS_FENCE_POLL_MS: "300",
-      LAZARUS_LEASE_SECONDS: String(hf.watchdogLeaseSeconds ?? 60),
+      LAZARUS_LEASE_SECONDS: String(hf.leaseSeconds ?? hf.watchdogLeaseSeconds ?? 60),
       LAZARUS_LEASE_MARGIN_SECONDS: String(hf.leaseMarginSeconds ?? 3),
       LAZARUS_HEARTBEAT_FRESH_SECONDS: String(
         hf.heartbeatFreshSeconds ?? Math.max(3, (3 * heartbeatIntervalMs) / 1000),
@@ -542,7 +548,17 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         await machine(name).powerOff("cloud");
         await machine(name).powerOn("cloud");
       },
-      setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),
+      setForcedDown: async (name, forcedDown) =>
+        stores.hosts.forceDown(
+          name,
+          forcedDown
+            ? operatorProof(await stores.hosts.require(name), {
+                by: "the local cloud's operator",
+                via: "setForcedDown",
+                at: new Date(),
+              })
+            : null,
+        ),
       runScheduled: (id) => scheduler.runNow(id),
       stop,
     };

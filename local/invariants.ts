@@ -14,7 +14,8 @@
  *  3. bindings on the instance's host: ports bound and volume attachments live there and nowhere else.
  *  3b. nothing left behind: a deleted instance, and a build that failed and was undone, has no domain, no
  *     instance folder (root disk) on any running host, no claim, no port, no live volume attachment.
- *  4. quiet means done: no task held, every migration terminal, no host incident left open, no execution
+ *  4. forced down means proven: a host is forced down exactly while its proof of death is recorded.
+ *  5. quiet means done: no task held, every migration terminal, no host incident left open, no execution
  *     still running (only checked
  *     with `quiet: true`; executions only when `executions` is given).
  * Each violation is one line `<kind>: <what>`, kind one of INVARIANT_KINDS (`violationKind` reads it back),
@@ -187,6 +188,11 @@ export async function checkInvariants(
       violation("task", `instance ${i.name} still holds task ${i.taskState}`);
   }
   for (const h of await stores.hosts.list()) {
+    if (h.forcedDown !== (h.deathProof !== null))
+      violation(
+        "host",
+        `host ${h.name} is ${h.forcedDown ? "" : "not "}forced down ${h.deathProof ? `with proof ${h.deathProof.kind}` : "without a proof of death"}`,
+      );
     if (opts.quiet && (h.incident?.status === "confirming" || h.incident?.status === "evacuating"))
       violation("incident", `host ${h.name} incident ${h.incident.id} is still ${h.incident.status}`);
     const sum = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };

@@ -3,7 +3,7 @@
  * state and returns it extended; `failure` is written by the machines' Catch clauses.
  */
 import { z } from "zod";
-import { PROOF_KINDS } from "#shared/domain/fencing.js";
+import { HOST_PROOF_KINDS, PROOF_KINDS } from "#shared/domain/fencing.js";
 import { SKIP_REASONS } from "#shared/domain/host-failure.js";
 import { POWER_FENCES, PowerAnswer, VmStateSchema } from "#shared/domain/schemas.js";
 import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
@@ -102,7 +102,7 @@ export const HostEvacuationState = z.looseObject({
   fence: z.object({ round: z.number().int().positive(), attempt: FenceAttemptSchema.nullable() }).optional(),
   proof: z
     .object({
-      proof: z.enum(["power", "lease"]).nullable(),
+      proof: z.enum(HOST_PROOF_KINDS).nullable(),
       reason: z.string(),
       at: IsoTime.optional(),
       leaseExpiresAt: IsoTime.nullable().optional(),
@@ -110,6 +110,8 @@ export const HostEvacuationState = z.looseObject({
     .optional(),
   /** PlanEvacuation: the instances left "fencing required" this round. */
   awaitingProof: z.array(AwaitingProof).optional(),
+  /** PlanEvacuation: the instances another flow held (task_state set) this round: looked at again. */
+  busy: z.array(AwaitingProof).optional(),
   /** Results of earlier rounds (the Map's `results` are this round's). */
   earlierResults: z.array(EvacuationResult).optional(),
   /** AwaitProof: look for proof again after waitSeconds, or end (nothing waits, or give up). */

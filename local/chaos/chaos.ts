@@ -592,7 +592,7 @@ async function settle(ctx: RoundContext, timeoutMs: number): Promise<void> {
   for (const h of await cloud.stores.hosts.list()) {
     const open = h.incident?.status === "confirming" || h.incident?.status === "evacuating";
     if (!open && (!h.enabled || h.forcedDown) && cloud.fleet.hosts.get(h.name)?.running) {
-      await cloud.stores.hosts.setService(h.name, { enabled: true, disabledReason: null, forcedDown: false });
+      await cloud.stores.hosts.setService(h.name, { enabled: true, disabledReason: null, deathProof: null });
       ctx.count(ctx.operations, "host-enable");
     }
   }

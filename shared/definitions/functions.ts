@@ -294,7 +294,8 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "api",
     role: "api",
     access: {
-      // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
+      // hosts: enable/disable and force-down (an operator's proof of death); idempotency: the answers to
+      // mutating requests.
       // instances write + hostCommands + publishEvents: os-stop/os-start/reboot, lock, resetState and the
       // console log; recoveries: restarts in the action log.
       tables: {
@@ -356,8 +357,8 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
   // The power fence: a BMC's fence agent on a delegate host (hostCommands), or ec2:StopInstances (Force) and
-  // DescribeInstances on the host's instance; records it in the host's power log; reads the heartbeat for
-  // the lease.
+  // DescribeInstances on the host's instance; records it in the host's power log; reads the heartbeats for
+  // the lease; records the proof of death on the host.
   hostFailure("fence", "fenceHost", {
     tables: { hosts: "write" },
     fence: true,
@@ -370,7 +371,8 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     tables: { instances: "write", faults: "write", hosts: "read" },
   }),
   hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
-  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" } }),
+  // Re-reads every instance still on the host: the report names each one left there.
+  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write", instances: "read" } }),
   hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
   hostFailure("clean-stale-domains", "cleanStaleDomains", {
     tables: { hosts: "read", instances: "read" },

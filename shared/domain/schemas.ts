@@ -1,6 +1,7 @@
 /** The records Lazarus keeps, as zod schemas; the TypeScript types are inferred from them. */
 import { z } from "zod";
 import { BmcNetworks, type BmcPowerKind, BmcSettings, isBmcPowerKind } from "./bmc.js";
+import { HOST_PROOF_KINDS, MIGRATION_PROOF_KINDS } from "./fencing.js";
 import { MIGRATION_STATUSES, MIGRATION_TYPES, POWER_STATES, TASK_STATES, VM_STATES } from "./states.js";
 import {
   AbsolutePath,
@@ -241,7 +242,11 @@ export const HostFencingFields = z.object({
    * fence_redfish; `bmc` says where), or not at all.
    */
   power: z.enum(POWER_FENCES),
-  /** The host runs an armed watchdog device (lazarus-host feeds it after accepted heartbeats; unfed, the node resets). */
+  /**
+   * What registration declared: the host arms a watchdog device (lazarus-host feeds it after accepted
+   * heartbeats; unfed, the node resets). Informational only: the `lease` proof is counted from the host's
+   * own heartbeats (their value is the armed watchdog's timeout), never from this.
+   */
   watchdog: z.boolean(),
   /** The hosts of its shared pool enforce the disk image lock: a target refuses a disk another host holds. */
   diskLocks: z.boolean(),
@@ -317,6 +322,24 @@ export const PowerRecord = z.object({
 export type PowerRecord = z.infer<typeof PowerRecord>;
 export const POWER_LOG_KEEP = 20;
 
+/**
+ * The host is proven dead (shared/domain/fencing.ts): its power fence confirmed it off (`power`), its
+ * heartbeats said its watchdog was armed and the lease ran out (`lease`), or an operator said it is off
+ * (`operator`: nova's `forced_down`). Recorded on the host with `forcedDown: true` in the same write; only
+ * a recorded proof lets an instance on a local disk be evacuated. Cleared (with `forcedDown`) when an
+ * operator unsets forced_down or when host-recovery has cleaned the returned host.
+ */
+export const DeathProof = z.object({
+  kind: z.enum(HOST_PROOF_KINDS),
+  /** When it became proof: the fence's answer, the lease's expiry, the operator's request. */
+  at: IsoTime,
+  /** The host-failure incident that found it (operator: the incident open then, if any). */
+  incidentId: z.string().min(1).max(80).nullable(),
+  /** What proved it, for reports (operator: who said so, and through what). */
+  detail: z.string().max(2000),
+});
+export type DeathProof = z.infer<typeof DeathProof>;
+
 export const Host = z.object({
   name: ResourceName,
   managedInstanceId: ManagedInstanceId,
@@ -331,7 +354,10 @@ export const Host = z.object({
   antiAffinity: z.record(ResourceName, Uuid),
   enabled: z.boolean(),
   disabledReason: z.string().nullable(),
+  /** nova's forced_down: true exactly while `deathProof` is set (the hosts store writes both together). */
   forcedDown: z.boolean(),
+  /** Proof that the host is dead (DeathProof); null = none. */
+  deathProof: DeathProof.nullable().default(null),
   /** Compute service liveness as the heartbeat monitor last saw it. */
   status: HostStatus,
   lastHeartbeatAt: IsoTime.nullable(),
@@ -397,6 +423,15 @@ export const Migration = z.object({
   attemptedHosts: z.array(ResourceName),
   /** The Step Functions execution running the flow. */
   executionArn: z.string().nullable().default(null),
+  /**
+   * An evacuation: the proof that no other copy runs which admitted it (shared/flow/admission.ts): the
+   * source host's recorded proof (power, lease, operator), the target's disk lock (lock), or instance
+   * recovery's removal of the domain from its live source (relocation). null: a rebuild.
+   */
+  proof: z
+    .object({ kind: z.enum(MIGRATION_PROOF_KINDS), detail: z.string().max(2000) })
+    .nullable()
+    .default(null),
   error: z.string().nullable(),
   createdAt: IsoTime,
   updatedAt: IsoTime,

@@ -30,6 +30,7 @@ import { newHostRecord } from "../domain/host-record.js";
 import {
   type Claim,
   Claim as ClaimSchema,
+  DeathProof,
   Host,
   HostFencing,
   HostStatus,
@@ -69,14 +70,22 @@ export interface ReleaseResult {
   released: Claim | null;
 }
 
-export const ServicePatch = z.object({
-  enabled: z.boolean().optional(),
-  disabledReason: z.string().nullable().optional(),
-  forcedDown: z.boolean().optional(),
-  status: HostStatus.optional(),
-  lastHeartbeatAt: IsoTime.nullable().optional(),
-});
-export type ServicePatch = z.infer<typeof ServicePatch>;
+/**
+ * A change of the compute service fields. `forced_down` is not among them: it is written with the proof
+ * of death it stands for (`deathProof`: set = forced down, null = not), so the two never disagree.
+ */
+export const ServicePatch = z
+  .strictObject({
+    enabled: z.boolean().optional(),
+    disabledReason: z.string().nullable().optional(),
+    status: HostStatus.optional(),
+    lastHeartbeatAt: IsoTime.nullable().optional(),
+    deathProof: DeathProof.nullable().optional(),
+  })
+  .transform(({ deathProof, ...rest }) =>
+    deathProof === undefined ? rest : { ...rest, deathProof, forcedDown: deathProof !== null },
+  );
+export type ServicePatch = z.input<typeof ServicePatch>;
 
 /** The SET terms of a service patch (validated): its fields, and the version bump of every host change. */
 export function servicePatchSets(x: Expr, patch: ServicePatch): string[] {
@@ -199,7 +208,30 @@ export class HostsStore extends RecordStore<typeof Host> {
     return items.map((i) => this.parse(i)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Change the compute service fields (enabled, forced down, liveness). Bumps version. */
+  /**
+   * An operator's forced_down (nova's `os-services` force-down, the CLI's `host force-down`): `proof` set
+   * records it as the host's proof of death (kind `operator`) unless one is recorded already (which is kept:
+   * the fence's or the lease's says more); null clears whatever proof the host has, and forced_down with it.
+   */
+  async forceDown(name: string, proof: DeathProof | null): Promise<Host> {
+    const wanted = proof === null ? null : parseInput(DeathProof, proof, "death proof");
+    return this.changeRecord(
+      name,
+      (current) => {
+        if (wanted !== null && current.deathProof !== null) return null;
+        if (wanted === null && current.deathProof === null && !current.forcedDown) return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("deathProof")} = ${x.value(wanted)}, ${x.name("forcedDown")} = ${x.value(wanted !== null)}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: name },
+    );
+  }
+
+  /** Change the compute service fields (enabled, liveness, proof of death with forced down). Bumps version. */
   async setService(name: string, patch: ServicePatch): Promise<Host> {
     const x = new Expr();
     const sets = servicePatchSets(x, patch);

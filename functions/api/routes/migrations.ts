@@ -21,7 +21,7 @@ import { stepsFromHistory } from "../execution-steps.js";
 import { ApiError, json } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
-import { migrationView, novaDbTime } from "../views.js";
+import { migrationView, novaDbTime, proofView } from "../views.js";
 import { echo, serverId } from "./params.js";
 
 async function listMigrations(ctx: RouteContext) {
@@ -51,6 +51,7 @@ function actionView(m: Migration, ctx: RouteContext) {
     project_id: "lazarus",
     start_time: novaDbTime(m.createdAt),
     message: m.status === "failed" || m.status === "error" ? "Error" : null,
+    "lazarus:proof": proofView(m),
   };
   if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(m.updatedAt);
   return view;

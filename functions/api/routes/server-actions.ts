@@ -13,7 +13,7 @@ import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js"
 import type { RebuildRequest } from "#shared/flow/contract.js";
 import { waitForFlow } from "../flow-wait.js";
 import { ApiError, type ApiResponse, badRequest, json, noContent, parseOr400 } from "../http.js";
-import { atLeast } from "../microversion.js";
+import { atLeast, type Microversion } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
 import { consoleOutput, resetState, setLock } from "./lifecycle.js";
@@ -82,6 +82,27 @@ const ConsoleOutputBody = z.strictObject({
     .optional(),
 });
 
+type EvacuateBody = {
+  host?: string | null;
+  onSharedStorage?: boolean;
+  force?: boolean;
+  adminPass?: string;
+};
+
+/** What nova's evacuate body asks of the flow at a microversion (the simulator's operator asks the same). */
+export function evacuateAsk(b: EvacuateBody, mv: Microversion): Ask {
+  return {
+    recreate: true,
+    targetHost: b.host ?? null,
+    force: b.force ?? false,
+    onSharedStorage: b.onSharedStorage ?? null,
+    imageRef: null,
+    preserveEphemeral: false,
+    // 2.95: the instance is left STOPPED at the destination for the operator to check.
+    targetState: atLeast(mv, "2.95") ? "stopped" : null,
+  };
+}
+
 function actionOf(body: unknown): [string, unknown] {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw badRequest("The action body must be a JSON object naming one action.");
@@ -120,27 +141,8 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
       );
     }
     case "evacuate": {
-      const b = parseOr400(evacuateBody(ctx), args ?? {}, "evacuate") as {
-        host?: string | null;
-        onSharedStorage?: boolean;
-        force?: boolean;
-        adminPass?: string;
-      };
-      return runFlow(
-        ctx,
-        id,
-        {
-          recreate: true,
-          targetHost: b.host ?? null,
-          force: b.force ?? false,
-          onSharedStorage: b.onSharedStorage ?? null,
-          imageRef: null,
-          preserveEphemeral: false,
-          // 2.95: the instance is left STOPPED at the destination for the operator to check.
-          targetState: atLeast(ctx.mv, "2.95") ? "stopped" : null,
-        },
-        { adminPass: b.adminPass !== undefined, set: {} },
-      );
+      const b = parseOr400(evacuateBody(ctx), args ?? {}, "evacuate") as EvacuateBody;
+      return runFlow(ctx, id, evacuateAsk(b, ctx.mv), { adminPass: b.adminPass !== undefined, set: {} });
     }
     case "os-stop":
     case "os-start":
