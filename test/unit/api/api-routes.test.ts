@@ -462,7 +462,7 @@ describe("evacuate needs proof that no other copy runs (issue 26)", () => {
     expect(down.status, down.text).toBe(200);
     try {
       const host = await cloud.call("GET", "/v2.1/os-hosts/host-down");
-      expect((host.json as { host: unknown }).host).toMatchObject({
+      expect((host.json as { "lazarus:host": unknown })["lazarus:host"]).toMatchObject({
         forced_down: true,
         death_proof: {
           kind: "operator",
