@@ -197,7 +197,11 @@ export const BOOT_FUNCTIONS: readonly FunctionSpec[] = [
     tables: { instances: "write", outbox: "write" },
     publishEvents: true,
   }),
-  compute("clean-up-boot", "cleanUpBoot", { tables: { hosts: "read" }, hostCommands: true }),
+  // Reads the instance: a boot whose FinishBoot committed is never cleaned.
+  compute("clean-up-boot", "cleanUpBoot", {
+    tables: { instances: "read", hosts: "read" },
+    hostCommands: true,
+  }),
   conductor("handle-boot-failure", "handleBootFailure", {
     ...ENDS_FLOW,
     tables: { ...ENDS_FLOW.tables, actions: "write" },
