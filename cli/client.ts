@@ -20,6 +20,23 @@ export class ApiCallError extends Error {
   }
 }
 
+/** The API did not answer at all (connection refused, DNS, timeout): the message names the URL. */
+export class ApiUnreachable extends Error {
+  constructor(url: string, cause: unknown) {
+    const why = describeFetchFailure(cause);
+    super(
+      `cannot reach the Lazarus API at ${url} (${why}). Is it running? Set LAZARUS_API_URL or --url to the URL \`npm run local -- up\` (or the stack) prints.`,
+    );
+    this.name = "ApiUnreachable";
+  }
+}
+
+/** fetch's "fetch failed" with the system error under it (ECONNREFUSED, ENOTFOUND, ...). */
+function describeFetchFailure(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  return cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
+}
+
 export interface ApiReply {
   status: number;
   headers: Headers;
@@ -88,7 +105,12 @@ export class LazarusClient {
       sent = signed.headers as Record<string, string>;
     }
     const { host: _host, ...fetchHeaders } = sent;
-    const res = await fetch(url, { method, headers: fetchHeaders, ...(body !== undefined ? { body } : {}) });
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers: fetchHeaders, ...(body !== undefined ? { body } : {}) });
+    } catch (e) {
+      throw new ApiUnreachable(this.base.href.replace(/\/$/, ""), e);
+    }
     const text = await res.text();
     let parsed: unknown = null;
     try {

@@ -409,7 +409,25 @@ async function demo(): Promise<number> {
   return ok ? 0 : 1;
 }
 
+/**
+ * `kill PID` of a backgrounded `npm run local -- up` signals npm alone: npm ends (and the `sh -c` it ran the
+ * script in), and this process, orphaned, would keep the whole cloud running. So `up` watches its parent:
+ * once it is gone (this process was handed to another, `process.ppid` changed) it tears down as on
+ * SIGTERM, through the same handler (local/hosts/fleet.ts). A Ctrl-C reaches the whole group as before.
+ */
+function stopWhenOrphaned(intervalMs = 500): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    say(`the process that started this one (${parent}) ended: stopping as on SIGTERM`);
+    process.kill(process.pid, "SIGTERM");
+  }, intervalMs);
+  timer.unref();
+}
+
 async function up(): Promise<number> {
+  stopWhenOrphaned();
   say("starting the local cloud");
   const count = flags.hosts === undefined ? HOSTS.length : Number(flags.hosts);
   if (!Number.isInteger(count) || count < 1 || count > HOSTS.length)
@@ -425,10 +443,24 @@ async function up(): Promise<number> {
       `BMC of ${name}: IPMI at ${bmc.address}:${bmc.port}, user ${bmc.username} (lazarus host power ${name} status; ipmitool -I lanplus -C 3 -H ${bmc.address} -p ${bmc.port} -U ${bmc.username} -E chassis power status, IPMI_PASSWORD from the secret)`,
     );
   }
-  say("running; Ctrl-C stops it and removes every host process, user and folder");
+  for (const line of usageLines(cloud)) say(line);
+  say("running; Ctrl-C (or kill PID) stops it and removes every host process, user and folder");
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));
   await cloud.stop();
   return 0;
+}
+
+/** How to use what `up` started: a server created through the API, and the AWS CLI against the endpoints. */
+function usageLines(cloud: LocalCloud): string[] {
+  const api = cloud.env.LAZARUS_API_URL!;
+  const os = `openstack --os-auth-type none --os-endpoint ${api}/v2.1 --os-compute-api-version 2.95`;
+  return [
+    "create a server (openstackclient), then list it with the lazarus CLI:",
+    `  ${os} server create --flavor m1.nano --image cirros-0.6 --nic auto --wait web-1`,
+    `  LAZARUS_API_URL=${api} npm run --silent lazarus -- servers`,
+    "the AWS CLI against the local endpoints (these credentials; the CLI needs --endpoint-url):",
+    `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url ${cloud.env.AWS_ENDPOINT_URL_CLOUDWATCH} cloudwatch describe-alarms`,
+  ];
 }
 
 const commands: Record<string, () => Promise<number>> = { demo, up };

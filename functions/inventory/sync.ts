@@ -12,7 +12,13 @@
  */
 import { z } from "zod";
 import { ClaimRefused, errorMessage, isLazarusError } from "#shared/domain/errors.js";
-import type { Claim, Host, Instance, Resources } from "#shared/domain/schemas.js";
+import {
+  type Claim,
+  type Host,
+  holdsNothing,
+  type Instance,
+  type Resources,
+} from "#shared/domain/schemas.js";
 import { isMigrationInFlight, type PowerState } from "#shared/domain/states.js";
 import { domainStatesScript, parseDomainStates } from "#shared/hosts/domain-inventory.js";
 import { hostTarget } from "#shared/hosts/layout.js";
@@ -119,7 +125,8 @@ async function syncHost(
   }
   const { instances: store } = deps.stores;
   const result = empty(host.name, "synced");
-  const placed = await store.listByHost(host.name);
+  // A build that failed and was undone holds nothing here: no domain is missing, no claim is owed.
+  const placed = (await store.listByHost(host.name)).filter((i) => !holdsNothing(i));
   const placedIds = new Set(placed.map((i) => i.uuid));
 
   for (const inst of placed) {
