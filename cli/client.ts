@@ -22,6 +22,23 @@ export class ApiCallError extends Error {
   }
 }
 
+/** The API did not answer at all (connection refused, DNS, timeout): the message names the URL. */
+export class ApiUnreachable extends Error {
+  constructor(url: string, cause: unknown) {
+    const why = describeFetchFailure(cause);
+    super(
+      `cannot reach the Lazarus API at ${url} (${why}). Is it running? Set LAZARUS_API_URL or --url to the URL \`npm run local -- up\` (or the stack) prints.`,
+    );
+    this.name = "ApiUnreachable";
+  }
+}
+
+/** fetch's "fetch failed" with the system error under it (ECONNREFUSED, ENOTFOUND, ...). */
+function describeFetchFailure(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  return cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
+}
+
 export interface ApiReply {
   status: number;
   headers: Headers;
@@ -77,7 +94,12 @@ export class LazarusClient {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) headers["content-type"] = "application/json";
     const fetchHeaders = this.signer ? await signedHeaders(this.signer, method, url, headers, body) : headers;
-    const res = await fetch(url, { method, headers: fetchHeaders, ...(body !== undefined ? { body } : {}) });
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers: fetchHeaders, ...(body !== undefined ? { body } : {}) });
+    } catch (e) {
+      throw new ApiUnreachable(this.base.href.replace(/\/$/, ""), e);
+    }
     const parsed = answerBody(await res.text());
     if (res.status >= 400) throw new ApiCallError(res.status, `${res.status}: ${faultMessage(parsed)}`);
     return { status: res.status, headers: res.headers, body: parsed };

@@ -6,7 +6,8 @@
  *   up    start the local cloud, show its hosts and endpoints, keep running until Ctrl-C
  * Both serve the web console (its URL and users printed); the API then wants SigV4-signed requests.
  * Options: --verbose (-v) every step and host command logged (INFO; default WARN), --hosts N (up: the first N hosts),
- * --open (demo: open the console in a browser when one is available, and keep it up after the result until Ctrl-C)
+ * --open (demo: open the console in a browser when one is available, and keep it up after the result until Ctrl-C),
+ * --unsigned (up: the API also takes unsigned requests, as an operator's: what openstackclient's `--os-auth-type none` sends)
  */
 import { spawn, spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
@@ -41,6 +42,7 @@ const { values: flags, positionals } = parseArgs({
     hosts: { type: "string" },
     json: { type: "boolean" },
     open: { type: "boolean" },
+    unsigned: { type: "boolean" },
   },
   allowPositionals: true,
 });
@@ -158,18 +160,16 @@ function operatorClient(cloud: LocalCloud): LazarusClient {
   });
 }
 
-/** The console's URL and users, and how the lazarus CLI signs against this cloud. */
+/** The console's URL and users, and the keys tools sign API requests with (the lazarus CLI's `--sigv4`). */
 function showConsole(cloud: LocalCloud): void {
   const c = cloud.console!;
   say(`web console: ${c.url}`);
   for (const u of c.users)
     say(`  sign in as ${u.username} / ${u.password} (${u.role === "operate" ? "operator" : "read-only"})`);
-  const op = c.toolKeys.operate;
-  say(
-    `lazarus CLI (operator key): AWS_ACCESS_KEY_ID=${op.accessKeyId} AWS_SECRET_ACCESS_KEY=${op.secretAccessKey} AWS_REGION=us-east-1 LAZARUS_API_URL=${cloud.api.url} npm run lazarus -- --sigv4 servers`,
-  );
-  const ro = c.toolKeys.read;
-  say(`  read-only key: AWS_ACCESS_KEY_ID=${ro.accessKeyId} AWS_SECRET_ACCESS_KEY=${ro.secretAccessKey}`);
+  for (const [role, key] of Object.entries(c.toolKeys))
+    say(
+      `  ${role === "operate" ? "operator" : "read-only"} API key (SigV4, region us-east-1): AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey}`,
+    );
 }
 
 /**
@@ -447,7 +447,25 @@ async function demo(): Promise<number> {
   return ok ? 0 : 1;
 }
 
+/**
+ * `kill PID` of a backgrounded `npm run local -- up` signals npm alone: npm ends (and the `sh -c` it ran the
+ * script in), and this process, orphaned, would keep the whole cloud running. So `up` watches its parent:
+ * once it is gone (this process was handed to another, `process.ppid` changed) it tears down as on
+ * SIGTERM, through the same handler (local/hosts/fleet.ts). A Ctrl-C reaches the whole group as before.
+ */
+function stopWhenOrphaned(intervalMs = 500): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    say(`the process that started this one (${parent}) ended: stopping as on SIGTERM`);
+    process.kill(process.pid, "SIGTERM");
+  }, intervalMs);
+  timer.unref();
+}
+
 async function up(): Promise<number> {
+  stopWhenOrphaned();
   say("starting the local cloud");
   const count = flags.hosts === undefined ? HOSTS.length : Number(flags.hosts);
   if (!Number.isInteger(count) || count < 1 || count > HOSTS.length)
@@ -456,7 +474,7 @@ async function up(): Promise<number> {
     hosts: HOSTS.slice(0, count),
     hostFailure: {},
     schedules: true,
-    console: true,
+    console: { unsignedAsOperator: flags.unsigned === true },
   });
   await showHosts(cloud);
   for (const [k, v] of Object.entries(cloud.env))
@@ -469,10 +487,34 @@ async function up(): Promise<number> {
     );
   }
   showConsole(cloud);
-  say("running; Ctrl-C stops it and removes every host process, user and folder");
+  for (const line of usageLines(cloud)) say(line);
+  say("running; Ctrl-C (or kill PID) stops it and removes every host process, user and folder");
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));
   await cloud.stop();
   return 0;
+}
+
+/** How to use what `up` started: a server created through the API, and the AWS CLI against the endpoints. */
+function usageLines(cloud: LocalCloud): string[] {
+  const api = cloud.env.LAZARUS_API_URL!;
+  const os = `openstack --os-auth-type none --os-endpoint ${api}/v2.1 --os-compute-api-version 2.95`;
+  const key = cloud.console!.toolKeys.operate;
+  const signed = `AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey} AWS_REGION=us-east-1`;
+  const servers = flags.unsigned
+    ? [
+        "create a server (openstackclient), then list it with the lazarus CLI:",
+        `  ${os} server create --flavor m1.nano --image cirros-0.6 --nic auto --wait web-1`,
+        `  LAZARUS_API_URL=${api} npm run --silent lazarus -- servers`,
+      ]
+    : [
+        "the API wants SigV4, as in AWS (openstackclient cannot sign: `up --unsigned` takes unsigned requests as an operator's); with the lazarus CLI:",
+        `  ${signed} LAZARUS_API_URL=${api} npm run --silent lazarus -- --sigv4 servers`,
+      ];
+  return [
+    ...servers,
+    "the AWS CLI against the local endpoints (these credentials; the CLI needs --endpoint-url):",
+    `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url ${cloud.env.AWS_ENDPOINT_URL_CLOUDWATCH} cloudwatch describe-alarms`,
+  ];
 }
 
 const commands: Record<string, () => Promise<number>> = { demo, up };

@@ -116,7 +116,7 @@ export interface LocalCloudOptions {
    * by a tool's key, and refused when its role may not call the route). Without it the API takes unsigned
    * requests, as the flow tests send them.
    */
-  console?: boolean | { pollMs?: number };
+  console?: boolean | { pollMs?: number; unsignedAsOperator?: boolean };
 }
 
 /** Detection and the host-failure policy of this cloud (defaults suit tests and the demo, not AWS). */
@@ -217,7 +217,7 @@ export interface LocalCloud {
   directory: SsmHostDirectory;
   /** Invoke a scheduled function (by id, e.g. "sweeper") once, through the Lambda endpoint, and return its result. */
   runScheduled(id: string): Promise<unknown>;
-  /** Records-first boot (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts). */
+  /** A boot through the real boot flow on a given host (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts) or the API. */
   boot(req: BootRequest): Promise<Instance>;
   /** Power loss: the host's machine powered off (every process of the host stopped by pid and uid). */
   killHost(name: string): Promise<void>;
@@ -294,6 +294,12 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const lambda = await startLambdaEndpoint({
       handlers,
       hooks: opts.lambdaHooks,
+      describe: (name) => {
+        const f = ALL_FUNCTIONS.find((spec) => `${prefix}-${spec.id}` === name);
+        return (
+          f && { handler: `${f.entry.replace(/\.ts$/, "")}.${f.handler}`, description: `${f.role}: ${f.id}` }
+        );
+      },
     });
     stopping.push(() => lambda.close());
     // Who may call the local AWS endpoints (SigV4): the control plane's fixed keys, and each host's own.
@@ -443,7 +449,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const consoleParts = opts.console
       ? await startLocalConsole({
           prefix,
-          ...(typeof opts.console === "object" && opts.console.pollMs ? { pollMs: opts.console.pollMs } : {}),
+          ...(typeof opts.console === "object" ? opts.console : {}),
         })
       : undefined;
     if (consoleParts) stopping.push(() => consoleParts.close());
@@ -556,7 +562,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       rebuildStateMachineArn,
       stateMachineArns,
       directory: new SsmHostDirectory(ssm),
-      boot: (req) => bootInstance({ stores, executor }, req),
+      boot: (req) =>
+        bootInstance({ stores, stepFunctions, bootStateMachineArn: stateMachineArns.boot! }, req),
       killHost: (name) => machine(name).powerOff("cloud"),
       // A restart from whatever state: off (it may still be running), then on.
       restartHost: async (name) => {

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # python3-novaclient and python3-openstackclient: the clients operators already have, driven by test/hosts/api-clients.test.ts.
 # openipmi (ipmi_sim: each local host's BMC), fence-agents + ipmitool (the delegates' fence_ipmilan), awscli (a delegate
-# reads the BMC password with it), curl (the BMC simulator's chassis control): IPMI fencing, local/bmc.
+# reads the BMC password with it; test/unit/local/aws-cli.test.ts drives it against the local endpoints), curl (the BMC simulator's chassis control): IPMI fencing, local/bmc.
 # systemd: systemd-analyze, which verifies the host agent's units (test/unit/host-agent/package.test.ts; dpkg-deb builds the package).
 # chromium: the web console's browser tests and screenshot (test/hosts/console.test.ts, npm run screenshot), headless, driven by
 # puppeteer-core (which downloads no browser).

@@ -17,6 +17,7 @@ import {
   HOST_DRIFT_KEEP,
   type Host,
   type HostDrift,
+  holdsNothing,
   type Instance,
   type Resources,
 } from "#shared/domain/schemas.js";
@@ -126,7 +127,8 @@ async function syncHost(
   }
   const { instances: store } = deps.stores;
   const result = empty(host.name, "synced");
-  const placed = await store.listByHost(host.name);
+  // A build that failed and was undone holds nothing here: no domain is missing, no claim is owed.
+  const placed = (await store.listByHost(host.name)).filter((i) => !holdsNothing(i));
   const placedIds = new Set(placed.map((i) => i.uuid));
 
   for (const inst of placed) {

@@ -26,8 +26,8 @@ export const LOCAL_ACCOUNT = "000000000000";
 
 /** API Gateway's `requestContext.identity` for an IAM-authorized call (the fields the API reads). */
 export interface CallerIdentity {
-  userArn: string;
-  caller: string;
+  userArn: string | null;
+  caller: string | null;
   accessKey: string;
   cognitoIdentityId: string | null;
   cognitoAuthenticationProvider: string | null;
@@ -64,7 +64,15 @@ export class LocalApiCallers {
   private readonly credentials = new LocalCredentials();
   private readonly callers = new Map<string, Caller>();
 
-  constructor(private readonly prefix = "lazarus") {}
+  /**
+   * `unsignedAsOperator`: a request without a signature passes, as an anonymous operator's (a local
+   * convenience for clients that cannot sign, openstackclient's `--os-auth-type none`: never in AWS). A
+   * signed request is checked all the same.
+   */
+  constructor(
+    private readonly prefix = "lazarus",
+    private readonly unsignedAsOperator = false,
+  ) {}
 
   /** Temporary credentials of a console role, as Cognito's identity pool hands them out (an hour). */
   issueSession(role: ApiAccess, cognito: { identityId: string; provider: string }): IssuedCredentials {
@@ -124,7 +132,16 @@ export class LocalApiCallers {
     body: Buffer;
   }): Promise<AuthorizeResult> {
     const path = req.url.split("?")[0] ?? "/";
-    if (req.headers.authorization === undefined) return refusal(MISSING_AUTHENTICATION_MESSAGE);
+    if (req.headers.authorization === undefined) {
+      if (!this.unsignedAsOperator) return refusal(MISSING_AUTHENTICATION_MESSAGE);
+      const anonymous = {
+        userArn: null,
+        caller: null,
+        cognitoIdentityId: null,
+        cognitoAuthenticationProvider: null,
+      };
+      return { ok: true, identity: { ...anonymous, accessKey: "" } };
+    }
     let accessKeyId: string;
     try {
       accessKeyId = (await verifySigV4(req, "execute-api", this.credentials)).accessKeyId;

@@ -1,12 +1,14 @@
 /**
  * The API locally: a loopback HTTP server that turns each real request into the API Gateway (REST,
  * payload v1) proxy event the deployed API receives, runs the same handler, and writes its result back.
- * Like API Gateway, a body over 10 MB is refused before the handler sees it, and a handler that throws
- * is a 502 `{"message": "Internal server error"}`.
+ * Like API Gateway, a body over 10 MB is refused before the handler sees it (with the gateway response
+ * the stack sets, shared/definitions/api-gateway.ts: nova's 413), and a handler that throws is a 502
+ * `{"message": "Internal server error"}`.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
-import { BodyTooLargeError, readBody, sendBody, sendJson } from "../http/aws-json.js";
+import { REQUEST_TOO_LARGE } from "#shared/definitions/api-gateway.js";
+import { DEFAULT_BODY_LIMIT, sendBody, sendJson } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
 export interface ProxyResultLike {
@@ -39,6 +41,21 @@ export type Authorizer = (req: {
 export interface ApiServer {
   url: string;
   close(): Promise<void>;
+}
+
+/**
+ * The request body, or null past `limit` once the rest was read and dropped: the answer to an oversize
+ * request is only sent after the client has finished sending.
+ */
+async function readWithin(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size <= limit) chunks.push(b);
+  }
+  return size > limit ? null : Buffer.concat(chunks);
 }
 
 /** The v1 proxy event API Gateway would send for this request (resource `/{proxy+}`). */
@@ -117,17 +134,18 @@ export async function startApiServer(opts: {
         sendBody(res, page.status, page.body, page.headers);
         return;
       }
-      let body: Buffer;
+      let body: Buffer | null;
       try {
-        // Like API Gateway, a body over its 10 MB payload limit never reaches the handler.
-        body = await readBody(req);
-      } catch (e) {
-        if (e instanceof BodyTooLargeError) {
-          sendJson(res, 413, { message: "Request Too Long" });
-          req.destroy();
-          return;
-        }
+        body = await readWithin(req, DEFAULT_BODY_LIMIT);
+      } catch {
         sendJson(res, 400, { message: "Bad request" });
+        return;
+      }
+      if (body === null) {
+        // Like API Gateway, a body over its 10 MB payload limit never reaches the handler; the whole body
+        // was read, so the client gets the answer rather than a reset while it is still sending.
+        const tooLarge = REQUEST_TOO_LARGE;
+        sendJson(res, tooLarge.status, tooLarge.body, { ...tooLarge.headers, connection: "close" });
         return;
       }
       let identity: Record<string, string | null> | undefined;

@@ -45,9 +45,11 @@ export interface LocalConsoleParts {
 export async function startLocalConsole(opts: {
   prefix: string;
   pollMs?: number;
+  /** Unsigned requests pass as an operator's (LocalApiCallers): `up --unsigned`, for openstackclient. */
+  unsignedAsOperator?: boolean;
 }): Promise<LocalConsoleParts> {
   const files = await buildConsole();
-  const callers = new LocalApiCallers(opts.prefix);
+  const callers = new LocalApiCallers(opts.prefix, opts.unsignedAsOperator ?? false);
   let apiUrl: string | null = null;
   const pageUrl = () => `${apiUrl}${CONSOLE_PATH}/index.html`;
   const cognito = await startCognitoEndpoint({ callers, callbackUrl: pageUrl });

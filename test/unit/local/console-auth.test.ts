@@ -7,7 +7,9 @@
  * read-only caller's action, each with nova's 403 fault, and passes the caller's identity to the API.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalApiCallers } from "#local/api/api-callers.js";
 import { type ApiServer, startApiServer } from "#local/api/api-server.js";
 import type { LocalCloud } from "#local/cloud.js";
 import {
@@ -16,6 +18,7 @@ import {
   startLocalConsole,
 } from "#local/console/local-console.js";
 import { accessDeniedMessage, MISSING_AUTHENTICATION_MESSAGE } from "#shared/definitions/api-access.js";
+import { NodeSha256 } from "#shared/sigv4/node-sha256.js";
 import { ApiCallError, LazarusClient } from "../../../cli/client.js";
 import { consoleUserClient } from "../../support/console-users.js";
 
@@ -205,5 +208,41 @@ describe("the API behind the local gateway", () => {
         }
       ).userArn,
     ).toBe("arn:aws:iam::000000000000:user/local-operator");
+  });
+});
+
+describe("up --unsigned (a local convenience for openstackclient)", () => {
+  it("lets an unsigned request through as an anonymous operator's, and still checks a signed one", async () => {
+    const callers = new LocalApiCallers("lazarus", true);
+    const viewerKey = callers.issueUserKey("read", "local-viewer");
+    const unsigned = await callers.authorize({
+      method: "POST",
+      url: "/v2.1/servers",
+      headers: { host: "127.0.0.1" },
+      body: Buffer.from("{}"),
+    });
+    expect(unsigned).toMatchObject({ ok: true, identity: { userArn: null } });
+    // The same request signed by a read-only key is refused.
+    const signer = new SignatureV4({
+      service: "execute-api",
+      region: "us-east-1",
+      credentials: { accessKeyId: viewerKey.accessKeyId, secretAccessKey: viewerKey.secretAccessKey },
+      sha256: NodeSha256,
+    });
+    const signed = await signer.sign({
+      method: "POST",
+      protocol: "http:",
+      hostname: "127.0.0.1",
+      path: "/v2.1/servers",
+      headers: { host: "127.0.0.1" },
+      body: "{}",
+    });
+    const verdict = await callers.authorize({
+      method: "POST",
+      url: "/v2.1/servers",
+      headers: Object.fromEntries(Object.entries(signed.headers).map(([k, v]) => [k.toLowerCase(), v])),
+      body: Buffer.from("{}"),
+    });
+    expect(verdict).toMatchObject({ ok: false, status: 403 });
   });
 });
