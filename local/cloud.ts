@@ -39,6 +39,7 @@ import type { LocalBmc, LocalBmcs } from "./bmc/ipmi-bmcs.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
 import { type LogsEndpoint, startLogsEndpoint } from "./cloudwatch/logs-endpoint.js";
+import { type LocalConsole, startLocalConsole } from "./console/local-console.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
 import { type Ec2Endpoint, startEc2Endpoint } from "./ec2/ec2-endpoint.js";
@@ -109,6 +110,13 @@ export interface LocalCloudOptions {
    * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
    */
   ssmLatency?: { deliveryDelayMs?: number; statusDelayMs?: number };
+  /**
+   * Serve the web console (local/console): its page behind the API, a local user pool with an operator and
+   * a read-only user, and the API behind IAM-style authorization (every request signed by one of them, or
+   * by a tool's key, and refused when its role may not call the route). Without it the API takes unsigned
+   * requests, as the flow tests send them.
+   */
+  console?: boolean | { pollMs?: number; unsignedAsOperator?: boolean };
 }
 
 /** Detection and the host-failure policy of this cloud (defaults suit tests and the demo, not AWS). */
@@ -194,6 +202,8 @@ export interface LocalCloud {
   secrets: SecretsEndpoint;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
   api: ApiServer;
+  /** The web console and who may sign in to it, when the `console` option asked for it. */
+  console?: LocalConsole;
   heartbeats: Heartbeats;
   /** The environment the flows (and any SDK client in this process) use to reach this cloud. */
   env: Record<string, string>;
@@ -436,7 +446,18 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       }
       resetDeps();
     });
-    const api = await startApiServer({ handler: apiHandler(handlers, prefix) });
+    const consoleParts = opts.console
+      ? await startLocalConsole({
+          prefix,
+          ...(typeof opts.console === "object" ? opts.console : {}),
+        })
+      : undefined;
+    if (consoleParts) stopping.push(() => consoleParts.close());
+    const api = await startApiServer({
+      handler: apiHandler(handlers, prefix),
+      ...(consoleParts ? { authorize: consoleParts.authorize, site: consoleParts.site } : {}),
+    });
+    const webConsole = consoleParts?.attach(api.url);
     const previousApiUrl = process.env.LAZARUS_API_URL;
     stopping.push(async () => {
       await api.close();
@@ -532,6 +553,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       bmcs,
       secrets,
       api,
+      ...(webConsole ? { console: webConsole } : {}),
       heartbeats,
       env,
       stores,

@@ -159,6 +159,7 @@ export function serverDetail(i: ServerRecord, ctx: ViewContext, host: Host | und
         : { id: v.volumeId },
     ),
     "lazarus:ha_enabled": i.haEnabled,
+    "lazarus:ha_priority": i.haPriority,
     "lazarus:server_group": i.serverGroup,
     "lazarus:task_request_id": i.taskRequestId,
     // "Fencing required" (shared/domain/schemas.ts FencingRequiredState): not ERROR, so nova's `fault` is not
@@ -325,5 +326,29 @@ export function hostView(host: Host, ctx: ViewContext) {
     limits: pick((k) => resourceLimit(host, k)),
     usage: pick((k) => host.usage[k]),
     instances: Object.keys(host.claims).length,
+    // What can prove the host dead if it goes silent (shared/domain/fencing.ts), and the incident it is in.
+    fencing: {
+      power: host.fencing.power,
+      watchdog: host.fencing.watchdog,
+      disk_locks: host.fencing.diskLocks,
+    },
+    incident: host.incident && {
+      id: host.incident.id,
+      status: host.incident.status,
+      source: host.incident.source,
+      opened_at: host.incident.openedAt,
+    },
+    // What the last recording fleet sync left for an operator here (unknown and missing domains).
+    drift: host.drift && {
+      at: host.drift.at,
+      unknown_domains: host.drift.unknownDomains.map((d) => ({
+        uuid: d.uuid,
+        recorded_host: d.recordedHost,
+      })),
+      missing_domains: host.drift.missingDomains.map((d) => ({
+        instance_uuid: d.instanceUuid,
+        name: d.name,
+      })),
+    },
   };
 }

@@ -14,7 +14,9 @@ import { z } from "zod";
 import { ClaimRefused, errorMessage, isLazarusError } from "#shared/domain/errors.js";
 import {
   type Claim,
+  HOST_DRIFT_KEEP,
   type Host,
+  type HostDrift,
   holdsNothing,
   type Instance,
   type Resources,
@@ -159,7 +161,21 @@ async function syncHost(
 
   await auditClaims(deps, host, placed, req, result);
   result.usage = (await deps.stores.hosts.require(host.name)).usage;
+  // What is left for an operator, on the host record (the console's work waiting); report-only writes nothing.
+  if (req.apply) await deps.stores.hosts.recordDrift(host.name, driftLeft(result, deps.now()));
   return result;
+}
+
+/** The domains and instances a sync leaves for an operator (adopt, remove, rebuild), or null: none. */
+function driftLeft(result: HostSync, at: Date): HostDrift | null {
+  if (result.unknownDomains.length + result.missingDomains.length === 0) return null;
+  return {
+    at: at.toISOString(),
+    unknownDomains: result.unknownDomains
+      .slice(0, HOST_DRIFT_KEEP)
+      .map((d) => ({ uuid: d.uuid, recordedHost: d.recordedHost })),
+    missingDomains: result.missingDomains.slice(0, HOST_DRIFT_KEEP),
+  };
 }
 
 /** Records the power state if the instance is still as read (no task, same version). */

@@ -20,6 +20,24 @@ export interface ProxyResultLike {
 
 export type ProxyHandler = (event: unknown) => Promise<unknown>;
 
+/** An answer the gateway gives itself, before (or instead of) the API function. */
+export interface GatewayAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+}
+
+/**
+ * API Gateway's IAM authorization (local/api/api-callers.ts): the caller's identity for the event, or the
+ * refusal the gateway answers with.
+ */
+export type Authorizer = (req: {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+  body: Buffer;
+}) => Promise<{ ok: true; identity: Record<string, string | null> } | ({ ok: false } & GatewayAnswer)>;
+
 export interface ApiServer {
   url: string;
   close(): Promise<void>;
@@ -41,7 +59,12 @@ async function readWithin(req: IncomingMessage, limit: number): Promise<Buffer |
 }
 
 /** The v1 proxy event API Gateway would send for this request (resource `/{proxy+}`). */
-export function proxyEvent(req: IncomingMessage, body: Buffer, stage: string) {
+export function proxyEvent(
+  req: IncomingMessage,
+  body: Buffer,
+  stage: string,
+  identity: Record<string, string | null> = { userArn: null, caller: null },
+) {
   // Split by hand: `new URL` would read a path starting with "//" as a host.
   const raw = req.url ?? "/";
   const q = raw.indexOf("?");
@@ -85,7 +108,7 @@ export function proxyEvent(req: IncomingMessage, body: Buffer, stage: string) {
       domainName: req.headers.host ?? "127.0.0.1",
       requestId: randomUUID(),
       requestTimeEpoch: Date.now(),
-      identity: { sourceIp: req.socket.remoteAddress ?? "127.0.0.1", userArn: null, caller: null },
+      identity: { sourceIp: req.socket.remoteAddress ?? "127.0.0.1", ...identity },
     },
     body: body.length > 0 ? body.toString("utf8") : null,
     isBase64Encoded: false,
@@ -96,9 +119,21 @@ export async function startApiServer(opts: {
   handler: ProxyHandler;
   port?: number;
   stage?: string;
+  /** Every request signed by a known caller whose role may call the route; none: every request passes. */
+  authorize?: Authorizer;
+  /**
+   * Paths the gateway serves itself, unauthenticated, before any authorization (the console's static files,
+   * as the stack's API serves them from S3); null: not one of them.
+   */
+  site?: (method: string, path: string) => GatewayAnswer | null;
 }): Promise<ApiServer> {
   const server = createServer((req, res) => {
     void (async () => {
+      const page = opts.site?.(req.method ?? "GET", (req.url ?? "/").split("?")[0] ?? "/");
+      if (page) {
+        sendBody(res, page.status, page.body, page.headers);
+        return;
+      }
       let body: Buffer | null;
       try {
         body = await readWithin(req, DEFAULT_BODY_LIMIT);
@@ -113,8 +148,24 @@ export async function startApiServer(opts: {
         sendJson(res, tooLarge.status, tooLarge.body, { ...tooLarge.headers, connection: "close" });
         return;
       }
+      let identity: Record<string, string | null> | undefined;
+      if (opts.authorize) {
+        const verdict = await opts.authorize({
+          method: req.method ?? "GET",
+          url: req.url ?? "/",
+          headers: req.headers,
+          body,
+        });
+        if (!verdict.ok) {
+          sendBody(res, verdict.status, verdict.body, verdict.headers);
+          return;
+        }
+        identity = verdict.identity;
+      }
       try {
-        const result = (await opts.handler(proxyEvent(req, body, opts.stage ?? "local"))) as ProxyResultLike;
+        const result = (await opts.handler(
+          proxyEvent(req, body, opts.stage ?? "local", identity),
+        )) as ProxyResultLike;
         const payload = result.isBase64Encoded
           ? Buffer.from(result.body ?? "", "base64")
           : (result.body ?? "");

@@ -340,6 +340,21 @@ export const DeathProof = z.object({
 });
 export type DeathProof = z.infer<typeof DeathProof>;
 
+/**
+ * What the last fleet sync that recorded (functions/inventory/sync.ts, not a report-only run) found on the
+ * host and left for an operator: domains no record places here (or stale copies of instances placed
+ * elsewhere), and instances placed here whose domain is missing. Power-state drift it records itself.
+ */
+export const HOST_DRIFT_KEEP = 50;
+export const HostDrift = z.object({
+  at: IsoTime,
+  unknownDomains: z
+    .array(z.object({ uuid: Uuid, recordedHost: ResourceName.nullable() }))
+    .max(HOST_DRIFT_KEEP),
+  missingDomains: z.array(z.object({ instanceUuid: Uuid, name: ResourceName })).max(HOST_DRIFT_KEEP),
+});
+export type HostDrift = z.infer<typeof HostDrift>;
+
 export const Host = z.object({
   name: ResourceName,
   managedInstanceId: ManagedInstanceId,
@@ -367,6 +382,8 @@ export const Host = z.object({
   fencing: HostFencing.default(NO_FENCING),
   /** The last power actions on the host (fences, operators' status/off/on/cycle, fence tests), oldest first. */
   powerLog: z.array(PowerRecord).max(POWER_LOG_KEEP).default([]),
+  /** The drift the last recording fleet sync found here (HostDrift); null: none, or never synced. */
+  drift: HostDrift.nullable().default(null),
   version: z.number().int().nonnegative(),
 });
 export type Host = z.infer<typeof Host>;

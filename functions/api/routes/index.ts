@@ -5,6 +5,7 @@ import { executionRoutes } from "./executions.js";
 import { fleetRoutes } from "./fleet.js";
 import { hostPowerRoutes } from "./host-power.js";
 import { hostRoutes } from "./hosts.js";
+import { incidentRoutes } from "./incidents.js";
 import { migrationRoutes } from "./migrations.js";
 import { serverActionRoutes } from "./server-actions.js";
 import { serverLifecycleRoutes } from "./server-lifecycle.js";
@@ -18,6 +19,7 @@ export const ROUTES: readonly Route[] = [
   ...hostRoutes,
   ...hostPowerRoutes,
   ...executionRoutes,
+  ...incidentRoutes,
   ...catalogRoutes,
   ...fleetRoutes,
 ];
