@@ -114,7 +114,7 @@ function phaseDetail(name: string, out: StepOutput | null, waitedSeconds: number
     case "CheckMassFailure":
       return out.massFailure ? `${out.massFailure.verdict}: ${out.massFailure.reason}` : null;
     case "DisableHost":
-      return "disabled and forced down: the scheduler places nothing there";
+      return "disabled and marked down: the scheduler places nothing there (forced down only once proven dead)";
     case "Fence": {
       const a = out.fence?.attempt;
       if (!a) return out.proof?.reason ?? null;

@@ -191,7 +191,7 @@ export type HostStatus = z.infer<typeof HostStatus>;
 export const HOST_INCIDENT_STATUSES = [
   /** Heartbeat stale: waiting out the grace period, then probing the host. */
   "confirming",
-  /** Proven dead; disabled and forced down; its instances are being evacuated. */
+  /** Found dead (probe); disabled and marked down (forced down once a proof is recorded); its instances are being evacuated. */
   "evacuating",
   /** Evacuation ended (report in `summary`); the host stays disabled until it returns and is cleaned. */
   "evacuated",
