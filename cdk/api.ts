@@ -1,11 +1,11 @@
 /**
  * The REST API in front of the `api` function: every method behind IAM authorization (SigV4), access
  * logs in JSON, execution logs, X-Ray, stage throttling. Two managed policies for the people and tools
- * calling it, each allowing execute-api:Invoke on this API and nothing else:
- *  - `<prefix>-operator-read-only`: every GET (servers, hosts, hypervisors, services, migrations,
- *    executions, a host's power log, evacuation plans): nothing changes;
- *  - `<prefix>-operator`: the same, and each route that changes something, by method and path (the API's
- *    own route table, functions/api/routes: a route added there is in the policy at the next deploy).
+ * calling it, each allowing execute-api:Invoke on this API and nothing else, from the one definition of the
+ * API's two roles (shared/definitions/api-access.ts, which the console's roles and the local gateway read):
+ *  - `<prefix>-operator-read-only`: each route that only reads (servers, hosts, hypervisors, services,
+ *    migrations, executions, a host's power log, evacuation plans): nothing changes;
+ *  - `<prefix>-operator`: every route, each by method and path.
  */
 import { RemovalPolicy, Validations } from "aws-cdk-lib";
 import {
@@ -21,29 +21,21 @@ import { Effect, ManagedPolicy, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import type { Route } from "#functions/api/router.js";
-import { ROUTES } from "#functions/api/routes/index.js";
+import { type ApiAccess, executeApiResources } from "#shared/definitions/api-access.js";
 import type { LazarusConfig } from "./config.js";
 import { acknowledgeWildcards } from "./nag.js";
 
 export const API_STAGE = "v1";
 /**
- * A route's execute-api resource path (after the stage and method): its `{param}` segments any value, and
- * any version prefix before it (the API answers `/servers`, `/v2/servers` and `/v2.1/servers` alike).
+ * The execute-api:Invoke ARNs of what `role` may call on this API's stage: `executeApiResources(role)` of the
+ * one definition of the two roles (shared/definitions/api-access.ts). The operators' managed policies and the
+ * console's roles (cdk/console.ts) are both made of these.
  */
-export function routeResourcePath(route: Pick<Route, "pattern">): string {
-  return `/*${route.pattern.replace(/^\//, "").replace(/\{\w+\}/g, "*")}`;
-}
-
-/** The routes that change something (every method but GET), by method and resource path, each once. */
-export function changingRoutes(routes: readonly Pick<Route, "method" | "pattern">[] = ROUTES) {
-  const seen = new Map<string, { method: Route["method"]; path: string }>();
-  for (const r of routes) {
-    if (r.method === "GET") continue;
-    const path = routeResourcePath(r);
-    seen.set(`${r.method} ${path}`, { method: r.method, path });
-  }
-  return [...seen.values()];
+export function executeApiArns(api: RestApi, stage: string, role: ApiAccess): string[] {
+  return executeApiResources(role).map((r) => {
+    const slash = r.indexOf("/");
+    return api.arnForExecuteApi(r.slice(0, slash), r.slice(slash), stage);
+  });
 }
 
 /** The managed policy CDK gives API Gateway's account-level logging role. */
@@ -90,31 +82,23 @@ export class LazarusApi extends Construct {
     this.api.root.addMethod("ANY");
     this.api.root.addProxy({ anyMethod: true });
 
-    // Every GET: reads only (nova's GET routes and Lazarus's own change nothing).
-    const everyRead = this.api.arnForExecuteApi("GET", "/*", API_STAGE);
+    // The two roles of shared/definitions/api-access.ts: each route once, by method and path.
+    const reads = executeApiArns(this.api, API_STAGE, "read");
+    const all = executeApiArns(this.api, API_STAGE, "operate");
     this.readOnlyOperatorPolicy = new ManagedPolicy(this, "read-only-operator-policy", {
       managedPolicyName: `${prefix}-operator-read-only`,
       description:
-        "Read the Lazarus API (every GET: servers, hosts, executions, power logs); changes nothing",
+        "Read the Lazarus API (each route that only reads: servers, hosts, executions, power logs); changes nothing",
       statements: [
-        new PolicyStatement({
-          effect: Effect.ALLOW,
-          actions: ["execute-api:Invoke"],
-          resources: [everyRead],
-        }),
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ["execute-api:Invoke"], resources: reads }),
       ],
     });
-    const changes = changingRoutes().map((r) => this.api.arnForExecuteApi(r.method, r.path, API_STAGE));
     this.operatorPolicy = new ManagedPolicy(this, "operator-policy", {
       managedPolicyName: `${prefix}-operator`,
       description:
-        "Call the Lazarus API: every GET, and each route that acts (rebuild, evacuate, power, register, ...)",
+        "Call the Lazarus API: each route that reads, and each that acts (rebuild, evacuate, power, register, ...)",
       statements: [
-        new PolicyStatement({
-          effect: Effect.ALLOW,
-          actions: ["execute-api:Invoke"],
-          resources: [everyRead, ...changes],
-        }),
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ["execute-api:Invoke"], resources: all }),
       ],
     });
 
@@ -133,19 +117,16 @@ export class LazarusApi extends Construct {
       id: "AwsSolutions-COG4",
       reason: "Callers are operators and tools with IAM credentials: IAM authorization, not a Cognito pool",
     });
-    const reads = {
-      resource: everyRead,
-      reason: "GET on any path of this one API's stage: the API's GET routes only read",
-    };
-    acknowledgeWildcards(this.readOnlyOperatorPolicy, [reads]);
-    acknowledgeWildcards(this.operatorPolicy, [
-      reads,
-      ...changes.map((resource) => ({
-        resource,
-        reason:
-          "One route of this API's stage by method: `*` is its {id}/{host} segment and the optional /v2 or /v2.1 prefix",
-      })),
-    ]);
+    const reason = (role: ApiAccess) =>
+      `One API route of this stage by method (shared/definitions/api-access.ts, ${role}): \`*\` is its {id}/{host} segment and the optional /v2 or /v2.1 prefix`;
+    acknowledgeWildcards(
+      this.readOnlyOperatorPolicy,
+      reads.map((resource) => ({ resource, reason: reason("read") })),
+    );
+    acknowledgeWildcards(
+      this.operatorPolicy,
+      all.map((resource) => ({ resource, reason: reason("operate") })),
+    );
     if (settings.accountCloudWatchRole) {
       Validations.of(this.api).acknowledge({
         id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/${API_GATEWAY_LOGS_POLICY}]`,

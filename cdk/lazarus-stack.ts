@@ -16,9 +16,10 @@ import { deployedName, STATE_MACHINES, type StateMachineSpec } from "#shared/def
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
 import { HOST_DOCUMENT_PREFIX_ENV, type HostDocument } from "#ssm-documents/document.js";
 import { HOST_DOCUMENTS } from "#ssm-documents/index.js";
-import { LazarusApi } from "./api.js";
+import { API_STAGE, LazarusApi } from "./api.js";
 import { stateMachineArnFromName } from "./arns.js";
 import type { LazarusConfig } from "./config.js";
+import { LazarusConsole } from "./console.js";
 import { LazarusFunctions } from "./functions.js";
 import { HostDocuments } from "./host-documents.js";
 import { HostFailure } from "./host-failure.js";
@@ -130,6 +131,7 @@ export class LazarusStack extends Stack {
     }
     if (apiSpecs[0]) {
       this.api = new LazarusApi(this, "api", { handler: fn(apiSpecs[0]), config });
+      new LazarusConsole(this, "console", { api: this.api.api, stage: API_STAGE, prefix });
       new CfnOutput(this, "ApiUrl", { value: this.api.api.url });
       new CfnOutput(this, "OperatorPolicyArn", { value: this.api.operatorPolicy.managedPolicyArn });
       new CfnOutput(this, "ReadOnlyOperatorPolicyArn", {

@@ -1,10 +1,6 @@
-import {
-  ABSOLUTE_PATH_MAX_CHARS,
-  ABSOLUTE_PATH_PATTERN,
-  DISK_GIB_PATTERN,
-  FILE_NAME_PATTERN,
-} from "#shared/domain/values.js";
+import { DISK_GIB_PATTERN, FILE_NAME_PATTERN } from "#shared/domain/values.js";
 import type { HostDocument } from "./document.js";
+import { VOLUMES_PATH } from "./parameters.js";
 
 /** Exit code when the volume's file exists already (never overwritten). */
 export const EXIT_VOLUME_EXISTS = 17;
@@ -15,11 +11,7 @@ export const CREATE_VOLUME: HostDocument<"volumesPath" | "fileName" | "sizeGiB">
   description:
     "Lazarus: create an empty raw volume file <volumesPath>/<fileName> (never over an existing one).",
   parameters: {
-    volumesPath: {
-      description: "The host's volumes folder.",
-      allowedPattern: ABSOLUTE_PATH_PATTERN,
-      maxChars: ABSOLUTE_PATH_MAX_CHARS,
-    },
+    volumesPath: VOLUMES_PATH,
     fileName: { description: "The volume's file name.", allowedPattern: FILE_NAME_PATTERN, maxChars: 128 },
     sizeGiB: { description: "The volume's size, GiB.", allowedPattern: DISK_GIB_PATTERN, maxChars: 5 },
   },

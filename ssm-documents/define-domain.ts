@@ -20,7 +20,8 @@ export const EXIT_XML_REFUSED = 65;
  * checked on the host before libvirt sees it, so whoever may send this document can define the domain it
  * names and nothing else: it must name that uuid, use only the elements Lazarus writes
  * (DOMAIN_XML_ELEMENTS: no host device, no qemu command line), file-backed disks only, each inside the
- * instance's folder or the volumes folder, user or bridge networking, pty consoles. It is written beside the
+ * instance's folder or the volumes folder, user or bridge networking, consoles on a pty or on the instance's
+ * own `console.log` (nova's serial console log, what os-getConsoleOutput reads). It is written beside the
  * disk as `libvirt.xml` (nova's layout), through a temporary file, and defined from there.
  */
 export const DEFINE_DOMAIN: HostDocument<
@@ -76,10 +77,13 @@ export const DEFINE_DOMAIN: HostDocument<
     '[ -z "$lz_bad" ] || lz_refuse "a disk that is not a file: $lz_bad"',
     `lz_bad="$(grep -oE '<interface[^>]*>' "$lz_tmp" | grep -vxE '<interface type="(user|bridge)">' || true)"`,
     '[ -z "$lz_bad" ] || lz_refuse "an interface that is not user or bridge networking: $lz_bad"',
-    `lz_bad="$(grep -oE '<(serial|console)[^>]*>' "$lz_tmp" | grep -vxE '<(serial|console) type="pty">' || true)"`,
-    '[ -z "$lz_bad" ] || lz_refuse "a console that is not a pty: $lz_bad"',
-    `lz_bad="$(grep -oE '<source[^>]*>' "$lz_tmp" | grep -vxE '<source (file|bridge)="[^"&<>]*"/>' || true)"`,
-    '[ -z "$lz_bad" ] || lz_refuse "a source that is not a file or a bridge: $lz_bad"',
+    `lz_bad="$(grep -oE '<(serial|console)[^>]*>' "$lz_tmp" | grep -vxE '<(serial|console) type="(pty|file)">' || true)"`,
+    '[ -z "$lz_bad" ] || lz_refuse "a console that is not a pty or a file: $lz_bad"',
+    `lz_bad="$(grep -oE '<source[^>]*>' "$lz_tmp" | grep -vxE '<source (file|bridge)="[^"&<>]*"/>|<source path="[^"&<>]*" append="on"/>' || true)"`,
+    '[ -z "$lz_bad" ] || lz_refuse "a source that is not a file, a bridge or the console log: $lz_bad"',
+    // A console's file is the instance's own log, nothing else (a `path` source writes where it names).
+    `lz_bad="$(grep -oE '<source path="[^"]*"' "$lz_tmp" | grep -vxF "<source path="$lz_dir/${LAYOUT.consoleLog}"" || true)"`,
+    '[ -z "$lz_bad" ] || lz_refuse "a console file that is not the instance\'s console log: $lz_bad"',
     `while read -r lz_src; do`,
     '  case "$lz_src" in',
     '    */../*|*/..) lz_refuse "disk $lz_src climbs out of its folder" ;;',

@@ -8,6 +8,7 @@ import { CHECK_STORAGE } from "./check-storage.js";
 import { CREATE_ROOT_DISK } from "./create-root-disk.js";
 import { CREATE_VOLUME } from "./create-volume.js";
 import { DEFINE_DOMAIN } from "./define-domain.js";
+import { DELETE_VOLUME } from "./delete-volume.js";
 import { DETACH_VOLUME } from "./detach-volume.js";
 import { DISABLE_AUTOSTART } from "./disable-autostart.js";
 import type { HostDocument } from "./document.js";
@@ -17,10 +18,13 @@ import { LIST_DOMAINS } from "./list-domains.js";
 import { PROBE_DOMAIN_STATE } from "./probe-domain-state.js";
 import { PROBE_LIVENESS } from "./probe-liveness.js";
 import { PROBE_TARGET } from "./probe-target.js";
+import { READ_CONSOLE_LOG } from "./read-console-log.js";
 import { READ_DISK_CHAINS } from "./read-disk-chains.js";
 import { READ_DOMAIN } from "./read-domain.js";
 import { READ_DOMAIN_DISKS } from "./read-domain-disks.js";
 import { READ_HOST_FACTS } from "./read-host-facts.js";
+import { READ_UPTIME } from "./read-uptime.js";
+import { REBOOT_DOMAIN } from "./reboot-domain.js";
 import { REMOVE_DOMAIN } from "./remove-domain.js";
 import { REMOVE_STALE_DOMAINS } from "./remove-stale-domains.js";
 import { START_DOMAIN } from "./start-domain.js";
@@ -36,16 +40,20 @@ export const HOST_DOCUMENTS = [
   READ_DISK_CHAINS,
   READ_DOMAIN_DISKS,
   READ_HOST_FACTS,
+  READ_UPTIME,
+  READ_CONSOLE_LOG,
   CHECK_STORAGE,
   DISABLE_AUTOSTART,
   DEFINE_DOMAIN,
   START_DOMAIN,
   STOP_DOMAIN,
+  REBOOT_DOMAIN,
   REMOVE_DOMAIN,
   REMOVE_STALE_DOMAINS,
   DETACH_VOLUME,
   CREATE_ROOT_DISK,
   CREATE_VOLUME,
+  DELETE_VOLUME,
   FENCE_THROUGH_DELEGATE,
 ] as const satisfies readonly HostDocument[];
 
@@ -53,9 +61,7 @@ export const HOST_DOCUMENTS = [
  * Documents deployed for a later issue's code and sent by no function yet (no role may send them). Each
  * entry says which issue fills it in.
  */
-export const RESERVED_DOCUMENTS: Readonly<Record<string, string>> = {
-  "create-volume": "issue 31: the boot flow's volumes (today only the local cloud's records-first boot)",
-};
+export const RESERVED_DOCUMENTS: Readonly<Record<string, string>> = {};
 
 export function hostDocument(id: string): HostDocument {
   const doc = HOST_DOCUMENTS.find((d) => d.id === id);

@@ -20,3 +20,9 @@ export const INSTANCES_PATH: DocumentParameter = {
   allowedPattern: ABSOLUTE_PATH_PATTERN,
   maxChars: ABSOLUTE_PATH_MAX_CHARS,
 };
+
+export const VOLUMES_PATH: DocumentParameter = {
+  description: "The host's volumes folder.",
+  allowedPattern: ABSOLUTE_PATH_PATTERN,
+  maxChars: ABSOLUTE_PATH_MAX_CHARS,
+};

@@ -5,6 +5,7 @@
  */
 import { CHECK_STORAGE } from "#ssm-documents/check-storage.js";
 import { READ_HOST_FACTS } from "#ssm-documents/read-host-facts.js";
+import { READ_UPTIME } from "#ssm-documents/read-uptime.js";
 import { HostSettingsFile } from "../definitions/host-config.js";
 import { InvalidInput } from "../domain/errors.js";
 import { AbsolutePath } from "../domain/values.js";
@@ -30,6 +31,11 @@ export interface HostFacts {
   domainTypes: string[];
   /** The settings file, or null when the host has none. */
   config: HostConfigFile | null;
+}
+
+/** The host's `uptime` line (nova's hypervisor uptime). */
+export function readUptime(): HostCommand {
+  return hostCommand(READ_UPTIME, {});
 }
 
 /** One command: nodeinfo, capabilities (compressed: it can be long), and the settings file if present. */

@@ -8,7 +8,7 @@ import { InvalidInput } from "../domain/errors.js";
 import type { Host, Instance, Port, Volume } from "../domain/schemas.js";
 import { buildDomainXml, domainName } from "./domain-xml.js";
 import { type HostCommand, hostCommand } from "./host-command.js";
-import { rootDiskPath, volumePath } from "./layout.js";
+import { consoleLogPath, rootDiskPath, volumePath } from "./layout.js";
 import { domainUuid } from "./virsh.js";
 
 export interface InstanceDomainParts {
@@ -31,6 +31,7 @@ export function instanceDomainXml(parts: InstanceDomainParts): string {
     memoryMiB: instance.flavor.memoryMiB,
     vcpus: instance.flavor.vcpus,
     rootDisk: { path: rootDiskPath(host, instance.uuid), format: "qcow2" },
+    consoleLog: consoleLogPath(host, instance.uuid),
     volumes: instance.volumes.map((bdm) => {
       const volume = volumes.find((v) => v.id === bdm.volumeId);
       if (!volume) {

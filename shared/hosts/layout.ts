@@ -13,6 +13,8 @@ export const LAYOUT = {
   domainXml: "libvirt.xml",
   /** A cached base image is `<imageCachePath>/<imageRef><imageSuffix>`. */
   imageSuffix: ".qcow2",
+  /** The serial console's log beside the disk (nova's `console.log`), written by the host's qemu. */
+  consoleLog: "console.log",
 } as const;
 
 export function instanceDir(host: Host, instanceUuid: string): string {
@@ -25,6 +27,11 @@ export function rootDiskPath(host: Host, instanceUuid: string): string {
 
 export function domainXmlPath(host: Host, instanceUuid: string): string {
   return `${instanceDir(host, instanceUuid)}/${LAYOUT.domainXml}`;
+}
+
+/** The serial console's log (nova's `console.log` beside the disk), written by the host's qemu. */
+export function consoleLogPath(host: Host, instanceUuid: string): string {
+  return `${instanceDir(host, instanceUuid)}/${LAYOUT.consoleLog}`;
 }
 
 export function baseImagePath(host: Host, imageRef: string): string {

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { CREATE_ROOT_DISK } from "#ssm-documents/create-root-disk.js";
 import { CREATE_VOLUME } from "#ssm-documents/create-volume.js";
+import { DELETE_VOLUME } from "#ssm-documents/delete-volume.js";
 import { InvalidInput } from "../domain/errors.js";
 import type { Host, Volume } from "../domain/schemas.js";
 import { FileName, ImageRef } from "../domain/values.js";
@@ -42,6 +43,14 @@ export function createVolume(host: Host, volume: Pick<Volume, "backingFile" | "s
     volumesPath: host.storage.volumesPath,
     fileName: validated(FileName, "backingFile", volume.backingFile),
     sizeGiB: String(validated(SizeGiB, "sizeGiB", volume.sizeGiB)),
+  });
+}
+
+/** A volume's file removed from the host's volumes folder (an absent one is removed). */
+export function deleteVolume(host: Host, volume: Pick<Volume, "backingFile">): HostCommand {
+  return hostCommand(DELETE_VOLUME, {
+    volumesPath: host.storage.volumesPath,
+    fileName: validated(FileName, "backingFile", volume.backingFile),
   });
 }
 

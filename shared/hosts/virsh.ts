@@ -7,7 +7,9 @@
 import { z } from "zod";
 import { DETACH_VOLUME } from "#ssm-documents/detach-volume.js";
 import { LIST_DOMAINS } from "#ssm-documents/list-domains.js";
+import { CONSOLE_LOG_MAX_LINES, READ_CONSOLE_LOG } from "#ssm-documents/read-console-log.js";
 import { READ_DOMAIN_DISKS } from "#ssm-documents/read-domain-disks.js";
+import { REBOOT_DOMAIN } from "#ssm-documents/reboot-domain.js";
 import { REMOVE_DOMAIN } from "#ssm-documents/remove-domain.js";
 import { REMOVE_STALE_DOMAINS, STALE_UUIDS_PER_COMMAND } from "#ssm-documents/remove-stale-domains.js";
 import { START_DOMAIN } from "#ssm-documents/start-domain.js";
@@ -47,6 +49,32 @@ export function stopDomain(uuid: string, shutdownTimeoutSeconds: number): HostCo
     shutdownTimeoutSeconds,
   );
   return hostCommand(STOP_DOMAIN, { uuid: domainUuid(uuid), shutdownTimeoutSeconds: String(seconds) });
+}
+
+/**
+ * Reboot in one command: a clean shutdown (destroyed after `shutdownTimeoutSeconds`), then started again;
+ * 0 seconds is nova's HARD reboot (destroyed at once). EXIT_DOMAIN_ABSENT when it is not defined.
+ */
+export function rebootDomain(uuid: string, shutdownTimeoutSeconds: number): HostCommand {
+  const seconds = validated(
+    z.number().int().min(0).max(86_400),
+    "shutdownTimeoutSeconds",
+    shutdownTimeoutSeconds,
+  );
+  return hostCommand(REBOOT_DOMAIN, { uuid: domainUuid(uuid), shutdownTimeoutSeconds: String(seconds) });
+}
+
+/**
+ * The end of the instance's serial console log on its host: its last `lines` lines, or all of it (null), at
+ * most CONSOLE_LOG_MAX_BYTES either way. More lines than CONSOLE_LOG_MAX_LINES read as all of them.
+ */
+export function readConsoleLog(uuid: string, instancesPath: string, lines: number | null): HostCommand {
+  const count = lines === null ? null : validated(z.number().int().min(0), "length", lines);
+  return hostCommand(READ_CONSOLE_LOG, {
+    uuid: domainUuid(uuid),
+    instancesPath: validated(AbsolutePath, "instancesPath", instancesPath),
+    lines: count === null || count > CONSOLE_LOG_MAX_LINES ? "" : String(count),
+  });
 }
 
 /**

@@ -49,6 +49,7 @@ export const TABLE_IDS = [
   "idempotency",
   "recoveries",
   "leases",
+  "actions",
 ] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
@@ -59,6 +60,7 @@ export const INDEX = {
   portsByInstance: "by-instance",
   recoveriesByInstance: "by-instance",
   recoveriesByHost: "by-host",
+  actionsByInstance: "by-instance",
 } as const;
 
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
@@ -152,6 +154,19 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
     partitionKey: { name: "name", type: "S" },
     globalIndexes: [],
     timeToLiveAttribute: "expiresAtEpoch",
+  },
+  /** Instance actions without a migration (create, delete, reboot, ...) and builds not yet placed. */
+  actions: {
+    id: "actions",
+    actions: { read: ["GetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem"] },
+    partitionKey: { name: "id", type: "S" },
+    globalIndexes: [
+      {
+        indexName: INDEX.actionsByInstance,
+        partitionKey: { name: "instanceUuid", type: "S" },
+        sortKey: { name: "startTime", type: "S" },
+      },
+    ],
   },
 };
 

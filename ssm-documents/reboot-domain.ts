@@ -1,0 +1,25 @@
+import { SECONDS_UP_TO_A_DAY_PATTERN } from "#shared/domain/values.js";
+import type { HostDocument } from "./document.js";
+import { DOMAIN_UUID } from "./parameters.js";
+import { ensureStarted, powerOffClean } from "./snippets.js";
+
+/**
+ * nova's reboot in one command (so it ends within the API's one host-command deadline): SOFT, a clean shut
+ * down (destroyed after the wait), then started again; HARD (`shutdownTimeoutSeconds` 0), destroyed at once
+ * and started again. A domain that is not defined is EXIT_DOMAIN_ABSENT (nothing to start).
+ */
+export const REBOOT_DOMAIN: HostDocument<"uuid" | "shutdownTimeoutSeconds"> = {
+  id: "reboot-domain",
+  description:
+    "Lazarus: reboot a domain: shut it down (destroyed after the wait; 0: at once), then start it again.",
+  parameters: {
+    uuid: DOMAIN_UUID,
+    shutdownTimeoutSeconds: {
+      description: "Seconds the guest gets to shut down before the domain is destroyed (0: a hard reboot).",
+      allowedPattern: SECONDS_UP_TO_A_DAY_PATTERN,
+      maxChars: 5,
+    },
+  },
+  script: () => [...powerOffClean("uuid", "shutdownTimeoutSeconds"), ...ensureStarted("uuid")],
+  executionTimeoutSeconds: 120,
+};
