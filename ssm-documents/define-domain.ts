@@ -82,7 +82,7 @@ export const DEFINE_DOMAIN: HostDocument<
     `lz_bad="$(grep -oE '<source[^>]*>' "$lz_tmp" | grep -vxE '<source (file|bridge)="[^"&<>]*"/>|<source path="[^"&<>]*" append="on"/>' || true)"`,
     '[ -z "$lz_bad" ] || lz_refuse "a source that is not a file, a bridge or the console log: $lz_bad"',
     // A console's file is the instance's own log, nothing else (a `path` source writes where it names).
-    `lz_bad="$(grep -oE '<source path="[^"]*"' "$lz_tmp" | grep -vxF "<source path="$lz_dir/${LAYOUT.consoleLog}"" || true)"`,
+    `lz_bad="$(grep -oE '<source path="[^"]*"' "$lz_tmp" | grep -vxF '<source path="'"$lz_dir/${LAYOUT.consoleLog}"'"' || true)"`,
     '[ -z "$lz_bad" ] || lz_refuse "a console file that is not the instance\'s console log: $lz_bad"',
     `while read -r lz_src; do`,
     '  case "$lz_src" in',

@@ -102,13 +102,15 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   },
   ports: {
     id: "ports",
-    actions: { read: ["GetItem", "Query"], write: ["PutItem", "UpdateItem"] },
+    // DeleteItem: a port made for an instance goes with it (releaseFrom); Scan: the store's list (audits).
+    actions: { read: ["GetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem", "DeleteItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [{ indexName: INDEX.portsByInstance, partitionKey: { name: "instanceUuid", type: "S" } }],
   },
   volumes: {
     id: "volumes",
-    actions: { read: ["GetItem"], write: ["PutItem", "UpdateItem"] },
+    // DeleteItem: a volume made for an instance goes with it; Scan: the store's list (audits).
+    actions: { read: ["GetItem", "Scan"], write: ["PutItem", "UpdateItem", "DeleteItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [],
   },

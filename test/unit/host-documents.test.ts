@@ -362,6 +362,7 @@ describe("define-domain", () => {
     memoryMiB: 64,
     vcpus: 1,
     rootDisk: { path: `${instancesPath}/${DOM}/disk`, format: "qcow2" },
+    consoleLog: `${instancesPath}/${DOM}/console.log`,
     volumes: [{ path: `${volumesPath}/vol-1.img`, device: "vdb", format: "raw" }],
     interfaces: [
       { mac: "52:54:00:12:34:56", network: { type: "user" } },
@@ -415,7 +416,18 @@ describe("define-domain", () => {
       good.replace(`<source file="${volumesPath}/vol-1.img"/>`, `<source file='/etc/shadow'/>`),
     ],
     ["a direct interface", good.replace('<interface type="user">', '<interface type="direct">')],
-    ["a file console", good.replace('<serial type="pty">', '<serial type="file">')],
+    [
+      "a pipe console",
+      good.replaceAll('type="file">\n      <source path', 'type="pipe">\n      <source path'),
+    ],
+    [
+      "a console written anywhere but the instance's log",
+      good.replaceAll(`${instancesPath}/${DOM}/console.log`, "/etc/cron.d/x"),
+    ],
+    [
+      "another instance's console log",
+      good.replaceAll(`${instancesPath}/${DOM}/console.log`, `${instancesPath}/${OTHER}/console.log`),
+    ],
     ["a kernel from the host", good.replace("</os>", "  <kernel>/boot/vmlinuz</kernel>\n  </os>")],
     ["a DOCTYPE with an entity", `<!DOCTYPE domain [<!ENTITY x SYSTEM "/etc/shadow">]>\n${good}`],
   ])("refuses %s: libvirt never sees it", (_name, xml) => {

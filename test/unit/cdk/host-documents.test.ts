@@ -195,7 +195,7 @@ describe("who may send which document", () => {
     const tampered = synth({
       functions: ALL_FUNCTIONS.map((f) =>
         f.id === "api"
-          ? { ...f, access: { ...f.access, hostDocuments: ["start-domain", "stop-domain", "remove-domain"] } }
+          ? { ...f, access: { ...f.access, hostDocuments: [...f.access.hostDocuments!, "remove-domain"] } }
           : f,
       ),
     });

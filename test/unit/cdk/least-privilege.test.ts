@@ -107,7 +107,7 @@ const STORE_CALLS: [RegExp, string][] = [
   [/new ScanCommand\(|\bscanAll\(/, "Scan"],
   [/new PutCommand\(|\bputIfAbsent\(|\bthis\.(insert|put)\(/, "PutItem"],
   [/new UpdateCommand\(|\bthis\.change\(|\bchangeRecord\(/, "UpdateItem"],
-  [/new DeleteCommand\(/, "DeleteItem"],
+  [/new DeleteCommand\(|\bthis\.deleteIf\(/, "DeleteItem"],
   // A RecordStore's public get/require/put are its callers' (shared/store/table-store.ts).
   [/extends RecordStore/, "GetItem"],
   [/extends RecordStore/, "PutItem"],
