@@ -15,6 +15,7 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
+  ResponseType,
   RestApi,
 } from "aws-cdk-lib/aws-apigateway";
 import { Effect, ManagedPolicy, PolicyStatement } from "aws-cdk-lib/aws-iam";
@@ -22,6 +23,7 @@ import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { type ApiAccess, executeApiResources } from "#shared/definitions/api-access.js";
+import { REQUEST_TOO_LARGE } from "#shared/definitions/api-gateway.js";
 import type { LazarusConfig } from "./config.js";
 import { acknowledgeWildcards } from "./nag.js";
 
@@ -81,6 +83,18 @@ export class LazarusApi extends Construct {
     });
     this.api.root.addMethod("ANY");
     this.api.root.addProxy({ anyMethod: true });
+
+    // A body over the payload limit never reaches the function: the gateway answers nova's 413 itself, with
+    // the version headers, as the local API server does (shared/definitions/api-gateway.ts).
+    const { "content-type": _json, ...versionHeaders } = REQUEST_TOO_LARGE.headers;
+    this.api.addGatewayResponse("request-too-large", {
+      type: ResponseType.REQUEST_TOO_LARGE,
+      statusCode: String(REQUEST_TOO_LARGE.status),
+      responseHeaders: Object.fromEntries(
+        Object.entries(versionHeaders).map(([name, value]) => [name, `'${value}'`]),
+      ),
+      templates: { "application/json": JSON.stringify(REQUEST_TOO_LARGE.body) },
+    });
 
     // The two roles of shared/definitions/api-access.ts: each route once, by method and path.
     const reads = executeApiArns(this.api, API_STAGE, "read");

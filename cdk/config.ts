@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
+import { BMC_CREDENTIAL_PATH_PATTERN } from "#shared/definitions/host-role.js";
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 
 export const LazarusConfig = z
@@ -55,6 +56,24 @@ export const LazarusConfig = z
           )
           .default([]),
       })
+      .prefault({}),
+    /**
+     * The KVM hosts' role (cdk/host-role.ts): a BMC-fencing delegate reads the BMC passwords under these
+     * paths only (Secrets Manager name prefixes and SSM parameter paths, e.g. `lazarus/bmc/oob-a/`: one per
+     * BMC network). Empty: no host may read any (no BMC fencing).
+     */
+    hostRole: z
+      .object({
+        bmcCredentialPaths: z
+          .array(
+            z
+              .string()
+              .max(256)
+              .regex(BMC_CREDENTIAL_PATH_PATTERN, "a path like lazarus/bmc/oob-a/ (no leading /, ends in /)"),
+          )
+          .default([]),
+      })
+      .strict()
       .prefault({}),
     api: z
       .object({

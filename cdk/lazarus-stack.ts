@@ -23,6 +23,7 @@ import { LazarusConsole } from "./console.js";
 import { LazarusFunctions } from "./functions.js";
 import { HostDocuments } from "./host-documents.js";
 import { HostFailure } from "./host-failure.js";
+import { HostRole } from "./host-role.js";
 import { Paging } from "./paging.js";
 import { LazarusRules } from "./rules.js";
 import { LazarusStateMachines } from "./state-machines.js";
@@ -43,6 +44,8 @@ export class LazarusStack extends Stack {
   readonly stateMachines: LazarusStateMachines;
   readonly api?: LazarusApi;
   readonly hostFailure: HostFailure;
+  /** The KVM hosts' role and instance profile (what the host agent and a BMC delegate call). */
+  readonly hostRole: HostRole;
   readonly hostDocuments: HostDocuments;
   readonly rules: LazarusRules;
   readonly eventBus: EventBus;
@@ -165,6 +168,8 @@ export class LazarusStack extends Stack {
       prefix,
       logRetentionDays: config.logRetentionDays,
     });
+
+    this.hostRole = new HostRole(this, "host-role", { config });
 
     new CfnOutput(this, "NotificationBus", { value: this.eventBus.eventBusName });
     new CfnOutput(this, "HeartbeatLogGroup", { value: this.hostFailure.heartbeatLogs.logGroupName });

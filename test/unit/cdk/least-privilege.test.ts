@@ -17,6 +17,7 @@ import { ADAPTERS, type AdapterId } from "#shared/definitions/adapters.js";
 import { ALL_FUNCTIONS, type FunctionSpec, type TableAccess } from "#shared/definitions/functions.js";
 import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
 import { TABLE_IDS, TABLE_SPECS, type TableId } from "#shared/store/tables.js";
+import { sdkActionsOf } from "./code-reads.js";
 import {
   asArray,
   functionResource,
@@ -28,46 +29,6 @@ import {
 
 const root = fileURLToPath(PROJECT_ROOT);
 const read = (file: string) => readFileSync(join(root, file), "utf8");
-
-/** The IAM service of each AWS SDK package the code imports commands from. */
-const SERVICE_OF_PACKAGE: Record<string, string> = {
-  "@aws-sdk/client-ssm": "ssm",
-  "@aws-sdk/client-eventbridge": "events",
-  "@aws-sdk/client-sfn": "states",
-  "@aws-sdk/client-cloudwatch": "cloudwatch",
-  "@aws-sdk/client-ec2": "ec2",
-  "@aws-sdk/client-lambda": "lambda",
-  "@aws-sdk/client-dynamodb": "dynamodb",
-  "@aws-sdk/lib-dynamodb": "dynamodb",
-};
-/** Where a command's name is not its action's. */
-const ACTION_OF_COMMAND: Record<string, string> = {
-  "lambda:Invoke": "lambda:InvokeFunction",
-  "dynamodb:Get": "dynamodb:GetItem",
-  "dynamodb:Put": "dynamodb:PutItem",
-  "dynamodb:Update": "dynamodb:UpdateItem",
-  "dynamodb:Delete": "dynamodb:DeleteItem",
-};
-
-/** The IAM actions of the SDK commands a module sends (`new XCommand(`, X imported from an SDK package). */
-function sdkActionsOf(source: string): Set<string> {
-  const serviceOf = new Map<string, string>();
-  for (const m of source.matchAll(/import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*"(@aws-sdk\/[^"]+)"/g)) {
-    const service = SERVICE_OF_PACKAGE[m[2]!];
-    if (!service) continue;
-    for (const name of m[1]!.split(",").map((n) => n.replace(/^\s*type\s+/, "").trim())) {
-      if (name.endsWith("Command")) serviceOf.set(name, service);
-    }
-  }
-  const actions = new Set<string>();
-  for (const m of source.matchAll(/new\s+([A-Za-z0-9]+Command)\(/g)) {
-    const service = serviceOf.get(m[1]!);
-    if (!service) continue;
-    const action = `${service}:${m[1]!.replace(/Command$/, "")}`;
-    actions.add(ACTION_OF_COMMAND[action] ?? action);
-  }
-  return actions;
-}
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(root, dir), { withFileTypes: true, recursive: true })

@@ -8,6 +8,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { hostAlarmNamePatterns, tableActions } from "#cdk/access-policy.js";
 import { API_ACCESS, executeApiResources } from "#shared/definitions/api-access.js";
+import { REQUEST_TOO_LARGE } from "#shared/definitions/api-gateway.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import {
   HEARTBEAT_MISSED_PERIODS,
@@ -355,6 +356,22 @@ describe("API", () => {
       expect(method.Properties!.AuthorizationType).toBe("AWS_IAM");
       expect(flat((method.Properties!.Integration as { Uri: unknown }).Uri)).toContain(`<${apiFnId}.Arn>`);
     }
+  });
+
+  it("a body over the payload limit: nova's 413 from the gateway itself, with the version headers the local API sets", () => {
+    const [, found] = resourcesOfType(s, "AWS::ApiGateway::GatewayResponse").find(
+      ([, r]) => r.Properties!.ResponseType === "REQUEST_TOO_LARGE",
+    )!;
+    const p = found.Properties!;
+    expect(p.StatusCode).toBe("413");
+    expect(JSON.parse((p.ResponseTemplates as Record<string, string>)["application/json"]!)).toEqual(
+      REQUEST_TOO_LARGE.body,
+    );
+    expect(p.ResponseParameters).toEqual({
+      "gatewayresponse.header.openstack-api-version": `'${REQUEST_TOO_LARGE.headers["openstack-api-version"]}'`,
+      "gatewayresponse.header.x-openstack-nova-api-version": `'${REQUEST_TOO_LARGE.headers["x-openstack-nova-api-version"]}'`,
+      "gatewayresponse.header.vary": `'${REQUEST_TOO_LARGE.headers.vary}'`,
+    });
   });
 
   it("the stage has JSON access logs, execution logs, tracing and throttling", () => {
