@@ -2,14 +2,14 @@
  * Numbers written in more than one place are computed in one: the heartbeat's cost per host-month
  * (`detectionCostPerHostMonth`, bench/cost.ts, recorded by the bench in bench/results.json) and the
  * heartbeat alarm's detection window (HEARTBEAT_MISSED_PERIODS x HEARTBEAT_PERIOD_SECONDS). Each figure
- * README.md, docs/DEPLOY.md and docs/ARCHITECTURE.md state must be the computed one. And the roles' host
- * documents in docs/SECURITY.md are each function's `access.hostDocuments`.
+ * README.md, docs/DEPLOY.md and docs/ARCHITECTURE.md state must be the computed one. And docs/SECURITY.md's
+ * role table is each function's `access`, row by row (its host documents, tables and other grants).
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { LazarusConfig } from "#cdk/config.js";
-import { ALL_FUNCTIONS } from "#shared/definitions/functions.js";
+import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import {
   HEARTBEAT_MISSED_PERIODS,
   HEARTBEAT_PERIOD_SECONDS,
@@ -77,7 +77,35 @@ describe("the detection window, one definition", () => {
   });
 });
 
+/** A function's row of SECURITY.md's role table, cell by cell, as its `access` says (whitespace aside). */
+function roleRow(f: FunctionSpec): string[] {
+  const a = f.access;
+  const level = { read: "r", write: "w", remove: "w+d" } as const;
+  const tables = Object.entries(a.tables ?? {}).map(([t, l]) => `${t} ${level[l]}`);
+  const other: string[] = [];
+  if (a.publishEvents) other.push("`events:PutEvents` (Lazarus bus)");
+  if (a.startExecutions?.length) other.push(`\`states:StartExecution\` of ${a.startExecutions.join(", ")}`);
+  if (a.readExecutions === "status") other.push("`states:DescribeExecution`");
+  if (a.readExecutions === "history") other.push("`states:DescribeExecution`, `GetExecutionHistory`");
+  if (a.invokeFunctions?.length) other.push(`\`lambda:InvokeFunction\` of ${a.invokeFunctions.join(", ")}`);
+  if (a.describeHosts) other.push("`ssm:DescribeInstanceInformation`");
+  if (a.tagHosts) other.push("the name tag");
+  if (a.hostAlarms) other.push("the host alarms");
+  if (a.heartbeats) other.push("`cloudwatch:GetMetricData`");
+  if (a.fence) other.push("`ec2:StopInstances` (tagged), `DescribeInstances`");
+  if (a.powerOn) other.push("`ec2:StartInstances` (tagged)");
+  const docs = (a.hostDocuments ?? []).map((d) => `\`${d}\``);
+  return [`\`${f.id}\``, tables.join(", ") || "-", docs.join(", ") || "-", other.join("; ") || "-"];
+}
+
 describe("docs/SECURITY.md's roles", () => {
+  it("one row per function, each what its access grants (tables, host documents, everything else)", () => {
+    const rows = [...read("docs/SECURITY.md").matchAll(/^\| (`[a-z0-9-]+`) +\|(.*)\|\s*$/gm)].map((m) =>
+      [m[1]!, ...m[2]!.split("|")].map((c) => c.trim()),
+    );
+    expect(rows).toEqual(ALL_FUNCTIONS.map(roleRow));
+  });
+
   it("each role's host documents are its access.hostDocuments, and every role that may send one is listed", () => {
     const listed = new Map<string, string[]>();
     for (const m of read("docs/SECURITY.md").matchAll(/^\| `([a-z0-9-]+)` +\|[^|]*\|([^|]*)\|/gm)) {
