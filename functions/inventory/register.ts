@@ -15,7 +15,14 @@ import {
   InvalidInput,
 } from "#shared/domain/errors.js";
 import { DEFAULT_ALLOCATION_RATIOS } from "#shared/domain/host-record.js";
-import { AllocationRatios, type Host, HostFencing, NO_FENCING, Resources } from "#shared/domain/schemas.js";
+import {
+  AllocationRatios,
+  type Host,
+  HostFencing,
+  HostLiveMigration,
+  NO_FENCING,
+  Resources,
+} from "#shared/domain/schemas.js";
 import { AbsolutePath, ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
 import {
   type HostFacts,
@@ -48,6 +55,12 @@ export const RegisterHostRequest = z.object({
    * elsewhere on a guess: its instances wait "fencing required").
    */
   fencing: HostFencing.partial().optional(),
+  /**
+   * How other hosts live-migrate a guest here (issue 32: nova's live_migration_uri and inbound address).
+   * Not given here nor in the settings file: a known host keeps what it has, a new one takes cold
+   * migrations only.
+   */
+  liveMigration: HostLiveMigration.optional(),
   storage: z
     .object({
       instancesPath: AbsolutePath.optional(),
@@ -155,6 +168,7 @@ export async function registerHost(
       { host: hostName, managedInstanceId: id },
     );
   }
+  const liveMigration = req.liveMigration ?? cfg.liveMigration;
   const registration: HostRegistration = {
     name: hostName,
     managedInstanceId: id,
@@ -175,6 +189,7 @@ export async function registerHost(
       sharedPoolId: storage.sharedPoolId,
     },
     ...(fencing ? { fencing } : {}),
+    ...(liveMigration ? { liveMigration } : {}),
   };
   const { host, outcome, changed } = await deps.stores.hosts.register(registration);
   return {

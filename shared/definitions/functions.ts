@@ -154,6 +154,51 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("clean-up-target", "cleanUpTarget", ON_TARGET),
 ];
 
+const migrate = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("migration", "migrate", name, handler, access);
+
+/** Moving a guest's records to where it runs: ports, volume attachments, the instance, claims, the migration. */
+const MOVES_RECORDS: FunctionAccess = {
+  tables: {
+    instances: "write",
+    hosts: "write",
+    migrations: "write",
+    ports: "write",
+    volumes: "write",
+    outbox: "write",
+  },
+  publishEvents: true,
+};
+
+/** The migrate machine (issue 32): live and cold migration of an instance on a live host, and the revert. */
+export const MIGRATION_FUNCTIONS: readonly FunctionSpec[] = [
+  migrate("accept", "acceptMigration", {
+    tables: { instances: "write", hosts: "read", migrations: "write", outbox: "write" },
+    publishEvents: true,
+  }),
+  migrate("schedule", "scheduleMigration", {
+    tables: { instances: "read", hosts: "write", migrations: "write" },
+  }),
+  migrate("check-target", "checkMigrationTarget", ON_TARGET),
+  migrate("live", "liveMigrate", {
+    ...ON_TARGET,
+    tables: { instances: "read", hosts: "read", migrations: "write" },
+  }),
+  migrate("stop-source", "stopSource", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", migrations: "write" },
+  }),
+  migrate("start-on-target", "startOnTarget", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
+  }),
+  migrate("commit", "commitMigration", MOVES_RECORDS),
+  migrate("confirm", "confirmMigration", MOVES_RECORDS),
+  migrate("revert", "revertMigration", { ...MOVES_RECORDS, hostCommands: true }),
+  // Asks both hosts where the guest is, cleans one, restarts it on the other, or commits where it runs.
+  migrate("handle-failure", "handleMigrationFailure", { ...ENDS_FLOW, hostCommands: true }),
+];
+
 const inventory = (
   name: string,
   handler: string,
@@ -342,6 +387,7 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
 /** Every function, of every flow and trigger. New flows append their lists here. */
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
+  ...MIGRATION_FUNCTIONS,
   SWEEPER_FUNCTION,
   ...INVENTORY_FUNCTIONS,
   ...API_FUNCTIONS,

@@ -18,6 +18,11 @@ export interface ScheduleRequest {
   excludedHosts: readonly string[];
   /** The disk is on shared storage: the target must see the same pool. */
   sharedPoolId: string | null;
+  /**
+   * A live migration (issue 32): the target must take one (its libvirtd reachable by the source's) and see
+   * the volumes where the source does (the running guest's definition moves as it is).
+   */
+  live?: boolean;
   now: Date;
   serviceDownSeconds?: number;
 }
@@ -74,6 +79,16 @@ const FILTERS: ReadonlyArray<[string, Filter]> = [
       r.sharedPoolId === null || h.storage.sharedPoolId === r.sharedPoolId
         ? null
         : `not in shared pool ${r.sharedPoolId}`,
+  ],
+  [
+    "LiveMigrationFilter",
+    (h, r) => {
+      if (!r.live) return null;
+      if (h.liveMigration === null) return "takes no live migration";
+      return h.storage.volumesPath === r.sourceHost.storage.volumesPath
+        ? null
+        : `volumes at ${h.storage.volumesPath}, not ${r.sourceHost.storage.volumesPath}`;
+    },
   ],
   [
     "ResourceFilter",

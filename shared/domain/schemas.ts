@@ -6,8 +6,10 @@ import {
   DiskDevice,
   ImageRef,
   IsoTime,
+  LibvirtUri,
   MacAddress,
   ManagedInstanceId,
+  NetworkAddress,
   ResourceName,
   Uuid,
 } from "./values.js";
@@ -217,6 +219,40 @@ export const HostFencing = z.object({
 export type HostFencing = z.infer<typeof HostFencing>;
 export const NO_FENCING: HostFencing = { power: "none", watchdog: false, diskLocks: false };
 
+/**
+ * How other hosts live-migrate a guest to this host (nova's `live_migration_uri` and
+ * `live_migration_inbound_addr`); null on a host = it takes no live migration (cold migration only).
+ */
+export const HostLiveMigration = z.object({
+  /** The URI of this host's libvirtd as its peers reach it (`virsh migrate --p2p`'s destination). */
+  uri: LibvirtUri,
+  /** Where this host's qemu listens for an incoming guest (`--listen-address`, and the migration URI's host). */
+  inboundAddress: NetworkAddress,
+  /**
+   * The shared pool is a folder of one machine shared by the hosts' Unix users (the local cloud): libvirt
+   * cannot tell it is shared and refuses it as "unsafe" unless told (`virsh migrate --unsafe`). Never true
+   * on a real fleet, whose pools are NFS or cluster file systems libvirt recognises.
+   */
+  poolIsLocalFolder: z.boolean().default(false),
+});
+export type HostLiveMigration = z.infer<typeof HostLiveMigration>;
+
+/**
+ * Planned maintenance of a host (issue 32): `draining` while the host-drain flow moves its instances away
+ * (a real failure meanwhile still evacuates what is left), `maintenance` once it holds none (its heartbeat
+ * alarm starts no evacuation: the host may be powered off for its repair). Cleared by undrain.
+ */
+export const HostMaintenance = z.object({
+  state: z.enum(["draining", "maintenance"]),
+  reason: z.string().max(255).nullable(),
+  since: IsoTime,
+  /** The host-drain execution that drains (or drained) it. */
+  executionName: z.string().min(1).max(80),
+  /** The instances the drain moved away: what `undrain --return` brings back. */
+  moved: z.array(Uuid),
+});
+export type HostMaintenance = z.infer<typeof HostMaintenance>;
+
 export const Host = z.object({
   name: ResourceName,
   managedInstanceId: ManagedInstanceId,
@@ -239,6 +275,10 @@ export const Host = z.object({
   /** The open (or last) host-failure incident; null = none ever. */
   incident: HostIncident.nullable().default(null),
   fencing: HostFencing.default(NO_FENCING),
+  /** How a guest is live-migrated to this host; null: it takes cold migrations only. */
+  liveMigration: HostLiveMigration.nullable().default(null),
+  /** Planned maintenance (drain); null: in service as `enabled` says. */
+  maintenance: HostMaintenance.nullable().default(null),
   version: z.number().int().nonnegative(),
 });
 export type Host = z.infer<typeof Host>;
@@ -294,6 +334,13 @@ export const Migration = z.object({
   /** The Step Functions execution running the flow. */
   executionArn: z.string().nullable().default(null),
   error: z.string().nullable(),
+  /**
+   * A finished cold migration's confirm or revert (nova lists each as an instance action of its own):
+   * its request id (a revert's is its execution's name) and when it was asked for.
+   */
+  followUps: z
+    .array(z.object({ action: z.enum(["confirmResize", "revertResize"]), requestId: Uuid, at: IsoTime }))
+    .default([]),
   createdAt: IsoTime,
   updatedAt: IsoTime,
   version: z.number().int().nonnegative(),

@@ -9,6 +9,8 @@ export const VM_STATES = [
   "building",
   "active",
   "stopped",
+  /** A cold migration finished and waits for its confirm or revert (nova's VERIFY_RESIZE). */
+  "resized",
   "paused",
   "suspended",
   "error",
@@ -20,9 +22,17 @@ export const TASK_STATES = [
   "rebuilding",
   "rebuild_block_device_mapping",
   "rebuild_spawning",
-  // Tasks owned by other operations; present so that "an instance in a task" is refused by name.
+  // A live migration (nova's MIGRATING).
   "migrating",
+  // A cold migration, as nova's resize walks them: prepared (target claimed), the source stopped and
+  // undefined, the guest moved, started on the target; then a revert or a confirm of the finished move.
   "resize_prep",
+  "resize_migrating",
+  "resize_migrated",
+  "resize_finish",
+  "resize_reverting",
+  "resize_confirming",
+  // Tasks owned by other operations; present so that "an instance in a task" is refused by name.
   "deleting",
   "powering_off",
   "powering_on",
@@ -39,10 +49,23 @@ export const MIGRATION_STATUSES = [
   "completed",
   "failed",
   "error",
+  // A live migration (nova's): the target checked and prepared, then the guest's memory copied.
+  "preparing",
+  "running",
+  // A cold migration (nova's resize statuses): the source stopped, the guest on its way, started on the
+  // target; `finished` waits for a confirm (or an automatic one) or a revert.
+  "migrating",
+  "post-migrating",
+  "finished",
+  "confirming",
+  "confirmed",
+  "reverting",
+  "reverted",
 ] as const;
 export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
 
-export const MIGRATION_TYPES = ["rebuild", "evacuation"] as const;
+/** nova's migration_type values: evacuation and rebuild (Lazarus's flows), live-migration and migration (cold). */
+export const MIGRATION_TYPES = ["rebuild", "evacuation", "live-migration", "migration"] as const;
 export type MigrationType = (typeof MIGRATION_TYPES)[number];
 
 /** The task_states of a rebuild/evacuate flow: an instance in one of these is owned by such a flow. */
@@ -57,6 +80,22 @@ export function isRebuildTask(taskState: TaskState | null): boolean {
   return taskState !== null && (REBUILD_TASK_STATES as readonly TaskState[]).includes(taskState);
 }
 
+/** The task_states of a migrate flow (live or cold, and a cold migration's revert or confirm). */
+export const MIGRATION_TASK_STATES = [
+  "migrating",
+  "resize_prep",
+  "resize_migrating",
+  "resize_migrated",
+  "resize_finish",
+  "resize_reverting",
+  "resize_confirming",
+] as const satisfies readonly TaskState[];
+
+/** Whether an instance in this task_state is owned by a migrate flow. */
+export function isMigrationTask(taskState: TaskState | null): boolean {
+  return taskState !== null && (MIGRATION_TASK_STATES as readonly TaskState[]).includes(taskState);
+}
+
 /** vm_states from which rebuild and evacuate may start (nova: ACTIVE, STOPPED, ERROR). */
 export const REBUILDABLE_VM_STATES: readonly VmState[] = ["active", "stopped", "error"];
 
@@ -69,14 +108,32 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
   TaskState | null,
   readonly (TaskState | null)[]
 >([
-  [null, ["rebuilding", "migrating", "resize_prep", "deleting", "powering_off", "powering_on"]],
+  [
+    null,
+    [
+      "rebuilding",
+      "migrating",
+      "resize_prep",
+      "resize_reverting",
+      "resize_confirming",
+      "deleting",
+      "powering_off",
+      "powering_on",
+    ],
+  ],
   // rebuilding -> rebuilding: `_do_rebuild_instance` re-saves REBUILDING expecting REBUILDING (nova does the same).
   ["rebuilding", ["rebuilding", "rebuild_block_device_mapping", null]],
   // Back to rebuilding: the target failed before the instance ran there and the flow reschedules.
   ["rebuild_block_device_mapping", ["rebuild_spawning", "rebuilding", null]],
   ["rebuild_spawning", ["rebuilding", null]],
   ["migrating", [null]],
-  ["resize_prep", [null]],
+  // A cold migration that fails at any of these falls back to null (the guest back on its source).
+  ["resize_prep", ["resize_migrating", null]],
+  ["resize_migrating", ["resize_migrated", null]],
+  ["resize_migrated", ["resize_finish", null]],
+  ["resize_finish", [null]],
+  ["resize_reverting", [null]],
+  ["resize_confirming", [null]],
   ["deleting", [null]],
   ["powering_off", [null]],
   ["powering_on", [null]],
@@ -85,8 +142,10 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
 /** vm_state edges: rebuild/evacuate's, and the neighbouring operations' (pause, suspend, delete). */
 const VM_EDGES: ReadonlyMap<VmState, readonly VmState[]> = new Map<VmState, readonly VmState[]>([
   ["building", ["active", "stopped", "error"]],
-  ["active", ["active", "stopped", "paused", "suspended", "error", "deleted"]],
-  ["stopped", ["stopped", "active", "error", "deleted"]],
+  ["active", ["active", "stopped", "resized", "paused", "suspended", "error", "deleted"]],
+  ["stopped", ["stopped", "active", "resized", "error", "deleted"]],
+  // A finished cold migration: confirmed or reverted, back to what it was (ACTIVE or STOPPED).
+  ["resized", ["resized", "active", "stopped", "error"]],
   ["error", ["error", "active", "stopped", "deleted"]],
   ["paused", ["paused", "active", "error"]],
   ["suspended", ["suspended", "active", "error"]],
@@ -97,9 +156,21 @@ const MIGRATION_EDGES: ReadonlyMap<MigrationStatus, readonly MigrationStatus[]> 
   MigrationStatus,
   readonly MigrationStatus[]
 >([
-  ["accepted", ["pre-migrating", "done", "failed", "error"]],
-  // pre-migrating -> accepted: the chosen target failed and the flow reschedules.
-  ["pre-migrating", ["accepted", "done", "failed", "error"]],
+  ["accepted", ["pre-migrating", "preparing", "done", "failed", "error"]],
+  // pre-migrating -> accepted: the chosen target failed and the flow reschedules; -> migrating: a cold
+  // migration stopped its source.
+  ["pre-migrating", ["accepted", "migrating", "done", "failed", "error"]],
+  // A live migration: the target prepared, then the memory copied; completed once the guest runs there.
+  ["preparing", ["running", "completed", "failed", "error"]],
+  ["running", ["completed", "failed", "error"]],
+  // A cold migration: the source stopped, the guest started on the target, then confirmed or reverted.
+  ["migrating", ["post-migrating", "error"]],
+  ["post-migrating", ["finished", "error"]],
+  ["finished", ["confirming", "reverting", "error"]],
+  ["confirming", ["confirmed", "error"]],
+  ["reverting", ["reverted", "error"]],
+  ["confirmed", []],
+  ["reverted", []],
   // done -> completed: the returning source host cleaned up its stale copy.
   ["done", ["completed"]],
   // A failed or errored evacuation may still leave a stale copy on a returning host (nova bug 1713783).
@@ -142,11 +213,25 @@ export function assertMigrationTransition(from: MigrationStatus, to: MigrationSt
 export const MIGRATION_IN_FLIGHT = [
   "accepted",
   "pre-migrating",
+  "preparing",
+  "running",
+  "migrating",
+  "post-migrating",
+  "confirming",
+  "reverting",
 ] as const satisfies readonly MigrationStatus[];
+
+/**
+ * A finished cold migration waiting for its confirm or revert: no flow runs, but the instance keeps its
+ * claim on the source (nova's resize reservation), so that a revert finds its room there.
+ */
+export const MIGRATION_AWAITING_CONFIRMATION = ["finished"] as const satisfies readonly MigrationStatus[];
 
 /** Terminal migration statuses: the flow that owned the migration has ended. */
 export const MIGRATION_ENDED: readonly MigrationStatus[] = MIGRATION_STATUSES.filter(
-  (s) => !(MIGRATION_IN_FLIGHT as readonly MigrationStatus[]).includes(s),
+  (s) =>
+    !(MIGRATION_IN_FLIGHT as readonly MigrationStatus[]).includes(s) &&
+    !(MIGRATION_AWAITING_CONFIRMATION as readonly MigrationStatus[]).includes(s),
 );
 
 /** Whether the flow that owns a migration in this status still runs. */

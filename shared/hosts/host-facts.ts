@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { InvalidInput } from "../domain/errors.js";
-import { HostFencing } from "../domain/schemas.js";
+import { HostFencing, HostLiveMigration } from "../domain/schemas.js";
 import { AbsolutePath, ResourceName } from "../domain/values.js";
 import { parseSections, type ScriptSection, sectionLines } from "./script-sections.js";
 import { shellQuote, shellScript } from "./shell.js";
@@ -25,6 +25,8 @@ export const HostConfigFile = z.object({
   supportsRecreate: z.boolean().optional(),
   /** How this host's death can be proven (power fence, watchdog, disk locks); unset fields: none/false. */
   fencing: HostFencing.partial().optional(),
+  /** How other hosts live-migrate a guest here (libvirt URI, inbound address); unset: cold migrations only. */
+  liveMigration: HostLiveMigration.optional(),
 });
 export type HostConfigFile = z.infer<typeof HostConfigFile>;
 

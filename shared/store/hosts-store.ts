@@ -27,6 +27,7 @@ import {
   Claim as ClaimSchema,
   Host,
   HostFencing,
+  HostLiveMigration,
   HostStatus,
   type Resources,
 } from "../domain/schemas.js";
@@ -94,6 +95,8 @@ export const HostRegistration = Host.pick({
 }).extend({
   /** Absent: a known host keeps its fencing, a new one gets none (see the registration request). */
   fencing: HostFencing.optional(),
+  /** Absent: a known host keeps it, a new one takes cold migrations only. */
+  liveMigration: HostLiveMigration.optional(),
 });
 export type HostRegistration = z.infer<typeof HostRegistration>;
 const REGISTRATION_FIELDS = Object.keys(HostRegistration.shape) as (keyof HostRegistration)[];

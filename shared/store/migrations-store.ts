@@ -15,6 +15,7 @@ export const MigrationPatch = z.object({
   destNode: ResourceName.nullable().optional(),
   error: z.string().nullable().optional(),
   attemptedHosts: z.array(ResourceName).optional(),
+  followUps: Migration.shape.followUps.optional(),
 });
 export type MigrationPatch = z.infer<typeof MigrationPatch>;
 
