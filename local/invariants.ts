@@ -9,15 +9,18 @@
  *     "Fencing required" (fault FencingRequired, `fencingRequired` set) is the other documented state: no
  *     task, not ERROR, the record still names the host that holds the disk, and no copy anywhere else.
  *  2. no leaked claim: a host's usage is the sum of its claims; a claim of an instance on a host other
- *     than its record's is allowed only on the unclean host its fault names, or on a host it was
- *     evacuated away from that is not running (the returning host's recovery releases it).
+ *     than its record's is allowed only on the unclean host its fault names, on a host it was
+ *     evacuated away from that is not running (the returning host's recovery releases it), or on the
+ *     source of its cold migration waiting in VERIFY_RESIZE (nova's reservation for a revert).
  *  3. bindings on the instance's host: ports bound and volume attachments live there and nowhere else.
- *  4. quiet means done: no task held, every migration terminal, no host incident left open, no execution
+ *  4. quiet means done: no task held, every migration terminal (or a cold migration waiting for its confirm
+ *     or revert), no host incident left open, no execution
  *     still running (only checked
  *     with `quiet: true`; executions only when `executions` is given).
  * Each violation is one line `<kind>: <what>`, kind one of INVARIANT_KINDS (`violationKind` reads it back),
  * so a chaos run can count lost instances and double runs apart from the rest.
  */
+import { isMigrationInFlight } from "#shared/domain/states.js";
 import type { Stores } from "#shared/store/index.js";
 import type { LocalHost } from "./hosts/local-host.js";
 
@@ -169,7 +172,12 @@ export async function checkInvariants(
       const unclean = owner.fault?.error === "TargetNotClean" && owner.fault.details.uncleanHost === h.name;
       const staleOnDeadHost = !isRunning(h.name);
       const inFlight = !opts.quiet && owner.taskState !== null;
-      if (!unclean && !staleOnDeadHost && !inFlight) {
+      const resizeReservation =
+        owner.vmState === "resized" &&
+        (await stores.migrations.listByInstance(owner.uuid)).some(
+          (m) => m.type === "migration" && m.status === "finished" && m.sourceHost === h.name,
+        );
+      if (!unclean && !staleOnDeadHost && !inFlight && !resizeReservation) {
         violation(
           "claim",
           `host ${h.name} holds a leaked claim of ${owner.name} (its record names ${owner.host})`,
@@ -189,7 +197,7 @@ export async function checkInvariants(
   if (opts.quiet) {
     for (const i of instances) {
       for (const m of await stores.migrations.listByInstance(i.uuid)) {
-        if (m.status === "accepted" || m.status === "pre-migrating")
+        if (isMigrationInFlight(m.status))
           violation("migration", `migration ${m.id} of ${i.name} is still ${m.status}`);
       }
     }

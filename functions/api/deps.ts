@@ -20,7 +20,12 @@ export type { InventoryOps };
 export interface ApiDeps extends Omit<StepDeps, "executions"> {
   executions: ExecutionStarter & ExecutionHistoryReader;
   /** State machine ARNs; null = not deployed here (the routes that need it answer 501). */
-  machines: { rebuild: string | null; hostEvacuation: string | null };
+  machines: {
+    rebuild: string | null;
+    hostEvacuation: string | null;
+    migrate: string | null;
+    hostDrain: string | null;
+  };
   inventory: InventoryOps | null;
   /** How long an action waits for its flow to take the instance (Accept) before answering anyway. */
   acceptWaitMs: number;
@@ -51,6 +56,8 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv, telemetry: InvocationTele
     machines: {
       rebuild: settings.machineArns.rebuild ?? null,
       hostEvacuation: settings.machineArns["host-evacuation"] ?? null,
+      migrate: settings.machineArns.migrate ?? null,
+      hostDrain: settings.machineArns["host-drain"] ?? null,
     },
     inventory: inventoryClient(env),
     now: c.now,

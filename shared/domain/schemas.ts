@@ -320,6 +320,14 @@ export const Volume = z.object({
 });
 export type Volume = z.infer<typeof Volume>;
 
+/** A finished cold migration's confirm or revert: its request id (a revert's execution name) and when. */
+export const MigrationFollowUp = z.object({
+  action: z.enum(["confirmResize", "revertResize"]),
+  requestId: Uuid,
+  at: IsoTime,
+});
+export type MigrationFollowUp = z.infer<typeof MigrationFollowUp>;
+
 export const Migration = z.object({
   id: Uuid,
   instanceUuid: Uuid,
@@ -338,9 +346,7 @@ export const Migration = z.object({
    * A finished cold migration's confirm or revert (nova lists each as an instance action of its own):
    * its request id (a revert's is its execution's name) and when it was asked for.
    */
-  followUps: z
-    .array(z.object({ action: z.enum(["confirmResize", "revertResize"]), requestId: Uuid, at: IsoTime }))
-    .default([]),
+  followUps: z.array(MigrationFollowUp).default([]),
   createdAt: IsoTime,
   updatedAt: IsoTime,
   version: z.number().int().nonnegative(),

@@ -52,7 +52,8 @@ export interface FlowEnding {
    * A migrate flow (live or cold migration, or the revert of a cold one) ends here too: its own task
    * states, its migration record (a revert's is the migration it reverts), the vm_state it ends in (the
    * one the guest has where it stays, or error) and its own error notification. The instance's current
-   * fault is set only when it ends in ERROR (nova shows a fault only then); the faults table keeps every one.
+   * fault is set only when it ends in ERROR or a target keeps its claim (TargetNotClean); the faults table
+   * keeps every one.
    */
   migrateFlow?: {
     migrationId: string;
@@ -115,7 +116,9 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
       taskState: null,
       taskRequestId: null,
       taskExecutionArn: null,
-      fault: !migrate || vmState === "error" ? fault : instance.fault,
+      // A migrate flow that leaves the guest as it was sets no current fault, unless a host keeps its
+      // claim because it was not proven clean (the fault names it, as the rebuild flow's does).
+      fault: !migrate || vmState === "error" || ending.uncleanHost ? fault : instance.fault,
       fencingRequired: fencing
         ? {
             host: fencing.holder,

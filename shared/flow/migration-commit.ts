@@ -124,7 +124,7 @@ export async function commitMove(deps: StepDeps, c: MoveCommit): Promise<Instanc
  * revert (finished -> reverting) loses to, and a confirm repeated after a crash resumes from it.
  */
 export async function confirmResize(
-  deps: StepDeps,
+  deps: Pick<StepDeps, "stores" | "notifier" | "now" | "sleep">,
   c: { instanceUuid: string; migrationId: string; requestId: string },
 ): Promise<Instance> {
   const { instances, migrations, hosts } = deps.stores;

@@ -1,7 +1,9 @@
 /**
- * GET /os-migrations (nova's, filtered by instance, host, status, type) and the per-server action log
- * `/servers/{id}/os-instance-actions` (what `openstack server event list` reads), derived from the
- * migration records: one per rebuild or evacuation. An action's events are its execution's steps.
+ * GET /os-migrations (nova's, filtered by instance, host, status, type), the server's migrations
+ * (`/servers/{id}/migrations[/{id}]`, what `openstack server migration list/show` read) and the per-server
+ * action log `/servers/{id}/os-instance-actions` (what `openstack server event list` reads), derived from
+ * the migration records: one per rebuild, evacuation, live or cold migration, plus a cold migration's
+ * confirmResize and revertResize. An action's events are its execution's steps.
  * Restarts in place by the instance-recovery flow (table `recoveries`) are listed as nova lists a start
  * (action `start`, event `compute_start_instance`); its relocations are evacuations, with their migration.
  */
@@ -36,17 +38,65 @@ async function listMigrations(ctx: RouteContext) {
   return json(200, { migrations: all.map((m) => migrationView(m, ctx.view)) });
 }
 
-function actionView(m: Migration, ctx: RouteContext) {
+/** nova's action name of each migration type (instance_actions.py). */
+const ACTION_OF_TYPE: Record<Migration["type"], string> = {
+  evacuation: "evacuate",
+  rebuild: "rebuild",
+  "live-migration": "live-migration",
+  migration: "migrate",
+};
+
+/**
+ * One instance action: a migration record's own (its request is the migration), or one of its follow-ups
+ * (a cold migration's confirmResize or revertResize, each its own request).
+ */
+interface ActionEntry {
+  migration: Migration;
+  action: string;
+  requestId: string;
+  at: string;
+  /** The execution whose steps are the action's events (null: the action ran in the API, no execution). */
+  machine: "rebuild" | "migrate" | null;
+}
+
+function actionsOf(m: Migration): ActionEntry[] {
+  const own: ActionEntry = {
+    migration: m,
+    action: ACTION_OF_TYPE[m.type],
+    requestId: m.id,
+    at: m.createdAt,
+    machine: m.type === "evacuation" || m.type === "rebuild" ? "rebuild" : "migrate",
+  };
+  return [
+    own,
+    ...m.followUps.map((u) => ({
+      migration: m,
+      action: u.action,
+      requestId: u.requestId,
+      at: u.at,
+      machine: u.action === "revertResize" ? ("migrate" as const) : null,
+    })),
+  ];
+}
+
+function failed(e: ActionEntry): boolean {
+  const { status } = e.migration;
+  if (e.action === "confirmResize") return status === "error";
+  if (e.action === "revertResize") return status === "error";
+  return status === "failed" || status === "error";
+}
+
+function actionView(e: ActionEntry, ctx: RouteContext) {
   const view: Record<string, unknown> = {
-    action: m.type === "evacuation" ? "evacuate" : "rebuild",
-    instance_uuid: m.instanceUuid,
-    request_id: `req-${m.id}`,
+    action: e.action,
+    instance_uuid: e.migration.instanceUuid,
+    request_id: `req-${e.requestId}`,
     user_id: "lazarus",
     project_id: "lazarus",
-    start_time: novaDbTime(m.createdAt),
-    message: m.status === "failed" || m.status === "error" ? "Error" : null,
+    start_time: novaDbTime(e.at),
+    message: failed(e) ? "Error" : null,
   };
-  if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(m.updatedAt);
+  if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(e.migration.updatedAt);
   return view;
 }
 
@@ -80,16 +130,16 @@ function restartView(r: { recovery: Recovery; attempt: RecoveryAttempt }, ctx: R
 }
 
 async function listActions(ctx: RouteContext) {
-  const all = await instanceMigrations(ctx);
+  const all = (await instanceMigrations(ctx)).flatMap(actionsOf);
   const views = [
-    ...all.map((m) => ({ at: m.createdAt, view: actionView(m, ctx) })),
+    ...all.map((e) => ({ at: e.at, view: actionView(e, ctx) })),
     ...(await restarts(ctx)).map((r) => ({ at: r.attempt.at, view: restartView(r, ctx) })),
   ].sort((a, b) => b.at.localeCompare(a.at));
   return json(200, { instanceActions: views.map((v) => v.view) });
 }
 
 async function showAction(ctx: RouteContext) {
-  const all = await instanceMigrations(ctx);
+  const all = (await instanceMigrations(ctx)).flatMap(actionsOf);
   const raw = ctx.params.requestId!;
   const restart = (await restarts(ctx)).find((r) => `req-${r.recovery.id}` === raw || r.recovery.id === raw);
   if (restart) {
@@ -103,11 +153,26 @@ async function showAction(ctx: RouteContext) {
     if (atLeast(ctx.mv, "2.62")) event.host = restart.attempt.host;
     return json(200, { instanceAction: { ...restartView(restart, ctx), events: [event] } });
   }
-  const m = all.find((x) => `req-${x.id}` === raw || x.id === raw);
-  if (!m)
+  const e = all.find((x) => `req-${x.requestId}` === raw || x.requestId === raw);
+  if (!e)
     throw new ApiError(404, `Action for request_id ${echo(raw)} on instance ${ctx.params.id} not found`);
-  const machine = ctx.deps.machines.rebuild;
-  const steps = machine ? stepsFromHistory(await historyOrEmpty(ctx, executionArnOf(machine, m.id))) : [];
+  const m = e.migration;
+  const machine = e.machine ? ctx.deps.machines[e.machine] : null;
+  const steps = machine
+    ? stepsFromHistory(await historyOrEmpty(ctx, executionArnOf(machine, e.requestId)))
+    : // A confirmResize runs within the API request: one event, as nova's compute_confirm_resize.
+      [
+        {
+          name: "compute_confirm_resize",
+          type: "Task",
+          attempts: 1,
+          enteredAt: e.at,
+          exitedAt: e.at,
+          status: failed(e) ? "failed" : "succeeded",
+          error: null,
+          cause: null,
+        },
+      ];
   const events = steps.map((s) => {
     const event: Record<string, unknown> = {
       event: s.name,
@@ -119,7 +184,52 @@ async function showAction(ctx: RouteContext) {
     if (atLeast(ctx.mv, "2.62")) event.host = m.destHost ?? m.sourceHost;
     return event;
   });
-  return json(200, { instanceAction: { ...actionView(m, ctx), events } });
+  return json(200, { instanceAction: { ...actionView(e, ctx), events } });
+}
+
+/**
+ * nova's server migrations (`openstack server migration list/show`): the instance's migrations. nova lists
+ * only live migrations in progress here; Lazarus lists every migration of the server (the clients read
+ * both the same way), so a finished one can be shown too. No memory or disk progress is measured (null).
+ */
+function serverMigrationView(m: Migration, ctx: RouteContext) {
+  const view: Record<string, unknown> = {
+    id: m.id,
+    server_uuid: m.instanceUuid,
+    status: m.status,
+    source_compute: m.sourceHost,
+    source_node: m.sourceNode,
+    dest_compute: m.destHost,
+    dest_host: m.destHost,
+    dest_node: m.destNode,
+    memory_total_bytes: null,
+    memory_processed_bytes: null,
+    memory_remaining_bytes: null,
+    disk_total_bytes: null,
+    disk_processed_bytes: null,
+    disk_remaining_bytes: null,
+    created_at: novaDbTime(m.createdAt),
+    updated_at: novaDbTime(m.updatedAt),
+    "lazarus:migration_type": m.type,
+  };
+  if (atLeast(ctx.mv, "2.59")) view.uuid = m.id;
+  if (atLeast(ctx.mv, "2.80")) {
+    view.user_id = "lazarus";
+    view.project_id = "lazarus";
+  }
+  return view;
+}
+
+async function listServerMigrations(ctx: RouteContext) {
+  const all = await instanceMigrations(ctx);
+  return json(200, { migrations: all.map((m) => serverMigrationView(m, ctx)) });
+}
+
+async function showServerMigration(ctx: RouteContext) {
+  const raw = ctx.params.migrationId!;
+  const m = (await instanceMigrations(ctx)).find((x) => x.id === raw);
+  if (!m) throw new ApiError(404, `Migration ${echo(raw)} for server ${ctx.params.id} not found.`);
+  return json(200, { migration: serverMigrationView(m, ctx) });
 }
 
 async function historyOrEmpty(ctx: RouteContext, arn: string) {
@@ -130,4 +240,6 @@ export const migrationRoutes: Route[] = [
   { method: "GET", pattern: "/os-migrations", handler: listMigrations },
   { method: "GET", pattern: "/servers/{id}/os-instance-actions", handler: listActions },
   { method: "GET", pattern: "/servers/{id}/os-instance-actions/{requestId}", handler: showAction },
+  { method: "GET", pattern: "/servers/{id}/migrations", handler: listServerMigrations },
+  { method: "GET", pattern: "/servers/{id}/migrations/{migrationId}", handler: showServerMigration },
 ];

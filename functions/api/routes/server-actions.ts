@@ -6,17 +6,15 @@
  * says what nova's would, and the migration and execution ids go back as headers.
  */
 import { z } from "zod";
-import type { LazarusError } from "#shared/domain/errors.js";
-import * as domainErrors from "#shared/domain/errors.js";
 import { ImageRef, ResourceName } from "#shared/domain/values.js";
 import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
 import type { RebuildRequest } from "#shared/flow/contract.js";
-import { causeMessage } from "#shared/flow/flow-state.js";
-import * as storeErrors from "#shared/store/store-errors.js";
 import { ApiError, type ApiResponse, badRequest, json, noContent, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
+import { waitForAccept } from "./flow-start.js";
+import { MIGRATION_ACTIONS, runMigrationAction } from "./migration-actions.js";
 import { echo, serverId } from "./params.js";
 import { POWER_ACTIONS, runPowerAction } from "./power.js";
 
@@ -85,6 +83,11 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
         targetState: atLeast(ctx.mv, "2.95") ? "stopped" : null,
       });
     }
+    case "os-migrateLive":
+    case "migrate":
+    case "confirmResize":
+    case "revertResize":
+      return runMigrationAction(ctx, id, MIGRATION_ACTIONS[action], args);
     case "os-stop":
     case "os-start":
       if (args !== null) throw badRequest(`${action} takes null`);
@@ -118,7 +121,7 @@ function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<Api
       plannedHost: null,
     };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
-    await waitForAccept(ctx, requestId, executionArn);
+    await waitForAccept(ctx, executionArn, async () => (await migrations.get(requestId)) !== null);
     const headers = {
       "x-lazarus-migration-id": requestId,
       "x-lazarus-execution-id": requestId,
@@ -133,44 +136,6 @@ function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<Api
     // nova's evacuate: 200 with the admin password before 2.14, 200 without a body from 2.14.
     return atLeast(ctx.mv, "2.14") ? noContent(200, headers) : json(200, { adminPass: null }, headers);
   });
-}
-
-/**
- * Until the flow's Accept has taken the instance (the migration record exists) or the execution ended
- * without it (Accept refused: a request that raced this one won). After `acceptWaitMs` the request is
- * answered as accepted anyway: the execution runs, and its id is in the answer.
- */
-async function waitForAccept(ctx: RouteContext, requestId: string, executionArn: string): Promise<void> {
-  const { deps } = ctx;
-  const deadline = Date.now() + deps.acceptWaitMs;
-  let delay = 50;
-  for (;;) {
-    if (await deps.stores.migrations.get(requestId)) return;
-    const execution = await deps.executions.describe(executionArn);
-    if (execution && execution.status !== "RUNNING") {
-      if (await deps.stores.migrations.get(requestId)) return;
-      throw errorFromExecution(execution.error, execution.cause);
-    }
-    if (Date.now() > deadline) return;
-    await deps.sleep(delay);
-    delay = Math.min(delay * 2, 500);
-  }
-}
-
-type ErrorClass = new (message: string) => LazarusError;
-const ERROR_CLASSES = new Map<string, ErrorClass>(
-  ([...Object.values(domainErrors), ...Object.values(storeErrors)] as unknown[])
-    .filter(
-      (v): v is ErrorClass => typeof v === "function" && v.prototype instanceof domainErrors.LazarusError,
-    )
-    .map((c) => [c.name, c]),
-);
-
-/** The refusal an execution failed with, as the error class of the same name (its HTTP status with it). */
-function errorFromExecution(name: string | null, cause: string | null): Error {
-  const message = causeMessage(cause) ?? name ?? "the flow was refused";
-  const cls = name ? ERROR_CLASSES.get(name) : undefined;
-  return cls ? new cls(message) : new ApiError(500, `The flow failed before it started: ${name}: ${message}`);
 }
 
 export const serverActionRoutes: Route[] = [
