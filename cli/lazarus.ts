@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { ApiCallError, LazarusClient } from "./client.js";
 import { type DriftReport, differences, renderDrift, type SyncReply } from "./drift.js";
+import { drainHost, migrate as migrateServer, resizeFollowUp, undrainHost } from "./maintenance.js";
 import { type ExecutionDoc, keyValues, summary, table, watchExecution } from "./render.js";
 
 interface Global {
@@ -29,13 +30,17 @@ commands:
   host register NAME --managed-instance-id ID   register a host (inventory)
   host adopt HOST                         adopt the domains already on a host (inventory)
   host enable|disable|force-down HOST     the host's compute service (disable --reason R; force-down --up undoes)
+  host drain HOST [--check] [--reason R]  maintenance: move every instance away (live where possible), then hold it
+  host undrain HOST [--return]            back in service; --return brings the drained instances back
   drift [HOST] [--apply]                  what differs between the hosts' libvirt domains and the table
   host-evacuate HOST [--reason R]         evacuate every instance of a dead host (host-failure flow)
   servers [--host H]                      instances
   show ID                                 one instance
   rebuild ID [--image IMG]                rebuild in place (default: the current image)
   evacuate ID [--host H] [--shared|--no-shared]   recreate a dead host's instance elsewhere
-  migrations [--instance ID] [--host H] [--status S]   rebuild/evacuation records
+  migrate ID [--live] [--host H]          move an instance off its (live) host: live, or cold (then confirm/revert)
+  resize-confirm ID | resize-revert ID    keep or undo a finished cold migration (VERIFY_RESIZE)
+  migrations [--instance ID] [--host H] [--status S]   rebuild, evacuation and migration records
   watch EXECUTION                         follow a flow's steps until it ends
 
 Long operations wait and show their steps; --no-wait returns once the flow has started.
@@ -43,7 +48,14 @@ Every command takes --help.`;
 
 const HELP: Record<string, string> = {
   hosts: "usage: lazarus hosts [--json]\nCompute hosts with their service state and usage (used/limit).",
-  host: "usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up]",
+  host: `usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up]
+       lazarus host drain HOST [--check] [--reason R] [--no-wait] | undrain HOST [--return] [--no-wait]
+drain: the host is disabled (never fenced or forced down) and every instance moved away, live where a target
+takes it, cold otherwise, by HA priority, a few at once; once empty it is in maintenance (its heartbeat alarm
+starts no evacuation: power it off for its repair). A real failure during the drain still evacuates what is
+left. --check only says whether it can be drained now and where each instance would go (exit 0 yes, 3 no).
+undrain: enabled again; --return brings the instances the drain moved back, where capacity and server
+groups allow. Exit 1 when an instance was not moved (the report says why).`,
   drift:
     "usage: lazarus drift [HOST] [--apply] [--json]\nCompares the domains libvirt has on HOST (default: every host) with Lazarus's instance table:\npower states that differ, domains unknown to the table, instances whose domain is missing, claims that\ndo not match placement, usage against placed flavors. Report only: nothing is written unless --apply\n(records power states, makes and releases claims; never defines, undefines or starts a domain).\nExit 0 when every host was read and is in sync, 3 when any drift was found, 1 when a host could not be read.",
   "host-evacuate":
@@ -55,6 +67,12 @@ const HELP: Record<string, string> = {
   evacuate:
     "usage: lazarus evacuate ID [--host H] [--shared|--no-shared] [--no-wait] [--json]\nRecreates the instance of a down host on another host (H, or the scheduler's choice) and follows the flow.\nAs nova 2.95, the instance is left STOPPED at the destination for you to check before starting it.",
   migrations: "usage: lazarus migrations [--instance ID] [--host H] [--status S] [--json]",
+  migrate:
+    "usage: lazarus migrate ID [--live] [--host H] [--no-wait] [--json]\nMoves the instance off its host, which must be up: --live keeps the guest running (nova's os-migrateLive),\nelse cold (stopped, moved, started; a STOPPED one stays stopped), which waits in VERIFY_RESIZE for\nresize-confirm or resize-revert. The disk must be on a pool the target shares (block migration is not supported).",
+  "resize-confirm":
+    "usage: lazarus resize-confirm ID [--json]\nKeeps a finished cold migration: the source's reserved room is released.",
+  "resize-revert":
+    "usage: lazarus resize-revert ID [--no-wait] [--json]\nUndoes a finished cold migration: the instance goes back to its source, as it was.",
   watch:
     "usage: lazarus watch EXECUTION [--json]\nFollows a flow (execution id or ARN) until it ends; exits non-zero unless it SUCCEEDED.",
 };
@@ -97,7 +115,7 @@ async function hosts(c: LazarusClient, g: Global): Promise<number> {
   const doc = await c.get<{ hosts: Record<string, unknown>[] }>("/os-hosts");
   print(g, doc, () =>
     table(
-      ["HOST", "STATE", "SERVICE", "FORCED DOWN", "POOL", "vCPU", "RAM MiB", "DISK GiB", "INSTANCES"],
+      ["HOST", "STATE", "SERVICE", "FORCED DOWN", "MAINTENANCE", "POOL", "vCPU", "RAM MiB", "DISK GiB", "INSTANCES"],
       doc.hosts.map((h) => {
         const u = h.usage as Record<string, number>;
         const l = h.limits as Record<string, number>;
@@ -106,6 +124,7 @@ async function hosts(c: LazarusClient, g: Global): Promise<number> {
           h.state as string,
           h.enabled ? "enabled" : `disabled${h.disabled_reason ? ` (${h.disabled_reason})` : ""}`,
           String(h.forced_down),
+          (h.maintenance as { state: string } | null)?.state ?? "-",
           (h.shared_pool as string | null) ?? "(local)",
           used(u, l, "vcpus"),
           used(u, l, "memory_mb"),
@@ -134,12 +153,25 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     up: { type: "boolean" },
     "managed-instance-id": { type: "string" },
     zone: { type: "string" },
+    check: { type: "boolean" },
+    return: { type: "boolean" },
+    "no-wait": { type: "boolean" },
   });
   if (values.help || !sub) {
     process.stdout.write(`${HELP.host}\n`);
     return values.help ? 0 : 2;
   }
   const name = one(positionals, "HOST");
+  if (sub === "drain") {
+    return drainHost(c, g, name, {
+      reason: str(values.reason) ?? null,
+      check: values.check === true,
+      wait: !values["no-wait"],
+    });
+  }
+  if (sub === "undrain") {
+    return undrainHost(c, g, name, { return: values.return === true, wait: !values["no-wait"] });
+  }
   let doc: unknown;
   switch (sub) {
     case "register":
@@ -383,6 +415,28 @@ async function migrations(c: LazarusClient, g: Global, args: string[]): Promise<
   return 0;
 }
 
+async function migrate(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    live: { type: "boolean" },
+    host: { type: "string" },
+    "no-wait": { type: "boolean" },
+  });
+  if (values.help) return help("migrate");
+  return migrateServer(c, g, one(positionals, "ID"), {
+    live: values.live === true,
+    host: str(values.host) ?? null,
+    wait: !values["no-wait"],
+  });
+}
+
+function resizeCommand(action: "confirmResize" | "revertResize", command: string) {
+  return async (c: LazarusClient, g: Global, args: string[]): Promise<number> => {
+    const { values, positionals } = parse(args, { "no-wait": { type: "boolean" } });
+    if (values.help) return help(command);
+    return resizeFollowUp(c, g, one(positionals, "ID"), action, !values["no-wait"]);
+  };
+}
+
 async function watch(c: LazarusClient, g: Global, args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
   if (values.help) return help("watch");
@@ -410,6 +464,9 @@ const COMMANDS: Record<string, (c: LazarusClient, g: Global, args: string[]) => 
   show,
   rebuild,
   evacuate,
+  migrate,
+  "resize-confirm": resizeCommand("confirmResize", "resize-confirm"),
+  "resize-revert": resizeCommand("revertResize", "resize-revert"),
   migrations,
   watch,
 };

@@ -53,7 +53,7 @@ export function serverStatus(i: Pick<Instance, "vmState" | "taskState">): string
   if (isRebuildTask(i.taskState)) return "REBUILD";
   if (i.taskState === "migrating") return "MIGRATING";
   if (i.taskState === "resize_reverting") return "REVERT_RESIZE";
-  if (isMigrationTask(i.taskState) && i.taskState !== "resize_confirming") return "RESIZE";
+  if (isMigrationTask(i.taskState)) return "RESIZE";
   return STATUS_OF_VM_STATE[i.vmState];
 }
 
@@ -270,5 +270,16 @@ export function hostView(host: Host, ctx: ViewContext) {
     limits: pick((k) => resourceLimit(host, k)),
     usage: pick((k) => host.usage[k]),
     instances: Object.keys(host.claims).length,
+    /** Planned maintenance (issue 32): draining, maintenance or incomplete, and since when; null: none. */
+    maintenance: host.maintenance
+      ? {
+          state: host.maintenance.state,
+          reason: host.maintenance.reason,
+          since: host.maintenance.since,
+          execution: host.maintenance.executionName,
+          moved: host.maintenance.moved.length,
+        }
+      : null,
+    live_migration: host.liveMigration !== null,
   };
 }

@@ -8,6 +8,7 @@ import * as evacuate from "./steps/evacuate.js";
 import * as fence from "./steps/fence.js";
 import * as guard from "./steps/guard.js";
 import * as incident from "./steps/incident.js";
+import * as migrations from "./steps/migrations.js";
 import * as recover from "./steps/recover.js";
 import * as trigger from "./steps/trigger.js";
 
@@ -30,6 +31,7 @@ export const holdIncident = handlerWith(deps, HostEvacuationState, guard.holdInc
 export const disableHost = handlerWith(deps, HostEvacuationState, evacuate.disableHost);
 export const fenceHost = handlerWith(deps, HostEvacuationState, fence.fenceHost);
 export const awaitProof = handlerWith(deps, HostEvacuationState, fence.awaitProof);
+export const endMigrationsFromHost = handlerWith(deps, HostEvacuationState, migrations.endMigrationsFromHost);
 export const planEvacuation = handlerWith(deps, HostEvacuationState, evacuate.planEvacuation);
 export const confirmEvacuation = handlerWith(deps, ConfirmInput, evacuate.confirmEvacuation);
 export const reportEvacuation = handlerWith(deps, HostEvacuationState, evacuate.reportEvacuation);

@@ -199,6 +199,20 @@ export const MIGRATION_FUNCTIONS: readonly FunctionSpec[] = [
   migrate("handle-failure", "handleMigrationFailure", { ...ENDS_FLOW, hostCommands: true }),
 ];
 
+const drain = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("host-maintenance", "drain", name, handler, access);
+
+/** The host-drain machine (issue 32): planned maintenance of a live host, and the return of its instances. */
+export const HOST_MAINTENANCE_FUNCTIONS: readonly FunctionSpec[] = [
+  // Disables the host and marks it draining (hosts write).
+  drain("start", "startDrain", { tables: { hosts: "write" } }),
+  drain("plan", "planDrain", { tables: { hosts: "read", instances: "read" } }),
+  drain("confirm-move", "confirmMove", { tables: { instances: "read" } }),
+  // Marks the host maintenance (or incomplete) with the instances it moved.
+  drain("report", "reportDrain", { tables: { hosts: "write", instances: "read" } }),
+  drain("abort", "abortDrain", { tables: { hosts: "write" } }),
+];
+
 const inventory = (
   name: string,
   handler: string,
@@ -253,19 +267,20 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "api",
     role: "api",
     access: {
-      // hosts: enable/disable and force-down; idempotency: the answers to mutating requests.
+      // hosts: enable/disable, force-down, undrain; idempotency: the answers to mutating requests.
       // instances write + hostCommands + publishEvents: os-stop/os-start; recoveries: restarts in the action log.
+      // migrations write: confirmResize (the source's reserved claim released, the migration confirmed).
       tables: {
         instances: "write",
         hosts: "write",
-        migrations: "read",
+        migrations: "write",
         idempotency: "write",
         outbox: "write",
         recoveries: "read",
       },
       hostCommands: true,
       publishEvents: true,
-      startExecutions: ["rebuild", "host-evacuation"],
+      startExecutions: ["rebuild", "host-evacuation", "migrate", "host-drain"],
       readExecutions: true,
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes).
       invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync"],
@@ -304,6 +319,9 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   // heartbeat for the lease.
   hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, metrics: true }),
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
+  // Ends the migrate flows moving instances off the dead host (issue 32): asks their targets where each
+  // guest runs, commits there or releases the task (the migrate machine's own failure ending).
+  hostFailure("end-migrations", "endMigrationsFromHost", { ...ENDS_FLOW, hostCommands: true }),
   // Marks instances left without proof "fencing required" (fault, fencingRequired).
   hostFailure("plan-evacuation", "planEvacuation", {
     tables: { instances: "write", faults: "write", hosts: "read" },
@@ -388,6 +406,7 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
   ...MIGRATION_FUNCTIONS,
+  ...HOST_MAINTENANCE_FUNCTIONS,
   SWEEPER_FUNCTION,
   ...INVENTORY_FUNCTIONS,
   ...API_FUNCTIONS,

@@ -54,6 +54,13 @@ export const STATE_MACHINES: readonly StateMachineSpec[] = [
     placeholder: "MigrateStateMachineArn",
     arnEnv: "LAZARUS_MIGRATE_STATE_MACHINE_ARN",
   },
+  {
+    // Input {host, mode: drain|return, reason?, instances?}: POST /os-hosts/{host}/drain and undrain's return.
+    id: "host-drain",
+    file: "state-machines/host-drain.asl.json",
+    placeholder: "HostDrainStateMachineArn",
+    arnEnv: "LAZARUS_HOST_DRAIN_STATE_MACHINE_ARN",
+  },
 ];
 
 /** The project root (this file is shared/definitions/state-machines.ts, also when bundled it is not read). */

@@ -12,6 +12,7 @@ import {
   planEvacuation,
   type SkippedInstance,
 } from "./host-failure.js";
+import { unmovableDisk } from "./migration.js";
 import { scheduleHosts } from "./scheduling.js";
 import type { Host, Instance } from "./schemas.js";
 
@@ -80,6 +81,7 @@ export function placeOne(
   instance: Instance,
   now: Date,
   serviceDownSeconds?: number,
+  opts: { live?: boolean } = {},
 ): { target: Host } | { reason: string } {
   const source = hosts.find((h) => h.name === sourceName);
   if (!source) return { reason: `source host ${sourceName} not found` };
@@ -92,6 +94,7 @@ export function placeOne(
     requestedHost: null,
     excludedHosts: [],
     sharedPoolId: instance.onSharedStorage === false ? null : source.storage.sharedPoolId,
+    ...(opts.live ? { live: true } : {}),
     now,
     ...(serviceDownSeconds === undefined ? {} : { serviceDownSeconds }),
   });
@@ -183,4 +186,76 @@ export function checkFleetCapacity(
     if (preview.unplaced.length) notAbsorbable.push({ host: name, unplaced: preview.unplaced });
   }
   return { notAbsorbable, checkedHosts: checked };
+}
+
+/** Where a drain moves an instance, and whether live (the guest keeps running) or cold. */
+export interface DrainPlacement extends PlannedPlacement {
+  live: boolean;
+}
+
+export interface HostDrainPreview {
+  host: string;
+  /** Every instance of the host can be moved now: none left without room, none skipped. */
+  drainable: boolean;
+  placements: DrainPlacement[];
+  /** Instances that would stay on the host, and why (no room anywhere, a disk on local storage). */
+  unplaced: UnplacedInstance[];
+  /** Not moved by a drain at all (ERROR, another flow's task, no longer on the host). */
+  skipped: SkippedInstance[];
+}
+
+/**
+ * "Can this host be drained now?" (issue 32), read-only, and the host-drain flow's own plan: the host's
+ * instances in the flow's order (HA priority tiers, then name), each placed by the scheduler's filters and
+ * weighers with the placements before it applied: an ACTIVE instance live where a target takes it, else
+ * cold (a STOPPED one cold); an instance whose disk is on local storage, or that fits nowhere, is named
+ * with the reason. The source counts as the drain makes it: disabled.
+ */
+export function previewHostDrain(
+  hostName: string,
+  hosts: readonly Host[],
+  instances: readonly Instance[],
+  opts: { now: Date; serviceDownSeconds?: number },
+): HostDrainPreview {
+  const plan = planEvacuation(hostName, "drain-preview", instances, "all");
+  const byUuid = new Map(instances.map((i) => [i.uuid, i]));
+  let fleet = hosts.map((h) => (h.name === hostName ? { ...h, enabled: false } : h));
+  const placements: DrainPlacement[] = [];
+  const unplaced: UnplacedInstance[] = [];
+  for (const tier of plan.tiers) {
+    for (const item of tier.items) {
+      const instance = byUuid.get(item.instanceUuid);
+      const source = fleet.find((h) => h.name === hostName);
+      if (!instance || !source) continue;
+      const disk = unmovableDisk(instance, source);
+      if (disk) {
+        unplaced.push({ instanceUuid: instance.uuid, name: instance.name, reason: disk });
+        continue;
+      }
+      const place = (live: boolean) =>
+        placeOne(fleet, hostName, instance, opts.now, opts.serviceDownSeconds, { live });
+      const live = instance.vmState === "active" ? place(true) : null;
+      const placed = live && "target" in live ? live : place(false);
+      if ("reason" in placed) {
+        unplaced.push({ instanceUuid: instance.uuid, name: instance.name, reason: placed.reason });
+        continue;
+      }
+      const target = placed.target.name;
+      placements.push({
+        instanceUuid: instance.uuid,
+        name: instance.name,
+        haPriority: tier.haPriority,
+        target,
+        live: placed === live,
+      });
+      fleet = fleet.map((h) => (h.name === target ? withClaim(h, instance, "drain-plan", opts.now) : h));
+    }
+  }
+  return {
+    host: hostName,
+    drainable: unplaced.length === 0 && plan.skipped.filter((s) => s.reason !== "moved").length === 0,
+    placements,
+    unplaced,
+    skipped: plan.skipped,
+  };
 }

@@ -238,12 +238,14 @@ export const HostLiveMigration = z.object({
 export type HostLiveMigration = z.infer<typeof HostLiveMigration>;
 
 /**
- * Planned maintenance of a host (issue 32): `draining` while the host-drain flow moves its instances away
- * (a real failure meanwhile still evacuates what is left), `maintenance` once it holds none (its heartbeat
- * alarm starts no evacuation: the host may be powered off for its repair). Cleared by undrain.
+ * Planned maintenance of a host (issue 32, shared/domain/maintenance.ts): `draining` while the host-drain
+ * flow moves its instances away (a real failure meanwhile still evacuates what is left), `maintenance` once
+ * it holds none (its heartbeat alarm starts no evacuation: the host may be powered off for its repair),
+ * `incomplete` when the drain ended with instances left on it (they are evacuated if it fails). The host
+ * is disabled throughout; undrain clears it and enables the host.
  */
 export const HostMaintenance = z.object({
-  state: z.enum(["draining", "maintenance"]),
+  state: z.enum(["draining", "maintenance", "incomplete"]),
   reason: z.string().max(255).nullable(),
   since: IsoTime,
   /** The host-drain execution that drains (or drained) it. */

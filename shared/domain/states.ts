@@ -25,13 +25,13 @@ export const TASK_STATES = [
   // A live migration (nova's MIGRATING).
   "migrating",
   // A cold migration, as nova's resize walks them: prepared (target claimed), the source stopped and
-  // undefined, the guest moved, started on the target; then a revert or a confirm of the finished move.
+  // undefined, the guest moved, started on the target; then the revert of the finished move (its
+  // confirm takes no task: the migration's finished -> confirming is what a racing revert loses to).
   "resize_prep",
   "resize_migrating",
   "resize_migrated",
   "resize_finish",
   "resize_reverting",
-  "resize_confirming",
   // Tasks owned by other operations; present so that "an instance in a task" is refused by name.
   "deleting",
   "powering_off",
@@ -80,7 +80,7 @@ export function isRebuildTask(taskState: TaskState | null): boolean {
   return taskState !== null && (REBUILD_TASK_STATES as readonly TaskState[]).includes(taskState);
 }
 
-/** The task_states of a migrate flow (live or cold, and a cold migration's revert or confirm). */
+/** The task_states of a migrate flow (live or cold, and a cold migration's revert). */
 export const MIGRATION_TASK_STATES = [
   "migrating",
   "resize_prep",
@@ -88,7 +88,6 @@ export const MIGRATION_TASK_STATES = [
   "resize_migrated",
   "resize_finish",
   "resize_reverting",
-  "resize_confirming",
 ] as const satisfies readonly TaskState[];
 
 /** Whether an instance in this task_state is owned by a migrate flow. */
@@ -110,16 +109,7 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
 >([
   [
     null,
-    [
-      "rebuilding",
-      "migrating",
-      "resize_prep",
-      "resize_reverting",
-      "resize_confirming",
-      "deleting",
-      "powering_off",
-      "powering_on",
-    ],
+    ["rebuilding", "migrating", "resize_prep", "resize_reverting", "deleting", "powering_off", "powering_on"],
   ],
   // rebuilding -> rebuilding: `_do_rebuild_instance` re-saves REBUILDING expecting REBUILDING (nova does the same).
   ["rebuilding", ["rebuilding", "rebuild_block_device_mapping", null]],
@@ -133,7 +123,6 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
   ["resize_migrated", ["resize_finish", null]],
   ["resize_finish", [null]],
   ["resize_reverting", [null]],
-  ["resize_confirming", [null]],
   ["deleting", [null]],
   ["powering_off", [null]],
   ["powering_on", [null]],

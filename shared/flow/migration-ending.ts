@@ -18,7 +18,7 @@
 import { LazarusError } from "../domain/errors.js";
 import { type GuestSeen, type Settlement, settleMigration, vmStateOfPower } from "../domain/migration.js";
 import type { Host, Instance, Migration } from "../domain/schemas.js";
-import type { VmState } from "../domain/states.js";
+import { isMigrationTask, type VmState } from "../domain/states.js";
 import { hostTarget } from "../hosts/layout.js";
 import { removeLeftoverScript, restartGuestScript } from "../hosts/migration.js";
 import { probeDomainState } from "../hosts/probes.js";
@@ -136,6 +136,27 @@ export async function endMigration(deps: StepDeps, f: MigrationFailure): Promise
       return { ...ending, seen, settlement };
     }
   }
+}
+
+/**
+ * The migrate flow that holds `instance`'s task, read from the records (for those that end it without
+ * its flow state: the sweeper, a host evacuation): its operation and its migration (a revert's is the
+ * migration whose follow-ups name the task's request). null: no migrate flow holds it.
+ */
+export async function migrationOfTask(
+  stores: StepDeps["stores"],
+  instance: Instance,
+): Promise<{ requestId: string; operation: MigrateOperation; migrationId: string } | null> {
+  const requestId = instance.taskRequestId;
+  if (!requestId || !isMigrationTask(instance.taskState)) return null;
+  if (instance.taskState === "resize_reverting") {
+    const all = await stores.migrations.listByInstance(instance.uuid);
+    const undone = all.find((m) => m.followUps.some((u) => u.requestId === requestId));
+    return undone ? { requestId, operation: "revert", migrationId: undone.id } : null;
+  }
+  const own = await stores.migrations.get(requestId);
+  if (own?.type !== "live-migration" && own?.type !== "migration") return null;
+  return { requestId, operation: own.type, migrationId: own.id };
 }
 
 function commitOf(f: MigrationFailure, to: string, powerState: Instance["powerState"]) {

@@ -87,7 +87,6 @@ describe("task_state", () => {
       "migrating",
       "resize_finish",
       "resize_reverting",
-      "resize_confirming",
       "deleting",
       "powering_off",
       "powering_on",
@@ -101,7 +100,7 @@ describe("task_state", () => {
     for (let i = 1; i < walk.length; i++) {
       expect(TASKS.filter((to) => canTaskTransition(walk[i - 1]!, to))).toEqual([null, walk[i]]);
     }
-    for (const t of [...walk, "migrating", "resize_reverting", "resize_confirming"] as const) {
+    for (const t of [...walk, "migrating", "resize_reverting"] as const) {
       expect(isMigrationTask(t)).toBe(true);
       expect(isRebuildTask(t)).toBe(false);
       expect(REBUILD_TASK_STATES.some((r) => canTaskTransition(t, r))).toBe(false);

@@ -2,6 +2,7 @@
 import type { Route } from "../router.js";
 import { executionRoutes } from "./executions.js";
 import { hostRoutes } from "./hosts.js";
+import { maintenanceRoutes } from "./maintenance.js";
 import { migrationRoutes } from "./migrations.js";
 import { serverActionRoutes } from "./server-actions.js";
 import { serverRoutes } from "./servers.js";
@@ -11,5 +12,6 @@ export const ROUTES: readonly Route[] = [
   ...serverActionRoutes,
   ...migrationRoutes,
   ...hostRoutes,
+  ...maintenanceRoutes,
   ...executionRoutes,
 ];
