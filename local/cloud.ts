@@ -96,6 +96,9 @@ export interface LocalCloudOptions {
    * invariant checker read) stays direct. Rates can be changed at any time with `cloud.dynamoFaults`.
    */
   dynamoFaults?: { rates?: DynamoFaultRates; seed?: number };
+  /** Planned maintenance (issue 32): the live migration's completion timeout, s (default 60), and how many
+   * instances a drain moves at once (default 2). */
+  maintenance?: { liveMigrationTimeoutSeconds?: number; drainMaxConcurrency?: number };
   /**
    * SSM's own latency per command, ms (default 0 each): delivery to the agent and visibility of the
    * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
@@ -306,6 +309,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
+      LAZARUS_LIVE_MIGRATION_TIMEOUT_SECONDS: String(opts.maintenance?.liveMigrationTimeoutSeconds ?? 60),
+      LAZARUS_DRAIN_MAX_CONCURRENCY: String(opts.maintenance?.drainMaxConcurrency ?? 2),
     };
 
     const stepFunctions = new LocalStepFunctions({

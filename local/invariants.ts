@@ -57,29 +57,53 @@ export function violationKind(violation: string): InvariantKind {
 
 /**
  * No disk is used by two running domains, whatever their names (a copy started by hand included): every
- * running domain's disks (`virsh domblklist --details`, files only) across every running host.
+ * running domain's disks (`virsh domblklist --details`, files only) across every running host. The hosts
+ * are asked one after the other, so a disk seen used on two of them is looked at again on all but the last
+ * host that reported it: a live migration's switch-over between two looks (the guest left the first host,
+ * then ran on the second) is not two running copies; a copy still running on the earlier host is.
  */
 export async function disksOpenedTwice(hosts: readonly LocalHost[]): Promise<string[]> {
-  const users = new Map<string, string[]>();
+  const users = new Map<string, { dom: string; host: LocalHost }[]>();
   for (const h of hosts) {
-    const list = await h.virsh(["list", "--state-running", "--name"], { allowFail: true });
-    if (list.exitCode !== 0) continue;
-    for (const dom of list.stdout
-      .split("\n")
-      .map((l) => l.trim())
-      .filter(Boolean)) {
-      const blk = await h.virsh(["domblklist", dom, "--details"], { allowFail: true });
-      if (blk.exitCode !== 0) continue; // stopped between the two looks
-      for (const line of blk.stdout.split("\n")) {
-        const [type, device, , source] = line.trim().split(/\s+/);
-        if (type !== "file" || device !== "disk" || !source || source === "-") continue;
-        users.set(source, [...(users.get(source) ?? []), `${dom} on ${h.name}`]);
-      }
+    for (const [dom, disks] of await runningDisks(h)) {
+      for (const source of disks) users.set(source, [...(users.get(source) ?? []), { dom, host: h }]);
     }
   }
-  return [...users]
-    .filter(([, by]) => by.length > 1)
-    .map(([disk, by]) => `disk ${disk} is used by ${by.length} running domains: ${by.join(", ")}`);
+  const out: string[] = [];
+  for (const [disk, seen] of users) {
+    if (seen.length < 2) continue;
+    const still: typeof seen = [];
+    for (const [i, u] of seen.entries()) {
+      if (i === seen.length - 1 || (await runningDisks(u.host)).get(u.dom)?.includes(disk)) still.push(u);
+    }
+    if (still.length > 1)
+      out.push(
+        `disk ${disk} is used by ${still.length} running domains: ${still.map((u) => `${u.dom} on ${u.host.name}`).join(", ")}`,
+      );
+  }
+  return out;
+}
+
+/** The running domains of a host, each with the files it uses as disks. */
+async function runningDisks(h: LocalHost): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const list = await h.virsh(["list", "--state-running", "--name"], { allowFail: true });
+  if (list.exitCode !== 0) return out;
+  for (const dom of list.stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)) {
+    const blk = await h.virsh(["domblklist", dom, "--details"], { allowFail: true });
+    if (blk.exitCode !== 0) continue; // stopped between the two looks
+    const disks: string[] = [];
+    for (const line of blk.stdout.split("\n")) {
+      const [type, device, , source] = line.trim().split(/\s+/);
+      if (type !== "file" || device !== "disk" || !source || source === "-") continue;
+      disks.push(source);
+    }
+    out.set(dom, disks);
+  }
+  return out;
 }
 
 export async function checkInvariants(

@@ -126,8 +126,11 @@ export async function confirmMove(
 ): Promise<DrainResult> {
   const now = await deps.stores.instances.require(input.item.instanceUuid);
   const away = input.mode === "drain" ? now.host !== input.host : now.host === input.host;
-  const moved = away && now.taskState === null;
+  // Moved by this drain: its migration succeeded and the record says so. An instance off the host after
+  // its migration failed was moved by something else (a host evacuation after the host failed).
+  const moved = away && now.taskState === null && !input.child;
   const failed = input.child ? childFailure(input.child) : null;
+  const where = `now on ${now.host}${now.taskState ? ` in task_state ${now.taskState}` : ""}`;
   return {
     instanceUuid: now.uuid,
     name: now.name,
@@ -135,7 +138,7 @@ export async function confirmMove(
     host: now.host,
     live: input.item.live,
     error: moved ? null : (failed?.error ?? "NotMoved"),
-    message: moved ? null : (failed?.message ?? `still on ${now.host} in task_state ${now.taskState}`),
+    message: moved ? null : failed ? `${failed.message} (${where})` : where,
   };
 }
 

@@ -33,8 +33,9 @@ export async function liveMigrate(deps: MaintenanceDeps, flow: MigrationFlow): P
       liveMigrateScript(instance.uuid, target.liveMigration, { completionTimeoutSeconds: timeout }),
       {
         comment: `live-migrate ${instance.uuid} to ${target.name}`,
-        executionTimeoutSeconds: timeout + 60,
-        deadlineMs: (timeout + 120) * 1000,
+        // The script aborts the copy at `timeout`; these bound the abort itself and the command's delivery.
+        executionTimeoutSeconds: timeout + 30,
+        deadlineMs: (timeout + 60) * 1000,
       },
     );
   } catch (e) {
