@@ -30,6 +30,9 @@ import { commitMove } from "./migration-commit.js";
 import type { MigrateOperation } from "./migration-contract.js";
 import { cleanTarget } from "./target-cleanup.js";
 
+/** Errors that refuse a migration before it began. */
+const REFUSED_BEFORE_START = ["NoValidHost", "MigrationPreCheckFailed", "InstanceExists"];
+
 export interface MigrationFailure {
   requestId: string;
   instanceUuid: string;
@@ -236,7 +239,10 @@ async function end(
     instanceUuid: f.instanceUuid,
     recreate: false,
     failure,
-    migrationStatus: f.operation === "live-migration" ? "failed" : "error",
+    // nova: a live migration refused before it began (no host, a pre-check) is `error`, one that failed
+    // under way `failed`; a cold migration's failure, and a revert's, `error`.
+    migrationStatus:
+      f.operation === "live-migration" && !REFUSED_BEFORE_START.includes(f.failure.error) ? "failed" : "error",
     uncleanHost: how.uncleanHost,
     keepVmState: true,
     attemptedHosts: f.attemptedHosts ?? [],
