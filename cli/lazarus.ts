@@ -115,7 +115,18 @@ async function hosts(c: LazarusClient, g: Global): Promise<number> {
   const doc = await c.get<{ hosts: Record<string, unknown>[] }>("/os-hosts");
   print(g, doc, () =>
     table(
-      ["HOST", "STATE", "SERVICE", "FORCED DOWN", "MAINTENANCE", "POOL", "vCPU", "RAM MiB", "DISK GiB", "INSTANCES"],
+      [
+        "HOST",
+        "STATE",
+        "SERVICE",
+        "FORCED DOWN",
+        "MAINTENANCE",
+        "POOL",
+        "vCPU",
+        "RAM MiB",
+        "DISK GiB",
+        "INSTANCES",
+      ],
       doc.hosts.map((h) => {
         const u = h.usage as Record<string, number>;
         const l = h.limits as Record<string, number>;

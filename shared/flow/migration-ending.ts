@@ -242,7 +242,9 @@ async function end(
     // nova: a live migration refused before it began (no host, a pre-check) is `error`, one that failed
     // under way `failed`; a cold migration's failure, and a revert's, `error`.
     migrationStatus:
-      f.operation === "live-migration" && !REFUSED_BEFORE_START.includes(f.failure.error) ? "failed" : "error",
+      f.operation === "live-migration" && !REFUSED_BEFORE_START.includes(f.failure.error)
+        ? "failed"
+        : "error",
     uncleanHost: how.uncleanHost,
     keepVmState: true,
     attemptedHosts: f.attemptedHosts ?? [],

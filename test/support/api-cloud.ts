@@ -29,6 +29,8 @@ export interface ApiTestCloud {
   stepFunctions: LocalStepFunctions;
   lambda: LambdaEndpoint;
   rebuildArn: string;
+  /** The ARN of every machine this cloud created, by id (the rebuild machine's always). */
+  arns: Record<string, string>;
   sfn: SFNClient;
   /** fetch against the API, JSON in and out. */
   call(
@@ -41,7 +43,8 @@ export interface ApiTestCloud {
   stop(): Promise<void>;
 }
 
-export async function startApiTestCloud(): Promise<ApiTestCloud> {
+/** `machines`: the state machines to create besides rebuild (ids of shared/definitions; default none). */
+export async function startApiTestCloud(opts: { machines?: string[] } = {}): Promise<ApiTestCloud> {
   const stopping: Array<() => Promise<void> | void> = [];
   const stop = async () => {
     for (const fn of stopping.reverse()) await fn();
@@ -66,15 +69,18 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
       retryIntervalScale: 0.01,
     });
     stopping.push(() => stepFunctions.stopAll());
-    const spec = stateMachineSpec("rebuild");
-    const rebuildArn = stepFunctions.createStateMachine({
-      name: `lazarus-${spec.id}`,
-      definition: readDefinition(spec),
-      substitutions: definitionSubstitutions("lazarus", {
-        lambda: (n) => lambdaArn(n),
-        stateMachine: (n) => stepFunctions.stateMachineArn(n),
-      }),
-    });
+    const arns: Record<string, string> = {};
+    for (const id of ["rebuild", ...(opts.machines ?? [])]) {
+      arns[id] = stepFunctions.createStateMachine({
+        name: `lazarus-${id}`,
+        definition: readDefinition(stateMachineSpec(id)),
+        substitutions: definitionSubstitutions("lazarus", {
+          lambda: (n) => lambdaArn(n),
+          stateMachine: (n) => stepFunctions.stateMachineArn(n),
+        }),
+      });
+    }
+    const rebuildArn = arns.rebuild!;
     const sfnEndpoint: SfnEndpoint = await startSfnEndpoint(stepFunctions);
     stopping.push(() => sfnEndpoint.close());
 
@@ -90,7 +96,7 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
       LAZARUS_SERVICE_DOWN_SECONDS: "10",
       LAZARUS_HOST_COMMAND_DEADLINE_MS: "3000",
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "1",
-      [spec.arnEnv]: rebuildArn,
+      ...Object.fromEntries(Object.entries(arns).map(([id, arn]) => [stateMachineSpec(id).arnEnv, arn])),
     };
     for (const id of TABLE_IDS) env[tableEnvVar(id)] = db.tables[id];
     const previous = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -112,11 +118,11 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
 
     const settle = async () => {
       for (;;) {
-        const running = stepFunctions.listExecutions({
-          stateMachineArn: rebuildArn,
-          statusFilter: "RUNNING",
-        });
-        if ((running.executions ?? []).length === 0) return;
+        const running = Object.values(arns).flatMap(
+          (arn) =>
+            stepFunctions.listExecutions({ stateMachineArn: arn, statusFilter: "RUNNING" }).executions ?? [],
+        );
+        if (running.length === 0) return;
         await new Promise((r) => setTimeout(r, 50));
       }
     };
@@ -128,6 +134,7 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
       stepFunctions,
       lambda,
       rebuildArn,
+      arns,
       sfn,
       settle,
       stop,

@@ -9,9 +9,8 @@ export async function stateSnapshot(cloud: ApiTestCloud): Promise<unknown> {
     const items = await scanAll(cloud.db.doc, { TableName: cloud.db.tables[id], ConsistentRead: true });
     tables[id] = items.map((i) => JSON.stringify(i)).sort();
   }
-  const executions = (
-    cloud.stepFunctions.listExecutions({ stateMachineArn: cloud.rebuildArn }).executions ?? []
-  )
+  const executions = Object.values(cloud.arns)
+    .flatMap((arn) => cloud.stepFunctions.listExecutions({ stateMachineArn: arn }).executions ?? [])
     .map((e) => e.executionArn)
     .sort();
   return { tables, executions };
