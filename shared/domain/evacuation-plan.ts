@@ -13,7 +13,7 @@ import {
   type SkippedInstance,
 } from "./host-failure.js";
 import { unmovableDisk } from "./migration.js";
-import { scheduleHosts } from "./scheduling.js";
+import { placementRequest, scheduleHosts } from "./scheduling.js";
 import type { Host, Instance } from "./schemas.js";
 
 export interface PlannedPlacement {
@@ -85,19 +85,15 @@ export function placeOne(
 ): { target: Host } | { reason: string } {
   const source = hosts.find((h) => h.name === sourceName);
   if (!source) return { reason: `source host ${sourceName} not found` };
-  const decision = scheduleHosts(hosts, {
-    instanceUuid: instance.uuid,
-    flavor: instance.flavor,
-    availabilityZone: instance.availabilityZone,
-    serverGroup: instance.serverGroup,
-    sourceHost: source,
-    requestedHost: null,
-    excludedHosts: [],
-    sharedPoolId: instance.onSharedStorage === false ? null : source.storage.sharedPoolId,
-    ...(opts.live ? { live: true } : {}),
-    now,
-    ...(serviceDownSeconds === undefined ? {} : { serviceDownSeconds }),
-  });
+  const decision = scheduleHosts(
+    hosts,
+    placementRequest(instance, source, {
+      sharedPoolId: instance.onSharedStorage === false ? null : source.storage.sharedPoolId,
+      ...(opts.live ? { live: true } : {}),
+      now,
+      ...(serviceDownSeconds === undefined ? {} : { serviceDownSeconds }),
+    }),
+  );
   const rejected = { ...decision.rejected };
   for (const candidate of decision.candidates) {
     const verdict = evaluateClaim(candidate, {
@@ -136,15 +132,34 @@ export function placePlan(
   instances: readonly Instance[],
   opts: { now: Date; serviceDownSeconds?: number },
 ): Pick<HostEvacuationPreview, "placements" | "unplaced"> {
+  const fleet = hosts.map((h) => (h.name === hostName ? asFailed(h) : h));
+  return placeInOrder(fleet, plan, instances, opts.now, (current, instance) =>
+    placeOne(current, hostName, instance, opts.now, opts.serviceDownSeconds),
+  );
+}
+
+/** Where one instance goes among `fleet` (its target, and whether live), or why it goes nowhere. */
+type Placer = (
+  fleet: readonly Host[],
+  instance: Instance,
+) => { target: Host; live?: boolean } | { reason: string };
+
+/** Each item of `plan` placed by `place`, in the plan's order, each placement applied before the next. */
+function placeInOrder(
+  fleet: Host[],
+  plan: Pick<EvacuationPlan, "tiers">,
+  instances: readonly Instance[],
+  now: Date,
+  place: Placer,
+): { placements: (PlannedPlacement & { live?: boolean })[]; unplaced: UnplacedInstance[] } {
   const byUuid = new Map(instances.map((i) => [i.uuid, i]));
-  let fleet = hosts.map((h) => (h.name === hostName ? asFailed(h) : h));
-  const placements: PlannedPlacement[] = [];
+  const placements: (PlannedPlacement & { live?: boolean })[] = [];
   const unplaced: UnplacedInstance[] = [];
   for (const tier of plan.tiers) {
     for (const item of tier.items) {
       const instance = byUuid.get(item.instanceUuid);
       if (!instance) continue;
-      const placed = placeOne(fleet, hostName, instance, opts.now, opts.serviceDownSeconds);
+      const placed = place(fleet, instance);
       if ("reason" in placed) {
         unplaced.push({ instanceUuid: instance.uuid, name: instance.name, reason: placed.reason });
         continue;
@@ -155,8 +170,9 @@ export function placePlan(
         name: instance.name,
         haPriority: tier.haPriority,
         target,
+        ...(placed.live !== undefined ? { live: placed.live } : {}),
       });
-      fleet = fleet.map((h) => (h.name === target ? withClaim(h, instance, "evacuation-plan", opts.now) : h));
+      fleet = fleet.map((h) => (h.name === target ? withClaim(h, instance, "evacuation-plan", now) : h));
     }
   }
   return { placements, unplaced };
@@ -218,43 +234,22 @@ export function previewHostDrain(
   opts: { now: Date; serviceDownSeconds?: number },
 ): HostDrainPreview {
   const plan = planEvacuation(hostName, "drain-preview", instances, "all");
-  const byUuid = new Map(instances.map((i) => [i.uuid, i]));
-  let fleet = hosts.map((h) => (h.name === hostName ? { ...h, enabled: false } : h));
-  const placements: DrainPlacement[] = [];
-  const unplaced: UnplacedInstance[] = [];
-  for (const tier of plan.tiers) {
-    for (const item of tier.items) {
-      const instance = byUuid.get(item.instanceUuid);
-      const source = fleet.find((h) => h.name === hostName);
-      if (!instance || !source) continue;
-      const disk = unmovableDisk(instance, source);
-      if (disk) {
-        unplaced.push({ instanceUuid: instance.uuid, name: instance.name, reason: disk });
-        continue;
-      }
-      const place = (live: boolean) =>
-        placeOne(fleet, hostName, instance, opts.now, opts.serviceDownSeconds, { live });
-      const live = instance.vmState === "active" ? place(true) : null;
-      const placed = live && "target" in live ? live : place(false);
-      if ("reason" in placed) {
-        unplaced.push({ instanceUuid: instance.uuid, name: instance.name, reason: placed.reason });
-        continue;
-      }
-      const target = placed.target.name;
-      placements.push({
-        instanceUuid: instance.uuid,
-        name: instance.name,
-        haPriority: tier.haPriority,
-        target,
-        live: placed === live,
-      });
-      fleet = fleet.map((h) => (h.name === target ? withClaim(h, instance, "drain-plan", opts.now) : h));
-    }
-  }
+  const fleet = hosts.map((h) => (h.name === hostName ? { ...h, enabled: false } : h));
+  const { placements, unplaced } = placeInOrder(fleet, plan, instances, opts.now, (current, instance) => {
+    const source = current.find((h) => h.name === hostName);
+    const disk = source ? unmovableDisk(instance, source) : `source host ${hostName} not found`;
+    if (disk) return { reason: disk };
+    const place = (live: boolean) =>
+      placeOne(current, hostName, instance, opts.now, opts.serviceDownSeconds, { live });
+    const live = instance.vmState === "active" ? place(true) : null;
+    if (live && "target" in live) return { target: live.target, live: true };
+    const cold = place(false);
+    return "target" in cold ? { target: cold.target, live: false } : cold;
+  });
   return {
     host: hostName,
     drainable: unplaced.length === 0 && plan.skipped.filter((s) => s.reason !== "moved").length === 0,
-    placements,
+    placements: placements.map((p) => ({ ...p, live: p.live === true })),
     unplaced,
     skipped: plan.skipped,
   };

@@ -4,7 +4,7 @@
  */
 import { freeResources } from "./claim-policy.js";
 import { isHostUp } from "./host-liveness.js";
-import type { Flavor, Host, ServerGroup } from "./schemas.js";
+import type { Flavor, Host, Instance, ServerGroup } from "./schemas.js";
 
 export interface ScheduleRequest {
   instanceUuid: string;
@@ -25,6 +25,32 @@ export interface ScheduleRequest {
   live?: boolean;
   now: Date;
   serviceDownSeconds?: number;
+}
+
+/**
+ * The request of placing `instance` anywhere but `source` (an evacuation's Schedule, a migration's, an
+ * evacuation or drain plan's placement): the instance's flavor, zone and server group, and the caller's
+ * constraints.
+ */
+export function placementRequest(
+  instance: Pick<Instance, "uuid" | "flavor" | "availabilityZone" | "serverGroup">,
+  source: Host,
+  opts: Pick<ScheduleRequest, "sharedPoolId" | "now" | "serviceDownSeconds" | "live"> &
+    Partial<Pick<ScheduleRequest, "requestedHost" | "excludedHosts">>,
+): ScheduleRequest {
+  return {
+    instanceUuid: instance.uuid,
+    flavor: instance.flavor,
+    availabilityZone: instance.availabilityZone,
+    serverGroup: instance.serverGroup,
+    sourceHost: source,
+    requestedHost: opts.requestedHost ?? null,
+    excludedHosts: opts.excludedHosts ?? [],
+    sharedPoolId: opts.sharedPoolId,
+    now: opts.now,
+    ...(opts.live ? { live: true } : {}),
+    ...(opts.serviceDownSeconds === undefined ? {} : { serviceDownSeconds: opts.serviceDownSeconds }),
+  };
 }
 
 export interface ScheduleDecision {

@@ -17,6 +17,7 @@ import { isHostUp } from "../domain/host-liveness.js";
 import { migratableVmStates, unmovableDisk } from "../domain/migration.js";
 import type { Host, Instance, Migration } from "../domain/schemas.js";
 import type { Stores } from "../store/index.js";
+import { assertInstanceCan } from "./admission.js";
 import type { MigrateRequest } from "./migration-contract.js";
 
 export type MigrationAsk = Pick<MigrateRequest, "live" | "targetHost">;
@@ -49,24 +50,7 @@ export async function readMigrationFacts(
 export function assertMigratable(ask: MigrationAsk, facts: MigrationFacts): void {
   const { instance, source } = facts;
   const action = ask.live ? "live_migrate" : "migrate";
-  const states = migratableVmStates(ask.live);
-  if (!states.includes(instance.vmState)) {
-    throw new InstanceInvalidState(
-      `Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`,
-      { vmState: instance.vmState, allowed: [...states] },
-    );
-  }
-  if (instance.taskState !== null) {
-    throw new InstanceInvalidState(
-      `Cannot '${action}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`,
-      { taskState: instance.taskState },
-    );
-  }
-  if (instance.launchedAt === null) {
-    throw new InstanceInvalidState(`Cannot '${action}' instance ${instance.uuid}: it was never launched`, {
-      launchedAt: null,
-    });
-  }
+  assertInstanceCan(action, instance, migratableVmStates(ask.live));
   if (instance.locked)
     throw new InstanceIsLocked(`Instance ${instance.uuid} is locked`, { instanceUuid: instance.uuid });
   if (!source) throw new HostNotFound(`Compute host ${instance.host} not found.`);

@@ -14,6 +14,7 @@ import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
 import { defineByHand } from "#local/fleet-domains.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { bootAdopted, domState as domStateIn, poolHosts } from "../support/hosts.js";
+import { openstackAt } from "../support/openstack-cli.js";
 
 let cloud: LocalCloud;
 const booted: Record<string, Instance> = {};
@@ -59,19 +60,7 @@ async function nova(version: string, ...args: string[]): Promise<unknown> {
 }
 
 /** openstackclient at 2.92 (its newest), `-f json` output parsed. */
-async function openstack(...args: string[]): Promise<unknown> {
-  const r = await run("/usr/bin/openstack", [
-    "--os-auth-type",
-    "none",
-    "--os-endpoint",
-    `${cloud.api.url}/v2.1`,
-    "--os-compute-api-version",
-    "2.92",
-    ...args,
-  ]);
-  expect(r.code, r.stderr).toBe(0);
-  return r.stdout.trim() ? JSON.parse(r.stdout) : null;
-}
+const openstack = (...args: string[]) => openstackAt(cloud.api.url, ...args);
 
 function lazarus(...args: string[]): Promise<Run> {
   return run(`${ROOT}cli/bin/lazarus`, args, { LAZARUS_API_URL: cloud.api.url });

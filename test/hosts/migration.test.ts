@@ -11,8 +11,6 @@
  *      are in test/unit/steps/migration-failure-paths.test.ts.
  * `server migration list/show` and `server event list` show the moves. Invariants hold after each.
  */
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
@@ -30,9 +28,8 @@ import {
   until,
 } from "../support/hosts.js";
 import { ranTwice, watchMigration } from "../support/migration-sampler.js";
+import { openstackAt } from "../support/openstack-cli.js";
 import { installTickerImage, readTicker } from "../support/ticker-guest.js";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
@@ -59,27 +56,7 @@ afterAll(async () => {
 });
 
 /** openstackclient at 2.92, `-f json` output parsed (null when it prints nothing). */
-function openstack(...args: string[]): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      "/usr/bin/openstack",
-      [
-        "--os-auth-type",
-        "none",
-        "--os-endpoint",
-        `${cloud.api.url}/v2.1`,
-        "--os-compute-api-version",
-        "2.92",
-        ...args,
-      ],
-      { cwd: ROOT, timeout: 240_000, killSignal: "SIGKILL", maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`openstack ${args.join(" ")}: ${stderr || err.message}`));
-        else resolve(String(stdout).trim() ? JSON.parse(String(stdout)) : null);
-      },
-    );
-  });
-}
+const openstack = (...args: string[]) => openstackAt(cloud.api.url, ...args);
 
 /** The instance's newest migration, once its flow's execution has ended (with that execution's end). */
 async function lastMove(uuid: string): Promise<{ migration: Migration; status: string; error?: string }> {

@@ -17,6 +17,7 @@ import {
   readMigrationFacts,
 } from "#shared/flow/migration-admission.js";
 import { MigrateRequest, type MigrationFlow } from "#shared/flow/migration-contract.js";
+import { ensureMigrationRecord } from "#shared/flow/migration-record.js";
 import { notifyFlow } from "#shared/flow/notify.js";
 import { parseOrInvalid } from "#shared/flow/parse.js";
 
@@ -45,25 +46,14 @@ async function acceptMove(
     assertMigratable(req, await readMigrationFacts(deps.stores, req, instance, clock));
     taken = await take(deps, instance, req.requestId, req.live ? "migrating" : "resize_prep", executionArn);
   }
-  if (!(await deps.stores.migrations.get(req.requestId))) {
-    const at = deps.now().toISOString();
-    await deps.stores.migrations.create({
-      id: req.requestId,
-      instanceUuid: instance.uuid,
-      type: operation,
-      sourceHost: instance.host,
-      sourceNode: instance.node,
-      destHost: req.targetHost,
-      destNode: req.targetHost,
-      status: "accepted",
-      attemptedHosts: [],
-      error: null,
-      executionArn,
-      createdAt: at,
-      updatedAt: at,
-      version: 0,
-    });
-  }
+  await ensureMigrationRecord(deps, {
+    id: req.requestId,
+    instance,
+    type: operation,
+    destHost: req.targetHost,
+    destNode: req.targetHost,
+    executionArn,
+  });
   if (!retried) {
     await notifyFlow(
       deps,

@@ -5,7 +5,7 @@
  * claim it in the same atomic write as the evacuation's (`claimBestHost`). A retried Schedule finds the
  * claim it made (by owner) and keeps it. A revert claims nothing: the migration's source kept its claim.
  */
-import { scheduleHosts } from "#shared/domain/scheduling.js";
+import { placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import type { MigrationFlow, ScheduledMigration } from "#shared/flow/migration-contract.js";
 import { claimBestHost, preferring } from "#shared/flow/placement.js";
@@ -29,20 +29,18 @@ export async function scheduleMigration(deps: StepDeps, flow: MigrationFlow): Pr
             rejected[instance.host] = "source host record not found";
             return [];
           }
-          const decision = scheduleHosts(hosts, {
-            instanceUuid: instance.uuid,
-            flavor: instance.flavor,
-            availabilityZone: instance.availabilityZone,
-            serverGroup: instance.serverGroup,
-            sourceHost: source,
-            requestedHost: flow.targetHost,
-            excludedHosts: flow.attemptedHosts,
-            // The disk stays where it is: the target must see the source's pool (admission refused a local disk).
-            sharedPoolId: source.storage.sharedPoolId,
-            live: flow.live,
-            now: deps.now(),
-            serviceDownSeconds: deps.serviceDownSeconds,
-          });
+          const decision = scheduleHosts(
+            hosts,
+            placementRequest(instance, source, {
+              requestedHost: flow.targetHost,
+              excludedHosts: flow.attemptedHosts,
+              // The disk stays where it is: the target must see the source's pool (admission refused a local disk).
+              sharedPoolId: source.storage.sharedPoolId,
+              live: flow.live,
+              now: deps.now(),
+              serviceDownSeconds: deps.serviceDownSeconds,
+            }),
+          );
           Object.assign(rejected, decision.rejected);
           return preferring(decision.candidates, flow.plannedHost);
         },
