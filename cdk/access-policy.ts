@@ -200,6 +200,16 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
       "confirms the fenced host is stopped; ec2:DescribeInstances has no resource-level permissions",
     );
   }
+  if (access.powerOn) {
+    allow(
+      {
+        actions: ["ec2:StartInstances"],
+        resources: [ec2InstancesArn(stack)],
+        conditions: taggedAsKvmHost("aws:ResourceTag"),
+      },
+      `an operator powers a repaired host on: only instances tagged ${KVM_HOST_TAG.key}=${KVM_HOST_TAG.value} (condition)`,
+    );
+  }
 
   return statements;
 }

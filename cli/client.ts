@@ -3,9 +3,9 @@
  * the API Gateway's IAM authorization wants SigV4 (service `execute-api`), signed with credentials from
  * the standard chain (env, profile, SSO, instance role).
  */
-import { createHash, createHmac } from "node:crypto";
 import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { NodeSha256 } from "#shared/sigv4/node-sha256.js";
 
 /** The microversion the CLI speaks unless a command needs another. */
 export const CLI_MICROVERSION = "2.95";
@@ -27,26 +27,6 @@ export interface ApiReply {
 }
 
 /** node:crypto as the hash SignatureV4 expects (SHA-256, HMAC when given a secret). */
-type Data = string | ArrayBuffer | ArrayBufferView;
-const bytes = (d: Data) =>
-  typeof d === "string"
-    ? d
-    : ArrayBuffer.isView(d)
-      ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
-      : new Uint8Array(d);
-class Sha256 {
-  private readonly hash;
-  constructor(secret?: Data) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: Data): void {
-    this.hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-}
-
 export interface ClientOptions {
   url: string;
   /** Sign with SigV4: default when the URL is an AWS endpoint. */
@@ -74,7 +54,7 @@ export class LazarusClient {
           service: "execute-api",
           region: region!,
           credentials: fromNodeProviderChain(),
-          sha256: Sha256,
+          sha256: NodeSha256,
         })
       : null;
   }

@@ -3,10 +3,12 @@
  * Lists are tables, long operations show their steps live with a clock, `--json` prints the API's
  * documents for scripts, and the exit code is non-zero when the operation failed.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ApiCallError, LazarusClient } from "./client.js";
 import { type DriftReport, differences, renderDrift, type SyncReply } from "./drift.js";
 import { drainHost, migrate as migrateServer, resizeFollowUp, undrainHost } from "./maintenance.js";
+import { hostPowerCommand, POWER_ACTION_NAMES, POWER_HELP, powerLogCommand } from "./power.js";
 import { type ExecutionDoc, keyValues, summary, table, watchExecution } from "./render.js";
 
 interface Global {
@@ -27,11 +29,15 @@ deployed API Gateway's, whose requests are SigV4-signed with the standard AWS cr
 
 commands:
   hosts                                   compute hosts: state, service, usage
-  host register NAME --managed-instance-id ID   register a host (inventory)
+  host register NAME --managed-instance-id ID [--fencing JSON|@FILE]   register a host (inventory): its alarms, its node's tag; prints the host set-up
+  host deregister HOST                    remove a host with no instances: its alarms, its node's tag, its record
   host adopt HOST                         adopt the domains already on a host (inventory)
   host enable|disable|force-down HOST     the host's compute service (disable --reason R; force-down --up undoes)
   host drain HOST [--check] [--reason R]  maintenance: move every instance away (live where possible), then hold it
   host undrain HOST [--return]            back in service; --return brings the drained instances back
+  host power HOST status|off|on|cycle     the host's power through its fence (BMC via a delegate, or EC2)
+  host fence-test HOST                    would the host's power fence work now (status through a delegate)
+  host power-log HOST                     the host's fence, its delegates now, and its power actions
   drift [HOST] [--apply]                  what differs between the hosts' libvirt domains and the table
   host-evacuate HOST [--reason R]         evacuate every instance of a dead host (host-failure flow)
   servers [--host H]                      instances
@@ -48,14 +54,18 @@ Every command takes --help.`;
 
 const HELP: Record<string, string> = {
   hosts: "usage: lazarus hosts [--json]\nCompute hosts with their service state and usage (used/limit).",
-  host: `usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up]
+  host: `usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] [--fencing JSON|@FILE] | deregister HOST | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up] | power HOST ACTION | fence-test HOST | power-log HOST
        lazarus host drain HOST [--check] [--reason R] [--no-wait] | undrain HOST [--return] [--no-wait]
 drain: the host is disabled (never fenced or forced down) and every instance moved away, live where a target
 takes it, cold otherwise, by HA priority, a few at once; once empty it is in maintenance (its heartbeat alarm
 starts no evacuation: power it off for its repair). A real failure during the drain still evacuates what is
 left. --check only says whether it can be drained now and where each instance would go (exit 0 yes, 3 no).
 undrain: enabled again; --return brings the instances the drain moved back, where capacity and server
-groups allow. Exit 1 when an instance was not moved (the report says why).`,
+groups allow. Exit 1 when an instance was not moved (the report says why).
+--fencing: the host's power fence, as in its settings file, e.g. {"power":"ipmi","bmc":{"address":"10.0.9.11","network":"bmc-a","username":"fence","credentials":{"secretsManager":"lazarus/bmc/kvm-11"}},"bmcNetworks":["bmc-a"]}
+(a reference to the BMC password, never the password).
+
+${POWER_HELP}`,
   drift:
     "usage: lazarus drift [HOST] [--apply] [--json]\nCompares the domains libvirt has on HOST (default: every host) with Lazarus's instance table:\npower states that differ, domains unknown to the table, instances whose domain is missing, claims that\ndo not match placement, usage against placed flavors. Report only: nothing is written unless --apply\n(records power states, makes and releases claims; never defines, undefines or starts a domain).\nExit 0 when every host was read and is in sync, 3 when any drift was found, 1 when a host could not be read.",
   "host-evacuate":
@@ -148,6 +158,16 @@ async function hosts(c: LazarusClient, g: Global): Promise<number> {
   return 0;
 }
 
+/** `--fencing JSON` or `--fencing @FILE`: the host's fence settings (the registration validates them). */
+function fencingOption(value: string): unknown {
+  const text = value.startsWith("@") ? readFileSync(value.slice(1), "utf8") : value;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new UsageError(`--fencing is not JSON: ${(e as Error).message}`);
+  }
+}
+
 async function serviceOf(c: LazarusClient, host: string): Promise<{ id: string }> {
   const { services } = await c.get<{ services: { id: string; host: string }[] }>(
     `/os-services?host=${encodeURIComponent(host)}`,
@@ -166,11 +186,23 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     zone: { type: "string" },
     check: { type: "boolean" },
     return: { type: "boolean" },
+    fencing: { type: "string" },
+    force: { type: "boolean" },
     "no-wait": { type: "boolean" },
   });
   if (values.help || !sub) {
     process.stdout.write(`${HELP.host}\n`);
     return values.help ? 0 : 2;
+  }
+  if (sub === "power") {
+    const [name, action, ...more] = positionals;
+    if (!name || !action || more.length > 0) throw new UsageError("expected: host power HOST ACTION");
+    if (!(POWER_ACTION_NAMES as readonly string[]).includes(action))
+      throw new UsageError(`unknown power action ${action}: one of ${POWER_ACTION_NAMES.join(", ")}`);
+    return hostPowerCommand(c, g, name, action as (typeof POWER_ACTION_NAMES)[number], {
+      force: values.force === true,
+      wait: values["no-wait"] !== true,
+    });
   }
   const name = one(positionals, "HOST");
   if (sub === "drain") {
@@ -183,6 +215,9 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
   if (sub === "undrain") {
     return undrainHost(c, g, name, { return: values.return === true, wait: !values["no-wait"] });
   }
+  if (sub === "fence-test")
+    return hostPowerCommand(c, g, name, "fence-test", { force: false, wait: values["no-wait"] !== true });
+  if (sub === "power-log") return powerLogCommand(c, g, name);
   let doc: unknown;
   switch (sub) {
     case "register":
@@ -194,10 +229,14 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
               name,
               managed_instance_id: str(values["managed-instance-id"]),
               ...(values.zone ? { availability_zone: str(values.zone) } : {}),
+              ...(values.fencing ? { fencing: fencingOption(str(values.fencing)!) } : {}),
             },
           },
         })
       ).body;
+      break;
+    case "deregister":
+      doc = (await c.call("DELETE", `/os-hosts/${encodeURIComponent(name)}`)).body;
       break;
     case "adopt":
       doc = (await c.call("POST", `/os-hosts/${encodeURIComponent(name)}/adopt`, { body: { adopt: {} } }))
@@ -219,9 +258,15 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     default:
       throw new UsageError(`unknown host command ${sub}`);
   }
-  print(g, doc, () =>
-    keyValues(((doc as Record<string, unknown>).service ?? doc) as Record<string, unknown>),
-  );
+  print(g, doc, () => {
+    const d = doc as Record<string, unknown>;
+    const setup = (
+      (d.host as Record<string, unknown> | undefined)?.setup as { commands?: string[] } | undefined
+    )?.commands;
+    const text = keyValues((d.service ?? d) as Record<string, unknown>);
+    // A registration says what to run on the host next.
+    return setup ? `${text}\n\nOn the host, as root:\n${setup.join("\n")}` : text;
+  });
   return 0;
 }
 

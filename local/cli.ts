@@ -14,7 +14,7 @@ import {
   SFNClient,
 } from "@aws-sdk/client-sfn";
 import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
-import type { Instance } from "#shared/domain/schemas.js";
+import type { Instance, PowerAnswer, PowerRecord } from "#shared/domain/schemas.js";
 import { readEvacuationPreview } from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { describeHostPing } from "#shared/hosts/ssm-executor.js";
@@ -116,6 +116,35 @@ async function hypervisors(cloud: LocalCloud, hosts: string[]) {
     }
   }
   return seen;
+}
+
+/** The report's fence: which one, through which delegate, and its last answers. */
+interface FenceSummary {
+  method: string | null;
+  delegate: string | null;
+  outcome: string;
+  answers: PowerAnswer[];
+}
+
+/**
+ * What an operator does once a fenced host is repaired: power it on through its BMC (the API hands it to
+ * the host-power function, a delegate runs fence_ipmilan); the record appears in the host's power log.
+ */
+async function powerOnThroughApi(cloud: LocalCloud, host: string): Promise<PowerRecord> {
+  const res = await fetch(`${cloud.api.url}/v2.1/os-hosts/${host}/power`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ power: { action: "on" } }),
+  });
+  if (res.status !== 202) throw new Error(`power on of ${host}: HTTP ${res.status} ${await res.text()}`);
+  const { power } = (await res.json()) as { power: { id: string } };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const record = (await cloud.stores.hosts.require(host)).powerLog.find((r) => r.id === power.id);
+    if (record) return record;
+    if (Date.now() > deadline) throw new Error(`power on of ${host}: no answer within 120 s`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }
 
 async function demo(): Promise<number> {
@@ -259,6 +288,13 @@ async function demo(): Promise<number> {
     // The proof of host-1's death each instance's restart relied on (issue 16): power, lease or lock.
     const proofOf = new Map((report.report?.evacuated ?? []).map((e) => [e.instanceUuid, e.proof ?? "-"]));
 
+    const fence = (report.report as { fence?: FenceSummary } | undefined)?.fence;
+    if (fence)
+      say(
+        `fence: ${fence.method} through delegate ${fence.delegate ?? "-"}: ${fence.outcome} (${fence.answers
+          .map((a) => `${a.step} ${a.answer}`)
+          .join(", ")})`,
+      );
     say("result");
     const live = ["host-2", "host-3"];
     const domains = await hypervisors(cloud, live);
@@ -311,8 +347,13 @@ async function demo(): Promise<number> {
     );
     await showHosts(cloud);
 
-    say("host-1 comes back (libvirtd, agent, heartbeat); its domains are defined, shut off, autostart off");
-    await cloud.restartHost("host-1");
+    say(
+      "the operator powers host-1 on through its BMC (lazarus host power host-1 on: a peer's fence_ipmilan); libvirtd, agent, heartbeat come back; its domains are defined, shut off, autostart off",
+    );
+    const on = await powerOnThroughApi(cloud, "host-1");
+    say(
+      `power on: ${on.outcome} through ${on.delegate ?? on.method}: ${on.answers.at(-1)?.answer ?? on.detail}`,
+    );
     const returnedAt = Date.now();
     let recovery: { arn: string; status: string } | undefined;
     for (;;) {
@@ -377,6 +418,13 @@ async function up(): Promise<number> {
   await showHosts(cloud);
   for (const [k, v] of Object.entries(cloud.env))
     if (k.startsWith("AWS_ENDPOINT_URL") || k.startsWith("LAZARUS")) say(`${k}=${v}`);
+  say(`AWS_ENDPOINT_URL_SECRETSMANAGER=${cloud.secrets.url} (the BMC passwords, secrets lazarus/bmc/<host>)`);
+  for (const name of cloud.fleet.hosts.keys()) {
+    const bmc = cloud.bmcs.bmc(name);
+    say(
+      `BMC of ${name}: IPMI at ${bmc.address}:${bmc.port}, user ${bmc.username} (lazarus host power ${name} status; ipmitool -I lanplus -C 3 -H ${bmc.address} -p ${bmc.port} -U ${bmc.username} -E chassis power status, IPMI_PASSWORD from the secret)`,
+    );
+  }
   say("running; Ctrl-C stops it and removes every host process, user and folder");
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));
   await cloud.stop();

@@ -12,29 +12,33 @@
  *    host, emitting "CloudWatch Alarm State Change" events to EventBridge as CloudWatch does (local/cloudwatch)
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
-import { CloudWatchClient, PutMetricAlarmCommand } from "@aws-sdk/client-cloudwatch";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
-import { HEARTBEAT_METRIC, heartbeatAlarm } from "#shared/definitions/heartbeat.js";
+import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
   readDefinition,
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
+import { operatorProof } from "#shared/domain/fencing.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
-import type { Host, HostFencing, Instance } from "#shared/domain/schemas.js";
+import { type Host, HostFencing, type Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
+import { CloudWatchHostAlarms, type HostAlarms } from "#shared/metrics/host-alarms.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { type ApiServer, startApiServer } from "./api/api-server.js";
+import type { LocalBmc, LocalBmcs } from "./bmc/ipmi-bmcs.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
+import { type LogsEndpoint, startLogsEndpoint } from "./cloudwatch/logs-endpoint.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
 import { type Ec2Endpoint, startEc2Endpoint } from "./ec2/ec2-endpoint.js";
@@ -42,9 +46,11 @@ import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoi
 import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
 import type { LocalHostSpec } from "./hosts/local-host.js";
+import { LocalCredentials } from "./http/sigv4.js";
 import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./lambda/lambda-endpoint.js";
 import { localLogEnv } from "./log-settings.js";
 import { startScheduler } from "./scheduler.js";
+import { type SecretsEndpoint, startSecretsEndpoint } from "./secrets/secrets-endpoint.js";
 import { LocalStepFunctions } from "./stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "./stepfunctions/sfn-endpoint.js";
 
@@ -99,6 +105,8 @@ export interface LocalCloudOptions {
   /** Planned maintenance (issue 32): the live migration's completion timeout, s (default 60), and how many
    * instances a drain moves at once (default 2). */
   maintenance?: { liveMigrationTimeoutSeconds?: number; drainMaxConcurrency?: number };
+  /** A machine powered on or reset boots this long before its host starts, ms (default 0). */
+  machineBootDelayMs?: number;
   /**
    * SSM's own latency per command, ms (default 0 each): delivery to the agent and visibility of the
    * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
@@ -127,10 +135,12 @@ export interface HostFailureOptions {
   /** Seconds the recovery flow waits between looks at a running evacuation (default 2). */
   recoveryPollSeconds?: number;
   /**
-   * How death can be proven for every seeded host (default LOCAL_FENCING: the local power fence through the
-   * local EC2 endpoint, qemu's image lock on shared pools, no watchdog).
+   * How death can be proven for every seeded host (default LOCAL_FENCING: each host's own IPMI BMC through
+   * a delegate's fence_ipmilan, qemu's image lock on shared pools, no watchdog). With power `ipmi` and no
+   * `bmc`, each host gets its own simulated BMC's settings (`localBmcFencing`); `local` is the local EC2
+   * endpoint (ec2:StopInstances, as an EC2 bare-metal host is fenced).
    */
-  fencing?: HostFencing;
+  fencing?: LocalFencingChoice;
   /** A power fence with no answer after this long has timed out, s (default 15). */
   fenceTimeoutSeconds?: number;
   /** Wait between looks for proof, s (default 3). */
@@ -138,10 +148,13 @@ export interface HostFailureOptions {
   /** Looks for proof before giving up (default 10). */
   maxProofRounds?: number;
   /**
-   * Every host runs the watchdog (local/hosts/host-guard.ts) with this lease, s, and the seeded hosts say so
-   * (`fencing.watchdog`); none = no watchdog (the default).
+   * Every machine has a watchdog device (local/machine/watchdog-device.ts) with this timeout, s, which its
+   * host agent arms and feeds; the control plane assumes this lease and the seeded hosts say so
+   * (`fencing.watchdog`). None = no watchdog device (the default).
    */
   watchdogLeaseSeconds?: number;
+  /** The lease the control plane assumes (LAZARUS_LEASE_SECONDS), s (default: watchdogLeaseSeconds, else 60). */
+  leaseSeconds?: number;
   /** Added to the lease before the control plane counts a silent host as self-fenced, s (default 3). */
   leaseMarginSeconds?: number;
   /** More than this share of the hosts dead within the window holds every automatic evacuation (default 1/3). */
@@ -170,8 +183,18 @@ export interface LocalCloud {
   sfnEndpoint: SfnEndpoint;
   events: EventsEndpoint;
   cloudwatch: CloudWatchEndpoint;
-  /** The power fence's endpoint (EC2 StopInstances/DescribeInstances): every host by its instance id. */
+  /** CloudWatch Logs: where each host's agent sends its embedded-metric heartbeats. */
+  logs: LogsEndpoint;
+  /** Who may call the local AWS endpoints (SigV4): the control plane's keys and each host's own. */
+  credentials: LocalCredentials;
+  /** The hosts' alarms in the local CloudWatch, as registration creates them (shared/metrics/host-alarms.ts). */
+  alarms: HostAlarms;
+  /** The `ec2` power fence's endpoint (EC2 Stop/Start/DescribeInstances): every host by its instance id. */
   ec2: Ec2Endpoint;
+  /** Each host's simulated IPMI BMC (ipmi_sim): stop one, or make it refuse or hang (`setFault`). */
+  bmcs: LocalBmcs;
+  /** Secrets Manager (and the SSM parameters): where the BMC passwords are kept. */
+  secrets: SecretsEndpoint;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
   api: ApiServer;
   heartbeats: Heartbeats;
@@ -189,16 +212,58 @@ export interface LocalCloud {
   runScheduled(id: string): Promise<unknown>;
   /** Records-first boot (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts). */
   boot(req: BootRequest): Promise<Instance>;
-  /** Power loss: agent, libvirtd and qemu of the host stopped by pid. */
+  /** Power loss: the host's machine powered off (every process of the host stopped by pid and uid). */
   killHost(name: string): Promise<void>;
+  /** Power off (if it is not), then on: the machine boots (libvirtd, SSM agent, host agent; no guest); resolves once booted. */
   restartHost(name: string): Promise<void>;
-  /** What an operator (or Masakari) does once a host is known dead: nova's `forced_down`. */
+  /**
+   * What an operator (or Masakari) does once a host is known dead: nova's `forced_down`, recorded as the
+   * host's proof of death (kind `operator`) as the API's force-down does; false clears it.
+   */
   setForcedDown(name: string, forcedDown: boolean): Promise<Host>;
   stop(): Promise<void>;
 }
 
-/** What the local hosts offer: the local power fence, qemu's image lock on shared pools, no watchdog. */
-export const LOCAL_FENCING: HostFencing = { power: "local", watchdog: false, diskLocks: true };
+/** How the local cloud fences its hosts: the kind, and the BMC settings when they are not its own BMCs'. */
+export type LocalFencingChoice = Pick<HostFencing, "power" | "watchdog" | "diskLocks"> & Partial<HostFencing>;
+
+/** What the local hosts offer: their IPMI BMCs (fenced by a peer's fence_ipmilan), qemu's image lock, no watchdog. */
+export const LOCAL_FENCING: LocalFencingChoice = { power: "ipmi", watchdog: false, diskLocks: true };
+
+/** The one BMC network of the local hosts: every host reaches every other host's BMC on loopback. */
+export const LOCAL_BMC_NETWORK = "bmc-local";
+
+/** Where the local cloud keeps a host's BMC password (a Secrets Manager secret). */
+export function localBmcSecretName(host: string): string {
+  return `lazarus/bmc/${host}`;
+}
+
+/**
+ * A seeded host's fencing: the choice, with the host's own simulated BMC (its port, the admin account, the
+ * password's secret) when the choice is `ipmi` without a `bmc`, and every host a delegate on the BMC network.
+ */
+export function localBmcFencing(choice: LocalFencingChoice, bmc: LocalBmc | undefined): HostFencing {
+  const ownBmc = choice.power === "ipmi" && choice.bmc === undefined;
+  if (ownBmc && !bmc) throw new Error("ipmi fencing needs the local BMCs (the fleet's bmcs option)");
+  return HostFencing.parse({
+    bmcNetworks: [LOCAL_BMC_NETWORK],
+    ...choice,
+    ...(ownBmc && bmc
+      ? {
+          bmc: {
+            address: bmc.address,
+            port: bmc.port,
+            network: LOCAL_BMC_NETWORK,
+            username: bmc.username,
+            credentials: { secretsManager: localBmcSecretName(bmc.host) },
+            lanplus: true,
+            // Cipher suite 3 named: ipmi_sim answers the cipher-suite discovery slowly (about 14 s a call).
+            cipher: 3,
+          },
+        }
+      : {}),
+  });
+}
 
 export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalCloud> {
   const prefix = opts.prefix ?? "lazarus";
@@ -224,7 +289,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       hooks: opts.lambdaHooks,
     });
     stopping.push(() => lambda.close());
-    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url });
+    // Who may call the local AWS endpoints (SigV4): the control plane's fixed keys, and each host's own.
+    const credentials = new LocalCredentials();
+    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url, credentials });
     stopping.push(() => events.close());
     // CloudWatch hands each alarm state change to EventBridge, which routes it by the trigger's rule.
     const eventBridge = new EventBridgeClient({
@@ -234,13 +301,23 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
     stopping.push(() => eventBridge.destroy());
     const cloudwatch = await startCloudWatchEndpoint({
+      credentials,
+      // Without host-failure handling the alarms exist (registration makes them) but none fires.
+      evaluateAlarms: opts.hostFailure !== undefined,
       onAlarmStateChange: async (change) => {
         await eventBridge.send(new PutEventsCommand({ Entries: [change.entry] }));
       },
     });
     stopping.push(() => cloudwatch.close());
+    // CloudWatch Logs: the hosts' embedded-metric heartbeats land in `cloudwatch`'s metrics.
+    const logs = await startLogsEndpoint({ metrics: cloudwatch, credentials });
+    stopping.push(() => logs.close());
+    const heartbeatLogGroup = heartbeatLogGroupName(prefix);
+    logs.createLogGroup(heartbeatLogGroup);
     const ec2 = await startEc2Endpoint();
     stopping.push(() => ec2.close());
+    const secrets = await startSecretsEndpoint();
+    stopping.push(() => secrets.close());
     for (const f of ALL_FUNCTIONS) {
       if (f.role !== "trigger" || !f.eventPattern) continue;
       events.putRule({
@@ -250,32 +327,40 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       });
     }
 
+    // Every host runs the packaged host agent, pointed at these endpoints and signing with its own keys.
     const fleet = await startFleet({
       hosts: opts.hosts,
-      heartbeat: { endpoint: cloudwatch.url, intervalMs: heartbeatIntervalMs },
-      ...(hf.watchdogLeaseSeconds ? { watchdog: { leaseMs: hf.watchdogLeaseSeconds * 1000 } } : {}),
-      ...(opts.instanceFailure
-        ? {
-            instanceMonitor: {
-              intervalMs: opts.instanceFailure.monitorIntervalMs ?? 1000,
-              // The host reaches EventBridge and CloudWatch through the SDK, as it would in AWS.
-              env: {
-                AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
-                AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.url,
-                AWS_REGION: "us-east-1",
-                AWS_ACCESS_KEY_ID: "local",
-                AWS_SECRET_ACCESS_KEY: "local",
-              },
-            },
-          }
-        : {}),
+      agent: {
+        region: "us-east-1",
+        endpoints: { logs: logs.url, cloudwatch: cloudwatch.url, events: events.url },
+        credentials,
+        logGroup: heartbeatLogGroup,
+        heartbeatIntervalSeconds: heartbeatIntervalMs / 1000,
+        ...(opts.instanceFailure
+          ? { monitorIntervalSeconds: (opts.instanceFailure.monitorIntervalMs ?? 1000) / 1000 }
+          : {}),
+      },
+      ...(hf.watchdogLeaseSeconds ? { watchdogTimeoutSeconds: hf.watchdogLeaseSeconds } : {}),
+      ...(opts.machineBootDelayMs !== undefined ? { bootDelayMs: opts.machineBootDelayMs } : {}),
       ssm: {
         agentHealthIntervalMs,
         connectionLostAfterMs: 2 * agentHealthIntervalMs,
         ...opts.ssmLatency,
+        // The BMC passwords may also be SSM SecureString parameters, read through the same endpoint.
+        moreOperations: secrets.parameterOperations,
+      },
+      bmcs: true,
+      // The hosts' AWS CLI (a delegate's fence script) reads the BMC passwords here, signing as the host.
+      hostAwsEnv: {
+        AWS_ENDPOINT_URL_SECRETSMANAGER: secrets.url,
+        AWS_REGION: "us-east-1",
+        AWS_DEFAULT_REGION: "us-east-1",
       },
     });
     stopping.push(() => fleet.stop());
+    const bmcs = fleet.bmcs!;
+    for (const host of fleet.hosts.keys())
+      secrets.putSecret(localBmcSecretName(host), bmcs.bmc(host).password);
 
     const env: Record<string, string> = {
       ...fleet.env,
@@ -289,7 +374,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_FENCE_RETRY_SECONDS: String(hf.fenceRetrySeconds ?? 3),
       LAZARUS_FENCE_MAX_ROUNDS: String(hf.maxProofRounds ?? 10),
       LAZARUS_FENCE_POLL_MS: "300",
-      LAZARUS_LEASE_SECONDS: String(hf.watchdogLeaseSeconds ?? 60),
+      LAZARUS_LEASE_SECONDS: String(hf.leaseSeconds ?? hf.watchdogLeaseSeconds ?? 60),
       LAZARUS_LEASE_MARGIN_SECONDS: String(hf.leaseMarginSeconds ?? 3),
       LAZARUS_HEARTBEAT_FRESH_SECONDS: String(
         hf.heartbeatFreshSeconds ?? Math.max(3, (3 * heartbeatIntervalMs) / 1000),
@@ -307,6 +392,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_TABLE_PREFIX: prefix,
       LAZARUS_EVENT_BUS: "default",
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
+      LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS: String(hf.alarmPeriodSeconds ?? 2),
+      LAZARUS_HEARTBEAT_MISSED_PERIODS: String(hf.alarmEvaluationPeriods ?? 2),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
       LAZARUS_LIVE_MIGRATION_TIMEOUT_SECONDS: String(opts.maintenance?.liveMigrationTimeoutSeconds ?? 60),
@@ -369,20 +456,24 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
 
     const now = new Date().toISOString();
+    const fencing = opts.hostFailure?.fencing ?? {
+      ...LOCAL_FENCING,
+      watchdog: hf.watchdogLeaseSeconds !== undefined,
+    };
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
         ...newHostRecord(host.record(), { lastHeartbeatAt: now }),
-        fencing: opts.hostFailure?.fencing ?? {
-          ...LOCAL_FENCING,
-          watchdog: hf.watchdogLeaseSeconds !== undefined,
-        },
+        fencing: localBmcFencing(fencing, bmcs.bmc(host.name)),
       });
     }
-    // The power fence: StopInstances on a host's instance id cuts its power (every process, qemu included).
+    // The ec2 fence: StopInstances on a host's instance id cuts its power (every process, qemu included),
+    // StartInstances restores it; the same switch its BMC has.
     for (const host of fleet.hosts.values()) {
+      const power = fleet.machines.get(host.name)!.switchFor("fence");
       ec2.addInstance(host.record().managedInstanceId, {
-        powerOff: () => host.kill(),
-        isOn: () => host.running,
+        powerOff: () => power.off(),
+        powerOn: () => power.on(),
+        isOn: () => power.isOn(),
       });
     }
     // Scheduled functions are always invocable (`runScheduled`); their timers run only when asked.
@@ -402,28 +493,27 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       intervalMs: opts.heartbeatIntervalMs ?? 1000,
     });
     stopping.push(() => heartbeats.stop());
-    // One heartbeat alarm per host, created through the real CloudWatch client (as host registration does).
+    // The hosts' alarms, through the adapter host registration uses (same client, same settings).
     const cw = new CloudWatchClient({
       endpoint: cloudwatch.url,
       region: "us-east-1",
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
     });
-    for (const host of opts.hostFailure ? fleet.hosts.values() : []) {
-      await cw.send(
-        new PutMetricAlarmCommand(
-          heartbeatAlarm(host.name, {
-            periodSeconds: hf.alarmPeriodSeconds ?? 2,
-            evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
-          }),
-        ),
-      );
+    stopping.push(() => cw.destroy());
+    const alarms = new CloudWatchHostAlarms(cw, {
+      prefix,
+      periodSeconds: hf.alarmPeriodSeconds ?? 2,
+      evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
+    });
+    // The seeded hosts are registered already: their alarms exist too (evaluated only with hostFailure).
+    for (const host of opts.hostFailure && opts.seedHosts !== false ? fleet.hosts.values() : []) {
+      await alarms.put(host.name);
     }
-    cw.destroy();
 
-    const localHost = (name: string) => {
-      const h = fleet.hosts.get(name);
-      if (!h) throw new Error(`no local host ${name}`);
-      return h;
+    const machine = (name: string) => {
+      const m = fleet.machines.get(name);
+      if (!m) throw new Error(`no local host ${name}`);
+      return m;
     };
     return {
       fleet,
@@ -434,7 +524,12 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       sfnEndpoint,
       events,
       cloudwatch,
+      logs,
+      credentials,
+      alarms,
       ec2,
+      bmcs,
+      secrets,
       api,
       heartbeats,
       env,
@@ -445,9 +540,23 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       stateMachineArns,
       directory: new SsmHostDirectory(ssm),
       boot: (req) => bootInstance({ stores, executor }, req),
-      killHost: (name) => localHost(name).kill(),
-      restartHost: (name) => localHost(name).restart(),
-      setForcedDown: (name, forcedDown) => stores.hosts.setService(name, { forcedDown }),
+      killHost: (name) => machine(name).powerOff("cloud"),
+      // A restart from whatever state: off (it may still be running), then on.
+      restartHost: async (name) => {
+        await machine(name).powerOff("cloud");
+        await machine(name).powerOn("cloud");
+      },
+      setForcedDown: async (name, forcedDown) =>
+        stores.hosts.forceDown(
+          name,
+          forcedDown
+            ? operatorProof(await stores.hosts.require(name), {
+                by: "the local cloud's operator",
+                via: "setForcedDown",
+                at: new Date(),
+              })
+            : null,
+        ),
       runScheduled: (id) => scheduler.runNow(id),
       stop,
     };

@@ -65,6 +65,11 @@ export function inventoryDeps(cloud: LocalCloud, executor: HostExecutor = cloud.
     stores: cloud.stores,
     executor,
     directory: cloud.directory,
+    alarms: cloud.alarms,
+    deployment: {
+      region: cloud.env.AWS_REGION ?? "us-east-1",
+      prefix: cloud.env.LAZARUS_TABLE_PREFIX ?? "lazarus",
+    },
     now: () => new Date(),
   };
 }

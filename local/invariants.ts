@@ -13,8 +13,9 @@
  *     evacuated away from that is not running (the returning host's recovery releases it), or on the
  *     source of its cold migration waiting in VERIFY_RESIZE (nova's reservation for a revert).
  *  3. bindings on the instance's host: ports bound and volume attachments live there and nowhere else.
- *  4. quiet means done: no task held, every migration terminal (or a cold migration waiting for its confirm
- *     or revert), no host incident left open, no execution
+ *  4. forced down means proven: a host is forced down exactly while its proof of death is recorded.
+ *  5. quiet means done: no task held, every migration terminal (or a cold migration waiting for its
+ *     confirm or revert), no host incident left open, no execution
  *     still running (only checked
  *     with `quiet: true`; executions only when `executions` is given).
  * Each violation is one line `<kind>: <what>`, kind one of INVARIANT_KINDS (`violationKind` reads it back),
@@ -180,6 +181,11 @@ export async function checkInvariants(
       violation("task", `instance ${i.name} still holds task ${i.taskState}`);
   }
   for (const h of await stores.hosts.list()) {
+    if (h.forcedDown !== (h.deathProof !== null))
+      violation(
+        "host",
+        `host ${h.name} is ${h.forcedDown ? "" : "not "}forced down ${h.deathProof ? `with proof ${h.deathProof.kind}` : "without a proof of death"}`,
+      );
     if (opts.quiet && (h.incident?.status === "confirming" || h.incident?.status === "evacuating"))
       violation("incident", `host ${h.name} incident ${h.incident.id} is still ${h.incident.status}`);
     const sum = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };

@@ -13,6 +13,7 @@ import type { ExecutionStarter } from "#shared/flow/executions.js";
 import type { InvocationTelemetry } from "#shared/lambda/observability.js";
 import { containerFromEnv, hostExecutor, perContainer } from "#shared/lambda/runtime.js";
 import type { ExecutionHistoryReader } from "#shared/lambda/sfn-executions.js";
+import { type HostPowerOps, LambdaHostPower } from "./host-power-client.js";
 import { type InventoryOps, LambdaInventory } from "./inventory-client.js";
 
 export type { InventoryOps };
@@ -27,6 +28,8 @@ export interface ApiDeps extends Omit<StepDeps, "executions"> {
     hostDrain: string | null;
   };
   inventory: InventoryOps | null;
+  /** An operator's power actions on hosts (the host-power function); null answers 501. */
+  hostPower: HostPowerOps | null;
   /** How long an action waits for its flow to take the instance (Accept) before answering anyway. */
   acceptWaitMs: number;
   /** The policy the host-evacuation flow runs with (a preview shows it unless the caller names another). */
@@ -46,6 +49,9 @@ const API_SHUTDOWN_TIMEOUT_SECONDS = 15;
 const inventoryClient = perContainer(
   (c) => new LambdaInventory(new LambdaClient({}), (id) => c.settings.functionName(id)),
 );
+const hostPowerClient = perContainer(
+  (c) => new LambdaHostPower(new LambdaClient({}), (id) => c.settings.functionName(id)),
+);
 
 export function apiDepsFromEnv(env: NodeJS.ProcessEnv, telemetry: InvocationTelemetry): ApiDeps {
   const c = containerFromEnv(env);
@@ -60,6 +66,7 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv, telemetry: InvocationTele
       hostDrain: settings.machineArns["host-drain"] ?? null,
     },
     inventory: inventoryClient(env),
+    hostPower: hostPowerClient(env),
     now: c.now,
     sleep: c.sleep,
     serviceDownSeconds: settings.serviceDownSeconds,

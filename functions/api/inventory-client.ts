@@ -13,6 +13,7 @@ const STATUS: Record<string, number> = {
   HostNotTagged: 403,
   HostUnreachable: 409,
   HostRegistrationConflict: 409,
+  HostInUse: 409,
   HostCommandFailed: 502,
   HostCommandTimedOut: 504,
 };
@@ -23,6 +24,8 @@ const STATUS: Record<string, number> = {
  */
 export interface InventoryOps {
   register(input: Record<string, unknown>): Promise<unknown>;
+  /** Deletes the host's alarms, its name tag and its record (refused while it holds instances). */
+  deregister(host: string): Promise<unknown>;
   adopt(host: string, input: Record<string, unknown>): Promise<unknown>;
   /** `apply: false` reports drift and writes nothing. */
   sync(host: string, opts: { apply: boolean }): Promise<unknown>;
@@ -41,6 +44,8 @@ export class LambdaInventory implements InventoryOps {
       name: input.name,
       ...(input.availability_zone !== undefined ? { availabilityZone: input.availability_zone } : {}),
       ...(input.supports_recreate !== undefined ? { supportsRecreate: input.supports_recreate } : {}),
+      // The settings file's shape (fencing.power, fencing.bmc, ...): validated by the registration.
+      ...(input.fencing !== undefined ? { fencing: input.fencing } : {}),
       ...(input.storage !== undefined
         ? {
             storage: {
@@ -52,6 +57,10 @@ export class LambdaInventory implements InventoryOps {
           }
         : {}),
     });
+  }
+
+  deregister(host: string): Promise<unknown> {
+    return this.invoke("inventory-deregister-host", { host });
   }
 
   adopt(host: string, input: Record<string, unknown>): Promise<unknown> {

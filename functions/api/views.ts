@@ -166,6 +166,11 @@ function flavorName(i: Instance): string {
 
 export const migrationTypeOf = (m: Migration) => m.type;
 
+/** What admitted an evacuation (power, lease, operator, lock, relocation), as the API shows it. */
+export function proofView(m: Migration) {
+  return m.proof ? { kind: m.proof.kind, detail: m.proof.detail } : null;
+}
+
 export function migrationView(m: Migration, ctx: ViewContext) {
   const view: Record<string, unknown> = {
     id: m.id,
@@ -183,6 +188,7 @@ export function migrationView(m: Migration, ctx: ViewContext) {
     updated_at: novaDbTime(m.updatedAt),
     "lazarus:attempted_hosts": m.attemptedHosts,
     "lazarus:error": m.error,
+    "lazarus:proof": proofView(m),
   };
   if (atLeast(ctx.mv, "2.59")) view.uuid = m.id;
   if (atLeast(ctx.mv, "2.80")) {
@@ -261,6 +267,15 @@ export function hostView(host: Host, ctx: ViewContext) {
     enabled: host.enabled,
     disabled_reason: host.disabledReason,
     forced_down: host.forcedDown,
+    // Why it is forced down: the proof of its death (power, lease, operator), when and what said so.
+    death_proof: host.deathProof
+      ? {
+          kind: host.deathProof.kind,
+          at: host.deathProof.at,
+          incident_id: host.deathProof.incidentId,
+          detail: host.deathProof.detail,
+        }
+      : null,
     state: isHostUp(host, ctx.now, ctx.serviceDownSeconds) ? "up" : "down",
     last_heartbeat_at: host.lastHeartbeatAt,
     managed_instance_id: host.managedInstanceId,

@@ -3,9 +3,9 @@
  * state and returns it extended; `failure` is written by the machines' Catch clauses.
  */
 import { z } from "zod";
-import { PROOF_KINDS } from "#shared/domain/fencing.js";
+import { HOST_PROOF_KINDS, PROOF_KINDS } from "#shared/domain/fencing.js";
 import { SKIP_REASONS } from "#shared/domain/host-failure.js";
-import { VmStateSchema } from "#shared/domain/schemas.js";
+import { POWER_FENCES, PowerAnswer, VmStateSchema } from "#shared/domain/schemas.js";
 import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
 import { StepFailure } from "#shared/flow/contract.js";
 
@@ -52,9 +52,13 @@ export const EvacuationResult = z.object({
 export const AwaitingProof = z.object({ instanceUuid: Uuid, name: z.string(), reason: z.string() });
 
 const FenceAttemptSchema = z.object({
-  outcome: z.enum(["off", "failed", "timed-out", "unsupported"]),
+  outcome: z.enum(["off", "failed", "timed-out", "unsupported", "unavailable"]),
   at: IsoTime,
   detail: z.string(),
+  /** The fence that ran, the delegate whose agent answered, and every answer with its time (BMC fences). */
+  method: z.enum(POWER_FENCES).optional(),
+  delegate: ResourceName.nullable().optional(),
+  answers: z.array(PowerAnswer).optional(),
 });
 
 export const HostEvacuationState = z.looseObject({
@@ -98,7 +102,7 @@ export const HostEvacuationState = z.looseObject({
   fence: z.object({ round: z.number().int().positive(), attempt: FenceAttemptSchema.nullable() }).optional(),
   proof: z
     .object({
-      proof: z.enum(["power", "lease"]).nullable(),
+      proof: z.enum(HOST_PROOF_KINDS).nullable(),
       reason: z.string(),
       at: IsoTime.optional(),
       leaseExpiresAt: IsoTime.nullable().optional(),
@@ -106,6 +110,8 @@ export const HostEvacuationState = z.looseObject({
     .optional(),
   /** PlanEvacuation: the instances left "fencing required" this round. */
   awaitingProof: z.array(AwaitingProof).optional(),
+  /** PlanEvacuation: the instances another flow held (task_state set) this round: looked at again. */
+  busy: z.array(AwaitingProof).optional(),
   /** Results of earlier rounds (the Map's `results` are this round's). */
   earlierResults: z.array(EvacuationResult).optional(),
   /** AwaitProof: look for proof again after waitSeconds, or end (nothing waits, or give up). */

@@ -1,42 +1,41 @@
-/** The host-failure flows' Lambda handlers: the alarm trigger, and one step each for the two machines. */
-import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
+/**
+ * The host-failure flows' Lambda handlers: the alarm trigger, and one step each for the two machines, from
+ * the step table (steps/index.ts) with the dependencies from the environment.
+ */
 import { handlerWith } from "#shared/lambda/handler.js";
 import { hostFailureDepsFromEnv } from "#shared/lambda/host-failure-runtime.js";
-import { ConfirmInput, HostEvacuationState, HostRecoveryState, OpenIncidentInput } from "./contract.js";
-import * as detect from "./steps/detect.js";
-import * as evacuate from "./steps/evacuate.js";
-import * as fence from "./steps/fence.js";
-import * as guard from "./steps/guard.js";
-import * as incident from "./steps/incident.js";
-import * as migrations from "./steps/migrations.js";
-import * as recover from "./steps/recover.js";
-import * as trigger from "./steps/trigger.js";
+import { HOST_FAILURE_STEPS as S } from "./steps/index.js";
+import { alarmHost } from "./steps/trigger.js";
 
 const deps = hostFailureDepsFromEnv;
 
-export const onAlarmStateChange = handlerWith(deps, AlarmStateChangeEvent, trigger.onAlarmStateChange, {
+export const onAlarmStateChange = handlerWith(deps, S.onAlarmStateChange.input, S.onAlarmStateChange.run, {
   correlationKeys: (event) => ({
-    host: trigger.alarmHost(event) ?? undefined,
+    host: alarmHost(event) ?? undefined,
     alarm: event.detail.alarmName,
   }),
 });
 
-export const openIncident = handlerWith(deps, OpenIncidentInput, incident.openIncident);
-export const closeNotDead = handlerWith(deps, HostEvacuationState, incident.closeNotDead);
-export const abortIncident = handlerWith(deps, HostEvacuationState, incident.abortIncident);
-export const assessHeartbeat = handlerWith(deps, HostEvacuationState, detect.assessHeartbeat);
-export const probeHost = handlerWith(deps, HostEvacuationState, detect.probeHost);
-export const checkMassFailure = handlerWith(deps, HostEvacuationState, guard.checkMassFailure);
-export const holdIncident = handlerWith(deps, HostEvacuationState, guard.holdIncident);
-export const disableHost = handlerWith(deps, HostEvacuationState, evacuate.disableHost);
-export const fenceHost = handlerWith(deps, HostEvacuationState, fence.fenceHost);
-export const awaitProof = handlerWith(deps, HostEvacuationState, fence.awaitProof);
-export const endMigrationsFromHost = handlerWith(deps, HostEvacuationState, migrations.endMigrationsFromHost);
-export const planEvacuation = handlerWith(deps, HostEvacuationState, evacuate.planEvacuation);
-export const confirmEvacuation = handlerWith(deps, ConfirmInput, evacuate.confirmEvacuation);
-export const reportEvacuation = handlerWith(deps, HostEvacuationState, evacuate.reportEvacuation);
+export const openIncident = handlerWith(deps, S.openIncident.input, S.openIncident.run);
+export const closeNotDead = handlerWith(deps, S.closeNotDead.input, S.closeNotDead.run);
+export const abortIncident = handlerWith(deps, S.abortIncident.input, S.abortIncident.run);
+export const assessHeartbeat = handlerWith(deps, S.assessHeartbeat.input, S.assessHeartbeat.run);
+export const probeHost = handlerWith(deps, S.probeHost.input, S.probeHost.run);
+export const checkMassFailure = handlerWith(deps, S.checkMassFailure.input, S.checkMassFailure.run);
+export const holdIncident = handlerWith(deps, S.holdIncident.input, S.holdIncident.run);
+export const disableHost = handlerWith(deps, S.disableHost.input, S.disableHost.run);
+export const fenceHost = handlerWith(deps, S.fenceHost.input, S.fenceHost.run);
+export const awaitProof = handlerWith(deps, S.awaitProof.input, S.awaitProof.run);
+export const endMigrationsFromHost = handlerWith(
+  deps,
+  S.endMigrationsFromHost.input,
+  S.endMigrationsFromHost.run,
+);
+export const planEvacuation = handlerWith(deps, S.planEvacuation.input, S.planEvacuation.run);
+export const confirmEvacuation = handlerWith(deps, S.confirmEvacuation.input, S.confirmEvacuation.run);
+export const reportEvacuation = handlerWith(deps, S.reportEvacuation.input, S.reportEvacuation.run);
 
-export const checkRecovery = handlerWith(deps, HostRecoveryState, recover.checkRecovery);
-export const cleanStaleDomains = handlerWith(deps, HostRecoveryState, recover.cleanStaleDomains);
-export const releaseHostRecords = handlerWith(deps, HostRecoveryState, recover.releaseHostRecords);
-export const finishRecovery = handlerWith(deps, HostRecoveryState, recover.finishRecovery);
+export const checkRecovery = handlerWith(deps, S.checkRecovery.input, S.checkRecovery.run);
+export const cleanStaleDomains = handlerWith(deps, S.cleanStaleDomains.input, S.cleanStaleDomains.run);
+export const releaseHostRecords = handlerWith(deps, S.releaseHostRecords.input, S.releaseHostRecords.run);
+export const finishRecovery = handlerWith(deps, S.finishRecovery.input, S.finishRecovery.run);

@@ -4,17 +4,29 @@
  * the container, as the flow steps' do.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { z } from "zod";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { handlerWith } from "#shared/lambda/handler.js";
 import type { InvocationTelemetry } from "#shared/lambda/observability.js";
 import { depsFromEnv, perContainer } from "#shared/lambda/runtime.js";
+import { CloudWatchHostAlarms } from "#shared/metrics/host-alarms.js";
 import { type AdoptHostReport, AdoptHostRequest, adoptHost } from "./adopt.js";
 import type { InventoryDeps } from "./deps.js";
+import { type DeregisterHostReport, DeregisterHostRequest, deregisterHost } from "./deregister.js";
 import { type RegisterHostReport, RegisterHostRequest, registerHost } from "./register.js";
 import { type FleetSyncReport, SyncFleetRequest, syncFleet } from "./sync.js";
 
 const directory = perContainer((c) => new SsmHostDirectory(c.ssm));
+// The hosts' alarms (registration creates them, deregistration deletes them): one CloudWatch client per container.
+const alarms = perContainer(
+  (c) =>
+    new CloudWatchHostAlarms(new CloudWatchClient({}), {
+      prefix: c.settings.prefix,
+      ...c.settings.heartbeatAlarm,
+    }),
+);
+const settings = perContainer((c) => c.settings);
 
 function inventoryDeps(
   env: NodeJS.ProcessEnv,
@@ -25,6 +37,8 @@ function inventoryDeps(
     stores: step.stores,
     executor: step.executor,
     directory: directory(env),
+    alarms: alarms(env),
+    deployment: { region: settings(env).region, prefix: settings(env).prefix },
     now: step.now,
     logger: telemetry.logger,
   };
@@ -41,6 +55,12 @@ export const register = handlerWith(
     name: "register",
     correlationKeys: (req) => ({ host: req.name, managedInstanceId: req.managedInstanceId }),
   },
+);
+export const deregister = handlerWith(
+  inventoryDeps,
+  DeregisterHostRequest,
+  (deps, req): Promise<DeregisterHostReport> => deregisterHost(deps, req),
+  { name: "deregister", correlationKeys: (req) => ({ host: req.host }) },
 );
 export const adopt = handlerWith(
   inventoryDeps,

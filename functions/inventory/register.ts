@@ -5,9 +5,13 @@
  * settings file, then writes the host record. Every check runs before the one write: a host that is
  * unknown to SSM, offline, untagged, or missing a folder is refused and nothing is written.
  * Registering again refreshes capacity and settings and keeps claims, usage and service status.
+ *
+ * Then, with no redeploy: the host's alarms are created in CloudWatch (its heartbeat alarm, whose ALARM
+ * starts host-evacuation, and its instance monitor's), the managed node is tagged with the host's name, and
+ * the report carries the host's configuration file and the commands that install and start its agent.
  */
 import { z } from "zod";
-import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
+import { HOST_NAME_TAG_KEY, KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import {
   HostNotTagged,
   HostRegistrationConflict,
@@ -19,6 +23,7 @@ import {
   AllocationRatios,
   type Host,
   HostFencing,
+  HostFencingFields,
   HostLiveMigration,
   NO_FENCING,
   Resources,
@@ -34,6 +39,7 @@ import {
 import { validated } from "#shared/hosts/validate.js";
 import type { HostRegistration } from "#shared/store/index.js";
 import type { InventoryDeps } from "./deps.js";
+import { type HostSetup, hostSetup } from "./host-setup.js";
 
 const GiB = 1024 ** 3;
 
@@ -52,9 +58,11 @@ export const RegisterHostRequest = z.object({
    * an EC2 bare-metal host (`i-...`) the fence may stop, `watchdog` when it runs the lease watchdog,
    * `diskLocks` when its shared pool enforces the disk image lock. Unset fields are none/false; not given
    * here nor in the settings file: a known host keeps what it has, a new one gets none (nothing is started
-   * elsewhere on a guess: its instances wait "fencing required").
+   * elsewhere on a guess: its instances wait "fencing required"). `power: "ipmi" | "redfish"` needs `bmc`
+   * (address, port, BMC network, user, and a reference to the password: never the password itself);
+   * `bmcNetworks` names the BMC networks this host reaches, as a delegate that fences the hosts on them.
    */
-  fencing: HostFencing.partial().optional(),
+  fencing: HostFencingFields.partial().optional(),
   /**
    * How other hosts live-migrate a guest here (issue 32: nova's live_migration_uri and inbound address).
    * Not given here nor in the settings file: a known host keeps what it has, a new one takes cold
@@ -74,6 +82,12 @@ export type RegisterHostRequest = z.input<typeof RegisterHostRequest>;
 
 export interface RegisterHostReport {
   host: Host;
+  /** The host's alarms, created (or updated) in CloudWatch by this registration. */
+  alarms: string[];
+  /** The tags put on the managed node (none on an EC2 instance: its tags are EC2's). */
+  tags: Record<string, string>;
+  /** /etc/lazarus/host.json for the host and the commands that install and start its agent. */
+  setup: HostSetup;
   outcome: "created" | "updated" | "unchanged";
   /** The registration fields that differed from the record (an operator sees what a re-registration changed). */
   changed: string[];
@@ -93,6 +107,10 @@ export async function registerHost(
 ): Promise<RegisterHostReport> {
   const req = validated(RegisterHostRequest, "registerHost", input);
   const id = req.managedInstanceId;
+  // The request's fencing is checked whole before anything is asked of the host (a BMC fence needs its BMC).
+  const requestedFencing = req.fencing
+    ? validated(HostFencing, "fencing", { ...NO_FENCING, ...req.fencing })
+    : undefined;
 
   const info = await deps.directory.describe(id);
   if (!info) {
@@ -160,8 +178,11 @@ export async function registerHost(
   const reserved = { vcpus: 0, memoryMiB: 0, diskGiB: 0, ...req.reserved };
   const memoryMiB = Math.floor(facts.node.memoryKiB / 1024);
   const diskGiB = Math.floor(check.instancesFsBytes / GiB);
-  const fencingAsked = req.fencing ?? cfg.fencing;
-  const fencing = fencingAsked ? { ...NO_FENCING, ...fencingAsked } : undefined;
+  const fencing =
+    requestedFencing ??
+    (cfg.fencing
+      ? validated(HostFencing, "settings file fencing", { ...NO_FENCING, ...cfg.fencing })
+      : undefined);
   if (fencing?.power === "ec2" && !id.startsWith("i-")) {
     throw new InvalidInput(
       `host ${hostName}: the ec2 power fence needs an EC2 instance (i-...); ${id} is a hybrid-activated machine: fence it through its power controller or set power "none"`,
@@ -192,8 +213,15 @@ export async function registerHost(
     ...(liveMigration ? { liveMigration } : {}),
   };
   const { host, outcome, changed } = await deps.stores.hosts.register(registration);
+  // After the record: a re-run of a registration that failed here completes it (both calls are idempotent).
+  const alarms = await deps.alarms.put(host.name);
+  const nameTag = { [HOST_NAME_TAG_KEY]: host.name };
+  const tags = (await deps.directory.tag(id, nameTag)) ? nameTag : {};
   return {
     host,
+    alarms,
+    tags,
+    setup: hostSetup(host, facts.config, deps.deployment),
     outcome,
     changed,
     facts: {

@@ -42,7 +42,7 @@ import { type SeededRandom, seededRandom } from "../seeded-random.js";
  * heartbeat stop while the guests keep running (a management-network partition); the host's lease is no
  * longer renewed. Before fencing (issue 16) the host-failure flow took the failed probe as proof of death
  * and evacuated running guests (double runs); now host-evacuation powers the host off (the local cloud's
- * hosts have the power fence, LOCAL_FENCING) before it starts anything elsewhere.
+ * hosts have the power fence, LOCAL_FENCING: their IPMI BMCs) before it starts anything elsewhere.
  */
 export const DISRUPTIONS = ["host-kill", "heartbeat-stop", "agent-stop", "requests", "lease-lost"] as const;
 export type Disruption = (typeof DISRUPTIONS)[number];
@@ -514,9 +514,9 @@ async function ssmOverlay(ctx: RoundContext): Promise<void> {
 }
 
 /**
- * The power fence fails (the EC2 API refuses the stop) or hangs (accepted, never carried out: the fence
- * times out) for a seeded while, then works again: instances wait "fencing required" meanwhile, and a later
- * fence round finishes them. Counted per StopInstances that met the fault. Returns the fault's early end.
+ * The power fence fails (every BMC refuses the chassis control) or hangs (accepted, never carried out: the
+ * fence times out) for a seeded while, then works again: instances wait "fencing required" meanwhile, and
+ * a later fence round finishes them. Counted per power-off that met the fault. Returns the fault's early end.
  */
 function fenceOverlay(ctx: RoundContext): () => void {
   const { cloud, rnd } = ctx;
@@ -525,17 +525,15 @@ function fenceOverlay(ctx: RoundContext): () => void {
   ctx.log(
     `  the power fence will ${mode === "fail" ? "be refused" : "hang"} for ${Math.round(forMs / 1000)} s`,
   );
-  const stopsBefore = cloud.ec2.stops.length;
-  cloud.ec2.setFault(
-    mode === "fail" ? { mode: "fail", message: "chaos: the power controller refused" } : { mode },
-  );
+  const controlsBefore = cloud.bmcs.controls.length;
+  cloud.bmcs.setFault(null, { mode });
   let ended = false;
   const end = () => {
     if (ended) return;
     ended = true;
     clearTimeout(timer);
-    cloud.ec2.setFault(null);
-    const met = cloud.ec2.stops.length - stopsBefore;
+    cloud.bmcs.setFault(null, null);
+    const met = cloud.bmcs.controls.slice(controlsBefore).filter((c) => c.power === "off" && c.fault).length;
     if (met > 0) ctx.count(ctx.faults, `fence-${mode}`, met);
   };
   const timer = setTimeout(end, forMs);
@@ -594,7 +592,7 @@ async function settle(ctx: RoundContext, timeoutMs: number): Promise<void> {
   for (const h of await cloud.stores.hosts.list()) {
     const open = h.incident?.status === "confirming" || h.incident?.status === "evacuating";
     if (!open && (!h.enabled || h.forcedDown) && cloud.fleet.hosts.get(h.name)?.running) {
-      await cloud.stores.hosts.setService(h.name, { enabled: true, disabledReason: null, forcedDown: false });
+      await cloud.stores.hosts.setService(h.name, { enabled: true, disabledReason: null, deathProof: null });
       ctx.count(ctx.operations, "host-enable");
     }
   }

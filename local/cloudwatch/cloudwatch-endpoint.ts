@@ -8,6 +8,7 @@
 import { createServer } from "node:http";
 import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
+import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";
 import {
   type AlarmDefinition,
   AlarmEvaluator,
@@ -24,12 +25,29 @@ export interface CloudWatchEndpointOptions {
   evaluationIntervalMs?: number;
   /** Called for every alarm state change (the local cloud forwards it to EventBridge). */
   onAlarmStateChange?: (change: AlarmStateChange) => void | Promise<void>;
+  /** Evaluate the alarms (default true); false: alarms are kept and listed, but none changes state. */
+  evaluateAlarms?: boolean;
+  /** Who may call (SigV4, service `monitoring`); default: the control plane's fixed keys only. */
+  credentials?: LocalCredentials;
 }
 
 export interface CloudWatchEndpoint {
   url: string;
   port: number;
   evaluator: AlarmEvaluator;
+  /**
+   * Stores data points of one series, as PutMetricData does (CloudWatch Logs' embedded-metric-format
+   * extraction lands here too: local/cloudwatch/logs-endpoint.ts).
+   */
+  record(
+    namespace: string,
+    metricName: string,
+    dimensions: Record<string, string>,
+    at: number,
+    values: number[],
+  ): void;
+  /** The data points of a series (oldest first, the last hour), for tests that read what a host sent. */
+  data(namespace: string, metricName: string, dimensions: Record<string, string>): readonly StoredDatum[];
   /** Epoch ms of the newest datum of a metric series (namespace, name, dimensions), if any. */
   lastDatumAt(namespace: string, metricName: string, dimensions: Record<string, string>): number | undefined;
   close(): Promise<void>;
@@ -80,6 +98,22 @@ export async function startCloudWatchEndpoint(
     onStateChange: (c) => opts.onAlarmStateChange?.(c),
   });
 
+  const record = (
+    namespace: string,
+    metricName: string,
+    dimensions: Record<string, string>,
+    at: number,
+    values: number[],
+  ) => {
+    const key = seriesKey(namespace, metricName, dimensions);
+    const now = Date.now();
+    const list = series.get(key) ?? [];
+    for (const v of values) list.push({ at, value: v });
+    list.sort((a, b) => a.at - b.at);
+    while (list.length > 0 && list[0]!.at < now - 3_600_000) list.shift();
+    series.set(key, list);
+  };
+
   const putMetricData = (input: Record<string, unknown>) => {
     const namespace = input.Namespace;
     if (typeof namespace !== "string" || namespace === "" || namespace.startsWith("AWS/")) {
@@ -93,16 +127,10 @@ export async function startCloudWatchEndpoint(
     for (const d of data as Record<string, unknown>[]) {
       if (typeof d.MetricName !== "string")
         throw new AwsJsonError("MissingParameter", "MetricName is required");
-      const key = seriesKey(namespace, d.MetricName, dimensionsOf(d.Dimensions));
-      const at = timeOf(d.Timestamp, now);
       const values =
         typeof d.Value === "number" ? [d.Value] : Array.isArray(d.Values) ? (d.Values as number[]) : [];
       if (values.length === 0) throw new AwsJsonError("MissingParameter", "Value or Values is required");
-      const list = series.get(key) ?? [];
-      for (const v of values) list.push({ at, value: v });
-      list.sort((a, b) => a.at - b.at);
-      while (list.length > 0 && list[0]!.at < now - 3_600_000) list.shift();
-      series.set(key, list);
+      record(namespace, d.MetricName, dimensionsOf(d.Dimensions), timeOf(d.Timestamp, now), values);
     }
     return {};
   };
@@ -217,16 +245,22 @@ export async function startCloudWatchEndpoint(
       targetPrefix: "GraniteServiceVersion20100801",
       operations: ops,
       queryCompatible: true,
+      authenticate: sigV4Authenticator("monitoring", opts.credentials ?? new LocalCredentials()),
     }),
   );
   const { port } = await listenOnLoopback(server, opts.port);
-  const timer = setInterval(() => evaluator.evaluateAll(Date.now()), opts.evaluationIntervalMs ?? 1000);
+  const timer = setInterval(() => {
+    if (opts.evaluateAlarms !== false) evaluator.evaluateAll(Date.now());
+  }, opts.evaluationIntervalMs ?? 1000);
   timer.unref();
 
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     evaluator,
+    record,
+    data: (namespace, metricName, dimensions) =>
+      series.get(seriesKey(namespace, metricName, dimensions)) ?? [],
     lastDatumAt: (namespace, metricName, dimensions) =>
       series.get(seriesKey(namespace, metricName, dimensions))?.at(-1)?.at,
     close: async () => {

@@ -1,7 +1,8 @@
 /**
  * The power fence's local stand-in: an EC2-compatible HTTP endpoint (the EC2 Query protocol: form-encoded
- * `Action=...`, XML answers) with `StopInstances` and `DescribeInstances`, for the instances it is told
- * about. Code using the real `@aws-sdk/client-ec2` with `AWS_ENDPOINT_URL_EC2` set to `url` fences here
+ * `Action=...`, XML answers) with `StopInstances`, `StartInstances` and `DescribeInstances`, for the
+ * instances it is told about. Starting a stopped instance runs its `powerOn` (the local cloud: libvirtd and
+ * the agent back, nothing autostarted); it is `pending` until that returns. Code using the real `@aws-sdk/client-ec2` with `AWS_ENDPOINT_URL_EC2` set to `url` fences here
  * exactly as it would an EC2 bare-metal host in AWS. Stopping an instance runs its `powerOff` (the local
  * cloud: the host's every process, qemu included, SIGKILLed: a power cut); the instance is `stopping`
  * until that returns. Otherwise its state is read from the machine itself (`isOn`): a local host killed or
@@ -15,19 +16,28 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
-export type Ec2InstanceState = "running" | "stopping" | "stopped";
-const STATE_CODES: Record<Ec2InstanceState, number> = { running: 16, stopping: 64, stopped: 80 };
+export type Ec2InstanceState = "pending" | "running" | "stopping" | "stopped";
+const STATE_CODES: Record<Ec2InstanceState, number> = { pending: 0, running: 16, stopping: 64, stopped: 80 };
+
+/** What the endpoint switches: the machine behind an instance id. */
+export interface Ec2Machine {
+  powerOff: () => Promise<void>;
+  powerOn: () => Promise<void>;
+  isOn: () => boolean;
+}
 
 export type Ec2Fault = { mode: "fail"; message?: string } | { mode: "hang" } | null;
 
 export interface Ec2Endpoint {
   url: string;
-  /** An instance the endpoint answers for: `powerOff` is what a stop does, `isOn` whether it runs. */
-  addInstance(instanceId: string, machine: { powerOff: () => Promise<void>; isOn: () => boolean }): void;
+  /** An instance the endpoint answers for: what a stop and a start do, and whether it runs. */
+  addInstance(instanceId: string, machine: Ec2Machine): void;
   state(instanceId: string): Ec2InstanceState | undefined;
   setFault(fault: Ec2Fault): void;
   /** Every StopInstances received: instance ids and whether Force was set. */
   stops: { instanceIds: string[]; force: boolean; at: Date }[];
+  /** Every StartInstances received. */
+  starts: { instanceIds: string[]; at: Date }[];
   close(): Promise<void>;
 }
 
@@ -70,17 +80,16 @@ function listParam(params: URLSearchParams, name: string): string[] {
 }
 
 export async function startEc2Endpoint(options: { port?: number } = {}): Promise<Ec2Endpoint> {
-  const instances = new Map<
-    string,
-    { powerOff: () => Promise<void>; isOn: () => boolean; stopping: boolean }
-  >();
+  const instances = new Map<string, Ec2Machine & { stopping: boolean; starting: boolean }>();
   const stateOf = (id: string): Ec2InstanceState => {
     const inst = instances.get(id)!;
     if (inst.stopping) return "stopping";
+    if (inst.starting) return "pending";
     return inst.isOn() ? "running" : "stopped";
   };
   let fault: Ec2Fault = null;
   const stops: Ec2Endpoint["stops"] = [];
+  const starts: Ec2Endpoint["starts"] = [];
 
   const stateXml = (tag: string, s: Ec2InstanceState) =>
     `<${tag}><code>${STATE_CODES[s]}</code><name>${s}</name></${tag}>`;
@@ -135,6 +144,41 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
           `<?xml version="1.0" encoding="UTF-8"?>\n<StopInstancesResponse xmlns="${XMLNS}"><requestId>${randomUUID()}</requestId><instancesSet>${items.join("")}</instancesSet></StopInstancesResponse>`,
         );
       }
+      if (action === "StartInstances") {
+        if (ids.length === 0) return replyError(res, 400, "MissingParameter", "InstanceId is required");
+        if (unknown.length) return notFound();
+        const busy = ids.filter((id) => stateOf(id) === "stopping");
+        if (busy.length)
+          return replyError(
+            res,
+            400,
+            "IncorrectInstanceState",
+            `The instance '${busy[0]}' is not in a state from which it can be started.`,
+          );
+        starts.push({ instanceIds: ids, at: new Date() });
+        const items = ids.map((id) => {
+          const inst = instances.get(id)!;
+          const previous = stateOf(id);
+          if (previous === "stopped") {
+            inst.starting = true;
+            void inst.powerOn().then(
+              () => {
+                inst.starting = false;
+              },
+              () => {
+                // The machine did not come back: it reads stopped again.
+                inst.starting = false;
+              },
+            );
+          }
+          return `<item><instanceId>${xmlText(id)}</instanceId>${stateXml("currentState", stateOf(id))}${stateXml("previousState", previous)}</item>`;
+        });
+        return replyXml(
+          res,
+          200,
+          `<?xml version="1.0" encoding="UTF-8"?>\n<StartInstancesResponse xmlns="${XMLNS}"><requestId>${randomUUID()}</requestId><instancesSet>${items.join("")}</instancesSet></StartInstancesResponse>`,
+        );
+      }
       if (action === "DescribeInstances") {
         const chosen = ids.length ? ids.filter((id) => instances.has(id)) : [...instances.keys()];
         if (unknown.length) return notFound();
@@ -167,8 +211,9 @@ export async function startEc2Endpoint(options: { port?: number } = {}): Promise
   return {
     url,
     stops,
+    starts,
     addInstance(instanceId, machine) {
-      instances.set(instanceId, { ...machine, stopping: false });
+      instances.set(instanceId, { ...machine, stopping: false, starting: false });
     },
     state: (instanceId) => (instances.has(instanceId) ? stateOf(instanceId) : undefined),
     setFault(f) {

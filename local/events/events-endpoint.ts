@@ -12,6 +12,7 @@ import { createServer } from "node:http";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
+import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";
 import { type EventPattern, matchesPattern } from "./event-pattern.js";
 
 export interface RecordedEvent {
@@ -101,7 +102,12 @@ interface PutEventsEntry {
 type EntryResult = { EventId: string } | { ErrorCode: string; ErrorMessage: string };
 
 export async function startEventsEndpoint(
-  options: { port?: number; lambdaEndpoint?: string } = {},
+  options: {
+    port?: number;
+    lambdaEndpoint?: string;
+    /** Who may call (SigV4); default: the control plane's fixed keys only. */
+    credentials?: LocalCredentials;
+  } = {},
 ): Promise<EventsEndpoint> {
   const events: RecordedEvent[] = [];
   const listeners = new Set<EventsListener>();
@@ -225,7 +231,12 @@ export async function startEventsEndpoint(
   };
 
   const server = createServer(
-    awsJsonHandler({ version: "1.1", targetPrefix: "AWSEvents", operations: { PutEvents: putEvents } }),
+    awsJsonHandler({
+      version: "1.1",
+      targetPrefix: "AWSEvents",
+      operations: { PutEvents: putEvents },
+      authenticate: sigV4Authenticator("events", options.credentials ?? new LocalCredentials()),
+    }),
   );
   const { port } = await listenOnLoopback(server, options.port);
   return {

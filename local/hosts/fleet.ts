@@ -5,12 +5,17 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { ensureHostAgentBundle } from "#host-agent/package/bundle.js";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
+import { type LocalBmcs, startBmcs } from "../bmc/ipmi-bmcs.js";
+import type { LocalCredentials } from "../http/sigv4.js";
+import { Machine, machineDir, type PowerSwitch } from "../machine/machine.js";
+import { watchdogDevicePaths } from "../machine/watchdog-device.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
-import { LocalHost, type LocalHostSpec, unixUserName } from "./local-host.js";
+import { LocalHost, type LocalHostConfig, type LocalHostSpec, unixUserName } from "./local-host.js";
 import {
   newRunMarker,
   passwdCommandSync,
@@ -32,12 +37,37 @@ export interface FleetOptions {
   start?: boolean;
   /** Where runs leave their markers (default LAZARUS_LOCAL_STATE_DIR, else /var/lib/lazarus-local/runs). */
   stateDir?: string;
-  /** Each host publishes its heartbeat metric here (a CloudWatch endpoint) every `intervalMs`. */
-  heartbeat?: { endpoint: string; intervalMs: number };
-  /** Every host runs the watchdog (local/hosts/host-guard.ts) with this lease. */
-  watchdog?: { leaseMs: number };
-  /** Each host runs an instance monitor reporting to these endpoints (see LocalHostConfig.instanceMonitor). */
-  instanceMonitor?: { env: Record<string, string>; intervalMs: number };
+  /**
+   * Every host runs the host agent (lazarus-host: the packaged bundle, installed in the run folder) pointed
+   * at these endpoints, signing with keys `credentials` issues to each host. None = no host agent.
+   */
+  agent?: FleetAgentOptions;
+  /** Every machine has a watchdog device with this timeout, s (softdog's soft_margin); none = no device. */
+  watchdogTimeoutSeconds?: number;
+  /** A machine powered on (or reset) boots this long before its host starts, ms (default 0). */
+  bootDelayMs?: number;
+  /**
+   * Each host gets a simulated BMC (local/bmc/ipmi-bmcs.ts: OpenIPMI's ipmi_sim on loopback, its chassis
+   * power the host's machine power), run by the run's BMC user.
+   */
+  bmcs?: boolean;
+  /**
+   * The AWS endpoints and region the hosts' own tools use (AWS_ENDPOINT_URL_*, AWS_REGION); each host signs
+   * with credentials of its own (`AWS_ACCESS_KEY_ID` lazarus-host-<name>).
+   */
+  hostAwsEnv?: Record<string, string>;
+}
+
+export interface FleetAgentOptions {
+  region: string;
+  endpoints: { logs: string; cloudwatch: string; events: string };
+  credentials: LocalCredentials;
+  logGroup: string;
+  heartbeatIntervalSeconds: number;
+  /** Feed the watchdog only when a heartbeat was accepted within this long of its timestamp, s (default 2). */
+  feedWithinSeconds?: number;
+  /** The guest lifecycle monitor (`lazarus-host monitor`) with this liveness interval, s; none = not run. */
+  monitorIntervalSeconds?: number;
 }
 
 export interface FleetEnv {
@@ -56,6 +86,8 @@ export interface Fleet {
   gid: number;
   ssm: SsmEndpoint;
   hosts: Map<string, LocalHost>;
+  /** Each host's machine: its power (off / on / reset) and its watchdog device (local/machine). */
+  machines: Map<string, Machine>;
   /** Environment for processes that talk to this cloud's SSM (and the SDK's region/credentials). */
   env: FleetEnv;
   volumesPath: string;
@@ -63,6 +95,10 @@ export interface Fleet {
   sharedPools: Map<string, string>;
   /** A real SSMClient pointed at the local endpoint. */
   ssmClient(): SSMClient;
+  /** Each host's power as its BMC switches it (its machine's, cause "bmc"). */
+  power: Map<string, PowerSwitch>;
+  /** The hosts' simulated BMCs (with `bmcs`). */
+  bmcs?: LocalBmcs;
   /** Tear-down: no process, user, group or folder left. Idempotent. */
   stop(): Promise<void>;
 }
@@ -112,11 +148,24 @@ function installHandlers() {
   }
 }
 
+function passwdCommandOrThrow(argv: string[]): void {
+  const r = passwdCommandSync(argv[0]!, argv.slice(1));
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr.trim()}`);
+}
+
 function groupadd(name: string): number {
   const r = passwdCommandSync("groupadd", [name]);
   if (r.status !== 0) throw new Error(`groupadd ${name} failed: ${r.stderr.trim()}`);
   const g = spawnSync("getent", ["group", name], { encoding: "utf8", env: { PATH } });
   return Number((g.stdout ?? "").split(":")[2]);
+}
+
+/**
+ * The run's BMC user (runs the simulated BMCs). Host users are `lz<runid>-<name>` with a name that starts
+ * with a letter or digit, so `-_bmc` is never one of them.
+ */
+export function bmcUserName(runId: string): string {
+  return `lz${runId}-_bmc`;
 }
 
 /** A short folder name per host: qemu monitor sockets live under it and Unix socket paths are short. */
@@ -143,12 +192,18 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const marker = newRunMarker({
     runId,
     group,
-    users: opts.hosts.map((h) => unixUserName(runId, h.name)),
+    users: [
+      ...opts.hosts.map((h) => unixUserName(runId, h.name)),
+      ...(opts.bmcs ? [bmcUserName(runId)] : []),
+    ],
     dirs: [dir],
   });
   const markerPath = writeRunMarker(stateDir, marker);
   const hosts = new Map<string, LocalHost>();
+  const machines = new Map<string, Machine>();
+  const power = new Map<string, PowerSwitch>();
   let ssm: SsmEndpoint | undefined;
+  let bmcs: LocalBmcs | undefined;
   let finished = false;
 
   // Everything the marker names, removed synchronously; the marker goes only once all of it is gone.
@@ -162,6 +217,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   };
   const stopSync = () => {
     if (finished) return;
+    bmcs?.closeSync();
+    for (const m of machines.values()) void m.destroy();
     for (const h of hosts.values()) h.destroySync();
     try {
       removeLeftovers();
@@ -175,6 +232,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     stopping ??= (async () => {
       let results: PromiseSettledResult<void>[] = [];
       try {
+        await bmcs?.close();
+        await Promise.all([...machines.values()].map((m) => m.destroy()));
         results = await Promise.allSettled([...hosts.values()].map((h) => h.destroy()));
         await ssm?.close();
       } finally {
@@ -215,29 +274,95 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     ssm = await startSsmEndpoint(opts.ssm);
     const endpoint = ssm;
+    // The host agent, installed on the machine as the package installs it: the very bundle the package holds.
+    const bundle = opts.agent ? await installHostAgentBundle(dir) : undefined;
     for (const spec of opts.hosts) {
+      const folder = hostFolderName(spec.name);
+      const mDir = machineDir(dir, folder);
+      const agent: LocalHostConfig["agent"] =
+        opts.agent && bundle
+          ? agentConfig(
+              opts.agent,
+              bundle,
+              spec.name,
+              opts.watchdogTimeoutSeconds !== undefined ? mDir : undefined,
+            )
+          : undefined;
       const host = await LocalHost.create({
         spec,
         endpoint,
         unixUser: unixUserName(runId, spec.name),
         group,
         gid,
-        hostDir: join(dir, `h-${hostFolderName(spec.name)}`),
+        hostDir: join(dir, `h-${folder}`),
+        machineDir: mDir,
         sharedInstancesPath: spec.sharedPoolId ? sharedPools.get(spec.sharedPoolId) : undefined,
         volumesPath,
         images: opts.images,
-        ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
-        ...(opts.instanceMonitor ? { instanceMonitor: opts.instanceMonitor } : {}),
-        ...(opts.watchdog ? { watchdog: opts.watchdog } : {}),
+        ...(agent ? { agent } : {}),
+        ...(opts.hostAwsEnv
+          ? {
+              agentEnv: {
+                AWS_ENDPOINT_URL_SSM: endpoint.url,
+                ...opts.hostAwsEnv,
+                AWS_ACCESS_KEY_ID: `lazarus-host-${spec.name}`,
+                AWS_SECRET_ACCESS_KEY: "local",
+              },
+            }
+          : {}),
       });
       hosts.set(spec.name, host);
+      machines.set(
+        spec.name,
+        new Machine({
+          host,
+          dir: mDir,
+          bootDelayMs: opts.bootDelayMs ?? 0,
+          ...(opts.watchdogTimeoutSeconds !== undefined
+            ? { watchdogTimeoutSeconds: opts.watchdogTimeoutSeconds }
+            : {}),
+          log: (line) => process.stderr.write(`local machine: ${line}\n`),
+        }),
+      );
+      power.set(spec.name, machines.get(spec.name)!.switchFor("bmc"));
       endpoint.registerInstance(
         host.managedInstanceId,
         spec.name,
         spec.tagged === false ? {} : { [KVM_HOST_TAG_KEY]: KVM_HOST_TAG_VALUE },
       );
     }
-    if (opts.start !== false) await Promise.all([...hosts.values()].map((h) => h.start()));
+    if (opts.bmcs) {
+      passwdCommandOrThrow([
+        "useradd",
+        "-M",
+        "-N",
+        "-g",
+        group,
+        "-d",
+        join(dir, "bmc"),
+        "-s",
+        "/usr/sbin/nologin",
+        bmcUserName(runId),
+      ]);
+      const uid = Number(
+        spawnSync("id", ["-u", bmcUserName(runId)], { encoding: "utf8", env: { PATH } }).stdout.trim(),
+      );
+      bmcs = await startBmcs({ dir, uid, gid, machines: power });
+    }
+    if (opts.start !== false) {
+      // The first boot is immediate: the fleet starts with its machines on.
+      await Promise.all(
+        [...machines.values()].map(async (m) => {
+          const delay = m.bootDelayMs;
+          m.bootDelayMs = 0;
+          try {
+            await m.powerOn("cloud");
+          } finally {
+            m.bootDelayMs = delay;
+          }
+        }),
+      );
+    }
 
     const env: FleetEnv = {
       AWS_ENDPOINT_URL_SSM: endpoint.url,
@@ -252,6 +377,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       gid,
       ssm: endpoint,
       hosts,
+      machines,
+      power,
+      ...(bmcs ? { bmcs } : {}),
       env,
       volumesPath,
       sharedPools,
@@ -267,4 +395,46 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     await stop().catch(() => undefined);
     throw e;
   }
+}
+
+/** Copies the host agent's bundle into the run folder (root's, readable by every host user), rebuilt if stale. */
+async function installHostAgentBundle(runDir: string): Promise<string> {
+  const built = await ensureHostAgentBundle();
+  const optDir = join(runDir, "opt", "lazarus-host");
+  mkdirSync(optDir, { recursive: true, mode: 0o755 });
+  chmodSync(join(runDir, "opt"), 0o755);
+  const installed = join(optDir, "lazarus-host.mjs");
+  copyFileSync(built, installed);
+  chmodSync(installed, 0o644);
+  return installed;
+}
+
+/** The agent part of a host's configuration: the cloud's endpoints, its own keys, the machine's watchdog. */
+function agentConfig(
+  o: FleetAgentOptions,
+  bundle: string,
+  host: string,
+  watchdogMachineDir: string | undefined,
+): NonNullable<LocalHostConfig["agent"]> {
+  const key = o.credentials.issue(host);
+  return {
+    bundle,
+    region: o.region,
+    credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
+    monitor: o.monitorIntervalSeconds !== undefined,
+    settings: {
+      endpoints: o.endpoints,
+      heartbeat: {
+        logGroup: o.logGroup,
+        intervalSeconds: o.heartbeatIntervalSeconds,
+        feedWithinSeconds: o.feedWithinSeconds ?? 2,
+      },
+      watchdog: watchdogMachineDir ? watchdogDevicePaths(watchdogMachineDir) : null,
+      monitor: {
+        libvirtUri: "qemu:///session",
+        eventBus: "default",
+        intervalSeconds: o.monitorIntervalSeconds ?? 5,
+      },
+    },
+  };
 }

@@ -24,6 +24,7 @@ import {
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { HOST_CONFIG_ENV, type HostConfigInput } from "#shared/definitions/host-config.js";
 import type { Host, HostLiveMigration, HostStorage, Resources } from "#shared/domain/schemas.js";
 import type { SsmEndpoint } from "../ssm/ssm-endpoint.js";
 
@@ -56,18 +57,29 @@ export interface LocalHostConfig {
   volumesPath: string;
   /** Base images created in the image cache (`<name>.qcow2`). */
   images?: { name: string; virtualSize: string }[];
-  /** Where the host publishes its heartbeat metric (a CloudWatch endpoint), and how often; none = no heartbeat. */
-  heartbeat?: { endpoint: string; intervalMs: number };
   /**
-   * The host's instance monitor (libvirt lifecycle events -> EventBridge, its liveness -> CloudWatch):
-   * the endpoints it reports to (AWS_ENDPOINT_URL_* and credentials) and its liveness interval; none = no monitor.
+   * The machine's own folder (root's, outside hostDir): the host's configuration file
+   * (`etc/lazarus/host.json`, as /etc/lazarus/host.json), its AWS credentials, the watchdog device.
    */
-  instanceMonitor?: { env: Record<string, string>; intervalMs: number };
+  machineDir: string;
   /**
-   * The host's watchdog (local/hosts/host-guard.ts), fed by the heartbeat publisher after each accepted
-   * heartbeat; unfed for `leaseMs` it destroys every running domain of the host. None = no watchdog.
+   * The host agent (lazarus-host, the packaged program): the bundle as installed on this machine, the
+   * configuration's agent part (endpoints, intervals, watchdog device) and whether its guest monitor runs.
+   * None = no agent (a host with only libvirtd and its SSM agent).
    */
-  watchdog?: { leaseMs: number };
+  agent?: {
+    bundle: string;
+    settings: Omit<HostConfigInput, "host" | "region" | "credentials" | "stateDir">;
+    region: string;
+    /** The AWS credentials the local cloud issued to this host (written to its credentials file). */
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    monitor: boolean;
+  };
+  /**
+   * The SSM agent's (and so every host command's) AWS environment: the endpoints, region and credentials
+   * the host's own tools use, as the AWS CLI in a delegate's fence script reading a BMC password.
+   */
+  agentEnv?: Record<string, string>;
 }
 
 /** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
@@ -96,17 +108,23 @@ export const DEFAULT_IMAGES = [
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** The host's own processes beside libvirtd: each a Node script of this repo, with its log file. */
+/**
+ * The host's own processes beside libvirtd, with their log files: the SSM agent (a script of the local
+ * cloud) and the two parts of the host agent, `lazarus-host heartbeat` and `lazarus-host monitor` (the
+ * packaged program, as lazarus-host.service and lazarus-host-monitor.service run it on a real host).
+ */
 const HOST_PROCESSES = {
-  agent: { script: "../ssm/agent.ts", log: "agent.log" },
-  heartbeat: { script: "./heartbeat-publisher.ts", log: "heartbeat.log" },
-  "instance-monitor": { script: "./instance-monitor.ts", log: "instance-monitor.log" },
-  guard: { script: "./host-guard.ts", log: "host-guard.log" },
+  agent: { log: "agent.log" },
+  heartbeat: { log: "lazarus-host.log" },
+  "instance-monitor": { log: "lazarus-host-monitor.log" },
 } as const;
 type HostProcess = keyof typeof HOST_PROCESSES;
 
 // tsx's loader, resolved from this repo (whatever path it is cloned to).
 const TSX_LOADER = createRequire(import.meta.url).resolve("tsx");
+const SSM_AGENT_SCRIPT = fileURLToPath(new URL("../ssm/agent.ts", import.meta.url));
+/** The preload that makes a root-started Node the host's user before it loads the host agent (systemd's User=). */
+const AS_HOST_USER = fileURLToPath(new URL("./as-host-user.ts", import.meta.url));
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -259,14 +277,24 @@ export class LocalHost {
       LIBVIRT_DEFAULT_URI: "qemu:///session",
       // Never let a client auto-spawn a libvirtd we do not track (e.g. virsh on a killed host).
       LIBVIRT_AUTOSTART: "0",
-      // The host's Lazarus settings (on a real host: /etc/lazarus/host.json), read by registration.
-      LAZARUS_HOST_CONFIG: this.settingsPath,
+      // The host's configuration (on a real host: /etc/lazarus/host.json): the agent's and registration's.
+      [HOST_CONFIG_ENV]: this.settingsPath,
     };
   }
 
-  /** The host's Lazarus settings file (storage paths, pool, zone), as an operator would write it. */
+  /** The host's configuration file (root's, readable by the host's user), as an operator would write it. */
   get settingsPath(): string {
-    return join(this.configDir, "lazarus-host.json");
+    return join(this.config.machineDir, "etc", "lazarus", "host.json");
+  }
+
+  /** The AWS credentials file of the host's agent (the local cloud's keys for this host). */
+  get credentialsPath(): string {
+    return join(this.config.machineDir, "aws", "credentials");
+  }
+
+  /** Where the host agent leaves its state for `lazarus-host status`. */
+  get agentStateDir(): string {
+    return join(this.runtimeDir, "lazarus-host");
   }
 
   get storage(): HostStorage {
@@ -311,27 +339,52 @@ export class LocalHost {
 
   /**
    * Starts one of the host's processes, tracked by pid until it exits, its output appended to its log.
-   * Started as root and dropping to the host's uid itself (local/hosts/drop-privileges.ts): it then needs
-   * no access to the repo or the Node binary as the host's user.
+   * Started as root and becoming the host's user itself before it loads its program (the SSM agent:
+   * local/hosts/drop-privileges.ts; the host agent: local/hosts/as-host-user.ts): it then needs no access
+   * to the repo or the Node binary as the host's user.
    */
-  private spawnHostProcess(role: HostProcess, args: string[], env = this.env): void {
-    const { script, log } = HOST_PROCESSES[role];
+  private spawnHostProcess(role: HostProcess): void {
+    const { log } = HOST_PROCESSES[role];
     const logFd = openSync(join(this.logDir, log), "a");
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        TSX_LOADER,
-        fileURLToPath(new URL(script, import.meta.url)),
-        ...args,
-        "--uid",
-        String(this._uid),
-        "--gid",
-        String(this.gid),
-      ],
-      // detached: its own process group, so a Ctrl-C in the terminal is handled by our teardown.
-      { env, cwd: "/", stdio: ["ignore", logFd, logFd], detached: true },
-    );
+    const agent = this.config.agent;
+    const args =
+      role === "agent"
+        ? [
+            "--import",
+            TSX_LOADER,
+            SSM_AGENT_SCRIPT,
+            "--endpoint",
+            this.config.endpoint.url,
+            "--instance-id",
+            this.managedInstanceId,
+            "--uid",
+            String(this._uid),
+            "--gid",
+            String(this.gid),
+          ]
+        : [
+            "--import",
+            AS_HOST_USER,
+            agent!.bundle,
+            role === "heartbeat" ? "heartbeat" : "monitor",
+            "--config",
+            this.settingsPath,
+          ];
+    const env =
+      role === "agent"
+        ? { ...this.env, ...this.config.agentEnv }
+        : {
+            ...this.env,
+            LAZARUS_LOCAL_RUN_AS_UID: String(this._uid),
+            LAZARUS_LOCAL_RUN_AS_GID: String(this.gid),
+          };
+    // detached: its own process group, so a Ctrl-C in the terminal is handled by our teardown.
+    const child = spawn(process.execPath, args, {
+      env,
+      cwd: "/",
+      stdio: ["ignore", logFd, logFd],
+      detached: true,
+    });
     closeSync(logFd);
     this.processes.set(role, child);
     child.on("exit", () => {
@@ -348,48 +401,25 @@ export class LocalHost {
     if (this.processes.get(role) === child) this.processes.delete(role);
   }
 
-  /** Whether the heartbeat publisher runs. */
+  /** libvirtd's pid while it runs (tests freeze it with SIGSTOP). */
+  get libvirtdPid(): number | undefined {
+    return this.libvirtd?.pid;
+  }
+
+  /** Whether the host agent's heartbeat (`lazarus-host heartbeat`) runs. */
   get heartbeating(): boolean {
     return this.processes.has("heartbeat");
   }
 
-  /** Starts the heartbeat publisher (a process of the host's user, tracked by pid). No-op if running. */
+  /** The pid of `lazarus-host heartbeat` (the watchdog's feeder) while it runs. */
+  get heartbeatPid(): number | undefined {
+    return this.processes.get("heartbeat")?.pid;
+  }
+
+  /** Starts `lazarus-host heartbeat` (a process of the host's user, tracked by pid). No-op if running. */
   startHeartbeat(): void {
-    const hb = this.config.heartbeat;
-    if (!hb || this.processes.has("heartbeat") || !this.running) return;
-    this.spawnHostProcess("heartbeat", [
-      "--endpoint",
-      hb.endpoint,
-      "--host",
-      this.name,
-      "--interval-ms",
-      String(hb.intervalMs),
-      ...(this.config.watchdog ? ["--feed", this.watchdogFeedPath] : []),
-    ]);
-  }
-
-  /** The file the heartbeat publisher touches to feed the watchdog (in the host's private runtime folder). */
-  get watchdogFeedPath(): string {
-    return join(this.runtimeDir, "watchdog.feed");
-  }
-
-  /** The watchdog's pid while it runs. */
-  get guardPid(): number | undefined {
-    return this.processes.get("guard")?.pid;
-  }
-
-  /** Starts the watchdog (a process of the host's user, tracked by pid) when configured. No-op if running. */
-  startGuard(): void {
-    const w = this.config.watchdog;
-    if (!w || this.processes.has("guard") || !this.running) return;
-    this.spawnHostProcess("guard", [
-      "--host",
-      this.name,
-      "--feed",
-      this.watchdogFeedPath,
-      "--lease-ms",
-      String(w.leaseMs),
-    ]);
+    if (!this.config.agent || this.processes.has("heartbeat") || !this.running) return;
+    this.spawnHostProcess("heartbeat");
   }
 
   /** The instance monitor's pid while it runs (tests kill it, or the qemu it watches, by pid). */
@@ -397,13 +427,44 @@ export class LocalHost {
     return this.processes.get("instance-monitor")?.pid;
   }
 
-  /** Starts the instance monitor (a process of the host's user, tracked by pid). No-op if running. */
+  /** Starts `lazarus-host monitor` (a process of the host's user, tracked by pid) when configured. No-op if running. */
   startInstanceMonitor(): void {
-    const m = this.config.instanceMonitor;
-    if (!m || this.processes.has("instance-monitor") || !this.running) return;
-    this.spawnHostProcess("instance-monitor", ["--host", this.name, "--interval-ms", String(m.intervalMs)], {
-      ...this.env,
-      ...m.env,
+    if (!this.config.agent?.monitor || this.processes.has("instance-monitor") || !this.running) return;
+    this.spawnHostProcess("instance-monitor");
+  }
+
+  /**
+   * Runs `lazarus-host ARGS --config <this host's file>` (the packaged program's CLI, e.g. `status --json`)
+   * as the host's user, as an operator would on the host.
+   */
+  lazarusHost(args: string[], opts: { timeoutMs?: number } = {}): Promise<CommandResult> {
+    const agent = this.config.agent;
+    if (!agent) throw new Error(`host ${this.name} runs no host agent`);
+    return new Promise((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ["--import", AS_HOST_USER, agent.bundle, ...args, "--config", this.settingsPath],
+        {
+          env: {
+            ...this.env,
+            LAZARUS_LOCAL_RUN_AS_UID: String(this._uid),
+            LAZARUS_LOCAL_RUN_AS_GID: String(this.gid),
+          },
+          cwd: "/",
+          stdio: ["ignore", "pipe", "pipe"],
+          timeout: opts.timeoutMs ?? 30_000,
+          killSignal: "SIGKILL",
+        },
+      );
+      let stdout = "";
+      let stderr = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        stdout += d;
+      });
+      child.stderr.setEncoding("utf8").on("data", (d: string) => {
+        stderr += d;
+      });
+      child.on("close", (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
     });
   }
 
@@ -413,7 +474,7 @@ export class LocalHost {
   }
 
   /**
-   * A heartbeat blip: the publisher is paused (SIGSTOP to its pid) and later resumed (SIGCONT), as a network
+   * A heartbeat blip: `lazarus-host heartbeat` is paused (SIGSTOP to its pid) and later resumed (SIGCONT), as a network
    * hiccup or a stalled process would do; the host and its agent keep running meanwhile.
    */
   pauseHeartbeat(): void {
@@ -426,7 +487,10 @@ export class LocalHost {
     if (pid !== undefined) process.kill(pid, "SIGCONT");
   }
 
-  /** Stops the heartbeat publisher alone (its pid): the host keeps running, its heartbeat goes silent. */
+  /**
+   * Stops `lazarus-host heartbeat` alone (SIGKILL to its pid): the host keeps running, its heartbeat goes
+   * silent; a watchdog it held keeps counting (closed without the magic character), and resets the node.
+   */
   stopHeartbeat(): Promise<void> {
     return this.stopHostProcess("heartbeat");
   }
@@ -462,20 +526,7 @@ export class LocalHost {
     own(this.logDir, 0o750);
     own(this.imageCachePath, 0o755);
     if (!this.config.sharedInstancesPath) own(this.instancesPath, 0o2770);
-    writeFileSync(
-      this.settingsPath,
-      `${JSON.stringify(
-        {
-          availabilityZone: this.availabilityZone,
-          ...this.storage,
-          supportsRecreate: true,
-          liveMigration: this.liveMigration,
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    chownSync(this.settingsPath, this._uid, this.gid);
+    this.writeMachineFiles();
     // The libvirtd socket in a folder the group reaches (the source of a peer-to-peer live migration
     // connects to it), read-write for the group; the usual path in the private runtime folder links to
     // it, so `qemu:///session` (every script, virsh and the monitors) finds the daemon as before.
@@ -494,6 +545,42 @@ export class LocalHost {
       if (existsSync(file)) continue;
       const r = await this.runAs("qemu-img", ["create", "-q", "-f", "qcow2", file, img.virtualSize]);
       if (r.exitCode !== 0) throw new Error(`qemu-img create ${file} failed: ${r.stderr.trim()}`);
+    }
+  }
+
+  /**
+   * The machine's files, root's as on a real host: /etc/lazarus/host.json (storage settings for
+   * registration, and the agent's part when it runs one) and the agent's AWS credentials file (the host's
+   * own keys, readable by the host's user only).
+   */
+  private writeMachineFiles(): void {
+    const agent = this.config.agent;
+    const root = (p: string, mode: number) => {
+      mkdirSync(p, { recursive: true });
+      chmodSync(p, mode);
+    };
+    root(this.config.machineDir, 0o755);
+    root(join(this.config.machineDir, "etc", "lazarus"), 0o755);
+    const settings = {
+      host: this.name,
+      region: agent?.region ?? "us-east-1",
+      ...(agent
+        ? { ...agent.settings, credentials: { file: this.credentialsPath }, stateDir: this.agentStateDir }
+        : {}),
+      availabilityZone: this.availabilityZone,
+      ...this.storage,
+      supportsRecreate: true,
+      liveMigration: this.liveMigration,
+    } satisfies HostConfigInput;
+    writeFileSync(this.settingsPath, `${JSON.stringify(settings, null, 2)}\n`, { mode: 0o644 });
+    if (agent) {
+      root(join(this.config.machineDir, "aws"), 0o755);
+      writeFileSync(
+        this.credentialsPath,
+        `[default]\naws_access_key_id = ${agent.credentials.accessKeyId}\naws_secret_access_key = ${agent.credentials.secretAccessKey}\n`,
+        { mode: 0o400 },
+      );
+      chownSync(this.credentialsPath, this._uid, this.gid);
     }
   }
 
@@ -615,18 +702,12 @@ export class LocalHost {
     await this.spawnAgent(Math.max(5_000, deadline - Date.now()));
     this.startHeartbeat();
     this.startInstanceMonitor();
-    this.startGuard();
   }
 
   /** Starts the SSM agent (a process of the host's user, tracked by pid) and waits for its first poll. */
   private async spawnAgent(timeoutMs: number): Promise<void> {
     const since = Date.now();
-    this.spawnHostProcess("agent", [
-      "--endpoint",
-      this.config.endpoint.url,
-      "--instance-id",
-      this.managedInstanceId,
-    ]);
+    this.spawnHostProcess("agent");
     await this.config.endpoint.waitForPing(this.managedInstanceId, timeoutMs, since);
   }
 

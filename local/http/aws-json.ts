@@ -52,8 +52,7 @@ export async function readBody(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT)
 }
 
 /** A request body as text; gzip-encoded bodies (PutMetricData over the SDK's threshold) are inflated. */
-async function readText(req: IncomingMessage): Promise<string> {
-  const raw = await readBody(req);
+function bodyText(req: IncomingMessage, raw: Buffer): string {
   return (req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
 }
 
@@ -116,13 +115,23 @@ export function asAwsJsonError(e: unknown): AwsJsonError {
   return new AwsJsonError("InternalFailure", e instanceof Error ? e.message : String(e), 500);
 }
 
-export type AwsJsonOperation = (input: Record<string, unknown>) => unknown;
+/** Who called: the principal of the credential that signed the request (when the service checks SigV4). */
+export interface AwsJsonCaller {
+  principal?: string;
+}
+
+export type AwsJsonOperation = (input: Record<string, unknown>, caller?: AwsJsonCaller) => unknown;
 
 export interface AwsJsonService {
   version: AwsJsonVersion;
   /** The `X-Amz-Target` prefix before the operation's name, e.g. "AmazonSSM". */
   targetPrefix: string;
   operations: Readonly<Record<string, AwsJsonOperation>>;
+  /**
+   * Checks the caller (SigV4, local/http/sigv4.ts) before anything else: a throw is the answer. Returns
+   * the caller's principal, handed to the operation. Without it every request is taken (no caller).
+   */
+  authenticate?(req: IncomingMessage, body: Buffer): Promise<string>;
   /** Called before each known operation runs (counters, settling delayed state). */
   beforeOperation?(operation: string): void;
   /**
@@ -161,7 +170,9 @@ export function awsJsonHandler(service: AwsJsonService): RequestListener {
   return (req, res) => {
     void (async () => {
       try {
-        const body = parseJsonObject(await readText(req));
+        const raw = await readBody(req);
+        const principal = service.authenticate ? await service.authenticate(req, raw) : undefined;
+        const body = parseJsonObject(bodyText(req, raw));
         if (req.method !== "POST")
           throw new AwsJsonError("UnknownOperationException", "only POST is supported");
         const path = (req.url ?? "/").split("?")[0] ?? "/";
@@ -178,7 +189,7 @@ export function awsJsonHandler(service: AwsJsonService): RequestListener {
           throw new AwsJsonError("UnknownOperationException", `unsupported operation ${target || "(none)"}`);
         }
         service.beforeOperation?.(name);
-        const output = await operation(body);
+        const output = await operation(body, principal === undefined ? {} : { principal });
         sendBody(res, 200, awsJson(output ?? {}), {
           "content-type": contentType(service.version),
           "x-amzn-requestid": randomUUID(),

@@ -8,7 +8,7 @@
  * invocations, timeouts) is ssm-state.ts. Here: the long polls, the timers, the server.
  */
 import { createServer, type ServerResponse } from "node:http";
-import { AwsJsonError, awsJsonHandler, sendJson } from "../http/aws-json.js";
+import { AwsJsonError, type AwsJsonOperation, awsJsonHandler, sendJson } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { createSsmState, type PingStatus, type SsmCommandNotice, type SsmStateOptions } from "./ssm-state.js";
 
@@ -21,6 +21,8 @@ export interface SsmEndpointOptions extends SsmStateOptions {
   agentPollWaitMs?: number;
   /** Sweeper period (timeouts are enforced with this granularity). */
   sweepIntervalMs?: number;
+  /** More SSM operations served beside Run Command (the parameter store: local/secrets/secrets-endpoint.ts). */
+  moreOperations?: Readonly<Record<string, AwsJsonOperation>>;
 }
 
 export interface SsmEndpoint {
@@ -136,7 +138,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
     awsJsonHandler({
       version: "1.1",
       targetPrefix: "AmazonSSM",
-      operations: state.operations,
+      operations: { ...opts.moreOperations, ...state.operations },
       beforeOperation(name) {
         opCounts[name] = (opCounts[name] ?? 0) + 1;
         state.settleReported();

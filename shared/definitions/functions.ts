@@ -26,8 +26,23 @@ export interface FunctionAccess {
   readExecutions?: boolean;
   /** Publishes and reads CloudWatch metrics / alarms (heartbeats, alarm state). */
   metrics?: boolean;
-  /** Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts). */
+  /**
+   * Creates and deletes the hosts' alarms (registration): cloudwatch:PutMetricAlarm / DeleteAlarms on the
+   * deployment's `<prefix>-heartbeat-*` and `<prefix>-instance-monitor-*` alarms.
+   */
+  hostAlarms?: boolean;
+  /**
+   * Tags managed nodes with their host name (registration): ssm:AddTagsToResource / RemoveTagsFromResource
+   * on managed-instance/*, the tag key `lazarus:host` only.
+   */
+  tagHosts?: boolean;
+  /**
+   * Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts, DescribeInstances). A BMC fence
+   * runs on a delegate host through `hostCommands` instead; the delegate reads the BMC password itself.
+   */
   fence?: boolean;
+  /** Powers EC2 hosts on again (ec2:StartInstances on tagged hosts): an operator's `host power on`. */
+  powerOn?: boolean;
   /** Invokes these functions (ids) directly; their names reach it as `functionNameEnv(id)` variables. */
   invokeFunctions?: string[];
 }
@@ -231,11 +246,20 @@ const inventory = (
 
 /** Host registration, adoption of existing domains (API), and the periodic fleet sync. */
 export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
-  // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands).
+  // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands); creates its
+  // alarms (hostAlarms) and tags the node with its name (tagHosts).
   inventory("register-host", "register", "invoked", {
     tables: { hosts: "write" },
     hostCommands: true,
     describeHosts: true,
+    hostAlarms: true,
+    tagHosts: true,
+  }),
+  // Deletes the host's alarms, its name tag and its record (refused while instances name it).
+  inventory("deregister-host", "deregister", "invoked", {
+    tables: { hosts: "write", instances: "read" },
+    hostAlarms: true,
+    tagHosts: true,
   }),
   // Writes records and a claim per adopted domain; on the host only `virsh autostart --disable`.
   inventory("adopt-host", "adopt", "invoked", {
@@ -267,7 +291,8 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "api",
     role: "api",
     access: {
-      // hosts: enable/disable, force-down, undrain; idempotency: the answers to mutating requests.
+      // hosts: enable/disable, force-down (an operator's proof of death), undrain; idempotency: the answers
+      // to mutating requests.
       // instances write + hostCommands + publishEvents: os-stop/os-start; recoveries: restarts in the action log.
       // migrations write: confirmResize (the source's reserved claim released, the migration confirmed).
       tables: {
@@ -282,8 +307,15 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
       publishEvents: true,
       startExecutions: ["rebuild", "host-evacuation", "migrate", "host-drain"],
       readExecutions: true,
-      // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes).
-      invokeFunctions: ["inventory-register-host", "inventory-adopt-host", "inventory-sync"],
+      // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
+      // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
+      invokeFunctions: [
+        "inventory-register-host",
+        "inventory-deregister-host",
+        "inventory-adopt-host",
+        "inventory-sync",
+        "host-power",
+      ],
     },
   },
 ];
@@ -315,9 +347,15 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
-  // The power fence: ec2:StopInstances (Force) and DescribeInstances on the host's instance; reads the
-  // heartbeat for the lease.
-  hostFailure("fence", "fenceHost", { tables: { hosts: "read" }, fence: true, metrics: true }),
+  // The power fence: a BMC's fence agent on a delegate host (hostCommands), or ec2:StopInstances (Force) and
+  // DescribeInstances on the host's instance; records it in the host's power log; reads the heartbeats for
+  // the lease; records the proof of death on the host.
+  hostFailure("fence", "fenceHost", {
+    tables: { hosts: "write" },
+    fence: true,
+    hostCommands: true,
+    metrics: true,
+  }),
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
   // Ends the migrate flows moving instances off the dead host (issue 32): asks their targets where each
   // guest runs, commits there or releases the task (the migrate machine's own failure ending).
@@ -327,7 +365,8 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     tables: { instances: "write", faults: "write", hosts: "read" },
   }),
   hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
-  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write" } }),
+  // Re-reads every instance still on the host: the report names each one left there.
+  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write", instances: "read" } }),
   hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
   hostFailure("clean-stale-domains", "cleanStaleDomains", {
     tables: { hosts: "read", instances: "read" },
@@ -402,6 +441,19 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
   access: { ...ENDS_FLOW, hostCommands: true, readExecutions: true },
 };
 
+/**
+ * An operator's power action on a host (status, off, on, cycle, fence test), invoked by the API: a BMC's
+ * fence agent on a delegate host, or the EC2 API; recorded in the host's power log.
+ */
+export const HOST_POWER_FUNCTION: FunctionSpec = {
+  id: "host-power",
+  placeholder: "HostPowerFunctionArn",
+  entry: "functions/host-power/handlers.ts",
+  handler: "power",
+  role: "invoked",
+  access: { tables: { hosts: "write" }, hostCommands: true, fence: true, powerOn: true },
+};
+
 /** Every function, of every flow and trigger. New flows append their lists here. */
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
@@ -410,6 +462,7 @@ export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   SWEEPER_FUNCTION,
   ...INVENTORY_FUNCTIONS,
   ...API_FUNCTIONS,
+  HOST_POWER_FUNCTION,
   ...HOST_FAILURE_FUNCTIONS,
   ...INSTANCE_FAILURE_FUNCTIONS,
 ];

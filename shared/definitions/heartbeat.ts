@@ -9,6 +9,7 @@
  * custom metric ($0.30) + one high-resolution alarm ($0.30) + the heartbeat calls (see there).
  */
 
+import { emfLine } from "../metrics/emf.js";
 import { DEFAULT_PREFIX } from "../store/tables.js";
 
 export const HEARTBEAT_METRIC = {
@@ -19,6 +20,16 @@ export const HEARTBEAT_METRIC = {
   /** `StorageResolution: 1` (high resolution): alarm periods below 60 s need it. */
   storageResolution: 1,
 } as const;
+
+/** The log group of the embedded-metric-format heartbeats, per deployment prefix (the stack creates it). */
+export function heartbeatLogGroupName(prefix = "lazarus"): string {
+  return `/${prefix}/host-heartbeats`;
+}
+
+/** The log stream of one part of a host's agent in that group: `<host>/heartbeat`, `<host>/instance-monitor`. */
+export function hostLogStreamName(host: string, part: "heartbeat" | "instance-monitor"): string {
+  return `${host}/${part}`;
+}
 
 /**
  * The alarm's period. A host publishes more often than this (at least twice per period), so one lost
@@ -76,15 +87,20 @@ export function heartbeatDatum(host: string, at: Date, watchdogTimeoutSeconds = 
   };
 }
 
+/** One heartbeat as the embedded-metric-format log line the host sends with `PutLogEvents`. */
+export function heartbeatLogLine(host: string, at: Date, watchdogTimeoutSeconds = 0): string {
+  return emfLine(HEARTBEAT_METRIC.namespace, heartbeatDatum(host, at, watchdogTimeoutSeconds));
+}
+
 /**
  * `PutMetricAlarm` input: fewer than 1 heartbeat in each of `evaluationPeriods` periods of
  * `periodSeconds` is ALARM, and a period with no data counts as breaching (a dead host sends nothing).
  * Defaults: 10 s x 2 = ALARM within 20-30 s of the last heartbeat.
  */
-export function heartbeatAlarm(host: string, opts: HeartbeatAlarmOptions = {}) {
+export function heartbeatAlarm(host: string, opts: HeartbeatAlarmOptions = {}, prefix = "lazarus") {
   const evaluationPeriods = opts.evaluationPeriods ?? 2;
   return {
-    AlarmName: heartbeatAlarmName(host),
+    AlarmName: heartbeatAlarmName(host, prefix),
     AlarmDescription: `Lazarus: host ${host} stopped sending heartbeats`,
     Namespace: HEARTBEAT_METRIC.namespace,
     MetricName: HEARTBEAT_METRIC.metricName,

@@ -7,3 +7,9 @@
 export const KVM_HOST_TAG = { key: "lazarus:kvm-host", value: "true" } as const;
 export const KVM_HOST_TAG_KEY = KVM_HOST_TAG.key;
 export const KVM_HOST_TAG_VALUE = KVM_HOST_TAG.value;
+
+/**
+ * The tag registration puts on the managed node (and deregistration removes): the compute host name the
+ * node is registered as, so SSM's inventory names it and a node cannot silently serve two names.
+ */
+export const HOST_NAME_TAG_KEY = "lazarus:host";

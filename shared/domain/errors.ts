@@ -101,6 +101,10 @@ export class HostNotTagged extends LazarusError {
 export class HostRegistrationConflict extends LazarusError {
   readonly httpStatus = 409;
 }
+/** A host that still holds instances or claims cannot be deregistered (nova: a compute service hosting instances). */
+export class HostInUse extends LazarusError {
+  readonly httpStatus = 409;
+}
 /** The domain could not be defined or started on the target host. */
 export class SpawnFailed extends LazarusError {
   readonly httpStatus = 502;

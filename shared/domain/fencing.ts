@@ -6,13 +6,16 @@
  *
  *  1. `suspectHosts` / `massFailureVerdict`  more than a share of the fleet dead within one window is far
  *     more likely the network, SSM or CloudWatch than the hosts: hold everything, alert the operator.
- *  2. `judgeFence` / `hostProof`  a `power` fence confirmed off, or the host's `lease` expired (its watchdog
- *     powered its domains off), is proof for every instance of the host.
+ *  2. `judgeFence` / `leaseEvidence` / `hostProof`  proof recorded on the host (`Host.deathProof`: an
+ *     operator's force-down, or an earlier round's), a `power` fence confirmed off, or the host's `lease`
+ *     expired while its own heartbeats said its watchdog was armed, is proof for every instance of the host.
  *  3. `instanceProof`  without host proof, a disk on shared storage under a host-side lock (`lock`) is
  *     proof enough to *try* (the target's start is refused while the old copy holds the disk); an instance
- *     on local storage never is: it waits, "fencing required", until host proof arrives.
+ *     on local storage never is: it waits, "fencing required", until host proof arrives. The same rule
+ *     admits an operator's evacuation (shared/flow/admission.ts): one rule for every copy started.
  */
-import type { Host, HostFencing, HostIncident } from "./schemas.js";
+import { OPEN_INCIDENT_STATUSES } from "./host-failure.js";
+import type { DeathProof, Host, HostFencing, HostIncident, PowerAnswer, PowerFence } from "./schemas.js";
 
 // ---- configuration ---------------------------------------------------------------------------------
 
@@ -21,8 +24,9 @@ export interface FencingConfig {
   massFailureShare: number;
   massFailureWindowSeconds: number;
   /**
-   * The watchdog's lease: a host's watchdog powers its domains off when the agent has not fed it for this
-   * long (it feeds it only after a heartbeat was accepted). 0 = the fleet runs no watchdog: no lease proof.
+   * The lease: a host whose heartbeats said its watchdog device was armed with a timeout no longer than this
+   * has reset itself within this long after its last feed (its agent feeds it only after a heartbeat was
+   * accepted). A host reporting a longer timeout, or none, never counts as self-fenced.
    */
   leaseSeconds: number;
   /**
@@ -125,16 +129,32 @@ function formatShare(share: number): string {
 
 // ---- 2. proof for the host -------------------------------------------------------------------------
 
-export const PROOF_KINDS = ["power", "lease", "lock"] as const;
+/** What proves a host dead: its fence powered it off, its watchdog's lease ran out, an operator said so. */
+export const HOST_PROOF_KINDS = ["power", "lease", "operator"] as const;
+export type HostProofKind = (typeof HOST_PROOF_KINDS)[number];
+/** What an instance's evacuation may rely on: its host's proof, or (shared disk under a lock) the lock. */
+export const PROOF_KINDS = [...HOST_PROOF_KINDS, "lock"] as const;
 export type ProofKind = (typeof PROOF_KINDS)[number];
+/** What admitted an evacuation (Migration.proof): a proof kind, or instance recovery's removed domain. */
+export const MIGRATION_PROOF_KINDS = [...PROOF_KINDS, "relocation"] as const;
+export type MigrationProofKind = (typeof MIGRATION_PROOF_KINDS)[number];
 
-/** What a power fence (ec2:StopInstances with force, IPMI, locally: the host's qemu processes) answered. */
-export type FenceOutcome = "off" | "failed" | "timed-out" | "unsupported";
+/**
+ * What a power fence (ec2:StopInstances with force, a BMC through a delegate's fence agent) answered.
+ * `unavailable`: the host has a BMC fence but no delegate could run it (none fit, or every one failed to).
+ */
+export type FenceOutcome = "off" | "failed" | "timed-out" | "unsupported" | "unavailable";
 
 export interface FenceAttempt {
   outcome: FenceOutcome;
   at: string;
   detail: string;
+  /** Which fence ran (the host's `fencing.power`). */
+  method?: PowerFence;
+  /** The delegate host whose fence agent answered (BMC fences). */
+  delegate?: string | null;
+  /** Every answer on the way, with its time (agent calls, delegates that could not run it, EC2 calls). */
+  answers?: PowerAnswer[];
 }
 
 /** A fence that did not answer within its timeout is `timed-out`, whatever it answers later. */
@@ -156,57 +176,182 @@ export function judgeFence(
   return null;
 }
 
+/**
+ * One period (1 s) of the host's heartbeat metric (shared/definitions/heartbeat.ts): how many heartbeats,
+ * and the smallest and largest value among them. A heartbeat's value is the timeout, in whole seconds, of
+ * the watchdog device the host has armed (0 = none armed); `at` is the period's start, on the host's clock.
+ */
+export interface HeartbeatSample {
+  at: Date;
+  count: number;
+  min: number;
+  max: number;
+}
+
+/** What the control plane reads for the lease: from this long before the incident opened until now. */
+export function heartbeatLookbackStart(
+  watchingSince: Date,
+  cfg: Pick<FencingConfig, "leaseSeconds" | "leaseMarginSeconds">,
+): Date {
+  const seconds = Math.max(600, 4 * (cfg.leaseSeconds + cfg.leaseMarginSeconds));
+  return new Date(watchingSince.getTime() - seconds * 1000);
+}
+
+export type LeaseEvidence =
+  | {
+      armed: true;
+      /** The last heartbeat before the silence (host clock). */
+      lastHeartbeatAt: Date;
+      /** lastHeartbeatAt + lease + margin: the watchdog has reset the node by then. */
+      expiresAt: Date;
+      /** The largest watchdog timeout the window's heartbeats reported (<= the lease). */
+      timeoutSeconds: number;
+    }
+  | { armed: false; lastHeartbeatAt: Date | null; reason: string };
+
+/**
+ * THE LEASE RULE. Which silence: the one the incident is about, starting at the newest heartbeat at or
+ * before the incident opened (the oldest in view if the host's clock is so far ahead that none is), and
+ * moved on past every heartbeat that arrived no later than lease + margin after the one before it (that
+ * heartbeat was followed by a feed: the lease starts again from it). A heartbeat that arrives later than
+ * that, after a full silence of lease + margin, does not move it: the node has reset by then (a host
+ * coming back after a reset starts nothing by itself).
+ *
+ * Evidence: every heartbeat in the lease before the silence (the window [last - lease, last]) reported an
+ * armed watchdog (value >= 1) whose timeout is no longer than the lease. One heartbeat saying 0 (nothing
+ * armed) or a longer timeout in that window, or no heartbeat in view at all, and there is no lease proof.
+ *
+ * Expiry: last + lease + margin. The agent feeds the device only after CloudWatch accepted a heartbeat, so
+ * the last feed follows the last heartbeat by at most the margin (which also bounds the skew between the
+ * host's clock, the heartbeat's timestamp, and the control plane's); unfed, the device resets the node
+ * within its timeout <= lease.
+ */
+export function leaseEvidence(
+  samples: readonly HeartbeatSample[],
+  watchingSince: Date,
+  cfg: Pick<FencingConfig, "leaseSeconds" | "leaseMarginSeconds">,
+): LeaseEvidence {
+  const beats = samples.filter((s) => s.count > 0).sort((a, b) => a.at.getTime() - b.at.getTime());
+  if (beats.length === 0)
+    return {
+      armed: false,
+      lastHeartbeatAt: null,
+      reason: "no heartbeat of the host in view: nothing says its watchdog was armed",
+    };
+  const spanMs = (cfg.leaseSeconds + cfg.leaseMarginSeconds) * 1000;
+  let i = Math.max(
+    0,
+    beats.findLastIndex((b) => b.at.getTime() <= watchingSince.getTime()),
+  );
+  while (i + 1 < beats.length && beats[i + 1]!.at.getTime() - beats[i]!.at.getTime() <= spanMs) i++;
+  const last = beats[i]!;
+  const window = beats.filter(
+    (b) =>
+      b.at.getTime() >= last.at.getTime() - cfg.leaseSeconds * 1000 && b.at.getTime() <= last.at.getTime(),
+  );
+  const min = Math.min(...window.map((b) => b.min));
+  const max = Math.max(...window.map((b) => b.max));
+  const when = `the heartbeats of the ${cfg.leaseSeconds} s up to the last one (${last.at.toISOString()})`;
+  if (min < 1)
+    return { armed: false, lastHeartbeatAt: last.at, reason: `${when} include one with no watchdog armed` };
+  if (max > cfg.leaseSeconds)
+    return {
+      armed: false,
+      lastHeartbeatAt: last.at,
+      reason: `${when} report a watchdog timeout of ${max} s, longer than the lease of ${cfg.leaseSeconds} s`,
+    };
+  return {
+    armed: true,
+    lastHeartbeatAt: last.at,
+    expiresAt: new Date(last.at.getTime() + spanMs),
+    timeoutSeconds: max,
+  };
+}
+
 export interface HostProofObservation {
+  /** The proof already on the host record (an operator's force-down, or an earlier round's). */
+  recorded: DeathProof | null;
   /** The last power fence attempt, if any. */
   fence: FenceAttempt | null;
-  /** The host runs the watchdog (host record). */
-  watchdog: boolean;
-  /** The last heartbeat's timestamp (host clock); null = none seen. */
-  lastHeartbeatAt: Date | null;
-  /** When the incident opened (control-plane clock): the watchdog was last fed before the alarm fired. */
+  /** The host's heartbeat samples since `heartbeatLookbackStart`, any order. */
+  heartbeats: readonly HeartbeatSample[];
+  /** When the incident opened (control-plane clock). */
   watchingSince: Date;
   now: Date;
 }
 
 export type HostProof =
-  | { proof: "power" | "lease"; at: string; reason: string }
+  | { proof: HostProofKind; at: string; reason: string }
   | { proof: null; reason: string; leaseExpiresAt: string | null };
 
-/** When a watchdog last fed no later than `base` has surely powered the host's domains off. */
-export function leaseExpiry(
-  lastHeartbeatAt: Date | null,
-  watchingSince: Date,
-  cfg: Pick<FencingConfig, "leaseSeconds" | "leaseMarginSeconds">,
-): Date {
-  // The agent feeds the watchdog after a heartbeat is accepted, so the last feed follows the last heartbeat
-  // by at most the margin. With no heartbeat in view, the last feed preceded the alarm (and the incident).
-  const base = lastHeartbeatAt ?? watchingSince;
-  return new Date(base.getTime() + (cfg.leaseSeconds + cfg.leaseMarginSeconds) * 1000);
+/** A proof recorded on the host (Host.deathProof) as the host's proof. */
+export function recordedProof(p: DeathProof): HostProof & { proof: HostProofKind } {
+  return {
+    proof: p.kind,
+    at: p.at,
+    reason: `${p.kind} (recorded ${p.at}${p.incidentId ? `, incident ${p.incidentId}` : ""}): ${p.detail}`,
+  };
 }
 
-/** Proof that no domain of the host runs any more: a confirmed power fence, else an expired lease. */
+/**
+ * Proof that no domain of the host runs any more: one recorded on the host, else a confirmed power
+ * fence, else an expired lease with evidence (`leaseEvidence`), else none.
+ */
 export function hostProof(
   obs: HostProofObservation,
   cfg: Pick<FencingConfig, "leaseSeconds" | "leaseMarginSeconds">,
 ): HostProof {
+  if (obs.recorded) return recordedProof(obs.recorded);
   if (obs.fence?.outcome === "off")
     return { proof: "power", at: obs.fence.at, reason: `power fence: ${obs.fence.detail}` };
   const fenceNote = obs.fence ? `; power fence ${obs.fence.outcome}: ${obs.fence.detail}` : "";
-  if (obs.watchdog && cfg.leaseSeconds > 0) {
-    const expiry = leaseExpiry(obs.lastHeartbeatAt, obs.watchingSince, cfg);
-    if (obs.now.getTime() >= expiry.getTime())
-      return {
-        proof: "lease",
-        at: expiry.toISOString(),
-        reason: `lease expired at ${expiry.toISOString()} (lease ${cfg.leaseSeconds} s + margin ${cfg.leaseMarginSeconds} s): the host's watchdog has powered its domains off${fenceNote}`,
-      };
+  const lease = leaseEvidence(obs.heartbeats, obs.watchingSince, cfg);
+  if (!lease.armed)
+    return { proof: null, leaseExpiresAt: null, reason: `no lease: ${lease.reason}${fenceNote}` };
+  const expiry = lease.expiresAt.toISOString();
+  if (obs.now.getTime() >= lease.expiresAt.getTime())
     return {
-      proof: null,
-      leaseExpiresAt: expiry.toISOString(),
-      reason: `lease expires at ${expiry.toISOString()}${fenceNote}`,
+      proof: "lease",
+      at: expiry,
+      reason: `lease expired at ${expiry}: the host's heartbeats until ${lease.lastHeartbeatAt.toISOString()} said its watchdog was armed (timeout <= ${lease.timeoutSeconds} s); unfed since, it has reset the node (lease ${cfg.leaseSeconds} s + margin ${cfg.leaseMarginSeconds} s)${fenceNote}`,
     };
-  }
-  return { proof: null, leaseExpiresAt: null, reason: `no watchdog on the host${fenceNote}` };
+  return {
+    proof: null,
+    leaseExpiresAt: expiry,
+    reason: `lease expires at ${expiry} (watchdog armed, timeout <= ${lease.timeoutSeconds} s)${fenceNote}`,
+  };
+}
+
+/**
+ * An operator's statement that the host is off (nova's forced_down), as the host's proof of death: who
+ * said it (the API caller, or "an operator" where the API knows none) and through what.
+ */
+export function operatorProof(
+  host: Pick<Host, "name" | "incident">,
+  said: { by: string | null; via: string; at: Date },
+): DeathProof {
+  const inc = host.incident;
+  const open = inc && OPEN_INCIDENT_STATUSES.includes(inc.status) ? inc.id : null;
+  return {
+    kind: "operator",
+    at: said.at.toISOString(),
+    incidentId: open,
+    detail: `${host.name} forced down by ${said.by ?? "an operator"} (${said.via}): the operator's word that it is off`,
+  };
+}
+
+/** The proof on a host's record as the admission of an evacuation sees it (no fence, no heartbeat read). */
+export function hostProofOfRecord(host: Pick<Host, "name" | "deathProof" | "incident">): HostProof {
+  if (host.deathProof) return recordedProof(host.deathProof);
+  const inc = host.incident;
+  const open = inc && OPEN_INCIDENT_STATUSES.includes(inc.status);
+  return {
+    proof: null,
+    leaseExpiresAt: null,
+    reason: open
+      ? `${host.name} is not proven dead: its incident ${inc.id} (${inc.status}) has no proof of death yet`
+      : `${host.name} is not proven dead: no proof of its death is recorded`,
+  };
 }
 
 // ---- 3. proof per instance -------------------------------------------------------------------------
@@ -214,9 +359,25 @@ export function hostProof(
 export type InstanceProof = { proof: ProofKind; reason: string } | { proof: null; reason: string };
 
 /**
- * The proof an instance's evacuation relies on. `lock` only for a disk on shared storage whose hosts
- * enforce the image lock (the target refuses to open a disk another host still holds); a local-storage
- * instance is recreated from its image elsewhere, so nothing would stop a second copy: it needs host proof.
+ * Where an instance's disk is, as far as a second copy is concerned: in the host's shared pool (unless the
+ * instance says it is not on shared storage), under host-side locks when the host says its pool enforces
+ * them.
+ */
+export function diskOf(
+  source: { storage: { sharedPoolId: string | null }; fencing: Pick<HostFencing, "diskLocks"> },
+  onSharedStorage: boolean | null = null,
+): { shared: boolean; hostLocks: boolean } {
+  return {
+    shared: source.storage.sharedPoolId !== null && onSharedStorage !== false,
+    hostLocks: source.fencing.diskLocks,
+  };
+}
+
+/**
+ * THE ONE RULE for starting a copy elsewhere (host-evacuation's gate and every evacuation's admission). `lock`
+ * only for a disk on shared storage whose hosts enforce the image lock (the target refuses to open a disk
+ * another host still holds); a local-storage instance is recreated from its image elsewhere, so nothing
+ * would stop a second copy: it needs host proof.
  */
 export function instanceProof(host: HostProof, disk: { shared: boolean; hostLocks: boolean }): InstanceProof {
   if (host.proof) return { proof: host.proof, reason: host.reason };
@@ -241,6 +402,18 @@ export function isDiskLockRefusal(message: string): boolean {
   );
 }
 
+/**
+ * What would prove `host` dead, for a refusal an operator reads: its fence, or the operator's own word.
+ */
+export function howToProveDead(host: string): string {
+  return (
+    `Power ${host} off through its fence (host evacuation does: POST /os-hosts/${host}/evacuate, ` +
+    `\`lazarus host-evacuate ${host}\`), or, once you know it is off, force it down: ` +
+    `\`openstack compute service set --down ${host} nova-compute\` (compute API 2.11 or later) or ` +
+    `\`lazarus host force-down ${host}\`.`
+  );
+}
+
 // ---- 4. the evacuation waits for proof -------------------------------------------------------------
 
 export interface ProofGate<I> {
@@ -251,18 +424,18 @@ export interface ProofGate<I> {
 }
 
 /**
- * Splits a host's planned evacuations by `instanceProof`: a disk in the host's shared pool counts as shared
- * (the folder is the pool's), under host-side locks when the host says its pool enforces them.
+ * Splits a host's planned evacuations by `instanceProof` over `diskOf` (the host's pool and locks, and each
+ * instance's own word on shared storage when `sharedOf` gives it).
  */
 export function gateByProof<I>(
   items: readonly I[],
   proof: HostProof,
   source: { storage: { sharedPoolId: string | null }; fencing: Pick<HostFencing, "diskLocks"> },
+  sharedOf: (item: I) => boolean | null = () => null,
 ): ProofGate<I> {
   const gate: ProofGate<I> = { ready: [], waiting: [] };
-  const disk = { shared: source.storage.sharedPoolId !== null, hostLocks: source.fencing.diskLocks };
   for (const item of items) {
-    const p = instanceProof(proof, disk);
+    const p = instanceProof(proof, diskOf(source, sharedOf(item)));
     if (p.proof) gate.ready.push({ item, proof: p.proof });
     else gate.waiting.push({ item, reason: p.reason });
   }
@@ -274,28 +447,41 @@ export type ProofLook =
   | { verdict: "give-up"; reason: string };
 
 /**
- * After a round of evacuations with instances still "fencing required": look again (fence again, or see
- * the lease expire) after `fenceRetrySeconds`, sooner when the lease expires first; give up after
- * `maxProofRounds` rounds, or when the host's heartbeat is back (its instances run there: nothing to do).
+ * After a round of evacuations with instances still waiting, for proof ("fencing required") or for another
+ * flow that held them when the round was planned (`busy`): look again (fence again, see the lease expire,
+ * find them free) after `fenceRetrySeconds`, sooner when the lease expires first. Give up after
+ * `maxProofRounds` rounds, or when the host's heartbeat is back before any proof (its instances run there:
+ * nothing may be moved). A heartbeat back after the proof changes nothing: the node was reset or powered
+ * off, and starts nothing by itself.
  */
 export function nextProofLook(
-  obs: { round: number; proof: HostProof; heartbeatAlive: boolean; now: Date },
+  obs: {
+    round: number;
+    proof: HostProof;
+    heartbeatAlive: boolean;
+    now: Date;
+    /** Instances still "fencing required" (no proof, or refused by the disk lock). */
+    waitingForProof: number;
+    /** Instances another flow held (task_state set) when this round was planned. */
+    busy: number;
+  },
   cfg: Pick<FencingConfig, "fenceRetrySeconds" | "maxProofRounds">,
 ): ProofLook {
-  if (obs.heartbeatAlive)
+  if (obs.heartbeatAlive && !obs.proof.proof)
     return {
       verdict: "give-up",
       reason: "the host's heartbeat is back before proof of its death: its instances stay on it",
     };
+  const what = [
+    ...(obs.waitingForProof > 0 ? [`${obs.waitingForProof} waiting for proof (${obs.proof.reason})`] : []),
+    ...(obs.busy > 0 ? [`${obs.busy} held by another flow`] : []),
+  ].join("; ");
   if (obs.round >= cfg.maxProofRounds)
-    return {
-      verdict: "give-up",
-      reason: `no proof of death after ${obs.round} rounds (${obs.proof.reason})`,
-    };
+    return { verdict: "give-up", reason: `still after ${obs.round} rounds: ${what}` };
   const leaseAt = obs.proof.proof ? null : obs.proof.leaseExpiresAt;
   const untilLease = leaseAt
     ? Math.ceil((Date.parse(leaseAt) - obs.now.getTime()) / 1000)
     : Number.POSITIVE_INFINITY;
   const waitSeconds = Math.min(cfg.fenceRetrySeconds, Math.max(1, untilLease));
-  return { verdict: "wait", waitSeconds, reason: `waiting ${waitSeconds} s for proof (${obs.proof.reason})` };
+  return { verdict: "wait", waitSeconds, reason: `looking again in ${waitSeconds} s: ${what}` };
 }

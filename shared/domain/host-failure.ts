@@ -15,6 +15,7 @@
  *  7. `classifyDomains` / `claimsToRelease` / `migrationsToComplete`  the returning host's clean-up
  */
 import { z } from "zod";
+import type { ProofKind } from "./fencing.js";
 import { deterministicUuid } from "./ids.js";
 import type { Claim, Host, HostIncident, HostIncidentStatus, Instance, Migration } from "./schemas.js";
 import { canMigrationTransition, type VmState } from "./states.js";
@@ -255,7 +256,15 @@ export interface EvacuationItem {
   vmState: VmState;
 }
 
-export const SKIP_REASONS = ["error", "not-ha", "busy", "deleted", "moved"] as const;
+/**
+ * Why a plan left an instance out: `error` (ERROR before the incident: nova's
+ * ignore_instances_in_error_state), `not-ha` (policy ha-only), `deleted`, `moved` (no longer on the host):
+ * on purpose; `busy` (another flow holds it: looked at again next round) and `state` (a vm_state evacuate
+ * does not take: paused, suspended, building): not evacuated, which makes the evacuation incomplete.
+ */
+export const SKIP_REASONS = ["error", "not-ha", "busy", "state", "deleted", "moved"] as const;
+/** Skips that are the policy's choice: the instances stay on the dead host and that is not a failure. */
+export const POLICY_SKIP_REASONS: readonly SkippedInstance["reason"][] = ["error", "not-ha", "deleted"];
 export interface SkippedInstance {
   instanceUuid: string;
   name: string;
@@ -296,7 +305,7 @@ export function planEvacuation(
     else if (i.taskState !== null) skip(i, "busy", `in task_state ${i.taskState} of another request`);
     else if (policy === "ha-only" && !i.haEnabled) skip(i, "not-ha", "HA not enabled (policy ha-only)");
     else if (i.vmState !== "active" && i.vmState !== "stopped")
-      skip(i, "busy", `in vm_state ${i.vmState}: only ACTIVE and STOPPED instances are evacuated`);
+      skip(i, "state", `in vm_state ${i.vmState}: only ACTIVE and STOPPED instances are evacuated`);
     else
       chosen.push({
         instanceUuid: i.uuid,
@@ -326,7 +335,7 @@ export interface EvacuationResult {
   error: string | null;
   message: string | null;
   /** The proof of the host's death the evacuation relied on (shared/domain/fencing.ts). */
-  proof?: "power" | "lease" | "lock";
+  proof?: ProofKind;
 }
 
 /**
@@ -353,23 +362,48 @@ export function confirmEvacuation(
   };
 }
 
+/** Why an instance whose record still names the dead host was not evacuated. */
+export const NOT_EVACUATED_REASONS = [
+  /** Its evacuation failed (the child's error). */
+  "failed",
+  /** No proof of the host's death for it (or the disk lock refused it): its copy may run there. */
+  "fencing-required",
+  /** Another flow still held it when the evacuation ended. */
+  "busy",
+  /** A vm_state evacuation does not take (paused, suspended, building). */
+  "state",
+  /** Left by the policy: not HA under ha-only, or in ERROR before the incident. Not a failure. */
+  "policy",
+  /** On the host, yet no round planned it (it arrived after the last plan). */
+  "not-planned",
+] as const;
+export type NotEvacuatedReason = (typeof NOT_EVACUATED_REASONS)[number];
+
 export interface EvacuationReport {
   host: string;
   incidentId: string;
-  /** Each with the proof of the host's death it relied on (power, lease, lock), when the flow judged one. */
+  /** Each with the proof of the host's death it relied on (power, lease, operator, lock). */
   evacuated: { instanceUuid: string; name: string; host: string; vmState: VmState; proof: string | null }[];
   failed: { instanceUuid: string; name: string; error: string; message: string }[];
+  /** Left out by the last plan on purpose (policy, deleted). */
   skipped: SkippedInstance[];
   /** Not started elsewhere for want of proof of the host's death (they stay on it, "fencing required"). */
   fencingRequired: { instanceUuid: string; name: string; reason: string }[];
-  /** The host's proof at the last look (power / lease), or why there was none. */
+  /**
+   * Every instance whose record still names the host when the evacuation ends, with why: nothing is left
+   * there unreported. Only `policy` ones may remain in a complete evacuation.
+   */
+  notEvacuated: { instanceUuid: string; name: string; reason: NotEvacuatedReason; detail: string }[];
+  /** The host's proof at the last look (power / lease / operator), or why there was none. */
   hostProof: string | null;
   complete: boolean;
 }
 
 /**
  * The report of all rounds: an instance tried in more than one round (refused by a disk lock, then
- * evacuated once the host was fenced) counts by its last result. `waiting` are those still without proof.
+ * evacuated once the host was fenced) counts by its last result. `waiting` are those still without proof
+ * and those another flow held in the last round; `stillOnHost` the records (re-read) that still name the
+ * host: each is reported not evacuated, with its reason.
  */
 export function summarizeEvacuation(
   host: string,
@@ -380,10 +414,11 @@ export function summarizeEvacuation(
     awaitingProof: readonly { instanceUuid: string; name: string; reason: string }[];
     proof: string | null;
   } = { awaitingProof: [], proof: null },
+  stillOnHost: readonly Instance[] = [],
 ): EvacuationReport {
-  const last = [...new Map(results.map((r) => [r.instanceUuid, r])).values()];
-  const pending = new Set(waiting.awaitingProof.map((w) => w.instanceUuid));
-  const evacuated = last
+  const last = new Map(results.map((r) => [r.instanceUuid, r]));
+  const pending = new Map(waiting.awaitingProof.map((w) => [w.instanceUuid, w]));
+  const evacuated = [...last.values()]
     .filter((r) => r.outcome === "evacuated")
     .map((r) => ({
       instanceUuid: r.instanceUuid,
@@ -393,8 +428,8 @@ export function summarizeEvacuation(
       proof: r.proof ?? null,
     }));
   // Refused by a disk lock (the child ended FencingRequired): as much "fencing required" as the rest.
-  const refused = last.filter((r) => r.outcome === "failed" && r.error === "FencingRequired");
-  const failed = last
+  const refused = [...last.values()].filter((r) => r.outcome === "failed" && r.error === "FencingRequired");
+  const failed = [...last.values()]
     .filter((r) => r.outcome === "failed" && r.error !== "FencingRequired" && !pending.has(r.instanceUuid))
     .map((r) => ({
       instanceUuid: r.instanceUuid,
@@ -412,15 +447,37 @@ export function summarizeEvacuation(
         reason: r.message ?? "refused by the disk lock",
       })),
   ];
+  const skips = new Map(plan.skipped.map((s) => [s.instanceUuid, s]));
+  const failedBy = new Map(failed.map((f) => [f.instanceUuid, f]));
+  const requiringFence = new Map(fencingRequired.map((f) => [f.instanceUuid, f]));
+  const notEvacuated: EvacuationReport["notEvacuated"] = [];
+  for (const i of [...stillOnHost].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (i.host !== host || i.vmState === "deleted") continue;
+    const left = (reason: NotEvacuatedReason, detail: string) =>
+      notEvacuated.push({ instanceUuid: i.uuid, name: i.name, reason, detail });
+    const skip = skips.get(i.uuid);
+    const f = failedBy.get(i.uuid);
+    const fence = requiringFence.get(i.uuid);
+    if (f) left("failed", `${f.error}: ${f.message}`);
+    else if (fence) left("fencing-required", fence.reason);
+    else if (i.taskState !== null)
+      left("busy", `held by another flow (task_state ${i.taskState}, request ${String(i.taskRequestId)})`);
+    else if (skip && POLICY_SKIP_REASONS.includes(skip.reason)) left("policy", skip.message);
+    else if (skip?.reason === "state") left("state", skip.message);
+    else if (skip?.reason === "busy") left("busy", skip.message);
+    else left("not-planned", `on ${host} (vm_state ${i.vmState}), and no round of the evacuation planned it`);
+  }
   return {
     host,
     incidentId,
     evacuated,
     failed,
-    skipped: [...plan.skipped],
+    skipped: plan.skipped.filter((s) => POLICY_SKIP_REASONS.includes(s.reason)),
     fencingRequired,
+    notEvacuated,
     hostProof: waiting.proof,
-    complete: failed.length === 0 && fencingRequired.length === 0,
+    complete:
+      failed.length === 0 && fencingRequired.length === 0 && notEvacuated.every((n) => n.reason === "policy"),
   };
 }
 

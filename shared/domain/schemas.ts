@@ -1,5 +1,7 @@
 /** The records Lazarus keeps, as zod schemas; the TypeScript types are inferred from them. */
 import { z } from "zod";
+import { BmcNetworks, type BmcPowerKind, BmcSettings, isBmcPowerKind } from "./bmc.js";
+import { HOST_PROOF_KINDS, MIGRATION_PROOF_KINDS } from "./fencing.js";
 import { MIGRATION_STATUSES, MIGRATION_TYPES, POWER_STATES, TASK_STATES, VM_STATES } from "./states.js";
 import {
   AbsolutePath,
@@ -207,17 +209,120 @@ export const HostIncident = z.object({
 });
 export type HostIncident = z.infer<typeof HostIncident>;
 
-/** How death can be proven for a host (shared/domain/fencing.ts). */
-export const HostFencing = z.object({
-  /** How the control plane can power the host off: ec2:StopInstances, the local cloud's fence, or not at all. */
-  power: z.enum(["none", "ec2", "local"]),
-  /** The host runs the watchdog (local/hosts/host-guard): when not fed for the lease, it powers its domains off. */
+/** The power fence kinds: none, EC2's StopInstances (`ec2`; `local`: the local cloud's EC2 endpoint), a BMC. */
+export const POWER_FENCES = ["none", "ec2", "local", "ipmi", "redfish"] as const satisfies readonly (
+  | "none"
+  | "ec2"
+  | "local"
+  | BmcPowerKind
+)[];
+export type PowerFence = (typeof POWER_FENCES)[number];
+
+/** The fields of `HostFencing` (a settings file or a registration may give any of them). */
+export const HostFencingFields = z.object({
+  /**
+   * How the control plane can power the host off: ec2:StopInstances, the local cloud's EC2 endpoint, the
+   * host's BMC through a fence agent run by a delegate host (`ipmi`: fence_ipmilan, `redfish`:
+   * fence_redfish; `bmc` says where), or not at all.
+   */
+  power: z.enum(POWER_FENCES),
+  /**
+   * What registration declared: the host arms a watchdog device (lazarus-host feeds it after accepted
+   * heartbeats; unfed, the node resets). Informational only: the `lease` proof is counted from the host's
+   * own heartbeats (their value is the armed watchdog's timeout), never from this.
+   */
   watchdog: z.boolean(),
   /** The hosts of its shared pool enforce the disk image lock: a target refuses a disk another host holds. */
   diskLocks: z.boolean(),
+  /** The host's BMC (power `ipmi` or `redfish`), null otherwise. */
+  bmc: BmcSettings.nullable().default(null),
+  /**
+   * The BMC networks this host reaches: it may be the delegate that fences (or powers on) a host whose BMC
+   * is on one of them. Empty: it fences nobody.
+   */
+  bmcNetworks: BmcNetworks.default([]),
+});
+
+/** How death can be proven for a host (shared/domain/fencing.ts); a BMC fence names its BMC. */
+export const HostFencing = HostFencingFields.superRefine((f, ctx) => {
+  if (isBmcPowerKind(f.power) && f.bmc === null)
+    ctx.addIssue({
+      code: "custom",
+      path: ["bmc"],
+      message: `power "${f.power}" needs bmc: {address, network, username, credentials, ...}`,
+    });
+  if (!isBmcPowerKind(f.power) && f.bmc !== null)
+    ctx.addIssue({ code: "custom", path: ["bmc"], message: `bmc is only for power "ipmi" or "redfish"` });
+  if (f.power !== "redfish" && f.bmc?.systemsUri)
+    ctx.addIssue({ code: "custom", path: ["bmc", "systemsUri"], message: "systemsUri is a Redfish option" });
 });
 export type HostFencing = z.infer<typeof HostFencing>;
-export const NO_FENCING: HostFencing = { power: "none", watchdog: false, diskLocks: false };
+export const NO_FENCING: HostFencing = {
+  power: "none",
+  watchdog: false,
+  diskLocks: false,
+  bmc: null,
+  bmcNetworks: [],
+};
+
+/** What an operator (or the fence) asks of a host's power controller. `fence`: the host-evacuation's off. */
+export const POWER_ACTIONS = ["status", "off", "on", "cycle", "fence", "fence-test"] as const;
+export type PowerAction = (typeof POWER_ACTIONS)[number];
+
+/** How a power action ended: the power state confirmed, or why not ("unavailable": no delegate could run it). */
+export const POWER_OUTCOMES = ["on", "off", "failed", "timed-out", "unsupported", "unavailable"] as const;
+export type PowerOutcome = (typeof POWER_OUTCOMES)[number];
+
+/** One answer on the way: a fence agent call on a delegate, a delegate that could not run it, an EC2 call. */
+export const PowerAnswer = z.object({
+  /** The delegate host that ran the agent; null for the EC2 API (called by the control plane itself). */
+  delegate: ResourceName.nullable(),
+  /** The agent's action (off, on, status, reboot), `credentials`, `delivery` (SSM), or the EC2 call. */
+  step: z.string().min(1).max(40),
+  at: IsoTime,
+  /** The agent's exit code (fence agents: 0 done / on, 2 off, 1 failed); null when nothing ran. */
+  exitCode: z.number().int().nullable(),
+  /** Its last line of output, or the error. */
+  answer: z.string().max(400),
+});
+export type PowerAnswer = z.infer<typeof PowerAnswer>;
+
+/** One power action on a host, as the host record keeps it (the last POWER_LOG_KEEP of them). */
+export const PowerRecord = z.object({
+  /** The request id (API) or the incident and round (fence). */
+  id: z.string().min(1).max(120),
+  action: z.enum(POWER_ACTIONS),
+  /** Who asked: the API caller, or `incident <id>`. */
+  requestedBy: z.string().max(300),
+  method: z.enum(POWER_FENCES),
+  outcome: z.enum(POWER_OUTCOMES),
+  /** The delegate whose agent gave the outcome (the last one tried when none did); null for EC2. */
+  delegate: ResourceName.nullable(),
+  startedAt: IsoTime,
+  endedAt: IsoTime,
+  detail: z.string().max(2000),
+  answers: z.array(PowerAnswer).max(60),
+});
+export type PowerRecord = z.infer<typeof PowerRecord>;
+export const POWER_LOG_KEEP = 20;
+
+/**
+ * The host is proven dead (shared/domain/fencing.ts): its power fence confirmed it off (`power`), its
+ * heartbeats said its watchdog was armed and the lease ran out (`lease`), or an operator said it is off
+ * (`operator`: nova's `forced_down`). Recorded on the host with `forcedDown: true` in the same write; only
+ * a recorded proof lets an instance on a local disk be evacuated. Cleared (with `forcedDown`) when an
+ * operator unsets forced_down or when host-recovery has cleaned the returned host.
+ */
+export const DeathProof = z.object({
+  kind: z.enum(HOST_PROOF_KINDS),
+  /** When it became proof: the fence's answer, the lease's expiry, the operator's request. */
+  at: IsoTime,
+  /** The host-failure incident that found it (operator: the incident open then, if any). */
+  incidentId: z.string().min(1).max(80).nullable(),
+  /** What proved it, for reports (operator: who said so, and through what). */
+  detail: z.string().max(2000),
+});
+export type DeathProof = z.infer<typeof DeathProof>;
 
 /**
  * How other hosts live-migrate a guest to this host (nova's `live_migration_uri` and
@@ -269,7 +374,10 @@ export const Host = z.object({
   antiAffinity: z.record(ResourceName, Uuid),
   enabled: z.boolean(),
   disabledReason: z.string().nullable(),
+  /** nova's forced_down: true exactly while `deathProof` is set (the hosts store writes both together). */
   forcedDown: z.boolean(),
+  /** Proof that the host is dead (DeathProof); null = none. */
+  deathProof: DeathProof.nullable().default(null),
   /** Compute service liveness as the heartbeat monitor last saw it. */
   status: HostStatus,
   lastHeartbeatAt: IsoTime.nullable(),
@@ -281,6 +389,8 @@ export const Host = z.object({
   liveMigration: HostLiveMigration.nullable().default(null),
   /** Planned maintenance (drain); null: in service as `enabled` says. */
   maintenance: HostMaintenance.nullable().default(null),
+  /** The last power actions on the host (fences, operators' status/off/on/cycle, fence tests), oldest first. */
+  powerLog: z.array(PowerRecord).max(POWER_LOG_KEEP).default([]),
   version: z.number().int().nonnegative(),
 });
 export type Host = z.infer<typeof Host>;
@@ -343,6 +453,15 @@ export const Migration = z.object({
   attemptedHosts: z.array(ResourceName),
   /** The Step Functions execution running the flow. */
   executionArn: z.string().nullable().default(null),
+  /**
+   * An evacuation: the proof that no other copy runs which admitted it (shared/flow/admission.ts): the
+   * source host's recorded proof (power, lease, operator), the target's disk lock (lock), or instance
+   * recovery's removal of the domain from its live source (relocation). null: a rebuild.
+   */
+  proof: z
+    .object({ kind: z.enum(MIGRATION_PROOF_KINDS), detail: z.string().max(2000) })
+    .nullable()
+    .default(null),
   error: z.string().nullable(),
   /**
    * A finished cold migration's confirm or revert (nova lists each as an instance action of its own):

@@ -2,10 +2,20 @@
  * nova's API checks (`compute/api.py` rebuild/evacuate) as one pure function over the records they read. The conductor's
  * Accept runs it right before the conditional write that takes the instance; the API runs it before it
  * starts an execution, so a request that would be refused is refused synchronously and starts nothing.
+ *
+ * An evacuation is admitted only with proof that no other copy of the instance runs or can start
+ * (shared/domain/fencing.ts `instanceProof`, the same rule host-evacuation gates its plan with): its host's
+ * proof of death recorded on the host record (power, lease, operator), or, for a disk in a shared pool whose
+ * hosts enforce the image lock, the lock itself (the target is refused while the old copy holds the disk).
+ * Otherwise it is refused with FencingRequired (409) naming the host and what would prove it dead, whoever
+ * asks: the API at any microversion, the CLI, the rebuild machine started directly. Host-evacuation's own
+ * children pass because its Fence step records the proof on the host before they start. Instance
+ * recovery's relocation from a live host keeps its own proof (`relocateFromLiveHost`).
  */
 import {
   ComputeServiceInUse,
   ComputeServiceUnavailable,
+  FencingRequired,
   HostNotFound,
   InstanceInvalidState,
   InstanceIsLocked,
@@ -13,6 +23,13 @@ import {
   InvalidTargetHost,
   PreserveEphemeralNotSupported,
 } from "../domain/errors.js";
+import {
+  diskOf,
+  hostProofOfRecord,
+  howToProveDead,
+  instanceProof,
+  type MigrationProofKind,
+} from "../domain/fencing.js";
 import { isHostUp } from "../domain/host-liveness.js";
 import type { Host, Instance, Recovery } from "../domain/schemas.js";
 import { REBUILDABLE_VM_STATES, type VmState } from "../domain/states.js";
@@ -78,8 +95,17 @@ export function assertInstanceCan(action: string, instance: Instance, vmStates: 
   }
 }
 
-/** Throws the refusal nova would answer with; returns when the request may take the instance. */
-export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): void {
+/** What admitted an evacuation (recorded on its migration): the proof that no other copy runs. */
+export interface AdmittedProof {
+  kind: MigrationProofKind;
+  detail: string;
+}
+
+/**
+ * Throws the refusal nova would answer with; returns when the request may take the instance, with the
+ * proof an evacuation relies on (null for a rebuild).
+ */
+export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): AdmittedProof | null {
   const { instance, source, now, serviceDownSeconds } = facts;
   assertInstanceCan(req.recreate ? "evacuate" : "rebuild", instance, REBUILDABLE_VM_STATES);
   if (!req.recreate && instance.locked) {
@@ -94,9 +120,8 @@ export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): 
   if (!source) throw new HostNotFound(`Compute host ${instance.host} not found.`);
   if (req.recreate) {
     if (req.imageRef !== null) throw new InvalidInput("evacuate does not take a new image");
-    if (req.relocateFromLiveHost) {
-      assertRelocationProof(req, facts);
-    } else if (isHostUp(source, now, serviceDownSeconds)) {
+    if (req.relocateFromLiveHost) assertRelocationProof(req, facts);
+    else if (isHostUp(source, now, serviceDownSeconds)) {
       throw new ComputeServiceInUse(`Compute service of ${source.name} is still in use.`, {
         host: source.name,
       });
@@ -107,7 +132,13 @@ export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): 
         throw new InvalidTargetHost("The target host can't be the same one.");
       if (!facts.target) throw new HostNotFound(`Compute host ${req.targetHost} not found.`);
     }
-    return;
+    // Last: a well-formed request for a down host, refused only for want of proof, is a 409.
+    return req.relocateFromLiveHost
+      ? {
+          kind: "relocation",
+          detail: `recovery ${req.relocateFromLiveHost} removed the domain from ${instance.host}`,
+        }
+      : assertNoOtherCopy(instance, source);
   }
   if (req.targetHost !== null || req.force) throw new InvalidInput("rebuild runs on the instance's own host");
   if (req.targetState !== null) throw new InvalidInput("rebuild keeps the instance's power state");
@@ -116,6 +147,22 @@ export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): 
       host: source.name,
     });
   }
+  return null;
+}
+
+/**
+ * The evacuation of an instance from a down host: `instanceProof` over the host's recorded proof and the
+ * instance's disk, or FencingRequired naming the host and what would prove it dead.
+ */
+function assertNoOtherCopy(instance: Instance, source: Host): AdmittedProof {
+  const p = instanceProof(hostProofOfRecord(source), diskOf(source, instance.onSharedStorage));
+  if (p.proof) return { kind: p.proof, detail: p.reason };
+  const waiting = instance.fencingRequired?.host === source.name ? ` It is "fencing required".` : "";
+  throw new FencingRequired(
+    `Fencing required: instance ${instance.uuid} cannot be evacuated from ${source.name}: ${p.reason}. ` +
+      `Started elsewhere it could run twice.${waiting} ${howToProveDead(source.name)}`,
+    { host: source.name, instanceUuid: instance.uuid, incidentId: source.incident?.id ?? null },
+  );
 }
 
 /**

@@ -15,6 +15,8 @@ export async function ensureMigrationRecord(
     destHost: string | null;
     destNode: string | null;
     executionArn: string;
+    /** An evacuation: the proof that admitted it; null: a rebuild or a migration (the source is up). */
+    proof?: Migration["proof"];
   },
 ): Promise<void> {
   if (await deps.stores.migrations.get(m.id)) return;
@@ -31,6 +33,7 @@ export async function ensureMigrationRecord(
     attemptedHosts: [],
     error: null,
     executionArn: m.executionArn,
+    proof: m.proof ?? null,
     createdAt: at,
     updatedAt: at,
     version: 0,

@@ -16,4 +16,11 @@ export interface ManagedHostInfo {
 export interface HostDirectory {
   /** null when the id is not a managed instance SSM knows. */
   describe(managedInstanceId: string): Promise<ManagedHostInfo | null>;
+  /**
+   * Puts tags on a hybrid node (`mi-`, SSM AddTagsToResource); false for an EC2 instance (`i-`), whose tags
+   * are EC2's (its operator tags it there), and nothing is done.
+   */
+  tag(managedInstanceId: string, tags: Record<string, string>): Promise<boolean>;
+  /** Removes tags from a hybrid node (a node SSM no longer knows has none to remove); false for `i-`. */
+  untag(managedInstanceId: string, keys: string[]): Promise<boolean>;
 }

@@ -3,32 +3,16 @@
  * offers (`virsh capabilities`: kvm only where /dev/kvm works), the host's Lazarus settings file
  * (like nova.conf on a compute node: storage paths, pool, zone), and the storage folders' state.
  */
-import { z } from "zod";
+import { HOST_CONFIG_ENV, HOST_CONFIG_PATH, HostSettingsFile } from "../definitions/host-config.js";
 import { InvalidInput } from "../domain/errors.js";
-import { HostFencing, HostLiveMigration } from "../domain/schemas.js";
-import { AbsolutePath, ResourceName } from "../domain/values.js";
+import { AbsolutePath } from "../domain/values.js";
 import { parseSections, type ScriptSection, sectionLines } from "./script-sections.js";
 import { shellQuote, shellScript } from "./shell.js";
 import { validated } from "./validate.js";
 import { child, childrenNamed, parseXml } from "./xml-tree.js";
 
-/** Where a host keeps its Lazarus settings, unless its environment says otherwise (`LAZARUS_HOST_CONFIG`). */
-export const HOST_CONFIG_PATH = "/etc/lazarus/host.json";
-
-/** The settings file: every field optional; a registration request overrides any of them. */
-export const HostConfigFile = z.object({
-  availabilityZone: ResourceName.optional(),
-  sharedPoolId: ResourceName.nullable().optional(),
-  instancesPath: AbsolutePath.optional(),
-  imageCachePath: AbsolutePath.optional(),
-  volumesPath: AbsolutePath.optional(),
-  supportsRecreate: z.boolean().optional(),
-  /** How this host's death can be proven (power fence, watchdog, disk locks); unset fields: none/false. */
-  fencing: HostFencing.partial().optional(),
-  /** How other hosts live-migrate a guest here (libvirt URI, inbound address); unset: cold migrations only. */
-  liveMigration: HostLiveMigration.optional(),
-});
-export type HostConfigFile = z.infer<typeof HostConfigFile>;
+/** The host's configuration file as registration reads it (shared/definitions/host-config.ts). */
+export type HostConfigFile = HostSettingsFile;
 
 export interface NodeInfo {
   cpus: number;
@@ -54,7 +38,7 @@ export function hostFactsScript(): string {
     {
       name: "config",
       lines: [
-        `lz_cfg="\${LAZARUS_HOST_CONFIG:-${HOST_CONFIG_PATH}}"`,
+        `lz_cfg="\${${HOST_CONFIG_ENV}:-${HOST_CONFIG_PATH}}"`,
         `if [ -r "$lz_cfg" ]; then cat -- "$lz_cfg"; fi`,
       ],
     },
@@ -109,7 +93,7 @@ function parseHostConfig(text: string): HostConfigFile | null {
   } catch (e) {
     throw new InvalidInput("the host's Lazarus settings file is not JSON", {}, { cause: e });
   }
-  return validated(HostConfigFile, "hostConfig", json);
+  return validated(HostSettingsFile, "hostConfig", json);
 }
 
 export interface StorageCheck {

@@ -4,7 +4,12 @@
  * (`i-`) alike, so one call covers both; SSM does not combine tag filters with an id filter, so the
  * tagged list is paged through.
  */
-import { DescribeInstanceInformationCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import {
+  AddTagsToResourceCommand,
+  DescribeInstanceInformationCommand,
+  RemoveTagsFromResourceCommand,
+  type SSMClient,
+} from "@aws-sdk/client-ssm";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "../definitions/host-tag.js";
 import type { HostDirectory, ManagedHostInfo } from "./host-directory.js";
 
@@ -26,6 +31,34 @@ export class SsmHostDirectory implements HostDirectory {
       pingStatus: ping === "Online" ? "Online" : ping === "ConnectionLost" ? "ConnectionLost" : "Inactive",
       tagged: await this.isTagged(managedInstanceId),
     };
+  }
+
+  async tag(managedInstanceId: string, tags: Record<string, string>): Promise<boolean> {
+    if (!managedInstanceId.startsWith("mi-")) return false;
+    await this.client.send(
+      new AddTagsToResourceCommand({
+        ResourceType: "ManagedInstance",
+        ResourceId: managedInstanceId,
+        Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+    return true;
+  }
+
+  async untag(managedInstanceId: string, keys: string[]): Promise<boolean> {
+    if (!managedInstanceId.startsWith("mi-")) return false;
+    try {
+      await this.client.send(
+        new RemoveTagsFromResourceCommand({
+          ResourceType: "ManagedInstance",
+          ResourceId: managedInstanceId,
+          TagKeys: keys,
+        }),
+      );
+    } catch (e) {
+      if ((e as Error).name !== "InvalidResourceId") throw e;
+    }
+    return true;
   }
 
   private async isTagged(managedInstanceId: string): Promise<boolean> {

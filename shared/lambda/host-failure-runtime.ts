@@ -1,7 +1,7 @@
 /**
  * The host-failure flows' dependencies: the rebuild steps' (stores, host executor, clock) plus the heartbeat
- * reader, the execution starter, the policy configuration and the machines' ARNs, from the container
- * (`runtime.ts`) and its settings (`settings.ts`).
+ * reader, the execution starter, the policy configuration, the power fence and the machines' ARNs, from the
+ * container (`runtime.ts`) and its settings (`settings.ts`).
  */
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EC2Client } from "@aws-sdk/client-ec2";
@@ -9,7 +9,8 @@ import type { FencingConfig } from "../domain/fencing.js";
 import type { HostFailureConfig } from "../domain/host-failure.js";
 import type { StepDeps } from "../flow/deps.js";
 import type { ExecutionStarter } from "../flow/executions.js";
-import { Ec2PowerFence, type PowerFence } from "../hosts/power-fence.js";
+import type { HostPowerDeps } from "../flow/host-power.js";
+import { Ec2PowerFence } from "../hosts/power-fence.js";
 import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
 import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
 import type { InvocationTelemetry } from "./observability.js";
@@ -22,10 +23,11 @@ export interface HostFailureDeps extends StepDeps {
   config: HostFailureConfig;
   fencing: FencingConfig;
   alerts: HostAlerts;
-  /** The `power` fence (ec2:StopInstances with Force; locally the local cloud's EC2 endpoint). */
-  powerFence: PowerFence;
-  /** How often the fence step looks whether a fenced host is off, ms. */
-  fencePollMs: number;
+  /**
+   * The `power` fence: a BMC's fence agent through a delegate host, or ec2:StopInstances with Force (locally
+   * the local cloud's BMCs and EC2 endpoint); shared/flow/host-power.ts.
+   */
+  hostPower: HostPowerDeps;
   /** How long a probe of a host may take before it counts as timed out (delivery included). */
   probeDeadlineMs: number;
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
@@ -36,21 +38,47 @@ export interface HostFailureDeps extends StepDeps {
 const clients = perContainer((c) => ({
   heartbeats: new CloudWatchHeartbeatReader(new CloudWatchClient({}), c.now),
   alerts: new EventBridgeHostAlerts(c.eventBridge, c.settings.eventBus),
-  powerFence: new Ec2PowerFence(new EC2Client({})),
+  ec2: new Ec2PowerFence(new EC2Client({})),
 }));
+
+/**
+ * Power control (the fence step's, and an operator's power actions in the host-power function): the step
+ * deps' stores, executor and clock, the container's EC2 client, the fence settings.
+ */
+export function hostPowerDepsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  telemetry?: InvocationTelemetry,
+  base: StepDeps = depsFromEnv(env, telemetry),
+): HostPowerDeps {
+  const { settings } = containerFromEnv(env);
+  return {
+    stores: base.stores,
+    executor: base.executor,
+    ec2: clients(env).ec2,
+    now: base.now,
+    sleep: base.sleep,
+    region: settings.region,
+    serviceDownSeconds: base.serviceDownSeconds,
+    pollMs: settings.fencePollMs,
+    maxDelegates: settings.fenceMaxDelegates,
+  };
+}
 
 export function hostFailureDepsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   telemetry?: InvocationTelemetry,
 ): HostFailureDeps {
   const { settings, executions } = containerFromEnv(env);
+  const base = depsFromEnv(env, telemetry);
+  const { heartbeats, alerts } = clients(env);
   return {
-    ...depsFromEnv(env, telemetry),
-    ...clients(env),
+    ...base,
+    heartbeats,
+    alerts,
     starter: executions,
     config: settings.hostFailure,
     fencing: settings.fencing,
-    fencePollMs: settings.fencePollMs,
+    hostPower: hostPowerDepsFromEnv(env, telemetry, base),
     probeDeadlineMs: settings.hostProbeDeadlineMs,
     recoveryPollSeconds: settings.recoveryPollSeconds,
     machines: {

@@ -8,6 +8,7 @@
  * local cloud set these variables; docs/DEPLOY.md lists the ones an operator tunes.
  */
 import { ALL_FUNCTIONS, functionNameEnv } from "../definitions/functions.js";
+import { HEARTBEAT_PERIOD_SECONDS } from "../definitions/heartbeat.js";
 import { deployedName, STATE_MACHINES } from "../definitions/state-machines.js";
 import { InvalidSetting } from "../domain/errors.js";
 import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
@@ -55,12 +56,24 @@ export interface LambdaSettings {
   hostProbeDeadlineMs: number;
   /** How often the fence step looks whether a fenced host is off. */
   fencePollMs: number;
+  /** Delegates a BMC fence (or an operator's power action) tries at most, each with the whole deadline. */
+  fenceMaxDelegates: number;
+  /** How long an operator's power action may wait for the BMC to confirm it, per delegate, s. */
+  powerDeadlineSeconds: number;
+  /** The region this runs in: where the BMC passwords live, for the delegates' AWS CLI. */
+  region: string;
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
   recoveryPollSeconds: number;
   hostFailure: HostFailureConfig;
   fencing: FencingConfig;
   instanceFailure: InstanceFailureConfig;
   maintenance: MaintenanceConfig;
+  /**
+   * The heartbeat alarms registration creates (shared/metrics/host-alarms.ts): period, s
+   * (LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS, default 10) and silent periods before ALARM
+   * (LAZARUS_HEARTBEAT_MISSED_PERIODS, default 3).
+   */
+  heartbeatAlarm: { periodSeconds: number; evaluationPeriods: number };
   /** State machine ARN by id (shared/definitions/state-machines.ts); null = not deployed here. */
   machineArns: Readonly<Record<string, string | null>>;
   /** The deployed name of function `id` (LAZARUS_FUNCTION_<ID>, else `<prefix>-<id>`). */
@@ -198,11 +211,18 @@ export function settingsFromEnv(env: Env = process.env): LambdaSettings {
     ),
     hostProbeDeadlineMs: positive(env, "LAZARUS_HOST_PROBE_DEADLINE_MS", DEFAULT_HOST_PROBE_DEADLINE_MS),
     fencePollMs: positive(env, "LAZARUS_FENCE_POLL_MS", 2000),
+    fenceMaxDelegates: positiveInteger(env, "LAZARUS_FENCE_MAX_DELEGATES", 3),
+    powerDeadlineSeconds: positive(env, "LAZARUS_POWER_DEADLINE_SECONDS", 60),
+    region: text(env, "AWS_REGION", text(env, "AWS_DEFAULT_REGION", "us-east-1")),
     recoveryPollSeconds: positive(env, "LAZARUS_RECOVERY_POLL_SECONDS", 5),
     hostFailure: hostFailureConfigFromEnv(env),
     fencing: fencingConfigFromEnv(env),
     instanceFailure: instanceFailureConfigFromEnv(env),
     maintenance: maintenanceConfigFromEnv(env),
+    heartbeatAlarm: {
+      periodSeconds: positiveInteger(env, "LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS", HEARTBEAT_PERIOD_SECONDS),
+      evaluationPeriods: positiveInteger(env, "LAZARUS_HEARTBEAT_MISSED_PERIODS", 3),
+    },
     machineArns: Object.fromEntries(STATE_MACHINES.map((m) => [m.id, env[m.arnEnv]?.trim() || null])),
     functionName: (id) => functionNames.get(id) ?? deployedName(prefix, id),
     logFormat: logFormatFromEnv(env),

@@ -1,13 +1,41 @@
 /**
- * Reads a host's last heartbeat from CloudWatch (GetMetricData on the high-resolution heartbeat metric).
+ * Reads a host's heartbeats from CloudWatch (GetMetricData on the high-resolution heartbeat metric, 1 s
+ * periods: CloudWatch keeps them for 3 hours): when the newest one was, and per period how many there were
+ * and the smallest and largest value, the watchdog timeout each reported (shared/definitions/heartbeat.ts).
  * The endpoint comes from the SDK's configuration (`AWS_ENDPOINT_URL_CLOUDWATCH` locally).
  */
-import { type CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
+import {
+  type CloudWatchClient,
+  GetMetricDataCommand,
+  type MetricDataQuery,
+} from "@aws-sdk/client-cloudwatch";
 import { HEARTBEAT_METRIC } from "../definitions/heartbeat.js";
+import type { HeartbeatSample } from "../domain/fencing.js";
 
 export interface HeartbeatReader {
   /** Time of the newest heartbeat of `host` within the last `lookbackSeconds`, or null if none. */
   lastHeartbeat(host: string, lookbackSeconds: number): Promise<Date | null>;
+  /** The host's heartbeats from `from` to `to`, per 1 s period with any, oldest first. */
+  samples(host: string, from: Date, to: Date): Promise<HeartbeatSample[]>;
+}
+
+/** The statistics `samples` asks for, by query id. */
+const SAMPLE_STATS = { count: "SampleCount", min: "Minimum", max: "Maximum" } as const;
+
+function heartbeatQuery(id: string, host: string, stat: string): MetricDataQuery {
+  return {
+    Id: id,
+    MetricStat: {
+      Metric: {
+        Namespace: HEARTBEAT_METRIC.namespace,
+        MetricName: HEARTBEAT_METRIC.metricName,
+        Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
+      },
+      // 1-second periods: high-resolution data keeps them for 3 hours.
+      Period: 1,
+      Stat: stat,
+    },
+  };
 }
 
 export class CloudWatchHeartbeatReader implements HeartbeatReader {
@@ -25,24 +53,45 @@ export class CloudWatchHeartbeatReader implements HeartbeatReader {
         EndTime: new Date(end.getTime() + 1000),
         ScanBy: "TimestampDescending",
         MaxDatapoints: 1,
-        MetricDataQueries: [
-          {
-            Id: "heartbeat",
-            MetricStat: {
-              Metric: {
-                Namespace: HEARTBEAT_METRIC.namespace,
-                MetricName: HEARTBEAT_METRIC.metricName,
-                Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
-              },
-              // 1-second periods: high-resolution data keeps them for 3 hours.
-              Period: 1,
-              Stat: "SampleCount",
-            },
-          },
-        ],
+        MetricDataQueries: [heartbeatQuery("heartbeat", host, "SampleCount")],
       }),
     );
     const times = (out.MetricDataResults?.[0]?.Timestamps ?? []).map((t) => new Date(t).getTime());
     return times.length > 0 ? new Date(Math.max(...times)) : null;
+  }
+
+  async samples(host: string, from: Date, to: Date): Promise<HeartbeatSample[]> {
+    const byPeriod = new Map<number, Partial<Record<keyof typeof SAMPLE_STATS, number>>>();
+    let nextToken: string | undefined;
+    do {
+      const out = await this.client.send(
+        new GetMetricDataCommand({
+          StartTime: from,
+          EndTime: new Date(to.getTime() + 1000),
+          ScanBy: "TimestampAscending",
+          MetricDataQueries: Object.entries(SAMPLE_STATS).map(([id, stat]) => heartbeatQuery(id, host, stat)),
+          NextToken: nextToken,
+        }),
+      );
+      for (const r of out.MetricDataResults ?? []) {
+        const key = r.Id as keyof typeof SAMPLE_STATS;
+        if (!(key in SAMPLE_STATS)) continue;
+        (r.Timestamps ?? []).forEach((t, i) => {
+          const at = new Date(t).getTime();
+          const v = r.Values?.[i];
+          if (v === undefined) return;
+          byPeriod.set(at, { ...byPeriod.get(at), [key]: v });
+        });
+      }
+      nextToken = out.NextToken;
+    } while (nextToken);
+    return [...byPeriod.entries()]
+      .sort(([a], [b]) => a - b)
+      .flatMap(([at, s]) =>
+        // A period with heartbeats but a statistic missing counts as "nothing armed": never as evidence.
+        s.count !== undefined && s.count > 0
+          ? [{ at: new Date(at), count: s.count, min: s.min ?? 0, max: s.max ?? 0 }]
+          : [],
+      );
   }
 }

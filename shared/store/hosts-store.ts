@@ -10,7 +10,7 @@
  * always the sum of the claims and never exceeds the limit, however many claims race.
  */
 import { isDeepStrictEqual } from "node:util";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import {
   allocationRatio,
@@ -20,15 +20,24 @@ import {
   ratioKey,
   resourceLimit,
 } from "../domain/claim-policy.js";
-import { HostNotFound, HostRegistrationConflict, PlacementRaced } from "../domain/errors.js";
+import {
+  ConcurrentUpdate,
+  HostNotFound,
+  HostRegistrationConflict,
+  PlacementRaced,
+} from "../domain/errors.js";
 import { newHostRecord } from "../domain/host-record.js";
 import {
   type Claim,
   Claim as ClaimSchema,
+  DeathProof,
   Host,
   HostFencing,
   HostLiveMigration,
   HostStatus,
+  POWER_LOG_KEEP,
+  type PowerRecord,
+  PowerRecord as PowerRecordSchema,
   type Resources,
 } from "../domain/schemas.js";
 import { IsoTime } from "../domain/values.js";
@@ -62,14 +71,22 @@ export interface ReleaseResult {
   released: Claim | null;
 }
 
-export const ServicePatch = z.object({
-  enabled: z.boolean().optional(),
-  disabledReason: z.string().nullable().optional(),
-  forcedDown: z.boolean().optional(),
-  status: HostStatus.optional(),
-  lastHeartbeatAt: IsoTime.nullable().optional(),
-});
-export type ServicePatch = z.infer<typeof ServicePatch>;
+/**
+ * A change of the compute service fields. `forced_down` is not among them: it is written with the proof
+ * of death it stands for (`deathProof`: set = forced down, null = not), so the two never disagree.
+ */
+export const ServicePatch = z
+  .strictObject({
+    enabled: z.boolean().optional(),
+    disabledReason: z.string().nullable().optional(),
+    status: HostStatus.optional(),
+    lastHeartbeatAt: IsoTime.nullable().optional(),
+    deathProof: DeathProof.nullable().optional(),
+  })
+  .transform(({ deathProof, ...rest }) =>
+    deathProof === undefined ? rest : { ...rest, deathProof, forcedDown: deathProof !== null },
+  );
+export type ServicePatch = z.input<typeof ServicePatch>;
 
 /** The SET terms of a service patch (validated): its fields, and the version bump of every host change. */
 export function servicePatchSets(x: Expr, patch: ServicePatch): string[] {
@@ -166,12 +183,58 @@ export class HostsStore extends RecordStore<typeof Host> {
     return { host, outcome, changed };
   }
 
+  /**
+   * Deletes a host record, only if it is still at `version` and holds no claim (deregistration checked
+   * the instances first); a record changed meanwhile is ConcurrentUpdate.
+   */
+  async remove(name: string, version: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: this.keyOf(name),
+          ConditionExpression: "#v = :v",
+          ExpressionAttributeNames: { "#v": "version" },
+          ExpressionAttributeValues: { ":v": version },
+        }),
+      );
+    } catch (e) {
+      if ((e as Error).name === "ConditionalCheckFailedException") {
+        throw new ConcurrentUpdate(`host ${name} changed while it was being deregistered`, { host: name });
+      }
+      throw e;
+    }
+  }
+
   async list(): Promise<Host[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
     return items.map((i) => this.parse(i)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Change the compute service fields (enabled, forced down, liveness). Bumps version. */
+  /**
+   * An operator's forced_down (nova's `os-services` force-down, the CLI's `host force-down`): `proof` set
+   * records it as the host's proof of death (kind `operator`) unless one is recorded already (which is kept:
+   * the fence's or the lease's says more); null clears whatever proof the host has, and forced_down with it.
+   */
+  async forceDown(name: string, proof: DeathProof | null): Promise<Host> {
+    const wanted = proof === null ? null : parseInput(DeathProof, proof, "death proof");
+    return this.changeRecord(
+      name,
+      (current) => {
+        if (wanted !== null && current.deathProof !== null) return null;
+        if (wanted === null && current.deathProof === null && !current.forcedDown) return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("deathProof")} = ${x.value(wanted)}, ${x.name("forcedDown")} = ${x.value(wanted !== null)}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: name },
+    );
+  }
+
+  /** Change the compute service fields (enabled, liveness, proof of death with forced down). Bumps version. */
   async setService(name: string, patch: ServicePatch): Promise<Host> {
     const x = new Expr();
     const sets = servicePatchSets(x, patch);
@@ -191,6 +254,28 @@ export class HostsStore extends RecordStore<typeof Host> {
       if (isConditionalCheckFailed(e)) throw hostNotFound(name);
       throw e;
     }
+  }
+
+  /**
+   * Adds a power action (a fence, an operator's status/off/on/cycle, a fence test) to the host's power log,
+   * keeping the last POWER_LOG_KEEP. Conditional on the version read (a concurrent change is read again);
+   * the same record id twice is written once.
+   */
+  async recordPower(name: string, record: PowerRecord): Promise<Host> {
+    const entry = parseInput(PowerRecordSchema, record, "power record");
+    return this.changeRecord(
+      name,
+      (current) => {
+        if (current.powerLog.some((r) => r.id === entry.id && r.startedAt === entry.startedAt)) return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("powerLog")} = ${x.value([...current.powerLog, entry].slice(-POWER_LOG_KEEP))}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: name },
+    );
   }
 
   /**

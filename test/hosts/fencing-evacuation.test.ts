@@ -1,5 +1,6 @@
 /**
- * Issue 16, outcomes 1 and 2, on real hosts: an agent-only failure (host-1's SSM agent and heartbeat
+ * Issue 16, outcomes 1 and 2, on real hosts, with the `ec2` power fence (EC2 bare-metal hosts; the other
+ * host tests fence through IPMI BMCs): an agent-only failure (host-1's SSM agent and heartbeat
  * publisher stopped, its qemu still running) while its power fence (the local EC2 endpoint, reached by the
  * real @aws-sdk/client-ec2) first refuses the stop, then accepts it and never carries it out (the fence
  * times out), then works. Until the fence confirms host-1 off, its local-storage instance is not started
@@ -14,6 +15,7 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { watchDoubleRuns } from "../support/double-runs.js";
 import { waitFlow } from "../support/flows.js";
 import {
+  EC2_FENCING,
   executionFor,
   expectInvariants,
   HOST_FAILURE_WAIT_MS,
@@ -41,7 +43,7 @@ function fenceOutcomes(executionArn: string): string[] {
 }
 
 beforeAll(async () => {
-  ({ cloud, sfn, web } = await startAgentFailureFleet());
+  ({ cloud, sfn, web } = await startAgentFailureFleet({ fencing: EC2_FENCING }));
 }, 600_000);
 
 afterAll(async () => {

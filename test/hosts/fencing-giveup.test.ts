@@ -1,6 +1,7 @@
 /**
  * Issue 16, outcome 1 in its plainest form, on real hosts: an agent-only failure (host-1's SSM agent and
- * heartbeat stopped, its guest running) whose power fence refuses. The guest is never started elsewhere;
+ * heartbeat stopped, its guest running) whose power fence (its IPMI BMC, through a peer's fence_ipmilan)
+ * refuses. The guest is never started elsewhere;
  * it stays "fencing required" on host-1 and keeps running there. The network comes back before any proof:
  * the evacuation gives up (its report lists the instance as fencing required), host-recovery finds nothing
  * stale and clears the mark; the guest ran on host-1 the whole time and nowhere else.
@@ -13,10 +14,11 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { watchDoubleRuns } from "../support/double-runs.js";
 import { waitFlow } from "../support/flows.js";
 import {
+  BMC_REFUSES,
+  bmcPowerOffs,
   executionFor,
   expectInvariants,
   HOST_FAILURE_WAIT_MS,
-  POWER_FENCE_REFUSES,
   startAgentFailureFleet,
   until,
 } from "../support/hosts.js";
@@ -36,7 +38,7 @@ afterAll(async () => {
 describe("an agent-only failure that ends before any proof", () => {
   it("the guest keeps running on host-1 only; the evacuation gives up listing it; recovery clears the mark", async () => {
     const h1 = cloud.fleet.hosts.get("host-1")!;
-    cloud.ec2.setFault(POWER_FENCE_REFUSES);
+    cloud.bmcs.setFault("host-1", BMC_REFUSES);
     // Running on host-1 and nowhere else at every look.
     const watch = watchDoubleRuns(cloud, [web], { onlyOn: "host-1" });
     try {
@@ -64,11 +66,11 @@ describe("an agent-only failure that ends before any proof", () => {
       const rec = await waitFlow(sfn, recovery, 180_000);
       expect(rec.status, rec.cause).toBe("SUCCEEDED");
     } finally {
-      cloud.ec2.setFault(null);
+      cloud.bmcs.setFault("host-1", null);
       await watch.stop();
     }
     expect(await watch.stop()).toEqual([]);
-    expect(cloud.ec2.stops.length).toBeGreaterThanOrEqual(1);
+    expect(bmcPowerOffs(cloud, "host-1").length).toBeGreaterThanOrEqual(1);
     const after = await cloud.stores.instances.require(web.uuid);
     expect(after).toMatchObject({
       host: "host-1",

@@ -14,13 +14,13 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { watchDoubleRuns } from "../support/double-runs.js";
 import { sfnClient, waitFlow } from "../support/flows.js";
 import {
+  BMC_REFUSES,
   bootAdopted,
   executionFor,
   executions,
   expectInvariants,
   FAST_FENCING,
   HOST_FAILURE_WAIT_MS,
-  POWER_FENCE_REFUSES,
   poolHosts,
   runningOn as runningOnIn,
   until,
@@ -53,7 +53,7 @@ afterAll(async () => {
 describe("a shared disk under the image lock, host-a not proven dead", () => {
   it("tried on `lock` and refused while host-a runs it (fencing required, retried each round); evacuated once the fence works", async () => {
     const a = cloud.fleet.hosts.get("host-a")!;
-    cloud.ec2.setFault(POWER_FENCE_REFUSES);
+    cloud.bmcs.setFault("host-a", BMC_REFUSES);
     const watch = watchDoubleRuns(cloud, [db]);
     try {
       await a.stopHeartbeat();
@@ -79,7 +79,7 @@ describe("a shared disk under the image lock, host-a not proven dead", () => {
       expect(["host-b", "host-c"]).toContain(waiting.fencingRequired?.refusedBy);
       expect(await runningOn(db.uuid)).toEqual(["host-a"]);
 
-      cloud.ec2.setFault(null);
+      cloud.bmcs.setFault("host-a", null);
       const run = await waitFlow(sfn, execution, 240_000);
       expect(run.status, run.cause).toBe("SUCCEEDED");
       expect(a.running).toBe(false);
@@ -89,7 +89,7 @@ describe("a shared disk under the image lock, host-a not proven dead", () => {
       expect(report.evacuated).toEqual([expect.objectContaining({ name: "db-1", proof: "power" })]);
       expect(report.failed).toEqual([]);
     } finally {
-      cloud.ec2.setFault(null);
+      cloud.bmcs.setFault("host-a", null);
       await watch.stop();
     }
     expect(await watch.stop()).toEqual([]);

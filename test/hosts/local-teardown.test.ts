@@ -1,13 +1,13 @@
 /**
  * `npm run local -- up` keeps its promise: Ctrl-C (SIGINT to the whole process group, as a terminal
- * sends it), SIGTERM and an error remove every host process, user, group and folder; a start removes
- * what a run killed with SIGKILL left. Real hosts (users, libvirtd, agents), a real CLI in a child process.
+ * sends it), SIGTERM and an error remove every host process (the hosts' simulated BMCs too), user, group
+ * and folder; a start removes what a run killed with SIGKILL left. Real hosts (users, libvirtd, agents), a real CLI in a child process.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startFleet } from "#local/hosts/fleet.js";
+import { bmcUserName, startFleet } from "#local/hosts/fleet.js";
 import { processesOfUid } from "#local/hosts/local-host.js";
 import { type RunMarker, removeDeadRuns } from "#local/hosts/run-marker.js";
 import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
@@ -153,11 +153,13 @@ describe("local cloud tear-down", () => {
     await up.running();
     const marker = markers().find((m) => !before.has(m.runId));
     expect(marker).toBeDefined();
-    expect(marker!.users).toHaveLength(1);
+    // The host's user, and the user that runs the hosts' simulated BMCs.
+    expect(marker!.users).toEqual([`lz${marker!.runId}-host-a`, bmcUserName(marker!.runId)]);
     for (const u of marker!.users) expect(userExists(u)).toBe(true);
     expect(groupExists(marker!.group)).toBe(true);
     const procs = hostProcesses(marker!);
-    expect(procs.length).toBeGreaterThanOrEqual(2); // libvirtd and the agent, at least
+    expect(procs.length).toBeGreaterThanOrEqual(3); // libvirtd and the agent at least, and the BMC (ipmi_sim)
+    expect(processesOfUid(uidOf(bmcUserName(marker!.runId))).length).toBe(1);
 
     killGroup(up.child, "SIGINT");
     const exit = await up.exited;

@@ -8,7 +8,13 @@
 
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "vitest";
-import { type HostFailureOptions, type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import type { BmcFault } from "#local/bmc/ipmi-bmcs.js";
+import {
+  type HostFailureOptions,
+  type LocalCloud,
+  type LocalFencingChoice,
+  startLocalCloud,
+} from "#local/cloud.js";
 import type { Ec2Fault } from "#local/ec2/ec2-endpoint.js";
 import { bootByAdoption, type HandDefinedDomain } from "#local/fleet-domains.js";
 import type { LocalHost, LocalHostSpec } from "#local/hosts/local-host.js";
@@ -61,11 +67,29 @@ export const FAST_FENCING = {
   maxProofRounds: 40,
 } as const satisfies HostFailureOptions;
 
-/** The power fence refuses: the local EC2 endpoint fails every stop until `cloud.ec2.setFault(null)`. */
+/**
+ * The `ec2` power fence refuses: the local EC2 endpoint fails every stop until `cloud.ec2.setFault(null)`
+ * (for hosts fenced through EC2: `fencing: EC2_FENCING`).
+ */
 export const POWER_FENCE_REFUSES = {
   mode: "fail",
   message: "injected: the power controller refused",
 } as const satisfies Ec2Fault;
+
+/** A BMC that refuses every chassis control (`cloud.bmcs.setFault(host, BMC_REFUSES)`; null undoes it). */
+export const BMC_REFUSES = { mode: "fail" } as const satisfies BmcFault;
+
+/** Hosts fenced as EC2 bare-metal hosts are (the local EC2 endpoint), instead of the default IPMI BMCs. */
+export const EC2_FENCING = {
+  power: "local",
+  watchdog: false,
+  diskLocks: true,
+} as const satisfies LocalFencingChoice;
+
+/** The chassis power-offs host `host`'s BMC received (from the delegates' fence agents). */
+export function bmcPowerOffs(cloud: LocalCloud, host: string) {
+  return cloud.bmcs.controls.filter((c) => c.host === host && c.power === "off");
+}
 
 /**
  * How long a host-failure test waits for a flow to get somewhere (detection, grace, probe, rounds of

@@ -163,7 +163,11 @@ export function rebuildExecutionArn(requestId: string): string {
   return `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`;
 }
 
-/** A fleet in the store: hosts with fresh heartbeats unless said otherwise; names unique per call. */
+/**
+ * A fleet in the store: hosts with fresh heartbeats unless said otherwise; names unique per call. A host
+ * `down` is a dead host as host-evacuation leaves it: status down, forced down with its proof of death
+ * (power), so its instances may be evacuated.
+ */
 export async function seedHosts(
   h: StepWorld,
   specs: { name: string; down?: boolean; pool?: string | null; overrides?: Partial<Host> }[],
@@ -174,6 +178,9 @@ export async function seedHosts(
       name: s.name,
       lastHeartbeatAt: new Date().toISOString(),
       forcedDown: s.down === true,
+      deathProof: s.down
+        ? { kind: "power", at: new Date().toISOString(), incidentId: null, detail: "fenced off (test)" }
+        : null,
       status: s.down ? "down" : "up",
       storage: {
         instancesPath: s.pool === null ? `/srv/${s.name}/instances` : "/srv/pool/instances",

@@ -122,6 +122,10 @@ const BY_ENTRY: Record<string, Sample> = {
   "functions/sweeper/handlers.ts": { event: {}, keys: {} },
   "functions/migration/handlers.ts": MIGRATION,
   "functions/host-maintenance/handlers.ts": DRAIN,
+  "functions/host-power/handlers.ts": {
+    event: { host, action: "status", requestId: flow.requestId, requestedBy: "operator" },
+    keys: { host, requestId: flow.requestId },
+  },
 };
 const BY_HANDLER: Record<string, Sample> = {
   accept: {
@@ -217,6 +221,7 @@ const BY_HANDLER: Record<string, Sample> = {
     keys: { recoveryId, host, instanceUuid: instance.uuid, execution: executionArn },
   },
   register: { event: { managedInstanceId: "mi-0123456789abcdef0", name: host }, keys: { host } },
+  deregister: { event: { host }, keys: { host } },
   adopt: { event: { host }, keys: { host } },
   sync: { event: { hosts: [host] }, keys: { hosts: host } },
   api: {

@@ -291,6 +291,60 @@ describe("confirmation and report", () => {
   });
 });
 
+describe("nothing stranded: every instance still on the host is in the report", () => {
+  it("each left instance gets its reason; only the policy's leave the evacuation complete", () => {
+    const on = (name: string, over: Partial<Instance> = {}) =>
+      makeInstance({ name, host: "h1", node: "h1", ...over });
+    const failedOne = on("f-1");
+    const waiting = on("w-1");
+    const busy = on("b-1", {
+      taskState: "rebuilding",
+      taskRequestId: "00000000-0000-4000-8000-000000000001",
+    });
+    const paused = on("p-1", { vmState: "paused" });
+    const notHa = on("n-1", { haEnabled: false });
+    const broken = on("e-1", { vmState: "error" });
+    const late = on("l-1");
+    const gone = on("d-1", { vmState: "deleted" });
+    const plan = planEvacuation("h1", "i", [paused, notHa, broken, busy], "ha-only");
+    const failure = {
+      instanceUuid: failedOne.uuid,
+      name: "f-1",
+      outcome: "failed" as const,
+      host: "h1",
+      vmState: "error" as const,
+      error: "NoValidHost",
+      message: "no room",
+    };
+    const r = summarizeEvacuation(
+      "h1",
+      "i",
+      plan,
+      [failure],
+      { awaitingProof: [{ instanceUuid: waiting.uuid, name: "w-1", reason: "local disk" }], proof: null },
+      [failedOne, waiting, busy, paused, notHa, broken, late, gone, on("x-1", { host: "h2" })],
+    );
+    expect(r.notEvacuated.map((n) => [n.name, n.reason])).toEqual([
+      ["b-1", "busy"],
+      ["e-1", "policy"],
+      ["f-1", "failed"],
+      ["l-1", "not-planned"],
+      ["n-1", "policy"],
+      ["p-1", "state"],
+      ["w-1", "fencing-required"],
+    ]);
+    expect(r.complete).toBe(false);
+    const onlyPolicy = summarizeEvacuation("h1", "i", plan, [], { awaitingProof: [], proof: null }, [
+      notHa,
+      broken,
+    ]);
+    expect(onlyPolicy).toMatchObject({
+      complete: true,
+      skipped: [expect.objectContaining({ name: "e-1" }), expect.objectContaining({ name: "n-1" })],
+    });
+  });
+});
+
 describe("the returning host", () => {
   it("a domain whose record names another host is stale (whatever its migration); local disks removed", () => {
     const shared = makeHost({ name: "host-1" });

@@ -13,10 +13,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { adoptHost } from "#functions/inventory/adopt.js";
 import { adoptedPortId } from "#functions/inventory/adoption-plan.js";
 import type { InventoryDeps } from "#functions/inventory/deps.js";
+import { deregisterHost } from "#functions/inventory/deregister.js";
 import { registerHost } from "#functions/inventory/register.js";
 import { syncFleet } from "#functions/inventory/sync.js";
-import { HostNotTagged, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
-import type { Host } from "#shared/domain/schemas.js";
+import {
+  HostInUse,
+  HostNotFound,
+  HostNotTagged,
+  HostUnreachable,
+  InvalidInput,
+} from "#shared/domain/errors.js";
+import { type Host, NO_FENCING } from "#shared/domain/schemas.js";
 import { buildDomainXml, type DomainSpec } from "#shared/hosts/domain-xml.js";
 import type { HostDirectory, ManagedHostInfo } from "#shared/hosts/host-directory.js";
 import { createTables } from "#shared/store/create-tables.js";
@@ -34,6 +41,10 @@ let hostRecord: Host;
 let fake: RecordingHost;
 let directory: Map<string, ManagedHostInfo>;
 let deps: InventoryDeps;
+/** What registration did outside the table: tags per managed node, alarms created and deleted. */
+let tags: Map<string, Record<string, string>>;
+let alarmsPut: string[];
+let alarmsRemoved: string[];
 
 beforeAll(async () => {
   db = await startTestDynamo({ prefix: "inventory" });
@@ -70,8 +81,39 @@ beforeEach(async () => {
   await db.stores.hosts.put(hostRecord);
   fake = new RecordingHost();
   directory = new Map();
-  const dir: HostDirectory = { describe: async (id) => directory.get(id) ?? null };
-  deps = { stores: db.stores, executor: fake, directory: dir, now: () => new Date(NOW) };
+  tags = new Map();
+  alarmsPut = [];
+  alarmsRemoved = [];
+  const dir: HostDirectory = {
+    describe: async (id) => directory.get(id) ?? null,
+    tag: async (id, t) => {
+      tags.set(id, { ...tags.get(id), ...t });
+      return true;
+    },
+    untag: async (id, keys) => {
+      const left = { ...tags.get(id) };
+      for (const k of keys) delete left[k];
+      tags.set(id, left);
+      return true;
+    },
+  };
+  deps = {
+    stores: db.stores,
+    executor: fake,
+    directory: dir,
+    alarms: {
+      put: async (host) => {
+        alarmsPut.push(host);
+        return [`lazarus-heartbeat-${host}`, `lazarus-instance-monitor-${host}`];
+      },
+      remove: async (host) => {
+        alarmsRemoved.push(host);
+        return [`lazarus-heartbeat-${host}`, `lazarus-instance-monitor-${host}`];
+      },
+    },
+    deployment: { region: "eu-west-1", prefix: "lazarus" },
+    now: () => new Date(NOW),
+  };
   fake.addImage("/var/lib/lazarus/_base/cirros-0.6.qcow2", {
     format: "qcow2",
     virtualSizeBytes: 64 * 1024 ** 2,
@@ -373,6 +415,21 @@ describe("registration", () => {
       reserved: { memoryMiB: 4096 },
     });
     expect(first.outcome).toBe("created");
+    // No redeploy: the alarms exist, the node carries its host name, the set-up says what to run.
+    expect(first.alarms).toEqual(["lazarus-heartbeat-kvm-09", "lazarus-instance-monitor-kvm-09"]);
+    expect(alarmsPut).toEqual(["kvm-09"]);
+    expect(tags.get(id)).toEqual({ "lazarus:host": "kvm-09" });
+    expect(first.setup.config).toMatchObject({
+      host: "kvm-09",
+      region: "eu-west-1",
+      heartbeat: { logGroup: "/lazarus/host-heartbeats" },
+      instancesPath: "/srv/i",
+      sharedPoolId: "nfs-1",
+    });
+    expect(first.setup.commands.join("\n")).toMatch(
+      /cat > \/etc\/lazarus\/host\.json <<'LAZARUS_HOST_JSON'\n\{/,
+    );
+    expect(first.setup.commands.at(-1)).toBe("lazarus-host status");
     expect(first.host).toMatchObject({
       name: "kvm-09",
       virtType: "kvm",
@@ -428,7 +485,7 @@ describe("registration", () => {
       fsBytes: 500 * GiB,
     };
     const created = await registerHost(deps, { managedInstanceId: mi, name: "kvm-11" });
-    expect(created.host.fencing).toEqual({ power: "none", watchdog: true, diskLocks: true });
+    expect(created.host.fencing).toEqual({ ...NO_FENCING, watchdog: true, diskLocks: true });
 
     // The request wins over the file; only what changed is reported.
     const asked = await registerHost(deps, {
@@ -437,23 +494,104 @@ describe("registration", () => {
       fencing: { watchdog: false, diskLocks: true },
     });
     expect(asked).toMatchObject({ outcome: "updated", changed: ["fencing"] });
-    expect(asked.host.fencing).toEqual({ power: "none", watchdog: false, diskLocks: true });
+    expect(asked.host.fencing).toEqual({ ...NO_FENCING, diskLocks: true });
 
     // Neither says anything: the host keeps its fencing (a re-registration never drops a proof silently).
     delete (fake.facts.settings as { fencing?: unknown }).fencing;
     const again = await registerHost(deps, { managedInstanceId: mi, name: "kvm-11" });
     expect(again).toMatchObject({ outcome: "unchanged", changed: [] });
-    expect((await db.stores.hosts.require("kvm-11")).fencing).toEqual({
-      power: "none",
-      watchdog: false,
-      diskLocks: true,
-    });
+    expect((await db.stores.hosts.require("kvm-11")).fencing).toEqual({ ...NO_FENCING, diskLocks: true });
 
     // The EC2 power fence needs an EC2 instance: a hybrid-activated machine (mi-...) is refused, unchanged.
     await expect(
       registerHost(deps, { managedInstanceId: mi, name: "kvm-11", fencing: { power: "ec2" } }),
     ).rejects.toThrow(/needs an EC2 instance/);
     expect((await db.stores.hosts.require("kvm-11")).fencing.power).toBe("none");
+  });
+
+  it("takes an IPMI or Redfish fence with its BMC; refuses a bad one whole (400, nothing stored, never the password)", async () => {
+    const mi = "mi-0123456789abcdef3";
+    directory.set(mi, { ...online(true), managedInstanceId: mi });
+    fake.facts = {
+      cpus: 8,
+      memoryKiB: 32 * 1024 * 1024,
+      domainTypes: ["kvm", "qemu"],
+      settings: { instancesPath: "/srv/i", imageCachePath: "/srv/c", volumesPath: "/srv/v" },
+      folders: ["/srv/i", "/srv/c", "/srv/v"],
+      fsBytes: 500 * GiB,
+    };
+    const bmc = {
+      address: "bmc-12.oob.example.net",
+      port: 623,
+      network: "oob-a",
+      username: "fence",
+      credentials: { secretsManager: "lazarus/bmc/kvm-12" },
+    };
+    const scriptsBefore = fake.scripts.length;
+    const refused = async (fencing: unknown, message: RegExp) => {
+      const at = fake.scripts.length;
+      const e = await registerHost(deps, { managedInstanceId: mi, name: "kvm-12", fencing } as never).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(InvalidInput);
+      expect((e as InvalidInput).httpStatus).toBe(400);
+      expect((e as Error).message).toMatch(message);
+      // Refused before anything was asked of the host, and nothing stored.
+      expect(fake.scripts.length).toBe(at);
+      expect(await db.stores.hosts.get("kvm-12")).toBeNull();
+      return (e as Error).message;
+    };
+    await refused({ power: "ipmi", bmc: { ...bmc, address: "bmc 12; reboot" } }, /fencing\.bmc\.address/);
+    await refused({ power: "ipmi", bmc: { ...bmc, address: "-bmc" } }, /a BMC address is a host name/);
+    await refused({ power: "ipmi", bmc: { ...bmc, port: 70000 } }, /fencing\.bmc\.port/);
+    await refused({ power: "ipmi", bmc: { ...bmc, port: 0 } }, /fencing\.bmc\.port/);
+    const { credentials: _, ...noCredentials } = bmc;
+    await refused({ power: "ipmi", bmc: noCredentials }, /fencing\.bmc\.credentials/);
+    await refused({ power: "ipmi", bmc: { ...bmc, credentials: {} } }, /a reference, never the password/);
+    await refused({ power: "ipmi" }, /power "ipmi" needs bmc/);
+    await refused({ power: "none", bmc }, /bmc is only for power "ipmi" or "redfish"/);
+    await refused({ power: "ipmi", bmc: { ...bmc, systemsUri: "/redfish/v1/Systems/1" } }, /Redfish option/);
+    const leaked = await refused(
+      { power: "ipmi", bmc: { ...bmc, password: "hunter2-very-secret" } },
+      /a BMC password is never stored/,
+    );
+    expect(leaked).not.toContain("hunter2-very-secret");
+    expect(fake.scripts.length).toBe(scriptsBefore);
+
+    const ipmi = await registerHost(deps, {
+      managedInstanceId: mi,
+      name: "kvm-12",
+      fencing: { power: "ipmi", bmc, bmcNetworks: ["oob-a"] },
+    });
+    expect(ipmi.host.fencing).toEqual({
+      power: "ipmi",
+      watchdog: false,
+      diskLocks: false,
+      bmcNetworks: ["oob-a"],
+      bmc: { ...bmc, lanplus: true, cipher: 3, verifyTls: true, systemsUri: null },
+    });
+    // Redfish from the host's settings file: a parameter reference, TLS verification off, the system named.
+    fake.facts.settings = {
+      ...fake.facts.settings,
+      fencing: {
+        power: "redfish",
+        bmc: {
+          address: "2001:db8::12",
+          network: "oob-a",
+          username: "fence",
+          credentials: { ssmParameter: "/lazarus/bmc/kvm-12" },
+          verifyTls: false,
+          systemsUri: "/redfish/v1/Systems/1",
+        },
+      },
+    };
+    const redfish = await registerHost(deps, { managedInstanceId: mi, name: "kvm-12" });
+    expect(redfish.host.fencing).toMatchObject({
+      power: "redfish",
+      bmcNetworks: [],
+      bmc: { address: "2001:db8::12", port: null, verifyTls: false, systemsUri: "/redfish/v1/Systems/1" },
+    });
   });
 });
 
@@ -516,5 +654,38 @@ describe("sync", () => {
     const dry = await syncFleet(deps, { hosts: [hostRecord.name], apply: false });
     expect(dry.hosts[0]!.powerDrift[0]).toMatchObject({ actual: "running", recordedNow: false });
     expect((await db.stores.instances.require(running.uuid)).powerState).toBe("shutdown");
+  });
+});
+
+describe("deregistration", () => {
+  it("refuses a host that holds instances or claims; then deletes its alarms, its name tag and its record", async () => {
+    const id = "mi-0000000000000d00d";
+    directory.set(id, { managedInstanceId: id, computerName: "kvm-dd", pingStatus: "Online", tagged: true });
+    fake.facts = {
+      cpus: 8,
+      memoryKiB: 16 * 1024 * 1024,
+      domainTypes: ["qemu"],
+      settings: { instancesPath: "/srv/i", imageCachePath: "/srv/c", volumesPath: "/srv/v" },
+      folders: ["/srv/i", "/srv/c", "/srv/v"],
+      fsBytes: 100 * GiB,
+    };
+    await registerHost(deps, { managedInstanceId: id, name: "kvm-dd" });
+    expect(tags.get(id)).toEqual({ "lazarus:host": "kvm-dd" });
+    const claim = randomUUID();
+    await db.stores.hosts.claim("kvm-dd", {
+      instanceUuid: claim,
+      resources: { vcpus: 1, memoryMiB: 64, diskGiB: 1 },
+      owner: "t",
+      serverGroup: null,
+    });
+    await expect(deregisterHost(deps, { host: "kvm-dd" })).rejects.toBeInstanceOf(HostInUse);
+    expect(alarmsRemoved).toEqual([]);
+    await db.stores.hosts.release("kvm-dd", claim);
+    const report = await deregisterHost(deps, { host: "kvm-dd" });
+    expect(report).toMatchObject({ host: "kvm-dd", managedInstanceId: id, untagged: ["lazarus:host"] });
+    expect(alarmsRemoved).toEqual(["kvm-dd"]);
+    expect(tags.get(id)).toEqual({});
+    expect(await db.stores.hosts.get("kvm-dd")).toBeNull();
+    await expect(deregisterHost(deps, { host: "kvm-dd" })).rejects.toBeInstanceOf(HostNotFound);
   });
 });

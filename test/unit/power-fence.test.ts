@@ -4,11 +4,12 @@
  * the fault switch makes the stop really fail (an EC2 error) or hang (stays `stopping`); unknown ids are
  * EC2's own error. And the pure gate/wait decisions the host-evacuation flow and the simulator share.
  */
-import { EC2Client } from "@aws-sdk/client-ec2";
+import type { EC2Client } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Ec2Endpoint, startEc2Endpoint } from "#local/ec2/ec2-endpoint.js";
 import { gateByProof, type HostProof, nextProofLook } from "#shared/domain/fencing.js";
 import { Ec2PowerFence } from "#shared/hosts/power-fence.js";
+import { localEc2Client } from "../support/ec2.js";
 
 let ec2: Ec2Endpoint;
 let client: EC2Client;
@@ -17,18 +18,16 @@ const machines = new Map<string, boolean>();
 
 beforeAll(async () => {
   ec2 = await startEc2Endpoint();
-  client = new EC2Client({
-    endpoint: ec2.url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
+  client = localEc2Client(ec2.url);
   fence = new Ec2PowerFence(client);
   for (const id of ["i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c"]) {
     machines.set(id, true);
     ec2.addInstance(id, {
       powerOff: async () => {
         machines.set(id, false);
+      },
+      powerOn: async () => {
+        machines.set(id, true);
       },
       isOn: () => machines.get(id) === true,
     });
@@ -95,6 +94,7 @@ describe("waiting for proof (shared by host-evacuation and the simulator)", () =
   const power: HostProof = { proof: "power", at: "2026-01-01T00:00:00.000Z", reason: "power fence: off" };
   const local = { storage: { sharedPoolId: null }, fencing: { diskLocks: true } };
   const shared = { storage: { sharedPoolId: "p1" }, fencing: { diskLocks: true } };
+  const sharedUnlocked = { storage: { sharedPoolId: "p1" }, fencing: { diskLocks: false } };
 
   it("without host proof, a local disk waits and a locked shared disk may try on `lock`", () => {
     expect(gateByProof(["a"], none, local)).toMatchObject({ ready: [], waiting: [{ item: "a" }] });
@@ -105,18 +105,43 @@ describe("waiting for proof (shared by host-evacuation and the simulator)", () =
     expect(gateByProof(["a"], power, local)).toMatchObject({ ready: [{ item: "a", proof: "power" }] });
   });
 
-  it("looks again after fenceRetrySeconds, sooner at lease expiry; gives up after the rounds or when the host is back", () => {
+  it("a shared pool whose hosts do NOT enforce the lock is no `lock`: the instance waits for host proof", () => {
+    const gate = gateByProof(["a"], none, sharedUnlocked);
+    expect(gate.ready).toEqual([]);
+    expect(gate.waiting).toEqual([
+      { item: "a", reason: expect.stringMatching(/shared disk without a host-side lock/) },
+    ]);
+    expect(gateByProof(["a"], power, sharedUnlocked).ready).toEqual([{ item: "a", proof: "power" }]);
+  });
+
+  it("an instance that says its disk is not on shared storage waits, even in a locked pool", () => {
+    const gate = gateByProof(["a", "b"], none, shared, (i) => (i === "a" ? false : null));
+    expect(gate.ready).toEqual([{ item: "b", proof: "lock" }]);
+    expect(gate.waiting.map((w) => w.item)).toEqual(["a"]);
+  });
+
+  it("looks again after fenceRetrySeconds, sooner at lease expiry; gives up after the rounds or when the host is back before proof", () => {
     const now = new Date("2026-01-01T00:00:00.000Z");
     const cfg = { fenceRetrySeconds: 30, maxProofRounds: 3 };
-    expect(nextProofLook({ round: 1, proof: none, heartbeatAlive: false, now }, cfg)).toMatchObject({
-      verdict: "wait",
-      waitSeconds: 30,
-    });
-    const lease = { ...none, leaseExpiresAt: "2026-01-01T00:00:07.500Z" };
-    expect(nextProofLook({ round: 1, proof: lease, heartbeatAlive: false, now }, cfg)).toMatchObject({
+    const look = (over: Partial<Parameters<typeof nextProofLook>[0]>) =>
+      nextProofLook(
+        { round: 1, proof: none, heartbeatAlive: false, now, waitingForProof: 1, busy: 0, ...over },
+        cfg,
+      );
+    expect(look({})).toMatchObject({ verdict: "wait", waitSeconds: 30 });
+    expect(look({ proof: { ...none, leaseExpiresAt: "2026-01-01T00:00:07.500Z" } })).toMatchObject({
       waitSeconds: 8,
     });
-    expect(nextProofLook({ round: 3, proof: none, heartbeatAlive: false, now }, cfg).verdict).toBe("give-up");
-    expect(nextProofLook({ round: 1, proof: none, heartbeatAlive: true, now }, cfg).verdict).toBe("give-up");
+    expect(look({ round: 3 }).verdict).toBe("give-up");
+    expect(look({ heartbeatAlive: true }).verdict).toBe("give-up");
+    // After the proof, a heartbeat back (the node reset and rebooted) does not end the wait for busy ones.
+    expect(look({ proof: power, heartbeatAlive: true, waitingForProof: 0, busy: 1 })).toMatchObject({
+      verdict: "wait",
+      reason: expect.stringMatching(/1 held by another flow/),
+    });
+    expect(look({ proof: power, waitingForProof: 0, busy: 1, round: 3 })).toMatchObject({
+      verdict: "give-up",
+      reason: expect.stringMatching(/1 held by another flow/),
+    });
   });
 });

@@ -3,43 +3,18 @@
  * placeholders, ASL validity, transitions, retries, catch result paths and the reschedule path.
  */
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { lambdaArn, REBUILD_FUNCTIONS } from "#shared/definitions/functions.js";
 import { definitionSubstitutions } from "#shared/definitions/state-machines.js";
 import { CLEANUP_FAILURE_KEY, FAILURE_KEYS } from "#shared/flow/contract.js";
-
-type AslValidator = (
-  definition: unknown,
-  options?: { checkPaths?: boolean; checkArn?: boolean },
-) => { isValid: boolean; errors: unknown[]; errorsText: (separator?: string) => string };
-const aslValidator = createRequire(import.meta.url)("asl-validator") as AslValidator;
-
-interface Retrier {
-  ErrorEquals: string[];
-}
-interface Catcher {
-  ErrorEquals: string[];
-  ResultPath?: string;
-  Next: string;
-}
-interface State {
-  Type: string;
-  Parameters?: unknown;
-  ResultPath?: string;
-  Choices?: { Next: string; Variable?: string; BooleanEquals?: boolean }[];
-  Resource?: string;
-  Next?: string;
-  End?: boolean;
-  Default?: string;
-  Retry?: Retrier[];
-  Catch?: Catcher[];
-  [key: string]: unknown;
-}
-interface Definition {
-  StartAt: string;
-  States: Record<string, State>;
-}
+import {
+  aslValidator,
+  type Definition,
+  nonTransientRetries,
+  reachableFrom,
+  STEP_RETRY_ERRORS,
+  targets,
+} from "../support/asl.js";
 
 const RAW = readFileSync(new URL("../../state-machines/rebuild.asl.json", import.meta.url), "utf8");
 const PLACEHOLDER = /\$\{([^}]*)\}/g;
@@ -52,28 +27,6 @@ const SUBS = definitionSubstitutions("lazarus");
 const DEF = JSON.parse(fill(RAW, SUBS)) as Definition;
 const STATES = Object.entries(DEF.States);
 const TASKS = STATES.filter(([, s]) => s.Type === "Task");
-
-/** Every state a state may move to: Next, Default, Choices[].Next, Catch[].Next. */
-function targets(state: State): string[] {
-  return [
-    ...(state.Next ? [state.Next] : []),
-    ...(state.Default ? [state.Default] : []),
-    ...(state.Choices ?? []).map((c) => c.Next),
-    ...(state.Catch ?? []).map((c) => c.Next),
-  ];
-}
-
-function reachableFrom(def: Definition, start: string): Set<string> {
-  const seen = new Set<string>();
-  const queue = [start];
-  while (queue.length) {
-    const name = queue.shift()!;
-    if (seen.has(name) || !def.States[name]) continue;
-    seen.add(name);
-    queue.push(...targets(def.States[name]));
-  }
-  return seen;
-}
 
 describe("rebuild.asl.json placeholders", () => {
   const used = [...RAW.matchAll(PLACEHOLDER)].map((m) => m[1]!);
@@ -165,16 +118,9 @@ describe("rebuild.asl.json validity", () => {
 
 /** Errors a step may be retried for: the Lambda service's, DynamoDB throttling, races, and hosts not answering. */
 const TRANSIENT = new Set([
-  "Lambda.ServiceException",
-  "Lambda.AWSLambdaException",
-  "Lambda.SdkClientException",
-  "Lambda.TooManyRequestsException",
-  "Lambda.Unknown",
-  "ThrottlingException",
-  "ProvisionedThroughputExceededException",
+  ...STEP_RETRY_ERRORS,
   "InternalServerError",
   "ServiceUnavailable",
-  "ConcurrentUpdate",
   "HostUnreachable",
   "HostCommandTimedOut",
   "ProbeFailed",
@@ -202,12 +148,7 @@ describe("rebuild.asl.json error handling", () => {
   });
 
   it("only transient error names are ever retried (never States.ALL, a refusal, SpawnFailed)", () => {
-    const bad = TASKS.flatMap(([name, t]) =>
-      (t.Retry ?? []).flatMap((r) =>
-        r.ErrorEquals.filter((e) => !TRANSIENT.has(e)).map((e) => `${name}: ${e}`),
-      ),
-    );
-    expect(bad).toEqual([]);
+    expect(nonTransientRetries(TASKS, TRANSIENT)).toEqual([]);
   });
 
   it("Spawn is not retried after a timeout: the command may have run (the target is cleaned instead)", () => {

@@ -1,11 +1,12 @@
 /**
  * Compute hosts: nova's `/os-services` (list; enable, disable and force-down, by host before 2.53 and
- * by service id from 2.53), `/os-hypervisors`, and Lazarus's `/os-hosts` (capacity, limits, usage),
+ * by service id from 2.53; an operator's force-down is the host's proof of death, kind `operator`), `/os-hypervisors`, and Lazarus's `/os-hosts` (capacity, limits, usage),
  * with the host routes of their own: evacuate a whole host (the host-failure flow), register a host,
  * adopt its domains, sync it (the inventory functions).
  */
 import { z } from "zod";
 import { stateMachineSpec } from "#shared/definitions/state-machines.js";
+import { operatorProof } from "#shared/domain/fencing.js";
 import { EVACUATION_POLICIES } from "#shared/domain/host-failure.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
@@ -16,7 +17,7 @@ import {
 } from "#shared/flow/evacuation-preview.js";
 import type { InventoryOps } from "../deps.js";
 import { ApiError, json, parseOr400 } from "../http.js";
-import { atLeast } from "../microversion.js";
+import { atLeast, format } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { hostView, hypervisorView, serviceUuid, serviceView } from "../views.js";
 import { echo, hostName } from "./params.js";
@@ -38,7 +39,7 @@ async function listServices(ctx: RouteContext) {
   return json(200, { services: views });
 }
 
-async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
+export async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
   const all = await hostsWithIndex(ctx);
   const index = all.findIndex((h) => h.name === name);
   if (index < 0) throw new ApiError(404, `Compute host ${name} could not be found.`);
@@ -67,6 +68,19 @@ const LEGACY_ACTIONS = {
   "force-down": z.strictObject({ host: ResourceName, binary: Binary, forced_down: z.boolean() }),
 } as const;
 
+/**
+ * nova's forced_down set by an operator is their word that the host is off: recorded as its proof of death
+ * (kind `operator`, who and through what), which lets its instances be evacuated and a running incident
+ * proceed; unset, it clears the host's proof (any kind) with forced_down.
+ */
+async function forceDown(ctx: RouteContext, host: Host, down: boolean): Promise<Host> {
+  const via = `PUT /os-services/${ctx.params.id!}, compute ${format(ctx.mv)}`;
+  return ctx.deps.stores.hosts.forceDown(
+    host.name,
+    down ? operatorProof(host, { by: ctx.req.principal, via, at: ctx.deps.now() }) : null,
+  );
+}
+
 async function updateService(ctx: RouteContext) {
   const raw = ctx.params.id!;
   const { hosts } = ctx.deps.stores;
@@ -75,15 +89,13 @@ async function updateService(ctx: RouteContext) {
     const index = all.findIndex((h) => serviceUuid(h.name) === raw);
     if (index < 0) throw new ApiError(404, `Service ${echo(raw)} could not be found.`);
     const body = parseOr400(ServiceUpdate, ctx.body(), "service");
-    const updated = await hosts.setService(all[index]!.name, {
-      ...(body.status !== undefined
-        ? {
-            enabled: body.status === "enabled",
-            disabledReason: body.status === "enabled" ? null : (body.disabled_reason ?? null),
-          }
-        : {}),
-      ...(body.forced_down !== undefined ? { forcedDown: body.forced_down } : {}),
-    });
+    let updated = all[index]!;
+    if (body.status !== undefined)
+      updated = await hosts.setService(updated.name, {
+        enabled: body.status === "enabled",
+        disabledReason: body.status === "enabled" ? null : (body.disabled_reason ?? null),
+      });
+    if (body.forced_down !== undefined) updated = await forceDown(ctx, updated, body.forced_down);
     return json(200, { service: serviceView(updated, index, ctx.view) });
   }
   const action = raw as keyof typeof LEGACY_ACTIONS;
@@ -96,9 +108,9 @@ async function updateService(ctx: RouteContext) {
     disabled_reason?: string;
     forced_down?: boolean;
   };
-  await requireHost(ctx, body.host);
+  const { host } = await requireHost(ctx, body.host);
   if (action === "force-down") {
-    await hosts.setService(body.host, { forcedDown: body.forced_down! });
+    await forceDown(ctx, host, body.forced_down!);
     return json(200, { service: { host: body.host, binary: body.binary, forced_down: body.forced_down } });
   }
   const enabled = action === "enable";
@@ -200,6 +212,12 @@ async function registerHost(ctx: RouteContext) {
   return ctx.once(async () => json(201, { host: await inventory(ctx).register(body.host) }));
 }
 
+/** DELETE /os-hosts/{host}: deregister (its alarms, its node's name tag, its record); 409 while it holds instances. */
+async function deregisterHost(ctx: RouteContext) {
+  const name = hostName(ctx);
+  return ctx.once(async () => json(200, { deregistered: await inventory(ctx).deregister(name) }));
+}
+
 async function adoptHost(ctx: RouteContext) {
   const name = hostName(ctx);
   const body = parseOr400(AdoptBody, ctx.req.body?.trim() ? ctx.body() : { adopt: {} }, "");
@@ -259,6 +277,7 @@ export const hostRoutes: Route[] = [
   { method: "GET", pattern: "/os-hosts", handler: listHosts },
   { method: "POST", pattern: "/os-hosts", handler: registerHost },
   { method: "GET", pattern: "/os-hosts/{host}", handler: showHost },
+  { method: "DELETE", pattern: "/os-hosts/{host}", handler: deregisterHost },
   { method: "POST", pattern: "/os-hosts/{host}/evacuate", handler: evacuateHost },
   { method: "GET", pattern: "/os-hosts/{host}/evacuation-plan", handler: evacuationPlan },
   { method: "GET", pattern: "/os-evacuation-capacity", handler: evacuationCapacity },

@@ -1,6 +1,7 @@
 /** Every route of the API, in match order (a literal segment before a `{param}` at the same place). */
 import type { Route } from "../router.js";
 import { executionRoutes } from "./executions.js";
+import { hostPowerRoutes } from "./host-power.js";
 import { hostRoutes } from "./hosts.js";
 import { maintenanceRoutes } from "./maintenance.js";
 import { migrationRoutes } from "./migrations.js";
@@ -13,5 +14,6 @@ export const ROUTES: readonly Route[] = [
   ...migrationRoutes,
   ...hostRoutes,
   ...maintenanceRoutes,
+  ...hostPowerRoutes,
   ...executionRoutes,
 ];

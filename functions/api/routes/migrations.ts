@@ -17,7 +17,7 @@ import { stepsFromHistory } from "../execution-steps.js";
 import { ApiError, json } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
-import { migrationView, novaDbTime } from "../views.js";
+import { migrationView, novaDbTime, proofView } from "../views.js";
 import { echo, serverId } from "./params.js";
 
 async function listMigrations(ctx: RouteContext) {
@@ -95,6 +95,7 @@ function actionView(e: ActionEntry, ctx: RouteContext) {
     project_id: "lazarus",
     start_time: novaDbTime(e.at),
     message: failed(e) ? "Error" : null,
+    "lazarus:proof": e.action === ACTION_OF_TYPE[e.migration.type] ? proofView(e.migration) : null,
   };
   if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(e.migration.updatedAt);
   return view;

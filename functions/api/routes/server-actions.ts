@@ -10,7 +10,7 @@ import { ImageRef, ResourceName } from "#shared/domain/values.js";
 import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
 import type { RebuildRequest } from "#shared/flow/contract.js";
 import { ApiError, type ApiResponse, badRequest, json, noContent, parseOr400 } from "../http.js";
-import { atLeast } from "../microversion.js";
+import { atLeast, type Microversion } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
 import { waitForAccept } from "./flow-start.js";
@@ -40,6 +40,22 @@ function evacuateBody(ctx: RouteContext) {
   return withForce ? z.strictObject({ ...base, force: z.boolean().optional() }) : z.strictObject(base);
 }
 
+type EvacuateBody = { host?: string | null; onSharedStorage?: boolean; force?: boolean };
+
+/** What nova's evacuate body asks of the flow at a microversion (the simulator's operator asks the same). */
+export function evacuateAsk(b: EvacuateBody, mv: Microversion): Ask {
+  return {
+    recreate: true,
+    targetHost: b.host ?? null,
+    force: b.force ?? false,
+    onSharedStorage: b.onSharedStorage ?? null,
+    imageRef: null,
+    preserveEphemeral: false,
+    // 2.95: the instance is left STOPPED at the destination for the operator to check.
+    targetState: atLeast(mv, "2.95") ? "stopped" : null,
+  };
+}
+
 function actionOf(body: unknown): [string, unknown] {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw badRequest("The action body must be a JSON object naming one action.");
@@ -67,21 +83,8 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
       });
     }
     case "evacuate": {
-      const b = parseOr400(evacuateBody(ctx), args ?? {}, "evacuate") as {
-        host?: string | null;
-        onSharedStorage?: boolean;
-        force?: boolean;
-      };
-      return runFlow(ctx, id, {
-        recreate: true,
-        targetHost: b.host ?? null,
-        force: b.force ?? false,
-        onSharedStorage: b.onSharedStorage ?? null,
-        imageRef: null,
-        preserveEphemeral: false,
-        // 2.95: the instance is left STOPPED at the destination for the operator to check.
-        targetState: atLeast(ctx.mv, "2.95") ? "stopped" : null,
-      });
+      const b = parseOr400(evacuateBody(ctx), args ?? {}, "evacuate") as EvacuateBody;
+      return runFlow(ctx, id, evacuateAsk(b, ctx.mv));
     }
     case "os-migrateLive":
     case "migrate":

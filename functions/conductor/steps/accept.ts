@@ -8,7 +8,7 @@
  */
 import { InstanceNotFound } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
+import { type AdmittedProof, assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
 import { type AcceptInput, type FlowState, RebuildRequest } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { flowAction } from "#shared/flow/flow-state.js";
@@ -24,19 +24,19 @@ export async function accept(deps: StepDeps, input: AcceptInput): Promise<FlowSt
 
   if (instance.taskState !== null && instance.taskRequestId === req.requestId) {
     // This request already took the instance: Accept ran before and its result was lost (a retry).
-    await ensureMigration(deps, req, instance, input.executionArn);
+    await ensureMigration(deps, req, instance, input.executionArn, null);
     return accepted(req, instance, input.executionArn);
   }
 
   const clock = { now: deps.now(), serviceDownSeconds: deps.serviceDownSeconds };
-  assertAdmissible(req, await readAdmissionFacts(deps.stores, req, instance, clock));
+  const proof = assertAdmissible(req, await readAdmissionFacts(deps.stores, req, instance, clock));
 
   const taken = await instances.update(instance.uuid, {
     expectTaskState: [null],
     expectVersion: instance.version,
     set: { taskState: "rebuilding", taskRequestId: req.requestId, taskExecutionArn: input.executionArn },
   });
-  await ensureMigration(deps, req, taken, input.executionArn);
+  await ensureMigration(deps, req, taken, input.executionArn, proof);
   await notifyFlow(
     deps,
     { requestId: req.requestId, instanceUuid: instance.uuid },
@@ -66,12 +66,16 @@ export function accepted(req: RebuildRequest, instance: Instance, executionArn: 
   };
 }
 
-/** The migration record (nova's tombstone of the request); its id is the request id, so a retry finds it. */
+/**
+ * The migration record (nova's tombstone of the request); its id is the request id, so a retry finds it.
+ * An evacuation's records the proof that admitted it (`proof`).
+ */
 function ensureMigration(
   deps: StepDeps,
   req: RebuildRequest,
   instance: Instance,
   executionArn: string,
+  proof: AdmittedProof | null,
 ): Promise<void> {
   return ensureMigrationRecord(deps, {
     id: req.requestId,
@@ -79,6 +83,7 @@ function ensureMigration(
     type: req.recreate ? "evacuation" : "rebuild",
     destHost: req.recreate ? req.targetHost : instance.host,
     destNode: req.recreate ? req.targetHost : instance.node,
+    proof,
     executionArn,
   });
 }

@@ -1,14 +1,16 @@
 /**
- * Evacuating a host proven dead (Masakari's host_failure.py tasks: DisableComputeServiceTask, PrepareHAEnabledInstancesTask, EvacuateInstancesTask): disable and
- * force down the host, plan which instances go in which order, confirm each child evacuation from the
- * records, and end with a report. The children are rebuild executions (recreate=true) started by the
- * machine's Map; this flow never holds an instance's task itself, so none can be left held by it.
+ * Evacuating a host that stopped answering (Masakari's host_failure.py tasks: DisableComputeServiceTask,
+ * PrepareHAEnabledInstancesTask, EvacuateInstancesTask): disable the host and mark it down, plan which
+ * instances go in which order (gated by the proof of its death: fence.ts), confirm each child evacuation
+ * from the records, and end with a report naming every instance left on the host. The children are
+ * rebuild executions (recreate=true) started by the machine's Map; this flow never holds an instance's task
+ * itself, so none can be left held by it.
  */
 
 import type { z } from "zod";
 import { LazarusError } from "#shared/domain/errors.js";
 import { placePlan } from "#shared/domain/evacuation-plan.js";
-import { gateByProof, type HostProof, type ProofKind } from "#shared/domain/fencing.js";
+import { gateByProof, howToProveDead, type ProofKind } from "#shared/domain/fencing.js";
 import {
   confirmEvacuation as confirm,
   type EvacuationReport,
@@ -19,8 +21,12 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { childFailure } from "#shared/flow/child-failure.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { ConfirmInput, EvacuationResult, HostEvacuationState } from "../contract.js";
+import { proofOfState } from "./fence.js";
 
-/** enabled := false, forced_down := true, status := down, incident -> evacuating: one conditional write. */
+/**
+ * enabled := false, status := down, incident -> evacuating: one conditional write. Not forced down: that is
+ * proof of death (`Host.deathProof`), which the Fence step records once it has it.
+ */
 export async function disableHost(
   deps: HostFailureDeps,
   state: HostEvacuationState,
@@ -28,7 +34,6 @@ export async function disableHost(
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "evacuating", {
     service: {
       enabled: false,
-      forcedDown: true,
       status: "down",
       disabledReason: `host failure (incident ${state.incidentId}): ${state.death?.reason ?? "proven dead"}`,
     },
@@ -37,31 +42,38 @@ export async function disableHost(
   return state;
 }
 
+/** Every instance whose record names the host: the by-host index, each re-read by key (consistent). */
+async function instancesOnHost(deps: HostFailureDeps, host: string): Promise<Instance[]> {
+  const listed = await deps.stores.instances.listByHost(host);
+  const records = await Promise.all(listed.map((i) => deps.stores.instances.get(i.uuid)));
+  return records.filter((i): i is Instance => i !== null && i.host === host);
+}
+
 /**
- * The host's instances from the by-host index (eventually consistent in AWS), each re-read by key with a
- * consistent read before anything is decided about it, then gated by the host's proof of death
+ * Every round plans every instance whose record still names the host (the by-host index, eventually
+ * consistent in AWS, each re-read by key before anything is decided about it): so one that another flow
+ * held in an earlier round (`busy`), or that the disk lock refused, is looked at again, and nothing is
+ * stranded. An instance whose evacuation failed in an earlier round of this incident (not for want of
+ * proof) is not tried again: it is reported. The plan is gated by the host's proof of death
  * (`gateByProof`): an instance without proof is not started elsewhere; its record is marked "fencing
- * required" (fault FencingRequired, `fencingRequired`) and it waits for a later round. A later round plans
- * only those and the ones a disk lock refused, under request ids of their own (an execution name is never
- * reused). Safe to run again: the plan is a function of records and the round.
+ * required" (fault FencingRequired, `fencingRequired`) and it waits for a later round. Request ids are
+ * the round's own (an execution name is never reused). Safe to run again: the plan is a function of the
+ * records and the round.
  */
 export async function planEvacuation(
   deps: HostFailureDeps,
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
   const round = state.fence?.round ?? 1;
-  const earlier = round > 1;
   const previousResults = (state.results ?? []).flat();
-  const uuids = earlier
-    ? [
-        ...(state.awaitingProof ?? []).map((a) => a.instanceUuid),
-        ...previousResults.filter((r) => r.error === "FencingRequired").map((r) => r.instanceUuid),
-      ]
-    : (await deps.stores.instances.listByHost(state.host)).map((i) => i.uuid);
-  const records = (await Promise.all([...new Set(uuids)].map((u) => deps.stores.instances.get(u)))).filter(
-    (i): i is Instance => i !== null,
-  );
-  const seed = earlier ? `${state.incidentId}/proof-round-${round}` : state.incidentId;
+  const earlierResults = [...(state.earlierResults ?? []), ...previousResults];
+  const lastResults = new Map(earlierResults.map((r) => [r.instanceUuid, r]));
+  const gaveUp = (uuid: string) => {
+    const r = lastResults.get(uuid);
+    return r?.outcome === "failed" && r.error !== "FencingRequired";
+  };
+  const records = (await instancesOnHost(deps, state.host)).filter((i) => !gaveUp(i.uuid));
+  const seed = round > 1 ? `${state.incidentId}/proof-round-${round}` : state.incidentId;
   const p = plan(state.host, seed, records, deps.config.policy);
   const hosts = await deps.stores.hosts.list();
   const source = hosts.find((h) => h.name === state.host) ?? (await deps.stores.hosts.require(state.host));
@@ -73,24 +85,24 @@ export async function planEvacuation(
       serviceDownSeconds: deps.serviceDownSeconds,
     }).placements.map((pl) => [pl.instanceUuid, pl.target]),
   );
-  const proof: HostProof = state.proof?.proof
-    ? { proof: state.proof.proof, at: state.proof.at ?? deps.now().toISOString(), reason: state.proof.reason }
-    : {
-        proof: null,
-        reason: state.proof?.reason ?? "no fence step ran",
-        leaseExpiresAt: state.proof?.leaseExpiresAt ?? null,
-      };
+  const proof = proofOfState(state, deps.now());
+  const byUuid = new Map(records.map((r) => [r.uuid, r]));
   const tiers: {
     haPriority: number;
     items: (EvacuationItemT & { proof: ProofKind; plannedHost: string | null })[];
   }[] = [];
   const awaitingProof: { instanceUuid: string; name: string; reason: string }[] = [];
   for (const tier of p.tiers) {
-    const gate = gateByProof(tier.items, proof, source);
+    const gate = gateByProof(
+      tier.items,
+      proof,
+      source,
+      (item) => byUuid.get(item.instanceUuid)?.onSharedStorage ?? null,
+    );
     for (const w of gate.waiting) {
       awaitingProof.push({ instanceUuid: w.item.instanceUuid, name: w.item.name, reason: w.reason });
       // Marked once per wait (not again each round: the fault history keeps one entry).
-      const marked = records.find((r) => r.uuid === w.item.instanceUuid)?.fencingRequired;
+      const marked = byUuid.get(w.item.instanceUuid)?.fencingRequired;
       if (marked?.host !== state.host || marked.refusedBy !== null)
         await markFencingRequired(deps, state, w.item, w.reason);
     }
@@ -104,14 +116,15 @@ export async function planEvacuation(
         })),
       });
   }
-  const skipped = earlier
-    ? [...(state.plan?.skipped ?? []), ...p.skipped.filter((s) => s.reason !== "moved")]
-    : p.skipped;
+  const busy = p.skipped
+    .filter((s) => s.reason === "busy")
+    .map((s) => ({ instanceUuid: s.instanceUuid, name: s.name, reason: s.message }));
   return {
     ...state,
-    plan: { tiers, skipped, maxConcurrency: deps.config.maxConcurrency },
+    plan: { tiers, skipped: p.skipped, maxConcurrency: deps.config.maxConcurrency },
     awaitingProof,
-    earlierResults: [...(state.earlierResults ?? []), ...previousResults],
+    busy,
+    earlierResults,
     results: [],
   };
 }
@@ -134,9 +147,9 @@ async function markFencingRequired(
     error: "FencingRequired",
     message:
       `Fencing required: ${state.host} is not proven dead, so this instance is not started elsewhere ` +
-      `(${reason}). It is evacuated once ${state.host} is fenced (powered off) or its watchdog lease ` +
-      `expires; the evacuation (incident ${state.incidentId}) looks again every ` +
-      `${deps.fencing.fenceRetrySeconds} s. To move it by hand: power ${state.host} off, then evacuate it.`,
+      `(${reason}). It is evacuated once ${state.host} is fenced (powered off), its watchdog lease ` +
+      `expires, or an operator forces it down; the evacuation (incident ${state.incidentId}) looks again ` +
+      `every ${deps.fencing.fenceRetrySeconds} s. ${howToProveDead(state.host)}`,
     step: "planEvacuation",
     details: { holder: state.host, refusedBy: null, incidentId: state.incidentId, requestId: item.requestId },
     createdAt: now,
@@ -167,30 +180,56 @@ export async function confirmEvacuation(
 }
 
 /**
- * The report, recorded on the incident (the host stays disabled until an operator enables it). The machine
- * fails the execution with the report when any evacuation failed.
+ * The report, recorded on the incident (the host stays disabled until an operator enables it): every
+ * instance whose record still names the host is in it (`notEvacuated`, re-read now), and the machine fails
+ * the execution with the report (`HostEvacuationIncomplete`) unless the only ones left are the policy's.
  */
 export async function reportEvacuation(
   deps: HostFailureDeps,
   state: HostEvacuationState,
-): Promise<HostEvacuationState & { report: EvacuationReport; reportText: string }> {
+): Promise<HostEvacuationState & { report: EvacuationReport & { fence: unknown }; reportText: string }> {
   const results = [...(state.earlierResults ?? []), ...(state.results ?? []).flat()];
-  const report = summarizeEvacuation(
+  const summarized = summarizeEvacuation(
     state.host,
     state.incidentId,
     { skipped: state.plan?.skipped ?? [] },
     results,
     { awaitingProof: state.awaitingProof ?? [], proof: state.proof?.reason ?? null },
+    await instancesOnHost(deps, state.host),
   );
+  // The last power fence: which one, through which delegate, and every answer with its time.
+  const attempt = state.fence?.attempt ?? null;
+  const fence = attempt
+    ? {
+        method: attempt.method ?? null,
+        delegate: attempt.delegate ?? null,
+        outcome: attempt.outcome,
+        at: attempt.at,
+        detail: attempt.detail,
+        rounds: state.fence?.round ?? 1,
+        // The last answers (the Fail's cause carries the report; the host's power log keeps them all).
+        answers: (attempt.answers ?? []).slice(-10),
+      }
+    : null;
+  const report = { ...summarized, fence };
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "evacuated", {
     summary: {
       proof: state.death?.reason ?? null,
+      hostProofKind: state.proof?.proof ?? null,
       evacuated: report.evacuated.length,
       failed: report.failed.length,
       skipped: report.skipped.length,
+      notEvacuated: report.notEvacuated.map((n) => `${n.name}: ${n.reason}`),
       failedInstances: report.failed.map((f) => `${f.name}: ${f.error}`),
       fencingRequired: report.fencingRequired.map((f) => f.name),
       hostProof: report.hostProof,
+      fence: fence && {
+        method: fence.method,
+        delegate: fence.delegate,
+        outcome: fence.outcome,
+        at: fence.at,
+        detail: fence.detail,
+      },
     },
   });
   const { results: _bulk, ...rest } = state;

@@ -7,7 +7,8 @@
  *     Lazarus defines domains with autostart off and the host's agent starts nothing by itself;
  *  2. the host's claims (and anti-affinity slots) of instances placed elsewhere are released, and the
  *     evacuation migrations of those instances set `completed`;
- *  3. the host stays disabled (an operator enables it), no longer forced down; the incident is closed.
+ *  3. the host stays disabled (an operator enables it), no longer forced down (its proof of death is
+ *     cleared: the host is back); the incident is closed.
  * Instances whose record still names this host (skipped, failed) are reported, not touched.
  */
 import { InvalidInput, LazarusError, StaleDomainsRemain } from "#shared/domain/errors.js";
@@ -143,7 +144,8 @@ export async function finishRecovery(
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "closed", {
     summary: { ...(host.incident?.summary ?? {}), recovery: { ...state.domains, ...state.released } },
     service: {
-      forcedDown: false,
+      // The proof of death held for the host as it was: once back and cleaned, it proves nothing.
+      deathProof: null,
       status: "up",
       enabled: false,
       disabledReason: `returned after host failure ${state.incidentId}; stale domains removed at ${deps.now().toISOString()}; an operator enables it`,

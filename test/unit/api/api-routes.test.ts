@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { serviceUuid } from "#functions/api/views.js";
 import { stateMachineSpec } from "#shared/definitions/state-machines.js";
-import type { Instance } from "#shared/domain/schemas.js";
+import { type Instance, NO_FENCING } from "#shared/domain/schemas.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
 import { type ApiTestCloud, startApiTestCloud } from "../../support/api-cloud.js";
 import { refusedWithoutChange as refusedWithoutChangeIn, stateSnapshot } from "../../support/api-state.js";
@@ -15,19 +15,37 @@ import { refusedWithoutChange as refusedWithoutChangeIn, stateSnapshot } from ".
 const HOST_EVACUATION_ARN_ENV = stateMachineSpec("host-evacuation").arnEnv;
 
 import { makeFault, makeHost, makeInstance } from "../../support/fixtures.js";
+import { runFlow } from "../../support/flows.js";
 
 let cloud: ApiTestCloud;
 /** A heartbeat that stays fresh for the whole run (hosts "up" without a heartbeat loop). */
 const FRESH = new Date(Date.now() + 3_600_000).toISOString();
 const STALE = "2020-01-01T00:00:00.000Z";
+const FENCED = { kind: "power" as const, at: STALE, incidentId: "inc-dead", detail: "fenced off (test)" };
+const OPERATOR = { kind: "operator" as const, at: STALE, incidentId: null, detail: "forced down (test)" };
 
 beforeAll(async () => {
   cloud = await startApiTestCloud();
   const { hosts } = cloud.db.stores;
   await hosts.put(makeHost({ name: "host-a", lastHeartbeatAt: FRESH }));
   await hosts.put(makeHost({ name: "host-b", lastHeartbeatAt: FRESH }));
+  // Down, and proven dead by its fence: evacuations from it are admitted (proof `power`).
+  await hosts.put(
+    makeHost({ name: "host-dead", lastHeartbeatAt: STALE, forcedDown: true, deathProof: FENCED }),
+  );
+  // Down (its heartbeat is stale) but not proven dead: an evacuation from it is "fencing required".
   await hosts.put(makeHost({ name: "host-down", lastHeartbeatAt: STALE }));
-  await hosts.put(makeHost({ name: "host-fenced", lastHeartbeatAt: FRESH, forcedDown: true }));
+  await hosts.put(
+    makeHost({ name: "host-fenced", lastHeartbeatAt: FRESH, forcedDown: true, deathProof: OPERATOR }),
+  );
+  // Down, not proven dead, its pool's hosts enforce the disk lock: an evacuation may try on `lock`.
+  await hosts.put(
+    makeHost({
+      name: "host-locked",
+      lastHeartbeatAt: STALE,
+      fencing: { ...NO_FENCING, diskLocks: true },
+    }),
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -259,6 +277,29 @@ describe("evacuate and rebuild: refusals change nothing", () => {
     );
   });
 
+  it("a host name with a shell metacharacter is a 400 wherever one is taken (never a lookup: not a 404)", async () => {
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
+    for (const bad of ["host-a;reboot", "host-a;", ";host-a", "host-a|id", "host-a&&id"]) {
+      const enc = encodeURIComponent(bad);
+      await refusedWithoutChange(() => action(inst.uuid, { evacuate: { host: bad } }), 400, "badRequest");
+      await refusedWithoutChange(() => cloud.call("GET", `/v2.1/os-hosts/${enc}`), 400, "badRequest");
+      await refusedWithoutChange(
+        () => cloud.call("POST", `/v2.1/os-hosts/${enc}/evacuate`, { body: {} }),
+        400,
+        "badRequest",
+      );
+      await refusedWithoutChange(
+        () =>
+          cloud.call("PUT", "/v2.1/os-services/force-down", {
+            version: "2.11",
+            body: { host: bad, binary: "nova-compute", forced_down: true },
+          }),
+        400,
+        "badRequest",
+      );
+    }
+  });
+
   it("validates every body: malformed JSON, wrong types, unknown fields, versioned fields, injection", async () => {
     const inst = await instance({ host: "host-down", node: "host-down" });
     const url = `/v2.1/servers/${inst.uuid}/action`;
@@ -333,9 +374,120 @@ describe("evacuate and rebuild: refusals change nothing", () => {
   });
 });
 
+describe("evacuate needs proof that no other copy runs (issue 26)", () => {
+  it("a host down without proof: 409 FencingRequired at every microversion, naming the host and what proves it dead; nothing changes", async () => {
+    const inst = await instance({ host: "host-down", node: "host-down" });
+    for (const version of ["2.1", "2.14", "2.29", "2.68", "2.95"]) {
+      await refusedWithoutChange(
+        () => action(inst.uuid, { evacuate: {} }, version),
+        409,
+        "conflictingRequest",
+        /^Fencing required: .*host-down is not proven dead.*openstack compute service set --down host-down nova-compute.*lazarus host force-down host-down/,
+      );
+    }
+    // With a target and force (2.29) too: the proof is never skipped.
+    await refusedWithoutChange(
+      () => action(inst.uuid, { evacuate: { host: "host-a", force: true } }, "2.29"),
+      409,
+      "conflictingRequest",
+      /Fencing required/,
+    );
+  });
+
+  it("the rebuild machine started directly with recreate is refused by Accept (FencingRequired) and changes nothing", async () => {
+    const inst = await instance({ host: "host-down", node: "host-down" });
+    const before = await stateSnapshot(cloud);
+    const run = await runFlow(cloud.sfn, cloud.rebuildArn, {
+      requestId: randomUUID(),
+      instanceUuid: inst.uuid,
+      recreate: true,
+    });
+    expect(run.status).toBe("FAILED");
+    expect(run.error).toBe("FencingRequired");
+    expect(run.cause).toMatch(/host-down is not proven dead/);
+    // Nothing but the refused execution itself: no record changed.
+    expect((await stateSnapshot(cloud)).tables).toEqual(before.tables);
+  });
+
+  it("the operator's force-down is proof `operator`: recorded with who and through what, evacuate then works and its migration says so; unset clears it", async () => {
+    const inst = await instance({ host: "host-down", node: "host-down" });
+    const down = await cloud.call("PUT", "/v2.1/os-services/force-down", {
+      version: "2.11",
+      body: { host: "host-down", binary: "nova-compute", forced_down: true },
+    });
+    expect(down.status, down.text).toBe(200);
+    try {
+      const host = await cloud.call("GET", "/v2.1/os-hosts/host-down");
+      expect((host.json as { host: unknown }).host).toMatchObject({
+        forced_down: true,
+        death_proof: {
+          kind: "operator",
+          detail: expect.stringMatching(/forced down by .*PUT \/os-services\/force-down, compute 2\.11/),
+        },
+      });
+      const res = await action(inst.uuid, { evacuate: {} }, "2.29");
+      expect(res.status, res.text).toBe(200);
+      const migration = await cloud.db.stores.migrations.require(res.headers.get("x-lazarus-migration-id")!);
+      expect(migration.proof).toMatchObject({ kind: "operator" });
+      await cloud.settle();
+    } finally {
+      const up = await cloud.call("PUT", "/v2.1/os-services/force-down", {
+        version: "2.11",
+        body: { host: "host-down", binary: "nova-compute", forced_down: false },
+      });
+      expect(up.status).toBe(200);
+    }
+    expect(await cloud.db.stores.hosts.require("host-down")).toMatchObject({
+      forcedDown: false,
+      deathProof: null,
+    });
+    const again = await instance({ host: "host-down", node: "host-down" });
+    await refusedWithoutChange(
+      () => action(again.uuid, { evacuate: {} }, "2.95"),
+      409,
+      "conflictingRequest",
+      /Fencing required/,
+    );
+  });
+
+  it("a shared disk whose pool enforces the lock may try without host proof (proof `lock`); one the instance says is local may not", async () => {
+    const shared = await instance({ host: "host-locked", node: "host-locked" });
+    const res = await action(shared.uuid, { evacuate: {} }, "2.95");
+    expect(res.status, res.text).toBe(200);
+    const migration = await cloud.db.stores.migrations.require(res.headers.get("x-lazarus-migration-id")!);
+    expect(migration.proof).toMatchObject({ kind: "lock" });
+    await cloud.settle();
+    const local = await instance({ host: "host-locked", node: "host-locked", onSharedStorage: false });
+    await refusedWithoutChange(
+      () => action(local.uuid, { evacuate: {} }, "2.95"),
+      409,
+      "conflictingRequest",
+      /Fencing required.*local disk/,
+    );
+  });
+
+  it("the caller cannot give the flow's internal fields (relocateFromLiveHost, plannedHost): 400 naming them", async () => {
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
+    for (const [field, value] of [
+      ["relocateFromLiveHost", randomUUID()],
+      ["plannedHost", "host-a"],
+      ["requestId", randomUUID()],
+    ] as const) {
+      for (const version of ["2.14", "2.29", "2.95"]) {
+        await refusedWithoutChange(
+          () => action(inst.uuid, { evacuate: { [field]: value } }, version),
+          400,
+          "badRequest",
+          new RegExp(field),
+        );
+      }
+    }
+  });
+});
+
 describe("evacuate and rebuild: accepted", () => {
   it("evacuate at 2.95: 200 without a body, migration and execution ids as headers, STOPPED asked of the flow", async () => {
-    const inst = await instance({ host: "host-down", node: "host-down" });
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
     const res = await action(inst.uuid, { evacuate: { host: "host-a" } });
     expect(res.status, res.text).toBe(200);
     expect(res.text).toBe("");
@@ -347,7 +499,7 @@ describe("evacuate and rebuild: accepted", () => {
     expect(migration).toMatchObject({
       instanceUuid: inst.uuid,
       type: "evacuation",
-      sourceHost: "host-down",
+      sourceHost: "host-dead",
       destHost: "host-a",
     });
     const execution = await cloud.call("GET", `/v2.1/executions/${migrationId}`);
@@ -393,7 +545,7 @@ describe("evacuate and rebuild: accepted", () => {
   });
 
   it("two evacuations racing for one instance: one wins, the other gets 409 from the flow's Accept", async () => {
-    const inst = await instance({ host: "host-down", node: "host-down" });
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
     const [a, b] = await Promise.all([
       action(inst.uuid, { evacuate: {} }, "2.95", { "Idempotency-Key": randomUUID() }),
       action(inst.uuid, { evacuate: {} }, "2.95", { "Idempotency-Key": randomUUID() }),
@@ -408,7 +560,7 @@ describe("evacuate and rebuild: accepted", () => {
 
 describe("idempotency", () => {
   it("the same Idempotency-Key gets the first answer and starts nothing new; another body is 422", async () => {
-    const inst = await instance({ host: "host-down", node: "host-down" });
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
     const key = randomUUID();
     const first = await action(inst.uuid, { evacuate: {} }, "2.95", { "Idempotency-Key": key });
     expect(first.status, first.text).toBe(200);
@@ -425,7 +577,7 @@ describe("idempotency", () => {
   });
 
   it("without a key, the same request repeated within the window is the same request", async () => {
-    const inst = await instance({ host: "host-down", node: "host-down" });
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
     const first = await action(inst.uuid, { evacuate: { host: "host-b" } });
     const again = await action(inst.uuid, { evacuate: { host: "host-b" } });
     expect(first.status).toBe(200);
@@ -440,18 +592,18 @@ describe("idempotency", () => {
     const key = randomUUID();
     const refused = await action(inst.uuid, { evacuate: {} }, "2.95", { "Idempotency-Key": key });
     expect(refused.status).toBe(400);
-    await cloud.db.stores.hosts.setService("host-b", { forcedDown: true });
+    await cloud.db.stores.hosts.forceDown("host-b", OPERATOR);
     try {
       const retried = await action(inst.uuid, { evacuate: {} }, "2.95", { "Idempotency-Key": key });
       expect(retried.status, retried.text).toBe(200);
     } finally {
-      await cloud.db.stores.hosts.setService("host-b", { forcedDown: false });
+      await cloud.db.stores.hosts.forceDown("host-b", null);
     }
     await cloud.settle();
   });
 
   it("refuses a malformed Idempotency-Key", async () => {
-    const inst = await instance({ host: "host-down", node: "host-down" });
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
     await refusedWithoutChange(
       () => action(inst.uuid, { evacuate: {} }, "2.95", { "Idempotency-Key": "x".repeat(300) }),
       400,
@@ -522,11 +674,21 @@ describe("services, hypervisors, hosts", () => {
       forced_down: true,
       state: "down",
     });
+    // The operator's word that host-b is off: its proof of death, kind operator, saying through what.
+    expect((await cloud.db.stores.hosts.require("host-b")).deathProof).toMatchObject({
+      kind: "operator",
+      detail: expect.stringMatching(/forced down by .*PUT \/os-services\/[0-9a-f-]+, compute 2\.53/),
+    });
     const back = await cloud.call("PUT", `/v2.1/os-services/${id}`, {
       version: "2.53",
       body: { forced_down: false, status: "enabled" },
     });
     expect(back.status).toBe(200);
+    expect(await cloud.db.stores.hosts.require("host-b")).toMatchObject({
+      forcedDown: false,
+      deathProof: null,
+      enabled: true,
+    });
     await refusedWithoutChange(
       () =>
         cloud.call("PUT", "/v2.1/os-services/force-down", {
@@ -592,8 +754,10 @@ describe("services, hypervisors, hosts", () => {
     expect((hosts.json as { hosts: Record<string, unknown>[] }).hosts.map((h) => h.host_name)).toEqual([
       "host-a",
       "host-b",
+      "host-dead",
       "host-down",
       "host-fenced",
+      "host-locked",
     ]);
     const host = await cloud.call("GET", "/v2.1/os-hosts/host-down");
     expect((host.json as { host: unknown }).host).toMatchObject({
@@ -670,7 +834,7 @@ describe("services, hypervisors, hosts", () => {
 
 describe("migrations, instance actions, executions", () => {
   it("lists migrations by instance, host and status; the action log and its events come from them", async () => {
-    const inst = await instance({ host: "host-down", node: "host-down" });
+    const inst = await instance({ host: "host-dead", node: "host-dead" });
     const res = await action(inst.uuid, { evacuate: {} }, "2.95");
     expect(res.status).toBe(200);
     const migrationId = res.headers.get("x-lazarus-migration-id")!;
@@ -685,15 +849,16 @@ describe("migrations, instance actions, executions", () => {
     expect(migrations[0]).toMatchObject({
       uuid: migrationId,
       migration_type: "evacuation",
-      source_compute: "host-down",
+      source_compute: "host-dead",
+      "lazarus:proof": { kind: "power", detail: expect.stringMatching(/fenced off/) },
     });
     const status = migrations[0]!.status as string;
     expect(["failed", "error"]).toContain(status);
-    const byHost = await cloud.call("GET", `/v2.1/os-migrations?host=host-down&status=${status}`);
+    const byHost = await cloud.call("GET", `/v2.1/os-migrations?host=host-dead&status=${status}`);
     expect((byHost.json as { migrations: { id: string }[] }).migrations.map((m) => m.id)).toContain(
       migrationId,
     );
-    const none = await cloud.call("GET", "/v2.1/os-migrations?host=host-down&status=done");
+    const none = await cloud.call("GET", "/v2.1/os-migrations?host=host-dead&status=done");
     expect((none.json as { migrations: { id: string }[] }).migrations.map((m) => m.id)).not.toContain(
       migrationId,
     );
@@ -712,7 +877,12 @@ describe("migrations, instance actions, executions", () => {
       version: "2.58",
     });
     expect((actions.json as { instanceActions: unknown[] }).instanceActions).toEqual([
-      expect.objectContaining({ action: "evacuate", request_id: `req-${migrationId}`, message: "Error" }),
+      expect.objectContaining({
+        action: "evacuate",
+        request_id: `req-${migrationId}`,
+        message: "Error",
+        "lazarus:proof": expect.objectContaining({ kind: "power" }),
+      }),
     ]);
     const one = await cloud.call("GET", `/v2.1/servers/${inst.uuid}/os-instance-actions/req-${migrationId}`, {
       version: "2.62",

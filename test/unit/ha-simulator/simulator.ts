@@ -1,43 +1,49 @@
 /**
  * A deterministic simulator of host failure (Proxmox's pve-ha-manager simulator, for Lazarus): a fake
- * clock in 1 s ticks, a small model of the world (hosts' power, network, agent, watchdog, clock skew,
- * fence hardware; which domain runs where) and of the control plane (heartbeat alarm, trigger, the
- * host-evacuation and host-recovery flows as generators in the order of their ASL states). Every decision
- * is made by the policy code the real Lambdas call (shared/domain/host-failure.ts, fencing.ts,
- * evacuation-plan.ts, scheduling.ts); the simulator only carries the results out and writes a log.
+ * clock in 1 s ticks (sim-scheduler.ts), a model of the machine room (hosts' power, network, agent,
+ * libvirtd, watchdog device, clock skew, fence hardware, disk locks; which domain runs where), and the
+ * control plane as deployed: the REAL host-failure steps (functions/host-failure/steps, by the step table
+ * the Lambda handlers use) on real stores (dynalite), run in the order state-machines/host-evacuation.asl.json
+ * and host-recovery.asl.json define (asl-interpreter.ts). The outside world reaches the steps through their
+ * interfaces: the heartbeat metric (HeartbeatReader), the power fence (host-power's EC2 path, PowerFence), SSM (HostExecutor),
+ * Step Functions (ExecutionStarter), alerts. A child rebuild execution is modelled here with the rebuild
+ * machine's real Accept (the admission of every evacuation), Schedule, Finish and HandleFailure, and the
+ * target's start judged by the world (started; or refused by a disk lock some other powered host holds).
  *
- * It also checks the one rule an HA system must never break, independently of the expected log: no
- * instance is started on a host while a copy of it still runs on another (a "VIOLATION" line).
+ * The world checks the one rule an HA system must never break by itself, whatever the log says: at no
+ * tick does one instance run on two powered hosts; and no host-evacuation ends SUCCEEDED while an instance
+ * its policy should evacuate is left on the dead host (stranded). Either is a "VIOLATION" line.
  */
+
+import { negotiate } from "#functions/api/microversion.js";
+import { evacuateAsk } from "#functions/api/routes/server-actions.js";
+import { accept } from "#functions/conductor/steps/accept.js";
+import { finish } from "#functions/conductor/steps/finish.js";
+import { handleFailure } from "#functions/conductor/steps/handle-failure.js";
+import { schedule } from "#functions/conductor/steps/schedule.js";
+import { HOST_FAILURE_STEPS, type HostFailureStepName } from "#functions/host-failure/steps/index.js";
+import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
 import { HEARTBEAT_ALARM_PREFIX, HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
-import { placeOne, withClaim } from "#shared/domain/evacuation-plan.js";
-import {
-  type FenceAttempt,
-  type FencingConfig,
-  gateByProof,
-  hostProof,
-  isDiskLockRefusal,
-  judgeFence,
-  massFailureVerdict,
-  nextProofLook,
-  suspectHosts,
-} from "#shared/domain/fencing.js";
-import {
-  AlarmStateChangeEvent,
-  alarmAction,
-  assessHeartbeat,
-  classifyDomains,
-  type EvacuationItem,
-  type HostFailureConfig,
-  hostOfAlarm,
-  incidentDecision,
-  judgeProbe,
-  type ProbeResult,
-  planEvacuation,
-  recoveryAction,
-} from "#shared/domain/host-failure.js";
+import { readDefinition, stateMachineSpec } from "#shared/definitions/state-machines.js";
+import { HostCommandTimedOut, HostUnreachable, isLazarusError } from "#shared/domain/errors.js";
+import { withClaim } from "#shared/domain/evacuation-plan.js";
+import { type FencingConfig, type HeartbeatSample, operatorProof } from "#shared/domain/fencing.js";
+import { AlarmStateChangeEvent, type HostFailureConfig } from "#shared/domain/host-failure.js";
 import { deterministicUuid } from "#shared/domain/ids.js";
-import { Host, type HostIncident, Instance } from "#shared/domain/schemas.js";
+import { Host, Instance } from "#shared/domain/schemas.js";
+import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
+import type { FlowState } from "#shared/flow/contract.js";
+import { executionArnOf } from "#shared/flow/executions.js";
+import { endsStopped } from "#shared/flow/flow-state.js";
+import type { HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
+import type { PowerFence } from "#shared/hosts/power-fence.js";
+import { shellScript } from "#shared/hosts/shell.js";
+import { listAllUuids } from "#shared/hosts/virsh.js";
+import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import type { HeartbeatReader } from "#shared/metrics/heartbeat-reader.js";
+import type { Stores } from "#shared/store/index.js";
+import { AslInterpreter, type Definition, type Json, StatesError } from "./asl-interpreter.js";
+import { SimScheduler } from "./sim-scheduler.js";
 
 // ---- scenario --------------------------------------------------------------------------------------
 
@@ -72,51 +78,68 @@ export const SIM_DEFAULTS: SimConfig = {
   maxProofRounds: 10,
 };
 
-type HostAction =
-  | "power-off"
-  | "power-on"
-  | "network-down"
-  | "network-up"
-  | "agent-down"
-  | "agent-up"
-  | "fence-hw"
-  | "skew"
-  | "redeliver-alarm"
-  | "operator-evacuate";
-const ACTIONS: readonly HostAction[] = [
+const HOST_ACTIONS = [
   "power-off",
   "power-on",
   "network-down",
   "network-up",
   "agent-down",
   "agent-up",
+  "libvirtd-freeze",
+  "libvirtd-thaw",
+  "feeder-fail",
+  "feeder-ok",
   "fence-hw",
   "skew",
   "redeliver-alarm",
   "operator-evacuate",
-];
+  "operator-force-down",
+  "operator-force-up",
+] as const;
+const SERVER_ACTIONS = ["server-evacuate"] as const;
+type HostAction = (typeof HOST_ACTIONS)[number];
+type ServerAction = (typeof SERVER_ACTIONS)[number];
 
 interface ScenarioEvent {
   at: number;
-  action: HostAction;
-  host: string;
+  action: HostAction | ServerAction;
+  /** A host, or (server actions) an instance name. */
+  target: string;
   arg: string | null;
-  line: number;
-}
-
-export interface Scenario {
-  config: SimConfig;
-  hosts: Host[];
-  instances: Instance[];
-  events: ScenarioEvent[];
-  /** Fence hardware per host at start. */
-  fenceHw: Record<string, FenceHw>;
-  skew: Record<string, number>;
-  runUntil: number;
 }
 
 type FenceHw = "ok" | "fail" | "hang" | "down-with-host";
 const FENCE_HW: readonly FenceHw[] = ["ok", "fail", "hang", "down-with-host"];
+
+/**
+ * What resets the node when its agent stops feeding it. `device`: a kernel/hardware watchdog (armed at
+ * boot with `timeout` seconds; the heartbeat reports it); it resets the node however its user space and
+ * libvirtd are. `unarmed`: a device no one armed (the heartbeat says 0). `guard`: the old user-space
+ * guard process (the local cloud's before the watchdog device): reports 0, dies with the agent, acts
+ * through libvirtd.
+ */
+type Watchdog = { kind: "device"; timeout: number | null } | { kind: "unarmed" } | { kind: "guard" } | null;
+
+interface HostSpec {
+  record: Host;
+  fenceHw: FenceHw;
+  skew: number;
+  watchdog: Watchdog;
+  /** The pool's hosts really enforce the disk lock (the world refuses a second opener). */
+  locks: boolean;
+  /** Seconds a reset node takes to boot again; null = it stays down. */
+  reboot: number | null;
+  /** Seconds between an accepted heartbeat and the device's feed. */
+  feedDelay: number;
+}
+
+export interface Scenario {
+  config: SimConfig;
+  hosts: HostSpec[];
+  instances: Instance[];
+  events: ScenarioEvent[];
+  runUntil: number;
+}
 
 const T0 = Date.UTC(2026, 0, 1);
 const at = (t: number) => new Date(T0 + t * 1000);
@@ -149,24 +172,38 @@ function kv(words: string[]): { flags: Set<string>; values: Map<string, string> 
   return { flags, values };
 }
 
+function watchdogOf(flags: Set<string>, values: Map<string, string>): Watchdog {
+  const w = values.get("watchdog") ?? (flags.has("watchdog") ? "device" : null);
+  if (w === null) return null;
+  if (w === "device") return { kind: "device", timeout: null };
+  if (w === "unarmed" || w === "guard") return { kind: w };
+  const timeout = Number(w);
+  if (!Number.isInteger(timeout) || timeout < 1) throw new Error(`watchdog=${w}`);
+  return { kind: "device", timeout };
+}
+
 /**
  * The scenario language, one statement per line (`#` starts a comment):
  *   config grace=30 lease=60 concurrency=2 policy=ha-only ...
- *   host NAME [pool=P|local] [power=local|ec2|none] [watchdog] [locks] [vcpus=N] [mem=MiB] [disk=GiB]
- *        [disabled] [fence-hw=ok|fail|hang|down-with-host] [skew=SECONDS]
- *   instance NAME on HOST [prio=N] [vcpus=N] [mem=MiB] [disk=GiB] [stopped] [error] [not-ha]
+ *   host NAME [pool=P|local] [power=local|ec2|none] [locks] [watchdog[=T|unarmed|guard]] [reboot=S]
+ *        [feed-delay=S] [vcpus=N] [mem=MiB] [disk=GiB] [disabled] [fence-hw=ok|fail|hang|down-with-host]
+ *        [skew=SECONDS]
+ *   instance NAME on HOST [prio=N] [vcpus=N] [mem=MiB] [disk=GiB] [stopped] [error] [not-ha] [local-disk]
  *        [anti-affinity=GROUP]
- *   at SECONDS ACTION HOST [ARG]     power-off power-on network-down network-up agent-down agent-up
- *                                    fence-hw STATE, skew SECONDS, redeliver-alarm COUNT, operator-evacuate
+ *   at SECONDS ACTION HOST [ARG]   power-off power-on network-down network-up agent-down agent-up
+ *                                  libvirtd-freeze libvirtd-thaw feeder-fail feeder-ok fence-hw STATE,
+ *                                  skew SECONDS, redeliver-alarm COUNT, operator-evacuate (the host),
+ *                                  operator-force-down, operator-force-up
+ *   at SECONDS server-evacuate INSTANCE [MICROVERSION]   an operator's evacuate through the API's admission
  *   run SECONDS
+ * `watchdog` alone is a device whose timeout is the lease; `locks`: the pool's hosts enforce the image lock
+ * (the record says so and the world refuses a second opener).
  */
 export function parseScenario(text: string): Scenario {
   const config: SimConfig = { ...SIM_DEFAULTS };
-  const hosts: Host[] = [];
+  const hosts: HostSpec[] = [];
   const instances: Instance[] = [];
   const events: ScenarioEvent[] = [];
-  const fenceHw: Record<string, FenceHw> = {};
-  const skew: Record<string, number> = {};
   let runUntil = 0;
   text.split("\n").forEach((raw, index) => {
     const line = index + 1;
@@ -195,40 +232,55 @@ export function parseScenario(text: string): Scenario {
       if (power !== "none" && power !== "ec2" && power !== "local") fail(`power ${power}`);
       const hw = (values.get("fence-hw") ?? "ok") as FenceHw;
       if (!FENCE_HW.includes(hw)) fail(`fence-hw ${hw}`);
-      fenceHw[name!] = hw;
-      skew[name!] = Number(values.get("skew") ?? 0);
-      hosts.push(
-        Host.parse({
-          name,
-          managedInstanceId: `mi-${deterministicUuid("sim-host", name!).replace(/-/g, "").slice(0, 17)}`,
-          virtType: "qemu",
-          supportsRecreate: true,
-          availabilityZone: "az1",
-          capacity: {
-            vcpus: Number(values.get("vcpus") ?? 8),
-            memoryMiB: Number(values.get("mem") ?? 8192),
-            diskGiB: Number(values.get("disk") ?? 100),
-          },
-          allocationRatios: { cpu: 1, ram: 1, disk: 1 },
-          usage: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
-          claims: {},
-          antiAffinity: {},
-          enabled: !flags.has("disabled"),
-          disabledReason: flags.has("disabled") ? "reserved by the operator" : null,
-          forcedDown: false,
-          status: "up",
-          lastHeartbeatAt: at(0).toISOString(),
-          storage: {
-            instancesPath: "/var/lib/lazarus/instances",
-            sharedPoolId: pool === "local" ? null : pool,
-            imageCachePath: "/var/lib/lazarus/images",
-            volumesPath: "/var/lib/lazarus/volumes",
-          },
-          incident: null,
-          fencing: { power, watchdog: flags.has("watchdog"), diskLocks: flags.has("locks") },
-          version: 0,
-        }),
-      );
+      let watchdog: Watchdog = null;
+      try {
+        watchdog = watchdogOf(flags, values);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+      const locks = flags.has("locks");
+      const record = Host.parse({
+        name,
+        managedInstanceId: `mi-${deterministicUuid("sim-host", name!).replace(/-/g, "").slice(0, 17)}`,
+        virtType: "qemu",
+        supportsRecreate: true,
+        availabilityZone: "az1",
+        capacity: {
+          vcpus: Number(values.get("vcpus") ?? 8),
+          memoryMiB: Number(values.get("mem") ?? 8192),
+          diskGiB: Number(values.get("disk") ?? 100),
+        },
+        allocationRatios: { cpu: 1, ram: 1, disk: 1 },
+        usage: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
+        claims: {},
+        antiAffinity: {},
+        enabled: !flags.has("disabled"),
+        disabledReason: flags.has("disabled") ? "reserved by the operator" : null,
+        forcedDown: false,
+        status: "up",
+        // As in AWS: liveness is the alarm's (status), not a heartbeat time on the record.
+        lastHeartbeatAt: null,
+        storage: {
+          instancesPath: "/var/lib/lazarus/instances",
+          sharedPoolId: pool === "local" ? null : pool,
+          imageCachePath: "/var/lib/lazarus/images",
+          volumesPath: "/var/lib/lazarus/volumes",
+        },
+        incident: null,
+        // What registration declared; the control plane never counts on it (the heartbeats say).
+        fencing: { power, watchdog: watchdog !== null, diskLocks: locks },
+        version: 0,
+      });
+      const reboot = values.get("reboot");
+      hosts.push({
+        record,
+        fenceHw: hw,
+        skew: Number(values.get("skew") ?? 0),
+        watchdog,
+        locks,
+        reboot: reboot === undefined ? null : Number(reboot),
+        feedDelay: Number(values.get("feed-delay") ?? 0),
+      });
     } else if (kind === "instance") {
       const [name, on, hostName, ...opts] = rest;
       if (!name || on !== "on" || !hostName) fail("instance NAME on HOST");
@@ -255,7 +307,7 @@ export function parseScenario(text: string): Scenario {
         serverGroup: group ? { id: group, policy: "anti-affinity" } : null,
         haEnabled: !flags.has("not-ha"),
         haPriority: Number(values.get("prio") ?? 0),
-        onSharedStorage: null,
+        onSharedStorage: flags.has("local-disk") ? false : null,
         launchedAt: at(0).toISOString(),
         createdAt: at(0).toISOString(),
         updatedAt: at(0).toISOString(),
@@ -263,69 +315,112 @@ export function parseScenario(text: string): Scenario {
         fault: null,
       });
       instances.push(inst);
-      const hi = hosts.findIndex((h) => h.name === hostName);
-      if (hi < 0) fail(`unknown host ${hostName}`);
-      hosts[hi] = withClaim(hosts[hi]!, inst, `boot-${name}`, at(0));
+      const h = hosts.find((x) => x.record.name === hostName) ?? fail(`unknown host ${hostName}`);
+      h.record = withClaim(h.record, inst, `boot-${name}`, at(0));
     } else if (kind === "at") {
-      const [t, action, host, arg] = rest;
-      if (!ACTIONS.includes(action as HostAction)) fail(`unknown action ${action}`);
-      if (!host || !hosts.some((h) => h.name === host)) fail(`unknown host ${host}`);
-      events.push({ at: Number(t), action: action as HostAction, host: host!, arg: arg ?? null, line });
+      const [t, action, target, arg] = rest;
+      if (HOST_ACTIONS.includes(action as HostAction)) {
+        if (!target || !hosts.some((h) => h.record.name === target)) fail(`unknown host ${target}`);
+      } else if (SERVER_ACTIONS.includes(action as ServerAction)) {
+        if (!target || !instances.some((i) => i.name === target)) fail(`unknown instance ${target}`);
+      } else fail(`unknown action ${action}`);
+      events.push({ at: Number(t), action: action as HostAction, target: target!, arg: arg ?? null });
     } else if (kind === "run") {
       runUntil = Number(rest[0]);
     } else fail(`unknown statement ${kind}`);
   });
   if (!(runUntil > 0)) throw new Error("scenario has no `run SECONDS`");
-  return { config, hosts, instances, events, fenceHw, skew, runUntil };
+  return { config, hosts, instances, events, runUntil };
 }
 
 // ---- the world -------------------------------------------------------------------------------------
 
 interface WorldHost {
+  spec: HostSpec;
   power: boolean;
   network: boolean;
   agent: boolean;
+  libvirtd: boolean;
+  feeder: boolean;
   skew: number;
   fenceHw: FenceHw;
-  /** Host clock (seconds since T0) of the last heartbeat the control plane received. */
-  lastHbTs: number | null;
-  /** When the agent last fed the watchdog (real seconds); null = not armed. */
+  /** The device's last feed (seconds); null = not armed. */
   fedAt: number | null;
+  /** The guard process's last feed (its file), while it runs. */
+  guardFedAt: number | null;
+  pendingFeeds: number[];
+  rebootAt: number | null;
+  /** When a fence that was asked to power the host off does it. */
+  fenceOffAt: number | null;
   running: Set<string>;
   defined: Set<string>;
 }
-
-type Wake = { until: number } | { everyTick: true };
-type Flow = Generator<Wake, void, void>;
 
 export interface SimResult {
   log: string[];
   violations: string[];
 }
 
-export function simulate(scenario: Scenario): SimResult {
+/** What the caller gives: real stores on fresh tables, and the way to set their clock to the scenario's. */
+export interface Parts {
+  stores: Stores;
+  clock(now: () => Date): void;
+}
+
+const ARN = {
+  hostEvacuation: "arn:sim:stateMachine:lazarus-host-evacuation",
+  hostRecovery: "arn:sim:stateMachine:lazarus-host-recovery",
+  rebuild: "arn:sim:stateMachine:lazarus-rebuild",
+};
+
+const STEP_OF_PLACEHOLDER = new Map(
+  HOST_FAILURE_FUNCTIONS.filter((f) => f.role === "step").map((f) => [
+    `\${${f.placeholder}}`,
+    f.handler as HostFailureStepName,
+  ]),
+);
+
+/** A thrown step error as Step Functions reports a Lambda's: its name, and the error payload as the cause. */
+function statesErrorOf(e: unknown): StatesError {
+  if (e instanceof StatesError) return e;
+  const err = e instanceof Error ? e : new Error(String(e));
+  const name = isLazarusError(err) ? err.name : err.name || "Error";
+  return new StatesError(name, JSON.stringify({ errorType: name, errorMessage: err.message }));
+}
+
+/** What a Lambda returns crosses JSON: dates become strings, undefined fields vanish. */
+const asJson = (v: unknown): Json => (v === undefined ? null : (JSON.parse(JSON.stringify(v)) as Json));
+
+export async function simulate(scenario: Scenario, parts: Parts): Promise<SimResult> {
   const cfg = scenario.config;
+  const sched = new SimScheduler();
+  const tick = () => Math.floor(sched.now / 1000);
+  const now = () => new Date(T0 + sched.now);
   const log: string[] = [];
   const violations: string[] = [];
-  let t = 0;
-  const say = (host: string, text: string) => log.push(`${String(t).padStart(4)} ${host}: ${text}`);
+  const say = (host: string, text: string) => log.push(`${String(tick()).padStart(4)} ${host}: ${text}`);
+  const { stores } = parts;
+  parts.clock(now);
 
-  const records = new Map(scenario.hosts.map((h) => [h.name, structuredClone(h)]));
-  const instances = new Map(scenario.instances.map((i) => [i.uuid, structuredClone(i)]));
-  const byName = (uuid: string) => instances.get(uuid)?.name ?? uuid;
   const world = new Map<string, WorldHost>(
-    scenario.hosts.map((h) => {
-      const mine = scenario.instances.filter((i) => i.host === h.name);
+    scenario.hosts.map((spec) => {
+      const mine = scenario.instances.filter((i) => i.host === spec.record.name);
       return [
-        h.name,
+        spec.record.name,
         {
+          spec,
           power: true,
           network: true,
           agent: true,
-          skew: scenario.skew[h.name] ?? 0,
-          fenceHw: scenario.fenceHw[h.name] ?? "ok",
-          lastHbTs: 0,
-          fedAt: 0,
+          libvirtd: true,
+          feeder: true,
+          skew: spec.skew,
+          fenceHw: spec.fenceHw,
+          fedAt: spec.watchdog?.kind === "device" ? 0 : null,
+          guardFedAt: spec.watchdog?.kind === "guard" ? 0 : null,
+          pendingFeeds: [],
+          rebootAt: null,
+          fenceOffAt: null,
           running: new Set(mine.filter((i) => i.vmState === "active").map((i) => i.uuid)),
           defined: new Set(mine.map((i) => i.uuid)),
         },
@@ -333,47 +428,485 @@ export function simulate(scenario: Scenario): SimResult {
     }),
   );
   const w = (host: string) => world.get(host)!;
-  const rec = (host: string) => records.get(host)!;
-  const alarms = new Map<string, { state: "OK" | "ALARM"; event: AlarmStateChangeEvent | null }>(
-    scenario.hosts.map((h) => [h.name, { state: "OK", event: null }]),
-  );
-  const executions = new Set<string>();
-  const flows: { flow: Flow; wake: Wake }[] = [];
-  const incidentLabels = new Map<string, string>();
-  const label = (id: string) => {
-    if (!incidentLabels.has(id)) incidentLabels.set(id, `#${incidentLabels.size + 1}`);
-    return incidentLabels.get(id)!;
-  };
-  /** Pending fence answers: host -> when and what the hardware answers. */
-  const fenceAnswers = new Map<string, { at: number; outcome: "off" | "failed"; detail: string } | null>();
+  const byName = new Map(scenario.instances.map((i) => [i.name, i]));
+  const nameOf = (uuid: string) => scenario.instances.find((i) => i.uuid === uuid)?.name ?? uuid;
+  const reachable = (h: WorldHost) => h.power && h.network && h.agent;
+  const watchdogTimeout = (spec: HostSpec) =>
+    spec.watchdog?.kind === "device" ? (spec.watchdog.timeout ?? cfg.leaseSeconds) : 0;
 
-  // -- world actions --
+  for (const spec of scenario.hosts) await stores.hosts.put(spec.record);
+  for (const i of scenario.instances) await stores.instances.create(i);
+
+  // -- the heartbeat metric (CloudWatch), by 1 s period, host clock --
+  const metric = new Map<string, Map<number, HeartbeatSample>>();
+  const publish = (host: string, atS: number, value: number) => {
+    const series = metric.get(host) ?? new Map<number, HeartbeatSample>();
+    const prev = series.get(atS);
+    series.set(atS, {
+      at: at(atS),
+      count: (prev?.count ?? 0) + 1,
+      min: Math.min(prev?.min ?? value, value),
+      max: Math.max(prev?.max ?? value, value),
+    });
+    metric.set(host, series);
+  };
+  const samplesIn = (host: string, fromMs: number, toMs: number) =>
+    [...(metric.get(host)?.values() ?? [])]
+      .filter((s) => s.at.getTime() >= fromMs && s.at.getTime() < toMs)
+      .sort((a, b) => a.at.getTime() - b.at.getTime());
+  const heartbeats: HeartbeatReader = {
+    async lastHeartbeat(host, lookbackSeconds) {
+      const end = now().getTime();
+      const s = samplesIn(host, end - lookbackSeconds * 1000, end + 1000);
+      return s.length ? s.at(-1)!.at : null;
+    },
+    async samples(host, from, to) {
+      return samplesIn(host, from.getTime(), to.getTime() + 1000);
+    },
+  };
+
+  // -- the world's actions --
   const powerOff = (host: string, why: string) => {
     const h = w(host);
     if (!h.power) return;
     h.power = false;
     h.running.clear();
     h.fedAt = null;
+    h.guardFedAt = null;
+    h.pendingFeeds = [];
     say(host, `power off (${why})`);
   };
-  const runningCopies = (uuid: string, except: string) =>
-    [...world.entries()].filter(([n, h]) => n !== except && h.power && h.running.has(uuid)).map(([n]) => n);
-
-  function startFence(host: string): void {
+  const boot = (host: string) => {
     const h = w(host);
-    const hw = h.fenceHw;
-    if (hw === "ok")
-      fenceAnswers.set(host, { at: t + cfg.fenceSeconds, outcome: "off", detail: "powered off" });
-    else if (hw === "fail")
-      fenceAnswers.set(host, { at: t + cfg.fenceSeconds, outcome: "failed", detail: "fence device refused" });
-    else if (hw === "down-with-host" && !h.power)
-      fenceAnswers.set(host, { at: t + 1, outcome: "failed", detail: "fence device unreachable (no power)" });
-    else if (hw === "down-with-host")
-      fenceAnswers.set(host, { at: t + cfg.fenceSeconds, outcome: "off", detail: "powered off" });
-    else fenceAnswers.set(host, null);
+    h.power = true;
+    h.agent = true;
+    h.libvirtd = true;
+    h.rebootAt = null;
+    // The agent arms the device at boot; nothing autostarts.
+    if (h.spec.watchdog?.kind === "device") h.fedAt = tick();
+    if (h.spec.watchdog?.kind === "guard") h.guardFedAt = tick();
+    say(host, "boots (no domain autostarts)");
+  };
+
+  /** Every tick and at every start: one instance on two powered hosts is the violation. */
+  const seen = new Set<string>();
+  const checkOneCopy = () => {
+    for (const i of scenario.instances) {
+      const where = [...world.entries()].filter(([, h]) => h.power && h.running.has(i.uuid)).map(([n]) => n);
+      const key = `${i.name}@${where.join(",")}`;
+      if (where.length > 1 && !seen.has(key)) {
+        seen.add(key);
+        violations.push(`${tick()} ${i.name} runs on ${where.join(" and ")} at once`);
+        say(where[0]!, `VIOLATION: ${i.name} runs on ${where.join(" and ")} at once`);
+      }
+    }
+  };
+
+  // -- the power fence (PowerFence) --
+  const hostOfInstanceId = (id: string) =>
+    scenario.hosts.find((h) => h.record.managedInstanceId === id)?.record.name ?? null;
+  const powerFence: PowerFence = {
+    async requestPowerOff(id) {
+      const host = hostOfInstanceId(id);
+      if (!host)
+        throw Object.assign(new Error(`unknown instance ${id}`), { name: "InvalidInstanceID.NotFound" });
+      const h = w(host);
+      if (h.fenceHw === "fail" || (h.fenceHw === "down-with-host" && !h.power))
+        throw Object.assign(new Error("the power controller refused"), { name: "IncorrectInstanceState" });
+      if (h.fenceHw !== "hang" && h.power && h.fenceOffAt === null) h.fenceOffAt = tick() + cfg.fenceSeconds;
+    },
+    async requestPowerOn(id) {
+      throw Object.assign(new Error(`the simulator powers nothing on (${id})`), {
+        name: "UnsupportedOperation",
+      });
+    },
+    async powerState(id) {
+      const h = w(hostOfInstanceId(id)!);
+      return !h.power ? "stopped" : h.fenceOffAt !== null ? "stopping" : "running";
+    },
+  };
+
+  // -- SSM (HostExecutor): the liveness probe and host-recovery's clean-up --
+  const LIST = shellScript([listAllUuids()]);
+  const executor: HostExecutor = {
+    async probe(target: HostTarget, _script: string, _opts?: RunOptions): Promise<RunResult> {
+      const h = w(target.name);
+      if (reachable(h)) {
+        await sched.sleepUntil(sched.now + 1000);
+        return { exitCode: 0, stdout: "", stderr: "" };
+      }
+      await sched.sleepUntil(sched.now + cfg.probeSeconds * 1000);
+      if (h.power && !h.network)
+        throw new HostCommandTimedOut(`probe of ${target.name} timed out`, { host: target.name });
+      throw new HostUnreachable(`${target.name} unreachable`, { host: target.name });
+    },
+    async run(target: HostTarget, script: string): Promise<RunResult> {
+      const h = w(target.name);
+      await sched.sleepUntil(sched.now + 1000);
+      if (!reachable(h)) throw new HostUnreachable(`${target.name} unreachable`, { host: target.name });
+      if (script === LIST)
+        return { exitCode: 0, stdout: [...h.defined].map((u) => `${u}\n`).join(""), stderr: "" };
+      const uuids = [
+        ...new Set(script.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g) ?? []),
+      ];
+      if (/virsh destroy/.test(script) && uuids.length > 0) {
+        for (const u of uuids) {
+          h.running.delete(u);
+          h.defined.delete(u);
+        }
+        return { exitCode: 0, stdout: "", stderr: "" };
+      }
+      throw new Error(`simulator: no host model for the script ${script.slice(0, 200)}`);
+    },
+  };
+
+  // -- executions: the host-failure machines interpreted, rebuild children modelled --
+  const definitions: Record<string, Definition> = {
+    [ARN.hostEvacuation]: JSON.parse(readDefinition(stateMachineSpec("host-evacuation"))) as Definition,
+    [ARN.hostRecovery]: JSON.parse(readDefinition(stateMachineSpec("host-recovery"))) as Definition,
+  };
+  const executionNames = new Set<string>();
+  const executionHost = new Map<string, string>();
+  const incidentLabels = new Map<string, string>();
+  const label = (id: string) => {
+    if (!incidentLabels.has(id)) incidentLabels.set(id, `#${incidentLabels.size + 1}`);
+    return incidentLabels.get(id)!;
+  };
+  const running = new Set<Promise<unknown>>();
+  const spawnTop = (fn: () => Promise<void>) => {
+    const p = sched.spawn(fn).catch((e) => {
+      violations.push(`${tick()} simulator: a task failed: ${(e as Error).stack ?? e}`);
+    });
+    running.add(p);
+    void p.finally(() => running.delete(p));
+  };
+
+  const deps: HostFailureDeps = {
+    stores,
+    executor,
+    notifier: { publish: async () => undefined },
+    executions: { status: async () => "NOT_FOUND" },
+    now,
+    sleep: (ms) => sched.sleepUntil(sched.now + ms),
+    serviceDownSeconds: 60,
+    shutdownTimeoutSeconds: 60,
+    heartbeats,
+    starter: {
+      async start(machine, name, input) {
+        if (executionNames.has(name)) return { started: false, executionArn: executionArnOf(machine, name) };
+        executionNames.add(name);
+        const host = String((input as { host: string }).host);
+        executionHost.set(name, host);
+        const what = machine === ARN.hostEvacuation ? "host-evacuation" : "host-recovery";
+        say(host, `start ${what}`);
+        spawnTop(() => runExecution(machine, name, asJson(input)));
+        return { started: true, executionArn: executionArnOf(machine, name) };
+      },
+    },
+    config: {
+      heartbeatFreshSeconds: cfg.heartbeatFreshSeconds,
+      graceSeconds: cfg.graceSeconds,
+      policy: cfg.policy,
+      maxConcurrency: cfg.maxConcurrency,
+    },
+    fencing: {
+      massFailureShare: cfg.massFailureShare,
+      massFailureWindowSeconds: cfg.massFailureWindowSeconds,
+      leaseSeconds: cfg.leaseSeconds,
+      leaseMarginSeconds: cfg.leaseMarginSeconds,
+      fenceTimeoutSeconds: cfg.fenceTimeoutSeconds,
+      fenceRetrySeconds: cfg.fenceRetrySeconds,
+      maxProofRounds: cfg.maxProofRounds,
+    },
+    alerts: {
+      async alert(a) {
+        say(String(a.detail.host ?? a.hosts[0]), `ALERT ${a.kind}: ${a.hosts.join(", ")}`);
+      },
+    },
+    // The fence (shared/flow/host-power.ts) through its EC2 path: the world's fence hardware; one
+    // DescribeInstances a second of the fake clock.
+    hostPower: {
+      stores,
+      executor,
+      ec2: powerFence,
+      now,
+      sleep: (ms) => sched.sleepUntil(sched.now + ms),
+      region: "us-east-1",
+      serviceDownSeconds: 60,
+      pollMs: 1000,
+      maxDelegates: 3,
+    },
+    probeDeadlineMs: cfg.probeSeconds * 1000,
+    recoveryPollSeconds: 2,
+    machines: ARN,
+  };
+
+  const interpreter = new AslInterpreter({
+    scheduler: sched,
+    runTask: async (resource, input, execution) => {
+      if (resource === "arn:aws:states:::states:startExecution.sync:2")
+        return rebuildChild(input as { Name: string; Input: Json }, executionHost.get(execution) ?? "?");
+      const name = STEP_OF_PLACEHOLDER.get(resource);
+      if (!name) throw new Error(`simulator: no step for ${resource}`);
+      const step = HOST_FAILURE_STEPS[name];
+      try {
+        const parsed = step.input.safeParse(input);
+        if (!parsed.success)
+          throw Object.assign(new Error(`invalid step input: ${parsed.error.message}`), {
+            name: "InvalidInput",
+          });
+        return asJson(await step.run(deps, parsed.data as never));
+      } catch (e) {
+        throw statesErrorOf(e);
+      }
+    },
+    exited: (execution, state, output) => describeState(executionHost.get(execution) ?? "?", state, output),
+  });
+
+  async function runExecution(machine: string, name: string, input: Json): Promise<void> {
+    const host = executionHost.get(name)!;
+    const what = machine === ARN.hostEvacuation ? "host-evacuation" : "host-recovery";
+    try {
+      await interpreter.run(definitions[machine]!, input, name);
+      say(host, `${what} SUCCEEDED`);
+      if (machine === ARN.hostEvacuation) await checkNothingStranded(host);
+    } catch (e) {
+      const err = statesErrorOf(e);
+      say(host, `${what} FAILED ${err.error}`);
+    }
   }
 
-  // -- the control plane: trigger --
+  /** A host-evacuation that SUCCEEDED may leave only what its policy leaves: else it stranded one. */
+  async function checkNothingStranded(host: string): Promise<void> {
+    const inc = (await stores.hosts.require(host)).incident;
+    if (inc?.status !== "evacuated") return;
+    for (const i of await stores.instances.listByHost(host)) {
+      const r = await stores.instances.require(i.uuid);
+      const wanted =
+        (r.vmState === "active" || r.vmState === "stopped") && (cfg.policy === "all" || r.haEnabled);
+      if (r.host === host && wanted) {
+        violations.push(`${tick()} host-evacuation of ${host} SUCCEEDED with ${r.name} stranded on it`);
+        say(host, `VIOLATION: SUCCEEDED with ${r.name} stranded on ${host}`);
+      }
+    }
+  }
+
+  // -- what the log says of each state --
+  const short = (s: unknown) => String(s ?? "").replace(/ \(recorded [^)]*\)/, "");
+  const lastFence = new Map<string, string>();
+  function describeState(host: string, state: string, out: Json): void {
+    const o = (out ?? {}) as Record<string, Json>;
+    const get = <T>(k: string) => o[k] as unknown as T;
+    switch (state) {
+      case "OpenIncident": {
+        const id = String(o.incidentId);
+        if (o.outcome === "duplicate")
+          say(host, `incident ${label(id)}: duplicate of ${label(String(o.duplicateOf))}`);
+        else say(host, `incident ${label(id)} ${o.outcome} (${o.source})`);
+        break;
+      }
+      case "CloseNotDead": {
+        const why =
+          get<{ reason: string } | undefined>("death")?.reason ??
+          get<{ reason: string }>("heartbeat")?.reason;
+        say(host, `not dead: ${why}`);
+        break;
+      }
+      case "ProbeHost": {
+        const d = get<{ verdict: string; reason: string }>("death");
+        if (d.verdict === "dead") say(host, `dead: ${d.reason}`);
+        break;
+      }
+      case "HoldIncident":
+        say(host, `HELD: ${get<{ reason: string }>("massFailure").reason}`);
+        break;
+      case "DisableHost":
+        say(host, "disabled, marked down (not forced down: no proof yet)");
+        break;
+      case "Fence": {
+        const f = get<{ round: number; attempt: { outcome: string; at: string; detail: string } | null }>(
+          "fence",
+        );
+        const p = get<{ proof: string | null; reason: string }>("proof");
+        const attempt =
+          f.attempt && f.attempt.outcome !== "unsupported"
+            ? `fence ${f.attempt.outcome}: ${f.attempt.detail}`
+            : null;
+        // An attempt kept from an earlier round (off is not repeated) is not a new one.
+        if (attempt && `${f.attempt?.at}${attempt}` !== lastFence.get(host)) say(host, attempt);
+        lastFence.set(host, `${f.attempt?.at}${attempt}`);
+        say(host, `round ${f.round}: ${p.proof ? `proof ${p.proof}` : `no proof (${short(p.reason)})`}`);
+        break;
+      }
+      case "PlanEvacuation": {
+        const plan = get<{
+          tiers: { items: { name: string; proof: string }[] }[];
+          skipped: { name: string; reason: string }[];
+        }>("plan");
+        const ready = plan.tiers.flatMap((t) => t.items.map((i) => `${i.name} (${i.proof})`));
+        const waiting = get<{ name: string }[]>("awaitingProof").map((a) => a.name);
+        const busy = get<{ name: string }[]>("busy").map((b) => b.name);
+        const skipped = plan.skipped
+          .filter((s) => s.reason !== "moved" && s.reason !== "busy")
+          .map((s) => `${s.name}: ${s.reason}`);
+        const parts = [
+          ...(ready.length ? [`evacuate ${ready.join(", ")}`] : []),
+          ...(waiting.length ? [`fencing required ${waiting.join(", ")}`] : []),
+          ...(busy.length ? [`busy ${busy.join(", ")}`] : []),
+          ...(skipped.length ? [`skipped ${skipped.join(", ")}`] : []),
+        ];
+        say(host, `plan: ${parts.join("; ") || "nothing on the host"}`);
+        break;
+      }
+      case "AwaitProof": {
+        const look = get<{ verdict: string; waitSeconds?: number; reason: string }>("proofLook");
+        if (look.verdict === "wait") say(host, `look again in ${look.waitSeconds} s`);
+        if (look.verdict === "give-up") say(host, `give up: ${short(look.reason)}`);
+        break;
+      }
+      case "ReportEvacuation": {
+        const r = get<{
+          evacuated: { name: string; host: string; proof: string | null }[];
+          failed: { name: string; error: string }[];
+          notEvacuated: { name: string; reason: string }[];
+        }>("report");
+        const parts = [
+          `${r.evacuated.length} evacuated`,
+          ...(r.failed.length ? [`failed ${r.failed.map((f) => `${f.name} (${f.error})`).join(", ")}`] : []),
+          ...(r.notEvacuated.length
+            ? [`left on the host ${r.notEvacuated.map((n) => `${n.name} (${n.reason})`).join(", ")}`]
+            : []),
+        ];
+        say(host, `report: ${parts.join("; ")}`);
+        break;
+      }
+      case "AbortIncident":
+        break;
+      case "CleanStaleDomains": {
+        const d = get<{ removed: string[]; kept: string[] }>("domains");
+        const names = (u: string[]) => u.map(nameOf).sort().join(", ") || "none";
+        say(host, `recovery: removed stale ${names(d.removed)}; kept ${names(d.kept)}`);
+        break;
+      }
+      case "FinishRecovery":
+        say(host, "recovery: incident closed, no longer forced down (still disabled)");
+        break;
+      case "CheckRecovery":
+        if (o.action === "nothing") say(host, "recovery: nothing to clean");
+        break;
+    }
+  }
+
+  // -- a child rebuild execution (the rebuild machine, recreate): Accept, Schedule, the target, Finish --
+  let children = 0;
+  async function rebuildChild(params: { Name: string; Input: Json }, parentHost: string): Promise<Json> {
+    const input = params.Input as Record<string, Json>;
+    const ended = await runRebuild(String(params.Name), input, parentHost);
+    if (ended.status === "SUCCEEDED") return { Status: "SUCCEEDED", Output: ended.output };
+    throw new StatesError(
+      "States.TaskFailed",
+      JSON.stringify({ Status: "FAILED", Error: ended.error, Cause: ended.cause, Name: params.Name }),
+    );
+  }
+
+  type Ended = { status: "SUCCEEDED"; output: Json } | { status: "FAILED"; error: string; cause: string };
+  async function runRebuild(name: string, input: Record<string, Json>, logHost: string): Promise<Ended> {
+    children++;
+    const executionArn = `arn:sim:execution:lazarus-rebuild:${name}`;
+    const uuid = String(input.instanceUuid);
+    const who = nameOf(uuid);
+    const failed = async (flow: Record<string, unknown>, key: string, e: unknown): Promise<Ended> => {
+      const err = statesErrorOf(e);
+      const ending = await handleFailure(deps, {
+        ...flow,
+        failure: { [key]: { Error: err.error, Cause: err.cause } },
+      } as never);
+      if (ending.outcome === "finished") return { status: "SUCCEEDED", output: null };
+      say(logHost, `${who}: evacuation refused or failed: ${ending.error}`);
+      return { status: "FAILED", error: ending.error, cause: ending.cause };
+    };
+    let flow: FlowState;
+    try {
+      flow = await accept(deps, { request: input, executionArn });
+    } catch (e) {
+      return failed(input, "accept", e);
+    }
+    const proof = (await stores.migrations.require(flow.migrationId)).proof?.kind ?? "?";
+    try {
+      flow = await schedule(deps, flow);
+    } catch (e) {
+      return failed(flow, "schedule", e);
+    }
+    const target = flow.destHost!;
+    say(logHost, `evacuate ${who} -> ${target} (proof ${proof})`);
+    await sched.sleepUntil(sched.now + Math.floor(cfg.evacuateSeconds / 2) * 1000);
+    // The target's start (Spawn): refused when it cannot be reached, or when the disk is in a pool whose
+    // hosts enforce the lock and another powered host still runs the instance.
+    const t = w(target);
+    if (!reachable(t)) return failed(flow, "spawn", new HostUnreachable(`${target} unreachable`));
+    const source = scenario.hosts.find((h) => h.record.name === flow.sourceHost)!;
+    const onShared =
+      source.record.storage.sharedPoolId !== null &&
+      source.record.storage.sharedPoolId === t.spec.record.storage.sharedPoolId &&
+      byName.get(who)?.onSharedStorage !== false;
+    const holders = [...world.entries()].filter(([n, h]) => n !== target && h.power && h.running.has(uuid));
+    if (onShared && t.spec.locks && holders.length > 0) {
+      const message = `Failed to get "write" lock: Is another process using the image (held on ${holders.map(([n]) => n).join(", ")})?`;
+      return failed(flow, "spawn", Object.assign(new Error(message), { name: "DiskLocked" }));
+    }
+    t.defined.add(uuid);
+    if (!endsStopped(flow)) t.running.add(uuid);
+    checkOneCopy();
+    await stores.instances.update(uuid, {
+      expectTaskState: ["rebuilding"],
+      expectTaskRequestId: flow.requestId,
+      set: { taskState: "rebuild_block_device_mapping" },
+    });
+    await stores.instances.update(uuid, {
+      expectTaskState: ["rebuild_block_device_mapping"],
+      expectTaskRequestId: flow.requestId,
+      set: { taskState: "rebuild_spawning" },
+    });
+    await sched.sleepUntil(sched.now + Math.ceil(cfg.evacuateSeconds / 2) * 1000);
+    const out = await finish(deps, flow);
+    say(logHost, `${who} ${endsStopped(flow) ? "stopped" : "running"} on ${target}`);
+    return { status: "SUCCEEDED", output: asJson(out) };
+  }
+
+  // -- the operator --
+  async function operatorEvacuate(instanceName: string, microversion: string): Promise<void> {
+    const inst = await stores.instances.require(byName.get(instanceName)!.uuid);
+    const ask = evacuateAsk({}, negotiate({ "openstack-api-version": `compute ${microversion}` }));
+    try {
+      // What the API runs before it starts anything (functions/api/routes/server-actions.ts).
+      assertAdmissible(
+        ask,
+        await readAdmissionFacts(stores, ask, inst, { now: now(), serviceDownSeconds: 60 }),
+      );
+    } catch (e) {
+      say(
+        inst.host,
+        `operator: evacuate ${instanceName} (${microversion}) refused: ${statesErrorOf(e).error}`,
+      );
+      return;
+    }
+    say(inst.host, `operator: evacuate ${instanceName} (${microversion}) accepted`);
+    const requestId = deterministicUuid("sim-operator", instanceName, String(tick()));
+    await runRebuild(
+      `operator-${requestId}`,
+      { requestId, instanceUuid: inst.uuid, recreate: true, targetState: ask.targetState },
+      inst.host,
+    );
+  }
+
+  // -- alarms (datapoints by their timestamps, as CloudWatch evaluates them) and the trigger --
+  const alarms = new Map<string, { state: "OK" | "ALARM"; event: AlarmStateChangeEvent | null }>(
+    scenario.hosts.map((h) => [h.record.name, { state: "OK", event: null }]),
+  );
+  const lastSampleAt = (host: string) => {
+    const s = [...(metric.get(host)?.keys() ?? [])];
+    return s.length ? Math.max(...s) : null;
+  };
   function alarmEvent(host: string, to: "OK" | "ALARM"): AlarmStateChangeEvent {
     return AlarmStateChangeEvent.parse({
       source: "aws.cloudwatch",
@@ -381,7 +914,7 @@ export function simulate(scenario: Scenario): SimResult {
       resources: [],
       detail: {
         alarmName: `${HEARTBEAT_ALARM_PREFIX}${host}`,
-        state: { value: to, timestamp: at(t).toISOString() },
+        state: { value: to, timestamp: now().toISOString() },
         previousState: { value: to === "OK" ? "ALARM" : "OK", timestamp: at(0).toISOString() },
         configuration: {
           metrics: [
@@ -395,349 +928,153 @@ export function simulate(scenario: Scenario): SimResult {
       },
     });
   }
-
-  function trigger(event: AlarmStateChangeEvent): void {
-    const host = hostOfAlarm(event, {
-      dimension: HEARTBEAT_METRIC.dimension,
-      alarmPrefix: HEARTBEAT_ALARM_PREFIX,
+  const deliver = (event: AlarmStateChangeEvent, host: string) => {
+    say(host, `alarm ${event.detail.state.value}`);
+    spawnTop(async () => {
+      await HOST_FAILURE_STEPS.onAlarmStateChange.run(deps, event);
     });
-    const action = alarmAction(event, host);
-    if (action.kind === "ignore") return;
-    rec(action.host).status = action.kind === "evacuate" ? "down" : "up";
-    if (executions.has(action.executionName)) {
-      say(action.host, `alarm ${event.detail.state.value} redelivered: execution exists, nothing started`);
-      return;
-    }
-    executions.add(action.executionName);
-    if (action.kind === "evacuate") {
-      say(action.host, `alarm ALARM: start host-evacuation, incident ${label(action.incidentId)}`);
-      flows.push({ flow: evacuation(action.host, action.incidentId, "alarm"), wake: { until: t } });
-    } else {
-      say(action.host, "alarm OK: start host-recovery");
-      flows.push({ flow: recovery(action.host), wake: { until: t } });
-    }
-  }
-
-  // -- the control plane: host-evacuation --
-  function probeResult(host: string): ProbeResult {
-    const h = w(host);
-    if (h.power && h.network && h.agent) return "answered";
-    return h.power && !h.network ? "timed-out" : "unreachable";
-  }
-  const lastHeartbeat = (host: string) => {
-    const ts = w(host).lastHbTs;
-    return ts === null ? null : at(ts);
   };
 
-  function* evacuation(host: string, incidentId: string, source: "alarm" | "operator"): Flow {
-    const r = rec(host);
-    const decision = incidentDecision(r.incident, incidentId);
-    if (decision.kind === "duplicate") {
-      say(host, `incident ${label(incidentId)}: duplicate of ${label(decision.of)} (${decision.status})`);
-      return;
-    }
-    if (decision.kind === "open") {
-      const incident: HostIncident = {
-        id: incidentId,
-        status: "confirming",
-        source,
-        reason: null,
-        executionName: null,
-        openedAt: at(t).toISOString(),
-        updatedAt: at(t).toISOString(),
-        summary: null,
-      };
-      r.incident = incident;
-      say(host, `incident ${label(incidentId)} opened (${source})`);
-    }
-    const inc = r.incident!;
-    const setStatus = (s: HostIncident["status"]) => {
-      inc.status = s;
-      inc.updatedAt = at(t).toISOString();
-    };
-    const watchingSince = new Date(inc.openedAt);
-    let heartbeat: ReturnType<typeof assessHeartbeat>;
-    for (;;) {
-      heartbeat = assessHeartbeat({ lastHeartbeatAt: lastHeartbeat(host), watchingSince, now: at(t) }, cfg);
-      if (heartbeat.verdict === "alive") {
-        setStatus("not-dead");
-        r.status = "up";
-        say(host, `not dead: ${heartbeat.reason}`);
-        return;
-      }
-      if (heartbeat.verdict === "probe") break;
-      yield { until: t + heartbeat.waitSeconds };
-    }
-    const probe = probeResult(host);
-    yield { until: t + (probe === "answered" ? 1 : cfg.probeSeconds) };
-    const death = judgeProbe(probeResult(host), heartbeat);
-    if (death.verdict === "alive") {
-      setStatus("not-dead");
-      r.status = "up";
-      say(host, `not dead: the host answered the probe`);
-      return;
-    }
-    say(host, `dead: probe ${probeResult(host)}`);
-
-    const guard = massFailureVerdict(
-      suspectHosts([...records.values()], at(t), cfg),
-      records.size,
-      source,
-      cfg,
-    );
-    if (guard.verdict === "hold") {
-      setStatus("held");
-      say(host, `HELD, alert to the operator: hosts ${guard.hosts.join(", ")} look dead at once`);
-      return;
-    }
-
-    r.enabled = false;
-    r.forcedDown = true;
-    r.status = "down";
-    setStatus("evacuating");
-    say(host, "disabled and forced down");
-
-    let fence: FenceAttempt | null = null;
-    const results: string[] = [];
-    for (let round = 1; ; round++) {
-      if (r.fencing.power !== "none" && fence?.outcome !== "off") {
-        say(host, `fence: power off (${r.fencing.power})`);
-        const started = t;
-        startFence(host);
-        for (;;) {
-          const answer = fenceAnswers.get(host) ?? null;
-          if (answer && answer.at <= t && answer.outcome === "off") powerOff(host, "fenced");
-          const judged = judgeFence(
-            at(started),
-            answer && answer.at <= t
-              ? { outcome: answer.outcome, at: at(answer.at), detail: answer.detail }
-              : null,
-            at(t),
-            cfg,
-          );
-          if (judged) {
-            fence = judged;
-            break;
-          }
-          yield { everyTick: true };
-        }
-        say(host, `fence ${fence.outcome}: ${fence.detail}`);
-      }
-      const proof = hostProof(
-        {
-          fence,
-          watchdog: r.fencing.watchdog,
-          lastHeartbeatAt: lastHeartbeat(host),
-          watchingSince,
-          now: at(t),
-        },
-        cfg,
-      );
-      const onHost = [...instances.values()].filter((i) => i.host === host);
-      const plan = planEvacuation(host, incidentId, onHost, cfg.policy);
-      if (round === 1) for (const s of plan.skipped) say(host, `skip ${s.name}: ${s.reason}`);
-      const waiting: string[] = [];
-      const ready: { item: EvacuationItem; proof: string }[][] = [];
-      for (const tier of plan.tiers) {
-        const gate = gateByProof(tier.items, proof, r);
-        waiting.push(...gate.waiting.map((g) => g.item.name));
-        if (gate.ready.length) ready.push(gate.ready);
-      }
-      // The tiers in order, at most maxConcurrency children at once in each.
-      for (const tier of ready) {
-        const queue = [...tier];
-        const active: { item: EvacuationItem; proof: string; target: string; endsAt: number }[] = [];
-        while (queue.length || active.length) {
-          while (queue.length && active.length < cfg.maxConcurrency) {
-            const { item, proof: p } = queue.shift()!;
-            const inst = instances.get(item.instanceUuid)!;
-            const placed = placeOne([...records.values()], host, inst, at(t));
-            if ("reason" in placed) {
-              say(host, `evacuate ${item.name}: failed, ${placed.reason}`);
-              results.push(`${item.name} failed`);
-              continue;
-            }
-            const target = placed.target.name;
-            const holders = runningCopies(item.instanceUuid, target);
-            if (p === "lock" && holders.length) {
-              const message = `Failed to get "write" lock: Is another process using the image (held by ${holders.join(", ")})?`;
-              if (isDiskLockRefusal(message)) {
-                say(host, `evacuate ${item.name} -> ${target}: refused by the disk lock, fencing required`);
-                waiting.push(item.name);
-                continue;
-              }
-            }
-            for (const other of holders)
-              violations.push(`${t} ${item.name} started on ${target} while running on ${other}`);
-            records.set(target, withClaim(rec(target), inst, item.requestId, at(t)));
-            if (item.vmState === "active") w(target).running.add(item.instanceUuid);
-            w(target).defined.add(item.instanceUuid);
-            say(host, `evacuate ${item.name} -> ${target} (proof ${p}, priority ${item.haPriority})`);
-            active.push({ item, proof: p, target, endsAt: t + cfg.evacuateSeconds });
-          }
-          if (!active.length) break;
-          const next = Math.min(...active.map((a) => a.endsAt));
-          yield { until: next };
-          for (const a of active.filter((x) => x.endsAt <= t)) {
-            const inst = instances.get(a.item.instanceUuid)!;
-            inst.host = a.target;
-            inst.node = a.target;
-            say(host, `${a.item.name} ${a.item.vmState === "active" ? "running" : "stopped"} on ${a.target}`);
-            results.push(`${a.item.name} evacuated`);
-          }
-          active.splice(0, active.length, ...active.filter((x) => x.endsAt > t));
-        }
-      }
-      if (!waiting.length) {
-        setStatus("evacuated");
-        say(
-          host,
-          `report: ${results.filter((x) => x.endsWith("evacuated")).length} evacuated, ${results.filter((x) => x.endsWith("failed")).length} failed, ${plan.skipped.filter((s) => s.reason !== "moved").length} skipped`,
-        );
-        return;
-      }
-      say(host, `fencing required: ${waiting.join(", ")} (${proof.reason})`);
-      const back = assessHeartbeat({ lastHeartbeatAt: lastHeartbeat(host), watchingSince, now: at(t) }, cfg);
-      const look = nextProofLook({ round, proof, heartbeatAlive: back.verdict === "alive", now: at(t) }, cfg);
-      if (look.verdict === "give-up") {
-        setStatus("evacuated");
-        say(
-          host,
-          back.verdict === "alive"
-            ? `report: the host is back before proof; ${waiting.join(", ")} stay on it`
-            : `report: gave up waiting for proof; still fencing required: ${waiting.join(", ")}`,
-        );
-        return;
-      }
-      yield { until: t + look.waitSeconds };
-    }
-  }
-
-  // -- the control plane: host-recovery --
-  function* recovery(host: string): Flow {
-    for (;;) {
-      const r = rec(host);
-      const action = recoveryAction(r.incident);
-      if (action === "wait") {
-        yield { until: t + 2 };
+  // -- the clock --
+  for (let t = 0; t <= scenario.runUntil; t++) {
+    sched.advanceTo(t * 1000);
+    for (const e of scenario.events.filter((x) => x.at === t)) {
+      if (e.action === "server-evacuate") {
+        spawnTop(() => operatorEvacuate(e.target, e.arg ?? "2.29"));
         continue;
       }
-      if (action === "nothing") {
-        say(host, `recovery: nothing to clean (incident ${r.incident ? r.incident.status : "none"})`);
-        return;
-      }
-      const uuids = [...w(host).defined];
-      const verdicts = classifyDomains(r, uuids, new Map(uuids.map((u) => [u, instances.get(u) ?? null])));
-      for (const s of verdicts.stale) {
-        w(host).running.delete(s.instanceUuid);
-        w(host).defined.delete(s.instanceUuid);
-      }
-      const names = (xs: { instanceUuid: string }[]) =>
-        xs
-          .map((x) => byName(x.instanceUuid))
-          .sort()
-          .join(", ") || "none";
-      say(host, `recovery: removed stale ${names(verdicts.stale)}; kept ${names(verdicts.kept)}`);
-      r.forcedDown = false;
-      r.incident!.status = "closed";
-      return;
-    }
-  }
-
-  // -- the clock --
-  for (t = 0; t <= scenario.runUntil; t++) {
-    for (const e of scenario.events.filter((x) => x.at === t)) {
-      const h = w(e.host);
+      const h = w(e.target);
       switch (e.action) {
         case "power-off":
-          powerOff(e.host, "lost");
+          powerOff(e.target, "lost");
           break;
         case "power-on":
-          if (!h.power) say(e.host, "power on (no domain autostarts)");
-          h.power = true;
+          if (!h.power) boot(e.target);
           break;
         case "network-down":
         case "network-up":
           h.network = e.action === "network-up";
-          say(e.host, `network ${h.network ? "up" : "down"} (domains keep running)`);
+          say(e.target, `network ${h.network ? "up" : "down"} (domains keep running)`);
           break;
         case "agent-down":
+          h.agent = false;
+          // Every process of the host's user but libvirt and qemu: the guard process too.
+          h.guardFedAt = null;
+          say(
+            e.target,
+            "agent killed, with every process of the host but libvirt and qemu (domains keep running)",
+          );
+          break;
         case "agent-up":
-          h.agent = e.action === "agent-up";
-          say(e.host, `agent ${h.agent ? "up" : "down"} (domains keep running)`);
+          h.agent = true;
+          if (h.spec.watchdog?.kind === "guard") h.guardFedAt = t;
+          say(e.target, "agent up");
+          break;
+        case "libvirtd-freeze":
+        case "libvirtd-thaw":
+          h.libvirtd = e.action === "libvirtd-thaw";
+          say(e.target, `libvirtd ${h.libvirtd ? "thawed" : "frozen (SIGSTOP)"}`);
+          break;
+        case "feeder-fail":
+        case "feeder-ok":
+          h.feeder = e.action === "feeder-ok";
+          say(e.target, h.feeder ? "watchdog feeds work again" : "watchdog feeds fail (heartbeats go on)");
           break;
         case "fence-hw":
           h.fenceHw = (e.arg ?? "ok") as FenceHw;
-          say(e.host, `fence hardware ${h.fenceHw}`);
+          say(e.target, `fence hardware ${h.fenceHw}`);
           break;
         case "skew":
           h.skew = Number(e.arg ?? 0);
-          say(e.host, `clock skew ${h.skew} s`);
+          say(e.target, `clock skew ${h.skew} s`);
           break;
         case "redeliver-alarm": {
-          const ev = alarms.get(e.host)?.event;
-          for (let i = 0; ev && i < Number(e.arg ?? 1); i++) trigger(ev);
+          const ev = alarms.get(e.target)?.event;
+          for (let i = 0; ev && i < Number(e.arg ?? 1); i++) deliver(ev, e.target);
           break;
         }
         case "operator-evacuate": {
-          const id = `operator-${e.host}-${t}`;
-          say(e.host, `operator: evacuate, incident ${label(id)}`);
-          flows.push({ flow: evacuation(e.host, id, "operator"), wake: { until: t } });
+          const id = `operator-${e.target}-${t}`;
+          say(e.target, `operator: evacuate the host, incident ${label(id)}`);
+          const name = `evacuate-${e.target}-operator-${t}`;
+          void deps.starter.start(ARN.hostEvacuation, name, { host: e.target, incidentId: id });
+          break;
+        }
+        case "operator-force-down":
+        case "operator-force-up": {
+          const down = e.action === "operator-force-down";
+          spawnTop(async () => {
+            const host = await stores.hosts.require(e.target);
+            const after = await stores.hosts.forceDown(
+              e.target,
+              down
+                ? operatorProof(host, { by: "an operator", via: "os-services force-down", at: now() })
+                : null,
+            );
+            say(
+              e.target,
+              `operator: forced ${down ? "down" : "up"} (proof ${after.deathProof?.kind ?? "none"})`,
+            );
+          });
           break;
         }
       }
     }
-    // Heartbeats and the watchdog.
+    // Boots, fences carried out, heartbeats and feeds, watchdogs.
     for (const [name, h] of world) {
-      if (h.power && h.network && h.agent && t % cfg.heartbeatSeconds === 0) {
-        h.lastHbTs = t + h.skew;
-        h.fedAt = t;
-        rec(name).lastHeartbeatAt = at(t + h.skew).toISOString();
+      if (h.rebootAt === t) boot(name);
+      if (h.fenceOffAt !== null && h.fenceOffAt <= t) {
+        h.fenceOffAt = null;
+        powerOff(name, "fenced");
       }
-      if (
-        rec(name).fencing.watchdog &&
-        h.power &&
-        h.fedAt !== null &&
-        t - h.fedAt >= cfg.leaseSeconds &&
-        h.running.size
-      ) {
-        say(name, `watchdog: not fed for ${cfg.leaseSeconds} s, ${h.running.size} domains powered off`);
-        h.running.clear();
+      const accepted = h.power && h.network && h.agent && t % cfg.heartbeatSeconds === 0;
+      if (accepted) {
+        // The heartbeat's value: the armed device's timeout (0: none armed; the guard is no device).
+        publish(name, t + h.skew, h.fedAt !== null ? watchdogTimeout(h.spec) : 0);
+        if (h.feeder && h.fedAt !== null) h.pendingFeeds.push(t + h.spec.feedDelay);
+        if (h.spec.watchdog?.kind === "guard" && h.guardFedAt !== null) h.guardFedAt = t;
       }
-    }
-    // The heartbeat alarms (datapoints by their timestamps, as CloudWatch evaluates them).
-    for (const [name, a] of alarms) {
-      const ts = w(name).lastHbTs;
-      const missing = ts === null || t - ts >= cfg.alarmAfterSeconds;
-      if (missing && a.state === "OK") {
-        a.state = "ALARM";
-        a.event = alarmEvent(name, "ALARM");
-        trigger(a.event);
-      } else if (!missing && a.state === "ALARM") {
-        a.state = "OK";
-        a.event = alarmEvent(name, "OK");
-        trigger(a.event);
+      if (h.pendingFeeds.length && h.agent && h.feeder) {
+        const due = h.pendingFeeds.filter((f) => f <= t);
+        if (due.length) h.fedAt = Math.max(h.fedAt ?? 0, ...due);
       }
-    }
-    // Flows, in the order they were started; a flow started in this tick runs in this tick.
-    for (let i = 0; i < flows.length; i++) {
-      const f = flows[i]!;
-      while ("everyTick" in f.wake || f.wake.until <= t) {
-        const next = f.flow.next();
-        if (next.done) {
-          flows.splice(i--, 1);
-          break;
+      h.pendingFeeds = h.pendingFeeds.filter((f) => f > t);
+      if (h.power && h.fedAt !== null && t - h.fedAt >= watchdogTimeout(h.spec)) {
+        say(name, `watchdog device: not fed for ${watchdogTimeout(h.spec)} s, resets the node`);
+        powerOff(name, "watchdog reset");
+        if (h.spec.reboot !== null) h.rebootAt = t + h.spec.reboot;
+      }
+      if (h.power && h.guardFedAt !== null && t - h.guardFedAt >= cfg.leaseSeconds && h.running.size) {
+        if (h.libvirtd) {
+          say(
+            name,
+            `guard process: not fed for ${cfg.leaseSeconds} s, destroys ${h.running.size} domains through libvirtd`,
+          );
+          h.running.clear();
         }
-        f.wake = next.value;
-        if ("everyTick" in f.wake) break;
       }
     }
+    for (const [name, a] of alarms) {
+      const ts = lastSampleAt(name);
+      const missing = ts === null || t - ts >= cfg.alarmAfterSeconds;
+      if (missing !== (a.state === "ALARM")) {
+        a.state = missing ? "ALARM" : "OK";
+        a.event = alarmEvent(name, a.state);
+        deliver(a.event, name);
+      }
+    }
+    await sched.settle();
+    checkOneCopy();
   }
   // Where every instance ended.
-  for (const i of [...instances.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const i of [...scenario.instances].sort((a, b) => a.name.localeCompare(b.name))) {
+    const r = await stores.instances.require(i.uuid);
     const where = [...world.entries()].filter(([, h]) => h.power && h.running.has(i.uuid)).map(([n]) => n);
-    log.push(`end ${i.name}: record on ${i.host}, running on ${where.join(", ") || "none"}`);
-    if (where.length > 1) violations.push(`end: ${i.name} runs on ${where.join(", ")}`);
+    log.push(
+      `end ${i.name}: record on ${r.host} (${r.vmState}${r.fencingRequired ? ", fencing required" : ""}), running on ${where.join(", ") || "none"}`,
+    );
   }
+  if (running.size > 0) log.push(`end: ${running.size} executions still running`);
+  log.push(`end: ${children} child evacuations`);
   return { log, violations };
 }

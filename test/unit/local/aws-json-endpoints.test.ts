@@ -6,12 +6,14 @@ import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwat
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { GetCommandInvocationCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCloudWatchEndpoint } from "#local/cloudwatch/cloudwatch-endpoint.js";
 import { startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import { LocalStepFunctions } from "#local/stepfunctions/runner.js";
 import { startSfnEndpoint } from "#local/stepfunctions/sfn-endpoint.js";
+import { NodeSha256 } from "#shared/sigv4/node-sha256.js";
 
 const client = { region: "us-east-1", credentials: { accessKeyId: "local", secretAccessKey: "local" } };
 const servers: { url: string; close(): Promise<void> }[] = [];
@@ -82,13 +84,16 @@ describe("local AWS JSON endpoints", () => {
   });
 
   it("unknown operations and bodies that are not JSON get the same error shape from every endpoint", async () => {
-    const targets: [string, string][] = [
-      [ssm, "AmazonSSM"],
-      [cloudwatch, "GraniteServiceVersion20100801"],
-      [events, "AWSEvents"],
-      [sfn, "AWSStepFunctions"],
+    // CloudWatch and EventBridge check SigV4 first (their SigV4 service name given): those requests are signed.
+    const targets: [string, string, string | null][] = [
+      [ssm, "AmazonSSM", null],
+      [cloudwatch, "GraniteServiceVersion20100801", "monitoring"],
+      [events, "AWSEvents", "events"],
+      [sfn, "AWSStepFunctions", null],
     ];
-    for (const [url, prefix] of targets) {
+    for (const [url, prefix, service] of targets) {
+      const fetch = (u: string, init: { method: string; headers: Record<string, string>; body: string }) =>
+        signedFetch(u, init, service);
       const unknown = await fetch(url, {
         method: "POST",
         headers: { "x-amz-target": `${prefix}.Nope` },
@@ -105,6 +110,39 @@ describe("local AWS JSON endpoints", () => {
       });
       expect(garbled.status).toBe(400);
       expect(await garbled.json()).toMatchObject({ __type: "SerializationException" });
+      if (service) {
+        // Unsigned, the same request is refused before anything else, in the same error shape.
+        const unsigned = await globalThis.fetch(url, {
+          method: "POST",
+          headers: { "x-amz-target": `${prefix}.Nope` },
+          body: "{}",
+        });
+        expect(unsigned.status).toBe(403);
+        expect(await unsigned.json()).toMatchObject({ __type: "MissingAuthenticationToken" });
+      }
     }
   });
 });
+
+/** fetch, SigV4-signed for `service` with the control plane's local key when a service is given. */
+async function signedFetch(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string },
+  service: string | null,
+): Promise<Response> {
+  if (!service) return fetch(url, init);
+  const u = new URL(url);
+  const signer = new SignatureV4({ ...client, service, sha256: NodeSha256 });
+  const signed = await signer.sign({
+    method: init.method,
+    protocol: u.protocol,
+    hostname: u.hostname,
+    port: Number(u.port),
+    path: "/",
+    query: {},
+    headers: { ...init.headers, host: u.host },
+    body: init.body,
+  });
+  const { host: _, ...headers } = signed.headers;
+  return fetch(url, { method: init.method, headers, body: init.body });
+}

@@ -21,6 +21,7 @@ import { startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
 import { heartbeatAlarm, heartbeatDatum } from "#shared/definitions/heartbeat.js";
 import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
+import { CloudWatchHeartbeatReader } from "#shared/metrics/heartbeat-reader.js";
 
 const creds = { accessKeyId: "local", secretAccessKey: "local" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -112,6 +113,36 @@ describe("local CloudWatch, alarms and EventBridge rules", () => {
     const parsed = AlarmStateChangeEvent.parse(delivered[1]);
     expect(parsed.detail.configuration?.metrics[0]?.metricStat?.metric.dimensions).toEqual({ Host: "h1" });
     expect(parsed.resources[0]).toMatch(/:alarm:lazarus-heartbeat-h1$/);
+  });
+
+  it("the heartbeat reader gets each second's count, smallest and largest watchdog timeout, as the lease reads them", async () => {
+    const client = new CloudWatchClient({ endpoint: cw.url, region: "us-east-1", credentials: creds });
+    const base = Math.floor(Date.now() / 1000) * 1000 - 20_000;
+    const at = (s: number, ms = 0) => new Date(base + s * 1000 + ms);
+    const put = (when: Date, value: number) =>
+      client.send(
+        new PutMetricDataCommand({
+          Namespace: "Lazarus",
+          MetricData: [heartbeatDatum("h-lease", when, value)],
+        }),
+      );
+    await put(at(0), 10);
+    await put(at(2, 100), 10);
+    // Two heartbeats in one second, one saying nothing is armed: the period's Minimum is 0.
+    await put(at(4, 100), 10);
+    await put(at(4, 600), 0);
+    await put(at(6), 30);
+    const reader = new CloudWatchHeartbeatReader(client, () => at(10));
+    const samples = await reader.samples("h-lease", at(0), at(10));
+    expect(samples).toEqual([
+      { at: at(0), count: 1, min: 10, max: 10 },
+      { at: at(2), count: 1, min: 10, max: 10 },
+      { at: at(4), count: 2, min: 0, max: 10 },
+      { at: at(6), count: 1, min: 30, max: 30 },
+    ]);
+    expect(await reader.samples("h-lease", at(3), at(5))).toEqual([{ at: at(4), count: 2, min: 0, max: 10 }]);
+    expect(await reader.lastHeartbeat("h-lease", 60)).toEqual(at(6));
+    expect(await reader.samples("nobody", at(0), at(10))).toEqual([]);
   });
 
   it("event patterns: literal lists, prefix, nested detail, anything-but, exists", () => {

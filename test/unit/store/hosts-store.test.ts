@@ -40,30 +40,65 @@ function claimReq(instanceUuid = randomUUID(), resources = ONE_CPU, owner = `mig
 }
 
 describe("HostsStore basics", () => {
-  it("put/get/require/list and setService", async () => {
+  it("put/get/require/list and setService; forced_down is written only with a proof of death", async () => {
     const { hosts } = db.stores;
     const name = uniqueName();
     const host = await hosts.put(makeHost({ name }));
     expect(await hosts.get(name)).toEqual(host);
     await expect(hosts.require(uniqueName())).rejects.toBeInstanceOf(HostNotFound);
     expect((await hosts.list()).map((h) => h.name)).toContain(name);
+    const proof = {
+      kind: "power" as const,
+      at: "2026-02-01T00:00:00.000Z",
+      incidentId: "inc-1",
+      detail: "fenced off",
+    };
     const down = await hosts.setService(name, {
       enabled: false,
       disabledReason: "host failure",
-      forcedDown: true,
+      deathProof: proof,
     });
     expect(down).toMatchObject({
       enabled: false,
       disabledReason: "host failure",
       forcedDown: true,
+      deathProof: proof,
       version: 1,
+    });
+    // forced_down on its own is no field of a service patch: it says the host is proven dead.
+    await expect(hosts.setService(name, { forcedDown: false } as never)).rejects.toMatchObject({
+      name: "InvalidInput",
     });
     const beat = await hosts.setService(name, {
       status: "down",
       lastHeartbeatAt: "2026-02-01T00:00:00.000Z",
     });
-    expect(beat).toMatchObject({ status: "down", enabled: false, version: 2 });
+    expect(beat).toMatchObject({ status: "down", enabled: false, version: 2, forcedDown: true });
+    const cleared = await hosts.setService(name, { deathProof: null });
+    expect(cleared).toMatchObject({ forcedDown: false, deathProof: null, version: 3 });
     await expect(hosts.setService(uniqueName(), { enabled: true })).rejects.toBeInstanceOf(HostNotFound);
+  });
+
+  it("an operator's force-down records proof `operator` unless a proof is there; unset clears any", async () => {
+    const { hosts } = db.stores;
+    const name = uniqueName();
+    await hosts.put(makeHost({ name }));
+    const said = {
+      kind: "operator" as const,
+      at: "2026-02-01T00:00:00.000Z",
+      incidentId: null,
+      detail: "ops",
+    };
+    expect(await hosts.forceDown(name, said)).toMatchObject({ forcedDown: true, deathProof: said });
+    // A second statement changes nothing (the first one's time stands).
+    const later = { ...said, at: "2026-02-01T01:00:00.000Z" };
+    expect((await hosts.forceDown(name, later)).deathProof).toEqual(said);
+    expect(await hosts.forceDown(name, null)).toMatchObject({ forcedDown: false, deathProof: null });
+    // The fence's proof is kept over an operator's later word; unset clears it too.
+    const power = { ...said, kind: "power" as const, detail: "fenced" };
+    await hosts.setService(name, { deathProof: power });
+    expect((await hosts.forceDown(name, later)).deathProof).toEqual(power);
+    expect(await hosts.forceDown(name, null)).toMatchObject({ forcedDown: false, deathProof: null });
   });
 });
 

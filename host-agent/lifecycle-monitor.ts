@@ -1,10 +1,9 @@
 /**
- * The host-side libvirt lifecycle monitor as a module: it follows `virsh event --loop --event
- * lifecycle --timestamp` on the host's default libvirt URI, hands every stop worth reporting (a Lazarus
+ * The host-side libvirt lifecycle monitor as a module: it follows `virsh -c URI event --loop --event
+ * lifecycle --timestamp` (URI: qemu:///system on a real host), hands every stop worth reporting (a Lazarus
  * domain stopped as Failed, Crashed or Shutdown: `isFailureStop`) to `report`, and follows libvirtd
- * restarts by starting virsh again. `alive` is true only while the event stream runs, so whatever hosts
- * this module (the instance-monitor process today; one host process together with the fencing watchdog
- * later) can publish its liveness only while it really watches.
+ * restarts by starting virsh again. `alive` is true only while the event stream runs, so the monitor
+ * (monitor.ts) publishes its liveness only while it really watches.
  *
  * A domain not named `instance-<uuid>` (an adopted domain keeps its libvirt name until Lazarus recreates
  * it) is reported under the uuid libvirt gives for its name (`virsh domuuid`); a domain gone by then (a
@@ -20,8 +19,12 @@ import { isFailureStop, type LifecycleEvent, parseLifecycleLine } from "#shared/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface LifecycleMonitorOptions {
-  /** The environment virsh runs with (the host user's: HOME, XDG_*, LIBVIRT_DEFAULT_URI). */
+  /** The libvirt connection followed (`virsh -c`). */
+  uri: string;
+  /** The environment virsh runs with. */
   env: NodeJS.ProcessEnv;
+  /** Called when the event stream starts (true) or stops (false) running. */
+  onConnection?: (connected: boolean) => void;
   /** Called for each reportable stop, in order; a rejection is logged (the caller retries its own sends). */
   report: (event: LifecycleEvent & { at: string }) => Promise<void>;
   log: (message: string) => void;
@@ -51,21 +54,21 @@ export class LifecycleMonitor {
     // stdbuf -oL: virsh's stdout is a pipe here, and an event must not wait in a buffer.
     const child = spawn(
       "stdbuf",
-      ["-oL", "virsh", "event", "--loop", "--event", "lifecycle", "--timestamp"],
+      ["-oL", "virsh", "-c", this.opts.uri, "event", "--loop", "--event", "lifecycle", "--timestamp"],
       { env: this.opts.env, stdio: ["ignore", "pipe", "pipe"] },
     );
     this.child = child;
-    this.streaming = false;
+    this.setStreaming(false);
     child.stderr?.setEncoding("utf8").on("data", (d: string) => this.opts.log(`virsh event: ${d.trim()}`));
     const lines = createInterface({ input: child.stdout! });
     // virsh prints nothing until an event comes; it is following once it has run a moment without exiting.
     const settled = setTimeout(() => {
-      if (this.child === child && child.exitCode === null) this.streaming = true;
+      if (this.child === child && child.exitCode === null) this.setStreaming(true);
     }, 500);
     lines.on("line", (line) => {
       const event = parseLifecycleLine(line);
       if (!event) return;
-      this.streaming = true;
+      this.setStreaming(true);
       if (!isFailureStop(event)) return;
       const at = event.at ?? new Date().toISOString();
       this.queue = this.queue
@@ -80,20 +83,31 @@ export class LifecycleMonitor {
       clearTimeout(settled);
       if (this.child !== child) return;
       this.child = undefined;
-      this.streaming = false;
+      this.setStreaming(false);
       if (this.stopped) return;
       this.opts.log(`virsh event exited (${code ?? signal}); following again`);
       setTimeout(() => this.start(), this.opts.restartDelayMs ?? 1000);
     });
   }
 
+  private setStreaming(streaming: boolean): void {
+    if (this.streaming === streaming) return;
+    this.streaming = streaming;
+    this.opts.onConnection?.(streaming);
+  }
+
   /** The uuid of a defined domain by its name (argv, no shell); null when libvirt no longer has it. */
   private domainUuid(name: string): Promise<string | null> {
     return new Promise((resolve) => {
-      execFile("virsh", ["domuuid", "--", name], { env: this.opts.env, timeout: 10_000 }, (err, stdout) => {
-        const uuid = String(stdout).trim().toLowerCase();
-        resolve(!err && UUID.test(uuid) ? uuid : null);
-      });
+      execFile(
+        "virsh",
+        ["-c", this.opts.uri, "domuuid", "--", name],
+        { env: this.opts.env, timeout: 10_000 },
+        (err, stdout) => {
+          const uuid = String(stdout).trim().toLowerCase();
+          resolve(!err && UUID.test(uuid) ? uuid : null);
+        },
+      );
     });
   }
 

@@ -1,0 +1,175 @@
+/**
+ * `lazarus-host monitor`: the guest lifecycle monitor (systemd unit lazarus-host-monitor.service), as
+ * Masakari's instance monitor. It follows libvirt's lifecycle events (lifecycle-monitor.ts) and
+ *  - reports each unexpected stop to the control plane as a "Lazarus Domain Stopped" EventBridge event
+ *    (`PutEvents`, SigV4-signed), with libvirt's reason and time, retried until EventBridge takes it (the
+ *    control plane derives one recovery id per crash, so a resend is harmless);
+ *  - sends its own liveness (`Lazarus/Heartbeat{Host, Component=instance-monitor}`, an embedded-metric-format
+ *    line in its own log stream) only while the event stream runs: a dead monitor, or one that cannot
+ *    follow libvirt, goes silent while the host's heartbeat goes on (a dead monitor is not a dead host).
+ */
+import { CreateLogStreamCommand, PutLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { hostLogStreamName } from "#shared/definitions/heartbeat.js";
+import type { HostConfig } from "#shared/definitions/host-config.js";
+import { DOMAIN_STOPPED_EVENT, instanceMonitorLogLine } from "#shared/definitions/instance-failure.js";
+import { DomainStoppedDetail } from "#shared/domain/instance-failure.js";
+import { agentClients } from "./aws.js";
+import { LifecycleMonitor } from "./lifecycle-monitor.js";
+import { type MonitorState, writeState } from "./state.js";
+
+type Log = (message: string) => void;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export interface MonitorHandle {
+  done: Promise<void>;
+  stop(): void;
+}
+
+export function runMonitor(config: HostConfig, log: Log): MonitorHandle {
+  const clients = agentClients(config, 3);
+  const host = config.host;
+  const intervalMs = config.monitor.intervalSeconds * 1000;
+  const now = () => new Date().toISOString();
+  const state: MonitorState = {
+    pid: process.pid,
+    startedAt: now(),
+    libvirtUri: config.monitor.libvirtUri,
+    connected: false,
+    connectedSince: null,
+    lastReport: null,
+    lastReportFailure: null,
+    lastLivenessAt: null,
+    updatedAt: now(),
+  };
+  const save = () => {
+    state.updatedAt = now();
+    try {
+      writeState(config.stateDir, "monitor", state);
+    } catch (e) {
+      log(`state not written to ${config.stateDir}: ${errorText(e)}`);
+    }
+  };
+
+  /** One report, retried until EventBridge takes it. */
+  const report = async (detail: DomainStoppedDetail): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const out = await clients.events.send(
+          new PutEventsCommand({
+            Entries: [
+              {
+                EventBusName: config.monitor.eventBus,
+                Source: DOMAIN_STOPPED_EVENT.source,
+                DetailType: DOMAIN_STOPPED_EVENT.detailType,
+                Resources: [detail.instanceUuid],
+                Detail: JSON.stringify(detail),
+              },
+            ],
+          }),
+        );
+        if (!out.FailedEntryCount) {
+          log(`reported ${detail.domain} stopped (${detail.reason}) at ${detail.stoppedAt}`);
+          state.lastReport = { at: now(), domain: detail.domain, reason: detail.reason };
+          save();
+          return;
+        }
+        throw new Error(`entry refused: ${out.Entries?.[0]?.ErrorCode} ${out.Entries?.[0]?.ErrorMessage}`);
+      } catch (e) {
+        state.lastReportFailure = { at: now(), error: errorText(e) };
+        save();
+        if (attempt >= 30) throw e;
+        log(`report of ${detail.domain} not taken (${errorText(e)}); retrying`);
+        await sleep(Math.min(10_000, 200 * 2 ** attempt));
+      }
+    }
+  };
+
+  const monitor = new LifecycleMonitor({
+    uri: config.monitor.libvirtUri,
+    env: process.env,
+    log,
+    onConnection: (connected) => {
+      state.connected = connected;
+      state.connectedSince = connected ? now() : null;
+      log(
+        connected
+          ? `following libvirt events on ${config.monitor.libvirtUri}`
+          : "libvirt event stream stopped",
+      );
+      save();
+    },
+    report: (e) =>
+      report(
+        DomainStoppedDetail.parse({
+          host,
+          instanceUuid: e.instanceUuid,
+          domain: e.domain,
+          event: e.event,
+          reason: e.detail,
+          stoppedAt: e.at,
+        }),
+      ),
+  });
+
+  const group = config.heartbeat.logGroup;
+  const stream = hostLogStreamName(host, "instance-monitor");
+  let streamReady = false;
+  const sendLiveness = async () => {
+    const at = new Date();
+    if (!streamReady) {
+      await clients.logs
+        .send(new CreateLogStreamCommand({ logGroupName: group, logStreamName: stream }))
+        .catch((e: unknown) => {
+          if ((e as Error).name !== "ResourceAlreadyExistsException") throw e;
+        });
+      streamReady = true;
+    }
+    await clients.logs
+      .send(
+        new PutLogEventsCommand({
+          logGroupName: group,
+          logStreamName: stream,
+          logEvents: [{ timestamp: at.getTime(), message: instanceMonitorLogLine(host, at) }],
+        }),
+      )
+      .catch((e: unknown) => {
+        if ((e as Error).name === "ResourceNotFoundException") streamReady = false;
+        throw e;
+      });
+    state.lastLivenessAt = at.toISOString();
+  };
+
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  const loop = async () => {
+    monitor.start();
+    save();
+    while (!stopping) {
+      const started = Date.now();
+      if (monitor.alive) {
+        await sendLiveness().catch((e: unknown) => log(`liveness not sent: ${errorText(e)}`));
+        save();
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(0, intervalMs - (Date.now() - started)));
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+    await monitor.stop();
+    state.connected = false;
+    save();
+    clients.destroy();
+  };
+  return {
+    done: loop(),
+    stop: () => {
+      stopping = true;
+      wake?.();
+    },
+  };
+}

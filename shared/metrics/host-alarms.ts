@@ -1,0 +1,49 @@
+/**
+ * A host's alarms in CloudWatch, created when the host is registered and deleted when it is deregistered
+ * (no redeploy): its heartbeat alarm (shared/definitions/heartbeat.ts `heartbeatAlarm`, whose ALARM starts
+ * host-evacuation) and its instance monitor's (`instanceMonitorAlarm`, for the operator only). The local
+ * cloud's seeded hosts get theirs through the same adapter.
+ */
+import {
+  type CloudWatchClient,
+  DeleteAlarmsCommand,
+  PutMetricAlarmCommand,
+} from "@aws-sdk/client-cloudwatch";
+import { type HeartbeatAlarmOptions, heartbeatAlarm } from "../definitions/heartbeat.js";
+import { instanceMonitorAlarm } from "../definitions/instance-failure.js";
+
+export interface HostAlarms {
+  /** Creates (or updates) the host's alarms; returns their names. */
+  put(host: string): Promise<string[]>;
+  /** Deletes the host's alarms (absent ones are no error); returns their names. */
+  remove(host: string): Promise<string[]>;
+}
+
+export interface HostAlarmSettings extends HeartbeatAlarmOptions {
+  /** The deployment prefix (`<prefix>-heartbeat-<host>`). */
+  prefix?: string;
+}
+
+export class CloudWatchHostAlarms implements HostAlarms {
+  constructor(
+    private readonly client: CloudWatchClient,
+    private readonly settings: HostAlarmSettings = {},
+  ) {}
+
+  private definitions(host: string) {
+    const prefix = this.settings.prefix ?? "lazarus";
+    return [heartbeatAlarm(host, this.settings, prefix), instanceMonitorAlarm(host, this.settings, prefix)];
+  }
+
+  async put(host: string): Promise<string[]> {
+    const alarms = this.definitions(host);
+    for (const alarm of alarms) await this.client.send(new PutMetricAlarmCommand(alarm));
+    return alarms.map((a) => a.AlarmName);
+  }
+
+  async remove(host: string): Promise<string[]> {
+    const names = this.definitions(host).map((a) => a.AlarmName);
+    await this.client.send(new DeleteAlarmsCommand({ AlarmNames: names }));
+    return names;
+  }
+}

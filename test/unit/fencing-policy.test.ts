@@ -1,0 +1,246 @@
+/**
+ * The proof-of-death policy (shared/domain/fencing.ts) and the admission of evacuations on it
+ * (shared/flow/admission.ts), fed observations and a clock: the lease only with the host's own evidence
+ * (and its boundary to the millisecond), a recorded proof, the disk-lock refusals, the mass-failure window,
+ * and the one rule every evacuation passes.
+ */
+import { describe, expect, it } from "vitest";
+import { negotiate } from "#functions/api/microversion.js";
+import { evacuateAsk } from "#functions/api/routes/server-actions.js";
+import {
+  DEFAULT_FENCING_CONFIG,
+  type HeartbeatSample,
+  hostProof,
+  hostProofOfRecord,
+  isDiskLockRefusal,
+  leaseEvidence,
+  massFailureVerdict,
+  operatorProof,
+  suspectHosts,
+} from "#shared/domain/fencing.js";
+import { type DeathProof, type HostIncident, NO_FENCING } from "#shared/domain/schemas.js";
+import { type AdmissionRequest, assertAdmissible } from "#shared/flow/admission.js";
+import { makeHost, makeInstance } from "../support/fixtures.js";
+
+const T0 = Date.UTC(2026, 0, 1);
+const at = (s: number) => new Date(T0 + s * 1000);
+/** Lease 10 s, margin 5 s: a silence of 15 s after the last heartbeat expires the lease. */
+const CFG = { leaseSeconds: 10, leaseMarginSeconds: 5 };
+
+/** One heartbeat a second from `from` to `to` (host clock), each reporting `value`. */
+function beats(from: number, to: number, value: number): HeartbeatSample[] {
+  const out: HeartbeatSample[] = [];
+  for (let s = from; s <= to; s++) out.push({ at: at(s), count: 1, min: value, max: value });
+  return out;
+}
+
+const observe = (heartbeats: HeartbeatSample[], now: Date, watchingSince = at(120)) =>
+  hostProof({ recorded: null, fence: null, heartbeats, watchingSince, now }, CFG);
+
+describe("the lease counts only with the host's own evidence", () => {
+  it("armed heartbeats, then silence: no proof at expiry - 1 ms, proof `lease` at expiry", () => {
+    // Last heartbeat at 100 s: the lease expires at 100 + 10 + 5 = 115 s.
+    const hb = beats(40, 100, 10);
+    const before = observe(hb, new Date(at(115).getTime() - 1));
+    expect(before).toMatchObject({ proof: null, leaseExpiresAt: at(115).toISOString() });
+    expect(observe(hb, at(115))).toMatchObject({ proof: "lease", at: at(115).toISOString() });
+  });
+
+  it("a heartbeat saying no watchdog is armed (0), within the lease before the silence: no lease, ever", () => {
+    const hb = [...beats(40, 94, 10), ...beats(95, 95, 0), ...beats(96, 100, 10)];
+    const p = observe(hb, at(10_000));
+    expect(p).toMatchObject({ proof: null, leaseExpiresAt: null });
+    expect(p.reason).toMatch(/no watchdog armed/);
+    // Before the window it does not matter: the last 10 s before the silence were armed.
+    expect(observe([...beats(40, 80, 0), ...beats(81, 100, 10)], at(115)).proof).toBe("lease");
+  });
+
+  it("a host that never reported an armed watchdog (the local publisher's 0) never self-fences", () => {
+    expect(observe(beats(40, 100, 0), at(10_000)).proof).toBeNull();
+  });
+
+  it("a watchdog timeout longer than the lease is no evidence", () => {
+    const p = observe(beats(40, 100, 11), at(10_000));
+    expect(p.proof).toBeNull();
+    expect(p.reason).toMatch(/timeout of 11 s, longer than the lease of 10 s/);
+  });
+
+  it("no heartbeat in view at all: no evidence, no lease (not a lease counted from the incident)", () => {
+    expect(observe([], at(10_000))).toMatchObject({ proof: null, leaseExpiresAt: null });
+  });
+
+  it("a period mixing armed and unarmed heartbeats (min 0) is no evidence", () => {
+    const hb = [...beats(40, 99, 10), { at: at(100), count: 2, min: 0, max: 10 }];
+    expect(observe(hb, at(10_000)).proof).toBeNull();
+  });
+
+  it("a heartbeat back before expiry starts the lease again from it; one after expiry does not undo the proof", () => {
+    // Silence from 100; back at 110 (< 115): fed again, the lease now runs from the last heartbeat, 112.
+    const early = [...beats(40, 100, 10), ...beats(110, 112, 10)];
+    expect(observe(early, at(126))).toMatchObject({ proof: null, leaseExpiresAt: at(127).toISOString() });
+    expect(observe(early, at(127)).proof).toBe("lease");
+    // Back at 116 (> 115), while the incident (opened at 108, in the silence) waits: the node had reset
+    // by 115; the reboot's heartbeats change nothing.
+    const late = [...beats(40, 100, 10), ...beats(116, 200, 10)];
+    expect(observe(late, at(201), at(108))).toMatchObject({ proof: "lease", at: at(115).toISOString() });
+    // Exactly at expiry counts as "back in time" (the conservative side of the boundary).
+    const edge = [...beats(40, 100, 10), ...beats(115, 115, 10)];
+    expect(observe(edge, at(129)).proof).toBeNull();
+    expect(observe(edge, at(130)).proof).toBe("lease");
+  });
+
+  it("the silence is the incident's: an older gap (a reset an hour ago) is not it", () => {
+    const hb = [...beats(0, 10, 10), ...beats(100, 200, 10)];
+    // The incident opened at 210 after the host went silent at 200.
+    expect(observe(hb, at(214), at(210))).toMatchObject({ proof: null });
+    expect(observe(hb, at(215), at(210))).toMatchObject({ proof: "lease", at: at(215).toISOString() });
+  });
+
+  it("evidence reports the last heartbeat and the largest timeout of the window", () => {
+    const ev = leaseEvidence([...beats(80, 95, 4), ...beats(96, 100, 7)], at(120), CFG);
+    expect(ev).toMatchObject({ armed: true, lastHeartbeatAt: at(100), timeoutSeconds: 7 });
+  });
+
+  it("a recorded proof (operator, or an earlier round's) wins over everything; a fence off is `power`", () => {
+    const said: DeathProof = {
+      kind: "operator",
+      at: at(50).toISOString(),
+      incidentId: "inc-1",
+      detail: "ops",
+    };
+    expect(
+      hostProof({ recorded: said, fence: null, heartbeats: [], watchingSince: at(0), now: at(1) }, CFG),
+    ).toMatchObject({ proof: "operator", at: at(50).toISOString() });
+    const off = { outcome: "off" as const, at: at(60).toISOString(), detail: "stopped" };
+    expect(
+      hostProof({ recorded: null, fence: off, heartbeats: [], watchingSince: at(0), now: at(61) }, CFG),
+    ).toMatchObject({ proof: "power" });
+  });
+});
+
+describe("the proof on the host record", () => {
+  const incident = (status: HostIncident["status"]): HostIncident => ({
+    id: "inc-7",
+    status,
+    source: "alarm",
+    reason: null,
+    executionName: null,
+    openedAt: at(0).toISOString(),
+    updatedAt: at(0).toISOString(),
+    summary: null,
+  });
+
+  it("an operator's proof names who said it and the incident open then", () => {
+    const host = makeHost({ name: "h1", incident: incident("evacuating") });
+    expect(operatorProof(host, { by: "arn:aws:iam::1:user/ops", via: "os-services", at: at(5) })).toEqual({
+      kind: "operator",
+      at: at(5).toISOString(),
+      incidentId: "inc-7",
+      detail: expect.stringMatching(/h1 forced down by arn:aws:iam::1:user\/ops \(os-services\)/),
+    });
+    expect(
+      operatorProof(makeHost({ incident: incident("closed") }), { by: null, via: "x", at: at(5) }),
+    ).toMatchObject({ incidentId: null, detail: expect.stringMatching(/by an operator/) });
+  });
+
+  it("without one, says whether an incident is open", () => {
+    expect(hostProofOfRecord(makeHost({ name: "h1", incident: incident("evacuating") })).reason).toMatch(
+      /incident inc-7 \(evacuating\) has no proof of death yet/,
+    );
+    expect(hostProofOfRecord(makeHost({ name: "h1" })).reason).toMatch(/no proof of its death is recorded/);
+  });
+});
+
+describe("admission of an evacuation (the API's, the CLI's, Accept's)", () => {
+  const STALE = "2020-01-01T00:00:00.000Z";
+  const now = at(0);
+  const evacuate: AdmissionRequest = evacuateAsk({}, negotiate({ "openstack-api-version": "compute 2.29" }));
+  const admit = (source: ReturnType<typeof makeHost>, instance = makeInstance({ host: source.name })) =>
+    assertAdmissible(evacuate, { instance, source, target: null, now, serviceDownSeconds: 60 });
+  const downUnproven = makeHost({ name: "h1", lastHeartbeatAt: STALE, status: "down" });
+
+  it("a down host without proof: FencingRequired (409) naming the host and what proves it dead", () => {
+    expect(() => admit(downUnproven)).toThrow(
+      expect.objectContaining({
+        name: "FencingRequired",
+        httpStatus: 409,
+        message: expect.stringMatching(/h1 is not proven dead.*service set --down h1 nova-compute/),
+      }),
+    );
+  });
+
+  it("a recorded proof admits, and says which", () => {
+    const proof: DeathProof = { kind: "lease", at: STALE, incidentId: "inc-1", detail: "lease expired" };
+    const dead = { ...downUnproven, forcedDown: true, deathProof: proof };
+    expect(admit(dead)).toMatchObject({ kind: "lease" });
+  });
+
+  it("a locked shared pool admits on `lock`; an unlocked pool or a local disk does not", () => {
+    const locked = { ...downUnproven, fencing: { ...NO_FENCING, diskLocks: true } };
+    expect(admit(locked)).toMatchObject({ kind: "lock" });
+    expect(() => admit(downUnproven)).toThrow(expect.objectContaining({ name: "FencingRequired" }));
+    const local = { ...locked, storage: { ...locked.storage, sharedPoolId: null } };
+    expect(() => admit(local)).toThrow(expect.objectContaining({ name: "FencingRequired" }));
+  });
+
+  it("a host that is up is still nova's 400 (ComputeServiceInUse), before any proof is asked", () => {
+    const up = makeHost({ name: "h1", lastHeartbeatAt: now.toISOString() });
+    expect(() => admit(up)).toThrow(expect.objectContaining({ name: "ComputeServiceInUse" }));
+  });
+
+  it("a rebuild needs no proof (null)", () => {
+    const up = makeHost({ name: "h1", lastHeartbeatAt: now.toISOString() });
+    const rebuild = { ...evacuate, recreate: false, imageRef: "cirros-0.6.2" };
+    expect(
+      assertAdmissible(rebuild, {
+        instance: makeInstance({ host: "h1" }),
+        source: up,
+        target: null,
+        now,
+        serviceDownSeconds: 60,
+      }),
+    ).toBeNull();
+  });
+});
+
+describe("disk-lock refusals", () => {
+  it("recognises qemu's image lock and virtlockd's refusals", () => {
+    for (const message of [
+      'Failed to get "write" lock',
+      'Failed to get "shared" lock',
+      "Is another process using the image [/srv/pool/x/disk]?",
+      "error: resource busy: Lockspace resource '/srv/pool/x/disk' is locked",
+      "error: Failed to acquire lock: No space left on device",
+    ])
+      expect(isDiskLockRefusal(message), message).toBe(true);
+    expect(isDiskLockRefusal("Cannot access storage file '/srv/x': No such file or directory")).toBe(false);
+  });
+});
+
+describe("the mass-failure window", () => {
+  const incident = (status: HostIncident["status"], openedAt: Date): HostIncident => ({
+    id: `inc-${openedAt.getTime()}`,
+    status,
+    source: "alarm",
+    reason: null,
+    executionName: null,
+    openedAt: openedAt.toISOString(),
+    updatedAt: openedAt.toISOString(),
+    summary: null,
+  });
+
+  it("an incident opened ten minutes ago is not a suspect now; one inside the window is", () => {
+    const now = at(3600);
+    const cfg = { massFailureWindowSeconds: DEFAULT_FENCING_CONFIG.massFailureWindowSeconds };
+    const old = makeHost({ name: "old", status: "up", incident: incident("evacuated", at(3000)) });
+    const recent = makeHost({ name: "recent", status: "down", incident: incident("evacuating", at(3590)) });
+    expect(suspectHosts([old, recent], now, cfg).map((s) => s.host)).toEqual(["recent"]);
+    // With the old one counted, 2 of 4 would be held; without it, 1 of 4 proceeds.
+    const fleet = [old, recent, makeHost({ name: "c" }), makeHost({ name: "d" })];
+    const verdict = massFailureVerdict(suspectHosts(fleet, now, cfg), fleet.length, "alarm", {
+      ...cfg,
+      massFailureShare: 1 / 3,
+    });
+    expect(verdict.verdict).toBe("proceed");
+  });
+});
