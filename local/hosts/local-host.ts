@@ -55,6 +55,8 @@ export interface LocalHostConfig {
   sharedInstancesPath?: string;
   /** Volumes folder visible to all hosts of the cloud. */
   volumesPath: string;
+  /** The ports this host's qemu listens on for an incoming live migration (qemu.conf's migration_port_*). */
+  migrationPorts: { min: number; max: number };
   /** Base images created in the image cache (`<name>.qcow2`). */
   images?: { name: string; virtualSize: string }[];
   /**
@@ -535,6 +537,11 @@ export class LocalHost {
     const daemonConfig = join(libvirtConfig, "libvirtd.conf");
     writeFileSync(daemonConfig, `unix_sock_dir = "${this.socketDir}"\nunix_sock_rw_perms = "0770"\n`);
     chownSync(daemonConfig, this._uid, this.gid);
+    // Every local host takes incoming guests on 127.0.0.1: a port range of its own (see fleet.ts).
+    const qemuConfig = join(libvirtConfig, "qemu.conf");
+    const ports = this.config.migrationPorts;
+    writeFileSync(qemuConfig, `migration_port_min = ${ports.min}\nmigration_port_max = ${ports.max}\n`);
+    chownSync(qemuConfig, this._uid, this.gid);
     const runtimeLibvirt = join(this.runtimeDir, "libvirt");
     own(runtimeLibvirt, 0o700);
     const link = join(runtimeLibvirt, "libvirt-sock");
