@@ -26,6 +26,8 @@ export interface ApiDeps extends Omit<StepDeps, "executions"> {
     hostEvacuation: string | null;
     migrate: string | null;
     hostDrain: string | null;
+    boot: string | null;
+    delete: string | null;
   };
   inventory: InventoryOps | null;
   /** An operator's power actions on hosts (the host-power function); null answers 501. */
@@ -64,6 +66,8 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv, telemetry: InvocationTele
       hostEvacuation: settings.machineArns["host-evacuation"] ?? null,
       migrate: settings.machineArns.migrate ?? null,
       hostDrain: settings.machineArns["host-drain"] ?? null,
+      boot: settings.machineArns.boot ?? null,
+      delete: settings.machineArns.delete ?? null,
     },
     inventory: inventoryClient(env),
     hostPower: hostPowerClient(env),

@@ -22,6 +22,15 @@ export const TASK_STATES = [
   "rebuilding",
   "rebuild_block_device_mapping",
   "rebuild_spawning",
+  // The boot flow's (nova's build). "scheduling" is only shown for a build not placed yet (no record
+  // holds it); the record is created in block_device_mapping once placed.
+  "scheduling",
+  "block_device_mapping",
+  "networking",
+  "spawning",
+  // reboot (soft / hard), run by the API within the request.
+  "rebooting",
+  "rebooting_hard",
   // A live migration (nova's MIGRATING).
   "migrating",
   // A cold migration, as nova's resize walks them: prepared (target claimed), the source stopped and
@@ -75,6 +84,13 @@ export const REBUILD_TASK_STATES = [
   "rebuild_spawning",
 ] as const satisfies readonly TaskState[];
 
+/** The task_states of a boot flow: an instance in one of these is being built by it. */
+export const BOOT_TASK_STATES = [
+  "block_device_mapping",
+  "networking",
+  "spawning",
+] as const satisfies readonly TaskState[];
+
 /** Whether an instance in this task_state is owned by a rebuild/evacuate flow. */
 export function isRebuildTask(taskState: TaskState | null): boolean {
   return taskState !== null && (REBUILD_TASK_STATES as readonly TaskState[]).includes(taskState);
@@ -109,13 +125,31 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
 >([
   [
     null,
-    ["rebuilding", "migrating", "resize_prep", "resize_reverting", "deleting", "powering_off", "powering_on"],
+    [
+      "rebuilding",
+      "migrating",
+      "resize_prep",
+      "resize_reverting",
+      "deleting",
+      "powering_off",
+      "powering_on",
+      "rebooting",
+      "rebooting_hard",
+    ],
   ],
   // rebuilding -> rebuilding: `_do_rebuild_instance` re-saves REBUILDING expecting REBUILDING (nova does the same).
   ["rebuilding", ["rebuilding", "rebuild_block_device_mapping", null]],
   // Back to rebuilding: the target failed before the instance ran there and the flow reschedules.
   ["rebuild_block_device_mapping", ["rebuild_spawning", "rebuilding", null]],
   ["rebuild_spawning", ["rebuilding", null]],
+  // Boot: block_device_mapping -> networking -> spawning -> null; a failure clears the task (ERROR).
+  // "scheduling" is shown for a build no record holds yet; listed so the graph has every state.
+  ["scheduling", [null]],
+  ["block_device_mapping", ["networking", null]],
+  ["networking", ["spawning", null]],
+  ["spawning", [null]],
+  ["rebooting", [null]],
+  ["rebooting_hard", [null]],
   ["migrating", [null]],
   // A cold migration that fails at any of these falls back to null (the guest back on its source).
   ["resize_prep", ["resize_migrating", null]],

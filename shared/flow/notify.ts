@@ -35,7 +35,18 @@ export type FlowEvent =
   | "instance.resize_revert.end"
   | "instance.resize_revert.error"
   // A host's maintenance (drain) moved an instance away, or brought it back.
-  | "instance.host_maintenance";
+  | "instance.host_maintenance"
+  // The boot and delete flows, and the API's reboot and lock.
+  | "instance.create.start"
+  | "instance.create.end"
+  | "instance.create.error"
+  | "instance.delete.start"
+  | "instance.delete.end"
+  | "instance.delete.error"
+  | "instance.reboot.start"
+  | "instance.reboot.end"
+  | "instance.lock"
+  | "instance.unlock";
 
 const PUBLISH_ATTEMPTS = 3;
 

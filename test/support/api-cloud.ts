@@ -29,8 +29,8 @@ export interface ApiTestCloud {
   stepFunctions: LocalStepFunctions;
   lambda: LambdaEndpoint;
   rebuildArn: string;
-  /** The ARN of every machine this cloud created, by id (the rebuild machine's always). */
-  arns: Record<string, string>;
+  /** Every machine of this cloud (rebuild, boot, delete, and those asked for). */
+  machineArns: string[];
   sfn: SFNClient;
   /** fetch against the API, JSON in and out. */
   call(
@@ -43,7 +43,7 @@ export interface ApiTestCloud {
   stop(): Promise<void>;
 }
 
-/** `machines`: the state machines to create besides rebuild (ids of shared/definitions; default none). */
+/** `machines`: the state machines to create besides rebuild, boot and delete (ids of shared/definitions). */
 export async function startApiTestCloud(opts: { machines?: string[] } = {}): Promise<ApiTestCloud> {
   const stopping: Array<() => Promise<void> | void> = [];
   const stop = async () => {
@@ -69,18 +69,22 @@ export async function startApiTestCloud(opts: { machines?: string[] } = {}): Pro
       retryIntervalScale: 0.01,
     });
     stopping.push(() => stepFunctions.stopAll());
-    const arns: Record<string, string> = {};
-    for (const id of ["rebuild", ...(opts.machines ?? [])]) {
-      arns[id] = stepFunctions.createStateMachine({
-        name: `lazarus-${id}`,
-        definition: readDefinition(stateMachineSpec(id)),
-        substitutions: definitionSubstitutions("lazarus", {
-          lambda: (n) => lambdaArn(n),
-          stateMachine: (n) => stepFunctions.stateMachineArn(n),
-        }),
+    const substitutions = definitionSubstitutions("lazarus", {
+      lambda: (n) => lambdaArn(n),
+      stateMachine: (n) => stepFunctions.stateMachineArn(n),
+    });
+    // The machines the API starts for servers (host evacuation is left undeployed: its 501 is tested).
+    const machineArns: Record<string, string> = {};
+    for (const id of ["rebuild", "boot", "delete", ...(opts.machines ?? [])]) {
+      const m = stateMachineSpec(id);
+      machineArns[m.arnEnv] = stepFunctions.createStateMachine({
+        name: `lazarus-${m.id}`,
+        definition: readDefinition(m),
+        substitutions,
       });
     }
-    const rebuildArn = arns.rebuild!;
+    const spec = stateMachineSpec("rebuild");
+    const rebuildArn = machineArns[spec.arnEnv]!;
     const sfnEndpoint: SfnEndpoint = await startSfnEndpoint(stepFunctions);
     stopping.push(() => sfnEndpoint.close());
 
@@ -96,7 +100,7 @@ export async function startApiTestCloud(opts: { machines?: string[] } = {}): Pro
       LAZARUS_SERVICE_DOWN_SECONDS: "10",
       LAZARUS_HOST_COMMAND_DEADLINE_MS: "3000",
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "1",
-      ...Object.fromEntries(Object.entries(arns).map(([id, arn]) => [stateMachineSpec(id).arnEnv, arn])),
+      ...machineArns,
     };
     for (const id of TABLE_IDS) env[tableEnvVar(id)] = db.tables[id];
     const previous = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -118,9 +122,9 @@ export async function startApiTestCloud(opts: { machines?: string[] } = {}): Pro
 
     const settle = async () => {
       for (;;) {
-        const running = Object.values(arns).flatMap(
-          (arn) =>
-            stepFunctions.listExecutions({ stateMachineArn: arn, statusFilter: "RUNNING" }).executions ?? [],
+        const running = Object.values(machineArns).flatMap(
+          (stateMachineArn) =>
+            stepFunctions.listExecutions({ stateMachineArn, statusFilter: "RUNNING" }).executions ?? [],
         );
         if (running.length === 0) return;
         await new Promise((r) => setTimeout(r, 50));
@@ -134,7 +138,7 @@ export async function startApiTestCloud(opts: { machines?: string[] } = {}): Pro
       stepFunctions,
       lambda,
       rebuildArn,
-      arns,
+      machineArns: Object.values(machineArns),
       sfn,
       settle,
       stop,

@@ -5,27 +5,29 @@ import { expect } from "vitest";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** `openstack ARGS` at 2.92 (its newest) against `apiUrl`; expects exit 0, returns `-f json` output parsed (null: none). */
+/** openstackclient's global options: no auth, the API at `apiUrl`, compute 2.92 (its newest). */
+export function openstackOptions(apiUrl: string): string[] {
+  return ["--os-auth-type", "none", "--os-endpoint", `${apiUrl}/v2.1`, "--os-compute-api-version", "2.92"];
+}
+
+/**
+ * `openstack ARGS` against `apiUrl`; expects exit 0, returns the `-f json` output parsed (after what
+ * `--wait` prints before it, e.g. "Complete"; null: no JSON).
+ */
 export function openstackAt(apiUrl: string, ...args: string[]): Promise<unknown> {
   return new Promise((resolve) => {
     execFile(
       "/usr/bin/openstack",
-      [
-        "--os-auth-type",
-        "none",
-        "--os-endpoint",
-        `${apiUrl}/v2.1`,
-        "--os-compute-api-version",
-        "2.92",
-        ...args,
-      ],
+      [...openstackOptions(apiUrl), ...args],
       { cwd: ROOT, timeout: 240_000, killSignal: "SIGKILL", maxBuffer: 16 << 20 },
       (err, stdout, stderr) => {
         expect(
           err ? (typeof err.code === "number" ? err.code : 1) : 0,
           `openstack ${args.join(" ")}: ${stderr}`,
         ).toBe(0);
-        resolve(String(stdout).trim() ? JSON.parse(String(stdout)) : null);
+        const out = String(stdout);
+        const at = out.search(/^[[{]/m);
+        resolve(at < 0 ? null : JSON.parse(out.slice(at)));
       },
     );
   });

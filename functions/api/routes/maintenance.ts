@@ -14,10 +14,10 @@ import { stateMachineSpec } from "#shared/definitions/state-machines.js";
 import { HostMaintenanceConflict } from "#shared/domain/errors.js";
 import { drainDecision } from "#shared/domain/maintenance.js";
 import type { HostDrainRequest } from "#shared/flow/drain-contract.js";
+import { waitForFlow } from "../flow-wait.js";
 import { ApiError, type ApiResponse, json, parseOr400 } from "../http.js";
 import type { Route, RouteContext } from "../router.js";
 import { hostView } from "../views.js";
-import { waitForAccept } from "./flow-start.js";
 import { hostName } from "./params.js";
 
 const DrainBody = z.strictObject({ reason: z.string().min(1).max(255).optional() });
@@ -54,7 +54,7 @@ async function drainHost(ctx: RouteContext): Promise<ApiResponse> {
     };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
     // Until StartDrain took the host (or refused it: a drain that raced this one won).
-    await waitForAccept(
+    await waitForFlow(
       ctx,
       executionArn,
       async () => (await deps.stores.hosts.get(name))?.maintenance?.executionName === requestId,

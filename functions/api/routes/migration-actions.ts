@@ -17,10 +17,10 @@ import {
 } from "#shared/flow/migration-admission.js";
 import { confirmResize } from "#shared/flow/migration-commit.js";
 import type { MigrateRequest } from "#shared/flow/migration-contract.js";
+import { waitForFlow } from "../flow-wait.js";
 import { ApiError, type ApiResponse, badRequest, noContent, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { RouteContext } from "../router.js";
-import { waitForAccept } from "./flow-start.js";
 
 interface MigrationAction {
   name: "os-migrateLive" | "migrate" | "confirmResize" | "revertResize";
@@ -125,11 +125,7 @@ function startMigration(
       migrationId: null,
     };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
-    await waitForAccept(
-      ctx,
-      executionArn,
-      async () => (await deps.stores.migrations.get(requestId)) !== null,
-    );
+    await waitForFlow(ctx, executionArn, async () => (await deps.stores.migrations.get(requestId)) !== null);
     return noContent(202, headers(requestId, requestId, executionArn));
   });
 }
@@ -156,7 +152,7 @@ function revert(ctx: RouteContext, instanceUuid: string): Promise<ApiResponse> {
       migrationId: migration.id,
     };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
-    await waitForAccept(ctx, executionArn, async () => {
+    await waitForFlow(ctx, executionArn, async () => {
       const now = await deps.stores.migrations.get(migration.id);
       return now?.followUps.some((u) => u.requestId === requestId) ?? false;
     });

@@ -8,7 +8,13 @@
  * (action `start`, event `compute_start_instance`); its relocations are evacuations, with their migration.
  */
 import { z } from "zod";
-import type { Migration, Recovery, RecoveryAttempt } from "#shared/domain/schemas.js";
+import type {
+  InstanceAction,
+  InstanceActionEvent,
+  Migration,
+  Recovery,
+  RecoveryAttempt,
+} from "#shared/domain/schemas.js";
 import { MigrationStatusSchema, MigrationTypeSchema } from "#shared/domain/schemas.js";
 import { ResourceName, Uuid } from "#shared/domain/values.js";
 import { executionArnOf } from "#shared/flow/executions.js";
@@ -130,11 +136,47 @@ function restartView(r: { recovery: Recovery; attempt: RecoveryAttempt }, ctx: R
   return view;
 }
 
+/** The action log's own records (create, delete, reboot, ...; and notes on migrations by request id). */
+async function actionRecords(ctx: RouteContext): Promise<InstanceAction[]> {
+  return ctx.deps.stores.actions.listByInstance(serverId(ctx));
+}
+
+function recordView(a: InstanceAction, ctx: RouteContext) {
+  const view: Record<string, unknown> = {
+    action: a.action,
+    instance_uuid: a.instanceUuid,
+    request_id: `req-${a.id}`,
+    user_id: "lazarus",
+    project_id: "lazarus",
+    start_time: novaDbTime(a.startTime),
+    message: a.message,
+  };
+  if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(a.updatedAt);
+  return view;
+}
+
+function eventView(e: InstanceActionEvent, ctx: RouteContext) {
+  const event: Record<string, unknown> = {
+    event: e.event,
+    start_time: novaDbTime(e.startTime),
+    finish_time: novaDbTime(e.finishTime),
+    result: e.result,
+    traceback: e.traceback,
+  };
+  if (atLeast(ctx.mv, "2.62")) event.host = e.host;
+  return event;
+}
+
 async function listActions(ctx: RouteContext) {
   const all = (await instanceMigrations(ctx)).flatMap(actionsOf);
+  const requestIds = new Set(all.map((e) => e.requestId));
   const views = [
     ...all.map((e) => ({ at: e.at, view: actionView(e, ctx) })),
     ...(await restarts(ctx)).map((r) => ({ at: r.attempt.at, view: restartView(r, ctx) })),
+    // A record sharing a migration's request id only adds events to that migration's action.
+    ...(await actionRecords(ctx))
+      .filter((a) => !requestIds.has(a.id))
+      .map((a) => ({ at: a.startTime, view: recordView(a, ctx) })),
   ].sort((a, b) => b.at.localeCompare(a.at));
   return json(200, { instanceActions: views.map((v) => v.view) });
 }
@@ -154,38 +196,59 @@ async function showAction(ctx: RouteContext) {
     if (atLeast(ctx.mv, "2.62")) event.host = restart.attempt.host;
     return json(200, { instanceAction: { ...restartView(restart, ctx), events: [event] } });
   }
+  const record = (await actionRecords(ctx)).find((a) => `req-${a.id}` === raw || a.id === raw);
   const e = all.find((x) => `req-${x.requestId}` === raw || x.requestId === raw);
-  if (!e)
+  if (!e && !record)
     throw new ApiError(404, `Action for request_id ${echo(raw)} on instance ${ctx.params.id} not found`);
-  const m = e.migration;
+  const steps = e
+    ? await entrySteps(ctx, e)
+    : record?.executionArn
+      ? stepsFromHistory(await historyOrEmpty(ctx, record.executionArn))
+      : [];
+  const host = e ? (e.migration.destHost ?? e.migration.sourceHost) : null;
+  const events = [
+    ...steps.map((s) => {
+      const event: Record<string, unknown> = {
+        event: s.name,
+        start_time: novaDbTime(s.enteredAt),
+        finish_time: s.exitedAt === null ? null : novaDbTime(s.exitedAt),
+        result: s.status === "running" ? null : s.status === "succeeded" ? "Success" : "Error",
+        traceback: s.error === null ? null : `${s.error}: ${causeMessage(s.cause) ?? ""}`,
+      };
+      if (atLeast(ctx.mv, "2.62")) event.host = host;
+      return event;
+    }),
+    ...(record?.events ?? []).map((x) => eventView(x, ctx)),
+  ];
+  const view = e ? actionView(e, ctx) : recordView(record!, ctx);
+  return json(200, { instanceAction: { ...view, events } });
+}
+
+/** A migration action's steps: its execution's, or the one event of an action run within the API request. */
+async function entrySteps(ctx: RouteContext, e: ActionEntry) {
+  const own = e.requestId === e.migration.id;
   const machine = e.machine ? ctx.deps.machines[e.machine] : null;
-  const steps = machine
-    ? stepsFromHistory(await historyOrEmpty(ctx, executionArnOf(machine, e.requestId)))
-    : // A confirmResize runs within the API request: one event, as nova's compute_confirm_resize.
-      [
-        {
-          name: "compute_confirm_resize",
-          type: "Task",
-          attempts: 1,
-          enteredAt: e.at,
-          exitedAt: e.at,
-          status: failed(e) ? "failed" : "succeeded",
-          error: null,
-          cause: null,
-        },
-      ];
-  const events = steps.map((s) => {
-    const event: Record<string, unknown> = {
-      event: s.name,
-      start_time: novaDbTime(s.enteredAt),
-      finish_time: s.exitedAt === null ? null : novaDbTime(s.exitedAt),
-      result: s.status === "running" ? null : s.status === "succeeded" ? "Success" : "Error",
-      traceback: s.error === null ? null : `${s.error}: ${causeMessage(s.cause) ?? ""}`,
-    };
-    if (atLeast(ctx.mv, "2.62")) event.host = m.destHost ?? m.sourceHost;
-    return event;
-  });
-  return json(200, { instanceAction: { ...actionView(e, ctx), events } });
+  const arn =
+    (own ? e.migration.executionArn : null) ?? (machine ? executionArnOf(machine, e.requestId) : null);
+  if (arn) return stepsFromHistory(await historyOrEmpty(ctx, arn));
+  if (e.machine) return [];
+  // A confirmResize runs within the API request: one event, as nova's compute_confirm_resize.
+  return [
+    {
+      name: "compute_confirm_resize",
+      type: "Task",
+      attempts: 1,
+      enteredAt: e.at,
+      exitedAt: e.at,
+      status: failed(e) ? ("failed" as const) : ("succeeded" as const),
+      error: null,
+      cause: null,
+    },
+  ];
+}
+
+async function historyOrEmpty(ctx: RouteContext, arn: string) {
+  return (await ctx.deps.executions.describe(arn)) ? ctx.deps.executions.history(arn) : [];
 }
 
 /**
@@ -201,8 +264,8 @@ function serverMigrationView(m: Migration, ctx: RouteContext) {
     source_compute: m.sourceHost,
     source_node: m.sourceNode,
     dest_compute: m.destHost,
-    dest_host: m.destHost,
     dest_node: m.destNode,
+    dest_host: m.destHost,
     memory_total_bytes: null,
     memory_processed_bytes: null,
     memory_remaining_bytes: null,
@@ -229,18 +292,14 @@ async function listServerMigrations(ctx: RouteContext) {
 async function showServerMigration(ctx: RouteContext) {
   const raw = ctx.params.migrationId!;
   const m = (await instanceMigrations(ctx)).find((x) => x.id === raw);
-  if (!m) throw new ApiError(404, `Migration ${echo(raw)} for server ${ctx.params.id} not found.`);
+  if (!m) throw new ApiError(404, `Migration ${echo(raw)} for server ${ctx.params.id} could not be found.`);
   return json(200, { migration: serverMigrationView(m, ctx) });
 }
 
-async function historyOrEmpty(ctx: RouteContext, arn: string) {
-  return (await ctx.deps.executions.describe(arn)) ? ctx.deps.executions.history(arn) : [];
-}
-
 export const migrationRoutes: Route[] = [
+  { method: "GET", pattern: "/servers/{id}/migrations", handler: listServerMigrations },
+  { method: "GET", pattern: "/servers/{id}/migrations/{migrationId}", handler: showServerMigration },
   { method: "GET", pattern: "/os-migrations", handler: listMigrations },
   { method: "GET", pattern: "/servers/{id}/os-instance-actions", handler: listActions },
   { method: "GET", pattern: "/servers/{id}/os-instance-actions/{requestId}", handler: showAction },
-  { method: "GET", pattern: "/servers/{id}/migrations", handler: listServerMigrations },
-  { method: "GET", pattern: "/servers/{id}/migrations/{migrationId}", handler: showServerMigration },
 ];

@@ -7,9 +7,9 @@
  * still runs, so no other host is tried either; the flow ends "fencing required".
  */
 import type { FlowState } from "#shared/flow/contract.js";
-import { defineGuest } from "#shared/flow/define-guest.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
+import { spawnDomain } from "#shared/flow/spawn-domain.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
 
 export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState> {
@@ -24,16 +24,16 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
     ),
     deps.stores.hosts.require(flow.destHost),
   ]);
-  await defineGuest(deps, {
-    instance,
-    host,
-    imageRef: flow.imageRef ?? instance.imageRef,
-    start: !endsStopped(flow),
+  const [ports, volumes] = await Promise.all([
+    Promise.all(instance.ports.map((id) => deps.stores.ports.require(id))),
+    Promise.all(instance.volumes.map((bdm) => deps.stores.volumes.require(bdm.volumeId))),
+  ]);
+  await spawnDomain(
+    deps,
+    { instance, host, ports, volumes, imageRef: flow.imageRef ?? instance.imageRef },
     // Evacuate: CheckInstanceNotOnTarget proved the domain not defined on this target (a reschedule picks
     // another host; a retry here is of a command never delivered), so the definition is a new one.
-    absent: flow.recreate,
-    // A rebuild in place destroyed its own domain first: a lock refusal there is a spawn failure.
-    lockRefusalIsCopy: flow.recreate,
-  });
+    { start: !endsStopped(flow), absent: flow.recreate, lockRefusalIsDiskLocked: flow.recreate },
+  );
   return state;
 }

@@ -38,23 +38,25 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
 
   if (await cleanEarlierTargets(deps, all, instance, flow.migrationId)) all = await hosts.list();
 
-  const destHost = await claimBestHost(
+  const claimed = await claimBestHost(
     deps,
     {
-      instance,
+      instanceUuid: instance.uuid,
+      resources: instance.flavor,
       owner: flow.migrationId,
-      attemptedHosts: flow.attemptedHosts,
-      candidates: (hosts, rejected) => {
-        const source = hosts.find((h) => h.name === flow.sourceHost);
-        return flow.force
-          ? forcedCandidates(hosts, flow, rejected)
-          : filtered(deps, hosts, flow, instance, source, rejected);
-      },
+      serverGroup: instance.serverGroup,
     },
     all,
+    (hosts, rejected) => {
+      const source = hosts.find((h) => h.name === flow.sourceHost);
+      return flow.force
+        ? forcedCandidates(hosts, flow, rejected)
+        : filtered(deps, hosts, flow, instance, source, rejected);
+    },
+    { attemptedHosts: flow.attemptedHosts },
   );
-  await recordTarget(deps, flow, destHost);
-  return { ...flow, destHost };
+  await recordTarget(deps, flow, claimed);
+  return { ...flow, destHost: claimed };
 }
 
 async function recordTarget(deps: StepDeps, flow: FlowState, host: string): Promise<void> {

@@ -20,32 +20,34 @@ export async function scheduleMigration(deps: StepDeps, flow: MigrationFlow): Pr
     (await claimBestHost(
       deps,
       {
-        instance,
+        instanceUuid: instance.uuid,
+        resources: instance.flavor,
         owner: flow.migrationId,
-        attemptedHosts: flow.attemptedHosts,
-        candidates: (hosts, rejected) => {
-          const source = hosts.find((h) => h.name === instance.host);
-          if (!source) {
-            rejected[instance.host] = "source host record not found";
-            return [];
-          }
-          const decision = scheduleHosts(
-            hosts,
-            placementRequest(instance, source, {
-              requestedHost: flow.targetHost,
-              excludedHosts: flow.attemptedHosts,
-              // The disk stays where it is: the target must see the source's pool (admission refused a local disk).
-              sharedPoolId: source.storage.sharedPoolId,
-              live: flow.live,
-              now: deps.now(),
-              serviceDownSeconds: deps.serviceDownSeconds,
-            }),
-          );
-          Object.assign(rejected, decision.rejected);
-          return preferring(decision.candidates, flow.plannedHost);
-        },
+        serverGroup: instance.serverGroup,
       },
       all,
+      (hosts, rejected) => {
+        const source = hosts.find((h) => h.name === instance.host);
+        if (!source) {
+          rejected[instance.host] = "source host record not found";
+          return [];
+        }
+        const decision = scheduleHosts(
+          hosts,
+          placementRequest(instance, source, {
+            requestedHost: flow.targetHost,
+            excludedHosts: flow.attemptedHosts,
+            // The disk stays where it is: the target must see the source's pool (admission refused a local disk).
+            sharedPoolId: source.storage.sharedPoolId,
+            live: flow.live,
+            now: deps.now(),
+            serviceDownSeconds: deps.serviceDownSeconds,
+          }),
+        );
+        Object.assign(rejected, decision.rejected);
+        return preferring(decision.candidates, flow.plannedHost);
+      },
+      { attemptedHosts: flow.attemptedHosts },
     ));
   await deps.stores.migrations.transition(flow.migrationId, flow.live ? "preparing" : "pre-migrating", {
     set: { destHost, destNode: destHost },

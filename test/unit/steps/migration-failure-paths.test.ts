@@ -148,7 +148,7 @@ async function world(over: Partial<Instance> = {}) {
   await w.db.stores.volumes.put(volume);
   const instance = await seedInstance(w, "src", {
     ports: ports.map((p) => p.id),
-    volumes: [{ volumeId: volume.id, device: "vdb" }],
+    volumes: [{ volumeId: volume.id, device: "vdb", deleteOnTermination: false }],
     ...over,
   });
   await w.db.stores.volumes.attach(volume.id, {
