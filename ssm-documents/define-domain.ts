@@ -92,6 +92,12 @@ export const DEFINE_DOMAIN: HostDocument<
     "  esac",
     `done < <(grep -oE '<source file="[^"]*"/>' "$lz_tmp" | sed -e 's/^<source file="//' -e 's/"\\/>$//')`,
     'mv -f -- "$lz_tmp" "$lz_xml"',
+    // libvirt creates a file console's log 0600 for the host's qemu user when it starts the domain. Hosts
+    // sharing a pool may run qemu as different users of one group (the local cloud's hosts do), and a live
+    // migration's target opens the log while its source still writes it: the log is made group-writable
+    // before libvirt first opens it, which then keeps its mode.
+    `lz_log="$lz_dir/${LAYOUT.consoleLog}"`,
+    '[ -e "$lz_log" ] || { : > "$lz_log" && chmod 0660 -- "$lz_log"; }',
     'virsh define "$lz_xml"',
     // A domain defined anew has autostart off already; a definition that replaces one may not.
     'if [ "$knownAbsent" != true ]; then virsh autostart --disable "$uuid"; fi',

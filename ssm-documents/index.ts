@@ -15,6 +15,7 @@ import type { HostDocument } from "./document.js";
 import { FENCE_THROUGH_DELEGATE } from "./fence-through-delegate.js";
 import { LIST_DOMAIN_STATES } from "./list-domain-states.js";
 import { LIST_DOMAINS } from "./list-domains.js";
+import { LIVE_MIGRATE_DOMAIN } from "./live-migrate-domain.js";
 import { PROBE_DOMAIN_STATE } from "./probe-domain-state.js";
 import { PROBE_LIVENESS } from "./probe-liveness.js";
 import { PROBE_TARGET } from "./probe-target.js";
@@ -29,6 +30,7 @@ import { REMOVE_DOMAIN } from "./remove-domain.js";
 import { REMOVE_STALE_DOMAINS } from "./remove-stale-domains.js";
 import { START_DOMAIN } from "./start-domain.js";
 import { STOP_DOMAIN } from "./stop-domain.js";
+import { STOP_UNDEFINE_DOMAIN } from "./stop-undefine-domain.js";
 
 export const HOST_DOCUMENTS = [
   PROBE_LIVENESS,
@@ -48,6 +50,8 @@ export const HOST_DOCUMENTS = [
   START_DOMAIN,
   STOP_DOMAIN,
   REBOOT_DOMAIN,
+  STOP_UNDEFINE_DOMAIN,
+  LIVE_MIGRATE_DOMAIN,
   REMOVE_DOMAIN,
   REMOVE_STALE_DOMAINS,
   DETACH_VOLUME,

@@ -183,6 +183,75 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
 ];
 
 /**
+ * Ending a migration that failed (shared/flow/migration-ending.ts): where the guest runs is asked on both
+ * hosts, a leftover copy removed, the guest restarted or defined again at home, the target cleaned.
+ */
+const MIGRATION_ENDING = ["define-domain", "probe-domain-state", "remove-domain", "start-domain"];
+
+const migrate = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("migration", "migrate", name, handler, access);
+
+/** Moving a guest's records to where it runs: ports, volume attachments, the instance, claims, the migration. */
+const MOVES_RECORDS: FunctionAccess = {
+  tables: {
+    instances: "write",
+    hosts: "write",
+    migrations: "write",
+    ports: "write",
+    volumes: "write",
+    outbox: "write",
+  },
+  publishEvents: true,
+};
+
+/** The migrate machine (issue 32): live and cold migration of an instance on a live host, and the revert. */
+export const MIGRATION_FUNCTIONS: readonly FunctionSpec[] = [
+  migrate("accept", "acceptMigration", {
+    tables: { instances: "write", hosts: "read", migrations: "write", outbox: "write" },
+    publishEvents: true,
+  }),
+  migrate("schedule", "scheduleMigration", {
+    tables: { instances: "read", hosts: "write", migrations: "write" },
+  }),
+  migrate("check-target", "checkMigrationTarget", onTarget("probe-target", "probe-domain-state")),
+  migrate("live", "liveMigrate", {
+    // probe-domain-state: where the guest runs after an attempt whose answer was lost.
+    ...onTarget("live-migrate-domain", "probe-domain-state"),
+    tables: { instances: "read", hosts: "read", migrations: "write" },
+  }),
+  migrate("stop-source", "stopSource", {
+    ...onTarget("stop-undefine-domain"),
+    tables: { instances: "write", hosts: "read", migrations: "write" },
+  }),
+  migrate("start-on-target", "startOnTarget", {
+    ...onTarget("define-domain"),
+    tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
+  }),
+  migrate("commit", "commitMigration", MOVES_RECORDS),
+  migrate("confirm", "confirmMigration", MOVES_RECORDS),
+  migrate("revert", "revertMigration", {
+    ...MOVES_RECORDS,
+    hostDocuments: ["define-domain", "stop-undefine-domain"],
+  }),
+  // Asks both hosts where the guest is, cleans one, restarts it on the other, or commits where it runs.
+  migrate("handle-failure", "handleMigrationFailure", { ...ENDS_FLOW, hostDocuments: MIGRATION_ENDING }),
+];
+
+const drain = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("host-maintenance", "drain", name, handler, access);
+
+/** The host-drain machine (issue 32): planned maintenance of a live host, and the return of its instances. */
+export const HOST_MAINTENANCE_FUNCTIONS: readonly FunctionSpec[] = [
+  // Disables the host and marks it draining (hosts write).
+  drain("start", "startDrain", { tables: { hosts: "write" } }),
+  drain("plan", "planDrain", { tables: { hosts: "read", instances: "read" } }),
+  drain("confirm-move", "confirmMove", { tables: { instances: "read" } }),
+  // Marks the host maintenance (or incomplete) with the instances it moved.
+  drain("report", "reportDrain", { tables: { hosts: "write", instances: "read" } }),
+  drain("abort", "abortDrain", { tables: { hosts: "write" } }),
+];
+
+/**
  * The boot flow (state-machines/boot.asl.json): nova's build through the same scheduler (claims) and spawn
  * as the rebuild flow, and its failure path that leaves nothing behind.
  */
@@ -308,14 +377,15 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "api",
     role: "api",
     access: {
-      // hosts: enable/disable and force-down (an operator's proof of death); idempotency: the answers to
-      // mutating requests.
+      // hosts: enable/disable, force-down (an operator's proof of death), undrain; idempotency: the answers
+      // to mutating requests.
       // instances write + host documents + publishEvents: os-stop/os-start/reboot, lock, resetState and the
       // console log; recoveries: restarts in the action log.
+      // migrations write: confirmResize (the source's reserved claim released, the migration confirmed).
       tables: {
         instances: "write",
         hosts: "write",
-        migrations: "read",
+        migrations: "write",
         idempotency: "write",
         outbox: "write",
         recoveries: "read",
@@ -328,7 +398,7 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
       },
       hostDocuments: ["read-console-log", "read-uptime", "reboot-domain", "start-domain", "stop-domain"],
       publishEvents: true,
-      startExecutions: ["rebuild", "host-evacuation", "boot", "delete"],
+      startExecutions: ["rebuild", "host-evacuation", "boot", "delete", "migrate", "host-drain"],
       readExecutions: "history",
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
       // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
@@ -390,6 +460,9 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     heartbeats: "read",
   }),
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, heartbeats: "read" }),
+  // Ends the migrate flows moving instances off the dead host (issue 32): asks their targets where each
+  // guest runs, commits there or releases the task (the migrate machine's own failure ending).
+  hostFailure("end-migrations", "endMigrationsFromHost", { ...ENDS_FLOW, hostDocuments: MIGRATION_ENDING }),
   // Marks instances left without proof "fencing required" (fault, fencingRequired), and pages about them.
   hostFailure("plan-evacuation", "planEvacuation", {
     tables: { instances: "write", faults: "write", hosts: "read" },
@@ -487,8 +560,9 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
   access: {
     ...ENDS_FLOW,
     tables: { ...ENDS_FLOW.tables, leases: "write", actions: "write" },
-    // probe-domain-state: an abandoned power task's domain; remove-domain, delete-volume: a failed boot's host.
-    hostDocuments: ["remove-domain", "probe-domain-state", "delete-volume"],
+    // probe-domain-state: an abandoned power task's domain; remove-domain, delete-volume: a failed boot's
+    // host; define-domain, start-domain: a migration whose execution ended without its failure path.
+    hostDocuments: ["define-domain", "delete-volume", "probe-domain-state", "remove-domain", "start-domain"],
     readExecutions: "status",
   },
 };
@@ -514,6 +588,8 @@ export const HOST_POWER_FUNCTION: FunctionSpec = {
 /** Every function, of every flow and trigger. New flows append their lists here. */
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
+  ...MIGRATION_FUNCTIONS,
+  ...HOST_MAINTENANCE_FUNCTIONS,
   ...BOOT_FUNCTIONS,
   ...DELETE_FUNCTIONS,
   SWEEPER_FUNCTION,

@@ -129,6 +129,8 @@ export const DISK_GIB_MAX = 65_536;
 export const DISK_GIB_PATTERN = integerRangePattern(1, DISK_GIB_MAX);
 /** Whole seconds up to a day (a clean shutdown's wait). */
 export const SECONDS_UP_TO_A_DAY_PATTERN = integerRangePattern(0, 86_400);
+/** Whole seconds from 1 up to a day (a time limit that cannot be none). */
+export const SECONDS_1_TO_A_DAY_PATTERN = integerRangePattern(1, 86_400);
 export const BOOLEAN_PATTERN = "^(true|false)$";
 /** A TCP/UDP port. */
 export const PORT_PATTERN = integerRangePattern(1, 65_535);
@@ -136,3 +138,29 @@ export const PORT_PATTERN = integerRangePattern(1, 65_535);
 export const AWS_REGION_PATTERN = "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$";
 /** Standard base64 (a domain XML in a document parameter). */
 export const BASE64_PATTERN = "^[A-Za-z0-9+/]*={0,2}$";
+
+/**
+ * The libvirt URI other hosts reach a host's libvirtd with for a peer-to-peer live migration (nova's
+ * `live_migration_uri`): qemu, qemu+tls/tcp/ssh to a host name or address, or qemu+unix with a socket path
+ * (the local hosts: each a session libvirtd of its own Unix user). A narrow alphabet: it is a command word.
+ */
+export const LIBVIRT_URI_PATTERN =
+  "^qemu(\\+(tls|tcp|ssh|unix))?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:]+\\])?(:[0-9]{1,5})?/(system|session)(\\?socket=/[A-Za-z0-9._/-]+)?$";
+export const LibvirtUri = z
+  .string()
+  .max(512)
+  .regex(
+    new RegExp(LIBVIRT_URI_PATTERN),
+    "a libvirt URI is qemu[+tls|tcp|ssh|unix]://[host[:port]]/system|session[?socket=/path]",
+  )
+  .refine((u) => !u.includes(".."), "a libvirt URI may not contain '..'");
+export type LibvirtUri = z.infer<typeof LibvirtUri>;
+
+/** An IPv4 address, a bracket-less IPv6 address or a host name: where a host takes a guest's migration stream. */
+export const NETWORK_ADDRESS_PATTERN =
+  "^([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:]+|[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*)$";
+export const NetworkAddress = z
+  .string()
+  .max(253)
+  .regex(new RegExp(NETWORK_ADDRESS_PATTERN), "an address is an IPv4 or IPv6 address or a host name");
+export type NetworkAddress = z.infer<typeof NetworkAddress>;

@@ -29,6 +29,7 @@ import { buildDomainXml, DOMAIN_XML_ELEMENTS } from "#shared/hosts/domain-xml.js
 import { EXIT_DOMAIN_ABSENT, EXIT_UNEXPECTED_STATE, EXIT_VIRSH_FAILED } from "#shared/hosts/exit-codes.js";
 import { defineDomain } from "#shared/hosts/instance-domain.js";
 import { rootDiskPath } from "#shared/hosts/layout.js";
+import { liveMigrate, stopAndUndefine } from "#shared/hosts/migration.js";
 import {
   domainStateProbe,
   parseDomainStateProbe,
@@ -47,6 +48,7 @@ import { EXIT_XML_REFUSED } from "#ssm-documents/define-domain.js";
 import { AUTOSTART_UUIDS_MAX_CHARS, AUTOSTART_UUIDS_PER_COMMAND } from "#ssm-documents/disable-autostart.js";
 import { EXECUTION_TIMEOUT_PARAMETER, EXIT_BAD_PARAMETER, renderDocument } from "#ssm-documents/document.js";
 import { HOST_DOCUMENTS } from "#ssm-documents/index.js";
+import { LIVE_MIGRATE_DOMAIN } from "#ssm-documents/live-migrate-domain.js";
 import { awsErrorType, resolveHostCommand, runHostCommand } from "#test/support/document-runner.js";
 import { makeHost, makeInstance } from "#test/support/fixtures.js";
 
@@ -73,6 +75,8 @@ case "$1" in
   undefine) [ -e "$FAKE/state" ] || exit 1; rm "$FAKE/state" ;;
   define) cp "$2" "$FAKE/defined.xml"; [ -e "$FAKE/state" ] || echo "shut off" > "$FAKE/state" ;;
   autostart|detach-disk|domblklist) ;;
+  migrate) [ -e "$FAKE/migrate_fails" ] && { echo "error: injected: connection reset" >&2; exit 1; }; rm "$FAKE/state" ;;
+  domjobinfo) echo "Job type:         None" ;;
   *) echo "fake virsh: unexpected $*" >&2; exit 1 ;;
 esac
 `;
@@ -82,6 +86,7 @@ interface FakeVirsh {
   state?: string;
   listFails?: boolean;
   acpi?: boolean;
+  migrateFails?: boolean;
 }
 
 function fakeHost(opts: FakeVirsh = {}): string {
@@ -94,6 +99,7 @@ function fakeHost(opts: FakeVirsh = {}): string {
   if (opts.state !== undefined) writeFileSync(join(dir, "state"), `${opts.state}\n`);
   if (opts.listFails) writeFileSync(join(dir, "list_fails"), "");
   if (opts.acpi) writeFileSync(join(dir, "acpi"), "");
+  if (opts.migrateFails) writeFileSync(join(dir, "migrate_fails"), "");
   writeFileSync(join(dir, "log"), "");
   return dir;
 }
@@ -521,5 +527,98 @@ describe("builders", () => {
 
   it("lower-case every uuid, as virsh prints it", () => {
     expect(startDomain(DOM.toUpperCase()).parameters.uuid).toBe(DOM);
+  });
+});
+
+// ---- migration (issue 32) ------------------------------------------------------------------------------
+
+describe("live-migrate-domain, stop-undefine-domain (migration)", () => {
+  const local = {
+    uri: "qemu+unix:///session?socket=/tmp/lz-x/b/sock/libvirt-sock",
+    inboundAddress: "127.0.0.1",
+    poolIsLocalFolder: true,
+  };
+  const migrations = (log: string[]) => log.filter((l) => l.startsWith("migrate"));
+
+  it("live: migrates a running domain peer to peer, persistent there and undefined here, to the target's address only", () => {
+    const r = onFake({ state: "running" }, liveMigrate(DOM, local, { completionTimeoutSeconds: 30 }));
+    expect(r.status, r.stderr).toBe(0);
+    expect(migrations(r.log)).toEqual([
+      `migrate --live --p2p --persistent --undefinesource --abort-on-error --unsafe --listen-address 127.0.0.1 ${DOM} ${local.uri} tcp://127.0.0.1`,
+    ]);
+    expect(r.state).toBeNull();
+    // A real fleet's pool is a file system libvirt knows is shared: no --unsafe; an IPv6 address in brackets.
+    const tls = {
+      uri: "qemu+tls://host-b.example/system",
+      inboundAddress: "fd00::b",
+      poolIsLocalFolder: false,
+    };
+    const r2 = onFake({ state: "running" }, liveMigrate(DOM, tls, { completionTimeoutSeconds: 30 }));
+    expect(migrations(r2.log)).toEqual([
+      `migrate --live --p2p --persistent --undefinesource --abort-on-error --listen-address fd00::b ${DOM} qemu+tls://host-b.example/system tcp://[fd00::b]`,
+    ]);
+  });
+
+  it("live, retried after the domain left: nothing to do; not running: refused; virsh failing: fails, the guest stays", () => {
+    const gone = onFake({}, liveMigrate(DOM, local, { completionTimeoutSeconds: 30 }));
+    expect(gone.status).toBe(0);
+    expect(gone.stdout).toMatch(/has left/);
+    expect(migrations(gone.log)).toEqual([]);
+    const off = onFake({ state: "shut off" }, liveMigrate(DOM, local, { completionTimeoutSeconds: 30 }));
+    expect(off.status).toBe(EXIT_UNEXPECTED_STATE);
+    expect(migrations(off.log)).toEqual([]);
+    const failed = onFake(
+      { state: "running", migrateFails: true },
+      liveMigrate(DOM, local, { completionTimeoutSeconds: 30 }),
+    );
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toMatch(/connection reset/);
+    expect(failed.state).toBe("running");
+  });
+
+  it("cold: shut down (destroyed after the timeout) and undefined; idempotent; a leftover removed", () => {
+    const r = onFake({ state: "running", acpi: true }, stopAndUndefine(DOM, 3));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.calls).toContain("shutdown");
+    expect(r.state).toBeNull();
+    expect(onFake({}, stopAndUndefine(DOM, 3)).status).toBe(0);
+    const paused = onFake({ state: "paused" }, removeDomain(DOM));
+    expect(paused.status, paused.stderr).toBe(0);
+    expect(paused.state).toBeNull();
+  });
+
+  it("refuses a target whose URI or address is not one, and a timeout out of range; SSM refuses them too", () => {
+    const bad: Record<string, unknown>[] = [
+      { ...local, uri: "qemu+ssh://host/system; touch /tmp/x" },
+      { ...local, uri: "qemu:///session?socket=/tmp/../etc/x" },
+      { ...local, uri: "xen://host/system" },
+      { ...local, uri: "qemu+tls://host/system?socket=/x&y=$(id)" },
+      { ...local, inboundAddress: "127.0.0.1 --unsafe" },
+      { ...local, inboundAddress: "$(id)" },
+    ];
+    for (const target of bad) {
+      expect(() => liveMigrate(DOM, target as never, { completionTimeoutSeconds: 30 })).toThrow(InvalidInput);
+    }
+    expect(() => liveMigrate(DOM, local, { completionTimeoutSeconds: 0 })).toThrow(InvalidInput);
+    expect(() => liveMigrate("not-a-uuid", local, { completionTimeoutSeconds: 30 })).toThrow(InvalidInput);
+    // A value forged past the builder: the script's own check refuses it before virsh runs.
+    const forged = onFake({ state: "running" }, liveMigrate(DOM, local, { completionTimeoutSeconds: 30 }), {
+      SSM_uri: "qemu:///session?socket=/tmp/../etc/x",
+    });
+    expect(forged.status).toBe(EXIT_BAD_PARAMETER);
+    expect(migrations(forged.log)).toEqual([]);
+    fc.assert(
+      fc.property(fc.string(), (junk) => {
+        const uri = `qemu+tls://${junk}/system`;
+        try {
+          const built = liveMigrate(DOM, { ...local, uri }, { completionTimeoutSeconds: 30 });
+          // Accepted only in the narrow alphabet of the schema, and passed as a parameter, never as text.
+          expect(built.parameters.uri).toBe(uri);
+          expect(JSON.stringify(renderDocument(LIVE_MIGRATE_DOMAIN))).not.toContain(uri);
+        } catch (e) {
+          expect(e).toBeInstanceOf(InvalidInput);
+        }
+      }),
+    );
   });
 });
