@@ -6,6 +6,7 @@ import {
   ABSOLUTE_PATH_MAX_CHARS,
   ABSOLUTE_PATH_PATTERN,
   DOMAIN_UUID_PATTERN,
+  SECONDS_UP_TO_A_DAY_PATTERN,
 } from "#shared/domain/values.js";
 import type { DocumentParameter } from "./document.js";
 
@@ -25,4 +26,11 @@ export const VOLUMES_PATH: DocumentParameter = {
   description: "The host's volumes folder.",
   allowedPattern: ABSOLUTE_PATH_PATTERN,
   maxChars: ABSOLUTE_PATH_MAX_CHARS,
+};
+
+/** A clean shutdown's wait before the domain is destroyed (stop, reboot, a cold migration's source). */
+export const SHUTDOWN_TIMEOUT_SECONDS: DocumentParameter = {
+  description: "Seconds the guest gets to shut down before the domain is destroyed (0: at once).",
+  allowedPattern: SECONDS_UP_TO_A_DAY_PATTERN,
+  maxChars: 5,
 };

@@ -1,6 +1,5 @@
-import { SECONDS_UP_TO_A_DAY_PATTERN } from "#shared/domain/values.js";
 import type { HostDocument } from "./document.js";
-import { DOMAIN_UUID } from "./parameters.js";
+import { DOMAIN_UUID, SHUTDOWN_TIMEOUT_SECONDS } from "./parameters.js";
 import { ensureStarted, powerOffClean } from "./snippets.js";
 
 /**
@@ -14,11 +13,7 @@ export const REBOOT_DOMAIN: HostDocument<"uuid" | "shutdownTimeoutSeconds"> = {
     "Lazarus: reboot a domain: shut it down (destroyed after the wait; 0: at once), then start it again.",
   parameters: {
     uuid: DOMAIN_UUID,
-    shutdownTimeoutSeconds: {
-      description: "Seconds the guest gets to shut down before the domain is destroyed (0: a hard reboot).",
-      allowedPattern: SECONDS_UP_TO_A_DAY_PATTERN,
-      maxChars: 5,
-    },
+    shutdownTimeoutSeconds: SHUTDOWN_TIMEOUT_SECONDS,
   },
   script: () => [...powerOffClean("uuid", "shutdownTimeoutSeconds"), ...ensureStarted("uuid")],
   executionTimeoutSeconds: 120,

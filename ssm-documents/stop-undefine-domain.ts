@@ -1,6 +1,5 @@
-import { SECONDS_UP_TO_A_DAY_PATTERN } from "#shared/domain/values.js";
 import type { HostDocument } from "./document.js";
-import { DOMAIN_UUID } from "./parameters.js";
+import { DOMAIN_UUID, SHUTDOWN_TIMEOUT_SECONDS } from "./parameters.js";
 import { ensureUndefined, powerOffClean } from "./snippets.js";
 
 /**
@@ -14,11 +13,7 @@ export const STOP_UNDEFINE_DOMAIN: HostDocument<"uuid" | "shutdownTimeoutSeconds
     "Lazarus: shut a domain down cleanly (destroyed after the wait), then undefine it; its disk stays.",
   parameters: {
     uuid: DOMAIN_UUID,
-    shutdownTimeoutSeconds: {
-      description: "Seconds the guest gets to shut down before the domain is destroyed (0: at once).",
-      allowedPattern: SECONDS_UP_TO_A_DAY_PATTERN,
-      maxChars: 5,
-    },
+    shutdownTimeoutSeconds: SHUTDOWN_TIMEOUT_SECONDS,
   },
   script: () => [...powerOffClean("uuid", "shutdownTimeoutSeconds"), ...ensureUndefined("uuid")],
   executionTimeoutSeconds: 300,

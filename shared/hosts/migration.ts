@@ -17,7 +17,7 @@ import { STOP_UNDEFINE_DOMAIN } from "#ssm-documents/stop-undefine-domain.js";
 import { type HostLiveMigration, HostLiveMigration as HostLiveMigrationSchema } from "../domain/schemas.js";
 import { type HostCommand, hostCommand } from "./host-command.js";
 import { validated } from "./validate.js";
-import { domainUuid } from "./virsh.js";
+import { domainUuid, ShutdownTimeoutSeconds } from "./virsh.js";
 
 const CompletionTimeout = z.number().int().min(1).max(86_400);
 
@@ -43,11 +43,7 @@ export function liveMigrate(
  * definition removed, the disk kept. Idempotent: an absent domain is already there.
  */
 export function stopAndUndefine(uuid: string, shutdownTimeoutSeconds: number): HostCommand {
-  const seconds = validated(
-    z.number().int().min(0).max(86_400),
-    "shutdownTimeoutSeconds",
-    shutdownTimeoutSeconds,
-  );
+  const seconds = validated(ShutdownTimeoutSeconds, "shutdownTimeoutSeconds", shutdownTimeoutSeconds);
   return hostCommand(STOP_UNDEFINE_DOMAIN, {
     uuid: domainUuid(uuid),
     shutdownTimeoutSeconds: String(seconds),

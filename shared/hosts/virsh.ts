@@ -23,6 +23,9 @@ export { EXIT_DOMAIN_ABSENT, EXIT_UNEXPECTED_STATE, EXIT_VIRSH_FAILED } from "./
 export const DiskFormat = z.enum(["qcow2", "raw"]);
 export type DiskFormat = z.infer<typeof DiskFormat>;
 
+/** A clean shutdown's wait, whole seconds up to a day (0: destroy at once). */
+export const ShutdownTimeoutSeconds = z.number().int().min(0).max(86_400);
+
 /** Throws unless `value` is a domain uuid; returns it lower-cased (as virsh prints uuids). */
 export function domainUuid(value: string): string {
   return validated(Uuid, "domain", value).toLowerCase();
@@ -43,11 +46,7 @@ export function startDomain(uuid: string): HostCommand {
  * already shut-off domain is powered off.
  */
 export function stopDomain(uuid: string, shutdownTimeoutSeconds: number): HostCommand {
-  const seconds = validated(
-    z.number().int().min(0).max(86_400),
-    "shutdownTimeoutSeconds",
-    shutdownTimeoutSeconds,
-  );
+  const seconds = validated(ShutdownTimeoutSeconds, "shutdownTimeoutSeconds", shutdownTimeoutSeconds);
   return hostCommand(STOP_DOMAIN, { uuid: domainUuid(uuid), shutdownTimeoutSeconds: String(seconds) });
 }
 
@@ -56,11 +55,7 @@ export function stopDomain(uuid: string, shutdownTimeoutSeconds: number): HostCo
  * 0 seconds is nova's HARD reboot (destroyed at once). EXIT_DOMAIN_ABSENT when it is not defined.
  */
 export function rebootDomain(uuid: string, shutdownTimeoutSeconds: number): HostCommand {
-  const seconds = validated(
-    z.number().int().min(0).max(86_400),
-    "shutdownTimeoutSeconds",
-    shutdownTimeoutSeconds,
-  );
+  const seconds = validated(ShutdownTimeoutSeconds, "shutdownTimeoutSeconds", shutdownTimeoutSeconds);
   return hostCommand(REBOOT_DOMAIN, { uuid: domainUuid(uuid), shutdownTimeoutSeconds: String(seconds) });
 }
 
