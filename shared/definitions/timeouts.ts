@@ -24,6 +24,12 @@ export const CLOCK_SKEW_SECONDS = 5;
  */
 export const API_HOST_COMMAND_DEADLINE_SECONDS = API_GATEWAY_TIMEOUT_SECONDS - 4;
 
+/**
+ * The longest a live migration's copy may run before it is aborted: the live-migrate step waits for the
+ * command up to a minute longer (the abort and the delivery), within Lambda's maximum with a minute to spare.
+ */
+export const LIVE_MIGRATION_TIMEOUT_MAX_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS - 120;
+
 /** The longest clean shutdown os-stop waits for before it destroys the domain (inside the deadline above). */
 export const API_SHUTDOWN_TIMEOUT_MAX_SECONDS = 15;
 

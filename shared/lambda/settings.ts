@@ -10,6 +10,7 @@
 import { ALL_FUNCTIONS, functionNameEnv } from "../definitions/functions.js";
 import { HEARTBEAT_MISSED_PERIODS, HEARTBEAT_PERIOD_SECONDS } from "../definitions/heartbeat.js";
 import { deployedName, STATE_MACHINES } from "../definitions/state-machines.js";
+import { LIVE_MIGRATION_TIMEOUT_MAX_SECONDS } from "../definitions/timeouts.js";
 import { InvalidSetting } from "../domain/errors.js";
 import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
 import {
@@ -171,15 +172,15 @@ export function instanceFailureConfigFromEnv(env: Env = process.env): InstanceFa
 export function maintenanceConfigFromEnv(env: Env = process.env): MaintenanceConfig {
   const d = DEFAULT_MAINTENANCE_CONFIG;
   return {
-    // A host-command step's Lambda runs at most 15 minutes (cdk/functions.ts): the copy gets 13 of them.
+    // A host-command step's Lambda runs at most 15 minutes (shared/definitions/timeouts.ts): the copy gets 13.
     liveMigrationTimeoutSeconds: setting(
       env,
       "LAZARUS_LIVE_MIGRATION_TIMEOUT_SECONDS",
       d.liveMigrationTimeoutSeconds,
-      "a whole number of seconds from 1 to 780",
+      `a whole number of seconds from 1 to ${LIVE_MIGRATION_TIMEOUT_MAX_SECONDS}`,
       (raw) => {
         const n = Number(raw);
-        return Number.isInteger(n) && n >= 1 && n <= 780 ? n : undefined;
+        return Number.isInteger(n) && n >= 1 && n <= LIVE_MIGRATION_TIMEOUT_MAX_SECONDS ? n : undefined;
       },
     ),
     drainMaxConcurrency: positiveInteger(env, "LAZARUS_DRAIN_MAX_CONCURRENCY", d.drainMaxConcurrency),
