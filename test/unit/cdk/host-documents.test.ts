@@ -7,7 +7,7 @@
  */
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Effect, PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
+import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { build } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_DOCUMENT_BYTES } from "#cdk/host-documents.js";
@@ -168,7 +168,7 @@ describe("who may send which document", () => {
   it("a deliberate shell document in a role makes it fail", () => {
     const tampered = synth({
       tamper: (stack) =>
-        (stack.functions.byId.get("compute-spawn")!.role as Role).addToPrincipalPolicy(
+        stack.functions.roles.get("compute-spawn")!.addToPrincipalPolicy(
           new PolicyStatement({
             effect: Effect.ALLOW,
             actions: ["ssm:SendCommand"],

@@ -170,12 +170,21 @@ export function functionResource(s: Synthesized, spec: FunctionSpec): [string, R
   return found[0]!;
 }
 
-/** Every statement of the inline policies attached to the role of a Lambda function. */
-export function roleStatements(s: Synthesized, fn: Resource): Statement[] {
-  const roleId = (fn.Properties!.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
-  return resourcesOfType(s, "AWS::IAM::Policy")
+/** Every statement of a role's inline policies: its own (`Policies`) and any AWS::IAM::Policy attached to it. */
+export function statementsOfRole(s: Synthesized, roleId: string): Statement[] {
+  const own = (
+    (s.json.Resources[roleId]?.Properties?.Policies ?? []) as { PolicyDocument: unknown }[]
+  ).flatMap((p) => (p.PolicyDocument as { Statement: Statement[] }).Statement);
+  const attached = resourcesOfType(s, "AWS::IAM::Policy")
     .filter(([, p]) => asArray(p.Properties!.Roles as unknown[]).some((r) => flat(r) === `<${roleId}>`))
     .flatMap(([, p]) => (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
+  return [...own, ...attached];
+}
+
+/** Every statement of the inline policies of the role of a Lambda function. */
+export function roleStatements(s: Synthesized, fn: Resource): Statement[] {
+  const roleId = (fn.Properties!.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
+  return statementsOfRole(s, roleId);
 }
 
 export function logicalIdOf(s: Synthesized, construct: { node: { defaultChild?: unknown } }): string {
