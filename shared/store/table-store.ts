@@ -195,9 +195,10 @@ export abstract class TableStore {
     value: unknown,
     what: string,
     detailsKey: string,
+    toItem: (record: z.output<S>) => Item = (record) => record as Item,
   ): Promise<z.output<S>> {
     const record = parseInput(schema, value, what);
-    const put = await this.putIfAbsent(record as Item);
+    const put = await this.putIfAbsent(toItem(record));
     if (put.written || (put.existing && isDeepStrictEqual(parseStored(schema, put.existing, what), record)))
       return record;
     const key = String((record as Item)[this.keyName]);
