@@ -28,7 +28,7 @@ export interface FunctionAccess {
   metrics?: boolean;
   /**
    * Creates and deletes the hosts' alarms (registration): cloudwatch:PutMetricAlarm / DeleteAlarms on the
-   * deployment's `<prefix>-heartbeat-*` and `<prefix>-instance-monitor-*` alarms.
+   * deployment's `<prefix>-heartbeat-*` alarms (a host's only alarm).
    */
   hostAlarms?: boolean;
   /**
