@@ -236,7 +236,10 @@ async function alarmsSettled(cloud: LocalCloud, log: (line: string) => void): Pr
   for (;;) {
     const alarms = cloud.cloudwatch.evaluator.list();
     const notOk = alarms.filter((a) => a.state !== "OK");
-    if (notOk.length === 0) return;
+    if (notOk.length === 0) {
+      log(`  every alarm OK (${alarms.length})`);
+      return;
+    }
     if (Date.now() > deadline)
       throw new BenchFailure(
         `alarms not OK after 120 s: ${notOk
@@ -246,7 +249,6 @@ async function alarmsSettled(cloud: LocalCloud, log: (line: string) => void): Pr
       );
     await sleep(500);
   }
-  log("  every alarm OK");
 }
 
 /** Nothing looks dead to the mass-failure guard now (its own index), else the measurement would not be alone. */

@@ -435,25 +435,9 @@ export class SimHypervisors {
     });
   }
 
-  /** The client script for `tool` that a simulated host finds first on its PATH. */
+  /** The client script for `tool` that a simulated host finds first on its PATH (local/sim/client.sh). */
   static clientScript(tool: "virsh" | "qemu-img"): string {
-    return [
-      "#!/bin/bash",
-      `# ${tool} of a simulated host: asks the local cloud's hypervisor model (local/sim/hypervisor.ts).`,
-      'exec 3<>"/dev/tcp/127.0.0.1/${LAZARUS_SIM_PORT:?}" || { echo "error: failed to connect to the hypervisor" >&2; exit 1; }',
-      `printf '%s\\0' "\${LAZARUS_SIM_TOKEN:?}" ${tool} "$#" "$@" >&3`,
-      "lz_code=1",
-      "while IFS= read -r lz_line <&3; do",
-      '  case "$lz_line" in',
-      `    "o "*) printf '%s\\n' "\${lz_line:2}" ;;`,
-      `    "e "*) printf '%s\\n' "\${lz_line:2}" >&2 ;;`,
-      '    "x "*) lz_code="${lz_line:2}"; break ;;',
-      "  esac",
-      "done",
-      "exec 3<&-",
-      'exit "$lz_code"',
-      "",
-    ].join("\n");
+    return readFileSync(new URL("./client.sh", import.meta.url), "utf8").replaceAll("@TOOL@", tool);
   }
 
   async close(): Promise<void> {
