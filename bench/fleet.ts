@@ -170,6 +170,7 @@ async function seedFleet(cloud: LocalCloud, sources: Set<string>, plan: FleetPla
         network: "default",
         bindingHost: simHost.name,
         status: "ACTIVE",
+        preserveOnDelete: false,
         version: 0,
       };
       const instance = Instance.parse({

@@ -6,10 +6,20 @@
  * requested host, the plan's host) and, for a server group policy that looks at where the other members run,
  * those members' hosts. The index may lag in AWS: the claim that follows is conditional on the host item as
  * the filters saw it (hosts-store.ts `expect`), so a stale candidate is refused, never overcommitted.
+ *
+ * Claiming a host for an instance, after the scheduler has filtered and weighed the fleet: the best
+ * candidate's claim is tried first, a refused one (the room or the group slot went meanwhile) moves on to
+ * the next, and a claim whose host changed since it was weighed (PlacementRaced) weighs the fleet again,
+ * so concurrent placements spread as a sequential run would. The boot flow's ScheduleBoot claims this way
+ * from the hosts it read (`claimBestHost`); the rebuild flow's Schedule (evacuation) claims page by page
+ * from the index, with the same rounds (functions/conductor/steps/schedule.ts).
  */
-import type { Host, Instance, ServerGroup } from "../domain/schemas.js";
+import { ClaimRefused, NoValidHost, PlacementRaced } from "../domain/errors.js";
+import { describeRejections } from "../domain/scheduling.js";
+import type { Flavor, Host, Instance, ServerGroup } from "../domain/schemas.js";
 import { freeRamMiB } from "../store/host-index.js";
 import type { Stores } from "../store/index.js";
+import type { StepDeps } from "./deps.js";
 
 /** Hosts read per index page. */
 export const CANDIDATE_PAGE = 16;
@@ -130,4 +140,54 @@ export async function planCandidates(
     }
   }
   return [...found.values()];
+}
+
+/** How often a placement is weighed again after racing another one before the step gives up (and is retried). */
+export const MAX_PLACEMENT_ROUNDS = 40;
+
+export interface ClaimSpec {
+  instanceUuid: string;
+  resources: Flavor;
+  /** The migration or boot request making the claim: a retried claim with the same owner is a no-op. */
+  owner: string;
+  serverGroup: ServerGroup | null;
+}
+
+/**
+ * Claims the first candidate that takes the claim and returns its name; NoValidHost (every host named
+ * with why it was refused) when none does. `candidates` filters and weighs the hosts read, best first,
+ * and records why each other host was refused.
+ */
+export async function claimBestHost(
+  deps: StepDeps,
+  spec: ClaimSpec,
+  hosts: Host[],
+  candidates: (hosts: Host[], rejected: Record<string, string>) => Host[],
+  details: Record<string, unknown> = {},
+): Promise<string> {
+  let all = hosts;
+  for (let round = 1; ; round++) {
+    const rejected: Record<string, string> = {};
+    let raced = false;
+    for (const host of candidates(all, rejected)) {
+      try {
+        await deps.stores.hosts.claim(host.name, spec, { expectUsage: host.usage });
+      } catch (e) {
+        if (e instanceof PlacementRaced) {
+          raced = true;
+          break;
+        }
+        if (!(e instanceof ClaimRefused)) throw e;
+        rejected[host.name] = `claim refused: ${e.message}`;
+        continue;
+      }
+      return host.name;
+    }
+    if (!raced || round >= MAX_PLACEMENT_ROUNDS) {
+      const reason = describeRejections({ candidates: [], rejected });
+      throw new NoValidHost(`No valid host was found. ${reason}`, { rejected, ...details });
+    }
+    await deps.sleep(Math.floor(Math.random() * 20));
+    all = await deps.stores.hosts.list();
+  }
 }

@@ -2,6 +2,7 @@
 import { isDeepStrictEqual } from "node:util";
 import {
   BatchWriteCommand,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
   UpdateCommand,
@@ -259,6 +260,33 @@ export abstract class RecordStore<S extends z.ZodType> extends TableStore {
         if (requests.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
       }
     }
+  }
+
+  /**
+   * Deletes the record under `key` if `keep` (a function of the record read) says it may go; absent is a
+   * success (a retried delete). Conditional on the version read: a record changed meanwhile is read again.
+   */
+  async deleteIf(key: string, mayGo: (current: z.output<S>) => void = () => {}): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = await this.get(key);
+      if (current === null) return;
+      mayGo(current); // throws to refuse
+      try {
+        await this.doc.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: this.keyOf(key),
+            ConditionExpression: "#v = :v",
+            ExpressionAttributeNames: { "#v": "version" },
+            ExpressionAttributeValues: { ":v": (current as { version: number }).version },
+          }),
+        );
+        return;
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+      }
+    }
+    throw new ConcurrentUpdate(`${this.kind.what} ${key} kept changing; gave up deleting it`, { key });
   }
 
   /** The item a record is stored as (a store whose index key may be null leaves that attribute out). */

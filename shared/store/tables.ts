@@ -42,6 +42,7 @@ export const TABLE_IDS = [
   "idempotency",
   "recoveries",
   "fleet",
+  "actions",
 ] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
@@ -86,6 +87,7 @@ export const INDEX = {
   instancesByHeldTask: "by-held-task",
   /** The members of a server group (the scheduler's group policies: where the other members are). */
   instancesByServerGroup: "by-server-group",
+  actionsByInstance: "by-instance",
 } as const;
 
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
@@ -214,6 +216,18 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
     partitionKey: { name: "set", type: "S" },
     sortKey: { name: "member", type: "S" },
     globalIndexes: [],
+  },
+  /** Instance actions without a migration (create, delete, reboot, ...) and builds not yet placed. */
+  actions: {
+    id: "actions",
+    partitionKey: { name: "id", type: "S" },
+    globalIndexes: [
+      {
+        indexName: INDEX.actionsByInstance,
+        partitionKey: { name: "instanceUuid", type: "S" },
+        sortKey: { name: "startTime", type: "S" },
+      },
+    ],
   },
 };
 

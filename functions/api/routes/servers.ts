@@ -8,11 +8,18 @@
  * order, stable from page to page (docs/SCALE.md).
  */
 import { z } from "zod";
-import type { Host, Instance } from "#shared/domain/schemas.js";
+import type { Host } from "#shared/domain/schemas.js";
 import { ResourceName, Uuid } from "#shared/domain/values.js";
 import { ApiError, json } from "../http.js";
 import type { Route, RouteContext } from "../router.js";
-import { SERVER_STATUSES, serverDetail, serverStatus, serverSummary } from "../views.js";
+import {
+  SERVER_STATUSES,
+  type ServerRecord,
+  serverDetail,
+  serverStatus,
+  serverSummary,
+  unplacedServer,
+} from "../views.js";
 import { echo, serverId } from "./params.js";
 
 /** nova's `max_limit`: a page never holds more. */
@@ -22,13 +29,14 @@ const Limit = z.coerce.number().int().min(0).max(MAX_LIMIT);
 const MAX_SCANNED_PAGES = 4;
 
 /** The hosts the listed instances name, each read by key. */
-async function hostsOf(ctx: RouteContext, instances: readonly Instance[]): Promise<Map<string, Host>> {
-  const hosts = await ctx.deps.stores.hosts.getMany([...new Set(instances.map((i) => i.host))]);
+async function hostsOf(ctx: RouteContext, servers: readonly ServerRecord[]): Promise<Map<string, Host>> {
+  const names = servers.flatMap((s) => (s.host ? [s.host] : []));
+  const hosts = await ctx.deps.stores.hosts.getMany([...new Set(names)]);
   return new Map(hosts.map((h) => [h.name, h]));
 }
 
 /** Newest first, as nova sorts (created_at desc), ties by id. */
-function byCreatedDesc(a: Instance, b: Instance): number {
+function byCreatedDesc(a: ServerRecord, b: ServerRecord): number {
   return b.createdAt.localeCompare(a.createdAt) || a.uuid.localeCompare(b.uuid);
 }
 
@@ -47,7 +55,7 @@ async function listServers(ctx: RouteContext, detail: boolean) {
   const marker = ctx.query("marker", Uuid);
 
   const pageSize = limit ?? MAX_LIMIT;
-  const matches = (i: Instance) =>
+  const matches = (i: ServerRecord) =>
     i.vmState !== "deleted" &&
     (node === undefined || i.node === node) &&
     (status === undefined || serverStatus(i) === status) &&
@@ -56,7 +64,7 @@ async function listServers(ctx: RouteContext, detail: boolean) {
     (name === undefined || i.name.includes(name));
 
   const { instances } = ctx.deps.stores;
-  let page: Instance[];
+  let page: ServerRecord[];
   let next: string | undefined;
   if (host) {
     // One host's instances (bounded by what a host holds), newest first as nova sorts.
@@ -79,10 +87,16 @@ async function listServers(ctx: RouteContext, detail: boolean) {
       if (after === undefined) break;
     }
     next = after;
+    // Builds not placed on a host yet (or that failed before one was found) are servers too, with no host:
+    // listed on the first page (they are few: a build leaves this state once placed or deleted).
+    if (!node && !marker) {
+      const placed = new Set(page.map((i) => i.uuid));
+      page.push(...(await unplacedBuilds(ctx)).filter((b) => !placed.has(b.uuid) && matches(b)));
+    }
   }
   const hosts = detail ? await hostsOf(ctx, page) : new Map<string, Host>();
   const servers = page.map((i) =>
-    detail ? serverDetail(i, ctx.view, hosts.get(i.host)) : serverSummary(i, ctx.view),
+    detail ? serverDetail(i, ctx.view, i.host ? hosts.get(i.host) : undefined) : serverSummary(i, ctx.view),
   );
   const query = new URLSearchParams({
     ...Object.fromEntries(Object.entries({ host, node, name, limit }).filter(([, v]) => v !== undefined)),
@@ -95,11 +109,22 @@ async function listServers(ctx: RouteContext, detail: boolean) {
   return json(200, { servers, ...(links ? { servers_links: links } : {}) });
 }
 
+async function unplacedBuilds(ctx: RouteContext): Promise<ServerRecord[]> {
+  return (await ctx.deps.stores.actions.unplacedBuilds()).map(unplacedServer);
+}
+
 async function showServer(ctx: RouteContext) {
   const id = serverId(ctx);
   const instance = await ctx.deps.stores.instances.get(id);
-  if (!instance || instance.vmState === "deleted")
-    throw new ApiError(404, `Instance ${echo(id)} could not be found.`);
+  if (!instance) {
+    // Not placed yet (or failed before it was): the server is its build (nova's build request).
+    const build = (await ctx.deps.stores.actions.listByInstance(id)).find(
+      (a) => a.build?.status === "building" || a.build?.status === "failed",
+    );
+    if (!build) throw new ApiError(404, `Instance ${echo(id)} could not be found.`);
+    return json(200, { server: serverDetail(unplacedServer(build), ctx.view, undefined) });
+  }
+  if (instance.vmState === "deleted") throw new ApiError(404, `Instance ${echo(id)} could not be found.`);
   const host = (await ctx.deps.stores.hosts.get(instance.host)) ?? undefined;
   return json(200, { server: serverDetail(instance, ctx.view, host) });
 }

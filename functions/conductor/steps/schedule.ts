@@ -23,11 +23,13 @@ import { describeRejections, scheduleHosts } from "#shared/domain/scheduling.js"
 import type { Host, Instance, Migration } from "#shared/domain/schemas.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { CandidatePages, groupMemberHosts, groupNeedsClaims } from "#shared/flow/placement.js";
+import {
+  CandidatePages,
+  groupMemberHosts,
+  groupNeedsClaims,
+  MAX_PLACEMENT_ROUNDS,
+} from "#shared/flow/placement.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
-
-/** How often a placement is weighed again after racing another one before the step gives up (and is retried). */
-const MAX_PLACEMENT_ROUNDS = 40;
 
 export async function schedule(deps: StepDeps, flow: FlowState): Promise<ScheduledFlow> {
   const { instances, hosts, migrations } = deps.stores;
