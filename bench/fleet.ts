@@ -62,6 +62,8 @@ export interface FleetPlan {
   /** Hosts that die at once after the single-host measurement (0: none). */
   massHosts: number;
   detection: FleetDetection;
+  /** How long the quiet fleet's own traffic is measured, s (default 30). */
+  standingSeconds?: number;
   latency?: SimLatency;
   log: (line: string) => void;
 }
@@ -520,8 +522,9 @@ export async function runFleet(plan: FleetPlan): Promise<FleetResult> {
       `  fleet of ${fleetSize} hosts (${plan.simulatedHosts} simulated, ${REAL_HOSTS.length} real), ${instances} instances seeded in ${seedSeconds.toFixed(1)} s`,
     );
     await alarmsSettled(cloud, log);
-    log("  measuring the quiet fleet's own traffic (30 s), one sweeper run, one sync run");
-    const standing = await standingTraffic(cloud, counters, fleetSize, 30);
+    const window = plan.standingSeconds ?? 30;
+    log(`  measuring the quiet fleet's own traffic (${window} s), one sweeper run, one sync run`);
+    const standing = await standingTraffic(cloud, counters, fleetSize, window);
     await noSuspects(cloud, 120);
     log(`  one host's ${plan.sourceInstances}-instance evacuation`);
     const singleResult = await evacuate(cloud, sfn, [single], counters, log);
