@@ -90,7 +90,8 @@ const sourceName = (i: number) => `s${i + 1}`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function historyOf(sfn: SFNClient, executionArn: string): Promise<HistoryEvent[]> {
+/** An execution's whole history, page by page (also the fleet bench's). */
+export async function historyOf(sfn: SFNClient, executionArn: string): Promise<HistoryEvent[]> {
   const events: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {
@@ -103,8 +104,10 @@ async function historyOf(sfn: SFNClient, executionArn: string): Promise<HistoryE
   return events;
 }
 
-const at = (e: HistoryEvent | undefined) => (e ? new Date(e.timestamp ?? 0).getTime() : Number.NaN);
-const exitOf = (events: HistoryEvent[], state: string) =>
+/** When a history event happened, ms (NaN for none). */
+export const at = (e: HistoryEvent | undefined) => (e ? new Date(e.timestamp ?? 0).getTime() : Number.NaN);
+/** The event of `state`'s exit in a history. */
+export const exitOf = (events: HistoryEvent[], state: string) =>
   events.find((e) => e.type?.endsWith("StateExited") && e.stateExitedEventDetails?.name === state);
 
 async function bootAll(cloud: LocalCloud, source: string, n: number): Promise<Instance[]> {

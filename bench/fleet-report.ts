@@ -45,7 +45,8 @@ export interface FleetBenchResults {
     loadAverage: { start: number[]; end: number[] };
     settings: Record<string, string>;
   };
-  fleets: FleetResult[];
+  /** Each fleet, with this process's peak resident memory after it (the whole local cloud but the real hosts). */
+  fleets: (FleetResult & { peakRssMiB: number })[];
   /** Reads/writes per evacuated instance of the largest fleet over the smallest (1 = flat). */
   growth: {
     itemsReadRatio: number;
@@ -137,23 +138,25 @@ export async function runFleetBench(opts: {
     `  ${sched.placements} placed in ${sched.seconds.toFixed(2)} s, ${sched.failures} failed, ${sched.overcommits} overcommits`,
   );
 
-  const fleets: FleetResult[] = [];
+  const fleets: FleetBenchResults["fleets"] = [];
   const sizes = fleetSizes(opts.fleet);
   for (const size of sizes) {
     const largest = size === sizes.at(-1) && size >= 100;
     const massHosts = largest ? 10 : 0;
     log(`fleet of ${size} hosts${massHosts ? `, then ${massHosts} hosts at once` : ""}`);
-    fleets.push(
-      await runFleet({
-        simulatedHosts: size - 2,
-        instancesPerHost: 20,
-        sourceInstances: 16,
-        massHosts,
-        detection: DETECTION,
-        standingSeconds: opts.quick ? 10 : 30,
-        log,
-      }),
-    );
+    const result = await runFleet({
+      simulatedHosts: size - 2,
+      instancesPerHost: 20,
+      sourceInstances: 16,
+      massHosts,
+      detection: DETECTION,
+      standingSeconds: opts.quick ? 10 : 30,
+      log,
+    });
+    // maxRSS is in KiB on Linux.
+    const peakRssMiB = round(process.resourceUsage().maxRSS / 1024, 0);
+    log(`  peak memory of the local cloud so far: ${peakRssMiB} MiB`);
+    fleets.push({ ...result, peakRssMiB });
   }
   const first = fleets[0]!;
   const last = fleets.at(-1)!;
@@ -237,13 +240,13 @@ export function renderFleet(r: FleetBenchResults): string {
   lines.push("### One host's 16-instance evacuation by fleet size");
   lines.push("");
   lines.push(
-    "| hosts | instances | death -> detected (s) | death -> all running (s) | death -> all confirmed (s) | items read / instance | items written / instance | read units / instance | $ per 1,000 instances |",
+    "| hosts | instances | seeded in (s) | peak memory (MiB) | death -> detected (s) | death -> all running (s) | death -> all confirmed (s) | items read / instance | items written / instance | read units / instance | $ per 1,000 instances |",
   );
-  lines.push("|---|---|---|---|---|---|---|---|---|");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const x of r.fleets) {
     const s = x.single;
     lines.push(
-      `| ${x.fleetSize} | ${x.instances} | ${f(s.detectSeconds)} | ${f(s.lastRunningSeconds)} | ${f(s.deathToAllConfirmedSeconds)} | ${f(s.perInstance.dynamoItemsRead)} | ${f(s.perInstance.dynamoItemsWritten)} | ${f(s.perInstance.dynamoReadUnits)} | ${f(s.priceUSDPerInstance.total * 1000, 3)} |`,
+      `| ${x.fleetSize} | ${x.instances} | ${f(x.seedSeconds)} | ${x.peakRssMiB} | ${f(s.detectSeconds)} | ${f(s.lastRunningSeconds)} | ${f(s.deathToAllConfirmedSeconds)} | ${f(s.perInstance.dynamoItemsRead)} | ${f(s.perInstance.dynamoItemsWritten)} | ${f(s.perInstance.dynamoReadUnits)} | ${f(s.priceUSDPerInstance.total * 1000, 3)} |`,
     );
   }
   lines.push("");

@@ -13,13 +13,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname } from "node:path";
-import {
-  DescribeExecutionCommand,
-  GetExecutionHistoryCommand,
-  type HistoryEvent,
-  ListExecutionsCommand,
-  SFNClient,
-} from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { randomMac } from "#local/boot.js";
 import { type LocalCloud, SIM_FENCING, startLocalCloud } from "#local/cloud.js";
 import type { DynamoOperation } from "#local/dynamo/dynamo-server.js";
@@ -36,6 +30,7 @@ import {
   priceOf,
   sumDynamoUsage,
 } from "./cost.js";
+import { at, exitOf, historyOf } from "./evacuation.js";
 
 /** A measurement that did not evacuate everything it should: the bench fails with this, never a figure. */
 export class BenchFailure extends Error {
@@ -133,23 +128,6 @@ const SIM_POOL = "sp";
 const REAL_POOL = "rp";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const simName = (i: number) => `sim-${String(i + 1).padStart(5, "0")}`;
-
-async function historyOf(sfn: SFNClient, executionArn: string): Promise<HistoryEvent[]> {
-  const events: HistoryEvent[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await sfn.send(
-      new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken }),
-    );
-    events.push(...(page.events ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  return events;
-}
-
-const at = (e: HistoryEvent | undefined) => (e ? new Date(e.timestamp ?? 0).getTime() : Number.NaN);
-const exitOf = (events: HistoryEvent[], state: string) =>
-  events.find((e) => e.type?.endsWith("StateExited") && e.stateExitedEventDetails?.name === state);
 
 /** Instances, claims, ports and running domains for every simulated host, written in bulk (not measured). */
 async function seedFleet(cloud: LocalCloud, sources: Set<string>, plan: FleetPlan): Promise<number> {

@@ -154,6 +154,28 @@ export interface ClaimSpec {
 }
 
 /**
+ * One claim on `host` as it was weighed: "claimed"; "raced" when the host changed since (weigh again);
+ * "refused" when its room or the group's slot went meanwhile (why, in `rejected`). Other failures throw.
+ */
+export async function tryClaim(
+  stores: Pick<Stores, "hosts">,
+  host: string,
+  spec: ClaimSpec,
+  opts: Parameters<Stores["hosts"]["claim"]>[2],
+  rejected: Record<string, string>,
+): Promise<"claimed" | "raced" | "refused"> {
+  try {
+    await stores.hosts.claim(host, spec, opts);
+    return "claimed";
+  } catch (e) {
+    if (e instanceof PlacementRaced) return "raced";
+    if (!(e instanceof ClaimRefused)) throw e;
+    rejected[host] = `claim refused: ${e.message}`;
+    return "refused";
+  }
+}
+
+/**
  * Claims the first candidate that takes the claim and returns its name; NoValidHost (every host named
  * with why it was refused) when none does. `candidates` filters and weighs the hosts read, best first,
  * and records why each other host was refused.
@@ -170,18 +192,12 @@ export async function claimBestHost(
     const rejected: Record<string, string> = {};
     let raced = false;
     for (const host of candidates(all, rejected)) {
-      try {
-        await deps.stores.hosts.claim(host.name, spec, { expectUsage: host.usage });
-      } catch (e) {
-        if (e instanceof PlacementRaced) {
-          raced = true;
-          break;
-        }
-        if (!(e instanceof ClaimRefused)) throw e;
-        rejected[host.name] = `claim refused: ${e.message}`;
-        continue;
+      const attempt = await tryClaim(deps.stores, host.name, spec, { expectUsage: host.usage }, rejected);
+      if (attempt === "claimed") return host.name;
+      if (attempt === "raced") {
+        raced = true;
+        break;
       }
-      return host.name;
     }
     if (!raced || round >= MAX_PLACEMENT_ROUNDS) {
       const reason = describeRejections({ candidates: [], rejected });

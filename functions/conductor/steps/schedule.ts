@@ -12,13 +12,7 @@
  * claim the migration names the host it is made on (write-ahead), so a retried Schedule finds the claim it
  * already made by key and keeps it, and the flow's end knows where to release it.
  */
-import {
-  ClaimRefused,
-  errorMessage,
-  NoValidHost,
-  PlacementRaced,
-  TargetNotClean,
-} from "#shared/domain/errors.js";
+import { errorMessage, NoValidHost, TargetNotClean } from "#shared/domain/errors.js";
 import { describeRejections, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Host, Instance, Migration } from "#shared/domain/schemas.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
@@ -28,6 +22,7 @@ import {
   groupMemberHosts,
   groupNeedsClaims,
   MAX_PLACEMENT_ROUNDS,
+  tryClaim,
 } from "#shared/flow/placement.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
 
@@ -76,36 +71,33 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
         // Write-ahead: the migration names the host before the claim, so nothing can hold a claim of this
         // flow that the flow does not know of (a crash right after the claim leaves it named).
         await migrations.setDestination(flow.migrationId, host.name, flow.attemptedHosts);
-        try {
-          await hosts.claim(
-            host.name,
-            {
-              instanceUuid: instance.uuid,
-              resources: instance.flavor,
-              owner: flow.migrationId,
-              serverGroup: instance.serverGroup,
-            },
-            // A forced host is taken whatever its filters say (nova 2.29-2.67): only room is checked.
-            flow.force
-              ? {}
-              : {
-                  expectUsage: host.usage,
-                  expect: {
-                    availabilityZone: host.availabilityZone,
-                    virtType: host.virtType,
-                    supportsRecreate: host.supportsRecreate,
-                    sharedPoolId: host.storage.sharedPoolId,
-                  },
+        const attempt = await tryClaim(
+          deps.stores,
+          host.name,
+          {
+            instanceUuid: instance.uuid,
+            resources: instance.flavor,
+            owner: flow.migrationId,
+            serverGroup: instance.serverGroup,
+          },
+          // A forced host is taken whatever its filters say (nova 2.29-2.67): only room is checked.
+          flow.force
+            ? {}
+            : {
+                expectUsage: host.usage,
+                expect: {
+                  availabilityZone: host.availabilityZone,
+                  virtType: host.virtType,
+                  supportsRecreate: host.supportsRecreate,
+                  sharedPoolId: host.storage.sharedPoolId,
                 },
-          );
-        } catch (e) {
-          if (e instanceof PlacementRaced) {
-            raced = true;
-            break;
-          }
-          if (!(e instanceof ClaimRefused)) throw e;
-          rejected[host.name] = `claim refused: ${e.message}`;
-          continue;
+              },
+          rejected,
+        );
+        if (attempt === "refused") continue;
+        if (attempt === "raced") {
+          raced = true;
+          break;
         }
         return { ...flow, destHost: host.name };
       }
