@@ -88,6 +88,8 @@ export const INDEX = {
   /** The members of a server group (the scheduler's group policies: where the other members are). */
   instancesByServerGroup: "by-server-group",
   actionsByInstance: "by-instance",
+  /** Create actions whose build is not placed (building, or failed before a host): sweeper, server list. */
+  actionsByUnplacedBuild: "by-unplaced-build",
 } as const;
 
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
@@ -225,6 +227,12 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
       {
         indexName: INDEX.actionsByInstance,
         partitionKey: { name: "instanceUuid", type: "S" },
+        sortKey: { name: "startTime", type: "S" },
+      },
+      {
+        // Sparse: only a build not placed carries `unplacedBuild` (its status), so no reader scans history.
+        indexName: INDEX.actionsByUnplacedBuild,
+        partitionKey: { name: "unplacedBuild", type: "S" },
         sortKey: { name: "startTime", type: "S" },
       },
     ],
