@@ -10,8 +10,8 @@ import { cpus, loadavg } from "node:os";
 import { SYNC_HOSTS_PER_RUN } from "#functions/inventory/sync.js";
 import { detectionCost } from "./aggregate.js";
 import { HOURS_PER_MONTH, PRICES, priceOf } from "./cost.js";
+import { BenchFailure } from "./evacuation.js";
 import {
-  BenchFailure,
   type FleetDetection,
   type FleetResult,
   type JobRun,

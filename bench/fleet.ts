@@ -30,12 +30,7 @@ import {
   priceOf,
   sumDynamoUsage,
 } from "./cost.js";
-import { at, exitOf, historyOf } from "./evacuation.js";
-
-/** A measurement that did not evacuate everything it should: the bench fails with this, never a figure. */
-export class BenchFailure extends Error {
-  override name = "BenchFailure";
-}
+import { at, BenchFailure, exitOf, historyOf } from "./evacuation.js";
 
 /** The detection and flow settings of every fleet (and of the speed runs on real hosts): bench/run.ts. */
 export interface FleetDetection {
