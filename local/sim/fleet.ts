@@ -204,6 +204,8 @@ export async function startSimFleet(opts: SimFleetOptions): Promise<SimFleet> {
         availabilityZone: spec.availabilityZone ?? "nova",
         capacity: spec.capacity ?? { vcpus: 32, memoryMiB: 4096, diskGiB: 100 },
         storage,
+        // The hypervisor model has no live migration: a simulated host is never a live migration's end.
+        liveMigration: null,
       }),
     };
     hosts.set(spec.name, host);

@@ -13,7 +13,7 @@
  * already made by key and keeps it, and the flow's end knows where to release it.
  */
 import { errorMessage, NoValidHost, TargetNotClean } from "#shared/domain/errors.js";
-import { describeRejections, scheduleHosts } from "#shared/domain/scheduling.js";
+import { describeRejections, placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Host, Instance, Migration } from "#shared/domain/schemas.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
@@ -22,6 +22,7 @@ import {
   groupMemberHosts,
   groupNeedsClaims,
   MAX_PLACEMENT_ROUNDS,
+  preferring,
   tryClaim,
 } from "#shared/flow/placement.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
@@ -186,24 +187,20 @@ function filtered(
     rejected[flow.sourceHost] = "source host record not found";
     return [];
   }
-  const decision = scheduleHosts(all, {
-    instanceUuid: instance.uuid,
-    flavor: instance.flavor,
-    availabilityZone: instance.availabilityZone,
-    serverGroup: instance.serverGroup,
-    sourceHost: source,
-    requestedHost: flow.targetHost,
-    excludedHosts: flow.attemptedHosts,
-    // A disk on the source's shared pool must stay in that pool, unless the caller says it is not shared.
-    sharedPoolId,
-    now: deps.now(),
-    serviceDownSeconds: deps.serviceDownSeconds,
-  });
+  const decision = scheduleHosts(
+    all,
+    placementRequest(instance, source, {
+      requestedHost: flow.targetHost,
+      excludedHosts: flow.attemptedHosts,
+      // A disk on the source's shared pool must stay in that pool, unless the caller says it is not shared.
+      sharedPoolId,
+      now: deps.now(),
+      serviceDownSeconds: deps.serviceDownSeconds,
+    }),
+  );
   Object.assign(rejected, decision.rejected);
   // The host-evacuation plan's placement first, when it still passes the filters (see `plannedHost`).
-  const planned = decision.candidates.findIndex((h) => h.name === flow.plannedHost);
-  if (planned <= 0) return decision.candidates;
-  return [decision.candidates[planned]!, ...decision.candidates.filter((_, i) => i !== planned)];
+  return preferring(decision.candidates, flow.plannedHost);
 }
 
 /** force: the requested host is taken without filters (nova API 2.29-2.67); it must still accept the claim. */
