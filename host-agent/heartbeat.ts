@@ -96,7 +96,7 @@ class HeartbeatSender {
 /**
  * The instance monitor's health from its state file: running while it follows libvirt's events and its
  * liveness is at most three of its intervals old (and its process lives), stopped when it ran and does not
- * now, absent when it never ran here.
+ * now (or died before it ever ran), absent when it never ran here or has not started following yet.
  */
 export function instanceMonitorHealth(
   state: MonitorState | null,
@@ -105,7 +105,10 @@ export function instanceMonitorHealth(
   alive: (pid: number) => boolean = processAlive,
 ): InstanceMonitorHealth {
   if (!state) return "absent";
-  const last = state.lastLivenessAt === null ? Number.NaN : Date.parse(state.lastLivenessAt);
+  // Started but not yet following libvirt's events (the agent's boot): not running yet, and not a monitor
+  // that stopped either (that would report a stop at every boot); one that died before it ever ran did.
+  if (state.lastLivenessAt === null) return alive(state.pid) ? "absent" : "stopped";
+  const last = Date.parse(state.lastLivenessAt);
   const fresh = now - last <= 3 * intervalSeconds * 1000;
   return state.connected && fresh && alive(state.pid) ? "running" : "stopped";
 }

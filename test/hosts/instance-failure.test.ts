@@ -283,15 +283,19 @@ describe("instance failure", () => {
     await until(
       "the event that it stopped",
       () => monitorEvents(INSTANCE_MONITOR_EVENT.detailType.stopped).length === 1,
+      20_000,
     );
-    // The host is alive: its heartbeats go on, its alarm stays OK, no host-failure flow started.
-    const hostBeat = cloud.cloudwatch.lastDatumAt("Lazarus", "Heartbeat", { Host: "host-2" });
-    expect(hostBeat!).toBeGreaterThan(stoppedAt + 500);
-    expect(cloud.cloudwatch.evaluator.get("lazarus-heartbeat-host-2")?.state).toBe("OK");
+    // The host is alive: its heartbeats go on (this cloud runs no host-failure detection: host-failure.test.ts).
+    await until(
+      "a heartbeat of the host after the monitor stopped",
+      () => (cloud.cloudwatch.lastDatumAt("Lazarus", "Heartbeat", { Host: "host-2" }) ?? 0) > stoppedAt + 500,
+      20_000,
+    );
     host.startInstanceMonitor();
     await until(
       "the event that it runs again",
       () => monitorEvents(INSTANCE_MONITOR_EVENT.detailType.running).length === 1,
+      20_000,
     );
     expect(monitorEvents(INSTANCE_MONITOR_EVENT.detailType.stopped)).toHaveLength(1);
   }, 60_000);
