@@ -14,7 +14,6 @@ import { ADAPTERS, type AdapterId } from "#shared/definitions/adapters.js";
 import type { FunctionAccess, TableAccess } from "#shared/definitions/functions.js";
 import { heartbeatAlarmNamePrefix } from "#shared/definitions/heartbeat.js";
 import { HOST_NAME_TAG_KEY, KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
-import { instanceMonitorAlarmName } from "#shared/definitions/instance-failure.js";
 import { deployedName } from "#shared/definitions/state-machines.js";
 import { TABLE_SPECS, type TableId } from "#shared/store/tables.js";
 import { hostDocumentName } from "#ssm-documents/document.js";
@@ -50,7 +49,7 @@ export interface AccessContext {
 
 /** The name patterns of a deployment's per-host alarms (shared/metrics/host-alarms.ts creates them). */
 export function hostAlarmNamePatterns(prefix: string): string[] {
-  return [`${heartbeatAlarmNamePrefix(prefix)}*`, instanceMonitorAlarmName("*", prefix)];
+  return [`${heartbeatAlarmNamePrefix(prefix)}*`];
 }
 
 const taggedAsKvmHost = (conditionKey: string) => ({

@@ -40,7 +40,7 @@ export interface FunctionAccess {
   heartbeats?: "read";
   /**
    * Creates and deletes the hosts' alarms (registration): cloudwatch:PutMetricAlarm / DeleteAlarms on the
-   * deployment's `<prefix>-heartbeat-*` and `<prefix>-instance-monitor-*` alarms.
+   * deployment's `<prefix>-heartbeat-*` alarms (a host's only alarm).
    */
   hostAlarms?: boolean;
   /**
@@ -141,8 +141,8 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
     publishEvents: true,
   }),
   conductor("schedule", "schedule", {
-    // Cleaning a target an earlier flow left unproven runs a host command.
-    tables: { instances: "read", hosts: "write", migrations: "write" },
+    // Cleaning a target an earlier flow left unproven runs a host command (and strikes it from the instance).
+    tables: { instances: "write", hosts: "write", migrations: "write" },
     hostDocuments: ["remove-domain"],
   }),
   conductor("prepare-reschedule", "prepareReschedule", {
@@ -338,7 +338,8 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   // Reads the host's tag and agent state (describeHosts) and its capacity and settings (host documents);
   // creates its alarms (hostAlarms) and tags the node with its name (tagHosts).
   inventory("register-host", "register", "invoked", {
-    tables: { hosts: "write" },
+    // fleet: the host count and the host's BMC networks, kept with its record.
+    tables: { hosts: "write", fleet: "write" },
     hostDocuments: ["read-host-facts", "check-storage"],
     describeHosts: true,
     hostAlarms: true,
@@ -346,7 +347,7 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   }),
   // Deletes the host's alarms, its name tag and its record (refused while instances name it).
   inventory("deregister-host", "deregister", "invoked", {
-    tables: { hosts: "remove", instances: "read" },
+    tables: { hosts: "remove", instances: "read", fleet: "write" },
     hostAlarms: true,
     tagHosts: true,
   }),
@@ -360,8 +361,9 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
     "sync",
     "sync",
     "scheduled",
+    // fleet: where the last run stopped (a run syncs the next page of hosts).
     {
-      tables: { hosts: "write", instances: "write", migrations: "read", leases: "write" },
+      tables: { hosts: "write", instances: "write", migrations: "read", leases: "write", fleet: "write" },
       hostDocuments: ["list-domain-states"],
     },
     "rate(5 minutes)",
@@ -395,6 +397,8 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
         ports: "read",
         volumes: "read",
         faults: "write",
+        // The delegates a host's power view lists.
+        fleet: "read",
       },
       hostDocuments: ["read-console-log", "read-uptime", "reboot-domain", "start-domain", "stop-domain"],
       publishEvents: true,
@@ -446,15 +450,17 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, heartbeats: "read" }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
-  // The mass-failure guard reads every host; holding writes the incident and alerts the operator.
-  hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
+  // The mass-failure guard reads the fleet's host count and the hosts that look dead (an index); holding
+  // writes the incident and alerts the operator.
+  hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read", fleet: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
   // The power fence: a BMC's fence agent on a delegate host (fence-through-delegate), or ec2:StopInstances
   // (Force) and DescribeInstances on the host's instance; records it in the host's power log; reads the
   // heartbeats for the lease; records the proof of death on the host.
   hostFailure("fence", "fenceHost", {
-    tables: { hosts: "write" },
+    // fleet: the peers on the victim's BMC network (the delegates).
+    tables: { hosts: "write", fleet: "read" },
     fence: true,
     hostDocuments: ["fence-through-delegate"],
     heartbeats: "read",
@@ -578,7 +584,8 @@ export const HOST_POWER_FUNCTION: FunctionSpec = {
   handler: "power",
   role: "invoked",
   access: {
-    tables: { hosts: "write" },
+    // fleet: the peers on the host's BMC network (the delegates).
+    tables: { hosts: "write", fleet: "read" },
     hostDocuments: ["fence-through-delegate"],
     fence: true,
     powerOn: true,

@@ -16,7 +16,6 @@ import {
   heartbeatLogGroupName,
 } from "#shared/definitions/heartbeat.js";
 import { HOST_NAME_TAG_KEY, KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
-import { instanceMonitorAlarmName } from "#shared/definitions/instance-failure.js";
 import {
   deployedName,
   placeholdersOf,
@@ -472,7 +471,6 @@ describe("host failure", () => {
       String(a.Properties!.AlarmName),
     );
     expect(alarms.filter((n) => n.startsWith(heartbeatAlarmNamePrefix("lazarus")))).toEqual([]);
-    expect(alarms.filter((n) => n.startsWith(instanceMonitorAlarmName("", "lazarus")))).toEqual([]);
     const register = realSpecs.find((f) => f.id === "inventory-register-host")!;
     const env = (
       functionResourceOf(s, register)[1].Properties!.Environment as {
