@@ -82,10 +82,11 @@ const isPowerTask = (i: Instance) => i.taskState !== null && POWER_TASK_STATES.i
 export const API_TASK_ABANDONED_MS = apiTaskAbandonedAfterSeconds(API_FUNCTIONS[0]!) * 1000;
 
 /**
- * A task younger than this is not looked at (its owner is certainly still at it): at least as old as an
- * abandoned API task can be (shared/definitions/timeouts.ts), so none is missed.
+ * A task younger than this is not looked at (its owner is certainly still at it): the age at which an API
+ * task is abandoned (shared/definitions/timeouts.ts), so an abandoned one is ended at its first sweep; a
+ * flow's task that old is only looked at (DescribeExecution), and left while its execution runs.
  */
-export const SWEEP_MIN_AGE_SECONDS = Math.ceil(API_TASK_ABANDONED_MS / 1000) + 25;
+export const SWEEP_MIN_AGE_SECONDS = Math.ceil(API_TASK_ABANDONED_MS / 1000);
 /** Held tasks looked at per run (each costs a read and, for a flow's task, a DescribeExecution). */
 export const SWEEP_MAX_TASKS = 200;
 

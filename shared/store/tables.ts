@@ -21,8 +21,8 @@ export interface IndexSpec {
   projection?: "ALL" | "KEYS_ONLY" | { include: string[] };
 }
 
-/** The DynamoDB actions a store reads with (GetItem, Query, Scan) and writes with. */
-export type TableReadAction = "GetItem" | "Query" | "Scan";
+/** The DynamoDB actions a store reads with (GetItem, BatchGetItem, Query, Scan) and writes with. */
+export type TableReadAction = "GetItem" | "BatchGetItem" | "Query" | "Scan";
 export type TableWriteAction = "PutItem" | "UpdateItem" | "DeleteItem";
 
 export interface TableSpec {
@@ -110,7 +110,7 @@ export const INDEX = {
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
   instances: {
     id: "instances",
-    actions: { read: ["GetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem"] },
+    actions: { read: ["GetItem", "BatchGetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "uuid", type: "S" },
     globalIndexes: [
       { indexName: INDEX.instancesByHost, partitionKey: { name: "host", type: "S" } },
@@ -136,7 +136,11 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
    */
   hosts: {
     id: "hosts",
-    actions: { read: ["GetItem", "Scan"], write: ["PutItem", "UpdateItem"], remove: ["DeleteItem"] },
+    actions: {
+      read: ["GetItem", "BatchGetItem", "Query", "Scan"],
+      write: ["PutItem", "UpdateItem"],
+      remove: ["DeleteItem"],
+    },
     partitionKey: { name: "name", type: "S" },
     globalIndexes: [
       {
@@ -260,7 +264,7 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   /** Instance actions without a migration (create, delete, reboot, ...) and builds not yet placed. */
   actions: {
     id: "actions",
-    actions: { read: ["GetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem"] },
+    actions: { read: ["GetItem", "Query"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [
       {

@@ -117,6 +117,7 @@ const ACTION_OF_COMMAND: Record<string, string> = {
   "dynamodb:Put": "dynamodb:PutItem",
   "dynamodb:Update": "dynamodb:UpdateItem",
   "dynamodb:Delete": "dynamodb:DeleteItem",
+  "dynamodb:BatchGet": "dynamodb:BatchGetItem",
 };
 
 /** The IAM actions of the SDK commands a module sends (`new XCommand(`, X imported from an SDK package). */
