@@ -16,10 +16,10 @@ import {
 } from "@aws-sdk/client-sfn";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
 import type { DynamoOperation } from "#local/dynamo/dynamo-server.js";
+import { shellQuote } from "#local/hosts/shell.js";
 import type { SsmCommandNotice } from "#local/ssm/ssm-endpoint.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { baseImagePath, domainXmlPath, rootDiskPath } from "#shared/hosts/layout.js";
-import { shellQuote } from "#shared/hosts/shell.js";
 import {
   countStateTransitions,
   dynamoTable,

@@ -32,9 +32,9 @@ export function ec2InstancesArn(stack: Stack): string {
   return stack.formatArn({ service: "ec2", resource: "instance", resourceName: "*" });
 }
 
-/** An AWS-owned SSM document: no account in its ARN. */
-export function awsDocumentArn(stack: Stack, document: string): string {
-  return stack.formatArn({ service: "ssm", account: "", resource: "document", resourceName: document });
+/** An SSM document of this account and region (the stack's own host documents). */
+export function documentArn(stack: Stack, document: string): string {
+  return stack.formatArn({ service: "ssm", resource: "document", resourceName: document });
 }
 
 export function alarmsArn(stack: Stack, namePattern: string): string {

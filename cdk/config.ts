@@ -5,10 +5,9 @@
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
+import { BMC_CREDENTIAL_PATH_PATTERN } from "#shared/definitions/host-role.js";
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
-
-/** A host name as it appears in the hosts table and in its heartbeat alarm's name. */
-const HostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "host name: letters, digits, . _ -");
 
 export const LazarusConfig = z
   .object({
@@ -18,14 +17,20 @@ export const LazarusConfig = z
       .regex(/^[a-z][a-z0-9-]{1,20}$/)
       .default(DEFAULT_PREFIX),
     /**
-     * The KVM hosts whose heartbeat is watched: one CloudWatch alarm each. Add a host once its heartbeat
-     * publisher runs: a missing heartbeat counts as a dead host (an alarm with no data goes to ALARM).
+     * Removed: registration creates each host's heartbeat alarm (and deregistration deletes it), so the
+     * stack lists no hosts. An empty list is accepted from older configuration files.
      */
-    hosts: z.array(HostName).default([]),
+    hosts: z
+      .array(z.string())
+      .max(0, {
+        message:
+          "hosts is no longer read: registering a host creates its heartbeat alarm (lazarus host register); remove the list",
+      })
+      .optional(),
     heartbeat: z
       .object({
-        /** Consecutive 10 s periods without a beat before the alarm fires (3: detection within 30 s). */
-        missedPeriods: z.number().int().min(1).max(30).default(3),
+        /** Consecutive 10 s periods without a beat before the alarm fires (3: ALARM 30-40 s after the last beat). */
+        missedPeriods: z.number().int().min(1).max(30).default(HEARTBEAT_MISSED_PERIODS),
       })
       .prefault({}),
     logRetentionDays: z
@@ -34,6 +39,42 @@ export const LazarusConfig = z
     logLevel: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]).default("INFO"),
     /** Overall wait for one host command (SSM Run Command) before a step gives up on the host. */
     hostCommandDeadlineSeconds: z.number().int().min(30).max(600).default(120),
+    /**
+     * Who is paged: subscriptions of the page topic (`<prefix>-page`), which gets every paging alarm and
+     * operator alert. Email and SMS subscriptions must be confirmed by their owner once deployed.
+     */
+    paging: z
+      .object({
+        subscriptions: z
+          .array(
+            z
+              .object({
+                protocol: z.enum(["email", "sms", "https"]),
+                endpoint: z.string().min(3).max(2048),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .prefault({}),
+    /**
+     * The KVM hosts' role (cdk/host-role.ts): a BMC-fencing delegate reads the BMC passwords under these
+     * paths only (Secrets Manager name prefixes and SSM parameter paths, e.g. `lazarus/bmc/oob-a/`: one per
+     * BMC network). Empty: no host may read any (no BMC fencing).
+     */
+    hostRole: z
+      .object({
+        bmcCredentialPaths: z
+          .array(
+            z
+              .string()
+              .max(256)
+              .regex(BMC_CREDENTIAL_PATH_PATTERN, "a path like lazarus/bmc/oob-a/ (no leading /, ends in /)"),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
     api: z
       .object({
         /** Steady requests per second and burst over the whole stage (API Gateway throttling). */
@@ -59,8 +100,5 @@ export function loadConfig(file: string | URL = DEFAULT_CONFIG_FILE): LazarusCon
   if (!parsed.success) {
     throw new Error(`invalid Lazarus configuration ${String(file)}:\n${z.prettifyError(parsed.error)}`);
   }
-  const duplicates = parsed.data.hosts.filter((h, i, all) => all.indexOf(h) !== i);
-  if (duplicates.length > 0)
-    throw new Error(`hosts listed twice in ${String(file)}: ${duplicates.join(", ")}`);
   return parsed.data;
 }

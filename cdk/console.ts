@@ -43,7 +43,6 @@ import {
   type ApiAccess,
   CONSOLE_GROUPS,
   consoleRoleName,
-  executeApiResources,
   GATEWAY_REFUSAL_TEMPLATES,
 } from "#shared/definitions/api-access.js";
 import {
@@ -54,6 +53,7 @@ import {
   contentTypeOf,
 } from "#shared/definitions/console.js";
 import { buildConsoleInto, withPolicy } from "../console/build.js";
+import { executeApiArns } from "./api.js";
 import { acknowledgeWildcards } from "./nag.js";
 
 export interface LazarusConsoleProps {
@@ -199,10 +199,7 @@ export class LazarusConsole extends Construct {
           "sts:AssumeRoleWithWebIdentity",
         ),
       });
-      const resources = executeApiResources(access).map((r) => {
-        const slash = r.indexOf("/");
-        return api.arnForExecuteApi(r.slice(0, slash), r.slice(slash), stage);
-      });
+      const resources = executeApiArns(api, stage, access);
       r.addToPolicy(
         new PolicyStatement({ effect: Effect.ALLOW, actions: ["execute-api:Invoke"], resources }),
       );

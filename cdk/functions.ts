@@ -6,15 +6,21 @@
  */
 import { fileURLToPath } from "node:url";
 import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
-import { Effect, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Effect, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import type { DestinationConfig, DestinationOptions, IDestination } from "aws-cdk-lib/aws-lambda";
 import { Architecture, type IFunction, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
-import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
-import { type BundlingOptions, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import {
+  type BundlingOptions,
+  NodejsFunction,
+  OutputFormat,
+  SourceMapMode,
+} from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { API_TIMEOUT_SECONDS, type FunctionSpec, functionNameEnv } from "#shared/definitions/functions.js";
+import { type FunctionSpec, functionNameEnv } from "#shared/definitions/functions.js";
 import { deployedName, PROJECT_ROOT } from "#shared/definitions/state-machines.js";
+import { functionTimeoutSeconds } from "#shared/definitions/timeouts.js";
 import { type AccessContext, accessStatements } from "./access-policy.js";
 import type { LazarusConfig } from "./config.js";
 import { acknowledgeWildcards, XRAY_WILDCARD } from "./nag.js";
@@ -25,7 +31,8 @@ export const LAMBDA_MEMORY_MB = 512;
 
 /**
  * esbuild settings for every bundle: ESM for Node 24, every dependency inside the bundle (the SDK version
- * the tests ran with, not the runtime's), and `require` for the CommonJS packages that call it.
+ * the tests ran with, not the runtime's), and `require` for the CommonJS packages that call it. Minified,
+ * with a source map beside it (`NODE_OPTIONS=--enable-source-maps`): stack traces name our files and lines.
  */
 export const BUNDLING: BundlingOptions = {
   format: OutputFormat.ESM,
@@ -33,34 +40,36 @@ export const BUNDLING: BundlingOptions = {
   mainFields: ["module", "main"],
   externalModules: [],
   minify: true,
-  sourceMap: false,
+  sourceMap: true,
+  sourceMapMode: SourceMapMode.DEFAULT,
+  // Lines and names are enough for a stack trace; the sources themselves would double the bundle.
+  sourcesContent: false,
   banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
   forceDockerBundling: false,
 };
 
+/** Every function's Node options: stack traces through the bundle's source map. */
+export const NODE_OPTIONS = "--enable-source-maps";
+
 /**
- * How long one invocation may run, by what the function does. A step that runs host commands waits up to
- * the host-command deadline per command and may run several: it gets Lambda's maximum, so its own
- * deadlines, not Lambda's, decide when a host is given up on.
+ * An on-failure destination that may only send messages to the queue: Lambda sends the failed event with
+ * the function's role and needs nothing else (CDK's SqsDestination also grants GetQueueAttributes and
+ * GetQueueUrl, which nothing calls). The role's own inline policy holds that grant (see below).
  */
-export function functionTimeout(spec: FunctionSpec): Duration {
-  if (spec.access.hostCommands || spec.access.fence) return Duration.minutes(15);
-  switch (spec.role) {
-    case "api":
-      return Duration.seconds(API_TIMEOUT_SECONDS);
-    case "trigger":
-      return Duration.minutes(1);
-    case "scheduled":
-      return Duration.minutes(5);
-    case "step":
-      return Duration.seconds(30);
-    case "invoked":
-      return Duration.minutes(5);
+export class SendOnlyQueueDestination implements IDestination {
+  constructor(private readonly queue: IQueue) {}
+
+  bind(_scope: Construct, _fn: IFunction, _options?: DestinationOptions): DestinationConfig {
+    return { destination: this.queue.queueArn };
   }
 }
 
+/** What Lambda does with a function's role when an asynchronous invocation finally fails. */
+export const ASYNC_FAILURE_ACTION = "sqs:SendMessage";
+
 /** Triggers and timers are invoked asynchronously: their failures need somewhere to land. */
-export const isAsync = (spec: FunctionSpec) => spec.role === "trigger" || spec.role === "scheduled";
+export const isAsync = (spec: Pick<FunctionSpec, "role">) =>
+  spec.role === "trigger" || spec.role === "scheduled";
 
 export interface LazarusFunctionsProps {
   specs: readonly FunctionSpec[];
@@ -76,6 +85,8 @@ export class LazarusFunctions extends Construct {
   readonly byId = new Map<string, NodejsFunction>();
   /** By deployed name (`<prefix>-<id>`), as definitionSubstitutions names them. */
   readonly byName = new Map<string, IFunction>();
+  /** Each function's role, by spec id (the function holds it without policy updates: see below). */
+  readonly roles = new Map<string, Role>();
 
   constructor(scope: Construct, id: string, props: LazarusFunctionsProps) {
     super(scope, id);
@@ -98,19 +109,47 @@ export class LazarusFunctions extends Construct {
         retention: props.config.logRetentionDays as RetentionDays,
         removalPolicy: RemovalPolicy.DESTROY,
       });
+      const statements = accessStatements(spec.access, props.access);
+      // Every grant in the role's own inline policy, none in a separate AWS::IAM::Policy: one resource less
+      // per function (CloudFormation allows 500 in a stack), and the role is whole before the function
+      // exists. Its log group; X-Ray (tracing); an asynchronous function's final failure to the queue.
       const role = new Role(this, `${spec.id}-role`, {
         assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
         description: `Lazarus ${spec.role} ${spec.id}: only what its access in shared/definitions/functions.ts lists`,
+        inlinePolicies: {
+          access: new PolicyDocument({
+            statements: [
+              new PolicyStatement({
+                effect: Effect.ALLOW,
+                actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources: [logGroup.logGroupArn],
+              }),
+              new PolicyStatement({
+                effect: Effect.ALLOW,
+                actions: ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                resources: ["*"],
+              }),
+              ...(isAsync(spec)
+                ? [
+                    new PolicyStatement({
+                      effect: Effect.ALLOW,
+                      actions: [ASYNC_FAILURE_ACTION],
+                      resources: [props.asyncFailures.queueArn],
+                    }),
+                  ]
+                : []),
+              ...statements.map(({ statement }) => statement),
+            ],
+          }),
+        },
       });
-      role.addToPrincipalPolicy(
-        new PolicyStatement({
-          effect: Effect.ALLOW,
-          actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          resources: [logGroup.logGroupArn],
-        }),
-      );
-      const statements = accessStatements(spec.access, props.access);
-      for (const { statement } of statements) role.addToPrincipalPolicy(statement);
+      this.roles.set(spec.id, role);
+      Validations.of(role).acknowledge({
+        id: "Serverless-LambdaStarPermissions",
+        reason:
+          "The role's only wildcards are X-Ray's (no resource-level permissions) and resources named by a " +
+          "pattern, each acknowledged on its own as AwsSolutions-IAM5 with why it is needed",
+      });
       acknowledgeWildcards(role, [
         XRAY_WILDCARD,
         ...statements.flatMap(({ statement, wildcardReason }) =>
@@ -130,12 +169,14 @@ export class LazarusFunctions extends Construct {
         runtime: LAMBDA_RUNTIME,
         architecture: LAMBDA_ARCHITECTURE,
         memorySize: LAMBDA_MEMORY_MB,
-        timeout: functionTimeout(spec),
+        timeout: Duration.seconds(functionTimeoutSeconds(spec)),
         tracing: Tracing.ACTIVE,
         logGroup,
-        role,
+        // Lambda's own additions (tracing, the destination) would go to a separate policy: they are inline.
+        role: role.withoutPolicyUpdates(),
         environment: {
           ...props.environment,
+          NODE_OPTIONS,
           ...Object.fromEntries(
             invoked.map((t) => [functionNameEnv(t), deployedName(props.config.prefix, t)]),
           ),
@@ -143,7 +184,9 @@ export class LazarusFunctions extends Construct {
         bundling: BUNDLING,
         // Asynchronous invocations that still fail after Lambda's retries land in the queue with the event,
         // the error and the attempt count (an on-failure destination: what a DLQ holds, and why it failed).
-        ...(isAsync(spec) ? { onFailure: new SqsDestination(props.asyncFailures), retryAttempts: 2 } : {}),
+        ...(isAsync(spec)
+          ? { onFailure: new SendOnlyQueueDestination(props.asyncFailures), retryAttempts: 2 }
+          : {}),
       });
       acknowledgeFunctionFindings(fn, spec);
       this.byId.set(spec.id, fn);

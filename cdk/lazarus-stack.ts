@@ -5,21 +5,27 @@
  * ones. Add a function or a machine to shared/definitions and it is deployed; nothing here names one.
  */
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from "aws-cdk-lib";
-import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
-import { EventBus, Rule, Schedule } from "aws-cdk-lib/aws-events";
-import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import { EventBus } from "aws-cdk-lib/aws-events";
+import type { Topic } from "aws-cdk-lib/aws-sns";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import { notificationBusName } from "#shared/definitions/rules.js";
 import { deployedName, STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
+import { HOST_DOCUMENT_PREFIX_ENV, type HostDocument } from "#ssm-documents/document.js";
+import { HOST_DOCUMENTS } from "#ssm-documents/index.js";
 import { API_STAGE, LazarusApi } from "./api.js";
 import { stateMachineArnFromName } from "./arns.js";
 import type { LazarusConfig } from "./config.js";
 import { LazarusConsole } from "./console.js";
 import { LazarusFunctions } from "./functions.js";
+import { HostDocuments } from "./host-documents.js";
 import { HostFailure } from "./host-failure.js";
+import { HostRole } from "./host-role.js";
+import { Paging } from "./paging.js";
+import { LazarusRules } from "./rules.js";
 import { LazarusStateMachines } from "./state-machines.js";
 import { LazarusTables } from "./tables.js";
 
@@ -28,6 +34,8 @@ export interface LazarusStackProps extends StackProps {
   /** Default ALL_FUNCTIONS / STATE_MACHINES; tests pass extended lists to exercise every role. */
   functionSpecs?: readonly FunctionSpec[];
   stateMachineSpecs?: readonly StateMachineSpec[];
+  /** Default HOST_DOCUMENTS; tests pass extended lists. */
+  hostDocuments?: readonly HostDocument[];
 }
 
 export class LazarusStack extends Stack {
@@ -36,7 +44,14 @@ export class LazarusStack extends Stack {
   readonly stateMachines: LazarusStateMachines;
   readonly api?: LazarusApi;
   readonly hostFailure: HostFailure;
+  /** The KVM hosts' role and instance profile (what the host agent and a BMC delegate call). */
+  readonly hostRole: HostRole;
+  readonly hostDocuments: HostDocuments;
+  readonly rules: LazarusRules;
   readonly eventBus: EventBus;
+  /** Where operators are paged. */
+  readonly page: Topic;
+  readonly paging: Paging;
   /** Where asynchronous work that finally failed lands (alarm events, timer runs, their deliveries). */
   readonly asyncFailures: Queue;
 
@@ -48,9 +63,11 @@ export class LazarusStack extends Stack {
     const machineSpecs = props.stateMachineSpecs ?? STATE_MACHINES;
 
     this.tables = new LazarusTables(this, "tables");
+    const documents = props.hostDocuments ?? HOST_DOCUMENTS;
+    this.hostDocuments = new HostDocuments(this, "host-documents", { prefix, documents });
 
     // nova's notifications (instance.rebuild.start/end/error, instance.evacuate.*), archived for replay.
-    this.eventBus = new EventBus(this, "notifications", { eventBusName: `${prefix}-notifications` });
+    this.eventBus = new EventBus(this, "notifications", { eventBusName: notificationBusName(prefix) });
     this.eventBus.archive("notifications-archive", {
       description: "Every Lazarus notification, for replay",
       eventPattern: { account: [this.account] },
@@ -71,21 +88,14 @@ export class LazarusStack extends Stack {
           "This queue is itself the dead-letter queue (of the trigger and scheduled functions and their rules)",
       });
     }
-    new Alarm(this, "async-failures-alarm", {
-      alarmName: `${prefix}-async-failures`,
-      alarmDescription:
-        "A host-failure event, recovery event or timer run was not handled: read the message in the queue",
-      metric: asyncFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      threshold: 1,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
 
     const environment: Record<string, string> = {
       LAZARUS_TABLE_PREFIX: prefix,
+      [HOST_DOCUMENT_PREFIX_ENV]: prefix,
       LAZARUS_EVENT_BUS: this.eventBus.eventBusName,
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(config.hostCommandDeadlineSeconds * 1000),
+      // The heartbeat alarms registration creates (shared/metrics/host-alarms.ts).
+      LAZARUS_HEARTBEAT_MISSED_PERIODS: String(config.heartbeat.missedPeriods),
       POWERTOOLS_SERVICE_NAME: prefix,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
       POWERTOOLS_METRICS_NAMESPACE: HEARTBEAT_METRIC.namespace,
@@ -106,6 +116,7 @@ export class LazarusStack extends Stack {
         tables: this.tables.byId,
         eventBus: this.eventBus,
         stateMachineIds: machineSpecs.map((m) => m.id),
+        hostDocumentIds: documents.map((d) => d.id),
       },
     });
     const fn = (spec: FunctionSpec) => this.functions.byId.get(spec.id)!;
@@ -126,35 +137,42 @@ export class LazarusStack extends Stack {
       new LazarusConsole(this, "console", { api: this.api.api, stage: API_STAGE, prefix });
       new CfnOutput(this, "ApiUrl", { value: this.api.api.url });
       new CfnOutput(this, "OperatorPolicyArn", { value: this.api.operatorPolicy.managedPolicyArn });
-    }
-
-    for (const spec of functionSpecs.filter((f) => f.role === "scheduled")) {
-      new Rule(this, `schedule-${spec.id}`, {
-        ruleName: `${deployedName(prefix, spec.id)}-schedule`,
-        description: `Runs ${spec.id} ${spec.schedule}`,
-        schedule: Schedule.expression(spec.schedule!),
-        // A missed run is superseded by the next one: short retries, then the DLQ for the record.
-        targets: [
-          new LambdaFunction(fn(spec), {
-            deadLetterQueue: asyncFailures,
-            retryAttempts: 2,
-            maxEventAge: Duration.minutes(10),
-          }),
-        ],
+      new CfnOutput(this, "ReadOnlyOperatorPolicyArn", {
+        value: this.api.readOnlyOperatorPolicy.managedPolicyArn,
       });
     }
 
-    this.hostFailure = new HostFailure(this, "host-failure", {
+    this.paging = new Paging(this, "paging", {
+      config,
+      functionSpecs,
+      hostEvacuationArn: stateMachineArnFromName(this, deployedName(prefix, "host-evacuation")),
+      hostRecoveryArn: stateMachineArnFromName(this, deployedName(prefix, "host-recovery")),
+      rebuildArn: stateMachineArnFromName(this, deployedName(prefix, "rebuild")),
+      apiName: this.api ? this.api.api.restApiName : null,
+    });
+    this.page = this.paging.topic;
+    this.rules = new LazarusRules(this, "rules", {
       prefix,
-      hosts: config.hosts,
-      missedPeriods: config.heartbeat.missedPeriods,
+      functionSpecs,
+      functionById: (id) => {
+        const found = this.functions.byId.get(id);
+        if (!found) throw new Error(`a rule targets ${id}, which is not a function of this stack`);
+        return found;
+      },
+      eventBus: this.eventBus,
+      page: this.page,
       deadLetterQueue: asyncFailures,
-      triggers: functionSpecs
-        .filter((f) => f.role === "trigger")
-        .map((f) => ({ fn: fn(f), alarmStates: f.alarmStates ?? ["ALARM", "OK"] })),
     });
 
+    this.hostFailure = new HostFailure(this, "host-failure", {
+      prefix,
+      logRetentionDays: config.logRetentionDays,
+    });
+
+    this.hostRole = new HostRole(this, "host-role", { config });
+
     new CfnOutput(this, "NotificationBus", { value: this.eventBus.eventBusName });
+    new CfnOutput(this, "HeartbeatLogGroup", { value: this.hostFailure.heartbeatLogs.logGroupName });
     new CfnOutput(this, "AsyncFailuresQueue", { value: asyncFailures.queueUrl });
     for (const [id, machine] of this.stateMachines.byId) {
       new CfnOutput(this, `StateMachine-${id}`, { value: machine.stateMachineArn });

@@ -21,8 +21,8 @@ import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
 import type { Instance, PowerAnswer, PowerRecord } from "#shared/domain/schemas.js";
 import { readEvacuationPreview } from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { describeHostPing } from "#shared/hosts/ssm-executor.js";
-import { domState } from "#shared/hosts/virsh.js";
+import { domainStateProbe } from "#shared/hosts/probes.js";
+import { describeHostPing } from "#shared/hosts/ssm-host-directory.js";
 import { parseDomStateRaw } from "#shared/hosts/virsh-parsers.js";
 import { LazarusClient } from "../cli/client.js";
 import { type LocalCloud, startLocalCloud } from "./cloud.js";
@@ -84,8 +84,8 @@ async function showHosts(cloud: LocalCloud): Promise<void> {
 
 async function hypervisorState(cloud: LocalCloud, inst: Instance): Promise<string> {
   const host = await cloud.stores.hosts.require(inst.host);
-  const r = await cloud.executor.probe(hostTarget(host), domState(inst.uuid));
-  return r.exitCode === 0 ? parseDomStateRaw(r.stdout) : "absent";
+  const r = await cloud.executor.probe(hostTarget(host), domainStateProbe(inst.uuid));
+  return r.exitCode === 0 && r.stdout.trim() !== "absent" ? parseDomStateRaw(r.stdout) : "absent";
 }
 
 const json = flags.json === true;

@@ -12,12 +12,14 @@
  *    host, emitting "CloudWatch Alarm State Change" events to EventBridge as CloudWatch does (local/cloudwatch)
  * The code under test runs unchanged: only `AWS_ENDPOINT_URL_*` differ from AWS.
  */
-import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { CloudWatchClient, PutMetricAlarmCommand } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
+import { pageTopicArn, pagingAlarmInput, pagingAlarms } from "#shared/definitions/paging.js";
+import { notificationBusName } from "#shared/definitions/rules.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -35,6 +37,7 @@ import { createDocumentClient, createDynamoClient } from "#shared/store/client.j
 import { createTables } from "#shared/store/create-tables.js";
 import { createStores, type Stores } from "#shared/store/index.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
+import { HOST_DOCUMENT_PREFIX_ENV, hostDocumentName } from "#ssm-documents/document.js";
 import { type ApiServer, startApiServer } from "./api/api-server.js";
 import type { LocalBmc, LocalBmcs } from "./bmc/ipmi-bmcs.js";
 import { type BootRequest, bootInstance } from "./boot.js";
@@ -45,6 +48,7 @@ import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js"
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
 import { type Ec2Endpoint, startEc2Endpoint } from "./ec2/ec2-endpoint.js";
 import { type EventsEndpoint, startEventsEndpoint } from "./events/events-endpoint.js";
+import { installEventRules } from "./events/install-rules.js";
 import { type Heartbeats, startHeartbeats } from "./heartbeats.js";
 import { type Fleet, type FleetOptions, startFleet } from "./hosts/fleet.js";
 import type { LocalHostSpec } from "./hosts/local-host.js";
@@ -55,6 +59,7 @@ import { startScheduler } from "./scheduler.js";
 import { type SecretsEndpoint, startSecretsEndpoint } from "./secrets/secrets-endpoint.js";
 import { type SimFleet, type SimHostSpec, startSimFleet } from "./sim/fleet.js";
 import type { SimLatency } from "./sim/hypervisor.js";
+import { type LocalTopics, startLocalTopics, type TopicSubscription } from "./sns/topics.js";
 import { LocalStepFunctions } from "./stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "./stepfunctions/sfn-endpoint.js";
 
@@ -116,6 +121,11 @@ export interface LocalCloudOptions {
    * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
    */
   ssmLatency?: { deliveryDelayMs?: number; statusDelayMs?: number };
+  /**
+   * Paging: the page topic's subscriptions (an HTTP endpoint receives each page as SNS delivers it), and the
+   * period of the paging alarms here (AWS: 60 s; default 5 s, as the heartbeat alarms are shortened too).
+   */
+  paging?: { subscriptions?: TopicSubscription[]; alarmPeriodSeconds?: number };
   /**
    * Simulated hosts beside the real ones (local/sim/fleet.ts): their hypervisor is a model, their agent
    * runs in this process, their heartbeats and alarms are a real host's. Seeded, alarmed and fenced (through
@@ -219,6 +229,8 @@ export interface LocalCloud {
   alarms: HostAlarms;
   /** The `ec2` power fence's endpoint (EC2 Stop/Start/DescribeInstances): every host by its instance id. */
   ec2: Ec2Endpoint;
+  /** SNS topics: the page topic (`pageTopicArn(prefix)`), its messages (alarms' and operator alerts'). */
+  topics: LocalTopics;
   /** Each host's simulated IPMI BMC (ipmi_sim): stop one, or make it refuse or hang (`setFault`). */
   bmcs: LocalBmcs;
   /** Secrets Manager (and the SSM parameters): where the BMC passwords are kept. */
@@ -321,9 +333,18 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       : undefined;
     if (dynamoFaults) stopping.push(() => dynamoFaults.close());
     const handlers = await loadHandlers(prefix);
+    // The services' own metrics go to the local CloudWatch once it runs (EventBridge's, Lambda's).
+    let serviceMetrics: CloudWatchEndpoint | undefined;
+    const topics = startLocalTopics();
+    topics.createTopic(pageTopicArn(prefix), opts.paging?.subscriptions ?? []);
     const lambda = await startLambdaEndpoint({
       handlers,
       hooks: opts.lambdaHooks,
+      onEnded: (r) => {
+        const dims = { FunctionName: r.functionName };
+        serviceMetrics?.recordServiceMetric("AWS/Lambda", "Invocations", dims, 1);
+        if (r.status === "failed") serviceMetrics?.recordServiceMetric("AWS/Lambda", "Errors", dims, 1);
+      },
       describe: (name) => {
         const f = ALL_FUNCTIONS.find((spec) => `${prefix}-${spec.id}` === name);
         return (
@@ -334,7 +355,23 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     stopping.push(() => lambda.close());
     // Who may call the local AWS endpoints (SigV4): the control plane's fixed keys, and each host's own.
     const credentials = new LocalCredentials();
-    const events = await startEventsEndpoint({ lambdaEndpoint: lambda.url, credentials });
+    const events = await startEventsEndpoint({
+      lambdaEndpoint: lambda.url,
+      credentials,
+      publish: async (topicArn, message) => {
+        await topics.publish(topicArn, message);
+      },
+      // EventBridge counts each rule's matches (AWS/Events MatchedEvents; a custom bus's with its name).
+      onMatch: (rule) =>
+        serviceMetrics?.recordServiceMetric(
+          "AWS/Events",
+          "MatchedEvents",
+          (rule.eventBusName ?? "default") === "default"
+            ? { RuleName: rule.name }
+            : { EventBusName: rule.eventBusName!, RuleName: rule.name },
+          1,
+        ),
+    });
     stopping.push(() => events.close());
     // CloudWatch hands each alarm state change to EventBridge, which routes it by the trigger's rule.
     const eventBridge = new EventBridgeClient({
@@ -349,11 +386,15 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       ...(opts.simulatedHosts?.length ? { retentionMs: 15 * 60_000 } : {}),
       // Without host-failure handling the alarms exist (registration makes them) but none fires.
       evaluateAlarms: opts.hostFailure !== undefined,
+      onAlarmAction: async (topicArn, n) => {
+        await topics.publish(topicArn, n.message, n.subject);
+      },
       onAlarmStateChange: async (change) => {
         await eventBridge.send(new PutEventsCommand({ Entries: [change.entry] }));
       },
     });
     stopping.push(() => cloudwatch.close());
+    serviceMetrics = cloudwatch;
     // CloudWatch Logs: the hosts' embedded-metric heartbeats land in `cloudwatch`'s metrics.
     const logs = await startLogsEndpoint({ metrics: cloudwatch, credentials });
     stopping.push(() => logs.close());
@@ -363,18 +404,13 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     stopping.push(() => ec2.close());
     const secrets = await startSecretsEndpoint();
     stopping.push(() => secrets.close());
-    for (const f of ALL_FUNCTIONS) {
-      if (f.role !== "trigger" || !f.eventPattern) continue;
-      events.putRule({
-        name: `${prefix}-${f.id}`,
-        eventPattern: f.eventPattern as never,
-        targets: [{ functionName: `${prefix}-${f.id}` }],
-      });
-    }
+    // The rules of shared/definitions/rules.ts, on the buses the stack puts them on.
+    installEventRules(events, prefix, pageTopicArn(prefix));
 
     // Every host runs the packaged host agent, pointed at these endpoints and signing with its own keys.
     const fleet = await startFleet({
       hosts: opts.hosts,
+      documentPrefix: prefix,
       agent: {
         region: "us-east-1",
         endpoints: { logs: logs.url, cloudwatch: cloudwatch.url, events: events.url },
@@ -451,7 +487,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_INSTANCE_STORM_CRASHES: String(opts.instanceFailure?.stormCrashes ?? 3),
       LAZARUS_INSTANCE_STORM_WINDOW_SECONDS: String(opts.instanceFailure?.stormWindowSeconds ?? 120),
       LAZARUS_TABLE_PREFIX: prefix,
-      LAZARUS_EVENT_BUS: "default",
+      [HOST_DOCUMENT_PREFIX_ENV]: prefix,
+      LAZARUS_EVENT_BUS: notificationBusName(prefix),
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
       LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS: String(hf.alarmPeriodSeconds ?? 2),
       LAZARUS_HEARTBEAT_MISSED_PERIODS: String(hf.alarmEvaluationPeriods ?? 2),
@@ -524,6 +561,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const ssm = fleet.ssmClient();
     const executor = new SsmHostExecutor({
       client: ssm,
+      documentName: (id) => hostDocumentName(prefix, id),
       defaultDeadlineMs: opts.hostCommandDeadlineMs ?? 60_000,
     });
 
@@ -598,6 +636,18 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         ? [...fleet.hosts.keys(), ...simHosts.map((h) => h.name)]
         : [];
     await inBatches(alarmed, 20, (name) => alarms.put(name));
+    // The paging alarms of the stack, notifying the page topic (local period: `paging.alarmPeriodSeconds`).
+    for (const alarm of pagingAlarms(prefix, ALL_FUNCTIONS, {
+      hostEvacuationArn: stateMachineArns["host-evacuation"]!,
+      hostRecoveryArn: stateMachineArns["host-recovery"]!,
+      apiName: `${prefix}-api`,
+    })) {
+      await cw.send(
+        new PutMetricAlarmCommand(
+          pagingAlarmInput(alarm, [pageTopicArn(prefix)], opts.paging?.alarmPeriodSeconds ?? 5),
+        ),
+      );
+    }
 
     const machine = (name: string) => {
       const m = fleet.machines.get(name);
@@ -618,6 +668,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       credentials,
       alarms,
       ec2,
+      topics,
       bmcs,
       secrets,
       api,

@@ -11,11 +11,10 @@ import { registerHost } from "#functions/inventory/register.js";
 import type { Flavor, Instance, ServerGroup } from "#shared/domain/schemas.js";
 import { buildDomainXml } from "#shared/hosts/domain-xml.js";
 import type { HostExecutor } from "#shared/hosts/executor.js";
-import { createBlank, createOverlay } from "#shared/hosts/qemu-img.js";
-import { shellCommand, shellScript, writeFileCommand } from "#shared/hosts/shell.js";
 import { DEFAULT_FLAVOR, randomMac } from "./boot.js";
 import type { LocalCloud } from "./cloud.js";
 import type { LocalHost } from "./hosts/local-host.js";
+import { createBlank, createOverlay, shellCommand, shellScript, writeFileCommand } from "./hosts/shell.js";
 
 export interface HandDefinedDomain {
   /** The libvirt domain name (becomes the instance name). */

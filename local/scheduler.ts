@@ -1,39 +1,43 @@
 /**
- * The local stand-in for EventBridge schedules: every function of shared/definitions with role
- * "scheduled" is invoked through the local Lambda endpoint at its `rate(...)` (times `rateScale`), one
- * invocation at a time per function, as a rule with a Lambda target does. Failures are logged and the
- * next tick tries again.
+ * The local stand-in for EventBridge schedules: every schedule of shared/definitions/rules.ts invokes its
+ * function through the local Lambda endpoint at its rate (times `rateScale`), with the event EventBridge
+ * sends a scheduled rule's target (so the function's lease applies as in AWS), one invocation at a time per
+ * function. Failures are logged and the next tick tries again.
  */
+import { randomUUID } from "node:crypto";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
-import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
+import type { FunctionSpec } from "#shared/definitions/functions.js";
+import { rateMs, type ScheduleDefinition, scheduleRules } from "#shared/definitions/rules.js";
+import { deployedName } from "#shared/definitions/state-machines.js";
+import { SCHEDULED_EVENT } from "#shared/lambda/schedule-lease.js";
 
 export interface Scheduler {
-  /** Invoke one scheduled function now (by id), as its rule would. */
+  /** The schedules installed (as the stack deploys them). */
+  schedules: readonly ScheduleDefinition[];
+  /** Invoke one scheduled function now (by id), as its rule would, once its running invocation (if any) ended. */
   runNow(id: string): Promise<unknown>;
   stop(): void;
 }
 
-const UNIT_MS: Record<string, number> = {
-  second: 1_000,
-  seconds: 1_000,
-  minute: 60_000,
-  minutes: 60_000,
-  hour: 3_600_000,
-  hours: 3_600_000,
-  day: 86_400_000,
-  days: 86_400_000,
-};
-
-/** `rate(5 minutes)` -> 300000. Only rate expressions (cron ones are not used by Lazarus). */
-export function rateMs(expression: string): number {
-  const m = /^rate\((\d+) (second|seconds|minute|minutes|hour|hours|day|days)\)$/.exec(expression);
-  if (!m) throw new Error(`unsupported schedule expression ${JSON.stringify(expression)}`);
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
+/** The event EventBridge hands a scheduled rule's target. */
+export function scheduledEvent(ruleArn: string, at = new Date()) {
+  return {
+    version: "0",
+    id: randomUUID(),
+    "detail-type": SCHEDULED_EVENT.detailType,
+    source: SCHEDULED_EVENT.source,
+    account: "000000000000",
+    time: at.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    region: "us-east-1",
+    resources: [ruleArn],
+    detail: {},
+  };
 }
 
 export function startScheduler(opts: {
   lambdaUrl: string;
   prefix: string;
+  functions?: readonly FunctionSpec[];
   /** Run each function on its timer (false: only `runNow`). */
   timers?: boolean;
   rateScale?: number;
@@ -43,38 +47,52 @@ export function startScheduler(opts: {
     region: "us-east-1",
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
   });
-  const scheduled = ALL_FUNCTIONS.filter(
-    (f): f is FunctionSpec & { schedule: string } => f.role === "scheduled" && !!f.schedule,
-  );
-  const running = new Set<string>();
-  const invoke = async (f: FunctionSpec): Promise<unknown> => {
+  const schedules = scheduleRules(opts.prefix, opts.functions);
+  /** The invocation of each function in flight, if any. */
+  const running = new Map<string, Promise<unknown>>();
+  const invoke = async (s: ScheduleDefinition): Promise<unknown> => {
+    const ruleArn = `arn:aws:events:us-east-1:000000000000:rule/${s.name}`;
     const out = await client.send(
-      new InvokeCommand({ FunctionName: `${opts.prefix}-${f.id}`, Payload: Buffer.from("{}") }),
+      new InvokeCommand({
+        FunctionName: deployedName(opts.prefix, s.functionId),
+        Payload: Buffer.from(JSON.stringify(scheduledEvent(ruleArn))),
+      }),
     );
     const body = JSON.parse(Buffer.from(out.Payload ?? []).toString("utf8") || "null");
-    if (out.FunctionError) throw new Error(`${f.id}: ${body?.errorType}: ${body?.errorMessage}`);
+    if (out.FunctionError) throw new Error(`${s.functionId}: ${body?.errorType}: ${body?.errorMessage}`);
     return body;
   };
-  const timers = (opts.timers === false ? [] : scheduled).map((f) =>
+  /** One invocation at a time per function: a tick while one runs is skipped, a runNow waits for it. */
+  const once = (s: ScheduleDefinition): Promise<unknown> => {
+    const run = invoke(s).finally(() => {
+      if (running.get(s.functionId) === run) running.delete(s.functionId);
+    });
+    running.set(s.functionId, run);
+    return run;
+  };
+  const timers = (opts.timers === false ? [] : schedules).map((s) =>
     setInterval(
       () => {
-        if (running.has(f.id)) return;
-        running.add(f.id);
-        invoke(f)
-          .catch((e: unknown) =>
-            process.stderr.write(`scheduled ${f.id} failed: ${e instanceof Error ? e.message : String(e)}\n`),
-          )
-          .finally(() => running.delete(f.id));
+        if (running.has(s.functionId)) return;
+        once(s).catch((e: unknown) =>
+          process.stderr.write(
+            `scheduled ${s.functionId} failed: ${e instanceof Error ? e.message : String(e)}\n`,
+          ),
+        );
       },
-      Math.max(100, rateMs(f.schedule) * (opts.rateScale ?? 1)),
+      Math.max(100, rateMs(s.schedule) * (opts.rateScale ?? 1)),
     ),
   );
   for (const t of timers) t.unref();
   return {
-    runNow: (id) => {
-      const f = scheduled.find((s) => s.id === id);
-      if (!f) throw new Error(`no scheduled function ${id}`);
-      return invoke(f);
+    schedules,
+    runNow: async (id) => {
+      const s = schedules.find((x) => x.functionId === id);
+      if (!s) throw new Error(`no scheduled function ${id}`);
+      for (let inFlight = running.get(id); inFlight; inFlight = running.get(id)) {
+        await inFlight.catch(() => undefined);
+      }
+      return once(s);
     },
     stop: () => {
       for (const t of timers) clearInterval(t);

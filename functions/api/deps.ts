@@ -6,7 +6,10 @@
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { LambdaClient } from "@aws-sdk/client-lambda";
-import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
+import {
+  API_HOST_COMMAND_DEADLINE_SECONDS,
+  API_SHUTDOWN_TIMEOUT_MAX_SECONDS,
+} from "#shared/definitions/timeouts.js";
 import type { EvacuationPolicy } from "#shared/domain/host-failure.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import type { ExecutionStarter } from "#shared/flow/executions.js";
@@ -40,14 +43,6 @@ export interface ApiDeps extends Omit<StepDeps, "executions"> {
   logger: Logger;
 }
 
-/**
- * API Gateway answers within API_TIMEOUT_SECONDS (29 s): a host command the API runs (os-stop, os-start)
- * gets at most 25 of them, whatever LAZARUS_HOST_COMMAND_DEADLINE_MS says, and a clean shutdown at most
- * 15 of those before os-stop destroys the domain, whatever LAZARUS_SHUTDOWN_TIMEOUT_SECONDS says.
- */
-const API_HOST_COMMAND_DEADLINE_MS = (API_TIMEOUT_SECONDS - 4) * 1000;
-const API_SHUTDOWN_TIMEOUT_SECONDS = 15;
-
 const inventoryClient = perContainer(
   (c) => new LambdaInventory(new LambdaClient({}), (id) => c.settings.functionName(id)),
 );
@@ -78,10 +73,12 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv, telemetry: InvocationTele
     executor: hostExecutor(
       c,
       telemetry,
-      Math.min(settings.hostCommandDeadlineMs, API_HOST_COMMAND_DEADLINE_MS),
+      Math.min(settings.hostCommandDeadlineMs, API_HOST_COMMAND_DEADLINE_SECONDS * 1000),
     ),
     notifier: c.notifier,
-    shutdownTimeoutSeconds: Math.min(API_SHUTDOWN_TIMEOUT_SECONDS, settings.shutdownTimeoutSeconds),
+    // API Gateway answers within 29 s (shared/definitions/timeouts.ts): the host command and its clean
+    // shutdown end inside it, whatever the settings say.
+    shutdownTimeoutSeconds: Math.min(API_SHUTDOWN_TIMEOUT_MAX_SECONDS, settings.shutdownTimeoutSeconds),
     evacuationPolicy: settings.hostFailure.policy,
     logger: telemetry.logger,
   };

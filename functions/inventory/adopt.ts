@@ -17,17 +17,17 @@ import type { Host } from "#shared/domain/schemas.js";
 import { ResourceName } from "#shared/domain/values.js";
 import { parseDomainXml } from "#shared/hosts/domain-description.js";
 import {
-  disableAutostartScript,
-  diskChainsScript,
-  listDomainsScript,
+  disableAutostart,
   parseDiskChains,
   parseDomainRead,
   parseListUuids,
-  readDomainScript,
+  readDiskChains,
+  readDomain,
 } from "#shared/hosts/domain-inventory.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import type { QemuImgInfo } from "#shared/hosts/qemu-img.js";
 import { validated } from "#shared/hosts/validate.js";
+import { listDomains } from "#shared/hosts/virsh.js";
 import { activeAttachment, RecordExists } from "#shared/store/index.js";
 import { type AdoptionPlan, planAdoption } from "./adoption-plan.js";
 import type { InventoryDeps } from "./deps.js";
@@ -84,7 +84,7 @@ export async function adoptHost(deps: InventoryDeps, input: AdoptHostRequest): P
   const now = deps.now().toISOString();
 
   const uuids = parseListUuids(
-    (await executor.run(target, listDomainsScript(), { comment: "lazarus adopt: list" })).stdout,
+    (await executor.run(target, listDomains(), { comment: "lazarus adopt: list" })).stdout,
   );
   const decisions: Decision[] = [];
   for (const uuid of uuids) decisions.push(await decide(deps, host, uuid, req.haEnabled, now));
@@ -119,9 +119,9 @@ export async function adoptHost(deps: InventoryDeps, input: AdoptHostRequest): P
   const autostartOff = [...claimed.map((p) => p.instance.uuid), ...already.map((d) => d.uuid)];
   if (autostartOff.length > 0) {
     try {
-      await executor.run(target, disableAutostartScript(autostartOff), {
-        comment: "lazarus adopt: autostart off",
-      });
+      for (const command of disableAutostart(autostartOff)) {
+        await executor.run(target, command, { comment: "lazarus adopt: autostart off" });
+      }
     } catch (e) {
       // Nothing recorded yet for these domains: give back the claims so none is left without its instance.
       for (const p of claimed) {
@@ -180,7 +180,7 @@ async function decide(
   let read: ReturnType<typeof parseDomainRead>;
   try {
     read = parseDomainRead(
-      (await executor.run(target, readDomainScript(uuid), { comment: "lazarus adopt: read domain" })).stdout,
+      (await executor.run(target, readDomain(uuid), { comment: "lazarus adopt: read domain" })).stdout,
     );
   } catch (e) {
     // Undefined meanwhile, or output we do not understand: this domain only; an unreachable host stops the run.
@@ -213,9 +213,8 @@ async function decide(
   const chains = new Map<string, QemuImgInfo[] | null>();
   if (paths.length > 0) {
     try {
-      const script = diskChainsScript(paths);
       const out = parseDiskChains(
-        (await executor.run(target, script, { comment: "lazarus adopt: disks" })).stdout,
+        (await executor.run(target, readDiskChains(paths), { comment: "lazarus adopt: disks" })).stdout,
         paths.length,
       );
       for (const [i, p] of paths.entries()) chains.set(p, out[i]!);

@@ -6,10 +6,12 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { z } from "zod";
+import { INVENTORY_FUNCTIONS } from "#shared/definitions/functions.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
 import { handlerWith } from "#shared/lambda/handler.js";
 import type { InvocationTelemetry } from "#shared/lambda/observability.js";
 import { depsFromEnv, perContainer } from "#shared/lambda/runtime.js";
+import { isScheduledEvent, oneRunAtATime, type SkippedRun } from "#shared/lambda/schedule-lease.js";
 import { CloudWatchHostAlarms } from "#shared/metrics/host-alarms.js";
 import { type AdoptHostReport, AdoptHostRequest, adoptHost } from "./adopt.js";
 import type { InventoryDeps } from "./deps.js";
@@ -68,14 +70,27 @@ export const adopt = handlerWith(
   (deps, req): Promise<AdoptHostReport> => adoptHost(deps, req),
   { name: "adopt" },
 );
+const SYNC_FUNCTION = INVENTORY_FUNCTIONS.find((f) => f.role === "scheduled")!;
+
+/** The timer's event (EventBridge's Scheduled Event) is a run with every default, one at a time. */
+const SyncInvocation = z.preprocess(
+  (event) =>
+    isScheduledEvent(event) ? { scheduled: true, request: {} } : { scheduled: false, request: event ?? {} },
+  z.object({ scheduled: z.boolean(), request: SyncFleetRequest }),
+);
+
+/** The timer's runs take the sync's lease (one at a time); an operator's direct invocation runs at once. */
 export const sync = handlerWith(
   inventoryDeps,
-  orDefaults(SyncFleetRequest),
-  async (deps, req): Promise<FleetSyncReport> => {
-    const report = await syncFleet(deps, req);
-    // The scheduled run's record of what it found (CloudWatch Logs in AWS).
-    if (report.drift) deps.logger.warn({ message: "fleet drift", ...report });
-    return report;
+  SyncInvocation,
+  async (deps, { scheduled, request }): Promise<FleetSyncReport | SkippedRun> => {
+    const run = async () => {
+      const report = await syncFleet(deps, request);
+      // The scheduled run's record of what it found (CloudWatch Logs in AWS).
+      if (report.drift) deps.logger.warn({ message: "fleet drift", ...report });
+      return report;
+    };
+    return scheduled ? oneRunAtATime(deps.stores.leases, SYNC_FUNCTION, run) : run();
   },
-  { name: "sync", correlationKeys: (req) => ({ hosts: req.hosts?.join(",") }) },
+  { name: "sync", correlationKeys: ({ request }) => ({ hosts: request.hosts?.join(",") }) },
 );

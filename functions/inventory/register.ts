@@ -30,11 +30,11 @@ import {
 } from "#shared/domain/schemas.js";
 import { AbsolutePath, ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
 import {
+  checkStorage,
   type HostFacts,
-  hostFactsScript,
   parseHostFacts,
   parseStorageCheck,
-  storageCheckScript,
+  readHostFacts,
 } from "#shared/hosts/host-facts.js";
 import { validated } from "#shared/hosts/validate.js";
 import type { HostRegistration } from "#shared/store/index.js";
@@ -140,7 +140,7 @@ export async function registerHost(
   const target = { name: hostName, managedInstanceId: id };
 
   const facts: HostFacts = parseHostFacts(
-    (await deps.executor.run(target, hostFactsScript(), { comment: "lazarus register: host facts" })).stdout,
+    (await deps.executor.run(target, readHostFacts(), { comment: "lazarus register: host facts" })).stdout,
   );
   const cfg = facts.config ?? {};
   const storage = {
@@ -162,7 +162,7 @@ export async function registerHost(
   const folders = [storage.instancesPath!, storage.imageCachePath!, storage.volumesPath!];
   const check = parseStorageCheck(
     (
-      await deps.executor.run(target, storageCheckScript(storage.instancesPath!, folders), {
+      await deps.executor.run(target, checkStorage(storage.instancesPath!, folders), {
         comment: "lazarus register: storage",
       })
     ).stdout,

@@ -27,7 +27,7 @@ import {
   type Resources,
 } from "#shared/domain/schemas.js";
 import { isMigrationInFlight, type PowerState } from "#shared/domain/states.js";
-import { domainStatesScript, parseDomainStates } from "#shared/hosts/domain-inventory.js";
+import { listDomainStates, parseDomainStates } from "#shared/hosts/domain-inventory.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { validated } from "#shared/hosts/validate.js";
 import type { InventoryDeps } from "./deps.js";
@@ -143,7 +143,7 @@ async function syncHost(
   let states: Map<string, PowerState>;
   try {
     states = parseDomainStates(
-      (await deps.executor.run(hostTarget(host), domainStatesScript(), { comment: "lazarus sync" })).stdout,
+      (await deps.executor.run(hostTarget(host), listDomainStates(), { comment: "lazarus sync" })).stdout,
     );
   } catch (e) {
     if (!isLazarusError(e)) throw e;

@@ -19,10 +19,10 @@
  *
  * What a run reads is bounded by what it looks for, never by the fleet: the held tasks come from a sparse
  * index (instances holding a task, by when they took it), only those older than SWEEP_MIN_AGE_SECONDS (a
- * flow that runs normally ends well within it; an API power task is abandoned after API_TIMEOUT_SECONDS +
- * 30 s), at most SWEEP_MAX_TASKS a run, oldest first (the rest wait for the next minute), each re-read by key.
+ * flow that runs normally ends well within it; an API power task is abandoned after API_TASK_ABANDONED_MS), at most SWEEP_MAX_TASKS a run, oldest first (the rest wait for the next minute), each re-read by key.
  */
-import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
+import { API_FUNCTIONS } from "#shared/definitions/functions.js";
+import { apiTaskAbandonedAfterSeconds } from "#shared/definitions/timeouts.js";
 import { errorMessage, UnexpectedTaskState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { BOOT_TASK_STATES, isMigrationTask, isRebuildTask, type TaskState } from "#shared/domain/states.js";
@@ -75,11 +75,18 @@ const isBootTask = (i: Instance) =>
   i.taskState !== null && (BOOT_TASK_STATES as readonly string[]).includes(i.taskState);
 const isPowerTask = (i: Instance) => i.taskState !== null && POWER_TASK_STATES.includes(i.taskState);
 
-/** An API request's task older than this can no longer be held by a running request. */
-const API_TASK_ABANDONED_MS = (API_TIMEOUT_SECONDS + 30) * 1000;
+/**
+ * An API request's task older than this can no longer be held by a running request: Lambda has stopped the
+ * API function that took it (its timeout, from the same definition the stack deploys it with).
+ */
+export const API_TASK_ABANDONED_MS = apiTaskAbandonedAfterSeconds(API_FUNCTIONS[0]!) * 1000;
 
-/** A task younger than this is not looked at (its owner is certainly still at it). */
-export const SWEEP_MIN_AGE_SECONDS = API_TIMEOUT_SECONDS + 30;
+/**
+ * A task younger than this is not looked at (its owner is certainly still at it): the age at which an API
+ * task is abandoned (shared/definitions/timeouts.ts), so an abandoned one is ended at its first sweep; a
+ * flow's task that old is only looked at (DescribeExecution), and left while its execution runs.
+ */
+export const SWEEP_MIN_AGE_SECONDS = Math.ceil(API_TASK_ABANDONED_MS / 1000);
 /** Held tasks looked at per run (each costs a read and, for a flow's task, a DescribeExecution). */
 export const SWEEP_MAX_TASKS = 200;
 

@@ -27,6 +27,15 @@ export interface AlarmDefinition {
     | "LessThanThreshold"
     | "LessThanOrEqualToThreshold";
   treatMissingData: "breaching" | "notBreaching" | "ignore" | "missing";
+  /** Where CloudWatch notifies when the alarm enters ALARM / OK (SNS topic ARNs). */
+  alarmActions?: string[];
+  okActions?: string[];
+}
+
+/** What CloudWatch publishes to an alarm action's SNS topic (the notification's Subject and Message). */
+export interface AlarmNotification {
+  subject: string;
+  message: string;
 }
 
 export interface StoredDatum {
@@ -77,6 +86,8 @@ export class AlarmEvaluator {
       /** The metric's data points, oldest first. */
       datapoints: (def: AlarmDefinition) => readonly StoredDatum[];
       onStateChange: (change: AlarmStateChange) => void | Promise<void>;
+      /** An alarm action (SNS topic ARN) to notify of a state change, with CloudWatch's notification. */
+      onAction?: (topicArn: string, notification: AlarmNotification) => void | Promise<void>;
     },
   ) {}
 
@@ -176,6 +187,36 @@ export class AlarmEvaluator {
         ],
       },
     };
+    const actions = next === "ALARM" ? def.alarmActions : next === "OK" ? def.okActions : undefined;
+    for (const topicArn of actions ?? []) {
+      const notification = {
+        subject: `${next}: "${def.name}" in ${this.opts.region}`.slice(0, 100),
+        message: JSON.stringify({
+          AlarmName: def.name,
+          AlarmDescription: def.description,
+          AWSAccountId: this.opts.accountId,
+          NewStateValue: next,
+          NewStateReason: alarm.reason,
+          StateChangeTime: cwTime(now),
+          Region: this.opts.region,
+          AlarmArn: alarm.arn,
+          OldStateValue: previous.value,
+          Trigger: {
+            MetricName: def.metricName,
+            Namespace: def.namespace,
+            Statistic: def.statistic.toUpperCase(),
+            Dimensions: Object.entries(def.dimensions).map(([name, value]) => ({ name, value })),
+            Period: def.periodSeconds,
+            EvaluationPeriods: def.evaluationPeriods,
+            ComparisonOperator: def.comparison,
+            Threshold: def.threshold,
+          },
+        }),
+      };
+      void Promise.resolve(this.opts.onAction?.(topicArn, notification)).catch(() => {
+        // CloudWatch retries its notifications; locally a failed one is visible in the SNS endpoint's log
+      });
+    }
     void Promise.resolve(
       this.opts.onStateChange({
         alarm,

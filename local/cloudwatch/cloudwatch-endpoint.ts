@@ -15,6 +15,7 @@ import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";
 import {
   type AlarmDefinition,
   AlarmEvaluator,
+  type AlarmNotification,
   type AlarmStateChange,
   firstAtOrAfter,
   type StoredDatum,
@@ -29,6 +30,8 @@ export interface CloudWatchEndpointOptions {
   evaluationIntervalMs?: number;
   /** Called for every alarm state change (the local cloud forwards it to EventBridge). */
   onAlarmStateChange?: (change: AlarmStateChange) => void | Promise<void>;
+  /** An alarm's action (an SNS topic ARN) notified of a state change (the local cloud's SNS endpoint). */
+  onAlarmAction?: (topicArn: string, notification: AlarmNotification) => void | Promise<void>;
   /** Evaluate the alarms (default true); false: alarms are kept and listed, but none changes state. */
   evaluateAlarms?: boolean;
   /** Who may call (SigV4, service `monitoring`); default: the control plane's fixed keys only. */
@@ -56,6 +59,16 @@ export interface CloudWatchEndpoint {
   data(namespace: string, metricName: string, dimensions: Record<string, string>): readonly StoredDatum[];
   /** Epoch ms of the newest datum of a metric series (namespace, name, dimensions), if any. */
   lastDatumAt(namespace: string, metricName: string, dimensions: Record<string, string>): number | undefined;
+  /**
+   * A datum an AWS service publishes itself (namespace `AWS/...`, which PutMetricData refuses to callers):
+   * the local EventBridge, Lambda and API endpoints record their own metrics here, as the services do.
+   */
+  recordServiceMetric(
+    namespace: string,
+    metricName: string,
+    dimensions: Record<string, string>,
+    value: number,
+  ): void;
   /** Called right before each round of alarm evaluation (the simulated hosts send their due heartbeats). */
   beforeEvaluate(fn: (() => void) | undefined): void;
   /** API calls answered, by operation (the standing cost counts PutMetricAlarm, PutMetricData, ...). */
@@ -153,6 +166,7 @@ export async function startCloudWatchEndpoint(
     accountId,
     datapoints: (a) => series.get(seriesKey(a.namespace, a.metricName, a.dimensions)) ?? [],
     onStateChange: (c) => opts.onAlarmStateChange?.(c),
+    onAction: (topicArn, n) => opts.onAlarmAction?.(topicArn, n),
   });
 
   const retentionMs = opts.retentionMs ?? 3_600_000;
@@ -253,6 +267,12 @@ export async function startCloudWatchEndpoint(
       threshold: Number(input.Threshold),
       comparison: String(input.ComparisonOperator ?? "") as AlarmDefinition["comparison"],
       treatMissingData: String(input.TreatMissingData ?? "missing") as AlarmDefinition["treatMissingData"],
+      ...(input.ActionsEnabled === false
+        ? {}
+        : {
+            alarmActions: Array.isArray(input.AlarmActions) ? (input.AlarmActions as string[]) : [],
+            okActions: Array.isArray(input.OKActions) ? (input.OKActions as string[]) : [],
+          }),
     };
     if (!def.name || !def.namespace || !def.metricName)
       throw new AwsJsonError("MissingParameter", "AlarmName, Namespace and MetricName are required");
@@ -282,6 +302,8 @@ export async function startCloudWatchEndpoint(
           Threshold: a.definition.threshold,
           ComparisonOperator: a.definition.comparison,
           TreatMissingData: a.definition.treatMissingData,
+          AlarmActions: a.definition.alarmActions ?? [],
+          OKActions: a.definition.okActions ?? [],
           StateValue: a.state,
           StateReason: a.reason,
           StateUpdatedTimestamp: a.updatedAt / 1000,
@@ -407,6 +429,8 @@ export async function startCloudWatchEndpoint(
       series.get(seriesKey(namespace, metricName, dimensions)) ?? [],
     lastDatumAt: (namespace, metricName, dimensions) =>
       series.get(seriesKey(namespace, metricName, dimensions))?.at(-1)?.at,
+    recordServiceMetric: (namespace, metricName, dimensions, value) =>
+      record(namespace, metricName, dimensions, Date.now(), [value]),
     beforeEvaluate: (fn) => {
       beforeEvaluate = fn;
     },

@@ -4,8 +4,9 @@
  * `{exists}` or `{numeric}` is not supported (it never matches). An event field that is a list matches when
  * any of its elements does. Nested objects match recursively.
  */
-export type EventPattern = { [key: string]: EventPattern | readonly PatternEntry[] };
-export type PatternEntry = string | number | boolean | null | Record<string, unknown>;
+import type { EventPattern, PatternEntry } from "#shared/definitions/rules.js";
+
+export type { EventPattern, PatternEntry };
 
 export function matchesPattern(pattern: EventPattern, event: unknown): boolean {
   if (event === null || typeof event !== "object" || Array.isArray(event)) return false;

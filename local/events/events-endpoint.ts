@@ -10,10 +10,11 @@
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import type { EventPattern } from "#shared/definitions/rules.js";
 import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";
-import { type EventPattern, matchesPattern } from "./event-pattern.js";
+import { matchesPattern } from "./event-pattern.js";
 
 export interface RecordedEvent {
   eventId: string;
@@ -38,21 +39,32 @@ export interface LambdaTarget {
   functionName: string;
 }
 
+/** A rule's target: an SNS topic, which gets the event as the message (as EventBridge publishes it). */
+export interface TopicTarget {
+  topicArn: string;
+}
+
+export type RuleTarget = LambdaTarget | TopicTarget;
+
 export interface EventRule {
   name: string;
   eventBusName?: string;
   eventPattern: EventPattern;
-  targets: LambdaTarget[];
+  targets: RuleTarget[];
 }
 
 /** One delivery of a matched event to a target. */
 export interface RuleDelivery {
   rule: string;
   eventId: string;
-  functionName: string;
+  /** The function invoked, or the topic published to. */
+  target: string;
   ok: boolean;
   error?: string;
 }
+
+/** Where a rule hands events for a topic target (the local SNS endpoint's publish). */
+export type TopicPublisher = (topicArn: string, message: string) => Promise<void>;
 
 /** The event as EventBridge hands it to targets (and as patterns see it). */
 export function eventEnvelope(e: RecordedEvent, region = "us-east-1", account = "000000000000") {
@@ -83,6 +95,8 @@ export interface EventsEndpoint {
   refuseEntries(match: ((detailType: string) => boolean) | null): void;
   /** PutRule + PutTargets: matching events are delivered to the rule's targets (at least once). */
   putRule(rule: EventRule): void;
+  /** The rules installed, by name (ListRules + ListTargetsByRule). */
+  rules(): EventRule[];
   /** Every delivery made by rules, in order. */
   deliveries: RuleDelivery[];
   clear(): void;
@@ -101,14 +115,18 @@ interface PutEventsEntry {
 
 type EntryResult = { EventId: string } | { ErrorCode: string; ErrorMessage: string };
 
-export async function startEventsEndpoint(
-  options: {
-    port?: number;
-    lambdaEndpoint?: string;
-    /** Who may call (SigV4); default: the control plane's fixed keys only. */
-    credentials?: LocalCredentials;
-  } = {},
-): Promise<EventsEndpoint> {
+export interface EventsEndpointOptions {
+  port?: number;
+  lambdaEndpoint?: string;
+  /** Topic targets publish through this (the local SNS endpoint). */
+  publish?: TopicPublisher;
+  /** Called for each rule an event matched (the local cloud counts EventBridge's MatchedEvents metric). */
+  onMatch?: (rule: EventRule, event: RecordedEvent) => void;
+  /** Who may call (SigV4); default: the control plane's fixed keys only. */
+  credentials?: LocalCredentials;
+}
+
+export async function startEventsEndpoint(options: EventsEndpointOptions = {}): Promise<EventsEndpoint> {
   const events: RecordedEvent[] = [];
   const listeners = new Set<EventsListener>();
   let refuse: ((detailType: string) => boolean) | null = null;
@@ -124,39 +142,41 @@ export async function startEventsEndpoint(
     maxAttempts: 3,
   });
 
-  const route = (recorded: RecordedEvent) => {
-    const envelope = eventEnvelope(recorded);
-    for (const rule of rules.values()) {
-      if ((rule.eventBusName ?? "default") !== recorded.eventBusName) continue;
-      if (!matchesPattern(rule.eventPattern, envelope)) continue;
-      for (const target of rule.targets) {
-        // Asynchronous invocation, as EventBridge invokes Lambda targets.
-        void lambda
-          .send(
+  const deliver = (rule: EventRule, recorded: RecordedEvent, target: RuleTarget, envelope: unknown) => {
+    const name = "functionName" in target ? target.functionName : target.topicArn;
+    const sent =
+      "functionName" in target
+        ? // Asynchronous invocation, as EventBridge invokes Lambda targets.
+          lambda.send(
             new InvokeCommand({
               FunctionName: target.functionName,
               InvocationType: "Event",
               Payload: Buffer.from(JSON.stringify(envelope)),
             }),
           )
-          .then(
-            () =>
-              deliveries.push({
-                rule: rule.name,
-                eventId: recorded.eventId,
-                functionName: target.functionName,
-                ok: true,
-              }),
-            (e: unknown) =>
-              deliveries.push({
-                rule: rule.name,
-                eventId: recorded.eventId,
-                functionName: target.functionName,
-                ok: false,
-                error: e instanceof Error ? e.message : String(e),
-              }),
-          );
-      }
+        : options.publish
+          ? options.publish(target.topicArn, JSON.stringify(envelope))
+          : Promise.reject(new Error(`no SNS endpoint for topic ${target.topicArn}`));
+    void sent.then(
+      () => deliveries.push({ rule: rule.name, eventId: recorded.eventId, target: name, ok: true }),
+      (e: unknown) =>
+        deliveries.push({
+          rule: rule.name,
+          eventId: recorded.eventId,
+          target: name,
+          ok: false,
+          error: e instanceof Error ? e.message : String(e),
+        }),
+    );
+  };
+
+  const route = (recorded: RecordedEvent) => {
+    const envelope = eventEnvelope(recorded);
+    for (const rule of rules.values()) {
+      if ((rule.eventBusName ?? "default") !== recorded.eventBusName) continue;
+      if (!matchesPattern(rule.eventPattern, envelope)) continue;
+      options.onMatch?.(rule, recorded);
+      for (const target of rule.targets) deliver(rule, recorded, target, envelope);
     }
   };
 
@@ -251,7 +271,7 @@ export async function startEventsEndpoint(
     };
   };
 
-  /** A rule's targets (`aws events list-targets-by-rule`): its Lambda functions. */
+  /** A rule's targets (`aws events list-targets-by-rule`): its Lambda functions and SNS topics. */
   const listTargetsByRule = (input: Record<string, unknown>) => {
     const rule = rules.get(String(input.Rule ?? ""));
     if (!rule)
@@ -259,7 +279,7 @@ export async function startEventsEndpoint(
     return {
       Targets: rule.targets.map((t, i) => ({
         Id: String(i + 1),
-        Arn: `arn:aws:lambda:${region}:${account}:function:${t.functionName}`,
+        Arn: "topicArn" in t ? t.topicArn : `arn:aws:lambda:${region}:${account}:function:${t.functionName}`,
       })),
     };
   };
@@ -284,6 +304,7 @@ export async function startEventsEndpoint(
     putRule(rule) {
       rules.set(rule.name, rule);
     },
+    rules: () => [...rules.values()],
     deliveries,
     clear() {
       events.length = 0;

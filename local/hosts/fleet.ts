@@ -10,10 +10,12 @@ import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { ensureHostAgentBundle } from "#host-agent/package/bundle.js";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
+import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 import { type LocalBmcs, startBmcs } from "../bmc/ipmi-bmcs.js";
 import type { LocalCredentials } from "../http/sigv4.js";
 import { Machine, machineDir, type PowerSwitch } from "../machine/machine.js";
 import { watchdogDevicePaths } from "../machine/watchdog-device.js";
+import { deployHostDocuments } from "../ssm/host-documents.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
 import { LocalHost, type LocalHostConfig, type LocalHostSpec, unixUserName } from "./local-host.js";
 import {
@@ -46,6 +48,8 @@ export interface FleetOptions {
   watchdogTimeoutSeconds?: number;
   /** A machine powered on (or reset) boots this long before its host starts, ms (default 0). */
   bootDelayMs?: number;
+  /** The deployment prefix of the host documents created on the SSM endpoint (default "lazarus"). */
+  documentPrefix?: string;
   /**
    * Each host gets a simulated BMC (local/bmc/ipmi-bmcs.ts: OpenIPMI's ipmi_sim on loopback, its chassis
    * power the host's machine power), run by the run's BMC user.
@@ -294,6 +298,17 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     ssm = await startSsmEndpoint(opts.ssm);
     const endpoint = ssm;
+    const ssmClient = () =>
+      new SSMClient({
+        endpoint: endpoint.url,
+        region: "us-east-1",
+        credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      });
+    // The stack's host documents, as the CDK stack deploys them: the only commands the hosts run.
+    const deploying = ssmClient();
+    await deployHostDocuments(deploying, opts.documentPrefix ?? DEFAULT_PREFIX).finally(() =>
+      deploying.destroy(),
+    );
     // The host agent, installed on the machine as the package installs it: the very bundle the package holds.
     const bundle = opts.agent ? await installHostAgentBundle(dir) : undefined;
     for (const [index, spec] of opts.hosts.entries()) {
@@ -404,12 +419,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       env,
       volumesPath,
       sharedPools,
-      ssmClient: () =>
-        new SSMClient({
-          endpoint: endpoint.url,
-          region: env.AWS_REGION,
-          credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
-        }),
+      ssmClient,
       stop,
     };
   } catch (e) {

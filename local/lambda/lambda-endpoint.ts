@@ -68,6 +68,8 @@ export interface LambdaEndpointOptions {
   port?: number;
   region?: string;
   accountId?: string;
+  /** Called when an invocation ends (the local cloud counts Lambda's own metrics: Invocations, Errors). */
+  onEnded?: (record: LambdaInvocationRecord) => void;
   /** What ListFunctions/GetFunction say of a function: its handler (`module.export`) and description. */
   describe?: (name: string) => { handler: string; description: string } | undefined;
 }
@@ -166,6 +168,7 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
     } finally {
       clearTimeout(timer);
       record.endedAt = new Date();
+      options.onEnded?.(record);
     }
   }
 

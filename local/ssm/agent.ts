@@ -1,7 +1,10 @@
 /**
  * The local stand-in for amazon-ssm-agent: one process per host. It long-polls the local SSM
- * endpoint for commands of its managed-instance id, runs each with `bash -c` (concurrently),
- * enforces executionTimeout by killing the script's process group, and reports the results.
+ * endpoint for commands of its managed-instance id and runs each (concurrently) as the real agent's
+ * runShellScript plugin does: the script written to `<orchestration>/<command id>/_script.sh` and run with
+ * `sh -c <that file>` (so a document's `#!/bin/bash` line chooses its shell), with the command's
+ * environment (its ENV_VAR parameters, `SSM_<name>`) added; it enforces executionTimeout by killing the
+ * script's process group, reports the results, and removes the command's folder.
  *
  * Usage: node --import tsx local/ssm/agent.ts --endpoint URL --instance-id mi-... [--uid N --gid N]
  *
@@ -12,6 +15,8 @@
  * script talks to this host's own libvirtd. Only node: imports here and in drop-privileges.ts, on purpose.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { exitWithUsage, parseArgsAsHostUser } from "../hosts/drop-privileges.js";
 
 const values = parseArgsAsHostUser(["endpoint", "instance-id"]);
@@ -53,15 +58,34 @@ function killGroup(child: ChildProcess) {
 interface Work {
   commandId: string;
   script: string;
+  environment?: Record<string, string>;
   executionTimeoutSeconds: number;
 }
 
+/** Where the agent writes each command's script (the real agent: its orchestration folder). */
+const orchestration = join(process.env.HOME || "/tmp", "ssm-orchestration");
+
 function runCommand(work: Work) {
   if (running.has(work.commandId)) return;
+  if (!/^[0-9a-f-]{36}$/.test(work.commandId)) {
+    void sendResult({
+      instanceId,
+      commandId: work.commandId,
+      exitCode: 1,
+      stdout: "",
+      stderr: "bad command id",
+    });
+    return;
+  }
+  const folder = join(orchestration, work.commandId);
+  const scriptPath = join(folder, "_script.sh");
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  writeFileSync(scriptPath, work.script, { mode: 0o700 });
+  chmodSync(scriptPath, 0o700);
   // detached: the script gets its own process group, so a timeout kills everything it started.
-  const child = spawn("bash", ["-c", work.script], {
+  const child = spawn("sh", ["-c", scriptPath], {
     cwd: process.env.HOME || "/",
-    env: process.env,
+    env: { ...process.env, ...(work.environment ?? {}) },
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -85,6 +109,7 @@ function runCommand(work: Work) {
     reported = true;
     clearTimeout(timer);
     running.delete(work.commandId);
+    rmSync(folder, { recursive: true, force: true });
     const wasCancelled = cancelled.delete(work.commandId);
     void sendResult({
       instanceId,

@@ -15,6 +15,15 @@
  */
 import { randomUUID } from "node:crypto";
 import { AwsJsonError, type AwsJsonOperation } from "../http/aws-json.js";
+import {
+  AWS_RUN_SHELL_SCRIPT_CONTENT,
+  type CommandDocument,
+  parseCommandDocument,
+  resolveCommand,
+} from "./documents.js";
+
+/** The AWS-owned shell document, which the stack's roles may not send (and the local endpoint refuses). */
+export const SHELL_DOCUMENT = "AWS-RunShellScript";
 
 export interface SsmStateOptions {
   /** How long GetCommandInvocation answers InvocationDoesNotExist after SendCommand. */
@@ -39,6 +48,11 @@ export interface SsmStateOptions {
    */
   deliveryDelayMs?: number;
   statusDelayMs?: number;
+  /**
+   * Serve AWS-RunShellScript (any script as the host's user): for tests of SSM's own behaviour only. Off by
+   * default, so the local cloud runs every host operation through the stack's own documents.
+   */
+  allowShellDocument?: boolean;
 }
 
 /** What the state tells its host about (the HTTP layer wakes long polls and ping waiters with these). */
@@ -56,15 +70,27 @@ export interface SsmCommandNotice {
   commandId: string;
   instanceIds: string[];
   comment: string;
+  documentName: string;
+  /** The parameters it was sent with (defaults filled), as SSM keeps them. */
+  parameters: Record<string, string[]>;
+  /** The script the agent runs (the document's, parameters resolved). */
   script: string;
   requestedAt: number;
 }
 
 export type PingStatus = "Online" | "ConnectionLost";
 
+/** One command as the agent runs it: the script, and the environment it adds (ENV_VAR parameters). */
+export interface AgentCommand {
+  commandId: string;
+  script: string;
+  environment: Record<string, string>;
+  executionTimeoutSeconds: number;
+}
+
 /** What an agent's poll receives: commands to start, and commands to cancel. */
 export interface AgentWork {
-  commands: { commandId: string; script: string; executionTimeoutSeconds: number }[];
+  commands: AgentCommand[];
   cancel: string[];
 }
 
@@ -124,6 +150,7 @@ interface Command {
   comment: string;
   parameters: Record<string, string[]>;
   script: string;
+  environment: Record<string, string>;
   instanceIds: string[];
   /** The Targets it was sent with (the instances they named at the time are `instanceIds`). */
   targets: { Key: string; Values: string[] }[];
@@ -145,6 +172,8 @@ interface ManagedInstance {
 }
 
 const STDOUT_LIMIT = 24_000;
+/** SSM's document size limit (the content; SSM counts a command's parameters in it too). */
+const MAX_DOCUMENT_BYTES = 64 * 1024;
 const STDERR_LIMIT = 8_000;
 const TERMINAL: ReadonlySet<InvStatus> = new Set(["Success", "Failed", "TimedOut", "Cancelled"]);
 
@@ -173,6 +202,15 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
 
   const instances = new Map<string, ManagedInstance>();
   const commands = new Map<string, Command>();
+  /** Command documents by name: what CreateDocument made (the stack's), and the shell one if allowed. */
+  const documents = new Map<string, CommandDocument & { createdAt: number; content: string }>();
+  if (opts.allowShellDocument) {
+    documents.set(SHELL_DOCUMENT, {
+      ...parseCommandDocument(SHELL_DOCUMENT, AWS_RUN_SHELL_SCRIPT_CONTENT),
+      createdAt: clock(),
+      content: AWS_RUN_SHELL_SCRIPT_CONTENT,
+    });
+  }
   /** Pending invocations per instance, in send order. */
   const queues = new Map<string, Invocation[]>();
 
@@ -303,8 +341,14 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
 
   const sendCommand = (input: Record<string, unknown>) => {
     const documentName = requireString(input.DocumentName, "DocumentName");
-    if (documentName !== "AWS-RunShellScript") {
-      throw new AwsJsonError("InvalidDocument", `Document ${documentName} is not supported by this endpoint`);
+    const doc = documents.get(documentName);
+    if (!doc) {
+      throw new AwsJsonError(
+        "InvalidDocument",
+        documentName === SHELL_DOCUMENT
+          ? `Document ${documentName} is not served here: the stack's roles may not send it (allowShellDocument)`
+          : `Document ${documentName} does not exist`,
+      );
     }
     const targets = parseTargets(input.Targets);
     const ids = targets.length > 0 ? instancesTargeted(targets) : input.InstanceIds;
@@ -321,26 +365,16 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
     const unknown = (ids as string[]).filter((i) => !instances.has(i));
     if (unknown.length > 0)
       throw new AwsJsonError("InvalidInstanceId", `Instances [${unknown.join(", ")}] not in a valid state`);
-    const params = (input.Parameters ?? {}) as Record<string, unknown>;
-    const lines = params.commands;
-    if (!Array.isArray(lines) || lines.length === 0 || !lines.every((l) => typeof l === "string")) {
-      throw new AwsJsonError(
-        "InvalidParameters",
-        "Parameter commands is required and must be a list of strings",
-      );
+    // SSM checks every parameter against the document before anything is queued: a refusal runs nothing.
+    const resolved = resolveCommand(doc, (input.Parameters ?? {}) as Record<string, unknown>);
+    // SSM's 64 KB counts the document's content and the values given at run time together.
+    if (
+      Buffer.byteLength(doc.content) + Buffer.byteLength(JSON.stringify(resolved.parameters)) >
+      MAX_DOCUMENT_BYTES
+    ) {
+      throw new AwsJsonError("MaxDocumentSizeExceeded", "The size limit of a document is 64 KB.");
     }
-    let execSecs = 3600; // AWS-RunShellScript's default executionTimeout
-    const et = params.executionTimeout;
-    if (et !== undefined) {
-      const v = Array.isArray(et) && typeof et[0] === "string" ? Number(et[0]) : Number.NaN;
-      if (!Number.isInteger(v) || v < 1 || v > 172_800) {
-        throw new AwsJsonError(
-          "InvalidParameters",
-          "executionTimeout must be an integer number of seconds in 1..172800",
-        );
-      }
-      execSecs = v;
-    }
+    const execSecs = resolved.executionTimeoutSeconds;
     const timeoutSeconds = input.TimeoutSeconds === undefined ? 3600 : Number(input.TimeoutSeconds);
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 30 || timeoutSeconds > 2_592_000) {
       throw new AwsJsonError("ValidationException", "TimeoutSeconds must be between 30 and 2592000");
@@ -350,11 +384,9 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       commandId: randomUUID(),
       documentName,
       comment: typeof input.Comment === "string" ? input.Comment : "",
-      parameters: Object.fromEntries(
-        Object.entries(params).filter(([, v]) => Array.isArray(v)) as [string, string[]][],
-      ),
-      // The agent runs the lines as one script, as AWS-RunShellScript does.
-      script: (lines as string[]).join("\n"),
+      parameters: resolved.parameters,
+      script: resolved.script,
+      environment: resolved.environment,
       instanceIds: [...new Set(ids as string[])],
       targets,
       requestedAt: now,
@@ -388,6 +420,8 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       commandId: cmd.commandId,
       instanceIds: [...cmd.instanceIds],
       comment: cmd.comment,
+      documentName,
+      parameters: cmd.parameters,
       script: cmd.script,
       requestedAt: cmd.requestedAt,
     };
@@ -633,7 +667,66 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
     return {};
   };
 
+  const createDocument = (input: Record<string, unknown>) => {
+    const name = requireString(input.Name, "Name");
+    const content = requireString(input.Content, "Content");
+    if (!/^[a-zA-Z0-9_.-]{3,128}$/.test(name) || /^(aws|amazon|amzn)/i.test(name)) {
+      throw new AwsJsonError("ValidationException", `document name ${name} is not allowed`);
+    }
+    if ((input.DocumentType ?? "Command") !== "Command") {
+      throw new AwsJsonError("InvalidDocumentContent", "only Command documents are supported locally");
+    }
+    if ((input.DocumentFormat ?? "JSON") !== "JSON") {
+      throw new AwsJsonError("InvalidDocumentContent", "only JSON documents are supported locally");
+    }
+    if (Buffer.byteLength(content) > MAX_DOCUMENT_BYTES) {
+      throw new AwsJsonError("MaxDocumentSizeExceeded", "The size limit of a document is 64 KB.");
+    }
+    if (documents.has(name)) throw new AwsJsonError("DocumentAlreadyExists", `document ${name} exists`);
+    const doc = { ...parseCommandDocument(name, content), createdAt: clock(), content };
+    documents.set(name, doc);
+    return { DocumentDescription: documentView(doc) };
+  };
+  const documentView = (doc: CommandDocument & { createdAt: number }) => ({
+    Name: doc.name,
+    DocumentType: "Command",
+    DocumentFormat: "JSON",
+    SchemaVersion: "2.2",
+    Status: "Active",
+    DocumentVersion: "1",
+    LatestVersion: "1",
+    DefaultVersion: "1",
+    CreatedDate: epochSeconds(doc.createdAt),
+    PlatformTypes: ["Linux"],
+    Parameters: Object.entries(doc.parameters).map(([Name, p]) => ({
+      Name,
+      Type: p.type,
+      ...(p.default !== undefined ? { DefaultValue: String(p.default) } : {}),
+    })),
+  });
+  const describeDocument = (input: Record<string, unknown>) => {
+    const name = requireString(input.Name, "Name");
+    const doc = documents.get(name);
+    if (!doc) throw new AwsJsonError("InvalidDocument", `Document ${name} does not exist`);
+    return { Document: documentView(doc) };
+  };
+  const getDocument = (input: Record<string, unknown>) => {
+    const name = requireString(input.Name, "Name");
+    const doc = documents.get(name);
+    if (!doc) throw new AwsJsonError("InvalidDocument", `Document ${name} does not exist`);
+    return {
+      Name: name,
+      Content: doc.content,
+      DocumentType: "Command",
+      DocumentFormat: "JSON",
+      Status: "Active",
+    };
+  };
+
   const ops: Record<string, AwsJsonOperation> = {
+    CreateDocument: createDocument,
+    DescribeDocument: describeDocument,
+    GetDocument: getDocument,
     ListTagsForResource: listTagsForResource,
     AddTagsToResource: addTagsToResource,
     RemoveTagsFromResource: removeTagsFromResource,
@@ -649,7 +742,7 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
   const takeWork = (instanceId: string) => {
     const now = clock();
     const q = queues.get(instanceId) ?? [];
-    const deliver: { commandId: string; script: string; executionTimeoutSeconds: number }[] = [];
+    const deliver: AgentCommand[] = [];
     for (const inv of [...q]) {
       if (inv.status !== "Pending" || !deliverable(inv, now)) continue;
       const cmd = commands.get(inv.commandId) as Command;
@@ -662,6 +755,7 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       deliver.push({
         commandId: cmd.commandId,
         script: cmd.script,
+        environment: cmd.environment,
         executionTimeoutSeconds: Math.max(1, Math.ceil(execMs / 1000)),
       });
     }

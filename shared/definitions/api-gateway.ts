@@ -2,7 +2,8 @@
  * What API Gateway answers by itself, before the API function runs, in the API's own (nova's) shape:
  * a body over API Gateway's 10 MB payload limit never reaches the function, so the gateway's
  * REQUEST_TOO_LARGE response is to be nova's `overLimit` fault, with the compute microversion headers. The
- * local API server answers it; the CDK stack is to set it as the API's gateway response (not yet: cdk/).
+ * local API server answers it, and the CDK stack sets it as the API's REQUEST_TOO_LARGE gateway response
+ * (cdk/api.ts), the same status, body and headers.
  */
 export const REQUEST_TOO_LARGE = {
   status: 413,

@@ -5,27 +5,39 @@
  */
 
 import type { TableId } from "../store/tables.js";
-import { HEARTBEAT_ALARM_PREFIX } from "./heartbeat.js";
+import { heartbeatAlarmPattern } from "./heartbeat.js";
 import { DOMAIN_STOPPED_EVENT } from "./instance-failure.js";
+import type { TriggerRule } from "./rules.js";
 
 /**
- * What a function may touch, for its own least-privilege role in the CDK stack (and for a reader who wants
- * to know what a step can change). "write" includes read.
+ * The adapters a function builds, and so what its least-privilege role in the CDK stack allows: each entry
+ * grants exactly the actions that adapter calls (`shared/definitions/adapters.ts`, checked against the
+ * adapters' code), on the resources named here. A reader learns from it what a step can change.
  */
+/** "write" includes read; "remove" includes write, and deletes records outright (TABLE_SPECS `remove`). */
+export type TableAccess = "read" | "write" | "remove";
+
 export interface FunctionAccess {
-  tables?: Partial<Record<TableId, "read" | "write">>;
-  /** Runs scripts on hosts through SSM Run Command (AWS-RunShellScript on tagged hosts). */
-  hostCommands?: boolean;
-  /** Reads managed-instance information and tags (host registration, probes of agent health). */
+  /** The stores it uses, by table: "read" = the table's read actions, "write" = its read and write actions. */
+  tables?: Partial<Record<TableId, TableAccess>>;
+  /**
+   * The host documents it sends (ids of ssm-documents/index.ts), through SSM Run Command to tagged hosts
+   * only: exactly the documents its code sends (test/unit/cdk/host-documents.test.ts reads its bundle).
+   */
+  hostDocuments?: readonly string[];
+  /** Reads managed-instance information: agent state and the KVM host tag (host registration). */
   describeHosts?: boolean;
-  /** Publishes events on the Lazarus event bus (notifications, instance-failure reports). */
+  /** Publishes events on the Lazarus event bus (notifications, operator alerts). */
   publishEvents?: boolean;
   /** Starts executions of these state machines (ids of shared/definitions/state-machines.ts). */
   startExecutions?: string[];
-  /** Describes executions and reads their history (any Lazarus machine). */
-  readExecutions?: boolean;
-  /** Publishes and reads CloudWatch metrics / alarms (heartbeats, alarm state). */
-  metrics?: boolean;
+  /**
+   * Reads executions of Lazarus's machines: "status" (DescribeExecution: is its flow still running?) or
+   * "history" (also GetExecutionHistory: the API's execution views).
+   */
+  readExecutions?: "status" | "history";
+  /** Reads the hosts' heartbeat metric (GetMetricData). Only the hosts write it; no function does. */
+  heartbeats?: "read";
   /**
    * Creates and deletes the hosts' alarms (registration): cloudwatch:PutMetricAlarm / DeleteAlarms on the
    * deployment's `<prefix>-heartbeat-*` alarms (a host's only alarm).
@@ -38,7 +50,8 @@ export interface FunctionAccess {
   tagHosts?: boolean;
   /**
    * Powers hosts off (the `power` fence: ec2:StopInstances on tagged hosts, DescribeInstances). A BMC fence
-   * runs on a delegate host through `hostCommands` instead; the delegate reads the BMC password itself.
+   * runs on a delegate host through the fence-through-delegate document instead; the delegate reads the BMC
+   * password itself.
    */
   fence?: boolean;
   /** Powers EC2 hosts on again (ec2:StartInstances on tagged hosts): an operator's `host power on`. */
@@ -68,19 +81,14 @@ export interface FunctionSpec {
    */
   role: "step" | "trigger" | "scheduled" | "api" | "invoked";
   access: FunctionAccess;
-  /** role "scheduled": how often it runs (an EventBridge rate expression, e.g. "rate(1 minute)"). */
-  schedule?: string;
   /**
-   * role "trigger": the heartbeat alarm state changes delivered to it ("ALARM": a host stopped beating,
-   * "OK": it beats again after an ALARM). Default both: one handler that tells them apart by
-   * `detail.state.value`.
+   * role "scheduled": how often it runs (an EventBridge rate expression, e.g. "rate(1 minute)"); one run at a
+   * time (a lease, `shared/lambda/schedule-lease.ts`).
    */
-  alarmStates?: readonly HeartbeatAlarmState[];
-  /** role "trigger": the EventBridge rule's event pattern (default bus) whose events invoke the function. */
-  eventPattern?: Record<string, unknown>;
+  schedule?: string;
+  /** role "trigger": the EventBridge rules whose events invoke it (shared/definitions/rules.ts). */
+  triggers?: readonly TriggerRule[];
 }
-
-export type HeartbeatAlarmState = "ALARM" | "OK";
 
 const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
 
@@ -120,7 +128,11 @@ const ENDS_FLOW: FunctionAccess = {
   },
   publishEvents: true,
 };
-const ON_TARGET: FunctionAccess = { tables: { instances: "read", hosts: "read" }, hostCommands: true };
+/** A compute step on the target host: reads the instance and the host, runs the given documents there. */
+const onTarget = (...hostDocuments: string[]): FunctionAccess => ({
+  tables: { instances: "read", hosts: "read" },
+  hostDocuments,
+});
 
 export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   conductor("accept", "accept", {
@@ -131,7 +143,7 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   conductor("schedule", "schedule", {
     // Cleaning a target an earlier flow left unproven runs a host command (and strikes it from the instance).
     tables: { instances: "write", hosts: "write", migrations: "write" },
-    hostCommands: true,
+    hostDocuments: ["remove-domain"],
   }),
   conductor("prepare-reschedule", "prepareReschedule", {
     tables: { instances: "write", hosts: "write", migrations: "write", ports: "write", volumes: "write" },
@@ -142,32 +154,39 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   }),
   conductor("handle-failure", "handleFailure", ENDS_FLOW),
   compute("verify-recreate", "verifyRecreate", { tables: { instances: "read", hosts: "read" } }),
-  compute("check-instance-not-on-target", "checkInstanceNotOnTarget", ON_TARGET),
-  compute("check-shared-storage", "checkSharedStorage", ON_TARGET),
-  // Evacuate: UpdateInstanceState + RebindPorts + DetachVolumes + AttachVolumes + PrepareRootDisk as one.
+  compute("check-instance-not-on-target", "checkInstanceNotOnTarget", onTarget("probe-target")),
+  compute("check-shared-storage", "checkSharedStorage", onTarget("probe-target")),
+  // Evacuate: UpdateInstanceState + RebindPorts + DetachVolumes + AttachVolumes + PrepareRootDisk as one
+  // (their evacuate phases only: the records, then the root disk on the target).
   compute("prepare-target", "prepareTarget", {
-    ...ON_TARGET,
+    ...onTarget("create-root-disk"),
     tables: { instances: "write", hosts: "read", ports: "write", volumes: "write" },
   }),
   compute("update-instance-state", "updateInstanceState", {
-    ...ON_TARGET,
+    ...onTarget("probe-target", "probe-domain-state"),
     tables: { instances: "write", hosts: "read" },
   }),
   compute("rebind-ports", "rebindPorts", { tables: { instances: "read", ports: "write" } }),
-  compute("power-off", "powerOff", ON_TARGET),
+  compute("power-off", "powerOff", onTarget("stop-domain")),
   compute("detach-volumes", "detachVolumes", {
-    ...ON_TARGET,
+    ...onTarget("read-domain-disks", "detach-volume"),
     tables: { instances: "read", hosts: "read", volumes: "write" },
   }),
-  compute("destroy", "destroy", ON_TARGET),
+  compute("destroy", "destroy", onTarget("remove-domain")),
   compute("attach-volumes", "attachVolumes", { tables: { instances: "write", volumes: "write" } }),
-  compute("prepare-root-disk", "prepareRootDisk", ON_TARGET),
+  compute("prepare-root-disk", "prepareRootDisk", onTarget("create-root-disk")),
   compute("spawn", "spawn", {
-    ...ON_TARGET,
+    ...onTarget("define-domain"),
     tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
   }),
-  compute("clean-up-target", "cleanUpTarget", ON_TARGET),
+  compute("clean-up-target", "cleanUpTarget", onTarget("remove-domain")),
 ];
+
+/**
+ * Ending a migration that failed (shared/flow/migration-ending.ts): where the guest runs is asked on both
+ * hosts, a leftover copy removed, the guest restarted or defined again at home, the target cleaned.
+ */
+const MIGRATION_ENDING = ["define-domain", "probe-domain-state", "remove-domain", "start-domain"];
 
 const migrate = (name: string, handler: string, access: FunctionAccess) =>
   stepFunction("migration", "migrate", name, handler, access);
@@ -194,24 +213,28 @@ export const MIGRATION_FUNCTIONS: readonly FunctionSpec[] = [
   migrate("schedule", "scheduleMigration", {
     tables: { instances: "read", hosts: "write", migrations: "write" },
   }),
-  migrate("check-target", "checkMigrationTarget", ON_TARGET),
+  migrate("check-target", "checkMigrationTarget", onTarget("probe-target", "probe-domain-state")),
   migrate("live", "liveMigrate", {
-    ...ON_TARGET,
+    // probe-domain-state: where the guest runs after an attempt whose answer was lost.
+    ...onTarget("live-migrate-domain", "probe-domain-state"),
     tables: { instances: "read", hosts: "read", migrations: "write" },
   }),
   migrate("stop-source", "stopSource", {
-    ...ON_TARGET,
+    ...onTarget("stop-undefine-domain"),
     tables: { instances: "write", hosts: "read", migrations: "write" },
   }),
   migrate("start-on-target", "startOnTarget", {
-    ...ON_TARGET,
+    ...onTarget("define-domain"),
     tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
   }),
   migrate("commit", "commitMigration", MOVES_RECORDS),
   migrate("confirm", "confirmMigration", MOVES_RECORDS),
-  migrate("revert", "revertMigration", { ...MOVES_RECORDS, hostCommands: true }),
+  migrate("revert", "revertMigration", {
+    ...MOVES_RECORDS,
+    hostDocuments: ["define-domain", "stop-undefine-domain"],
+  }),
   // Asks both hosts where the guest is, cleans one, restarts it on the other, or commits where it runs.
-  migrate("handle-failure", "handleMigrationFailure", { ...ENDS_FLOW, hostCommands: true }),
+  migrate("handle-failure", "handleMigrationFailure", { ...ENDS_FLOW, hostDocuments: MIGRATION_ENDING }),
 ];
 
 const drain = (name: string, handler: string, access: FunctionAccess) =>
@@ -244,12 +267,12 @@ export const BOOT_FUNCTIONS: readonly FunctionSpec[] = [
   }),
   // Makes blank volumes (files on the host) and ports; attaches and binds them.
   compute("prepare-boot", "prepareBoot", {
-    ...ON_TARGET,
+    ...onTarget("create-volume"),
     tables: { instances: "write", hosts: "read", ports: "write", volumes: "write" },
   }),
-  compute("boot-root-disk", "bootRootDisk", ON_TARGET),
+  compute("boot-root-disk", "bootRootDisk", onTarget("create-root-disk")),
   compute("spawn-boot", "spawnBoot", {
-    ...ON_TARGET,
+    ...onTarget("define-domain"),
     tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
   }),
   conductor("finish-boot", "finishBoot", {
@@ -259,7 +282,7 @@ export const BOOT_FUNCTIONS: readonly FunctionSpec[] = [
   // Reads the instance: a boot whose FinishBoot committed is never cleaned.
   compute("clean-up-boot", "cleanUpBoot", {
     tables: { instances: "read", hosts: "read" },
-    hostCommands: true,
+    hostDocuments: ["remove-domain", "delete-volume"],
   }),
   conductor("handle-boot-failure", "handleBootFailure", {
     ...ENDS_FLOW,
@@ -274,7 +297,7 @@ export const DELETE_FUNCTIONS: readonly FunctionSpec[] = [
     publishEvents: true,
   }),
   compute("destroy-instance", "destroyInstance", {
-    ...ON_TARGET,
+    ...onTarget("remove-domain", "delete-volume"),
     tables: { instances: "read", hosts: "read", volumes: "read" },
   }),
   conductor("finish-delete", "finishDelete", {
@@ -312,26 +335,26 @@ const inventory = (
 
 /** Host registration, adoption of existing domains (API), and the periodic fleet sync. */
 export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
-  // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands); creates its
-  // alarms (hostAlarms) and tags the node with its name (tagHosts).
+  // Reads the host's tag and agent state (describeHosts) and its capacity and settings (host documents);
+  // creates its alarms (hostAlarms) and tags the node with its name (tagHosts).
   inventory("register-host", "register", "invoked", {
     // fleet: the host count and the host's BMC networks, kept with its record.
     tables: { hosts: "write", fleet: "write" },
-    hostCommands: true,
+    hostDocuments: ["read-host-facts", "check-storage"],
     describeHosts: true,
     hostAlarms: true,
     tagHosts: true,
   }),
   // Deletes the host's alarms, its name tag and its record (refused while instances name it).
   inventory("deregister-host", "deregister", "invoked", {
-    tables: { hosts: "write", instances: "read", fleet: "write" },
+    tables: { hosts: "remove", instances: "read", fleet: "write" },
     hostAlarms: true,
     tagHosts: true,
   }),
-  // Writes records and a claim per adopted domain; on the host only `virsh autostart --disable`.
+  // Writes records and a claim per adopted domain; on the host it reads, and turns autostart off only.
   inventory("adopt-host", "adopt", "invoked", {
     tables: { hosts: "write", instances: "write", ports: "write", volumes: "write" },
-    hostCommands: true,
+    hostDocuments: ["list-domains", "read-domain", "read-disk-chains", "disable-autostart"],
   }),
   // nova's _sync_power_states period is 10 minutes; 5 here, as the resource audit runs more often.
   inventory(
@@ -340,18 +363,12 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
     "scheduled",
     // fleet: where the last run stopped (a run syncs the next page of hosts).
     {
-      tables: { hosts: "write", instances: "write", migrations: "read", fleet: "write" },
-      hostCommands: true,
+      tables: { hosts: "write", instances: "write", migrations: "read", leases: "write", fleet: "write" },
+      hostDocuments: ["list-domain-states"],
     },
     "rate(5 minutes)",
   ),
 ];
-
-/**
- * API Gateway's integration timeout: the API function's own timeout, and so the longest a request can own
- * an instance's task (os-stop/os-start take it for the request; the sweeper ends one held longer).
- */
-export const API_TIMEOUT_SECONDS = 29;
 
 /** The API behind API Gateway (functions/api): nova's routes, the flows started and read through SFN. */
 export const API_FUNCTIONS: readonly FunctionSpec[] = [
@@ -364,7 +381,7 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     access: {
       // hosts: enable/disable, force-down (an operator's proof of death), undrain; idempotency: the answers
       // to mutating requests.
-      // instances write + hostCommands + publishEvents: os-stop/os-start/reboot, lock, resetState and the
+      // instances write + host documents + publishEvents: os-stop/os-start/reboot, lock, resetState and the
       // console log; recoveries: restarts in the action log.
       // migrations write: confirmResize (the source's reserved claim released, the migration confirmed).
       tables: {
@@ -383,10 +400,10 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
         // The delegates a host's power view lists.
         fleet: "read",
       },
-      hostCommands: true,
+      hostDocuments: ["read-console-log", "read-uptime", "reboot-domain", "start-domain", "stop-domain"],
       publishEvents: true,
       startExecutions: ["rebuild", "host-evacuation", "boot", "delete", "migrate", "host-drain"],
-      readExecutions: true,
+      readExecutions: "history",
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
       // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
       invokeFunctions: [
@@ -412,47 +429,62 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "onAlarmStateChange",
     role: "trigger",
     access: { tables: { hosts: "write" }, startExecutions: ["host-evacuation", "host-recovery"] },
-    eventPattern: {
-      source: ["aws.cloudwatch"],
-      "detail-type": ["CloudWatch Alarm State Change"],
-      detail: { alarmName: [{ prefix: HEARTBEAT_ALARM_PREFIX }] },
-    },
+    triggers: [
+      {
+        id: "heartbeat-alarm",
+        description: "A Lazarus host stopped beating: start its host-failure handling",
+        bus: "default",
+        eventPattern: (prefix) => heartbeatAlarmPattern(prefix, "ALARM"),
+      },
+      {
+        id: "heartbeat-ok",
+        description: "A Lazarus host beats again after an alarm: start its recovery",
+        bus: "default",
+        eventPattern: (prefix) => heartbeatAlarmPattern(prefix, "OK"),
+      },
+    ],
   },
   hostFailure("open-incident", "openIncident", { tables: { hosts: "write" } }),
   hostFailure("close-not-dead", "closeNotDead", { tables: { hosts: "write" } }),
-  hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
-  hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, metrics: true }),
-  hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostCommands: true }),
+  // Pages the operator (an evacuation that stopped on an error).
+  hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" }, publishEvents: true }),
+  hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, heartbeats: "read" }),
+  hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
   // The mass-failure guard reads the fleet's host count and the hosts that look dead (an index); holding
   // writes the incident and alerts the operator.
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read", fleet: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
-  // The power fence: a BMC's fence agent on a delegate host (hostCommands), or ec2:StopInstances (Force) and
-  // DescribeInstances on the host's instance; records it in the host's power log; reads the heartbeats for
-  // the lease; records the proof of death on the host.
+  // The power fence: a BMC's fence agent on a delegate host (fence-through-delegate), or ec2:StopInstances
+  // (Force) and DescribeInstances on the host's instance; records it in the host's power log; reads the
+  // heartbeats for the lease; records the proof of death on the host.
   hostFailure("fence", "fenceHost", {
     // fleet: the peers on the victim's BMC network (the delegates).
     tables: { hosts: "write", fleet: "read" },
     fence: true,
-    hostCommands: true,
-    metrics: true,
+    hostDocuments: ["fence-through-delegate"],
+    heartbeats: "read",
   }),
-  hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
+  hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, heartbeats: "read" }),
   // Ends the migrate flows moving instances off the dead host (issue 32): asks their targets where each
   // guest runs, commits there or releases the task (the migrate machine's own failure ending).
-  hostFailure("end-migrations", "endMigrationsFromHost", { ...ENDS_FLOW, hostCommands: true }),
-  // Marks instances left without proof "fencing required" (fault, fencingRequired).
+  hostFailure("end-migrations", "endMigrationsFromHost", { ...ENDS_FLOW, hostDocuments: MIGRATION_ENDING }),
+  // Marks instances left without proof "fencing required" (fault, fencingRequired), and pages about them.
   hostFailure("plan-evacuation", "planEvacuation", {
     tables: { instances: "write", faults: "write", hosts: "read" },
+    publishEvents: true,
   }),
   hostFailure("confirm-evacuation", "confirmEvacuation", { tables: { instances: "read" } }),
-  // Re-reads every instance still on the host: the report names each one left there.
-  hostFailure("report-evacuation", "reportEvacuation", { tables: { hosts: "write", instances: "read" } }),
+  // Re-reads every instance still on the host: the report names each one left there; pages the operator
+  // when the evacuation is incomplete.
+  hostFailure("report-evacuation", "reportEvacuation", {
+    tables: { hosts: "write", instances: "read" },
+    publishEvents: true,
+  }),
   hostFailure("check-recovery", "checkRecovery", { tables: { hosts: "read" } }),
   hostFailure("clean-stale-domains", "cleanStaleDomains", {
     tables: { hosts: "read", instances: "read" },
-    hostCommands: true,
+    hostDocuments: ["list-domains", "remove-stale-domains"],
   }),
   // Also clears "fencing required" marks of instances whose host came back before proof.
   hostFailure("release-host-records", "releaseHostRecords", {
@@ -473,10 +505,18 @@ export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "onDomainStopped",
     role: "trigger",
     access: { startExecutions: ["instance-recovery"] },
-    eventPattern: {
-      source: [DOMAIN_STOPPED_EVENT.source],
-      "detail-type": [DOMAIN_STOPPED_EVENT.detailType],
-    },
+    triggers: [
+      {
+        // The hosts' instance monitors put their reports on the account's default bus.
+        id: "domain-stopped",
+        description: "A host reports a guest that stopped by itself: start its instance recovery",
+        bus: "default",
+        eventPattern: () => ({
+          source: [DOMAIN_STOPPED_EVENT.source],
+          "detail-type": [DOMAIN_STOPPED_EVENT.detailType],
+        }),
+      },
+    ],
   },
   // The storm guard starts host-evacuation.
   instanceFailure("open-recovery", "openRecovery", {
@@ -485,24 +525,26 @@ export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   }),
   instanceFailure("probe-domain", "probeDomain", {
     tables: { hosts: "read", recoveries: "write" },
-    hostCommands: true,
+    hostDocuments: ["probe-domain-state"],
   }),
   instanceFailure("decide", "decide", { tables: { instances: "read", hosts: "read", recoveries: "read" } }),
   instanceFailure("restart", "restart", {
     tables: { instances: "write", hosts: "read", recoveries: "write", outbox: "write" },
-    hostCommands: true,
+    hostDocuments: ["start-domain", "probe-domain-state"],
     publishEvents: true,
   }),
   instanceFailure("prepare-relocation", "prepareRelocation", {
     tables: { instances: "read", hosts: "read", recoveries: "write" },
-    hostCommands: true,
+    hostDocuments: ["remove-domain", "probe-domain-state"],
   }),
   // Releases the live source's claim and completes the migration once the instance moved.
   instanceFailure("confirm-relocation", "confirmRelocation", {
     tables: { instances: "read", hosts: "write", migrations: "write", recoveries: "write" },
   }),
+  // Pages the operator: the instance is in ERROR.
   instanceFailure("give-up", "giveUp", {
     tables: { instances: "write", faults: "write", recoveries: "write" },
+    publishEvents: true,
   }),
   instanceFailure("abort-recovery", "abortRecovery", {
     tables: { instances: "write", faults: "write", recoveries: "write" },
@@ -523,9 +565,11 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
   // actions: a boot or delete the sweeper ends is recorded in its action (and a boot's build read there).
   access: {
     ...ENDS_FLOW,
-    tables: { ...ENDS_FLOW.tables, actions: "write" },
-    hostCommands: true,
-    readExecutions: true,
+    tables: { ...ENDS_FLOW.tables, leases: "write", actions: "write" },
+    // probe-domain-state: an abandoned power task's domain; remove-domain, delete-volume: a failed boot's
+    // host; define-domain, start-domain: a migration whose execution ended without its failure path.
+    hostDocuments: ["define-domain", "delete-volume", "probe-domain-state", "remove-domain", "start-domain"],
+    readExecutions: "status",
   },
 };
 
@@ -539,7 +583,13 @@ export const HOST_POWER_FUNCTION: FunctionSpec = {
   entry: "functions/host-power/handlers.ts",
   handler: "power",
   role: "invoked",
-  access: { tables: { hosts: "write", fleet: "read" }, hostCommands: true, fence: true, powerOn: true },
+  access: {
+    // fleet: the peers on the host's BMC network (the delegates).
+    tables: { hosts: "write", fleet: "read" },
+    hostDocuments: ["fence-through-delegate"],
+    fence: true,
+    powerOn: true,
+  },
 };
 
 /** Every function, of every flow and trigger. New flows append their lists here. */

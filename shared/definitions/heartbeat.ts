@@ -46,6 +46,23 @@ export function heartbeatAlarmNamePrefix(prefix = DEFAULT_PREFIX): string {
 /** Alarm names of the default deployment prefix: `lazarus-heartbeat-<host>`. */
 export const HEARTBEAT_ALARM_PREFIX = heartbeatAlarmNamePrefix();
 
+/**
+ * The EventBridge pattern of a deployment's heartbeat alarm entering `state`: "ALARM" (a host stopped
+ * beating), or "OK" only after an ALARM (it beats again; INSUFFICIENT_DATA -> OK is a new alarm on a
+ * healthy host, not a recovery). CloudWatch sends every alarm state change to the default bus by itself.
+ */
+export function heartbeatAlarmPattern(prefix: string, state: "ALARM" | "OK") {
+  return {
+    source: ["aws.cloudwatch"],
+    "detail-type": ["CloudWatch Alarm State Change"],
+    detail: {
+      alarmName: [{ prefix: heartbeatAlarmNamePrefix(prefix) }],
+      state: { value: [state] },
+      ...(state === "OK" ? { previousState: { value: ["ALARM"] } } : {}),
+    },
+  };
+}
+
 /** `<prefix>-heartbeat-<host>`: the name of a host's heartbeat alarm. */
 export function heartbeatAlarmName(host: string, prefix = DEFAULT_PREFIX): string {
   return `${heartbeatAlarmNamePrefix(prefix)}${host}`;
@@ -58,6 +75,12 @@ export function hostOfHeartbeatAlarm(alarmName: string, prefix = DEFAULT_PREFIX)
     ? alarmName.slice(start.length)
     : undefined;
 }
+
+/**
+ * Consecutive silent periods before a heartbeat alarm goes ALARM: the deployed default (cdk/config.ts
+ * `heartbeat.missedPeriods`) and registration's. Detection: ALARM 30-40 s after the last heartbeat.
+ */
+export const HEARTBEAT_MISSED_PERIODS = 3;
 
 export interface HeartbeatAlarmOptions {
   /** Alarm period; high-resolution alarms allow 10 or 30 s in AWS (the local evaluator accepts any). */
@@ -104,10 +127,10 @@ export function heartbeatLogLine(
 /**
  * `PutMetricAlarm` input: fewer than 1 heartbeat in each of `evaluationPeriods` periods of
  * `periodSeconds` is ALARM, and a period with no data counts as breaching (a dead host sends nothing).
- * Defaults: 10 s x 2 = ALARM within 20-30 s of the last heartbeat.
+ * Defaults: 3 x 10 s = ALARM within 30-40 s of the last heartbeat.
  */
-export function heartbeatAlarm(host: string, opts: HeartbeatAlarmOptions = {}, prefix = "lazarus") {
-  const evaluationPeriods = opts.evaluationPeriods ?? 2;
+export function heartbeatAlarm(host: string, opts: HeartbeatAlarmOptions = {}, prefix = DEFAULT_PREFIX) {
+  const evaluationPeriods = opts.evaluationPeriods ?? HEARTBEAT_MISSED_PERIODS;
   return {
     AlarmName: heartbeatAlarmName(host, prefix),
     AlarmDescription: `Lazarus: host ${host} stopped sending heartbeats`,

@@ -6,7 +6,7 @@
  * a host record, an execution's input or history, a log line, a command line or an API answer.
  */
 import { z } from "zod";
-import { ResourceName } from "./values.js";
+import { integerRangePattern, ResourceName } from "./values.js";
 
 /** The fence agents (Debian's fence-agents) by power fence kind; each reads its options from standard input. */
 export const BMC_AGENTS = { ipmi: "fence_ipmilan", redfish: "fence_redfish" } as const;
@@ -24,30 +24,71 @@ const HostName = z
     /^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
   );
 
-/** Where the BMC answers: a host name, an IPv4 or an IPv6 address; nothing else reaches a fence agent. */
-export const BmcAddress = z.union([z.ipv4(), z.ipv6(), HostName], {
+/*
+ * The values' patterns as an SSM document's `allowedPattern`s (ssm-documents/fence-through-delegate.ts):
+ * anchored, in the common subset of JavaScript and POSIX ERE (bash's `=~` checks them again on the host).
+ * The schemas below use the same strings where a regex is all they are.
+ */
+const IPV4_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])";
+const H16 = "[0-9a-fA-F]{1,4}";
+/** zod's IPv6 regex (zod/v4/core/regexes.ts): the eight groups, or fewer around one `::`; no embedded IPv4. */
+const IPV6 = `(${H16}:){7}${H16}|(${H16}:){1,7}:|(${H16}:){1,6}:${H16}|(${H16}:){1,5}(:${H16}){1,2}|(${H16}:){1,4}(:${H16}){1,3}|(${H16}:){1,3}(:${H16}){1,4}|(${H16}:){1,2}(:${H16}){1,5}|${H16}:((:${H16}){1,6})|:((:${H16}){1,7}|:)`;
+/** An IPv4, an IPv6 (as above) or a host name (without the letter the schema wants: no lookahead in ERE). */
+export const BMC_ADDRESS_PATTERN = `^((${IPV4_OCTET}\\.){3}${IPV4_OCTET}|${IPV6}|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)$`;
+export const BMC_ADDRESS_MAX_CHARS = 253;
+export const BMC_USERNAME_PATTERN = "^[A-Za-z0-9._@-]{1,64}$";
+export const SECRETS_MANAGER_ID_PATTERN =
+  "^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}|[A-Za-z0-9/_+=.@-]{1,512})$";
+export const SSM_PARAMETER_NAME_PATTERN =
+  "^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+|/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)$";
+export const SSM_PARAMETER_NAME_MAX_CHARS = 2048;
+export const REDFISH_PATH_PATTERN = "^/redfish/v1/[A-Za-z0-9._~/-]*$";
+export const REDFISH_PATH_MAX_CHARS = 256;
+/** A Redfish path, or empty (the agent finds the system). */
+export const OPTIONAL_REDFISH_PATH_PATTERN = `^(${unanchored(REDFISH_PATH_PATTERN)})?$`;
+/** A Secrets Manager secret id or an SSM parameter name: where a BMC password is kept. */
+export const BMC_CREDENTIAL_ID_PATTERN = `^(${unanchored(SECRETS_MANAGER_ID_PATTERN)}|${unanchored(SSM_PARAMETER_NAME_PATTERN)})$`;
+/** IPMI's RMCP+ cipher suites. */
+export const BMC_CIPHER_MAX = 17;
+export const BMC_CIPHER_PATTERN = integerRangePattern(0, BMC_CIPHER_MAX);
+/** How long a fence agent's action may take to be confirmed, s. */
+export const FENCE_DEADLINE_SECONDS = { min: 5, max: 600 } as const;
+/** The longest a fence command may run on its delegate: the longest deadline, the agent's kill margin and the AWS CLI. */
+export const FENCE_MAX_EXECUTION_SECONDS = FENCE_DEADLINE_SECONDS.max + 30;
+export const FENCE_DEADLINE_PATTERN = integerRangePattern(
+  FENCE_DEADLINE_SECONDS.min,
+  FENCE_DEADLINE_SECONDS.max,
+);
+
+function unanchored(pattern: string): string {
+  return pattern.replace(/^\^/, "").replace(/\$$/, "");
+}
+
+/**
+ * Where the BMC answers: a host name, an IPv4 or an IPv6 address; nothing else reaches a fence agent. An
+ * IPv6 address is in one of zod's regex forms (no embedded IPv4, `::ffff:10.0.0.1`): the fence document's
+ * pattern allows exactly these.
+ */
+export const BmcAddress = z.union([z.ipv4(), z.string().regex(new RegExp(`^(${IPV6})$`)), HostName], {
   error: "a BMC address is a host name, an IPv4 or an IPv6 address",
 });
 
 /** The BMC account (not a secret): IPMI allows 16 bytes, Redfish more; no spaces, quotes or line breaks. */
 export const BmcUsername = z
   .string()
-  .regex(/^[A-Za-z0-9._@-]{1,64}$/, "a BMC user name is 1-64 letters, digits, '.', '_', '@' or '-'");
+  .regex(new RegExp(BMC_USERNAME_PATTERN), "a BMC user name is 1-64 letters, digits, '.', '_', '@' or '-'");
 
 /** A Secrets Manager secret, by name or ARN (the secret's value is the password, as a plain string). */
 export const SecretsManagerId = z
   .string()
-  .regex(
-    /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}|[A-Za-z0-9/_+=.@-]{1,512})$/,
-    "a secret id is a Secrets Manager secret name or ARN",
-  );
+  .regex(new RegExp(SECRETS_MANAGER_ID_PATTERN), "a secret id is a Secrets Manager secret name or ARN");
 
 /** An SSM parameter (a SecureString holding the password), by name or ARN. */
 export const SsmParameterName = z
   .string()
-  .max(2048)
+  .max(SSM_PARAMETER_NAME_MAX_CHARS)
   .regex(
-    /^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter\/[A-Za-z0-9/_.-]+|\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*)$/,
+    new RegExp(SSM_PARAMETER_NAME_PATTERN),
     "a parameter name is letters, digits, '_', '.', '-' in '/'-separated parts, or its ARN",
   );
 
@@ -64,8 +105,8 @@ export type BmcCredentials = z.infer<typeof BmcCredentials>;
 /** A path on the BMC's Redfish service, e.g. /redfish/v1/Systems/1. */
 export const RedfishPath = z
   .string()
-  .max(256)
-  .regex(/^\/redfish\/v1\/[A-Za-z0-9._~/-]*$/, "a Redfish path starts with /redfish/v1/");
+  .max(REDFISH_PATH_MAX_CHARS)
+  .regex(new RegExp(REDFISH_PATH_PATTERN), "a Redfish path starts with /redfish/v1/");
 
 const NO_PASSWORD = {
   error:
@@ -87,7 +128,7 @@ export const BmcSettings = z.strictObject({
   username: BmcUsername,
   credentials: BmcCredentials,
   lanplus: z.boolean().default(true),
-  cipher: z.number().int().min(0).max(17).default(3),
+  cipher: z.number().int().min(0).max(BMC_CIPHER_MAX).default(3),
   verifyTls: z.boolean().default(true),
   /** Redfish: the system's resource; null lets the agent find the first system. */
   systemsUri: RedfishPath.nullable().default(null),

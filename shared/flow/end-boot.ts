@@ -14,10 +14,10 @@
  */
 import type { BuildSpec, InstanceFault } from "../domain/schemas.js";
 import { BOOT_TASK_STATES } from "../domain/states.js";
-import { hostTarget, instanceDir } from "../hosts/layout.js";
-import { shellQuote, shellScript } from "../hosts/shell.js";
-import { ensureDestroyed, ensureUndefined } from "../hosts/virsh.js";
-import { bootPorts, bootVolumes, madeVolumePath } from "./boot-resources.js";
+import { hostTarget } from "../hosts/layout.js";
+import { deleteVolume } from "../hosts/qemu-img.js";
+import { removeDomain } from "../hosts/virsh.js";
+import { bootPorts, bootVolumes, madeVolumeFile } from "./boot-resources.js";
 import type { StepDeps } from "./deps.js";
 import type { FailureSummary } from "./flow-state.js";
 import { notifyFlow } from "./notify.js";
@@ -35,13 +35,14 @@ export async function cleanBootHost(
   const host = await deps.stores.hosts.require(hostName);
   const uuid = build.instanceUuid;
   const made = bootVolumes(requestId, build).filter((v) => v.kind === "made");
-  const lines = [
-    ensureDestroyed(uuid),
-    ensureUndefined(uuid),
-    `rm -rf -- ${shellQuote(instanceDir(host, uuid))}`,
-    ...made.map((v) => `rm -f -- ${shellQuote(madeVolumePath(host, v.id))}`),
-  ];
-  await deps.executor.run(hostTarget(host), shellScript(lines), { comment: `clean up failed boot ${uuid}` });
+  const target = hostTarget(host);
+  const comment = `clean up failed boot ${uuid}`;
+  await deps.executor.run(target, removeDomain(uuid, { instancesPath: host.storage.instancesPath }), {
+    comment,
+  });
+  for (const v of made) {
+    await deps.executor.run(target, deleteVolume(host, { backingFile: madeVolumeFile(v.id) }), { comment });
+  }
 }
 
 export interface BootEnding {

@@ -27,7 +27,7 @@ import {
   type FenceAgentAction,
   fenceAgentExecutionSeconds,
   fenceAgentRequestFor,
-  fenceAgentScript,
+  fenceThroughDelegate,
 } from "../hosts/fence-agent.js";
 import { hostTarget } from "../hosts/layout.js";
 import type { PowerFence } from "../hosts/power-fence.js";
@@ -192,7 +192,7 @@ async function throughDelegates(deps: HostPowerDeps, host: Host, req: PowerReque
     });
     let stdout: string;
     try {
-      const run = await deps.executor.probe(hostTarget(delegate), fenceAgentScript(request), {
+      const run = await deps.executor.probe(hostTarget(delegate), fenceThroughDelegate(request), {
         comment: `lazarus power ${req.action} ${host.name}`,
         executionTimeoutSeconds: fenceAgentExecutionSeconds(request),
         deadlineMs: (request.deadlineSeconds + DELEGATE_OVERHEAD_SECONDS) * 1000,

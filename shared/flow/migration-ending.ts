@@ -19,9 +19,10 @@ import { LazarusError } from "../domain/errors.js";
 import { type GuestSeen, type Settlement, settleMigration, vmStateOfPower } from "../domain/migration.js";
 import type { Host, Instance, Migration } from "../domain/schemas.js";
 import { isMigrationTask, type VmState } from "../domain/states.js";
+import type { HostCommand } from "../hosts/host-command.js";
 import { hostTarget } from "../hosts/layout.js";
-import { removeLeftoverScript, restartGuestScript } from "../hosts/migration.js";
 import { probeDomainState } from "../hosts/probes.js";
+import { removeDomain, startDomain } from "../hosts/virsh.js";
 import { defineGuest } from "./define-guest.js";
 import type { StepDeps } from "./deps.js";
 import { endFlow } from "./end-flow.js";
@@ -83,7 +84,7 @@ export async function endMigration(deps: StepDeps, f: MigrationFailure): Promise
   switch (settlement.kind) {
     case "moved": {
       if (settlement.removeAtHome && home)
-        await tryRun(deps, home, removeLeftoverScript(instance.uuid), "remove leftover");
+        await tryRun(deps, home, removeDomain(instance.uuid), "remove leftover");
       await commitMove(deps, commitOf(f, away.name, "running"));
       return { outcome: "finished", seen, settlement };
     }
@@ -190,9 +191,9 @@ async function look(deps: StepDeps, host: Host, instance: Instance): Promise<Gue
   }
 }
 
-async function tryRun(deps: StepDeps, host: Host, script: string, comment: string): Promise<boolean> {
+async function tryRun(deps: StepDeps, host: Host, command: HostCommand, comment: string): Promise<boolean> {
   try {
-    await deps.executor.run(hostTarget(host), script, { comment });
+    await deps.executor.run(hostTarget(host), command, { comment });
     return true;
   } catch {
     return false;
@@ -208,8 +209,7 @@ async function restoreHome(
   ranBefore: boolean,
 ): Promise<boolean> {
   if (restore === "none") return true;
-  if (restore === "start")
-    return tryRun(deps, home, restartGuestScript(instance.uuid), `restart ${instance.uuid}`);
+  if (restore === "start") return tryRun(deps, home, startDomain(instance.uuid), `restart ${instance.uuid}`);
   try {
     await defineGuest(deps, {
       instance,

@@ -6,7 +6,7 @@
  */
 import { DiskLocked, HostCommandFailed, SpawnFailed } from "../domain/errors.js";
 import { isDiskLockRefusal } from "../domain/fencing.js";
-import { defineDomainScript, type InstanceDomainParts } from "../hosts/instance-domain.js";
+import { defineDomain, type InstanceDomainParts } from "../hosts/instance-domain.js";
 import { hostTarget } from "../hosts/layout.js";
 import type { StepDeps } from "./deps.js";
 
@@ -16,9 +16,9 @@ export async function spawnDomain(
   opts: { start: boolean; absent: boolean; lockRefusalIsDiskLocked: boolean },
 ): Promise<void> {
   const { instance, host } = parts;
-  const script = defineDomainScript(parts, { start: opts.start, absent: opts.absent });
+  const command = defineDomain(parts, { start: opts.start, absent: opts.absent });
   try {
-    await deps.executor.run(hostTarget(host), script, { comment: `spawn ${instance.uuid}` });
+    await deps.executor.run(hostTarget(host), command, { comment: `spawn ${instance.uuid}` });
   } catch (e) {
     if (e instanceof HostCommandFailed) {
       const stderr = String(e.details.stderr ?? e.message).trim();

@@ -6,9 +6,8 @@
  */
 import { InvalidInput } from "../domain/errors.js";
 import type { Host, Instance } from "../domain/schemas.js";
-import { hostTarget, instanceDir } from "../hosts/layout.js";
-import { shellQuote, shellScript } from "../hosts/shell.js";
-import { ensureDestroyed, ensureUndefined } from "../hosts/virsh.js";
+import { hostTarget } from "../hosts/layout.js";
+import { removeDomain } from "../hosts/virsh.js";
 import type { StepDeps } from "./deps.js";
 
 export async function cleanTarget(
@@ -23,7 +22,8 @@ export async function cleanTarget(
       instanceUuid: instance.uuid,
     });
   }
-  const lines = [ensureDestroyed(instance.uuid), ensureUndefined(instance.uuid)];
-  if (opts.removeInstanceDir) lines.push(`rm -rf -- ${shellQuote(instanceDir(host, instance.uuid))}`);
-  await deps.executor.run(hostTarget(host), shellScript(lines), { comment: `clean up ${instance.uuid}` });
+  const files = opts.removeInstanceDir ? { instancesPath: host.storage.instancesPath } : {};
+  await deps.executor.run(hostTarget(host), removeDomain(instance.uuid, files), {
+    comment: `clean up ${instance.uuid}`,
+  });
 }

@@ -1,31 +1,27 @@
 /**
  * The host reads of adoption and sync: one domain's definition and state, the backing chains of its
  * disks, every domain's state at once; and the one change adoption makes (autostart off).
- * Builders return whole scripts for an executor; parsers throw InvalidInput on output they do not know.
+ * Builders return host commands (ssm-documents/); parsers throw InvalidInput on output they do not know.
  */
+import { AUTOSTART_UUIDS_PER_COMMAND, DISABLE_AUTOSTART } from "#ssm-documents/disable-autostart.js";
+import { LIST_DOMAIN_STATES } from "#ssm-documents/list-domain-states.js";
+import { DISK_CHAIN_PATHS_MAX_CHARS, READ_DISK_CHAINS } from "#ssm-documents/read-disk-chains.js";
+import { READ_DOMAIN } from "#ssm-documents/read-domain.js";
 import { InvalidInput } from "../domain/errors.js";
 import type { PowerState } from "../domain/states.js";
-import { infoBackingChain, parseQemuImgBackingChain, type QemuImgInfo } from "./qemu-img.js";
-import { parseSections, SSM_STDOUT_LIMIT, sectionLines } from "./script-sections.js";
-import { shellQuote, shellScript } from "./shell.js";
-import { disableAutostart, domainUuid, domInfo, dumpXml, listAllUuids } from "./virsh.js";
+import { AbsolutePath } from "../domain/values.js";
+import { type HostCommand, hostCommand } from "./host-command.js";
+import { parseQemuImgBackingChain, type QemuImgInfo } from "./qemu-img.js";
+import { parseSections, SSM_STDOUT_LIMIT } from "./script-sections.js";
+import { validated } from "./validate.js";
+import { domainUuid } from "./virsh.js";
 import { type DomInfo, parseDomInfo, parseListUuids, powerStateOf } from "./virsh-parsers.js";
-
-/** `virsh list --all --uuid` as a whole script -> parseListUuids. */
-export function listDomainsScript(): string {
-  return shellScript([listAllUuids()]);
-}
 
 export { parseListUuids };
 
 /** dominfo (state, autostart, persistence) and the persistent definition (`dumpxml --inactive`). */
-export function readDomainScript(uuid: string): string {
-  return shellScript(
-    sectionLines([
-      { name: "dominfo", lines: [domInfo(uuid)] },
-      { name: "xml", lines: [dumpXml(uuid, { inactive: true })], compressed: true },
-    ]),
-  );
+export function readDomain(uuid: string): HostCommand {
+  return hostCommand(READ_DOMAIN, { uuid: domainUuid(uuid) });
 }
 
 export interface DomainRead {
@@ -45,19 +41,15 @@ export function parseDomainRead(stdout: string): DomainRead {
  * For each path, its backing chain (`qemu-img info --backing-chain`), or `null` when the file does not
  * exist. Sections are compressed: a long chain's JSON must not be cut by SSM's output limit.
  */
-export function diskChainsScript(paths: readonly string[]): string {
-  return shellScript(
-    sectionLines(
-      paths.map((p, i) => {
-        const q = shellQuote(p);
-        return {
-          name: `disk-${i}`,
-          lines: [`if [ -e ${q} ]; then ${infoBackingChain(p)}; else echo null; fi`],
-          compressed: true,
-        };
-      }),
-    ),
-  );
+export function readDiskChains(paths: readonly string[]): HostCommand {
+  if (paths.length === 0) throw new InvalidInput("readDiskChains: no path given");
+  const list = paths.map((p, i) => validated(AbsolutePath, `paths.${i}`, p)).join(" ");
+  if (list.length > DISK_CHAIN_PATHS_MAX_CHARS) {
+    throw new InvalidInput(`readDiskChains: ${paths.length} paths are more than one command reads`, {
+      length: list.length,
+    });
+  }
+  return hostCommand(READ_DISK_CHAINS, { paths: list });
 }
 
 export function parseDiskChains(stdout: string, count: number): (QemuImgInfo[] | null)[] {
@@ -73,14 +65,8 @@ export function parseDiskChains(stdout: string, count: number): (QemuImgInfo[] |
  * Every defined domain with its state, one `UUID<TAB>STATE` line each. A domain undefined between the
  * list and its domstate prints `absent` (and is then not there).
  */
-export function domainStatesScript(): string {
-  return shellScript([
-    `${listAllUuids()} | while read -r lz_u; do`,
-    `  [ -n "$lz_u" ] || continue`,
-    `  lz_s="$(virsh domstate "$lz_u" 2>/dev/null)" || lz_s=absent`,
-    `  printf '%s\\t%s\\n' "$lz_u" "$lz_s"`,
-    "done",
-  ]);
+export function listDomainStates(): HostCommand {
+  return hostCommand(LIST_DOMAIN_STATES, {});
 }
 
 /** uuid (lower case) -> power state, for the domains defined on the host. */
@@ -99,7 +85,14 @@ export function parseDomainStates(stdout: string): Map<string, PowerState> {
   return out;
 }
 
-/** Autostart off for each domain (idempotent: already off is fine). */
-export function disableAutostartScript(uuids: readonly string[]): string {
-  return shellScript(uuids.map((u) => disableAutostart(domainUuid(u))));
+/** Autostart off for each domain (idempotent: already off is fine), a hundred domains per command. */
+export function disableAutostart(uuids: readonly string[]): HostCommand[] {
+  const all = uuids.map(domainUuid);
+  const commands: HostCommand[] = [];
+  for (let i = 0; i < all.length; i += AUTOSTART_UUIDS_PER_COMMAND) {
+    commands.push(
+      hostCommand(DISABLE_AUTOSTART, { uuids: all.slice(i, i + AUTOSTART_UUIDS_PER_COMMAND).join(" ") }),
+    );
+  }
+  return commands;
 }

@@ -34,6 +34,49 @@ export const BridgeName = z
 /** The root disk's guest device. */
 export const ROOT_DEVICE = "vda";
 
+/**
+ * Every element `buildDomainXml` writes, and the only ones the define-domain document lets libvirt see
+ * (ssm-documents/define-domain.ts): no host device, no qemu command line, no file the host would open for
+ * the guest outside the instance's folder and the volumes folder.
+ */
+export const DOMAIN_XML_ELEMENTS = [
+  "domain",
+  "name",
+  "uuid",
+  "metadata",
+  "lazarus:instance",
+  "lazarus:name",
+  "lazarus:flavor",
+  "lazarus:vcpus",
+  "lazarus:memory",
+  "lazarus:disk",
+  "lazarus:image",
+  "memory",
+  "currentMemory",
+  "vcpu",
+  "os",
+  "type",
+  "boot",
+  "bios",
+  "features",
+  "acpi",
+  "clock",
+  "on_poweroff",
+  "on_reboot",
+  "on_crash",
+  "devices",
+  "disk",
+  "driver",
+  "source",
+  "target",
+  "interface",
+  "mac",
+  "model",
+  "serial",
+  "console",
+  "memballoon",
+] as const;
+
 export const DomainDiskFormat = z.enum(["qcow2", "raw"]);
 
 export const DomainNetwork = z.discriminatedUnion("type", [

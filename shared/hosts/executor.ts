@@ -1,17 +1,21 @@
 /**
- * How the flows reach a host: run one shell script there and get its result.
- * In AWS and locally this is SSM Run Command (`ssm-executor.ts`); the flows depend only on this interface.
+ * How the flows reach a host: run one of the stack's host documents there (a HostCommand) and get its
+ * result. In AWS and locally this is SSM Run Command (`ssm-executor.ts`); the flows depend only on this
+ * interface, and never send a script: only a document and its parameters.
  */
+import type { HostCommand } from "./host-command.js";
+
+export type { HostCommand } from "./host-command.js";
 
 export interface HostTarget {
   /** Compute host name, for messages and error details. */
   name: string;
-  /** SSM managed-instance id the script is sent to. */
+  /** SSM managed-instance id the command is sent to. */
   managedInstanceId: string;
 }
 
 export interface RunOptions {
-  /** Seconds the script may run on the host before the agent stops it (SSM `executionTimeout`). */
+  /** Seconds the command may run on the host before the agent stops it (the document's `executionTimeout`). */
   executionTimeoutSeconds?: number;
   /** Overall deadline for delivery + execution + polling, in milliseconds. */
   deadlineMs?: number;
@@ -27,11 +31,11 @@ export interface RunResult {
 
 export interface HostExecutor {
   /**
-   * Runs `script` with bash on the host. Resolves only when the script exited 0.
-   * Throws HostUnreachable (never delivered), HostCommandFailed (exited non-zero; `details.exitCode`,
-   * `details.stderr`), or HostCommandTimedOut (no terminal status before the deadline).
+   * Runs `command` on the host. Resolves only when it exited 0. Throws HostUnreachable (never delivered),
+   * HostCommandFailed (exited non-zero; `details.exitCode`, `details.stderr`), HostCommandTimedOut (no
+   * terminal status before the deadline), or InvalidInput (SSM refused a parameter: nothing ran).
    */
-  run(host: HostTarget, script: string, options?: RunOptions): Promise<RunResult>;
-  /** Like `run`, but a non-zero exit is returned instead of thrown (for probes such as `test -e`). */
-  probe(host: HostTarget, script: string, options?: RunOptions): Promise<RunResult>;
+  run(host: HostTarget, command: HostCommand, options?: RunOptions): Promise<RunResult>;
+  /** Like `run`, but a non-zero exit is returned instead of thrown (probes that answer with their exit code). */
+  probe(host: HostTarget, command: HostCommand, options?: RunOptions): Promise<RunResult>;
 }

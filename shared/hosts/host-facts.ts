@@ -3,11 +3,14 @@
  * offers (`virsh capabilities`: kvm only where /dev/kvm works), the host's Lazarus settings file
  * (like nova.conf on a compute node: storage paths, pool, zone), and the storage folders' state.
  */
-import { HOST_CONFIG_ENV, HOST_CONFIG_PATH, HostSettingsFile } from "../definitions/host-config.js";
+import { CHECK_STORAGE } from "#ssm-documents/check-storage.js";
+import { READ_HOST_FACTS } from "#ssm-documents/read-host-facts.js";
+import { READ_UPTIME } from "#ssm-documents/read-uptime.js";
+import { HostSettingsFile } from "../definitions/host-config.js";
 import { InvalidInput } from "../domain/errors.js";
 import { AbsolutePath } from "../domain/values.js";
-import { parseSections, type ScriptSection, sectionLines } from "./script-sections.js";
-import { shellQuote, shellScript } from "./shell.js";
+import { type HostCommand, hostCommand } from "./host-command.js";
+import { parseSections } from "./script-sections.js";
 import { validated } from "./validate.js";
 import { child, childrenNamed, parseXml } from "./xml-tree.js";
 
@@ -30,20 +33,14 @@ export interface HostFacts {
   config: HostConfigFile | null;
 }
 
-/** One script: nodeinfo, capabilities (compressed: it can be long), and the settings file if present. */
-export function hostFactsScript(): string {
-  const sections: ScriptSection[] = [
-    { name: "nodeinfo", lines: ["virsh nodeinfo"] },
-    { name: "capabilities", lines: ["virsh capabilities"], compressed: true },
-    {
-      name: "config",
-      lines: [
-        `lz_cfg="\${${HOST_CONFIG_ENV}:-${HOST_CONFIG_PATH}}"`,
-        `if [ -r "$lz_cfg" ]; then cat -- "$lz_cfg"; fi`,
-      ],
-    },
-  ];
-  return shellScript(sectionLines(sections));
+/** The host's `uptime` line (nova's hypervisor uptime). */
+export function readUptime(): HostCommand {
+  return hostCommand(READ_UPTIME, {});
+}
+
+/** One command: nodeinfo, capabilities (compressed: it can be long), and the settings file if present. */
+export function readHostFacts(): HostCommand {
+  return hostCommand(READ_HOST_FACTS, {});
 }
 
 export function parseHostFacts(stdout: string): HostFacts {
@@ -107,14 +104,11 @@ export interface StorageCheck {
  * Checks each folder exists, and measures the instances folder's file system (`df -B1`). Prints
  * `missing PATH` lines, then the df table.
  */
-export function storageCheckScript(instancesPath: string, folders: readonly string[]): string {
-  const inst = validated(AbsolutePath, "instancesPath", instancesPath);
-  const lines = folders.map((f) => {
-    const q = shellQuote(validated(AbsolutePath, "folder", f));
-    return `[ -d ${q} ] || printf 'missing %s\\n' ${q}`;
+export function checkStorage(instancesPath: string, folders: readonly string[]): HostCommand {
+  return hostCommand(CHECK_STORAGE, {
+    instancesPath: validated(AbsolutePath, "instancesPath", instancesPath),
+    folders: folders.map((f, i) => validated(AbsolutePath, `folders.${i}`, f)).join(" "),
   });
-  lines.push(`if [ -d ${shellQuote(inst)} ]; then df -B1 --output=size -- ${shellQuote(inst)}; fi`);
-  return shellScript(lines);
 }
 
 export function parseStorageCheck(stdout: string): StorageCheck {

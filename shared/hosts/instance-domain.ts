@@ -1,14 +1,15 @@
 /**
  * An instance as a libvirt domain on a given host: the one place that turns records (instance, host,
- * ports, volumes) into a domain definition and the script that defines (and maybe starts) it. Used by the
+ * ports, volumes) into a domain definition and the command that defines (and maybe starts) it. Used by the
  * spawn step and by the local cloud's boot, so both produce the same domains.
  */
+import { DEFINE_DOMAIN, DOMAIN_XML_MAX_CHARS } from "#ssm-documents/define-domain.js";
 import { InvalidInput } from "../domain/errors.js";
 import type { Host, Instance, Port, Volume } from "../domain/schemas.js";
 import { buildDomainXml, domainName } from "./domain-xml.js";
-import { consoleLogPath, domainXmlPath, instanceDir, rootDiskPath, volumePath } from "./layout.js";
-import { shellQuote, shellScript, writeFileCommand } from "./shell.js";
-import { autostartOff, define, startDefined } from "./virsh.js";
+import { type HostCommand, hostCommand } from "./host-command.js";
+import { consoleLogPath, rootDiskPath, volumePath } from "./layout.js";
+import { domainUuid } from "./virsh.js";
 
 export interface InstanceDomainParts {
   instance: Instance;
@@ -51,32 +52,33 @@ export function instanceDomainXml(parts: InstanceDomainParts): string {
 }
 
 /**
- * Writes `libvirt.xml` beside the disk, defines the domain with autostart off, and starts it unless
- * `start` is false. Autostart is off always (only the control plane starts Lazarus domains). A domain
- * defined anew has it off already: libvirt defines new domains without autostart, and undefining one
- * removes its autostart link. So `absent: true` (the caller proved the domain not defined on this host,
- * as an evacuation's CheckInstanceNotOnTarget does) saves the `virsh autostart --disable` call: one
- * libvirt round trip less per instance while a host evacuation starts N domains on each target at once.
- * A definition that replaces one (rebuild in place, or nothing proven) always turns it off.
+ * Defines the domain on the host with autostart off (the define-domain document writes `libvirt.xml` beside
+ * the disk, checks it, defines it), and starts it unless `start` is false. Autostart is off always (only the
+ * control plane starts Lazarus domains). A domain defined anew has it off already: libvirt defines new
+ * domains without autostart, and undefining one removes its autostart link. So `absent: true` (the caller
+ * proved the domain not defined on this host, as an evacuation's CheckInstanceNotOnTarget does) saves the
+ * `virsh autostart --disable` call: one libvirt round trip less per instance while a host evacuation starts
+ * N domains on each target at once. A definition that replaces one (rebuild in place, or nothing proven)
+ * always turns it off.
  */
-export function defineDomainScript(
+export function defineDomain(
   parts: InstanceDomainParts,
   options: { start: boolean; absent?: boolean },
-): string {
+): HostCommand {
   const { instance, host } = parts;
-  const xmlPath = domainXmlPath(host, instance.uuid);
-  const log = shellQuote(consoleLogPath(host, instance.uuid));
-  const lines = [
-    `mkdir -p ${shellQuote(instanceDir(host, instance.uuid))}`,
-    // libvirt creates a file chardev's file 0600 for the host's qemu user when it starts the domain. Hosts
-    // sharing a pool may run qemu as different users of one group (the local cloud's hosts do), and a live
-    // migration's target opens the log while its source still writes it: the log is made group-writable
-    // before libvirt first opens it, which then keeps its mode.
-    `[ -e ${log} ] || { : > ${log} && chmod 0660 -- ${log}; }`,
-    writeFileCommand(xmlPath, instanceDomainXml(parts)),
-    define(xmlPath),
-    ...(options.absent ? [] : [autostartOff(instance.uuid)]),
-  ];
-  if (options.start) lines.push(startDefined(instance.uuid));
-  return shellScript(lines);
+  const xml = Buffer.from(instanceDomainXml(parts), "utf8").toString("base64");
+  if (xml.length > DOMAIN_XML_MAX_CHARS) {
+    throw new InvalidInput(
+      `the domain XML of ${instance.uuid} is ${xml.length} characters base64, above the ${DOMAIN_XML_MAX_CHARS} a command carries`,
+      { instanceUuid: instance.uuid, length: xml.length },
+    );
+  }
+  return hostCommand(DEFINE_DOMAIN, {
+    uuid: domainUuid(instance.uuid),
+    instancesPath: host.storage.instancesPath,
+    volumesPath: host.storage.volumesPath,
+    domainXml: xml,
+    start: String(options.start),
+    knownAbsent: String(options.absent === true),
+  });
 }

@@ -2,26 +2,40 @@
 import type { Host, Volume } from "../domain/schemas.js";
 import type { HostTarget } from "./executor.js";
 
+/**
+ * The names of the layout, which the host documents (ssm-documents/) use too: they compute these paths on
+ * the host from the folders and ids they are given, so a caller names an instance, never a file to write.
+ */
+export const LAYOUT = {
+  /** An instance's root disk, in its folder `<instancesPath>/<uuid>`. */
+  rootDisk: "disk",
+  /** nova keeps the domain definition beside the disk as `libvirt.xml`. */
+  domainXml: "libvirt.xml",
+  /** A cached base image is `<imageCachePath>/<imageRef><imageSuffix>`. */
+  imageSuffix: ".qcow2",
+  /** The serial console's log beside the disk (nova's `console.log`), written by the host's qemu. */
+  consoleLog: "console.log",
+} as const;
+
 export function instanceDir(host: Host, instanceUuid: string): string {
   return `${host.storage.instancesPath}/${instanceUuid}`;
 }
 
 export function rootDiskPath(host: Host, instanceUuid: string): string {
-  return `${instanceDir(host, instanceUuid)}/disk`;
+  return `${instanceDir(host, instanceUuid)}/${LAYOUT.rootDisk}`;
 }
 
-/** nova keeps the domain definition beside the disk as `libvirt.xml`. */
 export function domainXmlPath(host: Host, instanceUuid: string): string {
-  return `${instanceDir(host, instanceUuid)}/libvirt.xml`;
+  return `${instanceDir(host, instanceUuid)}/${LAYOUT.domainXml}`;
 }
 
 /** The serial console's log (nova's `console.log` beside the disk), written by the host's qemu. */
 export function consoleLogPath(host: Host, instanceUuid: string): string {
-  return `${instanceDir(host, instanceUuid)}/console.log`;
+  return `${instanceDir(host, instanceUuid)}/${LAYOUT.consoleLog}`;
 }
 
 export function baseImagePath(host: Host, imageRef: string): string {
-  return `${host.storage.imageCachePath}/${imageRef}.qcow2`;
+  return `${host.storage.imageCachePath}/${imageRef}${LAYOUT.imageSuffix}`;
 }
 
 export function volumePath(host: Host, volume: Volume): string {

@@ -1,39 +1,31 @@
 /**
- * Probes that answer a question about a host in one command: the target probe (is the domain, the disk,
- * the image there: `key=present|absent` lines) and the domain-state probe (what state is the domain in).
+ * Probes that answer a question about a host in one command: the liveness probe, the target probe (is the
+ * domain, the disk, the image there: `key=present|absent` lines) and the domain-state probe (what state is
+ * the domain in).
  * When virsh or the file system cannot answer, the script exits non-zero and the caller gets ProbeFailed,
  * never "absent" (a libvirtd that is down must not read as "the domain is not here", nor a permission
  * error as "the disk is not here").
  */
+
 import { z } from "zod";
+import { PROBE_DOMAIN_STATE } from "#ssm-documents/probe-domain-state.js";
+import { PROBE_LIVENESS } from "#ssm-documents/probe-liveness.js";
+import { PROBE_TARGET } from "#ssm-documents/probe-target.js";
 import { ProbeFailed } from "../domain/errors.js";
 import type { PowerState } from "../domain/states.js";
 import { AbsolutePath } from "../domain/values.js";
 import type { HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
-import { shellQuote, shellScript } from "./shell.js";
-import { domainStateOrAbsent, domainUuid } from "./virsh.js";
+import { type HostCommand, hostCommand } from "./host-command.js";
+import { validated } from "./validate.js";
+import { domainUuid } from "./virsh.js";
 import { powerStateOf } from "./virsh-parsers.js";
 
 const Presence = z.enum(["present", "absent"]);
 export type Presence = z.infer<typeof Presence>;
 
-/** `<key>=present|absent` for a path; a failing stat other than "no such file" stops the probe. */
-function pathPresence(key: string, path: string): string {
-  const q = shellQuote(AbsolutePath.parse(path));
-  return [
-    `if lz_out="$(stat -c %F -- ${q} 2>&1)"; then echo ${key}=present;`,
-    `elif [[ "$lz_out" == *"No such file or directory"* ]]; then echo ${key}=absent;`,
-    `else echo "cannot tell whether ${key} exists: $lz_out" >&2; exit 2; fi`,
-  ].join(" ");
-}
-
-/** `domain=present|absent` for a domain uuid; virsh failing stops the probe. */
-function domainPresence(uuid: string): string {
-  const q = shellQuote(domainUuid(uuid));
-  return [
-    `lz_uuids="$(virsh list --all --uuid)" || { echo "virsh list failed: cannot tell whether the domain exists" >&2; exit 2; }`,
-    `if printf '%s\\n' "$lz_uuids" | grep -xiF -- ${q} >/dev/null; then echo domain=present; else echo domain=absent; fi`,
-  ].join("\n");
+/** The host-failure flow's liveness probe: any answer at all means the host's agent runs commands. */
+export function livenessProbe(): HostCommand {
+  return hostCommand(PROBE_LIVENESS, {});
 }
 
 export interface TargetProbe {
@@ -45,13 +37,13 @@ export interface TargetProbe {
   image?: string;
 }
 
-/** One script answering every question asked: whether the domain, the disk and the image are there. */
-export function targetProbeScript(q: TargetProbe): string {
-  const lines: string[] = [];
-  if (q.domain) lines.push(domainPresence(q.domain));
-  if (q.disk) lines.push(pathPresence("disk", q.disk));
-  if (q.image) lines.push(pathPresence("image", q.image));
-  return shellScript(lines);
+/** One command answering every question asked: whether the domain, the disk and the image are there. */
+export function targetProbe(q: TargetProbe): HostCommand {
+  return hostCommand(PROBE_TARGET, {
+    ...(q.domain ? { domainUuid: domainUuid(q.domain) } : {}),
+    ...(q.disk ? { disk: validated(AbsolutePath, "disk", q.disk) } : {}),
+    ...(q.image ? { image: validated(AbsolutePath, "image", q.image) } : {}),
+  });
 }
 
 /** The answers of a target probe that exited 0; ProbeFailed if the script failed or an answer is missing. */
@@ -86,8 +78,8 @@ export function parseTargetProbe<K extends keyof TargetProbe>(
 export type DomainState = PowerState | "absent";
 
 /** The domain-state probe: prints `absent`, or the domain's `virsh domstate`; exits 2 when virsh cannot answer. */
-export function domainStateProbeScript(uuid: string): string {
-  return shellScript([domainStateOrAbsent(uuid)]);
+export function domainStateProbe(uuid: string): HostCommand {
+  return hostCommand(PROBE_DOMAIN_STATE, { uuid: domainUuid(uuid) });
 }
 
 /**
@@ -117,7 +109,7 @@ export async function probeDomainState(
   uuid: string,
   options: Pick<RunOptions, "comment" | "deadlineMs">,
 ): Promise<DomainState> {
-  const result = await executor.probe(host, domainStateProbeScript(uuid), {
+  const result = await executor.probe(host, domainStateProbe(uuid), {
     ...options,
     executionTimeoutSeconds: 30,
   });

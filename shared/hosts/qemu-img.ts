@@ -1,112 +1,57 @@
 /**
- * qemu-img command builders and parsers, plus a first-MiB checksum (cheap identity check of a disk,
- * e.g. "is this the same file the other host sees" for shared-storage detection).
+ * qemu-img: the builders of the disk operations' host commands (the documents create-root-disk and
+ * create-volume run qemu-img there) and the parsers of what `qemu-img info` answers.
  */
-import { posix } from "node:path";
-import { z } from "zod";
-import { InvalidInput } from "../domain/errors.js";
-import { AbsolutePath } from "../domain/values.js";
-import { shellQuote } from "./shell.js";
-import { validated } from "./validate.js";
 
-const SizeGiB = z.number().int().positive().max(65_536);
+import { z } from "zod";
+import { CREATE_ROOT_DISK } from "#ssm-documents/create-root-disk.js";
+import { CREATE_VOLUME } from "#ssm-documents/create-volume.js";
+import { DELETE_VOLUME } from "#ssm-documents/delete-volume.js";
+import { InvalidInput } from "../domain/errors.js";
+import type { Host, Volume } from "../domain/schemas.js";
+import { FileName, ImageRef } from "../domain/values.js";
+import { type HostCommand, hostCommand } from "./host-command.js";
+import { validated } from "./validate.js";
+import { domainUuid } from "./virsh.js";
+
+export const SizeGiB = z.number().int().positive().max(65_536);
 export const ImageFormat = z.enum(["qcow2", "raw"]);
 export type ImageFormat = z.infer<typeof ImageFormat>;
 
-function parentDir(path: string, field: string): string {
-  const dir = posix.dirname(path);
-  if (dir === path || path.endsWith("/")) {
-    throw new InvalidInput(
-      `invalid ${field}: a file path may not be '/' or end with '/' (got ${JSON.stringify(path)})`,
-      {
-        field,
-        value: path,
-      },
-    );
-  }
-  return dir;
-}
-
-export interface CreateOverlayOptions {
-  /** The cached base image (qcow2), e.g. `<imageCachePath>/<imageRef>.qcow2`. */
-  base: string;
-  /** The instance disk to create, e.g. `<instancesPath>/<uuid>/disk`. */
-  disk: string;
-  /** Virtual size; omitted = the base image's size. */
-  sizeGiB?: number;
-}
-
 /**
- * `mkdir -p DIR` + `qemu-img create -f qcow2 -b BASE -F qcow2 DISK [SIZEG]`: a copy-on-write disk
- * on top of a cached base (nova's `_base`). Overwrites an existing DISK.
+ * The instance's root disk on `host`, copy-on-write on the cached image `imageRef` (nova's `_base`), of
+ * `sizeGiB`. `replace`: a rebuild re-images (the old disk is removed first); otherwise a disk that is there
+ * is kept (an evacuation never deletes or overwrites a root disk). Exit 2: the image is not in the cache.
  */
-export function createOverlay(opts: CreateOverlayOptions): string {
-  const base = validated(AbsolutePath, "createOverlay.base", opts.base);
-  const disk = validated(AbsolutePath, "createOverlay.disk", opts.disk);
-  const dir = parentDir(disk, "createOverlay.disk");
-  if (base === disk) {
-    throw new InvalidInput(
-      `invalid createOverlay: base and disk are the same file (${JSON.stringify(disk)})`,
-      {
-        field: "createOverlay.disk",
-        value: disk,
-      },
-    );
-  }
-  const size =
-    opts.sizeGiB === undefined ? [] : [`${validated(SizeGiB, "createOverlay.sizeGiB", opts.sizeGiB)}G`];
-  return [
-    `mkdir -p -- ${shellQuote(dir)}`,
-    [
-      "qemu-img",
-      "create",
-      "-q",
-      "-f",
-      "qcow2",
-      "-b",
-      shellQuote(base),
-      "-F",
-      "qcow2",
-      shellQuote(disk),
-      ...size.map(shellQuote),
-    ].join(" "),
-    groupWritable(disk),
-  ].join("\n");
+export function createRootDisk(
+  host: Host,
+  opts: { instanceUuid: string; imageRef: string; sizeGiB: number; replace: boolean },
+): HostCommand {
+  return hostCommand(CREATE_ROOT_DISK, {
+    uuid: domainUuid(opts.instanceUuid),
+    instancesPath: host.storage.instancesPath,
+    imageCachePath: host.storage.imageCachePath,
+    imageRef: validated(ImageRef, "imageRef", opts.imageRef),
+    sizeGiB: String(validated(SizeGiB, "sizeGiB", opts.sizeGiB)),
+    replace: String(opts.replace),
+  });
 }
 
-export interface CreateBlankOptions {
-  path: string;
-  sizeGiB: number;
-  format: ImageFormat;
+/** A new empty raw volume file in the host's volumes folder (refused if its file exists). */
+export function createVolume(host: Host, volume: Pick<Volume, "backingFile" | "sizeGiB">): HostCommand {
+  return hostCommand(CREATE_VOLUME, {
+    volumesPath: host.storage.volumesPath,
+    fileName: validated(FileName, "backingFile", volume.backingFile),
+    sizeGiB: String(validated(SizeGiB, "sizeGiB", volume.sizeGiB)),
+  });
 }
 
-/** `mkdir -p DIR` + `qemu-img create -f FORMAT PATH SIZEG` (an empty disk; overwrites PATH). */
-export function createBlank(opts: CreateBlankOptions): string {
-  const path = validated(AbsolutePath, "createBlank.path", opts.path);
-  const dir = parentDir(path, "createBlank.path");
-  const size = validated(SizeGiB, "createBlank.sizeGiB", opts.sizeGiB);
-  const format = validated(ImageFormat, "createBlank.format", opts.format);
-  return [
-    `mkdir -p -- ${shellQuote(dir)}`,
-    ["qemu-img", "create", "-q", "-f", shellQuote(format), shellQuote(path), shellQuote(`${size}G`)].join(
-      " ",
-    ),
-    groupWritable(path),
-  ].join("\n");
-}
-
-/**
- * qemu-img creates files 0644 whatever the umask. Hosts that share storage open each other's disks (an
- * evacuated instance's disk, a volume), and they share a group, not a user: give the group read-write.
- */
-function groupWritable(path: string): string {
-  return `chmod 0660 -- ${shellQuote(path)}`;
-}
-
-/** `qemu-img info --output=json -U PATH` (-U: also works on a disk a running domain holds) -> parseQemuImgInfo. */
-export function info(path: string): string {
-  const p = validated(AbsolutePath, "path", path);
-  return ["qemu-img", "info", "--output=json", "-U", shellQuote(p)].join(" ");
+/** A volume's file removed from the host's volumes folder (an absent one is removed). */
+export function deleteVolume(host: Host, volume: Pick<Volume, "backingFile">): HostCommand {
+  return hostCommand(DELETE_VOLUME, {
+    volumesPath: host.storage.volumesPath,
+    fileName: validated(FileName, "backingFile", volume.backingFile),
+  });
 }
 
 const QemuImgInfoJson = z.looseObject({
@@ -168,15 +113,6 @@ export function parseQemuImgInfo(stdout: string): QemuImgInfo {
   };
 }
 
-/**
- * `qemu-img info --output=json -U --backing-chain PATH` -> parseQemuImgBackingChain: the image and every
- * backing file below it, top first.
- */
-export function infoBackingChain(path: string): string {
-  const p = validated(AbsolutePath, "path", path);
-  return ["qemu-img", "info", "--output=json", "-U", "--backing-chain", shellQuote(p)].join(" ");
-}
-
 /** Parses `qemu-img info --backing-chain --output=json` (a JSON array, top image first). */
 export function parseQemuImgBackingChain(stdout: string): QemuImgInfo[] {
   let json: unknown;
@@ -193,25 +129,6 @@ export function parseQemuImgBackingChain(stdout: string): QemuImgInfo[] {
     throw new InvalidInput(`qemu-img info --backing-chain: expected a non-empty array: ${excerpt(stdout)}`);
   }
   return json.map((entry) => parseQemuImgInfo(JSON.stringify(entry)));
-}
-
-/** Bytes hashed by firstMiBChecksum. */
-export const CHECKSUM_BYTES = 1_048_576;
-
-/** `head -c 1048576 PATH | sha256sum`: SHA-256 of the file's first MiB -> parseSha256sum. */
-export function firstMiBChecksum(path: string): string {
-  const p = validated(AbsolutePath, "path", path);
-  return `head -c ${CHECKSUM_BYTES} -- ${shellQuote(p)} | sha256sum`;
-}
-
-/** Parses `sha256sum` output of stdin (`<64 hex>  -`) and returns the lower-case hex digest. */
-export function parseSha256sum(stdout: string): string {
-  const m = /^([0-9a-f]{64}) [ *]-\n?$/.exec(stdout.trim() === "" ? stdout : `${stdout.trimEnd()}\n`);
-  if (!m)
-    throw new InvalidInput(`sha256sum output not understood: ${excerpt(stdout)}`, {
-      output: excerpt(stdout),
-    });
-  return m[1]!;
 }
 
 function excerpt(text: string): string {

@@ -8,7 +8,9 @@
 import { gunzipSync } from "node:zlib";
 import { InvalidInput } from "../domain/errors.js";
 
-const MARKER = "@@lazarus-section";
+/** The line that opens a section: `@@lazarus-section <name>[ gz]`; `@@lazarus-section end` closes the output. */
+export const SECTION_MARKER = "@@lazarus-section";
+const MARKER = SECTION_MARKER;
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 /** GetCommandInvocation's StandardOutputContent limit: output this long may have been cut. */
 export const SSM_STDOUT_LIMIT = 24_000;

@@ -1,22 +1,35 @@
 /**
- * HostExecutor over SSM Run Command (`AWS-RunShellScript`). The same code talks to real AWS and to the
- * local SSM-compatible endpoint (`local/ssm/ssm-endpoint.ts`): only the client's endpoint differs.
+ * HostExecutor over SSM Run Command: each command is one of the stack's own documents (ssm-documents/,
+ * deployed as `<prefix>-<id>`) with its parameters; never a script. The same code talks to real AWS and to
+ * the local SSM-compatible endpoint (`local/ssm/ssm-endpoint.ts`): only the client's endpoint differs.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import {
   CancelCommandCommand,
-  DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   type GetCommandInvocationCommandOutput,
   SendCommandCommand,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
-import { errorMessage, HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "../domain/errors.js";
-import type { HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
+import { EXECUTION_TIMEOUT_PARAMETER, hostDocumentName } from "#ssm-documents/document.js";
+import {
+  errorMessage,
+  HostCommandFailed,
+  HostCommandTimedOut,
+  HostUnreachable,
+  InvalidInput,
+} from "../domain/errors.js";
+import { DEFAULT_PREFIX } from "../store/tables.js";
+import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
 
 export interface SsmHostExecutorOptions {
   client: SSMClient;
+  /**
+   * The deployed name of a host document (default `lazarus-<id>`, the default prefix; the Lambdas' runtime
+   * gives the deployment's, `LambdaSettings.hostDocumentPrefix`).
+   */
+  documentName?: (id: string) => string;
   /** First delay between GetCommandInvocation polls (doubles up to pollMaxMs, with jitter). */
   pollInitialMs?: number;
   /**
@@ -41,7 +54,6 @@ export interface SsmHostExecutorOptions {
   random?: () => number;
 }
 
-const DOCUMENT = "AWS-RunShellScript";
 /** SSM refuses a delivery timeout (`TimeoutSeconds`) below 30 s. */
 const MIN_DELIVERY_TIMEOUT_S = 30;
 const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
@@ -93,9 +105,11 @@ export class SsmHostExecutor implements HostExecutor {
   private readonly random: () => number;
   private readonly logger: Logger | undefined;
   private readonly metrics: Metrics | undefined;
+  private readonly documentName: (id: string) => string;
 
   constructor(opts: SsmHostExecutorOptions) {
     this.client = opts.client;
+    this.documentName = opts.documentName ?? ((id) => hostDocumentName(DEFAULT_PREFIX, id));
     this.pollInitialMs = opts.pollInitialMs ?? 100;
     this.pollMaxMs = opts.pollMaxMs ?? 500;
     this.backoffMaxMs = Math.max(this.pollMaxMs, opts.backoffMaxMs ?? 5000);
@@ -108,18 +122,18 @@ export class SsmHostExecutor implements HostExecutor {
     this.metrics = opts.metrics;
   }
 
-  async run(host: HostTarget, script: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.observed(host, script, options, false);
+  async run(host: HostTarget, command: HostCommand, options: RunOptions = {}): Promise<RunResult> {
+    return this.observed(host, command, options, false);
   }
 
-  async probe(host: HostTarget, script: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.observed(host, script, options, true);
+  async probe(host: HostTarget, command: HostCommand, options: RunOptions = {}): Promise<RunResult> {
+    return this.observed(host, command, options, true);
   }
 
   /** Runs the command and reports it: one log line and its metrics, whatever the outcome. */
   private async observed(
     host: HostTarget,
-    script: string,
+    command: HostCommand,
     options: RunOptions,
     probe: boolean,
   ): Promise<RunResult> {
@@ -129,14 +143,15 @@ export class SsmHostExecutor implements HostExecutor {
       message: "host command",
       host: host.name,
       managedInstanceId: host.managedInstanceId,
-      what: options.comment ?? "(no comment)",
+      document: command.document,
+      what: options.comment ?? command.document,
       commandId: sent.commandId ?? null,
       probe,
       durationMs: this.now() - started,
       ...outcome,
     });
     try {
-      const result = await this.execute(host, script, options, probe, sent);
+      const result = await this.execute(host, command, options, probe, sent);
       const entry = line({ exitCode: result.exitCode });
       this.logger?.info(entry);
       this.metrics?.addMetric(HOST_COMMAND_METRICS.duration, MetricUnit.Milliseconds, entry.durationMs);
@@ -163,7 +178,7 @@ export class SsmHostExecutor implements HostExecutor {
 
   private async execute(
     host: HostTarget,
-    script: string,
+    command: HostCommand,
     options: RunOptions,
     probe: boolean,
     sent: { commandId?: string },
@@ -184,7 +199,7 @@ export class SsmHostExecutor implements HostExecutor {
 
     const commandId = await this.send(
       host,
-      script,
+      command,
       execSecs,
       deliverySecs,
       options.comment,
@@ -237,7 +252,7 @@ export class SsmHostExecutor implements HostExecutor {
 
   private async send(
     host: HostTarget,
-    script: string,
+    command: HostCommand,
     execSecs: number,
     deliverySecs: number,
     comment: string | undefined,
@@ -249,9 +264,12 @@ export class SsmHostExecutor implements HostExecutor {
       try {
         const out = await this.client.send(
           new SendCommandCommand({
-            DocumentName: DOCUMENT,
+            DocumentName: this.documentName(command.document),
             InstanceIds: [host.managedInstanceId],
-            Parameters: { commands: [script], executionTimeout: [String(execSecs)] },
+            Parameters: {
+              ...Object.fromEntries(Object.entries(command.parameters).map(([k, v]) => [k, [v]])),
+              [EXECUTION_TIMEOUT_PARAMETER]: [String(execSecs)],
+            },
             TimeoutSeconds: deliverySecs,
             // SSM limits Comment to 100 characters.
             ...(comment ? { Comment: comment.slice(0, 100) } : {}),
@@ -269,6 +287,14 @@ export class SsmHostExecutor implements HostExecutor {
         return id;
       } catch (e) {
         const name = errName(e);
+        if (name === "InvalidParameters" || name === "InvalidDocument") {
+          // SSM refused the command before anything ran: a value outside its pattern, or no such document.
+          throw new InvalidInput(
+            `host ${host.name}: SSM refused ${command.document} (${name}: ${errorMessage(e)}); nothing ran`,
+            { host: host.name, document: command.document, reason: name },
+            { cause: e },
+          );
+        }
         if (name === "InvalidInstanceId") {
           // Not registered, deregistered, or not in a state SSM delivers to.
           throw new HostUnreachable(
@@ -363,41 +389,4 @@ export class SsmHostExecutor implements HostExecutor {
       // Best effort: the command may already be terminal, or the API unreachable.
     }
   }
-}
-
-export type HostPingStatus = "Online" | "ConnectionLost" | "Inactive";
-
-/**
- * Agent liveness per managed-instance id, via DescribeInstanceInformation. Ids SSM does not list
- * (deregistered, unknown) are reported "Inactive".
- */
-export async function describeHostPing(
-  client: SSMClient,
-  managedInstanceIds: readonly string[],
-): Promise<Record<string, HostPingStatus>> {
-  const result: Record<string, HostPingStatus> = {};
-  for (const id of managedInstanceIds) result[id] = "Inactive";
-  const ids = [...new Set(managedInstanceIds)];
-  // The InstanceIds filter takes at most 50 values per call.
-  for (let i = 0; i < ids.length; i += 50) {
-    const chunk = ids.slice(i, i + 50);
-    let nextToken: string | undefined;
-    do {
-      const out = await client.send(
-        new DescribeInstanceInformationCommand({
-          Filters: [{ Key: "InstanceIds", Values: chunk }],
-          MaxResults: 50,
-          ...(nextToken ? { NextToken: nextToken } : {}),
-        }),
-      );
-      for (const info of out.InstanceInformationList ?? []) {
-        if (!info.InstanceId || !(info.InstanceId in result)) continue;
-        const ping = info.PingStatus;
-        result[info.InstanceId] =
-          ping === "Online" ? "Online" : ping === "ConnectionLost" ? "ConnectionLost" : "Inactive";
-      }
-      nextToken = out.NextToken;
-    } while (nextToken);
-  }
-  return result;
 }

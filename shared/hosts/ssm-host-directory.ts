@@ -77,3 +77,40 @@ export class SsmHostDirectory implements HostDirectory {
     return false;
   }
 }
+
+export type HostPingStatus = "Online" | "ConnectionLost" | "Inactive";
+
+/**
+ * Agent liveness per managed-instance id, via DescribeInstanceInformation. Ids SSM does not list
+ * (deregistered, unknown) are reported "Inactive".
+ */
+export async function describeHostPing(
+  client: SSMClient,
+  managedInstanceIds: readonly string[],
+): Promise<Record<string, HostPingStatus>> {
+  const result: Record<string, HostPingStatus> = {};
+  for (const id of managedInstanceIds) result[id] = "Inactive";
+  const ids = [...new Set(managedInstanceIds)];
+  // The InstanceIds filter takes at most 50 values per call.
+  for (let i = 0; i < ids.length; i += 50) {
+    const chunk = ids.slice(i, i + 50);
+    let nextToken: string | undefined;
+    do {
+      const out = await client.send(
+        new DescribeInstanceInformationCommand({
+          Filters: [{ Key: "InstanceIds", Values: chunk }],
+          MaxResults: 50,
+          ...(nextToken ? { NextToken: nextToken } : {}),
+        }),
+      );
+      for (const info of out.InstanceInformationList ?? []) {
+        if (!info.InstanceId || !(info.InstanceId in result)) continue;
+        const ping = info.PingStatus;
+        result[info.InstanceId] =
+          ping === "Online" ? "Online" : ping === "ConnectionLost" ? "ConnectionLost" : "Inactive";
+      }
+      nextToken = out.NextToken;
+    } while (nextToken);
+  }
+  return result;
+}

@@ -6,17 +6,22 @@
 import type { InstanceFailureConfig } from "../domain/instance-failure.js";
 import type { StepDeps } from "../flow/deps.js";
 import type { ExecutionStarter } from "../flow/executions.js";
+import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
 import type { InvocationTelemetry } from "./observability.js";
-import { containerFromEnv, depsFromEnv } from "./runtime.js";
+import { containerFromEnv, depsFromEnv, perContainer } from "./runtime.js";
 import { machineArn } from "./settings.js";
 
 export interface InstanceFailureDeps extends StepDeps {
   starter: ExecutionStarter;
   config: InstanceFailureConfig;
+  /** Operator alerts (a recovery given up pages). */
+  alerts: HostAlerts;
   /** Deadline of the probe of a domain's state through SSM (delivery included). */
   probeDeadlineMs: number;
   machines: { instanceRecovery: string; hostEvacuation: string };
 }
+
+const alerts = perContainer((c) => new EventBridgeHostAlerts(c.eventBridge, c.settings.eventBus));
 
 export function instanceFailureDepsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
@@ -27,6 +32,7 @@ export function instanceFailureDepsFromEnv(
     ...depsFromEnv(env, telemetry),
     starter: executions,
     config: settings.instanceFailure,
+    alerts: alerts(env),
     probeDeadlineMs: settings.hostProbeDeadlineMs,
     machines: {
       instanceRecovery: machineArn(settings, "instance-recovery"),

@@ -18,6 +18,7 @@
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { STEP_METRICS } from "../definitions/step-metrics.js";
 import { LazarusError } from "../domain/errors.js";
 import { FunctionLogger, TerminalLogger } from "./loggers.js";
 import { type LogFormat, logFormatFromEnv } from "./settings.js";
@@ -43,14 +44,10 @@ export const DEFAULT_SERVICE_NAME = "lazarus";
 export const DEFAULT_METRICS_NAMESPACE = "Lazarus";
 
 /**
- * Metric names of the steps: what operators alarm on. Each has the dimensions `service` and `step`;
- * host commands add theirs (`HOST_COMMAND_METRICS` of the SSM executor) to the same document.
+ * Metric names of the steps (shared/definitions/step-metrics.ts); host commands add theirs
+ * (`HOST_COMMAND_METRICS` of the SSM executor) to the same document.
  */
-export const STEP_METRICS = {
-  duration: "StepDuration",
-  /** With dimension `errorName`. */
-  failures: "StepFailures",
-} as const;
+export { STEP_METRICS } from "../definitions/step-metrics.js";
 
 /**
  * Objects of an input whose fields are read as the input's own (a step's request, a Map item, an event's

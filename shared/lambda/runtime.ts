@@ -9,6 +9,7 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { hostDocumentName } from "#ssm-documents/document.js";
 import type { StepDeps } from "../flow/deps.js";
 import { SsmHostExecutor } from "../hosts/ssm-executor.js";
 import { EventBridgeNotifier } from "../notifications/notifier.js";
@@ -75,6 +76,7 @@ export function hostExecutor(
 ): SsmHostExecutor {
   return new SsmHostExecutor({
     client: container.ssm,
+    documentName: (id) => hostDocumentName(container.settings.hostDocumentPrefix, id),
     defaultDeadlineMs: deadlineMs,
     ...(telemetry ? { logger: telemetry.logger, metrics: telemetry.metrics } : {}),
   });

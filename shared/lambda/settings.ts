@@ -8,8 +8,9 @@
  * local cloud set these variables; docs/DEPLOY.md lists the ones an operator tunes.
  */
 import { ALL_FUNCTIONS, functionNameEnv } from "../definitions/functions.js";
-import { HEARTBEAT_PERIOD_SECONDS } from "../definitions/heartbeat.js";
+import { HEARTBEAT_MISSED_PERIODS, HEARTBEAT_PERIOD_SECONDS } from "../definitions/heartbeat.js";
 import { deployedName, STATE_MACHINES } from "../definitions/state-machines.js";
+import { LIVE_MIGRATION_TIMEOUT_MAX_SECONDS } from "../definitions/timeouts.js";
 import { InvalidSetting } from "../domain/errors.js";
 import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
 import {
@@ -47,6 +48,8 @@ export interface LambdaSettings {
   /** Deployment prefix: `<prefix>-<id>` names functions and state machines (LAZARUS_TABLE_PREFIX). */
   prefix: string;
   tables: TableNames;
+  /** The stack's host documents are `<hostDocumentPrefix>-<id>` (LAZARUS_HOST_DOCUMENT_PREFIX, else the prefix). */
+  hostDocumentPrefix: string;
   /** The EventBridge bus notifications and alerts are published on. */
   eventBus: string;
   /** nova's service_down_time. */
@@ -169,15 +172,15 @@ export function instanceFailureConfigFromEnv(env: Env = process.env): InstanceFa
 export function maintenanceConfigFromEnv(env: Env = process.env): MaintenanceConfig {
   const d = DEFAULT_MAINTENANCE_CONFIG;
   return {
-    // A host-command step's Lambda runs at most 15 minutes (cdk/functions.ts): the copy gets 13 of them.
+    // A host-command step's Lambda runs at most 15 minutes (shared/definitions/timeouts.ts): the copy gets 13.
     liveMigrationTimeoutSeconds: setting(
       env,
       "LAZARUS_LIVE_MIGRATION_TIMEOUT_SECONDS",
       d.liveMigrationTimeoutSeconds,
-      "a whole number of seconds from 1 to 780",
+      `a whole number of seconds from 1 to ${LIVE_MIGRATION_TIMEOUT_MAX_SECONDS}`,
       (raw) => {
         const n = Number(raw);
-        return Number.isInteger(n) && n >= 1 && n <= 780 ? n : undefined;
+        return Number.isInteger(n) && n >= 1 && n <= LIVE_MIGRATION_TIMEOUT_MAX_SECONDS ? n : undefined;
       },
     ),
     drainMaxConcurrency: positiveInteger(env, "LAZARUS_DRAIN_MAX_CONCURRENCY", d.drainMaxConcurrency),
@@ -197,6 +200,7 @@ export function settingsFromEnv(env: Env = process.env): LambdaSettings {
   return {
     prefix,
     tables: tableNamesFromEnv(env),
+    hostDocumentPrefix: text(env, "LAZARUS_HOST_DOCUMENT_PREFIX", prefix),
     eventBus: text(env, "LAZARUS_EVENT_BUS", "default"),
     serviceDownSeconds: positive(env, "LAZARUS_SERVICE_DOWN_SECONDS", DEFAULT_SERVICE_DOWN_SECONDS),
     shutdownTimeoutSeconds: positive(
@@ -221,7 +225,7 @@ export function settingsFromEnv(env: Env = process.env): LambdaSettings {
     maintenance: maintenanceConfigFromEnv(env),
     heartbeatAlarm: {
       periodSeconds: positiveInteger(env, "LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS", HEARTBEAT_PERIOD_SECONDS),
-      evaluationPeriods: positiveInteger(env, "LAZARUS_HEARTBEAT_MISSED_PERIODS", 3),
+      evaluationPeriods: positiveInteger(env, "LAZARUS_HEARTBEAT_MISSED_PERIODS", HEARTBEAT_MISSED_PERIODS),
     },
     machineArns: Object.fromEntries(STATE_MACHINES.map((m) => [m.id, env[m.arnEnv]?.trim() || null])),
     functionName: (id) => functionNames.get(id) ?? deployedName(prefix, id),

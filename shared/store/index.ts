@@ -7,6 +7,7 @@ import { HostMaintenanceStore } from "./host-maintenance-store.js";
 import { HostsStore } from "./hosts-store.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 import { InstancesStore } from "./instances-store.js";
+import { LeasesStore } from "./leases-store.js";
 import { MigrationsStore } from "./migrations-store.js";
 import { OutboxStore } from "./outbox-store.js";
 import { PortsStore } from "./ports-store.js";
@@ -28,6 +29,8 @@ export interface Stores {
   hostMaintenance: HostMaintenanceStore;
   /** Instance recoveries (instance-failure flow), one per crash. */
   recoveries: RecoveriesStore;
+  /** One run at a time of each scheduled function. */
+  leases: LeasesStore;
   /** Instance actions without a migration, and builds not yet placed (API, boot and delete flows). */
   actions: ActionsStore;
 }
@@ -45,6 +48,7 @@ export function createStores(deps: StoreDeps): Stores {
     hostIncidents: new HostIncidentsStore(deps),
     hostMaintenance: new HostMaintenanceStore(deps),
     recoveries: new RecoveriesStore(deps),
+    leases: new LeasesStore(deps),
     actions: new ActionsStore(deps),
   };
 }
@@ -69,6 +73,7 @@ export {
   StoredResponse,
 } from "./idempotency-store.js";
 export { type InstanceMutableFields, InstancesStore, type InstanceUpdate } from "./instances-store.js";
+export { Lease, LeasesStore, type LeaseTake } from "./leases-store.js";
 export { type MigrationPatch, MigrationsStore } from "./migrations-store.js";
 export { OutboxStore, PendingNotification } from "./outbox-store.js";
 export { PortsStore } from "./ports-store.js";

@@ -266,7 +266,7 @@ export abstract class RecordStore<S extends z.ZodType> extends TableStore {
    * Deletes the record under `key` if `keep` (a function of the record read) says it may go; absent is a
    * success (a retried delete). Conditional on the version read: a record changed meanwhile is read again.
    */
-  async deleteIf(key: string, mayGo: (current: z.output<S>) => void = () => {}): Promise<void> {
+  protected async deleteIf(key: string, mayGo: (current: z.output<S>) => void = () => {}): Promise<void> {
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.get(key);
       if (current === null) return;

@@ -21,9 +21,23 @@ export interface IndexSpec {
   projection?: "ALL" | "KEYS_ONLY" | { include: string[] };
 }
 
+/** The DynamoDB actions a store reads with (GetItem, BatchGetItem, Query, Scan) and writes with. */
+export type TableReadAction = "GetItem" | "BatchGetItem" | "Query" | "Scan";
+export type TableWriteAction = "PutItem" | "UpdateItem" | "DeleteItem";
+
 export interface TableSpec {
   /** Logical id, used for the environment variable and the CDK construct id. */
   id: TableId;
+  /**
+   * The actions its stores call (test/unit/cdk/least-privilege.test.ts reads the stores and fails on a
+   * difference): a function with "read" access to the table is granted `read`, one with "write" `read`
+   * and `write`, one with "remove" also `remove` (deleting a record outright: host deregistration).
+   */
+  actions: {
+    read: readonly TableReadAction[];
+    write: readonly TableWriteAction[];
+    remove?: readonly TableWriteAction[];
+  };
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
   globalIndexes: IndexSpec[];
@@ -41,6 +55,7 @@ export const TABLE_IDS = [
   "outbox",
   "idempotency",
   "recoveries",
+  "leases",
   "fleet",
   "actions",
 ] as const;
@@ -95,6 +110,7 @@ export const INDEX = {
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
   instances: {
     id: "instances",
+    actions: { read: ["GetItem", "BatchGetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "uuid", type: "S" },
     globalIndexes: [
       { indexName: INDEX.instancesByHost, partitionKey: { name: "host", type: "S" } },
@@ -120,6 +136,11 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
    */
   hosts: {
     id: "hosts",
+    actions: {
+      read: ["GetItem", "BatchGetItem", "Query", "Scan"],
+      write: ["PutItem", "UpdateItem"],
+      remove: ["DeleteItem"],
+    },
     partitionKey: { name: "name", type: "S" },
     globalIndexes: [
       {
@@ -149,6 +170,7 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   },
   migrations: {
     id: "migrations",
+    actions: { read: ["GetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [
       {
@@ -165,28 +187,35 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   },
   faults: {
     id: "faults",
+    actions: { read: ["Query"], write: ["PutItem"] },
     partitionKey: { name: "instanceUuid", type: "S" },
     sortKey: { name: "faultKey", type: "S" },
     globalIndexes: [],
   },
   ports: {
     id: "ports",
+    // DeleteItem: a port made for an instance goes with it (releaseFrom); Scan: the store's list (audits).
+    actions: { read: ["GetItem", "Query", "Scan"], write: ["PutItem", "UpdateItem", "DeleteItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [{ indexName: INDEX.portsByInstance, partitionKey: { name: "instanceUuid", type: "S" } }],
   },
   volumes: {
     id: "volumes",
+    // DeleteItem: a volume made for an instance goes with it; Scan: the store's list (audits).
+    actions: { read: ["GetItem", "Scan"], write: ["PutItem", "UpdateItem", "DeleteItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [],
   },
   outbox: {
     id: "outbox",
+    actions: { read: ["Scan"], write: ["PutItem", "DeleteItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [],
   },
   /** The API's answers to mutating requests, by idempotency key (shared/store/idempotency-store.ts). */
   idempotency: {
     id: "idempotency",
+    actions: { read: ["GetItem"], write: ["PutItem", "UpdateItem", "DeleteItem"] },
     partitionKey: { name: "key", type: "S" },
     globalIndexes: [],
     timeToLiveAttribute: "expiresAt",
@@ -194,6 +223,7 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   /** Instance recoveries, one per crash (shared/store/recoveries-store.ts). */
   recoveries: {
     id: "recoveries",
+    actions: { read: ["GetItem", "Query"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [
       {
@@ -209,12 +239,24 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
     ],
   },
   /**
+   * One item per scheduled function while one of its runs holds the lease (shared/store/leases-store.ts):
+   * a run that finds it held does nothing. Expired leases are deleted by DynamoDB itself.
+   */
+  leases: {
+    id: "leases",
+    actions: { read: [], write: ["PutItem", "DeleteItem"] },
+    partitionKey: { name: "name", type: "S" },
+    globalIndexes: [],
+    timeToLiveAttribute: "expiresAtEpoch",
+  },
+  /**
    * Small records about the fleet as a whole (shared/store/fleet-store.ts): its host count (the mass-failure
    * guard's denominator), which hosts reach each BMC network (the fence's delegates), the fleet sync's
    * place in the hosts table. One item per fact, so no read of it grows with the fleet.
    */
   fleet: {
     id: "fleet",
+    actions: { read: ["GetItem", "Query"], write: ["PutItem", "UpdateItem", "DeleteItem"] },
     partitionKey: { name: "set", type: "S" },
     sortKey: { name: "member", type: "S" },
     globalIndexes: [],
@@ -222,6 +264,7 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
   /** Instance actions without a migration (create, delete, reboot, ...) and builds not yet placed. */
   actions: {
     id: "actions",
+    actions: { read: ["GetItem", "Query"], write: ["PutItem", "UpdateItem"] },
     partitionKey: { name: "id", type: "S" },
     globalIndexes: [
       {

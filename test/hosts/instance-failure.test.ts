@@ -251,7 +251,7 @@ describe("instance failure", () => {
     expect(run.status).toBe("SUCCEEDED");
     // Every delivery reached the trigger...
     await until("three deliveries", () =>
-      cloud.events.deliveries.filter((d) => d.functionName.endsWith("instfail-on-domain-stopped")).length >= 3
+      cloud.events.deliveries.filter((d) => d.target.endsWith("instfail-on-domain-stopped")).length >= 3
         ? true
         : undefined,
     );

@@ -1,25 +1,45 @@
 /**
- * Real parts only: two LocalHosts (own users, own session libvirtd, own agents), the local SSM
- * endpoint, and the real @aws-sdk/client-ssm behind SsmHostExecutor.
+ * Real parts only: two LocalHosts (own users, own session libvirtd, own agents), the local SSM endpoint
+ * serving the stack's host documents, and the real @aws-sdk/client-ssm behind SsmHostExecutor. Every
+ * command here is one of the stack's documents, run by the agent as SSM's runs it (`sh -c _script.sh`,
+ * parameters in the environment). A parameter outside its pattern, and the shell document, are refused by
+ * the endpoint as SSM refuses them, and nothing runs on the host.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
+  InvalidDocument,
   InvalidInstanceId,
+  InvalidParameters,
   InvocationDoesNotExist,
+  ListCommandInvocationsCommand,
   SendCommandCommand,
   SSMClient,
 } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Fleet, startFleet } from "#local/hosts/fleet.js";
 import { processesOfUid } from "#local/hosts/local-host.js";
-import { HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
+import type { SsmCommandNotice } from "#local/ssm/ssm-endpoint.js";
+import {
+  HostCommandFailed,
+  HostCommandTimedOut,
+  HostUnreachable,
+  InvalidInput,
+} from "#shared/domain/errors.js";
+import { newHostRecord } from "#shared/domain/host-record.js";
+import type { Host, Instance } from "#shared/domain/schemas.js";
 import type { HostTarget } from "#shared/hosts/executor.js";
-import { describeHostPing, SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { defineDomain } from "#shared/hosts/instance-domain.js";
+import { domainStateProbe, parseDomainStateProbe } from "#shared/hosts/probes.js";
+import { createRootDisk } from "#shared/hosts/qemu-img.js";
+import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import { describeHostPing } from "#shared/hosts/ssm-host-directory.js";
+import { listDomains, startDomain, stopDomain } from "#shared/hosts/virsh.js";
+import { parseListUuids } from "#shared/hosts/virsh-parsers.js";
+import { makeInstance, makePort } from "#test/support/fixtures.js";
 
-const VM = "lz-test-vm";
 const UUID = "6f1d2c1e-8a4b-4c1e-9d2a-0b1c2d3e4f50";
 const MAC = "52:54:00:6a:11:01";
 
@@ -28,6 +48,9 @@ let client: SSMClient;
 let exec: SsmHostExecutor;
 let hostA: HostTarget;
 let hostB: HostTarget;
+let recordA: Host;
+let instance: Instance;
+const commands: SsmCommandNotice[] = [];
 
 beforeAll(async () => {
   fleet = await startFleet({
@@ -39,6 +62,7 @@ beforeAll(async () => {
       invocationVisibilityDelayMs: 50,
     },
   });
+  fleet.ssm.onCommand((c) => commands.push(c));
   client = new SSMClient({
     endpoint: fleet.ssm.url,
     region: "us-east-1",
@@ -50,6 +74,17 @@ beforeAll(async () => {
   if (!a || !b) throw new Error("hosts missing");
   hostA = { name: a.name, managedInstanceId: a.managedInstanceId };
   hostB = { name: b.name, managedInstanceId: b.managedInstanceId };
+  recordA = newHostRecord(a.record(), {});
+  instance = makeInstance({
+    uuid: UUID,
+    name: "lz-test-vm",
+    host: "host-a",
+    node: "host-a",
+    imageRef: "cirros-0.6",
+    flavor: { vcpus: 1, memoryMiB: 64, diskGiB: 1 },
+    ports: [],
+    volumes: [],
+  });
 });
 
 afterAll(async () => {
@@ -57,71 +92,75 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-function domainXml(disk: string): string {
-  return `<domain type='qemu'>
-  <name>${VM}</name>
-  <uuid>${UUID}</uuid>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <features><acpi/></features>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <interface type='user'>
-      <mac address='${MAC}'/>
-      <model type='virtio'/>
-    </interface>
-  </devices>
-</domain>`;
-}
-
-describe("local hosts through SSM", () => {
-  it("runs a script on the host's own libvirt: define + start a domain on host-a only", async () => {
-    const a = fleet.hosts.get("host-a");
-    if (!a) throw new Error("no host-a");
-    expect(a.record()).toMatchObject({
-      name: "host-a",
-      virtType: "qemu",
-      storage: { sharedPoolId: null, instancesPath: a.instancesPath },
-    });
+describe("local hosts through SSM, with the stack's documents", () => {
+  it("the documents run on the host's own libvirt: root disk, define + start a domain on host-a only", async () => {
+    const a = fleet.hosts.get("host-a")!;
     expect(a.managedInstanceId).toMatch(/^mi-[0-9a-f]{17}$/);
+    await exec.run(
+      hostA,
+      createRootDisk(recordA, { instanceUuid: UUID, imageRef: "cirros-0.6", sizeGiB: 1, replace: false }),
+    );
+    const port = makePort({ instanceUuid: UUID, mac: MAC, bindingHost: "host-a" });
+    await exec.run(
+      hostA,
+      defineDomain({ instance, host: recordA, ports: [port], volumes: [] }, { start: true }),
+      {
+        executionTimeoutSeconds: 60,
+        comment: "define+start",
+      },
+    );
+    const state = parseDomainStateProbe("host-a", await exec.probe(hostA, domainStateProbe(UUID)));
+    expect(state).toBe("running");
+    expect((await a.virsh(["domstate", UUID])).stdout.trim()).toBe("running");
+    // Defined as the host's user, with the host's libvirt, beside the disk: not on host-b.
+    expect(parseListUuids((await exec.run(hostA, listDomains())).stdout)).toContain(UUID);
+    expect(parseListUuids((await exec.run(hostB, listDomains())).stdout)).not.toContain(UUID);
+    expect(existsSync(`${a.instancesPath}/${UUID}/libvirt.xml`)).toBe(true);
+    // Every command was a stack document, its values in its parameters, none in its script.
+    for (const c of commands) {
+      expect(c.documentName).toMatch(/^lazarus-/);
+      expect(c.script).not.toContain(UUID);
+    }
+  });
 
-    const dir = `${a.instancesPath}/${UUID}`;
-    const script = [
-      "set -euo pipefail",
-      `mkdir -p ${dir}`,
-      `qemu-img create -q -f qcow2 -b ${a.imageCachePath}/cirros-0.6.qcow2 -F qcow2 ${dir}/disk`,
-      `cat > ${dir}/domain.xml <<'XML'`,
-      domainXml(`${dir}/disk`),
-      "XML",
-      `virsh define ${dir}/domain.xml`,
-      `virsh start ${VM}`,
-      `virsh domstate ${VM}`,
-    ].join("\n");
-    const res = await exec.run(hostA, script, { executionTimeoutSeconds: 60, comment: "define+start" });
-    expect(res.exitCode).toBe(0);
-    expect(res.stdout).toContain("running");
-
-    expect((await a.virsh(["domstate", VM])).stdout.trim()).toBe("running");
-    const onB = await exec.run(hostB, "virsh list --all --name");
-    expect(onB.stdout).not.toContain(VM);
-    const bList = await fleet.hosts.get("host-b")?.virsh(["list", "--all", "--name"]);
-    expect(bList?.stdout).not.toContain(VM);
-    // The script saw the host's own identity and environment.
-    const who = await exec.run(hostA, 'id -un; echo "$LIBVIRT_DEFAULT_URI"');
-    expect(who.stdout).toBe(`${a.unixUser}\nqemu:///session\n`);
+  it("a parameter outside its pattern is refused by the endpoint as SSM refuses it, and nothing runs", async () => {
+    const before = commands.length;
+    const marker = `/tmp/lazarus-ssm-injection-${process.pid}`;
+    await expect(
+      client.send(
+        new SendCommandCommand({
+          DocumentName: "lazarus-start-domain",
+          InstanceIds: [hostA.managedInstanceId],
+          Parameters: { uuid: [`$(touch ${marker})`] },
+        }),
+      ),
+    ).rejects.toBeInstanceOf(InvalidParameters);
+    // The shell document is not served: a role that could send it would hold root on every host.
+    await expect(
+      client.send(
+        new SendCommandCommand({
+          DocumentName: "AWS-RunShellScript",
+          InstanceIds: [hostA.managedInstanceId],
+          Parameters: { commands: [`touch ${marker}`] },
+        }),
+      ),
+    ).rejects.toBeInstanceOf(InvalidDocument);
+    // The executor reports the refusal as InvalidInput (a named error), sending nothing else.
+    const forged = { document: "start-domain", parameters: { uuid: "x; reboot" } };
+    await expect(exec.run(hostA, forged)).rejects.toBeInstanceOf(InvalidInput);
+    expect(commands.length).toBe(before);
+    const listed = await client.send(
+      new ListCommandInvocationsCommand({ InstanceId: hostA.managedInstanceId }),
+    );
+    expect(listed.CommandInvocations?.some((i) => i.DocumentName === "AWS-RunShellScript")).toBe(false);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it("speaks SSM's JSON 1.1 as the SDK expects: named errors, eventual consistency, instance info", async () => {
     const sent = await client.send(
       new SendCommandCommand({
-        DocumentName: "AWS-RunShellScript",
+        DocumentName: "lazarus-list-domains",
         InstanceIds: [hostB.managedInstanceId],
-        Parameters: { commands: ["echo hi"] },
       }),
     );
     const commandId = sent.Command?.CommandId ?? "";
@@ -134,14 +173,13 @@ describe("local hosts through SSM", () => {
     await expect(
       client.send(
         new SendCommandCommand({
-          DocumentName: "AWS-RunShellScript",
+          DocumentName: "lazarus-list-domains",
           InstanceIds: ["mi-0123456789abcdef0"],
-          Parameters: { commands: ["true"] },
         }),
       ),
     ).rejects.toBeInstanceOf(InvalidInstanceId);
     await expect(
-      exec.run({ name: "ghost", managedInstanceId: "mi-0123456789abcdef0" }, "true"),
+      exec.run({ name: "ghost", managedInstanceId: "mi-0123456789abcdef0" }, listDomains()),
     ).rejects.toBeInstanceOf(HostUnreachable);
     const info = await client.send(
       new DescribeInstanceInformationCommand({
@@ -159,23 +197,28 @@ describe("local hosts through SSM", () => {
   });
 
   it("a non-zero exit is HostCommandFailed from run() and a result from probe()", async () => {
-    const err = await exec.run(hostB, "echo out; echo boom >&2; exit 3").catch((e: unknown) => e);
+    // The domain is not defined on host-b: start-domain exits 4 (EXIT_DOMAIN_ABSENT), saying so.
+    const err = await exec.run(hostB, startDomain(UUID)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostCommandFailed);
     const failed = err as HostCommandFailed;
-    expect(failed.details).toMatchObject({ host: "host-b", exitCode: 3, stdout: "out\n", stderr: "boom\n" });
+    expect(failed.details).toMatchObject({ host: "host-b", exitCode: 4 });
+    expect(String(failed.details.stderr)).toContain("is not defined");
     expect(failed.details.commandId).toEqual(expect.any(String));
     expect(failed.message).toContain("host-b");
     expect(failed.message).toContain(String(failed.details.commandId));
 
-    const probed = await exec.probe(hostB, "echo out; echo boom >&2; exit 3");
-    expect(probed).toEqual({ exitCode: 3, stdout: "out\n", stderr: "boom\n" });
+    const probed = await exec.probe(hostB, startDomain(UUID));
+    expect(probed.exitCode).toBe(4);
   });
 
   it("enforces executionTimeout on the host (HostCommandTimedOut)", async () => {
+    // A guest without an operating system ignores ACPI: the clean stop would wait its whole minute.
     const t0 = Date.now();
-    const err = await exec.run(hostB, "sleep 60", { executionTimeoutSeconds: 1 }).catch((e: unknown) => e);
+    const err = await exec
+      .run(hostA, stopDomain(UUID, 60), { executionTimeoutSeconds: 2 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostCommandTimedOut);
-    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(Date.now() - t0).toBeLessThan(20_000);
   });
 
   it("a killed host is unreachable and ConnectionLost; after restart the domain is defined but shut off", async () => {
@@ -185,7 +228,7 @@ describe("local hosts through SSM", () => {
     expect(processesOfUid(a.uid)).toEqual([]);
 
     const t0 = Date.now();
-    const err = await exec.run(hostA, "true", { deadlineMs: 20_000 }).catch((e: unknown) => e);
+    const err = await exec.run(hostA, listDomains(), { deadlineMs: 20_000 }).catch((e: unknown) => e);
     expect(err instanceof HostUnreachable || err instanceof HostCommandTimedOut).toBe(true);
     expect((err as Error).message).toContain("host-a");
     expect(Date.now() - t0).toBeLessThan(21_000);
@@ -203,13 +246,13 @@ describe("local hosts through SSM", () => {
       "mi-00000000000000000": "Inactive",
     });
     // A command to a ConnectionLost agent is Undeliverable.
-    const err2 = await exec.run(hostA, "true", { deadlineMs: 20_000 }).catch((e: unknown) => e);
+    const err2 = await exec.run(hostA, listDomains(), { deadlineMs: 20_000 }).catch((e: unknown) => e);
     expect(err2).toBeInstanceOf(HostUnreachable);
 
     await a.restart();
-    expect((await a.virsh(["domstate", VM])).stdout.trim()).toBe("shut off");
-    const again = await exec.run(hostA, `virsh domstate ${VM}`);
-    expect(again.stdout.trim()).toBe("shut off");
+    expect((await a.virsh(["domstate", UUID])).stdout.trim()).toBe("shut off");
+    const again = parseDomainStateProbe("host-a", await exec.probe(hostA, domainStateProbe(UUID)));
+    expect(again).toBe("shutdown");
     expect((await describeHostPing(client, [hostA.managedInstanceId]))[hostA.managedInstanceId]).toBe(
       "Online",
     );

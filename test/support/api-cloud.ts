@@ -6,9 +6,11 @@
  * Host records are seeded by the test: their heartbeats are whatever the test writes.
  */
 import { SFNClient } from "@aws-sdk/client-sfn";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { type ApiServer, startApiServer } from "#local/api/api-server.js";
 import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { type LambdaEndpoint, startLambdaEndpoint } from "#local/lambda/lambda-endpoint.js";
+import { deployHostDocuments } from "#local/ssm/host-documents.js";
 import { type SsmEndpoint, startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import { LocalStepFunctions } from "#local/stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "#local/stepfunctions/sfn-endpoint.js";
@@ -55,6 +57,13 @@ export async function startApiTestCloud(opts: { machines?: string[] } = {}): Pro
     stopping.push(() => db.close());
     const ssm: SsmEndpoint = await startSsmEndpoint({ maxDeliveryMs: 500, undeliverableAfterMs: 200 });
     stopping.push(() => ssm.close());
+    // The stack's host documents, as the local cloud deploys them.
+    const deploying = new SSMClient({
+      endpoint: ssm.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    await deployHostDocuments(deploying, "lazarus").finally(() => deploying.destroy());
     const events: EventsEndpoint = await startEventsEndpoint();
     stopping.push(() => events.close());
     const handlers: Record<string, (event: unknown) => Promise<unknown>> = {};

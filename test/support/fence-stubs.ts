@@ -1,6 +1,6 @@
 /**
- * Stand-ins at the process boundary of the delegate's fence script (shared/hosts/fence-agent.ts), for unit
- * tests that run it with bash: the AWS CLI (the credential read), `fence_redfish` (no Redfish simulator is
+ * Stand-ins at the process boundary of the delegate's fence document (ssm-documents/fence-through-delegate.ts),
+ * for unit tests that run it as SSM and the agent would (test/support/document-runner.ts): the AWS CLI (the credential read), `fence_redfish` (no Redfish simulator is
  * packaged for Debian 12) and the `ipmitool` that the real `fence_ipmilan` reaches through the script's
  * wrapper. Each records what it was given in the log folder; the power they report is a file.
  *   - aws: the secret `STUB_SECRET` for ids ending in "/ok", a password with a line break for "/nl", else
@@ -8,10 +8,11 @@
  *   - fence_redfish: its argument count, its standard input; refuses every call when `<log>/refuse` exists;
  *     prints the password it got on stderr (the script must mask it).
  */
-import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { HostCommand } from "#shared/hosts/host-command.js";
+import { runHostCommand } from "./document-runner.js";
 
 export const STUB_SECRET = "s3cr3t-Pa55word";
 
@@ -20,8 +21,8 @@ export interface FenceStubs {
   log: string;
   /** The environment a delegate's script runs with here (PATH first through the stand-ins). */
   env: Record<string, string>;
-  /** Runs `script` with bash as a delegate would, from the power state given. */
-  run(script: string, power?: "on" | "off"): { code: number | null; stdout: string; stderr: string };
+  /** Runs the command as a delegate's agent would, from the power state given. */
+  run(command: HostCommand, power?: "on" | "off"): { code: number | null; stdout: string; stderr: string };
   /** A file the stand-ins wrote ("" when none). */
   read(file: string): string;
   /** Forgets what they recorded, and sets the power. */
@@ -86,9 +87,9 @@ esac`,
     env,
     read,
     reset,
-    run(script, power = "on") {
+    run(command, power = "on") {
       reset(power);
-      const r = spawnSync("bash", ["-c", script], { encoding: "utf8", env, timeout: 60_000 });
+      const r = runHostCommand(command, { env, isolated: true });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     },
     refuse(on) {

@@ -1,11 +1,12 @@
 /**
  * A HostExecutor fake at the interface, for the inventory core's unit tests: it holds a host's domains
- * (XML, state, autostart) and image files (backing chains), answers the scripts the core sends the way
- * virsh 9 / qemu-img answer them, and records every script. Unknown scripts fail the test loudly.
+ * (XML, state, autostart) and image files (backing chains), answers the host documents the core sends the
+ * way their scripts answer (virsh 9 / qemu-img output), and records every command. A document it does not
+ * know fails the test loudly.
  */
 import { gzipSync } from "node:zlib";
 import { HostCommandFailed } from "#shared/domain/errors.js";
-import type { HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
+import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
 
 export interface FakeDomain {
   uuid: string;
@@ -42,13 +43,13 @@ function section(name: string, text: string, gz = false): string {
 const END = "\n@@lazarus-section end\n";
 
 export class RecordingHost implements HostExecutor {
-  readonly scripts: { host: string; script: string }[] = [];
+  readonly commands: ({ host: string } & HostCommand)[] = [];
   readonly domains = new Map<string, FakeDomain>();
   readonly images = new Map<string, FakeImage>();
-  /** Scripts matching this fail (exit 1) — a fault made to happen at the interface. */
-  failWhen: ((script: string) => boolean) | null = null;
-  /** Runs before the answer to a script (a test's hook, e.g. to break the store mid-adoption). */
-  onScript: ((script: string) => Promise<void>) | null = null;
+  /** Commands matching this fail (exit 1) — a fault made to happen at the interface. */
+  failWhen: ((command: HostCommand) => boolean) | null = null;
+  /** Runs before the answer to a command (a test's hook, e.g. to break the store mid-adoption). */
+  onCommand: ((command: HostCommand) => Promise<void>) | null = null;
   facts: HostFacts = {
     cpus: 8,
     memoryKiB: 16 * 1024 * 1024,
@@ -66,59 +67,60 @@ export class RecordingHost implements HostExecutor {
     this.images.set(path, image);
   }
 
-  scriptsMatching(re: RegExp): string[] {
-    return this.scripts.map((s) => s.script).filter((s) => re.test(s));
+  /** The commands sent of one document. */
+  commandsOf(document: string): HostCommand[] {
+    return this.commands.filter((c) => c.document === document);
   }
 
-  async probe(host: HostTarget, script: string, options?: RunOptions): Promise<RunResult> {
-    return this.run(host, script, options);
+  async probe(host: HostTarget, command: HostCommand, options?: RunOptions): Promise<RunResult> {
+    return this.run(host, command, options);
   }
 
-  async run(host: HostTarget, script: string, _options?: RunOptions): Promise<RunResult> {
-    this.scripts.push({ host: host.name, script });
-    if (this.onScript) await this.onScript(script);
-    if (this.failWhen?.(script)) {
+  async run(host: HostTarget, command: HostCommand, _options?: RunOptions): Promise<RunResult> {
+    this.commands.push({ host: host.name, ...command });
+    if (this.onCommand) await this.onCommand(command);
+    if (this.failWhen?.(command)) {
       throw new HostCommandFailed(`host ${host.name}: command exited 1: error: injected`, {
         exitCode: 1,
         stderr: "error: injected",
       });
     }
-    return { exitCode: 0, stdout: this.answer(script), stderr: "" };
+    return { exitCode: 0, stdout: this.answer(command), stderr: "" };
   }
 
-  private answer(script: string): string {
-    if (script.includes("virsh nodeinfo")) return this.hostFacts();
-    if (script.includes("df -B1")) {
-      const missing = [...script.matchAll(/\[ -d '([^']+)' \]/g)]
-        .map((m) => m[1]!)
-        .filter((f) => !this.facts.folders.includes(f));
-      return `${missing.map((m) => `missing ${m}\n`).join("")}1B-blocks\n${this.facts.fsBytes}\n`;
-    }
-    if (script.includes("virsh autostart --disable")) {
-      for (const m of script.matchAll(/virsh autostart --disable '([^']+)'/g)) {
-        const d = this.domains.get(m[1]!);
-        if (!d) throw new HostCommandFailed(`no domain ${m[1]}`, { exitCode: 1 });
-        d.autostart = false;
+  private answer({ document, parameters: p }: HostCommand): string {
+    const list = (name: string) => (p[name] ?? "").split(" ").filter(Boolean);
+    switch (document) {
+      case "read-host-facts":
+        return this.hostFacts();
+      case "check-storage": {
+        const missing = list("folders").filter((f) => !this.facts.folders.includes(f));
+        return `${missing.map((m) => `missing ${m}\n`).join("")}1B-blocks\n${this.facts.fsBytes}\n`;
       }
-      return "";
+      case "disable-autostart":
+        for (const uuid of list("uuids")) {
+          const d = this.domains.get(uuid);
+          if (!d) throw new HostCommandFailed(`no domain ${uuid}`, { exitCode: 1 });
+          d.autostart = false;
+        }
+        return "";
+      case "list-domain-states":
+        return [...this.domains.values()].map((d) => `${d.uuid}\t${d.state}\n`).join("");
+      case "read-domain": {
+        const d = this.domains.get(p.uuid!);
+        if (!d) throw new HostCommandFailed(`error: failed to get domain '${p.uuid}'`, { exitCode: 1 });
+        return section("dominfo", this.dominfo(d)) + section("xml", d.xml, true) + END;
+      }
+      case "read-disk-chains":
+        return (
+          list("paths")
+            .map((path, i) => section(`disk-${i}`, this.chainJson(path), true))
+            .join("") + END
+        );
+      case "list-domains":
+        return [...this.domains.keys()].map((u) => `${u}\n`).join("");
     }
-    if (script.includes("while read -r lz_u")) {
-      return [...this.domains.values()].map((d) => `${d.uuid}\t${d.state}\n`).join("");
-    }
-    const dominfo = /virsh dominfo '([^']+)'/.exec(script);
-    if (dominfo) {
-      const d = this.domains.get(dominfo[1]!);
-      if (!d) throw new HostCommandFailed(`error: failed to get domain '${dominfo[1]}'`, { exitCode: 1 });
-      return section("dominfo", this.dominfo(d)) + section("xml", d.xml, true) + END;
-    }
-    if (script.includes("qemu-img info")) {
-      const paths = [...script.matchAll(/if \[ -e '([^']+)' \]/g)].map((m) => m[1]!);
-      return paths.map((p, i) => section(`disk-${i}`, this.chainJson(p), true)).join("") + END;
-    }
-    if (script.trim().endsWith("virsh list --all --uuid")) {
-      return [...this.domains.keys()].map((u) => `${u}\n`).join("");
-    }
-    throw new Error(`RecordingHost: no answer for script:\n${script}`);
+    throw new Error(`RecordingHost: no answer for document ${document} (${JSON.stringify(p)})`);
   }
 
   private dominfo(d: FakeDomain): string {

@@ -12,14 +12,16 @@ import type { Host, Instance } from "#shared/domain/schemas.js";
 import { type FlowState, RebuildRequest } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import type { ExecutionReader, ExecutionStatus } from "#shared/flow/executions.js";
-import type { HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
+import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
 import type { Notification, Notifier } from "#shared/notifications/notifier.js";
 import { startTestDynamo, type TestDynamo } from "./dynamo.js";
 import { makeHost, makeInstance } from "./fixtures.js";
 
 export interface HostCall {
   host: string;
-  script: string;
+  /** The host document sent, and its parameters. */
+  document: string;
+  parameters: Readonly<Record<string, string>>;
   comment: string | undefined;
   probe: boolean;
 }
@@ -42,16 +44,27 @@ export class ScriptedExecutor implements HostExecutor {
     this.calls.length = 0;
   }
 
-  run(host: HostTarget, script: string, options?: RunOptions): Promise<RunResult> {
-    return this.exec(host, script, options, false);
+  run(host: HostTarget, command: HostCommand, options?: RunOptions): Promise<RunResult> {
+    return this.exec(host, command, options, false);
   }
 
-  probe(host: HostTarget, script: string, options?: RunOptions): Promise<RunResult> {
-    return this.exec(host, script, options, true);
+  probe(host: HostTarget, command: HostCommand, options?: RunOptions): Promise<RunResult> {
+    return this.exec(host, command, options, true);
   }
 
-  private async exec(host: HostTarget, script: string, options: RunOptions | undefined, probe: boolean) {
-    const call: HostCall = { host: host.name, script, comment: options?.comment, probe };
+  private async exec(
+    host: HostTarget,
+    command: HostCommand,
+    options: RunOptions | undefined,
+    probe: boolean,
+  ) {
+    const call: HostCall = {
+      host: host.name,
+      document: command.document,
+      parameters: command.parameters,
+      comment: options?.comment,
+      probe,
+    };
     this.calls.push(call);
     let answer: HostAnswer | undefined;
     for (const rule of this.rules) {
@@ -219,15 +232,16 @@ export function acceptedFlow(instance: Instance, over: Partial<FlowState> = {}):
   return { ...accepted(request, instance, rebuildExecutionArn(requestId)), ...over };
 }
 
-/** A rule answering target probes (shared/hosts/probes.ts) on `host` with the given facts. */
+/** A rule answering target probes (the probe-target document) on `host` with the given facts. */
 export function probeFacts(
   host: string,
   facts: Partial<Record<"domain" | "disk" | "image", "present" | "absent">>,
 ): HostRule {
+  const asked = { domain: "domainUuid", disk: "disk", image: "image" } as const;
   return (call) => {
-    if (call.host !== host || !/echo (domain|disk|image)=present/.test(call.script)) return undefined;
+    if (call.host !== host || call.document !== "probe-target") return undefined;
     const lines = (["domain", "disk", "image"] as const)
-      .filter((k) => call.script.includes(`echo ${k}=present`))
+      .filter((k) => call.parameters[asked[k]])
       .map((k) => `${k}=${facts[k] ?? "absent"}`);
     return { exitCode: 0, stdout: `${lines.join("\n")}\n`, stderr: "" };
   };

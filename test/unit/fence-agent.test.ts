@@ -1,6 +1,6 @@
 /**
- * The delegate's fence script (shared/hosts/fence-agent.ts), run by bash as a delegate runs it, and its
- * report read back (shared/domain/power-control.ts). At the process boundary: the AWS CLI (the credential
+ * The delegate's fence document (ssm-documents/fence-through-delegate.ts, built by shared/hosts/fence-agent.ts),
+ * run as SSM and a delegate's agent run it (test/support/document-runner.ts), and its report read back (shared/domain/power-control.ts). At the process boundary: the AWS CLI (the credential
  * read) and, for Redfish (no simulator is packaged for Debian 12), `fence_redfish` are stand-ins on PATH
  * that record what they were given; for IPMI the real `fence_ipmilan` runs, and a stand-in `ipmitool`
  * behind the script's wrapper records what reached it. What must hold: every option on standard input and
@@ -10,7 +10,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidInput } from "#shared/domain/errors.js";
 import { delegateOutcome, parseFenceReport } from "#shared/domain/power-control.js";
-import { type FenceAgentRequest, fenceAgentScript } from "#shared/hosts/fence-agent.js";
+import { type FenceAgentRequest, fenceThroughDelegate } from "#shared/hosts/fence-agent.js";
+import { resolveHostCommand } from "../support/document-runner.js";
 import { type FenceStubs, makeFenceStubs, STUB_SECRET as SECRET } from "../support/fence-stubs.js";
 
 let stubs: FenceStubs;
@@ -44,7 +45,7 @@ function request(over: Partial<FenceAgentRequest> = {}): FenceAgentRequest {
 
 /** Runs the script as a delegate would (bash, the agent's environment), from a fresh power state. */
 function run(req: FenceAgentRequest, power: "on" | "off" = "on") {
-  const r = stubs.run(fenceAgentScript(req), power);
+  const r = stubs.run(fenceThroughDelegate(req), power);
   return {
     ...r,
     report: parseFenceReport(r.stdout, "host-2"),
@@ -179,10 +180,23 @@ describe("the request", () => {
       { credentials: { secretsManager: "a b" } },
       { deadlineSeconds: 4 },
     ];
-    for (const b of bad) expect(() => fenceAgentScript(request(b)), JSON.stringify(b)).toThrow(InvalidInput);
-    const script = fenceAgentScript(request({ address: "2001:db8::7" }));
-    expect(script).toContain("lz_address='2001:db8::7'");
-    expect(script).toContain("lz_credential_id='lazarus/bmc/ok'");
+    for (const b of bad)
+      expect(() => fenceThroughDelegate(request(b)), JSON.stringify(b)).toThrow(InvalidInput);
+    const command = fenceThroughDelegate(request({ address: "2001:db8::7" }));
+    expect(command.document).toBe("fence-through-delegate");
+    expect(command.parameters).toMatchObject({ address: "2001:db8::7", credentialId: "lazarus/bmc/ok" });
+    // SSM refuses the same values (the document's patterns), and the script checks them again.
+    for (const [name, value] of [
+      ["address", "bmc; reboot"],
+      ["username", "fence\npassword=x"],
+      ["systemsUri", "/redfish/v1/$(id)"],
+      ["credentialId", "a b"],
+    ] as const) {
+      expect(
+        () => resolveHostCommand({ ...command, parameters: { ...command.parameters, [name]: value } }),
+        name,
+      ).toThrow(/failed to satisfy constraint/);
+    }
   });
 
   it("reads only its own report lines", () => {

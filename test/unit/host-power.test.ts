@@ -1,7 +1,7 @@
 /**
  * Power control carried out (shared/flow/host-power.ts) over real parts where they exist here: the host
  * records in dynalite, the EC2 path through the real @aws-sdk/client-ec2 against the local EC2 endpoint,
- * and the BMC path's delegate script run by bash (fence_redfish stands in at the process boundary:
+ * and the BMC path's delegate document run as its agent runs it (fence_redfish stands in at the process boundary:
  * test/support/fence-stubs.ts). The executor is a fake at the SSM interface: it runs the script, or fails
  * as an unreachable delegate does. Also the pure rules: delegates, operators' refusals, success.
  */
@@ -14,6 +14,7 @@ import { chooseDelegates, powerActionRefusal, powerActionSucceeded } from "#shar
 import { type Host, HostFencing } from "#shared/domain/schemas.js";
 import { controlHostPower, type HostPowerDeps } from "#shared/flow/host-power.js";
 import type { HostExecutor, HostTarget, RunResult } from "#shared/hosts/executor.js";
+import type { HostCommand } from "#shared/hosts/host-command.js";
 import { Ec2PowerFence } from "#shared/hosts/power-fence.js";
 import { startTestDynamo, type TestDynamo } from "../support/dynamo.js";
 import { localEc2Client } from "../support/ec2.js";
@@ -37,22 +38,22 @@ const redfish = (over: Partial<HostFencing["bmc"] & object> = {}) =>
     },
   });
 
-/** Runs the delegate's script with bash (the stand-ins on PATH), or fails as SSM does for `unreachable`. */
+/** Runs the delegate's command as its agent would (the stand-ins on PATH), or fails as SSM does for `unreachable`. */
 class BashExecutor implements HostExecutor {
-  readonly sent: { host: string; script: string }[] = [];
+  readonly sent: { host: string; command: HostCommand }[] = [];
   unreachable = new Set<string>();
   timedOut = new Set<string>();
   constructor(private readonly stubs: FenceStubs) {}
-  async run(host: HostTarget, script: string): Promise<RunResult> {
-    return this.probe(host, script);
+  async run(host: HostTarget, command: HostCommand): Promise<RunResult> {
+    return this.probe(host, command);
   }
-  async probe(host: HostTarget, script: string): Promise<RunResult> {
-    this.sent.push({ host: host.name, script });
+  async probe(host: HostTarget, command: HostCommand): Promise<RunResult> {
+    this.sent.push({ host: host.name, command });
     if (this.unreachable.has(host.name))
       throw new HostUnreachable(`host ${host.name}: command was never delivered (TimedOut/DeliveryTimedOut)`);
     if (this.timedOut.has(host.name)) throw new HostCommandTimedOut(`host ${host.name}: no terminal status`);
     const power = this.stubs.read("power").trim() === "off" ? "off" : "on";
-    const r = this.stubs.run(script, power);
+    const r = this.stubs.run(command, power);
     return { exitCode: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 }
@@ -200,8 +201,8 @@ describe("through a delegate's fence agent", () => {
     expect(executor.sent.map((s) => s.host)).toEqual(["h2"]);
     expect((await db.stores.hosts.require("h1")).powerLog).toEqual([record]);
     // The command sent: the reference to the password, never the password.
-    expect(executor.sent[0]!.script).toContain("lazarus/bmc/ok");
-    expect(executor.sent[0]!.script).not.toContain(STUB_SECRET);
+    expect(executor.sent[0]!.command.parameters.credentialId).toBe("lazarus/bmc/ok");
+    expect(JSON.stringify(executor.sent[0]!.command)).not.toContain(STUB_SECRET);
     expect(JSON.stringify(record)).not.toContain(STUB_SECRET);
   });
 

@@ -2,17 +2,14 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { shellScript } from "#local/hosts/shell.js";
 import { InvalidInput } from "#shared/domain/errors.js";
 import { parseDomainXml } from "#shared/hosts/domain-description.js";
-import { diskChainsScript, domainStatesScript, parseDomainStates } from "#shared/hosts/domain-inventory.js";
+import { parseDomainStates, readDiskChains } from "#shared/hosts/domain-inventory.js";
 import { buildDomainXml } from "#shared/hosts/domain-xml.js";
 import { parseCapabilities, parseNodeInfo } from "#shared/hosts/host-facts.js";
 import { parseSections, sectionLines } from "#shared/hosts/script-sections.js";
-import { shellScript } from "#shared/hosts/shell.js";
-
-function bash(script: string): string {
-  return execFileSync("bash", ["-c", script], { encoding: "utf8" });
-}
+import { runHostCommand } from "#test/support/document-runner.js";
 
 describe("domain description", () => {
   it("reads what buildDomainXml writes, Lazarus metadata included, whatever prefix names the namespace", () => {
@@ -95,12 +92,11 @@ describe("script sections", () => {
   });
 
   it("disk chains: a missing file is null, not a failure", () => {
-    const out = bash(diskChainsScript(["/nonexistent/lazarus/disk"]));
+    const out = runHostCommand(readDiskChains(["/nonexistent/lazarus/disk"])).stdout;
     expect(parseSections(out)["disk-0"]?.trim()).toBe("null");
   });
 
-  it("domain states: parses the loop's output; 'absent' lines are dropped", () => {
-    expect(domainStatesScript()).toContain("virsh list --all --uuid | while read -r lz_u");
+  it("domain states: parses the document's output; 'absent' lines are dropped", () => {
     const u = randomUUID();
     const v = randomUUID();
     const states = parseDomainStates(`${u}\tshut off\n${v}\tabsent\n`);

@@ -212,14 +212,17 @@ describe("adoption: domain XML -> records", () => {
       powerState: "shutdown",
     });
 
-    // The one change on the host: autostart off, for exactly the adopted domains, quoted.
-    const autostart = fake.scriptsMatching(/autostart --disable/);
+    // The one change on the host: autostart off, for exactly the adopted domains.
+    const autostart = fake.commandsOf("disable-autostart");
     expect(autostart).toHaveLength(1);
-    expect(autostart[0]).toContain(`virsh autostart --disable '${web.uuid}'`);
+    expect(autostart[0]!.parameters.uuids!.split(" ")).toContain(web.uuid);
     expect(fake.domains.get(web.uuid)!.autostart).toBe(false);
     expect(report.adopted.every((a) => a.autostartTurnedOff)).toBe(true);
+    // Everything else it sent only reads.
     expect(
-      fake.scriptsMatching(/virsh (define|start|destroy|undefine)|qemu-img (create|convert)|rm /),
+      [...new Set(fake.commands.map((c) => c.document))].filter(
+        (d) => !["list-domains", "read-domain", "read-disk-chains", "disable-autostart"].includes(d),
+      ),
     ).toEqual([]);
   });
 
@@ -299,7 +302,7 @@ describe("adoption: domain XML -> records", () => {
     expect(reasons[snap.uuid]).toMatch(/backing file \/backups\/snap-1-base.qcow2 is outside/);
     expect(reasons[gone.uuid]).toMatch(/does not exist/);
     expect(report.adopted).toEqual([]);
-    expect(fake.scriptsMatching(/autostart --disable/)).toEqual([]);
+    expect(fake.commandsOf("disable-autostart")).toEqual([]);
     expect((await db.stores.hosts.require(hostRecord.name)).claims).toEqual({});
   });
 
@@ -333,7 +336,7 @@ describe("adoption: domain XML -> records", () => {
 
   it("an autostart failure leaves nothing behind: claims given back, no records", async () => {
     const web = addDomain("web-1");
-    fake.failWhen = (s) => s.includes("autostart --disable");
+    fake.failWhen = (c) => c.document === "disable-autostart";
     await expect(adoptHost(deps, { host: hostRecord.name })).rejects.toThrow(/injected/);
     expect(await written(web.uuid)).toEqual({ instance: null, ports: [], claim: null });
   });
@@ -341,12 +344,12 @@ describe("adoption: domain XML -> records", () => {
   it("a crash between the records leaves no instance; the next run completes it without duplicates", async () => {
     const web = addDomain("web-1", { macs: [randomMac(), randomMac()], volumes: ["crash-data.img"] });
     // The instances table disappears after the claim and before the records: a real DynamoDB failure.
-    fake.onScript = async (s) => {
-      if (s.includes("autostart --disable"))
+    fake.onCommand = async (c) => {
+      if (c.document === "disable-autostart")
         await db.client.send(new DeleteTableCommand({ TableName: db.tables.instances }));
     };
     await expect(adoptHost(deps, { host: hostRecord.name })).rejects.toThrow();
-    fake.onScript = null;
+    fake.onCommand = null;
     await createTables(db.client, db.tables);
     const half = await written(web.uuid);
     expect(half.instance).toBeNull(); // never half-adopted: no instance without its ports, volume, claim
@@ -378,7 +381,7 @@ describe("registration", () => {
     await expect(registerHost(deps, { managedInstanceId: id })).rejects.toBeInstanceOf(HostUnreachable);
     directory.delete(id);
     await expect(registerHost(deps, { managedInstanceId: id })).rejects.toBeInstanceOf(HostUnreachable);
-    expect(fake.scripts).toEqual([]);
+    expect(fake.commands).toEqual([]);
     expect(await db.stores.hosts.get("kvm-07")).toBeNull();
   });
 
@@ -527,9 +530,9 @@ describe("registration", () => {
       username: "fence",
       credentials: { secretsManager: "lazarus/bmc/kvm-12" },
     };
-    const scriptsBefore = fake.scripts.length;
+    const commandsBefore = fake.commands.length;
     const refused = async (fencing: unknown, message: RegExp) => {
-      const at = fake.scripts.length;
+      const at = fake.commands.length;
       const e = await registerHost(deps, { managedInstanceId: mi, name: "kvm-12", fencing } as never).then(
         () => null,
         (err: unknown) => err,
@@ -538,7 +541,7 @@ describe("registration", () => {
       expect((e as InvalidInput).httpStatus).toBe(400);
       expect((e as Error).message).toMatch(message);
       // Refused before anything was asked of the host, and nothing stored.
-      expect(fake.scripts.length).toBe(at);
+      expect(fake.commands.length).toBe(at);
       expect(await db.stores.hosts.get("kvm-12")).toBeNull();
       return (e as Error).message;
     };
@@ -557,7 +560,7 @@ describe("registration", () => {
       /a BMC password is never stored/,
     );
     expect(leaked).not.toContain("hunter2-very-secret");
-    expect(fake.scripts.length).toBe(scriptsBefore);
+    expect(fake.commands.length).toBe(commandsBefore);
 
     const ipmi = await registerHost(deps, {
       managedInstanceId: mi,

@@ -5,8 +5,10 @@
  * the handler writes on stdout.
  */
 import { randomUUID } from "node:crypto";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInstanceNotOnTarget } from "#functions/compute-steps/handlers.js";
+import { deployHostDocuments } from "#local/ssm/host-documents.js";
 import { type SsmEndpoint, startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import { terminalLine } from "#shared/lambda/loggers.js";
@@ -51,6 +53,14 @@ async function answerCommands(endpoint: string, instanceId: string): Promise<voi
 beforeAll(async () => {
   db = await startTestDynamo();
   ssm = await startSsmEndpoint({ agentPollWaitMs: 100, invocationVisibilityDelayMs: 10 });
+  // The stack's host documents, as the local cloud deploys them.
+  const client = new SSMClient({
+    endpoint: ssm.url,
+    region: "us-east-1",
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  });
+  await deployHostDocuments(client, "lazarus");
+  client.destroy();
   ssm.registerInstance(target.managedInstanceId, target.name);
   agentLoop = answerCommands(ssm.url, target.managedInstanceId);
   await db.stores.hosts.put(target);
@@ -124,6 +134,7 @@ describe("step handler logs (Powertools, CloudWatch Logs JSON)", () => {
     expect(command).toMatchObject({
       host: target.name,
       managedInstanceId: target.managedInstanceId,
+      document: "probe-target",
       what: `instance-exists ${state.instanceUuid}`,
       exitCode: 0,
       probe: true,

@@ -17,6 +17,8 @@ describe("local SSM latency", () => {
       invocationVisibilityDelayMs: 0,
       deliveryDelayMs: 1500,
       statusDelayMs: 1500,
+      // SSM's own timing, with the shell document (the stack's documents are not needed here).
+      allowShellDocument: true,
     });
     const client = new SSMClient({
       endpoint: ssm.url,
@@ -43,7 +45,9 @@ describe("local SSM latency", () => {
         }),
       );
       const commandId = sent.Command!.CommandId!;
-      expect(seen.map((c) => [c.commandId, c.comment, c.script])).toEqual([[commandId, "probe", "true"]]);
+      expect(seen.map((c) => [c.commandId, c.comment, c.documentName, c.script])).toEqual([
+        [commandId, "probe", "AWS-RunShellScript", "true\n"],
+      ]);
       // Not delivered before the delay.
       expect((await poll()).commands).toEqual([]);
       await sleep(1600);

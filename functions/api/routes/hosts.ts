@@ -15,8 +15,8 @@ import {
   readEvacuationPreview,
   readFleetCapacity,
 } from "#shared/flow/evacuation-preview.js";
+import { readUptime } from "#shared/hosts/host-facts.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { shellScript } from "#shared/hosts/shell.js";
 import type { InventoryOps } from "../deps.js";
 import { ApiError, json, parseOr400 } from "../http.js";
 import { atLeast, format } from "../microversion.js";
@@ -164,7 +164,7 @@ async function requireHypervisor(ctx: RouteContext): Promise<{ host: Host; index
  */
 async function hostUptime(ctx: RouteContext, host: Host): Promise<string> {
   try {
-    const r = await ctx.deps.executor.run(hostTarget(host), shellScript(["uptime"]), {
+    const r = await ctx.deps.executor.run(hostTarget(host), readUptime(), {
       comment: `uptime of ${host.name}`,
       deadlineMs: 8_000,
     });

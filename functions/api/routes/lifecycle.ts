@@ -13,8 +13,8 @@ import { z } from "zod";
 import { InstanceInvalidState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { notifyFlow } from "#shared/flow/notify.js";
-import { consoleLogPath, hostTarget } from "#shared/hosts/layout.js";
-import { shellQuote, shellScript } from "#shared/hosts/shell.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { readConsoleLog } from "#shared/hosts/virsh.js";
 import { ApiError, type ApiResponse, json, noContent, parseOr400 } from "../http.js";
 import { atLeast } from "../microversion.js";
 import type { RouteContext } from "../router.js";
@@ -95,9 +95,6 @@ export async function resetState(
   });
 }
 
-/** At most this much of the log travels back (SSM keeps 24,000 characters of a command's output). */
-const MAX_CONSOLE_BYTES = 20_000;
-
 export async function consoleOutput(
   ctx: RouteContext,
   id: string,
@@ -109,13 +106,8 @@ export async function consoleOutput(
   const length = body.length ?? null;
   if (length !== null && length < -1)
     throw new ApiError(400, "Invalid input for field/attribute length: must be -1 or greater.");
-  const log = shellQuote(consoleLogPath(host, id));
-  // The whole log (length absent, null or -1) or its last `length` lines, then at most MAX_CONSOLE_BYTES.
-  const read = length === null || length === -1 ? `cat -- ${log}` : `tail -n ${length} -- ${log}`;
-  const r = await ctx.deps.executor.run(
-    hostTarget(host),
-    shellScript([`if [ -f ${log} ]; then ${read} | tail -c ${MAX_CONSOLE_BYTES}; fi`]),
-    { comment: `console log of ${id}` },
-  );
+  // The whole log (length absent, null or -1) or its last `length` lines, at most 20,000 bytes either way.
+  const command = readConsoleLog(instance.uuid, host.storage.instancesPath, length === -1 ? null : length);
+  const r = await ctx.deps.executor.run(hostTarget(host), command, { comment: `console log of ${id}` });
   return json(200, { output: r.stdout });
 }

@@ -12,9 +12,9 @@ import { InstanceInvalidState, InstanceIsLocked } from "#shared/domain/errors.js
 import type { Instance } from "#shared/domain/schemas.js";
 import type { TaskState, VmState } from "#shared/domain/states.js";
 import { type FlowEvent, notifyFlow } from "#shared/flow/notify.js";
+import type { HostCommand } from "#shared/hosts/host-command.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { ensureDestroyed, ensureStarted, powerOffClean } from "#shared/hosts/virsh.js";
+import { rebootDomain, startDomain, stopDomain } from "#shared/hosts/virsh.js";
 import { ApiError, type ApiResponse, noContent } from "../http.js";
 import type { RouteContext } from "../router.js";
 
@@ -29,7 +29,8 @@ export interface PowerAction {
   events: readonly [FlowEvent, FlowEvent];
   /** nova's event in the action log, e.g. compute_stop_instance. */
   event: string;
-  script: (uuid: string, shutdownTimeoutSeconds: number) => string[];
+  /** The one host command of the action (one command: one deadline within the API's). */
+  command: (uuid: string, shutdownTimeoutSeconds: number) => HostCommand;
 }
 
 const STOP: PowerAction = {
@@ -40,7 +41,7 @@ const STOP: PowerAction = {
   to: { vmState: "stopped", powerState: "shutdown" },
   events: ["instance.power_off.start", "instance.power_off.end"],
   event: "compute_stop_instance",
-  script: (uuid, timeout) => [powerOffClean(uuid, timeout)],
+  command: (uuid, timeout) => stopDomain(uuid, timeout),
 };
 const START: PowerAction = {
   name: "start",
@@ -50,7 +51,7 @@ const START: PowerAction = {
   to: { vmState: "active", powerState: "running" },
   events: ["instance.power_on.start", "instance.power_on.end"],
   event: "compute_start_instance",
-  script: (uuid) => [ensureStarted(uuid)],
+  command: (uuid) => startDomain(uuid),
 };
 /** nova's soft reboot: a clean shutdown (destroyed after the timeout), then started again. */
 const SOFT_REBOOT: PowerAction = {
@@ -61,14 +62,14 @@ const SOFT_REBOOT: PowerAction = {
   to: { vmState: "active", powerState: "running" },
   events: ["instance.reboot.start", "instance.reboot.end"],
   event: "compute_reboot_instance",
-  script: (uuid, timeout) => [powerOffClean(uuid, timeout), ensureStarted(uuid)],
+  command: (uuid, timeout) => rebootDomain(uuid, timeout),
 };
 /** nova's hard reboot: destroyed and started again, also from STOPPED and ERROR (nova allows both). */
 const HARD_REBOOT: PowerAction = {
   ...SOFT_REBOOT,
   from: ["active", "stopped", "error"],
   task: "rebooting_hard",
-  script: (uuid) => [ensureDestroyed(uuid), ensureStarted(uuid)],
+  command: (uuid) => rebootDomain(uuid, 0),
 };
 
 export const POWER_ACTIONS = {
@@ -123,14 +124,10 @@ export function runPowerAction(
       host: instance.host,
     });
     try {
-      await deps.executor.run(
-        hostTarget(host),
-        shellScript(action.script(instanceUuid, deps.shutdownTimeoutSeconds)),
-        {
-          comment: `lazarus ${action.name} ${requestId}`,
-          executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 10,
-        },
-      );
+      await deps.executor.run(hostTarget(host), action.command(instanceUuid, deps.shutdownTimeoutSeconds), {
+        comment: `lazarus ${action.name} ${requestId}`,
+        executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 10,
+      });
     } catch (e) {
       await instances.update(instanceUuid, {
         expectTaskRequestId: requestId,

@@ -7,8 +7,8 @@ import { HostCommandFailed, ImageNotCached } from "#shared/domain/errors.js";
 import { type BootState, requirePlaced } from "#shared/flow/boot-contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { IMAGE_NOT_CACHED_EXIT, rootDiskLines } from "#shared/hosts/root-disk.js";
-import { shellScript } from "#shared/hosts/shell.js";
+import { createRootDisk } from "#shared/hosts/qemu-img.js";
+import { EXIT_IMAGE_NOT_CACHED } from "#ssm-documents/create-root-disk.js";
 
 export async function bootRootDisk(deps: StepDeps, state: BootState): Promise<BootState> {
   const flow = requirePlaced(state);
@@ -16,13 +16,18 @@ export async function bootRootDisk(deps: StepDeps, state: BootState): Promise<Bo
     deps.stores.instances.require(flow.build.instanceUuid),
     deps.stores.hosts.require(flow.host),
   ]);
-  const lines = rootDiskLines(host, instance, instance.imageRef, "create-if-absent");
+  const command = createRootDisk(host, {
+    instanceUuid: instance.uuid,
+    imageRef: instance.imageRef,
+    sizeGiB: instance.flavor.diskGiB,
+    replace: false,
+  });
   try {
-    await deps.executor.run(hostTarget(host), shellScript(lines), {
+    await deps.executor.run(hostTarget(host), command, {
       comment: `root disk of ${instance.uuid} from ${instance.imageRef}`,
     });
   } catch (e) {
-    if (e instanceof HostCommandFailed && e.details.exitCode === IMAGE_NOT_CACHED_EXIT) {
+    if (e instanceof HostCommandFailed && e.details.exitCode === EXIT_IMAGE_NOT_CACHED) {
       throw new ImageNotCached(`Image ${instance.imageRef} is not in the image cache of ${host.name}.`, {
         host: host.name,
         imageRef: instance.imageRef,

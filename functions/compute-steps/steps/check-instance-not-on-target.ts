@@ -12,19 +12,19 @@ import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { baseImagePath, hostTarget, rootDiskPath } from "#shared/hosts/layout.js";
-import { parseTargetProbe, targetProbeScript } from "#shared/hosts/probes.js";
+import { parseTargetProbe, targetProbe } from "#shared/hosts/probes.js";
 import { loadTarget } from "./load-target.js";
 
 export async function checkInstanceNotOnTarget(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
   if (!flow.recreate) return state;
   const { instance, host } = await loadTarget(deps, flow);
-  const script = targetProbeScript({
+  const command = targetProbe({
     domain: instance.uuid,
     disk: rootDiskPath(host, instance.uuid),
     image: baseImagePath(host, instance.imageRef),
   });
-  const result = await deps.executor.probe(hostTarget(host), script, {
+  const result = await deps.executor.probe(hostTarget(host), command, {
     comment: `instance-exists ${instance.uuid}`,
   });
   const { domain, disk, image } = parseTargetProbe(host.name, ["domain", "disk", "image"], result);

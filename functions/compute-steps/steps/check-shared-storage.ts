@@ -11,7 +11,7 @@ import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { baseImagePath, hostTarget, rootDiskPath } from "#shared/hosts/layout.js";
-import { parseTargetProbe, targetProbeScript } from "#shared/hosts/probes.js";
+import { parseTargetProbe, targetProbe } from "#shared/hosts/probes.js";
 import { loadTarget } from "./load-target.js";
 
 export async function checkSharedStorage(deps: StepDeps, state: FlowState): Promise<FlowState> {
@@ -27,7 +27,7 @@ export async function checkSharedStorage(deps: StepDeps, state: FlowState): Prom
       : parseTargetProbe(
           host.name,
           ["disk", "image"],
-          await deps.executor.probe(hostTarget(host), targetProbeScript({ disk, image }), {
+          await deps.executor.probe(hostTarget(host), targetProbe({ disk, image }), {
             comment: `instance-on-disk ${instance.uuid}`,
           }),
         );

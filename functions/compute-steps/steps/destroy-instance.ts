@@ -6,9 +6,9 @@
  */
 import type { DeleteState } from "#shared/flow/boot-contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { hostTarget, instanceDir, volumePath } from "#shared/hosts/layout.js";
-import { shellQuote, shellScript } from "#shared/hosts/shell.js";
-import { ensureDestroyed, ensureUndefined } from "#shared/hosts/virsh.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { deleteVolume } from "#shared/hosts/qemu-img.js";
+import { removeDomain } from "#shared/hosts/virsh.js";
 
 export async function destroyInstance(deps: StepDeps, state: DeleteState): Promise<DeleteState> {
   const [instance, host] = await Promise.all([
@@ -18,12 +18,13 @@ export async function destroyInstance(deps: StepDeps, state: DeleteState): Promi
   const goes = await Promise.all(
     instance.volumes.filter((b) => b.deleteOnTermination).map((b) => deps.stores.volumes.get(b.volumeId)),
   );
-  const lines = [
-    ensureDestroyed(instance.uuid),
-    ensureUndefined(instance.uuid),
-    `rm -rf -- ${shellQuote(instanceDir(host, instance.uuid))}`,
-    ...goes.flatMap((v) => (v ? [`rm -f -- ${shellQuote(volumePath(host, v))}`] : [])),
-  ];
-  await deps.executor.run(hostTarget(host), shellScript(lines), { comment: `delete ${instance.uuid}` });
+  const target = hostTarget(host);
+  const comment = `delete ${instance.uuid}`;
+  await deps.executor.run(
+    target,
+    removeDomain(instance.uuid, { instancesPath: host.storage.instancesPath }),
+    { comment },
+  );
+  for (const v of goes) if (v) await deps.executor.run(target, deleteVolume(host, v), { comment });
   return state;
 }

@@ -3,17 +3,14 @@ import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { ensureDestroyed, ensureUndefined } from "#shared/hosts/virsh.js";
+import { removeDomain } from "#shared/hosts/virsh.js";
 import { loadTarget } from "./load-target.js";
 
 export async function destroy(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
   const { instance, host } = await loadTarget(deps, flow);
-  await deps.executor.run(
-    hostTarget(host),
-    shellScript([ensureDestroyed(instance.uuid), ensureUndefined(instance.uuid)]),
-    { comment: `destroy ${instance.uuid}` },
-  );
+  await deps.executor.run(hostTarget(host), removeDomain(instance.uuid), {
+    comment: `destroy ${instance.uuid}`,
+  });
   return state;
 }

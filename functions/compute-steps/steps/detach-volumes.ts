@@ -9,8 +9,7 @@ import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { detachDisk, domBlkList } from "#shared/hosts/virsh.js";
+import { detachVolume, readDomainDisks } from "#shared/hosts/virsh.js";
 import { parseDomBlkList } from "#shared/hosts/virsh-parsers.js";
 import { loadTarget } from "./load-target.js";
 
@@ -19,15 +18,13 @@ export async function detachVolumes(deps: StepDeps, state: FlowState): Promise<F
   const { instance, host } = await loadTarget(deps, flow);
   if (instance.volumes.length === 0) return state;
   if (!flow.recreate) {
-    const listed = await deps.executor.probe(hostTarget(host), shellScript([domBlkList(instance.uuid)]));
+    const listed = await deps.executor.probe(hostTarget(host), readDomainDisks(instance.uuid));
     const targets = new Set(listed.exitCode === 0 ? parseDomBlkList(listed.stdout).map((d) => d.target) : []);
     for (const bdm of instance.volumes) {
       if (!targets.has(bdm.device)) continue;
-      await deps.executor.run(
-        hostTarget(host),
-        shellScript([detachDisk(instance.uuid, { target: bdm.device, live: false, config: true })]),
-        { comment: `detach ${bdm.volumeId}` },
-      );
+      await deps.executor.run(hostTarget(host), detachVolume(instance.uuid, bdm.device), {
+        comment: `detach ${bdm.volumeId}`,
+      });
     }
   }
   await endVolumeAttachments(deps, instance);

@@ -7,20 +7,15 @@ import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { powerOffClean } from "#shared/hosts/virsh.js";
+import { stopDomain } from "#shared/hosts/virsh.js";
 import { loadTarget } from "./load-target.js";
 
 export async function powerOff(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
   const { instance, host } = await loadTarget(deps, flow);
-  await deps.executor.run(
-    hostTarget(host),
-    shellScript([powerOffClean(instance.uuid, deps.shutdownTimeoutSeconds)]),
-    {
-      comment: `power-off ${instance.uuid}`,
-      executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 30,
-    },
-  );
+  await deps.executor.run(hostTarget(host), stopDomain(instance.uuid, deps.shutdownTimeoutSeconds), {
+    comment: `power-off ${instance.uuid}`,
+    executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 30,
+  });
   return state;
 }

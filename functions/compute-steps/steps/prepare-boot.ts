@@ -6,14 +6,14 @@
  * request (shared/flow/boot-resources.ts): a retried step finds what it made and makes nothing twice.
  * A given port another instance holds is PortInUse; a given volume attached elsewhere VolumeAttachRefused.
  */
-import { InvalidInput } from "#shared/domain/errors.js";
+import { HostCommandFailed, InvalidInput } from "#shared/domain/errors.js";
 import { type BootState, macOf, requirePlaced } from "#shared/flow/boot-contract.js";
-import { bootPorts, bootVolumes, madeVolumeFile, madeVolumePath } from "#shared/flow/boot-resources.js";
+import { bootPorts, bootVolumes, madeVolumeFile } from "#shared/flow/boot-resources.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { createBlank } from "#shared/hosts/qemu-img.js";
-import { shellQuote, shellScript } from "#shared/hosts/shell.js";
+import { createVolume } from "#shared/hosts/qemu-img.js";
+import { EXIT_VOLUME_EXISTS } from "#ssm-documents/create-volume.js";
 
 export async function prepareBoot(deps: StepDeps, state: BootState): Promise<BootState> {
   const flow = requirePlaced(state);
@@ -28,16 +28,14 @@ export async function prepareBoot(deps: StepDeps, state: BootState): Promise<Boo
 
   const wanted = bootVolumes(requestId, build);
   const made = wanted.filter((v) => v.kind === "made");
-  if (made.length > 0) {
-    const lines = made.flatMap((v) => {
-      const path = madeVolumePath(host, v.id);
-      return [
-        `if [ ! -e ${shellQuote(path)} ]; then`,
-        createBlank({ path, sizeGiB: v.sizeGiB!, format: "raw" }),
-        "fi",
-      ];
-    });
-    await deps.executor.run(hostTarget(host), shellScript(lines), { comment: `boot volumes of ${uuid}` });
+  for (const v of made) {
+    const command = createVolume(host, { backingFile: madeVolumeFile(v.id), sizeGiB: v.sizeGiB! });
+    try {
+      await deps.executor.run(hostTarget(host), command, { comment: `boot volumes of ${uuid}` });
+    } catch (e) {
+      // The file's name derives from this request: one that is there was made by an earlier attempt.
+      if (!(e instanceof HostCommandFailed && e.details.exitCode === EXIT_VOLUME_EXISTS)) throw e;
+    }
   }
   for (const v of wanted) {
     if (v.kind === "made" && !(await volumes.get(v.id))) {

@@ -9,8 +9,7 @@ import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { rootDiskLines } from "#shared/hosts/root-disk.js";
-import { shellScript } from "#shared/hosts/shell.js";
+import { createRootDisk as rootDiskCommand } from "#shared/hosts/qemu-img.js";
 import { loadTarget, type TargetContext } from "./load-target.js";
 
 export async function prepareRootDisk(deps: StepDeps, state: FlowState): Promise<FlowState> {
@@ -28,7 +27,13 @@ export async function createRootDisk(
   const flow = requireScheduled(state);
   const { instance, host } = target;
   const imageRef = flow.imageRef ?? instance.imageRef;
-  const lines = rootDiskLines(host, instance, imageRef, flow.recreate ? "create-if-absent" : "replace");
-  await deps.executor.run(hostTarget(host), shellScript(lines), { comment: `root disk from ${imageRef}` });
+  // Evacuate: only where no disk is (a retry after a timed-out attempt reuses what it made); rebuild re-images.
+  const command = rootDiskCommand(host, {
+    instanceUuid: instance.uuid,
+    imageRef,
+    sizeGiB: instance.flavor.diskGiB,
+    replace: !flow.recreate,
+  });
+  await deps.executor.run(hostTarget(host), command, { comment: `root disk from ${imageRef}` });
   return { ...state, createdRootDisk: true };
 }

@@ -4,7 +4,7 @@
  * same probe also checks that the image to re-image from is in the host's cache, so a rebuild is refused
  * (ImageNotCached) before PowerOff and Destroy take anything down.
  */
-import { ImageNotCached, ProbeFailed } from "#shared/domain/errors.js";
+import { ImageNotCached } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import type { PowerState } from "#shared/domain/states.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
@@ -12,10 +12,7 @@ import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
 import { baseImagePath, hostTarget } from "#shared/hosts/layout.js";
-import { parseTargetProbe, targetProbeScript } from "#shared/hosts/probes.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { domState } from "#shared/hosts/virsh.js";
-import { parseDomState } from "#shared/hosts/virsh-parsers.js";
+import { parseTargetProbe, probeDomainState, targetProbe } from "#shared/hosts/probes.js";
 import { loadTarget } from "./load-target.js";
 
 export async function updateInstanceState(deps: StepDeps, state: FlowState): Promise<FlowState> {
@@ -27,7 +24,7 @@ export async function updateInstanceState(deps: StepDeps, state: FlowState): Pro
     const image = baseImagePath(host, imageRef);
     const checked = await deps.executor.probe(
       hostTarget(host),
-      targetProbeScript({ domain: instance.uuid, image }),
+      targetProbe({ domain: instance.uuid, image }),
       { comment: `rebuild checks ${instance.uuid}` },
     );
     const answers = parseTargetProbe(host.name, ["domain", "image"], checked);
@@ -38,14 +35,11 @@ export async function updateInstanceState(deps: StepDeps, state: FlowState): Pro
       );
     }
     if (answers.domain === "present") {
-      const probe = await deps.executor.probe(hostTarget(host), shellScript([domState(instance.uuid)]));
-      if (probe.exitCode !== 0) {
-        throw new ProbeFailed(`cannot read the power state of ${instance.uuid} on ${host.name}`, {
-          host: host.name,
-          stderr: probe.stderr,
-        });
-      }
-      powerState = parseDomState(probe.stdout);
+      const state = await probeDomainState(deps.executor, hostTarget(host), instance.uuid, {
+        comment: `power state ${instance.uuid}`,
+      });
+      // Undefined between the two probes: the domain is not there to report a power state.
+      powerState = state === "absent" ? "nostate" : state;
     }
   }
   await markRebuilding(deps, flow, powerState);

@@ -6,6 +6,7 @@
 import { HostCommandTimedOut, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
 import { assessHeartbeat as assess, judgeProbe, type ProbeResult } from "#shared/domain/host-failure.js";
 import { hostTarget } from "#shared/hosts/layout.js";
+import { livenessProbe } from "#shared/hosts/probes.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
 
@@ -32,7 +33,7 @@ export async function probeHost(
   let probe: ProbeResult;
   try {
     // Any exit status means the host ran it: it is alive.
-    await deps.executor.probe(hostTarget(host), "true", {
+    await deps.executor.probe(hostTarget(host), livenessProbe(), {
       comment: `lazarus liveness probe ${state.incidentId}`,
       executionTimeoutSeconds: 10,
       deadlineMs: deps.probeDeadlineMs,

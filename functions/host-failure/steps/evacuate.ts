@@ -8,6 +8,7 @@
  */
 
 import type { z } from "zod";
+import { ALERTS } from "#shared/definitions/paging.js";
 import { LazarusError } from "#shared/domain/errors.js";
 import { placePlan } from "#shared/domain/evacuation-plan.js";
 import { gateByProof, howToProveDead, type ProofKind } from "#shared/domain/fencing.js";
@@ -21,6 +22,7 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { childFailure } from "#shared/flow/child-failure.js";
 import { planCandidates } from "#shared/flow/placement.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import { alertBestEffort } from "#shared/notifications/host-alerts.js";
 import type { ConfirmInput, EvacuationResult, HostEvacuationState } from "../contract.js";
 import { proofOfState } from "./fence.js";
 
@@ -94,6 +96,7 @@ export async function planEvacuation(
     items: (EvacuationItemT & { proof: ProofKind; plannedHost: string | null })[];
   }[] = [];
   const awaitingProof: { instanceUuid: string; name: string; reason: string }[] = [];
+  const newlyMarked: { instanceUuid: string; name: string; reason: string }[] = [];
   for (const tier of p.tiers) {
     const gate = gateByProof(
       tier.items,
@@ -105,8 +108,10 @@ export async function planEvacuation(
       awaitingProof.push({ instanceUuid: w.item.instanceUuid, name: w.item.name, reason: w.reason });
       // Marked once per wait (not again each round: the fault history keeps one entry).
       const marked = byUuid.get(w.item.instanceUuid)?.fencingRequired;
-      if (marked?.host !== state.host || marked.refusedBy !== null)
+      if (marked?.host !== state.host || marked.refusedBy !== null) {
         await markFencingRequired(deps, state, w.item, w.reason);
+        newlyMarked.push({ instanceUuid: w.item.instanceUuid, name: w.item.name, reason: w.reason });
+      }
     }
     if (gate.ready.length)
       tiers.push({
@@ -117,6 +122,15 @@ export async function planEvacuation(
           plannedHost: landing.get(r.item.instanceUuid) ?? null,
         })),
       });
+  }
+  if (newlyMarked.length > 0) {
+    // Paged once per wait, as they are marked: an operator may have the proof Lazarus lacks.
+    await alertBestEffort(deps.alerts, {
+      kind: ALERTS.fencingRequired,
+      hosts: [state.host],
+      summary: `${newlyMarked.length} instance(s) of ${state.host} wait "fencing required" (${proof.reason}): ${newlyMarked.map((m) => m.name).join(", ")}`,
+      detail: { host: state.host, incidentId: state.incidentId, instances: newlyMarked },
+    });
   }
   const busy = p.skipped
     .filter((s) => s.reason === "busy")
@@ -234,6 +248,25 @@ export async function reportEvacuation(
       },
     },
   });
+  if (!report.complete) {
+    // The page: the machine fails the execution with the report; an operator finishes what is left.
+    const left = [
+      ...report.failed.map((f) => `${f.name} (${f.error})`),
+      ...report.fencingRequired.map((f) => `${f.name} (fencing required)`),
+    ];
+    await alertBestEffort(deps.alerts, {
+      kind: ALERTS.evacuationIncomplete,
+      hosts: [state.host],
+      summary: `Host evacuation of ${state.host} incomplete: ${left.length} instance(s) not started elsewhere: ${left.join(", ")}`,
+      detail: {
+        host: state.host,
+        incidentId: state.incidentId,
+        failed: report.failed,
+        fencingRequired: report.fencingRequired,
+        evacuated: report.evacuated.length,
+      },
+    });
+  }
   const { results: _bulk, ...rest } = state;
   return { ...rest, outcome: "evacuated", report, reportText: JSON.stringify(report) };
 }

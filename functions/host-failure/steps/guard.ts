@@ -11,12 +11,11 @@
  * it counts was written when its alarm fired, at least the grace period before this step runs for an alarm
  * (docs/SCALE.md).
  */
+import { ALERTS } from "#shared/definitions/paging.js";
 import { InvalidInput } from "#shared/domain/errors.js";
 import { massFailureVerdict, type SuspectHost, suspectHosts } from "#shared/domain/fencing.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
-
-export const MASS_FAILURE_ALERT = "Lazarus Mass Host Failure";
 
 export async function checkMassFailure(
   deps: HostFailureDeps,
@@ -58,8 +57,9 @@ export async function holdIncident(
   });
   // Idempotent enough: a retried step alerts again with the same incident id, which a consumer can drop.
   await deps.alerts.alert({
-    kind: MASS_FAILURE_ALERT,
+    kind: ALERTS.massFailureHeld,
     hosts: m.hosts,
+    summary: `Mass host failure held: ${m.hosts.join(", ")} look dead at once; ${state.host} was not evacuated (${m.reason})`,
     detail: { incidentId: state.incidentId, host: state.host, reason: m.reason },
   });
   return { ...state, outcome: "held" };

@@ -4,9 +4,11 @@
  */
 
 import type { z } from "zod";
+import { ALERTS } from "#shared/definitions/paging.js";
 import { RecordedFailure } from "#shared/domain/errors.js";
 import type { HostIncident } from "#shared/domain/schemas.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import { alertBestEffort } from "#shared/notifications/host-alerts.js";
 import type { HostEvacuationState, OpenIncidentInput } from "../contract.js";
 
 export async function openIncident(
@@ -59,6 +61,19 @@ export async function abortIncident(deps: HostFailureDeps, state: HostEvacuation
   const [step, failure] = Object.entries(state.failure ?? {}).at(-1) ?? ["unknown", { Error: "Unknown" }];
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "aborted", {
     summary: { verdict: "aborted", step, error: failure.Error, cause: failure.Cause ?? null },
+  });
+  // The original error is raised again whatever the page's fate.
+  await alertBestEffort(deps.alerts, {
+    kind: ALERTS.evacuationFailed,
+    hosts: [state.host],
+    summary: `Host evacuation of ${state.host} failed at ${step}: ${failure.Error}`,
+    detail: {
+      host: state.host,
+      incidentId: state.incidentId,
+      step,
+      error: failure.Error,
+      cause: failure.Cause ?? null,
+    },
   });
   throw new RecordedFailure(
     failure,

@@ -19,9 +19,8 @@ import {
   recoveryAction,
 } from "#shared/domain/host-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { hostTarget, instanceDir } from "#shared/hosts/layout.js";
-import { shellQuote, shellScript } from "#shared/hosts/shell.js";
-import { ensureDestroyed, ensureUndefined, listAllUuids } from "#shared/hosts/virsh.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { listDomains, removeStaleDomains } from "#shared/hosts/virsh.js";
 import { parseListUuids } from "#shared/hosts/virsh-parsers.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostRecoveryState } from "../contract.js";
@@ -54,16 +53,14 @@ export async function cleanStaleDomains(
 ): Promise<HostRecoveryState> {
   const host = await deps.stores.hosts.require(state.host);
   const target = hostTarget(host);
-  const listed = parseListUuids((await deps.executor.run(target, shellScript([listAllUuids()]))).stdout);
+  const listed = parseListUuids((await deps.executor.run(target, listDomains())).stdout);
   const verdicts = classifyDomains(host, listed, await recordsOf(deps, listed));
   if (verdicts.stale.length > 0) {
-    const lines = verdicts.stale.flatMap((s) => [
-      ensureDestroyed(s.instanceUuid),
-      ensureUndefined(s.instanceUuid),
-      ...(s.removeLocalDisk ? [`rm -rf -- ${shellQuote(instanceDir(host, s.instanceUuid))}`] : []),
-    ]);
-    await deps.executor.run(target, shellScript(lines), { comment: `remove stale domains on ${host.name}` });
-    const after = parseListUuids((await deps.executor.run(target, shellScript([listAllUuids()]))).stdout);
+    const stale = verdicts.stale.map((s) => ({ uuid: s.instanceUuid, removeFiles: s.removeLocalDisk }));
+    for (const command of removeStaleDomains(stale, host.storage.instancesPath)) {
+      await deps.executor.run(target, command, { comment: `remove stale domains on ${host.name}` });
+    }
+    const after = parseListUuids((await deps.executor.run(target, listDomains())).stdout);
     const left = verdicts.stale.filter((s) => after.includes(s.instanceUuid));
     if (left.length > 0) {
       throw new StaleDomainsRemain(

@@ -4,6 +4,7 @@
  * its confirmation, and the two ends (gave up: ERROR with a fault that says what was tried; the flow
  * itself failed: our task released, a domain-less instance never left ACTIVE).
  */
+import { ALERTS } from "#shared/definitions/paging.js";
 import {
   errorMessage,
   HostCommandTimedOut,
@@ -23,9 +24,9 @@ import type { Instance, Recovery, RecoveryAttempt } from "#shared/domain/schemas
 import { notifyFlow } from "#shared/flow/notify.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { probeDomainState } from "#shared/hosts/probes.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { domainExists, ensureRemoved, ensureStarted } from "#shared/hosts/virsh.js";
+import { removeDomain, startDomain } from "#shared/hosts/virsh.js";
 import type { InstanceFailureDeps } from "#shared/lambda/instance-failure-runtime.js";
+import { alertBestEffort } from "#shared/notifications/host-alerts.js";
 import type { InstanceRecoveryState } from "../contract.js";
 
 type State = InstanceRecoveryState;
@@ -143,7 +144,7 @@ export async function restart(deps: InstanceFailureDeps, state: State): Promise<
   let error: string | null = null;
   let power: Instance["powerState"] = "shutdown";
   try {
-    await deps.executor.run(target, shellScript([ensureStarted(uuid)]), {
+    await deps.executor.run(target, startDomain(uuid), {
       comment: `lazarus instance recovery restart ${state.recoveryId}`,
       executionTimeoutSeconds: 60,
     });
@@ -187,18 +188,16 @@ export async function prepareRelocation(deps: InstanceFailureDeps, state: State)
     );
   }
   const target = await sourceTarget(deps, state);
-  await deps.executor.run(target, shellScript([ensureRemoved(uuid)]), {
+  await deps.executor.run(target, removeDomain(uuid), {
     comment: `lazarus instance recovery remove from source ${state.recoveryId}`,
     executionTimeoutSeconds: 60,
   });
-  const probe = await deps.executor.probe(target, shellScript([domainExists(uuid)]), {
+  // ProbeFailed when virsh cannot answer: never read as gone.
+  const left = await probeDomainState(deps.executor, target, uuid, {
     comment: `lazarus instance recovery prove gone ${state.recoveryId}`,
-    executionTimeoutSeconds: 30,
   });
-  if (probe.exitCode !== 1) {
-    throw new ProbeFailed(
-      `the domain of ${uuid} is not proven gone from ${target.name} (exit ${probe.exitCode})`,
-    );
+  if (left !== "absent") {
+    throw new ProbeFailed(`the domain of ${uuid} is not proven gone from ${target.name} (it is ${left})`);
   }
   const requestId = relocationRequestId(state.recoveryId);
   await deps.stores.recoveries.update(state.recoveryId, () => ({
@@ -281,6 +280,20 @@ export async function giveUp(deps: InstanceFailureDeps, state: State): Promise<S
   );
   await setError(deps, state.report.instanceUuid, "instance-recovery", "InstanceRecoveryFailed", message);
   await deps.stores.recoveries.update(state.recoveryId, () => ({ status: "failed", message }));
+  const instance = await deps.stores.instances.get(state.report.instanceUuid);
+  // The instance is in ERROR whatever the page's fate: the flow ends as it would.
+  await alertBestEffort(deps.alerts, {
+    kind: ALERTS.recoveryGivenUp,
+    hosts: [state.report.host],
+    summary: `Instance ${instance?.name ?? state.report.instanceUuid} on ${state.report.host} kept crashing; recovery gave up, it is in ERROR`,
+    detail: {
+      host: state.report.host,
+      instanceUuid: state.report.instanceUuid,
+      name: instance?.name ?? null,
+      recoveryId: state.recoveryId,
+      message,
+    },
+  });
   return { ...state, message };
 }
 

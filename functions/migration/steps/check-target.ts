@@ -10,7 +10,7 @@ import { InstanceExists, MigrationPreCheckFailed } from "#shared/domain/errors.j
 import type { StepDeps } from "#shared/flow/deps.js";
 import type { MigrationFlow } from "#shared/flow/migration-contract.js";
 import { hostTarget, rootDiskPath } from "#shared/hosts/layout.js";
-import { parseTargetProbe, probeDomainState, targetProbeScript } from "#shared/hosts/probes.js";
+import { parseTargetProbe, probeDomainState, targetProbe } from "#shared/hosts/probes.js";
 import { requireTarget } from "./target.js";
 
 export async function checkMigrationTarget(deps: StepDeps, state: MigrationFlow): Promise<MigrationFlow> {
@@ -18,7 +18,7 @@ export async function checkMigrationTarget(deps: StepDeps, state: MigrationFlow)
   const { instance, source, target } = await requireTarget(deps, state);
   const result = await deps.executor.probe(
     hostTarget(target),
-    targetProbeScript({ domain: instance.uuid, disk: rootDiskPath(target, instance.uuid) }),
+    targetProbe({ domain: instance.uuid, disk: rootDiskPath(target, instance.uuid) }),
     { comment: `migration target check ${instance.uuid}` },
   );
   const { domain, disk } = parseTargetProbe(target.name, ["domain", "disk"], result);

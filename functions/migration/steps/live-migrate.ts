@@ -10,7 +10,7 @@
 import { HostCommandFailed, LiveMigrationFailed, MigrationPreCheckFailed } from "#shared/domain/errors.js";
 import type { MigrationFlow } from "#shared/flow/migration-contract.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { liveMigrateScript } from "#shared/hosts/migration.js";
+import { liveMigrate as liveMigrateCommand } from "#shared/hosts/migration.js";
 import { probeDomainState } from "#shared/hosts/probes.js";
 import type { MaintenanceDeps } from "#shared/lambda/maintenance-runtime.js";
 import { requireTarget } from "./target.js";
@@ -30,7 +30,7 @@ export async function liveMigrate(deps: MaintenanceDeps, flow: MigrationFlow): P
   try {
     await deps.executor.run(
       hostTarget(source),
-      liveMigrateScript(instance.uuid, target.liveMigration, { completionTimeoutSeconds: timeout }),
+      liveMigrateCommand(instance.uuid, target.liveMigration, { completionTimeoutSeconds: timeout }),
       {
         comment: `live-migrate ${instance.uuid} to ${target.name}`,
         // The script aborts the copy at `timeout`; these bound the abort itself and the command's delivery.

@@ -11,21 +11,17 @@ import type { StepDeps } from "#shared/flow/deps.js";
 import { commitMove } from "#shared/flow/migration-commit.js";
 import type { MigrationFlow } from "#shared/flow/migration-contract.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { stopAndUndefineScript } from "#shared/hosts/migration.js";
+import { stopAndUndefine } from "#shared/hosts/migration.js";
 import { requireTarget } from "./target.js";
 
 export async function revertMigration(deps: StepDeps, flow: MigrationFlow): Promise<MigrationFlow> {
   const { instance, source, target } = await requireTarget(deps, flow);
   const powerState = flow.originalPowerState === "running" ? "running" : "shutdown";
   if (instance.lastRequestId !== flow.requestId) {
-    await deps.executor.run(
-      hostTarget(source),
-      stopAndUndefineScript(instance.uuid, deps.shutdownTimeoutSeconds),
-      {
-        comment: `stop for revert ${instance.uuid}`,
-        executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 60,
-      },
-    );
+    await deps.executor.run(hostTarget(source), stopAndUndefine(instance.uuid, deps.shutdownTimeoutSeconds), {
+      comment: `stop for revert ${instance.uuid}`,
+      executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 60,
+    });
     await defineGuest(deps, {
       instance,
       host: target,

@@ -10,7 +10,7 @@ import type { StepDeps } from "#shared/flow/deps.js";
 import type { MigrationFlow } from "#shared/flow/migration-contract.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
-import { stopAndUndefineScript } from "#shared/hosts/migration.js";
+import { stopAndUndefine } from "#shared/hosts/migration.js";
 import { requireTarget } from "./target.js";
 
 export async function stopSource(deps: StepDeps, flow: MigrationFlow): Promise<MigrationFlow> {
@@ -27,14 +27,10 @@ export async function stopSource(deps: StepDeps, flow: MigrationFlow): Promise<M
     instance,
   );
   await deps.stores.migrations.transition(flow.migrationId, "migrating");
-  await deps.executor.run(
-    hostTarget(source),
-    stopAndUndefineScript(instance.uuid, deps.shutdownTimeoutSeconds),
-    {
-      comment: `stop for migration ${instance.uuid}`,
-      executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 60,
-    },
-  );
+  await deps.executor.run(hostTarget(source), stopAndUndefine(instance.uuid, deps.shutdownTimeoutSeconds), {
+    comment: `stop for migration ${instance.uuid}`,
+    executionTimeoutSeconds: deps.shutdownTimeoutSeconds + 60,
+  });
   await advanceTaskState(
     deps,
     flow.instanceUuid,

@@ -2,7 +2,7 @@
  * Every Lambda entry bundles with the stack's esbuild settings (the stack test skips bundling), the
  * bundle holds no code from local/, test/ or cdk/, and it exports each handler the specs name from it.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -31,6 +31,8 @@ describe("Lambda bundles", () => {
       mainFields: BUNDLING.mainFields,
       external: BUNDLING.externalModules,
       minify: BUNDLING.minify,
+      sourcemap: BUNDLING.sourceMap,
+      sourcesContent: BUNDLING.sourcesContent,
       banner: { js: BUNDLING.banner! },
       metafile: true,
       logLevel: "silent",
@@ -38,6 +40,9 @@ describe("Lambda bundles", () => {
     const ownInputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes("node_modules/"));
     expect(ownInputs.filter((p) => /^(local|test|cdk)\//.test(p))).toEqual([]);
     expect(ownInputs).toContain(entry);
+    // A source map beside the bundle, naming our own files (stack traces read through it).
+    const map = JSON.parse(readFileSync(`${outfile}.map`, "utf8")) as { sources: string[] };
+    expect(map.sources.some((source) => source.endsWith(entry))).toBe(true);
 
     const module = (await import(pathToFileURL(outfile).href)) as Record<string, unknown>;
     for (const spec of ALL_FUNCTIONS.filter((f) => f.entry === entry)) {

@@ -4,16 +4,18 @@
  * point at functions and machines of the same template, the API is IAM-only, heartbeat alarms and
  * their rules follow shared/definitions/heartbeat.ts, and nothing refers to itself in a cycle.
  */
+
 import { beforeAll, describe, expect, it } from "vitest";
-import { HOST_COMMAND_DOCUMENT, TABLE_READ_ACTIONS, TABLE_WRITE_ACTIONS } from "#cdk/access-policy.js";
+import { hostAlarmNamePatterns, tableActions } from "#cdk/access-policy.js";
+import { API_ACCESS, executeApiResources } from "#shared/definitions/api-access.js";
+import { REQUEST_TOO_LARGE } from "#shared/definitions/api-gateway.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
 import {
-  HEARTBEAT_METRIC,
-  HEARTBEAT_PERIOD_SECONDS,
-  heartbeatAlarmName,
-  hostOfHeartbeatAlarm,
+  HEARTBEAT_MISSED_PERIODS,
+  heartbeatAlarmNamePrefix,
+  heartbeatLogGroupName,
 } from "#shared/definitions/heartbeat.js";
-import { KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
+import { HOST_NAME_TAG_KEY, KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
 import {
   deployedName,
   placeholdersOf,
@@ -21,29 +23,24 @@ import {
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
 import { toCreateTableInput } from "#shared/store/create-tables.js";
-import { TABLE_IDS, TABLE_SPECS, tableEnvVar } from "#shared/store/tables.js";
+import { TABLE_IDS, TABLE_SPECS, type TableId, tableEnvVar } from "#shared/store/tables.js";
 import {
+  asArray,
   EXTENDED_FUNCTIONS,
   EXTRA_FUNCTIONS,
   flat,
+  functionResource as functionResourceOf,
   logicalIdOf,
   PARENT_MACHINE,
   type Resource,
   resourcesOfType,
+  roleStatements as roleStatementsOf,
+  type Statement,
   type Synthesized,
   synth,
   synthExtended,
-  TEST_HOSTS,
 } from "./synth.js";
 
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Record<string, Record<string, string>>;
-}
-
-const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 const sorted = (xs: Iterable<string>) => [...xs].sort();
 
 const realSpecs = ALL_FUNCTIONS;
@@ -53,21 +50,8 @@ beforeAll(() => {
   s = synthExtended();
 });
 
-function functionResource(spec: FunctionSpec): [string, Resource] {
-  const found = resourcesOfType(s, "AWS::Lambda::Function").filter(
-    ([, r]) => r.Properties?.FunctionName === deployedName("lazarus", spec.id),
-  );
-  expect(found, spec.id).toHaveLength(1);
-  return found[0]!;
-}
-
-/** Every statement of the inline policies attached to the role of a Lambda function. */
-function roleStatements(fn: Resource): Statement[] {
-  const roleId = (fn.Properties!.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
-  return resourcesOfType(s, "AWS::IAM::Policy")
-    .filter(([, p]) => asArray(p.Properties!.Roles as unknown[]).some((r) => flat(r) === `<${roleId}>`))
-    .flatMap(([, p]) => (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
-}
+const functionResource = (spec: FunctionSpec): [string, Resource] => functionResourceOf(s, spec);
+const roleStatements = (fn: Resource): Statement[] => roleStatementsOf(s, fn);
 
 const withAction = (statements: Statement[], action: string) =>
   statements.filter((st) => asArray(st.Action).includes(action));
@@ -154,6 +138,8 @@ describe("functions", () => {
         );
       }
       expect(vars.POWERTOOLS_SERVICE_NAME).toBe("lazarus");
+      // Stack traces through the bundle's source map (BUNDLING.sourceMap).
+      expect(vars.NODE_OPTIONS).toBe("--enable-source-maps");
       expect(vars.POWERTOOLS_LOG_LEVEL).toBe("INFO");
     }
   });
@@ -210,30 +196,34 @@ describe("least privilege", () => {
       const expected = spec.access.tables ?? {};
       expect(sorted(granted.keys()), spec.id).toEqual(sorted(Object.keys(expected)));
       for (const [tableId, actions] of granted) {
-        const level = expected[tableId as keyof typeof expected];
+        const level = expected[tableId as keyof typeof expected]!;
         expect(sorted(actions), `${spec.id} ${tableId}`).toEqual(
-          sorted(level === "write" ? TABLE_WRITE_ACTIONS : TABLE_READ_ACTIONS),
+          sorted(tableActions(tableId as TableId, level)),
         );
       }
     }
   });
 
-  it("ssm:SendCommand only with hostCommands: the AWS-RunShellScript document and tagged hosts", () => {
+  it("ssm:SendCommand only with host documents: the stack's own documents, and tagged hosts only", () => {
     let checked = 0;
     for (const spec of specs) {
       const sendCommand = withAction(roleStatements(functionResource(spec)[1]), "ssm:SendCommand");
-      if (!spec.access.hostCommands) {
+      if (!spec.access.hostDocuments?.length) {
         expect(sendCommand, spec.id).toEqual([]);
         continue;
       }
       checked++;
-      const [document, hosts] = [
+      const [documents, hosts] = [
         sendCommand.filter((st) => resourcesOf(st).some((r) => r.includes(":document/"))),
         sendCommand.filter((st) => !resourcesOf(st).some((r) => r.includes(":document/"))),
       ];
-      expect(document.flatMap(resourcesOf)).toEqual([
-        `arn:<AWS::Partition>:ssm:eu-west-1::document/${HOST_COMMAND_DOCUMENT}`,
-      ]);
+      expect(sorted(documents.flatMap(resourcesOf)), spec.id).toEqual(
+        sorted(
+          spec.access.hostDocuments.map(
+            (id) => `arn:<AWS::Partition>:ssm:eu-west-1:123456789012:document/lazarus-${id}`,
+          ),
+        ),
+      );
       expect(hosts.length).toBeGreaterThan(0);
       for (const st of hosts) {
         expect(sorted(resourcesOf(st))).toEqual([
@@ -378,6 +368,22 @@ describe("API", () => {
     }
   });
 
+  it("a body over the payload limit: nova's 413 from the gateway itself, with the version headers the local API sets", () => {
+    const [, found] = resourcesOfType(s, "AWS::ApiGateway::GatewayResponse").find(
+      ([, r]) => r.Properties!.ResponseType === "REQUEST_TOO_LARGE",
+    )!;
+    const p = found.Properties!;
+    expect(p.StatusCode).toBe("413");
+    expect(JSON.parse((p.ResponseTemplates as Record<string, string>)["application/json"]!)).toEqual(
+      REQUEST_TOO_LARGE.body,
+    );
+    expect(p.ResponseParameters).toEqual({
+      "gatewayresponse.header.openstack-api-version": `'${REQUEST_TOO_LARGE.headers["openstack-api-version"]}'`,
+      "gatewayresponse.header.x-openstack-nova-api-version": `'${REQUEST_TOO_LARGE.headers["x-openstack-nova-api-version"]}'`,
+      "gatewayresponse.header.vary": `'${REQUEST_TOO_LARGE.headers.vary}'`,
+    });
+  });
+
   it("the stage has JSON access logs, execution logs, tracing and throttling", () => {
     const stages = resourcesOfType(s, "AWS::ApiGateway::Stage");
     expect(stages).toHaveLength(1);
@@ -396,87 +402,109 @@ describe("API", () => {
     ]);
   });
 
-  it("the operator policy allows execute-api:Invoke on this API's stage and nothing else", () => {
-    const policies = resourcesOfType(s, "AWS::IAM::ManagedPolicy");
-    expect(policies).toHaveLength(1);
-    const statements = (policies[0]![1].Properties!.PolicyDocument as { Statement: Statement[] }).Statement;
-    expect(statements.flatMap((st) => asArray(st.Action))).toEqual(["execute-api:Invoke"]);
-    expect(statements.flatMap(resourcesOf)[0]).toMatch(
-      /:execute-api:eu-west-1:123456789012:<api.*>\/v1\/\*\/\*$/,
-    );
+  describe("operator policies: execute-api:Invoke on this API by method and route, nothing else", () => {
+    const policy = (name: string) => {
+      const found = resourcesOfType(s, "AWS::IAM::ManagedPolicy").find(
+        ([, p]) => p.Properties!.ManagedPolicyName === name,
+      );
+      expect(found, name).toBeDefined();
+      const statements = (found![1].Properties!.PolicyDocument as { Statement: Statement[] }).Statement;
+      expect(statements.flatMap((st) => asArray(st.Action))).toEqual(["execute-api:Invoke"]);
+      expect(statements.map((st) => st.Effect)).toEqual(["Allow"]);
+      // `.../<api>/v1/<METHOD>/<path>`: the method and path after this API's stage.
+      return statements.flatMap(resourcesOf).map((r) => {
+        const m = /:execute-api:eu-west-1:123456789012:<api.*>\/v1\/([A-Z*]+)(\/.*)$/.exec(r);
+        expect(m, r).not.toBeNull();
+        return `${m![1]} ${m![2]}`;
+      });
+    };
+
+    it("exactly two managed policies: the operator's and the read-only operator's", () => {
+      expect(
+        sorted(
+          resourcesOfType(s, "AWS::IAM::ManagedPolicy").map(([, p]) =>
+            String(p.Properties!.ManagedPolicyName),
+          ),
+        ),
+      ).toEqual(["lazarus-operator", "lazarus-operator-read-only"]);
+    });
+
+    it("read-only: each route api-access.ts gives the read role, and no route that acts", () => {
+      const granted = policy("lazarus-operator-read-only");
+      expect(sorted(granted)).toEqual(sorted(executeApiResources("read").map((r) => r.replace("/", " /"))));
+      expect(granted.every((g) => g.startsWith("GET "))).toBe(true);
+    });
+
+    it("operator: every route of api-access.ts by its method and path; never any method", () => {
+      const granted = policy("lazarus-operator");
+      expect(granted.some((g) => g.startsWith("* "))).toBe(false);
+      expect(sorted(granted)).toEqual(
+        sorted(executeApiResources("operate").map((r) => r.replace("/", " /"))),
+      );
+      // Each route's paths, with and without a version prefix, are matched by its grant (IAM's `*`); a route
+      // that acts is never matched by the read-only policy.
+      const iamMatch = (grant: string, value: string) =>
+        new RegExp(`^${grant.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`).test(value);
+      const readOnly = policy("lazarus-operator-read-only");
+      for (const r of API_ACCESS.filter((x) => x.pattern !== "/")) {
+        const concrete = r.pattern.replace(/\{\w+\}/g, "x-1");
+        for (const path of [concrete, `/v2${concrete}`, `/v2.1${concrete}`]) {
+          expect(
+            granted.some((g) => iamMatch(g, `${r.method} ${path}`)),
+            `${r.method} ${path}`,
+          ).toBe(true);
+        }
+        if (r.access === "operate") {
+          expect(
+            readOnly.some((g) => iamMatch(g, `${r.method} ${concrete}`)),
+            `${r.method} ${concrete}`,
+          ).toBe(false);
+        }
+      }
+    });
   });
 });
 
 describe("host failure", () => {
-  it("one heartbeat alarm per configured host: the shared metric, 10 s, missing data breaching", () => {
-    const alarms = resourcesOfType(s, "AWS::CloudWatch::Alarm").filter(([, a]) =>
-      String(a.Properties!.AlarmName).includes("-heartbeat-"),
+  it("no per-host alarm in the template: registration creates each (the stack's missed periods), deletes it on deregistration", () => {
+    const alarms = resourcesOfType(s, "AWS::CloudWatch::Alarm").map(([, a]) =>
+      String(a.Properties!.AlarmName),
     );
-    expect(sorted(alarms.map(([, a]) => String(a.Properties!.AlarmName)))).toEqual(
-      sorted(TEST_HOSTS.map((h) => heartbeatAlarmName(h, "lazarus"))),
-    );
-    for (const [, alarm] of alarms) {
-      const p = alarm.Properties!;
-      const host = hostOfHeartbeatAlarm(String(p.AlarmName), "lazarus");
-      expect(p).toMatchObject({
-        Namespace: HEARTBEAT_METRIC.namespace,
-        MetricName: HEARTBEAT_METRIC.metricName,
-        Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
-        Period: HEARTBEAT_PERIOD_SECONDS,
-        TreatMissingData: "breaching",
-        ComparisonOperator: "LessThanThreshold",
-        Threshold: 1,
-        EvaluationPeriods: 3,
-        DatapointsToAlarm: 3,
+    expect(alarms.filter((n) => n.startsWith(heartbeatAlarmNamePrefix("lazarus")))).toEqual([]);
+    const register = realSpecs.find((f) => f.id === "inventory-register-host")!;
+    const env = (
+      functionResourceOf(s, register)[1].Properties!.Environment as {
+        Variables: Record<string, string>;
+      }
+    ).Variables;
+    expect(env.LAZARUS_HEARTBEAT_MISSED_PERIODS).toBe(String(HEARTBEAT_MISSED_PERIODS));
+    // Registration and deregistration may put and delete exactly those alarms, and tag nodes with the name only.
+    for (const id of ["inventory-register-host", "inventory-deregister-host"]) {
+      const spec = realSpecs.find((f) => f.id === id)!;
+      const statements = roleStatementsOf(s, functionResourceOf(s, spec)[1]);
+      const alarmGrant = statements.find((st) => asArray(st.Action).includes("cloudwatch:PutMetricAlarm"))!;
+      expect(sorted(asArray(alarmGrant.Action))).toEqual([
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:PutMetricAlarm",
+      ]);
+      expect(
+        resourcesOf(alarmGrant)
+          .map((r) => r.replace(/^.*:alarm:/, ""))
+          .sort(),
+      ).toEqual(sorted(hostAlarmNamePatterns("lazarus")));
+      const tagGrant = statements.find((st) => asArray(st.Action).includes("ssm:AddTagsToResource"))!;
+      expect(tagGrant.Condition).toMatchObject({
+        "ForAllValues:StringEquals": { "aws:TagKeys": [HOST_NAME_TAG_KEY] },
       });
     }
   });
 
-  function ruleFor(state: string): Resource {
-    const rules = resourcesOfType(s, "AWS::Events::Rule").filter(
-      ([, r]) => r.Properties!.Name === `lazarus-heartbeat-${state.toLowerCase()}`,
+  it("the hosts' heartbeat log group, with the stack's retention", () => {
+    const groups = resourcesOfType(s, "AWS::Logs::LogGroup").filter(
+      ([, g]) => g.Properties!.LogGroupName === heartbeatLogGroupName("lazarus"),
     );
-    expect(rules).toHaveLength(1);
-    return rules[0]![1];
-  }
-
-  it("ALARM goes to the triggers that take ALARM; OK (after ALARM) to those that take OK; each with a DLQ", () => {
-    const triggerIds = (state: string) =>
-      specs
-        .filter((f) => f.role === "trigger" && (f.alarmStates ?? ["ALARM", "OK"]).includes(state as "OK"))
-        .map((f) => `<${functionResource(f)[0]}.Arn>`)
-        .sort();
-    for (const state of ["ALARM", "OK"]) {
-      const rule = ruleFor(state);
-      const pattern = rule.Properties!.EventPattern as {
-        source: unknown;
-        "detail-type": unknown;
-        detail: Record<string, unknown>;
-      };
-      expect(pattern.source).toEqual(["aws.cloudwatch"]);
-      expect(pattern["detail-type"]).toEqual(["CloudWatch Alarm State Change"]);
-      expect(pattern.detail.alarmName).toEqual([{ prefix: "lazarus-heartbeat-" }]);
-      expect(pattern.detail.state).toEqual({ value: [state] });
-      if (state === "OK") expect(pattern.detail.previousState).toEqual({ value: ["ALARM"] });
-      const targets = rule.Properties!.Targets as { Arn: unknown; DeadLetterConfig?: unknown }[];
-      expect(sorted(targets.map((t) => flat(t.Arn)))).toEqual(triggerIds(state));
-      for (const t of targets) expect(t.DeadLetterConfig).toBeDefined();
-    }
-  });
-
-  it("scheduled functions run on their schedule, with a DLQ", () => {
-    const sweeper = EXTRA_FUNCTIONS.find((f) => f.role === "scheduled")!;
-    const rules = resourcesOfType(s, "AWS::Events::Rule").filter(
-      ([, r]) =>
-        flat((r.Properties!.Targets as { Arn: unknown }[])[0]!.Arn) ===
-        `<${functionResource(sweeper)[0]}.Arn>`,
-    );
-    expect(rules).toHaveLength(1);
-    const p = rules[0]![1].Properties!;
-    expect(p.ScheduleExpression).toBe(sweeper.schedule);
-    const targets = p.Targets as { Arn: unknown; DeadLetterConfig?: unknown }[];
-    expect(targets.map((t) => flat(t.Arn))).toEqual([`<${functionResource(sweeper)[0]}.Arn>`]);
-    expect(targets[0]!.DeadLetterConfig).toBeDefined();
+    expect(groups).toHaveLength(1);
+    expect(groups[0]![1].Properties!.RetentionInDays).toBe(30);
   });
 });
 

@@ -9,9 +9,8 @@ import { flattenCfnReference } from "cdk-nag/lib/utils/flatten-cfn-reference.js"
 import { LazarusConfig } from "#cdk/config.js";
 import { LazarusStack } from "#cdk/lazarus-stack.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
+import { heartbeatAlarmPattern } from "#shared/definitions/heartbeat.js";
 import { STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
-
-export const TEST_HOSTS = ["kvm-a", "kvm-b.rack1"];
 
 export const EXTRA_FUNCTIONS: FunctionSpec[] = [
   {
@@ -23,7 +22,7 @@ export const EXTRA_FUNCTIONS: FunctionSpec[] = [
     access: {
       tables: { instances: "read", migrations: "read" },
       startExecutions: ["rebuild"],
-      readExecutions: true,
+      readExecutions: "history",
     },
   },
   {
@@ -32,11 +31,18 @@ export const EXTRA_FUNCTIONS: FunctionSpec[] = [
     entry: "functions/conductor/handlers.ts",
     handler: "accept",
     role: "trigger",
-    alarmStates: ["ALARM"],
+    triggers: [
+      {
+        id: "test-trigger-alarm",
+        description: "a test rule on the default bus",
+        bus: "default",
+        eventPattern: (prefix) => heartbeatAlarmPattern(prefix, "ALARM"),
+      },
+    ],
     access: {
       tables: { hosts: "write" },
       startExecutions: ["test-parent"],
-      metrics: true,
+      heartbeats: "read",
       describeHosts: true,
     },
   },
@@ -46,6 +52,14 @@ export const EXTRA_FUNCTIONS: FunctionSpec[] = [
     entry: "functions/conductor/handlers.ts",
     handler: "finish",
     role: "trigger",
+    triggers: [
+      {
+        id: "test-recovery-event",
+        description: "a test rule on the Lazarus bus",
+        bus: "lazarus",
+        eventPattern: () => ({ source: ["lazarus.test"], "detail-type": ["Test Event"] }),
+      },
+    ],
     access: { tables: { hosts: "write" } },
   },
   {
@@ -55,7 +69,7 @@ export const EXTRA_FUNCTIONS: FunctionSpec[] = [
     handler: "finish",
     role: "scheduled",
     schedule: "rate(1 minute)",
-    access: { tables: { instances: "write" }, readExecutions: true },
+    access: { tables: { instances: "write" }, readExecutions: "status" },
   },
   {
     id: "test-fence",
@@ -106,7 +120,7 @@ export function synth(
     treeMetadata: false,
   });
   const stack = new LazarusStack(app, "Lazarus", {
-    config: LazarusConfig.parse({ hosts: TEST_HOSTS, ...opts.config }),
+    config: LazarusConfig.parse({ ...opts.config }),
     functionSpecs: opts.functions ?? ALL_FUNCTIONS,
     stateMachineSpecs: opts.machines ?? STATE_MACHINES,
     env: { account: "123456789012", region: "eu-west-1" },
@@ -136,6 +150,41 @@ export function flat(value: unknown): string {
 
 export function resourcesOfType(s: Synthesized, type: string): [string, Resource][] {
   return Object.entries(s.json.Resources).filter(([, r]) => r.Type === type);
+}
+
+export interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, string>>;
+}
+
+export const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+/** The one Lambda function of a spec in the template (deployed as `lazarus-<id>`). */
+export function functionResource(s: Synthesized, spec: FunctionSpec): [string, Resource] {
+  const found = resourcesOfType(s, "AWS::Lambda::Function").filter(
+    ([, r]) => r.Properties?.FunctionName === `lazarus-${spec.id}`,
+  );
+  if (found.length !== 1) throw new Error(`${spec.id}: ${found.length} functions in the template`);
+  return found[0]!;
+}
+
+/** Every statement of a role's inline policies: its own (`Policies`) and any AWS::IAM::Policy attached to it. */
+export function statementsOfRole(s: Synthesized, roleId: string): Statement[] {
+  const own = (
+    (s.json.Resources[roleId]?.Properties?.Policies ?? []) as { PolicyDocument: unknown }[]
+  ).flatMap((p) => (p.PolicyDocument as { Statement: Statement[] }).Statement);
+  const attached = resourcesOfType(s, "AWS::IAM::Policy")
+    .filter(([, p]) => asArray(p.Properties!.Roles as unknown[]).some((r) => flat(r) === `<${roleId}>`))
+    .flatMap(([, p]) => (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
+  return [...own, ...attached];
+}
+
+/** Every statement of the inline policies of the role of a Lambda function. */
+export function roleStatements(s: Synthesized, fn: Resource): Statement[] {
+  const roleId = (fn.Properties!.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
+  return statementsOfRole(s, roleId);
 }
 
 export function logicalIdOf(s: Synthesized, construct: { node: { defaultChild?: unknown } }): string {

@@ -35,10 +35,8 @@ import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js"
 import type { FlowState } from "#shared/flow/contract.js";
 import { executionArnOf } from "#shared/flow/executions.js";
 import { endsStopped } from "#shared/flow/flow-state.js";
-import type { HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
+import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
 import type { PowerFence } from "#shared/hosts/power-fence.js";
-import { shellScript } from "#shared/hosts/shell.js";
-import { listAllUuids } from "#shared/hosts/virsh.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HeartbeatReader } from "#shared/metrics/heartbeat-reader.js";
 import type { Stores } from "#shared/store/index.js";
@@ -527,9 +525,8 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
   };
 
   // -- SSM (HostExecutor): the liveness probe and host-recovery's clean-up --
-  const LIST = shellScript([listAllUuids()]);
   const executor: HostExecutor = {
-    async probe(target: HostTarget, _script: string, _opts?: RunOptions): Promise<RunResult> {
+    async probe(target: HostTarget, _command: HostCommand, _opts?: RunOptions): Promise<RunResult> {
       const h = w(target.name);
       if (reachable(h)) {
         await sched.sleepUntil(sched.now + 1000);
@@ -540,23 +537,21 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         throw new HostCommandTimedOut(`probe of ${target.name} timed out`, { host: target.name });
       throw new HostUnreachable(`${target.name} unreachable`, { host: target.name });
     },
-    async run(target: HostTarget, script: string): Promise<RunResult> {
+    async run(target: HostTarget, command: HostCommand): Promise<RunResult> {
       const h = w(target.name);
       await sched.sleepUntil(sched.now + 1000);
       if (!reachable(h)) throw new HostUnreachable(`${target.name} unreachable`, { host: target.name });
-      if (script === LIST)
+      if (command.document === "list-domains")
         return { exitCode: 0, stdout: [...h.defined].map((u) => `${u}\n`).join(""), stderr: "" };
-      const uuids = [
-        ...new Set(script.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g) ?? []),
-      ];
-      if (/virsh destroy/.test(script) && uuids.length > 0) {
+      const uuids = command.parameters.uuids?.split(" ") ?? [];
+      if (command.document === "remove-stale-domains" && uuids.length > 0) {
         for (const u of uuids) {
           h.running.delete(u);
           h.defined.delete(u);
         }
         return { exitCode: 0, stdout: "", stderr: "" };
       }
-      throw new Error(`simulator: no host model for the script ${script.slice(0, 200)}`);
+      throw new Error(`simulator: no host model for the document ${command.document}`);
     },
   };
 
@@ -620,7 +615,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     },
     alerts: {
       async alert(a) {
-        say(String(a.detail.host ?? a.hosts[0]), `ALERT ${a.kind}: ${a.hosts.join(", ")}`);
+        say(String(a.detail.host ?? a.hosts[0]), `ALERT ${a.kind.id}: ${a.hosts.join(", ")}`);
       },
     },
     // The fence (shared/flow/host-power.ts) through its EC2 path: the world's fence hardware; one

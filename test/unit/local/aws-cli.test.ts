@@ -1,7 +1,7 @@
 /**
  * The Debian AWS CLI v2 (2.9, `awscli`, installed by scripts/setup.sh) against the local endpoints, for the
  * operations Lazarus or an operator uses: CloudWatch in the query protocol this CLI speaks (describe-alarms,
- * put-metric-data, list-metrics, get-metric-statistics), SSM (send-command to tagged hosts by
+ * put-metric-data, list-metrics, get-metric-statistics), SSM (create-document, send-command to tagged hosts by
  * `--targets`, list-commands), Lambda (list-functions, get-function), EventBridge (list-rules), EC2
  * (start-instances brings a stopped machine back). Each command's JSON output is parsed and checked.
  */
@@ -16,6 +16,8 @@ import { type LambdaEndpoint, startLambdaEndpoint } from "#local/lambda/lambda-e
 import { type SsmEndpoint, startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import { HEARTBEAT_METRIC, heartbeatAlarm } from "#shared/definitions/heartbeat.js";
 import { KVM_HOST_TAG } from "#shared/definitions/host-tag.js";
+import { hostDocumentName, renderDocument } from "#ssm-documents/document.js";
+import { LIST_DOMAINS } from "#ssm-documents/list-domains.js";
 
 const AWS = "/usr/bin/aws";
 let cloudwatch: CloudWatchEndpoint;
@@ -177,17 +179,24 @@ describe.skipIf(!existsSync(AWS))("the AWS CLI v2 of Debian against the local en
     ).rejects.toThrow(/Statistics/);
   });
 
-  it("SSM: send-command to the hosts tagged as KVM hosts (--targets), list-commands shows it", async () => {
+  it("SSM: create-document, then send-command of it to the hosts tagged as KVM hosts (--targets), list-commands shows it", async () => {
+    // One of the stack's own documents, as the stack deploys it (no shell document is served).
+    const name = hostDocumentName("lazarus", LIST_DOMAINS.id);
+    await aws(
+      ssm.url,
+      "ssm",
+      "create-document",
+      ...["--name", name, "--document-type", "Command", "--document-format", "JSON"],
+      ...["--content", JSON.stringify(renderDocument(LIST_DOMAINS))],
+    );
     const sent = await aws(
       ssm.url,
       "ssm",
       "send-command",
       "--document-name",
-      "AWS-RunShellScript",
+      name,
       "--targets",
       `Key=tag:${KVM_HOST_TAG.key},Values=${KVM_HOST_TAG.value}`,
-      "--parameters",
-      "commands=virsh list --all",
     );
     const command = sent.Command as { CommandId: string; TargetCount: number };
     expect(command.TargetCount).toBe(1);

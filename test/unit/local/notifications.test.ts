@@ -2,9 +2,11 @@
  * The notifier and the host alerts publish through the local EventBridge endpoint with the real SDK; an
  * entry EventBridge refuses (200 with FailedEntryCount) is an error, never a silent loss.
  */
+
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
+import { ALERTS } from "#shared/definitions/paging.js";
 import { EventBridgeHostAlerts } from "#shared/notifications/host-alerts.js";
 import { EventBridgeNotifier } from "#shared/notifications/notifier.js";
 
@@ -35,8 +37,9 @@ describe("EventBridge publishers", () => {
       payload: { host: "kvm-2" },
     });
     await alerts.alert({
-      kind: "Lazarus Mass Host Failure",
+      kind: ALERTS.massFailureHeld,
       hosts: ["kvm-1", "kvm-2"],
+      summary: "kvm-1 and kvm-2 look dead at once",
       detail: { share: 0.5 },
     });
     expect(endpoint.events.map((e) => [e.detailType, e.resources, e.detailObject])).toEqual([
@@ -50,7 +53,16 @@ describe("EventBridge publishers", () => {
           payload: { host: "kvm-2" },
         },
       ],
-      ["Lazarus Mass Host Failure", ["kvm-1", "kvm-2"], { hosts: ["kvm-1", "kvm-2"], share: 0.5 }],
+      [
+        "Lazarus Mass Host Failure",
+        ["kvm-1", "kvm-2"],
+        {
+          summary: "kvm-1 and kvm-2 look dead at once",
+          hosts: ["kvm-1", "kvm-2"],
+          whatToDo: ALERTS.massFailureHeld.whatToDo,
+          share: 0.5,
+        },
+      ],
     ]);
 
     endpoint.refuseEntries(() => true);
@@ -58,9 +70,9 @@ describe("EventBridge publishers", () => {
       await expect(
         notifier.publish({ id: "n-2", eventType: "instance.rebuild.start", instanceUuid: "u", payload: {} }),
       ).rejects.toThrow("notification instance.rebuild.start refused: InternalFailure");
-      await expect(alerts.alert({ kind: "K", hosts: ["kvm-1"], detail: {} })).rejects.toThrow(
-        "host alert K refused: InternalFailure",
-      );
+      await expect(
+        alerts.alert({ kind: ALERTS.fencingRequired, hosts: ["kvm-1"], summary: "s", detail: {} }),
+      ).rejects.toThrow("host alert Lazarus Fencing Required refused: InternalFailure");
     } finally {
       endpoint.refuseEntries(null);
     }

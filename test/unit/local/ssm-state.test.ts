@@ -3,8 +3,10 @@
  * reached by moving time, not by waiting.
  */
 import { describe, expect, it } from "vitest";
-import { AwsJsonError } from "#local/http/aws-json.js";
 import { createSsmState } from "#local/ssm/ssm-state.js";
+import { renderDocument } from "#ssm-documents/document.js";
+import { START_DOMAIN } from "#ssm-documents/start-domain.js";
+import { awsErrorType } from "#test/support/document-runner.js";
 
 const ID = "mi-0123456789abcdef0";
 
@@ -12,7 +14,14 @@ function setup(opts: Parameters<typeof createSsmState>[0] = {}) {
   let now = 1_000_000;
   const woken: string[] = [];
   const state = createSsmState(
-    { agentHealthIntervalMs: 1000, invocationVisibilityDelayMs: 50, maxDeliveryMs: 5000, ...opts },
+    // The shell document: this file tests SSM's own behaviour, not the stack's documents.
+    {
+      agentHealthIntervalMs: 1000,
+      invocationVisibilityDelayMs: 50,
+      maxDeliveryMs: 5000,
+      allowShellDocument: true,
+      ...opts,
+    },
     { now: () => now, onWork: (ids) => woken.push(...ids) },
   );
   state.registerInstance(ID, "host-a");
@@ -34,14 +43,7 @@ function setup(opts: Parameters<typeof createSsmState>[0] = {}) {
   return { state, send, invocation, woken, advance: (ms: number) => (now += ms) };
 }
 
-const errorType = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof AwsJsonError ? e.type : `not an AwsJsonError: ${String(e)}`;
-  }
-  return "no error";
-};
+const errorType = awsErrorType;
 
 describe("local SSM state", () => {
   it("hides a new invocation for the visibility delay, then runs it through the agent to Success", () => {
@@ -54,7 +56,7 @@ describe("local SSM state", () => {
     expect(invocation(id).Status).toBe("Pending");
     expect(state.hasWork(ID)).toBe(true);
     const work = state.takeWork(ID);
-    expect(work.commands.map((c) => c.script)).toEqual(["echo hi"]);
+    expect(work.commands.map((c) => c.script)).toEqual(["echo hi\n"]);
     expect(invocation(id).Status).toBe("InProgress");
     expect(
       state.agentResult({ instanceId: ID, commandId: id, exitCode: 0, stdout: "x".repeat(30_000) }),
@@ -141,5 +143,57 @@ describe("local SSM state", () => {
       ),
     ).toBe("InvalidInstanceId");
     expect(errorType(() => op.CancelCommand!({ CommandId: "nope" }))).toBe("InvalidCommandId");
+  });
+
+  it("serves the stack's documents only: the shell document is refused unless a test allows it", () => {
+    const { state } = setup({ allowShellDocument: false });
+    state.notePing(ID);
+    const op = state.operations;
+    const shell = { DocumentName: "AWS-RunShellScript", InstanceIds: [ID], Parameters: { commands: ["id"] } };
+    expect(errorType(() => op.SendCommand!(shell))).toBe("InvalidDocument");
+    expect(state.hasWork(ID)).toBe(false);
+  });
+
+  it("checks a document's parameters as SSM does: a value outside its pattern runs nothing", () => {
+    const { state, advance } = setup({ allowShellDocument: false });
+    state.notePing(ID);
+    const op = state.operations;
+    op.CreateDocument!({
+      Name: "lazarus-start-domain",
+      Content: JSON.stringify(renderDocument(START_DOMAIN)),
+    });
+    expect(
+      errorType(() =>
+        op.CreateDocument!({
+          Name: "lazarus-start-domain",
+          Content: JSON.stringify(renderDocument(START_DOMAIN)),
+        }),
+      ),
+    ).toBe("DocumentAlreadyExists");
+    const send = (Parameters: Record<string, string[]>) => () =>
+      op.SendCommand!({ DocumentName: "lazarus-start-domain", InstanceIds: [ID], Parameters });
+    for (const uuid of [
+      "$(reboot)",
+      "0b6e8a7c-4d7e-4d59-9a43-6b1d5b8f0c11; id",
+      "0B6E8A7C-4D7E-4D59-9A43-6B1D5B8F0C11",
+      "",
+    ]) {
+      expect(errorType(send({ uuid: [uuid] })), uuid).toBe("InvalidParameters");
+    }
+    expect(errorType(send({}))).toBe("InvalidParameters");
+    expect(errorType(send({ uuid: ["0b6e8a7c-4d7e-4d59-9a43-6b1d5b8f0c11"], commands: ["id"] }))).toBe(
+      "InvalidParameters",
+    );
+    expect(errorType(send({ uuid: ["0b6e8a7c-4d7e-4d59-9a43-6b1d5b8f0c11"], executionTimeout: ["0"] }))).toBe(
+      "InvalidParameters",
+    );
+    advance(100);
+    expect(state.hasWork(ID)).toBe(false);
+    // A good one: the script is the document's, the value travels in the environment only.
+    send({ uuid: ["0b6e8a7c-4d7e-4d59-9a43-6b1d5b8f0c11"], executionTimeout: ["30"] })();
+    const [work] = state.takeWork(ID).commands;
+    expect(work!.environment).toEqual({ SSM_uuid: "0b6e8a7c-4d7e-4d59-9a43-6b1d5b8f0c11" });
+    expect(work!.script).not.toContain("0b6e8a7c");
+    expect(work!.executionTimeoutSeconds).toBe(30);
   });
 });

@@ -15,11 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AlarmStateChange } from "#local/cloudwatch/alarm-evaluator.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "#local/cloudwatch/cloudwatch-endpoint.js";
 import { matchesPattern } from "#local/events/event-pattern.js";
-import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
+import { type EventsEndpoint, eventEnvelope, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { type LambdaEndpoint, startLambdaEndpoint } from "#local/lambda/lambda-endpoint.js";
 import { startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
 import { heartbeatAlarm, heartbeatDatum } from "#shared/definitions/heartbeat.js";
+import { eventRules } from "#shared/definitions/rules.js";
 import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
 import { CloudWatchHeartbeatReader } from "#shared/metrics/heartbeat-reader.js";
 
@@ -41,12 +42,15 @@ beforeAll(async () => {
     },
   });
   events = await startEventsEndpoint({ lambdaEndpoint: lambda.url });
-  const trigger = HOST_FAILURE_FUNCTIONS.find((f) => f.role === "trigger")!;
-  events.putRule({
-    name: "r",
-    eventPattern: trigger.eventPattern as never,
-    targets: [{ functionName: "on-alarm" }],
-  });
+  // The host-failure trigger's rules, as the stack and the local cloud install them.
+  for (const rule of eventRules("lazarus", HOST_FAILURE_FUNCTIONS)) {
+    if (rule.target.kind !== "function") continue;
+    events.putRule({
+      name: rule.name,
+      eventPattern: rule.eventPattern,
+      targets: [{ functionName: "on-alarm" }],
+    });
+  }
   const eb = new EventBridgeClient({ endpoint: events.url, region: "us-east-1", credentials: creds });
   cw = await startCloudWatchEndpoint({
     evaluationIntervalMs: 100,
@@ -107,10 +111,13 @@ describe("local CloudWatch, alarms and EventBridge rules", () => {
     expect(alarm.previousState.value).toBe("OK");
     const described = await client.send(new DescribeAlarmsCommand({ AlarmNames: ["lazarus-heartbeat-h1"] }));
     expect(described.MetricAlarms?.[0]?.StateValue).toBe("ALARM");
-    // OK (from INSUFFICIENT_DATA) and ALARM were both delivered; the trigger's schema accepts them.
-    for (let i = 0; i < 40 && delivered.length < 2; i++) await sleep(100);
-    expect(delivered).toHaveLength(2);
-    const parsed = AlarmStateChangeEvent.parse(delivered[1]);
+    // Only the ALARM reached the trigger: OK from INSUFFICIENT_DATA (a new alarm on a healthy host) is no
+    // recovery, and the rules deliver OK only after an ALARM. The trigger's schema accepts what arrived.
+    const firstOk = events.events.find((e) => JSON.parse(e.detail).state.value === "OK")!;
+    expect(events.rules().filter((r) => matchesPattern(r.eventPattern, eventEnvelope(firstOk)))).toEqual([]);
+    for (let i = 0; i < 40 && delivered.length < 1; i++) await sleep(100);
+    expect(delivered).toHaveLength(1);
+    const parsed = AlarmStateChangeEvent.parse(delivered[0]);
     expect(parsed.detail.configuration?.metrics[0]?.metricStat?.metric.dimensions).toEqual({ Host: "h1" });
     expect(parsed.resources[0]).toMatch(/:alarm:lazarus-heartbeat-h1$/);
   });

@@ -127,11 +127,11 @@ async function expectNothingHeld(
 
 /** The host was told to remove the domain, the instance folder and the made volume's file. */
 function expectHostCleaned(w: StepWorld, build: BuildSpec, requestId: string) {
-  const cleanUp = w.executor.calls.find((c) => c.comment === `clean up failed boot ${build.instanceUuid}`);
-  expect(cleanUp, "the clean-up ran on the host").toBeDefined();
-  expect(cleanUp!.script).toContain(`virsh undefine`);
-  expect(cleanUp!.script).toContain(`/srv/pool/instances/${build.instanceUuid}`);
-  expect(cleanUp!.script).toContain(`volume-${bootVolumeId(requestId, 0)}.img`);
+  const cleanUp = w.executor.calls.filter((c) => c.comment === `clean up failed boot ${build.instanceUuid}`);
+  expect(cleanUp.map((c) => [c.document, c.parameters])).toEqual([
+    ["remove-domain", { uuid: build.instanceUuid, instancesPath: "/srv/pool/instances" }],
+    ["delete-volume", expect.objectContaining({ fileName: `volume-${bootVolumeId(requestId, 0)}.img` })],
+  ]);
 }
 
 describe("a boot that fails leaves nothing behind", () => {
@@ -191,14 +191,14 @@ describe("a boot that fails leaves nothing behind", () => {
   it("fails at the root disk (the image is not in the host's cache) or at spawn: nothing left", async () => {
     for (const [match, answer, error] of [
       [
-        /qemu-img create -q -f qcow2/,
+        "create-root-disk",
         { exitCode: 2, stdout: "", stderr: "image cirros-0.6 is not in the image cache" },
         "ImageNotCached",
       ],
-      [/virsh start/, { fail: "error: Failed to start domain" }, "SpawnFailed"],
+      ["define-domain", { fail: "error: Failed to start domain" }, "SpawnFailed"],
     ] as const) {
       const { w, build, requestId, givenPort, givenVolume } = await bootWorld();
-      w.executor.on((c) => (match.test(c.script) ? answer : undefined));
+      w.executor.on((c) => (c.document === match ? answer : undefined));
       const { ending } = await runBoot(w, requestId, build);
       expect(ending).toMatchObject({ error });
       expectHostCleaned(w, build, requestId);
@@ -212,7 +212,7 @@ describe("a boot that fails leaves nothing behind", () => {
   it("a clean-up that fails keeps everything with the instance and says so; a delete later removes it all", async () => {
     const { w, build, requestId, givenPort, givenVolume } = await bootWorld();
     let hostAnswers = false;
-    w.executor.on((c) => (/virsh start/.test(c.script) ? { fail: "error: start failed" } : undefined));
+    w.executor.on((c) => (c.document === "define-domain" ? { fail: "error: start failed" } : undefined));
     w.executor.on((c) =>
       c.comment?.startsWith("clean up failed boot") && !hostAnswers ? "unreachable" : undefined,
     );
@@ -233,10 +233,13 @@ describe("a boot that fails leaves nothing behind", () => {
     await destroyInstance(d, state);
     await finishDelete(d, state);
     await finishDelete(d, state);
-    const destroy = w.executor.calls.find((c) => c.comment === `delete ${kept.uuid}`)!;
-    expect(destroy.script).toContain(`/srv/pool/instances/${kept.uuid}`);
-    expect(destroy.script).toContain(`volume-${bootVolumeId(requestId, 0)}.img`); // deleted with it
-    expect(destroy.script).not.toContain(givenVolume.backingFile); // kept
+    const destroy = w.executor.calls.filter((c) => c.comment === `delete ${kept.uuid}`);
+    // The domain and its folder, and the made volume's file (deleted with it); the given volume kept.
+    expect(destroy.map((c) => [c.document, c.parameters])).toEqual([
+      ["remove-domain", { uuid: kept.uuid, instancesPath: "/srv/pool/instances" }],
+      ["delete-volume", expect.objectContaining({ fileName: `volume-${bootVolumeId(requestId, 0)}.img` })],
+    ]);
+    expect(JSON.stringify(destroy)).not.toContain(givenVolume.backingFile);
     expect((await w.db.stores.instances.require(kept.uuid)).vmState).toBe("deleted");
     await expectNothingHeld(w, requestId, build, givenPort.id, givenVolume.id);
   });

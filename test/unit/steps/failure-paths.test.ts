@@ -313,7 +313,7 @@ describe("PrepareTarget (evacuate: five phases in one step)", () => {
     const { w, instance, flow } = await evacuationWorld();
     const at = await runUntil(w, flow, "prepareTarget");
     const local = { ...at, sharedStorage: false };
-    w.executor.on((c) => (/qemu-img create/.test(c.script) ? "timeout" : undefined));
+    w.executor.on((c) => (c.document === "create-root-disk" ? "timeout" : undefined));
     const err = await prepareTarget(w.deps, local).then(
       () => null,
       (e: unknown) => e as Error,
@@ -327,7 +327,10 @@ describe("PrepareTarget (evacuate: five phases in one step)", () => {
     await cleanUpTarget(w.deps, failed);
     // A timed-out command counts as run: the folder it may have made goes (the disk was proven absent).
     expect(w.executor.calls.map((c) => c.host)).toEqual([at.destHost]);
-    expect(w.executor.calls[0]!.script).toMatch(/rm -rf -- '\/srv\/pool\/instances\/[0-9a-f-]+'/);
+    expect(w.executor.calls[0]).toMatchObject({
+      document: "remove-domain",
+      parameters: { uuid: instance.uuid, instancesPath: "/srv/pool/instances" },
+    });
     await handleFailure(w.deps, failed);
     const ended = await expectEnded(w, instance);
     expect(ended.fault).toMatchObject({ error: "HostCommandTimedOut", step: "prepareTarget" });
@@ -397,8 +400,9 @@ describe("CleanUpTarget", () => {
     await cleanUpTarget(w.deps, { ...at, failure: { spawn: failure("HostCommandTimedOut") } });
     const [call] = w.executor.calls;
     expect(call?.host).toBe(at.destHost);
-    expect(call?.script).toMatch(/virsh destroy/);
-    expect(call?.script).not.toMatch(/rm -rf/);
+    // Destroyed and undefined, and no folder named: the shared disk stays.
+    expect(call).toMatchObject({ document: "remove-domain", parameters: { uuid: at.instanceUuid } });
+    expect(call?.parameters.instancesPath).toBeUndefined();
   });
 
   it("removes the instance folder only where this flow proved the disk absent before creating it", async () => {
@@ -406,7 +410,10 @@ describe("CleanUpTarget", () => {
     const at = await runUntil(w, flow, "spawn");
     w.executor.reset();
     await cleanUpTarget(w.deps, { ...at, sharedStorage: false, failure: { spawn: failure("SpawnFailed") } });
-    expect(w.executor.calls[0]?.script).toMatch(/rm -rf -- '\/srv\/pool\/instances\/[0-9a-f-]+'/);
+    expect(w.executor.calls[0]).toMatchObject({
+      document: "remove-domain",
+      parameters: { uuid: at.instanceUuid, instancesPath: "/srv/pool/instances" },
+    });
   });
 
   it("a failing clean-up throws (the machine then tries no other host)", async () => {
@@ -442,9 +449,11 @@ describe("probes and disks", () => {
     const at = await runUntil(w, flow, "prepareTarget");
     w.executor.reset();
     await prepareRootDisk(w.deps, { ...at, sharedStorage: false });
-    const script = w.executor.calls[0]!.script;
-    expect(script).not.toMatch(/rm /);
-    expect(script).toMatch(/if \[ ! -e '[^']+\/disk' \]; then/);
+    // replace=false: the create-root-disk document keeps a disk that is there (its own test runs it).
+    expect(w.executor.calls[0]).toMatchObject({
+      document: "create-root-disk",
+      parameters: { replace: "false" },
+    });
   });
 
   it("the image is checked with the disk before anything is created (ImageNotCached)", async () => {

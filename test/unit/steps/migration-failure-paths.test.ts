@@ -39,15 +39,18 @@ const newWorld = useStepHarness();
 type Domain = "absent" | "running" | "shut off" | "paused";
 
 /** What a command is, read from its script (each builder's own words). */
-function kindOf(script: string): string {
-  if (script.includes("virsh migrate --live")) return "live-migrate";
-  if (script.includes("virsh shutdown") && script.includes("undefine")) return "stop-and-undefine";
-  if (script.includes("virsh define")) return "define";
-  if (/echo (domain|disk|image)=present/.test(script)) return "target-probe";
-  if (script.includes("echo absent")) return "domain-state";
-  if (script.includes("virsh destroy") && script.includes("undefine")) return "remove";
-  if (script.includes("virsh resume")) return "restart";
-  return "other";
+/** The kind of host operation a command is: its document. */
+const KIND_OF_DOCUMENT: Record<string, string> = {
+  "live-migrate-domain": "live-migrate",
+  "stop-undefine-domain": "stop-and-undefine",
+  "define-domain": "define",
+  "probe-target": "target-probe",
+  "probe-domain-state": "domain-state",
+  "remove-domain": "remove",
+  "start-domain": "restart",
+};
+function kindOf(call: Pick<HostCall, "document">): string {
+  return KIND_OF_DOCUMENT[call.document] ?? "other";
 }
 
 /**
@@ -86,7 +89,7 @@ class Hypervisors {
   }
 
   private answer(call: HostCall): HostAnswer {
-    const kind = kindOf(call.script);
+    const kind = kindOf(call);
     const f = this.faults.find((x) => x.host === call.host && x.kind === kind && x.times > 0);
     if (f) f.times--;
     if (f?.how === "unreachable") return "unreachable";
@@ -105,7 +108,7 @@ class Hypervisors {
       case "live-migrate": {
         if (here !== "absent") {
           const target = [...this.domain.keys()].find(
-            (h) => h !== call.host && call.script.includes(`${h}.sock`),
+            (h) => h !== call.host && String(call.parameters.uri).includes(`${h}.sock`),
           )!;
           this.domain.set(call.host, "absent");
           this.domain.set(target, "running");
@@ -117,7 +120,7 @@ class Hypervisors {
         this.domain.set(call.host, "absent");
         break;
       case "define":
-        this.domain.set(call.host, call.script.includes("virsh start") ? "running" : "shut off");
+        this.domain.set(call.host, call.parameters.start === "true" ? "running" : "shut off");
         break;
       case "restart":
         if (here === "absent") return { fail: "domain is not defined" };
@@ -396,7 +399,7 @@ describe("cold migration: a failure at any point leaves the guest on its source 
     const r = await runAndHandle(deps, await accepted(deps, instance, { live: false }), COLD);
     expect(r).toMatchObject({ failedAt: "startOnTarget", error: "SpawnFailed" });
     expect(hv.where()).toEqual({ src: "running" });
-    expect(w.executor.calls.some((c) => c.host === "src" && kindOf(c.script) === "define")).toBe(true);
+    expect(w.executor.calls.some((c) => c.host === "src" && kindOf(c) === "define")).toBe(true);
     await expectSettled(w, hv, instance.uuid);
   });
 

@@ -163,8 +163,7 @@ describe("schedule", () => {
     const placed = await schedule(w.deps, flow);
     const cleaned = w.executor.calls.filter((c) => c.host === "b");
     expect(cleaned).toHaveLength(1);
-    expect(cleaned[0]!.script).toMatch(/virsh destroy/);
-    expect(cleaned[0]!.script).toMatch(/virsh undefine/);
+    expect(cleaned[0]).toMatchObject({ document: "remove-domain", parameters: { uuid: instance.uuid } });
     expect(await claimsOf(w, instance.uuid)).not.toContainEqual({ host: "b", owner: earlier.id });
     expect(await claimsOf(w, instance.uuid)).toContainEqual({
       host: placed.destHost,

@@ -4,8 +4,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
-import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
+import { API_TASK_ABANDONED_MS, SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
+import { API_FUNCTIONS } from "#shared/definitions/functions.js";
+import { functionTimeoutSeconds } from "#shared/definitions/timeouts.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { type StepWorld, seedHosts, seedInstance, useStepHarness } from "../../support/step-harness.js";
 
@@ -86,7 +87,13 @@ describe("sweeper: power tasks", () => {
     expect((await sweep(w.deps)).endedPowerTasks).toEqual([]);
     expect((await w.db.stores.instances.require(instance.uuid)).taskState).toBe("powering_off");
 
-    const later = Date.now() + (API_TIMEOUT_SECONDS + 60) * 1000;
+    // The threshold is the API function's own timeout (as deployed) plus the clock margin: not before.
+    const takenAt = Date.parse((await w.db.stores.instances.require(instance.uuid)).updatedAt);
+    expect(API_TASK_ABANDONED_MS).toBeGreaterThan(functionTimeoutSeconds(API_FUNCTIONS[0]!) * 1000);
+    w.deps.now = () => new Date(takenAt + API_TASK_ABANDONED_MS - 1000);
+    expect((await sweep(w.deps)).endedPowerTasks).toEqual([]);
+
+    const later = takenAt + API_TASK_ABANDONED_MS + 1000;
     w.deps.now = () => new Date(later);
     const report = await sweep(w.deps);
     expect(report.endedPowerTasks).toMatchObject([

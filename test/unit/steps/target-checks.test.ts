@@ -43,7 +43,10 @@ describe("target checks", () => {
     expect(decided.sharedStorage).toBe(true);
     expect(decided.targetProbe).toBeUndefined();
     expect(w.executor.calls).toHaveLength(1);
-    expect(w.executor.calls[0]!.script).toMatch(/virsh list --all --uuid/);
+    expect(w.executor.calls[0]).toMatchObject({
+      document: "probe-target",
+      parameters: { domainUuid: flow.instanceUuid, disk: expect.any(String), image: expect.any(String) },
+    });
   });
 
   it("refuses on the combined answers as it did on its own probe: disk absent and image not cached", async () => {

@@ -1,0 +1,103 @@
+/**
+ * The KVM hosts' role: what an SSM hybrid activation hands its nodes (trusted by ssm.amazonaws.com for this
+ * account only) and the instance profile of EC2 hosts (ec2.amazonaws.com). `AmazonSSMManagedInstanceCore`
+ * for the SSM agent, and exactly the statements of shared/definitions/host-role.ts: the host agent's calls,
+ * and a BMC-fencing delegate's read of the configured BMC password paths. No host can send a command,
+ * write a metric, touch a table or start a flow.
+ */
+import { CfnOutput, Stack, Validations } from "aws-cdk-lib";
+import {
+  CfnInstanceProfile,
+  Effect,
+  ManagedPolicy,
+  PolicyDocument,
+  PolicyStatement,
+  Role,
+  ServicePrincipal,
+} from "aws-cdk-lib/aws-iam";
+import { Construct } from "constructs";
+import {
+  bmcCredentialStatements,
+  type HostRoleScope,
+  hostAgentStatements,
+  type IamStatement,
+} from "#shared/definitions/host-role.js";
+import type { LazarusConfig } from "./config.js";
+import { acknowledgeWildcards } from "./nag.js";
+
+/** The AWS managed policy the SSM agent needs (AWS documents it for managed nodes). */
+export const SSM_AGENT_POLICY = "AmazonSSMManagedInstanceCore";
+
+export class HostRole extends Construct {
+  readonly role: Role;
+  readonly instanceProfile: CfnInstanceProfile;
+
+  constructor(scope: Construct, id: string, props: { config: LazarusConfig }) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const { prefix } = props.config;
+    const scopeOfStack: HostRoleScope = {
+      prefix,
+      partition: stack.partition,
+      region: stack.region,
+      account: stack.account,
+    };
+    const statements: IamStatement[] = [
+      ...hostAgentStatements(scopeOfStack),
+      ...bmcCredentialStatements(scopeOfStack, props.config.hostRole.bmcCredentialPaths),
+    ];
+    this.role = new Role(this, "role", {
+      roleName: `${prefix}-host`,
+      description:
+        "Lazarus KVM hosts (SSM hybrid activation / EC2 instance profile): the SSM agent, the host agent's heartbeats and reports, a delegate's BMC password read",
+      // A hybrid activation's service role, for this account's activations only (AWS's confused-deputy advice).
+      assumedBy: new ServicePrincipal("ssm.amazonaws.com", {
+        conditions: {
+          StringEquals: { "aws:SourceAccount": stack.account },
+          ArnLike: { "aws:SourceArn": `arn:${stack.partition}:ssm:${stack.region}:${stack.account}:*` },
+        },
+      }),
+      managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName(SSM_AGENT_POLICY)],
+      inlinePolicies: {
+        "lazarus-host": PolicyDocument.fromJson({ Version: "2012-10-17", Statement: statements }),
+      },
+    });
+    // EC2 bare-metal hosts: the same role through their instance profile.
+    this.role.assumeRolePolicy!.addStatements(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: ["sts:AssumeRole"],
+        principals: [new ServicePrincipal("ec2.amazonaws.com")],
+      }),
+    );
+    this.instanceProfile = new CfnInstanceProfile(this, "instance-profile", {
+      instanceProfileName: `${prefix}-host`,
+      roles: [this.role.roleName],
+    });
+    new CfnOutput(stack, "HostRoleName", { value: this.role.roleName });
+    new CfnOutput(stack, "HostInstanceProfileName", { value: this.instanceProfile.ref });
+
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${SSM_AGENT_POLICY}]`,
+      reason: `The SSM agent on every host needs ${SSM_AGENT_POLICY}, the policy AWS documents for managed nodes`,
+    });
+    const wildcards = statements.flatMap((st) =>
+      [st.Resource].flat().map((resource) => ({ resource, reason: wildcardReason(st.Sid) })),
+    );
+    acknowledgeWildcards(
+      this.role,
+      wildcards.filter((w) => w.resource.includes("*")),
+    );
+  }
+}
+
+function wildcardReason(sid: string): string {
+  switch (sid) {
+    case "Heartbeats":
+      return "Each host writes its own streams (named after the host) in the heartbeat log group only";
+    case "OwnStatus":
+      return "A host reads its own heartbeat alarm (named after the host) among the deployment's heartbeat alarms only";
+    default:
+      return "A delegate reads the BMC passwords under the configured paths only (hostRole.bmcCredentialPaths)";
+  }
+}

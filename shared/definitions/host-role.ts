@@ -1,0 +1,104 @@
+/**
+ * The KVM hosts' own IAM policy, as data: what `lazarus-host` calls (host-agent/) and, on a host that is a
+ * BMC-fencing delegate, the read of its networks' BMC passwords (the fence-through-delegate document reads
+ * them with the host's credentials). The CDK stack gives the host role exactly these statements
+ * (cdk/host-role.ts: the role of SSM hybrid activations and the instance profile of EC2 hosts, with
+ * `AmazonSSMManagedInstanceCore` for the SSM agent); docs/SECURITY.md shows them rendered for placeholders
+ * (test/unit/cdk/host-role.test.ts checks the doc, the stack and the agent's SDK calls against this).
+ * Plain data: no AWS client.
+ */
+import { DOMAIN_STOPPED_EVENT } from "../domain/instance-failure.js";
+import { heartbeatAlarmNamePrefix, heartbeatLogGroupName } from "./heartbeat.js";
+
+export interface IamStatement {
+  Sid: string;
+  Effect: "Allow";
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+/** Where the statements apply: ARN parts (the stack's tokens, or the doc's `<region>` placeholders). */
+export interface HostRoleScope {
+  prefix: string;
+  partition: string;
+  region: string;
+  account: string;
+}
+
+/**
+ * What the host agent calls, nothing else: its heartbeat and monitor streams in the heartbeat log group only,
+ * "Lazarus Domain Stopped" reports (source lazarus.host only) on the default bus, and its own heartbeat
+ * alarm's state (`lazarus-host status`). No cloudwatch:PutMetricData: the heartbeat is a log line, and
+ * CloudWatch Logs makes the metric from it, so a host cannot write another host's metric through the API.
+ */
+export function hostAgentStatements(s: HostRoleScope): IamStatement[] {
+  const arn = (service: string, resource: string) =>
+    `arn:${s.partition}:${service}:${s.region}:${s.account}:${resource}`;
+  return [
+    {
+      Sid: "Heartbeats",
+      Effect: "Allow",
+      Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      Resource: arn("logs", `log-group:${heartbeatLogGroupName(s.prefix)}:log-stream:*`),
+    },
+    {
+      Sid: "DomainStoppedReports",
+      Effect: "Allow",
+      Action: "events:PutEvents",
+      Resource: arn("events", "event-bus/default"),
+      Condition: {
+        StringEquals: {
+          "events:source": DOMAIN_STOPPED_EVENT.source,
+          "events:detail-type": DOMAIN_STOPPED_EVENT.detailType,
+        },
+      },
+    },
+    {
+      Sid: "OwnStatus",
+      Effect: "Allow",
+      Action: "cloudwatch:DescribeAlarms",
+      Resource: arn("cloudwatch", `alarm:${heartbeatAlarmNamePrefix(s.prefix)}*`),
+    },
+  ];
+}
+
+/**
+ * A BMC-fencing delegate's read of the BMC passwords (the fence-through-delegate document fetches the one
+ * its request names), under the configured paths only (`hostRole.bmcCredentialPaths`, e.g.
+ * `lazarus/bmc/oob-a/`): a Secrets Manager secret whose name starts with one, or an SSM SecureString
+ * parameter under one (GetParameter with decryption: the AWS managed key needs no KMS grant; a customer
+ * managed key also needs kms:Decrypt, granted by its key policy). None configured: no statement at all.
+ */
+export function bmcCredentialStatements(s: HostRoleScope, paths: readonly string[]): IamStatement[] {
+  if (paths.length === 0) return [];
+  const arn = (service: string, resource: string) =>
+    `arn:${s.partition}:${service}:${s.region}:${s.account}:${resource}`;
+  return [
+    {
+      Sid: "BmcPasswordSecrets",
+      Effect: "Allow",
+      Action: "secretsmanager:GetSecretValue",
+      Resource: paths.map((p) => arn("secretsmanager", `secret:${p}*`)),
+    },
+    {
+      Sid: "BmcPasswordParameters",
+      Effect: "Allow",
+      Action: "ssm:GetParameter",
+      Resource: paths.map((p) => arn("ssm", `parameter/${p}*`)),
+    },
+  ];
+}
+
+/** A BMC credential path: a Secrets Manager name / SSM parameter path prefix, ending in `/`. */
+export const BMC_CREDENTIAL_PATH_PATTERN = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\/$/;
+
+/** The placeholders docs/SECURITY.md renders the statements with. */
+export const DOC_SCOPE: HostRoleScope = {
+  prefix: "<prefix>",
+  partition: "aws",
+  region: "<region>",
+  account: "<account>",
+};
+/** The example BMC path the docs render (one network's passwords). */
+export const DOC_BMC_PATHS = ["lazarus/bmc/oob-a/"] as const;

@@ -1,0 +1,118 @@
+/**
+ * The KVM hosts' role (issue 30, from h-agent and h-ipmi): exactly shared/definitions/host-role.ts's
+ * statements plus the SSM agent's managed policy; the host agent's code calls exactly the agent statements'
+ * actions; a delegate may read BMC passwords only under the configured paths; docs/SECURITY.md shows the
+ * same statements.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { SSM_AGENT_POLICY } from "#cdk/host-role.js";
+import {
+  bmcCredentialStatements,
+  DOC_BMC_PATHS,
+  DOC_SCOPE,
+  type HostRoleScope,
+  hostAgentStatements,
+} from "#shared/definitions/host-role.js";
+import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
+import { sdkActionsOf } from "./code-reads.js";
+import { asArray, flat, resourcesOfType, type Synthesized, synth } from "./synth.js";
+
+const root = fileURLToPath(PROJECT_ROOT);
+const read = (file: string) => readFileSync(join(root, file), "utf8");
+
+/** The stack's scope as the template renders it (flat(): `<AWS::Partition>`). */
+const STACK_SCOPE: HostRoleScope = {
+  prefix: "lazarus",
+  partition: "<AWS::Partition>",
+  region: "eu-west-1",
+  account: "123456789012",
+};
+
+function hostRole(s: Synthesized) {
+  const roles = resourcesOfType(s, "AWS::IAM::Role").filter(
+    ([, r]) => r.Properties!.RoleName === "lazarus-host",
+  );
+  expect(roles).toHaveLength(1);
+  return roles[0]![1].Properties!;
+}
+
+/** Every statement value with its CloudFormation functions flattened (`<AWS::Partition>`). */
+const flattened = (v: unknown): unknown =>
+  Array.isArray(v)
+    ? v.map(flattened)
+    : v && typeof v === "object" && !("Fn::Join" in v) && !("Ref" in v)
+      ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, flattened(x)]))
+      : typeof v === "string"
+        ? v
+        : flat(v);
+
+describe("the hosts' role", () => {
+  it("holds the SSM agent's managed policy and exactly the host agent's statements (no BMC path configured)", () => {
+    const p = hostRole(synth());
+    expect(asArray(p.ManagedPolicyArns as unknown[]).map(flat)).toEqual([
+      `arn:<AWS::Partition>:iam::aws:policy/${SSM_AGENT_POLICY}`,
+    ]);
+    const policies = p.Policies as { PolicyName: string; PolicyDocument: { Statement: unknown[] } }[];
+    expect(policies.map((x) => x.PolicyName)).toEqual(["lazarus-host"]);
+    expect(flattened(policies[0]!.PolicyDocument.Statement)).toEqual(hostAgentStatements(STACK_SCOPE));
+    // Assumed by hybrid activations of this account, and by EC2 (the instance profile).
+    const trust = JSON.stringify(flattened(p.AssumeRolePolicyDocument));
+    expect(trust).toContain("ssm.amazonaws.com");
+    expect(trust).toContain("aws:SourceAccount");
+    expect(trust).toContain("ec2.amazonaws.com");
+    const profiles = resourcesOfType(synth(), "AWS::IAM::InstanceProfile");
+    expect(profiles.map(([, r]) => r.Properties!.InstanceProfileName)).toEqual(["lazarus-host"]);
+  });
+
+  it("a delegate may read BMC passwords under the configured paths only", () => {
+    const paths = ["lazarus/bmc/oob-a/", "lazarus/bmc/oob-b/"];
+    const p = hostRole(synth({ config: { hostRole: { bmcCredentialPaths: paths } } }));
+    const statements = (p.Policies as { PolicyDocument: { Statement: unknown[] } }[])[0]!.PolicyDocument
+      .Statement;
+    expect(flattened(statements)).toEqual([
+      ...hostAgentStatements(STACK_SCOPE),
+      ...bmcCredentialStatements(STACK_SCOPE, paths),
+    ]);
+    expect(JSON.stringify(flattened(statements))).toContain(
+      "arn:<AWS::Partition>:secretsmanager:eu-west-1:123456789012:secret:lazarus/bmc/oob-a/*",
+    );
+  });
+
+  it("a path that is not one is refused at synth", () => {
+    for (const bad of ["/lazarus/bmc/", "lazarus/*", "lazarus/bmc"]) {
+      expect(() => synth({ config: { hostRole: { bmcCredentialPaths: [bad] } } }), bad).toThrow();
+    }
+  });
+
+  it("the host agent's code calls exactly the actions the agent statements allow", () => {
+    const called = new Set<string>();
+    for (const f of readdirSync(join(root, "host-agent"), { withFileTypes: true, recursive: true })) {
+      if (!f.isFile() || !f.name.endsWith(".ts") || f.parentPath.includes("node_modules")) continue;
+      for (const a of sdkActionsOf(readFileSync(join(f.parentPath, f.name), "utf8"))) called.add(a);
+    }
+    const allowed = hostAgentStatements(STACK_SCOPE).flatMap((st) => asArray(st.Action));
+    expect([...called].sort()).toEqual([...allowed].sort());
+  });
+});
+
+describe("docs/SECURITY.md's host policies", () => {
+  const blocks = [...read("docs/SECURITY.md").matchAll(/```json\n([\s\S]*?)```/g)].map(
+    (m) => JSON.parse(m[1]!) as { Statement?: { Sid?: string }[] },
+  );
+  const withSid = (sid: string) => blocks.filter((b) => b.Statement?.[0]?.Sid === sid);
+
+  it("the host role's statements are the code's", () => {
+    expect(withSid("Heartbeats")).toEqual([
+      { Version: "2012-10-17", Statement: hostAgentStatements(DOC_SCOPE) },
+    ]);
+  });
+
+  it("a delegate's BMC password read is the code's", () => {
+    expect(withSid("BmcPasswordSecrets")).toEqual([
+      { Version: "2012-10-17", Statement: bmcCredentialStatements(DOC_SCOPE, DOC_BMC_PATHS) },
+    ]);
+  });
+});
