@@ -138,6 +138,8 @@ export interface HostFailureOptions {
    * endpoint (ec2:StopInstances, as an EC2 bare-metal host is fenced).
    */
   fencing?: LocalFencingChoice;
+  /** A host's own fencing, by host name, instead of `fencing` (a fleet of BMC-fenced and watchdog-only hosts). */
+  fencingByHost?: Record<string, LocalFencingChoice>;
   /** A power fence with no answer after this long has timed out, s (default 15). */
   fenceTimeoutSeconds?: number;
   /** Wait between looks for proof, s (default 3). */
@@ -458,7 +460,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
         ...newHostRecord(host.record(), { lastHeartbeatAt: now }),
-        fencing: localBmcFencing(fencing, bmcs.bmc(host.name)),
+        fencing: localBmcFencing(hf.fencingByHost?.[host.name] ?? fencing, bmcs.bmc(host.name)),
       });
     }
     // The ec2 fence: StopInstances on a host's instance id cuts its power (every process, qemu included),

@@ -42,7 +42,10 @@ export interface FleetOptions {
    * at these endpoints, signing with keys `credentials` issues to each host. None = no host agent.
    */
   agent?: FleetAgentOptions;
-  /** Every machine has a watchdog device with this timeout, s (softdog's soft_margin); none = no device. */
+  /**
+   * Every machine has a watchdog device with this timeout, s (softdog's soft_margin); none = no device. A
+   * host spec's own `watchdogTimeoutSeconds` overrides it for that machine.
+   */
   watchdogTimeoutSeconds?: number;
   /** A machine powered on (or reset) boots this long before its host starts, ms (default 0). */
   bootDelayMs?: number;
@@ -279,14 +282,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     for (const spec of opts.hosts) {
       const folder = hostFolderName(spec.name);
       const mDir = machineDir(dir, folder);
+      const watchdogTimeoutSeconds =
+        spec.watchdogTimeoutSeconds === undefined ? opts.watchdogTimeoutSeconds : spec.watchdogTimeoutSeconds;
       const agent: LocalHostConfig["agent"] =
         opts.agent && bundle
-          ? agentConfig(
-              opts.agent,
-              bundle,
-              spec.name,
-              opts.watchdogTimeoutSeconds !== undefined ? mDir : undefined,
-            )
+          ? agentConfig(opts.agent, bundle, spec.name, watchdogTimeoutSeconds != null ? mDir : undefined)
           : undefined;
       const host = await LocalHost.create({
         spec,
@@ -318,9 +318,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           host,
           dir: mDir,
           bootDelayMs: opts.bootDelayMs ?? 0,
-          ...(opts.watchdogTimeoutSeconds !== undefined
-            ? { watchdogTimeoutSeconds: opts.watchdogTimeoutSeconds }
-            : {}),
+          ...(watchdogTimeoutSeconds != null ? { watchdogTimeoutSeconds } : {}),
           log: (line) => process.stderr.write(`local machine: ${line}\n`),
         }),
       );

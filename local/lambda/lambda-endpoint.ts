@@ -7,6 +7,11 @@
  *   POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]
  *   X-Amz-Invocation-Type: RequestResponse (default, 200 + result) | Event (202, runs in background) | DryRun (204)
  *
+ * An `Event` invocation whose handler fails is run again twice, as Lambda does for asynchronous invocations
+ * (AWS waits about 1 and then 2 minutes; here `asyncRetryDelaysMs`, default 1 s and 2 s): an EventBridge
+ * target (an alarm's trigger, a guest monitor's report) that met a transient fault is not lost. Each run is
+ * an invocation record of its own.
+ *
  * A thrown error is answered as AWS does: HTTP 200, `X-Amz-Function-Error: Unhandled`, body
  * `{"errorType": err.name, "errorMessage": err.message, "trace": [...]}` (so Step Functions' Retry/Catch
  * match on `err.name`). An unknown function is HTTP 404 `ResourceNotFoundException`.
@@ -65,6 +70,8 @@ export interface LambdaEndpointOptions {
   port?: number;
   region?: string;
   accountId?: string;
+  /** Waits before the retries of a failed `Event` invocation, ms (default [1000, 2000]: two retries). */
+  asyncRetryDelaysMs?: readonly number[];
 }
 
 export interface LambdaEndpoint {
@@ -126,6 +133,7 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
   const accountId = options.accountId ?? "000000000000";
   const invocations: LambdaInvocationRecord[] = [];
   const inFlight = new Set<Promise<unknown>>();
+  const asyncRetryDelaysMs = options.asyncRetryDelaysMs ?? [1000, 2000];
 
   async function run(record: LambdaInvocationRecord, handler: LocalLambdaHandler, qualifier?: string) {
     const deadline = Date.now() + timeoutMs;
@@ -211,16 +219,31 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
       );
       return;
     }
-    const record: LambdaInvocationRecord = {
-      requestId: randomUUID(),
-      functionName: name,
-      invocationType,
-      event,
-      startedAt: new Date(),
-      status: "running",
+    const newRecord = (): LambdaInvocationRecord => {
+      const r: LambdaInvocationRecord = {
+        requestId: randomUUID(),
+        functionName: name,
+        invocationType,
+        event,
+        startedAt: new Date(),
+        status: "running",
+      };
+      invocations.push(r);
+      return r;
     };
-    invocations.push(record);
-    const running = run(record, handler, qualifier);
+    const record = newRecord();
+    const running =
+      invocationType === "Event"
+        ? (async () => {
+            let outcome = await run(record, handler, qualifier);
+            for (const delay of asyncRetryDelaysMs) {
+              if (outcome.ok) break;
+              await new Promise((r) => setTimeout(r, delay));
+              outcome = await run(newRecord(), handler, qualifier);
+            }
+            return outcome;
+          })()
+        : run(record, handler, qualifier);
     inFlight.add(running);
     void running.finally(() => inFlight.delete(running));
     const headers = { "x-amzn-requestid": record.requestId, "x-amz-executed-version": "$LATEST" };

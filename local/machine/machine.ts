@@ -17,6 +17,7 @@
  */
 import { join } from "node:path";
 import type { LocalHost } from "../hosts/local-host.js";
+import { setMachineClockOffset } from "./clock.js";
 import { WatchdogDevice } from "./watchdog-device.js";
 
 export type PowerState = "off" | "booting" | "on";
@@ -107,6 +108,14 @@ export class Machine implements MachinePower {
   /** Where the host's agent finds the watchdog (its configuration's `watchdog`), if the machine has one. */
   get watchdogPaths(): { device: string; sysfs: string } | undefined {
     return this.watchdog ? { device: this.watchdog.devicePath, sysfs: this.watchdog.sysfsDir } : undefined;
+  }
+
+  /**
+   * The machine's wall clock runs `offsetMs` ahead (positive) or behind (negative) the real time, as the host
+   * agent's processes see it (local/machine/clock.ts); 0 is the real time. It survives a reboot.
+   */
+  setClockOffset(offsetMs: number): void {
+    setMachineClockOffset(this.dir, offsetMs);
   }
 
   /** The last time the machine went off for `cause` (epoch ms), if ever. */
