@@ -170,6 +170,8 @@ export interface InstanceFailureOptions {
   /** Crash reports from one host within the storm window that make a storm (default 3). */
   stormCrashes?: number;
   stormWindowSeconds?: number;
+  /** A reset host's recovery waits this long for the host's open incident to end, s (default 600). */
+  hostWaitSeconds?: number;
 }
 
 export interface LocalCloud {
@@ -388,6 +390,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_INSTANCE_RECOVERY_WINDOW_SECONDS: String(opts.instanceFailure?.windowSeconds ?? 3600),
       LAZARUS_INSTANCE_STORM_CRASHES: String(opts.instanceFailure?.stormCrashes ?? 3),
       LAZARUS_INSTANCE_STORM_WINDOW_SECONDS: String(opts.instanceFailure?.stormWindowSeconds ?? 120),
+      LAZARUS_INSTANCE_HOST_WAIT_SECONDS: String(opts.instanceFailure?.hostWaitSeconds ?? 600),
       LAZARUS_TABLE_PREFIX: prefix,
       LAZARUS_EVENT_BUS: "default",
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { StartExecutionCommand } from "@aws-sdk/client-sfn";
 import type { Instance } from "#shared/domain/schemas.js";
+import { putEntryOf } from "../events/events-endpoint.js";
 import { processesOfUid } from "../hosts/local-host.js";
 import { qemuProcessesOf } from "../qemu-sampler.js";
 import {
@@ -122,18 +123,7 @@ async function hostKill(ctx: RoundContext): Promise<void> {
     alarmEvent(cloud, name, eventsBefore),
   );
   for (let i = 0; alarm && i < duplicates; i++) {
-    await ctx.eventBridge.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            Source: alarm.source,
-            DetailType: alarm.detailType,
-            Detail: alarm.detail,
-            Resources: alarm.resources,
-          },
-        ],
-      }),
-    );
+    await ctx.eventBridge.send(new PutEventsCommand({ Entries: [putEntryOf(alarm)] }));
     ctx.fault("duplicate-alarm");
   }
   // Until the evacuation moves something (a child rebuild runs) or ends.

@@ -12,7 +12,7 @@ import { ensureHostAgentBundle } from "#host-agent/package/bundle.js";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import { type LocalBmcs, startBmcs } from "../bmc/ipmi-bmcs.js";
 import type { LocalCredentials } from "../http/sigv4.js";
-import { Machine, machineDir, type PowerSwitch } from "../machine/machine.js";
+import { Machine, machineBootFiles, machineDir, type PowerSwitch } from "../machine/machine.js";
 import { watchdogDevicePaths } from "../machine/watchdog-device.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
 import { LocalHost, type LocalHostConfig, type LocalHostSpec, unixUserName } from "./local-host.js";
@@ -284,10 +284,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       const mDir = machineDir(dir, folder);
       const watchdogTimeoutSeconds =
         spec.watchdogTimeoutSeconds === undefined ? opts.watchdogTimeoutSeconds : spec.watchdogTimeoutSeconds;
+      const hasWatchdog = watchdogTimeoutSeconds !== undefined && watchdogTimeoutSeconds !== null;
       const agent: LocalHostConfig["agent"] =
-        opts.agent && bundle
-          ? agentConfig(opts.agent, bundle, spec.name, watchdogTimeoutSeconds != null ? mDir : undefined)
-          : undefined;
+        opts.agent && bundle ? agentConfig(opts.agent, bundle, spec.name, mDir, hasWatchdog) : undefined;
       const host = await LocalHost.create({
         spec,
         endpoint,
@@ -318,7 +317,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           host,
           dir: mDir,
           bootDelayMs: opts.bootDelayMs ?? 0,
-          ...(watchdogTimeoutSeconds != null ? { watchdogTimeoutSeconds } : {}),
+          ...(hasWatchdog ? { watchdogTimeoutSeconds } : {}),
           log: (line) => process.stderr.write(`local machine: ${line}\n`),
         }),
       );
@@ -407,12 +406,16 @@ async function installHostAgentBundle(runDir: string): Promise<string> {
   return installed;
 }
 
-/** The agent part of a host's configuration: the cloud's endpoints, its own keys, the machine's watchdog. */
+/**
+ * The agent part of a host's configuration: the cloud's endpoints, its own keys, the machine's kernel files
+ * (boot id and time) and, if it has one, its watchdog device.
+ */
 function agentConfig(
   o: FleetAgentOptions,
   bundle: string,
   host: string,
-  watchdogMachineDir: string | undefined,
+  mDir: string,
+  watchdog: boolean,
 ): NonNullable<LocalHostConfig["agent"]> {
   const key = o.credentials.issue(host);
   return {
@@ -427,7 +430,8 @@ function agentConfig(
         intervalSeconds: o.heartbeatIntervalSeconds,
         feedWithinSeconds: o.feedWithinSeconds ?? 2,
       },
-      watchdog: watchdogMachineDir ? watchdogDevicePaths(watchdogMachineDir) : null,
+      watchdog: watchdog ? watchdogDevicePaths(mDir) : null,
+      boot: machineBootFiles(mDir),
       monitor: {
         libvirtUri: "qemu:///session",
         eventBus: "default",

@@ -73,7 +73,7 @@ export interface LocalHostConfig {
    */
   agent?: {
     bundle: string;
-    settings: Omit<HostConfigInput, "host" | "region" | "credentials" | "stateDir">;
+    settings: Omit<HostConfigInput, "host" | "region" | "credentials" | "stateDir" | "persistentStateDir">;
     region: string;
     /** The AWS credentials the local cloud issued to this host (written to its credentials file). */
     credentials: { accessKeyId: string; secretAccessKey: string };
@@ -288,6 +288,11 @@ export class LocalHost {
   /** Where the host agent leaves its state for `lazarus-host status`. */
   get agentStateDir(): string {
     return join(this.runtimeDir, "lazarus-host");
+  }
+
+  /** Where the host agent keeps what outlives a reboot (a real host's /var/lib/lazarus-host). */
+  get agentPersistentStateDir(): string {
+    return join(this.hostDir, "var-lib-lazarus-host");
   }
 
   get storage(): HostStorage {
@@ -540,7 +545,12 @@ export class LocalHost {
       host: this.name,
       region: agent?.region ?? "us-east-1",
       ...(agent
-        ? { ...agent.settings, credentials: { file: this.credentialsPath }, stateDir: this.agentStateDir }
+        ? {
+            ...agent.settings,
+            credentials: { file: this.credentialsPath },
+            stateDir: this.agentStateDir,
+            persistentStateDir: this.agentPersistentStateDir,
+          }
         : {}),
       availabilityZone: this.availabilityZone,
       ...this.storage,

@@ -333,9 +333,9 @@ export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
       "detail-type": [DOMAIN_STOPPED_EVENT.detailType],
     },
   },
-  // The storm guard starts host-evacuation.
+  // The storm guard starts host-evacuation; a reset host's restart in place records the reset on the host.
   instanceFailure("open-recovery", "openRecovery", {
-    tables: { instances: "read", recoveries: "write" },
+    tables: { instances: "read", hosts: "write", recoveries: "write" },
     startExecutions: ["host-evacuation"],
   }),
   instanceFailure("probe-domain", "probeDomain", {

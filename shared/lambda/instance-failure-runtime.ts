@@ -15,6 +15,8 @@ export interface InstanceFailureDeps extends StepDeps {
   config: InstanceFailureConfig;
   /** Deadline of the probe of a domain's state through SSM (delivery included). */
   probeDeadlineMs: number;
+  /** Seconds between two looks at a reset host's open incident (LAZARUS_RECOVERY_POLL_SECONDS). */
+  recoveryPollSeconds: number;
   machines: { instanceRecovery: string; hostEvacuation: string };
 }
 
@@ -28,6 +30,7 @@ export function instanceFailureDepsFromEnv(
     starter: executions,
     config: settings.instanceFailure,
     probeDeadlineMs: settings.hostProbeDeadlineMs,
+    recoveryPollSeconds: settings.recoveryPollSeconds,
     machines: {
       instanceRecovery: machineArn(settings, "instance-recovery"),
       hostEvacuation: machineArn(settings, "host-evacuation"),
