@@ -1,63 +1,11 @@
 /**
- * A timeline of one host evacuation, built from execution histories: one row per execution (the
- * host-evacuation parent, then one per instance's rebuild), one bar per state from its *StateEntered
- * to its *StateExited event. Pure: building and SVG rendering take data, not clients.
+ * A timeline of one host evacuation, built from execution histories (shared/flow/gantt.ts: one row per
+ * execution, the host-evacuation parent then one per instance's rebuild, one bar per state, the console draws
+ * the same), its time per state and its SVG picture. Pure: building and rendering take data, not clients.
  */
-import type { HistoryEvent } from "@aws-sdk/client-sfn";
+import { type GanttMarker, type GanttRow, stateColours } from "#shared/flow/gantt.js";
 
-export interface GanttBar {
-  state: string;
-  /** Seconds from the timeline's origin. */
-  start: number;
-  end: number;
-}
-
-export interface GanttRow {
-  label: string;
-  bars: GanttBar[];
-}
-
-export interface GanttMarker {
-  label: string;
-  at: number;
-}
-
-const ms = (e: HistoryEvent) => new Date(e.timestamp ?? 0).getTime();
-
-/**
- * Bars of one execution: each entered state until it exits (or, if it never exits, until the
- * execution's last event). Map and Parallel states are left out: their iterations are the rows.
- */
-export function barsOf(events: readonly HistoryEvent[], originMs: number): GanttBar[] {
-  const open = new Map<string, number[]>();
-  const bars: GanttBar[] = [];
-  const lastMs = events.length > 0 ? ms(events[events.length - 1]!) : originMs;
-  for (const e of events) {
-    const type = e.type ?? "";
-    if (type.startsWith("Map") || type.startsWith("Parallel")) continue;
-    if (type.endsWith("StateEntered")) {
-      const name = e.stateEnteredEventDetails?.name ?? "?";
-      open.set(name, [...(open.get(name) ?? []), ms(e)]);
-    } else if (type.endsWith("StateExited")) {
-      const name = e.stateExitedEventDetails?.name ?? "?";
-      const starts = open.get(name);
-      const start = starts?.shift();
-      if (start === undefined) continue;
-      bars.push({ state: name, start: (start - originMs) / 1000, end: (ms(e) - originMs) / 1000 });
-    }
-  }
-  for (const [name, starts] of open)
-    for (const start of starts)
-      bars.push({ state: name, start: (start - originMs) / 1000, end: (lastMs - originMs) / 1000 });
-  return bars.sort((a, b) => a.start - b.start);
-}
-
-export function buildGantt(
-  executions: readonly { label: string; events: readonly HistoryEvent[] }[],
-  originMs: number,
-): GanttRow[] {
-  return executions.map((x) => ({ label: x.label, bars: barsOf(x.events, originMs) }));
-}
+export { barsOf, buildGantt, type GanttBar, type GanttMarker, type GanttRow } from "#shared/flow/gantt.js";
 
 /** Per state: how many bars, their median and total seconds, over every row (where the time goes). */
 export function timeByState(rows: readonly GanttRow[]) {
@@ -73,25 +21,6 @@ export function timeByState(rows: readonly GanttRow[]) {
     .sort((a, b) => b.totalSeconds - a.totalSeconds);
 }
 
-const PALETTE = [
-  "#4e79a7",
-  "#f28e2b",
-  "#e15759",
-  "#76b7b2",
-  "#59a14f",
-  "#edc948",
-  "#b07aa1",
-  "#ff9da7",
-  "#9c755f",
-  "#bab0ac",
-  "#1b9e77",
-  "#d95f02",
-  "#7570b3",
-  "#e7298a",
-  "#66a61e",
-  "#e6ab02",
-];
-
 const esc = (s: string) =>
   s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
@@ -104,8 +33,8 @@ export function renderGanttSvg(
   const labelW = 170;
   const rowH = 18;
   const top = 40;
-  const states = [...new Set(rows.flatMap((r) => r.bars.map((b) => b.state)))];
-  const colour = new Map(states.map((s, i) => [s, PALETTE[i % PALETTE.length]!]));
+  const colour = stateColours(rows);
+  const states = [...colour.keys()];
   const times = [
     0,
     ...rows.flatMap((r) => r.bars.flatMap((b) => [b.start, b.end])),

@@ -14,9 +14,10 @@ import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.
 import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
 import { deployedName, STATE_MACHINES, type StateMachineSpec } from "#shared/definitions/state-machines.js";
 import { TABLE_IDS, tableEnvVar } from "#shared/store/tables.js";
-import { LazarusApi } from "./api.js";
+import { API_STAGE, LazarusApi } from "./api.js";
 import { stateMachineArnFromName } from "./arns.js";
 import type { LazarusConfig } from "./config.js";
+import { LazarusConsole } from "./console.js";
 import { LazarusFunctions } from "./functions.js";
 import { HostFailure } from "./host-failure.js";
 import { LazarusStateMachines } from "./state-machines.js";
@@ -122,6 +123,7 @@ export class LazarusStack extends Stack {
     }
     if (apiSpecs[0]) {
       this.api = new LazarusApi(this, "api", { handler: fn(apiSpecs[0]), config });
+      new LazarusConsole(this, "console", { api: this.api.api, stage: API_STAGE, prefix });
       new CfnOutput(this, "ApiUrl", { value: this.api.api.url });
       new CfnOutput(this, "OperatorPolicyArn", { value: this.api.operatorPolicy.managedPolicyArn });
     }

@@ -5,6 +5,8 @@
  */
 import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import { SignatureV4 } from "@smithy/signature-v4";
+import type { AwsCredentialIdentity } from "@smithy/types";
+import { answerBody, faultMessage, signedHeaders } from "#shared/sigv4/api-request.js";
 import { NodeSha256 } from "#shared/sigv4/node-sha256.js";
 
 /** The microversion the CLI speaks unless a command needs another. */
@@ -20,6 +22,23 @@ export class ApiCallError extends Error {
   }
 }
 
+/** The API did not answer at all (connection refused, DNS, timeout): the message names the URL. */
+export class ApiUnreachable extends Error {
+  constructor(url: string, cause: unknown) {
+    const why = describeFetchFailure(cause);
+    super(
+      `cannot reach the Lazarus API at ${url} (${why}). Is it running? Set LAZARUS_API_URL or --url to the URL \`npm run local -- up\` (or the stack) prints.`,
+    );
+    this.name = "ApiUnreachable";
+  }
+}
+
+/** fetch's "fetch failed" with the system error under it (ECONNREFUSED, ENOTFOUND, ...). */
+function describeFetchFailure(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  return cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
+}
+
 export interface ApiReply {
   status: number;
   headers: Headers;
@@ -32,6 +51,8 @@ export interface ClientOptions {
   /** Sign with SigV4: default when the URL is an AWS endpoint. */
   sigv4?: boolean;
   region?: string;
+  /** The credentials to sign with (default: the standard chain: env, profile, SSO, instance role). */
+  credentials?: AwsCredentialIdentity;
 }
 
 /** `https://abc.execute-api.eu-west-1.amazonaws.com/prod` -> eu-west-1. */
@@ -53,7 +74,7 @@ export class LazarusClient {
       ? new SignatureV4({
           service: "execute-api",
           region: region!,
-          credentials: fromNodeProviderChain(),
+          credentials: opts.credentials ?? fromNodeProviderChain(),
           sha256: NodeSha256,
         })
       : null;
@@ -67,51 +88,24 @@ export class LazarusClient {
     const url = new URL(`v2.1${path}`, this.base);
     const headers: Record<string, string> = {
       accept: "application/json",
-      host: url.host,
       "openstack-api-version": `compute ${opts.version ?? CLI_MICROVERSION}`,
       ...(opts.headers ?? {}),
     };
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) headers["content-type"] = "application/json";
-    let sent = headers;
-    if (this.signer) {
-      const signed = await this.signer.sign({
-        method,
-        protocol: url.protocol,
-        hostname: url.hostname,
-        ...(url.port ? { port: Number(url.port) } : {}),
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        headers,
-        ...(body !== undefined ? { body } : {}),
-      });
-      sent = signed.headers as Record<string, string>;
-    }
-    const { host: _host, ...fetchHeaders } = sent;
-    const res = await fetch(url, { method, headers: fetchHeaders, ...(body !== undefined ? { body } : {}) });
-    const text = await res.text();
-    let parsed: unknown = null;
+    const fetchHeaders = this.signer ? await signedHeaders(this.signer, method, url, headers, body) : headers;
+    let res: Response;
     try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      parsed = text;
+      res = await fetch(url, { method, headers: fetchHeaders, ...(body !== undefined ? { body } : {}) });
+    } catch (e) {
+      throw new ApiUnreachable(this.base.href.replace(/\/$/, ""), e);
     }
-    if (res.status >= 400) throw new ApiCallError(res.status, faultMessage(res.status, parsed));
+    const parsed = answerBody(await res.text());
+    if (res.status >= 400) throw new ApiCallError(res.status, `${res.status}: ${faultMessage(parsed)}`);
     return { status: res.status, headers: res.headers, body: parsed };
   }
 
   async get<T>(path: string, version?: string): Promise<T> {
     return (await this.call("GET", path, version ? { version } : {})).body as T;
   }
-}
-
-/** nova's `{"<fault>": {"code", "message"}}`, or API Gateway's `{"message"}`. */
-function faultMessage(status: number, body: unknown): string {
-  if (body && typeof body === "object") {
-    const first = Object.values(body as Record<string, unknown>)[0];
-    if (first && typeof first === "object" && "message" in first)
-      return `${status}: ${String(first.message)}`;
-    if ("message" in body) return `${status}: ${String((body as { message: unknown }).message)}`;
-  }
-  return `${status}: ${typeof body === "string" ? body : JSON.stringify(body)}`;
 }

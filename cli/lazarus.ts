@@ -5,10 +5,12 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import type { AdoptHostReport } from "#functions/inventory/adopt.js";
 import { ApiCallError, LazarusClient } from "./client.js";
 import { type DriftReport, differences, renderDrift, type SyncReply } from "./drift.js";
 import { hostPowerCommand, POWER_ACTION_NAMES, POWER_HELP, powerLogCommand } from "./power.js";
 import { type ExecutionDoc, keyValues, summary, table, watchExecution } from "./render.js";
+import { EXIT, exitCodeOf, OUTCOME_NOTES, resolveHost, resolveServer, type Server } from "./resolve.js";
 
 interface Global {
   url: string;
@@ -16,8 +18,6 @@ interface Global {
   sigv4: boolean | undefined;
   region: string | undefined;
 }
-
-type Server = Record<string, unknown> & { id: string; name: string; status: string };
 
 class UsageError extends Error {}
 
@@ -38,14 +38,19 @@ commands:
   drift [HOST] [--apply]                  what differs between the hosts' libvirt domains and the table
   host-evacuate HOST [--reason R]         evacuate every instance of a dead host (host-failure flow)
   servers [--host H]                      instances
-  show ID                                 one instance
-  rebuild ID [--image IMG]                rebuild in place (default: the current image)
-  evacuate ID [--host H] [--shared|--no-shared]   recreate a dead host's instance elsewhere
+  show SERVER                             one instance (id or name)
+  rebuild SERVER [--image IMG]            rebuild in place (default: the current image)
+  evacuate SERVER [--host H] [--shared|--no-shared]   recreate a dead host's instance elsewhere
   migrations [--instance ID] [--host H] [--status S]   rebuild/evacuation records
   watch EXECUTION                         follow a flow's steps until it ends
 
-Long operations wait and show their steps; --no-wait returns once the flow has started.
-Every command takes --help.`;
+Servers are named by id or name, hosts by name or service id; a name that matches several is an error
+listing them. Long operations wait and show their steps; --no-wait returns once the flow has started.
+Every command takes --help and --json.
+
+exit codes: 0 done, 1 failed (or refused, or the API unreachable), 2 usage error, 3 drift found,
+4 host-evacuate: the host is not dead (nothing evacuated), 5 held for an operator (mass failure),
+6 an evacuation of that host is already running, 7 evacuate: fencing required (nothing started).`;
 
 const HELP: Record<string, string> = {
   hosts: "usage: lazarus hosts [--json]\nCompute hosts with their service state and usage (used/limit).",
@@ -59,11 +64,11 @@ ${POWER_HELP}`,
   "host-evacuate":
     "usage: lazarus host-evacuate HOST [--reason R] [--incident ID] [--no-wait] [--json]\nStarts the host-failure flow for HOST and follows it.",
   servers: "usage: lazarus servers [--host H] [--json]",
-  show: "usage: lazarus show ID [--json]",
+  show: "usage: lazarus show SERVER [--json]",
   rebuild:
-    "usage: lazarus rebuild ID [--image IMG] [--no-wait] [--json]\nRebuilds the instance on its own host from IMG (default: its current image) and follows the flow.",
+    "usage: lazarus rebuild SERVER [--image IMG] [--no-wait] [--json]\nRebuilds the instance on its own host from IMG (default: its current image) and follows the flow.",
   evacuate:
-    "usage: lazarus evacuate ID [--host H] [--shared|--no-shared] [--no-wait] [--json]\nRecreates the instance of a down host on another host (H, or the scheduler's choice) and follows the flow.\nAs nova 2.95, the instance is left STOPPED at the destination for you to check before starting it.",
+    "usage: lazarus evacuate SERVER [--host H] [--shared|--no-shared] [--no-wait] [--json]\nRecreates the instance of a down host on another host (H, or the scheduler's choice) and follows the flow.\nAs nova 2.95, the instance is left STOPPED at the destination for you to check before starting it.",
   migrations: "usage: lazarus migrations [--instance ID] [--host H] [--status S] [--json]",
   watch:
     "usage: lazarus watch EXECUTION [--json]\nFollows a flow (execution id or ARN) until it ends; exits non-zero unless it SUCCEEDED.",
@@ -167,12 +172,13 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     if (!name || !action || more.length > 0) throw new UsageError("expected: host power HOST ACTION");
     if (!(POWER_ACTION_NAMES as readonly string[]).includes(action))
       throw new UsageError(`unknown power action ${action}: one of ${POWER_ACTION_NAMES.join(", ")}`);
-    return hostPowerCommand(c, g, name, action as (typeof POWER_ACTION_NAMES)[number], {
+    return hostPowerCommand(c, g, await resolveHost(c, name), action as (typeof POWER_ACTION_NAMES)[number], {
       force: values.force === true,
       wait: values["no-wait"] !== true,
     });
   }
-  const name = one(positionals, "HOST");
+  const given = one(positionals, "HOST");
+  const name = sub === "register" ? given : await resolveHost(c, given);
   if (sub === "fence-test")
     return hostPowerCommand(c, g, name, "fence-test", { force: false, wait: values["no-wait"] !== true });
   if (sub === "power-log") return powerLogCommand(c, g, name);
@@ -196,10 +202,13 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     case "deregister":
       doc = (await c.call("DELETE", `/os-hosts/${encodeURIComponent(name)}`)).body;
       break;
-    case "adopt":
-      doc = (await c.call("POST", `/os-hosts/${encodeURIComponent(name)}/adopt`, { body: { adopt: {} } }))
-        .body;
-      break;
+    case "adopt": {
+      const adoptDoc = (
+        await c.call("POST", `/os-hosts/${encodeURIComponent(name)}/adopt`, { body: { adopt: {} } })
+      ).body as { adopted: AdoptReport };
+      print(g, adoptDoc, () => renderAdoption(adoptDoc.adopted));
+      return adoptDoc.adopted.refused.length > 0 ? EXIT.failed : EXIT.ok;
+    }
     case "enable":
     case "disable":
     case "force-down": {
@@ -228,13 +237,34 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
   return 0;
 }
 
+/** functions/inventory/adopt.ts's report, as the API returns it. */
+type AdoptReport = AdoptHostReport;
+
+/** One row per domain of the host: adopted now, adopted before, or refused with every reason. */
+function renderAdoption(r: AdoptReport): string {
+  const rows = [
+    ...r.adopted.map((d) => [
+      d.name,
+      d.uuid,
+      "adopted",
+      d.powerState,
+      `${d.ports} port(s), ${d.volumes} volume(s), ${d.onSharedStorage ? "shared" : "local"} disk${d.autostartTurnedOff ? ", autostart turned off" : ""}`,
+      d.notes.join("; ") || null,
+    ]),
+    ...r.alreadyAdopted.map((d) => [d.name, d.uuid, "already adopted", null, null, null]),
+    ...r.refused.map((d) => [d.name, d.uuid, "REFUSED", null, null, d.reasons.join("; ")]),
+  ];
+  const counts = `${r.adopted.length} adopted, ${r.alreadyAdopted.length} already adopted, ${r.refused.length} refused`;
+  return `host ${r.host}: ${counts}\n${rows.length ? table(["NAME", "UUID", "RESULT", "POWER", "WHAT", "NOTES"], rows) : ""}`;
+}
+
 async function drift(c: LazarusClient, g: Global, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { apply: { type: "boolean" } });
   if (values.help) return help("drift");
   if (positionals.length > 1) throw new UsageError("drift takes at most one HOST");
   const names =
     positionals.length === 1
-      ? positionals
+      ? [await resolveHost(c, positionals[0]!)]
       : (await c.get<{ hosts: { host_name: string }[] }>("/os-hosts")).hosts.map((h) => h.host_name);
   const applied = values.apply === true;
   const report: DriftReport = { at: new Date().toISOString(), applied, drift: false, hosts: [] };
@@ -257,7 +287,7 @@ async function servers(c: LazarusClient, g: Global, args: string[]): Promise<num
   const { values, positionals } = parse(args, { host: { type: "string" } });
   if (values.help) return help("servers");
   if (positionals.length > 0) throw new UsageError("servers takes no arguments");
-  const q = values.host ? `?host=${encodeURIComponent(str(values.host)!)}` : "";
+  const q = values.host ? `?host=${encodeURIComponent(await resolveHost(c, str(values.host)!))}` : "";
   const doc = await c.get<{ servers: Server[] }>(`/servers/detail${q}`);
   print(g, doc, () =>
     table(
@@ -290,6 +320,10 @@ async function getServer(c: LazarusClient, id: string): Promise<Server> {
 }
 
 function serverFields(s: Server): Record<string, unknown> {
+  const fencing = s["lazarus:fencing_required"] as
+    | { host: string; message: string | null }
+    | null
+    | undefined;
   return {
     id: s.id,
     name: s.name,
@@ -304,6 +338,8 @@ function serverFields(s: Server): Record<string, unknown> {
     volumes:
       (s["os-extended-volumes:volumes_attached"] as { id: string }[]).map((v) => v.id).join(", ") || null,
     fault: s.fault ? `${(s.fault as { message: string }).message}` : null,
+    // nova shows `fault` only in ERROR; "fencing required" keeps its vm_state and says so here.
+    fencing_required: fencing ? (fencing.message ?? `the copy on ${fencing.host} may still run`) : null,
     updated: s.updated,
   };
 }
@@ -311,7 +347,7 @@ function serverFields(s: Server): Record<string, unknown> {
 async function show(c: LazarusClient, g: Global, args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
   if (values.help) return help("show");
-  const s = await getServer(c, one(positionals, "ID"));
+  const s = await resolveServer(c, one(positionals, "SERVER"));
   print(g, { server: s }, () => keyValues(serverFields(s)));
   return 0;
 }
@@ -334,19 +370,22 @@ async function follow(
   }
   const execution = await watchExecution(c, executionId, { out: g.json ? null : process.stdout });
   const server = serverId ? await getServer(c, serverId) : null;
+  const code = exitCodeOf(execution);
   print(
     g,
-    { execution, ...(server ? { server } : {}) },
-    () => `${summary(execution)}\n${server ? keyValues(serverFields(server)) : ""}`,
+    { execution, exitCode: code, ...(server ? { server } : {}) },
+    () =>
+      `${summary(execution)}${OUTCOME_NOTES[code] ? `\n${OUTCOME_NOTES[code]}` : ""}\n${server ? keyValues(serverFields(server)) : ""}`,
   );
-  return execution.status === "SUCCEEDED" ? 0 : 1;
+  return code;
 }
 
 async function rebuild(c: LazarusClient, g: Global, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { image: { type: "string" }, "no-wait": { type: "boolean" } });
   if (values.help) return help("rebuild");
-  const id = one(positionals, "ID");
-  const image = str(values.image) ?? ((await getServer(c, id)).image as { id: string }).id;
+  const server = await resolveServer(c, one(positionals, "SERVER"));
+  const id = server.id;
+  const image = str(values.image) ?? (server.image as { id: string }).id;
   const res = await c.call("POST", `/servers/${encodeURIComponent(id)}/action`, {
     body: { rebuild: { imageRef: image } },
   });
@@ -367,9 +406,9 @@ async function evacuate(c: LazarusClient, g: Global, args: string[]): Promise<nu
   if (values.help) return help("evacuate");
   if (values.shared && values["no-shared"])
     throw new UsageError("--shared and --no-shared exclude each other");
-  const id = one(positionals, "ID");
+  const id = (await resolveServer(c, one(positionals, "SERVER"))).id;
   const body: Record<string, unknown> = {};
-  if (values.host) body.host = str(values.host);
+  if (values.host) body.host = await resolveHost(c, str(values.host)!);
   if (values.shared || values["no-shared"]) body.onSharedStorage = values.shared === true;
   const res = await c.call("POST", `/servers/${encodeURIComponent(id)}/action`, { body: { evacuate: body } });
   if (!g.json)
@@ -386,7 +425,7 @@ async function hostEvacuate(c: LazarusClient, g: Global, args: string[]): Promis
     "no-wait": { type: "boolean" },
   });
   if (values.help) return help("host-evacuate");
-  const name = one(positionals, "HOST");
+  const name = await resolveHost(c, one(positionals, "HOST"));
   const body: Record<string, unknown> = {};
   if (values.reason) body.reason = str(values.reason);
   if (values.incident) body.incident_id = str(values.incident);
@@ -405,8 +444,8 @@ async function migrations(c: LazarusClient, g: Global, args: string[]): Promise<
   if (values.help) return help("migrations");
   if (positionals.length > 0) throw new UsageError("migrations takes no arguments");
   const q = new URLSearchParams();
-  if (values.instance) q.set("instance_uuid", str(values.instance)!);
-  if (values.host) q.set("host", str(values.host)!);
+  if (values.instance) q.set("instance_uuid", (await resolveServer(c, str(values.instance)!)).id);
+  if (values.host) q.set("host", await resolveHost(c, str(values.host)!));
   if (values.status) q.set("status", str(values.status)!);
   const doc = await c.get<{ migrations: Record<string, unknown>[] }>(
     `/os-migrations${q.size ? `?${q}` : ""}`,
@@ -436,7 +475,7 @@ async function watch(c: LazarusClient, g: Global, args: string[]): Promise<numbe
     out: g.json ? null : process.stdout,
   });
   print(g, { execution }, () => `${summary(execution)}\n`);
-  return execution.status === "SUCCEEDED" ? 0 : 1;
+  return exitCodeOf(execution);
 }
 
 function help(command: string): number {
@@ -523,6 +562,6 @@ main(process.argv.slice(2)).then(
     process.stderr.write(
       `lazarus: ${e instanceof ApiCallError ? e.message : e instanceof Error ? e.message : String(e)}\n`,
     );
-    process.exit(1);
+    process.exit(EXIT.failed);
   },
 );

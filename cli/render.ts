@@ -3,11 +3,29 @@ import type { ExecutionStep } from "#functions/api/execution-steps.js";
 import { causeMessage } from "#shared/flow/flow-state.js";
 import type { LazarusClient } from "./client.js";
 
+/** C0 controls and DEL (built from code points: a regex literal with them is refused by the linter). */
+const CONTROL_CHARACTERS = new RegExp(
+  `[${String.fromCharCode(0)}-${String.fromCharCode(31)}${String.fromCharCode(127)}]`,
+  "g",
+);
+
+/**
+ * One table cell on one line: a multi-line value (an error with its cause, a stack) would break the
+ * table's rows, so line breaks become " | " and runs of blanks one space; control characters are dropped.
+ */
+export function cell(value: string | number | null | undefined): string {
+  if (value === null || value === undefined) return "-";
+  return String(value)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .join(" | ")
+    .replace(CONTROL_CHARACTERS, "")
+    .replace(/\s{2,}/g, " ");
+}
+
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
-  const cells = [
-    headers,
-    ...rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : String(c)))),
-  ];
+  const cells = [headers, ...rows.map((r) => r.map(cell))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   return `${cells
     .map((r) =>

@@ -1,40 +1,32 @@
 /**
- * Records-first boot: an instance on a local host the way nova's boot leaves it (a claim on the host, ports
- * bound there, volumes attached, a root disk from the image cache, the domain defined and running unless
- * asked for a stopped instance, and the instance record), all written directly, not through adoption.
+ * A server booted on a local host through the real boot flow (state-machines/boot.asl.json, the same
+ * execution `POST /servers` starts): placed by the scheduler on the host asked for, its ports and blank
+ * volumes made and bound there, its root disk from the image cache, the domain defined and started (or
+ * left stopped). Lazarus's own policy that a build does not carry (HA priority, the operator's word on
+ * shared storage) is set on the record afterwards, as an operator would.
  *
- * The tests, the demo and the chaos run do NOT boot through here: they define domains on the hosts with
- * virsh and adopt them (fleet-domains.ts), as a real fleet gets its instances into Lazarus. What this is
- * still for: the evacuation benchmark (bench/evacuation.ts, `cloud.boot`), which boots batches of
- * instances in parallel on one source host and whose subject is the evacuation afterwards, not how the
- * instances came in (moving it to adoption means re-measuring its recorded baseline). `DEFAULT_FLAVOR` and `randomMac` are
- * shared with fleet-domains.ts and the test fixtures.
+ * The tests, the demo and the chaos run get their instances by adoption (fleet-domains.ts: domains defined
+ * with virsh, as a real fleet has them) or through the API (`POST /servers`); this is `cloud.boot`, which
+ * the evacuation benchmark (bench/evacuation.ts) uses to boot batches of instances on one source host.
+ * `DEFAULT_FLAVOR` and `randomMac` are shared with fleet-domains.ts and the test fixtures.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import {
-  type Flavor,
-  type Host,
-  type Instance,
-  Instance as InstanceSchema,
-  type Port,
-  type ServerGroup,
-  type Volume,
-} from "#shared/domain/schemas.js";
-import type { HostExecutor } from "#shared/hosts/executor.js";
-import { defineDomainScript } from "#shared/hosts/instance-domain.js";
-import { baseImagePath, hostTarget, rootDiskPath, volumePath } from "#shared/hosts/layout.js";
-import { createBlank, createOverlay } from "#shared/hosts/qemu-img.js";
-import { shellScript } from "#shared/hosts/shell.js";
+import { DEFAULT_NETWORK, FLAVORS, flavorOf, IMAGES } from "#shared/domain/catalog.js";
+import type { BuildSpec, Flavor, Instance, ServerGroup } from "#shared/domain/schemas.js";
+import type { BootRequest as BootFlowRequest } from "#shared/flow/boot-contract.js";
 import type { Stores } from "#shared/store/index.js";
+import type { LocalStepFunctions } from "./stepfunctions/runner.js";
 
 export interface BootRequest {
   name: string;
   host: string;
+  /** Resources of a catalog flavor (shared/domain/catalog.ts); default its smallest. */
   flavor?: Flavor;
   imageRef?: string;
-  /** How many NICs (one port each). */
+  /** How many NICs (one port each, on the default network). */
   ports?: number;
-  volumes?: { name: string; sizeGiB: number; device: string }[];
+  /** Blank volumes made for it (name: `<server>-<device>`). */
+  volumes?: { sizeGiB: number; device: string }[];
   serverGroup?: ServerGroup | null;
   /** Define only: the instance is STOPPED. */
   stopped?: boolean;
@@ -45,7 +37,13 @@ export interface BootRequest {
   onSharedStorage?: boolean | null;
 }
 
-export const DEFAULT_FLAVOR: Flavor = { vcpus: 1, memoryMiB: 64, diskGiB: 1 };
+/** The catalog's smallest flavor: what the local guests (SeaBIOS, a blank disk) need. */
+const SMALLEST = FLAVORS[0]!;
+export const DEFAULT_FLAVOR: Flavor = {
+  vcpus: SMALLEST.vcpus,
+  memoryMiB: SMALLEST.memoryMiB,
+  diskGiB: SMALLEST.diskGiB,
+};
 
 /** A locally administered unicast MAC (02:...). */
 export function randomMac(): string {
@@ -53,107 +51,46 @@ export function randomMac(): string {
 }
 
 export async function bootInstance(
-  deps: { stores: Stores; executor: HostExecutor; now?: () => Date },
+  deps: { stores: Stores; stepFunctions: LocalStepFunctions; bootStateMachineArn: string },
   req: BootRequest,
 ): Promise<Instance> {
-  const { stores, executor } = deps;
-  const at = (deps.now ?? (() => new Date()))().toISOString();
-  const host: Host = await stores.hosts.require(req.host);
-  const uuid = randomUUID();
-  const flavor = req.flavor ?? DEFAULT_FLAVOR;
-  const imageRef = req.imageRef ?? "cirros-0.6";
-  const serverGroup = req.serverGroup ?? null;
-
-  await stores.hosts.claim(host.name, {
-    instanceUuid: uuid,
-    resources: flavor,
-    owner: `boot:${uuid}`,
-    serverGroup,
-  });
-
-  const ports: Port[] = [];
-  for (let i = 0; i < (req.ports ?? 1); i++) {
-    ports.push(
-      await stores.ports.put({
-        id: randomUUID(),
-        instanceUuid: uuid,
-        mac: randomMac(),
-        network: "default",
-        bindingHost: host.name,
-        status: "ACTIVE",
-        version: 0,
-      }),
-    );
-  }
-
-  const volumes: Volume[] = [];
-  for (const v of req.volumes ?? []) {
-    const id = randomUUID();
-    const volume: Volume = {
-      id,
-      name: v.name,
-      sizeGiB: v.sizeGiB,
-      backingFile: `volume-${id}.img`,
-      status: "in-use",
-      attachments: [
-        {
-          attachmentId: randomUUID(),
-          instanceUuid: uuid,
-          host: host.name,
-          device: v.device,
-          status: "attached",
-          attachedAt: at,
-          detachedAt: null,
-        },
-      ],
-      version: 0,
-    };
-    await executor.run(
-      hostTarget(host),
-      shellScript([createBlank({ path: volumePath(host, volume), sizeGiB: v.sizeGiB, format: "raw" })]),
-    );
-    volumes.push(await stores.volumes.put(volume));
-  }
-
-  const instance = InstanceSchema.parse({
-    uuid,
+  const flavor = flavorOf(req.flavor ?? DEFAULT_FLAVOR);
+  if (!flavor) throw new Error(`boot ${req.name}: no catalog flavor has ${JSON.stringify(req.flavor)}`);
+  const build: BuildSpec = {
+    instanceUuid: randomUUID(),
     name: req.name,
-    host: host.name,
-    node: host.name,
-    availabilityZone: host.availabilityZone,
-    flavor,
-    imageRef,
-    vmState: req.stopped ? "stopped" : "active",
-    taskState: null,
-    taskRequestId: null,
-    powerState: req.stopped ? "shutdown" : "running",
-    ports: ports.map((p) => p.id),
-    volumes: volumes.map((v) => ({ volumeId: v.id, device: v.attachments[0]!.device })),
-    serverGroup,
+    flavorId: flavor.id,
+    imageRef: req.imageRef ?? IMAGES[0]!.id,
+    availabilityZone: null,
+    host: req.host,
+    ports: Array.from({ length: req.ports ?? 1 }, () => ({ network: DEFAULT_NETWORK.name })),
+    volumes: (req.volumes ?? []).map((v) => ({
+      blankGiB: v.sizeGiB,
+      device: v.device,
+      deleteOnTermination: false,
+    })),
+    serverGroup: req.serverGroup ?? null,
+    metadata: {},
     haEnabled: req.haEnabled ?? true,
-    haPriority: req.haPriority ?? 0,
-    onSharedStorage: req.onSharedStorage ?? null,
-    launchedAt: at,
-    createdAt: at,
-    updatedAt: at,
-    version: 0,
-    fault: null,
-    fencingRequired: null,
+    stopped: req.stopped === true,
+  };
+  const requestId = randomUUID();
+  const input: BootFlowRequest = { requestId, build };
+  const { executionArn } = deps.stepFunctions.startExecution({
+    stateMachineArn: deps.bootStateMachineArn,
+    name: requestId,
+    input: JSON.stringify(input),
   });
-
-  await executor.run(
-    hostTarget(host),
-    shellScript([
-      createOverlay({
-        base: baseImagePath(host, imageRef),
-        disk: rootDiskPath(host, uuid),
-        sizeGiB: flavor.diskGiB,
-      }),
-    ]),
-  );
-  await executor.run(
-    hostTarget(host),
-    defineDomainScript({ instance, host, ports, volumes }, { start: !req.stopped }),
-  );
-  return stores.instances.create(instance);
+  const done = await deps.stepFunctions.waitForExecution(executionArn!, 180_000);
+  if (done.status !== "SUCCEEDED")
+    throw new Error(`boot of ${req.name} on ${req.host} ended ${done.status}: ${done.error}: ${done.cause}`);
+  if (req.haPriority === undefined && req.onSharedStorage === undefined)
+    return deps.stores.instances.require(build.instanceUuid);
+  return deps.stores.instances.update(build.instanceUuid, {
+    expectTaskState: [null],
+    set: {
+      ...(req.haPriority !== undefined ? { haPriority: req.haPriority } : {}),
+      ...(req.onSharedStorage !== undefined ? { onSharedStorage: req.onSharedStorage } : {}),
+    },
+  });
 }

@@ -4,8 +4,12 @@
  *         flow proves it dead and evacuates every instance (live progress); host-1 returns and is cleaned.
  *         `--json`: the result as one JSON object on the last line (after the tear-down).
  *   up    start the local cloud, show its hosts and endpoints, keep running until Ctrl-C
- * Options: --verbose (-v) every step and host command logged (INFO; default WARN), --hosts N (up: the first N hosts)
+ * Both serve the web console (its URL and users printed); the API then wants SigV4-signed requests.
+ * Options: --verbose (-v) every step and host command logged (INFO; default WARN), --hosts N (up: the first N hosts),
+ * --open (demo: open the console in a browser when one is available, and keep it up after the result until Ctrl-C),
+ * --unsigned (up: the API also takes unsigned requests, as an operator's: what openstackclient's `--os-auth-type none` sends)
  */
+import { spawn, spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import {
   DescribeExecutionCommand,
@@ -20,7 +24,9 @@ import { hostTarget } from "#shared/hosts/layout.js";
 import { describeHostPing } from "#shared/hosts/ssm-executor.js";
 import { domState } from "#shared/hosts/virsh.js";
 import { parseDomStateRaw } from "#shared/hosts/virsh-parsers.js";
+import { LazarusClient } from "../cli/client.js";
 import { type LocalCloud, startLocalCloud } from "./cloud.js";
+import { DEMO_DOMAINS, DEMO_HOST_FAILURE, DEMO_HOSTS } from "./demo-fleet.js";
 import { bootByAdoption } from "./fleet-domains.js";
 
 const HOSTS = [
@@ -31,7 +37,13 @@ const HOSTS = [
 ];
 
 const { values: flags, positionals } = parseArgs({
-  options: { verbose: { type: "boolean", short: "v" }, hosts: { type: "string" }, json: { type: "boolean" } },
+  options: {
+    verbose: { type: "boolean", short: "v" },
+    hosts: { type: "string" },
+    json: { type: "boolean" },
+    open: { type: "boolean" },
+    unsigned: { type: "boolean" },
+  },
   allowPositionals: true,
 });
 // The Lambdas' log level (local/log-settings.ts); an explicit POWERTOOLS_LOG_LEVEL wins.
@@ -75,12 +87,6 @@ async function hypervisorState(cloud: LocalCloud, inst: Instance): Promise<strin
   const r = await cloud.executor.probe(hostTarget(host), domState(inst.uuid));
   return r.exitCode === 0 ? parseDomStateRaw(r.stdout) : "absent";
 }
-
-const DEMO_HOSTS = [
-  { name: "host-1", sharedPoolId: "p1" },
-  { name: "host-2", sharedPoolId: "p1" },
-  { name: "host-3", sharedPoolId: "p1" },
-];
 
 const json = flags.json === true;
 
@@ -131,13 +137,9 @@ interface FenceSummary {
  * the host-power function, a delegate runs fence_ipmilan); the record appears in the host's power log.
  */
 async function powerOnThroughApi(cloud: LocalCloud, host: string): Promise<PowerRecord> {
-  const res = await fetch(`${cloud.api.url}/v2.1/os-hosts/${host}/power`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ power: { action: "on" } }),
-  });
-  if (res.status !== 202) throw new Error(`power on of ${host}: HTTP ${res.status} ${await res.text()}`);
-  const { power } = (await res.json()) as { power: { id: string } };
+  const { power } = (
+    await operatorClient(cloud).call("POST", `/os-hosts/${host}/power`, { body: { power: { action: "on" } } })
+  ).body as { power: { id: string } };
   const deadline = Date.now() + 120_000;
   for (;;) {
     const record = (await cloud.stores.hosts.require(host)).powerLog.find((r) => r.id === power.id);
@@ -145,6 +147,52 @@ async function powerOnThroughApi(cloud: LocalCloud, host: string): Promise<Power
     if (Date.now() > deadline) throw new Error(`power on of ${host}: no answer within 120 s`);
     await new Promise((r) => setTimeout(r, 300));
   }
+}
+
+/** The lazarus CLI's client, signing as the local operator tool key (the API wants SigV4 with the console). */
+function operatorClient(cloud: LocalCloud): LazarusClient {
+  const key = cloud.console!.toolKeys.operate;
+  return new LazarusClient({
+    url: cloud.api.url,
+    sigv4: true,
+    region: "us-east-1",
+    credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
+  });
+}
+
+/** The console's URL and users, and the keys tools sign API requests with (the lazarus CLI's `--sigv4`). */
+function showConsole(cloud: LocalCloud): void {
+  const c = cloud.console!;
+  say(`web console: ${c.url}`);
+  for (const u of c.users)
+    say(`  sign in as ${u.username} / ${u.password} (${u.role === "operate" ? "operator" : "read-only"})`);
+  for (const [role, key] of Object.entries(c.toolKeys))
+    say(
+      `  ${role === "operate" ? "operator" : "read-only"} API key (SigV4, region us-east-1): AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey}`,
+    );
+}
+
+/**
+ * `--open`: the console in the desktop's browser when there is one (a display and xdg-open); otherwise the
+ * URL printed above is all there is. Never required.
+ */
+function openConsole(url: string): void {
+  const display = process.env.DISPLAY || process.env.WAYLAND_DISPLAY;
+  const opener = spawnSync("sh", ["-c", "command -v xdg-open"], { encoding: "utf8" }).stdout.trim();
+  if (!display || !opener) {
+    say(`no browser to open here (no display or xdg-open): open ${url} yourself`);
+    return;
+  }
+  spawn(opener, [url], { detached: true, stdio: "ignore" }).unref();
+  say(`opened ${url} in the desktop's browser`);
+}
+
+/** Until Ctrl-C (SIGINT) or SIGTERM. */
+function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
 }
 
 async function demo(): Promise<number> {
@@ -155,7 +203,8 @@ async function demo(): Promise<number> {
     hosts: DEMO_HOSTS,
     retryIntervalScale: 0.1,
     hostCommandDeadlineMs: 30_000,
-    hostFailure: { alarmPeriodSeconds: 2, alarmEvaluationPeriods: 2, graceSeconds: 8, maxConcurrency: 3 },
+    hostFailure: DEMO_HOST_FAILURE,
+    console: true,
   });
   const sfn = new SFNClient({});
   const evacArn = cloud.stateMachineArns["host-evacuation"]!;
@@ -164,28 +213,13 @@ async function demo(): Promise<number> {
   let ok = false;
   try {
     await showHosts(cloud);
+    showConsole(cloud);
+    if (flags.open) openConsole(cloud.console!.url);
     say(
       "defining 6 domains on host-1 and app-b on host-2 by hand with virsh (as a fleet has them) and adopting them; " +
         "then HA priorities and anti-affinity group g1 (app-a, app-b: facts libvirt does not hold) set on the records; disks on shared pool p1",
     );
-    const g1 = { id: "g1", policy: "anti-affinity" as const };
-    const instances = await bootByAdoption(cloud, [
-      // HA priority and the server group are Lazarus's own policy, facts libvirt does not hold: set on
-      // the records after adoption, as an operator does (db-1 and app-a restart first).
-      {
-        name: "db-1",
-        host: "host-1",
-        volumes: [{ name: "db-data", sizeGiB: 1, device: "vdb" }],
-        policy: { haPriority: 10 },
-      },
-      { name: "app-a", host: "host-1", policy: { haPriority: 10, serverGroup: g1 } },
-      { name: "cache-1", host: "host-1" },
-      { name: "web-1", host: "host-1", nics: 2 },
-      { name: "web-2", host: "host-1" },
-      { name: "batch-1", host: "host-1", stopped: true },
-      // The other member of app-a's anti-affinity group lives on host-2: app-a may only land on host-3.
-      { name: "app-b", host: "host-2", policy: { serverGroup: g1 } },
-    ]);
+    const instances = await bootByAdoption(cloud, DEMO_DOMAINS);
     const peer = instances.pop()!;
     table([
       ["INSTANCE", "HOST", "VM STATE", "HA PRIO", "GROUP", "VOLUMES", "ON HYPERVISOR"],
@@ -400,6 +434,10 @@ async function demo(): Promise<number> {
         ? "every instance of host-1 runs elsewhere, once; host-1 came back clean"
         : `problems: ${lost} lost, ${doubleRuns} double runs, ${staleDomainsAfterReturn} stale`,
     );
+    if (flags.open) {
+      say(`the console stays up at ${cloud.console!.url}: Ctrl-C ends the demo`);
+      await untilInterrupted();
+    }
   } finally {
     say("tearing down the local cloud");
     await cloud.stop();
@@ -409,12 +447,35 @@ async function demo(): Promise<number> {
   return ok ? 0 : 1;
 }
 
+/**
+ * `kill PID` of a backgrounded `npm run local -- up` signals npm alone: npm ends (and the `sh -c` it ran the
+ * script in), and this process, orphaned, would keep the whole cloud running. So `up` watches its parent:
+ * once it is gone (this process was handed to another, `process.ppid` changed) it tears down as on
+ * SIGTERM, through the same handler (local/hosts/fleet.ts). A Ctrl-C reaches the whole group as before.
+ */
+function stopWhenOrphaned(intervalMs = 500): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    say(`the process that started this one (${parent}) ended: stopping as on SIGTERM`);
+    process.kill(process.pid, "SIGTERM");
+  }, intervalMs);
+  timer.unref();
+}
+
 async function up(): Promise<number> {
+  stopWhenOrphaned();
   say("starting the local cloud");
   const count = flags.hosts === undefined ? HOSTS.length : Number(flags.hosts);
   if (!Number.isInteger(count) || count < 1 || count > HOSTS.length)
     throw new Error(`--hosts takes 1 to ${HOSTS.length}`);
-  const cloud = await startLocalCloud({ hosts: HOSTS.slice(0, count), hostFailure: {}, schedules: true });
+  const cloud = await startLocalCloud({
+    hosts: HOSTS.slice(0, count),
+    hostFailure: {},
+    schedules: true,
+    console: { unsignedAsOperator: flags.unsigned === true },
+  });
   await showHosts(cloud);
   for (const [k, v] of Object.entries(cloud.env))
     if (k.startsWith("AWS_ENDPOINT_URL") || k.startsWith("LAZARUS")) say(`${k}=${v}`);
@@ -425,10 +486,35 @@ async function up(): Promise<number> {
       `BMC of ${name}: IPMI at ${bmc.address}:${bmc.port}, user ${bmc.username} (lazarus host power ${name} status; ipmitool -I lanplus -C 3 -H ${bmc.address} -p ${bmc.port} -U ${bmc.username} -E chassis power status, IPMI_PASSWORD from the secret)`,
     );
   }
-  say("running; Ctrl-C stops it and removes every host process, user and folder");
+  showConsole(cloud);
+  for (const line of usageLines(cloud)) say(line);
+  say("running; Ctrl-C (or kill PID) stops it and removes every host process, user and folder");
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));
   await cloud.stop();
   return 0;
+}
+
+/** How to use what `up` started: a server created through the API, and the AWS CLI against the endpoints. */
+function usageLines(cloud: LocalCloud): string[] {
+  const api = cloud.env.LAZARUS_API_URL!;
+  const os = `openstack --os-auth-type none --os-endpoint ${api}/v2.1 --os-compute-api-version 2.95`;
+  const key = cloud.console!.toolKeys.operate;
+  const signed = `AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey} AWS_REGION=us-east-1`;
+  const servers = flags.unsigned
+    ? [
+        "create a server (openstackclient), then list it with the lazarus CLI:",
+        `  ${os} server create --flavor m1.nano --image cirros-0.6 --nic auto --wait web-1`,
+        `  LAZARUS_API_URL=${api} npm run --silent lazarus -- servers`,
+      ]
+    : [
+        "the API wants SigV4, as in AWS (openstackclient cannot sign: `up --unsigned` takes unsigned requests as an operator's); with the lazarus CLI:",
+        `  ${signed} LAZARUS_API_URL=${api} npm run --silent lazarus -- --sigv4 servers`,
+      ];
+  return [
+    ...servers,
+    "the AWS CLI against the local endpoints (these credentials; the CLI needs --endpoint-url):",
+    `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url ${cloud.env.AWS_ENDPOINT_URL_CLOUDWATCH} cloudwatch describe-alarms`,
+  ];
 }
 
 const commands: Record<string, () => Promise<number>> = { demo, up };

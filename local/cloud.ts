@@ -39,6 +39,7 @@ import type { LocalBmc, LocalBmcs } from "./bmc/ipmi-bmcs.js";
 import { type BootRequest, bootInstance } from "./boot.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "./cloudwatch/cloudwatch-endpoint.js";
 import { type LogsEndpoint, startLogsEndpoint } from "./cloudwatch/logs-endpoint.js";
+import { type LocalConsole, startLocalConsole } from "./console/local-console.js";
 import { type DynamoServer, startDynamoServer } from "./dynamo/dynamo-server.js";
 import { type DynamoFaultProxy, type DynamoFaultRates, startDynamoFaultProxy } from "./dynamo/fault-proxy.js";
 import { type Ec2Endpoint, startEc2Endpoint } from "./ec2/ec2-endpoint.js";
@@ -109,6 +110,13 @@ export interface LocalCloudOptions {
    * result (local/ssm/ssm-endpoint.ts). The benchmark sets them to see the flows at AWS's latencies.
    */
   ssmLatency?: { deliveryDelayMs?: number; statusDelayMs?: number };
+  /**
+   * Serve the web console (local/console): its page behind the API, a local user pool with an operator and
+   * a read-only user, and the API behind IAM-style authorization (every request signed by one of them, or
+   * by a tool's key, and refused when its role may not call the route). Without it the API takes unsigned
+   * requests, as the flow tests send them.
+   */
+  console?: boolean | { pollMs?: number; unsignedAsOperator?: boolean };
 }
 
 /** Detection and the host-failure policy of this cloud (defaults suit tests and the demo, not AWS). */
@@ -198,6 +206,8 @@ export interface LocalCloud {
   secrets: SecretsEndpoint;
   /** The API (the `api` function behind a local API Gateway); `api.url` is also env.LAZARUS_API_URL. */
   api: ApiServer;
+  /** The web console and who may sign in to it, when the `console` option asked for it. */
+  console?: LocalConsole;
   heartbeats: Heartbeats;
   /** The environment the flows (and any SDK client in this process) use to reach this cloud. */
   env: Record<string, string>;
@@ -211,7 +221,7 @@ export interface LocalCloud {
   directory: SsmHostDirectory;
   /** Invoke a scheduled function (by id, e.g. "sweeper") once, through the Lambda endpoint, and return its result. */
   runScheduled(id: string): Promise<unknown>;
-  /** Records-first boot (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts). */
+  /** A boot through the real boot flow on a given host (local/boot.ts), for the benchmark; tests, demo and chaos boot by adoption (fleet-domains.ts) or the API. */
   boot(req: BootRequest): Promise<Instance>;
   /** Power loss: the host's machine powered off (every process of the host stopped by pid and uid). */
   killHost(name: string): Promise<void>;
@@ -288,6 +298,12 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const lambda = await startLambdaEndpoint({
       handlers,
       hooks: opts.lambdaHooks,
+      describe: (name) => {
+        const f = ALL_FUNCTIONS.find((spec) => `${prefix}-${spec.id}` === name);
+        return (
+          f && { handler: `${f.entry.replace(/\.ts$/, "")}.${f.handler}`, description: `${f.role}: ${f.id}` }
+        );
+      },
     });
     stopping.push(() => lambda.close());
     // Who may call the local AWS endpoints (SigV4): the control plane's fixed keys, and each host's own.
@@ -435,7 +451,18 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       }
       resetDeps();
     });
-    const api = await startApiServer({ handler: apiHandler(handlers, prefix) });
+    const consoleParts = opts.console
+      ? await startLocalConsole({
+          prefix,
+          ...(typeof opts.console === "object" ? opts.console : {}),
+        })
+      : undefined;
+    if (consoleParts) stopping.push(() => consoleParts.close());
+    const api = await startApiServer({
+      handler: apiHandler(handlers, prefix),
+      ...(consoleParts ? { authorize: consoleParts.authorize, site: consoleParts.site } : {}),
+    });
+    const webConsole = consoleParts?.attach(api.url);
     const previousApiUrl = process.env.LAZARUS_API_URL;
     stopping.push(async () => {
       await api.close();
@@ -531,6 +558,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       bmcs,
       secrets,
       api,
+      ...(webConsole ? { console: webConsole } : {}),
       heartbeats,
       env,
       stores,
@@ -539,7 +567,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       rebuildStateMachineArn,
       stateMachineArns,
       directory: new SsmHostDirectory(ssm),
-      boot: (req) => bootInstance({ stores, executor }, req),
+      boot: (req) =>
+        bootInstance({ stores, stepFunctions, bootStateMachineArn: stateMachineArns.boot! }, req),
       killHost: (name) => machine(name).powerOff("cloud"),
       // A restart from whatever state: off (it may still be running), then on.
       restartHost: async (name) => {

@@ -12,6 +12,8 @@
  *     than its record's is allowed only on the unclean host its fault names, or on a host it was
  *     evacuated away from that is not running (the returning host's recovery releases it).
  *  3. bindings on the instance's host: ports bound and volume attachments live there and nowhere else.
+ *  3b. nothing left behind: a deleted instance, and a build that failed and was undone, has no domain, no
+ *     instance folder (root disk) on any running host, no claim, no port, no live volume attachment.
  *  4. forced down means proven: a host is forced down exactly while its proof of death is recorded.
  *  5. quiet means done: no task held, every migration terminal, no host incident left open, no execution
  *     still running (only checked
@@ -19,6 +21,9 @@
  * Each violation is one line `<kind>: <what>`, kind one of INVARIANT_KINDS (`violationKind` reads it back),
  * so a chaos run can count lost instances and double runs apart from the rest.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { holdsNothing, type Instance } from "#shared/domain/schemas.js";
 import type { Stores } from "#shared/store/index.js";
 import type { LocalHost } from "./hosts/local-host.js";
 
@@ -43,6 +48,8 @@ export const INVARIANT_KINDS = [
   "execution",
   /** A host incident left open (confirming/evacuating) once nothing runs. */
   "incident",
+  /** Something of a deleted instance, or of a build that failed, is still there: domain, disk, claim, binding. */
+  "leftover",
   "host",
 ] as const;
 export type InvariantKind = (typeof INVARIANT_KINDS)[number];
@@ -80,6 +87,12 @@ export async function disksOpenedTwice(hosts: readonly LocalHost[]): Promise<str
     .map(([disk, by]) => `disk ${disk} is used by ${by.length} running domains: ${by.join(", ")}`);
 }
 
+/** What an instance that must hold nothing is called in a violation (shared/domain/schemas.ts `holdsNothing`). */
+function goneWhat(i: Instance): "deleted instance" | "failed build" | null {
+  if (!holdsNothing(i)) return null;
+  return i.vmState === "deleted" ? "deleted instance" : "failed build";
+}
+
 export async function checkInvariants(
   stores: Stores,
   hosts: ReadonlyMap<string, LocalHost>,
@@ -107,7 +120,28 @@ export async function checkInvariants(
   const isRunning = (name: string) => hosts.get(name)?.running === true;
   const instances = await stores.instances.list();
   const byUuid = new Map(instances.map((i) => [i.uuid, i]));
+  const ports = await stores.ports.list();
+  const volumes = await stores.volumes.list();
   for (const i of instances) {
+    // Nothing of a deleted instance or an undone build: no domain, no folder, no port, no attachment
+    // (its claims are checked with the hosts below).
+    const gone = goneWhat(i);
+    if (gone) {
+      const what = gone;
+      for (const h of defined.get(i.uuid) ?? [])
+        violation("leftover", `${what} ${i.name} is defined on ${h}`);
+      for (const h of running) {
+        if (existsSync(join(h.storage.instancesPath, i.uuid)))
+          violation("leftover", `${what} ${i.name} left its folder (root disk) on ${h.name}`);
+      }
+      for (const p of ports.filter((p) => p.instanceUuid === i.uuid))
+        violation("leftover", `${what} ${i.name} still holds port ${p.id}`);
+      for (const v of volumes) {
+        if (v.attachments.some((a) => a.status === "attached" && a.instanceUuid === i.uuid))
+          violation("leftover", `${what} ${i.name} is still attached to volume ${v.id}`);
+      }
+      continue;
+    }
     const where = defined.get(i.uuid) ?? new Set<string>();
     const unclean = i.fault?.error === "TargetNotClean" ? String(i.fault.details.uncleanHost ?? "") : null;
     const extra = [...where].filter((h) => h !== i.host && h !== unclean);
@@ -168,7 +202,14 @@ export async function checkInvariants(
       sum.diskGiB += c.resources.diskGiB;
       const owner = byUuid.get(c.instanceUuid);
       if (!owner) {
+        // A boot between its claim and its record (ScheduleBoot) holds a claim of no record yet.
+        if (!opts.quiet) continue;
         violation("claim", `host ${h.name} holds a claim of unknown instance ${c.instanceUuid}`);
+        continue;
+      }
+      const gone = goneWhat(owner);
+      if (gone) {
+        violation("leftover", `host ${h.name} still holds a claim of ${gone} ${owner.name}`);
         continue;
       }
       if (owner.host === h.name) continue;

@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 # python3-novaclient and python3-openstackclient: the clients operators already have, driven by test/hosts/api-clients.test.ts.
 # openipmi (ipmi_sim: each local host's BMC), fence-agents + ipmitool (the delegates' fence_ipmilan), awscli (a delegate
-# reads the BMC password with it), curl (the BMC simulator's chassis control): IPMI fencing, local/bmc.
+# reads the BMC password with it; test/unit/local/aws-cli.test.ts drives it against the local endpoints), curl (the BMC simulator's chassis control): IPMI fencing, local/bmc.
 # systemd: systemd-analyze, which verifies the host agent's units (test/unit/host-agent/package.test.ts; dpkg-deb builds the package).
-DEBIAN_PACKAGES=(libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils libxml2-utils passwd procps systemd python3-novaclient python3-openstackclient openipmi fence-agents ipmitool awscli curl)
+# chromium: the web console's browser tests and screenshot (test/hosts/console.test.ts, npm run screenshot), headless, driven by
+# puppeteer-core (which downloads no browser).
+DEBIAN_PACKAGES=(libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils libxml2-utils passwd procps systemd python3-novaclient python3-openstackclient openipmi fence-agents ipmitool awscli curl chromium)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -21,7 +21,12 @@ export type { InventoryOps };
 export interface ApiDeps extends Omit<StepDeps, "executions"> {
   executions: ExecutionStarter & ExecutionHistoryReader;
   /** State machine ARNs; null = not deployed here (the routes that need it answer 501). */
-  machines: { rebuild: string | null; hostEvacuation: string | null };
+  machines: {
+    rebuild: string | null;
+    hostEvacuation: string | null;
+    boot: string | null;
+    delete: string | null;
+  };
   inventory: InventoryOps | null;
   /** An operator's power actions on hosts (the host-power function); null answers 501. */
   hostPower: HostPowerOps | null;
@@ -57,6 +62,8 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv, telemetry: InvocationTele
     machines: {
       rebuild: settings.machineArns.rebuild ?? null,
       hostEvacuation: settings.machineArns["host-evacuation"] ?? null,
+      boot: settings.machineArns.boot ?? null,
+      delete: settings.machineArns.delete ?? null,
     },
     inventory: inventoryClient(env),
     hostPower: hostPowerClient(env),

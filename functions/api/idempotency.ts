@@ -1,17 +1,16 @@
 /**
  * Idempotent mutating requests. A request carrying `Idempotency-Key` is remembered for a day under that
- * key; one without is remembered for a short window under the hash of what it asks (method, path,
- * microversion, body), so a client that retries after a lost answer gets the first answer and starts
- * nothing new. Only answers that started something (2xx) are kept: a refusal changed nothing, so a retry
- * is decided afresh. The request id a kept request used (migration id, execution name) is stored with it.
+ * key, so a client that retries after a lost answer gets the first answer (`Idempotent-Replayed: true`)
+ * and starts nothing new. Without a key every request is a new one, as in nova: the same rebuild sent
+ * twice rebuilds twice (the second is refused 409 while the first holds the instance). Only answers that
+ * started something (2xx) are kept: a refusal changed nothing, so a retry is decided afresh. The request id
+ * a kept request used (migration id, execution name) is stored with it.
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { IdempotencyStore } from "#shared/store/idempotency-store.js";
 import { ApiError, type ApiResponse } from "./http.js";
 
 export const KEYED_TTL_SECONDS = 24 * 3600;
-/** Without a key, the same request within this window is taken as a retry. */
-export const UNKEYED_WINDOW_SECONDS = 60;
 /** A holder that has not answered within this is presumed dead; a retry may take over. */
 const LEASE_MS = 60_000;
 
@@ -51,13 +50,15 @@ export async function idempotent(
   if (req.key !== undefined && !KEY_PATTERN.test(req.key)) {
     throw new ApiError(400, "Idempotency-Key must be 1-255 printable ASCII characters.");
   }
+  // No key: the client does not say this is a retry, so it is a new request.
+  if (req.key === undefined) return run(randomUUID());
   const hash = requestHash(req);
   const scope = req.principal ?? "anonymous";
   const begun = await store.begin({
-    key: req.key !== undefined ? `key:${scope}:${req.key}` : `auto:${scope}:${hash}`,
+    key: `key:${scope}:${req.key}`,
     requestHash: hash,
     requestId: randomUUID(),
-    ttlSeconds: req.key !== undefined ? KEYED_TTL_SECONDS : UNKEYED_WINDOW_SECONDS,
+    ttlSeconds: KEYED_TTL_SECONDS,
     leaseMs: LEASE_MS,
   });
   switch (begun.kind) {

@@ -21,7 +21,12 @@ export interface ProxyEvent {
     domainName?: string;
     path?: string;
     http?: { method?: string; path?: string };
-    identity?: { userArn?: string | null; caller?: string | null } | null;
+    identity?: {
+      userArn?: string | null;
+      caller?: string | null;
+      /** A Cognito identity pool's caller: `<provider>,<provider>:CognitoSignIn:<user sub>`. */
+      cognitoAuthenticationProvider?: string | null;
+    } | null;
   } | null;
 }
 
@@ -60,8 +65,18 @@ export function toApiRequest(event: ProxyEvent): ApiRequest {
     query,
     body,
     baseUrl: `${proto}://${host}${stage}`,
-    principal: ctx.identity?.userArn ?? ctx.identity?.caller ?? null,
+    principal: principalOf(ctx.identity),
   };
+}
+
+/**
+ * Who called, for the audit (the power log's `requestedBy`, idempotency keys): the IAM caller, and for a
+ * console user (a Cognito identity pool's role session, whose ARN names only the role) the user pool user.
+ */
+function principalOf(identity: NonNullable<ProxyEvent["requestContext"]>["identity"]): string | null {
+  const iam = identity?.userArn ?? identity?.caller ?? null;
+  const user = /:CognitoSignIn:([\w-]+)$/.exec(identity?.cognitoAuthenticationProvider ?? "")?.[1];
+  return iam && user ? `${iam} (cognito user ${user})` : iam;
 }
 
 /**

@@ -3,6 +3,7 @@
  * idempotency to mutating actions, and turn every error into nova's fault shape. No AWS types here:
  * `handlers.ts` converts API Gateway events, `local/api` real HTTP requests.
  */
+import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { errorName } from "#shared/lambda/observability.js";
 import type { ApiDeps } from "./deps.js";
@@ -112,7 +113,7 @@ export function createRouter(routes: readonly Route[]) {
       const params = Object.fromEntries(match.r.names.map((n, i) => [n, decodeSegment(match.m[i + 1]!)]));
       const ctx = context(req, deps, mv, params);
       const res = await match.r.handler(ctx);
-      return { ...res, headers: { ...res.headers, ...headers } };
+      return withEntityTag(req, { ...res, headers: { ...res.headers, ...headers } });
     } catch (e) {
       if (!(e instanceof ApiError) && !isExpected(e)) {
         // A 5xx the request did not cause: a bug or an outage (the invocation's keys say which request).
@@ -125,6 +126,23 @@ export function createRouter(routes: readonly Route[]) {
       return { ...res, headers: { ...res.headers, ...headers } };
     }
   };
+}
+
+/**
+ * A GET's 200 answer carries a (weak) entity tag of its body, to be asked again each time (`private,
+ * no-cache`: never kept by a shared cache); the same tag in `If-None-Match` is answered 304 without the
+ * body: a console polling every second transfers only what changed.
+ */
+function withEntityTag(req: ApiRequest, res: ApiResponse): ApiResponse {
+  if (req.method.toUpperCase() !== "GET" || res.status !== 200) return res;
+  const tag = `W/"${createHash("sha256").update(res.body).digest("base64url").slice(0, 27)}"`;
+  const headers: Record<string, string> = { ...res.headers, etag: tag, "cache-control": "private, no-cache" };
+  const asked = req.headers["if-none-match"];
+  if (asked?.split(",").some((t) => t.trim() === tag)) {
+    const { "content-type": _type, ...rest } = headers;
+    return { status: 304, headers: rest, body: "" };
+  }
+  return { ...res, headers };
 }
 
 function isExpected(e: unknown): boolean {

@@ -3,10 +3,12 @@
  * nova's (what novaclient and openstackclient read); `lazarus:` fields are this API's additions.
  */
 import { createHash } from "node:crypto";
+import { z } from "zod";
+import { findFlavor, flavorOf } from "#shared/domain/catalog.js";
 import { resourceLimit } from "#shared/domain/claim-policy.js";
 import { isHostUp } from "#shared/domain/host-liveness.js";
 import { deterministicUuid } from "#shared/domain/ids.js";
-import type { Host, Instance, Migration } from "#shared/domain/schemas.js";
+import { type Host, Instance, type InstanceAction, type Migration } from "#shared/domain/schemas.js";
 import { isRebuildTask, type PowerState, type VmState } from "#shared/domain/states.js";
 import { atLeast, type Microversion } from "./microversion.js";
 
@@ -17,7 +19,7 @@ export interface ViewContext {
   serviceDownSeconds: number;
 }
 
-const PROJECT = "lazarus";
+export const PROJECT = "lazarus";
 
 /** nova's timestamps: ISO 8601 without the fraction, with Z (servers) ... */
 export const novaTime = (iso: string | null) => (iso === null ? null : `${iso.slice(0, 19)}Z`);
@@ -45,7 +47,7 @@ const POWER_STATE_CODE: Record<PowerState, number> = {
 };
 
 /** The `status` nova shows: REBUILD while a rebuild task runs, else from vm_state. */
-export function serverStatus(i: Pick<Instance, "vmState" | "taskState">): string {
+export function serverStatus(i: Pick<ServerRecord, "vmState" | "taskState">): string {
   if (isRebuildTask(i.taskState)) return "REBUILD";
   if (i.taskState === "migrating") return "MIGRATING";
   return STATUS_OF_VM_STATE[i.vmState];
@@ -66,11 +68,52 @@ function hostStatus(host: Host | undefined, ctx: ViewContext): string {
   return host.enabled ? "UP" : "MAINTENANCE";
 }
 
-export function serverSummary(i: Instance, ctx: ViewContext) {
+/**
+ * What a server view is made of: an instance record, or a build not placed on a host yet (no host, no
+ * node: shared/domain/schemas.ts InstanceAction.build, nova's build request).
+ */
+export type ServerRecord = Omit<Instance, "host" | "node"> & { host: string | null; node: string | null };
+
+export function serverSummary(i: Pick<ServerRecord, "uuid" | "name">, ctx: ViewContext) {
   return { id: i.uuid, name: i.name, links: links(ctx, "servers", i.uuid) };
 }
 
-export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefined) {
+/** A build not placed yet as the record it will be: BUILD while scheduling, ERROR with its fault when it failed. */
+export function unplacedServer(a: InstanceAction): ServerRecord {
+  const build = a.build!;
+  const flavor = findFlavor(build.spec.flavorId);
+  const failed = build.status === "failed";
+  return Instance.omit({ host: true, node: true })
+    .extend({ host: z.null(), node: z.null() })
+    .parse({
+      uuid: build.spec.instanceUuid,
+      name: build.spec.name,
+      host: null,
+      node: null,
+      availabilityZone: build.spec.availabilityZone ?? "nova",
+      flavor: flavor
+        ? { vcpus: flavor.vcpus, memoryMiB: flavor.memoryMiB, diskGiB: flavor.diskGiB }
+        : { vcpus: 1, memoryMiB: 1, diskGiB: 1 },
+      flavorId: build.spec.flavorId,
+      imageRef: build.spec.imageRef,
+      vmState: failed ? "error" : "building",
+      taskState: failed ? null : "scheduling",
+      powerState: "nostate",
+      ports: [],
+      volumes: [],
+      serverGroup: build.spec.serverGroup,
+      haEnabled: build.spec.haEnabled,
+      onSharedStorage: null,
+      launchedAt: null,
+      createdAt: a.startTime,
+      updatedAt: a.updatedAt,
+      version: a.version,
+      fault: build.fault,
+      metadata: build.spec.metadata,
+    });
+}
+
+export function serverDetail(i: ServerRecord, ctx: ViewContext, host: Host | undefined) {
   const { mv } = ctx;
   const flavor = atLeast(mv, "2.47")
     ? {
@@ -88,11 +131,11 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
     status: serverStatus(i),
     tenant_id: PROJECT,
     user_id: PROJECT,
-    hostId: createHash("sha224").update(`${PROJECT}${i.host}`).digest("hex"),
+    hostId: i.host === null ? "" : createHash("sha224").update(`${PROJECT}${i.host}`).digest("hex"),
     image: { id: i.imageRef, links: [{ rel: "bookmark", href: `${ctx.baseUrl}/images/${i.imageRef}` }] },
     flavor,
     addresses: {},
-    metadata: {},
+    metadata: i.metadata,
     key_name: null,
     accessIPv4: "",
     accessIPv6: "",
@@ -111,9 +154,12 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
     "OS-SRV-USG:launched_at": i.launchedAt === null ? null : novaDbTime(i.launchedAt),
     "OS-SRV-USG:terminated_at": null,
     "os-extended-volumes:volumes_attached": i.volumes.map((v) =>
-      atLeast(mv, "2.3") ? { id: v.volumeId, delete_on_termination: false } : { id: v.volumeId },
+      atLeast(mv, "2.3")
+        ? { id: v.volumeId, delete_on_termination: v.deleteOnTermination }
+        : { id: v.volumeId },
     ),
     "lazarus:ha_enabled": i.haEnabled,
+    "lazarus:ha_priority": i.haPriority,
     "lazarus:server_group": i.serverGroup,
     "lazarus:task_request_id": i.taskRequestId,
     // "Fencing required" (shared/domain/schemas.ts FencingRequiredState): not ERROR, so nova's `fault` is not
@@ -133,7 +179,7 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
     view["OS-EXT-SRV-ATTR:launch_index"] = 0;
     view["OS-EXT-SRV-ATTR:root_device_name"] = "/dev/vda";
   }
-  if (atLeast(mv, "2.9")) view.locked = false;
+  if (atLeast(mv, "2.9")) view.locked = i.locked;
   if (atLeast(mv, "2.16")) view.host_status = hostStatus(host, ctx);
   if (atLeast(mv, "2.19")) view.description = null;
   if (atLeast(mv, "2.26")) view.tags = [];
@@ -152,8 +198,11 @@ export function serverDetail(i: Instance, ctx: ViewContext, host: Host | undefin
   return view;
 }
 
-function flavorName(i: Instance): string {
-  return `lz.${i.flavor.vcpus}c${i.flavor.memoryMiB}m${i.flavor.diskGiB}g`;
+/** The catalog flavor it was built with, or the one with its resources, else a name made of them. */
+export function flavorName(i: Pick<ServerRecord, "flavor" | "flavorId">): string {
+  return (
+    i.flavorId ?? flavorOf(i.flavor)?.id ?? `lz.${i.flavor.vcpus}c${i.flavor.memoryMiB}m${i.flavor.diskGiB}g`
+  );
 }
 
 export const migrationTypeOf = (m: Migration) => m.type;
@@ -277,5 +326,29 @@ export function hostView(host: Host, ctx: ViewContext) {
     limits: pick((k) => resourceLimit(host, k)),
     usage: pick((k) => host.usage[k]),
     instances: Object.keys(host.claims).length,
+    // What can prove the host dead if it goes silent (shared/domain/fencing.ts), and the incident it is in.
+    fencing: {
+      power: host.fencing.power,
+      watchdog: host.fencing.watchdog,
+      disk_locks: host.fencing.diskLocks,
+    },
+    incident: host.incident && {
+      id: host.incident.id,
+      status: host.incident.status,
+      source: host.incident.source,
+      opened_at: host.incident.openedAt,
+    },
+    // What the last recording fleet sync left for an operator here (unknown and missing domains).
+    drift: host.drift && {
+      at: host.drift.at,
+      unknown_domains: host.drift.unknownDomains.map((d) => ({
+        uuid: d.uuid,
+        recorded_host: d.recordedHost,
+      })),
+      missing_domains: host.drift.missingDomains.map((d) => ({
+        instance_uuid: d.instanceUuid,
+        name: d.name,
+      })),
+    },
   };
 }

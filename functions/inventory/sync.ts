@@ -12,7 +12,15 @@
  */
 import { z } from "zod";
 import { ClaimRefused, errorMessage, isLazarusError } from "#shared/domain/errors.js";
-import type { Claim, Host, Instance, Resources } from "#shared/domain/schemas.js";
+import {
+  type Claim,
+  HOST_DRIFT_KEEP,
+  type Host,
+  type HostDrift,
+  holdsNothing,
+  type Instance,
+  type Resources,
+} from "#shared/domain/schemas.js";
 import { isMigrationInFlight, type PowerState } from "#shared/domain/states.js";
 import { domainStatesScript, parseDomainStates } from "#shared/hosts/domain-inventory.js";
 import { hostTarget } from "#shared/hosts/layout.js";
@@ -119,7 +127,8 @@ async function syncHost(
   }
   const { instances: store } = deps.stores;
   const result = empty(host.name, "synced");
-  const placed = await store.listByHost(host.name);
+  // A build that failed and was undone holds nothing here: no domain is missing, no claim is owed.
+  const placed = (await store.listByHost(host.name)).filter((i) => !holdsNothing(i));
   const placedIds = new Set(placed.map((i) => i.uuid));
 
   for (const inst of placed) {
@@ -152,7 +161,21 @@ async function syncHost(
 
   await auditClaims(deps, host, placed, req, result);
   result.usage = (await deps.stores.hosts.require(host.name)).usage;
+  // What is left for an operator, on the host record (the console's work waiting); report-only writes nothing.
+  if (req.apply) await deps.stores.hosts.recordDrift(host.name, driftLeft(result, deps.now()));
   return result;
+}
+
+/** The domains and instances a sync leaves for an operator (adopt, remove, rebuild), or null: none. */
+function driftLeft(result: HostSync, at: Date): HostDrift | null {
+  if (result.unknownDomains.length + result.missingDomains.length === 0) return null;
+  return {
+    at: at.toISOString(),
+    unknownDomains: result.unknownDomains
+      .slice(0, HOST_DRIFT_KEEP)
+      .map((d) => ({ uuid: d.uuid, recordedHost: d.recordedHost })),
+    missingDomains: result.missingDomains.slice(0, HOST_DRIFT_KEEP),
+  };
 }
 
 /** Records the power state if the instance is still as read (no task, same version). */

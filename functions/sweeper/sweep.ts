@@ -6,17 +6,21 @@
  * the fault), and the flow is ended as HandleFailure would (shared/flow/end-flow.ts): instance ERROR with
  * a fault, migration `failed`, claims released, bindings back on the instance's host.
  *
- * Power tasks (os-stop/os-start, an instance recovery's restart) are ended too once their owner is gone:
+ * A boot or a delete whose execution ended is ended by the same code as its machine's failure handler
+ * (a boot's host cleaned first). Power tasks (os-stop/os-start, reboot, an instance recovery's restart)
+ * are ended too once their owner is gone:
  * the recovery's execution no longer runs, or the API request that took the task is older than the API's
  * own timeout (it can no longer be running). Nothing was half-built, so nothing is ERROR: the task is
  * released and vm_state/power_state are set from what the host says the domain is (left as they were when
  * the host does not answer; the next sync or monitor event tells).
  */
 import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
-import { UnexpectedTaskState } from "#shared/domain/errors.js";
+import { errorMessage, UnexpectedTaskState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { isRebuildTask, type TaskState } from "#shared/domain/states.js";
+import { BOOT_TASK_STATES, isRebuildTask, type TaskState } from "#shared/domain/states.js";
 import type { StepDeps } from "#shared/flow/deps.js";
+import { cleanBootHost, endBoot } from "#shared/flow/end-boot.js";
+import { endDelete } from "#shared/flow/end-delete.js";
 import { endFlow, type FlowEndOutcome } from "#shared/flow/end-flow.js";
 import type { ExecutionStatus } from "#shared/flow/executions.js";
 import { publishPending } from "#shared/flow/notify.js";
@@ -50,7 +54,15 @@ export interface SweepReport {
   running: number;
 }
 
-const POWER_TASK_STATES: readonly TaskState[] = ["powering_on", "powering_off"];
+/** Tasks taken by an API request (or a recovery) for one host command: released as they were left. */
+const POWER_TASK_STATES: readonly TaskState[] = [
+  "powering_on",
+  "powering_off",
+  "rebooting",
+  "rebooting_hard",
+];
+const isBootTask = (i: Instance) =>
+  i.taskState !== null && (BOOT_TASK_STATES as readonly string[]).includes(i.taskState);
 const isPowerTask = (i: Instance) => i.taskState !== null && POWER_TASK_STATES.includes(i.taskState);
 
 /** An API request's task older than this can no longer be held by a running request. */
@@ -68,7 +80,8 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
       else running++;
       continue;
     }
-    if (!isRebuildTask(listed.taskState) || !listed.taskRequestId) continue;
+    const flowTask = isRebuildTask(listed.taskState) || isBootTask(listed) || listed.taskState === "deleting";
+    if (!flowTask || !listed.taskRequestId) continue;
     const executionStatus = listed.taskExecutionArn
       ? await deps.executions.status(listed.taskExecutionArn)
       : "NOT_FOUND";
@@ -76,7 +89,39 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
       running++;
       continue;
     }
-    endedTasks.push(await endAbandonedTask(deps, listed.uuid, listed.taskRequestId, executionStatus));
+    const ended = isRebuildTask(listed.taskState)
+      ? await endAbandonedTask(deps, listed.uuid, listed.taskRequestId, executionStatus)
+      : await endAbandonedBootOrDelete(deps, listed, executionStatus);
+    endedTasks.push(ended);
+  }
+  // A build whose execution died before it placed the instance has no record to hold a task: its build
+  // is ended here (claims made by its owner released, the build marked failed with the fault).
+  for (const action of await deps.stores.actions.unplacedBuilds()) {
+    if (action.build?.status !== "building" || !action.executionArn) continue;
+    const executionStatus = await deps.executions.status(action.executionArn);
+    if (executionStatus === "RUNNING") {
+      running++;
+      continue;
+    }
+    if (await deps.stores.instances.get(action.instanceUuid)) continue; // placed meanwhile: its task says
+    const outcome = await endBoot(deps, {
+      requestId: action.id,
+      build: action.build.spec,
+      host: null,
+      failure: {
+        step: "sweeper",
+        error: "FlowEnded",
+        message: `the flow's execution ended (${executionStatus}) before it placed the instance`,
+      },
+      cleanUpFailure: null,
+    });
+    endedTasks.push({
+      instanceUuid: action.instanceUuid,
+      requestId: action.id,
+      executionStatus,
+      uncleanHost: null,
+      outcome: outcome === "ended" ? "ended-in-error" : outcome,
+    });
   }
   return { republished, endedTasks, endedPowerTasks, running };
 }
@@ -121,6 +166,56 @@ async function probeDomain(deps: StepDeps, instance: Instance): Promise<DomainSt
   } catch {
     return null; // no answer: leave vm_state as it is
   }
+}
+
+/**
+ * A boot or a delete whose execution ended without its failure path: ended as its machine's failure
+ * handler would (shared/flow/end-boot.ts, end-delete.ts); a boot's host is cleaned first (kept, and named
+ * in the fault, when it does not answer).
+ */
+async function endAbandonedBootOrDelete(
+  deps: StepDeps,
+  listed: Instance,
+  executionStatus: ExecutionStatus,
+): Promise<EndedTask> {
+  const requestId = listed.taskRequestId!;
+  const failure = {
+    step: "sweeper",
+    error: "FlowEnded",
+    message: `the flow's execution ended (${executionStatus}) without finishing its task`,
+  };
+  if (listed.taskState === "deleting") {
+    const outcome = await endDelete(deps, { requestId, instanceUuid: listed.uuid, failure });
+    return {
+      instanceUuid: listed.uuid,
+      requestId,
+      executionStatus,
+      uncleanHost: null,
+      outcome: outcome === "ended" ? "ended-in-error" : "not-owned",
+    };
+  }
+  const build = (await deps.stores.actions.get(requestId))?.build?.spec;
+  if (!build) {
+    return { instanceUuid: listed.uuid, requestId, executionStatus, uncleanHost: null, outcome: "not-owned" };
+  }
+  let cleanUpFailure: { step: string; error: string; message: string } | null = null;
+  try {
+    await cleanBootHost(deps, requestId, build, listed.host);
+  } catch (e) {
+    cleanUpFailure = {
+      step: "cleanUpBoot",
+      error: e instanceof Error ? e.name : "Error",
+      message: errorMessage(e),
+    };
+  }
+  const outcome = await endBoot(deps, { requestId, build, host: listed.host, failure, cleanUpFailure });
+  return {
+    instanceUuid: listed.uuid,
+    requestId,
+    executionStatus,
+    uncleanHost: cleanUpFailure ? listed.host : null,
+    outcome: outcome === "ended" ? "ended-in-error" : outcome,
+  };
 }
 
 async function endAbandonedTask(

@@ -1,12 +1,14 @@
 /**
  * The API locally: a loopback HTTP server that turns each real request into the API Gateway (REST,
  * payload v1) proxy event the deployed API receives, runs the same handler, and writes its result back.
- * Like API Gateway, a body over 10 MB is refused before the handler sees it, and a handler that throws
- * is a 502 `{"message": "Internal server error"}`.
+ * Like API Gateway, a body over 10 MB is refused before the handler sees it (with the gateway response
+ * the stack sets, shared/definitions/api-gateway.ts: nova's 413), and a handler that throws is a 502
+ * `{"message": "Internal server error"}`.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
-import { BodyTooLargeError, readBody, sendBody, sendJson } from "../http/aws-json.js";
+import { REQUEST_TOO_LARGE } from "#shared/definitions/api-gateway.js";
+import { DEFAULT_BODY_LIMIT, sendBody, sendJson } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 
 export interface ProxyResultLike {
@@ -18,13 +20,51 @@ export interface ProxyResultLike {
 
 export type ProxyHandler = (event: unknown) => Promise<unknown>;
 
+/** An answer the gateway gives itself, before (or instead of) the API function. */
+export interface GatewayAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+}
+
+/**
+ * API Gateway's IAM authorization (local/api/api-callers.ts): the caller's identity for the event, or the
+ * refusal the gateway answers with.
+ */
+export type Authorizer = (req: {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+  body: Buffer;
+}) => Promise<{ ok: true; identity: Record<string, string | null> } | ({ ok: false } & GatewayAnswer)>;
+
 export interface ApiServer {
   url: string;
   close(): Promise<void>;
 }
 
+/**
+ * The request body, or null past `limit` once the rest was read and dropped: the answer to an oversize
+ * request is only sent after the client has finished sending.
+ */
+async function readWithin(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size <= limit) chunks.push(b);
+  }
+  return size > limit ? null : Buffer.concat(chunks);
+}
+
 /** The v1 proxy event API Gateway would send for this request (resource `/{proxy+}`). */
-export function proxyEvent(req: IncomingMessage, body: Buffer, stage: string) {
+export function proxyEvent(
+  req: IncomingMessage,
+  body: Buffer,
+  stage: string,
+  identity: Record<string, string | null> = { userArn: null, caller: null },
+) {
   // Split by hand: `new URL` would read a path starting with "//" as a host.
   const raw = req.url ?? "/";
   const q = raw.indexOf("?");
@@ -68,7 +108,7 @@ export function proxyEvent(req: IncomingMessage, body: Buffer, stage: string) {
       domainName: req.headers.host ?? "127.0.0.1",
       requestId: randomUUID(),
       requestTimeEpoch: Date.now(),
-      identity: { sourceIp: req.socket.remoteAddress ?? "127.0.0.1", userArn: null, caller: null },
+      identity: { sourceIp: req.socket.remoteAddress ?? "127.0.0.1", ...identity },
     },
     body: body.length > 0 ? body.toString("utf8") : null,
     isBase64Encoded: false,
@@ -79,24 +119,53 @@ export async function startApiServer(opts: {
   handler: ProxyHandler;
   port?: number;
   stage?: string;
+  /** Every request signed by a known caller whose role may call the route; none: every request passes. */
+  authorize?: Authorizer;
+  /**
+   * Paths the gateway serves itself, unauthenticated, before any authorization (the console's static files,
+   * as the stack's API serves them from S3); null: not one of them.
+   */
+  site?: (method: string, path: string) => GatewayAnswer | null;
 }): Promise<ApiServer> {
   const server = createServer((req, res) => {
     void (async () => {
-      let body: Buffer;
+      const page = opts.site?.(req.method ?? "GET", (req.url ?? "/").split("?")[0] ?? "/");
+      if (page) {
+        sendBody(res, page.status, page.body, page.headers);
+        return;
+      }
+      let body: Buffer | null;
       try {
-        // Like API Gateway, a body over its 10 MB payload limit never reaches the handler.
-        body = await readBody(req);
-      } catch (e) {
-        if (e instanceof BodyTooLargeError) {
-          sendJson(res, 413, { message: "Request Too Long" });
-          req.destroy();
-          return;
-        }
+        body = await readWithin(req, DEFAULT_BODY_LIMIT);
+      } catch {
         sendJson(res, 400, { message: "Bad request" });
         return;
       }
+      if (body === null) {
+        // Like API Gateway, a body over its 10 MB payload limit never reaches the handler; the whole body
+        // was read, so the client gets the answer rather than a reset while it is still sending.
+        const tooLarge = REQUEST_TOO_LARGE;
+        sendJson(res, tooLarge.status, tooLarge.body, { ...tooLarge.headers, connection: "close" });
+        return;
+      }
+      let identity: Record<string, string | null> | undefined;
+      if (opts.authorize) {
+        const verdict = await opts.authorize({
+          method: req.method ?? "GET",
+          url: req.url ?? "/",
+          headers: req.headers,
+          body,
+        });
+        if (!verdict.ok) {
+          sendBody(res, verdict.status, verdict.body, verdict.headers);
+          return;
+        }
+        identity = verdict.identity;
+      }
       try {
-        const result = (await opts.handler(proxyEvent(req, body, opts.stage ?? "local"))) as ProxyResultLike;
+        const result = (await opts.handler(
+          proxyEvent(req, body, opts.stage ?? "local", identity),
+        )) as ProxyResultLike;
         const payload = result.isBase64Encoded
           ? Buffer.from(result.body ?? "", "base64")
           : (result.body ?? "");

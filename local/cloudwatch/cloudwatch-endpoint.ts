@@ -1,12 +1,15 @@
 /**
  * A local CloudWatch endpoint: the AWS JSON 1.0 protocol that `@aws-sdk/client-cloudwatch` speaks
- * (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`), for what Lazarus uses: PutMetricData (host
- * heartbeats), GetMetricData (the flow's staleness check), PutMetricAlarm / DescribeAlarms / DeleteAlarms.
+ * (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`) and the query protocol the AWS CLI v2 of Debian
+ * speaks (local/http/aws-query.ts: the same operations), for what Lazarus and an operator use:
+ * PutMetricData (host heartbeats), GetMetricData (the flow's staleness check), GetMetricStatistics and
+ * ListMetrics (an operator's look), PutMetricAlarm / DescribeAlarms / DeleteAlarms.
  * Metric alarms are evaluated here as CloudWatch does it (see alarm-evaluator.ts), and every state change is
  * handed to `onAlarmStateChange` as the EventBridge event CloudWatch emits. Binds to 127.0.0.1.
  */
 import { createServer } from "node:http";
 import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
+import { type AwsQueryService, handleQueryRequest, isQueryRequest } from "../http/aws-query.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";
 import {
@@ -64,6 +67,53 @@ function dimensionsOf(raw: unknown): Record<string, string> {
     out[d.Name] = d.Value;
   }
   return out;
+}
+
+/** CloudWatch's numeric request fields (query protocol values arrive as strings). */
+const NUMBER_FIELDS = new Set([
+  "Values",
+  "Counts",
+  "Period",
+  "EvaluationPeriods",
+  "DatapointsToAlarm",
+  "Threshold",
+  "StorageResolution",
+  "MaxRecords",
+  "SampleCount",
+  "Sum",
+  "Minimum",
+  "Maximum",
+]);
+/** Output fields holding epoch seconds (JSON) that the query protocol writes as ISO 8601. */
+const TIMESTAMP_FIELDS = new Set([
+  "Timestamp",
+  "Timestamps",
+  "StateUpdatedTimestamp",
+  "StateTransitionedTimestamp",
+  "AlarmConfigurationUpdatedTimestamp",
+]);
+
+/** ListMetrics' dimension filters: a name, optionally with the value it must have. */
+function dimensionFilters(raw: unknown[]): { name: string; value?: string }[] {
+  return (raw as Dim[]).map((d) => {
+    if (typeof d.Name !== "string")
+      throw new AwsJsonError("InvalidParameterValue", "a dimension filter needs a Name");
+    return typeof d.Value === "string" ? { name: d.Name, value: d.Value } : { name: d.Name };
+  });
+}
+
+function parseSeriesKey(key: string): {
+  namespace: string;
+  metricName: string;
+  dimensions: Record<string, string>;
+} {
+  const [namespace = "", metricName = "", dims = ""] = key.split("|");
+  const dimensions: Record<string, string> = {};
+  for (const pair of dims ? dims.split(",") : []) {
+    const at = pair.indexOf("=");
+    dimensions[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return { namespace, metricName, dimensions };
 }
 
 export function seriesKey(namespace: string, metricName: string, dimensions: Record<string, string>): string {
@@ -230,23 +280,92 @@ export async function startCloudWatchEndpoint(
     return {};
   };
 
+  /** Every series of the namespace/name/dimensions asked for (what `aws cloudwatch list-metrics` shows). */
+  const listMetrics = (input: Record<string, unknown>) => {
+    const wanted = Array.isArray(input.Dimensions) ? dimensionFilters(input.Dimensions) : [];
+    const metrics = [...series.keys()]
+      .map(parseSeriesKey)
+      .filter(
+        (m) =>
+          (input.Namespace === undefined || m.namespace === input.Namespace) &&
+          (input.MetricName === undefined || m.metricName === input.MetricName) &&
+          wanted.every(
+            (d) => d.name in m.dimensions && (d.value === undefined || m.dimensions[d.name] === d.value),
+          ),
+      )
+      .map((m) => ({
+        Namespace: m.namespace,
+        MetricName: m.metricName,
+        Dimensions: Object.entries(m.dimensions).map(([Name, Value]) => ({ Name, Value })),
+      }));
+    return { Metrics: metrics };
+  };
+
+  /** Per-period statistics of one series (the older read beside GetMetricData), oldest first. */
+  const getMetricStatistics = (input: Record<string, unknown>) => {
+    const start = timeOf(input.StartTime, Number.NaN);
+    const end = timeOf(input.EndTime, Number.NaN);
+    const period = Number(input.Period) * 1000;
+    if (!Number.isFinite(start) || !Number.isFinite(end) || !(period > 0))
+      throw new AwsJsonError("MissingParameter", "StartTime, EndTime and Period are required");
+    if (typeof input.Namespace !== "string" || typeof input.MetricName !== "string")
+      throw new AwsJsonError("MissingParameter", "Namespace and MetricName are required");
+    const stats = (Array.isArray(input.Statistics) ? input.Statistics : []) as string[];
+    if (stats.length === 0) throw new AwsJsonError("MissingParameter", "Statistics is required");
+    const data = (
+      series.get(seriesKey(input.Namespace, input.MetricName, dimensionsOf(input.Dimensions))) ?? []
+    ).filter((d) => d.at >= start && d.at < end);
+    const buckets = new Map<number, number[]>();
+    for (const d of data) {
+      const b = Math.floor(d.at / period) * period;
+      buckets.set(b, [...(buckets.get(b) ?? []), d.value]);
+    }
+    return {
+      Label: input.MetricName,
+      Datapoints: [...buckets.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([t, vs]) => ({
+          Timestamp: t / 1000,
+          ...Object.fromEntries(stats.map((s) => [s, statistic(s, vs)])),
+          Unit: "None",
+        })),
+    };
+  };
+
   const ops: Record<string, (input: Record<string, unknown>) => unknown> = {
     PutMetricData: putMetricData,
     GetMetricData: getMetricData,
+    GetMetricStatistics: getMetricStatistics,
+    ListMetrics: listMetrics,
     PutMetricAlarm: putMetricAlarm,
     DescribeAlarms: describeAlarms,
     DeleteAlarms: deleteAlarms,
   };
 
   // PutMetricData bodies over the SDK's compression threshold arrive gzipped: the handler inflates them.
-  const server = createServer(
-    awsJsonHandler({
-      version: "1.0",
-      targetPrefix: "GraniteServiceVersion20100801",
-      operations: ops,
-      queryCompatible: true,
-      authenticate: sigV4Authenticator("monitoring", opts.credentials ?? new LocalCredentials()),
-    }),
+  const authenticate = sigV4Authenticator("monitoring", opts.credentials ?? new LocalCredentials());
+  const json = awsJsonHandler({
+    version: "1.0",
+    targetPrefix: "GraniteServiceVersion20100801",
+    operations: ops,
+    queryCompatible: true,
+    authenticate,
+  });
+  // The same operations in the query protocol (what the AWS CLI v2 of Debian sends), signed the same way.
+  const query: AwsQueryService = {
+    xmlns: "http://monitoring.amazonaws.com/doc/2010-08-01/",
+    operations: ops,
+    authenticate,
+    isNumber: (path) => {
+      const last = path.at(-1) ?? "";
+      // A dimension's Value is a string; a datum's Value (and every other of these) a number.
+      if (last === "Value") return !path.includes("Dimensions");
+      return NUMBER_FIELDS.has(last);
+    },
+    timestampFields: TIMESTAMP_FIELDS,
+  };
+  const server = createServer((req, res) =>
+    isQueryRequest(req) ? void handleQueryRequest(query, req, res) : json(req, res),
   );
   const { port } = await listenOnLoopback(server, opts.port);
   const timer = setInterval(() => {

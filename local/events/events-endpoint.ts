@@ -1,6 +1,6 @@
 /**
- * An EventBridge-compatible HTTP endpoint (AWS JSON 1.1, `X-Amz-Target: AWSEvents.PutEvents`) that
- * records entries in memory. Code using the real `@aws-sdk/client-eventbridge` with
+ * An EventBridge-compatible HTTP endpoint (AWS JSON 1.1, `X-Amz-Target: AWSEvents.PutEvents`; also
+ * ListRules and ListTargetsByRule for an operator's look at the rules) that records entries in memory. Code using the real `@aws-sdk/client-eventbridge` with
  * `AWS_ENDPOINT_URL_EVENTBRIDGE` (or `endpoint`) set to `url` publishes here exactly as in AWS.
  * (The SDK builds the variable's name from the client's serviceId, "EventBridge":
  * `AWS_ENDPOINT_URL_EVENTS` is NOT read by @aws-sdk/client-eventbridge.)
@@ -119,6 +119,9 @@ export async function startEventsEndpoint(
   let refuse: ((detailType: string) => boolean) | null = null;
   const rules = new Map<string, EventRule>();
   const deliveries: RuleDelivery[] = [];
+  // The region and account of eventEnvelope's defaults: the ARNs the rules are listed with.
+  const region = "us-east-1";
+  const account = "000000000000";
   const lambda = new LambdaClient({
     ...(options.lambdaEndpoint ? { endpoint: options.lambdaEndpoint } : {}),
     region: process.env.AWS_REGION ?? "us-east-1",
@@ -235,11 +238,42 @@ export async function startEventsEndpoint(
     return { FailedEntryCount: results.filter((r) => "ErrorCode" in r).length, Entries: results };
   };
 
+  /** The rules (`aws events list-rules`): each with its pattern, by name prefix and bus. */
+  const listRules = (input: Record<string, unknown>) => {
+    const bus = typeof input.EventBusName === "string" ? input.EventBusName : "default";
+    const prefix = typeof input.NamePrefix === "string" ? input.NamePrefix : "";
+    return {
+      Rules: [...rules.values()]
+        .filter((r) => (r.eventBusName ?? "default") === bus && r.name.startsWith(prefix))
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((r) => ({
+          Name: r.name,
+          Arn: `arn:aws:events:${region}:${account}:rule/${r.name}`,
+          EventPattern: JSON.stringify(r.eventPattern),
+          State: "ENABLED",
+          EventBusName: bus,
+        })),
+    };
+  };
+
+  /** A rule's targets (`aws events list-targets-by-rule`): its Lambda functions. */
+  const listTargetsByRule = (input: Record<string, unknown>) => {
+    const rule = rules.get(String(input.Rule ?? ""));
+    if (!rule)
+      throw new AwsJsonError("ResourceNotFoundException", `Rule ${String(input.Rule)} does not exist.`);
+    return {
+      Targets: rule.targets.map((t, i) => ({
+        Id: String(i + 1),
+        Arn: `arn:aws:lambda:${region}:${account}:function:${t.functionName}`,
+      })),
+    };
+  };
+
   const server = createServer(
     awsJsonHandler({
       version: "1.1",
       targetPrefix: "AWSEvents",
-      operations: { PutEvents: putEvents },
+      operations: { PutEvents: putEvents, ListRules: listRules, ListTargetsByRule: listTargetsByRule },
       authenticate: sigV4Authenticator("events", options.credentials ?? new LocalCredentials()),
     }),
   );

@@ -5,6 +5,7 @@
  * Processes are tracked by pid and, for power loss, by the host's uid (every process of that uid
  * is the host's: agent, libvirtd, qemu, scripts). Nothing is ever killed by name.
  */
+
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
@@ -23,6 +24,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HOST_CONFIG_ENV, type HostConfigInput } from "#shared/definitions/host-config.js";
+import { IMAGES } from "#shared/domain/catalog.js";
 import type { Host, HostStorage, Resources } from "#shared/domain/schemas.js";
 import { machineClockFile } from "../machine/clock.js";
 import type { SsmEndpoint } from "../ssm/ssm-endpoint.js";
@@ -98,10 +100,8 @@ export interface CommandResult {
   stderr: string;
 }
 
-export const DEFAULT_IMAGES = [
-  { name: "cirros-0.6", virtualSize: "64M" },
-  { name: "ubuntu-24.04", virtualSize: "64M" },
-];
+/** Every image of the catalog (shared/domain/catalog.ts), as a blank qcow2 of its size. */
+export const DEFAULT_IMAGES = IMAGES.map((i) => ({ name: i.id, virtualSize: i.virtualSize }));
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

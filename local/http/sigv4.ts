@@ -138,6 +138,9 @@ export async function verifySigV4(
     region: region!,
     service,
     sha256: NodeSha256,
+    // Sign exactly the headers the caller signed: by default the signer adds x-amz-content-sha256 to the
+    // request it signs, which the AWS CLI (botocore) neither sends nor signs, so its signature never matched.
+    applyChecksum: false,
   });
   const [hostname, port] = (headers.host ?? "").split(":");
   const signed = await signer.sign(

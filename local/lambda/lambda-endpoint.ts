@@ -6,6 +6,8 @@
  *
  *   POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]
  *   X-Amz-Invocation-Type: RequestResponse (default, 200 + result) | Event (202, runs in background) | DryRun (204)
+ *   GET /2015-03-31/functions/            ListFunctions (what `aws lambda list-functions` reads)
+ *   GET /2015-03-31/functions/{FunctionName}   GetFunction
  *
  * An `Event` invocation whose handler fails is run again twice, as Lambda does for asynchronous invocations
  * (AWS waits about 1 and then 2 minutes; here `asyncRetryDelaysMs`, default 1 s and 2 s): an EventBridge
@@ -72,6 +74,8 @@ export interface LambdaEndpointOptions {
   accountId?: string;
   /** Waits before the retries of a failed `Event` invocation, ms (default [1000, 2000]: two retries). */
   asyncRetryDelaysMs?: readonly number[];
+  /** What ListFunctions/GetFunction say of a function: its handler (`module.export`) and description. */
+  describe?: (name: string) => { handler: string; description: string } | undefined;
 }
 
 export interface LambdaEndpoint {
@@ -92,6 +96,8 @@ export interface LambdaEndpoint {
 }
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations\/?$/;
+const FUNCTIONS_PATH = /^\/2015-03-31\/functions\/?$/;
+const FUNCTION_PATH = /^\/2015-03-31\/functions\/([^/]+)\/?$/;
 
 /** `name`, `name:qualifier`, `123456789012:function:name[:q]`, `arn:aws:lambda:r:a:function:name[:q]` -> name, qualifier. */
 export function parseFunctionName(raw: string): { name: string; qualifier?: string } {
@@ -170,8 +176,63 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
     }
   }
 
+  const startedAt = new Date().toISOString().replace("Z", "+0000");
+  /** A function's configuration as ListFunctions and GetFunction show it. */
+  const configuration = (name: string) => {
+    const about = options.describe?.(name);
+    return {
+      FunctionName: name,
+      FunctionArn: `arn:aws:lambda:${region}:${accountId}:function:${name}`,
+      Runtime: "nodejs24.x",
+      Role: `arn:aws:iam::${accountId}:role/${name}`,
+      Handler: about?.handler ?? "index.handler",
+      CodeSize: 0,
+      Description: about?.description ?? "",
+      Timeout: Math.round(timeoutMs / 1000),
+      MemorySize: 512,
+      LastModified: startedAt,
+      Version: "$LATEST",
+      State: "Active",
+      PackageType: "Zip",
+      Architectures: ["arm64"],
+    };
+  };
+
+  function handleRead(url: URL, res: ServerResponse): boolean {
+    if (FUNCTIONS_PATH.test(url.pathname)) {
+      const names = [...handlers.keys()].sort();
+      const max = Number(url.searchParams.get("MaxItems") ?? 50);
+      const start = Number(url.searchParams.get("Marker") ?? 0);
+      const page = names.slice(start, start + max);
+      sendJson(res, 200, {
+        Functions: page.map(configuration),
+        ...(start + max < names.length ? { NextMarker: String(start + max) } : {}),
+      });
+      return true;
+    }
+    const one = FUNCTION_PATH.exec(url.pathname);
+    if (!one?.[1]) return false;
+    const { name } = parseFunctionName(decodeURIComponent(one[1]));
+    if (!handlers.has(name)) {
+      sendServiceError(
+        res,
+        404,
+        "ResourceNotFoundException",
+        `Function not found: arn:aws:lambda:${region}:${accountId}:function:${name}`,
+      );
+      return true;
+    }
+    sendJson(res, 200, {
+      Configuration: configuration(name),
+      Code: { RepositoryType: "S3", Location: "" },
+      Tags: {},
+    });
+    return true;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    if (req.method === "GET" && handleRead(url, res)) return;
     const match = INVOKE_PATH.exec(url.pathname);
     if (req.method !== "POST" || !match?.[1]) {
       sendServiceError(res, 404, "UnknownOperationException", `No route for ${req.method} ${url.pathname}`);

@@ -125,6 +125,8 @@ interface Command {
   parameters: Record<string, string[]>;
   script: string;
   instanceIds: string[];
+  /** The Targets it was sent with (the instances they named at the time are `instanceIds`). */
+  targets: { Key: string; Values: string[] }[];
   requestedAt: number;
   executionTimeoutSeconds: number;
   timeoutSeconds: number;
@@ -242,6 +244,57 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
     hooks.onPing?.(id, inst.lastPingAt);
   };
 
+  /**
+   * SendCommand's Targets: `tag:<key>` (instances whose tag has one of the values), `tag-key` (instances
+   * with the tag), `InstanceIds`. Resolved when the command is sent; all of them must hold.
+   */
+  const parseTargets = (raw: unknown): { Key: string; Values: string[] }[] => {
+    if (raw === undefined) return [];
+    if (!Array.isArray(raw) || raw.length === 0 || raw.length > 5)
+      throw new AwsJsonError("ValidationException", "Targets must hold 1 to 5 targets");
+    return raw.map((t: { Key?: unknown; Values?: unknown }) => {
+      const key = requireString(t.Key, "Targets.Key");
+      const values = t.Values;
+      if (!Array.isArray(values) || values.length === 0 || !values.every((v) => typeof v === "string"))
+        throw new AwsJsonError("ValidationException", "Targets.Values must be a list of strings");
+      if (!key.startsWith("tag:") && key !== "tag-key" && key !== "InstanceIds")
+        throw new AwsJsonError("InvalidTarget", `target key ${key} is not supported locally`);
+      return { Key: key, Values: values as string[] };
+    });
+  };
+
+  const instancesTargeted = (targets: { Key: string; Values: string[] }[]): string[] =>
+    [...instances.values()]
+      .filter((inst) =>
+        targets.every((t) => {
+          if (t.Key === "InstanceIds") return t.Values.includes(inst.id);
+          if (t.Key === "tag-key") return t.Values.some((k) => inst.tags.has(k));
+          const value = inst.tags.get(t.Key.slice("tag:".length));
+          return value !== undefined && t.Values.includes(value);
+        }),
+      )
+      .map((inst) => inst.id);
+
+  /** Commands, newest first; by CommandId or InstanceId (ListCommands). */
+  const listCommands = (input: Record<string, unknown>) => {
+    const max = input.MaxResults === undefined ? 50 : Number(input.MaxResults);
+    if (!Number.isInteger(max) || max < 1 || max > 50)
+      throw new AwsJsonError("ValidationException", "MaxResults must be between 1 and 50");
+    const all = [...commands.values()]
+      .filter(
+        (c) =>
+          (input.CommandId === undefined || c.commandId === input.CommandId) &&
+          (input.InstanceId === undefined || c.instanceIds.includes(String(input.InstanceId))),
+      )
+      .sort((a, b) => b.requestedAt - a.requestedAt);
+    const start = typeof input.NextToken === "string" ? Number(input.NextToken) : 0;
+    const page = all.slice(start, start + max);
+    return {
+      Commands: page.map(commandView),
+      ...(start + max < all.length ? { NextToken: String(start + max) } : {}),
+    };
+  };
+
   const requireString = (v: unknown, field: string): string => {
     if (typeof v !== "string" || v === "")
       throw new AwsJsonError("ValidationException", `${field} is required`);
@@ -253,12 +306,17 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
     if (documentName !== "AWS-RunShellScript") {
       throw new AwsJsonError("InvalidDocument", `Document ${documentName} is not supported by this endpoint`);
     }
-    const ids = input.InstanceIds;
-    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((i) => typeof i === "string")) {
-      throw new AwsJsonError(
-        "InvalidInstanceId",
-        "InstanceIds is required (Targets are not supported locally)",
-      );
+    const targets = parseTargets(input.Targets);
+    const ids = targets.length > 0 ? instancesTargeted(targets) : input.InstanceIds;
+    if (targets.length > 0 && input.InstanceIds !== undefined) {
+      throw new AwsJsonError("InvalidParameters", "give InstanceIds or Targets, not both");
+    }
+    if (
+      !Array.isArray(ids) ||
+      (targets.length === 0 && ids.length === 0) ||
+      !ids.every((i) => typeof i === "string")
+    ) {
+      throw new AwsJsonError("InvalidInstanceId", "InstanceIds or Targets is required");
     }
     const unknown = (ids as string[]).filter((i) => !instances.has(i));
     if (unknown.length > 0)
@@ -298,6 +356,7 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       // The agent runs the lines as one script, as AWS-RunShellScript does.
       script: (lines as string[]).join("\n"),
       instanceIds: [...new Set(ids as string[])],
+      targets,
       requestedAt: now,
       executionTimeoutSeconds: execSecs,
       timeoutSeconds,
@@ -359,8 +418,8 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       Comment: cmd.comment,
       ExpiresAfter: epochSeconds(cmd.requestedAt + cmd.timeoutSeconds * 1000),
       Parameters: cmd.parameters,
-      InstanceIds: cmd.instanceIds,
-      Targets: [],
+      InstanceIds: cmd.targets.length > 0 ? [] : cmd.instanceIds,
+      Targets: cmd.targets,
       RequestedDateTime: epochSeconds(cmd.requestedAt),
       Status: status,
       StatusDetails: status,
@@ -579,6 +638,7 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
     AddTagsToResource: addTagsToResource,
     RemoveTagsFromResource: removeTagsFromResource,
     SendCommand: sendCommand,
+    ListCommands: listCommands,
     GetCommandInvocation: getCommandInvocation,
     ListCommandInvocations: listCommandInvocations,
     CancelCommand: cancelCommand,

@@ -169,6 +169,72 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("clean-up-target", "cleanUpTarget", ON_TARGET),
 ];
 
+/**
+ * The boot flow (state-machines/boot.asl.json): nova's build through the same scheduler (claims) and spawn
+ * as the rebuild flow, and its failure path that leaves nothing behind.
+ */
+export const BOOT_FUNCTIONS: readonly FunctionSpec[] = [
+  // Records the create action (with the build) when the API has not.
+  conductor("accept-boot", "acceptBoot", {
+    tables: { instances: "read", actions: "write", outbox: "write" },
+    publishEvents: true,
+  }),
+  // Claims a host, creates the instance record there, marks the build placed.
+  conductor("schedule-boot", "scheduleBoot", {
+    tables: { instances: "write", hosts: "write", actions: "write" },
+  }),
+  // Makes blank volumes (files on the host) and ports; attaches and binds them.
+  compute("prepare-boot", "prepareBoot", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", ports: "write", volumes: "write" },
+  }),
+  compute("boot-root-disk", "bootRootDisk", ON_TARGET),
+  compute("spawn-boot", "spawnBoot", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
+  }),
+  conductor("finish-boot", "finishBoot", {
+    tables: { instances: "write", outbox: "write" },
+    publishEvents: true,
+  }),
+  // Reads the instance: a boot whose FinishBoot committed is never cleaned.
+  compute("clean-up-boot", "cleanUpBoot", {
+    tables: { instances: "read", hosts: "read" },
+    hostCommands: true,
+  }),
+  conductor("handle-boot-failure", "handleBootFailure", {
+    ...ENDS_FLOW,
+    tables: { ...ENDS_FLOW.tables, actions: "write" },
+  }),
+];
+
+/** The delete flow (state-machines/delete.asl.json): the domain and its disks off the host, then the records. */
+export const DELETE_FUNCTIONS: readonly FunctionSpec[] = [
+  conductor("accept-delete", "acceptDelete", {
+    tables: { instances: "write", hosts: "read", actions: "write", outbox: "write" },
+    publishEvents: true,
+  }),
+  compute("destroy-instance", "destroyInstance", {
+    ...ON_TARGET,
+    tables: { instances: "read", hosts: "read", volumes: "read" },
+  }),
+  conductor("finish-delete", "finishDelete", {
+    tables: {
+      instances: "write",
+      hosts: "write",
+      ports: "write",
+      volumes: "write",
+      actions: "write",
+      outbox: "write",
+    },
+    publishEvents: true,
+  }),
+  conductor("handle-delete-failure", "handleDeleteFailure", {
+    tables: { instances: "write", faults: "write", actions: "write", outbox: "write" },
+    publishEvents: true,
+  }),
+];
+
 const inventory = (
   name: string,
   handler: string,
@@ -234,7 +300,8 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     access: {
       // hosts: enable/disable and force-down (an operator's proof of death); idempotency: the answers to
       // mutating requests.
-      // instances write + hostCommands + publishEvents: os-stop/os-start; recoveries: restarts in the action log.
+      // instances write + hostCommands + publishEvents: os-stop/os-start/reboot, lock, resetState and the
+      // console log; recoveries: restarts in the action log.
       tables: {
         instances: "write",
         hosts: "write",
@@ -242,10 +309,16 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
         idempotency: "write",
         outbox: "write",
         recoveries: "read",
+        // The instance action log (admin password notes, lifecycle actions) and builds not yet placed.
+        actions: "write",
+        // POST /servers checks the ports and volumes it is given; os-resetState records its fault.
+        ports: "read",
+        volumes: "read",
+        faults: "write",
       },
       hostCommands: true,
       publishEvents: true,
-      startExecutions: ["rebuild", "host-evacuation"],
+      startExecutions: ["rebuild", "host-evacuation", "boot", "delete"],
       readExecutions: true,
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
       // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
@@ -375,7 +448,13 @@ export const SWEEPER_FUNCTION: FunctionSpec = {
   handler: "sweep",
   role: "scheduled",
   schedule: "rate(1 minute)",
-  access: { ...ENDS_FLOW, hostCommands: true, readExecutions: true },
+  // actions: a boot or delete the sweeper ends is recorded in its action (and a boot's build read there).
+  access: {
+    ...ENDS_FLOW,
+    tables: { ...ENDS_FLOW.tables, actions: "write" },
+    hostCommands: true,
+    readExecutions: true,
+  },
 };
 
 /**
@@ -394,6 +473,8 @@ export const HOST_POWER_FUNCTION: FunctionSpec = {
 /** Every function, of every flow and trigger. New flows append their lists here. */
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
+  ...BOOT_FUNCTIONS,
+  ...DELETE_FUNCTIONS,
   SWEEPER_FUNCTION,
   ...INVENTORY_FUNCTIONS,
   ...API_FUNCTIONS,

@@ -26,6 +26,20 @@ export const STATE_MACHINES: readonly StateMachineSpec[] = [
     arnEnv: "LAZARUS_REBUILD_STATE_MACHINE_ARN",
   },
   {
+    // Input {requestId, build}: POST /servers starts it (nova's build: schedule, volumes, ports, root disk, spawn).
+    id: "boot",
+    file: "state-machines/boot.asl.json",
+    placeholder: "BootStateMachineArn",
+    arnEnv: "LAZARUS_BOOT_STATE_MACHINE_ARN",
+  },
+  {
+    // Input {requestId, instanceUuid}: DELETE /servers/{id} starts it.
+    id: "delete",
+    file: "state-machines/delete.asl.json",
+    placeholder: "DeleteStateMachineArn",
+    arnEnv: "LAZARUS_DELETE_STATE_MACHINE_ARN",
+  },
+  {
     // Input {host, incidentId?, reason?}: the alarm trigger and POST /os-hosts/{host}/evacuate start it.
     id: "host-evacuation",
     file: "state-machines/host-evacuation.asl.json",

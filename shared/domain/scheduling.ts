@@ -9,9 +9,13 @@ import type { Flavor, Host, ServerGroup } from "./schemas.js";
 export interface ScheduleRequest {
   instanceUuid: string;
   flavor: Flavor;
-  availabilityZone: string;
+  /** The zone the instance must be in; null: any (a boot that asks for none). */
+  availabilityZone: string | null;
   serverGroup: ServerGroup | null;
-  sourceHost: Host;
+  /** The host an evacuation leaves (excluded; its virt type is required); null for a boot. */
+  sourceHost: Host | null;
+  /** "boot" places a new instance (no recreate support needed); default "evacuate". */
+  purpose?: "evacuate" | "boot";
   /** A host the caller asked for: the only candidate, still checked by every filter. */
   requestedHost: string | null;
   /** Hosts already tried by this flow (claim refused, unreachable, spawn failed). */
@@ -43,7 +47,7 @@ function groupMemberHosts(group: ServerGroup, selfUuid: string, hosts: readonly 
 }
 
 const FILTERS: ReadonlyArray<[string, Filter]> = [
-  ["SourceHostFilter", (h, r) => (h.name === r.sourceHost.name ? "is the source host" : null)],
+  ["SourceHostFilter", (h, r) => (h.name === r.sourceHost?.name ? "is the source host" : null)],
   ["RetryFilter", (h, r) => (r.excludedHosts.includes(h.name) ? "already tried by this request" : null)],
   [
     "RequestedHostFilter",
@@ -60,14 +64,22 @@ const FILTERS: ReadonlyArray<[string, Filter]> = [
   ],
   [
     "AvailabilityZoneFilter",
-    (h, r) => (h.availabilityZone === r.availabilityZone ? null : `in zone ${h.availabilityZone}`),
+    (h, r) =>
+      r.availabilityZone === null || h.availabilityZone === r.availabilityZone
+        ? null
+        : `in zone ${h.availabilityZone}`,
   ],
   [
     "ImagePropertiesFilter",
     (h, r) =>
-      h.virtType === r.sourceHost.virtType ? null : `virt type ${h.virtType}, not ${r.sourceHost.virtType}`,
+      r.sourceHost === null || h.virtType === r.sourceHost.virtType
+        ? null
+        : `virt type ${h.virtType}, not ${r.sourceHost.virtType}`,
   ],
-  ["RecreateFilter", (h) => (h.supportsRecreate ? null : "driver does not support recreate")],
+  [
+    "RecreateFilter",
+    (h, r) => (r.purpose === "boot" || h.supportsRecreate ? null : "driver does not support recreate"),
+  ],
   [
     "SharedStorageFilter",
     (h, r) =>

@@ -57,6 +57,8 @@ export type InstanceFault = z.infer<typeof InstanceFault>;
 export const BlockDeviceMapping = z.object({
   volumeId: Uuid,
   device: DiskDevice,
+  /** nova's delete_on_termination: deleting the instance deletes the volume (else it is left available). */
+  deleteOnTermination: z.boolean().default(false),
 });
 export type BlockDeviceMapping = z.infer<typeof BlockDeviceMapping>;
 
@@ -130,8 +132,24 @@ export const Instance = z.object({
   fault: InstanceFault.nullable(),
   /** "fencing required": null unless an evacuation was refused by the disk lock (FencingRequiredState). */
   fencingRequired: FencingRequiredState.nullable().default(null),
+  /** nova's server metadata (the API's `metadata`; set at create, replaced by a rebuild that gives it). */
+  metadata: z.record(z.string().max(255), z.string().max(255)).default({}),
+  /** The catalog flavor it was built with (shared/domain/catalog.ts); null: adopted, resources only. */
+  flavorId: z.string().max(255).nullable().default(null),
 });
 export type Instance = z.infer<typeof Instance>;
+
+/**
+ * An instance that holds nothing on any host: deleted (its record kept, as nova keeps its row), or a build
+ * that failed and was undone (ERROR, never launched, no port or volume left: the boot flow released its
+ * claim and its host is clean). One that failed but still lists its ports kept everything on purpose
+ * (its host could not be cleaned) and holds what it lists. Syncs, plans and audits leave these alone.
+ */
+export function holdsNothing(i: Instance): boolean {
+  if (i.vmState === "deleted") return true;
+  const undone = i.vmState === "error" && i.launchedAt === null && i.fault?.error !== "BootTargetNotClean";
+  return undone && i.ports.length === 0 && i.volumes.length === 0;
+}
 
 export const HostStorage = z.object({
   /** Where instance folders live (`<instancesPath>/<uuid>/disk`). Hosts of one shared pool see the same folder. */
@@ -173,7 +191,7 @@ export type HostStatus = z.infer<typeof HostStatus>;
 export const HOST_INCIDENT_STATUSES = [
   /** Heartbeat stale: waiting out the grace period, then probing the host. */
   "confirming",
-  /** Proven dead; disabled and forced down; its instances are being evacuated. */
+  /** Found dead (probe); disabled and marked down (forced down once a proof is recorded); its instances are being evacuated. */
   "evacuating",
   /** Evacuation ended (report in `summary`); the host stays disabled until it returns and is cleaned. */
   "evacuated",
@@ -322,6 +340,21 @@ export const DeathProof = z.object({
 });
 export type DeathProof = z.infer<typeof DeathProof>;
 
+/**
+ * What the last fleet sync that recorded (functions/inventory/sync.ts, not a report-only run) found on the
+ * host and left for an operator: domains no record places here (or stale copies of instances placed
+ * elsewhere), and instances placed here whose domain is missing. Power-state drift it records itself.
+ */
+export const HOST_DRIFT_KEEP = 50;
+export const HostDrift = z.object({
+  at: IsoTime,
+  unknownDomains: z
+    .array(z.object({ uuid: Uuid, recordedHost: ResourceName.nullable() }))
+    .max(HOST_DRIFT_KEEP),
+  missingDomains: z.array(z.object({ instanceUuid: Uuid, name: ResourceName })).max(HOST_DRIFT_KEEP),
+});
+export type HostDrift = z.infer<typeof HostDrift>;
+
 export const Host = z.object({
   name: ResourceName,
   managedInstanceId: ManagedInstanceId,
@@ -355,6 +388,8 @@ export const Host = z.object({
   fencing: HostFencing.default(NO_FENCING),
   /** The last power actions on the host (fences, operators' status/off/on/cycle, fence tests), oldest first. */
   powerLog: z.array(PowerRecord).max(POWER_LOG_KEEP).default([]),
+  /** The drift the last recording fleet sync found here (HostDrift); null: none, or never synced. */
+  drift: HostDrift.nullable().default(null),
   version: z.number().int().nonnegative(),
 });
 export type Host = z.infer<typeof Host>;
@@ -369,6 +404,8 @@ export const Port = z.object({
   /** neutron's binding:host_id. */
   bindingHost: ResourceName.nullable(),
   status: PortStatus,
+  /** A port the caller gave at boot (neutron's preserve_on_delete): deleting the instance unbinds it. */
+  preserveOnDelete: z.boolean().default(false),
   version: z.number().int().nonnegative(),
 });
 export type Port = z.infer<typeof Port>;
@@ -481,3 +518,93 @@ export const Recovery = z.object({
   version: z.number().int().nonnegative(),
 });
 export type Recovery = z.infer<typeof Recovery>;
+
+/** One event of an instance action (nova's instance_action_events): a step and how it ended. */
+export const InstanceActionEvent = z.object({
+  event: z.string().min(1).max(255),
+  startTime: IsoTime,
+  finishTime: IsoTime.nullable(),
+  result: z.enum(["Success", "Error"]).nullable(),
+  /** Why it failed (or what was not done), for the operator. */
+  traceback: z.string().nullable(),
+  host: ResourceName.nullable(),
+});
+export type InstanceActionEvent = z.infer<typeof InstanceActionEvent>;
+
+/** A requested port of a server being built: on a network (a new port) or an existing unbound port. */
+export const BuildPort = z.union([
+  z.object({ network: ResourceName }).strict(),
+  z.object({ portId: Uuid }).strict(),
+]);
+export type BuildPort = z.infer<typeof BuildPort>;
+
+/** A volume of a server being built: an existing available volume, or a new blank one of `sizeGiB`. */
+export const BuildVolume = z.union([
+  z.object({ volumeId: Uuid, device: DiskDevice, deleteOnTermination: z.boolean().default(false) }).strict(),
+  z
+    .object({
+      blankGiB: z.number().int().min(1).max(1024),
+      device: DiskDevice,
+      deleteOnTermination: z.boolean().default(false),
+    })
+    .strict(),
+]);
+export type BuildVolume = z.infer<typeof BuildVolume>;
+
+/**
+ * What a server is built from (nova's build request): the API's `POST /servers` resolved against the
+ * catalog (shared/domain/catalog.ts). Also the boot state machine's input, with its request id.
+ */
+export const BuildSpec = z
+  .object({
+    instanceUuid: Uuid,
+    name: ResourceName,
+    flavorId: z.string().min(1).max(255),
+    imageRef: ImageRef,
+    /** The zone asked for; null: any. */
+    availabilityZone: ResourceName.nullable(),
+    /** The host asked for (nova 2.74 `host`, or `zone:host`): the only candidate, still filtered. */
+    host: ResourceName.nullable().default(null),
+    ports: z.array(BuildPort).max(8),
+    volumes: z.array(BuildVolume).max(8),
+    /** The existing server group to join (scheduler hint `group`). */
+    serverGroup: ServerGroup.nullable(),
+    metadata: z.record(z.string().max(255), z.string().max(255)).default({}),
+    haEnabled: z.boolean().default(true),
+    /** The instance is left STOPPED once built (Lazarus's; nova always starts it). */
+    stopped: z.boolean().default(false),
+  })
+  .strict();
+export type BuildSpec = z.infer<typeof BuildSpec>;
+
+/**
+ * nova's instance action (`openstack server event list`) for what has no migration record: create,
+ * delete, reboot, stop, start, lock, unlock (rebuild and evacuate are their migrations; an action with
+ * the same request id adds events to those, e.g. the admin password that was not set).
+ * A create action also carries the server's build until the boot flow has placed it on a host (nova's
+ * build request): `GET /servers/{id}` shows it from there while no instance record exists, and in ERROR
+ * with its fault when the build failed before a host was chosen (NoValidHost).
+ */
+export const InstanceAction = z.object({
+  /** The request id (also the flow's execution name where a flow runs it). */
+  id: Uuid,
+  instanceUuid: Uuid,
+  action: z.string().min(1).max(64),
+  startTime: IsoTime,
+  updatedAt: IsoTime,
+  /** null while running or when it succeeded; "Error" when it failed (nova's). */
+  message: z.string().nullable(),
+  events: z.array(InstanceActionEvent),
+  executionArn: z.string().nullable().default(null),
+  build: z
+    .object({
+      spec: BuildSpec,
+      /** building: not placed yet; placed: the instance record exists; failed: never placed (fault). */
+      status: z.enum(["building", "placed", "failed", "deleted"]),
+      fault: InstanceFault.nullable(),
+    })
+    .nullable()
+    .default(null),
+  version: z.number().int().nonnegative(),
+});
+export type InstanceAction = z.infer<typeof InstanceAction>;

@@ -20,6 +20,15 @@ export const TASK_STATES = [
   "rebuilding",
   "rebuild_block_device_mapping",
   "rebuild_spawning",
+  // The boot flow's (nova's build). "scheduling" is only shown for a build not placed yet (no record
+  // holds it); the record is created in block_device_mapping once placed.
+  "scheduling",
+  "block_device_mapping",
+  "networking",
+  "spawning",
+  // reboot (soft / hard), run by the API within the request.
+  "rebooting",
+  "rebooting_hard",
   // Tasks owned by other operations; present so that "an instance in a task" is refused by name.
   "migrating",
   "resize_prep",
@@ -52,6 +61,13 @@ export const REBUILD_TASK_STATES = [
   "rebuild_spawning",
 ] as const satisfies readonly TaskState[];
 
+/** The task_states of a boot flow: an instance in one of these is being built by it. */
+export const BOOT_TASK_STATES = [
+  "block_device_mapping",
+  "networking",
+  "spawning",
+] as const satisfies readonly TaskState[];
+
 /** Whether an instance in this task_state is owned by a rebuild/evacuate flow. */
 export function isRebuildTask(taskState: TaskState | null): boolean {
   return taskState !== null && (REBUILD_TASK_STATES as readonly TaskState[]).includes(taskState);
@@ -69,12 +85,32 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
   TaskState | null,
   readonly (TaskState | null)[]
 >([
-  [null, ["rebuilding", "migrating", "resize_prep", "deleting", "powering_off", "powering_on"]],
+  [
+    null,
+    [
+      "rebuilding",
+      "migrating",
+      "resize_prep",
+      "deleting",
+      "powering_off",
+      "powering_on",
+      "rebooting",
+      "rebooting_hard",
+    ],
+  ],
   // rebuilding -> rebuilding: `_do_rebuild_instance` re-saves REBUILDING expecting REBUILDING (nova does the same).
   ["rebuilding", ["rebuilding", "rebuild_block_device_mapping", null]],
   // Back to rebuilding: the target failed before the instance ran there and the flow reschedules.
   ["rebuild_block_device_mapping", ["rebuild_spawning", "rebuilding", null]],
   ["rebuild_spawning", ["rebuilding", null]],
+  // Boot: block_device_mapping -> networking -> spawning -> null; a failure clears the task (ERROR).
+  // "scheduling" is shown for a build no record holds yet; listed so the graph has every state.
+  ["scheduling", [null]],
+  ["block_device_mapping", ["networking", null]],
+  ["networking", ["spawning", null]],
+  ["spawning", [null]],
+  ["rebooting", [null]],
+  ["rebooting_hard", [null]],
   ["migrating", [null]],
   ["resize_prep", [null]],
   ["deleting", [null]],

@@ -22,7 +22,18 @@ export type FlowEvent =
   | "instance.power_on.end"
   | "instance.power_on.error"
   | "instance.power_off.start"
-  | "instance.power_off.end";
+  | "instance.power_off.end"
+  // The boot and delete flows, and the API's reboot and lock.
+  | "instance.create.start"
+  | "instance.create.end"
+  | "instance.create.error"
+  | "instance.delete.start"
+  | "instance.delete.end"
+  | "instance.delete.error"
+  | "instance.reboot.start"
+  | "instance.reboot.end"
+  | "instance.lock"
+  | "instance.unlock";
 
 const PUBLISH_ATTEMPTS = 3;
 

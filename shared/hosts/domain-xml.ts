@@ -50,6 +50,8 @@ export const DomainSpec = z
     memoryMiB: z.number().int().min(16).max(16_777_216),
     vcpus: z.number().int().min(1).max(1024),
     rootDisk: z.object({ path: AbsolutePath, format: DomainDiskFormat }),
+    /** The file the serial console is written to (nova's console.log); none: a pty, nothing kept. */
+    consoleLog: AbsolutePath.optional(),
     volumes: z
       .array(z.object({ path: AbsolutePath, device: DiskDevice, format: DomainDiskFormat }))
       .default([]),
@@ -153,7 +155,7 @@ function disk(path: string, device: string, format: string): string[] {
 /**
  * The domain XML for `spec` (validated; InvalidInput names the bad field). SeaBIOS boot from the
  * root disk (vda, virtio), volumes as further disks, virtio NICs, ACPI (needed for disk hot-plug),
- * a serial console on a pty, no graphics.
+ * a serial console to the console log file (else a pty), no graphics.
  */
 export function buildDomainXml(input: DomainSpec): string {
   const spec = validated(DomainSpec, "domainSpec", input);
@@ -183,6 +185,8 @@ export function buildDomainXml(input: DomainSpec): string {
     "  <os>",
     `    ${el("type", { arch: "x86_64" }, "hvm")}`,
     `    ${el("boot", { dev: "hd" })}`,
+    // SeaBIOS writes to the serial console too (QEMU's sga ROM), so even a guest with nothing to boot logs.
+    ...(spec.consoleLog ? [`    ${el("bios", { useserial: "yes" })}`] : []),
     "  </os>",
     "  <features>",
     "    <acpi/>",
@@ -201,11 +205,16 @@ export function buildDomainXml(input: DomainSpec): string {
     if (nic.network.type === "bridge") lines.push(`      ${el("source", { bridge: nic.network.bridge })}`);
     lines.push(`      ${el("model", { type: "virtio" })}`, "    </interface>");
   }
+  // The serial console: to a file the host keeps (what `GET .../os-getConsoleOutput` reads), else a pty.
+  const chardev = spec.consoleLog ? "file" : "pty";
+  const source = spec.consoleLog ? [`      ${el("source", { path: spec.consoleLog, append: "on" })}`] : [];
   lines.push(
-    `    <serial type="pty">`,
+    `    <serial type="${chardev}">`,
+    ...source,
     `      ${el("target", { port: 0 })}`,
     "    </serial>",
-    `    <console type="pty">`,
+    `    <console type="${chardev}">`,
+    ...source,
     `      ${el("target", { type: "serial", port: 0 })}`,
     "    </console>",
     `    ${el("memballoon", { model: "virtio" })}`,

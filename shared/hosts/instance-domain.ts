@@ -6,7 +6,7 @@
 import { InvalidInput } from "../domain/errors.js";
 import type { Host, Instance, Port, Volume } from "../domain/schemas.js";
 import { buildDomainXml, domainName } from "./domain-xml.js";
-import { domainXmlPath, instanceDir, rootDiskPath, volumePath } from "./layout.js";
+import { consoleLogPath, domainXmlPath, instanceDir, rootDiskPath, volumePath } from "./layout.js";
 import { shellQuote, shellScript, writeFileCommand } from "./shell.js";
 import { autostartOff, define, startDefined } from "./virsh.js";
 
@@ -30,6 +30,7 @@ export function instanceDomainXml(parts: InstanceDomainParts): string {
     memoryMiB: instance.flavor.memoryMiB,
     vcpus: instance.flavor.vcpus,
     rootDisk: { path: rootDiskPath(host, instance.uuid), format: "qcow2" },
+    consoleLog: consoleLogPath(host, instance.uuid),
     volumes: instance.volumes.map((bdm) => {
       const volume = volumes.find((v) => v.id === bdm.volumeId);
       if (!volume) {

@@ -15,6 +15,11 @@ export function domainXmlPath(host: Host, instanceUuid: string): string {
   return `${instanceDir(host, instanceUuid)}/libvirt.xml`;
 }
 
+/** The serial console's log (nova's `console.log` beside the disk), written by the host's qemu. */
+export function consoleLogPath(host: Host, instanceUuid: string): string {
+  return `${instanceDir(host, instanceUuid)}/console.log`;
+}
+
 export function baseImagePath(host: Host, imageRef: string): string {
   return `${host.storage.imageCachePath}/${imageRef}.qcow2`;
 }

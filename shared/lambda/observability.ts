@@ -52,8 +52,11 @@ export const STEP_METRICS = {
   failures: "StepFailures",
 } as const;
 
-/** Objects of an input whose fields are read as the input's own (a step's request, a Map item, an event's detail). */
-const NESTED = ["request", "item", "report", "detail"] as const;
+/**
+ * Objects of an input whose fields are read as the input's own (a step's request, a Map item, an event's
+ * detail, a boot's build).
+ */
+const NESTED = ["request", "item", "report", "detail", "build"] as const;
 
 /**
  * The correlation keys of any Lambda's input, read defensively (it also serves an input that failed its

@@ -38,7 +38,8 @@ export interface ExecutionHistoryReader {
 
 const errorName = (e: unknown) => (e as { name?: string } | null)?.name;
 
-function parseJson(text: string | undefined): unknown {
+/** A JSON text (an execution's input, output, a step's output) as its value; not JSON: the text itself. */
+export function parseJson(text: string | undefined): unknown {
   if (text === undefined) return null;
   try {
     return JSON.parse(text);

@@ -33,6 +33,7 @@ import {
   Claim as ClaimSchema,
   DeathProof,
   Host,
+  HostDrift,
   HostFencing,
   HostStatus,
   POWER_LOG_KEEP,
@@ -303,6 +304,27 @@ export class HostsStore extends RecordStore<typeof Host> {
         const x = new Expr();
         return {
           UpdateExpression: `SET ${x.name("powerLog")} = ${x.value([...current.powerLog, entry].slice(-POWER_LOG_KEEP))}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: name },
+    );
+  }
+
+  /** The fleet sync's finding on the host (null: in sync); written only when it changed. */
+  async recordDrift(name: string, drift: HostDrift | null): Promise<Host> {
+    const entry = drift === null ? null : parseInput(HostDrift, drift, "host drift");
+    // The same finding again is not a change (its time aside): a sync every 5 minutes writes only news.
+    const same = (a: HostDrift | null) =>
+      isDeepStrictEqual(a && { ...a, at: "" }, entry && { ...entry, at: "" });
+    return this.changeRecord(
+      name,
+      (current) => {
+        if (same(current.drift)) return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("drift")} = ${x.value(entry)}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
           ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
           ...x.attributes(),
         };

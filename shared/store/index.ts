@@ -1,4 +1,5 @@
 /** The data layer: one store per table, all on one document client. */
+import { ActionsStore } from "./actions-store.js";
 import type { StoreDeps } from "./dynamo-util.js";
 import { FaultsStore } from "./faults-store.js";
 import { HostIncidentsStore } from "./host-incidents-store.js";
@@ -24,6 +25,8 @@ export interface Stores {
   hostIncidents: HostIncidentsStore;
   /** Instance recoveries (instance-failure flow), one per crash. */
   recoveries: RecoveriesStore;
+  /** Instance actions without a migration, and builds not yet placed (API, boot and delete flows). */
+  actions: ActionsStore;
 }
 
 export function createStores(deps: StoreDeps): Stores {
@@ -38,9 +41,11 @@ export function createStores(deps: StoreDeps): Stores {
     idempotency: new IdempotencyStore(deps),
     hostIncidents: new HostIncidentsStore(deps),
     recoveries: new RecoveriesStore(deps),
+    actions: new ActionsStore(deps),
   };
 }
 
+export { type ActionOpening, ActionsStore } from "./actions-store.js";
 export type { StoreDeps } from "./dynamo-util.js";
 export { type FaultInput, FaultsStore } from "./faults-store.js";
 export { HostIncidentsStore, type OpenIncidentResult } from "./host-incidents-store.js";

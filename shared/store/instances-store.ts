@@ -56,9 +56,13 @@ export class InstancesStore extends RecordStore<typeof Instance> {
     return items.map((i) => this.parse(i));
   }
 
-  /** Instances whose `host` is this host (GSI by-host; eventually consistent on AWS). */
-  listByHost(host: string): Promise<Instance[]> {
-    return this.queryIndex(Instance, "instance", INDEX.instancesByHost, "host", host);
+  /**
+   * Instances on this host (GSI by-host; eventually consistent on AWS). A deleted instance's record keeps
+   * the host it was deleted from, but it is on no host any more: it is not listed.
+   */
+  async listByHost(host: string): Promise<Instance[]> {
+    const all = await this.queryIndex(Instance, "instance", INDEX.instancesByHost, "host", host);
+    return all.filter((i) => i.vmState !== "deleted");
   }
 
   /**

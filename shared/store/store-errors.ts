@@ -18,6 +18,10 @@ export class VolumeNotFound extends LazarusError {
 export class VolumeAttachRefused extends LazarusError {
   readonly httpStatus = 409;
 }
+/** The port belongs to another instance (neutron: PortInUse). */
+export class PortInUse extends LazarusError {
+  readonly httpStatus = 409;
+}
 /** A stored record does not match its schema: a bug or a foreign write, never retryable. */
 export class CorruptRecord extends LazarusError {
   readonly httpStatus = 500;

@@ -1,6 +1,7 @@
 /** What every store shares: its client, its table, its clock, reads by key, and create-if-absent. */
 import { isDeepStrictEqual } from "node:util";
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
   UpdateCommand,
@@ -238,6 +239,33 @@ export abstract class RecordStore<S extends z.ZodType> extends TableStore {
     const record = parseInput(this.kind.schema, value, this.kind.what);
     await this.doc.send(new PutCommand({ TableName: this.table, Item: this.toItem(record) }));
     return record;
+  }
+
+  /**
+   * Deletes the record under `key` if `keep` (a function of the record read) says it may go; absent is a
+   * success (a retried delete). Conditional on the version read: a record changed meanwhile is read again.
+   */
+  async deleteIf(key: string, mayGo: (current: z.output<S>) => void = () => {}): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = await this.get(key);
+      if (current === null) return;
+      mayGo(current); // throws to refuse
+      try {
+        await this.doc.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: this.keyOf(key),
+            ConditionExpression: "#v = :v",
+            ExpressionAttributeNames: { "#v": "version" },
+            ExpressionAttributeValues: { ":v": (current as { version: number }).version },
+          }),
+        );
+        return;
+      } catch (e) {
+        if (!isConditionalCheckFailed(e)) throw e;
+      }
+    }
+    throw new ConcurrentUpdate(`${this.kind.what} ${key} kept changing; gave up deleting it`, { key });
   }
 
   /** The item a record is stored as (a store whose index key may be null leaves that attribute out). */

@@ -34,6 +34,7 @@ export const TABLE_IDS = [
   "outbox",
   "idempotency",
   "recoveries",
+  "actions",
 ] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
@@ -44,6 +45,7 @@ export const INDEX = {
   portsByInstance: "by-instance",
   recoveriesByInstance: "by-instance",
   recoveriesByHost: "by-host",
+  actionsByInstance: "by-instance",
 } as const;
 
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
@@ -115,6 +117,18 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
         indexName: INDEX.recoveriesByHost,
         partitionKey: { name: "host", type: "S" },
         sortKey: { name: "detectedAt", type: "S" },
+      },
+    ],
+  },
+  /** Instance actions without a migration (create, delete, reboot, ...) and builds not yet placed. */
+  actions: {
+    id: "actions",
+    partitionKey: { name: "id", type: "S" },
+    globalIndexes: [
+      {
+        indexName: INDEX.actionsByInstance,
+        partitionKey: { name: "instanceUuid", type: "S" },
+        sortKey: { name: "startTime", type: "S" },
       },
     ],
   },

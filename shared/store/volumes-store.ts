@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { Volume, type VolumeAttachment } from "../domain/schemas.js";
 import { DiskDevice, ResourceName, Uuid } from "../domain/values.js";
-import { Expr, parseInput, type StoreDeps } from "./dynamo-util.js";
+import { Expr, parseInput, type StoreDeps, scanAll } from "./dynamo-util.js";
 import { VolumeAttachRefused, VolumeNotFound } from "./store-errors.js";
 import { RecordStore } from "./table-store.js";
 
@@ -36,8 +36,31 @@ export class VolumesStore extends RecordStore<typeof Volume> {
     });
   }
 
+  /** Every volume (a consistent scan: audits and the invariant checker). */
+  async list(): Promise<Volume[]> {
+    const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
+    return items.map((i) => this.parse(i));
+  }
+
   activeAttachment(volume: Volume): VolumeAttachment | null {
     return activeAttachment(volume);
+  }
+
+  /** Insert a volume. Re-creating an identical record is a no-op; a different one is RecordExists. */
+  async create(volume: z.input<typeof Volume>): Promise<Volume> {
+    return this.insert(Volume, volume, "volume", "volumeId");
+  }
+
+  /** Deletes a volume no instance has attached (VolumeAttachRefused while one has). Absent: a success. */
+  async delete(volumeId: string): Promise<void> {
+    await this.deleteIf(volumeId, (current) => {
+      const live = activeAttachment(current);
+      if (live)
+        throw new VolumeAttachRefused(`volume ${volumeId} is attached to instance ${live.instanceUuid}`, {
+          volumeId,
+          attachedTo: live.instanceUuid,
+        });
+    });
   }
 
   /**

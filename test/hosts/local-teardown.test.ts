@@ -1,7 +1,8 @@
 /**
  * `npm run local -- up` keeps its promise: Ctrl-C (SIGINT to the whole process group, as a terminal
- * sends it), SIGTERM and an error remove every host process (the hosts' simulated BMCs too), user, group
- * and folder; a start removes what a run killed with SIGKILL left. Real hosts (users, libvirtd, agents), a real CLI in a child process.
+ * sends it), `kill PID` (SIGTERM to npm alone) and an error remove every host process (the hosts' simulated
+ * BMCs too), user, group and folder; a start removes what a run killed with SIGKILL left. Real hosts (users,
+ * libvirtd, agents), a real CLI in a child process.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -61,7 +62,7 @@ function startUp() {
   );
   const running = async () => {
     const deadline = Date.now() + 180_000;
-    while (!output.includes("running; Ctrl-C stops it")) {
+    while (!output.includes("running; Ctrl-C")) {
       if (child.exitCode !== null || child.signalCode !== null)
         throw new Error(`up exited before running:\n${output}`);
       if (Date.now() > deadline) throw new Error(`up did not start:\n${output}`);
@@ -170,7 +171,7 @@ describe("local cloud tear-down", () => {
     expect(up.output()).toContain("SIGINT: the local hosts are removed");
   });
 
-  it("a start removes what a run killed with SIGKILL left; SIGTERM removes the new run", async () => {
+  it("a start removes what a run killed with SIGKILL left; kill PID (SIGTERM to npm alone) removes the new run", async () => {
     const before = runIds();
     const first = startUp();
     await first.running();
@@ -193,7 +194,9 @@ describe("local cloud tear-down", () => {
     const live = markers().filter((m) => !before.has(m.runId) && m.runId !== dead!.runId);
     expect(live).toHaveLength(1);
 
-    killGroup(second.child, "SIGTERM");
+    // `kill PID` as a service manager or a script sends it: SIGTERM to npm alone, not to its group. npm
+    // ends; the cloud's process, orphaned, must stop the whole cloud by itself.
+    process.kill(second.child.pid!, "SIGTERM");
     const exit = await second.exited;
     await waitForGroupToEnd(second.child.pid!);
     await expectGone(live[0]!, `${second.output()}\n(npm ended: ${JSON.stringify(exit)})`);

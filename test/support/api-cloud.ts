@@ -29,6 +29,8 @@ export interface ApiTestCloud {
   stepFunctions: LocalStepFunctions;
   lambda: LambdaEndpoint;
   rebuildArn: string;
+  /** Every machine of this cloud (rebuild, boot, delete). */
+  machineArns: string[];
   sfn: SFNClient;
   /** fetch against the API, JSON in and out. */
   call(
@@ -66,15 +68,22 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
       retryIntervalScale: 0.01,
     });
     stopping.push(() => stepFunctions.stopAll());
-    const spec = stateMachineSpec("rebuild");
-    const rebuildArn = stepFunctions.createStateMachine({
-      name: `lazarus-${spec.id}`,
-      definition: readDefinition(spec),
-      substitutions: definitionSubstitutions("lazarus", {
-        lambda: (n) => lambdaArn(n),
-        stateMachine: (n) => stepFunctions.stateMachineArn(n),
-      }),
+    const substitutions = definitionSubstitutions("lazarus", {
+      lambda: (n) => lambdaArn(n),
+      stateMachine: (n) => stepFunctions.stateMachineArn(n),
     });
+    // The machines the API starts for servers (host evacuation is left undeployed: its 501 is tested).
+    const machineArns: Record<string, string> = {};
+    for (const id of ["rebuild", "boot", "delete"]) {
+      const m = stateMachineSpec(id);
+      machineArns[m.arnEnv] = stepFunctions.createStateMachine({
+        name: `lazarus-${m.id}`,
+        definition: readDefinition(m),
+        substitutions,
+      });
+    }
+    const spec = stateMachineSpec("rebuild");
+    const rebuildArn = machineArns[spec.arnEnv]!;
     const sfnEndpoint: SfnEndpoint = await startSfnEndpoint(stepFunctions);
     stopping.push(() => sfnEndpoint.close());
 
@@ -90,7 +99,7 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
       LAZARUS_SERVICE_DOWN_SECONDS: "10",
       LAZARUS_HOST_COMMAND_DEADLINE_MS: "3000",
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "1",
-      [spec.arnEnv]: rebuildArn,
+      ...machineArns,
     };
     for (const id of TABLE_IDS) env[tableEnvVar(id)] = db.tables[id];
     const previous = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -112,11 +121,11 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
 
     const settle = async () => {
       for (;;) {
-        const running = stepFunctions.listExecutions({
-          stateMachineArn: rebuildArn,
-          statusFilter: "RUNNING",
-        });
-        if ((running.executions ?? []).length === 0) return;
+        const running = Object.values(machineArns).flatMap(
+          (stateMachineArn) =>
+            stepFunctions.listExecutions({ stateMachineArn, statusFilter: "RUNNING" }).executions ?? [],
+        );
+        if (running.length === 0) return;
         await new Promise((r) => setTimeout(r, 50));
       }
     };
@@ -128,6 +137,7 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
       stepFunctions,
       lambda,
       rebuildArn,
+      machineArns: Object.values(machineArns),
       sfn,
       settle,
       stop,

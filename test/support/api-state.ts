@@ -11,9 +11,8 @@ export async function stateSnapshot(
     const items = await scanAll(cloud.db.doc, { TableName: cloud.db.tables[id], ConsistentRead: true });
     tables[id] = items.map((i) => JSON.stringify(i)).sort();
   }
-  const executions = (
-    cloud.stepFunctions.listExecutions({ stateMachineArn: cloud.rebuildArn }).executions ?? []
-  )
+  const executions = cloud.machineArns
+    .flatMap((stateMachineArn) => cloud.stepFunctions.listExecutions({ stateMachineArn }).executions ?? [])
     .map((e) => e.executionArn)
     .sort();
   return { tables, executions };

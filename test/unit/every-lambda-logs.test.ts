@@ -80,6 +80,30 @@ const INSTANCE_RECOVERY: Sample = {
   keys: { recoveryId, instanceUuid: instance.uuid, host, execution: executionArn },
 };
 
+/** A boot's state once placed (the boot flow's steps), and a delete's (the delete flow's). */
+const build = {
+  instanceUuid: instance.uuid,
+  name: instance.name,
+  flavorId: "m1.nano",
+  imageRef: "cirros-0.6",
+  availabilityZone: null,
+  host: null,
+  ports: [{ network: "default" }],
+  volumes: [],
+  serverGroup: null,
+  metadata: {},
+  haEnabled: true,
+  stopped: false,
+};
+const BOOT: Sample = {
+  event: { requestId: flow.requestId, build, executionArn, host: target },
+  keys: { requestId: flow.requestId, instanceUuid: instance.uuid, host: target, execution: executionArn },
+};
+const DELETE: Sample = {
+  event: { requestId: flow.requestId, instanceUuid: instance.uuid, executionArn, host },
+  keys: { requestId: flow.requestId, instanceUuid: instance.uuid, host, execution: executionArn },
+};
+
 /** The sample of each entry module (its handlers' usual input), and of handlers taking another. */
 const BY_ENTRY: Record<string, Sample> = {
   "functions/conductor/handlers.ts": FLOW,
@@ -138,6 +162,33 @@ const BY_HANDLER: Record<string, Sample> = {
       proof: { proof: null, reason: "no proof yet" },
     },
     keys: HOST_EVACUATION.keys,
+  },
+  acceptBoot: {
+    event: { request: { requestId: flow.requestId, build }, executionArn },
+    keys: { requestId: flow.requestId, instanceUuid: instance.uuid, execution: executionArn },
+  },
+  scheduleBoot: BOOT,
+  prepareBoot: BOOT,
+  bootRootDisk: BOOT,
+  spawnBoot: BOOT,
+  finishBoot: BOOT,
+  cleanUpBoot: BOOT,
+  handleBootFailure: {
+    event: { ...(BOOT.event as object), failure: { spawnBoot: { Error: "SpawnFailed", Cause: "no" } } },
+    keys: BOOT.keys,
+  },
+  acceptDelete: {
+    event: { request: { requestId: flow.requestId, instanceUuid: instance.uuid }, executionArn },
+    keys: { requestId: flow.requestId, instanceUuid: instance.uuid, execution: executionArn },
+  },
+  destroyInstance: DELETE,
+  finishDelete: DELETE,
+  handleDeleteFailure: {
+    event: {
+      ...(DELETE.event as object),
+      failure: { destroyInstance: { Error: "HostUnreachable", Cause: "no" } },
+    },
+    keys: DELETE.keys,
   },
   checkRecovery: HOST_RECOVERY,
   cleanStaleDomains: HOST_RECOVERY,

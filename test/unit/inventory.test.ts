@@ -602,6 +602,7 @@ describe("sync", () => {
     const busy = addDomain("busy-1");
     await adoptHost(deps, { host: hostRecord.name });
     fake.domains.get(running.uuid)!.state = "shut off";
+    const missingDomain = fake.domains.get(missing.uuid)!;
     fake.domains.delete(missing.uuid);
     fake.domains.get(busy.uuid)!.state = "paused";
     await db.stores.instances.update(busy.uuid, { set: { taskState: "rebuilding" } });
@@ -649,11 +650,23 @@ describe("sync", () => {
       [running.uuid, missing.uuid, busy.uuid, fresh, moving].sort(),
     );
     expect(h.usage).toEqual(after.usage);
+    // What is left for an operator is on the host record (the console's work waiting).
+    expect(after.drift).toEqual({
+      at: expect.any(String),
+      unknownDomains: [{ uuid: stray.uuid, recordedHost: null }],
+      missingDomains: [{ instanceUuid: missing.uuid, name: "miss-1" }],
+    });
     // Report-only: nothing written.
     fake.domains.get(running.uuid)!.state = "running";
+    fake.domains.delete(stray.uuid);
     const dry = await syncFleet(deps, { hosts: [hostRecord.name], apply: false });
     expect(dry.hosts[0]!.powerDrift[0]).toMatchObject({ actual: "running", recordedNow: false });
     expect((await db.stores.instances.require(running.uuid)).powerState).toBe("shutdown");
+    expect((await db.stores.hosts.require(hostRecord.name)).drift?.unknownDomains).toHaveLength(1);
+    // A recording sync with the stray gone and the missing domain back clears it.
+    fake.domains.set(missing.uuid, missingDomain);
+    await syncFleet(deps, { hosts: [hostRecord.name] });
+    expect((await db.stores.hosts.require(hostRecord.name)).drift).toBeNull();
   });
 });
 

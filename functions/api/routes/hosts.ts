@@ -11,12 +11,14 @@ import { EVACUATION_POLICIES } from "#shared/domain/host-failure.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
 import { readEvacuationPreview, readFleetCapacity } from "#shared/flow/evacuation-preview.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { shellScript } from "#shared/hosts/shell.js";
 import type { InventoryOps } from "../deps.js";
 import { ApiError, json, parseOr400 } from "../http.js";
 import { atLeast, format } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { hostView, hypervisorView, serviceUuid, serviceView } from "../views.js";
-import { echo, hostName } from "./params.js";
+import { echo, hostName, NovaBoolean } from "./params.js";
 
 const Binary = z.literal("nova-compute");
 const Reason = z.string().min(1).max(255);
@@ -133,12 +135,93 @@ async function listHypervisors(ctx: RouteContext, detail: boolean) {
   return json(200, { hypervisors: views });
 }
 
-async function showHypervisor(ctx: RouteContext) {
+/** The servers on a host (nova's `servers` of a hypervisor): instances whose record names it. */
+async function serversOn(ctx: RouteContext, host: string) {
+  const on = await ctx.deps.stores.instances.listByHost(host);
+  return on.filter((i) => i.vmState !== "deleted").map((i) => ({ name: `instance-${i.uuid}`, uuid: i.uuid }));
+}
+
+async function requireHypervisor(ctx: RouteContext): Promise<{ host: Host; index: number }> {
   const raw = ctx.params.id!;
   const all = await hostsWithIndex(ctx);
   const index = all.findIndex((h, i) => serviceUuid(h.name) === raw || String(i + 1) === raw);
   if (index < 0) throw new ApiError(404, `Hypervisor ${echo(raw)} could not be found.`);
-  return json(200, { hypervisor: hypervisorView(all[index]!, index, ctx.view, true) });
+  return { host: all[index]!, index };
+}
+
+/**
+ * The host's `uptime` (what nova's libvirt driver reports), run on the host through SSM; "" when the host
+ * does not answer within a few seconds (nova gives null; openstackclient parses the text, so "" it skips).
+ */
+async function hostUptime(ctx: RouteContext, host: Host): Promise<string> {
+  try {
+    const r = await ctx.deps.executor.run(hostTarget(host), shellScript(["uptime"]), {
+      comment: `uptime of ${host.name}`,
+      deadlineMs: 8_000,
+    });
+    return r.stdout.trim();
+  } catch {
+    return "";
+  }
+}
+
+/** Before 2.88: `/os-hypervisors/{id}/uptime` (from 2.88 the hypervisor itself carries `uptime`). */
+async function hypervisorUptime(ctx: RouteContext) {
+  if (atLeast(ctx.mv, "2.88")) throw new ApiError(404, "The resource could not be found.");
+  const { host, index } = await requireHypervisor(ctx);
+  const view = hypervisorView(host, index, ctx.view, false);
+  return json(200, { hypervisor: { ...view, uptime: await hostUptime(ctx, host) } });
+}
+
+async function showHypervisor(ctx: RouteContext) {
+  const { host, index } = await requireHypervisor(ctx);
+  const view = hypervisorView(host, index, ctx.view, true);
+  if (atLeast(ctx.mv, "2.88")) view.uptime = await hostUptime(ctx, host);
+  // 2.53: `?with_servers=true` embeds the servers (before, they are /os-hypervisors/{pattern}/servers).
+  const withServers = ctx.query("with_servers", NovaBoolean);
+  if (atLeast(ctx.mv, "2.53") && withServers) view.servers = await serversOn(ctx, host.name);
+  return json(200, { hypervisor: view });
+}
+
+/** Before 2.53: the hypervisors whose name matches the pattern, each with its servers (nova: 404 from 2.53). */
+async function hypervisorServers(ctx: RouteContext) {
+  if (atLeast(ctx.mv, "2.53")) throw new ApiError(404, "The resource could not be found.");
+  const pattern = ctx.params.id!;
+  const all = await hostsWithIndex(ctx);
+  const matching = all.map((h, i) => ({ h, i })).filter(({ h }) => h.name.includes(pattern));
+  if (matching.length === 0)
+    throw new ApiError(404, `No hypervisor matching ${echo(pattern)} could be found.`);
+  const hypervisors = await Promise.all(
+    matching.map(async ({ h, i }) => ({
+      ...hypervisorView(h, i, ctx.view, false),
+      servers: await serversOn(ctx, h.name),
+    })),
+  );
+  return json(200, { hypervisors });
+}
+
+/** nova's `/os-hypervisors/statistics` (removed at 2.88, as nova did: 404 from 2.88). */
+async function hypervisorStatistics(ctx: RouteContext) {
+  if (atLeast(ctx.mv, "2.88")) throw new ApiError(404, "The resource could not be found.");
+  const all = await hostsWithIndex(ctx);
+  const views = all.map((h, i) => hypervisorView(h, i, ctx.view, true));
+  const sum = (k: string) => views.reduce((n, v) => n + Number(v[k] ?? 0), 0);
+  const keys = [
+    "vcpus",
+    "vcpus_used",
+    "memory_mb",
+    "memory_mb_used",
+    "free_ram_mb",
+    "local_gb",
+    "local_gb_used",
+    "free_disk_gb",
+    "disk_available_least",
+    "running_vms",
+    "current_workload",
+  ];
+  return json(200, {
+    hypervisor_statistics: { count: all.length, ...Object.fromEntries(keys.map((k) => [k, sum(k)])) },
+  });
 }
 
 async function listHosts(ctx: RouteContext) {
@@ -146,9 +229,18 @@ async function listHosts(ctx: RouteContext) {
   return json(200, { hosts: all.map((h) => hostView(h, ctx.view)) });
 }
 
+/**
+ * nova's `/os-hosts/{host}` (what `openstack host show` reads): one resource row for the host's total,
+ * one for what is used now and at most, one per project; Lazarus's own view of the host beside it.
+ */
 async function showHost(ctx: RouteContext) {
   const { host } = await requireHost(ctx, hostName(ctx));
-  return json(200, { host: hostView(host, ctx.view) });
+  const row = (project: string, r: { vcpus: number; memoryMiB: number; diskGiB: number }) => ({
+    resource: { host: host.name, project, cpu: r.vcpus, memory_mb: r.memoryMiB, disk_gb: r.diskGiB },
+  });
+  const rows = [row("(total)", host.capacity), row("(used_now)", host.usage), row("(used_max)", host.usage)];
+  if (Object.keys(host.claims).length > 0) rows.push(row("lazarus", host.usage));
+  return json(200, { host: rows, "lazarus:host": hostView(host, ctx.view) });
 }
 
 const HostEvacuateBody = z.strictObject({
@@ -257,7 +349,10 @@ export const hostRoutes: Route[] = [
   { method: "PUT", pattern: "/os-services/{id}", handler: updateService },
   { method: "GET", pattern: "/os-hypervisors", handler: (ctx) => listHypervisors(ctx, false) },
   { method: "GET", pattern: "/os-hypervisors/detail", handler: (ctx) => listHypervisors(ctx, true) },
+  { method: "GET", pattern: "/os-hypervisors/statistics", handler: hypervisorStatistics },
   { method: "GET", pattern: "/os-hypervisors/{id}", handler: showHypervisor },
+  { method: "GET", pattern: "/os-hypervisors/{id}/servers", handler: hypervisorServers },
+  { method: "GET", pattern: "/os-hypervisors/{id}/uptime", handler: hypervisorUptime },
   { method: "GET", pattern: "/os-hosts", handler: listHosts },
   { method: "POST", pattern: "/os-hosts", handler: registerHost },
   { method: "GET", pattern: "/os-hosts/{host}", handler: showHost },

@@ -6,18 +6,18 @@
  * says what nova's would, and the migration and execution ids go back as headers.
  */
 import { z } from "zod";
-import type { LazarusError } from "#shared/domain/errors.js";
-import * as domainErrors from "#shared/domain/errors.js";
+import { findImage } from "#shared/domain/catalog.js";
+import type { Instance } from "#shared/domain/schemas.js";
 import { ImageRef, ResourceName } from "#shared/domain/values.js";
 import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
 import type { RebuildRequest } from "#shared/flow/contract.js";
-import { causeMessage } from "#shared/flow/flow-state.js";
-import * as storeErrors from "#shared/store/store-errors.js";
+import { waitForFlow } from "../flow-wait.js";
 import { ApiError, type ApiResponse, badRequest, json, noContent, parseOr400 } from "../http.js";
 import { atLeast, type Microversion } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
-import { echo, serverId } from "./params.js";
+import { consoleOutput, resetState, setLock } from "./lifecycle.js";
+import { ADMIN_PASS_NOT_SET, AdminPass, echo, NovaBoolean, SERVER_BODY_FIELDS, serverId } from "./params.js";
 import { POWER_ACTIONS, runPowerAction } from "./power.js";
 
 /** What a flow request asks, without its id and instance (those come from the request and the path). */
@@ -26,23 +26,68 @@ type Ask = Pick<
   "recreate" | "targetHost" | "force" | "onSharedStorage" | "imageRef" | "preserveEphemeral" | "targetState"
 >;
 
-const RebuildBody = z.strictObject({
-  imageRef: ImageRef,
-  preserve_ephemeral: z.boolean().optional(),
-});
+/**
+ * nova's rebuild body by microversion (`schemas/servers.py` base_rebuild and its versions). Fields that
+ * would reach the guest through an agent or a config drive (personality, user_data, certificates) have no
+ * path to the guest here and are refused by name rather than dropped; `adminPass` is taken and the action
+ * records that it was not set (no Lazarus domain has a guest agent channel).
+ */
+function rebuildBody(ctx: RouteContext) {
+  const { mv } = ctx;
+  return z.strictObject({
+    imageRef: ImageRef,
+    preserve_ephemeral: NovaBoolean.optional(),
+    name: ResourceName.optional(),
+    ...SERVER_BODY_FIELDS,
+    ...(atLeast(mv, "2.19") ? { description: z.string().max(255).nullable().optional() } : {}),
+    // No keypairs exist (GET /os-keypairs is empty): only "no key" can be asked for.
+    ...(atLeast(mv, "2.54") ? { key_name: z.null().optional() } : {}),
+    ...(atLeast(mv, "2.90") ? { hostname: ResourceName.optional() } : {}),
+  });
+}
 
 /** nova's evacuate body by microversion: `onSharedStorage` is Lazarus's at every version (the flow
- * checks it against what the target sees), `force` exists only in 2.29-2.67 as in nova. */
+ * checks it against what the target sees; nova's boolean strings such as "False" too), `force` exists
+ * only in 2.29-2.67 as in nova, `adminPass` at every version. */
 function evacuateBody(ctx: RouteContext) {
   const base = {
     host: ResourceName.nullable().optional(),
-    onSharedStorage: z.boolean().optional(),
+    onSharedStorage: NovaBoolean.optional(),
+    adminPass: AdminPass.optional(),
   };
   const withForce = atLeast(ctx.mv, "2.29") && !atLeast(ctx.mv, "2.68");
-  return withForce ? z.strictObject({ ...base, force: z.boolean().optional() }) : z.strictObject(base);
+  return withForce ? z.strictObject({ ...base, force: NovaBoolean.optional() }) : z.strictObject(base);
 }
 
-type EvacuateBody = { host?: string | null; onSharedStorage?: boolean; force?: boolean };
+/** The image a rebuild asks for, from the catalog: an unknown one is nova's 400, before anything starts. */
+function catalogImage(imageRef: string): string {
+  const image = findImage(imageRef);
+  if (!image) throw badRequest(`Image ${echo(imageRef)} could not be found.`);
+  return image.id;
+}
+
+const RebootBody = z.strictObject({ type: z.enum(["SOFT", "HARD"]) });
+const ResetStateBody = z.strictObject({ state: z.enum(["active", "error"]) });
+/** nova takes `length` as an integer, a numeric string, or null/absent (the whole log). */
+const ConsoleOutputBody = z.strictObject({
+  length: z
+    .union([
+      z.number().int(),
+      z
+        .string()
+        .regex(/^-?\d+$/)
+        .transform(Number),
+      z.null(),
+    ])
+    .optional(),
+});
+
+type EvacuateBody = {
+  host?: string | null;
+  onSharedStorage?: boolean;
+  force?: boolean;
+  adminPass?: string;
+};
 
 /** What nova's evacuate body asks of the flow at a microversion (the simulator's operator asks the same). */
 export function evacuateAsk(b: EvacuateBody, mv: Microversion): Ask {
@@ -73,31 +118,61 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
   const [action, args] = actionOf(ctx.body());
   switch (action) {
     case "rebuild": {
-      const b = parseOr400(RebuildBody, args, "rebuild");
-      return runFlow(ctx, id, {
-        recreate: false,
-        targetHost: null,
-        force: false,
-        onSharedStorage: null,
-        imageRef: b.imageRef,
-        preserveEphemeral: b.preserve_ephemeral ?? false,
-        targetState: null,
-      });
+      const b = parseOr400(rebuildBody(ctx), args, "rebuild");
+      return runFlow(
+        ctx,
+        id,
+        {
+          recreate: false,
+          targetHost: null,
+          force: false,
+          onSharedStorage: null,
+          imageRef: catalogImage(b.imageRef),
+          preserveEphemeral: b.preserve_ephemeral ?? false,
+          targetState: null,
+        },
+        {
+          adminPass: b.adminPass !== undefined,
+          set: {
+            ...(b.name !== undefined ? { name: b.name } : {}),
+            ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
+          },
+        },
+      );
     }
     case "evacuate": {
       const b = parseOr400(evacuateBody(ctx), args ?? {}, "evacuate") as EvacuateBody;
-      return runFlow(ctx, id, evacuateAsk(b, ctx.mv));
+      return runFlow(ctx, id, evacuateAsk(b, ctx.mv), { adminPass: b.adminPass !== undefined, set: {} });
     }
     case "os-stop":
     case "os-start":
       if (args !== null) throw badRequest(`${action} takes null`);
       return runPowerAction(ctx, id, POWER_ACTIONS[action]);
+    case "reboot": {
+      const b = parseOr400(RebootBody, args, "reboot");
+      return runPowerAction(ctx, id, POWER_ACTIONS[b.type === "HARD" ? "reboot-hard" : "reboot-soft"]);
+    }
+    case "lock":
+    case "unlock":
+      return setLock(ctx, id, action, args);
+    case "os-resetState":
+      return resetState(ctx, id, parseOr400(ResetStateBody, args, "os-resetState").state);
+    case "os-getConsoleOutput":
+      return consoleOutput(ctx, id, parseOr400(ConsoleOutputBody, args ?? {}, "os-getConsoleOutput"));
     default:
       throw badRequest(`There is no such action: ${echo(action)}`);
   }
 }
 
-function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<ApiResponse> {
+/** What a rebuild or evacuation asks beyond the flow: nova applies these at the API. */
+interface Extras {
+  /** An admin password was given: recorded as not set (the secret itself goes nowhere). */
+  adminPass: boolean;
+  /** Rebuild's `name` and `metadata`, written once the flow owns the instance. */
+  set: Partial<Pick<Instance, "name" | "metadata">>;
+}
+
+function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask, extras: Extras): Promise<ApiResponse> {
   return ctx.once(async (requestId) => {
     const { deps } = ctx;
     const { instances, migrations } = deps.stores;
@@ -121,7 +196,10 @@ function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<Api
       plannedHost: null,
     };
     const { executionArn } = await deps.executions.start(machine, requestId, input);
-    await waitForAccept(ctx, requestId, executionArn);
+    const accepted = await waitForFlow(ctx, executionArn, async () =>
+      Boolean(await deps.stores.migrations.get(requestId)),
+    );
+    if (accepted) await applyExtras(ctx, instanceUuid, requestId, ask.recreate, extras);
     const headers = {
       "x-lazarus-migration-id": requestId,
       "x-lazarus-execution-id": requestId,
@@ -138,42 +216,37 @@ function runFlow(ctx: RouteContext, instanceUuid: string, ask: Ask): Promise<Api
   });
 }
 
-/**
- * Until the flow's Accept has taken the instance (the migration record exists) or the execution ended
- * without it (Accept refused: a request that raced this one won). After `acceptWaitMs` the request is
- * answered as accepted anyway: the execution runs, and its id is in the answer.
- */
-async function waitForAccept(ctx: RouteContext, requestId: string, executionArn: string): Promise<void> {
-  const { deps } = ctx;
-  const deadline = Date.now() + deps.acceptWaitMs;
-  let delay = 50;
-  for (;;) {
-    if (await deps.stores.migrations.get(requestId)) return;
-    const execution = await deps.executions.describe(executionArn);
-    if (execution && execution.status !== "RUNNING") {
-      if (await deps.stores.migrations.get(requestId)) return;
-      throw errorFromExecution(execution.error, execution.cause);
-    }
-    if (Date.now() > deadline) return;
-    await deps.sleep(delay);
-    delay = Math.min(delay * 2, 500);
+/** Rebuild's name and metadata (nova saves them at the API), and the admin password's note in the action. */
+async function applyExtras(
+  ctx: RouteContext,
+  instanceUuid: string,
+  requestId: string,
+  recreate: boolean,
+  extras: Extras,
+): Promise<void> {
+  const { instances, actions } = ctx.deps.stores;
+  if (Object.keys(extras.set).length > 0) {
+    await instances.update(instanceUuid, { expectTaskRequestId: requestId, set: extras.set });
   }
-}
-
-type ErrorClass = new (message: string) => LazarusError;
-const ERROR_CLASSES = new Map<string, ErrorClass>(
-  ([...Object.values(domainErrors), ...Object.values(storeErrors)] as unknown[])
-    .filter(
-      (v): v is ErrorClass => typeof v === "function" && v.prototype instanceof domainErrors.LazarusError,
-    )
-    .map((c) => [c.name, c]),
-);
-
-/** The refusal an execution failed with, as the error class of the same name (its HTTP status with it). */
-function errorFromExecution(name: string | null, cause: string | null): Error {
-  const message = causeMessage(cause) ?? name ?? "the flow was refused";
-  const cls = name ? ERROR_CLASSES.get(name) : undefined;
-  return cls ? new cls(message) : new ApiError(500, `The flow failed before it started: ${name}: ${message}`);
+  if (!extras.adminPass) return;
+  const at = ctx.deps.now().toISOString();
+  await actions.open({
+    id: requestId,
+    instanceUuid,
+    action: recreate ? "evacuate" : "rebuild",
+    startTime: at,
+    message: null,
+    events: [
+      {
+        event: "compute_set_admin_password",
+        startTime: at,
+        finishTime: at,
+        result: "Error",
+        traceback: ADMIN_PASS_NOT_SET,
+        host: null,
+      },
+    ],
+  });
 }
 
 export const serverActionRoutes: Route[] = [

@@ -1,10 +1,17 @@
 /** GET /servers, /servers/detail, /servers/{id}: nova's server views of Lazarus's instances. */
 import { z } from "zod";
-import type { Host, Instance } from "#shared/domain/schemas.js";
+import type { Host } from "#shared/domain/schemas.js";
 import { ResourceName, Uuid } from "#shared/domain/values.js";
 import { ApiError, json } from "../http.js";
 import type { Route, RouteContext } from "../router.js";
-import { SERVER_STATUSES, serverDetail, serverStatus, serverSummary } from "../views.js";
+import {
+  SERVER_STATUSES,
+  type ServerRecord,
+  serverDetail,
+  serverStatus,
+  serverSummary,
+  unplacedServer,
+} from "../views.js";
 import { echo, serverId } from "./params.js";
 
 const Limit = z.coerce.number().int().min(0).max(1000);
@@ -14,7 +21,7 @@ async function hostsByName(ctx: RouteContext): Promise<Map<string, Host>> {
 }
 
 /** Newest first, as nova sorts (created_at desc), ties by id. */
-function byCreatedDesc(a: Instance, b: Instance): number {
+function byCreatedDesc(a: ServerRecord, b: ServerRecord): number {
   return b.createdAt.localeCompare(a.createdAt) || a.uuid.localeCompare(b.uuid);
 }
 
@@ -33,9 +40,14 @@ async function listServers(ctx: RouteContext, detail: boolean) {
   const marker = ctx.query("marker", Uuid);
 
   const { instances } = ctx.deps.stores;
-  let all = (host ? await instances.listByHost(host) : await instances.list()).filter(
+  let all: ServerRecord[] = (host ? await instances.listByHost(host) : await instances.list()).filter(
     (i) => i.vmState !== "deleted",
   );
+  // Builds not placed on a host yet (or that failed before one was found) are servers too, with no host.
+  if (!host && !node) {
+    const placed = new Set(all.map((i) => i.uuid));
+    all.push(...(await unplacedBuilds(ctx)).filter((b) => !placed.has(b.uuid)));
+  }
   if (node) all = all.filter((i) => i.node === node);
   if (status) all = all.filter((i) => serverStatus(i) === status);
   // nova matches `name` as a regular expression; a literal substring match gives clients the same
@@ -50,16 +62,27 @@ async function listServers(ctx: RouteContext, detail: boolean) {
   if (limit !== undefined) all = all.slice(0, limit);
   const hosts = detail ? await hostsByName(ctx) : new Map<string, Host>();
   const servers = all.map((i) =>
-    detail ? serverDetail(i, ctx.view, hosts.get(i.host)) : serverSummary(i, ctx.view),
+    detail ? serverDetail(i, ctx.view, i.host ? hosts.get(i.host) : undefined) : serverSummary(i, ctx.view),
   );
   return json(200, { servers });
+}
+
+async function unplacedBuilds(ctx: RouteContext): Promise<ServerRecord[]> {
+  return (await ctx.deps.stores.actions.unplacedBuilds()).map(unplacedServer);
 }
 
 async function showServer(ctx: RouteContext) {
   const id = serverId(ctx);
   const instance = await ctx.deps.stores.instances.get(id);
-  if (!instance || instance.vmState === "deleted")
-    throw new ApiError(404, `Instance ${echo(id)} could not be found.`);
+  if (!instance) {
+    // Not placed yet (or failed before it was): the server is its build (nova's build request).
+    const build = (await ctx.deps.stores.actions.listByInstance(id)).find(
+      (a) => a.build?.status === "building" || a.build?.status === "failed",
+    );
+    if (!build) throw new ApiError(404, `Instance ${echo(id)} could not be found.`);
+    return json(200, { server: serverDetail(unplacedServer(build), ctx.view, undefined) });
+  }
+  if (instance.vmState === "deleted") throw new ApiError(404, `Instance ${echo(id)} could not be found.`);
   const host = (await ctx.deps.stores.hosts.get(instance.host)) ?? undefined;
   return json(200, { server: serverDetail(instance, ctx.view, host) });
 }

@@ -8,9 +8,9 @@
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { requireScheduled } from "#shared/flow/flow-state.js";
-import { baseImagePath, hostTarget, rootDiskPath } from "#shared/hosts/layout.js";
-import { createOverlay } from "#shared/hosts/qemu-img.js";
-import { shellQuote, shellScript } from "#shared/hosts/shell.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { rootDiskLines } from "#shared/hosts/root-disk.js";
+import { shellScript } from "#shared/hosts/shell.js";
 import { loadTarget, type TargetContext } from "./load-target.js";
 
 export async function prepareRootDisk(deps: StepDeps, state: FlowState): Promise<FlowState> {
@@ -27,14 +27,8 @@ export async function createRootDisk(
 ): Promise<FlowState> {
   const flow = requireScheduled(state);
   const { instance, host } = target;
-  const disk = rootDiskPath(host, instance.uuid);
   const imageRef = flow.imageRef ?? instance.imageRef;
-  const base = baseImagePath(host, imageRef);
-  const noImage = `{ echo "image ${imageRef} is not in the image cache of ${host.name}" >&2; exit 2; }`;
-  const create = createOverlay({ base, disk, sizeGiB: instance.flavor.diskGiB });
-  const lines = flow.recreate
-    ? [`test -f ${shellQuote(base)} || ${noImage}`, `if [ ! -e ${shellQuote(disk)} ]; then`, create, "fi"]
-    : [`test -f ${shellQuote(base)} || ${noImage}`, `rm -f -- ${shellQuote(disk)}`, create];
+  const lines = rootDiskLines(host, instance, imageRef, flow.recreate ? "create-if-absent" : "replace");
   await deps.executor.run(hostTarget(host), shellScript(lines), { comment: `root disk from ${imageRef}` });
   return { ...state, createdRootDisk: true };
 }

@@ -6,14 +6,11 @@
  * another process holds the disk's write lock (qemu's image lock, virtlockd) is DiskLocked: the old copy
  * still runs, so no other host is tried either; the flow ends "fencing required".
  */
-import { DiskLocked, HostCommandFailed, SpawnFailed } from "#shared/domain/errors.js";
-import { isDiskLockRefusal } from "#shared/domain/fencing.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
+import { spawnDomain } from "#shared/flow/spawn-domain.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
-import { defineDomainScript } from "#shared/hosts/instance-domain.js";
-import { hostTarget } from "#shared/hosts/layout.js";
 
 export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
@@ -31,31 +28,12 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
     Promise.all(instance.ports.map((id) => deps.stores.ports.require(id))),
     Promise.all(instance.volumes.map((bdm) => deps.stores.volumes.require(bdm.volumeId))),
   ]);
-  const script = defineDomainScript(
+  await spawnDomain(
+    deps,
     { instance, host, ports, volumes, imageRef: flow.imageRef ?? instance.imageRef },
     // Evacuate: CheckInstanceNotOnTarget proved the domain not defined on this target (a reschedule picks
     // another host; a retry here is of a command never delivered), so the definition is a new one.
-    { start: !endsStopped(flow), absent: flow.recreate },
+    { start: !endsStopped(flow), absent: flow.recreate, lockRefusalIsDiskLocked: flow.recreate },
   );
-  try {
-    await deps.executor.run(hostTarget(host), script, { comment: `spawn ${instance.uuid}` });
-  } catch (e) {
-    if (e instanceof HostCommandFailed) {
-      const stderr = String(e.details.stderr ?? e.message).trim();
-      if (flow.recreate && isDiskLockRefusal(stderr)) {
-        throw new DiskLocked(
-          `${host.name} refused the disk of ${instance.uuid}: another process holds its write lock, so the copy on ${instance.host} still runs (${stderr})`,
-          { host: host.name, holder: instance.host, ...e.details },
-          { cause: e },
-        );
-      }
-      throw new SpawnFailed(
-        `Spawn of ${instance.uuid} failed on ${host.name}: ${stderr}`,
-        { host: host.name, ...e.details },
-        { cause: e },
-      );
-    }
-    throw e;
-  }
   return state;
 }

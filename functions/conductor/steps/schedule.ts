@@ -7,21 +7,13 @@
  * again, so concurrent evacuations spread as a sequential run would. A retried Schedule finds the claim
  * it already made (by owner) and keeps it.
  */
-import {
-  ClaimRefused,
-  errorMessage,
-  NoValidHost,
-  PlacementRaced,
-  TargetNotClean,
-} from "#shared/domain/errors.js";
-import { describeRejections, scheduleHosts } from "#shared/domain/scheduling.js";
+import { errorMessage, TargetNotClean } from "#shared/domain/errors.js";
+import { scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
+import { claimBestHost } from "#shared/flow/placement.js";
 import { cleanTarget, uncleanTargets } from "#shared/flow/target-cleanup.js";
-
-/** How often a placement is weighed again after racing another one before the step gives up (and is retried). */
-const MAX_PLACEMENT_ROUNDS = 40;
 
 export async function schedule(deps: StepDeps, flow: FlowState): Promise<ScheduledFlow> {
   const { instances, hosts, migrations } = deps.stores;
@@ -46,47 +38,25 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
 
   if (await cleanEarlierTargets(deps, all, instance, flow.migrationId)) all = await hosts.list();
 
-  for (let round = 1; ; round++) {
-    const source = all.find((h) => h.name === flow.sourceHost);
-    const rejected: Record<string, string> = {};
-    const candidates = flow.force
-      ? forcedCandidates(all, flow, rejected)
-      : filtered(deps, all, flow, instance, source, rejected);
-    let raced = false;
-    for (const host of candidates) {
-      try {
-        await hosts.claim(
-          host.name,
-          {
-            instanceUuid: instance.uuid,
-            resources: instance.flavor,
-            owner: flow.migrationId,
-            serverGroup: instance.serverGroup,
-          },
-          { expectUsage: host.usage },
-        );
-      } catch (e) {
-        if (e instanceof PlacementRaced) {
-          raced = true;
-          break;
-        }
-        if (!(e instanceof ClaimRefused)) throw e;
-        rejected[host.name] = `claim refused: ${e.message}`;
-        continue;
-      }
-      await recordTarget(deps, flow, host.name);
-      return { ...flow, destHost: host.name };
-    }
-    if (!raced || round >= MAX_PLACEMENT_ROUNDS) {
-      const reason = describeRejections({ candidates: [], rejected });
-      throw new NoValidHost(`No valid host was found. ${reason}`, {
-        rejected,
-        attemptedHosts: flow.attemptedHosts,
-      });
-    }
-    await deps.sleep(Math.floor(Math.random() * 20));
-    all = await hosts.list();
-  }
+  const claimed = await claimBestHost(
+    deps,
+    {
+      instanceUuid: instance.uuid,
+      resources: instance.flavor,
+      owner: flow.migrationId,
+      serverGroup: instance.serverGroup,
+    },
+    all,
+    (hosts, rejected) => {
+      const source = hosts.find((h) => h.name === flow.sourceHost);
+      return flow.force
+        ? forcedCandidates(hosts, flow, rejected)
+        : filtered(deps, hosts, flow, instance, source, rejected);
+    },
+    { attemptedHosts: flow.attemptedHosts },
+  );
+  await recordTarget(deps, flow, claimed);
+  return { ...flow, destHost: claimed };
 }
 
 async function recordTarget(deps: StepDeps, flow: FlowState, host: string): Promise<void> {

@@ -2,14 +2,18 @@
 
 usage: nova_driver.py URL VERSION COMMAND [ARGS...]
   list | show SERVER | evacuate SERVER [HOST] | rebuild SERVER IMAGE | migrations SERVER | force-down HOST
+  boot NAME FLAVOR IMAGE | delete SERVER | reboot SERVER SOFT|HARD | console SERVER | lock SERVER
+  unlock SERVER | reset-state SERVER active|error
 Prints one JSON document; exits 1 with the client's exception on stderr.
 The session is keystoneauth1's no-auth plugin pointed at URL/v2.1, nothing else changed.
 """
 import json
 import sys
+import time
 
 from keystoneauth1 import session
 from keystoneauth1.noauth import NoAuth
+from novaclient import api_versions
 from novaclient import client
 from novaclient import utils
 
@@ -47,6 +51,48 @@ def main(url, version, command, *args):
             {"id": m.id, "status": m.status, "type": m.migration_type, "source": m.source_compute, "dest": m.dest_compute}
             for m in nova.migrations.list(instance_uuid=find(args[0]).id)
         ]
+    def wait(server_id, done, timeout=180):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                s = nova.servers.get(server_id)
+            except Exception as e:  # deleted: NotFound
+                if done(None):
+                    return None
+                raise e
+            if done(s):
+                return s
+            if time.time() > deadline:
+                raise SystemExit("timed out waiting for %s: %s" % (server_id, s.status))
+            time.sleep(0.5)
+
+    def settled(s):
+        return s is not None and getattr(s, "OS-EXT-STS:task_state") is None and s.status != "BUILD"
+
+    if command == "boot":
+        name, flavor, image = args
+        kwargs = {"nics": "auto"} if nova.api_version >= api_versions.APIVersion("2.37") else {}
+        created = nova.servers.create(name, image, nova.flavors.find(name=flavor), **kwargs)
+        return server_doc(wait(created.id, settled))
+    if command == "delete":
+        server = find(args[0])
+        server.delete()
+        wait(server.id, lambda s: s is None)
+        return {"deleted": server.id}
+    if command == "reboot":
+        server = find(args[0])
+        server.reboot(reboot_type=args[1])
+        return server_doc(wait(server.id, settled))
+    if command == "console":
+        return {"output": find(args[0]).get_console_output()}
+    if command in ("lock", "unlock"):
+        server = find(args[0])
+        getattr(server, command)()
+        return {"locked": getattr(nova.servers.get(server.id), "locked", None)}
+    if command == "reset-state":
+        server = find(args[0])
+        nova.servers.reset_state(server, args[1])
+        return server_doc(nova.servers.get(server.id))
     if command == "force-down":
         services = nova.services.list(host=args[0], binary="nova-compute")
         s = nova.services.force_down(services[0].id, True)

@@ -133,7 +133,7 @@ describe("version documents and microversions", () => {
   });
 
   it("answers an unknown path 404 and a wrong method 405", async () => {
-    await refusedWithoutChange(() => cloud.call("GET", "/v2.1/flavors"), 404, "itemNotFound");
+    await refusedWithoutChange(() => cloud.call("GET", "/v2.1/os-cells"), 404, "itemNotFound");
     const res = await refusedWithoutChange(() => cloud.call("DELETE", "/v2.1/os-hosts"), 405, "badMethod");
     expect(res.headers.get("allow")).toContain("GET");
   });
@@ -191,7 +191,7 @@ describe("servers", () => {
     const show = await cloud.call("GET", `/v2.1/servers/${active.uuid}`, { version: "2.1" });
     expect(show.status).toBe(200);
     // Before 2.47 the flavor is a reference, not embedded.
-    expect((show.json as { server: { flavor: unknown } }).server.flavor).toMatchObject({ id: "lz.1c512m2g" });
+    expect((show.json as { server: { flavor: unknown } }).server.flavor).toMatchObject({ id: "m1.small" });
   });
 
   it("answers 404 for an unknown or malformed server id, 400 for bad filters", async () => {
@@ -328,7 +328,7 @@ describe("evacuate and rebuild: refusals change nothing", () => {
       /exactly one/,
     );
     await refusedWithoutChange(
-      () => post(JSON.stringify({ reboot: { type: "HARD" } })),
+      () => post(JSON.stringify({ shelve: null })),
       400,
       "badRequest",
       /no such action/,
@@ -381,6 +381,40 @@ describe("evacuate and rebuild: refusals change nothing", () => {
       413,
       "overLimit",
     );
+    // Past API Gateway's 10 MB the gateway answers, in nova's shape, with the version headers.
+    const huge = await refusedWithoutChange(
+      () => post(JSON.stringify({ evacuate: { pad: "x".repeat(20 * 1024 * 1024) } })),
+      413,
+      "overLimit",
+    );
+    expect(huge.headers.get("openstack-api-version")).toMatch(/^compute 2\.\d+$/);
+    // An unknown image is refused before anything starts (nova: 400), not left to fail in the flow.
+    const onHost = await instance({ host: "host-a", node: "host-a" });
+    await refusedWithoutChange(
+      () => action(onHost.uuid, { rebuild: { imageRef: "no-such-image" } }),
+      400,
+      "badRequest",
+      /Image "no-such-image" could not be found/,
+    );
+    // Fields nova does not take at the microversion asked, and a key pair that does not exist.
+    await refusedWithoutChange(
+      () => action(onHost.uuid, { rebuild: { imageRef: "cirros-0.6", description: "d" } }, "2.18"),
+      400,
+      "badRequest",
+      /description/,
+    );
+    await refusedWithoutChange(
+      () => action(onHost.uuid, { rebuild: { imageRef: "cirros-0.6", key_name: "k" } }, "2.54"),
+      400,
+      "badRequest",
+      /key_name/,
+    );
+    await refusedWithoutChange(
+      () => action(inst.uuid, { evacuate: { onSharedStorage: "maybe" } }, "2.1"),
+      400,
+      "badRequest",
+      /onSharedStorage/,
+    );
   });
 });
 
@@ -428,7 +462,7 @@ describe("evacuate needs proof that no other copy runs (issue 26)", () => {
     expect(down.status, down.text).toBe(200);
     try {
       const host = await cloud.call("GET", "/v2.1/os-hosts/host-down");
-      expect((host.json as { host: unknown }).host).toMatchObject({
+      expect((host.json as { "lazarus:host": unknown })["lazarus:host"]).toMatchObject({
         forced_down: true,
         death_proof: {
           kind: "operator",
@@ -540,6 +574,46 @@ describe("evacuate and rebuild: accepted", () => {
     await cloud.settle();
   });
 
+  it("takes what nova takes: rebuild's adminPass, name and metadata; evacuate's onSharedStorage as a string", async () => {
+    const inst = await instance({ host: "host-a", node: "host-a", name: "before-name" });
+    const res = await action(inst.uuid, {
+      rebuild: {
+        imageRef: "ubuntu-24.04",
+        adminPass: "s3cret!",
+        name: "after-name",
+        metadata: { role: "db" },
+      },
+    });
+    expect(res.status, res.text).toBe(202);
+    const migrationId = res.headers.get("x-lazarus-migration-id")!;
+    expect((res.json as { server: Record<string, unknown> }).server).toMatchObject({
+      name: "after-name",
+      metadata: { role: "db" },
+    });
+    await cloud.settle();
+    // The password is not stored anywhere; the action says it was not set and why.
+    const event = await cloud.call(
+      "GET",
+      `/v2.1/servers/${inst.uuid}/os-instance-actions/req-${migrationId}`,
+    );
+    const events = (event.json as { instanceAction: { events: Record<string, unknown>[] } }).instanceAction
+      .events;
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: "compute_set_admin_password", result: "Error" }),
+    );
+    expect(JSON.stringify(await stateSnapshot(cloud))).not.toContain("s3cret!");
+
+    const dead = await instance({ host: "host-fenced", node: "host-fenced" });
+    const ev = await action(dead.uuid, { evacuate: { onSharedStorage: "False", adminPass: "x" } }, "2.1");
+    expect(ev.status, ev.text).toBe(200);
+    expect(ev.json).toEqual({ adminPass: null });
+    const ex = await cloud.call("GET", `/v2.1/executions/${ev.headers.get("x-lazarus-execution-id")}`);
+    expect((ex.json as { execution: { input: unknown } }).execution.input).toMatchObject({
+      onSharedStorage: false,
+    });
+    await cloud.settle();
+  });
+
   it("rebuild: 202 with the server in REBUILD, its migration and execution", async () => {
     const inst = await instance({ host: "host-a", node: "host-a" });
     const res = await action(inst.uuid, { rebuild: { imageRef: "ubuntu-24.04" } });
@@ -586,14 +660,20 @@ describe("idempotency", () => {
     await cloud.settle();
   });
 
-  it("without a key, the same request repeated within the window is the same request", async () => {
-    const inst = await instance({ host: "host-dead", node: "host-dead" });
-    const first = await action(inst.uuid, { evacuate: { host: "host-b" } });
-    const again = await action(inst.uuid, { evacuate: { host: "host-b" } });
-    expect(first.status).toBe(200);
-    expect(again.status).toBe(200);
-    expect(again.headers.get("x-lazarus-migration-id")).toBe(first.headers.get("x-lazarus-migration-id"));
-    expect(await cloud.db.stores.migrations.listByInstance(inst.uuid)).toHaveLength(1);
+  it("without a key, the same request is a new request, as in nova: never silently replayed", async () => {
+    const inst = await instance({ host: "host-a", node: "host-a" });
+    const first = await action(inst.uuid, { rebuild: { imageRef: "cirros-0.6" } });
+    expect(first.status, first.text).toBe(202);
+    // The first still holds the instance: the second is refused, not answered with the first's answer.
+    const during = await action(inst.uuid, { rebuild: { imageRef: "cirros-0.6" } });
+    expect(during.status).toBe(409);
+    expect(during.headers.get("idempotent-replayed")).toBeNull();
+    await cloud.settle();
+    const again = await action(inst.uuid, { rebuild: { imageRef: "cirros-0.6" } });
+    expect(again.status, again.text).toBe(202);
+    expect(again.headers.get("idempotent-replayed")).toBeNull();
+    expect(again.headers.get("x-lazarus-migration-id")).not.toBe(first.headers.get("x-lazarus-migration-id"));
+    expect(await cloud.db.stores.migrations.listByInstance(inst.uuid)).toHaveLength(2);
     await cloud.settle();
   });
 
@@ -770,7 +850,7 @@ describe("services, hypervisors, hosts", () => {
       "host-locked",
     ]);
     const host = await cloud.call("GET", "/v2.1/os-hosts/host-down");
-    expect((host.json as { host: unknown }).host).toMatchObject({
+    expect((host.json as { "lazarus:host": unknown })["lazarus:host"]).toMatchObject({
       state: "down",
       capacity: { vcpus: 8 },
       limits: { vcpus: 8 },
@@ -953,10 +1033,20 @@ describe("host evacuation once its state machine is deployed", () => {
         state_machine: arn,
         input: { host: "host-down", incidentId: "inc-42", reason: "power loss" },
       });
-      const again = await cloud.call("POST", "/v2.1/os-hosts/host-down/evacuate", {
-        body: { reason: "power loss", incident_id: "inc-42" },
+      // A retry the client marks as one (its Idempotency-Key) gets the first answer and starts nothing.
+      const key = randomUUID();
+      const keyed = await cloud.call("POST", "/v2.1/os-hosts/host-down/evacuate", {
+        body: { reason: "power loss", incident_id: "inc-43" },
+        headers: { "Idempotency-Key": key },
       });
-      expect((again.json as { execution: { id: string } }).execution.id).toBe(id);
+      const again = await cloud.call("POST", "/v2.1/os-hosts/host-down/evacuate", {
+        body: { reason: "power loss", incident_id: "inc-43" },
+        headers: { "Idempotency-Key": key },
+      });
+      expect(again.headers.get("idempotent-replayed")).toBe("true");
+      expect((again.json as { execution: { id: string } }).execution.id).toBe(
+        (keyed.json as { execution: { id: string } }).execution.id,
+      );
     } finally {
       delete process.env[HOST_EVACUATION_ARN_ENV];
       resetDeps();

@@ -48,7 +48,7 @@ async function evacuationWorld(opts: { recreate?: boolean } = {}) {
   await w.db.stores.volumes.put(volume);
   const instance = await seedInstance(w, "src", {
     ports: ports.map((p) => p.id),
-    volumes: [{ volumeId: volume.id, device: "vdb" }],
+    volumes: [{ volumeId: volume.id, device: "vdb", deleteOnTermination: false }],
   });
   await w.db.stores.volumes.attach(volume.id, {
     attachmentId: randomUUID(),
