@@ -57,6 +57,11 @@ export interface ChaosOptions {
   schedule?: readonly (Disruption | readonly Disruption[])[];
   /** Every overlay that fits the round instead of drawn ones (the overlays' details stay seeded). */
   allOverlays?: boolean;
+  /**
+   * A time budget, ms: no round starts once it is spent (the summary counts the rounds run), so a long run
+   * can be given the time there is rather than a number of rounds.
+   */
+  budgetMs?: number;
   /** Longest a round may take to settle before it counts as stuck (default 600 s). */
   settleTimeoutMs?: number;
   /** Where a failing run writes its report (default: none written). */
@@ -67,6 +72,7 @@ export interface ChaosOptions {
 
 export interface ChaosSummary {
   seed: number;
+  /** Rounds run (fewer than asked when the time budget ran out). */
   rounds: number;
   fromRound: number;
   /** Disruptions drawn, by kind (a round may run several). */
@@ -80,6 +86,8 @@ export interface ChaosSummary {
   /** Invariant violations found (must be 0). */
   violations: number;
   lostInstances: number;
+  /** Records left on a host whose evacuation ended without listing them as not evacuated (must be 0). */
+  strandedInstances: number;
   /** Double runs: seen by the /proc sampler, or a copy defined where its record does not say. */
   doubleRuns: number;
   /** Every violation, `round N: <kind>: <what>`. */
@@ -262,6 +270,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
 
     for (let index = 0; index < opts.rounds; index++) {
       const round = fromRound + index;
+      if (opts.budgetMs !== undefined && Date.now() - started >= opts.budgetMs) {
+        print(`time budget of ${Math.round(opts.budgetMs / 60_000)} min spent: ${index} round(s) run`);
+        break;
+      }
       const rnd = roundRandom(opts.seed, round);
       const plan = drawRound(rnd, opts, index);
       const since = Date.now();
@@ -405,7 +417,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     }
     return {
       seed: opts.seed,
-      rounds: opts.rounds,
+      rounds: roundsRun.length,
       fromRound,
       disruptions: counts.disruptions,
       overlays: counts.overlays,
@@ -413,6 +425,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
       operations: counts.operations,
       violations: violationList.length,
       lostInstances: kindCount("lost"),
+      strandedInstances: kindCount("stranded"),
       doubleRuns: kindCount("double"),
       violationList,
       roundsRun,

@@ -1,6 +1,6 @@
 /**
  * `npm run chaos -- [--seed N] [--rounds N] [--from-round K] [--hosts N] [--instances N] [--only KIND,...]
- *                   [--out DIR] [--json]`
+ *                   [--minutes N] [--out DIR] [--json]`
  *
  * Runs local/chaos/chaos.ts on a local cloud of real libvirt hosts (root needed), printing each round as it
  * happens and a summary at the end. The seed is printed first: `--seed` replays the same draws, and each
@@ -8,6 +8,7 @@
  * fresh cloud. A run with violations writes its report (every violation with its round's story, JSON and
  * text) to `--out` (default ./chaos-reports) and prints the command replaying each failing round.
  * `--json` adds the summary as one JSON object on the last line. Exit 1 on any violation, 2 on a usage error.
+ * `--minutes N` starts no round after N minutes (the summary says how many ran).
  * `--only` restricts the disruptions drawn (e.g. `--only dead-feeder,crash-loop`).
  */
 import { parseArgs } from "node:util";
@@ -16,7 +17,7 @@ import { DISRUPTIONS, type Disruption, runChaos } from "./chaos.js";
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm run chaos -- [--seed N] [--rounds N] [--from-round K] [--hosts N] [--instances N] [--only ${DISRUPTIONS.join(",")}] [--out DIR] [--json]\n`,
+    `${message}\nusage: npm run chaos -- [--seed N] [--rounds N] [--from-round K] [--hosts N] [--instances N] [--only ${DISRUPTIONS.join(",")}] [--minutes N] [--out DIR] [--json]\n`,
   );
   process.exit(2);
 }
@@ -31,6 +32,7 @@ function parse() {
       hosts: { type: "string" },
       instances: { type: "string" },
       only: { type: "string" },
+      minutes: { type: "string" },
       out: { type: "string" },
       json: { type: "boolean" },
     },
@@ -64,6 +66,7 @@ const summary = await runChaos({
   hosts: int("hosts", parsed.hosts, 5, 3),
   instances: int("instances", parsed.instances, 8, 1),
   ...(only ? { disruptions: only } : {}),
+  ...(parsed.minutes !== undefined ? { budgetMs: int("minutes", parsed.minutes, 0, 1) * 60_000 } : {}),
   reportDir: parsed.out ?? "chaos-reports",
   log: say,
 });
@@ -87,6 +90,7 @@ line(
 );
 line("in ERROR", String(summary.instancesInError));
 line("lost instances", String(summary.lostInstances));
+line("stranded", String(summary.strandedInstances));
 line("double runs", String(summary.doubleRuns));
 line("violations", String(summary.violations));
 for (const v of summary.violationList) process.stdout.write(`    ${v}\n`);

@@ -37,7 +37,13 @@ it("five seeded rounds of issue-26 chaos: no violation, no lost instance, no dou
   });
   const report = `${lines.join("\n")}\n${summary.violationList.join("\n")}`;
   expect(summary.violationList, report).toEqual([]);
-  expect(summary).toMatchObject({ rounds: 5, violations: 0, lostInstances: 0, doubleRuns: 0 });
+  expect(summary).toMatchObject({
+    rounds: 5,
+    violations: 0,
+    lostInstances: 0,
+    strandedInstances: 0,
+    doubleRuns: 0,
+  });
   // Every kind really happened.
   for (const kind of [
     "libvirtd-frozen",
