@@ -5,7 +5,9 @@
  * instances left in ERROR reset to ACTIVE and started where their domain is. Waits are for events, bounded by
  * the settings' settle timeout; a system that does not get quiet in time is a `stuck` violation.
  */
+
 import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
+import type { Instance } from "#shared/domain/schemas.js";
 import type { LocalCloud } from "../cloud.js";
 import { machineOf, type RoundContext, sleep } from "./round.js";
 
@@ -91,7 +93,10 @@ export async function waitQuiet(ctx: RoundContext, timeoutMs: number): Promise<s
  * longer forced down); an instance left in ERROR whose domain is defined on its up host is reset to ACTIVE and
  * started there (nova's `reset-state --active` and `start`); an ACTIVE instance whose domain is shut off on
  * its up host (nothing restarted it: a storm hand-over, a host reset nobody answered) is started by hand and
- * named in the round's story. So later rounds have guests to disrupt.
+ * named in the round's story. So later rounds have guests to disrupt. An instance in ERROR with
+ * `TargetNotClean` is first cleaned as its fault says: the domain destroyed and undefined by hand on the host
+ * the fault names, and, once that host no longer has it, the claim the failed flow kept there released (what
+ * an operator does in placement); while that host is down the instance stays in ERROR.
  */
 export async function operatorRepairs(ctx: RoundContext): Promise<void> {
   const { cloud } = ctx;
@@ -110,6 +115,7 @@ export async function operatorRepairs(ctx: RoundContext): Promise<void> {
     if (state.exitCode !== 0) continue; // not defined there: an ERROR one stays so, with its fault
     const running = /running/.test(state.stdout);
     if (i.vmState === "active" && running) continue;
+    if (i.vmState === "error" && !(await cleanUncleanTarget(ctx, i))) continue;
     if (!running) await host.virsh(["start", i.uuid], { allowFail: true });
     if (i.vmState === "error") {
       await cloud.stores.instances.update(i.uuid, {
@@ -131,4 +137,27 @@ export async function operatorRepairs(ctx: RoundContext): Promise<void> {
       );
     }
   }
+}
+
+/**
+ * The operator's clean-up of a `TargetNotClean` instance's unclean host (its fault's `uncleanHost`), as the
+ * fault tells: destroy and undefine the domain there, then release the claim the failed flow kept once the
+ * domain is gone. True when there is nothing (left) to clean; false while that host cannot be cleaned.
+ */
+async function cleanUncleanTarget(ctx: RoundContext, i: Instance): Promise<boolean> {
+  const unclean = i.fault?.error === "TargetNotClean" ? String(i.fault.details.uncleanHost ?? "") : "";
+  if (!unclean || unclean === i.host) return true;
+  const { cloud } = ctx;
+  const host = cloud.fleet.hosts.get(unclean);
+  if (!host?.running) return false;
+  await host.virsh(["destroy", i.uuid], { allowFail: true });
+  await host.virsh(["undefine", i.uuid], { allowFail: true });
+  if ((await host.virsh(["domstate", i.uuid], { allowFail: true })).exitCode === 0) return false;
+  const claim = (await cloud.stores.hosts.require(unclean)).claims[i.uuid];
+  if (claim) await cloud.stores.hosts.release(unclean, i.uuid, { owner: claim.owner });
+  ctx.operation("operator-clean-unclean-target");
+  ctx.log(
+    `  operator: ${i.name}'s copy on ${unclean} destroyed and undefined by hand, its claim there released`,
+  );
+  return true;
 }
