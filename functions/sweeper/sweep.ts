@@ -6,6 +6,9 @@
  * the fault), and the flow is ended as HandleFailure would (shared/flow/end-flow.ts): instance ERROR with
  * a fault, migration `failed`, claims released, bindings back on the instance's host.
  *
+ * Migration tasks (live or cold migration, revert) whose execution ended are ended as the migrate machine's
+ * HandleFailure ends them: the guest stays where it runs (shared/flow/migration-ending.ts).
+ *
  * A boot or a delete whose execution ended is ended by the same code as its machine's failure handler
  * (a boot's host cleaned first). Power tasks (os-stop/os-start, reboot, an instance recovery's restart)
  * are ended too once their owner is gone:
@@ -13,16 +16,22 @@
  * own timeout (it can no longer be running). Nothing was half-built, so nothing is ERROR: the task is
  * released and vm_state/power_state are set from what the host says the domain is (left as they were when
  * the host does not answer; the next sync or monitor event tells).
+ *
+ * What a run reads is bounded by what it looks for, never by the fleet: the held tasks come from a sparse
+ * index (instances holding a task, by when they took it), only those older than SWEEP_MIN_AGE_SECONDS (a
+ * flow that runs normally ends well within it; an API power task is abandoned after API_TIMEOUT_SECONDS +
+ * 30 s), at most SWEEP_MAX_TASKS a run, oldest first (the rest wait for the next minute), each re-read by key.
  */
 import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
 import { errorMessage, UnexpectedTaskState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { BOOT_TASK_STATES, isRebuildTask, type TaskState } from "#shared/domain/states.js";
+import { BOOT_TASK_STATES, isMigrationTask, isRebuildTask, type TaskState } from "#shared/domain/states.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { cleanBootHost, endBoot } from "#shared/flow/end-boot.js";
 import { endDelete } from "#shared/flow/end-delete.js";
 import { endFlow, type FlowEndOutcome } from "#shared/flow/end-flow.js";
 import type { ExecutionStatus } from "#shared/flow/executions.js";
+import { endMigration, type MigrationEnding, migrationOfTask } from "#shared/flow/migration-ending.js";
 import { publishPending } from "#shared/flow/notify.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
 import { hostTarget } from "#shared/hosts/layout.js";
@@ -34,7 +43,8 @@ export interface EndedTask {
   requestId: string;
   executionStatus: ExecutionStatus;
   uncleanHost: string | null;
-  outcome: FlowEndOutcome;
+  /** A rebuild flow's ending, or a migrate flow's (ended: the guest stays where it runs, as it was). */
+  outcome: FlowEndOutcome | MigrationEnding["outcome"];
 }
 
 /** A power task released by the sweeper, and what the host said the domain is (null: no answer). */
@@ -68,15 +78,29 @@ const isPowerTask = (i: Instance) => i.taskState !== null && POWER_TASK_STATES.i
 /** An API request's task older than this can no longer be held by a running request. */
 const API_TASK_ABANDONED_MS = (API_TIMEOUT_SECONDS + 30) * 1000;
 
+/** A task younger than this is not looked at (its owner is certainly still at it). */
+export const SWEEP_MIN_AGE_SECONDS = API_TIMEOUT_SECONDS + 30;
+/** Held tasks looked at per run (each costs a read and, for a flow's task, a DescribeExecution). */
+export const SWEEP_MAX_TASKS = 200;
+
 export async function sweep(deps: StepDeps): Promise<SweepReport> {
   const republished = await publishPending(deps);
   const endedTasks: EndedTask[] = [];
   const endedPowerTasks: EndedPowerTask[] = [];
   let running = 0;
-  for (const listed of await deps.stores.instances.list()) {
+  const before = new Date(deps.now().getTime() - SWEEP_MIN_AGE_SECONDS * 1000).toISOString();
+  const held = await deps.stores.instances.heldTasks(before, SWEEP_MAX_TASKS);
+  // Re-read by key (the index is eventually consistent, and a flow may have ended the task meanwhile).
+  for (const listed of await deps.stores.instances.getMany(held.map((t) => t.uuid))) {
     if (isPowerTask(listed) && listed.taskRequestId) {
       const ended = await endAbandonedPowerTask(deps, listed);
       if (ended) endedPowerTasks.push(ended);
+      else running++;
+      continue;
+    }
+    if (isMigrationTask(listed.taskState) && listed.taskRequestId) {
+      const ended = await endAbandonedMigration(deps, listed);
+      if (ended) endedTasks.push(ended);
       else running++;
       continue;
     }
@@ -124,6 +148,38 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
     });
   }
   return { republished, endedTasks, endedPowerTasks, running };
+}
+
+/**
+ * A migrate flow's task whose execution no longer runs: ended as its own HandleFailure would
+ * (shared/flow/migration-ending.ts: both hosts asked where the guest is; it stays where it runs). null while
+ * the execution runs.
+ */
+async function endAbandonedMigration(deps: StepDeps, listed: Instance): Promise<EndedTask | null> {
+  const executionStatus = listed.taskExecutionArn
+    ? await deps.executions.status(listed.taskExecutionArn)
+    : "NOT_FOUND";
+  if (executionStatus === "RUNNING") return null;
+  const instance = await deps.stores.instances.require(listed.uuid);
+  const task = await migrationOfTask(deps.stores, instance);
+  if (!task) return null;
+  const ending = await endMigration(deps, {
+    ...task,
+    instanceUuid: instance.uuid,
+    failure: {
+      step: "sweeper",
+      error: "FlowEnded",
+      message: `the flow's execution ended (${executionStatus}) without finishing its task`,
+    },
+    touchedHosts: true,
+  });
+  return {
+    instanceUuid: instance.uuid,
+    requestId: task.requestId,
+    executionStatus,
+    uncleanHost: ending.uncleanHost ?? null,
+    outcome: ending.outcome,
+  };
 }
 
 /** Ends a power task whose owner is gone; null while the owner may still be running. */
@@ -224,7 +280,7 @@ async function endAbandonedTask(
   requestId: string,
   executionStatus: ExecutionStatus,
 ): Promise<EndedTask> {
-  // Re-read by key: the list is a scan, and the flow may have ended the task meanwhile.
+  // Re-read by key: the flow may have ended the task since it was read.
   const instance = await deps.stores.instances.require(instanceUuid);
   const migration = await deps.stores.migrations.get(requestId);
   const recreate = migration?.type === "evacuation";
@@ -232,8 +288,10 @@ async function endAbandonedTask(
   const target = migration?.destHost;
   if (recreate && target && target !== instance.host && instance.taskRequestId === requestId) {
     const host = await deps.stores.hosts.get(target);
+    // Only a host holding this flow's claim can hold a copy (the migration names a host before the claim).
     try {
-      if (host) await cleanTarget(deps, host, instance, { removeInstanceDir: false });
+      if (host?.claims[instanceUuid]?.owner === requestId)
+        await cleanTarget(deps, host, instance, { removeInstanceDir: false });
     } catch {
       uncleanHost = target;
     }

@@ -28,7 +28,7 @@ export interface FunctionAccess {
   metrics?: boolean;
   /**
    * Creates and deletes the hosts' alarms (registration): cloudwatch:PutMetricAlarm / DeleteAlarms on the
-   * deployment's `<prefix>-heartbeat-*` and `<prefix>-instance-monitor-*` alarms.
+   * deployment's `<prefix>-heartbeat-*` alarms (a host's only alarm).
    */
   hostAlarms?: boolean;
   /**
@@ -129,8 +129,8 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
     publishEvents: true,
   }),
   conductor("schedule", "schedule", {
-    // Cleaning a target an earlier flow left unproven runs a host command.
-    tables: { instances: "read", hosts: "write", migrations: "write" },
+    // Cleaning a target an earlier flow left unproven runs a host command (and strikes it from the instance).
+    tables: { instances: "write", hosts: "write", migrations: "write" },
     hostCommands: true,
   }),
   conductor("prepare-reschedule", "prepareReschedule", {
@@ -167,6 +167,65 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
     tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
   }),
   compute("clean-up-target", "cleanUpTarget", ON_TARGET),
+];
+
+const migrate = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("migration", "migrate", name, handler, access);
+
+/** Moving a guest's records to where it runs: ports, volume attachments, the instance, claims, the migration. */
+const MOVES_RECORDS: FunctionAccess = {
+  tables: {
+    instances: "write",
+    hosts: "write",
+    migrations: "write",
+    ports: "write",
+    volumes: "write",
+    outbox: "write",
+  },
+  publishEvents: true,
+};
+
+/** The migrate machine (issue 32): live and cold migration of an instance on a live host, and the revert. */
+export const MIGRATION_FUNCTIONS: readonly FunctionSpec[] = [
+  migrate("accept", "acceptMigration", {
+    tables: { instances: "write", hosts: "read", migrations: "write", outbox: "write" },
+    publishEvents: true,
+  }),
+  migrate("schedule", "scheduleMigration", {
+    tables: { instances: "read", hosts: "write", migrations: "write" },
+  }),
+  migrate("check-target", "checkMigrationTarget", ON_TARGET),
+  migrate("live", "liveMigrate", {
+    ...ON_TARGET,
+    tables: { instances: "read", hosts: "read", migrations: "write" },
+  }),
+  migrate("stop-source", "stopSource", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", migrations: "write" },
+  }),
+  migrate("start-on-target", "startOnTarget", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
+  }),
+  migrate("commit", "commitMigration", MOVES_RECORDS),
+  migrate("confirm", "confirmMigration", MOVES_RECORDS),
+  migrate("revert", "revertMigration", { ...MOVES_RECORDS, hostCommands: true }),
+  // Asks both hosts where the guest is, cleans one, restarts it on the other, or commits where it runs.
+  migrate("handle-failure", "handleMigrationFailure", { ...ENDS_FLOW, hostCommands: true }),
+];
+
+const drain = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("host-maintenance", "drain", name, handler, access);
+
+/** The host-drain machine (issue 32): planned maintenance of a live host, and the return of its instances. */
+export const HOST_MAINTENANCE_FUNCTIONS: readonly FunctionSpec[] = [
+  // Disables the host and marks it draining (hosts write).
+  drain("start", "startDrain", { tables: { hosts: "write" } }),
+  drain("plan", "planDrain", { tables: { hosts: "read", instances: "read" } }),
+  drain("confirm-move", "confirmMove", { tables: { instances: "read" } }),
+  // Marks the host maintenance (or incomplete) with the instances it moved.
+  drain("report", "reportDrain", { tables: { hosts: "write", instances: "read" } }),
+  drain("abort", "abortDrain", { tables: { hosts: "write" } }),
 ];
 
 /**
@@ -256,7 +315,8 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands); creates its
   // alarms (hostAlarms) and tags the node with its name (tagHosts).
   inventory("register-host", "register", "invoked", {
-    tables: { hosts: "write" },
+    // fleet: the host count and the host's BMC networks, kept with its record.
+    tables: { hosts: "write", fleet: "write" },
     hostCommands: true,
     describeHosts: true,
     hostAlarms: true,
@@ -264,7 +324,7 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   }),
   // Deletes the host's alarms, its name tag and its record (refused while instances name it).
   inventory("deregister-host", "deregister", "invoked", {
-    tables: { hosts: "write", instances: "read" },
+    tables: { hosts: "write", instances: "read", fleet: "write" },
     hostAlarms: true,
     tagHosts: true,
   }),
@@ -278,7 +338,11 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
     "sync",
     "sync",
     "scheduled",
-    { tables: { hosts: "write", instances: "write", migrations: "read" }, hostCommands: true },
+    // fleet: where the last run stopped (a run syncs the next page of hosts).
+    {
+      tables: { hosts: "write", instances: "write", migrations: "read", fleet: "write" },
+      hostCommands: true,
+    },
     "rate(5 minutes)",
   ),
 ];
@@ -298,14 +362,15 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "api",
     role: "api",
     access: {
-      // hosts: enable/disable and force-down (an operator's proof of death); idempotency: the answers to
-      // mutating requests.
+      // hosts: enable/disable, force-down (an operator's proof of death), undrain; idempotency: the answers
+      // to mutating requests.
       // instances write + hostCommands + publishEvents: os-stop/os-start/reboot, lock, resetState and the
       // console log; recoveries: restarts in the action log.
+      // migrations write: confirmResize (the source's reserved claim released, the migration confirmed).
       tables: {
         instances: "write",
         hosts: "write",
-        migrations: "read",
+        migrations: "write",
         idempotency: "write",
         outbox: "write",
         recoveries: "read",
@@ -315,10 +380,12 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
         ports: "read",
         volumes: "read",
         faults: "write",
+        // The delegates a host's power view lists.
+        fleet: "read",
       },
       hostCommands: true,
       publishEvents: true,
-      startExecutions: ["rebuild", "host-evacuation", "boot", "delete"],
+      startExecutions: ["rebuild", "host-evacuation", "boot", "delete", "migrate", "host-drain"],
       readExecutions: true,
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
       // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
@@ -356,20 +423,25 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
   hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, metrics: true }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostCommands: true }),
-  // The mass-failure guard reads every host; holding writes the incident and alerts the operator.
-  hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
+  // The mass-failure guard reads the fleet's host count and the hosts that look dead (an index); holding
+  // writes the incident and alerts the operator.
+  hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read", fleet: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
   // The power fence: a BMC's fence agent on a delegate host (hostCommands), or ec2:StopInstances (Force) and
   // DescribeInstances on the host's instance; records it in the host's power log; reads the heartbeats for
   // the lease; records the proof of death on the host.
   hostFailure("fence", "fenceHost", {
-    tables: { hosts: "write" },
+    // fleet: the peers on the victim's BMC network (the delegates).
+    tables: { hosts: "write", fleet: "read" },
     fence: true,
     hostCommands: true,
     metrics: true,
   }),
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
+  // Ends the migrate flows moving instances off the dead host (issue 32): asks their targets where each
+  // guest runs, commits there or releases the task (the migrate machine's own failure ending).
+  hostFailure("end-migrations", "endMigrationsFromHost", { ...ENDS_FLOW, hostCommands: true }),
   // Marks instances left without proof "fencing required" (fault, fencingRequired).
   hostFailure("plan-evacuation", "planEvacuation", {
     tables: { instances: "write", faults: "write", hosts: "read" },
@@ -467,12 +539,14 @@ export const HOST_POWER_FUNCTION: FunctionSpec = {
   entry: "functions/host-power/handlers.ts",
   handler: "power",
   role: "invoked",
-  access: { tables: { hosts: "write" }, hostCommands: true, fence: true, powerOn: true },
+  access: { tables: { hosts: "write", fleet: "read" }, hostCommands: true, fence: true, powerOn: true },
 };
 
 /** Every function, of every flow and trigger. New flows append their lists here. */
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
+  ...MIGRATION_FUNCTIONS,
+  ...HOST_MAINTENANCE_FUNCTIONS,
   ...BOOT_FUNCTIONS,
   ...DELETE_FUNCTIONS,
   SWEEPER_FUNCTION,

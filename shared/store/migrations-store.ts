@@ -3,7 +3,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { ConcurrentUpdate, MigrationNotFound } from "../domain/errors.js";
-import { Migration } from "../domain/schemas.js";
+import { Migration, MigrationFollowUp } from "../domain/schemas.js";
 import { assertMigrationTransition, canMigrationTransition, type MigrationStatus } from "../domain/states.js";
 import { ResourceName } from "../domain/values.js";
 import { definedOnly, Expr, parseInput, type StoreDeps, scanAll } from "./dynamo-util.js";
@@ -15,6 +15,8 @@ export const MigrationPatch = z.object({
   destNode: ResourceName.nullable().optional(),
   error: z.string().nullable().optional(),
   attemptedHosts: z.array(ResourceName).optional(),
+  // No default here: a patch that does not name them must not write them.
+  followUps: z.array(MigrationFollowUp).optional(),
 });
 export type MigrationPatch = z.infer<typeof MigrationPatch>;
 
@@ -71,6 +73,55 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
         };
       },
       { migrationId: id, to },
+    );
+  }
+
+  /**
+   * Names `host` as the flow's destination before the flow claims there (accepted -> pre-migrating, or a
+   * pre-migrating flow moving on to another candidate): a claim is only ever made on a host its migration
+   * names, so a retried Schedule and the flow's end find it by key (never by reading every host).
+   */
+  async setDestination(id: string, host: string, attemptedHosts: readonly string[]): Promise<Migration> {
+    const tried = parseInput(z.array(ResourceName), [...attemptedHosts], "attempted hosts");
+    return this.changeRecord(
+      id,
+      (current, attempt) => {
+        if (
+          current.status === "pre-migrating" &&
+          current.destHost === host &&
+          isDeepStrictEqual(current.attemptedHosts, tried)
+        )
+          return null;
+        if (current.status !== "accepted" && current.status !== "pre-migrating") {
+          if (attempt === 1) assertMigrationTransition(current.status, "pre-migrating");
+          throw new ConcurrentUpdate(`migration ${id} changed to ${current.status} while naming ${host}`, {
+            migrationId: id,
+            actual: current.status,
+          });
+        }
+        const next = parseInput(
+          Migration,
+          {
+            ...current,
+            status: "pre-migrating",
+            destHost: host,
+            destNode: host,
+            attemptedHosts: tried,
+            updatedAt: this.now().toISOString(),
+            version: current.version + 1,
+          },
+          "migration",
+        );
+        const x = new Expr();
+        const fields = ["status", "destHost", "destNode", "attemptedHosts", "updatedAt", "version"] as const;
+        return {
+          UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
+          ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+          expectedResult: next,
+        };
+      },
+      { migrationId: id, destHost: host },
     );
   }
 

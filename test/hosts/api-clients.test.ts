@@ -20,6 +20,7 @@ import { defineByHand } from "#local/fleet-domains.js";
 import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { bootAdopted, domState as domStateIn, poolHosts } from "../support/hosts.js";
+import { openstackAt, openstackOptions } from "../support/openstack-cli.js";
 
 let cloud: LocalCloud;
 const booted: Record<string, Instance> = {};
@@ -64,16 +65,11 @@ async function nova(version: string, ...args: string[]): Promise<unknown> {
   return JSON.parse(r.stdout);
 }
 
-/** openstackclient's global options: no auth, this cloud's API, compute 2.92 (its newest). */
+/** openstackclient's global options for this cloud (set once it runs). */
 let OPENSTACK: string[] = [];
 
-/** openstackclient, `-f json` output parsed (after what `--wait` prints before it, e.g. "Complete"). */
-async function openstack(...args: string[]): Promise<unknown> {
-  const r = await run("/usr/bin/openstack", [...OPENSTACK, ...args]);
-  expect(r.code, r.stderr).toBe(0);
-  const at = r.stdout.search(/^[[{]/m);
-  return at < 0 ? null : JSON.parse(r.stdout.slice(at));
-}
+/** openstackclient, `-f json` output parsed. */
+const openstack = (...args: string[]) => openstackAt(cloud.api.url, ...args);
 
 function lazarus(...args: string[]): Promise<Run> {
   return run(`${ROOT}cli/bin/lazarus`, args, { LAZARUS_API_URL: cloud.api.url });
@@ -98,14 +94,7 @@ beforeAll(async () => {
     retryIntervalScale: 0.01,
     hostCommandDeadlineMs: 30_000,
   });
-  OPENSTACK = [
-    "--os-auth-type",
-    "none",
-    "--os-endpoint",
-    `${cloud.api.url}/v2.1`,
-    "--os-compute-api-version",
-    "2.92",
-  ];
+  OPENSTACK = openstackOptions(cloud.api.url);
   Object.assign(
     booted,
     await bootAdopted(cloud, {

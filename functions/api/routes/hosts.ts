@@ -10,7 +10,11 @@ import { operatorProof } from "#shared/domain/fencing.js";
 import { EVACUATION_POLICIES } from "#shared/domain/host-failure.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
-import { readEvacuationPreview, readFleetCapacity } from "#shared/flow/evacuation-preview.js";
+import {
+  readDrainPreview,
+  readEvacuationPreview,
+  readFleetCapacity,
+} from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { shellScript } from "#shared/hosts/shell.js";
 import type { InventoryOps } from "../deps.js";
@@ -23,8 +27,13 @@ import { echo, hostName, NovaBoolean } from "./params.js";
 const Binary = z.literal("nova-compute");
 const Reason = z.string().min(1).max(255);
 
+/**
+ * Every host, sorted by name: the integer service and hypervisor ids before 2.53 are positions in this
+ * order, and a service or hypervisor named by its 2.53 uuid is found in it. A read of the whole hosts table:
+ * operators' lists and those two lookups only (docs/SCALE.md); a host named by name is read by key.
+ */
 async function hostsWithIndex(ctx: RouteContext): Promise<Host[]> {
-  return ctx.deps.stores.hosts.list(); // sorted by name: the integer ids of < 2.53 follow this order
+  return ctx.deps.stores.hosts.list();
 }
 
 async function listServices(ctx: RouteContext) {
@@ -37,11 +46,11 @@ async function listServices(ctx: RouteContext) {
   return json(200, { services: views });
 }
 
-export async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
-  const all = await hostsWithIndex(ctx);
-  const index = all.findIndex((h) => h.name === name);
-  if (index < 0) throw new ApiError(404, `Compute host ${name} could not be found.`);
-  return { host: all[index]!, index };
+/** The host named `name`, read by key. */
+export async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host }> {
+  const host = await ctx.deps.stores.hosts.get(name);
+  if (!host) throw new ApiError(404, `Compute host ${name} could not be found.`);
+  return { host };
 }
 
 /** PUT /os-services/{id} from 2.53: enable/disable (with a reason) and forced_down, by service UUID. */
@@ -339,9 +348,21 @@ async function evacuationPlan(ctx: RouteContext) {
   });
 }
 
-/** GET /os-evacuation-capacity: every single-host failure the fleet could not absorb now. */
+/**
+ * GET /os-evacuation-capacity: every single-host failure the fleet could not absorb now; with
+ * `?drain=HOST`, also whether HOST can be drained now (issue 32: the drain's own plan, each instance's
+ * target and live or cold, and those that would stay with the reason).
+ */
 async function evacuationCapacity(ctx: RouteContext) {
-  return json(200, { evacuation_capacity: await readFleetCapacity(ctx.deps.stores, previewOptions(ctx)) });
+  const drain = ctx.query("drain", ResourceName);
+  const opts = previewOptions(ctx);
+  const capacity = await readFleetCapacity(ctx.deps.stores, opts);
+  if (drain === undefined) return json(200, { evacuation_capacity: capacity });
+  if (!(await ctx.deps.stores.hosts.get(drain)))
+    throw new ApiError(404, `Compute host ${drain} could not be found.`);
+  return json(200, {
+    evacuation_capacity: { ...capacity, drain: await readDrainPreview(ctx.deps.stores, drain, opts) },
+  });
 }
 
 export const hostRoutes: Route[] = [

@@ -18,6 +18,8 @@ import {
   summarizeEvacuation,
 } from "#shared/domain/host-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import { childFailure } from "#shared/flow/child-failure.js";
+import { planCandidates } from "#shared/flow/placement.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { ConfirmInput, EvacuationResult, HostEvacuationState } from "../contract.js";
 import { proofOfState } from "./fence.js";
@@ -74,10 +76,11 @@ export async function planEvacuation(
   const records = (await instancesOnHost(deps, state.host)).filter((i) => !gaveUp(i.uuid));
   const seed = round > 1 ? `${state.incidentId}/proof-round-${round}` : state.incidentId;
   const p = plan(state.host, seed, records, deps.config.policy);
-  const hosts = await deps.stores.hosts.list();
-  const source = hosts.find((h) => h.name === state.host) ?? (await deps.stores.hosts.require(state.host));
+  const source = await deps.stores.hosts.require(state.host);
   // Where each instance of this plan lands, placed one after the other as a sequential run would: the
   // children try these first (`plannedHost`), so N concurrent Schedules do not all race for the same host.
+  // Among the best candidates of the scheduler's index, enough for this host's instances (never the fleet).
+  const hosts = [source, ...(await planCandidates(deps.stores, source, records))];
   const landing = new Map(
     placePlan(state.host, hosts, p, records, {
       now: deps.now(),
@@ -167,29 +170,6 @@ async function markFencingRequired(
       return;
     throw e;
   }
-}
-
-/** Error name and message of a failed child execution, from the Catch's `{Error, Cause}`. */
-export function childFailure(child: { Error: string; Cause?: string }): { error: string; message: string } {
-  const parse = (text: string | undefined): Record<string, unknown> | null => {
-    try {
-      const v: unknown = JSON.parse(text ?? "");
-      return v && typeof v === "object" ? (v as Record<string, unknown>) : null;
-    } catch {
-      return null;
-    }
-  };
-  // startExecution.sync:2 failing: Cause is the described child execution, with the child's Error/Cause.
-  const described = parse(child.Cause);
-  if (described && typeof described.Error === "string") {
-    const inner = parse(typeof described.Cause === "string" ? described.Cause : undefined);
-    const message =
-      inner && typeof inner.errorMessage === "string"
-        ? inner.errorMessage
-        : String(described.Cause ?? described.Error);
-    return { error: described.Error, message };
-  }
-  return { error: child.Error, message: child.Cause ?? child.Error };
 }
 
 export async function confirmEvacuation(
