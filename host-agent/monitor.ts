@@ -12,8 +12,9 @@
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { HostConfig } from "#shared/definitions/host-config.js";
 import { DOMAIN_STOPPED_EVENT } from "#shared/definitions/instance-failure.js";
-import { DomainStoppedDetail } from "#shared/domain/instance-failure.js";
+import { DomainStoppedDetail, HOST_RESET } from "#shared/domain/instance-failure.js";
 import { agentClients } from "./aws.js";
+import { currentBoot, isNewBoot, lastSeenBoot, rememberBoot, shutOffDomains } from "./boot.js";
 import { LifecycleMonitor } from "./lifecycle-monitor.js";
 import { type MonitorState, writeState } from "./state.js";
 
@@ -85,6 +86,48 @@ export function runMonitor(config: HostConfig, log: Log): MonitorHandle {
     }
   };
 
+  /**
+   * After a reset: every domain libvirt has shut off, reported at the boot's time (one recovery id per
+   * domain and boot, so a report sent again after a crash of this process starts nothing new); the boot
+   * remembered only once all were taken. Runs once libvirt answers; again at the next connection if it failed.
+   */
+  let bootChecked = false;
+  const reportReset = async (): Promise<void> => {
+    const boot = currentBoot(config.boot);
+    const seen = lastSeenBoot(config.persistentStateDir);
+    if (isNewBoot(seen, boot)) {
+      const domains = await shutOffDomains(config.monitor.libvirtUri, process.env);
+      log(`new boot ${boot.id} at ${boot.at} (last seen ${seen?.id}): ${domains.length} domain(s) shut off`);
+      for (const d of domains)
+        await report(
+          DomainStoppedDetail.parse({
+            host,
+            instanceUuid: d.uuid,
+            domain: d.name,
+            event: "Stopped",
+            reason: HOST_RESET,
+            stoppedAt: boot.at,
+          }),
+        );
+    }
+    if (seen?.id !== boot.id) rememberBoot(config.persistentStateDir, boot);
+    bootChecked = true;
+  };
+  let bootCheck: Promise<void> | undefined;
+  const checkBoot = (): void => {
+    if (bootChecked || bootCheck) return;
+    bootCheck = reportReset()
+      .catch((e: unknown) => {
+        log(`boot check failed (${errorText(e)}); trying again in 10 s`);
+        setTimeout(() => {
+          if (!stopping && monitor.alive) checkBoot();
+        }, 10_000).unref();
+      })
+      .finally(() => {
+        bootCheck = undefined;
+      });
+  };
+
   const monitor = new LifecycleMonitor({
     uri: config.monitor.libvirtUri,
     env: process.env,
@@ -98,6 +141,7 @@ export function runMonitor(config: HostConfig, log: Log): MonitorHandle {
           : "libvirt event stream stopped",
       );
       save();
+      if (connected) checkBoot();
     },
     report: (e) =>
       report(

@@ -177,6 +177,8 @@ export interface HostFailureOptions {
    * endpoint (ec2:StopInstances, as an EC2 bare-metal host is fenced).
    */
   fencing?: LocalFencingChoice;
+  /** A host's own fencing, by host name, instead of `fencing` (a fleet of BMC-fenced and watchdog-only hosts). */
+  fencingByHost?: Record<string, LocalFencingChoice>;
   /** A power fence with no answer after this long has timed out, s (default 15). */
   fenceTimeoutSeconds?: number;
   /** Wait between looks for proof, s (default 3). */
@@ -207,6 +209,8 @@ export interface InstanceFailureOptions {
   /** Crash reports from one host within the storm window that make a storm (default 3). */
   stormCrashes?: number;
   stormWindowSeconds?: number;
+  /** A reset host's recovery waits this long for the host's open incident to end, s (default 600). */
+  hostWaitSeconds?: number;
 }
 
 export interface LocalCloud {
@@ -486,6 +490,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_INSTANCE_RECOVERY_WINDOW_SECONDS: String(opts.instanceFailure?.windowSeconds ?? 3600),
       LAZARUS_INSTANCE_STORM_CRASHES: String(opts.instanceFailure?.stormCrashes ?? 3),
       LAZARUS_INSTANCE_STORM_WINDOW_SECONDS: String(opts.instanceFailure?.stormWindowSeconds ?? 120),
+      LAZARUS_INSTANCE_HOST_WAIT_SECONDS: String(opts.instanceFailure?.hostWaitSeconds ?? 600),
       LAZARUS_TABLE_PREFIX: prefix,
       [HOST_DOCUMENT_PREFIX_ENV]: prefix,
       LAZARUS_EVENT_BUS: notificationBusName(prefix),
@@ -575,7 +580,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
         ...newHostRecord(host.record(), { lastHeartbeatAt }),
-        fencing: localBmcFencing(fencing, bmcs.bmc(host.name)),
+        fencing: localBmcFencing(hf.fencingByHost?.[host.name] ?? fencing, bmcs.bmc(host.name)),
       });
     }
     const simHosts = opts.seedHosts === false || !sim ? [] : [...sim.hosts.values()];

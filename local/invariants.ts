@@ -20,6 +20,10 @@
  *     confirm or revert), no host incident left open, no execution
  *     still running (only checked
  *     with `quiet: true`; executions only when `executions` is given).
+ *  6. nothing stranded: while a host's evacuation has ended (incident `evacuated`, the host not back yet),
+ *     every record that still names the host is listed in its report as not evacuated (then the
+ *     execution failed HostEvacuationIncomplete); one that is not was left there by an evacuation that
+ *     said it moved everything.
  * Each violation is one line `<kind>: <what>`, kind one of INVARIANT_KINDS (`violationKind` reads it back),
  * so a chaos run can count lost instances and double runs apart from the rest.
  */
@@ -52,6 +56,8 @@ export const INVARIANT_KINDS = [
   "execution",
   /** A host incident left open (confirming/evacuating) once nothing runs. */
   "incident",
+  /** A record still names a host whose evacuation ended without listing it as not evacuated. */
+  "stranded",
   /** Something of a deleted instance, or of a build that failed, is still there: domain, disk, claim, binding. */
   "leftover",
   "host",
@@ -223,6 +229,18 @@ export async function checkInvariants(
       );
     if (opts.quiet && (h.incident?.status === "confirming" || h.incident?.status === "evacuating"))
       violation("incident", `host ${h.name} incident ${h.incident.id} is still ${h.incident.status}`);
+    if (h.incident?.status === "evacuated") {
+      const listed = h.incident.summary?.notEvacuated;
+      const names = Array.isArray(listed)
+        ? listed.map((l) => String(l).slice(0, String(l).lastIndexOf(": ")))
+        : [];
+      for (const i of instances)
+        if (i.host === h.name && i.vmState !== "deleted" && !names.includes(i.name))
+          violation(
+            "stranded",
+            `${i.name} (${i.vmState}) still on ${h.name}, whose evacuation ${h.incident.id} ended without listing it as not evacuated`,
+          );
+    }
     const sum = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
     for (const c of Object.values(h.claims)) {
       sum.vcpus += c.resources.vcpus;

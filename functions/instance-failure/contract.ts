@@ -25,9 +25,11 @@ export const InstanceRecoveryState = z.looseObject({
   recoveryId: Uuid,
   report: DomainStoppedDetail,
   executionArn: z.string(),
-  /** OpenRecovery: recover, or why not. */
-  outcome: z.enum(["recover", "ignored", "duplicate", "storm"]),
+  /** OpenRecovery: recover, wait (a reset host's incident is open: look again), or why not. */
+  outcome: z.enum(["recover", "wait", "ignored", "duplicate", "storm"]),
   message: z.string().nullable(),
+  /** OpenRecovery's `wait`: seconds before it looks again. */
+  waitSeconds: z.number().positive().optional(),
   /** ProbeDomain: what the host says of the domain now ("unknown": the host did not answer). */
   domain: z.enum(["running", "stopped", "absent", "unknown"]).optional(),
   /** Decide. */

@@ -1,131 +1,226 @@
 /**
- * The chaos run: a local cloud with automatic host-failure handling and a fault-injecting proxy in front of
- * DynamoDB, then seeded rounds of random trouble. Each round picks a disruption and a few overlays:
+ * The chaos run: a local cloud of real libvirt hosts with automatic host- and instance-failure handling and a
+ * fault-injecting proxy in front of DynamoDB, then seeded rounds of trouble.
  *
- *  disruptions  host-kill        a host with instances loses power; its alarm evacuates it. Sometimes the
- *                                alarm event is delivered again (duplicates), a second host dies or the first
- *                                returns while the evacuation runs.
- *               heartbeat-stop   the host's heartbeat publisher is stopped (its pid) past the alarm and the
- *                                grace period while the host and its guests run: the lease is not renewed,
- *                                the SSM probe answers, nothing may move.
- *               agent-stop       the host's SSM agent is stopped (its pid) while the guests and the heartbeat
- *                                run; rebuilds of its instances are requested meanwhile.
- *               requests         concurrent rebuild/evacuate requests (API and direct executions) on the same
- *                                instances.
- *  overlays     ssm-faults       `virsh`/`qemu-img` on some hosts fail or hang after doing their work.
- *               dynamo-faults    throttling, 5xx and lost answers from DynamoDB (the proxy's rates).
- *               lambda-crash     step Lambdas crash after their work (`Lambda.Unknown`), so Retry runs them again.
- *               requests         concurrent requests, as above, on top of another disruption.
+ * The fleet: the first half of the hosts (rounded up) share pool p1 under qemu's image lock and are fenced
+ * through their BMCs (LOCAL_FENCING); the others keep their disks on local storage and have only a watchdog
+ * device (no power fence: their death is proven by the lease their heartbeats announce). Instances are spread
+ * over every host; every host runs the packaged host agent (heartbeat, watchdog feeder, guest monitor).
  *
- * After each round every fault is cleared, dead hosts come back, the system is let settle (every execution
- * ended, the sweeper run, hosts the incidents disabled enabled again by the "operator") and the invariants
- * of local/invariants.ts are checked. A sampler meanwhile watches every up hypervisor for a guest running
- * on two hosts at the same moment. The same seed replays the same decisions (timings still vary).
+ * Each round draws, from its own generator (seed and round number only, so one round can be replayed on its
+ * own), a disruption (disruptions.ts: host kills, lost heartbeats, agents or leases, a user space killed but
+ * for libvirt and qemu, a frozen libvirtd, a dead watchdog feeder, operator evacuations during "fencing
+ * required", a mass failure, a guest crash loop, concurrent requests), overlays (overlays.ts: virsh/qemu-img
+ * faults, DynamoDB faults, crashed steps, concurrent requests, the BMC fence refused or hanging, clock skew)
+ * and the machines' boot delay. After it the system settles (settle.ts) and local/invariants.ts is checked;
+ * all along a sampler reads every qemu process from /proc (local/qemu-sampler.ts): no VM uuid may run in two.
+ * Violations are kept with their round's story (round.ts) and written to a report (report.ts).
  */
 
-import { randomUUID } from "node:crypto";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
-import { ALL_FUNCTIONS } from "#shared/definitions/functions.js";
-import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
-import type { Instance } from "#shared/domain/schemas.js";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { SFNClient } from "@aws-sdk/client-sfn";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
-import { type LocalCloud, startLocalCloud } from "../cloud.js";
-import { DYNAMO_FAULT_KINDS, type DynamoFaultRates } from "../dynamo/fault-proxy.js";
+import { LOCAL_FENCING, type LocalCloud, type LocalFencingChoice, startLocalCloud } from "../cloud.js";
+import { DYNAMO_FAULT_KINDS } from "../dynamo/fault-proxy.js";
 import { bootByAdoption } from "../fleet-domains.js";
-import type { LocalHost, LocalHostSpec } from "../hosts/local-host.js";
+import type { LocalHostSpec } from "../hosts/local-host.js";
 import { checkInvariants, violationKind } from "../invariants.js";
+import { describeOverlap, type QemuOverlap, startQemuSampler } from "../qemu-sampler.js";
 import { type SeededRandom, seededRandom } from "../seeded-random.js";
+import {
+  concurrentRequests,
+  DISRUPTION,
+  DISRUPTION_NEEDS,
+  DISRUPTIONS,
+  type Disruption,
+} from "./disruptions.js";
+import { applyOverlay, clearOverlays, OVERLAYS, type Overlay } from "./overlays.js";
+import { type ChaosReport, replayCommand, writeReport } from "./report.js";
+import type { ChaosSettings, HostKind, RoundContext, RoundExecution, RoundRecord } from "./round.js";
+import { operatorRepairs, restoreHosts, runningExecutions, waitQuiet } from "./settle.js";
 
-/**
- * The disruptions drawn by default: the failures the flows as built must survive. `lease-lost`: agent AND
- * heartbeat stop while the guests keep running (a management-network partition); the host's lease is no
- * longer renewed. Before fencing (issue 16) the host-failure flow took the failed probe as proof of death
- * and evacuated running guests (double runs); now host-evacuation powers the host off (the local cloud's
- * hosts have the power fence, LOCAL_FENCING: their IPMI BMCs) before it starts anything elsewhere.
- */
-export const DISRUPTIONS = ["host-kill", "heartbeat-stop", "agent-stop", "requests", "lease-lost"] as const;
-export type Disruption = (typeof DISRUPTIONS)[number];
+export { DISRUPTIONS, type Disruption } from "./disruptions.js";
+export { OVERLAYS, type Overlay } from "./overlays.js";
 
 export interface ChaosOptions {
   seed: number;
   rounds: number;
-  /** Hosts in the cloud (default 4, at least 3), all in one shared pool. */
+  /** The first round's number (default 1): `--from-round K` replays round K's draws on a fresh cloud. */
+  fromRound?: number;
+  /** Hosts in the cloud (default 5, at least 3): half (rounded up) pool + BMC, the rest watchdog + local disks. */
   hosts?: number;
-  /** Instances booted at the start (default 6). */
+  /** Instances booted at the start (default 8), spread over every host. */
   instances?: number;
   /** Restrict the disruptions drawn (default all). */
   disruptions?: readonly Disruption[];
-  /** Round i runs schedule[i - 1] instead of a drawn disruption (a short CI run covering each kind). */
-  schedule?: readonly Disruption[];
-  /** Every overlay in every round instead of drawn ones (the overlays' details stay seeded). */
+  /** Round i runs schedule[i - fromRound] (one disruption, or several at once) instead of a drawn one. */
+  schedule?: readonly (Disruption | readonly Disruption[])[];
+  /** Every overlay that fits the round instead of drawn ones (the overlays' details stay seeded). */
   allOverlays?: boolean;
-  /** Longest a round may wait for the system to settle (default 240 s). */
+  /**
+   * A time budget, ms: no round starts once it is spent (the summary counts the rounds run), so a long run
+   * can be given the time there is rather than a number of rounds.
+   */
+  budgetMs?: number;
+  /** Longest a round may take to settle before it counts as stuck (default 600 s). */
   settleTimeoutMs?: number;
+  /** Where a failing run writes its report (default: none written). */
+  reportDir?: string;
   /** Live progress, one line per event. */
   log?: (line: string) => void;
 }
 
 export interface ChaosSummary {
   seed: number;
+  /** Rounds run (fewer than asked when the time budget ran out). */
   rounds: number;
-  /** Faults injected, by kind. */
+  fromRound: number;
+  /** Disruptions drawn, by kind (a round may run several). */
+  disruptions: Record<string, number>;
+  /** Overlays laid, by kind. */
+  overlays: Record<string, number>;
+  /** Faults injected, by kind (victims by host kind among them: victim-pool, victim-watchdog). */
   faults: Record<string, number>;
-  /** Operations the run performed (requests, executions, kills...), by kind. */
+  /** Operations the run performed (requests, executions, restarts, the operator's actions...), by kind. */
   operations: Record<string, number>;
-  /** Invariant violations found after the rounds (must be 0). */
+  /** Invariant violations found (must be 0). */
   violations: number;
   lostInstances: number;
-  /** Instances seen running on two hosts at once, or defined on a host their record does not name. */
+  /** Records left on a host whose evacuation ended without listing them as not evacuated (must be 0). */
+  strandedInstances: number;
+  /** Double runs: seen by the /proc sampler, or a copy defined where its record does not say. */
   doubleRuns: number;
   /** Every violation, `round N: <kind>: <what>`. */
   violationList: string[];
+  /** Each round: what it drew, whom it hit, how many violations it found. */
+  roundsRun: {
+    round: number;
+    disruptions: string[];
+    overlays: string[];
+    victims: { host: string; kind: HostKind }[];
+    violations: number;
+  }[];
+  /** What the /proc sampler did: samples taken, starts refused before the guest ran (not violations). */
+  sampler: { samples: number; glimpses: number };
   /** Executions by machine and final status. */
   executions: Record<string, Record<string, number>>;
   /** Instances in ERROR at the end (allowed: each carries its fault). */
   instancesInError: number;
+  /** The report files of a failing run, and the command replaying each failing round. */
+  report: { json: string; text: string } | null;
+  replays: string[];
   durationSeconds: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** The chaos cloud's timings (see ChaosSettings): a 5 s watchdog that is also the lease, a 5 s margin. */
+const SETTINGS: Omit<ChaosSettings, "settleTimeoutMs"> = {
+  watchdogSeconds: 5,
+  leaseMarginSeconds: 5,
+  feedWithinSeconds: 2,
+  // The documented bound: margin - feed window; 1 s of it is left to the simulated reset's kill.
+  skewBoundMs: (5 - 2 - 1) * 1000,
+};
 
-const IMAGES = ["cirros-0.6", "ubuntu-24.04"];
-/** Host commands a fault can hit, with the modes that make sense for each. */
-const COMMAND_FAULTS: { command: "virsh" | "qemu-img"; arg: string; modes: ("fail" | "hang-after")[] }[] = [
-  { command: "virsh", arg: "start", modes: ["fail", "hang-after"] },
-  { command: "virsh", arg: "define", modes: ["fail", "hang-after"] },
-  { command: "virsh", arg: "destroy", modes: ["fail"] },
-  { command: "virsh", arg: "undefine", modes: ["fail"] },
-  { command: "virsh", arg: "domstate", modes: ["fail"] },
-  { command: "qemu-img", arg: "create", modes: ["fail"] },
-];
-/** The Lambdas a crash hook may hit: the machines' steps (the API and the trigger answer their caller directly). */
-const STEP_FUNCTIONS = new Set(ALL_FUNCTIONS.filter((f) => f.role === "step").map((f) => `lazarus-${f.id}`));
+/** The fleet: pool hosts (BMC fence, qemu's lock) first, then watchdog-only hosts on local disks. */
+export function chaosFleet(count: number): {
+  specs: LocalHostSpec[];
+  kinds: Map<string, HostKind>;
+  fencing: Record<string, LocalFencingChoice>;
+} {
+  const pool = Math.ceil(count / 2);
+  const specs: LocalHostSpec[] = [];
+  const kinds = new Map<string, HostKind>();
+  const fencing: Record<string, LocalFencingChoice> = {};
+  for (let i = 1; i <= count; i++) {
+    const name = `host-${i}`;
+    const kind: HostKind = i <= pool ? "pool" : "watchdog";
+    kinds.set(name, kind);
+    specs.push(
+      kind === "pool"
+        ? { name, sharedPoolId: "p1", watchdogTimeoutSeconds: null }
+        : { name, sharedPoolId: null, watchdogTimeoutSeconds: SETTINGS.watchdogSeconds },
+    );
+    fencing[name] = kind === "pool" ? LOCAL_FENCING : { power: "none", watchdog: true, diskLocks: false };
+  }
+  return { specs, kinds, fencing };
+}
+
+/** Round `round`'s own generator: its draws depend on the seed and the round number only. */
+export function roundRandom(seed: number, round: number): SeededRandom {
+  const rnd = seededRandom((seed ^ Math.imul(round, 0x9e3779b9)) >>> 0);
+  rnd.next();
+  return rnd;
+}
+
+interface RoundPlan {
+  disruptions: Disruption[];
+  overlays: Overlay[];
+  bootDelayMs: number;
+}
+
+/** Overlays that would change what a disruption checks by itself. */
+const CONFLICTS: Partial<Record<Disruption, readonly Overlay[]>> = {
+  requests: ["requests"],
+  // Nothing may move in a mass failure: concurrent evacuations by hand would move instances on `lock`.
+  "mass-failure": ["requests"],
+  // Its BMC's own refusal must last the round.
+  "fencing-required": ["fence", "requests"],
+};
+
+function drawRound(rnd: SeededRandom, opts: ChaosOptions, index: number): RoundPlan {
+  const drawn = rnd.pick(opts.disruptions ?? DISRUPTIONS);
+  const scheduled = opts.schedule?.[index % opts.schedule.length];
+  const disruptions: Disruption[] =
+    scheduled === undefined ? [drawn] : typeof scheduled === "string" ? [scheduled] : [...scheduled];
+  const chances: Record<Overlay, number> = {
+    ssm: 0.5,
+    dynamo: 0.6,
+    crash: 0.4,
+    requests: 0.4,
+    fence: 0.4,
+    skew: 0.3,
+  };
+  const overlays = OVERLAYS.filter((o) => {
+    const on = rnd.chance(chances[o]) || opts.allOverlays === true;
+    return on && !disruptions.some((d) => CONFLICTS[d]?.includes(o));
+  });
+  // A reset machine boots at once, soon (before its evacuation decides) or late (after it).
+  const boot = rnd.next();
+  const bootDelayMs =
+    boot < 0.4 ? rnd.int(0, 1000) : boot < 0.8 ? rnd.int(2000, 6000) : rnd.int(15_000, 30_000);
+  return { disruptions, overlays, bootDelayMs };
+}
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   const started = Date.now();
-  const log = opts.log ?? (() => {});
-  const rnd = seededRandom(opts.seed);
-  const hostCount = Math.max(3, opts.hosts ?? 4);
-  const specs: LocalHostSpec[] = Array.from({ length: hostCount }, (_, i) => ({
-    name: `host-${i + 1}`,
-    sharedPoolId: "p1",
-  }));
-  const faults: Record<string, number> = {};
-  const operations: Record<string, number> = {};
-  const count = (bag: Record<string, number>, key: string, n = 1) => {
-    bag[key] = (bag[key] ?? 0) + n;
+  const startedAt = new Date(started).toISOString();
+  const print = opts.log ?? (() => {});
+  const hostCount = Math.max(3, opts.hosts ?? 5);
+  const instanceCount = opts.instances ?? 8;
+  const fromRound = opts.fromRound ?? 1;
+  const settings: ChaosSettings = { ...SETTINGS, settleTimeoutMs: opts.settleTimeoutMs ?? 600_000 };
+  const fleet = chaosFleet(hostCount);
+  const kindOf = (h: string) => fleet.kinds.get(h) ?? "pool";
+  const bag = () => ({}) as Record<string, number>;
+  const counts = { faults: bag(), operations: bag(), disruptions: bag(), overlays: bag() };
+  const add = (b: Record<string, number>, key: string, n = 1) => {
+    b[key] = (b[key] ?? 0) + n;
   };
   const violationList: string[] = [];
-  const doubleSeen = new Set<string>();
+  const failing: RoundRecord[] = [];
+  const roundsRun: ChaosSummary["roundsRun"] = [];
+  let current: RoundRecord | null = null;
 
-  log(`seed ${opts.seed}: ${opts.rounds} rounds on ${hostCount} hosts`);
+  print(
+    `seed ${opts.seed}: rounds ${fromRound}..${fromRound + opts.rounds - 1} on ${hostCount} hosts (${[...fleet.kinds].map(([h, k]) => `${h} ${k}`).join(", ")})`,
+  );
   const cloud = await startLocalCloud({
-    hosts: specs,
+    hosts: fleet.specs,
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 10_000,
     serviceDownSeconds: 10,
     dynamoFaults: { seed: opts.seed },
+    instanceFailure: { monitorIntervalMs: 1000 },
     hostFailure: {
       alarmPeriodSeconds: 2,
       alarmEvaluationPeriods: 2,
@@ -133,479 +228,238 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
       probeDeadlineMs: 6_000,
       maxConcurrency: 2,
       recoveryPollSeconds: 1,
+      fencingByHost: fleet.fencing,
+      leaseSeconds: settings.watchdogSeconds,
+      leaseMarginSeconds: settings.leaseMarginSeconds,
     },
   });
   const sfn = new SFNClient({});
   const eventBridge = new EventBridgeClient({});
-  const sampler = startDoubleRunSampler(cloud, (uuid, hosts) => {
-    if (doubleSeen.has(uuid)) return;
-    doubleSeen.add(uuid);
-    violationList.push(`double: instance ${uuid} running on ${hosts.join(" and ")} at once`);
-    log(`  !! ${uuid} runs on ${hosts.join(" and ")} at once`);
+  const sampler = startQemuSampler(() => cloud.fleet.hosts.values(), {
+    onDouble: (o) => print(`  !! DOUBLE RUN ${describeOverlap(o)}`),
   });
+  let judged = 0;
+  /** Overlaps the sampler judged since the last call, into the round's record. */
+  const takeOverlaps = (record: RoundRecord) => {
+    const fresh: QemuOverlap[] = sampler.overlaps.slice(judged);
+    judged += fresh.length;
+    for (const o of fresh) {
+      if (o.verdict === "double") {
+        record.sampler.doubles.push(describeOverlap(o));
+        record.violations.push(`double: ${describeOverlap(o)}`);
+      } else record.sampler.glimpses.push(describeOverlap(o));
+    }
+  };
   try {
     // Booting is set-up, not chaos: it gets a generous deadline on a loaded machine (the flows keep 10 s).
     const bootExecutor = new SsmHostExecutor({ client: cloud.ssm, defaultDeadlineMs: 90_000 });
-    const names = Array.from({ length: opts.instances ?? 6 }, (_, i) => `vm-${i + 1}`);
-    // Domains defined with virsh on their hosts and adopted, as a fleet has them. Spread over all but the
-    // last host, which stays empty: there is always room to evacuate to.
     await bootByAdoption(
       cloud,
-      names.map((name, i) => ({
-        name,
-        host: specs[i % (hostCount - 1)]!.name,
+      Array.from({ length: instanceCount }, (_, i) => ({
+        name: `vm-${i + 1}`,
+        host: fleet.specs[i % hostCount]!.name,
         nics: i % 3 === 0 ? 1 : 0,
         ...(i % 4 === 1 ? { stopped: true } : {}),
       })),
       { executor: bootExecutor },
     );
-    count(operations, "boot", names.length);
-    log(`booted ${names.length} instances`);
-    const initial = await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true });
-    for (const v of initial) violationList.push(`round 0: ${v}`);
+    add(counts.operations, "boot", instanceCount);
+    print(`booted ${instanceCount} instances`);
+    for (const v of await checkInvariants(cloud.stores, cloud.fleet.hosts, { quiet: true }))
+      violationList.push(`round 0: ${v}`);
 
-    const ctx: RoundContext = { cloud, sfn, eventBridge, rnd, log, faults, operations, count };
-    for (let round = 1; round <= opts.rounds; round++) {
-      const drawn = rnd.pick(opts.disruptions ?? DISRUPTIONS);
-      const disruption = opts.schedule?.[(round - 1) % opts.schedule.length] ?? drawn;
-      const all = opts.allOverlays === true;
-      const overlays = {
-        ssm: rnd.chance(0.5) || all,
-        dynamo: rnd.chance(0.6) || all,
-        crash: rnd.chance(0.4) || all,
-        requests: disruption !== "requests" && (rnd.chance(0.4) || all),
-        fence: rnd.chance(0.4) || all,
+    for (let index = 0; index < opts.rounds; index++) {
+      const round = fromRound + index;
+      if (opts.budgetMs !== undefined && Date.now() - started >= opts.budgetMs) {
+        print(`time budget of ${Math.round(opts.budgetMs / 60_000)} min spent: ${index} round(s) run`);
+        break;
+      }
+      const rnd = roundRandom(opts.seed, round);
+      const plan = drawRound(rnd, opts, index);
+      const since = Date.now();
+      const record: RoundRecord = {
+        round,
+        seed: opts.seed,
+        roundSeed: rnd.seed,
+        disruptions: plan.disruptions,
+        overlays: {},
+        victims: [],
+        bootDelayMs: plan.bootDelayMs,
+        startedAt: new Date(since).toISOString(),
+        endedAt: null,
+        events: [],
+        violations: [],
+        sampler: { doubles: [], glimpses: [] },
       };
-      log(
-        `round ${round}: ${disruption}${Object.entries(overlays)
-          .filter(([, on]) => on)
-          .map(([k]) => ` +${k}`)
-          .join("")}`,
+      current = record;
+      const ctx: RoundContext = {
+        cloud,
+        sfn,
+        eventBridge,
+        rnd,
+        settings,
+        kindOf,
+        record,
+        log(line) {
+          record.events.push({ at: new Date().toISOString(), line: line.trim() });
+          print(line);
+        },
+        violation(kind, what) {
+          record.violations.push(`${kind}: ${what}`);
+          print(`  !! ${kind}: ${what}`);
+        },
+        fault: (k, n) => add(counts.faults, k, n),
+        operation: (k, n) => add(counts.operations, k, n),
+      };
+      for (const d of plan.disruptions) add(counts.disruptions, d);
+      for (const o of plan.overlays) add(counts.overlays, o);
+      ctx.log(
+        `round ${round}: ${plan.disruptions.join(" + ")}${plan.overlays.map((o) => ` +${o}`).join("")} (boot delay ${plan.bootDelayMs} ms)`,
       );
-      const killed = new Set<string>();
-      let endFenceFault = () => {};
+      for (const m of cloud.fleet.machines.values()) m.bootDelayMs = plan.bootDelayMs;
+      const ends: (() => void)[] = [];
       try {
-        if (overlays.fence) endFenceFault = fenceOverlay(ctx);
-        if (overlays.dynamo) dynamoOverlay(ctx);
-        if (overlays.crash) crashOverlay(ctx);
-        if (overlays.ssm) await ssmOverlay(ctx);
-        const side = overlays.requests ? concurrentRequests(ctx) : Promise.resolve();
-        await DISRUPTION[disruption](ctx, killed);
-        await side;
+        for (const o of plan.overlays) if (o !== "requests") ends.push(applyOverlay(ctx, o));
+        await Promise.all([
+          ...plan.disruptions.map((d) =>
+            DISRUPTION_NEEDS[d] && ![...fleet.kinds.values()].includes(DISRUPTION_NEEDS[d])
+              ? Promise.resolve(ctx.log(`  ${d} needs a ${DISRUPTION_NEEDS[d]} host: none here`))
+              : DISRUPTION[d](ctx),
+          ),
+          plan.overlays.includes("requests") ? concurrentRequests(ctx) : Promise.resolve(),
+        ]);
+      } catch (e) {
+        ctx.violation(
+          "harness",
+          `the round failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        );
       } finally {
-        endFenceFault();
+        for (const end of ends) end();
         clearOverlays(cloud);
       }
-      await settle(ctx, opts.settleTimeoutMs ?? 240_000);
-      const found = await checkInvariants(cloud.stores, cloud.fleet.hosts, {
+      await restoreHosts(ctx);
+      const stuck = await waitQuiet(ctx, settings.settleTimeoutMs);
+      if (stuck)
+        ctx.violation(
+          "stuck",
+          `not quiet ${Math.round(settings.settleTimeoutMs / 1000)} s after the round: ${stuck.join(", ")}`,
+        );
+      await cloud.runScheduled("sweeper");
+      ctx.operation("sweeper");
+      for (const v of await checkInvariants(cloud.stores, cloud.fleet.hosts, {
         quiet: true,
         executions: () => runningExecutions(cloud),
-      });
-      for (const v of found) violationList.push(`round ${round}: ${v}`);
-      log(
-        `round ${round}: settled, ${found.length} violation(s)${found.length ? `: ${found.join("; ")}` : ""}`,
+      }))
+        record.violations.push(v);
+      takeOverlaps(record);
+      record.endedAt = new Date().toISOString();
+      for (const v of record.violations) violationList.push(`round ${round}: ${v}`);
+      const ran = roundExecutions(cloud, since);
+      if (ran.length > 0) ctx.log(`  executions: ${describeExecutions(ran)}`);
+      ctx.log(
+        `round ${round}: settled, ${record.violations.length} violation(s)${record.violations.length ? `: ${record.violations.join("; ")}` : ""}`,
       );
+      roundsRun.push({
+        round,
+        disruptions: plan.disruptions,
+        overlays: plan.overlays,
+        victims: record.victims,
+        violations: record.violations.length,
+      });
+      if (record.violations.length > 0) {
+        record.executions = ran;
+        record.state = await recordsNow(cloud);
+        failing.push(record);
+      }
+      // The operator's part, once the round's findings are kept.
+      await operatorRepairs(ctx);
+    }
+    await sampler.stop();
+    if (current) {
+      const before = current.violations.length;
+      takeOverlaps(current);
+      for (const v of current.violations.slice(before)) violationList.push(`round ${current.round}: ${v}`);
+      if (current.violations.length > before && !failing.includes(current)) {
+        current.executions = roundExecutions(cloud, Date.parse(current.startedAt));
+        current.state = await recordsNow(cloud);
+        failing.push(current);
+      }
     }
     const dynamoStats = cloud.dynamoFaults?.stats();
-    if (dynamoStats) count(operations, "dynamo-requests", dynamoStats.requests);
+    if (dynamoStats) add(counts.operations, "dynamo-requests", dynamoStats.requests);
     for (const kind of DYNAMO_FAULT_KINDS) {
-      if (dynamoStats?.faults[kind]) count(faults, `dynamo-${kind}`, dynamoStats.faults[kind]);
+      if (dynamoStats?.faults[kind]) add(counts.faults, `dynamo-${kind}`, dynamoStats.faults[kind]);
     }
     const instances = await cloud.stores.instances.list();
-    const lostInstances = violationList.filter((v) => violationKind(stripRound(v)) === "lost").length;
-    const doubleRuns = violationList.filter((v) => violationKind(stripRound(v)) === "double").length;
+    const kindCount = (kind: string) =>
+      violationList.filter((v) => violationKind(v.replace(/^round \d+: /, "")) === kind).length;
+    const replayOpts = {
+      seed: opts.seed,
+      hosts: hostCount,
+      instances: instanceCount,
+      ...(opts.disruptions ? { only: opts.disruptions } : {}),
+    };
+    const replays = failing.map((r) => replayCommand(replayOpts, r.round));
+    let report: ChaosSummary["report"] = null;
+    if (violationList.length > 0 && opts.reportDir) {
+      const full: ChaosReport = {
+        seed: opts.seed,
+        startedAt,
+        options: { ...replayOpts, rounds: opts.rounds, fromRound },
+        violations: violationList,
+        failingRounds: failing.map((r) => ({
+          ...r,
+          replay: replayCommand(replayOpts, r.round),
+          replayFromStart: replayCommand(replayOpts, fromRound, r.round - fromRound + 1),
+        })),
+      };
+      report = writeReport(opts.reportDir, full);
+    }
     return {
       seed: opts.seed,
-      rounds: opts.rounds,
-      faults,
-      operations,
+      rounds: roundsRun.length,
+      fromRound,
+      disruptions: counts.disruptions,
+      overlays: counts.overlays,
+      faults: counts.faults,
+      operations: counts.operations,
       violations: violationList.length,
-      lostInstances,
-      doubleRuns,
+      lostInstances: kindCount("lost"),
+      strandedInstances: kindCount("stranded"),
+      doubleRuns: kindCount("double"),
       violationList,
+      roundsRun,
+      sampler: {
+        samples: sampler.samples,
+        glimpses: sampler.overlaps.filter((o) => o.verdict === "glimpse").length,
+      },
       executions: executionCounts(cloud),
       instancesInError: instances.filter((i) => i.vmState === "error").length,
+      report,
+      replays,
       durationSeconds: Math.round((Date.now() - started) / 1000),
     };
   } finally {
-    sampler.stop();
-    await sampler.done;
+    await sampler.stop();
     sfn.destroy();
     eventBridge.destroy();
     await cloud.stop();
   }
 }
 
-function stripRound(v: string): string {
-  return v.replace(/^round \d+: /, "");
-}
-
-interface RoundContext {
-  cloud: LocalCloud;
-  sfn: SFNClient;
-  eventBridge: EventBridgeClient;
-  rnd: SeededRandom;
-  log: (line: string) => void;
-  faults: Record<string, number>;
-  operations: Record<string, number>;
-  count: (bag: Record<string, number>, key: string, n?: number) => void;
-}
-
-const DISRUPTION: Record<Disruption, (ctx: RoundContext, killed: Set<string>) => Promise<void>> = {
-  "host-kill": hostKill,
-  "heartbeat-stop": heartbeatStop,
-  "agent-stop": agentStop,
-  requests: concurrentRequests,
-  "lease-lost": leaseLost,
-};
-
-async function leaseLost(ctx: RoundContext): Promise<void> {
-  const { cloud, rnd, log, count } = ctx;
-  const candidates = await occupiedHosts(cloud);
-  if (candidates.length === 0) return;
-  const name = rnd.pick(candidates);
-  const host = localHost(cloud, name);
-  log(`  ${name} loses its management network: agent and heartbeat stop, its guests keep running`);
-  await host.stopHeartbeat();
-  await host.stopAgent();
-  count(ctx.faults, "lease-lost");
-  const arn = cloud.stateMachineArns["host-evacuation"]!;
-  const before = evacuationsOf(cloud, arn, name).length;
-  try {
-    await waitFor(`an evacuation of ${name} to start and end`, 180_000, () => {
-      const runs = evacuationsOf(cloud, arn, name);
-      return runs.length > before && runs.every((e) => e.status !== "RUNNING") ? true : undefined;
+/** Every execution of every machine, newest first, all pages. */
+function allExecutions(cloud: LocalCloud, arn: string) {
+  const out = [];
+  let nextToken: string | undefined;
+  do {
+    const page = cloud.stepFunctions.listExecutions({
+      stateMachineArn: arn,
+      maxResults: 1000,
+      ...(nextToken ? { nextToken } : {}),
     });
-  } catch {
-    log(`  no evacuation of ${name} ended in time`);
-  } finally {
-    await host.startAgent();
-    host.startHeartbeat();
-  }
-}
-
-/** Up, enabled hosts holding at least one instance (the candidates for a disruption). */
-async function occupiedHosts(cloud: LocalCloud): Promise<string[]> {
-  const instances = await cloud.stores.instances.list();
-  const hosts = await cloud.stores.hosts.list();
-  return hosts
-    .filter((h) => h.enabled && cloud.fleet.hosts.get(h.name)?.running)
-    .filter((h) => instances.some((i) => i.host === h.name))
-    .map((h) => h.name);
-}
-
-function localHost(cloud: LocalCloud, name: string): LocalHost {
-  const h = cloud.fleet.hosts.get(name);
-  if (!h) throw new Error(`no host ${name}`);
-  return h;
-}
-
-async function hostKill(ctx: RoundContext, killed: Set<string>): Promise<void> {
-  const { cloud, rnd, log, count } = ctx;
-  const candidates = await occupiedHosts(cloud);
-  if (candidates.length === 0) return log("  no occupied host to kill");
-  const victim = rnd.pick(candidates);
-  const duplicates = rnd.chance(0.6) ? rnd.int(1, 3) : 0;
-  const during = rnd.pick(["nothing", "second-kill", "victim-returns"] as const);
-  log(`  kill ${victim}${duplicates ? `, ${duplicates} duplicate alarm(s)` : ""}, then ${during}`);
-  // Only this kill's alarm and evacuation count, not those of an earlier round.
-  const eventsBefore = cloud.events.events.length;
-  const arn = cloud.stateMachineArns["host-evacuation"]!;
-  const evacuationsBefore = new Set(
-    [...cloud.fleet.hosts.keys()].flatMap((h) => evacuationsOf(cloud, arn, h).map((e) => e.executionArn)),
-  );
-  const newEvacuations = (host: string) =>
-    evacuationsOf(cloud, arn, host).filter((e) => !evacuationsBefore.has(e.executionArn));
-  await cloud.killHost(victim);
-  killed.add(victim);
-  count(ctx.faults, "host-kill");
-  const alarm = await waitFor(`${victim}'s ALARM event`, 60_000, () =>
-    alarmEvent(cloud, victim, eventsBefore),
-  );
-  for (let i = 0; i < duplicates; i++) {
-    await ctx.eventBridge.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            Source: alarm.source,
-            DetailType: alarm.detailType,
-            Detail: alarm.detail,
-            Resources: alarm.resources,
-          },
-        ],
-      }),
-    );
-    count(ctx.faults, "duplicate-alarm");
-  }
-  // Wait for the evacuation to move something (a child rebuild started) or end.
-  await waitFor(`${victim}'s evacuation to start evacuating`, 90_000, () => {
-    const children = cloud.stepFunctions.listExecutions({
-      stateMachineArn: cloud.rebuildStateMachineArn,
-      statusFilter: "RUNNING",
-    });
-    if ((children.executions ?? []).length > 0) return true;
-    const ran = newEvacuations(victim);
-    return ran.length > 0 && ran.every((e) => e.status !== "RUNNING") ? true : undefined;
-  }).catch(() => log(`  ${victim}'s evacuation did not start evacuating in time`));
-  if (during === "second-kill") {
-    const others = (await occupiedHosts(cloud)).filter((h) => h !== victim);
-    // Keep at least two hosts up: one to hold what moves, one more for the reschedules.
-    const up = [...cloud.fleet.hosts.values()].filter((h) => h.running).length;
-    if (others.length > 0 && up > 2) {
-      const second = rnd.pick(others);
-      log(`  kill ${second} while ${victim} is evacuated`);
-      await cloud.killHost(second);
-      killed.add(second);
-      count(ctx.faults, "host-kill");
-    }
-  } else if (during === "victim-returns") {
-    await sleep(rnd.int(0, 3000));
-    log(`  ${victim} returns while it is evacuated`);
-    await cloud.restartHost(victim);
-    count(ctx.operations, "host-restart");
-  }
-  await waitFor("the evacuations to end", 180_000, () =>
-    [...killed].every((h) => newEvacuations(h).every((e) => e.status !== "RUNNING")) ? true : undefined,
-  ).catch(() => log("  evacuations still running; settling anyway"));
-}
-
-async function heartbeatStop(ctx: RoundContext): Promise<void> {
-  const { cloud, rnd, log, count } = ctx;
-  const candidates = await occupiedHosts(cloud);
-  if (candidates.length === 0) return;
-  const name = rnd.pick(candidates);
-  const host = localHost(cloud, name);
-  log(`  stop ${name}'s heartbeat publisher (the host and its guests keep running)`);
-  await host.stopHeartbeat();
-  count(ctx.faults, "heartbeat-stop");
-  const arn = cloud.stateMachineArns["host-evacuation"]!;
-  const before = evacuationsOf(cloud, arn, name).length;
-  try {
-    await waitFor(`an evacuation of ${name} to start and end`, 90_000, () => {
-      const runs = evacuationsOf(cloud, arn, name);
-      return runs.length > before && runs.every((e) => e.status !== "RUNNING") ? true : undefined;
-    });
-  } catch {
-    log(`  no evacuation of ${name} ended in time`);
-  } finally {
-    host.startHeartbeat();
-  }
-}
-
-async function agentStop(ctx: RoundContext): Promise<void> {
-  const { cloud, rnd, log, count } = ctx;
-  const candidates = await occupiedHosts(cloud);
-  if (candidates.length === 0) return;
-  const name = rnd.pick(candidates);
-  const host = localHost(cloud, name);
-  log(`  stop ${name}'s SSM agent (guests and heartbeat keep running); rebuild its instances`);
-  await host.stopAgent();
-  count(ctx.faults, "agent-stop");
-  try {
-    const mine = (await cloud.stores.instances.list()).filter((i) => i.host === name);
-    const runs = [];
-    for (const inst of rnd.sample(mine, 2)) {
-      runs.push(startRebuild(ctx, inst, "direct"));
-    }
-    await Promise.all(runs);
-    await sleep(rnd.int(2000, 8000));
-  } finally {
-    await host.startAgent();
-  }
-}
-
-/** Several requests at once on one or two instances: API rebuilds and evacuations, direct executions. */
-async function concurrentRequests(ctx: RoundContext): Promise<void> {
-  const { cloud, rnd, log } = ctx;
-  const instances = (await cloud.stores.instances.list()).filter((i) => i.taskState === null);
-  const targets = rnd.sample(instances, rnd.int(1, 2));
-  const calls: Promise<unknown>[] = [];
-  for (const inst of targets) {
-    const n = rnd.int(2, 4);
-    log(`  ${n} concurrent requests on ${inst.name} (${inst.host})`);
-    for (let i = 0; i < n; i++) {
-      const how = rnd.pick(["api-rebuild", "api-evacuate", "direct-rebuild", "direct-evacuate"] as const);
-      calls.push(
-        how === "api-rebuild" || how === "api-evacuate"
-          ? apiAction(ctx, inst, how === "api-rebuild" ? "rebuild" : "evacuate")
-          : startRebuild(ctx, inst, how === "direct-rebuild" ? "direct" : "evacuate"),
-      );
-    }
-  }
-  await Promise.all(calls);
-}
-
-async function apiAction(ctx: RoundContext, inst: Instance, action: "rebuild" | "evacuate"): Promise<void> {
-  const body = action === "rebuild" ? { rebuild: { imageRef: ctx.rnd.pick(IMAGES) } } : { evacuate: {} };
-  ctx.count(ctx.operations, `api-${action}`);
-  try {
-    const res = await fetch(`${ctx.cloud.api.url}/v2.1/servers/${inst.uuid}/action`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "OpenStack-API-Version": "compute 2.29" },
-      body: JSON.stringify(body),
-    });
-    await res.text();
-    ctx.count(ctx.operations, `api-${action}-${res.status}`);
-    if (res.status >= 500 && res.status !== 501) ctx.log(`  api ${action} ${inst.name}: HTTP ${res.status}`);
-  } catch (e) {
-    ctx.count(ctx.operations, `api-${action}-unreachable`);
-    ctx.log(`  api ${action} ${inst.name}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
-async function startRebuild(ctx: RoundContext, inst: Instance, kind: "direct" | "evacuate"): Promise<void> {
-  const requestId = randomUUID();
-  const recreate = kind === "evacuate";
-  ctx.count(ctx.operations, recreate ? "execution-evacuate" : "execution-rebuild");
-  await ctx.sfn.send(
-    new StartExecutionCommand({
-      stateMachineArn: ctx.cloud.rebuildStateMachineArn,
-      name: requestId,
-      input: JSON.stringify({
-        requestId,
-        instanceUuid: inst.uuid,
-        recreate,
-        ...(recreate ? {} : { imageRef: ctx.rnd.pick(IMAGES) }),
-      }),
-    }),
-  );
-}
-
-function dynamoOverlay(ctx: RoundContext): void {
-  const rates: DynamoFaultRates = {
-    throttle: ctx.rnd.int(0, 8) / 100,
-    throughput: ctx.rnd.int(0, 4) / 100,
-    "server-error": ctx.rnd.int(0, 4) / 100,
-    "lost-response": ctx.rnd.int(0, 3) / 100,
-  };
-  ctx.log(
-    `  DynamoDB faults: ${Object.entries(rates)
-      .map(([k, v]) => `${k} ${Math.round((v ?? 0) * 100)}%`)
-      .join(", ")}`,
-  );
-  ctx.cloud.dynamoFaults?.configure(rates, { seed: ctx.rnd.int(0, 2 ** 31) });
-}
-
-function crashOverlay(ctx: RoundContext): void {
-  const p = ctx.rnd.int(5, 15) / 100;
-  // Its own generator: how many invocations a round makes varies with timing, the main sequence must not.
-  const crashes = seededRandom(ctx.rnd.int(0, 2 ** 31));
-  ctx.log(`  step Lambdas crash after their work with p=${p}`);
-  ctx.cloud.lambda.setHooks({
-    afterInvoke(name) {
-      if (!STEP_FUNCTIONS.has(name) || !crashes.chance(p)) return;
-      ctx.count(ctx.faults, "lambda-crash");
-      const e = new Error(`chaos: ${name} crashed after its work`);
-      e.name = "Lambda.Unknown";
-      throw e;
-    },
-  });
-}
-
-async function ssmOverlay(ctx: RoundContext): Promise<void> {
-  const up = [...ctx.cloud.fleet.hosts.values()].filter((h) => h.running);
-  for (const host of ctx.rnd.sample(up, ctx.rnd.int(1, 2))) {
-    const f = ctx.rnd.pick(COMMAND_FAULTS);
-    const mode = ctx.rnd.pick(f.modes);
-    ctx.log(`  ${host.name}: ${f.command} ${f.arg} will ${mode === "fail" ? "fail" : "hang after its work"}`);
-    host.injectCommandFault(f.command, f.arg, `chaos: ${f.command} ${f.arg}`, mode);
-    ctx.count(ctx.faults, `ssm-${mode}`);
-  }
-}
-
-/**
- * The power fence fails (every BMC refuses the chassis control) or hangs (accepted, never carried out: the
- * fence times out) for a seeded while, then works again: instances wait "fencing required" meanwhile, and
- * a later fence round finishes them. Counted per power-off that met the fault. Returns the fault's early end.
- */
-function fenceOverlay(ctx: RoundContext): () => void {
-  const { cloud, rnd } = ctx;
-  const mode = rnd.pick(["fail", "hang"] as const);
-  const forMs = rnd.int(5_000, 20_000);
-  ctx.log(
-    `  the power fence will ${mode === "fail" ? "be refused" : "hang"} for ${Math.round(forMs / 1000)} s`,
-  );
-  const controlsBefore = cloud.bmcs.controls.length;
-  cloud.bmcs.setFault(null, { mode });
-  let ended = false;
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    clearTimeout(timer);
-    cloud.bmcs.setFault(null, null);
-    const met = cloud.bmcs.controls.slice(controlsBefore).filter((c) => c.power === "off" && c.fault).length;
-    if (met > 0) ctx.count(ctx.faults, `fence-${mode}`, met);
-  };
-  const timer = setTimeout(end, forMs);
-  return end;
-}
-
-function clearOverlays(cloud: LocalCloud): void {
-  cloud.dynamoFaults?.configure({});
-  cloud.lambda.setHooks(undefined);
-  for (const h of cloud.fleet.hosts.values()) h.clearFaults();
-}
-
-/**
- * Bring the system back to quiet: dead hosts restarted (their recovery cleans them), every execution
- * ended, the sweeper run, and hosts that an incident disabled enabled again as an operator would once
- * the incident is closed.
- */
-async function settle(ctx: RoundContext, timeoutMs: number): Promise<void> {
-  const { cloud, log } = ctx;
-  for (const h of cloud.fleet.hosts.values()) {
-    if (!h.running) {
-      log(`  ${h.name} returns`);
-      await cloud.restartHost(h.name);
-      ctx.count(ctx.operations, "host-restart");
-    } else if (!h.agentRunning) {
-      await h.startAgent();
-    }
-    if (h.running && !h.heartbeating) h.startHeartbeat();
-  }
-  const deadline = Date.now() + timeoutMs;
-  let quietSince: number | null = null;
-  for (;;) {
-    // Alarms back to OK first (their OK starts the recovery), then nothing running.
-    const alarmsOk = [...cloud.fleet.hosts.keys()].every(
-      (h) => cloud.cloudwatch.evaluator.get(heartbeatAlarmName(h))?.state !== "ALARM",
-    );
-    // An alarm's OK starts the recovery through EventBridge and the trigger: let those land, then look.
-    if (alarmsOk) await cloud.lambda.idle();
-    const running = runningExecutions(cloud);
-    // Quiet twice, 2 s apart: an event emitted just before the first look has landed by the second.
-    if (alarmsOk && running.length === 0) {
-      if (quietSince !== null && Date.now() - quietSince >= 2000) break;
-      quietSince ??= Date.now();
-    } else {
-      quietSince = null;
-    }
-    if (Date.now() > deadline) {
-      log(`  still not quiet after ${timeoutMs} ms: ${running.join(", ") || "an alarm in ALARM"}`);
-      break;
-    }
-    await sleep(500);
-  }
-  await cloud.runScheduled("sweeper");
-  ctx.count(ctx.operations, "sweeper");
-  // The operator's part: a host whose incident is over comes back into service.
-  for (const h of await cloud.stores.hosts.list()) {
-    const open = h.incident?.status === "confirming" || h.incident?.status === "evacuating";
-    if (!open && (!h.enabled || h.forcedDown) && cloud.fleet.hosts.get(h.name)?.running) {
-      await cloud.stores.hosts.setService(h.name, { enabled: true, disabledReason: null, deathProof: null });
-      ctx.count(ctx.operations, "host-enable");
-    }
-  }
-}
-
-function runningExecutions(cloud: LocalCloud): string[] {
-  const out: string[] = [];
-  for (const [machine, arn] of Object.entries(cloud.stateMachineArns)) {
-    for (const e of cloud.stepFunctions.listExecutions({ stateMachineArn: arn, statusFilter: "RUNNING" })
-      .executions ?? []) {
-      out.push(`${e.name} (${machine})`);
-    }
-  }
+    out.push(...(page.executions ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
   return out;
 }
 
@@ -613,91 +467,90 @@ function executionCounts(cloud: LocalCloud): Record<string, Record<string, numbe
   const out: Record<string, Record<string, number>> = {};
   for (const [machine, arn] of Object.entries(cloud.stateMachineArns)) {
     const bag: Record<string, number> = {};
-    for (const e of cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 1000 })
-      .executions ?? []) {
-      const status = e.status ?? "UNKNOWN";
-      bag[status] = (bag[status] ?? 0) + 1;
-    }
+    for (const e of allExecutions(cloud, arn))
+      bag[e.status ?? "UNKNOWN"] = (bag[e.status ?? "UNKNOWN"] ?? 0) + 1;
     out[machine] = bag;
   }
   return out;
 }
 
-function evacuationsOf(cloud: LocalCloud, arn: string, host: string) {
-  return (cloud.stepFunctions.listExecutions({ stateMachineArn: arn, maxResults: 1000 }).executions ?? [])
-    .map((e) => cloud.stepFunctions.describeExecution(e.executionArn!))
-    .filter((d) => (JSON.parse(d.input ?? "{}") as { host?: string }).host === host);
-}
-
-function alarmEvent(cloud: LocalCloud, host: string, fromIndex: number) {
-  const events = cloud.events.events
-    .slice(fromIndex)
-    .filter(
-      (e) =>
-        e.source === "aws.cloudwatch" &&
-        (e.detailObject as { alarmName?: string }).alarmName === heartbeatAlarmName(host) &&
-        (e.detailObject as { state?: { value?: string } }).state?.value === "ALARM",
-    );
-  return events.at(-1);
-}
-
-async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => T | undefined | Promise<T | undefined>,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-/**
- * Watches every up hypervisor (`virsh list --state-running --uuid`) and reports a guest running on two hosts
- * in two consecutive looks (a start that fails at once, e.g. on qemu's disk lock, is active for a moment
- * without ever running the guest: one look is not enough). Runs until stopped.
- */
-function startDoubleRunSampler(
-  cloud: LocalCloud,
-  onDouble: (uuid: string, hosts: string[]) => void,
-  intervalMs = 1500,
-): { stop(): void; done: Promise<void> } {
-  let stopped = false;
-  const done = (async () => {
-    let previous = new Map<string, string[]>();
-    while (!stopped) {
-      const where = new Map<string, string[]>();
-      for (const h of cloud.fleet.hosts.values()) {
-        if (!h.running) continue;
-        const r = await h.virsh(["list", "--state-running", "--uuid"], {
-          allowFail: true,
-          timeoutMs: 10_000,
-        });
-        if (r.exitCode !== 0) continue;
-        for (const uuid of r.stdout
-          .split("\n")
-          .map((l) => l.trim().toLowerCase())
-          .filter(Boolean)) {
-          where.set(uuid, [...(where.get(uuid) ?? []), h.name]);
-        }
+/** Every execution started since `since`, with the states it went through and how it ended. */
+function roundExecutions(cloud: LocalCloud, since: number): RoundExecution[] {
+  const out: RoundExecution[] = [];
+  for (const [machine, arn] of Object.entries(cloud.stateMachineArns)) {
+    for (const item of allExecutions(cloud, arn)) {
+      if ((item.startDate?.getTime() ?? 0) < since) continue;
+      const d = cloud.stepFunctions.describeExecution(item.executionArn!);
+      const events =
+        cloud.stepFunctions.getExecutionHistory({ executionArn: item.executionArn!, maxResults: 1000 })
+          .events ?? [];
+      let input: unknown = d.input;
+      try {
+        input = JSON.parse(d.input ?? "null");
+      } catch {
+        // kept as text
       }
-      const doubles = new Map([...where].filter(([, hosts]) => hosts.length > 1));
-      for (const [uuid, hosts] of doubles) {
-        const before = previous.get(uuid) ?? [];
-        const both = hosts.filter((h) => before.includes(h));
-        if (both.length > 1) onDouble(uuid, both);
-      }
-      previous = doubles;
-      await sleep(intervalMs);
+      out.push({
+        machine,
+        name: d.name ?? "",
+        status: d.status ?? "UNKNOWN",
+        startDate: d.startDate?.toISOString() ?? null,
+        stopDate: d.stopDate?.toISOString() ?? null,
+        input,
+        error: d.error ?? null,
+        cause: d.cause ? d.cause.slice(0, 2000) : null,
+        states: events
+          .filter((e) => e.type?.endsWith("StateEntered"))
+          .map((e) => e.stateEnteredEventDetails?.name ?? "?"),
+      });
     }
-  })();
-  return {
-    stop() {
-      stopped = true;
-    },
-    done,
-  };
+  }
+  return out.sort((a, b) => (a.startDate ?? "").localeCompare(b.startDate ?? ""));
+}
+
+/** One line: each host-failure execution by name and end, the others counted by machine and status. */
+function describeExecutions(ran: readonly RoundExecution[]): string {
+  const parts: string[] = [];
+  const counted = new Map<string, Map<string, number>>();
+  for (const e of ran) {
+    if (e.machine === "host-evacuation" || e.machine === "host-recovery") {
+      parts.push(`${e.name} ${e.status} at ${e.states.at(-1) ?? "?"}${e.error ? ` (${e.error})` : ""}`);
+      continue;
+    }
+    const bag = counted.get(e.machine) ?? new Map<string, number>();
+    const key = e.error ? `${e.status}:${e.error}` : e.status;
+    bag.set(key, (bag.get(key) ?? 0) + 1);
+    counted.set(e.machine, bag);
+  }
+  for (const [machine, bag] of counted)
+    parts.push(`${machine} ${[...bag].map(([k, n]) => `${k}=${n}`).join(" ")}`);
+  return parts.join("; ");
+}
+
+/** The instance and host records as they are (the fields a reader of a failing round needs). */
+async function recordsNow(cloud: LocalCloud): Promise<{ instances: unknown[]; hosts: unknown[] }> {
+  const instances = (await cloud.stores.instances.list()).map((i) => ({
+    name: i.name,
+    uuid: i.uuid,
+    host: i.host,
+    vmState: i.vmState,
+    taskState: i.taskState,
+    powerState: i.powerState,
+    fault: i.fault ? `${i.fault.error}: ${i.fault.message}`.slice(0, 300) : null,
+    fencingRequired: i.fencingRequired,
+  }));
+  const hosts = (await cloud.stores.hosts.list()).map((h) => ({
+    name: h.name,
+    enabled: h.enabled,
+    status: h.status,
+    forcedDown: h.forcedDown,
+    deathProof: h.deathProof?.kind ?? null,
+    incident: h.incident
+      ? { id: h.incident.id, status: h.incident.status, openedAt: h.incident.openedAt }
+      : null,
+    claims: Object.keys(h.claims).length,
+    running: cloud.fleet.hosts.get(h.name)?.running ?? false,
+    machine: cloud.fleet.machines.get(h.name)?.state ?? null,
+  }));
+  return { instances, hosts };
 }

@@ -65,6 +65,10 @@ export interface RuleDelivery {
 
 /** Where a rule hands events for a topic target (the local SNS endpoint's publish). */
 export type TopicPublisher = (topicArn: string, message: string) => Promise<void>;
+/** A recorded event as a PutEvents entry again (to deliver the same event once more, as a duplicate). */
+export function putEntryOf(e: RecordedEvent) {
+  return { Source: e.source, DetailType: e.detailType, Detail: e.detail, Resources: e.resources };
+}
 
 /** The event as EventBridge hands it to targets (and as patterns see it). */
 export function eventEnvelope(e: RecordedEvent, region = "us-east-1", account = "000000000000") {

@@ -13,7 +13,7 @@ import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-t
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 import { type LocalBmcs, startBmcs } from "../bmc/ipmi-bmcs.js";
 import type { LocalCredentials } from "../http/sigv4.js";
-import { Machine, machineDir, type PowerSwitch } from "../machine/machine.js";
+import { Machine, machineBootFiles, machineDir, type PowerSwitch } from "../machine/machine.js";
 import { watchdogDevicePaths } from "../machine/watchdog-device.js";
 import { deployHostDocuments } from "../ssm/host-documents.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
@@ -44,7 +44,10 @@ export interface FleetOptions {
    * at these endpoints, signing with keys `credentials` issues to each host. None = no host agent.
    */
   agent?: FleetAgentOptions;
-  /** Every machine has a watchdog device with this timeout, s (softdog's soft_margin); none = no device. */
+  /**
+   * Every machine has a watchdog device with this timeout, s (softdog's soft_margin); none = no device. A
+   * host spec's own `watchdogTimeoutSeconds` overrides it for that machine.
+   */
   watchdogTimeoutSeconds?: number;
   /** A machine powered on (or reset) boots this long before its host starts, ms (default 0). */
   bootDelayMs?: number;
@@ -314,15 +317,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     for (const [index, spec] of opts.hosts.entries()) {
       const folder = hostFolderName(spec.name);
       const mDir = machineDir(dir, folder);
+      const watchdogTimeoutSeconds =
+        spec.watchdogTimeoutSeconds === undefined ? opts.watchdogTimeoutSeconds : spec.watchdogTimeoutSeconds;
+      const hasWatchdog = watchdogTimeoutSeconds !== undefined && watchdogTimeoutSeconds !== null;
       const agent: LocalHostConfig["agent"] =
-        opts.agent && bundle
-          ? agentConfig(
-              opts.agent,
-              bundle,
-              spec.name,
-              opts.watchdogTimeoutSeconds !== undefined ? mDir : undefined,
-            )
-          : undefined;
+        opts.agent && bundle ? agentConfig(opts.agent, bundle, spec.name, mDir, hasWatchdog) : undefined;
       const host = await LocalHost.create({
         spec,
         endpoint,
@@ -354,9 +353,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           host,
           dir: mDir,
           bootDelayMs: opts.bootDelayMs ?? 0,
-          ...(opts.watchdogTimeoutSeconds !== undefined
-            ? { watchdogTimeoutSeconds: opts.watchdogTimeoutSeconds }
-            : {}),
+          ...(hasWatchdog ? { watchdogTimeoutSeconds } : {}),
           log: (line) => process.stderr.write(`local machine: ${line}\n`),
         }),
       );
@@ -440,12 +437,16 @@ async function installHostAgentBundle(runDir: string): Promise<string> {
   return installed;
 }
 
-/** The agent part of a host's configuration: the cloud's endpoints, its own keys, the machine's watchdog. */
+/**
+ * The agent part of a host's configuration: the cloud's endpoints, its own keys, the machine's kernel files
+ * (boot id and time) and, if it has one, its watchdog device.
+ */
 function agentConfig(
   o: FleetAgentOptions,
   bundle: string,
   host: string,
-  watchdogMachineDir: string | undefined,
+  mDir: string,
+  watchdog: boolean,
 ): NonNullable<LocalHostConfig["agent"]> {
   const key = o.credentials.issue(host);
   return {
@@ -460,7 +461,8 @@ function agentConfig(
         intervalSeconds: o.heartbeatIntervalSeconds,
         feedWithinSeconds: o.feedWithinSeconds ?? 2,
       },
-      watchdog: watchdogMachineDir ? watchdogDevicePaths(watchdogMachineDir) : null,
+      watchdog: watchdog ? watchdogDevicePaths(mDir) : null,
+      boot: machineBootFiles(mDir),
       monitor: {
         libvirtUri: "qemu:///session",
         eventBus: "default",

@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { HOST_CONFIG_ENV, type HostConfigInput } from "#shared/definitions/host-config.js";
 import { IMAGES } from "#shared/domain/catalog.js";
 import type { Host, HostLiveMigration, HostStorage, Resources } from "#shared/domain/schemas.js";
+import { machineClockFile } from "../machine/clock.js";
 import type { SsmEndpoint } from "../ssm/ssm-endpoint.js";
 
 export interface LocalHostSpec {
@@ -40,6 +41,11 @@ export interface LocalHostSpec {
   capacity?: Resources;
   /** Carries the Lazarus KVM host tag in SSM (default true); false = a machine registration must refuse. */
   tagged?: boolean;
+  /**
+   * This machine's watchdog device timeout, s (overrides the fleet's `watchdogTimeoutSeconds`); null = this
+   * machine has none whatever the fleet says.
+   */
+  watchdogTimeoutSeconds?: number | null;
 }
 
 /** What the fleet decides for a host: its user, group and folders. */
@@ -73,7 +79,7 @@ export interface LocalHostConfig {
    */
   agent?: {
     bundle: string;
-    settings: Omit<HostConfigInput, "host" | "region" | "credentials" | "stateDir">;
+    settings: Omit<HostConfigInput, "host" | "region" | "credentials" | "stateDir" | "persistentStateDir">;
     region: string;
     /** The AWS credentials the local cloud issued to this host (written to its credentials file). */
     credentials: { accessKeyId: string; secretAccessKey: string };
@@ -127,6 +133,8 @@ const TSX_LOADER = createRequire(import.meta.url).resolve("tsx");
 const SSM_AGENT_SCRIPT = fileURLToPath(new URL("../ssm/agent.ts", import.meta.url));
 /** The preload that makes a root-started Node the host's user before it loads the host agent (systemd's User=). */
 const AS_HOST_USER = fileURLToPath(new URL("./as-host-user.ts", import.meta.url));
+/** The preload that gives the host agent's processes the machine's clock (local/machine/clock.ts). */
+const MACHINE_CLOCK = fileURLToPath(new URL("../machine/clock-preload.ts", import.meta.url));
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -299,6 +307,11 @@ export class LocalHost {
     return join(this.runtimeDir, "lazarus-host");
   }
 
+  /** Where the host agent keeps what outlives a reboot (a real host's /var/lib/lazarus-host). */
+  get agentPersistentStateDir(): string {
+    return join(this.hostDir, "var-lib-lazarus-host");
+  }
+
   get storage(): HostStorage {
     return {
       instancesPath: this.instancesPath,
@@ -367,19 +380,14 @@ export class LocalHost {
         : [
             "--import",
             AS_HOST_USER,
+            "--import",
+            MACHINE_CLOCK,
             agent!.bundle,
             role === "heartbeat" ? "heartbeat" : "monitor",
             "--config",
             this.settingsPath,
           ];
-    const env =
-      role === "agent"
-        ? { ...this.env, ...this.config.agentEnv }
-        : {
-            ...this.env,
-            LAZARUS_LOCAL_RUN_AS_UID: String(this._uid),
-            LAZARUS_LOCAL_RUN_AS_GID: String(this.gid),
-          };
+    const env = role === "agent" ? { ...this.env, ...this.config.agentEnv } : this.agentProcessEnv;
     // detached: its own process group, so a Ctrl-C in the terminal is handled by our teardown.
     const child = spawn(process.execPath, args, {
       env,
@@ -392,6 +400,16 @@ export class LocalHost {
     child.on("exit", () => {
       if (this.processes.get(role) === child) this.processes.delete(role);
     });
+  }
+
+  /** The environment of a host agent process: the host's, the user to become, the machine's clock. */
+  private get agentProcessEnv(): Record<string, string> {
+    return {
+      ...this.env,
+      LAZARUS_LOCAL_RUN_AS_UID: String(this._uid),
+      LAZARUS_LOCAL_RUN_AS_GID: String(this.gid),
+      LAZARUS_LOCAL_CLOCK_FILE: machineClockFile(this.config.machineDir),
+    };
   }
 
   /** Stops one of the host's processes alone (SIGKILL to its pid) and waits until it has exited. */
@@ -445,13 +463,18 @@ export class LocalHost {
     return new Promise((resolve) => {
       const child = spawn(
         process.execPath,
-        ["--import", AS_HOST_USER, agent.bundle, ...args, "--config", this.settingsPath],
+        [
+          "--import",
+          AS_HOST_USER,
+          "--import",
+          MACHINE_CLOCK,
+          agent.bundle,
+          ...args,
+          "--config",
+          this.settingsPath,
+        ],
         {
-          env: {
-            ...this.env,
-            LAZARUS_LOCAL_RUN_AS_UID: String(this._uid),
-            LAZARUS_LOCAL_RUN_AS_GID: String(this.gid),
-          },
+          env: this.agentProcessEnv,
           cwd: "/",
           stdio: ["ignore", "pipe", "pipe"],
           timeout: opts.timeoutMs ?? 30_000,
@@ -572,7 +595,12 @@ export class LocalHost {
       host: this.name,
       region: agent?.region ?? "us-east-1",
       ...(agent
-        ? { ...agent.settings, credentials: { file: this.credentialsPath }, stateDir: this.agentStateDir }
+        ? {
+            ...agent.settings,
+            credentials: { file: this.credentialsPath },
+            stateDir: this.agentStateDir,
+            persistentStateDir: this.agentPersistentStateDir,
+          }
         : {}),
       availabilityZone: this.availabilityZone,
       ...this.storage,

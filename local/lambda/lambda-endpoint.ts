@@ -6,9 +6,13 @@
  *
  *   POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]
  *   X-Amz-Invocation-Type: RequestResponse (default, 200 + result) | Event (202, runs in background) | DryRun (204)
- *
  *   GET /2015-03-31/functions/            ListFunctions (what `aws lambda list-functions` reads)
  *   GET /2015-03-31/functions/{FunctionName}   GetFunction
+ *
+ * An `Event` invocation whose handler fails is run again twice, as Lambda does for asynchronous invocations
+ * (AWS waits about 1 and then 2 minutes; here `asyncRetryDelaysMs`, default 1 s and 2 s): an EventBridge
+ * target (an alarm's trigger, a guest monitor's report) that met a transient fault is not lost. Each run is
+ * an invocation record of its own.
  *
  * A thrown error is answered as AWS does: HTTP 200, `X-Amz-Function-Error: Unhandled`, body
  * `{"errorType": err.name, "errorMessage": err.message, "trace": [...]}` (so Step Functions' Retry/Catch
@@ -70,6 +74,8 @@ export interface LambdaEndpointOptions {
   accountId?: string;
   /** Called when an invocation ends (the local cloud counts Lambda's own metrics: Invocations, Errors). */
   onEnded?: (record: LambdaInvocationRecord) => void;
+  /** Waits before the retries of a failed `Event` invocation, ms (default [1000, 2000]: two retries). */
+  asyncRetryDelaysMs?: readonly number[];
   /** What ListFunctions/GetFunction say of a function: its handler (`module.export`) and description. */
   describe?: (name: string) => { handler: string; description: string } | undefined;
 }
@@ -135,6 +141,7 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
   const accountId = options.accountId ?? "000000000000";
   const invocations: LambdaInvocationRecord[] = [];
   const inFlight = new Set<Promise<unknown>>();
+  const asyncRetryDelaysMs = options.asyncRetryDelaysMs ?? [1000, 2000];
 
   async function run(record: LambdaInvocationRecord, handler: LocalLambdaHandler, qualifier?: string) {
     const deadline = Date.now() + timeoutMs;
@@ -276,16 +283,31 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
       );
       return;
     }
-    const record: LambdaInvocationRecord = {
-      requestId: randomUUID(),
-      functionName: name,
-      invocationType,
-      event,
-      startedAt: new Date(),
-      status: "running",
+    const newRecord = (): LambdaInvocationRecord => {
+      const r: LambdaInvocationRecord = {
+        requestId: randomUUID(),
+        functionName: name,
+        invocationType,
+        event,
+        startedAt: new Date(),
+        status: "running",
+      };
+      invocations.push(r);
+      return r;
     };
-    invocations.push(record);
-    const running = run(record, handler, qualifier);
+    const record = newRecord();
+    const running =
+      invocationType === "Event"
+        ? (async () => {
+            let outcome = await run(record, handler, qualifier);
+            for (const delay of asyncRetryDelaysMs) {
+              if (outcome.ok) break;
+              await new Promise((r) => setTimeout(r, delay));
+              outcome = await run(newRecord(), handler, qualifier);
+            }
+            return outcome;
+          })()
+        : run(record, handler, qualifier);
     inFlight.add(running);
     void running.finally(() => inFlight.delete(running));
     const headers = { "x-amzn-requestid": record.requestId, "x-amz-executed-version": "$LATEST" };

@@ -13,10 +13,16 @@
  *   reset()     power off, then power on (with the boot delay). A machine that is off stays off.
  *   state       "off" | "booting" | "on"
  *
+ * Each boot has its kernel's boot id and boot time, in files the host agent reads as it reads
+ * /proc/sys/kernel/random/boot_id and /proc/stat's btime on a real host (`machineBootFiles`).
+ *
  * Every transition is written to `history` (with its cause), so a test can say when the node reset.
  */
+import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LocalHost } from "../hosts/local-host.js";
+import { setMachineClockOffset } from "./clock.js";
 import { WatchdogDevice } from "./watchdog-device.js";
 
 export type PowerState = "off" | "booting" | "on";
@@ -109,6 +115,14 @@ export class Machine implements MachinePower {
     return this.watchdog ? { device: this.watchdog.devicePath, sysfs: this.watchdog.sysfsDir } : undefined;
   }
 
+  /**
+   * The machine's wall clock runs `offsetMs` ahead (positive) or behind (negative) the real time, as the host
+   * agent's processes see it (local/machine/clock.ts); 0 is the real time. It survives a reboot.
+   */
+  setClockOffset(offsetMs: number): void {
+    setMachineClockOffset(this.dir, offsetMs);
+  }
+
   /** The last time the machine went off for `cause` (epoch ms), if ever. */
   lastPowerOff(cause?: PowerCause): number | undefined {
     return this.history.findLast(
@@ -169,6 +183,7 @@ export class Machine implements MachinePower {
     const booting = (async () => {
       if (this.bootDelayMs > 0) await sleep(this.bootDelayMs);
       if (generation !== this.generation) return; // powered off meanwhile
+      this.writeBootFiles();
       this.watchdog?.start();
       try {
         await this.host.start();
@@ -186,12 +201,28 @@ export class Machine implements MachinePower {
     });
   }
 
+  /** A new kernel boot: a fresh boot id and this instant as the boot time (btime, whole seconds). */
+  private writeBootFiles(): void {
+    const files = machineBootFiles(this.dir);
+    mkdirSync(join(this.dir, "proc", "sys", "kernel", "random"), { recursive: true, mode: 0o755 });
+    writeFileSync(files.idFile, `${randomUUID()}\n`, { mode: 0o644 });
+    writeFileSync(files.statFile, `btime ${Math.floor(Date.now() / 1000)}\n`, { mode: 0o644 });
+  }
+
   /** Tear-down: off, and the device gone (no reset may follow). */
   async destroy(): Promise<void> {
     this.generation++;
     this.watchdog?.stop();
     this._state = "off";
   }
+}
+
+/** Where a machine's kernel says which boot this is (`boot_id`) and when it booted (`stat`'s btime line). */
+export function machineBootFiles(dir: string): { idFile: string; statFile: string } {
+  return {
+    idFile: join(dir, "proc", "sys", "kernel", "random", "boot_id"),
+    statFile: join(dir, "proc", "stat"),
+  };
 }
 
 /** The machine folder of a host in a run folder: root's, beside (not inside) the host user's own folder. */

@@ -518,9 +518,9 @@ export const INSTANCE_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
       },
     ],
   },
-  // The storm guard starts host-evacuation.
+  // The storm guard starts host-evacuation; a reset host's restart in place records the reset on the host.
   instanceFailure("open-recovery", "openRecovery", {
-    tables: { instances: "read", recoveries: "write" },
+    tables: { instances: "read", hosts: "write", recoveries: "write" },
     startExecutions: ["host-evacuation"],
   }),
   instanceFailure("probe-domain", "probeDomain", {

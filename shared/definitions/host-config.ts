@@ -104,6 +104,20 @@ export const HostConfig = z.strictObject({
     .prefault({}),
   /** Where the agent's processes leave their state for `lazarus-host status`. */
   stateDir: AbsolutePath.default("/run/lazarus-host"),
+  /**
+   * Where the agent keeps what must outlive a reboot: the last boot the guest monitor saw (a new one means the
+   * host was reset, and every domain found shut off is reported: `host-reset`). systemd's StateDirectory.
+   */
+  persistentStateDir: AbsolutePath.default("/var/lib/lazarus-host"),
+  /** Where the kernel says which boot this is, and since when (the local cloud's machines give their own). */
+  boot: z
+    .strictObject({
+      /** A new random id at every boot. */
+      idFile: AbsolutePath.default("/proc/sys/kernel/random/boot_id"),
+      /** Its `btime` line: the boot's time, seconds since the epoch. */
+      statFile: AbsolutePath.default("/proc/stat"),
+    })
+    .prefault({}),
 
   // What registration reads (every one optional; a registration request overrides any of them).
   availabilityZone: ResourceName.optional(),

@@ -283,6 +283,11 @@ export interface HostProofObservation {
   /** When the incident opened (control-plane clock). */
   watchingSince: Date;
   now: Date;
+  /**
+   * The host's last reset that instance recovery acted on (`Host.lastReset.at`, host clock): guests were
+   * restarted in place after it, so heartbeats from before it say nothing of what runs now.
+   */
+  lastResetAt?: Date | null;
 }
 
 export type HostProof =
@@ -300,7 +305,9 @@ export function recordedProof(p: DeathProof): HostProof & { proof: HostProofKind
 
 /**
  * Proof that no domain of the host runs any more: one recorded on the host, else a confirmed power
- * fence, else an expired lease with evidence (`leaseEvidence`), else none.
+ * fence, else an expired lease with evidence (`leaseEvidence`) from the heartbeats since the host's last
+ * reset that guests were restarted after (`lastResetAt`: the lease's "a reset host starts nothing" no longer
+ * holds for a silence before it), else none.
  */
 export function hostProof(
   obs: HostProofObservation,
@@ -310,7 +317,10 @@ export function hostProof(
   if (obs.fence?.outcome === "off")
     return { proof: "power", at: obs.fence.at, reason: `power fence: ${obs.fence.detail}` };
   const fenceNote = obs.fence ? `; power fence ${obs.fence.outcome}: ${obs.fence.detail}` : "";
-  const lease = leaseEvidence(obs.heartbeats, obs.watchingSince, cfg);
+  const resetAt = obs.lastResetAt?.getTime() ?? null;
+  const heartbeats =
+    resetAt === null ? obs.heartbeats : obs.heartbeats.filter((s) => s.at.getTime() >= resetAt);
+  const lease = leaseEvidence(heartbeats, obs.watchingSince, cfg);
   if (!lease.armed)
     return { proof: null, leaseExpiresAt: null, reason: `no lease: ${lease.reason}${fenceNote}` };
   const expiry = lease.expiresAt.toISOString();

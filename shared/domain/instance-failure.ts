@@ -8,13 +8,23 @@
  *  1. `parseLifecycleLine` / `reportableStop`  a `virsh event` line -> a stop worth reporting (libvirt's reason)
  *  2. `recoveryId`           one crash -> one id (the execution's name, the recovery record's key): duplicates
  *                            of one event start nothing new
- *  3. `classifyStop`         the instance record at the time -> recover, or ignore (asked for, not HA, moved, busy)
+ *  3. `classifyStop`         the instance and host records at the time -> recover, wait (a reset host's
+ *                            incident decides first), or ignore (asked for, not HA, moved, busy, host proven dead)
  *  4. `stormVerdict`         many crashes on one host within a window -> hand over to the host-failure policy
  *  5. `decideRecovery`       restart in place (maxRestart in the window), then relocate (maxRelocate), then error
+ *
+ * A host that was reset (its watchdog, a power cycle, a crash) and booted again reports every domain it finds
+ * shut off as stopped with reason `host-reset` (host-agent/monitor.ts): such a stop is the host's, not the
+ * guest's. It is never a storm, never counts against the guest's restart budget, and is restarted in place
+ * only when nothing else may decide about the host: no proof of its death recorded (an evacuation could then
+ * be admitted for the same instance) and no open incident (its evacuation decides first: the recovery waits).
+ * Restarting records the boot on the host (`Host.lastReset`), and heartbeats from before it never count as a
+ * lease again (shared/domain/fencing.ts `hostProof`): the node reset, but guests run on it again.
  */
 import { z } from "zod";
+import { OPEN_INCIDENT_STATUSES } from "./host-failure.js";
 import { deterministicUuid } from "./ids.js";
-import type { Instance, RecoveryAttempt } from "./schemas.js";
+import type { Host, Instance, RecoveryAttempt } from "./schemas.js";
 import { IsoTime, ResourceName, Uuid } from "./values.js";
 
 // ---- configuration ---------------------------------------------------------------------------------
@@ -25,12 +35,18 @@ export interface InstanceFailureConfig {
   /** Crash reports from one host within `stormWindowSeconds` at which the host, not its guests, is suspect. */
   stormCrashes: number;
   stormWindowSeconds: number;
+  /**
+   * How long a reset host's recovery waits for the host's open incident to end before it gives the instance
+   * up to it (the host-failure flow, or the operator, decides).
+   */
+  hostWaitSeconds: number;
 }
 
 export const DEFAULT_INSTANCE_FAILURE_CONFIG: InstanceFailureConfig = {
   windowSeconds: 3600,
   stormCrashes: 3,
   stormWindowSeconds: 120,
+  hostWaitSeconds: 1800,
 };
 
 /** The per-instance policy fields (`Instance.instanceHa`), resolved: `ha` null follows `haEnabled`. */
@@ -109,14 +125,24 @@ export const DOMAIN_STOPPED_EVENT = {
   detailType: "Lazarus Domain Stopped",
 } as const;
 
+/**
+ * The reason of a stop the host agent reports after a new boot: the domain was found shut off, the host having
+ * reset (watchdog, power cycle, crash) since the agent last ran. Not one of libvirt's.
+ */
+export const HOST_RESET = "host-reset";
+
+/** What a report may say stopped the domain: libvirt's failure reasons, or the host's reset. */
+export const STOP_REASONS = [...FAILURE_STOP_DETAILS, HOST_RESET] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
 export const DomainStoppedDetail = z.object({
   host: ResourceName,
   instanceUuid: Uuid,
   domain: z.string().min(1).max(200),
-  /** libvirt's event and reason, as `virsh event` printed them. */
+  /** libvirt's event and reason, as `virsh event` printed them (`host-reset`: found shut off after a boot). */
   event: z.literal("Stopped"),
-  reason: z.enum(FAILURE_STOP_DETAILS),
-  /** When libvirt saw the stop (the host's clock). */
+  reason: z.enum(STOP_REASONS),
+  /** When libvirt saw the stop (the host's clock); for `host-reset`, when the host booted. */
   stoppedAt: IsoTime,
 });
 export type DomainStoppedDetail = z.infer<typeof DomainStoppedDetail>;
@@ -153,20 +179,35 @@ export const IGNORE_REASONS = [
   "not-active",
   "busy",
   "not-lazarus-domain",
+  /** The host has a proof of its death recorded: its evacuation (or the operator) decides, never a restart. */
+  "host-proven-dead",
+  /** A reset host's incident stayed open past `hostWaitSeconds`: left to the host-failure flow. */
+  "host-incident",
 ] as const;
 export type IgnoreReason = (typeof IGNORE_REASONS)[number];
 
 export type StopVerdict =
   | { verdict: "recover"; reason: string }
+  | { verdict: "wait"; reason: string }
   | { verdict: "ignore"; why: IgnoreReason; reason: string };
+
+/** The host record as the classification reads it. */
+export type StopHost = Pick<Host, "name" | "deathProof" | "incident">;
 
 /**
  * The instance record, re-read by key when the report arrives, decides whether anyone asked for the stop:
  * Lazarus sets a task (powering_off, rebuilding...) before it stops or destroys a domain, and leaves the
  * record STOPPED after an operator's stop; a flow that moved the instance leaves the record on another host.
- * Only an ACTIVE instance with no task, still on the reporting host, and HA, is recovered.
+ * Only an ACTIVE instance with no task, still on the reporting host, and HA, is recovered; and never on a host
+ * whose death is proven (a recorded proof admits evacuations of its instances: a restart there could make
+ * the second copy). A reset host's stop waits while the host has an open incident (`wait`): the host-failure
+ * flow decides first, the instance's recovery after it.
  */
-export function classifyStop(instance: Instance | null, report: DomainStoppedDetail): StopVerdict {
+export function classifyStop(
+  instance: Instance | null,
+  report: DomainStoppedDetail,
+  host: StopHost | null,
+): StopVerdict {
   if (!instance) return { verdict: "ignore", why: "not-found", reason: "no instance record for this domain" };
   if (instance.host !== report.host) {
     return {
@@ -192,10 +233,36 @@ export function classifyStop(instance: Instance | null, report: DomainStoppedDet
   if (!instanceHaPolicy(instance).ha) {
     return { verdict: "ignore", why: "not-ha", reason: "instance HA is off for this instance" };
   }
+  if (host?.deathProof) {
+    return {
+      verdict: "ignore",
+      why: "host-proven-dead",
+      reason: `${report.host} is proven dead (${host.deathProof.kind}, ${host.deathProof.at}): its evacuation or the operator decides, no restart there`,
+    };
+  }
+  const incident = host?.incident;
+  if (report.reason === HOST_RESET && incident && OPEN_INCIDENT_STATUSES.includes(incident.status)) {
+    return {
+      verdict: "wait",
+      reason: `${report.host} was reset and its incident ${incident.id} is ${incident.status}: the host-failure flow decides first`,
+    };
+  }
   return {
     verdict: "recover",
-    reason: `domain stopped (${report.reason}) while its record says ACTIVE with no task`,
+    reason:
+      report.reason === HOST_RESET
+        ? `${report.host} was reset (booted ${report.stoppedAt}) and the domain is shut off while its record says ACTIVE with no task`
+        : `domain stopped (${report.reason}) while its record says ACTIVE with no task`,
   };
+}
+
+/** A reset host's recovery has waited for the host's incident longer than `hostWaitSeconds`. */
+export function hostWaitOver(
+  detectedAt: string,
+  now: Date,
+  config: Pick<InstanceFailureConfig, "hostWaitSeconds">,
+): boolean {
+  return now.getTime() - Date.parse(detectedAt) >= config.hostWaitSeconds * 1000;
 }
 
 // ---- 4. storm guard --------------------------------------------------------------------------------
@@ -227,6 +294,9 @@ export type RecoveryDecision =
 /**
  * What to do for an instance that is confirmed down on `host`, given every attempt of its recoveries
  * (earlier ones and this one's) and the clock.
+ *  - A host's reset (`hostReset`) is not the guest's failure: it is restarted in place whatever its budget,
+ *    unless that restart failed here in this recovery (then as below). `attempts` should leave out the
+ *    attempts of earlier host-reset recoveries (they spend no budget either).
  *  - Restarts count on the current host since the last relocation and within the window (Proxmox resets
  *    the restart count on a new node); a restart that failed here in this recovery is not tried again.
  *  - Relocations count within the window; one is possible only where the root disk is on shared storage
@@ -242,6 +312,8 @@ export function decideRecovery(input: {
   sharedStorage: boolean;
   now: Date;
   windowSeconds: number;
+  /** The stop was the host's reset (reason `host-reset`), not the guest's. */
+  hostReset?: boolean;
 }): RecoveryDecision {
   const { policy, host, now } = input;
   const since = now.getTime() - input.windowSeconds * 1000;
@@ -260,6 +332,9 @@ export function decideRecovery(input: {
     (a) => a.action === "restart" && a.host === host && a.outcome === "failed",
   );
   const tried = `${restartsHere}/${policy.maxRestart} restarts on ${host}, ${relocations}/${policy.maxRelocate} relocations within ${input.windowSeconds} s`;
+  if (!failedHere && input.hostReset) {
+    return { action: "restart", reason: `restart in place after the host's reset (not counted: ${tried})` };
+  }
   if (!failedHere && restartsHere < policy.maxRestart) {
     return { action: "restart", reason: `restart in place (${tried})` };
   }

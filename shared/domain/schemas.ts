@@ -428,6 +428,12 @@ export const Host = z.object({
   storage: HostStorage,
   /** The open (or last) host-failure incident; null = none ever. */
   incident: HostIncident.nullable().default(null),
+  /**
+   * The host's last reset that instance recovery acted on (guests restarted in place after the host booted
+   * again): `at` is the boot's time on the host's clock. Heartbeats from before it are no evidence of a lease
+   * (shared/domain/fencing.ts `hostProof`): the node reset, but guests run on it again. null = none.
+   */
+  lastReset: z.object({ at: IsoTime, recordedAt: IsoTime }).nullable().default(null),
   fencing: HostFencing.default(NO_FENCING),
   /** How a guest is live-migrated to this host; null: it takes cold migrations only. */
   liveMigration: HostLiveMigration.nullable().default(null),
@@ -537,6 +543,8 @@ export const RECOVERY_STATUSES = [
   "recovering",
   /** The report was not a failure (asked for, not HA, moved, busy); nothing was done. */
   "ignored",
+  /** A reset host's report waits for the host's open incident to end before it is decided. */
+  "waiting",
   /** The domain ran again when probed: nothing to do. */
   "not-needed",
   /** Too many crashes on the host: handed over to the host-failure policy. */

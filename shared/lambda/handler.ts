@@ -29,6 +29,20 @@ export interface HandlerOptions<I> {
   correlationKeys?: (input: I) => CorrelationKeys;
 }
 
+/**
+ * One entry of a flow's step table (steps/index.ts of a flow under functions/): the schema its input is parsed with, and the
+ * step. The Lambda handlers are built from the table, and so is the policy simulator (test/unit/ha-simulator).
+ */
+export interface TableStep<D, S extends z.ZodType = z.ZodType, O = unknown> {
+  input: S;
+  run: (deps: D, input: z.output<S>) => Promise<O>;
+}
+
+/** The entry maker of a step table whose steps take dependencies `D`. */
+export const tableStep =
+  <D>() =>
+  <S extends z.ZodType, O>(input: S, run: TableStep<D, S, O>["run"]): TableStep<D, S, O> => ({ input, run });
+
 /** A Lambda handler running `step` with the dependencies `deps` builds (a flow's composition root). */
 export function handlerWith<D, S extends z.ZodType, O>(
   deps: DepsFactory<D>,

@@ -18,6 +18,8 @@ export interface InstanceFailureDeps extends StepDeps {
   alerts: HostAlerts;
   /** Deadline of the probe of a domain's state through SSM (delivery included). */
   probeDeadlineMs: number;
+  /** Seconds between two looks at a reset host's open incident (LAZARUS_RECOVERY_POLL_SECONDS). */
+  recoveryPollSeconds: number;
   machines: { instanceRecovery: string; hostEvacuation: string };
 }
 
@@ -34,6 +36,7 @@ export function instanceFailureDepsFromEnv(
     config: settings.instanceFailure,
     alerts: alerts(env),
     probeDeadlineMs: settings.hostProbeDeadlineMs,
+    recoveryPollSeconds: settings.recoveryPollSeconds,
     machines: {
       instanceRecovery: machineArn(settings, "instance-recovery"),
       hostEvacuation: machineArn(settings, "host-evacuation"),

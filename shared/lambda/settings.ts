@@ -166,6 +166,7 @@ export function instanceFailureConfigFromEnv(env: Env = process.env): InstanceFa
     windowSeconds: positive(env, "LAZARUS_INSTANCE_RECOVERY_WINDOW_SECONDS", d.windowSeconds),
     stormCrashes: positiveInteger(env, "LAZARUS_INSTANCE_STORM_CRASHES", d.stormCrashes),
     stormWindowSeconds: positive(env, "LAZARUS_INSTANCE_STORM_WINDOW_SECONDS", d.stormWindowSeconds),
+    hostWaitSeconds: positive(env, "LAZARUS_INSTANCE_HOST_WAIT_SECONDS", d.hostWaitSeconds),
   };
 }
 

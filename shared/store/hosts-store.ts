@@ -34,6 +34,7 @@ import {
   HostRegistrationConflict,
   PlacementRaced,
 } from "../domain/errors.js";
+import { OPEN_INCIDENT_STATUSES } from "../domain/host-failure.js";
 import { newHostRecord } from "../domain/host-record.js";
 import {
   type Claim,
@@ -480,6 +481,41 @@ export class HostsStore extends RecordStore<typeof Host> {
       },
       { host: name },
     );
+  }
+
+  /**
+   * Records that the host was reset and booted again at `at` (its clock) before instance recovery restarts
+   * its guests in place there (`Host.lastReset`): one write, only while no proof of the host's death is
+   * recorded and no incident is open (either one, and the host-failure flow or the operator decides). Those
+   * conditions and the incident's own opening are writes on this one record, so they never interleave.
+   * Repeating it (the same or an earlier boot) changes nothing.
+   */
+  async recordReset(
+    name: string,
+    at: string,
+  ): Promise<{ outcome: "recorded" | "proven-dead" | "incident-open"; host: Host }> {
+    const when = parseInput(IsoTime, at, "reset time");
+    let outcome: "recorded" | "proven-dead" | "incident-open" = "recorded";
+    const host = await this.changeRecord(
+      name,
+      (current) => {
+        outcome = current.deathProof
+          ? "proven-dead"
+          : current.incident && OPEN_INCIDENT_STATUSES.includes(current.incident.status)
+            ? "incident-open"
+            : "recorded";
+        if (outcome !== "recorded") return null;
+        if (current.lastReset && Date.parse(current.lastReset.at) >= Date.parse(when)) return null;
+        const x = new Expr();
+        return {
+          UpdateExpression: `SET ${x.name("lastReset")} = ${x.value({ at: when, recordedAt: this.now().toISOString() })}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+        };
+      },
+      { host: name },
+    );
+    return { outcome, host };
   }
 
   /**

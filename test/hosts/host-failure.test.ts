@@ -14,6 +14,7 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { putEntryOf } from "#local/events/events-endpoint.js";
 import { evacuationRequestId } from "#shared/domain/host-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { runFlow, sfnClient } from "../support/flows.js";
@@ -128,18 +129,7 @@ describe("host failure", () => {
     // 3. The same alarm event delivered three more times (and, below, an operator's request).
     const eb = new EventBridgeClient({});
     for (let i = 0; i < 3; i++) {
-      await eb.send(
-        new PutEventsCommand({
-          Entries: [
-            {
-              Source: alarm.source,
-              DetailType: alarm.detailType,
-              Detail: alarm.detail,
-              Resources: alarm.resources,
-            },
-          ],
-        }),
-      );
+      await eb.send(new PutEventsCommand({ Entries: [putEntryOf(alarm)] }));
     }
     // 7. A second host dies while the first host's evacuation runs: in its grace period, before its plan.
     // (Killed while a child is already starting a domain there, that child could not prove host-4 clean

@@ -3,10 +3,10 @@
  * running on two hosts at once or a disk used by two running domains (a copy started by hand included),
  * and says what it saw once stopped. No instance may run twice at any look, whatever the flow does.
  */
-import { readFileSync } from "node:fs";
 import type { LocalCloud } from "#local/cloud.js";
-import { type LocalHost, processesOfUid } from "#local/hosts/local-host.js";
+import type { LocalHost } from "#local/hosts/local-host.js";
 import { disksOpenedTwice } from "#local/invariants.js";
+import { describeOverlap, qemuProcessesOf, startQemuSampler } from "#local/qemu-sampler.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { domState, runningHosts, runningOn, sleep } from "./hosts.js";
 
@@ -71,60 +71,29 @@ export function watchDoubleRuns(
 
 /** The qemu processes of a local host (every process of its uid whose command line has `-uuid`), by pid. */
 export function qemuProcesses(host: LocalHost): { pid: number; uuid: string }[] {
-  const out: { pid: number; uuid: string }[] = [];
-  for (const pid of processesOfUid(host.uid)) {
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    } catch {
-      continue; // exited meanwhile
-    }
-    const i = argv.indexOf("-uuid");
-    if (i >= 0 && argv[i + 1]) out.push({ pid, uuid: argv[i + 1]!.toLowerCase() });
-  }
-  return out;
+  return qemuProcessesOf([host]).map(({ pid, uuid }) => ({ pid, uuid }));
 }
 
 export interface QemuWatch {
-  /** Stops sampling; returns every sample at which one uuid ran in two qemu processes, and when each uuid was first seen on each host. */
+  /** Stops sampling; returns every double run seen (local/qemu-sampler.ts), and when each uuid was first seen on each host. */
   stop(): Promise<{ doubles: string[]; firstSeen: Map<string, Map<string, number>>; samples: number }>;
 }
 
 /**
  * The double-run sampler that needs nothing from libvirt (it works with libvirtd frozen or dead): every
- * `everyMs`, the qemu processes of every host of the cloud, read from /proc, and any VM uuid found in two
- * qemu processes at one sample, wherever they run.
+ * `everyMs`, the qemu processes of every host of the cloud, read from /proc; a VM uuid that two of them ran
+ * (local/qemu-sampler.ts) is a double run, wherever they run.
  */
 export function watchQemuProcesses(cloud: LocalCloud, everyMs = 100): QemuWatch {
-  const doubles: string[] = [];
-  const firstSeen = new Map<string, Map<string, number>>();
-  let samples = 0;
-  let looking = true;
-  const loop = (async () => {
-    while (looking) {
-      const at = Date.now();
-      const where = new Map<string, string[]>();
-      for (const host of cloud.fleet.hosts.values()) {
-        for (const { uuid } of qemuProcesses(host)) {
-          where.set(uuid, [...(where.get(uuid) ?? []), host.name]);
-          const seen = firstSeen.get(uuid) ?? new Map<string, number>();
-          if (!seen.has(host.name)) seen.set(host.name, at);
-          firstSeen.set(uuid, seen);
-        }
-      }
-      for (const [uuid, hosts] of where) {
-        if (hosts.length > 1)
-          doubles.push(`${new Date(at).toISOString()} ${uuid} in qemu on [${hosts.join(", ")}]`);
-      }
-      samples++;
-      await sleep(everyMs);
-    }
-  })();
+  const sampler = startQemuSampler(() => cloud.fleet.hosts.values(), { everyMs });
   let stopped: ReturnType<QemuWatch["stop"]> | undefined;
   return {
     stop() {
-      looking = false;
-      stopped ??= loop.then(() => ({ doubles, firstSeen, samples }));
+      stopped ??= sampler.stop().then(() => ({
+        doubles: sampler.overlaps.filter((o) => o.verdict === "double").map(describeOverlap),
+        firstSeen: new Map([...sampler.firstSeen].map(([uuid, seen]) => [uuid, new Map(seen)])),
+        samples: sampler.samples,
+      }));
       return stopped;
     },
   };

@@ -96,6 +96,34 @@ describe("the lease counts only with the host's own evidence", () => {
     expect(observe(hb, at(215), at(210))).toMatchObject({ proof: "lease", at: at(215).toISOString() });
   });
 
+  it("heartbeats from before a reset that guests were restarted after (Host.lastReset) are no evidence", () => {
+    // Silent from 100, the node reset and booted at 130; instance recovery recorded the reset (130) and
+    // restarted its guests; an incident opened at 131, before any heartbeat of the new boot: the silence
+    // before the boot must not prove the restarted guests dead.
+    const hb = [...beats(40, 100, 10), ...beats(133, 133, 0), ...beats(134, 140, 10)];
+    const observeAt = (now: number, lastResetAt: Date | null) =>
+      hostProof(
+        { recorded: null, fence: null, heartbeats: hb, watchingSince: at(131), now: at(now), lastResetAt },
+        CFG,
+      );
+    expect(observeAt(200, null)).toMatchObject({ proof: "lease", at: at(115).toISOString() });
+    expect(observeAt(200, at(130)).proof).toBeNull();
+    // A silence after the boot, armed all through the lease before it, still counts.
+    const later = [...beats(40, 100, 10), ...beats(133, 133, 0), ...beats(134, 160, 10)];
+    const silent = hostProof(
+      {
+        recorded: null,
+        fence: null,
+        heartbeats: later,
+        watchingSince: at(165),
+        now: at(175),
+        lastResetAt: at(130),
+      },
+      CFG,
+    );
+    expect(silent).toMatchObject({ proof: "lease", at: at(175).toISOString() });
+  });
+
   it("evidence reports the last heartbeat and the largest timeout of the window", () => {
     const ev = leaseEvidence([...beats(80, 95, 4), ...beats(96, 100, 7)], at(120), CFG);
     expect(ev).toMatchObject({ armed: true, lastHeartbeatAt: at(100), timeoutSeconds: 7 });

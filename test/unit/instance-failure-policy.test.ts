@@ -8,6 +8,8 @@ import {
   DomainStoppedDetail,
   decideRecovery,
   givenUpMessage,
+  HOST_RESET,
+  hostWaitOver,
   type InstanceHaPolicy,
   instanceHaPolicy,
   isFailureStop,
@@ -18,12 +20,28 @@ import {
   stormIncidentId,
   stormVerdict,
 } from "#shared/domain/instance-failure.js";
-import type { Recovery, RecoveryAttempt } from "#shared/domain/schemas.js";
+import type { DeathProof, HostIncident, Recovery, RecoveryAttempt } from "#shared/domain/schemas.js";
 import { type AdmissionFacts, assertAdmissible } from "#shared/flow/admission.js";
 import { makeHost, makeInstance } from "../support/fixtures.js";
 
 const T = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
 const UUID = "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b";
+const PROOF: DeathProof = {
+  kind: "lease",
+  at: T(0).toISOString(),
+  incidentId: "alarm-1",
+  detail: "lease expired",
+};
+const incident = (status: HostIncident["status"]): HostIncident => ({
+  id: "alarm-1",
+  status,
+  source: "alarm",
+  reason: null,
+  executionName: "evacuate-host-1-x",
+  openedAt: T(0).toISOString(),
+  updatedAt: T(0).toISOString(),
+  summary: null,
+});
 
 describe("libvirt lifecycle events", () => {
   it("parses virsh event lines with and without --timestamp", () => {
@@ -87,9 +105,9 @@ describe("one crash, one recovery", () => {
 
   it("classifies the stop by the record: only an ACTIVE, HA instance with no task on the reporting host", () => {
     const active = makeInstance({ uuid: UUID, host: "host-1", vmState: "active", taskState: null });
-    expect(classifyStop(active, report).verdict).toBe("recover");
+    expect(classifyStop(active, report, makeHost({ name: "host-1" })).verdict).toBe("recover");
     const why = (i: Parameters<typeof classifyStop>[0]) => {
-      const v = classifyStop(i, report);
+      const v = classifyStop(i, report, makeHost({ name: "host-1" }));
       return v.verdict === "ignore" ? v.why : v.verdict;
     };
     expect(why(null)).toBe("not-found");
@@ -102,6 +120,49 @@ describe("one crash, one recovery", () => {
       why({ ...active, haEnabled: false, instanceHa: { ha: true, maxRestart: 1, maxRelocate: 1 } }),
     ).toBe("recover");
     expect(why({ ...active, instanceHa: { ha: false, maxRestart: 1, maxRelocate: 1 } })).toBe("not-ha");
+  });
+
+  it("never restarts on a host whose death is proven (a recorded proof admits evacuations), whatever stopped it", () => {
+    const active = makeInstance({ uuid: UUID, host: "host-1", vmState: "active", taskState: null });
+    const proven = makeHost({ name: "host-1", forcedDown: true, deathProof: PROOF });
+    for (const reason of ["Failed", HOST_RESET] as const) {
+      const v = classifyStop(active, { ...report, reason }, proven);
+      expect(v).toMatchObject({ verdict: "ignore", why: "host-proven-dead" });
+    }
+  });
+
+  it("a reset host's stop waits while the host has an open incident; a crash does not", () => {
+    const active = makeInstance({ uuid: UUID, host: "host-1", vmState: "active", taskState: null });
+    const reset = { ...report, reason: HOST_RESET } as const;
+    for (const status of ["confirming", "evacuating", "evacuated"] as const) {
+      const host = makeHost({ name: "host-1", incident: incident(status) });
+      expect(classifyStop(active, reset, host).verdict, status).toBe("wait");
+      expect(classifyStop(active, report, host).verdict, status).toBe("recover");
+    }
+    for (const status of ["not-dead", "held", "aborted", "closed"] as const) {
+      const host = makeHost({ name: "host-1", incident: incident(status) });
+      expect(classifyStop(active, reset, host).verdict, status).toBe("recover");
+    }
+    // The record still decides first: a reset host's stale copy (evacuated meanwhile) is not restarted.
+    expect(
+      classifyStop(
+        { ...active, host: "host-2" },
+        reset,
+        makeHost({ name: "host-1", incident: incident("evacuating") }),
+      ),
+    ).toMatchObject({ verdict: "ignore", why: "moved" });
+    expect(
+      classifyStop({ ...active, vmState: "stopped" }, reset, makeHost({ name: "host-1" })),
+    ).toMatchObject({
+      verdict: "ignore",
+      why: "not-active",
+    });
+  });
+
+  it("a reset host's recovery waits at most hostWaitSeconds", () => {
+    const cfg = { hostWaitSeconds: 600 };
+    expect(hostWaitOver(T(0).toISOString(), T(599), cfg)).toBe(false);
+    expect(hostWaitOver(T(0).toISOString(), T(600), cfg)).toBe(true);
   });
 
   it("per-instance policy defaults: HA follows haEnabled, one restart, one relocation", () => {
@@ -186,6 +247,24 @@ describe("restart, relocate, give up", () => {
           attempt("relocate", "host-2", 950),
           attempt("restart", "host-2", 960),
         ],
+      }),
+    ).toBe("error");
+  });
+
+  it("a host's reset is restarted in place whatever the budget, unless that restart failed here", () => {
+    const spent = [attempt("restart", "host-1", 900), attempt("relocate", "host-2", 950)];
+    expect(decide({ hostReset: true, attempts: spent, policy: { ...policy, maxRelocate: 1 } })).toBe(
+      "restart",
+    );
+    expect(decide({ hostReset: true, policy: { ...policy, maxRestart: 0 } })).toBe("restart");
+    expect(decide({ hostReset: true, current: [attempt("restart", "host-1", 990, "failed")] })).toBe(
+      "relocate",
+    );
+    expect(
+      decide({
+        hostReset: true,
+        sharedStorage: false,
+        current: [attempt("restart", "host-1", 990, "failed")],
       }),
     ).toBe("error");
   });

@@ -77,7 +77,14 @@ export async function fenceHost(
       )
     : [];
   const proof = hostProof(
-    { recorded, fence: attempt, heartbeats, watchingSince, now: deps.now() },
+    {
+      recorded,
+      fence: attempt,
+      heartbeats,
+      watchingSince,
+      now: deps.now(),
+      lastResetAt: host.lastReset ? new Date(host.lastReset.at) : null,
+    },
     deps.fencing,
   );
   if (proof.proof && !recorded) {

@@ -4,8 +4,8 @@
  * with the schema its input is parsed with. The Lambda handlers are built from this table, and so is the
  * policy simulator (test/unit/ha-simulator), which runs these same steps in the order the ASL defines.
  */
-import type { z } from "zod";
 import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
+import { tableStep } from "#shared/lambda/handler.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { ConfirmInput, HostEvacuationState, HostRecoveryState, OpenIncidentInput } from "../contract.js";
 import * as detect from "./detect.js";
@@ -17,18 +17,7 @@ import * as migrations from "./migrations.js";
 import * as recover from "./recover.js";
 import * as trigger from "./trigger.js";
 
-export interface HostFailureStep<S extends z.ZodType = z.ZodType, O = unknown> {
-  input: S;
-  run: (deps: HostFailureDeps, input: z.output<S>) => Promise<O>;
-}
-
-const step = <S extends z.ZodType, O>(
-  input: S,
-  run: HostFailureStep<S, O>["run"],
-): HostFailureStep<S, O> => ({
-  input,
-  run,
-});
+const step = tableStep<HostFailureDeps>();
 
 export const HOST_FAILURE_STEPS = {
   onAlarmStateChange: step(AlarmStateChangeEvent, trigger.onAlarmStateChange),

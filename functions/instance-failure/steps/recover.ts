@@ -17,6 +17,7 @@ import {
 import {
   decideRecovery,
   givenUpMessage,
+  HOST_RESET,
   instanceHaPolicy,
   relocationRequestId,
 } from "#shared/domain/instance-failure.js";
@@ -71,12 +72,17 @@ export async function probeDomain(deps: InstanceFailureDeps, state: State): Prom
   return { ...state, domain };
 }
 
-/** Attempts of the instance's other recoveries (the window's budget), and this one's. */
+/**
+ * Attempts of the instance's other recoveries (the window's budget), and this one's. A reset host's
+ * recoveries spend no budget (the host failed, not the guest): their attempts are left out of it.
+ */
 async function history(deps: InstanceFailureDeps, state: State) {
   const all = await deps.stores.recoveries.listByInstance(state.report.instanceUuid);
   const current =
     all.find((r) => r.id === state.recoveryId) ?? (await deps.stores.recoveries.require(state.recoveryId));
-  const others = all.filter((r) => r.id !== state.recoveryId).flatMap((r) => r.attempts);
+  const others = all
+    .filter((r) => r.id !== state.recoveryId && r.reason !== HOST_RESET)
+    .flatMap((r) => r.attempts);
   return { current, others };
 }
 
@@ -93,6 +99,7 @@ export async function decide(deps: InstanceFailureDeps, state: State): Promise<S
     sharedStorage: host.storage.sharedPoolId !== null,
     now: deps.now(),
     windowSeconds: deps.config.windowSeconds,
+    hostReset: state.report.reason === HOST_RESET,
   });
   return { ...state, decision, attempts: current.attempts };
 }
@@ -135,12 +142,25 @@ export async function restart(deps: InstanceFailureDeps, state: State): Promise<
       },
     });
   }
+  // With the task held no evacuation can take the instance; a host proven dead meanwhile (a recorded proof
+  // admits evacuations of its instances) gets no restart: the task goes back and the flow aborts.
+  const source = await deps.stores.hosts.require(state.report.host);
+  if (source.deathProof) {
+    await deps.stores.instances.update(uuid, {
+      expectTaskRequestId: state.recoveryId,
+      set: { taskState: null, taskRequestId: null, taskExecutionArn: null },
+    });
+    throw new ProbeFailed(
+      `${source.name} was proven dead meanwhile (${source.deathProof.kind}): no restart of ${uuid} there`,
+      { host: source.name },
+    );
+  }
   const flow = { requestId: state.recoveryId, instanceUuid: uuid };
   await notifyFlow(deps, flow, "instance.power_on.start", {
     host: state.report.host,
     reason: "instance recovery",
   });
-  const target = await sourceTarget(deps, state);
+  const target = hostTarget(source);
   let error: string | null = null;
   let power: Instance["powerState"] = "shutdown";
   try {

@@ -1,6 +1,7 @@
 /**
- * The host-failure machines run as their ASL files define them, on the simulator's fake clock: the states
- * those files use (Task, Choice, Wait, Map, Succeed, Fail), with Parameters / ItemSelector (`.$` paths into
+ * The host- and instance-failure machines run as their ASL files define them, on the simulator's fake clock:
+ * the states those files use (Task, Choice with Or/And/Not, Wait, Pass, Map, Succeed, Fail), with
+ * Parameters / ItemSelector (`.$` paths into
  * the state's input and the context object), ResultPath, ItemsPath, MaxConcurrency(Path), Retry and Catch,
  * as Step Functions does them (JSONPath). A field this interpreter does not know fails the run loudly, so
  * a machine that grows a feature cannot be simulated as something else.
@@ -68,6 +69,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
     "Retry",
     "Catch",
   ],
+  Pass: ["Parameters", "Result", "ResultPath"],
   Succeed: [],
   Fail: ["Error", "Cause", "ErrorPath", "CausePath"],
 };
@@ -186,6 +188,16 @@ export class AslInterpreter {
           name = next;
           continue;
         }
+        case "Pass": {
+          const result =
+            state.Result !== undefined
+              ? (state.Result as Json)
+              : state.Parameters !== undefined
+                ? fillTemplate(state.Parameters as Json, data, ctx)
+                : data;
+          data = applyResultPath(data, state.ResultPath as string | null | undefined, result);
+          break;
+        }
         case "Wait": {
           const seconds =
             state.SecondsPath !== undefined
@@ -215,6 +227,9 @@ export class AslInterpreter {
   }
 
   private choose(rule: JsonObject, data: Json, ctx: Context): boolean {
+    if (Array.isArray(rule.Or)) return (rule.Or as JsonObject[]).some((r) => this.choose(r, data, ctx));
+    if (Array.isArray(rule.And)) return (rule.And as JsonObject[]).every((r) => this.choose(r, data, ctx));
+    if (rule.Not && typeof rule.Not === "object") return !this.choose(rule.Not as JsonObject, data, ctx);
     const ops = Object.keys(rule).filter((k) => k !== "Variable" && k !== "Next");
     if (ops.length !== 1 || !["StringEquals", "BooleanEquals"].includes(ops[0]!))
       throw new Error(`ASL interpreter: choice ${JSON.stringify(rule)} not simulated`);

@@ -3,16 +3,21 @@
  * clock in 1 s ticks (sim-scheduler.ts), a model of the machine room (hosts' power, network, agent,
  * libvirtd, watchdog device, clock skew, fence hardware, disk locks; which domain runs where), and the
  * control plane as deployed: the REAL host-failure steps (functions/host-failure/steps, by the step table
- * the Lambda handlers use) on real stores (dynalite), run in the order state-machines/host-evacuation.asl.json
- * and host-recovery.asl.json define (asl-interpreter.ts). The outside world reaches the steps through their
- * interfaces: the heartbeat metric (HeartbeatReader), the power fence (host-power's EC2 path, PowerFence), SSM (HostExecutor),
- * Step Functions (ExecutionStarter), alerts. A child rebuild execution is modelled here with the rebuild
- * machine's real Accept (the admission of every evacuation), Schedule, Finish and HandleFailure, and the
- * target's start judged by the world (started; or refused by a disk lock some other powered host holds).
+ * the Lambda handlers use) and instance-failure steps (functions/instance-failure/steps) on real stores
+ * (dynalite), run in the order state-machines/host-evacuation.asl.json, host-recovery.asl.json and
+ * instance-recovery.asl.json define (asl-interpreter.ts). The outside world reaches the steps through their
+ * interfaces: the heartbeat metric (HeartbeatReader), the power fence (host-power's EC2 path, PowerFence),
+ * SSM (HostExecutor: the liveness probe, the clean-up, a domain's state, a restart in place), Step Functions
+ * (ExecutionStarter), alerts, and the host agent's guest monitor, which after every new boot reports each
+ * domain it finds shut off (`host-reset`) through the real trigger. A child rebuild execution is modelled
+ * here with the rebuild machine's real Accept (the admission of every evacuation), Schedule, Finish and
+ * HandleFailure, and the target's start judged by the world (started; or refused by a disk lock some other
+ * powered host holds).
  *
  * The world checks the one rule an HA system must never break by itself, whatever the log says: at no
- * tick does one instance run on two powered hosts; and no host-evacuation ends SUCCEEDED while an instance
- * its policy should evacuate is left on the dead host (stranded). Either is a "VIOLATION" line.
+ * tick does one instance run on two powered hosts (a restart in place included); and no host-evacuation
+ * ends SUCCEEDED while an instance its policy should evacuate is left on the dead host (stranded). Either is
+ * a "VIOLATION" line.
  */
 
 import { negotiate } from "#functions/api/microversion.js";
@@ -22,14 +27,24 @@ import { finish } from "#functions/conductor/steps/finish.js";
 import { handleFailure } from "#functions/conductor/steps/handle-failure.js";
 import { schedule } from "#functions/conductor/steps/schedule.js";
 import { HOST_FAILURE_STEPS, type HostFailureStepName } from "#functions/host-failure/steps/index.js";
-import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
+import {
+  INSTANCE_FAILURE_STEPS,
+  type InstanceFailureStepName,
+} from "#functions/instance-failure/steps/index.js";
+import { HOST_FAILURE_FUNCTIONS, INSTANCE_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
 import { HEARTBEAT_ALARM_PREFIX, HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
 import { readDefinition, stateMachineSpec } from "#shared/definitions/state-machines.js";
-import { HostCommandTimedOut, HostUnreachable, isLazarusError } from "#shared/domain/errors.js";
+import {
+  HostCommandFailed,
+  HostCommandTimedOut,
+  HostUnreachable,
+  isLazarusError,
+} from "#shared/domain/errors.js";
 import { withClaim } from "#shared/domain/evacuation-plan.js";
 import { type FencingConfig, type HeartbeatSample, operatorProof } from "#shared/domain/fencing.js";
 import { AlarmStateChangeEvent, type HostFailureConfig } from "#shared/domain/host-failure.js";
 import { deterministicUuid } from "#shared/domain/ids.js";
+import { DOMAIN_STOPPED_EVENT, DomainStoppedEvent, HOST_RESET } from "#shared/domain/instance-failure.js";
 import { Host, Instance } from "#shared/domain/schemas.js";
 import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js";
 import type { FlowState } from "#shared/flow/contract.js";
@@ -38,6 +53,7 @@ import { endsStopped } from "#shared/flow/flow-state.js";
 import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
 import type { PowerFence } from "#shared/hosts/power-fence.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import type { InstanceFailureDeps } from "#shared/lambda/instance-failure-runtime.js";
 import type { HeartbeatReader } from "#shared/metrics/heartbeat-reader.js";
 import type { Stores } from "#shared/store/index.js";
 import { AslInterpreter, type Definition, type Json, StatesError } from "./asl-interpreter.js";
@@ -350,6 +366,9 @@ interface WorldHost {
   rebootAt: number | null;
   /** When a fence that was asked to power the host off does it. */
   fenceOffAt: number | null;
+  /** The last boot (tick), and when its agent's monitor reports the domains it finds shut off. */
+  bootedAt: number | null;
+  monitorReportAt: number | null;
   running: Set<string>;
   defined: Set<string>;
 }
@@ -368,13 +387,25 @@ export interface Parts {
 const ARN = {
   hostEvacuation: "arn:sim:stateMachine:lazarus-host-evacuation",
   hostRecovery: "arn:sim:stateMachine:lazarus-host-recovery",
+  instanceRecovery: "arn:sim:stateMachine:lazarus-instance-recovery",
   rebuild: "arn:sim:stateMachine:lazarus-rebuild",
+};
+const MACHINE_NAMES: Record<string, string> = {
+  [ARN.hostEvacuation]: "host-evacuation",
+  [ARN.hostRecovery]: "host-recovery",
+  [ARN.instanceRecovery]: "instance-recovery",
 };
 
 const STEP_OF_PLACEHOLDER = new Map(
   HOST_FAILURE_FUNCTIONS.filter((f) => f.role === "step").map((f) => [
     `\${${f.placeholder}}`,
     f.handler as HostFailureStepName,
+  ]),
+);
+const INSTANCE_STEP_OF_PLACEHOLDER = new Map(
+  INSTANCE_FAILURE_FUNCTIONS.filter((f) => f.role === "step").map((f) => [
+    `\${${f.placeholder}}`,
+    f.handler as InstanceFailureStepName,
   ]),
 );
 
@@ -419,6 +450,8 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
           pendingFeeds: [],
           rebootAt: null,
           fenceOffAt: null,
+          bootedAt: null,
+          monitorReportAt: null,
           running: new Set(mine.filter((i) => i.vmState === "active").map((i) => i.uuid)),
           defined: new Set(mine.map((i) => i.uuid)),
         },
@@ -480,6 +513,9 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     h.agent = true;
     h.libvirtd = true;
     h.rebootAt = null;
+    // A new boot: the agent's guest monitor reports what it finds shut off once it follows libvirt.
+    h.bootedAt = tick();
+    h.monitorReportAt = tick() + 1;
     // The agent arms the device at boot; nothing autostarts.
     if (h.spec.watchdog?.kind === "device") h.fedAt = tick();
     if (h.spec.watchdog?.kind === "guard") h.guardFedAt = tick();
@@ -524,12 +560,18 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     },
   };
 
-  // -- SSM (HostExecutor): the liveness probe and host-recovery's clean-up --
+  // -- SSM (HostExecutor): the liveness probe, host-recovery's clean-up, instance recovery's probe and start --
   const executor: HostExecutor = {
-    async probe(target: HostTarget, _command: HostCommand, _opts?: RunOptions): Promise<RunResult> {
+    async probe(target: HostTarget, command: HostCommand, _opts?: RunOptions): Promise<RunResult> {
       const h = w(target.name);
       if (reachable(h)) {
         await sched.sleepUntil(sched.now + 1000);
+        // A domain's state (instance recovery's probe, and after its relocation), or the liveness probe.
+        const uuid = command.parameters.uuid;
+        if (command.document === "probe-domain-state" && uuid) {
+          const state = h.running.has(uuid) ? "running" : h.defined.has(uuid) ? "shut off" : "absent";
+          return { exitCode: 0, stdout: `${state}\n`, stderr: "" };
+        }
         return { exitCode: 0, stdout: "", stderr: "" };
       }
       await sched.sleepUntil(sched.now + cfg.probeSeconds * 1000);
@@ -543,12 +585,30 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
       if (!reachable(h)) throw new HostUnreachable(`${target.name} unreachable`, { host: target.name });
       if (command.document === "list-domains")
         return { exitCode: 0, stdout: [...h.defined].map((u) => `${u}\n`).join(""), stderr: "" };
-      const uuids = command.parameters.uuids?.split(" ") ?? [];
-      if (command.document === "remove-stale-domains" && uuids.length > 0) {
+      const uuids =
+        command.document === "remove-domain"
+          ? [command.parameters.uuid!]
+          : (command.parameters.uuids?.split(" ") ?? []);
+      if (
+        (command.document === "remove-stale-domains" || command.document === "remove-domain") &&
+        uuids.length > 0
+      ) {
         for (const u of uuids) {
           h.running.delete(u);
           h.defined.delete(u);
         }
+        return { exitCode: 0, stdout: "", stderr: "" };
+      }
+      // Instance recovery's restart in place (nova's start): its domain runs again, if still defined.
+      if (command.document === "start-domain") {
+        const uuid = command.parameters.uuid!;
+        if (!h.defined.has(uuid))
+          throw new HostCommandFailed(`domain ${uuid} is not defined on ${target.name}`, {
+            host: target.name,
+          });
+        h.running.add(uuid);
+        say(target.name, `${nameOf(uuid)} started in place`);
+        checkOneCopy();
         return { exitCode: 0, stdout: "", stderr: "" };
       }
       throw new Error(`simulator: no host model for the document ${command.document}`);
@@ -559,7 +619,9 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
   const definitions: Record<string, Definition> = {
     [ARN.hostEvacuation]: JSON.parse(readDefinition(stateMachineSpec("host-evacuation"))) as Definition,
     [ARN.hostRecovery]: JSON.parse(readDefinition(stateMachineSpec("host-recovery"))) as Definition,
+    [ARN.instanceRecovery]: JSON.parse(readDefinition(stateMachineSpec("instance-recovery"))) as Definition,
   };
+  const executionMachine = new Map<string, string>();
   const executionNames = new Set<string>();
   const executionHost = new Map<string, string>();
   const incidentLabels = new Map<string, string>();
@@ -590,10 +652,12 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
       async start(machine, name, input) {
         if (executionNames.has(name)) return { started: false, executionArn: executionArnOf(machine, name) };
         executionNames.add(name);
-        const host = String((input as { host: string }).host);
+        const given = input as { host?: string; report?: { host: string; instanceUuid: string } };
+        const host = String(given.host ?? given.report?.host);
         executionHost.set(name, host);
-        const what = machine === ARN.hostEvacuation ? "host-evacuation" : "host-recovery";
-        say(host, `start ${what}`);
+        executionMachine.set(name, machine);
+        const what = MACHINE_NAMES[machine] ?? machine;
+        say(host, `start ${what}${given.report ? ` of ${nameOf(given.report.instanceUuid)}` : ""}`);
         spawnTop(() => runExecution(machine, name, asJson(input)));
         return { started: true, executionArn: executionArnOf(machine, name) };
       },
@@ -635,22 +699,34 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     recoveryPollSeconds: 2,
     machines: ARN,
   };
+  // The instance-failure flow's: the same world and clock, its policy's defaults (a reset host's recovery
+  // waits at most 600 s for the host's incident).
+  const instanceDeps: InstanceFailureDeps = {
+    ...deps,
+    config: { windowSeconds: 3600, stormCrashes: 3, stormWindowSeconds: 120, hostWaitSeconds: 600 },
+    machines: { instanceRecovery: ARN.instanceRecovery, hostEvacuation: ARN.hostEvacuation },
+  };
 
   const interpreter = new AslInterpreter({
     scheduler: sched,
     runTask: async (resource, input, execution) => {
       if (resource === "arn:aws:states:::states:startExecution.sync:2")
         return rebuildChild(input as { Name: string; Input: Json }, executionHost.get(execution) ?? "?");
-      const name = STEP_OF_PLACEHOLDER.get(resource);
-      if (!name) throw new Error(`simulator: no step for ${resource}`);
-      const step = HOST_FAILURE_STEPS[name];
+      const hostStep = STEP_OF_PLACEHOLDER.get(resource);
+      const instanceStep = INSTANCE_STEP_OF_PLACEHOLDER.get(resource);
+      const step = hostStep
+        ? { ...HOST_FAILURE_STEPS[hostStep], deps }
+        : instanceStep
+          ? { ...INSTANCE_FAILURE_STEPS[instanceStep], deps: instanceDeps }
+          : undefined;
+      if (!step) throw new Error(`simulator: no step for ${resource}`);
       try {
         const parsed = step.input.safeParse(input);
         if (!parsed.success)
           throw Object.assign(new Error(`invalid step input: ${parsed.error.message}`), {
             name: "InvalidInput",
           });
-        return asJson(await step.run(deps, parsed.data as never));
+        return asJson(await step.run(step.deps as never, parsed.data as never));
       } catch (e) {
         throw statesErrorOf(e);
       }
@@ -660,7 +736,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
 
   async function runExecution(machine: string, name: string, input: Json): Promise<void> {
     const host = executionHost.get(name)!;
-    const what = machine === ARN.hostEvacuation ? "host-evacuation" : "host-recovery";
+    const what = MACHINE_NAMES[machine] ?? machine;
     try {
       await interpreter.run(definitions[machine]!, input, name);
       say(host, `${what} SUCCEEDED`);
@@ -788,6 +864,20 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         break;
       case "CheckRecovery":
         if (o.action === "nothing") say(host, "recovery: nothing to clean");
+        break;
+      // instance-recovery (a reset host's report): what OpenRecovery decided, and the restart.
+      case "OpenRecovery": {
+        const who = nameOf(String(get<{ instanceUuid: string }>("report").instanceUuid));
+        const message = String(o.message ?? "");
+        if (o.outcome === "wait") say(host, `${who}: recovery waits: ${host}'s incident is open`);
+        else say(host, `${who}: recovery ${String(o.outcome)}: ${message}`);
+        break;
+      }
+      case "GiveUp":
+        say(
+          host,
+          `${nameOf(String(get<{ instanceUuid: string }>("report").instanceUuid))}: recovery gave up`,
+        );
         break;
     }
   }
@@ -923,6 +1013,35 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
       },
     });
   }
+  /**
+   * The host agent's guest monitor after a new boot: every domain defined and not running is reported
+   * stopped with reason `host-reset` at the boot's time (host clock), through the trigger and EventBridge.
+   */
+  const reportShutOff = (host: string) => {
+    const h = w(host);
+    const shutOff = [...h.defined]
+      .filter((u) => !h.running.has(u))
+      .sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
+    if (shutOff.length === 0) return;
+    say(host, `monitor: new boot, found shut off: ${shutOff.map(nameOf).join(", ")}`);
+    for (const uuid of shutOff) {
+      const event = DomainStoppedEvent.parse({
+        source: DOMAIN_STOPPED_EVENT.source,
+        "detail-type": DOMAIN_STOPPED_EVENT.detailType,
+        detail: {
+          host,
+          instanceUuid: uuid,
+          domain: `instance-${uuid}`,
+          event: "Stopped",
+          reason: HOST_RESET,
+          stoppedAt: at((h.bootedAt ?? tick()) + h.skew).toISOString(),
+        },
+      });
+      spawnTop(async () => {
+        await INSTANCE_FAILURE_STEPS.onDomainStopped.run(instanceDeps, event);
+      });
+    }
+  };
   const deliver = (event: AlarmStateChangeEvent, host: string) => {
     say(host, `alarm ${event.detail.state.value}`);
     spawnTop(async () => {
@@ -1018,6 +1137,10 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     // Boots, fences carried out, heartbeats and feeds, watchdogs.
     for (const [name, h] of world) {
       if (h.rebootAt === t) boot(name);
+      if (h.monitorReportAt === t) {
+        h.monitorReportAt = null;
+        if (reachable(h)) reportShutOff(name);
+      }
       if (h.fenceOffAt !== null && h.fenceOffAt <= t) {
         h.fenceOffAt = null;
         powerOff(name, "fenced");
