@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { LongestFirstSequencer } from "./test/support/sequencer.js";
 
 // Two projects: `unit` needs nothing but Node; `hosts` needs libvirt/qemu and the local cloud.
 // The unit project runs first (groupOrder 0), then the hosts (groupOrder 1). Without a maxWorkers of their
@@ -11,6 +12,8 @@ export default defineConfig({
     // A test's console output is shown only when the test fails (vitest's buffer-and-print-on-failure).
     // Set at the root: the reporter reads it there, for both projects.
     silent: "passed-only",
+    // The host files known to run longest start first (test/support/sequencer.ts).
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       {
         test: {

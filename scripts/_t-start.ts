@@ -1,0 +1,11 @@
+import { startLocalCloud } from "#local/cloud.js";
+import { bootAdopted, FAST_FENCING } from "../test/support/hosts.js";
+const t0 = Date.now();
+const cloud = await startLocalCloud({ hosts: ["host-1","host-2","host-3"].map((name)=>({name})), retryIntervalScale: 0.05, hostFailure: { ...FAST_FENCING } });
+const t1 = Date.now();
+await bootAdopted(cloud, { web: { name: "web-1", host: "host-1", nics: 1 } });
+const t2 = Date.now();
+await cloud.stop();
+const t3 = Date.now();
+console.log(JSON.stringify({ start: t1-t0, adopt1: t2-t1, stop: t3-t2 }));
+process.exit(0);
