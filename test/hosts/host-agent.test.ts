@@ -120,16 +120,20 @@ describe("the host agent and registration", () => {
   });
 
   it("deregistered through the API: alarms, tag and record gone", async () => {
-    const r = await api("DELETE", "/os-hosts/host-a");
+    const r = await api("DELETE", "/os-hosts/host-a", undefined, { "idempotency-key": "dereg-1" });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(await alarms()).toEqual([]);
     expect(await nodeTags()).not.toHaveProperty("lazarus:host");
     expect(await cloud.stores.hosts.get("host-a")).toBeNull();
-    // The same request again within the API's retry window is a retry (the first answer); a new one is 404.
-    expect((await api("DELETE", "/os-hosts/host-a")).status).toBe(200);
+    // The same request again with the same Idempotency-Key is a retry (the first answer replayed); a new
+    // request (another key, or none) is 404: the host is gone.
+    expect(
+      (await api("DELETE", "/os-hosts/host-a", undefined, { "idempotency-key": "dereg-1" })).status,
+    ).toBe(200);
     expect((await api("DELETE", "/os-hosts/host-a", undefined, { "idempotency-key": "again" })).status).toBe(
       404,
     );
+    expect((await api("DELETE", "/os-hosts/host-a")).status).toBe(404);
   });
 
   it("docs/DEPLOY.md section 3, walked: every lazarus-host / lazarus host command runs here and succeeds", async () => {

@@ -218,7 +218,10 @@ describe("inventory", () => {
     }
     const web = await cloud.stores.instances.require(defined.web!.uuid);
     expect(web.ports).toHaveLength(2);
-    expect(web.volumes).toEqual([{ volumeId: expect.any(String), device: "vdb" }]);
+    // Adopted volumes are the operator's: deleting the server detaches them, never deletes them.
+    expect(web.volumes).toEqual([
+      { volumeId: expect.any(String), device: "vdb", deleteOnTermination: false },
+    ]);
     expect((await usageMatchesPlacement("host-a")).usage).toEqual(
       (await usageMatchesPlacement("host-a")).placed,
     );
