@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { LocalCloud } from "#local/cloud.js";
-import { type LocalHost, processesOfUid } from "#local/hosts/local-host.js";
+import { type LocalHost, processesOfUids } from "#local/hosts/local-host.js";
 import { disksOpenedTwice } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { runningHosts, runningOn, sleep } from "./hosts.js";
@@ -63,16 +63,27 @@ export function watchDoubleRuns(
 
 /** The qemu processes of a local host (every process of its uid whose command line has `-uuid`), by pid. */
 export function qemuProcesses(host: LocalHost): { pid: number; uuid: string }[] {
-  const out: { pid: number; uuid: string }[] = [];
-  for (const pid of processesOfUid(host.uid)) {
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    } catch {
-      continue; // exited meanwhile
+  return qemuProcessesOf([host]).get(host.name)!;
+}
+
+/** `qemuProcesses` of several hosts, by host name, from one pass over /proc. */
+function qemuProcessesOf(hosts: Iterable<LocalHost>): Map<string, { pid: number; uuid: string }[]> {
+  const list = [...hosts];
+  const byUid = processesOfUids(list.map((h) => h.uid));
+  const out = new Map<string, { pid: number; uuid: string }[]>();
+  for (const host of list) {
+    const found: { pid: number; uuid: string }[] = [];
+    for (const pid of byUid.get(host.uid) ?? []) {
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      } catch {
+        continue; // exited meanwhile
+      }
+      const i = argv.indexOf("-uuid");
+      if (i >= 0 && argv[i + 1]) found.push({ pid, uuid: argv[i + 1]!.toLowerCase() });
     }
-    const i = argv.indexOf("-uuid");
-    if (i >= 0 && argv[i + 1]) out.push({ pid, uuid: argv[i + 1]!.toLowerCase() });
+    out.set(host.name, found);
   }
   return out;
 }
@@ -96,11 +107,11 @@ export function watchQemuProcesses(cloud: LocalCloud, everyMs = 100): QemuWatch 
     while (looking) {
       const at = Date.now();
       const where = new Map<string, string[]>();
-      for (const host of cloud.fleet.hosts.values()) {
-        for (const { uuid } of qemuProcesses(host)) {
-          where.set(uuid, [...(where.get(uuid) ?? []), host.name]);
+      for (const [hostName, processes] of qemuProcessesOf(cloud.fleet.hosts.values())) {
+        for (const { uuid } of processes) {
+          where.set(uuid, [...(where.get(uuid) ?? []), hostName]);
           const seen = firstSeen.get(uuid) ?? new Map<string, number>();
-          if (!seen.has(host.name)) seen.set(host.name, at);
+          if (!seen.has(hostName)) seen.set(hostName, at);
           firstSeen.set(uuid, seen);
         }
       }
