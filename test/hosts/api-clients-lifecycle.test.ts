@@ -9,29 +9,17 @@
  * side by side.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import type { LocalCloud } from "#local/cloud.js";
 import { checkInvariants } from "#local/invariants.js";
-import { apiClients } from "../support/api-clients.js";
-import { bootAdopted, domState as domStateIn, poolHosts } from "../support/hosts.js";
+import { apiClients, startClientsCloud, WEB_2_IN_GROUP } from "../support/api-clients.js";
+import { domState as domStateIn } from "../support/hosts.js";
 
 let cloud: LocalCloud;
 const { nova, openstack, openstackRun, settled, expectGone } = apiClients(() => cloud);
 const domState = (host: string, uuid: string) => domStateIn(cloud, host, uuid);
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({
-    hosts: poolHosts("p1", "host-a", "host-b"),
-    retryIntervalScale: 0.01,
-    hostCommandDeadlineMs: 30_000,
-  });
-  // A server group is what the fleet's instances put in it: web-2's.
-  await bootAdopted(cloud, {
-    web2: {
-      name: "web-2",
-      host: "host-b",
-      policy: { serverGroup: { id: "g-web", policy: "anti-affinity" } },
-    },
-  });
+  ({ cloud } = await startClientsCloud({ web2: WEB_2_IN_GROUP }));
 }, 600_000);
 
 afterAll(async () => {

@@ -8,36 +8,24 @@
  * test/hosts/api-clients-lifecycle.test.ts, on a cloud of its own: the two run side by side.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import type { LocalCloud } from "#local/cloud.js";
 import { defineByHand } from "#local/fleet-domains.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { apiClients } from "../support/api-clients.js";
-import { bootAdopted, domState as domStateIn, poolHosts } from "../support/hosts.js";
+import { apiClients, startClientsCloud, WEB_2_IN_GROUP } from "../support/api-clients.js";
+import { domState as domStateIn } from "../support/hosts.js";
 
 let cloud: LocalCloud;
-const booted: Record<string, Instance> = {};
+let booted: Record<"web1" | "cli1" | "ev1" | "web2", Instance>;
 const { nova, openstack, openstackRun, lazarus, settled } = apiClients(() => cloud);
 const domState = (host: string, uuid: string) => domStateIn(cloud, host, uuid);
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({
-    hosts: poolHosts("p1", "host-a", "host-b"),
-    retryIntervalScale: 0.01,
-    hostCommandDeadlineMs: 30_000,
-  });
-  Object.assign(
-    booted,
-    await bootAdopted(cloud, {
-      web1: { name: "web-1", host: "host-a" },
-      cli1: { name: "cli-1", host: "host-a" },
-      ev1: { name: "ev-1", host: "host-a" },
-      web2: {
-        name: "web-2",
-        host: "host-b",
-        policy: { serverGroup: { id: "g-web", policy: "anti-affinity" } },
-      },
-    }),
-  );
+  ({ cloud, booted } = await startClientsCloud({
+    web1: { name: "web-1", host: "host-a" },
+    cli1: { name: "cli-1", host: "host-a" },
+    ev1: { name: "ev-1", host: "host-a" },
+    web2: WEB_2_IN_GROUP,
+  }));
 }, 600_000);
 
 afterAll(async () => {
@@ -54,7 +42,7 @@ describe("openstackclient and novaclient, unchanged", () => {
     expect(list.map((s) => s.Name).sort()).toEqual(["cli-1", "ev-1", "web-1", "web-2"]);
     const shown = (await openstack("server", "show", "web-1", "-f", "json")) as Record<string, unknown>;
     expect(shown).toMatchObject({
-      id: booted.web1!.uuid,
+      id: booted.web1.uuid,
       status: "ACTIVE",
       "OS-EXT-SRV-ATTR:host": "host-a",
     });
@@ -78,7 +66,7 @@ describe("openstackclient and novaclient, unchanged", () => {
   it("novaclient evacuates (2.92): the instance runs again on the other host", async () => {
     const res = (await nova("2.92", "evacuate", "web-1")) as { status: number; migration: string };
     expect(res.status).toBe(200);
-    const after = await settled(booted.web1!.uuid);
+    const after = await settled(booted.web1.uuid);
     expect(after).toMatchObject({ host: "host-b", vmState: "active" });
     expect(await domState("host-b", after.uuid)).toBe("running");
     expect((await nova("2.92", "show", "web-1")) as object).toMatchObject({
@@ -122,7 +110,7 @@ describe("openstackclient and novaclient, unchanged", () => {
     // tuple): it exits 1 after the request, against nova as here. The evacuation itself is done.
     const r = await openstackRun("server", "evacuate", "ev-1");
     expect(r.stderr).toContain("'TupleWithMeta' object has no attribute");
-    const after = await settled(booted.ev1!.uuid);
+    const after = await settled(booted.ev1.uuid);
     expect(after).toMatchObject({ host: "host-b", vmState: "active" });
     expect(await domState("host-b", after.uuid)).toBe("running");
   });
@@ -130,7 +118,7 @@ describe("openstackclient and novaclient, unchanged", () => {
 
 describe("the lazarus CLI as a subprocess", () => {
   it("evacuates an instance with live steps, exits 0, and the result reads STOPPED on the other host (2.95)", async () => {
-    const uuid = booted.cli1!.uuid;
+    const uuid = booted.cli1.uuid;
     const r = await lazarus("evacuate", uuid);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toContain("▶ Accept");
@@ -166,15 +154,15 @@ describe("the lazarus CLI as a subprocess", () => {
   });
 
   it("a refused evacuation exits 1 with nova's message and changes nothing", async () => {
-    const before = await cloud.stores.instances.require(booted.web2!.uuid);
-    const r = await lazarus("evacuate", booted.web2!.uuid);
+    const before = await cloud.stores.instances.require(booted.web2.uuid);
+    const r = await lazarus("evacuate", booted.web2.uuid);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("400: Compute service of host-b is still in use.");
-    expect(await cloud.stores.instances.require(booted.web2!.uuid)).toEqual(before);
+    expect(await cloud.stores.instances.require(booted.web2.uuid)).toEqual(before);
   });
 
   it("drift: a domain stopped by hand and one defined by hand are shown per host; report only unless --apply", async () => {
-    const web2 = booted.web2!.uuid;
+    const web2 = booted.web2.uuid;
     const hostB = cloud.fleet.hosts.get("host-b")!;
     await hostB.virsh(["destroy", web2]);
     const stray = await defineByHand(cloud, { name: "stray-1", host: "host-b" });

@@ -10,10 +10,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
-import type { LocalCloud } from "#local/cloud.js";
+import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import type { HandDefinedDomain } from "#local/fleet-domains.js";
 import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { domState } from "./hosts.js";
+import { bootAdopted, domState, poolHosts } from "./hosts.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DRIVER = fileURLToPath(new URL("../hosts/clients/nova_driver.py", import.meta.url));
@@ -22,6 +23,33 @@ export interface Run {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** web-2 on host-b, a member of the anti-affinity server group g-web (the group the clients read). */
+export const WEB_2_IN_GROUP = {
+  name: "web-2",
+  host: "host-b",
+  policy: { serverGroup: { id: "g-web", policy: "anti-affinity" } },
+} as const satisfies HandDefinedDomain;
+
+/**
+ * The clients' cloud: host-a and host-b sharing pool p1, `domains` defined by hand on them and adopted
+ * (returned under their keys). The cloud is stopped again if booting fails.
+ */
+export async function startClientsCloud<K extends string>(
+  domains: Record<K, HandDefinedDomain>,
+): Promise<{ cloud: LocalCloud; booted: Record<K, Instance> }> {
+  const cloud = await startLocalCloud({
+    hosts: poolHosts("p1", "host-a", "host-b"),
+    retryIntervalScale: 0.01,
+    hostCommandDeadlineMs: 30_000,
+  });
+  try {
+    return { cloud, booted: await bootAdopted(cloud, domains) };
+  } catch (err) {
+    await cloud.stop();
+    throw err;
+  }
 }
 
 /** A command run from the repository's root, its exit code and output (never rejects). */
