@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import type { AdoptHostReport } from "#functions/inventory/adopt.js";
 import { ApiCallError, LazarusClient } from "./client.js";
 import { type DriftReport, differences, renderDrift, type SyncReply } from "./drift.js";
+import { drainHost, migrate as migrateServer, resizeFollowUp, undrainHost } from "./maintenance.js";
 import { hostPowerCommand, POWER_ACTION_NAMES, POWER_HELP, powerLogCommand } from "./power.js";
 import { type ExecutionDoc, keyValues, summary, table, watchExecution } from "./render.js";
 import { EXIT, exitCodeOf, OUTCOME_NOTES, resolveHost, resolveServer, type Server } from "./resolve.js";
@@ -32,6 +33,8 @@ commands:
   host deregister HOST                    remove a host with no instances: its alarms, its node's tag, its record
   host adopt HOST                         adopt the domains already on a host (inventory)
   host enable|disable|force-down HOST     the host's compute service (disable --reason R; force-down --up undoes)
+  host drain HOST [--check] [--reason R]  maintenance: move every instance away (live where possible), then hold it
+  host undrain HOST [--return]            back in service; --return brings the drained instances back
   host power HOST status|off|on|cycle     the host's power through its fence (BMC via a delegate, or EC2)
   host fence-test HOST                    would the host's power fence work now (status through a delegate)
   host power-log HOST                     the host's fence, its delegates now, and its power actions
@@ -41,7 +44,9 @@ commands:
   show SERVER                             one instance (id or name)
   rebuild SERVER [--image IMG]            rebuild in place (default: the current image)
   evacuate SERVER [--host H] [--shared|--no-shared]   recreate a dead host's instance elsewhere
-  migrations [--instance ID] [--host H] [--status S]   rebuild/evacuation records
+  migrate SERVER [--live] [--host H]      move an instance off its (live) host: live, or cold (then confirm/revert)
+  resize-confirm SERVER | resize-revert SERVER   keep or undo a finished cold migration (VERIFY_RESIZE)
+  migrations [--instance ID] [--host H] [--status S]   rebuild, evacuation and migration records
   watch EXECUTION                         follow a flow's steps until it ends
 
 Servers are named by id or name, hosts by name or service id; a name that matches several is an error
@@ -55,6 +60,13 @@ exit codes: 0 done, 1 failed (or refused, or the API unreachable), 2 usage error
 const HELP: Record<string, string> = {
   hosts: "usage: lazarus hosts [--json]\nCompute hosts with their service state and usage (used/limit).",
   host: `usage: lazarus host register NAME --managed-instance-id ID [--zone AZ] [--fencing JSON|@FILE] | deregister HOST | adopt HOST | enable HOST | disable HOST [--reason R] | force-down HOST [--up] | power HOST ACTION | fence-test HOST | power-log HOST
+       lazarus host drain HOST [--check] [--reason R] [--no-wait] | undrain HOST [--return] [--no-wait]
+drain: the host is disabled (never fenced or forced down) and every instance moved away, live where a target
+takes it, cold otherwise, by HA priority, a few at once; once empty it is in maintenance (its heartbeat alarm
+starts no evacuation: power it off for its repair). A real failure during the drain still evacuates what is
+left. --check only says whether it can be drained now and where each instance would go (exit 0 yes, 3 no).
+undrain: enabled again; --return brings the instances the drain moved back, where capacity and server
+groups allow. Exit 1 when an instance was not moved (the report says why).
 --fencing: the host's power fence, as in its settings file, e.g. {"power":"ipmi","bmc":{"address":"10.0.9.11","network":"bmc-a","username":"fence","credentials":{"secretsManager":"lazarus/bmc/kvm-11"}},"bmcNetworks":["bmc-a"]}
 (a reference to the BMC password, never the password).
 
@@ -70,6 +82,12 @@ ${POWER_HELP}`,
   evacuate:
     "usage: lazarus evacuate SERVER [--host H] [--shared|--no-shared] [--no-wait] [--json]\nRecreates the instance of a down host on another host (H, or the scheduler's choice) and follows the flow.\nAs nova 2.95, the instance is left STOPPED at the destination for you to check before starting it.",
   migrations: "usage: lazarus migrations [--instance ID] [--host H] [--status S] [--json]",
+  migrate:
+    "usage: lazarus migrate SERVER [--live] [--host H] [--no-wait] [--json]\nMoves the instance off its host, which must be up: --live keeps the guest running (nova's os-migrateLive),\nelse cold (stopped, moved, started; a STOPPED one stays stopped), which waits in VERIFY_RESIZE for\nresize-confirm or resize-revert. The disk must be on a pool the target shares (block migration is not supported).",
+  "resize-confirm":
+    "usage: lazarus resize-confirm SERVER [--json]\nKeeps a finished cold migration: the source's reserved room is released.",
+  "resize-revert":
+    "usage: lazarus resize-revert ID [--no-wait] [--json]\nUndoes a finished cold migration: the instance goes back to its source, as it was.",
   watch:
     "usage: lazarus watch EXECUTION [--json]\nFollows a flow (execution id or ARN) until it ends; exits non-zero unless it SUCCEEDED.",
 };
@@ -112,7 +130,18 @@ async function hosts(c: LazarusClient, g: Global): Promise<number> {
   const doc = await c.get<{ hosts: Record<string, unknown>[] }>("/os-hosts");
   print(g, doc, () =>
     table(
-      ["HOST", "STATE", "SERVICE", "FORCED DOWN", "POOL", "vCPU", "RAM MiB", "DISK GiB", "INSTANCES"],
+      [
+        "HOST",
+        "STATE",
+        "SERVICE",
+        "FORCED DOWN",
+        "MAINTENANCE",
+        "POOL",
+        "vCPU",
+        "RAM MiB",
+        "DISK GiB",
+        "INSTANCES",
+      ],
       doc.hosts.map((h) => {
         const u = h.usage as Record<string, number>;
         const l = h.limits as Record<string, number>;
@@ -121,6 +150,7 @@ async function hosts(c: LazarusClient, g: Global): Promise<number> {
           h.state as string,
           h.enabled ? "enabled" : `disabled${h.disabled_reason ? ` (${h.disabled_reason})` : ""}`,
           String(h.forced_down),
+          (h.maintenance as { state: string } | null)?.state ?? "-",
           (h.shared_pool as string | null) ?? "(local)",
           used(u, l, "vcpus"),
           used(u, l, "memory_mb"),
@@ -159,6 +189,8 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
     up: { type: "boolean" },
     "managed-instance-id": { type: "string" },
     zone: { type: "string" },
+    check: { type: "boolean" },
+    return: { type: "boolean" },
     fencing: { type: "string" },
     force: { type: "boolean" },
     "no-wait": { type: "boolean" },
@@ -179,6 +211,16 @@ async function host(c: LazarusClient, g: Global, args: string[]): Promise<number
   }
   const given = one(positionals, "HOST");
   const name = sub === "register" ? given : await resolveHost(c, given);
+  if (sub === "drain") {
+    return drainHost(c, g, name, {
+      reason: str(values.reason) ?? null,
+      check: values.check === true,
+      wait: !values["no-wait"],
+    });
+  }
+  if (sub === "undrain") {
+    return undrainHost(c, g, name, { return: values.return === true, wait: !values["no-wait"] });
+  }
   if (sub === "fence-test")
     return hostPowerCommand(c, g, name, "fence-test", { force: false, wait: values["no-wait"] !== true });
   if (sub === "power-log") return powerLogCommand(c, g, name);
@@ -468,6 +510,34 @@ async function migrations(c: LazarusClient, g: Global, args: string[]): Promise<
   return 0;
 }
 
+async function migrate(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    live: { type: "boolean" },
+    host: { type: "string" },
+    "no-wait": { type: "boolean" },
+  });
+  if (values.help) return help("migrate");
+  return migrateServer(c, g, (await resolveServer(c, one(positionals, "SERVER"))).id, {
+    live: values.live === true,
+    host: str(values.host) ?? null,
+    wait: !values["no-wait"],
+  });
+}
+
+function resizeCommand(action: "confirmResize" | "revertResize", command: string) {
+  return async (c: LazarusClient, g: Global, args: string[]): Promise<number> => {
+    const { values, positionals } = parse(args, { "no-wait": { type: "boolean" } });
+    if (values.help) return help(command);
+    return resizeFollowUp(
+      c,
+      g,
+      (await resolveServer(c, one(positionals, "SERVER"))).id,
+      action,
+      !values["no-wait"],
+    );
+  };
+}
+
 async function watch(c: LazarusClient, g: Global, args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
   if (values.help) return help("watch");
@@ -495,6 +565,9 @@ const COMMANDS: Record<string, (c: LazarusClient, g: Global, args: string[]) => 
   show,
   rebuild,
   evacuate,
+  migrate,
+  "resize-confirm": resizeCommand("confirmResize", "resize-confirm"),
+  "resize-revert": resizeCommand("revertResize", "resize-revert"),
   migrations,
   watch,
 };

@@ -109,6 +109,9 @@ export interface LocalCloudOptions {
    * invariant checker read) stays direct. Rates can be changed at any time with `cloud.dynamoFaults`.
    */
   dynamoFaults?: { rates?: DynamoFaultRates; seed?: number };
+  /** Planned maintenance (issue 32): the live migration's completion timeout, s (default 60), and how many
+   * instances a drain moves at once (default 2). */
+  maintenance?: { liveMigrationTimeoutSeconds?: number; drainMaxConcurrency?: number };
   /** A machine powered on or reset boots this long before its host starts, ms (default 0). */
   machineBootDelayMs?: number;
   /**
@@ -413,6 +416,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_HEARTBEAT_MISSED_PERIODS: String(hf.alarmEvaluationPeriods ?? 2),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
+      LAZARUS_LIVE_MIGRATION_TIMEOUT_SECONDS: String(opts.maintenance?.liveMigrationTimeoutSeconds ?? 60),
+      LAZARUS_DRAIN_MAX_CONCURRENCY: String(opts.maintenance?.drainMaxConcurrency ?? 2),
     };
 
     const stepFunctions = new LocalStepFunctions({

@@ -9,21 +9,25 @@
  *     "Fencing required" (fault FencingRequired, `fencingRequired` set) is the other documented state: no
  *     task, not ERROR, the record still names the host that holds the disk, and no copy anywhere else.
  *  2. no leaked claim: a host's usage is the sum of its claims; a claim of an instance on a host other
- *     than its record's is allowed only on the unclean host its fault names, or on a host it was
- *     evacuated away from that is not running (the returning host's recovery releases it).
+ *     than its record's is allowed only on the unclean host its fault names, on a host it was
+ *     evacuated away from that is not running (the returning host's recovery releases it), or on the
+ *     source of its cold migration waiting in VERIFY_RESIZE (nova's reservation for a revert).
  *  3. bindings on the instance's host: ports bound and volume attachments live there and nowhere else.
  *  3b. nothing left behind: a deleted instance, and a build that failed and was undone, has no domain, no
  *     instance folder (root disk) on any running host, no claim, no port, no live volume attachment.
  *  4. forced down means proven: a host is forced down exactly while its proof of death is recorded.
- *  5. quiet means done: no task held, every migration terminal, no host incident left open, no execution
+ *  5. quiet means done: no task held, every migration terminal (or a cold migration waiting for its
+ *     confirm or revert), no host incident left open, no execution
  *     still running (only checked
  *     with `quiet: true`; executions only when `executions` is given).
  * Each violation is one line `<kind>: <what>`, kind one of INVARIANT_KINDS (`violationKind` reads it back),
  * so a chaos run can count lost instances and double runs apart from the rest.
  */
+
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { holdsNothing, type Instance } from "#shared/domain/schemas.js";
+import { isMigrationInFlight } from "#shared/domain/states.js";
 import type { Stores } from "#shared/store/index.js";
 import type { LocalHost } from "./hosts/local-host.js";
 
@@ -62,29 +66,53 @@ export function violationKind(violation: string): InvariantKind {
 
 /**
  * No disk is used by two running domains, whatever their names (a copy started by hand included): every
- * running domain's disks (`virsh domblklist --details`, files only) across every running host.
+ * running domain's disks (`virsh domblklist --details`, files only) across every running host. The hosts
+ * are asked one after the other, so a disk seen used on two of them is looked at again on all but the last
+ * host that reported it: a live migration's switch-over between two looks (the guest left the first host,
+ * then ran on the second) is not two running copies; a copy still running on the earlier host is.
  */
 export async function disksOpenedTwice(hosts: readonly LocalHost[]): Promise<string[]> {
-  const users = new Map<string, string[]>();
+  const users = new Map<string, { dom: string; host: LocalHost }[]>();
   for (const h of hosts) {
-    const list = await h.virsh(["list", "--state-running", "--name"], { allowFail: true });
-    if (list.exitCode !== 0) continue;
-    for (const dom of list.stdout
-      .split("\n")
-      .map((l) => l.trim())
-      .filter(Boolean)) {
-      const blk = await h.virsh(["domblklist", dom, "--details"], { allowFail: true });
-      if (blk.exitCode !== 0) continue; // stopped between the two looks
-      for (const line of blk.stdout.split("\n")) {
-        const [type, device, , source] = line.trim().split(/\s+/);
-        if (type !== "file" || device !== "disk" || !source || source === "-") continue;
-        users.set(source, [...(users.get(source) ?? []), `${dom} on ${h.name}`]);
-      }
+    for (const [dom, disks] of await runningDisks(h)) {
+      for (const source of disks) users.set(source, [...(users.get(source) ?? []), { dom, host: h }]);
     }
   }
-  return [...users]
-    .filter(([, by]) => by.length > 1)
-    .map(([disk, by]) => `disk ${disk} is used by ${by.length} running domains: ${by.join(", ")}`);
+  const out: string[] = [];
+  for (const [disk, seen] of users) {
+    if (seen.length < 2) continue;
+    const still: typeof seen = [];
+    for (const [i, u] of seen.entries()) {
+      if (i === seen.length - 1 || (await runningDisks(u.host)).get(u.dom)?.includes(disk)) still.push(u);
+    }
+    if (still.length > 1)
+      out.push(
+        `disk ${disk} is used by ${still.length} running domains: ${still.map((u) => `${u.dom} on ${u.host.name}`).join(", ")}`,
+      );
+  }
+  return out;
+}
+
+/** The running domains of a host, each with the files it uses as disks. */
+async function runningDisks(h: LocalHost): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const list = await h.virsh(["list", "--state-running", "--name"], { allowFail: true });
+  if (list.exitCode !== 0) return out;
+  for (const dom of list.stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)) {
+    const blk = await h.virsh(["domblklist", dom, "--details"], { allowFail: true });
+    if (blk.exitCode !== 0) continue; // stopped between the two looks
+    const disks: string[] = [];
+    for (const line of blk.stdout.split("\n")) {
+      const [type, device, , source] = line.trim().split(/\s+/);
+      if (type !== "file" || device !== "disk" || !source || source === "-") continue;
+      disks.push(source);
+    }
+    out.set(dom, disks);
+  }
+  return out;
 }
 
 /** What an instance that must hold nothing is called in a violation (shared/domain/schemas.ts `holdsNothing`). */
@@ -216,7 +244,12 @@ export async function checkInvariants(
       const unclean = owner.fault?.error === "TargetNotClean" && owner.fault.details.uncleanHost === h.name;
       const staleOnDeadHost = !isRunning(h.name);
       const inFlight = !opts.quiet && owner.taskState !== null;
-      if (!unclean && !staleOnDeadHost && !inFlight) {
+      const resizeReservation =
+        owner.vmState === "resized" &&
+        (await stores.migrations.listByInstance(owner.uuid)).some(
+          (m) => m.type === "migration" && m.status === "finished" && m.sourceHost === h.name,
+        );
+      if (!unclean && !staleOnDeadHost && !inFlight && !resizeReservation) {
         violation(
           "claim",
           `host ${h.name} holds a leaked claim of ${owner.name} (its record names ${owner.host})`,
@@ -236,7 +269,7 @@ export async function checkInvariants(
   if (opts.quiet) {
     for (const i of instances) {
       for (const m of await stores.migrations.listByInstance(i.uuid)) {
-        if (m.status === "accepted" || m.status === "pre-migrating")
+        if (isMigrationInFlight(m.status))
           violation("migration", `migration ${m.id} of ${i.name} is still ${m.status}`);
       }
     }

@@ -29,7 +29,20 @@ export interface HostView {
   death_proof?: { kind: string; at: string; detail: string } | null;
   /** The last fleet sync's drift on this host, when the API shows it. */
   drift?: HostDrift | null;
+  /** Planned maintenance (a drain), when the API shows it: the host is disabled on purpose. */
+  maintenance?: {
+    state: "draining" | "maintenance" | "incomplete";
+    reason: string | null;
+    since: string;
+  } | null;
 }
+
+/** A maintenance state in an operator's words. */
+const MAINTENANCE_WORDS: Record<NonNullable<HostView["maintenance"]>["state"], string> = {
+  draining: "draining",
+  maintenance: "in maintenance",
+  incomplete: "drain incomplete",
+};
 
 export interface HostDrift {
   at: string;
@@ -164,7 +177,8 @@ export interface IncidentDetail extends IncidentSummary {
 /** The words of a host's state an operator reads first: up/down, then disabled and forced down. */
 export function hostStatus(h: HostView): { label: string; tone: "ok" | "warn" | "bad" } {
   const parts = [h.state === "up" ? "up" : "down"];
-  if (!h.enabled) parts.push("disabled");
+  if (h.maintenance) parts.push(MAINTENANCE_WORDS[h.maintenance.state]);
+  else if (!h.enabled) parts.push("disabled");
   if (h.forced_down) parts.push("forced down");
   const tone = h.state === "down" ? "bad" : h.enabled ? "ok" : "warn";
   return { label: parts.join(" · "), tone };
@@ -315,7 +329,8 @@ export function workItems(
     });
   }
   for (const h of hosts) {
-    if (h.enabled || h.state !== "up" || h.forced_down) continue;
+    // A drained host is disabled on purpose: `lazarus host undrain` ends that, not an enable.
+    if (h.enabled || h.state !== "up" || h.forced_down || h.maintenance) continue;
     const after = h.incident && ["closed", "evacuated", "not-dead", "aborted"].includes(h.incident.status);
     items.push({
       key: `disabled-${h.host_name}`,

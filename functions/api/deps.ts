@@ -24,6 +24,8 @@ export interface ApiDeps extends Omit<StepDeps, "executions"> {
   machines: {
     rebuild: string | null;
     hostEvacuation: string | null;
+    migrate: string | null;
+    hostDrain: string | null;
     boot: string | null;
     delete: string | null;
   };
@@ -62,6 +64,8 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv, telemetry: InvocationTele
     machines: {
       rebuild: settings.machineArns.rebuild ?? null,
       hostEvacuation: settings.machineArns["host-evacuation"] ?? null,
+      migrate: settings.machineArns.migrate ?? null,
+      hostDrain: settings.machineArns["host-drain"] ?? null,
       boot: settings.machineArns.boot ?? null,
       delete: settings.machineArns.delete ?? null,
     },

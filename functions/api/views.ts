@@ -9,7 +9,7 @@ import { resourceLimit } from "#shared/domain/claim-policy.js";
 import { isHostUp } from "#shared/domain/host-liveness.js";
 import { deterministicUuid } from "#shared/domain/ids.js";
 import { type Host, Instance, type InstanceAction, type Migration } from "#shared/domain/schemas.js";
-import { isRebuildTask, type PowerState, type VmState } from "#shared/domain/states.js";
+import { isMigrationTask, isRebuildTask, type PowerState, type VmState } from "#shared/domain/states.js";
 import { atLeast, type Microversion } from "./microversion.js";
 
 export interface ViewContext {
@@ -31,6 +31,7 @@ const STATUS_OF_VM_STATE: Record<VmState, string> = {
   building: "BUILD",
   active: "ACTIVE",
   stopped: "SHUTOFF",
+  resized: "VERIFY_RESIZE",
   paused: "PAUSED",
   suspended: "SUSPENDED",
   error: "ERROR",
@@ -46,14 +47,21 @@ const POWER_STATE_CODE: Record<PowerState, number> = {
   suspended: 7,
 };
 
-/** The `status` nova shows: REBUILD while a rebuild task runs, else from vm_state. */
+/**
+ * The `status` nova shows: REBUILD while a rebuild task runs, MIGRATING during a live migration, RESIZE
+ * during a cold one, REVERT_RESIZE while it is reverted, else from vm_state (VERIFY_RESIZE once moved).
+ */
 export function serverStatus(i: Pick<ServerRecord, "vmState" | "taskState">): string {
   if (isRebuildTask(i.taskState)) return "REBUILD";
   if (i.taskState === "migrating") return "MIGRATING";
+  if (i.taskState === "resize_reverting") return "REVERT_RESIZE";
+  if (isMigrationTask(i.taskState)) return "RESIZE";
   return STATUS_OF_VM_STATE[i.vmState];
 }
 
-export const SERVER_STATUSES = [...new Set([...Object.values(STATUS_OF_VM_STATE), "REBUILD", "MIGRATING"])];
+export const SERVER_STATUSES = [
+  ...new Set([...Object.values(STATUS_OF_VM_STATE), "REBUILD", "MIGRATING", "RESIZE", "REVERT_RESIZE"]),
+];
 
 function links(ctx: ViewContext, collection: string, id: string) {
   return [
@@ -326,6 +334,17 @@ export function hostView(host: Host, ctx: ViewContext) {
     limits: pick((k) => resourceLimit(host, k)),
     usage: pick((k) => host.usage[k]),
     instances: Object.keys(host.claims).length,
+    /** Planned maintenance (issue 32): draining, maintenance or incomplete, and since when; null: none. */
+    maintenance: host.maintenance
+      ? {
+          state: host.maintenance.state,
+          reason: host.maintenance.reason,
+          since: host.maintenance.since,
+          execution: host.maintenance.executionName,
+          moved: host.maintenance.moved.length,
+        }
+      : null,
+    live_migration: host.liveMigration !== null,
     // What can prove the host dead if it goes silent (shared/domain/fencing.ts), and the incident it is in.
     fencing: {
       power: host.fencing.power,

@@ -26,6 +26,11 @@ export const holdIncident = handlerWith(deps, S.holdIncident.input, S.holdIncide
 export const disableHost = handlerWith(deps, S.disableHost.input, S.disableHost.run);
 export const fenceHost = handlerWith(deps, S.fenceHost.input, S.fenceHost.run);
 export const awaitProof = handlerWith(deps, S.awaitProof.input, S.awaitProof.run);
+export const endMigrationsFromHost = handlerWith(
+  deps,
+  S.endMigrationsFromHost.input,
+  S.endMigrationsFromHost.run,
+);
 export const planEvacuation = handlerWith(deps, S.planEvacuation.input, S.planEvacuation.run);
 export const confirmEvacuation = handlerWith(deps, S.confirmEvacuation.input, S.confirmEvacuation.run);
 export const reportEvacuation = handlerWith(deps, S.reportEvacuation.input, S.reportEvacuation.run);

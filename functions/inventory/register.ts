@@ -24,6 +24,7 @@ import {
   type Host,
   HostFencing,
   HostFencingFields,
+  HostLiveMigration,
   NO_FENCING,
   Resources,
 } from "#shared/domain/schemas.js";
@@ -62,6 +63,12 @@ export const RegisterHostRequest = z.object({
    * `bmcNetworks` names the BMC networks this host reaches, as a delegate that fences the hosts on them.
    */
   fencing: HostFencingFields.partial().optional(),
+  /**
+   * How other hosts live-migrate a guest here (issue 32: nova's live_migration_uri and inbound address).
+   * Not given here nor in the settings file: a known host keeps what it has, a new one takes cold
+   * migrations only.
+   */
+  liveMigration: HostLiveMigration.optional(),
   storage: z
     .object({
       instancesPath: AbsolutePath.optional(),
@@ -182,6 +189,7 @@ export async function registerHost(
       { host: hostName, managedInstanceId: id },
     );
   }
+  const liveMigration = req.liveMigration ?? cfg.liveMigration;
   const registration: HostRegistration = {
     name: hostName,
     managedInstanceId: id,
@@ -202,6 +210,7 @@ export async function registerHost(
       sharedPoolId: storage.sharedPoolId,
     },
     ...(fencing ? { fencing } : {}),
+    ...(liveMigration ? { liveMigration } : {}),
   };
   const { host, outcome, changed } = await deps.stores.hosts.register(registration);
   // After the record: a re-run of a registration that failed here completes it (both calls are idempotent).

@@ -233,8 +233,10 @@ async function auditClaims(
     if (now - Date.parse(claim.claimedAt) < req.orphanClaimGraceSeconds * 1000) continue;
     const migration = /^[0-9a-f-]{36}$/.test(claim.owner) ? await migrations.get(claim.owner) : null;
     if (migration && isMigrationInFlight(migration.status)) continue;
-    // Consistent read: the by-host index may not show an instance that just arrived here.
-    if ((await instances.get(claim.instanceUuid))?.host === host.name) continue;
+    // Consistent read: the by-host index may not show an instance that just arrived here. A cold migration
+    // waiting for its confirm keeps its source's claim (the reservation a revert needs).
+    const owner = await instances.get(claim.instanceUuid);
+    if (owner?.host === host.name || owner?.vmState === "resized") continue;
     if (req.apply) await hosts.release(host.name, claim.instanceUuid, { owner: claim.owner });
     result.claimsReleased.push(claim.instanceUuid);
   }

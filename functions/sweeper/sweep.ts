@@ -6,6 +6,9 @@
  * the fault), and the flow is ended as HandleFailure would (shared/flow/end-flow.ts): instance ERROR with
  * a fault, migration `failed`, claims released, bindings back on the instance's host.
  *
+ * Migration tasks (live or cold migration, revert) whose execution ended are ended as the migrate machine's
+ * HandleFailure ends them: the guest stays where it runs (shared/flow/migration-ending.ts).
+ *
  * A boot or a delete whose execution ended is ended by the same code as its machine's failure handler
  * (a boot's host cleaned first). Power tasks (os-stop/os-start, reboot, an instance recovery's restart)
  * are ended too once their owner is gone:
@@ -17,12 +20,13 @@
 import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
 import { errorMessage, UnexpectedTaskState } from "#shared/domain/errors.js";
 import type { Instance } from "#shared/domain/schemas.js";
-import { BOOT_TASK_STATES, isRebuildTask, type TaskState } from "#shared/domain/states.js";
+import { BOOT_TASK_STATES, isMigrationTask, isRebuildTask, type TaskState } from "#shared/domain/states.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { cleanBootHost, endBoot } from "#shared/flow/end-boot.js";
 import { endDelete } from "#shared/flow/end-delete.js";
 import { endFlow, type FlowEndOutcome } from "#shared/flow/end-flow.js";
 import type { ExecutionStatus } from "#shared/flow/executions.js";
+import { endMigration, type MigrationEnding, migrationOfTask } from "#shared/flow/migration-ending.js";
 import { publishPending } from "#shared/flow/notify.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
 import { hostTarget } from "#shared/hosts/layout.js";
@@ -34,7 +38,8 @@ export interface EndedTask {
   requestId: string;
   executionStatus: ExecutionStatus;
   uncleanHost: string | null;
-  outcome: FlowEndOutcome;
+  /** A rebuild flow's ending, or a migrate flow's (ended: the guest stays where it runs, as it was). */
+  outcome: FlowEndOutcome | MigrationEnding["outcome"];
 }
 
 /** A power task released by the sweeper, and what the host said the domain is (null: no answer). */
@@ -77,6 +82,12 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
     if (isPowerTask(listed) && listed.taskRequestId) {
       const ended = await endAbandonedPowerTask(deps, listed);
       if (ended) endedPowerTasks.push(ended);
+      else running++;
+      continue;
+    }
+    if (isMigrationTask(listed.taskState) && listed.taskRequestId) {
+      const ended = await endAbandonedMigration(deps, listed);
+      if (ended) endedTasks.push(ended);
       else running++;
       continue;
     }
@@ -124,6 +135,38 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
     });
   }
   return { republished, endedTasks, endedPowerTasks, running };
+}
+
+/**
+ * A migrate flow's task whose execution no longer runs: ended as its own HandleFailure would
+ * (shared/flow/migration-ending.ts: both hosts asked where the guest is; it stays where it runs). null while
+ * the execution runs.
+ */
+async function endAbandonedMigration(deps: StepDeps, listed: Instance): Promise<EndedTask | null> {
+  const executionStatus = listed.taskExecutionArn
+    ? await deps.executions.status(listed.taskExecutionArn)
+    : "NOT_FOUND";
+  if (executionStatus === "RUNNING") return null;
+  const instance = await deps.stores.instances.require(listed.uuid);
+  const task = await migrationOfTask(deps.stores, instance);
+  if (!task) return null;
+  const ending = await endMigration(deps, {
+    ...task,
+    instanceUuid: instance.uuid,
+    failure: {
+      step: "sweeper",
+      error: "FlowEnded",
+      message: `the flow's execution ended (${executionStatus}) without finishing its task`,
+    },
+    touchedHosts: true,
+  });
+  return {
+    instanceUuid: instance.uuid,
+    requestId: task.requestId,
+    executionStatus,
+    uncleanHost: ending.uncleanHost ?? null,
+    outcome: ending.outcome,
+  };
 }
 
 /** Ends a power task whose owner is gone; null while the owner may still be running. */

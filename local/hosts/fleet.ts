@@ -174,6 +174,26 @@ function hostFolderName(name: string): string {
   return createHash("sha1").update(name).digest("hex").slice(0, 12);
 }
 
+/** Ports each host's qemu may listen on for an incoming live migration (MIGRATION_PORTS_PER_HOST of them). */
+const MIGRATION_PORTS_PER_HOST = 16;
+/** Runs share this span, below Linux's ephemeral ports (32768 and up): no socket of this machine takes them by chance. */
+const MIGRATION_PORT_SPAN = { first: 20_000, runs: 24, hostsPerRun: 32 };
+
+/**
+ * The incoming-migration ports of host `index` of run `runId`: every host of this machine listens on
+ * 127.0.0.1, and each session libvirtd allocates its ports alone (libvirt's default range, 49152-49215, is
+ * the same for all), so two hosts taking a guest at once would pick the same port. Each host gets a range
+ * of its own, and each run a block of its own (its run id chooses it; a clash needs two live runs with the
+ * same block).
+ */
+export function migrationPortsOf(runId: string, index: number): { min: number; max: number } {
+  const { first, runs, hostsPerRun } = MIGRATION_PORT_SPAN;
+  if (index >= hostsPerRun) throw new Error(`at most ${hostsPerRun} hosts per local cloud`);
+  const block = Number.parseInt(runId, 16) % runs;
+  const min = first + (block * hostsPerRun + index) * MIGRATION_PORTS_PER_HOST;
+  return { min, max: min + MIGRATION_PORTS_PER_HOST - 1 };
+}
+
 export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   if (process.getuid?.() !== 0) throw new Error("the local fleet needs root (useradd, per-host users)");
   const names = opts.hosts.map((h) => h.name);
@@ -276,7 +296,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const endpoint = ssm;
     // The host agent, installed on the machine as the package installs it: the very bundle the package holds.
     const bundle = opts.agent ? await installHostAgentBundle(dir) : undefined;
-    for (const spec of opts.hosts) {
+    for (const [index, spec] of opts.hosts.entries()) {
       const folder = hostFolderName(spec.name);
       const mDir = machineDir(dir, folder);
       const agent: LocalHostConfig["agent"] =
@@ -299,6 +319,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         sharedInstancesPath: spec.sharedPoolId ? sharedPools.get(spec.sharedPoolId) : undefined,
         volumesPath,
         images: opts.images,
+        migrationPorts: migrationPortsOf(runId, index),
         ...(agent ? { agent } : {}),
         ...(opts.hostAwsEnv
           ? {

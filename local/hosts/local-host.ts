@@ -13,11 +13,13 @@ import {
   chownSync,
   closeSync,
   existsSync,
+  lchownSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
@@ -25,7 +27,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HOST_CONFIG_ENV, type HostConfigInput } from "#shared/definitions/host-config.js";
 import { IMAGES } from "#shared/domain/catalog.js";
-import type { Host, HostStorage, Resources } from "#shared/domain/schemas.js";
+import type { Host, HostLiveMigration, HostStorage, Resources } from "#shared/domain/schemas.js";
 import type { SsmEndpoint } from "../ssm/ssm-endpoint.js";
 
 export interface LocalHostSpec {
@@ -55,6 +57,8 @@ export interface LocalHostConfig {
   sharedInstancesPath?: string;
   /** Volumes folder visible to all hosts of the cloud. */
   volumesPath: string;
+  /** The ports this host's qemu listens on for an incoming live migration (qemu.conf's migration_port_*). */
+  migrationPorts: { min: number; max: number };
   /** Base images created in the image cache (`<name>.qcow2`). */
   images?: { name: string; virtualSize: string }[];
   /**
@@ -85,7 +89,14 @@ export interface LocalHostConfig {
 /** The Host record fields that the local cloud knows (the rest is bookkeeping of the control plane). */
 export type LocalHostRecord = Pick<
   Host,
-  "name" | "managedInstanceId" | "virtType" | "supportsRecreate" | "availabilityZone" | "capacity" | "storage"
+  | "name"
+  | "managedInstanceId"
+  | "virtType"
+  | "supportsRecreate"
+  | "availabilityZone"
+  | "capacity"
+  | "storage"
+  | "liveMigration"
 >;
 
 export interface CommandResult {
@@ -208,6 +219,11 @@ export class LocalHost {
   >();
   readonly homeDir: string;
   readonly runtimeDir: string;
+  /**
+   * The folder of the host's libvirtd socket (`unix_sock_dir`): the group may reach it, so the other hosts'
+   * libvirtds can connect for a peer-to-peer live migration (a real fleet's qemu+tls between machines).
+   */
+  readonly socketDir: string;
   readonly configDir: string;
   readonly cacheDir: string;
   readonly logDir: string;
@@ -235,6 +251,7 @@ export class LocalHost {
     this.hostDir = config.hostDir;
     this.homeDir = join(config.hostDir, "home");
     this.runtimeDir = join(config.hostDir, "run");
+    this.socketDir = join(config.hostDir, "sock");
     // libvirt keeps qemu monitor sockets under $XDG_CONFIG_HOME/libvirt/qemu/lib/domain-N-NAME/:
     // Unix socket paths are limited to 107 bytes, so hostDir must be short (the fleet sees to it).
     this.configDir = join(config.hostDir, "cfg");
@@ -302,6 +319,19 @@ export class LocalHost {
     };
   }
 
+  /**
+   * How the other hosts live-migrate a guest here: through this host's libvirtd socket (peer to peer, the
+   * source's libvirtd connects to it), the guest's memory over 127.0.0.1; the pool is a folder of this
+   * machine, which libvirt cannot recognise as shared storage (so `--unsafe`, see HostLiveMigration).
+   */
+  get liveMigration(): HostLiveMigration {
+    return {
+      uri: `qemu+unix:///session?socket=${join(this.socketDir, "libvirt-sock")}`,
+      inboundAddress: "127.0.0.1",
+      poolIsLocalFolder: true,
+    };
+  }
+
   /** The Host record fields the local cloud provides; the store adds usage, claims, status, version. */
   record(): LocalHostRecord {
     return {
@@ -312,6 +342,7 @@ export class LocalHost {
       availabilityZone: this.availabilityZone,
       capacity: this.config.spec.capacity ?? { vcpus: 4, memoryMiB: 4096, diskGiB: 40 },
       storage: this.storage,
+      liveMigration: this.liveMigration,
     };
   }
 
@@ -502,12 +533,31 @@ export class LocalHost {
     own(this.hostDir, 0o750);
     own(this.homeDir, 0o700);
     own(this.runtimeDir, 0o700); // XDG_RUNTIME_DIR must be private
+    own(this.socketDir, 0o750);
     own(this.configDir, 0o700);
     own(this.cacheDir, 0o700);
     own(this.logDir, 0o750);
     own(this.imageCachePath, 0o755);
     if (!this.config.sharedInstancesPath) own(this.instancesPath, 0o2770);
     this.writeMachineFiles();
+    // The libvirtd socket in a folder the group reaches (the source of a peer-to-peer live migration
+    // connects to it), read-write for the group; the usual path in the private runtime folder links to
+    // it, so `qemu:///session` (every script, virsh and the monitors) finds the daemon as before.
+    const libvirtConfig = join(this.configDir, "libvirt");
+    own(libvirtConfig, 0o700);
+    const daemonConfig = join(libvirtConfig, "libvirtd.conf");
+    writeFileSync(daemonConfig, `unix_sock_dir = "${this.socketDir}"\nunix_sock_rw_perms = "0770"\n`);
+    chownSync(daemonConfig, this._uid, this.gid);
+    // Every local host takes incoming guests on 127.0.0.1: a port range of its own (see fleet.ts).
+    const qemuConfig = join(libvirtConfig, "qemu.conf");
+    const ports = this.config.migrationPorts;
+    writeFileSync(qemuConfig, `migration_port_min = ${ports.min}\nmigration_port_max = ${ports.max}\n`);
+    chownSync(qemuConfig, this._uid, this.gid);
+    const runtimeLibvirt = join(this.runtimeDir, "libvirt");
+    own(runtimeLibvirt, 0o700);
+    const link = join(runtimeLibvirt, "libvirt-sock");
+    symlinkSync(join(this.socketDir, "libvirt-sock"), link);
+    lchownSync(link, this._uid, this.gid);
     for (const img of this.config.images ?? DEFAULT_IMAGES) {
       const file = join(this.imageCachePath, `${img.name}.qcow2`);
       if (existsSync(file)) continue;
@@ -538,6 +588,7 @@ export class LocalHost {
       availabilityZone: this.availabilityZone,
       ...this.storage,
       supportsRecreate: true,
+      liveMigration: this.liveMigration,
     } satisfies HostConfigInput;
     writeFileSync(this.settingsPath, `${JSON.stringify(settings, null, 2)}\n`, { mode: 0o644 });
     if (agent) {

@@ -74,6 +74,9 @@ export const API_ACCESS: readonly RouteAccess[] = [
   { method: "GET", pattern: "/os-evacuation-capacity", access: "read" },
   { method: "POST", pattern: "/os-hosts/{host}/adopt", access: "operate" },
   { method: "POST", pattern: "/os-hosts/{host}/sync", access: "operate" },
+  // planned maintenance: empty a live host (live or cold migrations), and bring it back
+  { method: "POST", pattern: "/os-hosts/{host}/drain", access: "operate" },
+  { method: "POST", pattern: "/os-hosts/{host}/undrain", access: "operate" },
   // a host's power through its fence (a fence test runs the fence agent against the BMC: an action)
   { method: "GET", pattern: "/os-hosts/{host}/power", access: "read" },
   { method: "POST", pattern: "/os-hosts/{host}/power", access: "operate" },

@@ -169,6 +169,65 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
   compute("clean-up-target", "cleanUpTarget", ON_TARGET),
 ];
 
+const migrate = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("migration", "migrate", name, handler, access);
+
+/** Moving a guest's records to where it runs: ports, volume attachments, the instance, claims, the migration. */
+const MOVES_RECORDS: FunctionAccess = {
+  tables: {
+    instances: "write",
+    hosts: "write",
+    migrations: "write",
+    ports: "write",
+    volumes: "write",
+    outbox: "write",
+  },
+  publishEvents: true,
+};
+
+/** The migrate machine (issue 32): live and cold migration of an instance on a live host, and the revert. */
+export const MIGRATION_FUNCTIONS: readonly FunctionSpec[] = [
+  migrate("accept", "acceptMigration", {
+    tables: { instances: "write", hosts: "read", migrations: "write", outbox: "write" },
+    publishEvents: true,
+  }),
+  migrate("schedule", "scheduleMigration", {
+    tables: { instances: "read", hosts: "write", migrations: "write" },
+  }),
+  migrate("check-target", "checkMigrationTarget", ON_TARGET),
+  migrate("live", "liveMigrate", {
+    ...ON_TARGET,
+    tables: { instances: "read", hosts: "read", migrations: "write" },
+  }),
+  migrate("stop-source", "stopSource", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", migrations: "write" },
+  }),
+  migrate("start-on-target", "startOnTarget", {
+    ...ON_TARGET,
+    tables: { instances: "write", hosts: "read", ports: "read", volumes: "read" },
+  }),
+  migrate("commit", "commitMigration", MOVES_RECORDS),
+  migrate("confirm", "confirmMigration", MOVES_RECORDS),
+  migrate("revert", "revertMigration", { ...MOVES_RECORDS, hostCommands: true }),
+  // Asks both hosts where the guest is, cleans one, restarts it on the other, or commits where it runs.
+  migrate("handle-failure", "handleMigrationFailure", { ...ENDS_FLOW, hostCommands: true }),
+];
+
+const drain = (name: string, handler: string, access: FunctionAccess) =>
+  stepFunction("host-maintenance", "drain", name, handler, access);
+
+/** The host-drain machine (issue 32): planned maintenance of a live host, and the return of its instances. */
+export const HOST_MAINTENANCE_FUNCTIONS: readonly FunctionSpec[] = [
+  // Disables the host and marks it draining (hosts write).
+  drain("start", "startDrain", { tables: { hosts: "write" } }),
+  drain("plan", "planDrain", { tables: { hosts: "read", instances: "read" } }),
+  drain("confirm-move", "confirmMove", { tables: { instances: "read" } }),
+  // Marks the host maintenance (or incomplete) with the instances it moved.
+  drain("report", "reportDrain", { tables: { hosts: "write", instances: "read" } }),
+  drain("abort", "abortDrain", { tables: { hosts: "write" } }),
+];
+
 /**
  * The boot flow (state-machines/boot.asl.json): nova's build through the same scheduler (claims) and spawn
  * as the rebuild flow, and its failure path that leaves nothing behind.
@@ -298,14 +357,15 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
     handler: "api",
     role: "api",
     access: {
-      // hosts: enable/disable and force-down (an operator's proof of death); idempotency: the answers to
-      // mutating requests.
+      // hosts: enable/disable, force-down (an operator's proof of death), undrain; idempotency: the answers
+      // to mutating requests.
       // instances write + hostCommands + publishEvents: os-stop/os-start/reboot, lock, resetState and the
       // console log; recoveries: restarts in the action log.
+      // migrations write: confirmResize (the source's reserved claim released, the migration confirmed).
       tables: {
         instances: "write",
         hosts: "write",
-        migrations: "read",
+        migrations: "write",
         idempotency: "write",
         outbox: "write",
         recoveries: "read",
@@ -318,7 +378,7 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
       },
       hostCommands: true,
       publishEvents: true,
-      startExecutions: ["rebuild", "host-evacuation", "boot", "delete"],
+      startExecutions: ["rebuild", "host-evacuation", "boot", "delete", "migrate", "host-drain"],
       readExecutions: true,
       // Registration, adoption and sync run in their own functions (tag and capacity reads, adoption writes);
       // an operator's power action runs in host-power (asynchronously: a BMC may take longer than 29 s).
@@ -370,6 +430,9 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
     metrics: true,
   }),
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, metrics: true }),
+  // Ends the migrate flows moving instances off the dead host (issue 32): asks their targets where each
+  // guest runs, commits there or releases the task (the migrate machine's own failure ending).
+  hostFailure("end-migrations", "endMigrationsFromHost", { ...ENDS_FLOW, hostCommands: true }),
   // Marks instances left without proof "fencing required" (fault, fencingRequired).
   hostFailure("plan-evacuation", "planEvacuation", {
     tables: { instances: "write", faults: "write", hosts: "read" },
@@ -473,6 +536,8 @@ export const HOST_POWER_FUNCTION: FunctionSpec = {
 /** Every function, of every flow and trigger. New flows append their lists here. */
 export const ALL_FUNCTIONS: readonly FunctionSpec[] = [
   ...REBUILD_FUNCTIONS,
+  ...MIGRATION_FUNCTIONS,
+  ...HOST_MAINTENANCE_FUNCTIONS,
   ...BOOT_FUNCTIONS,
   ...DELETE_FUNCTIONS,
   SWEEPER_FUNCTION,

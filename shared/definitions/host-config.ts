@@ -8,7 +8,7 @@
  * Unknown keys are errors everywhere (a misspelt key must not be ignored silently).
  */
 import { z } from "zod";
-import { HostFencingFields } from "../domain/schemas.js";
+import { HostFencingFields, HostLiveMigration } from "../domain/schemas.js";
 import { AbsolutePath, ResourceName } from "../domain/values.js";
 import { heartbeatLogGroupName } from "./heartbeat.js";
 
@@ -114,6 +114,8 @@ export const HostConfig = z.strictObject({
   supportsRecreate: z.boolean().optional(),
   /** How this host's death can be proven (power fence, watchdog, disk locks); unset fields: none/false. */
   fencing: HostFencingFields.partial().optional(),
+  /** How other hosts live-migrate a guest here (libvirt URI, inbound address); unset: cold migrations only. */
+  liveMigration: HostLiveMigration.optional(),
 });
 export type HostConfig = z.infer<typeof HostConfig>;
 export type HostConfigInput = z.input<typeof HostConfig>;

@@ -60,6 +60,21 @@ export const STATE_MACHINES: readonly StateMachineSpec[] = [
     placeholder: "InstanceRecoveryStateMachineArn",
     arnEnv: "LAZARUS_INSTANCE_RECOVERY_STATE_MACHINE_ARN",
   },
+  {
+    // Input MigrateRequest (shared/flow/migration-contract.ts): the API's os-migrateLive, migrate and
+    // revertResize, and host-drain's children.
+    id: "migrate",
+    file: "state-machines/migrate.asl.json",
+    placeholder: "MigrateStateMachineArn",
+    arnEnv: "LAZARUS_MIGRATE_STATE_MACHINE_ARN",
+  },
+  {
+    // Input {host, mode: drain|return, reason?, instances?}: POST /os-hosts/{host}/drain and undrain's return.
+    id: "host-drain",
+    file: "state-machines/host-drain.asl.json",
+    placeholder: "HostDrainStateMachineArn",
+    arnEnv: "LAZARUS_HOST_DRAIN_STATE_MACHINE_ARN",
+  },
 ];
 
 /** The project root (this file is shared/definitions/state-machines.ts, also when bundled it is not read). */

@@ -157,6 +157,26 @@ export class InstanceIsLocked extends LazarusError {
 }
 
 /**
+ * A migration refused before anything changed (nova's MigrationPreCheckError): the instance's disk is not
+ * on storage the target shares (block migration is not supported), the target takes no live migration,
+ * the guest does not run. The instance is left as it was.
+ */
+export class MigrationPreCheckFailed extends LazarusError {
+  readonly httpStatus = 400;
+}
+/** `virsh migrate --live` failed: the guest still runs on its source (the flow proves where it runs). */
+export class LiveMigrationFailed extends LazarusError {
+  readonly httpStatus = 502;
+}
+/**
+ * A host's maintenance cannot change as asked: drained while it is already draining or failed (an open
+ * host-failure incident), undrained while a drain still runs, or not in maintenance at all.
+ */
+export class HostMaintenanceConflict extends LazarusError {
+  readonly httpStatus = 409;
+}
+
+/**
  * Domains a host-recovery clean-up removed are still defined on the returning host afterwards: the stale
  * copies are not proven gone, so the host's records are not released.
  */

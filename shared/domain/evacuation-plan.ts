@@ -12,7 +12,8 @@ import {
   planEvacuation,
   type SkippedInstance,
 } from "./host-failure.js";
-import { scheduleHosts } from "./scheduling.js";
+import { unmovableDisk } from "./migration.js";
+import { placementRequest, scheduleHosts } from "./scheduling.js";
 import type { Host, Instance } from "./schemas.js";
 
 export interface PlannedPlacement {
@@ -80,21 +81,19 @@ export function placeOne(
   instance: Instance,
   now: Date,
   serviceDownSeconds?: number,
+  opts: { live?: boolean } = {},
 ): { target: Host } | { reason: string } {
   const source = hosts.find((h) => h.name === sourceName);
   if (!source) return { reason: `source host ${sourceName} not found` };
-  const decision = scheduleHosts(hosts, {
-    instanceUuid: instance.uuid,
-    flavor: instance.flavor,
-    availabilityZone: instance.availabilityZone,
-    serverGroup: instance.serverGroup,
-    sourceHost: source,
-    requestedHost: null,
-    excludedHosts: [],
-    sharedPoolId: instance.onSharedStorage === false ? null : source.storage.sharedPoolId,
-    now,
-    ...(serviceDownSeconds === undefined ? {} : { serviceDownSeconds }),
-  });
+  const decision = scheduleHosts(
+    hosts,
+    placementRequest(instance, source, {
+      sharedPoolId: instance.onSharedStorage === false ? null : source.storage.sharedPoolId,
+      ...(opts.live ? { live: true } : {}),
+      now,
+      ...(serviceDownSeconds === undefined ? {} : { serviceDownSeconds }),
+    }),
+  );
   const rejected = { ...decision.rejected };
   for (const candidate of decision.candidates) {
     const verdict = evaluateClaim(candidate, {
@@ -133,15 +132,34 @@ export function placePlan(
   instances: readonly Instance[],
   opts: { now: Date; serviceDownSeconds?: number },
 ): Pick<HostEvacuationPreview, "placements" | "unplaced"> {
+  const fleet = hosts.map((h) => (h.name === hostName ? asFailed(h) : h));
+  return placeInOrder(fleet, plan, instances, opts.now, (current, instance) =>
+    placeOne(current, hostName, instance, opts.now, opts.serviceDownSeconds),
+  );
+}
+
+/** Where one instance goes among `fleet` (its target, and whether live), or why it goes nowhere. */
+type Placer = (
+  fleet: readonly Host[],
+  instance: Instance,
+) => { target: Host; live?: boolean } | { reason: string };
+
+/** Each item of `plan` placed by `place`, in the plan's order, each placement applied before the next. */
+function placeInOrder(
+  fleet: Host[],
+  plan: Pick<EvacuationPlan, "tiers">,
+  instances: readonly Instance[],
+  now: Date,
+  place: Placer,
+): { placements: (PlannedPlacement & { live?: boolean })[]; unplaced: UnplacedInstance[] } {
   const byUuid = new Map(instances.map((i) => [i.uuid, i]));
-  let fleet = hosts.map((h) => (h.name === hostName ? asFailed(h) : h));
-  const placements: PlannedPlacement[] = [];
+  const placements: (PlannedPlacement & { live?: boolean })[] = [];
   const unplaced: UnplacedInstance[] = [];
   for (const tier of plan.tiers) {
     for (const item of tier.items) {
       const instance = byUuid.get(item.instanceUuid);
       if (!instance) continue;
-      const placed = placeOne(fleet, hostName, instance, opts.now, opts.serviceDownSeconds);
+      const placed = place(fleet, instance);
       if ("reason" in placed) {
         unplaced.push({ instanceUuid: instance.uuid, name: instance.name, reason: placed.reason });
         continue;
@@ -152,8 +170,9 @@ export function placePlan(
         name: instance.name,
         haPriority: tier.haPriority,
         target,
+        ...(placed.live !== undefined ? { live: placed.live } : {}),
       });
-      fleet = fleet.map((h) => (h.name === target ? withClaim(h, instance, "evacuation-plan", opts.now) : h));
+      fleet = fleet.map((h) => (h.name === target ? withClaim(h, instance, "evacuation-plan", now) : h));
     }
   }
   return { placements, unplaced };
@@ -183,4 +202,55 @@ export function checkFleetCapacity(
     if (preview.unplaced.length) notAbsorbable.push({ host: name, unplaced: preview.unplaced });
   }
   return { notAbsorbable, checkedHosts: checked };
+}
+
+/** Where a drain moves an instance, and whether live (the guest keeps running) or cold. */
+export interface DrainPlacement extends PlannedPlacement {
+  live: boolean;
+}
+
+export interface HostDrainPreview {
+  host: string;
+  /** Every instance of the host can be moved now: none left without room, none skipped. */
+  drainable: boolean;
+  placements: DrainPlacement[];
+  /** Instances that would stay on the host, and why (no room anywhere, a disk on local storage). */
+  unplaced: UnplacedInstance[];
+  /** Not moved by a drain at all (ERROR, another flow's task, no longer on the host). */
+  skipped: SkippedInstance[];
+}
+
+/**
+ * "Can this host be drained now?" (issue 32), read-only, and the host-drain flow's own plan: the host's
+ * instances in the flow's order (HA priority tiers, then name), each placed by the scheduler's filters and
+ * weighers with the placements before it applied: an ACTIVE instance live where a target takes it, else
+ * cold (a STOPPED one cold); an instance whose disk is on local storage, or that fits nowhere, is named
+ * with the reason. The source counts as the drain makes it: disabled.
+ */
+export function previewHostDrain(
+  hostName: string,
+  hosts: readonly Host[],
+  instances: readonly Instance[],
+  opts: { now: Date; serviceDownSeconds?: number },
+): HostDrainPreview {
+  const plan = planEvacuation(hostName, "drain-preview", instances, "all");
+  const fleet = hosts.map((h) => (h.name === hostName ? { ...h, enabled: false } : h));
+  const { placements, unplaced } = placeInOrder(fleet, plan, instances, opts.now, (current, instance) => {
+    const source = current.find((h) => h.name === hostName);
+    const disk = source ? unmovableDisk(instance, source) : `source host ${hostName} not found`;
+    if (disk) return { reason: disk };
+    const place = (live: boolean) =>
+      placeOne(current, hostName, instance, opts.now, opts.serviceDownSeconds, { live });
+    const live = instance.vmState === "active" ? place(true) : null;
+    if (live && "target" in live) return { target: live.target, live: true };
+    const cold = place(false);
+    return "target" in cold ? { target: cold.target, live: false } : cold;
+  });
+  return {
+    host: hostName,
+    drainable: unplaced.length === 0 && plan.skipped.filter((s) => s.reason !== "moved").length === 0,
+    placements: placements.map((p) => ({ ...p, live: p.live === true })),
+    unplaced,
+    skipped: plan.skipped,
+  };
 }

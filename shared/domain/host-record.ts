@@ -3,12 +3,22 @@
  * of defaults for everything the control plane keeps itself (no usage, no claims, enabled, up, no incident).
  * Registration, the local cloud's seeding and the test fixtures all build hosts through it.
  */
-import { type AllocationRatios, Host, type HostFencing, NO_FENCING } from "./schemas.js";
+import {
+  type AllocationRatios,
+  Host,
+  type HostFencing,
+  type HostLiveMigration,
+  NO_FENCING,
+} from "./schemas.js";
 
 export type HostRegistrationFields = Pick<
   Host,
   "name" | "managedInstanceId" | "virtType" | "supportsRecreate" | "availabilityZone" | "capacity" | "storage"
-> & { allocationRatios?: AllocationRatios; fencing?: HostFencing };
+> & {
+  allocationRatios?: AllocationRatios;
+  fencing?: HostFencing;
+  liveMigration?: HostLiveMigration | null;
+};
 
 /** Overcommit when the operator says nothing: cpu 4 (nova 16 overcommits a lot), ram 1.5 (nova's), disk 1 (none). */
 export const DEFAULT_ALLOCATION_RATIOS: AllocationRatios = { cpu: 4, ram: 1.5, disk: 1 };
@@ -30,6 +40,8 @@ export function newHostRecord(
     lastHeartbeatAt: opts.lastHeartbeatAt ?? null,
     incident: null,
     fencing: reg.fencing ?? NO_FENCING,
+    liveMigration: reg.liveMigration ?? null,
+    maintenance: null,
     version: 0,
   });
 }

@@ -4,7 +4,7 @@
  */
 import { freeResources } from "./claim-policy.js";
 import { isHostUp } from "./host-liveness.js";
-import type { Flavor, Host, ServerGroup } from "./schemas.js";
+import type { Flavor, Host, Instance, ServerGroup } from "./schemas.js";
 
 export interface ScheduleRequest {
   instanceUuid: string;
@@ -22,8 +22,39 @@ export interface ScheduleRequest {
   excludedHosts: readonly string[];
   /** The disk is on shared storage: the target must see the same pool. */
   sharedPoolId: string | null;
+  /**
+   * A live migration (issue 32): the target must take one (its libvirtd reachable by the source's) and see
+   * the volumes where the source does (the running guest's definition moves as it is).
+   */
+  live?: boolean;
   now: Date;
   serviceDownSeconds?: number;
+}
+
+/**
+ * The request of placing `instance` anywhere but `source` (an evacuation's Schedule, a migration's, an
+ * evacuation or drain plan's placement): the instance's flavor, zone and server group, and the caller's
+ * constraints.
+ */
+export function placementRequest(
+  instance: Pick<Instance, "uuid" | "flavor" | "availabilityZone" | "serverGroup">,
+  source: Host,
+  opts: Pick<ScheduleRequest, "sharedPoolId" | "now" | "serviceDownSeconds" | "live"> &
+    Partial<Pick<ScheduleRequest, "requestedHost" | "excludedHosts">>,
+): ScheduleRequest {
+  return {
+    instanceUuid: instance.uuid,
+    flavor: instance.flavor,
+    availabilityZone: instance.availabilityZone,
+    serverGroup: instance.serverGroup,
+    sourceHost: source,
+    requestedHost: opts.requestedHost ?? null,
+    excludedHosts: opts.excludedHosts ?? [],
+    sharedPoolId: opts.sharedPoolId,
+    now: opts.now,
+    ...(opts.live ? { live: true } : {}),
+    ...(opts.serviceDownSeconds === undefined ? {} : { serviceDownSeconds: opts.serviceDownSeconds }),
+  };
 }
 
 export interface ScheduleDecision {
@@ -86,6 +117,16 @@ const FILTERS: ReadonlyArray<[string, Filter]> = [
       r.sharedPoolId === null || h.storage.sharedPoolId === r.sharedPoolId
         ? null
         : `not in shared pool ${r.sharedPoolId}`,
+  ],
+  [
+    "LiveMigrationFilter",
+    (h, r) => {
+      if (!r.live || r.sourceHost === null) return null;
+      if (h.liveMigration === null) return "takes no live migration";
+      return h.storage.volumesPath === r.sourceHost.storage.volumesPath
+        ? null
+        : `volumes at ${h.storage.volumesPath}, not ${r.sourceHost.storage.volumesPath}`;
+    },
   ],
   [
     "ResourceFilter",

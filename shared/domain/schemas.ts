@@ -8,8 +8,10 @@ import {
   DiskDevice,
   ImageRef,
   IsoTime,
+  LibvirtUri,
   MacAddress,
   ManagedInstanceId,
+  NetworkAddress,
   ResourceName,
   Uuid,
 } from "./values.js";
@@ -341,6 +343,42 @@ export const DeathProof = z.object({
 export type DeathProof = z.infer<typeof DeathProof>;
 
 /**
+ * How other hosts live-migrate a guest to this host (nova's `live_migration_uri` and
+ * `live_migration_inbound_addr`); null on a host = it takes no live migration (cold migration only).
+ */
+export const HostLiveMigration = z.object({
+  /** The URI of this host's libvirtd as its peers reach it (`virsh migrate --p2p`'s destination). */
+  uri: LibvirtUri,
+  /** Where this host's qemu listens for an incoming guest (`--listen-address`, and the migration URI's host). */
+  inboundAddress: NetworkAddress,
+  /**
+   * The shared pool is a folder of one machine shared by the hosts' Unix users (the local cloud): libvirt
+   * cannot tell it is shared and refuses it as "unsafe" unless told (`virsh migrate --unsafe`). Never true
+   * on a real fleet, whose pools are NFS or cluster file systems libvirt recognises.
+   */
+  poolIsLocalFolder: z.boolean().default(false),
+});
+export type HostLiveMigration = z.infer<typeof HostLiveMigration>;
+
+/**
+ * Planned maintenance of a host (issue 32, shared/domain/maintenance.ts): `draining` while the host-drain
+ * flow moves its instances away (a real failure meanwhile still evacuates what is left), `maintenance` once
+ * it holds none (its heartbeat alarm starts no evacuation: the host may be powered off for its repair),
+ * `incomplete` when the drain ended with instances left on it (they are evacuated if it fails). The host
+ * is disabled throughout; undrain clears it and enables the host.
+ */
+export const HostMaintenance = z.object({
+  state: z.enum(["draining", "maintenance", "incomplete"]),
+  reason: z.string().max(255).nullable(),
+  since: IsoTime,
+  /** The host-drain execution that drains (or drained) it. */
+  executionName: z.string().min(1).max(80),
+  /** The instances the drain moved away: what `undrain --return` brings back. */
+  moved: z.array(Uuid),
+});
+export type HostMaintenance = z.infer<typeof HostMaintenance>;
+
+/**
  * What the last fleet sync that recorded (functions/inventory/sync.ts, not a report-only run) found on the
  * host and left for an operator: domains no record places here (or stale copies of instances placed
  * elsewhere), and instances placed here whose domain is missing. Power-state drift it records itself.
@@ -380,6 +418,10 @@ export const Host = z.object({
   /** The open (or last) host-failure incident; null = none ever. */
   incident: HostIncident.nullable().default(null),
   fencing: HostFencing.default(NO_FENCING),
+  /** How a guest is live-migrated to this host; null: it takes cold migrations only. */
+  liveMigration: HostLiveMigration.nullable().default(null),
+  /** Planned maintenance (drain); null: in service as `enabled` says. */
+  maintenance: HostMaintenance.nullable().default(null),
   /** The last power actions on the host (fences, operators' status/off/on/cycle, fence tests), oldest first. */
   powerLog: z.array(PowerRecord).max(POWER_LOG_KEEP).default([]),
   /** The drift the last recording fleet sync found here (HostDrift); null: none, or never synced. */
@@ -427,6 +469,14 @@ export const Volume = z.object({
 });
 export type Volume = z.infer<typeof Volume>;
 
+/** A finished cold migration's confirm or revert: its request id (a revert's execution name) and when. */
+export const MigrationFollowUp = z.object({
+  action: z.enum(["confirmResize", "revertResize"]),
+  requestId: Uuid,
+  at: IsoTime,
+});
+export type MigrationFollowUp = z.infer<typeof MigrationFollowUp>;
+
 export const Migration = z.object({
   id: Uuid,
   instanceUuid: Uuid,
@@ -450,6 +500,11 @@ export const Migration = z.object({
     .nullable()
     .default(null),
   error: z.string().nullable(),
+  /**
+   * A finished cold migration's confirm or revert (nova lists each as an instance action of its own):
+   * its request id (a revert's is its execution's name) and when it was asked for.
+   */
+  followUps: z.array(MigrationFollowUp).default([]),
   createdAt: IsoTime,
   updatedAt: IsoTime,
   version: z.number().int().nonnegative(),

@@ -9,6 +9,8 @@ export const VM_STATES = [
   "building",
   "active",
   "stopped",
+  /** A cold migration finished and waits for its confirm or revert (nova's VERIFY_RESIZE). */
+  "resized",
   "paused",
   "suspended",
   "error",
@@ -29,9 +31,17 @@ export const TASK_STATES = [
   // reboot (soft / hard), run by the API within the request.
   "rebooting",
   "rebooting_hard",
-  // Tasks owned by other operations; present so that "an instance in a task" is refused by name.
+  // A live migration (nova's MIGRATING).
   "migrating",
+  // A cold migration, as nova's resize walks them: prepared (target claimed), the source stopped and
+  // undefined, the guest moved, started on the target; then the revert of the finished move (its
+  // confirm takes no task: the migration's finished -> confirming is what a racing revert loses to).
   "resize_prep",
+  "resize_migrating",
+  "resize_migrated",
+  "resize_finish",
+  "resize_reverting",
+  // Tasks owned by other operations; present so that "an instance in a task" is refused by name.
   "deleting",
   "powering_off",
   "powering_on",
@@ -48,10 +58,23 @@ export const MIGRATION_STATUSES = [
   "completed",
   "failed",
   "error",
+  // A live migration (nova's): the target checked and prepared, then the guest's memory copied.
+  "preparing",
+  "running",
+  // A cold migration (nova's resize statuses): the source stopped, the guest on its way, started on the
+  // target; `finished` waits for a confirm (or an automatic one) or a revert.
+  "migrating",
+  "post-migrating",
+  "finished",
+  "confirming",
+  "confirmed",
+  "reverting",
+  "reverted",
 ] as const;
 export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
 
-export const MIGRATION_TYPES = ["rebuild", "evacuation"] as const;
+/** nova's migration_type values: evacuation and rebuild (Lazarus's flows), live-migration and migration (cold). */
+export const MIGRATION_TYPES = ["rebuild", "evacuation", "live-migration", "migration"] as const;
 export type MigrationType = (typeof MIGRATION_TYPES)[number];
 
 /** The task_states of a rebuild/evacuate flow: an instance in one of these is owned by such a flow. */
@@ -73,6 +96,21 @@ export function isRebuildTask(taskState: TaskState | null): boolean {
   return taskState !== null && (REBUILD_TASK_STATES as readonly TaskState[]).includes(taskState);
 }
 
+/** The task_states of a migrate flow (live or cold, and a cold migration's revert). */
+export const MIGRATION_TASK_STATES = [
+  "migrating",
+  "resize_prep",
+  "resize_migrating",
+  "resize_migrated",
+  "resize_finish",
+  "resize_reverting",
+] as const satisfies readonly TaskState[];
+
+/** Whether an instance in this task_state is owned by a migrate flow. */
+export function isMigrationTask(taskState: TaskState | null): boolean {
+  return taskState !== null && (MIGRATION_TASK_STATES as readonly TaskState[]).includes(taskState);
+}
+
 /** vm_states from which rebuild and evacuate may start (nova: ACTIVE, STOPPED, ERROR). */
 export const REBUILDABLE_VM_STATES: readonly VmState[] = ["active", "stopped", "error"];
 
@@ -91,6 +129,7 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
       "rebuilding",
       "migrating",
       "resize_prep",
+      "resize_reverting",
       "deleting",
       "powering_off",
       "powering_on",
@@ -112,7 +151,12 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
   ["rebooting", [null]],
   ["rebooting_hard", [null]],
   ["migrating", [null]],
-  ["resize_prep", [null]],
+  // A cold migration that fails at any of these falls back to null (the guest back on its source).
+  ["resize_prep", ["resize_migrating", null]],
+  ["resize_migrating", ["resize_migrated", null]],
+  ["resize_migrated", ["resize_finish", null]],
+  ["resize_finish", [null]],
+  ["resize_reverting", [null]],
   ["deleting", [null]],
   ["powering_off", [null]],
   ["powering_on", [null]],
@@ -121,8 +165,10 @@ const TASK_EDGES: ReadonlyMap<TaskState | null, readonly (TaskState | null)[]> =
 /** vm_state edges: rebuild/evacuate's, and the neighbouring operations' (pause, suspend, delete). */
 const VM_EDGES: ReadonlyMap<VmState, readonly VmState[]> = new Map<VmState, readonly VmState[]>([
   ["building", ["active", "stopped", "error"]],
-  ["active", ["active", "stopped", "paused", "suspended", "error", "deleted"]],
-  ["stopped", ["stopped", "active", "error", "deleted"]],
+  ["active", ["active", "stopped", "resized", "paused", "suspended", "error", "deleted"]],
+  ["stopped", ["stopped", "active", "resized", "error", "deleted"]],
+  // A finished cold migration: confirmed or reverted, back to what it was (ACTIVE or STOPPED).
+  ["resized", ["resized", "active", "stopped", "error"]],
   ["error", ["error", "active", "stopped", "deleted"]],
   ["paused", ["paused", "active", "error"]],
   ["suspended", ["suspended", "active", "error"]],
@@ -133,9 +179,21 @@ const MIGRATION_EDGES: ReadonlyMap<MigrationStatus, readonly MigrationStatus[]> 
   MigrationStatus,
   readonly MigrationStatus[]
 >([
-  ["accepted", ["pre-migrating", "done", "failed", "error"]],
-  // pre-migrating -> accepted: the chosen target failed and the flow reschedules.
-  ["pre-migrating", ["accepted", "done", "failed", "error"]],
+  ["accepted", ["pre-migrating", "preparing", "done", "failed", "error"]],
+  // pre-migrating -> accepted: the chosen target failed and the flow reschedules; -> migrating: a cold
+  // migration stopped its source.
+  ["pre-migrating", ["accepted", "migrating", "done", "failed", "error"]],
+  // A live migration: the target prepared, then the memory copied; completed once the guest runs there.
+  ["preparing", ["running", "completed", "failed", "error"]],
+  ["running", ["completed", "failed", "error"]],
+  // A cold migration: the source stopped, the guest started on the target, then confirmed or reverted.
+  ["migrating", ["post-migrating", "error"]],
+  ["post-migrating", ["finished", "error"]],
+  ["finished", ["confirming", "reverting", "error"]],
+  ["confirming", ["confirmed", "error"]],
+  ["reverting", ["reverted", "error"]],
+  ["confirmed", []],
+  ["reverted", []],
   // done -> completed: the returning source host cleaned up its stale copy.
   ["done", ["completed"]],
   // A failed or errored evacuation may still leave a stale copy on a returning host (nova bug 1713783).
@@ -178,11 +236,25 @@ export function assertMigrationTransition(from: MigrationStatus, to: MigrationSt
 export const MIGRATION_IN_FLIGHT = [
   "accepted",
   "pre-migrating",
+  "preparing",
+  "running",
+  "migrating",
+  "post-migrating",
+  "confirming",
+  "reverting",
 ] as const satisfies readonly MigrationStatus[];
+
+/**
+ * A finished cold migration waiting for its confirm or revert: no flow runs, but the instance keeps its
+ * claim on the source (nova's resize reservation), so that a revert finds its room there.
+ */
+export const MIGRATION_AWAITING_CONFIRMATION = ["finished"] as const satisfies readonly MigrationStatus[];
 
 /** Terminal migration statuses: the flow that owned the migration has ended. */
 export const MIGRATION_ENDED: readonly MigrationStatus[] = MIGRATION_STATUSES.filter(
-  (s) => !(MIGRATION_IN_FLIGHT as readonly MigrationStatus[]).includes(s),
+  (s) =>
+    !(MIGRATION_IN_FLIGHT as readonly MigrationStatus[]).includes(s) &&
+    !(MIGRATION_AWAITING_CONFIRMATION as readonly MigrationStatus[]).includes(s),
 );
 
 /** Whether the flow that owns a migration in this status still runs. */

@@ -47,3 +47,28 @@ export const ManagedInstanceId = z
 export type ManagedInstanceId = z.infer<typeof ManagedInstanceId>;
 
 export const IsoTime = z.iso.datetime();
+
+/**
+ * The libvirt URI other hosts reach a host's libvirtd with for a peer-to-peer live migration (nova's
+ * `live_migration_uri`): qemu, qemu+tls/tcp/ssh to a host name or address, or qemu+unix with a socket path
+ * (the local hosts: each a session libvirtd of its own Unix user). A narrow alphabet: it is a command word.
+ */
+export const LibvirtUri = z
+  .string()
+  .max(512)
+  .regex(
+    /^qemu(\+(tls|tcp|ssh|unix))?:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])?(:[0-9]{1,5})?\/(system|session)(\?socket=\/[A-Za-z0-9._/-]+)?$/,
+    "a libvirt URI is qemu[+tls|tcp|ssh|unix]://[host[:port]]/system|session[?socket=/path]",
+  )
+  .refine((u) => !u.includes(".."), "a libvirt URI may not contain '..'");
+export type LibvirtUri = z.infer<typeof LibvirtUri>;
+
+/** An IPv4 address, a bracket-less IPv6 address or a host name: where a host takes a guest's migration stream. */
+export const NetworkAddress = z
+  .string()
+  .max(253)
+  .regex(
+    /^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:]+|[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*)$/,
+    "an address is an IPv4 or IPv6 address or a host name",
+  );
+export type NetworkAddress = z.infer<typeof NetworkAddress>;

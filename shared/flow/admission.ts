@@ -32,7 +32,7 @@ import {
 } from "../domain/fencing.js";
 import { isHostUp } from "../domain/host-liveness.js";
 import type { Host, Instance, Recovery } from "../domain/schemas.js";
-import { REBUILDABLE_VM_STATES } from "../domain/states.js";
+import { REBUILDABLE_VM_STATES, type VmState } from "../domain/states.js";
 import type { Stores } from "../store/index.js";
 import type { RebuildRequest } from "./contract.js";
 
@@ -71,20 +71,12 @@ export async function readAdmissionFacts(
   return { instance, source, target, relocation: recovery, ...clock };
 }
 
-/** What admitted an evacuation (recorded on its migration): the proof that no other copy runs. */
-export interface AdmittedProof {
-  kind: MigrationProofKind;
-  detail: string;
-}
-
 /**
- * Throws the refusal nova would answer with; returns when the request may take the instance, with the
- * proof an evacuation relies on (null for a rebuild).
+ * nova's `check_instance_state` for `action`: the instance in one of `vmStates`, in no task, and launched
+ * (one that never launched has nothing to rebuild, recreate or move).
  */
-export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): AdmittedProof | null {
-  const { instance, source, now, serviceDownSeconds } = facts;
-  const action = req.recreate ? "evacuate" : "rebuild";
-  if (!REBUILDABLE_VM_STATES.includes(instance.vmState)) {
+export function assertInstanceCan(action: string, instance: Instance, vmStates: readonly VmState[]): void {
+  if (!vmStates.includes(instance.vmState)) {
     throw new InstanceInvalidState(
       `Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`,
       { vmState: instance.vmState },
@@ -97,11 +89,25 @@ export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): 
     );
   }
   if (instance.launchedAt === null) {
-    // nova: an instance that never launched has nothing to rebuild or recreate.
     throw new InstanceInvalidState(`Cannot '${action}' instance ${instance.uuid}: it was never launched`, {
       launchedAt: null,
     });
   }
+}
+
+/** What admitted an evacuation (recorded on its migration): the proof that no other copy runs. */
+export interface AdmittedProof {
+  kind: MigrationProofKind;
+  detail: string;
+}
+
+/**
+ * Throws the refusal nova would answer with; returns when the request may take the instance, with the
+ * proof an evacuation relies on (null for a rebuild).
+ */
+export function assertAdmissible(req: AdmissionRequest, facts: AdmissionFacts): AdmittedProof | null {
+  const { instance, source, now, serviceDownSeconds } = facts;
+  assertInstanceCan(req.recreate ? "evacuate" : "rebuild", instance, REBUILDABLE_VM_STATES);
   if (!req.recreate && instance.locked) {
     // nova's check_instance_lock is on rebuild, not on evacuate (an admin action on a dead host).
     throw new InstanceIsLocked(`Instance ${instance.uuid} is locked`, { instanceUuid: instance.uuid });

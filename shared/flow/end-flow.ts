@@ -18,13 +18,17 @@
  *    state until an evacuation finishes. Evacuating again is allowed at once (it is refused again while
  *    the old copy runs).
  */
-import { deterministicUuid } from "../domain/ids.js";
 import type { Instance, InstanceFault } from "../domain/schemas.js";
-import { isMigrationInFlight, REBUILD_TASK_STATES } from "../domain/states.js";
-import { activeAttachment } from "../store/index.js";
+import {
+  isMigrationInFlight,
+  MIGRATION_TASK_STATES,
+  REBUILD_TASK_STATES,
+  type VmState,
+} from "../domain/states.js";
+import { bindingsOn } from "./bindings.js";
 import type { StepDeps } from "./deps.js";
 import type { FailureSummary } from "./flow-state.js";
-import { notifyFlow } from "./notify.js";
+import { type FlowEvent, notifyFlow } from "./notify.js";
 
 export interface FlowEnding {
   requestId: string;
@@ -44,7 +48,29 @@ export interface FlowEnding {
    * instead of ERROR. `holder` is the host that still holds the disk (the record's), `target` the refuser.
    */
   fencingRequired?: { holder: string; target: string } | null;
+  /**
+   * A migrate flow (live or cold migration, or the revert of a cold one) ends here too: its own task
+   * states, its migration record (a revert's is the migration it reverts), the vm_state it ends in (the
+   * one the guest has where it stays, or error) and its own error notification. The instance's current
+   * fault is set only when it ends in ERROR or a target keeps its claim (TargetNotClean); the faults table
+   * keeps every one.
+   */
+  migrateFlow?: {
+    migrationId: string;
+    action: MigrateAction;
+    vmState: VmState;
+  } | null;
 }
+
+/** The flows of issue 32 that move a live instance: live migration, cold migration, its revert. */
+export type MigrateAction = "live-migration" | "migration" | "revert";
+
+/** nova's error notification of each migrate flow, and its words in a fault. */
+const MIGRATE_ENDINGS: Record<MigrateAction, { eventType: FlowEvent; what: string }> = {
+  "live-migration": { eventType: "instance.live_migration_rollback.end", what: "Live migration" },
+  migration: { eventType: "instance.resize.error", what: "Migration" },
+  revert: { eventType: "instance.resize_revert.error", what: "Revert of the migration" },
+};
 
 export type FlowEndOutcome =
   /** The instance is in ERROR (or its old vm_state), with a fault; the flow's claims and bindings undone. */
@@ -60,33 +86,39 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
   const { instances, migrations } = deps.stores;
   const instance = await instances.get(ending.instanceUuid);
   if (!instance) return "not-owned";
-  const migration = await migrations.get(ending.requestId);
+  const migrate = ending.migrateFlow ?? null;
+  const migrationId = migrate?.migrationId ?? ending.requestId;
+  const migration = await migrations.get(migrationId);
   const open = migration !== null && isMigrationInFlight(migration.status);
 
   if (instance.lastRequestId === ending.requestId) {
-    if (open) await migrations.transition(ending.requestId, "done");
+    // A migrate flow that committed is completed by its own ending (shared/flow/migration-ending.ts).
+    if (open && !migrate) await migrations.transition(ending.requestId, "done");
     return "finished";
   }
   if (instance.taskRequestId !== ending.requestId) return "not-owned";
 
   await releaseClaims(deps, instance, ending);
-  await rollBackBindings(deps, instance, ending.requestId);
+  await bindingsOn(deps, instance, instance.host, ending.requestId);
   const fencing = ending.uncleanHost ? null : (ending.fencingRequired ?? null);
   const fault = fencing ? fencingFaultOf(deps, ending, fencing) : faultOf(deps, ending);
   if (open) {
-    await migrations.transition(ending.requestId, ending.migrationStatus, {
+    await migrations.transition(migrationId, ending.migrationStatus, {
       set: { error: `${ending.failure.error}: ${ending.failure.message}` },
     });
   }
+  const vmState = migrate ? migrate.vmState : ending.keepVmState || fencing ? instance.vmState : "error";
   await instances.update(instance.uuid, {
-    expectTaskState: [...REBUILD_TASK_STATES],
+    expectTaskState: migrate ? [...MIGRATION_TASK_STATES] : [...REBUILD_TASK_STATES],
     expectTaskRequestId: ending.requestId,
     set: {
-      vmState: ending.keepVmState || fencing ? instance.vmState : "error",
+      vmState,
       taskState: null,
       taskRequestId: null,
       taskExecutionArn: null,
-      fault,
+      // A migrate flow that leaves the guest as it was sets no current fault, unless a host keeps its
+      // claim because it was not proven clean (the fault names it, as the rebuild flow's does).
+      fault: !migrate || vmState === "error" || ending.uncleanHost ? fault : instance.fault,
       fencingRequired: fencing
         ? {
             host: fencing.holder,
@@ -101,9 +133,9 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
   await notifyFlow(
     deps,
     { requestId: ending.requestId, instanceUuid: instance.uuid },
-    "instance.rebuild.error",
+    migrate ? MIGRATE_ENDINGS[migrate.action].eventType : "instance.rebuild.error",
     {
-      action: ending.recreate ? "evacuate" : "rebuild",
+      action: migrate ? migrate.action : ending.recreate ? "evacuate" : "rebuild",
       step: ending.failure.step,
       error: ending.failure.error,
       message: ending.failure.message,
@@ -120,28 +152,6 @@ async function releaseClaims(deps: StepDeps, instance: Instance, ending: FlowEnd
     if (host.claims[instance.uuid]?.owner !== ending.requestId) continue;
     if (host.name === instance.host || host.name === ending.uncleanHost) continue;
     await deps.stores.hosts.release(host.name, instance.uuid, { owner: ending.requestId });
-  }
-}
-
-/** Ports bound to, and volumes attached on, the host the instance record names, and nowhere else. */
-async function rollBackBindings(deps: StepDeps, instance: Instance, requestId: string): Promise<void> {
-  for (const portId of instance.ports) {
-    const port = await deps.stores.ports.require(portId);
-    if (port.bindingHost !== instance.host) await deps.stores.ports.bind(portId, instance.host);
-  }
-  for (const bdm of instance.volumes) {
-    const volume = await deps.stores.volumes.endAttachments(bdm.volumeId, {
-      instanceUuid: instance.uuid,
-      exceptHost: instance.host,
-    });
-    const live = activeAttachment(volume);
-    if (live?.host === instance.host && live.instanceUuid === instance.uuid) continue;
-    await deps.stores.volumes.attach(bdm.volumeId, {
-      attachmentId: deterministicUuid(requestId, "restore", instance.host, bdm.volumeId),
-      instanceUuid: instance.uuid,
-      host: instance.host,
-      device: bdm.device,
-    });
   }
 }
 
@@ -176,11 +186,17 @@ function fencingFaultOf(
 
 function faultOf(deps: StepDeps, ending: FlowEnding): InstanceFault {
   const { failure, uncleanHost } = ending;
-  const what = ending.recreate ? "Evacuation" : "Rebuild";
+  const what = ending.migrateFlow
+    ? MIGRATE_ENDINGS[ending.migrateFlow.action].what
+    : ending.recreate
+      ? "Evacuation"
+      : "Rebuild";
   const message = uncleanHost
     ? `${what} failed at ${failure.step} (${failure.error}: ${failure.message}). Host ${uncleanHost} may still ` +
-      `hold a copy of this instance and could not be cleaned, so no other host was tried. Evacuate again once ` +
-      `${uncleanHost} answers (Lazarus cleans it first), or destroy and undefine the domain there by hand.`
+      `hold a copy of this instance and could not be cleaned, so no other host was tried. ` +
+      (ending.migrateFlow
+        ? `Destroy and undefine the domain on ${uncleanHost} once it answers, then migrate again.`
+        : `Evacuate again once ${uncleanHost} answers (Lazarus cleans it first), or destroy and undefine the domain there by hand.`)
     : failure.message;
   return {
     code: uncleanHost ? 409 : 500,
@@ -189,7 +205,7 @@ function faultOf(deps: StepDeps, ending: FlowEnding): InstanceFault {
     step: failure.step,
     details: {
       requestId: ending.requestId,
-      migrationId: ending.requestId,
+      migrationId: ending.migrateFlow?.migrationId ?? ending.requestId,
       attemptedHosts: ending.attemptedHosts ?? [],
       ...(uncleanHost ? { uncleanHost, cause: failure.error } : {}),
     },

@@ -1,13 +1,16 @@
 /**
- * Evacuation plans from the records as they are now (read-only): the core's `previewHostEvacuation` and
- * `checkFleetCapacity` fed from the stores. Used by the API (`GET /os-hosts/{host}/evacuation-plan`,
- * `GET /os-evacuation-capacity`) and the demo. Instances come from the by-host index, each re-read by key,
+ * Evacuation and drain plans from the records as they are now (read-only): the core's
+ * `previewHostEvacuation`, `checkFleetCapacity` and `previewHostDrain` fed from the stores. Used by the API
+ * (`GET /os-hosts/{host}/evacuation-plan`, `GET /os-evacuation-capacity[?drain=HOST]`), the demo and the
+ * host-drain flow's plan. Instances come from the by-host index, each re-read by key,
  * as the host-evacuation flow reads them.
  */
 import {
   checkFleetCapacity,
   type FleetCapacityCheck,
+  type HostDrainPreview,
   type HostEvacuationPreview,
+  previewHostDrain,
   previewHostEvacuation,
 } from "../domain/evacuation-plan.js";
 import type { EvacuationPolicy } from "../domain/host-failure.js";
@@ -20,7 +23,7 @@ export interface PreviewOptions {
   serviceDownSeconds?: number;
 }
 
-async function instancesOn(stores: Pick<Stores, "instances">, host: string): Promise<Instance[]> {
+export async function instancesOn(stores: Pick<Stores, "instances">, host: string): Promise<Instance[]> {
   const listed = await stores.instances.listByHost(host);
   const records = await Promise.all(listed.map((i) => stores.instances.get(i.uuid)));
   return records.filter((i): i is Instance => i !== null && i.host === host);
@@ -43,4 +46,15 @@ export async function readFleetCapacity(
   const hosts = await stores.hosts.list();
   const instances = (await Promise.all(hosts.map((h) => instancesOn(stores, h.name)))).flat();
   return checkFleetCapacity(hosts, instances, opts);
+}
+
+/** Whether `host` can be drained now: the drain's own plan, from the records as they are (read-only). */
+export async function readDrainPreview(
+  stores: Pick<Stores, "hosts" | "instances">,
+  host: string,
+  opts: Pick<PreviewOptions, "now" | "serviceDownSeconds">,
+): Promise<HostDrainPreview> {
+  await stores.hosts.require(host);
+  const [hosts, instances] = await Promise.all([stores.hosts.list(), instancesOn(stores, host)]);
+  return previewHostDrain(host, hosts, instances, opts);
 }

@@ -38,8 +38,10 @@ export interface FailureSummary {
   message: string;
 }
 
-/** The failure the state machine's Catch recorded: which step, which error, which message. */
-export function describeFailure(state: Pick<FailedFlow, "failure">): FailureSummary {
+/** The failure a state machine's Catch recorded (the last one): which step, which error, which message. */
+export function describeFailure(state: {
+  failure?: Partial<Record<string, StepFailure>> | undefined;
+}): FailureSummary {
   const entries = Object.entries(state.failure ?? {}) as [string, StepFailure][];
   const last = entries.at(-1);
   if (!last)

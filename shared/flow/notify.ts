@@ -23,6 +23,19 @@ export type FlowEvent =
   | "instance.power_on.error"
   | "instance.power_off.start"
   | "instance.power_off.end"
+  // Migrations (issue 32), as nova names them: live migration, cold migration (resize), its confirm and revert.
+  | "instance.live_migration_pre.start"
+  | "instance.live_migration_post.end"
+  | "instance.live_migration_rollback.end"
+  | "instance.resize_prep.start"
+  | "instance.resize_finish.end"
+  | "instance.resize.error"
+  | "instance.resize_confirm.end"
+  | "instance.resize_revert.start"
+  | "instance.resize_revert.end"
+  | "instance.resize_revert.error"
+  // A host's maintenance (drain) moved an instance away, or brought it back.
+  | "instance.host_maintenance"
   // The boot and delete flows, and the API's reboot and lock.
   | "instance.create.start"
   | "instance.create.end"

@@ -3,7 +3,7 @@
  * candidate's claim is tried first, a refused one (the room or the group slot went meanwhile) moves on to
  * the next, and a claim whose host changed since it was weighed (PlacementRaced) weighs the fleet again,
  * so concurrent placements spread as a sequential run would. Shared by the rebuild flow's Schedule
- * (evacuation) and the boot flow's ScheduleBoot.
+ * (evacuation), the boot flow's ScheduleBoot and the migrate flow's ScheduleMigration.
  */
 import { ClaimRefused, NoValidHost, PlacementRaced } from "../domain/errors.js";
 import { describeRejections } from "../domain/scheduling.js";
@@ -58,4 +58,11 @@ export async function claimBestHost(
     await deps.sleep(Math.floor(Math.random() * 20));
     all = await deps.stores.hosts.list();
   }
+}
+
+/** `candidates` with `preferred` moved first when it is among them (a plan's placement, tried first). */
+export function preferring(candidates: Host[], preferred: string | null): Host[] {
+  const at = candidates.findIndex((h) => h.name === preferred);
+  if (at <= 0) return candidates;
+  return [candidates[at]!, ...candidates.filter((_, i) => i !== at)];
 }

@@ -65,8 +65,14 @@ export function defineDomainScript(
 ): string {
   const { instance, host } = parts;
   const xmlPath = domainXmlPath(host, instance.uuid);
+  const log = shellQuote(consoleLogPath(host, instance.uuid));
   const lines = [
     `mkdir -p ${shellQuote(instanceDir(host, instance.uuid))}`,
+    // libvirt creates a file chardev's file 0600 for the host's qemu user when it starts the domain. Hosts
+    // sharing a pool may run qemu as different users of one group (the local cloud's hosts do), and a live
+    // migration's target opens the log while its source still writes it: the log is made group-writable
+    // before libvirt first opens it, which then keeps its mode.
+    `[ -e ${log} ] || { : > ${log} && chmod 0660 -- ${log}; }`,
     writeFileCommand(xmlPath, instanceDomainXml(parts)),
     define(xmlPath),
     ...(options.absent ? [] : [autostartOff(instance.uuid)]),

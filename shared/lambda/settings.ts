@@ -29,6 +29,18 @@ export const DEFAULT_HOST_COMMAND_DEADLINE_MS = 120_000;
 /** How long a probe of a host (is it alive, what state is a domain in) may take before it counts as timed out. */
 export const DEFAULT_HOST_PROBE_DEADLINE_MS = 45_000;
 
+/** Planned maintenance (issue 32): how long a live migration may copy, and how many a drain runs at once. */
+export interface MaintenanceConfig {
+  /** After this long the live migration is aborted (nova's live_migration_completion_timeout, action abort). */
+  liveMigrationTimeoutSeconds: number;
+  /** How many of a host's instances a drain (or undrain --return) moves at once. */
+  drainMaxConcurrency: number;
+}
+export const DEFAULT_MAINTENANCE_CONFIG: MaintenanceConfig = {
+  liveMigrationTimeoutSeconds: 600,
+  drainMaxConcurrency: 2,
+};
+
 export type LogFormat = "json" | "pretty";
 
 export interface LambdaSettings {
@@ -55,6 +67,7 @@ export interface LambdaSettings {
   hostFailure: HostFailureConfig;
   fencing: FencingConfig;
   instanceFailure: InstanceFailureConfig;
+  maintenance: MaintenanceConfig;
   /**
    * The heartbeat alarms registration creates (shared/metrics/host-alarms.ts): period, s
    * (LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS, default 10) and silent periods before ALARM
@@ -153,6 +166,24 @@ export function instanceFailureConfigFromEnv(env: Env = process.env): InstanceFa
   };
 }
 
+export function maintenanceConfigFromEnv(env: Env = process.env): MaintenanceConfig {
+  const d = DEFAULT_MAINTENANCE_CONFIG;
+  return {
+    // A host-command step's Lambda runs at most 15 minutes (cdk/functions.ts): the copy gets 13 of them.
+    liveMigrationTimeoutSeconds: setting(
+      env,
+      "LAZARUS_LIVE_MIGRATION_TIMEOUT_SECONDS",
+      d.liveMigrationTimeoutSeconds,
+      "a whole number of seconds from 1 to 780",
+      (raw) => {
+        const n = Number(raw);
+        return Number.isInteger(n) && n >= 1 && n <= 780 ? n : undefined;
+      },
+    ),
+    drainMaxConcurrency: positiveInteger(env, "LAZARUS_DRAIN_MAX_CONCURRENCY", d.drainMaxConcurrency),
+  };
+}
+
 export function logFormatFromEnv(env: Env = process.env): LogFormat {
   return oneOf<LogFormat>(env, "LAZARUS_LOG_FORMAT", "json", ["json", "pretty"]);
 }
@@ -187,6 +218,7 @@ export function settingsFromEnv(env: Env = process.env): LambdaSettings {
     hostFailure: hostFailureConfigFromEnv(env),
     fencing: fencingConfigFromEnv(env),
     instanceFailure: instanceFailureConfigFromEnv(env),
+    maintenance: maintenanceConfigFromEnv(env),
     heartbeatAlarm: {
       periodSeconds: positiveInteger(env, "LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS", HEARTBEAT_PERIOD_SECONDS),
       evaluationPeriods: positiveInteger(env, "LAZARUS_HEARTBEAT_MISSED_PERIODS", 3),

@@ -34,6 +34,7 @@ import {
   Host,
   HostDrift,
   HostFencing,
+  HostLiveMigration,
   HostStatus,
   POWER_LOG_KEEP,
   type PowerRecord,
@@ -112,6 +113,8 @@ export const HostRegistration = Host.pick({
 }).extend({
   /** Absent: a known host keeps its fencing, a new one gets none (see the registration request). */
   fencing: HostFencing.optional(),
+  /** Absent: a known host keeps it, a new one takes cold migrations only. */
+  liveMigration: HostLiveMigration.optional(),
 });
 export type HostRegistration = z.infer<typeof HostRegistration>;
 const REGISTRATION_FIELDS = Object.keys(HostRegistration.shape) as (keyof HostRegistration)[];

@@ -3,6 +3,7 @@ import { ActionsStore } from "./actions-store.js";
 import type { StoreDeps } from "./dynamo-util.js";
 import { FaultsStore } from "./faults-store.js";
 import { HostIncidentsStore } from "./host-incidents-store.js";
+import { HostMaintenanceStore } from "./host-maintenance-store.js";
 import { HostsStore } from "./hosts-store.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 import { InstancesStore } from "./instances-store.js";
@@ -23,6 +24,8 @@ export interface Stores {
   idempotency: IdempotencyStore;
   /** Host-failure incidents on the host records (host-failure flows). */
   hostIncidents: HostIncidentsStore;
+  /** Planned maintenance (drain, undrain) on the host records. */
+  hostMaintenance: HostMaintenanceStore;
   /** Instance recoveries (instance-failure flow), one per crash. */
   recoveries: RecoveriesStore;
   /** Instance actions without a migration, and builds not yet placed (API, boot and delete flows). */
@@ -40,6 +43,7 @@ export function createStores(deps: StoreDeps): Stores {
     outbox: new OutboxStore(deps),
     idempotency: new IdempotencyStore(deps),
     hostIncidents: new HostIncidentsStore(deps),
+    hostMaintenance: new HostMaintenanceStore(deps),
     recoveries: new RecoveriesStore(deps),
     actions: new ActionsStore(deps),
   };
@@ -49,6 +53,7 @@ export { type ActionOpening, ActionsStore } from "./actions-store.js";
 export type { StoreDeps } from "./dynamo-util.js";
 export { type FaultInput, FaultsStore } from "./faults-store.js";
 export { HostIncidentsStore, type OpenIncidentResult } from "./host-incidents-store.js";
+export { HostMaintenanceStore } from "./host-maintenance-store.js";
 export {
   type ClaimResult,
   HostRegistration,

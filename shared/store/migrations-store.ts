@@ -3,7 +3,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { ConcurrentUpdate, MigrationNotFound } from "../domain/errors.js";
-import { Migration } from "../domain/schemas.js";
+import { Migration, MigrationFollowUp } from "../domain/schemas.js";
 import { assertMigrationTransition, canMigrationTransition, type MigrationStatus } from "../domain/states.js";
 import { ResourceName } from "../domain/values.js";
 import { definedOnly, Expr, parseInput, type StoreDeps, scanAll } from "./dynamo-util.js";
@@ -15,6 +15,8 @@ export const MigrationPatch = z.object({
   destNode: ResourceName.nullable().optional(),
   error: z.string().nullable().optional(),
   attemptedHosts: z.array(ResourceName).optional(),
+  // No default here: a patch that does not name them must not write them.
+  followUps: z.array(MigrationFollowUp).optional(),
 });
 export type MigrationPatch = z.infer<typeof MigrationPatch>;
 

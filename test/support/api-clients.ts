@@ -1,6 +1,6 @@
 /**
  * The clients operators already have, as the host tests run them against a local cloud's API: Debian's
- * openstackclient (`--os-auth-type none --os-endpoint URL/v2.1`), python3-novaclient through
+ * openstackclient (test/support/openstack-cli.ts), python3-novaclient through
  * test/hosts/clients/nova_driver.py, and the `lazarus` CLI, each a subprocess (asynchronous: the cloud
  * serves them from the test's process) killed at its timeout; and what a test reads after them (a flow
  * ended, a deleted server gone without a trace). Used by test/hosts/api-clients*.test.ts.
@@ -15,6 +15,7 @@ import type { HandDefinedDomain } from "#local/fleet-domains.js";
 import { checkInvariants } from "#local/invariants.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { bootAdopted, domState, poolHosts } from "./hosts.js";
+import { openstackAt, openstackOptions } from "./openstack-cli.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DRIVER = fileURLToPath(new URL("../hosts/clients/nova_driver.py", import.meta.url));
@@ -80,16 +81,6 @@ export function run(
 
 /** The clients of one cloud (read when called: the cloud is started in a beforeAll). */
 export function apiClients(cloudOf: () => LocalCloud) {
-  /** openstackclient's global options: no auth, this cloud's API, compute 2.92 (its newest). */
-  const openstackOptions = () => [
-    "--os-auth-type",
-    "none",
-    "--os-endpoint",
-    `${cloudOf().api.url}/v2.1`,
-    "--os-compute-api-version",
-    "2.92",
-  ];
-
   /** python3-novaclient through the driver script; the JSON it prints. */
   async function nova(version: string, ...args: string[]): Promise<unknown> {
     const r = await run("/usr/bin/python3", [DRIVER, cloudOf().api.url, version, ...args]);
@@ -98,15 +89,11 @@ export function apiClients(cloudOf: () => LocalCloud) {
   }
 
   /** openstackclient as it ran (exit code and output). */
-  const openstackRun = (...args: string[]) => run("/usr/bin/openstack", [...openstackOptions(), ...args]);
+  const openstackRun = (...args: string[]) =>
+    run("/usr/bin/openstack", [...openstackOptions(cloudOf().api.url), ...args]);
 
-  /** openstackclient, `-f json` output parsed (after what `--wait` prints before it, e.g. "Complete"). */
-  async function openstack(...args: string[]): Promise<unknown> {
-    const r = await openstackRun(...args);
-    expect(r.code, r.stderr).toBe(0);
-    const at = r.stdout.search(/^[[{]/m);
-    return at < 0 ? null : JSON.parse(r.stdout.slice(at));
-  }
+  /** openstackclient, `-f json` output parsed (test/support/openstack-cli.ts). */
+  const openstack = (...args: string[]) => openstackAt(cloudOf().api.url, ...args);
 
   const lazarus = (...args: string[]) =>
     run(`${ROOT}cli/bin/lazarus`, args, { LAZARUS_API_URL: cloudOf().api.url });

@@ -29,7 +29,7 @@ export interface ApiTestCloud {
   stepFunctions: LocalStepFunctions;
   lambda: LambdaEndpoint;
   rebuildArn: string;
-  /** Every machine of this cloud (rebuild, boot, delete). */
+  /** Every machine of this cloud (rebuild, boot, delete, and those asked for). */
   machineArns: string[];
   sfn: SFNClient;
   /** fetch against the API, JSON in and out. */
@@ -43,7 +43,8 @@ export interface ApiTestCloud {
   stop(): Promise<void>;
 }
 
-export async function startApiTestCloud(): Promise<ApiTestCloud> {
+/** `machines`: the state machines to create besides rebuild, boot and delete (ids of shared/definitions). */
+export async function startApiTestCloud(opts: { machines?: string[] } = {}): Promise<ApiTestCloud> {
   const stopping: Array<() => Promise<void> | void> = [];
   const stop = async () => {
     for (const fn of stopping.reverse()) await fn();
@@ -74,7 +75,7 @@ export async function startApiTestCloud(): Promise<ApiTestCloud> {
     });
     // The machines the API starts for servers (host evacuation is left undeployed: its 501 is tested).
     const machineArns: Record<string, string> = {};
-    for (const id of ["rebuild", "boot", "delete"]) {
+    for (const id of ["rebuild", "boot", "delete", ...(opts.machines ?? [])]) {
       const m = stateMachineSpec(id);
       machineArns[m.arnEnv] = stepFunctions.createStateMachine({
         name: `lazarus-${m.id}`,

@@ -1,4 +1,5 @@
 /** Everything a request could change: every table's items and every execution (API tests compare these). */
+import { expect } from "vitest";
 import { scanAll } from "#shared/store/dynamo-util.js";
 import { TABLE_IDS } from "#shared/store/tables.js";
 import type { ApiTestCloud } from "./api-cloud.js";
@@ -16,4 +17,23 @@ export async function stateSnapshot(
     .map((e) => e.executionArn)
     .sort();
   return { tables, executions };
+}
+
+/** The request is refused with `status` and nova's fault name (its message matching), and nothing at all changed. */
+export async function refusedWithoutChange(
+  cloud: ApiTestCloud,
+  request: () => ReturnType<ApiTestCloud["call"]>,
+  status: number,
+  fault: string,
+  message?: RegExp,
+) {
+  const before = await stateSnapshot(cloud);
+  const res = await request();
+  expect(res.status, res.text).toBe(status);
+  const body = res.json as Record<string, { code: number; message: string }>;
+  expect(Object.keys(body)).toEqual([fault]);
+  expect(body[fault]!.code).toBe(status);
+  if (message) expect(body[fault]!.message).toMatch(message);
+  expect(await stateSnapshot(cloud)).toEqual(before);
+  return res;
 }

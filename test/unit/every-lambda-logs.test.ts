@@ -80,6 +80,38 @@ const INSTANCE_RECOVERY: Sample = {
   keys: { recoveryId, instanceUuid: instance.uuid, host, execution: executionArn },
 };
 
+const migrationFlow = {
+  requestId: flow.requestId,
+  instanceUuid: instance.uuid,
+  action: "migrate",
+  live: true,
+  targetHost: target,
+  plannedHost: null,
+  autoConfirm: false,
+  migrationId: flow.requestId,
+  executionArn,
+  operation: "live-migration",
+  sourceHost: host,
+  originalVmState: "active",
+  originalPowerState: "running",
+  destHost: target,
+  attemptedHosts: [],
+};
+const MIGRATION: Sample = {
+  event: migrationFlow,
+  keys: {
+    requestId: flow.requestId,
+    migrationId: flow.requestId,
+    instanceUuid: instance.uuid,
+    sourceHost: host,
+    targetHost: target,
+    execution: executionArn,
+  },
+};
+const DRAIN: Sample = {
+  event: { host, mode: "drain", reason: null, executionName: "drain-host-a-1" },
+  keys: { host, execution: "drain-host-a-1" },
+};
 /** A boot's state once placed (the boot flow's steps), and a delete's (the delete flow's). */
 const build = {
   instanceUuid: instance.uuid,
@@ -111,6 +143,8 @@ const BY_ENTRY: Record<string, Sample> = {
   "functions/host-failure/handlers.ts": HOST_EVACUATION,
   "functions/instance-failure/handlers.ts": INSTANCE_RECOVERY,
   "functions/sweeper/handlers.ts": { event: {}, keys: {} },
+  "functions/migration/handlers.ts": MIGRATION,
+  "functions/host-maintenance/handlers.ts": DRAIN,
   "functions/host-power/handlers.ts": {
     event: { host, action: "status", requestId: flow.requestId, requestedBy: "operator" },
     keys: { host, requestId: flow.requestId },
@@ -123,6 +157,36 @@ const BY_HANDLER: Record<string, Sample> = {
       executionArn,
     },
     keys: { requestId: flow.requestId, instanceUuid: instance.uuid, execution: executionArn },
+  },
+  acceptMigration: {
+    event: { request: { requestId: flow.requestId, instanceUuid: instance.uuid, live: true }, executionArn },
+    keys: { requestId: flow.requestId, instanceUuid: instance.uuid, execution: executionArn },
+  },
+  startDrain: {
+    event: { request: { host, mode: "drain" }, executionName: "drain-host-a-1" },
+    keys: { host, execution: "drain-host-a-1" },
+  },
+  confirmMove: {
+    event: {
+      host,
+      mode: "drain",
+      item: {
+        instanceUuid: instance.uuid,
+        name: instance.name,
+        requestId: flow.requestId,
+        haPriority: 0,
+        vmState: "active",
+        live: true,
+        plannedHost: target,
+        targetHost: null,
+      },
+    },
+    keys: { host, instanceUuid: instance.uuid, requestId: flow.requestId },
+  },
+  // With a proof of the host's death: it then looks for migrations off the host.
+  endMigrationsFromHost: {
+    event: { ...(HOST_EVACUATION.event as object), proof: { proof: "power", reason: "powered off" } },
+    keys: HOST_EVACUATION.keys,
   },
   onAlarmStateChange: {
     event: {

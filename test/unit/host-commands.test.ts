@@ -10,6 +10,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { InvalidInput, ProbeFailed } from "#shared/domain/errors.js";
+import { liveMigrateScript, removeLeftoverScript, stopAndUndefineScript } from "#shared/hosts/migration.js";
 import { domainStateProbeScript, parseDomainStateProbe } from "#shared/hosts/probes.js";
 import * as qemuImg from "#shared/hosts/qemu-img.js";
 import { fileExists, shellCommand, shellQuote, shellScript, writeFileCommand } from "#shared/hosts/shell.js";
@@ -413,6 +414,107 @@ describe("idempotent virsh snippets", () => {
     const off = fake({ state: "shut off" }, virsh.powerOffClean(DOM, 3));
     expect([off.status, off.calls.includes("shutdown")]).toEqual([0, false]);
     expect(fake({}, virsh.powerOffClean(DOM, 3)).status).toBe(0);
+  });
+});
+
+describe("migration builders (shared/hosts/migration.ts)", () => {
+  // The fake virsh, plus `migrate` (the domain leaves: --undefinesource) and an idle `domjobinfo`.
+  const MIGRATING_VIRSH = FAKE_VIRSH.replace(
+    '    *) echo "fake virsh: unexpected',
+    '    migrate) [ -e "$FAKE/migrate_fails" ] && { echo "error: injected: connection reset" >&2; return 1; }; rm "$FAKE/state" ;;\n    domjobinfo) echo "Job type:         None" ;;\n    *) echo "fake virsh: unexpected',
+  );
+  const local = {
+    uri: "qemu+unix:///session?socket=/tmp/lz-x/b/sock/libvirt-sock",
+    inboundAddress: "127.0.0.1",
+    poolIsLocalFolder: true,
+  };
+  const run = (opts: FakeVirsh & { migrateFails?: boolean }, script: string) => {
+    const dir = fakeHost(opts);
+    if (opts.migrateFails) writeFileSync(join(dir, "migrate_fails"), "");
+    const body = script.replace(/^set -euo pipefail\nexport LC_ALL=C\n/, "");
+    const r = bash(shellScript([MIGRATING_VIRSH, body]), { FAKE: dir });
+    const log = readFileSync(join(dir, "log"), "utf8").split("\n").filter(Boolean);
+    return { ...r, log, defined: spawnSync("test", ["-e", join(dir, "state")]).status === 0 };
+  };
+
+  it("live: migrates a running domain peer to peer, persistent there and undefined here, to the target's address only", () => {
+    const r = run({ state: "running" }, liveMigrateScript(DOM, local, { completionTimeoutSeconds: 30 }));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.log.filter((l) => l.startsWith("migrate"))).toEqual([
+      `migrate --live --p2p --persistent --undefinesource --abort-on-error --unsafe --listen-address 127.0.0.1 ${DOM} ${local.uri} tcp://127.0.0.1`,
+    ]);
+    expect(r.defined).toBe(false);
+    // A real fleet's pool is a file system libvirt knows is shared: no --unsafe; an IPv6 address in brackets.
+    const tls = {
+      uri: "qemu+tls://host-b.example/system",
+      inboundAddress: "fd00::b",
+      poolIsLocalFolder: false,
+    };
+    const r2 = run({ state: "running" }, liveMigrateScript(DOM, tls, { completionTimeoutSeconds: 30 }));
+    expect(r2.log.filter((l) => l.startsWith("migrate"))).toEqual([
+      `migrate --live --p2p --persistent --undefinesource --abort-on-error --listen-address fd00::b ${DOM} qemu+tls://host-b.example/system tcp://[fd00::b]`,
+    ]);
+  });
+
+  it("live, retried after the domain left: nothing to do; not running: refused; virsh failing: fails", () => {
+    const gone = run({}, liveMigrateScript(DOM, local, { completionTimeoutSeconds: 30 }));
+    expect(gone.status).toBe(0);
+    expect(gone.stdout).toMatch(/has left/);
+    expect(gone.log.some((l) => l.startsWith("migrate"))).toBe(false);
+    const off = run({ state: "shut off" }, liveMigrateScript(DOM, local, { completionTimeoutSeconds: 30 }));
+    expect(off.status).toBe(virsh.EXIT_UNEXPECTED_STATE);
+    expect(off.stderr).toMatch(/only a running guest migrates live/);
+    const failed = run(
+      { state: "running", migrateFails: true },
+      liveMigrateScript(DOM, local, { completionTimeoutSeconds: 30 }),
+    );
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toMatch(/connection reset/);
+    expect(failed.defined).toBe(true);
+  });
+
+  it("cold: shut down (destroyed after the timeout) and undefined; idempotent; a leftover removed", () => {
+    const r = run({ state: "running", acpi: true }, stopAndUndefineScript(DOM, 3));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.log.map((l) => l.split(" ")[0])).toContain("shutdown");
+    expect(r.defined).toBe(false);
+    expect(run({}, stopAndUndefineScript(DOM, 3)).status).toBe(0);
+    const paused = run({ state: "paused" }, removeLeftoverScript(DOM));
+    expect(paused.status, paused.stderr).toBe(0);
+    expect(paused.defined).toBe(false);
+  });
+
+  it("refuse a target whose URI or address is not one, and a timeout out of range", () => {
+    const bad: Record<string, unknown>[] = [
+      { ...local, uri: "qemu+ssh://host/system; touch /tmp/x" },
+      { ...local, uri: "qemu:///session?socket=/tmp/../etc/x" },
+      { ...local, uri: "xen://host/system" },
+      { ...local, uri: "qemu+tls://host/system?socket=/x&y=$(id)" },
+      { ...local, inboundAddress: "127.0.0.1 --unsafe" },
+      { ...local, inboundAddress: "$(id)" },
+    ];
+    for (const target of bad) {
+      expect(() => liveMigrateScript(DOM, target as never, { completionTimeoutSeconds: 30 })).toThrow(
+        InvalidInput,
+      );
+    }
+    expect(() => liveMigrateScript(DOM, local, { completionTimeoutSeconds: 0 })).toThrow(InvalidInput);
+    expect(() => liveMigrateScript("not-a-uuid", local, { completionTimeoutSeconds: 30 })).toThrow(
+      InvalidInput,
+    );
+    fc.assert(
+      fc.property(fc.string(), (junk) => {
+        const uri = `qemu+tls://${junk}/system`;
+        let built: string | null = null;
+        try {
+          built = liveMigrateScript(DOM, { ...local, uri }, { completionTimeoutSeconds: 30 });
+        } catch (e) {
+          expect(e).toBeInstanceOf(InvalidInput);
+        }
+        // Accepted only as the narrow alphabet the schema allows, and then quoted as one word.
+        if (built !== null) expect(built).toContain(shellQuote(uri));
+      }),
+    );
   });
 });
 

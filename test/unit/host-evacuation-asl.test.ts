@@ -144,7 +144,9 @@ describe("host-evacuation.asl.json proof before any start, nothing left behind",
       expect(path.indexOf("PlanEvacuation"), path.join(" -> ")).toBeGreaterThan(path.indexOf("Fence"));
     }
     expect(state("WaitForProof").Next).toBe("Fence");
-    expect(state("Fence").Next).toBe("PlanEvacuation");
+    // Between them, the migrations off the host (issue 32) are ended once its death is proven.
+    expect(state("Fence").Next).toBe("EndMigrations");
+    expect(state("EndMigrations").Next).toBe("PlanEvacuation");
     expect(state("PlanEvacuation").Next).toBe("EvacuateByPriority");
     expect(state("EvacuateByPriority").Next).toBe("AwaitProof");
   });

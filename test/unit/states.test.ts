@@ -9,9 +9,15 @@ import {
   canMigrationTransition,
   canTaskTransition,
   canVmTransition,
+  isMigrationInFlight,
+  isMigrationTask,
+  isRebuildTask,
+  MIGRATION_AWAITING_CONFIRMATION,
   MIGRATION_ENDED,
+  MIGRATION_IN_FLIGHT,
   MIGRATION_STATUSES,
   type MigrationStatus,
+  REBUILD_TASK_STATES,
   REBUILDABLE_VM_STATES,
   TASK_STATES,
   type TaskState,
@@ -77,8 +83,27 @@ describe("task_state", () => {
   });
 
   it("lets other operations' tasks only end (-> null), never enter rebuild", () => {
-    for (const t of ["migrating", "resize_prep", "deleting", "powering_off", "powering_on"] as const) {
+    for (const t of [
+      "migrating",
+      "resize_finish",
+      "resize_reverting",
+      "deleting",
+      "powering_off",
+      "powering_on",
+    ] as const) {
       expect(TASKS.filter((to) => canTaskTransition(t, to))).toEqual([null]);
+    }
+  });
+
+  it("walks a cold migration resize_prep -> resize_migrating -> resize_migrated -> resize_finish, each able to fall back to null", () => {
+    const walk = ["resize_prep", "resize_migrating", "resize_migrated", "resize_finish"] as const;
+    for (let i = 1; i < walk.length; i++) {
+      expect(TASKS.filter((to) => canTaskTransition(walk[i - 1]!, to))).toEqual([null, walk[i]]);
+    }
+    for (const t of [...walk, "migrating", "resize_reverting"] as const) {
+      expect(isMigrationTask(t)).toBe(true);
+      expect(isRebuildTask(t)).toBe(false);
+      expect(REBUILD_TASK_STATES.some((r) => canTaskTransition(t, r))).toBe(false);
     }
   });
 });
@@ -114,12 +139,34 @@ describe("migration status", () => {
     expect(canMigrationTransition("pre-migrating", "completed")).toBe(false);
   });
 
-  it("MIGRATION_ENDED is exactly the statuses that cannot go back to a live status", () => {
-    const live: MigrationStatus[] = ["accepted", "pre-migrating"];
-    const ended = MIGRATION_STATUSES.filter(
-      (s) => live.every((l) => !canMigrationTransition(s, l)) && !live.includes(s),
-    );
+  it("MIGRATION_ENDED is exactly the statuses from which no live status can be reached", () => {
+    const live: readonly MigrationStatus[] = [...MIGRATION_IN_FLIGHT, ...MIGRATION_AWAITING_CONFIRMATION];
+    const reaches = (from: MigrationStatus, seen = new Set<MigrationStatus>()): boolean =>
+      MIGRATION_STATUSES.some(
+        (to) =>
+          canMigrationTransition(from, to) &&
+          !seen.has(to) &&
+          (live.includes(to) || reaches(to, new Set([...seen, to]))),
+      );
+    const ended = MIGRATION_STATUSES.filter((s) => !live.includes(s) && !reaches(s));
     expect([...MIGRATION_ENDED].sort()).toEqual([...ended].sort());
+  });
+
+  it("walks a live migration accepted -> preparing -> running -> completed and a cold one to confirmed or reverted", () => {
+    const walks: MigrationStatus[][] = [
+      ["accepted", "preparing", "running", "completed"],
+      ["accepted", "pre-migrating", "migrating", "post-migrating", "finished", "confirming", "confirmed"],
+      ["finished", "reverting", "reverted"],
+    ];
+    for (const path of walks)
+      for (let i = 1; i < path.length; i++) {
+        expect(() => assertMigrationTransition(path[i - 1]!, path[i]!)).not.toThrow();
+      }
+    // Once the source is stopped, a cold migration only goes on or ends in error; a finished one waits.
+    expect(canMigrationTransition("migrating", "accepted")).toBe(false);
+    expect(canMigrationTransition("finished", "completed")).toBe(false);
+    expect(isMigrationInFlight("finished")).toBe(false);
+    expect(MIGRATION_ENDED).not.toContain("finished");
   });
 });
 
@@ -187,6 +234,6 @@ describe("assert* throws iff can* is false", () => {
     expect(VM_STATES.filter((f) => VM_STATES.every((t) => !canVmTransition(f, t)))).toEqual(["deleted"]);
     expect(
       MIGRATION_STATUSES.filter((f) => MIGRATION_STATUSES.every((t) => !canMigrationTransition(f, t))),
-    ).toEqual(["completed"]);
+    ).toEqual(["completed", "confirmed", "reverted"]);
   });
 });

@@ -10,7 +10,11 @@ import { operatorProof } from "#shared/domain/fencing.js";
 import { EVACUATION_POLICIES } from "#shared/domain/host-failure.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { ManagedInstanceId, ResourceName } from "#shared/domain/values.js";
-import { readEvacuationPreview, readFleetCapacity } from "#shared/flow/evacuation-preview.js";
+import {
+  readDrainPreview,
+  readEvacuationPreview,
+  readFleetCapacity,
+} from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { shellScript } from "#shared/hosts/shell.js";
 import type { InventoryOps } from "../deps.js";
@@ -339,9 +343,21 @@ async function evacuationPlan(ctx: RouteContext) {
   });
 }
 
-/** GET /os-evacuation-capacity: every single-host failure the fleet could not absorb now. */
+/**
+ * GET /os-evacuation-capacity: every single-host failure the fleet could not absorb now; with
+ * `?drain=HOST`, also whether HOST can be drained now (issue 32: the drain's own plan, each instance's
+ * target and live or cold, and those that would stay with the reason).
+ */
 async function evacuationCapacity(ctx: RouteContext) {
-  return json(200, { evacuation_capacity: await readFleetCapacity(ctx.deps.stores, previewOptions(ctx)) });
+  const drain = ctx.query("drain", ResourceName);
+  const opts = previewOptions(ctx);
+  const capacity = await readFleetCapacity(ctx.deps.stores, opts);
+  if (drain === undefined) return json(200, { evacuation_capacity: capacity });
+  if (!(await ctx.deps.stores.hosts.get(drain)))
+    throw new ApiError(404, `Compute host ${drain} could not be found.`);
+  return json(200, {
+    evacuation_capacity: { ...capacity, drain: await readDrainPreview(ctx.deps.stores, drain, opts) },
+  });
 }
 
 export const hostRoutes: Route[] = [

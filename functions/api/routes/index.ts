@@ -6,6 +6,7 @@ import { fleetRoutes } from "./fleet.js";
 import { hostPowerRoutes } from "./host-power.js";
 import { hostRoutes } from "./hosts.js";
 import { incidentRoutes } from "./incidents.js";
+import { maintenanceRoutes } from "./maintenance.js";
 import { migrationRoutes } from "./migrations.js";
 import { serverActionRoutes } from "./server-actions.js";
 import { serverLifecycleRoutes } from "./server-lifecycle.js";
@@ -17,6 +18,7 @@ export const ROUTES: readonly Route[] = [
   ...serverActionRoutes,
   ...migrationRoutes,
   ...hostRoutes,
+  ...maintenanceRoutes,
   ...hostPowerRoutes,
   ...executionRoutes,
   ...incidentRoutes,

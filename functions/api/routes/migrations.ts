@@ -1,7 +1,9 @@
 /**
- * GET /os-migrations (nova's, filtered by instance, host, status, type) and the per-server action log
- * `/servers/{id}/os-instance-actions` (what `openstack server event list` reads), derived from the
- * migration records: one per rebuild or evacuation. An action's events are its execution's steps.
+ * GET /os-migrations (nova's, filtered by instance, host, status, type), the server's migrations
+ * (`/servers/{id}/migrations[/{id}]`, what `openstack server migration list/show` read) and the per-server
+ * action log `/servers/{id}/os-instance-actions` (what `openstack server event list` reads), derived from
+ * the migration records: one per rebuild, evacuation, live or cold migration, plus a cold migration's
+ * confirmResize and revertResize. An action's events are its execution's steps.
  * Restarts in place by the instance-recovery flow (table `recoveries`) are listed as nova lists a start
  * (action `start`, event `compute_start_instance`); its relocations are evacuations, with their migration.
  */
@@ -42,18 +44,66 @@ async function listMigrations(ctx: RouteContext) {
   return json(200, { migrations: all.map((m) => migrationView(m, ctx.view)) });
 }
 
-function actionView(m: Migration, ctx: RouteContext) {
+/** nova's action name of each migration type (instance_actions.py). */
+const ACTION_OF_TYPE: Record<Migration["type"], string> = {
+  evacuation: "evacuate",
+  rebuild: "rebuild",
+  "live-migration": "live-migration",
+  migration: "migrate",
+};
+
+/**
+ * One instance action: a migration record's own (its request is the migration), or one of its follow-ups
+ * (a cold migration's confirmResize or revertResize, each its own request).
+ */
+interface ActionEntry {
+  migration: Migration;
+  action: string;
+  requestId: string;
+  at: string;
+  /** The execution whose steps are the action's events (null: the action ran in the API, no execution). */
+  machine: "rebuild" | "migrate" | null;
+}
+
+function actionsOf(m: Migration): ActionEntry[] {
+  const own: ActionEntry = {
+    migration: m,
+    action: ACTION_OF_TYPE[m.type],
+    requestId: m.id,
+    at: m.createdAt,
+    machine: m.type === "evacuation" || m.type === "rebuild" ? "rebuild" : "migrate",
+  };
+  return [
+    own,
+    ...m.followUps.map((u) => ({
+      migration: m,
+      action: u.action,
+      requestId: u.requestId,
+      at: u.at,
+      machine: u.action === "revertResize" ? ("migrate" as const) : null,
+    })),
+  ];
+}
+
+function failed(e: ActionEntry): boolean {
+  const { status } = e.migration;
+  if (e.action === "confirmResize") return status === "error";
+  if (e.action === "revertResize") return status === "error";
+  return status === "failed" || status === "error";
+}
+
+function actionView(e: ActionEntry, ctx: RouteContext) {
   const view: Record<string, unknown> = {
-    action: m.type === "evacuation" ? "evacuate" : "rebuild",
-    instance_uuid: m.instanceUuid,
-    request_id: `req-${m.id}`,
+    action: e.action,
+    instance_uuid: e.migration.instanceUuid,
+    request_id: `req-${e.requestId}`,
     user_id: "lazarus",
     project_id: "lazarus",
-    start_time: novaDbTime(m.createdAt),
-    message: m.status === "failed" || m.status === "error" ? "Error" : null,
-    "lazarus:proof": proofView(m),
+    start_time: novaDbTime(e.at),
+    message: failed(e) ? "Error" : null,
+    "lazarus:proof": e.action === ACTION_OF_TYPE[e.migration.type] ? proofView(e.migration) : null,
   };
-  if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(m.updatedAt);
+  if (atLeast(ctx.mv, "2.58")) view.updated_at = novaDbTime(e.migration.updatedAt);
   return view;
 }
 
@@ -118,21 +168,21 @@ function eventView(e: InstanceActionEvent, ctx: RouteContext) {
 }
 
 async function listActions(ctx: RouteContext) {
-  const all = await instanceMigrations(ctx);
-  const migrationIds = new Set(all.map((m) => m.id));
+  const all = (await instanceMigrations(ctx)).flatMap(actionsOf);
+  const requestIds = new Set(all.map((e) => e.requestId));
   const views = [
-    ...all.map((m) => ({ at: m.createdAt, view: actionView(m, ctx) })),
+    ...all.map((e) => ({ at: e.at, view: actionView(e, ctx) })),
     ...(await restarts(ctx)).map((r) => ({ at: r.attempt.at, view: restartView(r, ctx) })),
-    // A record sharing a migration's id only adds events to that migration's action.
+    // A record sharing a migration's request id only adds events to that migration's action.
     ...(await actionRecords(ctx))
-      .filter((a) => !migrationIds.has(a.id))
+      .filter((a) => !requestIds.has(a.id))
       .map((a) => ({ at: a.startTime, view: recordView(a, ctx) })),
   ].sort((a, b) => b.at.localeCompare(a.at));
   return json(200, { instanceActions: views.map((v) => v.view) });
 }
 
 async function showAction(ctx: RouteContext) {
-  const all = await instanceMigrations(ctx);
+  const all = (await instanceMigrations(ctx)).flatMap(actionsOf);
   const raw = ctx.params.requestId!;
   const restart = (await restarts(ctx)).find((r) => `req-${r.recovery.id}` === raw || r.recovery.id === raw);
   if (restart) {
@@ -147,12 +197,15 @@ async function showAction(ctx: RouteContext) {
     return json(200, { instanceAction: { ...restartView(restart, ctx), events: [event] } });
   }
   const record = (await actionRecords(ctx)).find((a) => `req-${a.id}` === raw || a.id === raw);
-  const m = all.find((x) => `req-${x.id}` === raw || x.id === raw);
-  if (!m && !record)
+  const e = all.find((x) => `req-${x.requestId}` === raw || x.requestId === raw);
+  if (!e && !record)
     throw new ApiError(404, `Action for request_id ${echo(raw)} on instance ${ctx.params.id} not found`);
-  const arn = m ? executionOfMigration(ctx, m) : (record?.executionArn ?? null);
-  const steps = arn ? stepsFromHistory(await historyOrEmpty(ctx, arn)) : [];
-  const host = m ? (m.destHost ?? m.sourceHost) : null;
+  const steps = e
+    ? await entrySteps(ctx, e)
+    : record?.executionArn
+      ? stepsFromHistory(await historyOrEmpty(ctx, record.executionArn))
+      : [];
+  const host = e ? (e.migration.destHost ?? e.migration.sourceHost) : null;
   const events = [
     ...steps.map((s) => {
       const event: Record<string, unknown> = {
@@ -165,15 +218,33 @@ async function showAction(ctx: RouteContext) {
       if (atLeast(ctx.mv, "2.62")) event.host = host;
       return event;
     }),
-    ...(record?.events ?? []).map((e) => eventView(e, ctx)),
+    ...(record?.events ?? []).map((x) => eventView(x, ctx)),
   ];
-  const view = m ? actionView(m, ctx) : recordView(record!, ctx);
+  const view = e ? actionView(e, ctx) : recordView(record!, ctx);
   return json(200, { instanceAction: { ...view, events } });
 }
 
-function executionOfMigration(ctx: RouteContext, m: Migration): string | null {
-  const machine = ctx.deps.machines.rebuild;
-  return m.executionArn ?? (machine ? executionArnOf(machine, m.id) : null);
+/** A migration action's steps: its execution's, or the one event of an action run within the API request. */
+async function entrySteps(ctx: RouteContext, e: ActionEntry) {
+  const own = e.requestId === e.migration.id;
+  const machine = e.machine ? ctx.deps.machines[e.machine] : null;
+  const arn =
+    (own ? e.migration.executionArn : null) ?? (machine ? executionArnOf(machine, e.requestId) : null);
+  if (arn) return stepsFromHistory(await historyOrEmpty(ctx, arn));
+  if (e.machine) return [];
+  // A confirmResize runs within the API request: one event, as nova's compute_confirm_resize.
+  return [
+    {
+      name: "compute_confirm_resize",
+      type: "Task",
+      attempts: 1,
+      enteredAt: e.at,
+      exitedAt: e.at,
+      status: failed(e) ? ("failed" as const) : ("succeeded" as const),
+      error: null,
+      cause: null,
+    },
+  ];
 }
 
 async function historyOrEmpty(ctx: RouteContext, arn: string) {
@@ -181,9 +252,9 @@ async function historyOrEmpty(ctx: RouteContext, arn: string) {
 }
 
 /**
- * nova's server migrations (`/servers/{id}/migrations`): nova lists only live migrations in progress;
- * Lazarus has none, so it lists the server's evacuations and rebuilds (what `openstack server migration
- * show` can then read), each with the byte counters nova gives a live migration left empty.
+ * nova's server migrations (`openstack server migration list/show`): the instance's migrations. nova lists
+ * only live migrations in progress here; Lazarus lists every migration of the server (the clients read
+ * both the same way), so a finished one can be shown too. No memory or disk progress is measured (null).
  */
 function serverMigrationView(m: Migration, ctx: RouteContext) {
   const view: Record<string, unknown> = {
@@ -203,6 +274,7 @@ function serverMigrationView(m: Migration, ctx: RouteContext) {
     disk_remaining_bytes: null,
     created_at: novaDbTime(m.createdAt),
     updated_at: novaDbTime(m.updatedAt),
+    "lazarus:migration_type": m.type,
   };
   if (atLeast(ctx.mv, "2.59")) view.uuid = m.id;
   if (atLeast(ctx.mv, "2.80")) {

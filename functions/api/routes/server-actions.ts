@@ -17,6 +17,7 @@ import { atLeast, type Microversion } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
 import { consoleOutput, resetState, setLock } from "./lifecycle.js";
+import { MIGRATION_ACTIONS, runMigrationAction } from "./migration-actions.js";
 import { ADMIN_PASS_NOT_SET, AdminPass, echo, NovaBoolean, SERVER_BODY_FIELDS, serverId } from "./params.js";
 import { POWER_ACTIONS, runPowerAction } from "./power.js";
 
@@ -144,6 +145,11 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
       const b = parseOr400(evacuateBody(ctx), args ?? {}, "evacuate") as EvacuateBody;
       return runFlow(ctx, id, evacuateAsk(b, ctx.mv), { adminPass: b.adminPass !== undefined, set: {} });
     }
+    case "os-migrateLive":
+    case "migrate":
+    case "confirmResize":
+    case "revertResize":
+      return runMigrationAction(ctx, id, MIGRATION_ACTIONS[action], args);
     case "os-stop":
     case "os-start":
       if (args !== null) throw badRequest(`${action} takes null`);

@@ -12,6 +12,7 @@ import { type AdmittedProof, assertAdmissible, readAdmissionFacts } from "#share
 import { type AcceptInput, type FlowState, RebuildRequest } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { flowAction } from "#shared/flow/flow-state.js";
+import { ensureMigrationRecord } from "#shared/flow/migration-record.js";
 import { notifyFlow } from "#shared/flow/notify.js";
 import { parseOrInvalid } from "#shared/flow/parse.js";
 
@@ -69,30 +70,20 @@ export function accepted(req: RebuildRequest, instance: Instance, executionArn: 
  * The migration record (nova's tombstone of the request); its id is the request id, so a retry finds it.
  * An evacuation's records the proof that admitted it (`proof`).
  */
-async function ensureMigration(
+function ensureMigration(
   deps: StepDeps,
   req: RebuildRequest,
   instance: Instance,
   executionArn: string,
   proof: AdmittedProof | null,
 ): Promise<void> {
-  if (await deps.stores.migrations.get(req.requestId)) return;
-  const at = deps.now().toISOString();
-  await deps.stores.migrations.create({
+  return ensureMigrationRecord(deps, {
     id: req.requestId,
-    instanceUuid: instance.uuid,
+    instance,
     type: req.recreate ? "evacuation" : "rebuild",
-    sourceHost: instance.host,
-    sourceNode: instance.node,
     destHost: req.recreate ? req.targetHost : instance.host,
     destNode: req.recreate ? req.targetHost : instance.node,
-    status: "accepted",
-    attemptedHosts: [],
-    error: null,
     proof,
     executionArn,
-    createdAt: at,
-    updatedAt: at,
-    version: 0,
   });
 }

@@ -8,11 +8,11 @@
  * it already made (by owner) and keeps it.
  */
 import { errorMessage, TargetNotClean } from "#shared/domain/errors.js";
-import { scheduleHosts } from "#shared/domain/scheduling.js";
+import { placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { claimBestHost } from "#shared/flow/placement.js";
+import { claimBestHost, preferring } from "#shared/flow/placement.js";
 import { cleanTarget, uncleanTargets } from "#shared/flow/target-cleanup.js";
 
 export async function schedule(deps: StepDeps, flow: FlowState): Promise<ScheduledFlow> {
@@ -106,24 +106,20 @@ function filtered(
     rejected[flow.sourceHost] = "source host record not found";
     return [];
   }
-  const decision = scheduleHosts(all, {
-    instanceUuid: instance.uuid,
-    flavor: instance.flavor,
-    availabilityZone: instance.availabilityZone,
-    serverGroup: instance.serverGroup,
-    sourceHost: source,
-    requestedHost: flow.targetHost,
-    excludedHosts: flow.attemptedHosts,
-    // A disk on the source's shared pool must stay in that pool, unless the caller says it is not shared.
-    sharedPoolId: flow.onSharedStorage === false ? null : source.storage.sharedPoolId,
-    now: deps.now(),
-    serviceDownSeconds: deps.serviceDownSeconds,
-  });
+  const decision = scheduleHosts(
+    all,
+    placementRequest(instance, source, {
+      requestedHost: flow.targetHost,
+      excludedHosts: flow.attemptedHosts,
+      // A disk on the source's shared pool must stay in that pool, unless the caller says it is not shared.
+      sharedPoolId: flow.onSharedStorage === false ? null : source.storage.sharedPoolId,
+      now: deps.now(),
+      serviceDownSeconds: deps.serviceDownSeconds,
+    }),
+  );
   Object.assign(rejected, decision.rejected);
   // The host-evacuation plan's placement first, when it still passes the filters (see `plannedHost`).
-  const planned = decision.candidates.findIndex((h) => h.name === flow.plannedHost);
-  if (planned <= 0) return decision.candidates;
-  return [decision.candidates[planned]!, ...decision.candidates.filter((_, i) => i !== planned)];
+  return preferring(decision.candidates, flow.plannedHost);
 }
 
 /** force: the requested host is taken without filters (nova API 2.29-2.67); it must still accept the claim. */

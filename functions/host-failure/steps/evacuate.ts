@@ -18,6 +18,7 @@ import {
   summarizeEvacuation,
 } from "#shared/domain/host-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import { childFailure } from "#shared/flow/child-failure.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { ConfirmInput, EvacuationResult, HostEvacuationState } from "../contract.js";
 import { proofOfState } from "./fence.js";
@@ -167,29 +168,6 @@ async function markFencingRequired(
       return;
     throw e;
   }
-}
-
-/** Error name and message of a failed child execution, from the Catch's `{Error, Cause}`. */
-export function childFailure(child: { Error: string; Cause?: string }): { error: string; message: string } {
-  const parse = (text: string | undefined): Record<string, unknown> | null => {
-    try {
-      const v: unknown = JSON.parse(text ?? "");
-      return v && typeof v === "object" ? (v as Record<string, unknown>) : null;
-    } catch {
-      return null;
-    }
-  };
-  // startExecution.sync:2 failing: Cause is the described child execution, with the child's Error/Cause.
-  const described = parse(child.Cause);
-  if (described && typeof described.Error === "string") {
-    const inner = parse(typeof described.Cause === "string" ? described.Cause : undefined);
-    const message =
-      inner && typeof inner.errorMessage === "string"
-        ? inner.errorMessage
-        : String(described.Cause ?? described.Error);
-    return { error: described.Error, message };
-  }
-  return { error: child.Error, message: child.Cause ?? child.Error };
 }
 
 export async function confirmEvacuation(

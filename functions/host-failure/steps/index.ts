@@ -13,6 +13,7 @@ import * as evacuate from "./evacuate.js";
 import * as fence from "./fence.js";
 import * as guard from "./guard.js";
 import * as incident from "./incident.js";
+import * as migrations from "./migrations.js";
 import * as recover from "./recover.js";
 import * as trigger from "./trigger.js";
 
@@ -41,6 +42,7 @@ export const HOST_FAILURE_STEPS = {
   disableHost: step(HostEvacuationState, evacuate.disableHost),
   fenceHost: step(HostEvacuationState, fence.fenceHost),
   awaitProof: step(HostEvacuationState, fence.awaitProof),
+  endMigrationsFromHost: step(HostEvacuationState, migrations.endMigrationsFromHost),
   planEvacuation: step(HostEvacuationState, evacuate.planEvacuation),
   confirmEvacuation: step(ConfirmInput, evacuate.confirmEvacuation),
   reportEvacuation: step(HostEvacuationState, evacuate.reportEvacuation),

@@ -3,7 +3,8 @@
  * host-evacuation flow for a new incident, ALARM -> OK starts the host-recovery flow. Execution names come
  * from the alarm transition, so a repeated delivery of one event starts nothing new. The host's `status`
  * follows the alarm at once (a hint the scheduler uses: no instance is placed on a host whose heartbeat is
- * missing); whether the host is dead is decided by the flow, not here.
+ * missing); whether the host is dead is decided by the flow, not here. A host in maintenance (drained,
+ * issue 32) starts no evacuation: it holds nothing and may be powered off for its repair.
  */
 import { HEARTBEAT_ALARM_PREFIX, HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
 import {
@@ -12,6 +13,7 @@ import {
   alarmAction,
   hostOfAlarm,
 } from "#shared/domain/host-failure.js";
+import { inMaintenance } from "#shared/domain/maintenance.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 
 export interface TriggerResult {
@@ -33,12 +35,23 @@ export async function onAlarmStateChange(
 ): Promise<TriggerResult> {
   const host = alarmHost(event);
   const action = alarmAction(event, host);
-  if (action.kind === "ignore" || !(await deps.stores.hosts.get(action.host))) {
+  const record = action.kind === "ignore" ? null : await deps.stores.hosts.get(action.host);
+  if (action.kind === "ignore" || !record) {
     const reason = action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`;
     return { action: "ignore", host, executionName: null, started: false, reason };
   }
   const evacuate = action.kind === "evacuate";
   await deps.stores.hosts.setService(action.host, { status: evacuate ? "down" : "up" });
+  if (evacuate && inMaintenance(record)) {
+    // Drained for planned maintenance (issue 32): nothing is on it, it may be powered off for its repair.
+    return {
+      action: "ignore",
+      host: action.host,
+      executionName: null,
+      started: false,
+      reason: `host ${action.host} is in maintenance: its heartbeat alarm starts no evacuation`,
+    };
+  }
   const { started } = await deps.starter.start(
     evacuate ? deps.machines.hostEvacuation : deps.machines.hostRecovery,
     action.executionName,

@@ -10,7 +10,7 @@ import { stateMachineSpec } from "#shared/definitions/state-machines.js";
 import { type Instance, NO_FENCING } from "#shared/domain/schemas.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
 import { type ApiTestCloud, startApiTestCloud } from "../../support/api-cloud.js";
-import { stateSnapshot } from "../../support/api-state.js";
+import { refusedWithoutChange as refusedWithoutChangeIn, stateSnapshot } from "../../support/api-state.js";
 
 const HOST_EVACUATION_ARN_ENV = stateMachineSpec("host-evacuation").arnEnv;
 
@@ -66,22 +66,12 @@ const action = (id: string, body: unknown, version = "2.95", headers: Record<str
   cloud.call("POST", `/v2.1/servers/${id}/action`, { body, version, headers });
 
 /** The request is refused with `status` and nova's fault name, and nothing at all changed. */
-async function refusedWithoutChange(
+const refusedWithoutChange = (
   request: () => ReturnType<ApiTestCloud["call"]>,
   status: number,
   fault: string,
   message?: RegExp,
-) {
-  const before = await stateSnapshot(cloud);
-  const res = await request();
-  expect(res.status, res.text).toBe(status);
-  const body = res.json as Record<string, { code: number; message: string }>;
-  expect(Object.keys(body)).toEqual([fault]);
-  expect(body[fault]!.code).toBe(status);
-  if (message) expect(body[fault]!.message).toMatch(message);
-  expect(await stateSnapshot(cloud)).toEqual(before);
-  return res;
-}
+) => refusedWithoutChangeIn(cloud, request, status, fault, message);
 
 describe("version documents and microversions", () => {
   it("serves the version documents keystoneauth discovers, with links on the caller's base URL", async () => {

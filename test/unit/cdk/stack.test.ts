@@ -337,12 +337,23 @@ describe("state machines", () => {
       const started = withAction(statements, "states:StartExecution").flatMap(resourcesOf);
       if (readDefinition(m).includes("states:::states:startExecution")) {
         // startExecution.sync:2 also needs to follow and stop the child, through Step Functions' managed rule.
-        expect(started).toEqual([
-          `arn:<AWS::Partition>:states:eu-west-1:123456789012:stateMachine:${deployedName("lazarus", "rebuild")}`,
-        ]);
-        expect(withAction(statements, "states:DescribeExecution").flatMap(resourcesOf)).toEqual([
-          `arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:${deployedName("lazarus", "rebuild")}:*`,
-        ]);
+        // The children are the machines whose placeholders the definition names (host-evacuation's rebuild,
+        // host-drain's migrate), and only those.
+        const children = STATE_MACHINES.filter((c) =>
+          placeholdersOf(readDefinition(m)).includes(c.placeholder),
+        );
+        expect(started, m.id).toEqual(
+          children.map(
+            (c) =>
+              `arn:<AWS::Partition>:states:eu-west-1:123456789012:stateMachine:${deployedName("lazarus", c.id)}`,
+          ),
+        );
+        expect(withAction(statements, "states:DescribeExecution").flatMap(resourcesOf), m.id).toEqual(
+          children.map(
+            (c) =>
+              `arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:${deployedName("lazarus", c.id)}:*`,
+          ),
+        );
         expect(withAction(statements, "events:PutRule").flatMap(resourcesOf)).toEqual([
           "arn:<AWS::Partition>:events:eu-west-1:123456789012:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule",
         ]);

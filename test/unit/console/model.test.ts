@@ -136,6 +136,14 @@ describe("instances and hosts as shown", () => {
       tone: "bad",
     });
     expect(hostStatus(host("h", { enabled: false })).tone).toBe("warn");
+    const drained = host("h", {
+      enabled: false,
+      maintenance: { state: "maintenance", reason: "kernel update", since: "2026-12-06T10:00:00Z" },
+    });
+    expect(hostStatus(drained)).toEqual({ label: "up · in maintenance", tone: "warn" });
+    // Disabled on purpose: not "back but disabled" work for a person.
+    expect(workItems([drained], [], []).map((w) => w.kind)).not.toContain("disabled");
+    expect(workItems([host("h", { enabled: false })], [], []).map((w) => w.kind)).toContain("disabled");
     expect(
       proofsAvailable(host("h", { fencing: { power: "none", watchdog: true, disk_locks: false } })),
     ).toEqual([
