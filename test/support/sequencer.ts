@@ -3,18 +3,21 @@
  * by file size when there are none, as in a fresh clone), except that the host files known to run longest
  * start first. The hosts project runs a few files at a time: a long file started last would run alone at
  * the end while the other workers sit idle, and a short file (chaos.test.ts is 49 lines) is not a short run.
+ * Files not listed follow in vitest's order.
  */
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
-/** Host files that run longest, longest first (measured on 2 cores; see README "Tests"). */
+/** Host files that run longest, longest first (measured by `bash scripts/test.sh` on 2 cores; README "Tests"). */
 export const LONGEST_HOST_FILES = [
-  "test/hosts/chaos.test.ts",
   "test/hosts/api-clients-lifecycle.test.ts",
+  "test/hosts/watchdog.test.ts",
+  "test/hosts/api-clients.test.ts",
   "test/hosts/ipmi-fencing.test.ts",
   "test/hosts/proof-of-death.test.ts",
-  "test/hosts/host-failure.test.ts",
-  "test/hosts/api-clients.test.ts",
+  "test/hosts/chaos.test.ts",
   "test/hosts/rebuild-flow.test.ts",
+  "test/hosts/console.test.ts",
+  "test/hosts/fencing-lock-evacuation.test.ts",
 ];
 
 export class LongestFirstSequencer extends BaseSequencer {
