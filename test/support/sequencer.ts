@@ -11,10 +11,12 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 export const LONGEST_HOST_FILES = [
   "test/hosts/api-clients-lifecycle.test.ts",
   "test/hosts/watchdog.test.ts",
+  "test/hosts/host-drain.test.ts",
   "test/hosts/api-clients.test.ts",
   "test/hosts/ipmi-fencing.test.ts",
   "test/hosts/proof-of-death.test.ts",
   "test/hosts/chaos.test.ts",
+  "test/hosts/migration.test.ts",
   "test/hosts/rebuild-flow.test.ts",
   "test/hosts/console.test.ts",
   "test/hosts/fencing-lock-evacuation.test.ts",
