@@ -178,3 +178,117 @@ export function detectionCostPerHostMonth(s: DetectionSettings) {
   const leases = beats * s.leaseWritesPerHeartbeat * PRICES.dynamoPerWriteUnit;
   return { beatsPerMonth: beats, metric, alarm, calls, leases, total: metric + alarm + calls + leases };
 }
+
+/** DynamoDB's size of one attribute value in its wire form (AWS docs, "DynamoDB item sizes and formats"). */
+function valueBytes(v: Record<string, unknown>): number {
+  if (typeof v.S === "string") return Buffer.byteLength(v.S);
+  if (typeof v.N === "string")
+    return Math.ceil(v.N.replace(/^-|\.|e.*$/gi, "").replace(/^0+/, "").length / 2) + 1;
+  if (typeof v.B === "string") return Buffer.from(v.B, "base64").length;
+  if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
+  if (v.M && typeof v.M === "object")
+    return 3 + itemBytes(v.M as Record<string, Record<string, unknown>>) + Object.keys(v.M).length;
+  if (Array.isArray(v.L))
+    return 3 + (v.L as Record<string, unknown>[]).reduce((n, e) => n + valueBytes(e) + 1, 0);
+  if (Array.isArray(v.SS)) return (v.SS as string[]).reduce((n, e) => n + Buffer.byteLength(e), 0);
+  if (Array.isArray(v.NS)) return (v.NS as string[]).reduce((n, e) => n + Math.ceil(e.length / 2) + 1, 0);
+  return 0;
+}
+
+/** An item's size as DynamoDB bills it: every attribute's name and value. */
+export function itemBytes(item: Record<string, Record<string, unknown>>): number {
+  let n = 0;
+  for (const [name, v] of Object.entries(item)) n += Buffer.byteLength(name) + valueBytes(v);
+  return n;
+}
+
+/** What one DynamoDB call read and wrote, and the capacity units it used, from its request and answer. */
+export interface DynamoUsage {
+  itemsRead: number;
+  itemsWritten: number;
+  readUnits: number;
+  writeUnits: number;
+}
+
+const parse = (text: string | undefined): Record<string, unknown> => {
+  try {
+    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+};
+
+/**
+ * Items and capacity units of one call, as on-demand DynamoDB bills them: a read unit per 4 KB of each item
+ * read by key (half for an eventually consistent read; at least one half-unit even when nothing is found),
+ * a Query or Scan per 4 KB of all it read; a write unit per 1 KB of the item written (its new image, from
+ * the answer; a refused conditional write bills the item it was checked against), two for a transaction.
+ */
+export function dynamoUsage(call: DynamoCall & { response?: string }): DynamoUsage {
+  const body = parse(call.body);
+  const answer = parse(call.response);
+  const strong = body.ConsistentRead === true;
+  const readUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 4096)) * (strong ? 1 : 0.5);
+  const writeUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
+  const item = (x: unknown) =>
+    x && typeof x === "object" ? itemBytes(x as Record<string, Record<string, unknown>>) : 0;
+  const none = { itemsRead: 0, itemsWritten: 0, readUnits: 0, writeUnits: 0 };
+  switch (call.op) {
+    case "GetItem":
+      return { ...none, itemsRead: answer.Item ? 1 : 0, readUnits: readUnits(item(answer.Item)) };
+    case "BatchGetItem": {
+      const responses = Object.values((answer.Responses ?? {}) as Record<string, unknown[]>).flat();
+      const keys = Object.values((body.RequestItems ?? {}) as Record<string, { ConsistentRead?: boolean }>);
+      const strongBatch = keys.some((k) => k.ConsistentRead === true);
+      const units = responses.reduce<number>(
+        (n, i) => n + Math.max(1, Math.ceil(item(i) / 4096)) * (strongBatch ? 1 : 0.5),
+        0,
+      );
+      return { ...none, itemsRead: responses.length, readUnits: units };
+    }
+    case "Query":
+    case "Scan": {
+      const items = (answer.Items ?? []) as unknown[];
+      const bytes = items.reduce<number>((n, i) => n + item(i), 0);
+      const scanned = typeof answer.ScannedCount === "number" ? answer.ScannedCount : items.length;
+      return { ...none, itemsRead: scanned, readUnits: readUnits(bytes) };
+    }
+    case "PutItem":
+      return { ...none, itemsWritten: 1, writeUnits: writeUnits(item(body.Item)) };
+    case "UpdateItem":
+    case "DeleteItem": {
+      // The stores ask for ALL_NEW (or ALL_OLD on a refusal): the item's size is in the answer.
+      const image = answer.Attributes ?? answer.Item;
+      return { ...none, itemsWritten: 1, writeUnits: writeUnits(item(image)) };
+    }
+    case "BatchWriteItem": {
+      const requests = Object.values(
+        (body.RequestItems ?? {}) as Record<string, { PutRequest?: { Item?: unknown } }[]>,
+      ).flat();
+      return {
+        ...none,
+        itemsWritten: requests.length,
+        writeUnits: requests.reduce((n, r) => n + writeUnits(item(r.PutRequest?.Item)), 0),
+      };
+    }
+    case "TransactWriteItems": {
+      const n = ((body.TransactItems ?? []) as unknown[]).length;
+      return { ...none, itemsWritten: n, writeUnits: 2 * n };
+    }
+    default:
+      return none;
+  }
+}
+
+/** The sums of `dynamoUsage` over calls. */
+export function sumDynamoUsage(calls: readonly (DynamoCall & { response?: string })[]): DynamoUsage {
+  const out = { itemsRead: 0, itemsWritten: 0, readUnits: 0, writeUnits: 0 };
+  for (const c of calls) {
+    const u = dynamoUsage(c);
+    out.itemsRead += u.itemsRead;
+    out.itemsWritten += u.itemsWritten;
+    out.readUnits += u.readUnits;
+    out.writeUnits += u.writeUnits;
+  }
+  return out;
+}

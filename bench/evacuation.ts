@@ -88,9 +88,15 @@ export const TARGETS = ["t1", "t2", "t3"];
 const TARGET_CAPACITY = { vcpus: 12, memoryMiB: 8192, diskGiB: 200 };
 const sourceName = (i: number) => `s${i + 1}`;
 
+/** A measurement that did not evacuate everything it should: the bench fails with this, never a figure. */
+export class BenchFailure extends Error {
+  override name = "BenchFailure";
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function historyOf(sfn: SFNClient, executionArn: string): Promise<HistoryEvent[]> {
+/** An execution's whole history, page by page (also the fleet bench's). */
+export async function historyOf(sfn: SFNClient, executionArn: string): Promise<HistoryEvent[]> {
   const events: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {
@@ -103,8 +109,10 @@ async function historyOf(sfn: SFNClient, executionArn: string): Promise<HistoryE
   return events;
 }
 
-const at = (e: HistoryEvent | undefined) => (e ? new Date(e.timestamp ?? 0).getTime() : Number.NaN);
-const exitOf = (events: HistoryEvent[], state: string) =>
+/** When a history event happened, ms (NaN for none). */
+export const at = (e: HistoryEvent | undefined) => (e ? new Date(e.timestamp ?? 0).getTime() : Number.NaN);
+/** The event of `state`'s exit in a history. */
+export const exitOf = (events: HistoryEvent[], state: string) =>
   events.find((e) => e.type?.endsWith("StateExited") && e.stateExitedEventDetails?.name === state);
 
 async function bootAll(cloud: LocalCloud, source: string, n: number): Promise<Instance[]> {
@@ -267,7 +275,7 @@ async function measureOne(
   let fallback: { arn: string; status: string } | undefined;
   while (!parent) {
     if (Date.now() - killedAt > 150_000) {
-      if (!fallback) throw new Error(`no host-evacuation of ${source} ended within 150 s`);
+      if (!fallback) throw new BenchFailure(`no host-evacuation of ${source} ended within 150 s`);
       parent = fallback;
       break;
     }
@@ -320,14 +328,16 @@ async function measureOne(
     evacuated++;
     perHost[inst.host] = (perHost[inst.host] ?? 0) + 1;
   }
-  log(`  evacuated ${evacuated}/${n} (${parent.status}); measuring the floor`);
-  const floorSeconds = evacuated === n ? await measureFloor(cloud, instances, opts.storage) : Number.NaN;
   if (evacuated < n) {
-    // Leave what did land elsewhere as it is, but stop its guests: they would load the next runs.
-    for (const inst of after)
-      if (inst.host !== source)
-        await cloud.fleet.hosts.get(inst.host)?.virsh(["destroy", inst.uuid], { allowFail: true });
+    // A held, aborted or partial evacuation is a failure with its reason, never a figure (issue 34).
+    const incident = (await cloud.stores.hosts.get(source))?.incident;
+    throw new BenchFailure(
+      `${source} (N=${n}, ${opts.storage} storage): evacuated ${evacuated}/${n}, host-evacuation ${parent.status}, ` +
+        `incident ${incident?.status ?? "none"} ${JSON.stringify(incident?.summary ?? null)}`,
+    );
   }
+  log(`  evacuated ${evacuated}/${n} (${parent.status}); measuring the floor`);
+  const floorSeconds = await measureFloor(cloud, instances, opts.storage);
 
   // Counts, over the window from the power loss to the end of the host-evacuation execution.
   const inWindow = (t: number) => t >= killedAt && t <= windowEnd;

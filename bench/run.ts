@@ -1,4 +1,5 @@
 /**
+ * `npm run bench -- --fleet N [--quick]`: the fleet figures instead (bench/fleet-report.ts).
  * `npm run bench [-- --quick] [--runs N]`: host evacuation on the local cloud (N = 4, 8, 16; SSM latency
  * 0 and 1 s; one run on local disks), the floor in the same runs, cost per evacuated instance, the
  * standing cost of detection, and the scheduler under contention. Writes bench/results.json,
@@ -20,6 +21,7 @@ import {
   issue23Targets,
 } from "./aggregate.js";
 import { type EvacuationPlan, type EvacuationRunResult, runSession } from "./evacuation.js";
+import { fleetSectionOf, runFleetBench, withFleetSection } from "./fleet-report.js";
 import { renderGanttSvg, timeByState } from "./gantt.js";
 import { type BenchResults, renderResults } from "./report.js";
 import { runScheduler } from "./scheduler.js";
@@ -32,6 +34,8 @@ const { values } = parseArgs({
     out: { type: "string" },
     /** Only write RESULTS.md again from results.json (after a change to the report's wording). */
     render: { type: "boolean" },
+    /** Fleet scale (issue 34): evacuations in fleets of 4, 100 and this many hosts, mostly simulated. */
+    fleet: { type: "string" },
   },
 });
 const quick = values.quick === true;
@@ -194,7 +198,7 @@ async function main(): Promise<number> {
     targets: issue23Targets({ evacuation, atLatency, growthOverheadRatio16to4, cost }),
   };
   writeFileSync(new URL("results.json", outDir), `${JSON.stringify(out, null, 2)}\n`);
-  writeFileSync(new URL("RESULTS.md", outDir), renderResults(out, committedBaseline()));
+  writeResultsMd(renderResults(out, committedBaseline()));
   log(
     `wrote results.json, RESULTS.md, ${pictures.map((p) => p.file).join(", ")} (${out.meta.durationSeconds} s)`,
   );
@@ -218,12 +222,31 @@ function committedBaseline(): BenchResults | undefined {
 function renderOnly(): number {
   const results = JSON.parse(readFileSync(new URL("results.json", outDir), "utf8")) as BenchResults;
   results.pictures ??= { svg: results.timeByState.map((t) => t.picture), png: [] };
-  writeFileSync(new URL("RESULTS.md", outDir), renderResults(results, committedBaseline()));
+  writeResultsMd(renderResults(results, committedBaseline()));
   log("wrote RESULTS.md from results.json");
   return 0;
 }
 
-(values.render ? Promise.resolve(renderOnly()) : main()).then(
+/** RESULTS.md as rendered, with the fleet section it had (written by --fleet) kept. */
+function writeResultsMd(md: string): void {
+  const url = new URL("RESULTS.md", outDir);
+  let fleet = "";
+  try {
+    fleet = fleetSectionOf(readFileSync(url, "utf8"));
+  } catch {}
+  writeFileSync(url, fleet ? withFleetSection(md, fleet) : md);
+}
+
+if (values.fleet !== undefined && !(Number.isInteger(Number(values.fleet)) && Number(values.fleet) >= 4)) {
+  process.stderr.write(`--fleet wants a number of hosts >= 4, got ${values.fleet}\n`);
+  process.exit(2);
+}
+const run = values.fleet
+  ? () => runFleetBench({ fleet: Number(values.fleet), quick, outDir, log })
+  : values.render
+    ? () => Promise.resolve(renderOnly())
+    : main;
+run().then(
   (code) => process.exit(code),
   (e: unknown) => {
     process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

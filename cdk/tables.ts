@@ -4,9 +4,30 @@
  * recovery, deletion protection and RETAIN on all of them.
  */
 import { RemovalPolicy } from "aws-cdk-lib";
-import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import {
+  AttributeType,
+  BillingMode,
+  type ITable,
+  ProjectionType,
+  Table,
+  TableEncryption,
+} from "aws-cdk-lib/aws-dynamodb";
 import { Construct } from "constructs";
-import { type KeyAttribute, TABLE_IDS, TABLE_SPECS, type TableId } from "#shared/store/tables.js";
+import {
+  type IndexSpec,
+  type KeyAttribute,
+  TABLE_IDS,
+  TABLE_SPECS,
+  type TableId,
+} from "#shared/store/tables.js";
+
+/** An index's projection as the CDK takes it (the same choice create-tables.ts makes locally). */
+function projection(index: IndexSpec) {
+  const p = index.projection ?? "ALL";
+  if (p === "ALL") return { projectionType: ProjectionType.ALL };
+  if (p === "KEYS_ONLY") return { projectionType: ProjectionType.KEYS_ONLY };
+  return { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: [...p.include] };
+}
 
 const attribute = (a: KeyAttribute) => ({
   name: a.name,
@@ -38,6 +59,7 @@ export class LazarusTables extends Construct {
           indexName: index.indexName,
           partitionKey: attribute(index.partitionKey),
           ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
+          ...projection(index),
         });
       }
       byId[tableId] = table;

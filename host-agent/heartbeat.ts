@@ -12,16 +12,26 @@
  * timeout that heartbeat announced + its margin: a feed is never later than the heartbeat it follows by
  * more than that bound.
  *
+ * Each heartbeat also says whether the host's instance monitor runs (the property `InstanceMonitor`, read
+ * from the monitor's state file: no metric, no alarm), and a change between running and stopped is sent once
+ * as an EventBridge event for the operator (shared/definitions/instance-failure.ts).
+ *
  * A deliberate stop (SIGTERM/SIGINT, `systemctl stop`): one last heartbeat saying 0 ("no watchdog armed
  * from now on"); once it is accepted, magic close disarms the device. If it is not accepted, the device
  * is closed without 'V' and keeps counting: the control plane may still count the lease the last heartbeats
  * announced, so the node must reset unless the agent is started again within the timeout.
  */
 import { CreateLogStreamCommand, PutLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { heartbeatLogLine, hostLogStreamName } from "#shared/definitions/heartbeat.js";
 import { type HostConfig, watchdogSysfsDir } from "#shared/definitions/host-config.js";
+import {
+  INSTANCE_MONITOR_EVENT,
+  INSTANCE_MONITOR_PROPERTY,
+  type InstanceMonitorHealth,
+} from "#shared/definitions/instance-failure.js";
 import { type AgentClients, agentClients } from "./aws.js";
-import { type HeartbeatState, writeState } from "./state.js";
+import { type HeartbeatState, type MonitorState, processAlive, readState, writeState } from "./state.js";
 import { heartbeatValue, readWatchdogStatus, WatchdogFeeder } from "./watchdog.js";
 
 type Log = (message: string) => void;
@@ -44,7 +54,12 @@ class HeartbeatSender {
   }
 
   /** Resolves when CloudWatch Logs accepted the heartbeat (200, nothing rejected); throws otherwise. */
-  async send(at: Date, value: number, timeoutMs: number): Promise<void> {
+  async send(
+    at: Date,
+    value: number,
+    timeoutMs: number,
+    properties: Readonly<Record<string, string>> = {},
+  ): Promise<void> {
     const abortSignal = AbortSignal.timeout(timeoutMs);
     if (!this.streamReady) {
       await this.clients.logs
@@ -61,7 +76,9 @@ class HeartbeatSender {
         new PutLogEventsCommand({
           logGroupName: this.group,
           logStreamName: this.stream,
-          logEvents: [{ timestamp: at.getTime(), message: heartbeatLogLine(this.config.host, at, value) }],
+          logEvents: [
+            { timestamp: at.getTime(), message: heartbeatLogLine(this.config.host, at, value, properties) },
+          ],
         }),
         { abortSignal },
       );
@@ -74,6 +91,26 @@ class HeartbeatSender {
       throw e;
     }
   }
+}
+
+/**
+ * The instance monitor's health from its state file: running while it follows libvirt's events and its
+ * liveness is at most three of its intervals old (and its process lives), stopped when it ran and does not
+ * now (or died before it ever ran), absent when it never ran here or has not started following yet.
+ */
+export function instanceMonitorHealth(
+  state: MonitorState | null,
+  now: number,
+  intervalSeconds: number,
+  alive: (pid: number) => boolean = processAlive,
+): InstanceMonitorHealth {
+  if (!state) return "absent";
+  // Started but not yet following libvirt's events (the agent's boot): not running yet, and not a monitor
+  // that stopped either (that would report a stop at every boot); one that died before it ever ran did.
+  if (state.lastLivenessAt === null) return alive(state.pid) ? "absent" : "stopped";
+  const last = Date.parse(state.lastLivenessAt);
+  const fresh = now - last <= 3 * intervalSeconds * 1000;
+  return state.connected && fresh && alive(state.pid) ? "running" : "stopped";
 }
 
 export interface HeartbeatHandle {
@@ -113,12 +150,58 @@ export function runHeartbeat(config: HostConfig, log: Log): HeartbeatHandle {
     wake?.();
   };
   let lastError = "";
+  /** The monitor's health last reported by event (null: nothing yet; a first `running` needs none). */
+  let reportedMonitor: InstanceMonitorHealth | null = null;
+  let reporting = false;
+
+  /** One event when the monitor stops or runs again; tried again at the next beat if it is not taken. */
+  const reportMonitor = async (health: InstanceMonitorHealth, at: Date) => {
+    if (health === "absent" || health === reportedMonitor) return;
+    if (reportedMonitor === null && health === "running") {
+      reportedMonitor = health;
+      return;
+    }
+    try {
+      const out = await clients.events.send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              EventBusName: config.monitor.eventBus,
+              Source: INSTANCE_MONITOR_EVENT.source,
+              DetailType: INSTANCE_MONITOR_EVENT.detailType[health],
+              Resources: [],
+              Detail: JSON.stringify({ host: config.host, health, at: at.toISOString() }),
+            },
+          ],
+        }),
+      );
+      if (out.FailedEntryCount) throw new Error(`entry refused: ${out.Entries?.[0]?.ErrorCode}`);
+      reportedMonitor = health;
+      log(`instance monitor ${health}: reported`);
+    } catch (e) {
+      log(`instance monitor ${health}: not reported yet (${errorText(e)})`);
+    }
+  };
 
   const beat = async () => {
     const at = new Date();
     const value = sysfs && feeder ? heartbeatValue(readWatchdogStatus(sysfs), feeder.armedByUs) : 0;
+    const monitor = instanceMonitorHealth(
+      readState<MonitorState>(config.stateDir, "monitor"),
+      at.getTime(),
+      config.monitor.intervalSeconds,
+    );
+    // Not awaited: a slow event never delays a heartbeat (nor the watchdog's feed after it).
+    if (!reporting) {
+      reporting = true;
+      void reportMonitor(monitor, at).finally(() => {
+        reporting = false;
+      });
+    }
     try {
-      await sender.send(at, value, Math.max(1000, Math.min(intervalMs, 10_000)));
+      await sender.send(at, value, Math.max(1000, Math.min(intervalMs, 10_000)), {
+        [INSTANCE_MONITOR_PROPERTY]: monitor,
+      });
     } catch (e) {
       const error = errorText(e);
       state.lastFailure = { at: at.toISOString(), error };

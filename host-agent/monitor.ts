@@ -4,15 +4,14 @@
  *  - reports each unexpected stop to the control plane as a "Lazarus Domain Stopped" EventBridge event
  *    (`PutEvents`, SigV4-signed), with libvirt's reason and time, retried until EventBridge takes it (the
  *    control plane derives one recovery id per crash, so a resend is harmless);
- *  - sends its own liveness (`Lazarus/Heartbeat{Host, Component=instance-monitor}`, an embedded-metric-format
- *    line in its own log stream) only while the event stream runs: a dead monitor, or one that cannot
- *    follow libvirt, goes silent while the host's heartbeat goes on (a dead monitor is not a dead host).
+ *  - records its own liveness in its state file every interval, only while the event stream runs: the
+ *    host's heartbeat agent reads it and says in each heartbeat whether the monitor runs, and tells the
+ *    operator by event when it stops (shared/definitions/instance-failure.ts): a dead monitor, or one that
+ *    cannot follow libvirt, is no dead host, and costs no metric or alarm of its own.
  */
-import { CreateLogStreamCommand, PutLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { hostLogStreamName } from "#shared/definitions/heartbeat.js";
 import type { HostConfig } from "#shared/definitions/host-config.js";
-import { DOMAIN_STOPPED_EVENT, instanceMonitorLogLine } from "#shared/definitions/instance-failure.js";
+import { DOMAIN_STOPPED_EVENT } from "#shared/definitions/instance-failure.js";
 import { DomainStoppedDetail } from "#shared/domain/instance-failure.js";
 import { agentClients } from "./aws.js";
 import { LifecycleMonitor } from "./lifecycle-monitor.js";
@@ -113,34 +112,6 @@ export function runMonitor(config: HostConfig, log: Log): MonitorHandle {
       ),
   });
 
-  const group = config.heartbeat.logGroup;
-  const stream = hostLogStreamName(host, "instance-monitor");
-  let streamReady = false;
-  const sendLiveness = async () => {
-    const at = new Date();
-    if (!streamReady) {
-      await clients.logs
-        .send(new CreateLogStreamCommand({ logGroupName: group, logStreamName: stream }))
-        .catch((e: unknown) => {
-          if ((e as Error).name !== "ResourceAlreadyExistsException") throw e;
-        });
-      streamReady = true;
-    }
-    await clients.logs
-      .send(
-        new PutLogEventsCommand({
-          logGroupName: group,
-          logStreamName: stream,
-          logEvents: [{ timestamp: at.getTime(), message: instanceMonitorLogLine(host, at) }],
-        }),
-      )
-      .catch((e: unknown) => {
-        if ((e as Error).name === "ResourceNotFoundException") streamReady = false;
-        throw e;
-      });
-    state.lastLivenessAt = at.toISOString();
-  };
-
   let stopping = false;
   let wake: (() => void) | undefined;
   const loop = async () => {
@@ -148,10 +119,8 @@ export function runMonitor(config: HostConfig, log: Log): MonitorHandle {
     save();
     while (!stopping) {
       const started = Date.now();
-      if (monitor.alive) {
-        await sendLiveness().catch((e: unknown) => log(`liveness not sent: ${errorText(e)}`));
-        save();
-      }
+      if (monitor.alive) state.lastLivenessAt = new Date().toISOString();
+      save();
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.max(0, intervalMs - (Date.now() - started)));
         wake = () => {

@@ -17,6 +17,7 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
+import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,
@@ -52,6 +53,8 @@ import { type LambdaEndpoint, type LambdaHooks, startLambdaEndpoint } from "./la
 import { localLogEnv } from "./log-settings.js";
 import { startScheduler } from "./scheduler.js";
 import { type SecretsEndpoint, startSecretsEndpoint } from "./secrets/secrets-endpoint.js";
+import { type SimFleet, type SimHostSpec, startSimFleet } from "./sim/fleet.js";
+import type { SimLatency } from "./sim/hypervisor.js";
 import { LocalStepFunctions } from "./stepfunctions/runner.js";
 import { type SfnEndpoint, startSfnEndpoint } from "./stepfunctions/sfn-endpoint.js";
 
@@ -120,6 +123,21 @@ export interface LocalCloudOptions {
    */
   ssmLatency?: { deliveryDelayMs?: number; statusDelayMs?: number };
   /**
+   * Simulated hosts beside the real ones (local/sim/fleet.ts): their hypervisor is a model, their agent
+   * runs in this process, their heartbeats and alarms are a real host's. Seeded, alarmed and fenced (through
+   * the local EC2 endpoint, fencing `local`) like the real hosts.
+   */
+  simulatedHosts?: SimHostSpec[];
+  /** The simulated hypervisor's latency per operation (default DEFAULT_SIM_LATENCY). */
+  simLatency?: SimLatency;
+  /**
+   * Copy each host's newest heartbeat time onto its record every second (default true): nova's
+   * service_down_time, so a killed host is down for the scheduler without an alarm. false: as in AWS,
+   * where a host's record has no heartbeat time and its alarm alone (status) says whether it is up: what a
+   * fleet of hundreds of hosts needs (the copy is one write per host per second).
+   */
+  recordHeartbeats?: boolean;
+  /**
    * Serve the web console (local/console): its page behind the API, a local user pool with an operator and
    * a read-only user, and the API behind IAM-style authorization (every request signed by one of them, or
    * by a tool's key, and refused when its role may not call the route). Without it the API takes unsigned
@@ -187,6 +205,8 @@ export interface InstanceFailureOptions {
 
 export interface LocalCloud {
   fleet: Fleet;
+  /** The simulated hosts, when asked for (`simulatedHosts`). */
+  sim?: SimFleet;
   dynamo: DynamoServer;
   /** The fault proxy in front of DynamoDB, when the `dynamoFaults` option asked for one. */
   dynamoFaults?: DynamoFaultProxy;
@@ -243,6 +263,13 @@ export type LocalFencingChoice = Pick<HostFencing, "power" | "watchdog" | "diskL
 
 /** What the local hosts offer: their IPMI BMCs (fenced by a peer's fence_ipmilan), qemu's image lock, no watchdog. */
 export const LOCAL_FENCING: LocalFencingChoice = { power: "ipmi", watchdog: false, diskLocks: true };
+
+/** What a simulated host offers: power through the local EC2 endpoint, its model's image lock, no watchdog. */
+export const SIM_FENCING: HostFencing = HostFencing.parse({
+  power: "local",
+  watchdog: false,
+  diskLocks: true,
+});
 
 /** The one BMC network of the local hosts: every host reaches every other host's BMC on loopback. */
 export const LOCAL_BMC_NETWORK = "bmc-local";
@@ -322,6 +349,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     stopping.push(() => eventBridge.destroy());
     const cloudwatch = await startCloudWatchEndpoint({
       credentials,
+      // A fleet of simulated hosts: a quarter of an hour of data (the lease's lookback) is enough.
+      ...(opts.simulatedHosts?.length ? { retentionMs: 15 * 60_000 } : {}),
       // Without host-failure handling the alarms exist (registration makes them) but none fires.
       evaluateAlarms: opts.hostFailure !== undefined,
       onAlarmStateChange: async (change) => {
@@ -378,6 +407,22 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       },
     });
     stopping.push(() => fleet.stop());
+    const sim =
+      opts.simulatedHosts && opts.simulatedHosts.length > 0
+        ? await startSimFleet({
+            hosts: opts.simulatedHosts,
+            dir: fleet.dir,
+            ssm: fleet.ssm,
+            heartbeat: { ingest: logs.ingest, group: heartbeatLogGroup, intervalMs: heartbeatIntervalMs },
+            ...(opts.simLatency ? { latency: opts.simLatency } : {}),
+            tags: { [KVM_HOST_TAG_KEY]: KVM_HOST_TAG_VALUE },
+          })
+        : undefined;
+    if (sim) {
+      stopping.push(() => sim.stop());
+      // Every beat a live simulated host owes is in before an alarm looks (its stalls are the cloud's own).
+      cloudwatch.beforeEvaluate(() => sim.emitDueHeartbeats());
+    }
     const bmcs = fleet.bmcs!;
     for (const host of fleet.hosts.keys())
       secrets.putSecret(localBmcSecretName(host), bmcs.bmc(host).password);
@@ -487,16 +532,22 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     });
 
     const now = new Date().toISOString();
+    const recordHeartbeats = opts.recordHeartbeats !== false;
+    const lastHeartbeatAt = recordHeartbeats ? now : null;
     const fencing = opts.hostFailure?.fencing ?? {
       ...LOCAL_FENCING,
       watchdog: hf.watchdogLeaseSeconds !== undefined,
     };
     for (const host of opts.seedHosts === false ? [] : fleet.hosts.values()) {
       await stores.hosts.put({
-        ...newHostRecord(host.record(), { lastHeartbeatAt: now }),
+        ...newHostRecord(host.record(), { lastHeartbeatAt }),
         fencing: localBmcFencing(fencing, bmcs.bmc(host.name)),
       });
     }
+    const simHosts = opts.seedHosts === false || !sim ? [] : [...sim.hosts.values()];
+    await inBatches(simHosts, 25, (host) =>
+      stores.hosts.put({ ...newHostRecord(host.record(), { lastHeartbeatAt }), fencing: SIM_FENCING }),
+    );
     // The ec2 fence: StopInstances on a host's instance id cuts its power (every process, qemu included),
     // StartInstances restores it; the same switch its BMC has.
     for (const host of fleet.hosts.values()) {
@@ -507,6 +558,13 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         isOn: () => power.isOn(),
       });
     }
+    for (const host of sim?.hosts.values() ?? []) {
+      ec2.addInstance(host.managedInstanceId, {
+        powerOff: async () => sim!.powerOff(host.name),
+        powerOn: async () => sim!.powerOn(host.name),
+        isOn: () => sim!.isOn(host.name),
+      });
+    }
     // Scheduled functions are always invocable (`runScheduled`); their timers run only when asked.
     const scheduler = startScheduler({
       lambdaUrl: lambda.url,
@@ -515,14 +573,16 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       rateScale: typeof opts.schedules === "object" ? opts.schedules.rateScale : 1,
     });
     stopping.push(() => scheduler.stop());
-    const heartbeats = startHeartbeats({
-      stores,
-      lastHeartbeat: (host) =>
-        cloudwatch.lastDatumAt(HEARTBEAT_METRIC.namespace, HEARTBEAT_METRIC.metricName, {
-          [HEARTBEAT_METRIC.dimension]: host,
-        }),
-      intervalMs: opts.heartbeatIntervalMs ?? 1000,
-    });
+    const heartbeats: Heartbeats = recordHeartbeats
+      ? startHeartbeats({
+          stores,
+          lastHeartbeat: (host) =>
+            cloudwatch.lastDatumAt(HEARTBEAT_METRIC.namespace, HEARTBEAT_METRIC.metricName, {
+              [HEARTBEAT_METRIC.dimension]: host,
+            }),
+          intervalMs: opts.heartbeatIntervalMs ?? 1000,
+        })
+      : { beat: async () => undefined, stop: async () => undefined };
     stopping.push(() => heartbeats.stop());
     // The hosts' alarms, through the adapter host registration uses (same client, same settings).
     const cw = new CloudWatchClient({
@@ -537,9 +597,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
     });
     // The seeded hosts are registered already: their alarms exist too (evaluated only with hostFailure).
-    for (const host of opts.hostFailure && opts.seedHosts !== false ? fleet.hosts.values() : []) {
-      await alarms.put(host.name);
-    }
+    const alarmed =
+      opts.hostFailure && opts.seedHosts !== false
+        ? [...fleet.hosts.keys(), ...simHosts.map((h) => h.name)]
+        : [];
+    await inBatches(alarmed, 20, (name) => alarms.put(name));
 
     const machine = (name: string) => {
       const m = fleet.machines.get(name);
@@ -548,6 +610,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     };
     return {
       fleet,
+      ...(sim ? { sim } : {}),
       dynamo,
       ...(dynamoFaults ? { dynamoFaults } : {}),
       lambda,
@@ -573,9 +636,17 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       directory: new SsmHostDirectory(ssm),
       boot: (req) =>
         bootInstance({ stores, stepFunctions, bootStateMachineArn: stateMachineArns.boot! }, req),
-      killHost: (name) => machine(name).powerOff("cloud"),
+      killHost: async (name) => {
+        if (sim?.hosts.has(name)) sim.powerOff(name);
+        else await machine(name).powerOff("cloud");
+      },
       // A restart from whatever state: off (it may still be running), then on.
       restartHost: async (name) => {
+        if (sim?.hosts.has(name)) {
+          sim.powerOff(name);
+          sim.powerOn(name);
+          return;
+        }
         await machine(name).powerOff("cloud");
         await machine(name).powerOn("cloud");
       },
@@ -597,6 +668,15 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     await stop();
     throw e;
   }
+}
+
+/** `fn` over `items`, `width` at a time (seeding a fleet without one request per host in a row). */
+async function inBatches<T>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
 }
 
 function apiHandler(handlers: Record<string, (event: unknown) => Promise<unknown>>, prefix: string) {

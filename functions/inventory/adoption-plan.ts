@@ -232,6 +232,7 @@ export function planAdoption(host: Host, facts: DomainFacts, opts: PlanOptions):
     };
   });
   const instance: Instance = {
+    uncleanTargets: [],
     taskExecutionArn: null,
     lastRequestId: null,
     locked: false,

@@ -235,11 +235,13 @@ export async function registerHost(
 }
 
 async function refuseIdTakenByAnotherName(deps: InventoryDeps, name: string, id: string): Promise<void> {
-  const other = (await deps.stores.hosts.list()).find((h) => h.managedInstanceId === id && h.name !== name);
+  // The by-managed-instance index (eventually consistent in AWS: two registrations of one node racing
+  // within that lag could both pass; the host name, the item's key, is still unique).
+  const other = await deps.stores.hosts.nameByManagedInstance(id, name);
   if (other) {
-    throw new HostRegistrationConflict(`managed instance ${id} is already registered as host ${other.name}`, {
+    throw new HostRegistrationConflict(`managed instance ${id} is already registered as host ${other}`, {
       managedInstanceId: id,
-      host: other.name,
+      host: other,
       requested: name,
     });
   }

@@ -9,6 +9,11 @@
  *    than the grace period (the source claim an evacuation leaves on a dead host, once it returns).
  *    So usage, the sum of claims, equals the sum of placed flavors plus in-flight migrations.
  * Instances in a task are left alone: a flow owns them.
+ *
+ * A run syncs at most `hostsPerRun` hosts (the scheduled run: SYNC_HOSTS_PER_RUN), walking the hosts table a
+ * page per run from where the last run stopped (its cursor in the fleet table), so a run's cost is bounded
+ * whatever the fleet's size and every host is synced once per fleet / hostsPerRun runs (docs/SCALE.md).
+ * `hosts` names the hosts to sync instead (the API's sync of one host, the drift tool).
  */
 import { z } from "zod";
 import { ClaimRefused, errorMessage, isLazarusError } from "#shared/domain/errors.js";
@@ -27,11 +32,16 @@ import { hostTarget } from "#shared/hosts/layout.js";
 import { validated } from "#shared/hosts/validate.js";
 import type { InventoryDeps } from "./deps.js";
 
+/** Hosts a scheduled sync run looks at (one SSM command each, run one after the other). */
+export const SYNC_HOSTS_PER_RUN = 50;
+
 export const SyncFleetRequest = z.object({
   /** false: report only, write nothing. */
   apply: z.boolean().default(true),
-  /** Only these hosts (default: every host). */
+  /** Only these hosts (default: the next `hostsPerRun` hosts of the fleet, from where the last run stopped). */
   hosts: z.array(z.string()).optional(),
+  /** Hosts a run without `hosts` syncs. */
+  hostsPerRun: z.number().int().positive().max(1000).default(SYNC_HOSTS_PER_RUN),
   /** A claim younger than this is never released (a flow may be about to record its instance). */
   orphanClaimGraceSeconds: z.number().int().nonnegative().default(600),
 });
@@ -74,9 +84,14 @@ export interface FleetSyncReport {
 
 const ZERO: Resources = { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
 
+/** Where the fleet sync stopped (the fleet table's cursor of this job). */
+const SYNC_CURSOR = "fleet-sync";
+
 export async function syncFleet(deps: InventoryDeps, input: SyncFleetRequest = {}): Promise<FleetSyncReport> {
   const req = validated(SyncFleetRequest, "syncFleet", input);
-  const hosts = (await deps.stores.hosts.list()).filter((h) => !req.hosts || req.hosts.includes(h.name));
+  const hosts = req.hosts
+    ? await deps.stores.hosts.getMany(req.hosts)
+    : await nextHosts(deps, req.hostsPerRun);
   const results: HostSync[] = [];
   for (const host of hosts) results.push(await syncHost(deps, host, req));
   const drift = results.some(
@@ -90,6 +105,15 @@ export async function syncFleet(deps: InventoryDeps, input: SyncFleetRequest = {
       0,
   );
   return { at: deps.now().toISOString(), hosts: results, drift };
+}
+
+/** The next page of the fleet after the last run's, each host read by key; the cursor moves on (or back to the start). */
+async function nextHosts(deps: InventoryDeps, limit: number): Promise<Host[]> {
+  const { fleet } = deps.stores.hosts;
+  const start = await fleet.cursor(SYNC_CURSOR);
+  const page = await deps.stores.hosts.namesPage({ limit, ...(start ? { start } : {}) });
+  await fleet.setCursor(SYNC_CURSOR, page.next);
+  return deps.stores.hosts.getMany(page.names);
 }
 
 function empty(host: string, status: HostSync["status"], reason?: string): HostSync {

@@ -16,6 +16,11 @@
  * own timeout (it can no longer be running). Nothing was half-built, so nothing is ERROR: the task is
  * released and vm_state/power_state are set from what the host says the domain is (left as they were when
  * the host does not answer; the next sync or monitor event tells).
+ *
+ * What a run reads is bounded by what it looks for, never by the fleet: the held tasks come from a sparse
+ * index (instances holding a task, by when they took it), only those older than SWEEP_MIN_AGE_SECONDS (a
+ * flow that runs normally ends well within it; an API power task is abandoned after API_TIMEOUT_SECONDS +
+ * 30 s), at most SWEEP_MAX_TASKS a run, oldest first (the rest wait for the next minute), each re-read by key.
  */
 import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
 import { errorMessage, UnexpectedTaskState } from "#shared/domain/errors.js";
@@ -73,12 +78,20 @@ const isPowerTask = (i: Instance) => i.taskState !== null && POWER_TASK_STATES.i
 /** An API request's task older than this can no longer be held by a running request. */
 const API_TASK_ABANDONED_MS = (API_TIMEOUT_SECONDS + 30) * 1000;
 
+/** A task younger than this is not looked at (its owner is certainly still at it). */
+export const SWEEP_MIN_AGE_SECONDS = API_TIMEOUT_SECONDS + 30;
+/** Held tasks looked at per run (each costs a read and, for a flow's task, a DescribeExecution). */
+export const SWEEP_MAX_TASKS = 200;
+
 export async function sweep(deps: StepDeps): Promise<SweepReport> {
   const republished = await publishPending(deps);
   const endedTasks: EndedTask[] = [];
   const endedPowerTasks: EndedPowerTask[] = [];
   let running = 0;
-  for (const listed of await deps.stores.instances.list()) {
+  const before = new Date(deps.now().getTime() - SWEEP_MIN_AGE_SECONDS * 1000).toISOString();
+  const held = await deps.stores.instances.heldTasks(before, SWEEP_MAX_TASKS);
+  // Re-read by key (the index is eventually consistent, and a flow may have ended the task meanwhile).
+  for (const listed of await deps.stores.instances.getMany(held.map((t) => t.uuid))) {
     if (isPowerTask(listed) && listed.taskRequestId) {
       const ended = await endAbandonedPowerTask(deps, listed);
       if (ended) endedPowerTasks.push(ended);
@@ -267,7 +280,7 @@ async function endAbandonedTask(
   requestId: string,
   executionStatus: ExecutionStatus,
 ): Promise<EndedTask> {
-  // Re-read by key: the list is a scan, and the flow may have ended the task meanwhile.
+  // Re-read by key: the flow may have ended the task since it was read.
   const instance = await deps.stores.instances.require(instanceUuid);
   const migration = await deps.stores.migrations.get(requestId);
   const recreate = migration?.type === "evacuation";
@@ -275,8 +288,10 @@ async function endAbandonedTask(
   const target = migration?.destHost;
   if (recreate && target && target !== instance.host && instance.taskRequestId === requestId) {
     const host = await deps.stores.hosts.get(target);
+    // Only a host holding this flow's claim can hold a copy (the migration names a host before the claim).
     try {
-      if (host) await cleanTarget(deps, host, instance, { removeInstanceDir: false });
+      if (host?.claims[instanceUuid]?.owner === requestId)
+        await cleanTarget(deps, host, instance, { removeInstanceDir: false });
     } catch {
       uncleanHost = target;
     }

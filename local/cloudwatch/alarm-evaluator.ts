@@ -74,6 +74,7 @@ export class AlarmEvaluator {
     private readonly opts: {
       region: string;
       accountId: string;
+      /** The metric's data points, oldest first. */
       datapoints: (def: AlarmDefinition) => readonly StoredDatum[];
       onStateChange: (change: AlarmStateChange) => void | Promise<void>;
     },
@@ -119,7 +120,7 @@ export class AlarmEvaluator {
       const end = lastEnd - i * period;
       const start = end - period;
       if (start < alarm.createdAt) break;
-      const values = data.filter((d) => d.at >= start && d.at < end).map((d) => d.value);
+      const values = valuesIn(data, start, end);
       if (values.length === 0) {
         if (def.treatMissingData === "breaching") {
           breaching++;
@@ -190,6 +191,23 @@ export class AlarmEvaluator {
       // CloudWatch guarantees delivery to EventBridge; locally a failed hand-off is visible in the events log
     });
   }
+}
+
+/** The index of the first datum at or after `at` in a series kept in time order (binary search). */
+export function firstAtOrAfter(list: readonly StoredDatum[], at: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.at < at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The values of data points in [start, end) of a series kept in time order. */
+function valuesIn(data: readonly StoredDatum[], start: number, end: number): number[] {
+  return data.slice(firstAtOrAfter(data, start), firstAtOrAfter(data, end)).map((d) => d.value);
 }
 
 /** A period's statistic over its values (SampleCount when unnamed). */

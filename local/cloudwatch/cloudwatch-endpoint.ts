@@ -16,6 +16,7 @@ import {
   type AlarmDefinition,
   AlarmEvaluator,
   type AlarmStateChange,
+  firstAtOrAfter,
   type StoredDatum,
   statistic,
 } from "./alarm-evaluator.js";
@@ -32,6 +33,8 @@ export interface CloudWatchEndpointOptions {
   evaluateAlarms?: boolean;
   /** Who may call (SigV4, service `monitoring`); default: the control plane's fixed keys only. */
   credentials?: LocalCredentials;
+  /** How long data points are kept, ms (default an hour; a fleet of simulated hosts keeps less). */
+  retentionMs?: number;
 }
 
 export interface CloudWatchEndpoint {
@@ -53,6 +56,10 @@ export interface CloudWatchEndpoint {
   data(namespace: string, metricName: string, dimensions: Record<string, string>): readonly StoredDatum[];
   /** Epoch ms of the newest datum of a metric series (namespace, name, dimensions), if any. */
   lastDatumAt(namespace: string, metricName: string, dimensions: Record<string, string>): number | undefined;
+  /** Called right before each round of alarm evaluation (the simulated hosts send their due heartbeats). */
+  beforeEvaluate(fn: (() => void) | undefined): void;
+  /** API calls answered, by operation (the standing cost counts PutMetricAlarm, PutMetricData, ...). */
+  readonly operationCounts: Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -148,6 +155,8 @@ export async function startCloudWatchEndpoint(
     onStateChange: (c) => opts.onAlarmStateChange?.(c),
   });
 
+  const retentionMs = opts.retentionMs ?? 3_600_000;
+  // Kept in time order: data mostly arrives in order (appended); a late one is inserted where it belongs.
   const record = (
     namespace: string,
     metricName: string,
@@ -156,12 +165,19 @@ export async function startCloudWatchEndpoint(
     values: number[],
   ) => {
     const key = seriesKey(namespace, metricName, dimensions);
-    const now = Date.now();
-    const list = series.get(key) ?? [];
-    for (const v of values) list.push({ at, value: v });
-    list.sort((a, b) => a.at - b.at);
-    while (list.length > 0 && list[0]!.at < now - 3_600_000) list.shift();
-    series.set(key, list);
+    let list = series.get(key);
+    if (!list) {
+      list = [];
+      series.set(key, list);
+    }
+    for (const v of values) {
+      let i = list.length;
+      while (i > 0 && list[i - 1]!.at > at) i--;
+      if (i === list.length) list.push({ at, value: v });
+      else list.splice(i, 0, { at, value: v });
+    }
+    const oldest = Date.now() - retentionMs;
+    if (list.length > 0 && list[0]!.at < oldest) list.splice(0, firstAtOrAfter(list, oldest));
   };
 
   const putMetricData = (input: Record<string, unknown>) => {
@@ -201,9 +217,9 @@ export async function startCloudWatchEndpoint(
         throw new AwsJsonError("InvalidParameterValue", "only MetricStat queries are supported locally");
       }
       const period = Number(stat.Period) * 1000;
-      const data = (
-        series.get(seriesKey(metric.Namespace, metric.MetricName, dimensionsOf(metric.Dimensions))) ?? []
-      ).filter((d) => d.at >= start && d.at < end);
+      const all =
+        series.get(seriesKey(metric.Namespace, metric.MetricName, dimensionsOf(metric.Dimensions))) ?? [];
+      const data = all.slice(firstAtOrAfter(all, start), firstAtOrAfter(all, end));
       const buckets = new Map<number, number[]>();
       for (const d of data) {
         const b = Math.floor(d.at / period) * period;
@@ -332,14 +348,20 @@ export async function startCloudWatchEndpoint(
     };
   };
 
+  const operationCounts: Record<string, number> = {};
+  const counted =
+    (name: string, op: (input: Record<string, unknown>) => unknown) => (input: Record<string, unknown>) => {
+      operationCounts[name] = (operationCounts[name] ?? 0) + 1;
+      return op(input);
+    };
   const ops: Record<string, (input: Record<string, unknown>) => unknown> = {
-    PutMetricData: putMetricData,
-    GetMetricData: getMetricData,
-    GetMetricStatistics: getMetricStatistics,
-    ListMetrics: listMetrics,
-    PutMetricAlarm: putMetricAlarm,
-    DescribeAlarms: describeAlarms,
-    DeleteAlarms: deleteAlarms,
+    PutMetricData: counted("PutMetricData", putMetricData),
+    GetMetricData: counted("GetMetricData", getMetricData),
+    GetMetricStatistics: counted("GetMetricStatistics", getMetricStatistics),
+    ListMetrics: counted("ListMetrics", listMetrics),
+    PutMetricAlarm: counted("PutMetricAlarm", putMetricAlarm),
+    DescribeAlarms: counted("DescribeAlarms", describeAlarms),
+    DeleteAlarms: counted("DeleteAlarms", deleteAlarms),
   };
 
   // PutMetricData bodies over the SDK's compression threshold arrive gzipped: the handler inflates them.
@@ -368,8 +390,11 @@ export async function startCloudWatchEndpoint(
     isQueryRequest(req) ? void handleQueryRequest(query, req, res) : json(req, res),
   );
   const { port } = await listenOnLoopback(server, opts.port);
+  let beforeEvaluate: (() => void) | undefined;
   const timer = setInterval(() => {
-    if (opts.evaluateAlarms !== false) evaluator.evaluateAll(Date.now());
+    if (opts.evaluateAlarms === false) return;
+    beforeEvaluate?.();
+    evaluator.evaluateAll(Date.now());
   }, opts.evaluationIntervalMs ?? 1000);
   timer.unref();
 
@@ -382,6 +407,10 @@ export async function startCloudWatchEndpoint(
       series.get(seriesKey(namespace, metricName, dimensions)) ?? [],
     lastDatumAt: (namespace, metricName, dimensions) =>
       series.get(seriesKey(namespace, metricName, dimensions))?.at(-1)?.at,
+    beforeEvaluate: (fn) => {
+      beforeEvaluate = fn;
+    },
+    operationCounts,
     close: async () => {
       clearInterval(timer);
       await closeServer(server);

@@ -28,11 +28,20 @@ export interface LogsEndpoint {
   createLogGroup(name: string): void;
   /** The events of one stream, oldest first (the last 1000). */
   events(group: string, stream: string): readonly StoredLogEvent[];
-  /** Counts of PutLogEvents calls answered, and refused (SigV4, validation), for tests. */
-  readonly counts: { putLogEvents: number };
+  /**
+   * Takes events into a stream as PutLogEvents does (the same checks and metric extraction), from this
+   * process: the simulated hosts' heartbeats (local/sim/fleet.ts). The stream is created when missing.
+   */
+  ingest(group: string, stream: string, events: { timestamp: number; message: string }[]): void;
+  /**
+   * PutLogEvents calls answered (over HTTP and in process) and what they carried: events, and bytes as
+   * CloudWatch Logs bills ingestion (each message's UTF-8 size plus 26 bytes).
+   */
+  readonly counts: { putLogEvents: number; events: number; bytes: number };
   close(): Promise<void>;
 }
 
+/** Events kept per stream (readers look at the last ones; a fleet of simulated hosts keeps memory flat). */
 const MAX_EVENTS_PER_STREAM = 1000;
 const TOO_OLD_MS = 14 * 24 * 3600_000;
 const TOO_NEW_MS = 2 * 3600_000;
@@ -44,7 +53,7 @@ export async function startLogsEndpoint(opts: {
   credentials?: LocalCredentials;
 }): Promise<LogsEndpoint> {
   const groups = new Map<string, Map<string, StoredLogEvent[]>>();
-  const counts = { putLogEvents: 0 };
+  const counts = { putLogEvents: 0, events: 0, bytes: 0 };
 
   const groupOf = (input: Record<string, unknown>) => {
     const name = input.logGroupName;
@@ -113,11 +122,13 @@ export async function startLogsEndpoint(opts: {
       if ((tooOldEnd !== undefined && i < tooOldEnd) || (tooNewStart !== undefined && i >= tooNewStart))
         return;
       stream.push({ timestamp: e.timestamp, message: e.message, ingestionTime: now });
+      counts.events++;
+      counts.bytes += Buffer.byteLength(e.message) + 26;
       for (const m of metricsOfEmf(e.message)) {
         opts.metrics.record(m.namespace, m.metricName, m.dimensions, m.at, m.values);
       }
     });
-    while (stream.length > MAX_EVENTS_PER_STREAM) stream.shift();
+    if (stream.length > MAX_EVENTS_PER_STREAM) stream.splice(0, stream.length - MAX_EVENTS_PER_STREAM);
     counts.putLogEvents++;
     const rejected = {
       ...(tooOldEnd !== undefined ? { tooOldLogEventEndIndex: tooOldEnd } : {}),
@@ -165,6 +176,11 @@ export async function startLogsEndpoint(opts: {
       if (!groups.has(name)) groups.set(name, new Map());
     },
     events: (group, stream) => groups.get(group)?.get(stream) ?? [],
+    ingest: (group, stream, events) => {
+      const g = groups.get(group);
+      if (g && !g.has(stream)) g.set(stream, []);
+      putLogEvents({ logGroupName: group, logStreamName: stream, logEvents: events });
+    },
     counts,
     close: () => closeServer(server),
   };

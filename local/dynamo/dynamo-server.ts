@@ -69,6 +69,8 @@ export interface DynamoOperation {
   body: string;
   /** HTTP status of the answer (400 for a failed condition, which DynamoDB still bills as a write). */
   status: number;
+  /** The answer's body (JSON text): the items read, the item a write returned. */
+  response: string;
   at: number;
 }
 
@@ -103,11 +105,27 @@ export async function startDynamoServer(options: DynamoServerOptions = {}): Prom
     const op = String(req.headers["x-amz-target"] ?? "").replace(/^DynamoDB_\d+\./, "");
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    const answer: Buffer[] = [];
+    const keep = (chunk: unknown) => {
+      if (typeof chunk === "string") answer.push(Buffer.from(chunk));
+      else if (chunk instanceof Uint8Array) answer.push(Buffer.from(chunk));
+    };
+    const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => {
+      keep(chunk);
+      return write(chunk, ...rest);
+    }) as typeof res.write;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (typeof chunk !== "function") keep(chunk);
+      return end(chunk, ...rest);
+    }) as typeof res.end;
     res.on("finish", () => {
       const operation = {
         op,
         body: Buffer.concat(chunks).toString("utf8"),
         status: res.statusCode,
+        response: Buffer.concat(answer).toString("utf8"),
         at: Date.now(),
       };
       for (const listener of listeners) {

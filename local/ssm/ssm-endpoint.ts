@@ -10,9 +10,36 @@
 import { createServer, type ServerResponse } from "node:http";
 import { AwsJsonError, type AwsJsonOperation, awsJsonHandler, sendJson } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
-import { createSsmState, type PingStatus, type SsmCommandNotice, type SsmStateOptions } from "./ssm-state.js";
+import {
+  type AgentWork,
+  createSsmState,
+  type PingStatus,
+  type SsmCommandNotice,
+  type SsmStateOptions,
+} from "./ssm-state.js";
 
 export type { PingStatus, SsmCommandNotice } from "./ssm-state.js";
+
+/** One command as an agent runs it (what a poll hands it). */
+export type AgentCommand = AgentWork["commands"][number];
+
+/** What an agent reports when a command ended (the agent protocol's `/agent/result`). */
+export interface AgentReport {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut?: boolean;
+  cancelled?: boolean;
+}
+
+/**
+ * An agent in this process (a simulated host's): it gets its commands as the polling agent takes them
+ * (after the same delivery delay) and reports as it reports, without HTTP.
+ */
+export interface InProcessAgent {
+  run(command: AgentCommand, report: (r: AgentReport) => void): void;
+  cancel(commandId: string): void;
+}
 
 export interface SsmEndpointOptions extends SsmStateOptions {
   /** 0 (default) = any free port. */
@@ -43,6 +70,12 @@ export interface SsmEndpoint {
   operationCounts(): Record<string, number>;
   /** Changes SSM's latency (`deliveryDelayMs`, `statusDelayMs` of the options) for commands sent from now on. */
   setLatency(latency: { deliveryDelayMs?: number; statusDelayMs?: number }): void;
+  /**
+   * Serves `instanceId`'s commands with an agent in this process: it is connected (its health reported as a
+   * live agent's) until `detach()` (power lost: its commands wait undelivered, then time out, as for a dead
+   * agent).
+   */
+  attachAgent(instanceId: string, agent: InProcessAgent): { detach(): void };
   /** Calls `listener` for every command accepted from now on. Returns an unsubscribe function. */
   onCommand(listener: (notice: SsmCommandNotice) => void): () => void;
   close(): Promise<void>;
@@ -69,8 +102,33 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
   const pingWaiters = new Set<{ id: string; since: number; resolve: () => void }>();
   let closed = false;
 
+  /** Agents served in this process, by instance id. */
+  const local = new Map<string, InProcessAgent>();
+  const deliverLocal = (instanceId: string) => {
+    const agent = local.get(instanceId);
+    if (!agent || closed || !state.hasWork(instanceId)) return;
+    state.notePing(instanceId);
+    const work = state.takeWork(instanceId);
+    for (const id of work.cancel) agent.cancel(id);
+    for (const c of work.commands)
+      agent.run(c, (r) => {
+        if (closed || local.get(instanceId) !== agent) return;
+        try {
+          state.agentResult({ instanceId, commandId: c.commandId, ...r });
+        } catch {
+          // the command is gone (deregistered): nothing to report to
+        }
+      });
+  };
+  // A connected agent reports its health as a polling one does (notePing keeps SSM's own cadence).
+  const localHealth = setInterval(() => {
+    for (const id of local.keys()) state.notePing(id);
+  }, 1000);
+  localHealth.unref();
+
   const wake = (instanceId: string) => {
     for (const w of [...(waiters.get(instanceId) ?? [])]) w.deliver();
+    deliverLocal(instanceId);
   };
 
   const state = createSsmState(opts, {
@@ -185,11 +243,24 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
       return { ...opCounts };
     },
     setLatency: state.setLatency,
+    attachAgent(instanceId, agent) {
+      if (!state.isRegistered(instanceId)) throw new Error(`instance ${instanceId} is not registered`);
+      local.set(instanceId, agent);
+      state.notePing(instanceId);
+      deliverLocal(instanceId);
+      return {
+        detach: () => {
+          if (local.get(instanceId) === agent) local.delete(instanceId);
+        },
+      };
+    },
     onCommand: state.onCommand,
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(sweeper);
+      clearInterval(localHealth);
+      local.clear();
       for (const timer of deliveryTimers) clearTimeout(timer);
       deliveryTimers.clear();
       for (const id of [...waiters.keys()]) wake(id);

@@ -28,7 +28,7 @@ export interface FunctionAccess {
   metrics?: boolean;
   /**
    * Creates and deletes the hosts' alarms (registration): cloudwatch:PutMetricAlarm / DeleteAlarms on the
-   * deployment's `<prefix>-heartbeat-*` and `<prefix>-instance-monitor-*` alarms.
+   * deployment's `<prefix>-heartbeat-*` alarms (a host's only alarm).
    */
   hostAlarms?: boolean;
   /**
@@ -129,8 +129,8 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
     publishEvents: true,
   }),
   conductor("schedule", "schedule", {
-    // Cleaning a target an earlier flow left unproven runs a host command.
-    tables: { instances: "read", hosts: "write", migrations: "write" },
+    // Cleaning a target an earlier flow left unproven runs a host command (and strikes it from the instance).
+    tables: { instances: "write", hosts: "write", migrations: "write" },
     hostCommands: true,
   }),
   conductor("prepare-reschedule", "prepareReschedule", {
@@ -315,7 +315,8 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   // Reads the host's tag and agent state (describeHosts) and its capacity (hostCommands); creates its
   // alarms (hostAlarms) and tags the node with its name (tagHosts).
   inventory("register-host", "register", "invoked", {
-    tables: { hosts: "write" },
+    // fleet: the host count and the host's BMC networks, kept with its record.
+    tables: { hosts: "write", fleet: "write" },
     hostCommands: true,
     describeHosts: true,
     hostAlarms: true,
@@ -323,7 +324,7 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
   }),
   // Deletes the host's alarms, its name tag and its record (refused while instances name it).
   inventory("deregister-host", "deregister", "invoked", {
-    tables: { hosts: "write", instances: "read" },
+    tables: { hosts: "write", instances: "read", fleet: "write" },
     hostAlarms: true,
     tagHosts: true,
   }),
@@ -337,7 +338,11 @@ export const INVENTORY_FUNCTIONS: readonly FunctionSpec[] = [
     "sync",
     "sync",
     "scheduled",
-    { tables: { hosts: "write", instances: "write", migrations: "read" }, hostCommands: true },
+    // fleet: where the last run stopped (a run syncs the next page of hosts).
+    {
+      tables: { hosts: "write", instances: "write", migrations: "read", fleet: "write" },
+      hostCommands: true,
+    },
     "rate(5 minutes)",
   ),
 ];
@@ -375,6 +380,8 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
         ports: "read",
         volumes: "read",
         faults: "write",
+        // The delegates a host's power view lists.
+        fleet: "read",
       },
       hostCommands: true,
       publishEvents: true,
@@ -416,15 +423,17 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" } }),
   hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, metrics: true }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostCommands: true }),
-  // The mass-failure guard reads every host; holding writes the incident and alerts the operator.
-  hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read" } }),
+  // The mass-failure guard reads the fleet's host count and the hosts that look dead (an index); holding
+  // writes the incident and alerts the operator.
+  hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read", fleet: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
   // The power fence: a BMC's fence agent on a delegate host (hostCommands), or ec2:StopInstances (Force) and
   // DescribeInstances on the host's instance; records it in the host's power log; reads the heartbeats for
   // the lease; records the proof of death on the host.
   hostFailure("fence", "fenceHost", {
-    tables: { hosts: "write" },
+    // fleet: the peers on the victim's BMC network (the delegates).
+    tables: { hosts: "write", fleet: "read" },
     fence: true,
     hostCommands: true,
     metrics: true,
@@ -530,7 +539,7 @@ export const HOST_POWER_FUNCTION: FunctionSpec = {
   entry: "functions/host-power/handlers.ts",
   handler: "power",
   role: "invoked",
-  access: { tables: { hosts: "write" }, hostCommands: true, fence: true, powerOn: true },
+  access: { tables: { hosts: "write", fleet: "read" }, hostCommands: true, fence: true, powerOn: true },
 };
 
 /** Every function, of every flow and trigger. New flows append their lists here. */

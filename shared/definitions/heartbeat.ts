@@ -5,8 +5,9 @@
  * watches. Nothing here imports an AWS client: the objects have the shape of `PutMetricData` /
  * `PutMetricAlarm` inputs.
  *
- * Cost per host-month at us-east-1 list prices (docs/ARCHITECTURE.md, "Host failure"): one high-resolution
- * custom metric ($0.30) + one high-resolution alarm ($0.30) + the heartbeat calls (see there).
+ * Cost per host-month at us-east-1 list prices (docs/ARCHITECTURE.md, "Host failure"; bench/RESULTS.md): one
+ * high-resolution custom metric ($0.30) + one high-resolution alarm ($0.30) + the heartbeat lines' ingestion.
+ * Nothing else of a host is a metric or an alarm (the instance monitor's health rides in the line).
  */
 
 import { emfLine } from "../metrics/emf.js";
@@ -26,8 +27,8 @@ export function heartbeatLogGroupName(prefix = "lazarus"): string {
   return `/${prefix}/host-heartbeats`;
 }
 
-/** The log stream of one part of a host's agent in that group: `<host>/heartbeat`, `<host>/instance-monitor`. */
-export function hostLogStreamName(host: string, part: "heartbeat" | "instance-monitor"): string {
+/** The log stream of a host's heartbeats in that group: `<host>/heartbeat`. */
+export function hostLogStreamName(host: string, part: "heartbeat"): string {
   return `${host}/${part}`;
 }
 
@@ -87,9 +88,17 @@ export function heartbeatDatum(host: string, at: Date, watchdogTimeoutSeconds = 
   };
 }
 
-/** One heartbeat as the embedded-metric-format log line the host sends with `PutLogEvents`. */
-export function heartbeatLogLine(host: string, at: Date, watchdogTimeoutSeconds = 0): string {
-  return emfLine(HEARTBEAT_METRIC.namespace, heartbeatDatum(host, at, watchdogTimeoutSeconds));
+/**
+ * One heartbeat as the embedded-metric-format log line the host sends with `PutLogEvents`. `properties` are
+ * more facts in the line that are no metric (no metric cost: the instance monitor's health).
+ */
+export function heartbeatLogLine(
+  host: string,
+  at: Date,
+  watchdogTimeoutSeconds = 0,
+  properties: Readonly<Record<string, string>> = {},
+): string {
+  return emfLine(HEARTBEAT_METRIC.namespace, heartbeatDatum(host, at, watchdogTimeoutSeconds), properties);
 }
 
 /**

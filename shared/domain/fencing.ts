@@ -57,7 +57,12 @@ export const DEFAULT_FENCING_CONFIG: FencingConfig = {
 // ---- 1. mass failure -------------------------------------------------------------------------------
 
 /** Incident statuses that count a host as failed for the guard (not-dead, aborted, closed hosts came back). */
-const SUSPECT_STATUSES: readonly HostIncident["status"][] = ["confirming", "held", "evacuating", "evacuated"];
+export const OPEN_SUSPECT_INCIDENT_STATUSES: readonly HostIncident["status"][] = [
+  "confirming",
+  "held",
+  "evacuating",
+  "evacuated",
+];
 
 export interface SuspectHost {
   host: string;
@@ -78,7 +83,7 @@ export function suspectHosts(
   const out: SuspectHost[] = [];
   for (const h of hosts) {
     const inc = h.incident;
-    const open = inc !== null && SUSPECT_STATUSES.includes(inc.status);
+    const open = inc !== null && OPEN_SUSPECT_INCIDENT_STATUSES.includes(inc.status);
     // A confirming or held host whose heartbeat came back (status up) is not suspect any more.
     const proven = open && (inc.status === "evacuating" || inc.status === "evacuated");
     if (open && Date.parse(inc.openedAt) >= from && (proven || h.status === "down"))

@@ -81,6 +81,12 @@ export const FencingRequiredState = z.object({
 });
 export type FencingRequiredState = z.infer<typeof FencingRequiredState>;
 
+/** A target left unproven by a failed evacuation: the host and the flow (its claim's owner). */
+export const UncleanTarget = z.object({ host: ResourceName, requestId: z.string().min(1) });
+export type UncleanTarget = z.infer<typeof UncleanTarget>;
+/** More would mean an evacuation failing again and again without cleaning: each one is refused before. */
+export const MAX_UNCLEAN_TARGETS = 10;
+
 export const Instance = z.object({
   uuid: Uuid,
   name: ResourceName,
@@ -134,6 +140,11 @@ export const Instance = z.object({
   fault: InstanceFault.nullable(),
   /** "fencing required": null unless an evacuation was refused by the disk lock (FencingRequiredState). */
   fencingRequired: FencingRequiredState.nullable().default(null),
+  /**
+   * Targets a failed evacuation gave up on without proving them clean (a copy may be there): each keeps the
+   * flow's claim, and the next evacuation cleans it and releases that claim before it tries any other host.
+   */
+  uncleanTargets: z.array(UncleanTarget).max(MAX_UNCLEAN_TARGETS).default([]),
   /** nova's server metadata (the API's `metadata`; set at create, replaced by a rebuild that gives it). */
   metadata: z.record(z.string().max(255), z.string().max(255)).default({}),
   /** The catalog flavor it was built with (shared/domain/catalog.ts); null: adopted, resources only. */

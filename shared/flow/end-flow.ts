@@ -18,7 +18,8 @@
  *    state until an evacuation finishes. Evacuating again is allowed at once (it is refused again while
  *    the old copy runs).
  */
-import type { Instance, InstanceFault } from "../domain/schemas.js";
+import { HostNotFound } from "../domain/errors.js";
+import type { Instance, InstanceFault, Migration } from "../domain/schemas.js";
 import {
   isMigrationInFlight,
   MIGRATION_TASK_STATES,
@@ -98,7 +99,7 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
   }
   if (instance.taskRequestId !== ending.requestId) return "not-owned";
 
-  await releaseClaims(deps, instance, ending);
+  await releaseClaims(deps, instance, ending, migrate ? null : migration);
   await bindingsOn(deps, instance, instance.host, ending.requestId);
   const fencing = ending.uncleanHost ? null : (ending.fencingRequired ?? null);
   const fault = fencing ? fencingFaultOf(deps, ending, fencing) : faultOf(deps, ending);
@@ -127,6 +128,13 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
             since: fault.createdAt,
           }
         : instance.fencingRequired,
+      // The unproven target keeps this flow's claim; the next evacuation cleans it first (Schedule).
+      uncleanTargets: ending.uncleanHost
+        ? [
+            ...instance.uncleanTargets.filter((t) => t.host !== ending.uncleanHost),
+            { host: ending.uncleanHost, requestId: ending.requestId },
+          ]
+        : instance.uncleanTargets,
     },
   });
   await deps.stores.faults.record(instance.uuid, fault);
@@ -146,12 +154,39 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
   return fencing ? "fencing-required" : "ended-in-error";
 }
 
-/** Every claim owned by this flow, found by owner on every host, except the instance's own host and an unclean target. */
-async function releaseClaims(deps: StepDeps, instance: Instance, ending: FlowEnding): Promise<void> {
-  for (const host of await deps.stores.hosts.list()) {
-    if (host.claims[instance.uuid]?.owner !== ending.requestId) continue;
-    if (host.name === instance.host || host.name === ending.uncleanHost) continue;
-    await deps.stores.hosts.release(host.name, instance.uuid, { owner: ending.requestId });
+/**
+ * Every claim this flow may hold, except on the instance's own host and on an unclean target. Schedule names
+ * each host in the migration before it claims there (the destination, then the hosts tried), so these are
+ * all: a few reads by key, never a read of every host. A release by owner is a no-op where there is none.
+ */
+async function releaseClaims(
+  deps: StepDeps,
+  instance: Instance,
+  ending: FlowEnding,
+  migration: Migration | null,
+): Promise<void> {
+  if (migration === null) {
+    // A migrate flow (issue 32; its caller passes no migration) claims before it names its target
+    // (ScheduleMigration): its claims are found by owner on every host. Not an evacuation's path (SCALE.md).
+    for (const host of await deps.stores.hosts.list()) {
+      if (host.claims[instance.uuid]?.owner !== ending.requestId) continue;
+      if (host.name === instance.host || host.name === ending.uncleanHost) continue;
+      await deps.stores.hosts.release(host.name, instance.uuid, { owner: ending.requestId });
+    }
+    return;
+  }
+  const named = new Set([
+    ...(migration?.destHost ? [migration.destHost] : []),
+    ...(migration?.attemptedHosts ?? []),
+    ...(ending.attemptedHosts ?? []),
+  ]);
+  for (const host of named) {
+    if (host === instance.host || host === ending.uncleanHost) continue;
+    try {
+      await deps.stores.hosts.release(host, instance.uuid, { owner: ending.requestId });
+    } catch (e) {
+      if (!(e instanceof HostNotFound)) throw e; // deregistered meanwhile: nothing of it to release
+    }
   }
 }
 

@@ -16,6 +16,7 @@ import {
 import type { EvacuationPolicy } from "../domain/host-failure.js";
 import type { Instance } from "../domain/schemas.js";
 import type { Stores } from "../store/index.js";
+import { planCandidates } from "./placement.js";
 
 export interface PreviewOptions {
   policy: EvacuationPolicy;
@@ -34,11 +35,18 @@ export async function readEvacuationPreview(
   host: string,
   opts: PreviewOptions,
 ): Promise<HostEvacuationPreview> {
-  await stores.hosts.require(host);
-  const [hosts, instances] = await Promise.all([stores.hosts.list(), instancesOn(stores, host)]);
+  const source = await stores.hosts.require(host);
+  const instances = await instancesOn(stores, host);
+  // The scheduler's best candidates for these instances (as the flow plans), not the whole fleet.
+  const hosts = [source, ...(await planCandidates(stores, source, instances))];
   return previewHostEvacuation(host, hosts, instances, opts);
 }
 
+/**
+ * Every single-host failure the fleet could not absorb: by its nature a read of the whole fleet (every host
+ * and every instance), for an operator's report on demand (the API's GET /os-evacuation-capacity); no flow
+ * step and no periodic job calls it (docs/SCALE.md).
+ */
 export async function readFleetCapacity(
   stores: Pick<Stores, "hosts" | "instances">,
   opts: PreviewOptions,

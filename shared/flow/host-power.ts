@@ -15,6 +15,7 @@ import { z } from "zod";
 import { judgeFence } from "../domain/fencing.js";
 import {
   chooseDelegates,
+  type DelegateChoice,
   delegateOutcome,
   OPERATOR_POWER_ACTIONS,
   parseFenceReport,
@@ -131,9 +132,42 @@ export async function controlHostPower(
   return record;
 }
 
+/** Members of a BMC network read per page while looking for delegates. */
+const DELEGATE_PAGE = 10;
+/** At most this many members of the network are read (then the choice says who was passed over). */
+const MAX_DELEGATE_CANDIDATES = 50;
+
+/**
+ * The delegates for `victim`'s BMC (`chooseDelegates` over the peers that reach its BMC network): the
+ * network's members from the fleet table, by name, a page at a time, each re-read by key, until `want` of
+ * them may be delegates now (or MAX_DELEGATE_CANDIDATES were read). Never a read of every host.
+ */
+export async function delegatesFor(
+  deps: Pick<HostPowerDeps, "stores" | "now" | "serviceDownSeconds">,
+  victim: Host,
+  want: number,
+): Promise<{ choice: DelegateChoice; peers: Host[] }> {
+  const network = victim.fencing.bmc?.network;
+  const peers: Host[] = [];
+  let choice = chooseDelegates(victim, peers, deps.now(), deps.serviceDownSeconds);
+  if (!network) return { choice, peers };
+  let after: string | undefined;
+  for (let read = 0; read < MAX_DELEGATE_CANDIDATES; ) {
+    const page = await deps.stores.hosts.fleet.bmcNetworkMembers(network, {
+      limit: Math.min(DELEGATE_PAGE, MAX_DELEGATE_CANDIDATES - read),
+      ...(after ? { after } : {}),
+    });
+    read += page.hosts.length;
+    after = page.hosts.at(-1);
+    peers.push(...(await deps.stores.hosts.getMany(page.hosts.filter((h) => h !== victim.name))));
+    choice = chooseDelegates(victim, peers, deps.now(), deps.serviceDownSeconds);
+    if (!page.more || choice.delegates.length >= want) break;
+  }
+  return { choice, peers };
+}
+
 async function throughDelegates(deps: HostPowerDeps, host: Host, req: PowerRequest): Promise<Ended> {
-  const fleet = await deps.stores.hosts.list();
-  const choice = chooseDelegates(host, fleet, deps.now(), deps.serviceDownSeconds);
+  const { choice, peers: fleet } = await delegatesFor(deps, host, deps.maxDelegates);
   const what = `${host.fencing.power} ${AGENT_ACTION[req.action]} of ${host.name}`;
   if (choice.delegates.length === 0)
     return {

@@ -17,8 +17,15 @@ export interface EmfDatum {
   StorageResolution: number;
 }
 
-/** The EMF log line of one datum: `_aws` metadata, the dimension values and the value at the root. */
-export function emfLine(namespace: string, datum: EmfDatum): string {
+/**
+ * The EMF log line of one datum: `_aws` metadata, the dimension values and the value at the root, and any
+ * `properties` beside them (kept in the log event, not metrics).
+ */
+export function emfLine(
+  namespace: string,
+  datum: EmfDatum,
+  properties: Readonly<Record<string, string>> = {},
+): string {
   const root: Record<string, unknown> = {
     _aws: {
       Timestamp: datum.Timestamp.getTime(),
@@ -31,6 +38,7 @@ export function emfLine(namespace: string, datum: EmfDatum): string {
       ],
     },
   };
+  for (const [k, v] of Object.entries(properties)) root[k] = v;
   for (const d of datum.Dimensions) root[d.Name] = d.Value;
   root[datum.MetricName] = datum.Value;
   return JSON.stringify(root);

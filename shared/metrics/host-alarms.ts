@@ -1,8 +1,9 @@
 /**
- * A host's alarms in CloudWatch, created when the host is registered and deleted when it is deregistered
+ * A host's alarm in CloudWatch, created when the host is registered and deleted when it is deregistered
  * (no redeploy): its heartbeat alarm (shared/definitions/heartbeat.ts `heartbeatAlarm`, whose ALARM starts
- * host-evacuation) and its instance monitor's (`instanceMonitorAlarm`, for the operator only). The local
- * cloud's seeded hosts get theirs through the same adapter.
+ * host-evacuation). It is the host's only alarm: the instance monitor's health rides in the heartbeat line
+ * and is reported by event (shared/definitions/instance-failure.ts), at no standing cost. The local cloud's
+ * seeded hosts get theirs through the same adapter.
  */
 import {
   type CloudWatchClient,
@@ -10,7 +11,6 @@ import {
   PutMetricAlarmCommand,
 } from "@aws-sdk/client-cloudwatch";
 import { type HeartbeatAlarmOptions, heartbeatAlarm } from "../definitions/heartbeat.js";
-import { instanceMonitorAlarm } from "../definitions/instance-failure.js";
 
 export interface HostAlarms {
   /** Creates (or updates) the host's alarms; returns their names. */
@@ -32,7 +32,7 @@ export class CloudWatchHostAlarms implements HostAlarms {
 
   private definitions(host: string) {
     const prefix = this.settings.prefix ?? "lazarus";
-    return [heartbeatAlarm(host, this.settings, prefix), instanceMonitorAlarm(host, this.settings, prefix)];
+    return [heartbeatAlarm(host, this.settings, prefix)];
   }
 
   async put(host: string): Promise<string[]> {

@@ -6,9 +6,17 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   type KeySchemaElement,
+  type Projection,
   ResourceInUseException,
 } from "@aws-sdk/client-dynamodb";
-import { type KeyAttribute, TABLE_IDS, TABLE_SPECS, type TableNames, type TableSpec } from "./tables.js";
+import {
+  type IndexSpec,
+  type KeyAttribute,
+  TABLE_IDS,
+  TABLE_SPECS,
+  type TableNames,
+  type TableSpec,
+} from "./tables.js";
 
 function keySchema(partitionKey: KeyAttribute, sortKey?: KeyAttribute): KeySchemaElement[] {
   const schema: KeySchemaElement[] = [{ AttributeName: partitionKey.name, KeyType: "HASH" }];
@@ -16,7 +24,14 @@ function keySchema(partitionKey: KeyAttribute, sortKey?: KeyAttribute): KeySchem
   return schema;
 }
 
-/** The CreateTable request for one spec: on-demand billing, every GSI projecting ALL attributes. */
+/** How an index projects items, as CreateTable takes it (ALL unless the spec says otherwise). */
+export function projectionOf(index: IndexSpec): Projection {
+  const p = index.projection ?? "ALL";
+  if (p === "ALL" || p === "KEYS_ONLY") return { ProjectionType: p };
+  return { ProjectionType: "INCLUDE", NonKeyAttributes: [...p.include] };
+}
+
+/** The CreateTable request for one spec: on-demand billing, each GSI projecting what its spec says. */
 export function toCreateTableInput(spec: TableSpec, name: string): CreateTableCommandInput {
   const attributes = new Map<string, KeyAttribute["type"]>();
   const addAttribute = (a: KeyAttribute | undefined): void => {
@@ -49,7 +64,7 @@ export function toCreateTableInput(spec: TableSpec, name: string): CreateTableCo
     input.GlobalSecondaryIndexes = spec.globalIndexes.map((index) => ({
       IndexName: index.indexName,
       KeySchema: keySchema(index.partitionKey, index.sortKey),
-      Projection: { ProjectionType: "ALL" },
+      Projection: projectionOf(index),
     }));
   }
   return input;

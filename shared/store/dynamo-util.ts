@@ -165,3 +165,13 @@ export class Expr {
 export function definedOnly<T extends object>(obj: T): Partial<T> {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/** An UpdateExpression from SET and REMOVE terms. */
+export function updateExpression(sets: readonly string[], removes: readonly string[] = []): string {
+  return [
+    sets.length > 0 ? `SET ${sets.join(", ")}` : "",
+    removes.length > 0 ? `REMOVE ${removes.join(", ")}` : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
+}

@@ -5,12 +5,11 @@
  * it back and are duplicates. Every later change is conditional on the incident id, so a flow can only move
  * its own incident.
  */
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { ConcurrentUpdate } from "../domain/errors.js";
 import { type IncidentDecision, incidentDecision } from "../domain/host-failure.js";
 import { type Host, HostIncident, type HostIncidentStatus } from "../domain/schemas.js";
-import { Expr, isConditionalCheckFailed, itemAtFailure, parseInput, type StoreDeps } from "./dynamo-util.js";
-import { HOST_RECORDS, hostNotFound, parseHost, type ServicePatch, servicePatchSets } from "./hosts-store.js";
+import { Expr, parseInput, type StoreDeps, updateExpression } from "./dynamo-util.js";
+import { HOST_RECORDS, type ServicePatch, servicePatchTerms } from "./hosts-store.js";
 import { RecordStore } from "./table-store.js";
 
 export interface OpenIncidentResult {
@@ -34,8 +33,12 @@ export class HostIncidentsStore extends RecordStore<typeof Host> {
         decision = incidentDecision(current.incident, wanted.id);
         if (decision.kind !== "open") return null;
         const x = new Expr();
+        const t = servicePatchTerms(x, current, {}, { incident: wanted });
         return {
-          UpdateExpression: `SET ${x.name("incident")} = ${x.value(wanted)}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          UpdateExpression: updateExpression(
+            [`${x.name("incident")} = ${x.value(wanted)}`, ...t.sets],
+            t.removes,
+          ),
           ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
           ...x.attributes(),
         };
@@ -47,7 +50,8 @@ export class HostIncidentsStore extends RecordStore<typeof Host> {
 
   /**
    * Move our incident to `status` (with its summary) and change the host's service fields in the same
-   * write. Conditional on the incident being ours; repeating it is harmless.
+   * write. Conditional on the incident being ours (and on the record's version, so that the index attributes
+   * written with it are the record's); repeating it is harmless.
    */
   async update(
     hostName: string,
@@ -55,35 +59,38 @@ export class HostIncidentsStore extends RecordStore<typeof Host> {
     status: HostIncidentStatus,
     opts: { summary?: Record<string, unknown>; service?: ServicePatch } = {},
   ): Promise<Host> {
-    const x = new Expr();
-    const sets = [
-      `${x.path("incident", "status")} = ${x.value(status)}`,
-      `${x.path("incident", "updatedAt")} = ${x.value(this.now().toISOString())}`,
-      ...servicePatchSets(x, opts.service ?? {}),
-    ];
-    if (opts.summary !== undefined) sets.push(`${x.path("incident", "summary")} = ${x.value(opts.summary)}`);
-    try {
-      const out = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: this.keyOf(hostName),
-          UpdateExpression: `SET ${sets.join(", ")}`,
-          ConditionExpression: `${x.path("incident", "id")} = ${x.value(incidentId)}`,
+    return this.changeRecord(
+      hostName,
+      (current) => {
+        const actual = current.incident;
+        if (actual?.id !== incidentId) {
+          throw new ConcurrentUpdate(
+            `host ${hostName} is in incident ${String(actual?.id)}, not ${incidentId}: not changing it`,
+            { host: hostName, incidentId, actual: actual?.id ?? null },
+          );
+        }
+        const incident: HostIncident = {
+          ...actual,
+          status,
+          updatedAt: this.now().toISOString(),
+          ...(opts.summary !== undefined ? { summary: opts.summary } : {}),
+        };
+        const x = new Expr();
+        const t = servicePatchTerms(x, current, opts.service ?? {}, { incident });
+        const sets = [
+          `${x.path("incident", "status")} = ${x.value(incident.status)}`,
+          `${x.path("incident", "updatedAt")} = ${x.value(incident.updatedAt)}`,
+          ...t.sets,
+        ];
+        if (opts.summary !== undefined)
+          sets.push(`${x.path("incident", "summary")} = ${x.value(opts.summary)}`);
+        return {
+          UpdateExpression: updateExpression(sets, t.removes),
+          ConditionExpression: `${x.path("incident", "id")} = ${x.value(incidentId)} AND ${x.name("version")} = ${x.value(current.version)}`,
           ...x.attributes(),
-          ReturnValues: "ALL_NEW",
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      return parseHost(out.Attributes ?? {});
-    } catch (e) {
-      if (!isConditionalCheckFailed(e)) throw e;
-      const old = await itemAtFailure(e, () => this.read(hostName));
-      if (!old) throw hostNotFound(hostName);
-      const actual = parseHost(old).incident;
-      throw new ConcurrentUpdate(
-        `host ${hostName} is in incident ${String(actual?.id)}, not ${incidentId}: not changing it`,
-        { host: hostName, incidentId, actual: actual?.id ?? null },
-      );
-    }
+        };
+      },
+      { host: hostName, incidentId },
+    );
   }
 }

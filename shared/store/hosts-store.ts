@@ -10,7 +10,14 @@
  * always the sum of the claims and never exceeds the limit, however many claims race.
  */
 import { isDeepStrictEqual } from "node:util";
-import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import {
   allocationRatio,
@@ -21,6 +28,7 @@ import {
   resourceLimit,
 } from "../domain/claim-policy.js";
 import {
+  ClaimRefused,
   ConcurrentUpdate,
   HostNotFound,
   HostRegistrationConflict,
@@ -50,8 +58,20 @@ import {
   parseStored,
   type StoreDeps,
   scanAll,
+  updateExpression,
 } from "./dynamo-util.js";
+import { FleetStore } from "./fleet-store.js";
+import {
+  freeRamTerm,
+  hostIndexAttributes,
+  indexTerms,
+  isSchedulable,
+  placementView,
+  poolKey,
+  SUSPECT_KEY,
+} from "./host-index.js";
 import { type ConditionalUpdate, type RecordKind, RecordStore } from "./table-store.js";
+import { INDEX } from "./tables.js";
 
 export const hostNotFound = (name: string) =>
   new HostNotFound(`Compute host ${name} not found.`, { host: name });
@@ -89,15 +109,43 @@ export const ServicePatch = z
   );
 export type ServicePatch = z.input<typeof ServicePatch>;
 
-/** The SET terms of a service patch (validated): its fields, and the version bump of every host change. */
-export function servicePatchSets(x: Expr, patch: ServicePatch): string[] {
-  const fields = Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(
-    ([, v]) => v !== undefined,
-  );
-  return [
-    ...fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`),
-    `${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
-  ];
+/** The fields of a service patch to write (validated, undefined ones left out). */
+function servicePatchFields(patch: ServicePatch): [string, unknown][] {
+  return Object.entries(parseInput(ServicePatch, patch, "service patch")).filter(([, v]) => v !== undefined);
+}
+
+/**
+ * The SET and REMOVE terms of a service patch on `current` (the record the write is conditional on): its
+ * fields, the version bump of every host change, and the index attributes of the record it makes.
+ */
+export function servicePatchTerms(
+  x: Expr,
+  current: Host,
+  patch: ServicePatch,
+  more: Partial<Host> = {},
+): { sets: string[]; removes: string[]; next: Host } {
+  const fields = servicePatchFields(patch);
+  const next = parseHost({
+    ...current,
+    ...Object.fromEntries(fields),
+    ...more,
+    version: current.version + 1,
+  });
+  const index = indexTerms(x, next);
+  return {
+    sets: [
+      ...fields.map(([k, v]) => `${x.name(k)} = ${x.value(v)}`),
+      `${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+      ...index.sets,
+    ],
+    removes: index.removes,
+    next,
+  };
+}
+
+/** Whether a service patch changes what the host's index attributes derive from (else it is written blind). */
+function touchesIndex(patch: ServicePatch): boolean {
+  return patch.enabled !== undefined || patch.status !== undefined || patch.deathProof !== undefined;
 }
 
 /** What registration decides about a host; everything else (usage, claims, service status) the store keeps. */
@@ -127,9 +175,67 @@ export interface RegisterResult {
   changed: (keyof HostRegistration)[];
 }
 
+/** One page of host names from an index or the table, and where the next page starts (none: the end). */
+export interface HostPage {
+  names: string[];
+  next?: Record<string, unknown>;
+}
+
+/** One page of the scheduler's index: hosts as it projects them (`placementView`: no claims). */
+export interface PlacementPage {
+  hosts: Host[];
+  next?: Record<string, unknown>;
+}
+
+/**
+ * What a scheduled claim relies on besides room: the host may still take instances (enabled, up, not forced
+ * down) and still has the placement facts the filters passed (zone, virt type, recreate, shared pool). The
+ * index it was chosen from may lag (eventually consistent in AWS); the claim checks these on the item.
+ */
+export interface PlacementExpectation {
+  availabilityZone: string;
+  virtType: Host["virtType"];
+  supportsRecreate: boolean;
+  sharedPoolId: string | null;
+}
+
+/** Why `host` no longer meets `expect` (null: it does). */
+export function placementMismatch(host: Host, expect: PlacementExpectation): string | null {
+  if (!isSchedulable(host))
+    return host.forcedDown ? "forced down" : !host.enabled ? "disabled" : "compute service down";
+  if (host.availabilityZone !== expect.availabilityZone) return `now in zone ${host.availabilityZone}`;
+  if (host.virtType !== expect.virtType) return `now virt type ${host.virtType}`;
+  if (host.supportsRecreate !== expect.supportsRecreate) return "recreate support changed";
+  if (host.storage.sharedPoolId !== expect.sharedPoolId) return "shared pool changed";
+  return null;
+}
+
 export class HostsStore extends RecordStore<typeof Host> {
+  /** The fleet's count and BMC-network membership, kept with the host items (fleet-store.ts). */
+  readonly fleet: FleetStore;
+
   constructor(deps: StoreDeps) {
     super(deps, "hosts", HOST_RECORDS);
+    this.fleet = new FleetStore(deps);
+  }
+
+  /** A host item: the record and its index attributes (host-index.ts). */
+  protected override toItem(record: Host): Item {
+    return { ...record, ...hostIndexAttributes(record) };
+  }
+
+  /**
+   * Creates or replaces a host record as given (seeding, tools); the fleet's count and BMC networks follow.
+   */
+  override async put(value: z.input<typeof Host>): Promise<Host> {
+    const record = parseInput(Host, value, "host");
+    const out = await this.doc.send(
+      new PutCommand({ TableName: this.table, Item: this.toItem(record), ReturnValues: "ALL_OLD" }),
+    );
+    const old = out.Attributes ? parseHost(out.Attributes) : null;
+    if (!old) await this.fleet.addHosts(1);
+    await this.fleet.setBmcNetworks(record.name, old?.fencing.bmcNetworks ?? [], record.fencing.bmcNetworks);
+    return record;
   }
 
   /**
@@ -145,8 +251,14 @@ export class HostsStore extends RecordStore<typeof Host> {
       // Registration just ran commands on the host through its agent: it is up now. Its liveness
       // from here on is its heartbeat alarm's (status), or the local monitor's heartbeat time.
       const host = newHostRecord(reg);
-      const put = await this.putIfAbsent(host);
-      if (put.written) return { host, outcome: "created", changed: [] };
+      const put = await this.putIfAbsent(this.toItem(host));
+      if (put.written) {
+        // Counted after the item exists: a crash between the two leaves the count one low, which only
+        // makes the mass-failure guard hold a little sooner.
+        await this.fleet.addHosts(1);
+        await this.fleet.setBmcNetworks(host.name, [], host.fencing.bmcNetworks);
+        return { host, outcome: "created", changed: [] };
+      }
       if (!put.existing) throw hostNotFound(reg.name);
       current = parseHost(put.existing); // registered meanwhile: refreshed below like any known host
     }
@@ -174,13 +286,21 @@ export class HostsStore extends RecordStore<typeof Host> {
         const x = new Expr();
         const sets = changed.map((f) => `${x.name(f)} = ${x.value(reg[f])}`);
         sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
+        const next = parseHost({
+          ...known,
+          ...Object.fromEntries(changed.map((f) => [f, reg[f]])),
+          version: known.version + 1,
+        });
+        const index = indexTerms(x, next);
         return {
-          UpdateExpression: `SET ${sets.join(", ")}`,
+          UpdateExpression: updateExpression([...sets, ...index.sets], index.removes),
           ConditionExpression: `${x.name("version")} = ${x.value(known.version)}`,
           ...x.attributes(),
         };
       },
     });
+    if (changed.includes("fencing"))
+      await this.fleet.setBmcNetworks(host.name, current.fencing.bmcNetworks, host.fencing.bmcNetworks);
     return { host, outcome, changed };
   }
 
@@ -190,15 +310,20 @@ export class HostsStore extends RecordStore<typeof Host> {
    */
   async remove(name: string, version: number): Promise<void> {
     try {
-      await this.doc.send(
+      const out = await this.doc.send(
         new DeleteCommand({
           TableName: this.table,
           Key: this.keyOf(name),
           ConditionExpression: "#v = :v",
           ExpressionAttributeNames: { "#v": "version" },
           ExpressionAttributeValues: { ":v": version },
+          ReturnValues: "ALL_OLD",
         }),
       );
+      if (out.Attributes) {
+        await this.fleet.setBmcNetworks(name, parseHost(out.Attributes).fencing.bmcNetworks, []);
+        await this.fleet.addHosts(-1);
+      }
     } catch (e) {
       if ((e as Error).name === "ConditionalCheckFailedException") {
         throw new ConcurrentUpdate(`host ${name} changed while it was being deregistered`, { host: name });
@@ -207,9 +332,130 @@ export class HostsStore extends RecordStore<typeof Host> {
     }
   }
 
+  /**
+   * Every host (a consistent scan of the whole table): for tools, tests and operators' whole-fleet reports
+   * only. No step of a flow and no periodic job reads it (docs/SCALE.md): they read the indexes below.
+   */
   async list(): Promise<Host[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });
     return items.map((i) => this.parse(i)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Hosts by name, in the order asked, each read consistently (BatchGetItem, 100 keys a call); missing ones left out. */
+  async getMany(names: readonly string[]): Promise<Host[]> {
+    const unique = [...new Set(names)];
+    const found = new Map<string, Host>();
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] = unique.slice(i, i + 100).map((n) => this.keyOf(n));
+      for (let attempt = 0; keys.length > 0; attempt++) {
+        const out = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        for (const item of out.Responses?.[this.table] ?? []) {
+          const h = this.parse(item);
+          found.set(h.name, h);
+        }
+        keys = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
+        if (keys.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+      }
+    }
+    return names.flatMap((n) => {
+      const h = found.get(n);
+      return h ? [h] : [];
+    });
+  }
+
+  /**
+   * Schedulable hosts (enabled, up, not forced down: the index is sparse) of `zone`, or of the zone's shared
+   * pool `pool`, most free RAM first, one page of at most `limit` names. Eventually consistent in AWS: the
+   * scheduler re-reads each by key and claims conditionally.
+   */
+  async schedulablePage(
+    where: { zone: string; pool: string | null },
+    opts: { limit: number; start?: Record<string, unknown> },
+  ): Promise<PlacementPage> {
+    const byPool = where.pool !== null;
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: byPool ? INDEX.hostsByPoolFree : INDEX.hostsByZoneFree,
+        KeyConditionExpression: "#k = :k",
+        ExpressionAttributeNames: { "#k": byPool ? "placementPool" : "placementZone" },
+        ExpressionAttributeValues: { ":k": byPool ? poolKey(where.zone, where.pool!) : where.zone },
+        ScanIndexForward: false,
+        Limit: opts.limit,
+        ...(opts.start ? { ExclusiveStartKey: opts.start } : {}),
+      }),
+    );
+    return {
+      hosts: (out.Items ?? []).map(placementView),
+      ...(out.LastEvaluatedKey ? { next: out.LastEvaluatedKey } : {}),
+    };
+  }
+
+  /**
+   * One page of the hosts that look dead since `from` or later (their open suspect incident opened then, or
+   * their heartbeat alarm is on without one), with the status and incident the index projects. Eventually
+   * consistent in AWS (docs/SCALE.md says why the mass-failure guard may read it so).
+   */
+  async suspectsPage(
+    from: string,
+    opts: { limit: number; start?: Record<string, unknown> },
+  ): Promise<{ hosts: Pick<Host, "name" | "status" | "incident">[]; next?: Record<string, unknown> }> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: INDEX.hostsBySuspect,
+        KeyConditionExpression: "#k = :k AND #s >= :from",
+        ExpressionAttributeNames: { "#k": "suspect", "#s": "suspectSince" },
+        ExpressionAttributeValues: { ":k": SUSPECT_KEY, ":from": from },
+        Limit: opts.limit,
+        ...(opts.start ? { ExclusiveStartKey: opts.start } : {}),
+      }),
+    );
+    return {
+      hosts: (out.Items ?? []).map((i) => ({
+        name: String(i.name),
+        status: i.status === "down" ? ("down" as const) : ("up" as const),
+        incident: Host.shape.incident.parse(i.incident ?? null),
+      })),
+      ...(out.LastEvaluatedKey ? { next: out.LastEvaluatedKey } : {}),
+    };
+  }
+
+  /** The host registered for managed instance `id`, other than `except` (by-managed-instance index), or null. */
+  async nameByManagedInstance(id: string, except?: string): Promise<string | null> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: INDEX.hostsByManagedInstance,
+        KeyConditionExpression: "#k = :k",
+        ExpressionAttributeNames: { "#k": "managedInstanceId" },
+        ExpressionAttributeValues: { ":k": id },
+      }),
+    );
+    const other = (out.Items ?? []).map((i) => String(i.name)).find((n) => n !== except);
+    return other ?? null;
+  }
+
+  /**
+   * One page of host names straight from the table (a Scan of at most `limit` items, keys only, from
+   * `start`): for jobs that walk the fleet a page per run (the fleet sync) and paged lists.
+   */
+  async namesPage(opts: { limit: number; start?: Record<string, unknown> }): Promise<HostPage> {
+    const out = await this.doc.send(
+      new ScanCommand({
+        TableName: this.table,
+        ProjectionExpression: "#n",
+        ExpressionAttributeNames: { "#n": "name" },
+        Limit: opts.limit,
+        ...(opts.start ? { ExclusiveStartKey: opts.start } : {}),
+      }),
+    );
+    return {
+      names: (out.Items ?? []).map((i) => String(i.name)),
+      ...(out.LastEvaluatedKey ? { next: out.LastEvaluatedKey } : {}),
+    };
   }
 
   /**
@@ -225,8 +471,9 @@ export class HostsStore extends RecordStore<typeof Host> {
         if (wanted !== null && current.deathProof !== null) return null;
         if (wanted === null && current.deathProof === null && !current.forcedDown) return null;
         const x = new Expr();
+        const t = servicePatchTerms(x, current, { deathProof: wanted });
         return {
-          UpdateExpression: `SET ${x.name("deathProof")} = ${x.value(wanted)}, ${x.name("forcedDown")} = ${x.value(wanted !== null)}, ${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+          UpdateExpression: updateExpression(t.sets, t.removes),
           ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
           ...x.attributes(),
         };
@@ -235,10 +482,32 @@ export class HostsStore extends RecordStore<typeof Host> {
     );
   }
 
-  /** Change the compute service fields (enabled, liveness, proof of death with forced down). Bumps version. */
+  /**
+   * Change the compute service fields (enabled, liveness, proof of death with forced down). Bumps version.
+   * A change of what the indexes derive from (enabled, status, forced down) is decided on the record and
+   * conditional on its version; a heartbeat time alone is written as it is.
+   */
   async setService(name: string, patch: ServicePatch): Promise<Host> {
+    if (touchesIndex(patch)) {
+      return this.changeRecord(
+        name,
+        (current) => {
+          const x = new Expr();
+          const t = servicePatchTerms(x, current, patch);
+          return {
+            UpdateExpression: updateExpression(t.sets, t.removes),
+            ConditionExpression: `${x.name("version")} = ${x.value(current.version)}`,
+            ...x.attributes(),
+          };
+        },
+        { host: name },
+      );
+    }
     const x = new Expr();
-    const sets = servicePatchSets(x, patch);
+    const sets = [
+      ...servicePatchFields(patch).map(([k, v]) => `${x.name(k)} = ${x.value(v)}`),
+      `${x.name("version")} = ${x.name("version")} + ${x.value(1)}`,
+    ];
     try {
       const out = await this.doc.send(
         new UpdateCommand({
@@ -315,6 +584,8 @@ export class HostsStore extends RecordStore<typeof Host> {
        * placements, so a host that is unchanged since it was weighed is still the best choice).
        */
       expectUsage?: Resources;
+      /** A scheduled claim: the host must still be schedulable and as the filters saw it (else ClaimRefused). */
+      expect?: PlacementExpectation;
     } = {},
   ): Promise<ClaimResult> {
     const req = parseInput(ClaimRequest, request, "claim request");
@@ -331,6 +602,18 @@ export class HostsStore extends RecordStore<typeof Host> {
           return null;
         }
         if (verdict.kind === "refused") throw verdict.error;
+        const mismatch = opts.expect ? placementMismatch(current, opts.expect) : null;
+        if (mismatch !== null) {
+          throw new ClaimRefused(
+            `host ${hostName} can no longer take instance ${req.instanceUuid}: ${mismatch}`,
+            {
+              host: hostName,
+              instanceUuid: req.instanceUuid,
+              reason: "not-schedulable",
+              detail: mismatch,
+            },
+          );
+        }
         if (opts.expectUsage && !isDeepStrictEqual(current.usage, opts.expectUsage)) {
           throw new PlacementRaced(`host ${hostName} changed since it was weighed`, {
             host: hostName,
@@ -340,7 +623,7 @@ export class HostsStore extends RecordStore<typeof Host> {
         }
         const claim = parseInput(ClaimSchema, { ...req, claimedAt: this.now().toISOString() }, "claim");
         result = { claim, created: true };
-        return claimUpdate(current, claim, opts.expectUsage);
+        return claimUpdate(current, claim, opts.expectUsage, opts.expect);
       },
       { host: hostName, instanceUuid: req.instanceUuid },
     );
@@ -371,7 +654,12 @@ export class HostsStore extends RecordStore<typeof Host> {
 }
 
 /** The conditional write of a claim: never past the limit, whatever races it (see the top of this file). */
-function claimUpdate(host: Host, claim: Claim, expectUsage?: Resources): ConditionalUpdate<Host> {
+function claimUpdate(
+  host: Host,
+  claim: Claim,
+  expectUsage?: Resources,
+  expect?: PlacementExpectation,
+): ConditionalUpdate<Host> {
   const x = new Expr();
   const uuid = claim.instanceUuid;
   const conditions = [
@@ -393,12 +681,25 @@ function claimUpdate(host: Host, claim: Claim, expectUsage?: Resources): Conditi
     // Weighed placement: the host must still be as it was weighed (else PlacementRaced, weigh again).
     if (expectUsage) conditions.push(`${usage} = ${x.value(expectUsage[kind])}`);
   }
+  sets.push(freeRamTerm(x, host, -claim.resources.memoryMiB));
   const group = claim.serverGroup;
   if (group?.policy === "anti-affinity") {
     const slot = x.path("antiAffinity", group.id);
     const me = x.value(uuid);
     conditions.push(`(attribute_not_exists(${slot}) OR ${slot} = ${me})`);
     sets.push(`${slot} = ${me}`);
+  }
+  if (expect) {
+    // What the scheduler chose it for, on the item itself (its index may lag).
+    conditions.push(
+      `${x.name("enabled")} = ${x.value(true)}`,
+      `${x.name("forcedDown")} = ${x.value(false)}`,
+      `${x.name("status")} = ${x.value("up")}`,
+      `${x.name("availabilityZone")} = ${x.value(expect.availabilityZone)}`,
+      `${x.name("virtType")} = ${x.value(expect.virtType)}`,
+      `${x.name("supportsRecreate")} = ${x.value(expect.supportsRecreate)}`,
+      `${x.path("storage", "sharedPoolId")} = ${x.value(expect.sharedPoolId)}`,
+    );
   }
   sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
   return {
@@ -421,6 +722,7 @@ function releaseUpdate(host: Host, claim: Claim): ConditionalUpdate<Host> {
     const usage = x.path("usage", kind);
     return `${usage} = ${usage} - ${x.value(claim.resources[kind])}`;
   });
+  sets.push(freeRamTerm(x, host, claim.resources.memoryMiB));
   sets.push(`${x.name("version")} = ${x.name("version")} + ${x.value(1)}`);
   const group = claim.serverGroup;
   if (group?.policy === "anti-affinity" && host.antiAffinity[group.id] === uuid) {

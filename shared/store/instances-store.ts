@@ -6,6 +6,7 @@
  * `taskState: null` is stored as a DynamoDB NULL, so a condition can test it with `attribute_type`.
  */
 
+import { BatchGetCommand, QueryCommand, type QueryCommandInput, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import type { z } from "zod";
 import {
   ConcurrentUpdate,
@@ -15,9 +16,44 @@ import {
 } from "../domain/errors.js";
 import { Instance } from "../domain/schemas.js";
 import { assertTaskTransition, assertVmTransition, type TaskState, type VmState } from "../domain/states.js";
-import { definedOnly, Expr, parseInput, type StoreDeps, scanAll } from "./dynamo-util.js";
+import {
+  definedOnly,
+  Expr,
+  type Item,
+  parseInput,
+  type StoreDeps,
+  scanAll,
+  updateExpression,
+} from "./dynamo-util.js";
 import { RecordStore } from "./table-store.js";
 import { INDEX } from "./tables.js";
+
+/**
+ * Shards of the by-held-task index: a mass failure takes tens of thousands of tasks within minutes, and one
+ * index partition takes about 1,000 writes a second; the sweeper reads every shard (docs/SCALE.md).
+ */
+export const TASK_SHARDS = 8;
+
+/** The shard of an instance's held task (a stable hash of its uuid). */
+export function taskShard(uuid: string): string {
+  let h = 2166136261;
+  for (const ch of uuid) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
+  return String((h >>> 0) % TASK_SHARDS);
+}
+
+/** The index attributes of an instance item (sparse: present only when they say something). */
+function instanceIndexAttributes(i: Instance): Item {
+  return {
+    ...(i.taskState !== null ? { taskShard: taskShard(i.uuid), taskSince: i.updatedAt } : {}),
+    ...(i.serverGroup !== null ? { serverGroupId: i.serverGroup.id } : {}),
+  };
+}
+
+/** A held task as the by-held-task index lists it. */
+export interface HeldTask {
+  uuid: string;
+  taskSince: string;
+}
 
 /** Everything but the identity and the bookkeeping the store maintains itself. */
 export type InstanceMutableFields = Omit<Instance, "uuid" | "createdAt" | "updatedAt" | "version">;
@@ -47,7 +83,96 @@ export class InstancesStore extends RecordStore<typeof Instance> {
 
   /** Insert a new instance. Re-creating an identical record is a no-op; a different one is RecordExists. */
   async create(instance: z.input<typeof Instance>): Promise<Instance> {
-    return this.insert(Instance, instance, "instance", "instanceUuid");
+    return this.insert(Instance, instance, "instance", "instanceUuid", (r) => this.toItem(r));
+  }
+
+  /** An instance item: the record and its index attributes (held task, server group). */
+  protected override toItem(record: Instance): Item {
+    return { ...record, ...instanceIndexAttributes(record) };
+  }
+
+  /**
+   * Tasks held since `before` or earlier (the by-held-task index, every shard, oldest first per shard), at
+   * most `limit` in all. Eventually consistent in AWS: the sweeper re-reads each by key before it acts.
+   */
+  async heldTasks(before: string, limit: number): Promise<HeldTask[]> {
+    const out: HeldTask[] = [];
+    for (let shard = 0; shard < TASK_SHARDS && out.length < limit; shard++) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: INDEX.instancesByHeldTask,
+            KeyConditionExpression: "#k = :k AND #s <= :before",
+            ExpressionAttributeNames: { "#k": "taskShard", "#s": "taskSince" },
+            ExpressionAttributeValues: { ":k": String(shard), ":before": before },
+            Limit: limit - out.length,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          } satisfies QueryCommandInput),
+        );
+        for (const i of page.Items ?? []) out.push({ uuid: String(i.uuid), taskSince: String(i.taskSince) });
+        start = page.LastEvaluatedKey;
+      } while (start && out.length < limit);
+    }
+    return out.sort((a, b) => a.taskSince.localeCompare(b.taskSince));
+  }
+
+  /** The uuids of a server group's members (by-server-group index; eventually consistent in AWS). */
+  async memberUuids(serverGroupId: string): Promise<string[]> {
+    const out: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: INDEX.instancesByServerGroup,
+          KeyConditionExpression: "#k = :k",
+          ExpressionAttributeNames: { "#k": "serverGroupId" },
+          ExpressionAttributeValues: { ":k": serverGroupId },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const i of page.Items ?? []) out.push(String(i.uuid));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  /** Instances by uuid, each read consistently (BatchGetItem, 100 a call); missing ones left out. */
+  async getMany(uuids: readonly string[]): Promise<Instance[]> {
+    const unique = [...new Set(uuids)];
+    const found: Instance[] = [];
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] = unique.slice(i, i + 100).map((u) => this.keyOf(u));
+      for (let attempt = 0; keys.length > 0; attempt++) {
+        const out = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        for (const item of out.Responses?.[this.table] ?? []) found.push(this.parse(item));
+        keys = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
+        if (keys.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+      }
+    }
+    return found;
+  }
+
+  /**
+   * One page of instances straight from the table (a consistent Scan of at most `limit` items from the
+   * instance after `after`): paged lists.
+   */
+  async page(opts: { limit: number; after?: string }): Promise<{ instances: Instance[]; last?: string }> {
+    const out = await this.doc.send(
+      new ScanCommand({
+        TableName: this.table,
+        ConsistentRead: true,
+        Limit: opts.limit,
+        ...(opts.after ? { ExclusiveStartKey: this.keyOf(opts.after) } : {}),
+      }),
+    );
+    const instances = (out.Items ?? []).map((i) => this.parse(i));
+    const last = out.LastEvaluatedKey ? String(out.LastEvaluatedKey.uuid) : undefined;
+    return { instances, ...(last ? { last } : {}) };
   }
 
   /** Every instance (a consistent scan: the API's list pages over it; the sweeper and sync audit it). */
@@ -138,6 +263,18 @@ export class InstancesStore extends RecordStore<typeof Instance> {
     const x = new Expr();
     const fields = [...Object.keys(definedOnly(update.set)), "updatedAt", "version"] as (keyof Instance)[];
     const sets = fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`);
+    const removes: string[] = [];
+    // The index attributes follow the task (taken: its shard and time; released: gone) and the group.
+    if ((current.taskState === null) !== (next.taskState === null)) {
+      const after = instanceIndexAttributes(next);
+      for (const a of ["taskShard", "taskSince"])
+        if (after[a] === undefined) removes.push(x.name(a));
+        else sets.push(`${x.name(a)} = ${x.value(after[a])}`);
+    }
+    if (current.serverGroup?.id !== next.serverGroup?.id) {
+      if (next.serverGroup === null) removes.push(x.name("serverGroupId"));
+      else sets.push(`${x.name("serverGroupId")} = ${x.value(next.serverGroup.id)}`);
+    }
     let condition = `${x.name("version")} = ${x.value(current.version)}`;
     if (update.expectTaskState) condition += ` AND (${taskStateCondition(x, update.expectTaskState)})`;
     if (update.expectTaskRequestId !== undefined) {
@@ -147,7 +284,11 @@ export class InstancesStore extends RecordStore<typeof Instance> {
           ? ` AND (attribute_not_exists(${owner}) OR attribute_type(${owner}, ${x.value("NULL")}))`
           : ` AND ${owner} = ${x.value(update.expectTaskRequestId)}`;
     }
-    return { UpdateExpression: `SET ${sets.join(", ")}`, ConditionExpression: condition, ...x.attributes() };
+    return {
+      UpdateExpression: updateExpression(sets, removes),
+      ConditionExpression: condition,
+      ...x.attributes(),
+    };
   }
 }
 

@@ -76,6 +76,55 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
     );
   }
 
+  /**
+   * Names `host` as the flow's destination before the flow claims there (accepted -> pre-migrating, or a
+   * pre-migrating flow moving on to another candidate): a claim is only ever made on a host its migration
+   * names, so a retried Schedule and the flow's end find it by key (never by reading every host).
+   */
+  async setDestination(id: string, host: string, attemptedHosts: readonly string[]): Promise<Migration> {
+    const tried = parseInput(z.array(ResourceName), [...attemptedHosts], "attempted hosts");
+    return this.changeRecord(
+      id,
+      (current, attempt) => {
+        if (
+          current.status === "pre-migrating" &&
+          current.destHost === host &&
+          isDeepStrictEqual(current.attemptedHosts, tried)
+        )
+          return null;
+        if (current.status !== "accepted" && current.status !== "pre-migrating") {
+          if (attempt === 1) assertMigrationTransition(current.status, "pre-migrating");
+          throw new ConcurrentUpdate(`migration ${id} changed to ${current.status} while naming ${host}`, {
+            migrationId: id,
+            actual: current.status,
+          });
+        }
+        const next = parseInput(
+          Migration,
+          {
+            ...current,
+            status: "pre-migrating",
+            destHost: host,
+            destNode: host,
+            attemptedHosts: tried,
+            updatedAt: this.now().toISOString(),
+            version: current.version + 1,
+          },
+          "migration",
+        );
+        const x = new Expr();
+        const fields = ["status", "destHost", "destNode", "attemptedHosts", "updatedAt", "version"] as const;
+        return {
+          UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
+          ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+          expectedResult: next,
+        };
+      },
+      { migrationId: id, destHost: host },
+    );
+  }
+
   /** Every migration, oldest first (a consistent scan). */
   async list(): Promise<Migration[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });

@@ -1,6 +1,7 @@
 /** What every store shares: its client, its table, its clock, reads by key, and create-if-absent. */
 import { isDeepStrictEqual } from "node:util";
 import {
+  BatchWriteCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
@@ -196,9 +197,10 @@ export abstract class TableStore {
     value: unknown,
     what: string,
     detailsKey: string,
+    toItem: (record: z.output<S>) => Item = (record) => record as Item,
   ): Promise<z.output<S>> {
     const record = parseInput(schema, value, what);
-    const put = await this.putIfAbsent(record as Item);
+    const put = await this.putIfAbsent(toItem(record));
     if (put.written || (put.existing && isDeepStrictEqual(parseStored(schema, put.existing, what), record)))
       return record;
     const key = String((record as Item)[this.keyName]);
@@ -239,6 +241,25 @@ export abstract class RecordStore<S extends z.ZodType> extends TableStore {
     const record = parseInput(this.kind.schema, value, this.kind.what);
     await this.doc.send(new PutCommand({ TableName: this.table, Item: this.toItem(record) }));
     return record;
+  }
+
+  /**
+   * Creates or replaces many records as given, 25 to a BatchWriteItem (tools seeding a large fleet). Nothing
+   * is conditional and nothing else follows them (the hosts store's fleet count is not moved: for records
+   * the store already counted, or a tool's own bookkeeping).
+   */
+  async putMany(values: readonly z.input<S>[]): Promise<void> {
+    const items = values.map((v) => this.toItem(parseInput(this.kind.schema, v, this.kind.what)));
+    for (let i = 0; i < items.length; i += 25) {
+      let requests: Record<string, unknown>[] = items
+        .slice(i, i + 25)
+        .map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
+        requests = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];
+        if (requests.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+      }
+    }
   }
 
   /**

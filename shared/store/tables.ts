@@ -12,6 +12,13 @@ export interface IndexSpec {
   indexName: string;
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
+  /**
+   * What the index holds of each item (default ALL). KEYS_ONLY or a few INCLUDEd attributes for an index
+   * over large or often-written items (a host item holds its claims): DynamoDB writes an index entry only
+   * when an attribute it projects changes, and each entry costs write units by its own size. A reader of
+   * such an index re-reads the items it found by key (consistently) before deciding anything.
+   */
+  projection?: "ALL" | "KEYS_ONLY" | { include: string[] };
 }
 
 export interface TableSpec {
@@ -34,9 +41,32 @@ export const TABLE_IDS = [
   "outbox",
   "idempotency",
   "recoveries",
+  "fleet",
   "actions",
 ] as const;
 export type TableId = (typeof TABLE_IDS)[number];
+
+/**
+ * What the scheduler's indexes project of each host: every field its filters and RAM weigher read, nothing
+ * that changes without changing placement (no version, no claims, no power log). The claim re-checks on the
+ * item itself what it relies on (the host still schedulable and as weighed: hosts-store.ts).
+ */
+export const PLACEMENT_FIELDS = [
+  "managedInstanceId",
+  "virtType",
+  "supportsRecreate",
+  "availabilityZone",
+  "capacity",
+  "allocationRatios",
+  "usage",
+  "antiAffinity",
+  "enabled",
+  "disabledReason",
+  "forcedDown",
+  "status",
+  "lastHeartbeatAt",
+  "storage",
+] as const;
 
 export const INDEX = {
   instancesByHost: "by-host",
@@ -45,19 +75,77 @@ export const INDEX = {
   portsByInstance: "by-instance",
   recoveriesByInstance: "by-instance",
   recoveriesByHost: "by-host",
+  /** Schedulable hosts of a zone (enabled, up, not forced down), by free RAM: the scheduler's candidates. */
+  hostsByZoneFree: "by-zone-free",
+  /** Schedulable hosts of a zone's shared pool, by free RAM (a shared-disk evacuation stays in its pool). */
+  hostsByPoolFree: "by-pool-free",
+  /** Hosts that look dead (status down, or a suspect incident), by since when: the mass-failure guard. */
+  hostsBySuspect: "by-suspect",
+  /** A host by its managed instance (registration refuses a second name for one node). */
+  hostsByManagedInstance: "by-managed-instance",
+  /** Instances holding a task, sharded, by when the task was taken: what the sweeper looks at. */
+  instancesByHeldTask: "by-held-task",
+  /** The members of a server group (the scheduler's group policies: where the other members are). */
+  instancesByServerGroup: "by-server-group",
   actionsByInstance: "by-instance",
+  /** Create actions whose build is not placed (building, or failed before a host): sweeper, server list. */
+  actionsByUnplacedBuild: "by-unplaced-build",
 } as const;
 
 export const TABLE_SPECS: Record<TableId, TableSpec> = {
   instances: {
     id: "instances",
     partitionKey: { name: "uuid", type: "S" },
-    globalIndexes: [{ indexName: INDEX.instancesByHost, partitionKey: { name: "host", type: "S" } }],
+    globalIndexes: [
+      { indexName: INDEX.instancesByHost, partitionKey: { name: "host", type: "S" } },
+      {
+        // Sparse: `taskShard` exists only while the instance holds a task (instances-store.ts).
+        indexName: INDEX.instancesByHeldTask,
+        partitionKey: { name: "taskShard", type: "S" },
+        sortKey: { name: "taskSince", type: "S" },
+        projection: "KEYS_ONLY",
+      },
+      {
+        // Sparse: `serverGroupId` exists only for an instance in a server group.
+        indexName: INDEX.instancesByServerGroup,
+        partitionKey: { name: "serverGroupId", type: "S" },
+        projection: "KEYS_ONLY",
+      },
+    ],
   },
+  /**
+   * Host items carry top-level attributes that exist for the indexes only (shared/store/host-index.ts):
+   * `placementZone`, `placementPool` (present while the host is schedulable), `freeRamMiB`, `suspect` and
+   * `suspectSince` (present while the host looks dead). No index projects the items' claims.
+   */
   hosts: {
     id: "hosts",
     partitionKey: { name: "name", type: "S" },
-    globalIndexes: [],
+    globalIndexes: [
+      {
+        indexName: INDEX.hostsByZoneFree,
+        partitionKey: { name: "placementZone", type: "S" },
+        sortKey: { name: "freeRamMiB", type: "N" },
+        projection: { include: [...PLACEMENT_FIELDS] },
+      },
+      {
+        indexName: INDEX.hostsByPoolFree,
+        partitionKey: { name: "placementPool", type: "S" },
+        sortKey: { name: "freeRamMiB", type: "N" },
+        projection: { include: [...PLACEMENT_FIELDS] },
+      },
+      {
+        indexName: INDEX.hostsBySuspect,
+        partitionKey: { name: "suspect", type: "S" },
+        sortKey: { name: "suspectSince", type: "S" },
+        projection: { include: ["status", "incident"] },
+      },
+      {
+        indexName: INDEX.hostsByManagedInstance,
+        partitionKey: { name: "managedInstanceId", type: "S" },
+        projection: "KEYS_ONLY",
+      },
+    ],
   },
   migrations: {
     id: "migrations",
@@ -120,6 +208,17 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
       },
     ],
   },
+  /**
+   * Small records about the fleet as a whole (shared/store/fleet-store.ts): its host count (the mass-failure
+   * guard's denominator), which hosts reach each BMC network (the fence's delegates), the fleet sync's
+   * place in the hosts table. One item per fact, so no read of it grows with the fleet.
+   */
+  fleet: {
+    id: "fleet",
+    partitionKey: { name: "set", type: "S" },
+    sortKey: { name: "member", type: "S" },
+    globalIndexes: [],
+  },
   /** Instance actions without a migration (create, delete, reboot, ...) and builds not yet placed. */
   actions: {
     id: "actions",
@@ -128,6 +227,12 @@ export const TABLE_SPECS: Record<TableId, TableSpec> = {
       {
         indexName: INDEX.actionsByInstance,
         partitionKey: { name: "instanceUuid", type: "S" },
+        sortKey: { name: "startTime", type: "S" },
+      },
+      {
+        // Sparse: only a build not placed carries `unplacedBuild` (its status), so no reader scans history.
+        indexName: INDEX.actionsByUnplacedBuild,
+        partitionKey: { name: "unplacedBuild", type: "S" },
         sortKey: { name: "startTime", type: "S" },
       },
     ],

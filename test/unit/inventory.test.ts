@@ -104,11 +104,11 @@ beforeEach(async () => {
     alarms: {
       put: async (host) => {
         alarmsPut.push(host);
-        return [`lazarus-heartbeat-${host}`, `lazarus-instance-monitor-${host}`];
+        return [`lazarus-heartbeat-${host}`];
       },
       remove: async (host) => {
         alarmsRemoved.push(host);
-        return [`lazarus-heartbeat-${host}`, `lazarus-instance-monitor-${host}`];
+        return [`lazarus-heartbeat-${host}`];
       },
     },
     deployment: { region: "eu-west-1", prefix: "lazarus" },
@@ -416,7 +416,7 @@ describe("registration", () => {
     });
     expect(first.outcome).toBe("created");
     // No redeploy: the alarms exist, the node carries its host name, the set-up says what to run.
-    expect(first.alarms).toEqual(["lazarus-heartbeat-kvm-09", "lazarus-instance-monitor-kvm-09"]);
+    expect(first.alarms).toEqual(["lazarus-heartbeat-kvm-09"]);
     expect(alarmsPut).toEqual(["kvm-09"]);
     expect(tags.get(id)).toEqual({ "lazarus:host": "kvm-09" });
     expect(first.setup.config).toMatchObject({

@@ -11,16 +11,19 @@
  */
 import { z } from "zod";
 import {
-  chooseDelegates,
   OPERATOR_POWER_ACTIONS,
   type OperatorPowerAction,
   powerActionRefusal,
 } from "#shared/domain/power-control.js";
 import type { Host } from "#shared/domain/schemas.js";
+import { delegatesFor } from "#shared/flow/host-power.js";
 import { ApiError, json, parseOr400 } from "../http.js";
 import type { Route, RouteContext } from "../router.js";
 import { requireHost } from "./hosts.js";
 import { hostName } from "./params.js";
+
+/** Delegates the power view lists (the first ones that may act now; the fence tries the first few). */
+const MAX_SHOWN_DELEGATES = 10;
 
 const PowerBody = z.strictObject({
   power: z.strictObject({
@@ -91,12 +94,13 @@ async function showPower(ctx: RouteContext) {
   const delegates =
     host.fencing.bmc === null
       ? null
-      : chooseDelegates(
-          host,
-          await ctx.deps.stores.hosts.list(),
-          ctx.deps.now(),
-          ctx.deps.serviceDownSeconds,
-        );
+      : (
+          await delegatesFor(
+            { stores: ctx.deps.stores, now: ctx.deps.now, serviceDownSeconds: ctx.deps.serviceDownSeconds },
+            host,
+            MAX_SHOWN_DELEGATES,
+          )
+        ).choice;
   return json(200, {
     power: {
       host: host.name,

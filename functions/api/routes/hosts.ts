@@ -27,8 +27,13 @@ import { echo, hostName, NovaBoolean } from "./params.js";
 const Binary = z.literal("nova-compute");
 const Reason = z.string().min(1).max(255);
 
+/**
+ * Every host, sorted by name: the integer service and hypervisor ids before 2.53 are positions in this
+ * order, and a service or hypervisor named by its 2.53 uuid is found in it. A read of the whole hosts table:
+ * operators' lists and those two lookups only (docs/SCALE.md); a host named by name is read by key.
+ */
 async function hostsWithIndex(ctx: RouteContext): Promise<Host[]> {
-  return ctx.deps.stores.hosts.list(); // sorted by name: the integer ids of < 2.53 follow this order
+  return ctx.deps.stores.hosts.list();
 }
 
 async function listServices(ctx: RouteContext) {
@@ -41,11 +46,11 @@ async function listServices(ctx: RouteContext) {
   return json(200, { services: views });
 }
 
-export async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host; index: number }> {
-  const all = await hostsWithIndex(ctx);
-  const index = all.findIndex((h) => h.name === name);
-  if (index < 0) throw new ApiError(404, `Compute host ${name} could not be found.`);
-  return { host: all[index]!, index };
+/** The host named `name`, read by key. */
+export async function requireHost(ctx: RouteContext, name: string): Promise<{ host: Host }> {
+  const host = await ctx.deps.stores.hosts.get(name);
+  if (!host) throw new ApiError(404, `Compute host ${name} could not be found.`);
+  return { host };
 }
 
 /** PUT /os-services/{id} from 2.53: enable/disable (with a reason) and forced_down, by service UUID. */

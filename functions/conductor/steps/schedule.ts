@@ -4,20 +4,32 @@
  * its host and claims nothing. Evacuate first cleans any target an earlier flow left unproven (a copy of
  * the instance may still be there: no new host is tried while one might run it), then runs the filters,
  * weighs, and claims the best candidate; a claim whose host changed since it was weighed is weighed
- * again, so concurrent evacuations spread as a sequential run would. A retried Schedule finds the claim
- * it already made (by owner) and keeps it.
+ * again, so concurrent evacuations spread as a sequential run would.
+ *
+ * What it reads is bounded, whatever the fleet's size (shared/flow/placement.ts): the instance, its
+ * migration, the source, the hosts the request names, a few pages of the scheduler's index (the zone's or
+ * pool's schedulable hosts with the most free RAM) and, for a group policy, the members' hosts. Before each
+ * claim the migration names the host it is made on (write-ahead), so a retried Schedule finds the claim it
+ * already made by key and keeps it, and the flow's end knows where to release it.
  */
-import { errorMessage, TargetNotClean } from "#shared/domain/errors.js";
-import { placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
-import type { Host, Instance } from "#shared/domain/schemas.js";
+import { errorMessage, NoValidHost, TargetNotClean } from "#shared/domain/errors.js";
+import { describeRejections, placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
+import type { Host, Instance, Migration } from "#shared/domain/schemas.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { claimBestHost, preferring } from "#shared/flow/placement.js";
-import { cleanTarget, uncleanTargets } from "#shared/flow/target-cleanup.js";
+import {
+  CandidatePages,
+  groupMemberHosts,
+  groupNeedsClaims,
+  MAX_PLACEMENT_ROUNDS,
+  preferring,
+  tryClaim,
+} from "#shared/flow/placement.js";
+import { cleanTarget } from "#shared/flow/target-cleanup.js";
 
 export async function schedule(deps: StepDeps, flow: FlowState): Promise<ScheduledFlow> {
   const { instances, hosts, migrations } = deps.stores;
-  const instance = await instances.require(flow.instanceUuid);
+  let instance = await instances.require(flow.instanceUuid);
 
   if (!flow.recreate) {
     await migrations.transition(flow.migrationId, "pre-migrating", {
@@ -26,72 +38,140 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
     return { ...flow, destHost: instance.host };
   }
 
-  let all = await hosts.list();
-  const own = all.find(
-    (h) => h.claims[instance.uuid]?.owner === flow.migrationId && !flow.attemptedHosts.includes(h.name),
-  );
-  if (own) {
-    // A retry after the claim was made (before or after the migration recorded it): keep that claim.
-    await recordTarget(deps, flow, own.name);
-    return { ...flow, destHost: own.name };
+  const migration = await migrations.require(flow.migrationId);
+  const kept = await claimAlreadyMade(deps, flow, instance, migration);
+  if (kept) return { ...flow, destHost: kept };
+
+  instance = await cleanEarlierTargets(deps, instance, flow);
+  const source = await hosts.get(flow.sourceHost);
+  // The hosts the request names, and where the group's other members are: read in full every round.
+  const named = [
+    ...(flow.targetHost ? [flow.targetHost] : []),
+    ...(flow.plannedHost ? [flow.plannedHost] : []),
+    ...(flow.force ? [] : await groupMemberHosts(deps.stores, instance)),
+  ];
+  const sharedPoolId = flow.onSharedStorage === false ? null : (source?.storage.sharedPoolId ?? null);
+
+  for (let round = 1; ; round++) {
+    const rejected: Record<string, string> = {};
+    const seen = new Map<string, Host>((await hosts.getMany(named)).map((h) => [h.name, h]));
+    // A requested host is the only candidate: no index is read for it (nor for a forced one).
+    const pages = flow.targetHost
+      ? null
+      : new CandidatePages(deps.stores, { zone: instance.availabilityZone, pool: sharedPoolId });
+    const tried = new Set<string>();
+    let raced = false;
+    for (let first = true; first || pages?.more; first = false) {
+      for (const h of await indexPage(deps, pages, instance)) if (!seen.has(h.name)) seen.set(h.name, h);
+      const candidates = flow.force
+        ? forcedCandidates([...seen.values()], flow, rejected)
+        : filtered(deps, [...seen.values()], flow, instance, source, sharedPoolId, rejected);
+      for (const host of candidates) {
+        if (tried.has(host.name)) continue;
+        tried.add(host.name);
+        // Write-ahead: the migration names the host before the claim, so nothing can hold a claim of this
+        // flow that the flow does not know of (a crash right after the claim leaves it named).
+        await migrations.setDestination(flow.migrationId, host.name, flow.attemptedHosts);
+        const attempt = await tryClaim(
+          deps.stores,
+          host.name,
+          {
+            instanceUuid: instance.uuid,
+            resources: instance.flavor,
+            owner: flow.migrationId,
+            serverGroup: instance.serverGroup,
+          },
+          // A forced host is taken whatever its filters say (nova 2.29-2.67): only room is checked.
+          flow.force
+            ? {}
+            : {
+                expectUsage: host.usage,
+                expect: {
+                  availabilityZone: host.availabilityZone,
+                  virtType: host.virtType,
+                  supportsRecreate: host.supportsRecreate,
+                  sharedPoolId: host.storage.sharedPoolId,
+                },
+              },
+          rejected,
+        );
+        if (attempt === "refused") continue;
+        if (attempt === "raced") {
+          raced = true;
+          break;
+        }
+        return { ...flow, destHost: host.name };
+      }
+      if (raced || flow.force) break;
+    }
+    if (!raced || round >= MAX_PLACEMENT_ROUNDS) {
+      const considered = pages ? ` (${pages.describe()})` : "";
+      const reason = describeRejections({ candidates: [], rejected });
+      throw new NoValidHost(`No valid host was found. ${reason}${considered}`, {
+        rejected,
+        attemptedHosts: flow.attemptedHosts,
+      });
+    }
+    await deps.sleep(Math.floor(Math.random() * 20));
   }
-
-  if (await cleanEarlierTargets(deps, all, instance, flow.migrationId)) all = await hosts.list();
-
-  const claimed = await claimBestHost(
-    deps,
-    {
-      instanceUuid: instance.uuid,
-      resources: instance.flavor,
-      owner: flow.migrationId,
-      serverGroup: instance.serverGroup,
-    },
-    all,
-    (hosts, rejected) => {
-      const source = hosts.find((h) => h.name === flow.sourceHost);
-      return flow.force
-        ? forcedCandidates(hosts, flow, rejected)
-        : filtered(deps, hosts, flow, instance, source, rejected);
-    },
-    { attemptedHosts: flow.attemptedHosts },
-  );
-  await recordTarget(deps, flow, claimed);
-  return { ...flow, destHost: claimed };
 }
 
-async function recordTarget(deps: StepDeps, flow: FlowState, host: string): Promise<void> {
-  await deps.stores.migrations.transition(flow.migrationId, "pre-migrating", {
-    set: { destHost: host, destNode: host, attemptedHosts: flow.attemptedHosts },
-  });
+/** The next page of the scheduler's index; read in full when the group policy counts members' claims. */
+async function indexPage(deps: StepDeps, pages: CandidatePages | null, instance: Instance): Promise<Host[]> {
+  if (!pages) return [];
+  const page = await pages.next();
+  return groupNeedsClaims(instance.serverGroup) ? deps.stores.hosts.getMany(page.map((h) => h.name)) : page;
 }
 
 /**
- * Targets an earlier flow of this instance could not prove clean hold a claim of it: clean each (its
- * domain destroyed and undefined) and release that claim. One that cannot be cleaned stops the flow
- * with TargetNotClean before any other host is tried. Returns whether anything was released.
+ * A retry after the claim was made: the migration names the host (written before the claim); if the
+ * claim is there, keep it. One read of one host.
  */
-async function cleanEarlierTargets(
+async function claimAlreadyMade(
   deps: StepDeps,
-  all: readonly Host[],
+  flow: FlowState,
   instance: Instance,
-  migrationId: string,
-): Promise<boolean> {
-  const earlier = await uncleanTargets(deps, all, instance, migrationId);
-  for (const host of earlier) {
-    try {
-      await cleanTarget(deps, host, instance, { removeInstanceDir: false });
-    } catch (e) {
-      throw new TargetNotClean(
-        `Host ${host.name} may still hold a copy of instance ${instance.uuid} from an earlier attempt and could not be cleaned (${errorMessage(e)}). ` +
-          `Make sure the domain is destroyed and undefined there (virsh destroy/undefine ${instance.uuid}), or bring the host back, then evacuate again.`,
-        { host: host.name, instanceUuid: instance.uuid, cause: errorMessage(e) },
-        { cause: e },
-      );
+  migration: Migration,
+): Promise<string | null> {
+  const named = migration.status === "pre-migrating" ? migration.destHost : null;
+  if (!named || flow.attemptedHosts.includes(named)) return null;
+  const host = await deps.stores.hosts.get(named);
+  return host?.claims[instance.uuid]?.owner === flow.migrationId ? named : null;
+}
+
+/**
+ * Targets an earlier flow of this instance could not prove clean (`Instance.uncleanTargets`, each still
+ * holding that flow's claim): clean each (its domain destroyed and undefined), release that claim and strike
+ * it from the record. One that cannot be cleaned stops the flow with TargetNotClean before any other host is
+ * tried. Returns the instance as it is now.
+ */
+async function cleanEarlierTargets(deps: StepDeps, instance: Instance, flow: FlowState): Promise<Instance> {
+  let current = instance;
+  for (const earlier of instance.uncleanTargets) {
+    const host = await deps.stores.hosts.get(earlier.host);
+    if (host && host.name !== current.host) {
+      try {
+        await cleanTarget(deps, host, current, { removeInstanceDir: false });
+      } catch (e) {
+        throw new TargetNotClean(
+          `Host ${host.name} may still hold a copy of instance ${instance.uuid} from an earlier attempt and could not be cleaned (${errorMessage(e)}). ` +
+            `Make sure the domain is destroyed and undefined there (virsh destroy/undefine ${instance.uuid}), or bring the host back, then evacuate again.`,
+          { host: host.name, instanceUuid: instance.uuid, cause: errorMessage(e) },
+          { cause: e },
+        );
+      }
+      await deps.stores.hosts.release(host.name, instance.uuid, { owner: earlier.requestId });
     }
-    const owner = host.claims[instance.uuid]?.owner;
-    await deps.stores.hosts.release(host.name, instance.uuid, owner ? { owner } : {});
+    current = await deps.stores.instances.update(
+      instance.uuid,
+      {
+        expectTaskRequestId: flow.requestId,
+        set: { uncleanTargets: current.uncleanTargets.filter((t) => t.host !== earlier.host) },
+      },
+      current,
+    );
   }
-  return earlier.length > 0;
+  return current;
 }
 
 function filtered(
@@ -99,7 +179,8 @@ function filtered(
   all: Host[],
   flow: FlowState,
   instance: Instance,
-  source: Host | undefined,
+  source: Host | null,
+  sharedPoolId: string | null,
   rejected: Record<string, string>,
 ): Host[] {
   if (!source) {
@@ -112,7 +193,7 @@ function filtered(
       requestedHost: flow.targetHost,
       excludedHosts: flow.attemptedHosts,
       // A disk on the source's shared pool must stay in that pool, unless the caller says it is not shared.
-      sharedPoolId: flow.onSharedStorage === false ? null : source.storage.sharedPoolId,
+      sharedPoolId,
       now: deps.now(),
       serviceDownSeconds: deps.serviceDownSeconds,
     }),

@@ -19,6 +19,7 @@ import {
 } from "#shared/domain/host-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { childFailure } from "#shared/flow/child-failure.js";
+import { planCandidates } from "#shared/flow/placement.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { ConfirmInput, EvacuationResult, HostEvacuationState } from "../contract.js";
 import { proofOfState } from "./fence.js";
@@ -75,10 +76,11 @@ export async function planEvacuation(
   const records = (await instancesOnHost(deps, state.host)).filter((i) => !gaveUp(i.uuid));
   const seed = round > 1 ? `${state.incidentId}/proof-round-${round}` : state.incidentId;
   const p = plan(state.host, seed, records, deps.config.policy);
-  const hosts = await deps.stores.hosts.list();
-  const source = hosts.find((h) => h.name === state.host) ?? (await deps.stores.hosts.require(state.host));
+  const source = await deps.stores.hosts.require(state.host);
   // Where each instance of this plan lands, placed one after the other as a sequential run would: the
   // children try these first (`plannedHost`), so N concurrent Schedules do not all race for the same host.
+  // Among the best candidates of the scheduler's index, enough for this host's instances (never the fleet).
+  const hosts = [source, ...(await planCandidates(deps.stores, source, records))];
   const landing = new Map(
     placePlan(state.host, hosts, p, records, {
       now: deps.now(),

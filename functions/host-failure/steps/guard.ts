@@ -4,9 +4,15 @@
  * network, SSM or CloudWatch is the likelier cause. Nothing is disabled, fenced or evacuated; the incident
  * is `held` and the operator is alerted with every host's name. An operator's own request is never held
  * (`massFailureVerdict`), and a held incident does not block one.
+ *
+ * It reads what it counts, never the hosts table: the fleet's host count (one item) and the hosts that look
+ * dead within the window (a sparse index holding only those), at most one more than the share allows (past
+ * that the verdict is hold whatever the rest say). The index is eventually consistent in AWS; every suspect
+ * it counts was written when its alarm fired, at least the grace period before this step runs for an alarm
+ * (docs/SCALE.md).
  */
 import { InvalidInput } from "#shared/domain/errors.js";
-import { massFailureVerdict, suspectHosts } from "#shared/domain/fencing.js";
+import { massFailureVerdict, type SuspectHost, suspectHosts } from "#shared/domain/fencing.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
 
@@ -16,13 +22,20 @@ export async function checkMassFailure(
   deps: HostFailureDeps,
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
-  const hosts = await deps.stores.hosts.list();
-  const verdict = massFailureVerdict(
-    suspectHosts(hosts, deps.now(), deps.fencing),
-    hosts.length,
-    state.source,
-    deps.fencing,
-  );
+  const now = deps.now();
+  const fleetSize = await deps.stores.hosts.fleet.hostCount();
+  const from = new Date(now.getTime() - deps.fencing.massFailureWindowSeconds * 1000).toISOString();
+  // One more suspect than the share allows decides the verdict: read no further than that.
+  const enough = Math.floor(fleetSize * deps.fencing.massFailureShare + 1e-9) + 1;
+  const suspects: SuspectHost[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await deps.stores.hosts.suspectsPage(from, { limit: 100, ...(start ? { start } : {}) });
+    suspects.push(...suspectHosts(page.hosts, now, deps.fencing));
+    start = page.next;
+  } while (start && suspects.length < enough);
+  suspects.sort((a, b) => a.host.localeCompare(b.host));
+  const verdict = massFailureVerdict(suspects, fleetSize, state.source, deps.fencing);
   return {
     ...state,
     massFailure:

@@ -16,7 +16,7 @@ import { finish } from "#functions/conductor/steps/finish.js";
 import { handleFailure } from "#functions/conductor/steps/handle-failure.js";
 import { prepareReschedule } from "#functions/conductor/steps/prepare-reschedule.js";
 import { schedule } from "#functions/conductor/steps/schedule.js";
-import { sweep } from "#functions/sweeper/sweep.js";
+import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { type FlowState, MAX_SCHEDULING_ATTEMPTS, type ScheduledFlow } from "#shared/flow/contract.js";
 import { makePort, makeVolume } from "../../support/fixtures.js";
@@ -127,12 +127,17 @@ describe("HandleFailure", () => {
     expect(await w.db.stores.faults.list(instance.uuid)).toHaveLength(1);
   });
 
-  it("a claim leaked on a second host by a crashed earlier Schedule is released too (found by owner)", async () => {
+  it("a claim left on a host the flow tried before is released too (the flow names every host it claims on)", async () => {
     const { w, instance, flow } = await evacuationWorld();
     const at = await runUntil(w, flow, "checkInstanceNotOnTarget");
     const other = at.destHost === "b" ? "c" : "b";
+    // An earlier attempt's claim whose release did not happen (a crash in PrepareReschedule).
     await claimFor(w, other, instance, flow.migrationId);
-    await handleFailure(w.deps, { ...at, failure: { checkInstanceNotOnTarget: failure("InstanceExists") } });
+    await handleFailure(w.deps, {
+      ...at,
+      attemptedHosts: [other],
+      failure: { checkInstanceNotOnTarget: failure("InstanceExists") },
+    });
     await expectEnded(w, instance);
   });
 
@@ -465,10 +470,27 @@ describe("PrepareReschedule", () => {
   });
 });
 
+/** The sweeper looks at tasks older than its minimum age: its clock, that much later. */
+function sweepLater(w: StepWorld): void {
+  const later = Date.now() + (SWEEP_MIN_AGE_SECONDS + 1) * 1000;
+  w.deps.now = () => new Date(later);
+}
+
 describe("sweeper", () => {
+  it("looks only at tasks older than its minimum age (their flows are at work)", async () => {
+    const { w, instance, flow } = await evacuationWorld();
+    await runUntil(w, flow, "spawn");
+    w.executions.statuses.set(flow.executionArn, "ABORTED");
+    expect(await sweep(w.deps)).toMatchObject({ endedTasks: [], running: 0 });
+    sweepLater(w);
+    expect((await sweep(w.deps)).endedTasks).toHaveLength(1);
+    await expectEnded(w, instance);
+  });
+
   it("ends a task whose execution ended (stopped mid-way), cleans the target, and leaves running ones alone", async () => {
     const { w, instance, flow } = await evacuationWorld();
     const at = await runUntil(w, flow, "spawn");
+    sweepLater(w);
     w.executions.statuses.set(flow.executionArn, "RUNNING");
     expect((await sweep(w.deps)).running).toBe(1);
     expect((await w.db.stores.instances.require(instance.uuid)).taskState).not.toBeNull();
@@ -492,6 +514,7 @@ describe("sweeper", () => {
       expectTaskState: [null],
       set: { taskState: "rebuilding", taskRequestId: randomUUID(), taskExecutionArn: "arn:gone" },
     });
+    sweepLater(w);
     const report = await sweep(w.deps);
     expect(report.endedTasks).toHaveLength(1);
     await expectEnded(w, instance);

@@ -47,12 +47,14 @@ async function threeBigTargets(): Promise<StepWorld> {
 }
 
 describe("schedule", () => {
-  it("a retry after a crash between the claim and the migration record keeps that one claim", async () => {
+  it("a retry after a crash right after the claim keeps that one claim (the migration named its host first)", async () => {
     const w = await newWorld();
     await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }, { name: "d" }]);
     const instance = await seedInstance(w, "src");
     const flow = await accepted(w, instance);
-    // The crash: the claim was written, the migration never learned of it.
+    // The crash: Schedule named c in the migration (before claiming, as it always does), claimed there,
+    // and died before it returned.
+    await w.db.stores.migrations.setDestination(flow.migrationId, "c", []);
     await claimFor(w, "c", instance, flow.migrationId);
     const first = await schedule(w.deps, flow);
     const second = await schedule(w.deps, flow);
@@ -142,15 +144,13 @@ describe("schedule", () => {
   it("an earlier target left unclean is cleaned first; while it cannot be, no host is tried (TargetNotClean)", async () => {
     const w = await newWorld();
     await seedHosts(w, [{ name: "src", down: true }, { name: "b" }, { name: "c" }]);
-    const instance = await seedInstance(w, "src");
-    // An earlier evacuation gave up on b without proving it clean: its migration failed, its claim kept.
-    const earlier = makeMigration({
-      instanceUuid: instance.uuid,
-      status: "failed",
-      destHost: "b",
-      destNode: "b",
+    // An earlier evacuation gave up on b without proving it clean: its migration failed, its claim kept,
+    // and the instance names b among its unclean targets (as the flow's end records it).
+    const earlier = makeMigration({ status: "failed", destHost: "b", destNode: "b" });
+    const instance = await seedInstance(w, "src", {
+      uncleanTargets: [{ host: "b", requestId: earlier.id }],
     });
-    await w.db.stores.migrations.create(earlier);
+    await w.db.stores.migrations.create({ ...earlier, instanceUuid: instance.uuid });
     await claimFor(w, "b", instance, earlier.id);
     const flow = await accepted(w, instance);
 
@@ -170,6 +170,7 @@ describe("schedule", () => {
       host: placed.destHost,
       owner: flow.migrationId,
     });
+    expect((await w.db.stores.instances.require(instance.uuid)).uncleanTargets).toEqual([]);
   });
 
   it("the dead source of an earlier successful evacuation is not taken for an unclean target", async () => {

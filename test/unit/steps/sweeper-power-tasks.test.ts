@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { sweep } from "#functions/sweeper/sweep.js";
+import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
 import { API_TIMEOUT_SECONDS } from "#shared/definitions/functions.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { type StepWorld, seedHosts, seedInstance, useStepHarness } from "../../support/step-harness.js";
@@ -21,10 +21,16 @@ async function powerTask(
     vmState: task === "powering_on" ? "stopped" : "active",
     powerState: task === "powering_on" ? "shutdown" : "running",
   });
-  return w.db.stores.instances.update(instance.uuid, {
+  const held = await w.db.stores.instances.update(instance.uuid, {
     expectTaskState: [null],
     set: { taskState: task, taskRequestId: randomUUID(), taskExecutionArn: owner.executionArn },
   });
+  if (owner.executionArn) {
+    // The sweeper looks at a task once it is older than its minimum age: a minute later.
+    const later = Date.now() + (SWEEP_MIN_AGE_SECONDS + 1) * 1000;
+    w.deps.now = () => new Date(later);
+  }
+  return held;
 }
 
 const domstate = (w: StepWorld, answer: string | "unreachable") =>

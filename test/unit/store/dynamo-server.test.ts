@@ -11,7 +11,7 @@ beforeAll(async () => {
 afterAll(() => db.close());
 
 describe("toCreateTableInput", () => {
-  it("declares each key attribute once, on-demand billing, GSIs projecting ALL", () => {
+  it("declares each key attribute once, on-demand billing, GSIs projecting what their spec says (ALL by default)", () => {
     const input = toCreateTableInput(TABLE_SPECS.migrations, "m-table");
     expect(input.TableName).toBe("m-table");
     expect(input.BillingMode).toBe("PAY_PER_REQUEST");
@@ -26,7 +26,17 @@ describe("toCreateTableInput", () => {
       ["by-instance", "ALL"],
       ["by-source-host", "ALL"],
     ]);
-    expect(toCreateTableInput(TABLE_SPECS.hosts, "h").GlobalSecondaryIndexes).toBeUndefined();
+    // The hosts' indexes hold no claims: the scheduler's the placement fields, the guard's status and
+    // incident, the registration check's keys.
+    const hosts = toCreateTableInput(TABLE_SPECS.hosts, "h").GlobalSecondaryIndexes ?? [];
+    expect(hosts.map((i) => [i.IndexName, i.Projection?.ProjectionType])).toEqual([
+      ["by-zone-free", "INCLUDE"],
+      ["by-pool-free", "INCLUDE"],
+      ["by-suspect", "INCLUDE"],
+      ["by-managed-instance", "KEYS_ONLY"],
+    ]);
+    for (const i of hosts) expect(i.Projection?.NonKeyAttributes ?? []).not.toContain("claims");
+    expect(hosts[2]!.Projection?.NonKeyAttributes).toEqual(["status", "incident"]);
     expect(toCreateTableInput(TABLE_SPECS.faults, "f").KeySchema).toEqual([
       { AttributeName: "instanceUuid", KeyType: "HASH" },
       { AttributeName: "faultKey", KeyType: "RANGE" },
