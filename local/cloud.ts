@@ -82,6 +82,12 @@ export interface LocalCloudOptions {
   retryIntervalScale?: number;
   /** Host command deadline for the flows' SSM executor, ms (default 60 s). */
   hostCommandDeadlineMs?: number;
+  /**
+   * SSM agent health report cadence, ms (AWS: 5 min; default here 60 s; never faster than the heartbeat):
+   * a host whose agent is gone reads ConnectionLost after two of them. A cloud option, not a host-failure
+   * one: registration reads it too (a test of a refused unreachable host sets it short).
+   */
+  agentHealthIntervalMs?: number;
   lambdaHooks?: LambdaHooks;
   /**
    * Automatic host-failure handling: with it, each host gets its heartbeat alarm and a dead host is
@@ -166,8 +172,6 @@ export interface HostFailureOptions {
   maxConcurrency?: number;
   /** Deadline of the liveness probe through SSM, ms (default 15 s). */
   probeDeadlineMs?: number;
-  /** SSM agent health report cadence (AWS: 5 min; default here 60 s); never faster than the heartbeat. */
-  agentHealthIntervalMs?: number;
   /** Seconds the recovery flow waits between looks at a running evacuation (default 2). */
   recoveryPollSeconds?: number;
   /**
@@ -328,7 +332,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   const hf = opts.hostFailure ?? {};
   const heartbeatIntervalMs = hf.heartbeatIntervalMs ?? 1000;
   // The SSM agent's health cadence stands beside the heartbeat: never a faster signal than it.
-  const agentHealthIntervalMs = Math.max(hf.agentHealthIntervalMs ?? 60_000, heartbeatIntervalMs);
+  const agentHealthIntervalMs = Math.max(opts.agentHealthIntervalMs ?? 60_000, heartbeatIntervalMs);
   try {
     const dynamo = await startDynamoServer();
     stopping.push(() => dynamo.close());

@@ -153,7 +153,15 @@ export function unixUserName(runId: string, hostName: string): string {
 
 /** Processes whose real or effective uid is `uid`, excluding zombies (they hold nothing). */
 export function processesOfUid(uid: number): number[] {
-  const out: number[] = [];
+  return processesOfUids([uid]).get(uid)!;
+}
+
+/**
+ * `processesOfUid` for several uids in one pass over /proc (a sampler looking at every host of a cloud
+ * reads each process's status once, not once per host: the reads are synchronous).
+ */
+export function processesOfUids(uids: Iterable<number>): Map<number, number[]> {
+  const out = new Map<number, number[]>([...uids].map((u) => [u, []]));
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     let status: string;
@@ -162,10 +170,13 @@ export function processesOfUid(uid: number): number[] {
     } catch {
       continue; // exited meanwhile
     }
-    const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    const ids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
     const state = /^State:\s+(\S)/m.exec(status)?.[1];
-    if (!uids || state === "Z" || state === "X") continue;
-    if (Number(uids[1]) === uid || Number(uids[2]) === uid) out.push(Number(entry));
+    if (!ids || state === "Z" || state === "X") continue;
+    const real = Number(ids[1]);
+    const effective = Number(ids[2]);
+    out.get(real)?.push(Number(entry));
+    if (effective !== real) out.get(effective)?.push(Number(entry));
   }
   return out;
 }

@@ -80,6 +80,8 @@ beforeAll(async () => {
       { name: "host-x" },
     ],
     seedHosts: false,
+    // host-x's lost power reads ConnectionLost after two missed agent health reports: 2 x 5 s, not 2 x 60 s.
+    agentHealthIntervalMs: 5000,
     retryIntervalScale: 0.01,
     hostCommandDeadlineMs: 30_000,
   });

@@ -150,6 +150,10 @@ describe("the watchdog device on real hosts", () => {
     const qemu = watchQemuProcesses(cloud);
     const libvirtd = h2.libvirtdPid!;
     process.kill(libvirtd, "SIGSTOP");
+    // The signal is delivered asynchronously: on a loaded machine libvirtd can still read R for a moment.
+    await until("host-2's libvirtd stopped", () =>
+      /^State:\s+T/m.test(readFileSync(`/proc/${libvirtd}/status`, "utf8")) ? true : undefined,
+    );
     const lastBeat = heartbeatValues("host-2").at(-1)!;
     const cutAt = Date.now();
     killAllButLibvirtAndQemu(h2);

@@ -1,6 +1,6 @@
 /**
  * The boot and delete machines' failure paths, step by step against dynalite with a scripted host (outcome 3
- * of issue 31 at the step level; test/hosts/api-clients.test.ts runs them on real hosts): a boot that fails
+ * of issue 31 at the step level; test/hosts/api-clients-lifecycle.test.ts runs them on real hosts): a boot that fails
  * at any step leaves no claim, no port, no attachment, no made volume, and its host was told to remove the
  * domain, the instance folder and the made volumes' files; a clean-up that fails keeps everything with the
  * instance (and says so) until a delete cleans it; a delete that fails keeps the instance whole; every step
