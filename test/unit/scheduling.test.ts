@@ -532,15 +532,12 @@ describe("scheduleHosts properties", () => {
         );
 
         for (const h of decision.candidates) {
-          expect(h.usage.vcpus + flavor.vcpus).toBeLessThanOrEqual(
-            Math.floor(h.capacity.vcpus * h.allocationRatios.cpu),
-          );
-          expect(h.usage.memoryMiB + flavor.memoryMiB).toBeLessThanOrEqual(
-            Math.floor(h.capacity.memoryMiB * h.allocationRatios.ram),
-          );
-          expect(h.usage.diskGiB + flavor.diskGiB).toBeLessThanOrEqual(
-            Math.floor(h.capacity.diskGiB * h.allocationRatios.disk),
-          );
+          // The claim policy's limit (floor of capacity x ratio, float error absorbed: 1 x 0.999999999 is 1):
+          // what the store's claim enforces too.
+          const limit = usageLimit(h);
+          expect(h.usage.vcpus + flavor.vcpus).toBeLessThanOrEqual(limit.vcpus);
+          expect(h.usage.memoryMiB + flavor.memoryMiB).toBeLessThanOrEqual(limit.memoryMiB);
+          expect(h.usage.diskGiB + flavor.diskGiB).toBeLessThanOrEqual(limit.diskGiB);
           expect(h.name).not.toBe(src.name);
           expect(excluded).not.toContain(h.name);
           expect(h.enabled && !h.forcedDown && h.status === "up").toBe(true);
