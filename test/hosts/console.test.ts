@@ -281,6 +281,8 @@ describe("the console, live, in a real browser", () => {
         expect(await page.$$("[data-action], [data-confirm], details.menu"), tab).toEqual([]);
       }
       await openTab(page, "fleet");
+      // The view renders its rows once its first poll of the hosts is answered.
+      await page.waitForSelector("tr[data-host]");
       expect(Object.keys(await fleetOnPage(page))).toEqual(["host-1", "host-2", "host-3"]);
       await openTab(page, "incidents");
       await page.waitForSelector("[data-incident] [data-gantt-row=instance]");

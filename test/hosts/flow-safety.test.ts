@@ -19,6 +19,7 @@ import {
   killAndForceDown,
   poolHosts,
   runningOn as runningOnIn,
+  sweepUntil,
   until,
 } from "../support/hosts.js";
 
@@ -151,8 +152,9 @@ describe("no task is ever left held", () => {
     expect(stopped.status).toBe("ABORTED");
     expect((await cloud.stores.instances.require(inst.uuid)).taskState).toBe("rebuild_spawning");
 
-    const report = (await cloud.runScheduled("sweeper")) as { endedTasks: { instanceUuid: string }[] };
-    expect(report.endedTasks.map((t) => t.instanceUuid)).toContain(inst.uuid);
+    await sweepUntil<{ endedTasks: { instanceUuid: string }[] }>(cloud, "the sweeper ends the task", (r) =>
+      r.endedTasks.some((t) => t.instanceUuid === inst.uuid),
+    );
     const after = await cloud.stores.instances.require(inst.uuid);
     expect(after).toMatchObject({ taskState: null, vmState: "error", fault: { error: "FlowEnded" } });
     expect(await definedOn(inst.uuid)).toEqual([]);

@@ -21,7 +21,7 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
 import { tableNamesFromEnv } from "#shared/store/tables.js";
 import { runFlow, sfnClient, waitFlow } from "../support/flows.js";
-import { bootAdopted, expectInvariants, killAndForceDown, poolHosts } from "../support/hosts.js";
+import { bootAdopted, expectInvariants, killAndForceDown, poolHosts, sweepUntil } from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
@@ -210,8 +210,11 @@ describe("shell injection", () => {
       errors.push(run.error ?? "");
       // HandleFailure reads the same corrupt record and may fail too: the task is then left to the
       // sweeper (ARCHITECTURE, "No task held"), which ends it once the record reads again.
-      await cloud.runScheduled("sweeper");
-      expect(await cloud.stores.instances.require(booted.onA!.uuid)).toMatchObject({ taskState: null });
+      await sweepUntil(
+        cloud,
+        "no task held",
+        async () => (await cloud.stores.instances.require(booted.onA!.uuid)).taskState === null,
+      );
     };
     for (const p of payloads().slice(0, 3)) {
       await attempt(

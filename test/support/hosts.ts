@@ -8,6 +8,7 @@
 
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "vitest";
+import { SWEEP_MIN_AGE_SECONDS } from "#functions/sweeper/sweep.js";
 import type { BmcFault } from "#local/bmc/ipmi-bmcs.js";
 import {
   type HostFailureOptions,
@@ -144,6 +145,26 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(250);
   }
+}
+
+/**
+ * Runs the sweeper, as its schedule does (every minute in AWS), until `done` holds after a run; returns
+ * that run's report. The sweeper looks only at tasks held longer than SWEEP_MIN_AGE_SECONDS, so a task a
+ * test just left is ended by a run some 30 s later, never at once.
+ */
+export async function sweepUntil<R = Record<string, unknown>>(
+  cloud: LocalCloud,
+  what: string,
+  done: (report: R) => boolean | Promise<boolean>,
+): Promise<R> {
+  return until(
+    what,
+    async () => {
+      const report = (await cloud.runScheduled("sweeper")) as R;
+      return (await done(report)) ? report : undefined;
+    },
+    (SWEEP_MIN_AGE_SECONDS + 90) * 1000,
+  );
 }
 
 /** `virsh domstate` of the domain on the host ("running", "shut off", ...), "absent" if not defined there. */
