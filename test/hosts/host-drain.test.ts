@@ -208,6 +208,13 @@ describe("draining a host with 6 instances, one too big for any other", () => {
     const drained = await waitFlow(sfn, { requestId: execution.id, executionArn: execution.arn }, 300_000);
     expect(drained.status).toBe("FAILED");
     expect(evacuated.error).toBe("HostEvacuationIncomplete"); // big-1 finds no room
+    // A failed drain does not wait for the moves it started: each migrate flow ends on its own (moved, or
+    // ended failed by the evacuation's EndMigrationsFromHost). Counted once none runs.
+    await until(
+      "every migrate flow ended",
+      () => executions(cloud, "migrate").every((e) => e.status !== "RUNNING"),
+      300_000,
+    );
     expect(await watch.stop()).toEqual([]);
 
     let evacuatedCount = 0;
