@@ -61,11 +61,8 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
       : new CandidatePages(deps.stores, { zone: instance.availabilityZone, pool: sharedPoolId });
     const tried = new Set<string>();
     let raced = false;
-    let indexed = 0;
     for (let first = true; first || pages?.more; first = false) {
-      const page = await indexPage(deps, pages, instance);
-      indexed += page.length;
-      for (const h of page) if (!seen.has(h.name)) seen.set(h.name, h);
+      for (const h of await indexPage(deps, pages, instance)) if (!seen.has(h.name)) seen.set(h.name, h);
       const candidates = flow.force
         ? forcedCandidates([...seen.values()], flow, rejected)
         : filtered(deps, [...seen.values()], flow, instance, source, sharedPoolId, rejected);
@@ -110,7 +107,7 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
     // An index page with no host at all may be a moment's view: the index is eventually consistent, and a
     // concurrent claim moves its host's entry (free RAM is the sort key; the local DynamoDB moves it as a
     // delete then a put). Read it again, as after a raced claim, before saying no host exists.
-    if (pages && indexed === 0 && seen.size === 0) raced = true;
+    if (pages && seen.size === 0) raced = true;
     if (!raced || round >= MAX_PLACEMENT_ROUNDS) {
       const considered = pages ? ` (${pages.describe()})` : "";
       const reason = describeRejections({ candidates: [], rejected });
