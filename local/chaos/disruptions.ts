@@ -281,7 +281,8 @@ async function deadFeeder(ctx: RoundContext): Promise<void> {
   await afterCut(ctx, name, since);
 }
 
-async function apiCall(
+/** A call of the operator's on the local cloud's API (status 0: no answer). */
+export async function apiCall(
   ctx: RoundContext,
   method: string,
   path: string,

@@ -6,9 +6,11 @@
  * the settings' settle timeout; a system that does not get quiet in time is a `stuck` violation.
  */
 
+import { CLEAN_TARGET_ACTION } from "#functions/api/routes/clean-target.js";
 import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import type { LocalCloud } from "../cloud.js";
+import { apiCall } from "./disruptions.js";
 import { machineOf, type RoundContext, sleep } from "./round.js";
 
 /** Every machine on, and on each host what a booted host runs (libvirtd, SSM agent, lazarus-host). */
@@ -42,9 +44,10 @@ export function runningExecutions(cloud: LocalCloud): string[] {
 }
 
 /**
- * Whether the event of the heartbeat alarm's last state change has reached its trigger (EventBridge's
- * delivery made): an alarm back to OK starts host-recovery only once its event is delivered, which may be a
- * while after the alarm's state changed on a loaded machine.
+ * Whether the event of the heartbeat alarm's last state change has reached every rule target it matched
+ * (EventBridge's deliveries made): an alarm back to OK starts host-recovery only once its event is
+ * delivered, which may be a while after the alarm's state changed on a loaded machine. A change no rule
+ * matches (INSUFFICIENT_DATA -> OK of a new alarm: the OK rule wants a previous ALARM) owes no delivery.
  */
 function lastAlarmChangeDelivered(cloud: LocalCloud, host: string): boolean {
   const name = heartbeatAlarmName(host);
@@ -56,7 +59,9 @@ function lastAlarmChangeDelivered(cloud: LocalCloud, host: string): boolean {
     const d = e.detailObject as { alarmName?: string; state?: { timestamp?: string } };
     return e.source === "aws.cloudwatch" && d.alarmName === name && d.state?.timestamp === at;
   });
-  return event !== undefined && cloud.events.deliveries.some((d) => d.eventId === event.eventId);
+  if (event === undefined) return false; // CloudWatch has not put it yet
+  const made = cloud.events.deliveries.filter((d) => d.eventId === event.eventId).length;
+  return made >= event.targetsMatched;
 }
 
 /**
@@ -141,8 +146,9 @@ export async function operatorRepairs(ctx: RoundContext): Promise<void> {
 
 /**
  * The operator's clean-up of a `TargetNotClean` instance's unclean host (its fault's `uncleanHost`), as the
- * fault tells: destroy and undefine the domain there, then release the claim the failed flow kept once the
- * domain is gone. True when there is nothing (left) to clean; false while that host cannot be cleaned.
+ * fault tells: destroy and undefine the domain there by hand, then ask the API to end that target
+ * (`lazarus:cleanTarget`: Lazarus checks the host holds nothing of it and releases the claim the failed flow
+ * kept). True when there is nothing (left) to clean; false while that host cannot be cleaned.
  */
 async function cleanUncleanTarget(ctx: RoundContext, i: Instance): Promise<boolean> {
   const unclean = i.fault?.error === "TargetNotClean" ? String(i.fault.details.uncleanHost ?? "") : "";
@@ -153,11 +159,19 @@ async function cleanUncleanTarget(ctx: RoundContext, i: Instance): Promise<boole
   await host.virsh(["destroy", i.uuid], { allowFail: true });
   await host.virsh(["undefine", i.uuid], { allowFail: true });
   if ((await host.virsh(["domstate", i.uuid], { allowFail: true })).exitCode === 0) return false;
-  const claim = (await cloud.stores.hosts.require(unclean)).claims[i.uuid];
-  if (claim) await cloud.stores.hosts.release(unclean, i.uuid, { owner: claim.owner });
+  if (i.uncleanTargets.some((t) => t.host === unclean)) {
+    const res = await apiCall(ctx, "POST", `/servers/${i.uuid}/action`, "2.95", {
+      [CLEAN_TARGET_ACTION]: { host: unclean },
+    });
+    ctx.operation(`operator-clean-target-${res.status}`);
+    if (res.status !== 200) {
+      ctx.log(`  operator: cleaning ${i.name}'s target ${unclean} was refused (${res.status}: ${res.text})`);
+      return false;
+    }
+  }
   ctx.operation("operator-clean-unclean-target");
   ctx.log(
-    `  operator: ${i.name}'s copy on ${unclean} destroyed and undefined by hand, its claim there released`,
+    `  operator: ${i.name}'s copy on ${unclean} destroyed and undefined by hand, the target ended through the API (its claim released)`,
   );
   return true;
 }

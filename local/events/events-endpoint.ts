@@ -30,6 +30,8 @@ export interface RecordedEvent {
   time: Date;
   receivedAt: Date;
   traceHeader?: string;
+  /** How many rule targets the event matched when it was put: the deliveries it is owed (0: none). */
+  targetsMatched: number;
 }
 
 export type EventsListener = (event: RecordedEvent) => void;
@@ -180,6 +182,7 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
       if ((rule.eventBusName ?? "default") !== recorded.eventBusName) continue;
       if (!matchesPattern(rule.eventPattern, envelope)) continue;
       options.onMatch?.(rule, recorded);
+      recorded.targetsMatched += rule.targets.length;
       for (const target of rule.targets) deliver(rule, recorded, target, envelope);
     }
   };
@@ -231,6 +234,7 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
       resources: Array.isArray(entry.Resources) ? entry.Resources.map(String) : [],
       time: typeof entry.Time === "number" ? new Date(entry.Time * 1000) : receivedAt,
       receivedAt,
+      targetsMatched: 0,
       ...(typeof entry.TraceHeader === "string" ? { traceHeader: entry.TraceHeader } : {}),
     };
     events.push(recorded);

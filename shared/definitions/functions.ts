@@ -400,7 +400,15 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
         // The delegates a host's power view lists.
         fleet: "read",
       },
-      hostDocuments: ["read-console-log", "read-uptime", "reboot-domain", "start-domain", "stop-domain"],
+      // remove-domain: an instance's unclean target cleaned on the operator's ask (lazarus:cleanTarget).
+      hostDocuments: [
+        "read-console-log",
+        "read-uptime",
+        "reboot-domain",
+        "remove-domain",
+        "start-domain",
+        "stop-domain",
+      ],
       publishEvents: true,
       startExecutions: ["rebuild", "host-evacuation", "boot", "delete", "migrate", "host-drain"],
       readExecutions: "history",

@@ -16,6 +16,7 @@ import { ApiError, type ApiResponse, badRequest, json, noContent, parseOr400 } f
 import { atLeast, type Microversion } from "../microversion.js";
 import type { Route, RouteContext } from "../router.js";
 import { serverDetail } from "../views.js";
+import { CLEAN_TARGET_ACTION, cleanUncleanTarget } from "./clean-target.js";
 import { consoleOutput, resetState, setLock } from "./lifecycle.js";
 import { MIGRATION_ACTIONS, runMigrationAction } from "./migration-actions.js";
 import { ADMIN_PASS_NOT_SET, AdminPass, echo, NovaBoolean, SERVER_BODY_FIELDS, serverId } from "./params.js";
@@ -165,6 +166,8 @@ async function serverAction(ctx: RouteContext): Promise<ApiResponse> {
       return resetState(ctx, id, parseOr400(ResetStateBody, args, "os-resetState").state);
     case "os-getConsoleOutput":
       return consoleOutput(ctx, id, parseOr400(ConsoleOutputBody, args ?? {}, "os-getConsoleOutput"));
+    case CLEAN_TARGET_ACTION:
+      return cleanUncleanTarget(ctx, id, args);
     default:
       throw badRequest(`There is no such action: ${echo(action)}`);
   }

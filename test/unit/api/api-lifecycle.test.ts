@@ -197,6 +197,64 @@ describe("lock, reset state, reboot, console", () => {
     await refused(() => act(busy.uuid, { "os-resetState": { state: "error" } }), 409, /flow that holds it/);
   });
 
+  it("lazarus:cleanTarget ends an unclean target only when the host is cleaned or the operator says it is gone", async () => {
+    const flow = randomUUID();
+    const inst = await cloud.db.stores.instances.create(
+      makeInstance({
+        name: "unclean",
+        host: "host-down",
+        vmState: "error",
+        uncleanTargets: [{ host: "host-a", requestId: flow }],
+      }),
+    );
+    const resources = { vcpus: 1, memoryMiB: 64, diskGiB: 1 };
+    await cloud.db.stores.hosts.claim("host-a", {
+      instanceUuid: inst.uuid,
+      resources,
+      owner: flow,
+      serverGroup: null,
+    });
+    const clean = (body: unknown, id = inst.uuid) => act(id, { "lazarus:cleanTarget": body });
+    await refused(() => clean({ host: "host-a; reboot" }), 400, /lazarus:cleanTarget/);
+    await refused(() => clean({ host: "host-a", gone: false }), 400, /lazarus:cleanTarget/);
+    await refused(
+      () => clean({ host: "host-down" }),
+      409,
+      /no unclean target on host host-down \(its unclean targets: host-a\)/,
+    );
+    // host-a's agent does not answer (no agent in this cloud): nothing is released.
+    await refused(
+      () => clean({ host: "host-a" }),
+      409,
+      /Host host-a could not be cleaned .*nothing was released.*"gone": true/,
+    );
+    const busy = await cloud.db.stores.instances.create(
+      makeInstance({
+        taskState: "rebuilding",
+        taskRequestId: randomUUID(),
+        uncleanTargets: [{ host: "host-a", requestId: flow }],
+      }),
+    );
+    await refused(() => clean({ host: "host-a", gone: true }, busy.uuid), 409, /flow that holds it/);
+
+    const res = await clean({ host: "host-a", gone: true });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json).toEqual({
+      cleanTarget: { host: "host-a", how: "operator-statement", claimReleased: true, uncleanTargets: [] },
+    });
+    expect((await cloud.db.stores.hosts.require("host-a")).claims[inst.uuid]).toBeUndefined();
+    // The state is the operator's to reset (os-resetState), as in nova; the statement is in the action log.
+    expect(await cloud.db.stores.instances.require(inst.uuid)).toMatchObject({
+      vmState: "error",
+      uncleanTargets: [],
+    });
+    const requestId = res.headers.get("x-openstack-request-id")!.replace(/^req-/, "");
+    expect((await cloud.db.stores.actions.get(requestId))?.message).toMatch(
+      /operator stated that host host-a/,
+    );
+    await refused(() => clean({ host: "host-a", gone: true }), 409, /no unclean target on host host-a/);
+  });
+
   it("reboot takes SOFT or HARD, from the states nova allows; the console output takes nova's length", async () => {
     const stopped = await cloud.db.stores.instances.create(
       makeInstance({ vmState: "stopped", powerState: "shutdown" }),
