@@ -85,7 +85,36 @@ describe("a target that cannot be proven clean", () => {
     expect(migration).toMatchObject({ status: "failed", attemptedHosts: [] });
     await expectInvariants();
 
-    // host-b answers normally again: a new evacuation cleans it first, then places the instance.
+    // The operator ends that target through the API (lazarus:cleanTarget): refused while host-b cannot be
+    // cleaned (nothing released), done once it can (Lazarus destroys and undefines the copy itself).
+    const clean = () =>
+      fetch(`${cloud.api.url}/v2.1/servers/${inst.uuid}/action`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "OpenStack-API-Version": "compute 2.95" },
+        body: JSON.stringify({ "lazarus:cleanTarget": { host: "host-b" } }),
+      });
+    b.injectCommandFault("virsh", "destroy", "injected: destroy failed");
+    let refused: Response;
+    try {
+      refused = await clean();
+    } finally {
+      b.clearFaults();
+    }
+    expect(refused.status, await refused.clone().text()).toBe(409);
+    expect(await refused.text()).toMatch(/Host host-b could not be cleaned .*nothing was released/);
+    expect((await cloud.stores.hosts.require("host-b")).claims[inst.uuid]).toBeDefined();
+    const cleaned = await clean();
+    expect(cleaned.status, await cleaned.clone().text()).toBe(200);
+    expect(await cleaned.json()).toMatchObject({ cleanTarget: { how: "cleaned", claimReleased: true } });
+    expect(await definedOn(inst.uuid)).toEqual([]);
+    expect((await cloud.stores.hosts.require("host-b")).claims[inst.uuid]).toBeUndefined();
+    expect(await cloud.stores.instances.require(inst.uuid)).toMatchObject({
+      vmState: "error",
+      uncleanTargets: [],
+    });
+    await expectInvariants();
+
+    // A new evacuation places the instance (Schedule's own clean-first of an unclean target: unit-tested).
     const again = await runFlow(sfn, cloud.rebuildStateMachineArn, {
       instanceUuid: inst.uuid,
       recreate: true,
