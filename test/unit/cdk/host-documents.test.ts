@@ -195,12 +195,12 @@ describe("who may send which document", () => {
     const tampered = synth({
       functions: ALL_FUNCTIONS.map((f) =>
         f.id === "api"
-          ? { ...f, access: { ...f.access, hostDocuments: [...f.access.hostDocuments!, "remove-domain"] } }
+          ? { ...f, access: { ...f.access, hostDocuments: [...f.access.hostDocuments!, "delete-volume"] } }
           : f,
       ),
     });
     expect(sendCommandProblems(tampered, sent)).toEqual([
-      `api: may send ${ownDocumentArn("remove-domain")}, which its code never sends`,
+      `api: may send ${ownDocumentArn("delete-volume")}, which its code never sends`,
     ]);
   });
 });
