@@ -44,6 +44,7 @@ commands:
   show SERVER                             one instance (id or name)
   rebuild SERVER [--image IMG]            rebuild in place (default: the current image)
   evacuate SERVER [--host H] [--shared|--no-shared]   recreate a dead host's instance elsewhere
+  clean-target SERVER HOST [--gone]       end a TargetNotClean target: Lazarus cleans HOST, releases its claim
   migrate SERVER [--live] [--host H]      move an instance off its (live) host: live, or cold (then confirm/revert)
   resize-confirm SERVER | resize-revert SERVER   keep or undo a finished cold migration (VERIFY_RESIZE)
   migrations [--instance ID] [--host H] [--status S]   rebuild, evacuation and migration records
@@ -81,6 +82,8 @@ ${POWER_HELP}`,
     "usage: lazarus rebuild SERVER [--image IMG] [--no-wait] [--json]\nRebuilds the instance on its own host from IMG (default: its current image) and follows the flow.",
   evacuate:
     "usage: lazarus evacuate SERVER [--host H] [--shared|--no-shared] [--no-wait] [--json]\nRecreates the instance of a down host on another host (H, or the scheduler's choice) and follows the flow.\nAs nova 2.95, the instance is left STOPPED at the destination for you to check before starting it.",
+  "clean-target":
+    "usage: lazarus clean-target SERVER HOST [--gone] [--json]\nEnds an unclean target of the instance (its fault says TargetNotClean and names HOST): Lazarus destroys and\nundefines the domain on HOST through its agent (a copy you removed by hand is fine), then releases the claim\nthe failed flow kept there. Refused while HOST does not answer; --gone states that HOST will never run that\ncopy again (reinstalled, disks wiped): the claim is released without asking it, and the action records it.\nThe instance's state is yours to reset afterwards (nova reset-state --active).",
   migrations: "usage: lazarus migrations [--instance ID] [--host H] [--status S] [--json]",
   migrate:
     "usage: lazarus migrate SERVER [--live] [--host H] [--no-wait] [--json]\nMoves the instance off its host, which must be up: --live keeps the guest running (nova's os-migrateLive),\nelse cold (stopped, moved, started; a STOPPED one stays stopped), which waits in VERIFY_RESIZE for\nresize-confirm or resize-revert. The disk must be on a pool the target shares (block migration is not supported).",
@@ -460,6 +463,22 @@ async function evacuate(c: LazarusClient, g: Global, args: string[]): Promise<nu
   return follow(c, g, res.headers.get("x-lazarus-execution-id")!, id, !values["no-wait"]);
 }
 
+async function cleanTarget(c: LazarusClient, g: Global, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { gone: { type: "boolean" } });
+  if (values.help) return help("clean-target");
+  if (positionals.length !== 2) throw new UsageError("clean-target takes SERVER and HOST");
+  const id = (await resolveServer(c, positionals[0]!)).id;
+  // The host is named as the instance's record names it (it may be deregistered by now: not resolved).
+  const body = { host: positionals[1]!, ...(values.gone ? { gone: true } : {}) };
+  const doc = (
+    await c.call("POST", `/servers/${encodeURIComponent(id)}/action`, {
+      body: { "lazarus:cleanTarget": body },
+    })
+  ).body as { cleanTarget: Record<string, unknown> };
+  print(g, doc, () => keyValues(doc.cleanTarget));
+  return EXIT.ok;
+}
+
 async function hostEvacuate(c: LazarusClient, g: Global, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     reason: { type: "string" },
@@ -565,6 +584,7 @@ const COMMANDS: Record<string, (c: LazarusClient, g: Global, args: string[]) => 
   show,
   rebuild,
   evacuate,
+  "clean-target": cleanTarget,
   migrate,
   "resize-confirm": resizeCommand("confirmResize", "resize-confirm"),
   "resize-revert": resizeCommand("revertResize", "resize-revert"),

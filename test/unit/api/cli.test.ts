@@ -86,6 +86,47 @@ describe("names, outcomes, tables", () => {
   });
 });
 
+const cli = (...args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      `${ROOT}cli/bin/lazarus`,
+      args,
+      { env: { ...process.env, LAZARUS_API_URL: cloud.api.url }, timeout: 60_000 },
+      (e, stdout, stderr) => resolve({ code: e ? Number(e.code) : 0, stdout, stderr }),
+    );
+  });
+
+describe("clean-target", () => {
+  it("is refused while the host does not answer (exit 1, nothing released); --gone releases the claim", async () => {
+    const owner = "evacuation-that-failed";
+    const inst = await cloud.db.stores.instances.create(
+      makeInstance({
+        name: "unclean-1",
+        vmState: "error",
+        uncleanTargets: [{ host: "host-a", requestId: owner }],
+      }),
+    );
+    const resources = { vcpus: 1, memoryMiB: 64, diskGiB: 1 };
+    await cloud.db.stores.hosts.claim("host-a", {
+      instanceUuid: inst.uuid,
+      resources,
+      owner,
+      serverGroup: null,
+    });
+    const refused = await cli("clean-target", "unclean-1", "host-a");
+    expect(refused.code, refused.stderr).toBe(EXIT.failed);
+    expect(refused.stderr).toMatch(/Host host-a could not be cleaned .*"gone": true/);
+    expect((await cloud.db.stores.hosts.require("host-a")).claims[inst.uuid]).toBeDefined();
+    expect((await cli("clean-target", "unclean-1")).code).toBe(2);
+    const gone = await cli("clean-target", "unclean-1", "host-a", "--gone", "--json");
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(JSON.parse(gone.stdout)).toEqual({
+      cleanTarget: { host: "host-a", how: "operator-statement", claimReleased: true, uncleanTargets: [] },
+    });
+    expect((await cloud.db.stores.hosts.require("host-a")).claims[inst.uuid]).toBeUndefined();
+  });
+});
+
 describe("an API that does not answer", () => {
   it("is named by its URL; the CLI exits 1", async () => {
     // A port that was free a moment ago: nothing listens there.
