@@ -193,8 +193,8 @@ export async function runSession(opts: SessionOptions): Promise<EvacuationRunRes
     // waits 5 s x 2 periods and counts a host down after 30 s without a heartbeat (AWS: 10 s x 3, 60 s).
     serviceDownSeconds: 30,
     hostFailure: {
-      alarmPeriodSeconds: 5,
-      alarmEvaluationPeriods: 2,
+      alarmPeriodSeconds: 10,
+      alarmEvaluationPeriods: 1,
       graceSeconds: 8,
       maxConcurrency: Math.max(...opts.runs.map((r) => r.n)),
     },

@@ -27,8 +27,8 @@ export const FLEET_END = "<!-- /fleet -->";
 /** Detection of every measured fleet: quick enough for 1,000 hosts on 2 shared cores, as the demo's. */
 const DETECTION: FleetDetection = {
   heartbeatIntervalMs: 1000,
-  alarmPeriodSeconds: 2,
-  alarmEvaluationPeriods: 2,
+  alarmPeriodSeconds: 10,
+  alarmEvaluationPeriods: 1,
   graceSeconds: 4,
   heartbeatFreshSeconds: 3,
   probeDeadlineMs: 15_000,

@@ -16,7 +16,12 @@ import { CloudWatchClient, PutMetricAlarmCommand } from "@aws-sdk/client-cloudwa
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
-import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
+import {
+  HEARTBEAT_METRIC,
+  HEARTBEAT_MISSED_PERIODS,
+  HEARTBEAT_PERIOD_SECONDS,
+  heartbeatLogGroupName,
+} from "#shared/definitions/heartbeat.js";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import { pageTopicArn, pagingAlarmInput, pagingAlarms } from "#shared/definitions/paging.js";
 import { notificationBusName } from "#shared/definitions/rules.js";
@@ -128,10 +133,11 @@ export interface LocalCloudOptions {
    */
   ssmLatency?: { deliveryDelayMs?: number; statusDelayMs?: number };
   /**
-   * Paging: the page topic's subscriptions (an HTTP endpoint receives each page as SNS delivers it), and the
-   * period of the paging alarms here (AWS: 60 s; default 5 s, as the heartbeat alarms are shortened too).
+   * Paging: the page topic's subscriptions (an HTTP endpoint receives each page as SNS delivers it). The
+   * paging alarms are the stack's as they are (60 s periods: the metrics they watch have 1-minute
+   * resolution in AWS, so no shorter period could alarm sooner there).
    */
-  paging?: { subscriptions?: TopicSubscription[]; alarmPeriodSeconds?: number };
+  paging?: { subscriptions?: TopicSubscription[] };
   /**
    * Simulated hosts beside the real ones (local/sim/fleet.ts): their hypervisor is a model, their agent
    * runs in this process, their heartbeats and alarms are a real host's. Seeded, alarmed and fenced (through
@@ -160,9 +166,12 @@ export interface LocalCloudOptions {
 export interface HostFailureOptions {
   /** How often each host publishes its heartbeat, ms (default 1000). */
   heartbeatIntervalMs?: number;
-  /** Heartbeat alarm period, s (AWS: 10; default here 2). */
+  /**
+   * Heartbeat alarm period, s (default HEARTBEAT_PERIOD_SECONDS, 10). The local CloudWatch takes only the
+   * periods AWS takes (10, 20, 30 or a multiple of 60): no local alarm can be faster than AWS's.
+   */
   alarmPeriodSeconds?: number;
-  /** Silent periods before ALARM (default 2). */
+  /** Silent periods before ALARM (default HEARTBEAT_MISSED_PERIODS, as deployed). */
   alarmEvaluationPeriods?: number;
   /** A heartbeat younger than this is alive (default 3 heartbeat intervals, at least 3 s). */
   heartbeatFreshSeconds?: number;
@@ -499,8 +508,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       [HOST_DOCUMENT_PREFIX_ENV]: prefix,
       LAZARUS_EVENT_BUS: notificationBusName(prefix),
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
-      LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS: String(hf.alarmPeriodSeconds ?? 2),
-      LAZARUS_HEARTBEAT_MISSED_PERIODS: String(hf.alarmEvaluationPeriods ?? 2),
+      LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS: String(hf.alarmPeriodSeconds ?? HEARTBEAT_PERIOD_SECONDS),
+      LAZARUS_HEARTBEAT_MISSED_PERIODS: String(hf.alarmEvaluationPeriods ?? HEARTBEAT_MISSED_PERIODS),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
       LAZARUS_LIVE_MIGRATION_TIMEOUT_SECONDS: String(opts.maintenance?.liveMigrationTimeoutSeconds ?? 60),
@@ -636,8 +645,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     stopping.push(() => cw.destroy());
     const alarms = new CloudWatchHostAlarms(cw, {
       prefix,
-      periodSeconds: hf.alarmPeriodSeconds ?? 2,
-      evaluationPeriods: hf.alarmEvaluationPeriods ?? 2,
+      periodSeconds: hf.alarmPeriodSeconds ?? HEARTBEAT_PERIOD_SECONDS,
+      evaluationPeriods: hf.alarmEvaluationPeriods ?? HEARTBEAT_MISSED_PERIODS,
     });
     // The seeded hosts are registered already: their alarms exist too (evaluated only with hostFailure).
     const alarmed =
@@ -645,17 +654,13 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         ? [...fleet.hosts.keys(), ...simHosts.map((h) => h.name)]
         : [];
     await inBatches(alarmed, 20, (name) => alarms.put(name));
-    // The paging alarms of the stack, notifying the page topic (local period: `paging.alarmPeriodSeconds`).
+    // The paging alarms of the stack, as deployed, notifying the page topic.
     for (const alarm of pagingAlarms(prefix, ALL_FUNCTIONS, {
       hostEvacuationArn: stateMachineArns["host-evacuation"]!,
       hostRecoveryArn: stateMachineArns["host-recovery"]!,
       apiName: `${prefix}-api`,
     })) {
-      await cw.send(
-        new PutMetricAlarmCommand(
-          pagingAlarmInput(alarm, [pageTopicArn(prefix)], opts.paging?.alarmPeriodSeconds ?? 5),
-        ),
-      );
+      await cw.send(new PutMetricAlarmCommand(pagingAlarmInput(alarm, [pageTopicArn(prefix)])));
     }
 
     const machine = (name: string) => {

@@ -32,10 +32,10 @@ export const DEMO_DOMAINS: HandDefinedDomain[] = [
   { name: "app-b", host: "host-2", policy: { serverGroup: G1 } },
 ];
 
-/** The demo's host-failure settings: 2 s alarm periods, 8 s grace, 3 evacuations at once. */
+/** The demo's host-failure settings: 10 s alarm periods (CloudWatch's shortest), one silent period, 8 s grace, 3 evacuations at once. */
 export const DEMO_HOST_FAILURE = {
-  alarmPeriodSeconds: 2,
-  alarmEvaluationPeriods: 2,
+  alarmPeriodSeconds: 10,
+  alarmEvaluationPeriods: 1,
   graceSeconds: 8,
   maxConcurrency: 3,
 } as const;

@@ -222,8 +222,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     dynamoFaults: { seed: opts.seed },
     instanceFailure: { monitorIntervalMs: 1000 },
     hostFailure: {
-      alarmPeriodSeconds: 2,
-      alarmEvaluationPeriods: 2,
+      alarmPeriodSeconds: 10,
+      alarmEvaluationPeriods: 1,
       graceSeconds: 4,
       probeDeadlineMs: 6_000,
       maxConcurrency: 2,

@@ -130,8 +130,10 @@ export class AlarmEvaluator {
     for (let i = 0; i < def.evaluationPeriods; i++) {
       const end = lastEnd - i * period;
       const start = end - period;
-      if (start < alarm.createdAt) break;
       const values = valuesIn(data, start, end);
+      // A period from before the alarm existed counts only with data in it (CloudWatch judges a new alarm
+      // on the metric's history); its missing data is not the alarm's to treat as breaching.
+      if (start < alarm.createdAt && values.length === 0) break;
       if (values.length === 0) {
         if (def.treatMissingData === "breaching") {
           breaching++;

@@ -22,6 +22,8 @@ import {
   statistic,
 } from "./alarm-evaluator.js";
 
+/** The sub-minute alarm periods AWS takes (high-resolution alarms); otherwise multiples of 60 s. */
+const ALARM_SUB_MINUTE_PERIODS = [10, 20, 30];
 export interface CloudWatchEndpointOptions {
   port?: number;
   region?: string;
@@ -38,6 +40,11 @@ export interface CloudWatchEndpointOptions {
   credentials?: LocalCredentials;
   /** How long data points are kept, ms (default an hour; a fleet of simulated hosts keeps less). */
   retentionMs?: number;
+  /**
+   * The endpoint's clock, ms (default Date.now): data points without a timestamp, alarm creation and
+   * evaluation. A unit test advances it to see a 60 s alarm period pass without waiting for it.
+   */
+  now?: () => number;
 }
 
 export interface CloudWatchEndpoint {
@@ -157,6 +164,7 @@ function timeOf(v: unknown, fallback: number): number {
 export async function startCloudWatchEndpoint(
   opts: CloudWatchEndpointOptions = {},
 ): Promise<CloudWatchEndpoint> {
+  const clock = opts.now ?? Date.now;
   const region = opts.region ?? "us-east-1";
   const accountId = opts.accountId ?? "000000000000";
   /** Series key -> data, oldest first (pruned to the last hour). */
@@ -190,7 +198,7 @@ export async function startCloudWatchEndpoint(
       if (i === list.length) list.push({ at, value: v });
       else list.splice(i, 0, { at, value: v });
     }
-    const oldest = Date.now() - retentionMs;
+    const oldest = clock() - retentionMs;
     if (list.length > 0 && list[0]!.at < oldest) list.splice(0, firstAtOrAfter(list, oldest));
   };
 
@@ -203,7 +211,7 @@ export async function startCloudWatchEndpoint(
     if (!Array.isArray(data) || data.length === 0 || data.length > 1000) {
       throw new AwsJsonError("InvalidParameterValue", "MetricData must hold 1 to 1000 items");
     }
-    const now = Date.now();
+    const now = clock();
     for (const d of data as Record<string, unknown>[]) {
       if (typeof d.MetricName !== "string")
         throw new AwsJsonError("MissingParameter", "MetricName is required");
@@ -254,6 +262,16 @@ export async function startCloudWatchEndpoint(
   };
 
   const putMetricAlarm = (input: Record<string, unknown>) => {
+    // PutMetricAlarm's Period: 10, 20 or 30 (a high-resolution alarm) or a multiple of 60; nothing faster.
+    const period = Number(input.Period);
+    if (
+      !Number.isInteger(period) ||
+      !(ALARM_SUB_MINUTE_PERIODS.includes(period) || (period > 0 && period % 60 === 0))
+    )
+      throw new AwsJsonError(
+        "InvalidParameterValue",
+        `The value ${String(input.Period)} for parameter Period is not valid: valid values are 10, 20, 30 and any multiple of 60.`,
+      );
     const def: AlarmDefinition = {
       name: String(input.AlarmName ?? ""),
       description: typeof input.AlarmDescription === "string" ? input.AlarmDescription : "",
@@ -278,7 +296,7 @@ export async function startCloudWatchEndpoint(
       throw new AwsJsonError("MissingParameter", "AlarmName, Namespace and MetricName are required");
     if (!(def.periodSeconds > 0) || !(def.evaluationPeriods > 0))
       throw new AwsJsonError("InvalidParameterValue", "Period and EvaluationPeriods must be positive");
-    evaluator.put(def);
+    evaluator.put(def, clock());
     return {};
   };
 
@@ -416,7 +434,7 @@ export async function startCloudWatchEndpoint(
   const timer = setInterval(() => {
     if (opts.evaluateAlarms === false) return;
     beforeEvaluate?.();
-    evaluator.evaluateAll(Date.now());
+    evaluator.evaluateAll(clock());
   }, opts.evaluationIntervalMs ?? 1000);
   timer.unref();
 
@@ -430,7 +448,7 @@ export async function startCloudWatchEndpoint(
     lastDatumAt: (namespace, metricName, dimensions) =>
       series.get(seriesKey(namespace, metricName, dimensions))?.at(-1)?.at,
     recordServiceMetric: (namespace, metricName, dimensions, value) =>
-      record(namespace, metricName, dimensions, Date.now(), [value]),
+      record(namespace, metricName, dimensions, clock(), [value]),
     beforeEvaluate: (fn) => {
       beforeEvaluate = fn;
     },

@@ -136,10 +136,9 @@ export const entryFunctions = (functions: readonly FunctionSpec[]) =>
 
 /**
  * The PutMetricAlarm input of a paging alarm, notifying `actions` when it enters ALARM (not on OK: a new
- * alarm goes OK at once, and the page's event says what recovered). `periodSeconds` overrides the period
- * (the local cloud shortens it, as it shortens the heartbeat alarms).
+ * alarm goes OK at once, and the page's event says what recovered). The local cloud puts exactly this.
  */
-export function pagingAlarmInput(alarm: PagingAlarm, actions: readonly string[], periodSeconds?: number) {
+export function pagingAlarmInput(alarm: PagingAlarm, actions: readonly string[]) {
   return {
     AlarmName: alarm.id,
     AlarmDescription: alarm.description,
@@ -147,7 +146,7 @@ export function pagingAlarmInput(alarm: PagingAlarm, actions: readonly string[],
     MetricName: alarm.metricName,
     Dimensions: Object.entries(alarm.dimensions).map(([Name, Value]) => ({ Name, Value })),
     Statistic: alarm.statistic,
-    Period: periodSeconds ?? alarm.periodSeconds,
+    Period: alarm.periodSeconds,
     EvaluationPeriods: alarm.evaluationPeriods,
     Threshold: alarm.threshold,
     ComparisonOperator: alarm.comparison,

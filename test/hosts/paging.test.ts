@@ -47,10 +47,7 @@ beforeAll(async () => {
     retryIntervalScale: 0.05,
     hostCommandDeadlineMs: 30_000,
     hostFailure: { ...FAST_DETECTION, maxConcurrency: 2 },
-    paging: {
-      subscriptions: [{ protocol: "http", endpoint: `http://127.0.0.1:${port}/` }],
-      alarmPeriodSeconds: 2,
-    },
+    paging: { subscriptions: [{ protocol: "http", endpoint: `http://127.0.0.1:${port}/` }] },
   });
   ({ big } = await bootAdopted(cloud, {
     // More memory than any survivor's limit (4096 MiB x 1.5): its evacuation finds no room.

@@ -31,6 +31,9 @@ let events: EventsEndpoint;
 let lambda: LambdaEndpoint;
 const changes: AlarmStateChange[] = [];
 const delivered: unknown[] = [];
+/** How far the local CloudWatch's clock is ahead of the real one, ms. */
+let clockAhead = 0;
+const cwNow = () => Date.now() + clockAhead;
 
 beforeAll(async () => {
   lambda = await startLambdaEndpoint({
@@ -54,6 +57,8 @@ beforeAll(async () => {
   const eb = new EventBridgeClient({ endpoint: events.url, region: "us-east-1", credentials: creds });
   cw = await startCloudWatchEndpoint({
     evaluationIntervalMs: 100,
+    // The alarm keeps a period AWS takes (10 s); the test moves the endpoint's clock on instead of waiting.
+    now: cwNow,
     onAlarmStateChange: async (c) => {
       changes.push(c);
       await eb.send(new PutEventsCommand({ Entries: [c.entry] }));
@@ -70,41 +75,53 @@ afterAll(async () => {
 describe("local CloudWatch, alarms and EventBridge rules", () => {
   it("heartbeats keep the alarm OK; silence turns it ALARM; the event reaches the rule's Lambda as CloudWatch sends it", async () => {
     const client = new CloudWatchClient({ endpoint: cw.url, region: "us-east-1", credentials: creds });
+    await expect(
+      client.send(
+        new PutMetricAlarmCommand(heartbeatAlarm("h1", { periodSeconds: 5, evaluationPeriods: 2 })),
+      ),
+    ).rejects.toThrow(/Period is not valid: valid values are 10, 20, 30 and any multiple of 60/);
     await client.send(
-      new PutMetricAlarmCommand(heartbeatAlarm("h1", { periodSeconds: 1, evaluationPeriods: 2 })),
+      new PutMetricAlarmCommand(heartbeatAlarm("h1", { periodSeconds: 10, evaluationPeriods: 2 })),
     );
-    const beating = setInterval(() => {
-      void client.send(
-        new PutMetricDataCommand({ Namespace: "Lazarus", MetricData: [heartbeatDatum("h1", new Date())] }),
-      );
-    }, 200);
-    try {
-      for (let i = 0; i < 60 && changes.length === 0; i++) await sleep(100);
-      expect(changes.map((c) => JSON.parse(c.entry.Detail).state.value)).toEqual(["OK"]);
-      const data = await client.send(
-        new GetMetricDataCommand({
-          StartTime: new Date(Date.now() - 60_000),
-          EndTime: new Date(Date.now() + 1000),
-          MetricDataQueries: [
-            {
-              Id: "hb",
-              MetricStat: {
-                Metric: {
-                  Namespace: "Lazarus",
-                  MetricName: "Heartbeat",
-                  Dimensions: [{ Name: "Host", Value: "h1" }],
-                },
-                Period: 1,
-                Stat: "SampleCount",
+    /** The endpoint's clock moved on `seconds`, one at a time, the host beating each second while `beating`. */
+    const pass = async (seconds: number, beating: boolean) => {
+      for (let i = 0; i < seconds; i++) {
+        clockAhead += 1000;
+        if (beating)
+          await client.send(
+            new PutMetricDataCommand({
+              Namespace: "Lazarus",
+              MetricData: [heartbeatDatum("h1", new Date(cwNow()))],
+            }),
+          );
+      }
+    };
+    await pass(25, true);
+    for (let i = 0; i < 60 && changes.length === 0; i++) await sleep(100);
+    expect(changes.map((c) => JSON.parse(c.entry.Detail).state.value)).toEqual(["OK"]);
+    const data = await client.send(
+      new GetMetricDataCommand({
+        StartTime: new Date(cwNow() - 60_000),
+        EndTime: new Date(cwNow() + 1000),
+        MetricDataQueries: [
+          {
+            Id: "hb",
+            MetricStat: {
+              Metric: {
+                Namespace: "Lazarus",
+                MetricName: "Heartbeat",
+                Dimensions: [{ Name: "Host", Value: "h1" }],
               },
+              Period: 1,
+              Stat: "SampleCount",
             },
-          ],
-        }),
-      );
-      expect(data.MetricDataResults?.[0]?.Timestamps?.length).toBeGreaterThan(0);
-    } finally {
-      clearInterval(beating);
-    }
+          },
+        ],
+      }),
+    );
+    expect(data.MetricDataResults?.[0]?.Timestamps?.length).toBeGreaterThan(0);
+    // Silence: two whole periods without a heartbeat.
+    await pass(25, false);
     for (let i = 0; i < 60 && changes.length < 2; i++) await sleep(100);
     const alarm = JSON.parse(changes[1]!.entry.Detail);
     expect(alarm.state.value).toBe("ALARM");
