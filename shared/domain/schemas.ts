@@ -667,6 +667,11 @@ export const InstanceAction = z.object({
       spec: BuildSpec,
       /** building: not placed yet; placed: the instance record exists; failed: never placed (fault). */
       status: z.enum(["building", "placed", "failed", "deleted"]),
+      /**
+       * The host the boot claims on, named before the claim is tried (write-ahead): a retried ScheduleBoot
+       * keeps the claim it finds there, and the boot's failure end releases it there. null: none tried yet.
+       */
+      targetHost: ResourceName.nullable().default(null),
       fault: InstanceFault.nullable(),
     })
     .nullable()

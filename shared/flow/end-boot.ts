@@ -12,6 +12,7 @@
  *  - no host was ever claimed (NoValidHost, a refusal): no instance record; the build itself is marked
  *    failed with the fault (`GET /servers/{id}` shows ERROR, as nova shows a server of cell0).
  */
+import { HostNotFound } from "../domain/errors.js";
 import type { BuildSpec, InstanceFault } from "../domain/schemas.js";
 import { BOOT_TASK_STATES } from "../domain/states.js";
 import { hostTarget } from "../hosts/layout.js";
@@ -90,10 +91,19 @@ export async function endBoot(
   };
 
   if (!cleanUp) {
-    // The host is clean (or none was ever touched): undo everything the boot made or took; a claim made
-    // before the record was written (ScheduleBoot failing between the two) is found by its owner too.
-    for (const h of await hosts.list()) {
-      if (h.claims[uuid]?.owner === requestId) await hosts.release(h.name, uuid, { owner: requestId });
+    // The host is clean (or none was ever touched): undo everything the boot made or took. A claim made
+    // before the record was written (ScheduleBoot failing between the two) is on the host the build names
+    // (written before each claim): released by key, by owner, never by reading every host.
+    const claimedOn = new Set([
+      ...(host ? [host] : []),
+      ...(action.build?.targetHost ? [action.build.targetHost] : []),
+    ]);
+    for (const h of claimedOn) {
+      try {
+        await hosts.release(h, uuid, { owner: requestId });
+      } catch (e) {
+        if (!(e instanceof HostNotFound)) throw e; // deregistered meanwhile: nothing of it to release
+      }
     }
     for (const p of bootPorts(requestId, build)) await ports.releaseFrom(p.id, uuid);
     for (const v of bootVolumes(requestId, build)) {

@@ -99,7 +99,7 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
   }
   if (instance.taskRequestId !== ending.requestId) return "not-owned";
 
-  await releaseClaims(deps, instance, ending, migrate ? null : migration);
+  await releaseClaims(deps, instance, ending, migration);
   await bindingsOn(deps, instance, instance.host, ending.requestId);
   const fencing = ending.uncleanHost ? null : (ending.fencingRequired ?? null);
   const fault = fencing ? fencingFaultOf(deps, ending, fencing) : faultOf(deps, ending);
@@ -155,9 +155,10 @@ export async function endFlow(deps: StepDeps, ending: FlowEnding): Promise<FlowE
 }
 
 /**
- * Every claim this flow may hold, except on the instance's own host and on an unclean target. Schedule names
- * each host in the migration before it claims there (the destination, then the hosts tried), so these are
- * all: a few reads by key, never a read of every host. A release by owner is a no-op where there is none.
+ * Every claim this flow may hold, except on the instance's own host and on an unclean target. Schedule (and a
+ * migrate flow's ScheduleMigration) names each host in the migration before it claims there (the destination,
+ * then the hosts tried), so these are all: a few reads by key, never a read of every host. A release by owner
+ * is a no-op where there is none (a revert, which claims nothing).
  */
 async function releaseClaims(
   deps: StepDeps,
@@ -165,16 +166,6 @@ async function releaseClaims(
   ending: FlowEnding,
   migration: Migration | null,
 ): Promise<void> {
-  if (migration === null) {
-    // A migrate flow (issue 32; its caller passes no migration) claims before it names its target
-    // (ScheduleMigration): its claims are found by owner on every host. Not an evacuation's path (SCALE.md).
-    for (const host of await deps.stores.hosts.list()) {
-      if (host.claims[instance.uuid]?.owner !== ending.requestId) continue;
-      if (host.name === instance.host || host.name === ending.uncleanHost) continue;
-      await deps.stores.hosts.release(host.name, instance.uuid, { owner: ending.requestId });
-    }
-    return;
-  }
   const named = new Set([
     ...(migration?.destHost ? [migration.destHost] : []),
     ...(migration?.attemptedHosts ?? []),

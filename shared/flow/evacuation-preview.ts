@@ -56,13 +56,19 @@ export async function readFleetCapacity(
   return checkFleetCapacity(hosts, instances, opts);
 }
 
-/** Whether `host` can be drained now: the drain's own plan, from the records as they are (read-only). */
+/**
+ * Whether `host` can be drained now: the drain's own plan, from the records as they are (read-only), over the
+ * scheduler's best candidates for its instances (the migrations' Schedule reads the same index), not the
+ * whole fleet. `instances`: the host's instances when the caller has read them already.
+ */
 export async function readDrainPreview(
   stores: Pick<Stores, "hosts" | "instances">,
   host: string,
   opts: Pick<PreviewOptions, "now" | "serviceDownSeconds">,
+  instances?: Instance[],
 ): Promise<HostDrainPreview> {
-  await stores.hosts.require(host);
-  const [hosts, instances] = await Promise.all([stores.hosts.list(), instancesOn(stores, host)]);
-  return previewHostDrain(host, hosts, instances, opts);
+  const source = await stores.hosts.require(host);
+  const records = instances ?? (await instancesOn(stores, host));
+  const hosts = [source, ...(await planCandidates(stores, source, records))];
+  return previewHostDrain(host, hosts, records, opts);
 }

@@ -7,18 +7,20 @@
  * those members' hosts. The index may lag in AWS: the claim that follows is conditional on the host item as
  * the filters saw it (hosts-store.ts `expect`), so a stale candidate is refused, never overcommitted.
  *
- * Claiming a host for an instance, after the scheduler has filtered and weighed the fleet: the best
- * candidate's claim is tried first, a refused one (the room or the group slot went meanwhile) moves on to
- * the next, and a claim whose host changed since it was weighed (PlacementRaced) weighs the fleet again,
- * so concurrent placements spread as a sequential run would. The boot flow's ScheduleBoot and the migrate
- * flow's ScheduleMigration claim this way from the hosts they read (`claimBestHost`); the rebuild flow's
- * Schedule (evacuation) claims page by page from the index, with the same rounds
- * (functions/conductor/steps/schedule.ts).
+ * Claiming a host for an instance (`claimFromIndex`, the one claim loop of every flow that places: the
+ * evacuation's Schedule, the boot's ScheduleBoot, the migration's ScheduleMigration): page by page, the
+ * scheduler's filters and weighers run over the hosts read so far, the best candidate's claim is tried first,
+ * a refused one (the room or the group slot went meanwhile) moves on to the next, and a claim whose host
+ * changed since it was weighed (PlacementRaced) reads and weighs again, so concurrent placements spread as a
+ * sequential run would. Before each claim the flow's own record names the host (write-ahead): a retried step
+ * finds the claim it made by key, and the flow's end releases its claims where they are named, never by
+ * reading every host.
  */
 import { ClaimRefused, NoValidHost, PlacementRaced } from "../domain/errors.js";
 import { describeRejections } from "../domain/scheduling.js";
 import type { Flavor, Host, Instance, ServerGroup } from "../domain/schemas.js";
 import { freeRamMiB } from "../store/host-index.js";
+import type { PlacementExpectation } from "../store/hosts-store.js";
 import type { Stores } from "../store/index.js";
 import type { StepDeps } from "./deps.js";
 
@@ -38,43 +40,65 @@ export function groupNeedsClaims(group: ServerGroup | null): boolean {
   return group !== null && group.policy !== "anti-affinity";
 }
 
-/** Pages of the scheduler's index, most free RAM first, until MAX_CANDIDATES were read or none are left. */
+/**
+ * The scopes a placement reads the index in: the zone asked for (with the pool when the disk stays in it),
+ * or, for a boot that asks for no zone, every zone hosts were registered in (one item per zone).
+ */
+export async function placementScopes(
+  stores: Pick<Stores, "hosts">,
+  zone: string | null,
+  pool: string | null,
+): Promise<PlacementScope[]> {
+  const zones = zone !== null ? [zone] : await stores.hosts.fleet.zones();
+  return zones.map((z) => ({ zone: z, pool }));
+}
+
+/**
+ * Pages of the scheduler's index, most free RAM first, until MAX_CANDIDATES were read or none are left. With
+ * several scopes (a boot in any zone), each call reads the next page of every scope that has more.
+ */
 export class CandidatePages {
-  private start: Record<string, unknown> | undefined;
-  private done = false;
+  private readonly cursors: { scope: PlacementScope; start?: Record<string, unknown>; done: boolean }[];
   /** Index entries read so far. */
   read = 0;
 
   constructor(
     private readonly stores: Pick<Stores, "hosts">,
-    private readonly scope: PlacementScope,
+    scopes: PlacementScope | readonly PlacementScope[],
     private readonly limits: { page: number; max: number } = { page: CANDIDATE_PAGE, max: MAX_CANDIDATES },
-  ) {}
+  ) {
+    this.cursors = (Array.isArray(scopes) ? scopes : [scopes]).map((scope) => ({ scope, done: false }));
+  }
 
   /** Whether another page may hold more candidates. */
   get more(): boolean {
-    return !this.done && this.read < this.limits.max;
+    return this.cursors.some((c) => !c.done) && this.read < this.limits.max;
   }
 
   /** The next page (empty when there is none), as the index projects the hosts (no claims). */
   async next(): Promise<Host[]> {
-    if (!this.more) return [];
-    const page = await this.stores.hosts.schedulablePage(this.scope, {
-      limit: Math.min(this.limits.page, this.limits.max - this.read),
-      ...(this.start ? { start: this.start } : {}),
-    });
-    this.read += page.hosts.length;
-    this.start = page.next;
-    if (!page.next) this.done = true;
-    return page.hosts;
+    const out: Host[] = [];
+    for (const c of this.cursors) {
+      if (c.done || this.read >= this.limits.max) continue;
+      const page = await this.stores.hosts.schedulablePage(c.scope, {
+        limit: Math.min(this.limits.page, this.limits.max - this.read),
+        ...(c.start ? { start: c.start } : {}),
+      });
+      this.read += page.hosts.length;
+      c.start = page.next;
+      if (!page.next) c.done = true;
+      out.push(...page.hosts);
+    }
+    return out;
   }
 
   /** Why fewer hosts may have been considered than the zone has (for a NoValidHost message). */
   describe(): string {
-    const where = this.scope.pool
-      ? `pool ${this.scope.pool} of zone ${this.scope.zone}`
-      : `zone ${this.scope.zone}`;
-    return this.done
+    if (this.cursors.length === 0) return "no availability zone has hosts";
+    const where = this.cursors
+      .map(({ scope }) => (scope.pool ? `pool ${scope.pool} of zone ${scope.zone}` : `zone ${scope.zone}`))
+      .join(", ");
+    return this.cursors.every((c) => c.done)
       ? `every schedulable host of ${where} was considered`
       : `the ${this.read} schedulable hosts of ${where} with the most free RAM were considered`;
   }
@@ -87,7 +111,7 @@ export class CandidatePages {
  */
 export async function groupMemberHosts(
   stores: Pick<Stores, "instances" | "migrations">,
-  instance: Instance,
+  instance: Pick<Instance, "uuid" | "serverGroup">,
 ): Promise<string[]> {
   const group = instance.serverGroup;
   if (!groupNeedsClaims(group) || group === null) return [];
@@ -176,36 +200,84 @@ export async function tryClaim(
   }
 }
 
+/** What a claim is conditional on: the host as the filters saw it (null: room only, a forced host). */
+export function claimConditions(host: Host): { expectUsage: Host["usage"]; expect: PlacementExpectation } {
+  return {
+    expectUsage: host.usage,
+    expect: {
+      availabilityZone: host.availabilityZone,
+      virtType: host.virtType,
+      supportsRecreate: host.supportsRecreate,
+      sharedPoolId: host.storage.sharedPoolId,
+    },
+  };
+}
+
+export interface IndexPlacement {
+  /** Where the index is read (placementScopes); none: only the named hosts (a requested host). */
+  scopes: readonly PlacementScope[];
+  /** Hosts read by key every round besides the index's: the requested host, the plan's, the group members'. */
+  named: readonly string[];
+  /** The group policy counts its members' claims: index pages are re-read by key (the index has no claims). */
+  withClaims: boolean;
+  /** The filters and weighers over the hosts read, best first; why each other host was refused in `rejected`. */
+  candidates: (hosts: Host[], rejected: Record<string, string>) => Host[];
+  spec: ClaimSpec;
+  /** A forced host (nova 2.29-2.67): taken whatever its filters say, room only, one try. */
+  forced?: boolean;
+  /** Write-ahead: the flow's record names `host` before its claim is tried. */
+  nameTarget: (host: string) => Promise<void>;
+  /** Added to NoValidHost's details. */
+  details?: Record<string, unknown>;
+}
+
 /**
- * Claims the first candidate that takes the claim and returns its name; NoValidHost (every host named
- * with why it was refused) when none does. `candidates` filters and weighs the hosts read, best first,
- * and records why each other host was refused.
+ * Claims the best candidate that takes the claim and returns its name; NoValidHost (every host named with why
+ * it was refused, and how much of the index was read) when none does. Bounded reads: the named hosts and at
+ * most MAX_CANDIDATES index entries per round.
  */
-export async function claimBestHost(
-  deps: StepDeps,
-  spec: ClaimSpec,
-  hosts: Host[],
-  candidates: (hosts: Host[], rejected: Record<string, string>) => Host[],
-  details: Record<string, unknown> = {},
-): Promise<string> {
-  let all = hosts;
+export async function claimFromIndex(deps: StepDeps, p: IndexPlacement): Promise<string> {
+  const { hosts } = deps.stores;
   for (let round = 1; ; round++) {
     const rejected: Record<string, string> = {};
+    const seen = new Map<string, Host>((await hosts.getMany([...p.named])).map((h) => [h.name, h]));
+    const pages = p.scopes.length > 0 ? new CandidatePages(deps.stores, p.scopes) : null;
+    const tried = new Set<string>();
     let raced = false;
-    for (const host of candidates(all, rejected)) {
-      const attempt = await tryClaim(deps.stores, host.name, spec, { expectUsage: host.usage }, rejected);
-      if (attempt === "claimed") return host.name;
-      if (attempt === "raced") {
-        raced = true;
-        break;
+    for (let first = true; first || pages?.more; first = false) {
+      const page = pages ? await pages.next() : [];
+      const read = p.withClaims ? await hosts.getMany(page.map((h) => h.name)) : page;
+      for (const h of read) if (!seen.has(h.name)) seen.set(h.name, h);
+      for (const host of p.candidates([...seen.values()], rejected)) {
+        if (tried.has(host.name)) continue;
+        tried.add(host.name);
+        await p.nameTarget(host.name);
+        const attempt = await tryClaim(
+          deps.stores,
+          host.name,
+          p.spec,
+          p.forced ? {} : claimConditions(host),
+          rejected,
+        );
+        if (attempt === "refused") continue;
+        if (attempt === "raced") {
+          raced = true;
+          break;
+        }
+        return host.name;
       }
+      if (raced || p.forced) break;
     }
+    // An index page with no host at all may be a moment's view: the index is eventually consistent, and a
+    // concurrent claim moves its host's entry (free RAM is the sort key; the local DynamoDB moves it as a
+    // delete then a put). Read it again, as after a raced claim, before saying no host exists.
+    if (pages && seen.size === 0) raced = true;
     if (!raced || round >= MAX_PLACEMENT_ROUNDS) {
+      const considered = pages ? ` (${pages.describe()})` : "";
       const reason = describeRejections({ candidates: [], rejected });
-      throw new NoValidHost(`No valid host was found. ${reason}`, { rejected, ...details });
+      throw new NoValidHost(`No valid host was found. ${reason}${considered}`, { rejected, ...p.details });
     }
     await deps.sleep(Math.floor(Math.random() * 20));
-    all = await deps.stores.hosts.list();
   }
 }
 

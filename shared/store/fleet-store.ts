@@ -5,7 +5,9 @@
  *    or deleted: the mass-failure guard's denominator;
  *  - which hosts reach each BMC network (`bmc-network#<net>/<host>`), kept by the hosts store from each
  *    host's `fencing.bmcNetworks`: the fence's delegates are read from it, in host-name order;
- *  - where a job that walks the hosts table a page per run stopped (`cursor/<job>`): the fleet sync.
+ *  - where a job that walks the hosts table a page per run stopped (`cursor/<job>`): the fleet sync;
+ *  - the availability zones hosts were registered in (`zone/<zone>`): a boot that asks for no zone reads
+ *    the scheduler's index of each (a zone once known stays listed: an empty one costs one empty query).
  */
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Item, StoreDeps } from "./dynamo-util.js";
@@ -13,6 +15,7 @@ import { TableStore } from "./table-store.js";
 
 const COUNTER = "counter";
 const CURSOR = "cursor";
+const ZONE = "zone";
 const bmcSet = (network: string) => `bmc-network#${network}`;
 
 export class FleetStore extends TableStore {
@@ -39,6 +42,31 @@ export class FleetStore extends TableStore {
         ExpressionAttributeValues: { ":d": delta },
       }),
     );
+  }
+
+  /** Records that hosts are registered in `zone` (idempotent). */
+  async noteZone(zone: string): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { set: ZONE, member: zone } }));
+  }
+
+  /** Every zone hosts were registered in, by name (one query, one item per zone). */
+  async zones(): Promise<string[]> {
+    const out: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "#s = :s",
+          ExpressionAttributeNames: { "#s": "set" },
+          ExpressionAttributeValues: { ":s": ZONE },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) out.push(String(item.member));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
   }
 
   /** Makes `host` a member of exactly the BMC networks `after` (was `before`). Idempotent. */

@@ -225,6 +225,13 @@ export class HostsStore extends RecordStore<typeof Host> {
     return { ...record, ...hostIndexAttributes(record) };
   }
 
+  /** Bulk seeding (tests, simulated fleets): the hosts' zones are noted too (not the count, nor networks). */
+  override async putMany(values: readonly z.input<typeof Host>[]): Promise<void> {
+    await super.putMany(values);
+    const zones = new Set(values.map((v) => parseInput(Host, v, "host").availabilityZone));
+    for (const zone of zones) await this.fleet.noteZone(zone);
+  }
+
   /**
    * Creates or replaces a host record as given (seeding, tools); the fleet's count and BMC networks follow.
    */
@@ -235,6 +242,7 @@ export class HostsStore extends RecordStore<typeof Host> {
     );
     const old = out.Attributes ? parseHost(out.Attributes) : null;
     if (!old) await this.fleet.addHosts(1);
+    if (old?.availabilityZone !== record.availabilityZone) await this.fleet.noteZone(record.availabilityZone);
     await this.fleet.setBmcNetworks(record.name, old?.fencing.bmcNetworks ?? [], record.fencing.bmcNetworks);
     return record;
   }
@@ -257,6 +265,7 @@ export class HostsStore extends RecordStore<typeof Host> {
         // Counted after the item exists: a crash between the two leaves the count one low, which only
         // makes the mass-failure guard hold a little sooner.
         await this.fleet.addHosts(1);
+        await this.fleet.noteZone(host.availabilityZone);
         await this.fleet.setBmcNetworks(host.name, [], host.fencing.bmcNetworks);
         return { host, outcome: "created", changed: [] };
       }
@@ -302,6 +311,8 @@ export class HostsStore extends RecordStore<typeof Host> {
     });
     if (changed.includes("fencing"))
       await this.fleet.setBmcNetworks(host.name, current.fencing.bmcNetworks, host.fencing.bmcNetworks);
+    // Every registration notes the zone (idempotent), so hosts registered before zones were kept count too.
+    await this.fleet.noteZone(host.availabilityZone);
     return { host, outcome, changed };
   }
 

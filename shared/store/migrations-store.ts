@@ -125,6 +125,47 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
     );
   }
 
+  /**
+   * Names `host` as the destination of a migrate flow (live or cold) before it claims there, its status
+   * staying `accepted` (nova's statuses of a migration: the target is scheduled, not yet prepared): its
+   * retried ScheduleMigration and its end find the claim by key. Only an `accepted` migration is named.
+   */
+  async nameTarget(id: string, host: string): Promise<Migration> {
+    return this.changeRecord(
+      id,
+      (current) => {
+        if (current.status !== "accepted") {
+          if (current.destHost === host) return null;
+          throw new ConcurrentUpdate(`migration ${id} changed to ${current.status} while naming ${host}`, {
+            migrationId: id,
+            actual: current.status,
+          });
+        }
+        if (current.destHost === host) return null;
+        const next = parseInput(
+          Migration,
+          {
+            ...current,
+            destHost: host,
+            destNode: host,
+            updatedAt: this.now().toISOString(),
+            version: current.version + 1,
+          },
+          "migration",
+        );
+        const x = new Expr();
+        const fields = ["destHost", "destNode", "updatedAt", "version"] as const;
+        return {
+          UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
+          ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
+          ...x.attributes(),
+          expectedResult: next,
+        };
+      },
+      { migrationId: id, destHost: host },
+    );
+  }
+
   /** Every migration, oldest first (a consistent scan). */
   async list(): Promise<Migration[]> {
     const items = await scanAll(this.doc, { TableName: this.table, ConsistentRead: true });

@@ -49,6 +49,9 @@ beforeAll(async () => {
     hostCommandDeadlineMs: 30_000,
     hostFailure: {
       ...FAST_DETECTION,
+      // Longer than the alarm's window (one 10 s period: ALARM 10-20 s after the last heartbeat), so a blip
+      // that sets the alarm off is still inside the grace period when it is assessed (outcome 2).
+      graceSeconds: 25,
       maxConcurrency: 2,
       // Outcome 7 kills a second host of four while the first is evacuated: 2 of 4 is more than the default
       // third, which the mass-failure guard would hold (test/hosts/mass-failure.test.ts); here half may fail.

@@ -255,7 +255,8 @@ describe("instance failure", () => {
         ? true
         : undefined,
     );
-    await sleep(2000);
+    // Each delivered invocation has run to its end (a duplicate found the first's record).
+    await cloud.lambda.idle();
     // ...and one execution, one record, one restart came of them.
     expect(recoveries(app.uuid)).toHaveLength(1);
     const recorded = await cloud.stores.recoveries.listByInstance(app.uuid);

@@ -179,14 +179,14 @@ async function buildOf(ctx: RouteContext, body: CreateBody, instanceUuid: string
       throw badRequest(`Volume ${v.volumeId} is ${volume.status}, not available.`);
   }
 
-  // "zone", "zone:host" (nova's forced host for an admin) or 2.74's `host`.
-  const hosts = await ctx.deps.stores.hosts.list();
+  // "zone", "zone:host" (nova's forced host for an admin) or 2.74's `host`. Read by key: the fleet's zones
+  // (one item each) and the host asked for, never the hosts table.
   const [zone, zoneHost] = (s.availability_zone ?? "").split(":");
   const availabilityZone = zone ? zone : null;
-  if (availabilityZone && !hosts.some((h) => h.availabilityZone === availabilityZone))
+  if (availabilityZone && !(await ctx.deps.stores.hosts.fleet.zones()).includes(availabilityZone))
     throw badRequest(`The requested availability zone is not available: ${echo(availabilityZone)}.`);
   const host = (s as { host?: string }).host ?? (zoneHost || null);
-  if (host && !hosts.some((h) => h.name === host))
+  if (host && !(await ctx.deps.stores.hosts.get(host)))
     throw badRequest(`Compute host ${echo(host)} could not be found.`);
 
   const hint = body["os:scheduler_hints"]?.group ?? body["OS-SCH-HNT:scheduler_hints"]?.group;

@@ -2,9 +2,12 @@
  * The end of a delete (nova's `_delete_instance`, `_complete_deletion`): with the domain and its disks gone
  * from the host, every record of the instance is let go: its ports (made ones deleted, given ones unbound),
  * its volume attachments ended (volumes deleted with it removed, the others available), its claims released
- * on every host (its own, and any left on a host it was evacuated away from), then the record is DELETED
+ * wherever it may hold one (its own host, an unclean target, and the hosts its migrations name: one it was
+ * evacuated away from keeps its claim until that host returns), never by reading every host; then the record is DELETED
  * (kept, as nova keeps deleted rows: `GET` answers 404). `instance.delete.end`. Every part idempotent.
  */
+import { HostNotFound } from "#shared/domain/errors.js";
+import type { Instance } from "#shared/domain/schemas.js";
 import type { DeleteState } from "#shared/flow/boot-contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { notifyFlow } from "#shared/flow/notify.js";
@@ -22,8 +25,12 @@ export async function finishDelete(
       await volumes.endAttachments(bdm.volumeId, { instanceUuid: instance.uuid });
       if (bdm.deleteOnTermination) await volumes.delete(bdm.volumeId);
     }
-    for (const h of await hosts.list()) {
-      if (h.claims[instance.uuid]) await hosts.release(h.name, instance.uuid);
+    for (const h of await claimHostsOf(deps, instance)) {
+      try {
+        await hosts.release(h, instance.uuid);
+      } catch (e) {
+        if (!(e instanceof HostNotFound)) throw e; // deregistered meanwhile: nothing of it to release
+      }
     }
     await instances.update(instance.uuid, {
       expectTaskState: ["deleting"],
@@ -44,4 +51,15 @@ export async function finishDelete(
     host: instance.host,
   });
   return { instanceUuid: instance.uuid, deleted: true };
+}
+
+/** Every host where `instance` may hold a claim: its own, its unclean targets, its migrations' ends. */
+async function claimHostsOf(deps: StepDeps, instance: Instance): Promise<string[]> {
+  const out = new Set<string>([instance.host, ...instance.uncleanTargets.map((t) => t.host)]);
+  for (const m of await deps.stores.migrations.listByInstance(instance.uuid)) {
+    out.add(m.sourceHost);
+    if (m.destHost) out.add(m.destHost);
+    for (const h of m.attemptedHosts) out.add(h);
+  }
+  return [...out];
 }

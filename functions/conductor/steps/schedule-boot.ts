@@ -1,16 +1,23 @@
 /**
  * nova's select_destinations for a new instance, with the claim made atomic (resources and the server
  * group's slot in one conditional write, shared/flow/placement.ts): the scheduler's filters and weighers
- * (no source host, any host of the asked zone), then the instance record is created on the claimed host,
- * building, in task block_device_mapping, owned by this request: from here it is a server with a host.
- * A retry finds its own claim (by owner) and its own record, and makes neither twice.
+ * (no source host, any host of the asked zone, or of every zone when none is asked) over bounded reads (the
+ * index's best pages, the requested host, the group members' hosts), then the instance record is created on
+ * the claimed host, building, in task block_device_mapping, owned by this request: from here it is a server
+ * with a host. Each host is named on the build before its claim (write-ahead), so a retry finds its own
+ * claim by key and its own record, and makes neither twice; the boot's failure end releases it there.
  */
 import { findFlavor } from "#shared/domain/catalog.js";
 import { InvalidInput } from "#shared/domain/errors.js";
 import { scheduleHosts } from "#shared/domain/scheduling.js";
 import type { BootState } from "#shared/flow/boot-contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { claimBestHost } from "#shared/flow/placement.js";
+import {
+  claimFromIndex,
+  groupMemberHosts,
+  groupNeedsClaims,
+  placementScopes,
+} from "#shared/flow/placement.js";
 
 export async function scheduleBoot(deps: StepDeps, state: BootState): Promise<BootState> {
   const { build, requestId } = state;
@@ -24,32 +31,50 @@ export async function scheduleBoot(deps: StepDeps, state: BootState): Promise<Bo
       throw new InvalidInput(`instance ${build.instanceUuid} belongs to another request`);
     return { ...state, host: existing.host };
   }
-  const all = await hosts.list();
-  const own = all.find((h) => h.claims[build.instanceUuid]?.owner === requestId);
+  // A retry after the claim was made: the build names the host (written before the claim). One read.
+  const named = (await actions.require(requestId)).build?.targetHost ?? null;
+  const namedHost = named ? await hosts.get(named) : null;
   const host =
-    own?.name ??
-    (await claimBestHost(
-      deps,
-      { instanceUuid: build.instanceUuid, resources, owner: requestId, serverGroup: build.serverGroup },
-      all,
-      (candidates, rejected) => {
-        const decision = scheduleHosts(candidates, {
-          instanceUuid: build.instanceUuid,
-          flavor: resources,
-          availabilityZone: build.availabilityZone,
-          serverGroup: build.serverGroup,
-          sourceHost: null,
-          purpose: "boot",
-          requestedHost: build.host,
-          excludedHosts: [],
-          sharedPoolId: null,
-          now: deps.now(),
-          serviceDownSeconds: deps.serviceDownSeconds,
+    namedHost?.claims[build.instanceUuid]?.owner === requestId
+      ? namedHost.name
+      : await claimFromIndex(deps, {
+          // A requested host is the only candidate: no index is read for it.
+          scopes: build.host ? [] : await placementScopes(deps.stores, build.availabilityZone, null),
+          named: [
+            ...(build.host ? [build.host] : []),
+            ...(await groupMemberHosts(deps.stores, {
+              uuid: build.instanceUuid,
+              serverGroup: build.serverGroup,
+            })),
+          ],
+          withClaims: groupNeedsClaims(build.serverGroup),
+          candidates: (seen, rejected) => {
+            const decision = scheduleHosts(seen, {
+              instanceUuid: build.instanceUuid,
+              flavor: resources,
+              availabilityZone: build.availabilityZone,
+              serverGroup: build.serverGroup,
+              sourceHost: null,
+              purpose: "boot",
+              requestedHost: build.host,
+              excludedHosts: [],
+              sharedPoolId: null,
+              now: deps.now(),
+              serviceDownSeconds: deps.serviceDownSeconds,
+            });
+            Object.assign(rejected, decision.rejected);
+            return decision.candidates;
+          },
+          spec: {
+            instanceUuid: build.instanceUuid,
+            resources,
+            owner: requestId,
+            serverGroup: build.serverGroup,
+          },
+          nameTarget: async (h) => {
+            await actions.update(requestId, (a) => ({ build: a.build && { ...a.build, targetHost: h } }));
+          },
         });
-        Object.assign(rejected, decision.rejected);
-        return decision.candidates;
-      },
-    ));
   const placed = await hosts.require(host);
   const action = await actions.require(requestId);
   await instances.create({

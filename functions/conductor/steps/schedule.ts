@@ -12,19 +12,12 @@
  * claim the migration names the host it is made on (write-ahead), so a retried Schedule finds the claim it
  * already made by key and keeps it, and the flow's end knows where to release it.
  */
-import { errorMessage, NoValidHost, TargetNotClean } from "#shared/domain/errors.js";
-import { describeRejections, placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
+import { errorMessage, TargetNotClean } from "#shared/domain/errors.js";
+import { placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Host, Instance, Migration } from "#shared/domain/schemas.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import {
-  CandidatePages,
-  groupMemberHosts,
-  groupNeedsClaims,
-  MAX_PLACEMENT_ROUNDS,
-  preferring,
-  tryClaim,
-} from "#shared/flow/placement.js";
+import { claimFromIndex, groupMemberHosts, groupNeedsClaims, preferring } from "#shared/flow/placement.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
 
 export async function schedule(deps: StepDeps, flow: FlowState): Promise<ScheduledFlow> {
@@ -51,80 +44,29 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
     ...(flow.force ? [] : await groupMemberHosts(deps.stores, instance)),
   ];
   const sharedPoolId = flow.onSharedStorage === false ? null : (source?.storage.sharedPoolId ?? null);
-
-  for (let round = 1; ; round++) {
-    const rejected: Record<string, string> = {};
-    const seen = new Map<string, Host>((await hosts.getMany(named)).map((h) => [h.name, h]));
+  const destHost = await claimFromIndex(deps, {
     // A requested host is the only candidate: no index is read for it (nor for a forced one).
-    const pages = flow.targetHost
-      ? null
-      : new CandidatePages(deps.stores, { zone: instance.availabilityZone, pool: sharedPoolId });
-    const tried = new Set<string>();
-    let raced = false;
-    for (let first = true; first || pages?.more; first = false) {
-      for (const h of await indexPage(deps, pages, instance)) if (!seen.has(h.name)) seen.set(h.name, h);
-      const candidates = flow.force
-        ? forcedCandidates([...seen.values()], flow, rejected)
-        : filtered(deps, [...seen.values()], flow, instance, source, sharedPoolId, rejected);
-      for (const host of candidates) {
-        if (tried.has(host.name)) continue;
-        tried.add(host.name);
-        // Write-ahead: the migration names the host before the claim, so nothing can hold a claim of this
-        // flow that the flow does not know of (a crash right after the claim leaves it named).
-        await migrations.setDestination(flow.migrationId, host.name, flow.attemptedHosts);
-        const attempt = await tryClaim(
-          deps.stores,
-          host.name,
-          {
-            instanceUuid: instance.uuid,
-            resources: instance.flavor,
-            owner: flow.migrationId,
-            serverGroup: instance.serverGroup,
-          },
-          // A forced host is taken whatever its filters say (nova 2.29-2.67): only room is checked.
-          flow.force
-            ? {}
-            : {
-                expectUsage: host.usage,
-                expect: {
-                  availabilityZone: host.availabilityZone,
-                  virtType: host.virtType,
-                  supportsRecreate: host.supportsRecreate,
-                  sharedPoolId: host.storage.sharedPoolId,
-                },
-              },
-          rejected,
-        );
-        if (attempt === "refused") continue;
-        if (attempt === "raced") {
-          raced = true;
-          break;
-        }
-        return { ...flow, destHost: host.name };
-      }
-      if (raced || flow.force) break;
-    }
-    // An index page with no host at all may be a moment's view: the index is eventually consistent, and a
-    // concurrent claim moves its host's entry (free RAM is the sort key; the local DynamoDB moves it as a
-    // delete then a put). Read it again, as after a raced claim, before saying no host exists.
-    if (pages && seen.size === 0) raced = true;
-    if (!raced || round >= MAX_PLACEMENT_ROUNDS) {
-      const considered = pages ? ` (${pages.describe()})` : "";
-      const reason = describeRejections({ candidates: [], rejected });
-      throw new NoValidHost(`No valid host was found. ${reason}${considered}`, {
-        rejected,
-        attemptedHosts: flow.attemptedHosts,
-      });
-    }
-    await deps.sleep(Math.floor(Math.random() * 20));
-  }
-}
-
-/** The next page of the scheduler's index; read in full when the group policy counts members' claims. */
-async function indexPage(deps: StepDeps, pages: CandidatePages | null, instance: Instance): Promise<Host[]> {
-  if (!pages) return [];
-  const page = await pages.next();
-  return groupNeedsClaims(instance.serverGroup) ? deps.stores.hosts.getMany(page.map((h) => h.name)) : page;
+    scopes: flow.targetHost ? [] : [{ zone: instance.availabilityZone, pool: sharedPoolId }],
+    named,
+    withClaims: groupNeedsClaims(instance.serverGroup),
+    candidates: (seen, rejected) =>
+      flow.force
+        ? forcedCandidates(seen, flow, rejected)
+        : filtered(deps, seen, flow, instance, source, sharedPoolId, rejected),
+    spec: {
+      instanceUuid: instance.uuid,
+      resources: instance.flavor,
+      owner: flow.migrationId,
+      serverGroup: instance.serverGroup,
+    },
+    forced: flow.force,
+    // Write-ahead: the migration names the host before the claim, so nothing can hold a claim of this flow
+    // that the flow does not know of (a crash right after the claim leaves it named).
+    nameTarget: (host) =>
+      migrations.setDestination(flow.migrationId, host, flow.attemptedHosts).then(() => {}),
+    details: { attemptedHosts: flow.attemptedHosts },
+  });
+  return { ...flow, destHost };
 }
 
 /**

@@ -14,7 +14,6 @@
  */
 import type { z } from "zod";
 import { RecordedFailure } from "#shared/domain/errors.js";
-import { previewHostDrain } from "#shared/domain/evacuation-plan.js";
 import { planEvacuation } from "#shared/domain/host-failure.js";
 import { drainedState, drainRequestId } from "#shared/domain/maintenance.js";
 import type { Instance } from "#shared/domain/schemas.js";
@@ -26,7 +25,7 @@ import type {
   HostDrainState,
   StartDrainInput,
 } from "#shared/flow/drain-contract.js";
-import { instancesOn } from "#shared/flow/evacuation-preview.js";
+import { instancesOn, readDrainPreview } from "#shared/flow/evacuation-preview.js";
 import type { MaintenanceDeps } from "#shared/lambda/maintenance-runtime.js";
 
 /** Drain: the host disabled and `draining` (one conditional write; refused while failing or draining). */
@@ -78,10 +77,12 @@ export async function planDrain(deps: MaintenanceDeps, state: HostDrainState): P
   const skipped: { instanceUuid: string; name: string; reason: string }[] = [];
   let chosen: DrainItem[];
   if (state.mode === "drain") {
-    const preview = previewHostDrain(state.host, await deps.stores.hosts.list(), records, {
-      now: deps.now(),
-      serviceDownSeconds: deps.serviceDownSeconds,
-    });
+    const preview = await readDrainPreview(
+      deps.stores,
+      state.host,
+      { now: deps.now(), serviceDownSeconds: deps.serviceDownSeconds },
+      records,
+    );
     const placed = new Map(preview.placements.map((p) => [p.instanceUuid, p]));
     const plan = planEvacuation(state.host, state.executionName, records, "all");
     chosen = plan.tiers.flatMap((t) =>

@@ -15,54 +15,18 @@ import { accept } from "#functions/conductor/steps/accept.js";
 import { finish } from "#functions/conductor/steps/finish.js";
 import { handleFailure } from "#functions/conductor/steps/handle-failure.js";
 import { schedule } from "#functions/conductor/steps/schedule.js";
-import type { Host } from "#shared/domain/schemas.js";
 import type { FlowState } from "#shared/flow/contract.js";
-import { itemBytes, sumDynamoUsage } from "../../../bench/cost.js";
-import { makeHost } from "../../support/fixtures.js";
+import { itemBytes } from "../../../bench/cost.js";
+import { fleetOf, itemsReadBy } from "../../support/scale.js";
 import {
   probeFacts,
   rebuildExecutionArn,
-  type StepWorld,
   seedHosts,
   seedInstance,
   useStepHarness,
 } from "../../support/step-harness.js";
 
 const newWorld = useStepHarness();
-
-/** `hosts` live targets on the source's pool (written in bulk: not counted), each with some room used. */
-async function fleetOf(w: StepWorld, hosts: number): Promise<void> {
-  const now = new Date().toISOString();
-  const targets: Host[] = Array.from({ length: hosts }, (_, i) =>
-    makeHost({
-      name: `t${String(i).padStart(5, "0")}`,
-      lastHeartbeatAt: now,
-      status: "up",
-      storage: {
-        instancesPath: "/srv/pool/instances",
-        sharedPoolId: "pool-1",
-        imageCachePath: "/srv/images",
-        volumesPath: "/srv/volumes",
-      },
-      // Different free RAM per host: the index's order is the weigher's.
-      usage: { vcpus: 0, memoryMiB: (i % 97) * 64, diskGiB: 0 },
-      claims: {},
-    }),
-  );
-  await w.db.stores.hosts.putMany(targets);
-}
-
-/** Items read (as DynamoDB counts them: what a Query or Scan examined) while `run` runs. */
-async function itemsReadBy<T>(w: StepWorld, run: () => Promise<T>): Promise<{ result: T; items: number }> {
-  const calls: { op: string; body: string; response?: string }[] = [];
-  const off = w.dynamo.onOperation((c) => calls.push(c));
-  try {
-    const result = await run();
-    return { result, items: sumDynamoUsage(calls).itemsRead };
-  } finally {
-    off();
-  }
-}
 
 async function evacuationIn(hosts: number) {
   const w = await newWorld();
