@@ -123,9 +123,12 @@ export async function operatorRepairs(ctx: RoundContext): Promise<void> {
     if (i.vmState === "error" && !(await cleanUncleanTarget(ctx, i))) continue;
     if (!running) await host.virsh(["start", i.uuid], { allowFail: true });
     if (i.vmState === "error") {
+      // Read again: ending an unclean target through the API wrote the record (its version moved on).
+      const now = await cloud.stores.instances.require(i.uuid);
+      if (now.vmState !== "error" || now.host !== i.host || now.taskState !== null) continue;
       await cloud.stores.instances.update(i.uuid, {
         expectTaskState: [null],
-        expectVersion: i.version,
+        expectVersion: now.version,
         set: { vmState: "active", fault: null, fencingRequired: null, powerState: "running" },
       });
       ctx.operation("operator-reset-state");
