@@ -10,7 +10,7 @@
  *    the scheduler's index of each (a zone once known stays listed: an empty one costs one empty query).
  */
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import type { Item, StoreDeps } from "./dynamo-util.js";
+import { type Item, queryAll, type StoreDeps } from "./dynamo-util.js";
 import { TableStore } from "./table-store.js";
 
 const COUNTER = "counter";
@@ -51,22 +51,13 @@ export class FleetStore extends TableStore {
 
   /** Every zone hosts were registered in, by name (one query, one item per zone). */
   async zones(): Promise<string[]> {
-    const out: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "#s = :s",
-          ExpressionAttributeNames: { "#s": "set" },
-          ExpressionAttributeValues: { ":s": ZONE },
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of page.Items ?? []) out.push(String(item.member));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+    const items = await queryAll(this.doc, {
+      TableName: this.table,
+      KeyConditionExpression: "#s = :s",
+      ExpressionAttributeNames: { "#s": "set" },
+      ExpressionAttributeValues: { ":s": ZONE },
+    });
+    return items.map((i) => String(i.member));
   }
 
   /** Makes `host` a member of exactly the BMC networks `after` (was `before`). Idempotent. */

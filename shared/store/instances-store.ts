@@ -21,6 +21,7 @@ import {
   Expr,
   type Item,
   parseInput,
+  queryAll,
   type StoreDeps,
   scanAll,
   updateExpression,
@@ -120,23 +121,14 @@ export class InstancesStore extends RecordStore<typeof Instance> {
 
   /** The uuids of a server group's members (by-server-group index; eventually consistent in AWS). */
   async memberUuids(serverGroupId: string): Promise<string[]> {
-    const out: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: INDEX.instancesByServerGroup,
-          KeyConditionExpression: "#k = :k",
-          ExpressionAttributeNames: { "#k": "serverGroupId" },
-          ExpressionAttributeValues: { ":k": serverGroupId },
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const i of page.Items ?? []) out.push(String(i.uuid));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+    const items = await queryAll(this.doc, {
+      TableName: this.table,
+      IndexName: INDEX.instancesByServerGroup,
+      KeyConditionExpression: "#k = :k",
+      ExpressionAttributeNames: { "#k": "serverGroupId" },
+      ExpressionAttributeValues: { ":k": serverGroupId },
+    });
+    return items.map((i) => String(i.uuid));
   }
 
   /** Instances by uuid, each read consistently (BatchGetItem, 100 a call); missing ones left out. */

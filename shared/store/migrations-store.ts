@@ -53,24 +53,7 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
             actual: current.status,
           });
         }
-        const next = parseInput(
-          Migration,
-          {
-            ...current,
-            ...patch,
-            status: to,
-            updatedAt: this.now().toISOString(),
-            version: current.version + 1,
-          },
-          "migration",
-        );
-        const x = new Expr();
-        const fields = [...Object.keys(patch), "status", "updatedAt", "version"] as (keyof Migration)[];
-        return {
-          UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
-          ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
-          ...x.attributes(),
-        };
+        return rewrite(current, { ...patch, status: to }, this.now());
       },
       { migrationId: id, to },
     );
@@ -99,27 +82,11 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
             actual: current.status,
           });
         }
-        const next = parseInput(
-          Migration,
-          {
-            ...current,
-            status: "pre-migrating",
-            destHost: host,
-            destNode: host,
-            attemptedHosts: tried,
-            updatedAt: this.now().toISOString(),
-            version: current.version + 1,
-          },
-          "migration",
+        return rewrite(
+          current,
+          { status: "pre-migrating", destHost: host, destNode: host, attemptedHosts: tried },
+          this.now(),
         );
-        const x = new Expr();
-        const fields = ["status", "destHost", "destNode", "attemptedHosts", "updatedAt", "version"] as const;
-        return {
-          UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
-          ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
-          ...x.attributes(),
-          expectedResult: next,
-        };
       },
       { migrationId: id, destHost: host },
     );
@@ -142,25 +109,7 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
           });
         }
         if (current.destHost === host) return null;
-        const next = parseInput(
-          Migration,
-          {
-            ...current,
-            destHost: host,
-            destNode: host,
-            updatedAt: this.now().toISOString(),
-            version: current.version + 1,
-          },
-          "migration",
-        );
-        const x = new Expr();
-        const fields = ["destHost", "destNode", "updatedAt", "version"] as const;
-        return {
-          UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
-          ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
-          ...x.attributes(),
-          expectedResult: next,
-        };
+        return rewrite(current, { destHost: host, destNode: host }, this.now());
       },
       { migrationId: id, destHost: host },
     );
@@ -190,4 +139,24 @@ function alreadyThere(m: Migration, to: MigrationStatus, patch: MigrationPatch):
     m.status === to &&
     Object.entries(patch).every(([k, v]) => isDeepStrictEqual(m[k as keyof MigrationPatch], v))
   );
+}
+
+/**
+ * The conditional write that makes `current` into itself with `changes` (its updatedAt and version moved
+ * on), taken only while it is still at its status and version; `expectedResult` is the record it makes.
+ */
+function rewrite(current: Migration, changes: Partial<Migration>, now: Date) {
+  const next = parseInput(
+    Migration,
+    { ...current, ...changes, updatedAt: now.toISOString(), version: current.version + 1 },
+    "migration",
+  );
+  const x = new Expr();
+  const fields = [...Object.keys(changes), "updatedAt", "version"] as (keyof Migration)[];
+  return {
+    UpdateExpression: `SET ${fields.map((f) => `${x.name(f)} = ${x.value(next[f])}`).join(", ")}`,
+    ConditionExpression: `${x.name("status")} = ${x.value(current.status)} AND ${x.name("version")} = ${x.value(current.version)}`,
+    ...x.attributes(),
+    expectedResult: next,
+  };
 }
