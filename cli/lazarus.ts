@@ -385,6 +385,7 @@ function serverFields(s: Server): Record<string, unknown> {
     fault: s.fault ? `${(s.fault as { message: string }).message}` : null,
     // nova shows `fault` only in ERROR; "fencing required" keeps its vm_state and says so here.
     fencing_required: fencing ? (fencing.message ?? `the copy on ${fencing.host} may still run`) : null,
+    unclean_targets: ((s["lazarus:unclean_targets"] as string[] | undefined) ?? []).join(", ") || null,
     updated: s.updated,
   };
 }

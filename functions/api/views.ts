@@ -180,6 +180,9 @@ export function serverDetail(i: ServerRecord, ctx: ViewContext, host: Host | und
           message: i.fault?.error === "FencingRequired" ? i.fault.message : null,
         }
       : null,
+    // Hosts a failed flow could not prove clean (each keeps that flow's claim): the next evacuation cleans
+    // them first, or `lazarus:cleanTarget` ends one.
+    "lazarus:unclean_targets": i.uncleanTargets.map((t) => t.host),
   };
   if (atLeast(mv, "2.3")) {
     view["OS-EXT-SRV-ATTR:hostname"] = i.name;

@@ -215,6 +215,13 @@ describe("lock, reset state, reboot, console", () => {
       serverGroup: null,
     });
     const clean = (body: unknown, id = inst.uuid) => act(id, { "lazarus:cleanTarget": body });
+    const shown = async () =>
+      (
+        (await cloud.call("GET", `/v2.1/servers/${inst.uuid}`, { version: "2.95" })).json as {
+          server: Record<string, unknown>;
+        }
+      ).server["lazarus:unclean_targets"];
+    expect(await shown()).toEqual(["host-a"]);
     await refused(() => clean({ host: "host-a; reboot" }), 400, /lazarus:cleanTarget/);
     await refused(() => clean({ host: "host-a", gone: false }), 400, /lazarus:cleanTarget/);
     await refused(
@@ -243,6 +250,7 @@ describe("lock, reset state, reboot, console", () => {
       cleanTarget: { host: "host-a", how: "operator-statement", claimReleased: true, uncleanTargets: [] },
     });
     expect((await cloud.db.stores.hosts.require("host-a")).claims[inst.uuid]).toBeUndefined();
+    expect(await shown()).toEqual([]);
     // The state is the operator's to reset (os-resetState), as in nova; the statement is in the action log.
     expect(await cloud.db.stores.instances.require(inst.uuid)).toMatchObject({
       vmState: "error",
