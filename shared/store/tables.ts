@@ -81,6 +81,8 @@ export const PLACEMENT_FIELDS = [
   "status",
   "lastHeartbeatAt",
   "storage",
+  // LiveMigrationFilter: a live migration's (and a drain plan's) target must take one.
+  "liveMigration",
 ] as const;
 
 export const INDEX = {

@@ -121,3 +121,33 @@ describe("boots, migrations and deletes read no more at 1,000 hosts than at 10",
     expect(large.finishDelete, both).toBeLessThanOrEqual(small.finishDelete);
   }, 180_000);
 });
+
+describe("what the scheduler's index holds of a host", () => {
+  it("is enough for every filter: a live migration placed from the index lands on a host that takes one", async () => {
+    const w = await newWorld();
+    const live = (host: string) => ({
+      uri: `qemu+unix:///session?socket=/run/${host}.sock`,
+      inboundAddress: "127.0.0.1",
+      poolIsLocalFolder: true,
+    });
+    await seedHosts(w, [{ name: "src", overrides: { liveMigration: live("src") } }]);
+    // The roomiest hosts take no live migration; three others do (the index's order puts them last).
+    await fleetOf(w, 20);
+    await fleetOf(w, 3, {
+      prefix: "live",
+      overrides: { liveMigration: live("live"), usage: { vcpus: 0, memoryMiB: 3000, diskGiB: 0 } },
+    });
+    const instance = await seedInstance(w, "src");
+    const deps: MaintenanceDeps = {
+      ...w.deps,
+      maintenance: { liveMigrationTimeoutSeconds: 60, drainMaxConcurrency: 2 },
+    };
+    const migrationId = randomUUID();
+    const flow = await acceptMigration(deps, {
+      request: { requestId: migrationId, instanceUuid: instance.uuid, live: true },
+      executionArn: arn("migrate", migrationId),
+    });
+    const scheduled = await scheduleMigration(deps, flow);
+    expect(scheduled.destHost).toMatch(/^live/);
+  });
+});
