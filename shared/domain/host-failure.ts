@@ -35,13 +35,24 @@ export interface HostFailureConfig {
   policy: EvacuationPolicy;
   /** How many child evacuations run at once (the Map's MaxConcurrency). */
   maxConcurrency: number;
+  /**
+   * How long after its alarm an automatic evacuation waits before it judges (probe, then the mass-failure
+   * guard): hosts that died at the same moment alarm up to one alarm period apart (their last heartbeats
+   * may straddle a period's boundary), so the guard must not count before the last of them has alarmed.
+   * One heartbeat alarm period plus ALARM_SKEW_MARGIN_SECONDS (evaluation and delivery).
+   */
+  massFailureSettleSeconds: number;
 }
+
+/** Evaluation and EventBridge delivery beyond the alarm period, in the settle above. */
+export const ALARM_SKEW_MARGIN_SECONDS = 5;
 
 export const DEFAULT_HOST_FAILURE_CONFIG: HostFailureConfig = {
   heartbeatFreshSeconds: 15,
   graceSeconds: 30,
   policy: "all",
   maxConcurrency: 4,
+  massFailureSettleSeconds: 10 + ALARM_SKEW_MARGIN_SECONDS,
 };
 
 // ---- 1. alarm events -------------------------------------------------------------------------------
@@ -178,6 +189,33 @@ export type HeartbeatAssessment =
  * `watchingSince` (when the incident opened) bounds the wait when there is no heartbeat at all.
  */
 export function assessHeartbeat(
+  obs: {
+    lastHeartbeatAt: Date | null;
+    watchingSince: Date;
+    now: Date;
+    /**
+     * An automatic evacuation judges no sooner than this (its alarm + `massFailureSettleSeconds`): the
+     * other hosts of a mass failure have alarmed by then. Absent: no such wait (an operator's request).
+     */
+    settleUntil?: Date | null;
+  },
+  cfg: Pick<HostFailureConfig, "heartbeatFreshSeconds" | "graceSeconds">,
+): HeartbeatAssessment {
+  const verdict = graceVerdict(obs, cfg);
+  if (verdict.verdict === "alive" || !obs.settleUntil) return verdict;
+  const settleLeft = Math.ceil((obs.settleUntil.getTime() - obs.now.getTime()) / 1000);
+  if (settleLeft <= 0) return verdict;
+  if (verdict.verdict === "wait")
+    return { ...verdict, waitSeconds: Math.max(verdict.waitSeconds, settleLeft) };
+  return {
+    verdict: "wait",
+    ageSeconds: verdict.ageSeconds,
+    waitSeconds: settleLeft,
+    reason: `${verdict.reason}; waiting ${settleLeft} s more so that hosts that died with it have alarmed (the mass-failure guard counts them)`,
+  };
+}
+
+function graceVerdict(
   obs: { lastHeartbeatAt: Date | null; watchingSince: Date; now: Date },
   cfg: Pick<HostFailureConfig, "heartbeatFreshSeconds" | "graceSeconds">,
 ): HeartbeatAssessment {

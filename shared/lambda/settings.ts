@@ -14,6 +14,7 @@ import { LIVE_MIGRATION_TIMEOUT_MAX_SECONDS } from "../definitions/timeouts.js";
 import { InvalidSetting } from "../domain/errors.js";
 import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
 import {
+  ALARM_SKEW_MARGIN_SECONDS,
   DEFAULT_HOST_FAILURE_CONFIG,
   EVACUATION_POLICIES,
   type EvacuationPolicy,
@@ -131,6 +132,18 @@ export function hostFailureConfigFromEnv(env: Env = process.env): HostFailureCon
     graceSeconds: positive(env, "LAZARUS_HEARTBEAT_GRACE_SECONDS", d.graceSeconds),
     policy: oneOf<EvacuationPolicy>(env, "LAZARUS_EVACUATION_POLICY", d.policy, EVACUATION_POLICIES),
     maxConcurrency: positiveInteger(env, "LAZARUS_EVACUATION_MAX_CONCURRENCY", d.maxConcurrency),
+    massFailureSettleSeconds: heartbeatAlarmFromEnv(env).periodSeconds + ALARM_SKEW_MARGIN_SECONDS,
+  };
+}
+
+/** The heartbeat alarms' period and silent periods, as registration creates them. */
+export function heartbeatAlarmFromEnv(env: Env = process.env): {
+  periodSeconds: number;
+  evaluationPeriods: number;
+} {
+  return {
+    periodSeconds: positiveInteger(env, "LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS", HEARTBEAT_PERIOD_SECONDS),
+    evaluationPeriods: positiveInteger(env, "LAZARUS_HEARTBEAT_MISSED_PERIODS", HEARTBEAT_MISSED_PERIODS),
   };
 }
 
@@ -224,10 +237,7 @@ export function settingsFromEnv(env: Env = process.env): LambdaSettings {
     fencing: fencingConfigFromEnv(env),
     instanceFailure: instanceFailureConfigFromEnv(env),
     maintenance: maintenanceConfigFromEnv(env),
-    heartbeatAlarm: {
-      periodSeconds: positiveInteger(env, "LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS", HEARTBEAT_PERIOD_SECONDS),
-      evaluationPeriods: positiveInteger(env, "LAZARUS_HEARTBEAT_MISSED_PERIODS", HEARTBEAT_MISSED_PERIODS),
-    },
+    heartbeatAlarm: heartbeatAlarmFromEnv(env),
     machineArns: Object.fromEntries(STATE_MACHINES.map((m) => [m.id, env[m.arnEnv]?.trim() || null])),
     functionName: (id) => functionNames.get(id) ?? deployedName(prefix, id),
     logFormat: logFormatFromEnv(env),

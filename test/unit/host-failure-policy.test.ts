@@ -158,6 +158,27 @@ describe("confirming death", () => {
     );
   });
 
+  it("an alarm's evacuation judges no sooner than its settle (the other hosts of a mass failure alarm by then)", () => {
+    // Past the grace period, but 5 s before the settle ends: wait those 5 s (then probe).
+    const settleUntil = T(45);
+    const early = assessHeartbeat(
+      { lastHeartbeatAt: T(0), watchingSince: T(30), now: T(40), settleUntil },
+      CFG,
+    );
+    expect(early).toMatchObject({ verdict: "wait", waitSeconds: 5 });
+    expect(early.reason).toContain("hosts that died with it have alarmed");
+    expect(
+      assessHeartbeat({ lastHeartbeatAt: T(0), watchingSince: T(30), now: T(45), settleUntil }, CFG).verdict,
+    ).toBe("probe");
+    // Within the grace period the longer of the two waits; a fresh heartbeat is alive at once.
+    expect(
+      assessHeartbeat({ lastHeartbeatAt: T(25), watchingSince: T(30), now: T(30), settleUntil: T(60) }, CFG),
+    ).toMatchObject({ verdict: "wait", waitSeconds: 30 });
+    expect(
+      assessHeartbeat({ lastHeartbeatAt: T(39), watchingSince: T(30), now: T(40), settleUntil }, CFG).verdict,
+    ).toBe("alive");
+  });
+
   it("only a failed or timed-out probe proves death; an answer means alive", () => {
     const hb = assessHeartbeat({ lastHeartbeatAt: T(0), watchingSince: T(0), now: T(40) }, CFG);
     expect(judgeProbe("answered", hb).verdict).toBe("alive");

@@ -16,8 +16,18 @@ export async function assessHeartbeat(
 ): Promise<HostEvacuationState> {
   const lookback = Math.max(600, deps.config.graceSeconds * 4);
   const last = await deps.heartbeats.lastHeartbeat(state.host, lookback);
+  const openedAt = new Date(state.openedAt);
   const heartbeat = assess(
-    { lastHeartbeatAt: last, watchingSince: new Date(state.openedAt), now: deps.now() },
+    {
+      lastHeartbeatAt: last,
+      watchingSince: openedAt,
+      now: deps.now(),
+      // An alarm's evacuation waits for the alarms of hosts that died with this one (the guard counts them).
+      settleUntil:
+        state.source === "alarm"
+          ? new Date(openedAt.getTime() + deps.config.massFailureSettleSeconds * 1000)
+          : null,
+    },
     deps.config,
   );
   return { ...state, heartbeat };

@@ -42,7 +42,11 @@ import {
 } from "#shared/domain/errors.js";
 import { withClaim } from "#shared/domain/evacuation-plan.js";
 import { type FencingConfig, type HeartbeatSample, operatorProof } from "#shared/domain/fencing.js";
-import { AlarmStateChangeEvent, type HostFailureConfig } from "#shared/domain/host-failure.js";
+import {
+  AlarmStateChangeEvent,
+  DEFAULT_HOST_FAILURE_CONFIG,
+  type HostFailureConfig,
+} from "#shared/domain/host-failure.js";
 import { deterministicUuid } from "#shared/domain/ids.js";
 import { DOMAIN_STOPPED_EVENT, DomainStoppedEvent, HOST_RESET } from "#shared/domain/instance-failure.js";
 import { Host, Instance } from "#shared/domain/schemas.js";
@@ -80,6 +84,8 @@ export const SIM_DEFAULTS: SimConfig = {
   graceSeconds: 30,
   policy: "all",
   maxConcurrency: 2,
+  // The deployed default: one 10 s alarm period and the margin.
+  massFailureSettleSeconds: DEFAULT_HOST_FAILURE_CONFIG.massFailureSettleSeconds,
   massFailureShare: 1 / 3,
   massFailureWindowSeconds: 120,
   leaseSeconds: 60,
@@ -173,6 +179,7 @@ const CONFIG_KEYS: Record<string, keyof SimConfig> = {
   fence: "fenceSeconds",
   evacuate: "evacuateSeconds",
   "proof-rounds": "maxProofRounds",
+  settle: "massFailureSettleSeconds",
 };
 
 function kv(words: string[]): { flags: Set<string>; values: Map<string, string> } {
@@ -667,6 +674,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
       graceSeconds: cfg.graceSeconds,
       policy: cfg.policy,
       maxConcurrency: cfg.maxConcurrency,
+      massFailureSettleSeconds: cfg.massFailureSettleSeconds,
     },
     fencing: {
       massFailureShare: cfg.massFailureShare,
