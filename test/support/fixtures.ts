@@ -2,7 +2,16 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { randomMac } from "#local/boot.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
-import { Host, Instance, InstanceFault, Migration, Port, Volume } from "#shared/domain/schemas.js";
+import {
+  type BuildSpec,
+  Host,
+  Instance,
+  InstanceFault,
+  Migration,
+  Port,
+  Volume,
+} from "#shared/domain/schemas.js";
+import type { Stores } from "#shared/store/index.js";
 
 const T0 = "2026-01-01T00:00:00.000Z";
 
@@ -115,4 +124,45 @@ export function makeFault(overrides: Partial<InstanceFault> = {}): InstanceFault
     createdAt: T0,
     ...overrides,
   });
+}
+
+/** A build of one m1.nano cirros server in any zone, with no port or volume unless overridden. */
+export function makeBuildSpec(overrides: Partial<BuildSpec> = {}): BuildSpec {
+  return {
+    instanceUuid: randomUUID(),
+    name: "web-1",
+    flavorId: "m1.nano",
+    imageRef: "cirros-0.6",
+    availabilityZone: null,
+    host: null,
+    ports: [],
+    volumes: [],
+    serverGroup: null,
+    metadata: {},
+    haEnabled: true,
+    stopped: false,
+    ...overrides,
+  };
+}
+
+/**
+ * An instance in ERROR whose failed flow (`owner`) could not prove `target` clean: the target listed on the
+ * record and the flow's claim kept there, as a TargetNotClean ending leaves them.
+ */
+export async function seedUncleanTarget(
+  stores: Pick<Stores, "instances" | "hosts">,
+  target: string,
+  overrides: Partial<Instance> = {},
+  owner: string = randomUUID(),
+): Promise<{ instance: Instance; owner: string }> {
+  const instance = await stores.instances.create(
+    makeInstance({ vmState: "error", uncleanTargets: [{ host: target, requestId: owner }], ...overrides }),
+  );
+  await stores.hosts.claim(target, {
+    instanceUuid: instance.uuid,
+    resources: instance.flavor,
+    owner,
+    serverGroup: null,
+  });
+  return { instance, owner };
 }

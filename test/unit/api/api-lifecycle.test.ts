@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiTestCloud, startApiTestCloud } from "../../support/api-cloud.js";
 import { stateSnapshot } from "../../support/api-state.js";
-import { makeHost, makeInstance, makePort } from "../../support/fixtures.js";
+import { makeHost, makeInstance, makePort, seedUncleanTarget } from "../../support/fixtures.js";
 
 let cloud: ApiTestCloud;
 const FRESH = new Date(Date.now() + 3_600_000).toISOString();
@@ -198,21 +198,9 @@ describe("lock, reset state, reboot, console", () => {
   });
 
   it("lazarus:cleanTarget ends an unclean target only when the host is cleaned or the operator says it is gone", async () => {
-    const flow = randomUUID();
-    const inst = await cloud.db.stores.instances.create(
-      makeInstance({
-        name: "unclean",
-        host: "host-down",
-        vmState: "error",
-        uncleanTargets: [{ host: "host-a", requestId: flow }],
-      }),
-    );
-    const resources = { vcpus: 1, memoryMiB: 64, diskGiB: 1 };
-    await cloud.db.stores.hosts.claim("host-a", {
-      instanceUuid: inst.uuid,
-      resources,
-      owner: flow,
-      serverGroup: null,
+    const { instance: inst, owner: flow } = await seedUncleanTarget(cloud.db.stores, "host-a", {
+      name: "unclean",
+      host: "host-down",
     });
     const clean = (body: unknown, id = inst.uuid) => act(id, { "lazarus:cleanTarget": body });
     const shown = async () =>

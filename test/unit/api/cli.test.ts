@@ -12,7 +12,7 @@ import { table } from "#cli/render.js";
 import { EXIT, exitCodeOf, NotFoundError, resolveHost, resolveServer } from "#cli/resolve.js";
 import { serviceUuid } from "#functions/api/views.js";
 import { type ApiTestCloud, startApiTestCloud } from "../../support/api-cloud.js";
-import { makeHost, makeInstance } from "../../support/fixtures.js";
+import { makeHost, makeInstance, seedUncleanTarget } from "../../support/fixtures.js";
 
 let cloud: ApiTestCloud;
 let client: LazarusClient;
@@ -98,21 +98,7 @@ const cli = (...args: string[]) =>
 
 describe("clean-target", () => {
   it("is refused while the host does not answer (exit 1, nothing released); --gone releases the claim", async () => {
-    const owner = "evacuation-that-failed";
-    const inst = await cloud.db.stores.instances.create(
-      makeInstance({
-        name: "unclean-1",
-        vmState: "error",
-        uncleanTargets: [{ host: "host-a", requestId: owner }],
-      }),
-    );
-    const resources = { vcpus: 1, memoryMiB: 64, diskGiB: 1 };
-    await cloud.db.stores.hosts.claim("host-a", {
-      instanceUuid: inst.uuid,
-      resources,
-      owner,
-      serverGroup: null,
-    });
+    const { instance: inst } = await seedUncleanTarget(cloud.db.stores, "host-a", { name: "unclean-1" });
     const refused = await cli("clean-target", "unclean-1", "host-a");
     expect(refused.code, refused.stderr).toBe(EXIT.failed);
     expect(refused.stderr).toMatch(/Host host-a could not be cleaned .*"gone": true/);

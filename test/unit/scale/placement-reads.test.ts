@@ -14,9 +14,9 @@ import { scheduleBoot } from "#functions/conductor/steps/schedule-boot.js";
 import { acceptMigration } from "#functions/migration/steps/accept.js";
 import { handleMigrationFailure } from "#functions/migration/steps/handle-failure.js";
 import { scheduleMigration } from "#functions/migration/steps/schedule.js";
-import type { BuildSpec } from "#shared/domain/schemas.js";
 import type { BootState } from "#shared/flow/boot-contract.js";
 import type { MaintenanceDeps } from "#shared/lambda/maintenance-runtime.js";
+import { makeBuildSpec } from "../../support/fixtures.js";
 import { fleetOf, itemsReadBy } from "../../support/scale.js";
 import { seedHosts, seedInstance, useStepHarness } from "../../support/step-harness.js";
 
@@ -41,20 +41,7 @@ async function readsAt(hosts: number) {
 
   // A boot in any zone: scheduled, then failed (its host cleaned): the claim released where the build names it.
   const requestId = randomUUID();
-  const build: BuildSpec = {
-    instanceUuid: randomUUID(),
-    name: "web-1",
-    flavorId: "m1.nano",
-    imageRef: "cirros-0.6",
-    availabilityZone: null,
-    host: null,
-    ports: [],
-    volumes: [],
-    serverGroup: null,
-    metadata: {},
-    haEnabled: true,
-    stopped: false,
-  };
+  const build = makeBuildSpec();
   const accepted = await acceptBoot(d, {
     request: { requestId, build },
     executionArn: arn("boot", requestId),

@@ -23,7 +23,7 @@ import { scheduleBoot } from "#functions/conductor/steps/schedule-boot.js";
 import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
 import type { BuildSpec } from "#shared/domain/schemas.js";
 import { type BootState, bootPortId, bootVolumeId, type DeleteState } from "#shared/flow/boot-contract.js";
-import { makePort, makeVolume } from "../../support/fixtures.js";
+import { makeBuildSpec, makePort, makeVolume } from "../../support/fixtures.js";
 import { type StepWorld, seedHosts, useStepHarness } from "../../support/step-harness.js";
 
 const newWorld = useStepHarness();
@@ -41,23 +41,13 @@ async function bootWorld(opts: { hostDown?: boolean } = {}) {
   await seedHosts(w, [{ name: "h1", down: opts.hostDown === true }]);
   const givenPort = await w.db.stores.ports.put(makePort({ instanceUuid: null, bindingHost: null }));
   const givenVolume = await w.db.stores.volumes.put(makeVolume());
-  const build: BuildSpec = {
-    instanceUuid: randomUUID(),
-    name: "web-1",
-    flavorId: "m1.nano",
-    imageRef: "cirros-0.6",
-    availabilityZone: null,
-    host: null,
+  const build = makeBuildSpec({
     ports: [{ network: "default" }, { portId: givenPort.id }],
     volumes: [
       { blankGiB: 1, device: "vdb", deleteOnTermination: true },
       { volumeId: givenVolume.id, device: "vdc", deleteOnTermination: false },
     ],
-    serverGroup: null,
-    metadata: {},
-    haEnabled: true,
-    stopped: false,
-  };
+  });
   const requestId = randomUUID();
   return { w, build, requestId, givenPort, givenVolume };
 }
