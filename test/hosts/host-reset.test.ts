@@ -20,7 +20,7 @@ import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
 import { HOST_RESET } from "#shared/domain/instance-failure.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { watchQemuProcesses } from "../support/double-runs.js";
-import { bootAdopted, expectInvariants, FAST_FENCING, until } from "../support/hosts.js";
+import { bootAdopted, executions, expectInvariants, FAST_FENCING, until } from "../support/hosts.js";
 
 const TIMEOUT_S = 6;
 let cloud: LocalCloud;
@@ -131,8 +131,9 @@ describe("a host reset that boots again", () => {
   it("2. off past its lease: proven dead, its guest once elsewhere; back, its report ignored and the host cleaned", async () => {
     const m2 = machine("host-2");
     const qemu = watchQemuProcesses(cloud);
-    // The node stays off long enough for the evacuation to prove it dead (lease) and move db-1.
-    m2.bootDelayMs = 45_000;
+    // The node stays off long enough for the evacuation to prove it dead (lease) and move db-1: its alarm
+    // 10-20 s after the reset, the mass-failure settle (one alarm period and 5 s), the probe, the spawn.
+    m2.bootDelayMs = 90_000;
     const brokenAt = Date.now();
     m2.watchdog!.breakFeeds();
     const resetAt = await until(
@@ -174,6 +175,19 @@ describe("a host reset that boots again", () => {
       },
       180_000,
     );
+    // ...and releases the claim host-2 still held for it: the recovery that cleaned it has ended.
+    const recovery = await until(
+      "host-2's recovery that cleaned it to end",
+      () =>
+        executions(cloud, "host-recovery").find(
+          (e) =>
+            e.inputObject.host === "host-2" &&
+            e.status !== "RUNNING" &&
+            (e.output ?? "").includes(vms.b1.uuid),
+        ),
+      180_000,
+    );
+    expect(recovery.status).toBe("SUCCEEDED");
     const { doubles, firstSeen } = await qemu.stop();
     expect(doubles).toEqual([]);
     expect(firstSeen.get(vms.b1.uuid)?.get(moved.host)).toBeGreaterThan(resetAt);
