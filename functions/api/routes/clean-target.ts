@@ -20,7 +20,7 @@ import { ResourceName } from "#shared/domain/values.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
 import { ApiError, type ApiResponse, json, parseOr400 } from "../http.js";
 import type { RouteContext } from "../router.js";
-import { echo } from "./params.js";
+import { requireInstance } from "./lifecycle.js";
 
 export const CLEAN_TARGET_ACTION = "lazarus:cleanTarget";
 
@@ -30,9 +30,7 @@ export async function cleanUncleanTarget(ctx: RouteContext, id: string, args: un
   const body = parseOr400(CleanTargetBody, args, CLEAN_TARGET_ACTION);
   return ctx.once(async (requestId) => {
     const { stores } = ctx.deps;
-    const instance = await stores.instances.get(id);
-    if (!instance || instance.vmState === "deleted")
-      throw new ApiError(404, `Instance ${echo(id)} could not be found.`);
+    const instance = await requireInstance(ctx, id);
     if (instance.taskState !== null) {
       throw new InstanceInvalidState(
         `Cannot clean a target of instance ${id} while it is in task_state ${instance.taskState}: the flow that holds it cleans its own targets; ask again once it has ended.`,

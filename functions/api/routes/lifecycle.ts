@@ -20,7 +20,8 @@ import { atLeast } from "../microversion.js";
 import type { RouteContext } from "../router.js";
 import { echo } from "./params.js";
 
-async function requireInstance(ctx: RouteContext, id: string): Promise<Instance> {
+/** The instance the path names; 404 when it does not exist or is deleted. */
+export async function requireInstance(ctx: RouteContext, id: string): Promise<Instance> {
   const instance = await ctx.deps.stores.instances.get(id);
   if (!instance || instance.vmState === "deleted")
     throw new ApiError(404, `Instance ${echo(id)} could not be found.`);
