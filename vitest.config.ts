@@ -5,11 +5,10 @@ import { LongestFirstSequencer } from "./test/support/sequencer.js";
 // The unit project runs first (groupOrder 0), then the hosts (groupOrder 1). Without a maxWorkers of their
 // own, vitest gives each project cores - 1 workers: one on a 2-core machine, every file one after another.
 // Both projects wait more than they compute (DynamoDB, the hosts' detection windows, qemu), so each runs
-// a few files at once (unit three, hosts two): every host file starts its own local cloud (its own Unix
-// users, ports, folders), nothing is shared between two of them. Four host files at once took 456 s on a
-// lightly loaded machine, but in a fresh-clone run the timing-bound files failed under that load (the chaos
-// run's settle, a live migration past its completion timeout, chaos alone taking 897 s): two at once until
-// those wait for events only.
+// a few files at once (unit three, hosts four): every host file starts its own local cloud (its own Unix
+// users, ports, folders), nothing is shared between two of them. Four host files at once took 601 s beside
+// a chaos run (two: 1,100 s) once the timing-bound files waited for events only; the longest files start
+// first (test/support/sequencer.ts) so that none runs alone at the end.
 export default defineConfig({
   test: {
     // A test's console output is shown only when the test fails (vitest's buffer-and-print-on-failure).
@@ -41,7 +40,7 @@ export default defineConfig({
           testTimeout: 480_000,
           hookTimeout: 480_000,
           sequence: { groupOrder: 1 },
-          maxWorkers: 2,
+          maxWorkers: 4,
         },
       },
     ],

@@ -13,6 +13,8 @@
  *    web-3 comes back elsewhere, once.
  * A sampler reading every host's qemu processes from /proc (nothing from libvirt) sees no VM uuid in two
  * qemu processes at any sample. Machines boot again BOOT_DELAY_MS after a reset (a real server's reboot).
+ * The four scenarios touch different hosts and instances: they run at once (`it.concurrent`), each waiting
+ * for its own events, and each sampler sees the others' evacuations too. The last test waits for all four.
  */
 import { readFileSync } from "node:fs";
 import type { SFNClient } from "@aws-sdk/client-sfn";
@@ -97,7 +99,7 @@ async function evacuatedOnLease(victim: string, vm: Instance) {
 }
 
 describe("the watchdog device on real hosts", () => {
-  it("fed after accepted heartbeats it leaves a healthy host alone; a deliberate stop says 0 and disarms it", async () => {
+  it.concurrent("fed after accepted heartbeats it leaves a healthy host alone; a deliberate stop says 0 and disarms it", async () => {
     const h4 = host("host-4");
     const m4 = machine("host-4");
     await until("host-4 armed", () => (m4.watchdog?.state === "active" ? true : undefined));
@@ -121,7 +123,7 @@ describe("the watchdog device on real hosts", () => {
     );
   });
 
-  it("outcome 1: host-1's user space killed but libvirt and qemu: the device resets the node, then (only then) web-1 starts elsewhere", async () => {
+  it.concurrent("outcome 1: host-1's user space killed but libvirt and qemu: the device resets the node, then (only then) web-1 starts elsewhere", async () => {
     const h1 = host("host-1");
     const m1 = machine("host-1");
     const qemu = watchQemuProcesses(cloud);
@@ -144,7 +146,7 @@ describe("the watchdog device on real hosts", () => {
     expect(firstSeen.get(vms.web1.uuid)?.get(target)).toBeGreaterThan(resetAt);
   });
 
-  it("outcome 2: host-2 with libvirtd frozen before the cut: the device still resets the node; no second copy", async () => {
+  it.concurrent("outcome 2: host-2 with libvirtd frozen before the cut: the device still resets the node; no second copy", async () => {
     const h2 = host("host-2");
     const m2 = machine("host-2");
     const qemu = watchQemuProcesses(cloud);
@@ -168,7 +170,7 @@ describe("the watchdog device on real hosts", () => {
     expect(firstSeen.get(vms.web2.uuid)?.get(target)).toBeGreaterThan(resetAt);
   });
 
-  it("outcome 6: host-3's device fails every feed while it heartbeats: reset, incident, web-3 back elsewhere once", async () => {
+  it.concurrent("outcome 6: host-3's device fails every feed while it heartbeats: reset, incident, web-3 back elsewhere once", async () => {
     const m3 = machine("host-3");
     const qemu = watchQemuProcesses(cloud);
     const brokenAt = Date.now();
