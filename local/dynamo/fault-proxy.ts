@@ -42,8 +42,18 @@ export interface DynamoFaultProxy {
    * DynamoDB operations (e.g. ["PutItem", "UpdateItem"]), all of them when absent.
    */
   configure(rates: DynamoFaultRates, opts?: { seed?: number; operations?: readonly string[] }): void;
-  /** The next `count` requests of `operation` (any when absent) get `kind`, before any rate applies. */
-  failNext(kind: DynamoFaultKind, count?: number, operation?: string): void;
+  /**
+   * The next `count` requests of `operation` (any when absent) on `table` (any when absent: a table is the
+   * request's `TableName`) get `kind`, before any rate applies. With a client that does not retry, a
+   * "lost-response" there is a crash right after that write: it was made, and its caller died.
+   */
+  failNext(kind: DynamoFaultKind, count?: number, operation?: string, table?: string): void;
+  /**
+   * Holds the next request of `operation` (any when absent) on `table` (any when absent) before it reaches
+   * DynamoDB, until `release()`: its caller frozen at that very call (a stalled Lambda) while others go on.
+   * `reached` resolves once that request arrived.
+   */
+  holdNext(operation?: string, table?: string): { reached: Promise<void>; release(): void };
   rates(): DynamoFaultRates;
   stats(): DynamoFaultStats;
   close(): Promise<void>;
@@ -107,12 +117,34 @@ function sendError(res: ServerResponse, status: number, type: string, message: s
   sendAwsJsonError(res, "1.0", new AwsJsonError(type, message, status));
 }
 
+/** The table a request names (`TableName`; none for the batch and transaction operations). */
+function tableOf(body: Buffer): string | undefined {
+  try {
+    const name = (JSON.parse(body.toString("utf8")) as { TableName?: unknown }).TableName;
+    return typeof name === "string" ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Promise<DynamoFaultProxy> {
   const target = new URL(opts.target);
   let rates = validate(opts.rates ?? {});
   let random: SeededRandom = seededRandom(opts.seed ?? 1);
   let operations: ReadonlySet<string> | null = null;
-  const forced: { kind: DynamoFaultKind; operation: string | undefined }[] = [];
+  const forced: { kind: DynamoFaultKind; operation: string | undefined; table: string | undefined }[] = [];
+  const holds: {
+    operation: string | undefined;
+    table: string | undefined;
+    arrived: () => void;
+    released: Promise<void>;
+  }[] = [];
+  const matches = (
+    f: { operation?: string | undefined; table?: string | undefined },
+    op: string,
+    body: Buffer,
+  ) =>
+    (f.operation === undefined || f.operation === op) && (f.table === undefined || f.table === tableOf(body));
   const stats: DynamoFaultStats = {
     requests: 0,
     faults: { throttle: 0, throughput: 0, "server-error": 0, "lost-response": 0 },
@@ -156,7 +188,13 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
       const body = await readBody(req);
       stats.requests++;
       const operation = String(req.headers["x-amz-target"] ?? "").replace(/^DynamoDB_\d+\./, "") || "?";
-      const forcedAt = forced.findIndex((f) => f.operation === undefined || f.operation === operation);
+      const holdAt = holds.findIndex((h) => matches(h, operation, body));
+      if (holdAt >= 0) {
+        const hold = holds.splice(holdAt, 1)[0]!;
+        hold.arrived();
+        await hold.released;
+      }
+      const forcedAt = forced.findIndex((f) => matches(f, operation, body));
       const fault =
         forcedAt >= 0
           ? forced.splice(forcedAt, 1)[0]!.kind
@@ -195,8 +233,20 @@ export async function startDynamoFaultProxy(opts: DynamoFaultProxyOptions): Prom
       if (o.seed !== undefined) random = seededRandom(o.seed);
       operations = o.operations ? new Set(o.operations) : null;
     },
-    failNext(kind, count = 1, operation) {
-      for (let i = 0; i < count; i++) forced.push({ kind, operation });
+    failNext(kind, count = 1, operation, table) {
+      for (let i = 0; i < count; i++) forced.push({ kind, operation, table });
+    },
+    holdNext(operation, table) {
+      let arrived!: () => void;
+      let release!: () => void;
+      const reached = new Promise<void>((r) => {
+        arrived = r;
+      });
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      holds.push({ operation, table, arrived, released });
+      return { reached, release };
     },
     rates: () => ({ ...rates }),
     stats: () => ({ ...stats, faults: { ...stats.faults }, byOperation: { ...stats.byOperation } }),

@@ -135,8 +135,16 @@ export async function endBoot(
       ...a.events.filter((e) => e.event !== failure.step),
       { event: failure.step, startTime: at, finishTime: at, result: "Error", traceback, host },
     ],
-    // Never placed (no instance record): the build shows the server in ERROR with its fault.
-    build: a.build && (instance !== null ? a.build : { ...a.build, status: "failed", fault }),
+    // Never placed (no instance record): the build shows the server in ERROR with its fault. Placed (the
+    // record shows it) but ScheduleBoot died before it said so: the build says placed, or it would be
+    // listed as a server still being scheduled beside its record, forever.
+    build:
+      a.build &&
+      (instance === null
+        ? { ...a.build, status: "failed", fault }
+        : a.build.status === "building"
+          ? { ...a.build, status: "placed" }
+          : a.build),
   }));
   await notifyFlow(deps, { requestId, instanceUuid: uuid }, "instance.create.error", {
     action: "create",

@@ -14,9 +14,11 @@
  * changed since it was weighed (PlacementRaced) reads and weighs again, so concurrent placements spread as a
  * sequential run would. Before each claim the flow's own record names the host (write-ahead): a retried step
  * finds the claim it made by key, and the flow's end releases its claims where they are named, never by
- * reading every host.
+ * reading every host. The step's next write (the boot's instance record, the migration's transition) is
+ * where the placement commits: of two attempts of one step at once, the one that lost it releases its own
+ * claim (`releaseStrayClaim`).
  */
-import { ClaimRefused, NoValidHost, PlacementRaced } from "../domain/errors.js";
+import { ClaimRefused, HostNotFound, NoValidHost, PlacementRaced } from "../domain/errors.js";
 import { describeRejections } from "../domain/scheduling.js";
 import type { Flavor, Host, Instance, ServerGroup } from "../domain/schemas.js";
 import { freeRamMiB } from "../store/host-index.js";
@@ -278,6 +280,24 @@ export async function claimFromIndex(deps: StepDeps, p: IndexPlacement): Promise
       throw new NoValidHost(`No valid host was found. ${reason}${considered}`, { rejected, ...p.details });
     }
     await deps.sleep(Math.floor(Math.random() * 20));
+  }
+}
+
+/**
+ * Gives up `owner`'s claim of `instanceUuid` on `host`, a claim a placing step made where the placement did
+ * not commit (another attempt of the same step committed elsewhere). By owner: never another flow's claim; a
+ * host deregistered meanwhile holds nothing.
+ */
+export async function releaseStrayClaim(
+  stores: Pick<Stores, "hosts">,
+  host: string,
+  instanceUuid: string,
+  owner: string,
+): Promise<void> {
+  try {
+    await stores.hosts.release(host, instanceUuid, { owner });
+  } catch (e) {
+    if (!(e instanceof HostNotFound)) throw e;
   }
 }
 

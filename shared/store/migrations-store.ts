@@ -38,11 +38,21 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
    * write conditional on the status and version read. Already at `to` with the same values: no-op.
    * Lost a race: re-checked against what won; still allowed -> retried, else ConcurrentUpdate.
    */
-  async transition(id: string, to: MigrationStatus, opts: { set?: MigrationPatch } = {}): Promise<Migration> {
+  async transition(
+    id: string,
+    to: MigrationStatus,
+    opts: {
+      set?: MigrationPatch;
+      /** Called with the record the transition's write replaced (not when it was already there). */
+      replaced?: (previous: Migration) => void;
+    } = {},
+  ): Promise<Migration> {
     const patch = definedOnly(parseInput(MigrationPatch, opts.set ?? {}, "migration patch"));
-    return this.changeRecord(
+    let replaced: Migration | null = null;
+    const out = await this.changeRecord(
       id,
       (current, attempt) => {
+        replaced = null;
         if (alreadyThere(current, to, patch)) return null;
         if (attempt === 1) assertMigrationTransition(current.status, to);
         else if (!canMigrationTransition(current.status, to)) {
@@ -53,10 +63,13 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
             actual: current.status,
           });
         }
+        replaced = current;
         return rewrite(current, { ...patch, status: to }, this.now());
       },
       { migrationId: id, to },
     );
+    if (replaced) opts.replaced?.(replaced);
+    return out;
   }
 
   /**

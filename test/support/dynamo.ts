@@ -21,8 +21,11 @@ export interface TestDynamo {
   doc: DynamoDBDocumentClient;
   tables: TableNames;
   stores: Stores;
-  /** Stores on the same tables with another clock (or a second, independent client). */
-  storesWith(opts: { now?: () => Date }): Stores;
+  /**
+   * Stores on the same tables with another clock, or with a client of their own: through another endpoint
+   * (a fault proxy in front of this one), with the SDK's `maxAttempts` (1: a fault reaches the caller).
+   */
+  storesWith(opts: { now?: () => Date; endpoint?: string; maxAttempts?: number }): Stores;
   close(): Promise<void>;
 }
 
@@ -39,11 +42,18 @@ export async function startTestDynamo(
 ): Promise<TestDynamo> {
   const server = opts.endpoint ? undefined : await startDynamoServer();
   const endpoint = opts.endpoint ?? server!.endpoint;
-  const client = createDynamoClient({
-    endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-  });
+  const clients: DynamoDBClient[] = [];
+  const clientTo = (to: string, maxAttempts?: number) => {
+    const c = createDynamoClient({
+      endpoint: to,
+      region: "us-east-1",
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      ...(maxAttempts !== undefined ? { maxAttempts } : {}),
+    });
+    clients.push(c);
+    return c;
+  };
+  const client = clientTo(endpoint);
   const doc = createDocumentClient({ client });
   const tables = uniqueTableNames(opts.prefix);
   await createTables(client, tables);
@@ -53,9 +63,17 @@ export async function startTestDynamo(
     doc,
     tables,
     stores: createStores({ doc, tables }),
-    storesWith: ({ now }) => createStores({ doc, tables, ...(now ? { now } : {}) }),
+    storesWith: ({ now, endpoint: via, maxAttempts }) =>
+      createStores({
+        doc:
+          via === undefined && maxAttempts === undefined
+            ? doc
+            : createDocumentClient({ client: clientTo(via ?? endpoint, maxAttempts) }),
+        tables,
+        ...(now ? { now } : {}),
+      }),
     async close() {
-      client.destroy();
+      for (const c of clients) c.destroy();
       await server?.close();
     },
   };

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
 import { accepted } from "#functions/conductor/steps/accept.js";
 import { type DynamoServer, startDynamoServer } from "#local/dynamo/dynamo-server.js";
+import { type DynamoFaultProxy, startDynamoFaultProxy } from "#local/dynamo/fault-proxy.js";
 import { HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "#shared/domain/errors.js";
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import { type FlowState, RebuildRequest } from "#shared/flow/contract.js";
@@ -119,6 +120,14 @@ export interface StepWorld {
   executor: ScriptedExecutor;
   notifier: RecordingNotifier;
   executions: ScriptedExecutions;
+  /**
+   * The world's deps with stores of their own client, through a DynamoDB fault proxy of their own (the same
+   * tables) and never retried by the SDK: a fault armed with `proxy.failNext` fails the step at that very
+   * request (a "lost-response" there: the write was made and the step died right after it), and
+   * `proxy.holdNext` freezes it there. A new proxy each call (one per concurrent caller to steer), closed
+   * with the harness; the deps' clock and sleep are the world's as they are when asked.
+   */
+  faulty(): Promise<{ deps: StepDeps; proxy: DynamoFaultProxy }>;
 }
 
 export interface StepHarness {
@@ -129,6 +138,7 @@ export interface StepHarness {
 export async function startStepHarness(): Promise<StepHarness> {
   const server = await startDynamoServer();
   const opened: TestDynamo[] = [];
+  const proxies: DynamoFaultProxy[] = [];
   return {
     async world() {
       const db = await startTestDynamo({ prefix: "steps", endpoint: server.endpoint });
@@ -146,9 +156,24 @@ export async function startStepHarness(): Promise<StepHarness> {
         serviceDownSeconds: 60,
         shutdownTimeoutSeconds: 3,
       };
-      return { db, dynamo: server, deps, executor, notifier, executions };
+      const throughProxy = async () => {
+        const proxy = await startDynamoFaultProxy({ target: server.endpoint });
+        proxies.push(proxy);
+        const stores = db.storesWith({ endpoint: proxy.endpoint, maxAttempts: 1 });
+        return { deps: { ...deps, stores }, proxy };
+      };
+      return {
+        db,
+        dynamo: server,
+        deps,
+        executor,
+        notifier,
+        executions,
+        faulty: throughProxy,
+      };
     },
     async close() {
+      for (const proxy of proxies) await proxy.close();
       for (const db of opened) await db.close();
       await server.close();
     },
@@ -171,9 +196,14 @@ export function useStepHarness(): () => Promise<StepWorld> {
   };
 }
 
-/** The rebuild machine's execution ARN for a request, as Step Functions names it (name = request id). */
+/** A machine's (`lazarus-<machine>`) execution ARN for a request, as Step Functions names it (name = request id). */
+export function executionArn(machine: string, requestId: string): string {
+  return `arn:aws:states:us-east-1:000000000000:execution:lazarus-${machine}:${requestId}`;
+}
+
+/** The rebuild machine's execution ARN for a request. */
 export function rebuildExecutionArn(requestId: string): string {
-  return `arn:aws:states:us-east-1:000000000000:execution:lazarus-rebuild:${requestId}`;
+  return executionArn("rebuild", requestId);
 }
 
 /**
@@ -208,6 +238,12 @@ export async function seedHosts(
   return out;
 }
 
+/** Every claim of instance `uuid` in the fleet: where, and whose. */
+export async function claimsOf(w: StepWorld, uuid: string): Promise<{ host: string; owner: string }[]> {
+  const hosts = await w.db.stores.hosts.list();
+  return hosts.filter((h) => h.claims[uuid]).map((h) => ({ host: h.name, owner: h.claims[uuid]!.owner }));
+}
+
 /** A claim for the instance's flavor (and its server group) on `host`, held by `owner`. */
 export async function claimFor(h: StepWorld, host: string, instance: Instance, owner: string): Promise<void> {
   await h.db.stores.hosts.claim(host, {
@@ -223,6 +259,12 @@ export async function seedInstance(h: StepWorld, host: string, overrides: Partia
   const instance = makeInstance({ host, node: host, ...overrides });
   await claimFor(h, host, instance, `boot-${instance.uuid}`);
   return h.db.stores.instances.create(instance);
+}
+
+/** What a machine's Catch records of a step's error (`$.failure.<step>`): its name, and its cause as JSON. */
+export function caughtAs(e: unknown): { Error: string; Cause: string } {
+  const err = e as Error;
+  return { Error: err.name, Cause: JSON.stringify({ errorType: err.name, errorMessage: err.message }) };
 }
 
 /** A FlowState as Accept would hand it on, for a step test that starts later in the flow. */

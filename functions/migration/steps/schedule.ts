@@ -5,13 +5,21 @@
  * claim it in the same atomic write as the evacuation's, from the same bounded reads (`claimFromIndex`: the
  * index of the zone's hosts on the source's pool, the requested, planned and group members' hosts). The
  * migration names each host before its claim (write-ahead, status still `accepted`), so a retried Schedule
- * finds the claim it made by key and keeps it, and the flow's end releases it there. A revert claims nothing:
- * the migration's source kept its claim.
+ * finds the claim it made by key and keeps it, and the flow's end releases it there. The transition is where
+ * the placement commits: an attempt that stalled and woke while its retry scheduled the migration names
+ * nothing once it moved on (`nameTarget`), and one whose transition lost to another attempt's gives its own
+ * claim up. A revert claims nothing: the migration's source kept its claim.
  */
 import { placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import type { MigrationFlow, ScheduledMigration } from "#shared/flow/migration-contract.js";
-import { claimFromIndex, groupMemberHosts, groupNeedsClaims, preferring } from "#shared/flow/placement.js";
+import {
+  claimFromIndex,
+  groupMemberHosts,
+  groupNeedsClaims,
+  preferring,
+  releaseStrayClaim,
+} from "#shared/flow/placement.js";
 
 export async function scheduleMigration(deps: StepDeps, flow: MigrationFlow): Promise<ScheduledMigration> {
   if (flow.operation === "revert") return { ...flow, destHost: flow.destHost! };
@@ -65,8 +73,35 @@ export async function scheduleMigration(deps: StepDeps, flow: MigrationFlow): Pr
       details: { attemptedHosts: flow.attemptedHosts },
     });
   }
-  await migrations.transition(flow.migrationId, flow.live ? "preparing" : "pre-migrating", {
-    set: { destHost, destNode: destHost },
-  });
-  return { ...flow, destHost };
+  const scheduled = flow.live ? "preparing" : "pre-migrating";
+  const claimedOn = destHost;
+  // Named when the transition replaced it: another host than this attempt's when an attempt of this step
+  // stalled, woke, named and claimed there, and died. Once the transition names this one, that claim goes.
+  let namedBefore: string | null = null;
+  const committedOn = await migrations
+    .transition(flow.migrationId, scheduled, {
+      set: { destHost, destNode: destHost },
+      replaced: (previous) => {
+        namedBefore = previous.destHost;
+      },
+    })
+    .then(
+      async () => {
+        if (namedBefore !== null && namedBefore !== claimedOn)
+          await releaseStrayClaim(deps.stores, namedBefore, instance.uuid, flow.migrationId);
+        return claimedOn;
+      },
+      async (e: unknown) => {
+        // Another attempt of this step (one that stalled, or ran at once) moved the migration on first, to
+        // another host: that placement stands, this attempt's claim goes. (On the same host the claim is
+        // that placement's, or the flow's end decided about it: an unclean target keeps it.)
+        const now = await migrations.require(flow.migrationId);
+        if (now.status === "accepted") throw e;
+        if (now.destHost !== claimedOn)
+          await releaseStrayClaim(deps.stores, claimedOn, instance.uuid, flow.migrationId);
+        if (now.status !== scheduled || now.destHost === null) throw e;
+        return now.destHost;
+      },
+    );
+  return { ...flow, destHost: committedOn };
 }

@@ -18,11 +18,9 @@ import type { BootState } from "#shared/flow/boot-contract.js";
 import type { MaintenanceDeps } from "#shared/lambda/maintenance-runtime.js";
 import { makeBuildSpec } from "../../support/fixtures.js";
 import { fleetOf, itemsReadBy } from "../../support/scale.js";
-import { seedHosts, seedInstance, useStepHarness } from "../../support/step-harness.js";
+import { executionArn as arn, seedHosts, seedInstance, useStepHarness } from "../../support/step-harness.js";
 
 const newWorld = useStepHarness();
-const arn = (machine: string, id: string) =>
-  `arn:aws:states:us-east-1:000000000000:execution:lazarus-${machine}:${id}`;
 const failed = (step: string) => ({
   [step]: {
     Error: "InjectedFault",

@@ -24,16 +24,17 @@ import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
 import type { BuildSpec } from "#shared/domain/schemas.js";
 import { type BootState, bootPortId, bootVolumeId, type DeleteState } from "#shared/flow/boot-contract.js";
 import { makeBuildSpec, makePort, makeVolume } from "../../support/fixtures.js";
-import { type StepWorld, seedHosts, useStepHarness } from "../../support/step-harness.js";
+import {
+  executionArn as arn,
+  caughtAs,
+  type StepWorld,
+  seedHosts,
+  useStepHarness,
+} from "../../support/step-harness.js";
 
 const newWorld = useStepHarness();
 
-const arn = (machine: string, id: string) =>
-  `arn:aws:states:us-east-1:000000000000:execution:lazarus-${machine}:${id}`;
-const failure = (e: unknown) => ({
-  Error: (e as Error).name,
-  Cause: JSON.stringify({ errorType: (e as Error).name, errorMessage: (e as Error).message }),
-});
+const failure = caughtAs;
 
 /** A fleet of one live host, a given port and a given volume; a build asking for a made port and volume too. */
 async function bootWorld(opts: { hostDown?: boolean } = {}) {

@@ -25,6 +25,7 @@ import type { MigrateRequest, MigrationFlow } from "#shared/flow/migration-contr
 import type { MaintenanceDeps } from "#shared/lambda/maintenance-runtime.js";
 import { makePort, makeVolume } from "../../support/fixtures.js";
 import {
+  caughtAs,
   type HostAnswer,
   type HostCall,
   probeFacts,
@@ -199,17 +200,8 @@ async function runAndHandle(deps: MaintenanceDeps, flow: MigrationFlow, steps: [
     try {
       state = await step(deps, state);
     } catch (e) {
-      const err = e as Error;
-      const failed = {
-        ...state,
-        failure: {
-          [key]: {
-            Error: err.name,
-            Cause: JSON.stringify({ errorType: err.name, errorMessage: err.message }),
-          },
-        },
-      };
-      return { failedAt: key, error: err.name, handled: await handleMigrationFailure(deps, failed) };
+      const failed = { ...state, failure: { [key]: caughtAs(e) } };
+      return { failedAt: key, error: (e as Error).name, handled: await handleMigrationFailure(deps, failed) };
     }
   }
   return { failedAt: null, error: null, handled: null };

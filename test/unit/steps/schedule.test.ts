@@ -11,6 +11,7 @@ import type { Instance } from "#shared/domain/schemas.js";
 import { makeMigration } from "../../support/fixtures.js";
 import {
   claimFor,
+  claimsOf,
   rebuildExecutionArn,
   type StepWorld,
   seedHosts,
@@ -26,11 +27,6 @@ async function accepted(w: StepWorld, instance: Instance) {
     request: { requestId, instanceUuid: instance.uuid, recreate: true },
     executionArn: rebuildExecutionArn(requestId),
   });
-}
-
-async function claimsOf(w: StepWorld, uuid: string) {
-  const hosts = await w.db.stores.hosts.list();
-  return hosts.filter((h) => h.claims[uuid]).map((h) => ({ host: h.name, owner: h.claims[uuid]!.owner }));
 }
 
 /** A dead source and three equal, empty, roomy targets t1-t3. */
