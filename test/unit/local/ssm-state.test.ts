@@ -39,7 +39,17 @@ function setup(opts: Parameters<typeof createSsmState>[0] = {}) {
       ResponseCode: number;
       StandardOutputContent: string;
     };
-  return { state, send, invocation, woken, advance: (ms: number) => (now += ms) };
+  const advance = (ms: number) => (now += ms);
+  /** The invocation swept 1 ms before its command expires (`expiresInMs` from now) and at the expiry. */
+  const aroundExpiry = (commandId: string, expiresInMs: number) => {
+    advance(expiresInMs - 1);
+    state.sweep();
+    const before = invocation(commandId);
+    advance(1);
+    state.sweep();
+    return { before, after: invocation(commandId) };
+  };
+  return { state, send, invocation, woken, advance, aroundExpiry };
 }
 
 const errorType = awsErrorType;
@@ -83,16 +93,13 @@ describe("local SSM state", () => {
   });
 
   it("a command nobody picks up stays Pending until TimeoutSeconds + executionTimeout, then DeliveryTimedOut", () => {
-    const { state, send, invocation, advance } = setup();
+    const { state, send, aroundExpiry } = setup();
     state.notePing(ID);
     const unpicked = send(["true"], { timeoutSeconds: 30, executionTimeout: 10 });
     // SSM's delivery timeout is the two together ("Understanding command timeout values"): 40 s here.
-    advance(39_999);
-    state.sweep();
-    expect(invocation(unpicked).Status).toBe("Pending");
-    advance(1);
-    state.sweep();
-    expect(invocation(unpicked)).toMatchObject({ Status: "TimedOut", StatusDetails: "DeliveryTimedOut" });
+    const { before, after } = aroundExpiry(unpicked, 40_000);
+    expect(before.Status).toBe("Pending");
+    expect(after).toMatchObject({ Status: "TimedOut", StatusDetails: "DeliveryTimedOut" });
     const listed = state.operations.ListCommands!({ CommandId: unpicked }) as {
       Commands: { ExpiresAfter: number; RequestedDateTime: number }[];
     };
@@ -100,17 +107,14 @@ describe("local SSM state", () => {
   });
 
   it("one to a ConnectionLost agent is Undeliverable no sooner than its expiry; delivered if the agent polls first", () => {
-    const { state, send, invocation, advance } = setup();
+    const { state, send, invocation, advance, aroundExpiry } = setup();
     state.notePing(ID);
     advance(CONNECTION_LOST_AFTER_MS);
     expect(state.pingStatus(ID)).toBe("ConnectionLost");
     const lost = send(["true"], { timeoutSeconds: 30, executionTimeout: 10 });
-    advance(39_999);
-    state.sweep();
-    expect(invocation(lost).Status).toBe("Pending");
-    advance(1);
-    state.sweep();
-    expect(invocation(lost)).toMatchObject({ Status: "Failed", StatusDetails: "Undeliverable" });
+    const { before, after } = aroundExpiry(lost, 40_000);
+    expect(before.Status).toBe("Pending");
+    expect(after).toMatchObject({ Status: "Failed", StatusDetails: "Undeliverable" });
 
     const queued = send(["true"], { timeoutSeconds: 30, executionTimeout: 10 });
     advance(20_000);
@@ -120,17 +124,14 @@ describe("local SSM state", () => {
   });
 
   it("a started command whose agent never reports stays InProgress until the expiry: DeliveryTimedOut, never ExecutionTimedOut", () => {
-    const { state, send, invocation, advance } = setup();
+    const { state, send, aroundExpiry } = setup();
     state.notePing(ID);
     const id = send(["sleep 100"], { timeoutSeconds: 30, executionTimeout: 5 });
     expect(state.takeWork(ID).commands[0]?.executionTimeoutSeconds).toBe(5);
     // ExecutionTimedOut is the agent's own report; SSM itself only ever expires the command.
-    advance(34_999);
-    state.sweep();
-    expect(invocation(id).Status).toBe("InProgress");
-    advance(1);
-    state.sweep();
-    expect(invocation(id)).toMatchObject({ Status: "TimedOut", StatusDetails: "DeliveryTimedOut" });
+    const { before, after } = aroundExpiry(id, 35_000);
+    expect(before.Status).toBe("InProgress");
+    expect(after).toMatchObject({ Status: "TimedOut", StatusDetails: "DeliveryTimedOut" });
     expect(
       (state.operations.GetCommandInvocation!({ CommandId: id, InstanceId: ID }) as Record<string, string>)
         .ExecutionStartDateTime,
@@ -138,17 +139,14 @@ describe("local SSM state", () => {
   });
 
   it("a cancel the agent never acknowledges holds the invocation Cancelling until the expiry", () => {
-    const { state, send, invocation, advance } = setup();
+    const { state, send, aroundExpiry } = setup();
     state.notePing(ID);
     const id = send(["sleep 100"], { timeoutSeconds: 30, executionTimeout: 5 });
     state.takeWork(ID);
     state.operations.CancelCommand!({ CommandId: id });
-    advance(34_999);
-    state.sweep();
-    expect(invocation(id).Status).toBe("Cancelling");
-    advance(1);
-    state.sweep();
-    expect(invocation(id).Status).toBe("Cancelled");
+    const { before, after } = aroundExpiry(id, 35_000);
+    expect(before.Status).toBe("Cancelling");
+    expect(after.Status).toBe("Cancelled");
   });
 
   it("a reported result shows only after the status delay", () => {

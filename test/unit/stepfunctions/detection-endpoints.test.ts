@@ -23,13 +23,14 @@ import { matchesPattern } from "#local/events/event-pattern.js";
 import { type EventsEndpoint, eventEnvelope, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { type LambdaEndpoint, startLambdaEndpoint } from "#local/lambda/lambda-endpoint.js";
 import { deployHostDocuments } from "#local/ssm/host-documents.js";
-import { type SsmCommandNotice, startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
+import { type SsmCommandNotice, type SsmEndpoint, startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import { CONNECTION_LOST_AFTER_MS } from "#local/ssm/ssm-state.js";
 import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
 import { heartbeatAlarm, heartbeatDatum } from "#shared/definitions/heartbeat.js";
 import { eventRules } from "#shared/definitions/rules.js";
 import { HostCommandTimedOut } from "#shared/domain/errors.js";
 import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
+import type { Host } from "#shared/domain/schemas.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { livenessProbe } from "#shared/hosts/probes.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
@@ -203,15 +204,48 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
   let ssmAhead = 0;
   const ssmNow = () => Date.now() + ssmAhead;
 
-  it("PingStatus follows the agent's 5-minute health reports: a silent agent stays Online for 10 minutes", async () => {
+  /**
+   * A local SSM endpoint on the moved clock with the stack's documents and one managed host, whose agent
+   * the test plays: `poll()` is one agent poll (a health report when one is due; it takes the work).
+   */
+  async function withSsmHost(
+    name: string,
+    test: (ctx: {
+      ssm: SsmEndpoint;
+      client: SSMClient;
+      host: Host;
+      sent: SsmCommandNotice[];
+      executor: SsmHostExecutor;
+      poll: () => Promise<{ commands: { commandId: string }[] }>;
+    }) => Promise<void>,
+  ): Promise<void> {
     const ssm = await startSsmEndpoint({ now: ssmNow, agentPollWaitMs: 50 });
+    const client = new SSMClient({ endpoint: ssm.url, region: "us-east-1", credentials: creds });
     try {
-      const id = "mi-0123456789abcdef0";
-      ssm.registerInstance(id, "h1");
-      const poll = () =>
-        fetch(`${ssm.url}/agent/poll`, { method: "POST", body: JSON.stringify({ instanceId: id }) }).then(
-          (r) => r.text(),
-        );
+      await deployHostDocuments(client, "lazarus");
+      const host = makeHost({ name });
+      ssm.registerInstance(host.managedInstanceId, host.name);
+      const sent: SsmCommandNotice[] = [];
+      ssm.onCommand((c) => sent.push(c));
+      const poll = async () =>
+        (await fetch(`${ssm.url}/agent/poll`, {
+          method: "POST",
+          body: JSON.stringify({ instanceId: host.managedInstanceId }),
+        }).then((r) => r.json())) as { commands: { commandId: string }[] };
+      const executor = new SsmHostExecutor({ client, pollInitialMs: 50, pollMaxMs: 200 });
+      await test({ ssm, client, host, sent, executor, poll });
+    } finally {
+      client.destroy();
+      await ssm.close();
+    }
+  }
+
+  const statusOf = async (client: SSMClient, commandId: string) =>
+    (await client.send(new ListCommandInvocationsCommand({ CommandId: commandId }))).CommandInvocations?.[0];
+
+  it("PingStatus follows the agent's 5-minute health reports: a silent agent stays Online for 10 minutes", () =>
+    withSsmHost("host-p", async ({ ssm, host, poll }) => {
+      const id = host.managedInstanceId;
       await poll();
       expect(ssm.pingStatus(id)).toBe("Online");
       ssmAhead += CONNECTION_LOST_AFTER_MS - 1000;
@@ -220,29 +254,16 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
       expect(ssm.pingStatus(id)).toBe("ConnectionLost");
       await poll();
       expect(ssm.pingStatus(id)).toBe("Online");
-    } finally {
-      await ssm.close();
-    }
-  });
+    }));
 
-  it("the liveness probe judges a silent host dead by its own deadline while SSM still says Online and Pending", async () => {
-    const ssm = await startSsmEndpoint({ now: ssmNow, agentPollWaitMs: 50 });
-    const client = new SSMClient({ endpoint: ssm.url, region: "us-east-1", credentials: creds });
-    try {
-      await deployHostDocuments(client, "lazarus");
-      const host = makeHost({ name: "host-a" });
-      ssm.registerInstance(host.managedInstanceId, host.name);
+  it("the liveness probe judges a silent host dead by its own deadline while SSM still says Online and Pending", () =>
+    withSsmHost("host-a", async ({ ssm, client, host, sent, executor, poll }) => {
       // The agent polls once (a health report), then its host loses power: it never polls again.
-      await fetch(`${ssm.url}/agent/poll`, {
-        method: "POST",
-        body: JSON.stringify({ instanceId: host.managedInstanceId }),
-      }).then((r) => r.text());
-      const sent: SsmCommandNotice[] = [];
-      ssm.onCommand((c) => sent.push(c));
+      await poll();
       const deps = (probeDeadlineMs: number) =>
         ({
           stores: { hosts: { require: async () => host } },
-          executor: new SsmHostExecutor({ client, pollInitialMs: 50, pollMaxMs: 200 }),
+          executor,
           probeDeadlineMs,
         }) as unknown as HostFailureDeps;
       const state: HostEvacuationState = {
@@ -264,11 +285,9 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
       const judged = await probeHost(deps(1500), state);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
       expect(judged.death).toMatchObject({ verdict: "dead", reason: expect.stringContaining("timed out") });
-      const probe = sent.at(-1)!;
-      expect(probe.documentName).toBe("lazarus-probe-liveness");
-      const invocation = await client.send(new ListCommandInvocationsCommand({ CommandId: probe.commandId }));
+      expect(sent.map((c) => c.documentName)).toEqual(["lazarus-probe-liveness"]);
       // Pending until the executor gave up and cancelled it: never DeliveryTimedOut or Undeliverable.
-      expect(invocation.CommandInvocations?.[0]?.Status).toBe("Cancelled");
+      expect((await statusOf(client, sent[0]!.commandId))?.Status).toBe("Cancelled");
       expect(ssm.pingStatus(host.managedInstanceId)).toBe("Online");
 
       // Ten minutes later SSM reads ConnectionLost; a probe to it ends Undeliverable at its expiry
@@ -278,45 +297,26 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
       const second = probeHost(deps(20_000), state);
       await vi.waitFor(() => expect(sent).toHaveLength(2));
       await sleep(300);
-      const pending = await client.send(new ListCommandInvocationsCommand({ CommandId: sent[1]!.commandId }));
-      expect(pending.CommandInvocations?.[0]?.Status).toBe("Pending");
+      expect((await statusOf(client, sent[1]!.commandId))?.Status).toBe("Pending");
       ssmAhead += 40_000;
       expect((await second).death).toMatchObject({
         verdict: "dead",
         reason: expect.stringContaining("could not be delivered"),
       });
-      const undeliverable = await client.send(
-        new ListCommandInvocationsCommand({ CommandId: sent[1]!.commandId }),
-      );
-      expect(undeliverable.CommandInvocations?.[0]).toMatchObject({
+      expect(await statusOf(client, sent[1]!.commandId)).toMatchObject({
         Status: "Failed",
         StatusDetails: "Undeliverable",
       });
-    } finally {
-      client.destroy();
-      await ssm.close();
-    }
-  });
-  it("a command whose agent took it and went silent expires DeliveryTimedOut: HostCommandTimedOut (it may have run)", async () => {
-    const ssm = await startSsmEndpoint({ now: ssmNow, agentPollWaitMs: 50 });
-    const client = new SSMClient({ endpoint: ssm.url, region: "us-east-1", credentials: creds });
-    try {
-      await deployHostDocuments(client, "lazarus");
-      const host = makeHost({ name: "host-b" });
-      ssm.registerInstance(host.managedInstanceId, host.name);
-      const sent: SsmCommandNotice[] = [];
-      ssm.onCommand((c) => sent.push(c));
-      const executor = new SsmHostExecutor({ client, pollInitialMs: 50, pollMaxMs: 200 });
+    }));
+
+  it("a command whose agent took it and went silent expires DeliveryTimedOut: HostCommandTimedOut (it may have run)", () =>
+    withSsmHost("host-b", async ({ host, sent, executor, poll }) => {
       const running = executor
         .run(hostTarget(host), livenessProbe(), { executionTimeoutSeconds: 5, deadlineMs: 20_000 })
         .catch((e: unknown) => e);
       await vi.waitFor(() => expect(sent).toHaveLength(1));
       // The agent takes the command (InProgress), then its host loses power before it reports.
-      const work = (await fetch(`${ssm.url}/agent/poll`, {
-        method: "POST",
-        body: JSON.stringify({ instanceId: host.managedInstanceId }),
-      }).then((r) => r.json())) as { commands: { commandId: string }[] };
-      expect(work.commands.map((c) => c.commandId)).toEqual([sent[0]!.commandId]);
+      expect((await poll()).commands.map((c) => c.commandId)).toEqual([sent[0]!.commandId]);
       ssmAhead += 35_000; // TimeoutSeconds 30 + executionTimeout 5
       const err = await running;
       expect(err).toBeInstanceOf(HostCommandTimedOut);
@@ -324,9 +324,5 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
         status: "TimedOut",
         statusDetails: "DeliveryTimedOut",
       });
-    } finally {
-      client.destroy();
-      await ssm.close();
-    }
-  });
+    }));
 });
