@@ -233,8 +233,10 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
     }
   };
 
+  /** Past its delivery delay, and not expired (the sweeper ends an expired one on its next round). */
   const deliverable = (inv: Invocation, now = clock()) =>
-    inv.deliverableAt === undefined || now >= inv.deliverableAt;
+    (inv.deliverableAt === undefined || now >= inv.deliverableAt) &&
+    now < (commands.get(inv.commandId) as Command).expiresAt;
 
   // Every timeout is enforced here, called by the endpoint's one sweeper (or a test, with its own clock).
   // SSM's only deadline for an invocation nobody reported is its command's expiry (the total timeout):

@@ -106,6 +106,15 @@ describe("local SSM state", () => {
     expect(listed.Commands[0]!.ExpiresAfter - listed.Commands[0]!.RequestedDateTime).toBe(40);
   });
 
+  it("an expired command is never handed to an agent that polls before the sweeper ends it", () => {
+    const { state, send, advance } = setup();
+    state.notePing(ID);
+    send(["true"], { timeoutSeconds: 30, executionTimeout: 10 });
+    advance(40_000);
+    expect(state.hasWork(ID)).toBe(false);
+    expect(state.takeWork(ID).commands).toEqual([]);
+  });
+
   it("one to a ConnectionLost agent is Undeliverable no sooner than its expiry; delivered if the agent polls first", () => {
     const { state, send, invocation, advance, aroundExpiry } = setup();
     state.notePing(ID);
