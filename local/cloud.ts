@@ -87,12 +87,6 @@ export interface LocalCloudOptions {
   retryIntervalScale?: number;
   /** Host command deadline for the flows' SSM executor, ms (default 60 s). */
   hostCommandDeadlineMs?: number;
-  /**
-   * SSM agent health report cadence, ms (AWS: 5 min; default here 60 s; never faster than the heartbeat):
-   * a host whose agent is gone reads ConnectionLost after two of them. A cloud option, not a host-failure
-   * one: registration reads it too (a test of a refused unreachable host sets it short).
-   */
-  agentHealthIntervalMs?: number;
   lambdaHooks?: LambdaHooks;
   /**
    * Automatic host-failure handling: with it, each host gets its heartbeat alarm and a dead host is
@@ -340,8 +334,6 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   };
   const hf = opts.hostFailure ?? {};
   const heartbeatIntervalMs = hf.heartbeatIntervalMs ?? 1000;
-  // The SSM agent's health cadence stands beside the heartbeat: never a faster signal than it.
-  const agentHealthIntervalMs = Math.max(opts.agentHealthIntervalMs ?? 60_000, heartbeatIntervalMs);
   try {
     const dynamo = await startDynamoServer();
     stopping.push(() => dynamo.close());
@@ -440,9 +432,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       },
       ...(hf.watchdogLeaseSeconds ? { watchdogTimeoutSeconds: hf.watchdogLeaseSeconds } : {}),
       ...(opts.machineBootDelayMs !== undefined ? { bootDelayMs: opts.machineBootDelayMs } : {}),
+      // SSM at AWS's timings (local/ssm/ssm-state.ts): health every 5 minutes, ConnectionLost after 10,
+      // commands pending until TimeoutSeconds + executionTimeout. No cloud option makes them sooner.
       ssm: {
-        agentHealthIntervalMs,
-        connectionLostAfterMs: 2 * agentHealthIntervalMs,
         ...opts.ssmLatency,
         // The BMC passwords may also be SSM SecureString parameters, read through the same endpoint.
         moreOperations: secrets.parameterOperations,

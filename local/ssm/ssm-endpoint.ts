@@ -42,6 +42,11 @@ export interface InProcessAgent {
 }
 
 export interface SsmEndpointOptions extends SsmStateOptions {
+  /**
+   * SSM's clock, epoch ms (default Date.now): PingStatus and every command's expiry are read on it. A unit
+   * test moves it to reach a ConnectionLost agent or an expired command at once, as SSM would after that long.
+   */
+  now?: () => number;
   /** 0 (default) = any free port. */
   port?: number;
   /** How long `/agent/poll` holds a request open when there is nothing to deliver. */
@@ -132,6 +137,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions = {}): Promise<S
   };
 
   const state = createSsmState(opts, {
+    ...(opts.now ? { now: opts.now } : {}),
     onWork(instanceIds, afterMs) {
       if (afterMs <= 0 || closed) {
         for (const id of instanceIds) wake(id);

@@ -4,13 +4,17 @@
  * agent protocol over them. The endpoint (ssm-endpoint.ts) is a thin HTTP layer on top; tests drive this
  * module directly with their own clock.
  *
- * Behaviour copied from SSM because the executor must cope with it:
+ * Behaviour copied from SSM because the executor must cope with it, at SSM's own timings (no local signal
+ * may come sooner than AWS gives it; a test that needs one soon moves the clock instead):
  *  - an invocation is invisible (InvocationDoesNotExist) for a short while after SendCommand;
  *  - PingStatus follows the agent's health reports, which the real agent sends every 5 minutes
- *    (`Ssm.HealthFrequencyMinutes`), not its polls: a dead agent stays Online until `connectionLostAfterMs`
- *    after its last report (so no local design can lean on a faster signal than AWS gives); a command sent
- *    to a ConnectionLost agent ends Failed/Undeliverable; one never picked up ends TimedOut/DeliveryTimedOut;
- *  - a command whose agent never reports ends TimedOut/ExecutionTimedOut after its executionTimeout;
+ *    (`Ssm.HealthFrequencyMinutes`, default 5), not its polls: a dead agent stays Online until
+ *    CONNECTION_LOST_AFTER_MS after its last report;
+ *  - a command expires at SendCommand + `TimeoutSeconds` + the document's `executionTimeout` (SSM's "total
+ *    timeout", "Understanding command timeout values"): every invocation still Pending or InProgress then
+ *    ends TimedOut/DeliveryTimedOut (ExecutionTimedOut is only ever the agent's own report). One still
+ *    Pending for an agent that is ConnectionLost then ends Failed/Undeliverable instead: SSM documents no
+ *    time for Undeliverable, so it comes no sooner than the expiry;
  *  - stdout is cut to 24,000 characters and stderr to 8,000, as GetCommandInvocation does.
  */
 import { randomUUID } from "node:crypto";
@@ -25,21 +29,24 @@ import {
 /** The AWS-owned shell document, which the stack's roles may not send (and the local endpoint refuses). */
 export const SHELL_DOCUMENT = "AWS-RunShellScript";
 
+/**
+ * How often the SSM agent reports its health (`UpdateInstanceInformation`): `Ssm.HealthFrequencyMinutes`,
+ * default 5 in amazon-ssm-agent.json. PingStatus follows these reports, never the agent's polls.
+ */
+export const AGENT_HEALTH_INTERVAL_MS = 5 * 60_000;
+/**
+ * No health report for this long = PingStatus ConnectionLost. AWS publishes no figure: the earliest it can
+ * know is one missed report, so the local endpoint waits two (10 minutes), never less.
+ */
+export const CONNECTION_LOST_AFTER_MS = 2 * AGENT_HEALTH_INTERVAL_MS;
+
+/**
+ * SSM's timings are not options: health cadence, ConnectionLost, delivery and expiry are AWS's (above).
+ * A test that needs one of them reached moves the clock (`SsmStateHooks.now`).
+ */
 export interface SsmStateOptions {
   /** How long GetCommandInvocation answers InvocationDoesNotExist after SendCommand. */
   invocationVisibilityDelayMs?: number;
-  /** How often an agent reports health (the real agent: every 5 minutes, the default). Tests scale it down. */
-  agentHealthIntervalMs?: number;
-  /** No health report for this long = PingStatus ConnectionLost (default 2 x agentHealthIntervalMs; must exceed it). */
-  connectionLostAfterMs?: number;
-  /** Local cap on the delivery timeout (SendCommand `TimeoutSeconds`, which AWS floors at 30 s). */
-  maxDeliveryMs?: number;
-  /** Local cap on a command's executionTimeout, for commands whose agent never reports. */
-  maxExecutionMs?: number;
-  /** Extra time after the execution timeout for the agent to report before the endpoint gives up. */
-  executionGraceMs?: number;
-  /** A command sent to a ConnectionLost agent turns Undeliverable after this long. */
-  undeliverableAfterMs?: number;
   /**
    * Latency of SSM itself, per command (default 0). `deliveryDelayMs`: a command reaches its agent no
    * sooner than this after SendCommand. `statusDelayMs`: a result the agent reported shows in
@@ -99,7 +106,7 @@ export interface SsmState {
   operations: Readonly<Record<string, AwsJsonOperation>>;
   /** Shows every agent-reported result whose status delay has passed (before each API read). */
   settleReported(): void;
-  /** Enforces every timeout due by now (delivery, execution, cancel, undeliverable). */
+  /** Ends every invocation whose command has expired by now (DeliveryTimedOut, Undeliverable). */
   sweep(): void;
   isRegistered(instanceId: string): boolean;
   registerInstance(instanceId: string, computerName: string, tags?: Record<string, string>): void;
@@ -130,13 +137,8 @@ interface Invocation {
   stdout: string;
   stderr: string;
   visibleAt: number;
-  deliveryDeadline: number;
-  /** Set when sent to a ConnectionLost agent. */
-  undeliverableAt?: number;
   startedAt?: number;
   endedAt?: number;
-  executionDeadline?: number;
-  cancelRequestedAt?: number;
   cancelDelivered?: boolean;
   /** Not handed to the agent before this (the delivery delay). */
   deliverableAt?: number;
@@ -157,6 +159,8 @@ interface Command {
   requestedAt: number;
   executionTimeoutSeconds: number;
   timeoutSeconds: number;
+  /** SSM's total timeout: requestedAt + (TimeoutSeconds + executionTimeout) s. */
+  expiresAt: number;
   invocations: Map<string, Invocation>;
 }
 
@@ -167,7 +171,7 @@ interface ManagedInstance {
   registeredAt: number;
   /** Last poll (the agent is connected): for waitForPing only, never for PingStatus. */
   lastPingAt?: number;
-  /** Last health report, at most one per agentHealthIntervalMs: what PingStatus is computed from. */
+  /** Last health report, at most one per AGENT_HEALTH_INTERVAL_MS: what PingStatus is computed from. */
   lastHealthAt?: number;
 }
 
@@ -183,17 +187,6 @@ const epochSeconds = (ms: number) => ms / 1000;
 export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks = {}): SsmState {
   const clock = hooks.now ?? Date.now;
   const visibilityDelay = opts.invocationVisibilityDelayMs ?? 50;
-  const healthInterval = opts.agentHealthIntervalMs ?? 300_000;
-  const connectionLostAfter = opts.connectionLostAfterMs ?? 2 * healthInterval;
-  if (connectionLostAfter <= healthInterval) {
-    throw new Error(
-      `connectionLostAfterMs (${connectionLostAfter}) must exceed agentHealthIntervalMs (${healthInterval}): a live agent would flap`,
-    );
-  }
-  const maxDelivery = opts.maxDeliveryMs ?? 5000;
-  const maxExecution = opts.maxExecutionMs ?? 15 * 60_000;
-  const executionGrace = opts.executionGraceMs ?? 2000;
-  const undeliverableAfter = opts.undeliverableAfterMs ?? 300;
   let deliveryDelay = Math.max(0, opts.deliveryDelayMs ?? 0);
   let statusDelay = Math.max(0, opts.statusDelayMs ?? 0);
   const commandListeners = new Set<(notice: SsmCommandNotice) => void>();
@@ -215,7 +208,7 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
   const queues = new Map<string, Invocation[]>();
 
   const pingStatus = (inst: ManagedInstance, now = clock()): PingStatus =>
-    inst.lastHealthAt !== undefined && now - inst.lastHealthAt < connectionLostAfter
+    inst.lastHealthAt !== undefined && now - inst.lastHealthAt < CONNECTION_LOST_AFTER_MS
       ? "Online"
       : "ConnectionLost";
 
@@ -240,43 +233,38 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
     }
   };
 
+  /** Past its delivery delay, and not expired (the sweeper ends an expired one on its next round). */
   const deliverable = (inv: Invocation, now = clock()) =>
-    inv.deliverableAt === undefined || now >= inv.deliverableAt;
+    (inv.deliverableAt === undefined || now >= inv.deliverableAt) &&
+    now < (commands.get(inv.commandId) as Command).expiresAt;
 
   // Every timeout is enforced here, called by the endpoint's one sweeper (or a test, with its own clock).
+  // SSM's only deadline for an invocation nobody reported is its command's expiry (the total timeout):
+  // Pending and InProgress ones end DeliveryTimedOut then, or Undeliverable when still Pending for an agent
+  // that is ConnectionLost; a cancel the agent never acknowledged ends Cancelled then.
   const sweep = () => {
     const now = clock();
     settleReported(now);
     for (const cmd of commands.values()) {
+      if (now < cmd.expiresAt) continue;
       for (const inv of cmd.invocations.values()) {
-        if (TERMINAL.has(inv.status)) continue;
-        if (inv.status === "Pending") {
-          if (inv.undeliverableAt !== undefined && now >= inv.undeliverableAt) {
-            const inst = instances.get(inv.instanceId);
-            if (!inst || pingStatus(inst, now) === "ConnectionLost")
-              finish(inv, "Failed", "Undeliverable", now);
-            else inv.undeliverableAt = undefined; // the agent came back: deliver normally
-          } else if (now >= inv.deliveryDeadline) {
-            finish(inv, "TimedOut", "DeliveryTimedOut", now);
-          }
-        } else if (
-          inv.status === "InProgress" &&
-          inv.reported === undefined &&
-          inv.executionDeadline !== undefined &&
-          now >= inv.executionDeadline
-        ) {
-          finish(inv, "TimedOut", "ExecutionTimedOut", now);
-        } else if (inv.status === "Cancelling" && inv.cancelRequestedAt !== undefined) {
-          if (now >= inv.cancelRequestedAt + executionGrace) finish(inv, "Cancelled", "Canceled", now);
-        }
+        if (TERMINAL.has(inv.status) || inv.reported !== undefined) continue;
+        if (inv.status === "Cancelling") finish(inv, "Cancelled", "Canceled", now);
+        else if (inv.status === "Pending" && isLost(inv.instanceId, now))
+          finish(inv, "Failed", "Undeliverable", now);
+        else finish(inv, "TimedOut", "DeliveryTimedOut", now);
       }
     }
+  };
+  const isLost = (instanceId: string, now: number) => {
+    const inst = instances.get(instanceId);
+    return !inst || pingStatus(inst, now) === "ConnectionLost";
   };
   const notePing = (id: string) => {
     const inst = instances.get(id);
     if (!inst) return;
     inst.lastPingAt = clock();
-    if (inst.lastHealthAt === undefined || inst.lastPingAt - inst.lastHealthAt >= healthInterval) {
+    if (inst.lastHealthAt === undefined || inst.lastPingAt - inst.lastHealthAt >= AGENT_HEALTH_INTERVAL_MS) {
       inst.lastHealthAt = inst.lastPingAt;
     }
     hooks.onPing?.(id, inst.lastPingAt);
@@ -392,10 +380,10 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       requestedAt: now,
       executionTimeoutSeconds: execSecs,
       timeoutSeconds,
+      expiresAt: now + (timeoutSeconds + execSecs) * 1000,
       invocations: new Map(),
     };
     for (const id of cmd.instanceIds) {
-      const inst = instances.get(id) as ManagedInstance;
       const inv: Invocation = {
         commandId: cmd.commandId,
         instanceId: id,
@@ -405,9 +393,7 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
         stdout: "",
         stderr: "",
         visibleAt: now + visibilityDelay,
-        deliveryDeadline: now + Math.min(timeoutSeconds * 1000, maxDelivery),
       };
-      if (pingStatus(inst, now) === "ConnectionLost") inv.undeliverableAt = now + undeliverableAfter;
       if (deliveryDelay > 0) inv.deliverableAt = now + deliveryDelay;
       cmd.invocations.set(id, inv);
       const q = queues.get(id) ?? [];
@@ -450,7 +436,7 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       DocumentName: cmd.documentName,
       DocumentVersion: "$DEFAULT",
       Comment: cmd.comment,
-      ExpiresAfter: epochSeconds(cmd.requestedAt + cmd.timeoutSeconds * 1000),
+      ExpiresAfter: epochSeconds(cmd.expiresAt),
       Parameters: cmd.parameters,
       InstanceIds: cmd.targets.length > 0 ? [] : cmd.instanceIds,
       Targets: cmd.targets,
@@ -577,7 +563,6 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       else if (inv.status === "InProgress") {
         inv.status = "Cancelling";
         inv.statusDetails = "Cancelling";
-        inv.cancelRequestedAt = now;
         hooks.onWork?.([inv.instanceId], 0);
       }
     }
@@ -749,14 +734,12 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
       inv.status = "InProgress";
       inv.statusDetails = "InProgress";
       inv.startedAt = now;
-      const execMs = Math.min(cmd.executionTimeoutSeconds * 1000, maxExecution);
-      inv.executionDeadline = now + execMs + executionGrace;
       q.splice(q.indexOf(inv), 1);
       deliver.push({
         commandId: cmd.commandId,
         script: cmd.script,
         environment: cmd.environment,
-        executionTimeoutSeconds: Math.max(1, Math.ceil(execMs / 1000)),
+        executionTimeoutSeconds: cmd.executionTimeoutSeconds,
       });
     }
     const cancel: string[] = [];
@@ -836,8 +819,6 @@ export function createSsmState(opts: SsmStateOptions = {}, hooks: SsmStateHooks 
     lastPingAt: (instanceId) => instances.get(instanceId)?.lastPingAt,
     notePing,
     hasWork(instanceId) {
-      // An agent that polls again is online: commands queued while it looked lost become deliverable.
-      for (const inv of queues.get(instanceId) ?? []) inv.undeliverableAt = undefined;
       return (
         (queues.get(instanceId) ?? []).some((i) => i.status === "Pending" && deliverable(i)) ||
         [...commands.values()].some((c) => {

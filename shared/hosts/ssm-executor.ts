@@ -352,9 +352,10 @@ export class SsmHostExecutor implements HostExecutor {
     if (status === "Success") return { exitCode: Math.max(exitCode, 0), stdout, stderr };
 
     const neverStarted = !inv.ExecutionStartDateTime && exitCode < 0 && stdout === "" && stderr === "";
+    // SSM ends every invocation nobody reported at its command's expiry with DeliveryTimedOut, also one the
+    // agent had started before it went silent: only one that never started was surely never run.
     if (
       statusDetails === "Undeliverable" ||
-      statusDetails === "DeliveryTimedOut" ||
       (status === "TimedOut" && statusDetails !== "ExecutionTimedOut" && neverStarted)
     ) {
       throw new HostUnreachable(
@@ -364,7 +365,9 @@ export class SsmHostExecutor implements HostExecutor {
     }
     if (status === "TimedOut") {
       throw new HostCommandTimedOut(
-        `${who} ran past its execution timeout (${status}/${statusDetails})`,
+        statusDetails === "ExecutionTimedOut"
+          ? `${who} ran past its execution timeout (${status}/${statusDetails})`
+          : `${who} started, then its agent went silent until the command expired (${status}/${statusDetails})`,
         details,
       );
     }

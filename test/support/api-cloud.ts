@@ -55,7 +55,7 @@ export async function startApiTestCloud(opts: { machines?: string[] } = {}): Pro
   try {
     const db = await startTestDynamo({ prefix: "api" });
     stopping.push(() => db.close());
-    const ssm: SsmEndpoint = await startSsmEndpoint({ maxDeliveryMs: 500, undeliverableAfterMs: 200 });
+    const ssm: SsmEndpoint = await startSsmEndpoint();
     stopping.push(() => ssm.close());
     // The stack's host documents, as the local cloud deploys them.
     const deploying = new SSMClient({

@@ -704,4 +704,56 @@ describe("deregistration", () => {
     expect(await db.stores.hosts.get("kvm-dd")).toBeNull();
     await expect(deregisterHost(deps, { host: "kvm-dd" })).rejects.toBeInstanceOf(HostNotFound);
   });
+
+  /** A registered idle host kvm-<n>; `during` runs while the deregistration takes its name tag off. */
+  async function registeredIdle(n: string, during: (name: string) => Promise<void>) {
+    const id = `mi-00000000000000${n}`;
+    const name = `kvm-${n}`;
+    directory.set(id, { managedInstanceId: id, computerName: name, pingStatus: "Online", tagged: true });
+    fake.facts = {
+      cpus: 8,
+      memoryKiB: 16 * 1024 * 1024,
+      domainTypes: ["qemu"],
+      settings: { instancesPath: "/srv/i", imageCachePath: "/srv/c", volumesPath: "/srv/v" },
+      folders: ["/srv/i", "/srv/c", "/srv/v"],
+      fsBytes: 100 * GiB,
+    };
+    await registerHost(deps, { managedInstanceId: id, name });
+    const untag = deps.directory.untag.bind(deps.directory);
+    deps.directory.untag = async (node, keys) => {
+      await during(name);
+      return untag(node, keys);
+    };
+    return { id, name };
+  }
+
+  it("a record changed meanwhile by a writer that places nothing is checked again and deleted", async () => {
+    const { id, name } = await registeredIdle("e01", (h) =>
+      db.stores.hosts.recordDrift(h, null).then(() => {}),
+    );
+    const report = await deregisterHost(deps, { host: name });
+    expect(report).toMatchObject({ host: name, untagged: ["lazarus:host"] });
+    expect(await db.stores.hosts.get(name)).toBeNull();
+    expect(tags.get(id)).toEqual({});
+  });
+
+  it("a claim made meanwhile refuses it, and the host keeps its alarms and its name tag: it stays watched", async () => {
+    const claim = randomUUID();
+    const { id, name } = await registeredIdle("e02", (h) =>
+      db.stores.hosts
+        .claim(h, {
+          instanceUuid: claim,
+          resources: { vcpus: 1, memoryMiB: 64, diskGiB: 1 },
+          owner: "t",
+          serverGroup: null,
+        })
+        .then(() => {}),
+    );
+    alarmsPut = [];
+    await expect(deregisterHost(deps, { host: name })).rejects.toBeInstanceOf(HostInUse);
+    expect((await db.stores.hosts.require(name)).claims[claim]).toBeDefined();
+    expect(alarmsRemoved).toEqual([name]);
+    expect(alarmsPut).toEqual([name]);
+    expect(tags.get(id)).toEqual({ "lazarus:host": name });
+  });
 });

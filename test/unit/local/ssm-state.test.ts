@@ -3,7 +3,7 @@
  * reached by moving time, not by waiting.
  */
 import { describe, expect, it } from "vitest";
-import { createSsmState } from "#local/ssm/ssm-state.js";
+import { AGENT_HEALTH_INTERVAL_MS, CONNECTION_LOST_AFTER_MS, createSsmState } from "#local/ssm/ssm-state.js";
 import { renderDocument } from "#ssm-documents/document.js";
 import { START_DOMAIN } from "#ssm-documents/start-domain.js";
 import { awsErrorType } from "#test/support/document-runner.js";
@@ -15,22 +15,21 @@ function setup(opts: Parameters<typeof createSsmState>[0] = {}) {
   const woken: string[] = [];
   const state = createSsmState(
     // The shell document: this file tests SSM's own behaviour, not the stack's documents.
-    {
-      agentHealthIntervalMs: 1000,
-      invocationVisibilityDelayMs: 50,
-      maxDeliveryMs: 5000,
-      allowShellDocument: true,
-      ...opts,
-    },
+    { invocationVisibilityDelayMs: 50, allowShellDocument: true, ...opts },
     { now: () => now, onWork: (ids) => woken.push(...ids) },
   );
   state.registerInstance(ID, "host-a");
-  const send = (lines = ["true"]) =>
+  /** A shell command; `timeouts`: SendCommand's TimeoutSeconds and the document's executionTimeout. */
+  const send = (lines = ["true"], timeouts?: { timeoutSeconds: number; executionTimeout: number }) =>
     (
       state.operations.SendCommand!({
         DocumentName: "AWS-RunShellScript",
         InstanceIds: [ID],
-        Parameters: { commands: lines },
+        Parameters: {
+          commands: lines,
+          ...(timeouts ? { executionTimeout: [String(timeouts.executionTimeout)] } : {}),
+        },
+        ...(timeouts ? { TimeoutSeconds: timeouts.timeoutSeconds } : {}),
       }) as { Command: { CommandId: string } }
     ).Command.CommandId;
   const invocation = (commandId: string) =>
@@ -40,7 +39,17 @@ function setup(opts: Parameters<typeof createSsmState>[0] = {}) {
       ResponseCode: number;
       StandardOutputContent: string;
     };
-  return { state, send, invocation, woken, advance: (ms: number) => (now += ms) };
+  const advance = (ms: number) => (now += ms);
+  /** The invocation swept 1 ms before its command expires (`expiresInMs` from now) and at the expiry. */
+  const aroundExpiry = (commandId: string, expiresInMs: number) => {
+    advance(expiresInMs - 1);
+    state.sweep();
+    const before = invocation(commandId);
+    advance(1);
+    state.sweep();
+    return { before, after: invocation(commandId) };
+  };
+  return { state, send, invocation, woken, advance, aroundExpiry };
 }
 
 const errorType = awsErrorType;
@@ -66,51 +75,87 @@ describe("local SSM state", () => {
     expect(state.agentResult({ instanceId: ID, commandId: id, exitCode: 1 }).accepted).toBe(false);
   });
 
-  it("PingStatus follows health reports, not polls: ConnectionLost only after connectionLostAfterMs", () => {
+  it("PingStatus follows health reports (every 5 minutes), not polls: ConnectionLost 10 minutes after the last", () => {
     const { state, advance } = setup();
-    expect(state.pingStatus(ID)).toBe("ConnectionLost");
-    state.notePing(ID);
+    expect(AGENT_HEALTH_INTERVAL_MS).toBe(300_000);
+    expect(CONNECTION_LOST_AFTER_MS).toBe(600_000);
+    expect(state.pingStatus(ID)).toBe("ConnectionLost"); // registered, no report yet
+    state.notePing(ID); // the first poll reports health
     expect(state.pingStatus(ID)).toBe("Online");
-    advance(1500);
+    advance(AGENT_HEALTH_INTERVAL_MS - 1);
+    state.notePing(ID); // a poll inside the interval is no report
+    advance(CONNECTION_LOST_AFTER_MS - AGENT_HEALTH_INTERVAL_MS);
     expect(state.pingStatus(ID)).toBe("Online");
-    advance(600);
-    expect(state.pingStatus(ID)).toBe("ConnectionLost");
-  });
-
-  it("a command nobody picks up times out at the delivery deadline; one to a lost agent is Undeliverable", () => {
-    const { state, send, invocation, advance } = setup();
-    const lost = send();
-    advance(300);
-    state.sweep();
-    expect(invocation(lost)).toMatchObject({ Status: "Failed", StatusDetails: "Undeliverable" });
-
-    state.notePing(ID);
-    const unpicked = send();
-    advance(4999);
-    state.sweep();
-    expect(invocation(unpicked).Status).toBe("Pending");
     advance(1);
-    state.sweep();
-    expect(invocation(unpicked)).toMatchObject({ Status: "TimedOut", StatusDetails: "DeliveryTimedOut" });
+    expect(state.pingStatus(ID)).toBe("ConnectionLost");
+    state.notePing(ID);
+    expect(state.pingStatus(ID)).toBe("Online");
   });
 
-  it("a delivered command whose agent never reports ends ExecutionTimedOut after its timeout and grace", () => {
-    const { state, invocation, advance } = setup({ executionGraceMs: 2000 });
+  it("a command nobody picks up stays Pending until TimeoutSeconds + executionTimeout, then DeliveryTimedOut", () => {
+    const { state, send, aroundExpiry } = setup();
     state.notePing(ID);
-    const id = (
-      state.operations.SendCommand!({
-        DocumentName: "AWS-RunShellScript",
-        InstanceIds: [ID],
-        Parameters: { commands: ["sleep 100"], executionTimeout: ["5"] },
-      }) as { Command: { CommandId: string } }
-    ).Command.CommandId;
+    const unpicked = send(["true"], { timeoutSeconds: 30, executionTimeout: 10 });
+    // SSM's delivery timeout is the two together ("Understanding command timeout values"): 40 s here.
+    const { before, after } = aroundExpiry(unpicked, 40_000);
+    expect(before.Status).toBe("Pending");
+    expect(after).toMatchObject({ Status: "TimedOut", StatusDetails: "DeliveryTimedOut" });
+    const listed = state.operations.ListCommands!({ CommandId: unpicked }) as {
+      Commands: { ExpiresAfter: number; RequestedDateTime: number }[];
+    };
+    expect(listed.Commands[0]!.ExpiresAfter - listed.Commands[0]!.RequestedDateTime).toBe(40);
+  });
+
+  it("an expired command is never handed to an agent that polls before the sweeper ends it", () => {
+    const { state, send, advance } = setup();
+    state.notePing(ID);
+    send(["true"], { timeoutSeconds: 30, executionTimeout: 10 });
+    advance(40_000);
+    expect(state.hasWork(ID)).toBe(false);
+    expect(state.takeWork(ID).commands).toEqual([]);
+  });
+
+  it("one to a ConnectionLost agent is Undeliverable no sooner than its expiry; delivered if the agent polls first", () => {
+    const { state, send, invocation, advance, aroundExpiry } = setup();
+    state.notePing(ID);
+    advance(CONNECTION_LOST_AFTER_MS);
+    expect(state.pingStatus(ID)).toBe("ConnectionLost");
+    const lost = send(["true"], { timeoutSeconds: 30, executionTimeout: 10 });
+    const { before, after } = aroundExpiry(lost, 40_000);
+    expect(before.Status).toBe("Pending");
+    expect(after).toMatchObject({ Status: "Failed", StatusDetails: "Undeliverable" });
+
+    const queued = send(["true"], { timeoutSeconds: 30, executionTimeout: 10 });
+    advance(20_000);
+    state.notePing(ID); // the agent is back before the expiry: it gets the command
+    expect(state.takeWork(ID).commands.map((c) => c.commandId)).toEqual([queued]);
+    expect(invocation(queued).Status).toBe("InProgress");
+  });
+
+  it("a started command whose agent never reports stays InProgress until the expiry: DeliveryTimedOut, never ExecutionTimedOut", () => {
+    const { state, send, aroundExpiry } = setup();
+    state.notePing(ID);
+    const id = send(["sleep 100"], { timeoutSeconds: 30, executionTimeout: 5 });
     expect(state.takeWork(ID).commands[0]?.executionTimeoutSeconds).toBe(5);
-    advance(6999);
-    state.sweep();
-    expect(invocation(id).Status).toBe("InProgress");
-    advance(1);
-    state.sweep();
-    expect(invocation(id)).toMatchObject({ Status: "TimedOut", StatusDetails: "ExecutionTimedOut" });
+    // ExecutionTimedOut is the agent's own report; SSM itself only ever expires the command.
+    const { before, after } = aroundExpiry(id, 35_000);
+    expect(before.Status).toBe("InProgress");
+    expect(after).toMatchObject({ Status: "TimedOut", StatusDetails: "DeliveryTimedOut" });
+    expect(
+      (state.operations.GetCommandInvocation!({ CommandId: id, InstanceId: ID }) as Record<string, string>)
+        .ExecutionStartDateTime,
+    ).not.toBe("");
+  });
+
+  it("a cancel the agent never acknowledges holds the invocation Cancelling until the expiry", () => {
+    const { state, send, aroundExpiry } = setup();
+    state.notePing(ID);
+    const id = send(["sleep 100"], { timeoutSeconds: 30, executionTimeout: 5 });
+    state.takeWork(ID);
+    state.operations.CancelCommand!({ CommandId: id });
+    const { before, after } = aroundExpiry(id, 35_000);
+    expect(before.Status).toBe("Cancelling");
+    expect(after.Status).toBe("Cancelled");
   });
 
   it("a reported result shows only after the status delay", () => {

@@ -1,7 +1,9 @@
 /**
  * The local detection chain, with the real SDK clients: heartbeats into the CloudWatch endpoint, an alarm
  * that goes OK then ALARM when they stop (missing data breaching), the state-change event routed by an
- * EventBridge rule to a Lambda target; and SSM PingStatus following the agent's health cadence, not its polls.
+ * EventBridge rule to a Lambda target; and the local SSM at AWS's timings (PingStatus on the agent's 5-minute
+ * health cadence, a command pending until its expiry), reached by moving SSM's clock: the liveness probe
+ * judges a silent host by its own deadline.
  */
 import {
   CloudWatchClient,
@@ -11,18 +13,30 @@ import {
   PutMetricDataCommand,
 } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ListCommandInvocationsCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { HostEvacuationState } from "#functions/host-failure/contract.js";
+import { probeHost } from "#functions/host-failure/steps/detect.js";
 import type { AlarmStateChange } from "#local/cloudwatch/alarm-evaluator.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "#local/cloudwatch/cloudwatch-endpoint.js";
 import { matchesPattern } from "#local/events/event-pattern.js";
 import { type EventsEndpoint, eventEnvelope, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { type LambdaEndpoint, startLambdaEndpoint } from "#local/lambda/lambda-endpoint.js";
-import { startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
+import { deployHostDocuments } from "#local/ssm/host-documents.js";
+import { type SsmCommandNotice, type SsmEndpoint, startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
+import { CONNECTION_LOST_AFTER_MS } from "#local/ssm/ssm-state.js";
 import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
 import { heartbeatAlarm, heartbeatDatum } from "#shared/definitions/heartbeat.js";
 import { eventRules } from "#shared/definitions/rules.js";
+import { HostCommandTimedOut } from "#shared/domain/errors.js";
 import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
+import type { Host } from "#shared/domain/schemas.js";
+import { hostTarget } from "#shared/hosts/layout.js";
+import { livenessProbe } from "#shared/hosts/probes.js";
+import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
+import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { CloudWatchHeartbeatReader } from "#shared/metrics/heartbeat-reader.js";
+import { makeHost } from "#test/support/fixtures.js";
 
 const creds = { accessKeyId: "local", secretAccessKey: "local" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -185,33 +199,130 @@ describe("local CloudWatch, alarms and EventBridge rules", () => {
   });
 });
 
-describe("local SSM PingStatus", () => {
-  it("follows the agent's health reports: a silent agent stays Online until connectionLostAfterMs after its last report", async () => {
-    const ssm = await startSsmEndpoint({
-      agentHealthIntervalMs: 400,
-      connectionLostAfterMs: 1200,
-      agentPollWaitMs: 50,
-    });
+describe("local SSM at AWS's timings, on a clock the test moves", () => {
+  /** How far the local SSM's clock is ahead of the real one, ms. */
+  let ssmAhead = 0;
+  const ssmNow = () => Date.now() + ssmAhead;
+
+  /**
+   * A local SSM endpoint on the moved clock with the stack's documents and one managed host, whose agent
+   * the test plays: `poll()` is one agent poll (a health report when one is due; it takes the work).
+   */
+  async function withSsmHost(
+    name: string,
+    test: (ctx: {
+      ssm: SsmEndpoint;
+      client: SSMClient;
+      host: Host;
+      sent: SsmCommandNotice[];
+      executor: SsmHostExecutor;
+      poll: () => Promise<{ commands: { commandId: string }[] }>;
+    }) => Promise<void>,
+  ): Promise<void> {
+    const ssm = await startSsmEndpoint({ now: ssmNow, agentPollWaitMs: 50 });
+    const client = new SSMClient({ endpoint: ssm.url, region: "us-east-1", credentials: creds });
     try {
-      const id = "mi-0123456789abcdef0";
-      ssm.registerInstance(id, "h1");
-      const poll = () =>
-        fetch(`${ssm.url}/agent/poll`, { method: "POST", body: JSON.stringify({ instanceId: id }) }).then(
-          (r) => r.text(),
-        );
+      await deployHostDocuments(client, "lazarus");
+      const host = makeHost({ name });
+      ssm.registerInstance(host.managedInstanceId, host.name);
+      const sent: SsmCommandNotice[] = [];
+      ssm.onCommand((c) => sent.push(c));
+      const poll = async () =>
+        (await fetch(`${ssm.url}/agent/poll`, {
+          method: "POST",
+          body: JSON.stringify({ instanceId: host.managedInstanceId }),
+        }).then((r) => r.json())) as { commands: { commandId: string }[] };
+      const executor = new SsmHostExecutor({ client, pollInitialMs: 50, pollMaxMs: 200 });
+      await test({ ssm, client, host, sent, executor, poll });
+    } finally {
+      client.destroy();
+      await ssm.close();
+    }
+  }
+
+  const statusOf = async (client: SSMClient, commandId: string) =>
+    (await client.send(new ListCommandInvocationsCommand({ CommandId: commandId }))).CommandInvocations?.[0];
+
+  it("PingStatus follows the agent's 5-minute health reports: a silent agent stays Online for 10 minutes", () =>
+    withSsmHost("host-p", async ({ ssm, host, poll }) => {
+      const id = host.managedInstanceId;
       await poll();
       expect(ssm.pingStatus(id)).toBe("Online");
-      await sleep(600);
+      ssmAhead += CONNECTION_LOST_AFTER_MS - 1000;
       expect(ssm.pingStatus(id)).toBe("Online");
-      await sleep(700);
+      ssmAhead += 1000;
       expect(ssm.pingStatus(id)).toBe("ConnectionLost");
       await poll();
       expect(ssm.pingStatus(id)).toBe("Online");
-      await expect(
-        startSsmEndpoint({ agentHealthIntervalMs: 1000, connectionLostAfterMs: 1000 }),
-      ).rejects.toThrow(/must exceed/);
-    } finally {
-      await ssm.close();
-    }
-  });
+    }));
+
+  it("the liveness probe judges a silent host dead by its own deadline while SSM still says Online and Pending", () =>
+    withSsmHost("host-a", async ({ ssm, client, host, sent, executor, poll }) => {
+      // The agent polls once (a health report), then its host loses power: it never polls again.
+      await poll();
+      const deps = (probeDeadlineMs: number) =>
+        ({
+          stores: { hosts: { require: async () => host } },
+          executor,
+          probeDeadlineMs,
+        }) as unknown as HostFailureDeps;
+      const state: HostEvacuationState = {
+        host: host.name,
+        incidentId: "inc-1",
+        source: "alarm",
+        reason: null,
+        openedAt: new Date().toISOString(),
+        outcome: "opened",
+        heartbeat: {
+          verdict: "probe",
+          ageSeconds: 20,
+          reason: "heartbeat 20.0 s old, past the grace period",
+        },
+      };
+
+      // SSM gives nothing within the probe's deadline: the probe's own deadline is the proof.
+      const t0 = Date.now();
+      const judged = await probeHost(deps(1500), state);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+      expect(judged.death).toMatchObject({ verdict: "dead", reason: expect.stringContaining("timed out") });
+      expect(sent.map((c) => c.documentName)).toEqual(["lazarus-probe-liveness"]);
+      // Pending until the executor gave up and cancelled it: never DeliveryTimedOut or Undeliverable.
+      expect((await statusOf(client, sent[0]!.commandId))?.Status).toBe("Cancelled");
+      expect(ssm.pingStatus(host.managedInstanceId)).toBe("Online");
+
+      // Ten minutes later SSM reads ConnectionLost; a probe to it ends Undeliverable at its expiry
+      // (TimeoutSeconds 30 + executionTimeout 10), not sooner.
+      ssmAhead += CONNECTION_LOST_AFTER_MS;
+      expect(ssm.pingStatus(host.managedInstanceId)).toBe("ConnectionLost");
+      const second = probeHost(deps(20_000), state);
+      await vi.waitFor(() => expect(sent).toHaveLength(2));
+      await sleep(300);
+      expect((await statusOf(client, sent[1]!.commandId))?.Status).toBe("Pending");
+      ssmAhead += 40_000;
+      expect((await second).death).toMatchObject({
+        verdict: "dead",
+        reason: expect.stringContaining("could not be delivered"),
+      });
+      expect(await statusOf(client, sent[1]!.commandId)).toMatchObject({
+        Status: "Failed",
+        StatusDetails: "Undeliverable",
+      });
+    }));
+
+  it("a command whose agent took it and went silent expires DeliveryTimedOut: HostCommandTimedOut (it may have run)", () =>
+    withSsmHost("host-b", async ({ host, sent, executor, poll }) => {
+      const running = executor
+        .run(hostTarget(host), livenessProbe(), { executionTimeoutSeconds: 5, deadlineMs: 20_000 })
+        .catch((e: unknown) => e);
+      await vi.waitFor(() => expect(sent).toHaveLength(1));
+      // The agent takes the command (InProgress), then its host loses power before it reports.
+      expect((await poll()).commands.map((c) => c.commandId)).toEqual([sent[0]!.commandId]);
+      ssmAhead += 35_000; // TimeoutSeconds 30 + executionTimeout 5
+      const err = await running;
+      expect(err).toBeInstanceOf(HostCommandTimedOut);
+      expect((err as HostCommandTimedOut).details).toMatchObject({
+        status: "TimedOut",
+        statusDetails: "DeliveryTimedOut",
+      });
+    }));
 });
