@@ -19,6 +19,7 @@ import { type LocalCloud, SIM_FENCING, startLocalCloud } from "#local/cloud.js";
 import type { DynamoOperation } from "#local/dynamo/dynamo-server.js";
 import type { SimLatency } from "#local/sim/hypervisor.js";
 import type { SsmCommandNotice } from "#local/ssm/ssm-endpoint.js";
+import { hostOfHeartbeatAlarm } from "#shared/definitions/heartbeat.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
 import { type Claim, type Host, Instance, type Port } from "#shared/domain/schemas.js";
 import { instanceDomainXml } from "#shared/hosts/instance-domain.js";
@@ -206,14 +207,20 @@ async function seedFleet(cloud: LocalCloud, sources: Set<string>, plan: FleetPla
   return instances.length;
 }
 
-/** Until every alarm of the fleet says OK (the fleet's heartbeats are in): nothing is measured before. */
+/**
+ * Until every host's heartbeat alarm (a host's only alarm) says OK: the fleet's heartbeats are in, nothing is
+ * measured before. The paging alarms are not waited for: their 60 s periods take two minutes to leave
+ * INSUFFICIENT_DATA, and none of them starts or stops an evacuation.
+ */
 async function alarmsSettled(cloud: LocalCloud, log: (line: string) => void): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const alarms = cloud.cloudwatch.evaluator.list();
+    const alarms = cloud.cloudwatch.evaluator
+      .list()
+      .filter((a) => hostOfHeartbeatAlarm(a.definition.name) !== undefined);
     const notOk = alarms.filter((a) => a.state !== "OK");
     if (notOk.length === 0) {
-      log(`  every alarm OK (${alarms.length})`);
+      log(`  every heartbeat alarm OK (${alarms.length})`);
       return;
     }
     if (Date.now() > deadline)
