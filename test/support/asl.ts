@@ -37,7 +37,10 @@ export interface Definition {
   States: Record<string, State>;
 }
 
-/** Errors every Lambda Task of the machines may be retried for: the Lambda service's, DynamoDB throttling, races. */
+/**
+ * Errors every Lambda Task of the machines may be retried for: the Lambda service's, DynamoDB throttling and
+ * its transient server errors, races.
+ */
 export const STEP_RETRY_ERRORS: readonly string[] = [
   "Lambda.ServiceException",
   "Lambda.AWSLambdaException",
@@ -46,6 +49,8 @@ export const STEP_RETRY_ERRORS: readonly string[] = [
   "Lambda.Unknown",
   "ThrottlingException",
   "ProvisionedThroughputExceededException",
+  "InternalServerError",
+  "ServiceUnavailable",
   "ConcurrentUpdate",
 ];
 

@@ -119,8 +119,6 @@ describe("rebuild.asl.json validity", () => {
 /** Errors a step may be retried for: the Lambda service's, DynamoDB throttling, races, and hosts not answering. */
 const TRANSIENT = new Set([
   ...STEP_RETRY_ERRORS,
-  "InternalServerError",
-  "ServiceUnavailable",
   "HostUnreachable",
   "HostCommandTimedOut",
   "ProbeFailed",
