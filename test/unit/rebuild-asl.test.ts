@@ -117,12 +117,7 @@ describe("rebuild.asl.json validity", () => {
 });
 
 /** Errors a step may be retried for: the Lambda service's, DynamoDB throttling, races, and hosts not answering. */
-const TRANSIENT = new Set([
-  ...STEP_RETRY_ERRORS,
-  "HostUnreachable",
-  "HostCommandTimedOut",
-  "ProbeFailed",
-]);
+const TRANSIENT = new Set([...STEP_RETRY_ERRORS, "HostUnreachable", "HostCommandTimedOut", "ProbeFailed"]);
 const CLEANUP_STATES = ["CleanUpForReschedule", "CleanUpAfterFailure"];
 
 /** Follow a Catch/Next chain from `start` and collect every state on any path to a terminal state. */
