@@ -674,9 +674,9 @@ describe("sync", () => {
 });
 
 describe("deregistration", () => {
-  it("refuses a host that holds instances or claims; then deletes its alarms, its name tag and its record", async () => {
-    const id = "mi-0000000000000d00d";
-    directory.set(id, { managedInstanceId: id, computerName: "kvm-dd", pingStatus: "Online", tagged: true });
+  /** A tagged managed node `id`, registered as host `name`. */
+  async function registered(id: string, name: string) {
+    directory.set(id, { managedInstanceId: id, computerName: name, pingStatus: "Online", tagged: true });
     fake.facts = {
       cpus: 8,
       memoryKiB: 16 * 1024 * 1024,
@@ -685,7 +685,12 @@ describe("deregistration", () => {
       folders: ["/srv/i", "/srv/c", "/srv/v"],
       fsBytes: 100 * GiB,
     };
-    await registerHost(deps, { managedInstanceId: id, name: "kvm-dd" });
+    await registerHost(deps, { managedInstanceId: id, name });
+  }
+
+  it("refuses a host that holds instances or claims; then deletes its alarms, its name tag and its record", async () => {
+    const id = "mi-0000000000000d00d";
+    await registered(id, "kvm-dd");
     expect(tags.get(id)).toEqual({ "lazarus:host": "kvm-dd" });
     const claim = randomUUID();
     await db.stores.hosts.claim("kvm-dd", {
@@ -709,16 +714,7 @@ describe("deregistration", () => {
   async function registeredIdle(n: string, during: (name: string) => Promise<void>) {
     const id = `mi-00000000000000${n}`;
     const name = `kvm-${n}`;
-    directory.set(id, { managedInstanceId: id, computerName: name, pingStatus: "Online", tagged: true });
-    fake.facts = {
-      cpus: 8,
-      memoryKiB: 16 * 1024 * 1024,
-      domainTypes: ["qemu"],
-      settings: { instancesPath: "/srv/i", imageCachePath: "/srv/c", volumesPath: "/srv/v" },
-      folders: ["/srv/i", "/srv/c", "/srv/v"],
-      fsBytes: 100 * GiB,
-    };
-    await registerHost(deps, { managedInstanceId: id, name });
+    await registered(id, name);
     const untag = deps.directory.untag.bind(deps.directory);
     deps.directory.untag = async (node, keys) => {
       await during(name);
