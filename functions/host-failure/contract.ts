@@ -64,6 +64,8 @@ const FenceAttemptSchema = z.object({
 export const HostEvacuationState = z.looseObject({
   host: ResourceName,
   incidentId: z.string().min(1),
+  /** This execution's name (its ARN names it as the ender of the migrate flows it ends). */
+  executionName: z.string().min(1).optional(),
   source: z.enum(["alarm", "operator"]),
   reason: z.string().nullable(),
   openedAt: IsoTime,

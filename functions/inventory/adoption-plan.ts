@@ -234,6 +234,7 @@ export function planAdoption(host: Host, facts: DomainFacts, opts: PlanOptions):
   const instance: Instance = {
     uncleanTargets: [],
     taskExecutionArn: null,
+    taskEnding: null,
     lastRequestId: null,
     locked: false,
     haPriority: 0,

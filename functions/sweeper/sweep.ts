@@ -90,6 +90,9 @@ export const SWEEP_MIN_AGE_SECONDS = Math.ceil(API_TASK_ABANDONED_MS / 1000);
 /** Held tasks looked at per run (each costs a read and, for a flow's task, a DescribeExecution). */
 export const SWEEP_MAX_TASKS = 200;
 
+/** The sweeper's name as the ender of a flow (shared/flow/task-ending.ts). */
+const SWEEPER_ENDER = "sweeper";
+
 export async function sweep(deps: StepDeps): Promise<SweepReport> {
   const republished = await publishPending(deps);
   const endedTasks: EndedTask[] = [];
@@ -179,7 +182,9 @@ async function endAbandonedMigration(deps: StepDeps, listed: Instance): Promise<
       message: `the flow's execution ended (${executionStatus}) without finishing its task`,
     },
     touchedHosts: true,
+    ender: { by: SWEEPER_ENDER, takeOver: true },
   });
+  if (ending.outcome === "held") return null; // a host evacuation is ending it
   return {
     instanceUuid: instance.uuid,
     requestId: task.requestId,

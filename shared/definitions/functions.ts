@@ -476,7 +476,13 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("await-proof", "awaitProof", { tables: { hosts: "read" }, heartbeats: "read" }),
   // Ends the migrate flows moving instances off the dead host (issue 32): asks their targets where each
   // guest runs, commits there or releases the task (the migrate machine's own failure ending).
-  hostFailure("end-migrations", "endMigrationsFromHost", { ...ENDS_FLOW, hostDocuments: MIGRATION_ENDING }),
+  // Reads executions' status: a migrate flow whose own handler holds the ending is left to it while that
+  // execution runs (shared/flow/task-ending.ts).
+  hostFailure("end-migrations", "endMigrationsFromHost", {
+    ...ENDS_FLOW,
+    hostDocuments: MIGRATION_ENDING,
+    readExecutions: "status",
+  }),
   // Marks instances left without proof "fencing required" (fault, fencingRequired), and pages about them.
   hostFailure("plan-evacuation", "planEvacuation", {
     tables: { instances: "write", faults: "write", hosts: "read" },

@@ -106,6 +106,15 @@ export const Instance = z.object({
    * flow ended without finishing (stopped, timed out, crashed) is never held for ever.
    */
   taskExecutionArn: z.string().nullable().default(null),
+  /**
+   * Who is ending that task's flow, when it did not finish (shared/flow/task-ending.ts): a migrate flow
+   * can be ended by its own failure handler, by a host evacuation, or by the sweeper, and only one may act
+   * on the hosts. Meaningful only while `requestId` is the task's: a released task leaves it stale.
+   */
+  taskEnding: z
+    .object({ requestId: Uuid, by: z.string().min(1), at: IsoTime })
+    .nullable()
+    .default(null),
   /** The last flow request that finished on this instance (set with the record's move to the target). */
   lastRequestId: Uuid.nullable().default(null),
   /** nova's lock: a locked instance cannot be rebuilt (evacuation, an admin action, is allowed). */

@@ -78,6 +78,7 @@ export const FailedMigration = z
     instanceUuid: Uuid.optional(),
     operation: z.enum(["live-migration", "migration", "revert"]).optional(),
     migrationId: Uuid.optional(),
+    executionArn: z.string().optional(),
     destHost: ResourceName.nullable().optional(),
     originalVmState: VmStateSchema.optional(),
     originalPowerState: PowerStateSchema.optional(),

@@ -14,6 +14,8 @@
  *  - a host that does not answer is never assumed empty: the other host keeps its claim and the fault
  *    names it (TargetNotClean), nothing is started; a record's host that does not answer is left to the
  *    host-failure flow (its instance keeps its vm_state, so a host evacuation picks it up).
+ * Its own handler, a host evacuation and the sweeper may all end one flow: only the one that holds the
+ * ending (shared/flow/task-ending.ts) asks the hosts and acts.
  */
 import { LazarusError } from "../domain/errors.js";
 import { type GuestSeen, type Settlement, settleMigration, vmStateOfPower } from "../domain/migration.js";
@@ -30,6 +32,7 @@ import type { FailureSummary } from "./flow-state.js";
 import { commitMove } from "./migration-commit.js";
 import type { MigrateOperation } from "./migration-contract.js";
 import { cleanTarget } from "./target-cleanup.js";
+import { takeTaskEnding } from "./task-ending.js";
 
 /** Errors that refuse a migration before it began. */
 const REFUSED_BEFORE_START = ["NoValidHost", "MigrationPreCheckFailed", "InstanceExists"];
@@ -44,11 +47,20 @@ export interface MigrationFailure {
   /** A step that acts on a host ran (or may have: a timed-out command counts); false: no host is asked. */
   touchedHosts: boolean;
   attemptedHosts?: readonly string[];
+  /**
+   * Who ends it (shared/flow/task-ending.ts): the flow's own execution ARN, a host evacuation's, or
+   * "sweeper"; `takeOver`: whether it takes the ending over from a holder that can no longer act.
+   */
+  ender: { by: string; takeOver: boolean };
 }
 
 export interface MigrationEnding {
-  /** finished: the move stands (committed); ended: failed, the guest where it was; ended-in-error: ERROR. */
-  outcome: "finished" | "ended" | "ended-in-error" | "not-owned";
+  /**
+   * finished: the move stands (committed); ended: failed, the guest where it was; ended-in-error: ERROR;
+   * not-owned: the task is no longer the flow's; held: another ender is ending it (`heldBy`).
+   */
+  outcome: "finished" | "ended" | "ended-in-error" | "not-owned" | "held";
+  heldBy?: string;
   /** Where each host said the guest was, when they were asked. */
   seen?: { home: GuestSeen; away: GuestSeen };
   settlement?: Settlement;
@@ -57,15 +69,25 @@ export interface MigrationEnding {
 
 export async function endMigration(deps: StepDeps, f: MigrationFailure): Promise<MigrationEnding> {
   const { instances, migrations, hosts } = deps.stores;
-  const instance = await instances.get(f.instanceUuid);
+  const read = await instances.get(f.instanceUuid);
   const migration = await migrations.get(f.migrationId);
-  if (!instance) return { outcome: "not-owned" };
-  if (instance.lastRequestId === f.requestId && migration) {
+  if (!read) return { outcome: "not-owned" };
+  if (read.lastRequestId === f.requestId && migration) {
     // The record moved (Commit's write), a later part of the commit failed: finish it.
-    await commitMove(deps, commitOf(f, instance.host, instance.powerState));
+    await commitMove(deps, commitOf(f, read.host, read.powerState));
     return { outcome: "finished" };
   }
-  if (instance.taskRequestId !== f.requestId) return { outcome: "not-owned" };
+  // Only one ender acts on the hosts (shared/flow/task-ending.ts); from here on, while it holds the ending,
+  // no other ender can release the task and so no other flow can take the instance.
+  const taken = await takeTaskEnding(deps, {
+    instanceUuid: f.instanceUuid,
+    requestId: f.requestId,
+    ender: f.ender.by,
+    takeOver: f.ender.takeOver,
+  });
+  if (taken.kind === "not-owned") return { outcome: "not-owned" };
+  if (taken.kind === "held") return { outcome: "held", heldBy: taken.by };
+  const instance = taken.instance;
   const awayName = migration ? (f.operation === "revert" ? migration.sourceHost : migration.destHost) : null;
   const away = awayName && awayName !== instance.host ? await hosts.get(awayName) : null;
   const ranBefore = vmStateOfPower(instance.powerState) === "active";

@@ -32,6 +32,7 @@ export async function openIncident(
   const base = {
     host: request.host,
     incidentId: incident.id,
+    executionName,
     source: incident.source,
     reason: incident.reason,
     openedAt: decision.kind === "resume" ? current.openedAt : incident.openedAt,

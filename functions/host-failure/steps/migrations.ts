@@ -8,7 +8,12 @@
  * released and the instance stays on the dead host's record in its vm_state, for this evacuation to
  * plan. Without proof nothing is done here: the guest may still run, or still be on its way.
  * The flow itself, if it still runs, then finds the task no longer its own and ends with nothing to do.
+ *
+ * A flow whose own failure handler is already ending it (shared/flow/task-ending.ts) is left to it while
+ * its execution runs: the plan skips the instance as busy and the next round looks at it again, by then
+ * released (or its ending taken over here, that execution having ended).
  */
+import { executionArnOf } from "#shared/flow/executions.js";
 import { endMigration, migrationOfTask } from "#shared/flow/migration-ending.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
@@ -18,6 +23,10 @@ export async function endMigrationsFromHost(
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
   if (!state.proof?.proof) return state;
+  // This execution ends them (a state without its name, from before it was carried: the incident's).
+  const by = state.executionName
+    ? executionArnOf(deps.machines.hostEvacuation, state.executionName)
+    : `host-evacuation:${state.incidentId}`;
   for (const listed of await deps.stores.instances.listByHost(state.host)) {
     const instance = await deps.stores.instances.get(listed.uuid);
     if (!instance || instance.host !== state.host) continue;
@@ -32,6 +41,7 @@ export async function endMigrationsFromHost(
         message: `host ${state.host} failed during the migration (incident ${state.incidentId}: ${state.proof.reason})`,
       },
       touchedHosts: true,
+      ender: { by, takeOver: true },
     });
   }
   return state;

@@ -37,8 +37,17 @@ export async function handleMigrationFailure(
     failure,
     touchedHosts: !MIGRATE_STEPS_BEFORE_HOSTS.includes(failure.step as MigrateFailureKey),
     attemptedHosts: state.attemptedHosts ?? [],
+    // Its own flow never takes the ending from a host evacuation or the sweeper: they end it instead.
+    ender: { by: state.executionArn ?? `flow:${state.requestId}`, takeOver: false },
   });
   if (ending.outcome === "finished") return { outcome: "finished", ...base };
+  if (ending.outcome === "held") {
+    return {
+      outcome: "failed",
+      ...base,
+      cause: `${failure.message}; the flow is being ended by ${ending.heldBy}`,
+    };
+  }
   if (ending.uncleanHost) {
     return {
       outcome: "failed",

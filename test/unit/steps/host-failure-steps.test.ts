@@ -11,11 +11,9 @@ import type { HostEvacuationState } from "#functions/host-failure/contract.js";
 import { disableHost, planEvacuation, reportEvacuation } from "#functions/host-failure/steps/evacuate.js";
 import { fenceHost } from "#functions/host-failure/steps/fence.js";
 import { finishRecovery, releaseHostRecords } from "#functions/host-failure/steps/recover.js";
-import { DEFAULT_FENCING_CONFIG, type HeartbeatSample } from "#shared/domain/fencing.js";
-import { DEFAULT_HOST_FAILURE_CONFIG } from "#shared/domain/host-failure.js";
 import { type HostIncident, NO_FENCING } from "#shared/domain/schemas.js";
-import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { makeInstance, makeMigration } from "../../support/fixtures.js";
+import { hostFailureDeps } from "../../support/host-failure-deps.js";
 import {
   claimFor,
   type StepWorld,
@@ -25,47 +23,6 @@ import {
 } from "../../support/step-harness.js";
 
 const newWorld = useStepHarness();
-
-/** HostFailureDeps over a step world: heartbeats as given, a fence that records and answers as told. */
-function hostFailureDeps(
-  w: StepWorld,
-  opts: { heartbeats?: HeartbeatSample[]; fence?: "off" | "refuse" } = {},
-) {
-  const fenced: string[] = [];
-  const deps: HostFailureDeps = {
-    ...w.deps,
-    heartbeats: {
-      lastHeartbeat: async () => opts.heartbeats?.at(-1)?.at ?? null,
-      samples: async () => opts.heartbeats ?? [],
-    },
-    starter: { start: async (machine, name) => ({ started: true, executionArn: `${machine}:${name}` }) },
-    config: DEFAULT_HOST_FAILURE_CONFIG,
-    fencing: { ...DEFAULT_FENCING_CONFIG, leaseSeconds: 10, leaseMarginSeconds: 5 },
-    alerts: { alert: async () => undefined },
-    hostPower: {
-      stores: w.deps.stores,
-      executor: w.deps.executor,
-      ec2: {
-        requestPowerOff: async (id: string) => {
-          fenced.push(id);
-          if (opts.fence === "refuse") throw new Error("refused (test)");
-        },
-        requestPowerOn: async () => undefined,
-        powerState: async () => (opts.fence === "off" ? "stopped" : "running"),
-      },
-      now: w.deps.now,
-      sleep: async () => undefined,
-      region: "us-east-1",
-      serviceDownSeconds: 60,
-      pollMs: 0,
-      maxDelegates: 3,
-    },
-    probeDeadlineMs: 1000,
-    recoveryPollSeconds: 1,
-    machines: { hostEvacuation: "arn:evac", hostRecovery: "arn:recover" },
-  };
-  return { deps, fenced };
-}
 
 /** A dead host with an open incident (evacuating), as DisableHost leaves it, and its state. */
 async function deadHost(w: StepWorld, name: string, over: { power?: "none" | "ec2" } = {}) {

@@ -9,6 +9,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import type { HostEvacuationState } from "#functions/host-failure/contract.js";
+import { endMigrationsFromHost } from "#functions/host-failure/steps/migrations.js";
 import { acceptMigration } from "#functions/migration/steps/accept.js";
 import { checkMigrationTarget } from "#functions/migration/steps/check-target.js";
 import { commitMigration } from "#functions/migration/steps/commit.js";
@@ -22,8 +24,11 @@ import { stopSource } from "#functions/migration/steps/stop-source.js";
 import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import type { MigrateRequest, MigrationFlow } from "#shared/flow/migration-contract.js";
+import { takeTaskEnding } from "#shared/flow/task-ending.js";
+import type { HostExecutor } from "#shared/hosts/executor.js";
 import type { MaintenanceDeps } from "#shared/lambda/maintenance-runtime.js";
 import { makePort, makeVolume } from "../../support/fixtures.js";
+import { hostFailureDeps } from "../../support/host-failure-deps.js";
 import {
   caughtAs,
   type HostAnswer,
@@ -515,5 +520,144 @@ describe("the sweeper ends a migration whose execution ended without its failure
       expect.objectContaining({ instanceUuid: instance.uuid, outcome: "finished" }),
     ]);
     expect(await expectSettled(w, hv, instance.uuid)).toMatchObject({ host: "b", vmState: "active" });
+  });
+});
+
+/**
+ * An executor that holds the first command `matches` picks until released: `reached` resolves when that
+ * command has been sent (its ender is then waiting on a host, as on a dead host's probe).
+ */
+function holdFirst(executor: HostExecutor, matches: (call: HostCall) => boolean) {
+  let release!: () => void;
+  let reached!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  const reachedP = new Promise<void>((r) => {
+    reached = r;
+  });
+  let armed = true;
+  const gate = async (call: HostCall) => {
+    if (!armed || !matches(call)) return;
+    armed = false;
+    reached();
+    await released;
+  };
+  const wrap =
+    (how: "run" | "probe"): HostExecutor["run"] =>
+    async (host, command, options) => {
+      await gate({
+        host: host.name,
+        document: command.document,
+        parameters: command.parameters,
+        comment: options?.comment,
+        probe: how === "probe",
+      });
+      return executor[how](host, command, options);
+    };
+  const held: HostExecutor = { run: wrap("run"), probe: wrap("probe") };
+  return { executor: held, reached: reachedP, release };
+}
+
+describe("one ender at a time: a flow's own failure handler and a host evacuation end it together", () => {
+  /**
+   * A STOPPED instance's cold migration from src to b; src dies while it stops the guest (its commands are
+   * never answered), so the flow's handler and src's host evacuation (death proven) both end the flow.
+   */
+  async function dyingSource() {
+    const { w, deps, hv, instance } = await world({ vmState: "stopped", powerState: "shutdown" });
+    let flow = await accepted(deps, instance, { live: false });
+    flow = await scheduleMigration(deps, flow);
+    flow = await checkMigrationTarget(deps, flow);
+    hv.fault("src", "stop-and-undefine", "timeout");
+    hv.fault("src", "domain-state", "timeout", 10);
+    const stopFailed = caughtAs(await stopSource(deps, flow).catch((e: unknown) => e));
+    w.executions.statuses.set(flow.executionArn, "RUNNING");
+    const evacuation = hostFailureDeps(w).deps;
+    const incident: HostEvacuationState = {
+      host: "src",
+      incidentId: "inc-src",
+      executionName: "evac-src",
+      source: "alarm",
+      reason: null,
+      openedAt: new Date().toISOString(),
+      outcome: "opened",
+      proof: { proof: "power", reason: "powered off by its fence" },
+    };
+    const evacuationArn = `${evacuation.machines.hostEvacuation}:evac-src`;
+    w.executions.statuses.set(evacuationArn, "RUNNING");
+    const handlerState = { ...flow, failure: { stopSource: stopFailed } };
+    return { w, deps, hv, instance, flow, evacuation, incident, evacuationArn, handlerState };
+  }
+
+  const callsAbout = (w: StepWorld, from: number) =>
+    w.executor.calls.slice(from).map((c) => `${c.host} ${kindOf(c)}`);
+
+  it("the handler took it first: the evacuation leaves the flow to it (its task held) and plans it once released", async () => {
+    const t = await dyingSource();
+    const held = holdFirst(t.w.executor, (c) => c.host === "src" && kindOf(c) === "domain-state");
+    const handler = handleMigrationFailure({ ...t.deps, executor: held.executor }, t.handlerState);
+    await held.reached;
+    const before = t.w.executor.calls.length;
+    await endMigrationsFromHost(t.evacuation, t.incident);
+    // It asked no host and released nothing: the handler still acts on its hosts' answers. (Before the
+    // ending was taken, the evacuation released the task here, the instance was evacuated to b, and the
+    // handler, its probe of src timed out at last, found a domain on b and removed it: a lost instance.)
+    expect(callsAbout(t.w, before)).toEqual([]);
+    expect(await t.w.db.stores.instances.require(t.instance.uuid)).toMatchObject({
+      taskRequestId: t.flow.requestId,
+      taskEnding: { requestId: t.flow.requestId, by: t.flow.executionArn },
+    });
+    held.release();
+    expect(await handler).toMatchObject({ outcome: "failed" });
+    const after = await expectSettled(t.w, t.hv, t.instance.uuid);
+    expect(after).toMatchObject({ host: "src", vmState: "stopped" });
+    // The next round finds no migrate flow to end: the plan takes the instance.
+    const next = t.w.executor.calls.length;
+    await endMigrationsFromHost(t.evacuation, t.incident);
+    expect(callsAbout(t.w, next)).toEqual([]);
+  });
+
+  it("the evacuation took it first: the handler gives way, asks no host, and the evacuation ends it", async () => {
+    const t = await dyingSource();
+    const held = holdFirst(t.w.executor, (c) => c.host === "src" && kindOf(c) === "domain-state");
+    const evacuating = endMigrationsFromHost({ ...t.evacuation, executor: held.executor }, t.incident);
+    await held.reached;
+    const before = t.w.executor.calls.length;
+    const handled = await handleMigrationFailure(t.deps, t.handlerState);
+    expect(handled).toMatchObject({
+      outcome: "failed",
+      cause: expect.stringContaining(`the flow is being ended by ${t.evacuationArn}`),
+    });
+    expect(callsAbout(t.w, before)).toEqual([]);
+    held.release();
+    await evacuating;
+    expect(await expectSettled(t.w, t.hv, t.instance.uuid)).toMatchObject({
+      host: "src",
+      vmState: "stopped",
+    });
+  });
+
+  it("a holder whose execution ended without finishing is taken over; one still running is not", async () => {
+    const t = await dyingSource();
+    // The handler took the ending, then its invocation died: its execution still runs (retrying) ...
+    const taken = await takeTaskEnding(t.deps, {
+      instanceUuid: t.instance.uuid,
+      requestId: t.flow.requestId,
+      ender: t.flow.executionArn,
+      takeOver: false,
+    });
+    expect(taken.kind).toBe("taken");
+    await endMigrationsFromHost(t.evacuation, t.incident);
+    expect((await t.w.db.stores.instances.require(t.instance.uuid)).taskRequestId).toBe(t.flow.requestId);
+    // ... then it failed for good: the evacuation ends the flow itself.
+    t.w.executions.statuses.set(t.flow.executionArn, "FAILED");
+    await endMigrationsFromHost(t.evacuation, t.incident);
+    expect(await expectSettled(t.w, t.hv, t.instance.uuid)).toMatchObject({
+      host: "src",
+      vmState: "stopped",
+    });
+    // The handler retried late finds nothing of its own to do.
+    expect(await handleMigrationFailure(t.deps, t.handlerState)).toMatchObject({ outcome: "failed" });
   });
 });

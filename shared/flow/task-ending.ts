@@ -1,0 +1,86 @@
+/**
+ * One ender per unfinished flow. A migrate flow that did not finish can be ended by three parties: its own
+ * failure handler, a host evacuation (the flow was moving an instance off the host that died) and the
+ * sweeper (its execution ended without its handler). Ending one means asking both hosts where the guest is,
+ * then acting on what they said: cleaning a host, starting the guest at home, committing the move. Two
+ * enders at once act on answers that the other has made stale: one ender released the task, a host
+ * evacuation rebuilt the instance on the target, then the other, whose probe of the dead host had only just
+ * timed out, found "a domain on the target" and removed the evacuated instance's domain (a lost instance,
+ * seen in a fresh-clone run of test/hosts/host-drain.test.ts).
+ *
+ * So an ender first takes the ending: a conditional write on the instance (`Instance.taskEnding`), made only
+ * while the task is still the flow's and no other ender holds it. A holder that can no longer act gives
+ * way to an ender allowed to take over: a holder named by its execution's ARN while that execution no
+ * longer runs (its steps, Lambda invocations included, are over: Step Functions waits for a Task's
+ * invocation before the execution ends), any other holder (the sweeper) once a Lambda invocation's maximum
+ * has passed since it took the ending. The same ender taking it again (a retried invocation) renews it.
+ * Releasing the task (endFlow, commitMove) releases the ending with it.
+ */
+import { LAMBDA_MAX_TIMEOUT_SECONDS } from "../definitions/timeouts.js";
+import { ConcurrentUpdate, UnexpectedTaskState } from "../domain/errors.js";
+import type { Instance } from "../domain/schemas.js";
+import type { StepDeps } from "./deps.js";
+
+export type TaskEndingTaken =
+  /** This ender holds the ending; `instance` is the record as the conditional write left it. */
+  | { kind: "taken"; instance: Instance }
+  /** The task is no longer the flow's: someone ended it (or the flow finished). Nothing to do. */
+  | { kind: "not-owned" }
+  /** Another ender holds it and may still act. */
+  | { kind: "held"; by: string };
+
+export interface TaskEndingRequest {
+  instanceUuid: string;
+  /** The flow request whose task is being ended. */
+  requestId: string;
+  /** Who ends it: an execution's ARN (its own, a host evacuation's), or "sweeper". */
+  ender: string;
+  /** Whether this ender takes the ending over from a holder that can no longer act. */
+  takeOver: boolean;
+}
+
+/** Conditional writes lost to unrelated changes of the record before the ending is given up as contended. */
+const ATTEMPTS = 5;
+
+export async function takeTaskEnding(
+  deps: Pick<StepDeps, "stores" | "executions" | "now">,
+  req: TaskEndingRequest,
+): Promise<TaskEndingTaken> {
+  for (let attempt = 1; ; attempt++) {
+    const current = await deps.stores.instances.get(req.instanceUuid);
+    if (!current || current.taskRequestId !== req.requestId) return { kind: "not-owned" };
+    const holder = current.taskEnding?.requestId === req.requestId ? current.taskEnding : null;
+    if (holder && holder.by !== req.ender) {
+      if (!req.takeOver || (await holderMayAct(deps, holder))) return { kind: "held", by: holder.by };
+    }
+    try {
+      const instance = await deps.stores.instances.update(
+        req.instanceUuid,
+        {
+          expectTaskRequestId: req.requestId,
+          expectVersion: current.version,
+          set: {
+            taskEnding: { requestId: req.requestId, by: req.ender, at: deps.now().toISOString() },
+          },
+        },
+        current,
+      );
+      return { kind: "taken", instance };
+    } catch (e) {
+      if (e instanceof UnexpectedTaskState) return { kind: "not-owned" };
+      // Another write came between the read and this one (another ender's, or one that places nothing):
+      // read again and decide again.
+      if (e instanceof ConcurrentUpdate && attempt < ATTEMPTS) continue;
+      throw e;
+    }
+  }
+}
+
+/** Whether the holder of an ending may still be acting on the hosts. */
+async function holderMayAct(
+  deps: Pick<StepDeps, "executions" | "now">,
+  holder: NonNullable<Instance["taskEnding"]>,
+): Promise<boolean> {
+  if (holder.by.startsWith("arn:")) return (await deps.executions.status(holder.by)) === "RUNNING";
+  return deps.now().getTime() - Date.parse(holder.at) < LAMBDA_MAX_TIMEOUT_SECONDS * 1000;
+}
