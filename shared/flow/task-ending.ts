@@ -10,10 +10,8 @@
  *
  * So an ender first takes the ending: a conditional write on the instance (`Instance.taskEnding`), made only
  * while the task is still the flow's and no other ender holds it. A holder that can no longer act gives
- * way to an ender allowed to take over: a holder named by its execution's ARN while that execution no
- * longer runs (its steps, Lambda invocations included, are over: Step Functions waits for a Task's
- * invocation before the execution ends), any other holder (the sweeper) once a Lambda invocation's maximum
- * has passed since it took the ending. The same ender taking it again (a retried invocation) renews it.
+ * way to an ender allowed to take over (`holderMayAct`). The same ender taking it again (a retried
+ * invocation) renews it.
  * Releasing the task (endFlow, commitMove) releases the ending with it.
  */
 import { LAMBDA_MAX_TIMEOUT_SECONDS } from "../definitions/timeouts.js";
@@ -76,11 +74,20 @@ export async function takeTaskEnding(
   }
 }
 
-/** Whether the holder of an ending may still be acting on the hosts. */
+/**
+ * Whether the holder of an ending may still be acting on the hosts. An execution that SUCCEEDED or FAILED
+ * ended through its states: its Task's invocation had returned. One stopped (ABORTED), TIMED_OUT or not
+ * found may have left an invocation running (Step Functions does not wait for it): like a holder that is
+ * not an execution, it may act until Lambda's maximum has passed since it took the ending.
+ */
 async function holderMayAct(
   deps: Pick<StepDeps, "executions" | "now">,
   holder: NonNullable<Instance["taskEnding"]>,
 ): Promise<boolean> {
-  if (holder.by.startsWith("arn:")) return (await deps.executions.status(holder.by)) === "RUNNING";
+  if (holder.by.startsWith("arn:")) {
+    const status = await deps.executions.status(holder.by);
+    if (status === "RUNNING") return true;
+    if (status === "SUCCEEDED" || status === "FAILED") return false;
+  }
   return deps.now().getTime() - Date.parse(holder.at) < LAMBDA_MAX_TIMEOUT_SECONDS * 1000;
 }

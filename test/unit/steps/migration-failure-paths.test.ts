@@ -22,6 +22,7 @@ import { scheduleMigration } from "#functions/migration/steps/schedule.js";
 import { startOnTarget } from "#functions/migration/steps/start-on-target.js";
 import { stopSource } from "#functions/migration/steps/stop-source.js";
 import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
+import { LAMBDA_MAX_TIMEOUT_SECONDS } from "#shared/definitions/timeouts.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import type { MigrateRequest, MigrationFlow } from "#shared/flow/migration-contract.js";
 import { takeTaskEnding } from "#shared/flow/task-ending.js";
@@ -659,5 +660,28 @@ describe("one ender at a time: a flow's own failure handler and a host evacuatio
     });
     // The handler retried late finds nothing of its own to do.
     expect(await handleMigrationFailure(t.deps, t.handlerState)).toMatchObject({ outcome: "failed" });
+  });
+
+  it("a holder stopped mid-invocation (ABORTED), or the sweeper, is taken over only once Lambda's maximum has passed", async () => {
+    const t = await dyingSource();
+    const take = (ender: string, deps = t.deps) =>
+      takeTaskEnding(deps, {
+        instanceUuid: t.instance.uuid,
+        requestId: t.flow.requestId,
+        ender,
+        takeOver: true,
+      });
+    expect((await take(t.flow.executionArn)).kind).toBe("taken");
+    // Stopped: Step Functions does not wait for the invocation that holds it, which may still act.
+    t.w.executions.statuses.set(t.flow.executionArn, "ABORTED");
+    expect(await take(t.evacuationArn)).toEqual({ kind: "held", by: t.flow.executionArn });
+    const later = (s: number) => ({ ...t.deps, now: () => new Date(Date.now() + s * 1000) });
+    expect((await take(t.evacuationArn, later(LAMBDA_MAX_TIMEOUT_SECONDS + 1))).kind).toBe("taken");
+    // The sweeper's holding is judged by time alone.
+    expect((await take("sweeper", later(LAMBDA_MAX_TIMEOUT_SECONDS + 2))).kind).toBe("held");
+    t.w.executions.statuses.set(t.evacuationArn, "FAILED");
+    expect((await take("sweeper", later(LAMBDA_MAX_TIMEOUT_SECONDS + 2))).kind).toBe("taken");
+    expect((await take(t.evacuationArn, later(LAMBDA_MAX_TIMEOUT_SECONDS + 3))).kind).toBe("held");
+    expect((await take(t.evacuationArn, later(2 * LAMBDA_MAX_TIMEOUT_SECONDS + 3))).kind).toBe("taken");
   });
 });
