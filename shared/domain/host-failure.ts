@@ -593,10 +593,15 @@ export function migrationsToComplete(
   });
 }
 
-/** What the host-recovery flow does for an incident in this status. */
+/**
+ * What the host-recovery flow does for an incident in this status. An evacuation that aborted may have
+ * moved some instances before it failed (a chaos run: two DynamoDB errors in a row ended one after it had
+ * rebuilt an instance elsewhere), so its returned host is cleaned as an evacuated one is: only domains whose
+ * record names another host, and that no flow holds, go.
+ */
 export function recoveryAction(incident: HostIncident | null): "wait" | "clean" | "nothing" {
   if (!incident) return "nothing";
   if (incident.status === "confirming" || incident.status === "evacuating") return "wait";
-  if (incident.status === "evacuated") return "clean";
+  if (incident.status === "evacuated" || incident.status === "aborted") return "clean";
   return "nothing";
 }

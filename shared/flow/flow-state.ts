@@ -32,6 +32,15 @@ export function flowAction(state: Pick<FlowState, "recreate">): "evacuate" | "re
   return state.recreate ? "evacuate" : "rebuild";
 }
 
+/**
+ * What a flow's abort step returns when the flow failed for good: the original error, for the machine's
+ * Fail state (ErrorPath / CausePath) to end the execution with.
+ */
+export interface AbortedFlow {
+  error: string;
+  cause: string;
+}
+
 export interface FailureSummary {
   step: string;
   error: string;

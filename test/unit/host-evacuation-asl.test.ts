@@ -112,9 +112,18 @@ describe("host-evacuation.asl.json failure paths", () => {
     ]);
   });
 
-  it("AbortIncident ends the execution (it raises the original error again)", () => {
-    expect(state("AbortIncident")).toMatchObject({ Type: "Task", End: true });
+  it("AbortIncident returns the original error and a Fail state ends the execution with it (raised, a transient one would be retried as AbortIncident's own)", () => {
+    expect(state("AbortIncident")).toMatchObject({
+      Type: "Task",
+      ResultPath: "$.aborted",
+      Next: "EvacuationAborted",
+    });
     expect(state("AbortIncident").Catch).toBeUndefined();
+    expect(state("EvacuationAborted")).toMatchObject({
+      Type: "Fail",
+      ErrorPath: "$.aborted.error",
+      CausePath: "$.aborted.cause",
+    });
   });
 
   it("a child evacuation that fails is caught into $.child and still confirmed: one failure never aborts the Map", () => {

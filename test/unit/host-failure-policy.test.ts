@@ -434,11 +434,14 @@ describe("the returning host", () => {
     ).toEqual([failedThenMoved.id, done.id]);
   });
 
-  it("recovery waits for a running evacuation, cleans an evacuated host, and leaves others alone", () => {
+  it("recovery waits for a running evacuation, cleans an evacuated or aborted host, and leaves others alone", () => {
     expect(recoveryAction(null)).toBe("nothing");
     expect(recoveryAction(incident("confirming"))).toBe("wait");
     expect(recoveryAction(incident("evacuating"))).toBe("wait");
     expect(recoveryAction(incident("evacuated"))).toBe("clean");
+    expect(recoveryAction(incident("aborted"))).toBe("clean");
     expect(recoveryAction(incident("not-dead"))).toBe("nothing");
+    expect(recoveryAction(incident("held"))).toBe("nothing");
+    expect(recoveryAction(incident("closed"))).toBe("nothing");
   });
 });

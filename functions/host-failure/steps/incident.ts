@@ -5,8 +5,8 @@
 
 import type { z } from "zod";
 import { ALERTS } from "#shared/definitions/paging.js";
-import { RecordedFailure } from "#shared/domain/errors.js";
 import type { HostIncident } from "#shared/domain/schemas.js";
+import type { AbortedFlow } from "#shared/flow/flow-state.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { alertBestEffort } from "#shared/notifications/host-alerts.js";
 import type { HostEvacuationState, OpenIncidentInput } from "../contract.js";
@@ -56,9 +56,11 @@ export async function closeNotDead(
 
 /**
  * A step of the flow failed for good: the incident is marked aborted (a later alarm or operator request may
- * open a new one) and the original error is raised again. A host already disabled stays disabled.
+ * open a new one) and the original error is returned, for the machine's Fail state to end the execution
+ * with (returned, not raised: raised, a transient one, InternalServerError say, would be retried as this
+ * step's own and page again). A host already disabled stays disabled.
  */
-export async function abortIncident(deps: HostFailureDeps, state: HostEvacuationState): Promise<never> {
+export async function abortIncident(deps: HostFailureDeps, state: HostEvacuationState): Promise<AbortedFlow> {
   const [step, failure] = Object.entries(state.failure ?? {}).at(-1) ?? ["unknown", { Error: "Unknown" }];
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "aborted", {
     summary: { verdict: "aborted", step, error: failure.Error, cause: failure.Cause ?? null },
@@ -76,8 +78,8 @@ export async function abortIncident(deps: HostFailureDeps, state: HostEvacuation
       cause: failure.Cause ?? null,
     },
   });
-  throw new RecordedFailure(
-    failure,
-    `host evacuation of ${state.host} aborted at ${step}: ${failure.Cause ?? failure.Error}`,
-  );
+  return {
+    error: failure.Error,
+    cause: `host evacuation of ${state.host} aborted at ${step}: ${failure.Cause ?? failure.Error}`,
+  };
 }

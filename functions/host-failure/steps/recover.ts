@@ -1,14 +1,15 @@
 /**
  * The returning host (nova's `_destroy_evacuated_instances`, done better). Run when the host's heartbeat is
- * back (ALARM -> OK) and only once its evacuation has ended:
+ * back (ALARM -> OK) and only once its evacuation has ended (evacuated, or aborted part-way):
  *  1. every domain defined there whose instance record names another host (and that no flow holds) is
  *     destroyed and undefined, whatever its migration's status (nova bug 1713783); its disk is removed only
  *     from local storage (a shared disk is the evacuated copy's). Nothing can start these copies before:
  *     Lazarus defines domains with autostart off and the host's agent starts nothing by itself;
  *  2. the host's claims (and anti-affinity slots) of instances placed elsewhere are released, and the
  *     evacuation migrations of those instances set `completed`;
- *  3. the host stays disabled (an operator enables it), no longer forced down (its proof of death is
- *     cleared: the host is back); the incident is closed.
+ *  3. the host stays disabled (an operator enables it; one whose evacuation aborted before disabling it
+ *     stays enabled), no longer forced down (its proof of death is cleared: the host is back); the
+ *     incident is closed.
  * Instances whose record still names this host (skipped, failed) are reported, not touched.
  */
 import { InvalidInput, LazarusError, StaleDomainsRemain } from "#shared/domain/errors.js";
@@ -138,14 +139,20 @@ export async function finishRecovery(
 ): Promise<HostRecoveryState> {
   if (!state.incidentId) throw new InvalidInput("finishRecovery needs the incident id", { host: state.host });
   const host = await deps.stores.hosts.require(state.host);
+  // An evacuation that aborted before it disabled the host moved nothing: the host stays in service.
+  const keepsService = host.incident?.status === "aborted" && host.enabled;
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "closed", {
     summary: { ...(host.incident?.summary ?? {}), recovery: { ...state.domains, ...state.released } },
     service: {
       // The proof of death held for the host as it was: once back and cleaned, it proves nothing.
       deathProof: null,
       status: "up",
-      enabled: false,
-      disabledReason: `returned after host failure ${state.incidentId}; stale domains removed at ${deps.now().toISOString()}; an operator enables it`,
+      ...(keepsService
+        ? {}
+        : {
+            enabled: false,
+            disabledReason: `returned after host failure ${state.incidentId}; stale domains removed at ${deps.now().toISOString()}; an operator enables it`,
+          }),
     },
   });
   return state;

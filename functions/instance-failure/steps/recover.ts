@@ -11,7 +11,6 @@ import {
   HostUnreachable,
   InvalidInput,
   ProbeFailed,
-  RecordedFailure,
   SpawnFailed,
 } from "#shared/domain/errors.js";
 import {
@@ -22,6 +21,7 @@ import {
   relocationRequestId,
 } from "#shared/domain/instance-failure.js";
 import type { Instance, Recovery, RecoveryAttempt } from "#shared/domain/schemas.js";
+import type { AbortedFlow } from "#shared/flow/flow-state.js";
 import { notifyFlow } from "#shared/flow/notify.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { probeDomainState } from "#shared/hosts/probes.js";
@@ -320,9 +320,10 @@ export async function giveUp(deps: InstanceFailureDeps, state: State): Promise<S
 /**
  * Abort: the flow itself failed. Our restart task is released; an instance whose domain this recovery
  * removed from the source but that did not move is set to ERROR (never ACTIVE without a domain); the
- * record says failed. The original error is raised again.
+ * record says failed. The original error is returned for the machine's Fail state (not raised: see
+ * abortIncident).
  */
-export async function abortRecovery(deps: InstanceFailureDeps, state: State): Promise<never> {
+export async function abortRecovery(deps: InstanceFailureDeps, state: State): Promise<AbortedFlow> {
   const [step, failure] = Object.entries(state.failure ?? {}).at(-1) ?? ["unknown", { Error: "Unknown" }];
   const uuid = state.report.instanceUuid;
   const message =
@@ -353,5 +354,5 @@ export async function abortRecovery(deps: InstanceFailureDeps, state: State): Pr
     );
   }
   if (recovery) await deps.stores.recoveries.update(state.recoveryId, () => ({ status: "failed", message }));
-  throw new RecordedFailure(failure, message);
+  return { error: failure.Error, cause: message };
 }

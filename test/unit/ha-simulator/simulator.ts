@@ -117,13 +117,19 @@ const HOST_ACTIONS = [
   "operator-force-up",
 ] as const;
 const SERVER_ACTIONS = ["server-evacuate"] as const;
+/**
+ * `at T step-fails STEP N`: the next N invocations of host-failure step STEP (its handler's name, e.g.
+ * reportEvacuation) fail with DynamoDB's InternalServerError before they do anything (a retried one too).
+ */
+const CONTROL_ACTIONS = ["step-fails"] as const;
 type HostAction = (typeof HOST_ACTIONS)[number];
 type ServerAction = (typeof SERVER_ACTIONS)[number];
+type ControlAction = (typeof CONTROL_ACTIONS)[number];
 
 interface ScenarioEvent {
   at: number;
-  action: HostAction | ServerAction;
-  /** A host, or (server actions) an instance name. */
+  action: HostAction | ServerAction | ControlAction;
+  /** A host, (server actions) an instance name, or (step-fails) a host-failure step. */
   target: string;
   arg: string | null;
 }
@@ -344,6 +350,9 @@ export function parseScenario(text: string): Scenario {
         if (!target || !hosts.some((h) => h.record.name === target)) fail(`unknown host ${target}`);
       } else if (SERVER_ACTIONS.includes(action as ServerAction)) {
         if (!target || !instances.some((i) => i.name === target)) fail(`unknown instance ${target}`);
+      } else if (CONTROL_ACTIONS.includes(action as ControlAction)) {
+        if (!target || !(target in HOST_FAILURE_STEPS)) fail(`unknown host-failure step ${target}`);
+        if (!(Number(arg) > 0)) fail("step-fails STEP N: N invocations");
       } else fail(`unknown action ${action}`);
       events.push({ at: Number(t), action: action as HostAction, target: target!, arg: arg ?? null });
     } else if (kind === "run") {
@@ -715,6 +724,8 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     machines: { instanceRecovery: ARN.instanceRecovery, hostEvacuation: ARN.hostEvacuation },
   };
 
+  /** Injected failures still to come, by host-failure step (`step-fails`). */
+  const stepFaults = new Map<string, number>();
   const interpreter = new AslInterpreter({
     scheduler: sched,
     runTask: async (resource, input, execution) => {
@@ -729,6 +740,14 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
           : undefined;
       if (!step) throw new Error(`simulator: no step for ${resource}`);
       try {
+        const failing = hostStep ? (stepFaults.get(hostStep) ?? 0) : 0;
+        if (hostStep && failing > 0) {
+          stepFaults.set(hostStep, failing - 1);
+          say(executionHost.get(execution) ?? "?", `${hostStep}: InternalServerError (injected)`);
+          throw Object.assign(new Error("We currently do not have sufficient capacity (injected)"), {
+            name: "InternalServerError",
+          });
+        }
         const parsed = step.input.safeParse(input);
         if (!parsed.success)
           throw Object.assign(new Error(`invalid step input: ${parsed.error.message}`), {
@@ -848,7 +867,8 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
           evacuated: { name: string; host: string; proof: string | null }[];
           failed: { name: string; error: string }[];
           notEvacuated: { name: string; reason: string }[];
-        }>("report");
+        } | null>("report");
+        if (!r) break; // it failed (its Catch went on to AbortIncident)
         const parts = [
           `${r.evacuated.length} evacuated`,
           ...(r.failed.length ? [`failed ${r.failed.map((f) => `${f.name} (${f.error})`).join(", ")}`] : []),
@@ -1063,6 +1083,10 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     for (const e of scenario.events.filter((x) => x.at === t)) {
       if (e.action === "server-evacuate") {
         spawnTop(() => operatorEvacuate(e.target, e.arg ?? "2.29"));
+        continue;
+      }
+      if (e.action === "step-fails") {
+        stepFaults.set(e.target, Number(e.arg));
         continue;
       }
       const h = w(e.target);

@@ -150,6 +150,30 @@ describe("DisableHost and Fence: forced down only with proof", () => {
   });
 });
 
+describe("FinishRecovery after an aborted evacuation", () => {
+  it("a host the aborted flow had disabled stays disabled; one it never disabled stays in service", async () => {
+    const w = await newWorld();
+    const disabled = await deadHost(w, "ab-1");
+    await w.db.stores.hosts.setService("ab-1", { enabled: false, disabledReason: "evacuating" });
+    await w.db.stores.hostIncidents.update("ab-1", disabled.incidentId, "aborted");
+    const enabled = await deadHost(w, "ab-2");
+    await w.db.stores.hostIncidents.update("ab-2", enabled.incidentId, "aborted");
+    const { deps } = hostFailureDeps(w);
+    await finishRecovery(deps, { host: "ab-1", incidentId: disabled.incidentId });
+    await finishRecovery(deps, { host: "ab-2", incidentId: enabled.incidentId });
+    expect(await w.db.stores.hosts.require("ab-1")).toMatchObject({
+      enabled: false,
+      disabledReason: expect.stringContaining("an operator enables it"),
+      incident: { status: "closed" },
+    });
+    expect(await w.db.stores.hosts.require("ab-2")).toMatchObject({
+      enabled: true,
+      status: "up",
+      incident: { status: "closed" },
+    });
+  });
+});
+
 describe("PlanEvacuation and ReportEvacuation: nothing stranded", () => {
   it("an instance another flow holds is `busy` this round and planned the next once free; one that failed is not retried", async () => {
     const w = await newWorld();
