@@ -1,15 +1,15 @@
 import { defineConfig } from "vitest/config";
 import { LongestFirstSequencer } from "./test/support/sequencer.js";
 
-// Two projects: `unit` needs nothing but Node; `hosts` needs libvirt/qemu and the local cloud.
-// The unit project runs first (groupOrder 0), then the hosts (groupOrder 1). Without a maxWorkers of their
-// own, vitest gives each project cores - 1 workers: one on a 2-core machine, every file one after another.
-// Both projects wait more than they compute (DynamoDB, the hosts' detection windows, qemu), so each runs
-// a few files at once (unit three, hosts six): every host file starts its own local cloud (its own Unix
-// users, ports, folders), nothing is shared between two of them. Beside a chaos run, the host files took
-// 1,100 s two at a time, 564 s four at a time and 457 s six at a time, once the timing-bound files waited for
-// events only (the load average stays below 2 with four: they mostly wait). The longest files start first
-// (test/support/sequencer.ts) so that none runs alone at the end.
+// Two projects: `unit` needs nothing but Node; `hosts` needs libvirt/qemu and the local cloud. They run
+// at once (one groupOrder): the host files mostly wait (detection windows, SSM's timings), so the unit
+// project's computing fits beside them; a unit failure still shows within its first two minutes. Without a
+// maxWorkers of their own, vitest gives each project cores - 1 workers: one on a 2-core machine, every file
+// one after another. Each runs a few files at once (unit three, hosts nine): every host file starts its own
+// local cloud (its own Unix users, ports, folders), nothing is shared between two of them. The host files
+// add up to about 2,900 s; six at a time took 484 s (the longest, host-drain, 218 s); beside a chaos run
+// they took 1,100 s two at a time, 564 s four, 457 s six, once the timing-bound files waited for events
+// only. The longest files start first (test/support/sequencer.ts) so that none runs alone at the end.
 export default defineConfig({
   test: {
     // A test's console output is shown only when the test fails (vitest's buffer-and-print-on-failure).
@@ -40,8 +40,8 @@ export default defineConfig({
           include: ["test/hosts/**/*.test.ts"],
           testTimeout: 480_000,
           hookTimeout: 480_000,
-          sequence: { groupOrder: 1 },
-          maxWorkers: 6,
+          sequence: { groupOrder: 0 },
+          maxWorkers: 9,
         },
       },
     ],
