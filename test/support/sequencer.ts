@@ -1,9 +1,9 @@
 /**
- * The order vitest starts test files in: its own (by the last run's durations, kept in node_modules/.vite;
- * by file size when there are none, as in a fresh clone), except that the host files known to run longest
- * start first. The hosts project runs a few files at a time: a long file started last would run alone at
- * the end while the other workers sit idle, and a short file (chaos.test.ts is 49 lines) is not a short run.
- * Files not listed follow in vitest's order.
+ * The order vitest starts test files in: the host files known to run longest first, then the other host
+ * files, then the unit files, each group in vitest's own order (by the last run's durations, kept in
+ * node_modules/.vite; by file size when there are none, as in a fresh clone). Both projects share the
+ * workers: a long host file started last would run alone at the end while the others sit idle (and a short
+ * file, chaos.test.ts is 49 lines, is not a short run); the unit files are short and fill the end.
  */
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
@@ -31,11 +31,14 @@ export const LONGEST_HOST_FILES = [
 export class LongestFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
+    // The listed host files longest first, then the other host files, then the unit files: the unit
+    // files are short and fill the workers the host files free at the end.
     const rank = (spec: TestSpecification) => {
       const i = LONGEST_HOST_FILES.findIndex((f) => spec.moduleId.endsWith(`/${f}`));
-      return i < 0 ? LONGEST_HOST_FILES.length : i;
+      if (i >= 0) return i;
+      return spec.project.name === "hosts" ? LONGEST_HOST_FILES.length : LONGEST_HOST_FILES.length + 1;
     };
-    // Array.prototype.sort is stable: groups (unit before hosts) and vitest's order otherwise are kept.
+    // Array.prototype.sort is stable: groups and vitest's order otherwise are kept.
     return sorted.sort((a, b) => {
       const group = a.project.config.sequence.groupOrder - b.project.config.sequence.groupOrder;
       return group !== 0 ? group : rank(a) - rank(b);
