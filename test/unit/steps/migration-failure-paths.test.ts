@@ -529,20 +529,14 @@ describe("the sweeper ends a migration whose execution ended without its failure
  * command has been sent (its ender is then waiting on a host, as on a dead host's probe).
  */
 function holdFirst(executor: HostExecutor, matches: (call: HostCall) => boolean) {
-  let release!: () => void;
-  let reached!: () => void;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  const reachedP = new Promise<void>((r) => {
-    reached = r;
-  });
+  const reached = Promise.withResolvers<void>();
+  const released = Promise.withResolvers<void>();
   let armed = true;
   const gate = async (call: HostCall) => {
     if (!armed || !matches(call)) return;
     armed = false;
-    reached();
-    await released;
+    reached.resolve();
+    await released.promise;
   };
   const wrap =
     (how: "run" | "probe"): HostExecutor["run"] =>
@@ -557,7 +551,7 @@ function holdFirst(executor: HostExecutor, matches: (call: HostCall) => boolean)
       return executor[how](host, command, options);
     };
   const held: HostExecutor = { run: wrap("run"), probe: wrap("probe") };
-  return { executor: held, reached: reachedP, release };
+  return { executor: held, reached: reached.promise, release: () => released.resolve() };
 }
 
 describe("one ender at a time: a flow's own failure handler and a host evacuation end it together", () => {
