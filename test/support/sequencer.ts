@@ -26,6 +26,7 @@ export const LONGEST_HOST_FILES = [
   "test/hosts/flow-safety.test.ts",
   "test/hosts/migration.test.ts",
   "test/hosts/mass-failure.test.ts",
+  "test/hosts/host-maintenance.test.ts",
 ];
 
 export class LongestFirstSequencer extends BaseSequencer {
