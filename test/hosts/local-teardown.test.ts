@@ -60,6 +60,10 @@ function startUp() {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
+  // Everything written is read once both pipes end: their last writer (npm, or the cloud's process that
+  // outlives it) has exited and its last lines have arrived. Not at npm's exit: the orphaned cloud still writes.
+  const ends = (stream: NodeJS.ReadableStream) => new Promise<void>((resolve) => stream.on("end", resolve));
+  const outputEnded = Promise.all([ends(child.stdout!), ends(child.stderr!)]);
   const running = async () => {
     const deadline = Date.now() + 180_000;
     while (!output.includes("running; Ctrl-C")) {
@@ -69,7 +73,7 @@ function startUp() {
       await new Promise((r) => setTimeout(r, 200));
     }
   };
-  return { child, exited, running, output: () => output };
+  return { child, exited, running, output: () => output, outputEnded };
 }
 
 function markers(): RunMarker[] {
@@ -168,6 +172,7 @@ describe("local cloud tear-down", () => {
     expect(stillAlive(procs)).toEqual([]);
     await expectGone(marker!, `${up.output()}\n(npm ended: ${JSON.stringify(exit)})`);
     // The one who pressed Ctrl-C is told that everything is gone.
+    await up.outputEnded;
     expect(up.output()).toContain("SIGINT: the local hosts are removed");
   });
 
@@ -200,6 +205,7 @@ describe("local cloud tear-down", () => {
     const exit = await second.exited;
     await waitForGroupToEnd(second.child.pid!);
     await expectGone(live[0]!, `${second.output()}\n(npm ended: ${JSON.stringify(exit)})`);
+    await second.outputEnded;
     expect(second.output()).toContain("SIGTERM: the local hosts are removed");
   });
 
