@@ -102,7 +102,9 @@ export const DEFINE_DOMAIN: HostDocument<
     // A domain defined anew has autostart off already; a definition that replaces one may not.
     'if [ "$knownAbsent" != true ]; then virsh autostart --disable "$uuid"; fi',
     'if [ "$start" = true ]; then',
-    ...startDefined("uuid"),
+    // The name Lazarus wrote (one <name>, checked above with the rest): the domain's qemu log is named by it.
+    `  lz_name="$(sed -n 's:^  <name>\\(.*\\)</name>$:\\1:p' "$lz_xml")"`,
+    ...startDefined("uuid", "lz_name"),
     "fi",
   ],
   executionTimeoutSeconds: 120,

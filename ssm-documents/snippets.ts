@@ -77,14 +77,47 @@ export function ensureStarted(uuidVar = "uuid"): string[] {
   ]);
 }
 
+/** qemu's words for a disk whose write lock another process holds (shared/domain/fencing.ts reads them). */
+const QEMU_LOCK_REFUSAL = `'Failed to get "(write|shared)" lock|Is another process using the image|Failed to acquire lock'`;
+
 /**
  * Start a domain that was just defined: `virsh start` straight away (one virsh call where ensureStarted
  * makes three: on a busy host each is a process and a libvirt connection), and only when that fails,
  * ensureStarted's reading of its state. A start refused for good fails as ensureStarted does, with both
- * attempts' stderr (a disk-lock refusal stays recognisable).
+ * attempts' stderr, and with qemu's own reason when it was a disk lock: libvirt may answer "qemu
+ * unexpectedly closed the monitor" before virtlogd has written qemu's lock message to the domain's log
+ * (seen on a loaded host), so the lines the domain's log (`nameVar`: the domain's name) gained since the
+ * start are read for up to 3 s and a lock refusal among them is added to stderr: the caller tells a copy
+ * running elsewhere from a failed spawn. The log is libvirt's system daemon's or a session daemon's (the
+ * local cloud's hosts); no virsh call is spent finding it.
  */
-export function startDefined(uuidVar = "uuid"): string[] {
-  return [`if ! virsh start ${v(uuidVar)} >/dev/null; then`, ...ensureStarted(uuidVar), "fi"];
+export function startDefined(uuidVar: string, nameVar: string): string[] {
+  const q = v(uuidVar);
+  return [
+    `lz_qlogs=("/var/log/libvirt/qemu/$${nameVar}.log" "\${XDG_CACHE_HOME:-\${HOME:-/root}/.cache}/libvirt/qemu/log/$${nameVar}.log")`,
+    "lz_qfrom=()",
+    'for lz_f in "${lz_qlogs[@]}"; do lz_qfrom+=("$(( $(stat -c %s -- "$lz_f" 2>/dev/null || echo 0) + 1 ))"); done',
+    `if ! virsh start ${q} >/dev/null; then`,
+    "  lz_rc=0",
+    ...withStatus(ensureStarted(uuidVar)).map((l) => `  ${l}`),
+    '  if [ "$lz_rc" != 0 ]; then',
+    "    for lz_try in 1 2 3 4 5 6 7 8 9 10; do",
+    "      lz_seen=no",
+    "      for lz_i in 0 1; do",
+    `        if tail -c "+\${lz_qfrom[$lz_i]}" -- "\${lz_qlogs[$lz_i]}" 2>/dev/null | grep -iE ${QEMU_LOCK_REFUSAL} >&2; then lz_seen=yes; fi`,
+    "      done",
+    '      [ "$lz_seen" = no ] || break',
+    "      sleep 0.3",
+    "    done",
+    '    exit "$lz_rc"',
+    "  fi",
+    "fi",
+  ];
+}
+
+/** A subshell's lines with its exit status kept in `lz_rc` instead of stopping the script (set -e). */
+function withStatus(lines: string[]): string[] {
+  return [...lines.slice(0, -1), `${lines.at(-1)} || lz_rc=$?`];
 }
 
 /**

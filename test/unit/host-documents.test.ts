@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { InvalidInput, ProbeFailed } from "#shared/domain/errors.js";
@@ -69,7 +69,8 @@ case "$1" in
         echo "$OTHER"; [ -e "$FAKE/state" ] && echo "$DOM"; echo ;;
   domstate) [ -e "$FAKE/state" ] || { echo "error: failed to get domain" >&2; exit 1; }; echo "$st"; echo ;;
   destroy) [ "$st" = "shut off" ] && { echo "error: domain is not running" >&2; exit 1; }; echo "shut off" > "$FAKE/state" ;;
-  start) [ "$st" = "shut off" ] || { echo "error: domain is already active" >&2; exit 1; }; echo running > "$FAKE/state" ;;
+  start) [ -e "$FAKE/start_refused" ] && { cat "$FAKE/start_refused" >&2; exit 1; }
+         [ "$st" = "shut off" ] || { echo "error: domain is already active" >&2; exit 1; }; echo running > "$FAKE/state" ;;
   resume) [ "$st" = paused ] || exit 1; echo running > "$FAKE/state" ;;
   shutdown) [ "$st" = "shut off" ] && exit 1; [ -e "$FAKE/acpi" ] && echo "shut off" > "$FAKE/state"; exit 0 ;;
   undefine) [ -e "$FAKE/state" ] || exit 1; rm "$FAKE/state" ;;
@@ -87,22 +88,41 @@ interface FakeVirsh {
   listFails?: boolean;
   acpi?: boolean;
   migrateFails?: boolean;
+  /** `virsh start` fails with this stderr. */
+  startRefused?: string;
+  /** A line the domain's qemu log gains while the script waits (virtlogd writing after libvirt answered). */
+  lateQemuLine?: string;
+  /** The domain's qemu log as it was before the start (an earlier start's lines). */
+  qemuLog?: string;
 }
 
 function fakeHost(opts: FakeVirsh = {}): string {
   const dir = join(work, `fake${fakeN++}`);
   mkdirSync(join(dir, "bin"), { recursive: true });
   writeFileSync(join(dir, "bin", "virsh"), FAKE_VIRSH);
-  writeFileSync(join(dir, "bin", "sleep"), `#!/bin/bash\necho "sleep $*" >> "$FAKE/log"\n`);
+  // A sleep that passes no time; what virtlogd writes meanwhile (late_line) reaches the domain's qemu log.
+  writeFileSync(
+    join(dir, "bin", "sleep"),
+    `#!/bin/bash\necho "sleep $*" >> "$FAKE/log"\nif [ -e "$FAKE/late_line" ]; then mkdir -p "$(dirname "$QEMU_LOG")"; cat "$FAKE/late_line" >> "$QEMU_LOG"; rm "$FAKE/late_line"; fi\n`,
+  );
   chmodSync(join(dir, "bin", "virsh"), 0o755);
   chmodSync(join(dir, "bin", "sleep"), 0o755);
   if (opts.state !== undefined) writeFileSync(join(dir, "state"), `${opts.state}\n`);
   if (opts.listFails) writeFileSync(join(dir, "list_fails"), "");
   if (opts.acpi) writeFileSync(join(dir, "acpi"), "");
   if (opts.migrateFails) writeFileSync(join(dir, "migrate_fails"), "");
+  if (opts.startRefused !== undefined) writeFileSync(join(dir, "start_refused"), `${opts.startRefused}\n`);
+  if (opts.lateQemuLine !== undefined) writeFileSync(join(dir, "late_line"), `${opts.lateQemuLine}\n`);
+  if (opts.qemuLog !== undefined) {
+    mkdirSync(dirname(qemuLogOf(dir)), { recursive: true });
+    writeFileSync(qemuLogOf(dir), opts.qemuLog);
+  }
   writeFileSync(join(dir, "log"), "");
   return dir;
 }
+
+/** Where a session libvirtd of the fake host logs the domain's qemu (its name: instance-<uuid>). */
+const qemuLogOf = (dir: string) => join(dir, "cache", "libvirt", "qemu", "log", `instance-${DOM}.log`);
 
 /** Runs a command against a fresh fake virsh; its final state and call log read back. */
 function onFake(
@@ -112,7 +132,8 @@ function onFake(
 ) {
   const dir = fakeHost(opts);
   const r = runHostCommand(command, {
-    env: { FAKE: dir, DOM, OTHER },
+    // A session daemon's host (the local cloud's): the domain's qemu log under XDG_CACHE_HOME.
+    env: { FAKE: dir, DOM, OTHER, XDG_CACHE_HOME: join(dir, "cache"), QEMU_LOG: qemuLogOf(dir) },
     path: [join(dir, "bin")],
     ...(tamper ? { tamper } : {}),
   });
@@ -390,6 +411,22 @@ describe("define-domain", () => {
     // The elements it checks against are the ones the builder writes.
     const written = [...good.matchAll(/<([^/ >!?]+)/g)].map((m) => m[1]!);
     expect([...new Set(written)].sort()).toEqual([...DOMAIN_XML_ELEMENTS].sort());
+  });
+
+  it("a start refused by a disk lock says so, from qemu's log, even when libvirt answered before qemu's line was written", () => {
+    const lock = `qemu-system-x86_64: -blockdev {"driver":"file"}: Failed to get "write" lock`;
+    const closed = "error: internal error: qemu unexpectedly closed the monitor";
+    // The line arrives while the script waits: read, and the wait ends there.
+    const late = defineWith(good, { startRefused: closed, lateQemuLine: `2026-12-07T06:00:00Z ${lock}` });
+    expect(late.status).toBe(1);
+    expect(late.stderr).toContain(closed);
+    expect(late.stderr).toContain(lock);
+    expect(late.log.filter((l) => l.startsWith("sleep"))).toEqual(["sleep 0.3"]);
+    // Another failure: no lock line comes (an earlier start's, already in the log, is not this one's).
+    const other = defineWith(good, { startRefused: closed, qemuLog: `earlier start: ${lock}\n` });
+    expect(other.status).toBe(1);
+    expect(other.stderr).not.toContain("lock");
+    expect(other.log.filter((l) => l.startsWith("sleep"))).toHaveLength(10);
   });
 
   it("a domain proven absent skips the autostart call; start=false defines only", () => {
