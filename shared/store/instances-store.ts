@@ -66,6 +66,11 @@ export interface InstanceUpdate {
   expectTaskRequestId?: string | null;
   /** Refuse (InstanceInvalidState) unless the current vm_state is one of these. */
   expectVmState?: readonly VmState[];
+  /**
+   * Refuse (UnexpectedTaskState) while another party is ending the current task's flow (its
+   * `taskEnding`, shared/flow/task-ending.ts): the flow's own steps no longer act once it is taken.
+   */
+  expectNotBeingEnded?: boolean;
   /** Refuse (ConcurrentUpdate) unless the record is still at this version. Without it, a write that
    * lost a race to an unrelated change is re-read, re-checked and retried (bounded). */
   expectVersion?: number;
@@ -225,6 +230,20 @@ export class InstancesStore extends RecordStore<typeof Instance> {
       throw new InstanceInvalidState(
         `Instance ${current.uuid} is in vm_state ${current.vmState}; expected ${expectVmState.join(" or ")}`,
         { instanceUuid: current.uuid, expected: [...expectVmState], actual: current.vmState },
+      );
+    }
+    if (
+      update.expectNotBeingEnded &&
+      current.taskEnding &&
+      current.taskEnding.requestId === current.taskRequestId
+    ) {
+      throw new UnexpectedTaskState(
+        `instance ${current.uuid}: the flow of request ${String(current.taskRequestId)} is being ended by ${current.taskEnding.by}`,
+        {
+          instanceUuid: current.uuid,
+          actualTaskRequestId: current.taskRequestId,
+          endingBy: current.taskEnding.by,
+        },
       );
     }
     if (expectVersion !== undefined && current.version !== expectVersion) {

@@ -26,6 +26,7 @@ import { LAMBDA_MAX_TIMEOUT_SECONDS } from "#shared/definitions/timeouts.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import type { MigrateRequest, MigrationFlow } from "#shared/flow/migration-contract.js";
 import { takeTaskEnding } from "#shared/flow/task-ending.js";
+import { advanceTaskState } from "#shared/flow/task-state.js";
 import type { HostExecutor } from "#shared/hosts/executor.js";
 import type { MaintenanceDeps } from "#shared/lambda/maintenance-runtime.js";
 import { makePort, makeVolume } from "../../support/fixtures.js";
@@ -654,6 +655,37 @@ describe("one ender at a time: a flow's own failure handler and a host evacuatio
     });
     // The handler retried late finds nothing of its own to do.
     expect(await handleMigrationFailure(t.deps, t.handlerState)).toMatchObject({ outcome: "failed" });
+  });
+
+  it("once another party holds the ending, the flow's next step acts on no host, nor does a retried one", async () => {
+    /** A STOPPED instance's cold migration stopped at its source; `advanced`: StartOnTarget's move made. */
+    async function stoppedAtSource(advanced: boolean) {
+      const { w, deps, hv, instance } = await world({ vmState: "stopped", powerState: "shutdown" });
+      let flow = await accepted(deps, instance, { live: false });
+      flow = await scheduleMigration(deps, flow);
+      flow = await checkMigrationTarget(deps, flow);
+      flow = await stopSource(deps, flow);
+      // StartOnTarget made its move, then its invocation died before its host command.
+      if (advanced)
+        await advanceTaskState(deps, instance.uuid, flow.requestId, "resize_migrated", "resize_finish");
+      const taken = await takeTaskEnding(deps, {
+        instanceUuid: instance.uuid,
+        requestId: flow.requestId,
+        ender: "arn:aws:states:us-east-1:000000000000:execution:lazarus-host-evacuation:evac-1",
+        takeOver: true,
+      });
+      expect(taken.kind).toBe("taken");
+      return { w, deps, hv, flow };
+    }
+    for (const advanced of [false, true]) {
+      const { w, deps, hv, flow } = await stoppedAtSource(advanced);
+      const before = w.executor.calls.length;
+      const refused = caughtAs(await startOnTarget(deps, flow).catch((e: unknown) => e));
+      expect(refused.Error, `move made: ${advanced}`).toBe("UnexpectedTaskState");
+      if (!advanced) await stopSource(deps, flow); // retried, its moves made: nothing to do
+      expect(w.executor.calls.slice(before)).toEqual([]);
+      expect(hv.where()).toEqual({});
+    }
   });
 
   it("a holder stopped mid-invocation (ABORTED), or the sweeper, is taken over only once Lambda's maximum has passed", async () => {
