@@ -3,7 +3,7 @@
  * The store calls `assertTaskTransition` / `assertMigrationTransition` before each conditional write,
  * so no code path can move a record along an edge that is not listed here.
  */
-import { InvalidStateTransition } from "./errors.js";
+import { InvalidStateTransition, UnexpectedTaskState } from "./errors.js";
 
 export const VM_STATES = [
   "building",
@@ -230,6 +230,31 @@ export function assertMigrationTransition(from: MigrationStatus, to: MigrationSt
   if (!canMigrationTransition(from, to)) {
     throw new InvalidStateTransition(`migration status cannot go from ${from} to ${to}`);
   }
+}
+
+/** What of an instance record says who is ending the flow that holds its task (Instance.taskEnding). */
+interface EndingView {
+  uuid: string;
+  taskRequestId: string | null;
+  taskEnding: { requestId: string; by: string; at: string } | null;
+}
+
+/**
+ * The ending of the instance's current task (shared/flow/task-ending.ts), null when nobody is ending it:
+ * none taken, or the one recorded is an earlier task's (a released task leaves it stale).
+ */
+export function currentTaskEnding(i: EndingView): EndingView["taskEnding"] {
+  return i.taskEnding && i.taskEnding.requestId === i.taskRequestId ? i.taskEnding : null;
+}
+
+/** Refuses (UnexpectedTaskState) while some party is ending the flow that holds the instance's task. */
+export function assertNotBeingEnded(i: EndingView): void {
+  const ending = currentTaskEnding(i);
+  if (!ending) return;
+  throw new UnexpectedTaskState(
+    `instance ${i.uuid}: the flow of request ${ending.requestId} is being ended by ${ending.by}`,
+    { instanceUuid: i.uuid, actualTaskRequestId: ending.requestId, endingBy: ending.by },
+  );
 }
 
 /** Migration statuses while the flow that owns the migration runs: its claims and bindings are in use. */

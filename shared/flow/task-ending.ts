@@ -17,6 +17,7 @@
 import { LAMBDA_MAX_TIMEOUT_SECONDS } from "../definitions/timeouts.js";
 import { ConcurrentUpdate, UnexpectedTaskState } from "../domain/errors.js";
 import type { Instance } from "../domain/schemas.js";
+import { currentTaskEnding } from "../domain/states.js";
 import type { StepDeps } from "./deps.js";
 
 export type TaskEndingTaken =
@@ -47,7 +48,7 @@ export async function takeTaskEnding(
   for (let attempt = 1; ; attempt++) {
     const current = await deps.stores.instances.get(req.instanceUuid);
     if (!current || current.taskRequestId !== req.requestId) return { kind: "not-owned" };
-    const holder = current.taskEnding?.requestId === req.requestId ? current.taskEnding : null;
+    const holder = currentTaskEnding(current);
     if (holder && holder.by !== req.ender) {
       if (!req.takeOver || (await holderMayAct(deps, holder))) return { kind: "held", by: holder.by };
     }

@@ -1,6 +1,5 @@
-import { UnexpectedTaskState } from "../domain/errors.js";
 import type { Instance } from "../domain/schemas.js";
-import type { TaskState } from "../domain/states.js";
+import { assertNotBeingEnded, type TaskState } from "../domain/states.js";
 import type { StepDeps } from "./deps.js";
 
 /**
@@ -25,12 +24,7 @@ export async function advanceTaskState(
   if (current.taskState === to && current.taskRequestId === requestId && from !== to) {
     // A retried step: the move is made; it may go on only while nobody is ending its flow (as the step
     // read the record at its start).
-    if (current.taskEnding?.requestId === requestId) {
-      throw new UnexpectedTaskState(
-        `instance ${instanceUuid}: the flow of request ${requestId} is being ended by ${current.taskEnding.by}`,
-        { instanceUuid, actualTaskRequestId: requestId, endingBy: current.taskEnding.by },
-      );
-    }
+    assertNotBeingEnded(current);
     return current;
   }
   return deps.stores.instances.update(

@@ -15,7 +15,13 @@ import {
   UnexpectedTaskState,
 } from "../domain/errors.js";
 import { Instance } from "../domain/schemas.js";
-import { assertTaskTransition, assertVmTransition, type TaskState, type VmState } from "../domain/states.js";
+import {
+  assertNotBeingEnded,
+  assertTaskTransition,
+  assertVmTransition,
+  type TaskState,
+  type VmState,
+} from "../domain/states.js";
 import {
   definedOnly,
   Expr,
@@ -232,20 +238,7 @@ export class InstancesStore extends RecordStore<typeof Instance> {
         { instanceUuid: current.uuid, expected: [...expectVmState], actual: current.vmState },
       );
     }
-    if (
-      update.expectNotBeingEnded &&
-      current.taskEnding &&
-      current.taskEnding.requestId === current.taskRequestId
-    ) {
-      throw new UnexpectedTaskState(
-        `instance ${current.uuid}: the flow of request ${String(current.taskRequestId)} is being ended by ${current.taskEnding.by}`,
-        {
-          instanceUuid: current.uuid,
-          actualTaskRequestId: current.taskRequestId,
-          endingBy: current.taskEnding.by,
-        },
-      );
-    }
+    if (update.expectNotBeingEnded) assertNotBeingEnded(current);
     if (expectVersion !== undefined && current.version !== expectVersion) {
       throw new ConcurrentUpdate(
         `instance ${current.uuid} changed: version ${current.version}, expected ${expectVersion}`,
