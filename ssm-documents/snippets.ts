@@ -3,6 +3,7 @@
  * variable (never a value written into the script), each in its own `( ... )` subshell so its variables
  * never leak. The exit codes are the control plane's vocabulary (shared/hosts/virsh.ts).
  */
+import { DISK_LOCK_REFUSAL_PATTERN } from "#shared/domain/fencing.js";
 import { EXIT_DOMAIN_ABSENT, EXIT_UNEXPECTED_STATE, EXIT_VIRSH_FAILED } from "#shared/hosts/exit-codes.js";
 
 /** `"$name"`: a shell variable, quoted. */
@@ -77,9 +78,6 @@ export function ensureStarted(uuidVar = "uuid"): string[] {
   ]);
 }
 
-/** qemu's words for a disk whose write lock another process holds (shared/domain/fencing.ts reads them). */
-const QEMU_LOCK_REFUSAL = `'Failed to get "(write|shared)" lock|Is another process using the image|Failed to acquire lock'`;
-
 /**
  * Start a domain that was just defined: `virsh start` straight away (one virsh call where ensureStarted
  * makes three: on a busy host each is a process and a libvirt connection), and only when that fails,
@@ -101,10 +99,11 @@ export function startDefined(uuidVar: string, nameVar: string): string[] {
     "  lz_rc=0",
     ...withStatus(ensureStarted(uuidVar)).map((l) => `  ${l}`),
     '  if [ "$lz_rc" != 0 ]; then',
+    // The disk-lock words (shared/domain/fencing.ts), single-quoted: the pattern has no single quote.
     "    for lz_try in 1 2 3 4 5 6 7 8 9 10; do",
     "      lz_seen=no",
     "      for lz_i in 0 1; do",
-    `        if tail -c "+\${lz_qfrom[$lz_i]}" -- "\${lz_qlogs[$lz_i]}" 2>/dev/null | grep -iE ${QEMU_LOCK_REFUSAL} >&2; then lz_seen=yes; fi`,
+    `        if tail -c "+\${lz_qfrom[$lz_i]}" -- "\${lz_qlogs[$lz_i]}" 2>/dev/null | grep -iE '${DISK_LOCK_REFUSAL_PATTERN}' >&2; then lz_seen=yes; fi`,
     "      done",
     '      [ "$lz_seen" = no ] || break',
     "      sleep 0.3",

@@ -408,13 +408,19 @@ export function instanceProof(host: HostProof, disk: { shared: boolean; hostLock
 }
 
 /**
+ * The words of a start refused because another process holds the disk's lock (qemu's image lock, or
+ * virtlockd), matched without case: an extended regular expression, the same for JavaScript and for the
+ * host's `grep -iE` (define-domain reads qemu's log with it), with no quote the shell would read.
+ */
+export const DISK_LOCK_REFUSAL_PATTERN =
+  'Failed to get "(write|shared)" lock|Is another process using the image|resource busy: Lockspace|Failed to acquire lock';
+
+/**
  * A start the target refused because another host still holds the disk (qemu's image lock, or virtlockd):
  * the old copy runs. Not an error of the instance: it is "fencing required" until the host is proven dead.
  */
 export function isDiskLockRefusal(message: string): boolean {
-  return /Failed to get "(write|shared)" lock|Is another process using the image|resource busy: Lockspace|Failed to acquire lock/i.test(
-    message,
-  );
+  return new RegExp(DISK_LOCK_REFUSAL_PATTERN, "i").test(message);
 }
 
 /**

@@ -23,6 +23,7 @@ import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { InvalidInput, ProbeFailed } from "#shared/domain/errors.js";
+import { DISK_LOCK_REFUSAL_PATTERN } from "#shared/domain/fencing.js";
 import type { Host } from "#shared/domain/schemas.js";
 import { disableAutostart, parseDiskChains, readDiskChains } from "#shared/hosts/domain-inventory.js";
 import { buildDomainXml, DOMAIN_XML_ELEMENTS } from "#shared/hosts/domain-xml.js";
@@ -414,6 +415,8 @@ describe("define-domain", () => {
   });
 
   it("a start refused by a disk lock says so, from qemu's log, even when libvirt answered before qemu's line was written", () => {
+    // The script single-quotes the one pattern isDiskLockRefusal reads with.
+    expect(DISK_LOCK_REFUSAL_PATTERN).not.toContain("'");
     const lock = `qemu-system-x86_64: -blockdev {"driver":"file"}: Failed to get "write" lock`;
     const closed = "error: internal error: qemu unexpectedly closed the monitor";
     // The line arrives while the script waits: read, and the wait ends there.
