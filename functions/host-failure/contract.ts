@@ -79,6 +79,14 @@ export const HostEvacuationState = z.looseObject({
       reason: z.string(),
     })
     .optional(),
+  /** The liveness probe SendProbe sent when the incident opened (absent: not sent); ProbeHost reads it. */
+  probe: z
+    .object({
+      commandId: z.string().min(1),
+      sentAtMs: z.number().int().nonnegative(),
+      deadlineMs: z.number().int().positive(),
+    })
+    .optional(),
   death: z.object({ verdict: z.enum(["dead", "alive"]), reason: z.string() }).optional(),
   /** The mass-failure guard's verdict (shared/domain/fencing.ts): hold = nothing automatic. */
   massFailure: z

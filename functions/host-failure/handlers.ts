@@ -20,6 +20,7 @@ export const openIncident = handlerWith(deps, S.openIncident.input, S.openIncide
 export const closeNotDead = handlerWith(deps, S.closeNotDead.input, S.closeNotDead.run);
 export const abortIncident = handlerWith(deps, S.abortIncident.input, S.abortIncident.run);
 export const assessHeartbeat = handlerWith(deps, S.assessHeartbeat.input, S.assessHeartbeat.run);
+export const sendProbe = handlerWith(deps, S.sendProbe.input, S.sendProbe.run);
 export const probeHost = handlerWith(deps, S.probeHost.input, S.probeHost.run);
 export const checkMassFailure = handlerWith(deps, S.checkMassFailure.input, S.checkMassFailure.run);
 export const holdIncident = handlerWith(deps, S.holdIncident.input, S.holdIncident.run);

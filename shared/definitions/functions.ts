@@ -457,6 +457,8 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   // Pages the operator (an evacuation that stopped on an error).
   hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" }, publishEvents: true }),
   hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, heartbeats: "read" }),
+  // The liveness probe is sent when the incident opens (send-probe) and read when the flow judges (probe-host).
+  hostFailure("send-probe", "sendProbe", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
   // The mass-failure guard reads the fleet's host count and the hosts that look dead (an index); holding
   // writes the incident and alerts the operator.

@@ -39,3 +39,30 @@ export interface HostExecutor {
   /** Like `run`, but a non-zero exit is returned instead of thrown (probes that answer with their exit code). */
   probe(host: HostTarget, command: HostCommand, options?: RunOptions): Promise<RunResult>;
 }
+
+/** A command sent by `ProbeSender.send`, to be read later: its deadline runs from when it was sent. */
+export interface SentCommand {
+  commandId: string;
+  /** Epoch milliseconds (the sender's clock) when the send began: the deadline counts from here. */
+  sentAtMs: number;
+  /** Delivery + execution + polling, from `sentAtMs`. */
+  deadlineMs: number;
+}
+
+/**
+ * A probe sent now and read later. The host-failure flow sends its liveness probe when the incident opens,
+ * so that the probe's deadline runs out during the flow's waits (the grace period, the mass-failure
+ * settle) instead of after them.
+ */
+export interface ProbeSender {
+  /**
+   * Sends the probe without waiting for it. Throws what `probe` throws before a command exists:
+   * HostUnreachable (SSM will not deliver to the host), InvalidInput, HostCommandTimedOut (SSM kept refusing).
+   */
+  send(host: HostTarget, command: HostCommand, options?: RunOptions): Promise<SentCommand>;
+  /**
+   * The probe's result, as `probe` gives it: waits for a terminal status until the deadline (`sentAtMs` +
+   * `deadlineMs`), looking at least once even when the deadline has already passed.
+   */
+  answer(host: HostTarget, command: HostCommand, sent: SentCommand): Promise<RunResult>;
+}

@@ -21,7 +21,15 @@ import {
   InvalidInput,
 } from "../domain/errors.js";
 import { DEFAULT_PREFIX } from "../store/tables.js";
-import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "./executor.js";
+import type {
+  HostCommand,
+  HostExecutor,
+  HostTarget,
+  ProbeSender,
+  RunOptions,
+  RunResult,
+  SentCommand,
+} from "./executor.js";
 
 export interface SsmHostExecutorOptions {
   client: SSMClient;
@@ -93,7 +101,7 @@ function isServerError(e: unknown): boolean {
   return typeof status === "number" && status >= 500;
 }
 
-export class SsmHostExecutor implements HostExecutor {
+export class SsmHostExecutor implements HostExecutor, ProbeSender {
   private readonly client: SSMClient;
   private readonly pollInitialMs: number;
   private readonly pollMaxMs: number;
@@ -130,15 +138,49 @@ export class SsmHostExecutor implements HostExecutor {
     return this.observed(host, command, options, true);
   }
 
+  async send(host: HostTarget, command: HostCommand, options: RunOptions = {}): Promise<SentCommand> {
+    try {
+      const sent = await this.dispatch(host, command, options);
+      this.logger?.info({
+        message: "host command sent",
+        host: host.name,
+        managedInstanceId: host.managedInstanceId,
+        document: command.document,
+        what: options.comment ?? command.document,
+        commandId: sent.commandId,
+        probe: true,
+        deadlineMs: sent.deadlineMs,
+      });
+      return sent;
+    } catch (e) {
+      this.logger?.warn({
+        message: "host command not sent",
+        host: host.name,
+        managedInstanceId: host.managedInstanceId,
+        document: command.document,
+        what: options.comment ?? command.document,
+        errorName: errName(e) || "Error",
+        error: errorMessage(e),
+      });
+      throw e;
+    }
+  }
+
+  async answer(host: HostTarget, command: HostCommand, sent: SentCommand): Promise<RunResult> {
+    return this.observed(host, command, {}, true, sent);
+  }
+
   /** Runs the command and reports it: one log line and its metrics, whatever the outcome. */
   private async observed(
     host: HostTarget,
     command: HostCommand,
     options: RunOptions,
     probe: boolean,
+    earlier?: SentCommand,
   ): Promise<RunResult> {
-    const started = this.now();
-    const sent: { commandId?: string } = {};
+    // A probe sent earlier (`send`) is timed from its sending.
+    const started = earlier?.sentAtMs ?? this.now();
+    const sent: { commandId?: string } = { commandId: earlier?.commandId };
     const line = (outcome: Record<string, unknown>) => ({
       message: "host command",
       host: host.name,
@@ -151,7 +193,9 @@ export class SsmHostExecutor implements HostExecutor {
       ...outcome,
     });
     try {
-      const result = await this.execute(host, command, options, probe, sent);
+      const result = earlier
+        ? await this.collect(host, earlier, probe)
+        : await this.execute(host, command, options, probe, sent);
       const entry = line({ exitCode: result.exitCode });
       this.logger?.info(entry);
       this.metrics?.addMetric(HOST_COMMAND_METRICS.duration, MetricUnit.Milliseconds, entry.durationMs);
@@ -183,9 +227,15 @@ export class SsmHostExecutor implements HostExecutor {
     probe: boolean,
     sent: { commandId?: string },
   ): Promise<RunResult> {
+    const dispatched = await this.dispatch(host, command, options);
+    sent.commandId = dispatched.commandId;
+    return this.collect(host, dispatched, probe);
+  }
+
+  /** SendCommand, with SSM's delivery and execution timeouts derived from the deadline. */
+  private async dispatch(host: HostTarget, command: HostCommand, options: RunOptions): Promise<SentCommand> {
     const deadlineMs = options.deadlineMs ?? this.defaultDeadlineMs;
-    const started = this.now();
-    const deadline = started + deadlineMs;
+    const sentAtMs = this.now();
     const execSecs = Math.max(
       1,
       Math.ceil(options.executionTimeoutSeconds ?? this.defaultExecutionTimeoutSeconds),
@@ -195,26 +245,35 @@ export class SsmHostExecutor implements HostExecutor {
       MAX_DELIVERY_TIMEOUT_S,
       Math.max(MIN_DELIVERY_TIMEOUT_S, Math.ceil(deadlineMs / 1000)),
     );
-    const base = { host: host.name, managedInstanceId: host.managedInstanceId };
-
-    const commandId = await this.send(
+    const commandId = await this.sendCommand(
       host,
       command,
       execSecs,
       deliverySecs,
       options.comment,
-      deadline,
+      sentAtMs + deadlineMs,
       deadlineMs,
     );
-    sent.commandId = commandId;
-    const details = { ...base, commandId };
+    return { commandId, sentAtMs, deadlineMs };
+  }
+
+  /**
+   * Polls the command's invocation until a terminal status or the deadline (cancelled then). It looks at
+   * least once, and once more at the deadline: a probe sent earlier and read after its deadline has passed
+   * gets its answer if it has one.
+   */
+  private async collect(host: HostTarget, sent: SentCommand, probe: boolean): Promise<RunResult> {
+    const { commandId, deadlineMs } = sent;
+    const deadline = sent.sentAtMs + deadlineMs;
+    const details = { host: host.name, managedInstanceId: host.managedInstanceId, commandId };
 
     let delay = this.pollInitialMs;
     let last: GetCommandInvocationCommandOutput | undefined;
     let lastError = "";
+    let looked = false;
     for (;;) {
       const remaining = deadline - this.now();
-      if (remaining <= 0) {
+      if (remaining <= 0 && looked) {
         await this.cancelQuietly(commandId, host.managedInstanceId);
         const status = last
           ? `${last.Status}/${last.StatusDetails}`
@@ -230,7 +289,9 @@ export class SsmHostExecutor implements HostExecutor {
         );
       }
       // "Equal jitter": between half and all of the current delay, never past the deadline.
-      await this.sleep(Math.min(remaining, Math.round(delay * (0.5 + this.random() * 0.5))));
+      if (remaining > 0)
+        await this.sleep(Math.min(remaining, Math.round(delay * (0.5 + this.random() * 0.5))));
+      looked = true;
       try {
         last = await this.client.send(
           new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: host.managedInstanceId }),
@@ -250,7 +311,7 @@ export class SsmHostExecutor implements HostExecutor {
     }
   }
 
-  private async send(
+  private async sendCommand(
     host: HostTarget,
     command: HostCommand,
     execSecs: number,

@@ -10,11 +10,12 @@ import type { HostFailureConfig } from "../domain/host-failure.js";
 import type { StepDeps } from "../flow/deps.js";
 import type { ExecutionStarter } from "../flow/executions.js";
 import type { HostPowerDeps } from "../flow/host-power.js";
+import type { ProbeSender } from "../hosts/executor.js";
 import { Ec2PowerFence } from "../hosts/power-fence.js";
 import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
 import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
 import type { InvocationTelemetry } from "./observability.js";
-import { containerFromEnv, depsFromEnv, perContainer } from "./runtime.js";
+import { containerFromEnv, depsFromEnv, hostExecutor, perContainer } from "./runtime.js";
 import { machineArn } from "./settings.js";
 
 export interface HostFailureDeps extends StepDeps {
@@ -30,6 +31,8 @@ export interface HostFailureDeps extends StepDeps {
   hostPower: HostPowerDeps;
   /** How long a probe of a host may take before it counts as timed out (delivery included). */
   probeDeadlineMs: number;
+  /** The liveness probe sent when an incident opens and read when the flow judges (SSM Run Command). */
+  probes: ProbeSender;
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
   recoveryPollSeconds: number;
   machines: { hostEvacuation: string; hostRecovery: string };
@@ -68,7 +71,8 @@ export function hostFailureDepsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   telemetry?: InvocationTelemetry,
 ): HostFailureDeps {
-  const { settings, executions } = containerFromEnv(env);
+  const container = containerFromEnv(env);
+  const { settings, executions } = container;
   const base = depsFromEnv(env, telemetry);
   const { heartbeats, alerts } = clients(env);
   return {
@@ -80,6 +84,7 @@ export function hostFailureDepsFromEnv(
     fencing: settings.fencing,
     hostPower: hostPowerDepsFromEnv(env, telemetry, base),
     probeDeadlineMs: settings.hostProbeDeadlineMs,
+    probes: hostExecutor(container, telemetry),
     recoveryPollSeconds: settings.recoveryPollSeconds,
     machines: {
       hostEvacuation: machineArn(settings, "host-evacuation"),

@@ -39,6 +39,11 @@ export function hostFailureDeps(
       maxDelegates: 3,
     },
     probeDeadlineMs: 1000,
+    // The probe sent when the incident opens: answered (or not) by the step world's host when it is read.
+    probes: {
+      send: async () => ({ commandId: "liveness-probe", sentAtMs: w.deps.now().getTime(), deadlineMs: 1000 }),
+      answer: (host, command) => w.deps.executor.probe(host, command),
+    },
     recoveryPollSeconds: 1,
     machines: { hostEvacuation: "arn:evac", hostRecovery: "arn:recover" },
   };

@@ -2,6 +2,11 @@
  * Proof of death, in two parts: the heartbeat stale past the grace period (read from CloudWatch), then a
  * direct probe through SSM Run Command that cannot be delivered or times out. SSM's PingStatus is not used:
  * the real agent reports it every 5 minutes, so a dead host looks Online for minutes.
+ *
+ * The probe is sent when the incident opens (SendProbe) and read after the heartbeat's waits (ProbeHost):
+ * its deadline runs out during the grace period and the mass-failure settle instead of after them. Only
+ * its silence is taken from then; an answer given then may be older than the host's death, so a host that
+ * answered is asked again.
  */
 import { HostCommandTimedOut, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
 import { assessHeartbeat as assess, judgeProbe, type ProbeResult } from "#shared/domain/host-failure.js";
@@ -33,26 +38,56 @@ export async function assessHeartbeat(
   return { ...state, heartbeat };
 }
 
+/** Sends the liveness probe and returns without waiting for it; ProbeHost reads its answer. */
+export async function sendProbe(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
+  const host = await deps.stores.hosts.require(state.host);
+  try {
+    const sent = await deps.probes.send(hostTarget(host), livenessProbe(), probeOptions(state, deps));
+    return { ...state, probe: sent };
+  } catch (e) {
+    // Not sent (SSM will not deliver to the host, or kept refusing): ProbeHost probes when it judges.
+    if (e instanceof HostUnreachable || e instanceof HostCommandTimedOut) return state;
+    throw e;
+  }
+}
+
 export async function probeHost(
   deps: HostFailureDeps,
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
   if (!state.heartbeat)
     throw new InvalidInput("probeHost needs the heartbeat assessment", { host: state.host });
-  const host = await deps.stores.hosts.require(state.host);
-  let probe: ProbeResult;
-  try {
-    // Any exit status means the host ran it: it is alive.
-    await deps.executor.probe(hostTarget(host), livenessProbe(), {
-      comment: `lazarus liveness probe ${state.incidentId}`,
-      executionTimeoutSeconds: 10,
-      deadlineMs: deps.probeDeadlineMs,
-    });
-    probe = "answered";
-  } catch (e) {
-    if (e instanceof HostUnreachable) probe = "unreachable";
-    else if (e instanceof HostCommandTimedOut) probe = "timed-out";
-    else throw e;
-  }
+  const target = hostTarget(await deps.stores.hosts.require(state.host));
+  const sent = state.probe;
+  const early = sent ? await probeResult(() => deps.probes.answer(target, livenessProbe(), sent)) : null;
+  // Silence since the incident opened is the proof; an answer from then is not (the host may have died
+  // since it answered): ask again, and wait for this answer.
+  const probe =
+    early === null || early === "answered"
+      ? await probeResult(() => deps.executor.probe(target, livenessProbe(), probeOptions(state, deps)))
+      : early;
   return { ...state, death: judgeProbe(probe, state.heartbeat) };
+}
+
+function probeOptions(state: HostEvacuationState, deps: HostFailureDeps) {
+  return {
+    comment: `lazarus liveness probe ${state.incidentId}`,
+    executionTimeoutSeconds: 10,
+    deadlineMs: deps.probeDeadlineMs,
+  };
+}
+
+/** Any exit status means the host ran the probe: it is alive. */
+async function probeResult(ask: () => Promise<unknown>): Promise<ProbeResult> {
+  try {
+    await ask();
+    return "answered";
+  } catch (e) {
+    if (e instanceof HostUnreachable) return "unreachable";
+    if (e instanceof HostCommandTimedOut) return "timed-out";
+    throw e;
+  }
 }

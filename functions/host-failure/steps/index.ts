@@ -25,6 +25,7 @@ export const HOST_FAILURE_STEPS = {
   closeNotDead: step(HostEvacuationState, incident.closeNotDead),
   abortIncident: step(HostEvacuationState, incident.abortIncident),
   assessHeartbeat: step(HostEvacuationState, detect.assessHeartbeat),
+  sendProbe: step(HostEvacuationState, detect.sendProbe),
   probeHost: step(HostEvacuationState, detect.probeHost),
   checkMassFailure: step(HostEvacuationState, guard.checkMassFailure),
   holdIncident: step(HostEvacuationState, guard.holdIncident),

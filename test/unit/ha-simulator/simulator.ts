@@ -54,7 +54,15 @@ import { assertAdmissible, readAdmissionFacts } from "#shared/flow/admission.js"
 import type { FlowState } from "#shared/flow/contract.js";
 import { executionArnOf } from "#shared/flow/executions.js";
 import { endsStopped } from "#shared/flow/flow-state.js";
-import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
+import type {
+  HostCommand,
+  HostExecutor,
+  HostTarget,
+  ProbeSender,
+  RunOptions,
+  RunResult,
+  SentCommand,
+} from "#shared/hosts/executor.js";
 import type { PowerFence } from "#shared/hosts/power-fence.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { InstanceFailureDeps } from "#shared/lambda/instance-failure-runtime.js";
@@ -109,6 +117,8 @@ const HOST_ACTIONS = [
   "libvirtd-thaw",
   "feeder-fail",
   "feeder-ok",
+  "heartbeat-path-down",
+  "heartbeat-path-up",
   "fence-hw",
   "skew",
   "redeliver-alarm",
@@ -372,6 +382,8 @@ interface WorldHost {
   agent: boolean;
   libvirtd: boolean;
   feeder: boolean;
+  /** Its heartbeats reach CloudWatch (false: the path is broken; the host and its agent run on). */
+  heartbeatPath: boolean;
   skew: number;
   fenceHw: FenceHw;
   /** The device's last feed (seconds); null = not armed. */
@@ -459,6 +471,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
           agent: true,
           libvirtd: true,
           feeder: true,
+          heartbeatPath: true,
           skew: spec.skew,
           fenceHw: spec.fenceHw,
           fedAt: spec.watchdog?.kind === "device" ? 0 : null,
@@ -631,6 +644,31 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     },
   };
 
+  // -- SSM (ProbeSender): the liveness probe sent when an incident opens, read when the flow judges. A host
+  // reachable when it was sent answered then; one that becomes reachable later answers too (its agent
+  // picks the pending command up); otherwise silence until the deadline, as `probe` above.
+  const answeredWhenSent = new Set<string>();
+  let probesSent = 0;
+  const probes: ProbeSender = {
+    async send(target: HostTarget): Promise<SentCommand> {
+      const commandId = `sim-probe-${++probesSent}`;
+      if (reachable(w(target.name))) answeredWhenSent.add(commandId);
+      return { commandId, sentAtMs: sched.now, deadlineMs: cfg.probeSeconds * 1000 };
+    },
+    async answer(target: HostTarget, _command: HostCommand, sent: SentCommand): Promise<RunResult> {
+      const h = w(target.name);
+      if (answeredWhenSent.has(sent.commandId) || reachable(h)) {
+        await sched.sleepUntil(Math.max(sched.now, sent.sentAtMs + 1000));
+        return { exitCode: 0, stdout: "", stderr: "" };
+      }
+      await sched.sleepUntil(Math.max(sched.now, sent.sentAtMs + sent.deadlineMs));
+      if (reachable(h)) return { exitCode: 0, stdout: "", stderr: "" };
+      if (h.power && !h.network)
+        throw new HostCommandTimedOut(`probe of ${target.name} timed out`, { host: target.name });
+      throw new HostUnreachable(`${target.name} unreachable`, { host: target.name });
+    },
+  };
+
   // -- executions: the host-failure machines interpreted, rebuild children modelled --
   const definitions: Record<string, Definition> = {
     [ARN.hostEvacuation]: JSON.parse(readDefinition(stateMachineSpec("host-evacuation"))) as Definition,
@@ -713,6 +751,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
       maxDelegates: 3,
     },
     probeDeadlineMs: cfg.probeSeconds * 1000,
+    probes,
     recoveryPollSeconds: 2,
     machines: ARN,
   };
@@ -1126,6 +1165,16 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
           h.feeder = e.action === "feeder-ok";
           say(e.target, h.feeder ? "watchdog feeds work again" : "watchdog feeds fail (heartbeats go on)");
           break;
+        case "heartbeat-path-down":
+        case "heartbeat-path-up":
+          h.heartbeatPath = e.action === "heartbeat-path-up";
+          say(
+            e.target,
+            h.heartbeatPath
+              ? "heartbeats reach CloudWatch again"
+              : "heartbeats no longer reach CloudWatch (the host and its agent run on)",
+          );
+          break;
         case "fence-hw":
           h.fenceHw = (e.arg ?? "ok") as FenceHw;
           say(e.target, `fence hardware ${h.fenceHw}`);
@@ -1177,7 +1226,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         h.fenceOffAt = null;
         powerOff(name, "fenced");
       }
-      const accepted = h.power && h.network && h.agent && t % cfg.heartbeatSeconds === 0;
+      const accepted = h.power && h.network && h.agent && h.heartbeatPath && t % cfg.heartbeatSeconds === 0;
       if (accepted) {
         // The heartbeat's value: the armed device's timeout (0: none armed; the guard is no device).
         publish(name, t + h.skew, h.fedAt !== null ? watchdogTimeout(h.spec) : 0);

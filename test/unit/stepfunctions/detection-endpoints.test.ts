@@ -16,7 +16,7 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import { ListCommandInvocationsCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { HostEvacuationState } from "#functions/host-failure/contract.js";
-import { probeHost } from "#functions/host-failure/steps/detect.js";
+import { probeHost, sendProbe } from "#functions/host-failure/steps/detect.js";
 import type { AlarmStateChange } from "#local/cloudwatch/alarm-evaluator.js";
 import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "#local/cloudwatch/cloudwatch-endpoint.js";
 import { matchesPattern } from "#local/events/event-pattern.js";
@@ -307,6 +307,72 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
         Status: "Failed",
         StatusDetails: "Undeliverable",
       });
+    }));
+
+  it("the probe sent when the incident opens: its silence past the deadline is read as death at once; its answer is asked again", () =>
+    withSsmHost("host-s", async ({ ssm, client, host, sent, executor, poll }) => {
+      const deps = {
+        stores: { hosts: { require: async () => host } },
+        executor,
+        probes: executor,
+        probeDeadlineMs: 300,
+      } as unknown as HostFailureDeps;
+      const opened: HostEvacuationState = {
+        host: host.name,
+        incidentId: "inc-2",
+        source: "alarm",
+        reason: null,
+        openedAt: new Date().toISOString(),
+        outcome: "opened",
+      };
+      const assessed = (s: HostEvacuationState): HostEvacuationState => ({
+        ...s,
+        heartbeat: {
+          verdict: "probe",
+          ageSeconds: 30,
+          reason: "heartbeat 30.0 s old, past the grace period",
+        },
+      });
+
+      // Sent when the incident opened: SendProbe returns at once, the command Pending on a silent host.
+      const withProbe = await sendProbe(deps, opened);
+      expect(withProbe.probe?.commandId).toBe(sent[0]!.commandId);
+      await vi.waitFor(async () =>
+        expect((await statusOf(client, sent[0]!.commandId))?.Status).toBe("Pending"),
+      );
+      // The waits of the flow (grace, settle) outlast its deadline; ProbeHost reads it once: dead, and
+      // no second probe is sent (the deadline ran out during the waits).
+      await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(withProbe.probe!.sentAtMs + 300));
+      const judged = await probeHost(deps, assessed(withProbe));
+      expect(judged.death).toMatchObject({ verdict: "dead", reason: expect.stringContaining("timed out") });
+      expect(sent).toHaveLength(1);
+      expect((await statusOf(client, sent[0]!.commandId))?.Status).toBe("Cancelled");
+
+      // The host answered the probe sent when the incident opened, then went silent (power lost): that
+      // answer is older than its death, so ProbeHost probes again, and that probe's silence is the verdict.
+      const again = await sendProbe(deps, opened);
+      const work = await poll();
+      expect(work.commands.map((c) => c.commandId)).toEqual([again.probe!.commandId]);
+      await fetch(`${ssm.url}/agent/result`, {
+        method: "POST",
+        body: JSON.stringify({
+          instanceId: host.managedInstanceId,
+          commandId: again.probe!.commandId,
+          exitCode: 0,
+          stdout: "",
+          stderr: "",
+        }),
+      });
+      await vi.waitFor(async () =>
+        expect((await statusOf(client, again.probe!.commandId))?.Status).toBe("Success"),
+      );
+      const rejudged = await probeHost(deps, assessed(again));
+      expect(sent.map((c) => c.documentName)).toEqual([
+        "lazarus-probe-liveness",
+        "lazarus-probe-liveness",
+        "lazarus-probe-liveness",
+      ]);
+      expect(rejudged.death).toMatchObject({ verdict: "dead", reason: expect.stringContaining("timed out") });
     }));
 
   it("a command whose agent took it and went silent expires DeliveryTimedOut: HostCommandTimedOut (it may have run)", () =>
