@@ -2,7 +2,8 @@
  * The periodic sweeper (nova's `_init_instance` clean-up of interrupted tasks, run on a timer instead of
  * at service start): it publishes notifications the outbox holds, and ends every rebuild/evacuate task
  * whose owning execution is no longer running (stopped, timed out, failed without reaching its failure
- * path, or unknown). Such a flow's target is cleaned if the host answers (else kept claimed and named in
+ * path, or unknown). A stopped (ABORTED) or TIMED_OUT execution's task is left for Lambda's maximum after
+ * the stop: Step Functions does not wait for the Task invocation in flight, which may still act on hosts. Such a flow's target is cleaned if the host answers (else kept claimed and named in
  * the fault), and the flow is ended as HandleFailure would (shared/flow/end-flow.ts): instance ERROR with
  * a fault, migration `failed`, claims released, bindings back on the instance's host.
  *
@@ -30,7 +31,7 @@ import type { StepDeps } from "#shared/flow/deps.js";
 import { cleanBootHost, endBoot } from "#shared/flow/end-boot.js";
 import { endDelete } from "#shared/flow/end-delete.js";
 import { endFlow, type FlowEndOutcome } from "#shared/flow/end-flow.js";
-import type { ExecutionStatus } from "#shared/flow/executions.js";
+import { type ExecutionStatus, executionMayAct } from "#shared/flow/executions.js";
 import { endMigration, type MigrationEnding, migrationOfTask } from "#shared/flow/migration-ending.js";
 import { publishPending } from "#shared/flow/notify.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
@@ -93,6 +94,21 @@ export const SWEEP_MAX_TASKS = 200;
 /** The sweeper's name as the ender of a flow (shared/flow/task-ending.ts). */
 const SWEEPER_ENDER = "sweeper";
 
+/**
+ * The status of a task's execution and whether its steps may still act: running, or stopped (ABORTED) or
+ * timed out less than Lambda's maximum ago (shared/flow/executions.ts), since Step Functions does not wait
+ * for the invocation in flight when it stops one; such a task is left until then. `since` (the record's
+ * last write, no later than the stop) bounds an unknown stop time.
+ */
+async function ownerMayAct(
+  deps: StepDeps,
+  executionArn: string | null | undefined,
+  since: string,
+): Promise<{ status: ExecutionStatus; mayAct: boolean }> {
+  if (!executionArn) return { status: "NOT_FOUND", mayAct: false };
+  return executionMayAct(deps.executions, executionArn, deps.now(), new Date(since));
+}
+
 export async function sweep(deps: StepDeps): Promise<SweepReport> {
   const republished = await publishPending(deps);
   const endedTasks: EndedTask[] = [];
@@ -116,10 +132,12 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
     }
     const flowTask = isRebuildTask(listed.taskState) || isBootTask(listed) || listed.taskState === "deleting";
     if (!flowTask || !listed.taskRequestId) continue;
-    const executionStatus = listed.taskExecutionArn
-      ? await deps.executions.status(listed.taskExecutionArn)
-      : "NOT_FOUND";
-    if (executionStatus === "RUNNING") {
+    const { status: executionStatus, mayAct } = await ownerMayAct(
+      deps,
+      listed.taskExecutionArn,
+      listed.updatedAt,
+    );
+    if (mayAct) {
       running++;
       continue;
     }
@@ -132,8 +150,12 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
   // is ended here (claims made by its owner released, the build marked failed with the fault).
   for (const action of await deps.stores.actions.unplacedBuilds()) {
     if (action.build?.status !== "building" || !action.executionArn) continue;
-    const executionStatus = await deps.executions.status(action.executionArn);
-    if (executionStatus === "RUNNING") {
+    const { status: executionStatus, mayAct } = await ownerMayAct(
+      deps,
+      action.executionArn,
+      action.updatedAt,
+    );
+    if (mayAct) {
       running++;
       continue;
     }
@@ -166,10 +188,12 @@ export async function sweep(deps: StepDeps): Promise<SweepReport> {
  * the execution runs.
  */
 async function endAbandonedMigration(deps: StepDeps, listed: Instance): Promise<EndedTask | null> {
-  const executionStatus = listed.taskExecutionArn
-    ? await deps.executions.status(listed.taskExecutionArn)
-    : "NOT_FOUND";
-  if (executionStatus === "RUNNING") return null;
+  const { status: executionStatus, mayAct } = await ownerMayAct(
+    deps,
+    listed.taskExecutionArn,
+    listed.updatedAt,
+  );
+  if (mayAct) return null;
   const instance = await deps.stores.instances.require(listed.uuid);
   const task = await migrationOfTask(deps.stores, instance);
   if (!task) return null;
@@ -199,7 +223,7 @@ async function endAbandonedPowerTask(deps: StepDeps, listed: Instance): Promise<
   const requestId = listed.taskRequestId!;
   const owner = listed.taskExecutionArn ? "execution" : "api";
   if (listed.taskExecutionArn) {
-    if ((await deps.executions.status(listed.taskExecutionArn)) === "RUNNING") return null;
+    if ((await ownerMayAct(deps, listed.taskExecutionArn, listed.updatedAt)).mayAct) return null;
   } else if (deps.now().getTime() - Date.parse(listed.updatedAt) < API_TASK_ABANDONED_MS) {
     return null;
   }

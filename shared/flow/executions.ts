@@ -3,10 +3,42 @@
  * start one by name (the flows' triggers, the API), whether one still runs (the sweeper), and, for the
  * API, what one did.
  */
+import { CLOCK_SKEW_SECONDS, LAMBDA_MAX_TIMEOUT_SECONDS } from "../definitions/timeouts.js";
+
 export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED" | "NOT_FOUND";
 
 export interface ExecutionReader {
   status(executionArn: string): Promise<ExecutionStatus>;
+  /** When a stopped (ABORTED) or TIMED_OUT execution ended; null when it has not ended or is not found. */
+  stoppedAt(executionArn: string): Promise<Date | null>;
+}
+
+/**
+ * How long after its stop an ABORTED or TIMED_OUT execution may still act: Step Functions ends such an
+ * execution without waiting for its Task invocation in flight, which runs on until it returns or Lambda
+ * stops it at its function's timeout (at most Lambda's maximum), plus the clock margin.
+ */
+export const STOPPED_EXECUTION_MAY_ACT_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS + CLOCK_SKEW_SECONDS;
+
+/**
+ * Whether an execution's steps may still act on hosts and records: RUNNING; or stopped (ABORTED) or
+ * TIMED_OUT less than STOPPED_EXECUTION_MAY_ACT_SECONDS ago (from `since` when the stop time is unknown).
+ * SUCCEEDED and FAILED ended through their states (the last invocation had returned); NOT_FOUND never ran.
+ */
+export async function executionMayAct(
+  reader: ExecutionReader,
+  executionArn: string,
+  now: Date,
+  since: Date,
+): Promise<{ status: ExecutionStatus; mayAct: boolean }> {
+  const status = await reader.status(executionArn);
+  if (status === "RUNNING") return { status, mayAct: true };
+  if (status !== "ABORTED" && status !== "TIMED_OUT") return { status, mayAct: false };
+  const stopped = (await reader.stoppedAt(executionArn)) ?? since;
+  return {
+    status,
+    mayAct: now.getTime() - stopped.getTime() < STOPPED_EXECUTION_MAY_ACT_SECONDS * 1000,
+  };
 }
 
 export interface ExecutionStarter {

@@ -14,11 +14,11 @@
  * invocation) renews it.
  * Releasing the task (endFlow, commitMove) releases the ending with it.
  */
-import { LAMBDA_MAX_TIMEOUT_SECONDS } from "../definitions/timeouts.js";
 import { ConcurrentUpdate, UnexpectedTaskState } from "../domain/errors.js";
 import type { Instance } from "../domain/schemas.js";
 import { currentTaskEnding } from "../domain/states.js";
 import type { StepDeps } from "./deps.js";
+import { executionMayAct, STOPPED_EXECUTION_MAY_ACT_SECONDS } from "./executions.js";
 
 export type TaskEndingTaken =
   /** This ender holds the ending; `instance` is the record as the conditional write left it. */
@@ -76,19 +76,19 @@ export async function takeTaskEnding(
 }
 
 /**
- * Whether the holder of an ending may still be acting on the hosts. An execution that SUCCEEDED or FAILED
- * ended through its states: its Task's invocation had returned. One stopped (ABORTED), TIMED_OUT or not
- * found may have left an invocation running (Step Functions does not wait for it): like a holder that is
- * not an execution, it may act until Lambda's maximum has passed since it took the ending.
+ * Whether the holder of an ending may still be acting on the hosts (`executionMayAct`): an execution that
+ * SUCCEEDED or FAILED ended through its states; one stopped (ABORTED) or TIMED_OUT may have left an
+ * invocation running until Lambda's maximum after its stop. A holder that is not an execution, or one not
+ * found, may act until Lambda's maximum has passed since it took the ending.
  */
 async function holderMayAct(
   deps: Pick<StepDeps, "executions" | "now">,
   holder: NonNullable<Instance["taskEnding"]>,
 ): Promise<boolean> {
+  const since = new Date(holder.at);
   if (holder.by.startsWith("arn:")) {
-    const status = await deps.executions.status(holder.by);
-    if (status === "RUNNING") return true;
-    if (status === "SUCCEEDED" || status === "FAILED") return false;
+    const { status, mayAct } = await executionMayAct(deps.executions, holder.by, deps.now(), since);
+    if (status !== "NOT_FOUND") return mayAct;
   }
-  return deps.now().getTime() - Date.parse(holder.at) < LAMBDA_MAX_TIMEOUT_SECONDS * 1000;
+  return deps.now().getTime() - since.getTime() < STOPPED_EXECUTION_MAY_ACT_SECONDS * 1000;
 }

@@ -76,6 +76,16 @@ export class SfnExecutions implements ExecutionStarter, ExecutionReader, Executi
     }
   }
 
+  async stoppedAt(executionArn: string): Promise<Date | null> {
+    try {
+      const out = await this.client.send(new DescribeExecutionCommand({ executionArn }));
+      return out.stopDate ?? null;
+    } catch (e) {
+      if (errorName(e) === "ExecutionDoesNotExist") return null;
+      throw e;
+    }
+  }
+
   async describe(executionArn: string): Promise<ExecutionSummary | null> {
     try {
       const d = await this.client.send(new DescribeExecutionCommand({ executionArn }));

@@ -9,8 +9,11 @@
  */
 import { type SFNClient, StopExecutionCommand } from "@aws-sdk/client-sfn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
 import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import { STOPPED_EXECUTION_MAY_ACT_SECONDS } from "#shared/flow/executions.js";
+import { depsFromEnv } from "#shared/lambda/runtime.js";
 import { runFlow, sfnClient, startFlow, waitFlow } from "../support/flows.js";
 import {
   bootAdopted,
@@ -19,7 +22,6 @@ import {
   killAndForceDown,
   poolHosts,
   runningOn as runningOnIn,
-  sweepUntil,
   until,
 } from "../support/hosts.js";
 
@@ -30,6 +32,12 @@ const booted: Record<string, Instance> = {};
 const definedOn = (uuid: string) => definedOnIn(cloud, uuid);
 const runningOn = (uuid: string) => runningOnIn(cloud, uuid);
 const expectInvariants = () => expectInvariantsIn(cloud);
+/**
+ * The sweeper's run as its schedule would run it `aheadSeconds` from now: the same code and endpoints as its
+ * Lambda (the local cloud's environment), its clock moved.
+ */
+const sweepAt = (aheadSeconds: number) =>
+  sweep({ ...depsFromEnv(), now: () => new Date(Date.now() + aheadSeconds * 1000) });
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
@@ -154,7 +162,7 @@ describe("no task is ever left held", () => {
     await expectInvariants();
   });
 
-  it("a flow stopped mid-way (StopExecution) is ended by the sweeper: target cleaned, claim released, no task", async () => {
+  it("a flow stopped mid-way (StopExecution) is left while its Spawn may still act, then ended by the sweeper: target cleaned, claim released, no task", async () => {
     const inst = booted.stopped!;
     const c = cloud.fleet.hosts.get("host-c")!;
     c.injectCommandFault("virsh", "define", "injected: define never reports", "hang-after");
@@ -163,6 +171,11 @@ describe("no task is ever left held", () => {
       recreate: true,
       targetHost: "host-c",
     });
+    const spawnInvocations = () =>
+      cloud.lambda.invocations.filter(
+        (r) =>
+          r.functionName.endsWith("compute-spawn") && JSON.stringify(r.event).includes(started.requestId),
+      );
     try {
       await until(
         "spawn",
@@ -174,16 +187,26 @@ describe("no task is ever left held", () => {
       await sfn.send(
         new StopExecutionCommand({ executionArn: started.executionArn, error: "OperatorStopped" }),
       );
+      const stopped = await waitFlow(sfn, started);
+      expect(stopped.status).toBe("ABORTED");
+      // Step Functions did not wait for the Spawn invocation in flight: it still runs, and may still define
+      // and start the domain on host-c. The sweeper (past its minimum age) leaves the task and the claim.
+      expect(spawnInvocations().some((r) => r.status === "running")).toBe(true);
+      const left = await sweepAt(SWEEP_MIN_AGE_SECONDS + 1);
+      expect(left.endedTasks.map((t) => t.instanceUuid)).not.toContain(inst.uuid);
+      expect(left.running).toBeGreaterThanOrEqual(1);
+      expect((await cloud.stores.instances.require(inst.uuid)).taskState).toBe("rebuild_spawning");
+      expect((await cloud.stores.hosts.require("host-c")).claims[inst.uuid]).toBeDefined();
     } finally {
       c.clearFaults();
     }
-    const stopped = await waitFlow(sfn, started);
-    expect(stopped.status).toBe("ABORTED");
-    expect((await cloud.stores.instances.require(inst.uuid)).taskState).toBe("rebuild_spawning");
-
-    await sweepUntil<{ endedTasks: { instanceUuid: string }[] }>(cloud, "the sweeper ends the task", (r) =>
-      r.endedTasks.some((t) => t.instanceUuid === inst.uuid),
+    // Lambda's maximum after the stop: no invocation of the flow can run by then. Here the Spawn
+    // invocation's end is awaited (it ends on its host command's deadline), and the sweeper's clock moved.
+    await until("the Spawn invocation has ended", async () =>
+      spawnInvocations().every((r) => r.status !== "running"),
     );
+    const report = await sweepAt(STOPPED_EXECUTION_MAY_ACT_SECONDS + 1);
+    expect(report.endedTasks.map((t) => t.instanceUuid)).toContain(inst.uuid);
     const after = await cloud.stores.instances.require(inst.uuid);
     expect(after).toMatchObject({ taskState: null, vmState: "error", fault: { error: "FlowEnded" } });
     expect(await definedOn(inst.uuid)).toEqual([]);

@@ -109,6 +109,19 @@ export class ScriptedExecutions implements ExecutionReader {
   async status(arn: string): Promise<ExecutionStatus> {
     return this.statuses.get(arn) ?? "NOT_FOUND";
   }
+  /** When an execution stopped (unset: unknown, as for one that has not). */
+  readonly stopped = new Map<string, Date>();
+  async stoppedAt(arn: string): Promise<Date | null> {
+    return this.stopped.get(arn) ?? null;
+  }
+  /**
+   * The execution ended in `status`; a stopped (ABORTED) or TIMED_OUT one at `at` (default: long before
+   * anything a test does, so that no invocation of it can still run).
+   */
+  end(arn: string, status: "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT", at = new Date(0)): void {
+    this.statuses.set(arn, status);
+    if (status === "ABORTED" || status === "TIMED_OUT") this.stopped.set(arn, at);
+  }
 }
 
 /** One isolated world: fresh tables (on the harness's dynalite), a scripted executor, notifier and executions. */

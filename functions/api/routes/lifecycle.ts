@@ -74,7 +74,7 @@ export async function resetState(
     const instance = await requireInstance(ctx, id);
     if (instance.taskState !== null) {
       throw new InstanceInvalidState(
-        `Cannot reset the state of instance ${id} while it is in task_state ${instance.taskState}: the flow that holds it must end first (it ends itself, or the sweeper ends it once its execution is gone).`,
+        `Cannot reset the state of instance ${id} while it is in task_state ${instance.taskState}: the flow that holds it must end first (it ends itself, or the sweeper ends it once its execution is gone; a stopped execution 15 minutes after its stop, when none of its invocations can still run).`,
       );
     }
     const at = ctx.deps.now().toISOString();

@@ -696,7 +696,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     stores,
     executor,
     notifier: { publish: async () => undefined },
-    executions: { status: async () => "NOT_FOUND" },
+    executions: { status: async () => "NOT_FOUND", stoppedAt: async () => null },
     now,
     sleep: (ms) => sched.sleepUntil(sched.now + ms),
     serviceDownSeconds: 60,

@@ -241,7 +241,7 @@ describe("a boot that fails leaves nothing behind", () => {
     let state = await acceptBoot(d, { request: { requestId, build }, executionArn: arn("boot", requestId) });
     state = await scheduleBoot(d, state);
     await prepareBoot(d, state);
-    w.executions.statuses.set(arn("boot", requestId), "ABORTED");
+    w.executions.end(arn("boot", requestId), "ABORTED");
     // The sweeper looks at held tasks older than its minimum age (younger ones' flows are at work).
     expect((await sweep(d)).endedTasks).toEqual([]);
     const later = Date.now() + (SWEEP_MIN_AGE_SECONDS + 1) * 1000;
@@ -257,7 +257,7 @@ describe("a boot that fails leaves nothing behind", () => {
     await acceptBoot(d, { request: { requestId, build }, executionArn: arn("boot", requestId) });
     w.executions.statuses.set(arn("boot", requestId), "RUNNING");
     expect((await sweep(d)).endedTasks).toEqual([]);
-    w.executions.statuses.set(arn("boot", requestId), "TIMED_OUT");
+    w.executions.end(arn("boot", requestId), "TIMED_OUT");
     const report = await sweep(d);
     expect(report.endedTasks).toEqual([expect.objectContaining({ requestId, outcome: "ended-in-error" })]);
     expect((await w.db.stores.actions.require(requestId)).build).toMatchObject({

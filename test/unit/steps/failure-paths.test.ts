@@ -19,6 +19,7 @@ import { schedule } from "#functions/conductor/steps/schedule.js";
 import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
 import type { Instance } from "#shared/domain/schemas.js";
 import { type FlowState, MAX_SCHEDULING_ATTEMPTS, type ScheduledFlow } from "#shared/flow/contract.js";
+import { STOPPED_EXECUTION_MAY_ACT_SECONDS } from "#shared/flow/executions.js";
 import { makePort, makeVolume } from "../../support/fixtures.js";
 import {
   claimFor,
@@ -489,14 +490,14 @@ describe("sweeper", () => {
   it("looks only at tasks older than its minimum age (their flows are at work)", async () => {
     const { w, instance, flow } = await evacuationWorld();
     await runUntil(w, flow, "spawn");
-    w.executions.statuses.set(flow.executionArn, "ABORTED");
+    w.executions.end(flow.executionArn, "ABORTED");
     expect(await sweep(w.deps)).toMatchObject({ endedTasks: [], running: 0 });
     sweepLater(w);
     expect((await sweep(w.deps)).endedTasks).toHaveLength(1);
     await expectEnded(w, instance);
   });
 
-  it("ends a task whose execution ended (stopped mid-way), cleans the target, and leaves running ones alone", async () => {
+  it("ends a task whose execution ended (stopped mid-way) once no invocation of it can still run, cleans the target, and leaves running ones alone", async () => {
     const { w, instance, flow } = await evacuationWorld();
     const at = await runUntil(w, flow, "spawn");
     sweepLater(w);
@@ -504,8 +505,17 @@ describe("sweeper", () => {
     expect((await sweep(w.deps)).running).toBe(1);
     expect((await w.db.stores.instances.require(instance.uuid)).taskState).not.toBeNull();
 
-    w.executions.statuses.set(flow.executionArn, "ABORTED");
+    // Stopped just now: its Spawn invocation may still be defining and starting the domain on the target
+    // (Step Functions does not wait for it), so nothing is touched until Lambda's maximum has passed.
+    const stoppedAt = w.deps.now();
+    w.executions.end(flow.executionArn, "ABORTED", stoppedAt);
     w.executor.reset();
+    expect(await sweep(w.deps)).toMatchObject({ endedTasks: [], running: 1 });
+    w.deps.now = () => new Date(stoppedAt.getTime() + (STOPPED_EXECUTION_MAY_ACT_SECONDS - 1) * 1000);
+    expect(await sweep(w.deps)).toMatchObject({ endedTasks: [], running: 1 });
+    expect(w.executor.calls).toEqual([]);
+    expect((await w.db.stores.instances.require(instance.uuid)).taskState).not.toBeNull();
+    w.deps.now = () => new Date(stoppedAt.getTime() + STOPPED_EXECUTION_MAY_ACT_SECONDS * 1000);
     const report = await sweep(w.deps);
     expect(report.endedTasks).toEqual([
       expect.objectContaining({ instanceUuid: instance.uuid, executionStatus: "ABORTED", uncleanHost: null }),

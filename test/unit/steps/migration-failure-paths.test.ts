@@ -22,8 +22,8 @@ import { scheduleMigration } from "#functions/migration/steps/schedule.js";
 import { startOnTarget } from "#functions/migration/steps/start-on-target.js";
 import { stopSource } from "#functions/migration/steps/stop-source.js";
 import { SWEEP_MIN_AGE_SECONDS, sweep } from "#functions/sweeper/sweep.js";
-import { LAMBDA_MAX_TIMEOUT_SECONDS } from "#shared/definitions/timeouts.js";
 import type { Instance } from "#shared/domain/schemas.js";
+import { STOPPED_EXECUTION_MAY_ACT_SECONDS } from "#shared/flow/executions.js";
 import type { MigrateRequest, MigrationFlow } from "#shared/flow/migration-contract.js";
 import { takeTaskEnding } from "#shared/flow/task-ending.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
@@ -512,7 +512,7 @@ describe("the sweeper ends a migration whose execution ended without its failure
     flow = await scheduleMigration(deps, flow);
     flow = await checkMigrationTarget(deps, flow);
     flow = await liveMigrate(deps, flow);
-    w.executions.statuses.set(flow.executionArn, "ABORTED");
+    w.executions.end(flow.executionArn, "ABORTED");
     // The sweeper looks at held tasks older than its minimum age (younger ones' flows are at work).
     expect((await sweep(deps)).endedTasks).toEqual([]);
     const later = Date.now() + (SWEEP_MIN_AGE_SECONDS + 1) * 1000;
@@ -688,7 +688,7 @@ describe("one ender at a time: a flow's own failure handler and a host evacuatio
     }
   });
 
-  it("a holder stopped mid-invocation (ABORTED), or the sweeper, is taken over only once Lambda's maximum has passed", async () => {
+  it("a holder stopped mid-invocation (ABORTED), or the sweeper, is taken over only once Lambda's maximum has passed since the stop (the sweeper: since it took the ending)", async () => {
     const t = await dyingSource();
     const take = (ender: string, deps = t.deps) =>
       takeTaskEnding(deps, {
@@ -698,16 +698,22 @@ describe("one ender at a time: a flow's own failure handler and a host evacuatio
         takeOver: true,
       });
     expect((await take(t.flow.executionArn)).kind).toBe("taken");
-    // Stopped: Step Functions does not wait for the invocation that holds it, which may still act.
-    t.w.executions.statuses.set(t.flow.executionArn, "ABORTED");
-    expect(await take(t.evacuationArn)).toEqual({ kind: "held", by: t.flow.executionArn });
+    const MAY_ACT = STOPPED_EXECUTION_MAY_ACT_SECONDS;
     const later = (s: number) => ({ ...t.deps, now: () => new Date(Date.now() + s * 1000) });
-    expect((await take(t.evacuationArn, later(LAMBDA_MAX_TIMEOUT_SECONDS + 1))).kind).toBe("taken");
+    // Stopped 100 s after it took the ending: Step Functions does not wait for the invocation in flight,
+    // which may act until Lambda's maximum after the stop (not after the taking).
+    t.w.executions.end(t.flow.executionArn, "ABORTED", new Date(Date.now() + 100_000));
+    expect(await take(t.evacuationArn)).toEqual({ kind: "held", by: t.flow.executionArn });
+    expect(await take(t.evacuationArn, later(MAY_ACT + 1))).toEqual({
+      kind: "held",
+      by: t.flow.executionArn,
+    });
+    expect((await take(t.evacuationArn, later(100 + MAY_ACT + 1))).kind).toBe("taken");
     // The sweeper's holding is judged by time alone.
-    expect((await take("sweeper", later(LAMBDA_MAX_TIMEOUT_SECONDS + 2))).kind).toBe("held");
-    t.w.executions.statuses.set(t.evacuationArn, "FAILED");
-    expect((await take("sweeper", later(LAMBDA_MAX_TIMEOUT_SECONDS + 2))).kind).toBe("taken");
-    expect((await take(t.evacuationArn, later(LAMBDA_MAX_TIMEOUT_SECONDS + 3))).kind).toBe("held");
-    expect((await take(t.evacuationArn, later(2 * LAMBDA_MAX_TIMEOUT_SECONDS + 3))).kind).toBe("taken");
+    expect((await take("sweeper", later(100 + MAY_ACT + 2))).kind).toBe("held");
+    t.w.executions.end(t.evacuationArn, "FAILED");
+    expect((await take("sweeper", later(100 + MAY_ACT + 2))).kind).toBe("taken");
+    expect((await take(t.evacuationArn, later(100 + MAY_ACT + 3))).kind).toBe("held");
+    expect((await take(t.evacuationArn, later(100 + 2 * MAY_ACT + 3))).kind).toBe("taken");
   });
 });

@@ -111,7 +111,7 @@ describe("sweeper: power tasks", () => {
     const arn = `arn:aws:states:local:000000000000:execution:instance-recovery:${randomUUID()}`;
     const instance = await powerTask(w, "powering_on", { executionArn: arn });
     domstate(w, "unreachable");
-    w.executions.statuses.set(arn, "ABORTED");
+    w.executions.end(arn, "ABORTED");
 
     const report = await sweep(w.deps);
     expect(report.endedPowerTasks).toMatchObject([{ instanceUuid: instance.uuid, domain: null }]);
