@@ -20,7 +20,12 @@ import {
   growthRatio,
   issue23Targets,
 } from "./aggregate.js";
-import { type EvacuationPlan, type EvacuationRunResult, runSession } from "./evacuation.js";
+import {
+  benchDetectionText,
+  type EvacuationPlan,
+  type EvacuationRunResult,
+  runSession,
+} from "./evacuation.js";
 import { fleetSectionOf, runFleetBench, withFleetSection } from "./fleet-report.js";
 import { renderGanttSvg, timeByState } from "./gantt.js";
 import { type BenchResults, renderResults } from "./report.js";
@@ -154,8 +159,7 @@ async function main(): Promise<number> {
         flavor: "1 vCPU, 64 MiB, 1 GiB (cirros-0.6, a 64 MiB blank qcow2 overlay)",
         hosts:
           "source s<i> per run (4 vCPU), targets t1-t3 (pool p1; records sized for every run of the session)",
-        detection:
-          "heartbeat 1 s, alarm 5 s x 2 periods (the demo: 2 s x 2, too eager for 17 hosts on a loaded machine), grace 8 s, then an SSM probe; service down after 30 s",
+        detection: benchDetectionText(),
         maxConcurrency: "N (every instance at once)",
         ssmLatency: "per command: half before delivery to the agent, half before the result is visible",
       },
