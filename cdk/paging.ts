@@ -146,10 +146,13 @@ export class Paging extends Construct {
     );
     this.dashboard.addWidgets(
       new GraphWidget({
-        title: "Incidents: mass failures held, evacuations incomplete or failed",
-        left: [ALERTS.massFailureHeld, ALERTS.evacuationIncomplete, ALERTS.evacuationFailed].map((a) =>
-          matched(`${prefix}-page-${a.id}`, true, a.detailType),
-        ),
+        title: "Incidents: mass failures held, evacuations incomplete or failed, silent hosts watched",
+        left: [
+          ALERTS.massFailureHeld,
+          ALERTS.evacuationIncomplete,
+          ALERTS.evacuationFailed,
+          ALERTS.silentHost,
+        ].map((a) => matched(`${prefix}-page-${a.id}`, true, a.detailType)),
         width: 8,
       }),
       new GraphWidget({

@@ -79,6 +79,16 @@ export const HostEvacuationState = z.looseObject({
       reason: z.string(),
     })
     .optional(),
+  /** Watching a silent host that answers SSM (WatchSilentHost, shared/domain/host-failure.ts). */
+  watch: z
+    .object({
+      since: IsoTime,
+      rounds: z.number().int().positive(),
+      verdict: z.enum(["wait", "give-up"]),
+      waitSeconds: z.number().int().nonnegative(),
+      reason: z.string(),
+    })
+    .optional(),
   /** The liveness probe SendProbe sent when the incident opened (absent: not sent); ProbeHost reads it. */
   probe: z
     .object({

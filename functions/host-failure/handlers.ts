@@ -22,6 +22,7 @@ export const abortIncident = handlerWith(deps, S.abortIncident.input, S.abortInc
 export const assessHeartbeat = handlerWith(deps, S.assessHeartbeat.input, S.assessHeartbeat.run);
 export const sendProbe = handlerWith(deps, S.sendProbe.input, S.sendProbe.run);
 export const probeHost = handlerWith(deps, S.probeHost.input, S.probeHost.run);
+export const watchSilentHost = handlerWith(deps, S.watchSilentHost.input, S.watchSilentHost.run);
 export const checkMassFailure = handlerWith(deps, S.checkMassFailure.input, S.checkMassFailure.run);
 export const holdIncident = handlerWith(deps, S.holdIncident.input, S.holdIncident.run);
 export const disableHost = handlerWith(deps, S.disableHost.input, S.disableHost.run);

@@ -172,10 +172,22 @@ async function heartbeatStop(ctx: RoundContext): Promise<void> {
   await host.stopHeartbeat();
   ctx.fault("heartbeat-stop");
   try {
-    await afterCut(ctx, name, since);
+    if (ctx.kindOf(name) === "watchdog") await afterCut(ctx, name, since);
+    else {
+      // It answers SSM: its incident watches it (not dead, not closed) until its heartbeat is back; or the
+      // incident ended otherwise (held with others, say).
+      await waitFor(ctx, `${name}'s incident watching it`, EVACUATION_WAIT_MS, async () => {
+        const incident = (await ctx.cloud.stores.hosts.require(name)).incident;
+        if (!incident || Date.parse(incident.openedAt) < since) return undefined;
+        return incident.summary?.verdict === "watching" || incident.status !== "confirming"
+          ? true
+          : undefined;
+      });
+    }
   } finally {
     host.startHeartbeat();
   }
+  await evacuationEnded(ctx, name, since, EVACUATION_WAIT_MS);
 }
 
 async function agentStop(ctx: RoundContext): Promise<void> {

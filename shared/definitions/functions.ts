@@ -460,6 +460,8 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   // The liveness probe is sent when the incident opens (send-probe) and read when the flow judges (probe-host).
   hostFailure("send-probe", "sendProbe", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
+  // Records the watch of a silent host that answers SSM on its incident; pages the operator once.
+  hostFailure("watch-silent-host", "watchSilentHost", { tables: { hosts: "write" }, publishEvents: true }),
   // The mass-failure guard reads the fleet's host count and the hosts that look dead (an index); holding
   // writes the incident and alerts the operator.
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read", fleet: "read" } }),

@@ -70,6 +70,16 @@ export const ALERTS = {
       "watchdog lease, no disk lock), so they are not started elsewhere, never twice. The page names the host " +
       "and the instances. Power the host off (or make sure it is), then evacuate them (lazarus evacuate SERVER).",
   },
+  silentHost: {
+    id: "host-silent-but-answering",
+    detailType: "Lazarus Host Silent But Answering",
+    whatToDo:
+      "A host's heartbeats stopped reaching CloudWatch, yet it answers SSM: it is not evacuated, and nothing new " +
+      "is placed on it. Lazarus keeps probing it every minute for six hours and evacuates it if it stops " +
+      "answering. If its watchdog is armed it resets itself once its lease runs out (it is fed only after an " +
+      "accepted heartbeat). Fix the heartbeat path (`lazarus-host status` on the host: the agent, its CloudWatch " +
+      "Logs endpoint, its credentials), or drain the host (lazarus host-drain HOST).",
+  },
   recoveryGivenUp: {
     id: "instance-recovery-given-up",
     detailType: "Lazarus Instance Recovery Given Up",

@@ -282,6 +282,53 @@ export function judgeProbe(probe: ProbeResult, heartbeat: Pick<HeartbeatAssessme
   };
 }
 
+/**
+ * A host whose heartbeats stopped while it answers SSM (its publisher, its CloudWatch path or its
+ * credentials failed) is not dead, but it is not known alive either: the alarm stays in ALARM (no new
+ * transition would start an incident), and a host whose watchdog is armed resets itself once its lease
+ * runs out (it is fed only after an accepted heartbeat). So the incident keeps watching it, probing every
+ * SILENT_HOST_WATCH_SECONDS, until its heartbeat returns (not dead), it stops answering (dead: evacuated),
+ * or SILENT_HOST_WATCH_MAX_SECONDS have passed (given up to the operator, who was alerted at the start).
+ * Six hours of rounds stay well inside Step Functions' 25,000 history events (about 23 a round).
+ */
+export const SILENT_HOST_WATCH_SECONDS = 60;
+export const SILENT_HOST_WATCH_MAX_SECONDS = 6 * 3600;
+
+export type SilentHostWatch = {
+  /** When the watch began (the first answer to a probe while the heartbeat was stale). */
+  since: string;
+  rounds: number;
+  verdict: "wait" | "give-up";
+  waitSeconds: number;
+  reason: string;
+};
+
+/** The next round of watching a silent host that answers (`previous`: the watch so far, if any). */
+export function watchSilentHost(
+  previous: Pick<SilentHostWatch, "since" | "rounds"> | undefined,
+  now: Date,
+): SilentHostWatch {
+  const since = previous?.since ?? now.toISOString();
+  const rounds = (previous?.rounds ?? 0) + 1;
+  const watched = Math.max(0, (now.getTime() - Date.parse(since)) / 1000);
+  if (watched >= SILENT_HOST_WATCH_MAX_SECONDS) {
+    return {
+      since,
+      rounds,
+      verdict: "give-up",
+      waitSeconds: 0,
+      reason: `silent but answering SSM for ${Math.round(watched)} s (${rounds} rounds): watch ended, left to the operator`,
+    };
+  }
+  return {
+    since,
+    rounds,
+    verdict: "wait",
+    waitSeconds: SILENT_HOST_WATCH_SECONDS,
+    reason: `silent but answering SSM (round ${rounds}): probed again in ${SILENT_HOST_WATCH_SECONDS} s`,
+  };
+}
+
 // ---- 5. which instances, in which order ------------------------------------------------------------
 
 export interface EvacuationItem {

@@ -19,7 +19,10 @@ import {
   migrationsToComplete,
   planEvacuation,
   recoveryAction,
+  SILENT_HOST_WATCH_MAX_SECONDS,
+  SILENT_HOST_WATCH_SECONDS,
   summarizeEvacuation,
+  watchSilentHost,
 } from "#shared/domain/host-failure.js";
 import type { HostIncident, Instance } from "#shared/domain/schemas.js";
 import { makeHost, makeInstance, makeMigration } from "../support/fixtures.js";
@@ -184,6 +187,19 @@ describe("confirming death", () => {
     expect(judgeProbe("answered", hb).verdict).toBe("alive");
     expect(judgeProbe("unreachable", hb).verdict).toBe("dead");
     expect(judgeProbe("timed-out", hb).verdict).toBe("dead");
+  });
+
+  it("a silent host that answers is watched, a round a minute, until the watch's maximum", () => {
+    const first = watchSilentHost(undefined, T(40));
+    expect(first).toMatchObject({ since: T(40).toISOString(), rounds: 1, verdict: "wait" });
+    expect(first.waitSeconds).toBe(SILENT_HOST_WATCH_SECONDS);
+    const at = (s: number) => new Date(T(40).getTime() + s * 1000);
+    const later = watchSilentHost(first, at(SILENT_HOST_WATCH_MAX_SECONDS - 1));
+    expect(later).toMatchObject({ since: first.since, rounds: 2, verdict: "wait" });
+    const last = watchSilentHost(later, at(SILENT_HOST_WATCH_MAX_SECONDS));
+    expect(last).toMatchObject({ since: first.since, rounds: 3, verdict: "give-up", waitSeconds: 0 });
+    // Inside Step Functions' 25,000 history events, at about 23 a round.
+    expect((SILENT_HOST_WATCH_MAX_SECONDS / SILENT_HOST_WATCH_SECONDS) * 23).toBeLessThan(25_000);
   });
 });
 

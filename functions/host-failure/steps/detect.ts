@@ -8,11 +8,19 @@
  * its silence is taken from then; an answer given then may be older than the host's death, so a host that
  * answered is asked again.
  */
+
+import { ALERTS } from "#shared/definitions/paging.js";
 import { HostCommandTimedOut, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
-import { assessHeartbeat as assess, judgeProbe, type ProbeResult } from "#shared/domain/host-failure.js";
+import {
+  assessHeartbeat as assess,
+  judgeProbe,
+  watchSilentHost as nextWatch,
+  type ProbeResult,
+} from "#shared/domain/host-failure.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { livenessProbe } from "#shared/hosts/probes.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
+import { alertBestEffort } from "#shared/notifications/host-alerts.js";
 import type { HostEvacuationState } from "../contract.js";
 
 export async function assessHeartbeat(
@@ -70,6 +78,36 @@ export async function probeHost(
       ? await probeResult(() => deps.executor.probe(target, livenessProbe(), probeOptions(state, deps)))
       : early;
   return { ...state, death: judgeProbe(probe, state.heartbeat) };
+}
+
+/**
+ * The host answered a probe while its heartbeat is stale: not dead, but not known alive (see
+ * `watchSilentHost` in shared/domain/host-failure.ts). The watch is recorded on the incident (still
+ * `confirming`); the operator is paged once, when it begins;
+ * each round waits, then the flow assesses the heartbeat and probes again (a fresh probe: the one sent when
+ * the incident opened is dropped). Given up after the watch's maximum: CloseNotDead then leaves the host down.
+ */
+export async function watchSilentHost(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+): Promise<HostEvacuationState> {
+  const watch = nextWatch(state.watch, deps.now());
+  // On the incident, for the operator (the API's and the console's host view): why the host is down and
+  // not evacuated.
+  await deps.stores.hostIncidents.update(state.host, state.incidentId, "confirming", {
+    summary: { verdict: "watching", since: watch.since, rounds: watch.rounds, reason: watch.reason },
+  });
+  if (!state.watch) {
+    await alertBestEffort(deps.alerts, {
+      kind: ALERTS.silentHost,
+      hosts: [state.host],
+      summary: `${state.host} answers SSM but its heartbeats do not reach CloudWatch (${state.death?.reason ?? "stale heartbeat"}): not evacuated, watched`,
+      detail: { host: state.host, incidentId: state.incidentId, reason: state.death?.reason ?? null },
+    });
+  }
+  // The round is over: its probe and verdict are dropped (the next round asks again).
+  const { probe: _answered, death: _verdict, ...rest } = state;
+  return { ...rest, watch };
 }
 
 function probeOptions(state: HostEvacuationState, deps: HostFailureDeps) {

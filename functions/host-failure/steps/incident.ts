@@ -46,10 +46,16 @@ export async function closeNotDead(
   deps: HostFailureDeps,
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
-  const why = state.death?.reason ?? state.heartbeat?.reason ?? "alive";
+  const why =
+    state.watch?.verdict === "give-up"
+      ? state.watch.reason
+      : (state.death?.reason ?? state.heartbeat?.reason ?? "alive");
+  // Up again only when its heartbeat is back: a host given up on while still silent stays down (the
+  // scheduler places nothing on it).
+  const heartbeatBack = state.heartbeat?.verdict === "alive";
   await deps.stores.hostIncidents.update(state.host, state.incidentId, "not-dead", {
     summary: { verdict: "not-dead", reason: why },
-    service: { status: "up" },
+    ...(heartbeatBack ? { service: { status: "up" as const } } : {}),
   });
   return { ...state, outcome: "not-dead" };
 }

@@ -27,6 +27,7 @@ export const HOST_FAILURE_STEPS = {
   assessHeartbeat: step(HostEvacuationState, detect.assessHeartbeat),
   sendProbe: step(HostEvacuationState, detect.sendProbe),
   probeHost: step(HostEvacuationState, detect.probeHost),
+  watchSilentHost: step(HostEvacuationState, detect.watchSilentHost),
   checkMassFailure: step(HostEvacuationState, guard.checkMassFailure),
   holdIncident: step(HostEvacuationState, guard.holdIncident),
   disableHost: step(HostEvacuationState, evacuate.disableHost),

@@ -854,6 +854,9 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         if (d.verdict === "dead") say(host, `dead: ${d.reason}`);
         break;
       }
+      case "WatchSilentHost":
+        say(host, `watched: ${get<{ reason: string }>("watch").reason}`);
+        break;
       case "HoldIncident":
         say(host, `HELD: ${get<{ reason: string }>("massFailure").reason}`);
         break;
@@ -1272,6 +1275,20 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     log.push(
       `end ${i.name}: record on ${r.host} (${r.vmState}${r.fencingRequired ? ", fencing required" : ""}), running on ${where.join(", ") || "none"}`,
     );
+  }
+  // Lost without anyone knowing: ACTIVE on a host that is off, running nowhere, its host with no incident
+  // or one closed as "not dead" (an open, held, evacuated or aborted one reported or paged what it left),
+  // and no execution running: nothing will bring it back, nobody was told.
+  if (running.size === 0) {
+    for (const i of scenario.instances) {
+      const r = await stores.instances.require(i.uuid);
+      const h = world.get(r.host);
+      const runs = [...world.values()].some((x) => x.power && x.running.has(i.uuid));
+      const incident = (await stores.hosts.require(r.host)).incident;
+      const unreported = !incident || incident.status === "not-dead" || incident.status === "closed";
+      if (r.vmState === "active" && h && !h.power && !runs && unreported)
+        violations.push(`end: ${i.name} lost: ACTIVE on ${r.host} (off), running nowhere, no open incident`);
+    }
   }
   if (running.size > 0) log.push(`end: ${running.size} executions still running`);
   log.push(`end: ${children} child evacuations`);
