@@ -8,7 +8,6 @@
  * its silence is taken from then; an answer given then may be older than the host's death, so a host that
  * answered is asked again.
  */
-
 import { ALERTS } from "#shared/definitions/paging.js";
 import { HostCommandTimedOut, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
 import {
@@ -83,9 +82,9 @@ export async function probeHost(
 /**
  * The host answered a probe while its heartbeat is stale: not dead, but not known alive (see
  * `watchSilentHost` in shared/domain/host-failure.ts). The watch is recorded on the incident (still
- * `confirming`); the operator is paged once, when it begins;
- * each round waits, then the flow assesses the heartbeat and probes again (a fresh probe: the one sent when
- * the incident opened is dropped). Given up after the watch's maximum: CloseNotDead then leaves the host down.
+ * `confirming`) and the operator is paged once, when it begins. Each round waits, then the flow assesses
+ * the heartbeat and probes again (a fresh probe: the one sent when the incident opened is dropped). Given
+ * up after the watch's maximum: CloseNotDead then leaves the host down.
  */
 export async function watchSilentHost(
   deps: HostFailureDeps,
