@@ -205,8 +205,9 @@ export class SimHypervisors {
         const picked = [...h.domains.values()].filter((d) =>
           all ? true : inactive ? d.state !== "running" : d.state === "running",
         );
-        if (rest.includes("--uuid")) return ok(picked.map((d) => `${d.uuid}\n`).join("") + "\n");
-        if (rest.includes("--name")) return ok(picked.map((d) => `${d.name}\n`).join("") + "\n");
+        // virsh list --uuid/--name: one per line, then an empty line.
+        if (rest.includes("--uuid")) return ok(`${picked.map((d) => `${d.uuid}\n`).join("")}\n`);
+        if (rest.includes("--name")) return ok(`${picked.map((d) => `${d.name}\n`).join("")}\n`);
         return ok(
           [
             " Id   Name   State",
