@@ -5,8 +5,7 @@
  * registers. The cloud starts with no host records (`seedHosts: false`): registration makes them.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { SFNClient } from "@aws-sdk/client-sfn";
@@ -18,12 +17,13 @@ import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
 import { type DefinedDomain, defineByHand, inventoryDeps } from "#local/fleet-domains.js";
 import { HostCommandTimedOut, HostNotTagged, HostUnreachable } from "#shared/domain/errors.js";
 import type { Instance, Resources } from "#shared/domain/schemas.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 import { runFlow, sfnClient } from "../support/flows.js";
 import { domState as domStateIn, killAndForceDown, poolHosts } from "../support/hosts.js";
 
 let cloud: LocalCloud;
 let sfn: SFNClient;
-const work = mkdtempSync(join(tmpdir(), "lazarus-inventory-"));
+const work = useTempDir("lazarus-inventory-");
 const defined: Record<string, DefinedDomain> = {};
 let firstAdoption: AdoptHostReport;
 
@@ -111,7 +111,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cloud?.stop();
-  rmSync(work, { recursive: true, force: true });
 });
 
 describe("inventory", () => {

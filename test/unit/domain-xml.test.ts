@@ -1,10 +1,9 @@
 /** Domain XML: schema-valid for libvirt (virt-xml-validate), every value escaped and read back intact. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { InvalidInput } from "#shared/domain/errors.js";
 import {
   buildDomainXml,
@@ -13,9 +12,9 @@ import {
   METADATA_NAMESPACE,
   xmlEscape,
 } from "#shared/hosts/domain-xml.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 
-const work = mkdtempSync(join(tmpdir(), "lazarus-domain-xml-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = useTempDir("lazarus-domain-xml-");
 
 const hasValidator = spawnSync("virt-xml-validate", ["--help"]).status === 0;
 

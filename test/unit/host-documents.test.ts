@@ -8,20 +8,10 @@
  * refusals.
  */
 import { execFileSync } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { InvalidInput, ProbeFailed } from "#shared/domain/errors.js";
 import { DISK_LOCK_REFUSAL_PATTERN } from "#shared/domain/fencing.js";
 import type { Host } from "#shared/domain/schemas.js";
@@ -52,9 +42,9 @@ import { HOST_DOCUMENTS } from "#ssm-documents/index.js";
 import { LIVE_MIGRATE_DOMAIN } from "#ssm-documents/live-migrate-domain.js";
 import { awsErrorType, resolveHostCommand, runHostCommand } from "#test/support/document-runner.js";
 import { makeHost, makeInstance } from "#test/support/fixtures.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 
-const work = mkdtempSync(join(tmpdir(), "lazarus-host-documents-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = useTempDir("lazarus-host-documents-");
 
 const DOM = "0b6e8a7c-4d7e-4d59-9a43-6b1d5b8f0c11";
 /** Same first 35 characters as DOM: only whole lines may match. */

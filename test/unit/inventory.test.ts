@@ -5,8 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -27,13 +26,14 @@ import { type Host, NO_FENCING } from "#shared/domain/schemas.js";
 import { buildDomainXml, type DomainSpec } from "#shared/hosts/domain-xml.js";
 import type { HostDirectory, ManagedHostInfo } from "#shared/hosts/host-directory.js";
 import { createTables } from "#shared/store/create-tables.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 import { startTestDynamo, type TestDynamo } from "../support/dynamo.js";
 import { makeHost, makeInstance, makeMigration, randomMac } from "../support/fixtures.js";
 import { RecordingHost } from "../support/recording-host.js";
 
 const GiB = 1024 ** 3;
 const NOW = "2026-03-01T12:00:00.000Z";
-const work = mkdtempSync(join(tmpdir(), "lazarus-inventory-unit-"));
+const work = useTempDir("lazarus-inventory-unit-");
 const hasValidator = spawnSync("virt-xml-validate", ["--help"]).status === 0;
 
 let db: TestDynamo;
@@ -51,7 +51,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db.close();
-  rmSync(work, { recursive: true, force: true });
 });
 
 function validated(xml: string): string {

@@ -5,10 +5,9 @@
  * connection).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { InvalidInput } from "#shared/domain/errors.js";
 import { buildDomainXml, domainName } from "#shared/hosts/domain-xml.js";
 import {
@@ -20,30 +19,32 @@ import {
   powerStateOf,
   VIRSH_POWER_STATES,
 } from "#shared/hosts/virsh-parsers.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 
 const hasVirsh = spawnSync("virsh", ["--version"]).status === 0;
-const work = mkdtempSync(join(tmpdir(), "lazarus-virsh-parsers-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = useTempDir("lazarus-virsh-parsers-");
 
 const UUID = "0b6e8a7c-4d7e-4d59-9a43-6b1d5b8f0c11";
 const TEST_DOMAIN_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"; // the test driver's built-in "test"
 
-const xmlPath = join(work, "dom.xml");
-writeFileSync(
-  xmlPath,
-  buildDomainXml({
-    uuid: UUID,
-    name: domainName(UUID),
-    virtType: "qemu",
-    memoryMiB: 64,
-    vcpus: 2,
-    rootDisk: { path: "/var/lib/lazarus/instances/0b6e8a7c/disk", format: "qcow2" },
-    volumes: [{ path: "/var/lib/lazarus/volumes/vol-1", device: "vdb", format: "raw" }],
-    interfaces: [
-      { mac: "52:54:00:12:34:56", network: { type: "user" } },
-      { mac: "52:54:00:ab:cd:ef", network: { type: "bridge", bridge: "br-lazarus" } },
-    ],
-  }),
+const xmlPath = () => join(work, "dom.xml");
+beforeAll(() =>
+  writeFileSync(
+    xmlPath(),
+    buildDomainXml({
+      uuid: UUID,
+      name: domainName(UUID),
+      virtType: "qemu",
+      memoryMiB: 64,
+      vcpus: 2,
+      rootDisk: { path: "/var/lib/lazarus/instances/0b6e8a7c/disk", format: "qcow2" },
+      volumes: [{ path: "/var/lib/lazarus/volumes/vol-1", device: "vdb", format: "raw" }],
+      interfaces: [
+        { mac: "52:54:00:12:34:56", network: { type: "user" } },
+        { mac: "52:54:00:ab:cd:ef", network: { type: "bridge", bridge: "br-lazarus" } },
+      ],
+    }),
+  ),
 );
 
 const SEP = "@@lazarus-sep@@";
@@ -78,7 +79,7 @@ function session(commands: string[]): string[] {
 describe.skipIf(!hasVirsh)("virsh parsers on live test-driver output", () => {
   it("domstate through running, paused and shut off", () => {
     const out = session([
-      virsh.define(xmlPath),
+      virsh.define(xmlPath()),
       virsh.domState(UUID),
       virsh.start(UUID),
       virsh.domState(UUID),
@@ -102,7 +103,7 @@ describe.skipIf(!hasVirsh)("virsh parsers on live test-driver output", () => {
 
   it("dominfo of a running and of a shut-off domain", () => {
     const [, off, , on] = session([
-      virsh.define(xmlPath),
+      virsh.define(xmlPath()),
       virsh.domInfo(UUID),
       virsh.start(UUID),
       virsh.domInfo(UUID),
@@ -131,7 +132,7 @@ describe.skipIf(!hasVirsh)("virsh parsers on live test-driver output", () => {
   });
 
   it("list --all --uuid, with and without our domain", () => {
-    const [before, , after] = session([virsh.listAllUuids(), virsh.define(xmlPath), virsh.listAllUuids()]);
+    const [before, , after] = session([virsh.listAllUuids(), virsh.define(xmlPath()), virsh.listAllUuids()]);
     expect(parseListUuids(before!)).toEqual([TEST_DOMAIN_UUID]);
     expect(parseListUuids(after!).sort()).toEqual([UUID, TEST_DOMAIN_UUID].sort());
     const [, , empty] = session([`virsh destroy test`, `virsh undefine test`, virsh.listAllUuids()]);
@@ -140,7 +141,7 @@ describe.skipIf(!hasVirsh)("virsh parsers on live test-driver output", () => {
 
   it("domblklist --details", () => {
     const out = session([
-      virsh.define(xmlPath),
+      virsh.define(xmlPath()),
       virsh.domBlkList(UUID),
       // The built-in domain's uuid is not RFC 4122 (variant 7), which Uuid refuses: address it by name.
       "virsh domblklist test --details",
@@ -154,7 +155,7 @@ describe.skipIf(!hasVirsh)("virsh parsers on live test-driver output", () => {
   });
 
   it("domiflist", () => {
-    const [, , running] = session([virsh.define(xmlPath), virsh.start(UUID), virsh.domIfList(UUID)]);
+    const [, , running] = session([virsh.define(xmlPath()), virsh.start(UUID), virsh.domIfList(UUID)]);
     const ifs = parseDomIfList(running!);
     expect(ifs.map(({ interface: _i, ...rest }) => rest)).toEqual([
       { type: "user", source: null, model: "virtio", mac: "52:54:00:12:34:56" },

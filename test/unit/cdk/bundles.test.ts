@@ -2,19 +2,18 @@
  * Every Lambda entry bundles with the stack's esbuild settings (the stack test skips bundling), the
  * bundle holds no code from local/, test/ or cdk/, and it exports each handler the specs name from it.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BUNDLING } from "#cdk/functions.js";
 import { ALL_FUNCTIONS } from "#shared/definitions/functions.js";
 import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 
 const root = fileURLToPath(PROJECT_ROOT);
-const out = mkdtempSync(join(tmpdir(), "lazarus-bundles-"));
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+const out = useTempDir("lazarus-bundles-");
 
 const entries = [...new Set(ALL_FUNCTIONS.map((f) => f.entry))];
 

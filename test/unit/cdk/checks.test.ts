@@ -4,9 +4,8 @@
  * same placeholders (and both refusing one nobody fills), the refusals of malformed definitions, and the
  * configuration file.
  */
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +22,7 @@ import {
   STATE_MACHINES,
   type StateMachineSpec,
 } from "#shared/definitions/state-machines.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 import {
   EXTRA_FUNCTIONS,
   PARENT_MACHINE,
@@ -199,7 +199,7 @@ describe("malformed function specs fail synth with the spec's name", () => {
 });
 
 describe("configuration", () => {
-  const dir = mkdtempSync(join(tmpdir(), "lazarus-cdk-config-"));
+  const dir = useTempDir("lazarus-cdk-config-");
   const write = (name: string, value: unknown) => {
     const file = join(dir, name);
     writeFileSync(file, JSON.stringify(value));

@@ -5,10 +5,9 @@
  * driver's, when virsh is here).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   currentBoot,
   isNewBoot,
@@ -17,13 +16,13 @@ import {
   rememberBoot,
   shutOffDomains,
 } from "#host-agent/boot.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 
-const dir = mkdtempSync(join(tmpdir(), "lz-boot-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const work = useTempDir("lz-boot-");
 
 function kernel(id: string, btime: number) {
-  const idFile = join(dir, "boot_id");
-  const statFile = join(dir, "stat");
+  const idFile = join(work, "boot_id");
+  const statFile = join(work, "stat");
   writeFileSync(idFile, `${id}\n`);
   writeFileSync(statFile, `cpu  1 2 3\nbtime ${btime}\nprocesses 42\n`);
   return { idFile, statFile };
@@ -46,7 +45,7 @@ describe("boots", () => {
     expect(isNewBoot(null, a)).toBe(false);
     expect(isNewBoot(a, a)).toBe(false);
     expect(isNewBoot(a, b)).toBe(true);
-    const state = join(dir, "state");
+    const state = join(work, "state");
     expect(lastSeenBoot(state)).toBeNull();
     rememberBoot(state, a);
     expect(lastSeenBoot(state)).toEqual(a);

@@ -5,11 +5,10 @@
  * documents (test/unit/host-documents.test.ts).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as shell from "#local/hosts/shell.js";
 import {
   createBlank,
@@ -21,9 +20,9 @@ import {
 } from "#local/hosts/shell.js";
 import { InvalidInput } from "#shared/domain/errors.js";
 import { parseQemuImgInfo } from "#shared/hosts/qemu-img.js";
+import { useTempDir } from "#test/support/temp-dir.js";
 
-const work = mkdtempSync(join(tmpdir(), "lazarus-local-shell-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = useTempDir("lazarus-local-shell-");
 
 function bash(
   script: string,
