@@ -3,6 +3,9 @@
  * definitions plus test specs for every role no flow has added yet (api, trigger, scheduled, fence, a
  * parent machine that starts rebuild with startExecution.sync:2), so each code path of the stack runs.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { App, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { flattenCfnReference } from "cdk-nag/lib/utils/flatten-cfn-reference.js";
@@ -114,20 +117,28 @@ export function synth(
 ): Synthesized {
   // No bundling: NodejsFunction assets are staged without running esbuild.
   // The built-in CloudFormation schema validation (slow: a WASM engine) runs in `npm run synth`.
-  const app = new App({
-    context: { "aws:cdk:bundling-stacks": [] },
-    builtinCloudFormationValidation: false,
-    treeMetadata: false,
-  });
-  const stack = new LazarusStack(app, "Lazarus", {
-    config: LazarusConfig.parse({ ...opts.config }),
-    functionSpecs: opts.functions ?? ALL_FUNCTIONS,
-    stateMachineSpecs: opts.machines ?? STATE_MACHINES,
-    env: { account: "123456789012", region: "eu-west-1" },
-  });
-  opts.tamper?.(stack);
-  const template = Template.fromStack(stack);
-  return { app, stack, template, json: template.toJSON() as Synthesized["json"] };
+  // The cloud assembly goes to a folder of its own, removed once the template is read (an App without an
+  // outdir leaves a cdk.out* folder in the system's temporary folder at every synthesis).
+  const outdir = mkdtempSync(join(tmpdir(), "lazarus-cdk-synth-"));
+  try {
+    const app = new App({
+      outdir,
+      context: { "aws:cdk:bundling-stacks": [] },
+      builtinCloudFormationValidation: false,
+      treeMetadata: false,
+    });
+    const stack = new LazarusStack(app, "Lazarus", {
+      config: LazarusConfig.parse({ ...opts.config }),
+      functionSpecs: opts.functions ?? ALL_FUNCTIONS,
+      stateMachineSpecs: opts.machines ?? STATE_MACHINES,
+      env: { account: "123456789012", region: "eu-west-1" },
+    });
+    opts.tamper?.(stack);
+    const template = Template.fromStack(stack);
+    return { app, stack, template, json: template.toJSON() as Synthesized["json"] };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 /** Every real function plus the test specs; the test api stands in for the real one (a stack has one). */
