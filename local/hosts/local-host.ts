@@ -234,6 +234,8 @@ export class LocalHost {
   readonly socketDir: string;
   readonly configDir: string;
   readonly cacheDir: string;
+  /** The host's /tmp (TMPDIR): what its scripts leave there when the host dies mid-way stays in hostDir. */
+  readonly tmpDir: string;
   readonly logDir: string;
   readonly instancesPath: string;
   readonly imageCachePath: string;
@@ -265,6 +267,7 @@ export class LocalHost {
     this.configDir = join(config.hostDir, "cfg");
     this.faultBinDir = join(config.hostDir, "fault-bin");
     this.cacheDir = join(config.hostDir, "cache");
+    this.tmpDir = join(config.hostDir, "tmp");
     this.logDir = join(config.hostDir, "log");
     this.imageCachePath = join(config.hostDir, "_base");
     this.instancesPath = config.sharedInstancesPath ?? join(config.hostDir, "instances");
@@ -295,6 +298,7 @@ export class LocalHost {
       XDG_RUNTIME_DIR: this.runtimeDir,
       XDG_CONFIG_HOME: this.configDir,
       XDG_CACHE_HOME: this.cacheDir,
+      TMPDIR: this.tmpDir,
       LIBVIRT_DEFAULT_URI: "qemu:///session",
       // Never let a client auto-spawn a libvirtd we do not track (e.g. virsh on a killed host).
       LIBVIRT_AUTOSTART: "0",
@@ -559,6 +563,7 @@ export class LocalHost {
     own(this.socketDir, 0o750);
     own(this.configDir, 0o700);
     own(this.cacheDir, 0o700);
+    own(this.tmpDir, 0o700);
     own(this.logDir, 0o750);
     own(this.imageCachePath, 0o755);
     if (!this.config.sharedInstancesPath) own(this.instancesPath, 0o2770);
