@@ -7,10 +7,15 @@ import { CLOCK_SKEW_SECONDS, LAMBDA_MAX_TIMEOUT_SECONDS } from "../definitions/t
 
 export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED" | "NOT_FOUND";
 
+/** What one look at an execution says (DescribeExecution's status and stopDate). */
+export interface ExecutionLook {
+  status: ExecutionStatus;
+  /** When it ended; null while it runs, or when it is not found. */
+  stoppedAt: Date | null;
+}
+
 export interface ExecutionReader {
-  status(executionArn: string): Promise<ExecutionStatus>;
-  /** When a stopped (ABORTED) or TIMED_OUT execution ended; null when it has not ended or is not found. */
-  stoppedAt(executionArn: string): Promise<Date | null>;
+  status(executionArn: string): Promise<ExecutionLook>;
 }
 
 /**
@@ -31,10 +36,10 @@ export async function executionMayAct(
   now: Date,
   since: Date,
 ): Promise<{ status: ExecutionStatus; mayAct: boolean }> {
-  const status = await reader.status(executionArn);
+  const { status, stoppedAt } = await reader.status(executionArn);
   if (status === "RUNNING") return { status, mayAct: true };
   if (status !== "ABORTED" && status !== "TIMED_OUT") return { status, mayAct: false };
-  const stopped = (await reader.stoppedAt(executionArn)) ?? since;
+  const stopped = stoppedAt ?? since;
   return {
     status,
     mayAct: now.getTime() - stopped.getTime() < STOPPED_EXECUTION_MAY_ACT_SECONDS * 1000,

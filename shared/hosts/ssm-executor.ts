@@ -101,6 +101,16 @@ function isServerError(e: unknown): boolean {
   return typeof status === "number" && status >= 500;
 }
 
+/** What every log line of a host command names: the host, the document, and what it was for. */
+function commandFields(host: HostTarget, command: HostCommand, options: RunOptions) {
+  return {
+    host: host.name,
+    managedInstanceId: host.managedInstanceId,
+    document: command.document,
+    what: options.comment ?? command.document,
+  };
+}
+
 export class SsmHostExecutor implements HostExecutor, ProbeSender {
   private readonly client: SSMClient;
   private readonly pollInitialMs: number;
@@ -143,10 +153,7 @@ export class SsmHostExecutor implements HostExecutor, ProbeSender {
       const sent = await this.dispatch(host, command, options);
       this.logger?.info({
         message: "host command sent",
-        host: host.name,
-        managedInstanceId: host.managedInstanceId,
-        document: command.document,
-        what: options.comment ?? command.document,
+        ...commandFields(host, command, options),
         commandId: sent.commandId,
         probe: true,
         deadlineMs: sent.deadlineMs,
@@ -155,10 +162,7 @@ export class SsmHostExecutor implements HostExecutor, ProbeSender {
     } catch (e) {
       this.logger?.warn({
         message: "host command not sent",
-        host: host.name,
-        managedInstanceId: host.managedInstanceId,
-        document: command.document,
-        what: options.comment ?? command.document,
+        ...commandFields(host, command, options),
         errorName: errName(e) || "Error",
         error: errorMessage(e),
       });
@@ -183,10 +187,7 @@ export class SsmHostExecutor implements HostExecutor, ProbeSender {
     const sent: { commandId?: string } = { commandId: earlier?.commandId };
     const line = (outcome: Record<string, unknown>) => ({
       message: "host command",
-      host: host.name,
-      managedInstanceId: host.managedInstanceId,
-      document: command.document,
-      what: options.comment ?? command.document,
+      ...commandFields(host, command, options),
       commandId: sent.commandId ?? null,
       probe,
       durationMs: this.now() - started,

@@ -10,6 +10,7 @@ import {
   StartExecutionCommand,
 } from "@aws-sdk/client-sfn";
 import {
+  type ExecutionLook,
   type ExecutionReader,
   type ExecutionStarter,
   type ExecutionStatus,
@@ -66,22 +67,12 @@ export class SfnExecutions implements ExecutionStarter, ExecutionReader, Executi
     }
   }
 
-  async status(executionArn: string): Promise<ExecutionStatus> {
+  async status(executionArn: string): Promise<ExecutionLook> {
     try {
       const out = await this.client.send(new DescribeExecutionCommand({ executionArn }));
-      return (out.status ?? "RUNNING") as ExecutionStatus;
+      return { status: (out.status ?? "RUNNING") as ExecutionStatus, stoppedAt: out.stopDate ?? null };
     } catch (e) {
-      if (errorName(e) === "ExecutionDoesNotExist") return "NOT_FOUND";
-      throw e;
-    }
-  }
-
-  async stoppedAt(executionArn: string): Promise<Date | null> {
-    try {
-      const out = await this.client.send(new DescribeExecutionCommand({ executionArn }));
-      return out.stopDate ?? null;
-    } catch (e) {
-      if (errorName(e) === "ExecutionDoesNotExist") return null;
+      if (errorName(e) === "ExecutionDoesNotExist") return { status: "NOT_FOUND", stoppedAt: null };
       throw e;
     }
   }

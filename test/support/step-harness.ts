@@ -12,7 +12,7 @@ import { HostCommandFailed, HostCommandTimedOut, HostUnreachable } from "#shared
 import type { Host, Instance } from "#shared/domain/schemas.js";
 import { type FlowState, RebuildRequest } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import type { ExecutionReader, ExecutionStatus } from "#shared/flow/executions.js";
+import type { ExecutionLook, ExecutionReader, ExecutionStatus } from "#shared/flow/executions.js";
 import type { HostCommand, HostExecutor, HostTarget, RunOptions, RunResult } from "#shared/hosts/executor.js";
 import type { Notification, Notifier } from "#shared/notifications/notifier.js";
 import { startTestDynamo, type TestDynamo } from "./dynamo.js";
@@ -106,13 +106,10 @@ export class RecordingNotifier implements Notifier {
 
 export class ScriptedExecutions implements ExecutionReader {
   readonly statuses = new Map<string, ExecutionStatus>();
-  async status(arn: string): Promise<ExecutionStatus> {
-    return this.statuses.get(arn) ?? "NOT_FOUND";
-  }
   /** When an execution stopped (unset: unknown, as for one that has not). */
   readonly stopped = new Map<string, Date>();
-  async stoppedAt(arn: string): Promise<Date | null> {
-    return this.stopped.get(arn) ?? null;
+  async status(arn: string): Promise<ExecutionLook> {
+    return { status: this.statuses.get(arn) ?? "NOT_FOUND", stoppedAt: this.stopped.get(arn) ?? null };
   }
   /**
    * The execution ended in `status`; a stopped (ABORTED) or TIMED_OUT one at `at` (default: long before

@@ -52,7 +52,7 @@ export async function sendProbe(
 ): Promise<HostEvacuationState> {
   const host = await deps.stores.hosts.require(state.host);
   try {
-    const sent = await deps.probes.send(hostTarget(host), livenessProbe(), probeOptions(state, deps));
+    const sent = await deps.probes.send(hostTarget(host), livenessProbe(), probeOptions(deps, state));
     return { ...state, probe: sent };
   } catch (e) {
     // Not sent (SSM will not deliver to the host, or kept refusing): ProbeHost probes when it judges.
@@ -74,7 +74,7 @@ export async function probeHost(
   // since it answered): ask again, and wait for this answer.
   const probe =
     early === null || early === "answered"
-      ? await probeResult(() => deps.executor.probe(target, livenessProbe(), probeOptions(state, deps)))
+      ? await probeResult(() => deps.executor.probe(target, livenessProbe(), probeOptions(deps, state)))
       : early;
   return { ...state, death: judgeProbe(probe, state.heartbeat) };
 }
@@ -109,7 +109,7 @@ export async function watchSilentHost(
   return { ...rest, watch };
 }
 
-function probeOptions(state: HostEvacuationState, deps: HostFailureDeps) {
+function probeOptions(deps: HostFailureDeps, state: HostEvacuationState) {
   return {
     comment: `lazarus liveness probe ${state.incidentId}`,
     executionTimeoutSeconds: 10,

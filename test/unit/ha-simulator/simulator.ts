@@ -589,6 +589,12 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     },
   };
 
+  /** A probe nobody answered: timed out on a powered host cut from the network, else never delivered. */
+  const probeSilence = (name: string, h: WorldHost): Error =>
+    h.power && !h.network
+      ? new HostCommandTimedOut(`probe of ${name} timed out`, { host: name })
+      : new HostUnreachable(`${name} unreachable`, { host: name });
+
   // -- SSM (HostExecutor): the liveness probe, host-recovery's clean-up, instance recovery's probe and start --
   const executor: HostExecutor = {
     async probe(target: HostTarget, command: HostCommand, _opts?: RunOptions): Promise<RunResult> {
@@ -604,9 +610,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         return { exitCode: 0, stdout: "", stderr: "" };
       }
       await sched.sleepUntil(sched.now + cfg.probeSeconds * 1000);
-      if (h.power && !h.network)
-        throw new HostCommandTimedOut(`probe of ${target.name} timed out`, { host: target.name });
-      throw new HostUnreachable(`${target.name} unreachable`, { host: target.name });
+      throw probeSilence(target.name, h);
     },
     async run(target: HostTarget, command: HostCommand): Promise<RunResult> {
       const h = w(target.name);
@@ -663,9 +667,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
       }
       await sched.sleepUntil(Math.max(sched.now, sent.sentAtMs + sent.deadlineMs));
       if (reachable(h)) return { exitCode: 0, stdout: "", stderr: "" };
-      if (h.power && !h.network)
-        throw new HostCommandTimedOut(`probe of ${target.name} timed out`, { host: target.name });
-      throw new HostUnreachable(`${target.name} unreachable`, { host: target.name });
+      throw probeSilence(target.name, h);
     },
   };
 
@@ -696,7 +698,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     stores,
     executor,
     notifier: { publish: async () => undefined },
-    executions: { status: async () => "NOT_FOUND", stoppedAt: async () => null },
+    executions: { status: async () => ({ status: "NOT_FOUND", stoppedAt: null }) },
     now,
     sleep: (ms) => sched.sleepUntil(sched.now + ms),
     serviceDownSeconds: 60,

@@ -240,6 +240,28 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
     }
   }
 
+  /** What the probe steps use of the host-failure deps: the host record and SSM (sender too). */
+  const probeDeps = (host: Host, executor: SsmHostExecutor, probeDeadlineMs: number) =>
+    ({
+      stores: { hosts: { require: async () => host } },
+      executor,
+      probes: executor,
+      probeDeadlineMs,
+    }) as unknown as HostFailureDeps;
+  const openedIncident = (host: Host, incidentId: string): HostEvacuationState => ({
+    host: host.name,
+    incidentId,
+    source: "alarm",
+    reason: null,
+    openedAt: new Date().toISOString(),
+    outcome: "opened",
+  });
+  /** The heartbeat assessed stale past the grace period: the flow probes. */
+  const assessed = (s: HostEvacuationState): HostEvacuationState => ({
+    ...s,
+    heartbeat: { verdict: "probe", ageSeconds: 30, reason: "heartbeat 30.0 s old, past the grace period" },
+  });
+
   const statusOf = async (client: SSMClient, commandId: string) =>
     (await client.send(new ListCommandInvocationsCommand({ CommandId: commandId }))).CommandInvocations?.[0];
 
@@ -260,25 +282,8 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
     withSsmHost("host-a", async ({ ssm, client, host, sent, executor, poll }) => {
       // The agent polls once (a health report), then its host loses power: it never polls again.
       await poll();
-      const deps = (probeDeadlineMs: number) =>
-        ({
-          stores: { hosts: { require: async () => host } },
-          executor,
-          probeDeadlineMs,
-        }) as unknown as HostFailureDeps;
-      const state: HostEvacuationState = {
-        host: host.name,
-        incidentId: "inc-1",
-        source: "alarm",
-        reason: null,
-        openedAt: new Date().toISOString(),
-        outcome: "opened",
-        heartbeat: {
-          verdict: "probe",
-          ageSeconds: 20,
-          reason: "heartbeat 20.0 s old, past the grace period",
-        },
-      };
+      const deps = (probeDeadlineMs: number) => probeDeps(host, executor, probeDeadlineMs);
+      const state = assessed(openedIncident(host, "inc-1"));
 
       // SSM gives nothing within the probe's deadline: the probe's own deadline is the proof.
       const t0 = Date.now();
@@ -311,28 +316,8 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
 
   it("the probe sent when the incident opens: its silence past the deadline is read as death at once; its answer is asked again", () =>
     withSsmHost("host-s", async ({ ssm, client, host, sent, executor, poll }) => {
-      const deps = {
-        stores: { hosts: { require: async () => host } },
-        executor,
-        probes: executor,
-        probeDeadlineMs: 300,
-      } as unknown as HostFailureDeps;
-      const opened: HostEvacuationState = {
-        host: host.name,
-        incidentId: "inc-2",
-        source: "alarm",
-        reason: null,
-        openedAt: new Date().toISOString(),
-        outcome: "opened",
-      };
-      const assessed = (s: HostEvacuationState): HostEvacuationState => ({
-        ...s,
-        heartbeat: {
-          verdict: "probe",
-          ageSeconds: 30,
-          reason: "heartbeat 30.0 s old, past the grace period",
-        },
-      });
+      const deps = probeDeps(host, executor, 300);
+      const opened = openedIncident(host, "inc-2");
 
       // Sent when the incident opened: SendProbe returns at once, the command Pending on a silent host.
       const withProbe = await sendProbe(deps, opened);
