@@ -852,13 +852,16 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         break;
       }
       case "ProbeHost": {
-        const d = get<{ verdict: string; reason: string }>("death");
-        if (d.verdict === "dead") say(host, `dead: ${d.reason}`);
+        const d = get<{ verdict: string; reason: string } | undefined>("death");
+        if (d?.verdict === "dead") say(host, `dead: ${d.reason}`);
         break;
       }
-      case "WatchSilentHost":
-        say(host, `watched: ${get<{ reason: string }>("watch").reason}`);
+      case "WatchSilentHost": {
+        // Absent when the step failed (its Catch's output).
+        const watch = get<{ reason: string } | undefined>("watch");
+        if (watch) say(host, `watched: ${watch.reason}`);
         break;
+      }
       case "HoldIncident":
         say(host, `HELD: ${get<{ reason: string }>("massFailure").reason}`);
         break;
