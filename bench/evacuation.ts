@@ -44,6 +44,15 @@ export interface SessionOptions {
   /** One evacuation per entry, one after the other, each of its own source host, in one local cloud. */
   runs: EvacuationPlan[];
   log: (line: string) => void;
+  /** Called after each measured evacuation with the cloud it ran in (a probe reads more from it). */
+  inspect?: (cloud: LocalCloud, result: EvacuationRunResult) => void | Promise<void>;
+  /** Called once the cloud runs, before the first evacuation (a probe subscribes to its endpoints). */
+  started?: (cloud: LocalCloud) => void;
+  /**
+   * The mass-failure window, s (default the local cloud's): a probe of a few same-sized runs, whose sources
+   * are a larger share of its fleet than the full bench's, makes it shorter than one run.
+   */
+  massFailureWindowSeconds?: number;
 }
 
 export interface EvacuationRunResult {
@@ -81,6 +90,8 @@ export interface EvacuationRunResult {
   ssmCommandsByComment: Record<string, number>;
   loadAverage: { before: number; after: number };
   gantt: { rows: GanttRow[]; markers: GanttMarker[] };
+  /** Epoch ms of the power loss, of death proven (DisableHost's exit) and of the host-evacuation's end. */
+  epochMs: { killed: number; detected: number; ended: number };
 }
 
 export const TARGETS = ["t1", "t2", "t3"];
@@ -215,8 +226,12 @@ export async function runSession(opts: SessionOptions): Promise<EvacuationRunRes
       alarmEvaluationPeriods: BENCH_DETECTION.alarmEvaluationPeriods,
       graceSeconds: BENCH_DETECTION.graceSeconds,
       maxConcurrency: Math.max(...opts.runs.map((r) => r.n)),
+      ...(opts.massFailureWindowSeconds !== undefined
+        ? { massFailureWindowSeconds: opts.massFailureWindowSeconds }
+        : {}),
     },
   });
+  opts.started?.(cloud);
   const sfn = new SFNClient({ endpoint: cloud.sfnEndpoint.url });
   const dynamoCalls: DynamoOperation[] = [];
   const ssmCommands: SsmCommandNotice[] = [];
@@ -247,6 +262,7 @@ export async function runSession(opts: SessionOptions): Promise<EvacuationRunRes
         }),
       );
       const r = results.at(-1)!;
+      await opts.inspect?.(cloud, r);
       opts.log(
         `  detect ${r.detectSeconds.toFixed(1)} s, recover ${r.recoverSeconds.toFixed(1)} s, floor ${r.floorSeconds.toFixed(1)} s, ratio ${r.overheadRatio.toFixed(2)}, spread ${JSON.stringify(r.spread.perHost)}`,
       );
@@ -456,5 +472,6 @@ async function measureOne(
     ssmCommandsByComment: ssmByComment,
     loadAverage: { before: loadBefore, after: loadAfter },
     gantt: { rows, markers },
+    epochMs: { killed: killedAt, detected: detectedAt, ended: endedAt },
   };
 }

@@ -1,0 +1,241 @@
+/**
+ * `node --import tsx bench/probe.ts [--n 16] [--runs 2] [--latency 0]`: where one evacuation's recovery
+ * goes, for work on the control plane's overhead. Runs `--runs` evacuations of N instances (shared storage)
+ * in one local cloud and prints, per run: recovery, floor and ratio; the host-evacuation's states after
+ * death was proven; per rebuild state the median bar, and per Lambda function the median time in its
+ * handler (the Lambda endpoint's record) beside the median Task state (the rest is the hop: the
+ * interpreter, the SDK call, HTTP); how busy this process's event loop was during the recovery.
+ */
+import { Session } from "node:inspector/promises";
+import { loadavg } from "node:os";
+import { type EventLoopUtilization, performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { ListCommandInvocationsCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { runSession } from "./evacuation.js";
+import { timeByState } from "./gantt.js";
+
+const { values } = parseArgs({
+  options: {
+    n: { type: "string" },
+    runs: { type: "string" },
+    latency: { type: "string" },
+    /** CPU-profile this process during each recovery: self time by package and the top functions. */
+    profile: { type: "boolean" },
+  },
+});
+const n = Number(values.n ?? 16);
+const runs = Number(values.runs ?? 2);
+const ssmLatencyMs = Number(values.latency ?? 0);
+const t0 = Date.now();
+const log = (line: string) =>
+  process.stdout.write(`${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s  ${line}\n`);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const f2 = (x: number) => x.toFixed(2);
+
+/** Event-loop utilization and CPU, sampled every 100 ms (epoch ms, ELU delta, CPU µs delta). */
+const samples: { at: number; elu: EventLoopUtilization; cpu: NodeJS.CpuUsage }[] = [];
+let lastElu = performance.eventLoopUtilization();
+let lastCpu = process.cpuUsage();
+const sampler = setInterval(() => {
+  const elu = performance.eventLoopUtilization(lastElu);
+  const cpu = process.cpuUsage(lastCpu);
+  lastElu = performance.eventLoopUtilization();
+  lastCpu = process.cpuUsage();
+  samples.push({ at: Date.now(), elu, cpu });
+}, 100);
+sampler.unref();
+
+interface CpuProfile {
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    parent?: number;
+  }[];
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+const inspector = values.profile ? new Session() : undefined;
+inspector?.connect();
+let profileStartedAt = 0;
+async function startProfile() {
+  if (!inspector) return;
+  await inspector.post("Profiler.enable");
+  await inspector.post("Profiler.setSamplingInterval", { interval: 500 });
+  await inspector.post("Profiler.start");
+  profileStartedAt = Date.now();
+}
+/** Self time within [from, to] (epoch ms) by package/folder, and the top functions. */
+async function profileLines(from: number, to: number): Promise<string[]> {
+  if (!inspector) return [];
+  const { profile } = (await inspector.post("Profiler.stop")) as unknown as { profile: CpuProfile };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const byWhere = new Map<string, number>();
+  const byFn = new Map<string, number>();
+  let t = profileStartedAt * 1000; // µs, epoch (the profile's first sample is at its start)
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    if (t / 1000 < from || t / 1000 > to) continue;
+    const node = byId.get(profile.samples[i]!)!;
+    if (node.callFrame.functionName === "(idle)") continue;
+    const url = node.callFrame.url;
+    const where =
+      /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
+      (url
+        ? url
+            .replace(/^.*\/recovery\//, "")
+            .split("/")
+            .slice(0, 2)
+            .join("/")
+        : `(${node.callFrame.functionName || "native"})`);
+    byWhere.set(where, (byWhere.get(where) ?? 0) + dt);
+    const fn = `${node.callFrame.functionName || "(anon)"} ${url.replace(/^.*\/(node_modules|recovery)\//, "")}:${node.callFrame.lineNumber}`;
+    byFn.set(fn, (byFn.get(fn) ?? 0) + dt);
+    total += dt;
+  }
+  const top = (m: Map<string, number>, k: number) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, k)
+      .map(([w, us]) => `${w} ${(us / 1000).toFixed(0)}ms`);
+  const out = [
+    `  CPU profile of the recovery: ${(total / 1000).toFixed(0)} ms sampled; by where: ${top(byWhere, 14).join(", ")}`,
+    `  top functions: ${top(byFn, 25).join(" | ")}`,
+  ];
+  await startProfile();
+  return out;
+}
+const summary: string[] = [];
+const dynamoOps: { op: string; table: string; at: number; failed: boolean }[] = [];
+await runSession({
+  runs: Array.from({ length: runs }, () => ({ n, storage: "shared" as const, ssmLatencyMs })),
+  log,
+  massFailureWindowSeconds: 20,
+  started: (cloud) => {
+    void startProfile();
+    cloud.dynamo.onOperation((o) => {
+      const table = /"TableName":"([^"]+)"/.exec(o.body)?.[1]?.replace(/^lazarus-/, "") ?? "?";
+      dynamoOps.push({ op: o.op, table, at: o.at, failed: o.status !== 200 });
+    });
+  },
+  inspect: async (cloud, r) => {
+    const { detected, ended } = r.epochMs;
+    const lines: string[] = [];
+    lines.push(
+      `N=${r.n}: recover ${f2(r.recoverSeconds)} s, last running ${f2(r.lastRunningSeconds)} s, floor ${f2(r.floorSeconds)} s, ratio ${f2(r.overheadRatio)}, per-VM ${f2(r.perInstanceSeconds)} s, load ${r.loadAverage.before.toFixed(1)}->${r.loadAverage.after.toFixed(1)}`,
+    );
+    const d0 = (detected - r.epochMs.killed) / 1000;
+    const parent = r.gantt.rows[0]!;
+    lines.push(
+      `  parent after death proven (s from it): ${parent.bars
+        .filter((b) => b.end >= d0)
+        .map((b) => `${b.state} ${f2(b.start - d0)}-${f2(b.end - d0)}`)
+        .join(", ")}`,
+    );
+    const children = r.gantt.rows.slice(1);
+    const firstBar = children.map((c) => c.bars[0]!.start - d0).sort((a, b) => a - b);
+    const lastBar = children.map((c) => c.bars.at(-1)!.end - d0).sort((a, b) => a - b);
+    lines.push(
+      `  children: first state at ${f2(firstBar[0]!)}..${f2(firstBar.at(-1)!)} s, last state ends ${f2(lastBar[0]!)}..${f2(lastBar.at(-1)!)} s`,
+    );
+    // Time inside a rebuild but in no state (between one state's exit and the next one's entry), and
+    // from the parent's EvacuateInstance entry to the child's first state, and from its last to the exit.
+    const gaps = children.map((c) => {
+      let g = 0;
+      for (let i = 1; i < c.bars.length; i++) g += Math.max(0, c.bars[i]!.start - c.bars[i - 1]!.end);
+      return g;
+    });
+    const evac = parent.bars.filter((b) => b.state === "EvacuateInstance").sort((a, b) => a.end - b.end);
+    const spans = children.map((c) => c.bars.at(-1)!.end - c.bars[0]!.start).sort((a, b) => a - b);
+    lines.push(
+      `  rebuild: first->last state ${f2(median(spans))} s median, between states ${f2(median(gaps))} s median (${gaps.length} rows); EvacuateInstance ${f2(median(evac.map((b) => b.end - b.start)))} s median`,
+    );
+    const calls = cloud.lambda.invocations.filter(
+      (i) => i.startedAt.getTime() >= detected && i.startedAt.getTime() <= ended,
+    );
+    const handlerByFn = new Map<string, number[]>();
+    for (const i of calls) {
+      const fn = i.functionName.replace(/^lazarus-/, "");
+      handlerByFn.set(fn, [
+        ...(handlerByFn.get(fn) ?? []),
+        ((i.endedAt ?? i.startedAt).getTime() - i.startedAt.getTime()) / 1000,
+      ]);
+    }
+    lines.push("  state: median bar s (sum) | Lambda handler median s (calls)");
+    for (const s of timeByState(children)) {
+      const fn = [...handlerByFn.keys()].find((k) => k.replaceAll("-", "").endsWith(s.state.toLowerCase()));
+      const h = fn ? handlerByFn.get(fn)! : [];
+      lines.push(
+        `    ${s.state.padEnd(26)} ${f2(s.medianSeconds)} (${f2(s.totalSeconds)})${fn ? ` | ${f2(median(h))} (${h.length}) ${fn}` : ""}`,
+      );
+    }
+    lines.push(
+      `  host-evacuation Lambdas: ${[...handlerByFn.entries()]
+        .filter(([k]) => k.startsWith("hostfail"))
+        .map(([k, v]) => `${k} ${f2(median(v))}x${v.length}`)
+        .join(", ")}`,
+    );
+    // Host commands of the recovery: requested -> started on the host -> ended there (SSM's own times).
+    const ssm = new SSMClient({});
+    const rows: { comment: string; requested: number; started: number; ended: number }[] = [];
+    let token: string | undefined;
+    do {
+      const page = await ssm.send(new ListCommandInvocationsCommand({ Details: true, NextToken: token }));
+      for (const inv of page.CommandInvocations ?? []) {
+        const requested = inv.RequestedDateTime!.getTime();
+        const plugin = inv.CommandPlugins?.[0];
+        if (requested < detected || requested > ended || !plugin?.ResponseFinishDateTime) continue;
+        rows.push({
+          comment: (inv.Comment ?? "").replace(/\s+[0-9a-f-]{36}$/, ""),
+          requested,
+          started: plugin.ResponseStartDateTime!.getTime(),
+          ended: plugin.ResponseFinishDateTime.getTime(),
+        });
+      }
+      token = page.NextToken;
+    } while (token);
+    ssm.destroy();
+    const kinds = [...new Set(rows.map((x) => x.comment))];
+    for (const k of kinds) {
+      const of = rows.filter((x) => x.comment === k);
+      lines.push(
+        `  host command ${k} x${of.length}: to the host ${f2(median(of.map((x) => (x.started - x.requested) / 1000)))} s, on the host ${f2(median(of.map((x) => (x.ended - x.started) / 1000)))} s (max ${f2(Math.max(...of.map((x) => (x.ended - x.started) / 1000)))}), requested ${f2((Math.min(...of.map((x) => x.requested)) - detected) / 1000)}..${f2((Math.max(...of.map((x) => x.requested)) - detected) / 1000)} s, ended ..${f2((Math.max(...of.map((x) => x.ended)) - detected) / 1000)} s`,
+      );
+    }
+    const ops = dynamoOps.filter((o) => o.at >= detected && o.at <= ended);
+    const byOp = new Map<string, number>();
+    for (const o of ops) {
+      const k = `${o.op} ${o.table}${o.failed ? " (refused)" : ""}`;
+      byOp.set(k, (byOp.get(k) ?? 0) + 1);
+    }
+    lines.push(
+      `  DynamoDB calls during recovery: ${ops.length} (${f2(ops.length / r.n)} per instance): ${[
+        ...byOp.entries(),
+      ]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}`,
+    );
+    lines.push(...(await profileLines(detected, ended)));
+    const win = samples.filter((s) => s.at > detected && s.at <= ended);
+    const busy = win.reduce((a, s) => a + s.elu.active, 0);
+    const idle = win.reduce((a, s) => a + s.elu.idle, 0);
+    const cpu = win.reduce((a, s) => a + s.cpu.user + s.cpu.system, 0) / 1000;
+    const span = win.length > 0 ? win.at(-1)!.at - win[0]!.at + 100 : 0;
+    lines.push(
+      `  this process during recovery: event loop ${((100 * busy) / Math.max(1, busy + idle)).toFixed(0)}% busy, CPU ${f2(cpu / 1000)} s over ${f2(span / 1000)} s (${((100 * cpu) / Math.max(1, span)).toFixed(0)}% of one core); load now ${loadavg()[0]!.toFixed(2)}`,
+    );
+    for (const l of lines) log(l);
+    summary.push(...lines);
+  },
+});
+clearInterval(sampler);
+process.stdout.write(`\n${summary.join("\n")}\n`);
+process.exit(0);
