@@ -202,10 +202,16 @@ export async function tryClaim(
   }
 }
 
-/** What a claim is conditional on: the host as the filters saw it (null: room only, a forced host). */
-export function claimConditions(host: Host): { expectUsage: Host["usage"]; expect: PlacementExpectation } {
+/**
+ * What a claim is conditional on: the host as the filters saw it, and (`weighed`, the default) the usage it
+ * was weighed with (a change is PlacementRaced: weigh again). A forced host's claim is on room only.
+ */
+export function claimConditions(
+  host: Host,
+  { weighed = true }: { weighed?: boolean } = {},
+): { expectUsage?: Host["usage"]; expect: PlacementExpectation } {
   return {
-    expectUsage: host.usage,
+    ...(weighed ? { expectUsage: host.usage } : {}),
     expect: {
       availabilityZone: host.availabilityZone,
       virtType: host.virtType,
@@ -227,6 +233,16 @@ export interface IndexPlacement {
   spec: ClaimSpec;
   /** A forced host (nova 2.29-2.67): taken whatever its filters say, room only, one try. */
   forced?: boolean;
+  /**
+   * The host a plan placed this instance on (a host evacuation's or a drain's `plannedHost`: the scheduler's
+   * own placement of all the host's instances, one after the other). While it passes the filters it is
+   * claimed on room alone, not on the usage it was weighed with: its siblings planned there claim it at the
+   * same moment, and the plan already weighed them, so a change of its usage is no reason to weigh again
+   * (with the usage condition, N siblings took up to N rounds, one winner each). The claim stays conditional
+   * on the room and on the host as the filters saw it. Not for a group policy that counts its members'
+   * claims (`withClaims`): those are weighed on the usage, as without a plan.
+   */
+  planned?: string | null;
   /** Write-ahead: the flow's record names `host` before its claim is tried. */
   nameTarget: (host: string) => Promise<void>;
   /** Added to NoValidHost's details. */
@@ -258,7 +274,7 @@ export async function claimFromIndex(deps: StepDeps, p: IndexPlacement): Promise
           deps.stores,
           host.name,
           p.spec,
-          p.forced ? {} : claimConditions(host),
+          p.forced ? {} : claimConditions(host, { weighed: host.name !== p.planned || p.withClaims }),
           rejected,
         );
         if (attempt === "refused") continue;

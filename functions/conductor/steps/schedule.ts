@@ -60,6 +60,7 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
       serverGroup: instance.serverGroup,
     },
     forced: flow.force,
+    planned: flow.plannedHost,
     // Write-ahead: the migration names the host before the claim, so nothing can hold a claim of this flow
     // that the flow does not know of (a crash right after the claim leaves it named).
     nameTarget: (host) =>

@@ -69,6 +69,7 @@ export async function scheduleMigration(deps: StepDeps, flow: MigrationFlow): Pr
         owner: flow.migrationId,
         serverGroup: instance.serverGroup,
       },
+      planned: flow.plannedHost,
       nameTarget: (host) => migrations.nameTarget(flow.migrationId, host).then(() => {}),
       details: { attemptedHosts: flow.attemptedHosts },
     });

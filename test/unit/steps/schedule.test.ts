@@ -103,8 +103,36 @@ describe("schedule", () => {
     const flows = await Promise.all(
       instances.map(async (i, k) => ({ ...(await accepted(w, i)), plannedHost: plan[k]! })),
     );
-    const placed = await Promise.all(flows.map((f) => schedule(w.deps, f)));
+    // Counted at the DynamoDB endpoint: the claim writes on the hosts table, refused ones included.
+    const claimWrites: number[] = [];
+    const off = w.dynamo.onOperation((c) => {
+      if (c.op === "UpdateItem" && c.body.includes('"claims"')) claimWrites.push(c.status);
+    });
+    const placed = await Promise.all(flows.map((f) => schedule(w.deps, f))).finally(off);
     expect(placed.map((p) => p.destHost)).toEqual(plan);
+    // Siblings planned on one host claim it at once on room alone: no claim raced and was weighed again.
+    expect(claimWrites).toEqual(plan.map(() => 200));
+  });
+
+  it("evacuations planned on a host with room for fewer than were planned there never overcommit it", async () => {
+    const w = await newWorld();
+    // The plan (stale: c's room went meanwhile) put all 6 on c, which has room for 3 of them.
+    await seedHosts(w, [
+      { name: "src", down: true },
+      { name: "b", overrides: { capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } } },
+      { name: "c", overrides: { capacity: { vcpus: 3, memoryMiB: 1536, diskGiB: 30 } } },
+    ]);
+    const instances = await Promise.all(Array.from({ length: 6 }, () => seedInstance(w, "src")));
+    const flows = await Promise.all(
+      instances.map(async (i) => ({ ...(await accepted(w, i)), plannedHost: "c" })),
+    );
+    const placed = await Promise.all(flows.map((f) => schedule(w.deps, f)));
+    const on = (h: string) => placed.filter((p) => p.destHost === h).length;
+    expect(on("c")).toBe(3);
+    expect(on("b")).toBe(3);
+    const c = await w.db.stores.hosts.require("c");
+    expect(c.usage.vcpus).toBe(3);
+    expect(c.usage.memoryMiB).toBe(Object.values(c.claims).reduce((s, x) => s + x.resources.memoryMiB, 0));
   });
 
   it("affinity: a group whose only host died has no valid host (nova), and nothing is claimed", async () => {
