@@ -90,8 +90,11 @@ export interface EvacuationRunResult {
   ssmCommandsByComment: Record<string, number>;
   loadAverage: { before: number; after: number };
   gantt: { rows: GanttRow[]; markers: GanttMarker[] };
-  /** Epoch ms of the power loss, of death proven (DisableHost's exit) and of the host-evacuation's end. */
-  epochMs: { killed: number; detected: number; ended: number };
+  /**
+   * Epoch ms of the power loss, of death proven (DisableHost's exit), of the host-evacuation's end, and the
+   * floor's start and end.
+   */
+  epochMs: { killed: number; detected: number; ended: number; floor: { start: number; end: number } };
 }
 
 export const TARGETS = ["t1", "t2", "t3"];
@@ -159,7 +162,11 @@ export function benchDetectionText(): string {
 }
 
 /** The floor: each instance's domain destroyed and undefined on its target, then recreated there directly. */
-async function measureFloor(cloud: LocalCloud, instances: Instance[], storage: Storage): Promise<number> {
+async function measureFloor(
+  cloud: LocalCloud,
+  instances: Instance[],
+  storage: Storage,
+): Promise<{ seconds: number; start: number; end: number }> {
   const plans = await Promise.all(
     instances.map(async (before) => {
       const inst = await cloud.stores.instances.require(before.uuid);
@@ -189,11 +196,13 @@ async function measureFloor(cloud: LocalCloud, instances: Instance[], storage: S
       if (storage === "local") await p.host.runAs("rm", ["-f", p.disk]);
     }),
   );
+  const start = Date.now();
   const started = performance.now();
   const results = await Promise.all(
     plans.map((p) => p.host.runAs("bash", ["-c", p.script], { timeoutMs: 120_000 })),
   );
   const seconds = (performance.now() - started) / 1000;
+  const end = Date.now();
   const failed = results.filter((r) => r.exitCode !== 0);
   if (failed.length > 0)
     throw new Error(`floor: ${failed.length} recreations failed: ${failed[0]!.stderr.trim()}`);
@@ -203,7 +212,7 @@ async function measureFloor(cloud: LocalCloud, instances: Instance[], storage: S
   }
   // Not timed: stop the recreated guests so that they do not load the next run.
   await Promise.all(plans.map((p) => p.host.virsh(["destroy", p.uuid], { allowFail: true })));
-  return seconds;
+  return { seconds, start, end };
 }
 
 /** Runs `opts.runs` in one local cloud: source host i is s<i+1>, the targets t1-t3. */
@@ -374,7 +383,8 @@ async function measureOne(
     );
   }
   log(`  evacuated ${evacuated}/${n} (${parent.status}); measuring the floor`);
-  const floorSeconds = await measureFloor(cloud, instances, opts.storage);
+  const floor = await measureFloor(cloud, instances, opts.storage);
+  const floorSeconds = floor.seconds;
 
   // Counts, over the window from the power loss to the end of the host-evacuation execution.
   const inWindow = (t: number) => t >= killedAt && t <= windowEnd;
@@ -472,6 +482,11 @@ async function measureOne(
     ssmCommandsByComment: ssmByComment,
     loadAverage: { before: loadBefore, after: loadAfter },
     gantt: { rows, markers },
-    epochMs: { killed: killedAt, detected: detectedAt, ended: endedAt },
+    epochMs: {
+      killed: killedAt,
+      detected: detectedAt,
+      ended: endedAt,
+      floor: { start: floor.start, end: floor.end },
+    },
   };
 }

@@ -6,6 +6,8 @@
  * handler (the Lambda endpoint's record) beside the median Task state (the rest is the hop: the
  * interpreter, the SDK call, HTTP); how busy this process's event loop was during the recovery.
  */
+
+import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { loadavg } from "node:os";
 import { type EventLoopUtilization, performance } from "node:perf_hooks";
@@ -37,8 +39,15 @@ const median = (xs: number[]) => {
 };
 const f2 = (x: number) => x.toFixed(2);
 
-/** Event-loop utilization and CPU, sampled every 100 ms (epoch ms, ELU delta, CPU µs delta). */
-const samples: { at: number; elu: EventLoopUtilization; cpu: NodeJS.CpuUsage }[] = [];
+/** The machine's busy CPU time so far (/proc/stat: every CPU's user..steal jiffies, not idle or iowait), s. */
+function machineBusySeconds(): number {
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+/** Event-loop utilization and CPU, sampled every 100 ms (epoch ms, ELU delta, CPU µs delta, machine busy s). */
+const samples: { at: number; elu: EventLoopUtilization; cpu: NodeJS.CpuUsage; busy: number }[] = [];
+let lastBusy = machineBusySeconds();
 let lastElu = performance.eventLoopUtilization();
 let lastCpu = process.cpuUsage();
 const sampler = setInterval(() => {
@@ -46,7 +55,9 @@ const sampler = setInterval(() => {
   const cpu = process.cpuUsage(lastCpu);
   lastElu = performance.eventLoopUtilization();
   lastCpu = process.cpuUsage();
-  samples.push({ at: Date.now(), elu, cpu });
+  const busyNow = machineBusySeconds();
+  samples.push({ at: Date.now(), elu, cpu, busy: busyNow - lastBusy });
+  lastBusy = busyNow;
 }, 100);
 sampler.unref();
 
@@ -113,6 +124,7 @@ async function profileLines(from: number, to: number): Promise<string[]> {
   return out;
 }
 const summary: string[] = [];
+let runIndex = 0;
 const dynamoOps: { op: string; table: string; at: number; failed: boolean }[] = [];
 await runSession({
   runs: Array.from({ length: runs }, () => ({ n, storage: "shared" as const, ssmLatencyMs })),
@@ -184,7 +196,7 @@ await runSession({
     );
     // Host commands of the recovery: requested -> started on the host -> ended there (SSM's own times).
     const ssm = new SSMClient({});
-    const rows: { comment: string; requested: number; started: number; ended: number }[] = [];
+    const rows: { comment: string; uuid: string; requested: number; started: number; ended: number }[] = [];
     let token: string | undefined;
     do {
       const page = await ssm.send(new ListCommandInvocationsCommand({ Details: true, NextToken: token }));
@@ -194,6 +206,7 @@ await runSession({
         if (requested < detected || requested > ended || !plugin?.ResponseFinishDateTime) continue;
         rows.push({
           comment: (inv.Comment ?? "").replace(/\s+[0-9a-f-]{36}$/, ""),
+          uuid: /[0-9a-f-]{36}$/.exec(inv.Comment ?? "")?.[0] ?? "",
           requested,
           started: plugin.ResponseStartDateTime!.getTime(),
           ended: plugin.ResponseFinishDateTime.getTime(),
@@ -202,6 +215,24 @@ await runSession({
       token = page.NextToken;
     } while (token);
     ssm.destroy();
+    // From a host command's end (SSM's own time) to the end of the Lambda that sent it: the status polls'
+    // lag and what the step does after the command.
+    const tails = new Map<string, number[]>();
+    for (const x of rows) {
+      const sent = calls.find(
+        (i) =>
+          (x.uuid ? JSON.stringify(i.event ?? null).includes(x.uuid) : i.functionName.endsWith("-fence")) &&
+          i.startedAt.getTime() <= x.requested &&
+          (i.endedAt?.getTime() ?? 0) >= x.ended,
+      );
+      if (!sent?.endedAt) continue;
+      const k = `${x.comment} (${sent.functionName.replace(/^lazarus-/, "")})`;
+      tails.set(k, [...(tails.get(k) ?? []), (sent.endedAt.getTime() - x.ended) / 1000]);
+    }
+    for (const [k, v] of tails)
+      lines.push(
+        `  host command end -> its Lambda's end, ${k}: median ${f2(median(v))} s, max ${f2(Math.max(...v))} s`,
+      );
     const kinds = [...new Set(rows.map((x) => x.comment))];
     for (const k of kinds) {
       const of = rows.filter((x) => x.comment === k);
@@ -229,8 +260,19 @@ await runSession({
     const idle = win.reduce((a, s) => a + s.elu.idle, 0);
     const cpu = win.reduce((a, s) => a + s.cpu.user + s.cpu.system, 0) / 1000;
     const span = win.length > 0 ? win.at(-1)!.at - win[0]!.at + 100 : 0;
+    const busyIn = (from: number, to: number) =>
+      samples.filter((x) => x.at > from && x.at <= to).reduce((a, x) => a + x.busy, 0);
+    const { floor } = r.epochMs;
+    lines.push(
+      `  machine CPU busy: recovery ${f2(busyIn(detected, ended))} core-s over ${f2((ended - detected) / 1000)} s (this process ${f2(cpu / 1000)}), floor ${f2(busyIn(floor.start, floor.end))} core-s over ${f2((floor.end - floor.start) / 1000)} s`,
+    );
     lines.push(
       `  this process during recovery: event loop ${((100 * busy) / Math.max(1, busy + idle)).toFixed(0)}% busy, CPU ${f2(cpu / 1000)} s over ${f2(span / 1000)} s (${((100 * cpu) / Math.max(1, span)).toFixed(0)}% of one core); load now ${loadavg()[0]!.toFixed(2)}`,
+    );
+    // Each rebuild's states, s from death proven (for a closer look: /tmp/probe-rows-<n>.json).
+    writeFileSync(
+      `/tmp/probe-rows-${++runIndex}.json`,
+      JSON.stringify({ d0, rows: r.gantt.rows, epochMs: r.epochMs }, null, 1),
     );
     for (const l of lines) log(l);
     summary.push(...lines);
