@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { ListCommandInvocationsCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { runSession } from "./evacuation.js";
 import { timeByState } from "./gantt.js";
+import { median as medianOf } from "./stats.js";
 
 const { values } = parseArgs({
   options: {
@@ -32,11 +33,8 @@ const t0 = Date.now();
 const log = (line: string) =>
   process.stdout.write(`${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s  ${line}\n`);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+/** The median, NaN for none (a state no instance passed). */
+const median = (xs: readonly number[]) => (xs.length === 0 ? Number.NaN : medianOf(xs));
 const f2 = (x: number) => x.toFixed(2);
 
 /** The machine's busy CPU time so far (/proc/stat: every CPU's user..steal jiffies, not idle or iowait), s. */
