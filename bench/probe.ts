@@ -1,10 +1,14 @@
 /**
- * `node --import tsx bench/probe.ts [--n 16] [--runs 2] [--latency 0]`: where one evacuation's recovery
- * goes, for work on the control plane's overhead. Runs `--runs` evacuations of N instances (shared storage)
- * in one local cloud and prints, per run: recovery, floor and ratio; the host-evacuation's states after
- * death was proven; per rebuild state the median bar, and per Lambda function the median time in its
- * handler (the Lambda endpoint's record) beside the median Task state (the rest is the hop: the
- * interpreter, the SDK call, HTTP); how busy this process's event loop was during the recovery.
+ * `node --import tsx bench/probe.ts [--n 16] [--runs 2] [--latency 0] [--profile]` (as root, like the
+ * bench): where one evacuation's recovery goes, for work on the control plane's overhead. Runs `--runs`
+ * evacuations of N instances (shared storage) in one local cloud and prints, per run: recovery, floor and
+ * ratio; the host-evacuation's states after death was proven; per rebuild state the median bar beside the
+ * median time in its Lambda handler (the Lambda endpoint's record; the rest is the hop: the interpreter,
+ * the SDK call, HTTP); each kind of host command's time to and on the host (SSM's own times) and from its
+ * end to its Lambda's end (the status polls' lag); DynamoDB calls by table; the machine's busy CPU in the
+ * recovery and in the floor, and this process's share; with `--profile`, this process's CPU profile over
+ * the recovery. Each rebuild's states go to /tmp/probe-rows-<n>.json. The first run's targets start their
+ * first domains (a cold libvirt): compare later runs with each other.
  */
 
 import { readFileSync, writeFileSync } from "node:fs";
