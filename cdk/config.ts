@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
 import { BMC_CREDENTIAL_PATH_PATTERN } from "#shared/definitions/host-role.js";
+import { HEARTBEAT_INTERVAL_SECONDS } from "#shared/domain/fencing.js";
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 
 export const LazarusConfig = z
@@ -31,6 +32,12 @@ export const LazarusConfig = z
       .object({
         /** Consecutive 10 s periods without a beat before the alarm fires (3: ALARM 30-40 s after the last beat). */
         missedPeriods: z.number().int().min(1).max(30).default(HEARTBEAT_MISSED_PERIODS),
+        /**
+         * The longest heartbeat interval of any host (its `heartbeat.intervalSeconds`): the mass-failure
+         * guard reads the fleet's heartbeats with it (LAZARUS_HEARTBEAT_INTERVAL_SECONDS). At most half the
+         * alarm's 10 s period.
+         */
+        intervalSeconds: z.number().positive().max(5).default(HEARTBEAT_INTERVAL_SECONDS),
       })
       .prefault({}),
     logRetentionDays: z

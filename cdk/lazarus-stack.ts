@@ -96,6 +96,8 @@ export class LazarusStack extends Stack {
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(config.hostCommandDeadlineSeconds * 1000),
       // The heartbeat alarms registration creates (shared/metrics/host-alarms.ts).
       LAZARUS_HEARTBEAT_MISSED_PERIODS: String(config.heartbeat.missedPeriods),
+      // The mass-failure guard's reading of the fleet's heartbeats (shared/domain/fencing.ts settleVerdict).
+      LAZARUS_HEARTBEAT_INTERVAL_SECONDS: String(config.heartbeat.intervalSeconds),
       POWERTOOLS_SERVICE_NAME: prefix,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
       POWERTOOLS_METRICS_NAMESPACE: HEARTBEAT_METRIC.namespace,

@@ -170,6 +170,7 @@ export function fencingConfigFromEnv(env: Env = process.env): FencingConfig {
     fenceTimeoutSeconds: positive(env, "LAZARUS_FENCE_TIMEOUT_SECONDS", d.fenceTimeoutSeconds),
     fenceRetrySeconds: positive(env, "LAZARUS_FENCE_RETRY_SECONDS", d.fenceRetrySeconds),
     maxProofRounds: positiveInteger(env, "LAZARUS_FENCE_MAX_ROUNDS", d.maxProofRounds),
+    heartbeatIntervalSeconds: positive(env, "LAZARUS_HEARTBEAT_INTERVAL_SECONDS", d.heartbeatIntervalSeconds),
   };
 }
 
