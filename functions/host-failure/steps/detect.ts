@@ -45,12 +45,33 @@ export async function assessHeartbeat(
       ? new Date(openedAt.getTime() + deps.config.massFailureSettleSeconds * 1000)
       : null;
   const settling = settleEnd !== null && settleEnd > now && assess(observed, deps.config).verdict !== "alive";
-  const settle = settling ? await settleVerdictNow(deps, state, last, now) : state.settle;
+  const settle = settling ? await settleVerdictOrWait(deps, state, last, now) : state.settle;
   const heartbeat = assess(
     { ...observed, settleUntil: settle?.verdict === "skip" ? null : settleEnd },
     deps.config,
   );
   return { ...state, heartbeat, ...(settle ? { settle } : {}) };
+}
+
+/**
+ * The settle only ever saves time: when its reads fail (CloudWatch or DynamoDB throttled, down), the flow
+ * waits for other hosts' alarms as it would without it, rather than failing the incident.
+ */
+async function settleVerdictOrWait(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+  lastBeat: Date | null,
+  now: Date,
+): Promise<SettleVerdict> {
+  try {
+    return await settleVerdictNow(deps, state, lastBeat, now);
+  } catch (e) {
+    const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    return {
+      verdict: "wait",
+      reason: `the fleet's heartbeats not read (${error}): waiting for other hosts' alarms`,
+    };
+  }
 }
 
 /**
