@@ -155,6 +155,21 @@ export function fleetSeriesWindow(
 export type SettleVerdict = { verdict: "wait" | "skip"; reason: string };
 
 /**
+ * From the fleet series' Sum over a window: at least `beating` hosts beat through it (each adds at most the
+ * window plus the longest interval), so at most `silent` did not, this one among them (at least 1).
+ */
+export function hostsSilentAtMost(
+  obs: { fleetSize: number; beatSeconds: number; windowSeconds: number },
+  cfg: Pick<FencingConfig, "heartbeatIntervalSeconds">,
+): { beating: number; silent: number } {
+  const beating = Math.min(
+    obs.fleetSize,
+    Math.ceil(obs.beatSeconds / (obs.windowSeconds + cfg.heartbeatIntervalSeconds) - 1e-9),
+  );
+  return { beating, silent: Math.max(1, obs.fleetSize - beating) };
+}
+
+/**
  * Whether an alarm's evacuation must wait for the alarms of hosts that may have died with it (the
  * mass-failure settle) before the guard counts. The fleet series says how many hosts still beat: each live
  * host adds at most the window plus its interval, so the Sum divided by that is a lower bound of the hosts
@@ -169,22 +184,21 @@ export type SettleVerdict = { verdict: "wait" | "skip"; reason: string };
 export function settleVerdict(
   obs: {
     fleetSize: number;
-    /** Suspects the guard counts now, this host included (read up to `suspectsThatHold`). */
-    suspects: number;
+    /**
+     * Suspects the guard counts now, this host included, read as far as they can matter; null when not read
+     * (the silent hosts alone could hold).
+     */
+    suspects: number | null;
     /** The fleet series' Sum over the window. */
     beatSeconds: number;
     windowSeconds: number;
   },
   cfg: Pick<FencingConfig, "massFailureShare" | "heartbeatIntervalSeconds">,
 ): SettleVerdict {
-  const beating = Math.min(
-    obs.fleetSize,
-    Math.ceil(obs.beatSeconds / (obs.windowSeconds + cfg.heartbeatIntervalSeconds) - 1e-9),
-  );
-  const silent = Math.max(1, obs.fleetSize - beating);
-  const couldCount = Math.max(1, obs.suspects) + silent - 1;
+  const { beating, silent } = hostsSilentAtMost(obs, cfg);
+  const couldCount = Math.max(1, obs.suspects ?? 1) + silent - 1;
   const holds = suspectsThatHold(obs.fleetSize, cfg);
-  const seen = `the fleet's heartbeats over ${obs.windowSeconds} s: at least ${beating} of ${obs.fleetSize} hosts beating, at most ${silent} silent (this one included), ${obs.suspects} counted by the guard`;
+  const seen = `the fleet's heartbeats over ${obs.windowSeconds} s: at least ${beating} of ${obs.fleetSize} hosts beating, at most ${silent} silent (this one included), ${obs.suspects === null ? "the guard's suspects not read" : `${obs.suspects} counted by the guard`}`;
   return couldCount < holds
     ? {
         verdict: "skip",

@@ -12,6 +12,7 @@ import { ALERTS } from "#shared/definitions/paging.js";
 import { HostCommandTimedOut, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
 import {
   fleetSeriesWindow,
+  hostsSilentAtMost,
   type SettleVerdict,
   settleVerdict,
   suspectsThatHold,
@@ -77,7 +78,7 @@ async function settleVerdictOrWait(
 /**
  * The settle's verdict from the fleet series (`settleVerdict`): a wait unless the series, the fleet's size
  * and the suspects counted now show that the hosts silent with this one cannot make a mass failure. Reads
- * one metric, one item and at most as many suspects as would hold.
+ * one metric, one item and fewer suspects than would hold.
  */
 async function settleVerdictNow(
   deps: HostFailureDeps,
@@ -97,13 +98,15 @@ async function settleVerdictNow(
     deps.stores.hosts.fleet.hostCount(),
     deps.heartbeats.fleetBeatSeconds(deps.heartbeatFleet, window.from, window.to),
   ]);
-  const holds = suspectsThatHold(fleetSize, deps.fencing);
-  const suspects = await readSuspects(deps, holds);
+  const series = { fleetSize, beatSeconds, windowSeconds: window.seconds };
+  // Suspects are read only as far as they can matter: with `silent` hosts possibly silent, this many more
+  // (this host aside) already make a wait; none when the silent ones alone do (a mass failure's many flows).
+  const { silent } = hostsSilentAtMost(series, deps.fencing);
+  const enough = suspectsThatHold(fleetSize, deps.fencing) - silent + 1;
+  if (enough <= 0) return settleVerdict({ ...series, suspects: null }, deps.fencing);
+  const suspects = await readSuspects(deps, enough);
   const count = new Set([state.host, ...suspects.map((s) => s.host)]).size;
-  return settleVerdict(
-    { fleetSize, suspects: count, beatSeconds, windowSeconds: window.seconds },
-    deps.fencing,
-  );
+  return settleVerdict({ ...series, suspects: count }, deps.fencing);
 }
 
 /** Sends the liveness probe and returns without waiting for it; ProbeHost reads its answer. */
