@@ -106,13 +106,24 @@ export function heartbeatDatum(host: string, at: Date, watchdogTimeoutSeconds = 
     throw new RangeError(
       `a watchdog timeout is a whole number of seconds >= 0, got ${watchdogTimeoutSeconds}`,
     );
+  return datumOf(HEARTBEAT_METRIC, host, at, watchdogTimeoutSeconds, "Count");
+}
+
+/** A `PutMetricData` item of a one-dimension metric (shaped as `HEARTBEAT_METRIC`). */
+function datumOf<U extends string>(
+  metric: { metricName: string; dimension: string; storageResolution: number },
+  dimensionValue: string,
+  at: Date,
+  value: number,
+  unit: U,
+) {
   return {
-    MetricName: HEARTBEAT_METRIC.metricName,
-    Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
+    MetricName: metric.metricName,
+    Dimensions: [{ Name: metric.dimension, Value: dimensionValue }],
     Timestamp: at,
-    Value: watchdogTimeoutSeconds,
-    Unit: "Count" as const,
-    StorageResolution: HEARTBEAT_METRIC.storageResolution,
+    Value: value,
+    Unit: unit,
+    StorageResolution: metric.storageResolution,
   };
 }
 
@@ -134,14 +145,7 @@ export const FLEET_HEARTBEAT_METRIC = {
 /** A heartbeat's datum in the fleet series (`FLEET_HEARTBEAT_METRIC`): the host's interval. */
 export function fleetHeartbeatDatum(fleet: string, at: Date, intervalSeconds: number) {
   if (!(intervalSeconds > 0)) throw new RangeError(`a heartbeat interval is > 0 s, got ${intervalSeconds}`);
-  return {
-    MetricName: FLEET_HEARTBEAT_METRIC.metricName,
-    Dimensions: [{ Name: FLEET_HEARTBEAT_METRIC.dimension, Value: fleet }],
-    Timestamp: at,
-    Value: intervalSeconds,
-    Unit: "Seconds" as const,
-    StorageResolution: FLEET_HEARTBEAT_METRIC.storageResolution,
-  };
+  return datumOf(FLEET_HEARTBEAT_METRIC, fleet, at, intervalSeconds, "Seconds");
 }
 
 export interface HeartbeatBeat {
