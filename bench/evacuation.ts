@@ -14,7 +14,7 @@ import {
   ListExecutionsCommand,
   SFNClient,
 } from "@aws-sdk/client-sfn";
-import { type LocalCloud, startLocalCloud } from "#local/cloud.js";
+import { LOCAL_PROBE_DEADLINE_MS, type LocalCloud, startLocalCloud } from "#local/cloud.js";
 import type { DynamoOperation } from "#local/dynamo/dynamo-server.js";
 import { shellQuote } from "#local/hosts/shell.js";
 import type { SsmCommandNotice } from "#local/ssm/ssm-endpoint.js";
@@ -129,6 +129,30 @@ export const at = (e: HistoryEvent | undefined) => (e ? new Date(e.timestamp ?? 
 export const exitOf = (events: HistoryEvent[], state: string) =>
   events.find((e) => e.type?.endsWith("StateExited") && e.stateExitedEventDetails?.name === state);
 
+/** Nothing looks dead to the mass-failure guard now (its own index), else the measurement would not be alone. */
+export async function noSuspects(cloud: LocalCloud, windowSeconds: number): Promise<void> {
+  const from = new Date(Date.now() - windowSeconds * 1000).toISOString();
+  const page = await cloud.stores.hosts.suspectsPage(from, { limit: 10 });
+  if (page.hosts.length > 0)
+    throw new BenchFailure(
+      `hosts still count as suspects in the mass-failure window before the measurement: ${page.hosts.map((h) => h.name).join(", ")}`,
+    );
+}
+
+/** A host brought back: its recovery has closed the incident and it is up. */
+export async function recovered(cloud: LocalCloud, host: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const h = await cloud.stores.hosts.require(host);
+    if (h.status === "up" && h.incident?.status === "closed") return;
+    if (Date.now() > deadline)
+      throw new BenchFailure(
+        `host ${host} not recovered within 120 s (status ${h.status}, incident ${h.incident?.status})`,
+      );
+    await sleep(250);
+  }
+}
+
 async function bootAll(cloud: LocalCloud, source: string, n: number): Promise<Instance[]> {
   const out: Instance[] = [];
   const width = 8;
@@ -145,7 +169,8 @@ async function bootAll(cloud: LocalCloud, source: string, n: number): Promise<In
 
 /**
  * The bench's detection settings: AWS's shortest alarm period (one period of 10 s), the local hosts' 1 s
- * heartbeat, the mass-failure settle of one period + 5 s and the probe's 15 s deadline (local cloud's).
+ * heartbeat, and the local cloud's probe deadline; the mass-failure settle (one period + 5 s) only when the
+ * fleet's heartbeats do not rule it out.
  */
 export const BENCH_DETECTION = {
   heartbeatSeconds: 1,
@@ -158,7 +183,7 @@ export const BENCH_DETECTION = {
 /** How the results describe the detection settings. */
 export function benchDetectionText(): string {
   const d = BENCH_DETECTION;
-  return `heartbeat ${d.heartbeatSeconds} s, alarm ${d.alarmPeriodSeconds} s x ${d.alarmEvaluationPeriods} period (AWS's shortest), grace ${d.graceSeconds} s; the SSM probe sent when the incident opens, judged after the mass-failure settle (one alarm period + 5 s after the alarm); service down after ${d.serviceDownSeconds} s`;
+  return `heartbeat ${d.heartbeatSeconds} s, alarm ${d.alarmPeriodSeconds} s x ${d.alarmEvaluationPeriods} period (AWS's shortest), grace ${d.graceSeconds} s; the SSM probe sent when the incident opens, its deadline ${LOCAL_PROBE_DEADLINE_MS / 1000} s; the mass-failure settle (one alarm period + 5 s after the alarm) waited only when the fleet's heartbeats do not show it cannot change the guard's verdict; service down after ${d.serviceDownSeconds} s`;
 }
 
 /** The floor: each instance's domain destroyed and undefined on its target, then recreated there directly. */
@@ -259,6 +284,9 @@ export async function runSession(opts: SessionOptions): Promise<EvacuationRunRes
       opts.log(
         `evacuation ${i + 1}/${opts.runs.length}: N=${plan.n}, ${plan.storage} storage, SSM latency ${plan.ssmLatencyMs} ms (load ${loadavg()[0]!.toFixed(1)})`,
       );
+      // Alone: no host the guard counts, and every earlier source back and beating (a dead one would count
+      // as silent in the fleet's heartbeats, and the settle would wait for it).
+      await noSuspects(cloud, 120);
       dynamoCalls.length = 0;
       ssmCommands.length = 0;
       results.push(
@@ -275,6 +303,15 @@ export async function runSession(opts: SessionOptions): Promise<EvacuationRunRes
       opts.log(
         `  detect ${r.detectSeconds.toFixed(1)} s, recover ${r.recoverSeconds.toFixed(1)} s, floor ${r.floorSeconds.toFixed(1)} s, ratio ${r.overheadRatio.toFixed(2)}, spread ${JSON.stringify(r.spread.perHost)}`,
       );
+      if (i < opts.runs.length - 1) {
+        // Its power back: host-recovery cleans it and closes the incident; then it waits disabled again.
+        await cloud.restartHost(sourceName(i));
+        await recovered(cloud, sourceName(i));
+        await cloud.stores.hosts.setService(sourceName(i), {
+          enabled: false,
+          disabledReason: "bench: measured",
+        });
+      }
     }
     return results;
   } finally {

@@ -8,6 +8,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { SYNC_HOSTS_PER_RUN } from "#functions/inventory/sync.js";
+import { LOCAL_PROBE_DEADLINE_MS } from "#local/cloud.js";
 import { detectionCost } from "./aggregate.js";
 import { HOURS_PER_MONTH, PRICES, priceOf } from "./cost.js";
 import { BenchFailure } from "./evacuation.js";
@@ -31,7 +32,7 @@ const DETECTION: FleetDetection = {
   alarmEvaluationPeriods: 1,
   graceSeconds: 4,
   heartbeatFreshSeconds: 3,
-  probeDeadlineMs: 15_000,
+  probeDeadlineMs: LOCAL_PROBE_DEADLINE_MS,
 };
 
 /** The deployed schedules (shared/definitions/functions.ts): runs per month. */
@@ -84,7 +85,7 @@ function runPrice(run: JobRun): number {
 
 /**
  * The standing cost of one host for a month in a fleet of `hosts`, from a quiet fleet's measured traffic:
- * its metric and alarm (per host), its heartbeat lines at the deployed interval (5 s, EMF: the measured
+ * its metric and alarm (per host) and its share of the fleet's heartbeat series, its heartbeat lines at the deployed interval (5 s, EMF: the measured
  * line size), the sweeper's runs (bounded per run: the fleet shares them) and the sync's (at most
  * SYNC_HOSTS_PER_RUN hosts per run at the measured cost per host synced: a host of a fleet bigger than a
  * page is synced once per hosts / page runs, docs/SCALE.md). The instance monitor's events
@@ -92,7 +93,9 @@ function runPrice(run: JobRun): number {
  */
 export function standingCostPerHostMonth(s: StandingTraffic, hosts: number): StandingCost {
   const deployed = detectionCost(Math.max(0, s.logBytesPerEvent - 26)).deployed.usd;
-  const metric = s.metricsPerHost * PRICES.cloudWatchMetricMonth;
+  // The fleet's heartbeat series is one metric for the deployment: shared by its hosts. (Fleet results
+  // recorded before it existed have no count: none.)
+  const metric = (s.metricsPerHost + (s.fleetMetrics ?? 0) / hosts) * PRICES.cloudWatchMetricMonth;
   const alarm = s.alarmsPerHost * PRICES.cloudWatchHighResAlarmMonth;
   const heartbeatLogs = deployed.calls;
   const sweeper = (runPrice(s.sweeperRun) * RUNS_PER_MONTH.sweeper) / hosts;
@@ -267,7 +270,7 @@ export function renderFleet(r: FleetBenchResults): string {
   lines.push("### Standing cost per host-month (us-east-1 list prices)");
   lines.push("");
   lines.push(
-    `Measured in the ${r.fleets.at(-1)!.fleetSize}-host fleet: ${f(r.fleets.at(-1)!.standing.logBytesPerEvent, 0)} billed bytes per heartbeat line, ${f(r.fleets.at(-1)!.standing.alarmsPerHost, 2)} alarms and ${f(r.fleets.at(-1)!.standing.metricsPerHost, 2)} metrics per host; one sweeper run ${f(r.fleets.at(-1)!.standing.sweeperRun.dynamo.itemsRead, 0)} items read, one sync run (${r.fleets.at(-1)!.standing.syncRun.hostsCovered} hosts) ${f(r.fleets.at(-1)!.standing.syncRun.dynamo.itemsRead, 0)} items read. ${r.meta.settings.standing}.`,
+    `Measured in the ${r.fleets.at(-1)!.fleetSize}-host fleet: ${f(r.fleets.at(-1)!.standing.logBytesPerEvent, 0)} billed bytes per heartbeat line, ${f(r.fleets.at(-1)!.standing.alarmsPerHost, 2)} alarms and ${f(r.fleets.at(-1)!.standing.metricsPerHost, 2)} metrics per host, ${r.fleets.at(-1)!.standing.fleetMetrics ?? 0} for the whole fleet; one sweeper run ${f(r.fleets.at(-1)!.standing.sweeperRun.dynamo.itemsRead, 0)} items read, one sync run (${r.fleets.at(-1)!.standing.syncRun.hostsCovered} hosts) ${f(r.fleets.at(-1)!.standing.syncRun.dynamo.itemsRead, 0)} items read. ${r.meta.settings.standing}.`,
   );
   lines.push("");
   lines.push("| hosts | metric | alarm | heartbeat lines | sweeper | sync | instance monitor | total |");

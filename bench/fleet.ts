@@ -19,7 +19,11 @@ import { type LocalCloud, SIM_FENCING, startLocalCloud } from "#local/cloud.js";
 import type { DynamoOperation } from "#local/dynamo/dynamo-server.js";
 import type { SimLatency } from "#local/sim/hypervisor.js";
 import type { SsmCommandNotice } from "#local/ssm/ssm-endpoint.js";
-import { hostOfHeartbeatAlarm } from "#shared/definitions/heartbeat.js";
+import {
+  FLEET_HEARTBEAT_METRIC,
+  heartbeatLogGroupName,
+  hostOfHeartbeatAlarm,
+} from "#shared/definitions/heartbeat.js";
 import { newHostRecord } from "#shared/domain/host-record.js";
 import { type Claim, type Host, Instance, type Port } from "#shared/domain/schemas.js";
 import { instanceDomainXml } from "#shared/hosts/instance-domain.js";
@@ -31,7 +35,7 @@ import {
   priceOf,
   sumDynamoUsage,
 } from "./cost.js";
-import { at, BenchFailure, exitOf, historyOf } from "./evacuation.js";
+import { at, BenchFailure, exitOf, historyOf, noSuspects, recovered } from "./evacuation.js";
 
 /** The detection and flow settings of every fleet (and of the speed runs on real hosts): bench/run.ts. */
 export interface FleetDetection {
@@ -93,6 +97,8 @@ export interface StandingTraffic {
   logBytesPerEvent: number;
   alarmsPerHost: number;
   metricsPerHost: number;
+  /** Metrics of the deployment whatever its size: the fleet's heartbeat series, when the hosts sent it. */
+  fleetMetrics?: number;
   /** One run of each scheduled job: its calls and units (the sync: one page of hosts). */
   sweeperRun: JobRun;
   syncRun: JobRun;
@@ -232,16 +238,6 @@ async function alarmsSettled(cloud: LocalCloud, log: (line: string) => void): Pr
       );
     await sleep(500);
   }
-}
-
-/** Nothing looks dead to the mass-failure guard now (its own index), else the measurement would not be alone. */
-async function noSuspects(cloud: LocalCloud, windowSeconds: number): Promise<void> {
-  const from = new Date(Date.now() - windowSeconds * 1000).toISOString();
-  const page = await cloud.stores.hosts.suspectsPage(from, { limit: 10 });
-  if (page.hosts.length > 0)
-    throw new BenchFailure(
-      `hosts still count as suspects in the mass-failure window before the measurement: ${page.hosts.map((h) => h.name).join(", ")}`,
-    );
 }
 
 interface Counters {
@@ -453,6 +449,13 @@ async function standingTraffic(
     logBytesPerEvent: events > 0 ? bytes / events : 0,
     alarmsPerHost: alarms.length / hosts,
     metricsPerHost: metrics.size / hosts,
+    fleetMetrics:
+      cloud.cloudwatch.data(FLEET_HEARTBEAT_METRIC.namespace, FLEET_HEARTBEAT_METRIC.metricName, {
+        // The bench's cloud has the default prefix.
+        [FLEET_HEARTBEAT_METRIC.dimension]: heartbeatLogGroupName(),
+      }).length > 0
+        ? 1
+        : 0,
     sweeperRun,
     syncRun,
   };
@@ -539,19 +542,5 @@ export async function runFleet(plan: FleetPlan): Promise<FleetResult> {
     offSsm();
     sfn.destroy();
     await cloud.stop();
-  }
-}
-
-/** Until the returned host's incident is closed and its status up (host-recovery cleaned it). */
-async function recovered(cloud: LocalCloud, host: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const h = await cloud.stores.hosts.require(host);
-    if (h.status === "up" && h.incident?.status === "closed") return;
-    if (Date.now() > deadline)
-      throw new BenchFailure(
-        `host ${host} not recovered within 120 s (status ${h.status}, incident ${h.incident?.status})`,
-      );
-    await sleep(250);
   }
 }

@@ -5,8 +5,9 @@
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
+import { HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
 import { BMC_CREDENTIAL_PATH_PATTERN } from "#shared/definitions/host-role.js";
+import { DEFAULT_HOST_PROBE_DEADLINE_MS } from "#shared/definitions/timeouts.js";
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 
 export const LazarusConfig = z
@@ -31,6 +32,12 @@ export const LazarusConfig = z
       .object({
         /** Consecutive 10 s periods without a beat before the alarm fires (3: ALARM 30-40 s after the last beat). */
         missedPeriods: z.number().int().min(1).max(30).default(HEARTBEAT_MISSED_PERIODS),
+        /**
+         * The longest heartbeat interval of any host (its `heartbeat.intervalSeconds`): the mass-failure
+         * guard reads the fleet's heartbeats with it (LAZARUS_HEARTBEAT_INTERVAL_SECONDS). At most half the
+         * alarm's 10 s period.
+         */
+        intervalSeconds: z.number().positive().max(5).default(HEARTBEAT_INTERVAL_SECONDS),
       })
       .prefault({}),
     logRetentionDays: z
@@ -39,6 +46,17 @@ export const LazarusConfig = z
     logLevel: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]).default("INFO"),
     /** Overall wait for one host command (SSM Run Command) before a step gives up on the host. */
     hostCommandDeadlineSeconds: z.number().int().min(30).max(600).default(120),
+    /**
+     * How long the liveness probe of a host whose heartbeat alarmed may go unanswered before the host counts
+     * as dead (and the deadline of a domain-state probe): every automatic evacuation waits for it after the
+     * alarm. Shorter fences a live host whose heartbeats stopped and whose SSM answer is slower (docs/DEPLOY.md).
+     */
+    hostProbeDeadlineSeconds: z
+      .number()
+      .int()
+      .min(3)
+      .max(300)
+      .default(DEFAULT_HOST_PROBE_DEADLINE_MS / 1000),
     /**
      * Who is paged: subscriptions of the page topic (`<prefix>-page`), which gets every paging alarm and
      * operator alert. Email and SMS subscriptions must be confirmed by their owner once deployed.

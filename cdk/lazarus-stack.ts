@@ -94,8 +94,11 @@ export class LazarusStack extends Stack {
       [HOST_DOCUMENT_PREFIX_ENV]: prefix,
       LAZARUS_EVENT_BUS: this.eventBus.eventBusName,
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(config.hostCommandDeadlineSeconds * 1000),
+      LAZARUS_HOST_PROBE_DEADLINE_MS: String(config.hostProbeDeadlineSeconds * 1000),
       // The heartbeat alarms registration creates (shared/metrics/host-alarms.ts).
       LAZARUS_HEARTBEAT_MISSED_PERIODS: String(config.heartbeat.missedPeriods),
+      // The mass-failure guard's reading of the fleet's heartbeats (shared/domain/fencing.ts settleVerdict).
+      LAZARUS_HEARTBEAT_INTERVAL_SECONDS: String(config.heartbeat.intervalSeconds),
       POWERTOOLS_SERVICE_NAME: prefix,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
       POWERTOOLS_METRICS_NAMESPACE: HEARTBEAT_METRIC.namespace,

@@ -77,7 +77,19 @@ class HeartbeatSender {
           logGroupName: this.group,
           logStreamName: this.stream,
           logEvents: [
-            { timestamp: at.getTime(), message: heartbeatLogLine(this.config.host, at, value, properties) },
+            {
+              timestamp: at.getTime(),
+              message: heartbeatLogLine(
+                {
+                  host: this.config.host,
+                  at,
+                  intervalSeconds: this.config.heartbeat.intervalSeconds,
+                  fleet: this.group,
+                  watchdogTimeoutSeconds: value,
+                },
+                properties,
+              ),
+            },
           ],
         }),
         { abortSignal },

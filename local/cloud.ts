@@ -76,6 +76,15 @@ export function startLocalHosts(opts: LocalHostsOptions): Promise<LocalHosts> {
   return startFleet(opts);
 }
 
+/**
+ * The local cloud's deadline of a liveness probe (`LAZARUS_HOST_PROBE_DEADLINE_MS`; 45 s deployed). A live
+ * host answers the local SSM within a second (two at the bench's AWS-like 1 s per command); a dead one
+ * never does, so this is how long every death takes to prove after its alarm once the mass-failure settle
+ * is skipped. Shorter fences a live host whose SSM answer is slower than this while its heartbeats are
+ * lost too (safe: its guests restart elsewhere). The chaos runs have used it since 2026-11.
+ */
+export const LOCAL_PROBE_DEADLINE_MS = 6_000;
+
 export interface LocalCloudOptions {
   hosts: LocalHostSpec[];
   /** Function and table name prefix (default "lazarus"). */
@@ -173,7 +182,7 @@ export interface HostFailureOptions {
   graceSeconds?: number;
   policy?: "all" | "ha-only";
   maxConcurrency?: number;
-  /** Deadline of the liveness probe through SSM, ms (default 15 s). */
+  /** Deadline of the liveness probe through SSM, ms (default LOCAL_PROBE_DEADLINE_MS). */
   probeDeadlineMs?: number;
   /** Seconds the recovery flow waits between looks at a running evacuation (default 2). */
   recoveryPollSeconds?: number;
@@ -488,7 +497,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_HEARTBEAT_GRACE_SECONDS: String(hf.graceSeconds ?? 8),
       LAZARUS_EVACUATION_POLICY: hf.policy ?? "all",
       LAZARUS_EVACUATION_MAX_CONCURRENCY: String(hf.maxConcurrency ?? 3),
-      LAZARUS_HOST_PROBE_DEADLINE_MS: String(hf.probeDeadlineMs ?? 15_000),
+      LAZARUS_HOST_PROBE_DEADLINE_MS: String(hf.probeDeadlineMs ?? LOCAL_PROBE_DEADLINE_MS),
       LAZARUS_RECOVERY_POLL_SECONDS: String(hf.recoveryPollSeconds ?? 2),
       LAZARUS_MASS_FAILURE_SHARE: String(hf.massFailureShare ?? 1 / 3),
       LAZARUS_MASS_FAILURE_WINDOW_SECONDS: String(hf.massFailureWindowSeconds ?? 120),
@@ -502,6 +511,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       LAZARUS_SERVICE_DOWN_SECONDS: String(opts.serviceDownSeconds ?? 10),
       LAZARUS_HEARTBEAT_ALARM_PERIOD_SECONDS: String(hf.alarmPeriodSeconds ?? HEARTBEAT_PERIOD_SECONDS),
       LAZARUS_HEARTBEAT_MISSED_PERIODS: String(hf.alarmEvaluationPeriods ?? HEARTBEAT_MISSED_PERIODS),
+      LAZARUS_HEARTBEAT_INTERVAL_SECONDS: String(heartbeatIntervalMs / 1000),
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(opts.hostCommandDeadlineMs ?? 60_000),
       LAZARUS_SHUTDOWN_TIMEOUT_SECONDS: "3",
       LAZARUS_LIVE_MIGRATION_TIMEOUT_SECONDS: String(opts.maintenance?.liveMigrationTimeoutSeconds ?? 60),

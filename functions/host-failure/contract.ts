@@ -79,6 +79,11 @@ export const HostEvacuationState = z.looseObject({
       reason: z.string(),
     })
     .optional(),
+  /**
+   * Whether an alarm's evacuation waited for other hosts' alarms before the guard (`settleVerdict`,
+   * shared/domain/fencing.ts): skipped when the fleet's heartbeats show it cannot change the verdict.
+   */
+  settle: z.object({ verdict: z.enum(["wait", "skip"]), reason: z.string() }).optional(),
   /** Watching a silent host that answers SSM (WatchSilentHost, shared/domain/host-failure.ts). */
   watch: z
     .object({

@@ -20,7 +20,13 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
-import { LOCAL_FENCING, type LocalCloud, type LocalFencingChoice, startLocalCloud } from "../cloud.js";
+import {
+  LOCAL_FENCING,
+  LOCAL_PROBE_DEADLINE_MS,
+  type LocalCloud,
+  type LocalFencingChoice,
+  startLocalCloud,
+} from "../cloud.js";
 import { DYNAMO_FAULT_KINDS } from "../dynamo/fault-proxy.js";
 import { bootByAdoption } from "../fleet-domains.js";
 import type { LocalHostSpec } from "../hosts/local-host.js";
@@ -225,7 +231,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
       alarmPeriodSeconds: 10,
       alarmEvaluationPeriods: 1,
       graceSeconds: 4,
-      probeDeadlineMs: 6_000,
+      probeDeadlineMs: LOCAL_PROBE_DEADLINE_MS,
       maxConcurrency: 2,
       recoveryPollSeconds: 1,
       fencingByHost: fleet.fencing,

@@ -226,7 +226,12 @@ export async function startSimFleet(opts: SimFleetOptions): Promise<SimFleet> {
       for (; r.nextBeatAt <= now; r.nextBeatAt += intervalMs)
         events.push({
           timestamp: r.nextBeatAt,
-          message: heartbeatLogLine(r.host.name, new Date(r.nextBeatAt), 0),
+          message: heartbeatLogLine({
+            host: r.host.name,
+            at: new Date(r.nextBeatAt),
+            intervalSeconds: intervalMs / 1000,
+            fleet: group,
+          }),
         });
       const stream = hostLogStreamName(r.host.name, "heartbeat");
       streamsMade.add(stream);

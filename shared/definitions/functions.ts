@@ -456,7 +456,12 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   hostFailure("close-not-dead", "closeNotDead", { tables: { hosts: "write" } }),
   // Pages the operator (an evacuation that stopped on an error).
   hostFailure("abort-incident", "abortIncident", { tables: { hosts: "write" }, publishEvents: true }),
-  hostFailure("assess-heartbeat", "assessHeartbeat", { tables: { hosts: "read" }, heartbeats: "read" }),
+  // The host's heartbeat and, at an alarm, the fleet's: with the fleet's host count and the hosts that look
+  // dead (an index), whether the mass-failure settle can change the guard's verdict.
+  hostFailure("assess-heartbeat", "assessHeartbeat", {
+    tables: { hosts: "read", fleet: "read" },
+    heartbeats: "read",
+  }),
   // The liveness probe is sent when the incident opens (send-probe) and read when the flow judges (probe-host).
   hostFailure("send-probe", "sendProbe", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),
   hostFailure("probe-host", "probeHost", { tables: { hosts: "read" }, hostDocuments: ["probe-liveness"] }),

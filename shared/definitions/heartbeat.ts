@@ -7,10 +7,15 @@
  *
  * Cost per host-month at us-east-1 list prices (docs/ARCHITECTURE.md, "Host failure"; bench/RESULTS.md): one
  * high-resolution custom metric ($0.30) + one high-resolution alarm ($0.30) + the heartbeat lines' ingestion.
- * Nothing else of a host is a metric or an alarm (the instance monitor's health rides in the line).
+ * Nothing else of a host is a metric or an alarm (the instance monitor's health rides in the line); the
+ * fleet series (`FLEET_HEARTBEAT_METRIC`) is one metric per deployment, whatever its size.
  */
 
 import { emfLine } from "../metrics/emf.js";
+
+// Defined with the guard's configuration, which the domain keeps; the stack and the hosts read it here.
+export { HEARTBEAT_INTERVAL_SECONDS } from "../domain/fencing.js";
+
 import { DEFAULT_PREFIX } from "../store/tables.js";
 
 export const HEARTBEAT_METRIC = {
@@ -101,27 +106,76 @@ export function heartbeatDatum(host: string, at: Date, watchdogTimeoutSeconds = 
     throw new RangeError(
       `a watchdog timeout is a whole number of seconds >= 0, got ${watchdogTimeoutSeconds}`,
     );
+  return datumOf(HEARTBEAT_METRIC, host, at, watchdogTimeoutSeconds, "Count");
+}
+
+/** A `PutMetricData` item of a one-dimension metric (shaped as `HEARTBEAT_METRIC`). */
+function datumOf<U extends string>(
+  metric: { metricName: string; dimension: string; storageResolution: number },
+  dimensionValue: string,
+  at: Date,
+  value: number,
+  unit: U,
+) {
   return {
-    MetricName: HEARTBEAT_METRIC.metricName,
-    Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
+    MetricName: metric.metricName,
+    Dimensions: [{ Name: metric.dimension, Value: dimensionValue }],
     Timestamp: at,
-    Value: watchdogTimeoutSeconds,
-    Unit: "Count" as const,
-    StorageResolution: HEARTBEAT_METRIC.storageResolution,
+    Value: value,
+    Unit: unit,
+    StorageResolution: metric.storageResolution,
   };
 }
 
 /**
- * One heartbeat as the embedded-metric-format log line the host sends with `PutLogEvents`. `properties` are
- * more facts in the line that are no metric (no metric cost: the instance monitor's health).
+ * The fleet's heartbeat series: every heartbeat line also adds the host's heartbeat interval, in seconds, to
+ * one series per deployment (dimension `Fleet` = the deployment's heartbeat log group, which the hosts and
+ * the control plane both know). Its Sum over a window of W seconds is about W per host beating through it,
+ * and at most W + the host's interval: a lower bound of the hosts beating, read in one GetMetricData query
+ * whatever the fleet's size. The mass-failure guard reads it at a host's alarm to see whether other hosts
+ * went silent with it (`settleVerdict`, shared/domain/fencing.ts). One metric per deployment ($0.30 a month).
+ */
+export const FLEET_HEARTBEAT_METRIC = {
+  namespace: HEARTBEAT_METRIC.namespace,
+  metricName: "HeartbeatSeconds",
+  dimension: "Fleet",
+  storageResolution: 1,
+} as const;
+
+/** A heartbeat's datum in the fleet series (`FLEET_HEARTBEAT_METRIC`): the host's interval. */
+export function fleetHeartbeatDatum(fleet: string, at: Date, intervalSeconds: number) {
+  if (!(intervalSeconds > 0)) throw new RangeError(`a heartbeat interval is > 0 s, got ${intervalSeconds}`);
+  return datumOf(FLEET_HEARTBEAT_METRIC, fleet, at, intervalSeconds, "Seconds");
+}
+
+export interface HeartbeatBeat {
+  host: string;
+  at: Date;
+  /** The host's heartbeat interval (its contribution to the fleet series). */
+  intervalSeconds: number;
+  /** The fleet series' dimension value: the heartbeat log group the line is sent to. */
+  fleet: string;
+  /** The armed watchdog's timeout, 0 when none (`heartbeatDatum`). */
+  watchdogTimeoutSeconds?: number;
+}
+
+/**
+ * One heartbeat as the embedded-metric-format log line the host sends with `PutLogEvents`: the host's datum
+ * and the fleet series' datum. `properties` are more facts in the line that are no metric (no metric cost:
+ * the instance monitor's health).
  */
 export function heartbeatLogLine(
-  host: string,
-  at: Date,
-  watchdogTimeoutSeconds = 0,
+  beat: HeartbeatBeat,
   properties: Readonly<Record<string, string>> = {},
 ): string {
-  return emfLine(HEARTBEAT_METRIC.namespace, heartbeatDatum(host, at, watchdogTimeoutSeconds), properties);
+  return emfLine(
+    HEARTBEAT_METRIC.namespace,
+    [
+      heartbeatDatum(beat.host, beat.at, beat.watchdogTimeoutSeconds ?? 0),
+      fleetHeartbeatDatum(beat.fleet, beat.at, beat.intervalSeconds),
+    ],
+    properties,
+  );
 }
 
 /**

@@ -8,6 +8,7 @@
  * Unknown keys are errors everywhere (a misspelt key must not be ignored silently).
  */
 import { z } from "zod";
+import { HEARTBEAT_INTERVAL_SECONDS } from "../domain/fencing.js";
 import { HostFencingFields, HostLiveMigration } from "../domain/schemas.js";
 import { AbsolutePath, ResourceName } from "../domain/values.js";
 import { heartbeatLogGroupName } from "./heartbeat.js";
@@ -63,8 +64,12 @@ export const HostConfig = z.strictObject({
         .string()
         .regex(/^[\w./#-]{1,512}$/, "a CloudWatch Logs group name")
         .default(heartbeatLogGroupName()),
-      /** Seconds between heartbeats (AWS default 5; at least two per alarm period). */
-      intervalSeconds: Seconds.default(5),
+      /**
+       * Seconds between heartbeats (at least two per alarm period). A host beating less often than the control
+       * plane's LAZARUS_HEARTBEAT_INTERVAL_SECONDS (the same default) makes the mass-failure guard's fleet
+       * series overcount the hosts beating (docs/ARCHITECTURE.md, "Proof of death").
+       */
+      intervalSeconds: Seconds.default(HEARTBEAT_INTERVAL_SECONDS),
       /**
        * The watchdog is fed after an accepted heartbeat only if that acceptance came within this many seconds
        * of the heartbeat's own timestamp; later, it is not fed. Keep it below the control plane's lease margin

@@ -9,6 +9,12 @@ import type { FunctionSpec } from "./functions.js";
 /** API Gateway's REST integration timeout: no API request is answered later than this. */
 export const API_GATEWAY_TIMEOUT_SECONDS = 29;
 
+/**
+ * How long a probe of a host (is it alive, what state is a domain in) may take before it counts as timed
+ * out, delivery included (`LAZARUS_HOST_PROBE_DEADLINE_MS`; the stack's `hostProbeDeadlineSeconds`).
+ */
+export const DEFAULT_HOST_PROBE_DEADLINE_MS = 45_000;
+
 /** Lambda's own ceiling. */
 export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
 

@@ -19,6 +19,13 @@ import type { DeathProof, Host, HostFencing, HostIncident, PowerAnswer, PowerFen
 
 // ---- configuration ---------------------------------------------------------------------------------
 
+/**
+ * Seconds between a host's heartbeats unless its configuration says otherwise (`heartbeat.intervalSeconds`
+ * in shared/definitions/host-config.ts), and the control plane's default for the longest interval of any
+ * host (`FencingConfig.heartbeatIntervalSeconds`, LAZARUS_HEARTBEAT_INTERVAL_SECONDS).
+ */
+export const HEARTBEAT_INTERVAL_SECONDS = 5;
+
 export interface FencingConfig {
   /** Share of the fleet that may look dead within `massFailureWindowSeconds` before nothing is automatic. */
   massFailureShare: number;
@@ -42,6 +49,11 @@ export interface FencingConfig {
   fenceRetrySeconds: number;
   /** Looks for proof (fence attempts) before the evacuation ends with instances still "fencing required". */
   maxProofRounds: number;
+  /**
+   * The longest heartbeat interval of any host (LAZARUS_HEARTBEAT_INTERVAL_SECONDS): a live host adds at most
+   * the window plus this to the fleet series (`settleVerdict`).
+   */
+  heartbeatIntervalSeconds: number;
 }
 
 export const DEFAULT_FENCING_CONFIG: FencingConfig = {
@@ -52,6 +64,7 @@ export const DEFAULT_FENCING_CONFIG: FencingConfig = {
   fenceTimeoutSeconds: 60,
   fenceRetrySeconds: 30,
   maxProofRounds: 10,
+  heartbeatIntervalSeconds: HEARTBEAT_INTERVAL_SECONDS,
 };
 
 // ---- 1. mass failure -------------------------------------------------------------------------------
@@ -96,6 +109,106 @@ export function suspectHosts(
 export type MassFailureVerdict =
   | { verdict: "proceed"; suspects: string[]; reason: string }
   | { verdict: "hold"; hosts: string[]; reason: string };
+
+/** The fewest suspects that hold (more than the share of the fleet): one more than the share allows. */
+export function suspectsThatHold(fleetSize: number, cfg: Pick<FencingConfig, "massFailureShare">): number {
+  return Math.floor(fleetSize * cfg.massFailureShare + 1e-9) + 1;
+}
+
+/**
+ * The fleet series' window (`fleetSeriesWindow`). Its margins: the hosts' clocks (a heartbeat's timestamp is
+ * its host's; chrony or Amazon Time Sync keep them far closer than this), and the data still arriving when
+ * the series is read (AWS publishes no figure for EMF's extraction; the local CloudWatch Logs extracts in the
+ * call). A beat that arrives after the window's end reads as silence: it can only keep the wait. Its length:
+ * a live host adds between the window less one interval and the window plus one (its beats' phase), so the
+ * lower bound of the hosts beating is within (k-1)/(k+1) of the truth over k intervals: six give 5/7, enough
+ * to tell one silent host of four (three beating) and to stay below a third of any larger fleet.
+ */
+export const FLEET_SERIES_SKEW_SECONDS = 1;
+export const FLEET_SERIES_LAG_SECONDS = 2;
+export const FLEET_SERIES_WINDOW_INTERVALS = 6;
+
+/**
+ * The window in which the fleet series must show every host that did not go silent with this one: the last
+ * FLEET_SERIES_WINDOW_INTERVALS intervals before `now` less the lag, and none of it before `lastBeatAt` +
+ * one interval + the skew (a host that died at the same moment as this one did so after this one's last beat
+ * and before its next, so its own last beat came before that). A host that went silent inside the window
+ * adds part of it and may count as beating: the series sees hosts that died together with this one, up to
+ * the window's start (later ones alarm and are counted by the guard when their own evacuation judges).
+ * Whole seconds (the series' periods); null when shorter than one interval.
+ */
+export function fleetSeriesWindow(
+  lastBeatAt: Date,
+  now: Date,
+  cfg: Pick<FencingConfig, "heartbeatIntervalSeconds">,
+): { from: Date; to: Date; seconds: number } | null {
+  const interval = cfg.heartbeatIntervalSeconds;
+  const to = Math.floor(now.getTime() / 1000 - FLEET_SERIES_LAG_SECONDS);
+  const from = Math.max(
+    Math.ceil(lastBeatAt.getTime() / 1000 + interval + FLEET_SERIES_SKEW_SECONDS),
+    to - Math.ceil(FLEET_SERIES_WINDOW_INTERVALS * interval),
+  );
+  const seconds = to - from;
+  return seconds >= interval ? { from: new Date(from * 1000), to: new Date(to * 1000), seconds } : null;
+}
+
+export type SettleVerdict = { verdict: "wait" | "skip"; reason: string };
+
+/**
+ * From the fleet series' Sum over a window: at least `beating` hosts beat through it (each adds at most the
+ * window plus the longest interval), so at most `silent` did not, this one among them (at least 1).
+ */
+export function hostsSilentAtMost(
+  obs: { fleetSize: number; beatSeconds: number; windowSeconds: number },
+  cfg: Pick<FencingConfig, "heartbeatIntervalSeconds">,
+): { beating: number; silent: number } {
+  const beating = Math.min(
+    obs.fleetSize,
+    Math.ceil(obs.beatSeconds / (obs.windowSeconds + cfg.heartbeatIntervalSeconds) - 1e-9),
+  );
+  return { beating, silent: Math.max(1, obs.fleetSize - beating) };
+}
+
+/**
+ * Whether an alarm's evacuation must wait for the alarms of hosts that may have died with it (the
+ * mass-failure settle) before the guard counts. The fleet series says how many hosts still beat: each live
+ * host adds at most the window plus its interval, so the Sum divided by that is a lower bound of the hosts
+ * beating, and the fleet size less it an upper bound of the hosts silent in the window, this one among them.
+ * If even every silent host counted as a suspect, beside the suspects the guard counts already (a host in
+ * both counted twice), would not make more than the share, waiting for their alarms cannot change the
+ * verdict: skip the wait. Anything that reads low (data late, the series missing) only keeps the wait.
+ * Hosts beating faster than their interval says (EMF's rare duplicate data points, a misconfigured
+ * interval) read high and could skip a wait that mattered: the guard then counts a co-dying host too few,
+ * an evacuation not held (availability, not safety: every restart still needs its proof of death).
+ */
+export function settleVerdict(
+  obs: {
+    fleetSize: number;
+    /**
+     * Suspects the guard counts now, this host included, read as far as they can matter; null when not read
+     * (the silent hosts alone could hold).
+     */
+    suspects: number | null;
+    /** The fleet series' Sum over the window. */
+    beatSeconds: number;
+    windowSeconds: number;
+  },
+  cfg: Pick<FencingConfig, "massFailureShare" | "heartbeatIntervalSeconds">,
+): SettleVerdict {
+  const { beating, silent } = hostsSilentAtMost(obs, cfg);
+  const couldCount = Math.max(1, obs.suspects ?? 1) + silent - 1;
+  const holds = suspectsThatHold(obs.fleetSize, cfg);
+  const seen = `the fleet's heartbeats over ${obs.windowSeconds} s: at least ${beating} of ${obs.fleetSize} hosts beating, at most ${silent} silent (this one included), ${obs.suspects === null ? "the guard's suspects not read" : `${obs.suspects} counted by the guard`}`;
+  return couldCount < holds
+    ? {
+        verdict: "skip",
+        reason: `${seen}; even all of them, ${couldCount} would not hold (${holds} hold): no alarm to wait for`,
+      }
+    : {
+        verdict: "wait",
+        reason: `${seen}; ${couldCount} could hold (${holds} hold): waiting for their alarms`,
+      };
+}
 
 /**
  * oVirt's fencing-storm protection. More than `massFailureShare` of the fleet suspect (strictly more: one

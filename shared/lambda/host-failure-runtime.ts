@@ -5,6 +5,7 @@
  */
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EC2Client } from "@aws-sdk/client-ec2";
+import { heartbeatLogGroupName } from "../definitions/heartbeat.js";
 import type { FencingConfig } from "../domain/fencing.js";
 import type { HostFailureConfig } from "../domain/host-failure.js";
 import type { StepDeps } from "../flow/deps.js";
@@ -20,6 +21,8 @@ import { machineArn } from "./settings.js";
 
 export interface HostFailureDeps extends StepDeps {
   heartbeats: HeartbeatReader;
+  /** The fleet series' `Fleet` dimension: the deployment's heartbeat log group (FLEET_HEARTBEAT_METRIC). */
+  heartbeatFleet: string;
   starter: ExecutionStarter;
   config: HostFailureConfig;
   fencing: FencingConfig;
@@ -78,6 +81,7 @@ export function hostFailureDepsFromEnv(
   return {
     ...base,
     heartbeats,
+    heartbeatFleet: heartbeatLogGroupName(settings.prefix),
     alerts,
     starter: executions,
     config: settings.hostFailure,

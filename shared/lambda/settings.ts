@@ -10,7 +10,10 @@
 import { ALL_FUNCTIONS, functionNameEnv } from "../definitions/functions.js";
 import { HEARTBEAT_MISSED_PERIODS, HEARTBEAT_PERIOD_SECONDS } from "../definitions/heartbeat.js";
 import { deployedName, STATE_MACHINES } from "../definitions/state-machines.js";
-import { LIVE_MIGRATION_TIMEOUT_MAX_SECONDS } from "../definitions/timeouts.js";
+import {
+  DEFAULT_HOST_PROBE_DEADLINE_MS,
+  LIVE_MIGRATION_TIMEOUT_MAX_SECONDS,
+} from "../definitions/timeouts.js";
 import { InvalidSetting } from "../domain/errors.js";
 import { DEFAULT_FENCING_CONFIG, type FencingConfig } from "../domain/fencing.js";
 import {
@@ -28,8 +31,6 @@ import { DEFAULT_PREFIX, type TableNames, tableNamesFromEnv } from "../store/tab
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 60;
 /** How long a host command may take, SSM delivery included, unless its caller gives its own deadline. */
 export const DEFAULT_HOST_COMMAND_DEADLINE_MS = 120_000;
-/** How long a probe of a host (is it alive, what state is a domain in) may take before it counts as timed out. */
-export const DEFAULT_HOST_PROBE_DEADLINE_MS = 45_000;
 
 /** Planned maintenance (issue 32): how long a live migration may copy, and how many a drain runs at once. */
 export interface MaintenanceConfig {
@@ -170,6 +171,7 @@ export function fencingConfigFromEnv(env: Env = process.env): FencingConfig {
     fenceTimeoutSeconds: positive(env, "LAZARUS_FENCE_TIMEOUT_SECONDS", d.fenceTimeoutSeconds),
     fenceRetrySeconds: positive(env, "LAZARUS_FENCE_RETRY_SECONDS", d.fenceRetrySeconds),
     maxProofRounds: positiveInteger(env, "LAZARUS_FENCE_MAX_ROUNDS", d.maxProofRounds),
+    heartbeatIntervalSeconds: positive(env, "LAZARUS_HEARTBEAT_INTERVAL_SECONDS", d.heartbeatIntervalSeconds),
   };
 }
 

@@ -18,29 +18,31 @@ export interface EmfDatum {
 }
 
 /**
- * The EMF log line of one datum: `_aws` metadata, the dimension values and the value at the root, and any
- * `properties` beside them (kept in the log event, not metrics).
+ * The EMF log line of data of one instant (the first datum's timestamp is the line's): `_aws` metadata with
+ * one directive per datum (each its own dimension set), the dimension values and the values at the root, and
+ * any `properties` beside them (kept in the log event, not metrics). The root has one member per name: the
+ * data's metric names differ, and a dimension they share has one value.
  */
 export function emfLine(
   namespace: string,
-  datum: EmfDatum,
+  data: readonly [EmfDatum, ...EmfDatum[]],
   properties: Readonly<Record<string, string>> = {},
 ): string {
   const root: Record<string, unknown> = {
     _aws: {
-      Timestamp: datum.Timestamp.getTime(),
-      CloudWatchMetrics: [
-        {
-          Namespace: namespace,
-          Dimensions: [datum.Dimensions.map((d) => d.Name)],
-          Metrics: [{ Name: datum.MetricName, Unit: datum.Unit, StorageResolution: datum.StorageResolution }],
-        },
-      ],
+      Timestamp: data[0].Timestamp.getTime(),
+      CloudWatchMetrics: data.map((datum) => ({
+        Namespace: namespace,
+        Dimensions: [datum.Dimensions.map((d) => d.Name)],
+        Metrics: [{ Name: datum.MetricName, Unit: datum.Unit, StorageResolution: datum.StorageResolution }],
+      })),
     },
   };
   for (const [k, v] of Object.entries(properties)) root[k] = v;
-  for (const d of datum.Dimensions) root[d.Name] = d.Value;
-  root[datum.MetricName] = datum.Value;
+  for (const datum of data) {
+    for (const d of datum.Dimensions) root[d.Name] = d.Value;
+    root[datum.MetricName] = datum.Value;
+  }
   return JSON.stringify(root);
 }
 

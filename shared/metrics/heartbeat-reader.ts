@@ -1,7 +1,8 @@
 /**
  * Reads a host's heartbeats from CloudWatch (GetMetricData on the high-resolution heartbeat metric, 1 s
  * periods: CloudWatch keeps them for 3 hours): when the newest one was, and per period how many there were
- * and the smallest and largest value, the watchdog timeout each reported (shared/definitions/heartbeat.ts).
+ * and the smallest and largest value, the watchdog timeout each reported (shared/definitions/heartbeat.ts);
+ * and the fleet series, summed over a window.
  * The endpoint comes from the SDK's configuration (`AWS_ENDPOINT_URL_CLOUDWATCH` locally).
  */
 import {
@@ -9,7 +10,7 @@ import {
   GetMetricDataCommand,
   type MetricDataQuery,
 } from "@aws-sdk/client-cloudwatch";
-import { HEARTBEAT_METRIC } from "../definitions/heartbeat.js";
+import { FLEET_HEARTBEAT_METRIC, HEARTBEAT_METRIC } from "../definitions/heartbeat.js";
 import type { HeartbeatSample } from "../domain/fencing.js";
 
 export interface HeartbeatReader {
@@ -17,6 +18,11 @@ export interface HeartbeatReader {
   lastHeartbeat(host: string, lookbackSeconds: number): Promise<Date | null>;
   /** The host's heartbeats from `from` to `to`, per 1 s period with any, oldest first. */
   samples(host: string, from: Date, to: Date): Promise<HeartbeatSample[]>;
+  /**
+   * The fleet series' Sum (`FLEET_HEARTBEAT_METRIC`: each heartbeat adds its host's interval) over the whole
+   * seconds from `from` (included) to `to` (excluded). Data not yet arrived reads as silence.
+   */
+  fleetBeatSeconds(fleet: string, from: Date, to: Date): Promise<number>;
 }
 
 /** The statistics `samples` asks for, by query id. */
@@ -93,5 +99,37 @@ export class CloudWatchHeartbeatReader implements HeartbeatReader {
           ? [{ at: new Date(at), count: s.count, min: s.min ?? 0, max: s.max ?? 0 }]
           : [],
       );
+  }
+
+  async fleetBeatSeconds(fleet: string, from: Date, to: Date): Promise<number> {
+    let sum = 0;
+    let nextToken: string | undefined;
+    do {
+      const out = await this.client.send(
+        new GetMetricDataCommand({
+          StartTime: from,
+          EndTime: to,
+          MetricDataQueries: [
+            {
+              Id: "fleet",
+              MetricStat: {
+                Metric: {
+                  Namespace: FLEET_HEARTBEAT_METRIC.namespace,
+                  MetricName: FLEET_HEARTBEAT_METRIC.metricName,
+                  Dimensions: [{ Name: FLEET_HEARTBEAT_METRIC.dimension, Value: fleet }],
+                },
+                // 1 s periods, each period's Sum added up: exactly the window asked for.
+                Period: 1,
+                Stat: "Sum",
+              },
+            },
+          ],
+          NextToken: nextToken,
+        }),
+      );
+      for (const v of out.MetricDataResults?.[0]?.Values ?? []) sum += v;
+      nextToken = out.NextToken;
+    } while (nextToken);
+    return sum;
   }
 }

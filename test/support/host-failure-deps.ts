@@ -15,7 +15,10 @@ export function hostFailureDeps(
     heartbeats: {
       lastHeartbeat: async () => opts.heartbeats?.at(-1)?.at ?? null,
       samples: async () => opts.heartbeats ?? [],
+      // No fleet series: an alarm's evacuation waits the mass-failure settle.
+      fleetBeatSeconds: async () => 0,
     },
+    heartbeatFleet: "/lazarus/host-heartbeats",
     starter: { start: async (machine, name) => ({ started: true, executionArn: `${machine}:${name}` }) },
     config: DEFAULT_HOST_FAILURE_CONFIG,
     fencing: { ...DEFAULT_FENCING_CONFIG, leaseSeconds: 10, leaseMarginSeconds: 5 },

@@ -9,6 +9,8 @@ import { negotiate } from "#functions/api/microversion.js";
 import { evacuateAsk } from "#functions/api/routes/server-actions.js";
 import {
   DEFAULT_FENCING_CONFIG,
+  FLEET_SERIES_LAG_SECONDS,
+  fleetSeriesWindow,
   type HeartbeatSample,
   hostProof,
   hostProofOfRecord,
@@ -16,6 +18,7 @@ import {
   leaseEvidence,
   massFailureVerdict,
   operatorProof,
+  settleVerdict,
   suspectHosts,
 } from "#shared/domain/fencing.js";
 import { type DeathProof, type HostIncident, NO_FENCING } from "#shared/domain/schemas.js";
@@ -270,5 +273,128 @@ describe("the mass-failure window", () => {
       massFailureShare: 1 / 3,
     });
     expect(verdict.verdict).toBe("proceed");
+  });
+});
+
+describe("the settle read from the fleet's heartbeats (settleVerdict, fleetSeriesWindow)", () => {
+  /**
+   * A fleet's series as CloudWatch would hold it: every host beats from its own phase, each interval a little
+   * longer than configured (the agent sleeps the interval after a beat starts, plus the timer's lateness), and
+   * adds its interval at each beat's second; a host that dies at `diesAt` sends nothing from then on.
+   */
+  function fleetSeries(opts: {
+    hosts: number;
+    interval: number;
+    dies: Record<number, number>;
+    seed?: number;
+    /** Seconds at the end of the series whose data has not arrived yet when it is read. */
+    lateFrom?: number;
+  }) {
+    let seed = opts.seed ?? 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const perSecond = new Map<number, number>();
+    const lastBeat = new Map<number, number>();
+    for (let h = 0; h < opts.hosts; h++) {
+      const diesAt = opts.dies[h] ?? Number.POSITIVE_INFINITY;
+      for (
+        let t = random() * opts.interval;
+        t < Math.min(diesAt, 400);
+        t += opts.interval * (1 + random() * 0.05)
+      ) {
+        if (opts.lateFrom !== undefined && t >= opts.lateFrom) continue;
+        const second = Math.floor(t);
+        perSecond.set(second, (perSecond.get(second) ?? 0) + opts.interval);
+        lastBeat.set(h, t);
+      }
+    }
+    const sum = (from: Date, to: Date) => {
+      let total = 0;
+      for (const [second, v] of perSecond) if (at(second) >= from && at(second) < to) total += v;
+      return total;
+    };
+    return { sum, lastBeatOf: (h: number) => at(lastBeat.get(h) ?? 0) };
+  }
+
+  /** What the step decides at `now` for host 0 (counted by the guard with `suspects` - 1 others). */
+  function decide(
+    series: ReturnType<typeof fleetSeries>,
+    fleetSize: number,
+    interval: number,
+    now: Date,
+    suspects = 1,
+  ) {
+    const cfg = { massFailureShare: 1 / 3, heartbeatIntervalSeconds: interval };
+    const window = fleetSeriesWindow(series.lastBeatOf(0), now, cfg);
+    if (!window) return "no window";
+    return settleVerdict(
+      { fleetSize, suspects, beatSeconds: series.sum(window.from, window.to), windowSeconds: window.seconds },
+      cfg,
+    ).verdict;
+  }
+
+  it("one host of four dies alone: no wait, at every moment its alarm can come (10-20 s after its last beat)", () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const series = fleetSeries({ hosts: 4, interval: 1, dies: { 0: 100.5 }, seed });
+      const last = series.lastBeatOf(0).getTime();
+      for (let after = 10; after <= 20; after++)
+        expect(decide(series, 4, 1, new Date(last + after * 1000)), `seed ${seed}, alarm ${after} s`).toBe(
+          "skip",
+        );
+    }
+  });
+
+  it("two of four die at the same moment (one alarms a period later): the first waits for the second's alarm", () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const series = fleetSeries({ hosts: 4, interval: 1, dies: { 0: 100.5, 1: 100.5 }, seed });
+      const last = series.lastBeatOf(0).getTime();
+      for (let after = 10; after <= 20; after++)
+        expect(decide(series, 4, 1, new Date(last + after * 1000)), `seed ${seed}, alarm ${after} s`).toBe(
+          "wait",
+        );
+    }
+  });
+
+  it("a fleet of 1,000 at the deployed 5 s: ten hosts dying together skip the wait, 340 do not", () => {
+    const ten = Object.fromEntries(Array.from({ length: 10 }, (_, h) => [h, 200.2]));
+    const many = Object.fromEntries(Array.from({ length: 340 }, (_, h) => [h, 200.2]));
+    const alarm = (s: ReturnType<typeof fleetSeries>) => new Date(s.lastBeatOf(0).getTime() + 30_000);
+    const fewSeries = fleetSeries({ hosts: 1000, interval: 5, dies: ten });
+    expect(decide(fewSeries, 1000, 5, alarm(fewSeries))).toBe("skip");
+    const manySeries = fleetSeries({ hosts: 1000, interval: 5, dies: many });
+    expect(decide(manySeries, 1000, 5, alarm(manySeries))).toBe("wait");
+  });
+
+  it("data that has not arrived reads as silence: the step waits, it never skips on a gap", () => {
+    const series = fleetSeries({ hosts: 4, interval: 1, dies: { 0: 100.5 }, lateFrom: 106 });
+    const now = new Date(series.lastBeatOf(0).getTime() + 12_000);
+    expect(decide(series, 4, 1, now)).toBe("wait");
+    // The same series with every beat arrived skips.
+    expect(decide(fleetSeries({ hosts: 4, interval: 1, dies: { 0: 100.5 } }), 4, 1, now)).toBe("skip");
+  });
+
+  it("suspects the guard counts already are added (a host in both counted twice: only ever a wait more)", () => {
+    // Six hosts, one dead a minute ago (suspect and silent) and this one: 2 + 2 - 1 = 3 could be counted: wait.
+    const series = fleetSeries({ hosts: 6, interval: 1, dies: { 0: 100.5, 5: 40 } });
+    const now = new Date(series.lastBeatOf(0).getTime() + 12_000);
+    expect(decide(series, 6, 1, now, 2)).toBe("wait");
+    // The same silence with nothing counted yet: 1 + 2 - 1 = 2 of 6 would not hold.
+    expect(decide(series, 6, 1, now, 1)).toBe("skip");
+  });
+
+  it("the window: after the last beat plus one interval and the clocks' skew, ending the lag before now", () => {
+    const cfg = { heartbeatIntervalSeconds: 1 };
+    const w = fleetSeriesWindow(at(100.4), at(110.7), cfg);
+    expect(w).toEqual({ from: at(103), to: at(110.7 - FLEET_SERIES_LAG_SECONDS - 0.7), seconds: 5 });
+    // Never longer than six intervals, never reaching back before the last beat + interval + skew.
+    expect(fleetSeriesWindow(at(100), at(160), cfg)).toMatchObject({
+      from: at(152),
+      to: at(158),
+      seconds: 6,
+    });
+    // Too close to the last beat to read anything: no window (the step then waits).
+    expect(fleetSeriesWindow(at(100), at(104.5), cfg)).toBeNull();
   });
 });

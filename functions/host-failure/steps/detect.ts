@@ -11,6 +11,13 @@
 import { ALERTS } from "#shared/definitions/paging.js";
 import { HostCommandTimedOut, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
 import {
+  fleetSeriesWindow,
+  hostsSilentAtMost,
+  type SettleVerdict,
+  settleVerdict,
+  suspectsThatHold,
+} from "#shared/domain/fencing.js";
+import {
   assessHeartbeat as assess,
   judgeProbe,
   watchSilentHost as nextWatch,
@@ -21,6 +28,7 @@ import { livenessProbe } from "#shared/hosts/probes.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { alertBestEffort } from "#shared/notifications/host-alerts.js";
 import type { HostEvacuationState } from "../contract.js";
+import { readSuspects } from "./guard.js";
 
 export async function assessHeartbeat(
   deps: HostFailureDeps,
@@ -29,20 +37,76 @@ export async function assessHeartbeat(
   const lookback = Math.max(600, deps.config.graceSeconds * 4);
   const last = await deps.heartbeats.lastHeartbeat(state.host, lookback);
   const openedAt = new Date(state.openedAt);
+  const now = deps.now();
+  const observed = { lastHeartbeatAt: last, watchingSince: openedAt, now };
+  // An alarm's evacuation waits for the alarms of hosts that died with this one (the guard counts them),
+  // unless the fleet's heartbeats show that no such host can change the guard's verdict.
+  const settleEnd =
+    state.source === "alarm"
+      ? new Date(openedAt.getTime() + deps.config.massFailureSettleSeconds * 1000)
+      : null;
+  const settling = settleEnd !== null && settleEnd > now && assess(observed, deps.config).verdict !== "alive";
+  const settle = settling ? await settleVerdictOrWait(deps, state, last, now) : state.settle;
   const heartbeat = assess(
-    {
-      lastHeartbeatAt: last,
-      watchingSince: openedAt,
-      now: deps.now(),
-      // An alarm's evacuation waits for the alarms of hosts that died with this one (the guard counts them).
-      settleUntil:
-        state.source === "alarm"
-          ? new Date(openedAt.getTime() + deps.config.massFailureSettleSeconds * 1000)
-          : null,
-    },
+    { ...observed, settleUntil: settle?.verdict === "skip" ? null : settleEnd },
     deps.config,
   );
-  return { ...state, heartbeat };
+  return { ...state, heartbeat, ...(settle ? { settle } : {}) };
+}
+
+/**
+ * The settle only ever saves time: when its reads fail (CloudWatch or DynamoDB throttled, down), the flow
+ * waits for other hosts' alarms as it would without it, rather than failing the incident.
+ */
+async function settleVerdictOrWait(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+  lastBeat: Date | null,
+  now: Date,
+): Promise<SettleVerdict> {
+  try {
+    return await settleVerdictNow(deps, state, lastBeat, now);
+  } catch (e) {
+    const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    return {
+      verdict: "wait",
+      reason: `the fleet's heartbeats not read (${error}): waiting for other hosts' alarms`,
+    };
+  }
+}
+
+/**
+ * The settle's verdict from the fleet series (`settleVerdict`): a wait unless the series, the fleet's size
+ * and the suspects counted now show that the hosts silent with this one cannot make a mass failure. Reads
+ * one metric, one item and fewer suspects than would hold.
+ */
+async function settleVerdictNow(
+  deps: HostFailureDeps,
+  state: HostEvacuationState,
+  lastBeat: Date | null,
+  now: Date,
+): Promise<SettleVerdict> {
+  const window = lastBeat ? fleetSeriesWindow(lastBeat, now, deps.fencing) : null;
+  if (!window)
+    return {
+      verdict: "wait",
+      reason: lastBeat
+        ? "too soon after the last heartbeat to read the fleet's: waiting for other hosts' alarms"
+        : "no heartbeat of this host in the metric: waiting for other hosts' alarms",
+    };
+  const [fleetSize, beatSeconds] = await Promise.all([
+    deps.stores.hosts.fleet.hostCount(),
+    deps.heartbeats.fleetBeatSeconds(deps.heartbeatFleet, window.from, window.to),
+  ]);
+  const series = { fleetSize, beatSeconds, windowSeconds: window.seconds };
+  // Suspects are read only as far as they can matter: with `silent` hosts possibly silent, this many more
+  // (this host aside) already make a wait; none when the silent ones alone do (a mass failure's many flows).
+  const { silent } = hostsSilentAtMost(series, deps.fencing);
+  const enough = suspectsThatHold(fleetSize, deps.fencing) - silent + 1;
+  if (enough <= 0) return settleVerdict({ ...series, suspects: null }, deps.fencing);
+  const suspects = await readSuspects(deps, enough);
+  const count = new Set([state.host, ...suspects.map((s) => s.host)]).size;
+  return settleVerdict({ ...series, suspects: count }, deps.fencing);
 }
 
 /** Sends the liveness probe and returns without waiting for it; ProbeHost reads its answer. */

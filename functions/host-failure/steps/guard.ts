@@ -13,7 +13,12 @@
  */
 import { ALERTS } from "#shared/definitions/paging.js";
 import { InvalidInput } from "#shared/domain/errors.js";
-import { massFailureVerdict, type SuspectHost, suspectHosts } from "#shared/domain/fencing.js";
+import {
+  massFailureVerdict,
+  type SuspectHost,
+  suspectHosts,
+  suspectsThatHold,
+} from "#shared/domain/fencing.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import type { HostEvacuationState } from "../contract.js";
 
@@ -21,19 +26,9 @@ export async function checkMassFailure(
   deps: HostFailureDeps,
   state: HostEvacuationState,
 ): Promise<HostEvacuationState> {
-  const now = deps.now();
   const fleetSize = await deps.stores.hosts.fleet.hostCount();
-  const from = new Date(now.getTime() - deps.fencing.massFailureWindowSeconds * 1000).toISOString();
   // One more suspect than the share allows decides the verdict: read no further than that.
-  const enough = Math.floor(fleetSize * deps.fencing.massFailureShare + 1e-9) + 1;
-  const suspects: SuspectHost[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await deps.stores.hosts.suspectsPage(from, { limit: 100, ...(start ? { start } : {}) });
-    suspects.push(...suspectHosts(page.hosts, now, deps.fencing));
-    start = page.next;
-  } while (start && suspects.length < enough);
-  suspects.sort((a, b) => a.host.localeCompare(b.host));
+  const suspects = await readSuspects(deps, suspectsThatHold(fleetSize, deps.fencing));
   const verdict = massFailureVerdict(suspects, fleetSize, state.source, deps.fencing);
   return {
     ...state,
@@ -42,6 +37,23 @@ export async function checkMassFailure(
         ? { verdict: "hold", hosts: verdict.hosts, reason: verdict.reason }
         : { verdict: "proceed", hosts: verdict.suspects, reason: verdict.reason },
   };
+}
+
+/**
+ * The hosts that look dead within the window (`suspectHosts`), from the sparse index that holds only them,
+ * read until `enough` are found (or all are), sorted by name.
+ */
+export async function readSuspects(deps: HostFailureDeps, enough: number): Promise<SuspectHost[]> {
+  const now = deps.now();
+  const from = new Date(now.getTime() - deps.fencing.massFailureWindowSeconds * 1000).toISOString();
+  const suspects: SuspectHost[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await deps.stores.hosts.suspectsPage(from, { limit: 100, ...(start ? { start } : {}) });
+    suspects.push(...suspectHosts(page.hosts, now, deps.fencing));
+    start = page.next;
+  } while (start && suspects.length < enough);
+  return suspects.sort((a, b) => a.host.localeCompare(b.host));
 }
 
 /** Incident -> held (the host stays enabled, not forced down), then the alert naming every suspect host. */

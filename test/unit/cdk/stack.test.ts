@@ -22,6 +22,7 @@ import {
   readDefinition,
   STATE_MACHINES,
 } from "#shared/definitions/state-machines.js";
+import { HEARTBEAT_INTERVAL_SECONDS } from "#shared/domain/fencing.js";
 import { toCreateTableInput } from "#shared/store/create-tables.js";
 import { TABLE_IDS, TABLE_SPECS, type TableId, tableEnvVar } from "#shared/store/tables.js";
 import {
@@ -478,6 +479,8 @@ describe("host failure", () => {
       }
     ).Variables;
     expect(env.LAZARUS_HEARTBEAT_MISSED_PERIODS).toBe(String(HEARTBEAT_MISSED_PERIODS));
+    expect(env.LAZARUS_HEARTBEAT_INTERVAL_SECONDS).toBe(String(HEARTBEAT_INTERVAL_SECONDS));
+    expect(env.LAZARUS_HOST_PROBE_DEADLINE_MS).toBe("45000");
     // Registration and deregistration may put and delete exactly those alarms, and tag nodes with the name only.
     for (const id of ["inventory-register-host", "inventory-deregister-host"]) {
       const spec = realSpecs.find((f) => f.id === id)!;

@@ -74,7 +74,6 @@ import { SimScheduler } from "./sim-scheduler.js";
 // ---- scenario --------------------------------------------------------------------------------------
 
 export interface SimConfig extends HostFailureConfig, FencingConfig {
-  heartbeatSeconds: number;
   /** Seconds without a heartbeat datapoint before the alarm goes to ALARM (periods x evaluation periods). */
   alarmAfterSeconds: number;
   /** How long an unanswered probe takes to fail (the SSM deadline); an answer takes 1 s. */
@@ -86,7 +85,7 @@ export interface SimConfig extends HostFailureConfig, FencingConfig {
 }
 
 export const SIM_DEFAULTS: SimConfig = {
-  heartbeatSeconds: 5,
+  heartbeatIntervalSeconds: 5,
   alarmAfterSeconds: 20,
   heartbeatFreshSeconds: 15,
   graceSeconds: 30,
@@ -178,9 +177,11 @@ export interface Scenario {
 }
 
 const T0 = Date.UTC(2026, 0, 1);
+/** The simulated deployment's fleet series dimension (its heartbeat log group). */
+const SIM_FLEET = "/lazarus/host-heartbeats";
 const at = (t: number) => new Date(T0 + t * 1000);
 const CONFIG_KEYS: Record<string, keyof SimConfig> = {
-  heartbeat: "heartbeatSeconds",
+  heartbeat: "heartbeatIntervalSeconds",
   alarm: "alarmAfterSeconds",
   fresh: "heartbeatFreshSeconds",
   grace: "graceSeconds",
@@ -499,7 +500,10 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
 
   // -- the heartbeat metric (CloudWatch), by 1 s period, host clock --
   const metric = new Map<string, Map<number, HeartbeatSample>>();
+  // The fleet series (FLEET_HEARTBEAT_METRIC): per second, the intervals of the heartbeats stamped then.
+  const fleetSeries = new Map<number, number>();
   const publish = (host: string, atS: number, value: number) => {
+    fleetSeries.set(atS, (fleetSeries.get(atS) ?? 0) + cfg.heartbeatIntervalSeconds);
     const series = metric.get(host) ?? new Map<number, HeartbeatSample>();
     const prev = series.get(atS);
     series.set(atS, {
@@ -522,6 +526,12 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     },
     async samples(host, from, to) {
       return samplesIn(host, from.getTime(), to.getTime() + 1000);
+    },
+    async fleetBeatSeconds(fleet, from, to) {
+      if (fleet !== SIM_FLEET) return 0;
+      let sum = 0;
+      for (const [atS, v] of fleetSeries) if (at(atS) >= from && at(atS) < to) sum += v;
+      return sum;
     },
   };
 
@@ -704,6 +714,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     serviceDownSeconds: 60,
     shutdownTimeoutSeconds: 60,
     heartbeats,
+    heartbeatFleet: SIM_FLEET,
     starter: {
       async start(machine, name, input) {
         if (executionNames.has(name)) return { started: false, executionArn: executionArnOf(machine, name) };
@@ -733,6 +744,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
       fenceTimeoutSeconds: cfg.fenceTimeoutSeconds,
       fenceRetrySeconds: cfg.fenceRetrySeconds,
       maxProofRounds: cfg.maxProofRounds,
+      heartbeatIntervalSeconds: cfg.heartbeatIntervalSeconds,
     },
     alerts: {
       async alert(a) {
@@ -833,10 +845,19 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
   // -- what the log says of each state --
   const short = (s: unknown) => String(s ?? "").replace(/ \(recorded [^)]*\)/, "");
   const lastFence = new Map<string, string>();
+  const lastSettle = new Map<string, string>();
   function describeState(host: string, state: string, out: Json): void {
     const o = (out ?? {}) as Record<string, Json>;
     const get = <T>(k: string) => o[k] as unknown as T;
     switch (state) {
+      case "AssessHeartbeat": {
+        // Once per incident and verdict: whether it waits for other hosts' alarms, and why.
+        const settle = get<{ verdict: string; reason: string } | undefined>("settle");
+        const key = `${String(o.incidentId)} ${settle?.verdict}`;
+        if (settle && lastSettle.get(host) !== key) say(host, `settle ${settle.verdict}: ${settle.reason}`);
+        lastSettle.set(host, key);
+        break;
+      }
       case "OpenIncident": {
         const id = String(o.incidentId);
         if (o.outcome === "duplicate")
@@ -1234,7 +1255,8 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
         h.fenceOffAt = null;
         powerOff(name, "fenced");
       }
-      const accepted = h.power && h.network && h.agent && h.heartbeatPath && t % cfg.heartbeatSeconds === 0;
+      const accepted =
+        h.power && h.network && h.agent && h.heartbeatPath && t % cfg.heartbeatIntervalSeconds === 0;
       if (accepted) {
         // The heartbeat's value: the armed device's timeout (0: none armed; the guard is no device).
         publish(name, t + h.skew, h.fedAt !== null ? watchdogTimeout(h.spec) : 0);

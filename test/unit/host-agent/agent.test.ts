@@ -17,7 +17,11 @@ import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "#local/cloudwa
 import { type LogsEndpoint, startLogsEndpoint } from "#local/cloudwatch/logs-endpoint.js";
 import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { LocalCredentials } from "#local/http/sigv4.js";
-import { HEARTBEAT_METRIC, heartbeatLogGroupName } from "#shared/definitions/heartbeat.js";
+import {
+  FLEET_HEARTBEAT_METRIC,
+  HEARTBEAT_METRIC,
+  heartbeatLogGroupName,
+} from "#shared/definitions/heartbeat.js";
 import { runProcess } from "../../support/processes.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -200,6 +204,12 @@ describe("SigV4 on the local endpoints", () => {
       writeFileSync(join(sysfs, "timeout"), "9\n");
       await until("a heartbeat saying 9", () => values().at(-1) === 9);
       expect(logs.events(heartbeatLogGroupName(), "kvm-02/heartbeat").length).toBeGreaterThan(2);
+      // Each line also adds the host's interval to the fleet's series (one per deployment, no host in it).
+      const fleet = cloudwatch.data(FLEET_HEARTBEAT_METRIC.namespace, FLEET_HEARTBEAT_METRIC.metricName, {
+        [FLEET_HEARTBEAT_METRIC.dimension]: heartbeatLogGroupName(),
+      });
+      expect(fleet.length).toBeGreaterThan(2);
+      expect(new Set(fleet.map((d) => d.value))).toEqual(new Set([0.2]));
       // Fed after accepted heartbeats only: each feed is one byte written to the "device".
       await until("feeds", () => statSync(device).size > 2);
       // The host's key withdrawn (its heartbeats refused, 403): not one more feed.

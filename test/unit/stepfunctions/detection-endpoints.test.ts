@@ -26,7 +26,7 @@ import { deployHostDocuments } from "#local/ssm/host-documents.js";
 import { type SsmCommandNotice, type SsmEndpoint, startSsmEndpoint } from "#local/ssm/ssm-endpoint.js";
 import { CONNECTION_LOST_AFTER_MS } from "#local/ssm/ssm-state.js";
 import { HOST_FAILURE_FUNCTIONS } from "#shared/definitions/functions.js";
-import { heartbeatAlarm, heartbeatDatum } from "#shared/definitions/heartbeat.js";
+import { fleetHeartbeatDatum, heartbeatAlarm, heartbeatDatum } from "#shared/definitions/heartbeat.js";
 import { eventRules } from "#shared/definitions/rules.js";
 import { HostCommandTimedOut } from "#shared/domain/errors.js";
 import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
@@ -181,6 +181,32 @@ describe("local CloudWatch, alarms and EventBridge rules", () => {
     expect(await reader.samples("h-lease", at(3), at(5))).toEqual([{ at: at(4), count: 2, min: 0, max: 10 }]);
     expect(await reader.lastHeartbeat("h-lease", 60)).toEqual(at(6));
     expect(await reader.samples("nobody", at(0), at(10))).toEqual([]);
+  });
+
+  it("the fleet series: each second's heartbeat intervals summed over [from, to), one deployment's only", async () => {
+    const client = new CloudWatchClient({ endpoint: cw.url, region: "us-east-1", credentials: creds });
+    const base = Math.floor(Date.now() / 1000) * 1000 - 30_000;
+    const at = (s: number, ms = 0) => new Date(base + s * 1000 + ms);
+    const fleet = "/lazarus-fs/host-heartbeats";
+    const put = (f: string, when: Date, interval: number) =>
+      client.send(
+        new PutMetricDataCommand({
+          Namespace: "Lazarus",
+          MetricData: [fleetHeartbeatDatum(f, when, interval)],
+        }),
+      );
+    // Two hosts beating every second, a third every 5 s, and another deployment's host.
+    for (let s = 0; s < 10; s++) {
+      await put(fleet, at(s, 100), 1);
+      await put(fleet, at(s, 700), 1);
+      if (s % 5 === 0) await put(fleet, at(s, 300), 5);
+      await put("/other/host-heartbeats", at(s, 500), 1);
+    }
+    const reader = new CloudWatchHeartbeatReader(client, () => at(12));
+    expect(await reader.fleetBeatSeconds(fleet, at(0), at(10))).toBe(20 + 10);
+    // `to` excluded, `from` included: seconds 5..7 are 3 x 2 + 5.
+    expect(await reader.fleetBeatSeconds(fleet, at(5), at(8))).toBe(6 + 5);
+    expect(await reader.fleetBeatSeconds("/nobody/host-heartbeats", at(0), at(10))).toBe(0);
   });
 
   it("event patterns: literal lists, prefix, nested detail, anything-but, exists", () => {

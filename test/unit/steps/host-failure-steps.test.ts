@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { HostEvacuationState } from "#functions/host-failure/contract.js";
+import { assessHeartbeat } from "#functions/host-failure/steps/detect.js";
 import { disableHost, planEvacuation, reportEvacuation } from "#functions/host-failure/steps/evacuate.js";
 import { fenceHost } from "#functions/host-failure/steps/fence.js";
 import { finishRecovery, releaseHostRecords } from "#functions/host-failure/steps/recover.js";
@@ -301,5 +302,78 @@ describe("ReleaseHostRecords on a returning host", () => {
     const host = await w.db.stores.hosts.require("rr-1");
     const sum = Object.values(host.claims).reduce((n, c) => n + c.resources.vcpus, 0);
     expect(host.usage.vcpus).toBe(sum);
+  });
+});
+
+describe("AssessHeartbeat: the mass-failure settle from the fleet's heartbeats", () => {
+  /** Host `name` silent for 12 s (its alarm just fired) in a fleet of four; `fleet` answers the series. */
+  async function alarmed(w: StepWorld, name: string, fleet: () => Promise<number>) {
+    const now = w.deps.now();
+    const lastBeat = new Date(now.getTime() - 12_000);
+    await seedHosts(w, [
+      { name, pool: null, overrides: { status: "down" } },
+      { name: `${name}-b`, pool: null },
+      { name: `${name}-c`, pool: null },
+      { name: `${name}-d`, pool: null },
+    ]);
+    const { deps } = hostFailureDeps(w, { heartbeats: [{ at: lastBeat, count: 1, min: 0, max: 0 }] });
+    deps.config = { ...deps.config, heartbeatFreshSeconds: 3, graceSeconds: 8 };
+    deps.fencing = { ...deps.fencing, heartbeatIntervalSeconds: 1 };
+    deps.heartbeats = { ...deps.heartbeats, fleetBeatSeconds: fleet };
+    const state: HostEvacuationState = {
+      host: name,
+      incidentId: `inc-${name}`,
+      source: "alarm",
+      reason: null,
+      openedAt: now.toISOString(),
+      outcome: "opened",
+    };
+    return { deps, state };
+  }
+
+  it("three hosts of four beating through the window: no wait, straight to the probe", async () => {
+    const w = await newWorld();
+    // A 6 s window: three live hosts add about 18 s of intervals.
+    const { deps, state } = await alarmed(w, "st-1", async () => 18);
+    const out = await assessHeartbeat(deps, state);
+    expect(out.settle).toMatchObject({ verdict: "skip" });
+    expect(out.heartbeat).toMatchObject({ verdict: "probe" });
+  });
+
+  it("one more host silent: the settle is waited (15 s after the alarm)", async () => {
+    const w = await newWorld();
+    const { deps, state } = await alarmed(w, "st-2", async () => 12);
+    const out = await assessHeartbeat(deps, state);
+    expect(out.settle).toMatchObject({ verdict: "wait" });
+    expect(out.heartbeat).toMatchObject({
+      verdict: "wait",
+      waitSeconds: deps.config.massFailureSettleSeconds,
+    });
+  });
+
+  it("the series cannot be read (CloudWatch throttles): the settle is waited, the step does not fail", async () => {
+    const w = await newWorld();
+    const { deps, state } = await alarmed(w, "st-3", async () => {
+      throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+    });
+    const out = await assessHeartbeat(deps, state);
+    expect(out.settle).toMatchObject({
+      verdict: "wait",
+      reason: expect.stringContaining("ThrottlingException"),
+    });
+    expect(out.heartbeat).toMatchObject({ verdict: "wait" });
+  });
+
+  it("an operator's request never waits for the settle and reads no series", async () => {
+    const w = await newWorld();
+    let read = 0;
+    const { deps, state } = await alarmed(w, "st-4", async () => {
+      read++;
+      return 0;
+    });
+    const out = await assessHeartbeat(deps, { ...state, source: "operator" });
+    expect(out.heartbeat).toMatchObject({ verdict: "probe" });
+    expect(out.settle).toBeUndefined();
+    expect(read).toBe(0);
   });
 });
