@@ -61,7 +61,7 @@ export interface EvacuationRunResult {
   ssmLatencyMs: number;
   /** Power loss -> the host-evacuation execution started (alarm, EventBridge, trigger). */
   alarmSeconds: number;
-  /** Power loss -> death proven and the host fenced (DisableHost done). */
+  /** Power loss -> death proven and the host fenced (the first Fence with a proof). */
   detectSeconds: number;
   /** Detection -> the host-evacuation execution ended (every instance confirmed running elsewhere). */
   recoverSeconds: number;
@@ -91,7 +91,7 @@ export interface EvacuationRunResult {
   loadAverage: { before: number; after: number };
   gantt: { rows: GanttRow[]; markers: GanttMarker[] };
   /**
-   * Epoch ms of the power loss, of death proven (DisableHost's exit), of the host-evacuation's end, and the
+   * Epoch ms of the power loss, of death proven (the first Fence with a proof), of the host-evacuation's end, and the
    * floor's start and end.
    */
   epochMs: { killed: number; detected: number; ended: number; floor: { start: number; end: number } };
@@ -128,6 +128,20 @@ export const at = (e: HistoryEvent | undefined) => (e ? new Date(e.timestamp ?? 
 /** The event of `state`'s exit in a history. */
 export const exitOf = (events: HistoryEvent[], state: string) =>
   events.find((e) => e.type?.endsWith("StateExited") && e.stateExitedEventDetails?.name === state);
+
+/**
+ * When the host-evacuation had its proof of death: the exit of the first Fence whose output holds a proof
+ * (the host fenced, or its lease or an operator's word recorded), as "detect" means (bench/RESULTS.md).
+ */
+export function provenAt(events: HistoryEvent[]): number {
+  const proven = events.find((e) => {
+    const d = e.stateExitedEventDetails;
+    if (!e.type?.endsWith("StateExited") || d?.name !== "Fence") return false;
+    const out = JSON.parse(d.output ?? "{}") as { proof?: { proof?: string | null } };
+    return typeof out.proof?.proof === "string";
+  });
+  return at(proven);
+}
 
 /** Nothing looks dead to the mass-failure guard now (its own index), else the measurement would not be alone. */
 export async function noSuspects(cloud: LocalCloud, windowSeconds: number): Promise<void> {
@@ -393,7 +407,7 @@ async function measureOne(
     }),
   );
   const startedAt = at(parentEvents[0]);
-  const detectedAt = at(exitOf(parentEvents, "DisableHost"));
+  const detectedAt = provenAt(parentEvents);
   const endedAt = at(parentEvents.at(-1));
   const spawnEnds = childData.map((c) => at(exitOf(c.events, "Spawn")));
   const childDurations = childData.map((c) => (at(c.events.at(-1)) - at(c.events[0])) / 1000);

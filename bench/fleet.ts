@@ -35,7 +35,7 @@ import {
   priceOf,
   sumDynamoUsage,
 } from "./cost.js";
-import { at, BenchFailure, exitOf, historyOf, noSuspects, recovered } from "./evacuation.js";
+import { at, BenchFailure, exitOf, historyOf, noSuspects, provenAt, recovered } from "./evacuation.js";
 
 /** The detection and flow settings of every fleet (and of the speed runs on real hosts): bench/run.ts. */
 export interface FleetDetection {
@@ -340,7 +340,7 @@ async function evacuate(
   const childEvents = await Promise.all(children.map((c) => historyOf(sfn, c.executionArn!)));
   const latest = (xs: number[]) => Math.max(...xs);
   const alarmAt = latest(parentEvents.map((e) => at(e[0])));
-  const detectedAt = latest(parentEvents.map((e) => at(exitOf(e, "DisableHost"))));
+  const detectedAt = latest(parentEvents.map((e) => provenAt(e)));
   const lastSpawn = latest(childEvents.map((e) => at(exitOf(e, "Spawn"))));
   const endAt = latest(parentEvents.map((e) => at(e.at(-1))));
 

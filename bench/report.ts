@@ -117,7 +117,7 @@ export function renderResults(r: BenchResults, baseline?: BenchResults): string 
     ...Object.entries(r.meta.settings).map(([k, v]) => `- ${k}: ${v}`),
     "",
     "Definitions: **alarm** = power loss -> host-evacuation started (heartbeat alarm, EventBridge, trigger); " +
-      "**detect** = power loss -> death proven and the host fenced (DisableHost done); **recover** = detection -> the " +
+      "**detect** = power loss -> death proven and the host fenced (the exit of the first Fence with a proof: the power fence confirmed off, or the lease); **recover** = detection -> the " +
       "host-evacuation execution ended (every instance confirmed running elsewhere); **floor** = the same domains " +
       "recreated on the same targets by `virsh define` + `virsh start` (and `qemu-img create` for local disks) run " +
       "directly as the host users, all at once, in the same run; **overhead** = recover - floor; **per-VM rebuild** = " +
