@@ -10,7 +10,12 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
+import {
+  HEARTBEAT_INTERVAL_SECONDS,
+  heartbeatLogGroupName,
+  heartbeatLogLine,
+} from "#shared/definitions/heartbeat.js";
+import { INSTANCE_MONITOR_PROPERTY } from "#shared/definitions/instance-failure.js";
 import {
   aggregateEvacuations,
   breakdownPerInstance,
@@ -95,20 +100,18 @@ async function main(): Promise<number> {
   const localStorage = group((r) => r.storage === "local");
   const baseline = results.filter(main0);
   const cost = costFigures(baseline);
-  const emfLine = JSON.stringify({
-    _aws: {
-      Timestamp: Date.now(),
-      CloudWatchMetrics: [
-        {
-          Namespace: HEARTBEAT_METRIC.namespace,
-          Dimensions: [[HEARTBEAT_METRIC.dimension]],
-          Metrics: [{ Name: HEARTBEAT_METRIC.metricName, Unit: "Count", StorageResolution: 1 }],
-        },
-      ],
+  // One deployed host's heartbeat line, as its agent sends it (a typical name, the default interval and log
+  // group, an armed watchdog, the instance monitor's health).
+  const emfLine = heartbeatLogLine(
+    {
+      host: "compute-host-0042",
+      at: new Date(),
+      intervalSeconds: HEARTBEAT_INTERVAL_SECONDS,
+      fleet: heartbeatLogGroupName(),
+      watchdogTimeoutSeconds: 30,
     },
-    [HEARTBEAT_METRIC.dimension]: "compute-host-0042",
-    [HEARTBEAT_METRIC.metricName]: 1,
-  });
+    { [INSTANCE_MONITOR_PROPERTY]: "running" },
+  );
   const detection = detectionCost(Buffer.byteLength(emfLine));
   const growthOverheadRatio16to4 = growthRatio(evacuation["4"], evacuation["16"]);
   const costByN = Object.fromEntries(
