@@ -289,6 +289,8 @@ describe("the settle read from the fleet's heartbeats (settleVerdict, fleetSerie
     seed?: number;
     /** Seconds at the end of the series whose data has not arrived yet when it is read. */
     lateFrom?: number;
+    /** How much longer than the interval a beat may come, as a share of it (0: exactly on time). */
+    jitter?: number;
   }) {
     let seed = opts.seed ?? 7;
     const random = () => {
@@ -302,7 +304,7 @@ describe("the settle read from the fleet's heartbeats (settleVerdict, fleetSerie
       for (
         let t = random() * opts.interval;
         t < Math.min(diesAt, 400);
-        t += opts.interval * (1 + random() * 0.05)
+        t += opts.interval * (1 + random() * (opts.jitter ?? 0.05))
       ) {
         if (opts.lateFrom !== undefined && t >= opts.lateFrom) continue;
         const second = Math.floor(t);
@@ -365,6 +367,19 @@ describe("the settle read from the fleet's heartbeats (settleVerdict, fleetSerie
     expect(decide(fewSeries, 1000, 5, alarm(fewSeries))).toBe("skip");
     const manySeries = fleetSeries({ hosts: 1000, interval: 5, dies: many });
     expect(decide(manySeries, 1000, 5, alarm(manySeries))).toBe("wait");
+  });
+
+  it("two of four at the deployed 5 s, beats exactly on time, a window of no whole number of intervals: a wait", () => {
+    // The deployed alarm comes 30-40 s after the last beat: the window is then 22-30 s, and a live host adds
+    // up to the window plus one interval (one beat more than the window holds whole intervals).
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const series = fleetSeries({ hosts: 4, interval: 5, dies: { 0: 100.5, 1: 100.5 }, seed, jitter: 0 });
+      const last = series.lastBeatOf(0).getTime();
+      for (const after of [30, 33, 36, 40])
+        expect(decide(series, 4, 5, new Date(last + after * 1000)), `seed ${seed}, alarm ${after} s`).toBe(
+          "wait",
+        );
+    }
   });
 
   it("data that has not arrived reads as silence: the step waits, it never skips on a gap", () => {
