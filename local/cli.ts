@@ -106,6 +106,25 @@ async function currentState(sfn: SFNClient, executionArn: string): Promise<strin
   return "starting";
 }
 
+/**
+ * The mass-failure settle's verdict of a host-evacuation (AssessHeartbeat's output: waited or skipped, and
+ * why), once its first assessment has run; undefined before.
+ */
+async function settleOf(
+  sfn: SFNClient,
+  executionArn: string,
+): Promise<{ verdict: string; reason: string } | undefined> {
+  const h = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
+  for (const e of h.events ?? []) {
+    const d = e.stateExitedEventDetails;
+    if (e.type?.endsWith("StateExited") && d?.name === "AssessHeartbeat") {
+      const out = JSON.parse(d.output ?? "{}") as { settle?: { verdict: string; reason: string } };
+      if (out.settle) return out.settle;
+    }
+  }
+  return undefined;
+}
+
 /** Domains defined on each live host: uuid -> [host, state]. */
 async function hypervisors(cloud: LocalCloud, hosts: string[]) {
   const seen = new Map<string, { host: string; state: string }[]>();
@@ -282,6 +301,11 @@ async function demo(): Promise<number> {
       if (main) {
         const state = main.status === "RUNNING" ? await currentState(sfn, main.executionArn!) : main.status!;
         show("evac", `host-evacuation ${main.name}: ${state}`);
+        // Whether it waits for other hosts' alarms before the mass-failure guard, and why (once).
+        if (!lines.has("settle")) {
+          const settle = await settleOf(sfn, main.executionArn!);
+          if (settle) show("settle", `mass-failure settle: ${settle.verdict} (${settle.reason})`);
+        }
         if (
           disabledAt === undefined &&
           ["PlanEvacuation", "EvacuateByPriority", "EvacuateTier", "EvacuateInstance"].includes(state)
