@@ -91,8 +91,8 @@ export interface EvacuationRunResult {
   loadAverage: { before: number; after: number };
   gantt: { rows: GanttRow[]; markers: GanttMarker[] };
   /**
-   * Epoch ms of the power loss, of death proven (the first Fence with a proof), of the host-evacuation's end, and the
-   * floor's start and end.
+   * Epoch ms of the power loss, of death proven (the first Fence with a proof), of the host-evacuation's
+   * end, and the floor's start and end.
    */
   epochMs: { killed: number; detected: number; ended: number; floor: { start: number; end: number } };
 }

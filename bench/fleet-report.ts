@@ -85,8 +85,8 @@ function runPrice(run: JobRun): number {
 
 /**
  * The standing cost of one host for a month in a fleet of `hosts`, from a quiet fleet's measured traffic:
- * its metric and alarm (per host) and its share of the fleet's heartbeat series, its heartbeat lines at the deployed interval (5 s, EMF: the measured
- * line size), the sweeper's runs (bounded per run: the fleet shares them) and the sync's (at most
+ * its metric and alarm (per host) and its share of the fleet's heartbeat series, its heartbeat lines at
+ * the deployed interval (5 s, EMF: the measured line size), the sweeper's runs (bounded per run: the fleet shares them) and the sync's (at most
  * SYNC_HOSTS_PER_RUN hosts per run at the measured cost per host synced: a host of a fleet bigger than a
  * page is synced once per hosts / page runs, docs/SCALE.md). The instance monitor's events
  * are sent on a change only (no standing traffic: 0).

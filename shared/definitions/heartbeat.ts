@@ -12,11 +12,10 @@
  */
 
 import { emfLine } from "../metrics/emf.js";
+import { DEFAULT_PREFIX } from "../store/tables.js";
 
 // Defined with the guard's configuration, which the domain keeps; the stack and the hosts read it here.
 export { HEARTBEAT_INTERVAL_SECONDS } from "../domain/fencing.js";
-
-import { DEFAULT_PREFIX } from "../store/tables.js";
 
 export const HEARTBEAT_METRIC = {
   namespace: "Lazarus",

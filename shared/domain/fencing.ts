@@ -222,11 +222,11 @@ export function massFailureVerdict(
   cfg: Pick<FencingConfig, "massFailureShare" | "massFailureWindowSeconds">,
 ): MassFailureVerdict {
   const names = suspects.map((s) => s.host);
-  const share = fleetSize > 0 ? names.length / fleetSize : 1;
   const what = `${names.length} of ${fleetSize} hosts look dead within ${cfg.massFailureWindowSeconds} s (${names.join(", ")})`;
   if (source === "operator")
     return { verdict: "proceed", suspects: names, reason: `${what}; requested by an operator` };
-  if (share > cfg.massFailureShare + 1e-9) {
+  // An empty fleet count holds, as the share of nothing always did (taken as all of it).
+  if (fleetSize <= 0 || names.length >= suspectsThatHold(fleetSize, cfg)) {
     return {
       verdict: "hold",
       hosts: names,

@@ -8,7 +8,9 @@
 import {
   type CloudWatchClient,
   GetMetricDataCommand,
+  type GetMetricDataCommandInput,
   type MetricDataQuery,
+  type MetricDataResult,
 } from "@aws-sdk/client-cloudwatch";
 import { FLEET_HEARTBEAT_METRIC, HEARTBEAT_METRIC } from "../definitions/heartbeat.js";
 import type { HeartbeatSample } from "../domain/fencing.js";
@@ -28,14 +30,20 @@ export interface HeartbeatReader {
 /** The statistics `samples` asks for, by query id. */
 const SAMPLE_STATS = { count: "SampleCount", min: "Minimum", max: "Maximum" } as const;
 
-function heartbeatQuery(id: string, host: string, stat: string): MetricDataQuery {
+/** A 1 s query of one statistic of a one-dimension metric (the host's heartbeat, the fleet's series). */
+function metricQuery(
+  id: string,
+  metric: { namespace: string; metricName: string; dimension: string },
+  dimensionValue: string,
+  stat: string,
+): MetricDataQuery {
   return {
     Id: id,
     MetricStat: {
       Metric: {
-        Namespace: HEARTBEAT_METRIC.namespace,
-        MetricName: HEARTBEAT_METRIC.metricName,
-        Dimensions: [{ Name: HEARTBEAT_METRIC.dimension, Value: host }],
+        Namespace: metric.namespace,
+        MetricName: metric.metricName,
+        Dimensions: [{ Name: metric.dimension, Value: dimensionValue }],
       },
       // 1-second periods: high-resolution data keeps them for 3 hours.
       Period: 1,
@@ -43,6 +51,9 @@ function heartbeatQuery(id: string, host: string, stat: string): MetricDataQuery
     },
   };
 }
+
+const heartbeatQuery = (id: string, host: string, stat: string) =>
+  metricQuery(id, HEARTBEAT_METRIC, host, stat);
 
 export class CloudWatchHeartbeatReader implements HeartbeatReader {
   constructor(
@@ -68,29 +79,22 @@ export class CloudWatchHeartbeatReader implements HeartbeatReader {
 
   async samples(host: string, from: Date, to: Date): Promise<HeartbeatSample[]> {
     const byPeriod = new Map<number, Partial<Record<keyof typeof SAMPLE_STATS, number>>>();
-    let nextToken: string | undefined;
-    do {
-      const out = await this.client.send(
-        new GetMetricDataCommand({
-          StartTime: from,
-          EndTime: new Date(to.getTime() + 1000),
-          ScanBy: "TimestampAscending",
-          MetricDataQueries: Object.entries(SAMPLE_STATS).map(([id, stat]) => heartbeatQuery(id, host, stat)),
-          NextToken: nextToken,
-        }),
-      );
-      for (const r of out.MetricDataResults ?? []) {
-        const key = r.Id as keyof typeof SAMPLE_STATS;
-        if (!(key in SAMPLE_STATS)) continue;
-        (r.Timestamps ?? []).forEach((t, i) => {
-          const at = new Date(t).getTime();
-          const v = r.Values?.[i];
-          if (v === undefined) return;
-          byPeriod.set(at, { ...byPeriod.get(at), [key]: v });
-        });
-      }
-      nextToken = out.NextToken;
-    } while (nextToken);
+    const results = await this.allResults({
+      StartTime: from,
+      EndTime: new Date(to.getTime() + 1000),
+      ScanBy: "TimestampAscending",
+      MetricDataQueries: Object.entries(SAMPLE_STATS).map(([id, stat]) => heartbeatQuery(id, host, stat)),
+    });
+    for (const r of results) {
+      const key = r.Id as keyof typeof SAMPLE_STATS;
+      if (!(key in SAMPLE_STATS)) continue;
+      (r.Timestamps ?? []).forEach((t, i) => {
+        const at = new Date(t).getTime();
+        const v = r.Values?.[i];
+        if (v === undefined) return;
+        byPeriod.set(at, { ...byPeriod.get(at), [key]: v });
+      });
+    }
     return [...byPeriod.entries()]
       .sort(([a], [b]) => a - b)
       .flatMap(([at, s]) =>
@@ -102,34 +106,24 @@ export class CloudWatchHeartbeatReader implements HeartbeatReader {
   }
 
   async fleetBeatSeconds(fleet: string, from: Date, to: Date): Promise<number> {
-    let sum = 0;
+    // Each 1 s period's Sum added up: exactly the window asked for.
+    const results = await this.allResults({
+      StartTime: from,
+      EndTime: to,
+      MetricDataQueries: [metricQuery("fleet", FLEET_HEARTBEAT_METRIC, fleet, "Sum")],
+    });
+    return results.flatMap((r) => r.Values ?? []).reduce((sum, v) => sum + v, 0);
+  }
+
+  /** Every page of one GetMetricData request's results (followed through NextToken). */
+  private async allResults(input: Omit<GetMetricDataCommandInput, "NextToken">): Promise<MetricDataResult[]> {
+    const results: MetricDataResult[] = [];
     let nextToken: string | undefined;
     do {
-      const out = await this.client.send(
-        new GetMetricDataCommand({
-          StartTime: from,
-          EndTime: to,
-          MetricDataQueries: [
-            {
-              Id: "fleet",
-              MetricStat: {
-                Metric: {
-                  Namespace: FLEET_HEARTBEAT_METRIC.namespace,
-                  MetricName: FLEET_HEARTBEAT_METRIC.metricName,
-                  Dimensions: [{ Name: FLEET_HEARTBEAT_METRIC.dimension, Value: fleet }],
-                },
-                // 1 s periods, each period's Sum added up: exactly the window asked for.
-                Period: 1,
-                Stat: "Sum",
-              },
-            },
-          ],
-          NextToken: nextToken,
-        }),
-      );
-      for (const v of out.MetricDataResults?.[0]?.Values ?? []) sum += v;
+      const out = await this.client.send(new GetMetricDataCommand({ ...input, NextToken: nextToken }));
+      results.push(...(out.MetricDataResults ?? []));
       nextToken = out.NextToken;
     } while (nextToken);
-    return sum;
+    return results;
   }
 }
