@@ -153,9 +153,17 @@ export const REBUILD_FUNCTIONS: readonly FunctionSpec[] = [
     publishEvents: true,
   }),
   conductor("handle-failure", "handleFailure", ENDS_FLOW),
-  compute("verify-recreate", "verifyRecreate", { tables: { instances: "read", hosts: "read" } }),
-  compute("check-instance-not-on-target", "checkInstanceNotOnTarget", onTarget("probe-target")),
-  compute("check-shared-storage", "checkSharedStorage", onTarget("probe-target")),
+  // The target checks read no instance (the flow's own uuid and image), and the target host only when the
+  // flow carries no copy of it from Schedule's claim (FlowState `target`).
+  compute("verify-recreate", "verifyRecreate", { tables: { hosts: "read" } }),
+  compute("check-instance-not-on-target", "checkInstanceNotOnTarget", {
+    ...onTarget("probe-target"),
+    tables: { hosts: "read" },
+  }),
+  compute("check-shared-storage", "checkSharedStorage", {
+    ...onTarget("probe-target"),
+    tables: { hosts: "read" },
+  }),
   // Evacuate: UpdateInstanceState + RebindPorts + DetachVolumes + AttachVolumes + PrepareRootDisk as one
   // (their evacuate phases only: the records, then the root disk on the target).
   compute("prepare-target", "prepareTarget", {

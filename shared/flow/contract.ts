@@ -5,7 +5,7 @@
  * written by a step, and `failure` / `cleanUpFailure` only by the state machine's Catch clauses.
  */
 import { z } from "zod";
-import { PowerStateSchema, VmStateSchema } from "../domain/schemas.js";
+import { Host, PowerStateSchema, VmStateSchema } from "../domain/schemas.js";
 import { ImageRef, ResourceName, Uuid } from "../domain/values.js";
 
 /** At most this many target hosts are tried before the flow gives up (claim refused, unreachable, spawn failed). */
@@ -98,6 +98,31 @@ export const FIRST_DESTRUCTIVE_STEP: FailureKey = "powerOff";
 
 const Failures = z.partialRecord(z.enum(FAILURE_KEYS), StepFailure);
 
+/**
+ * What the evacuation's steps on its target use of the target's host record: its name and agent (where host
+ * commands go), its hypervisor's domain type, whether its driver recreates, and its storage folders. Schedule
+ * carries them from the record its claim wrote (ALL_NEW: as consistent as a read), so the steps after it do
+ * not each read the host again (issue 34). Why a copy from the claim is as good as a read for each:
+ *  - name and managedInstanceId: a host's managed instance never changes under its name (registration
+ *    refuses it: HostRegistrationConflict), and a host is deregistered only while it holds no claim, and this
+ *    flow's claim is there from Schedule on;
+ *  - virtType and supportsRecreate: the claim is conditional on them as the filters saw them (RecreateFilter,
+ *    ImagePropertiesFilter; a forced host's claim returns them as they are);
+ *  - storage: the folders the flow's probe, root disk and domain definition use; read once, every step of
+ *    the flow works in the same folders (a re-registration that moved them applies to the next flow, where a
+ *    read per step could mix two layouts in one flow).
+ * None of them says whether the instance runs anywhere, whose a claim is, or where a port is bound: those are
+ * read from their records. Steps use the copy only for the host it names (`destHost`); else they read it.
+ */
+export const TargetHost = Host.pick({
+  name: true,
+  managedInstanceId: true,
+  virtType: true,
+  supportsRecreate: true,
+  storage: true,
+});
+export type TargetHost = z.infer<typeof TargetHost>;
+
 export const FlowState = RebuildRequest.extend({
   // Accept
   executionArn: z.string(),
@@ -109,6 +134,8 @@ export const FlowState = RebuildRequest.extend({
   // Schedule
   destHost: ResourceName.nullable().default(null),
   attemptedHosts: z.array(ResourceName).default([]),
+  // Schedule (evacuate): the target host as its claim left it (TargetHost: what the target steps use of it)
+  target: TargetHost.optional(),
   // CheckInstanceNotOnTarget: the target's root disk and cached image, probed in the same host command as
   // the domain (one SSM command for both checks); CheckSharedStorage decides from them and drops them
   targetProbe: z

@@ -27,6 +27,15 @@ export function endsStopped(flow: Pick<FlowState, "originalVmState" | "targetSta
   return flow.targetState === "stopped" && flow.originalVmState !== "error";
 }
 
+/**
+ * The image the flow's root disk is made from: a rebuild's new image, else the instance's as Accept took it.
+ * The copy Accept carries (`originalImageRef`) is the record's for the whole flow: nothing writes an
+ * instance's image but a flow's Finish, and this flow holds the task.
+ */
+export function flowImage(flow: Pick<FlowState, "imageRef" | "originalImageRef">): string {
+  return flow.imageRef ?? flow.originalImageRef;
+}
+
 /** nova's prefix: instance.evacuate for recreate, instance.rebuild otherwise (used for action names). */
 export function flowAction(state: Pick<FlowState, "recreate">): "evacuate" | "rebuild" {
   return state.recreate ? "evacuate" : "rebuild";

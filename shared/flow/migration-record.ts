@@ -1,6 +1,6 @@
 /**
  * A flow's migration record (nova's tombstone of the request, `accepted`), made by its Accept: its id is
- * the request id, so a retried Accept finds it and makes nothing.
+ * the request id, so a retried Accept finds it (as it is by then) and makes nothing. One conditional write.
  */
 import type { Instance, Migration } from "../domain/schemas.js";
 import type { StepDeps } from "./deps.js";
@@ -19,9 +19,8 @@ export async function ensureMigrationRecord(
     proof?: Migration["proof"];
   },
 ): Promise<void> {
-  if (await deps.stores.migrations.get(m.id)) return;
   const at = deps.now().toISOString();
-  await deps.stores.migrations.create({
+  await deps.stores.migrations.createIfAbsent({
     id: m.id,
     instanceUuid: m.instance.uuid,
     type: m.type,

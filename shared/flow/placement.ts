@@ -181,8 +181,9 @@ export interface ClaimSpec {
 }
 
 /**
- * One claim on `host` as it was weighed: "claimed"; "raced" when the host changed since (weigh again);
- * "refused" when its room or the group's slot went meanwhile (why, in `rejected`). Other failures throw.
+ * One claim on `host` as it was weighed: the host as the claim left it (a record as consistent as a read);
+ * "raced" when the host changed since (weigh again); "refused" when its room or the group's slot went
+ * meanwhile (why, in `rejected`). Other failures throw.
  */
 export async function tryClaim(
   stores: Pick<Stores, "hosts">,
@@ -190,10 +191,9 @@ export async function tryClaim(
   spec: ClaimSpec,
   opts: Parameters<Stores["hosts"]["claim"]>[2],
   rejected: Record<string, string>,
-): Promise<"claimed" | "raced" | "refused"> {
+): Promise<Host | "raced" | "refused"> {
   try {
-    await stores.hosts.claim(host, spec, opts);
-    return "claimed";
+    return (await stores.hosts.claim(host, spec, opts)).host;
   } catch (e) {
     if (e instanceof PlacementRaced) return "raced";
     if (!(e instanceof ClaimRefused)) throw e;
@@ -250,11 +250,13 @@ export interface IndexPlacement {
 }
 
 /**
- * Claims the best candidate that takes the claim and returns its name; NoValidHost (every host named with why
- * it was refused, and how much of the index was read) when none does. Bounded reads: the named hosts and at
- * most MAX_CANDIDATES index entries per round.
+ * Claims the best candidate that takes the claim and returns its host as the claim left it; NoValidHost (every
+ * host named with why it was refused, and how much of the index was read) when none does. Bounded reads: the
+ * named hosts and at most MAX_CANDIDATES index entries per round. Each claim is decided on the host as it was
+ * read here (`known`: by key, or the index's entry), not on a read of its own: the claim's write is
+ * conditional on all that decision rests on (hosts-store.ts `claim`).
  */
-export async function claimFromIndex(deps: StepDeps, p: IndexPlacement): Promise<string> {
+export async function claimFromIndex(deps: StepDeps, p: IndexPlacement): Promise<Host> {
   const { hosts } = deps.stores;
   for (let round = 1; ; round++) {
     const rejected: Record<string, string> = {};
@@ -263,18 +265,28 @@ export async function claimFromIndex(deps: StepDeps, p: IndexPlacement): Promise
     const tried = new Set<string>();
     let raced = false;
     for (let first = true; first || pages?.more; first = false) {
-      const page = pages ? await pages.next() : [];
+      // The plan's host is tried before any index page is read: whether it passes the filters is decided on
+      // its own record (read by key above; no filter but the affinity group's, which counts claims and so
+      // takes no shortcut, looks at other hosts), and one that passes is tried first whatever the weighers
+      // say (`preferring`), so no index page could change that first try. Only when it is refused are the
+      // pages read.
+      const planOnly = first && pages !== null && plannedAlone(p, seen);
+      const page = pages && !planOnly ? await pages.next() : [];
       const read = p.withClaims ? await hosts.getMany(page.map((h) => h.name)) : page;
       for (const h of read) if (!seen.has(h.name)) seen.set(h.name, h);
-      for (const host of p.candidates([...seen.values()], rejected)) {
+      const candidates = p.candidates([...seen.values()], rejected);
+      for (const host of planOnly ? candidates.filter((h) => h.name === p.planned) : candidates) {
         if (tried.has(host.name)) continue;
         tried.add(host.name);
         await p.nameTarget(host.name);
+        const conditions = p.forced
+          ? {}
+          : claimConditions(host, { weighed: host.name !== p.planned || p.withClaims });
         const attempt = await tryClaim(
           deps.stores,
           host.name,
           p.spec,
-          p.forced ? {} : claimConditions(host, { weighed: host.name !== p.planned || p.withClaims }),
+          { ...conditions, known: host },
           rejected,
         );
         if (attempt === "refused") continue;
@@ -282,7 +294,7 @@ export async function claimFromIndex(deps: StepDeps, p: IndexPlacement): Promise
           raced = true;
           break;
         }
-        return host.name;
+        return attempt;
       }
       if (raced || p.forced) break;
     }
@@ -297,6 +309,11 @@ export async function claimFromIndex(deps: StepDeps, p: IndexPlacement): Promise
     }
     await deps.sleep(Math.floor(Math.random() * 20));
   }
+}
+
+/** Whether the plan's host may be tried on its own record before the index is read (see claimFromIndex). */
+function plannedAlone(p: IndexPlacement, seen: ReadonlyMap<string, Host>): boolean {
+  return !!p.planned && !p.withClaims && !p.forced && seen.has(p.planned);
 }
 
 /**

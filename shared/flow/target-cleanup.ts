@@ -12,7 +12,7 @@ import type { StepDeps } from "./deps.js";
 
 export async function cleanTarget(
   deps: Pick<StepDeps, "executor">,
-  host: Host,
+  host: Pick<Host, "name" | "managedInstanceId" | "storage">,
   instance: Instance,
   opts: { removeInstanceDir: boolean },
 ): Promise<void> {

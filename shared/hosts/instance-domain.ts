@@ -13,7 +13,8 @@ import { domainUuid } from "./virsh.js";
 
 export interface InstanceDomainParts {
   instance: Instance;
-  host: Host;
+  /** The host it is defined on: its agent, its hypervisor's domain type, its folders. */
+  host: Pick<Host, "name" | "managedInstanceId" | "virtType" | "storage">;
   /** The instance's ports, in `instance.ports` order. */
   ports: readonly Port[];
   /** The instance's volumes, in `instance.volumes` order. */

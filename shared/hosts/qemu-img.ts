@@ -24,7 +24,7 @@ export type ImageFormat = z.infer<typeof ImageFormat>;
  * is kept (an evacuation never deletes or overwrites a root disk). Exit 2: the image is not in the cache.
  */
 export function createRootDisk(
-  host: Host,
+  host: Pick<Host, "storage">,
   opts: { instanceUuid: string; imageRef: string; sizeGiB: number; replace: boolean },
 ): HostCommand {
   return hostCommand(CREATE_ROOT_DISK, {

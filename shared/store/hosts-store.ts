@@ -633,6 +633,14 @@ export class HostsStore extends RecordStore<typeof Host> {
       expectUsage?: Resources;
       /** A scheduled claim: the host must still be schedulable and as the filters saw it (else ClaimRefused). */
       expect?: PlacementExpectation;
+      /**
+       * The host as the caller read it (a consistent read, or the scheduler's index entry, which has no
+       * claims): the claim is decided on it instead of on a read of its own. Everything that decision rests
+       * on is also the write's condition (the claim absent, the usage under the limit of this capacity and
+       * these ratios, the group's slot, `expect` and `expectUsage`), so a record that is no longer current
+       * costs a refused write, answered with the item as it is (ALL_OLD) and decided on again.
+       */
+      known?: Host;
     } = {},
   ): Promise<ClaimResult> {
     const req = parseInput(ClaimRequest, request, "claim request");
@@ -673,6 +681,7 @@ export class HostsStore extends RecordStore<typeof Host> {
         return claimUpdate(current, claim, opts.expectUsage, opts.expect);
       },
       { host: hostName, instanceUuid: req.instanceUuid },
+      opts.known,
     );
     return { host, ...result! };
   }

@@ -194,6 +194,20 @@ export class InstancesStore extends RecordStore<typeof Instance> {
   }
 
   /**
+   * Every instance whose record names `host` now: the by-host index (eventually consistent in AWS), each
+   * listed one re-read by key (consistent; BatchGetItem, 100 a call, not one GetItem each) and kept only
+   * while its record still names the host. In the index's order.
+   */
+  async readOnHost(host: string): Promise<Instance[]> {
+    const listed = await this.listByHost(host);
+    const byUuid = new Map((await this.getMany(listed.map((i) => i.uuid))).map((i) => [i.uuid, i]));
+    return listed.flatMap((l) => {
+      const record = byUuid.get(l.uuid);
+      return record && record.host === host ? [record] : [];
+    });
+  }
+
+  /**
    * Change an instance: checks the expectations, then the task/vm transitions (states.ts) from the
    * current values, then writes conditionally on the version read (and the expected task_state).
    * Returns the instance as written. `known`: the record as the caller last read or wrote it (no read then).

@@ -34,6 +34,16 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
   }
 
   /**
+   * Insert a migration unless one with its id exists, whatever that one holds (a flow's record, made once
+   * by the step that opens the flow: a retry of that step finds it, moved on or not, and keeps it). One
+   * conditional write, no read. Returns whether it was written.
+   */
+  async createIfAbsent(migration: z.input<typeof Migration>): Promise<boolean> {
+    const record = parseInput(Migration, migration, "migration");
+    return (await this.putIfAbsent(record)).written;
+  }
+
+  /**
    * Move a migration to `to` (checked by assertMigrationTransition), setting the given fields, as a
    * write conditional on the status and version read. Already at `to` with the same values: no-op.
    * Lost a race: re-checked against what won; still allowed -> retried, else ConcurrentUpdate.
@@ -75,9 +85,16 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
   /**
    * Names `host` as the flow's destination before the flow claims there (accepted -> pre-migrating, or a
    * pre-migrating flow moving on to another candidate): a claim is only ever made on a host its migration
-   * names, so a retried Schedule and the flow's end find it by key (never by reading every host).
+   * names, so a retried Schedule and the flow's end find it by key (never by reading every host). `known`:
+   * the migration as the caller last read or wrote it (not read again: the write is conditional on its
+   * status and version, so a stale one costs a refused write and is decided on again as the item is).
    */
-  async setDestination(id: string, host: string, attemptedHosts: readonly string[]): Promise<Migration> {
+  async setDestination(
+    id: string,
+    host: string,
+    attemptedHosts: readonly string[],
+    known?: Migration,
+  ): Promise<Migration> {
     const tried = parseInput(z.array(ResourceName), [...attemptedHosts], "attempted hosts");
     return this.changeRecord(
       id,
@@ -102,6 +119,7 @@ export class MigrationsStore extends RecordStore<typeof Migration> {
         );
       },
       { migrationId: id, destHost: host },
+      known,
     );
   }
 

@@ -4,22 +4,25 @@
  * is not there, the root disk will be made from the image, so the image must be in the target's cache:
  * checked here, in the same probe, before anything is created (ImageNotCached lets the flow try another
  * host). A probe that cannot answer is ProbeFailed, never "absent". The answers usually come from
- * CheckInstanceNotOnTarget's probe of the same target (`targetProbe`); without them this step probes.
+ * CheckInstanceNotOnTarget's probe of the same target (`targetProbe`); without them this step probes. Like
+ * that step it reads no record (the flow's image, the target as Schedule's claim left it).
  */
 import { ImageNotCached, InvalidSharedStorage } from "#shared/domain/errors.js";
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { requireScheduled } from "#shared/flow/flow-state.js";
+import { flowImage, requireScheduled } from "#shared/flow/flow-state.js";
 import { baseImagePath, hostTarget, rootDiskPath } from "#shared/hosts/layout.js";
 import { parseTargetProbe, targetProbe } from "#shared/hosts/probes.js";
-import { loadTarget } from "./load-target.js";
+import { targetHost } from "./load-target.js";
 
 export async function checkSharedStorage(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
   if (!flow.recreate) return state;
-  const { instance, host } = await loadTarget(deps, flow);
-  const disk = rootDiskPath(host, instance.uuid);
-  const image = baseImagePath(host, instance.imageRef);
+  const host = await targetHost(deps, flow);
+  const uuid = flow.instanceUuid;
+  const imageRef = flowImage(flow);
+  const disk = rootDiskPath(host, uuid);
+  const image = baseImagePath(host, imageRef);
   const { targetProbe: probed, ...rest } = state;
   const answers =
     probed?.host === host.name
@@ -28,7 +31,7 @@ export async function checkSharedStorage(deps: StepDeps, state: FlowState): Prom
           host.name,
           ["disk", "image"],
           await deps.executor.probe(hostTarget(host), targetProbe({ disk, image }), {
-            comment: `instance-on-disk ${instance.uuid}`,
+            comment: `instance-on-disk ${uuid}`,
           }),
         );
   const onDisk = answers.disk === "present";
@@ -41,8 +44,8 @@ export async function checkSharedStorage(deps: StepDeps, state: FlowState): Prom
   }
   if (!onDisk && answers.image === "absent") {
     throw new ImageNotCached(
-      `Image ${instance.imageRef} is not in the image cache of ${host.name}: cannot recreate the root disk there.`,
-      { host: host.name, imageRef: instance.imageRef, path: image },
+      `Image ${imageRef} is not in the image cache of ${host.name}: cannot recreate the root disk there.`,
+      { host: host.name, imageRef, path: image },
     );
   }
   return { ...rest, sharedStorage: onDisk };

@@ -7,7 +7,7 @@
  */
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { requireScheduled } from "#shared/flow/flow-state.js";
+import { flowImage, requireScheduled } from "#shared/flow/flow-state.js";
 import { hostTarget } from "#shared/hosts/layout.js";
 import { createRootDisk as rootDiskCommand } from "#shared/hosts/qemu-img.js";
 import { loadTarget, type TargetContext } from "./load-target.js";
@@ -26,7 +26,7 @@ export async function createRootDisk(
 ): Promise<FlowState> {
   const flow = requireScheduled(state);
   const { instance, host } = target;
-  const imageRef = flow.imageRef ?? instance.imageRef;
+  const imageRef = flowImage(flow);
   // Evacuate: only where no disk is (a retry after a timed-out attempt reuses what it made); rebuild re-images.
   const command = rootDiskCommand(host, {
     instanceUuid: instance.uuid,

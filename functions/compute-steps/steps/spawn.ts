@@ -8,9 +8,10 @@
  */
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
+import { endsStopped, flowImage, requireScheduled } from "#shared/flow/flow-state.js";
 import { spawnDomain } from "#shared/flow/spawn-domain.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
+import { targetHost } from "./load-target.js";
 
 export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState> {
   const flow = requireScheduled(state);
@@ -22,7 +23,7 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
       "rebuild_block_device_mapping",
       "rebuild_spawning",
     ),
-    deps.stores.hosts.require(flow.destHost),
+    targetHost(deps, flow),
   ]);
   const [ports, volumes] = await Promise.all([
     Promise.all(instance.ports.map((id) => deps.stores.ports.require(id))),
@@ -30,7 +31,7 @@ export async function spawn(deps: StepDeps, state: FlowState): Promise<FlowState
   ]);
   await spawnDomain(
     deps,
-    { instance, host, ports, volumes, imageRef: flow.imageRef ?? instance.imageRef },
+    { instance, host, ports, volumes, imageRef: flowImage(flow) },
     // Evacuate: CheckInstanceNotOnTarget proved the domain not defined on this target (a reschedule picks
     // another host; a retry here is of a command never delivered), so the definition is a new one.
     { start: !endsStopped(flow), absent: flow.recreate, lockRefusalIsDiskLocked: flow.recreate },

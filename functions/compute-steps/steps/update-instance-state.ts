@@ -9,7 +9,7 @@ import type { Instance } from "#shared/domain/schemas.js";
 import type { PowerState } from "#shared/domain/states.js";
 import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { requireScheduled } from "#shared/flow/flow-state.js";
+import { flowImage, requireScheduled } from "#shared/flow/flow-state.js";
 import { advanceTaskState } from "#shared/flow/task-state.js";
 import { baseImagePath, hostTarget } from "#shared/hosts/layout.js";
 import { parseTargetProbe, probeDomainState, targetProbe } from "#shared/hosts/probes.js";
@@ -20,7 +20,7 @@ export async function updateInstanceState(deps: StepDeps, state: FlowState): Pro
   let powerState: PowerState = "nostate";
   if (!flow.recreate) {
     const { instance, host } = await loadTarget(deps, flow);
-    const imageRef = flow.imageRef ?? instance.imageRef;
+    const imageRef = flowImage(flow);
     const image = baseImagePath(host, imageRef);
     const checked = await deps.executor.probe(
       hostTarget(host),

@@ -31,11 +31,17 @@ export async function accept(deps: StepDeps, input: AcceptInput): Promise<FlowSt
   const clock = { now: deps.now(), serviceDownSeconds: deps.serviceDownSeconds };
   const proof = assertAdmissible(req, await readAdmissionFacts(deps.stores, req, instance, clock));
 
-  const taken = await instances.update(instance.uuid, {
-    expectTaskState: [null],
-    expectVersion: instance.version,
-    set: { taskState: "rebuilding", taskRequestId: req.requestId, taskExecutionArn: input.executionArn },
-  });
+  // Decided on the record the checks read (the write is conditional on its version: a change meanwhile is
+  // ConcurrentUpdate, and the retried Accept checks again).
+  const taken = await instances.update(
+    instance.uuid,
+    {
+      expectTaskState: [null],
+      expectVersion: instance.version,
+      set: { taskState: "rebuilding", taskRequestId: req.requestId, taskExecutionArn: input.executionArn },
+    },
+    instance,
+  );
   await ensureMigration(deps, req, taken, input.executionArn, proof);
   await notifyFlow(
     deps,

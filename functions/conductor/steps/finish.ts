@@ -8,7 +8,7 @@
  */
 import type { FlowState } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
-import { endsStopped, requireScheduled } from "#shared/flow/flow-state.js";
+import { endsStopped, flowImage, requireScheduled } from "#shared/flow/flow-state.js";
 import { notifyFlow } from "#shared/flow/notify.js";
 
 export interface FinishOutput {
@@ -25,7 +25,7 @@ export async function finish(deps: StepDeps, state: FlowState): Promise<FinishOu
   const { instances, migrations } = deps.stores;
   let instance = await instances.require(flow.instanceUuid);
   const stopped = endsStopped(flow);
-  const imageRef = flow.imageRef ?? flow.originalImageRef;
+  const imageRef = flowImage(flow);
 
   if (instance.lastRequestId !== flow.requestId) {
     instance = await instances.update(

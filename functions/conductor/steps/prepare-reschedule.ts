@@ -47,6 +47,7 @@ export async function prepareReschedule(deps: StepDeps, state: FlowState): Promi
     createdRootDisk: _disk,
     sharedStorage: _shared,
     targetProbe: _probe,
+    target: _target,
     ...rest
   } = flow;
   return { ...rest, destHost: null, attemptedHosts, canReschedule, previousFailures };

@@ -53,9 +53,10 @@ export async function scheduleBoot(deps: StepDeps, state: BootState): Promise<Bo
   // A retry after the claim was made: the build names the host (written before the claim). One read.
   const named = (await actions.require(requestId)).build?.targetHost ?? null;
   const namedHost = named ? await hosts.get(named) : null;
-  const host =
+  // The host as the claim left it (or as read, when the claim was made before): its zone is the record's.
+  const placed =
     namedHost?.claims[build.instanceUuid]?.owner === requestId
-      ? namedHost.name
+      ? namedHost
       : await claimFromIndex(deps, {
           // A requested host is the only candidate: no index is read for it.
           scopes: build.host ? [] : await placementScopes(deps.stores, build.availabilityZone, null),
@@ -102,7 +103,7 @@ export async function scheduleBoot(deps: StepDeps, state: BootState): Promise<Bo
             });
           },
         });
-  const placed = await hosts.require(host);
+  const host = placed.name;
   const action = await actions.require(requestId);
   const record = instances.create({
     uuid: build.instanceUuid,

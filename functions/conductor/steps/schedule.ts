@@ -15,7 +15,7 @@
 import { errorMessage, TargetNotClean } from "#shared/domain/errors.js";
 import { placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";
 import type { Host, Instance, Migration } from "#shared/domain/schemas.js";
-import type { FlowState, ScheduledFlow } from "#shared/flow/contract.js";
+import { type FlowState, type ScheduledFlow, TargetHost } from "#shared/flow/contract.js";
 import type { StepDeps } from "#shared/flow/deps.js";
 import { claimFromIndex, groupMemberHosts, groupNeedsClaims, preferring } from "#shared/flow/placement.js";
 import { cleanTarget } from "#shared/flow/target-cleanup.js";
@@ -31,9 +31,11 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
     return { ...flow, destHost: instance.host };
   }
 
-  const migration = await migrations.require(flow.migrationId);
+  // The migration as this step last read or wrote it: each naming of a target is decided on it (and
+  // conditional on its version), not on a read of its own.
+  let migration = await migrations.require(flow.migrationId);
   const kept = await claimAlreadyMade(deps, flow, instance, migration);
-  if (kept) return { ...flow, destHost: kept };
+  if (kept) return scheduledOn(flow, kept);
 
   instance = await cleanEarlierTargets(deps, instance, flow);
   const source = await hosts.get(flow.sourceHost);
@@ -44,7 +46,7 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
     ...(flow.force ? [] : await groupMemberHosts(deps.stores, instance)),
   ];
   const sharedPoolId = flow.onSharedStorage === false ? null : (source?.storage.sharedPoolId ?? null);
-  const destHost = await claimFromIndex(deps, {
+  const claimed = await claimFromIndex(deps, {
     // A requested host is the only candidate: no index is read for it (nor for a forced one).
     scopes: flow.targetHost ? [] : [{ zone: instance.availabilityZone, pool: sharedPoolId }],
     named,
@@ -63,11 +65,17 @@ export async function schedule(deps: StepDeps, flow: FlowState): Promise<Schedul
     planned: flow.plannedHost,
     // Write-ahead: the migration names the host before the claim, so nothing can hold a claim of this flow
     // that the flow does not know of (a crash right after the claim leaves it named).
-    nameTarget: (host) =>
-      migrations.setDestination(flow.migrationId, host, flow.attemptedHosts).then(() => {}),
+    nameTarget: async (host) => {
+      migration = await migrations.setDestination(flow.migrationId, host, flow.attemptedHosts, migration);
+    },
     details: { attemptedHosts: flow.attemptedHosts },
   });
-  return { ...flow, destHost };
+  return scheduledOn(flow, claimed);
+}
+
+/** The flow scheduled on `host`, with what its target steps use of the host (FlowState `target`). */
+function scheduledOn(flow: FlowState, host: Host): ScheduledFlow {
+  return { ...flow, destHost: host.name, target: TargetHost.parse(host) };
 }
 
 /**
@@ -79,11 +87,11 @@ async function claimAlreadyMade(
   flow: FlowState,
   instance: Instance,
   migration: Migration,
-): Promise<string | null> {
+): Promise<Host | null> {
   const named = migration.status === "pre-migrating" ? migration.destHost : null;
   if (!named || flow.attemptedHosts.includes(named)) return null;
   const host = await deps.stores.hosts.get(named);
-  return host?.claims[instance.uuid]?.owner === flow.migrationId ? named : null;
+  return host?.claims[instance.uuid]?.owner === flow.migrationId ? host : null;
 }
 
 /**

@@ -18,7 +18,6 @@ import {
   planEvacuation as plan,
   summarizeEvacuation,
 } from "#shared/domain/host-failure.js";
-import type { Instance } from "#shared/domain/schemas.js";
 import { childFailure } from "#shared/flow/child-failure.js";
 import { planCandidates } from "#shared/flow/placement.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
@@ -45,13 +44,6 @@ export async function disableHost(
   return state;
 }
 
-/** Every instance whose record names the host: the by-host index, each re-read by key (consistent). */
-async function instancesOnHost(deps: HostFailureDeps, host: string): Promise<Instance[]> {
-  const listed = await deps.stores.instances.listByHost(host);
-  const records = await Promise.all(listed.map((i) => deps.stores.instances.get(i.uuid)));
-  return records.filter((i): i is Instance => i !== null && i.host === host);
-}
-
 /**
  * Every round plans every instance whose record still names the host (the by-host index, eventually
  * consistent in AWS, each re-read by key before anything is decided about it): so one that another flow
@@ -75,7 +67,7 @@ export async function planEvacuation(
     const r = lastResults.get(uuid);
     return r?.outcome === "failed" && r.error !== "FencingRequired";
   };
-  const records = (await instancesOnHost(deps, state.host)).filter((i) => !gaveUp(i.uuid));
+  const records = (await deps.stores.instances.readOnHost(state.host)).filter((i) => !gaveUp(i.uuid));
   const seed = round > 1 ? `${state.incidentId}/proof-round-${round}` : state.incidentId;
   const p = plan(state.host, seed, records, deps.config.policy);
   const source = await deps.stores.hosts.require(state.host);
@@ -211,7 +203,7 @@ export async function reportEvacuation(
     { skipped: state.plan?.skipped ?? [] },
     results,
     { awaitingProof: state.awaitingProof ?? [], proof: state.proof?.reason ?? null },
-    await instancesOnHost(deps, state.host),
+    await deps.stores.instances.readOnHost(state.host),
   );
   // The last power fence: which one, through which delegate, and every answer with its time.
   const attempt = state.fence?.attempt ?? null;

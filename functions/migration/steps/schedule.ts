@@ -36,7 +36,7 @@ export async function scheduleMigration(deps: StepDeps, flow: MigrationFlow): Pr
     const source = await hosts.get(instance.host);
     // The disk stays where it is: the target must see the source's pool (admission refused a local disk).
     const sharedPoolId = source?.storage.sharedPoolId ?? null;
-    destHost = await claimFromIndex(deps, {
+    const claimed = await claimFromIndex(deps, {
       scopes: flow.targetHost ? [] : [{ zone: instance.availabilityZone, pool: sharedPoolId }],
       named: [
         ...(flow.targetHost ? [flow.targetHost] : []),
@@ -73,6 +73,7 @@ export async function scheduleMigration(deps: StepDeps, flow: MigrationFlow): Pr
       nameTarget: (host) => migrations.nameTarget(flow.migrationId, host).then(() => {}),
       details: { attemptedHosts: flow.attemptedHosts },
     });
+    destHost = claimed.name;
   }
   const scheduled = flow.live ? "preparing" : "pre-migrating";
   const claimedOn = destHost;
