@@ -5,6 +5,7 @@
  */
 
 import type { Host } from "#shared/domain/schemas.js";
+import { TABLE_IDS } from "#shared/store/tables.js";
 import { sumDynamoUsage } from "../../bench/cost.js";
 import { makeHost } from "./fixtures.js";
 import type { StepWorld } from "./step-harness.js";
@@ -49,6 +50,28 @@ export async function itemsReadBy<T>(
   try {
     const result = await run();
     return { result, items: sumDynamoUsage(calls).itemsRead };
+  } finally {
+    off();
+  }
+}
+
+/**
+ * Every DynamoDB API call `run` makes on this world's tables, as `Operation table` (the table by its id:
+ * `GetItem hosts`), in the order answered.
+ */
+export async function callsBy<T>(
+  w: StepWorld,
+  run: () => Promise<T>,
+): Promise<{ result: T; calls: string[] }> {
+  const calls: string[] = [];
+  const off = w.dynamo.onOperation((c) => {
+    const body = JSON.parse(c.body) as { TableName?: string; RequestItems?: Record<string, unknown> };
+    const name = body.TableName ?? Object.keys(body.RequestItems ?? {})[0];
+    const table = TABLE_IDS.find((id) => w.db.tables[id] === name);
+    if (table) calls.push(`${c.op} ${table}`);
+  });
+  try {
+    return { result: await run(), calls };
   } finally {
     off();
   }

@@ -8,9 +8,12 @@
  *
  * What it reads is bounded, whatever the fleet's size (shared/flow/placement.ts): the instance, its
  * migration, the source, the hosts the request names, a few pages of the scheduler's index (the zone's or
- * pool's schedulable hosts with the most free RAM) and, for a group policy, the members' hosts. Before each
- * claim the migration names the host it is made on (write-ahead), so a retried Schedule finds the claim it
- * already made by key and keeps it, and the flow's end knows where to release it.
+ * pool's schedulable hosts with the most free RAM; none while the plan's host takes the claim) and, for a
+ * group policy, the members' hosts. Before each claim the migration names the host it is made on
+ * (write-ahead), so a retried Schedule finds the claim it already made by key and keeps it, and the flow's
+ * end knows where to release it. Each naming and each claim is decided on the record read here (and
+ * conditional on it), not on a read of its own. The target's host record as the claim returned it goes on
+ * in the flow (`target`), for the steps on the target.
  */
 import { errorMessage, TargetNotClean } from "#shared/domain/errors.js";
 import { placementRequest, scheduleHosts } from "#shared/domain/scheduling.js";

@@ -219,6 +219,48 @@ describe("claims", () => {
     expectInvariant(host);
   });
 
+  it("decided on a record the caller read (`known`) that is no longer current: decided again on the item, never past the limit", async () => {
+    const { hosts } = db.stores;
+    const name = uniqueName();
+    await hosts.put(makeHost({ name, capacity: { vcpus: 10, memoryMiB: 65536, diskGiB: 1000 } }));
+    // As the scheduler read it: empty, no claims (the index's entry has none), no group slot taken.
+    const stale = await hosts.require(name);
+    const group = { id: "g-known", policy: "anti-affinity" as const };
+    const member = claimReq();
+    await hosts.claim(name, { ...member, serverGroup: group });
+    const mine = claimReq();
+    await hosts.claim(name, mine);
+
+    // 50 claims at once, each decided on the empty record: exactly the 8 left fit.
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => settle(hosts.claim(name, claimReq(), { known: stale }))),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(8);
+    for (const r of results.filter((r) => !r.ok)) {
+      expect(r.ok ? null : r.e).toBeInstanceOf(ClaimRefused);
+    }
+    // The claim already made by this owner is found (not made twice); another owner's is refused; the
+    // group's slot is still held; each though the record passed in shows none of them.
+    const again = await hosts.claim(name, mine, { known: stale });
+    expect(again.created).toBe(false);
+    const other = await hosts
+      .claim(name, { ...mine, owner: "other" }, { known: stale })
+      .catch((e: unknown) => e);
+    expect((other as ClaimRefused).details).toMatchObject({ reason: "claimed-by-other-owner" });
+    const slot = await hosts
+      .claim(
+        name,
+        { ...claimReq(), serverGroup: group },
+        { known: { ...stale, usage: { vcpus: 0, memoryMiB: 0, diskGiB: 0 } } },
+      )
+      .catch((e: unknown) => e);
+    expect(slot).toBeInstanceOf(ClaimRefused);
+    const host = await hosts.require(name);
+    expect(host.usage.vcpus).toBe(10);
+    expect(host.antiAffinity).toEqual({ [group.id]: member.instanceUuid });
+    expectInvariant(host);
+  });
+
   it("anti-affinity race: 10 members of one group on one host, exactly one wins", async () => {
     const name = uniqueName();
     await db.stores.hosts.put(makeHost({ name, capacity: { vcpus: 64, memoryMiB: 65536, diskGiB: 1000 } }));

@@ -25,6 +25,31 @@ describe("MigrationsStore", () => {
     await expect(migrations.require(randomUUID())).rejects.toBeInstanceOf(MigrationNotFound);
   });
 
+  it("createIfAbsent writes once and keeps whatever is there, moved on or not", async () => {
+    const { migrations } = db.stores;
+    const m = makeMigration();
+    expect(await migrations.createIfAbsent(m)).toBe(true);
+    const moved = await migrations.transition(m.id, "pre-migrating", { set: { destHost: "host-b" } });
+    expect(await migrations.createIfAbsent({ ...m, updatedAt: new Date().toISOString() })).toBe(false);
+    expect(await migrations.require(m.id)).toEqual(moved);
+  });
+
+  it("setDestination decided on a record that is no longer current (`known`) is decided again on the item", async () => {
+    const { migrations } = db.stores;
+    const m = await migrations.create(makeMigration());
+    const named = await migrations.setDestination(m.id, "host-b", [], m);
+    expect(named).toMatchObject({ status: "pre-migrating", destHost: "host-b", version: 1 });
+    // Stale (still `accepted`, version 0): the next candidate is named on the item as it is.
+    const next = await migrations.setDestination(m.id, "host-c", ["host-b"], m);
+    expect(next).toMatchObject({ status: "pre-migrating", destHost: "host-c", version: 2 });
+    // Ended meanwhile (the flow's end took it): refused, whatever the stale record says.
+    await migrations.transition(m.id, "failed", { set: { error: "ended" } });
+    await expect(
+      migrations.setDestination(m.id, "host-d", ["host-b", "host-c"], next),
+    ).rejects.toBeInstanceOf(ConcurrentUpdate);
+    expect(await migrations.require(m.id)).toMatchObject({ status: "failed", destHost: "host-c" });
+  });
+
   it("walks accepted -> pre-migrating -> done -> completed, setting fields", async () => {
     const migrations = db.storesWith({ now: () => new Date("2026-03-01T00:00:00.000Z") }).migrations;
     const m = await migrations.create(makeMigration());
