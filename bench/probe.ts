@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/probe.ts [--n 16] [--runs 2] [--latency 0] [--profile]` (as root, like the
+ * `node --import tsx bench/probe.ts [--n 16] [--runs 2] [--latency 0] [--profile] [--by-process]` (as root, like the
  * bench): where one evacuation's recovery goes, for work on the control plane's overhead. Runs `--runs`
  * evacuations of N instances (shared storage) in one local cloud and prints, per run: recovery, floor and
  * ratio; the host-evacuation's states after death was proven; per rebuild state the median bar beside the
@@ -7,11 +7,12 @@
  * the SDK call, HTTP); each kind of host command's time to and on the host (SSM's own times) and from its
  * end to its Lambda's end (the status polls' lag); DynamoDB calls by table; the machine's busy CPU in the
  * recovery and in the floor, and this process's share; with `--profile`, this process's CPU profile over
- * the recovery. Each rebuild's states go to /tmp/probe-rows-<n>.json. The first run's targets start their
+ * the recovery; with `--by-process`, the machine's CPU in the recovery and in the floor by kind of process
+ * (control plane, SSM agents with their scripts, libvirtd, qemu, ...). Each rebuild's states go to /tmp/probe-rows-<n>.json. The first run's targets start their
  * first domains (a cold libvirt): compare later runs with each other.
  */
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { loadavg } from "node:os";
 import { type EventLoopUtilization, performance } from "node:perf_hooks";
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     latency: { type: "string" },
     /** CPU-profile this process during each recovery: self time by package and the top functions. */
     profile: { type: "boolean" },
+    /** The machine's CPU in the recovery and in the floor by kind of process (/proc, every 250 ms). */
+    "by-process": { type: "boolean" },
   },
 });
 const n = Number(values.n ?? 16);
@@ -63,6 +66,88 @@ const sampler = setInterval(() => {
 }, 100);
 sampler.unref();
 
+/**
+ * Per-process CPU, for `--by-process`: every 250 ms each process's own and reaped children's ticks
+ * (/proc/<pid>/stat utime+stime+cutime+cstime) by kind. A script's processes end inside a window and are
+ * counted in their parent's cutime (the agent that ran them); a process that ends before its parent waits
+ * for it is missed between its last snapshot and its end (short: its parent is counted instead).
+ */
+/** pid -> kind, from its command line when first seen; -1: this process's reaped children. */
+const kinds = new Map<number, string>([[-1, "this process's children (the floor's scripts)"]]);
+const procSnapshots: { at: number; ticks: Map<number, number> }[] = [];
+function kindOf(pid: number): string {
+  const known = kinds.get(pid);
+  if (known) return known;
+  let cmd = "";
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "gone";
+  }
+  const kind =
+    pid === process.pid
+      ? "control plane (this process)"
+      : /local\/ssm\/agent\.ts/.test(cmd)
+        ? "ssm agents + their scripts"
+        : /host-agent/.test(cmd)
+          ? "host agents"
+          : /^qemu-system/.test(cmd) || /\/qemu-system/.test(cmd)
+            ? "qemu"
+            : /libvirtd/.test(cmd)
+              ? "libvirtd"
+              : /virtlogd/.test(cmd)
+                ? "virtlogd"
+                : `other (${cmd.split(" ")[0]?.split("/").at(-1) ?? "?"})`;
+  kinds.set(pid, kind);
+  return kind;
+}
+function processTicks(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // Fields after the command's closing parenthesis: state is field 3; utime 14, stime 15, cutime 16, cstime 17.
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const own = Number(f[11]) + Number(f[12]);
+      const children = Number(f[13]) + Number(f[14]);
+      // This process's reaped children (the floor's scripts, the bench's own virsh) apart from it.
+      if (Number(name) === process.pid) out.set(process.pid, own).set(-1, children);
+      else out.set(Number(name), own + children);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+const procSampler = values["by-process"]
+  ? setInterval(() => {
+      const ticks = processTicks();
+      for (const pid of ticks.keys()) kindOf(pid);
+      procSnapshots.push({ at: Date.now(), ticks });
+    }, 250)
+  : undefined;
+procSampler?.unref();
+/** CPU seconds by kind of process between the snapshots nearest to `from` and `to`. */
+function cpuByKind(from: number, to: number): string {
+  const nearest = (t: number) =>
+    procSnapshots.reduce((best, s) => (Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best));
+  if (procSnapshots.length === 0) return "no snapshots";
+  const a = nearest(from);
+  const b = nearest(to);
+  const by = new Map<string, number>();
+  for (const [pid, t] of b.ticks) {
+    const kind = kindOf(pid);
+    by.set(kind, (by.get(kind) ?? 0) + (t - (a.ticks.get(pid) ?? 0)) / 100);
+  }
+  const total = [...by.values()].reduce((x, y) => x + y, 0);
+  return `${f2(total)} core-s over ${f2((b.at - a.at) / 1000)} s: ${[...by.entries()]
+    .filter(([, v]) => v >= 0.01)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${k} ${f2(v)}`)
+    .join(", ")}`;
+}
+
 interface CpuProfile {
   nodes: {
     id: number;
@@ -83,6 +168,8 @@ async function startProfile() {
   await inspector.post("Profiler.start");
   profileStartedAt = Date.now();
 }
+/** This repository's root as a profile's urls start with it. */
+const repoRoot = new URL("..", import.meta.url).href;
 /** Self time within [from, to] (epoch ms) by package/folder, and the top functions. */
 async function profileLines(from: number, to: number): Promise<string[]> {
   if (!inspector) return [];
@@ -102,14 +189,10 @@ async function profileLines(from: number, to: number): Promise<string[]> {
     const where =
       /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
       (url
-        ? url
-            .replace(/^.*\/recovery\//, "")
-            .split("/")
-            .slice(0, 2)
-            .join("/")
+        ? url.replace(repoRoot, "").split("/").slice(0, 2).join("/")
         : `(${node.callFrame.functionName || "native"})`);
     byWhere.set(where, (byWhere.get(where) ?? 0) + dt);
-    const fn = `${node.callFrame.functionName || "(anon)"} ${url.replace(/^.*\/(node_modules|recovery)\//, "")}:${node.callFrame.lineNumber}`;
+    const fn = `${node.callFrame.functionName || "(anon)"} ${url.replace(/^.*\/node_modules\//, "").replace(repoRoot, "")}:${node.callFrame.lineNumber}`;
     byFn.set(fn, (byFn.get(fn) ?? 0) + dt);
     total += dt;
   }
@@ -268,6 +351,11 @@ await runSession({
     lines.push(
       `  machine CPU busy: recovery ${f2(busyIn(detected, ended))} core-s over ${f2((ended - detected) / 1000)} s (this process ${f2(cpu / 1000)}), floor ${f2(busyIn(floor.start, floor.end))} core-s over ${f2((floor.end - floor.start) / 1000)} s`,
     );
+    if (values["by-process"])
+      lines.push(
+        `  CPU by process, recovery: ${cpuByKind(detected, ended)}`,
+        `  CPU by process, floor: ${cpuByKind(floor.start, floor.end)}`,
+      );
     lines.push(
       `  this process during recovery: event loop ${((100 * busy) / Math.max(1, busy + idle)).toFixed(0)}% busy, CPU ${f2(cpu / 1000)} s over ${f2(span / 1000)} s (${((100 * cpu) / Math.max(1, span)).toFixed(0)}% of one core); load now ${loadavg()[0]!.toFixed(2)}`,
     );
