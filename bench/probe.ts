@@ -8,8 +8,9 @@
  * end to its Lambda's end (the status polls' lag); DynamoDB calls by table; the machine's busy CPU in the
  * recovery and in the floor, and this process's share; with `--profile`, this process's CPU profile over
  * the recovery; with `--by-process`, the machine's CPU in the recovery and in the floor by kind of process
- * (control plane, SSM agents with their scripts, libvirtd, qemu, ...). Each rebuild's states go to /tmp/probe-rows-<n>.json. The first run's targets start their
- * first domains (a cold libvirt): compare later runs with each other.
+ * (control plane, SSM agents, libvirtd, qemu, ...; apart, the CPU of the processes each kind ran and
+ * reaped: an agent's scripts, the floor's). Each rebuild's states go to /tmp/probe-rows-<n>.json. The
+ * first run's targets start their first domains (a cold libvirt): compare later runs with each other.
  */
 
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -72,12 +73,13 @@ sampler.unref();
  * counted in their parent's cutime (the agent that ran them); a process that ends before its parent waits
  * for it is missed between its last snapshot and its end (short: its parent is counted instead).
  */
-/** pid -> kind, from its command line when first seen; -1: this process's reaped children. */
-const kinds = new Map<number, string>([[-1, "this process's children (the floor's scripts)"]]);
+/** pid -> kind, from its command line when first seen. A negative pid: that process's reaped children. */
+const kinds = new Map<number, string>();
 const procSnapshots: { at: number; ticks: Map<number, number> }[] = [];
 function kindOf(pid: number): string {
   const known = kinds.get(pid);
   if (known) return known;
+  if (pid < 0) return `${kindOf(-pid)}: children`;
   let cmd = "";
   try {
     cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
@@ -88,7 +90,7 @@ function kindOf(pid: number): string {
     pid === process.pid
       ? "control plane (this process)"
       : /local\/ssm\/agent\.ts/.test(cmd)
-        ? "ssm agents + their scripts"
+        ? "ssm agents"
         : /host-agent/.test(cmd)
           ? "host agents"
           : /^qemu-system/.test(cmd) || /\/qemu-system/.test(cmd)
@@ -111,9 +113,8 @@ function processTicks(): Map<number, number> {
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const own = Number(f[11]) + Number(f[12]);
       const children = Number(f[13]) + Number(f[14]);
-      // This process's reaped children (the floor's scripts, the bench's own virsh) apart from it.
-      if (Number(name) === process.pid) out.set(process.pid, own).set(-1, children);
-      else out.set(Number(name), own + children);
+      // A process's reaped children apart from it (an agent's scripts, the floor's scripts).
+      out.set(Number(name), own).set(-Number(name), children);
     } catch {
       // ended meanwhile
     }

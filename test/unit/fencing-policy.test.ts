@@ -2,8 +2,10 @@
  * The proof-of-death policy (shared/domain/fencing.ts) and the admission of evacuations on it
  * (shared/flow/admission.ts), fed observations and a clock: the lease only with the host's own evidence
  * (and its boundary to the millisecond), a recorded proof, the disk-lock refusals, the mass-failure window,
- * and the one rule every evacuation passes.
+ * the settle read from the fleet's heartbeats (and what an inflated series can change), and the one rule
+ * every evacuation passes.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { negotiate } from "#functions/api/microversion.js";
 import { evacuateAsk } from "#functions/api/routes/server-actions.js";
@@ -20,7 +22,9 @@ import {
   operatorProof,
   settleVerdict,
   suspectHosts,
+  suspectsThatHold,
 } from "#shared/domain/fencing.js";
+import { assessHeartbeat, DEFAULT_HOST_FAILURE_CONFIG } from "#shared/domain/host-failure.js";
 import { type DeathProof, type HostIncident, NO_FENCING } from "#shared/domain/schemas.js";
 import { type AdmissionRequest, assertAdmissible } from "#shared/flow/admission.js";
 import { makeHost, makeInstance } from "../support/fixtures.js";
@@ -397,6 +401,66 @@ describe("the settle read from the fleet's heartbeats (settleVerdict, fleetSerie
     expect(decide(series, 6, 1, now, 2)).toBe("wait");
     // The same silence with nothing counted yet: 1 + 2 - 1 = 2 of 6 would not hold.
     expect(decide(series, 6, 1, now, 1)).toBe("skip");
+  });
+
+  /**
+   * The series can be inflated (a compromised host's extra lines or larger interval, EMF's duplicates, a host
+   * beating more often than the setting): it then reads more hosts beating than do. What that can change is
+   * bounded here; that it never changes what counts as proof of death is shown end to end by the simulator's
+   * forged-fleet-series scenarios (the proof reads the host's own heartbeats, its fence and its record).
+   */
+  it("an inflated series only ever turns a wait into a skip, and none skips once the guard's suspects hold", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2000 }),
+        fc.constantFrom(1 / 3, 1 / 4, 1 / 2),
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.double({ min: 0, max: 1.2, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 1, max: 1e6, noNaN: true }),
+        (fleetSize, share, interval, intervals, beatingShare, suspectShare, factor) => {
+          const cfg = { massFailureShare: share, heartbeatIntervalSeconds: interval };
+          const windowSeconds = intervals * interval;
+          const honest = Math.floor(beatingShare * fleetSize * (windowSeconds + interval));
+          const suspects = 1 + Math.floor(suspectShare * (fleetSize - 1));
+          const read = (beatSeconds: number, counted: number | null) =>
+            settleVerdict({ fleetSize, suspects: counted, beatSeconds, windowSeconds }, cfg).verdict;
+          for (const counted of [suspects, null]) {
+            if (read(honest, counted) === "skip") expect(read(honest * factor, counted)).toBe("skip");
+          }
+          // However high the series reads, the suspects the guard already counts still make a wait.
+          if (suspects >= suspectsThatHold(fleetSize, cfg))
+            expect(read(Number.MAX_SAFE_INTEGER, suspects)).toBe("wait");
+        },
+      ),
+    );
+  });
+
+  it("a skipped settle only judges sooner: the heartbeat's verdict is the same, or a probe where it waited", () => {
+    const cfg = DEFAULT_HOST_FAILURE_CONFIG;
+    fc.assert(
+      fc.property(
+        fc.option(fc.integer({ min: 0, max: 200 }), { nil: null }),
+        fc.integer({ min: 0, max: 200 }),
+        fc.integer({ min: 0, max: 100 }),
+        fc.integer({ min: 0, max: 60 }),
+        (lastBeat, opened, sinceOpened, settle) => {
+          const obs = {
+            lastHeartbeatAt: lastBeat === null ? null : at(lastBeat),
+            watchingSince: at(opened),
+            now: at(Math.max(opened + sinceOpened, lastBeat ?? 0)),
+          };
+          const waited = assessHeartbeat({ ...obs, settleUntil: at(opened + settle) }, cfg);
+          const skipped = assessHeartbeat({ ...obs, settleUntil: null }, cfg);
+          // Alive is alive either way (the settle never hides a heartbeat), and a skip never says more than
+          // "probe": the death is still the probe's to judge, the evacuation still the proof's.
+          expect(skipped.verdict === "alive").toBe(waited.verdict === "alive");
+          if (skipped.verdict !== waited.verdict)
+            expect([waited.verdict, skipped.verdict]).toEqual(["wait", "probe"]);
+        },
+      ),
+    );
   });
 
   it("the window: after the last beat plus one interval and the clocks' skew, ending the lag before now", () => {

@@ -404,6 +404,28 @@ describe("define-domain", () => {
     expect([...new Set(written)].sort()).toEqual([...DOMAIN_XML_ELEMENTS].sort());
   });
 
+  it("accepts what the builder escapes: a name with <, >, &, quotes, a tab and non-ASCII letters", () => {
+    const named = buildDomainXml({
+      uuid: DOM,
+      name: `instance-${DOM}`,
+      virtType: "qemu",
+      memoryMiB: 64,
+      vcpus: 1,
+      rootDisk: { path: `${instancesPath}/${DOM}/disk`, format: "qcow2" },
+      consoleLog: `${instancesPath}/${DOM}/console.log`,
+      volumes: [],
+      interfaces: [],
+      metadata: {
+        instanceName: `wéb <&> "x" 'y'\tz ünïcode`,
+        flavor: { vcpus: 1, memoryMiB: 64, diskGiB: 1 },
+        imageRef: "cirros",
+      },
+    });
+    const r = defineWith(named);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
   it("a start refused by a disk lock says so, from qemu's log, even when libvirt answered before qemu's line was written", () => {
     // The script single-quotes the one pattern isDiskLockRefusal reads with.
     expect(DISK_LOCK_REFUSAL_PATTERN).not.toContain("'");
@@ -430,46 +452,111 @@ describe("define-domain", () => {
   });
 
   it.each([
-    ["another domain's uuid", good.replace(`<uuid>${DOM}</uuid>`, `<uuid>${OTHER}</uuid>`)],
-    ["a second uuid", good.replace("</name>", `</name>\n  <uuid>${OTHER}</uuid>`)],
+    [
+      "another domain's uuid",
+      good.replace(`<uuid>${DOM}</uuid>`, `<uuid>${OTHER}</uuid>`),
+      "it does not name domain",
+    ],
+    ["a second uuid", good.replace("</name>", `</name>\n  <uuid>${OTHER}</uuid>`), "it does not name domain"],
     [
       "qemu's command line",
       good.replace("</devices>", "</devices>\n  <qemu:commandline><qemu:arg value='-x'/></qemu:commandline>"),
+      "element <qemu:commandline> is not one Lazarus writes",
     ],
-    ["a host device", good.replace("</devices>", "  <hostdev mode='subsystem' type='pci'/>\n  </devices>")],
-    ["a block disk", good.replace('<disk type="file" device="disk">', '<disk type="block" device="disk">')],
+    [
+      "a host device",
+      good.replace("</devices>", "  <hostdev mode='subsystem' type='pci'/>\n  </devices>"),
+      "element <hostdev>",
+    ],
+    [
+      "a block disk",
+      good.replace('<disk type="file" device="disk">', '<disk type="block" device="disk">'),
+      "a disk that is not a file",
+    ],
+    [
+      "a block disk whose tag spans two lines (a line's check would not see it whole)",
+      good.replace('<disk type="file" device="disk">', '<disk\n type="block" device="disk">'),
+      "a tag across lines",
+    ],
+    [
+      "a disk outside the folders whose source tag spans two lines",
+      good.replace(`<source file="${volumesPath}/vol-1.img"/>`, `<source\n file="/etc/shadow"/>`),
+      "a tag across lines",
+    ],
+    [
+      "a tab inside a tag",
+      good.replace('<disk type="file" device="disk">', '<disk\ttype="block" device="disk">'),
+      "a control character",
+    ],
+    ["a NUL byte", good.replace("</name>", "\u0000</name>"), "a control character"],
+    ["a bare >", good.replace("</name>", "></name>"), "a bare < or >"],
     [
       "a disk outside the instance and volume folders",
       good.replace(`${volumesPath}/vol-1.img`, "/etc/shadow"),
+      "disk /etc/shadow is outside the instance's folder and the volumes folder",
+    ],
+    [
+      "a disk in a folder whose name only starts like the instance's",
+      good.replace(`${volumesPath}/vol-1.img`, `${instancesPath}/${DOM}x/disk`),
+      "is outside the instance's folder",
     ],
     [
       "a disk climbing out of its folder",
       good.replace(`${volumesPath}/vol-1.img`, `${volumesPath}/../../etc/shadow`),
+      "climbs out of its folder",
     ],
-    ["an entity in a disk path", good.replace(`${volumesPath}/vol-1.img`, `${volumesPath}/&#46;&#46;/x`)],
+    [
+      "a disk ending in ..",
+      good.replace(`${volumesPath}/vol-1.img`, `${volumesPath}/..`),
+      "climbs out of its folder",
+    ],
+    [
+      "an entity in a disk path",
+      good.replace(`${volumesPath}/vol-1.img`, `${volumesPath}/&#46;&#46;/x`),
+      "a source that is not a file, a bridge or the console log",
+    ],
     [
       "a single-quoted source",
       good.replace(`<source file="${volumesPath}/vol-1.img"/>`, `<source file='/etc/shadow'/>`),
+      "a source that is not a file, a bridge or the console log",
     ],
-    ["a direct interface", good.replace('<interface type="user">', '<interface type="direct">')],
+    [
+      "a direct interface",
+      good.replace('<interface type="user">', '<interface type="direct">'),
+      "an interface that is not user or bridge networking",
+    ],
     [
       "a pipe console",
       good.replaceAll('type="file">\n      <source path', 'type="pipe">\n      <source path'),
+      "a console that is not a pty or a file",
     ],
     [
       "a console written anywhere but the instance's log",
       good.replaceAll(`${instancesPath}/${DOM}/console.log`, "/etc/cron.d/x"),
+      "a console file that is not the instance's console log",
     ],
     [
       "another instance's console log",
       good.replaceAll(`${instancesPath}/${DOM}/console.log`, `${instancesPath}/${OTHER}/console.log`),
+      "a console file that is not the instance's console log",
     ],
-    ["a kernel from the host", good.replace("</os>", "  <kernel>/boot/vmlinuz</kernel>\n  </os>")],
-    ["a DOCTYPE with an entity", `<!DOCTYPE domain [<!ENTITY x SYSTEM "/etc/shadow">]>\n${good}`],
-  ])("refuses %s: libvirt never sees it", (_name, xml) => {
+    [
+      "a kernel from the host",
+      good.replace("</os>", "  <kernel>/boot/vmlinuz</kernel>\n  </os>"),
+      "element <kernel>",
+    ],
+    [
+      "a DOCTYPE with an entity",
+      `<!DOCTYPE domain [<!ENTITY x SYSTEM "/etc/shadow">]>\n${good}`,
+      "a tag across lines or a bare < or >",
+    ],
+    ["a DOCTYPE alone", `<!DOCTYPE domain>\n${good}`, "element <!DOCTYPE>"],
+    ["a comment", good.replace("</name>", "</name>\n  <!-- x -->"), "element <!-->"],
+  ])("refuses %s: libvirt never sees it", (_name, xml, why) => {
     const r = defineWith(xml);
     expect(r.status, r.stderr).toBe(EXIT_XML_REFUSED);
-    expect(r.stderr).toMatch(/domain XML refused/);
+    expect(r.stderr).toContain("domain XML refused: ");
+    expect(r.stderr).toContain(why);
     expect(r.log).toEqual([]);
     expect(existsSync(join(instancesPath, DOM, "libvirt.xml.lazarus-tmp"))).toBe(false);
   });

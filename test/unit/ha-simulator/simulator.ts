@@ -6,7 +6,8 @@
  * the Lambda handlers use) and instance-failure steps (functions/instance-failure/steps) on real stores
  * (dynalite), run in the order state-machines/host-evacuation.asl.json, host-recovery.asl.json and
  * instance-recovery.asl.json define (asl-interpreter.ts). The outside world reaches the steps through their
- * interfaces: the heartbeat metric (HeartbeatReader), the power fence (host-power's EC2 path, PowerFence),
+ * interfaces: the heartbeat metric and the fleet series (HeartbeatReader; a compromised host may inflate the
+ * series, `forge-fleet-series`), the power fence (host-power's EC2 path, PowerFence),
  * SSM (HostExecutor: the liveness probe, the clean-up, a domain's state, a restart in place), Step Functions
  * (ExecutionStarter), alerts, and the host agent's guest monitor, which after every new boot reports each
  * domain it finds shut off (`host-reset`) through the real trigger. A child rebuild execution is modelled
@@ -118,6 +119,7 @@ const HOST_ACTIONS = [
   "feeder-ok",
   "heartbeat-path-down",
   "heartbeat-path-up",
+  "forge-fleet-series",
   "fence-hw",
   "skew",
   "redeliver-alarm",
@@ -229,13 +231,17 @@ function watchdogOf(flags: Set<string>, values: Map<string, string>): Watchdog {
  *   instance NAME on HOST [prio=N] [vcpus=N] [mem=MiB] [disk=GiB] [stopped] [error] [not-ha] [local-disk]
  *        [anti-affinity=GROUP]
  *   at SECONDS ACTION HOST [ARG]   power-off power-on network-down network-up agent-down agent-up
- *                                  libvirtd-freeze libvirtd-thaw feeder-fail feeder-ok fence-hw STATE,
- *                                  skew SECONDS, redeliver-alarm COUNT, operator-evacuate (the host),
- *                                  operator-force-down, operator-force-up
+ *                                  libvirtd-freeze libvirtd-thaw feeder-fail feeder-ok
+ *                                  heartbeat-path-down heartbeat-path-up fence-hw STATE, skew SECONDS,
+ *                                  forge-fleet-series FACTOR, redeliver-alarm COUNT,
+ *                                  operator-evacuate (the host), operator-force-down, operator-force-up
  *   at SECONDS server-evacuate INSTANCE [MICROVERSION]   an operator's evacuate through the API's admission
  *   run SECONDS
  * `watchdog` alone is a device whose timeout is the lease; `locks`: the pool's hosts enforce the image lock
- * (the record says so and the world refuses a second opener).
+ * (the record says so and the world refuses a second opener). `forge-fleet-series FACTOR`: from then on each
+ * heartbeat of the host that reaches CloudWatch adds FACTOR times its interval to the fleet series instead
+ * of once (a compromised host's extra EMF lines or larger interval; EMF duplicates; a host beating more often
+ * than the setting); 1 is honest again, 0 adds nothing (its beats read as silence there).
  */
 export function parseScenario(text: string): Scenario {
   const config: SimConfig = { ...SIM_DEFAULTS };
@@ -359,6 +365,8 @@ export function parseScenario(text: string): Scenario {
       const [t, action, target, arg] = rest;
       if (HOST_ACTIONS.includes(action as HostAction)) {
         if (!target || !hosts.some((h) => h.record.name === target)) fail(`unknown host ${target}`);
+        if (action === "forge-fleet-series" && !(Number(arg) >= 0))
+          fail("forge-fleet-series FACTOR: a number >= 0");
       } else if (SERVER_ACTIONS.includes(action as ServerAction)) {
         if (!target || !instances.some((i) => i.name === target)) fail(`unknown instance ${target}`);
       } else if (CONTROL_ACTIONS.includes(action as ControlAction)) {
@@ -385,6 +393,8 @@ interface WorldHost {
   feeder: boolean;
   /** Its heartbeats reach CloudWatch (false: the path is broken; the host and its agent run on). */
   heartbeatPath: boolean;
+  /** How many times its interval each of its heartbeats adds to the fleet series (1: honest). */
+  fleetSeriesFactor: number;
   skew: number;
   fenceHw: FenceHw;
   /** The device's last feed (seconds); null = not armed. */
@@ -473,6 +483,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
           libvirtd: true,
           feeder: true,
           heartbeatPath: true,
+          fleetSeriesFactor: 1,
           skew: spec.skew,
           fenceHw: spec.fenceHw,
           fedAt: spec.watchdog?.kind === "device" ? 0 : null,
@@ -500,10 +511,12 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
 
   // -- the heartbeat metric (CloudWatch), by 1 s period, host clock --
   const metric = new Map<string, Map<number, HeartbeatSample>>();
-  // The fleet series (FLEET_HEARTBEAT_METRIC): per second, the intervals of the heartbeats stamped then.
+  // The fleet series (FLEET_HEARTBEAT_METRIC): per second, the intervals of the heartbeats stamped then (a
+  // forging host's `forge-fleet-series` factor times its own).
   const fleetSeries = new Map<number, number>();
   const publish = (host: string, atS: number, value: number) => {
-    fleetSeries.set(atS, (fleetSeries.get(atS) ?? 0) + cfg.heartbeatIntervalSeconds);
+    const added = cfg.heartbeatIntervalSeconds * w(host).fleetSeriesFactor;
+    fleetSeries.set(atS, (fleetSeries.get(atS) ?? 0) + added);
     const series = metric.get(host) ?? new Map<number, HeartbeatSample>();
     const prev = series.get(atS);
     series.set(atS, {
@@ -1202,6 +1215,15 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
             h.heartbeatPath
               ? "heartbeats reach CloudWatch again"
               : "heartbeats no longer reach CloudWatch (the host and its agent run on)",
+          );
+          break;
+        case "forge-fleet-series":
+          h.fleetSeriesFactor = Number(e.arg);
+          say(
+            e.target,
+            h.fleetSeriesFactor === 1
+              ? "its heartbeats add their interval to the fleet series again"
+              : `forges the fleet series: each heartbeat adds ${h.fleetSeriesFactor} x its interval`,
           );
           break;
         case "fence-hw":
