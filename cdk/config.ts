@@ -5,6 +5,7 @@
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { DEFAULT_HOST_FAILURE_CONFIG, EVACUATION_POLICIES } from "#shared/definitions/evacuation.js";
 import { HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
 import { BMC_CREDENTIAL_PATH_PATTERN } from "#shared/definitions/host-role.js";
 import { DEFAULT_HOST_PROBE_DEADLINE_MS } from "#shared/definitions/timeouts.js";
@@ -39,6 +40,18 @@ export const LazarusConfig = z
          */
         intervalSeconds: z.number().positive().max(5).default(HEARTBEAT_INTERVAL_SECONDS),
       })
+      .prefault({}),
+    /**
+     * A dead host's evacuation (LAZARUS_EVACUATION_POLICY, LAZARUS_EVACUATION_MAX_CONCURRENCY): which
+     * instances (Masakari's two policies) and how many child evacuations run at once per host, up to the
+     * inline Map's 40.
+     */
+    evacuation: z
+      .object({
+        policy: z.enum(EVACUATION_POLICIES).default(DEFAULT_HOST_FAILURE_CONFIG.policy),
+        maxConcurrency: z.number().int().min(1).max(40).default(DEFAULT_HOST_FAILURE_CONFIG.maxConcurrency),
+      })
+      .strict()
       .prefault({}),
     logRetentionDays: z
       .union([z.literal(7), z.literal(14), z.literal(30), z.literal(90), z.literal(365)])

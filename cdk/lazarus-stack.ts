@@ -95,6 +95,8 @@ export class LazarusStack extends Stack {
       LAZARUS_EVENT_BUS: this.eventBus.eventBusName,
       LAZARUS_HOST_COMMAND_DEADLINE_MS: String(config.hostCommandDeadlineSeconds * 1000),
       LAZARUS_HOST_PROBE_DEADLINE_MS: String(config.hostProbeDeadlineSeconds * 1000),
+      LAZARUS_EVACUATION_POLICY: config.evacuation.policy,
+      LAZARUS_EVACUATION_MAX_CONCURRENCY: String(config.evacuation.maxConcurrency),
       // The heartbeat alarms registration creates (shared/metrics/host-alarms.ts).
       LAZARUS_HEARTBEAT_MISSED_PERIODS: String(config.heartbeat.missedPeriods),
       // The mass-failure guard's reading of the fleet's heartbeats (shared/domain/fencing.ts settleVerdict).

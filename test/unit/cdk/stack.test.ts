@@ -481,6 +481,8 @@ describe("host failure", () => {
     expect(env.LAZARUS_HEARTBEAT_MISSED_PERIODS).toBe(String(HEARTBEAT_MISSED_PERIODS));
     expect(env.LAZARUS_HEARTBEAT_INTERVAL_SECONDS).toBe(String(HEARTBEAT_INTERVAL_SECONDS));
     expect(env.LAZARUS_HOST_PROBE_DEADLINE_MS).toBe("45000");
+    expect(env.LAZARUS_EVACUATION_POLICY).toBe("all");
+    expect(env.LAZARUS_EVACUATION_MAX_CONCURRENCY).toBe("16");
     // Registration and deregistration may put and delete exactly those alarms, and tag nodes with the name only.
     for (const id of ["inventory-register-host", "inventory-deregister-host"]) {
       const spec = realSpecs.find((f) => f.id === id)!;
