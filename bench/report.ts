@@ -449,13 +449,17 @@ function levers(r: BenchResults): string[] {
     "8. **A cheaper domain XML check on the host** (applied, 2026-12-07). `define-domain` checks the XML in one " +
       "awk pass instead of about twenty grep/sed processes: about 13 ms of CPU less per Spawn on each target, " +
       "while the other Spawns and the booting guests compete for its cores.",
-    "9. **The simulated hosts below the control plane** (applied, 2026-12-07). In AWS the control plane never " +
-      "shares a CPU with the hosts; here it shares both cores with all of them, so the local hosts run their own " +
-      "work (libvirtd and its qemu, the SSM agent and its scripts) at niceness 10 (`local/hosts/local-host.ts`). The " +
-      "floor runs when the control plane is idle and does not change. What is left is CPU: `bench/probe.ts " +
-      "--by-process` shows the recovery needing 5.3-6.0 core-s against the floor's 3.5-3.8 (qemu the same, the " +
-      "control plane 0.9-1.1, the host commands' scripts 0.6, libvirtd 0.3-0.5), at least 2.7 s on two cores " +
-      "perfectly packed: 1.45-1.6x before any wait.",
+    "9. **What is left: CPU, and who gets it.** `bench/probe.ts --by-process` shows the recovery needing " +
+      "5.3-6.0 core-s against the floor's 3.5-3.8 (qemu the same, its guests booting on while later ones start; " +
+      "the control plane 0.9-1.1; the host commands' scripts 0.6; libvirtd 0.3-0.5): at least 2.7 s on two cores " +
+      "perfectly packed, 1.45-1.6x before any wait. And the local control plane is starved: its main thread waits " +
+      "1.9-2.0 s of a 3 s recovery in the run queue (/proc/<pid>/task/<tid>/schedstat), because the kernel shares " +
+      "the CPU between sessions (autogroups) and every qemu and every host command runs in a session of its own: " +
+      "16 booting guests outweigh the one process that is Step Functions, Lambda and DynamoDB here, where in AWS " +
+      "they never share a host's CPU. Niceness cannot change that (tried: hosts at 10 and 19, the control plane " +
+      "at -15, all within the runs' spread; this run had the hosts at 10). Next: the simulated hosts in a CPU " +
+      "cgroup of their own, weighing as much as the control plane (moving them there by hand gave 1.53-1.61x " +
+      "with the mover's own load on the machine); it must be created and removed with the run's users.",
     "",
   ];
 }

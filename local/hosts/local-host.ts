@@ -23,7 +23,6 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { setPriority } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HOST_CONFIG_ENV, type HostConfigInput } from "#shared/definitions/host-config.js";
@@ -116,18 +115,6 @@ export interface CommandResult {
 export const DEFAULT_IMAGES = IMAGES.map((i) => ({ name: i.id, virtualSize: i.virtualSize }));
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/**
- * The niceness of a host's own work: its libvirtd (so its qemu processes), its SSM agent (so the host
- * commands' scripts) and what runs as its user directly (runAs). In AWS the control plane (Step Functions,
- * Lambda, DynamoDB, SSM's service side) never shares a CPU with the hosts; here the local cloud's one
- * Node process shares this machine's cores with every host, so without this a host evacuation's guests,
- * booting, starve the very Lambdas that start the next ones (the event loop 90-98% busy while it had 30%
- * of a core: ARCHITECTURE.md section 18). Lower priority, not less CPU: an idle control plane leaves the
- * hosts every core, so a host's own figures (the bench's floor) do not change. The host agent (heartbeat,
- * watchdog, instance monitor) keeps the default, as a real host should give it.
- */
-const HOST_NICENESS = 10;
 
 /**
  * The host's own processes beside libvirtd, with their log files: the SSM agent (a script of the local
@@ -424,8 +411,6 @@ export class LocalHost {
       detached: true,
     });
     closeSync(logFd);
-    // The SSM agent's scripts are the host's work (HOST_NICENESS); it forks none before its first poll.
-    if (role === "agent" && child.pid !== undefined) setPriority(child.pid, HOST_NICENESS);
     this.processes.set(role, child);
     child.on("exit", () => {
       if (this.processes.get(role) === child) this.processes.delete(role);
@@ -657,7 +642,7 @@ export class LocalHost {
     opts: { timeoutMs?: number; input?: string } = {},
   ): Promise<CommandResult> {
     return new Promise((resolve) => {
-      const child = spawn("nice", ["-n", String(HOST_NICENESS), cmd, ...args], {
+      const child = spawn(cmd, args, {
         uid: this._uid,
         gid: this.gid,
         env: this.env,
@@ -740,18 +725,14 @@ export class LocalHost {
     const deadline = Date.now() + timeoutMs;
     const logFd = openSync(join(this.logDir, "libvirtd.log"), "a");
     // sh -c 'umask; exec': the pid stays libvirtd's, and files it creates are group-writable.
-    const libvirtd = spawn(
-      "/bin/sh",
-      ["-c", `umask 002; exec nice -n ${HOST_NICENESS} libvirtd --timeout 0`],
-      {
-        uid: this._uid,
-        gid: this.gid,
-        env: this.env,
-        cwd: this.homeDir,
-        stdio: ["ignore", logFd, logFd],
-        detached: true, // own process group: a Ctrl-C in the terminal is handled by our teardown
-      },
-    );
+    const libvirtd = spawn("/bin/sh", ["-c", "umask 002; exec libvirtd --timeout 0"], {
+      uid: this._uid,
+      gid: this.gid,
+      env: this.env,
+      cwd: this.homeDir,
+      stdio: ["ignore", logFd, logFd],
+      detached: true, // own process group: a Ctrl-C in the terminal is handled by our teardown
+    });
     closeSync(logFd);
     this.libvirtd = libvirtd;
     libvirtd.on("exit", () => {
