@@ -165,15 +165,18 @@ export class Machine implements MachinePower {
   }
 
   private async cut(): Promise<void> {
-    this.generation++;
+    const generation = ++this.generation;
     this._state = "off";
     this.booting = undefined;
-    this.watchdog?.stop();
+    // The device stops at once but says "inactive" only once the host's processes are gone: no heartbeat
+    // may report the power cut or the reset's own device as disarmed (watchdog-device.ts `halt`).
+    this.watchdog?.halt();
     this.dying++;
     try {
       await this.host.kill();
     } finally {
       this.dying--;
+      if (generation === this.generation) this.watchdog?.stop();
     }
   }
 

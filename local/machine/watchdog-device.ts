@@ -110,12 +110,22 @@ export class WatchdogDevice {
     this.timer.unref();
   }
 
-  /** The machine loses power: no device, nothing armed (a booted machine's watchdog starts inactive). */
-  stop(): void {
+  /**
+   * The device stops acting (no more reads, no expiry), its sysfs left as it is: what the machine does at the
+   * instant of a reset or a power cut, before its processes are gone. A real reset stops every process at
+   * once, so none can read the device inactive and say so in a heartbeat (a last heartbeat saying 0 would
+   * take the lease away from a host the watchdog did reset); the machine calls `stop` once they are gone.
+   */
+  halt(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.closeReader();
     this.writerOpen = false;
+  }
+
+  /** The machine has lost power: no device, nothing armed (a booted machine's watchdog starts inactive). */
+  stop(): void {
+    this.halt();
     this._state = "inactive";
     try {
       this.setState("inactive");
@@ -144,7 +154,9 @@ export class WatchdogDevice {
         this.opts.log(
           `watchdog: not fed for ${unfed} ms (timeout ${this.opts.timeoutSeconds} s): resetting the node`,
         );
-        this.stop();
+        // Halted, not stopped: the sysfs still says "active" until the machine has killed the host's
+        // processes (halt's comment).
+        this.halt();
         this.opts.onExpire(unfed);
       }
     }

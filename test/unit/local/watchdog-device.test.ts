@@ -18,15 +18,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let dir: string;
 let device: WatchdogDevice;
 let expiries: number[];
+/** What the device's sysfs said at each expiry (what a host process still alive then would read). */
+let expiryStatus: ReturnType<typeof readWatchdogStatus>[];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "lz-wd-"));
   expiries = [];
+  expiryStatus = [];
   device = new WatchdogDevice({
     dir,
     ownerUid: process.getuid?.() ?? 0,
     timeoutSeconds: TIMEOUT_S,
-    onExpire: () => expiries.push(Date.now()),
+    onExpire: () => {
+      expiries.push(Date.now());
+      expiryStatus.push(readWatchdogStatus(device.sysfsDir));
+    },
     log: () => undefined,
     pollMs: 20,
   });
@@ -122,6 +128,14 @@ describe("the simulated watchdog device with the feeder", () => {
     expect(() => feeder.feed()).toThrow(/ENXIO/); // opening it again fails too
     await waitFor("expiry", () => expiries.length > 0);
     expect(expiries[0]! - lastFeed).toBeGreaterThanOrEqual(TIMEOUT_S * 1000 - 50);
+    // At its expiry the device halts but still says "active": the machine kills the host's processes first
+    // (a real reset stops them at once), so none can send a heartbeat saying it was disarmed; then stops it.
+    expect(expiryStatus[0]).toEqual({ active: true, timeoutSeconds: TIMEOUT_S });
+    await sleep(200);
+    expect(expiries).toHaveLength(1); // halted: no second expiry
+    expect(heartbeatValue(readWatchdogStatus(device.sysfsDir), feeder.armedByUs)).toBe(TIMEOUT_S);
+    device.stop();
     expect(device.state).toBe("inactive"); // the machine resets: the device starts disarmed after the boot
+    expect(readWatchdogStatus(device.sysfsDir).active).toBe(false);
   });
 });
