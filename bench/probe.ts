@@ -19,6 +19,7 @@ import { loadavg } from "node:os";
 import { type EventLoopUtilization, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { ListCommandInvocationsCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { procStatFields, STAT } from "#local/proc-stat.js";
 import { runSession } from "./evacuation.js";
 import { timeByState } from "./gantt.js";
 import { median as medianOf } from "./stats.js";
@@ -107,17 +108,12 @@ function processTicks(): Map<number, number> {
   const out = new Map<number, number>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      // Fields after the command's closing parenthesis: state is field 3; utime 14, stime 15, cutime 16, cstime 17.
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const own = Number(f[11]) + Number(f[12]);
-      const children = Number(f[13]) + Number(f[14]);
-      // A process's reaped children apart from it (an agent's scripts, the floor's scripts).
-      out.set(Number(name), own).set(-Number(name), children);
-    } catch {
-      // ended meanwhile
-    }
+    const f = procStatFields(name);
+    if (!f) continue; // ended meanwhile
+    const own = Number(f[STAT.utime]) + Number(f[STAT.stime]);
+    const children = Number(f[STAT.cutime]) + Number(f[STAT.cstime]);
+    // A process's reaped children apart from it (an agent's scripts, the floor's scripts).
+    out.set(Number(name), own).set(-Number(name), children);
   }
   return out;
 }

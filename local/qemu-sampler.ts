@@ -14,6 +14,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import type { LocalHost } from "./hosts/local-host.js";
+import { STAT, statFields } from "./proc-stat.js";
 
 export interface QemuProcess {
   pid: number;
@@ -67,9 +68,7 @@ export function qemuProcessesOf(hosts: Iterable<LocalHost>): QemuProcess[] {
     if (!uids || state === "Z" || state === "X") continue;
     const host = hostOfUid.get(Number(uids[1])) ?? hostOfUid.get(Number(uids[2]));
     if (host === undefined) continue;
-    // Field 22 (starttime) counts after the command's closing parenthesis (the command may hold spaces).
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const startTicks = Number(fields[19]);
+    const startTicks = Number(statFields(stat)[STAT.starttime]);
     out.push({
       pid: Number(entry),
       uuid,

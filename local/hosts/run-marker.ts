@@ -10,6 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
+import { procStatFields, STAT } from "../proc-stat.js";
 import { processesOfUid } from "./local-host.js";
 
 /** Survives a reboot, as the users in /etc/passwd do. */
@@ -42,14 +43,9 @@ function bootId(): string {
  * process or it is a zombie (a killed run whose parent died is reparented, and may never be reaped).
  */
 function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name (field 2) may hold spaces and parentheses: count fields after its closing ")".
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[0] === "Z" || fields[0] === "X" ? undefined : fields[19];
-  } catch {
-    return undefined;
-  }
+  const fields = procStatFields(pid);
+  const state = fields?.[STAT.state];
+  return fields === undefined || state === "Z" || state === "X" ? undefined : fields[STAT.starttime];
 }
 
 export function newRunMarker(fields: Pick<RunMarker, "runId" | "group" | "users" | "dirs">): RunMarker {

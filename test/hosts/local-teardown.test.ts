@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bmcUserName, startFleet } from "#local/hosts/fleet.js";
 import { processesOfUid } from "#local/hosts/local-host.js";
 import { type RunMarker, removeDeadRuns } from "#local/hosts/run-marker.js";
+import { procStatFields, STAT } from "#local/proc-stat.js";
 import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -98,13 +99,8 @@ function groupMembers(pgid: number): number[] {
   const out: number[] = [];
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid && fields[0] !== "Z") out.push(Number(e));
-    } catch {
-      // exited meanwhile
-    }
+    const fields = procStatFields(e); // undefined: exited meanwhile
+    if (fields && Number(fields[STAT.pgrp]) === pgid && fields[STAT.state] !== "Z") out.push(Number(e));
   }
   return out;
 }
