@@ -213,6 +213,7 @@ await runSession({
   log,
   massFailureWindowSeconds: 20,
   started: (cloud) => {
+    log(`hosts' CPU group: ${cloud.fleet.cpuGroup ?? "none"}`);
     void startProfile();
     cloud.dynamo.onOperation((o) => {
       const table = /"TableName":"([^"]+)"/.exec(o.body)?.[1]?.replace(/^lazarus-/, "") ?? "?";

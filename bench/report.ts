@@ -449,17 +449,20 @@ function levers(r: BenchResults): string[] {
     "8. **A cheaper domain XML check on the host** (applied, 2026-12-07). `define-domain` checks the XML in one " +
       "awk pass instead of about twenty grep/sed processes: about 13 ms of CPU less per Spawn on each target, " +
       "while the other Spawns and the booting guests compete for its cores.",
-    "9. **What is left: CPU, and who gets it.** `bench/probe.ts --by-process` shows the recovery needing " +
-      "5.3-6.0 core-s against the floor's 3.5-3.8 (qemu the same, its guests booting on while later ones start; " +
-      "the control plane 0.9-1.1; the host commands' scripts 0.6; libvirtd 0.3-0.5): at least 2.7 s on two cores " +
-      "perfectly packed, 1.45-1.6x before any wait. And the local control plane is starved: its main thread waits " +
-      "1.9-2.0 s of a 3 s recovery in the run queue (/proc/<pid>/task/<tid>/schedstat), because the kernel shares " +
-      "the CPU between sessions (autogroups) and every qemu and every host command runs in a session of its own: " +
-      "16 booting guests outweigh the one process that is Step Functions, Lambda and DynamoDB here, where in AWS " +
-      "they never share a host's CPU. Niceness cannot change that (tried: hosts at 10 and 19, the control plane " +
-      "at -15, all within the runs' spread; this run had the hosts at 10). Next: the simulated hosts in a CPU " +
-      "cgroup of their own, weighing as much as the control plane (moving them there by hand gave 1.53-1.61x " +
-      "with the mover's own load on the machine); it must be created and removed with the run's users.",
+    "9. **The simulated hosts in a CPU cgroup of their own** (applied, 2026-12-07). The local control plane " +
+      "was starved: its main thread waited 1.9-2.0 s of a 3 s recovery in the run queue " +
+      "(/proc/<pid>/task/<tid>/schedstat), because the kernel shares the CPU between sessions (autogroups) and " +
+      "libvirt starts every qemu, the SSM agent every command, in a session of its own: 16 booting guests " +
+      "outweighed the one process that is Step Functions, Lambda and DynamoDB here, where in AWS they never " +
+      "share a host's CPU (niceness cannot change that: tried and reverted). Now every process of every host " +
+      "runs in one cgroup that weighs what the control plane's process weighs (`local/hosts/cpu-group.ts`, " +
+      "no quota: the floor, with the control plane idle, still gets both cores); the run marker names it and " +
+      "the tear-down removes it. In `bench/probe.ts` runs side by side (N=16, four each) the control plane's " +
+      "event loop was 55-79% busy in the recovery with the group, 76-99% without.",
+    "10. **What is left.** The recovery's CPU: the same qemu starts as the floor's, whose guests boot on " +
+      "while later ones start (TCG, no KVM here), the control plane's own CPU (about 0.1 core-s per " +
+      "instance), the host commands' scripts and agents; and the status polls' tail (a command's end to its " +
+      "Lambda's end, polls capped at 500 ms).",
     "",
   ];
 }

@@ -84,7 +84,14 @@ async function main(): Promise<number> {
     sched.push(r);
   }
 
-  const results: EvacuationRunResult[] = await runSession({ runs: plan(), log });
+  let hostsCpuGroup: string | undefined;
+  const results: EvacuationRunResult[] = await runSession({
+    runs: plan(),
+    log,
+    started: (cloud) => {
+      hostsCpuGroup = cloud.fleet.cpuGroup;
+    },
+  });
 
   const group = (f: (r: EvacuationRunResult) => boolean) => {
     const out: Record<string, EvacuationFigures> = {};
@@ -165,6 +172,9 @@ async function main(): Promise<number> {
         detection: benchDetectionText(),
         maxConcurrency: "N (every instance at once)",
         ssmLatency: "per command: half before delivery to the agent, half before the result is visible",
+        hostsCpu: hostsCpuGroup
+          ? "every process of the simulated hosts (libvirtd and its qemu, SSM agents and their commands, host agents, the floor's scripts) in one CPU cgroup weighing as much as the control plane's process (local/hosts/cpu-group.ts)"
+          : "no CPU cgroup on this machine: the hosts' processes share the CPU with the control plane's process session by session",
       },
     },
     evacuation,

@@ -17,6 +17,7 @@ import { Machine, machineBootFiles, machineDir, type PowerSwitch } from "../mach
 import { watchdogDevicePaths } from "../machine/watchdog-device.js";
 import { deployHostDocuments } from "../ssm/host-documents.js";
 import { type SsmEndpoint, type SsmEndpointOptions, startSsmEndpoint } from "../ssm/ssm-endpoint.js";
+import { CPU_GROUP_SETTING, createCpuGroup, plannedHostsCpuGroup } from "./cpu-group.js";
 import { LocalHost, type LocalHostConfig, type LocalHostSpec, unixUserName } from "./local-host.js";
 import {
   newRunMarker,
@@ -88,6 +89,8 @@ export interface Fleet {
   runId: string;
   /** This run's folder (removed on stop). */
   dir: string;
+  /** The CPU cgroup all hosts' processes run in (cpu-group.ts); absent where the machine has none. */
+  cpuGroup?: string;
   /** The Unix group every host user of this run belongs to. */
   group: string;
   gid: number;
@@ -215,6 +218,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const parent = opts.rootDir ?? "/tmp";
   mkdirSync(parent, { recursive: true });
   const dir = mkdtempSync(join(parent, "lz-"));
+  const plannedCpuGroup = plannedHostsCpuGroup(runId);
   // Written before anything is created: a run killed at any point from here on is found by the next start.
   const marker = newRunMarker({
     runId,
@@ -224,6 +228,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       ...(opts.bmcs ? [bmcUserName(runId)] : []),
     ],
     dirs: [dir],
+    ...(plannedCpuGroup ? { cpuGroups: [plannedCpuGroup] } : {}),
   });
   const markerPath = writeRunMarker(stateDir, marker);
   const hosts = new Map<string, LocalHost>();
@@ -281,6 +286,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
   try {
     const gid = groupadd(group);
+    // The hosts' processes share the CPU with the control plane as one (cpu-group.ts).
+    const cpuGroup =
+      plannedCpuGroup !== undefined && createCpuGroup(plannedCpuGroup) ? plannedCpuGroup : undefined;
+    if (cpuGroup === undefined && process.env[CPU_GROUP_SETTING] !== "off")
+      process.stderr.write(
+        "local hosts: no CPU cgroup to put the hosts in; they share the CPU with the control plane process by process\n",
+      );
     // The run's folder: group members may enter; shared folders are setgid + group-writable.
     chownSync(dir, 0, gid);
     chmodSync(dir, 0o750);
@@ -334,6 +346,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         volumesPath,
         images: opts.images,
         migrationPorts: migrationPortsOf(runId, index),
+        ...(cpuGroup ? { cpuGroup } : {}),
         ...(agent ? { agent } : {}),
         ...(opts.hostAwsEnv
           ? {
@@ -406,6 +419,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     return {
       runId,
       dir,
+      ...(cpuGroup ? { cpuGroup } : {}),
       group,
       gid,
       ssm: endpoint,

@@ -30,6 +30,7 @@ import { IMAGES } from "#shared/domain/catalog.js";
 import type { Host, HostLiveMigration, HostStorage, Resources } from "#shared/domain/schemas.js";
 import { machineClockFile } from "../machine/clock.js";
 import type { SsmEndpoint } from "../ssm/ssm-endpoint.js";
+import { joinCpuGroup } from "./cpu-group.js";
 
 export interface LocalHostSpec {
   /** Compute host name (ResourceName). */
@@ -65,6 +66,11 @@ export interface LocalHostConfig {
   volumesPath: string;
   /** The ports this host's qemu listens on for an incoming live migration (qemu.conf's migration_port_*). */
   migrationPorts: { min: number; max: number };
+  /**
+   * The CPU cgroup every process of this host is started in (cpu-group.ts: the hosts weigh together what
+   * the control plane weighs); none = the machine's own scheduling.
+   */
+  cpuGroup?: string;
   /** Base images created in the image cache (`<name>.qcow2`). */
   images?: { name: string; virtualSize: string }[];
   /**
@@ -411,6 +417,7 @@ export class LocalHost {
       detached: true,
     });
     closeSync(logFd);
+    joinCpuGroup(this.config.cpuGroup, child.pid);
     this.processes.set(role, child);
     child.on("exit", () => {
       if (this.processes.get(role) === child) this.processes.delete(role);
@@ -496,6 +503,7 @@ export class LocalHost {
           killSignal: "SIGKILL",
         },
       );
+      joinCpuGroup(this.config.cpuGroup, child.pid);
       let stdout = "";
       let stderr = "";
       child.stdout.setEncoding("utf8").on("data", (d: string) => {
@@ -651,6 +659,7 @@ export class LocalHost {
         timeout: opts.timeoutMs ?? 60_000,
         killSignal: "SIGKILL",
       });
+      joinCpuGroup(this.config.cpuGroup, child.pid);
       let stdout = "";
       let stderr = "";
       child.stdout?.setEncoding("utf8").on("data", (d: string) => {
@@ -734,6 +743,7 @@ export class LocalHost {
       detached: true, // own process group: a Ctrl-C in the terminal is handled by our teardown
     });
     closeSync(logFd);
+    joinCpuGroup(this.config.cpuGroup, libvirtd.pid); // and with it every qemu it starts
     this.libvirtd = libvirtd;
     libvirtd.on("exit", () => {
       if (this.libvirtd === libvirtd) this.libvirtd = undefined;

@@ -1,8 +1,8 @@
 /**
- * What a local cloud run creates on this machine (Unix users, a group, a folder), written down before
+ * What a local cloud run creates on this machine (Unix users, a group, a folder, a CPU cgroup), written down before
  * it creates it, in a marker file under a state folder. A run removes its marker once everything is
  * gone; a marker whose run is dead (SIGKILL, power cut, reboot) is found by the next start, which
- * removes what that run left: its users' processes (by uid), its users, its group and its folder.
+ * removes what that run left: its users' processes (by uid), its users, its CPU group, its group and its folder.
  *
  * Only what a marker names is touched, and only names this code gives (`lz<runid>`, `lz<runid>-*`,
  * `<dir>/lz-*`): nothing is ever found or killed by a name pattern.
@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
 import { procStatFields, STAT } from "../proc-stat.js";
+import { isHostsCpuGroupOf, removeCpuGroup } from "./cpu-group.js";
 import { processesOfUid } from "./local-host.js";
 
 /** Survives a reboot, as the users in /etc/passwd do. */
@@ -29,6 +30,8 @@ export interface RunMarker {
   group: string;
   users: string[];
   dirs: string[];
+  /** The hosts' CPU cgroup (cpu-group.ts), when the machine has one; absent in markers of older runs. */
+  cpuGroups?: string[];
   createdAt: string;
 }
 
@@ -48,7 +51,9 @@ function processStartTime(pid: number): string | undefined {
   return fields === undefined || state === "Z" || state === "X" ? undefined : fields[STAT.starttime];
 }
 
-export function newRunMarker(fields: Pick<RunMarker, "runId" | "group" | "users" | "dirs">): RunMarker {
+export function newRunMarker(
+  fields: Pick<RunMarker, "runId" | "group" | "users" | "dirs" | "cpuGroups">,
+): RunMarker {
   return {
     ...fields,
     pid: process.pid,
@@ -83,7 +88,9 @@ function checkMarker(m: RunMarker): void {
     Array.isArray(m.users) &&
     m.users.every((u) => typeof u === "string" && u.startsWith(`lz${m.runId}-`) && /^[a-z0-9_-]+$/.test(u)) &&
     Array.isArray(m.dirs) &&
-    m.dirs.every((d) => typeof d === "string" && isAbsolute(d) && basename(d).startsWith("lz-"));
+    m.dirs.every((d) => typeof d === "string" && isAbsolute(d) && basename(d).startsWith("lz-")) &&
+    (m.cpuGroups === undefined ||
+      (Array.isArray(m.cpuGroups) && m.cpuGroups.every((g) => isHostsCpuGroupOf(m.runId, g))));
   if (!ok) throw new Error(`not a local cloud run marker: ${JSON.stringify(m)}`);
 }
 
@@ -126,7 +133,8 @@ function uidOf(user: string): number | undefined {
 
 /**
  * Removes everything the marker names, synchronously (it also runs in a process "exit" handler):
- * every process of each user's uid (SIGKILL, until none is left), the users, the group, the folders.
+ * every process of each user's uid (SIGKILL, until none is left), the users, the hosts' CPU group, the
+ * group, the folders.
  * Idempotent. Returns what is still there (empty when all is gone).
  */
 export function removeRunLeftovers(marker: RunMarker): string[] {
@@ -152,6 +160,11 @@ export function removeRunLeftovers(marker: RunMarker): string[] {
     // -f: a zombie qemu (reparented to a pid 1 that does not reap) must not block the removal.
     const r = passwdCommandSync("userdel", ["-f", user]);
     if (r.status !== 0 && listedIn("/etc/passwd", user)) left.push(`user ${user} (${r.stderr.trim()})`);
+  }
+  // After the users' processes: what is left in the CPU group is only what no user owns (a process still
+  // becoming its host's user), killed by the pids the group lists.
+  for (const cpuGroup of marker.cpuGroups ?? []) {
+    if (!removeCpuGroup(cpuGroup, (s) => spawnSync("sleep", [String(s)]))) left.push(`CPU group ${cpuGroup}`);
   }
   // groupdel can fail for a moment right after the userdels (the passwd files are being rewritten by
   // another tool, a lock is being released): try again for a few seconds before calling it a leftover.

@@ -1,13 +1,14 @@
 /**
  * `npm run local -- up` keeps its promise: Ctrl-C (SIGINT to the whole process group, as a terminal
  * sends it), `kill PID` (SIGTERM to npm alone) and an error remove every host process (the hosts' simulated
- * BMCs too), user, group and folder; a start removes what a run killed with SIGKILL left. Real hosts (users,
+ * BMCs too), user, group, folder and the hosts' CPU cgroup; a start removes what a run killed with SIGKILL left. Real hosts (users,
  * libvirtd, agents), a real CLI in a child process.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { cpuGroupMembers, plannedHostsCpuGroup } from "#local/hosts/cpu-group.js";
 import { bmcUserName, startFleet } from "#local/hosts/fleet.js";
 import { processesOfUid } from "#local/hosts/local-host.js";
 import { type RunMarker, removeDeadRuns } from "#local/hosts/run-marker.js";
@@ -137,6 +138,7 @@ async function expectGone(marker: RunMarker, output = ""): Promise<void> {
     marker.users.every((u) => !userExists(u)) &&
     !groupExists(marker.group) &&
     marker.dirs.every((d) => !existsSync(d)) &&
+    (marker.cpuGroups ?? []).every((g) => !existsSync(g)) &&
     !markers().some((m) => m.runId === marker.runId);
   for (let i = 0; i < 50 && !gone(); i++) await new Promise((r) => setTimeout(r, 200));
   for (const u of marker.users) expect(userExists(u), `user ${u}`).toBe(false);
@@ -144,6 +146,7 @@ async function expectGone(marker: RunMarker, output = ""): Promise<void> {
     false,
   );
   for (const d of marker.dirs) expect(existsSync(d), `folder ${d}`).toBe(false);
+  for (const g of marker.cpuGroups ?? []) expect(existsSync(g), `CPU group ${g}`).toBe(false);
   expect(markers().map((m) => m.runId)).not.toContain(marker.runId);
 }
 
@@ -161,6 +164,14 @@ describe("local cloud tear-down", () => {
     const procs = hostProcesses(marker!);
     expect(procs.length).toBeGreaterThanOrEqual(3); // libvirtd and the agent at least, and the BMC (ipmi_sim)
     expect(processesOfUid(uidOf(bmcUserName(marker!.runId))).length).toBe(1);
+    // Every process of the host (not the BMC's: a BMC is not the host's CPU) runs in the hosts' CPU group.
+    const hostUid = uidOf(marker!.users[0]!);
+    if (plannedHostsCpuGroup(marker!.runId) !== undefined) {
+      expect(marker!.cpuGroups).toEqual([plannedHostsCpuGroup(marker!.runId)]);
+      expect(cpuGroupMembers(marker!.cpuGroups![0]!).sort()).toEqual(
+        expect.arrayContaining(processesOfUid(hostUid).sort()),
+      );
+    }
 
     killGroup(up.child, "SIGINT");
     const exit = await up.exited;
@@ -181,8 +192,9 @@ describe("local cloud tear-down", () => {
     const procs = hostProcesses(dead!);
     killGroup(first.child, "SIGKILL");
     await first.exited;
-    // SIGKILL gives no chance to clean: the users, group, folder and marker stay behind.
+    // SIGKILL gives no chance to clean: the users, group, folder, CPU group and marker stay behind.
     for (const u of dead!.users) expect(userExists(u)).toBe(true);
+    for (const g of dead!.cpuGroups ?? []) expect(existsSync(g)).toBe(true);
     expect(groupExists(dead!.group)).toBe(true);
     for (const d of dead!.dirs) expect(existsSync(d)).toBe(true);
     expect(markers().map((m) => m.runId)).toContain(dead!.runId);
