@@ -17,10 +17,10 @@ import {
 import { Effect, PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Subscription, SubscriptionProtocol, Topic } from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
+import { notificationBusName } from "#shared/definitions/events.js";
 import type { FunctionSpec } from "#shared/definitions/functions.js";
 import { HEARTBEAT_METRIC } from "#shared/definitions/heartbeat.js";
 import { ALERTS, pageTopicName, pagingAlarmInput, pagingAlarms } from "#shared/definitions/paging.js";
-import { notificationBusName } from "#shared/definitions/rules.js";
 import { STEP_METRICS } from "#shared/definitions/step-metrics.js";
 import type { LazarusConfig } from "./config.js";
 

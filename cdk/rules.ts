@@ -10,9 +10,9 @@ import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { ITopic } from "aws-cdk-lib/aws-sns";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import type { EventPattern } from "#shared/definitions/events.js";
 import type { FunctionSpec } from "#shared/definitions/functions.js";
 import {
-  type EventPattern,
   type EventRuleDefinition,
   eventRules,
   type RuleDelivery,

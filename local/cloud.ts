@@ -15,6 +15,7 @@
 import { CloudWatchClient, PutMetricAlarmCommand } from "@aws-sdk/client-cloudwatch";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { SSMClient } from "@aws-sdk/client-ssm";
+import { notificationBusName } from "#shared/definitions/events.js";
 import { ALL_FUNCTIONS, lambdaArn } from "#shared/definitions/functions.js";
 import {
   HEARTBEAT_METRIC,
@@ -24,7 +25,6 @@ import {
 } from "#shared/definitions/heartbeat.js";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import { pageTopicArn, pagingAlarmInput, pagingAlarms } from "#shared/definitions/paging.js";
-import { notificationBusName } from "#shared/definitions/rules.js";
 import {
   definitionSubstitutions,
   PROJECT_ROOT,

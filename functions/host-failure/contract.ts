@@ -3,9 +3,14 @@
  * state and returns it extended; `failure` is written by the machines' Catch clauses.
  */
 import { z } from "zod";
-import { HOST_PROOF_KINDS, PROOF_KINDS } from "#shared/domain/fencing.js";
 import { SKIP_REASONS } from "#shared/domain/host-failure.js";
-import { POWER_FENCES, PowerAnswer, VmStateSchema } from "#shared/domain/schemas.js";
+import {
+  HOST_PROOF_KINDS,
+  POWER_FENCES,
+  PowerAnswer,
+  PROOF_KINDS,
+  VmStateSchema,
+} from "#shared/domain/schemas.js";
 import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
 import { StepFailure } from "#shared/flow/contract.js";
 

@@ -4,7 +4,7 @@
  * `{exists}` or `{numeric}` is not supported (it never matches). An event field that is a list matches when
  * any of its elements does. Nested objects match recursively.
  */
-import type { EventPattern, PatternEntry } from "#shared/definitions/rules.js";
+import type { EventPattern, PatternEntry } from "#shared/definitions/events.js";
 
 export type { EventPattern, PatternEntry };
 

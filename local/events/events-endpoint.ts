@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
-import type { EventPattern } from "#shared/definitions/rules.js";
+import type { EventPattern } from "#shared/definitions/events.js";
 import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";

@@ -3,7 +3,8 @@
  * each on the bus, with the pattern and the target the CDK stack gives it: a trigger function through the
  * local Lambda endpoint, or the page (the local SNS endpoint's topic).
  */
-import { busName, eventRules } from "#shared/definitions/rules.js";
+import { busName } from "#shared/definitions/events.js";
+import { eventRules } from "#shared/definitions/rules.js";
 import { deployedName } from "#shared/definitions/state-machines.js";
 import type { EventsEndpoint } from "./events-endpoint.js";
 

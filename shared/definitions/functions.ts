@@ -5,9 +5,9 @@
  */
 
 import type { TableId } from "../store/tables.js";
+import type { TriggerRule } from "./events.js";
 import { heartbeatAlarmPattern } from "./heartbeat.js";
 import { DOMAIN_STOPPED_EVENT } from "./instance-failure.js";
-import type { TriggerRule } from "./rules.js";
 
 /**
  * The adapters a function builds, and so what its least-privilege role in the CDK stack allows: each entry

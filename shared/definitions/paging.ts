@@ -12,8 +12,9 @@
  * The CDK stack deploys these (cdk/paging.ts); the local cloud installs the same rules and alarms on its
  * EventBridge and CloudWatch endpoints, whose pages reach its SNS endpoint (local/sns).
  */
+
+import { type EventBusKind, type EventPattern, notificationBusName } from "./events.js";
 import type { FunctionSpec } from "./functions.js";
-import { type EventBusKind, type EventPattern, notificationBusName } from "./rules.js";
 
 /** The source of every operator alert (shared/notifications/host-alerts.ts puts them). */
 export const ALERT_SOURCE = "lazarus.hosts";

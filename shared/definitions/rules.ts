@@ -7,39 +7,10 @@
  * A trigger function carries its rules (`FunctionSpec.triggers`), a scheduled one its `schedule`, and the
  * page rules are listed in shared/definitions/paging.ts; add one there and both sides pick it up.
  */
+import type { EventBusKind, EventPattern } from "./events.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "./functions.js";
 import { PAGE_RULES } from "./paging.js";
 import { deployedName } from "./state-machines.js";
-
-/** An EventBridge event pattern (the JSON EventBridge takes). */
-export type EventPattern = { [key: string]: EventPattern | readonly PatternEntry[] };
-export type PatternEntry = string | number | boolean | null | Record<string, unknown>;
-
-/**
- * "default": the account's default bus, where AWS services (CloudWatch alarm state changes) and the hosts
- * (their reports) put events. "lazarus": the deployment's own bus, `<prefix>-notifications`, where the
- * functions put nova's notifications and the operator alerts.
- */
-export type EventBusKind = "default" | "lazarus";
-
-/** `<prefix>-notifications`: the bus of nova's notifications and the operator alerts. */
-export function notificationBusName(prefix: string): string {
-  return `${prefix}-notifications`;
-}
-
-export function busName(kind: EventBusKind, prefix: string): string {
-  return kind === "default" ? "default" : notificationBusName(prefix);
-}
-
-/** One rule of a trigger function: its events invoke the function. */
-export interface TriggerRule {
-  /** Deployed as `<prefix>-<id>`. */
-  id: string;
-  description: string;
-  bus: EventBusKind;
-  /** The pattern, for a deployment prefix (heartbeat alarms are named after it). */
-  eventPattern: (prefix: string) => EventPattern;
-}
 
 /** How a rule's target is retried when delivering to it fails, and when an event is given up (to the DLQ). */
 export interface RuleDelivery {

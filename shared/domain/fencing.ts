@@ -14,8 +14,17 @@
  *     on local storage never is: it waits, "fencing required", until host proof arrives. The same rule
  *     admits an operator's evacuation (shared/flow/admission.ts): one rule for every copy started.
  */
-import { OPEN_INCIDENT_STATUSES } from "./host-failure.js";
-import type { DeathProof, Host, HostFencing, HostIncident, PowerAnswer, PowerFence } from "./schemas.js";
+import {
+  type DeathProof,
+  type Host,
+  type HostFencing,
+  type HostIncident,
+  type HostProofKind,
+  OPEN_INCIDENT_STATUSES,
+  type PowerAnswer,
+  type PowerFence,
+  type ProofKind,
+} from "./schemas.js";
 
 // ---- configuration ---------------------------------------------------------------------------------
 
@@ -246,16 +255,6 @@ function formatShare(share: number): string {
 }
 
 // ---- 2. proof for the host -------------------------------------------------------------------------
-
-/** What proves a host dead: its fence powered it off, its watchdog's lease ran out, an operator said so. */
-export const HOST_PROOF_KINDS = ["power", "lease", "operator"] as const;
-export type HostProofKind = (typeof HOST_PROOF_KINDS)[number];
-/** What an instance's evacuation may rely on: its host's proof, or (shared disk under a lock) the lock. */
-export const PROOF_KINDS = [...HOST_PROOF_KINDS, "lock"] as const;
-export type ProofKind = (typeof PROOF_KINDS)[number];
-/** What admitted an evacuation (Migration.proof): a proof kind, or instance recovery's removed domain. */
-export const MIGRATION_PROOF_KINDS = [...PROOF_KINDS, "relocation"] as const;
-export type MigrationProofKind = (typeof MIGRATION_PROOF_KINDS)[number];
 
 /**
  * What a power fence (ec2:StopInstances with force, a BMC through a delegate's fence agent) answered.

@@ -15,9 +15,17 @@
  *  7. `classifyDomains` / `claimsToRelease` / `migrationsToComplete`  the returning host's clean-up
  */
 import { z } from "zod";
-import type { ProofKind } from "./fencing.js";
 import { deterministicUuid } from "./ids.js";
-import type { Claim, Host, HostIncident, HostIncidentStatus, Instance, Migration } from "./schemas.js";
+import {
+  type Claim,
+  type Host,
+  type HostIncident,
+  type HostIncidentStatus,
+  type Instance,
+  type Migration,
+  OPEN_INCIDENT_STATUSES,
+  type ProofKind,
+} from "./schemas.js";
 import { canMigrationTransition, type VmState } from "./states.js";
 import { ResourceName } from "./values.js";
 
@@ -160,13 +168,6 @@ export function executionName(kind: "evacuate" | "recover", host: string, id: st
 }
 
 // ---- 2. deduplication ------------------------------------------------------------------------------
-
-/** Incident statuses during which the host belongs to one incident: any other request is a duplicate. */
-export const OPEN_INCIDENT_STATUSES: readonly HostIncidentStatus[] = [
-  "confirming",
-  "evacuating",
-  "evacuated",
-];
 
 export type IncidentDecision =
   | { kind: "open" }

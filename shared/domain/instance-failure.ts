@@ -22,9 +22,8 @@
  * lease again (shared/domain/fencing.ts `hostProof`): the node reset, but guests run on it again.
  */
 import { z } from "zod";
-import { OPEN_INCIDENT_STATUSES } from "./host-failure.js";
 import { deterministicUuid } from "./ids.js";
-import type { Host, Instance, RecoveryAttempt } from "./schemas.js";
+import { type Host, type Instance, OPEN_INCIDENT_STATUSES, type RecoveryAttempt } from "./schemas.js";
 import { IsoTime, ResourceName, Uuid } from "./values.js";
 
 // ---- configuration ---------------------------------------------------------------------------------

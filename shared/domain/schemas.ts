@@ -1,7 +1,6 @@
 /** The records Lazarus keeps, as zod schemas; the TypeScript types are inferred from them. */
 import { z } from "zod";
 import { BmcNetworks, type BmcPowerKind, BmcSettings, isBmcPowerKind } from "./bmc.js";
-import { HOST_PROOF_KINDS, MIGRATION_PROOF_KINDS } from "./fencing.js";
 import { MIGRATION_STATUSES, MIGRATION_TYPES, POWER_STATES, TASK_STATES, VM_STATES } from "./states.js";
 import {
   AbsolutePath,
@@ -15,6 +14,18 @@ import {
   ResourceName,
   Uuid,
 } from "./values.js";
+
+// ---- proofs (shared/domain/fencing.ts decides them) ------------------------------------------------
+
+/** What proves a host dead: its fence powered it off, its watchdog's lease ran out, an operator said so. */
+export const HOST_PROOF_KINDS = ["power", "lease", "operator"] as const;
+export type HostProofKind = (typeof HOST_PROOF_KINDS)[number];
+/** What an instance's evacuation may rely on: its host's proof, or (shared disk under a lock) the lock. */
+export const PROOF_KINDS = [...HOST_PROOF_KINDS, "lock"] as const;
+export type ProofKind = (typeof PROOF_KINDS)[number];
+/** What admitted an evacuation (Migration.proof): a proof kind, or instance recovery's removed domain. */
+export const MIGRATION_PROOF_KINDS = [...PROOF_KINDS, "relocation"] as const;
+export type MigrationProofKind = (typeof MIGRATION_PROOF_KINDS)[number];
 
 export const VmStateSchema = z.enum(VM_STATES);
 export const TaskStateSchema = z.enum(TASK_STATES);
@@ -231,6 +242,13 @@ export const HOST_INCIDENT_STATUSES = [
 ] as const;
 export const HostIncidentStatus = z.enum(HOST_INCIDENT_STATUSES);
 export type HostIncidentStatus = z.infer<typeof HostIncidentStatus>;
+
+/** Incident statuses during which the host belongs to one incident: any other request is a duplicate. */
+export const OPEN_INCIDENT_STATUSES: readonly HostIncidentStatus[] = [
+  "confirming",
+  "evacuating",
+  "evacuated",
+];
 
 export const HostIncident = z.object({
   /** Derived from the alarm transition (or given by the operator's request): duplicates share it. */

@@ -23,15 +23,9 @@ import {
   InvalidTargetHost,
   PreserveEphemeralNotSupported,
 } from "../domain/errors.js";
-import {
-  diskOf,
-  hostProofOfRecord,
-  howToProveDead,
-  instanceProof,
-  type MigrationProofKind,
-} from "../domain/fencing.js";
+import { diskOf, hostProofOfRecord, howToProveDead, instanceProof } from "../domain/fencing.js";
 import { isHostUp } from "../domain/host-liveness.js";
-import type { Host, Instance, Recovery } from "../domain/schemas.js";
+import type { Host, Instance, MigrationProofKind, Recovery } from "../domain/schemas.js";
 import { REBUILDABLE_VM_STATES, type VmState } from "../domain/states.js";
 import type { Stores } from "../store/index.js";
 import type { RebuildRequest } from "./contract.js";

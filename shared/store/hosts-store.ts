@@ -34,7 +34,6 @@ import {
   HostRegistrationConflict,
   PlacementRaced,
 } from "../domain/errors.js";
-import { OPEN_INCIDENT_STATUSES } from "../domain/host-failure.js";
 import { newHostRecord } from "../domain/host-record.js";
 import {
   type Claim,
@@ -45,6 +44,7 @@ import {
   HostFencing,
   HostLiveMigration,
   HostStatus,
+  OPEN_INCIDENT_STATUSES,
   POWER_LOG_KEEP,
   type PowerRecord,
   PowerRecord as PowerRecordSchema,

@@ -11,13 +11,14 @@ import type { z } from "zod";
 import { ALERTS } from "#shared/definitions/paging.js";
 import { LazarusError } from "#shared/domain/errors.js";
 import { placePlan } from "#shared/domain/evacuation-plan.js";
-import { gateByProof, howToProveDead, type ProofKind } from "#shared/domain/fencing.js";
+import { gateByProof, howToProveDead } from "#shared/domain/fencing.js";
 import {
   confirmEvacuation as confirm,
   type EvacuationReport,
   planEvacuation as plan,
   summarizeEvacuation,
 } from "#shared/domain/host-failure.js";
+import type { ProofKind } from "#shared/domain/schemas.js";
 import { childFailure } from "#shared/flow/child-failure.js";
 import { planCandidates } from "#shared/flow/placement.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";

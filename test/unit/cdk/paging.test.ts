@@ -17,9 +17,9 @@ import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-e
 import { installEventRules } from "#local/events/install-rules.js";
 import { listenOnLoopback } from "#local/http/loopback.js";
 import { type LocalTopics, startLocalTopics } from "#local/sns/topics.js";
+import { notificationBusName } from "#shared/definitions/events.js";
 import { ALL_FUNCTIONS } from "#shared/definitions/functions.js";
 import { ALERTS, pageTopicArn, pagingAlarmInput, pagingAlarms } from "#shared/definitions/paging.js";
-import { notificationBusName } from "#shared/definitions/rules.js";
 import { PROJECT_ROOT, stateMachineArn } from "#shared/definitions/state-machines.js";
 import { EventBridgeHostAlerts } from "#shared/notifications/host-alerts.js";
 import { flat, logicalIdOf, resourcesOfType, type Synthesized, synth } from "./synth.js";

@@ -9,11 +9,11 @@ import { matchesPattern } from "#local/events/event-pattern.js";
 import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { installEventRules } from "#local/events/install-rules.js";
 import { startScheduler } from "#local/scheduler.js";
+import { notificationBusName } from "#shared/definitions/events.js";
 import { ALL_FUNCTIONS } from "#shared/definitions/functions.js";
 import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
 import { DOMAIN_STOPPED_EVENT } from "#shared/definitions/instance-failure.js";
 import { pageTopicArn } from "#shared/definitions/paging.js";
-import { notificationBusName } from "#shared/definitions/rules.js";
 import { deployedName } from "#shared/definitions/state-machines.js";
 import { flat, logicalIdOf, resourcesOfType, type Synthesized, synth } from "./synth.js";
 
