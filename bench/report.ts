@@ -458,7 +458,8 @@ function levers(r: BenchResults): string[] {
       "runs in one cgroup that weighs what the control plane's process weighs (`local/hosts/cpu-group.ts`, " +
       "no quota: the floor, with the control plane idle, still gets both cores); the run marker names it and " +
       "the tear-down removes it. In `bench/probe.ts` runs side by side (N=16, four each) the control plane's " +
-      "event loop was 55-79% busy in the recovery with the group, 76-99% without.",
+      "event loop was 55-79% busy in the recovery with the group, 76-99% without; the recovery itself took " +
+      "5.3-7.0 s with it and 5.6-7.0 s without (floors 3.7-5.8 s): no change beyond the spread on that machine.",
     "10. **What is left.** The recovery's CPU: the same qemu starts as the floor's, whose guests boot on " +
       "while later ones start (TCG, no KVM here), the control plane's own CPU (about 0.1 core-s per " +
       "instance), the host commands' scripts and agents; and the status polls' tail (a command's end to its " +
