@@ -29,7 +29,7 @@ export const ADAPTERS = {
     modules: ["shared/hosts/ssm-host-directory.ts"],
     actions: ["ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
   },
-  /** The hosts' alarms (heartbeat, instance monitor): registration creates them, deregistration deletes them. */
+  /** Each host's heartbeat alarm, its only alarm: registration creates it, deregistration deletes it. */
   hostAlarms: {
     modules: ["shared/metrics/host-alarms.ts"],
     actions: ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
