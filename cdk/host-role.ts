@@ -2,8 +2,9 @@
  * The KVM hosts' role: what an SSM hybrid activation hands its nodes (trusted by ssm.amazonaws.com for this
  * account only) and the instance profile of EC2 hosts (ec2.amazonaws.com). `AmazonSSMManagedInstanceCore`
  * for the SSM agent, and exactly the statements of shared/definitions/host-role.ts: the host agent's calls,
- * and a BMC-fencing delegate's read of the configured BMC password paths. No host can send a command,
- * write a metric, touch a table or start a flow.
+ * a BMC-fencing delegate's read of the configured BMC password paths, and a deny of every other SSM
+ * parameter (the managed policy would allow them all). No host can send a command, write a metric, touch a
+ * table or start a flow.
  */
 import { CfnOutput, Stack, Validations } from "aws-cdk-lib";
 import {
@@ -21,6 +22,7 @@ import {
   type HostRoleScope,
   hostAgentStatements,
   type IamStatement,
+  parameterReadStatements,
 } from "#shared/definitions/host-role.js";
 import type { LazarusConfig } from "./config.js";
 import { acknowledgeWildcards } from "./nag.js";
@@ -45,6 +47,7 @@ export class HostRole extends Construct {
     const statements: IamStatement[] = [
       ...hostAgentStatements(scopeOfStack),
       ...bmcCredentialStatements(scopeOfStack, props.config.hostRole.bmcCredentialPaths),
+      ...parameterReadStatements(scopeOfStack, props.config.hostRole.bmcCredentialPaths),
     ];
     this.role = new Role(this, "role", {
       roleName: `${prefix}-host`,
@@ -81,9 +84,14 @@ export class HostRole extends Construct {
       id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${SSM_AGENT_POLICY}]`,
       reason: `The SSM agent on every host needs ${SSM_AGENT_POLICY}, the policy AWS documents for managed nodes`,
     });
-    const wildcards = statements.flatMap((st) =>
-      [st.Resource].flat().map((resource) => ({ resource, reason: wildcardReason(st.Sid) })),
-    );
+    // Wildcards in what is allowed (a deny's wildcard takes power away).
+    const wildcards = statements
+      .filter((st) => st.Effect === "Allow" && "Resource" in st)
+      .flatMap((st) =>
+        [(st as { Resource: string | string[] }).Resource]
+          .flat()
+          .map((resource) => ({ resource, reason: wildcardReason(st.Sid) })),
+      );
     acknowledgeWildcards(
       this.role,
       wildcards.filter((w) => w.resource.includes("*")),

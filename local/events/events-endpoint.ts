@@ -14,6 +14,7 @@ import type { EventPattern } from "#shared/definitions/events.js";
 import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";
+import { hostEntryRefusal, isHostPrincipal } from "../iam/host-policy.js";
 import { matchesPattern } from "./event-pattern.js";
 
 export interface RecordedEvent {
@@ -187,7 +188,7 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
     }
   };
 
-  function put(entry: PutEventsEntry): EntryResult {
+  function put(entry: PutEventsEntry, principal: string | undefined): EntryResult {
     const { Source, DetailType, Detail } = entry;
     if (typeof Source !== "string" || Source === "") {
       return {
@@ -207,6 +208,16 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
         ErrorMessage: "Parameter Detail is not valid. Reason: Detail is a required argument.",
       };
     }
+    const eventBusName =
+      typeof entry.EventBusName === "string" && entry.EventBusName ? entry.EventBusName : "default";
+    // A host's key is held to the host role's statement (as IAM would in AWS).
+    if (isHostPrincipal(principal)) {
+      const refused = hostEntryRefusal(
+        { eventBusName, source: Source, detailType: DetailType },
+        { region, account },
+      );
+      if (refused) return refused;
+    }
     if (refuse?.(DetailType)) {
       return {
         ErrorCode: "InternalFailure",
@@ -225,8 +236,7 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
     const receivedAt = new Date();
     const recorded: RecordedEvent = {
       eventId: randomUUID(),
-      eventBusName:
-        typeof entry.EventBusName === "string" && entry.EventBusName ? entry.EventBusName : "default",
+      eventBusName,
       source: Source,
       detailType: DetailType,
       detail: Detail,
@@ -249,7 +259,7 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
     return { EventId: recorded.eventId };
   }
 
-  const putEvents = (input: Record<string, unknown>) => {
+  const putEvents = (input: Record<string, unknown>, caller?: { principal?: string }) => {
     const entries = input.Entries;
     if (!Array.isArray(entries) || entries.length < 1 || entries.length > 10) {
       throw new AwsJsonError(
@@ -257,7 +267,7 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
         "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10",
       );
     }
-    const results = (entries as PutEventsEntry[]).map(put);
+    const results = (entries as PutEventsEntry[]).map((e) => put(e, caller?.principal));
     return { FailedEntryCount: results.filter((r) => "ErrorCode" in r).length, Entries: results };
   };
 

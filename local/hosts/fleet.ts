@@ -13,6 +13,7 @@ import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-t
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 import { type LocalBmcs, startBmcs } from "../bmc/ipmi-bmcs.js";
 import type { LocalCredentials } from "../http/sigv4.js";
+import { hostPrincipal } from "../iam/host-policy.js";
 import { Machine, machineBootFiles, machineDir, type PowerSwitch } from "../machine/machine.js";
 import { watchdogDevicePaths } from "../machine/watchdog-device.js";
 import { deployHostDocuments } from "../ssm/host-documents.js";
@@ -462,7 +463,7 @@ function agentConfig(
   mDir: string,
   watchdog: boolean,
 ): NonNullable<LocalHostConfig["agent"]> {
-  const key = o.credentials.issue(host);
+  const key = o.credentials.issue(hostPrincipal(host));
   return {
     bundle,
     region: o.region,

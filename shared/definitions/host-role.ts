@@ -9,14 +9,24 @@
  */
 import { DOMAIN_STOPPED_EVENT } from "../domain/instance-failure.js";
 import { heartbeatAlarmNamePrefix, heartbeatLogGroupName } from "./heartbeat.js";
+import { INSTANCE_MONITOR_EVENT } from "./instance-failure.js";
 
-export interface IamStatement {
+export type IamStatement = {
   Sid: string;
-  Effect: "Allow";
+  Effect: "Allow" | "Deny";
   Action: string | string[];
-  Resource: string | string[];
   Condition?: Record<string, Record<string, string | string[]>>;
-}
+} & ({ Resource: string | string[] } | { NotResource: string | string[] });
+
+/**
+ * The events a host puts on the default bus, all from source lazarus.host: its report of a domain that
+ * stopped (the instance monitor, the boot check) and the instance monitor's health changing.
+ */
+export const HOST_EVENT_DETAIL_TYPES = [
+  DOMAIN_STOPPED_EVENT.detailType,
+  INSTANCE_MONITOR_EVENT.detailType.stopped,
+  INSTANCE_MONITOR_EVENT.detailType.running,
+] as const;
 
 /** Where the statements apply: ARN parts (the stack's tokens, or the doc's `<region>` placeholders). */
 export interface HostRoleScope {
@@ -28,8 +38,8 @@ export interface HostRoleScope {
 
 /**
  * What the host agent calls, nothing else: its heartbeat and monitor streams in the heartbeat log group only,
- * "Lazarus Domain Stopped" reports (source lazarus.host only) on the default bus, and its own heartbeat
- * alarm's state (`lazarus-host status`). No cloudwatch:PutMetricData: the heartbeat is a log line, and
+ * its reports (source lazarus.host, the detail types of HOST_EVENT_DETAIL_TYPES only) on the default bus,
+ * and its own heartbeat alarm's state (`lazarus-host status`). No cloudwatch:PutMetricData: the heartbeat is a log line, and
  * CloudWatch Logs makes the metric from it, so a host cannot write another host's metric through the API.
  */
 export function hostAgentStatements(s: HostRoleScope): IamStatement[] {
@@ -43,14 +53,14 @@ export function hostAgentStatements(s: HostRoleScope): IamStatement[] {
       Resource: arn("logs", `log-group:${heartbeatLogGroupName(s.prefix)}:log-stream:*`),
     },
     {
-      Sid: "DomainStoppedReports",
+      Sid: "HostReports",
       Effect: "Allow",
       Action: "events:PutEvents",
       Resource: arn("events", "event-bus/default"),
       Condition: {
         StringEquals: {
           "events:source": DOMAIN_STOPPED_EVENT.source,
-          "events:detail-type": DOMAIN_STOPPED_EVENT.detailType,
+          "events:detail-type": [...HOST_EVENT_DETAIL_TYPES],
         },
       },
     },
@@ -86,6 +96,27 @@ export function bmcCredentialStatements(s: HostRoleScope, paths: readonly string
       Effect: "Allow",
       Action: "ssm:GetParameter",
       Resource: paths.map((p) => arn("ssm", `parameter/${p}*`)),
+    },
+  ];
+}
+
+/**
+ * No parameter but the BMC passwords: the SSM agent's managed policy (`AmazonSSMManagedInstanceCore`) allows
+ * ssm:GetParameter and ssm:GetParameters on every parameter of the account, so without this any host could
+ * read any SecureString under the AWS managed key (an application's database password, another network's
+ * BMC password kept elsewhere). An explicit deny wins over that allow; the host documents never reference
+ * a parameter (`{{ssm:...}}`), so the agent needs none. With BMC paths, the deny spares exactly the
+ * parameters under them (`bmcCredentialStatements` allows those).
+ */
+export function parameterReadStatements(s: HostRoleScope, paths: readonly string[]): IamStatement[] {
+  const actions = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"];
+  if (paths.length === 0) return [{ Sid: "NoParameters", Effect: "Deny", Action: actions, Resource: "*" }];
+  return [
+    {
+      Sid: "NoParameters",
+      Effect: "Deny",
+      Action: actions,
+      NotResource: paths.map((p) => `arn:${s.partition}:ssm:${s.region}:${s.account}:parameter/${p}*`),
     },
   ];
 }

@@ -9,14 +9,20 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { SSM_AGENT_POLICY } from "#cdk/host-role.js";
+import { wildcardMatch } from "#local/iam/host-policy.js";
 import {
   bmcCredentialStatements,
   DOC_BMC_PATHS,
   DOC_SCOPE,
+  HOST_EVENT_DETAIL_TYPES,
   type HostRoleScope,
   hostAgentStatements,
+  type IamStatement,
+  parameterReadStatements,
 } from "#shared/definitions/host-role.js";
+import { INSTANCE_MONITOR_EVENT } from "#shared/definitions/instance-failure.js";
 import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
+import { DOMAIN_STOPPED_EVENT } from "#shared/domain/instance-failure.js";
 import { sdkActionsOf } from "./code-reads.js";
 import { asArray, flat, resourcesOfType, type Synthesized, synth } from "./synth.js";
 
@@ -50,14 +56,20 @@ const flattened = (v: unknown): unknown =>
         : flat(v);
 
 describe("the hosts' role", () => {
-  it("holds the SSM agent's managed policy and exactly the host agent's statements (no BMC path configured)", () => {
+  it("holds the SSM agent's managed policy, exactly the host agent's statements and no parameter read (no BMC path configured)", () => {
     const p = hostRole(synth());
     expect(asArray(p.ManagedPolicyArns as unknown[]).map(flat)).toEqual([
       `arn:<AWS::Partition>:iam::aws:policy/${SSM_AGENT_POLICY}`,
     ]);
     const policies = p.Policies as { PolicyName: string; PolicyDocument: { Statement: unknown[] } }[];
     expect(policies.map((x) => x.PolicyName)).toEqual(["lazarus-host"]);
-    expect(flattened(policies[0]!.PolicyDocument.Statement)).toEqual(hostAgentStatements(STACK_SCOPE));
+    expect(flattened(policies[0]!.PolicyDocument.Statement)).toEqual([
+      ...hostAgentStatements(STACK_SCOPE),
+      ...parameterReadStatements(STACK_SCOPE, []),
+    ]);
+    expect(parameterReadStatements(STACK_SCOPE, [])).toEqual([
+      expect.objectContaining({ Effect: "Deny", Resource: "*" }),
+    ]);
     // Assumed by hybrid activations of this account, and by EC2 (the instance profile).
     const trust = JSON.stringify(flattened(p.AssumeRolePolicyDocument));
     expect(trust).toContain("ssm.amazonaws.com");
@@ -75,9 +87,66 @@ describe("the hosts' role", () => {
     expect(flattened(statements)).toEqual([
       ...hostAgentStatements(STACK_SCOPE),
       ...bmcCredentialStatements(STACK_SCOPE, paths),
+      ...parameterReadStatements(STACK_SCOPE, paths),
     ]);
     expect(JSON.stringify(flattened(statements))).toContain(
       "arn:<AWS::Partition>:secretsmanager:eu-west-1:123456789012:secret:lazarus/bmc/oob-a/*",
+    );
+  });
+
+  it("denies every SSM parameter read but the BMC passwords under the configured paths", () => {
+    // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on "*": only an explicit deny takes that away.
+    const paths = ["lazarus/bmc/oob-a/", "lazarus/bmc/oob-b/"];
+    const arn = (name: string) => `arn:<AWS::Partition>:ssm:eu-west-1:123456789012:parameter/${name}`;
+    const denied = (statements: readonly IamStatement[], action: string, resource: string) =>
+      statements.some(
+        (st) =>
+          st.Effect === "Deny" &&
+          asArray(st.Action).includes(action) &&
+          ("Resource" in st
+            ? asArray(st.Resource).some((r) => wildcardMatch(r, resource))
+            : !asArray(st.NotResource).some((r) => wildcardMatch(r, resource))),
+      );
+    const withPaths = parameterReadStatements(STACK_SCOPE, paths);
+    for (const action of ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]) {
+      expect(denied(withPaths, action, arn("app/prod/db-password")), action).toBe(true);
+      expect(denied(withPaths, action, arn("lazarus/bmc/oob-c/host-9")), action).toBe(true);
+      expect(denied(withPaths, action, arn("lazarus/bmc/oob-a/host-1")), action).toBe(false);
+      expect(denied(withPaths, action, arn("lazarus/bmc/oob-b/host-2")), action).toBe(false);
+      expect(denied(parameterReadStatements(STACK_SCOPE, []), action, arn("lazarus/bmc/oob-a/host-1"))).toBe(
+        true,
+      );
+    }
+    // What the deny spares is exactly what a delegate is allowed to read.
+    const allowed = bmcCredentialStatements(STACK_SCOPE, paths).find(
+      (st) => st.Sid === "BmcPasswordParameters",
+    )!;
+    expect("NotResource" in withPaths[0]! && asArray(withPaths[0].NotResource)).toEqual(
+      "Resource" in allowed && asArray(allowed.Resource),
+    );
+  });
+
+  it("a host may put exactly the events the host agent sends: source lazarus.host, its three detail types", () => {
+    // Every DetailType the agent's code sets names one of the two event definitions...
+    const detailTypes = new Set<string>();
+    for (const f of readdirSync(join(root, "host-agent"), { withFileTypes: true, recursive: true })) {
+      if (!f.isFile() || !f.name.endsWith(".ts") || f.parentPath.includes("node_modules")) continue;
+      for (const m of readFileSync(join(f.parentPath, f.name), "utf8").matchAll(/DetailType:\s*([^,\n]+)/g))
+        detailTypes.add(m[1]!.trim());
+    }
+    expect([...detailTypes].sort()).toEqual([
+      "DOMAIN_STOPPED_EVENT.detailType",
+      "INSTANCE_MONITOR_EVENT.detailType[health]",
+    ]);
+    // ...and the role allows every value those can take, nothing else.
+    const reports = hostAgentStatements(STACK_SCOPE).find((st) => st.Action === "events:PutEvents")!;
+    expect(reports.Condition?.StringEquals?.["events:source"]).toBe(DOMAIN_STOPPED_EVENT.source);
+    expect(INSTANCE_MONITOR_EVENT.source).toBe(DOMAIN_STOPPED_EVENT.source);
+    expect([...asArray(reports.Condition!.StringEquals!["events:detail-type"]!)].sort()).toEqual(
+      [DOMAIN_STOPPED_EVENT.detailType, ...Object.values(INSTANCE_MONITOR_EVENT.detailType)].sort(),
+    );
+    expect([...HOST_EVENT_DETAIL_TYPES].sort()).toEqual(
+      [DOMAIN_STOPPED_EVENT.detailType, ...Object.values(INSTANCE_MONITOR_EVENT.detailType)].sort(),
     );
   });
 
@@ -107,6 +176,12 @@ describe("docs/SECURITY.md's host policies", () => {
   it("the host role's statements are the code's", () => {
     expect(withSid("Heartbeats")).toEqual([
       { Version: "2012-10-17", Statement: hostAgentStatements(DOC_SCOPE) },
+    ]);
+  });
+
+  it("the deny of every other parameter is the code's", () => {
+    expect(withSid("NoParameters")).toEqual([
+      { Version: "2012-10-17", Statement: parameterReadStatements(DOC_SCOPE, DOC_BMC_PATHS) },
     ]);
   });
 

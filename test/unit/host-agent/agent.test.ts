@@ -17,6 +17,7 @@ import { type CloudWatchEndpoint, startCloudWatchEndpoint } from "#local/cloudwa
 import { type LogsEndpoint, startLogsEndpoint } from "#local/cloudwatch/logs-endpoint.js";
 import { type EventsEndpoint, startEventsEndpoint } from "#local/events/events-endpoint.js";
 import { LocalCredentials } from "#local/http/sigv4.js";
+import { hostPrincipal } from "#local/iam/host-policy.js";
 import {
   FLEET_HEARTBEAT_METRIC,
   HEARTBEAT_METRIC,
@@ -165,7 +166,7 @@ describe("SigV4 on the local endpoints", () => {
   });
 
   it("the agent's signed heartbeats land as the heartbeat metric; the value is the armed watchdog's timeout (sysfs), else 0; the device is fed only after an accepted one", async () => {
-    const key = credentials.issue("kvm-02");
+    const key = credentials.issue(hostPrincipal("kvm-02"));
     const credsFile = writeConfig(
       "credentials",
       `[default]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`,
