@@ -7,9 +7,17 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { DEFAULT_HOST_FAILURE_CONFIG, EVACUATION_POLICIES } from "#shared/definitions/evacuation.js";
 import { HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_MISSED_PERIODS } from "#shared/definitions/heartbeat.js";
-import { BMC_CREDENTIAL_PATH_PATTERN } from "#shared/definitions/host-role.js";
+import { BMC_CREDENTIAL_PATH_PATTERN, HOST_ROLE_GROUP_PATTERN } from "#shared/definitions/host-role.js";
 import { DEFAULT_HOST_PROBE_DEADLINE_MS } from "#shared/definitions/timeouts.js";
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
+
+/** BMC password paths a host role may read (Secrets Manager name prefixes, SSM parameter paths). */
+const BmcCredentialPaths = z.array(
+  z
+    .string()
+    .max(256)
+    .regex(BMC_CREDENTIAL_PATH_PATTERN, "a path like lazarus/bmc/oob-a/ (no leading /, ends in /)"),
+);
 
 export const LazarusConfig = z
   .object({
@@ -89,20 +97,31 @@ export const LazarusConfig = z
       })
       .prefault({}),
     /**
-     * The KVM hosts' role (cdk/host-role.ts): a BMC-fencing delegate reads the BMC passwords under these
-     * paths only (Secrets Manager name prefixes and SSM parameter paths, e.g. `lazarus/bmc/oob-a/`: one per
-     * BMC network). Empty: no host may read any (no BMC fencing).
+     * The KVM hosts' roles (cdk/host-role.ts). `<prefix>-host`: a BMC-fencing delegate holding it reads the
+     * BMC passwords under `bmcCredentialPaths` only (Secrets Manager name prefixes and SSM parameter paths,
+     * e.g. `lazarus/bmc/oob-a/`: one per BMC network; empty: none, no BMC fencing through it). `groups`: one
+     * more role each, `<prefix>-host-<name>`, reading its own paths only, for hosts that reach only those
+     * BMC networks: a host of one group cannot read another network's passwords.
      */
     hostRole: z
       .object({
-        bmcCredentialPaths: z
+        bmcCredentialPaths: BmcCredentialPaths.default([]),
+        groups: z
           .array(
             z
-              .string()
-              .max(256)
-              .regex(BMC_CREDENTIAL_PATH_PATTERN, "a path like lazarus/bmc/oob-a/ (no leading /, ends in /)"),
+              .object({
+                name: z
+                  .string()
+                  .regex(HOST_ROLE_GROUP_PATTERN, "a group name like rack-a (a-z, 0-9, -; 1-20)"),
+                bmcCredentialPaths: BmcCredentialPaths.min(1),
+              })
+              .strict(),
           )
-          .default([]),
+          .default([])
+          .refine(
+            (groups) => new Set(groups.map((g) => g.name)).size === groups.length,
+            "group names repeat",
+          ),
       })
       .strict()
       .prefault({}),

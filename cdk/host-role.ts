@@ -1,6 +1,7 @@
 /**
- * The KVM hosts' role: what an SSM hybrid activation hands its nodes (trusted by ssm.amazonaws.com for this
- * account only) and the instance profile of EC2 hosts (ec2.amazonaws.com). `AmazonSSMManagedInstanceCore`
+ * The KVM hosts' roles, `<prefix>-host` and one per `hostRole.groups` entry: what an SSM hybrid activation
+ * hands its nodes (trusted by ssm.amazonaws.com for this account only) and the instance profile of EC2
+ * hosts (ec2.amazonaws.com). `AmazonSSMManagedInstanceCore`
  * for the SSM agent, and exactly the statements of shared/definitions/host-role.ts: the host agent's calls,
  * a BMC-fencing delegate's read of the configured BMC password paths, and a deny of every other SSM
  * parameter (the managed policy would allow them all). No host can send a command, write a metric, touch a
@@ -21,6 +22,7 @@ import {
   bmcCredentialStatements,
   type HostRoleScope,
   hostAgentStatements,
+  hostRoleName,
   type IamStatement,
   parameterReadStatements,
 } from "#shared/definitions/host-role.js";
@@ -30,14 +32,28 @@ import { acknowledgeWildcards } from "./nag.js";
 /** The AWS managed policy the SSM agent needs (AWS documents it for managed nodes). */
 export const SSM_AGENT_POLICY = "AmazonSSMManagedInstanceCore";
 
+/** One host role: its name's group (none: `<prefix>-host`) and the BMC password paths it may read. */
+export interface HostRoleSpec {
+  group?: string;
+  bmcCredentialPaths: readonly string[];
+}
+
+/** Every host role the configuration asks for: `<prefix>-host`, then one per group. */
+export function hostRoleSpecs(config: LazarusConfig): HostRoleSpec[] {
+  return [
+    { bmcCredentialPaths: config.hostRole.bmcCredentialPaths },
+    ...config.hostRole.groups.map((g) => ({ group: g.name, bmcCredentialPaths: g.bmcCredentialPaths })),
+  ];
+}
+
 export class HostRole extends Construct {
   readonly role: Role;
   readonly instanceProfile: CfnInstanceProfile;
 
-  constructor(scope: Construct, id: string, props: { config: LazarusConfig }) {
+  constructor(scope: Construct, id: string, props: { prefix: string; spec: HostRoleSpec }) {
     super(scope, id);
     const stack = Stack.of(this);
-    const { prefix } = props.config;
+    const { prefix, spec } = props;
     const scopeOfStack: HostRoleScope = {
       prefix,
       partition: stack.partition,
@@ -46,13 +62,13 @@ export class HostRole extends Construct {
     };
     const statements: IamStatement[] = [
       ...hostAgentStatements(scopeOfStack),
-      ...bmcCredentialStatements(scopeOfStack, props.config.hostRole.bmcCredentialPaths),
-      ...parameterReadStatements(scopeOfStack, props.config.hostRole.bmcCredentialPaths),
+      ...bmcCredentialStatements(scopeOfStack, spec.bmcCredentialPaths),
+      ...parameterReadStatements(scopeOfStack, spec.bmcCredentialPaths),
     ];
+    const name = hostRoleName(prefix, spec.group);
     this.role = new Role(this, "role", {
-      roleName: `${prefix}-host`,
-      description:
-        "Lazarus KVM hosts (SSM hybrid activation / EC2 instance profile): the SSM agent, the host agent's heartbeats and reports, a delegate's BMC password read",
+      roleName: name,
+      description: `Lazarus KVM hosts${spec.group ? ` of group ${spec.group}` : ""} (SSM hybrid activation / EC2 instance profile): the SSM agent, the host agent's heartbeats and reports, a delegate's BMC password read`,
       // A hybrid activation's service role, for this account's activations only (AWS's confused-deputy advice).
       assumedBy: new ServicePrincipal("ssm.amazonaws.com", {
         conditions: {
@@ -74,11 +90,15 @@ export class HostRole extends Construct {
       }),
     );
     this.instanceProfile = new CfnInstanceProfile(this, "instance-profile", {
-      instanceProfileName: `${prefix}-host`,
+      instanceProfileName: name,
       roles: [this.role.roleName],
     });
-    new CfnOutput(stack, "HostRoleName", { value: this.role.roleName });
-    new CfnOutput(stack, "HostInstanceProfileName", { value: this.instanceProfile.ref });
+    // Output ids are alphanumeric: rack-a -> RackA.
+    const suffix = (spec.group ?? "").replace(/(^|-)([a-z0-9])/g, (_, _dash: string, c: string) =>
+      c.toUpperCase(),
+    );
+    new CfnOutput(stack, `HostRoleName${suffix}`, { value: this.role.roleName });
+    new CfnOutput(stack, `HostInstanceProfileName${suffix}`, { value: this.instanceProfile.ref });
 
     Validations.of(this.role).acknowledge({
       id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${SSM_AGENT_POLICY}]`,
@@ -106,6 +126,6 @@ function wildcardReason(sid: string): string {
     case "OwnStatus":
       return "A host reads its own heartbeat alarm (named after the host) among the deployment's heartbeat alarms only";
     default:
-      return "A delegate reads the BMC passwords under the configured paths only (hostRole.bmcCredentialPaths)";
+      return "A delegate reads the BMC passwords under its role's configured paths only (hostRole.bmcCredentialPaths, hostRole.groups)";
   }
 }

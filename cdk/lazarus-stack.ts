@@ -23,7 +23,7 @@ import { LazarusConsole } from "./console.js";
 import { LazarusFunctions } from "./functions.js";
 import { HostDocuments } from "./host-documents.js";
 import { HostFailure } from "./host-failure.js";
-import { HostRole } from "./host-role.js";
+import { HostRole, hostRoleSpecs } from "./host-role.js";
 import { Paging } from "./paging.js";
 import { LazarusRules } from "./rules.js";
 import { LazarusStateMachines } from "./state-machines.js";
@@ -45,7 +45,8 @@ export class LazarusStack extends Stack {
   readonly api?: LazarusApi;
   readonly hostFailure: HostFailure;
   /** The KVM hosts' role and instance profile (what the host agent and a BMC delegate call). */
-  readonly hostRole: HostRole;
+  /** `<prefix>-host` first, then one per `hostRole.groups` entry. */
+  readonly hostRoles: HostRole[];
   readonly hostDocuments: HostDocuments;
   readonly rules: LazarusRules;
   readonly eventBus: EventBus;
@@ -174,7 +175,13 @@ export class LazarusStack extends Stack {
       logRetentionDays: config.logRetentionDays,
     });
 
-    this.hostRole = new HostRole(this, "host-role", { config });
+    this.hostRoles = hostRoleSpecs(config).map(
+      (spec) =>
+        new HostRole(this, spec.group === undefined ? "host-role" : `host-role-${spec.group}`, {
+          prefix,
+          spec,
+        }),
+    );
 
     new CfnOutput(this, "NotificationBus", { value: this.eventBus.eventBusName });
     new CfnOutput(this, "HeartbeatLogGroup", { value: this.hostFailure.heartbeatLogs.logGroupName });

@@ -121,6 +121,14 @@ export function parameterReadStatements(s: HostRoleScope, paths: readonly string
   ];
 }
 
+/** A host role group's name: the role is `<prefix>-host-<name>` (IAM role names: 64 characters). */
+export const HOST_ROLE_GROUP_PATTERN = /^[a-z0-9][a-z0-9-]{0,19}$/;
+
+/** The name of a host role: `<prefix>-host`, or `<prefix>-host-<group>`. */
+export function hostRoleName(prefix: string, group?: string): string {
+  return group === undefined ? `${prefix}-host` : `${prefix}-host-${group}`;
+}
+
 /** A BMC credential path: a Secrets Manager name / SSM parameter path prefix, ending in `/`. */
 export const BMC_CREDENTIAL_PATH_PATTERN = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\/$/;
 

@@ -287,6 +287,8 @@ describe("the console, live, in a real browser", () => {
       await openTab(page, "incidents");
       await page.waitForSelector("[data-incident] [data-gantt-row=instance]");
       await openTab(page, "instances");
+      // The view renders its rows once its first poll of the instances is answered (slow on a loaded machine).
+      await page.waitForSelector(`tr[data-name=api-1] a`, { timeout: 120_000 });
       await page.locator(`tr[data-name=api-1] a`).click();
       await page.waitForSelector(`[data-instance-detail='${vms.api.uuid}']`);
       expect(await page.$$("[data-action]")).toEqual([]);

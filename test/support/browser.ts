@@ -129,10 +129,26 @@ export async function signIn(
   return { context, page, problems };
 }
 
-/** Shows a view by its tab, as a user does (a hash change: no reload). */
+/**
+ * Shows a view by its tab, as a user does (a hash change: no reload). A live page can move under the
+ * pointer between the locator's last look and the click (a row or a banner rendered by a poll on a loaded
+ * machine), and the click then lands elsewhere: as a user would, it clicks again while the view has not
+ * changed, until the hash says the view is shown (or 120 s).
+ */
 export async function openTab(page: Page, tab: "fleet" | "incidents" | "instances" | "work"): Promise<void> {
-  await page.locator(`[data-tab=${tab}]`).click();
-  await page.waitForFunction((t) => location.hash.startsWith(`#${t}`), {}, tab);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    await page
+      .locator(`[data-tab=${tab}]`)
+      .setTimeout(Math.max(1, deadline - Date.now()))
+      .click();
+    try {
+      await page.waitForFunction((t) => location.hash.startsWith(`#${t}`), { timeout: 10_000 }, tab);
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
 }
 
 /** Waits until `fn` (run in the page) returns a truthy value, and returns it. */

@@ -37,10 +37,8 @@ const STACK_SCOPE: HostRoleScope = {
   account: "123456789012",
 };
 
-function hostRole(s: Synthesized) {
-  const roles = resourcesOfType(s, "AWS::IAM::Role").filter(
-    ([, r]) => r.Properties!.RoleName === "lazarus-host",
-  );
+function hostRole(s: Synthesized, name = "lazarus-host") {
+  const roles = resourcesOfType(s, "AWS::IAM::Role").filter(([, r]) => r.Properties!.RoleName === name);
   expect(roles).toHaveLength(1);
   return roles[0]![1].Properties!;
 }
@@ -148,6 +146,63 @@ describe("the hosts' role", () => {
     expect([...HOST_EVENT_DETAIL_TYPES].sort()).toEqual(
       [DOMAIN_STOPPED_EVENT.detailType, ...Object.values(INSTANCE_MONITOR_EVENT.detailType)].sort(),
     );
+  });
+
+  it("a group of hosts gets a role of its own that reads its own networks' passwords only", () => {
+    const s = synth({
+      config: {
+        hostRole: {
+          bmcCredentialPaths: ["lazarus/bmc/oob-a/"],
+          groups: [
+            { name: "rack-b", bmcCredentialPaths: ["lazarus/bmc/oob-b/"] },
+            { name: "rack-c", bmcCredentialPaths: ["lazarus/bmc/oob-c/", "lazarus/bmc/oob-d/"] },
+          ],
+        },
+      },
+    });
+    const statementsOf = (name: string) =>
+      flattened(
+        (hostRole(s, name).Policies as { PolicyDocument: { Statement: unknown[] } }[])[0]!.PolicyDocument
+          .Statement,
+      );
+    // CloudFormation writes a one-element list as the element alone.
+    const single = (st: IamStatement) =>
+      Object.fromEntries(
+        Object.entries(st).map(([k, v]) => [k, Array.isArray(v) && v.length === 1 ? v[0] : v]),
+      );
+    const expected = (paths: string[]) =>
+      [
+        ...hostAgentStatements(STACK_SCOPE),
+        ...bmcCredentialStatements(STACK_SCOPE, paths),
+        ...parameterReadStatements(STACK_SCOPE, paths),
+      ].map(single);
+    expect(statementsOf("lazarus-host")).toEqual(expected(["lazarus/bmc/oob-a/"]));
+    expect(statementsOf("lazarus-host-rack-b")).toEqual(expected(["lazarus/bmc/oob-b/"]));
+    expect(statementsOf("lazarus-host-rack-c")).toEqual(
+      expected(["lazarus/bmc/oob-c/", "lazarus/bmc/oob-d/"]),
+    );
+    // rack-b's role names no other network's path, in what it allows or what its deny spares.
+    const rackB = JSON.stringify(statementsOf("lazarus-host-rack-b"));
+    for (const other of ["oob-a", "oob-c", "oob-d"]) expect(rackB).not.toContain(other);
+    const profiles = resourcesOfType(s, "AWS::IAM::InstanceProfile").map(
+      ([, r]) => r.Properties!.InstanceProfileName,
+    );
+    expect(profiles.sort()).toEqual(["lazarus-host", "lazarus-host-rack-b", "lazarus-host-rack-c"]);
+    const outputs = Object.keys((s.json as { Outputs?: Record<string, unknown> }).Outputs ?? {});
+    for (const o of [
+      "HostRoleName",
+      "HostRoleNameRackB",
+      "HostRoleNameRackC",
+      "HostInstanceProfileNameRackC",
+    ])
+      expect(outputs).toContain(o);
+  });
+
+  it("a group name that is not one, a group without a path or a repeated group is refused at synth", () => {
+    const group = (name: string, paths = ["lazarus/bmc/oob-b/"]) => ({ name, bmcCredentialPaths: paths });
+    for (const groups of [[group("Rack_B")], [group("")], [group("rack-b", [])], [group("r"), group("r")]]) {
+      expect(() => synth({ config: { hostRole: { groups } } }), JSON.stringify(groups)).toThrow();
+    }
   });
 
   it("a path that is not one is refused at synth", () => {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { App, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { flattenCfnReference } from "cdk-nag/lib/utils/flatten-cfn-reference.js";
+import type { z } from "zod";
 import { LazarusConfig } from "#cdk/config.js";
 import { LazarusStack } from "#cdk/lazarus-stack.js";
 import { ALL_FUNCTIONS, type FunctionSpec } from "#shared/definitions/functions.js";
@@ -110,7 +111,8 @@ export function synth(
   opts: {
     functions?: readonly FunctionSpec[];
     machines?: readonly StateMachineSpec[];
-    config?: Partial<LazarusConfig>;
+    /** The configuration file's content (defaults filled in by its schema). */
+    config?: z.input<typeof LazarusConfig>;
     /** Runs on the stack before synthesis (to break something on purpose). */
     tamper?: (stack: LazarusStack) => void;
   } = {},
