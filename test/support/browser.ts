@@ -113,6 +113,11 @@ export async function signIn(
   if (!user) throw new Error(`no console user ${username}`);
   const context = await browser.createBrowserContext();
   const page = await context.newPage();
+  // Every wait and locator of the page waits for its event up to 120 s, not puppeteer's 30 s: on a 2-core
+  // machine with ten host files at once, a poll's answer and its render took longer (fresh clones failed
+  // there three times on 2026-12-07, each at a different click). A bound, not a pace: nothing waits longer
+  // than its event.
+  page.setDefaultTimeout(120_000);
   const problems = watchProblems(page);
   await page.goto(c.url, { waitUntil: "domcontentloaded" });
   await page.locator("[data-signin]").click();
@@ -124,7 +129,7 @@ export async function signIn(
     page.locator("button[type=submit]").click(),
   ]);
   await page.waitForFunction(() => document.querySelector("[data-live]")?.textContent?.startsWith("Live"), {
-    timeout: 30_000,
+    timeout: 120_000,
   });
   return { context, page, problems };
 }
