@@ -106,11 +106,11 @@ export class HostRole extends Construct {
     });
     // Wildcards in what is allowed (a deny's wildcard takes power away).
     const wildcards = statements
-      .filter((st) => st.Effect === "Allow" && "Resource" in st)
+      .filter(
+        (st): st is Extract<IamStatement, { Resource: unknown }> => st.Effect === "Allow" && "Resource" in st,
+      )
       .flatMap((st) =>
-        [(st as { Resource: string | string[] }).Resource]
-          .flat()
-          .map((resource) => ({ resource, reason: wildcardReason(st.Sid) })),
+        [st.Resource].flat().map((resource) => ({ resource, reason: wildcardReason(st.Sid) })),
       );
     acknowledgeWildcards(
       this.role,

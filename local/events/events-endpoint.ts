@@ -14,7 +14,7 @@ import type { EventPattern } from "#shared/definitions/events.js";
 import { AwsJsonError, awsJsonHandler } from "../http/aws-json.js";
 import { closeServer, listenOnLoopback } from "../http/loopback.js";
 import { LocalCredentials, sigV4Authenticator } from "../http/sigv4.js";
-import { hostEntryRefusal, isHostPrincipal } from "../iam/host-policy.js";
+import { hostEventsPolicy, isHostPrincipal } from "../iam/host-policy.js";
 import { matchesPattern } from "./event-pattern.js";
 
 export interface RecordedEvent {
@@ -142,6 +142,8 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
   // The region and account of eventEnvelope's defaults: the ARNs the rules are listed with.
   const region = "us-east-1";
   const account = "000000000000";
+  // A host's key is held to the host role's PutEvents statement (as IAM would in AWS).
+  const hostEntryRefusal = hostEventsPolicy({ region, account });
   const lambda = new LambdaClient({
     ...(options.lambdaEndpoint ? { endpoint: options.lambdaEndpoint } : {}),
     region: process.env.AWS_REGION ?? "us-east-1",
@@ -210,12 +212,8 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
     }
     const eventBusName =
       typeof entry.EventBusName === "string" && entry.EventBusName ? entry.EventBusName : "default";
-    // A host's key is held to the host role's statement (as IAM would in AWS).
     if (isHostPrincipal(principal)) {
-      const refused = hostEntryRefusal(
-        { eventBusName, source: Source, detailType: DetailType },
-        { region, account },
-      );
+      const refused = hostEntryRefusal({ eventBusName, source: Source, detailType: DetailType });
       if (refused) return refused;
     }
     if (refuse?.(DetailType)) {

@@ -44,19 +44,15 @@ function ownCpuCgroupDir(): string | undefined {
     return undefined;
   }
   const mountLines = mounts.split("\n").map((l) => l.split(" "));
-  // v1: a `cgroup` mount with the `cpu` option; /proc/self/cgroup's line with `cpu` among its controllers.
+  // /proc/self/cgroup: `<id>:<controllers>:<path>` a line.
+  const ownLines = own.split("\n").map((l) => l.split(":"));
+  // v1: a `cgroup` mount with the `cpu` option; the line with `cpu` among its controllers.
   const v1Mount = mountLines.find((f) => f[2] === "cgroup" && (f[3] ?? "").split(",").includes("cpu"))?.[1];
-  const v1Path = own
-    .split("\n")
-    .map((l) => l.split(":"))
-    .find((f) => (f[1] ?? "").split(",").includes("cpu"))?.[2];
+  const v1Path = ownLines.find((f) => (f[1] ?? "").split(",").includes("cpu"))?.[2];
   if (v1Mount && v1Path !== undefined) return join(v1Mount, v1Path);
   // v2: the line `0::<path>`; its folder must offer `cpu` to the groups below it.
   const v2Mount = mountLines.find((f) => f[2] === "cgroup2")?.[1];
-  const v2Path = own
-    .split("\n")
-    .map((l) => l.split(":"))
-    .find((f) => f[0] === "0" && f[1] === "")?.[2];
+  const v2Path = ownLines.find((f) => f[0] === "0" && f[1] === "")?.[2];
   if (!v2Mount || v2Path === undefined) return undefined;
   const dir = join(v2Mount, v2Path);
   try {

@@ -374,6 +374,15 @@ export class LocalHost {
   }
 
   /**
+   * Every process of this host is started through this: moved into the hosts' CPU group (cpu-group.ts)
+   * right after its spawn, so that what it starts later (libvirtd's qemu, the agent's scripts) is in it too.
+   */
+  private inHostGroup<C extends ChildProcess>(child: C): C {
+    joinCpuGroup(this.config.cpuGroup, child.pid);
+    return child;
+  }
+
+  /**
    * Starts one of the host's processes, tracked by pid until it exits, its output appended to its log.
    * Started as root and becoming the host's user itself before it loads its program (the SSM agent:
    * local/hosts/drop-privileges.ts; the host agent: local/hosts/as-host-user.ts): it then needs no access
@@ -410,14 +419,15 @@ export class LocalHost {
           ];
     const env = role === "agent" ? { ...this.env, ...this.config.agentEnv } : this.agentProcessEnv;
     // detached: its own process group, so a Ctrl-C in the terminal is handled by our teardown.
-    const child = spawn(process.execPath, args, {
-      env,
-      cwd: "/",
-      stdio: ["ignore", logFd, logFd],
-      detached: true,
-    });
+    const child = this.inHostGroup(
+      spawn(process.execPath, args, {
+        env,
+        cwd: "/",
+        stdio: ["ignore", logFd, logFd],
+        detached: true,
+      }),
+    );
     closeSync(logFd);
-    joinCpuGroup(this.config.cpuGroup, child.pid);
     this.processes.set(role, child);
     child.on("exit", () => {
       if (this.processes.get(role) === child) this.processes.delete(role);
@@ -483,27 +493,28 @@ export class LocalHost {
     const agent = this.config.agent;
     if (!agent) throw new Error(`host ${this.name} runs no host agent`);
     return new Promise((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          "--import",
-          AS_HOST_USER,
-          "--import",
-          MACHINE_CLOCK,
-          agent.bundle,
-          ...args,
-          "--config",
-          this.settingsPath,
-        ],
-        {
-          env: this.agentProcessEnv,
-          cwd: "/",
-          stdio: ["ignore", "pipe", "pipe"],
-          timeout: opts.timeoutMs ?? 30_000,
-          killSignal: "SIGKILL",
-        },
+      const child = this.inHostGroup(
+        spawn(
+          process.execPath,
+          [
+            "--import",
+            AS_HOST_USER,
+            "--import",
+            MACHINE_CLOCK,
+            agent.bundle,
+            ...args,
+            "--config",
+            this.settingsPath,
+          ],
+          {
+            env: this.agentProcessEnv,
+            cwd: "/",
+            stdio: ["ignore", "pipe", "pipe"],
+            timeout: opts.timeoutMs ?? 30_000,
+            killSignal: "SIGKILL",
+          },
+        ),
       );
-      joinCpuGroup(this.config.cpuGroup, child.pid);
       let stdout = "";
       let stderr = "";
       child.stdout.setEncoding("utf8").on("data", (d: string) => {
@@ -650,16 +661,17 @@ export class LocalHost {
     opts: { timeoutMs?: number; input?: string } = {},
   ): Promise<CommandResult> {
     return new Promise((resolve) => {
-      const child = spawn(cmd, args, {
-        uid: this._uid,
-        gid: this.gid,
-        env: this.env,
-        cwd: this.homeDir,
-        stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-        timeout: opts.timeoutMs ?? 60_000,
-        killSignal: "SIGKILL",
-      });
-      joinCpuGroup(this.config.cpuGroup, child.pid);
+      const child = this.inHostGroup(
+        spawn(cmd, args, {
+          uid: this._uid,
+          gid: this.gid,
+          env: this.env,
+          cwd: this.homeDir,
+          stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+          timeout: opts.timeoutMs ?? 60_000,
+          killSignal: "SIGKILL",
+        }),
+      );
       let stdout = "";
       let stderr = "";
       child.stdout?.setEncoding("utf8").on("data", (d: string) => {
@@ -734,16 +746,18 @@ export class LocalHost {
     const deadline = Date.now() + timeoutMs;
     const logFd = openSync(join(this.logDir, "libvirtd.log"), "a");
     // sh -c 'umask; exec': the pid stays libvirtd's, and files it creates are group-writable.
-    const libvirtd = spawn("/bin/sh", ["-c", "umask 002; exec libvirtd --timeout 0"], {
-      uid: this._uid,
-      gid: this.gid,
-      env: this.env,
-      cwd: this.homeDir,
-      stdio: ["ignore", logFd, logFd],
-      detached: true, // own process group: a Ctrl-C in the terminal is handled by our teardown
-    });
+    // In the hosts' CPU group, and with it every qemu it starts.
+    const libvirtd = this.inHostGroup(
+      spawn("/bin/sh", ["-c", "umask 002; exec libvirtd --timeout 0"], {
+        uid: this._uid,
+        gid: this.gid,
+        env: this.env,
+        cwd: this.homeDir,
+        stdio: ["ignore", logFd, logFd],
+        detached: true, // own process group: a Ctrl-C in the terminal is handled by our teardown
+      }),
+    );
     closeSync(logFd);
-    joinCpuGroup(this.config.cpuGroup, libvirtd.pid); // and with it every qemu it starts
     this.libvirtd = libvirtd;
     libvirtd.on("exit", () => {
       if (this.libvirtd === libvirtd) this.libvirtd = undefined;

@@ -8,13 +8,15 @@
  */
 import { hostAgentStatements, type IamStatement } from "#shared/definitions/host-role.js";
 
-/** The principal a host's key is issued to (`LocalCredentials.issue`). */
+/** What every host's key is issued to: `host/<name>` (`LocalCredentials.issue`). */
+const HOST_PRINCIPAL_PREFIX = "host/";
+
 export function hostPrincipal(host: string): string {
-  return `host/${host}`;
+  return `${HOST_PRINCIPAL_PREFIX}${host}`;
 }
 
 export function isHostPrincipal(principal: string | undefined): boolean {
-  return principal?.startsWith("host/") === true;
+  return principal?.startsWith(HOST_PRINCIPAL_PREFIX) === true;
 }
 
 export interface EntryRefusal {
@@ -30,47 +32,56 @@ const values = (v: string | string[] | undefined): string[] | undefined =>
 
 /** IAM's wildcard match: `*` any run of characters, `?` one. */
 export function wildcardMatch(pattern: string, value: string): boolean {
+  return wildcardRegExp(pattern).test(value);
+}
+
+function wildcardRegExp(pattern: string): RegExp {
   const re = pattern
     .replace(/[.+^${}()|[\]\\]/g, "\\$&")
     .replace(/\*/g, ".*")
     .replace(/\?/g, ".");
-  return new RegExp(`^${re}$`).test(value);
+  return new RegExp(`^${re}$`);
 }
 
 /**
- * Why the host role refuses this entry (undefined: allowed). `region` and `account` are the endpoint's, the
- * ARNs its buses have.
+ * The host role's PutEvents check for an endpoint in `region` and `account` (the ARNs its buses have),
+ * made once: for an entry, why the role refuses it (undefined: allowed).
  */
-export function hostEntryRefusal(
-  entry: { eventBusName: string; source: string; detailType: string },
-  where: { region: string; account: string },
-): EntryRefusal | undefined {
-  const scope = { prefix: "lazarus", partition: "aws", ...where };
-  const busArn = `arn:aws:events:${where.region}:${where.account}:event-bus/${entry.eventBusName}`;
-  const onBus = hostAgentStatements(scope).filter(
-    (st): st is IamStatement & { Resource: string | string[] } =>
-      st.Effect === "Allow" &&
-      values(st.Action as string | string[])!.includes("events:PutEvents") &&
-      "Resource" in st &&
-      values(st.Resource)!.some((r) => wildcardMatch(r, busArn)),
-  );
-  if (onBus.length === 0)
-    return {
-      ErrorCode: "AccessDeniedException",
-      ErrorMessage: `not authorized to perform: events:PutEvents on resource: ${busArn}`,
-    };
+export function hostEventsPolicy(where: {
+  region: string;
+  account: string;
+}): (entry: { eventBusName: string; source: string; detailType: string }) => EntryRefusal | undefined {
   const condition = (st: IamStatement, key: string) => values(st.Condition?.StringEquals?.[key]);
-  const sourceOk = onBus.filter((st) => condition(st, "events:source")?.includes(entry.source) ?? true);
-  if (sourceOk.length === 0)
-    return {
-      ErrorCode: "NotAuthorizedForSourceException",
-      ErrorMessage: "You do not have permissions to publish events with this source onto this event bus.",
-    };
-  if (!sourceOk.some((st) => condition(st, "events:detail-type")?.includes(entry.detailType) ?? true))
-    return {
-      ErrorCode: "NotAuthorizedForDetailTypeException",
-      ErrorMessage:
-        "You do not have permissions to publish events with this detail type onto this event bus.",
-    };
-  return undefined;
+  const putEvents = hostAgentStatements({ prefix: "lazarus", partition: "aws", ...where })
+    .filter(
+      (st): st is Extract<IamStatement, { Resource: unknown }> =>
+        st.Effect === "Allow" && values(st.Action)!.includes("events:PutEvents") && "Resource" in st,
+    )
+    .map((st) => ({
+      buses: values(st.Resource)!.map(wildcardRegExp),
+      sources: condition(st, "events:source"),
+      detailTypes: condition(st, "events:detail-type"),
+    }));
+  return (entry) => {
+    const busArn = `arn:aws:events:${where.region}:${where.account}:event-bus/${entry.eventBusName}`;
+    const onBus = putEvents.filter((st) => st.buses.some((re) => re.test(busArn)));
+    if (onBus.length === 0)
+      return {
+        ErrorCode: "AccessDeniedException",
+        ErrorMessage: `not authorized to perform: events:PutEvents on resource: ${busArn}`,
+      };
+    const sourceOk = onBus.filter((st) => st.sources?.includes(entry.source) ?? true);
+    if (sourceOk.length === 0)
+      return {
+        ErrorCode: "NotAuthorizedForSourceException",
+        ErrorMessage: "You do not have permissions to publish events with this source onto this event bus.",
+      };
+    if (!sourceOk.some((st) => st.detailTypes?.includes(entry.detailType) ?? true))
+      return {
+        ErrorCode: "NotAuthorizedForDetailTypeException",
+        ErrorMessage:
+          "You do not have permissions to publish events with this detail type onto this event bus.",
+      };
+    return undefined;
+  };
 }

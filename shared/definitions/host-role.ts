@@ -36,6 +36,16 @@ export interface HostRoleScope {
   account: string;
 }
 
+/** An ARN of `service` in the scope's partition, region and account. */
+function arnIn(s: HostRoleScope, service: string, resource: string): string {
+  return `arn:${s.partition}:${service}:${s.region}:${s.account}:${resource}`;
+}
+
+/** The SSM parameters under the BMC paths: what a delegate may read, and all the deny spares. */
+function bmcParameterArns(s: HostRoleScope, paths: readonly string[]): string[] {
+  return paths.map((p) => arnIn(s, "ssm", `parameter/${p}*`));
+}
+
 /**
  * What the host agent calls, nothing else: its heartbeat and monitor streams in the heartbeat log group only,
  * its reports (source lazarus.host, the detail types of HOST_EVENT_DETAIL_TYPES only) on the default bus,
@@ -43,8 +53,7 @@ export interface HostRoleScope {
  * CloudWatch Logs makes the metric from it, so a host cannot write another host's metric through the API.
  */
 export function hostAgentStatements(s: HostRoleScope): IamStatement[] {
-  const arn = (service: string, resource: string) =>
-    `arn:${s.partition}:${service}:${s.region}:${s.account}:${resource}`;
+  const arn = (service: string, resource: string) => arnIn(s, service, resource);
   return [
     {
       Sid: "Heartbeats",
@@ -82,20 +91,18 @@ export function hostAgentStatements(s: HostRoleScope): IamStatement[] {
  */
 export function bmcCredentialStatements(s: HostRoleScope, paths: readonly string[]): IamStatement[] {
   if (paths.length === 0) return [];
-  const arn = (service: string, resource: string) =>
-    `arn:${s.partition}:${service}:${s.region}:${s.account}:${resource}`;
   return [
     {
       Sid: "BmcPasswordSecrets",
       Effect: "Allow",
       Action: "secretsmanager:GetSecretValue",
-      Resource: paths.map((p) => arn("secretsmanager", `secret:${p}*`)),
+      Resource: paths.map((p) => arnIn(s, "secretsmanager", `secret:${p}*`)),
     },
     {
       Sid: "BmcPasswordParameters",
       Effect: "Allow",
       Action: "ssm:GetParameter",
-      Resource: paths.map((p) => arn("ssm", `parameter/${p}*`)),
+      Resource: bmcParameterArns(s, paths),
     },
   ];
 }
@@ -116,7 +123,7 @@ export function parameterReadStatements(s: HostRoleScope, paths: readonly string
       Sid: "NoParameters",
       Effect: "Deny",
       Action: actions,
-      NotResource: paths.map((p) => `arn:${s.partition}:ssm:${s.region}:${s.account}:parameter/${p}*`),
+      NotResource: bmcParameterArns(s, paths),
     },
   ];
 }
