@@ -1,6 +1,6 @@
 /**
- * One measured host evacuation on the local cloud: a host with N instances loses power, its heartbeat
- * alarm fires, the host-evacuation machine proves it dead and evacuates every instance through the
+ * One measured host evacuation on the local cloud: a host with N instances loses power, its peers report
+ * it (its heartbeat alarm fires later), the host-evacuation machine proves it dead and evacuates every instance through the
  * rebuild machine. Counted meanwhile: every execution history (Step Functions endpoint), Lambda
  * invocation (Lambda endpoint), SSM command (SSM endpoint) and DynamoDB call (at its HTTP layer).
  * Then, in the same run, the floor: the same domains recreated on the same targets with plain
@@ -59,7 +59,7 @@ export interface EvacuationRunResult {
   n: number;
   storage: Storage;
   ssmLatencyMs: number;
-  /** Power loss -> the host-evacuation execution started (alarm, EventBridge, trigger). */
+  /** Power loss -> the host-evacuation execution started (the peers' report or the alarm, EventBridge, trigger). */
   alarmSeconds: number;
   /** Power loss -> death proven and the host fenced (the first Fence with a proof). */
   detectSeconds: number;
@@ -182,9 +182,9 @@ async function bootAll(cloud: LocalCloud, source: string, n: number): Promise<In
 }
 
 /**
- * The bench's detection settings: AWS's shortest alarm period (one period of 10 s), the local hosts' 1 s
- * heartbeat, and the local cloud's probe deadline; the mass-failure settle (one period + 5 s) only when the
- * fleet's heartbeats do not rule it out.
+ * The bench's detection settings: the peers' reports (host-agent/peers.ts) before AWS's shortest alarm
+ * period (one period of 10 s), the local hosts' 1 s heartbeat, and the local cloud's probe deadline; the
+ * mass-failure settle only when the fleet's heartbeats do not rule it out.
  */
 export const BENCH_DETECTION = {
   heartbeatSeconds: 1,
@@ -197,7 +197,7 @@ export const BENCH_DETECTION = {
 /** How the results describe the detection settings. */
 export function benchDetectionText(): string {
   const d = BENCH_DETECTION;
-  return `heartbeat ${d.heartbeatSeconds} s, alarm ${d.alarmPeriodSeconds} s x ${d.alarmEvaluationPeriods} period (AWS's shortest), grace ${d.graceSeconds} s; the SSM probe sent when the incident opens, its deadline ${LOCAL_PROBE_DEADLINE_MS / 1000} s; the mass-failure settle (one alarm period + 5 s after the alarm) waited only when the fleet's heartbeats do not show it cannot change the guard's verdict; service down after ${d.serviceDownSeconds} s`;
+  return `heartbeat ${d.heartbeatSeconds} s, peers' beats every 1 s and a peer silent after 3 s reported (the incident opens then; the alarm, ${d.alarmPeriodSeconds} s x ${d.alarmEvaluationPeriods} period (AWS's shortest), comes later), grace ${d.graceSeconds} s; the SSM probe sent when the incident opens, its deadline ${LOCAL_PROBE_DEADLINE_MS / 1000} s; the mass-failure settle (to the latest alarm of a host that died with it) waited only when the fleet's heartbeats do not show it cannot change the guard's verdict; service down after ${d.serviceDownSeconds} s`;
 }
 
 /** The floor: each instance's domain destroyed and undefined on its target, then recreated there directly. */
@@ -265,6 +265,8 @@ export async function runSession(opts: SessionOptions): Promise<EvacuationRunRes
       ...TARGETS.map((name) => ({ name, sharedPoolId: "p1", capacity: TARGET_CAPACITY })),
     ],
     hostCommandDeadlineMs: 60_000,
+    // Peers that notice first (host-agent/peers.ts): the sources' deaths are reported by the other hosts.
+    peers: true,
     // Up to 17 hosts on a shared 2-core machine: a heartbeat can be seconds late under load; a host counts
     // down after 30 s without one (AWS: 60 s).
     serviceDownSeconds: BENCH_DETECTION.serviceDownSeconds,
@@ -487,7 +489,7 @@ async function measureOne(
   );
   const markers: GanttMarker[] = [
     { label: "power loss", at: 0 },
-    { label: "alarm", at: (startedAt - killedAt) / 1000 },
+    { label: "incident opened", at: (startedAt - killedAt) / 1000 },
     { label: "death proven", at: (detectedAt - killedAt) / 1000 },
   ];
   if (Number.isFinite(floorSeconds))

@@ -65,7 +65,7 @@ function evacuationTable(byN: Record<string, EvacuationFigures>): string {
     [
       "N",
       "runs",
-      "alarm s",
+      "opened s",
       "detect s",
       "recover s",
       "last VM running s",
@@ -116,7 +116,7 @@ export function renderResults(r: BenchResults, baseline?: BenchResults): string 
     "",
     ...Object.entries(r.meta.settings).map(([k, v]) => `- ${k}: ${v}`),
     "",
-    "Definitions: **alarm** = power loss -> host-evacuation started (heartbeat alarm, EventBridge, trigger); " +
+    "Definitions: **opened** = power loss -> host-evacuation started (the peers' report or the heartbeat alarm, EventBridge, trigger); " +
       "**detect** = power loss -> death proven and the host fenced (the exit of the first Fence with a proof: the power fence confirmed off, or the lease); **recover** = detection -> the " +
       "host-evacuation execution ended (every instance confirmed running elsewhere); **floor** = the same domains " +
       "recreated on the same targets by `virsh define` + `virsh start` (and `qemu-img create` for local disks) run " +
@@ -296,7 +296,7 @@ export function renderResults(r: BenchResults, baseline?: BenchResults): string 
       `![timeline](${p.picture})`,
       "",
       `[${p.picture}](${p.picture}): N=${p.n}, SSM latency ${p.ssmLatencyMs} ms; one row per instance, one bar per state, ` +
-        "dashed lines: power loss, alarm, death proven, and where the floor (measured in the same run) would end. Per state " +
+        "dashed lines: power loss, incident opened, death proven, and where the floor (measured in the same run) would end. Per state " +
         "over the instances' rebuilds:",
       "",
       table(

@@ -9,6 +9,7 @@ import {
   HOST_CONFIG_ENV,
   HOST_CONFIG_PATH,
   HostConfig,
+  hostConfigIssues,
 } from "#shared/definitions/host-config.js";
 
 /** The configuration cannot be used: the message names the file and every bad key. */
@@ -42,5 +43,7 @@ export function loadHostConfig(path: string): HostConfig {
   }
   const parsed = HostConfig.safeParse(json);
   if (!parsed.success) throw new HostConfigError(path, configIssues(parsed.error));
+  const problems = hostConfigIssues(parsed.data);
+  if (problems.length > 0) throw new HostConfigError(path, problems);
   return parsed.data;
 }

@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { configPath, HostConfigError, loadHostConfig } from "./config.js";
 import { runHeartbeat } from "./heartbeat.js";
 import { runMonitor } from "./monitor.js";
+import { runPeerWatch } from "./peers.js";
 import { hostStatus, renderStatus } from "./status.js";
 
 /** Set by the bundler (host-agent/build.ts) from package.json; "dev" when run from source. */
@@ -76,8 +77,16 @@ async function main(argv: string[]): Promise<number> {
     default: {
       const log = logger(command);
       const run = command === "heartbeat" ? runHeartbeat(config, log) : runMonitor(config, log);
-      for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => run.stop());
-      await run.done;
+      // The peer watch lives and dies with the heartbeat: one process says this host runs, to both.
+      const { peers } = config;
+      const watch =
+        command === "heartbeat" && peers ? runPeerWatch({ ...config, peers }, logger("peers")) : undefined;
+      for (const sig of ["SIGTERM", "SIGINT"] as const)
+        process.on(sig, () => {
+          watch?.stop();
+          run.stop();
+        });
+      await Promise.all([run.done, watch?.done]);
       return 0;
     }
   }

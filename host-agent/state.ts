@@ -34,13 +34,27 @@ export interface MonitorState {
   updatedAt: string;
 }
 
-export type StatePart = "heartbeat" | "monitor";
+/** The peer watch (peers.ts), in the heartbeat's process. */
+export interface PeersState {
+  pid: number;
+  startedAt: string;
+  listen: string;
+  listening: boolean;
+  /** Each peer: never heard since the start, heard, silent, or silent and reported. */
+  peers: { host: string; lastHeardAt: string | null; state: "unknown" | "heard" | "silent" | "reported" }[];
+  lastReport: { at: string; host: string } | null;
+  lastReportFailure: { at: string; host: string; error: string } | null;
+}
+
+type AnyState = HeartbeatState | MonitorState | PeersState;
+
+export type StatePart = "heartbeat" | "monitor" | "peers";
 
 export function statePath(stateDir: string, part: StatePart): string {
   return join(stateDir, `${part}.json`);
 }
 
-export function writeState(stateDir: string, part: StatePart, state: HeartbeatState | MonitorState): void {
+export function writeState(stateDir: string, part: StatePart, state: AnyState): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o755 });
   const file = statePath(stateDir, part);
   const tmp = `${file}.tmp`;
@@ -48,10 +62,7 @@ export function writeState(stateDir: string, part: StatePart, state: HeartbeatSt
   renameSync(tmp, file);
 }
 
-export function readState<T extends HeartbeatState | MonitorState>(
-  stateDir: string,
-  part: StatePart,
-): T | null {
+export function readState<T extends AnyState>(stateDir: string, part: StatePart): T | null {
   try {
     return JSON.parse(readFileSync(statePath(stateDir, part), "utf8")) as T;
   } catch {

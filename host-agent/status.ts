@@ -8,7 +8,7 @@ import { DescribeAlarmsCommand } from "@aws-sdk/client-cloudwatch";
 import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
 import { type HostConfig, watchdogSysfsDir } from "#shared/definitions/host-config.js";
 import { agentClients } from "./aws.js";
-import { type HeartbeatState, type MonitorState, processAlive, readState } from "./state.js";
+import { type HeartbeatState, type MonitorState, type PeersState, processAlive, readState } from "./state.js";
 import { readWatchdogStatus } from "./watchdog.js";
 
 export interface HostStatus {
@@ -33,6 +33,14 @@ export interface HostStatus {
     lastFeedError: { at: string; error: string } | null;
   };
   monitor: { ok: boolean; running: boolean; connected: boolean; since: string | null; libvirtUri: string };
+  /** The peer watch (null: none configured). Not ok while it does not listen. */
+  peers: {
+    ok: boolean;
+    listening: boolean;
+    listen: string;
+    peers: PeersState["peers"];
+    lastReportFailure: PeersState["lastReportFailure"];
+  } | null;
   ok: boolean;
 }
 
@@ -88,13 +96,37 @@ export async function hostStatus(config: HostConfig, now = new Date()): Promise<
     libvirtUri: config.monitor.libvirtUri,
     ok: monRunning && (mon?.connected ?? false),
   };
+  const peers = config.peers ? peerStatus(config.peers.listen, config.peers.hosts, config.stateDir) : null;
   return {
     host: config.host,
     registered,
     heartbeat,
     watchdog,
     monitor,
-    ok: registered.ok && heartbeat.ok && watchdog.ok && monitor.ok,
+    peers,
+    ok: registered.ok && heartbeat.ok && watchdog.ok && monitor.ok && (peers?.ok ?? true),
+  };
+}
+
+function peerStatus(
+  listen: string,
+  hosts: readonly { host: string }[],
+  stateDir: string,
+): NonNullable<HostStatus["peers"]> {
+  const st = readState<PeersState>(stateDir, "peers");
+  const running = st !== null && processAlive(st.pid);
+  const listening = running && (st?.listening ?? false);
+  const peers =
+    running && st
+      ? st.peers
+      : hosts.map((h) => ({ host: h.host, lastHeardAt: null, state: "unknown" as const }));
+  return {
+    listening,
+    listen,
+    peers,
+    lastReportFailure: st?.lastReportFailure ?? null,
+    // A silent peer is that peer's trouble, reported to the control plane: this host's watch is ok.
+    ok: listening,
   };
 }
 
@@ -139,5 +171,15 @@ export function renderStatus(s: HostStatus): string {
           : `not connected to ${m.libvirtUri}`
     }`,
   );
+  const p = s.peers;
+  if (p)
+    lines.push(
+      `${mark(p.ok)} peers       ${p.listening ? `listening on ${p.listen}` : `NOT LISTENING on ${p.listen}`}; ${p.peers
+        .map(
+          (x) =>
+            `${x.host} ${x.state}${x.lastHeardAt && x.state !== "heard" ? ` (last ${x.lastHeardAt})` : ""}`,
+        )
+        .join(", ")}`,
+    );
   return lines.join("\n");
 }

@@ -1,7 +1,8 @@
 /**
  * The local cloud from the terminal.
- *   demo  3 hosts, 6 instances on host-1; host-1 loses power; its heartbeat alarm fires, the host-evacuation
- *         flow proves it dead and evacuates every instance (live progress); host-1 returns and is cleaned.
+ *   demo  3 hosts, 6 instances on host-1; host-1 loses power; its peers report it (its heartbeat alarm fires
+ *         later), the host-evacuation flow proves it dead and evacuates every instance (live progress); host-1
+ *         returns and is cleaned.
  *         `--json`: the result as one JSON object on the last line (after the tear-down).
  *   up    start the local cloud, show its hosts and endpoints, keep running until Ctrl-C
  * Both serve the web console (its URL and users printed); the API then wants SigV4-signed requests.
@@ -18,6 +19,7 @@ import {
   SFNClient,
 } from "@aws-sdk/client-sfn";
 import { heartbeatAlarmName } from "#shared/definitions/heartbeat.js";
+import { PEER_SILENT_EVENT } from "#shared/domain/host-failure.js";
 import type { Instance, PowerAnswer, PowerRecord } from "#shared/domain/schemas.js";
 import { readEvacuationPreview } from "#shared/flow/evacuation-preview.js";
 import { hostTarget } from "#shared/hosts/layout.js";
@@ -223,6 +225,8 @@ async function demo(): Promise<number> {
     retryIntervalScale: 0.1,
     hostCommandDeadlineMs: 30_000,
     hostFailure: DEMO_HOST_FAILURE,
+    // Each host's agent watches the others over UDP and reports one it stops hearing (host-agent/peers.ts).
+    peers: true,
     console: true,
   });
   const sfn = new SFNClient({});
@@ -277,6 +281,7 @@ async function demo(): Promise<number> {
 
     // Live progress: the alarm, the host-evacuation execution, and each instance's child rebuild execution.
     let alarmAt: number | undefined;
+    let reportedAt: number | undefined;
     let disabledAt: number | undefined;
     let evacuation: { arn: string; status: string } | undefined;
     const lines = new Map<string, string>();
@@ -296,8 +301,22 @@ async function demo(): Promise<number> {
         `alarm ${heartbeatAlarmName("host-1")}: ${alarm?.state ?? "?"} (t+${since(Date.now())}s since the power loss)`,
         alarm?.state ?? "?",
       );
+      // The peers' reports, one line each (the first opens the incident; the others are duplicates).
+      for (const e of cloud.events.events.filter(
+        (e) => e.detailType === PEER_SILENT_EVENT.detailType && e.time.getTime() >= killedAt,
+      )) {
+        const d = e.detailObject as { host?: string; observer?: string; silentSeconds?: number };
+        if (d.host !== "host-1") continue;
+        reportedAt ??= e.receivedAt.getTime();
+        show(
+          `peer-${d.observer}`,
+          `peer report: ${d.observer} has not heard host-1 for ${d.silentSeconds} s (t+${since(e.receivedAt.getTime())}s)`,
+        );
+      }
+      // The execution that owns host-1's incident (another peer's report and the later alarm are duplicates).
+      const owner = (await cloud.stores.hosts.get("host-1"))?.incident?.executionName;
       const evs = await executionsOf(sfn, evacArn);
-      const main = evs[0];
+      const main = evs.find((e) => e.name === owner && e.startDate!.getTime() >= killedAt);
       if (main) {
         const state = main.status === "RUNNING" ? await currentState(sfn, main.executionArn!) : main.status!;
         show("evac", `host-evacuation ${main.name}: ${state}`);
@@ -401,7 +420,7 @@ async function demo(): Promise<number> {
     const recoverSeconds = Number(((evacuatedAt - detectedAt) / 1000).toFixed(1));
     const deathToAllRunningSeconds = Number(since(evacuatedAt));
     say(
-      `alarm after ${alarmAt ? since(alarmAt) : "?"} s; death confirmed (heartbeat stale past grace, SSM probe failed, host powered off by the fence) after ${detectSeconds} s; every instance confirmed ${recoverSeconds} s later, ${deathToAllRunningSeconds} s after the power loss (${described.status})`,
+      `peers' report after ${reportedAt ? since(reportedAt) : "?"} s, alarm after ${alarmAt ? since(alarmAt) : "?"} s; death confirmed (heartbeat stale past grace, SSM probe failed, host powered off by the fence) after ${detectSeconds} s; every instance confirmed ${recoverSeconds} s later, ${deathToAllRunningSeconds} s after the power loss (${described.status})`,
     );
     await showHosts(cloud);
 
@@ -497,6 +516,7 @@ async function up(): Promise<number> {
   const cloud = await startLocalCloud({
     hosts: HOSTS.slice(0, count),
     hostFailure: {},
+    peers: true,
     schedules: true,
     console: { unsignedAsOperator: flags.unsigned === true },
   });

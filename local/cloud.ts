@@ -142,6 +142,12 @@ export interface LocalCloudOptions {
    */
   paging?: { subscriptions?: TopicSubscription[] };
   /**
+   * Peers that notice first (host-agent/peers.ts): every host's agent beats to every other host over UDP
+   * (each on an address of its own on loopback) and reports a peer it stops hearing, which starts that
+   * host's failure handling before its alarm. Default off, as a deployment's host.json has no `peers`.
+   */
+  peers?: boolean | { intervalSeconds?: number; silentAfterSeconds?: number };
+  /**
    * Simulated hosts beside the real ones (local/sim/fleet.ts): their hypervisor is a model, their agent
    * runs in this process, their heartbeats and alarms are a real host's. Seeded, alarmed and fenced (through
    * the local EC2 endpoint, fencing `local`) like the real hosts.
@@ -435,6 +441,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         credentials,
         logGroup: heartbeatLogGroup,
         heartbeatIntervalSeconds: heartbeatIntervalMs / 1000,
+        ...(opts.peers ? { peers: opts.peers === true ? {} : opts.peers } : {}),
         ...(opts.instanceFailure
           ? { monitorIntervalSeconds: (opts.instanceFailure.monitorIntervalMs ?? 1000) / 1000 }
           : {}),

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { SKIP_REASONS } from "#shared/domain/host-failure.js";
 import {
   HOST_PROOF_KINDS,
+  INCIDENT_SOURCES,
   POWER_FENCES,
   PowerAnswer,
   PROOF_KINDS,
@@ -14,7 +15,10 @@ import {
 import { IsoTime, ResourceName, Uuid } from "#shared/domain/values.js";
 import { StepFailure } from "#shared/flow/contract.js";
 
-/** The machine's input: from the alarm trigger `{host, incidentId, reason}`, from the API `{host, reason?}`. */
+/**
+ * The machine's input: from the alarm trigger `{host, incidentId, reason}`, from the peer trigger the same
+ * and `silentSince`, from the API `{host, reason?}`.
+ */
 export const HostEvacuationRequest = z.strictObject({
   host: ResourceName,
   incidentId: z
@@ -22,6 +26,8 @@ export const HostEvacuationRequest = z.strictObject({
     .regex(/^[A-Za-z0-9_-]{1,80}$/)
     .optional(),
   reason: z.string().max(1000).optional(),
+  /** When the host's peers last heard it (a peer's report). */
+  silentSince: IsoTime.optional(),
 });
 export type HostEvacuationRequest = z.infer<typeof HostEvacuationRequest>;
 
@@ -71,7 +77,9 @@ export const HostEvacuationState = z.looseObject({
   incidentId: z.string().min(1),
   /** This execution's name (its ARN names it as the ender of the migrate flows it ends). */
   executionName: z.string().min(1).optional(),
-  source: z.enum(["alarm", "operator"]),
+  source: z.enum(INCIDENT_SOURCES),
+  /** When the host's peers last heard it (an incident a peer's report opened): `assessHeartbeat`. */
+  silentSince: IsoTime.optional(),
   reason: z.string().nullable(),
   openedAt: IsoTime,
   outcome: z.enum(["opened", "resumed", "duplicate", "not-dead", "held", "evacuated"]),
@@ -88,7 +96,9 @@ export const HostEvacuationState = z.looseObject({
    * Whether an alarm's evacuation waited for other hosts' alarms before the guard (`settleVerdict`,
    * shared/domain/fencing.ts): skipped when the fleet's heartbeats show it cannot change the verdict.
    */
-  settle: z.object({ verdict: z.enum(["wait", "skip"]), reason: z.string() }).optional(),
+  settle: z
+    .object({ verdict: z.enum(["wait", "skip"]), reason: z.string(), againAt: IsoTime.optional() })
+    .optional(),
   /** Watching a silent host that answers SSM (WatchSilentHost, shared/domain/host-failure.ts). */
   watch: z
     .object({

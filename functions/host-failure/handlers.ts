@@ -1,5 +1,5 @@
 /**
- * The host-failure flows' Lambda handlers: the alarm trigger, and one step each for the two machines, from
+ * The host-failure flows' Lambda handlers: the alarm and peer triggers, and one step each for the two machines, from
  * the step table (steps/index.ts) with the dependencies from the environment.
  */
 import { handlerWith } from "#shared/lambda/handler.js";
@@ -14,6 +14,10 @@ export const onAlarmStateChange = handlerWith(deps, S.onAlarmStateChange.input, 
     host: alarmHost(event) ?? undefined,
     alarm: event.detail.alarmName,
   }),
+});
+
+export const onPeerSilent = handlerWith(deps, S.onPeerSilent.input, S.onPeerSilent.run, {
+  correlationKeys: (event) => ({ host: event.detail.host, observer: event.detail.observer }),
 });
 
 export const openIncident = handlerWith(deps, S.openIncident.input, S.openIncident.run);

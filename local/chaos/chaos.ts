@@ -227,6 +227,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     serviceDownSeconds: 10,
     dynamoFaults: { seed: opts.seed },
     instanceFailure: { monitorIntervalMs: 1000 },
+    // The hosts watch each other (host-agent/peers.ts): a disrupted host's incident opens on its peers'
+    // report, seconds before its alarm; every invariant must hold the same.
+    peers: true,
     hostFailure: {
       alarmPeriodSeconds: 10,
       alarmEvaluationPeriods: 1,

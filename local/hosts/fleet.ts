@@ -9,6 +9,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync } from "node
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { ensureHostAgentBundle } from "#host-agent/package/bundle.js";
+import type { PeerWatchConfigInput } from "#shared/definitions/host-config.js";
 import { KVM_HOST_TAG_KEY, KVM_HOST_TAG_VALUE } from "#shared/definitions/host-tag.js";
 import { DEFAULT_PREFIX } from "#shared/store/tables.js";
 import { type LocalBmcs, startBmcs } from "../bmc/ipmi-bmcs.js";
@@ -77,6 +78,11 @@ export interface FleetAgentOptions {
   feedWithinSeconds?: number;
   /** The guest lifecycle monitor (`lazarus-host monitor`) with this liveness interval, s; none = not run. */
   monitorIntervalSeconds?: number;
+  /**
+   * Peers that notice first (host-agent/peers.ts): every host beats to every other over UDP, each on an
+   * address of its own (`peerAddressOf`); none = no peer watch (the hosts' deaths are their alarms').
+   */
+  peers?: { intervalSeconds?: number; silentAfterSeconds?: number };
 }
 
 export interface FleetEnv {
@@ -183,6 +189,21 @@ export function bmcUserName(runId: string): string {
 function hostFolderName(name: string): string {
   if (/^[A-Za-z0-9_-]{1,16}$/.test(name)) return name;
   return createHash("sha1").update(name).digest("hex").slice(0, 12);
+}
+
+/** The port of the peer watch on every host (each host has an address of its own, as on a real network). */
+export const LOCAL_PEER_PORT = 7405;
+
+/**
+ * Host `index`'s address on the run's "hosts' network": 127.<a>.<b>.<index + 1>, a and b from the run id
+ * (loopback, as every server of the local cloud; a clash needs two live runs with the same two bytes), so
+ * each host binds the same port on its own address, as real hosts do.
+ */
+export function peerAddressOf(runId: string, index: number): string {
+  if (index > 253) throw new Error("at most 254 hosts on a run's peer network");
+  const a = Number.parseInt(runId.slice(0, 2), 16) || 1;
+  const b = Number.parseInt(runId.slice(2, 4), 16);
+  return `127.${a}.${b}.${index + 1}`;
 }
 
 /** Ports each host's qemu may listen on for an incoming live migration (MIGRATION_PORTS_PER_HOST of them). */
@@ -333,8 +354,17 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       const watchdogTimeoutSeconds =
         spec.watchdogTimeoutSeconds === undefined ? opts.watchdogTimeoutSeconds : spec.watchdogTimeoutSeconds;
       const hasWatchdog = watchdogTimeoutSeconds !== undefined && watchdogTimeoutSeconds !== null;
+      const peers = opts.agent?.peers
+        ? peerSettings(
+            opts.agent.peers,
+            opts.hosts.map((h, i) => ({ host: h.name, address: peerAddressOf(runId, i) })),
+            index,
+          )
+        : null;
       const agent: LocalHostConfig["agent"] =
-        opts.agent && bundle ? agentConfig(opts.agent, bundle, spec.name, mDir, hasWatchdog) : undefined;
+        opts.agent && bundle
+          ? agentConfig(opts.agent, bundle, spec.name, mDir, hasWatchdog, peers)
+          : undefined;
       const host = await LocalHost.create({
         spec,
         endpoint,
@@ -462,6 +492,7 @@ function agentConfig(
   host: string,
   mDir: string,
   watchdog: boolean,
+  peers: PeerWatchConfigInput | null,
 ): NonNullable<LocalHostConfig["agent"]> {
   const key = o.credentials.issue(hostPrincipal(host));
   return {
@@ -477,6 +508,7 @@ function agentConfig(
         feedWithinSeconds: o.feedWithinSeconds ?? 2,
       },
       watchdog: watchdog ? watchdogDevicePaths(mDir) : null,
+      peers,
       boot: machineBootFiles(mDir),
       monitor: {
         libvirtUri: "qemu:///session",
@@ -484,5 +516,21 @@ function agentConfig(
         intervalSeconds: o.monitorIntervalSeconds ?? 5,
       },
     },
+  };
+}
+
+/** Host `index`'s peer watch: every other host of the fleet, each at its address and the one port. */
+function peerSettings(
+  o: NonNullable<FleetAgentOptions["peers"]>,
+  all: { host: string; address: string }[],
+  index: number,
+): PeerWatchConfigInput {
+  return {
+    listen: `${all[index]!.address}:${LOCAL_PEER_PORT}`,
+    ...(o.intervalSeconds !== undefined ? { intervalSeconds: o.intervalSeconds } : {}),
+    ...(o.silentAfterSeconds !== undefined ? { silentAfterSeconds: o.silentAfterSeconds } : {}),
+    hosts: all
+      .filter((_, i) => i !== index)
+      .map((p) => ({ host: p.host, address: `${p.address}:${LOCAL_PEER_PORT}` })),
   };
 }

@@ -4,6 +4,7 @@
  * list; neither defines a function the other does not know. Add a function here and both pick it up.
  */
 
+import { PEER_SILENT_EVENT } from "../domain/host-failure.js";
 import type { TableId } from "../store/tables.js";
 import type { TriggerRule } from "./events.js";
 import { heartbeatAlarmPattern } from "./heartbeat.js";
@@ -436,7 +437,7 @@ export const API_FUNCTIONS: readonly FunctionSpec[] = [
 const hostFailure = (name: string, handler: string, access: FunctionAccess) =>
   stepFunction("host-failure", "hostfail", name, handler, access);
 
-/** The host-failure flows: the alarm trigger, and the steps of host-evacuation and host-recovery. */
+/** The host-failure flows: the alarm and peer triggers, and the steps of host-evacuation and host-recovery. */
 export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   {
     id: "hostfail-on-alarm",
@@ -457,6 +458,26 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
         description: "A Lazarus host beats again after an alarm: start its recovery",
         bus: "default",
         eventPattern: (prefix) => heartbeatAlarmPattern(prefix, "OK"),
+      },
+    ],
+  },
+  {
+    id: "hostfail-on-peer-silent",
+    placeholder: "HostfailOnPeerSilentFunctionArn",
+    entry: "functions/host-failure/handlers.ts",
+    handler: "onPeerSilent",
+    role: "trigger",
+    access: { tables: { hosts: "write" }, startExecutions: ["host-evacuation"] },
+    triggers: [
+      {
+        // The hosts' agents put their reports on the account's default bus.
+        id: "host-peer-silent",
+        description: "A Lazarus host's peers stopped hearing it: start its host-failure handling",
+        bus: "default",
+        eventPattern: () => ({
+          source: [PEER_SILENT_EVENT.source],
+          "detail-type": [PEER_SILENT_EVENT.detailType],
+        }),
       },
     ],
   },

@@ -33,6 +33,54 @@ const Region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region, e.g. 
 
 const Seconds = z.number().positive().max(3600);
 
+/** `a.b.c.d:port`: an IPv4 address of the hosts' own network and a UDP port. */
+export const PeerAddress = z
+  .string()
+  .regex(/^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/, "an IPv4 address and a port, e.g. 10.0.0.11:7405")
+  .refine((a) => {
+    const [ip, port] = a.split(":") as [string, string];
+    return ip.split(".").every((o) => Number(o) <= 255) && Number(port) >= 1 && Number(port) <= 65_535;
+  }, "octets up to 255, a port from 1 to 65535");
+
+/**
+ * Peers that notice first (host-agent/peers.ts): this host beats to each listed peer over UDP and listens
+ * for theirs; a peer it heard and then does not hear for `silentAfterSeconds` is reported to the control
+ * plane, which starts that host's failure handling at once instead of after its heartbeat alarm (and still
+ * proves its death before anything moves). List the same hosts both ways (A lists B, B lists A).
+ */
+export const PeerWatchConfig = z
+  .strictObject({
+    /** Where this host receives its peers' beats (its own address on the hosts' network). */
+    listen: PeerAddress,
+    /** Seconds between beats sent to each peer. */
+    intervalSeconds: z.number().min(0.2).max(60).default(1),
+    /** A peer heard before and silent this long is reported (at least two intervals). */
+    silentAfterSeconds: z.number().positive().max(600).default(3),
+    /** The peers this host watches and beats to: a few hosts of its rack or zone, not the whole fleet. */
+    hosts: z
+      .array(z.strictObject({ host: ResourceName, address: PeerAddress }))
+      .min(1)
+      .max(32),
+  })
+  .superRefine((p, ctx) => {
+    if (p.silentAfterSeconds < 2 * p.intervalSeconds)
+      ctx.addIssue({
+        code: "custom",
+        path: ["silentAfterSeconds"],
+        message: `at least two intervals (${2 * p.intervalSeconds} s): one lost datagram is no silence`,
+      });
+    const names = p.hosts.map((h) => h.host);
+    const twice = names.filter((n, i) => names.indexOf(n) !== i);
+    if (twice.length > 0)
+      ctx.addIssue({
+        code: "custom",
+        path: ["hosts"],
+        message: `listed twice: ${[...new Set(twice)].join(", ")}`,
+      });
+  });
+export type PeerWatchConfig = z.infer<typeof PeerWatchConfig>;
+export type PeerWatchConfigInput = z.input<typeof PeerWatchConfig>;
+
 export const HostConfig = z.strictObject({
   /** This host's compute name (ResourceName), as registered: the heartbeat's `Host` dimension. */
   host: ResourceName,
@@ -107,6 +155,8 @@ export const HostConfig = z.strictObject({
       intervalSeconds: Seconds.default(5),
     })
     .prefault({}),
+  /** Peers that notice first (none: this host watches no peer, and only its alarm reports its death). */
+  peers: PeerWatchConfig.nullable().default(null),
   /** Where the agent's processes leave their state for `lazarus-host status`. */
   stateDir: AbsolutePath.default("/run/lazarus-host"),
   /**
@@ -142,6 +192,12 @@ export type HostConfigInput = z.input<typeof HostConfig>;
 /** The same file as registration reads it: every key optional, unknown keys still refused. */
 export const HostSettingsFile = HostConfig.partial();
 export type HostSettingsFile = z.infer<typeof HostSettingsFile>;
+
+/** What the schema cannot see alone: a host that lists itself among its peers. */
+export function hostConfigIssues(config: HostConfig): string[] {
+  const self = config.peers?.hosts.findIndex((p) => p.host === config.host) ?? -1;
+  return self >= 0 ? [`peers.hosts.${self}.host: ${config.host} is this host`] : [];
+}
 
 /** The sysfs folder of a watchdog device: /dev/watchdogN -> watchdogN, /dev/watchdog -> watchdog0. */
 export function watchdogSysfsDir(watchdog: { device: string; sysfs?: string | undefined }): string {

@@ -7,6 +7,7 @@
  * (test/unit/cdk/host-role.test.ts checks the doc, the stack and the agent's SDK calls against this).
  * Plain data: no AWS client.
  */
+import { PEER_SILENT_EVENT } from "../domain/host-failure.js";
 import { DOMAIN_STOPPED_EVENT } from "../domain/instance-failure.js";
 import { heartbeatAlarmNamePrefix, heartbeatLogGroupName } from "./heartbeat.js";
 import { INSTANCE_MONITOR_EVENT } from "./instance-failure.js";
@@ -20,10 +21,12 @@ export type IamStatement = {
 
 /**
  * The events a host puts on the default bus, all from source lazarus.host: its report of a domain that
- * stopped (the instance monitor, the boot check) and the instance monitor's health changing.
+ * stopped (the instance monitor, the boot check), the instance monitor's health changing, and a peer it
+ * watches fallen silent (host-agent/peers.ts).
  */
 export const HOST_EVENT_DETAIL_TYPES = [
   DOMAIN_STOPPED_EVENT.detailType,
+  PEER_SILENT_EVENT.detailType,
   INSTANCE_MONITOR_EVENT.detailType.stopped,
   INSTANCE_MONITOR_EVENT.detailType.running,
 ] as const;

@@ -20,6 +20,7 @@ import {
   type HostFencing,
   type HostIncident,
   type HostProofKind,
+  type IncidentSource,
   OPEN_INCIDENT_STATUSES,
   type PowerAnswer,
   type PowerFence,
@@ -161,7 +162,29 @@ export function fleetSeriesWindow(
   return seconds >= interval ? { from: new Date(from * 1000), to: new Date(to * 1000), seconds } : null;
 }
 
-export type SettleVerdict = { verdict: "wait" | "skip"; reason: string };
+/**
+ * When `fleetSeriesWindow` first gives a window for a host last heard at `lastBeatAt`: its start plus one
+ * interval and the lag. An incident opened before then (by a peer's report, seconds after the death)
+ * assesses again at that moment instead of waiting out the whole settle.
+ */
+export function fleetSeriesReadableAt(
+  lastBeatAt: Date,
+  cfg: Pick<FencingConfig, "heartbeatIntervalSeconds">,
+): Date {
+  const interval = cfg.heartbeatIntervalSeconds;
+  const from = Math.ceil(lastBeatAt.getTime() / 1000 + interval + FLEET_SERIES_SKEW_SECONDS);
+  return new Date((Math.ceil(from + interval) + FLEET_SERIES_LAG_SECONDS + 1) * 1000);
+}
+
+export type SettleVerdict = {
+  verdict: "wait" | "skip";
+  reason: string;
+  /**
+   * A wait the fleet series may lift soon: it cannot be read yet, or its window is still shorter than its
+   * full length (a short window bounds the hosts beating loosely). Assess again then.
+   */
+  againAt?: string;
+};
 
 /**
  * From the fleet series' Sum over a window: at least `beating` hosts beat through it (each adds at most the
@@ -227,7 +250,7 @@ export function settleVerdict(
 export function massFailureVerdict(
   suspects: readonly SuspectHost[],
   fleetSize: number,
-  source: "alarm" | "operator",
+  source: IncidentSource,
   cfg: Pick<FencingConfig, "massFailureShare" | "massFailureWindowSeconds">,
 ): MassFailureVerdict {
   const names = suspects.map((s) => s.host);

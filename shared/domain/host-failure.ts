@@ -6,6 +6,7 @@
  *
  * Decisions, in flow order:
  *  1. `alarmAction`     an alarm state change -> evacuate (new incident) / recover / ignore
+ *     `peerSilentAction` a host's report that a peer fell silent -> evacuate (new incident) / ignore
  *  2. `incidentDecision` open an incident, resume our own, or drop a duplicate
  *  3. `assessHeartbeat` alive (a blip) / wait out the grace period / probe the host
  *  4. `judgeProbe`      an SSM probe that fails or times out is the proof of death; an answer is not
@@ -16,6 +17,7 @@
  */
 import { z } from "zod";
 import { deterministicUuid } from "./ids.js";
+import { DOMAIN_STOPPED_EVENT } from "./instance-failure.js";
 import {
   type Claim,
   type Host,
@@ -27,7 +29,7 @@ import {
   type ProofKind,
 } from "./schemas.js";
 import { canMigrationTransition, type VmState } from "./states.js";
-import { ResourceName } from "./values.js";
+import { IsoTime, ResourceName } from "./values.js";
 
 // ---- configuration ---------------------------------------------------------------------------------
 
@@ -55,6 +57,13 @@ export interface HostFailureConfig {
    * One heartbeat alarm period plus ALARM_SKEW_MARGIN_SECONDS (evaluation and delivery).
    */
   massFailureSettleSeconds: number;
+  /**
+   * The latest a dead host's heartbeat alarm fires after its last heartbeat: its silent periods plus one
+   * (the period the last beat fell in) and ALARM_SKEW_MARGIN_SECONDS. An incident a peer's report opened
+   * (seconds after the death) settles until then: a host that died with this one and has no live peer to
+   * report it is counted by the guard only once its alarm fired.
+   */
+  latestAlarmSeconds: number;
 }
 
 /** Evaluation and EventBridge delivery beyond the alarm period, in the settle above. */
@@ -66,6 +75,7 @@ export const DEFAULT_HOST_FAILURE_CONFIG: HostFailureConfig = {
   policy: "all",
   maxConcurrency: 16,
   massFailureSettleSeconds: 10 + ALARM_SKEW_MARGIN_SECONDS,
+  latestAlarmSeconds: 4 * 10 + ALARM_SKEW_MARGIN_SECONDS,
 };
 
 // ---- 1. alarm events -------------------------------------------------------------------------------
@@ -167,6 +177,72 @@ export function executionName(kind: "evacuate" | "recover", host: string, id: st
   return `${prefix}-${suffix}`;
 }
 
+// ---- 1b. peers' reports ----------------------------------------------------------------------------
+
+/**
+ * A host's report that a peer it watches on the hosts' own network fell silent (host-agent/peers.ts): the
+ * EventBridge source and detail-type the agent puts on the default bus and the trigger's rule matches.
+ */
+export const PEER_SILENT_EVENT = {
+  source: DOMAIN_STOPPED_EVENT.source,
+  detailType: "Lazarus Host Peer Silent",
+} as const;
+
+/** The report's detail. Times are the observer's clock. */
+export const PeerSilentDetail = z.strictObject({
+  /** The silent peer. */
+  host: ResourceName,
+  /** The host that stopped hearing it. */
+  observer: ResourceName,
+  /** When the observer last heard the peer's beat. */
+  lastHeardAt: IsoTime,
+  silentSeconds: z.number().nonnegative(),
+  /** How many of the observer's other peers it hears (an observer that hears none reports nothing). */
+  hearing: z.number().int().nonnegative(),
+});
+export type PeerSilentDetail = z.infer<typeof PeerSilentDetail>;
+
+export const PeerSilentEvent = z.object({
+  id: z.string().optional(),
+  source: z.literal(PEER_SILENT_EVENT.source),
+  "detail-type": z.literal(PEER_SILENT_EVENT.detailType),
+  time: z.string().optional(),
+  detail: PeerSilentDetail,
+});
+export type PeerSilentEvent = z.infer<typeof PeerSilentEvent>;
+
+export type PeerSilentAction =
+  | {
+      kind: "evacuate";
+      host: string;
+      incidentId: string;
+      executionName: string;
+      reason: string;
+      silentSince: string;
+    }
+  | { kind: "ignore"; reason: string };
+
+/**
+ * What a peer's report asks for: the host-failure flow for the silent host, which proves its death as for
+ * an alarm (the heartbeat, the probe, the guard, the fence). A report is no proof: at most it gets a live
+ * host probed. The incident id is derived from the report (observer and last hearing): a repeated delivery
+ * names the same execution; several observers' reports of one silence open one incident (the others are
+ * duplicates at OpenIncident).
+ */
+export function peerSilentAction(event: PeerSilentEvent): PeerSilentAction {
+  const { host, observer, lastHeardAt, silentSeconds } = event.detail;
+  if (host === observer) return { kind: "ignore", reason: `${observer} reported itself silent` };
+  const incidentId = `peer-${deterministicUuid("host-incident-peer", host, observer, lastHeardAt).slice(0, 18)}`;
+  return {
+    kind: "evacuate",
+    host,
+    incidentId,
+    executionName: executionName("evacuate", host, incidentId),
+    reason: `${observer} has not heard ${host} on the hosts' network for ${silentSeconds.toFixed(1)} s (last at ${lastHeardAt})`,
+    silentSince: lastHeardAt,
+  };
+}
+
 // ---- 2. deduplication ------------------------------------------------------------------------------
 
 export type IncidentDecision =
@@ -204,10 +280,16 @@ export function assessHeartbeat(
      * other hosts of a mass failure have alarmed by then. Absent: no such wait (an operator's request).
      */
     settleUntil?: Date | null;
+    /**
+     * When the host's peers last heard it (an incident a peer's report opened): a heartbeat no newer than
+     * that, give or take the hosts' clock skew, is no sign of life, however young (the report comes
+     * seconds after the death, sooner than a heartbeat ages past `heartbeatFreshSeconds`).
+     */
+    silentSince?: Date | null;
   },
   cfg: Pick<HostFailureConfig, "heartbeatFreshSeconds" | "graceSeconds">,
 ): HeartbeatAssessment {
-  const verdict = graceVerdict(obs, cfg);
+  const verdict = beforePeersLostIt(graceVerdict(obs, cfg), obs, cfg);
   if (verdict.verdict === "alive" || !obs.settleUntil) return verdict;
   const settleLeft = Math.ceil((obs.settleUntil.getTime() - obs.now.getTime()) / 1000);
   if (settleLeft <= 0) return verdict;
@@ -218,6 +300,26 @@ export function assessHeartbeat(
     ageSeconds: verdict.ageSeconds,
     waitSeconds: settleLeft,
     reason: `${verdict.reason}; waiting ${settleLeft} s more so that hosts that died with it have alarmed (the mass-failure guard counts them)`,
+  };
+}
+
+/** The hosts' clocks may differ by this much (chrony, Amazon Time Sync: far less). */
+export const HOST_CLOCK_SKEW_SECONDS = 1;
+
+/** A young heartbeat from before the peers lost the host: waited out to the grace period, not "alive". */
+function beforePeersLostIt(
+  verdict: HeartbeatAssessment,
+  obs: { lastHeartbeatAt: Date | null; silentSince?: Date | null | undefined },
+  cfg: Pick<HostFailureConfig, "graceSeconds">,
+): HeartbeatAssessment {
+  const { lastHeartbeatAt: last, silentSince } = obs;
+  if (verdict.verdict !== "alive" || !last || !silentSince) return verdict;
+  if (last.getTime() > silentSince.getTime() + HOST_CLOCK_SKEW_SECONDS * 1000) return verdict;
+  return {
+    verdict: "wait",
+    ageSeconds: verdict.ageSeconds,
+    waitSeconds: Math.max(1, Math.ceil(cfg.graceSeconds - verdict.ageSeconds)),
+    reason: `heartbeat ${verdict.ageSeconds.toFixed(1)} s old, no newer than when its peers last heard it (${silentSince.toISOString()}): grace period ${cfg.graceSeconds} s not over`,
   };
 }
 

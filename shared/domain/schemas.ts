@@ -250,11 +250,18 @@ export const OPEN_INCIDENT_STATUSES: readonly HostIncidentStatus[] = [
   "evacuated",
 ];
 
+/**
+ * Who opened an incident: a heartbeat alarm, a peer's report (both automatic: the mass-failure guard may
+ * hold them), or an operator's request (never held).
+ */
+export const INCIDENT_SOURCES = ["alarm", "peer", "operator"] as const;
+export type IncidentSource = (typeof INCIDENT_SOURCES)[number];
+
 export const HostIncident = z.object({
-  /** Derived from the alarm transition (or given by the operator's request): duplicates share it. */
+  /** Derived from the alarm transition or the peer's report (or given by the operator's request): duplicates share it. */
   id: z.string().min(1).max(80),
   status: HostIncidentStatus,
-  source: z.enum(["alarm", "operator"]),
+  source: z.enum(INCIDENT_SOURCES),
   reason: z.string().nullable(),
   /** The host-evacuation execution that owns the incident. */
   executionName: z.string().nullable(),

@@ -307,6 +307,14 @@ export class SsmHostExecutor implements HostExecutor, ProbeSender {
         }
         throw e;
       }
+      if (last.Status === "Cancelled" && probe && this.now() >= deadline) {
+        // Probes are cancelled by this executor only, at their deadline: a probe read again past it (its
+        // step retried after a crash, the first attempt having cancelled it) found it unanswered then.
+        throw new HostCommandTimedOut(
+          `host ${host.name} (${host.managedInstanceId}): command ${commandId} reached no terminal status within ${deadlineMs} ms (cancelled at its deadline)`,
+          { ...details, deadlineMs, lastStatus: last.Status, lastStatusDetails: last.StatusDetails ?? null },
+        );
+      }
       if (last.Status && TERMINAL.has(last.Status)) return this.mapTerminal(host, commandId, last, probe);
       delay = Math.min(this.pollMaxMs, delay * 2);
     }

@@ -128,12 +128,14 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, values: re
 
 export function hostFailureConfigFromEnv(env: Env = process.env): HostFailureConfig {
   const d = DEFAULT_HOST_FAILURE_CONFIG;
+  const alarm = heartbeatAlarmFromEnv(env);
   return {
     heartbeatFreshSeconds: positive(env, "LAZARUS_HEARTBEAT_FRESH_SECONDS", d.heartbeatFreshSeconds),
     graceSeconds: positive(env, "LAZARUS_HEARTBEAT_GRACE_SECONDS", d.graceSeconds),
     policy: oneOf<EvacuationPolicy>(env, "LAZARUS_EVACUATION_POLICY", d.policy, EVACUATION_POLICIES),
     maxConcurrency: positiveInteger(env, "LAZARUS_EVACUATION_MAX_CONCURRENCY", d.maxConcurrency),
-    massFailureSettleSeconds: heartbeatAlarmFromEnv(env).periodSeconds + ALARM_SKEW_MARGIN_SECONDS,
+    massFailureSettleSeconds: alarm.periodSeconds + ALARM_SKEW_MARGIN_SECONDS,
+    latestAlarmSeconds: (alarm.evaluationPeriods + 1) * alarm.periodSeconds + ALARM_SKEW_MARGIN_SECONDS,
   };
 }
 

@@ -17,6 +17,8 @@ import {
   incidentDecision,
   judgeProbe,
   migrationsToComplete,
+  PeerSilentEvent,
+  peerSilentAction,
   planEvacuation,
   recoveryAction,
   SILENT_HOST_WATCH_MAX_SECONDS,
@@ -115,6 +117,52 @@ describe("alarm events", () => {
     );
     expect(hostOfAlarm(badDim, NAMES)).toBeNull();
     expect(alarmAction(noDims, null).kind).toBe("ignore");
+  });
+});
+
+describe("peers' reports", () => {
+  const report = (detail: Record<string, unknown>) =>
+    PeerSilentEvent.parse({
+      source: "lazarus.host",
+      "detail-type": "Lazarus Host Peer Silent",
+      detail: {
+        host: "host-1",
+        observer: "host-2",
+        lastHeardAt: T(10).toISOString(),
+        silentSeconds: 3,
+        hearing: 2,
+        ...detail,
+      },
+    });
+
+  it("evacuates the silent host with the peers' last hearing; one report delivered twice names one execution, two observers two", () => {
+    const a = peerSilentAction(report({}));
+    expect(a).toMatchObject({ kind: "evacuate", host: "host-1", silentSince: T(10).toISOString() });
+    if (a.kind !== "evacuate") throw new Error("not evacuate");
+    expect(a.incidentId).toMatch(/^peer-[0-9a-f-]{13}/);
+    expect(a.reason).toContain("host-2 has not heard host-1");
+    expect(peerSilentAction(report({}))).toEqual(a);
+    const other = peerSilentAction(report({ observer: "host-3" }));
+    expect(other.kind === "evacuate" && other.executionName).not.toBe(a.executionName);
+  });
+
+  it("a host reporting itself is ignored; a report naming a bad host is refused by the schema", () => {
+    expect(peerSilentAction(report({ observer: "host-1" })).kind).toBe("ignore");
+    expect(() => report({ host: "a;b" })).toThrow();
+    expect(() => report({ lastHeardAt: "yesterday" })).toThrow();
+  });
+
+  it("a young heartbeat no newer than the peers' last hearing is no sign of life: the grace period is waited", () => {
+    // Heard by its peers last at 10 s, its last heartbeat at 10 s, assessed at 13 s (fresh for 5 s).
+    const obs = { lastHeartbeatAt: T(10), watchingSince: T(13), now: T(13), silentSince: T(10) };
+    expect(assessHeartbeat(obs, CFG)).toMatchObject({ verdict: "wait", waitSeconds: 17 });
+    expect(assessHeartbeat({ ...obs, now: T(30) }, CFG).verdict).toBe("probe");
+    // Within the clock skew of the hearing: still none.
+    expect(assessHeartbeat({ ...obs, lastHeartbeatAt: new Date(T(11).getTime()) }, CFG).verdict).toBe("wait");
+    // A heartbeat after it: the host lives (its peers' network failed, not the host).
+    expect(assessHeartbeat({ ...obs, lastHeartbeatAt: T(12) }, CFG).verdict).toBe("alive");
+    // Without a hearing (an alarm's incident) the same young heartbeat is alive.
+    expect(assessHeartbeat({ ...obs, silentSince: null }, CFG).verdict).toBe("alive");
   });
 });
 

@@ -11,6 +11,8 @@
 import { ALERTS } from "#shared/definitions/paging.js";
 import { HostCommandTimedOut, HostUnreachable, InvalidInput } from "#shared/domain/errors.js";
 import {
+  FLEET_SERIES_WINDOW_INTERVALS,
+  fleetSeriesReadableAt,
   fleetSeriesWindow,
   hostsSilentAtMost,
   type SettleVerdict,
@@ -38,20 +40,54 @@ export async function assessHeartbeat(
   const last = await deps.heartbeats.lastHeartbeat(state.host, lookback);
   const openedAt = new Date(state.openedAt);
   const now = deps.now();
-  const observed = { lastHeartbeatAt: last, watchingSince: openedAt, now };
-  // An alarm's evacuation waits for the alarms of hosts that died with this one (the guard counts them),
+  const observed = {
+    lastHeartbeatAt: last,
+    watchingSince: openedAt,
+    now,
+    silentSince: state.silentSince ? new Date(state.silentSince) : null,
+  };
+  // An automatic evacuation waits for the alarms of hosts that died with this one (the guard counts them),
   // unless the fleet's heartbeats show that no such host can change the guard's verdict.
-  const settleEnd =
-    state.source === "alarm"
-      ? new Date(openedAt.getTime() + deps.config.massFailureSettleSeconds * 1000)
-      : null;
+  const settleEnd = settleEndOf(state, last, deps.config);
   const settling = settleEnd !== null && settleEnd > now && assess(observed, deps.config).verdict !== "alive";
   const settle = settling ? await settleVerdictOrWait(deps, state, last, now) : state.settle;
-  const heartbeat = assess(
+  const assessed = assess(
     { ...observed, settleUntil: settle?.verdict === "skip" ? null : settleEnd },
     deps.config,
   );
+  // Too soon to read the fleet's heartbeats well (a peer's report, seconds after the death): assess again
+  // as soon as they can tell more, rather than waiting out the whole settle.
+  const againAt = settle?.verdict === "wait" && settle.againAt ? Date.parse(settle.againAt) : null;
+  const heartbeat =
+    assessed.verdict === "wait" && againAt !== null
+      ? {
+          ...assessed,
+          waitSeconds: Math.min(
+            assessed.waitSeconds,
+            Math.max(1, Math.ceil((againAt - now.getTime()) / 1000)),
+          ),
+        }
+      : assessed;
   return { ...state, heartbeat, ...(settle ? { settle } : {}) };
+}
+
+/**
+ * When an automatic evacuation's settle ends. An alarm's: one alarm period (and the margin) after it, by
+ * when the alarms of hosts that died at the same moment have fired too. A peer's report comes seconds after
+ * the death, before any alarm: its settle runs to the latest such alarm after the host's last heartbeat (a
+ * host that died with this one and has no live peer to report it is counted only once its alarm fired).
+ * An operator's request: none.
+ */
+function settleEndOf(
+  state: HostEvacuationState,
+  lastBeat: Date | null,
+  cfg: HostFailureDeps["config"],
+): Date | null {
+  const openedAt = Date.parse(state.openedAt);
+  if (state.source === "alarm") return new Date(openedAt + cfg.massFailureSettleSeconds * 1000);
+  if (state.source === "peer")
+    return new Date((lastBeat?.getTime() ?? openedAt) + cfg.latestAlarmSeconds * 1000);
+  return null;
 }
 
 /**
@@ -88,12 +124,16 @@ async function settleVerdictNow(
 ): Promise<SettleVerdict> {
   const window = lastBeat ? fleetSeriesWindow(lastBeat, now, deps.fencing) : null;
   if (!window)
-    return {
-      verdict: "wait",
-      reason: lastBeat
-        ? "too soon after the last heartbeat to read the fleet's: waiting for other hosts' alarms"
-        : "no heartbeat of this host in the metric: waiting for other hosts' alarms",
-    };
+    return lastBeat
+      ? {
+          verdict: "wait",
+          reason: "too soon after the last heartbeat to read the fleet's: waiting for other hosts' alarms",
+          againAt: fleetSeriesReadableAt(lastBeat, deps.fencing).toISOString(),
+        }
+      : {
+          verdict: "wait",
+          reason: "no heartbeat of this host in the metric: waiting for other hosts' alarms",
+        };
   const [fleetSize, beatSeconds] = await Promise.all([
     deps.stores.hosts.fleet.hostCount(),
     deps.heartbeats.fleetBeatSeconds(deps.heartbeatFleet, window.from, window.to),
@@ -103,10 +143,23 @@ async function settleVerdictNow(
   // (this host aside) already make a wait; none when the silent ones alone do (a mass failure's many flows).
   const { silent } = hostsSilentAtMost(series, deps.fencing);
   const enough = suspectsThatHold(fleetSize, deps.fencing) - silent + 1;
-  if (enough <= 0) return settleVerdict({ ...series, suspects: null }, deps.fencing);
+  if (enough <= 0)
+    return growing(settleVerdict({ ...series, suspects: null }, deps.fencing), window.seconds, now, deps);
   const suspects = await readSuspects(deps, enough);
   const count = new Set([state.host, ...suspects.map((s) => s.host)]).size;
-  return settleVerdict({ ...series, suspects: count }, deps.fencing);
+  return growing(settleVerdict({ ...series, suspects: count }, deps.fencing), window.seconds, now, deps);
+}
+
+/** A wait over a window shorter than its full length: assessed again one interval later (it is longer then). */
+function growing(
+  verdict: SettleVerdict,
+  windowSeconds: number,
+  now: Date,
+  deps: HostFailureDeps,
+): SettleVerdict {
+  const interval = deps.fencing.heartbeatIntervalSeconds;
+  if (verdict.verdict === "skip" || windowSeconds >= FLEET_SERIES_WINDOW_INTERVALS * interval) return verdict;
+  return { ...verdict, againAt: new Date(now.getTime() + Math.max(1, interval) * 1000).toISOString() };
 }
 
 /** Sends the liveness probe and returns without waiting for it; ProbeHost reads its answer. */

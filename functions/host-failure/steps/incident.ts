@@ -5,7 +5,7 @@
 
 import type { z } from "zod";
 import { ALERTS } from "#shared/definitions/paging.js";
-import type { HostIncident } from "#shared/domain/schemas.js";
+import type { HostIncident, IncidentSource } from "#shared/domain/schemas.js";
 import type { AbortedFlow } from "#shared/flow/flow-state.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { alertBestEffort } from "#shared/notifications/host-alerts.js";
@@ -20,7 +20,7 @@ export async function openIncident(
   const incident: HostIncident = {
     id: request.incidentId ?? executionName.slice(0, 80),
     status: "confirming",
-    source: request.incidentId?.startsWith("alarm-") ? "alarm" : "operator",
+    source: incidentSource(request.incidentId),
     reason: request.reason ?? null,
     executionName,
     openedAt: at,
@@ -35,10 +35,18 @@ export async function openIncident(
     executionName,
     source: incident.source,
     reason: incident.reason,
+    ...(request.silentSince && incident.source === "peer" ? { silentSince: request.silentSince } : {}),
     openedAt: decision.kind === "resume" ? current.openedAt : incident.openedAt,
   };
   if (decision.kind === "duplicate") return { ...base, outcome: "duplicate", duplicateOf: decision.of };
   return { ...base, outcome: decision.kind === "open" ? "opened" : "resumed" };
+}
+
+/** The triggers name their incidents `alarm-...` and `peer-...` (shared/domain/host-failure.ts); the API does not. */
+function incidentSource(incidentId: string | undefined): IncidentSource {
+  if (incidentId?.startsWith("alarm-")) return "alarm";
+  if (incidentId?.startsWith("peer-")) return "peer";
+  return "operator";
 }
 
 /** The host is alive after all: the incident ends, the host's status is up again; nothing was changed. */

@@ -4,7 +4,7 @@
  * with the schema its input is parsed with. The Lambda handlers are built from this table, and so is the
  * policy simulator (test/unit/ha-simulator), which runs these same steps in the order the ASL defines.
  */
-import { AlarmStateChangeEvent } from "#shared/domain/host-failure.js";
+import { AlarmStateChangeEvent, PeerSilentEvent } from "#shared/domain/host-failure.js";
 import { tableStep } from "#shared/lambda/handler.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 import { ConfirmInput, HostEvacuationState, HostRecoveryState, OpenIncidentInput } from "../contract.js";
@@ -21,6 +21,7 @@ const step = tableStep<HostFailureDeps>();
 
 export const HOST_FAILURE_STEPS = {
   onAlarmStateChange: step(AlarmStateChangeEvent, trigger.onAlarmStateChange),
+  onPeerSilent: step(PeerSilentEvent, trigger.onPeerSilent),
   openIncident: step(OpenIncidentInput, incident.openIncident),
   closeNotDead: step(HostEvacuationState, incident.closeNotDead),
   abortIncident: step(HostEvacuationState, incident.abortIncident),

@@ -1,5 +1,7 @@
 /**
- * The EventBridge target for "CloudWatch Alarm State Change" of the heartbeat alarms: ALARM starts the
+ * The host-failure flows' triggers.
+ *
+ * `onAlarmStateChange`, the EventBridge target for "CloudWatch Alarm State Change" of the heartbeat alarms: ALARM starts the
  * host-evacuation flow for a new incident, ALARM -> OK starts the host-recovery flow. Execution names come
  * from the alarm transition, so a repeated delivery of one event starts nothing new. The host's `status`
  * follows the alarm at once (a hint the scheduler uses: no instance is placed on a host whose heartbeat is
@@ -12,8 +14,11 @@ import {
   type AlarmStateChangeEvent,
   alarmAction,
   hostOfAlarm,
+  type PeerSilentEvent,
+  peerSilentAction,
 } from "#shared/domain/host-failure.js";
 import { inMaintenance } from "#shared/domain/maintenance.js";
+import { OPEN_INCIDENT_STATUSES } from "#shared/domain/schemas.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 
 export interface TriggerResult {
@@ -61,6 +66,56 @@ export async function onAlarmStateChange(
   );
   return {
     action: action.kind,
+    host: action.host,
+    executionName: action.executionName,
+    started,
+    reason: action.reason,
+  };
+}
+
+/**
+ * `onPeerSilent`, the EventBridge target for a host's "Lazarus Host Peer Silent" report (host-agent/peers.ts):
+ * starts the host-evacuation flow for the silent host, seconds after its death instead of after its alarm.
+ * The report proves nothing: the flow judges as for an alarm (the heartbeat, no newer than the peers' last
+ * hearing, the probe, the guard, the fence), so a mistaken or lying peer can only get a live host probed.
+ * The host's `status` goes down as at an alarm (no placement on a host its peers cannot hear); the
+ * incident's end sets it up again when the heartbeat shows the host alive.
+ */
+export async function onPeerSilent(deps: HostFailureDeps, event: PeerSilentEvent): Promise<TriggerResult> {
+  const action = peerSilentAction(event);
+  const record = action.kind === "ignore" ? null : await deps.stores.hosts.get(action.host);
+  if (action.kind === "ignore" || !record) {
+    const reason = action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`;
+    return { action: "ignore", host: event.detail.host, executionName: null, started: false, reason };
+  }
+  if (inMaintenance(record)) {
+    return {
+      action: "ignore",
+      host: action.host,
+      executionName: null,
+      started: false,
+      reason: `host ${action.host} is in maintenance: a peer's report starts no evacuation`,
+    };
+  }
+  if (record.incident && OPEN_INCIDENT_STATUSES.includes(record.incident.status)) {
+    // Its evacuation runs already (an alarm's, another peer's): nothing to start, status left as it is.
+    return {
+      action: "ignore",
+      host: action.host,
+      executionName: null,
+      started: false,
+      reason: `host ${action.host} has an open incident (${record.incident.id}): nothing to start`,
+    };
+  }
+  await deps.stores.hosts.setService(action.host, { status: "down" });
+  const { started } = await deps.starter.start(deps.machines.hostEvacuation, action.executionName, {
+    host: action.host,
+    incidentId: action.incidentId,
+    reason: action.reason,
+    silentSince: action.silentSince,
+  });
+  return {
+    action: "evacuate",
     host: action.host,
     executionName: action.executionName,
     started,

@@ -22,6 +22,7 @@ import {
 } from "#shared/definitions/host-role.js";
 import { INSTANCE_MONITOR_EVENT } from "#shared/definitions/instance-failure.js";
 import { PROJECT_ROOT } from "#shared/definitions/state-machines.js";
+import { PEER_SILENT_EVENT } from "#shared/domain/host-failure.js";
 import { DOMAIN_STOPPED_EVENT } from "#shared/domain/instance-failure.js";
 import { sdkActionsOf } from "./code-reads.js";
 import { asArray, flat, resourcesOfType, type Synthesized, synth } from "./synth.js";
@@ -124,8 +125,8 @@ describe("the hosts' role", () => {
     );
   });
 
-  it("a host may put exactly the events the host agent sends: source lazarus.host, its three detail types", () => {
-    // Every DetailType the agent's code sets names one of the two event definitions...
+  it("a host may put exactly the events the host agent sends: source lazarus.host, its four detail types", () => {
+    // Every DetailType the agent's code sets names one of the three event definitions...
     const detailTypes = new Set<string>();
     for (const f of readdirSync(join(root, "host-agent"), { withFileTypes: true, recursive: true })) {
       if (!f.isFile() || !f.name.endsWith(".ts") || f.parentPath.includes("node_modules")) continue;
@@ -135,17 +136,20 @@ describe("the hosts' role", () => {
     expect([...detailTypes].sort()).toEqual([
       "DOMAIN_STOPPED_EVENT.detailType",
       "INSTANCE_MONITOR_EVENT.detailType[health]",
+      "PEER_SILENT_EVENT.detailType",
     ]);
     // ...and the role allows every value those can take, nothing else.
     const reports = hostAgentStatements(STACK_SCOPE).find((st) => st.Action === "events:PutEvents")!;
     expect(reports.Condition?.StringEquals?.["events:source"]).toBe(DOMAIN_STOPPED_EVENT.source);
     expect(INSTANCE_MONITOR_EVENT.source).toBe(DOMAIN_STOPPED_EVENT.source);
-    expect([...asArray(reports.Condition!.StringEquals!["events:detail-type"]!)].sort()).toEqual(
-      [DOMAIN_STOPPED_EVENT.detailType, ...Object.values(INSTANCE_MONITOR_EVENT.detailType)].sort(),
-    );
-    expect([...HOST_EVENT_DETAIL_TYPES].sort()).toEqual(
-      [DOMAIN_STOPPED_EVENT.detailType, ...Object.values(INSTANCE_MONITOR_EVENT.detailType)].sort(),
-    );
+    expect(PEER_SILENT_EVENT.source).toBe(DOMAIN_STOPPED_EVENT.source);
+    const sent = [
+      DOMAIN_STOPPED_EVENT.detailType,
+      PEER_SILENT_EVENT.detailType,
+      ...Object.values(INSTANCE_MONITOR_EVENT.detailType),
+    ].sort();
+    expect([...asArray(reports.Condition!.StringEquals!["events:detail-type"]!)].sort()).toEqual(sent);
+    expect([...HOST_EVENT_DETAIL_TYPES].sort()).toEqual(sent);
   });
 
   it("a group of hosts gets a role of its own that reads its own networks' passwords only", () => {

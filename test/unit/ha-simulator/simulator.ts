@@ -94,6 +94,7 @@ export const SIM_DEFAULTS: SimConfig = {
   maxConcurrency: 2,
   // The deployed default: one 10 s alarm period and the margin.
   massFailureSettleSeconds: DEFAULT_HOST_FAILURE_CONFIG.massFailureSettleSeconds,
+  latestAlarmSeconds: DEFAULT_HOST_FAILURE_CONFIG.latestAlarmSeconds,
   massFailureShare: 1 / 3,
   massFailureWindowSeconds: 120,
   leaseSeconds: 60,
@@ -748,6 +749,7 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
       policy: cfg.policy,
       maxConcurrency: cfg.maxConcurrency,
       massFailureSettleSeconds: cfg.massFailureSettleSeconds,
+      latestAlarmSeconds: cfg.latestAlarmSeconds,
     },
     fencing: {
       massFailureShare: cfg.massFailureShare,

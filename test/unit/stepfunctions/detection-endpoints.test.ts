@@ -386,6 +386,22 @@ describe("local SSM at AWS's timings, on a clock the test moves", () => {
       expect(rejudged.death).toMatchObject({ verdict: "dead", reason: expect.stringContaining("timed out") });
     }));
 
+  it("ProbeHost run again after a crash past its work (a Lambda retry): the probe it cancelled at its deadline is still death, not a failure", () =>
+    withSsmHost("host-r", async ({ client, host, sent, executor }) => {
+      const deps = probeDeps(host, executor, 300);
+      const withProbe = await sendProbe(deps, openedIncident(host, "inc-r"));
+      await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(withProbe.probe!.sentAtMs + 300));
+      // The first attempt: unanswered past the deadline, so cancelled, and judged dead.
+      const first = await probeHost(deps, assessed(withProbe));
+      expect(first.death).toMatchObject({ verdict: "dead" });
+      expect((await statusOf(client, sent[0]!.commandId))?.Status).toBe("Cancelled");
+      // Its Lambda crashed after that work; Step Functions runs the step again on the same input. Chaos
+      // found this aborting the incident (HostCommandFailed: cancelled) until 2026-12-07.
+      const retried = await probeHost(deps, assessed(withProbe));
+      expect(retried.death).toMatchObject({ verdict: "dead", reason: expect.stringContaining("timed out") });
+      expect(sent).toHaveLength(1);
+    }));
+
   it("a command whose agent took it and went silent expires DeliveryTimedOut: HostCommandTimedOut (it may have run)", () =>
     withSsmHost("host-b", async ({ host, sent, executor, poll }) => {
       const running = executor

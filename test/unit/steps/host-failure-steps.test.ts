@@ -364,6 +364,43 @@ describe("AssessHeartbeat: the mass-failure settle from the fleet's heartbeats",
     expect(out.heartbeat).toMatchObject({ verdict: "wait" });
   });
 
+  it("a peer's report, seconds after the death: assessed again as soon as the series can tell, then straight to the probe", async () => {
+    const w = await newWorld();
+    let fleetSeconds = 0;
+    const { deps, state } = await alarmed(w, "st-5", async () => fleetSeconds);
+    // Last heard 3 s ago (the report's silence), the heartbeat as old.
+    const lastBeat = new Date(deps.now().getTime() - 3000);
+    deps.heartbeats = { ...deps.heartbeats, lastHeartbeat: async () => lastBeat };
+    const peer: HostEvacuationState = { ...state, source: "peer", silentSince: lastBeat.toISOString() };
+    const early = await assessHeartbeat(deps, peer);
+    // Too soon to read the series: not the settle's 25 s (to the latest alarm), but until it can be read.
+    expect(early.settle).toMatchObject({ verdict: "wait", againAt: expect.any(String) });
+    expect(early.heartbeat).toMatchObject({ verdict: "wait" });
+    expect(early.heartbeat?.waitSeconds).toBeLessThanOrEqual(5);
+    // Later: past the grace period, the series shows the three others beating through its window.
+    const later = new Date(deps.now().getTime() + 7000);
+    deps.now = () => later;
+    fleetSeconds = 3 * 8;
+    const out = await assessHeartbeat(deps, peer);
+    expect(out.settle).toMatchObject({ verdict: "skip" });
+    expect(out.heartbeat).toMatchObject({ verdict: "probe" });
+  });
+
+  it("a peer's report whose series says wait: the settle runs to the latest alarm after the last heartbeat", async () => {
+    const w = await newWorld();
+    const { deps, state } = await alarmed(w, "st-6", async () => 0);
+    deps.config = { ...deps.config, latestAlarmSeconds: 25 };
+    const lastBeat = new Date(deps.now().getTime() - 12_000);
+    const out = await assessHeartbeat(deps, {
+      ...state,
+      source: "peer",
+      silentSince: lastBeat.toISOString(),
+    });
+    expect(out.settle).toMatchObject({ verdict: "wait" });
+    // 25 s after the last beat, 12 s ago (the series' window is full: nothing to ask again sooner).
+    expect(out.heartbeat).toMatchObject({ verdict: "wait", waitSeconds: 13 });
+  });
+
   it("an operator's request never waits for the settle and reads no series", async () => {
     const w = await newWorld();
     let read = 0;
