@@ -116,7 +116,10 @@ async function settleOf(
   sfn: SFNClient,
   executionArn: string,
 ): Promise<{ verdict: string; reason: string } | undefined> {
-  const h = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
+  const h = await sfn.send(
+    new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, reverseOrder: true }),
+  );
+  // The latest assessment's verdict.
   for (const e of h.events ?? []) {
     const d = e.stateExitedEventDetails;
     if (e.type?.endsWith("StateExited") && d?.name === "AssessHeartbeat") {
@@ -320,10 +323,12 @@ async function demo(): Promise<number> {
       if (main) {
         const state = main.status === "RUNNING" ? await currentState(sfn, main.executionArn!) : main.status!;
         show("evac", `host-evacuation ${main.name}: ${state}`);
-        // Whether it waits for other hosts' alarms before the mass-failure guard, and why (once).
-        if (!lines.has("settle")) {
+        // Whether it waits for other hosts' alarms before the mass-failure guard, and why (each change:
+        // a peer's incident is assessed again as the fleet's heartbeats can tell more).
+        if (lines.get("settle")?.startsWith("skip") !== true && main.status === "RUNNING") {
           const settle = await settleOf(sfn, main.executionArn!);
-          if (settle) show("settle", `mass-failure settle: ${settle.verdict} (${settle.reason})`);
+          if (settle)
+            show("settle", `mass-failure settle: ${settle.verdict} (${settle.reason})`, settle.verdict);
         }
         if (
           disabledAt === undefined &&
