@@ -53,6 +53,8 @@ export interface SessionOptions {
    * are a larger share of its fleet than the full bench's, makes it shorter than one run.
    */
   massFailureWindowSeconds?: number;
+  /** The hosts watch each other (default true, as the bench measures); false: the alarms alone detect. */
+  peers?: boolean;
 }
 
 export interface EvacuationRunResult {
@@ -266,7 +268,7 @@ export async function runSession(opts: SessionOptions): Promise<EvacuationRunRes
     ],
     hostCommandDeadlineMs: 60_000,
     // Peers that notice first (host-agent/peers.ts): the sources' deaths are reported by the other hosts.
-    peers: true,
+    peers: opts.peers ?? true,
     // Up to 17 hosts on a shared 2-core machine: a heartbeat can be seconds late under load; a host counts
     // down after 30 s without one (AWS: 60 s).
     serviceDownSeconds: BENCH_DETECTION.serviceDownSeconds,

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/probe.ts [--n 16] [--runs 2] [--latency 0] [--profile] [--by-process]` (as root, like the
+ * `node --import tsx bench/probe.ts [--n 16] [--runs 2] [--latency 0] [--profile] [--by-process] [--without-peers]` (as root, like the
  * bench): where one evacuation's recovery goes, for work on the control plane's overhead. Runs `--runs`
  * evacuations of N instances (shared storage) in one local cloud and prints, per run: recovery, floor and
  * ratio; the host-evacuation's states after death was proven; per rebuild state the median bar beside the
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     profile: { type: "boolean" },
     /** The machine's CPU in the recovery and in the floor by kind of process (/proc, every 250 ms). */
     "by-process": { type: "boolean" },
+    /** The hosts without the peer watch: the alarms alone detect (to compare). */
+    "without-peers": { type: "boolean" },
   },
 });
 const n = Number(values.n ?? 16);
@@ -212,6 +214,7 @@ await runSession({
   runs: Array.from({ length: runs }, () => ({ n, storage: "shared" as const, ssmLatencyMs })),
   log,
   massFailureWindowSeconds: 20,
+  peers: values["without-peers"] !== true,
   started: (cloud) => {
     log(`hosts' CPU group: ${cloud.fleet.cpuGroup ?? "none"}`);
     void startProfile();

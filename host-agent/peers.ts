@@ -192,6 +192,7 @@ export function runPeerWatch(
   let inFlight = false;
   let wasIsolated = false;
   let lastSendError = "";
+  let lastBindError = "";
 
   const bind = () => {
     if (socket || binding || stopping) return;
@@ -218,12 +219,17 @@ export function runPeerWatch(
       }
       if (socket === s) socket = null;
       state.listening = false;
-      log(`peer watch: socket ${cfg.listen} failed (${errorText(e)}); bound again at the next interval`);
+      // Once per distinct error, not at every interval it is tried again.
+      const error = errorText(e);
+      if (error !== lastBindError)
+        log(`peer watch: socket ${cfg.listen} failed (${error}); tried again at every interval`);
+      lastBindError = error;
     });
     s.bind({ address: listen.address, port: listen.port, exclusive: true }, () => {
       binding = false;
       socket = s;
       state.listening = true;
+      lastBindError = "";
       log(
         `peer watch on ${cfg.listen}: ${cfg.hosts.map((p) => p.host).join(", ")}, silent after ${cfg.silentAfterSeconds} s`,
       );

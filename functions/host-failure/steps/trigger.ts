@@ -29,6 +29,14 @@ export interface TriggerResult {
   reason: string;
 }
 
+const ignored = (host: string | null, reason: string): TriggerResult => ({
+  action: "ignore",
+  host,
+  executionName: null,
+  started: false,
+  reason,
+});
+
 /** The host a heartbeat alarm's event names (its metric's dimension, else its name), or null. */
 export function alarmHost(event: AlarmStateChangeEvent): string | null {
   return hostOfAlarm(event, { dimension: HEARTBEAT_METRIC.dimension, alarmPrefix: HEARTBEAT_ALARM_PREFIX });
@@ -41,22 +49,16 @@ export async function onAlarmStateChange(
   const host = alarmHost(event);
   const action = alarmAction(event, host);
   const record = action.kind === "ignore" ? null : await deps.stores.hosts.get(action.host);
-  if (action.kind === "ignore" || !record) {
-    const reason = action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`;
-    return { action: "ignore", host, executionName: null, started: false, reason };
-  }
+  if (action.kind === "ignore" || !record)
+    return ignored(host, action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`);
   const evacuate = action.kind === "evacuate";
   await deps.stores.hosts.setService(action.host, { status: evacuate ? "down" : "up" });
-  if (evacuate && inMaintenance(record)) {
-    // Drained for planned maintenance (issue 32): nothing is on it, it may be powered off for its repair.
-    return {
-      action: "ignore",
-      host: action.host,
-      executionName: null,
-      started: false,
-      reason: `host ${action.host} is in maintenance: its heartbeat alarm starts no evacuation`,
-    };
-  }
+  // Drained for planned maintenance (issue 32): nothing is on it, it may be powered off for its repair.
+  if (evacuate && inMaintenance(record))
+    return ignored(
+      action.host,
+      `host ${action.host} is in maintenance: its heartbeat alarm starts no evacuation`,
+    );
   const { started } = await deps.starter.start(
     evacuate ? deps.machines.hostEvacuation : deps.machines.hostRecovery,
     action.executionName,
@@ -84,29 +86,22 @@ export async function onAlarmStateChange(
 export async function onPeerSilent(deps: HostFailureDeps, event: PeerSilentEvent): Promise<TriggerResult> {
   const action = peerSilentAction(event);
   const record = action.kind === "ignore" ? null : await deps.stores.hosts.get(action.host);
-  if (action.kind === "ignore" || !record) {
-    const reason = action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`;
-    return { action: "ignore", host: event.detail.host, executionName: null, started: false, reason };
-  }
-  if (inMaintenance(record)) {
-    return {
-      action: "ignore",
-      host: action.host,
-      executionName: null,
-      started: false,
-      reason: `host ${action.host} is in maintenance: a peer's report starts no evacuation`,
-    };
-  }
-  if (record.incident && OPEN_INCIDENT_STATUSES.includes(record.incident.status)) {
-    // Its evacuation runs already (an alarm's, another peer's): nothing to start, status left as it is.
-    return {
-      action: "ignore",
-      host: action.host,
-      executionName: null,
-      started: false,
-      reason: `host ${action.host} has an open incident (${record.incident.id}): nothing to start`,
-    };
-  }
+  if (action.kind === "ignore" || !record)
+    return ignored(
+      event.detail.host,
+      action.kind === "ignore" ? action.reason : `host ${action.host} is not registered`,
+    );
+  if (inMaintenance(record))
+    return ignored(
+      action.host,
+      `host ${action.host} is in maintenance: a peer's report starts no evacuation`,
+    );
+  // Its evacuation runs already (an alarm's, another peer's): nothing to start, status left as it is.
+  if (record.incident && OPEN_INCIDENT_STATUSES.includes(record.incident.status))
+    return ignored(
+      action.host,
+      `host ${action.host} has an open incident (${record.incident.id}): nothing to start`,
+    );
   await deps.stores.hosts.setService(action.host, { status: "down" });
   const { started } = await deps.starter.start(deps.machines.hostEvacuation, action.executionName, {
     host: action.host,

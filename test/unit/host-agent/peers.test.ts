@@ -380,6 +380,41 @@ describe("the packaged agent's peer watch", () => {
   }, 60_000);
 });
 
+describe("a peer watch that cannot listen", () => {
+  it("says so once, keeps trying, and the heartbeat process runs on; status shows it NOT LISTENING", async () => {
+    const at = network();
+    const { file, stateDir } = agentConfig("sa", ["sa", "sb"], at, events.url);
+    // An address this machine does not have (TEST-NET-1): the bind fails.
+    const config = JSON.parse(readFileSync(file, "utf8")) as { peers: { listen: string } };
+    config.peers.listen = `192.0.2.1:${PORT}`;
+    writeFileSync(file, JSON.stringify(config));
+    const child = spawn(process.execPath, [bundle, "heartbeat", "--config", file], {
+      env: { PATH: process.env.PATH ?? "", HOME: work },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    children.push(child);
+    let log = "";
+    child.stderr!.on("data", (d) => {
+      log += d;
+    });
+    const a: Agent = { name: "sa", child, stateDir, log: () => log };
+    await until("the peer state written", () => peersState(a));
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(child.exitCode).toBeNull();
+    expect(log.match(/peer watch: socket 192\.0\.2\.1:7405 failed/g)).toHaveLength(1);
+    expect(peersState(a)?.listening).toBe(false);
+    const status = await runProcess(process.execPath, [bundle, "status", "--json", "--config", file], {
+      env: { PATH: process.env.PATH ?? "", HOME: work },
+      timeoutMs: 20_000,
+    });
+    expect(status.code).toBe(1);
+    const parsed = JSON.parse(status.out.trim().split("\n").at(-1)!) as {
+      peers: { ok: boolean; listening: boolean };
+    };
+    expect(parsed.peers).toMatchObject({ ok: false, listening: false });
+  }, 60_000);
+});
+
 describe("a bad peers section: exit 78 naming the key", () => {
   const base = {
     host: "kvm-01",
