@@ -36,6 +36,7 @@ import { newHostRecord } from "#shared/domain/host-record.js";
 import { type Host, HostFencing, type Instance } from "#shared/domain/schemas.js";
 import { SsmHostExecutor } from "#shared/hosts/ssm-executor.js";
 import { SsmHostDirectory } from "#shared/hosts/ssm-host-directory.js";
+import { mapWithConcurrency } from "#shared/lambda/concurrency.js";
 import { resetDeps } from "#shared/lambda/runtime.js";
 import { CloudWatchHostAlarms, type HostAlarms } from "#shared/metrics/host-alarms.js";
 import { createDocumentClient, createDynamoClient } from "#shared/store/client.js";
@@ -606,7 +607,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       });
     }
     const simHosts = opts.seedHosts === false || !sim ? [] : [...sim.hosts.values()];
-    await inBatches(simHosts, 25, (host) =>
+    await mapWithConcurrency(simHosts, 25, (host) =>
       stores.hosts.put({ ...newHostRecord(host.record(), { lastHeartbeatAt }), fencing: SIM_FENCING }),
     );
     // The ec2 fence: StopInstances on a host's instance id cuts its power (every process, qemu included),
@@ -662,7 +663,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       opts.hostFailure && opts.seedHosts !== false
         ? [...fleet.hosts.keys(), ...simHosts.map((h) => h.name)]
         : [];
-    await inBatches(alarmed, 20, (name) => alarms.put(name));
+    await mapWithConcurrency(alarmed, 20, (name) => alarms.put(name));
     // The paging alarms of the stack, as deployed, notifying the page topic.
     for (const alarm of pagingAlarms(prefix, ALL_FUNCTIONS, {
       hostEvacuationArn: stateMachineArns["host-evacuation"]!,
@@ -738,15 +739,6 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     await stop();
     throw e;
   }
-}
-
-/** `fn` over `items`, `width` at a time (seeding a fleet without one request per host in a row). */
-async function inBatches<T>(
-  items: readonly T[],
-  width: number,
-  fn: (item: T) => Promise<unknown>,
-): Promise<void> {
-  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
 }
 
 function apiHandler(handlers: Record<string, (event: unknown) => Promise<unknown>>, prefix: string) {
