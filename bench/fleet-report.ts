@@ -99,7 +99,7 @@ export function standingCostPerHostMonth(s: StandingTraffic, hosts: number): Sta
   const alarm = s.alarmsPerHost * PRICES.cloudWatchHighResAlarmMonth;
   const heartbeatLogs = deployed.calls;
   const sweeper = (runPrice(s.sweeperRun) * RUNS_PER_MONTH.sweeper) / hosts;
-  // A run syncs at most a page of hosts, one after the other: the month's runs sync min(hosts, page) hosts
+  // A run syncs at most a page of hosts (SYNC_CONCURRENCY at once): the month's runs sync min(hosts, page) hosts
   // each, at the measured cost per host synced, shared by the fleet (a bigger fleet: each host less often).
   const perHostSynced = runPrice(s.syncRun) / Math.max(1, s.syncRun.hostsCovered);
   const sync = (RUNS_PER_MONTH.sync * Math.min(hosts, SYNC_HOSTS_PER_RUN) * perHostSynced) / hosts;
