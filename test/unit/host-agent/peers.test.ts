@@ -180,7 +180,13 @@ function network(): (i: number) => string {
   return (i) => `127.${a}.${b}.${i + 1}`;
 }
 
-function agentConfig(name: string, names: string[], at: (i: number) => string, eventsUrl: string) {
+function agentConfig(
+  name: string,
+  names: string[],
+  at: (i: number) => string,
+  eventsUrl: string,
+  edit: (peers: { listen: string }) => void = () => {},
+) {
   const i = names.indexOf(name);
   const key = credentials.issue(hostPrincipal(name));
   const dir = join(work, `${name}-${at(i)}`);
@@ -206,6 +212,7 @@ function agentConfig(name: string, names: string[], at: (i: number) => string, e
         .map((n) => ({ host: n, address: `${at(names.indexOf(n))}:${PORT}` })),
     },
   };
+  edit(config.peers);
   const file = join(work, `${name}-${at(i)}.json`);
   writeFileSync(file, JSON.stringify(config));
   return { file, stateDir: config.stateDir };
@@ -218,8 +225,14 @@ interface Agent {
   log: () => string;
 }
 
-function startAgent(name: string, names: string[], at: (i: number) => string, eventsUrl = events.url): Agent {
-  const { file, stateDir } = agentConfig(name, names, at, eventsUrl);
+function startAgent(
+  name: string,
+  names: string[],
+  at: (i: number) => string,
+  eventsUrl = events.url,
+  edit?: (peers: { listen: string }) => void,
+): Agent & { file: string } {
+  const { file, stateDir } = agentConfig(name, names, at, eventsUrl, edit);
   const child = spawn(process.execPath, [bundle, "heartbeat", "--config", file], {
     env: { PATH: process.env.PATH ?? "", HOME: work },
     stdio: ["ignore", "ignore", "pipe"],
@@ -229,7 +242,7 @@ function startAgent(name: string, names: string[], at: (i: number) => string, ev
   child.stderr!.on("data", (d) => {
     log += d;
   });
-  return { name, child, stateDir, log: () => log };
+  return { name, child, stateDir, log: () => log, file };
 }
 
 function peersState(a: Agent): PeersState | null {
@@ -259,6 +272,14 @@ const heardAll = (agents: Agent[]) =>
     agents.every((a) => peersState(a)?.peers.every((p) => p.state === "heard")),
   );
 
+/** Agents `names` on a fresh network, once each hears every other; `before`: the reports taken so far. */
+async function startHearing(names: string[], eventsUrl = events.url) {
+  const at = network();
+  const agents = names.map((n) => startAgent(n, names, at, eventsUrl));
+  await heardAll(agents);
+  return { agents, before: reports().length };
+}
+
 /** The peer-silent reports the local EventBridge took, parsed. */
 function reports(): PeerSilentDetail[] {
   return events.events
@@ -273,11 +294,7 @@ const exited = (c: ChildProcess) =>
 
 describe("the packaged agent's peer watch", () => {
   it("a peer killed (SIGKILL) is reported once by each of the others; a peer stopped (SIGTERM) says goodbye and is not", async () => {
-    const names = ["pa", "pb", "pc"];
-    const at = network();
-    const agents = names.map((n) => startAgent(n, names, at));
-    await heardAll(agents);
-    const before = reports().length;
+    const { agents, before } = await startHearing(["pa", "pb", "pc"]);
 
     agents[2]!.child.kill("SIGKILL");
     await until("both observers' reports of pc", () =>
@@ -323,11 +340,7 @@ describe("the packaged agent's peer watch", () => {
   }, 90_000);
 
   it("when the last peer it hears goes silent too, reports it not (it may be the one cut off)", async () => {
-    const names = ["qa", "qb", "qc"];
-    const at = network();
-    const agents = names.map((n) => startAgent(n, names, at));
-    await heardAll(agents);
-    const before = reports().length;
+    const { agents, before } = await startHearing(["qa", "qb", "qc"]);
     // qc dies: qa still hears qb, and reports qc.
     agents[2]!.child.kill("SIGKILL");
     await until("qa's report of qc", () =>
@@ -352,11 +365,7 @@ describe("the packaged agent's peer watch", () => {
   }, 60_000);
 
   it("an EventBridge it cannot reach: the report is sent again at each interval until it is taken", async () => {
-    const names = ["ra", "rb"];
-    const at = network();
-    const agents = names.map((n) => startAgent(n, names, at, gateUrl));
-    await heardAll(agents);
-    const before = reports().length;
+    const { agents, before } = await startHearing(["ra", "rb"], gateUrl);
     refusing = true;
     agents[1]!.child.kill("SIGKILL");
     await until("ra failing to report rb twice", () =>
@@ -382,26 +391,15 @@ describe("the packaged agent's peer watch", () => {
 
 describe("a peer watch that cannot listen", () => {
   it("says so once, keeps trying, and the heartbeat process runs on; status shows it NOT LISTENING", async () => {
-    const at = network();
-    const { file, stateDir } = agentConfig("sa", ["sa", "sb"], at, events.url);
     // An address this machine does not have (TEST-NET-1): the bind fails.
-    const config = JSON.parse(readFileSync(file, "utf8")) as { peers: { listen: string } };
-    config.peers.listen = `192.0.2.1:${PORT}`;
-    writeFileSync(file, JSON.stringify(config));
-    const child = spawn(process.execPath, [bundle, "heartbeat", "--config", file], {
-      env: { PATH: process.env.PATH ?? "", HOME: work },
-      stdio: ["ignore", "ignore", "pipe"],
+    const a = startAgent("sa", ["sa", "sb"], network(), events.url, (peers) => {
+      peers.listen = `192.0.2.1:${PORT}`;
     });
-    children.push(child);
-    let log = "";
-    child.stderr!.on("data", (d) => {
-      log += d;
-    });
-    const a: Agent = { name: "sa", child, stateDir, log: () => log };
+    const { child, file } = a;
     await until("the peer state written", () => peersState(a));
     await new Promise((r) => setTimeout(r, 2000));
     expect(child.exitCode).toBeNull();
-    expect(log.match(/peer watch: socket 192\.0\.2\.1:7405 failed/g)).toHaveLength(1);
+    expect(a.log().match(/peer watch: socket 192\.0\.2\.1:7405 failed/g)).toHaveLength(1);
     expect(peersState(a)?.listening).toBe(false);
     const status = await runProcess(process.execPath, [bundle, "status", "--json", "--config", file], {
       env: { PATH: process.env.PATH ?? "", HOME: work },
