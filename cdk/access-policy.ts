@@ -147,6 +147,14 @@ export function accessStatements(access: FunctionAccess, ctx: AccessContext): Ac
     );
   }
 
+  if (access.hostAlarmState) {
+    const names = hostAlarmNamePatterns(ctx.prefix);
+    allow(
+      { actions: actionsOf("hostAlarmState"), resources: names.map((n) => alarmsArn(stack, n)) },
+      `sets the hosts' own alarms to ALARM only (${names.join(", ")}) when the flow proved a host dead before its alarm fired`,
+    );
+  }
+
   if (access.publishEvents) {
     allow({ actions: actionsOf("publishEvents"), resources: [ctx.eventBus.eventBusArn] });
   }

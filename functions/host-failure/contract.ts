@@ -118,6 +118,8 @@ export const HostEvacuationState = z.looseObject({
     })
     .optional(),
   death: z.object({ verdict: z.enum(["dead", "alive"]), reason: z.string() }).optional(),
+  /** A peer's incident: whether DisableHost set the host's alarm to ALARM (its return then runs recovery). */
+  alarmMarked: z.object({ ok: z.boolean(), detail: z.string() }).optional(),
   /** The mass-failure guard's verdict (shared/domain/fencing.ts): hold = nothing automatic. */
   massFailure: z
     .object({ verdict: z.enum(["proceed", "hold"]), hosts: z.array(z.string()), reason: z.string() })

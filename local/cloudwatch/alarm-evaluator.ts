@@ -151,12 +151,39 @@ export class AlarmEvaluator {
     else if (evaluated >= def.datapointsToAlarm) next = "OK";
     else return; // not enough periods yet: the state stays as it is
     if (next === alarm.state) return;
-    const previous = { value: alarm.state, reason: alarm.reason, timestamp: cwTime(alarm.updatedAt) };
-    alarm.state = next;
-    alarm.reason =
+    this.transition(
+      alarm,
+      next,
       next === "ALARM"
         ? `Threshold Crossed: ${breaching} out of the last ${def.evaluationPeriods} datapoints were ${def.comparison.replace(/Threshold$/, "")} the threshold (${def.threshold}) (missing data treated as ${def.treatMissingData}).`
-        : `Threshold Crossed: no more than ${def.datapointsToAlarm - 1} of the last ${def.evaluationPeriods} datapoints breached the threshold (${def.threshold}); recent values [${seen.join(", ")}].`;
+        : `Threshold Crossed: no more than ${def.datapointsToAlarm - 1} of the last ${def.evaluationPeriods} datapoints breached the threshold (${def.threshold}); recent values [${seen.join(", ")}].`,
+      now,
+      seen,
+    );
+  }
+
+  /**
+   * CloudWatch's SetAlarmState: the state is set now (and its event and actions follow a change), and the
+   * next evaluation judges the data again as usual; false for an alarm that does not exist.
+   */
+  setState(name: string, value: AlarmStateValue, reason: string, now: number): boolean {
+    const alarm = this.alarms.get(name);
+    if (!alarm) return false;
+    if (alarm.state !== value) this.transition(alarm, value, reason, now, []);
+    return true;
+  }
+
+  private transition(
+    alarm: AlarmRecord,
+    next: AlarmStateValue,
+    reason: string,
+    now: number,
+    seen: readonly number[],
+  ): void {
+    const def = alarm.definition;
+    const previous = { value: alarm.state, reason: alarm.reason, timestamp: cwTime(alarm.updatedAt) };
+    alarm.state = next;
+    alarm.reason = reason;
     alarm.updatedAt = now;
     const detail = {
       alarmName: def.name,

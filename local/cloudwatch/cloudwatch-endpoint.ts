@@ -3,7 +3,7 @@
  * (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`) and the query protocol the AWS CLI v2 of Debian
  * speaks (local/http/aws-query.ts: the same operations), for what Lazarus and an operator use:
  * PutMetricData (host heartbeats), GetMetricData (the flow's staleness check), GetMetricStatistics and
- * ListMetrics (an operator's look), PutMetricAlarm / DescribeAlarms / DeleteAlarms.
+ * ListMetrics (an operator's look), PutMetricAlarm / DescribeAlarms / DeleteAlarms / SetAlarmState.
  * Metric alarms are evaluated here as CloudWatch does it (see alarm-evaluator.ts), and every state change is
  * handed to `onAlarmStateChange` as the EventBridge event CloudWatch emits. Binds to 127.0.0.1.
  */
@@ -330,6 +330,16 @@ export async function startCloudWatchEndpoint(
     };
   };
 
+  const setAlarmState = (input: Record<string, unknown>) => {
+    const value = input.StateValue;
+    if (value !== "OK" && value !== "ALARM" && value !== "INSUFFICIENT_DATA")
+      throw new AwsJsonError("InvalidParameterValue", "StateValue must be OK, ALARM or INSUFFICIENT_DATA.");
+    const name = String(input.AlarmName ?? "");
+    if (!evaluator.setState(name, value, String(input.StateReason ?? ""), clock()))
+      throw new AwsJsonError("ResourceNotFound", `Alarm ${name} not found`);
+    return {};
+  };
+
   const deleteAlarms = (input: Record<string, unknown>) => {
     for (const n of (Array.isArray(input.AlarmNames) ? input.AlarmNames : []) as string[])
       evaluator.delete(n);
@@ -402,6 +412,7 @@ export async function startCloudWatchEndpoint(
     PutMetricAlarm: counted("PutMetricAlarm", putMetricAlarm),
     DescribeAlarms: counted("DescribeAlarms", describeAlarms),
     DeleteAlarms: counted("DeleteAlarms", deleteAlarms),
+    SetAlarmState: counted("SetAlarmState", setAlarmState),
   };
 
   // PutMetricData bodies over the SDK's compression threshold arrive gzipped: the handler inflates them.

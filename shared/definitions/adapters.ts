@@ -34,6 +34,8 @@ export const ADAPTERS = {
     modules: ["shared/metrics/host-alarms.ts"],
     actions: ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
   },
+  /** A host's heartbeat alarm set to ALARM once the flow proved the host dead (its return then starts recovery). */
+  hostAlarmState: { modules: ["shared/metrics/host-alarms.ts"], actions: ["cloudwatch:SetAlarmState"] },
   /** nova's notifications and the operator alerts, on the Lazarus bus. */
   publishEvents: { modules: ["shared/notifications/put-event.ts"], actions: ["events:PutEvents"] },
   /** Starting a flow (one Step Functions adapter: start, status, history). */

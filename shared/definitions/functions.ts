@@ -45,6 +45,12 @@ export interface FunctionAccess {
    */
   hostAlarms?: boolean;
   /**
+   * Sets a host's heartbeat alarm to ALARM (cloudwatch:SetAlarmState on the same alarms) once the flow proved
+   * the host dead before its alarm fired (a peer's report): CloudWatch's own evaluation turns it OK when the
+   * host's heartbeats come back, and that starts host-recovery, as after any alarm.
+   */
+  hostAlarmState?: boolean;
+  /**
    * Tags managed nodes with their host name (registration): ssm:AddTagsToResource / RemoveTagsFromResource
    * on managed-instance/*, the tag key `lazarus:host` only.
    */
@@ -500,7 +506,8 @@ export const HOST_FAILURE_FUNCTIONS: readonly FunctionSpec[] = [
   // writes the incident and alerts the operator.
   hostFailure("check-mass-failure", "checkMassFailure", { tables: { hosts: "read", fleet: "read" } }),
   hostFailure("hold-incident", "holdIncident", { tables: { hosts: "write" }, publishEvents: true }),
-  hostFailure("disable-host", "disableHost", { tables: { hosts: "write" } }),
+  // Disables the proven-dead host; a peer's incident also sets the host's alarm to ALARM (its return runs recovery).
+  hostFailure("disable-host", "disableHost", { tables: { hosts: "write" }, hostAlarmState: true }),
   // The power fence: a BMC's fence agent on a delegate host (fence-through-delegate), or ec2:StopInstances
   // (Force) and DescribeInstances on the host's instance; records it in the host's power log; reads the
   // heartbeats for the lease; records the proof of death on the host.

@@ -14,6 +14,7 @@ import type { HostPowerDeps } from "../flow/host-power.js";
 import type { ProbeSender } from "../hosts/executor.js";
 import { Ec2PowerFence } from "../hosts/power-fence.js";
 import { CloudWatchHeartbeatReader, type HeartbeatReader } from "../metrics/heartbeat-reader.js";
+import { CloudWatchHostAlarms, type HostAlarmState } from "../metrics/host-alarms.js";
 import { EventBridgeHostAlerts, type HostAlerts } from "../notifications/host-alerts.js";
 import type { InvocationTelemetry } from "./observability.js";
 import { containerFromEnv, depsFromEnv, hostExecutor, perContainer } from "./runtime.js";
@@ -39,10 +40,16 @@ export interface HostFailureDeps extends StepDeps {
   /** Seconds the recovery flow waits between looks at a host whose evacuation still runs. */
   recoveryPollSeconds: number;
   machines: { hostEvacuation: string; hostRecovery: string };
+  /** The host's alarm set to ALARM once its death is proven before the alarm fired (DisableHost). */
+  hostAlarms: HostAlarmState;
 }
 
 const clients = perContainer((c) => ({
   heartbeats: new CloudWatchHeartbeatReader(new CloudWatchClient({}), c.now),
+  hostAlarms: new CloudWatchHostAlarms(new CloudWatchClient({}), {
+    prefix: c.settings.prefix,
+    ...c.settings.heartbeatAlarm,
+  }),
   alerts: new EventBridgeHostAlerts(c.eventBridge, c.settings.eventBus),
   ec2: new Ec2PowerFence(new EC2Client({})),
 }));
@@ -77,7 +84,7 @@ export function hostFailureDepsFromEnv(
   const container = containerFromEnv(env);
   const { settings, executions } = container;
   const base = depsFromEnv(env, telemetry);
-  const { heartbeats, alerts } = clients(env);
+  const { heartbeats, alerts, hostAlarms } = clients(env);
   return {
     ...base,
     heartbeats,
@@ -90,6 +97,7 @@ export function hostFailureDepsFromEnv(
     probeDeadlineMs: settings.hostProbeDeadlineMs,
     probes: hostExecutor(container, telemetry),
     recoveryPollSeconds: settings.recoveryPollSeconds,
+    hostAlarms,
     machines: {
       hostEvacuation: machineArn(settings, "host-evacuation"),
       hostRecovery: machineArn(settings, "host-recovery"),

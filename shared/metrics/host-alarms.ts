@@ -9,6 +9,7 @@ import {
   type CloudWatchClient,
   DeleteAlarmsCommand,
   PutMetricAlarmCommand,
+  SetAlarmStateCommand,
 } from "@aws-sdk/client-cloudwatch";
 import { type HeartbeatAlarmOptions, heartbeatAlarm } from "../definitions/heartbeat.js";
 
@@ -19,12 +20,21 @@ export interface HostAlarms {
   remove(host: string): Promise<string[]>;
 }
 
+/**
+ * A host's alarm told what the control plane proved: ALARM for a host proven dead before the alarm fired (a
+ * peer's report opened its incident). CloudWatch keeps it there while the heartbeats stay missing and turns
+ * it OK by its own evaluation when they come back: the OK event starts host-recovery, as after any alarm.
+ */
+export interface HostAlarmState {
+  markDead(host: string, reason: string): Promise<void>;
+}
+
 export interface HostAlarmSettings extends HeartbeatAlarmOptions {
   /** The deployment prefix (`<prefix>-heartbeat-<host>`). */
   prefix?: string;
 }
 
-export class CloudWatchHostAlarms implements HostAlarms {
+export class CloudWatchHostAlarms implements HostAlarms, HostAlarmState {
   constructor(
     private readonly client: CloudWatchClient,
     private readonly settings: HostAlarmSettings = {},
@@ -39,6 +49,17 @@ export class CloudWatchHostAlarms implements HostAlarms {
     const alarms = this.definitions(host);
     for (const alarm of alarms) await this.client.send(new PutMetricAlarmCommand(alarm));
     return alarms.map((a) => a.AlarmName);
+  }
+
+  async markDead(host: string, reason: string): Promise<void> {
+    for (const a of this.definitions(host))
+      await this.client.send(
+        new SetAlarmStateCommand({
+          AlarmName: a.AlarmName,
+          StateValue: "ALARM",
+          StateReason: reason.slice(0, 1023),
+        }),
+      );
   }
 
   async remove(host: string): Promise<string[]> {

@@ -7,6 +7,9 @@
  *    alarm's own execution is a duplicate), and the death is still proven as for an alarm (the heartbeat
  *    aged past the grace period, the probe unanswered, a proof of death recorded) before the instances start
  *    elsewhere, one copy each;
+ *  - host-1 powered on again: the alarm the flow set to ALARM (DisableHost: the peers' incident came before the
+ *    alarm could fire, and a host back before it would otherwise never see ALARM -> OK) turns OK by
+ *    CloudWatch's own evaluation, and host-recovery removes the stale copies;
  *  - a lying peer (host-2's key reporting live host-3 silent): host-3's heartbeat, newer than the lie's
  *    "last heard", finds it alive; nothing is fenced or moved, and host-3 is up again.
  */
@@ -19,6 +22,7 @@ import type { Instance } from "#shared/domain/schemas.js";
 import {
   bmcPowerOffs,
   bootAdopted,
+  definedOn,
   executions as executionsIn,
   expectInvariants,
   FAST_DETECTION,
@@ -114,6 +118,8 @@ describe("peers that notice first", () => {
       death: { verdict: string };
     };
     expect(out.heartbeat.verdict).toBe("probe");
+    // The host's alarm set to ALARM by the flow (its return then starts host-recovery: the next test).
+    expect((out as { alarmMarked?: unknown }).alarmMarked).toEqual({ ok: true, detail: expect.any(String) });
     expect(out.heartbeat.ageSeconds).toBeGreaterThanOrEqual(FAST_DETECTION.graceSeconds);
     expect(out.death.verdict).toBe("dead");
     expect(statesEntered(ended.executionArn!)).toEqual(
@@ -128,6 +134,24 @@ describe("peers that notice first", () => {
       expect(where, i.name).toHaveLength(1);
       expect(where[0]).not.toBe("host-1");
     }
+    await expectInvariants(cloud);
+  }, 300_000);
+
+  it("host-1 back: CloudWatch turns the alarm the flow set OK, host-recovery removes the stale copies", async () => {
+    await cloud.restartHost("host-1");
+    const recovery = await until(
+      "host-1's recovery to end",
+      () =>
+        executions("host-recovery").find((e) => e.inputObject.host === "host-1" && e.status !== "RUNNING"),
+      HOST_FAILURE_WAIT_MS,
+    );
+    expect(recovery.status).toBe("SUCCEEDED");
+    expect(statesEntered(recovery.executionArn!)).toContain("CleanStaleDomains");
+    for (const i of [booted.web1, booted.web2, booted.db])
+      expect(await definedOn(cloud, i.uuid, ["host-1"]), i.name).toEqual([]);
+    const h1 = await cloud.stores.hosts.require("host-1");
+    expect(h1).toMatchObject({ forcedDown: false, deathProof: null, status: "up" });
+    expect(h1.incident).toMatchObject({ source: "peer", status: "closed" });
     await expectInvariants(cloud);
   }, 300_000);
 

@@ -10,6 +10,7 @@ export function hostFailureDeps(
   opts: { heartbeats?: HeartbeatSample[]; fence?: "off" | "refuse" } = {},
 ) {
   const fenced: string[] = [];
+  const markedDead: string[] = [];
   const deps: HostFailureDeps = {
     ...w.deps,
     heartbeats: {
@@ -49,6 +50,11 @@ export function hostFailureDeps(
     },
     recoveryPollSeconds: 1,
     machines: { hostEvacuation: "arn:evac", hostRecovery: "arn:recover" },
+    hostAlarms: {
+      markDead: async (host) => {
+        markedDead.push(host);
+      },
+    },
   };
-  return { deps, fenced };
+  return { deps, fenced, markedDead };
 }

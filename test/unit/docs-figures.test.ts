@@ -91,6 +91,7 @@ function roleRow(f: FunctionSpec): string[] {
   if (a.describeHosts) other.push("`ssm:DescribeInstanceInformation`");
   if (a.tagHosts) other.push("the name tag");
   if (a.hostAlarms) other.push("the host alarms");
+  if (a.hostAlarmState) other.push("`cloudwatch:SetAlarmState` (host alarms)");
   if (a.heartbeats) other.push("`cloudwatch:GetMetricData`");
   if (a.fence) other.push("`ec2:StopInstances` (tagged), `DescribeInstances`");
   if (a.powerOn) other.push("`ec2:StartInstances` (tagged)");
@@ -104,6 +105,23 @@ describe("docs/SECURITY.md's roles", () => {
       [m[1]!, ...m[2]!.split("|")].map((c) => c.trim()),
     );
     expect(rows).toEqual(ALL_FUNCTIONS.map(roleRow));
+    // Every kind of access a function has is one the rows above render (a new kind must be added there).
+    const rendered = new Set([
+      "tables",
+      "hostDocuments",
+      "publishEvents",
+      "startExecutions",
+      "readExecutions",
+      "invokeFunctions",
+      "describeHosts",
+      "tagHosts",
+      "hostAlarms",
+      "hostAlarmState",
+      "heartbeats",
+      "fence",
+      "powerOn",
+    ]);
+    expect(ALL_FUNCTIONS.flatMap((f) => Object.keys(f.access)).filter((k) => !rendered.has(k))).toEqual([]);
   });
 
   it("each role's host documents are its access.hostDocuments, and every role that may send one is listed", () => {

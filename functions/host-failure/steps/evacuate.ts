@@ -42,7 +42,21 @@ export async function disableHost(
     },
     summary: { proof: state.death?.reason ?? null },
   });
-  return state;
+  if (state.source !== "peer") return state;
+  // A peer's report proved the death before the heartbeat alarm fired: the alarm is set to ALARM now, so
+  // that the host's return (CloudWatch's own evaluation turning it OK) starts host-recovery as after any
+  // alarm. Never fatal: an evacuation does not wait on it; a host back before its alarm could fire then
+  // needs the operator's recovery, and the state says why.
+  try {
+    await deps.hostAlarms.markDead(
+      state.host,
+      `Lazarus: ${state.host} proven dead (incident ${state.incidentId})`,
+    );
+    return { ...state, alarmMarked: { ok: true, detail: "heartbeat alarm set to ALARM" } };
+  } catch (e) {
+    const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    return { ...state, alarmMarked: { ok: false, detail: `heartbeat alarm not set to ALARM (${error})` } };
+  }
 }
 
 /**

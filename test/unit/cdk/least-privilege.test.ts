@@ -116,6 +116,7 @@ function usableActions({ access, role }: Pick<FunctionSpec, "access" | "role">):
   if (access.describeHosts) add("describeHosts");
   if (access.tagHosts) add("tagHosts");
   if (access.hostAlarms) add("hostAlarms");
+  if (access.hostAlarmState) add("hostAlarmState");
   if (access.publishEvents) add("publishEvents");
   if (access.startExecutions?.length) add("startExecutions");
   if (access.readExecutions)

@@ -783,6 +783,12 @@ export async function simulate(scenario: Scenario, parts: Parts): Promise<SimRes
     probes,
     recoveryPollSeconds: 2,
     machines: ARN,
+    // The simulated fleet's incidents are its alarms' (no peer watch): nothing sets an alarm's state.
+    hostAlarms: {
+      markDead: async () => {
+        throw new Error("the simulator has no peer incidents");
+      },
+    },
   };
   // The instance-failure flow's: the same world and clock, its policy's defaults (a reset host's recovery
   // waits at most 600 s for the host's incident).
