@@ -31,13 +31,9 @@ import {
   type InstanceMonitorHealth,
 } from "#shared/definitions/instance-failure.js";
 import { type AgentClients, agentClients } from "./aws.js";
+import { errorText, type Log } from "./log.js";
 import { type HeartbeatState, type MonitorState, processAlive, readState, writeState } from "./state.js";
 import { heartbeatValue, readWatchdogStatus, WatchdogFeeder } from "./watchdog.js";
-
-type Log = (message: string) => void;
-
-const errorText = (e: unknown) =>
-  e instanceof Error ? `${e.name === "Error" ? "" : `${e.name}: `}${e.message}` : String(e);
 
 /** Sends heartbeats to the host's log stream; knows when the stream must be created (again). */
 class HeartbeatSender {

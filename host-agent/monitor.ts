@@ -16,9 +16,9 @@ import { DomainStoppedDetail, HOST_RESET } from "#shared/domain/instance-failure
 import { agentClients } from "./aws.js";
 import { currentBoot, isNewBoot, lastSeenBoot, rememberBoot, shutOffDomains } from "./boot.js";
 import { LifecycleMonitor } from "./lifecycle-monitor.js";
+import type { Log } from "./log.js";
 import { type MonitorState, writeState } from "./state.js";
 
-type Log = (message: string) => void;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 

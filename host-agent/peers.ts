@@ -26,9 +26,8 @@ import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { HostConfig, PeerWatchConfig } from "#shared/definitions/host-config.js";
 import { PEER_SILENT_EVENT, type PeerSilentDetail } from "#shared/domain/host-failure.js";
 import { type AgentClients, agentClients } from "./aws.js";
+import { errorText, type Log } from "./log.js";
 import { type PeersState, writeState } from "./state.js";
-
-type Log = (message: string) => void;
 
 /**
  * The wire: one ASCII datagram, `lazarus-peer-beat 1 <host> <seq>` every interval, and `lazarus-peer-bye 1
@@ -144,8 +143,6 @@ export class PeerView {
   }
 }
 
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
 function splitAddress(a: string): { address: string; port: number } {
   const [address, port] = a.split(":") as [string, string];
   return { address, port: Number(port) };
@@ -188,8 +185,8 @@ export function runPeerWatch(
   let binding = false;
   let seq = 0;
   let stopping = false;
-  let reporting: Promise<void> = Promise.resolve();
-  let inFlight = false;
+  /** The report round in flight, if any. */
+  let reporting: Promise<void> | null = null;
   let wasIsolated = false;
   let lastSendError = "";
   let lastBindError = "";
@@ -290,12 +287,10 @@ export function runPeerWatch(
     wasIsolated = isolated;
     // One report round at a time: a slow EventBridge never piles up requests; what it has not taken is
     // still due at the next tick.
-    if (!inFlight && reports.length > 0) {
-      inFlight = true;
+    if (!reporting && reports.length > 0)
       reporting = Promise.all(reports.map(report)).then(() => {
-        inFlight = false;
+        reporting = null;
       });
-    }
     state.peers = view.snapshot(now());
     try {
       writeState(config.stateDir, "peers", state);
@@ -304,19 +299,17 @@ export function runPeerWatch(
     }
   };
 
-  let timer: NodeJS.Timeout | undefined;
   let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => {
     finish = resolve;
   });
   tick();
-  timer = setInterval(tick, intervalMs);
+  const timer = setInterval(tick, intervalMs);
 
   const stop = () => {
     if (stopping) return;
     stopping = true;
     clearInterval(timer);
-    timer = undefined;
     const s = socket;
     socket = null;
     const bye = encodePeerMessage({ kind: "bye", host: config.host, seq: ++seq });

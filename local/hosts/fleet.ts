@@ -348,19 +348,18 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     );
     // The host agent, installed on the machine as the package installs it: the very bundle the package holds.
     const bundle = opts.agent ? await installHostAgentBundle(dir) : undefined;
+    // Every host's peer-watch endpoint (its own address, the one port), for the others' host.json.
+    const peerEndpoints = opts.hosts.map((h, i) => ({
+      host: h.name,
+      address: `${peerAddressOf(runId, i)}:${LOCAL_PEER_PORT}`,
+    }));
     for (const [index, spec] of opts.hosts.entries()) {
       const folder = hostFolderName(spec.name);
       const mDir = machineDir(dir, folder);
       const watchdogTimeoutSeconds =
         spec.watchdogTimeoutSeconds === undefined ? opts.watchdogTimeoutSeconds : spec.watchdogTimeoutSeconds;
       const hasWatchdog = watchdogTimeoutSeconds !== undefined && watchdogTimeoutSeconds !== null;
-      const peers = opts.agent?.peers
-        ? peerSettings(
-            opts.agent.peers,
-            opts.hosts.map((h, i) => ({ host: h.name, address: peerAddressOf(runId, i) })),
-            index,
-          )
-        : null;
+      const peers = opts.agent?.peers ? peerSettings(opts.agent.peers, peerEndpoints, index) : null;
       const agent: LocalHostConfig["agent"] =
         opts.agent && bundle
           ? agentConfig(opts.agent, bundle, spec.name, mDir, hasWatchdog, peers)
@@ -519,18 +518,16 @@ function agentConfig(
   };
 }
 
-/** Host `index`'s peer watch: every other host of the fleet, each at its address and the one port. */
+/** Host `index`'s peer watch: it listens at its own endpoint and watches every other host's. */
 function peerSettings(
   o: NonNullable<FleetAgentOptions["peers"]>,
-  all: { host: string; address: string }[],
+  all: readonly { host: string; address: string }[],
   index: number,
 ): PeerWatchConfigInput {
   return {
-    listen: `${all[index]!.address}:${LOCAL_PEER_PORT}`,
+    listen: all[index]!.address,
     ...(o.intervalSeconds !== undefined ? { intervalSeconds: o.intervalSeconds } : {}),
     ...(o.silentAfterSeconds !== undefined ? { silentAfterSeconds: o.silentAfterSeconds } : {}),
-    hosts: all
-      .filter((_, i) => i !== index)
-      .map((p) => ({ host: p.host, address: `${p.address}:${LOCAL_PEER_PORT}` })),
+    hosts: all.filter((_, i) => i !== index),
   };
 }

@@ -155,7 +155,7 @@ export function fleetSeriesWindow(
   const interval = cfg.heartbeatIntervalSeconds;
   const to = Math.floor(now.getTime() / 1000 - FLEET_SERIES_LAG_SECONDS);
   const from = Math.max(
-    Math.ceil(lastBeatAt.getTime() / 1000 + interval + FLEET_SERIES_SKEW_SECONDS),
+    earliestWindowStart(lastBeatAt, interval),
     to - Math.ceil(FLEET_SERIES_WINDOW_INTERVALS * interval),
   );
   const seconds = to - from;
@@ -172,8 +172,13 @@ export function fleetSeriesReadableAt(
   cfg: Pick<FencingConfig, "heartbeatIntervalSeconds">,
 ): Date {
   const interval = cfg.heartbeatIntervalSeconds;
-  const from = Math.ceil(lastBeatAt.getTime() / 1000 + interval + FLEET_SERIES_SKEW_SECONDS);
+  const from = earliestWindowStart(lastBeatAt, interval);
   return new Date((Math.ceil(from + interval) + FLEET_SERIES_LAG_SECONDS + 1) * 1000);
+}
+
+/** No window starts before `lastBeatAt` + one interval + the skew (whole seconds): `fleetSeriesWindow`. */
+function earliestWindowStart(lastBeatAt: Date, intervalSeconds: number): number {
+  return Math.ceil(lastBeatAt.getTime() / 1000 + intervalSeconds + FLEET_SERIES_SKEW_SECONDS);
 }
 
 export type SettleVerdict = {

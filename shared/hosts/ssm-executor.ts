@@ -272,21 +272,23 @@ export class SsmHostExecutor implements HostExecutor, ProbeSender {
     let last: GetCommandInvocationCommandOutput | undefined;
     let lastError = "";
     let looked = false;
+    /** No terminal status within the deadline: `what` the command was last seen doing. */
+    const timedOut = (what: string) =>
+      new HostCommandTimedOut(
+        `host ${host.name} (${host.managedInstanceId}): command ${commandId} reached no terminal status within ${deadlineMs} ms (${what})`,
+        {
+          ...details,
+          deadlineMs,
+          lastStatus: last?.Status ?? null,
+          lastStatusDetails: last?.StatusDetails ?? null,
+        },
+      );
     for (;;) {
       const remaining = deadline - this.now();
       if (remaining <= 0 && looked) {
         await this.cancelQuietly(commandId, host.managedInstanceId);
-        const status = last
-          ? `${last.Status}/${last.StatusDetails}`
-          : `no invocation yet (${lastError || "not polled"})`;
-        throw new HostCommandTimedOut(
-          `host ${host.name} (${host.managedInstanceId}): command ${commandId} reached no terminal status within ${deadlineMs} ms (last: ${status})`,
-          {
-            ...details,
-            deadlineMs,
-            lastStatus: last?.Status ?? null,
-            lastStatusDetails: last?.StatusDetails ?? null,
-          },
+        throw timedOut(
+          `last: ${last ? `${last.Status}/${last.StatusDetails}` : `no invocation yet (${lastError || "not polled"})`}`,
         );
       }
       // "Equal jitter": between half and all of the current delay, never past the deadline.
@@ -310,10 +312,7 @@ export class SsmHostExecutor implements HostExecutor, ProbeSender {
       if (last.Status === "Cancelled" && probe && this.now() >= deadline) {
         // Probes are cancelled by this executor only, at their deadline: a probe read again past it (its
         // step retried after a crash, the first attempt having cancelled it) found it unanswered then.
-        throw new HostCommandTimedOut(
-          `host ${host.name} (${host.managedInstanceId}): command ${commandId} reached no terminal status within ${deadlineMs} ms (cancelled at its deadline)`,
-          { ...details, deadlineMs, lastStatus: last.Status, lastStatusDetails: last.StatusDetails ?? null },
-        );
+        throw timedOut("cancelled at its deadline");
       }
       if (last.Status && TERMINAL.has(last.Status)) return this.mapTerminal(host, commandId, last, probe);
       delay = Math.min(this.pollMaxMs, delay * 2);

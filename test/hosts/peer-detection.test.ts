@@ -37,6 +37,14 @@ let cloud: LocalCloud;
 let booted: Record<"web1" | "web2" | "db" | "app3", Instance>;
 const executions = (machine: string) => executionsIn(cloud, machine);
 const statesEntered = (arn: string) => statesEnteredIn(cloud, arn);
+type Execution = ReturnType<typeof executions>[number];
+/** The first ended execution of `machine` for `host` that `also` accepts, once there is one. */
+const endedFor = (machine: string, host: string, also: (e: Execution) => boolean = () => true) =>
+  until(
+    `the ${machine} of ${host} to end`,
+    () => executions(machine).find((e) => e.inputObject.host === host && e.status !== "RUNNING" && also(e)),
+    HOST_FAILURE_WAIT_MS,
+  );
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
@@ -67,16 +75,8 @@ const peerReports = (host: string) =>
 describe("peers that notice first", () => {
   it("a power loss: the peers' report opens the incident before the alarm, death is proven, the guests start elsewhere once", async () => {
     await cloud.killHost("host-1");
-    const ended = await until(
-      "host-1's evacuation to end",
-      () =>
-        executions("host-evacuation").find(
-          (e) =>
-            e.inputObject.host === "host-1" &&
-            e.status !== "RUNNING" &&
-            statesEntered(e.executionArn!).includes("DisableHost"),
-        ),
-      HOST_FAILURE_WAIT_MS,
+    const ended = await endedFor("host-evacuation", "host-1", (e) =>
+      statesEntered(e.executionArn!).includes("DisableHost"),
     );
     expect(ended.status).toBe("SUCCEEDED");
     // Opened by a peer's report: the incident's source and id, its input carrying the peers' last hearing.
@@ -99,13 +99,8 @@ describe("peers that notice first", () => {
       ),
     );
     expect(reports[0]!.receivedAt.getTime()).toBeLessThan(alarm.receivedAt.getTime());
-    const fromAlarm = await until("the alarm's execution to end", () =>
-      executions("host-evacuation").find(
-        (e) =>
-          e.inputObject.host === "host-1" &&
-          String(e.inputObject.incidentId).startsWith("alarm-") &&
-          e.status !== "RUNNING",
-      ),
+    const fromAlarm = await endedFor("host-evacuation", "host-1", (e) =>
+      String(e.inputObject.incidentId).startsWith("alarm-"),
     );
     expect(JSON.parse(fromAlarm.output ?? "{}")).toMatchObject({
       outcome: "duplicate",
@@ -139,12 +134,7 @@ describe("peers that notice first", () => {
 
   it("host-1 back: CloudWatch turns the alarm the flow set OK, host-recovery removes the stale copies", async () => {
     await cloud.restartHost("host-1");
-    const recovery = await until(
-      "host-1's recovery to end",
-      () =>
-        executions("host-recovery").find((e) => e.inputObject.host === "host-1" && e.status !== "RUNNING"),
-      HOST_FAILURE_WAIT_MS,
-    );
+    const recovery = await endedFor("host-recovery", "host-1");
     expect(recovery.status).toBe("SUCCEEDED");
     expect(statesEntered(recovery.executionArn!)).toContain("CleanStaleDomains");
     for (const i of [booted.web1, booted.web2, booted.db])
@@ -183,12 +173,7 @@ describe("peers that notice first", () => {
     );
     eb.destroy();
     expect(out.FailedEntryCount).toBe(0);
-    const run = await until(
-      "host-3's evacuation to end",
-      () =>
-        executions("host-evacuation").find((e) => e.inputObject.host === "host-3" && e.status !== "RUNNING"),
-      HOST_FAILURE_WAIT_MS,
-    );
+    const run = await endedFor("host-evacuation", "host-3");
     expect(run.status).toBe("SUCCEEDED");
     expect(JSON.parse(run.output ?? "{}")).toMatchObject({ outcome: "not-dead", source: "peer" });
     const entered = statesEntered(run.executionArn!);

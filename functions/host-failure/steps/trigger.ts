@@ -14,11 +14,11 @@ import {
   type AlarmStateChangeEvent,
   alarmAction,
   hostOfAlarm,
+  incidentDecision,
   type PeerSilentEvent,
   peerSilentAction,
 } from "#shared/domain/host-failure.js";
 import { inMaintenance } from "#shared/domain/maintenance.js";
-import { OPEN_INCIDENT_STATUSES } from "#shared/domain/schemas.js";
 import type { HostFailureDeps } from "#shared/lambda/host-failure-runtime.js";
 
 export interface TriggerResult {
@@ -96,11 +96,13 @@ export async function onPeerSilent(deps: HostFailureDeps, event: PeerSilentEvent
       action.host,
       `host ${action.host} is in maintenance: a peer's report starts no evacuation`,
     );
-  // Its evacuation runs already (an alarm's, another peer's): nothing to start, status left as it is.
-  if (record.incident && OPEN_INCIDENT_STATUSES.includes(record.incident.status))
+  // Its evacuation runs already (an alarm's, another peer's): nothing to start, status left as it is. The
+  // same decision OpenIncident makes; taken here too, a duplicate costs no execution and no status write.
+  const decision = incidentDecision(record.incident, action.incidentId);
+  if (decision.kind === "duplicate")
     return ignored(
       action.host,
-      `host ${action.host} has an open incident (${record.incident.id}): nothing to start`,
+      `host ${action.host} has an open incident (${decision.of}): nothing to start`,
     );
   await deps.stores.hosts.setService(action.host, { status: "down" });
   const { started } = await deps.starter.start(deps.machines.hostEvacuation, action.executionName, {

@@ -165,6 +165,13 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
+/** The agent's environment as its unit gives it: nothing but PATH and HOME. */
+const agentEnv = () => ({ PATH: process.env.PATH ?? "", HOME: work });
+
+/** The packaged program run to its end. */
+const agentCommand = (args: string[]) =>
+  runProcess(process.execPath, [bundle, ...args], { env: agentEnv(), timeoutMs: 20_000 });
+
 function stopChild(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -234,7 +241,7 @@ function startAgent(
 ): Agent & { file: string } {
   const { file, stateDir } = agentConfig(name, names, at, eventsUrl, edit);
   const child = spawn(process.execPath, [bundle, "heartbeat", "--config", file], {
-    env: { PATH: process.env.PATH ?? "", HOME: work },
+    env: agentEnv(),
     stdio: ["ignore", "ignore", "pipe"],
   });
   children.push(child);
@@ -401,10 +408,7 @@ describe("a peer watch that cannot listen", () => {
     expect(child.exitCode).toBeNull();
     expect(a.log().match(/peer watch: socket 192\.0\.2\.1:7405 failed/g)).toHaveLength(1);
     expect(peersState(a)?.listening).toBe(false);
-    const status = await runProcess(process.execPath, [bundle, "status", "--json", "--config", file], {
-      env: { PATH: process.env.PATH ?? "", HOME: work },
-      timeoutMs: 20_000,
-    });
+    const status = await agentCommand(["status", "--json", "--config", file]);
     expect(status.code).toBe(1);
     const parsed = JSON.parse(status.out.trim().split("\n").at(-1)!) as {
       peers: { ok: boolean; listening: boolean };
@@ -447,10 +451,7 @@ describe("a bad peers section: exit 78 naming the key", () => {
     it(what, async () => {
       const file = join(work, `bad-${what.replace(/\W+/g, "-")}.json`);
       writeFileSync(file, JSON.stringify(config));
-      const r = await runProcess(process.execPath, [bundle, "check-config", "--config", file], {
-        env: { PATH: process.env.PATH ?? "", HOME: work },
-        timeoutMs: 20_000,
-      });
+      const r = await agentCommand(["check-config", "--config", file]);
       expect(r.code, r.out).toBe(78);
       expect(r.out).toMatch(message);
     });
@@ -459,10 +460,7 @@ describe("a bad peers section: exit 78 naming the key", () => {
   it("the base is valid (each case differs from it by the bad value only)", async () => {
     const file = join(work, "good-peers.json");
     writeFileSync(file, JSON.stringify(base));
-    const r = await runProcess(process.execPath, [bundle, "check-config", "--config", file], {
-      env: { PATH: process.env.PATH ?? "", HOME: work },
-      timeoutMs: 20_000,
-    });
+    const r = await agentCommand(["check-config", "--config", file]);
     expect(r.code, r.out).toBe(0);
   });
 });
