@@ -6,13 +6,16 @@
  * ReleaseHostRecords releases only the claims of flows that ended; FinishRecovery clears the proof.
  */
 import { randomUUID } from "node:crypto";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { describe, expect, it } from "vitest";
 import type { HostEvacuationState } from "#functions/host-failure/contract.js";
 import { assessHeartbeat } from "#functions/host-failure/steps/detect.js";
 import { disableHost, planEvacuation, reportEvacuation } from "#functions/host-failure/steps/evacuate.js";
 import { fenceHost } from "#functions/host-failure/steps/fence.js";
 import { finishRecovery, releaseHostRecords } from "#functions/host-failure/steps/recover.js";
+import { startCloudWatchEndpoint } from "#local/cloudwatch/cloudwatch-endpoint.js";
 import { type HostIncident, NO_FENCING } from "#shared/domain/schemas.js";
+import { CloudWatchHostAlarms } from "#shared/metrics/host-alarms.js";
 import { makeInstance, makeMigration } from "../../support/fixtures.js";
 import { hostFailureDeps } from "../../support/host-failure-deps.js";
 import {
@@ -73,6 +76,37 @@ describe("DisableHost and Fence: forced down only with proof", () => {
       forcedDown: false,
       deathProof: null,
     });
+  });
+
+  it("DisableHost, for a peer's incident, sets the host's alarm to ALARM through CloudWatch; a refused call is recorded, never fatal", async () => {
+    const cw = await startCloudWatchEndpoint();
+    const client = new CloudWatchClient({
+      endpoint: cw.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    try {
+      const w = await newWorld();
+      const alarms = new CloudWatchHostAlarms(client, { prefix: "lazarus" });
+      const { deps } = hostFailureDeps(w);
+      deps.hostAlarms = alarms;
+      // The alarm exists (registration made it) and reads OK: the flow turns it ALARM.
+      const state = await deadHost(w, "dh-2");
+      const [name] = await alarms.put("dh-2");
+      const peer = { ...state, source: "peer" as const };
+      expect((await disableHost(deps, peer)).alarmMarked).toEqual({ ok: true, detail: expect.any(String) });
+      expect(cw.evaluator.get(name!)?.state).toBe("ALARM");
+      // No alarm for the host (CloudWatch answers ResourceNotFound): the host is disabled all the same.
+      const other = await deadHost(w, "dh-3");
+      const out = await disableHost(deps, { ...other, source: "peer" });
+      expect(out.alarmMarked).toEqual({ ok: false, detail: expect.stringContaining("ResourceNotFound") });
+      expect(await w.db.stores.hosts.require("dh-3")).toMatchObject({ enabled: false, status: "down" });
+      // An alarm's incident leaves the alarm as it is (it is ALARM already): no call.
+      expect((await disableHost(deps, other)).alarmMarked).toBeUndefined();
+    } finally {
+      client.destroy();
+      await cw.close();
+    }
   });
 
   it("Fence records the proof it finds (power) on the host, with forced_down, in the incident's name", async () => {
